@@ -1,0 +1,45 @@
+//! The Redis data plane, with no knowledge of AWS or HTTP.
+//!
+//! - [`binary`]: the `redis-server` binaries this machine has, and their versions.
+//! - [`address`]: loopback addresses for nodes and endpoints (one small module so another runtime can replace it).
+//! - [`config`]: a node's `redis.conf`.
+//! - [`process`]: spawn, adopt, watch and stop `redis-server` processes.
+//! - [`admin`]: the control plane's own RESP client to a node (readiness, `INFO`, `REPLICAOF`).
+//! - [`endpoint`]: stable TCP endpoints that forward to whichever node currently holds a role.
+//! - [`secret`]: the admin user's secret, kept in the data directory.
+
+pub mod address;
+pub mod admin;
+pub mod binary;
+pub mod config;
+pub mod endpoint;
+pub mod process;
+pub mod secret;
+
+use std::path::PathBuf;
+
+/// Errors of the data plane. Each says what failed on which node so the control plane can log and retry.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("no redis-server binary found: {0}")]
+    NoBinary(String),
+    #[error("could not run {path}: {source}")]
+    Exec { path: PathBuf, source: std::io::Error },
+    #[error("i/o on {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("node {node} did not become ready within {millis} ms: {detail}")]
+    NotReady { node: String, millis: u64, detail: String },
+    #[error("redis command on {node} failed: {source}")]
+    Redis { node: String, source: redis::RedisError },
+    #[error("no free loopback address for port {0}")]
+    NoAddress(u16),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T> = std::result::Result<T, EngineError>;
+
+pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> EngineError {
+    let path = path.into();
+    move |source| EngineError::Io { path, source }
+}

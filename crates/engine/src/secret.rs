@@ -1,0 +1,71 @@
+//! The control plane's admin user on every node. Its password is generated once, kept in the data directory
+//! with mode 0600, and never leaves it; node configs carry only its SHA-256 (Redis ACL `#<hex>`), except for
+//! `masterauth`, which replicas need in clear and which lives in the equally private node config.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+use crate::{io_err, Result};
+
+/// The admin ACL user's name.
+pub const ADMIN_USER: &str = "cacheplane-admin";
+
+/// The admin user's credentials.
+#[derive(Clone)]
+pub struct AdminCredentials {
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for AdminCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AdminCredentials({}, <redacted>)", self.user)
+    }
+}
+
+impl AdminCredentials {
+    /// `#<sha256 hex>` as Redis ACL takes a hashed password.
+    pub fn acl_hash(&self) -> String {
+        sha256_acl(&self.password)
+    }
+}
+
+/// The ACL form of a password: `#` and the hex SHA-256.
+pub fn sha256_acl(password: &str) -> String {
+    format!("#{}", hex::encode(Sha256::digest(password.as_bytes())))
+}
+
+/// A random alphanumeric string.
+pub fn random_token(len: usize) -> String {
+    rand::thread_rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
+}
+
+/// Writes `contents` to `path` created with mode 0600 (never readable by others, even for a moment).
+pub fn write_private(path: &Path, contents: &str) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err(path))?;
+    f.write_all(contents.as_bytes()).map_err(io_err(path))
+}
+
+/// Loads the admin secret from `path`, creating it on first start.
+pub fn load_or_create(path: &Path) -> Result<AdminCredentials> {
+    let password = match std::fs::read_to_string(path) {
+        Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
+        _ => {
+            let p = random_token(48);
+            write_private(path, &p)?;
+            p
+        }
+    };
+    Ok(AdminCredentials { user: ADMIN_USER.to_string(), password })
+}

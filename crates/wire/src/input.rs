@@ -1,0 +1,508 @@
+//! One typed input struct per supported action, read from a [`Form`] by the model's wire names.
+//!
+//! Decoding checks only what the protocol says: presence of required members, scalar types, enum values and
+//! list numbering. The AWS rules (ranges, combinations, state) are the domain's and live in `control`.
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{ApiError, ErrorCode};
+use crate::form::Form;
+
+/// A value that must never be printed: an AUTH token or a password. `Debug` shows only that one was given.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Every action of the ElastiCache API (2015-02-02), for telling "not built yet" from "no such action".
+pub const ALL_ACTIONS: &[&str] = &[
+    "AddTagsToResource", "AuthorizeCacheSecurityGroupIngress", "BatchApplyUpdateAction", "BatchStopUpdateAction",
+    "CompleteMigration", "CopyServerlessCacheSnapshot", "CopySnapshot", "CreateCacheCluster",
+    "CreateCacheParameterGroup", "CreateCacheSecurityGroup", "CreateCacheSubnetGroup",
+    "CreateGlobalReplicationGroup", "CreateReplicationGroup", "CreateServerlessCache",
+    "CreateServerlessCacheSnapshot", "CreateSnapshot", "CreateUser", "CreateUserGroup",
+    "DecreaseNodeGroupsInGlobalReplicationGroup", "DecreaseReplicaCount", "DeleteCacheCluster",
+    "DeleteCacheParameterGroup", "DeleteCacheSecurityGroup", "DeleteCacheSubnetGroup",
+    "DeleteGlobalReplicationGroup", "DeleteReplicationGroup", "DeleteServerlessCache",
+    "DeleteServerlessCacheSnapshot", "DeleteSnapshot", "DeleteUser", "DeleteUserGroup", "DescribeCacheClusters",
+    "DescribeCacheEngineVersions", "DescribeCacheParameterGroups", "DescribeCacheParameters",
+    "DescribeCacheSecurityGroups", "DescribeCacheSubnetGroups", "DescribeEngineDefaultParameters", "DescribeEvents",
+    "DescribeGlobalReplicationGroups", "DescribeReplicationGroups", "DescribeReservedCacheNodes",
+    "DescribeReservedCacheNodesOfferings", "DescribeServerlessCacheSnapshots", "DescribeServerlessCaches",
+    "DescribeServiceUpdates", "DescribeSnapshots", "DescribeUpdateActions", "DescribeUserGroups", "DescribeUsers",
+    "DisassociateGlobalReplicationGroup", "ExportServerlessCacheSnapshot", "FailoverGlobalReplicationGroup",
+    "IncreaseNodeGroupsInGlobalReplicationGroup", "IncreaseReplicaCount", "ListAllowedNodeTypeModifications",
+    "ListTagsForResource", "ModifyCacheCluster", "ModifyCacheParameterGroup", "ModifyCacheSubnetGroup",
+    "ModifyGlobalReplicationGroup", "ModifyReplicationGroup", "ModifyReplicationGroupShardConfiguration",
+    "ModifyServerlessCache", "ModifyUser", "ModifyUserGroup", "PrepareMigration", "PurchaseReservedCacheNodesOffering",
+    "RebalanceSlotsInGlobalReplicationGroup", "RebootCacheCluster", "RemoveTagsFromResource",
+    "ResetCacheParameterGroup", "RevokeCacheSecurityGroupIngress", "StartMigration", "StopMigration", "TestFailover",
+    "TestMigration",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    pub key: String,
+    pub value: Option<String>,
+}
+
+fn tags(form: &mut Form, prefix: &str, action: &str) -> Result<Option<Vec<Tag>>, ApiError> {
+    let Some(items) = form.struct_list(prefix, "Tag")? else { return Ok(None) };
+    let mut out = Vec::with_capacity(items.len());
+    for mut item in items {
+        let key = item.required("Key")?;
+        let value = item.string("Value");
+        item.finish(action)?;
+        out.push(Tag { key, value });
+    }
+    Ok(Some(out))
+}
+
+/// `NodeGroupConfiguration` (cluster mode enabled; decoded so that it can be refused by name).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeGroupConfiguration {
+    pub node_group_id: Option<String>,
+    pub slots: Option<String>,
+    pub replica_count: Option<i32>,
+    pub primary_availability_zone: Option<String>,
+    pub replica_availability_zones: Option<Vec<String>>,
+    pub primary_outpost_arn: Option<String>,
+    pub replica_outpost_arns: Option<Vec<String>>,
+}
+
+/// `LogDeliveryConfigurationRequest`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogDeliveryConfigurationRequest {
+    pub log_type: Option<String>,
+    pub destination_type: Option<String>,
+    pub cloud_watch_log_group: Option<String>,
+    pub kinesis_firehose_delivery_stream: Option<String>,
+    pub log_format: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+fn log_delivery(form: &mut Form, action: &str) -> Result<Option<Vec<LogDeliveryConfigurationRequest>>, ApiError> {
+    let Some(items) = form.struct_list("LogDeliveryConfigurations", "LogDeliveryConfigurationRequest")? else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for mut f in items {
+        let mut c = LogDeliveryConfigurationRequest {
+            log_type: f.enumeration("LogType", &["slow-log", "engine-log"])?,
+            destination_type: f.enumeration("DestinationType", &["cloudwatch-logs", "kinesis-firehose"])?,
+            log_format: f.enumeration("LogFormat", &["text", "json"])?,
+            enabled: f.boolean("Enabled")?,
+            ..Default::default()
+        };
+        if let Some(mut d) = f.structure("DestinationDetails") {
+            if let Some(mut cw) = d.structure("CloudWatchLogsDetails") {
+                c.cloud_watch_log_group = cw.string("LogGroup");
+                cw.finish(action)?;
+            }
+            if let Some(mut k) = d.structure("KinesisFirehoseDetails") {
+                c.kinesis_firehose_delivery_stream = k.string("DeliveryStream");
+                k.finish(action)?;
+            }
+            d.finish(action)?;
+        }
+        f.finish(action)?;
+        out.push(c);
+    }
+    Ok(Some(out))
+}
+
+/// `CreateReplicationGroup`.
+#[derive(Debug, Clone, Default)]
+pub struct CreateReplicationGroup {
+    pub replication_group_id: String,
+    pub replication_group_description: String,
+    pub global_replication_group_id: Option<String>,
+    pub primary_cluster_id: Option<String>,
+    pub automatic_failover_enabled: Option<bool>,
+    pub multi_az_enabled: Option<bool>,
+    pub num_cache_clusters: Option<i32>,
+    pub preferred_cache_cluster_azs: Option<Vec<String>>,
+    pub num_node_groups: Option<i32>,
+    pub replicas_per_node_group: Option<i32>,
+    pub node_group_configuration: Option<Vec<NodeGroupConfiguration>>,
+    pub cache_node_type: Option<String>,
+    pub engine: Option<String>,
+    pub engine_version: Option<String>,
+    pub cache_parameter_group_name: Option<String>,
+    pub cache_subnet_group_name: Option<String>,
+    pub cache_security_group_names: Option<Vec<String>>,
+    pub security_group_ids: Option<Vec<String>>,
+    pub tags: Option<Vec<Tag>>,
+    pub snapshot_arns: Option<Vec<String>>,
+    pub snapshot_name: Option<String>,
+    pub preferred_maintenance_window: Option<String>,
+    pub port: Option<i32>,
+    pub notification_topic_arn: Option<String>,
+    pub auto_minor_version_upgrade: Option<bool>,
+    pub snapshot_retention_limit: Option<i32>,
+    pub snapshot_window: Option<String>,
+    pub auth_token: Option<Secret>,
+    pub transit_encryption_enabled: Option<bool>,
+    pub at_rest_encryption_enabled: Option<bool>,
+    pub kms_key_id: Option<String>,
+    pub user_group_ids: Option<Vec<String>>,
+    pub log_delivery_configurations: Option<Vec<LogDeliveryConfigurationRequest>>,
+    pub data_tiering_enabled: Option<bool>,
+    pub network_type: Option<String>,
+    pub ip_discovery: Option<String>,
+    pub transit_encryption_mode: Option<String>,
+    pub cluster_mode: Option<String>,
+    pub serverless_cache_snapshot_name: Option<String>,
+    pub durability: Option<String>,
+}
+
+impl CreateReplicationGroup {
+    const ACTION: &'static str = "CreateReplicationGroup";
+
+    pub fn decode(mut f: Form) -> Result<Self, ApiError> {
+        let node_group_configuration = match f.struct_list("NodeGroupConfiguration", "NodeGroupConfiguration")? {
+            None => None,
+            Some(items) => {
+                let mut out = Vec::new();
+                for mut n in items {
+                    out.push(NodeGroupConfiguration {
+                        node_group_id: n.string("NodeGroupId"),
+                        slots: n.string("Slots"),
+                        replica_count: n.integer("ReplicaCount")?,
+                        primary_availability_zone: n.string("PrimaryAvailabilityZone"),
+                        replica_availability_zones: n.string_list("ReplicaAvailabilityZones", "AvailabilityZone")?,
+                        primary_outpost_arn: n.string("PrimaryOutpostArn"),
+                        replica_outpost_arns: n.string_list("ReplicaOutpostArns", "OutpostArn")?,
+                    });
+                    n.finish(Self::ACTION)?;
+                }
+                Some(out)
+            }
+        };
+        let input = Self {
+            replication_group_id: f.required("ReplicationGroupId")?,
+            replication_group_description: f.required("ReplicationGroupDescription")?,
+            global_replication_group_id: f.string("GlobalReplicationGroupId"),
+            primary_cluster_id: f.string("PrimaryClusterId"),
+            automatic_failover_enabled: f.boolean("AutomaticFailoverEnabled")?,
+            multi_az_enabled: f.boolean("MultiAZEnabled")?,
+            num_cache_clusters: f.integer("NumCacheClusters")?,
+            preferred_cache_cluster_azs: f.string_list("PreferredCacheClusterAZs", "AvailabilityZone")?,
+            num_node_groups: f.integer("NumNodeGroups")?,
+            replicas_per_node_group: f.integer("ReplicasPerNodeGroup")?,
+            node_group_configuration,
+            cache_node_type: f.string("CacheNodeType"),
+            engine: f.string("Engine"),
+            engine_version: f.string("EngineVersion"),
+            cache_parameter_group_name: f.string("CacheParameterGroupName"),
+            cache_subnet_group_name: f.string("CacheSubnetGroupName"),
+            cache_security_group_names: f.string_list("CacheSecurityGroupNames", "CacheSecurityGroupName")?,
+            security_group_ids: f.string_list("SecurityGroupIds", "SecurityGroupId")?,
+            tags: tags(&mut f, "Tags", Self::ACTION)?,
+            snapshot_arns: f.string_list("SnapshotArns", "SnapshotArn")?,
+            snapshot_name: f.string("SnapshotName"),
+            preferred_maintenance_window: f.string("PreferredMaintenanceWindow"),
+            port: f.integer("Port")?,
+            notification_topic_arn: f.string("NotificationTopicArn"),
+            auto_minor_version_upgrade: f.boolean("AutoMinorVersionUpgrade")?,
+            snapshot_retention_limit: f.integer("SnapshotRetentionLimit")?,
+            snapshot_window: f.string("SnapshotWindow"),
+            auth_token: f.string("AuthToken").map(Secret),
+            transit_encryption_enabled: f.boolean("TransitEncryptionEnabled")?,
+            at_rest_encryption_enabled: f.boolean("AtRestEncryptionEnabled")?,
+            kms_key_id: f.string("KmsKeyId"),
+            user_group_ids: f.string_list("UserGroupIds", "member")?,
+            log_delivery_configurations: log_delivery(&mut f, Self::ACTION)?,
+            data_tiering_enabled: f.boolean("DataTieringEnabled")?,
+            network_type: f.enumeration("NetworkType", &["ipv4", "ipv6", "dual_stack"])?,
+            ip_discovery: f.enumeration("IpDiscovery", &["ipv4", "ipv6"])?,
+            transit_encryption_mode: f.enumeration("TransitEncryptionMode", &["preferred", "required"])?,
+            cluster_mode: f.enumeration("ClusterMode", &["enabled", "disabled", "compatible"])?,
+            serverless_cache_snapshot_name: f.string("ServerlessCacheSnapshotName"),
+            durability: f.enumeration("Durability", &["default", "async", "sync", "disabled"])?,
+        };
+        f.finish(Self::ACTION)?;
+        Ok(input)
+    }
+}
+
+/// `DescribeReplicationGroups`.
+#[derive(Debug, Clone, Default)]
+pub struct DescribeReplicationGroups {
+    pub replication_group_id: Option<String>,
+    pub max_records: Option<i32>,
+    pub marker: Option<String>,
+}
+
+/// `DeleteReplicationGroup`.
+#[derive(Debug, Clone, Default)]
+pub struct DeleteReplicationGroup {
+    pub replication_group_id: String,
+    pub retain_primary_cluster: Option<bool>,
+    pub final_snapshot_identifier: Option<String>,
+}
+
+/// `DescribeCacheClusters`.
+#[derive(Debug, Clone, Default)]
+pub struct DescribeCacheClusters {
+    pub cache_cluster_id: Option<String>,
+    pub max_records: Option<i32>,
+    pub marker: Option<String>,
+    pub show_cache_node_info: Option<bool>,
+    pub show_cache_clusters_not_in_replication_groups: Option<bool>,
+}
+
+/// `DescribeEvents`.
+#[derive(Debug, Clone, Default)]
+pub struct DescribeEvents {
+    pub source_identifier: Option<String>,
+    pub source_type: Option<String>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+    pub duration: Option<i32>,
+    pub max_records: Option<i32>,
+    pub marker: Option<String>,
+}
+
+/// `AddTagsToResource`.
+#[derive(Debug, Clone, Default)]
+pub struct AddTagsToResource {
+    pub resource_name: String,
+    pub tags: Vec<Tag>,
+}
+
+/// `RemoveTagsFromResource`.
+#[derive(Debug, Clone, Default)]
+pub struct RemoveTagsFromResource {
+    pub resource_name: String,
+    pub tag_keys: Vec<String>,
+}
+
+/// `ListTagsForResource`.
+#[derive(Debug, Clone, Default)]
+pub struct ListTagsForResource {
+    pub resource_name: String,
+}
+
+/// `DescribeCacheEngineVersions`.
+#[derive(Debug, Clone, Default)]
+pub struct DescribeCacheEngineVersions {
+    pub engine: Option<String>,
+    pub engine_version: Option<String>,
+    pub cache_parameter_group_family: Option<String>,
+    pub max_records: Option<i32>,
+    pub marker: Option<String>,
+    pub default_only: Option<bool>,
+}
+
+/// A decoded request of a supported action.
+#[derive(Debug, Clone)]
+pub enum Request {
+    CreateReplicationGroup(Box<CreateReplicationGroup>),
+    DescribeReplicationGroups(DescribeReplicationGroups),
+    DeleteReplicationGroup(DeleteReplicationGroup),
+    DescribeCacheClusters(DescribeCacheClusters),
+    DescribeEvents(DescribeEvents),
+    AddTagsToResource(AddTagsToResource),
+    RemoveTagsFromResource(RemoveTagsFromResource),
+    ListTagsForResource(ListTagsForResource),
+    DescribeCacheEngineVersions(DescribeCacheEngineVersions),
+}
+
+const SOURCE_TYPES: &[&str] = &[
+    "cache-cluster", "cache-parameter-group", "cache-security-group", "cache-subnet-group", "replication-group",
+    "serverless-cache", "serverless-cache-snapshot", "user", "user-group",
+];
+
+impl Request {
+    /// The action's name as sent in `Action`.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Self::CreateReplicationGroup(_) => "CreateReplicationGroup",
+            Self::DescribeReplicationGroups(_) => "DescribeReplicationGroups",
+            Self::DeleteReplicationGroup(_) => "DeleteReplicationGroup",
+            Self::DescribeCacheClusters(_) => "DescribeCacheClusters",
+            Self::DescribeEvents(_) => "DescribeEvents",
+            Self::AddTagsToResource(_) => "AddTagsToResource",
+            Self::RemoveTagsFromResource(_) => "RemoveTagsFromResource",
+            Self::ListTagsForResource(_) => "ListTagsForResource",
+            Self::DescribeCacheEngineVersions(_) => "DescribeCacheEngineVersions",
+        }
+    }
+
+    /// Reads `Action` and `Version`, then the action's members. Every member left over is refused.
+    pub fn decode(mut f: Form) -> Result<Self, ApiError> {
+        let action = f
+            .string("Action")
+            .ok_or_else(|| ApiError::new(ErrorCode::MissingAction, "The request must contain the parameter Action."))?;
+        match f.string("Version") {
+            Some(v) if v == crate::API_VERSION => {}
+            Some(v) => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidParameterValue,
+                    format!("Version '{v}' is not supported; ElastiCache speaks version {}.", crate::API_VERSION),
+                ))
+            }
+            None => {
+                return Err(ApiError::new(
+                    ErrorCode::MissingParameter,
+                    format!("The request must contain the parameter Version (use {}).", crate::API_VERSION),
+                ))
+            }
+        }
+        let a = action.as_str();
+        let req = match a {
+            "CreateReplicationGroup" => Self::CreateReplicationGroup(Box::new(CreateReplicationGroup::decode(f)?)),
+            "DescribeReplicationGroups" => {
+                let r = DescribeReplicationGroups {
+                    replication_group_id: f.string("ReplicationGroupId"),
+                    max_records: f.integer("MaxRecords")?,
+                    marker: f.string("Marker"),
+                };
+                f.finish(a)?;
+                Self::DescribeReplicationGroups(r)
+            }
+            "DeleteReplicationGroup" => {
+                let r = DeleteReplicationGroup {
+                    replication_group_id: f.required("ReplicationGroupId")?,
+                    retain_primary_cluster: f.boolean("RetainPrimaryCluster")?,
+                    final_snapshot_identifier: f.string("FinalSnapshotIdentifier"),
+                };
+                f.finish(a)?;
+                Self::DeleteReplicationGroup(r)
+            }
+            "DescribeCacheClusters" => {
+                let r = DescribeCacheClusters {
+                    cache_cluster_id: f.string("CacheClusterId"),
+                    max_records: f.integer("MaxRecords")?,
+                    marker: f.string("Marker"),
+                    show_cache_node_info: f.boolean("ShowCacheNodeInfo")?,
+                    show_cache_clusters_not_in_replication_groups: f
+                        .boolean("ShowCacheClustersNotInReplicationGroups")?,
+                };
+                f.finish(a)?;
+                Self::DescribeCacheClusters(r)
+            }
+            "DescribeEvents" => {
+                let r = DescribeEvents {
+                    source_identifier: f.string("SourceIdentifier"),
+                    source_type: f.enumeration("SourceType", SOURCE_TYPES)?,
+                    start_time: f.timestamp("StartTime")?,
+                    end_time: f.timestamp("EndTime")?,
+                    duration: f.integer("Duration")?,
+                    max_records: f.integer("MaxRecords")?,
+                    marker: f.string("Marker"),
+                };
+                f.finish(a)?;
+                Self::DescribeEvents(r)
+            }
+            "AddTagsToResource" => {
+                let r = AddTagsToResource {
+                    resource_name: f.required("ResourceName")?,
+                    tags: tags(&mut f, "Tags", a)?.ok_or_else(|| {
+                        ApiError::new(ErrorCode::MissingParameter, "The request must contain the parameter Tags.")
+                    })?,
+                };
+                f.finish(a)?;
+                Self::AddTagsToResource(r)
+            }
+            "RemoveTagsFromResource" => {
+                let r = RemoveTagsFromResource {
+                    resource_name: f.required("ResourceName")?,
+                    tag_keys: f.string_list("TagKeys", "member")?.ok_or_else(|| {
+                        ApiError::new(ErrorCode::MissingParameter, "The request must contain the parameter TagKeys.")
+                    })?,
+                };
+                f.finish(a)?;
+                Self::RemoveTagsFromResource(r)
+            }
+            "ListTagsForResource" => {
+                let r = ListTagsForResource { resource_name: f.required("ResourceName")? };
+                f.finish(a)?;
+                Self::ListTagsForResource(r)
+            }
+            "DescribeCacheEngineVersions" => {
+                let r = DescribeCacheEngineVersions {
+                    engine: f.string("Engine"),
+                    engine_version: f.string("EngineVersion"),
+                    cache_parameter_group_family: f.string("CacheParameterGroupFamily"),
+                    max_records: f.integer("MaxRecords")?,
+                    marker: f.string("Marker"),
+                    default_only: f.boolean("DefaultOnly")?,
+                };
+                f.finish(a)?;
+                Self::DescribeCacheEngineVersions(r)
+            }
+            known if ALL_ACTIONS.contains(&known) => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidAction,
+                    format!("The action {known} is an ElastiCache action that this Cacheplane version does not implement yet."),
+                ))
+            }
+            other => {
+                let shown: String = other.chars().take(64).collect();
+                return Err(ApiError::new(
+                    ErrorCode::InvalidAction,
+                    format!("The action {shown} is not valid for this web service."),
+                ));
+            }
+        };
+        Ok(req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(s: &str) -> Result<Request, ApiError> {
+        Request::decode(Form::parse(s.as_bytes())?)
+    }
+
+    #[test]
+    fn action_and_version() {
+        assert_eq!(decode("Version=2015-02-02").expect_err("x").code, ErrorCode::MissingAction);
+        assert_eq!(decode("Action=Nope&Version=2015-02-02").expect_err("x").code, ErrorCode::InvalidAction);
+        assert_eq!(decode("Action=DescribeEvents").expect_err("x").code, ErrorCode::MissingParameter);
+        assert_eq!(
+            decode("Action=DescribeEvents&Version=2014-01-01").expect_err("x").code,
+            ErrorCode::InvalidParameterValue
+        );
+        assert!(matches!(decode("Action=DescribeEvents&Version=2015-02-02"), Ok(Request::DescribeEvents(_))));
+    }
+
+    #[test]
+    fn create_reads_every_member() {
+        let r = decode(
+            "Action=CreateReplicationGroup&Version=2015-02-02&ReplicationGroupId=rg&ReplicationGroupDescription=d\
+             &NumCacheClusters=3&SecurityGroupIds.SecurityGroupId.1=sg-1&Tags.Tag.1.Key=k&Tags.Tag.1.Value=v\
+             &AuthToken=secret-token-123456&PreferredCacheClusterAZs.AvailabilityZone.1=us-east-1a\
+             &LogDeliveryConfigurations.LogDeliveryConfigurationRequest.1.LogType=slow-log\
+             &LogDeliveryConfigurations.LogDeliveryConfigurationRequest.1.DestinationDetails.CloudWatchLogsDetails.LogGroup=g",
+        )
+        .expect("decodes");
+        let Request::CreateReplicationGroup(c) = r else { panic!("wrong action") };
+        assert_eq!(c.num_cache_clusters, Some(3));
+        assert_eq!(c.security_group_ids, Some(vec!["sg-1".to_string()]));
+        assert_eq!(c.tags.as_ref().map(Vec::len), Some(1));
+        assert_eq!(c.log_delivery_configurations.as_ref().map(|l| l[0].cloud_watch_log_group.clone()), Some(Some("g".into())));
+        assert!(!format!("{c:?}").contains("secret-token"));
+    }
+
+    #[test]
+    fn unknown_member_is_refused() {
+        let e = decode("Action=DescribeReplicationGroups&Version=2015-02-02&Bogus=1").expect_err("x");
+        assert_eq!(e.code, ErrorCode::InvalidQueryParameter);
+        assert!(e.message.contains("Bogus"));
+    }
+
+    #[test]
+    fn bad_enum_is_invalid_parameter_value() {
+        let e = decode("Action=DescribeEvents&Version=2015-02-02&SourceType=planet").expect_err("x");
+        assert_eq!(e.code, ErrorCode::InvalidParameterValue);
+    }
+}

@@ -1,0 +1,22 @@
+//! The ElastiCache Query protocol (API version 2015-02-02), with no knowledge of Redis, storage or async I/O.
+//!
+//! - [`form`]: decoding `application/x-www-form-urlencoded` pairs into a cursor that typed inputs read from,
+//!   with lists and nested structures named by the model's member names.
+//! - [`input`]: one typed input struct per supported action, and [`input::Request`] to pick one by `Action`.
+//! - [`output`]: output shapes and their XML encoding inside the `<OpResponse>` envelope.
+//! - [`error`]: the error-code table (code on the wire, HTTP status) and `ErrorResponse` rendering.
+//! - [`sigv4`]: AWS Signature Version 4 verification (and signing, for tests and benchmarks) as pure functions.
+
+pub mod error;
+pub mod form;
+pub mod input;
+pub mod output;
+pub mod sigv4;
+pub mod xml;
+
+pub use error::{ApiError, ErrorCode};
+
+/// The only API version ElastiCache speaks.
+pub const API_VERSION: &str = "2015-02-02";
+/// The XML namespace of every response.
+pub const XML_NAMESPACE: &str = "http://elasticache.amazonaws.com/doc/2015-02-02/";

@@ -1,0 +1,359 @@
+//! Output shapes of the supported actions and their XML encoding, element names from the model.
+
+use chrono::{DateTime, Utc};
+
+use crate::xml::XmlWriter;
+
+/// Formats a timestamp as smithy's date-time (`2024-01-01T00:00:00.000Z`).
+pub fn timestamp(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// Wraps a result in `<ActionResponse><ActionResult>…</ActionResult><ResponseMetadata>…` (Result first).
+pub fn envelope(action: &str, request_id: &str, result: impl FnOnce(&mut XmlWriter)) -> String {
+    let mut w = XmlWriter::new();
+    let response = format!("{action}Response");
+    let result_name = format!("{action}Result");
+    w.open_ns(&response, crate::XML_NAMESPACE);
+    w.open(&result_name);
+    result(&mut w);
+    w.close(&result_name);
+    w.open("ResponseMetadata");
+    w.text("RequestId", request_id);
+    w.close("ResponseMetadata");
+    w.close(&response);
+    w.finish()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub address: String,
+    pub port: u16,
+}
+
+impl Endpoint {
+    fn write(&self, w: &mut XmlWriter, name: &str) {
+        w.open(name);
+        w.text("Address", &self.address);
+        w.int("Port", i64::from(self.port));
+        w.close(name);
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NodeGroupMember {
+    pub cache_cluster_id: String,
+    pub cache_node_id: String,
+    pub read_endpoint: Option<Endpoint>,
+    pub preferred_availability_zone: Option<String>,
+    pub current_role: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NodeGroup {
+    pub node_group_id: String,
+    pub status: String,
+    pub primary_endpoint: Option<Endpoint>,
+    pub reader_endpoint: Option<Endpoint>,
+    pub members: Vec<NodeGroupMember>,
+}
+
+/// `ReplicationGroupPendingModifiedValues`.
+#[derive(Debug, Clone, Default)]
+pub struct ReplicationGroupPending {
+    pub primary_cluster_id: Option<String>,
+    pub automatic_failover_status: Option<String>,
+    pub auth_token_status: Option<String>,
+    pub transit_encryption_enabled: Option<bool>,
+    pub transit_encryption_mode: Option<String>,
+    pub cluster_mode: Option<String>,
+}
+
+/// The `ReplicationGroup` shape.
+#[derive(Debug, Clone, Default)]
+pub struct ReplicationGroup {
+    pub replication_group_id: String,
+    pub description: String,
+    pub status: String,
+    pub pending: ReplicationGroupPending,
+    pub member_clusters: Vec<String>,
+    pub node_groups: Vec<NodeGroup>,
+    pub snapshotting_cluster_id: Option<String>,
+    pub automatic_failover: String,
+    pub multi_az: String,
+    pub snapshot_retention_limit: i32,
+    pub snapshot_window: Option<String>,
+    pub cluster_enabled: bool,
+    pub cache_node_type: String,
+    pub auth_token_enabled: bool,
+    pub auth_token_last_modified_date: Option<DateTime<Utc>>,
+    pub transit_encryption_enabled: bool,
+    pub transit_encryption_mode: Option<String>,
+    pub at_rest_encryption_enabled: bool,
+    pub arn: String,
+    pub user_group_ids: Vec<String>,
+    pub create_time: DateTime<Utc>,
+    pub data_tiering: String,
+    pub auto_minor_version_upgrade: bool,
+    pub network_type: String,
+    pub ip_discovery: String,
+    pub cluster_mode: String,
+    pub engine: String,
+}
+
+impl ReplicationGroup {
+    pub fn write(&self, w: &mut XmlWriter) {
+        w.open("ReplicationGroup");
+        w.text("ReplicationGroupId", &self.replication_group_id);
+        w.text("Description", &self.description);
+        w.text("Status", &self.status);
+        w.open("PendingModifiedValues");
+        let p = &self.pending;
+        w.opt_text("PrimaryClusterId", p.primary_cluster_id.as_deref());
+        w.opt_text("AutomaticFailoverStatus", p.automatic_failover_status.as_deref());
+        w.opt_text("AuthTokenStatus", p.auth_token_status.as_deref());
+        w.opt_bool("TransitEncryptionEnabled", p.transit_encryption_enabled);
+        w.opt_text("TransitEncryptionMode", p.transit_encryption_mode.as_deref());
+        w.opt_text("ClusterMode", p.cluster_mode.as_deref());
+        w.close("PendingModifiedValues");
+        w.str_list("MemberClusters", "ClusterId", &self.member_clusters);
+        w.open("NodeGroups");
+        for ng in &self.node_groups {
+            w.open("NodeGroup");
+            w.text("NodeGroupId", &ng.node_group_id);
+            w.text("Status", &ng.status);
+            if let Some(e) = &ng.primary_endpoint {
+                e.write(w, "PrimaryEndpoint");
+            }
+            if let Some(e) = &ng.reader_endpoint {
+                e.write(w, "ReaderEndpoint");
+            }
+            w.open("NodeGroupMembers");
+            for m in &ng.members {
+                w.open("NodeGroupMember");
+                w.text("CacheClusterId", &m.cache_cluster_id);
+                w.text("CacheNodeId", &m.cache_node_id);
+                if let Some(e) = &m.read_endpoint {
+                    e.write(w, "ReadEndpoint");
+                }
+                w.opt_text("PreferredAvailabilityZone", m.preferred_availability_zone.as_deref());
+                w.opt_text("CurrentRole", m.current_role.as_deref());
+                w.close("NodeGroupMember");
+            }
+            w.close("NodeGroupMembers");
+            w.close("NodeGroup");
+        }
+        w.close("NodeGroups");
+        w.opt_text("SnapshottingClusterId", self.snapshotting_cluster_id.as_deref());
+        w.text("AutomaticFailover", &self.automatic_failover);
+        w.text("MultiAZ", &self.multi_az);
+        w.int("SnapshotRetentionLimit", i64::from(self.snapshot_retention_limit));
+        w.opt_text("SnapshotWindow", self.snapshot_window.as_deref());
+        w.bool("ClusterEnabled", self.cluster_enabled);
+        w.text("CacheNodeType", &self.cache_node_type);
+        w.bool("AuthTokenEnabled", self.auth_token_enabled);
+        if let Some(t) = &self.auth_token_last_modified_date {
+            w.text("AuthTokenLastModifiedDate", &timestamp(t));
+        }
+        w.bool("TransitEncryptionEnabled", self.transit_encryption_enabled);
+        w.bool("AtRestEncryptionEnabled", self.at_rest_encryption_enabled);
+        w.text("ARN", &self.arn);
+        w.str_list("UserGroupIds", "member", &self.user_group_ids);
+        w.empty("LogDeliveryConfigurations");
+        w.text("ReplicationGroupCreateTime", &timestamp(&self.create_time));
+        w.text("DataTiering", &self.data_tiering);
+        w.bool("AutoMinorVersionUpgrade", self.auto_minor_version_upgrade);
+        w.text("NetworkType", &self.network_type);
+        w.text("IpDiscovery", &self.ip_discovery);
+        w.opt_text("TransitEncryptionMode", self.transit_encryption_mode.as_deref());
+        w.text("ClusterMode", &self.cluster_mode);
+        w.text("Engine", &self.engine);
+        w.close("ReplicationGroup");
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CacheNode {
+    pub cache_node_id: String,
+    pub status: String,
+    pub create_time: Option<DateTime<Utc>>,
+    pub endpoint: Option<Endpoint>,
+    pub parameter_group_status: String,
+    pub customer_availability_zone: Option<String>,
+}
+
+/// The `CacheCluster` shape (a member of a replication group).
+#[derive(Debug, Clone, Default)]
+pub struct CacheCluster {
+    pub cache_cluster_id: String,
+    pub cache_node_type: String,
+    pub engine: String,
+    pub engine_version: String,
+    pub status: String,
+    pub num_cache_nodes: i32,
+    pub preferred_availability_zone: Option<String>,
+    pub create_time: Option<DateTime<Utc>>,
+    pub preferred_maintenance_window: String,
+    pub pending_engine_version: Option<String>,
+    pub pending_cache_node_type: Option<String>,
+    pub cache_parameter_group_name: String,
+    pub cache_subnet_group_name: Option<String>,
+    /// `Some` when `ShowCacheNodeInfo` was asked for.
+    pub cache_nodes: Option<Vec<CacheNode>>,
+    pub auto_minor_version_upgrade: bool,
+    pub security_group_ids: Vec<String>,
+    pub replication_group_id: Option<String>,
+    pub snapshot_retention_limit: i32,
+    pub snapshot_window: Option<String>,
+    pub auth_token_enabled: bool,
+    pub transit_encryption_enabled: bool,
+    pub transit_encryption_mode: Option<String>,
+    pub at_rest_encryption_enabled: bool,
+    pub arn: String,
+    pub network_type: String,
+    pub ip_discovery: String,
+}
+
+impl CacheCluster {
+    pub fn write(&self, w: &mut XmlWriter) {
+        w.open("CacheCluster");
+        w.text("CacheClusterId", &self.cache_cluster_id);
+        w.text("CacheNodeType", &self.cache_node_type);
+        w.text("Engine", &self.engine);
+        w.text("EngineVersion", &self.engine_version);
+        w.text("CacheClusterStatus", &self.status);
+        w.int("NumCacheNodes", i64::from(self.num_cache_nodes));
+        w.opt_text("PreferredAvailabilityZone", self.preferred_availability_zone.as_deref());
+        if let Some(t) = &self.create_time {
+            w.text("CacheClusterCreateTime", &timestamp(t));
+        }
+        w.text("PreferredMaintenanceWindow", &self.preferred_maintenance_window);
+        w.open("PendingModifiedValues");
+        w.opt_text("EngineVersion", self.pending_engine_version.as_deref());
+        w.opt_text("CacheNodeType", self.pending_cache_node_type.as_deref());
+        w.close("PendingModifiedValues");
+        w.empty("CacheSecurityGroups");
+        w.open("CacheParameterGroup");
+        w.text("CacheParameterGroupName", &self.cache_parameter_group_name);
+        w.text("ParameterApplyStatus", "in-sync");
+        w.empty("CacheNodeIdsToReboot");
+        w.close("CacheParameterGroup");
+        w.opt_text("CacheSubnetGroupName", self.cache_subnet_group_name.as_deref());
+        if let Some(nodes) = &self.cache_nodes {
+            w.open("CacheNodes");
+            for n in nodes {
+                w.open("CacheNode");
+                w.text("CacheNodeId", &n.cache_node_id);
+                w.text("CacheNodeStatus", &n.status);
+                if let Some(t) = &n.create_time {
+                    w.text("CacheNodeCreateTime", &timestamp(t));
+                }
+                if let Some(e) = &n.endpoint {
+                    e.write(w, "Endpoint");
+                }
+                w.text("ParameterGroupStatus", &n.parameter_group_status);
+                w.opt_text("CustomerAvailabilityZone", n.customer_availability_zone.as_deref());
+                w.close("CacheNode");
+            }
+            w.close("CacheNodes");
+        }
+        w.bool("AutoMinorVersionUpgrade", self.auto_minor_version_upgrade);
+        if self.security_group_ids.is_empty() {
+            w.empty("SecurityGroups");
+        } else {
+            w.open("SecurityGroups");
+            for sg in &self.security_group_ids {
+                w.open("member");
+                w.text("SecurityGroupId", sg);
+                w.text("Status", "active");
+                w.close("member");
+            }
+            w.close("SecurityGroups");
+        }
+        w.opt_text("ReplicationGroupId", self.replication_group_id.as_deref());
+        w.int("SnapshotRetentionLimit", i64::from(self.snapshot_retention_limit));
+        w.opt_text("SnapshotWindow", self.snapshot_window.as_deref());
+        w.bool("AuthTokenEnabled", self.auth_token_enabled);
+        w.bool("TransitEncryptionEnabled", self.transit_encryption_enabled);
+        w.bool("AtRestEncryptionEnabled", self.at_rest_encryption_enabled);
+        w.text("ARN", &self.arn);
+        w.bool("ReplicationGroupLogDeliveryEnabled", false);
+        w.empty("LogDeliveryConfigurations");
+        w.text("NetworkType", &self.network_type);
+        w.text("IpDiscovery", &self.ip_discovery);
+        w.opt_text("TransitEncryptionMode", self.transit_encryption_mode.as_deref());
+        w.close("CacheCluster");
+    }
+}
+
+/// One `Event`.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub source_identifier: String,
+    pub source_type: String,
+    pub message: String,
+    pub date: DateTime<Utc>,
+}
+
+impl Event {
+    pub fn write(&self, w: &mut XmlWriter) {
+        w.open("Event");
+        w.text("SourceIdentifier", &self.source_identifier);
+        w.text("SourceType", &self.source_type);
+        w.text("Message", &self.message);
+        w.text("Date", &timestamp(&self.date));
+        w.close("Event");
+    }
+}
+
+/// `TagListMessage` body: `<TagList><Tag><Key/><Value/></Tag>…</TagList>`.
+pub fn write_tag_list(w: &mut XmlWriter, tags: &[(String, String)]) {
+    if tags.is_empty() {
+        w.empty("TagList");
+        return;
+    }
+    w.open("TagList");
+    for (k, v) in tags {
+        w.open("Tag");
+        w.text("Key", k);
+        w.text("Value", v);
+        w.close("Tag");
+    }
+    w.close("TagList");
+}
+
+/// One `CacheEngineVersion`.
+#[derive(Debug, Clone)]
+pub struct CacheEngineVersion {
+    pub engine: String,
+    pub engine_version: String,
+    pub parameter_group_family: String,
+    pub description: String,
+    pub version_description: String,
+}
+
+impl CacheEngineVersion {
+    pub fn write(&self, w: &mut XmlWriter) {
+        w.open("CacheEngineVersion");
+        w.text("Engine", &self.engine);
+        w.text("EngineVersion", &self.engine_version);
+        w.text("CacheParameterGroupFamily", &self.parameter_group_family);
+        w.text("CacheEngineDescription", &self.description);
+        w.text("CacheEngineVersionDescription", &self.version_description);
+        w.close("CacheEngineVersion");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_is_the_first_child() {
+        let xml = envelope("DescribeEvents", "rid", |w| w.empty("Events"));
+        assert!(xml.starts_with(
+            "<DescribeEventsResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DescribeEventsResult>"
+        ));
+        assert!(xml.ends_with("<ResponseMetadata><RequestId>rid</RequestId></ResponseMetadata></DescribeEventsResponse>"));
+    }
+}
