@@ -1,1 +1,57 @@
-fn main() {}
+//! `cacheplane`: the command line. `serve` runs the daemon; `credentials` prints how to reach it.
+
+mod api;
+mod config;
+mod server;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// A self-hosted control plane that speaks the Amazon ElastiCache API and runs real Redis behind it.
+#[derive(Parser, Debug)]
+#[command(name = "cacheplane", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the daemon: the API on --listen, nodes as local redis-server processes, state in --data-dir.
+    Serve(config::ServeArgs),
+    /// Print the API credentials and endpoint of a data directory, as environment variables for the AWS CLI.
+    Credentials {
+        #[arg(long, default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:9736")]
+        listen: SocketAddr,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CACHEPLANE_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(server::serve(args))),
+        Command::Credentials { data_dir, listen } => config::print_credentials(&data_dir, listen),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cacheplane: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,148 @@
-//! control
+//! The domain of Cacheplane: replication groups, their member clusters and nodes, events and tags; the AWS rules
+//! that govern them; the store that keeps what must survive; and the reconciler that drives real `redis-server`
+//! nodes (through `engine`) to what the user asked for.
+//!
+//! Operations validate against current state, write the new spec and its events in one store transaction, wake
+//! the reconciler and return at once; they never wait for Redis. Typed inputs and output shapes are the plain
+//! data types of `wire::input` / `wire::output` (no HTTP or XML is touched here).
+
+pub mod error;
+pub mod model;
+pub mod node_types;
+pub mod observe;
+pub mod reconciler;
+pub mod rules;
+pub mod store;
+
+mod catalog;
+mod replication_groups;
+mod views;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use engine::binary::EngineBinary;
+use engine::secret::AdminCredentials;
+
+pub use error::{ControlError, Result};
+use model::{ReplicationGroup, StandaloneCluster};
+use store::Store;
+
+/// How the daemon is set up.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub region: String,
+    pub account_id: String,
+    /// Availability zone names nodes are spread across.
+    pub availability_zones: Vec<String>,
+    /// The engine binaries, newest first.
+    pub binaries: Vec<EngineBinary>,
+}
+
+impl Settings {
+    /// The default zones of a region: `<region>a`, `b`, `c`.
+    pub fn default_zones(region: &str) -> Vec<String> {
+        ["a", "b", "c"]
+            .iter()
+            .map(|s| format!("{region}{s}"))
+            .collect()
+    }
+
+    pub fn arn(&self, kind: &str, name: &str) -> String {
+        format!(
+            "arn:aws:elasticache:{}:{}:{kind}:{name}",
+            self.region, self.account_id
+        )
+    }
+
+    fn binary_for(&self, version: &str) -> Option<&EngineBinary> {
+        self.binaries.iter().find(|b| b.version == version)
+    }
+}
+
+/// Groups and standalone clusters in memory, with the store they are written through to.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub store: Store,
+    pub groups: BTreeMap<String, ReplicationGroup>,
+    pub standalone: BTreeMap<String, StandaloneCluster>,
+}
+
+pub(crate) struct Inner {
+    pub settings: Settings,
+    pub admin: AdminCredentials,
+    pub state: Mutex<State>,
+    pub observed: observe::Observations,
+    pub endpoints: reconciler::Endpoints,
+    pub wake: tokio::sync::Notify,
+}
+
+/// The control plane of one daemon. Cheap to clone.
+#[derive(Clone)]
+pub struct Control {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Control({})", self.inner.settings.data_dir.display())
+    }
+}
+
+/// The one clock of the control plane.
+pub fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+impl Control {
+    /// Opens the store in `settings.data_dir` (creating it), loads the admin secret and every group.
+    pub fn open(settings: Settings) -> Result<Self> {
+        std::fs::create_dir_all(settings.data_dir.join("nodes")).map_err(|e| {
+            ControlError::Internal(format!("create {}: {e}", settings.data_dir.display()))
+        })?;
+        let admin = engine::secret::load_or_create(&settings.data_dir.join("admin.secret"))?;
+        let store = Store::open(&settings.data_dir.join("cacheplane.sqlite3"))?;
+        let groups = store
+            .load_groups()?
+            .into_iter()
+            .map(|g| (g.id.clone(), g))
+            .collect();
+        let standalone = store
+            .load_standalone()?
+            .into_iter()
+            .map(|s| (s.member.cluster_id.clone(), s))
+            .collect();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                settings,
+                admin,
+                state: Mutex::new(State {
+                    store,
+                    groups,
+                    standalone,
+                }),
+                observed: observe::Observations::default(),
+                endpoints: reconciler::Endpoints::default(),
+                wake: tokio::sync::Notify::new(),
+            }),
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave memory and store apart (writes go to the store first), so
+        // a poisoned lock is still consistent.
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wakes the reconciler now.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+}

@@ -18,7 +18,12 @@ pub fn is_free(addr: SocketAddr) -> bool {
 pub fn allocate(port: u16, taken: &[IpAddr]) -> Result<IpAddr> {
     let mut rng = rand::thread_rng();
     for _ in 0..64 {
-        let ip = IpAddr::V4(Ipv4Addr::new(127, rng.gen_range(1..=254), rng.gen(), rng.gen_range(1..=254)));
+        let ip = IpAddr::V4(Ipv4Addr::new(
+            127,
+            rng.gen_range(1..=254),
+            rng.gen(),
+            rng.gen_range(1..=254),
+        ));
         if !taken.contains(&ip) && is_free(SocketAddr::new(ip, port)) {
             return Ok(ip);
         }

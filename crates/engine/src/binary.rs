@@ -33,19 +33,32 @@ pub fn probe(path: &Path) -> Result<EngineBinary> {
     let out = std::process::Command::new(path)
         .arg("--version")
         .output()
-        .map_err(|source| EngineError::Exec { path: path.to_path_buf(), source })?;
+        .map_err(|source| EngineError::Exec {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let text = String::from_utf8_lossy(&out.stdout);
     let version = text
         .split_whitespace()
         .find_map(|w| w.strip_prefix("v="))
-        .ok_or_else(|| EngineError::Other(format!("{} --version printed no version: {text}", path.display())))?;
-    Ok(EngineBinary { path: path.to_path_buf(), version: version.to_string() })
+        .ok_or_else(|| {
+            EngineError::Other(format!(
+                "{} --version printed no version: {text}",
+                path.display()
+            ))
+        })?;
+    Ok(EngineBinary {
+        path: path.to_path_buf(),
+        version: version.to_string(),
+    })
 }
 
 /// Looks `redis-server` up on `PATH`.
 pub fn find_on_path() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join("redis-server")).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join("redis-server"))
+        .find(|p| p.is_file())
 }
 
 /// The binaries to use: the explicitly registered ones, else the one on `PATH`. Sorted newest first; the same

@@ -48,13 +48,23 @@ impl NodeSpec {
 }
 
 fn quoted(p: &Path) -> String {
-    format!("\"{}\"", p.display().to_string().replace('\\', "\\\\").replace('"', "\\\""))
+    format!(
+        "\"{}\"",
+        p.display()
+            .to_string()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+    )
 }
 
 /// The full config file for `spec`.
 pub fn render(spec: &NodeSpec, admin: &AdminCredentials) -> String {
     let mut c = String::with_capacity(1024);
-    let _ = writeln!(c, "# Written by cacheplane for node {}; rewritten on every change.", spec.name);
+    let _ = writeln!(
+        c,
+        "# Written by cacheplane for node {}; rewritten on every change.",
+        spec.name
+    );
     let _ = writeln!(c, "bind {}", spec.bind);
     let _ = writeln!(c, "port {}", spec.port);
     let _ = writeln!(c, "daemonize no");
@@ -87,7 +97,10 @@ mod tests {
 
     #[test]
     fn renders_roles_and_acl() {
-        let admin = AdminCredentials { user: "a".into(), password: "pw".into() };
+        let admin = AdminCredentials {
+            user: "a".into(),
+            password: "pw".into(),
+        };
         let mut spec = NodeSpec {
             name: "rg-001".into(),
             dir: "/tmp/x y".into(),
@@ -101,7 +114,10 @@ mod tests {
         assert!(c.contains("bind 127.1.2.3\n"));
         assert!(c.contains("dir \"/tmp/x y\"\n"));
         assert!(!c.contains("replicaof"));
-        assert!(!c.contains(">pw"), "admin password only hashed in ACL rules");
+        assert!(
+            !c.contains(">pw"),
+            "admin password only hashed in ACL rules"
+        );
         spec.replica_of = Some("127.9.9.9:6379".parse().expect("addr"));
         assert!(render(&spec, &admin).contains("replicaof 127.9.9.9 6379\n"));
     }

@@ -24,13 +24,26 @@ pub enum EngineError {
     #[error("no redis-server binary found: {0}")]
     NoBinary(String),
     #[error("could not run {path}: {source}")]
-    Exec { path: PathBuf, source: std::io::Error },
+    Exec {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("i/o on {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("node {node} did not become ready within {millis} ms: {detail}")]
-    NotReady { node: String, millis: u64, detail: String },
+    NotReady {
+        node: String,
+        millis: u64,
+        detail: String,
+    },
     #[error("redis command on {node} failed: {source}")]
-    Redis { node: String, source: redis::RedisError },
+    Redis {
+        node: String,
+        source: redis::RedisError,
+    },
     #[error("no free loopback address for port {0}")]
     NoAddress(u16),
     #[error("{0}")]

@@ -42,7 +42,11 @@ pub fn sha256_acl(password: &str) -> String {
 
 /// A random alphanumeric string.
 pub fn random_token(len: usize) -> String {
-    rand::thread_rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
 }
 
 /// Writes `contents` to `path` created with mode 0600 (never readable by others, even for a moment).
@@ -67,5 +71,8 @@ pub fn load_or_create(path: &Path) -> Result<AdminCredentials> {
             p
         }
     };
-    Ok(AdminCredentials { user: ADMIN_USER.to_string(), password })
+    Ok(AdminCredentials {
+        user: ADMIN_USER.to_string(),
+        password,
+    })
 }

@@ -82,7 +82,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 
     /// `Sender` for every client error, `Receiver` for the server's own failures.
@@ -123,10 +126,19 @@ mod tests {
 
     #[test]
     fn codes_are_wire_codes_not_shape_names() {
-        assert_eq!(ErrorCode::ReplicationGroupAlreadyExists.code(), "ReplicationGroupAlreadyExists");
-        assert_eq!(ErrorCode::ReplicationGroupNotFound.code(), "ReplicationGroupNotFoundFault");
+        assert_eq!(
+            ErrorCode::ReplicationGroupAlreadyExists.code(),
+            "ReplicationGroupAlreadyExists"
+        );
+        assert_eq!(
+            ErrorCode::ReplicationGroupNotFound.code(),
+            "ReplicationGroupNotFoundFault"
+        );
         assert_eq!(ErrorCode::ReplicationGroupNotFound.http_status(), 404);
-        assert_eq!(ErrorCode::CacheClusterNotFound.code(), "CacheClusterNotFound");
+        assert_eq!(
+            ErrorCode::CacheClusterNotFound.code(),
+            "CacheClusterNotFound"
+        );
         for c in ErrorCode::ALL {
             assert!((400..600).contains(&c.http_status()), "{c:?}");
         }
@@ -135,7 +147,9 @@ mod tests {
     #[test]
     fn error_response_shape() {
         let xml = ApiError::new(ErrorCode::InvalidParameterValue, "a < b & c").to_xml("rid");
-        assert!(xml.starts_with("<ErrorResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\">"));
+        assert!(xml.starts_with(
+            "<ErrorResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\">"
+        ));
         assert!(xml.contains("<Error><Type>Sender</Type><Code>InvalidParameterValue</Code><Message>a &lt; b &amp; c</Message></Error><RequestId>rid</RequestId>"));
     }
 }

@@ -44,17 +44,24 @@ impl Form {
                 continue;
             }
             if pairs.insert(k.to_string(), v.into_owned()).is_some() {
-                return Err(bad_query(format!("The parameter {k} appears more than once in the request.")));
+                return Err(bad_query(format!(
+                    "The parameter {k} appears more than once in the request."
+                )));
             }
         }
-        Ok(Self { prefix: String::new(), pairs })
+        Ok(Self {
+            prefix: String::new(),
+            pairs,
+        })
     }
 
     /// Adds the pairs of `other` (the query string of a POST, say); a name in both is refused.
     pub fn merge(&mut self, other: Form) -> Result<(), ApiError> {
         for (k, v) in other.pairs {
             if self.pairs.contains_key(&k) {
-                return Err(bad_query(format!("The parameter {k} appears more than once in the request.")));
+                return Err(bad_query(format!(
+                    "The parameter {k} appears more than once in the request."
+                )));
             }
             self.pairs.insert(k, v);
         }
@@ -79,13 +86,20 @@ impl Form {
         self.string(name).ok_or_else(|| {
             ApiError::new(
                 ErrorCode::MissingParameter,
-                format!("The request must contain the parameter {}.", self.full(name)),
+                format!(
+                    "The request must contain the parameter {}.",
+                    self.full(name)
+                ),
             )
         })
     }
 
     /// Takes a string member restricted to the model's enum values.
-    pub fn enumeration(&mut self, name: &str, allowed: &[&str]) -> Result<Option<String>, ApiError> {
+    pub fn enumeration(
+        &mut self,
+        name: &str,
+        allowed: &[&str],
+    ) -> Result<Option<String>, ApiError> {
         match self.string(name) {
             None => Ok(None),
             Some(v) if allowed.contains(&v.as_str()) => Ok(Some(v)),
@@ -115,18 +129,27 @@ impl Form {
         match self.string(name) {
             None => Ok(None),
             Some(v) => v.trim().parse::<i32>().map(Some).map_err(|_| {
-                invalid(format!("Invalid value '{v}' for {}: it must be an integer.", self.full(name)))
+                invalid(format!(
+                    "Invalid value '{v}' for {}: it must be an integer.",
+                    self.full(name)
+                ))
             }),
         }
     }
 
     /// Takes a timestamp member (ISO 8601, UTC when no offset is given).
     pub fn timestamp(&mut self, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
-        let Some(v) = self.string(name) else { return Ok(None) };
+        let Some(v) = self.string(name) else {
+            return Ok(None);
+        };
         if let Ok(t) = DateTime::parse_from_rfc3339(&v) {
             return Ok(Some(t.with_timezone(&Utc)));
         }
-        for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+        for f in [
+            "%Y-%m-%dT%H:%M:%S%.f",
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%dT%H:%M",
+        ] {
             if let Ok(t) = NaiveDateTime::parse_from_str(&v, f) {
                 return Ok(Some(t.and_utc()));
             }
@@ -159,7 +182,12 @@ impl Form {
         }
         let head = format!("{prefix}.{member}.");
         let mut indices = std::collections::BTreeSet::new();
-        for key in self.pairs.range(head.clone()..).map(|(k, _)| k).take_while(|k| k.starts_with(&head)) {
+        for key in self
+            .pairs
+            .range(head.clone()..)
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(&head))
+        {
             let rest = &key[head.len()..];
             let idx_text = rest.split('.').next().unwrap_or(rest);
             match parse_index(idx_text) {
@@ -178,7 +206,10 @@ impl Form {
             return Ok(empty_marker.map(|_| 0));
         }
         if empty_marker.is_some() {
-            return Err(bad_query(format!("{} is sent both empty and with items.", self.full(prefix))));
+            return Err(bad_query(format!(
+                "{} is sent both empty and with items.",
+                self.full(prefix)
+            )));
         }
         let n = indices.len();
         if indices.iter().copied().ne(1..=n) {
@@ -192,8 +223,14 @@ impl Form {
     }
 
     /// Takes a list of strings, `Prefix.Member.N`.
-    pub fn string_list(&mut self, prefix: &str, member: &str) -> Result<Option<Vec<String>>, ApiError> {
-        let Some(n) = self.list_len(prefix, member)? else { return Ok(None) };
+    pub fn string_list(
+        &mut self,
+        prefix: &str,
+        member: &str,
+    ) -> Result<Option<Vec<String>>, ApiError> {
+        let Some(n) = self.list_len(prefix, member)? else {
+            return Ok(None);
+        };
         let mut out = Vec::with_capacity(n);
         for i in 1..=n {
             let key = format!("{prefix}.{member}.{i}");
@@ -212,8 +249,14 @@ impl Form {
     }
 
     /// Takes a list of structures, `Prefix.Member.N.Field`: one [`Form`] per item.
-    pub fn struct_list(&mut self, prefix: &str, member: &str) -> Result<Option<Vec<Form>>, ApiError> {
-        let Some(n) = self.list_len(prefix, member)? else { return Ok(None) };
+    pub fn struct_list(
+        &mut self,
+        prefix: &str,
+        member: &str,
+    ) -> Result<Option<Vec<Form>>, ApiError> {
+        let Some(n) = self.list_len(prefix, member)? else {
+            return Ok(None);
+        };
         let mut out = Vec::with_capacity(n);
         for i in 1..=n {
             let head = format!("{prefix}.{member}.{i}.");
@@ -237,15 +280,22 @@ impl Form {
     }
 
     fn structure_at(&mut self, head: &str) -> Form {
-        let keys: Vec<String> =
-            self.pairs.range(head.to_string()..).map(|(k, _)| k.clone()).take_while(|k| k.starts_with(head)).collect();
+        let keys: Vec<String> = self
+            .pairs
+            .range(head.to_string()..)
+            .map(|(k, _)| k.clone())
+            .take_while(|k| k.starts_with(head))
+            .collect();
         let mut pairs = BTreeMap::new();
         for k in keys {
             if let Some(v) = self.pairs.remove(&k) {
                 pairs.insert(k[head.len()..].to_string(), v);
             }
         }
-        Form { prefix: format!("{}{head}", self.prefix), pairs }
+        Form {
+            prefix: format!("{}{head}", self.prefix),
+            pairs,
+        }
     }
 
     /// Ends decoding: any member not taken is not a parameter of this action.
@@ -255,7 +305,11 @@ impl Form {
             Some(k) => Err(bad_query(format!(
                 "{}{k} is not a parameter of {action}{}.",
                 self.prefix,
-                if self.pairs.len() > 1 { format!(" (nor are {} others)", self.pairs.len() - 1) } else { String::new() }
+                if self.pairs.len() > 1 {
+                    format!(" (nor are {} others)", self.pairs.len() - 1)
+                } else {
+                    String::new()
+                }
             ))),
         }
     }
@@ -283,17 +337,37 @@ mod tests {
 
     #[test]
     fn lists_of_strings() {
-        let mut f = form("SecurityGroupIds.SecurityGroupId.2=b&SecurityGroupIds.SecurityGroupId.1=a");
-        assert_eq!(f.string_list("SecurityGroupIds", "SecurityGroupId").expect("ok"), Some(vec!["a".into(), "b".into()]));
+        let mut f =
+            form("SecurityGroupIds.SecurityGroupId.2=b&SecurityGroupIds.SecurityGroupId.1=a");
+        assert_eq!(
+            f.string_list("SecurityGroupIds", "SecurityGroupId")
+                .expect("ok"),
+            Some(vec!["a".into(), "b".into()])
+        );
         let mut f = form("SecurityGroupIds=");
-        assert_eq!(f.string_list("SecurityGroupIds", "SecurityGroupId").expect("ok"), Some(vec![]));
+        assert_eq!(
+            f.string_list("SecurityGroupIds", "SecurityGroupId")
+                .expect("ok"),
+            Some(vec![])
+        );
         let mut f = form("");
-        assert_eq!(f.string_list("SecurityGroupIds", "SecurityGroupId").expect("ok"), None);
+        assert_eq!(
+            f.string_list("SecurityGroupIds", "SecurityGroupId")
+                .expect("ok"),
+            None
+        );
     }
 
     #[test]
     fn list_index_zero_and_gaps_are_refused() {
-        for body in ["L.M.0=a", "L.M.1=a&L.M.3=c", "L.M.01=a", "L.M.x=a", "L=z", "L=&L.M.1=a"] {
+        for body in [
+            "L.M.0=a",
+            "L.M.1=a&L.M.3=c",
+            "L.M.01=a",
+            "L.M.x=a",
+            "L=z",
+            "L=&L.M.1=a",
+        ] {
             let mut f = form(body);
             let e = f.string_list("L", "M").expect_err(body);
             assert_eq!(e.code, ErrorCode::InvalidQueryParameter, "{body}");
@@ -330,6 +404,9 @@ mod tests {
     #[test]
     fn missing_required() {
         let mut f = form("");
-        assert_eq!(f.required("ReplicationGroupId").expect_err("missing").code, ErrorCode::MissingParameter);
+        assert_eq!(
+            f.required("ReplicationGroupId").expect_err("missing").code,
+            ErrorCode::MissingParameter
+        );
     }
 }

@@ -20,27 +20,82 @@ impl std::fmt::Debug for Secret {
 
 /// Every action of the ElastiCache API (2015-02-02), for telling "not built yet" from "no such action".
 pub const ALL_ACTIONS: &[&str] = &[
-    "AddTagsToResource", "AuthorizeCacheSecurityGroupIngress", "BatchApplyUpdateAction", "BatchStopUpdateAction",
-    "CompleteMigration", "CopyServerlessCacheSnapshot", "CopySnapshot", "CreateCacheCluster",
-    "CreateCacheParameterGroup", "CreateCacheSecurityGroup", "CreateCacheSubnetGroup",
-    "CreateGlobalReplicationGroup", "CreateReplicationGroup", "CreateServerlessCache",
-    "CreateServerlessCacheSnapshot", "CreateSnapshot", "CreateUser", "CreateUserGroup",
-    "DecreaseNodeGroupsInGlobalReplicationGroup", "DecreaseReplicaCount", "DeleteCacheCluster",
-    "DeleteCacheParameterGroup", "DeleteCacheSecurityGroup", "DeleteCacheSubnetGroup",
-    "DeleteGlobalReplicationGroup", "DeleteReplicationGroup", "DeleteServerlessCache",
-    "DeleteServerlessCacheSnapshot", "DeleteSnapshot", "DeleteUser", "DeleteUserGroup", "DescribeCacheClusters",
-    "DescribeCacheEngineVersions", "DescribeCacheParameterGroups", "DescribeCacheParameters",
-    "DescribeCacheSecurityGroups", "DescribeCacheSubnetGroups", "DescribeEngineDefaultParameters", "DescribeEvents",
-    "DescribeGlobalReplicationGroups", "DescribeReplicationGroups", "DescribeReservedCacheNodes",
-    "DescribeReservedCacheNodesOfferings", "DescribeServerlessCacheSnapshots", "DescribeServerlessCaches",
-    "DescribeServiceUpdates", "DescribeSnapshots", "DescribeUpdateActions", "DescribeUserGroups", "DescribeUsers",
-    "DisassociateGlobalReplicationGroup", "ExportServerlessCacheSnapshot", "FailoverGlobalReplicationGroup",
-    "IncreaseNodeGroupsInGlobalReplicationGroup", "IncreaseReplicaCount", "ListAllowedNodeTypeModifications",
-    "ListTagsForResource", "ModifyCacheCluster", "ModifyCacheParameterGroup", "ModifyCacheSubnetGroup",
-    "ModifyGlobalReplicationGroup", "ModifyReplicationGroup", "ModifyReplicationGroupShardConfiguration",
-    "ModifyServerlessCache", "ModifyUser", "ModifyUserGroup", "PrepareMigration", "PurchaseReservedCacheNodesOffering",
-    "RebalanceSlotsInGlobalReplicationGroup", "RebootCacheCluster", "RemoveTagsFromResource",
-    "ResetCacheParameterGroup", "RevokeCacheSecurityGroupIngress", "StartMigration", "StopMigration", "TestFailover",
+    "AddTagsToResource",
+    "AuthorizeCacheSecurityGroupIngress",
+    "BatchApplyUpdateAction",
+    "BatchStopUpdateAction",
+    "CompleteMigration",
+    "CopyServerlessCacheSnapshot",
+    "CopySnapshot",
+    "CreateCacheCluster",
+    "CreateCacheParameterGroup",
+    "CreateCacheSecurityGroup",
+    "CreateCacheSubnetGroup",
+    "CreateGlobalReplicationGroup",
+    "CreateReplicationGroup",
+    "CreateServerlessCache",
+    "CreateServerlessCacheSnapshot",
+    "CreateSnapshot",
+    "CreateUser",
+    "CreateUserGroup",
+    "DecreaseNodeGroupsInGlobalReplicationGroup",
+    "DecreaseReplicaCount",
+    "DeleteCacheCluster",
+    "DeleteCacheParameterGroup",
+    "DeleteCacheSecurityGroup",
+    "DeleteCacheSubnetGroup",
+    "DeleteGlobalReplicationGroup",
+    "DeleteReplicationGroup",
+    "DeleteServerlessCache",
+    "DeleteServerlessCacheSnapshot",
+    "DeleteSnapshot",
+    "DeleteUser",
+    "DeleteUserGroup",
+    "DescribeCacheClusters",
+    "DescribeCacheEngineVersions",
+    "DescribeCacheParameterGroups",
+    "DescribeCacheParameters",
+    "DescribeCacheSecurityGroups",
+    "DescribeCacheSubnetGroups",
+    "DescribeEngineDefaultParameters",
+    "DescribeEvents",
+    "DescribeGlobalReplicationGroups",
+    "DescribeReplicationGroups",
+    "DescribeReservedCacheNodes",
+    "DescribeReservedCacheNodesOfferings",
+    "DescribeServerlessCacheSnapshots",
+    "DescribeServerlessCaches",
+    "DescribeServiceUpdates",
+    "DescribeSnapshots",
+    "DescribeUpdateActions",
+    "DescribeUserGroups",
+    "DescribeUsers",
+    "DisassociateGlobalReplicationGroup",
+    "ExportServerlessCacheSnapshot",
+    "FailoverGlobalReplicationGroup",
+    "IncreaseNodeGroupsInGlobalReplicationGroup",
+    "IncreaseReplicaCount",
+    "ListAllowedNodeTypeModifications",
+    "ListTagsForResource",
+    "ModifyCacheCluster",
+    "ModifyCacheParameterGroup",
+    "ModifyCacheSubnetGroup",
+    "ModifyGlobalReplicationGroup",
+    "ModifyReplicationGroup",
+    "ModifyReplicationGroupShardConfiguration",
+    "ModifyServerlessCache",
+    "ModifyUser",
+    "ModifyUserGroup",
+    "PrepareMigration",
+    "PurchaseReservedCacheNodesOffering",
+    "RebalanceSlotsInGlobalReplicationGroup",
+    "RebootCacheCluster",
+    "RemoveTagsFromResource",
+    "ResetCacheParameterGroup",
+    "RevokeCacheSecurityGroupIngress",
+    "StartMigration",
+    "StopMigration",
+    "TestFailover",
     "TestMigration",
 ];
 
@@ -51,7 +106,9 @@ pub struct Tag {
 }
 
 fn tags(form: &mut Form, prefix: &str, action: &str) -> Result<Option<Vec<Tag>>, ApiError> {
-    let Some(items) = form.struct_list(prefix, "Tag")? else { return Ok(None) };
+    let Some(items) = form.struct_list(prefix, "Tag")? else {
+        return Ok(None);
+    };
     let mut out = Vec::with_capacity(items.len());
     for mut item in items {
         let key = item.required("Key")?;
@@ -85,15 +142,23 @@ pub struct LogDeliveryConfigurationRequest {
     pub enabled: Option<bool>,
 }
 
-fn log_delivery(form: &mut Form, action: &str) -> Result<Option<Vec<LogDeliveryConfigurationRequest>>, ApiError> {
-    let Some(items) = form.struct_list("LogDeliveryConfigurations", "LogDeliveryConfigurationRequest")? else {
+fn log_delivery(
+    form: &mut Form,
+    action: &str,
+) -> Result<Option<Vec<LogDeliveryConfigurationRequest>>, ApiError> {
+    let Some(items) = form.struct_list(
+        "LogDeliveryConfigurations",
+        "LogDeliveryConfigurationRequest",
+    )?
+    else {
         return Ok(None);
     };
     let mut out = Vec::new();
     for mut f in items {
         let mut c = LogDeliveryConfigurationRequest {
             log_type: f.enumeration("LogType", &["slow-log", "engine-log"])?,
-            destination_type: f.enumeration("DestinationType", &["cloudwatch-logs", "kinesis-firehose"])?,
+            destination_type: f
+                .enumeration("DestinationType", &["cloudwatch-logs", "kinesis-firehose"])?,
             log_format: f.enumeration("LogFormat", &["text", "json"])?,
             enabled: f.boolean("Enabled")?,
             ..Default::default()
@@ -164,7 +229,9 @@ impl CreateReplicationGroup {
     const ACTION: &'static str = "CreateReplicationGroup";
 
     pub fn decode(mut f: Form) -> Result<Self, ApiError> {
-        let node_group_configuration = match f.struct_list("NodeGroupConfiguration", "NodeGroupConfiguration")? {
+        let node_group_configuration = match f
+            .struct_list("NodeGroupConfiguration", "NodeGroupConfiguration")?
+        {
             None => None,
             Some(items) => {
                 let mut out = Vec::new();
@@ -174,7 +241,8 @@ impl CreateReplicationGroup {
                         slots: n.string("Slots"),
                         replica_count: n.integer("ReplicaCount")?,
                         primary_availability_zone: n.string("PrimaryAvailabilityZone"),
-                        replica_availability_zones: n.string_list("ReplicaAvailabilityZones", "AvailabilityZone")?,
+                        replica_availability_zones: n
+                            .string_list("ReplicaAvailabilityZones", "AvailabilityZone")?,
                         primary_outpost_arn: n.string("PrimaryOutpostArn"),
                         replica_outpost_arns: n.string_list("ReplicaOutpostArns", "OutpostArn")?,
                     });
@@ -191,7 +259,8 @@ impl CreateReplicationGroup {
             automatic_failover_enabled: f.boolean("AutomaticFailoverEnabled")?,
             multi_az_enabled: f.boolean("MultiAZEnabled")?,
             num_cache_clusters: f.integer("NumCacheClusters")?,
-            preferred_cache_cluster_azs: f.string_list("PreferredCacheClusterAZs", "AvailabilityZone")?,
+            preferred_cache_cluster_azs: f
+                .string_list("PreferredCacheClusterAZs", "AvailabilityZone")?,
             num_node_groups: f.integer("NumNodeGroups")?,
             replicas_per_node_group: f.integer("ReplicasPerNodeGroup")?,
             node_group_configuration,
@@ -200,7 +269,8 @@ impl CreateReplicationGroup {
             engine_version: f.string("EngineVersion"),
             cache_parameter_group_name: f.string("CacheParameterGroupName"),
             cache_subnet_group_name: f.string("CacheSubnetGroupName"),
-            cache_security_group_names: f.string_list("CacheSecurityGroupNames", "CacheSecurityGroupName")?,
+            cache_security_group_names: f
+                .string_list("CacheSecurityGroupNames", "CacheSecurityGroupName")?,
             security_group_ids: f.string_list("SecurityGroupIds", "SecurityGroupId")?,
             tags: tags(&mut f, "Tags", Self::ACTION)?,
             snapshot_arns: f.string_list("SnapshotArns", "SnapshotArn")?,
@@ -220,7 +290,8 @@ impl CreateReplicationGroup {
             data_tiering_enabled: f.boolean("DataTieringEnabled")?,
             network_type: f.enumeration("NetworkType", &["ipv4", "ipv6", "dual_stack"])?,
             ip_discovery: f.enumeration("IpDiscovery", &["ipv4", "ipv6"])?,
-            transit_encryption_mode: f.enumeration("TransitEncryptionMode", &["preferred", "required"])?,
+            transit_encryption_mode: f
+                .enumeration("TransitEncryptionMode", &["preferred", "required"])?,
             cluster_mode: f.enumeration("ClusterMode", &["enabled", "disabled", "compatible"])?,
             serverless_cache_snapshot_name: f.string("ServerlessCacheSnapshotName"),
             durability: f.enumeration("Durability", &["default", "async", "sync", "disabled"])?,
@@ -314,8 +385,15 @@ pub enum Request {
 }
 
 const SOURCE_TYPES: &[&str] = &[
-    "cache-cluster", "cache-parameter-group", "cache-security-group", "cache-subnet-group", "replication-group",
-    "serverless-cache", "serverless-cache-snapshot", "user", "user-group",
+    "cache-cluster",
+    "cache-parameter-group",
+    "cache-security-group",
+    "cache-subnet-group",
+    "replication-group",
+    "serverless-cache",
+    "serverless-cache-snapshot",
+    "user",
+    "user-group",
 ];
 
 impl Request {
@@ -336,21 +414,30 @@ impl Request {
 
     /// Reads `Action` and `Version`, then the action's members. Every member left over is refused.
     pub fn decode(mut f: Form) -> Result<Self, ApiError> {
-        let action = f
-            .string("Action")
-            .ok_or_else(|| ApiError::new(ErrorCode::MissingAction, "The request must contain the parameter Action."))?;
+        let action = f.string("Action").ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::MissingAction,
+                "The request must contain the parameter Action.",
+            )
+        })?;
         match f.string("Version") {
             Some(v) if v == crate::API_VERSION => {}
             Some(v) => {
                 return Err(ApiError::new(
                     ErrorCode::InvalidParameterValue,
-                    format!("Version '{v}' is not supported; ElastiCache speaks version {}.", crate::API_VERSION),
+                    format!(
+                        "Version '{v}' is not supported; ElastiCache speaks version {}.",
+                        crate::API_VERSION
+                    ),
                 ))
             }
             None => {
                 return Err(ApiError::new(
                     ErrorCode::MissingParameter,
-                    format!("The request must contain the parameter Version (use {}).", crate::API_VERSION),
+                    format!(
+                        "The request must contain the parameter Version (use {}).",
+                        crate::API_VERSION
+                    ),
                 ))
             }
         }
@@ -465,14 +552,30 @@ mod tests {
 
     #[test]
     fn action_and_version() {
-        assert_eq!(decode("Version=2015-02-02").expect_err("x").code, ErrorCode::MissingAction);
-        assert_eq!(decode("Action=Nope&Version=2015-02-02").expect_err("x").code, ErrorCode::InvalidAction);
-        assert_eq!(decode("Action=DescribeEvents").expect_err("x").code, ErrorCode::MissingParameter);
         assert_eq!(
-            decode("Action=DescribeEvents&Version=2014-01-01").expect_err("x").code,
+            decode("Version=2015-02-02").expect_err("x").code,
+            ErrorCode::MissingAction
+        );
+        assert_eq!(
+            decode("Action=Nope&Version=2015-02-02")
+                .expect_err("x")
+                .code,
+            ErrorCode::InvalidAction
+        );
+        assert_eq!(
+            decode("Action=DescribeEvents").expect_err("x").code,
+            ErrorCode::MissingParameter
+        );
+        assert_eq!(
+            decode("Action=DescribeEvents&Version=2014-01-01")
+                .expect_err("x")
+                .code,
             ErrorCode::InvalidParameterValue
         );
-        assert!(matches!(decode("Action=DescribeEvents&Version=2015-02-02"), Ok(Request::DescribeEvents(_))));
+        assert!(matches!(
+            decode("Action=DescribeEvents&Version=2015-02-02"),
+            Ok(Request::DescribeEvents(_))
+        ));
     }
 
     #[test]
@@ -485,24 +588,33 @@ mod tests {
              &LogDeliveryConfigurations.LogDeliveryConfigurationRequest.1.DestinationDetails.CloudWatchLogsDetails.LogGroup=g",
         )
         .expect("decodes");
-        let Request::CreateReplicationGroup(c) = r else { panic!("wrong action") };
+        let Request::CreateReplicationGroup(c) = r else {
+            panic!("wrong action")
+        };
         assert_eq!(c.num_cache_clusters, Some(3));
         assert_eq!(c.security_group_ids, Some(vec!["sg-1".to_string()]));
         assert_eq!(c.tags.as_ref().map(Vec::len), Some(1));
-        assert_eq!(c.log_delivery_configurations.as_ref().map(|l| l[0].cloud_watch_log_group.clone()), Some(Some("g".into())));
+        assert_eq!(
+            c.log_delivery_configurations
+                .as_ref()
+                .map(|l| l[0].cloud_watch_log_group.clone()),
+            Some(Some("g".into()))
+        );
         assert!(!format!("{c:?}").contains("secret-token"));
     }
 
     #[test]
     fn unknown_member_is_refused() {
-        let e = decode("Action=DescribeReplicationGroups&Version=2015-02-02&Bogus=1").expect_err("x");
+        let e =
+            decode("Action=DescribeReplicationGroups&Version=2015-02-02&Bogus=1").expect_err("x");
         assert_eq!(e.code, ErrorCode::InvalidQueryParameter);
         assert!(e.message.contains("Bogus"));
     }
 
     #[test]
     fn bad_enum_is_invalid_parameter_value() {
-        let e = decode("Action=DescribeEvents&Version=2015-02-02&SourceType=planet").expect_err("x");
+        let e =
+            decode("Action=DescribeEvents&Version=2015-02-02&SourceType=planet").expect_err("x");
         assert_eq!(e.code, ErrorCode::InvalidParameterValue);
     }
 }

@@ -110,10 +110,16 @@ impl ReplicationGroup {
         w.open("PendingModifiedValues");
         let p = &self.pending;
         w.opt_text("PrimaryClusterId", p.primary_cluster_id.as_deref());
-        w.opt_text("AutomaticFailoverStatus", p.automatic_failover_status.as_deref());
+        w.opt_text(
+            "AutomaticFailoverStatus",
+            p.automatic_failover_status.as_deref(),
+        );
         w.opt_text("AuthTokenStatus", p.auth_token_status.as_deref());
         w.opt_bool("TransitEncryptionEnabled", p.transit_encryption_enabled);
-        w.opt_text("TransitEncryptionMode", p.transit_encryption_mode.as_deref());
+        w.opt_text(
+            "TransitEncryptionMode",
+            p.transit_encryption_mode.as_deref(),
+        );
         w.opt_text("ClusterMode", p.cluster_mode.as_deref());
         w.close("PendingModifiedValues");
         w.str_list("MemberClusters", "ClusterId", &self.member_clusters);
@@ -136,7 +142,10 @@ impl ReplicationGroup {
                 if let Some(e) = &m.read_endpoint {
                     e.write(w, "ReadEndpoint");
                 }
-                w.opt_text("PreferredAvailabilityZone", m.preferred_availability_zone.as_deref());
+                w.opt_text(
+                    "PreferredAvailabilityZone",
+                    m.preferred_availability_zone.as_deref(),
+                );
                 w.opt_text("CurrentRole", m.current_role.as_deref());
                 w.close("NodeGroupMember");
             }
@@ -144,10 +153,16 @@ impl ReplicationGroup {
             w.close("NodeGroup");
         }
         w.close("NodeGroups");
-        w.opt_text("SnapshottingClusterId", self.snapshotting_cluster_id.as_deref());
+        w.opt_text(
+            "SnapshottingClusterId",
+            self.snapshotting_cluster_id.as_deref(),
+        );
         w.text("AutomaticFailover", &self.automatic_failover);
         w.text("MultiAZ", &self.multi_az);
-        w.int("SnapshotRetentionLimit", i64::from(self.snapshot_retention_limit));
+        w.int(
+            "SnapshotRetentionLimit",
+            i64::from(self.snapshot_retention_limit),
+        );
         w.opt_text("SnapshotWindow", self.snapshot_window.as_deref());
         w.bool("ClusterEnabled", self.cluster_enabled);
         w.text("CacheNodeType", &self.cache_node_type);
@@ -165,7 +180,10 @@ impl ReplicationGroup {
         w.bool("AutoMinorVersionUpgrade", self.auto_minor_version_upgrade);
         w.text("NetworkType", &self.network_type);
         w.text("IpDiscovery", &self.ip_discovery);
-        w.opt_text("TransitEncryptionMode", self.transit_encryption_mode.as_deref());
+        w.opt_text(
+            "TransitEncryptionMode",
+            self.transit_encryption_mode.as_deref(),
+        );
         w.text("ClusterMode", &self.cluster_mode);
         w.text("Engine", &self.engine);
         w.close("ReplicationGroup");
@@ -223,11 +241,17 @@ impl CacheCluster {
         w.text("EngineVersion", &self.engine_version);
         w.text("CacheClusterStatus", &self.status);
         w.int("NumCacheNodes", i64::from(self.num_cache_nodes));
-        w.opt_text("PreferredAvailabilityZone", self.preferred_availability_zone.as_deref());
+        w.opt_text(
+            "PreferredAvailabilityZone",
+            self.preferred_availability_zone.as_deref(),
+        );
         if let Some(t) = &self.create_time {
             w.text("CacheClusterCreateTime", &timestamp(t));
         }
-        w.text("PreferredMaintenanceWindow", &self.preferred_maintenance_window);
+        w.text(
+            "PreferredMaintenanceWindow",
+            &self.preferred_maintenance_window,
+        );
         w.open("PendingModifiedValues");
         w.opt_text("EngineVersion", self.pending_engine_version.as_deref());
         w.opt_text("CacheNodeType", self.pending_cache_node_type.as_deref());
@@ -238,7 +262,10 @@ impl CacheCluster {
         w.text("ParameterApplyStatus", "in-sync");
         w.empty("CacheNodeIdsToReboot");
         w.close("CacheParameterGroup");
-        w.opt_text("CacheSubnetGroupName", self.cache_subnet_group_name.as_deref());
+        w.opt_text(
+            "CacheSubnetGroupName",
+            self.cache_subnet_group_name.as_deref(),
+        );
         if let Some(nodes) = &self.cache_nodes {
             w.open("CacheNodes");
             for n in nodes {
@@ -252,7 +279,10 @@ impl CacheCluster {
                     e.write(w, "Endpoint");
                 }
                 w.text("ParameterGroupStatus", &n.parameter_group_status);
-                w.opt_text("CustomerAvailabilityZone", n.customer_availability_zone.as_deref());
+                w.opt_text(
+                    "CustomerAvailabilityZone",
+                    n.customer_availability_zone.as_deref(),
+                );
                 w.close("CacheNode");
             }
             w.close("CacheNodes");
@@ -271,7 +301,10 @@ impl CacheCluster {
             w.close("SecurityGroups");
         }
         w.opt_text("ReplicationGroupId", self.replication_group_id.as_deref());
-        w.int("SnapshotRetentionLimit", i64::from(self.snapshot_retention_limit));
+        w.int(
+            "SnapshotRetentionLimit",
+            i64::from(self.snapshot_retention_limit),
+        );
         w.opt_text("SnapshotWindow", self.snapshot_window.as_deref());
         w.bool("AuthTokenEnabled", self.auth_token_enabled);
         w.bool("TransitEncryptionEnabled", self.transit_encryption_enabled);
@@ -281,7 +314,10 @@ impl CacheCluster {
         w.empty("LogDeliveryConfigurations");
         w.text("NetworkType", &self.network_type);
         w.text("IpDiscovery", &self.ip_discovery);
-        w.opt_text("TransitEncryptionMode", self.transit_encryption_mode.as_deref());
+        w.opt_text(
+            "TransitEncryptionMode",
+            self.transit_encryption_mode.as_deref(),
+        );
         w.close("CacheCluster");
     }
 }

@@ -38,7 +38,8 @@ pub struct Verified {
 
 fn hmac(key: &[u8], msg: &[u8]) -> Vec<u8> {
     // An HMAC key of any length is accepted; `new_from_slice` cannot fail for HMAC.
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key"));
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key"));
     mac.update(msg);
     mac.finalize().into_bytes().to_vec()
 }
@@ -87,11 +88,18 @@ fn canonical_query(query: &str) -> String {
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
             // A '+' in a query string is a space only for form decoding; SigV4 treats bytes as sent.
-            (uri_encode(&percent_decode(k)), uri_encode(&percent_decode(v)))
+            (
+                uri_encode(&percent_decode(k)),
+                uri_encode(&percent_decode(v)),
+            )
         })
         .collect();
     pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// The canonical URI for non-S3 services: each segment of the (already encoded) path encoded again.
@@ -99,7 +107,10 @@ fn canonical_uri(path: &str) -> String {
     if path.is_empty() {
         return "/".to_string();
     }
-    path.split('/').map(|seg| uri_encode(seg.as_bytes())).collect::<Vec<_>>().join("/")
+    path.split('/')
+        .map(|seg| uri_encode(seg.as_bytes()))
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn header_value(headers: &[(&str, &str)], name: &str) -> Option<String> {
@@ -131,9 +142,19 @@ fn canonical_request(parts: &RequestParts<'_>, signed_headers: &[&str]) -> Optio
     ))
 }
 
-fn signature(secret: &str, date: &str, region: &str, service: &str, amz_date: &str, creq: &str) -> String {
+fn signature(
+    secret: &str,
+    date: &str,
+    region: &str,
+    service: &str,
+    amz_date: &str,
+    creq: &str,
+) -> String {
     let scope = format!("{date}/{region}/{service}/aws4_request");
-    let sts = format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", sha256_hex(creq.as_bytes()));
+    let sts = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        sha256_hex(creq.as_bytes())
+    );
     let mut k = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
     for part in [region, service, "aws4_request"] {
         k = hmac(&k, part.as_bytes());
@@ -163,9 +184,14 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, ApiError> {
             format!("Authorization header is malformed: {what}. Expected 'AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...'."),
         )
     };
-    let (algo, rest) = value.trim().split_once(' ').ok_or_else(|| incomplete("no algorithm"))?;
+    let (algo, rest) = value
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| incomplete("no algorithm"))?;
     if algo != "AWS4-HMAC-SHA256" {
-        return Err(incomplete("the only supported algorithm is AWS4-HMAC-SHA256"));
+        return Err(incomplete(
+            "the only supported algorithm is AWS4-HMAC-SHA256",
+        ));
     }
     let (mut credential, mut signed, mut sig) = (None, None, None);
     for part in rest.split(',') {
@@ -183,13 +209,28 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, ApiError> {
     let signature = sig.ok_or_else(|| incomplete("Signature is missing"))?;
     let scope: Vec<&str> = credential.split('/').collect();
     let [access_key_id, date, region, service, terminator] = scope[..] else {
-        return Err(incomplete("Credential must be AccessKeyId/YYYYMMDD/region/service/aws4_request"));
+        return Err(incomplete(
+            "Credential must be AccessKeyId/YYYYMMDD/region/service/aws4_request",
+        ));
     };
     let signed_headers: Vec<&str> = signed.split(';').collect();
-    if signed_headers.iter().any(|h| h.is_empty() || *h != h.to_ascii_lowercase()) {
-        return Err(incomplete("SignedHeaders must be lower-case names separated by ';'"));
+    if signed_headers
+        .iter()
+        .any(|h| h.is_empty() || *h != h.to_ascii_lowercase())
+    {
+        return Err(incomplete(
+            "SignedHeaders must be lower-case names separated by ';'",
+        ));
     }
-    Ok(Authorization { access_key_id, date, region, service, terminator, signed_headers, signature })
+    Ok(Authorization {
+        access_key_id,
+        date,
+        region,
+        service,
+        terminator,
+        signed_headers,
+        signature,
+    })
 }
 
 /// Verifies a request. `secret_for` looks an access key id up; `region` and `service` are what the scope must
@@ -209,13 +250,24 @@ pub fn verify(
     };
     let auth = parse_authorization(&auth_value)?;
     if !auth.signed_headers.contains(&"host") {
-        return Err(err(ErrorCode::IncompleteSignature, "SignedHeaders must include host."));
+        return Err(err(
+            ErrorCode::IncompleteSignature,
+            "SignedHeaders must include host.",
+        ));
     }
     let amz_date = header_value(parts.headers, "x-amz-date").ok_or_else(|| {
-        err(ErrorCode::IncompleteSignature, "Authorization header requires the 'X-Amz-Date' header.")
+        err(
+            ErrorCode::IncompleteSignature,
+            "Authorization header requires the 'X-Amz-Date' header.",
+        )
     })?;
     let when = NaiveDateTime::parse_from_str(&amz_date, "%Y%m%dT%H%M%SZ")
-        .map_err(|_| err(ErrorCode::IncompleteSignature, format!("X-Amz-Date '{amz_date}' is not YYYYMMDDTHHMMSSZ.")))?
+        .map_err(|_| {
+            err(
+                ErrorCode::IncompleteSignature,
+                format!("X-Amz-Date '{amz_date}' is not YYYYMMDDTHHMMSSZ."),
+            )
+        })?
         .and_utc();
     let Some(secret) = secret_for(auth.access_key_id) else {
         return Err(err(
@@ -253,11 +305,23 @@ pub fn verify(
         ));
     }
     let creq = canonical_request(parts, &auth.signed_headers).ok_or_else(|| {
-        err(ErrorCode::IncompleteSignature, "A header named in SignedHeaders is not in the request.")
+        err(
+            ErrorCode::IncompleteSignature,
+            "A header named in SignedHeaders is not in the request.",
+        )
     })?;
-    let expected = signature(&secret, auth.date, auth.region, auth.service, &amz_date, &creq);
+    let expected = signature(
+        &secret,
+        auth.date,
+        auth.region,
+        auth.service,
+        &amz_date,
+        &creq,
+    );
     if expected.as_bytes().ct_eq(auth.signature.as_bytes()).into() {
-        Ok(Verified { access_key_id: auth.access_key_id.to_string() })
+        Ok(Verified {
+            access_key_id: auth.access_key_id.to_string(),
+        })
     } else {
         Err(err(
             ErrorCode::SignatureDoesNotMatch,
@@ -268,8 +332,18 @@ pub fn verify(
 
 /// Signs a request and returns the `Authorization` header value. Every header in `parts.headers` is signed,
 /// so it must already hold `host` and `x-amz-date`.
-pub fn sign(parts: &RequestParts<'_>, access_key_id: &str, secret: &str, region: &str, service: &str) -> String {
-    let mut names: Vec<String> = parts.headers.iter().map(|(k, _)| k.to_ascii_lowercase()).collect();
+pub fn sign(
+    parts: &RequestParts<'_>,
+    access_key_id: &str,
+    secret: &str,
+    region: &str,
+    service: &str,
+) -> String {
+    let mut names: Vec<String> = parts
+        .headers
+        .iter()
+        .map(|(k, _)| k.to_ascii_lowercase())
+        .collect();
     names.sort();
     names.dedup();
     let names_ref: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -293,30 +367,70 @@ mod tests {
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 
     fn at() -> DateTime<Utc> {
-        NaiveDateTime::parse_from_str("20150830T123600Z", "%Y%m%dT%H%M%SZ").expect("date").and_utc()
+        NaiveDateTime::parse_from_str("20150830T123600Z", "%Y%m%dT%H%M%SZ")
+            .expect("date")
+            .and_utc()
     }
 
     fn lookup(k: &str) -> Option<String> {
         (k == AKID).then(|| SECRET.to_string())
     }
 
-    fn check(method: &str, path: &str, query: &str, extra: &[(&str, &str)], body: &[u8], service: &str, sig: &str) {
-        let host = if service == "iam" { "iam.amazonaws.com" } else { "example.amazonaws.com" };
-        let mut headers: Vec<(&str, &str)> = vec![("Host", host), ("X-Amz-Date", "20150830T123600Z")];
+    fn check(
+        method: &str,
+        path: &str,
+        query: &str,
+        extra: &[(&str, &str)],
+        body: &[u8],
+        service: &str,
+        sig: &str,
+    ) {
+        let host = if service == "iam" {
+            "iam.amazonaws.com"
+        } else {
+            "example.amazonaws.com"
+        };
+        let mut headers: Vec<(&str, &str)> =
+            vec![("Host", host), ("X-Amz-Date", "20150830T123600Z")];
         headers.extend_from_slice(extra);
-        let parts = RequestParts { method, path, query, headers: &headers, body };
+        let parts = RequestParts {
+            method,
+            path,
+            query,
+            headers: &headers,
+            body,
+        };
         let authz = sign(&parts, AKID, SECRET, "us-east-1", service);
         assert!(authz.ends_with(&format!("Signature={sig}")), "{authz}");
         let mut with_auth = headers.clone();
         with_auth.push(("Authorization", &authz));
-        let parts = RequestParts { headers: &with_auth, ..parts };
+        let parts = RequestParts {
+            headers: &with_auth,
+            ..parts
+        };
         verify(&parts, lookup, "us-east-1", service, at()).expect("verifies");
     }
 
     #[test]
     fn aws_test_suite_vectors() {
-        check("GET", "/", "", &[], b"", "service", "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
-        check("POST", "/", "", &[], b"", "service", "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b");
+        check(
+            "GET",
+            "/",
+            "",
+            &[],
+            b"",
+            "service",
+            "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
+        );
+        check(
+            "POST",
+            "/",
+            "",
+            &[],
+            b"",
+            "service",
+            "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b",
+        );
         check(
             "POST",
             "/",
@@ -339,7 +453,10 @@ mod tests {
             "POST",
             "/",
             "",
-            &[("Content-Type", "application/x-www-form-urlencoded; charset=utf8")],
+            &[(
+                "Content-Type",
+                "application/x-www-form-urlencoded; charset=utf8",
+            )],
             b"Param1=value1",
             "service",
             "1a72ec8f64bd914b0e42e42607c7fbce7fb2c7465f63e3092b3b0d39fa77a6fe",
@@ -348,29 +465,58 @@ mod tests {
             "GET",
             "/",
             "Action=ListUsers&Version=2010-05-08",
-            &[("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")],
+            &[(
+                "Content-Type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )],
             b"",
             "iam",
             "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7",
         );
     }
 
-    fn signed(body: &[u8], secret: &str, date: &str, region: &str) -> (Vec<(String, String)>, Vec<u8>) {
+    fn signed(
+        body: &[u8],
+        secret: &str,
+        date: &str,
+        region: &str,
+    ) -> (Vec<(String, String)>, Vec<u8>) {
         let headers = vec![
-            ("content-type", "application/x-www-form-urlencoded; charset=utf-8"),
+            (
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            ),
             ("host", "127.0.0.1:9000"),
             ("x-amz-date", date),
         ];
-        let parts = RequestParts { method: "POST", path: "/", query: "", headers: &headers, body };
+        let parts = RequestParts {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &headers,
+            body,
+        };
         let authz = sign(&parts, AKID, secret, region, "elasticache");
-        let mut out: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut out: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         out.push(("authorization".into(), authz));
         (out, body.to_vec())
     }
 
     fn run(headers: &[(String, String)], body: &[u8]) -> Result<Verified, ApiError> {
-        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let parts = RequestParts { method: "POST", path: "/", query: "", headers: &h, body };
+        let h: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let parts = RequestParts {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &h,
+            body,
+        };
         verify(&parts, lookup, "us-east-1", "elasticache", at())
     }
 
@@ -380,28 +526,65 @@ mod tests {
         let (h, b) = signed(body, SECRET, "20150830T123600Z", "us-east-1");
         assert!(run(&h, &b).is_ok());
         // Body changed after signing.
-        assert_eq!(run(&h, b"Action=X").expect_err("x").code, ErrorCode::SignatureDoesNotMatch);
+        assert_eq!(
+            run(&h, b"Action=X").expect_err("x").code,
+            ErrorCode::SignatureDoesNotMatch
+        );
         // Wrong secret.
         let (h2, b2) = signed(body, "nope", "20150830T123600Z", "us-east-1");
-        assert_eq!(run(&h2, &b2).expect_err("x").code, ErrorCode::SignatureDoesNotMatch);
+        assert_eq!(
+            run(&h2, &b2).expect_err("x").code,
+            ErrorCode::SignatureDoesNotMatch
+        );
         // Unknown key.
         let h3: Vec<(String, String)> = h
             .iter()
-            .map(|(k, v)| (k.clone(), if k == "authorization" { v.replace(AKID, "AKIDOTHER") } else { v.clone() }))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    if k == "authorization" {
+                        v.replace(AKID, "AKIDOTHER")
+                    } else {
+                        v.clone()
+                    },
+                )
+            })
             .collect();
-        assert_eq!(run(&h3, &b).expect_err("x").code, ErrorCode::InvalidClientTokenId);
+        assert_eq!(
+            run(&h3, &b).expect_err("x").code,
+            ErrorCode::InvalidClientTokenId
+        );
         // Unsigned.
-        let h4: Vec<(String, String)> = h.iter().filter(|(k, _)| k != "authorization").cloned().collect();
-        assert_eq!(run(&h4, &b).expect_err("x").code, ErrorCode::MissingAuthenticationToken);
+        let h4: Vec<(String, String)> = h
+            .iter()
+            .filter(|(k, _)| k != "authorization")
+            .cloned()
+            .collect();
+        assert_eq!(
+            run(&h4, &b).expect_err("x").code,
+            ErrorCode::MissingAuthenticationToken
+        );
         // Twenty minutes old.
         let (h5, b5) = signed(body, SECRET, "20150830T121600Z", "us-east-1");
-        assert_eq!(run(&h5, &b5).expect_err("x").code, ErrorCode::RequestExpired);
+        assert_eq!(
+            run(&h5, &b5).expect_err("x").code,
+            ErrorCode::RequestExpired
+        );
         // Other region.
         let (h6, b6) = signed(body, SECRET, "20150830T123600Z", "eu-west-1");
-        assert_eq!(run(&h6, &b6).expect_err("x").code, ErrorCode::SignatureDoesNotMatch);
+        assert_eq!(
+            run(&h6, &b6).expect_err("x").code,
+            ErrorCode::SignatureDoesNotMatch
+        );
         // Garbage header.
-        let h7 = vec![("authorization".to_string(), "AWS4-HMAC-SHA256 nonsense".to_string())];
-        assert_eq!(run(&h7, &b).expect_err("x").code, ErrorCode::IncompleteSignature);
+        let h7 = vec![(
+            "authorization".to_string(),
+            "AWS4-HMAC-SHA256 nonsense".to_string(),
+        )];
+        assert_eq!(
+            run(&h7, &b).expect_err("x").code,
+            ErrorCode::IncompleteSignature
+        );
     }
 
     #[test]

@@ -10,7 +10,9 @@ pub struct XmlWriter {
 
 impl XmlWriter {
     pub fn new() -> Self {
-        Self { out: String::with_capacity(4096) }
+        Self {
+            out: String::with_capacity(4096),
+        }
     }
 
     pub fn open_ns(&mut self, name: &str, ns: &str) {

@@ -1,0 +1,73 @@
+//! Dispatch from action to `control`, one file per API family, and the one mapping from domain errors to AWS
+//! error codes.
+
+mod catalog;
+mod replication_groups;
+
+use control::ControlError;
+use wire::input::Request;
+use wire::{ApiError, ErrorCode};
+
+/// Runs one decoded request and returns the response document.
+pub fn dispatch(
+    c: &control::Control,
+    request: Request,
+    request_id: &str,
+) -> Result<String, ApiError> {
+    match request {
+        Request::CreateReplicationGroup(i) => replication_groups::create(c, *i, request_id),
+        Request::DescribeReplicationGroups(i) => replication_groups::describe(c, i, request_id),
+        Request::DeleteReplicationGroup(i) => replication_groups::delete(c, i, request_id),
+        Request::DescribeCacheClusters(i) => {
+            replication_groups::describe_cache_clusters(c, i, request_id)
+        }
+        Request::DescribeEvents(i) => catalog::describe_events(c, i, request_id),
+        Request::AddTagsToResource(i) => catalog::add_tags(c, i, request_id),
+        Request::RemoveTagsFromResource(i) => catalog::remove_tags(c, i, request_id),
+        Request::ListTagsForResource(i) => catalog::list_tags(c, i, request_id),
+        Request::DescribeCacheEngineVersions(i) => {
+            catalog::describe_engine_versions(c, i, request_id)
+        }
+    }
+}
+
+/// The one mapping from domain errors to wire errors. An internal error is logged in full and answered with a
+/// generic message.
+pub fn to_api_error(e: ControlError) -> ApiError {
+    let (code, message) = match e {
+        ControlError::InvalidParameterValue(m) => (ErrorCode::InvalidParameterValue, m),
+        ControlError::InvalidParameterCombination(m) => (ErrorCode::InvalidParameterCombination, m),
+        e @ ControlError::ReplicationGroupNotFound(_) => {
+            (ErrorCode::ReplicationGroupNotFound, e.to_string())
+        }
+        e @ ControlError::ReplicationGroupAlreadyExists(_) => {
+            (ErrorCode::ReplicationGroupAlreadyExists, e.to_string())
+        }
+        e @ ControlError::InvalidReplicationGroupState { .. } => {
+            (ErrorCode::InvalidReplicationGroupState, e.to_string())
+        }
+        e @ ControlError::CacheClusterNotFound(_) => {
+            (ErrorCode::CacheClusterNotFound, e.to_string())
+        }
+        e @ ControlError::CacheParameterGroupNotFound(_) => {
+            (ErrorCode::CacheParameterGroupNotFound, e.to_string())
+        }
+        ControlError::CacheSubnetGroupNotFound(m) => (ErrorCode::CacheSubnetGroupNotFound, m),
+        ControlError::SnapshotNotFound(m) => (ErrorCode::SnapshotNotFound, m),
+        ControlError::InvalidArn(m) => (ErrorCode::InvalidArn, m),
+        ControlError::TagNotFound(m) => (ErrorCode::TagNotFound, m),
+        ControlError::TagQuotaPerResourceExceeded(m) => (ErrorCode::TagQuotaPerResourceExceeded, m),
+        ControlError::UserGroupNotFound(m) => (ErrorCode::UserGroupNotFound, m),
+        ControlError::NodeQuotaForCustomerExceeded(m) => {
+            (ErrorCode::NodeQuotaForCustomerExceeded, m)
+        }
+        ControlError::Internal(detail) => {
+            tracing::error!(%detail, "internal failure");
+            (
+                ErrorCode::InternalFailure,
+                "The request processing has failed because of an unknown error.".to_string(),
+            )
+        }
+    };
+    ApiError::new(code, message)
+}

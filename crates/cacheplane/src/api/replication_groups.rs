@@ -1,0 +1,53 @@
+//! CreateReplicationGroup, DescribeReplicationGroups, DeleteReplicationGroup, DescribeCacheClusters.
+
+use control::Control;
+use wire::input::{
+    CreateReplicationGroup, DeleteReplicationGroup, DescribeCacheClusters,
+    DescribeReplicationGroups,
+};
+use wire::output::envelope;
+use wire::ApiError;
+
+use super::to_api_error;
+
+pub fn create(c: &Control, input: CreateReplicationGroup, rid: &str) -> Result<String, ApiError> {
+    let g = c.create_replication_group(input).map_err(to_api_error)?;
+    Ok(envelope("CreateReplicationGroup", rid, |w| g.write(w)))
+}
+
+pub fn describe(
+    c: &Control,
+    input: DescribeReplicationGroups,
+    rid: &str,
+) -> Result<String, ApiError> {
+    let (groups, marker) = c.describe_replication_groups(input).map_err(to_api_error)?;
+    Ok(envelope("DescribeReplicationGroups", rid, |w| {
+        w.opt_text("Marker", marker.as_deref());
+        w.open("ReplicationGroups");
+        for g in &groups {
+            g.write(w);
+        }
+        w.close("ReplicationGroups");
+    }))
+}
+
+pub fn delete(c: &Control, input: DeleteReplicationGroup, rid: &str) -> Result<String, ApiError> {
+    let g = c.delete_replication_group(input).map_err(to_api_error)?;
+    Ok(envelope("DeleteReplicationGroup", rid, |w| g.write(w)))
+}
+
+pub fn describe_cache_clusters(
+    c: &Control,
+    input: DescribeCacheClusters,
+    rid: &str,
+) -> Result<String, ApiError> {
+    let (clusters, marker) = c.describe_cache_clusters(input).map_err(to_api_error)?;
+    Ok(envelope("DescribeCacheClusters", rid, |w| {
+        w.opt_text("Marker", marker.as_deref());
+        w.open("CacheClusters");
+        for cc in &clusters {
+            cc.write(w);
+        }
+        w.close("CacheClusters");
+    }))
+}

@@ -1,0 +1,203 @@
+//! Configuration of `cacheplane serve`: flags, environment, an optional TOML file, and the API credentials.
+//!
+//! Credentials come, in order, from `--access-key-id`/`--secret-access-key`, the environment
+//! (`CACHEPLANE_ACCESS_KEY_ID`, `CACHEPLANE_SECRET_ACCESS_KEY`), the config file, or the data directory's
+//! `credentials` file, which is generated with mode 0600 on first start when none of the others gives a pair.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde::Deserialize;
+
+pub const DEFAULT_DATA_DIR: &str = "./cacheplane-data";
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address of the API (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:9736")]
+    pub listen: SocketAddr,
+    /// Where state, node data and secrets live.
+    #[arg(long, default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// The AWS region this daemon answers as.
+    #[arg(long, env = "CACHEPLANE_REGION")]
+    pub region: Option<String>,
+    /// The account id in ARNs.
+    #[arg(long, env = "CACHEPLANE_ACCOUNT_ID")]
+    pub account_id: Option<String>,
+    /// API access key id (else environment, config file, or a generated pair).
+    #[arg(long, env = "CACHEPLANE_ACCESS_KEY_ID")]
+    pub access_key_id: Option<String>,
+    /// API secret access key.
+    #[arg(long, env = "CACHEPLANE_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub secret_access_key: Option<String>,
+    /// A redis-server binary to register (repeatable); default: the one on PATH.
+    #[arg(long = "engine-binary")]
+    pub engine_binaries: Vec<PathBuf>,
+    /// Availability zone names (comma-separated); default <region>a,b,c.
+    #[arg(long, value_delimiter = ',')]
+    pub availability_zones: Vec<String>,
+    /// A TOML file with any of: region, account_id, access_key_id, secret_access_key, engine_binaries,
+    /// availability_zones.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Stop every node when the daemon exits (for throw-away use). By default nodes keep running.
+    #[arg(long)]
+    pub stop_nodes_on_exit: bool,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    region: Option<String>,
+    account_id: Option<String>,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    #[serde(default)]
+    engine_binaries: Vec<PathBuf>,
+    #[serde(default)]
+    availability_zones: Vec<String>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub region: String,
+    pub account_id: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub engine_binaries: Vec<PathBuf>,
+    pub availability_zones: Vec<String>,
+    pub stop_nodes_on_exit: bool,
+    /// True when the credentials were generated on this start (so we print how to use them).
+    pub generated_credentials: bool,
+}
+
+const CREDENTIALS_FILE: &str = "credentials";
+
+fn read_credentials_file(path: &Path) -> Option<(String, String)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut id = None;
+    let mut secret = None;
+    for line in text.lines() {
+        if let Some((k, v)) = line.split_once('=') {
+            match k.trim() {
+                "aws_access_key_id" => id = Some(v.trim().to_string()),
+                "aws_secret_access_key" => secret = Some(v.trim().to_string()),
+                _ => {}
+            }
+        }
+    }
+    Some((id?, secret?))
+}
+
+pub fn resolve(args: ServeArgs) -> anyhow::Result<Resolved> {
+    let file: FileConfig = match &args.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading config file {}", p.display()))?;
+            toml::from_str(&text).with_context(|| format!("parsing config file {}", p.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
+    let region = args
+        .region
+        .or(file.region)
+        .unwrap_or_else(|| "us-east-1".to_string());
+    if region.is_empty()
+        || !region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        bail!("invalid region '{region}': use a name such as us-east-1");
+    }
+    let account_id = args
+        .account_id
+        .or(file.account_id)
+        .unwrap_or_else(|| "000000000000".to_string());
+    if account_id.len() != 12 || !account_id.chars().all(|c| c.is_ascii_digit()) {
+        bail!("invalid account id '{account_id}': it must be 12 digits");
+    }
+    let mut generated = false;
+    let (access_key_id, secret_access_key) = match (
+        args.access_key_id.or(file.access_key_id),
+        args.secret_access_key.or(file.secret_access_key),
+    ) {
+        (Some(a), Some(s)) => (a, s),
+        (Some(_), None) | (None, Some(_)) => {
+            bail!("give both an access key id and a secret access key (flags, environment or config file), or neither")
+        }
+        (None, None) => {
+            let path = args.data_dir.join(CREDENTIALS_FILE);
+            match read_credentials_file(&path) {
+                Some(pair) => pair,
+                None => {
+                    let id = format!(
+                        "AKCP{}",
+                        engine::secret::random_token(16).to_ascii_uppercase()
+                    );
+                    let secret = engine::secret::random_token(40);
+                    engine::secret::write_private(
+                        &path,
+                        &format!("[default]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n"),
+                    )?;
+                    generated = true;
+                    (id, secret)
+                }
+            }
+        }
+    };
+    if access_key_id.is_empty() || secret_access_key.is_empty() {
+        bail!("the access key id and secret access key must not be empty");
+    }
+    let mut engine_binaries = args.engine_binaries;
+    engine_binaries.extend(file.engine_binaries);
+    let mut availability_zones = args.availability_zones;
+    if availability_zones.is_empty() {
+        availability_zones = file.availability_zones;
+    }
+    if availability_zones.is_empty() {
+        availability_zones = control::Settings::default_zones(&region);
+    }
+    Ok(Resolved {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        region,
+        account_id,
+        access_key_id,
+        secret_access_key,
+        engine_binaries,
+        availability_zones,
+        stop_nodes_on_exit: args.stop_nodes_on_exit,
+        generated_credentials: generated,
+    })
+}
+
+/// Shell lines that point the AWS CLI at a daemon using the generated credentials.
+pub fn usage_lines(listen: SocketAddr, region: &str, id: &str, credentials_file: &Path) -> String {
+    format!(
+        "export AWS_ACCESS_KEY_ID={id}\n\
+         export AWS_SECRET_ACCESS_KEY=$(sed -n 's/^aws_secret_access_key = //p' {})\n\
+         export AWS_DEFAULT_REGION={region}\n\
+         aws elasticache describe-replication-groups --endpoint-url http://{listen}",
+        credentials_file.display()
+    )
+}
+
+pub fn print_credentials(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
+    let path = data_dir.join(CREDENTIALS_FILE);
+    let (id, _) = read_credentials_file(&path).with_context(|| {
+        format!(
+            "no generated credentials in {} (start `cacheplane serve` once, or configure your own)",
+            path.display()
+        )
+    })?;
+    println!("{}", usage_lines(listen, "us-east-1", &id, &path));
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! The HTTP server: every request is size-limited, SigV4-verified, decoded, dispatched and encoded; every
+//! failure is an `ErrorResponse` with the AWS code and status.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, Response, StatusCode};
+use axum::Router;
+use tokio::sync::watch;
+
+use crate::api;
+use crate::config::{self, ServeArgs};
+use wire::{ApiError, ErrorCode};
+
+/// The largest request body accepted. ElastiCache requests are small; the largest real ones (many tags) are a
+/// few kilobytes.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+pub struct AppState {
+    pub control: control::Control,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let cfg = config::resolve(args)?;
+    let binaries = engine::binary::discover(&cfg.engine_binaries)?;
+    let settings = control::Settings {
+        data_dir: cfg.data_dir.clone(),
+        region: cfg.region.clone(),
+        account_id: cfg.account_id.clone(),
+        availability_zones: cfg.availability_zones.clone(),
+        binaries: binaries.clone(),
+    };
+    let control = control::Control::open(settings).context("opening the control plane")?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding the API address {}", cfg.listen))?;
+    let local = listener.local_addr()?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let reconciler = {
+        let c = control.clone();
+        tokio::spawn(async move { c.run_reconciler(stop_rx).await })
+    };
+
+    let state = Arc::new(AppState {
+        control: control.clone(),
+        region: cfg.region.clone(),
+        access_key_id: cfg.access_key_id.clone(),
+        secret_access_key: cfg.secret_access_key.clone(),
+    });
+    let app = Router::new().fallback(handle).with_state(state);
+
+    for b in &binaries {
+        tracing::info!(version = %b.version, path = %b.path.display(), "engine binary");
+    }
+    if cfg.generated_credentials {
+        eprintln!(
+            "cacheplane: generated API credentials in {}; to use them:\n{}",
+            cfg.data_dir.join("credentials").display(),
+            config::usage_lines(
+                local,
+                &cfg.region,
+                &cfg.access_key_id,
+                &cfg.data_dir.join("credentials")
+            )
+        );
+    }
+    println!(
+        "cacheplane: API listening on http://{local} (region {}, data {})",
+        cfg.region,
+        cfg.data_dir.display()
+    );
+
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = shutdown_signal().await;
+        })
+        .await
+        .context("serving the API")?;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), reconciler).await;
+    if cfg.stop_nodes_on_exit {
+        control.stop_all_nodes().await;
+        tracing::info!("stopped every node (--stop-nodes-on-exit)");
+    } else {
+        tracing::info!("nodes keep running; the next start adopts them");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+fn xml_response(status: u16, body: String, request_id: &str) -> Response<Body> {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut()
+        .insert("content-type", HeaderValue::from_static("text/xml"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        r.headers_mut().insert("x-amzn-requestid", v);
+    }
+    r
+}
+
+fn error_response(e: &ApiError, request_id: &str) -> Response<Body> {
+    xml_response(e.code.http_status(), e.to_xml(request_id), request_id)
+}
+
+async fn handle(State(app): State<Arc<AppState>>, req: Request) -> Response<Body> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    match handle_inner(&app, req, &request_id).await {
+        Ok(xml) => xml_response(200, xml, &request_id),
+        Err(e) => {
+            tracing::debug!(code = e.code.code(), message = %e.message, "request refused");
+            error_response(&e, &request_id)
+        }
+    }
+}
+
+async fn handle_inner(app: &AppState, req: Request, request_id: &str) -> Result<String, ApiError> {
+    let (parts, body) = req.into_parts();
+    if parts.method != Method::POST && parts.method != Method::GET {
+        return Err(ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            "The Query API accepts only GET and POST.",
+        ));
+    }
+    if parts
+        .headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > MAX_BODY_BYTES)
+    {
+        return Err(too_large());
+    }
+    let body: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| too_large())?;
+    let query = parts.uri.query().unwrap_or("");
+    let header_pairs: Vec<(&str, &str)> = parts
+        .headers
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
+        .collect();
+    let request_parts = wire::sigv4::RequestParts {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query,
+        headers: &header_pairs,
+        body: &body,
+    };
+    wire::sigv4::verify(
+        &request_parts,
+        |id| (id == app.access_key_id).then(|| app.secret_access_key.clone()),
+        &app.region,
+        "elasticache",
+        control::now(),
+    )?;
+    let mut form = wire::form::Form::parse(query.as_bytes())?;
+    if parts.method == Method::POST {
+        form.merge(wire::form::Form::parse(&body)?)?;
+    }
+    let request = wire::input::Request::decode(form)?;
+    api::dispatch(&app.control, request, request_id)
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        ErrorCode::RequestEntityTooLarge,
+        format!("The request body is larger than the {MAX_BODY_BYTES} bytes this API accepts."),
+    )
+}

@@ -1,0 +1,236 @@
+//! `DescribeEvents`, the tag actions and `DescribeCacheEngineVersions`.
+
+use chrono::Duration;
+use wire::input::{
+    AddTagsToResource, DescribeCacheEngineVersions, DescribeEvents, ListTagsForResource,
+    RemoveTagsFromResource,
+};
+use wire::output;
+
+use crate::error::{invalid, ControlError, Result};
+use crate::replication_groups::{parameter_group_family, tag_pairs};
+use crate::rules;
+use crate::store::EventQuery;
+use crate::{now, Control};
+
+/// How far back `DescribeEvents` reaches.
+const EVENT_HORIZON_DAYS: i64 = 14;
+
+impl Control {
+    /// `DescribeEvents`: the last hour by default; `StartTime`/`EndTime`/`Duration` (minutes) choose another range
+    /// within the last 14 days. `Marker` is the sequence number of the last event of the page before.
+    pub fn describe_events(
+        &self,
+        input: DescribeEvents,
+    ) -> Result<(Vec<output::Event>, Option<String>)> {
+        let limit = rules::max_records(input.max_records)?;
+        let t = now();
+        let end = input.end_time.unwrap_or(t);
+        let start = match (input.start_time, input.duration) {
+            (Some(s), _) => s,
+            (None, Some(d)) if (0..=EVENT_HORIZON_DAYS as i32 * 24 * 60).contains(&d) => {
+                end - Duration::minutes(i64::from(d))
+            }
+            (None, Some(d)) => {
+                return Err(invalid(format!(
+                    "Invalid Duration {d}: it must be between 0 and 20160 minutes (14 days)."
+                )))
+            }
+            (None, None) => end - Duration::hours(1),
+        };
+        if start > end {
+            return Err(invalid("StartTime must be before EndTime."));
+        }
+        let start = start.max(t - Duration::days(EVENT_HORIZON_DAYS));
+        let after_seq = match input.marker.as_deref() {
+            None | Some("") => 0,
+            Some(m) => m
+                .parse::<i64>()
+                .map_err(|_| invalid(format!("Invalid Marker '{}'.", rules::shown(m))))?,
+        };
+        let q = EventQuery {
+            source_type: input.source_type,
+            source_id: input.source_identifier.map(|s| s.to_ascii_lowercase()),
+            start,
+            end,
+            after_seq,
+            limit: limit + 1,
+        };
+        let mut events = self.state().store.events(&q)?;
+        let more = events.len() > limit;
+        events.truncate(limit);
+        let marker = if more {
+            events.last().map(|e| e.seq.to_string())
+        } else {
+            None
+        };
+        Ok((
+            events
+                .into_iter()
+                .map(|e| output::Event {
+                    source_identifier: e.source_id,
+                    source_type: e.source_type,
+                    message: e.message,
+                    date: e.date,
+                })
+                .collect(),
+            marker,
+        ))
+    }
+
+    /// Checks that an ARN names a resource of this daemon and returns it normalised.
+    fn resource_arn(&self, arn: &str) -> Result<String> {
+        let s = &self.inner.settings;
+        let bad = || {
+            ControlError::InvalidArn(format!(
+                "Invalid ARN '{}': expected arn:aws:elasticache:{}:{}:<type>:<name>.",
+                rules::shown(arn),
+                s.region,
+                s.account_id
+            ))
+        };
+        let parts: Vec<&str> = arn.splitn(7, ':').collect();
+        let [_, partition, service, region, account, kind, name] = parts[..] else {
+            return Err(bad());
+        };
+        if parts[0] != "arn" || partition != "aws" || service != "elasticache" || name.is_empty() {
+            return Err(bad());
+        }
+        if region != s.region || account != s.account_id {
+            return Err(bad());
+        }
+        let name = name.to_ascii_lowercase();
+        let st = self.state();
+        match kind {
+            "replicationgroup" => {
+                if !st.groups.contains_key(&name) {
+                    return Err(ControlError::ReplicationGroupNotFound(rules::shown(&name)));
+                }
+            }
+            "cluster" => {
+                if !st.standalone.contains_key(&name)
+                    && !st.groups.values().any(|g| g.member(&name).is_some())
+                {
+                    return Err(ControlError::CacheClusterNotFound(rules::shown(&name)));
+                }
+            }
+            "snapshot" => {
+                return Err(ControlError::SnapshotNotFound(format!(
+                    "Snapshot {} not found.",
+                    rules::shown(&name)
+                )))
+            }
+            "usergroup" => {
+                return Err(ControlError::UserGroupNotFound(format!(
+                    "User group {} not found.",
+                    rules::shown(&name)
+                )))
+            }
+            _ => return Err(bad()),
+        }
+        Ok(s.arn(kind, &name))
+    }
+
+    pub fn list_tags_for_resource(
+        &self,
+        input: ListTagsForResource,
+    ) -> Result<Vec<(String, String)>> {
+        let arn = self.resource_arn(&input.resource_name)?;
+        self.state().store.tags(&arn)
+    }
+
+    /// `AddTagsToResource`: adds or replaces; at most 50 tags in all.
+    pub fn add_tags_to_resource(&self, input: AddTagsToResource) -> Result<Vec<(String, String)>> {
+        let arn = self.resource_arn(&input.resource_name)?;
+        let new = tag_pairs(&input.tags)?;
+        let mut st = self.state();
+        let mut existing = st.store.tags(&arn)?;
+        for (k, v) in &new {
+            match existing.iter_mut().find(|(ek, _)| ek == k) {
+                Some(e) => e.1 = v.clone(),
+                None => existing.push((k.clone(), v.clone())),
+            }
+        }
+        if existing.len() > rules::MAX_TAGS {
+            return Err(ControlError::TagQuotaPerResourceExceeded(format!(
+                "A resource may carry at most {} tags; this request would leave {}.",
+                rules::MAX_TAGS,
+                existing.len()
+            )));
+        }
+        st.store.put_tags(&arn, &new)?;
+        st.store.tags(&arn)
+    }
+
+    /// `RemoveTagsFromResource`: every key must be present, else nothing changes.
+    pub fn remove_tags_from_resource(
+        &self,
+        input: RemoveTagsFromResource,
+    ) -> Result<Vec<(String, String)>> {
+        let arn = self.resource_arn(&input.resource_name)?;
+        let mut st = self.state();
+        let existing = st.store.tags(&arn)?;
+        if let Some(missing) = input
+            .tag_keys
+            .iter()
+            .find(|k| !existing.iter().any(|(ek, _)| ek == *k))
+        {
+            return Err(ControlError::TagNotFound(format!(
+                "The tag {} was not found on {arn}.",
+                rules::shown(missing)
+            )));
+        }
+        st.store.remove_tags(&arn, &input.tag_keys)?;
+        st.store.tags(&arn)
+    }
+
+    /// `DescribeCacheEngineVersions`: the engine binaries this daemon has.
+    pub fn describe_cache_engine_versions(
+        &self,
+        input: DescribeCacheEngineVersions,
+    ) -> Result<(Vec<output::CacheEngineVersion>, Option<String>)> {
+        let limit = rules::max_records(input.max_records)?;
+        let all: Vec<output::CacheEngineVersion> = self
+            .inner
+            .settings
+            .binaries
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !input.default_only.unwrap_or(false) || *i == 0)
+            .map(|(_, b)| output::CacheEngineVersion {
+                engine: "redis".into(),
+                engine_version: b.version.clone(),
+                parameter_group_family: parameter_group_family(&b.version),
+                description: "Redis".into(),
+                version_description: format!("redis version {} ({})", b.version, b.path.display()),
+            })
+            .filter(|v| {
+                input
+                    .engine
+                    .as_deref()
+                    .is_none_or(|e| e.eq_ignore_ascii_case(&v.engine))
+            })
+            .filter(|v| {
+                input
+                    .engine_version
+                    .as_deref()
+                    .is_none_or(|e| v.engine_version.starts_with(e))
+            })
+            .filter(|v| {
+                input
+                    .cache_parameter_group_family
+                    .as_deref()
+                    .is_none_or(|f| f == v.parameter_group_family)
+            })
+            .collect();
+        let start: usize = match input.marker.as_deref() {
+            None | Some("") => 0,
+            Some(m) => m
+                .parse()
+                .map_err(|_| invalid(format!("Invalid Marker '{}'.", rules::shown(m))))?,
+        };
+        let page: Vec<_> = all.iter().skip(start).take(limit).cloned().collect();
+        let marker = (start + limit < all.len()).then(|| (start + limit).to_string());
+        Ok((page, marker))
+    }
+}

@@ -1,0 +1,68 @@
+//! Domain errors. Each variant is one thing a caller did wrong (or one internal failure); the API edge maps
+//! them to AWS codes and statuses in one exhaustive `match`.
+
+/// What went wrong, in the domain's words. Messages are complete sentences a person can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("{0}")]
+    InvalidParameterValue(String),
+    #[error("{0}")]
+    InvalidParameterCombination(String),
+    #[error("ReplicationGroup {0} not found.")]
+    ReplicationGroupNotFound(String),
+    #[error("Replication group {0} already exists.")]
+    ReplicationGroupAlreadyExists(String),
+    #[error("Replication group {id} is not in the available state (it is {status}).")]
+    InvalidReplicationGroupState { id: String, status: String },
+    #[error("CacheCluster {0} not found.")]
+    CacheClusterNotFound(String),
+    #[error("CacheParameterGroup {0} not found.")]
+    CacheParameterGroupNotFound(String),
+    #[error("{0}")]
+    CacheSubnetGroupNotFound(String),
+    #[error("{0}")]
+    SnapshotNotFound(String),
+    #[error("{0}")]
+    InvalidArn(String),
+    #[error("{0}")]
+    TagNotFound(String),
+    #[error("{0}")]
+    TagQuotaPerResourceExceeded(String),
+    #[error("{0}")]
+    UserGroupNotFound(String),
+    #[error("{0}")]
+    NodeQuotaForCustomerExceeded(String),
+    /// A failure of ours (store, filesystem, engine). Logged in full; the client sees a generic message.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<rusqlite::Error> for ControlError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Internal(format!("store: {e}"))
+    }
+}
+
+impl From<serde_json::Error> for ControlError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::Internal(format!("store encoding: {e}"))
+    }
+}
+
+impl From<engine::EngineError> for ControlError {
+    fn from(e: engine::EngineError) -> Self {
+        Self::Internal(format!("engine: {e}"))
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ControlError>;
+
+/// Shorthand for `InvalidParameterValue`.
+pub fn invalid(msg: impl Into<String>) -> ControlError {
+    ControlError::InvalidParameterValue(msg.into())
+}
+
+/// Shorthand for `InvalidParameterCombination`.
+pub fn combination(msg: impl Into<String>) -> ControlError {
+    ControlError::InvalidParameterCombination(msg.into())
+}

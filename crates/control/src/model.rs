@@ -1,0 +1,134 @@
+//! What the store keeps: the spec of each replication group as the user asked for it, plus the addresses and
+//! identities we decided for it (they must survive restarts). What the nodes report (roles, liveness) is
+//! observed, kept in memory only, see [`crate::observe`].
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// `ReplicationGroup.Status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GroupStatus {
+    Creating,
+    Available,
+    Modifying,
+    Deleting,
+    CreateFailed,
+}
+
+impl GroupStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Creating => "creating",
+            Self::Available => "available",
+            Self::Modifying => "modifying",
+            Self::Deleting => "deleting",
+            Self::CreateFailed => "create-failed",
+        }
+    }
+}
+
+/// One member cluster (one node) of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// `<rg>-001`.
+    pub cluster_id: String,
+    /// The node's own loopback address; it listens on the group's port.
+    pub address: IpAddr,
+    pub availability_zone: String,
+    pub create_time: DateTime<Utc>,
+}
+
+/// A replication group (cluster mode disabled: one node group `0001`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationGroup {
+    pub id: String,
+    pub description: String,
+    pub status: GroupStatus,
+    pub engine: String,
+    pub engine_version: String,
+    pub cache_node_type: String,
+    pub port: u16,
+    pub automatic_failover: bool,
+    pub multi_az: bool,
+    pub preferred_maintenance_window: String,
+    pub snapshot_retention_limit: i32,
+    pub snapshot_window: String,
+    pub snapshotting_cluster_id: Option<String>,
+    pub security_group_ids: Vec<String>,
+    pub auto_minor_version_upgrade: bool,
+    pub cache_parameter_group: String,
+    pub create_time: DateTime<Utc>,
+    pub primary_endpoint: IpAddr,
+    pub reader_endpoint: IpAddr,
+    /// The member that should be primary.
+    pub primary_cluster_id: String,
+    pub members: Vec<Member>,
+    /// Set by `DeleteReplicationGroup` with `RetainPrimaryCluster`: this member is kept as a standalone cluster.
+    pub retain_cluster_id: Option<String>,
+    /// How many times creation has failed in a row (the reconciler gives up after a few).
+    #[serde(default)]
+    pub create_attempts: u32,
+}
+
+impl ReplicationGroup {
+    pub fn member(&self, cluster_id: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.cluster_id == cluster_id)
+    }
+
+    pub fn primary(&self) -> Option<&Member> {
+        self.member(&self.primary_cluster_id)
+    }
+}
+
+/// A cache cluster that is not in a replication group (a primary kept by `RetainPrimaryCluster`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StandaloneCluster {
+    pub member: Member,
+    pub engine: String,
+    pub engine_version: String,
+    pub cache_node_type: String,
+    pub port: u16,
+    pub preferred_maintenance_window: String,
+    pub security_group_ids: Vec<String>,
+    pub auto_minor_version_upgrade: bool,
+    pub cache_parameter_group: String,
+    pub snapshot_window: String,
+}
+
+/// A new event, before it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub source_type: &'static str,
+    pub source_id: String,
+    pub message: String,
+}
+
+impl NewEvent {
+    pub fn group(id: &str, message: impl Into<String>) -> Self {
+        Self {
+            source_type: "replication-group",
+            source_id: id.to_string(),
+            message: message.into(),
+        }
+    }
+    pub fn cluster(id: &str, message: impl Into<String>) -> Self {
+        Self {
+            source_type: "cache-cluster",
+            source_id: id.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub seq: i64,
+    pub date: DateTime<Utc>,
+    pub source_type: String,
+    pub source_id: String,
+    pub message: String,
+}

@@ -1,0 +1,630 @@
+//! `CreateReplicationGroup`, `DescribeReplicationGroups`, `DeleteReplicationGroup` and `DescribeCacheClusters`
+//! (cluster mode disabled).
+
+use std::net::IpAddr;
+
+use wire::input::{
+    CreateReplicationGroup, DeleteReplicationGroup, DescribeCacheClusters,
+    DescribeReplicationGroups,
+};
+use wire::output;
+
+use crate::error::{combination, invalid, ControlError, Result};
+use crate::model::{GroupStatus, Member, NewEvent, ReplicationGroup};
+use crate::rules::{self, DailyWindow, WeeklyWindow};
+use crate::{node_types, now, Control, State};
+
+/// Most nodes one daemon runs (a guard against exhausting the machine, like AWS's per-customer node quota).
+pub const MAX_NODES: usize = 300;
+
+/// The parameter group family of an engine version (`redis7`, `redis6.x`, `redis5.0`).
+pub(crate) fn parameter_group_family(version: &str) -> String {
+    match engine::binary::parse_version(version) {
+        Some((major, _, _)) if major >= 7 => format!("redis{major}"),
+        Some((6, _, _)) => "redis6.x".to_string(),
+        Some((major, minor, _)) => format!("redis{major}.{minor}"),
+        None => "redis".to_string(),
+    }
+}
+
+/// The default parameter group of an engine version.
+pub(crate) fn default_parameter_group(version: &str) -> String {
+    format!("default.{}", parameter_group_family(version))
+}
+
+/// Refuses a parameter of a feature not built yet, naming the feature.
+fn not_yet(param: &str, feature: &str) -> ControlError {
+    combination(format!(
+        "{param} is not supported yet: Cacheplane does not implement {feature} in this version."
+    ))
+}
+
+/// Everything `CreateReplicationGroup` decides before touching state.
+struct CreatePlan {
+    id: String,
+    description: String,
+    num_nodes: usize,
+    zones: Vec<String>,
+    engine_version: String,
+    cache_node_type: String,
+    port: u16,
+    automatic_failover: bool,
+    multi_az: bool,
+    maintenance: WeeklyWindow,
+    snapshot_window: DailyWindow,
+    snapshot_retention_limit: i32,
+    security_group_ids: Vec<String>,
+    auto_minor_version_upgrade: bool,
+    parameter_group: String,
+    tags: Vec<(String, String)>,
+}
+
+impl Control {
+    fn plan_create(&self, input: CreateReplicationGroup) -> Result<CreatePlan> {
+        let s = &self.inner.settings;
+        let id = rules::identifier("replication group id", &input.replication_group_id, 40)?;
+        if input.replication_group_description.chars().count() > 255 {
+            return Err(invalid(
+                "ReplicationGroupDescription must be at most 255 characters long.",
+            ));
+        }
+        // Features of later versions: refused by name, never accepted and ignored.
+        if input.global_replication_group_id.is_some() {
+            return Err(not_yet("GlobalReplicationGroupId", "global datastores"));
+        }
+        if input.primary_cluster_id.is_some() {
+            return Err(not_yet(
+                "PrimaryClusterId",
+                "creating a replication group from an existing cache cluster",
+            ));
+        }
+        if input.num_node_groups.is_some_and(|n| n != 1)
+            || input
+                .node_group_configuration
+                .as_ref()
+                .is_some_and(|n| !n.is_empty())
+        {
+            return Err(not_yet(
+                "NumNodeGroups/NodeGroupConfiguration",
+                "cluster mode enabled (sharding)",
+            ));
+        }
+        if matches!(
+            input.cluster_mode.as_deref(),
+            Some("enabled") | Some("compatible")
+        ) {
+            return Err(not_yet("ClusterMode", "cluster mode enabled or compatible"));
+        }
+        if input
+            .cache_parameter_group_name
+            .as_deref()
+            .is_some_and(|p| p.contains(".cluster.on"))
+        {
+            return Err(not_yet(
+                "CacheParameterGroupName",
+                "cluster mode enabled parameter groups",
+            ));
+        }
+        if input.auth_token.is_some() {
+            return Err(not_yet("AuthToken", "AUTH tokens"));
+        }
+        if input.transit_encryption_enabled == Some(true) || input.transit_encryption_mode.is_some()
+        {
+            return Err(not_yet(
+                "TransitEncryptionEnabled/TransitEncryptionMode",
+                "TLS in transit",
+            ));
+        }
+        if input.user_group_ids.as_ref().is_some_and(|u| !u.is_empty()) {
+            return Err(not_yet("UserGroupIds", "users and user groups (RBAC)"));
+        }
+        if input.at_rest_encryption_enabled == Some(true) || input.kms_key_id.is_some() {
+            return Err(not_yet(
+                "AtRestEncryptionEnabled/KmsKeyId",
+                "encryption at rest",
+            ));
+        }
+        if input.snapshot_name.is_some()
+            || input.snapshot_arns.as_ref().is_some_and(|a| !a.is_empty())
+        {
+            return Err(not_yet(
+                "SnapshotName/SnapshotArns",
+                "restoring from snapshots",
+            ));
+        }
+        if input.serverless_cache_snapshot_name.is_some() {
+            return Err(not_yet("ServerlessCacheSnapshotName", "serverless caches"));
+        }
+        if input.notification_topic_arn.is_some() {
+            return Err(not_yet("NotificationTopicArn", "SNS notifications"));
+        }
+        if input
+            .log_delivery_configurations
+            .as_ref()
+            .is_some_and(|l| !l.is_empty())
+        {
+            return Err(not_yet("LogDeliveryConfigurations", "log delivery"));
+        }
+        if input.data_tiering_enabled == Some(true) {
+            return Err(not_yet("DataTieringEnabled", "data tiering"));
+        }
+        if matches!(
+            input.network_type.as_deref(),
+            Some("ipv6") | Some("dual_stack")
+        ) {
+            return Err(not_yet("NetworkType", "IPv6 networking"));
+        }
+        if input.ip_discovery.as_deref() == Some("ipv6") {
+            return Err(not_yet("IpDiscovery", "IPv6 discovery"));
+        }
+        if matches!(input.durability.as_deref(), Some("sync") | Some("disabled")) {
+            return Err(not_yet(
+                "Durability",
+                "synchronous or disabled durability (replication is asynchronous)",
+            ));
+        }
+        if input
+            .cache_security_group_names
+            .as_ref()
+            .is_some_and(|c| !c.is_empty())
+        {
+            return Err(combination(
+                "CacheSecurityGroupNames are for EC2-Classic clusters; Cacheplane groups run as in a VPC: use SecurityGroupIds.",
+            ));
+        }
+        if let Some(sn) = input.cache_subnet_group_name.as_deref() {
+            if sn != "default" {
+                return Err(ControlError::CacheSubnetGroupNotFound(format!(
+                    "CacheSubnetGroup {} not found: Cacheplane has only the subnet group 'default'.",
+                    rules::shown(sn)
+                )));
+            }
+        }
+
+        // Engine and version, matched against the registered binaries.
+        let engine = input
+            .engine
+            .as_deref()
+            .unwrap_or("redis")
+            .to_ascii_lowercase();
+        if engine != "redis" {
+            return Err(invalid(format!(
+                "Engine '{}' is not available: this Cacheplane has binaries for redis only.",
+                rules::shown(&engine)
+            )));
+        }
+        let engine_version = match input.engine_version.as_deref() {
+            None => s
+                .binaries
+                .first()
+                .map(|b| b.version.clone())
+                .ok_or_else(|| ControlError::Internal("no engine binary".into()))?,
+            Some(v) => {
+                let wanted: Vec<&str> = v.split('.').filter(|p| *p != "x").collect();
+                s.binaries
+                    .iter()
+                    .find(|b| {
+                        let have: Vec<&str> = b.version.split('.').collect();
+                        !wanted.is_empty()
+                            && wanted.len() <= have.len()
+                            && wanted.iter().zip(&have).all(|(w, h)| w == h)
+                    })
+                    .map(|b| b.version.clone())
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "Engine version {} is not available. Available versions: {}.",
+                            rules::shown(v),
+                            s.binaries
+                                .iter()
+                                .map(|b| b.version.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                    })?
+            }
+        };
+
+        let cache_node_type = input
+            .cache_node_type
+            .clone()
+            .unwrap_or_else(|| "cache.t3.micro".to_string());
+        if node_types::maxmemory(&cache_node_type).is_none() {
+            return Err(invalid(format!(
+                "Invalid CacheNodeType '{}': no such cache node type.",
+                rules::shown(&cache_node_type)
+            )));
+        }
+        if cache_node_type.starts_with("cache.r6gd.") {
+            return Err(not_yet(
+                "CacheNodeType (r6gd)",
+                "data tiering, which r6gd node types require",
+            ));
+        }
+
+        // Node count: NumCacheClusters, or ReplicasPerNodeGroup + 1, or the AZ list's length.
+        let from_clusters = input.num_cache_clusters;
+        let from_replicas = input.replicas_per_node_group.map(|r| {
+            if (0..=5).contains(&r) {
+                Ok(r + 1)
+            } else {
+                Err(invalid(format!(
+                    "Invalid ReplicasPerNodeGroup {r}: it must be between 0 and 5."
+                )))
+            }
+        });
+        let from_replicas = from_replicas.transpose()?;
+        if let Some(n) = from_clusters {
+            if !(1..=6).contains(&n) {
+                return Err(invalid(format!(
+                    "Invalid NumCacheClusters {n}: it must be between 1 and 6."
+                )));
+            }
+        }
+        let num = match (from_clusters, from_replicas) {
+            (Some(a), Some(b)) if a != b => return Err(combination(format!(
+                "NumCacheClusters ({a}) and ReplicasPerNodeGroup ({}) disagree: give one of them.",
+                b - 1
+            ))),
+            (Some(a), _) => a as usize,
+            (None, Some(b)) => b as usize,
+            (None, None) => input
+                .preferred_cache_cluster_azs
+                .as_ref()
+                .map_or(1, |z| z.len().max(1)),
+        };
+
+        let zones = match &input.preferred_cache_cluster_azs {
+            Some(z) if !z.is_empty() => {
+                if z.len() != num {
+                    return Err(combination(format!(
+                        "PreferredCacheClusterAZs has {} zones but the group has {num} cache clusters: give one zone per cluster.",
+                        z.len()
+                    )));
+                }
+                for az in z {
+                    if !s.availability_zones.contains(az) {
+                        return Err(invalid(format!(
+                            "Invalid availability zone '{}': this Cacheplane has {}.",
+                            rules::shown(az),
+                            s.availability_zones.join(", ")
+                        )));
+                    }
+                }
+                z.clone()
+            }
+            _ => (0..num)
+                .map(|i| s.availability_zones[i % s.availability_zones.len()].clone())
+                .collect(),
+        };
+
+        let automatic_failover = input.automatic_failover_enabled.unwrap_or(false);
+        let multi_az = input.multi_az_enabled.unwrap_or(false);
+        if automatic_failover && num < 2 {
+            return Err(combination(
+                "When using automatic failover, there must be at least 2 cache clusters in the replication group.",
+            ));
+        }
+        if multi_az {
+            if !automatic_failover {
+                return Err(combination(
+                    "Multi-AZ requires automatic failover: set AutomaticFailoverEnabled to true.",
+                ));
+            }
+            if cache_node_type.starts_with("cache.t1.") {
+                return Err(invalid("Multi-AZ is not supported on T1 node types."));
+            }
+        }
+
+        let port = match input.port {
+            None => 6379,
+            Some(p) if (1..=65535).contains(&p) => p as u16,
+            Some(p) => {
+                return Err(invalid(format!(
+                    "Invalid Port {p}: it must be between 1 and 65535."
+                )))
+            }
+        };
+
+        let maintenance = match input.preferred_maintenance_window.as_deref() {
+            Some(w) => WeeklyWindow::parse(w)?,
+            None => rules::default_maintenance_window(&s.region, rand::random::<u32>()),
+        };
+        let snapshot_retention_limit = input.snapshot_retention_limit.unwrap_or(0);
+        if !(0..=35).contains(&snapshot_retention_limit) {
+            return Err(invalid(format!(
+                "Invalid SnapshotRetentionLimit {snapshot_retention_limit}: it must be between 0 and 35 days."
+            )));
+        }
+        let snapshot_window = match input.snapshot_window.as_deref() {
+            Some(w) => {
+                let d = DailyWindow::parse(w)?;
+                if maintenance.overlaps_daily(&d) {
+                    return Err(combination(
+                        "The snapshot window and maintenance window must not overlap.",
+                    ));
+                }
+                d
+            }
+            None => rules::default_snapshot_window(&s.region, &maintenance),
+        };
+        if snapshot_retention_limit > 0 {
+            return Err(not_yet(
+                "SnapshotRetentionLimit greater than 0",
+                "automatic snapshots",
+            ));
+        }
+
+        let security_group_ids = input.security_group_ids.clone().unwrap_or_default();
+        for sg in &security_group_ids {
+            rules::security_group_id(sg)?;
+        }
+        let parameter_group = match input.cache_parameter_group_name.as_deref() {
+            None => default_parameter_group(&engine_version),
+            Some(p) if p == default_parameter_group(&engine_version) => p.to_string(),
+            Some(p) => {
+                return Err(ControlError::CacheParameterGroupNotFound(format!(
+                    "{} (only {} exists for engine version {engine_version})",
+                    rules::shown(p),
+                    default_parameter_group(&engine_version)
+                )))
+            }
+        };
+        let tags = tag_pairs(input.tags.as_deref().unwrap_or_default())?;
+        Ok(CreatePlan {
+            id,
+            description: input.replication_group_description,
+            num_nodes: num,
+            zones,
+            engine_version,
+            cache_node_type,
+            port,
+            automatic_failover,
+            multi_az,
+            maintenance,
+            snapshot_window,
+            snapshot_retention_limit,
+            security_group_ids,
+            auto_minor_version_upgrade: input.auto_minor_version_upgrade.unwrap_or(true),
+            parameter_group,
+            tags,
+        })
+    }
+
+    /// `CreateReplicationGroup`: validates, records the group as `creating` and wakes the reconciler.
+    pub fn create_replication_group(
+        &self,
+        input: CreateReplicationGroup,
+    ) -> Result<output::ReplicationGroup> {
+        let plan = self.plan_create(input)?;
+        let t = now();
+        let mut st = self.state();
+        if st.groups.contains_key(&plan.id) {
+            return Err(ControlError::ReplicationGroupAlreadyExists(plan.id));
+        }
+        let member_ids: Vec<String> = (1..=plan.num_nodes)
+            .map(|i| format!("{}-{i:03}", plan.id))
+            .collect();
+        if let Some(clash) = member_ids.iter().find(|m| st.standalone.contains_key(*m)) {
+            return Err(combination(format!("A cache cluster named {clash} already exists; choose another replication group id.")));
+        }
+        let total_nodes: usize =
+            st.groups.values().map(|g| g.members.len()).sum::<usize>() + st.standalone.len();
+        if total_nodes + plan.num_nodes > MAX_NODES {
+            return Err(ControlError::NodeQuotaForCustomerExceeded(format!(
+                "This Cacheplane runs at most {MAX_NODES} nodes; {total_nodes} are in use."
+            )));
+        }
+        let mut taken = taken_addresses(&st);
+        let mut alloc = || -> Result<IpAddr> {
+            let ip = engine::address::allocate(plan.port, &taken)?;
+            taken.push(ip);
+            Ok(ip)
+        };
+        let primary_endpoint = alloc()?;
+        let reader_endpoint = alloc()?;
+        let mut members = Vec::with_capacity(plan.num_nodes);
+        for (i, cid) in member_ids.iter().enumerate() {
+            members.push(Member {
+                cluster_id: cid.clone(),
+                address: alloc()?,
+                availability_zone: plan.zones[i].clone(),
+                create_time: t,
+            });
+        }
+        let g = ReplicationGroup {
+            id: plan.id.clone(),
+            description: plan.description,
+            status: GroupStatus::Creating,
+            engine: "redis".into(),
+            engine_version: plan.engine_version,
+            cache_node_type: plan.cache_node_type,
+            port: plan.port,
+            automatic_failover: plan.automatic_failover,
+            multi_az: plan.multi_az,
+            preferred_maintenance_window: plan.maintenance.format(),
+            snapshot_retention_limit: plan.snapshot_retention_limit,
+            snapshot_window: plan.snapshot_window.format(),
+            snapshotting_cluster_id: None,
+            security_group_ids: plan.security_group_ids,
+            auto_minor_version_upgrade: plan.auto_minor_version_upgrade,
+            cache_parameter_group: plan.parameter_group,
+            create_time: t,
+            primary_endpoint,
+            reader_endpoint,
+            primary_cluster_id: member_ids[0].clone(),
+            members,
+            retain_cluster_id: None,
+            create_attempts: 0,
+        };
+        let arn = self.inner.settings.arn("replicationgroup", &g.id);
+        st.store.put_group(
+            &g,
+            t,
+            &[NewEvent::group(
+                &g.id,
+                format!("Creating replication group {}", g.id),
+            )],
+        )?;
+        if !plan.tags.is_empty() {
+            st.store.put_tags(&arn, &plan.tags)?;
+        }
+        st.groups.insert(g.id.clone(), g.clone());
+        drop(st);
+        self.wake();
+        Ok(self.view_group(&g))
+    }
+
+    /// `DescribeReplicationGroups`: one group, or a page of all of them (`Marker` is the last id of the page
+    /// before).
+    pub fn describe_replication_groups(
+        &self,
+        input: DescribeReplicationGroups,
+    ) -> Result<(Vec<output::ReplicationGroup>, Option<String>)> {
+        let limit = rules::max_records(input.max_records)?;
+        let st = self.state();
+        if let Some(id) = input.replication_group_id {
+            let key = id.to_ascii_lowercase();
+            let g = st
+                .groups
+                .get(&key)
+                .ok_or(ControlError::ReplicationGroupNotFound(rules::shown(&id)))?;
+            return Ok((vec![self.view_group(g)], None));
+        }
+        let start = input.marker.unwrap_or_default();
+        let page: Vec<&ReplicationGroup> = st
+            .groups
+            .range::<String, _>((std::ops::Bound::Excluded(start), std::ops::Bound::Unbounded))
+            .map(|(_, g)| g)
+            .take(limit + 1)
+            .collect();
+        let more = page.len() > limit;
+        let page = &page[..page.len().min(limit)];
+        let marker = if more {
+            page.last().map(|g| g.id.clone())
+        } else {
+            None
+        };
+        Ok((page.iter().map(|g| self.view_group(g)).collect(), marker))
+    }
+
+    /// `DeleteReplicationGroup`: marks the group `deleting`; the reconciler stops and removes its nodes.
+    pub fn delete_replication_group(
+        &self,
+        input: DeleteReplicationGroup,
+    ) -> Result<output::ReplicationGroup> {
+        if input.final_snapshot_identifier.is_some() {
+            return Err(not_yet("FinalSnapshotIdentifier", "snapshots"));
+        }
+        let key = input.replication_group_id.to_ascii_lowercase();
+        let t = now();
+        let mut st = self.state();
+        let mut g = st.groups.get(&key).cloned().ok_or_else(|| {
+            ControlError::ReplicationGroupNotFound(rules::shown(&input.replication_group_id))
+        })?;
+        if !matches!(g.status, GroupStatus::Available | GroupStatus::CreateFailed) {
+            return Err(ControlError::InvalidReplicationGroupState {
+                id: g.id.clone(),
+                status: g.status.as_str().into(),
+            });
+        }
+        if input.retain_primary_cluster == Some(true) {
+            if g.status != GroupStatus::Available {
+                return Err(combination(
+                    "RetainPrimaryCluster needs a group that is available.",
+                ));
+            }
+            g.retain_cluster_id = Some(g.primary_cluster_id.clone());
+        }
+        g.status = GroupStatus::Deleting;
+        st.store.put_group(
+            &g,
+            t,
+            &[NewEvent::group(
+                &g.id,
+                format!("Deleting replication group {}", g.id),
+            )],
+        )?;
+        st.groups.insert(key, g.clone());
+        drop(st);
+        self.wake();
+        Ok(self.view_group(&g))
+    }
+
+    /// `DescribeCacheClusters`: the member clusters of every group and the standalone clusters, by id.
+    pub fn describe_cache_clusters(
+        &self,
+        input: DescribeCacheClusters,
+    ) -> Result<(Vec<output::CacheCluster>, Option<String>)> {
+        let limit = rules::max_records(input.max_records)?;
+        let show_nodes = input.show_cache_node_info.unwrap_or(false);
+        let only_standalone = input
+            .show_cache_clusters_not_in_replication_groups
+            .unwrap_or(false);
+        let st = self.state();
+        let mut all: Vec<output::CacheCluster> = Vec::new();
+        if !only_standalone {
+            for g in st.groups.values() {
+                for m in &g.members {
+                    all.push(self.view_member(g, m, show_nodes));
+                }
+            }
+        }
+        for s in st.standalone.values() {
+            all.push(self.view_standalone(s, show_nodes));
+        }
+        drop(st);
+        all.sort_by(|a, b| a.cache_cluster_id.cmp(&b.cache_cluster_id));
+        if let Some(id) = input.cache_cluster_id {
+            let key = id.to_ascii_lowercase();
+            let found = all
+                .into_iter()
+                .find(|c| c.cache_cluster_id == key)
+                .ok_or(ControlError::CacheClusterNotFound(rules::shown(&id)))?;
+            return Ok((vec![found], None));
+        }
+        let start = input.marker.unwrap_or_default();
+        let mut page: Vec<output::CacheCluster> = all
+            .into_iter()
+            .filter(|c| c.cache_cluster_id > start)
+            .take(limit + 1)
+            .collect();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let marker = if more {
+            page.last().map(|c| c.cache_cluster_id.clone())
+        } else {
+            None
+        };
+        Ok((page, marker))
+    }
+}
+
+/// Every loopback address in use by this daemon's groups and clusters.
+fn taken_addresses(st: &State) -> Vec<IpAddr> {
+    let mut v = Vec::new();
+    for g in st.groups.values() {
+        v.push(g.primary_endpoint);
+        v.push(g.reader_endpoint);
+        v.extend(g.members.iter().map(|m| m.address));
+    }
+    v.extend(st.standalone.values().map(|s| s.member.address));
+    v
+}
+
+/// Validates tags and turns them into pairs (a missing value is the empty string).
+pub(crate) fn tag_pairs(tags: &[wire::input::Tag]) -> Result<Vec<(String, String)>> {
+    if tags.len() > rules::MAX_TAGS {
+        return Err(ControlError::TagQuotaPerResourceExceeded(format!(
+            "At most {} tags are allowed on a resource; {} were given.",
+            rules::MAX_TAGS,
+            tags.len()
+        )));
+    }
+    tags.iter()
+        .map(|t| {
+            let v = t.value.clone().unwrap_or_default();
+            rules::tag(&t.key, &v)?;
+            Ok((t.key.clone(), v))
+        })
+        .collect()
+}

@@ -1,0 +1,232 @@
+//! Persistence in SQLite. All SQL of the project is in this module.
+//!
+//! Groups and standalone clusters are stored as JSON documents keyed by id (their shape is the domain model),
+//! events and tags as rows. Every API mutation is one transaction: the new spec together with its events.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::Result;
+use crate::model::{Event, NewEvent, ReplicationGroup, StandaloneCluster};
+
+/// The store of one daemon.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS replication_groups (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS standalone_clusters (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    date_ms INTEGER NOT NULL,
+    source_type TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_date ON events (date_ms);
+CREATE TABLE IF NOT EXISTS tags (arn TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (arn, key));
+";
+
+/// Filters of `DescribeEvents`, already resolved to a time range.
+#[derive(Debug, Clone)]
+pub struct EventQuery {
+    pub source_type: Option<String>,
+    pub source_id: Option<String>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub after_seq: i64,
+    pub limit: usize,
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+        )?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self { conn })
+    }
+
+    pub fn load_groups(&self) -> Result<Vec<ReplicationGroup>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT doc FROM replication_groups ORDER BY id")?;
+        let docs = st
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        docs.iter().map(|d| Ok(serde_json::from_str(d)?)).collect()
+    }
+
+    pub fn load_standalone(&self) -> Result<Vec<StandaloneCluster>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT doc FROM standalone_clusters ORDER BY id")?;
+        let docs = st
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        docs.iter().map(|d| Ok(serde_json::from_str(d)?)).collect()
+    }
+
+    fn insert_events(
+        tx: &rusqlite::Transaction<'_>,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        let mut st = tx.prepare_cached(
+            "INSERT INTO events (date_ms, source_type, source_id, message) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for e in events {
+            st.execute(params![ms(now), e.source_type, e.source_id, e.message])?;
+        }
+        Ok(())
+    }
+
+    /// Writes a group's document and its events in one transaction.
+    pub fn put_group(
+        &mut self,
+        g: &ReplicationGroup,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        let doc = serde_json::to_string(g)?;
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO replication_groups (id, doc) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
+            params![g.id, doc],
+        )?;
+        Self::insert_events(&tx, now, events)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes a group (and the tags of the ARNs given) with its events; optionally keeps one member as a
+    /// standalone cluster, all in one transaction.
+    pub fn remove_group(
+        &mut self,
+        id: &str,
+        arns: &[String],
+        retained: Option<&StandaloneCluster>,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM replication_groups WHERE id = ?1", params![id])?;
+        for a in arns {
+            tx.execute("DELETE FROM tags WHERE arn = ?1", params![a])?;
+        }
+        if let Some(s) = retained {
+            tx.execute(
+                "INSERT OR REPLACE INTO standalone_clusters (id, doc) VALUES (?1, ?2)",
+                params![s.member.cluster_id, serde_json::to_string(s)?],
+            )?;
+        }
+        Self::insert_events(&tx, now, events)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn add_events(&mut self, now: DateTime<Utc>, events: &[NewEvent]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        Self::insert_events(&tx, now, events)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn events(&self, q: &EventQuery) -> Result<Vec<Event>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT seq, date_ms, source_type, source_id, message FROM events
+             WHERE date_ms >= ?1 AND date_ms <= ?2 AND seq > ?3
+               AND (?4 IS NULL OR source_type = ?4) AND (?5 IS NULL OR source_id = ?5)
+             ORDER BY seq LIMIT ?6",
+        )?;
+        let rows = st.query_map(
+            params![
+                ms(q.start),
+                ms(q.end),
+                q.after_seq,
+                q.source_type,
+                q.source_id,
+                q.limit as i64
+            ],
+            |r| {
+                Ok(Event {
+                    seq: r.get(0)?,
+                    date: DateTime::from_timestamp_millis(r.get(1)?).unwrap_or_default(),
+                    source_type: r.get(2)?,
+                    source_id: r.get(3)?,
+                    message: r.get(4)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+    }
+
+    pub fn tags(&self, arn: &str) -> Result<Vec<(String, String)>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT key, value FROM tags WHERE arn = ?1 ORDER BY key")?;
+        let rows = st.query_map(params![arn], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+    }
+
+    /// Adds or replaces tags in one transaction.
+    pub fn put_tags(&mut self, arn: &str, tags: &[(String, String)]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for (k, v) in tags {
+            tx.execute(
+                "INSERT OR REPLACE INTO tags (arn, key, value) VALUES (?1, ?2, ?3)",
+                params![arn, k, v],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn remove_tags(&mut self, arn: &str, keys: &[String]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for k in keys {
+            tx.execute(
+                "DELETE FROM tags WHERE arn = ?1 AND key = ?2",
+                params![arn, k],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn remove_standalone(
+        &mut self,
+        id: &str,
+        arn: &str,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM standalone_clusters WHERE id = ?1", params![id])?;
+        tx.execute("DELETE FROM tags WHERE arn = ?1", params![arn])?;
+        Self::insert_events(&tx, now, events)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The highest event sequence number (0 when none).
+    pub fn last_event_seq(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT MAX(seq) FROM events", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+            .optional()?
+            .flatten()
+            .unwrap_or(0))
+    }
+}

@@ -1,0 +1,172 @@
+//! Output shapes built from the spec and what the nodes report.
+
+use engine::admin::Role;
+use wire::output::{self, CacheNode, Endpoint, NodeGroup, NodeGroupMember};
+
+use crate::model::{GroupStatus, Member, ReplicationGroup, StandaloneCluster};
+use crate::Control;
+
+fn member_status(g: GroupStatus) -> &'static str {
+    match g {
+        GroupStatus::Creating => "creating",
+        GroupStatus::Available => "available",
+        GroupStatus::Modifying => "modifying",
+        GroupStatus::Deleting => "deleting",
+        GroupStatus::CreateFailed => "create-failed",
+    }
+}
+
+impl Control {
+    /// The role a node reports, as `CurrentRole` says it; `None` while not observed.
+    fn current_role(&self, cluster_id: &str) -> Option<String> {
+        match self.inner.observed.get(cluster_id)?.role? {
+            Role::Primary { .. } => Some("primary".into()),
+            Role::Replica { .. } => Some("replica".into()),
+        }
+    }
+
+    pub(crate) fn view_group(&self, g: &ReplicationGroup) -> output::ReplicationGroup {
+        let s = &self.inner.settings;
+        let endpoint = |ip: std::net::IpAddr| Endpoint {
+            address: ip.to_string(),
+            port: g.port,
+        };
+        let members = g
+            .members
+            .iter()
+            .map(|m| NodeGroupMember {
+                cache_cluster_id: m.cluster_id.clone(),
+                cache_node_id: "0001".into(),
+                read_endpoint: Some(endpoint(m.address)),
+                preferred_availability_zone: Some(m.availability_zone.clone()),
+                current_role: self.current_role(&m.cluster_id),
+            })
+            .collect();
+        output::ReplicationGroup {
+            replication_group_id: g.id.clone(),
+            description: g.description.clone(),
+            status: g.status.as_str().into(),
+            pending: Default::default(),
+            member_clusters: g.members.iter().map(|m| m.cluster_id.clone()).collect(),
+            node_groups: vec![NodeGroup {
+                node_group_id: "0001".into(),
+                status: member_status(g.status).into(),
+                primary_endpoint: Some(endpoint(g.primary_endpoint)),
+                reader_endpoint: Some(endpoint(g.reader_endpoint)),
+                members,
+            }],
+            snapshotting_cluster_id: g.snapshotting_cluster_id.clone(),
+            automatic_failover: if g.automatic_failover {
+                "enabled"
+            } else {
+                "disabled"
+            }
+            .into(),
+            multi_az: if g.multi_az { "enabled" } else { "disabled" }.into(),
+            snapshot_retention_limit: g.snapshot_retention_limit,
+            snapshot_window: Some(g.snapshot_window.clone()),
+            cluster_enabled: false,
+            cache_node_type: g.cache_node_type.clone(),
+            auth_token_enabled: false,
+            auth_token_last_modified_date: None,
+            transit_encryption_enabled: false,
+            transit_encryption_mode: None,
+            at_rest_encryption_enabled: false,
+            arn: s.arn("replicationgroup", &g.id),
+            user_group_ids: vec![],
+            create_time: g.create_time,
+            data_tiering: "disabled".into(),
+            auto_minor_version_upgrade: g.auto_minor_version_upgrade,
+            network_type: "ipv4".into(),
+            ip_discovery: "ipv4".into(),
+            cluster_mode: "disabled".into(),
+            engine: g.engine.clone(),
+        }
+    }
+
+    fn node_view(&self, m: &Member, port: u16, status: &str) -> CacheNode {
+        CacheNode {
+            cache_node_id: "0001".into(),
+            status: status.into(),
+            create_time: Some(m.create_time),
+            endpoint: Some(Endpoint {
+                address: m.address.to_string(),
+                port,
+            }),
+            parameter_group_status: "in-sync".into(),
+            customer_availability_zone: Some(m.availability_zone.clone()),
+        }
+    }
+
+    pub(crate) fn view_member(
+        &self,
+        g: &ReplicationGroup,
+        m: &Member,
+        show_nodes: bool,
+    ) -> output::CacheCluster {
+        let status = member_status(g.status);
+        output::CacheCluster {
+            cache_cluster_id: m.cluster_id.clone(),
+            cache_node_type: g.cache_node_type.clone(),
+            engine: g.engine.clone(),
+            engine_version: g.engine_version.clone(),
+            status: status.into(),
+            num_cache_nodes: 1,
+            preferred_availability_zone: Some(m.availability_zone.clone()),
+            create_time: Some(m.create_time),
+            preferred_maintenance_window: g.preferred_maintenance_window.clone(),
+            pending_engine_version: None,
+            pending_cache_node_type: None,
+            cache_parameter_group_name: g.cache_parameter_group.clone(),
+            cache_subnet_group_name: Some("default".into()),
+            cache_nodes: show_nodes.then(|| vec![self.node_view(m, g.port, status)]),
+            auto_minor_version_upgrade: g.auto_minor_version_upgrade,
+            security_group_ids: g.security_group_ids.clone(),
+            replication_group_id: Some(g.id.clone()),
+            snapshot_retention_limit: g.snapshot_retention_limit,
+            snapshot_window: Some(g.snapshot_window.clone()),
+            auth_token_enabled: false,
+            transit_encryption_enabled: false,
+            transit_encryption_mode: None,
+            at_rest_encryption_enabled: false,
+            arn: self.inner.settings.arn("cluster", &m.cluster_id),
+            network_type: "ipv4".into(),
+            ip_discovery: "ipv4".into(),
+        }
+    }
+
+    pub(crate) fn view_standalone(
+        &self,
+        s: &StandaloneCluster,
+        show_nodes: bool,
+    ) -> output::CacheCluster {
+        output::CacheCluster {
+            cache_cluster_id: s.member.cluster_id.clone(),
+            cache_node_type: s.cache_node_type.clone(),
+            engine: s.engine.clone(),
+            engine_version: s.engine_version.clone(),
+            status: "available".into(),
+            num_cache_nodes: 1,
+            preferred_availability_zone: Some(s.member.availability_zone.clone()),
+            create_time: Some(s.member.create_time),
+            preferred_maintenance_window: s.preferred_maintenance_window.clone(),
+            pending_engine_version: None,
+            pending_cache_node_type: None,
+            cache_parameter_group_name: s.cache_parameter_group.clone(),
+            cache_subnet_group_name: Some("default".into()),
+            cache_nodes: show_nodes.then(|| vec![self.node_view(&s.member, s.port, "available")]),
+            auto_minor_version_upgrade: s.auto_minor_version_upgrade,
+            security_group_ids: s.security_group_ids.clone(),
+            replication_group_id: None,
+            snapshot_retention_limit: 0,
+            snapshot_window: Some(s.snapshot_window.clone()),
+            auth_token_enabled: false,
+            transit_encryption_enabled: false,
+            transit_encryption_mode: None,
+            at_rest_encryption_enabled: false,
+            arn: self.inner.settings.arn("cluster", &s.member.cluster_id),
+            network_type: "ipv4".into(),
+            ip_discovery: "ipv4".into(),
+        }
+    }
+}

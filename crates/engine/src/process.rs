@@ -1,0 +1,157 @@
+//! `redis-server` processes: spawn, adopt after a control-plane restart, watch, stop.
+//!
+//! Nodes run in a process group of their own so a Ctrl-C or a signal to the daemon never reaches them: the data
+//! plane outlives the control plane. Each node writes a pid file in its directory; adoption checks that the pid
+//! is alive, is a `redis-server`, and that the node answering on the node's address reports that same pid.
+
+use std::os::unix::process::CommandExt as _;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::admin::AdminClient;
+use crate::config::{render, NodeSpec};
+use crate::secret::{write_private, AdminCredentials};
+use crate::{io_err, EngineError, Result};
+
+/// How long a fresh node may take to answer `PING`.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// True when `pid` is a live (not zombie) `redis-server` process.
+pub fn is_redis_alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // Field 3, after the parenthesised command name, is the state; Z and X are dead.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    if matches!(state, Some("Z") | Some("X") | None) {
+        return false;
+    }
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| String::from_utf8_lossy(&c).contains("redis-server"))
+        .unwrap_or(false)
+}
+
+/// Reads the pid a node wrote.
+pub fn read_pid(spec: &NodeSpec) -> Option<u32> {
+    std::fs::read_to_string(spec.pid_path())
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Writes the node's config file (mode 0600: it holds `masterauth`).
+pub fn write_config(spec: &NodeSpec, admin: &AdminCredentials) -> Result<()> {
+    std::fs::create_dir_all(&spec.dir).map_err(io_err(&spec.dir))?;
+    write_private(&spec.config_path(), &render(spec, admin))
+}
+
+/// Starts a node and waits until it answers `PING` as the admin user. Returns its pid.
+pub async fn spawn(spec: &NodeSpec, admin: &AdminCredentials) -> Result<u32> {
+    write_config(spec, admin)?;
+    let _ = std::fs::remove_file(spec.pid_path());
+    let mut cmd = std::process::Command::new(&spec.binary);
+    cmd.arg(spec.config_path())
+        .current_dir(&spec.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+    let mut child = tokio::process::Command::from(cmd)
+        .kill_on_drop(false)
+        .spawn()
+        .map_err(|source| EngineError::Exec {
+            path: spec.binary.clone(),
+            source,
+        })?;
+    let pid = child
+        .id()
+        .ok_or_else(|| EngineError::Other(format!("{} exited at once", spec.name)))?;
+    // Reap the child whenever it exits so it never lingers as a zombie; watchers see it gone through /proc.
+    tokio::spawn(async move {
+        let _ = child.wait().await;
+    });
+    wait_ready(spec, admin, pid).await?;
+    Ok(pid)
+}
+
+/// Polls the node until it answers, or fails early when the process is gone.
+pub async fn wait_ready(spec: &NodeSpec, admin: &AdminCredentials, pid: u32) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+    let mut last;
+    loop {
+        match AdminClient::connect(spec.addr(), admin).await {
+            Ok(mut c) => match c.ping().await {
+                Ok(()) => return Ok(()),
+                Err(e) => last = e.to_string(),
+            },
+            Err(e) => last = e.to_string(),
+        }
+        if !is_redis_alive(pid) {
+            let log = std::fs::read_to_string(spec.log_path()).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(5).collect();
+            return Err(EngineError::NotReady {
+                node: spec.name.clone(),
+                millis: 0,
+                detail: format!(
+                    "process {pid} exited; log: {}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+                ),
+            });
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(EngineError::NotReady {
+                node: spec.name.clone(),
+                millis: READY_TIMEOUT.as_millis() as u64,
+                detail: last,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+}
+
+/// Adopts a node that may still run from before a control-plane restart. Returns its pid when the process
+/// named by the pid file is alive and is the node answering on the node's address.
+pub async fn adopt(spec: &NodeSpec, admin: &AdminCredentials) -> Option<u32> {
+    let pid = read_pid(spec)?;
+    if !is_redis_alive(pid) {
+        return None;
+    }
+    let mut c = AdminClient::connect(spec.addr(), admin).await.ok()?;
+    let info = c.info("server").await.ok()?;
+    (info.get("process_id").and_then(|p| p.parse::<u32>().ok()) == Some(pid)).then_some(pid)
+}
+
+/// Stops a node: SIGTERM, then SIGKILL after `grace`. Waits until the process is gone.
+pub async fn stop(pid: u32, grace: Duration) {
+    if !is_redis_alive(pid) {
+        return;
+    }
+    let p = Pid::from_raw(pid as i32);
+    let _ = kill(p, Signal::SIGTERM);
+    let deadline = tokio::time::Instant::now() + grace;
+    while is_redis_alive(pid) {
+        if tokio::time::Instant::now() > deadline {
+            let _ = kill(p, Signal::SIGKILL);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Removes a node's directory and everything in it.
+pub fn remove_dir(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(EngineError::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        }),
+    }
+}
