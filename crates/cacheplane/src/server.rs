@@ -42,6 +42,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding the API address {}", cfg.listen))?;
     let local = listener.local_addr()?;
 
+    for (id, e) in control.restore_endpoints().await {
+        tracing::warn!(group = %id, error = %e, "could not bind the endpoints yet; the reconciler retries");
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let reconciler = {
         let c = control.clone();

@@ -550,6 +550,25 @@ impl Control {
         Ok(())
     }
 
+    /// Binds the stable endpoints of every live group before the API answers, so that a restarted daemon never
+    /// reports `available` for a group whose endpoints are not listening. Returns the groups that failed.
+    pub async fn restore_endpoints(&self) -> Vec<(String, ControlError)> {
+        let groups: Vec<ReplicationGroup> = self
+            .state()
+            .groups
+            .values()
+            .filter(|g| matches!(g.status, GroupStatus::Available | GroupStatus::Modifying))
+            .cloned()
+            .collect();
+        let mut failed = Vec::new();
+        for g in groups {
+            if let Err(e) = self.ensure_endpoints(&g).await {
+                failed.push((g.id.clone(), e));
+            }
+        }
+        failed
+    }
+
     /// Stops every node of this daemon (for `--stop-nodes-on-exit`). The store keeps the groups, so a later
     /// start brings them back from their data.
     pub async fn stop_all_nodes(&self) {

@@ -261,10 +261,12 @@ impl Control {
             }
         }
         let num = match (from_clusters, from_replicas) {
-            (Some(a), Some(b)) if a != b => return Err(combination(format!(
+            (Some(a), Some(b)) if a != b => {
+                return Err(combination(format!(
                 "NumCacheClusters ({a}) and ReplicasPerNodeGroup ({}) disagree: give one of them.",
                 b - 1
-            ))),
+            )))
+            }
             (Some(a), _) => a as usize,
             (None, Some(b)) => b as usize,
             (None, None) => input

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::secret::AdminCredentials;
 
 /// The ACL rules of the customers' `default` user.
-pub const CUSTOMER_DEFAULT_RULES: &str = "on nopass ~* &* +@all -@admin -migrate";
+pub const CUSTOMER_DEFAULT_RULES: &str = "on nopass ~* &* +@all -@admin -migrate +role";
 
 /// What a node is, in data-plane terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
