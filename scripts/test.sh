@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what it needs (redis-server, Python test clients), checks format and lints,
+# then runs the Rust tests (unit, end to end with the real AWS SDK) and the boto3 / AWS CLI compatibility tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/setup.sh
+ensure_redis
+ensure_python
+
+cargo fmt --all -- --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo build --bins --quiet
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --no-fail-fast
+else
+    cargo test --no-fail-fast
+fi
+python -m pytest -q tests/compat

@@ -1,0 +1,175 @@
+"""Compatibility: the same create/describe/delete as users do it, with boto3 and with the AWS CLI (both from
+PyPI), against the real daemon, checking effects on the Redis nodes with redis-cli."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import boto3
+import botocore.exceptions
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY = os.environ.get("CACHEPLANE_BIN", os.path.join(ROOT, "target", "debug", "cacheplane"))
+KEY_ID = "AKIDCOMPATTEST"
+SECRET = "compat-secret-0123456789"
+REGION = "us-east-1"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def node_pids(data_dir):
+    pids = []
+    nodes = os.path.join(data_dir, "nodes")
+    if os.path.isdir(nodes):
+        for name in os.listdir(nodes):
+            try:
+                with open(os.path.join(nodes, name, "redis.pid")) as f:
+                    pids.append(int(f.read().strip()))
+            except (OSError, ValueError):
+                pass
+    return pids
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except OSError:
+        return False
+
+
+@pytest.fixture()
+def daemon():
+    data_dir = tempfile.mkdtemp(prefix="cacheplane-compat-")
+    port = free_port()
+    env = dict(os.environ, CACHEPLANE_ACCESS_KEY_ID=KEY_ID, CACHEPLANE_SECRET_ACCESS_KEY=SECRET)
+    proc = subprocess.Popen(
+        [BINARY, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data_dir],
+        stdout=subprocess.PIPE, env=env, text=True,
+    )
+    line = proc.stdout.readline()
+    assert "API listening" in line, line
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        yield endpoint, data_dir
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        for pid in node_pids(data_dir):
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def redis_cli(ep, *args):
+    return subprocess.run(
+        ["redis-cli", "-h", ep["Address"], "-p", str(ep["Port"]), *args],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+
+
+def wait_status(describe, want, timeout=30):
+    deadline = time.time() + timeout
+    while True:
+        g = describe()
+        if g["Status"] == want:
+            return g
+        assert time.time() < deadline, f"status {g['Status']} after {timeout}s"
+        time.sleep(0.05)
+
+
+def check_data_path(group):
+    ng = group["NodeGroups"][0]
+    assert redis_cli(ng["PrimaryEndpoint"], "SET", "compat", "yes") == "OK"
+    redis_cli(ng["PrimaryEndpoint"], "WAIT", str(len(ng["NodeGroupMembers"]) - 1), "5000")
+    for m in ng["NodeGroupMembers"]:
+        assert redis_cli(m["ReadEndpoint"], "GET", "compat") == "yes", m["CacheClusterId"]
+    assert redis_cli(ng["ReaderEndpoint"], "GET", "compat") == "yes"
+
+
+def test_boto3_create_describe_delete(daemon):
+    endpoint, data_dir = daemon
+    ec = boto3.client("elasticache", endpoint_url=endpoint, region_name=REGION,
+                      aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+    r = ec.create_replication_group(
+        ReplicationGroupId="boto-rg", ReplicationGroupDescription="from boto3", NumCacheClusters=2,
+        CacheNodeType="cache.t3.micro", Tags=[{"Key": "owner", "Value": "boto3"}],
+    )
+    assert r["ReplicationGroup"]["Status"] == "creating"
+    g = wait_status(lambda: ec.describe_replication_groups(ReplicationGroupId="boto-rg")["ReplicationGroups"][0], "available")
+    assert g["MemberClusters"] == ["boto-rg-001", "boto-rg-002"]
+    roles = [m["CurrentRole"] for m in g["NodeGroups"][0]["NodeGroupMembers"]]
+    assert roles == ["primary", "replica"]
+    check_data_path(g)
+    # botocore's paginator and waiter machinery read the same shapes.
+    pages = list(ec.get_paginator("describe_replication_groups").paginate())
+    assert [x["ReplicationGroupId"] for p in pages for x in p["ReplicationGroups"]] == ["boto-rg"]
+    clusters = ec.describe_cache_clusters(ShowCacheNodeInfo=True)["CacheClusters"]
+    assert {c["CacheClusterId"] for c in clusters} == {"boto-rg-001", "boto-rg-002"}
+    assert all(c["CacheNodes"][0]["CacheNodeStatus"] == "available" for c in clusters)
+    tags = ec.list_tags_for_resource(ResourceName=g["ARN"])["TagList"]
+    assert tags == [{"Key": "owner", "Value": "boto3"}]
+    with pytest.raises(ec.exceptions.ReplicationGroupAlreadyExistsFault):
+        ec.create_replication_group(ReplicationGroupId="boto-rg", ReplicationGroupDescription="again")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec.create_replication_group(ReplicationGroupId="x", ReplicationGroupDescription="d", NumCacheClusters=9)
+    assert e.value.response["Error"]["Code"] == "InvalidParameterValue"
+
+    pids = node_pids(data_dir)
+    assert len(pids) == 2
+    d = ec.delete_replication_group(ReplicationGroupId="boto-rg")
+    assert d["ReplicationGroup"]["Status"] == "deleting"
+    waiter = ec.get_waiter("replication_group_deleted")
+    waiter.wait(ReplicationGroupId="boto-rg", WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    with pytest.raises(ec.exceptions.ReplicationGroupNotFoundFault):
+        ec.describe_replication_groups(ReplicationGroupId="boto-rg")
+    assert not any(alive(p) for p in pids)
+
+
+def aws(endpoint, *args):
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET, AWS_DEFAULT_REGION=REGION)
+    env.pop("AWS_PROFILE", None)
+    p = subprocess.run(["aws", "elasticache", *args, "--endpoint-url", endpoint, "--output", "json"],
+                       capture_output=True, text=True, env=env)
+    return p.returncode, (json.loads(p.stdout) if p.stdout.strip() else None), p.stderr
+
+
+def test_aws_cli_create_describe_delete(daemon):
+    endpoint, data_dir = daemon
+    rc, out, err = aws(endpoint, "create-replication-group", "--replication-group-id", "cli-rg",
+                       "--replication-group-description", "from the CLI", "--num-cache-clusters", "3",
+                       "--preferred-cache-cluster-a-zs", "us-east-1a", "us-east-1b", "us-east-1c")
+    assert rc == 0, err
+    assert out["ReplicationGroup"]["Status"] == "creating"
+
+    def describe():
+        rc, out, err = aws(endpoint, "describe-replication-groups", "--replication-group-id", "cli-rg")
+        assert rc == 0, err
+        return out["ReplicationGroups"][0]
+
+    g = wait_status(describe, "available")
+    assert len(g["NodeGroups"][0]["NodeGroupMembers"]) == 3
+    check_data_path(g)
+    rc, out, err = aws(endpoint, "describe-events", "--source-identifier", "cli-rg", "--source-type", "replication-group")
+    assert rc == 0, err
+    assert "Replication group cli-rg created" in [e["Message"] for e in out["Events"]]
+
+    pids = node_pids(data_dir)
+    rc, out, err = aws(endpoint, "delete-replication-group", "--replication-group-id", "cli-rg")
+    assert rc == 0, err
+    rc, out, err = aws(endpoint, "wait", "replication-group-deleted", "--replication-group-id", "cli-rg")
+    assert rc == 0, err
+    rc, out, err = aws(endpoint, "describe-replication-groups", "--replication-group-id", "cli-rg")
+    assert rc != 0 and "ReplicationGroupNotFoundFault" in err
+    assert not any(alive(p) for p in pids)
