@@ -88,7 +88,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("serving the API")?;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(5), reconciler).await;
+    // In-flight steps finish (a node start is bounded by its readiness timeout); none starts a node after this.
+    let _ = tokio::time::timeout(Duration::from_secs(30), reconciler).await;
     if cfg.stop_nodes_on_exit {
         control.stop_all_nodes().await;
         tracing::info!("stopped every node (--stop-nodes-on-exit)");

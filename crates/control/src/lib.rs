@@ -78,6 +78,8 @@ pub(crate) struct Inner {
     pub observed: observe::Observations,
     pub endpoints: reconciler::Endpoints,
     pub wake: tokio::sync::Notify,
+    /// Set when the daemon stops: no node is started after it.
+    pub stopping: std::sync::atomic::AtomicBool,
 }
 
 /// The control plane of one daemon. Cheap to clone.
@@ -127,6 +129,7 @@ impl Control {
                 observed: observe::Observations::default(),
                 endpoints: reconciler::Endpoints::default(),
                 wake: tokio::sync::Notify::new(),
+                stopping: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }

@@ -125,14 +125,16 @@ impl Control {
         })
     }
 
-    /// Runs until `shutdown` turns true.
+    /// Runs until `shutdown` turns true, then waits for the steps in flight (no step starts a node after that).
     pub async fn run_reconciler(&self, mut shutdown: watch::Receiver<bool>) {
         let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
         let permits = Arc::new(Semaphore::new(CONCURRENCY));
+        let mut tasks = tokio::task::JoinSet::new();
         loop {
             if *shutdown.borrow() {
                 break;
             }
+            while tasks.try_join_next().is_some() {}
             let keys: Vec<String> = {
                 let st = self.state();
                 st.groups
@@ -152,7 +154,7 @@ impl Control {
                 let this = self.clone();
                 let in_flight = in_flight.clone();
                 let permits = permits.clone();
-                tokio::spawn(async move {
+                tasks.spawn(async move {
                     if let Ok(_permit) = permits.acquire().await {
                         this.reconcile(&key).await;
                     }
@@ -168,6 +170,10 @@ impl Control {
                 _ = shutdown.changed() => {}
             }
         }
+        self.inner
+            .stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        while tasks.join_next().await.is_some() {}
     }
 
     async fn reconcile(&self, key: &str) {
@@ -222,6 +228,16 @@ impl Control {
                 .observed
                 .update(&spec.name, |o| o.pid = Some(pid));
             return Ok(false);
+        }
+        if self
+            .inner
+            .stopping
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(ControlError::Internal(format!(
+                "not starting {}: the daemon is stopping",
+                spec.name
+            )));
         }
         let pid = process::spawn(spec, &self.inner.admin).await?;
         tracing::info!(node = %spec.name, pid, addr = %spec.addr(), "started node");
@@ -304,22 +320,27 @@ impl Control {
             .iter()
             .map(|m| self.node_spec(g, m))
             .collect::<Result<_>>()?;
-        // Start what is not running, all nodes at once.
-        let mut set = tokio::task::JoinSet::new();
-        for spec in specs.clone() {
-            let this = self.clone();
-            set.spawn(async move { (spec.name.clone(), this.ensure_node(&spec).await) });
-        }
+        // Start what is not running: the primary first, then every replica at once. A replica started before
+        // its primary listens would wait for Redis's next replication cron tick (one second) to connect.
         let mut restarted = Vec::new();
         let mut first_err = None;
-        while let Some(r) = set.join_next().await {
-            match r {
-                Ok((name, Ok(true))) => restarted.push(name),
-                Ok((_, Ok(false))) => {}
-                Ok((_, Err(e))) => first_err = first_err.or(Some(e)),
-                Err(e) => {
-                    first_err =
-                        first_err.or(Some(ControlError::Internal(format!("node task: {e}"))))
+        let (primaries, replicas): (Vec<NodeSpec>, Vec<NodeSpec>) =
+            specs.iter().cloned().partition(|s| s.replica_of.is_none());
+        for wave in [primaries, replicas] {
+            let mut set = tokio::task::JoinSet::new();
+            for spec in wave {
+                let this = self.clone();
+                set.spawn(async move { (spec.name.clone(), this.ensure_node(&spec).await) });
+            }
+            while let Some(r) = set.join_next().await {
+                match r {
+                    Ok((name, Ok(true))) => restarted.push(name),
+                    Ok((_, Ok(false))) => {}
+                    Ok((_, Err(e))) => first_err = first_err.or(Some(e)),
+                    Err(e) => {
+                        first_err =
+                            first_err.or(Some(ControlError::Internal(format!("node task: {e}"))))
+                    }
                 }
             }
         }

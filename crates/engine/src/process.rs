@@ -74,15 +74,24 @@ pub async fn spawn(spec: &NodeSpec, admin: &AdminCredentials) -> Result<u32> {
         .id()
         .ok_or_else(|| EngineError::Other(format!("{} exited at once", spec.name)))?;
     // Reap the child whenever it exits so it never lingers as a zombie; watchers see it gone through /proc.
+    // Until it is reaped, `exited` tells readiness polling whether it is still worth waiting (a check of
+    // /proc/<pid>/cmdline right after the fork may still show our own command line, before the exec).
+    let (exited_tx, exited) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         let _ = child.wait().await;
+        let _ = exited_tx.send(true);
     });
-    wait_ready(spec, admin, pid).await?;
+    wait_ready(spec, admin, pid, || *exited.borrow()).await?;
     Ok(pid)
 }
 
-/// Polls the node until it answers, or fails early when the process is gone.
-pub async fn wait_ready(spec: &NodeSpec, admin: &AdminCredentials, pid: u32) -> Result<()> {
+/// Polls the node until it answers, or fails early when `exited` says the process is gone.
+pub async fn wait_ready(
+    spec: &NodeSpec,
+    admin: &AdminCredentials,
+    pid: u32,
+    exited: impl Fn() -> bool,
+) -> Result<()> {
     let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
     let mut last;
     loop {
@@ -93,7 +102,7 @@ pub async fn wait_ready(spec: &NodeSpec, admin: &AdminCredentials, pid: u32) -> 
             },
             Err(e) => last = e.to_string(),
         }
-        if !is_redis_alive(pid) {
+        if exited() {
             let log = std::fs::read_to_string(spec.log_path()).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(5).collect();
             return Err(EngineError::NotReady {

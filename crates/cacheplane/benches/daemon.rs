@@ -1,0 +1,325 @@
+//! Benchmarks of issue 2, printed as figures (never asserted):
+//! 1. time from `CreateReplicationGroup` (1 primary + 2 replicas, empty) to `available`, 10 runs;
+//! 2. daemon RSS with 50 groups of 3 nodes;
+//! 3. `DescribeReplicationGroups` over those 50 groups: requests/s and p99 from a machine-local load run, and the
+//!    same request against `moto_server` (set `MOTO_SERVER` to its path) in the same run, as a ratio.
+//!
+//! Run with `scripts/bench.sh` (installs moto into .venv) or `cargo bench --bench daemon`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const KEY: &str = "AKIDBENCH";
+const SECRET: &str = "bench-secret";
+const REGION: &str = "us-east-1";
+const LOAD_SECONDS: u64 = 5;
+const CONCURRENCY: usize = 8;
+const GROUPS: usize = 50;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+/// The daemon: SIGTERM and wait on drop, so `--stop-nodes-on-exit` stops every node even when the bench panics.
+struct Graceful(Child);
+impl Drop for Graceful {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let t = Instant::now();
+        while self.0.try_wait().ok().flatten().is_none() && t.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A signed POST, ready to send many times (the signature stays valid for 15 minutes).
+#[derive(Clone)]
+struct Signed {
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+fn sign(endpoint: &str, body: &str) -> Signed {
+    let host = endpoint.trim_start_matches("http://").to_string();
+    let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let ct = "application/x-www-form-urlencoded; charset=utf-8";
+    let hs = [
+        ("content-type", ct),
+        ("host", host.as_str()),
+        ("x-amz-date", date.as_str()),
+    ];
+    let parts = wire::sigv4::RequestParts {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &hs,
+        body: body.as_bytes(),
+    };
+    let authz = wire::sigv4::sign(&parts, KEY, SECRET, REGION, "elasticache");
+    Signed {
+        url: format!("{endpoint}/"),
+        headers: vec![
+            ("content-type".into(), ct.into()),
+            ("x-amz-date".into(), date),
+            ("authorization".into(), authz),
+        ],
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+async fn send(client: &reqwest::Client, s: &Signed) -> (u16, String) {
+    let mut rb = client.post(&s.url).body(s.body.clone());
+    for (k, v) in &s.headers {
+        rb = rb.header(k, v);
+    }
+    let r = rb.send().await.expect("send");
+    let st = r.status().as_u16();
+    (st, r.text().await.expect("text"))
+}
+
+fn status_of(xml: &str) -> Option<&str> {
+    let s = xml.find("<Status>")? + 8;
+    Some(&xml[s..s + xml[s..].find("</Status>")?])
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Fires `req` from `CONCURRENCY` tasks for `LOAD_SECONDS`; returns (requests/s, p50, p99, errors).
+async fn load(req: &Signed) -> (f64, Duration, Duration, usize) {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(LOAD_SECONDS);
+    let req = Arc::new(req.clone());
+    let mut tasks = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let (client, req) = (client.clone(), req.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let (st, _) = send(&client, &req).await;
+                lat.push(t.elapsed());
+                if st != 200 {
+                    errors += 1;
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let start = Instant::now();
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.expect("task");
+        all.extend(l);
+        errors += e;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    all.sort();
+    (
+        all.len() as f64 / secs,
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+        errors,
+    )
+}
+
+fn create_body(id: &str) -> String {
+    format!("Action=CreateReplicationGroup&Version=2015-02-02&ReplicationGroupId={id}&ReplicationGroupDescription=bench&NumCacheClusters=3&CacheNodeType=cache.t3.micro&Engine=redis")
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cacheplane"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--stop-nodes-on-exit",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("CACHEPLANE_ACCESS_KEY_ID", KEY)
+        .env("CACHEPLANE_SECRET_ACCESS_KEY", SECRET)
+        .env("CACHEPLANE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start daemon");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let _ = lines.next();
+    let daemon_pid = child.id();
+    let daemon = Graceful(child);
+    let client = reqwest::Client::new();
+
+    // 1. Create → available, 10 runs.
+    let mut times = Vec::new();
+    for i in 0..10 {
+        let id = format!("t{i}");
+        let t = Instant::now();
+        let (st, xml) = send(&client, &sign(&endpoint, &create_body(&id))).await;
+        assert_eq!(st, 200, "{xml}");
+        let describe = sign(
+            &endpoint,
+            &format!("Action=DescribeReplicationGroups&Version=2015-02-02&ReplicationGroupId={id}"),
+        );
+        loop {
+            let (_, xml) = send(&client, &describe).await;
+            if status_of(&xml) == Some("available") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        times.push(t.elapsed());
+        send(
+            &client,
+            &sign(
+                &endpoint,
+                &format!(
+                    "Action=DeleteReplicationGroup&Version=2015-02-02&ReplicationGroupId={id}"
+                ),
+            ),
+        )
+        .await;
+    }
+    times.sort();
+    println!(
+        "create-to-available (1 primary + 2 replicas, 10 runs): median {:.1} ms, min {:.1} ms, max {:.1} ms",
+        percentile(&times, 0.5).as_secs_f64() * 1e3,
+        times[0].as_secs_f64() * 1e3,
+        times[times.len() - 1].as_secs_f64() * 1e3
+    );
+
+    // 2. 50 groups of 3 nodes.
+    for i in 0..GROUPS {
+        let (st, xml) = send(&client, &sign(&endpoint, &create_body(&format!("g{i:02}")))).await;
+        assert_eq!(st, 200, "{xml}");
+    }
+    let all = sign(
+        &endpoint,
+        "Action=DescribeReplicationGroups&Version=2015-02-02",
+    );
+    let t = Instant::now();
+    loop {
+        let (_, xml) = send(&client, &all).await;
+        let n = xml.matches("<Status>available</Status>").count();
+        if n == 2 * GROUPS
+            && !xml.contains("<Status>creating</Status>")
+            && !xml.contains("<Status>deleting</Status>")
+        {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(120) {
+            let statuses: Vec<&str> = xml
+                .split("<ReplicationGroup><ReplicationGroupId>")
+                .skip(1)
+                .map(|g| &g[..g.find("</Description>").unwrap_or(0).min(60)])
+                .collect();
+            panic!(
+                "groups not available after 120 s: {} available; {statuses:?}",
+                n
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "{GROUPS} groups of 3 nodes available {:.2} s after their creates",
+        t.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    println!(
+        "daemon RSS with {GROUPS} groups of 3 nodes: {:.1} MB",
+        rss_kib(daemon_pid) as f64 / 1024.0
+    );
+
+    // 3. Describe load, Cacheplane then moto.
+    let (rps, p50, p99, errors) = load(&all).await;
+    println!(
+        "cacheplane DescribeReplicationGroups ({GROUPS} groups, {CONCURRENCY} connections, {LOAD_SECONDS} s): {rps:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {errors} errors",
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3
+    );
+    println!(
+        "daemon RSS after the load: {:.1} MB",
+        rss_kib(daemon_pid) as f64 / 1024.0
+    );
+
+    match std::env::var("MOTO_SERVER") {
+        Ok(moto) => {
+            let mport = free_port();
+            let m = Proc(
+                Command::new(moto)
+                    .args(["-p", &mport.to_string(), "-H", "127.0.0.1"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("start moto_server"),
+            );
+            let mep = format!("http://127.0.0.1:{mport}");
+            let t = Instant::now();
+            while reqwest::get(format!("{mep}/moto-api/")).await.is_err() {
+                assert!(t.elapsed() < Duration::from_secs(30), "moto_server did not start");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            for i in 0..GROUPS {
+                let (st, xml) = send(&client, &sign(&mep, &create_body(&format!("g{i:02}")))).await;
+                assert_eq!(st, 200, "moto create: {xml}");
+            }
+            let mall = sign(&mep, "Action=DescribeReplicationGroups&Version=2015-02-02");
+            let (_, xml) = send(&client, &mall).await;
+            let n = xml.matches("<ReplicationGroupId>").count();
+            let (mrps, mp50, mp99, merr) = load(&mall).await;
+            println!(
+                "moto_server DescribeReplicationGroups ({n} groups, same load): {mrps:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {merr} errors",
+                mp50.as_secs_f64() * 1e3,
+                mp99.as_secs_f64() * 1e3
+            );
+            println!("throughput ratio cacheplane/moto: {:.1}x", rps / mrps);
+            drop(m);
+        }
+        Err(_) => println!("moto comparison skipped: set MOTO_SERVER to the path of moto_server (scripts/bench.sh does)"),
+    }
+
+    // Clean up: the daemon stops every node on SIGTERM (--stop-nodes-on-exit).
+    drop(daemon);
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Benchmarks that print figures: create-to-available time, daemon RSS with 50 groups, DescribeReplicationGroups
+# throughput against moto_server (installed from PyPI into .venv) in the same run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/setup.sh
+ensure_redis
+ensure_python
+if ! python -c "import moto, flask" 2>/dev/null; then
+    echo "setup: installing moto[server] from PyPI into .venv" >&2
+    pip install -q --disable-pip-version-check "moto[server]"
+fi
+MOTO_SERVER="$(command -v moto_server)" cargo bench --quiet --bench daemon
