@@ -181,7 +181,7 @@ async fn handle_inner(app: &AppState, req: Request, request_id: &str) -> Result<
         form.merge(wire::form::Form::parse(&body)?)?;
     }
     let request = wire::input::Request::decode(form)?;
-    api::dispatch(&app.control, request, request_id)
+    api::dispatch(&app.control, request, request_id).await
 }
 
 fn too_large() -> ApiError {

@@ -309,3 +309,103 @@ async fn customers_cannot_run_admin_commands_on_nodes() {
         .collect();
     assert_eq!(roles, ["primary", "replica"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retain_primary_cluster_keeps_the_primary_with_its_data() {
+    let d = Daemon::start();
+    let c = d.client();
+    c.create_replication_group()
+        .replication_group_id("retain")
+        .replication_group_description("retain")
+        .num_cache_clusters(2)
+        .send()
+        .await
+        .expect("create");
+    let g = wait_available(&c, "retain", Duration::from_secs(30)).await;
+    let members = g.node_groups()[0].node_group_members().to_vec();
+    let mut p = redis_conn(&redis_url(
+        g.node_groups()[0].primary_endpoint().expect("ep"),
+    ))
+    .await;
+    let _: () = p.set("kept", "yes").await.expect("set");
+    drop(p);
+    let pids = d.node_pids();
+    c.delete_replication_group()
+        .replication_group_id("retain")
+        .retain_primary_cluster(true)
+        .send()
+        .await
+        .expect("delete");
+    wait_deleted(&c, "retain", Duration::from_secs(30)).await;
+
+    // The primary is now a standalone cluster, still serving its data on its own address; the replica is gone.
+    let cc = c
+        .describe_cache_clusters()
+        .show_cache_node_info(true)
+        .send()
+        .await
+        .expect("describe");
+    let ids: Vec<_> = cc
+        .cache_clusters()
+        .iter()
+        .filter_map(|c| c.cache_cluster_id())
+        .collect();
+    assert_eq!(ids, ["retain-001"]);
+    assert_eq!(cc.cache_clusters()[0].replication_group_id(), None);
+    let (_, replica_pid) = pids
+        .iter()
+        .find(|(n, _)| n == "retain-002")
+        .expect("replica pid");
+    assert!(
+        !engine::process::is_redis_alive(*replica_pid),
+        "replica stopped"
+    );
+    let mut node = redis_conn(&redis_url(members[0].read_endpoint().expect("ep"))).await;
+    let v: String = node.get("kept").await.expect("get");
+    assert_eq!(v, "yes");
+    let _: () = node
+        .set("still", "writable")
+        .await
+        .expect("a primary takes writes");
+
+    // A member of a group cannot be deleted on its own; the standalone cluster can.
+    c.create_replication_group()
+        .replication_group_id("other")
+        .replication_group_description("o")
+        .send()
+        .await
+        .expect("create");
+    wait_available(&c, "other", Duration::from_secs(30)).await;
+    let e = c
+        .delete_cache_cluster()
+        .cache_cluster_id("other-001")
+        .send()
+        .await
+        .expect_err("member");
+    assert_eq!(
+        e.into_service_error().meta().code(),
+        Some("InvalidCacheClusterState")
+    );
+    let (_, primary_pid) = pids.iter().find(|(n, _)| n == "retain-001").expect("pid");
+    let out = c
+        .delete_cache_cluster()
+        .cache_cluster_id("retain-001")
+        .send()
+        .await
+        .expect("delete cluster");
+    assert_eq!(
+        out.cache_cluster().and_then(|c| c.cache_cluster_status()),
+        Some("deleting")
+    );
+    assert!(
+        !engine::process::is_redis_alive(*primary_pid),
+        "node stopped"
+    );
+    let e = c
+        .describe_cache_clusters()
+        .cache_cluster_id("retain-001")
+        .send()
+        .await
+        .expect_err("gone");
+    assert!(e.into_service_error().is_cache_cluster_not_found_fault());
+}

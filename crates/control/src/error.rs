@@ -14,6 +14,8 @@ pub enum ControlError {
     ReplicationGroupAlreadyExists(String),
     #[error("Replication group {id} is not in the available state (it is {status}).")]
     InvalidReplicationGroupState { id: String, status: String },
+    #[error("{0}")]
+    InvalidCacheClusterState(String),
     #[error("CacheCluster {0} not found.")]
     CacheClusterNotFound(String),
     #[error("CacheParameterGroup {0} not found.")]

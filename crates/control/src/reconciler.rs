@@ -590,6 +590,24 @@ impl Control {
         failed
     }
 
+    /// Stops a standalone cluster's node, removes its data and forgets it.
+    pub(crate) async fn remove_standalone(&self, s: &StandaloneCluster) -> Result<()> {
+        let spec = self.standalone_spec(s)?;
+        self.stop_member(&spec).await;
+        process::remove_dir(&spec.dir)?;
+        let id = &s.member.cluster_id;
+        let arn = self.inner.settings.arn("cluster", id);
+        let mut st = self.state();
+        st.store.remove_standalone(
+            id,
+            &arn,
+            now(),
+            &[NewEvent::cluster(id, "Cache cluster deleted")],
+        )?;
+        st.standalone.remove(id);
+        Ok(())
+    }
+
     /// Stops every node of this daemon (for `--stop-nodes-on-exit`). The store keeps the groups, so a later
     /// start brings them back from their data.
     pub async fn stop_all_nodes(&self) {

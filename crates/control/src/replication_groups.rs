@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use wire::input::{
-    CreateReplicationGroup, DeleteReplicationGroup, DescribeCacheClusters,
+    CreateReplicationGroup, DeleteCacheCluster, DeleteReplicationGroup, DescribeCacheClusters,
     DescribeReplicationGroups,
 };
 use wire::output;
@@ -316,6 +316,14 @@ impl Control {
                 return Err(invalid("Multi-AZ is not supported on T1 node types."));
             }
         }
+        // The rules above are AWS's; the refusal below is ours until the health monitor that performs
+        // failovers exists (accepting the flag without failing over would only echo it back).
+        if automatic_failover {
+            return Err(not_yet(
+                "AutomaticFailoverEnabled=true (and so MultiAZEnabled=true)",
+                "automatic failover",
+            ));
+        }
 
         let port = match input.port {
             None => 6379,
@@ -550,6 +558,35 @@ impl Control {
         drop(st);
         self.wake();
         Ok(self.view_group(&g))
+    }
+
+    /// `DeleteCacheCluster`, for a cluster outside any replication group (one kept by `RetainPrimaryCluster`):
+    /// stops its node and removes its data at once. A member of a group is refused: the group's own actions
+    /// remove members.
+    pub async fn delete_cache_cluster(
+        &self,
+        input: DeleteCacheCluster,
+    ) -> Result<output::CacheCluster> {
+        if input.final_snapshot_identifier.is_some() {
+            return Err(not_yet("FinalSnapshotIdentifier", "snapshots"));
+        }
+        let key = input.cache_cluster_id.to_ascii_lowercase();
+        let s = {
+            let st = self.state();
+            if let Some(g) = st.groups.values().find(|g| g.member(&key).is_some()) {
+                return Err(ControlError::InvalidCacheClusterState(format!(
+                    "Cache cluster {key} is a member of replication group {}: delete the replication group instead.",
+                    g.id
+                )));
+            }
+            st.standalone.get(&key).cloned().ok_or_else(|| {
+                ControlError::CacheClusterNotFound(rules::shown(&input.cache_cluster_id))
+            })?
+        };
+        let mut view = self.view_standalone(&s, false);
+        view.status = "deleting".into();
+        self.remove_standalone(&s).await?;
+        Ok(view)
     }
 
     /// `DescribeCacheClusters`: the member clusters of every group and the standalone clusters, by id.

@@ -317,6 +317,13 @@ pub struct DeleteReplicationGroup {
     pub final_snapshot_identifier: Option<String>,
 }
 
+/// `DeleteCacheCluster`.
+#[derive(Debug, Clone, Default)]
+pub struct DeleteCacheCluster {
+    pub cache_cluster_id: String,
+    pub final_snapshot_identifier: Option<String>,
+}
+
 /// `DescribeCacheClusters`.
 #[derive(Debug, Clone, Default)]
 pub struct DescribeCacheClusters {
@@ -377,6 +384,7 @@ pub enum Request {
     DescribeReplicationGroups(DescribeReplicationGroups),
     DeleteReplicationGroup(DeleteReplicationGroup),
     DescribeCacheClusters(DescribeCacheClusters),
+    DeleteCacheCluster(DeleteCacheCluster),
     DescribeEvents(DescribeEvents),
     AddTagsToResource(AddTagsToResource),
     RemoveTagsFromResource(RemoveTagsFromResource),
@@ -404,6 +412,7 @@ impl Request {
             Self::DescribeReplicationGroups(_) => "DescribeReplicationGroups",
             Self::DeleteReplicationGroup(_) => "DeleteReplicationGroup",
             Self::DescribeCacheClusters(_) => "DescribeCacheClusters",
+            Self::DeleteCacheCluster(_) => "DeleteCacheCluster",
             Self::DescribeEvents(_) => "DescribeEvents",
             Self::AddTagsToResource(_) => "AddTagsToResource",
             Self::RemoveTagsFromResource(_) => "RemoveTagsFromResource",
@@ -473,6 +482,14 @@ impl Request {
                 };
                 f.finish(a)?;
                 Self::DescribeCacheClusters(r)
+            }
+            "DeleteCacheCluster" => {
+                let r = DeleteCacheCluster {
+                    cache_cluster_id: f.required("CacheClusterId")?,
+                    final_snapshot_identifier: f.string("FinalSnapshotIdentifier"),
+                };
+                f.finish(a)?;
+                Self::DeleteCacheCluster(r)
             }
             "DescribeEvents" => {
                 let r = DescribeEvents {

@@ -9,7 +9,7 @@ use wire::input::Request;
 use wire::{ApiError, ErrorCode};
 
 /// Runs one decoded request and returns the response document.
-pub fn dispatch(
+pub async fn dispatch(
     c: &control::Control,
     request: Request,
     request_id: &str,
@@ -20,6 +20,9 @@ pub fn dispatch(
         Request::DeleteReplicationGroup(i) => replication_groups::delete(c, i, request_id),
         Request::DescribeCacheClusters(i) => {
             replication_groups::describe_cache_clusters(c, i, request_id)
+        }
+        Request::DeleteCacheCluster(i) => {
+            replication_groups::delete_cache_cluster(c, i, request_id).await
         }
         Request::DescribeEvents(i) => catalog::describe_events(c, i, request_id),
         Request::AddTagsToResource(i) => catalog::add_tags(c, i, request_id),
@@ -46,6 +49,7 @@ pub fn to_api_error(e: ControlError) -> ApiError {
         e @ ControlError::InvalidReplicationGroupState { .. } => {
             (ErrorCode::InvalidReplicationGroupState, e.to_string())
         }
+        ControlError::InvalidCacheClusterState(m) => (ErrorCode::InvalidCacheClusterState, m),
         e @ ControlError::CacheClusterNotFound(_) => {
             (ErrorCode::CacheClusterNotFound, e.to_string())
         }

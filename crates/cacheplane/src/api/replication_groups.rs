@@ -2,7 +2,7 @@
 
 use control::Control;
 use wire::input::{
-    CreateReplicationGroup, DeleteReplicationGroup, DescribeCacheClusters,
+    CreateReplicationGroup, DeleteCacheCluster, DeleteReplicationGroup, DescribeCacheClusters,
     DescribeReplicationGroups,
 };
 use wire::output::envelope;
@@ -50,4 +50,13 @@ pub fn describe_cache_clusters(
         }
         w.close("CacheClusters");
     }))
+}
+
+pub async fn delete_cache_cluster(
+    c: &Control,
+    input: DeleteCacheCluster,
+    rid: &str,
+) -> Result<String, ApiError> {
+    let cc = c.delete_cache_cluster(input).await.map_err(to_api_error)?;
+    Ok(envelope("DeleteCacheCluster", rid, |w| cc.write(w)))
 }
