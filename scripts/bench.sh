@@ -8,6 +8,6 @@ ensure_redis
 ensure_python
 if ! python -c "import moto, flask" 2>/dev/null; then
     echo "setup: installing moto[server] from PyPI into .venv" >&2
-    pip install -q --disable-pip-version-check "moto[server]"
+    pip install -q --disable-pip-version-check "moto[server]==5.2.5"
 fi
 MOTO_SERVER="$(command -v moto_server)" cargo bench --quiet --bench daemon

@@ -26,7 +26,8 @@ ensure_python() {
     fi
     if ! "$venv/bin/python" -c "import boto3, pytest, awscli" 2>/dev/null; then
         echo "setup: installing boto3, awscli and pytest from PyPI into .venv" >&2
-        "$venv/bin/pip" install -q --disable-pip-version-check "$@" boto3 awscli pytest
+        # Pinned together: awscli pins botocore exactly, and unpinned the resolver can spend minutes backtracking.
+        "$venv/bin/pip" install -q --disable-pip-version-check boto3==1.44.5 awscli==1.46.3 pytest==9.2.0
     fi
     export PATH="$venv/bin:$PATH"
 }
