@@ -118,6 +118,7 @@ async fn bad_input_gets_aws_codes_and_changes_nothing() {
         (format!("Action=CreateReplicationGroup&{base}&ReplicationGroupId=a&TransitEncryptionEnabled=true"), 400, "InvalidParameterCombination"),
         (format!("Action=CreateReplicationGroup&{base}&ReplicationGroupId=a&AutomaticFailoverEnabled=true&NumCacheClusters=2"), 400, "InvalidParameterCombination"),
         ("Action=DeleteCacheCluster&Version=2015-02-02&CacheClusterId=none-001".into(), 404, "CacheClusterNotFound"),
+        ("Action=CreateReplicationGroup&Version=2015-02-02&ReplicationGroupId=a&ReplicationGroupDescription=%00%EF%BF%BF".into(), 400, "InvalidParameterValue"),
         (format!("Action=CreateReplicationGroup&{base}&ReplicationGroupId=a&AuthToken=abcdefghijklmnopqrstu"), 400, "InvalidParameterCombination"),
         (format!("Action=CreateReplicationGroup&{base}&ReplicationGroupId=a&NumNodeGroups=3"), 400, "InvalidParameterCombination"),
         (format!("Action=CreateReplicationGroup&{base}&ReplicationGroupId=a&PreferredMaintenanceWindow=sun:05:00-sun:05:30"), 400, "InvalidParameterValue"),

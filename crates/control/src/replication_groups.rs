@@ -63,6 +63,10 @@ impl Control {
     fn plan_create(&self, input: CreateReplicationGroup) -> Result<CreatePlan> {
         let s = &self.inner.settings;
         let id = rules::identifier("replication group id", &input.replication_group_id, 40)?;
+        rules::text(
+            "ReplicationGroupDescription",
+            &input.replication_group_description,
+        )?;
         if input.replication_group_description.chars().count() > 255 {
             return Err(invalid(
                 "ReplicationGroupDescription must be at most 255 characters long.",

@@ -28,6 +28,22 @@ pub fn identifier(kind: &str, id: &str, max: usize) -> Result<String> {
     }
 }
 
+/// True for characters XML 1.0 can carry (what every response must be able to echo back).
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+}
+
+/// Checks a free-text parameter: no control characters or other characters XML cannot carry.
+pub fn text(name: &str, value: &str) -> Result<()> {
+    if value.chars().all(xml_char) {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "Invalid {name}: it contains control or non-character code points."
+        )))
+    }
+}
+
 /// A value cut for an error message (never echo a megabyte back).
 pub fn shown(s: &str) -> String {
     let cut: String = s.chars().take(64).collect();
@@ -243,6 +259,8 @@ pub fn security_group_id(id: &str) -> Result<()> {
 
 /// Checks one tag. AWS allows 50 per resource, keys of 1–128 and values of 0–256 characters, and reserves `aws:`.
 pub fn tag(key: &str, value: &str) -> Result<()> {
+    text("tag key", key)?;
+    text("tag value", value)?;
     if key.is_empty() || key.chars().count() > 128 {
         return Err(invalid(format!(
             "Invalid tag key '{}': it must be 1 to 128 characters long.",
@@ -352,6 +370,9 @@ mod tests {
         assert!(tag("k", "v").is_ok());
         assert!(tag("aws:x", "v").is_err());
         assert!(tag("", "v").is_err());
+        assert!(tag("k", "a\u{0}b").is_err());
+        assert!(text("d", "tab\tand \u{e9}").is_ok());
+        assert!(text("d", "\u{ffff}").is_err());
         assert_eq!(max_records(None).expect("ok"), 100);
         assert!(max_records(Some(19)).is_err());
     }

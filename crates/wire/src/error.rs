@@ -151,5 +151,7 @@ mod tests {
             "<ErrorResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\">"
         ));
         assert!(xml.contains("<Error><Type>Sender</Type><Code>InvalidParameterValue</Code><Message>a &lt; b &amp; c</Message></Error><RequestId>rid</RequestId>"));
+        let xml = ApiError::new(ErrorCode::InvalidParameterValue, "nul \u{0} here").to_xml("rid");
+        assert!(xml.contains("nul \u{FFFD} here"));
     }
 }

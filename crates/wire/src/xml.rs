@@ -2,6 +2,10 @@
 
 use std::fmt::Write as _;
 
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+}
+
 /// Builds one XML document as a string, element by element.
 #[derive(Debug, Default)]
 pub struct XmlWriter {
@@ -38,10 +42,21 @@ impl XmlWriter {
         self.out.push_str("/>");
     }
 
-    /// `<name>escaped text</name>`.
+    /// `<name>escaped text</name>`. Characters XML cannot carry (control characters, U+FFFE/U+FFFF) become
+    /// U+FFFD so that a response is always a document clients can parse.
     pub fn text(&mut self, name: &str, value: &str) {
         self.open(name);
-        self.out.push_str(&quick_xml::escape::escape(value));
+        let clean: std::borrow::Cow<'_, str> = if value.chars().all(xml_char) {
+            value.into()
+        } else {
+            value
+                .chars()
+                .map(|c| if xml_char(c) { c } else { '\u{FFFD}' })
+                .collect::<String>()
+                .into()
+        };
+        self.out
+            .push_str(&quick_xml::escape::escape(clean.as_ref()));
         self.close(name);
     }
 
