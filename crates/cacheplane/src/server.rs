@@ -18,6 +18,8 @@ use wire::{ApiError, ErrorCode};
 /// The largest request body accepted. ElastiCache requests are small; the largest real ones (many tags) are a
 /// few kilobytes.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// How much of an oversized body is read before answering 413.
+const DRAIN_LIMIT: usize = 4 << 20;
 
 pub struct AppState {
     pub control: control::Control,
@@ -151,6 +153,9 @@ async fn handle_inner(app: &AppState, req: Request, request_id: &str) -> Result<
         .and_then(|v| v.parse::<usize>().ok())
         .is_some_and(|n| n > MAX_BODY_BYTES)
     {
+        // Read (and drop) a moderately oversized body so the client, still sending, gets the 413 rather than a
+        // reset connection; past DRAIN_LIMIT the connection is simply closed.
+        let _ = axum::body::to_bytes(body, DRAIN_LIMIT).await;
         return Err(too_large());
     }
     let body: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
