@@ -59,29 +59,14 @@ struct Signed {
 }
 
 fn sign(endpoint: &str, body: &str) -> Signed {
-    let host = endpoint.trim_start_matches("http://").to_string();
+    let host = endpoint.trim_start_matches("http://");
     let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
-    let ct = "application/x-www-form-urlencoded; charset=utf-8";
-    let hs = [
-        ("content-type", ct),
-        ("host", host.as_str()),
-        ("x-amz-date", date.as_str()),
-    ];
-    let parts = wire::sigv4::RequestParts {
-        method: "POST",
-        path: "/",
-        query: "",
-        headers: &hs,
-        body: body.as_bytes(),
-    };
-    let authz = wire::sigv4::sign(&parts, KEY, SECRET, REGION, "elasticache");
     Signed {
         url: format!("{endpoint}/"),
-        headers: vec![
-            ("content-type".into(), ct.into()),
-            ("x-amz-date".into(), date),
-            ("authorization".into(), authz),
-        ],
+        headers: wire::sigv4::signed_form_post(host, body.as_bytes(), &date, KEY, SECRET, REGION)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
         body: body.as_bytes().to_vec(),
     }
 }

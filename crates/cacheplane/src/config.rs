@@ -190,7 +190,7 @@ pub fn usage_lines(listen: SocketAddr, region: &str, id: &str, credentials_file:
     )
 }
 
-pub fn print_credentials(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
+pub fn print_credentials(data_dir: &Path, listen: SocketAddr, region: &str) -> anyhow::Result<()> {
     let path = data_dir.join(CREDENTIALS_FILE);
     let (id, _) = read_credentials_file(&path).with_context(|| {
         format!(
@@ -198,6 +198,6 @@ pub fn print_credentials(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<
             path.display()
         )
     })?;
-    println!("{}", usage_lines(listen, "us-east-1", &id, &path));
+    println!("{}", usage_lines(listen, region, &id, &path));
     Ok(())
 }

@@ -27,6 +27,8 @@ enum Command {
         data_dir: PathBuf,
         #[arg(long, default_value = "127.0.0.1:9736")]
         listen: SocketAddr,
+        #[arg(long, env = "CACHEPLANE_REGION", default_value = "us-east-1")]
+        region: String,
     },
 }
 
@@ -45,7 +47,11 @@ fn main() -> std::process::ExitCode {
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(server::serve(args))),
-        Command::Credentials { data_dir, listen } => config::print_credentials(&data_dir, listen),
+        Command::Credentials {
+            data_dir,
+            listen,
+            region,
+        } => config::print_credentials(&data_dir, listen, &region),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -9,7 +9,7 @@
 //! - `deleting`: stop every node, remove its data, unbind the endpoints, forget the group.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,7 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::error::{ControlError, Result};
 use crate::model::{GroupStatus, Member, NewEvent, ReplicationGroup, StandaloneCluster};
-use crate::{node_types, now, Control};
+use crate::{node_types, now, rules, Control};
 
 /// How often every group is looked at even when nothing woke the reconciler.
 pub const TICK: Duration = Duration::from_millis(250);
@@ -98,6 +98,7 @@ impl Control {
             maxmemory: node_types::maxmemory(&g.cache_node_type).unwrap_or(1 << 29),
             binary: binary.path.clone(),
             replica_of,
+            default_user: rules::CUSTOMER_ACL_RULES.to_string(),
         })
     }
 
@@ -122,6 +123,7 @@ impl Control {
             maxmemory: node_types::maxmemory(&s.cache_node_type).unwrap_or(1 << 29),
             binary: binary.path.clone(),
             replica_of: None,
+            default_user: rules::CUSTOMER_ACL_RULES.to_string(),
         })
     }
 
@@ -548,7 +550,8 @@ impl Control {
 
     async fn ensure_standalone(&self, s: &StandaloneCluster) -> Result<()> {
         let spec = self.standalone_spec(s)?;
-        if self.ensure_node(&spec).await? {
+        let restarted = self.ensure_node(&spec).await?;
+        if restarted {
             self.state().store.add_events(
                 now(),
                 &[NewEvent::cluster(
@@ -557,17 +560,15 @@ impl Control {
                 )],
             )?;
         }
-        let mut c = AdminClient::connect(spec.addr(), &self.inner.admin).await?;
-        let role = c.role().await?;
-        if matches!(role, Role::Replica { .. }) {
-            c.replicaof(None).await?;
+        let role_known = self
+            .inner
+            .observed
+            .get(&spec.name)
+            .is_some_and(|o| o.role.is_some());
+        if restarted || !role_known {
+            self.observe_and_correct(std::slice::from_ref(&spec))
+                .await?;
         }
-        self.inner.observed.update(&spec.name, |o| {
-            o.role = Some(Role::Primary {
-                connected_replicas: 0,
-                offset: 0,
-            })
-        });
         Ok(())
     }
 
@@ -632,14 +633,5 @@ impl Control {
         }
         while set.join_next().await.is_some() {}
         self.lock_endpoints().clear();
-    }
-
-    /// The loopback addresses of the group's endpoints and nodes (for status views).
-    pub fn group_addresses(&self, id: &str) -> Option<Vec<IpAddr>> {
-        let st = self.state();
-        let g = st.groups.get(id)?;
-        let mut v = vec![g.primary_endpoint, g.reader_endpoint];
-        v.extend(g.members.iter().map(|m| m.address));
-        Some(v)
     }
 }

@@ -28,6 +28,12 @@ pub fn identifier(kind: &str, id: &str, max: usize) -> Result<String> {
     }
 }
 
+/// ACL rules of the `default` user that customers connect as. As on ElastiCache, they may not run what would
+/// break the control plane's invariants: Redis's `@admin` category (`REPLICAOF`, `CONFIG`, `SHUTDOWN`, `DEBUG`,
+/// `ACL` changes, `MODULE`, `FAILOVER`, `SAVE`/`BGSAVE`, …) and `MIGRATE`. `ROLE` (also `@admin`) stays allowed
+/// because client libraries use it to find the primary.
+pub const CUSTOMER_ACL_RULES: &str = "on nopass ~* &* +@all -@admin -migrate +role";
+
 /// True for characters XML 1.0 can carry (what every response must be able to echo back).
 fn xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 use crate::error::Result;
 use crate::model::{Event, NewEvent, ReplicationGroup, StandaloneCluster};
@@ -216,17 +216,5 @@ impl Store {
         Self::insert_events(&tx, now, events)?;
         tx.commit()?;
         Ok(())
-    }
-
-    /// The highest event sequence number (0 when none).
-    pub fn last_event_seq(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .query_row("SELECT MAX(seq) FROM events", [], |r| {
-                r.get::<_, Option<i64>>(0)
-            })
-            .optional()?
-            .flatten()
-            .unwrap_or(0))
     }
 }

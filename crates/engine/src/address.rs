@@ -1,5 +1,5 @@
 //! Loopback addresses. On Linux all of 127.0.0.0/8 reaches the loopback interface, so every node and every
-//! stable endpoint can own an address of its own and all can listen on the group's port, as on AWS where each
+//! stable endpoint can own an address of its own and all can listen on the group's port, as when each
 //! node is its own host. This is the one place that decides addresses; a multi-host runtime replaces it.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};

@@ -129,12 +129,4 @@ impl AdminClient {
         let _: String = self.run(&cmd).await?;
         Ok(())
     }
-
-    /// `CONFIG SET name value`.
-    pub async fn config_set(&mut self, name: &str, value: &str) -> Result<()> {
-        let _: String = self
-            .run(redis::cmd("CONFIG").arg("SET").arg(name).arg(value))
-            .await?;
-        Ok(())
-    }
 }

@@ -2,18 +2,13 @@
 //!
 //! Every node persists with an append-only file so a restarted node comes back with its data, replicates
 //! diskless with no delay (an empty replica syncs in milliseconds), and has two ACL users: the control plane's
-//! admin (hashed password, all commands) and `default` for customers, which may not run the commands that would
-//! break the control plane's invariants (as on ElastiCache: `REPLICAOF`, `CONFIG`, `SHUTDOWN`, `DEBUG`, `ACL`
-//! changes, `MODULE`, `FAILOVER`, `SAVE`/`BGSAVE`, …, all in Redis's `@admin` category, plus `MIGRATE`).
+//! admin (hashed password, all commands) and `default`, whose rules the caller decides (`NodeSpec::default_user`).
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use crate::secret::AdminCredentials;
-
-/// The ACL rules of the customers' `default` user.
-pub const CUSTOMER_DEFAULT_RULES: &str = "on nopass ~* &* +@all -@admin -migrate +role";
 
 /// What a node is, in data-plane terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +25,8 @@ pub struct NodeSpec {
     pub binary: PathBuf,
     /// The primary this node replicates from; `None` for a primary.
     pub replica_of: Option<SocketAddr>,
+    /// ACL rules of the `default` user (what clients that do not authenticate may do), e.g. `on nopass ~* +@all`.
+    pub default_user: String,
 }
 
 impl NodeSpec {
@@ -84,7 +81,7 @@ pub fn render(spec: &NodeSpec, admin: &AdminCredentials) -> String {
     let _ = writeln!(c, "masteruser {}", admin.user);
     let _ = writeln!(c, "masterauth \"{}\"", admin.password);
     let _ = writeln!(c, "user {} on {} ~* &* +@all", admin.user, admin.acl_hash());
-    let _ = writeln!(c, "user default {CUSTOMER_DEFAULT_RULES}");
+    let _ = writeln!(c, "user default {}", spec.default_user);
     if let Some(p) = spec.replica_of {
         let _ = writeln!(c, "replicaof {} {}", p.ip(), p.port());
     }
@@ -109,11 +106,13 @@ mod tests {
             maxmemory: 1024,
             binary: "/usr/bin/redis-server".into(),
             replica_of: None,
+            default_user: "on nopass ~* +@all -@admin".into(),
         };
         let c = render(&spec, &admin);
         assert!(c.contains("bind 127.1.2.3\n"));
         assert!(c.contains("dir \"/tmp/x y\"\n"));
         assert!(!c.contains("replicaof"));
+        assert!(c.contains("user default on nopass ~* +@all -@admin\n"));
         assert!(
             !c.contains(">pw"),
             "admin password only hashed in ACL rules"

@@ -45,10 +45,6 @@ impl StableEndpoint {
         self.addr
     }
 
-    pub fn targets(&self) -> Vec<SocketAddr> {
-        self.targets.borrow().clone()
-    }
-
     /// Points the endpoint at `targets`. Unchanged sets are not announced.
     pub fn set_targets(&self, targets: Vec<SocketAddr>) {
         self.targets.send_if_modified(|cur| {

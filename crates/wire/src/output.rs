@@ -25,6 +25,22 @@ pub fn envelope(action: &str, request_id: &str, result: impl FnOnce(&mut XmlWrit
     w.finish()
 }
 
+/// A page of a Describe action: `<Marker>` when there is a next page, then the list `<name>` of `items`.
+pub fn write_page<T>(
+    w: &mut XmlWriter,
+    marker: Option<&str>,
+    name: &str,
+    items: &[T],
+    item: impl Fn(&T, &mut XmlWriter),
+) {
+    w.opt_text("Marker", marker);
+    w.open(name);
+    for i in items {
+        item(i, w);
+    }
+    w.close(name);
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     pub address: String,

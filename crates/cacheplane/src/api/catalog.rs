@@ -5,7 +5,7 @@ use wire::input::{
     AddTagsToResource, DescribeCacheEngineVersions, DescribeEvents, ListTagsForResource,
     RemoveTagsFromResource,
 };
-use wire::output::{envelope, write_tag_list};
+use wire::output::{envelope, write_page, write_tag_list};
 use wire::ApiError;
 
 use super::to_api_error;
@@ -13,12 +13,7 @@ use super::to_api_error;
 pub fn describe_events(c: &Control, input: DescribeEvents, rid: &str) -> Result<String, ApiError> {
     let (events, marker) = c.describe_events(input).map_err(to_api_error)?;
     Ok(envelope("DescribeEvents", rid, |w| {
-        w.opt_text("Marker", marker.as_deref());
-        w.open("Events");
-        for e in &events {
-            e.write(w);
-        }
-        w.close("Events");
+        write_page(w, marker.as_deref(), "Events", &events, |x, w| x.write(w))
     }))
 }
 
@@ -56,11 +51,12 @@ pub fn describe_engine_versions(
         .describe_cache_engine_versions(input)
         .map_err(to_api_error)?;
     Ok(envelope("DescribeCacheEngineVersions", rid, |w| {
-        w.opt_text("Marker", marker.as_deref());
-        w.open("CacheEngineVersions");
-        for v in &versions {
-            v.write(w);
-        }
-        w.close("CacheEngineVersions");
+        write_page(
+            w,
+            marker.as_deref(),
+            "CacheEngineVersions",
+            &versions,
+            |x, w| x.write(w),
+        )
     }))
 }

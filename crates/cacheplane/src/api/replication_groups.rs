@@ -5,7 +5,7 @@ use wire::input::{
     CreateReplicationGroup, DeleteCacheCluster, DeleteReplicationGroup, DescribeCacheClusters,
     DescribeReplicationGroups,
 };
-use wire::output::envelope;
+use wire::output::{envelope, write_page};
 use wire::ApiError;
 
 use super::to_api_error;
@@ -22,12 +22,13 @@ pub fn describe(
 ) -> Result<String, ApiError> {
     let (groups, marker) = c.describe_replication_groups(input).map_err(to_api_error)?;
     Ok(envelope("DescribeReplicationGroups", rid, |w| {
-        w.opt_text("Marker", marker.as_deref());
-        w.open("ReplicationGroups");
-        for g in &groups {
-            g.write(w);
-        }
-        w.close("ReplicationGroups");
+        write_page(
+            w,
+            marker.as_deref(),
+            "ReplicationGroups",
+            &groups,
+            |x, w| x.write(w),
+        )
     }))
 }
 
@@ -43,12 +44,9 @@ pub fn describe_cache_clusters(
 ) -> Result<String, ApiError> {
     let (clusters, marker) = c.describe_cache_clusters(input).map_err(to_api_error)?;
     Ok(envelope("DescribeCacheClusters", rid, |w| {
-        w.opt_text("Marker", marker.as_deref());
-        w.open("CacheClusters");
-        for cc in &clusters {
-            cc.write(w);
-        }
-        w.close("CacheClusters");
+        write_page(w, marker.as_deref(), "CacheClusters", &clusters, |x, w| {
+            x.write(w)
+        })
     }))
 }
 

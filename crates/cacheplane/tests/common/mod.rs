@@ -223,31 +223,15 @@ pub async fn raw_post(
     secret: &str,
     amz_date: Option<String>,
 ) -> (u16, String) {
-    let host = endpoint.trim_start_matches("http://").to_string();
+    let host = endpoint.trim_start_matches("http://");
     let date = amz_date.unwrap_or_else(|| chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string());
-    let ct = "application/x-www-form-urlencoded; charset=utf-8";
-    let headers = [
-        ("content-type", ct),
-        ("host", host.as_str()),
-        ("x-amz-date", date.as_str()),
-    ];
-    let parts = wire::sigv4::RequestParts {
-        method: "POST",
-        path: "/",
-        query: "",
-        headers: &headers,
-        body,
-    };
-    let authz = wire::sigv4::sign(&parts, ACCESS_KEY_ID, secret, REGION, "elasticache");
-    let resp = reqwest::Client::new()
+    let mut request = reqwest::Client::new()
         .post(format!("{endpoint}/"))
-        .header("content-type", ct)
-        .header("x-amz-date", date)
-        .header("authorization", authz)
-        .body(body.to_vec())
-        .send()
-        .await
-        .expect("send");
+        .body(body.to_vec());
+    for (k, v) in wire::sigv4::signed_form_post(host, body, &date, ACCESS_KEY_ID, secret, REGION) {
+        request = request.header(k, v);
+    }
+    let resp = request.send().await.expect("send");
     let status = resp.status().as_u16();
     (status, resp.text().await.expect("body"))
 }
