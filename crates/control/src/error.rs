@@ -34,6 +34,12 @@ pub enum ControlError {
     UserGroupNotFound(String),
     #[error("{0}")]
     NodeQuotaForCustomerExceeded(String),
+    #[error("{0}")]
+    NodeGroupNotFound(String),
+    #[error("{0}")]
+    TestFailoverNotAvailable(String),
+    #[error("{0}")]
+    ApiCallRateForCustomerExceeded(String),
     /// A failure of ours (store, filesystem, engine). Logged in full; the client sees a generic message.
     #[error("internal error: {0}")]
     Internal(String),

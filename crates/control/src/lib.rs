@@ -7,7 +7,9 @@
 //! data types of `wire::input` / `wire::output` (no HTTP or XML is touched here).
 
 pub mod error;
+pub mod failover;
 pub mod model;
+pub mod monitor;
 pub mod node_types;
 pub mod observe;
 pub mod reconciler;
@@ -15,6 +17,7 @@ pub mod rules;
 pub mod store;
 
 mod catalog;
+mod ha;
 mod replication_groups;
 mod views;
 
@@ -76,6 +79,7 @@ pub(crate) struct Inner {
     pub admin: AdminCredentials,
     pub state: Mutex<State>,
     pub observed: observe::Observations,
+    pub monitor: monitor::Monitor,
     pub endpoints: reconciler::Endpoints,
     pub wake: tokio::sync::Notify,
     /// Set when the daemon stops: no node is started after it.
@@ -127,6 +131,7 @@ impl Control {
                     standalone,
                 }),
                 observed: observe::Observations::default(),
+                monitor: monitor::Monitor::default(),
                 endpoints: reconciler::Endpoints::default(),
                 wake: tokio::sync::Notify::new(),
                 stopping: std::sync::atomic::AtomicBool::new(false),

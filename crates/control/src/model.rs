@@ -39,6 +39,9 @@ pub struct Member {
     pub address: IpAddr,
     pub availability_zone: String,
     pub create_time: DateTime<Utc>,
+    /// Set by `RebootCacheCluster` until the node has been restarted.
+    #[serde(default)]
+    pub rebooting: bool,
 }
 
 /// A replication group (cluster mode disabled: one node group `0001`).
@@ -71,6 +74,25 @@ pub struct ReplicationGroup {
     /// How many times creation has failed in a row (the reconciler gives up after a few).
     #[serde(default)]
     pub create_attempts: u32,
+    /// A failover asked for or under way (kept so a daemon restart resumes it).
+    #[serde(default)]
+    pub failover: Option<Failover>,
+    /// Members added by `IncreaseReplicaCount` that have not yet synced.
+    #[serde(default)]
+    pub adding: Vec<String>,
+    /// Members removed by `DecreaseReplicaCount` whose nodes still have to be stopped.
+    #[serde(default)]
+    pub removing: Vec<Member>,
+}
+
+/// The phases of a failover of a group's primary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Failover {
+    /// `TestFailover` was called: the primary is to be failed abruptly.
+    Requested,
+    /// A replica was promoted; the failed node is being replaced and has not yet rejoined as a replica.
+    Recovering { failed: String },
 }
 
 impl ReplicationGroup {
@@ -80,6 +102,12 @@ impl ReplicationGroup {
 
     pub fn primary(&self) -> Option<&Member> {
         self.member(&self.primary_cluster_id)
+    }
+
+    pub fn replicas(&self) -> impl Iterator<Item = &Member> {
+        self.members
+            .iter()
+            .filter(|m| m.cluster_id != self.primary_cluster_id)
     }
 }
 

@@ -7,9 +7,11 @@ use std::sync::RwLock;
 use engine::admin::Role;
 
 /// The last observation of one node.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct NodeObservation {
     pub pid: Option<u32>,
+    /// For a node this daemon started: turns true when the process exits.
+    pub exited: Option<tokio::sync::watch::Receiver<bool>>,
     pub role: Option<Role>,
 }
 

@@ -1,14 +1,19 @@
 //! The reconciler: compares each group's spec with what its nodes report and drives them there, one idempotent
-//! step at a time, so a crash at any point resumes cleanly. One task per group at a time, a bounded number at
-//! once; a slow group never blocks another.
+//! step at a time, so a crash at any point resumes cleanly. Each group (and standalone cluster) has one worker
+//! task that runs its steps one after another — so a failover never races a role correction — woken by the
+//! API, by the health monitor, or every [`TICK`]. Starting nodes for new groups is bounded ([`CONCURRENCY`]);
+//! a slow group never blocks another.
 //!
 //! - `creating`: start (or adopt) every node, point replicas at the primary, wait for every replica's link,
 //!   bind the stable endpoints, then `available`. After [`MAX_CREATE_ATTEMPTS`] failures, `create-failed`.
-//! - `available`: a node whose process is gone is restarted in place from its data; roles are re-read every
-//!   [`ROLE_REFRESH`] and corrected if a node drifted (a restarted replica that came back without its primary).
+//! - `available` / `modifying`: with automatic failover, a failed primary (process gone, or unresponsive for
+//!   [`crate::monitor::FAIL_AFTER`]) is fenced (killed) and the least-lagging replica promoted; it then owns
+//!   the primary endpoint address. Without it, a dead node is restarted in place from its data. A node hung for
+//!   [`REPLACE_HUNG_AFTER`] that no failover replaces is killed and restarted. Roles and listening addresses
+//!   are re-read every [`ROLE_REFRESH`] and corrected if a node drifted.
 //! - `deleting`: stop every node, remove its data, unbind the endpoints, forget the group.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,10 +22,12 @@ use engine::admin::{AdminClient, Role};
 use engine::config::NodeSpec;
 use engine::endpoint::StableEndpoint;
 use engine::process;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 
 use crate::error::{ControlError, Result};
-use crate::model::{GroupStatus, Member, NewEvent, ReplicationGroup, StandaloneCluster};
+use crate::failover::{self, Candidate};
+use crate::model::{Failover, GroupStatus, Member, NewEvent, ReplicationGroup, StandaloneCluster};
+use crate::monitor::{Health, Target};
 use crate::{node_types, now, rules, Control};
 
 /// How often every group is looked at even when nothing woke the reconciler.
@@ -31,21 +38,23 @@ pub const ROLE_REFRESH: Duration = Duration::from_secs(2);
 pub const MAX_CREATE_ATTEMPTS: u32 = 3;
 /// How long a new replica may take to report its link up.
 const LINK_TIMEOUT: Duration = Duration::from_secs(30);
-/// Groups reconciled at once.
-const CONCURRENCY: usize = 16;
+/// Groups whose nodes are being started (created) or stopped (deleted) at once.
+pub const CONCURRENCY: usize = 16;
+/// A node that does not answer for this long, and that no failover replaces, is killed and restarted.
+pub const REPLACE_HUNG_AFTER: Duration = Duration::from_secs(10);
+/// Time allowed for a command the reconciler sends to a node in an available group. Shorter than the
+/// monitor's failure deadline, so a step never holds up a failover for long.
+const STEP_COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
 /// Grace between SIGTERM and SIGKILL when stopping a node.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
-struct GroupEndpoints {
-    primary: StableEndpoint,
-    reader: StableEndpoint,
-}
-
-/// The stable endpoints of every group, by group id.
+/// The reader endpoint of every group, by group id (the primary endpoint's address is owned by the primary
+/// node itself), the last time each group's roles were read, and each worker's wake-up.
 #[derive(Default)]
 pub struct Endpoints {
-    map: Mutex<HashMap<String, GroupEndpoints>>,
+    map: Mutex<HashMap<String, StableEndpoint>>,
     roles_read: Mutex<HashMap<String, Instant>>,
+    workers: Mutex<HashMap<String, Arc<Notify>>>,
 }
 
 impl std::fmt::Debug for Endpoints {
@@ -63,12 +72,39 @@ enum Work {
 }
 
 impl Control {
-    fn lock_endpoints(&self) -> std::sync::MutexGuard<'_, HashMap<String, GroupEndpoints>> {
+    fn lock_endpoints(&self) -> std::sync::MutexGuard<'_, HashMap<String, StableEndpoint>> {
         self.inner
             .endpoints
             .map
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The wake-up of the worker of `key` (`rg:<id>` or `cc:<id>`).
+    fn poke_of(&self, key: &str) -> Arc<Notify> {
+        self.inner
+            .endpoints
+            .workers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Runs the next step of a group's worker now.
+    pub(crate) fn poke_group(&self, id: &str) {
+        self.poke_of(&format!("rg:{id}")).notify_one();
+    }
+
+    /// Forces the next step of the group to re-read roles and addresses.
+    fn refresh_roles_soon(&self, id: &str) {
+        self.inner
+            .endpoints
+            .roles_read
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
     }
 
     /// The data-plane description of a member.
@@ -80,7 +116,8 @@ impl Control {
             .ok_or_else(|| {
                 ControlError::Internal(format!("no binary for engine version {}", g.engine_version))
             })?;
-        let replica_of = if m.cluster_id == g.primary_cluster_id {
+        let is_primary = m.cluster_id == g.primary_cluster_id;
+        let replica_of = if is_primary {
             None
         } else {
             g.primary().map(|p| SocketAddr::new(p.address, g.port))
@@ -94,6 +131,11 @@ impl Control {
                 .join("nodes")
                 .join(&m.cluster_id),
             bind: m.address,
+            extra_binds: if is_primary {
+                vec![g.primary_endpoint]
+            } else {
+                vec![]
+            },
             port: g.port,
             maxmemory: node_types::maxmemory(&g.cache_node_type).unwrap_or(1 << 29),
             binary: binary.path.clone(),
@@ -119,6 +161,7 @@ impl Control {
                 .join("nodes")
                 .join(&s.member.cluster_id),
             bind: s.member.address,
+            extra_binds: vec![],
             port: s.port,
             maxmemory: node_types::maxmemory(&s.cache_node_type).unwrap_or(1 << 29),
             binary: binary.path.clone(),
@@ -128,15 +171,15 @@ impl Control {
     }
 
     /// Runs until `shutdown` turns true, then waits for the steps in flight (no step starts a node after that).
-    pub async fn run_reconciler(&self, mut shutdown: watch::Receiver<bool>) {
-        let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
+    pub async fn run_reconciler(&self, shutdown: watch::Receiver<bool>) {
         let permits = Arc::new(Semaphore::new(CONCURRENCY));
-        let mut tasks = tokio::task::JoinSet::new();
+        let mut workers: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+        let mut stop = shutdown.clone();
         loop {
-            if *shutdown.borrow() {
+            if *stop.borrow() {
                 break;
             }
-            while tasks.try_join_next().is_some() {}
+            workers.retain(|_, h| !h.is_finished());
             let keys: Vec<String> = {
                 let st = self.state();
                 st.groups
@@ -146,39 +189,67 @@ impl Control {
                     .collect()
             };
             for key in keys {
-                let fresh = in_flight
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(key.clone());
-                if !fresh {
+                if workers.contains_key(&key) {
                     continue;
                 }
                 let this = self.clone();
-                let in_flight = in_flight.clone();
                 let permits = permits.clone();
-                tasks.spawn(async move {
-                    if let Ok(_permit) = permits.acquire().await {
-                        this.reconcile(&key).await;
-                    }
-                    in_flight
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&key);
-                });
+                let stop = shutdown.clone();
+                let poke = self.poke_of(&key);
+                workers.insert(
+                    key.clone(),
+                    tokio::spawn(async move { this.work(key, poke, permits, stop).await }),
+                );
             }
             tokio::select! {
-                () = self.inner.wake.notified() => {}
+                () = self.inner.wake.notified() => {
+                    for p in self.inner.endpoints.workers.lock().unwrap_or_else(|p| p.into_inner()).values() {
+                        p.notify_one();
+                    }
+                }
                 () = tokio::time::sleep(TICK) => {}
-                _ = shutdown.changed() => {}
+                _ = stop.changed() => {}
             }
         }
         self.inner
             .stopping
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        while tasks.join_next().await.is_some() {}
+        for (_, h) in workers {
+            let _ = h.await;
+        }
     }
 
-    async fn reconcile(&self, key: &str) {
+    /// The worker of one group or standalone cluster: its steps, one at a time, until it is gone.
+    async fn work(
+        &self,
+        key: String,
+        poke: Arc<Notify>,
+        permits: Arc<Semaphore>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            if !self.reconcile(&key, &permits).await {
+                self.inner
+                    .endpoints
+                    .workers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&key);
+                return;
+            }
+            tokio::select! {
+                () = poke.notified() => {}
+                () = tokio::time::sleep(TICK) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    /// One step for `key`. Returns false when the group or cluster no longer exists.
+    async fn reconcile(&self, key: &str, permits: &Semaphore) -> bool {
         let work = {
             let st = self.state();
             if let Some(id) = key.strip_prefix("rg:") {
@@ -186,16 +257,28 @@ impl Control {
                     Some(g) if g.status == GroupStatus::Deleting => Work::Delete(g.clone()),
                     Some(g) if g.status == GroupStatus::CreateFailed => Work::Nothing,
                     Some(g) => Work::Converge(g.clone()),
-                    None => Work::Nothing,
+                    None => return false,
                 }
             } else if let Some(id) = key.strip_prefix("cc:") {
-                st.standalone
-                    .get(id)
-                    .cloned()
-                    .map_or(Work::Nothing, Work::Standalone)
+                match st.standalone.get(id) {
+                    Some(s) => Work::Standalone(s.clone()),
+                    None => return false,
+                }
             } else {
-                Work::Nothing
+                return false;
             }
+        };
+        // Starting and stopping many nodes at once is what the permits bound; routine steps (and failovers)
+        // of running groups never wait for them.
+        let heavy = match &work {
+            Work::Converge(g) => g.status == GroupStatus::Creating || !g.adding.is_empty(),
+            Work::Delete(_) => true,
+            _ => false,
+        };
+        let _permit = if heavy {
+            permits.acquire().await.ok()
+        } else {
+            None
         };
         let result = match work {
             Work::Converge(g) => {
@@ -204,6 +287,7 @@ impl Control {
                 match (&r, creating) {
                     (Ok(()), true) => self.finish_create(&g.id),
                     (Err(e), true) => self.creation_failed(&g.id, e).await,
+                    (Ok(()), false) => self.finish_modify(&g.id),
                     _ => r,
                 }
             }
@@ -214,21 +298,26 @@ impl Control {
         if let Err(e) = result {
             tracing::warn!(target: "reconciler", %key, error = %e, "reconcile step failed; will retry");
         }
+        true
     }
 
-    /// Makes sure the node of `m` runs: the known process, an adopted one from before a restart, or a new one
-    /// started from the node's data. Returns true when it had to start one.
-    async fn ensure_node(&self, spec: &NodeSpec) -> Result<bool> {
-        if let Some(pid) = self.inner.observed.get(&spec.name).and_then(|o| o.pid) {
+    /// Makes sure the node of `spec` runs: the known process, an adopted one from before a restart, or a new one
+    /// started from the node's data; and that the monitor watches it. Returns true when it had to start one.
+    async fn ensure_node(&self, spec: &NodeSpec, poke: &Arc<Notify>) -> Result<bool> {
+        let known = self.inner.observed.get(&spec.name);
+        if let Some(pid) = known.as_ref().and_then(|o| o.pid) {
             if process::is_redis_alive(pid) {
+                self.watch_node(spec, pid, known.and_then(|o| o.exited), poke);
                 return Ok(false);
             }
         }
         if let Some(pid) = process::adopt(spec, &self.inner.admin).await {
             tracing::info!(node = %spec.name, pid, "adopted running node");
-            self.inner
-                .observed
-                .update(&spec.name, |o| o.pid = Some(pid));
+            self.inner.observed.update(&spec.name, |o| {
+                o.pid = Some(pid);
+                o.exited = None;
+            });
+            self.watch_node(spec, pid, None, poke);
             return Ok(false);
         }
         if self
@@ -241,87 +330,167 @@ impl Control {
                 spec.name
             )));
         }
-        let pid = process::spawn(spec, &self.inner.admin).await?;
-        tracing::info!(node = %spec.name, pid, addr = %spec.addr(), "started node");
+        let spawned = process::spawn(spec, &self.inner.admin).await?;
+        tracing::info!(node = %spec.name, pid = spawned.pid, addr = %spec.addr(), "started node");
         self.inner.observed.update(&spec.name, |o| {
-            o.pid = Some(pid);
+            o.pid = Some(spawned.pid);
+            o.exited = Some(spawned.exited.clone());
             o.role = None;
         });
+        self.watch_node(spec, spawned.pid, Some(spawned.exited), poke);
         Ok(true)
     }
 
-    /// Reads each node's role and corrects one that is not what the spec says. Returns the roles read.
-    async fn observe_and_correct(&self, specs: &[NodeSpec]) -> Result<Vec<Role>> {
-        let mut roles = Vec::with_capacity(specs.len());
-        for spec in specs {
-            let mut c = AdminClient::connect(spec.addr(), &self.inner.admin).await?;
-            let mut role = c.role().await?;
-            let wrong = match (&role, spec.replica_of) {
-                (Role::Replica { .. }, None) => true,
-                (Role::Primary { .. }, Some(_)) => true,
-                (Role::Replica { primary, .. }, Some(want)) => *primary != Some(want),
-                (Role::Primary { .. }, None) => false,
-            };
-            if wrong {
-                tracing::info!(node = %spec.name, ?role, want = ?spec.replica_of, "correcting role");
-                c.replicaof(spec.replica_of).await?;
-                role = c.role().await?;
-            }
-            self.inner
-                .observed
-                .update(&spec.name, |o| o.role = Some(role.clone()));
-            roles.push(role);
-        }
-        Ok(roles)
+    fn watch_node(
+        &self,
+        spec: &NodeSpec,
+        pid: u32,
+        exited: Option<watch::Receiver<bool>>,
+        poke: &Arc<Notify>,
+    ) {
+        self.inner.monitor.ensure(
+            &self.inner.admin,
+            Target {
+                name: spec.name.clone(),
+                addr: spec.addr(),
+                pid,
+                exited,
+                poke: poke.clone(),
+            },
+        );
     }
 
-    /// Binds the group's endpoints if needed and points them at the current primary and replicas.
+    /// True when the node is known to be down: its process is gone, or the monitor found it unresponsive.
+    fn node_down(&self, spec: &NodeSpec) -> bool {
+        match self.inner.monitor.health(&spec.name) {
+            Health::Gone | Health::Unresponsive { .. } => true,
+            Health::Up => {
+                let pid = self
+                    .inner
+                    .observed
+                    .get(&spec.name)
+                    .and_then(|o| o.pid)
+                    .or_else(|| process::read_pid(spec));
+                pid.is_none_or(|p| !process::is_redis_alive(p))
+            }
+        }
+    }
+
+    /// Reads each answering node's role and listening addresses and corrects what is not as the spec says:
+    /// replicas first, so that a former primary gives up the primary endpoint address before the primary
+    /// takes it.
+    async fn observe_and_correct(&self, specs: &[NodeSpec], timeout: Duration) -> Result<()> {
+        let mut ordered: Vec<&NodeSpec> = specs.iter().filter(|s| s.replica_of.is_some()).collect();
+        ordered.extend(specs.iter().filter(|s| s.replica_of.is_none()));
+        let mut first_err = None;
+        for spec in ordered {
+            if !self.inner.monitor.health(&spec.name).is_up() {
+                continue;
+            }
+            if let Err(e) = self.correct_node(spec, timeout).await {
+                first_err = first_err.or(Some(e));
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    async fn correct_node(&self, spec: &NodeSpec, timeout: Duration) -> Result<()> {
+        let mut c = AdminClient::connect_within(spec.addr(), &self.inner.admin, timeout).await?;
+        let binds = c.binds().await?;
+        let want = spec.binds();
+        if binds != want {
+            tracing::info!(node = %spec.name, ?binds, ?want, "correcting listening addresses");
+            c.set_binds(&want).await?;
+            for gone in binds.iter().filter(|a| !want.contains(a)) {
+                c.kill_clients_on(SocketAddr::new(*gone, spec.port)).await?;
+            }
+        }
+        let mut role = c.role().await?;
+        let wrong = match (&role, spec.replica_of) {
+            (Role::Replica { .. }, None) => true,
+            (Role::Primary { .. }, Some(_)) => true,
+            (Role::Replica { primary, .. }, Some(want)) => *primary != Some(want),
+            (Role::Primary { .. }, None) => false,
+        };
+        if wrong {
+            tracing::info!(node = %spec.name, ?role, want = ?spec.replica_of, "correcting role");
+            c.replicaof(spec.replica_of).await?;
+            role = c.role().await?;
+        }
+        self.inner
+            .observed
+            .update(&spec.name, |o| o.role = Some(role.clone()));
+        Ok(())
+    }
+
+    /// Binds the group's reader endpoint if needed and points it at the replicas that answer (the primary when
+    /// none does).
     async fn ensure_endpoints(&self, g: &ReplicationGroup) -> Result<()> {
-        let primary: Vec<SocketAddr> = g
-            .primary()
-            .map(|p| SocketAddr::new(p.address, g.port))
-            .into_iter()
-            .collect();
         let replicas: Vec<SocketAddr> = g
-            .members
-            .iter()
-            .filter(|m| m.cluster_id != g.primary_cluster_id)
+            .replicas()
+            .filter(|m| !m.rebooting && self.inner.monitor.health(&m.cluster_id).is_up())
             .map(|m| SocketAddr::new(m.address, g.port))
             .collect();
         let readers = if replicas.is_empty() {
-            primary.clone()
+            g.primary()
+                .map(|p| SocketAddr::new(p.address, g.port))
+                .into_iter()
+                .collect()
         } else {
             replicas
         };
         let bound = self.lock_endpoints().contains_key(&g.id);
         if !bound {
-            let p =
-                StableEndpoint::bind(SocketAddr::new(g.primary_endpoint, g.port), primary.clone())
-                    .await?;
             let r =
                 StableEndpoint::bind(SocketAddr::new(g.reader_endpoint, g.port), readers.clone())
                     .await?;
-            self.lock_endpoints().insert(
-                g.id.clone(),
-                GroupEndpoints {
-                    primary: p,
-                    reader: r,
-                },
-            );
+            self.lock_endpoints().insert(g.id.clone(), r);
         }
         if let Some(e) = self.lock_endpoints().get(&g.id) {
-            e.primary.set_targets(primary);
-            e.reader.set_targets(readers);
+            e.set_targets(readers);
         }
         Ok(())
     }
 
     async fn converge(&self, g: &ReplicationGroup) -> Result<()> {
+        let creating = g.status == GroupStatus::Creating;
+        let poke = self.poke_of(&format!("rg:{}", g.id));
+        if !g.removing.is_empty() {
+            return self.remove_members(g).await;
+        }
+        if !creating && g.automatic_failover {
+            let primary = g.primary().cloned();
+            if let Some(p) = primary {
+                let requested = g.failover == Some(Failover::Requested);
+                let failed = !p.rebooting && self.node_down(&self.node_spec(g, &p)?);
+                if (requested || failed) && self.fail_over(g, &p, requested).await? {
+                    poke.notify_one();
+                    return Ok(());
+                }
+            }
+        }
         let specs: Vec<NodeSpec> = g
             .members
             .iter()
             .map(|m| self.node_spec(g, m))
             .collect::<Result<_>>()?;
+        // Reboots asked for: stop the node cleanly; it is started again below from its data. A rebooted
+        // primary is not failed over (as on AWS): the monitor stops watching it first.
+        let mut rebooted = Vec::new();
+        for (m, spec) in g.members.iter().zip(&specs) {
+            if m.rebooting {
+                self.stop_member(spec).await;
+                rebooted.push(m.cluster_id.clone());
+            } else if let Health::Unresponsive { since } = self.inner.monitor.health(&spec.name) {
+                if since.elapsed() >= REPLACE_HUNG_AFTER {
+                    tracing::warn!(node = %spec.name, "node hung; replacing it");
+                    self.inner.monitor.forget(&spec.name);
+                    if let Some(pid) = self.inner.observed.get(&spec.name).and_then(|o| o.pid) {
+                        process::kill_now(pid).await;
+                    }
+                }
+            }
+        }
         // Start what is not running: the primary first, then every replica at once. A replica started before
         // its primary listens would wait for Redis's next replication cron tick (one second) to connect.
         let mut restarted = Vec::new();
@@ -332,7 +501,8 @@ impl Control {
             let mut set = tokio::task::JoinSet::new();
             for spec in wave {
                 let this = self.clone();
-                set.spawn(async move { (spec.name.clone(), this.ensure_node(&spec).await) });
+                let poke = poke.clone();
+                set.spawn(async move { (spec.name.clone(), this.ensure_node(&spec, &poke).await) });
             }
             while let Some(r) = set.join_next().await {
                 match r {
@@ -349,19 +519,8 @@ impl Control {
         if let Some(e) = first_err {
             return Err(e);
         }
-        let creating = g.status == GroupStatus::Creating;
-        if !creating && !restarted.is_empty() {
-            let t = now();
-            let events: Vec<NewEvent> = restarted
-                .iter()
-                .flat_map(|c| {
-                    [
-                        NewEvent::cluster(c, "Recovering cache nodes 0001"),
-                        NewEvent::cluster(c, "Finished recovery for cache nodes 0001"),
-                    ]
-                })
-                .collect();
-            self.state().store.add_events(t, &events)?;
+        if !creating && (!restarted.is_empty() || !rebooted.is_empty()) {
+            self.restart_events(g, &restarted, &rebooted)?;
         }
         let due = {
             let mut read = self
@@ -380,13 +539,308 @@ impl Control {
             due
         };
         if due {
-            self.observe_and_correct(&specs).await?;
+            let timeout = if creating {
+                engine::admin::COMMAND_TIMEOUT
+            } else {
+                STEP_COMMAND_TIMEOUT
+            };
+            if creating {
+                self.observe_and_correct(&specs, timeout).await?;
+            } else {
+                // A node that hangs while it is being read would hold this step up to the timeout; when the
+                // monitor reports a change meanwhile, give up the reading and run the next step at once.
+                tokio::select! {
+                    r = self.observe_and_correct(&specs, timeout) => r?,
+                    () = poke.notified() => {
+                        self.refresh_roles_soon(&g.id);
+                        poke.notify_one();
+                        return Ok(());
+                    }
+                }
+            }
         }
         self.ensure_endpoints(g).await?;
         if creating {
             self.wait_for_links(&specs).await?;
+        } else if !g.adding.is_empty() {
+            let new: Vec<NodeSpec> = specs
+                .iter()
+                .filter(|s| g.adding.contains(&s.name))
+                .cloned()
+                .collect();
+            self.wait_for_links(&new).await?;
+            self.ensure_endpoints(g).await?;
+        }
+        if let Some(Failover::Recovering { failed }) = &g.failover {
+            let back = matches!(
+                self.inner.observed.get(failed).and_then(|o| o.role),
+                Some(Role::Replica { link_up: true, .. })
+            ) || g.member(failed).is_none();
+            if back {
+                self.update_group(&g.id, |g| {
+                    if matches!(&g.failover, Some(Failover::Recovering { .. })) {
+                        g.failover = None;
+                    }
+                    vec![]
+                })?;
+            } else {
+                // Look again soon: the replaced node's link comes up within milliseconds of its start.
+                self.refresh_roles_soon(&g.id);
+            }
         }
         Ok(())
+    }
+
+    fn restart_events(
+        &self,
+        g: &ReplicationGroup,
+        restarted: &[String],
+        rebooted: &[String],
+    ) -> Result<()> {
+        let events: Vec<NewEvent> = restarted
+            .iter()
+            .flat_map(|c| {
+                if rebooted.contains(c) {
+                    vec![NewEvent::cluster(c, "Cache node 0001 restarted")]
+                } else {
+                    vec![
+                        NewEvent::cluster(c, "Recovering cache nodes 0001"),
+                        NewEvent::cluster(c, "Finished recovery for cache nodes 0001"),
+                    ]
+                }
+            })
+            .collect();
+        if rebooted.is_empty() {
+            self.state().store.add_events(now(), &events)?;
+            return Ok(());
+        }
+        let done: Vec<String> = rebooted.to_vec();
+        self.update_group(&g.id, move |g| {
+            for m in g.members.iter_mut() {
+                if done.contains(&m.cluster_id) {
+                    m.rebooting = false;
+                }
+            }
+            events
+        })
+    }
+
+    /// Applies `f` to the stored group and writes it with the events `f` returns, in one transaction.
+    pub(crate) fn update_group(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut ReplicationGroup) -> Vec<NewEvent>,
+    ) -> Result<()> {
+        let mut st = self.state();
+        let Some(mut g) = st.groups.get(id).cloned() else {
+            return Ok(());
+        };
+        let before = g.clone();
+        let events = f(&mut g);
+        if g == before && events.is_empty() {
+            return Ok(());
+        }
+        st.store.put_group(&g, now(), &events)?;
+        st.groups.insert(id.to_string(), g);
+        Ok(())
+    }
+
+    /// Fails the primary `old` over to the replica with the least lag. The old primary is fenced first: its
+    /// process is killed, so it can neither take another write nor keep the primary endpoint's address. It is
+    /// then started again by the next step as a replica of the new primary. Returns false when no replica can
+    /// take over (nothing is changed then).
+    async fn fail_over(&self, g: &ReplicationGroup, old: &Member, test: bool) -> Result<bool> {
+        let mut reads = tokio::task::JoinSet::new();
+        for m in g.replicas() {
+            if m.rebooting || !self.inner.monitor.health(&m.cluster_id).is_up() {
+                continue;
+            }
+            let addr = SocketAddr::new(m.address, g.port);
+            let admin = self.inner.admin.clone();
+            let m = m.clone();
+            reads.spawn(async move {
+                let mut c = AdminClient::connect_within(addr, &admin, STEP_COMMAND_TIMEOUT).await?;
+                let role = c.role().await?;
+                Ok::<_, engine::EngineError>((m, role))
+            });
+        }
+        let mut candidates = Vec::new();
+        while let Some(r) = reads.join_next().await {
+            if let Ok(Ok((m, role))) = r {
+                let offset = match role {
+                    Role::Replica { offset, .. } | Role::Primary { offset, .. } => offset,
+                };
+                candidates.push(Candidate {
+                    cluster_id: m.cluster_id,
+                    availability_zone: m.availability_zone,
+                    offset,
+                });
+            }
+        }
+        let Some(choice) =
+            failover::choose(&candidates, &old.availability_zone, g.multi_az).cloned()
+        else {
+            if test {
+                self.update_group(&g.id, |g| {
+                    g.failover = None;
+                    vec![NewEvent::group(
+                        &g.id,
+                        "Test failover could not proceed: no replica is available to promote",
+                    )]
+                })?;
+            }
+            tracing::warn!(group = %g.id, "primary failed and no replica can take over");
+            return Ok(false);
+        };
+        tracing::warn!(group = %g.id, from = %old.cluster_id, to = %choice.cluster_id, test, "failing over");
+        // Fence.
+        let old_spec = self.node_spec(g, old)?;
+        self.inner.monitor.forget(&old.cluster_id);
+        if let Some(pid) = self
+            .inner
+            .observed
+            .get(&old.cluster_id)
+            .and_then(|o| o.pid)
+            .or_else(|| process::read_pid(&old_spec))
+        {
+            process::kill_now(pid).await;
+        }
+        self.inner.observed.update(&old.cluster_id, |o| {
+            o.pid = None;
+            o.exited = None;
+            o.role = None;
+        });
+        // Record the decision, then carry it out; a crash in between is finished by the next step's
+        // corrections.
+        let mut new = g.clone();
+        new.primary_cluster_id = choice.cluster_id.clone();
+        new.failover = Some(Failover::Recovering {
+            failed: old.cluster_id.clone(),
+        });
+        {
+            let mut st = self.state();
+            st.store.put_group(&new, now(), &[])?;
+            st.groups.insert(new.id.clone(), new.clone());
+        }
+        let member = new
+            .member(&choice.cluster_id)
+            .cloned()
+            .ok_or_else(|| ControlError::Internal("chosen member vanished".into()))?;
+        let spec = self.node_spec(&new, &member)?;
+        let mut c =
+            AdminClient::connect_within(spec.addr(), &self.inner.admin, STEP_COMMAND_TIMEOUT)
+                .await?;
+        c.replicaof(None).await?;
+        // The address is free once the fenced process is gone; retry briefly should the kernel lag.
+        let mut tries = 0;
+        while let Err(e) = c.set_binds(&spec.binds()).await {
+            tries += 1;
+            if tries >= 100 {
+                return Err(e.into());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let role = c.role().await?;
+        self.inner
+            .observed
+            .update(&choice.cluster_id, |o| o.role = Some(role));
+        self.ensure_endpoints(&new).await?;
+        let message = format!(
+            "Failover from primary node {} to replica node {} completed",
+            old.cluster_id, choice.cluster_id
+        );
+        self.state().store.add_events(
+            now(),
+            &[
+                NewEvent::cluster(&old.cluster_id, message.clone()),
+                NewEvent::group(&g.id, message),
+            ],
+        )?;
+        // Point the other replicas at the new primary now (the next refresh would, a little later).
+        let target = spec.addr();
+        for m in new.replicas() {
+            if m.cluster_id == old.cluster_id || !self.inner.monitor.health(&m.cluster_id).is_up() {
+                continue;
+            }
+            let addr = SocketAddr::new(m.address, g.port);
+            match AdminClient::connect_within(addr, &self.inner.admin, STEP_COMMAND_TIMEOUT).await {
+                Ok(mut c) => {
+                    if let Err(e) = c.replicaof(Some(target)).await {
+                        tracing::warn!(node = %m.cluster_id, error = %e, "re-pointing replica failed; will retry");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(node = %m.cluster_id, error = %e, "re-pointing replica failed; will retry")
+                }
+            }
+        }
+        self.refresh_roles_soon(&g.id);
+        Ok(true)
+    }
+
+    /// Stops the nodes of members `DecreaseReplicaCount` removed and forgets them.
+    async fn remove_members(&self, g: &ReplicationGroup) -> Result<()> {
+        for m in &g.removing {
+            let spec = self.node_spec(g, m)?;
+            self.stop_member(&spec).await;
+            process::remove_dir(&spec.dir)?;
+        }
+        let arns: Vec<String> = g
+            .removing
+            .iter()
+            .map(|m| self.inner.settings.arn("cluster", &m.cluster_id))
+            .collect();
+        let removed: Vec<String> = g.removing.iter().map(|m| m.cluster_id.clone()).collect();
+        self.state().store.remove_tags_of(&arns)?;
+        self.update_group(&g.id, |g| {
+            g.removing.clear();
+            removed
+                .iter()
+                .map(|c| NewEvent::cluster(c, "Cache cluster deleted"))
+                .collect()
+        })?;
+        self.ensure_endpoints(g).await?;
+        self.poke_group(&g.id);
+        Ok(())
+    }
+
+    /// A `modifying` group whose work is done becomes `available`.
+    fn finish_modify(&self, id: &str) -> Result<()> {
+        let synced = |c: &String| {
+            matches!(
+                self.inner.observed.get(c).and_then(|o| o.role),
+                Some(Role::Replica { link_up: true, .. })
+            )
+        };
+        self.update_group(id, |g| {
+            if g.status != GroupStatus::Modifying
+                || !g.removing.is_empty()
+                || !g.adding.iter().all(synced)
+            {
+                return vec![];
+            }
+            let mut events: Vec<NewEvent> = g
+                .adding
+                .iter()
+                .filter_map(|c| g.member(c))
+                .map(|m| {
+                    NewEvent::cluster(
+                        &m.cluster_id,
+                        format!(
+                            "Added cache node 0001 in availability zone {}",
+                            m.availability_zone
+                        ),
+                    )
+                })
+                .collect();
+            g.adding.clear();
+            g.status = GroupStatus::Available;
+            events.push(NewEvent::group(
+                &g.id,
+                format!("Replication group {} modified", g.id),
+            ));
+            events
+        })
     }
 
     /// Waits until every replica reports `master_link_status:up`.
@@ -480,6 +934,7 @@ impl Control {
     }
 
     async fn stop_member(&self, spec: &NodeSpec) {
+        self.inner.monitor.forget(&spec.name);
         let pid = self
             .inner
             .observed
@@ -550,8 +1005,24 @@ impl Control {
 
     async fn ensure_standalone(&self, s: &StandaloneCluster) -> Result<()> {
         let spec = self.standalone_spec(s)?;
-        let restarted = self.ensure_node(&spec).await?;
-        if restarted {
+        if s.member.rebooting {
+            self.stop_member(&spec).await;
+        }
+        let poke = self.poke_of(&format!("cc:{}", s.member.cluster_id));
+        let restarted = self.ensure_node(&spec, &poke).await?;
+        if s.member.rebooting {
+            let id = s.member.cluster_id.clone();
+            let mut st = self.state();
+            if let Some(mut cur) = st.standalone.get(&id).cloned() {
+                cur.member.rebooting = false;
+                st.store.put_standalone(
+                    &cur,
+                    now(),
+                    &[NewEvent::cluster(&id, "Cache node 0001 restarted")],
+                )?;
+                st.standalone.insert(id, cur);
+            }
+        } else if restarted {
             self.state().store.add_events(
                 now(),
                 &[NewEvent::cluster(
@@ -566,7 +1037,7 @@ impl Control {
             .get(&spec.name)
             .is_some_and(|o| o.role.is_some());
         if restarted || !role_known {
-            self.observe_and_correct(std::slice::from_ref(&spec))
+            self.observe_and_correct(std::slice::from_ref(&spec), STEP_COMMAND_TIMEOUT)
                 .await?;
         }
         Ok(())

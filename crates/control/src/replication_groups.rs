@@ -320,14 +320,6 @@ impl Control {
                 return Err(invalid("Multi-AZ is not supported on T1 node types."));
             }
         }
-        // The rules above are AWS's; the refusal below is ours until the health monitor that performs
-        // failovers exists (accepting the flag without failing over would only echo it back).
-        if automatic_failover {
-            return Err(not_yet(
-                "AutomaticFailoverEnabled=true (and so MultiAZEnabled=true)",
-                "automatic failover",
-            ));
-        }
 
         let port = match input.port {
             None => 6379,
@@ -443,6 +435,7 @@ impl Control {
                 address: alloc()?,
                 availability_zone: plan.zones[i].clone(),
                 create_time: t,
+                rebooting: false,
             });
         }
         let g = ReplicationGroup {
@@ -469,6 +462,9 @@ impl Control {
             members,
             retain_cluster_id: None,
             create_attempts: 0,
+            failover: None,
+            adding: vec![],
+            removing: vec![],
         };
         let arn = self.inner.settings.arn("replicationgroup", &g.id);
         st.store.put_group(
@@ -643,7 +639,7 @@ impl Control {
 }
 
 /// Every loopback address in use by this daemon's groups and clusters.
-fn taken_addresses(st: &State) -> Vec<IpAddr> {
+pub(crate) fn taken_addresses(st: &State) -> Vec<IpAddr> {
     let mut v = Vec::new();
     for g in st.groups.values() {
         v.push(g.primary_endpoint);

@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_date ON events (date_ms);
 CREATE TABLE IF NOT EXISTS tags (arn TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (arn, key));
+CREATE TABLE IF NOT EXISTS test_failovers (date_ms INTEGER NOT NULL, replication_group_id TEXT NOT NULL);
 ";
 
 /// Filters of `DescribeEvents`, already resolved to a time range.
@@ -130,6 +131,74 @@ impl Store {
             )?;
         }
         Self::insert_events(&tx, now, events)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The times of the `TestFailover` calls since `since`, oldest first.
+    pub fn test_failovers_since(&self, since: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT date_ms FROM test_failovers WHERE date_ms > ?1 ORDER BY date_ms")?;
+        let rows = st.query_map(params![ms(since)], |r| r.get::<_, i64>(0))?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.extend(DateTime::<Utc>::from_timestamp_millis(r?));
+        }
+        Ok(out)
+    }
+
+    /// Records a `TestFailover` call together with the group's new state and its events; forgets calls older
+    /// than `forget_before`.
+    pub fn put_test_failover(
+        &mut self,
+        g: &ReplicationGroup,
+        now: DateTime<Utc>,
+        forget_before: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        let doc = serde_json::to_string(g)?;
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE replication_groups SET doc = ?2 WHERE id = ?1",
+            params![g.id, doc],
+        )?;
+        tx.execute(
+            "INSERT INTO test_failovers (date_ms, replication_group_id) VALUES (?1, ?2)",
+            params![ms(now), g.id],
+        )?;
+        tx.execute(
+            "DELETE FROM test_failovers WHERE date_ms <= ?1",
+            params![ms(forget_before)],
+        )?;
+        Self::insert_events(&tx, now, events)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Writes a standalone cluster's document and its events in one transaction.
+    pub fn put_standalone(
+        &mut self,
+        s: &StandaloneCluster,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT OR REPLACE INTO standalone_clusters (id, doc) VALUES (?1, ?2)",
+            params![s.member.cluster_id, serde_json::to_string(s)?],
+        )?;
+        Self::insert_events(&tx, now, events)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes the tags of `arns` (resources that are gone).
+    pub fn remove_tags_of(&mut self, arns: &[String]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for a in arns {
+            tx.execute("DELETE FROM tags WHERE arn = ?1", params![a])?;
+        }
         tx.commit()?;
         Ok(())
     }

@@ -104,7 +104,11 @@ impl Control {
         m: &Member,
         show_nodes: bool,
     ) -> output::CacheCluster {
-        let status = member_status(g.status);
+        let (status, node_status) = if m.rebooting {
+            ("rebooting cluster nodes", "rebooting")
+        } else {
+            (member_status(g.status), member_status(g.status))
+        };
         output::CacheCluster {
             cache_cluster_id: m.cluster_id.clone(),
             cache_node_type: g.cache_node_type.clone(),
@@ -119,7 +123,7 @@ impl Control {
             pending_cache_node_type: None,
             cache_parameter_group_name: g.cache_parameter_group.clone(),
             cache_subnet_group_name: Some("default".into()),
-            cache_nodes: show_nodes.then(|| vec![self.node_view(m, g.port, status)]),
+            cache_nodes: show_nodes.then(|| vec![self.node_view(m, g.port, node_status)]),
             auto_minor_version_upgrade: g.auto_minor_version_upgrade,
             security_group_ids: g.security_group_ids.clone(),
             replication_group_id: Some(g.id.clone()),
@@ -140,12 +144,17 @@ impl Control {
         s: &StandaloneCluster,
         show_nodes: bool,
     ) -> output::CacheCluster {
+        let (status, node_status) = if s.member.rebooting {
+            ("rebooting cluster nodes", "rebooting")
+        } else {
+            ("available", "available")
+        };
         output::CacheCluster {
             cache_cluster_id: s.member.cluster_id.clone(),
             cache_node_type: s.cache_node_type.clone(),
             engine: s.engine.clone(),
             engine_version: s.engine_version.clone(),
-            status: "available".into(),
+            status: status.into(),
             num_cache_nodes: 1,
             preferred_availability_zone: Some(s.member.availability_zone.clone()),
             create_time: Some(s.member.create_time),
@@ -154,7 +163,7 @@ impl Control {
             pending_cache_node_type: None,
             cache_parameter_group_name: s.cache_parameter_group.clone(),
             cache_subnet_group_name: Some("default".into()),
-            cache_nodes: show_nodes.then(|| vec![self.node_view(&s.member, s.port, "available")]),
+            cache_nodes: show_nodes.then(|| vec![self.node_view(&s.member, s.port, node_status)]),
             auto_minor_version_upgrade: s.auto_minor_version_upgrade,
             security_group_ids: s.security_group_ids.clone(),
             replication_group_id: None,

@@ -1,7 +1,7 @@
 //! The control plane's RESP client to one node, authenticated as the admin user.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
@@ -16,6 +16,7 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct AdminClient {
     addr: SocketAddr,
     conn: MultiplexedConnection,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for AdminClient {
@@ -79,6 +80,15 @@ pub fn role_from_info(info: &HashMap<String, String>) -> Option<Role> {
 
 impl AdminClient {
     pub async fn connect(addr: SocketAddr, admin: &AdminCredentials) -> Result<Self> {
+        Self::connect_within(addr, admin, COMMAND_TIMEOUT).await
+    }
+
+    /// Connects with `timeout` for the connection and for every command of this client.
+    pub async fn connect_within(
+        addr: SocketAddr,
+        admin: &AdminCredentials,
+        timeout: Duration,
+    ) -> Result<Self> {
         let info = redis::ConnectionInfo {
             addr: redis::ConnectionAddr::Tcp(addr.ip().to_string(), addr.port()),
             redis: redis::RedisConnectionInfo {
@@ -89,15 +99,23 @@ impl AdminClient {
             },
         };
         let client = redis::Client::open(info).map_err(redis_err(addr))?;
-        let conn = tokio::time::timeout(COMMAND_TIMEOUT, client.get_multiplexed_async_connection())
+        let conn = tokio::time::timeout(timeout, client.get_multiplexed_async_connection())
             .await
             .map_err(|_| EngineError::Other(format!("connect to {addr} timed out")))?
             .map_err(redis_err(addr))?;
-        Ok(Self { addr, conn })
+        Ok(Self {
+            addr,
+            conn,
+            timeout,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     async fn run<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd) -> Result<T> {
-        tokio::time::timeout(COMMAND_TIMEOUT, cmd.query_async(&mut self.conn))
+        tokio::time::timeout(self.timeout, cmd.query_async(&mut self.conn))
             .await
             .map_err(|_| EngineError::Other(format!("command on {} timed out", self.addr)))?
             .map_err(redis_err(self.addr))
@@ -117,6 +135,53 @@ impl AdminClient {
         let info = self.info("replication").await?;
         role_from_info(&info)
             .ok_or_else(|| EngineError::Other(format!("{} reports no role", self.addr)))
+    }
+
+    /// The addresses the node listens on (`CONFIG GET bind`).
+    pub async fn binds(&mut self) -> Result<Vec<IpAddr>> {
+        let v: Vec<String> = self
+            .run(redis::cmd("CONFIG").arg("GET").arg("bind"))
+            .await?;
+        Ok(v.get(1)
+            .map(|s| {
+                s.split_whitespace()
+                    .filter_map(|a| a.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Makes the node listen on exactly `addrs` (`CONFIG SET bind`, Redis ≥ 7.0); Redis rolls back when one
+    /// cannot be bound.
+    pub async fn set_binds(&mut self, addrs: &[IpAddr]) -> Result<()> {
+        let _: String = self
+            .run(
+                redis::cmd("CONFIG")
+                    .arg("SET")
+                    .arg("bind")
+                    .arg(crate::config::bind_line(addrs)),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Disconnects every client that connected through local address `laddr` (Redis ≥ 6.2). Returns how many.
+    pub async fn kill_clients_on(&mut self, laddr: SocketAddr) -> Result<u64> {
+        self.run(
+            redis::cmd("CLIENT")
+                .arg("KILL")
+                .arg("LADDR")
+                .arg(laddr.to_string()),
+        )
+        .await
+    }
+
+    /// `CONFIG SET name value`.
+    pub async fn config_set(&mut self, name: &str, value: &str) -> Result<()> {
+        let _: String = self
+            .run(redis::cmd("CONFIG").arg("SET").arg(name).arg(value))
+            .await?;
+        Ok(())
     }
 
     /// `REPLICAOF host port`, or `REPLICAOF NO ONE` for `None`.

@@ -18,6 +18,9 @@ pub struct NodeSpec {
     /// The node's own directory: config, data, log and pid file.
     pub dir: PathBuf,
     pub bind: IpAddr,
+    /// More addresses the node listens on: a primary also owns its group's primary endpoint address, the way a
+    /// floating (virtual) IP follows the primary in a classic HA pair.
+    pub extra_binds: Vec<IpAddr>,
     pub port: u16,
     /// `maxmemory` in bytes.
     pub maxmemory: u64,
@@ -33,6 +36,16 @@ impl NodeSpec {
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
     }
+    /// Every address the node listens on, its own first.
+    pub fn binds(&self) -> Vec<IpAddr> {
+        std::iter::once(self.bind)
+            .chain(self.extra_binds.iter().copied())
+            .collect()
+    }
+    /// The `bind` value: the addresses separated by spaces.
+    pub fn bind_line(&self) -> String {
+        bind_line(&self.binds())
+    }
     pub fn config_path(&self) -> PathBuf {
         self.dir.join("redis.conf")
     }
@@ -42,6 +55,15 @@ impl NodeSpec {
     pub fn log_path(&self) -> PathBuf {
         self.dir.join("redis.log")
     }
+}
+
+/// The `bind` value for `addrs`.
+pub fn bind_line(addrs: &[IpAddr]) -> String {
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn quoted(p: &Path) -> String {
@@ -62,7 +84,7 @@ pub fn render(spec: &NodeSpec, admin: &AdminCredentials) -> String {
         "# Written by cacheplane for node {}; rewritten on every change.",
         spec.name
     );
-    let _ = writeln!(c, "bind {}", spec.bind);
+    let _ = writeln!(c, "bind {}", spec.bind_line());
     let _ = writeln!(c, "port {}", spec.port);
     let _ = writeln!(c, "daemonize no");
     let _ = writeln!(c, "protected-mode yes");
@@ -102,6 +124,7 @@ mod tests {
             name: "rg-001".into(),
             dir: "/tmp/x y".into(),
             bind: "127.1.2.3".parse().expect("ip"),
+            extra_binds: vec![],
             port: 6379,
             maxmemory: 1024,
             binary: "/usr/bin/redis-server".into(),
@@ -117,6 +140,8 @@ mod tests {
             !c.contains(">pw"),
             "admin password only hashed in ACL rules"
         );
+        spec.extra_binds = vec!["127.1.2.4".parse().expect("ip")];
+        assert!(render(&spec, &admin).contains("bind 127.1.2.3 127.1.2.4\n"));
         spec.replica_of = Some("127.9.9.9:6379".parse().expect("addr"));
         assert!(render(&spec, &admin).contains("replicaof 127.9.9.9 6379\n"));
     }

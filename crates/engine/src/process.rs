@@ -52,8 +52,16 @@ pub fn write_config(spec: &NodeSpec, admin: &AdminCredentials) -> Result<()> {
     write_private(&spec.config_path(), &render(spec, admin))
 }
 
-/// Starts a node and waits until it answers `PING` as the admin user. Returns its pid.
-pub async fn spawn(spec: &NodeSpec, admin: &AdminCredentials) -> Result<u32> {
+/// A node this process started.
+#[derive(Debug, Clone)]
+pub struct Spawned {
+    pub pid: u32,
+    /// Turns true the moment the process exits (it is our child, so the kernel tells us at once).
+    pub exited: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Starts a node and waits until it answers `PING` as the admin user.
+pub async fn spawn(spec: &NodeSpec, admin: &AdminCredentials) -> Result<Spawned> {
     write_config(spec, admin)?;
     let _ = std::fs::remove_file(spec.pid_path());
     let mut cmd = std::process::Command::new(&spec.binary);
@@ -82,7 +90,7 @@ pub async fn spawn(spec: &NodeSpec, admin: &AdminCredentials) -> Result<u32> {
         let _ = exited_tx.send(true);
     });
     wait_ready(spec, admin, pid, || *exited.borrow()).await?;
-    Ok(pid)
+    Ok(Spawned { pid, exited })
 }
 
 /// Polls the node until it answers, or fails early when `exited` says the process is gone.
@@ -145,11 +153,41 @@ pub async fn stop(pid: u32, grace: Duration) {
     let p = Pid::from_raw(pid as i32);
     let _ = kill(p, Signal::SIGTERM);
     let deadline = tokio::time::Instant::now() + grace;
-    while is_redis_alive(pid) {
+    while any_thread_alive(pid) {
         if tokio::time::Instant::now() > deadline {
             let _ = kill(p, Signal::SIGKILL);
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// True while any thread of process `pid` still runs. The main thread of a killed process turns zombie before
+/// its other threads have exited, and the process's sockets are released only when the last one has.
+fn any_thread_alive(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|t| {
+        std::fs::read_to_string(t.path().join("stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().next().map(str::to_string))
+            })
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
+}
+
+/// Kills a node at once (SIGKILL, which also ends a stopped process) and waits until every thread is gone. This
+/// is the fence of a failed primary: once it returns, the process can neither accept a write nor hold its
+/// addresses.
+pub async fn kill_now(pid: u32) {
+    if is_redis_alive(pid) {
+        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while any_thread_alive(pid) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 

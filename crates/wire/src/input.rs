@@ -377,6 +377,90 @@ pub struct DescribeCacheEngineVersions {
     pub default_only: Option<bool>,
 }
 
+/// `TestFailover`.
+#[derive(Debug, Clone, Default)]
+pub struct TestFailover {
+    pub replication_group_id: String,
+    pub node_group_id: String,
+}
+
+/// `ConfigureShard` of `ReplicaConfiguration`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigureShard {
+    pub node_group_id: String,
+    pub new_replica_count: i32,
+    pub preferred_availability_zones: Option<Vec<String>>,
+    pub preferred_outpost_arns: Option<Vec<String>>,
+}
+
+/// `IncreaseReplicaCount` and `DecreaseReplicaCount` (only the latter has `ReplicasToRemove`).
+#[derive(Debug, Clone, Default)]
+pub struct ChangeReplicaCount {
+    pub replication_group_id: String,
+    pub new_replica_count: Option<i32>,
+    pub replica_configuration: Option<Vec<ConfigureShard>>,
+    pub replicas_to_remove: Option<Vec<String>>,
+    pub apply_immediately: bool,
+}
+
+impl ChangeReplicaCount {
+    fn decode(f: &mut Form, action: &str, decrease: bool) -> Result<Self, ApiError> {
+        let replication_group_id = f.required("ReplicationGroupId")?;
+        let new_replica_count = f.integer("NewReplicaCount")?;
+        let replica_configuration = match f.struct_list("ReplicaConfiguration", "ConfigureShard")? {
+            None => None,
+            Some(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for mut c in items {
+                    let shard = ConfigureShard {
+                        node_group_id: c.required("NodeGroupId")?,
+                        new_replica_count: c.integer("NewReplicaCount")?.ok_or_else(|| {
+                            ApiError::new(
+                                ErrorCode::MissingParameter,
+                                "ConfigureShard must contain the parameter NewReplicaCount.",
+                            )
+                        })?,
+                        preferred_availability_zones: c.string_list(
+                            "PreferredAvailabilityZones",
+                            "PreferredAvailabilityZone",
+                        )?,
+                        preferred_outpost_arns: c
+                            .string_list("PreferredOutpostArns", "PreferredOutpostArn")?,
+                    };
+                    c.finish(action)?;
+                    out.push(shard);
+                }
+                Some(out)
+            }
+        };
+        let replicas_to_remove = if decrease {
+            f.string_list("ReplicasToRemove", "member")?
+        } else {
+            None
+        };
+        let apply_immediately = f.boolean("ApplyImmediately")?.ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::MissingParameter,
+                "The request must contain the parameter ApplyImmediately.",
+            )
+        })?;
+        Ok(Self {
+            replication_group_id,
+            new_replica_count,
+            replica_configuration,
+            replicas_to_remove,
+            apply_immediately,
+        })
+    }
+}
+
+/// `RebootCacheCluster`.
+#[derive(Debug, Clone, Default)]
+pub struct RebootCacheCluster {
+    pub cache_cluster_id: String,
+    pub cache_node_ids_to_reboot: Vec<String>,
+}
+
 /// A decoded request of a supported action.
 #[derive(Debug, Clone)]
 pub enum Request {
@@ -390,6 +474,10 @@ pub enum Request {
     RemoveTagsFromResource(RemoveTagsFromResource),
     ListTagsForResource(ListTagsForResource),
     DescribeCacheEngineVersions(DescribeCacheEngineVersions),
+    TestFailover(TestFailover),
+    IncreaseReplicaCount(ChangeReplicaCount),
+    DecreaseReplicaCount(ChangeReplicaCount),
+    RebootCacheCluster(RebootCacheCluster),
 }
 
 const SOURCE_TYPES: &[&str] = &[
@@ -418,6 +506,10 @@ impl Request {
             Self::RemoveTagsFromResource(_) => "RemoveTagsFromResource",
             Self::ListTagsForResource(_) => "ListTagsForResource",
             Self::DescribeCacheEngineVersions(_) => "DescribeCacheEngineVersions",
+            Self::TestFailover(_) => "TestFailover",
+            Self::IncreaseReplicaCount(_) => "IncreaseReplicaCount",
+            Self::DecreaseReplicaCount(_) => "DecreaseReplicaCount",
+            Self::RebootCacheCluster(_) => "RebootCacheCluster",
         }
     }
 
@@ -541,6 +633,39 @@ impl Request {
                 f.finish(a)?;
                 Self::DescribeCacheEngineVersions(r)
             }
+            "TestFailover" => {
+                let r = TestFailover {
+                    replication_group_id: f.required("ReplicationGroupId")?,
+                    node_group_id: f.required("NodeGroupId")?,
+                };
+                f.finish(a)?;
+                Self::TestFailover(r)
+            }
+            "IncreaseReplicaCount" => {
+                let r = ChangeReplicaCount::decode(&mut f, a, false)?;
+                f.finish(a)?;
+                Self::IncreaseReplicaCount(r)
+            }
+            "DecreaseReplicaCount" => {
+                let r = ChangeReplicaCount::decode(&mut f, a, true)?;
+                f.finish(a)?;
+                Self::DecreaseReplicaCount(r)
+            }
+            "RebootCacheCluster" => {
+                let r = RebootCacheCluster {
+                    cache_cluster_id: f.required("CacheClusterId")?,
+                    cache_node_ids_to_reboot: f
+                        .string_list("CacheNodeIdsToReboot", "CacheNodeId")?
+                        .ok_or_else(|| {
+                            ApiError::new(
+                                ErrorCode::MissingParameter,
+                                "The request must contain the parameter CacheNodeIdsToReboot.",
+                            )
+                        })?,
+                };
+                f.finish(a)?;
+                Self::RebootCacheCluster(r)
+            }
             known if ALL_ACTIONS.contains(&known) => {
                 return Err(ApiError::new(
                     ErrorCode::InvalidAction,
@@ -618,6 +743,41 @@ mod tests {
             Some(Some("g".into()))
         );
         assert!(!format!("{c:?}").contains("secret-token"));
+    }
+
+    #[test]
+    fn replica_count_members() {
+        let r = decode(
+            "Action=DecreaseReplicaCount&Version=2015-02-02&ReplicationGroupId=rg&ApplyImmediately=true\
+             &ReplicasToRemove.member.1=rg-003&ReplicaConfiguration.ConfigureShard.1.NodeGroupId=0001\
+             &ReplicaConfiguration.ConfigureShard.1.NewReplicaCount=1\
+             &ReplicaConfiguration.ConfigureShard.1.PreferredAvailabilityZones.PreferredAvailabilityZone.1=z",
+        )
+        .expect("decodes");
+        let Request::DecreaseReplicaCount(c) = r else {
+            panic!("wrong action")
+        };
+        assert_eq!(c.replicas_to_remove, Some(vec!["rg-003".to_string()]));
+        assert!(c.apply_immediately);
+        let shard = &c.replica_configuration.expect("config")[0];
+        assert_eq!(shard.new_replica_count, 1);
+        assert_eq!(
+            shard.preferred_availability_zones,
+            Some(vec!["z".to_string()])
+        );
+        // IncreaseReplicaCount has no ReplicasToRemove, and ApplyImmediately is required.
+        assert_eq!(
+            decode("Action=IncreaseReplicaCount&Version=2015-02-02&ReplicationGroupId=rg&ApplyImmediately=true&ReplicasToRemove.member.1=x")
+                .expect_err("x")
+                .code,
+            ErrorCode::InvalidQueryParameter
+        );
+        assert_eq!(
+            decode("Action=IncreaseReplicaCount&Version=2015-02-02&ReplicationGroupId=rg&NewReplicaCount=2")
+                .expect_err("x")
+                .code,
+            ErrorCode::MissingParameter
+        );
     }
 
     #[test]

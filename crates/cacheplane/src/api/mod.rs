@@ -2,6 +2,7 @@
 //! error codes.
 
 mod catalog;
+mod ha;
 mod replication_groups;
 
 use control::ControlError;
@@ -31,6 +32,10 @@ pub async fn dispatch(
         Request::DescribeCacheEngineVersions(i) => {
             catalog::describe_engine_versions(c, i, request_id)
         }
+        Request::TestFailover(i) => ha::test_failover(c, i, request_id),
+        Request::IncreaseReplicaCount(i) => ha::increase_replica_count(c, i, request_id),
+        Request::DecreaseReplicaCount(i) => ha::decrease_replica_count(c, i, request_id),
+        Request::RebootCacheCluster(i) => ha::reboot_cache_cluster(c, i, request_id),
     }
 }
 
@@ -64,6 +69,11 @@ pub fn to_api_error(e: ControlError) -> ApiError {
         ControlError::UserGroupNotFound(m) => (ErrorCode::UserGroupNotFound, m),
         ControlError::NodeQuotaForCustomerExceeded(m) => {
             (ErrorCode::NodeQuotaForCustomerExceeded, m)
+        }
+        ControlError::NodeGroupNotFound(m) => (ErrorCode::NodeGroupNotFound, m),
+        ControlError::TestFailoverNotAvailable(m) => (ErrorCode::TestFailoverNotAvailable, m),
+        ControlError::ApiCallRateForCustomerExceeded(m) => {
+            (ErrorCode::ApiCallRateForCustomerExceeded, m)
         }
         ControlError::Internal(detail) => {
             tracing::error!(%detail, "internal failure");

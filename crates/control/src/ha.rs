@@ -1,0 +1,504 @@
+//! High availability actions: `TestFailover`, `IncreaseReplicaCount`, `DecreaseReplicaCount`,
+//! `RebootCacheCluster`. Each validates against AWS's rules, records the new spec and its events in one
+//! transaction and wakes the group's worker; the worker does the work on the nodes.
+
+use std::collections::BTreeMap;
+
+use chrono::Duration as ChronoDuration;
+use wire::input::{ChangeReplicaCount, ConfigureShard, RebootCacheCluster, TestFailover};
+use wire::output;
+
+use crate::error::{combination, invalid, ControlError, Result};
+use crate::model::{Failover, GroupStatus, Member, NewEvent, ReplicationGroup};
+use crate::replication_groups::{taken_addresses, MAX_NODES};
+use crate::{now, rules, Control, State};
+
+/// `TestFailover` calls allowed in any rolling 24 hours (AWS's limit, counted across the account).
+pub const TEST_FAILOVERS_PER_DAY: usize = 15;
+/// Replicas a node group may have (cluster mode disabled).
+pub const MAX_REPLICAS: i32 = 5;
+/// The one node group of a cluster-mode-disabled group.
+pub const NODE_GROUP_ID: &str = "0001";
+
+fn valid_node_group_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > 4 || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(format!(
+            "Invalid NodeGroupId '{}': it must be 1 to 4 digits, such as 0001.",
+            rules::shown(id)
+        )));
+    }
+    Ok(())
+}
+
+fn node_group_not_found(id: &str, group: &str) -> ControlError {
+    ControlError::NodeGroupNotFound(format!(
+        "Node group {id} not found in replication group {group}: a group with cluster mode disabled has one node group, 0001."
+    ))
+}
+
+fn group_for_change<'a>(st: &'a State, id: &str) -> Result<&'a ReplicationGroup> {
+    let g = st
+        .groups
+        .get(&id.to_ascii_lowercase())
+        .ok_or_else(|| ControlError::ReplicationGroupNotFound(rules::shown(id)))?;
+    if g.status != GroupStatus::Available {
+        return Err(ControlError::InvalidReplicationGroupState {
+            id: g.id.clone(),
+            status: g.status.as_str().into(),
+        });
+    }
+    Ok(g)
+}
+
+/// The requested replica count from `NewReplicaCount` or the one `ConfigureShard` (cluster mode disabled), and
+/// the zones asked for the group's nodes (primary first), if any.
+fn requested_count(
+    g: &ReplicationGroup,
+    new_replica_count: Option<i32>,
+    configuration: Option<&[ConfigureShard]>,
+) -> Result<(Option<i32>, Option<Vec<String>>)> {
+    match (new_replica_count, configuration) {
+        (Some(_), Some(_)) => Err(combination(
+            "Give either NewReplicaCount or ReplicaConfiguration, not both.",
+        )),
+        (n, None) => Ok((n, None)),
+        (None, Some(shards)) => {
+            let [shard] = shards else {
+                return Err(invalid(format!(
+                    "ReplicaConfiguration has {} shards; replication group {} has one node group (0001).",
+                    shards.len(),
+                    g.id
+                )));
+            };
+            valid_node_group_id(&shard.node_group_id)?;
+            if shard.node_group_id != NODE_GROUP_ID {
+                return Err(node_group_not_found(&shard.node_group_id, &g.id));
+            }
+            if shard.preferred_outpost_arns.is_some() {
+                return Err(invalid(
+                    "PreferredOutpostArns is not supported: this Cacheplane has no Outposts.",
+                ));
+            }
+            Ok((
+                Some(shard.new_replica_count),
+                shard.preferred_availability_zones.clone(),
+            ))
+        }
+    }
+}
+
+fn check_apply_immediately(apply: bool, action: &str) -> Result<()> {
+    if !apply {
+        return Err(invalid(format!(
+            "ApplyImmediately=false is not currently supported for {action}: set it to true."
+        )));
+    }
+    Ok(())
+}
+
+impl Control {
+    /// `TestFailover`: an abrupt failover of the node group's primary, as if it had failed.
+    pub fn test_failover(&self, input: TestFailover) -> Result<output::ReplicationGroup> {
+        valid_node_group_id(&input.node_group_id)?;
+        let t = now();
+        let mut st = self.state();
+        let mut g = st
+            .groups
+            .get(&input.replication_group_id.to_ascii_lowercase())
+            .cloned()
+            .ok_or_else(|| {
+                ControlError::ReplicationGroupNotFound(rules::shown(&input.replication_group_id))
+            })?;
+        if input.node_group_id != NODE_GROUP_ID {
+            return Err(node_group_not_found(&input.node_group_id, &g.id));
+        }
+        if g.status != GroupStatus::Available {
+            return Err(ControlError::InvalidReplicationGroupState {
+                id: g.id.clone(),
+                status: g.status.as_str().into(),
+            });
+        }
+        // AWS documents no single error for this case; the group's state is what is wrong, so we answer
+        // InvalidReplicationGroupState.
+        if !g.automatic_failover {
+            return Err(ControlError::InvalidReplicationGroupState {
+                id: g.id.clone(),
+                status:
+                    "available, with automatic failover disabled; TestFailover needs it enabled"
+                        .into(),
+            });
+        }
+        if g.failover.is_some() {
+            return Err(ControlError::TestFailoverNotAvailable(format!(
+                "A failover of replication group {} is still in progress: wait until its old primary has rejoined as a replica.",
+                g.id
+            )));
+        }
+        if let Some(m) = g.members.iter().find(|m| m.rebooting) {
+            return Err(ControlError::InvalidCacheClusterState(format!(
+                "Cache cluster {} is rebooting; try again when it is available.",
+                m.cluster_id
+            )));
+        }
+        let ready = g
+            .replicas()
+            .filter(|m| self.inner.monitor.health(&m.cluster_id).is_up())
+            .count();
+        if ready == 0 {
+            return Err(ControlError::TestFailoverNotAvailable(format!(
+                "Replication group {} has no available replica to fail over to.",
+                g.id
+            )));
+        }
+        let day_ago = t - ChronoDuration::hours(24);
+        let recent = st.store.test_failovers_since(day_ago)?;
+        if recent.len() >= TEST_FAILOVERS_PER_DAY {
+            let next = recent[recent.len() - TEST_FAILOVERS_PER_DAY] + ChronoDuration::hours(24);
+            return Err(ControlError::ApiCallRateForCustomerExceeded(format!(
+                "TestFailover may be called at most {TEST_FAILOVERS_PER_DAY} times in any rolling 24 hours; the next call is allowed after {}.",
+                next.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )));
+        }
+        g.failover = Some(Failover::Requested);
+        st.store.put_test_failover(
+            &g,
+            t,
+            day_ago,
+            &[NewEvent::group(
+                &g.id,
+                format!("Test Failover API called for node group {NODE_GROUP_ID}"),
+            )],
+        )?;
+        st.groups.insert(g.id.clone(), g.clone());
+        drop(st);
+        self.poke_group(&g.id);
+        Ok(self.view_group(&g))
+    }
+
+    /// `IncreaseReplicaCount`: new replicas, each a real node that does a full sync from the primary.
+    pub fn increase_replica_count(
+        &self,
+        input: ChangeReplicaCount,
+    ) -> Result<output::ReplicationGroup> {
+        check_apply_immediately(input.apply_immediately, "IncreaseReplicaCount")?;
+        let t = now();
+        let mut st = self.state();
+        let mut g = group_for_change(&st, &input.replication_group_id)?.clone();
+        let (count, zones) = requested_count(
+            &g,
+            input.new_replica_count,
+            input.replica_configuration.as_deref(),
+        )?;
+        let Some(count) = count else {
+            return Err(invalid(
+                "Give NewReplicaCount (or ReplicaConfiguration) with the number of replicas wanted.",
+            ));
+        };
+        let current = g.replicas().count() as i32;
+        if !(0..=MAX_REPLICAS).contains(&count) {
+            return Err(invalid(format!(
+                "Invalid NewReplicaCount {count}: a node group has between 0 and {MAX_REPLICAS} replicas."
+            )));
+        }
+        if count <= current {
+            return Err(invalid(format!(
+                "NewReplicaCount ({count}) must be greater than the current number of replicas ({current}) to increase it."
+            )));
+        }
+        let adding = (count - current) as usize;
+        let s = &self.inner.settings;
+        let new_zones: Vec<String> = match zones {
+            Some(z) => {
+                if z.len() != count as usize + 1 {
+                    return Err(invalid(format!(
+                        "PreferredAvailabilityZones has {} zones; it needs NewReplicaCount + 1 = {} (the primary's first).",
+                        z.len(),
+                        count + 1
+                    )));
+                }
+                if let Some(bad) = z.iter().find(|az| !s.availability_zones.contains(az)) {
+                    return Err(invalid(format!(
+                        "Invalid availability zone '{}': this Cacheplane has {}.",
+                        rules::shown(bad),
+                        s.availability_zones.join(", ")
+                    )));
+                }
+                // Existing nodes stay where they are; the new replicas take the last zones of the list.
+                z[z.len() - adding..].to_vec()
+            }
+            None => spread(&g, &s.availability_zones, adding),
+        };
+        let total_nodes: usize =
+            st.groups.values().map(|g| g.members.len()).sum::<usize>() + st.standalone.len();
+        if total_nodes + adding > MAX_NODES {
+            return Err(ControlError::NodeQuotaForCustomerExceeded(format!(
+                "This Cacheplane runs at most {MAX_NODES} nodes; {total_nodes} are in use."
+            )));
+        }
+        let mut taken = taken_addresses(&st);
+        let mut next = g
+            .members
+            .iter()
+            .filter_map(|m| m.cluster_id.rsplit('-').next()?.parse::<u32>().ok())
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let mut events = Vec::new();
+        for zone in new_zones {
+            let mut id = format!("{}-{next:03}", g.id);
+            while st.standalone.contains_key(&id) {
+                next += 1;
+                id = format!("{}-{next:03}", g.id);
+            }
+            next += 1;
+            let address = engine::address::allocate(g.port, &taken)?;
+            taken.push(address);
+            g.adding.push(id.clone());
+            events.push(NewEvent::cluster(
+                &id,
+                format!("Adding cache node 0001 in availability zone {zone}"),
+            ));
+            g.members.push(Member {
+                cluster_id: id,
+                address,
+                availability_zone: zone,
+                create_time: t,
+                rebooting: false,
+            });
+        }
+        events.push(NewEvent::group(
+            &g.id,
+            format!(
+                "Increasing the replica count of replication group {} from {current} to {count}",
+                g.id
+            ),
+        ));
+        g.status = GroupStatus::Modifying;
+        st.store.put_group(&g, t, &events)?;
+        st.groups.insert(g.id.clone(), g.clone());
+        drop(st);
+        self.wake();
+        Ok(self.view_group(&g))
+    }
+
+    /// `DecreaseReplicaCount`: replicas removed (their nodes stopped and their data deleted).
+    pub fn decrease_replica_count(
+        &self,
+        input: ChangeReplicaCount,
+    ) -> Result<output::ReplicationGroup> {
+        check_apply_immediately(input.apply_immediately, "DecreaseReplicaCount")?;
+        let t = now();
+        let mut st = self.state();
+        let mut g = group_for_change(&st, &input.replication_group_id)?.clone();
+        let (count, _zones) = requested_count(
+            &g,
+            input.new_replica_count,
+            input.replica_configuration.as_deref(),
+        )?;
+        let current = g.replicas().count() as i32;
+        let minimum = if g.multi_az || g.automatic_failover {
+            1
+        } else {
+            0
+        };
+        let chosen: Vec<String> = match (&input.replicas_to_remove, count) {
+            (None, None) => {
+                return Err(invalid(
+                    "Give NewReplicaCount, ReplicaConfiguration or ReplicasToRemove.",
+                ))
+            }
+            (Some(list), n) => {
+                let mut seen = Vec::new();
+                for raw in list {
+                    let id = raw.to_ascii_lowercase();
+                    if id == g.primary_cluster_id {
+                        return Err(invalid(format!(
+                            "{id} is the primary of replication group {}: only replicas can be removed.",
+                            g.id
+                        )));
+                    }
+                    if g.member(&id).is_none() {
+                        return Err(invalid(format!(
+                            "{} is not a replica of replication group {}.",
+                            rules::shown(raw),
+                            g.id
+                        )));
+                    }
+                    if seen.contains(&id) {
+                        return Err(invalid(format!(
+                            "{id} is listed twice in ReplicasToRemove."
+                        )));
+                    }
+                    seen.push(id);
+                }
+                if let Some(n) = n {
+                    if n != current - seen.len() as i32 {
+                        return Err(combination(format!(
+                            "Removing {} of {current} replicas leaves {}, not the NewReplicaCount {n} asked for.",
+                            seen.len(),
+                            current - seen.len() as i32
+                        )));
+                    }
+                }
+                seen
+            }
+            (None, Some(n)) => {
+                if n >= current || n < 0 {
+                    return Err(invalid(format!(
+                        "NewReplicaCount ({n}) must be smaller than the current number of replicas ({current}) and not negative."
+                    )));
+                }
+                // Remove replicas that are down first, then the newest.
+                let mut replicas: Vec<&Member> = g.replicas().collect();
+                replicas.sort_by_key(|m| {
+                    (
+                        self.inner.monitor.health(&m.cluster_id).is_up(),
+                        std::cmp::Reverse(m.cluster_id.clone()),
+                    )
+                });
+                replicas
+                    .iter()
+                    .take((current - n) as usize)
+                    .map(|m| m.cluster_id.clone())
+                    .collect()
+            }
+        };
+        let left = current - chosen.len() as i32;
+        if left < minimum {
+            return Err(invalid(format!(
+                "Replication group {} must keep at least {minimum} replica{} ({}); {left} would be left.",
+                g.id,
+                if minimum == 1 { "" } else { "s" },
+                if g.multi_az {
+                    "Multi-AZ is enabled"
+                } else {
+                    "automatic failover is enabled"
+                }
+            )));
+        }
+        if chosen.is_empty() {
+            return Err(invalid("No replica to remove was given."));
+        }
+        let (removed, kept): (Vec<Member>, Vec<Member>) = g
+            .members
+            .drain(..)
+            .partition(|m| chosen.contains(&m.cluster_id));
+        g.members = kept;
+        if g.snapshotting_cluster_id
+            .as_ref()
+            .is_some_and(|s| chosen.contains(s))
+        {
+            g.snapshotting_cluster_id = None;
+        }
+        let mut events: Vec<NewEvent> = removed
+            .iter()
+            .map(|m| NewEvent::cluster(&m.cluster_id, "Removing cache node 0001"))
+            .collect();
+        events.push(NewEvent::group(
+            &g.id,
+            format!(
+                "Decreasing the replica count of replication group {} from {current} to {left}",
+                g.id
+            ),
+        ));
+        g.removing = removed;
+        g.status = GroupStatus::Modifying;
+        st.store.put_group(&g, t, &events)?;
+        st.groups.insert(g.id.clone(), g.clone());
+        drop(st);
+        self.wake();
+        Ok(self.view_group(&g))
+    }
+
+    /// `RebootCacheCluster`: restarts the node from its data (a reboot of a primary does not fail over).
+    pub fn reboot_cache_cluster(&self, input: RebootCacheCluster) -> Result<output::CacheCluster> {
+        let key = input.cache_cluster_id.to_ascii_lowercase();
+        if input.cache_node_ids_to_reboot.is_empty() {
+            return Err(invalid(
+                "CacheNodeIdsToReboot must name at least one node (0001).",
+            ));
+        }
+        if let Some(bad) = input
+            .cache_node_ids_to_reboot
+            .iter()
+            .find(|n| n.as_str() != "0001")
+        {
+            return Err(invalid(format!(
+                "Cache node {} not found in cache cluster {key}: its one node is 0001.",
+                rules::shown(bad)
+            )));
+        }
+        let t = now();
+        let mut st = self.state();
+        let event = NewEvent::cluster(&key, "Cache cluster reboot requested for node 0001");
+        if let Some(mut g) = st
+            .groups
+            .values()
+            .find(|g| g.member(&key).is_some())
+            .cloned()
+        {
+            let m = g.members.iter_mut().find(|m| m.cluster_id == key);
+            let Some(m) = m else {
+                return Err(ControlError::CacheClusterNotFound(key));
+            };
+            if g.status != GroupStatus::Available || m.rebooting {
+                return Err(ControlError::InvalidCacheClusterState(format!(
+                    "Cache cluster {key} is not available (its replication group is {}{}).",
+                    g.status.as_str(),
+                    if m.rebooting {
+                        ", and it is rebooting"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+            m.rebooting = true;
+            st.store.put_group(&g, t, &[event])?;
+            st.groups.insert(g.id.clone(), g.clone());
+            drop(st);
+            self.poke_group(&g.id);
+            let m = g
+                .member(&key)
+                .cloned()
+                .ok_or(ControlError::CacheClusterNotFound(key))?;
+            return Ok(self.view_member(&g, &m, false));
+        }
+        let mut s = st.standalone.get(&key).cloned().ok_or_else(|| {
+            ControlError::CacheClusterNotFound(rules::shown(&input.cache_cluster_id))
+        })?;
+        if s.member.rebooting {
+            return Err(ControlError::InvalidCacheClusterState(format!(
+                "Cache cluster {key} is already rebooting."
+            )));
+        }
+        s.member.rebooting = true;
+        st.store.put_standalone(&s, t, &[event])?;
+        st.standalone.insert(key, s.clone());
+        drop(st);
+        self.wake();
+        Ok(self.view_standalone(&s, false))
+    }
+}
+
+/// Zones for `n` new nodes of `g`: each time the zone with the fewest of the group's nodes (the first listed on
+/// a tie), so nodes stay spread.
+fn spread(g: &ReplicationGroup, zones: &[String], n: usize) -> Vec<String> {
+    let mut count: BTreeMap<&str, usize> = zones.iter().map(|z| (z.as_str(), 0)).collect();
+    for m in &g.members {
+        if let Some(c) = count.get_mut(m.availability_zone.as_str()) {
+            *c += 1;
+        }
+    }
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let Some(z) = zones
+            .iter()
+            .min_by_key(|z| count.get(z.as_str()).copied().unwrap_or(0))
+        else {
+            break;
+        };
+        *count.entry(z.as_str()).or_default() += 1;
+        out.push(z.clone());
+    }
+    out
+}
