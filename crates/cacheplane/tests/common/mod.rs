@@ -250,3 +250,165 @@ pub fn error_code(xml: &str) -> String {
     let end = xml[start..].find("</Code>").expect("end") + start;
     xml[start..end].to_string()
 }
+
+/// A client that keeps `INCR`-ing a counter through an endpoint, reconnecting after every error, the way an
+/// application with a retry loop does.
+pub struct Writer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<WriterLog>,
+}
+
+/// What the writer saw: every acknowledged `INCR` (when, and the value it returned), and how many failed.
+#[derive(Debug, Default)]
+pub struct WriterLog {
+    pub acks: Vec<(Instant, i64)>,
+    pub errors: usize,
+}
+
+impl WriterLog {
+    /// The first acknowledged write after `t`.
+    pub fn first_ack_after(&self, t: Instant) -> Option<Instant> {
+        self.acks.iter().map(|(at, _)| *at).find(|at| *at > t)
+    }
+    /// Acknowledged values that a later acknowledgement shows were lost (the counter went back below them).
+    pub fn lost(&self) -> i64 {
+        let mut max_seen = 0i64;
+        let mut lost = 0i64;
+        for (_, v) in &self.acks {
+            if *v <= max_seen {
+                lost += max_seen - v + 1;
+            }
+            max_seen = max_seen.max(*v);
+        }
+        lost
+    }
+}
+
+pub async fn redis_conn_with_timeout(
+    url: &str,
+    timeout: Duration,
+) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    let cfg = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(timeout)
+        .set_response_timeout(timeout);
+    redis::Client::open(url)?
+        .get_multiplexed_async_connection_with_config(&cfg)
+        .await
+}
+
+impl Writer {
+    pub fn start(url: String, key: &'static str) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut log = WriterLog::default();
+            let mut conn = None;
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                if conn.is_none() {
+                    match redis_conn_with_timeout(&url, Duration::from_millis(200)).await {
+                        Ok(c) => conn = Some(c),
+                        Err(_) => {
+                            log.errors += 1;
+                            tokio::time::sleep(Duration::from_millis(2)).await;
+                            continue;
+                        }
+                    }
+                }
+                let Some(c) = conn.as_mut() else { continue };
+                let r: redis::RedisResult<i64> = redis::cmd("INCR").arg(key).query_async(c).await;
+                match r {
+                    Ok(v) => log.acks.push((Instant::now(), v)),
+                    Err(_) => {
+                        log.errors += 1;
+                        conn = None;
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                }
+            }
+            log
+        });
+        Self { stop, task }
+    }
+
+    pub async fn stop(self) -> WriterLog {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.task.await.expect("writer task")
+    }
+}
+
+/// The member that reports itself primary, and the group as described.
+pub async fn describe_group(c: &Client, id: &str) -> aws_sdk_elasticache::types::ReplicationGroup {
+    c.describe_replication_groups()
+        .replication_group_id(id)
+        .send()
+        .await
+        .expect("describe")
+        .replication_groups()[0]
+        .clone()
+}
+
+/// `(cluster id, CurrentRole, node address)` of each member.
+pub fn members_of(
+    g: &aws_sdk_elasticache::types::ReplicationGroup,
+) -> Vec<(String, String, String)> {
+    g.node_groups()[0]
+        .node_group_members()
+        .iter()
+        .map(|m| {
+            (
+                m.cache_cluster_id().unwrap_or_default().to_string(),
+                m.current_role().unwrap_or_default().to_string(),
+                redis_url(m.read_endpoint().expect("read endpoint")),
+            )
+        })
+        .collect()
+}
+
+/// Polls until `pred` holds for the described group.
+pub async fn wait_group(
+    c: &Client,
+    id: &str,
+    max: Duration,
+    what: &str,
+    pred: impl Fn(&aws_sdk_elasticache::types::ReplicationGroup) -> bool,
+) -> aws_sdk_elasticache::types::ReplicationGroup {
+    let deadline = Instant::now() + max;
+    loop {
+        let g = describe_group(c, id).await;
+        if pred(&g) {
+            return g;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} not within {max:?}: {g:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The messages of the events of `source` (oldest first).
+pub async fn event_messages(c: &Client, source: &str) -> Vec<String> {
+    c.describe_events()
+        .source_identifier(source)
+        .send()
+        .await
+        .expect("events")
+        .events()
+        .iter()
+        .map(|e| e.message().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The pid in a node's pid file.
+pub fn node_pid(d: &Daemon, cluster_id: &str) -> u32 {
+    std::fs::read_to_string(
+        d.data_dir()
+            .join("nodes")
+            .join(cluster_id)
+            .join("redis.pid"),
+    )
+    .expect("pid file")
+    .trim()
+    .parse()
+    .expect("pid")
+}

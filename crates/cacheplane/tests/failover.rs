@@ -1,0 +1,502 @@
+//! High availability end to end, through the real SDK and real Redis clients: a primary killed or frozen under
+//! a continuous writer fails over with no API call; the old node comes back as a replica and is fenced from
+//! taking writes; `TestFailover` with its errors and its daily limit; a reboot of the primary does not fail
+//! over; a group without automatic failover restarts its primary in place from its data.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use redis::AsyncCommands;
+
+async fn create_group(c: &aws_sdk_elasticache::Client, id: &str, nodes: i32, failover: bool) {
+    c.create_replication_group()
+        .replication_group_id(id)
+        .replication_group_description("ha")
+        .num_cache_clusters(nodes)
+        .automatic_failover_enabled(failover)
+        .multi_az_enabled(failover)
+        .send()
+        .await
+        .expect("create");
+    wait_available(c, id, Duration::from_secs(30)).await;
+}
+
+fn primary_of(g: &aws_sdk_elasticache::types::ReplicationGroup) -> Option<(String, String)> {
+    members_of(g)
+        .into_iter()
+        .find(|(_, role, _)| role == "primary")
+        .map(|(id, _, url)| (id, url))
+}
+
+fn primary_endpoint_url(g: &aws_sdk_elasticache::types::ReplicationGroup) -> String {
+    redis_url(
+        g.node_groups()[0]
+            .primary_endpoint()
+            .expect("primary endpoint"),
+    )
+}
+
+/// Waits until `old` reports itself a replica again, with its replication link up.
+async fn wait_rejoined(c: &aws_sdk_elasticache::Client, id: &str, old: &str) -> String {
+    let g = wait_group(
+        c,
+        id,
+        Duration::from_secs(20),
+        "old primary back as replica",
+        |g| {
+            members_of(g)
+                .iter()
+                .any(|(m, role, _)| m == old && role == "replica")
+        },
+    )
+    .await;
+    let url = members_of(&g)
+        .into_iter()
+        .find(|(m, _, _)| m == old)
+        .map(|(_, _, u)| u)
+        .expect("old member");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut conn = redis_conn(&url).await;
+    loop {
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(&mut conn)
+            .await
+            .unwrap_or_default();
+        if info.contains("master_link_status:up") {
+            return url;
+        }
+        assert!(Instant::now() < deadline, "{old} never synced: {info}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn assert_readonly(url: &str) {
+    let mut conn = redis_conn(url).await;
+    let r: redis::RedisResult<()> = conn.set("fenced", "no").await;
+    let e = r.expect_err("a write on the old primary must be refused");
+    assert_eq!(
+        e.kind(),
+        redis::ErrorKind::ReadOnly,
+        "refused as a read-only replica: {e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_primary_fails_over_under_writes_and_rejoins_as_replica() {
+    let d = Daemon::start();
+    let c = d.client();
+    create_group(&c, "ha-kill", 3, true).await;
+    let g = describe_group(&c, "ha-kill").await;
+    assert_eq!(g.automatic_failover().map(|a| a.as_str()), Some("enabled"));
+    assert_eq!(g.multi_az().map(|a| a.as_str()), Some("enabled"));
+    let zones: Vec<_> = g.node_groups()[0]
+        .node_group_members()
+        .iter()
+        .map(|m| {
+            m.preferred_availability_zone()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        zones,
+        ["us-east-1a", "us-east-1b", "us-east-1c"],
+        "spread over the zones"
+    );
+    let (old, _) = primary_of(&g).expect("primary");
+    let writer = Writer::start(primary_endpoint_url(&g), "counter");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let killed_at = Instant::now();
+    kill(Pid::from_raw(node_pid(&d, &old) as i32), Signal::SIGKILL).expect("kill");
+    // Writes resume through the same endpoint without any API call.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let g = describe_group(&c, "ha-kill").await;
+        if primary_of(&g).is_some_and(|(p, _)| p != old) {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = writer.stop().await;
+    let resumed = log
+        .first_ack_after(killed_at)
+        .expect("writes resumed after the primary was killed");
+    eprintln!(
+        "failover gap {:?}, {} acknowledged writes, {} errors, {} lost",
+        resumed - killed_at,
+        log.acks.len(),
+        log.errors,
+        log.lost()
+    );
+    assert!(
+        log.acks.iter().filter(|(t, _)| *t > resumed).count() > 10,
+        "writes keep going on the new primary"
+    );
+
+    let g = describe_group(&c, "ha-kill").await;
+    let (new, new_url) = primary_of(&g).expect("a new primary");
+    assert_ne!(new, old, "another member is primary");
+    let events = event_messages(&c, "ha-kill").await;
+    let message = format!("Failover from primary node {old} to replica node {new} completed");
+    assert!(events.contains(&message), "{events:?}");
+    let cluster_events = event_messages(&c, &old).await;
+    let at = cluster_events
+        .iter()
+        .position(|m| *m == message)
+        .expect("failover event on the failed cluster");
+    assert!(
+        cluster_events[at..]
+            .iter()
+            .any(|m| m == "Finished recovery for cache nodes 0001"),
+        "{cluster_events:?}"
+    );
+
+    // The old node is back, as a replica of the new primary, holding the same counter.
+    let old_url = wait_rejoined(&c, "ha-kill", &old).await;
+    assert_readonly(&old_url).await;
+    let mut p = redis_conn(&new_url).await;
+    let on_primary: i64 = p.get("counter").await.expect("get");
+    let mut r = redis_conn(&old_url).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let on_old: Option<i64> = r.get("counter").await.expect("get");
+        if on_old == Some(on_primary) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{on_old:?} != {on_primary}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Every member is either the primary or one of its replicas.
+    for (m, role, _) in members_of(&g) {
+        assert!(role == "primary" || role == "replica", "{m}: {role}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_primary_is_fenced_and_a_short_stall_is_not_a_failure() {
+    let d = Daemon::start();
+    let c = d.client();
+    create_group(&c, "ha-stop", 2, true).await;
+    let g = describe_group(&c, "ha-stop").await;
+    let (old, old_url) = primary_of(&g).expect("primary");
+    let endpoint = primary_endpoint_url(&g);
+
+    // A legitimate stall (a script busy for half a second) must not be taken for a failure.
+    let mut conn = redis_conn(&endpoint).await;
+    let _: i64 = redis::cmd("EVAL")
+        .arg(
+            "local s = redis.call('TIME') local t0 = s[1] * 1000000 + s[2] \
+             while true do local n = redis.call('TIME') \
+             if n[1] * 1000000 + n[2] - t0 > 500000 then break end end return 1",
+        )
+        .arg(0)
+        .query_async(&mut conn)
+        .await
+        .expect("busy script");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let g = describe_group(&c, "ha-stop").await;
+    assert_eq!(
+        primary_of(&g).map(|p| p.0),
+        Some(old.clone()),
+        "no failover for a 0.5 s stall"
+    );
+    assert!(!event_messages(&c, "ha-stop")
+        .await
+        .iter()
+        .any(|m| m.starts_with("Failover")));
+
+    let writer = Writer::start(endpoint, "counter");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = node_pid(&d, &old);
+    let stopped_at = Instant::now();
+    kill(Pid::from_raw(pid as i32), Signal::SIGSTOP).expect("stop");
+    let g = wait_group(&c, "ha-stop", Duration::from_secs(10), "failover", |g| {
+        primary_of(g).is_some_and(|(p, _)| p != old)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The frozen process resumes (if it is still there: the fence kills it).
+    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGCONT);
+    let log = writer.stop().await;
+    let resumed = log
+        .first_ack_after(stopped_at)
+        .expect("writes resumed after the primary froze");
+    eprintln!(
+        "hung-primary gap {:?}, {} errors, {} lost",
+        resumed - stopped_at,
+        log.errors,
+        log.lost()
+    );
+    assert!(
+        !engine::process::is_redis_alive(pid),
+        "the frozen primary was fenced"
+    );
+    let (new, _) = primary_of(&g).expect("new primary");
+    assert!(event_messages(&c, "ha-stop").await.contains(&format!(
+        "Failover from primary node {old} to replica node {new} completed"
+    )));
+    let url = wait_rejoined(&c, "ha-stop", &old).await;
+    assert_eq!(url, old_url, "the node keeps its address");
+    assert_readonly(&old_url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_failover_errors_reboot_and_daily_limit() {
+    let d = Daemon::start();
+    let c = d.client();
+    create_group(&c, "ha-test", 2, true).await;
+    c.create_replication_group()
+        .replication_group_id("ha-plain")
+        .replication_group_description("no failover")
+        .num_cache_clusters(2)
+        .send()
+        .await
+        .expect("create");
+    wait_available(&c, "ha-plain", Duration::from_secs(30)).await;
+    let g = describe_group(&c, "ha-test").await;
+    let mut conn = redis_conn(&primary_endpoint_url(&g)).await;
+    let _: () = conn.set("kept", "yes").await.expect("set");
+
+    // Errors.
+    let e = c
+        .test_failover()
+        .replication_group_id("ha-test")
+        .node_group_id("0002")
+        .send()
+        .await
+        .expect_err("no such node group")
+        .into_service_error();
+    assert!(e.is_node_group_not_found_fault(), "{e:?}");
+    let e = c
+        .test_failover()
+        .replication_group_id("nope")
+        .node_group_id("0001")
+        .send()
+        .await
+        .expect_err("no such group")
+        .into_service_error();
+    assert!(e.is_replication_group_not_found_fault(), "{e:?}");
+    let e = c
+        .test_failover()
+        .replication_group_id("ha-plain")
+        .node_group_id("0001")
+        .send()
+        .await
+        .expect_err("automatic failover disabled")
+        .into_service_error();
+    assert!(e.is_invalid_replication_group_state_fault(), "{e:?}");
+    let e = c
+        .test_failover()
+        .replication_group_id("ha-test")
+        .node_group_id("x1")
+        .send()
+        .await
+        .expect_err("bad id")
+        .into_service_error();
+    assert_eq!(e.meta().code(), Some("InvalidParameterValue"));
+    let e = c
+        .decrease_replica_count()
+        .replication_group_id("ha-test")
+        .new_replica_count(0)
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect_err("Multi-AZ keeps one replica")
+        .into_service_error();
+    assert_eq!(e.meta().code(), Some("InvalidParameterValue"));
+
+    // A reboot of the primary restarts it from its data and does not fail over.
+    let (primary, primary_url) = primary_of(&g).expect("primary");
+    let pid = node_pid(&d, &primary);
+    let out = c
+        .reboot_cache_cluster()
+        .cache_cluster_id(&primary)
+        .cache_node_ids_to_reboot("0001")
+        .send()
+        .await
+        .expect("reboot");
+    assert_eq!(
+        out.cache_cluster().and_then(|c| c.cache_cluster_status()),
+        Some("rebooting cluster nodes")
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !event_messages(&c, &primary)
+        .await
+        .contains(&"Cache node 0001 restarted".to_string())
+    {
+        assert!(Instant::now() < deadline, "reboot did not finish");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_ne!(node_pid(&d, &primary), pid, "a new process");
+    assert!(!engine::process::is_redis_alive(pid));
+    let g = describe_group(&c, "ha-test").await;
+    assert_eq!(
+        primary_of(&g).map(|p| p.0),
+        Some(primary.clone()),
+        "no failover on reboot"
+    );
+    let mut p = redis_conn(&primary_url).await;
+    let v: Option<String> = p.get("kept").await.expect("get");
+    assert_eq!(v.as_deref(), Some("yes"), "data kept across the reboot");
+
+    // Fifteen real failovers in a row, each flipping the primary.
+    let mut current = primary;
+    for i in 0..15 {
+        let out = loop {
+            match c
+                .test_failover()
+                .replication_group_id("ha-test")
+                .node_group_id("0001")
+                .send()
+                .await
+            {
+                Ok(out) => break out,
+                Err(e) => {
+                    let e = e.into_service_error();
+                    assert!(
+                        e.is_test_failover_not_available_fault(),
+                        "only 'a failover is in progress' may delay call {i}: {e:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
+        assert_eq!(
+            out.replication_group().and_then(|g| g.status()),
+            Some("available")
+        );
+        if i == 0 {
+            let e = c
+                .test_failover()
+                .replication_group_id("ha-test")
+                .node_group_id("0001")
+                .send()
+                .await
+                .expect_err("the first one is still in progress")
+                .into_service_error();
+            assert!(e.is_test_failover_not_available_fault(), "{e:?}");
+        }
+        let old = current.clone();
+        let g = wait_group(
+            &c,
+            "ha-test",
+            Duration::from_secs(10),
+            "test failover",
+            |g| primary_of(g).is_some_and(|(p, _)| p != old),
+        )
+        .await;
+        current = primary_of(&g).expect("primary").0;
+        wait_rejoined(&c, "ha-test", &old).await;
+    }
+    let events = event_messages(&c, "ha-test").await;
+    let first = events
+        .iter()
+        .position(|m| m == "Test Failover API called for node group 0001")
+        .expect("API call event");
+    assert!(events[first..]
+        .iter()
+        .any(|m| m.starts_with("Failover from primary node")));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|m| *m == "Test Failover API called for node group 0001")
+            .count(),
+        15
+    );
+    // The sixteenth within 24 hours is refused.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let e = loop {
+        let e = c
+            .test_failover()
+            .replication_group_id("ha-test")
+            .node_group_id("0001")
+            .send()
+            .await
+            .expect_err("over the daily limit")
+            .into_service_error();
+        if !e.is_test_failover_not_available_fault() || Instant::now() > deadline {
+            break e;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(e.is_api_call_rate_for_customer_exceeded_fault(), "{e:?}");
+    let g = describe_group(&c, "ha-test").await;
+    let (_, url) = primary_of(&g).expect("primary");
+    let mut p = redis_conn(&url).await;
+    let v: Option<String> = p.get("kept").await.expect("get");
+    assert_eq!(v.as_deref(), Some("yes"), "data kept across 15 failovers");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_automatic_failover_a_killed_primary_restarts_in_place() {
+    let d = Daemon::start();
+    let c = d.client();
+    create_group(&c, "ha-inplace", 2, false).await;
+    let g = describe_group(&c, "ha-inplace").await;
+    let (primary, primary_url) = primary_of(&g).expect("primary");
+    let mut conn = redis_conn(&primary_endpoint_url(&g)).await;
+    for i in 0..500 {
+        let _: () = conn.set(format!("k{i}"), i).await.expect("set");
+    }
+    // appendfsync everysec: give the append-only file its second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let aof = d.data_dir().join("nodes").join(&primary);
+    assert!(
+        std::fs::read_dir(&aof)
+            .expect("node dir")
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().contains("appendonly")),
+        "the node persists under its directory"
+    );
+    let pid = node_pid(&d, &primary);
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("kill");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut p = loop {
+        if let Ok(mut p) = redis_conn_with_timeout(&primary_url, Duration::from_millis(500)).await {
+            if redis::cmd("PING")
+                .query_async::<String>(&mut p)
+                .await
+                .is_ok()
+            {
+                break p;
+            }
+        }
+        assert!(Instant::now() < deadline, "primary not restarted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let n: i64 = redis::cmd("DBSIZE")
+        .query_async(&mut p)
+        .await
+        .expect("dbsize");
+    assert_eq!(n, 500, "the restarted primary has its data");
+    assert_ne!(node_pid(&d, &primary), pid);
+    wait_available(&c, "ha-inplace", Duration::from_secs(10)).await;
+    let g = wait_group(&c, "ha-inplace", Duration::from_secs(10), "roles", |g| {
+        members_of(g).iter().all(|(_, role, _)| !role.is_empty())
+    })
+    .await;
+    assert_eq!(
+        primary_of(&g).map(|p| p.0),
+        Some(primary.clone()),
+        "same primary"
+    );
+    let events = event_messages(&c, &primary).await;
+    assert!(
+        events.contains(&"Finished recovery for cache nodes 0001".to_string()),
+        "{events:?}"
+    );
+    assert!(!event_messages(&c, "ha-inplace")
+        .await
+        .iter()
+        .any(|m| m.starts_with("Failover")));
+    // Writes through the primary endpoint work again.
+    let mut conn = redis_conn(&primary_endpoint_url(&g)).await;
+    let _: () = conn.set("after", "1").await.expect("write after restart");
+}
