@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks that print figures: create-to-available time, daemon RSS with 50 groups, DescribeReplicationGroups
-# throughput against moto_server (installed from PyPI into .venv) in the same run.
+# throughput against moto_server (installed from PyPI into .venv) in the same run; failover and hung-primary
+# gaps; endpoint overhead against direct connections (redis-benchmark).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
@@ -11,3 +12,4 @@ if ! python -c "import moto, flask" 2>/dev/null; then
     pip install -q --disable-pip-version-check "moto[server]==5.2.5"
 fi
 MOTO_SERVER="$(command -v moto_server)" cargo bench --quiet --bench daemon
+cargo bench --quiet --bench failover

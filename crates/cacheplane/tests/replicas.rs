@@ -95,7 +95,7 @@ async fn increase_to_three_replicas_then_decrease_back() {
     let members = members_of(&g);
     for (id, role, url) in &members {
         assert!(!role.is_empty(), "{id} has a role");
-        assert_eq!(dbsize(url).await, 1000, "{id} holds every key");
+        assert_holds(url, 1000, id).await;
     }
     let zones: Vec<_> = g.node_groups()[0]
         .node_group_members()
@@ -153,7 +153,7 @@ async fn increase_to_three_replicas_then_decrease_back() {
     assert_eq!(g.member_clusters(), ["rc-001", "rc-003"]);
     assert!(!engine::process::is_redis_alive(pid_004));
     for (id, _, url) in members_of(&g) {
-        assert_eq!(dbsize(&url).await, 1000, "{id} still holds every key");
+        assert_holds(&url, 1000, &id).await;
     }
     // The reader endpoint reaches the remaining replica.
     let mut r = redis_conn(&redis_url(

@@ -21,6 +21,8 @@ pub struct Daemon {
     pub child: Option<Child>,
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
+    /// `CACHEPLANE_LOG` of the daemon (`info` in tests, `warn` in benchmarks).
+    pub log: &'static str,
 }
 
 fn free_port() -> u16 {
@@ -32,11 +34,16 @@ fn free_port() -> u16 {
 
 impl Daemon {
     pub fn start() -> Self {
+        Self::start_logging("info")
+    }
+
+    pub fn start_logging(log: &'static str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut d = Self {
             child: None,
             addr: "127.0.0.1:0".parse().expect("addr"),
             dir,
+            log,
         };
         d.spawn();
         d
@@ -59,7 +66,7 @@ impl Daemon {
             .arg(self.dir.path())
             .env("CACHEPLANE_ACCESS_KEY_ID", ACCESS_KEY_ID)
             .env("CACHEPLANE_SECRET_ACCESS_KEY", SECRET)
-            .env("CACHEPLANE_LOG", "info")
+            .env("CACHEPLANE_LOG", self.log)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -258,14 +265,21 @@ pub struct Writer {
     task: tokio::task::JoinHandle<WriterLog>,
 }
 
-/// What the writer saw: every acknowledged `INCR` (when, and the value it returned), and how many failed.
+/// What the writer saw: every acknowledged `INCR` (when, and the value it returned), and when one failed.
 #[derive(Debug, Default)]
 pub struct WriterLog {
     pub acks: Vec<(Instant, i64)>,
     pub errors: usize,
+    pub error_times: Vec<Instant>,
 }
 
 impl WriterLog {
+    /// The outage a failure at `t` caused: from `t` to the first acknowledged write after the first error
+    /// that followed `t` (a write in flight when the node failed may still be answered by it).
+    pub fn gap_after(&self, t: Instant) -> Option<Duration> {
+        let first_error = self.error_times.iter().copied().find(|e| *e >= t)?;
+        Some(self.first_ack_after(first_error)? - t)
+    }
     /// The first acknowledged write after `t`.
     pub fn first_ack_after(&self, t: Instant) -> Option<Instant> {
         self.acks.iter().map(|(at, _)| *at).find(|at| *at > t)
@@ -309,6 +323,7 @@ impl Writer {
                         Ok(c) => conn = Some(c),
                         Err(_) => {
                             log.errors += 1;
+                            log.error_times.push(Instant::now());
                             tokio::time::sleep(Duration::from_millis(2)).await;
                             continue;
                         }
@@ -320,6 +335,7 @@ impl Writer {
                     Ok(v) => log.acks.push((Instant::now(), v)),
                     Err(_) => {
                         log.errors += 1;
+                        log.error_times.push(Instant::now());
                         conn = None;
                         tokio::time::sleep(Duration::from_millis(2)).await;
                     }
