@@ -99,7 +99,7 @@ async fn trial(
     (log.gap_after(t).expect("writes resumed"), log.lost())
 }
 
-fn redis_benchmark(url: &str, pipeline: u32) -> (f64, f64) {
+fn redis_benchmark(url: &str, tests: &str, pipeline: u32) -> (f64, f64) {
     let hostport = url.trim_start_matches("redis://").trim_end_matches('/');
     let (host, port) = hostport.rsplit_once(':').expect("host:port");
     let out = Command::new("redis-benchmark")
@@ -190,8 +190,8 @@ async fn main() {
     for pipeline in [16, 1] {
         let (mut ep, mut direct) = ((0.0, 0.0), (0.0, 0.0));
         for _ in 0..3 {
-            let a = redis_benchmark(&endpoint, pipeline);
-            let b = redis_benchmark(&primary_node, pipeline);
+            let a = redis_benchmark(&endpoint, "set,get", pipeline);
+            let b = redis_benchmark(&primary_node, "set,get", pipeline);
             ep = (ep.0 + a.0, ep.1 + a.1);
             direct = (direct.0 + b.0, direct.1 + b.1);
         }
@@ -207,8 +207,8 @@ async fn main() {
     }
     let (mut ep, mut direct) = (0.0, 0.0);
     for _ in 0..3 {
-        ep += redis_benchmark(&reader, 16).1;
-        direct += redis_benchmark(&replica_node, 16).1;
+        ep += redis_benchmark(&reader, "get", 16).1;
+        direct += redis_benchmark(&replica_node, "get", 16).1;
     }
     println!(
         "ReaderEndpoint (forwarder) vs a replica node, GET -P 16: {:.0} vs {:.0} req/s = {:.2} (the reader endpoint spreads connections over replicas; with one replica it is pure forwarding)",

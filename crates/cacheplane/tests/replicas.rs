@@ -8,12 +8,34 @@ use std::time::Duration;
 use common::*;
 use redis::AsyncCommands;
 
-async fn dbsize(url: &str) -> i64 {
+/// Waits (replication is asynchronous) until the node at `url` holds `n` keys; says so when it had to wait.
+async fn assert_holds(url: &str, n: i64, what: &str) {
     let mut c = redis_conn(url).await;
-    redis::cmd("DBSIZE")
-        .query_async(&mut c)
-        .await
-        .expect("dbsize")
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut first = true;
+    loop {
+        let size: i64 = redis::cmd("DBSIZE")
+            .query_async(&mut c)
+            .await
+            .expect("dbsize");
+        if size == n {
+            return;
+        }
+        if first {
+            let info: String = redis::cmd("INFO")
+                .arg("replication")
+                .query_async(&mut c)
+                .await
+                .expect("info");
+            eprintln!("{what}: {size} keys, waiting; {info}");
+            first = false;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: {size} keys, not {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
