@@ -103,9 +103,7 @@ fn redis_benchmark(url: &str, tests: &str, pipeline: u32) -> (f64, f64) {
     let hostport = url.trim_start_matches("redis://").trim_end_matches('/');
     let (host, port) = hostport.rsplit_once(':').expect("host:port");
     let out = Command::new("redis-benchmark")
-        .args([
-            "-h", host, "-p", port, "-t", "set,get", "-n", "200000", "-q",
-        ])
+        .args(["-h", host, "-p", port, "-t", tests, "-n", "200000", "-q"])
         .args(["-P", &pipeline.to_string()])
         .output()
         .expect("redis-benchmark (package redis-tools)");
