@@ -175,3 +175,60 @@ def test_aws_cli_create_describe_delete(daemon):
     rc, out, err = aws(endpoint, "describe-replication-groups", "--replication-group-id", "cli-rg")
     assert rc != 0 and "ReplicationGroupNotFoundFault" in err
     assert not any(alive(p) for p in pids)
+
+
+def test_failover_and_replica_count_with_boto3_and_cli(daemon):
+    endpoint, data_dir = daemon
+    ec = boto3.client("elasticache", endpoint_url=endpoint, region_name=REGION,
+                      aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+    ec.create_replication_group(
+        ReplicationGroupId="ha-rg", ReplicationGroupDescription="failover", NumCacheClusters=2,
+        AutomaticFailoverEnabled=True, MultiAZEnabled=True,
+    )
+    describe = lambda: ec.describe_replication_groups(ReplicationGroupId="ha-rg")["ReplicationGroups"][0]
+    g = wait_status(describe, "available")
+    assert g["AutomaticFailover"] == "enabled" and g["MultiAZ"] == "enabled"
+    ng = g["NodeGroups"][0]
+    assert redis_cli(ng["PrimaryEndpoint"], "SET", "survivor", "yes") == "OK"
+    old = next(m["CacheClusterId"] for m in ng["NodeGroupMembers"] if m["CurrentRole"] == "primary")
+
+    # The AWS CLI's test-failover, then the same primary endpoint serves writes on the other node.
+    rc, out, err = aws(endpoint, "test-failover", "--replication-group-id", "ha-rg", "--node-group-id", "0001")
+    assert rc == 0, err
+    assert out["ReplicationGroup"]["Status"] == "available"
+    deadline = time.time() + 20
+    while True:
+        members = describe()["NodeGroups"][0]["NodeGroupMembers"]
+        roles = {m["CacheClusterId"]: m.get("CurrentRole") for m in members}
+        if roles.get(old) == "replica" and list(roles.values()).count("primary") == 1:
+            break
+        assert time.time() < deadline, roles
+        time.sleep(0.05)
+    assert redis_cli(ng["PrimaryEndpoint"], "GET", "survivor") == "yes"
+    assert redis_cli(ng["PrimaryEndpoint"], "SET", "after", "failover") == "OK"
+    events = [e["Message"] for e in ec.describe_events(SourceIdentifier="ha-rg")["Events"]]
+    assert "Test Failover API called for node group 0001" in events
+    assert any(m.startswith(f"Failover from primary node {old} to replica node") for m in events)
+    with pytest.raises(ec.exceptions.NodeGroupNotFoundFault):
+        ec.test_failover(ReplicationGroupId="ha-rg", NodeGroupId="0002")
+
+    # boto3's increase/decrease: a third node that really holds the data, then back to two.
+    wait_status(describe, "available")
+    r = ec.increase_replica_count(ReplicationGroupId="ha-rg", NewReplicaCount=2, ApplyImmediately=True)
+    assert r["ReplicationGroup"]["Status"] == "modifying"
+    g = wait_status(describe, "available")
+    assert g["MemberClusters"] == ["ha-rg-001", "ha-rg-002", "ha-rg-003"]
+    new = next(m for m in g["NodeGroups"][0]["NodeGroupMembers"] if m["CacheClusterId"] == "ha-rg-003")
+    deadline = time.time() + 10
+    while redis_cli(new["ReadEndpoint"], "GET", "survivor") != "yes":
+        assert time.time() < deadline
+        time.sleep(0.02)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec.decrease_replica_count(ReplicationGroupId="ha-rg", NewReplicaCount=0, ApplyImmediately=True)
+    assert e.value.response["Error"]["Code"] == "InvalidParameterValue"
+    rc, out, err = aws(endpoint, "decrease-replica-count", "--replication-group-id", "ha-rg",
+                       "--replicas-to-remove", "ha-rg-003", "--apply-immediately")
+    assert rc == 0, err
+    g = wait_status(describe, "available")
+    assert g["MemberClusters"] == ["ha-rg-001", "ha-rg-002"]
+    assert not os.path.exists(os.path.join(data_dir, "nodes", "ha-rg-003"))
