@@ -500,3 +500,52 @@ async fn without_automatic_failover_a_killed_primary_restarts_in_place() {
     let mut conn = redis_conn(&primary_endpoint_url(&g)).await;
     let _: () = conn.set("after", "1").await.expect("write after restart");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_az_failover_prefers_a_replica_in_another_zone() {
+    let d = Daemon::start();
+    let c = d.client();
+    c.create_replication_group()
+        .replication_group_id("ha-az")
+        .replication_group_description("zones")
+        .num_cache_clusters(3)
+        .preferred_cache_cluster_azs("us-east-1a")
+        .preferred_cache_cluster_azs("us-east-1a")
+        .preferred_cache_cluster_azs("us-east-1b")
+        .automatic_failover_enabled(true)
+        .multi_az_enabled(true)
+        .send()
+        .await
+        .expect("create");
+    let g = wait_available(&c, "ha-az", Duration::from_secs(30)).await;
+    let mut conn = redis_conn(&primary_endpoint_url(&g)).await;
+    let _: () = conn.set("k", "v").await.expect("set");
+    // Both replicas equally up to date: the zone decides.
+    for (_, _, url) in members_of(&g).iter().skip(1) {
+        let mut r = redis_conn(url).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while r
+            .get::<_, Option<String>>("k")
+            .await
+            .expect("get")
+            .is_none()
+        {
+            assert!(Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    kill(
+        Pid::from_raw(node_pid(&d, "ha-az-001") as i32),
+        Signal::SIGKILL,
+    )
+    .expect("kill");
+    let g = wait_group(&c, "ha-az", Duration::from_secs(10), "failover", |g| {
+        primary_of(g).is_some_and(|(p, _)| p != "ha-az-001")
+    })
+    .await;
+    assert_eq!(
+        primary_of(&g).map(|p| p.0).as_deref(),
+        Some("ha-az-003"),
+        "the replica in us-east-1b, not the one in the failed primary's zone"
+    );
+}

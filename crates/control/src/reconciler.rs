@@ -63,6 +63,15 @@ impl std::fmt::Debug for Endpoints {
     }
 }
 
+/// How a node is stopped: cleanly when its data is kept (a reboot, the daemon's exit), at once when its data is
+/// about to be removed (a deleted group or a removed replica; a clean shutdown would only write files that are
+/// deleted next, and a node in the middle of its first sync can take seconds to honour `SIGTERM`).
+#[derive(Debug, Clone, Copy)]
+enum Stop {
+    Graceful,
+    Discard,
+}
+
 /// What a reconcile step of a group needs to do next.
 enum Work {
     Converge(ReplicationGroup),
@@ -479,7 +488,7 @@ impl Control {
         let mut rebooted = Vec::new();
         for (m, spec) in g.members.iter().zip(&specs) {
             if m.rebooting {
-                self.stop_member(spec).await;
+                self.stop_member(spec, Stop::Graceful).await;
                 rebooted.push(m.cluster_id.clone());
             } else if let Health::Unresponsive { since } = self.inner.monitor.health(&spec.name) {
                 if since.elapsed() >= REPLACE_HUNG_AFTER {
@@ -782,7 +791,7 @@ impl Control {
     async fn remove_members(&self, g: &ReplicationGroup) -> Result<()> {
         for m in &g.removing {
             let spec = self.node_spec(g, m)?;
-            self.stop_member(&spec).await;
+            self.stop_member(&spec, Stop::Discard).await;
             process::remove_dir(&spec.dir)?;
         }
         let arns: Vec<String> = g
@@ -926,14 +935,15 @@ impl Control {
         };
         if let Some(g) = failed {
             for m in &g.members {
-                self.stop_member(&self.node_spec(&g, m)?).await;
+                self.stop_member(&self.node_spec(&g, m)?, Stop::Discard)
+                    .await;
             }
             self.lock_endpoints().remove(id);
         }
         Ok(())
     }
 
-    async fn stop_member(&self, spec: &NodeSpec) {
+    async fn stop_member(&self, spec: &NodeSpec, how: Stop) {
         self.inner.monitor.forget(&spec.name);
         let pid = self
             .inner
@@ -942,7 +952,12 @@ impl Control {
             .and_then(|o| o.pid)
             .or_else(|| process::read_pid(spec));
         if let Some(pid) = pid {
-            process::stop(pid, STOP_GRACE).await;
+            let t = Instant::now();
+            match how {
+                Stop::Graceful => process::stop(pid, STOP_GRACE).await,
+                Stop::Discard => process::kill_now(pid).await,
+            }
+            tracing::info!(node = %spec.name, pid, millis = t.elapsed().as_millis() as u64, "stopped node");
         }
         self.inner.observed.remove(&spec.name);
     }
@@ -966,7 +981,7 @@ impl Control {
                 });
                 continue;
             }
-            self.stop_member(&spec).await;
+            self.stop_member(&spec, Stop::Discard).await;
             process::remove_dir(&spec.dir)?;
         }
         self.lock_endpoints().remove(&g.id);
@@ -1006,7 +1021,7 @@ impl Control {
     async fn ensure_standalone(&self, s: &StandaloneCluster) -> Result<()> {
         let spec = self.standalone_spec(s)?;
         if s.member.rebooting {
-            self.stop_member(&spec).await;
+            self.stop_member(&spec, Stop::Graceful).await;
         }
         let poke = self.poke_of(&format!("cc:{}", s.member.cluster_id));
         let restarted = self.ensure_node(&spec, &poke).await?;
@@ -1065,7 +1080,7 @@ impl Control {
     /// Stops a standalone cluster's node, removes its data and forgets it.
     pub(crate) async fn remove_standalone(&self, s: &StandaloneCluster) -> Result<()> {
         let spec = self.standalone_spec(s)?;
-        self.stop_member(&spec).await;
+        self.stop_member(&spec, Stop::Discard).await;
         process::remove_dir(&spec.dir)?;
         let id = &s.member.cluster_id;
         let arn = self.inner.settings.arn("cluster", id);
@@ -1100,7 +1115,7 @@ impl Control {
         let mut set = tokio::task::JoinSet::new();
         for spec in specs {
             let this = self.clone();
-            set.spawn(async move { this.stop_member(&spec).await });
+            set.spawn(async move { this.stop_member(&spec, Stop::Graceful).await });
         }
         while set.join_next().await.is_some() {}
         self.lock_endpoints().clear();
