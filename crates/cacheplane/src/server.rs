@@ -50,7 +50,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let reconciler = {
         let c = control.clone();
-        tokio::spawn(async move { c.run_reconciler(stop_rx).await })
+        let rx = stop_rx.clone();
+        tokio::spawn(async move { c.run_reconciler(rx).await })
+    };
+    let notifier = {
+        let c = control.clone();
+        tokio::spawn(async move { c.run_notifier(stop_rx).await })
     };
 
     let state = Arc::new(AppState {
@@ -92,6 +97,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     // In-flight steps finish (a node start is bounded by its readiness timeout); none starts a node after this.
     let _ = tokio::time::timeout(Duration::from_secs(30), reconciler).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), notifier).await;
     if cfg.stop_nodes_on_exit {
         control.stop_all_nodes().await;
         tracing::info!("stopped every node (--stop-nodes-on-exit)");

@@ -9,8 +9,10 @@
 pub mod error;
 pub mod failover;
 pub mod model;
+pub mod modify;
 pub mod monitor;
 pub mod node_types;
+pub mod notify;
 pub mod observe;
 pub mod reconciler;
 pub mod rules;

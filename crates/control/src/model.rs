@@ -83,6 +83,48 @@ pub struct ReplicationGroup {
     /// Members removed by `DecreaseReplicaCount` whose nodes still have to be stopped.
     #[serde(default)]
     pub removing: Vec<Member>,
+    /// Changes that wait for the maintenance window (`ApplyImmediately=false`).
+    #[serde(default)]
+    pub pending: PendingChanges,
+    /// A planned switchover to this member (`PrimaryClusterId`), until it is done.
+    #[serde(default)]
+    pub switchover_to: Option<String>,
+    /// `enabling` / `disabling` while a change of automatic failover is being applied.
+    #[serde(default)]
+    pub failover_transition: Option<String>,
+    /// SNS topic the group's events go to, and whether delivery is `active` or `inactive`.
+    #[serde(default)]
+    pub notification: Option<Notification>,
+}
+
+/// Changes waiting for the maintenance window.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingChanges {
+    pub cache_node_type: Option<String>,
+    pub engine_version: Option<String>,
+}
+
+impl PendingChanges {
+    pub fn is_empty(&self) -> bool {
+        self.cache_node_type.is_none() && self.engine_version.is_none()
+    }
+}
+
+/// A notification topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    pub topic_arn: String,
+    pub active: bool,
+}
+
+impl Notification {
+    pub fn status(&self) -> &'static str {
+        if self.active {
+            "active"
+        } else {
+            "inactive"
+        }
+    }
 }
 
 /// The phases of a failover of a group's primary.

@@ -107,7 +107,7 @@ impl Control {
     }
 
     /// Forces the next step of the group to re-read roles and addresses.
-    fn refresh_roles_soon(&self, id: &str) {
+    pub(crate) fn refresh_roles_soon(&self, id: &str) {
         self.inner
             .endpoints
             .roles_read
@@ -292,12 +292,12 @@ impl Control {
         let result = match work {
             Work::Converge(g) => {
                 let creating = g.status == GroupStatus::Creating;
-                let r = self.converge(&g).await;
-                match (&r, creating) {
-                    (Ok(()), true) => self.finish_create(&g.id),
-                    (Err(e), true) => self.creation_failed(&g.id, e).await,
-                    (Ok(()), false) => self.finish_modify(&g.id),
-                    _ => r,
+                match (self.converge(&g).await, creating) {
+                    (Ok(true), true) => self.finish_create(&g.id),
+                    (Err(e), true) => self.creation_failed(&g.id, &e).await,
+                    (Ok(true), false) => self.finish_modify(&g.id),
+                    (Ok(false), _) => Ok(()),
+                    (Err(e), false) => Err(e),
                 }
             }
             Work::Delete(g) => self.delete_nodes(&g).await,
@@ -414,6 +414,15 @@ impl Control {
                 c.kill_clients_on(SocketAddr::new(*gone, spec.port)).await?;
             }
         }
+        let announce = spec.bind.to_string();
+        if c.config_get("replica-announce-ip").await?.as_deref() != Some(announce.as_str()) {
+            c.config_set("replica-announce-ip", &announce).await?;
+        }
+        let maxmemory = spec.maxmemory.to_string();
+        if c.config_get("maxmemory").await?.as_deref() != Some(maxmemory.as_str()) {
+            tracing::info!(node = %spec.name, %maxmemory, "setting maxmemory");
+            c.config_set("maxmemory", &maxmemory).await?;
+        }
         let mut role = c.role().await?;
         let wrong = match (&role, spec.replica_of) {
             (Role::Replica { .. }, None) => true,
@@ -461,11 +470,19 @@ impl Control {
         Ok(())
     }
 
-    async fn converge(&self, g: &ReplicationGroup) -> Result<()> {
+    /// One step towards the spec. Returns true when the group is where the spec says (its pending work done),
+    /// false when the step did part of the work and the next one continues.
+    async fn converge(&self, g: &ReplicationGroup) -> Result<bool> {
         let creating = g.status == GroupStatus::Creating;
         let poke = self.poke_of(&format!("rg:{}", g.id));
         if !g.removing.is_empty() {
-            return self.remove_members(g).await;
+            self.remove_members(g).await?;
+            return Ok(false);
+        }
+        if crate::modify::due_for_window(g, now()) {
+            self.apply_pending(g).await?;
+            poke.notify_one();
+            return Ok(false);
         }
         if !creating && g.automatic_failover {
             let primary = g.primary().cloned();
@@ -474,7 +491,7 @@ impl Control {
                 let failed = !p.rebooting && self.node_down(&self.node_spec(g, &p)?);
                 if (requested || failed) && self.fail_over(g, &p, requested).await? {
                     poke.notify_one();
-                    return Ok(());
+                    return Ok(false);
                 }
             }
         }
@@ -563,7 +580,7 @@ impl Control {
                     () = poke.notified() => {
                         self.refresh_roles_soon(&g.id);
                         poke.notify_one();
-                        return Ok(());
+                        return Ok(false);
                     }
                 }
             }
@@ -579,6 +596,11 @@ impl Control {
                 .collect();
             self.wait_for_links(&new).await?;
             self.ensure_endpoints(g).await?;
+        }
+        if let Some(target) = &g.switchover_to {
+            self.switch_over(g, target).await?;
+            poke.notify_one();
+            return Ok(false);
         }
         if let Some(Failover::Recovering { failed }) = &g.failover {
             let back = matches!(
@@ -597,7 +619,7 @@ impl Control {
                 self.refresh_roles_soon(&g.id);
             }
         }
-        Ok(())
+        Ok(due || !g.status.eq(&GroupStatus::Modifying))
     }
 
     fn restart_events(
@@ -813,6 +835,134 @@ impl Control {
         Ok(())
     }
 
+    /// Applies the changes that waited for the maintenance window.
+    async fn apply_pending(&self, g: &ReplicationGroup) -> Result<()> {
+        let mut events = Vec::new();
+        let mut node_type = g.pending.cache_node_type.clone();
+        if let Some(t) = &node_type {
+            let bytes = node_types::maxmemory(t).unwrap_or(0);
+            if let Err(e) = self.check_fits(g, t, bytes).await {
+                events.push(NewEvent::group(
+                    &g.id,
+                    format!("Could not apply the pending change of cache node type to {t} in the maintenance window: {e}"),
+                ));
+                node_type = None;
+            }
+        }
+        self.update_group(&g.id, |cur| {
+            if let Some(t) = node_type {
+                events.push(NewEvent::group(
+                    &cur.id,
+                    format!(
+                        "Modified replication group {}: cache node type changed to {t} in the maintenance window",
+                        cur.id
+                    ),
+                ));
+                cur.cache_node_type = t;
+                cur.status = GroupStatus::Modifying;
+            }
+            cur.pending = Default::default();
+            events
+        })?;
+        self.refresh_roles_soon(&g.id);
+        Ok(())
+    }
+
+    /// A planned switchover to `target` (`PrimaryClusterId`): Redis's `FAILOVER` pauses writes on the primary
+    /// until the target has every one of them, then swaps the roles, so no acknowledged write is lost. The
+    /// primary endpoint address then moves: the old primary stops listening on it and drops the clients that
+    /// came through it; the new primary takes it.
+    async fn switch_over(&self, g: &ReplicationGroup, target: &str) -> Result<()> {
+        let (Some(old), Some(new)) = (g.primary().cloned(), g.member(target).cloned()) else {
+            return self.update_group(&g.id, |g| {
+                g.switchover_to = None;
+                vec![]
+            });
+        };
+        let old_spec = self.node_spec(g, &old)?;
+        let new_addr = SocketAddr::new(new.address, g.port);
+        let mut c = AdminClient::connect(old_spec.addr(), &self.inner.admin).await?;
+        if matches!(c.role().await?, Role::Primary { .. }) {
+            if let Err(e) = c.failover_to(new_addr, 5000).await {
+                tracing::warn!(group = %g.id, error = %e, "switchover refused");
+                return self.update_group(&g.id, |g| {
+                    g.switchover_to = None;
+                    vec![NewEvent::group(
+                        &g.id,
+                        format!("Could not switch the primary to {}: {e}", new.cluster_id),
+                    )]
+                });
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(c.role().await?, Role::Primary { .. }) {
+                if Instant::now() > deadline {
+                    return self.update_group(&g.id, |g| {
+                        g.switchover_to = None;
+                        vec![NewEvent::group(
+                            &g.id,
+                            format!(
+                                "Could not switch the primary to {}: it did not catch up in time",
+                                new.cluster_id
+                            ),
+                        )]
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        let vip = SocketAddr::new(g.primary_endpoint, g.port);
+        c.set_binds(&[old.address]).await?;
+        c.kill_clients_on(vip).await?;
+        let mut switched = g.clone();
+        switched.primary_cluster_id = new.cluster_id.clone();
+        switched.switchover_to = None;
+        let new_spec = self.node_spec(&switched, &new)?;
+        let mut n =
+            AdminClient::connect_within(new_addr, &self.inner.admin, STEP_COMMAND_TIMEOUT).await?;
+        let mut tries = 0;
+        while let Err(e) = n.set_binds(&new_spec.binds()).await {
+            tries += 1;
+            if tries >= 100 {
+                return Err(e.into());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let role = n.role().await?;
+        self.inner
+            .observed
+            .update(&new.cluster_id, |o| o.role = Some(role));
+        let message = format!(
+            "Primary changed from {} to {} (planned switchover)",
+            old.cluster_id, new.cluster_id
+        );
+        self.update_group(&g.id, |cur| {
+            cur.primary_cluster_id = new.cluster_id.clone();
+            cur.switchover_to = None;
+            vec![
+                NewEvent::cluster(&new.cluster_id, message.clone()),
+                NewEvent::group(&cur.id, message),
+            ]
+        })?;
+        // The other replicas follow the new primary now; the next refresh checks everything.
+        for m in switched.replicas() {
+            if m.cluster_id == old.cluster_id {
+                continue;
+            }
+            if let Ok(mut r) = AdminClient::connect_within(
+                SocketAddr::new(m.address, g.port),
+                &self.inner.admin,
+                STEP_COMMAND_TIMEOUT,
+            )
+            .await
+            {
+                let _ = r.replicaof(Some(new_addr)).await;
+            }
+        }
+        self.ensure_endpoints(&switched).await?;
+        self.refresh_roles_soon(&g.id);
+        Ok(())
+    }
+
     /// A `modifying` group whose work is done becomes `available`.
     fn finish_modify(&self, id: &str) -> Result<()> {
         let synced = |c: &String| {
@@ -824,10 +974,12 @@ impl Control {
         self.update_group(id, |g| {
             if g.status != GroupStatus::Modifying
                 || !g.removing.is_empty()
+                || g.switchover_to.is_some()
                 || !g.adding.iter().all(synced)
             {
                 return vec![];
             }
+            g.failover_transition = None;
             let mut events: Vec<NewEvent> = g
                 .adding
                 .iter()

@@ -33,7 +33,7 @@ pub(crate) fn default_parameter_group(version: &str) -> String {
 }
 
 /// Refuses a parameter of a feature not built yet, naming the feature.
-fn not_yet(param: &str, feature: &str) -> ControlError {
+pub(crate) fn not_yet(param: &str, feature: &str) -> ControlError {
     combination(format!(
         "{param} is not supported yet: Cacheplane does not implement {feature} in this version."
     ))
@@ -465,6 +465,10 @@ impl Control {
             failover: None,
             adding: vec![],
             removing: vec![],
+            pending: Default::default(),
+            switchover_to: None,
+            failover_transition: None,
+            notification: None,
         };
         let arn = self.inner.settings.arn("replicationgroup", &g.id);
         st.store.put_group(

@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_date ON events (date_ms);
 CREATE TABLE IF NOT EXISTS tags (arn TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (arn, key));
+CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS test_failovers (date_ms INTEGER NOT NULL, replication_group_id TEXT NOT NULL);
 ";
 
@@ -190,6 +191,61 @@ impl Store {
         )?;
         Self::insert_events(&tx, now, events)?;
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Events after `seq`, oldest first, at most `limit`.
+    pub fn events_after(&self, seq: i64, limit: usize) -> Result<Vec<Event>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT seq, date_ms, source_type, source_id, message FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = st.query_map(params![seq, limit as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (seq, date, source_type, source_id, message) = r?;
+            out.push(Event {
+                seq,
+                date: DateTime::<Utc>::from_timestamp_millis(date).unwrap_or_default(),
+                source_type,
+                source_id,
+                message,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The highest event sequence number so far (0 when there is none).
+    pub fn max_event_seq(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?)
+    }
+
+    /// A named cursor (how far a consumer of events got).
+    pub fn cursor(&self, name: &str) -> Result<Option<i64>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT seq FROM cursors WHERE name = ?1")?;
+        let mut rows = st.query(params![name])?;
+        Ok(match rows.next()? {
+            Some(r) => Some(r.get(0)?),
+            None => None,
+        })
+    }
+
+    pub fn set_cursor(&mut self, name: &str, seq: i64) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO cursors (name, seq) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq",
+            params![name, seq],
+        )?;
         Ok(())
     }
 

@@ -46,7 +46,18 @@ impl Control {
             replication_group_id: g.id.clone(),
             description: g.description.clone(),
             status: g.status.as_str().into(),
-            pending: Default::default(),
+            pending: output::ReplicationGroupPending {
+                primary_cluster_id: g.switchover_to.clone(),
+                automatic_failover_status: g.failover_transition.as_ref().map(|_| {
+                    if g.automatic_failover {
+                        "enabled"
+                    } else {
+                        "disabled"
+                    }
+                    .to_string()
+                }),
+                ..Default::default()
+            },
             member_clusters: g.members.iter().map(|m| m.cluster_id.clone()).collect(),
             node_groups: vec![NodeGroup {
                 node_group_id: "0001".into(),
@@ -56,12 +67,11 @@ impl Control {
                 members,
             }],
             snapshotting_cluster_id: g.snapshotting_cluster_id.clone(),
-            automatic_failover: if g.automatic_failover {
-                "enabled"
-            } else {
-                "disabled"
-            }
-            .into(),
+            automatic_failover: match (&g.failover_transition, g.automatic_failover) {
+                (Some(t), _) => t.clone(),
+                (None, true) => "enabled".into(),
+                (None, false) => "disabled".into(),
+            },
             multi_az: if g.multi_az { "enabled" } else { "disabled" }.into(),
             snapshot_retention_limit: g.snapshot_retention_limit,
             snapshot_window: Some(g.snapshot_window.clone()),
@@ -119,8 +129,12 @@ impl Control {
             preferred_availability_zone: Some(m.availability_zone.clone()),
             create_time: Some(m.create_time),
             preferred_maintenance_window: g.preferred_maintenance_window.clone(),
-            pending_engine_version: None,
-            pending_cache_node_type: None,
+            pending_engine_version: g.pending.engine_version.clone(),
+            pending_cache_node_type: g.pending.cache_node_type.clone(),
+            notification: g
+                .notification
+                .as_ref()
+                .map(|n| (n.topic_arn.clone(), n.status().to_string())),
             cache_parameter_group_name: g.cache_parameter_group.clone(),
             cache_subnet_group_name: Some("default".into()),
             cache_nodes: show_nodes.then(|| vec![self.node_view(m, g.port, node_status)]),
@@ -161,6 +175,7 @@ impl Control {
             preferred_maintenance_window: s.preferred_maintenance_window.clone(),
             pending_engine_version: None,
             pending_cache_node_type: None,
+            notification: None,
             cache_parameter_group_name: s.cache_parameter_group.clone(),
             cache_subnet_group_name: Some("default".into()),
             cache_nodes: show_nodes.then(|| vec![self.node_view(&s.member, s.port, node_status)]),

@@ -176,6 +176,28 @@ impl AdminClient {
         .await
     }
 
+    /// `CONFIG GET name`: the value, if the parameter exists.
+    pub async fn config_get(&mut self, name: &str) -> Result<Option<String>> {
+        let v: Vec<String> = self.run(redis::cmd("CONFIG").arg("GET").arg(name)).await?;
+        Ok(v.get(1).cloned())
+    }
+
+    /// `FAILOVER TO host port TIMEOUT ms` on a primary (Redis ≥ 6.2): pauses writes, waits until that replica has
+    /// every write, then swaps roles with it. Returns once the command is accepted; the switch follows.
+    pub async fn failover_to(&mut self, replica: SocketAddr, timeout_ms: u64) -> Result<()> {
+        let _: String = self
+            .run(
+                redis::cmd("FAILOVER")
+                    .arg("TO")
+                    .arg(replica.ip().to_string())
+                    .arg(replica.port())
+                    .arg("TIMEOUT")
+                    .arg(timeout_ms),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// `CONFIG SET name value`.
     pub async fn config_set(&mut self, name: &str, value: &str) -> Result<()> {
         let _: String = self

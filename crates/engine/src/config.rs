@@ -100,6 +100,9 @@ pub fn render(spec: &NodeSpec, admin: &AdminCredentials) -> String {
     let _ = writeln!(c, "repl-diskless-sync yes");
     let _ = writeln!(c, "repl-diskless-sync-delay 0");
     let _ = writeln!(c, "replica-read-only yes");
+    // Replicas connect from 127.0.0.1 whatever their own address; announce the real one so the primary (and
+    // `FAILOVER TO`, and `INFO replication`) can tell them apart.
+    let _ = writeln!(c, "replica-announce-ip {}", spec.bind);
     let _ = writeln!(c, "masteruser {}", admin.user);
     let _ = writeln!(c, "masterauth \"{}\"", admin.password);
     let _ = writeln!(c, "user {} on {} ~* &* +@all", admin.user, admin.acl_hash());

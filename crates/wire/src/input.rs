@@ -377,6 +377,87 @@ pub struct DescribeCacheEngineVersions {
     pub default_only: Option<bool>,
 }
 
+/// `ModifyReplicationGroup`: every member of the model.
+#[derive(Debug, Clone, Default)]
+pub struct ModifyReplicationGroup {
+    pub replication_group_id: String,
+    pub replication_group_description: Option<String>,
+    pub primary_cluster_id: Option<String>,
+    pub snapshotting_cluster_id: Option<String>,
+    pub automatic_failover_enabled: Option<bool>,
+    pub multi_az_enabled: Option<bool>,
+    pub node_group_id: Option<String>,
+    pub cache_security_group_names: Option<Vec<String>>,
+    pub security_group_ids: Option<Vec<String>>,
+    pub preferred_maintenance_window: Option<String>,
+    pub notification_topic_arn: Option<String>,
+    pub cache_parameter_group_name: Option<String>,
+    pub notification_topic_status: Option<String>,
+    pub apply_immediately: Option<bool>,
+    pub engine: Option<String>,
+    pub engine_version: Option<String>,
+    pub auto_minor_version_upgrade: Option<bool>,
+    pub snapshot_retention_limit: Option<i32>,
+    pub snapshot_window: Option<String>,
+    pub cache_node_type: Option<String>,
+    pub auth_token: Option<Secret>,
+    pub auth_token_update_strategy: Option<String>,
+    pub user_group_ids_to_add: Option<Vec<String>>,
+    pub user_group_ids_to_remove: Option<Vec<String>>,
+    pub remove_user_groups: Option<bool>,
+    pub log_delivery_configurations: Option<Vec<LogDeliveryConfigurationRequest>>,
+    pub ip_discovery: Option<String>,
+    pub transit_encryption_enabled: Option<bool>,
+    pub transit_encryption_mode: Option<String>,
+    pub cluster_mode: Option<String>,
+    pub durability: Option<String>,
+}
+
+impl ModifyReplicationGroup {
+    const ACTION: &'static str = "ModifyReplicationGroup";
+
+    pub fn decode(mut f: Form) -> Result<Self, ApiError> {
+        let input = Self {
+            replication_group_id: f.required("ReplicationGroupId")?,
+            replication_group_description: f.string("ReplicationGroupDescription"),
+            primary_cluster_id: f.string("PrimaryClusterId"),
+            snapshotting_cluster_id: f.string("SnapshottingClusterId"),
+            automatic_failover_enabled: f.boolean("AutomaticFailoverEnabled")?,
+            multi_az_enabled: f.boolean("MultiAZEnabled")?,
+            node_group_id: f.string("NodeGroupId"),
+            cache_security_group_names: f
+                .string_list("CacheSecurityGroupNames", "CacheSecurityGroupName")?,
+            security_group_ids: f.string_list("SecurityGroupIds", "SecurityGroupId")?,
+            preferred_maintenance_window: f.string("PreferredMaintenanceWindow"),
+            notification_topic_arn: f.string("NotificationTopicArn"),
+            cache_parameter_group_name: f.string("CacheParameterGroupName"),
+            notification_topic_status: f.string("NotificationTopicStatus"),
+            apply_immediately: f.boolean("ApplyImmediately")?,
+            engine: f.string("Engine"),
+            engine_version: f.string("EngineVersion"),
+            auto_minor_version_upgrade: f.boolean("AutoMinorVersionUpgrade")?,
+            snapshot_retention_limit: f.integer("SnapshotRetentionLimit")?,
+            snapshot_window: f.string("SnapshotWindow"),
+            cache_node_type: f.string("CacheNodeType"),
+            auth_token: f.string("AuthToken").map(Secret),
+            auth_token_update_strategy: f
+                .enumeration("AuthTokenUpdateStrategy", &["SET", "ROTATE", "DELETE"])?,
+            user_group_ids_to_add: f.string_list("UserGroupIdsToAdd", "member")?,
+            user_group_ids_to_remove: f.string_list("UserGroupIdsToRemove", "member")?,
+            remove_user_groups: f.boolean("RemoveUserGroups")?,
+            log_delivery_configurations: log_delivery(&mut f, Self::ACTION)?,
+            ip_discovery: f.enumeration("IpDiscovery", &["ipv4", "ipv6"])?,
+            transit_encryption_enabled: f.boolean("TransitEncryptionEnabled")?,
+            transit_encryption_mode: f
+                .enumeration("TransitEncryptionMode", &["preferred", "required"])?,
+            cluster_mode: f.enumeration("ClusterMode", &["enabled", "disabled", "compatible"])?,
+            durability: f.enumeration("Durability", &["default", "async", "sync", "disabled"])?,
+        };
+        f.finish(Self::ACTION)?;
+        Ok(input)
+    }
+}
+
 /// `TestFailover`.
 #[derive(Debug, Clone, Default)]
 pub struct TestFailover {
@@ -474,6 +555,7 @@ pub enum Request {
     RemoveTagsFromResource(RemoveTagsFromResource),
     ListTagsForResource(ListTagsForResource),
     DescribeCacheEngineVersions(DescribeCacheEngineVersions),
+    ModifyReplicationGroup(Box<ModifyReplicationGroup>),
     TestFailover(TestFailover),
     IncreaseReplicaCount(ChangeReplicaCount),
     DecreaseReplicaCount(ChangeReplicaCount),
@@ -506,6 +588,7 @@ impl Request {
             Self::RemoveTagsFromResource(_) => "RemoveTagsFromResource",
             Self::ListTagsForResource(_) => "ListTagsForResource",
             Self::DescribeCacheEngineVersions(_) => "DescribeCacheEngineVersions",
+            Self::ModifyReplicationGroup(_) => "ModifyReplicationGroup",
             Self::TestFailover(_) => "TestFailover",
             Self::IncreaseReplicaCount(_) => "IncreaseReplicaCount",
             Self::DecreaseReplicaCount(_) => "DecreaseReplicaCount",
@@ -633,6 +716,9 @@ impl Request {
                 f.finish(a)?;
                 Self::DescribeCacheEngineVersions(r)
             }
+            "ModifyReplicationGroup" => {
+                Self::ModifyReplicationGroup(Box::new(ModifyReplicationGroup::decode(f)?))
+            }
             "TestFailover" => {
                 let r = TestFailover {
                     replication_group_id: f.required("ReplicationGroupId")?,
@@ -743,6 +829,39 @@ mod tests {
             Some(Some("g".into()))
         );
         assert!(!format!("{c:?}").contains("secret-token"));
+    }
+
+    #[test]
+    fn modify_reads_every_member_of_the_seed() {
+        let r = decode(
+            "Action=ModifyReplicationGroup&Version=2015-02-02&ReplicationGroupId=rg&ReplicationGroupDescription=d\
+             &PrimaryClusterId=rg-002&SnapshottingClusterId=rg-002&AutomaticFailoverEnabled=true&MultiAZEnabled=false\
+             &NodeGroupId=0001&CacheSecurityGroupNames.CacheSecurityGroupName.1=c&SecurityGroupIds.SecurityGroupId.1=sg-1\
+             &PreferredMaintenanceWindow=sun:05:00-sun:06:00&NotificationTopicArn=arn:aws:sns:us-east-1:1:t\
+             &CacheParameterGroupName=default.redis7&NotificationTopicStatus=active&ApplyImmediately=true\
+             &Engine=redis&EngineVersion=7.0&AutoMinorVersionUpgrade=false&SnapshotRetentionLimit=1\
+             &SnapshotWindow=01:00-02:00&CacheNodeType=cache.t3.small&AuthToken=tok&AuthTokenUpdateStrategy=ROTATE\
+             &UserGroupIdsToAdd.member.1=u1&UserGroupIdsToRemove.member.1=u2&RemoveUserGroups=false\
+             &LogDeliveryConfigurations.LogDeliveryConfigurationRequest.1.LogType=slow-log&IpDiscovery=ipv6\
+             &TransitEncryptionEnabled=true&TransitEncryptionMode=preferred&ClusterMode=disabled&Durability=default",
+        )
+        .expect("decodes");
+        let Request::ModifyReplicationGroup(m) = r else {
+            panic!("wrong action")
+        };
+        assert_eq!(m.primary_cluster_id.as_deref(), Some("rg-002"));
+        assert_eq!(m.cache_security_group_names, Some(vec!["c".to_string()]));
+        assert_eq!(m.snapshot_retention_limit, Some(1));
+        assert_eq!(m.auth_token_update_strategy.as_deref(), Some("ROTATE"));
+        assert_eq!(m.user_group_ids_to_remove, Some(vec!["u2".to_string()]));
+        assert_eq!(m.durability.as_deref(), Some("default"));
+        assert!(!format!("{m:?}").contains("tok\""));
+        assert_eq!(
+            decode("Action=ModifyReplicationGroup&Version=2015-02-02&ReplicationGroupId=rg&AuthTokenUpdateStrategy=rotate")
+                .expect_err("enum")
+                .code,
+            ErrorCode::InvalidParameterValue
+        );
     }
 
     #[test]

@@ -230,6 +230,8 @@ pub struct CacheCluster {
     pub preferred_maintenance_window: String,
     pub pending_engine_version: Option<String>,
     pub pending_cache_node_type: Option<String>,
+    /// `NotificationConfiguration`: topic ARN and status.
+    pub notification: Option<(String, String)>,
     pub cache_parameter_group_name: String,
     pub cache_subnet_group_name: Option<String>,
     /// `Some` when `ShowCacheNodeInfo` was asked for.
@@ -272,6 +274,12 @@ impl CacheCluster {
         w.opt_text("EngineVersion", self.pending_engine_version.as_deref());
         w.opt_text("CacheNodeType", self.pending_cache_node_type.as_deref());
         w.close("PendingModifiedValues");
+        if let Some((arn, status)) = &self.notification {
+            w.open("NotificationConfiguration");
+            w.text("TopicArn", arn);
+            w.text("TopicStatus", status);
+            w.close("NotificationConfiguration");
+        }
         w.empty("CacheSecurityGroups");
         w.open("CacheParameterGroup");
         w.text("CacheParameterGroupName", &self.cache_parameter_group_name);

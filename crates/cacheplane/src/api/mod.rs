@@ -32,6 +32,7 @@ pub async fn dispatch(
         Request::DescribeCacheEngineVersions(i) => {
             catalog::describe_engine_versions(c, i, request_id)
         }
+        Request::ModifyReplicationGroup(i) => replication_groups::modify(c, *i, request_id).await,
         Request::TestFailover(i) => ha::test_failover(c, i, request_id),
         Request::IncreaseReplicaCount(i) => ha::increase_replica_count(c, i, request_id),
         Request::DecreaseReplicaCount(i) => ha::decrease_replica_count(c, i, request_id),

@@ -1,9 +1,10 @@
-//! CreateReplicationGroup, DescribeReplicationGroups, DeleteReplicationGroup, DescribeCacheClusters.
+//! CreateReplicationGroup, DescribeReplicationGroups, ModifyReplicationGroup, DeleteReplicationGroup,
+//! DescribeCacheClusters, DeleteCacheCluster.
 
 use control::Control;
 use wire::input::{
     CreateReplicationGroup, DeleteCacheCluster, DeleteReplicationGroup, DescribeCacheClusters,
-    DescribeReplicationGroups,
+    DescribeReplicationGroups, ModifyReplicationGroup,
 };
 use wire::output::{envelope, write_page};
 use wire::ApiError;
@@ -30,6 +31,18 @@ pub fn describe(
             |x, w| x.write(w),
         )
     }))
+}
+
+pub async fn modify(
+    c: &Control,
+    input: ModifyReplicationGroup,
+    rid: &str,
+) -> Result<String, ApiError> {
+    let g = c
+        .modify_replication_group(input)
+        .await
+        .map_err(to_api_error)?;
+    Ok(envelope("ModifyReplicationGroup", rid, |w| g.write(w)))
 }
 
 pub fn delete(c: &Control, input: DeleteReplicationGroup, rid: &str) -> Result<String, ApiError> {

@@ -1,0 +1,596 @@
+//! `ModifyReplicationGroup`: every parameter validated by AWS's rules against the group's current state, then
+//! recorded with one event per change in one transaction. Node type and engine version wait for the maintenance
+//! window unless `ApplyImmediately=true` (see [`due_for_window`]); everything else applies at once: the group
+//! turns `modifying` and its worker does the work on the nodes (`maxmemory`, a planned switchover, the monitor's
+//! failover setting), then `available`.
+
+use chrono::{DateTime, Utc};
+use engine::admin::AdminClient;
+use wire::input::ModifyReplicationGroup;
+use wire::output;
+
+use crate::error::{combination, invalid, ControlError, Result};
+use crate::model::{GroupStatus, NewEvent, Notification, ReplicationGroup};
+use crate::replication_groups::{default_parameter_group, not_yet};
+use crate::rules::{self, DailyWindow, WeeklyWindow};
+use crate::{node_types, now, Control};
+
+/// True when the group has changes waiting and `t` is inside its maintenance window: the scheduler's rule, a
+/// pure function of time and state.
+pub fn due_for_window(g: &ReplicationGroup, t: DateTime<Utc>) -> bool {
+    !g.pending.is_empty()
+        && g.status == GroupStatus::Available
+        && WeeklyWindow::parse(&g.preferred_maintenance_window).is_ok_and(|w| w.contains(t))
+}
+
+/// Checks an SNS topic ARN: `arn:aws:sns:<region>:<12-digit account>:<name>`.
+fn topic_arn(arn: &str) -> Result<()> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "sns"
+        && !parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && !parts[5].is_empty()
+        && parts[5].len() <= 256
+        && parts[5]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !ok {
+        return Err(invalid(format!(
+            "Invalid NotificationTopicArn '{}': expected arn:aws:sns:<region>:<account id>:<topic name>.",
+            rules::shown(arn)
+        )));
+    }
+    Ok(())
+}
+
+/// The topic's name, which names its notification file.
+pub fn topic_name(arn: &str) -> &str {
+    arn.rsplit(':').next().unwrap_or(arn)
+}
+
+impl Control {
+    /// `ModifyReplicationGroup`.
+    pub async fn modify_replication_group(
+        &self,
+        input: ModifyReplicationGroup,
+    ) -> Result<output::ReplicationGroup> {
+        // Features of later issues, refused by name before anything else.
+        if input.auth_token.is_some()
+            || input.auth_token_update_strategy.is_some()
+            || input.user_group_ids_to_add.is_some()
+            || input.user_group_ids_to_remove.is_some()
+            || input.remove_user_groups.is_some()
+        {
+            return Err(not_yet(
+                "AuthToken/AuthTokenUpdateStrategy/UserGroupIdsToAdd/UserGroupIdsToRemove/RemoveUserGroups",
+                "AUTH tokens and user groups",
+            ));
+        }
+        if input.transit_encryption_enabled.is_some() || input.transit_encryption_mode.is_some() {
+            return Err(not_yet(
+                "TransitEncryptionEnabled/TransitEncryptionMode",
+                "TLS in transit",
+            ));
+        }
+        if matches!(
+            input.cluster_mode.as_deref(),
+            Some("enabled") | Some("compatible")
+        ) {
+            return Err(not_yet("ClusterMode", "cluster mode enabled or compatible"));
+        }
+        if input
+            .log_delivery_configurations
+            .as_ref()
+            .is_some_and(|l| !l.is_empty())
+        {
+            return Err(not_yet("LogDeliveryConfigurations", "log delivery"));
+        }
+        if input.ip_discovery.as_deref() == Some("ipv6") {
+            return Err(not_yet("IpDiscovery=ipv6", "IPv6 discovery"));
+        }
+        if matches!(
+            input.durability.as_deref(),
+            Some("async") | Some("sync") | Some("disabled")
+        ) {
+            return Err(invalid(
+                "Durability: only 'default' is available (replication is asynchronous, with an append-only file on every node).",
+            ));
+        }
+        if input
+            .cache_security_group_names
+            .as_ref()
+            .is_some_and(|c| !c.is_empty())
+        {
+            return Err(combination(
+                "CacheSecurityGroupNames are for EC2-Classic clusters; Cacheplane groups run as in a VPC: use SecurityGroupIds.",
+            ));
+        }
+
+        let key = input.replication_group_id.to_ascii_lowercase();
+        let current = self.state().groups.get(&key).cloned().ok_or_else(|| {
+            ControlError::ReplicationGroupNotFound(rules::shown(&input.replication_group_id))
+        })?;
+        if current.status != GroupStatus::Available {
+            return Err(ControlError::InvalidReplicationGroupState {
+                id: current.id.clone(),
+                status: current.status.as_str().into(),
+            });
+        }
+        let apply_now = input.apply_immediately.unwrap_or(false);
+        let mut g = current.clone();
+        let mut events: Vec<String> = Vec::new();
+        let mut work = false;
+
+        if let Some(ng) = input.node_group_id.as_deref() {
+            if ng != crate::ha::NODE_GROUP_ID {
+                return Err(ControlError::NodeGroupNotFound(format!(
+                    "Node group {} not found in replication group {}: a group with cluster mode disabled has one node group, 0001.",
+                    rules::shown(ng),
+                    g.id
+                )));
+            }
+        }
+        if let Some(d) = &input.replication_group_description {
+            rules::text("ReplicationGroupDescription", d)?;
+            if d.chars().count() > 255 {
+                return Err(invalid(
+                    "ReplicationGroupDescription must be at most 255 characters long.",
+                ));
+            }
+            if *d != g.description {
+                g.description = d.clone();
+                events.push("description changed".into());
+            }
+        }
+
+        // Automatic failover and Multi-AZ, checked on the settings they lead to.
+        let af = input
+            .automatic_failover_enabled
+            .unwrap_or(g.automatic_failover);
+        let maz = input.multi_az_enabled.unwrap_or(g.multi_az);
+        let replicas = g.replicas().count();
+        if af && !g.automatic_failover && replicas == 0 {
+            return Err(combination(
+                "Replication group must have at least one read replica to enable autofailover.",
+            ));
+        }
+        if maz && !af {
+            return Err(combination(
+                "Multi-AZ requires automatic failover: set AutomaticFailoverEnabled to true (or disable Multi-AZ).",
+            ));
+        }
+        if maz && !g.multi_az {
+            if replicas == 0 {
+                return Err(combination(
+                    "Multi-AZ needs at least one read replica in the replication group.",
+                ));
+            }
+            if g.cache_node_type.starts_with("cache.t1.") {
+                return Err(invalid("Multi-AZ is not supported on T1 node types."));
+            }
+        }
+        if af != g.automatic_failover {
+            g.failover_transition = Some(if af { "enabling" } else { "disabling" }.into());
+            g.automatic_failover = af;
+            events.push(format!(
+                "automatic failover {}",
+                if af { "enabled" } else { "disabled" }
+            ));
+            work = true;
+        }
+        if maz != g.multi_az {
+            g.multi_az = maz;
+            events.push(format!(
+                "Multi-AZ {}",
+                if maz { "enabled" } else { "disabled" }
+            ));
+        }
+
+        // A planned switchover; AWS allows it only with automatic failover and Multi-AZ off.
+        if let Some(p) = &input.primary_cluster_id {
+            let p = p.to_ascii_lowercase();
+            if g.member(&p).is_none() {
+                return Err(invalid(format!(
+                    "PrimaryClusterId {}: no such member in replication group {}.",
+                    rules::shown(&p),
+                    g.id
+                )));
+            }
+            if af || maz {
+                return Err(combination(
+                    "PrimaryClusterId can be set only when automatic failover and Multi-AZ are disabled; with them on, use TestFailover.",
+                ));
+            }
+            if p != g.primary_cluster_id {
+                events.push(format!("switchover to primary {p} requested"));
+                g.switchover_to = Some(p);
+                work = true;
+            }
+        }
+
+        // Windows and snapshot settings.
+        let maintenance = match &input.preferred_maintenance_window {
+            Some(w) => WeeklyWindow::parse(w)?,
+            None => WeeklyWindow::parse(&g.preferred_maintenance_window)?,
+        };
+        let snapshot = match &input.snapshot_window {
+            Some(w) => DailyWindow::parse(w)?,
+            None => DailyWindow::parse(&g.snapshot_window)?,
+        };
+        if (input.preferred_maintenance_window.is_some() || input.snapshot_window.is_some())
+            && maintenance.overlaps_daily(&snapshot)
+        {
+            return Err(combination(
+                "The snapshot window and maintenance window must not overlap.",
+            ));
+        }
+        if maintenance.format() != g.preferred_maintenance_window {
+            g.preferred_maintenance_window = maintenance.format();
+            events.push(format!(
+                "maintenance window set to {}",
+                g.preferred_maintenance_window
+            ));
+        }
+        if snapshot.format() != g.snapshot_window {
+            g.snapshot_window = snapshot.format();
+            events.push(format!("snapshot window set to {}", g.snapshot_window));
+        }
+        if let Some(n) = input.snapshot_retention_limit {
+            if !(0..=35).contains(&n) {
+                return Err(invalid(format!(
+                    "Invalid SnapshotRetentionLimit {n}: it must be between 0 and 35 days."
+                )));
+            }
+            if n > 0 {
+                return Err(not_yet(
+                    "SnapshotRetentionLimit greater than 0",
+                    "automatic snapshots",
+                ));
+            }
+            if n != g.snapshot_retention_limit {
+                g.snapshot_retention_limit = n;
+                events.push(format!("snapshot retention limit set to {n}"));
+            }
+        }
+        if let Some(c) = &input.snapshotting_cluster_id {
+            let c = c.to_ascii_lowercase();
+            if g.member(&c).is_none() {
+                return Err(invalid(format!(
+                    "SnapshottingClusterId {}: no such member in replication group {}.",
+                    rules::shown(&c),
+                    g.id
+                )));
+            }
+            if g.snapshotting_cluster_id.as_deref() != Some(c.as_str()) {
+                events.push(format!("snapshotting cluster set to {c}"));
+                g.snapshotting_cluster_id = Some(c);
+            }
+        }
+
+        if let Some(sgs) = &input.security_group_ids {
+            for sg in sgs {
+                rules::security_group_id(sg)?;
+            }
+            if *sgs != g.security_group_ids {
+                g.security_group_ids = sgs.clone();
+                events.push(format!("security groups set to {}", sgs.join(", ")));
+            }
+        }
+        if let Some(v) = input.auto_minor_version_upgrade {
+            if v != g.auto_minor_version_upgrade {
+                g.auto_minor_version_upgrade = v;
+                events.push(format!("auto minor version upgrade set to {v}"));
+            }
+        }
+        if let Some(p) = &input.cache_parameter_group_name {
+            if *p != default_parameter_group(&g.engine_version) {
+                return Err(ControlError::CacheParameterGroupNotFound(format!(
+                    "{} (only {} exists for engine version {}; custom parameter groups are not built yet)",
+                    rules::shown(p),
+                    default_parameter_group(&g.engine_version),
+                    g.engine_version
+                )));
+            }
+        }
+
+        // Notifications.
+        {
+            let (arn, status) = (
+                &input.notification_topic_arn,
+                &input.notification_topic_status,
+            );
+            {
+                let active = match status.as_deref() {
+                    None => None,
+                    Some("active") => Some(true),
+                    Some("inactive") => Some(false),
+                    Some(other) => {
+                        return Err(invalid(format!(
+                            "Invalid NotificationTopicStatus '{}': use active or inactive.",
+                            rules::shown(other)
+                        )))
+                    }
+                };
+                let next = match (arn, &g.notification) {
+                    (Some(a), _) => {
+                        topic_arn(a)?;
+                        Some(Notification {
+                            topic_arn: a.clone(),
+                            active: active.unwrap_or(true),
+                        })
+                    }
+                    (None, Some(n)) => Some(Notification {
+                        topic_arn: n.topic_arn.clone(),
+                        active: active.unwrap_or(n.active),
+                    }),
+                    (None, None) if active.is_some() => {
+                        return Err(combination(
+                            "NotificationTopicStatus needs a NotificationTopicArn: the group has no topic.",
+                        ))
+                    }
+                    (None, None) => None,
+                };
+                if next != g.notification {
+                    if let Some(n) = &next {
+                        events.push(format!(
+                            "notification topic {} is {}",
+                            n.topic_arn,
+                            n.status()
+                        ));
+                    }
+                    g.notification = next;
+                }
+            }
+        }
+
+        // Engine and version: only upward; a newer version is a rolling replacement.
+        if let Some(e) = &input.engine {
+            if !e.eq_ignore_ascii_case("redis") {
+                return Err(invalid(format!(
+                    "Engine '{}' cannot be set: this replication group runs redis.",
+                    rules::shown(e)
+                )));
+            }
+        }
+        let mut pending = g.pending.clone();
+        if let Some(v) = &input.engine_version {
+            let s = &self.inner.settings;
+            let wanted: Vec<&str> = v.split('.').filter(|p| *p != "x").collect();
+            let found = s.binaries.iter().find(|b| {
+                let have: Vec<&str> = b.version.split('.').collect();
+                !wanted.is_empty()
+                    && wanted.len() <= have.len()
+                    && wanted.iter().zip(&have).all(|(w, h)| w == h)
+            });
+            let Some(b) = found else {
+                return Err(invalid(format!(
+                    "Engine version {} is not available. Available versions: {}.",
+                    rules::shown(v),
+                    s.binaries
+                        .iter()
+                        .map(|b| b.version.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            };
+            let cmp = version_cmp(&b.version, &g.engine_version);
+            if cmp == std::cmp::Ordering::Less {
+                return Err(invalid(format!(
+                    "Engine version {} is lower than the group's {}: a downgrade is not possible; create a new replication group instead.",
+                    b.version, g.engine_version
+                )));
+            }
+            if cmp == std::cmp::Ordering::Greater {
+                return Err(not_yet(
+                    "EngineVersion (an upgrade)",
+                    "rolling engine upgrades",
+                ));
+            }
+        }
+
+        // Node type: a new maxmemory on every node, no restart.
+        if let Some(t) = &input.cache_node_type {
+            let Some(bytes) = node_types::maxmemory(t) else {
+                return Err(invalid(format!(
+                    "Invalid CacheNodeType '{}': no such cache node type.",
+                    rules::shown(t)
+                )));
+            };
+            if t.starts_with("cache.r6gd.") {
+                return Err(not_yet(
+                    "CacheNodeType (r6gd)",
+                    "data tiering, which r6gd node types require",
+                ));
+            }
+            if *t == g.cache_node_type {
+                pending.cache_node_type = None;
+            } else {
+                self.check_fits(&g, t, bytes).await?;
+                pending.cache_node_type = Some(t.clone());
+            }
+        }
+        if apply_now {
+            if let Some(t) = pending.cache_node_type.take() {
+                if input.cache_node_type.is_none() {
+                    let bytes = node_types::maxmemory(&t).unwrap_or(0);
+                    self.check_fits(&g, &t, bytes).await?;
+                }
+                events.push(format!("cache node type changed to {t}"));
+                g.cache_node_type = t;
+                work = true;
+            }
+            pending.engine_version = None;
+        } else if pending.cache_node_type != g.pending.cache_node_type {
+            if let Some(t) = &pending.cache_node_type {
+                events.push(format!(
+                    "cache node type change to {t} pending until the maintenance window {}",
+                    g.preferred_maintenance_window
+                ));
+            }
+        }
+        g.pending = pending;
+
+        if g == current {
+            return Ok(self.view_group(&g));
+        }
+        if work {
+            g.status = GroupStatus::Modifying;
+        }
+        let t = now();
+        let evs: Vec<NewEvent> = events
+            .iter()
+            .map(|e| NewEvent::group(&g.id, format!("Modified replication group {}: {e}", g.id)))
+            .collect();
+        {
+            let mut st = self.state();
+            // The group may have changed while node memory was read.
+            if st.groups.get(&key) != Some(&current) {
+                return Err(ControlError::InvalidReplicationGroupState {
+                    id: current.id.clone(),
+                    status: "changing (another modification was accepted first)".into(),
+                });
+            }
+            st.store.put_group(&g, t, &evs)?;
+            st.groups.insert(key, g.clone());
+        }
+        self.refresh_roles_soon(&g.id);
+        self.poke_group(&g.id);
+        Ok(self.view_group(&g))
+    }
+
+    /// Refuses a node type whose memory cannot hold what the group's nodes use now.
+    pub(crate) async fn check_fits(
+        &self,
+        g: &ReplicationGroup,
+        node_type: &str,
+        bytes: u64,
+    ) -> Result<()> {
+        let Some(p) = g.primary() else {
+            return Ok(());
+        };
+        let addr = std::net::SocketAddr::new(p.address, g.port);
+        let mut c = AdminClient::connect(addr, &self.inner.admin).await?;
+        let info = c.info("memory").await?;
+        let used: u64 = info
+            .get("used_memory")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if used > bytes {
+            return Err(combination(format!(
+                "Cannot scale replication group {} to {node_type}: its nodes use {used} bytes, more than the {bytes} bytes of memory of {node_type}.",
+                g.id
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Compares dotted versions numerically.
+pub fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let parse = |s: &str| -> Vec<u64> { s.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    parse(a).cmp(&parse(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn group(window: &str, pending: bool) -> ReplicationGroup {
+        let t = Utc
+            .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+            .single()
+            .expect("t");
+        ReplicationGroup {
+            id: "rg".into(),
+            description: String::new(),
+            status: GroupStatus::Available,
+            engine: "redis".into(),
+            engine_version: "7.0.15".into(),
+            cache_node_type: "cache.t3.micro".into(),
+            port: 6379,
+            automatic_failover: false,
+            multi_az: false,
+            preferred_maintenance_window: window.into(),
+            snapshot_retention_limit: 0,
+            snapshot_window: "01:00-02:00".into(),
+            snapshotting_cluster_id: None,
+            security_group_ids: vec![],
+            auto_minor_version_upgrade: true,
+            cache_parameter_group: "default.redis7".into(),
+            create_time: t,
+            primary_endpoint: "127.0.0.2".parse().expect("ip"),
+            reader_endpoint: "127.0.0.3".parse().expect("ip"),
+            primary_cluster_id: "rg-001".into(),
+            members: vec![],
+            retain_cluster_id: None,
+            create_attempts: 0,
+            failover: None,
+            adding: vec![],
+            removing: vec![],
+            pending: crate::model::PendingChanges {
+                cache_node_type: pending.then(|| "cache.t3.small".to_string()),
+                engine_version: None,
+            },
+            switchover_to: None,
+            failover_transition: None,
+            notification: None,
+        }
+    }
+
+    fn at(d: u32, h: u32, m: u32) -> DateTime<Utc> {
+        // 2026-11-22 is a Sunday.
+        Utc.with_ymd_and_hms(2026, 11, 22 + d, h, m, 0)
+            .single()
+            .expect("instant")
+    }
+
+    #[test]
+    fn pending_changes_wait_for_the_window() {
+        let g = group("sun:05:00-sun:06:00", true);
+        assert!(!due_for_window(&g, at(0, 4, 59)), "a minute before");
+        assert!(due_for_window(&g, at(0, 5, 0)), "at the start");
+        assert!(due_for_window(&g, at(0, 5, 59)), "at the last minute");
+        assert!(!due_for_window(&g, at(0, 6, 0)), "at the end");
+        assert!(!due_for_window(&g, at(1, 5, 30)), "another day");
+        assert!(
+            !due_for_window(&group("sun:05:00-sun:06:00", false), at(0, 5, 30)),
+            "nothing pending"
+        );
+        let mut busy = g.clone();
+        busy.status = GroupStatus::Modifying;
+        assert!(!due_for_window(&busy, at(0, 5, 30)), "not while modifying");
+    }
+
+    #[test]
+    fn windows_across_midnight_and_the_week_end() {
+        let g = group("sat:23:30-sun:00:30", true);
+        assert!(due_for_window(&g, at(6, 23, 45)));
+        assert!(due_for_window(&g, at(0, 0, 15)));
+        assert!(!due_for_window(&g, at(0, 0, 30)));
+        assert!(!due_for_window(&g, at(6, 23, 29)));
+    }
+
+    #[test]
+    fn topic_arns() {
+        assert!(topic_arn("arn:aws:sns:us-east-1:123456789012:my-topic").is_ok());
+        assert!(topic_arn("arn:aws:sns:us-east-1:1234:t").is_err());
+        assert!(topic_arn("arn:aws:sqs:us-east-1:123456789012:t").is_err());
+        assert!(topic_arn("nope").is_err());
+        assert_eq!(
+            topic_name("arn:aws:sns:us-east-1:123456789012:my-topic"),
+            "my-topic"
+        );
+    }
+
+    #[test]
+    fn versions() {
+        assert_eq!(version_cmp("7.0.15", "6.2.6"), std::cmp::Ordering::Greater);
+        assert_eq!(version_cmp("7.0.15", "7.0.15"), std::cmp::Ordering::Equal);
+        assert_eq!(version_cmp("6.2.14", "7.0.0"), std::cmp::Ordering::Less);
+    }
+}
