@@ -232,3 +232,55 @@ def test_failover_and_replica_count_with_boto3_and_cli(daemon):
     g = wait_status(describe, "available")
     assert g["MemberClusters"] == ["ha-rg-001", "ha-rg-002"]
     assert not os.path.exists(os.path.join(data_dir, "nodes", "ha-rg-003"))
+
+
+def test_modify_with_boto3_and_cli(daemon):
+    endpoint, data_dir = daemon
+    ec = boto3.client("elasticache", endpoint_url=endpoint, region_name=REGION,
+                      aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+    ec.create_replication_group(ReplicationGroupId="mod-rg", ReplicationGroupDescription="before",
+                                NumCacheClusters=2, CacheNodeType="cache.t3.micro")
+    describe = lambda: ec.describe_replication_groups(ReplicationGroupId="mod-rg")["ReplicationGroups"][0]
+    g = wait_status(describe, "available")
+    ng = g["NodeGroups"][0]
+    assert redis_cli(ng["PrimaryEndpoint"], "SET", "kept", "yes") == "OK"
+
+    # boto3: description and node type, applied now; every node gets the new maxmemory.
+    r = ec.modify_replication_group(ReplicationGroupId="mod-rg", ReplicationGroupDescription="after",
+                                    CacheNodeType="cache.t3.small", ApplyImmediately=True)
+    assert r["ReplicationGroup"]["Description"] == "after"
+    assert r["ReplicationGroup"]["Status"] == "modifying"
+    g = wait_status(describe, "available")
+    assert g["CacheNodeType"] == "cache.t3.small"
+    for m in g["NodeGroups"][0]["NodeGroupMembers"]:
+        deadline = time.time() + 10
+        while "maxmemory:1471026299" not in redis_cli(m["ReadEndpoint"], "INFO", "memory"):
+            assert time.time() < deadline, m["CacheClusterId"]
+            time.sleep(0.05)
+    # Without ApplyImmediately the change waits, shown on the member clusters.
+    ec.modify_replication_group(ReplicationGroupId="mod-rg", CacheNodeType="cache.t3.medium")
+    cc = ec.describe_cache_clusters(CacheClusterId="mod-rg-001")["CacheClusters"][0]
+    assert cc["CacheNodeType"] == "cache.t3.small"
+    assert cc["PendingModifiedValues"]["CacheNodeType"] == "cache.t3.medium"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec.modify_replication_group(ReplicationGroupId="mod-rg", MultiAZEnabled=True)
+    assert e.value.response["Error"]["Code"] == "InvalidParameterCombination"
+
+    # The AWS CLI: a planned switchover; the same primary endpoint then reaches the other node.
+    rc, out, err = aws(endpoint, "modify-replication-group", "--replication-group-id", "mod-rg",
+                       "--primary-cluster-id", "mod-rg-002", "--apply-immediately")
+    assert rc == 0, err
+    assert out["ReplicationGroup"]["PendingModifiedValues"]["PrimaryClusterId"] == "mod-rg-002"
+    deadline = time.time() + 20
+    while True:
+        g = describe()
+        roles = {m["CacheClusterId"]: m.get("CurrentRole") for m in g["NodeGroups"][0]["NodeGroupMembers"]}
+        if g["Status"] == "available" and roles.get("mod-rg-002") == "primary":
+            break
+        assert time.time() < deadline, roles
+        time.sleep(0.05)
+    assert redis_cli(ng["PrimaryEndpoint"], "GET", "kept") == "yes"
+    assert redis_cli(ng["PrimaryEndpoint"], "SET", "after", "switch") == "OK"
+    rc, out, err = aws(endpoint, "modify-replication-group", "--replication-group-id", "mod-rg",
+                       "--preferred-maintenance-window", "sun:05:00-sun:05:10")
+    assert rc != 0 and "InvalidParameterValue" in err
