@@ -3,7 +3,9 @@
 //!    median and max, and acknowledged writes lost per trial;
 //! 2. hung-primary gap with `SIGSTOP`, 10 trials; and whether a 0.5 s legitimate stall triggers a failover;
 //! 3. endpoint overhead: `redis-benchmark -t set,get` at `-P 16` and `-P 1` through `PrimaryEndpoint` and
-//!    directly to the primary node, alternately, as ratios (and the reader endpoint against a replica).
+//!    directly to the primary node, alternately, as ratios (and the reader endpoint against a replica);
+//! 4. planned switchover (`ModifyReplicationGroup` `PrimaryClusterId`), 10 trials: the longest pause between two
+//!    acknowledged writes through `PrimaryEndpoint`, median and max, and acknowledged writes lost.
 //!
 //! Run with `scripts/bench.sh` or `cargo bench --bench failover`.
 
@@ -118,6 +120,55 @@ fn redis_benchmark(url: &str, tests: &str, pipeline: u32) -> (f64, f64) {
     (rate("SET:"), rate("GET:"))
 }
 
+/// Section 4: planned switchovers on a group without automatic failover.
+async fn switchovers(c: &aws_sdk_elasticache::Client) {
+    const ID: &str = "bench-switch";
+    c.create_replication_group()
+        .replication_group_id(ID)
+        .replication_group_description("switchover bench")
+        .num_cache_clusters(3)
+        .send()
+        .await
+        .expect("create");
+    let g = wait_available(c, ID, Duration::from_secs(60)).await;
+    let endpoint = redis_url(g.node_groups()[0].primary_endpoint().expect("endpoint"));
+    let mut gaps = Vec::new();
+    let mut lost = Vec::new();
+    for i in 0..TRIALS {
+        let target = format!("{ID}-{:03}", 2 + i % 2);
+        let writer = Writer::start(endpoint.clone(), "counter");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        c.modify_replication_group()
+            .replication_group_id(ID)
+            .primary_cluster_id(&target)
+            .apply_immediately(true)
+            .send()
+            .await
+            .expect("switchover");
+        wait_group(c, ID, Duration::from_secs(30), "switchover", |g| {
+            g.status() == Some("available")
+                && members_of(g)
+                    .iter()
+                    .any(|(id, role, _)| *id == target && role == "primary")
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let log = writer.stop().await;
+        let longest = log
+            .acks
+            .windows(2)
+            .map(|w| w[1].0 - w[0].0)
+            .max()
+            .unwrap_or_default();
+        gaps.push(longest);
+        lost.push(log.lost());
+    }
+    println!(
+        "planned switchover (PrimaryClusterId), longest pause between acknowledged writes ({TRIALS} trials): {}; acknowledged writes lost per trial: {lost:?}",
+        summary(&mut gaps)
+    );
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let d = Daemon::start_logging("warn");
@@ -203,6 +254,8 @@ async fn main() {
             ep.1 / direct.1
         );
     }
+    switchovers(&c).await;
+
     let (mut ep, mut direct) = (0.0, 0.0);
     for _ in 0..3 {
         ep += redis_benchmark(&reader, "get", 16).1;

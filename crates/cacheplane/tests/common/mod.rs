@@ -284,17 +284,13 @@ impl WriterLog {
     pub fn first_ack_after(&self, t: Instant) -> Option<Instant> {
         self.acks.iter().map(|(at, _)| *at).find(|at| *at > t)
     }
-    /// Acknowledged values that a later acknowledgement shows were lost (the counter went back below them).
+    /// Acknowledged values that a later acknowledgement shows were lost: each time `INCR` answers a value not
+    /// above the one acknowledged before it, the counter went back and the values in between were lost.
     pub fn lost(&self) -> i64 {
-        let mut max_seen = 0i64;
-        let mut lost = 0i64;
-        for (_, v) in &self.acks {
-            if *v <= max_seen {
-                lost += max_seen - v + 1;
-            }
-            max_seen = max_seen.max(*v);
-        }
-        lost
+        self.acks
+            .windows(2)
+            .map(|w| (w[0].1 - w[1].1 + 1).max(0))
+            .sum()
     }
 }
 
