@@ -1,7 +1,7 @@
 //! Rendering a node's `redis.conf`.
 //!
 //! Every node persists with an append-only file so a restarted node comes back with its data, replicates
-//! diskless with no delay (an empty replica syncs in milliseconds), and has two ACL users: the control plane's
+//! from a snapshot on disk (an empty replica syncs in milliseconds), and has two ACL users: the control plane's
 //! admin (hashed password, all commands) and `default`, whose rules the caller decides (`NodeSpec::default_user`).
 
 use std::fmt::Write as _;
@@ -97,8 +97,11 @@ pub fn render(spec: &NodeSpec, admin: &AdminCredentials) -> String {
     let _ = writeln!(c, "appendfsync everysec");
     let _ = writeln!(c, "maxmemory {}", spec.maxmemory);
     let _ = writeln!(c, "maxmemory-policy volatile-lru");
-    let _ = writeln!(c, "repl-diskless-sync yes");
-    let _ = writeln!(c, "repl-diskless-sync-delay 0");
+    // Disk-based full sync: the primary starts a replica's command stream as soon as the snapshot is sent. With
+    // diskless sync Redis holds the stream back until the replica's first REPLCONF ACK (up to a second later),
+    // so a replica can report its link up while it has none of the writes made meanwhile — and a failover in
+    // that second would promote an empty node.
+    let _ = writeln!(c, "repl-diskless-sync no");
     let _ = writeln!(c, "replica-read-only yes");
     // Replicas connect from 127.0.0.1 whatever their own address; announce the real one so the primary (and
     // `FAILOVER TO`, and `INFO replication`) can tell them apart.
