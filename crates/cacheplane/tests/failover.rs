@@ -139,6 +139,14 @@ async fn killed_primary_fails_over_under_writes_and_rejoins_as_replica() {
         log.acks.iter().filter(|(t, _)| *t > resumed).count() > 10,
         "writes keep going on the new primary"
     );
+    // Replication is asynchronous, so a failover may lose the last few writes, never most of them (a replica
+    // that reported its link up but had not started streaming once lost thousands).
+    assert!(
+        log.lost() <= 100,
+        "{} acknowledged writes lost of {}",
+        log.lost(),
+        log.acks.len()
+    );
 
     let g = describe_group(&c, "ha-kill").await;
     let (new, new_url) = primary_of(&g).expect("a new primary");
