@@ -45,6 +45,9 @@ pub const REPLACE_HUNG_AFTER: Duration = Duration::from_secs(10);
 /// Time allowed for a command the reconciler sends to a node in an available group. Shorter than the
 /// monitor's failure deadline, so a step never holds up a failover for long.
 const STEP_COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long writes may stay paused on the primary during a planned switchover (the target must catch up within
+/// half of it).
+const SWITCHOVER_PAUSE: Duration = Duration::from_secs(4);
 /// Grace between SIGTERM and SIGKILL when stopping a node.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -868,10 +871,11 @@ impl Control {
         Ok(())
     }
 
-    /// A planned switchover to `target` (`PrimaryClusterId`): Redis's `FAILOVER` pauses writes on the primary
-    /// until the target has every one of them, then swaps the roles, so no acknowledged write is lost. The
-    /// primary endpoint address then moves: the old primary stops listening on it and drops the clients that
-    /// came through it; the new primary takes it.
+    /// A planned switchover to `target` (`PrimaryClusterId`) that loses no acknowledged write: writes are paused
+    /// on the primary (`CLIENT PAUSE WRITE`), the target catches up to the primary's replication offset, the
+    /// primary endpoint address leaves the old primary (dropping the clients that came through it) and the target
+    /// is promoted and takes the address; the old primary becomes its replica and is unpaused, so a write that
+    /// waited there is refused (`READONLY`), never applied to a node that is no longer primary.
     async fn switch_over(&self, g: &ReplicationGroup, target: &str) -> Result<()> {
         let (Some(old), Some(new)) = (g.primary().cloned(), g.member(target).cloned()) else {
             return self.update_group(&g.id, |g| {
@@ -881,10 +885,53 @@ impl Control {
         };
         let old_spec = self.node_spec(g, &old)?;
         let new_addr = SocketAddr::new(new.address, g.port);
+        let vip = SocketAddr::new(g.primary_endpoint, g.port);
+        let mut switched = g.clone();
+        switched.primary_cluster_id = new.cluster_id.clone();
+        switched.switchover_to = None;
+        let new_spec = self.node_spec(&switched, &new)?;
         let mut c = AdminClient::connect(old_spec.addr(), &self.inner.admin).await?;
-        if matches!(c.role().await?, Role::Primary { .. }) {
-            if let Err(e) = c.failover_to(new_addr, 5000).await {
-                tracing::warn!(group = %g.id, error = %e, "switchover refused");
+        let mut n = AdminClient::connect(new_addr, &self.inner.admin).await?;
+        if let Role::Primary { .. } = c.role().await? {
+            c.pause_writes(SWITCHOVER_PAUSE.as_millis() as u64).await?;
+            let result = async {
+                let Role::Primary { offset: goal, .. } = c.role().await? else {
+                    return Err(ControlError::Internal("the primary changed role".into()));
+                };
+                let deadline = Instant::now() + SWITCHOVER_PAUSE / 2;
+                loop {
+                    match n.role().await? {
+                        Role::Replica { offset, .. } if offset >= goal => break,
+                        _ if Instant::now() > deadline => {
+                            return Err(ControlError::Internal(format!(
+                                "{} did not catch up with the primary in time",
+                                new.cluster_id
+                            )))
+                        }
+                        _ => tokio::time::sleep(Duration::from_millis(1)).await,
+                    }
+                }
+                c.set_binds(&[old.address]).await?;
+                c.kill_clients_on(vip).await?;
+                n.replicaof(None).await?;
+                let mut tries = 0;
+                while let Err(e) = n.set_binds(&new_spec.binds()).await {
+                    tries += 1;
+                    if tries >= 100 {
+                        return Err(e.into());
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                c.replicaof(Some(new_addr)).await?;
+                Ok(())
+            }
+            .await;
+            let _ = c.unpause().await;
+            if let Err(e) = result {
+                tracing::warn!(group = %g.id, error = %e, "switchover failed");
+                // Put the address back where the primary is (the next correction does it too).
+                let _ = n.set_binds(&[new.address]).await;
+                let _ = c.set_binds(&old_spec.binds()).await;
                 return self.update_group(&g.id, |g| {
                     g.switchover_to = None;
                     vec![NewEvent::group(
@@ -893,39 +940,6 @@ impl Control {
                     )]
                 });
             }
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while matches!(c.role().await?, Role::Primary { .. }) {
-                if Instant::now() > deadline {
-                    return self.update_group(&g.id, |g| {
-                        g.switchover_to = None;
-                        vec![NewEvent::group(
-                            &g.id,
-                            format!(
-                                "Could not switch the primary to {}: it did not catch up in time",
-                                new.cluster_id
-                            ),
-                        )]
-                    });
-                }
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        }
-        let vip = SocketAddr::new(g.primary_endpoint, g.port);
-        c.set_binds(&[old.address]).await?;
-        c.kill_clients_on(vip).await?;
-        let mut switched = g.clone();
-        switched.primary_cluster_id = new.cluster_id.clone();
-        switched.switchover_to = None;
-        let new_spec = self.node_spec(&switched, &new)?;
-        let mut n =
-            AdminClient::connect_within(new_addr, &self.inner.admin, STEP_COMMAND_TIMEOUT).await?;
-        let mut tries = 0;
-        while let Err(e) = n.set_binds(&new_spec.binds()).await {
-            tries += 1;
-            if tries >= 100 {
-                return Err(e.into());
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let role = n.role().await?;
         self.inner

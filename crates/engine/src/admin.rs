@@ -182,19 +182,17 @@ impl AdminClient {
         Ok(v.get(1).cloned())
     }
 
-    /// `FAILOVER TO host port TIMEOUT ms` on a primary (Redis ≥ 6.2): pauses writes, waits until that replica has
-    /// every write, then swaps roles with it. Returns once the command is accepted; the switch follows.
-    pub async fn failover_to(&mut self, replica: SocketAddr, timeout_ms: u64) -> Result<()> {
+    /// `CLIENT PAUSE ms WRITE` (Redis ≥ 6.2): write commands of every client wait; replication keeps flowing.
+    pub async fn pause_writes(&mut self, ms: u64) -> Result<()> {
         let _: String = self
-            .run(
-                redis::cmd("FAILOVER")
-                    .arg("TO")
-                    .arg(replica.ip().to_string())
-                    .arg(replica.port())
-                    .arg("TIMEOUT")
-                    .arg(timeout_ms),
-            )
+            .run(redis::cmd("CLIENT").arg("PAUSE").arg(ms).arg("WRITE"))
             .await?;
+        Ok(())
+    }
+
+    /// `CLIENT UNPAUSE`.
+    pub async fn unpause(&mut self) -> Result<()> {
+        let _: String = self.run(redis::cmd("CLIENT").arg("UNPAUSE")).await?;
         Ok(())
     }
 
