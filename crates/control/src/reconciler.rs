@@ -902,6 +902,8 @@ impl Control {
                 loop {
                     match n.role().await? {
                         Role::Replica { offset, .. } if offset >= goal => break,
+                        // Promoted by an attempt a daemon restart interrupted: finish that one.
+                        Role::Primary { .. } => break,
                         _ if Instant::now() > deadline => {
                             return Err(ControlError::Internal(format!(
                                 "{} did not catch up with the primary in time",
