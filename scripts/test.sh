@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what it needs (redis-server, Python test clients), checks format and lints,
+# The whole test suite: installs what it needs (redis-server, Python test clients, a second engine: redis 6.2), checks format and lints,
 # then runs the Rust tests (unit, end to end with the real AWS SDK) and the boto3 / AWS CLI compatibility tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
 ensure_redis
 ensure_python
+ensure_old_engine
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings

@@ -264,6 +264,7 @@ impl Control {
                 availability_zone: zone,
                 create_time: t,
                 rebooting: false,
+                engine_version: None,
             });
         }
         events.push(NewEvent::group(

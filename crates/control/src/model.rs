@@ -42,6 +42,9 @@ pub struct Member {
     /// Set by `RebootCacheCluster` until the node has been restarted.
     #[serde(default)]
     pub rebooting: bool,
+    /// The engine version this node runs when it differs from the group's (during a rolling upgrade).
+    #[serde(default)]
+    pub engine_version: Option<String>,
 }
 
 /// A replication group (cluster mode disabled: one node group `0001`).
@@ -95,6 +98,9 @@ pub struct ReplicationGroup {
     /// SNS topic the group's events go to, and whether delivery is `active` or `inactive`.
     #[serde(default)]
     pub notification: Option<Notification>,
+    /// The engine version a rolling upgrade is moving the group to.
+    #[serde(default)]
+    pub upgrading_to: Option<String>,
 }
 
 /// Changes waiting for the maintenance window.

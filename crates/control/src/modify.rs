@@ -2,7 +2,7 @@
 //! recorded with one event per change in one transaction. Node type and engine version wait for the maintenance
 //! window unless `ApplyImmediately=true` (see [`due_for_window`]); everything else applies at once: the group
 //! turns `modifying` and its worker does the work on the nodes (`maxmemory`, a planned switchover, the monitor's
-//! failover setting), then `available`.
+//! failover setting, a rolling engine upgrade), then `available`.
 
 use chrono::{DateTime, Utc};
 use engine::admin::AdminClient;
@@ -385,10 +385,9 @@ impl Control {
                 )));
             }
             if cmp == std::cmp::Ordering::Greater {
-                return Err(not_yet(
-                    "EngineVersion (an upgrade)",
-                    "rolling engine upgrades",
-                ));
+                pending.engine_version = Some(b.version.clone());
+            } else {
+                pending.engine_version = None;
             }
         }
 
@@ -423,13 +422,30 @@ impl Control {
                 g.cache_node_type = t;
                 work = true;
             }
-            pending.engine_version = None;
-        } else if pending.cache_node_type != g.pending.cache_node_type {
-            if let Some(t) = &pending.cache_node_type {
+            if let Some(v) = pending.engine_version.take() {
                 events.push(format!(
-                    "cache node type change to {t} pending until the maintenance window {}",
-                    g.preferred_maintenance_window
+                    "engine upgrade from {} to {v} started (replicas first, then a switchover)",
+                    g.engine_version
                 ));
+                g.upgrading_to = Some(v);
+                work = true;
+            }
+        } else {
+            if pending.cache_node_type != g.pending.cache_node_type {
+                if let Some(t) = &pending.cache_node_type {
+                    events.push(format!(
+                        "cache node type change to {t} pending until the maintenance window {}",
+                        g.preferred_maintenance_window
+                    ));
+                }
+            }
+            if pending.engine_version != g.pending.engine_version {
+                if let Some(v) = &pending.engine_version {
+                    events.push(format!(
+                        "engine upgrade to {v} pending until the maintenance window {}",
+                        g.preferred_maintenance_window
+                    ));
+                }
             }
         }
         g.pending = pending;
@@ -539,6 +555,7 @@ mod tests {
             switchover_to: None,
             failover_transition: None,
             notification: None,
+            upgrading_to: None,
         }
     }
 

@@ -121,13 +121,10 @@ impl Control {
 
     /// The data-plane description of a member.
     pub(crate) fn node_spec(&self, g: &ReplicationGroup, m: &Member) -> Result<NodeSpec> {
-        let binary = self
-            .inner
-            .settings
-            .binary_for(&g.engine_version)
-            .ok_or_else(|| {
-                ControlError::Internal(format!("no binary for engine version {}", g.engine_version))
-            })?;
+        let version = m.engine_version.as_deref().unwrap_or(&g.engine_version);
+        let binary = self.inner.settings.binary_for(version).ok_or_else(|| {
+            ControlError::Internal(format!("no binary for engine version {version}"))
+        })?;
         let is_primary = m.cluster_id == g.primary_cluster_id;
         let replica_of = if is_primary {
             None
@@ -605,6 +602,12 @@ impl Control {
             poke.notify_one();
             return Ok(false);
         }
+        if let Some(target) = &g.upgrading_to {
+            if self.upgrade_step(g, target).await? {
+                poke.notify_one();
+            }
+            return Ok(false);
+        }
         if let Some(Failover::Recovering { failed }) = &g.failover {
             let back = matches!(
                 self.inner.observed.get(failed).and_then(|o| o.role),
@@ -852,7 +855,19 @@ impl Control {
                 node_type = None;
             }
         }
+        let engine_version = g.pending.engine_version.clone();
         self.update_group(&g.id, |cur| {
+            if let Some(v) = engine_version {
+                events.push(NewEvent::group(
+                    &cur.id,
+                    format!(
+                        "Modified replication group {}: engine upgrade from {} to {v} started in the maintenance window",
+                        cur.id, cur.engine_version
+                    ),
+                ));
+                cur.upgrading_to = Some(v);
+                cur.status = GroupStatus::Modifying;
+            }
             if let Some(t) = node_type {
                 events.push(NewEvent::group(
                     &cur.id,
@@ -979,6 +994,84 @@ impl Control {
         Ok(())
     }
 
+    /// One step of a rolling engine upgrade to `target`: replicas are replaced one at a time (stopped cleanly and
+    /// started by the next step on the new binary from their data, then resynced); when only the primary is left,
+    /// a planned switchover hands its role to an upgraded replica, and it is replaced in turn; a group without
+    /// replicas has its primary restarted in place. Returns true when it changed something.
+    async fn upgrade_step(&self, g: &ReplicationGroup, target: &str) -> Result<bool> {
+        let upgraded = |m: &Member| m.engine_version.as_deref() == Some(target);
+        // Wait until every replaced node is back: running, and (a replica) linked to the primary.
+        for m in g.members.iter().filter(|m| upgraded(m)) {
+            if !self.inner.monitor.health(&m.cluster_id).is_up() {
+                return Ok(false);
+            }
+            if m.cluster_id != g.primary_cluster_id
+                && !matches!(
+                    self.inner.observed.get(&m.cluster_id).and_then(|o| o.role),
+                    Some(Role::Replica { link_up: true, .. })
+                )
+            {
+                self.refresh_roles_soon(&g.id);
+                return Ok(false);
+            }
+        }
+        let next_replica = g.replicas().find(|m| !upgraded(m)).cloned();
+        let primary = g.primary().cloned();
+        let replace = match (next_replica, primary) {
+            (Some(r), _) => Some(r),
+            (None, Some(p)) if !upgraded(&p) => {
+                if let Some(r) = g.replicas().find(|m| upgraded(m)) {
+                    let to = r.cluster_id.clone();
+                    self.update_group(&g.id, |cur| {
+                        cur.switchover_to = Some(to);
+                        vec![]
+                    })?;
+                    return Ok(true);
+                }
+                Some(p)
+            }
+            _ => None,
+        };
+        match replace {
+            Some(m) => {
+                tracing::info!(group = %g.id, node = %m.cluster_id, %target, "upgrading node");
+                let spec = self.node_spec(g, &m)?;
+                let id = m.cluster_id.clone();
+                let version = target.to_string();
+                self.update_group(&g.id, |cur| {
+                    if let Some(x) = cur.members.iter_mut().find(|x| x.cluster_id == id) {
+                        x.engine_version = Some(version.clone());
+                    }
+                    vec![NewEvent::cluster(
+                        &id,
+                        format!("Upgrading cache node 0001 to engine version {version}"),
+                    )]
+                })?;
+                self.stop_member(&spec, Stop::Graceful).await;
+            }
+            None => {
+                let version = target.to_string();
+                self.update_group(&g.id, |cur| {
+                    let from = std::mem::replace(&mut cur.engine_version, version.clone());
+                    for x in cur.members.iter_mut() {
+                        x.engine_version = None;
+                    }
+                    cur.upgrading_to = None;
+                    cur.cache_parameter_group =
+                        crate::replication_groups::default_parameter_group(&version);
+                    vec![NewEvent::group(
+                        &cur.id,
+                        format!(
+                            "Upgraded the engine of replication group {} from {from} to {version}",
+                            cur.id
+                        ),
+                    )]
+                })?;
+            }
+        }
+        Ok(true)
+    }
+
     /// A `modifying` group whose work is done becomes `available`.
     fn finish_modify(&self, id: &str) -> Result<()> {
         let synced = |c: &String| {
@@ -991,6 +1084,7 @@ impl Control {
             if g.status != GroupStatus::Modifying
                 || !g.removing.is_empty()
                 || g.switchover_to.is_some()
+                || g.upgrading_to.is_some()
                 || !g.adding.iter().all(synced)
             {
                 return vec![];

@@ -436,6 +436,7 @@ impl Control {
                 availability_zone: plan.zones[i].clone(),
                 create_time: t,
                 rebooting: false,
+                engine_version: None,
             });
         }
         let g = ReplicationGroup {
@@ -469,6 +470,7 @@ impl Control {
             switchover_to: None,
             failover_transition: None,
             notification: None,
+            upgrading_to: None,
         };
         let arn = self.inner.settings.arn("replicationgroup", &g.id);
         st.store.put_group(

@@ -123,7 +123,10 @@ impl Control {
             cache_cluster_id: m.cluster_id.clone(),
             cache_node_type: g.cache_node_type.clone(),
             engine: g.engine.clone(),
-            engine_version: g.engine_version.clone(),
+            engine_version: m
+                .engine_version
+                .clone()
+                .unwrap_or_else(|| g.engine_version.clone()),
             status: status.into(),
             num_cache_nodes: 1,
             preferred_availability_zone: Some(m.availability_zone.clone()),

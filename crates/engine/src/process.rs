@@ -145,17 +145,24 @@ pub async fn adopt(spec: &NodeSpec, admin: &AdminCredentials) -> Option<u32> {
     (info.get("process_id").and_then(|p| p.parse::<u32>().ok()) == Some(pid)).then_some(pid)
 }
 
-/// Stops a node: SIGTERM, then SIGKILL after `grace`. Waits until the process is gone.
+/// Stops a node: SIGTERM, repeated every quarter second, then SIGKILL after `grace`. Waits until the process
+/// is gone. The repetition matters: Redis refuses a shutdown while it writes its first append-only file (right
+/// after a replica's full sync, "Writing initial AOF, can't exit") and does not retry by itself.
 pub async fn stop(pid: u32, grace: Duration) {
     if !is_redis_alive(pid) {
         return;
     }
     let p = Pid::from_raw(pid as i32);
     let _ = kill(p, Signal::SIGTERM);
-    let deadline = tokio::time::Instant::now() + grace;
+    let start = tokio::time::Instant::now();
+    let mut last_term = start;
     while any_thread_alive(pid) {
-        if tokio::time::Instant::now() > deadline {
+        let now = tokio::time::Instant::now();
+        if now > start + grace {
             let _ = kill(p, Signal::SIGKILL);
+        } else if now > last_term + Duration::from_millis(250) {
+            let _ = kill(p, Signal::SIGTERM);
+            last_term = now;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

