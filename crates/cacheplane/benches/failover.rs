@@ -5,7 +5,9 @@
 //! 3. endpoint overhead: `redis-benchmark -t set,get` at `-P 16` and `-P 1` through `PrimaryEndpoint` and
 //!    directly to the primary node, alternately, as ratios (and the reader endpoint against a replica);
 //! 4. planned switchover (`ModifyReplicationGroup` `PrimaryClusterId`), 10 trials: the longest pause between two
-//!    acknowledged writes through `PrimaryEndpoint`, median and max, and acknowledged writes lost.
+//!    acknowledged writes through `PrimaryEndpoint`, median and max, and acknowledged writes lost;
+//! 5. rolling engine upgrade 6.2 → 7.0 of a 3-node group holding 100,000 keys (needs `CACHEPLANE_TEST_REDIS_6`,
+//!    which `scripts/bench.sh` sets): total time and the longest write pause.
 //!
 //! Run with `scripts/bench.sh` or `cargo bench --bench failover`.
 
@@ -118,6 +120,92 @@ fn redis_benchmark(url: &str, tests: &str, pipeline: u32) -> (f64, f64) {
             .unwrap_or(0.0)
     };
     (rate("SET:"), rate("GET:"))
+}
+
+/// Section 5: a rolling engine upgrade under a writer.
+async fn rolling_upgrade() {
+    if std::env::var("CACHEPLANE_TEST_REDIS_6").is_err() {
+        println!("rolling upgrade skipped: set CACHEPLANE_TEST_REDIS_6 to a redis-server 6.2 (scripts/bench.sh does)");
+        return;
+    }
+    let d = Daemon::start_with_two_engines();
+    let c = d.client();
+    const ID: &str = "bench-upgrade";
+    c.create_replication_group()
+        .replication_group_id(ID)
+        .replication_group_description("upgrade bench")
+        .num_cache_clusters(3)
+        .engine_version("6.2")
+        .send()
+        .await
+        .expect("create");
+    let g = wait_available(&c, ID, Duration::from_secs(60)).await;
+    let endpoint = redis_url(g.node_groups()[0].primary_endpoint().expect("endpoint"));
+    let mut p = redis_conn(&endpoint).await;
+    for chunk in 0..10 {
+        let mut pipe = redis::pipe();
+        for i in 0..10_000 {
+            pipe.set(format!("key:{chunk}:{i}"), format!("value-{i:0>32}"))
+                .ignore();
+        }
+        let _: () = pipe.query_async(&mut p).await.expect("keys");
+    }
+    steady_group(&c, ID).await;
+    let writer = Writer::start(endpoint, "counter");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = Instant::now();
+    c.modify_replication_group()
+        .replication_group_id(ID)
+        .engine_version("7.0")
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("upgrade");
+    wait_group(&c, ID, Duration::from_secs(300), "upgrade", |g| {
+        g.status() == Some("available")
+    })
+    .await;
+    let total = t.elapsed();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = writer.stop().await;
+    let longest = log
+        .acks
+        .windows(2)
+        .map(|w| w[1].0 - w[0].0)
+        .max()
+        .unwrap_or_default();
+    println!(
+        "rolling upgrade 6.2 -> 7.0 of 3 nodes with 100,000 keys: {:.2} s to available; longest write pause {:.0} ms; acknowledged writes lost: {}",
+        total.as_secs_f64(),
+        longest.as_secs_f64() * 1e3,
+        log.lost()
+    );
+}
+
+/// Waits until every replica of group `id` is linked.
+async fn steady_group(c: &aws_sdk_elasticache::Client, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let g = describe_group(c, id).await;
+        let mut ok = true;
+        for (_, role, url) in members_of(&g) {
+            if role != "replica" {
+                continue;
+            }
+            let mut conn = redis_conn(&url).await;
+            let info: String = redis::cmd("INFO")
+                .arg("replication")
+                .query_async(&mut conn)
+                .await
+                .unwrap_or_default();
+            ok &= info.contains("master_link_status:up");
+        }
+        if ok {
+            return;
+        }
+        assert!(Instant::now() < deadline, "group never became steady");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Section 4: planned switchovers on a group without automatic failover.
@@ -255,6 +343,7 @@ async fn main() {
         );
     }
     switchovers(&c).await;
+    rolling_upgrade().await;
 
     let (mut ep, mut direct) = (0.0, 0.0);
     for _ in 0..3 {
