@@ -10,17 +10,42 @@ use wire::input::ModifyReplicationGroup;
 use wire::output;
 
 use crate::error::{combination, invalid, ControlError, Result};
-use crate::model::{GroupStatus, NewEvent, Notification, ReplicationGroup};
+use crate::model::{GroupStatus, NewEvent, Notification, PendingChanges, ReplicationGroup};
 use crate::replication_groups::{default_parameter_group, not_yet};
 use crate::rules::{self, DailyWindow, WeeklyWindow};
 use crate::{node_types, now, Control};
 
-/// True when the group has changes waiting and `t` is inside its maintenance window: the scheduler's rule, a
-/// pure function of time and state.
+/// What the maintenance window applies to `g` at `t`, given the engine versions registered: the changes waiting
+/// for it, plus — with `AutoMinorVersionUpgrade` — the newest registered version of the same major version as
+/// the group's, when it is newer. `None` outside the window, when the group is busy, or when there is nothing to
+/// do. The scheduler's rule: a pure function of time and state.
+pub fn window_work(
+    g: &ReplicationGroup,
+    t: DateTime<Utc>,
+    versions: &[String],
+) -> Option<PendingChanges> {
+    if g.status != GroupStatus::Available
+        || g.upgrading_to.is_some()
+        || !WeeklyWindow::parse(&g.preferred_maintenance_window).is_ok_and(|w| w.contains(t))
+    {
+        return None;
+    }
+    let mut work = g.pending.clone();
+    if work.engine_version.is_none() && g.auto_minor_version_upgrade {
+        let major = |v: &str| v.split('.').next().map(str::to_string);
+        work.engine_version = versions
+            .iter()
+            .filter(|v| major(v) == major(&g.engine_version))
+            .filter(|v| version_cmp(v, &g.engine_version) == std::cmp::Ordering::Greater)
+            .max_by(|a, b| version_cmp(a, b))
+            .cloned();
+    }
+    (!work.is_empty()).then_some(work)
+}
+
+/// True when the window has work for `g` at `t` (see [`window_work`]).
 pub fn due_for_window(g: &ReplicationGroup, t: DateTime<Utc>) -> bool {
-    !g.pending.is_empty()
-        && g.status == GroupStatus::Available
-        && WeeklyWindow::parse(&g.preferred_maintenance_window).is_ok_and(|w| w.contains(t))
+    window_work(g, t, &[]).is_some()
 }
 
 /// Checks an SNS topic ARN: `arn:aws:sns:<region>:<12-digit account>:<name>`.
@@ -590,6 +615,36 @@ mod tests {
         assert!(due_for_window(&g, at(0, 0, 15)));
         assert!(!due_for_window(&g, at(0, 0, 30)));
         assert!(!due_for_window(&g, at(6, 23, 29)));
+    }
+
+    #[test]
+    fn auto_minor_version_upgrade_in_the_window() {
+        let mut g = group("sun:05:00-sun:06:00", false);
+        g.engine_version = "6.2.6".into();
+        let versions: Vec<String> = ["7.0.15", "6.2.14", "6.2.10", "6.0.20"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let work = window_work(&g, at(0, 5, 30), &versions).expect("an upgrade");
+        assert_eq!(
+            work.engine_version.as_deref(),
+            Some("6.2.14"),
+            "same major, newest"
+        );
+        assert_eq!(
+            window_work(&g, at(0, 7, 0), &versions),
+            None,
+            "outside the window"
+        );
+        g.auto_minor_version_upgrade = false;
+        assert_eq!(window_work(&g, at(0, 5, 30), &versions), None, "turned off");
+        g.auto_minor_version_upgrade = true;
+        g.engine_version = "7.0.15".into();
+        assert_eq!(
+            window_work(&g, at(0, 5, 30), &versions),
+            None,
+            "already the newest 7"
+        );
     }
 
     #[test]

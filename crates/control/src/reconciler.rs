@@ -479,8 +479,15 @@ impl Control {
             self.remove_members(g).await?;
             return Ok(false);
         }
-        if crate::modify::due_for_window(g, now()) {
-            self.apply_pending(g).await?;
+        let versions: Vec<String> = self
+            .inner
+            .settings
+            .binaries
+            .iter()
+            .map(|b| b.version.clone())
+            .collect();
+        if let Some(work) = crate::modify::window_work(g, now(), &versions) {
+            self.apply_pending(g, work).await?;
             poke.notify_one();
             return Ok(false);
         }
@@ -842,9 +849,13 @@ impl Control {
     }
 
     /// Applies the changes that waited for the maintenance window.
-    async fn apply_pending(&self, g: &ReplicationGroup) -> Result<()> {
+    async fn apply_pending(
+        &self,
+        g: &ReplicationGroup,
+        work: crate::model::PendingChanges,
+    ) -> Result<()> {
         let mut events = Vec::new();
-        let mut node_type = g.pending.cache_node_type.clone();
+        let mut node_type = work.cache_node_type.clone();
         if let Some(t) = &node_type {
             let bytes = node_types::maxmemory(t).unwrap_or(0);
             if let Err(e) = self.check_fits(g, t, bytes).await {
@@ -855,7 +866,7 @@ impl Control {
                 node_type = None;
             }
         }
-        let engine_version = g.pending.engine_version.clone();
+        let engine_version = work.engine_version.clone();
         self.update_group(&g.id, |cur| {
             if let Some(v) = engine_version {
                 events.push(NewEvent::group(
