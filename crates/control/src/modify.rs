@@ -115,7 +115,11 @@ impl Control {
             return Err(not_yet("LogDeliveryConfigurations", "log delivery"));
         }
         if input.ip_discovery.as_deref() == Some("ipv6") {
-            return Err(not_yet("IpDiscovery=ipv6", "IPv6 discovery"));
+            // AWS discovers IPv6 addresses only on dual-stack groups; every group here is NetworkType ipv4
+            // (dual-stack and IPv6 networking are refused at create until they exist).
+            return Err(combination(
+                "IpDiscovery ipv6 needs a replication group with NetworkType dual_stack; this one is ipv4 (dual-stack networking is not built yet in this Cacheplane version).",
+            ));
         }
         if matches!(
             input.durability.as_deref(),
