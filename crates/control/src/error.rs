@@ -40,6 +40,8 @@ pub enum ControlError {
     TestFailoverNotAvailable(String),
     #[error("{0}")]
     ApiCallRateForCustomerExceeded(String),
+    #[error("{0}")]
+    ReplicationGroupAlreadyUnderMigration(String),
     /// A failure of ours (store, filesystem, engine). Logged in full; the client sees a generic message.
     #[error("internal error: {0}")]
     Internal(String),

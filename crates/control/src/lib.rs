@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod failover;
+pub mod migration;
 pub mod model;
 pub mod modify;
 pub mod monitor;

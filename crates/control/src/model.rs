@@ -101,6 +101,25 @@ pub struct ReplicationGroup {
     /// The engine version a rolling upgrade is moving the group to.
     #[serde(default)]
     pub upgrading_to: Option<String>,
+    /// An online migration asked for or under way.
+    #[serde(default)]
+    pub migration: Option<Migration>,
+}
+
+/// An online migration from a Redis this daemon does not manage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Migration {
+    /// The source, `host` and `port` as the user gave them.
+    pub host: String,
+    pub port: u16,
+    pub phase: MigrationPhase,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MigrationPhase {
+    /// `TestMigration`: checks run, nothing is copied.
+    Testing,
 }
 
 /// Changes waiting for the maintenance window.

@@ -585,6 +585,7 @@ mod tests {
             failover_transition: None,
             notification: None,
             upgrading_to: None,
+            migration: None,
         }
     }
 

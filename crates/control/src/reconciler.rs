@@ -604,6 +604,14 @@ impl Control {
             self.wait_for_links(&new).await?;
             self.ensure_endpoints(g).await?;
         }
+        if let Some(m) = g
+            .migration
+            .as_ref()
+            .filter(|m| m.phase == crate::model::MigrationPhase::Testing)
+        {
+            self.run_migration_test(g, m).await?;
+            return Ok(false);
+        }
         if let Some(target) = &g.switchover_to {
             self.switch_over(g, target).await?;
             poke.notify_one();

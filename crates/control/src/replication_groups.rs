@@ -471,6 +471,7 @@ impl Control {
             failover_transition: None,
             notification: None,
             upgrading_to: None,
+            migration: None,
         };
         let arn = self.inner.settings.arn("replicationgroup", &g.id);
         st.store.put_group(

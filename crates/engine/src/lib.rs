@@ -7,6 +7,7 @@
 //! - [`admin`]: the control plane's own RESP client to a node (readiness, `INFO`, `REPLICAOF`).
 //! - [`endpoint`]: stable TCP endpoints that forward to whichever node currently holds a role.
 //! - [`secret`]: the admin user's secret, kept in the data directory.
+//! - [`source`]: looking at a Redis this daemon does not manage (a migration source), read-only.
 
 pub mod address;
 pub mod admin;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod endpoint;
 pub mod process;
 pub mod secret;
+pub mod source;
 
 use std::path::PathBuf;
 

@@ -458,6 +458,39 @@ impl ModifyReplicationGroup {
     }
 }
 
+/// One `CustomerNodeEndpoint`: the source Redis of an online migration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerNodeEndpoint {
+    pub address: Option<String>,
+    pub port: Option<i32>,
+}
+
+/// `TestMigration`.
+#[derive(Debug, Clone, Default)]
+pub struct TestMigration {
+    pub replication_group_id: String,
+    pub customer_node_endpoint_list: Vec<CustomerNodeEndpoint>,
+}
+
+fn customer_endpoints(
+    f: &mut Form,
+    action: &str,
+) -> Result<Option<Vec<CustomerNodeEndpoint>>, ApiError> {
+    let Some(items) = f.struct_list("CustomerNodeEndpointList", "member")? else {
+        return Ok(None);
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for mut e in items {
+        let ep = CustomerNodeEndpoint {
+            address: e.string("Address"),
+            port: e.integer("Port")?,
+        };
+        e.finish(action)?;
+        out.push(ep);
+    }
+    Ok(Some(out))
+}
+
 /// `TestFailover`.
 #[derive(Debug, Clone, Default)]
 pub struct TestFailover {
@@ -556,6 +589,7 @@ pub enum Request {
     ListTagsForResource(ListTagsForResource),
     DescribeCacheEngineVersions(DescribeCacheEngineVersions),
     ModifyReplicationGroup(Box<ModifyReplicationGroup>),
+    TestMigration(TestMigration),
     TestFailover(TestFailover),
     IncreaseReplicaCount(ChangeReplicaCount),
     DecreaseReplicaCount(ChangeReplicaCount),
@@ -589,6 +623,7 @@ impl Request {
             Self::ListTagsForResource(_) => "ListTagsForResource",
             Self::DescribeCacheEngineVersions(_) => "DescribeCacheEngineVersions",
             Self::ModifyReplicationGroup(_) => "ModifyReplicationGroup",
+            Self::TestMigration(_) => "TestMigration",
             Self::TestFailover(_) => "TestFailover",
             Self::IncreaseReplicaCount(_) => "IncreaseReplicaCount",
             Self::DecreaseReplicaCount(_) => "DecreaseReplicaCount",
@@ -718,6 +753,19 @@ impl Request {
             }
             "ModifyReplicationGroup" => {
                 Self::ModifyReplicationGroup(Box::new(ModifyReplicationGroup::decode(f)?))
+            }
+            "TestMigration" => {
+                let r = TestMigration {
+                    replication_group_id: f.required("ReplicationGroupId")?,
+                    customer_node_endpoint_list: customer_endpoints(&mut f, a)?.ok_or_else(|| {
+                        ApiError::new(
+                            ErrorCode::MissingParameter,
+                            "The request must contain the parameter CustomerNodeEndpointList.",
+                        )
+                    })?,
+                };
+                f.finish(a)?;
+                Self::TestMigration(r)
             }
             "TestFailover" => {
                 let r = TestFailover {

@@ -3,6 +3,7 @@
 
 mod catalog;
 mod ha;
+mod migration;
 mod replication_groups;
 
 use control::ControlError;
@@ -33,6 +34,7 @@ pub async fn dispatch(
             catalog::describe_engine_versions(c, i, request_id)
         }
         Request::ModifyReplicationGroup(i) => replication_groups::modify(c, *i, request_id).await,
+        Request::TestMigration(i) => migration::test_migration(c, i, request_id),
         Request::TestFailover(i) => ha::test_failover(c, i, request_id),
         Request::IncreaseReplicaCount(i) => ha::increase_replica_count(c, i, request_id),
         Request::DecreaseReplicaCount(i) => ha::decrease_replica_count(c, i, request_id),
@@ -75,6 +77,9 @@ pub fn to_api_error(e: ControlError) -> ApiError {
         ControlError::TestFailoverNotAvailable(m) => (ErrorCode::TestFailoverNotAvailable, m),
         ControlError::ApiCallRateForCustomerExceeded(m) => {
             (ErrorCode::ApiCallRateForCustomerExceeded, m)
+        }
+        ControlError::ReplicationGroupAlreadyUnderMigration(m) => {
+            (ErrorCode::ReplicationGroupAlreadyUnderMigration, m)
         }
         ControlError::Internal(detail) => {
             tracing::error!(%detail, "internal failure");
