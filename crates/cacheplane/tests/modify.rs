@@ -343,13 +343,22 @@ async fn automatic_failover_toggle_is_followed_by_the_monitor() {
         rg.automatic_failover().map(|a| a.as_str()),
         Some("enabling")
     );
-    let e = c
-        .modify_replication_group()
-        .replication_group_id("mod-af")
+    // A group that is not available (here: still creating; starting its nodes takes far longer than one API
+    // round trip) cannot be modified.
+    c.create_replication_group()
+        .replication_group_id("mod-busy")
         .replication_group_description("busy")
+        .num_cache_clusters(2)
         .send()
         .await
-        .expect_err("modifying");
+        .expect("create");
+    let e = c
+        .modify_replication_group()
+        .replication_group_id("mod-busy")
+        .replication_group_description("too early")
+        .send()
+        .await
+        .expect_err("creating");
     assert_eq!(code(e), "InvalidReplicationGroupState");
     let g = wait_available(&c, "mod-af", Duration::from_secs(20)).await;
     assert_eq!(g.automatic_failover().map(|a| a.as_str()), Some("enabled"));
