@@ -61,10 +61,12 @@ async fn kill9_while_available_then_restart() {
     // Wait for the reconciler to notice and restart the dead node.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let after = loop {
+        // A node being started has no pid file for a moment: wait for all three.
         let now = d.node_pids();
-        if now
-            .iter()
-            .all(|(_, pid)| engine::process::is_redis_alive(*pid))
+        if now.len() == before.len()
+            && now
+                .iter()
+                .all(|(_, pid)| engine::process::is_redis_alive(*pid))
         {
             break now;
         }
@@ -94,8 +96,16 @@ async fn kill9_while_available_then_restart() {
         .find(|m| m.cache_cluster_id() == Some(&dead_name))
         .expect("m")
         .clone();
-    let mut r = redis_conn(&redis_url(m.read_endpoint().expect("ep"))).await;
+    let url = redis_url(m.read_endpoint().expect("ep"));
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut r = loop {
+        // The restarted node may still be loading its data.
+        match redis_conn_with_timeout(&url, Duration::from_secs(1)).await {
+            Ok(r) => break r,
+            Err(e) => assert!(std::time::Instant::now() < deadline, "{url}: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     loop {
         let v: Option<i64> = r.get("k99").await.unwrap_or(None);
         if v == Some(99) {
