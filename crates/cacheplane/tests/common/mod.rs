@@ -439,16 +439,22 @@ pub async fn event_messages(c: &Client, source: &str) -> Vec<String> {
         .collect()
 }
 
-/// The pid in a node's pid file.
+/// The pid in a node's pid file (waiting a little for it: a node being started has none for a moment).
 pub fn node_pid(d: &Daemon, cluster_id: &str) -> u32 {
-    std::fs::read_to_string(
-        d.data_dir()
-            .join("nodes")
-            .join(cluster_id)
-            .join("redis.pid"),
-    )
-    .expect("pid file")
-    .trim()
-    .parse()
-    .expect("pid")
+    let path = d
+        .data_dir()
+        .join("nodes")
+        .join(cluster_id)
+        .join("redis.pid");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "no pid file {}", path.display());
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
