@@ -169,6 +169,20 @@ async fn test_migration_checks_source_and_target_and_copies_nothing() {
     assert!(outcome.contains("cluster mode check"), "{outcome}");
     let outcome = test_migration(&c, "mig-single-az", good.endpoint()).await;
     assert!(outcome.contains("Multi-AZ check"), "{outcome}");
+    // A source holding more than the target's node type (cache.t3.micro: 512 MiB) can fit.
+    let big = Source::start(&[]);
+    let mut b = redis_conn(&format!("redis://127.0.0.1:{}/", big.port)).await;
+    let value = vec![b'x'; 1 << 20];
+    for i in 0..560 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("big:{i}"))
+            .arg(&value)
+            .query_async(&mut b)
+            .await
+            .expect("set");
+    }
+    let outcome = test_migration(&c, "mig", big.endpoint()).await;
+    assert!(outcome.contains("memory check"), "{outcome}");
     // The source is untouched.
     let size: i64 = redis::cmd("DBSIZE")
         .query_async(&mut s)
