@@ -182,9 +182,21 @@ async fn killed_primary_fails_over_under_writes_and_rejoins_as_replica() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Every member is either the primary or one of its replicas.
-    for (m, role, _) in members_of(&g) {
-        assert!(role == "primary" || role == "replica", "{m}: {role}");
-    }
+    let g = wait_group(&c, "ha-kill", Duration::from_secs(10), "roles read", |g| {
+        members_of(g).iter().all(|(_, role, _)| !role.is_empty())
+    })
+    .await;
+    let roles: Vec<String> = members_of(&g).into_iter().map(|m| m.1).collect();
+    assert_eq!(
+        roles.iter().filter(|r| *r == "primary").count(),
+        1,
+        "{roles:?}"
+    );
+    assert_eq!(
+        roles.iter().filter(|r| *r == "replica").count(),
+        2,
+        "{roles:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -344,7 +356,11 @@ async fn test_failover_errors_reboot_and_daily_limit() {
     }
     assert_ne!(node_pid(&d, &primary), pid, "a new process");
     assert!(!engine::process::is_redis_alive(pid));
-    let g = describe_group(&c, "ha-test").await;
+    // The restarted node's role is read again right after the restart.
+    let g = wait_group(&c, "ha-test", Duration::from_secs(10), "roles read", |g| {
+        members_of(g).iter().all(|(_, role, _)| !role.is_empty())
+    })
+    .await;
     assert_eq!(
         primary_of(&g).map(|p| p.0),
         Some(primary.clone()),
