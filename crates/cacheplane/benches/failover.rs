@@ -168,12 +168,7 @@ async fn rolling_upgrade() {
     let total = t.elapsed();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let log = writer.stop().await;
-    let longest = log
-        .acks
-        .windows(2)
-        .map(|w| w[1].0 - w[0].0)
-        .max()
-        .unwrap_or_default();
+    let longest = log.longest_pause();
     println!(
         "rolling upgrade 6.2 -> 7.0 of 3 nodes with 100,000 keys: {:.2} s to available; longest write pause {:.0} ms; acknowledged writes lost: {}",
         total.as_secs_f64(),
@@ -242,12 +237,7 @@ async fn switchovers(c: &aws_sdk_elasticache::Client) {
         .await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let log = writer.stop().await;
-        let longest = log
-            .acks
-            .windows(2)
-            .map(|w| w[1].0 - w[0].0)
-            .max()
-            .unwrap_or_default();
+        let longest = log.longest_pause();
         gaps.push(longest);
         lost.push(log.lost());
     }

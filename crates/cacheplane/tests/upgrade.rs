@@ -90,12 +90,7 @@ async fn rolling_upgrade_from_6_2_to_7_0_keeps_data_and_writes() {
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let log = writer.stop().await;
-    let longest = log
-        .acks
-        .windows(2)
-        .map(|w| w[1].0 - w[0].0)
-        .max()
-        .unwrap_or_default();
+    let longest = log.longest_pause();
     eprintln!(
         "longest write pause during the upgrade {longest:?}, {} acknowledged, {} lost",
         log.acks.len(),

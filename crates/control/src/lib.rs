@@ -67,6 +67,31 @@ impl Settings {
     fn binary_for(&self, version: &str) -> Option<&EngineBinary> {
         self.binaries.iter().find(|b| b.version == version)
     }
+
+    /// The registered engine a requested `EngineVersion` names: `7.0`, `7.0.15` or `6.x` match the newest binary
+    /// whose version starts with those parts. `InvalidParameterValue` listing the available ones otherwise.
+    pub(crate) fn resolve_version(&self, requested: &str) -> Result<&EngineBinary> {
+        let wanted: Vec<&str> = requested.split('.').filter(|p| *p != "x").collect();
+        self.binaries
+            .iter()
+            .find(|b| {
+                let have: Vec<&str> = b.version.split('.').collect();
+                !wanted.is_empty()
+                    && wanted.len() <= have.len()
+                    && wanted.iter().zip(&have).all(|(w, h)| w == h)
+            })
+            .ok_or_else(|| {
+                error::invalid(format!(
+                    "Engine version {} is not available. Available versions: {}.",
+                    rules::shown(requested),
+                    self.binaries
+                        .iter()
+                        .map(|b| b.version.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
+    }
 }
 
 /// Groups and standalone clusters in memory, with the store they are written through to.

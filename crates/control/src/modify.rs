@@ -387,25 +387,7 @@ impl Control {
         }
         let mut pending = g.pending.clone();
         if let Some(v) = &input.engine_version {
-            let s = &self.inner.settings;
-            let wanted: Vec<&str> = v.split('.').filter(|p| *p != "x").collect();
-            let found = s.binaries.iter().find(|b| {
-                let have: Vec<&str> = b.version.split('.').collect();
-                !wanted.is_empty()
-                    && wanted.len() <= have.len()
-                    && wanted.iter().zip(&have).all(|(w, h)| w == h)
-            });
-            let Some(b) = found else {
-                return Err(invalid(format!(
-                    "Engine version {} is not available. Available versions: {}.",
-                    rules::shown(v),
-                    s.binaries
-                        .iter()
-                        .map(|b| b.version.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            };
+            let b = self.inner.settings.resolve_version(v)?;
             let cmp = version_cmp(&b.version, &g.engine_version);
             if cmp == std::cmp::Ordering::Less {
                 return Err(invalid(format!(
@@ -536,8 +518,7 @@ impl Control {
 
 /// Compares dotted versions numerically.
 pub fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    let parse = |s: &str| -> Vec<u64> { s.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
-    parse(a).cmp(&parse(b))
+    engine::binary::parse_version(a).cmp(&engine::binary::parse_version(b))
 }
 
 #[cfg(test)]

@@ -203,29 +203,7 @@ impl Control {
                 .first()
                 .map(|b| b.version.clone())
                 .ok_or_else(|| ControlError::Internal("no engine binary".into()))?,
-            Some(v) => {
-                let wanted: Vec<&str> = v.split('.').filter(|p| *p != "x").collect();
-                s.binaries
-                    .iter()
-                    .find(|b| {
-                        let have: Vec<&str> = b.version.split('.').collect();
-                        !wanted.is_empty()
-                            && wanted.len() <= have.len()
-                            && wanted.iter().zip(&have).all(|(w, h)| w == h)
-                    })
-                    .map(|b| b.version.clone())
-                    .ok_or_else(|| {
-                        invalid(format!(
-                            "Engine version {} is not available. Available versions: {}.",
-                            rules::shown(v),
-                            s.binaries
-                                .iter()
-                                .map(|b| b.version.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ))
-                    })?
-            }
+            Some(v) => s.resolve_version(v)?.version.clone(),
         };
 
         let cache_node_type = input

@@ -312,6 +312,15 @@ impl WriterLog {
     pub fn first_ack_after(&self, t: Instant) -> Option<Instant> {
         self.acks.iter().map(|(at, _)| *at).find(|at| *at > t)
     }
+    /// The longest time between two acknowledged writes.
+    pub fn longest_pause(&self) -> Duration {
+        self.acks
+            .windows(2)
+            .map(|w| w[1].0 - w[0].0)
+            .max()
+            .unwrap_or_default()
+    }
+
     /// Acknowledged values that a later acknowledgement shows were lost: each time `INCR` answers a value not
     /// above the one acknowledged before it, the counter went back and the values in between were lost.
     pub fn lost(&self) -> i64 {
