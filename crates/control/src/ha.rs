@@ -275,8 +275,7 @@ impl Control {
             ),
         ));
         g.status = GroupStatus::Modifying;
-        st.store.put_group(&g, t, &events)?;
-        st.groups.insert(g.id.clone(), g.clone());
+        st.save_group(&g, t, &events)?;
         drop(st);
         self.wake();
         Ok(self.view_group(&g))
@@ -404,8 +403,7 @@ impl Control {
         ));
         g.removing = removed;
         g.status = GroupStatus::Modifying;
-        st.store.put_group(&g, t, &events)?;
-        st.groups.insert(g.id.clone(), g.clone());
+        st.save_group(&g, t, &events)?;
         drop(st);
         self.wake();
         Ok(self.view_group(&g))
@@ -454,8 +452,7 @@ impl Control {
                 )));
             }
             m.rebooting = true;
-            st.store.put_group(&g, t, &[event])?;
-            st.groups.insert(g.id.clone(), g.clone());
+            st.save_group(&g, t, &[event])?;
             drop(st);
             self.poke_group(&g.id);
             let m = g

@@ -102,6 +102,20 @@ pub(crate) struct State {
     pub standalone: BTreeMap<String, StandaloneCluster>,
 }
 
+impl State {
+    /// Writes `g` with its events in one transaction, then keeps it in memory: the one way a mutation lands.
+    pub fn save_group(
+        &mut self,
+        g: &ReplicationGroup,
+        t: DateTime<Utc>,
+        events: &[model::NewEvent],
+    ) -> Result<()> {
+        self.store.put_group(g, t, events)?;
+        self.groups.insert(g.id.clone(), g.clone());
+        Ok(())
+    }
+}
+
 pub(crate) struct Inner {
     pub settings: Settings,
     pub admin: AdminCredentials,

@@ -145,7 +145,7 @@ impl Control {
             port,
             phase: MigrationPhase::Testing,
         });
-        st.store.put_group(
+        st.save_group(
             &g,
             now(),
             &[NewEvent::group(
@@ -156,7 +156,6 @@ impl Control {
                 ),
             )],
         )?;
-        st.groups.insert(key, g.clone());
         drop(st);
         self.poke_group(&g.id);
         Ok(self.view_group(&g))

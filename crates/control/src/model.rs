@@ -216,6 +216,16 @@ impl NewEvent {
             message: message.into(),
         }
     }
+    /// A member's node is up: at creation, or when a replica was added.
+    pub fn node_added(m: &Member) -> Self {
+        Self::cluster(
+            &m.cluster_id,
+            format!(
+                "Added cache node 0001 in availability zone {}",
+                m.availability_zone
+            ),
+        )
+    }
 }
 
 /// A stored event.

@@ -481,8 +481,7 @@ impl Control {
                     status: "changing (another modification was accepted first)".into(),
                 });
             }
-            st.store.put_group(&g, t, &evs)?;
-            st.groups.insert(key, g.clone());
+            st.save_group(&g, t, &evs)?;
         }
         self.refresh_roles_soon(&g.id);
         self.poke_group(&g.id);

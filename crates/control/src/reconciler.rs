@@ -66,6 +66,20 @@ impl std::fmt::Debug for Endpoints {
     }
 }
 
+/// Makes a newly promoted node listen on every address of its spec (the primary endpoint's among them). The
+/// address was just released by the old primary (fenced or demoted); retry briefly should the kernel lag.
+async fn take_addresses(c: &mut AdminClient, spec: &NodeSpec) -> Result<()> {
+    let mut tries = 0;
+    while let Err(e) = c.set_binds(&spec.binds()).await {
+        tries += 1;
+        if tries >= 100 {
+            return Err(e.into());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(())
+}
+
 /// How a node is stopped: cleanly when its data is kept (a reboot, the daemon's exit), at once when its data is
 /// about to be removed (a deleted group or a removed replica; a clean shutdown would only write files that are
 /// deleted next, and a node in the middle of its first sync can take seconds to honour `SIGTERM`).
@@ -692,9 +706,7 @@ impl Control {
         if g == before && events.is_empty() {
             return Ok(());
         }
-        st.store.put_group(&g, now(), &events)?;
-        st.groups.insert(id.to_string(), g);
-        Ok(())
+        st.save_group(&g, now(), &events)
     }
 
     /// Fails the primary `old` over to the replica with the least lag. The old primary is fenced first: its
@@ -783,15 +795,7 @@ impl Control {
             AdminClient::connect_within(spec.addr(), &self.inner.admin, STEP_COMMAND_TIMEOUT)
                 .await?;
         c.replicaof(None).await?;
-        // The address is free once the fenced process is gone; retry briefly should the kernel lag.
-        let mut tries = 0;
-        while let Err(e) = c.set_binds(&spec.binds()).await {
-            tries += 1;
-            if tries >= 100 {
-                return Err(e.into());
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        take_addresses(&mut c, &spec).await?;
         let role = c.role().await?;
         self.inner
             .observed
@@ -950,14 +954,7 @@ impl Control {
                 c.set_binds(&[old.address]).await?;
                 c.kill_clients_on(vip).await?;
                 n.replicaof(None).await?;
-                let mut tries = 0;
-                while let Err(e) = n.set_binds(&new_spec.binds()).await {
-                    tries += 1;
-                    if tries >= 100 {
-                        return Err(e.into());
-                    }
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
+                take_addresses(&mut n, &new_spec).await?;
                 c.replicaof(Some(new_addr)).await?;
                 Ok(())
             }
@@ -1113,15 +1110,7 @@ impl Control {
                 .adding
                 .iter()
                 .filter_map(|c| g.member(c))
-                .map(|m| {
-                    NewEvent::cluster(
-                        &m.cluster_id,
-                        format!(
-                            "Added cache node 0001 in availability zone {}",
-                            m.availability_zone
-                        ),
-                    )
-                })
+                .map(NewEvent::node_added)
                 .collect();
             g.adding.clear();
             g.status = GroupStatus::Available;
@@ -1170,19 +1159,7 @@ impl Control {
         }
         g.status = GroupStatus::Available;
         g.create_attempts = 0;
-        let mut events: Vec<NewEvent> = g
-            .members
-            .iter()
-            .map(|m| {
-                NewEvent::cluster(
-                    &m.cluster_id,
-                    format!(
-                        "Added cache node 0001 in availability zone {}",
-                        m.availability_zone
-                    ),
-                )
-            })
-            .collect();
+        let mut events: Vec<NewEvent> = g.members.iter().map(NewEvent::node_added).collect();
         events.push(NewEvent::group(
             &g.id,
             format!("Replication group {} created", g.id),
