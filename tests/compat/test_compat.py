@@ -284,3 +284,31 @@ def test_modify_with_boto3_and_cli(daemon):
     rc, out, err = aws(endpoint, "modify-replication-group", "--replication-group-id", "mod-rg",
                        "--preferred-maintenance-window", "sun:05:00-sun:05:10")
     assert rc != 0 and "InvalidParameterValue" in err
+
+
+def test_dual_stack_and_ip_discovery_with_cli_and_boto3(daemon):
+    endpoint, data_dir = daemon
+    ec = boto3.client("elasticache", endpoint_url=endpoint, region_name=REGION,
+                      aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+    rc, out, err = aws(endpoint, "create-replication-group", "--replication-group-id", "ds-rg",
+                       "--replication-group-description", "dual stack", "--num-cache-clusters", "2",
+                       "--network-type", "dual_stack")
+    assert rc == 0, err
+    assert out["ReplicationGroup"]["NetworkType"] == "dual_stack"
+    assert out["ReplicationGroup"]["IpDiscovery"] == "ipv4"
+    describe = lambda: ec.describe_replication_groups(ReplicationGroupId="ds-rg")["ReplicationGroups"][0]
+    wait_status(describe, "available")
+    r = ec.modify_replication_group(ReplicationGroupId="ds-rg", IpDiscovery="ipv6", ApplyImmediately=True)
+    assert r["ReplicationGroup"]["IpDiscovery"] == "ipv6"
+    g = wait_status(describe, "available")
+    ng = g["NodeGroups"][0]
+    for ep in [ng["PrimaryEndpoint"], ng["ReaderEndpoint"]] + [m["ReadEndpoint"] for m in ng["NodeGroupMembers"]]:
+        assert ep["Address"] == "::1", ep
+    # redis-cli over IPv6: written through the primary endpoint, read from every node and the reader endpoint.
+    check_data_path(g)
+    replica = [m for m in ng["NodeGroupMembers"] if m["CurrentRole"] == "replica"][0]
+    assert "master_host:::1" in redis_cli(replica["ReadEndpoint"], "INFO", "replication")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec.create_replication_group(ReplicationGroupId="v4-rg", ReplicationGroupDescription="x",
+                                    IpDiscovery="ipv6")
+    assert e.value.response["Error"]["Code"] == "InvalidParameterCombination"

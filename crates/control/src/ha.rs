@@ -10,7 +10,7 @@ use wire::output;
 
 use crate::error::{combination, invalid, ControlError, Result};
 use crate::model::{Failover, GroupStatus, Member, NewEvent, ReplicationGroup};
-use crate::replication_groups::{taken_addresses, MAX_NODES};
+use crate::replication_groups::{taken_addresses, taken_ports, MAX_NODES};
 use crate::{now, rules, Control, State};
 
 /// `TestFailover` calls allowed in any rolling 24 hours (AWS's limit, counted across the account).
@@ -236,6 +236,7 @@ impl Control {
             )));
         }
         let mut taken = taken_addresses(&st);
+        let mut ports = taken_ports(&st);
         let mut next = g
             .members
             .iter()
@@ -253,6 +254,17 @@ impl Control {
             next += 1;
             let address = engine::address::allocate(g.port, &taken)?;
             taken.push(address);
+            let port = match g.dual_stack {
+                Some(_) => {
+                    let p = engine::address::allocate_port(
+                        &[address, engine::address::IPV6_LOOPBACK],
+                        &ports,
+                    )?;
+                    ports.push(p);
+                    Some(p)
+                }
+                None => None,
+            };
             g.adding.push(id.clone());
             events.push(NewEvent::cluster(
                 &id,
@@ -265,6 +277,8 @@ impl Control {
                 create_time: t,
                 rebooting: false,
                 engine_version: None,
+                port,
+                ipv6: g.ipv6_discovery(),
             });
         }
         events.push(NewEvent::group(

@@ -2,7 +2,7 @@
 //! identities we decided for it (they must survive restarts). What the nodes report (roles, liveness) is
 //! observed, kept in memory only, see [`crate::observe`].
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -45,6 +45,13 @@ pub struct Member {
     /// The engine version this node runs when it differs from the group's (during a rolling upgrade).
     #[serde(default)]
     pub engine_version: Option<String>,
+    /// The node's own port, in a dual-stack group (it listens on its address and on `::1` with this port; the
+    /// one IPv6 loopback address cannot give every node the group's port). `None`: the group's port.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// The node follows its primary and announces itself over IPv6 (`IpDiscovery ipv6` has reached it).
+    #[serde(default)]
+    pub ipv6: bool,
 }
 
 /// A replication group (cluster mode disabled: one node group `0001`).
@@ -104,6 +111,21 @@ pub struct ReplicationGroup {
     /// An online migration asked for or under way.
     #[serde(default)]
     pub migration: Option<Migration>,
+    /// `NetworkType dual_stack`: set at creation, never changed.
+    #[serde(default)]
+    pub dual_stack: Option<DualStack>,
+}
+
+/// The IPv6 side of a dual-stack group. Its endpoints are in-process forwarders on `::1` (and on their IPv4
+/// addresses), since no node can own `::1` on the group's port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DualStack {
+    /// The primary endpoint's port on `::1`.
+    pub primary_port: u16,
+    /// The reader endpoint's port on `::1`.
+    pub reader_port: u16,
+    /// `IpDiscovery`: true for `ipv6`. Members move to it one at a time (see [`Member::ipv6`]).
+    pub ipv6_discovery: bool,
 }
 
 /// An online migration from a Redis this daemon does not manage.
@@ -175,6 +197,69 @@ impl ReplicationGroup {
         self.members
             .iter()
             .filter(|m| m.cluster_id != self.primary_cluster_id)
+    }
+
+    /// The port `m`'s node listens on.
+    pub fn node_port(&self, m: &Member) -> u16 {
+        m.port.unwrap_or(self.port)
+    }
+
+    /// Where the control plane reaches `m`'s node: its own IPv4 address, which every node listens on.
+    pub fn admin_addr(&self, m: &Member) -> SocketAddr {
+        SocketAddr::new(m.address, self.node_port(m))
+    }
+
+    /// `m`'s address over IPv6 (`::1`) when `ipv6`, else over IPv4: what a node that discovers addresses of
+    /// that family connects to, and what is reported for it.
+    pub fn addr_of(&self, m: &Member, ipv6: bool) -> SocketAddr {
+        if ipv6 {
+            SocketAddr::new(engine::address::IPV6_LOOPBACK, self.node_port(m))
+        } else {
+            self.admin_addr(m)
+        }
+    }
+
+    /// True when the group discovers (reports and links over) IPv6 addresses.
+    pub fn ipv6_discovery(&self) -> bool {
+        self.dual_stack.as_ref().is_some_and(|d| d.ipv6_discovery)
+    }
+
+    /// `NetworkType`.
+    pub fn network_type(&self) -> &'static str {
+        if self.dual_stack.is_some() {
+            "dual_stack"
+        } else {
+            "ipv4"
+        }
+    }
+
+    /// `IpDiscovery`.
+    pub fn ip_discovery(&self) -> &'static str {
+        if self.ipv6_discovery() {
+            "ipv6"
+        } else {
+            "ipv4"
+        }
+    }
+
+    /// The primary endpoint as reported: on `::1` when the group discovers IPv6.
+    pub fn primary_endpoint_addr(&self) -> SocketAddr {
+        match &self.dual_stack {
+            Some(d) if d.ipv6_discovery => {
+                SocketAddr::new(engine::address::IPV6_LOOPBACK, d.primary_port)
+            }
+            _ => SocketAddr::new(self.primary_endpoint, self.port),
+        }
+    }
+
+    /// The reader endpoint as reported.
+    pub fn reader_endpoint_addr(&self) -> SocketAddr {
+        match &self.dual_stack {
+            Some(d) if d.ipv6_discovery => {
+                SocketAddr::new(engine::address::IPV6_LOOPBACK, d.reader_port)
+            }
+            _ => SocketAddr::new(self.reader_endpoint, self.port),
+        }
     }
 }
 

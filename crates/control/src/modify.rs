@@ -114,13 +114,6 @@ impl Control {
         {
             return Err(not_yet("LogDeliveryConfigurations", "log delivery"));
         }
-        if input.ip_discovery.as_deref() == Some("ipv6") {
-            // AWS discovers IPv6 addresses only on dual-stack groups; every group here is NetworkType ipv4
-            // (dual-stack and IPv6 networking are refused at create until they exist).
-            return Err(combination(
-                "IpDiscovery ipv6 needs a replication group with NetworkType dual_stack; this one is ipv4 (dual-stack networking is not built yet in this Cacheplane version).",
-            ));
-        }
         if matches!(
             input.durability.as_deref(),
             Some("async") | Some("sync") | Some("disabled")
@@ -376,6 +369,28 @@ impl Control {
             }
         }
 
+        // IP discovery: the address family the nodes follow each other over and are reported at. AWS allows
+        // IPv6 only on dual-stack groups; the move is rolling (see the reconciler's discovery step).
+        if let Some(d) = input.ip_discovery.as_deref() {
+            let want = d == "ipv6";
+            match &mut g.dual_stack {
+                None if want => {
+                    return Err(combination(format!(
+                        "IpDiscovery ipv6 needs a replication group with NetworkType dual_stack; {} was created with NetworkType ipv4 (create the group with NetworkType dual_stack to use IPv6).",
+                        g.id
+                    )))
+                }
+                Some(ds) if ds.ipv6_discovery != want => {
+                    ds.ipv6_discovery = want;
+                    events.push(format!(
+                        "IP discovery changing to {d} (replicas first, one at a time)"
+                    ));
+                    work = true;
+                }
+                _ => {}
+            }
+        }
+
         // Engine and version: only upward; a newer version is a rolling replacement.
         if let Some(e) = &input.engine {
             if !e.eq_ignore_ascii_case("redis") {
@@ -498,7 +513,7 @@ impl Control {
         let Some(p) = g.primary() else {
             return Ok(());
         };
-        let addr = std::net::SocketAddr::new(p.address, g.port);
+        let addr = g.admin_addr(p);
         let mut c = AdminClient::connect(addr, &self.inner.admin).await?;
         let info = c.info("memory").await?;
         let used: u64 = info
@@ -566,6 +581,7 @@ mod tests {
             notification: None,
             upgrading_to: None,
             migration: None,
+            dual_stack: None,
         }
     }
 

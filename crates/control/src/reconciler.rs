@@ -143,7 +143,14 @@ impl Control {
         let replica_of = if is_primary {
             None
         } else {
-            g.primary().map(|p| SocketAddr::new(p.address, g.port))
+            g.primary().map(|p| g.addr_of(p, m.ipv6))
+        };
+        // A primary of a single-stack group owns the primary endpoint address (a floating address); in a
+        // dual-stack group every node also listens on ::1 and the endpoints are forwarders.
+        let extra_binds = match (&g.dual_stack, is_primary) {
+            (Some(_), _) => vec![engine::address::IPV6_LOOPBACK],
+            (None, true) => vec![g.primary_endpoint],
+            (None, false) => vec![],
         };
         Ok(NodeSpec {
             name: m.cluster_id.clone(),
@@ -154,12 +161,9 @@ impl Control {
                 .join("nodes")
                 .join(&m.cluster_id),
             bind: m.address,
-            extra_binds: if is_primary {
-                vec![g.primary_endpoint]
-            } else {
-                vec![]
-            },
-            port: g.port,
+            extra_binds,
+            port: g.node_port(m),
+            announce: g.addr_of(m, m.ipv6).ip(),
             maxmemory: node_types::maxmemory(&g.cache_node_type).unwrap_or(1 << 29),
             binary: binary.path.clone(),
             replica_of,
@@ -184,8 +188,13 @@ impl Control {
                 .join("nodes")
                 .join(&s.member.cluster_id),
             bind: s.member.address,
-            extra_binds: vec![],
+            extra_binds: if s.member.port.is_some() {
+                vec![engine::address::IPV6_LOOPBACK]
+            } else {
+                vec![]
+            },
             port: s.port,
+            announce: s.member.address,
             maxmemory: node_types::maxmemory(&s.cache_node_type).unwrap_or(1 << 29),
             binary: binary.path.clone(),
             replica_of: None,
@@ -428,7 +437,7 @@ impl Control {
                 c.kill_clients_on(SocketAddr::new(*gone, spec.port)).await?;
             }
         }
-        let announce = spec.bind.to_string();
+        let announce = spec.announce.to_string();
         if c.config_get("replica-announce-ip").await?.as_deref() != Some(announce.as_str()) {
             c.config_set("replica-announce-ip", &announce).await?;
         }
@@ -455,33 +464,72 @@ impl Control {
         Ok(())
     }
 
-    /// Binds the group's reader endpoint if needed and points it at the replicas that answer (the primary when
-    /// none does).
+    /// Binds the group's forwarding endpoints if needed and points them at their nodes: the reader endpoint at
+    /// the replicas that answer (the primary when none does); in a dual-stack group also the primary endpoint
+    /// (its IPv4 address and its port on `::1`) and the reader endpoint on `::1`. Each endpoint reaches the
+    /// nodes over its own address family, so a change of `IpDiscovery` drops no client connection.
     async fn ensure_endpoints(&self, g: &ReplicationGroup) -> Result<()> {
-        let replicas: Vec<SocketAddr> = g
-            .replicas()
-            .filter(|m| !m.rebooting && self.inner.monitor.health(&m.cluster_id).is_up())
-            .map(|m| SocketAddr::new(m.address, g.port))
-            .collect();
-        let readers = if replicas.is_empty() {
-            g.primary()
-                .map(|p| SocketAddr::new(p.address, g.port))
+        let targets = |ipv6: bool| {
+            let primary: Vec<SocketAddr> = g
+                .primary()
+                .map(|p| g.addr_of(p, ipv6))
                 .into_iter()
-                .collect()
-        } else {
-            replicas
+                .collect();
+            let replicas: Vec<SocketAddr> = g
+                .replicas()
+                .filter(|m| !m.rebooting && self.inner.monitor.health(&m.cluster_id).is_up())
+                .map(|m| g.addr_of(m, ipv6))
+                .collect();
+            let readers = if replicas.is_empty() {
+                primary.clone()
+            } else {
+                replicas
+            };
+            (primary, readers)
         };
-        let bound = self.lock_endpoints().contains_key(&g.id);
-        if !bound {
-            let r =
-                StableEndpoint::bind(SocketAddr::new(g.reader_endpoint, g.port), readers.clone())
-                    .await?;
-            self.lock_endpoints().insert(g.id.clone(), r);
+        let (primary4, readers4) = targets(false);
+        let mut wanted = vec![(
+            g.id.clone(),
+            SocketAddr::new(g.reader_endpoint, g.port),
+            readers4,
+        )];
+        if let Some(d) = &g.dual_stack {
+            let (primary6, readers6) = targets(true);
+            let v6 = engine::address::IPV6_LOOPBACK;
+            wanted.push((
+                format!("{}/primary", g.id),
+                SocketAddr::new(g.primary_endpoint, g.port),
+                primary4,
+            ));
+            wanted.push((
+                format!("{}/primary6", g.id),
+                SocketAddr::new(v6, d.primary_port),
+                primary6,
+            ));
+            wanted.push((
+                format!("{}/reader6", g.id),
+                SocketAddr::new(v6, d.reader_port),
+                readers6,
+            ));
         }
-        if let Some(e) = self.lock_endpoints().get(&g.id) {
-            e.set_targets(readers);
+        for (key, addr, targets) in wanted {
+            let bound = self.lock_endpoints().contains_key(&key);
+            if !bound {
+                let e = StableEndpoint::bind(addr, targets.clone()).await?;
+                self.lock_endpoints().insert(key.clone(), e);
+            }
+            if let Some(e) = self.lock_endpoints().get(&key) {
+                e.set_targets(targets);
+            }
         }
         Ok(())
+    }
+
+    /// Closes every endpoint of group `id`.
+    fn drop_endpoints(&self, id: &str) {
+        let prefix = format!("{id}/");
+        self.lock_endpoints()
+            .retain(|k, _| k != id && !k.starts_with(&prefix));
     }
 
     /// One step towards the spec. Returns true when the group is where the spec says (its pending work done),
@@ -637,6 +685,14 @@ impl Control {
             }
             return Ok(false);
         }
+        if let Some(ipv6) = g.dual_stack.as_ref().map(|d| d.ipv6_discovery) {
+            if g.members.iter().any(|m| m.ipv6 != ipv6) {
+                if self.discovery_step(g, ipv6).await? {
+                    poke.notify_one();
+                }
+                return Ok(false);
+            }
+        }
         if let Some(Failover::Recovering { failed }) = &g.failover {
             let back = matches!(
                 self.inner.observed.get(failed).and_then(|o| o.role),
@@ -719,7 +775,7 @@ impl Control {
             if m.rebooting || !self.inner.monitor.health(&m.cluster_id).is_up() {
                 continue;
             }
-            let addr = SocketAddr::new(m.address, g.port);
+            let addr = g.admin_addr(m);
             let admin = self.inner.admin.clone();
             let m = m.clone();
             reads.spawn(async move {
@@ -813,13 +869,18 @@ impl Control {
             ],
         )?;
         // Point the other replicas at the new primary now (the next refresh would, a little later).
-        let target = spec.addr();
         for m in new.replicas() {
             if m.cluster_id == old.cluster_id || !self.inner.monitor.health(&m.cluster_id).is_up() {
                 continue;
             }
-            let addr = SocketAddr::new(m.address, g.port);
-            match AdminClient::connect_within(addr, &self.inner.admin, STEP_COMMAND_TIMEOUT).await {
+            let target = new.addr_of(&member, m.ipv6);
+            match AdminClient::connect_within(
+                new.admin_addr(m),
+                &self.inner.admin,
+                STEP_COMMAND_TIMEOUT,
+            )
+            .await
+            {
                 Ok(mut c) => {
                     if let Err(e) = c.replicaof(Some(target)).await {
                         tracing::warn!(node = %m.cluster_id, error = %e, "re-pointing replica failed; will retry");
@@ -922,14 +983,14 @@ impl Control {
             });
         };
         let old_spec = self.node_spec(g, &old)?;
-        let new_addr = SocketAddr::new(new.address, g.port);
         let vip = SocketAddr::new(g.primary_endpoint, g.port);
         let mut switched = g.clone();
         switched.primary_cluster_id = new.cluster_id.clone();
         switched.switchover_to = None;
         let new_spec = self.node_spec(&switched, &new)?;
+        let demoted_spec = self.node_spec(&switched, &old)?;
         let mut c = AdminClient::connect(old_spec.addr(), &self.inner.admin).await?;
-        let mut n = AdminClient::connect(new_addr, &self.inner.admin).await?;
+        let mut n = AdminClient::connect(g.admin_addr(&new), &self.inner.admin).await?;
         if let Role::Primary { .. } = c.role().await? {
             c.pause_writes(SWITCHOVER_PAUSE.as_millis() as u64).await?;
             let result = async {
@@ -951,11 +1012,16 @@ impl Control {
                         _ => tokio::time::sleep(Duration::from_millis(1)).await,
                     }
                 }
-                c.set_binds(&[old.address]).await?;
-                c.kill_clients_on(vip).await?;
+                if g.dual_stack.is_none() {
+                    c.set_binds(&demoted_spec.binds()).await?;
+                    c.kill_clients_on(vip).await?;
+                }
                 n.replicaof(None).await?;
                 take_addresses(&mut n, &new_spec).await?;
-                c.replicaof(Some(new_addr)).await?;
+                // Forwarding endpoints (a dual-stack group's) move now, while writes are still paused: the
+                // connections they forwarded to the old primary are closed.
+                self.ensure_endpoints(&switched).await?;
+                c.replicaof(demoted_spec.replica_of).await?;
                 Ok(())
             }
             .await;
@@ -963,7 +1029,9 @@ impl Control {
             if let Err(e) = result {
                 tracing::warn!(group = %g.id, error = %e, "switchover failed");
                 // Put the address back where the primary is (the next correction does it too).
-                let _ = n.set_binds(&[new.address]).await;
+                if let Ok(spec) = self.node_spec(g, &new) {
+                    let _ = n.set_binds(&spec.binds()).await;
+                }
                 let _ = c.set_binds(&old_spec.binds()).await;
                 return self.update_group(&g.id, |g| {
                     g.switchover_to = None;
@@ -996,13 +1064,13 @@ impl Control {
                 continue;
             }
             if let Ok(mut r) = AdminClient::connect_within(
-                SocketAddr::new(m.address, g.port),
+                switched.admin_addr(m),
                 &self.inner.admin,
                 STEP_COMMAND_TIMEOUT,
             )
             .await
             {
-                let _ = r.replicaof(Some(new_addr)).await;
+                let _ = r.replicaof(Some(switched.addr_of(&new, m.ipv6))).await;
             }
         }
         self.ensure_endpoints(&switched).await?;
@@ -1088,6 +1156,64 @@ impl Control {
         Ok(true)
     }
 
+    /// One step of moving a dual-stack group's nodes to the address family of its `IpDiscovery`: a replica at a
+    /// time is re-pointed at the primary's address of that family and announces its own (by the next
+    /// correction, a partial resync: it keeps its data and the primary's replication id), and the next one
+    /// moves only when its link is up again; the primary moves last. Returns true when it changed something.
+    async fn discovery_step(&self, g: &ReplicationGroup, ipv6: bool) -> Result<bool> {
+        let Some(primary) = g.primary() else {
+            return Ok(false);
+        };
+        let want = g.addr_of(primary, ipv6);
+        for m in g.replicas().filter(|m| m.ipv6 == ipv6) {
+            let linked = matches!(
+                self.inner.observed.get(&m.cluster_id).and_then(|o| o.role),
+                Some(Role::Replica { link_up: true, primary: Some(p), .. }) if p == want
+            );
+            if !linked {
+                self.refresh_roles_soon(&g.id);
+                return Ok(false);
+            }
+        }
+        let Some(next) = g
+            .replicas()
+            .find(|m| m.ipv6 != ipv6)
+            .or(Some(primary).filter(|p| p.ipv6 != ipv6))
+            .cloned()
+        else {
+            return Ok(false);
+        };
+        let family = if ipv6 { "IPv6" } else { "IPv4" };
+        let addr = g.addr_of(&next, ipv6);
+        tracing::info!(group = %g.id, node = %next.cluster_id, %addr, "moving node to {family}");
+        self.update_group(&g.id, |cur| {
+            if let Some(x) = cur
+                .members
+                .iter_mut()
+                .find(|x| x.cluster_id == next.cluster_id)
+            {
+                x.ipv6 = ipv6;
+            }
+            let mut events = vec![NewEvent::cluster(
+                &next.cluster_id,
+                format!("Cache node 0001 now discovered over {family} at {addr}"),
+            )];
+            if cur.members.iter().all(|m| m.ipv6 == ipv6) {
+                events.push(NewEvent::group(
+                    &cur.id,
+                    format!(
+                        "IP discovery of replication group {} changed to {}",
+                        cur.id,
+                        cur.ip_discovery()
+                    ),
+                ));
+            }
+            events
+        })?;
+        self.refresh_roles_soon(&g.id);
+        Ok(true)
+    }
+
     /// A `modifying` group whose work is done becomes `available`.
     fn finish_modify(&self, id: &str) -> Result<()> {
         let synced = |c: &String| {
@@ -1102,6 +1228,9 @@ impl Control {
                 || g.switchover_to.is_some()
                 || g.upgrading_to.is_some()
                 || !g.adding.iter().all(synced)
+                || g.dual_stack
+                    .as_ref()
+                    .is_some_and(|d| g.members.iter().any(|m| m.ipv6 != d.ipv6_discovery))
             {
                 return vec![];
             }
@@ -1196,7 +1325,7 @@ impl Control {
                 self.stop_member(&self.node_spec(&g, m)?, Stop::Discard)
                     .await;
             }
-            self.lock_endpoints().remove(id);
+            self.drop_endpoints(id);
         }
         Ok(())
     }
@@ -1230,7 +1359,7 @@ impl Control {
                     engine: g.engine.clone(),
                     engine_version: g.engine_version.clone(),
                     cache_node_type: g.cache_node_type.clone(),
-                    port: g.port,
+                    port: g.node_port(m),
                     preferred_maintenance_window: g.preferred_maintenance_window.clone(),
                     security_group_ids: g.security_group_ids.clone(),
                     auto_minor_version_upgrade: g.auto_minor_version_upgrade,
@@ -1242,7 +1371,7 @@ impl Control {
             self.stop_member(&spec, Stop::Discard).await;
             process::remove_dir(&spec.dir)?;
         }
-        self.lock_endpoints().remove(&g.id);
+        self.drop_endpoints(&g.id);
         self.inner
             .endpoints
             .roles_read

@@ -10,7 +10,7 @@ use wire::input::{
 use wire::output;
 
 use crate::error::{combination, invalid, ControlError, Result};
-use crate::model::{GroupStatus, Member, NewEvent, ReplicationGroup};
+use crate::model::{DualStack, GroupStatus, Member, NewEvent, ReplicationGroup};
 use crate::rules::{self, DailyWindow, WeeklyWindow};
 use crate::{node_types, now, Control, State};
 
@@ -57,6 +57,34 @@ struct CreatePlan {
     auto_minor_version_upgrade: bool,
     parameter_group: String,
     tags: Vec<(String, String)>,
+    /// `NetworkType dual_stack`, and whether `IpDiscovery` is `ipv6`.
+    dual_stack: bool,
+    ipv6_discovery: bool,
+}
+
+/// `NetworkType` and `IpDiscovery` of a new group, by AWS's rules: `ipv4` (the default) discovers IPv4
+/// addresses only; `dual_stack` listens on both and discovers either (`ipv4` by default). An IPv6-only network
+/// is refused: the control plane reaches its nodes over their IPv4 loopback addresses.
+fn network(network_type: Option<&str>, ip_discovery: Option<&str>) -> Result<(bool, bool)> {
+    let ipv6_discovery = ip_discovery == Some("ipv6");
+    match network_type {
+        None | Some("ipv4") if ipv6_discovery => Err(combination(
+            "IpDiscovery ipv6 needs NetworkType dual_stack (or ipv6); this request's NetworkType is ipv4.",
+        )),
+        None | Some("ipv4") => Ok((false, false)),
+        Some("dual_stack") => {
+            if !engine::address::ipv6_available() {
+                return Err(invalid(
+                    "NetworkType dual_stack needs IPv6 on this machine's loopback interface (::1), which is disabled.",
+                ));
+            }
+            Ok((true, ipv6_discovery))
+        }
+        Some(_) => Err(not_yet(
+            "NetworkType ipv6",
+            "IPv6-only networks (use dual_stack with IpDiscovery ipv6)",
+        )),
+    }
 }
 
 impl Control {
@@ -152,15 +180,8 @@ impl Control {
         if input.data_tiering_enabled == Some(true) {
             return Err(not_yet("DataTieringEnabled", "data tiering"));
         }
-        if matches!(
-            input.network_type.as_deref(),
-            Some("ipv6") | Some("dual_stack")
-        ) {
-            return Err(not_yet("NetworkType", "IPv6 networking"));
-        }
-        if input.ip_discovery.as_deref() == Some("ipv6") {
-            return Err(not_yet("IpDiscovery", "IPv6 discovery"));
-        }
+        let (dual_stack, ipv6_discovery) =
+            network(input.network_type.as_deref(), input.ip_discovery.as_deref())?;
         if matches!(input.durability.as_deref(), Some("sync") | Some("disabled")) {
             return Err(not_yet(
                 "Durability",
@@ -371,6 +392,8 @@ impl Control {
             auto_minor_version_upgrade: input.auto_minor_version_upgrade.unwrap_or(true),
             parameter_group,
             tags,
+            dual_stack,
+            ipv6_discovery,
         })
     }
 
@@ -406,15 +429,42 @@ impl Control {
         };
         let primary_endpoint = alloc()?;
         let reader_endpoint = alloc()?;
+        let mut addresses = Vec::with_capacity(plan.num_nodes);
+        for _ in 0..plan.num_nodes {
+            addresses.push(alloc()?);
+        }
+        let mut ports = taken_ports(&st);
+        let mut port_for = |on: &[IpAddr]| -> Result<u16> {
+            let p = engine::address::allocate_port(on, &ports)?;
+            ports.push(p);
+            Ok(p)
+        };
+        let v6 = [engine::address::IPV6_LOOPBACK];
+        let dual_stack = if plan.dual_stack {
+            Some(DualStack {
+                primary_port: port_for(&v6)?,
+                reader_port: port_for(&v6)?,
+                ipv6_discovery: plan.ipv6_discovery,
+            })
+        } else {
+            None
+        };
         let mut members = Vec::with_capacity(plan.num_nodes);
         for (i, cid) in member_ids.iter().enumerate() {
+            let port = if plan.dual_stack {
+                Some(port_for(&[addresses[i], v6[0]])?)
+            } else {
+                None
+            };
             members.push(Member {
                 cluster_id: cid.clone(),
-                address: alloc()?,
+                address: addresses[i],
                 availability_zone: plan.zones[i].clone(),
                 create_time: t,
                 rebooting: false,
                 engine_version: None,
+                port,
+                ipv6: plan.ipv6_discovery,
             });
         }
         let g = ReplicationGroup {
@@ -450,6 +500,7 @@ impl Control {
             notification: None,
             upgrading_to: None,
             migration: None,
+            dual_stack,
         };
         let arn = self.inner.settings.arn("replicationgroup", &g.id);
         st.store.put_group(
@@ -621,6 +672,19 @@ impl Control {
         };
         Ok((page, marker))
     }
+}
+
+/// Every port handed out to dual-stack nodes and endpoints (they share `::1`).
+pub(crate) fn taken_ports(st: &State) -> Vec<u16> {
+    let mut v = Vec::new();
+    for g in st.groups.values() {
+        if let Some(d) = &g.dual_stack {
+            v.extend([d.primary_port, d.reader_port]);
+        }
+        v.extend(g.members.iter().chain(&g.removing).filter_map(|m| m.port));
+    }
+    v.extend(st.standalone.values().filter_map(|s| s.member.port));
+    v
 }
 
 /// Every loopback address in use by this daemon's groups and clusters.

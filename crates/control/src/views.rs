@@ -1,10 +1,19 @@
 //! Output shapes built from the spec and what the nodes report.
 
+use std::net::SocketAddr;
+
 use engine::admin::Role;
 use wire::output::{self, CacheNode, Endpoint, NodeGroup, NodeGroupMember};
 
 use crate::model::{GroupStatus, Member, ReplicationGroup, StandaloneCluster};
 use crate::Control;
+
+fn endpoint(addr: SocketAddr) -> Endpoint {
+    Endpoint {
+        address: addr.ip().to_string(),
+        port: addr.port(),
+    }
+}
 
 fn member_status(g: GroupStatus) -> &'static str {
     match g {
@@ -27,17 +36,14 @@ impl Control {
 
     pub(crate) fn view_group(&self, g: &ReplicationGroup) -> output::ReplicationGroup {
         let s = &self.inner.settings;
-        let endpoint = |ip: std::net::IpAddr| Endpoint {
-            address: ip.to_string(),
-            port: g.port,
-        };
+        let v6 = g.ipv6_discovery();
         let members = g
             .members
             .iter()
             .map(|m| NodeGroupMember {
                 cache_cluster_id: m.cluster_id.clone(),
                 cache_node_id: "0001".into(),
-                read_endpoint: Some(endpoint(m.address)),
+                read_endpoint: Some(endpoint(g.addr_of(m, v6))),
                 preferred_availability_zone: Some(m.availability_zone.clone()),
                 current_role: self.current_role(&m.cluster_id),
             })
@@ -62,8 +68,8 @@ impl Control {
             node_groups: vec![NodeGroup {
                 node_group_id: "0001".into(),
                 status: member_status(g.status).into(),
-                primary_endpoint: Some(endpoint(g.primary_endpoint)),
-                reader_endpoint: Some(endpoint(g.reader_endpoint)),
+                primary_endpoint: Some(endpoint(g.primary_endpoint_addr())),
+                reader_endpoint: Some(endpoint(g.reader_endpoint_addr())),
                 members,
             }],
             snapshotting_cluster_id: g.snapshotting_cluster_id.clone(),
@@ -87,22 +93,19 @@ impl Control {
             create_time: g.create_time,
             data_tiering: "disabled".into(),
             auto_minor_version_upgrade: g.auto_minor_version_upgrade,
-            network_type: "ipv4".into(),
-            ip_discovery: "ipv4".into(),
+            network_type: g.network_type().into(),
+            ip_discovery: g.ip_discovery().into(),
             cluster_mode: "disabled".into(),
             engine: g.engine.clone(),
         }
     }
 
-    fn node_view(&self, m: &Member, port: u16, status: &str) -> CacheNode {
+    fn node_view(&self, m: &Member, addr: SocketAddr, status: &str) -> CacheNode {
         CacheNode {
             cache_node_id: "0001".into(),
             status: status.into(),
             create_time: Some(m.create_time),
-            endpoint: Some(Endpoint {
-                address: m.address.to_string(),
-                port,
-            }),
+            endpoint: Some(endpoint(addr)),
             parameter_group_status: "in-sync".into(),
             customer_availability_zone: Some(m.availability_zone.clone()),
         }
@@ -140,7 +143,8 @@ impl Control {
                 .map(|n| (n.topic_arn.clone(), n.status().to_string())),
             cache_parameter_group_name: g.cache_parameter_group.clone(),
             cache_subnet_group_name: Some("default".into()),
-            cache_nodes: show_nodes.then(|| vec![self.node_view(m, g.port, node_status)]),
+            cache_nodes: show_nodes
+                .then(|| vec![self.node_view(m, g.addr_of(m, g.ipv6_discovery()), node_status)]),
             auto_minor_version_upgrade: g.auto_minor_version_upgrade,
             security_group_ids: g.security_group_ids.clone(),
             replication_group_id: Some(g.id.clone()),
@@ -151,8 +155,8 @@ impl Control {
             transit_encryption_mode: None,
             at_rest_encryption_enabled: false,
             arn: self.inner.settings.arn("cluster", &m.cluster_id),
-            network_type: "ipv4".into(),
-            ip_discovery: "ipv4".into(),
+            network_type: g.network_type().into(),
+            ip_discovery: g.ip_discovery().into(),
         }
     }
 
@@ -181,7 +185,14 @@ impl Control {
             notification: None,
             cache_parameter_group_name: s.cache_parameter_group.clone(),
             cache_subnet_group_name: Some("default".into()),
-            cache_nodes: show_nodes.then(|| vec![self.node_view(&s.member, s.port, node_status)]),
+            cache_nodes: show_nodes.then(|| {
+                let ip = if s.member.ipv6 {
+                    engine::address::IPV6_LOOPBACK
+                } else {
+                    s.member.address
+                };
+                vec![self.node_view(&s.member, SocketAddr::new(ip, s.port), node_status)]
+            }),
             auto_minor_version_upgrade: s.auto_minor_version_upgrade,
             security_group_ids: s.security_group_ids.clone(),
             replication_group_id: None,
@@ -192,8 +203,13 @@ impl Control {
             transit_encryption_mode: None,
             at_rest_encryption_enabled: false,
             arn: self.inner.settings.arn("cluster", &s.member.cluster_id),
-            network_type: "ipv4".into(),
-            ip_discovery: "ipv4".into(),
+            network_type: if s.member.port.is_some() {
+                "dual_stack"
+            } else {
+                "ipv4"
+            }
+            .into(),
+            ip_discovery: if s.member.ipv6 { "ipv6" } else { "ipv4" }.into(),
         }
     }
 }

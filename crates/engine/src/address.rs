@@ -2,7 +2,7 @@
 //! stable endpoint can own an address of its own and all can listen on the group's port, as when each
 //! node is its own host. This is the one place that decides addresses; a multi-host runtime replaces it.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 
 use rand::Rng;
 
@@ -31,6 +31,38 @@ pub fn allocate(port: u16, taken: &[IpAddr]) -> Result<IpAddr> {
     Err(EngineError::NoAddress(port))
 }
 
+/// The one IPv6 loopback address. Unlike 127.0.0.0/8 it is a single address, so nodes that listen on it
+/// (dual-stack groups) each need a port of their own.
+pub const IPV6_LOOPBACK: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
+
+/// True when this machine's loopback has IPv6 (`::1` can be listened on).
+pub fn ipv6_available() -> bool {
+    TcpListener::bind(SocketAddr::new(IPV6_LOOPBACK, 0)).is_ok()
+}
+
+/// Ports handed out to dual-stack nodes and endpoints: below Linux's ephemeral range (32768–60999), so no
+/// outgoing connection holds one, and above the well-known services.
+const PORTS: std::ops::RangeInclusive<u16> = 20000..=32000;
+
+/// Picks a port free on every one of `addrs` (a dual-stack node listens on its IPv4 address and on `::1` with
+/// one port), avoiding `taken`.
+pub fn allocate_port(addrs: &[IpAddr], taken: &[u16]) -> Result<u16> {
+    let mut rng = rand::thread_rng();
+    for _ in 0..64 {
+        let port = rng.gen_range(PORTS);
+        if !taken.contains(&port) && addrs.iter().all(|a| is_free(SocketAddr::new(*a, port))) {
+            return Ok(port);
+        }
+    }
+    Err(EngineError::NoPort(
+        addrs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,5 +73,15 @@ mod tests {
         let b = allocate(6379, &[a]).expect("b");
         assert_ne!(a, b);
         assert!(a.is_loopback());
+    }
+
+    #[test]
+    fn allocates_ports_free_on_every_address() {
+        let a = allocate(6379, &[]).expect("a");
+        let p = allocate_port(&[a], &[]).expect("port");
+        assert!(PORTS.contains(&p));
+        let _hold = TcpListener::bind(SocketAddr::new(a, p)).expect("bind");
+        let q = allocate_port(&[a], &[]).expect("another");
+        assert_ne!(p, q);
     }
 }

@@ -65,7 +65,10 @@ pub fn role_from_info(info: &HashMap<String, String>) -> Option<Role> {
         }),
         Some("slave") => {
             let primary = match (info.get("master_host"), info.get("master_port")) {
-                (Some(h), Some(p)) => format!("{h}:{p}").parse().ok(),
+                (Some(h), Some(p)) => match (h.parse::<IpAddr>(), p.parse::<u16>()) {
+                    (Ok(ip), Ok(port)) => Some(SocketAddr::new(ip, port)),
+                    _ => None,
+                },
                 _ => None,
             };
             Some(Role::Replica {
@@ -171,6 +174,7 @@ impl AdminClient {
             redis::cmd("CLIENT")
                 .arg("KILL")
                 .arg("LADDR")
+                // Redis writes addresses as `ip:port`, IPv6 in brackets: what `SocketAddr` prints.
                 .arg(laddr.to_string()),
         )
         .await
@@ -213,5 +217,32 @@ impl AdminClient {
         };
         let _: String = self.run(&cmd).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_replica_of_an_ipv6_primary() {
+        let info: HashMap<String, String> = [
+            ("role", "slave"),
+            ("master_host", "::1"),
+            ("master_port", "21000"),
+            ("master_link_status", "up"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        match role_from_info(&info) {
+            Some(Role::Replica {
+                primary, link_up, ..
+            }) => {
+                assert_eq!(primary, Some("[::1]:21000".parse().expect("addr")));
+                assert!(link_up);
+            }
+            other => panic!("not a replica: {other:?}"),
+        }
     }
 }

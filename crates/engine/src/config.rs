@@ -22,6 +22,9 @@ pub struct NodeSpec {
     /// floating (virtual) IP follows the primary in a classic HA pair.
     pub extra_binds: Vec<IpAddr>,
     pub port: u16,
+    /// The address the node gives its primary as its own (`replica-announce-ip`): the one other nodes and
+    /// clients reach it at (its IPv4 address, or `::1` in a group that discovers IPv6 addresses).
+    pub announce: IpAddr,
     /// `maxmemory` in bytes.
     pub maxmemory: u64,
     /// The `redis-server` to run.
@@ -105,7 +108,7 @@ pub fn render(spec: &NodeSpec, admin: &AdminCredentials) -> String {
     let _ = writeln!(c, "replica-read-only yes");
     // Replicas connect from 127.0.0.1 whatever their own address; announce the real one so the primary (and
     // `FAILOVER TO`, and `INFO replication`) can tell them apart.
-    let _ = writeln!(c, "replica-announce-ip {}", spec.bind);
+    let _ = writeln!(c, "replica-announce-ip {}", spec.announce);
     let _ = writeln!(c, "masteruser {}", admin.user);
     let _ = writeln!(c, "masterauth \"{}\"", admin.password);
     let _ = writeln!(c, "user {} on {} ~* &* +@all", admin.user, admin.acl_hash());
@@ -132,6 +135,7 @@ mod tests {
             bind: "127.1.2.3".parse().expect("ip"),
             extra_binds: vec![],
             port: 6379,
+            announce: "127.1.2.3".parse().expect("ip"),
             maxmemory: 1024,
             binary: "/usr/bin/redis-server".into(),
             replica_of: None,
@@ -150,5 +154,13 @@ mod tests {
         assert!(render(&spec, &admin).contains("bind 127.1.2.3 127.1.2.4\n"));
         spec.replica_of = Some("127.9.9.9:6379".parse().expect("addr"));
         assert!(render(&spec, &admin).contains("replicaof 127.9.9.9 6379\n"));
+        // A dual-stack node that discovers IPv6: listens on ::1 too, follows and announces over IPv6.
+        spec.extra_binds = vec!["::1".parse().expect("ip")];
+        spec.announce = "::1".parse().expect("ip");
+        spec.replica_of = Some("[::1]:21000".parse().expect("addr"));
+        let c = render(&spec, &admin);
+        assert!(c.contains("bind 127.1.2.3 ::1\n"));
+        assert!(c.contains("replica-announce-ip ::1\n"));
+        assert!(c.contains("replicaof ::1 21000\n"));
     }
 }

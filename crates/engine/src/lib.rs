@@ -48,6 +48,8 @@ pub enum EngineError {
     },
     #[error("no free loopback address for port {0}")]
     NoAddress(u16),
+    #[error("no free port on {0}")]
+    NoPort(String),
     #[error("{0}")]
     Other(String),
 }

@@ -236,11 +236,13 @@ pub async fn wait_deleted(c: &Client, id: &str, max: Duration) {
 }
 
 pub fn redis_url(ep: &aws_sdk_elasticache::types::Endpoint) -> String {
-    format!(
-        "redis://{}:{}/",
-        ep.address().expect("address"),
-        ep.port().expect("port")
-    )
+    let address = ep.address().expect("address");
+    let host = if address.contains(':') {
+        format!("[{address}]")
+    } else {
+        address.to_string()
+    };
+    format!("redis://{host}:{}/", ep.port().expect("port"))
 }
 
 pub async fn redis_conn(url: &str) -> redis::aio::MultiplexedConnection {
