@@ -7,7 +7,8 @@
 //! 4. planned switchover (`ModifyReplicationGroup` `PrimaryClusterId`), 10 trials: the longest pause between two
 //!    acknowledged writes through `PrimaryEndpoint`, median and max, and acknowledged writes lost;
 //! 5. rolling engine upgrade 6.2 → 7.0 of a 3-node group holding 100,000 keys (needs `CACHEPLANE_TEST_REDIS_6`,
-//!    which `scripts/bench.sh` sets): total time and the longest write pause.
+//!    which `scripts/bench.sh` sets): total time and the longest write pause;
+//! 6. a dual-stack group discovering IPv6: its `::1` primary endpoint (a forwarder) against the primary node.
 //!
 //! Run with `scripts/bench.sh` or `cargo bench --bench failover`.
 
@@ -106,6 +107,7 @@ async fn trial(
 fn redis_benchmark(url: &str, tests: &str, pipeline: u32) -> (f64, f64) {
     let hostport = url.trim_start_matches("redis://").trim_end_matches('/');
     let (host, port) = hostport.rsplit_once(':').expect("host:port");
+    let host = host.trim_start_matches('[').trim_end_matches(']');
     let out = Command::new("redis-benchmark")
         .args(["-h", host, "-p", port, "-t", tests, "-n", "200000", "-q"])
         .args(["-P", &pipeline.to_string()])
@@ -120,6 +122,48 @@ fn redis_benchmark(url: &str, tests: &str, pipeline: u32) -> (f64, f64) {
             .unwrap_or(0.0)
     };
     (rate("SET:"), rate("GET:"))
+}
+
+/// Section 6: a dual-stack group discovering IPv6: its primary endpoint on `::1` is a forwarder (the single IPv6
+/// loopback address cannot float), measured against the primary node on `::1`.
+async fn dual_stack(c: &aws_sdk_elasticache::Client) {
+    c.create_replication_group()
+        .replication_group_id("bench-v6")
+        .replication_group_description("dual stack")
+        .num_cache_clusters(2)
+        .network_type(aws_sdk_elasticache::types::NetworkType::DualStack)
+        .ip_discovery(aws_sdk_elasticache::types::IpDiscovery::Ipv6)
+        .send()
+        .await
+        .expect("create dual stack");
+    let g = wait_available(c, "bench-v6", Duration::from_secs(60)).await;
+    let endpoint = redis_url(g.node_groups()[0].primary_endpoint().expect("endpoint"));
+    let g = wait_group(c, "bench-v6", Duration::from_secs(10), "roles", |g| {
+        members_of(g).iter().any(|(_, r, _)| r == "primary")
+    })
+    .await;
+    let (_, _, node) = members_of(&g)
+        .into_iter()
+        .find(|(_, r, _)| r == "primary")
+        .expect("primary");
+    for pipeline in [16, 1] {
+        let (mut ep, mut direct) = ((0.0, 0.0), (0.0, 0.0));
+        for _ in 0..3 {
+            let a = redis_benchmark(&endpoint, "set,get", pipeline);
+            let b = redis_benchmark(&node, "set,get", pipeline);
+            ep = (ep.0 + a.0, ep.1 + a.1);
+            direct = (direct.0 + b.0, direct.1 + b.1);
+        }
+        println!(
+            "dual-stack PrimaryEndpoint on ::1 (forwarder) vs primary node on ::1, -P {pipeline} (3 alternating runs each): SET {:.0} vs {:.0} req/s = {:.2}; GET {:.0} vs {:.0} req/s = {:.2}",
+            ep.0 / 3.0,
+            direct.0 / 3.0,
+            ep.0 / direct.0,
+            ep.1 / 3.0,
+            direct.1 / 3.0,
+            ep.1 / direct.1
+        );
+    }
 }
 
 /// Section 5: a rolling engine upgrade under a writer.
@@ -334,6 +378,7 @@ async fn main() {
     }
     switchovers(&c).await;
     rolling_upgrade().await;
+    dual_stack(&c).await;
 
     let (mut ep, mut direct) = (0.0, 0.0);
     for _ in 0..3 {

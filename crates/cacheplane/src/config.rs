@@ -46,6 +46,10 @@ pub struct ServeArgs {
     /// Stop every node when the daemon exits (for throw-away use). By default nodes keep running.
     #[arg(long)]
     pub stop_nodes_on_exit: bool,
+    /// Seconds a migration target may take to start replicating from the source before the attempt is retried
+    /// (three attempts, then the migration is abandoned). A sync that is making progress is never cut short.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub migration_attempt_timeout: u64,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -73,6 +77,7 @@ pub struct Resolved {
     pub engine_binaries: Vec<PathBuf>,
     pub availability_zones: Vec<String>,
     pub stop_nodes_on_exit: bool,
+    pub migration_attempt_timeout: u64,
     /// True when the credentials were generated on this start (so we print how to use them).
     pub generated_credentials: bool,
 }
@@ -175,6 +180,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Resolved> {
         engine_binaries,
         availability_zones,
         stop_nodes_on_exit: args.stop_nodes_on_exit,
+        migration_attempt_timeout: args.migration_attempt_timeout,
         generated_credentials: generated,
     })
 }

@@ -37,6 +37,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         account_id: cfg.account_id.clone(),
         availability_zones: cfg.availability_zones.clone(),
         binaries: binaries.clone(),
+        migration_attempt_timeout: std::time::Duration::from_secs(cfg.migration_attempt_timeout),
     };
     let control = control::Control::open(settings).context("opening the control plane")?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)

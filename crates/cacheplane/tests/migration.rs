@@ -267,3 +267,436 @@ async fn test_migration_errors() {
         nix::sys::signal::Signal::SIGCONT,
     );
 }
+
+/// Waits until the group's events include one that starts with `prefix`; returns it.
+async fn wait_event(c: &Client, id: &str, prefix: &str, max: Duration) -> String {
+    let deadline = Instant::now() + max;
+    loop {
+        let events = event_messages(c, id).await;
+        if let Some(m) = events.iter().find(|m| m.starts_with(prefix)) {
+            return m.clone();
+        }
+        assert!(Instant::now() < deadline, "no '{prefix}' event: {events:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn dbsize(url: &str) -> i64 {
+    let mut n = redis_conn(url).await;
+    redis::cmd("DBSIZE")
+        .query_async(&mut n)
+        .await
+        .expect("dbsize")
+}
+
+/// Waits until the node at `url` holds `want` keys.
+async fn wait_dbsize(url: &str, want: i64, max: Duration) {
+    let deadline = Instant::now() + max;
+    loop {
+        let n = dbsize(url).await;
+        if n == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{url}: {n} keys, not {want}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn start(
+    c: &Client,
+    id: &str,
+    ep: CustomerNodeEndpoint,
+) -> aws_sdk_elasticache::types::ReplicationGroup {
+    c.start_migration()
+        .replication_group_id(id)
+        .customer_node_endpoint_list(ep)
+        .send()
+        .await
+        .expect("start migration")
+        .replication_group()
+        .expect("group")
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_moves_every_key_and_survives_a_daemon_restart() {
+    let mut d = Daemon::start();
+    let c = d.client();
+    c.create_replication_group()
+        .replication_group_id("mig-h")
+        .replication_group_description("migration target")
+        .num_cache_clusters(3)
+        .automatic_failover_enabled(true)
+        .multi_az_enabled(true)
+        .send()
+        .await
+        .expect("create");
+    let g = wait_available(&c, "mig-h", Duration::from_secs(30)).await;
+    let primary_endpoint = redis_url(g.node_groups()[0].primary_endpoint().expect("endpoint"));
+
+    let source = Source::start(&[]);
+    let source_url = format!("redis://127.0.0.1:{}/", source.port);
+    let mut s = redis_conn(&source_url).await;
+    fill_mixed(&mut s, "k", 100_000).await;
+
+    // TestMigration passes and copies nothing.
+    let outcome = test_migration(&c, "mig-h", source.endpoint()).await;
+    assert!(
+        outcome.starts_with("Test migration succeeded for mig-h"),
+        "{outcome}"
+    );
+    for (id, _, url) in members_of(&g) {
+        assert_eq!(dbsize(&url).await, 0, "{id}: a test copies nothing");
+    }
+
+    // StartMigration: modifying, then migrating once the primary follows the source.
+    let out = start(&c, "mig-h", source.endpoint()).await;
+    assert_eq!(out.status(), Some("modifying"));
+    wait_event(
+        &c,
+        "mig-h",
+        "Migration of mig-h: initial sync from",
+        Duration::from_secs(30),
+    )
+    .await;
+    let g = describe_group(&c, "mig-h").await;
+    assert_eq!(g.status(), Some("migrating"));
+    // A second start or test is refused, and so is every change of a migrating group.
+    let e = c
+        .start_migration()
+        .replication_group_id("mig-h")
+        .customer_node_endpoint_list(source.endpoint())
+        .send()
+        .await
+        .expect_err("already migrating");
+    assert_eq!(e.code(), Some("ReplicationGroupAlreadyUnderMigrationFault"));
+    let e = c
+        .test_migration()
+        .replication_group_id("mig-h")
+        .customer_node_endpoint_list(source.endpoint())
+        .send()
+        .await
+        .expect_err("already migrating");
+    assert_eq!(e.code(), Some("ReplicationGroupAlreadyUnderMigrationFault"));
+    let e = c
+        .modify_replication_group()
+        .replication_group_id("mig-h")
+        .replication_group_description("changed")
+        .send()
+        .await
+        .expect_err("modify while migrating");
+    assert_eq!(e.code(), Some("InvalidReplicationGroupState"));
+    let e = c
+        .delete_replication_group()
+        .replication_group_id("mig-h")
+        .send()
+        .await
+        .expect_err("delete while migrating");
+    assert_eq!(e.code(), Some("InvalidReplicationGroupState"));
+    let e = c
+        .test_failover()
+        .replication_group_id("mig-h")
+        .node_group_id("0001")
+        .send()
+        .await
+        .expect_err("failover while migrating");
+    assert_eq!(e.code(), Some("InvalidReplicationGroupState"));
+
+    // The target serves reads and refuses customers' writes.
+    let mut p = redis_conn(&primary_endpoint).await;
+    let v: Option<String> = redis::cmd("GET")
+        .arg("k:0")
+        .query_async(&mut p)
+        .await
+        .expect("read");
+    assert_eq!(v.as_deref(), Some("value-0"));
+    let e = redis::cmd("SET")
+        .arg("customer")
+        .arg("write")
+        .query_async::<()>(&mut p)
+        .await
+        .expect_err("a write to a migrating target");
+    assert_eq!(e.kind(), redis::ErrorKind::ReadOnly, "{e}");
+
+    // Writes to the source during the migration arrive, on every node of the target.
+    fill_mixed(&mut s, "during", 600).await;
+    let _: () = redis::cmd("DEL")
+        .arg("k:1")
+        .query_async(&mut s)
+        .await
+        .expect("del");
+    let _: () = redis::cmd("SET")
+        .arg("k:0")
+        .arg("changed")
+        .query_async(&mut s)
+        .await
+        .expect("set");
+    for (id, _, url) in members_of(&g) {
+        wait_dbsize(&url, 100_599, Duration::from_secs(20)).await;
+        let mut n = redis_conn(&url).await;
+        let v: Option<String> = redis::cmd("GET")
+            .arg("k:0")
+            .query_async(&mut n)
+            .await
+            .expect("get");
+        assert_eq!(v.as_deref(), Some("changed"), "{id}");
+    }
+
+    // A daemon restart in the middle: the target still follows the source, the migration goes on.
+    d.kill9();
+    d.spawn();
+    let _: () = redis::cmd("SET")
+        .arg("after-restart")
+        .arg("1")
+        .query_async(&mut s)
+        .await
+        .expect("set");
+    for (_, _, url) in members_of(&g) {
+        wait_dbsize(&url, 100_600, Duration::from_secs(20)).await;
+    }
+    let g = describe_group(&c, "mig-h").await;
+    assert_eq!(g.status(), Some("migrating"));
+
+    // CompleteMigration: in sync, so the primary is promoted and the group takes writes again.
+    let out = c
+        .complete_migration()
+        .replication_group_id("mig-h")
+        .send()
+        .await
+        .expect("complete");
+    assert!(out.replication_group().is_some());
+    let g = wait_available(&c, "mig-h", Duration::from_secs(10)).await;
+    wait_event(
+        &c,
+        "mig-h",
+        "Complete Migration successful for mig-h",
+        Duration::from_secs(5),
+    )
+    .await;
+
+    // Every key, type, value and TTL equal on the primary and every replica.
+    let want = read_dataset(&mut s).await;
+    assert_eq!(want.len(), 100_600);
+    for (id, _, url) in members_of(&g) {
+        wait_dbsize(&url, 100_600, Duration::from_secs(10)).await;
+        let mut n = redis_conn(&url).await;
+        let have = read_dataset(&mut n).await;
+        assert_same_dataset(&id, &want, &have);
+    }
+    let mut p = redis_conn(&primary_endpoint).await;
+    let _: () = redis::cmd("SET")
+        .arg("customer")
+        .arg("write")
+        .query_async(&mut p)
+        .await
+        .expect("writes again");
+    // The source is untouched: still a primary, without the target's new write.
+    let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut s).await.expect("role");
+    assert_eq!(
+        role.first(),
+        Some(&redis::Value::BulkString(b"master".to_vec()))
+    );
+    let v: Option<String> = redis::cmd("GET")
+        .arg("customer")
+        .query_async(&mut s)
+        .await
+        .expect("get");
+    assert_eq!(v, None);
+    assert_eq!(dbsize(&source_url).await, 100_600);
+    let e = c
+        .complete_migration()
+        .replication_group_id("mig-h")
+        .send()
+        .await
+        .expect_err("nothing to complete");
+    assert_eq!(e.code(), Some("ReplicationGroupNotUnderMigrationFault"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_errors_force_and_a_source_that_cannot_be_followed() {
+    let d = Daemon::start_with_args("info", &["--migration-attempt-timeout", "1"]);
+    let c = d.client();
+    create(&c, "mig-f", true).await;
+    let source = Source::start(&[]);
+    let mut s = redis_conn(&format!("redis://127.0.0.1:{}/", source.port)).await;
+    fill_mixed(&mut s, "k", 1200).await;
+
+    let e = c
+        .start_migration()
+        .replication_group_id("nope")
+        .customer_node_endpoint_list(source.endpoint())
+        .send()
+        .await
+        .expect_err("no group");
+    assert_eq!(e.code(), Some("ReplicationGroupNotFoundFault"));
+    let e = c
+        .start_migration()
+        .replication_group_id("mig-f")
+        .customer_node_endpoint_list(source.endpoint())
+        .customer_node_endpoint_list(endpoint(6380))
+        .send()
+        .await
+        .expect_err("two endpoints");
+    assert_eq!(e.code(), Some("InvalidParameterValue"));
+    let e = c
+        .complete_migration()
+        .replication_group_id("mig-f")
+        .send()
+        .await
+        .expect_err("not migrating");
+    assert_eq!(e.code(), Some("ReplicationGroupNotUnderMigrationFault"));
+    let e = c
+        .complete_migration()
+        .replication_group_id("nope")
+        .send()
+        .await
+        .expect_err("no group");
+    assert_eq!(e.code(), Some("ReplicationGroupNotFoundFault"));
+
+    // A target holding data: refused unless ClearTargetCacheData, which empties it first.
+    let g = describe_group(&c, "mig-f").await;
+    let primary_endpoint = redis_url(g.node_groups()[0].primary_endpoint().expect("endpoint"));
+    let mut p = redis_conn(&primary_endpoint).await;
+    let _: () = redis::cmd("SET")
+        .arg("target-only")
+        .arg("1")
+        .query_async(&mut p)
+        .await
+        .expect("set");
+    let e = c
+        .start_migration()
+        .replication_group_id("mig-f")
+        .customer_node_endpoint_list(source.endpoint())
+        .send()
+        .await
+        .expect_err("target not empty");
+    assert_eq!(e.code(), Some("InvalidParameterCombination"));
+    assert_eq!(
+        describe_group(&c, "mig-f").await.status(),
+        Some("available")
+    );
+    c.start_migration()
+        .replication_group_id("mig-f")
+        .customer_node_endpoint_list(source.endpoint())
+        .clear_target_cache_data(true)
+        .send()
+        .await
+        .expect("start, clearing the target");
+    wait_event(
+        &c,
+        "mig-f",
+        "Migration of mig-f: initial sync from",
+        Duration::from_secs(30),
+    )
+    .await;
+    wait_event(
+        &c,
+        "mig-f",
+        "Target cache data of mig-f cleared",
+        Duration::from_secs(1),
+    )
+    .await;
+    for (_, _, url) in members_of(&g) {
+        wait_dbsize(&url, 1200, Duration::from_secs(10)).await;
+    }
+
+    // The source goes away: the link is reported down, CompleteMigration is refused (the group keeps
+    // migrating), and Force completes it.
+    drop(s);
+    drop(source);
+    wait_event(
+        &c,
+        "mig-f",
+        "Migration of mig-f: replication link from",
+        Duration::from_secs(10),
+    )
+    .await;
+    let e = c
+        .complete_migration()
+        .replication_group_id("mig-f")
+        .send()
+        .await
+        .expect_err("not in sync");
+    assert_eq!(e.code(), Some("MigrationHealthFault"));
+    assert_eq!(
+        describe_group(&c, "mig-f").await.status(),
+        Some("migrating")
+    );
+    wait_event(
+        &c,
+        "mig-f",
+        "Complete Migration failed for mig-f",
+        Duration::from_secs(1),
+    )
+    .await;
+    c.complete_migration()
+        .replication_group_id("mig-f")
+        .force(true)
+        .send()
+        .await
+        .expect("forced");
+    wait_available(&c, "mig-f", Duration::from_secs(10)).await;
+    wait_event(
+        &c,
+        "mig-f",
+        "Complete Migration successful for mig-f",
+        Duration::from_secs(1),
+    )
+    .await;
+    let mut p = redis_conn(&primary_endpoint).await;
+    let _: () = redis::cmd("SET")
+        .arg("after")
+        .arg("force")
+        .query_async(&mut p)
+        .await
+        .expect("writes again");
+    assert_eq!(dbsize(&primary_endpoint).await, 1201);
+
+    // A source that passes the checks but cannot be followed — a replica whose own primary is gone (AWS allows
+    // pointing a migration at a replica), which refuses every sync (`NOMASTERLINK`): the start is retried, then
+    // abandoned, and the group is available with its data.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let slow = Source::start(&["--replicaof", "127.0.0.1", &gone.to_string()]);
+    c.start_migration()
+        .replication_group_id("mig-f")
+        .customer_node_endpoint_list(slow.endpoint())
+        .clear_target_cache_data(false)
+        .send()
+        .await
+        .expect_err("the target holds data");
+    c.start_migration()
+        .replication_group_id("mig-f")
+        .customer_node_endpoint_list(slow.endpoint())
+        .clear_target_cache_data(true)
+        .send()
+        .await
+        .expect("start against a slow source");
+    let failed = wait_event(
+        &c,
+        "mig-f",
+        "Migration failed for mig-f",
+        Duration::from_secs(20),
+    )
+    .await;
+    assert!(failed.contains("after 3 attempts"), "{failed}");
+    let events = event_messages(&c, "mig-f").await;
+    assert!(
+        events
+            .iter()
+            .any(|m| m.contains("(attempt 1 of 3); retrying")),
+        "{events:?}"
+    );
+    let g = wait_available(&c, "mig-f", Duration::from_secs(5)).await;
+    let roles: Vec<String> = members_of(&g).into_iter().map(|(_, r, _)| r).collect();
+    assert!(roles.contains(&"primary".to_string()), "{roles:?}");
+    let mut p = redis_conn(&primary_endpoint).await;
+    let _: () = redis::cmd("SET")
+        .arg("after")
+        .arg("abandon")
+        .query_async(&mut p)
+        .await
+        .expect("writable again");
+}

@@ -42,6 +42,11 @@ pub enum ControlError {
     ApiCallRateForCustomerExceeded(String),
     #[error("{0}")]
     ReplicationGroupAlreadyUnderMigration(String),
+    #[error("{0}")]
+    ReplicationGroupNotUnderMigration(String),
+    /// The migration is not healthy enough for what was asked (`CompleteMigration` while not in sync).
+    #[error("{0}")]
+    MigrationHealth(String),
     /// A failure of ours (store, filesystem, engine). Logged in full; the client sees a generic message.
     #[error("internal error: {0}")]
     Internal(String),

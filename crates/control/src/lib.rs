@@ -46,6 +46,9 @@ pub struct Settings {
     pub availability_zones: Vec<String>,
     /// The engine binaries, newest first.
     pub binaries: Vec<EngineBinary>,
+    /// How long a migration target's primary may take to start replicating from the source (link up, or a
+    /// sync making progress) before the attempt counts as failed.
+    pub migration_attempt_timeout: std::time::Duration,
 }
 
 impl Settings {

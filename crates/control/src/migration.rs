@@ -1,19 +1,33 @@
 //! Online migration from a Redis this daemon does not manage. `TestMigration` checks, without moving any data,
 //! everything AWS requires of the source and the target; the outcome is reported as events of the group, whose
-//! status stays `available`.
+//! status stays `available`. `StartMigration` runs the same checks (status `modifying`), then makes the target's
+//! primary a replica of the source (`migrating`: the target's replicas keep following its primary, reads are
+//! served, writes refused by Redis as on any replica); the group's worker reports the link (initial sync done,
+//! link down, up again) as events, retries a start that does not take and abandons it after a few attempts.
+//! `CompleteMigration` checks that the target is in sync (link up, the source's replication offset reached)
+//! unless `Force`, then promotes the primary.
 //!
 //! The source is looked at from the daemon, which runs on the same host as the target's nodes: what the daemon
 //! reaches, the nodes reach.
 
 use std::time::Duration;
 
+use engine::admin::AdminClient;
 use engine::source::{probe, SourceReport};
-use wire::input::TestMigration;
+use wire::input::{CompleteMigration, CustomerNodeEndpoint, StartMigration, TestMigration};
 use wire::output;
 
-use crate::error::{invalid, ControlError, Result};
-use crate::model::{GroupStatus, Migration, MigrationPhase, NewEvent, ReplicationGroup};
+use crate::error::{combination, invalid, ControlError, Result};
+use crate::model::{Following, GroupStatus, Migration, MigrationPhase, NewEvent, ReplicationGroup};
+use crate::replication_groups::not_yet;
 use crate::{node_types, now, rules, Control};
+
+/// Attempts at making the target's primary follow the source before the migration is abandoned.
+pub const START_ATTEMPTS: u32 = 3;
+/// How long `CompleteMigration` waits for the target to reach the source's replication offset.
+const CATCH_UP: Duration = Duration::from_secs(1);
+/// Commands on the target's primary during a migration step.
+const NODE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long the source may take to answer each step of the checks.
 const SOURCE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -82,11 +96,11 @@ pub fn failed_checks(
     failed
 }
 
-fn source_endpoint(input: &TestMigration) -> Result<(String, u16)> {
-    let [ep] = input.customer_node_endpoint_list.as_slice() else {
+fn source_endpoint(list: &[CustomerNodeEndpoint]) -> Result<(String, u16)> {
+    let [ep] = list else {
         return Err(invalid(format!(
             "CustomerNodeEndpointList must have exactly one endpoint; it has {}.",
-            input.customer_node_endpoint_list.len()
+            list.len()
         )));
     };
     let host = ep
@@ -120,7 +134,7 @@ fn source_endpoint(input: &TestMigration) -> Result<(String, u16)> {
 impl Control {
     /// `TestMigration`: records the request and returns at once; the group's worker runs the checks.
     pub fn test_migration(&self, input: TestMigration) -> Result<output::ReplicationGroup> {
-        let (host, port) = source_endpoint(&input)?;
+        let (host, port) = source_endpoint(&input.customer_node_endpoint_list)?;
         let key = input.replication_group_id.to_ascii_lowercase();
         let mut st = self.state();
         let mut g = st.groups.get(&key).cloned().ok_or_else(|| {
@@ -209,6 +223,446 @@ impl Control {
             }
             events
         })
+    }
+
+    /// An admin connection to the group's primary node.
+    async fn primary_admin(&self, g: &ReplicationGroup) -> Result<AdminClient> {
+        let p = g
+            .primary()
+            .ok_or_else(|| ControlError::Internal(format!("{} has no primary", g.id)))?;
+        Ok(AdminClient::connect_within(g.admin_addr(p), &self.inner.admin, NODE_TIMEOUT).await?)
+    }
+
+    /// `StartMigration`: validates, records the request (status `modifying`) and returns; the group's worker
+    /// runs the checks and starts the replication.
+    pub async fn start_migration(&self, input: StartMigration) -> Result<output::ReplicationGroup> {
+        if input.serverless_cache_name.is_some() {
+            return Err(not_yet("ServerlessCacheName", "serverless caches"));
+        }
+        if input.auto_cutover == Some(true) {
+            return Err(combination(
+                "AutoCutover is for serverless caches; a replication group's migration ends with CompleteMigration.",
+            ));
+        }
+        let id = input.replication_group_id.clone().unwrap_or_default();
+        let (host, port) = source_endpoint(&input.customer_node_endpoint_list)?;
+        let check = |g: &ReplicationGroup| -> Result<()> {
+            if g.migration.is_some() {
+                return Err(ControlError::ReplicationGroupAlreadyUnderMigration(format!(
+                    "Replication group {} is already under migration (or a migration test is running).",
+                    g.id
+                )));
+            }
+            if g.status != GroupStatus::Available {
+                return Err(ControlError::InvalidReplicationGroupState {
+                    id: g.id.clone(),
+                    status: g.status.as_str().into(),
+                });
+            }
+            Ok(())
+        };
+        let key = id.to_ascii_lowercase();
+        let g = self
+            .state()
+            .groups
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| ControlError::ReplicationGroupNotFound(rules::shown(&id)))?;
+        check(&g)?;
+        let clear = input.clear_target_cache_data.unwrap_or(false);
+        if !clear {
+            // Replication replaces the target's data with the source's. AWS does not say what happens to keys
+            // already in the target; rather than drop them silently, ask for ClearTargetCacheData.
+            let keys = self.primary_admin(&g).await?.dbsize().await?;
+            if keys > 0 {
+                return Err(combination(format!(
+                    "The target replication group {} holds {keys} keys, and a migration replaces the target's data with the source's. Set ClearTargetCacheData to true to clear them and start.",
+                    g.id
+                )));
+            }
+        }
+        let mut st = self.state();
+        let mut g = st
+            .groups
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| ControlError::ReplicationGroupNotFound(rules::shown(&id)))?;
+        check(&g)?;
+        g.migration = Some(Migration {
+            host: host.clone(),
+            port,
+            phase: MigrationPhase::Starting { clear },
+        });
+        g.status = GroupStatus::Modifying;
+        st.save_group(
+            &g,
+            now(),
+            &[NewEvent::group(
+                &g.id,
+                format!(
+                    "Migration of {} from {host}:{port} requested: checking the source and the target",
+                    g.id
+                ),
+            )],
+        )?;
+        drop(st);
+        self.poke_group(&g.id);
+        Ok(self.view_group(&g))
+    }
+
+    /// The worker's part of `StartMigration`: the checks, then the primary follows the source. A failed check
+    /// (or a source that cannot be resolved) ends the migration at once, with events, and the group is
+    /// `available` again.
+    pub(crate) async fn run_migration_start(
+        &self,
+        g: &ReplicationGroup,
+        m: &Migration,
+        clear: bool,
+    ) -> Result<()> {
+        let source = format!("{}:{}", m.host, m.port);
+        let mut failures: Vec<String> = match probe(&m.host, m.port, SOURCE_TIMEOUT).await {
+            Err(problem) => vec![format!("source {source}: {problem}")],
+            Ok(report) => failed_checks(&report, g)
+                .into_iter()
+                .map(|(check, why)| format!("{check} check: {why}"))
+                .collect(),
+        };
+        let addr = match tokio::net::lookup_host((m.host.as_str(), m.port)).await {
+            Ok(mut addrs) => addrs.next(),
+            Err(_) => None,
+        };
+        if addr.is_none() && failures.is_empty() {
+            failures.push(format!("source {source}: its address cannot be resolved"));
+        }
+        let (Some(addr), true) = (addr, failures.is_empty()) else {
+            return self.update_group(&g.id, |cur| {
+                if cur
+                    .migration
+                    .as_ref()
+                    .is_some_and(|x| matches!(x.phase, MigrationPhase::Starting { .. }))
+                {
+                    cur.migration = None;
+                    cur.status = GroupStatus::Available;
+                }
+                failures
+                    .iter()
+                    .map(|f| {
+                        NewEvent::group(
+                            &cur.id,
+                            format!("Start migration failed for {}: {f}", cur.id),
+                        )
+                    })
+                    .collect()
+            });
+        };
+        let mut c = self.primary_admin(g).await?;
+        let mut events = Vec::new();
+        if clear {
+            c.flush_all().await?;
+            events.push(format!(
+                "Target cache data of {} cleared before the migration",
+                g.id
+            ));
+        }
+        c.set_primary_auth(None).await?;
+        c.replicaof(Some(addr)).await?;
+        tracing::info!(group = %g.id, %source, "migration started: the primary follows the source");
+        events.push(format!(
+            "Migration started for {}: primary {} replicates from {source}; writes to the target are refused until CompleteMigration",
+            g.id, g.primary_cluster_id
+        ));
+        let t = now();
+        self.update_group(&g.id, |cur| {
+            if let Some(x) = cur.migration.as_mut() {
+                x.phase = MigrationPhase::Following(Following {
+                    addr,
+                    since: t,
+                    synced: false,
+                    link_up: false,
+                    attempts: 1,
+                    attempt_since: t,
+                });
+            }
+            cur.status = GroupStatus::Migrating;
+            events
+                .iter()
+                .map(|e| NewEvent::group(&cur.id, e.clone()))
+                .collect()
+        })?;
+        self.refresh_roles_soon(&g.id);
+        Ok(())
+    }
+
+    /// One look at a running migration: events when the link comes up (the initial sync is done), goes down
+    /// and comes back; a start that does not take within the attempt timeout is retried, and abandoned after
+    /// [`START_ATTEMPTS`] (the primary is promoted back, the group `available`, a failure event).
+    pub(crate) async fn migration_step(
+        &self,
+        g: &ReplicationGroup,
+        m: &Migration,
+        f: &Following,
+    ) -> Result<()> {
+        let Ok(mut c) = self.primary_admin(g).await else {
+            // The primary is down: the node is restarted (following the source, from its config).
+            return Ok(());
+        };
+        let source = format!("{}:{}", m.host, m.port);
+        let Some(link) = c.link_state().await? else {
+            // Not following (restarted before its config said so, or promoted by hand): point it again.
+            c.set_primary_auth(None).await?;
+            c.replicaof(Some(f.addr)).await?;
+            return Ok(());
+        };
+        let t = now();
+        let mut next = f.clone();
+        let mut events = Vec::new();
+        let mut abandon = false;
+        next.link_up = link.link_up;
+        if link.link_up {
+            if !f.synced {
+                next.synced = true;
+                events.push(format!(
+                    "Migration of {}: initial sync from {source} completed; replication link up",
+                    g.id
+                ));
+            } else if !f.link_up {
+                events.push(format!(
+                    "Migration of {}: replication link from {source} up again",
+                    g.id
+                ));
+            }
+        } else {
+            if f.link_up {
+                events.push(format!(
+                    "Migration of {}: replication link from {source} down",
+                    g.id
+                ));
+            }
+            let waited = (t - f.attempt_since).to_std().unwrap_or_default();
+            if !f.synced
+                && !link.sync_in_progress
+                && waited >= self.inner.settings.migration_attempt_timeout
+                && !self.source_accepted(g, m).await
+            {
+                if f.attempts >= START_ATTEMPTS {
+                    abandon = true;
+                } else {
+                    next.attempts += 1;
+                    next.attempt_since = t;
+                    events.push(format!(
+                        "Migration of {}: primary {} could not start replicating from {source} (attempt {} of {START_ATTEMPTS}); retrying",
+                        g.id, g.primary_cluster_id, f.attempts
+                    ));
+                    c.replicaof(None).await?;
+                    c.replicaof(Some(f.addr)).await?;
+                }
+            }
+        }
+        if abandon {
+            self.stop_following(g, &mut c).await?;
+            tracing::warn!(group = %g.id, %source, "migration abandoned: the source could not be followed");
+            self.update_group(&g.id, |cur| {
+                cur.migration = None;
+                cur.status = GroupStatus::Available;
+                vec![NewEvent::group(
+                    &cur.id,
+                    format!(
+                        "Migration failed for {}: primary {} could not replicate from {source} after {START_ATTEMPTS} attempts; the migration was stopped and the group is available again",
+                        cur.id, cur.primary_cluster_id
+                    ),
+                )]
+            })?;
+            self.refresh_roles_soon(&g.id);
+            return Ok(());
+        }
+        if next != *f {
+            self.update_group(&g.id, |cur| {
+                if let Some(x) = cur.migration.as_mut() {
+                    if matches!(x.phase, MigrationPhase::Following(_)) {
+                        x.phase = MigrationPhase::Following(next.clone());
+                    }
+                }
+                events
+                    .iter()
+                    .map(|e| NewEvent::group(&cur.id, e.clone()))
+                    .collect()
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Promotes the target's primary back: it stops following the source and offers the admin credentials
+    /// again to any primary it follows later.
+    async fn stop_following(&self, g: &ReplicationGroup, c: &mut AdminClient) -> Result<()> {
+        c.replicaof(None).await?;
+        c.set_primary_auth(Some(&self.inner.admin)).await?;
+        let role = c.role().await?;
+        self.inner
+            .observed
+            .update(&g.primary_cluster_id, |o| o.role = Some(role));
+        Ok(())
+    }
+
+    /// True when the source lists the target's primary among its replicas: it accepted the sync and is
+    /// preparing or sending its data (a source may wait seconds before it starts a diskless sync).
+    async fn source_accepted(&self, g: &ReplicationGroup, m: &Migration) -> bool {
+        let Some(p) = g.primary() else {
+            return false;
+        };
+        let me = g.addr_of(p, p.ipv6);
+        engine::source::replicas(&m.host, m.port, SOURCE_TIMEOUT)
+            .await
+            .is_ok_and(|r| r.iter().any(|(addr, _)| *addr == me))
+    }
+
+    /// Whether the target is in sync with the source: its primary's link is up, no full sync runs, and it has
+    /// applied the source's stream up to the source's offset (waiting up to [`CATCH_UP`] for the last bytes).
+    async fn in_sync(
+        &self,
+        g: &ReplicationGroup,
+        m: &Migration,
+    ) -> std::result::Result<(), String> {
+        let mut c = self
+            .primary_admin(g)
+            .await
+            .map_err(|e| format!("the target's primary cannot be reached ({e})"))?;
+        let deadline = tokio::time::Instant::now() + CATCH_UP;
+        loop {
+            let link = c
+                .link_state()
+                .await
+                .map_err(|e| format!("the target's primary does not answer ({e})"))?
+                .ok_or("the target's primary is not replicating from the source")?;
+            if !link.link_up || link.sync_in_progress {
+                return Err(format!(
+                    "the replication link from the source is down{}",
+                    if link.sync_in_progress {
+                        " (the initial sync is still running)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            let goal = engine::source::replication_offset(&m.host, m.port, SOURCE_TIMEOUT)
+                .await
+                .map_err(|e| format!("the source cannot be read: {e}"))?;
+            if link.offset >= goal {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "the target is {} bytes of the source's replication stream behind",
+                    goal - link.offset
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// `CompleteMigration`: unless `Force`, the target must be in sync with the source (else the migration
+    /// goes on, an event says why, and `MigrationHealthFault` answers); then the group's worker promotes the
+    /// primary.
+    pub async fn complete_migration(
+        &self,
+        input: CompleteMigration,
+    ) -> Result<output::ReplicationGroup> {
+        if input.serverless_cache_name.is_some() {
+            return Err(not_yet("ServerlessCacheName", "serverless caches"));
+        }
+        let id = input.replication_group_id.clone().unwrap_or_default();
+        let key = id.to_ascii_lowercase();
+        let g = self
+            .state()
+            .groups
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| ControlError::ReplicationGroupNotFound(rules::shown(&id)))?;
+        let m = match &g.migration {
+            Some(m) if matches!(m.phase, MigrationPhase::Following(_)) => m.clone(),
+            Some(m) if matches!(m.phase, MigrationPhase::Completing { .. }) => {
+                return Ok(self.view_group(&g))
+            }
+            Some(m) if matches!(m.phase, MigrationPhase::Starting { .. }) => {
+                return Err(ControlError::InvalidReplicationGroupState {
+                    id: g.id.clone(),
+                    status: g.status.as_str().into(),
+                })
+            }
+            _ => {
+                return Err(ControlError::ReplicationGroupNotUnderMigration(format!(
+                    "Replication group {} is not under migration.",
+                    g.id
+                )))
+            }
+        };
+        let force = input.force.unwrap_or(false);
+        if !force {
+            if let Err(why) = self.in_sync(&g, &m).await {
+                self.state().store.add_events(
+                    now(),
+                    &[NewEvent::group(
+                        &g.id,
+                        format!(
+                            "Complete Migration failed for {}: {why}; the migration continues",
+                            g.id
+                        ),
+                    )],
+                )?;
+                return Err(ControlError::MigrationHealth(format!(
+                    "Replication group {} is not in sync with its source {}:{}: {why}. Try again when it is, or use Force=true to complete anyway.",
+                    g.id, m.host, m.port
+                )));
+            }
+        }
+        let mut st = self.state();
+        let mut g = st
+            .groups
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| ControlError::ReplicationGroupNotFound(rules::shown(&id)))?;
+        let Some(Migration {
+            phase: MigrationPhase::Following(f),
+            ..
+        }) = &g.migration
+        else {
+            return Err(ControlError::ReplicationGroupNotUnderMigration(format!(
+                "Replication group {} is not under migration.",
+                g.id
+            )));
+        };
+        let addr = f.addr;
+        if let Some(x) = g.migration.as_mut() {
+            x.phase = MigrationPhase::Completing { addr, force };
+        }
+        st.save_group(&g, now(), &[])?;
+        drop(st);
+        self.poke_group(&g.id);
+        Ok(self.view_group(&g))
+    }
+
+    /// The worker's part of `CompleteMigration`: the primary stops following the source and is promoted; the
+    /// group is `available` and takes writes again.
+    pub(crate) async fn finish_migration(&self, g: &ReplicationGroup, force: bool) -> Result<()> {
+        let mut c = self.primary_admin(g).await?;
+        self.stop_following(g, &mut c).await?;
+        tracing::info!(group = %g.id, force, "migration complete: the primary was promoted");
+        self.update_group(&g.id, |cur| {
+            cur.migration = None;
+            cur.status = GroupStatus::Available;
+            vec![NewEvent::group(
+                &cur.id,
+                if force {
+                    format!(
+                        "Complete Migration successful for {} (forced: the target may not hold the source's latest writes)",
+                        cur.id
+                    )
+                } else {
+                    format!("Complete Migration successful for {}", cur.id)
+                },
+            )]
+        })?;
+        self.refresh_roles_soon(&g.id);
+        Ok(())
     }
 }
 

@@ -16,6 +16,8 @@ pub enum GroupStatus {
     Modifying,
     Deleting,
     CreateFailed,
+    /// The target of an online migration: its primary follows the source.
+    Migrating,
 }
 
 impl GroupStatus {
@@ -26,6 +28,7 @@ impl GroupStatus {
             Self::Modifying => "modifying",
             Self::Deleting => "deleting",
             Self::CreateFailed => "create-failed",
+            Self::Migrating => "migrating",
         }
     }
 }
@@ -137,11 +140,48 @@ pub struct Migration {
     pub phase: MigrationPhase,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MigrationPhase {
     /// `TestMigration`: checks run, nothing is copied.
     Testing,
+    /// `StartMigration` was called: the checks run (status `modifying`), then the primary starts following.
+    Starting { clear: bool },
+    /// The primary replicates from the source (status `migrating`).
+    Following(Following),
+    /// `CompleteMigration` was accepted: the primary stops following the source and is promoted.
+    Completing { addr: SocketAddr, force: bool },
+}
+
+/// The state of a running migration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Following {
+    /// The source's address, resolved when the migration started.
+    pub addr: SocketAddr,
+    pub since: DateTime<Utc>,
+    /// The initial sync completed (the link was up once).
+    pub synced: bool,
+    /// The link's state at the last look (for events on changes).
+    pub link_up: bool,
+    /// Attempts to start following, and when the current one began.
+    pub attempts: u32,
+    pub attempt_since: DateTime<Utc>,
+}
+
+impl Migration {
+    /// The source the primary follows now, if it does.
+    pub fn following(&self) -> Option<SocketAddr> {
+        match &self.phase {
+            MigrationPhase::Following(f) => Some(f.addr),
+            MigrationPhase::Completing { addr, .. } => Some(*addr),
+            _ => None,
+        }
+    }
+
+    /// True when the group is a migration target (its primary follows, or is about to follow, the source).
+    pub fn is_running(&self) -> bool {
+        !matches!(self.phase, MigrationPhase::Testing)
+    }
 }
 
 /// Changes waiting for the maintenance window.

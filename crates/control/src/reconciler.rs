@@ -140,8 +140,10 @@ impl Control {
             ControlError::Internal(format!("no binary for engine version {version}"))
         })?;
         let is_primary = m.cluster_id == g.primary_cluster_id;
+        // The primary of a migration target follows the source.
+        let source = g.migration.as_ref().and_then(|x| x.following());
         let replica_of = if is_primary {
-            None
+            source
         } else {
             g.primary().map(|p| g.addr_of(p, m.ipv6))
         };
@@ -164,6 +166,7 @@ impl Control {
             extra_binds,
             port: g.node_port(m),
             announce: g.addr_of(m, m.ipv6).ip(),
+            follows_external: is_primary && source.is_some(),
             maxmemory: node_types::maxmemory(&g.cache_node_type).unwrap_or(1 << 29),
             binary: binary.path.clone(),
             replica_of,
@@ -195,6 +198,7 @@ impl Control {
             },
             port: s.port,
             announce: s.member.address,
+            follows_external: false,
             maxmemory: node_types::maxmemory(&s.cache_node_type).unwrap_or(1 << 29),
             binary: binary.path.clone(),
             replica_of: None,
@@ -441,6 +445,15 @@ impl Control {
         if c.config_get("replica-announce-ip").await?.as_deref() != Some(announce.as_str()) {
             c.config_set("replica-announce-ip", &announce).await?;
         }
+        let user = if spec.follows_external {
+            ""
+        } else {
+            self.inner.admin.user.as_str()
+        };
+        if c.config_get("masteruser").await?.as_deref().unwrap_or("") != user {
+            c.set_primary_auth((!spec.follows_external).then_some(&self.inner.admin))
+                .await?;
+        }
         let maxmemory = spec.maxmemory.to_string();
         if c.config_get("maxmemory").await?.as_deref() != Some(maxmemory.as_str()) {
             tracing::info!(node = %spec.name, %maxmemory, "setting maxmemory");
@@ -553,7 +566,10 @@ impl Control {
             poke.notify_one();
             return Ok(false);
         }
-        if !creating && g.automatic_failover {
+        // A migration target is not failed over (AWS's rule): its primary is a replica of the source, and a
+        // promoted replica would end the migration. A dead primary is restarted in place, following again.
+        let migrating = g.migration.as_ref().is_some_and(|m| m.is_running());
+        if !creating && g.automatic_failover && !migrating {
             let primary = g.primary().cloned();
             if let Some(p) = primary {
                 let requested = g.failover == Some(Failover::Requested);
@@ -666,12 +682,19 @@ impl Control {
             self.wait_for_links(&new).await?;
             self.ensure_endpoints(g).await?;
         }
-        if let Some(m) = g
-            .migration
-            .as_ref()
-            .filter(|m| m.phase == crate::model::MigrationPhase::Testing)
-        {
-            self.run_migration_test(g, m).await?;
+        if let Some(m) = &g.migration {
+            use crate::model::MigrationPhase;
+            match &m.phase {
+                MigrationPhase::Testing => self.run_migration_test(g, m).await?,
+                MigrationPhase::Starting { clear } => {
+                    self.run_migration_start(g, m, *clear).await?;
+                    poke.notify_one();
+                }
+                MigrationPhase::Following(f) => self.migration_step(g, m, f).await?,
+                MigrationPhase::Completing { force, .. } => {
+                    self.finish_migration(g, *force).await?
+                }
+            }
             return Ok(false);
         }
         if let Some(target) = &g.switchover_to {
@@ -1228,6 +1251,7 @@ impl Control {
                 || g.switchover_to.is_some()
                 || g.upgrading_to.is_some()
                 || !g.adding.iter().all(synced)
+                || g.migration.as_ref().is_some_and(|m| m.is_running())
                 || g.dual_stack
                     .as_ref()
                     .is_some_and(|d| g.members.iter().any(|m| m.ipv6 != d.ipv6_discovery))
@@ -1452,7 +1476,12 @@ impl Control {
             .state()
             .groups
             .values()
-            .filter(|g| matches!(g.status, GroupStatus::Available | GroupStatus::Modifying))
+            .filter(|g| {
+                matches!(
+                    g.status,
+                    GroupStatus::Available | GroupStatus::Modifying | GroupStatus::Migrating
+                )
+            })
             .cloned()
             .collect();
         let mut failed = Vec::new();

@@ -22,6 +22,8 @@ fn member_status(g: GroupStatus) -> &'static str {
         GroupStatus::Modifying => "modifying",
         GroupStatus::Deleting => "deleting",
         GroupStatus::CreateFailed => "create-failed",
+        // AWS has no `migrating` for clusters and node groups: their nodes are up and serve reads.
+        GroupStatus::Migrating => "available",
     }
 }
 

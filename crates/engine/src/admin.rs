@@ -56,6 +56,43 @@ pub fn parse_info(text: &str) -> HashMap<String, String> {
 }
 
 /// Reads the role out of parsed `INFO replication`.
+/// The state of a replica's link to its primary, from `INFO replication`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkState {
+    pub link_up: bool,
+    /// A full sync is being received (`master_sync_in_progress:1`).
+    pub sync_in_progress: bool,
+    /// Bytes of the sync payload received, and its size when the primary said (disk-based sync).
+    pub sync_read_bytes: u64,
+    pub sync_total_bytes: Option<u64>,
+    /// How far the replica has applied its primary's stream (`slave_repl_offset`).
+    pub offset: i64,
+    /// Seconds since the link went down, when it is down.
+    pub down_seconds: Option<i64>,
+}
+
+pub fn link_state_from_info(info: &HashMap<String, String>) -> Option<LinkState> {
+    if info.get("role").map(String::as_str) != Some("slave") {
+        return None;
+    }
+    let num = |k: &str| info.get(k).and_then(|v| v.parse::<i64>().ok());
+    let link_up = info.get("master_link_status").map(String::as_str) == Some("up");
+    Some(LinkState {
+        link_up,
+        sync_in_progress: num("master_sync_in_progress") == Some(1),
+        sync_read_bytes: num("master_sync_read_bytes").unwrap_or(0).max(0) as u64,
+        sync_total_bytes: num("master_sync_total_bytes")
+            .filter(|n| *n > 0)
+            .map(|n| n as u64),
+        offset: num("slave_repl_offset").unwrap_or(0),
+        down_seconds: if link_up {
+            None
+        } else {
+            num("master_link_down_since_seconds")
+        },
+    })
+}
+
 pub fn role_from_info(info: &HashMap<String, String>) -> Option<Role> {
     let num = |k: &str| info.get(k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
     match info.get("role").map(String::as_str) {
@@ -124,8 +161,55 @@ impl AdminClient {
             .map_err(redis_err(self.addr))
     }
 
+    /// `PING`. A node loading its data (a replica's full sync) answers `-LOADING`: alive, not hung.
     pub async fn ping(&mut self) -> Result<()> {
-        let _: String = self.run(&redis::cmd("PING")).await?;
+        match tokio::time::timeout(
+            self.timeout,
+            redis::cmd("PING").query_async::<String>(&mut self.conn),
+        )
+        .await
+        {
+            Err(_) => Err(EngineError::Other(format!(
+                "command on {} timed out",
+                self.addr
+            ))),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) if e.kind() == redis::ErrorKind::BusyLoadingError => Ok(()),
+            Ok(Err(e)) => Err(redis_err(self.addr)(e)),
+        }
+    }
+
+    /// How a replica's link to its primary is doing; `None` on a primary.
+    pub async fn link_state(&mut self) -> Result<Option<LinkState>> {
+        let info = self.info("replication").await?;
+        Ok(link_state_from_info(&info))
+    }
+
+    /// The credentials the node offers the primary it replicates from: the admin user's (a primary in the
+    /// group), or none (a Redis outside the group, such as a migration source).
+    pub async fn set_primary_auth(&mut self, admin: Option<&AdminCredentials>) -> Result<()> {
+        let (user, password) = admin.map_or(("", ""), |a| (a.user.as_str(), a.password.as_str()));
+        let _: String = self
+            .run(
+                redis::cmd("CONFIG")
+                    .arg("SET")
+                    .arg("masteruser")
+                    .arg(user)
+                    .arg("masterauth")
+                    .arg(password),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// `DBSIZE`: the keys of database 0.
+    pub async fn dbsize(&mut self) -> Result<u64> {
+        self.run(&redis::cmd("DBSIZE")).await
+    }
+
+    /// `FLUSHALL`: removes every key of the node (and, on a primary, of its replicas).
+    pub async fn flush_all(&mut self) -> Result<()> {
+        let _: String = self.run(&redis::cmd("FLUSHALL")).await?;
         Ok(())
     }
 

@@ -25,6 +25,8 @@ pub struct NodeSpec {
     /// The address the node gives its primary as its own (`replica-announce-ip`): the one other nodes and
     /// clients reach it at (its IPv4 address, or `::1` in a group that discovers IPv6 addresses).
     pub announce: IpAddr,
+    /// `replica_of` is a Redis outside the group (the source of a migration): no `masteruser`/`masterauth`.
+    pub follows_external: bool,
     /// `maxmemory` in bytes.
     pub maxmemory: u64,
     /// The `redis-server` to run.
@@ -109,8 +111,12 @@ pub fn render(spec: &NodeSpec, admin: &AdminCredentials) -> String {
     // Replicas connect from 127.0.0.1 whatever their own address; announce the real one so the primary (and
     // `FAILOVER TO`, and `INFO replication`) can tell them apart.
     let _ = writeln!(c, "replica-announce-ip {}", spec.announce);
-    let _ = writeln!(c, "masteruser {}", admin.user);
-    let _ = writeln!(c, "masterauth \"{}\"", admin.password);
+    // A node following a Redis outside the group (a migration source) must not offer it the admin user's
+    // credentials: the source knows nothing of them, and would refuse the sync.
+    if !spec.follows_external {
+        let _ = writeln!(c, "masteruser {}", admin.user);
+        let _ = writeln!(c, "masterauth \"{}\"", admin.password);
+    }
     let _ = writeln!(c, "user {} on {} ~* &* +@all", admin.user, admin.acl_hash());
     let _ = writeln!(c, "user default {}", spec.default_user);
     if let Some(p) = spec.replica_of {
@@ -136,6 +142,7 @@ mod tests {
             extra_binds: vec![],
             port: 6379,
             announce: "127.1.2.3".parse().expect("ip"),
+            follows_external: false,
             maxmemory: 1024,
             binary: "/usr/bin/redis-server".into(),
             replica_of: None,
@@ -162,5 +169,8 @@ mod tests {
         assert!(c.contains("bind 127.1.2.3 ::1\n"));
         assert!(c.contains("replica-announce-ip ::1\n"));
         assert!(c.contains("replicaof ::1 21000\n"));
+        assert!(c.contains("masteruser a\n"));
+        spec.follows_external = true;
+        assert!(!render(&spec, &admin).contains("masteruser"));
     }
 }

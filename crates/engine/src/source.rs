@@ -36,12 +36,12 @@ pub enum SourceProblem {
 /// Commands a migration needs on the source, as named in `COMMAND INFO`.
 pub const REQUIRED_COMMANDS: &[&str] = &["sync", "psync", "info", "config", "command", "replconf"];
 
-/// Connects to `host:port` without credentials and reads what a migration needs to know.
-pub async fn probe(
+/// Connects to `host:port` without credentials.
+async fn connect(
     host: &str,
     port: u16,
     timeout: Duration,
-) -> Result<SourceReport, SourceProblem> {
+) -> Result<redis::aio::MultiplexedConnection, SourceProblem> {
     match tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host, port))).await {
         Err(_) => {
             return Err(SourceProblem::Unreachable(format!(
@@ -64,10 +64,74 @@ pub async fn probe(
     let cfg = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(timeout)
         .set_response_timeout(timeout);
-    let mut conn = client
+    client
         .get_multiplexed_async_connection_with_config(&cfg)
         .await
+        .map_err(classify)
+}
+
+/// The source's replication offset (`master_repl_offset`): how far its stream of writes has gone.
+pub async fn replication_offset(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<i64, SourceProblem> {
+    let mut conn = connect(host, port, timeout).await?;
+    let text: String = redis::cmd("INFO")
+        .arg("replication")
+        .query_async(&mut conn)
+        .await
         .map_err(classify)?;
+    parse_info(&text)
+        .get("master_repl_offset")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| SourceProblem::NotRedis("INFO replication has no master_repl_offset".into()))
+}
+
+/// The replicas a source lists in `INFO replication` (`slaveN:ip=…,port=…,state=…`): the address each
+/// announced, and the state of its sync (`wait_bgsave`, `send_bulk`, `online`).
+pub async fn replicas(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<Vec<(std::net::SocketAddr, String)>, SourceProblem> {
+    let mut conn = connect(host, port, timeout).await?;
+    let text: String = redis::cmd("INFO")
+        .arg("replication")
+        .query_async(&mut conn)
+        .await
+        .map_err(classify)?;
+    Ok(parse_replicas(&text))
+}
+
+fn parse_replicas(info: &str) -> Vec<(std::net::SocketAddr, String)> {
+    info.lines()
+        .filter(|l| l.starts_with("slave") && l.contains(":ip="))
+        .filter_map(|l| {
+            let fields: std::collections::HashMap<&str, &str> = l
+                .split_once(':')?
+                .1
+                .trim()
+                .split(',')
+                .filter_map(|kv| kv.split_once('='))
+                .collect();
+            let ip: std::net::IpAddr = fields.get("ip")?.parse().ok()?;
+            let port: u16 = fields.get("port")?.parse().ok()?;
+            Some((
+                std::net::SocketAddr::new(ip, port),
+                fields.get("state").unwrap_or(&"").to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// Connects to `host:port` without credentials and reads what a migration needs to know.
+pub async fn probe(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<SourceReport, SourceProblem> {
+    let mut conn = connect(host, port, timeout).await?;
     let _: String = redis::cmd("PING")
         .query_async(&mut conn)
         .await
@@ -141,5 +205,27 @@ fn classify(e: redis::RedisError) -> SourceProblem {
         SourceProblem::Unreachable(text)
     } else {
         SourceProblem::NotRedis(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_replicas_a_source_lists() {
+        let info = "# Replication\r\nrole:master\r\nconnected_slaves:2\r\n\
+                    slave0:ip=127.1.2.3,port=6379,state=wait_bgsave,offset=0,lag=0\r\n\
+                    slave1:ip=::1,port=21000,state=online,offset=42,lag=1\r\nmaster_repl_offset:42\r\n";
+        assert_eq!(
+            parse_replicas(info),
+            vec![
+                (
+                    "127.1.2.3:6379".parse().expect("addr"),
+                    "wait_bgsave".to_string()
+                ),
+                ("[::1]:21000".parse().expect("addr"), "online".to_string()),
+            ]
+        );
     }
 }

@@ -59,6 +59,7 @@ error_codes! {
     InvalidCacheClusterState => "InvalidCacheClusterState", 400;
     InvalidReplicationGroupState => "InvalidReplicationGroupState", 400;
     InvalidVpcNetworkState => "InvalidVPCNetworkStateFault", 400;
+    MigrationHealth => "MigrationHealthFault", 400;
     NodeGroupNotFound => "NodeGroupNotFoundFault", 404;
     NodeQuotaForClusterExceeded => "NodeQuotaForClusterExceeded", 400;
     NodeQuotaForCustomerExceeded => "NodeQuotaForCustomerExceeded", 400;

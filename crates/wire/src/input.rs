@@ -472,6 +472,38 @@ pub struct TestMigration {
     pub customer_node_endpoint_list: Vec<CustomerNodeEndpoint>,
 }
 
+/// `StartMigration`. Since botocore 1.44 no member is required (`ServerlessCacheName` is an alternative to
+/// `ReplicationGroupId`); one of the two must be there.
+#[derive(Debug, Clone, Default)]
+pub struct StartMigration {
+    pub replication_group_id: Option<String>,
+    pub serverless_cache_name: Option<String>,
+    pub customer_node_endpoint_list: Vec<CustomerNodeEndpoint>,
+    pub auto_cutover: Option<bool>,
+    pub clear_target_cache_data: Option<bool>,
+}
+
+/// `CompleteMigration`.
+#[derive(Debug, Clone, Default)]
+pub struct CompleteMigration {
+    pub replication_group_id: Option<String>,
+    pub serverless_cache_name: Option<String>,
+    pub force: Option<bool>,
+}
+
+/// `ReplicationGroupId` unless `ServerlessCacheName` stands in for it.
+fn group_or_serverless(f: &mut Form) -> Result<(Option<String>, Option<String>), ApiError> {
+    let rg = f.string("ReplicationGroupId");
+    let serverless = f.string("ServerlessCacheName");
+    if rg.is_none() && serverless.is_none() {
+        return Err(ApiError::new(
+            ErrorCode::MissingParameter,
+            "The request must contain the parameter ReplicationGroupId (or ServerlessCacheName).",
+        ));
+    }
+    Ok((rg, serverless))
+}
+
 fn customer_endpoints(
     f: &mut Form,
     action: &str,
@@ -590,6 +622,8 @@ pub enum Request {
     DescribeCacheEngineVersions(DescribeCacheEngineVersions),
     ModifyReplicationGroup(Box<ModifyReplicationGroup>),
     TestMigration(TestMigration),
+    StartMigration(StartMigration),
+    CompleteMigration(CompleteMigration),
     TestFailover(TestFailover),
     IncreaseReplicaCount(ChangeReplicaCount),
     DecreaseReplicaCount(ChangeReplicaCount),
@@ -624,6 +658,8 @@ impl Request {
             Self::DescribeCacheEngineVersions(_) => "DescribeCacheEngineVersions",
             Self::ModifyReplicationGroup(_) => "ModifyReplicationGroup",
             Self::TestMigration(_) => "TestMigration",
+            Self::StartMigration(_) => "StartMigration",
+            Self::CompleteMigration(_) => "CompleteMigration",
             Self::TestFailover(_) => "TestFailover",
             Self::IncreaseReplicaCount(_) => "IncreaseReplicaCount",
             Self::DecreaseReplicaCount(_) => "DecreaseReplicaCount",
@@ -766,6 +802,29 @@ impl Request {
                 };
                 f.finish(a)?;
                 Self::TestMigration(r)
+            }
+            "StartMigration" => {
+                let (replication_group_id, serverless_cache_name) = group_or_serverless(&mut f)?;
+                let r = StartMigration {
+                    replication_group_id,
+                    serverless_cache_name,
+                    customer_node_endpoint_list: customer_endpoints(&mut f, a)?
+                        .unwrap_or_default(),
+                    auto_cutover: f.boolean("AutoCutover")?,
+                    clear_target_cache_data: f.boolean("ClearTargetCacheData")?,
+                };
+                f.finish(a)?;
+                Self::StartMigration(r)
+            }
+            "CompleteMigration" => {
+                let (replication_group_id, serverless_cache_name) = group_or_serverless(&mut f)?;
+                let r = CompleteMigration {
+                    replication_group_id,
+                    serverless_cache_name,
+                    force: f.boolean("Force")?,
+                };
+                f.finish(a)?;
+                Self::CompleteMigration(r)
             }
             "TestFailover" => {
                 let r = TestFailover {

@@ -35,6 +35,8 @@ pub async fn dispatch(
         }
         Request::ModifyReplicationGroup(i) => replication_groups::modify(c, *i, request_id).await,
         Request::TestMigration(i) => migration::test_migration(c, i, request_id),
+        Request::StartMigration(i) => migration::start_migration(c, i, request_id).await,
+        Request::CompleteMigration(i) => migration::complete_migration(c, i, request_id).await,
         Request::TestFailover(i) => ha::test_failover(c, i, request_id),
         Request::IncreaseReplicaCount(i) => ha::increase_replica_count(c, i, request_id),
         Request::DecreaseReplicaCount(i) => ha::decrease_replica_count(c, i, request_id),
@@ -81,6 +83,10 @@ pub fn to_api_error(e: ControlError) -> ApiError {
         ControlError::ReplicationGroupAlreadyUnderMigration(m) => {
             (ErrorCode::ReplicationGroupAlreadyUnderMigration, m)
         }
+        ControlError::ReplicationGroupNotUnderMigration(m) => {
+            (ErrorCode::ReplicationGroupNotUnderMigration, m)
+        }
+        ControlError::MigrationHealth(m) => (ErrorCode::MigrationHealth, m),
         ControlError::Internal(detail) => {
             tracing::error!(%detail, "internal failure");
             (

@@ -40,13 +40,18 @@ impl Daemon {
     }
 
     pub fn start_logging(log: &'static str) -> Self {
+        Self::start_with_args(log, &[])
+    }
+
+    /// A daemon started with more `cacheplane serve` arguments.
+    pub fn start_with_args(log: &'static str, args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut d = Self {
             child: None,
             addr: "127.0.0.1:0".parse().expect("addr"),
             dir,
             log,
-            extra_args: vec![],
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
         };
         d.spawn();
         d
@@ -476,5 +481,158 @@ pub fn node_pid(d: &Daemon, cluster_id: &str) -> u32 {
         }
         assert!(Instant::now() < deadline, "no pid file {}", path.display());
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Writes `n` keys named `<prefix>:<i>` of mixed types, a sixth of each: strings, hashes, lists, sets, sorted
+/// sets, and strings with a TTL (between 1,000 and 1,099 seconds).
+pub async fn fill_mixed(conn: &mut redis::aio::MultiplexedConnection, prefix: &str, n: usize) {
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let mut pipe = redis::pipe();
+        for &i in chunk {
+            let k = format!("{prefix}:{i}");
+            match i % 6 {
+                0 => pipe.cmd("SET").arg(&k).arg(format!("value-{i}")).ignore(),
+                1 => pipe
+                    .cmd("HSET")
+                    .arg(&k)
+                    .arg("a")
+                    .arg(i)
+                    .arg("b")
+                    .arg(format!("b{i}"))
+                    .ignore(),
+                2 => pipe
+                    .cmd("RPUSH")
+                    .arg(&k)
+                    .arg(i)
+                    .arg("x")
+                    .arg(i + 1)
+                    .ignore(),
+                3 => pipe.cmd("SADD").arg(&k).arg(i).arg("s").arg("t").ignore(),
+                4 => pipe
+                    .cmd("ZADD")
+                    .arg(&k)
+                    .arg(1.5)
+                    .arg("one")
+                    .arg(i as f64)
+                    .arg("i")
+                    .ignore(),
+                _ => pipe
+                    .cmd("SET")
+                    .arg(&k)
+                    .arg(format!("ttl-{i}"))
+                    .arg("EX")
+                    .arg(1000 + i % 100)
+                    .ignore(),
+            };
+        }
+        let _: () = pipe.query_async(conn).await.expect("fill");
+    }
+}
+
+/// One key as read: its type, its value in a comparable form, and when it expires (milliseconds since the
+/// epoch, by this machine's clock at the read), if it does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyState {
+    pub kind: String,
+    pub value: String,
+    pub expires_at_ms: Option<i64>,
+}
+
+/// Every key of database 0 of a node, read with `SCAN` and pipelines.
+pub async fn read_dataset(
+    conn: &mut redis::aio::MultiplexedConnection,
+) -> std::collections::BTreeMap<String, KeyState> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await
+            .expect("scan");
+        if !keys.is_empty() {
+            let mut pipe = redis::pipe();
+            for k in &keys {
+                pipe.cmd("TYPE").arg(k).cmd("PTTL").arg(k);
+            }
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            let meta: Vec<redis::Value> = pipe.query_async(conn).await.expect("types");
+            let mut pipe = redis::pipe();
+            let mut kinds = Vec::new();
+            for (i, k) in keys.iter().enumerate() {
+                let kind = match &meta[2 * i] {
+                    redis::Value::SimpleString(s) => s.clone(),
+                    other => format!("{other:?}"),
+                };
+                match kind.as_str() {
+                    "string" => pipe.cmd("GET").arg(k),
+                    "hash" => pipe.cmd("HGETALL").arg(k),
+                    "list" => pipe.cmd("LRANGE").arg(k).arg(0).arg(-1),
+                    "set" => pipe.cmd("SMEMBERS").arg(k),
+                    "zset" => pipe.cmd("ZRANGE").arg(k).arg(0).arg(-1).arg("WITHSCORES"),
+                    _ => pipe.cmd("DUMP").arg(k),
+                };
+                kinds.push(kind);
+            }
+            let values: Vec<redis::Value> = pipe.query_async(conn).await.expect("values");
+            for (i, k) in keys.iter().enumerate() {
+                let pttl = match meta[2 * i + 1] {
+                    redis::Value::Int(n) => n,
+                    _ => -1,
+                };
+                let value = match kinds[i].as_str() {
+                    // Members of a set (and fields of a hash) come in no fixed order.
+                    "set" | "hash" => {
+                        let mut items: Vec<String> =
+                            redis::from_redis_value(&values[i]).expect("items");
+                        if kinds[i] == "hash" {
+                            let mut pairs: Vec<String> =
+                                items.chunks(2).map(|p| p.join("=")).collect();
+                            pairs.sort();
+                            items = pairs;
+                        } else {
+                            items.sort();
+                        }
+                        items.join(",")
+                    }
+                    _ => format!("{:?}", values[i]),
+                };
+                out.insert(
+                    k.clone(),
+                    KeyState {
+                        kind: kinds[i].clone(),
+                        value,
+                        expires_at_ms: (pttl >= 0).then_some(now_ms + pttl),
+                    },
+                );
+            }
+        }
+        cursor = next;
+        if cursor == 0 {
+            return out;
+        }
+    }
+}
+
+/// Asserts two datasets hold the same keys with the same types and values, and expiry times within a second.
+pub fn assert_same_dataset(
+    what: &str,
+    want: &std::collections::BTreeMap<String, KeyState>,
+    have: &std::collections::BTreeMap<String, KeyState>,
+) {
+    assert_eq!(want.len(), have.len(), "{what}: key count");
+    for (k, w) in want {
+        let h = have
+            .get(k)
+            .unwrap_or_else(|| panic!("{what}: {k} is missing"));
+        assert_eq!((&w.kind, &w.value), (&h.kind, &h.value), "{what}: {k}");
+        match (w.expires_at_ms, h.expires_at_ms) {
+            (None, None) => {}
+            (Some(a), Some(b)) => assert!((a - b).abs() <= 1000, "{what}: {k} expires {a} vs {b}"),
+            other => panic!("{what}: {k} TTL differs: {other:?}"),
+        }
     }
 }
