@@ -289,15 +289,20 @@ async fn dbsize(url: &str) -> i64 {
         .expect("dbsize")
 }
 
-/// Waits until the node at `url` holds `want` keys.
+/// Waits until the node at `url` holds `want` keys (a node restarting or loading a sync answers errors
+/// meanwhile).
 async fn wait_dbsize(url: &str, want: i64, max: Duration) {
     let deadline = Instant::now() + max;
     loop {
-        let n = dbsize(url).await;
-        if n == want {
+        let n: redis::RedisResult<i64> =
+            match redis_conn_with_timeout(url, Duration::from_secs(1)).await {
+                Ok(mut c) => redis::cmd("DBSIZE").query_async(&mut c).await,
+                Err(e) => Err(e),
+            };
+        if n.as_ref().ok() == Some(&want) {
             return;
         }
-        assert!(Instant::now() < deadline, "{url}: {n} keys, not {want}");
+        assert!(Instant::now() < deadline, "{url}: {n:?} keys, not {want}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -457,6 +462,46 @@ async fn migration_moves_every_key_and_survives_a_daemon_restart() {
     let g = describe_group(&c, "mig-h").await;
     assert_eq!(g.status(), Some("migrating"));
 
+    // The target's primary dies: a migrating group is not failed over; the node is restarted in place and
+    // follows the source again, and its replicas follow it.
+    let primary_pid = node_pid(&d, "mig-h-001");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(primary_pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill the target primary");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while node_pid(&d, "mig-h-001") == primary_pid {
+        assert!(Instant::now() < deadline, "the primary was not restarted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _: () = redis::cmd("SET")
+        .arg("after-kill")
+        .arg("1")
+        .query_async(&mut s)
+        .await
+        .expect("set");
+    for (_, _, url) in members_of(&g) {
+        wait_dbsize(&url, 100_601, Duration::from_secs(20)).await;
+    }
+    let events = event_messages(&c, "mig-h").await;
+    assert!(
+        !events
+            .iter()
+            .any(|m| m.starts_with("Failover from primary node")),
+        "{events:?}"
+    );
+    let g = describe_group(&c, "mig-h").await;
+    assert_eq!(g.status(), Some("migrating"));
+    let roles: Vec<(String, String)> = members_of(&g)
+        .into_iter()
+        .map(|(id, role, _)| (id, role))
+        .collect();
+    assert!(
+        roles.contains(&("mig-h-001".to_string(), "primary".to_string())),
+        "{roles:?}"
+    );
+
     // CompleteMigration: in sync, so the primary is promoted and the group takes writes again.
     let out = c
         .complete_migration()
@@ -476,9 +521,9 @@ async fn migration_moves_every_key_and_survives_a_daemon_restart() {
 
     // Every key, type, value and TTL equal on the primary and every replica.
     let want = read_dataset(&mut s).await;
-    assert_eq!(want.len(), 100_600);
+    assert_eq!(want.len(), 100_601);
     for (id, _, url) in members_of(&g) {
-        wait_dbsize(&url, 100_600, Duration::from_secs(10)).await;
+        wait_dbsize(&url, 100_601, Duration::from_secs(10)).await;
         let mut n = redis_conn(&url).await;
         let have = read_dataset(&mut n).await;
         assert_same_dataset(&id, &want, &have);
@@ -502,7 +547,7 @@ async fn migration_moves_every_key_and_survives_a_daemon_restart() {
         .await
         .expect("get");
     assert_eq!(v, None);
-    assert_eq!(dbsize(&source_url).await, 100_600);
+    assert_eq!(dbsize(&source_url).await, 100_601);
     let e = c
         .complete_migration()
         .replication_group_id("mig-h")

@@ -47,7 +47,16 @@ impl Control {
                 cache_node_id: "0001".into(),
                 read_endpoint: Some(endpoint(g.addr_of(m, v6))),
                 preferred_availability_zone: Some(m.availability_zone.clone()),
-                current_role: self.current_role(&m.cluster_id),
+                // A migration target's primary replicates from the source, yet is the group's primary.
+                current_role: if m.cluster_id == g.primary_cluster_id
+                    && g.migration
+                        .as_ref()
+                        .is_some_and(|x| x.following().is_some())
+                {
+                    Some("primary".into())
+                } else {
+                    self.current_role(&m.cluster_id)
+                },
             })
             .collect();
         output::ReplicationGroup {
