@@ -30,6 +30,15 @@ enum Command {
         #[arg(long, env = "CACHEPLANE_REGION", default_value = "us-east-1")]
         region: String,
     },
+    /// Show the replication groups of a data directory as their nodes report them now: roles, replication
+    /// links, and for a migration the link from the source and how far the target is behind it.
+    Status {
+        #[arg(long, default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// Only this replication group.
+        #[arg(long)]
+        replication_group_id: Option<String>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -52,6 +61,21 @@ fn main() -> std::process::ExitCode {
             listen,
             region,
         } => config::print_credentials(&data_dir, listen, &region),
+        Command::Status {
+            data_dir,
+            replication_group_id,
+        } => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| {
+                let text = rt.block_on(control::status::report(
+                    &data_dir,
+                    replication_group_id.as_deref(),
+                ))?;
+                print!("{text}");
+                Ok(())
+            }),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

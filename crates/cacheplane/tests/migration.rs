@@ -502,6 +502,26 @@ async fn migration_moves_every_key_and_survives_a_daemon_restart() {
         "{roles:?}"
     );
 
+    // The CLI's status view shows the link from the source and how far behind the target is.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = Command::new(env!("CARGO_BIN_EXE_cacheplane"))
+            .args(["status", "--replication-group-id", "mig-h", "--data-dir"])
+            .arg(d.data_dir())
+            .output()
+            .expect("cacheplane status");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{text}");
+        assert!(text.starts_with("mig-h  migrating"), "{text}");
+        let want = format!("migration from 127.0.0.1:{}: link up", source.port);
+        if text.contains(&want) && text.contains("(in sync)") {
+            assert!(text.contains("mig-h-002"), "{text}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // CompleteMigration: in sync, so the primary is promoted and the group takes writes again.
     let out = c
         .complete_migration()

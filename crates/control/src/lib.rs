@@ -17,6 +17,7 @@ pub mod notify;
 pub mod observe;
 pub mod reconciler;
 pub mod rules;
+pub mod status;
 pub mod store;
 
 mod catalog;

@@ -1,0 +1,177 @@
+//! `cacheplane status`: what the groups of a data directory look like now, read from the store and from the
+//! nodes themselves (with the admin credentials of the data directory), including the replication link of a
+//! migration and how far the target is behind its source. Read-only: it runs beside the daemon.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use engine::admin::{AdminClient, Role};
+use engine::secret::AdminCredentials;
+
+use crate::error::{ControlError, Result};
+use crate::model::{MigrationPhase, ReplicationGroup};
+use crate::store::Store;
+
+const NODE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The report for every group of `data_dir`, or only `group`.
+pub async fn report(data_dir: &Path, group: Option<&str>) -> Result<String> {
+    let db = data_dir.join("cacheplane.sqlite3");
+    let secret = data_dir.join("admin.secret");
+    if !db.exists() || !secret.exists() {
+        return Err(ControlError::InvalidParameterValue(format!(
+            "{} holds no Cacheplane state (run `cacheplane serve --data-dir {}` first).",
+            data_dir.display(),
+            data_dir.display()
+        )));
+    }
+    let admin = engine::secret::load_or_create(&secret)?;
+    let mut groups = Store::open(&db)?.load_groups()?;
+    groups.sort_by(|a, b| a.id.cmp(&b.id));
+    if let Some(id) = group {
+        groups.retain(|g| g.id.eq_ignore_ascii_case(id));
+        if groups.is_empty() {
+            return Err(ControlError::ReplicationGroupNotFound(id.to_string()));
+        }
+    }
+    let mut out = String::new();
+    if groups.is_empty() {
+        out.push_str("no replication groups\n");
+    }
+    for g in &groups {
+        group_report(&mut out, g, &admin).await;
+    }
+    Ok(out)
+}
+
+async fn group_report(out: &mut String, g: &ReplicationGroup, admin: &AdminCredentials) {
+    let _ = writeln!(
+        out,
+        "{}  {}  redis {}  {}  primary endpoint {}  reader endpoint {}",
+        g.id,
+        g.status.as_str(),
+        g.engine_version,
+        g.cache_node_type,
+        g.primary_endpoint_addr(),
+        g.reader_endpoint_addr()
+    );
+    let primary_offset = match g.primary() {
+        Some(p) => node_offset(g.admin_addr(p), admin).await,
+        None => None,
+    };
+    if let Some(m) = &g.migration {
+        let source = format!("{}:{}", m.host, m.port);
+        let line = match &m.phase {
+            MigrationPhase::Testing => format!("testing migration from {source}"),
+            MigrationPhase::Starting { .. } => {
+                format!("migration from {source}: checking the source and the target")
+            }
+            MigrationPhase::Following(_) | MigrationPhase::Completing { .. } => {
+                migration_line(g, &source, &m.host, m.port, admin).await
+            }
+        };
+        let _ = writeln!(out, "  {line}");
+    }
+    for m in &g.members {
+        let addr = g.admin_addr(m);
+        let state = match AdminClient::connect_within(addr, admin, NODE_TIMEOUT).await {
+            Err(_) => "not answering".to_string(),
+            Ok(mut c) => match c.role().await {
+                Err(e) => format!("not answering ({e})"),
+                Ok(Role::Primary {
+                    connected_replicas,
+                    offset,
+                }) => format!("primary, {connected_replicas} replicas connected, offset {offset}"),
+                Ok(Role::Replica {
+                    primary,
+                    link_up,
+                    offset,
+                }) => {
+                    let behind = primary_offset
+                        .filter(|_| m.cluster_id != g.primary_cluster_id)
+                        .map(|p| format!(", {} bytes behind the primary", (p - offset).max(0)))
+                        .unwrap_or_default();
+                    format!(
+                        "replica of {}, link {}, offset {offset}{behind}",
+                        primary.map_or("?".to_string(), |p| p.to_string()),
+                        if link_up { "up" } else { "down" }
+                    )
+                }
+            },
+        };
+        let _ = writeln!(
+            out,
+            "  {}  {}  {}  {state}",
+            m.cluster_id,
+            g.addr_of(m, g.ipv6_discovery()),
+            m.availability_zone
+        );
+    }
+}
+
+async fn node_offset(addr: SocketAddr, admin: &AdminCredentials) -> Option<i64> {
+    let mut c = AdminClient::connect_within(addr, admin, NODE_TIMEOUT)
+        .await
+        .ok()?;
+    match c.role().await.ok()? {
+        Role::Primary { offset, .. } | Role::Replica { offset, .. } => Some(offset),
+    }
+}
+
+/// The link of a running migration: up or down, the initial sync's progress, and the target's offset against
+/// the source's.
+async fn migration_line(
+    g: &ReplicationGroup,
+    source: &str,
+    host: &str,
+    port: u16,
+    admin: &AdminCredentials,
+) -> String {
+    let Some(p) = g.primary() else {
+        return format!("migration from {source}: the group has no primary");
+    };
+    let link = match AdminClient::connect_within(g.admin_addr(p), admin, NODE_TIMEOUT).await {
+        Ok(mut c) => c.link_state().await.ok().flatten(),
+        Err(_) => None,
+    };
+    let Some(link) = link else {
+        return format!(
+            "migration from {source}: primary {} is not replicating from it now",
+            p.cluster_id
+        );
+    };
+    let mut line = format!(
+        "migration from {source}: link {}",
+        if link.link_up { "up" } else { "down" }
+    );
+    if let Some(s) = link.down_seconds {
+        let _ = write!(line, " for {s} s");
+    }
+    if link.sync_in_progress {
+        let _ = write!(line, ", initial sync {} bytes", link.sync_read_bytes);
+        if let Some(total) = link.sync_total_bytes {
+            let _ = write!(line, " of {total}");
+        }
+    }
+    match engine::source::replication_offset(host, port, NODE_TIMEOUT).await {
+        Ok(goal) => {
+            let behind = (goal - link.offset).max(0);
+            let _ = write!(
+                line,
+                ", target offset {} / source offset {goal} ({})",
+                link.offset,
+                if link.link_up && behind == 0 {
+                    "in sync".to_string()
+                } else {
+                    format!("{behind} bytes behind")
+                }
+            );
+        }
+        Err(e) => {
+            let _ = write!(line, ", source not readable: {e}");
+        }
+    }
+    line
+}
