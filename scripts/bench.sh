@@ -14,3 +14,4 @@ if ! python -c "import moto, flask" 2>/dev/null; then
 fi
 MOTO_SERVER="$(command -v moto_server)" cargo bench --quiet --bench daemon
 cargo bench --quiet --bench failover
+cargo bench --quiet --bench migration

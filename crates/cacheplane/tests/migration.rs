@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aws_sdk_elasticache::error::ProvideErrorMetadata;
@@ -11,57 +11,16 @@ use aws_sdk_elasticache::types::CustomerNodeEndpoint;
 use aws_sdk_elasticache::Client;
 use common::*;
 
-/// A `redis-server` outside Cacheplane, killed (by pid) on drop.
-struct Source {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
+/// A source: a plain `redis-server` outside Cacheplane.
+type Source = PlainRedis;
+
+trait AsEndpoint {
+    fn endpoint(&self) -> CustomerNodeEndpoint;
 }
 
-impl Source {
-    fn start(extra: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("port");
-        let child = Command::new(engine::binary::find_on_path().expect("redis-server"))
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--appendonly", "no", "--dir"])
-            .arg(dir.path())
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("source redis-server");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "source did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Self {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-
+impl AsEndpoint for Source {
     fn endpoint(&self) -> CustomerNodeEndpoint {
         endpoint(self.port)
-    }
-}
-
-impl Drop for Source {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

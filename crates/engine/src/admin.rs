@@ -207,9 +207,10 @@ impl AdminClient {
         self.run(&redis::cmd("DBSIZE")).await
     }
 
-    /// `FLUSHALL`: removes every key of the node (and, on a primary, of its replicas).
+    /// `FLUSHALL ASYNC`: removes every key of the node (and, on a primary, of its replicas) at once; the memory
+    /// is freed by a background thread, so a large dataset does not block the node meanwhile.
     pub async fn flush_all(&mut self) -> Result<()> {
-        let _: String = self.run(&redis::cmd("FLUSHALL")).await?;
+        let _: String = self.run(redis::cmd("FLUSHALL").arg("ASYNC")).await?;
         Ok(())
     }
 
