@@ -312,3 +312,74 @@ def test_dual_stack_and_ip_discovery_with_cli_and_boto3(daemon):
         ec.create_replication_group(ReplicationGroupId="v4-rg", ReplicationGroupDescription="x",
                                     IpDiscovery="ipv6")
     assert e.value.response["Error"]["Code"] == "InvalidParameterCombination"
+
+
+def test_migration_with_boto3_and_cli(daemon):
+    endpoint, data_dir = daemon
+    ec = boto3.client("elasticache", endpoint_url=endpoint, region_name=REGION,
+                      aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+    src_port = free_port()
+    src_dir = tempfile.mkdtemp(prefix="cacheplane-source-")
+    source = subprocess.Popen(["redis-server", "--port", str(src_port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--dir", src_dir],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        src = {"Address": "127.0.0.1", "Port": src_port}
+        deadline = time.time() + 10
+        while True:
+            try:
+                if redis_cli(src, "PING") == "PONG":
+                    break
+            except subprocess.CalledProcessError:
+                pass
+            assert time.time() < deadline, "source did not start"
+            time.sleep(0.05)
+        for i in range(100):
+            redis_cli(src, "SET", f"src:{i}", str(i))
+        ec.create_replication_group(ReplicationGroupId="mig-rg", ReplicationGroupDescription="target",
+                                    NumCacheClusters=2, AutomaticFailoverEnabled=True, MultiAZEnabled=True)
+        describe = lambda: ec.describe_replication_groups(ReplicationGroupId="mig-rg")["ReplicationGroups"][0]
+        g = wait_status(describe, "available")
+        events = lambda: [e["Message"] for e in ec.describe_events(SourceIdentifier="mig-rg")["Events"]]
+
+        # The AWS CLI: test-migration, then its outcome as an event.
+        rc, out, err = aws(endpoint, "test-migration", "--replication-group-id", "mig-rg",
+                           "--customer-node-endpoint-list", f"Address=127.0.0.1,Port={src_port}")
+        assert rc == 0, err
+        assert out["ReplicationGroup"]["Status"] == "available"
+        deadline = time.time() + 20
+        while not any(m.startswith("Test migration succeeded for mig-rg") for m in events()):
+            assert time.time() < deadline, events()
+            time.sleep(0.05)
+
+        # boto3: start; the target follows the source and refuses writes.
+        r = ec.start_migration(ReplicationGroupId="mig-rg", CustomerNodeEndpointList=[src])
+        assert r["ReplicationGroup"]["Status"] == "modifying"
+        g = wait_status(describe, "migrating")
+        ng = g["NodeGroups"][0]
+        redis_cli(src, "SET", "during", "yes")
+        deadline = time.time() + 20
+        while redis_cli(ng["PrimaryEndpoint"], "GET", "during") != "yes":
+            assert time.time() < deadline
+            time.sleep(0.05)
+        assert "READONLY" in redis_cli(ng["PrimaryEndpoint"], "SET", "x", "y")
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            ec.start_migration(ReplicationGroupId="mig-rg", CustomerNodeEndpointList=[src])
+        assert e.value.response["Error"]["Code"] == "ReplicationGroupAlreadyUnderMigrationFault"
+
+        # The AWS CLI: complete; the group is available and takes writes.
+        rc, out, err = aws(endpoint, "complete-migration", "--replication-group-id", "mig-rg")
+        assert rc == 0, err
+        wait_status(describe, "available")
+        assert redis_cli(ng["PrimaryEndpoint"], "GET", "src:99") == "99"
+        assert redis_cli(ng["PrimaryEndpoint"], "SET", "x", "y") == "OK"
+        deadline = time.time() + 5
+        while "Complete Migration successful for mig-rg" not in events():
+            assert time.time() < deadline, events()
+            time.sleep(0.05)
+        rc, out, err = aws(endpoint, "complete-migration", "--replication-group-id", "mig-rg")
+        assert rc != 0 and "ReplicationGroupNotUnderMigrationFault" in err
+    finally:
+        source.kill()
+        source.wait()
+        shutil.rmtree(src_dir, ignore_errors=True)
