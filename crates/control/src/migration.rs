@@ -96,6 +96,60 @@ pub fn failed_checks(
     failed
 }
 
+/// What a look at a running migration's link reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkEvent {
+    /// The link came up for the first time: the initial sync is done.
+    InitialSyncDone,
+    Up,
+    Down,
+    /// Attempt `n` to start following failed; another begins.
+    Retrying(u32),
+}
+
+/// The outcome of one look: the migration's next state (`None`: abandon it) and the events to report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkStep {
+    pub next: Option<Following>,
+    pub events: Vec<LinkEvent>,
+}
+
+/// One step of a running migration, a pure function: `link_up` is what the target's primary reports,
+/// `stalled` that the current attempt to start following has timed out without the link, a sync or the
+/// source's acceptance. A stalled attempt is retried up to [`START_ATTEMPTS`], then the migration is
+/// abandoned; once the initial sync is done, a link that goes down is only reported (Redis reconnects).
+pub fn link_step(
+    f: &Following,
+    link_up: bool,
+    stalled: bool,
+    t: chrono::DateTime<chrono::Utc>,
+) -> LinkStep {
+    let mut next = f.clone();
+    let mut events = Vec::new();
+    next.link_up = link_up;
+    match (link_up, f.link_up, f.synced) {
+        (true, _, false) => {
+            next.synced = true;
+            events.push(LinkEvent::InitialSyncDone);
+        }
+        (true, false, true) => events.push(LinkEvent::Up),
+        (false, true, _) => events.push(LinkEvent::Down),
+        _ => {}
+    }
+    if !link_up && stalled && !f.synced {
+        if f.attempts >= START_ATTEMPTS {
+            return LinkStep { next: None, events };
+        }
+        events.push(LinkEvent::Retrying(f.attempts));
+        next.attempts += 1;
+        next.attempt_since = t;
+    }
+    LinkStep {
+        next: Some(next),
+        events,
+    }
+}
+
 fn source_endpoint(list: &[CustomerNodeEndpoint]) -> Result<(String, u16)> {
     let [ep] = list else {
         return Err(invalid(format!(
@@ -414,49 +468,43 @@ impl Control {
             return Ok(());
         };
         let t = now();
-        let mut next = f.clone();
-        let mut events = Vec::new();
-        let mut abandon = false;
-        next.link_up = link.link_up;
-        if link.link_up {
-            if !f.synced {
-                next.synced = true;
-                events.push(format!(
+        let stalled = !f.synced
+            && !link.link_up
+            && !link.sync_in_progress
+            && (t - f.attempt_since).to_std().unwrap_or_default()
+                >= self.inner.settings.migration_attempt_timeout;
+        // Asked only when it matters: a source may take seconds to start a sync it has accepted.
+        let accepted = stalled && self.source_accepted(g, m).await;
+        let step = link_step(f, link.link_up, stalled && !accepted, t);
+        let events: Vec<String> = step
+            .events
+            .iter()
+            .map(|e| match e {
+                LinkEvent::InitialSyncDone => format!(
                     "Migration of {}: initial sync from {source} completed; replication link up",
                     g.id
-                ));
-            } else if !f.link_up {
-                events.push(format!(
+                ),
+                LinkEvent::Up => format!(
                     "Migration of {}: replication link from {source} up again",
                     g.id
-                ));
-            }
-        } else {
-            if f.link_up {
-                events.push(format!(
+                ),
+                LinkEvent::Down => format!(
                     "Migration of {}: replication link from {source} down",
                     g.id
-                ));
-            }
-            let waited = (t - f.attempt_since).to_std().unwrap_or_default();
-            if !f.synced
-                && !link.sync_in_progress
-                && waited >= self.inner.settings.migration_attempt_timeout
-                && !self.source_accepted(g, m).await
-            {
-                if f.attempts >= START_ATTEMPTS {
-                    abandon = true;
-                } else {
-                    next.attempts += 1;
-                    next.attempt_since = t;
-                    events.push(format!(
-                        "Migration of {}: primary {} could not start replicating from {source} (attempt {} of {START_ATTEMPTS}); retrying",
-                        g.id, g.primary_cluster_id, f.attempts
-                    ));
-                    c.replicaof(None).await?;
-                    c.replicaof(Some(f.addr)).await?;
-                }
-            }
+                ),
+                LinkEvent::Retrying(n) => format!(
+                    "Migration of {}: primary {} could not start replicating from {source} (attempt {n} of {START_ATTEMPTS}); retrying",
+                    g.id, g.primary_cluster_id
+                ),
+            })
+            .collect();
+        let (next, abandon) = match step.next {
+            Some(next) => (next, false),
+            None => (f.clone(), true),
+        };
+        if next.attempts != f.attempts {
+            c.replicaof(None).await?;
+            c.replicaof(Some(f.addr)).await?;
         }
         if abandon {
             self.stop_following(g, &mut c).await?;
@@ -669,6 +717,62 @@ impl Control {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn following(attempts: u32, synced: bool, link_up: bool) -> Following {
+        let t0 = chrono::DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
+            .expect("time")
+            .with_timezone(&chrono::Utc);
+        Following {
+            addr: "127.0.0.1:6379".parse().expect("addr"),
+            since: t0,
+            synced,
+            link_up,
+            attempts,
+            attempt_since: t0,
+        }
+    }
+
+    #[test]
+    fn link_steps_report_sync_and_link_changes() {
+        let t = following(1, false, false).since + chrono::Duration::seconds(5);
+        // Nothing yet, not stalled: no change.
+        let f = following(1, false, false);
+        assert_eq!(
+            link_step(&f, false, false, t),
+            LinkStep {
+                next: Some(f.clone()),
+                events: vec![]
+            }
+        );
+        // The link comes up: the initial sync is done.
+        let s = link_step(&f, true, false, t);
+        assert_eq!(s.events, vec![LinkEvent::InitialSyncDone]);
+        let synced = s.next.expect("goes on");
+        assert!(synced.synced && synced.link_up);
+        // Down, then up again; an attempt timeout no longer matters once synced.
+        let s = link_step(&synced, false, true, t);
+        assert_eq!(s.events, vec![LinkEvent::Down]);
+        let down = s.next.expect("goes on");
+        assert_eq!(down.attempts, 1);
+        assert_eq!(link_step(&down, false, true, t).events, vec![]);
+        assert_eq!(link_step(&down, true, false, t).events, vec![LinkEvent::Up]);
+    }
+
+    #[test]
+    fn a_stalled_start_is_retried_then_abandoned() {
+        let t = following(1, false, false).since + chrono::Duration::seconds(31);
+        let s = link_step(&following(1, false, false), false, true, t);
+        assert_eq!(s.events, vec![LinkEvent::Retrying(1)]);
+        let next = s.next.expect("retried");
+        assert_eq!((next.attempts, next.attempt_since), (2, t));
+        let s = link_step(&following(START_ATTEMPTS - 1, false, false), false, true, t);
+        assert_eq!(s.events, vec![LinkEvent::Retrying(START_ATTEMPTS - 1)]);
+        let s = link_step(&following(START_ATTEMPTS, false, false), false, true, t);
+        assert_eq!(s.next, None, "abandoned after the last attempt");
+        // A link that comes up in the same look wins over a timeout.
+        let s = link_step(&following(START_ATTEMPTS, false, false), true, true, t);
+        assert!(s.next.is_some_and(|f| f.synced));
+    }
 
     fn report() -> SourceReport {
         SourceReport {
