@@ -147,23 +147,34 @@ async fn dual_stack(c: &aws_sdk_elasticache::Client) {
         .find(|(_, r, _)| r == "primary")
         .expect("primary");
     for pipeline in [16, 1] {
-        let (mut ep, mut direct) = ((0.0, 0.0), (0.0, 0.0));
-        for _ in 0..3 {
-            let a = redis_benchmark(&endpoint, "set,get", pipeline);
-            let b = redis_benchmark(&node, "set,get", pipeline);
-            ep = (ep.0 + a.0, ep.1 + a.1);
-            direct = (direct.0 + b.0, direct.1 + b.1);
-        }
-        println!(
-            "dual-stack PrimaryEndpoint on ::1 (forwarder) vs primary node on ::1, -P {pipeline} (3 alternating runs each): SET {:.0} vs {:.0} req/s = {:.2}; GET {:.0} vs {:.0} req/s = {:.2}",
-            ep.0 / 3.0,
-            direct.0 / 3.0,
-            ep.0 / direct.0,
-            ep.1 / 3.0,
-            direct.1 / 3.0,
-            ep.1 / direct.1
+        compare_endpoint(
+            "dual-stack PrimaryEndpoint on ::1 (forwarder) vs primary node on ::1",
+            &endpoint,
+            &node,
+            pipeline,
         );
     }
+}
+
+/// `redis-benchmark` SET and GET through `endpoint` and directly to `node`, alternately, 3 runs each; prints the
+/// rates and their ratios.
+fn compare_endpoint(what: &str, endpoint: &str, node: &str, pipeline: u32) {
+    let (mut ep, mut direct) = ((0.0, 0.0), (0.0, 0.0));
+    for _ in 0..3 {
+        let a = redis_benchmark(endpoint, "set,get", pipeline);
+        let b = redis_benchmark(node, "set,get", pipeline);
+        ep = (ep.0 + a.0, ep.1 + a.1);
+        direct = (direct.0 + b.0, direct.1 + b.1);
+    }
+    println!(
+        "{what}, -P {pipeline} (3 alternating runs each): SET {:.0} vs {:.0} req/s = {:.2}; GET {:.0} vs {:.0} req/s = {:.2}",
+        ep.0 / 3.0,
+        direct.0 / 3.0,
+        ep.0 / direct.0,
+        ep.1 / 3.0,
+        direct.1 / 3.0,
+        ep.1 / direct.1
+    );
 }
 
 /// Section 5: a rolling engine upgrade under a writer.
@@ -359,21 +370,11 @@ async fn main() {
     // 3. Endpoint overhead, alternating endpoint and direct.
     let (_, primary_node, replica_node) = steady(&c).await;
     for pipeline in [16, 1] {
-        let (mut ep, mut direct) = ((0.0, 0.0), (0.0, 0.0));
-        for _ in 0..3 {
-            let a = redis_benchmark(&endpoint, "set,get", pipeline);
-            let b = redis_benchmark(&primary_node, "set,get", pipeline);
-            ep = (ep.0 + a.0, ep.1 + a.1);
-            direct = (direct.0 + b.0, direct.1 + b.1);
-        }
-        println!(
-            "PrimaryEndpoint vs primary node, -P {pipeline} (3 alternating runs each): SET {:.0} vs {:.0} req/s = {:.2}; GET {:.0} vs {:.0} req/s = {:.2}",
-            ep.0 / 3.0,
-            direct.0 / 3.0,
-            ep.0 / direct.0,
-            ep.1 / 3.0,
-            direct.1 / 3.0,
-            ep.1 / direct.1
+        compare_endpoint(
+            "PrimaryEndpoint vs primary node",
+            &endpoint,
+            &primary_node,
+            pipeline,
         );
     }
     switchovers(&c).await;

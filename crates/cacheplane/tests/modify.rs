@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_elasticache::error::ProvideErrorMetadata;
 use aws_sdk_elasticache::Client;
-use chrono::{Datelike, Timelike};
+use chrono::Timelike;
 use common::*;
 use redis::AsyncCommands;
 
@@ -52,24 +52,6 @@ async fn wait_maxmemory(g: &aws_sdk_elasticache::types::ReplicationGroup, want: 
 
 fn code<E: ProvideErrorMetadata, R>(e: aws_sdk_elasticache::error::SdkError<E, R>) -> String {
     e.code().unwrap_or("?").to_string()
-}
-
-/// The 70-minute weekly window that starts at `start`.
-fn weekly_window(start: chrono::DateTime<chrono::Utc>) -> String {
-    let end = start + chrono::Duration::minutes(70);
-    let day = |t: chrono::DateTime<chrono::Utc>| {
-        ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
-            [t.weekday().num_days_from_sunday() as usize]
-    };
-    format!(
-        "{}:{:02}:{:02}-{}:{:02}:{:02}",
-        day(start),
-        start.hour(),
-        start.minute(),
-        day(end),
-        end.hour(),
-        end.minute()
-    )
 }
 
 const SMALL: u64 = 1_471_026_299;

