@@ -335,7 +335,7 @@ impl Control {
             let keys = self.primary_admin(&g).await?.dbsize().await?;
             if keys > 0 {
                 return Err(combination(format!(
-                    "The target replication group {} holds {keys} keys, and a migration replaces the target's data with the source's. Set ClearTargetCacheData to true to clear them and start.",
+                    "The target replication group {} holds {keys} keys, and a migration replaces the target's data with the source's. Set ClearTargetCacheData to true to clear them and start (clients whose model lacks it, such as AWS CLI v1, can empty the target with FLUSHALL first).",
                     g.id
                 )));
             }

@@ -88,7 +88,8 @@ pub fn link_state_from_info(info: &HashMap<String, String>) -> Option<LinkState>
         down_seconds: if link_up {
             None
         } else {
-            num("master_link_down_since_seconds")
+            // -1 until the link was ever up.
+            num("master_link_down_since_seconds").filter(|s| *s >= 0)
         },
     })
 }
