@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_elasticache::error::ProvideErrorMetadata;
 use aws_sdk_elasticache::Client;
-use chrono::Timelike;
 use common::*;
 use redis::AsyncCommands;
 
@@ -142,11 +141,7 @@ async fn pending_node_type_waits_for_the_maintenance_window() {
         .num_cache_clusters(2)
         .cache_node_type("cache.t3.micro")
         .preferred_maintenance_window(&far)
-        .snapshot_window(format!(
-            "{:02}:00-{:02}:00",
-            (now.hour() + 3) % 24,
-            (now.hour() + 4) % 24
-        ))
+        .snapshot_window(snapshot_window_clear_of_now())
         .send()
         .await
         .expect("create");

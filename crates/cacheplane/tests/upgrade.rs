@@ -160,6 +160,7 @@ async fn auto_minor_version_upgrade_in_the_maintenance_window() {
             .num_cache_clusters(2)
             .engine_version("6.2.7")
             .auto_minor_version_upgrade(amvu)
+            .snapshot_window(snapshot_window_clear_of_now())
             .send()
             .await
             .expect("create on 6.2.7");

@@ -182,7 +182,10 @@ async fn probe(table: Arc<RwLock<HashMap<String, Health>>>, admin: AdminCredenti
             loop {
                 let deadline = last_ok + FAIL_AFTER;
                 let next_check = (Instant::now() + ALIVE_CHECK).min(deadline.max(Instant::now()));
+                // Biased: an answer that arrived while this task waited for a thread wins over the deadline, so
+                // a daemon starved of CPU for a moment does not take its own lateness for the node's.
                 tokio::select! {
+                    biased;
                     ok = &mut attempt => break ok,
                     () = exit_of(&mut exited) => {
                         mark(Health::Gone);

@@ -693,6 +693,13 @@ impl Drop for PlainRedis {
 }
 
 /// The 70-minute weekly window that starts at `start`.
+/// A daily snapshot window three hours after now: it never meets a maintenance window set around now.
+pub fn snapshot_window_clear_of_now() -> String {
+    use chrono::Timelike;
+    let h = chrono::Utc::now().hour();
+    format!("{:02}:00-{:02}:00", (h + 3) % 24, (h + 4) % 24)
+}
+
 pub fn weekly_window(start: chrono::DateTime<chrono::Utc>) -> String {
     use chrono::{Datelike, Timelike};
     let end = start + chrono::Duration::minutes(70);
