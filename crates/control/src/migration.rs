@@ -310,7 +310,12 @@ impl Control {
         let p = g
             .primary()
             .ok_or_else(|| ControlError::Internal(format!("{} has no primary", g.id)))?;
-        Ok(AdminClient::connect_within(g.admin_addr(p), &self.inner.admin, NODE_TIMEOUT).await?)
+        Ok(AdminClient::connect_within(
+            &g.admin_addr(p, &self.inner.settings.data_dir),
+            &self.inner.admin,
+            NODE_TIMEOUT,
+        )
+        .await?)
     }
 
     /// `StartMigration`: validates, records the request (status `modifying`) and returns; the group's worker

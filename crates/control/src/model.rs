@@ -244,9 +244,17 @@ impl ReplicationGroup {
         m.port.unwrap_or(self.port)
     }
 
-    /// Where the control plane reaches `m`'s node: its own IPv4 address, which every node listens on.
-    pub fn admin_addr(&self, m: &Member) -> SocketAddr {
+    /// `m`'s own IPv4 address, which every node listens on.
+    pub fn tcp_addr(&self, m: &Member) -> SocketAddr {
         SocketAddr::new(m.address, self.node_port(m))
+    }
+
+    /// Where the control plane reaches `m`'s node, whose directory is under `data_dir`.
+    pub fn admin_addr(&self, m: &Member, data_dir: &std::path::Path) -> engine::admin::NodeAddr {
+        engine::admin::NodeAddr {
+            tcp: self.tcp_addr(m),
+            socket: engine::config::admin_socket(&node_dir(data_dir, &m.cluster_id)),
+        }
     }
 
     /// `m`'s address over IPv6 (`::1`) when `ipv6`, else over IPv4: what a node that discovers addresses of
@@ -255,7 +263,7 @@ impl ReplicationGroup {
         if ipv6 {
             SocketAddr::new(engine::address::IPV6_LOOPBACK, self.node_port(m))
         } else {
-            self.admin_addr(m)
+            self.tcp_addr(m)
         }
     }
 
@@ -361,4 +369,9 @@ pub struct Event {
     pub source_type: String,
     pub source_id: String,
     pub message: String,
+}
+
+/// The directory of the node of member cluster `cluster_id`: config, data, log, pid file and admin socket.
+pub fn node_dir(data_dir: &std::path::Path, cluster_id: &str) -> std::path::PathBuf {
+    data_dir.join("nodes").join(cluster_id)
 }

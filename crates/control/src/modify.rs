@@ -513,8 +513,8 @@ impl Control {
         let Some(p) = g.primary() else {
             return Ok(());
         };
-        let addr = g.admin_addr(p);
-        let mut c = AdminClient::connect(addr, &self.inner.admin).await?;
+        let addr = g.admin_addr(p, &self.inner.settings.data_dir);
+        let mut c = AdminClient::connect(&addr, &self.inner.admin).await?;
         let info = c.info("memory").await?;
         let used: u64 = info
             .get("used_memory")

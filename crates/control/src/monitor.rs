@@ -13,11 +13,10 @@
 //! do (fail over, restart in place, take the node out of the reader endpoint). The probe itself never acts.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use engine::admin::AdminClient;
+use engine::admin::{AdminClient, NodeAddr};
 use engine::secret::AdminCredentials;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -69,7 +68,7 @@ impl std::fmt::Debug for Monitor {
 /// Where to probe a node and whom to tell.
 pub struct Target {
     pub name: String,
-    pub addr: SocketAddr,
+    pub addr: NodeAddr,
     pub pid: u32,
     pub exited: Option<watch::Receiver<bool>>,
     pub poke: Arc<Notify>,
@@ -142,7 +141,7 @@ async fn exit_of(exited: &mut Option<watch::Receiver<bool>>) {
     }
 }
 
-async fn ping(conn: &mut Option<AdminClient>, addr: SocketAddr, admin: &AdminCredentials) -> bool {
+async fn ping(conn: &mut Option<AdminClient>, addr: &NodeAddr, admin: &AdminCredentials) -> bool {
     if conn.is_none() {
         match AdminClient::connect_within(addr, admin, PROBE_COMMAND_TIMEOUT).await {
             Ok(c) => *conn = Some(c),
@@ -177,7 +176,7 @@ async fn probe(table: Arc<RwLock<HashMap<String, Health>>>, admin: AdminCredenti
             return;
         }
         let ok = {
-            let attempt = ping(&mut conn, addr, &admin);
+            let attempt = ping(&mut conn, &addr, &admin);
             tokio::pin!(attempt);
             loop {
                 let deadline = last_ok + FAIL_AFTER;

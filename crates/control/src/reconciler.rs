@@ -156,12 +156,7 @@ impl Control {
         };
         Ok(NodeSpec {
             name: m.cluster_id.clone(),
-            dir: self
-                .inner
-                .settings
-                .data_dir
-                .join("nodes")
-                .join(&m.cluster_id),
+            dir: crate::model::node_dir(&self.inner.settings.data_dir, &m.cluster_id),
             bind: m.address,
             extra_binds,
             port: g.node_port(m),
@@ -184,12 +179,7 @@ impl Control {
             })?;
         Ok(NodeSpec {
             name: s.member.cluster_id.clone(),
-            dir: self
-                .inner
-                .settings
-                .data_dir
-                .join("nodes")
-                .join(&s.member.cluster_id),
+            dir: crate::model::node_dir(&self.inner.settings.data_dir, &s.member.cluster_id),
             bind: s.member.address,
             extra_binds: if s.member.port.is_some() {
                 vec![engine::address::IPV6_LOOPBACK]
@@ -388,7 +378,7 @@ impl Control {
             &self.inner.admin,
             Target {
                 name: spec.name.clone(),
-                addr: spec.addr(),
+                addr: spec.node_addr(),
                 pid,
                 exited,
                 poke: poke.clone(),
@@ -431,7 +421,8 @@ impl Control {
     }
 
     async fn correct_node(&self, spec: &NodeSpec, timeout: Duration) -> Result<()> {
-        let mut c = AdminClient::connect_within(spec.addr(), &self.inner.admin, timeout).await?;
+        let mut c =
+            AdminClient::connect_within(&spec.node_addr(), &self.inner.admin, timeout).await?;
         let binds = c.binds().await?;
         let want = spec.binds();
         if binds != want {
@@ -798,11 +789,12 @@ impl Control {
             if m.rebooting || !self.inner.monitor.health(&m.cluster_id).is_up() {
                 continue;
             }
-            let addr = g.admin_addr(m);
+            let addr = g.admin_addr(m, &self.inner.settings.data_dir);
             let admin = self.inner.admin.clone();
             let m = m.clone();
             reads.spawn(async move {
-                let mut c = AdminClient::connect_within(addr, &admin, STEP_COMMAND_TIMEOUT).await?;
+                let mut c =
+                    AdminClient::connect_within(&addr, &admin, STEP_COMMAND_TIMEOUT).await?;
                 let role = c.role().await?;
                 Ok::<_, engine::EngineError>((m, role))
             });
@@ -871,7 +863,7 @@ impl Control {
             .ok_or_else(|| ControlError::Internal("chosen member vanished".into()))?;
         let spec = self.node_spec(&new, &member)?;
         let mut c =
-            AdminClient::connect_within(spec.addr(), &self.inner.admin, STEP_COMMAND_TIMEOUT)
+            AdminClient::connect_within(&spec.node_addr(), &self.inner.admin, STEP_COMMAND_TIMEOUT)
                 .await?;
         c.replicaof(None).await?;
         take_addresses(&mut c, &spec).await?;
@@ -898,7 +890,7 @@ impl Control {
             }
             let target = new.addr_of(&member, m.ipv6);
             match AdminClient::connect_within(
-                new.admin_addr(m),
+                &new.admin_addr(m, &self.inner.settings.data_dir),
                 &self.inner.admin,
                 STEP_COMMAND_TIMEOUT,
             )
@@ -1012,8 +1004,12 @@ impl Control {
         switched.switchover_to = None;
         let new_spec = self.node_spec(&switched, &new)?;
         let demoted_spec = self.node_spec(&switched, &old)?;
-        let mut c = AdminClient::connect(old_spec.addr(), &self.inner.admin).await?;
-        let mut n = AdminClient::connect(g.admin_addr(&new), &self.inner.admin).await?;
+        let mut c = AdminClient::connect(&old_spec.node_addr(), &self.inner.admin).await?;
+        let mut n = AdminClient::connect(
+            &g.admin_addr(&new, &self.inner.settings.data_dir),
+            &self.inner.admin,
+        )
+        .await?;
         if let Role::Primary { .. } = c.role().await? {
             c.pause_writes(SWITCHOVER_PAUSE.as_millis() as u64).await?;
             let result = async {
@@ -1087,7 +1083,7 @@ impl Control {
                 continue;
             }
             if let Ok(mut r) = AdminClient::connect_within(
-                switched.admin_addr(m),
+                &switched.admin_addr(m, &self.inner.settings.data_dir),
                 &self.inner.admin,
                 STEP_COMMAND_TIMEOUT,
             )
@@ -1279,7 +1275,7 @@ impl Control {
     async fn wait_for_links(&self, specs: &[NodeSpec]) -> Result<()> {
         let deadline = Instant::now() + LINK_TIMEOUT;
         for spec in specs.iter().filter(|s| s.replica_of.is_some()) {
-            let mut c = AdminClient::connect(spec.addr(), &self.inner.admin).await?;
+            let mut c = AdminClient::connect(&spec.node_addr(), &self.inner.admin).await?;
             loop {
                 let role = c.role().await?;
                 let up = matches!(role, Role::Replica { link_up: true, .. });

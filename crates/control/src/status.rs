@@ -3,11 +3,10 @@
 //! migration and how far the target is behind its source. Read-only: it runs beside the daemon.
 
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use engine::admin::{AdminClient, Role};
+use engine::admin::{AdminClient, NodeAddr, Role};
 use engine::secret::AdminCredentials;
 
 use crate::error::{ControlError, Result};
@@ -41,12 +40,17 @@ pub async fn report(data_dir: &Path, group: Option<&str>) -> Result<String> {
         out.push_str("no replication groups\n");
     }
     for g in &groups {
-        group_report(&mut out, g, &admin).await;
+        group_report(&mut out, g, &admin, data_dir).await;
     }
     Ok(out)
 }
 
-async fn group_report(out: &mut String, g: &ReplicationGroup, admin: &AdminCredentials) {
+async fn group_report(
+    out: &mut String,
+    g: &ReplicationGroup,
+    admin: &AdminCredentials,
+    data_dir: &Path,
+) {
     let _ = writeln!(
         out,
         "{}  {}  redis {}  {}  primary endpoint {}  reader endpoint {}",
@@ -58,7 +62,7 @@ async fn group_report(out: &mut String, g: &ReplicationGroup, admin: &AdminCrede
         g.reader_endpoint_addr()
     );
     let primary_offset = match g.primary() {
-        Some(p) => node_offset(g.admin_addr(p), admin).await,
+        Some(p) => node_offset(&g.admin_addr(p, data_dir), admin).await,
         None => None,
     };
     if let Some(m) = &g.migration {
@@ -69,14 +73,14 @@ async fn group_report(out: &mut String, g: &ReplicationGroup, admin: &AdminCrede
                 format!("migration from {source}: checking the source and the target")
             }
             MigrationPhase::Following(_) | MigrationPhase::Completing { .. } => {
-                migration_line(g, &source, &m.host, m.port, admin).await
+                migration_line(g, &source, &m.host, m.port, admin, data_dir).await
             }
         };
         let _ = writeln!(out, "  {line}");
     }
     for m in &g.members {
-        let addr = g.admin_addr(m);
-        let state = match AdminClient::connect_within(addr, admin, NODE_TIMEOUT).await {
+        let addr = g.admin_addr(m, data_dir);
+        let state = match AdminClient::connect_within(&addr, admin, NODE_TIMEOUT).await {
             Err(_) => "not answering".to_string(),
             Ok(mut c) => match c.role().await {
                 Err(e) => format!("not answering ({e})"),
@@ -111,7 +115,7 @@ async fn group_report(out: &mut String, g: &ReplicationGroup, admin: &AdminCrede
     }
 }
 
-async fn node_offset(addr: SocketAddr, admin: &AdminCredentials) -> Option<i64> {
+async fn node_offset(addr: &NodeAddr, admin: &AdminCredentials) -> Option<i64> {
     let mut c = AdminClient::connect_within(addr, admin, NODE_TIMEOUT)
         .await
         .ok()?;
@@ -128,14 +132,16 @@ async fn migration_line(
     host: &str,
     port: u16,
     admin: &AdminCredentials,
+    data_dir: &Path,
 ) -> String {
     let Some(p) = g.primary() else {
         return format!("migration from {source}: the group has no primary");
     };
-    let link = match AdminClient::connect_within(g.admin_addr(p), admin, NODE_TIMEOUT).await {
-        Ok(mut c) => c.link_state().await.ok().flatten(),
-        Err(_) => None,
-    };
+    let link =
+        match AdminClient::connect_within(&g.admin_addr(p, data_dir), admin, NODE_TIMEOUT).await {
+            Ok(mut c) => c.link_state().await.ok().flatten(),
+            Err(_) => None,
+        };
     let Some(link) = link else {
         return format!(
             "migration from {source}: primary {} is not replicating from it now",

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
@@ -11,6 +12,16 @@ use crate::{EngineError, Result};
 
 /// Time allowed for one admin command.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How the control plane reaches a node: its admin socket, a Unix socket in the node's directory that only
+/// this user can open. It is plaintext whatever the node's TLS mode, so no change a customer makes (TLS
+/// `required`, a new AUTH token, ACL users) can shut the control plane out. `tcp` is the node's own address,
+/// used in messages (and to reach a node that has no admin socket).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeAddr {
+    pub tcp: SocketAddr,
+    pub socket: PathBuf,
+}
 
 /// An admin connection to a node.
 pub struct AdminClient {
@@ -120,18 +131,26 @@ pub fn role_from_info(info: &HashMap<String, String>) -> Option<Role> {
 }
 
 impl AdminClient {
-    pub async fn connect(addr: SocketAddr, admin: &AdminCredentials) -> Result<Self> {
-        Self::connect_within(addr, admin, COMMAND_TIMEOUT).await
+    pub async fn connect(to: &NodeAddr, admin: &AdminCredentials) -> Result<Self> {
+        Self::connect_within(to, admin, COMMAND_TIMEOUT).await
     }
 
-    /// Connects with `timeout` for the connection and for every command of this client.
+    /// Connects with `timeout` for the connection and for every command of this client: over the node's admin
+    /// socket when it has one (any node this daemon configured), else over TCP (a node started by an older
+    /// daemon, until it is restarted).
     pub async fn connect_within(
-        addr: SocketAddr,
+        to: &NodeAddr,
         admin: &AdminCredentials,
         timeout: Duration,
     ) -> Result<Self> {
+        let addr = to.tcp;
+        let target = if to.socket.exists() {
+            redis::ConnectionAddr::Unix(to.socket.clone())
+        } else {
+            redis::ConnectionAddr::Tcp(addr.ip().to_string(), addr.port())
+        };
         let info = redis::ConnectionInfo {
-            addr: redis::ConnectionAddr::Tcp(addr.ip().to_string(), addr.port()),
+            addr: target,
             redis: redis::RedisConnectionInfo {
                 db: 0,
                 username: Some(admin.user.clone()),

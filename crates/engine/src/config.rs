@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use crate::admin::NodeAddr;
 use crate::secret::AdminCredentials;
 
 /// What a node is, in data-plane terms.
@@ -60,6 +61,30 @@ impl NodeSpec {
     pub fn log_path(&self) -> PathBuf {
         self.dir.join("redis.log")
     }
+    /// The node's admin socket.
+    pub fn admin_socket(&self) -> PathBuf {
+        admin_socket(&self.dir)
+    }
+    /// How the control plane reaches this node.
+    pub fn node_addr(&self) -> NodeAddr {
+        NodeAddr {
+            tcp: self.addr(),
+            socket: self.admin_socket(),
+        }
+    }
+}
+
+/// The admin socket of the node whose directory is `dir`: `admin.sock` in it, or, when that path is longer
+/// than a Unix socket address holds (108 bytes on Linux), a name in the system's temporary directory derived
+/// from `dir` (Redis applies `unixsocketperm 700` to it, so only this user can connect).
+pub fn admin_socket(dir: &Path) -> PathBuf {
+    let inside = dir.join("admin.sock");
+    if inside.as_os_str().len() < 100 {
+        return inside;
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(dir.as_os_str().as_encoded_bytes());
+    std::env::temp_dir().join(format!("cacheplane-{}.sock", &hex::encode(digest)[..24]))
 }
 
 /// The `bind` value for `addrs`.
@@ -91,6 +116,8 @@ pub fn render(spec: &NodeSpec, admin: &AdminCredentials) -> String {
     );
     let _ = writeln!(c, "bind {}", spec.bind_line());
     let _ = writeln!(c, "port {}", spec.port);
+    let _ = writeln!(c, "unixsocket {}", quoted(&spec.admin_socket()));
+    let _ = writeln!(c, "unixsocketperm 700");
     let _ = writeln!(c, "daemonize no");
     let _ = writeln!(c, "protected-mode yes");
     let _ = writeln!(c, "dir {}", quoted(&spec.dir));

@@ -103,7 +103,7 @@ pub async fn wait_ready(
     let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
     let mut last;
     loop {
-        match AdminClient::connect(spec.addr(), admin).await {
+        match AdminClient::connect(&spec.node_addr(), admin).await {
             Ok(mut c) => match c.ping().await {
                 Ok(()) => return Ok(()),
                 Err(e) => last = e.to_string(),
@@ -140,7 +140,7 @@ pub async fn adopt(spec: &NodeSpec, admin: &AdminCredentials) -> Option<u32> {
     if !is_redis_alive(pid) {
         return None;
     }
-    let mut c = AdminClient::connect(spec.addr(), admin).await.ok()?;
+    let mut c = AdminClient::connect(&spec.node_addr(), admin).await.ok()?;
     let info = c.info("server").await.ok()?;
     (info.get("process_id").and_then(|p| p.parse::<u32>().ok()) == Some(pid)).then_some(pid)
 }
