@@ -83,9 +83,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     println!(
-        "cacheplane: API listening on http://{local} (region {}, data {})",
+        "cacheplane: API listening on http://{local} (region {}, data {}, CA bundle for TLS clients {})",
         cfg.region,
-        cfg.data_dir.display()
+        cfg.data_dir.display(),
+        control.ca_bundle().display()
     );
 
     axum::serve(listener, app)

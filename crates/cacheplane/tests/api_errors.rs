@@ -115,7 +115,7 @@ async fn bad_input_gets_aws_codes_and_changes_nothing() {
         (format!("Action=CreateReplicationGroup&{base}&ReplicationGroupId=a&NumCacheClusters=7"), 400, "InvalidParameterValue"),
         (format!("Action=CreateReplicationGroup&{base}&ReplicationGroupId=a&AutomaticFailoverEnabled=true&NumCacheClusters=1"), 400, "InvalidParameterCombination"),
         (format!("Action=CreateReplicationGroup&{base}&ReplicationGroupId=a&MultiAZEnabled=true&NumCacheClusters=2"), 400, "InvalidParameterCombination"),
-        (format!("Action=CreateReplicationGroup&{base}&ReplicationGroupId=a&TransitEncryptionEnabled=true"), 400, "InvalidParameterCombination"),
+        (format!("Action=CreateReplicationGroup&{base}&ReplicationGroupId=a&TransitEncryptionMode=required"), 400, "InvalidParameterCombination"),
         ("Action=TestFailover&Version=2015-02-02&ReplicationGroupId=none&NodeGroupId=0001".into(), 404, "ReplicationGroupNotFoundFault"),
         ("Action=TestFailover&Version=2015-02-02&ReplicationGroupId=none&NodeGroupId=00001".into(), 400, "InvalidParameterValue"),
         ("Action=TestFailover&Version=2015-02-02&ReplicationGroupId=none".into(), 400, "MissingParameter"),

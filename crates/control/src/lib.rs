@@ -17,6 +17,7 @@ pub mod notify;
 pub mod observe;
 pub mod reconciler;
 pub mod rules;
+pub mod security;
 pub mod status;
 pub mod store;
 
@@ -68,7 +69,7 @@ impl Settings {
         )
     }
 
-    fn binary_for(&self, version: &str) -> Option<&EngineBinary> {
+    pub(crate) fn binary_for(&self, version: &str) -> Option<&EngineBinary> {
         self.binaries.iter().find(|b| b.version == version)
     }
 
@@ -125,6 +126,8 @@ impl State {
 pub(crate) struct Inner {
     pub settings: Settings,
     pub admin: AdminCredentials,
+    /// The deployment's certificate authority (`<data dir>/tls`), which signs every node's certificate.
+    pub tls: engine::tls::Authority,
     pub state: Mutex<State>,
     pub observed: observe::Observations,
     pub monitor: monitor::Monitor,
@@ -158,6 +161,7 @@ impl Control {
             ControlError::Internal(format!("create {}: {e}", settings.data_dir.display()))
         })?;
         let admin = engine::secret::load_or_create(&settings.data_dir.join("admin.secret"))?;
+        let tls = engine::tls::Authority::load_or_create(&settings.data_dir.join("tls"))?;
         let store = Store::open(&settings.data_dir.join("cacheplane.sqlite3"))?;
         let groups = store
             .load_groups()?
@@ -173,6 +177,7 @@ impl Control {
             inner: Arc::new(Inner {
                 settings,
                 admin,
+                tls,
                 state: Mutex::new(State {
                     store,
                     groups,
@@ -189,6 +194,11 @@ impl Control {
 
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// The CA bundle that TLS clients trust (every node's certificate is signed by it).
+    pub fn ca_bundle(&self) -> &std::path::Path {
+        self.inner.tls.bundle()
     }
 
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {

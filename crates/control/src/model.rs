@@ -117,6 +117,35 @@ pub struct ReplicationGroup {
     /// `NetworkType dual_stack`: set at creation, never changed.
     #[serde(default)]
     pub dual_stack: Option<DualStack>,
+    /// TLS in transit (`TransitEncryptionEnabled`), with its `TransitEncryptionMode`; `None`: off.
+    #[serde(default)]
+    pub transit_encryption: Option<TransitMode>,
+}
+
+/// `TransitEncryptionMode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransitMode {
+    /// TLS and plaintext both accepted.
+    Preferred,
+    /// TLS only.
+    Required,
+}
+
+impl TransitMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Preferred => "preferred",
+            Self::Required => "required",
+        }
+    }
+
+    pub fn engine(self) -> engine::config::TlsMode {
+        match self {
+            Self::Preferred => engine::config::TlsMode::Preferred,
+            Self::Required => engine::config::TlsMode::Required,
+        }
+    }
 }
 
 /// The IPv6 side of a dual-stack group. Its endpoints are in-process forwarders on `::1` (and on their IPv4
@@ -244,6 +273,11 @@ impl ReplicationGroup {
         m.port.unwrap_or(self.port)
     }
 
+    /// The group's engine version as `(major, minor, patch)`.
+    pub fn engine_version_triple(&self) -> (u32, u32, u32) {
+        engine::binary::parse_version(&self.engine_version).unwrap_or((0, 0, 0))
+    }
+
     /// `m`'s own IPv4 address, which every node listens on.
     pub fn tcp_addr(&self, m: &Member) -> SocketAddr {
         SocketAddr::new(m.address, self.node_port(m))
@@ -324,6 +358,9 @@ pub struct StandaloneCluster {
     pub auto_minor_version_upgrade: bool,
     pub cache_parameter_group: String,
     pub snapshot_window: String,
+    /// TLS in transit, kept from the group the cluster was retained from.
+    #[serde(default)]
+    pub transit_encryption: Option<TransitMode>,
 }
 
 /// A new event, before it is stored.

@@ -95,12 +95,6 @@ impl Control {
                 "AUTH tokens and user groups",
             ));
         }
-        if input.transit_encryption_enabled.is_some() || input.transit_encryption_mode.is_some() {
-            return Err(not_yet(
-                "TransitEncryptionEnabled/TransitEncryptionMode",
-                "TLS in transit",
-            ));
-        }
         if matches!(
             input.cluster_mode.as_deref(),
             Some("enabled") | Some("compatible")
@@ -167,6 +161,41 @@ impl Control {
                 g.description = d.clone();
                 events.push("description changed".into());
             }
+        }
+
+        // TLS in transit: applied at once, node by node without a restart (`CONFIG SET`), status `modifying`
+        // until every node listens as the mode says.
+        if let Some(next) = crate::security::transit_change(
+            g.transit_encryption,
+            input.transit_encryption_enabled,
+            input.transit_encryption_mode.as_deref(),
+        )? {
+            if next.is_some() {
+                if g.engine_version_triple() < (7, 0, 5) {
+                    return Err(invalid(format!(
+                        "In-transit encryption can be changed on an existing group from engine version 7.0.5; \
+                         {} runs {}. Upgrade the engine first.",
+                        g.id, g.engine_version
+                    )));
+                }
+                crate::security::tls_possible(
+                    &self.inner.settings,
+                    &g.engine_version,
+                    g.port,
+                    g.dual_stack.is_some(),
+                )?;
+            }
+            if g.migration.is_some() {
+                return Err(combination(
+                    "In-transit encryption cannot be changed while the group is a migration target.",
+                ));
+            }
+            events.push(match next {
+                Some(m) => format!("transit encryption mode set to {}", m.as_str()),
+                None => "transit encryption disabled".into(),
+            });
+            g.transit_encryption = next;
+            work = true;
         }
 
         // Automatic failover and Multi-AZ, checked on the settings they lead to.
@@ -582,6 +611,7 @@ mod tests {
             upgrading_to: None,
             migration: None,
             dual_stack: None,
+            transit_encryption: None,
         }
     }
 

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use engine::admin::{AdminClient, Role};
 use engine::config::NodeSpec;
-use engine::endpoint::StableEndpoint;
+use engine::config::TlsMode;
+use engine::endpoint::{Sniffer, StableEndpoint};
 use engine::process;
 use tokio::sync::{watch, Notify, Semaphore};
 
@@ -56,6 +57,8 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 #[derive(Default)]
 pub struct Endpoints {
     map: Mutex<HashMap<String, StableEndpoint>>,
+    /// The `preferred`-mode TLS fronts, by the address they listen on.
+    sniffers: Mutex<HashMap<SocketAddr, Sniffer>>,
     roles_read: Mutex<HashMap<String, Instant>>,
     workers: Mutex<HashMap<String, Arc<Notify>>>,
 }
@@ -154,9 +157,20 @@ impl Control {
             (None, true) => vec![g.primary_endpoint],
             (None, false) => vec![],
         };
+        let dir = crate::model::node_dir(&self.inner.settings.data_dir, &m.cluster_id);
+        let tls = match g.transit_encryption {
+            Some(mode) => Some(engine::config::NodeTls {
+                mode: mode.engine(),
+                files: self
+                    .inner
+                    .tls
+                    .node_certificate(&dir, &[m.address, g.primary_endpoint, g.reader_endpoint])?,
+            }),
+            None => None,
+        };
         Ok(NodeSpec {
             name: m.cluster_id.clone(),
-            dir: crate::model::node_dir(&self.inner.settings.data_dir, &m.cluster_id),
+            dir,
             bind: m.address,
             extra_binds,
             port: g.node_port(m),
@@ -166,6 +180,7 @@ impl Control {
             binary: binary.path.clone(),
             replica_of,
             default_user: rules::CUSTOMER_ACL_RULES.to_string(),
+            tls,
         })
     }
 
@@ -177,9 +192,17 @@ impl Control {
             .ok_or_else(|| {
                 ControlError::Internal(format!("no binary for engine version {}", s.engine_version))
             })?;
+        let dir = crate::model::node_dir(&self.inner.settings.data_dir, &s.member.cluster_id);
+        let tls = match s.transit_encryption {
+            Some(mode) => Some(engine::config::NodeTls {
+                mode: mode.engine(),
+                files: self.inner.tls.node_certificate(&dir, &[s.member.address])?,
+            }),
+            None => None,
+        };
         Ok(NodeSpec {
             name: s.member.cluster_id.clone(),
-            dir: crate::model::node_dir(&self.inner.settings.data_dir, &s.member.cluster_id),
+            dir,
             bind: s.member.address,
             extra_binds: if s.member.port.is_some() {
                 vec![engine::address::IPV6_LOOPBACK]
@@ -193,6 +216,7 @@ impl Control {
             binary: binary.path.clone(),
             replica_of: None,
             default_user: rules::CUSTOMER_ACL_RULES.to_string(),
+            tls,
         })
     }
 
@@ -409,6 +433,23 @@ impl Control {
         let mut ordered: Vec<&NodeSpec> = specs.iter().filter(|s| s.replica_of.is_some()).collect();
         ordered.extend(specs.iter().filter(|s| s.replica_of.is_none()));
         let mut first_err = None;
+        // TLS changes reach the primary first: a replica whose link moves to (or off) TLS then finds its
+        // primary already accepting that kind of connection (a TLS hello sent to a plaintext-only Redis would
+        // hang the link until the replication timeout).
+        for spec in specs.iter().filter(|s| s.replica_of.is_none()) {
+            if !self.inner.monitor.health(&spec.name).is_up() {
+                continue;
+            }
+            let tls = async {
+                let mut c =
+                    AdminClient::connect_within(&spec.node_addr(), &self.inner.admin, timeout)
+                        .await?;
+                self.correct_tls(&mut c, spec).await
+            };
+            if let Err(e) = tls.await {
+                first_err = first_err.or(Some(e));
+            }
+        }
         for spec in ordered {
             if !self.inner.monitor.health(&spec.name).is_up() {
                 continue;
@@ -429,9 +470,12 @@ impl Control {
             tracing::info!(node = %spec.name, ?binds, ?want, "correcting listening addresses");
             c.set_binds(&want).await?;
             for gone in binds.iter().filter(|a| !want.contains(a)) {
-                c.kill_clients_on(SocketAddr::new(*gone, spec.port)).await?;
+                for port in client_ports(spec) {
+                    c.kill_clients_on(SocketAddr::new(*gone, port)).await?;
+                }
             }
         }
+        self.correct_tls(&mut c, spec).await?;
         let announce = spec.announce.to_string();
         if c.config_get("replica-announce-ip").await?.as_deref() != Some(announce.as_str()) {
             c.config_set("replica-announce-ip", &announce).await?;
@@ -468,11 +512,140 @@ impl Control {
         Ok(())
     }
 
+    /// Brings a node's TLS to its spec while it runs (`CONFIG SET`, no restart; clients on the ports that stay
+    /// keep their connections): certificate files, TLS for the replication link, and the ports Redis listens
+    /// on. In `preferred` mode the node's port is a [`Sniffer`]'s, which is closed here before Redis takes the
+    /// port back and bound again by [`Self::ensure_endpoints`] after Redis has left it.
+    async fn correct_tls(&self, c: &mut AdminClient, spec: &NodeSpec) -> Result<()> {
+        let replication_now = c.config_get("tls-replication").await?;
+        if replication_now.is_none() && spec.tls.is_none() {
+            // An engine built without TLS: nothing to correct.
+            return Ok(());
+        }
+        if let Some(tls) = &spec.tls {
+            let cert = tls.files.cert.display().to_string();
+            if c.config_get("tls-cert-file").await?.as_deref() != Some(cert.as_str()) {
+                tracing::info!(node = %spec.name, "loading TLS certificate");
+                c.config_set_many(&[
+                    ("tls-cert-file", cert.as_str()),
+                    ("tls-key-file", &tls.files.key.display().to_string()),
+                    ("tls-ca-cert-file", &tls.files.ca.display().to_string()),
+                    ("tls-auth-clients", "no"),
+                ])
+                .await?;
+            }
+        }
+        let replication_tls = if spec.tls.is_some() && !spec.follows_external {
+            "yes"
+        } else {
+            "no"
+        };
+        let relink = replication_now.as_deref() != Some(replication_tls);
+        if relink {
+            c.config_set("tls-replication", replication_tls).await?;
+        }
+        let (plain, tls_port) = spec.listen_ports();
+        let have = c.listen_ports().await?;
+        if have != (plain, tls_port) {
+            tracing::info!(node = %spec.name, ?have, want = ?(plain, tls_port), "changing listening ports");
+            if !matches!(spec.tls.as_ref().map(|t| t.mode), Some(TlsMode::Preferred)) {
+                self.drop_sniffers(&spec.binds(), spec.port);
+            }
+            let drops_a_kind = (have.0 != 0 && plain == 0) || (have.1 != 0 && tls_port == 0);
+            if drops_a_kind && have.0 != spec.port && have.1 != spec.port {
+                // In `preferred` mode Redis does not listen on the node's port, so clients connected to it
+                // directly came before `preferred`, of the kind the mode then was (plaintext, or TLS from
+                // `required`). The kind cannot be told apart afterwards; when a kind stops being accepted they
+                // all reconnect (before Redis listens there again, so no new client is caught).
+                for addr in spec.binds() {
+                    c.kill_clients_on(SocketAddr::new(addr, spec.port)).await?;
+                }
+            }
+            c.set_listen_ports(plain, tls_port).await?;
+            let mode = spec.tls.as_ref().map(|t| match t.mode {
+                TlsMode::Preferred => crate::model::TransitMode::Preferred,
+                TlsMode::Required => crate::model::TransitMode::Required,
+            });
+            self.ensure_sniffers_on(&spec.binds(), spec.port, mode)
+                .await?;
+            // Clients of a kind no longer accepted are disconnected, as ElastiCache drops plaintext clients once
+            // TLS is required (and TLS clients once it is off); the others keep their connections even when
+            // Redis now listens for their kind on another port.
+            let dropped = [(have.0, plain), (have.1, tls_port)]
+                .into_iter()
+                .filter(|(old, new)| *old != 0 && *new == 0)
+                .map(|(old, _)| old);
+            for port in dropped {
+                for addr in spec.binds() {
+                    c.kill_clients_on(SocketAddr::new(addr, port)).await?;
+                }
+            }
+        }
+        if relink && spec.replica_of.is_some() {
+            // The link to the primary is opened again, now with (or without) TLS.
+            c.kill_primary_link().await?;
+        }
+        Ok(())
+    }
+
+    fn lock_sniffers(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, Sniffer>> {
+        self.inner
+            .endpoints
+            .sniffers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Closes the `preferred`-mode fronts on `addrs` at `port`.
+    fn drop_sniffers(&self, addrs: &[std::net::IpAddr], port: u16) {
+        let mut map = self.lock_sniffers();
+        for a in addrs {
+            map.remove(&SocketAddr::new(*a, port));
+        }
+    }
+
+    /// In `preferred` mode, binds the front on each node's address and on the primary endpoint's; otherwise
+    /// closes them.
+    async fn ensure_sniffers(&self, g: &ReplicationGroup) -> Result<()> {
+        let addrs: Vec<std::net::IpAddr> = g
+            .members
+            .iter()
+            .map(|m| m.address)
+            .chain(std::iter::once(g.primary_endpoint))
+            .collect();
+        self.ensure_sniffers_on(&addrs, g.port, g.transit_encryption)
+            .await
+    }
+
+    async fn ensure_sniffers_on(
+        &self,
+        addrs: &[std::net::IpAddr],
+        port: u16,
+        mode: Option<crate::model::TransitMode>,
+    ) -> Result<()> {
+        if mode != Some(crate::model::TransitMode::Preferred) {
+            self.drop_sniffers(addrs, port);
+            return Ok(());
+        }
+        let (plain, tls) = engine::config::listen_ports(port, Some(TlsMode::Preferred));
+        for &ip in addrs {
+            let front = SocketAddr::new(ip, port);
+            if self.lock_sniffers().contains_key(&front) {
+                continue;
+            }
+            let s =
+                Sniffer::bind(front, SocketAddr::new(ip, plain), SocketAddr::new(ip, tls)).await?;
+            self.lock_sniffers().insert(front, s);
+        }
+        Ok(())
+    }
+
     /// Binds the group's forwarding endpoints if needed and points them at their nodes: the reader endpoint at
     /// the replicas that answer (the primary when none does); in a dual-stack group also the primary endpoint
     /// (its IPv4 address and its port on `::1`) and the reader endpoint on `::1`. Each endpoint reaches the
     /// nodes over its own address family, so a change of `IpDiscovery` drops no client connection.
     async fn ensure_endpoints(&self, g: &ReplicationGroup) -> Result<()> {
+        self.ensure_sniffers(g).await?;
         let targets = |ipv6: bool| {
             let primary: Vec<SocketAddr> = g
                 .primary()
@@ -1033,7 +1206,9 @@ impl Control {
                 }
                 if g.dual_stack.is_none() {
                     c.set_binds(&demoted_spec.binds()).await?;
-                    c.kill_clients_on(vip).await?;
+                    for port in client_ports(&old_spec) {
+                        c.kill_clients_on(SocketAddr::new(vip.ip(), port)).await?;
+                    }
                 }
                 n.replicaof(None).await?;
                 take_addresses(&mut n, &new_spec).await?;
@@ -1344,7 +1519,9 @@ impl Control {
             for m in &g.members {
                 self.stop_member(&self.node_spec(&g, m)?, Stop::Discard)
                     .await;
+                self.drop_sniffers(&[m.address], g.port);
             }
+            self.drop_sniffers(&[g.primary_endpoint], g.port);
             self.drop_endpoints(id);
         }
         Ok(())
@@ -1385,12 +1562,15 @@ impl Control {
                     auto_minor_version_upgrade: g.auto_minor_version_upgrade,
                     cache_parameter_group: g.cache_parameter_group.clone(),
                     snapshot_window: g.snapshot_window.clone(),
+                    transit_encryption: g.transit_encryption,
                 });
                 continue;
             }
             self.stop_member(&spec, Stop::Discard).await;
+            self.drop_sniffers(&[m.address], g.port);
             process::remove_dir(&spec.dir)?;
         }
+        self.drop_sniffers(&[g.primary_endpoint], g.port);
         self.drop_endpoints(&g.id);
         self.inner
             .endpoints
@@ -1462,7 +1642,8 @@ impl Control {
             self.observe_and_correct(std::slice::from_ref(&spec), STEP_COMMAND_TIMEOUT)
                 .await?;
         }
-        Ok(())
+        self.ensure_sniffers_on(&[s.member.address], s.port, s.transit_encryption)
+            .await
     }
 
     /// Binds the stable endpoints of every live group before the API answers, so that a restarted daemon never
@@ -1532,4 +1713,11 @@ impl Control {
         while set.join_next().await.is_some() {}
         self.lock_endpoints().clear();
     }
+}
+
+/// The ports clients are connected to Redis on, on each of a node's addresses: its port, or in TLS `preferred`
+/// mode the two ports behind the front.
+fn client_ports(spec: &NodeSpec) -> Vec<u16> {
+    let (plain, tls) = spec.listen_ports();
+    [plain, tls].into_iter().filter(|p| *p != 0).collect()
 }

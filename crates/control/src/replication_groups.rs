@@ -60,6 +60,7 @@ struct CreatePlan {
     /// `NetworkType dual_stack`, and whether `IpDiscovery` is `ipv6`.
     dual_stack: bool,
     ipv6_discovery: bool,
+    transit: Option<crate::model::TransitMode>,
 }
 
 /// `NetworkType` and `IpDiscovery` of a new group, by AWS's rules: `ipv4` (the default) discovers IPv4
@@ -139,13 +140,6 @@ impl Control {
         }
         if input.auth_token.is_some() {
             return Err(not_yet("AuthToken", "AUTH tokens"));
-        }
-        if input.transit_encryption_enabled == Some(true) || input.transit_encryption_mode.is_some()
-        {
-            return Err(not_yet(
-                "TransitEncryptionEnabled/TransitEncryptionMode",
-                "TLS in transit",
-            ));
         }
         if input.user_group_ids.as_ref().is_some_and(|u| !u.is_empty()) {
             return Err(not_yet("UserGroupIds", "users and user groups (RBAC)"));
@@ -329,6 +323,13 @@ impl Control {
                 )))
             }
         };
+        let transit = crate::security::transit_at_create(
+            input.transit_encryption_enabled,
+            input.transit_encryption_mode.as_deref(),
+        )?;
+        if transit.is_some() {
+            crate::security::tls_possible(s, &engine_version, port, dual_stack)?;
+        }
 
         let maintenance = match input.preferred_maintenance_window.as_deref() {
             Some(w) => WeeklyWindow::parse(w)?,
@@ -394,6 +395,7 @@ impl Control {
             tags,
             dual_stack,
             ipv6_discovery,
+            transit,
         })
     }
 
@@ -501,6 +503,7 @@ impl Control {
             upgrading_to: None,
             migration: None,
             dual_stack,
+            transit_encryption: plan.transit,
         };
         let arn = self.inner.settings.arn("replicationgroup", &g.id);
         st.store.put_group(

@@ -27,6 +27,7 @@ pub async fn report(data_dir: &Path, group: Option<&str>) -> Result<String> {
         )));
     }
     let admin = engine::secret::load_or_create(&secret)?;
+    let mut out = String::new();
     let mut groups = Store::open(&db)?.load_groups()?;
     groups.sort_by(|a, b| a.id.cmp(&b.id));
     if let Some(id) = group {
@@ -35,12 +36,19 @@ pub async fn report(data_dir: &Path, group: Option<&str>) -> Result<String> {
             return Err(ControlError::ReplicationGroupNotFound(id.to_string()));
         }
     }
-    let mut out = String::new();
     if groups.is_empty() {
         out.push_str("no replication groups\n");
     }
     for g in &groups {
         group_report(&mut out, g, &admin, data_dir).await;
+    }
+    let bundle = data_dir.join("tls").join("ca.pem");
+    if bundle.exists() {
+        let _ = writeln!(
+            out,
+            "CA bundle for TLS clients (rediss://): {}",
+            bundle.display()
+        );
     }
     Ok(out)
 }

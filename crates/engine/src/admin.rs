@@ -285,6 +285,39 @@ impl AdminClient {
         .await
     }
 
+    /// `CONFIG SET` of several parameters at once (Redis ≥ 7.0: all applied, or none).
+    pub async fn config_set_many(&mut self, pairs: &[(&str, &str)]) -> Result<()> {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("SET");
+        for (k, v) in pairs {
+            cmd.arg(*k).arg(*v);
+        }
+        let _: String = self.run(&cmd).await?;
+        Ok(())
+    }
+
+    /// The ports Redis listens on: plaintext (`port`) and TLS (`tls-port`, 0 for a build without TLS); 0 is none.
+    pub async fn listen_ports(&mut self) -> Result<(u16, u16)> {
+        let plain = self.config_get("port").await?;
+        let tls = self.config_get("tls-port").await?;
+        let num = |v: Option<String>| v.and_then(|v| v.parse::<u16>().ok()).unwrap_or(0);
+        Ok((num(plain), num(tls)))
+    }
+
+    /// Moves Redis's listeners to `plain` and `tls` (0: none) at once. Connected clients stay connected.
+    pub async fn set_listen_ports(&mut self, plain: u16, tls: u16) -> Result<()> {
+        let (plain, tls) = (plain.to_string(), tls.to_string());
+        self.config_set_many(&[("port", &plain), ("tls-port", &tls)])
+            .await
+    }
+
+    /// Closes a replica's link to its primary (`CLIENT KILL TYPE master`); Redis opens it again at once, with
+    /// the replication settings now in force.
+    pub async fn kill_primary_link(&mut self) -> Result<u64> {
+        self.run(redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("master"))
+            .await
+    }
+
     /// `CONFIG GET name`: the value, if the parameter exists.
     pub async fn config_get(&mut self, name: &str) -> Result<Option<String>> {
         let v: Vec<String> = self.run(redis::cmd("CONFIG").arg("GET").arg(name)).await?;

@@ -10,6 +10,8 @@ pub struct EngineBinary {
     pub path: PathBuf,
     /// `7.0.15`.
     pub version: String,
+    /// Built with TLS support (see [`crate::tls::binary_supports_tls`]).
+    pub tls: bool,
 }
 
 impl EngineBinary {
@@ -48,6 +50,7 @@ pub fn probe(path: &Path) -> Result<EngineBinary> {
             ))
         })?;
     Ok(EngineBinary {
+        tls: crate::tls::binary_supports_tls(path),
         path: path.to_path_buf(),
         version: version.to_string(),
     })

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::admin::NodeAddr;
 use crate::secret::AdminCredentials;
+use crate::tls::NodeCertificate;
 
 /// What a node is, in data-plane terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +37,43 @@ pub struct NodeSpec {
     pub replica_of: Option<SocketAddr>,
     /// ACL rules of the `default` user (what clients that do not authenticate may do), e.g. `on nopass ~* +@all`.
     pub default_user: String,
+    /// TLS in transit, when on.
+    pub tls: Option<NodeTls>,
+}
+
+/// `TransitEncryptionMode`: what a node with TLS on accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// TLS and plaintext, both on the node's port. Redis cannot serve both on one port, so the node listens on
+    /// two ports of its own ([`PREFERRED_PLAIN_OFFSET`], [`PREFERRED_TLS_OFFSET`] above the port) and the control
+    /// plane's [`crate::endpoint::Sniffer`] on the port hands each connection to one of them by its first byte.
+    Preferred,
+    /// TLS only, served by Redis itself on the node's port.
+    Required,
+}
+
+/// Where a node in `preferred` mode listens for plaintext: the group's port plus this.
+pub const PREFERRED_PLAIN_OFFSET: u16 = 1;
+/// Where a node in `preferred` mode listens for TLS: the group's port plus this.
+pub const PREFERRED_TLS_OFFSET: u16 = 2;
+
+/// A node's TLS settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeTls {
+    pub mode: TlsMode,
+    pub files: NodeCertificate,
+}
+
+/// The ports Redis itself listens on (0: none), plaintext and TLS, for a node on `port` with `tls`.
+pub fn listen_ports(port: u16, tls: Option<TlsMode>) -> (u16, u16) {
+    match tls {
+        None => (port, 0),
+        Some(TlsMode::Required) => (0, port),
+        Some(TlsMode::Preferred) => (
+            port.saturating_add(PREFERRED_PLAIN_OFFSET),
+            port.saturating_add(PREFERRED_TLS_OFFSET),
+        ),
+    }
 }
 
 impl NodeSpec {
@@ -60,6 +98,10 @@ impl NodeSpec {
     }
     pub fn log_path(&self) -> PathBuf {
         self.dir.join("redis.log")
+    }
+    /// The ports Redis listens on, plaintext and TLS (0: none).
+    pub fn listen_ports(&self) -> (u16, u16) {
+        listen_ports(self.port, self.tls.as_ref().map(|t| t.mode))
     }
     /// The node's admin socket.
     pub fn admin_socket(&self) -> PathBuf {
@@ -115,7 +157,21 @@ pub fn render(spec: &NodeSpec, admin: &AdminCredentials) -> String {
         spec.name
     );
     let _ = writeln!(c, "bind {}", spec.bind_line());
-    let _ = writeln!(c, "port {}", spec.port);
+    let (plain, tls_port) = spec.listen_ports();
+    let _ = writeln!(c, "port {plain}");
+    if let Some(tls) = &spec.tls {
+        let _ = writeln!(c, "tls-port {tls_port}");
+        let _ = writeln!(c, "tls-cert-file {}", quoted(&tls.files.cert));
+        let _ = writeln!(c, "tls-key-file {}", quoted(&tls.files.key));
+        let _ = writeln!(c, "tls-ca-cert-file {}", quoted(&tls.files.ca));
+        // Clients prove who they are with AUTH, not with certificates (as on ElastiCache).
+        let _ = writeln!(c, "tls-auth-clients no");
+        // A replica reaches its primary over TLS; never a migration source, which has no TLS (AWS requires
+        // the target to have in-transit encryption off).
+        if !spec.follows_external {
+            let _ = writeln!(c, "tls-replication yes");
+        }
+    }
     let _ = writeln!(c, "unixsocket {}", quoted(&spec.admin_socket()));
     let _ = writeln!(c, "unixsocketperm 700");
     let _ = writeln!(c, "daemonize no");
@@ -174,6 +230,7 @@ mod tests {
             binary: "/usr/bin/redis-server".into(),
             replica_of: None,
             default_user: "on nopass ~* +@all -@admin".into(),
+            tls: None,
         };
         let c = render(&spec, &admin);
         assert!(c.contains("bind 127.1.2.3\n"));

@@ -116,6 +116,80 @@ async fn forward(
     }
 }
 
+/// The front of a node (or of the primary endpoint) in TLS `preferred` mode: one port that takes both TLS and
+/// plaintext, as ElastiCache does, in front of a Redis that listens for each on a port of its own. It reads the
+/// first byte a client sends — a TLS handshake record starts with 0x16, a RESP command never does — and joins
+/// the connection to the TLS or the plaintext port on the same address. TLS passes through untouched: the client
+/// and Redis do the handshake, and the certificate names this address.
+#[derive(Debug)]
+pub struct Sniffer {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+/// The first byte of a TLS record carrying a handshake.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+impl Sniffer {
+    /// Binds `addr` (retrying for up to two seconds while Redis lets go of it) and hands connections to `plain`
+    /// or `tls`.
+    pub async fn bind(addr: SocketAddr, plain: SocketAddr, tls: SocketAddr) -> Result<Self> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        let listener = loop {
+            match TcpListener::bind(addr).await {
+                Ok(l) => break l,
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(%addr, error = %e, "port not free yet");
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err(e) => return Err(io_err(format!("tls front {addr}"))(e)),
+            }
+        };
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                tokio::spawn(async move {
+                    let _ = sniff(client, plain, tls).await;
+                });
+            }
+        });
+        Ok(Self { addr, task })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for Sniffer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn sniff(mut client: TcpStream, plain: SocketAddr, tls: SocketAddr) -> std::io::Result<()> {
+    let mut first = [0u8; 1];
+    if client.peek(&mut first).await? == 0 {
+        return Ok(());
+    }
+    let target = if first[0] == TLS_HANDSHAKE {
+        tls
+    } else {
+        plain
+    };
+    let mut server = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect"))??;
+    client.set_nodelay(true)?;
+    server.set_nodelay(true)?;
+    tokio::io::copy_bidirectional(&mut client, &mut server)
+        .await
+        .map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +211,24 @@ mod tests {
             }
         });
         a
+    }
+
+    #[tokio::test]
+    async fn sniffer_routes_tls_and_plaintext() {
+        let plain = echo_server(b'p').await;
+        let tls = echo_server(b't').await;
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("probe")
+            .local_addr()
+            .expect("addr");
+        let _front = Sniffer::bind(free, plain, tls).await.expect("bind");
+        for (first, want) in [(b'*', b'p'), (TLS_HANDSHAKE, b't')] {
+            let mut c = TcpStream::connect(free).await.expect("connect");
+            c.write_all(&[first]).await.expect("w");
+            let mut r = [0u8; 1];
+            c.read_exact(&mut r).await.expect("r");
+            assert_eq!(r[0], want);
+        }
     }
 
     #[tokio::test]

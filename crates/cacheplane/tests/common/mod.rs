@@ -351,16 +351,41 @@ pub async fn redis_conn_with_timeout(
     url: &str,
     timeout: Duration,
 ) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    client_conn_with_timeout(&redis::Client::open(url)?, timeout).await
+}
+
+pub async fn client_conn_with_timeout(
+    client: &redis::Client,
+    timeout: Duration,
+) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
     let cfg = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(timeout)
         .set_response_timeout(timeout);
-    redis::Client::open(url)?
+    client
         .get_multiplexed_async_connection_with_config(&cfg)
         .await
 }
 
+/// A TLS client (`rediss://`) that trusts only the CA bundle at `ca` and checks the certificate for `address`.
+pub fn tls_client(address: &str, port: u16, ca: &Path) -> redis::Client {
+    let url = format!("rediss://{address}:{port}/");
+    redis::Client::build_with_tls(
+        url.as_str(),
+        redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(std::fs::read(ca).expect("CA bundle")),
+        },
+    )
+    .expect("tls client")
+}
+
 impl Writer {
     pub fn start(url: String, key: &'static str) -> Self {
+        Self::start_client(redis::Client::open(url).expect("url"), key)
+    }
+
+    /// A writer through `client` (e.g. a TLS one).
+    pub fn start_client(client: redis::Client, key: &'static str) -> Self {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let task = tokio::spawn(async move {
@@ -368,7 +393,7 @@ impl Writer {
             let mut conn = None;
             while !flag.load(std::sync::atomic::Ordering::SeqCst) {
                 if conn.is_none() {
-                    match redis_conn_with_timeout(&url, Duration::from_millis(200)).await {
+                    match client_conn_with_timeout(&client, Duration::from_millis(200)).await {
                         Ok(c) => conn = Some(c),
                         Err(_) => {
                             log.errors += 1;

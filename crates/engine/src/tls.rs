@@ -1,0 +1,187 @@
+//! TLS material: one certificate authority per deployment, generated on first start and kept in the data
+//! directory, and a certificate for each node signed by it.
+//!
+//! A node's certificate names, as IP addresses, every address a client may dial to reach it: the node's own, and
+//! the group's primary and reader endpoints (the primary endpoint's address moves between nodes on failover, and
+//! the reader endpoint forwards bytes to a replica without terminating TLS). Clients that trust the CA bundle
+//! verify the certificate for the address they connected to.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+
+use crate::secret::write_private;
+use crate::{io_err, EngineError, Result};
+
+/// The deployment's certificate authority.
+pub struct Authority {
+    cert_path: PathBuf,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl std::fmt::Debug for Authority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Authority({})", self.cert_path.display())
+    }
+}
+
+/// Where a node's certificate, key and the CA bundle it trusts are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeCertificate {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+}
+
+fn tls_err(what: &str) -> impl FnOnce(rcgen::Error) -> EngineError + '_ {
+    move |e| EngineError::Other(format!("{what}: {e}"))
+}
+
+impl Authority {
+    /// Loads the CA from `dir` (`ca.pem`, `ca.key`), creating it the first time.
+    pub fn load_or_create(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let cert_path = dir.join("ca.pem");
+        let key_path = dir.join("ca.key");
+        if cert_path.exists() && key_path.exists() {
+            let key_pem = std::fs::read_to_string(&key_path).map_err(io_err(&key_path))?;
+            let cert_pem = std::fs::read_to_string(&cert_path).map_err(io_err(&cert_path))?;
+            let key = KeyPair::from_pem(&key_pem).map_err(tls_err("CA key"))?;
+            let issuer =
+                Issuer::from_ca_cert_pem(&cert_pem, key).map_err(tls_err("CA certificate"))?;
+            return Ok(Self { cert_path, issuer });
+        }
+        let key = KeyPair::generate().map_err(tls_err("CA key"))?;
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(tls_err("CA"))?;
+        let mut name = DistinguishedName::new();
+        name.push(DnType::CommonName, "Cacheplane CA");
+        name.push(DnType::OrganizationName, "Cacheplane");
+        params.distinguished_name = name;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2049, 12, 31);
+        let cert = params.self_signed(&key).map_err(tls_err("CA"))?;
+        // The key first: a certificate without its key would be reused without being able to sign.
+        write_private(&key_path, &key.serialize_pem())?;
+        std::fs::write(&cert_path, cert.pem()).map_err(io_err(&cert_path))?;
+        Ok(Self {
+            cert_path,
+            issuer: Issuer::new(params, key),
+        })
+    }
+
+    /// The CA bundle clients trust.
+    pub fn bundle(&self) -> &Path {
+        &self.cert_path
+    }
+
+    /// Writes a certificate for a node into `dir` (`tls.crt`, `tls.key`) naming `addresses`, unless the one there
+    /// already names exactly them.
+    pub fn node_certificate(&self, dir: &Path, addresses: &[IpAddr]) -> Result<NodeCertificate> {
+        let out = NodeCertificate {
+            cert: dir.join("tls.crt"),
+            key: dir.join("tls.key"),
+            ca: self.cert_path.clone(),
+        };
+        let names_path = dir.join("tls.names");
+        let names = addresses
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ");
+        if out.cert.exists()
+            && out.key.exists()
+            && std::fs::read_to_string(&names_path).ok().as_deref() == Some(names.as_str())
+        {
+            return Ok(out);
+        }
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let key = KeyPair::generate().map_err(tls_err("node key"))?;
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(tls_err("node"))?;
+        let mut name = DistinguishedName::new();
+        name.push(
+            DnType::CommonName,
+            addresses
+                .first()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        );
+        params.distinguished_name = name;
+        params.subject_alt_names = addresses.iter().map(|a| SanType::IpAddress(*a)).collect();
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        // Server for clients; client too, for the replication link (a replica opens TLS to its primary).
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2049, 12, 31);
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(tls_err("node certificate"))?;
+        write_private(&out.key, &key.serialize_pem())?;
+        std::fs::write(&out.cert, cert.pem()).map_err(io_err(&out.cert))?;
+        std::fs::write(&names_path, names).map_err(io_err(&names_path))?;
+        Ok(out)
+    }
+}
+
+/// True when `binary` was built with TLS support: its configuration table knows `tls-cert-file` (a build
+/// without TLS leaves every `tls-*` directive out and refuses them).
+pub fn binary_supports_tls(binary: &Path) -> bool {
+    std::fs::read(binary).is_ok_and(|bytes| bytes.windows(13).any(|w| w == b"tls-cert-file"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authority_is_created_once_and_signs_node_certificates() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let ca = Authority::load_or_create(&d.path().join("tls")).expect("create");
+        let first = std::fs::read_to_string(ca.bundle()).expect("bundle");
+        let again = Authority::load_or_create(&d.path().join("tls")).expect("load");
+        assert_eq!(
+            std::fs::read_to_string(again.bundle()).expect("bundle"),
+            first
+        );
+        let ips: Vec<IpAddr> = vec!["127.1.2.3".parse().expect("ip"), "::1".parse().expect("ip")];
+        let node = again
+            .node_certificate(&d.path().join("n1"), &ips)
+            .expect("node cert");
+        let pem = std::fs::read_to_string(&node.cert).expect("cert");
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        let before = std::fs::metadata(&node.cert)
+            .expect("meta")
+            .modified()
+            .expect("mtime");
+        // The same names: kept; other names: issued again.
+        again
+            .node_certificate(&d.path().join("n1"), &ips)
+            .expect("same");
+        assert_eq!(
+            std::fs::metadata(&node.cert)
+                .expect("meta")
+                .modified()
+                .expect("mtime"),
+            before
+        );
+        again
+            .node_certificate(&d.path().join("n1"), &ips[..1])
+            .expect("other");
+        assert_ne!(std::fs::read_to_string(&node.cert).expect("cert"), pem);
+    }
+}
