@@ -120,6 +120,24 @@ pub struct ReplicationGroup {
     /// TLS in transit (`TransitEncryptionEnabled`), with its `TransitEncryptionMode`; `None`: off.
     #[serde(default)]
     pub transit_encryption: Option<TransitMode>,
+    /// AUTH tokens; `None`: none was ever set.
+    #[serde(default)]
+    pub auth: Option<AuthTokens>,
+}
+
+/// The AUTH tokens of a group, as SHA-256 hashes only (the form Redis ACL takes: `#<hex>`); a token in clear
+/// is never stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthTokens {
+    /// The valid tokens' hashes, oldest first; at most two.
+    pub hashes: Vec<String>,
+    /// Clients that do not authenticate are still let in: tokens were added with `ROTATE` to a group that had
+    /// none, and no `SET` has closed it yet.
+    pub open: bool,
+    /// `AuthTokenLastModifiedDate`: when the last change was applied.
+    pub last_modified: Option<DateTime<Utc>>,
+    /// `PendingModifiedValues.AuthTokenStatus` (`ROTATING`, `SETTING`) until the change reaches every node.
+    pub status: Option<String>,
 }
 
 /// `TransitEncryptionMode`.
@@ -361,6 +379,9 @@ pub struct StandaloneCluster {
     /// TLS in transit, kept from the group the cluster was retained from.
     #[serde(default)]
     pub transit_encryption: Option<TransitMode>,
+    /// AUTH tokens, kept from the group the cluster was retained from.
+    #[serde(default)]
+    pub auth: Option<AuthTokens>,
 }
 
 /// A new event, before it is stored.

@@ -84,15 +84,13 @@ impl Control {
         input: ModifyReplicationGroup,
     ) -> Result<output::ReplicationGroup> {
         // Features of later issues, refused by name before anything else.
-        if input.auth_token.is_some()
-            || input.auth_token_update_strategy.is_some()
-            || input.user_group_ids_to_add.is_some()
+        if input.user_group_ids_to_add.is_some()
             || input.user_group_ids_to_remove.is_some()
             || input.remove_user_groups.is_some()
         {
             return Err(not_yet(
-                "AuthToken/AuthTokenUpdateStrategy/UserGroupIdsToAdd/UserGroupIdsToRemove/RemoveUserGroups",
-                "AUTH tokens and user groups",
+                "UserGroupIdsToAdd/UserGroupIdsToRemove/RemoveUserGroups",
+                "users and user groups (RBAC)",
             ));
         }
         if matches!(
@@ -190,11 +188,34 @@ impl Control {
                     "In-transit encryption cannot be changed while the group is a migration target.",
                 ));
             }
+            if next.is_none() && g.auth.as_ref().is_some_and(|a| !a.hashes.is_empty()) {
+                return Err(combination(
+                    "In-transit encryption cannot be turned off while the group has an AUTH token: AUTH tokens need TLS.",
+                ));
+            }
             events.push(match next {
                 Some(m) => format!("transit encryption mode set to {}", m.as_str()),
                 None => "transit encryption disabled".into(),
             });
             g.transit_encryption = next;
+            work = true;
+        }
+
+        // AUTH tokens: applied at once to every node's `default` user (`ACL SETUSER`), status `modifying` and
+        // `AuthTokenStatus` until done.
+        if let Some(next) = crate::security::auth_change(
+            g.auth.as_ref(),
+            input.auth_token.as_ref().map(|t| t.0.as_str()),
+            input.auth_token_update_strategy.as_deref(),
+            g.transit_encryption.is_some(),
+            false,
+        )? {
+            events.push(match next.as_ref().and_then(|a| a.status.as_deref()) {
+                Some("SETTING") => "AUTH token set".to_string(),
+                Some(_) => "AUTH token rotated".to_string(),
+                None => "AUTH tokens removed".to_string(),
+            });
+            g.auth = next;
             work = true;
         }
 
@@ -439,6 +460,12 @@ impl Control {
                     b.version, g.engine_version
                 )));
             }
+            if g.transit_encryption.is_some() && !b.tls {
+                return Err(invalid(format!(
+                    "Engine version {} has no TLS support here, and {} uses in-transit encryption.",
+                    b.version, g.id
+                )));
+            }
             if cmp == std::cmp::Ordering::Greater {
                 pending.engine_version = Some(b.version.clone());
             } else {
@@ -612,6 +639,7 @@ mod tests {
             migration: None,
             dual_stack: None,
             transit_encryption: None,
+            auth: None,
         }
     }
 

@@ -179,7 +179,7 @@ impl Control {
             maxmemory: node_types::maxmemory(&g.cache_node_type).unwrap_or(1 << 29),
             binary: binary.path.clone(),
             replica_of,
-            default_user: rules::CUSTOMER_ACL_RULES.to_string(),
+            default_user: rules::default_user_rules(g.auth.as_ref()),
             tls,
         })
     }
@@ -215,7 +215,7 @@ impl Control {
             maxmemory: node_types::maxmemory(&s.cache_node_type).unwrap_or(1 << 29),
             binary: binary.path.clone(),
             replica_of: None,
-            default_user: rules::CUSTOMER_ACL_RULES.to_string(),
+            default_user: rules::default_user_rules(s.auth.as_ref()),
             tls,
         })
     }
@@ -476,6 +476,9 @@ impl Control {
             }
         }
         self.correct_tls(&mut c, spec).await?;
+        if c.ensure_default_user(&spec.default_user).await? {
+            tracing::info!(node = %spec.name, "default user's authentication updated");
+        }
         let announce = spec.announce.to_string();
         if c.config_get("replica-announce-ip").await?.as_deref() != Some(announce.as_str()) {
             c.config_set("replica-announce-ip", &announce).await?;
@@ -1430,6 +1433,10 @@ impl Control {
                 return vec![];
             }
             g.failover_transition = None;
+            if let Some(a) = g.auth.as_mut().filter(|a| a.status.is_some()) {
+                a.status = None;
+                a.last_modified = Some(now());
+            }
             let mut events: Vec<NewEvent> = g
                 .adding
                 .iter()
@@ -1563,6 +1570,7 @@ impl Control {
                     cache_parameter_group: g.cache_parameter_group.clone(),
                     snapshot_window: g.snapshot_window.clone(),
                     transit_encryption: g.transit_encryption,
+                    auth: g.auth.clone(),
                 });
                 continue;
             }

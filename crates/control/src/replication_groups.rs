@@ -61,6 +61,7 @@ struct CreatePlan {
     dual_stack: bool,
     ipv6_discovery: bool,
     transit: Option<crate::model::TransitMode>,
+    auth: Option<crate::model::AuthTokens>,
 }
 
 /// `NetworkType` and `IpDiscovery` of a new group, by AWS's rules: `ipv4` (the default) discovers IPv4
@@ -137,9 +138,6 @@ impl Control {
                 "CacheParameterGroupName",
                 "cluster mode enabled parameter groups",
             ));
-        }
-        if input.auth_token.is_some() {
-            return Err(not_yet("AuthToken", "AUTH tokens"));
         }
         if input.user_group_ids.as_ref().is_some_and(|u| !u.is_empty()) {
             return Err(not_yet("UserGroupIds", "users and user groups (RBAC)"));
@@ -330,6 +328,11 @@ impl Control {
         if transit.is_some() {
             crate::security::tls_possible(s, &engine_version, port, dual_stack)?;
         }
+        let auth = crate::security::auth_at_create(
+            input.auth_token.as_ref().map(|t| t.0.as_str()),
+            transit.is_some(),
+            crate::now(),
+        )?;
 
         let maintenance = match input.preferred_maintenance_window.as_deref() {
             Some(w) => WeeklyWindow::parse(w)?,
@@ -396,6 +399,7 @@ impl Control {
             dual_stack,
             ipv6_discovery,
             transit,
+            auth,
         })
     }
 
@@ -504,6 +508,7 @@ impl Control {
             migration: None,
             dual_stack,
             transit_encryption: plan.transit,
+            auth: plan.auth,
         };
         let arn = self.inner.settings.arn("replicationgroup", &g.id);
         st.store.put_group(

@@ -34,6 +34,22 @@ pub fn identifier(kind: &str, id: &str, max: usize) -> Result<String> {
 /// because client libraries use it to find the primary.
 pub const CUSTOMER_ACL_RULES: &str = "on nopass ~* &* +@all -@admin -migrate +role";
 
+/// What customers may run, whoever they authenticate as (the permission part of [`CUSTOMER_ACL_RULES`]).
+pub const CUSTOMER_PERMISSIONS: &str = "~* &* +@all -@admin -migrate +role";
+
+/// ACL rules of the `default` user for a group's AUTH tokens: no password while the group has no token (or
+/// still lets unauthenticated clients in after a first `ROTATE` — Redis then accepts any `AUTH` password as
+/// well, the token among them); otherwise exactly the tokens' hashes.
+pub fn default_user_rules(auth: Option<&crate::model::AuthTokens>) -> String {
+    match auth {
+        Some(a) if !a.open && !a.hashes.is_empty() => {
+            let hashes: Vec<String> = a.hashes.iter().map(|h| format!("#{h}")).collect();
+            format!("on resetpass {} {CUSTOMER_PERMISSIONS}", hashes.join(" "))
+        }
+        _ => format!("on nopass {CUSTOMER_PERMISSIONS}"),
+    }
+}
+
 /// True for characters XML 1.0 can carry (what every response must be able to echo back).
 fn xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')

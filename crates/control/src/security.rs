@@ -6,9 +6,15 @@
 //!   `TransitEncryptionMode=preferred`, then `TransitEncryptionMode=required`. Going straight to `required` is
 //!   refused; so is a mode while TLS is off. Turning TLS off takes `preferred` first (a `required` group
 //!   would drop every client at once otherwise), the reverse of the way in.
+//! - AUTH tokens need TLS. `ROTATE` (the default strategy) adds a token and keeps the previous one (at most the
+//!   two newest stay valid); on a group without a token it turns authentication on while still letting in
+//!   clients that do not authenticate, until `SET`. `SET` leaves exactly one token: the one given with the last
+//!   `ROTATE`. `DELETE` removes the tokens when the group moves to user groups.
+
+use chrono::{DateTime, Utc};
 
 use crate::error::{combination, invalid, Result};
-use crate::model::TransitMode;
+use crate::model::{AuthTokens, TransitMode};
 use crate::Settings;
 
 /// Whether a group on `engine_version` at `port` can have TLS here: its engine binary must be built with TLS,
@@ -101,6 +107,130 @@ pub fn transit_change(
     Ok((next != current).then_some(next))
 }
 
+/// Checks an AUTH token: 16 to 128 characters, letters, digits and `! & # $ ^ < > -` (the stricter of AWS's two
+/// documented rules, which no real client can be hurt by).
+pub fn check_token(token: &str) -> Result<()> {
+    let n = token.chars().count();
+    if !(16..=128).contains(&n) {
+        return Err(invalid(format!(
+            "Invalid AuthToken: it must be 16 to 128 characters long; this one has {n}."
+        )));
+    }
+    if let Some(bad) = token
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "!&#$^<>-".contains(*c)))
+    {
+        let shown = if bad.is_ascii_graphic() {
+            format!("'{bad}'")
+        } else {
+            format!("U+{:04X}", bad as u32)
+        };
+        return Err(invalid(format!(
+            "Invalid AuthToken: {shown} is not allowed; use letters, digits and ! & # $ ^ < > - only."
+        )));
+    }
+    Ok(())
+}
+
+/// The tokens of a new group created with `token`.
+pub fn auth_at_create(
+    token: Option<&str>,
+    tls: bool,
+    t: DateTime<Utc>,
+) -> Result<Option<AuthTokens>> {
+    let Some(token) = token else { return Ok(None) };
+    if !tls {
+        return Err(combination(
+            "AuthToken can be set only with in-transit encryption: add TransitEncryptionEnabled=true.",
+        ));
+    }
+    check_token(token)?;
+    Ok(Some(AuthTokens {
+        hashes: vec![engine::secret::sha256_hex(token)],
+        open: false,
+        last_modified: Some(t),
+        status: None,
+    }))
+}
+
+/// The tokens after a `ModifyReplicationGroup` with `token` and `strategy` on a group whose tokens are
+/// `current`, with TLS on (`tls`, as it will be after the request) or off. `None` when nothing changes.
+/// `to_user_groups` tells that the same request attaches user groups (the one case `DELETE` is for).
+pub fn auth_change(
+    current: Option<&AuthTokens>,
+    token: Option<&str>,
+    strategy: Option<&str>,
+    tls: bool,
+    to_user_groups: bool,
+) -> Result<Option<Option<AuthTokens>>> {
+    let strategy = match (token, strategy) {
+        (None, None) => return Ok(None),
+        (Some(_), None) => "ROTATE",
+        (_, Some(s)) => s,
+    };
+    if strategy == "DELETE" {
+        if token.is_some() {
+            return Err(combination(
+                "AuthTokenUpdateStrategy DELETE takes no AuthToken: it removes the tokens when the group moves to user groups.",
+            ));
+        }
+        if !to_user_groups {
+            return Err(invalid(
+                "Auth token update strategy delete is not supported currently: DELETE is used together with UserGroupIdsToAdd, to move the group from AUTH tokens to user groups.",
+            ));
+        }
+        return Ok(current.is_some().then_some(None));
+    }
+    let Some(token) = token else {
+        return Err(combination(format!(
+            "AuthTokenUpdateStrategy {strategy} needs an AuthToken."
+        )));
+    };
+    if !tls {
+        return Err(combination(
+            "AuthToken can be changed only on a group with in-transit encryption enabled (TransitEncryptionEnabled).",
+        ));
+    }
+    check_token(token)?;
+    let hash = engine::secret::sha256_hex(token);
+    let next = match (strategy, current) {
+        ("ROTATE", None) => AuthTokens {
+            hashes: vec![hash],
+            open: true,
+            last_modified: None,
+            status: Some("ROTATING".into()),
+        },
+        ("ROTATE", Some(cur)) => {
+            let mut hashes: Vec<String> = cur.hashes.iter().filter(|h| **h != hash).cloned().collect();
+            hashes.push(hash);
+            let keep = hashes.len().saturating_sub(2);
+            AuthTokens {
+                hashes: hashes.split_off(keep),
+                open: cur.open,
+                last_modified: cur.last_modified,
+                status: Some("ROTATING".into()),
+            }
+        }
+        ("SET", Some(cur)) if cur.hashes.last() == Some(&hash) => AuthTokens {
+            hashes: vec![hash],
+            open: false,
+            last_modified: cur.last_modified,
+            status: Some("SETTING".into()),
+        },
+        ("SET", _) => {
+            return Err(invalid(
+                "AuthTokenUpdateStrategy SET must be given the token of the last ROTATE: rotate to the new token first, move every client to it, then SET it.",
+            ))
+        }
+        (other, _) => {
+            return Err(invalid(format!(
+                "Invalid AuthTokenUpdateStrategy '{other}': expected SET, ROTATE or DELETE."
+            )))
+        }
+    };
+    Ok(Some(Some(next)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +242,129 @@ mod tests {
             Err(ControlError::InvalidParameterCombination(m)) => m,
             other => panic!("expected InvalidParameterCombination, got {other:?}"),
         }
+    }
+
+    fn tokens(hashes: &[&str], open: bool) -> AuthTokens {
+        AuthTokens {
+            hashes: hashes
+                .iter()
+                .map(|t| engine::secret::sha256_hex(t))
+                .collect(),
+            open,
+            last_modified: None,
+            status: None,
+        }
+    }
+
+    #[test]
+    fn token_rules() {
+        assert!(check_token("abcdefghijklmnop").is_ok());
+        assert!(check_token("Abc-123!&#$^<>xyz").is_ok());
+        assert!(check_token(&"a".repeat(128)).is_ok());
+        for bad in [
+            "short",
+            &"a".repeat(129),
+            "abcdefghijklmnop@",
+            "abcdefghijklmnop/",
+            "abcdefghijklmnop\"",
+            "abcdefghijklmnop%",
+            "abcdefgh ijklmnop",
+        ] {
+            assert!(
+                matches!(
+                    check_token(bad),
+                    Err(ControlError::InvalidParameterValue(_))
+                ),
+                "{bad}"
+            );
+        }
+        let t = chrono::Utc::now();
+        refused(auth_at_create(Some("abcdefghijklmnop"), false, t));
+        let a = auth_at_create(Some("abcdefghijklmnop"), true, t)
+            .expect("ok")
+            .expect("some");
+        assert_eq!(
+            a.hashes,
+            vec![engine::secret::sha256_hex("abcdefghijklmnop")]
+        );
+        assert!(!a.open);
+    }
+
+    #[test]
+    fn rotate_set_delete() {
+        let (a, b, c) = ("aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb", "cccccccccccccccc");
+        // ROTATE on a group without a token: authentication on, still open.
+        let r = auth_change(None, Some(a), None, true, false)
+            .expect("ok")
+            .expect("change")
+            .expect("tokens");
+        assert_eq!(r.hashes, tokens(&[a], true).hashes);
+        assert!(r.open);
+        assert_eq!(r.status.as_deref(), Some("ROTATING"));
+        // ROTATE keeps the two newest.
+        let r = auth_change(
+            Some(&tokens(&[a, b], false)),
+            Some(c),
+            Some("ROTATE"),
+            true,
+            false,
+        )
+        .expect("ok")
+        .expect("change")
+        .expect("tokens");
+        assert_eq!(r.hashes, tokens(&[b, c], false).hashes);
+        // SET: only the token of the last ROTATE, and it closes an open group.
+        let r = auth_change(
+            Some(&tokens(&[a, b], true)),
+            Some(b),
+            Some("SET"),
+            true,
+            false,
+        )
+        .expect("ok")
+        .expect("change")
+        .expect("tokens");
+        assert_eq!(r.hashes, tokens(&[b], false).hashes);
+        assert!(!r.open);
+        assert_eq!(r.status.as_deref(), Some("SETTING"));
+        assert!(matches!(
+            auth_change(
+                Some(&tokens(&[a, b], false)),
+                Some(a),
+                Some("SET"),
+                true,
+                false
+            ),
+            Err(ControlError::InvalidParameterValue(_))
+        ));
+        assert!(matches!(
+            auth_change(None, Some(a), Some("SET"), true, false),
+            Err(ControlError::InvalidParameterValue(_))
+        ));
+        // TLS is needed; a strategy needs a token; DELETE only towards user groups.
+        refused(auth_change(None, Some(a), None, false, false));
+        refused(auth_change(
+            Some(&tokens(&[a], false)),
+            None,
+            Some("ROTATE"),
+            true,
+            false,
+        ));
+        assert!(matches!(
+            auth_change(
+                Some(&tokens(&[a], false)),
+                None,
+                Some("DELETE"),
+                true,
+                false
+            ),
+            Err(ControlError::InvalidParameterValue(_))
+        ));
+        assert_eq!(
+            auth_change(Some(&tokens(&[a], false)), None, Some("DELETE"), true, true).ok(),
+            Some(Some(None))
+        );
+        assert_eq!(auth_change(None, None, None, true, false).ok(), Some(None));
     }
 
     #[test]

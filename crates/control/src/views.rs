@@ -73,6 +73,7 @@ impl Control {
                     }
                     .to_string()
                 }),
+                auth_token_status: g.auth.as_ref().and_then(|a| a.status.clone()),
                 ..Default::default()
             },
             member_clusters: g.members.iter().map(|m| m.cluster_id.clone()).collect(),
@@ -94,8 +95,8 @@ impl Control {
             snapshot_window: Some(g.snapshot_window.clone()),
             cluster_enabled: false,
             cache_node_type: g.cache_node_type.clone(),
-            auth_token_enabled: false,
-            auth_token_last_modified_date: None,
+            auth_token_enabled: auth_enabled(g.auth.as_ref()),
+            auth_token_last_modified_date: g.auth.as_ref().and_then(|a| a.last_modified),
             transit_encryption_enabled: g.transit_encryption.is_some(),
             transit_encryption_mode: g.transit_encryption.map(|m| m.as_str().to_string()),
             at_rest_encryption_enabled: false,
@@ -161,7 +162,7 @@ impl Control {
             replication_group_id: Some(g.id.clone()),
             snapshot_retention_limit: g.snapshot_retention_limit,
             snapshot_window: Some(g.snapshot_window.clone()),
-            auth_token_enabled: false,
+            auth_token_enabled: auth_enabled(g.auth.as_ref()),
             transit_encryption_enabled: g.transit_encryption.is_some(),
             transit_encryption_mode: g.transit_encryption.map(|m| m.as_str().to_string()),
             at_rest_encryption_enabled: false,
@@ -209,7 +210,7 @@ impl Control {
             replication_group_id: None,
             snapshot_retention_limit: 0,
             snapshot_window: Some(s.snapshot_window.clone()),
-            auth_token_enabled: false,
+            auth_token_enabled: auth_enabled(s.auth.as_ref()),
             transit_encryption_enabled: s.transit_encryption.is_some(),
             transit_encryption_mode: s.transit_encryption.map(|m| m.as_str().to_string()),
             at_rest_encryption_enabled: false,
@@ -223,4 +224,9 @@ impl Control {
             ip_discovery: if s.member.ipv6 { "ipv6" } else { "ipv4" }.into(),
         }
     }
+}
+
+/// `AuthTokenEnabled`: a token has been applied (a first `ROTATE` counts once it reached the nodes).
+fn auth_enabled(a: Option<&crate::model::AuthTokens>) -> bool {
+    a.is_some_and(|a| !a.hashes.is_empty() && a.last_modified.is_some())
 }

@@ -37,7 +37,12 @@ impl AdminCredentials {
 
 /// The ACL form of a password: `#` and the hex SHA-256.
 pub fn sha256_acl(password: &str) -> String {
-    format!("#{}", hex::encode(Sha256::digest(password.as_bytes())))
+    format!("#{}", sha256_hex(password))
+}
+
+/// The SHA-256 of `password` in lower-case hex: what Redis ACL lists as a user's password.
+pub fn sha256_hex(password: &str) -> String {
+    hex::encode(Sha256::digest(password.as_bytes()))
 }
 
 /// A random alphanumeric string.

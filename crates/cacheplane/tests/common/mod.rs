@@ -25,6 +25,8 @@ pub struct Daemon {
     pub log: &'static str,
     /// More arguments for `cacheplane serve`.
     pub extra_args: Vec<String>,
+    /// Where the daemon's log goes (the test's own stderr when `None`).
+    pub log_file: Option<std::path::PathBuf>,
 }
 
 fn free_port() -> u16 {
@@ -52,6 +54,7 @@ impl Daemon {
             dir,
             log,
             extra_args: args.iter().map(|a| a.to_string()).collect(),
+            log_file: None,
         };
         d.spawn();
         d
@@ -85,6 +88,22 @@ impl Daemon {
             dir,
             log: "info",
             extra_args,
+            log_file: None,
+        };
+        d.spawn();
+        d
+    }
+
+    /// A daemon logging at `debug` into `file` (appended to across restarts).
+    pub fn start_logging_to(file: std::path::PathBuf) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut d = Self {
+            child: None,
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            dir,
+            log: "debug",
+            extra_args: vec![],
+            log_file: Some(file),
         };
         d.spawn();
         d
@@ -110,7 +129,16 @@ impl Daemon {
             .env("CACHEPLANE_SECRET_ACCESS_KEY", SECRET)
             .env("CACHEPLANE_LOG", self.log)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(match &self.log_file {
+                Some(f) => Stdio::from(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(f)
+                        .expect("log file"),
+                ),
+                None => Stdio::inherit(),
+            })
             .spawn()
             .expect("start cacheplane");
         let stdout = child.stdout.take().expect("stdout");
