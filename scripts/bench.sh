@@ -15,3 +15,4 @@ fi
 MOTO_SERVER="$(command -v moto_server)" cargo bench --quiet --bench daemon
 cargo bench --quiet --bench failover
 cargo bench --quiet --bench migration
+cargo bench --quiet --bench security

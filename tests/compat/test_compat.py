@@ -383,3 +383,83 @@ def test_migration_with_boto3_and_cli(daemon):
         source.kill()
         source.wait()
         shutil.rmtree(src_dir, ignore_errors=True)
+
+
+def redis_cli_tls(ep, ca, *args, token=None):
+    """redis-cli over TLS, checking the node certificate against the CA bundle; (exit code, output)."""
+    auth = ["--no-auth-warning", "-a", token] if token else []
+    r = subprocess.run(
+        ["redis-cli", "--tls", "--cacert", ca, "-h", ep["Address"], "-p", str(ep["Port"]), *auth, *args],
+        capture_output=True, text=True, timeout=10,
+    )
+    return r.returncode, (r.stdout + r.stderr).strip()
+
+
+def test_tls_and_auth_tokens_with_boto3_and_cli(daemon):
+    endpoint, data_dir = daemon
+    ca = os.path.join(data_dir, "tls", "ca.pem")
+    ec = boto3.client("elasticache", endpoint_url=endpoint, region_name=REGION,
+                      aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+
+    # boto3: a group with TLS and a token; only TLS with the token gets in.
+    ec.create_replication_group(ReplicationGroupId="sec-rg", ReplicationGroupDescription="tls and auth",
+                                NumCacheClusters=2, TransitEncryptionEnabled=True,
+                                AuthToken="first-token-0123456789")
+    describe = lambda: ec.describe_replication_groups(ReplicationGroupId="sec-rg")["ReplicationGroups"][0]
+    g = wait_status(describe, "available")
+    assert g["TransitEncryptionEnabled"] is True
+    assert g["TransitEncryptionMode"] == "required"
+    assert g["AuthTokenEnabled"] is True
+    ep = g["NodeGroups"][0]["PrimaryEndpoint"]
+    assert redis_cli_tls(ep, ca, "SET", "k", "v", token="first-token-0123456789") == (0, "OK")
+    assert "NOAUTH" in redis_cli_tls(ep, ca, "SET", "k", "v")[1]
+    plain = subprocess.run(["redis-cli", "-h", ep["Address"], "-p", str(ep["Port"]), "PING"],
+                           capture_output=True, text=True, timeout=10)
+    assert "PONG" not in plain.stdout
+
+    # The AWS CLI: ROTATE, then both tokens work; SET, then only the new one.
+    rc, out, err = aws(endpoint, "modify-replication-group", "--replication-group-id", "sec-rg",
+                       "--auth-token", "second-token-0123456789", "--auth-token-update-strategy", "ROTATE",
+                       "--apply-immediately")
+    assert rc == 0, err
+    assert out["ReplicationGroup"]["PendingModifiedValues"]["AuthTokenStatus"] == "ROTATING"
+    wait_status(describe, "available")
+    assert redis_cli_tls(ep, ca, "GET", "k", token="first-token-0123456789") == (0, "v")
+    assert redis_cli_tls(ep, ca, "GET", "k", token="second-token-0123456789") == (0, "v")
+    rc, out, err = aws(endpoint, "modify-replication-group", "--replication-group-id", "sec-rg",
+                       "--auth-token", "second-token-0123456789", "--auth-token-update-strategy", "SET",
+                       "--apply-immediately")
+    assert rc == 0, err
+    wait_status(describe, "available")
+    assert "WRONGPASS" in redis_cli_tls(ep, ca, "GET", "k", token="first-token-0123456789")[1]
+    assert redis_cli_tls(ep, ca, "GET", "k", token="second-token-0123456789") == (0, "v")
+    rc, out, err = aws(endpoint, "modify-replication-group", "--replication-group-id", "sec-rg",
+                       "--auth-token", "short", "--apply-immediately")
+    assert rc != 0 and "InvalidParameterValue" in err
+
+    # TLS on an existing group in two steps, with the CLI and boto3.
+    ec.create_replication_group(ReplicationGroupId="step-rg", ReplicationGroupDescription="plaintext first",
+                                NumCacheClusters=2)
+    describe2 = lambda: ec.describe_replication_groups(ReplicationGroupId="step-rg")["ReplicationGroups"][0]
+    g = wait_status(describe2, "available")
+    ep = g["NodeGroups"][0]["PrimaryEndpoint"]
+    assert redis_cli(ep, "SET", "kept", "yes") == "OK"
+    rc, out, err = aws(endpoint, "modify-replication-group", "--replication-group-id", "step-rg",
+                       "--transit-encryption-mode", "required", "--apply-immediately")
+    assert rc != 0 and "InvalidParameterCombination" in err
+    rc, out, err = aws(endpoint, "modify-replication-group", "--replication-group-id", "step-rg",
+                       "--transit-encryption-enabled", "--transit-encryption-mode", "preferred",
+                       "--apply-immediately")
+    assert rc == 0, err
+    g = wait_status(describe2, "available")
+    assert g["TransitEncryptionMode"] == "preferred"
+    assert redis_cli(ep, "GET", "kept") == "yes"
+    assert redis_cli_tls(ep, ca, "GET", "kept") == (0, "yes")
+    ec.modify_replication_group(ReplicationGroupId="step-rg", TransitEncryptionMode="required",
+                                ApplyImmediately=True)
+    g = wait_status(describe2, "available")
+    assert g["TransitEncryptionMode"] == "required"
+    assert redis_cli_tls(ep, ca, "GET", "kept") == (0, "yes")
+    plain = subprocess.run(["redis-cli", "-h", ep["Address"], "-p", str(ep["Port"]), "GET", "kept"],
+                           capture_output=True, text=True, timeout=10)
+    assert "yes" not in plain.stdout
