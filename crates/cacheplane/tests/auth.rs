@@ -410,7 +410,7 @@ async fn tokens_rotate_and_set_without_failing_a_client() {
     assert!(
         std::fs::read_to_string(&log)
             .expect("log")
-            .contains("default user's authentication updated"),
+            .contains("customer ACL applied"),
         "the log was written at debug level while tokens changed"
     );
 }

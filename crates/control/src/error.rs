@@ -47,6 +47,26 @@ pub enum ControlError {
     /// The migration is not healthy enough for what was asked (`CompleteMigration` while not in sync).
     #[error("{0}")]
     MigrationHealth(String),
+    #[error("{0}")]
+    UserNotFound(String),
+    #[error("{0}")]
+    UserAlreadyExists(String),
+    #[error("{0}")]
+    UserGroupAlreadyExists(String),
+    #[error("{0}")]
+    DuplicateUserName(String),
+    #[error("{0}")]
+    DefaultUserRequired(String),
+    #[error("{0}")]
+    DefaultUserAssociatedToUserGroup(String),
+    #[error("{0}")]
+    InvalidUserState(String),
+    #[error("{0}")]
+    InvalidUserGroupState(String),
+    #[error("{0}")]
+    UserQuotaExceeded(String),
+    #[error("{0}")]
+    UserGroupQuotaExceeded(String),
     /// A failure of ours (store, filesystem, engine). Logged in full; the client sees a generic message.
     #[error("internal error: {0}")]
     Internal(String),

@@ -20,6 +20,7 @@ pub mod rules;
 pub mod security;
 pub mod status;
 pub mod store;
+pub mod users;
 
 mod catalog;
 mod ha;
@@ -107,6 +108,8 @@ pub(crate) struct State {
     pub store: Store,
     pub groups: BTreeMap<String, ReplicationGroup>,
     pub standalone: BTreeMap<String, StandaloneCluster>,
+    pub users: BTreeMap<String, model::User>,
+    pub user_groups: BTreeMap<String, model::UserGroup>,
 }
 
 impl State {
@@ -173,6 +176,16 @@ impl Control {
             .into_iter()
             .map(|s| (s.member.cluster_id.clone(), s))
             .collect();
+        let users = store
+            .load_users()?
+            .into_iter()
+            .map(|u| (u.id.clone(), u))
+            .collect();
+        let user_groups = store
+            .load_user_groups()?
+            .into_iter()
+            .map(|g| (g.id.clone(), g))
+            .collect();
         Ok(Self {
             inner: Arc::new(Inner {
                 settings,
@@ -182,6 +195,8 @@ impl Control {
                     store,
                     groups,
                     standalone,
+                    users,
+                    user_groups,
                 }),
                 observed: observe::Observations::default(),
                 monitor: monitor::Monitor::default(),

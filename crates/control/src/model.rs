@@ -123,6 +123,44 @@ pub struct ReplicationGroup {
     /// AUTH tokens; `None`: none was ever set.
     #[serde(default)]
     pub auth: Option<AuthTokens>,
+    /// The user groups attached (role-based access control); empty: none.
+    #[serde(default)]
+    pub user_group_ids: Vec<String>,
+    /// The Redis ACL users the nodes hold for the attached user groups, resolved from the users when they or
+    /// the attachment change (so that a node's config is a function of its group alone). `None`: no user group.
+    #[serde(default)]
+    pub acl: Option<Acl>,
+}
+
+/// The ACL of a group with user groups: the `default` user's rules and every other user's, by user name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acl {
+    pub default_user: String,
+    pub users: Vec<(String, String)>,
+}
+
+/// A user (`CreateUser`): its passwords as SHA-256 hashes only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub engine: String,
+    pub access_string: String,
+    /// Hex SHA-256 of each password (at most two); empty with `no_password`.
+    pub password_hashes: Vec<String>,
+    pub no_password: bool,
+    /// `active`, `modifying`, `deleting`.
+    pub status: String,
+}
+
+/// A user group (`CreateUserGroup`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserGroup {
+    pub id: String,
+    pub engine: String,
+    pub user_ids: Vec<String>,
+    /// `creating`, `active`, `modifying`, `deleting`.
+    pub status: String,
 }
 
 /// The AUTH tokens of a group, as SHA-256 hashes only (the form Redis ACL takes: `#<hex>`); a token in clear

@@ -84,15 +84,6 @@ impl Control {
         input: ModifyReplicationGroup,
     ) -> Result<output::ReplicationGroup> {
         // Features of later issues, refused by name before anything else.
-        if input.user_group_ids_to_add.is_some()
-            || input.user_group_ids_to_remove.is_some()
-            || input.remove_user_groups.is_some()
-        {
-            return Err(not_yet(
-                "UserGroupIdsToAdd/UserGroupIdsToRemove/RemoveUserGroups",
-                "users and user groups (RBAC)",
-            ));
-        }
         if matches!(
             input.cluster_mode.as_deref(),
             Some("enabled") | Some("compatible")
@@ -188,6 +179,11 @@ impl Control {
                     "In-transit encryption cannot be changed while the group is a migration target.",
                 ));
             }
+            if !g.user_group_ids.is_empty() {
+                return Err(combination(
+                    "Modification of transit encryption is not supported for access control enabled clusters.",
+                ));
+            }
             if next.is_none() && g.auth.as_ref().is_some_and(|a| !a.hashes.is_empty()) {
                 return Err(combination(
                     "In-transit encryption cannot be turned off while the group has an AUTH token: AUTH tokens need TLS.",
@@ -201,6 +197,57 @@ impl Control {
             work = true;
         }
 
+        // User groups: the nodes' ACL users become exactly the attached groups' users.
+        let mut user_groups = g.user_group_ids.clone();
+        if input.remove_user_groups == Some(true) {
+            user_groups.clear();
+        }
+        for id in input.user_group_ids_to_remove.iter().flatten() {
+            if !g.user_group_ids.contains(id) {
+                return Err(invalid(format!(
+                    "User group {} is not attached to {}.",
+                    rules::shown(id),
+                    g.id
+                )));
+            }
+            user_groups.retain(|u| u != id);
+        }
+        let adding: Vec<String> = input
+            .user_group_ids_to_add
+            .iter()
+            .flatten()
+            .filter(|id| !user_groups.contains(id))
+            .cloned()
+            .collect();
+        user_groups.extend(adding.iter().cloned());
+        let groups_changed = user_groups != g.user_group_ids;
+        if groups_changed {
+            let st = self.state();
+            self.check_user_groups_for(&st, &user_groups, g.transit_encryption, &g.engine_version)?;
+            if !adding.is_empty()
+                && g.auth.as_ref().is_some_and(|a| !a.hashes.is_empty())
+                && input.auth_token_update_strategy.as_deref() != Some("DELETE")
+            {
+                return Err(combination(
+                    "This group uses AUTH tokens: move it to user groups with AuthTokenUpdateStrategy=DELETE together with UserGroupIdsToAdd.",
+                ));
+            }
+            g.acl = st.acl_of(&user_groups);
+            drop(st);
+            events.push(if user_groups.is_empty() {
+                "user groups removed".to_string()
+            } else {
+                format!("user groups set to {}", user_groups.join(", "))
+            });
+            g.user_group_ids = user_groups.clone();
+            work = true;
+        }
+        if input.auth_token.is_some() && !g.user_group_ids.is_empty() {
+            return Err(combination(
+                "AuthToken cannot be set on a group with user groups; to move back to AUTH tokens, give AuthTokenUpdateStrategy=SET with RemoveUserGroups=true.",
+            ));
+        }
+
         // AUTH tokens: applied at once to every node's `default` user (`ACL SETUSER`), status `modifying` and
         // `AuthTokenStatus` until done.
         if let Some(next) = crate::security::auth_change(
@@ -208,7 +255,8 @@ impl Control {
             input.auth_token.as_ref().map(|t| t.0.as_str()),
             input.auth_token_update_strategy.as_deref(),
             g.transit_encryption.is_some(),
-            false,
+            !adding.is_empty(),
+            groups_changed && user_groups.is_empty(),
         )? {
             events.push(match next.as_ref().and_then(|a| a.status.as_deref()) {
                 Some("SETTING") => "AUTH token set".to_string(),
@@ -640,6 +688,8 @@ mod tests {
             dual_stack: None,
             transit_encryption: None,
             auth: None,
+            user_group_ids: vec![],
+            acl: None,
         }
     }
 

@@ -13,6 +13,8 @@ pub struct NodeObservation {
     /// For a node this daemon started: turns true when the process exits.
     pub exited: Option<tokio::sync::watch::Receiver<bool>>,
     pub role: Option<Role>,
+    /// The ACL last applied to the running process: its pid and [`engine::config::NodeSpec::acl_fingerprint`].
+    pub acl: Option<(u32, String)>,
 }
 
 /// Observations by member cluster id.

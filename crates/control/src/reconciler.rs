@@ -179,8 +179,12 @@ impl Control {
             maxmemory: node_types::maxmemory(&g.cache_node_type).unwrap_or(1 << 29),
             binary: binary.path.clone(),
             replica_of,
-            default_user: rules::default_user_rules(g.auth.as_ref()),
+            default_user: match &g.acl {
+                Some(acl) => acl.default_user.clone(),
+                None => rules::default_user_rules(g.auth.as_ref()),
+            },
             tls,
+            users: g.acl.as_ref().map(|a| a.users.clone()).unwrap_or_default(),
         })
     }
 
@@ -217,6 +221,7 @@ impl Control {
             replica_of: None,
             default_user: rules::default_user_rules(s.auth.as_ref()),
             tls,
+            users: vec![],
         })
     }
 
@@ -250,6 +255,9 @@ impl Control {
                     key.clone(),
                     tokio::spawn(async move { this.work(key, poke, permits, stop).await }),
                 );
+            }
+            if let Err(e) = self.settle_access() {
+                tracing::warn!(error = %e, "settling users and user groups failed; will retry");
             }
             tokio::select! {
                 () = self.inner.wake.notified() => {
@@ -476,8 +484,26 @@ impl Control {
             }
         }
         self.correct_tls(&mut c, spec).await?;
-        if c.ensure_default_user(&spec.default_user).await? {
-            tracing::info!(node = %spec.name, "default user's authentication updated");
+        // The customer-facing ACL (AUTH tokens, users of a user group): applied again when the running process
+        // has not been given this spec's yet (a change, or a daemon that restarted).
+        let fingerprint = spec.acl_fingerprint();
+        let pid = self.inner.observed.get(&spec.name).and_then(|o| o.pid);
+        let applied = self.inner.observed.get(&spec.name).and_then(|o| o.acl);
+        if pid.is_none()
+            || applied.as_ref().map(|(p, f)| (Some(*p), f)) != Some((pid, &fingerprint))
+        {
+            c.apply_acl(
+                &spec.default_user,
+                &spec.users,
+                &[self.inner.admin.user.as_str()],
+            )
+            .await?;
+            tracing::info!(node = %spec.name, users = spec.users.len(), "customer ACL applied");
+            if let Some(pid) = pid {
+                self.inner
+                    .observed
+                    .update(&spec.name, |o| o.acl = Some((pid, fingerprint)));
+            }
         }
         let announce = spec.announce.to_string();
         if c.config_get("replica-announce-ip").await?.as_deref() != Some(announce.as_str()) {

@@ -62,6 +62,7 @@ struct CreatePlan {
     ipv6_discovery: bool,
     transit: Option<crate::model::TransitMode>,
     auth: Option<crate::model::AuthTokens>,
+    user_group_ids: Vec<String>,
 }
 
 /// `NetworkType` and `IpDiscovery` of a new group, by AWS's rules: `ipv4` (the default) discovers IPv4
@@ -138,9 +139,6 @@ impl Control {
                 "CacheParameterGroupName",
                 "cluster mode enabled parameter groups",
             ));
-        }
-        if input.user_group_ids.as_ref().is_some_and(|u| !u.is_empty()) {
-            return Err(not_yet("UserGroupIds", "users and user groups (RBAC)"));
         }
         if input.at_rest_encryption_enabled == Some(true) || input.kms_key_id.is_some() {
             return Err(not_yet(
@@ -333,6 +331,12 @@ impl Control {
             transit.is_some(),
             crate::now(),
         )?;
+        let user_group_ids = input.user_group_ids.clone().unwrap_or_default();
+        if auth.is_some() && !user_group_ids.is_empty() {
+            return Err(combination(
+                "AuthToken and UserGroupIds cannot be used together: choose AUTH tokens or user groups.",
+            ));
+        }
 
         let maintenance = match input.preferred_maintenance_window.as_deref() {
             Some(w) => WeeklyWindow::parse(w)?,
@@ -400,6 +404,7 @@ impl Control {
             ipv6_discovery,
             transit,
             auth,
+            user_group_ids,
         })
     }
 
@@ -414,6 +419,13 @@ impl Control {
         if st.groups.contains_key(&plan.id) {
             return Err(ControlError::ReplicationGroupAlreadyExists(plan.id));
         }
+        self.check_user_groups_for(
+            &st,
+            &plan.user_group_ids,
+            plan.transit,
+            &plan.engine_version,
+        )?;
+        let acl = st.acl_of(&plan.user_group_ids);
         let member_ids: Vec<String> = (1..=plan.num_nodes)
             .map(|i| format!("{}-{i:03}", plan.id))
             .collect();
@@ -509,6 +521,8 @@ impl Control {
             dual_stack,
             transit_encryption: plan.transit,
             auth: plan.auth,
+            user_group_ids: plan.user_group_ids,
+            acl,
         };
         let arn = self.inner.settings.arn("replicationgroup", &g.id);
         st.store.put_group(

@@ -155,13 +155,15 @@ pub fn auth_at_create(
 
 /// The tokens after a `ModifyReplicationGroup` with `token` and `strategy` on a group whose tokens are
 /// `current`, with TLS on (`tls`, as it will be after the request) or off. `None` when nothing changes.
-/// `to_user_groups` tells that the same request attaches user groups (the one case `DELETE` is for).
+/// `to_user_groups` tells that the same request attaches user groups (the one case `DELETE` is for);
+/// `from_user_groups` that it removes the group's last user group (where `SET` starts a token afresh).
 pub fn auth_change(
     current: Option<&AuthTokens>,
     token: Option<&str>,
     strategy: Option<&str>,
     tls: bool,
     to_user_groups: bool,
+    from_user_groups: bool,
 ) -> Result<Option<Option<AuthTokens>>> {
     let strategy = match (token, strategy) {
         (None, None) => return Ok(None),
@@ -211,6 +213,12 @@ pub fn auth_change(
                 status: Some("ROTATING".into()),
             }
         }
+        ("SET", _) if from_user_groups => AuthTokens {
+            hashes: vec![hash],
+            open: false,
+            last_modified: None,
+            status: Some("SETTING".into()),
+        },
         ("SET", Some(cur)) if cur.hashes.last() == Some(&hash) => AuthTokens {
             hashes: vec![hash],
             open: false,
@@ -294,7 +302,7 @@ mod tests {
     fn rotate_set_delete() {
         let (a, b, c) = ("aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb", "cccccccccccccccc");
         // ROTATE on a group without a token: authentication on, still open.
-        let r = auth_change(None, Some(a), None, true, false)
+        let r = auth_change(None, Some(a), None, true, false, false)
             .expect("ok")
             .expect("change")
             .expect("tokens");
@@ -308,6 +316,7 @@ mod tests {
             Some("ROTATE"),
             true,
             false,
+            false,
         )
         .expect("ok")
         .expect("change")
@@ -319,6 +328,7 @@ mod tests {
             Some(b),
             Some("SET"),
             true,
+            false,
             false,
         )
         .expect("ok")
@@ -333,21 +343,23 @@ mod tests {
                 Some(a),
                 Some("SET"),
                 true,
+                false,
                 false
             ),
             Err(ControlError::InvalidParameterValue(_))
         ));
         assert!(matches!(
-            auth_change(None, Some(a), Some("SET"), true, false),
+            auth_change(None, Some(a), Some("SET"), true, false, false),
             Err(ControlError::InvalidParameterValue(_))
         ));
         // TLS is needed; a strategy needs a token; DELETE only towards user groups.
-        refused(auth_change(None, Some(a), None, false, false));
+        refused(auth_change(None, Some(a), None, false, false, false));
         refused(auth_change(
             Some(&tokens(&[a], false)),
             None,
             Some("ROTATE"),
             true,
+            false,
             false,
         ));
         assert!(matches!(
@@ -356,15 +368,27 @@ mod tests {
                 None,
                 Some("DELETE"),
                 true,
+                false,
                 false
             ),
             Err(ControlError::InvalidParameterValue(_))
         ));
         assert_eq!(
-            auth_change(Some(&tokens(&[a], false)), None, Some("DELETE"), true, true).ok(),
+            auth_change(
+                Some(&tokens(&[a], false)),
+                None,
+                Some("DELETE"),
+                true,
+                true,
+                false
+            )
+            .ok(),
             Some(Some(None))
         );
-        assert_eq!(auth_change(None, None, None, true, false).ok(), Some(None));
+        assert_eq!(
+            auth_change(None, None, None, true, false, false).ok(),
+            Some(None)
+        );
     }
 
     #[test]

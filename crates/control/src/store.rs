@@ -9,7 +9,17 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 
 use crate::error::Result;
-use crate::model::{Event, NewEvent, ReplicationGroup, StandaloneCluster};
+use crate::model::{Event, NewEvent, ReplicationGroup, StandaloneCluster, User, UserGroup};
+
+/// One change of users, user groups and the replication groups they reach, written in one transaction.
+#[derive(Debug, Default)]
+pub struct AccessChange<'a> {
+    pub users: Vec<&'a User>,
+    pub deleted_users: Vec<&'a str>,
+    pub user_groups: Vec<&'a UserGroup>,
+    pub deleted_user_groups: Vec<&'a str>,
+    pub replication_groups: Vec<&'a ReplicationGroup>,
+}
 
 /// The store of one daemon.
 #[derive(Debug)]
@@ -30,6 +40,8 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_date ON events (date_ms);
 CREATE TABLE IF NOT EXISTS tags (arn TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (arn, key));
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS user_groups (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS test_failovers (date_ms INTEGER NOT NULL, replication_group_id TEXT NOT NULL);
 ";
 
@@ -66,6 +78,61 @@ impl Store {
             .query_map([], |r| r.get::<_, String>(0))?
             .collect::<std::result::Result<Vec<_>, _>>()?;
         docs.iter().map(|d| Ok(serde_json::from_str(d)?)).collect()
+    }
+
+    pub fn load_users(&self) -> Result<Vec<User>> {
+        let mut st = self.conn.prepare("SELECT doc FROM users ORDER BY id")?;
+        let docs = st
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        docs.iter().map(|d| Ok(serde_json::from_str(d)?)).collect()
+    }
+
+    pub fn load_user_groups(&self) -> Result<Vec<UserGroup>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT doc FROM user_groups ORDER BY id")?;
+        let docs = st
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        docs.iter().map(|d| Ok(serde_json::from_str(d)?)).collect()
+    }
+
+    /// Writes `change` with `events` in one transaction.
+    pub fn put_access(
+        &mut self,
+        change: &AccessChange<'_>,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for u in &change.users {
+            tx.execute(
+                "INSERT INTO users (id, doc) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
+                params![u.id, serde_json::to_string(u)?],
+            )?;
+        }
+        for id in &change.deleted_users {
+            tx.execute("DELETE FROM users WHERE id = ?1", params![id])?;
+        }
+        for g in &change.user_groups {
+            tx.execute(
+                "INSERT INTO user_groups (id, doc) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
+                params![g.id, serde_json::to_string(g)?],
+            )?;
+        }
+        for id in &change.deleted_user_groups {
+            tx.execute("DELETE FROM user_groups WHERE id = ?1", params![id])?;
+        }
+        for g in &change.replication_groups {
+            tx.execute(
+                "INSERT INTO replication_groups (id, doc) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
+                params![g.id, serde_json::to_string(g)?],
+            )?;
+        }
+        Self::insert_events(&tx, now, events)?;
+        tx.commit()?;
+        Ok(())
     }
 
     pub fn load_standalone(&self) -> Result<Vec<StandaloneCluster>> {

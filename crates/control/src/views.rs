@@ -101,7 +101,7 @@ impl Control {
             transit_encryption_mode: g.transit_encryption.map(|m| m.as_str().to_string()),
             at_rest_encryption_enabled: false,
             arn: s.arn("replicationgroup", &g.id),
-            user_group_ids: vec![],
+            user_group_ids: g.user_group_ids.clone(),
             create_time: g.create_time,
             data_tiering: "disabled".into(),
             auto_minor_version_upgrade: g.auto_minor_version_upgrade,

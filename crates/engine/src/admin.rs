@@ -318,37 +318,40 @@ impl AdminClient {
             .await
     }
 
-    /// Makes the `default` user's authentication what `rules` say (`nopass`, or the `#<sha256>` passwords):
-    /// read with `ACL GETUSER`, and set with one `ACL SETUSER default reset <rules>` (applied by Redis as a
-    /// whole) only when it differs. Connections already authenticated stay connected. Returns true when it
-    /// changed anything.
-    pub async fn ensure_default_user(&mut self, rules: &str) -> Result<bool> {
-        let want_nopass = rules.split_whitespace().any(|r| r == "nopass");
-        let mut want: Vec<String> = rules
-            .split_whitespace()
-            .filter_map(|r| r.strip_prefix('#'))
-            .map(str::to_string)
-            .collect();
-        want.sort();
-        let reply: redis::Value = self
-            .run(redis::cmd("ACL").arg("GETUSER").arg("default"))
-            .await?;
-        let fields = getuser_fields(&reply);
-        let nopass = fields
-            .get("flags")
-            .is_some_and(|f| f.iter().any(|x| x == "nopass"));
-        let mut have = fields.get("passwords").cloned().unwrap_or_default();
-        have.sort();
-        if nopass == want_nopass && have == want {
-            return Ok(false);
+    /// Makes the node's customer-facing ACL exactly `default_rules` for the `default` user and `users` for the
+    /// others: each set with one `ACL SETUSER <name> reset <rules>` (applied by Redis as a whole; connections
+    /// already authenticated stay connected), and every other user but `keep` deleted (`ACL DELUSER`, which
+    /// disconnects that user's clients).
+    pub async fn apply_acl(
+        &mut self,
+        default_rules: &str,
+        users: &[(String, String)],
+        keep: &[&str],
+    ) -> Result<()> {
+        let setuser = |name: &str, rules: &str| {
+            let mut cmd = redis::cmd("ACL");
+            cmd.arg("SETUSER").arg(name).arg("reset");
+            for r in rules.split_whitespace() {
+                cmd.arg(r);
+            }
+            cmd
+        };
+        let _: String = self.run(&setuser("default", default_rules)).await?;
+        for (name, rules) in users {
+            let _: String = self.run(&setuser(name, rules)).await?;
         }
-        let mut cmd = redis::cmd("ACL");
-        cmd.arg("SETUSER").arg("default").arg("reset");
-        for r in rules.split_whitespace() {
-            cmd.arg(r);
+        let present: Vec<String> = self.run(redis::cmd("ACL").arg("USERS")).await?;
+        for name in present {
+            if name != "default"
+                && !keep.contains(&name.as_str())
+                && !users.iter().any(|(n, _)| *n == name)
+            {
+                let _: i64 = self
+                    .run(redis::cmd("ACL").arg("DELUSER").arg(&name))
+                    .await?;
+            }
         }
-        let _: String = self.run(&cmd).await?;
-        Ok(true)
+        Ok(())
     }
 
     /// `CONFIG GET name`: the value, if the parameter exists.
@@ -389,32 +392,6 @@ impl AdminClient {
         let _: String = self.run(&cmd).await?;
         Ok(())
     }
-}
-
-/// The list-valued fields of an `ACL GETUSER` reply (`flags`, `passwords`, …), by name.
-fn getuser_fields(v: &redis::Value) -> HashMap<String, Vec<String>> {
-    let text = |v: &redis::Value| match v {
-        redis::Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        redis::Value::SimpleString(s) => Some(s.clone()),
-        _ => None,
-    };
-    let items = match v {
-        redis::Value::Array(items) => items.as_slice(),
-        _ => &[],
-    };
-    items
-        .chunks(2)
-        .filter_map(|kv| {
-            let key = text(&kv[0])?;
-            let values = match kv.get(1)? {
-                redis::Value::Array(xs) | redis::Value::Set(xs) => {
-                    xs.iter().filter_map(text).collect()
-                }
-                other => text(other).into_iter().collect(),
-            };
-            Some((key, values))
-        })
-        .collect()
 }
 
 #[cfg(test)]

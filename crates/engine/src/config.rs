@@ -39,6 +39,8 @@ pub struct NodeSpec {
     pub default_user: String,
     /// TLS in transit, when on.
     pub tls: Option<NodeTls>,
+    /// More ACL users (customers' users of a user group): name and rules.
+    pub users: Vec<(String, String)>,
 }
 
 /// `TransitEncryptionMode`: what a node with TLS on accepts.
@@ -98,6 +100,20 @@ impl NodeSpec {
     }
     pub fn log_path(&self) -> PathBuf {
         self.dir.join("redis.log")
+    }
+    /// A digest of the node's customer-facing ACL (the `default` user's rules and the other users'): what the
+    /// control plane compares to know whether a running node still holds what its spec says.
+    pub fn acl_fingerprint(&self) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(self.default_user.as_bytes());
+        for (name, rules) in &self.users {
+            h.update(b"\n");
+            h.update(name.as_bytes());
+            h.update(b" ");
+            h.update(rules.as_bytes());
+        }
+        hex::encode(h.finalize())
     }
     /// The ports Redis listens on, plaintext and TLS (0: none).
     pub fn listen_ports(&self) -> (u16, u16) {
@@ -202,6 +218,9 @@ pub fn render(spec: &NodeSpec, admin: &AdminCredentials) -> String {
     }
     let _ = writeln!(c, "user {} on {} ~* &* +@all", admin.user, admin.acl_hash());
     let _ = writeln!(c, "user default {}", spec.default_user);
+    for (name, rules) in &spec.users {
+        let _ = writeln!(c, "user {name} {rules}");
+    }
     if let Some(p) = spec.replica_of {
         let _ = writeln!(c, "replicaof {} {}", p.ip(), p.port());
     }
@@ -231,6 +250,7 @@ mod tests {
             replica_of: None,
             default_user: "on nopass ~* +@all -@admin".into(),
             tls: None,
+            users: vec![],
         };
         let c = render(&spec, &admin);
         assert!(c.contains("bind 127.1.2.3\n"));

@@ -72,6 +72,16 @@ error_codes! {
     TagQuotaPerResourceExceeded => "TagQuotaPerResourceExceeded", 400;
     TestFailoverNotAvailable => "TestFailoverNotAvailableFault", 400;
     UserGroupNotFound => "UserGroupNotFound", 404;
+    DefaultUserAssociatedToUserGroup => "DefaultUserAssociatedToUserGroup", 400;
+    DefaultUserRequired => "DefaultUserRequired", 400;
+    DuplicateUserName => "DuplicateUserName", 400;
+    InvalidUserGroupState => "InvalidUserGroupState", 400;
+    InvalidUserState => "InvalidUserState", 400;
+    UserAlreadyExists => "UserAlreadyExists", 400;
+    UserGroupAlreadyExists => "UserGroupAlreadyExists", 400;
+    UserGroupQuotaExceeded => "UserGroupQuotaExceeded", 400;
+    UserNotFound => "UserNotFound", 404;
+    UserQuotaExceeded => "UserQuotaExceeded", 400;
 }
 
 /// An error answer: a code and a message a person can act on.

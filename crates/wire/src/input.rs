@@ -607,6 +607,98 @@ pub struct RebootCacheCluster {
     pub cache_node_ids_to_reboot: Vec<String>,
 }
 
+/// `AuthenticationMode` of `CreateUser` / `ModifyUser`.
+#[derive(Debug, Clone, Default)]
+pub struct AuthenticationMode {
+    /// `password`, `no-password-required` or `iam`.
+    pub kind: Option<String>,
+    pub passwords: Option<Vec<Secret>>,
+}
+
+/// `CreateUser`.
+#[derive(Debug, Clone, Default)]
+pub struct CreateUser {
+    pub user_id: String,
+    pub user_name: String,
+    pub engine: String,
+    pub passwords: Option<Vec<Secret>>,
+    pub access_string: String,
+    pub no_password_required: Option<bool>,
+    pub tags: Option<Vec<Tag>>,
+    pub authentication_mode: Option<AuthenticationMode>,
+}
+
+/// `ModifyUser`.
+#[derive(Debug, Clone, Default)]
+pub struct ModifyUser {
+    pub user_id: String,
+    pub access_string: Option<String>,
+    pub append_access_string: Option<String>,
+    pub passwords: Option<Vec<Secret>>,
+    pub no_password_required: Option<bool>,
+    pub authentication_mode: Option<AuthenticationMode>,
+    pub engine: Option<String>,
+}
+
+/// A `Filters` item of `DescribeUsers`.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+/// `DescribeUsers`.
+#[derive(Debug, Clone, Default)]
+pub struct DescribeUsers {
+    pub engine: Option<String>,
+    pub user_id: Option<String>,
+    pub filters: Option<Vec<Filter>>,
+    pub max_records: Option<i32>,
+    pub marker: Option<String>,
+}
+
+/// `CreateUserGroup`.
+#[derive(Debug, Clone, Default)]
+pub struct CreateUserGroup {
+    pub user_group_id: String,
+    pub engine: String,
+    pub user_ids: Option<Vec<String>>,
+    pub tags: Option<Vec<Tag>>,
+}
+
+/// `ModifyUserGroup`.
+#[derive(Debug, Clone, Default)]
+pub struct ModifyUserGroup {
+    pub user_group_id: String,
+    pub user_ids_to_add: Option<Vec<String>>,
+    pub user_ids_to_remove: Option<Vec<String>>,
+    pub engine: Option<String>,
+}
+
+/// `DescribeUserGroups`.
+#[derive(Debug, Clone, Default)]
+pub struct DescribeUserGroups {
+    pub user_group_id: Option<String>,
+    pub max_records: Option<i32>,
+    pub marker: Option<String>,
+}
+
+fn secrets(list: Option<Vec<String>>) -> Option<Vec<Secret>> {
+    list.map(|l| l.into_iter().map(Secret).collect())
+}
+
+fn authentication_mode(f: &mut Form, action: &str) -> Result<Option<AuthenticationMode>, ApiError> {
+    let Some(mut m) = f.structure("AuthenticationMode") else {
+        return Ok(None);
+    };
+    let mode = AuthenticationMode {
+        kind: m.enumeration("Type", &["password", "no-password-required", "iam"])?,
+        passwords: secrets(m.string_list("Passwords", "member")?),
+    };
+    m.finish(action)?;
+    Ok(Some(mode))
+}
+
 /// A decoded request of a supported action.
 #[derive(Debug, Clone)]
 pub enum Request {
@@ -628,6 +720,14 @@ pub enum Request {
     IncreaseReplicaCount(ChangeReplicaCount),
     DecreaseReplicaCount(ChangeReplicaCount),
     RebootCacheCluster(RebootCacheCluster),
+    CreateUser(CreateUser),
+    ModifyUser(ModifyUser),
+    DeleteUser(String),
+    DescribeUsers(DescribeUsers),
+    CreateUserGroup(CreateUserGroup),
+    ModifyUserGroup(ModifyUserGroup),
+    DeleteUserGroup(String),
+    DescribeUserGroups(DescribeUserGroups),
 }
 
 const SOURCE_TYPES: &[&str] = &[
@@ -664,6 +764,14 @@ impl Request {
             Self::IncreaseReplicaCount(_) => "IncreaseReplicaCount",
             Self::DecreaseReplicaCount(_) => "DecreaseReplicaCount",
             Self::RebootCacheCluster(_) => "RebootCacheCluster",
+            Self::CreateUser(_) => "CreateUser",
+            Self::ModifyUser(_) => "ModifyUser",
+            Self::DeleteUser(_) => "DeleteUser",
+            Self::DescribeUsers(_) => "DescribeUsers",
+            Self::CreateUserGroup(_) => "CreateUserGroup",
+            Self::ModifyUserGroup(_) => "ModifyUserGroup",
+            Self::DeleteUserGroup(_) => "DeleteUserGroup",
+            Self::DescribeUserGroups(_) => "DescribeUserGroups",
         }
     }
 
@@ -858,6 +966,96 @@ impl Request {
                 };
                 f.finish(a)?;
                 Self::RebootCacheCluster(r)
+            }
+            "CreateUser" => {
+                let r = CreateUser {
+                    user_id: f.required("UserId")?,
+                    user_name: f.required("UserName")?,
+                    engine: f.required("Engine")?,
+                    passwords: secrets(f.string_list("Passwords", "member")?),
+                    access_string: f.required("AccessString")?,
+                    no_password_required: f.boolean("NoPasswordRequired")?,
+                    tags: tags(&mut f, "Tags", a)?,
+                    authentication_mode: authentication_mode(&mut f, a)?,
+                };
+                f.finish(a)?;
+                Self::CreateUser(r)
+            }
+            "ModifyUser" => {
+                let r = ModifyUser {
+                    user_id: f.required("UserId")?,
+                    access_string: f.string("AccessString"),
+                    append_access_string: f.string("AppendAccessString"),
+                    passwords: secrets(f.string_list("Passwords", "member")?),
+                    no_password_required: f.boolean("NoPasswordRequired")?,
+                    authentication_mode: authentication_mode(&mut f, a)?,
+                    engine: f.string("Engine"),
+                };
+                f.finish(a)?;
+                Self::ModifyUser(r)
+            }
+            "DeleteUser" => {
+                let id = f.required("UserId")?;
+                f.finish(a)?;
+                Self::DeleteUser(id)
+            }
+            "DescribeUsers" => {
+                let filters = match f.struct_list("Filters", "member")? {
+                    None => None,
+                    Some(items) => {
+                        let mut out = Vec::with_capacity(items.len());
+                        for mut item in items {
+                            let name = item.required("Name")?;
+                            let values = item.string_list("Values", "member")?.unwrap_or_default();
+                            item.finish(a)?;
+                            out.push(Filter { name, values });
+                        }
+                        Some(out)
+                    }
+                };
+                let r = DescribeUsers {
+                    engine: f.string("Engine"),
+                    user_id: f.string("UserId"),
+                    filters,
+                    max_records: f.integer("MaxRecords")?,
+                    marker: f.string("Marker"),
+                };
+                f.finish(a)?;
+                Self::DescribeUsers(r)
+            }
+            "CreateUserGroup" => {
+                let r = CreateUserGroup {
+                    user_group_id: f.required("UserGroupId")?,
+                    engine: f.required("Engine")?,
+                    user_ids: f.string_list("UserIds", "member")?,
+                    tags: tags(&mut f, "Tags", a)?,
+                };
+                f.finish(a)?;
+                Self::CreateUserGroup(r)
+            }
+            "ModifyUserGroup" => {
+                let r = ModifyUserGroup {
+                    user_group_id: f.required("UserGroupId")?,
+                    user_ids_to_add: f.string_list("UserIdsToAdd", "member")?,
+                    user_ids_to_remove: f.string_list("UserIdsToRemove", "member")?,
+                    engine: f.string("Engine"),
+                };
+                f.finish(a)?;
+                Self::ModifyUserGroup(r)
+            }
+            "DeleteUserGroup" => {
+                let id = f.required("UserGroupId")?;
+                f.finish(a)?;
+                Self::DeleteUserGroup(id)
+            }
+            "DescribeUserGroups" => {
+                let r = DescribeUserGroups {
+                    user_group_id: f.string("UserGroupId"),
+                    max_records: f.integer("MaxRecords")?,
+                    marker: f.string("Marker"),
+                };
+                f.finish(a)?;
+                Self::DescribeUserGroups(r)
             }
             known if ALL_ACTIONS.contains(&known) => {
                 return Err(ApiError::new(

@@ -366,6 +366,88 @@ impl Event {
     }
 }
 
+/// The `User` shape.
+#[derive(Debug, Clone, Default)]
+pub struct User {
+    pub user_id: String,
+    pub user_name: String,
+    pub status: String,
+    pub engine: String,
+    pub minimum_engine_version: String,
+    pub access_string: String,
+    pub user_group_ids: Vec<String>,
+    /// `password` or `no-password`.
+    pub authentication_type: String,
+    pub password_count: i64,
+    pub arn: String,
+}
+
+impl User {
+    /// The members, without a wrapper (`CreateUserResult` holds them directly).
+    pub fn write_fields(&self, w: &mut XmlWriter) {
+        w.text("UserId", &self.user_id);
+        w.text("UserName", &self.user_name);
+        w.text("Status", &self.status);
+        w.text("Engine", &self.engine);
+        w.text("MinimumEngineVersion", &self.minimum_engine_version);
+        w.text("AccessString", &self.access_string);
+        w.str_list("UserGroupIds", "member", &self.user_group_ids);
+        w.open("Authentication");
+        w.text("Type", &self.authentication_type);
+        w.int("PasswordCount", self.password_count);
+        w.close("Authentication");
+        w.text("ARN", &self.arn);
+    }
+
+    /// As an item of a list: `<member>…</member>`.
+    pub fn write_member(&self, w: &mut XmlWriter) {
+        w.open("member");
+        self.write_fields(w);
+        w.close("member");
+    }
+}
+
+/// The `UserGroup` shape.
+#[derive(Debug, Clone, Default)]
+pub struct UserGroup {
+    pub user_group_id: String,
+    pub status: String,
+    pub engine: String,
+    pub user_ids: Vec<String>,
+    pub minimum_engine_version: String,
+    pub pending_add: Vec<String>,
+    pub pending_remove: Vec<String>,
+    pub replication_groups: Vec<String>,
+    pub arn: String,
+}
+
+impl UserGroup {
+    /// The members, without a wrapper (`CreateUserGroupResult` holds them directly).
+    pub fn write_fields(&self, w: &mut XmlWriter) {
+        w.text("UserGroupId", &self.user_group_id);
+        w.text("Status", &self.status);
+        w.text("Engine", &self.engine);
+        w.str_list("UserIds", "member", &self.user_ids);
+        w.text("MinimumEngineVersion", &self.minimum_engine_version);
+        if !self.pending_add.is_empty() || !self.pending_remove.is_empty() {
+            w.open("PendingChanges");
+            w.str_list("UserIdsToRemove", "member", &self.pending_remove);
+            w.str_list("UserIdsToAdd", "member", &self.pending_add);
+            w.close("PendingChanges");
+        }
+        w.str_list("ReplicationGroups", "member", &self.replication_groups);
+        w.empty("ServerlessCaches");
+        w.text("ARN", &self.arn);
+    }
+
+    /// As an item of a list: `<member>…</member>`.
+    pub fn write_member(&self, w: &mut XmlWriter) {
+        w.open("member");
+        self.write_fields(w);
+        w.close("member");
+    }
+}
+
 /// `TagListMessage` body: `<TagList><Tag><Key/><Value/></Tag>…</TagList>`.
 pub fn write_tag_list(w: &mut XmlWriter, tags: &[(String, String)]) {
     if tags.is_empty() {

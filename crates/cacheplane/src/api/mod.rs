@@ -5,6 +5,7 @@ mod catalog;
 mod ha;
 mod migration;
 mod replication_groups;
+mod users;
 
 use control::ControlError;
 use wire::input::Request;
@@ -41,6 +42,14 @@ pub async fn dispatch(
         Request::IncreaseReplicaCount(i) => ha::increase_replica_count(c, i, request_id),
         Request::DecreaseReplicaCount(i) => ha::decrease_replica_count(c, i, request_id),
         Request::RebootCacheCluster(i) => ha::reboot_cache_cluster(c, i, request_id),
+        Request::CreateUser(i) => users::create_user(c, i, request_id),
+        Request::ModifyUser(i) => users::modify_user(c, i, request_id),
+        Request::DeleteUser(id) => users::delete_user(c, &id, request_id),
+        Request::DescribeUsers(i) => users::describe_users(c, i, request_id),
+        Request::CreateUserGroup(i) => users::create_user_group(c, i, request_id),
+        Request::ModifyUserGroup(i) => users::modify_user_group(c, i, request_id),
+        Request::DeleteUserGroup(id) => users::delete_user_group(c, &id, request_id),
+        Request::DescribeUserGroups(i) => users::describe_user_groups(c, i, request_id),
     }
 }
 
@@ -87,6 +96,18 @@ pub fn to_api_error(e: ControlError) -> ApiError {
             (ErrorCode::ReplicationGroupNotUnderMigration, m)
         }
         ControlError::MigrationHealth(m) => (ErrorCode::MigrationHealth, m),
+        ControlError::UserNotFound(m) => (ErrorCode::UserNotFound, m),
+        ControlError::UserAlreadyExists(m) => (ErrorCode::UserAlreadyExists, m),
+        ControlError::UserGroupAlreadyExists(m) => (ErrorCode::UserGroupAlreadyExists, m),
+        ControlError::DuplicateUserName(m) => (ErrorCode::DuplicateUserName, m),
+        ControlError::DefaultUserRequired(m) => (ErrorCode::DefaultUserRequired, m),
+        ControlError::DefaultUserAssociatedToUserGroup(m) => {
+            (ErrorCode::DefaultUserAssociatedToUserGroup, m)
+        }
+        ControlError::InvalidUserState(m) => (ErrorCode::InvalidUserState, m),
+        ControlError::InvalidUserGroupState(m) => (ErrorCode::InvalidUserGroupState, m),
+        ControlError::UserQuotaExceeded(m) => (ErrorCode::UserQuotaExceeded, m),
+        ControlError::UserGroupQuotaExceeded(m) => (ErrorCode::UserGroupQuotaExceeded, m),
         ControlError::Internal(detail) => {
             tracing::error!(%detail, "internal failure");
             (

@@ -1,0 +1,506 @@
+//! Users and user groups (role-based access control) through the real SDK and real TLS connections: two users
+//! with different access strings in a group attached to a replication group can each do exactly what their
+//! access string allows, on the primary and on a replica; `ModifyUser` changes that live; removing a user from
+//! the group, or the group from the replication group, removes it from the nodes; AUTH ↔ user groups moves as
+//! AWS documents; every rule answers with AWS's error.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use aws_sdk_elasticache::error::ProvideErrorMetadata;
+use aws_sdk_elasticache::types::{AuthTokenUpdateStrategyType, ReplicationGroup};
+use aws_sdk_elasticache::Client;
+use common::*;
+
+const APP_PW: &str = "app-password-0123456789";
+const WRITER_PW: &str = "writer-password-0123456789";
+const TOKEN: &str = "back-to-a-token-0123456789";
+
+fn endpoint(g: &ReplicationGroup) -> (String, u16) {
+    let ep = g.node_groups()[0].primary_endpoint().expect("endpoint");
+    (
+        ep.address().expect("a").to_string(),
+        ep.port().expect("p") as u16,
+    )
+}
+
+fn replica(g: &ReplicationGroup) -> (String, u16) {
+    let ep = g.node_groups()[0]
+        .node_group_members()
+        .iter()
+        .find(|m| m.current_role() == Some("replica"))
+        .and_then(|m| m.read_endpoint())
+        .expect("replica");
+    (
+        ep.address().expect("a").to_string(),
+        ep.port().expect("p") as u16,
+    )
+}
+
+/// A TLS client as `user` with `password` (`None`: no AUTH; a user without a name: `AUTH <password>`).
+fn client(
+    at: &(String, u16),
+    ca: &Path,
+    user: Option<&str>,
+    password: Option<&str>,
+) -> redis::Client {
+    let auth = match (user, password) {
+        (Some(u), Some(p)) => format!("{u}:{p}@"),
+        (None, Some(p)) => format!(":{p}@"),
+        _ => String::new(),
+    };
+    redis::Client::build_with_tls(
+        format!("rediss://{auth}{}:{}/", at.0, at.1).as_str(),
+        redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(std::fs::read(ca).expect("CA")),
+        },
+    )
+    .expect("client")
+}
+
+/// What a new connection gets for `cmd`: Ok(reply as text) or Err(error code/text).
+async fn run(c: &redis::Client, cmd: &[&str]) -> Result<String, String> {
+    let mut conn = client_conn_with_timeout(c, Duration::from_secs(2))
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let mut q = redis::cmd(cmd[0]);
+    for a in &cmd[1..] {
+        q.arg(*a);
+    }
+    q.query_async::<redis::Value>(&mut conn)
+        .await
+        .map(|v| format!("{v:?}"))
+        .map_err(|e| e.to_string())
+}
+
+async fn denied(c: &redis::Client, cmd: &[&str]) -> bool {
+    run(c, cmd).await.is_err()
+}
+
+fn code<T, E: ProvideErrorMetadata>(r: Result<T, E>) -> String {
+    match r {
+        Ok(_) => "ok".into(),
+        Err(e) => e.code().unwrap_or("?").to_string(),
+    }
+}
+
+async fn wait_user_group_active(c: &Client, id: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = c
+            .describe_user_groups()
+            .user_group_id(id)
+            .send()
+            .await
+            .expect("describe user group");
+        if out.user_groups()[0].status() == Some("active") {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{id} never active");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn create_user(c: &Client, id: &str, name: &str, access: &str, password: Option<&str>) {
+    let mut req = c
+        .create_user()
+        .user_id(id)
+        .user_name(name)
+        .engine("redis")
+        .access_string(access);
+    req = match password {
+        Some(p) => req.passwords(p),
+        None => req.no_password_required(true),
+    };
+    req.send().await.expect("create user");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_do_exactly_what_their_access_string_allows() {
+    let d = Daemon::start();
+    let c = d.client();
+    let ca = d.data_dir().join("tls").join("ca.pem");
+
+    create_user(&c, "locked-default", "default", "off -@all", None).await;
+    create_user(&c, "app", "app", "on ~app:* +get", Some(APP_PW)).await;
+    create_user(&c, "writer", "writer", "on ~* +@all", Some(WRITER_PW)).await;
+    create_user(&c, "app-twin", "app", "on ~* +get", Some(APP_PW)).await;
+
+    // The rules of users and user groups.
+    assert_eq!(
+        code(
+            c.create_user()
+                .user_id("app")
+                .user_name("x")
+                .engine("redis")
+                .access_string("on")
+                .no_password_required(true)
+                .send()
+                .await
+        ),
+        "UserAlreadyExists"
+    );
+    assert_eq!(
+        code(
+            c.create_user()
+                .user_id("weak")
+                .user_name("weak")
+                .engine("redis")
+                .access_string("on ~* +@all")
+                .passwords("short")
+                .send()
+                .await
+        ),
+        "InvalidParameterValue"
+    );
+    assert_eq!(
+        code(
+            c.create_user()
+                .user_id("sneaky")
+                .user_name("sneaky")
+                .engine("redis")
+                .access_string("on >clearpassword ~* +@all")
+                .no_password_required(true)
+                .send()
+                .await
+        ),
+        "InvalidParameterValue"
+    );
+    assert_eq!(
+        code(
+            c.create_user()
+                .user_id("nopw")
+                .user_name("nopw")
+                .engine("redis")
+                .access_string("on ~* +@all")
+                .send()
+                .await
+        ),
+        "InvalidParameterCombination"
+    );
+    assert_eq!(
+        code(
+            c.create_user_group()
+                .user_group_id("ug-x")
+                .engine("redis")
+                .user_ids("app")
+                .send()
+                .await
+        ),
+        "DefaultUserRequired"
+    );
+    assert_eq!(
+        code(
+            c.create_user_group()
+                .user_group_id("ug-x")
+                .engine("redis")
+                .user_ids("default")
+                .user_ids("ghost")
+                .send()
+                .await
+        ),
+        "UserNotFound"
+    );
+    assert_eq!(
+        code(
+            c.create_user_group()
+                .user_group_id("ug-x")
+                .engine("redis")
+                .user_ids("default")
+                .user_ids("app")
+                .user_ids("app-twin")
+                .send()
+                .await
+        ),
+        "DuplicateUserName"
+    );
+    assert_eq!(
+        code(c.delete_user().user_id("default").send().await),
+        "DefaultUserAssociatedToUserGroup"
+    );
+    assert_eq!(
+        code(
+            c.modify_user()
+                .user_id("ghost")
+                .access_string("on")
+                .send()
+                .await
+        ),
+        "UserNotFound"
+    );
+    assert_eq!(
+        code(c.describe_user_groups().user_group_id("ghost").send().await),
+        "UserGroupNotFound"
+    );
+
+    let out = c
+        .create_user_group()
+        .user_group_id("ug1")
+        .engine("redis")
+        .user_ids("locked-default")
+        .user_ids("app")
+        .user_ids("writer")
+        .send()
+        .await
+        .expect("create user group");
+    assert_eq!(out.status(), Some("creating"));
+    wait_user_group_active(&c, "ug1").await;
+
+    // User groups need TLS (required).
+    let e = c
+        .create_replication_group()
+        .replication_group_id("rbac-plain")
+        .replication_group_description("no tls")
+        .user_group_ids("ug1")
+        .send()
+        .await;
+    assert_eq!(code(e), "InvalidParameterCombination");
+
+    c.create_replication_group()
+        .replication_group_id("rbac")
+        .replication_group_description("rbac")
+        .num_cache_clusters(2)
+        .transit_encryption_enabled(true)
+        .user_group_ids("ug1")
+        .send()
+        .await
+        .expect("create with a user group");
+    let g = wait_available(&c, "rbac", Duration::from_secs(30)).await;
+    assert_eq!(g.user_group_ids(), ["ug1".to_string()]);
+    let ug = c
+        .describe_user_groups()
+        .user_group_id("ug1")
+        .send()
+        .await
+        .expect("ug");
+    assert_eq!(
+        ug.user_groups()[0].replication_groups(),
+        ["rbac".to_string()]
+    );
+    let users = c
+        .describe_users()
+        .user_id("app")
+        .send()
+        .await
+        .expect("users");
+    assert_eq!(users.users()[0].user_group_ids(), ["ug1".to_string()]);
+    assert_eq!(
+        users.users()[0]
+            .authentication()
+            .and_then(|a| a.password_count()),
+        Some(1)
+    );
+
+    let (p, r) = (endpoint(&g), replica(&g));
+    let writer = client(&p, &ca, Some("writer"), Some(WRITER_PW));
+    let app = client(&p, &ca, Some("app"), Some(APP_PW));
+    let anon = client(&p, &ca, None, None);
+    run(&writer, &["SET", "app:1", "one"])
+        .await
+        .expect("writer sets app:1");
+    run(&writer, &["SET", "other:1", "secret"])
+        .await
+        .expect("writer sets other:1");
+    assert!(run(&app, &["GET", "app:1"])
+        .await
+        .expect("app reads app:*")
+        .contains("one"));
+    assert!(denied(&app, &["SET", "app:2", "x"]).await, "app cannot SET");
+    assert!(
+        denied(&app, &["GET", "other:1"]).await,
+        "app cannot read other:*"
+    );
+    assert!(
+        denied(&anon, &["GET", "app:1"]).await,
+        "the default user is off"
+    );
+    assert!(
+        denied(&writer, &["CONFIG", "GET", "maxmemory"]).await,
+        "+@all still excludes @admin"
+    );
+    assert!(
+        denied(
+            &client(&p, &ca, Some("app"), Some(WRITER_PW)),
+            &["GET", "app:1"]
+        )
+        .await,
+        "wrong password"
+    );
+    // The same users on a replica.
+    let app_r = client(&r, &ca, Some("app"), Some(APP_PW));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !run(&app_r, &["GET", "app:1"])
+        .await
+        .is_ok_and(|v| v.contains("one"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "app reads on the replica"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(denied(&app_r, &["GET", "other:1"]).await);
+
+    // ModifyUser: live on every node of every group holding the user.
+    let out = c
+        .modify_user()
+        .user_id("app")
+        .access_string("on ~app:* +get +set")
+        .send()
+        .await
+        .expect("modify user");
+    assert_eq!(out.status(), Some("modifying"));
+    wait_available(&c, "rbac", Duration::from_secs(30)).await;
+    run(&app, &["SET", "app:2", "two"])
+        .await
+        .expect("app may SET now");
+    assert!(
+        denied(&app, &["SET", "other:2", "x"]).await,
+        "still not other:*"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let u = c
+            .describe_users()
+            .user_id("app")
+            .send()
+            .await
+            .expect("users");
+        if u.users()[0].status() == Some("active") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "user back to active");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A user removed from the group is gone from the nodes; a group in use cannot be deleted.
+    assert_eq!(
+        code(
+            c.modify_user_group()
+                .user_group_id("ug1")
+                .user_ids_to_remove("locked-default")
+                .send()
+                .await
+        ),
+        "DefaultUserRequired"
+    );
+    c.modify_user_group()
+        .user_group_id("ug1")
+        .user_ids_to_remove("writer")
+        .send()
+        .await
+        .expect("remove writer");
+    wait_available(&c, "rbac", Duration::from_secs(30)).await;
+    assert!(
+        denied(&writer, &["GET", "app:1"]).await,
+        "writer removed from the nodes"
+    );
+    assert!(
+        denied(
+            &client(&r, &ca, Some("writer"), Some(WRITER_PW)),
+            &["GET", "app:1"]
+        )
+        .await
+    );
+    assert_eq!(
+        code(c.delete_user_group().user_group_id("ug1").send().await),
+        "InvalidUserGroupState"
+    );
+    assert_eq!(
+        code(c.delete_user().user_id("app").send().await),
+        "InvalidUserState"
+    );
+    assert_eq!(
+        code(
+            c.modify_replication_group()
+                .replication_group_id("rbac")
+                .transit_encryption_mode("preferred".into())
+                .send()
+                .await
+        ),
+        "InvalidParameterCombination"
+    );
+    assert_eq!(
+        code(
+            c.modify_replication_group()
+                .replication_group_id("rbac")
+                .auth_token(TOKEN)
+                .send()
+                .await
+        ),
+        "InvalidParameterCombination"
+    );
+
+    // Back to an AUTH token: SET with RemoveUserGroups; the users are removed from the nodes.
+    c.modify_replication_group()
+        .replication_group_id("rbac")
+        .auth_token(TOKEN)
+        .auth_token_update_strategy(AuthTokenUpdateStrategyType::Set)
+        .remove_user_groups(true)
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("back to a token");
+    let g = wait_available(&c, "rbac", Duration::from_secs(30)).await;
+    assert!(g.user_group_ids().is_empty());
+    assert_eq!(g.auth_token_enabled(), Some(true));
+    assert!(denied(&app, &["GET", "app:1"]).await, "app is gone");
+    assert!(
+        run(&client(&p, &ca, None, Some(TOKEN)), &["GET", "app:1"])
+            .await
+            .is_ok(),
+        "the token works"
+    );
+    c.delete_user_group()
+        .user_group_id("ug1")
+        .send()
+        .await
+        .expect("now deletable");
+    assert_eq!(
+        code(c.describe_user_groups().user_group_id("ug1").send().await),
+        "UserGroupNotFound"
+    );
+
+    // And from a token to user groups: only with DELETE.
+    c.create_user_group()
+        .user_group_id("ug2")
+        .engine("redis")
+        .user_ids("default")
+        .user_ids("app")
+        .send()
+        .await
+        .expect("ug2");
+    wait_user_group_active(&c, "ug2").await;
+    assert_eq!(
+        code(
+            c.modify_replication_group()
+                .replication_group_id("rbac")
+                .user_group_ids_to_add("ug2")
+                .send()
+                .await
+        ),
+        "InvalidParameterCombination"
+    );
+    c.modify_replication_group()
+        .replication_group_id("rbac")
+        .user_group_ids_to_add("ug2")
+        .auth_token_update_strategy(AuthTokenUpdateStrategyType::Delete)
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("token to user groups");
+    let g = wait_available(&c, "rbac", Duration::from_secs(30)).await;
+    assert_eq!(g.auth_token_enabled(), Some(false));
+    assert!(run(&app, &["GET", "app:1"]).await.is_ok(), "app is back");
+    assert!(
+        denied(&client(&p, &ca, None, Some(TOKEN)), &["GET", "app:1"]).await,
+        "the token is gone"
+    );
+    assert!(
+        run(&anon, &["GET", "app:1"]).await.is_ok(),
+        "built-in default: no password, full access"
+    );
+}

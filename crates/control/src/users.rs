@@ -1,0 +1,1017 @@
+//! Users and user groups (role-based access control): `CreateUser`, `ModifyUser`, `DeleteUser`,
+//! `DescribeUsers`, `CreateUserGroup`, `ModifyUserGroup`, `DeleteUserGroup`, `DescribeUserGroups`, and what a
+//! replication group's nodes hold for the user groups attached to it.
+//!
+//! A user's access string is Redis ACL syntax (`on ~app:* +get`), enforced by Redis itself on every node of every
+//! replication group whose user group holds the user; the user named `default` is what clients that do not
+//! authenticate (or send `AUTH <password>`) act as. Passwords are kept as SHA-256 hashes only. Whatever an access
+//! string grants, the commands that would break the control plane (`@admin`, `MIGRATE`) stay denied, as on
+//! ElastiCache.
+//!
+//! AWS's rules: user ids start with a letter and hold letters, digits and hyphens; 1 or 2 passwords of 16–128
+//! printable characters without `,` `"` `/` `@`, or `NoPasswordRequired`; every user group holds a user named
+//! `default` (`DefaultUserRequired`) and no two users of one name (`DuplicateUserName`); the built-in user
+//! `default` can be neither changed nor deleted; a user group attached to a replication group cannot be deleted.
+
+use std::collections::BTreeSet;
+
+use wire::input::{
+    AuthenticationMode, CreateUser, CreateUserGroup, DescribeUserGroups, DescribeUsers, ModifyUser,
+    ModifyUserGroup, Secret,
+};
+use wire::output;
+
+use crate::error::{combination, invalid, ControlError, Result};
+use crate::model::{Acl, GroupStatus, NewEvent, ReplicationGroup, User, UserGroup};
+use crate::store::AccessChange;
+use crate::{now, rules, Control, State};
+
+/// The built-in user every deployment has, as on ElastiCache.
+pub const DEFAULT_USER_ID: &str = "default";
+/// The Redis user name clients that do not authenticate act as.
+pub const DEFAULT_USER_NAME: &str = "default";
+/// The oldest engine with Redis ACL users.
+pub const MINIMUM_ENGINE_VERSION: &str = "6.0";
+/// Users per deployment (AWS's default quota).
+pub const MAX_USERS: usize = 1000;
+/// User groups per deployment (AWS's default quota).
+pub const MAX_USER_GROUPS: usize = 100;
+
+fn builtin_default() -> User {
+    User {
+        id: DEFAULT_USER_ID.into(),
+        name: DEFAULT_USER_NAME.into(),
+        engine: "redis".into(),
+        access_string: "on ~* +@all".into(),
+        password_hashes: vec![],
+        no_password: true,
+        status: "active".into(),
+    }
+}
+
+/// Checks a user or user group id: a letter, then letters, digits and hyphens; no `--`, no hyphen at the end.
+pub fn check_id(kind: &str, id: &str) -> Result<()> {
+    let ok = id.len() <= 40
+        && id.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !id.contains("--")
+        && !id.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "Invalid {kind} '{}': it must begin with a letter, hold only letters, digits and hyphens (at most 40), \
+             and neither end with a hyphen nor hold two in a row.",
+            rules::shown(id)
+        )))
+    }
+}
+
+/// Checks a user password: 16–128 printable ASCII characters without `,` `"` `/` `@` or spaces.
+pub fn check_password(p: &str) -> Result<()> {
+    let n = p.chars().count();
+    if !(16..=128).contains(&n) {
+        return Err(invalid(format!(
+            "Invalid password: it must be 16 to 128 characters long; this one has {n}."
+        )));
+    }
+    if let Some(bad) = p
+        .chars()
+        .find(|c| !c.is_ascii_graphic() || ",\"/@".contains(*c))
+    {
+        let shown = if bad.is_ascii_graphic() {
+            format!("'{bad}'")
+        } else {
+            format!("U+{:04X}", bad as u32)
+        };
+        return Err(invalid(format!(
+            "Invalid password: {shown} is not allowed (no spaces, and none of , \" / @)."
+        )));
+    }
+    Ok(())
+}
+
+/// Checks an access string: Redis ACL rules that grant or deny (`on`, `off`, `~pattern`, `%R~pattern`,
+/// `&pattern`, `allkeys`, `allchannels`, `resetkeys`, `resetchannels`, `+cmd`, `-cmd`, `+@category`,
+/// `-@category`, `allcommands`, `nocommands`). Rules about passwords are not part of an access string.
+pub fn check_access_string(s: &str) -> Result<()> {
+    let rules: Vec<&str> = s.split_whitespace().collect();
+    if rules.is_empty() {
+        return Err(invalid(
+            "AccessString must not be empty (for example: on ~* +@all).",
+        ));
+    }
+    for r in rules {
+        let ok = matches!(
+            r,
+            "on" | "off"
+                | "allkeys"
+                | "allchannels"
+                | "resetkeys"
+                | "resetchannels"
+                | "allcommands"
+                | "nocommands"
+        ) || (r.len() > 1
+            && (r.starts_with('~')
+                || r.starts_with('&')
+                || r.starts_with("%R~")
+                || r.starts_with("%W~")
+                || r.starts_with("%RW~")
+                || ((r.starts_with('+') || r.starts_with('-'))
+                    && r[1..]
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "@|-_".contains(c)))))
+            && r.chars().all(|c| c.is_ascii_graphic());
+        if !ok {
+            return Err(invalid(format!(
+                "Invalid AccessString: '{}' is not an access rule (use on/off, ~keys, &channels, +command, \
+                 -command, +@category, -@category).",
+                rules::shown(r)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The Redis ACL rules of `u` on a node: its passwords (as `#<sha256>`) or `nopass`, its access string, and the
+/// control plane's own limits after it.
+pub fn user_rules(u: &User) -> String {
+    let auth = if u.no_password {
+        "nopass".to_string()
+    } else {
+        u.password_hashes
+            .iter()
+            .map(|h| format!("#{h}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let grants_all = u
+        .access_string
+        .split_whitespace()
+        .any(|r| r == "+@all" || r == "allcommands");
+    format!(
+        "{auth} {} -@admin -migrate{}",
+        u.access_string,
+        if grants_all { " +role" } else { "" }
+    )
+}
+
+/// The ACL for `users` (the users of the attached user groups).
+pub fn acl_for(users: &[&User]) -> Acl {
+    let mut default_user = format!("off nopass {}", rules::CUSTOMER_PERMISSIONS);
+    let mut others = Vec::new();
+    for u in users {
+        if u.name == DEFAULT_USER_NAME {
+            default_user = user_rules(u);
+        } else {
+            others.push((u.name.clone(), user_rules(u)));
+        }
+    }
+    others.sort();
+    others.dedup_by(|a, b| a.0 == b.0);
+    Acl {
+        default_user,
+        users: others,
+    }
+}
+
+/// The passwords a request gives: `AuthenticationMode` first, then `Passwords` / `NoPasswordRequired`. `None`
+/// when the request says nothing about them; `Some((hashes, no_password))` otherwise.
+fn passwords_of(
+    mode: Option<&AuthenticationMode>,
+    passwords: Option<&Vec<Secret>>,
+    no_password: Option<bool>,
+) -> Result<Option<(Vec<String>, bool)>> {
+    let (list, none) = match mode {
+        Some(m) => match m.kind.as_deref() {
+            Some("iam") => {
+                return Err(invalid(
+                    "AuthenticationMode iam is not available: Cacheplane has no IAM; use password or no-password-required.",
+                ))
+            }
+            Some("no-password-required") => {
+                if m.passwords.as_ref().is_some_and(|p| !p.is_empty()) {
+                    return Err(combination(
+                        "AuthenticationMode no-password-required takes no Passwords.",
+                    ));
+                }
+                (None, Some(true))
+            }
+            Some(_) => (m.passwords.as_ref(), Some(false)),
+            None => (m.passwords.as_ref(), None),
+        },
+        None => (passwords, no_password),
+    };
+    if mode.is_some() && (passwords.is_some() || no_password.is_some()) {
+        return Err(combination(
+            "Give passwords either in AuthenticationMode or as Passwords/NoPasswordRequired, not both.",
+        ));
+    }
+    match (list, none) {
+        (None, None) => Ok(None),
+        (Some(l), Some(true)) if !l.is_empty() => Err(combination(
+            "Passwords cannot be given together with NoPasswordRequired=true.",
+        )),
+        (_, Some(true)) => Ok(Some((vec![], true))),
+        (None, Some(false)) => Err(combination(
+            "AuthenticationMode password needs one or two Passwords.",
+        )),
+        (Some(l), _) => {
+            if l.is_empty() || l.len() > 2 {
+                return Err(invalid(format!(
+                    "A user has one or two passwords; {} were given.",
+                    l.len()
+                )));
+            }
+            for p in l {
+                check_password(&p.0)?;
+            }
+            Ok(Some((
+                l.iter().map(|p| engine::secret::sha256_hex(&p.0)).collect(),
+                false,
+            )))
+        }
+    }
+}
+
+fn check_engine(engine: &str) -> Result<()> {
+    if engine.eq_ignore_ascii_case("redis") {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "Engine '{}' is not available for users here: use redis.",
+            rules::shown(engine)
+        )))
+    }
+}
+
+impl State {
+    /// A user by id, the built-in `default` included.
+    pub(crate) fn user(&self, id: &str) -> Option<User> {
+        self.users
+            .get(id)
+            .cloned()
+            .or_else(|| (id == DEFAULT_USER_ID).then(builtin_default))
+    }
+
+    /// The user groups that hold user `id`.
+    fn groups_of_user(&self, id: &str) -> Vec<String> {
+        self.user_groups
+            .values()
+            .filter(|g| g.user_ids.iter().any(|u| u == id))
+            .map(|g| g.id.clone())
+            .collect()
+    }
+
+    /// The replication groups a user group is attached to.
+    fn replication_groups_of(&self, ug: &str) -> Vec<String> {
+        self.groups
+            .values()
+            .filter(|g| g.user_group_ids.iter().any(|u| u == ug))
+            .map(|g| g.id.clone())
+            .collect()
+    }
+
+    /// The ACL the nodes of a group with `user_group_ids` hold: `None` for none.
+    pub(crate) fn acl_of(&self, user_group_ids: &[String]) -> Option<Acl> {
+        if user_group_ids.is_empty() {
+            return None;
+        }
+        let users: Vec<User> = user_group_ids
+            .iter()
+            .filter_map(|g| self.user_groups.get(g))
+            .flat_map(|g| g.user_ids.iter())
+            .filter_map(|u| self.user(u))
+            .collect();
+        Some(acl_for(&users.iter().collect::<Vec<_>>()))
+    }
+
+    /// The replication groups that hold any of `user_groups`, with their ACL resolved again (status
+    /// `modifying` for an available one).
+    fn reach(&self, user_groups: &[String]) -> Vec<ReplicationGroup> {
+        self.groups
+            .values()
+            .filter(|g| g.user_group_ids.iter().any(|u| user_groups.contains(u)))
+            .map(|g| {
+                let mut g = g.clone();
+                g.acl = self.acl_of(&g.user_group_ids);
+                if g.status == GroupStatus::Available {
+                    g.status = GroupStatus::Modifying;
+                }
+                g
+            })
+            .filter(|g| self.groups.get(&g.id) != Some(g))
+            .collect()
+    }
+
+    /// Checks that users `ids` exist, that one is named `default`, and that no two share a name.
+    fn check_members(&self, ids: &[String]) -> Result<()> {
+        let mut names = BTreeSet::new();
+        for id in ids {
+            let u = self.user(id).ok_or_else(|| {
+                ControlError::UserNotFound(format!("User {} not found.", rules::shown(id)))
+            })?;
+            if !names.insert(u.name.clone()) {
+                return Err(ControlError::DuplicateUserName(format!(
+                    "Two users of this user group are named {}; user names must be unique within a user group.",
+                    u.name
+                )));
+            }
+        }
+        if !names.contains(DEFAULT_USER_NAME) {
+            return Err(ControlError::DefaultUserRequired(
+                "A user group must hold a user named default (the built-in user default, or one of your own).".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Control {
+    fn view_user(&self, st: &State, u: &User) -> output::User {
+        output::User {
+            user_id: u.id.clone(),
+            user_name: u.name.clone(),
+            status: u.status.clone(),
+            engine: u.engine.clone(),
+            minimum_engine_version: MINIMUM_ENGINE_VERSION.into(),
+            access_string: u.access_string.clone(),
+            user_group_ids: st.groups_of_user(&u.id),
+            authentication_type: if u.no_password {
+                "no-password".into()
+            } else {
+                "password".into()
+            },
+            password_count: u.password_hashes.len() as i64,
+            arn: self.inner.settings.arn("user", &u.id),
+        }
+    }
+
+    fn view_user_group(&self, st: &State, g: &UserGroup) -> output::UserGroup {
+        output::UserGroup {
+            user_group_id: g.id.clone(),
+            status: g.status.clone(),
+            engine: g.engine.clone(),
+            user_ids: g.user_ids.clone(),
+            minimum_engine_version: MINIMUM_ENGINE_VERSION.into(),
+            pending_add: vec![],
+            pending_remove: vec![],
+            replication_groups: st.replication_groups_of(&g.id),
+            arn: self.inner.settings.arn("usergroup", &g.id),
+        }
+    }
+
+    fn tags_of(input: Option<&Vec<wire::input::Tag>>) -> Result<Vec<(String, String)>> {
+        let tags: Vec<(String, String)> = input
+            .map(|t| {
+                t.iter()
+                    .map(|t| (t.key.clone(), t.value.clone().unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (k, v) in &tags {
+            rules::tag(k, v)?;
+        }
+        Ok(tags)
+    }
+
+    /// `CreateUser`.
+    pub fn create_user(&self, input: CreateUser) -> Result<output::User> {
+        check_id("UserId", &input.user_id)?;
+        check_engine(&input.engine)?;
+        if input.user_name.trim().is_empty()
+            || input.user_name.len() > 120
+            || !input.user_name.chars().all(|c| c.is_ascii_graphic())
+        {
+            return Err(invalid(format!(
+                "Invalid UserName '{}': 1 to 120 printable characters without spaces.",
+                rules::shown(&input.user_name)
+            )));
+        }
+        check_access_string(&input.access_string)?;
+        let (hashes, no_password) = passwords_of(
+            input.authentication_mode.as_ref(),
+            input.passwords.as_ref(),
+            input.no_password_required,
+        )?
+        .ok_or_else(|| {
+            combination("A user needs Passwords (one or two), or NoPasswordRequired=true.")
+        })?;
+        let tags = Self::tags_of(input.tags.as_ref())?;
+        let u = User {
+            id: input.user_id.clone(),
+            name: input.user_name.clone(),
+            engine: "redis".into(),
+            access_string: input.access_string.clone(),
+            password_hashes: hashes,
+            no_password,
+            status: "active".into(),
+        };
+        let mut st = self.state();
+        if st.user(&u.id).is_some() {
+            return Err(ControlError::UserAlreadyExists(format!(
+                "User {} already exists.",
+                u.id
+            )));
+        }
+        if st.users.len() >= MAX_USERS {
+            return Err(ControlError::UserQuotaExceeded(format!(
+                "This deployment has {MAX_USERS} users, the most it holds."
+            )));
+        }
+        let t = now();
+        st.store.put_access(
+            &AccessChange {
+                users: vec![&u],
+                ..Default::default()
+            },
+            t,
+            &[NewEvent {
+                source_type: "user",
+                source_id: u.id.clone(),
+                message: format!("User {} created", u.id),
+            }],
+        )?;
+        let arn = self.inner.settings.arn("user", &u.id);
+        if !tags.is_empty() {
+            st.store.put_tags(&arn, &tags)?;
+        }
+        st.users.insert(u.id.clone(), u.clone());
+        Ok(self.view_user(&st, &u))
+    }
+
+    /// `ModifyUser`: the change reaches every replication group whose user groups hold the user.
+    pub fn modify_user(&self, input: ModifyUser) -> Result<output::User> {
+        if let Some(e) = &input.engine {
+            check_engine(e)?;
+        }
+        if input.access_string.is_some() && input.append_access_string.is_some() {
+            return Err(combination(
+                "Give AccessString or AppendAccessString, not both.",
+            ));
+        }
+        for a in [&input.access_string, &input.append_access_string]
+            .into_iter()
+            .flatten()
+        {
+            check_access_string(a)?;
+        }
+        let passwords = passwords_of(
+            input.authentication_mode.as_ref(),
+            input.passwords.as_ref(),
+            input.no_password_required,
+        )?;
+        let mut st = self.state();
+        if input.user_id == DEFAULT_USER_ID && !st.users.contains_key(DEFAULT_USER_ID) {
+            return Err(ControlError::InvalidParameterValue(
+                "The built-in user default cannot be modified; create a user of your own named default and put it in your user groups instead.".into(),
+            ));
+        }
+        let Some(mut u) = st.users.get(&input.user_id).cloned() else {
+            return Err(ControlError::UserNotFound(format!(
+                "User {} not found.",
+                rules::shown(&input.user_id)
+            )));
+        };
+        if u.status != "active" {
+            return Err(ControlError::InvalidUserState(format!(
+                "User {} is {}; it can be modified when it is active.",
+                u.id, u.status
+            )));
+        }
+        let before = u.clone();
+        if let Some(a) = input.access_string {
+            u.access_string = a;
+        }
+        if let Some(a) = input.append_access_string {
+            u.access_string = format!("{} {a}", u.access_string);
+        }
+        if let Some((hashes, none)) = passwords {
+            u.password_hashes = hashes;
+            u.no_password = none;
+        }
+        if u == before {
+            return Ok(self.view_user(&st, &u));
+        }
+        let groups = st.groups_of_user(&u.id);
+        let reached = {
+            // Resolve with the new user in place.
+            let old = st.users.insert(u.id.clone(), u.clone());
+            let r = st.reach(&groups);
+            match old {
+                Some(o) => st.users.insert(o.id.clone(), o),
+                None => st.users.remove(&u.id),
+            };
+            r
+        };
+        if !reached.is_empty() {
+            u.status = "modifying".into();
+        }
+        let t = now();
+        let events = vec![NewEvent {
+            source_type: "user",
+            source_id: u.id.clone(),
+            message: format!("User {} modified", u.id),
+        }];
+        st.store.put_access(
+            &AccessChange {
+                users: vec![&u],
+                replication_groups: reached.iter().collect(),
+                ..Default::default()
+            },
+            t,
+            &events,
+        )?;
+        st.users.insert(u.id.clone(), u.clone());
+        let ids: Vec<String> = reached.iter().map(|g| g.id.clone()).collect();
+        for g in reached {
+            st.groups.insert(g.id.clone(), g);
+        }
+        let view = self.view_user(&st, &u);
+        drop(st);
+        for id in ids {
+            self.refresh_roles_soon(&id);
+            self.poke_group(&id);
+        }
+        Ok(view)
+    }
+
+    /// `DeleteUser`: only a user that no user group holds (so no replication group loses a user unseen).
+    pub fn delete_user(&self, id: &str) -> Result<output::User> {
+        let mut st = self.state();
+        if id == DEFAULT_USER_ID && !st.users.contains_key(DEFAULT_USER_ID) {
+            return Err(ControlError::DefaultUserAssociatedToUserGroup(
+                "The built-in user default cannot be deleted.".into(),
+            ));
+        }
+        let Some(mut u) = st.users.get(id).cloned() else {
+            return Err(ControlError::UserNotFound(format!(
+                "User {} not found.",
+                rules::shown(id)
+            )));
+        };
+        let groups = st.groups_of_user(id);
+        if !groups.is_empty() {
+            let err = format!(
+                "User {id} belongs to user group(s) {}: remove it from them first (ModifyUserGroup UserIdsToRemove).",
+                groups.join(", ")
+            );
+            return Err(if u.name == DEFAULT_USER_NAME {
+                ControlError::DefaultUserAssociatedToUserGroup(err)
+            } else {
+                ControlError::InvalidUserState(err)
+            });
+        }
+        let t = now();
+        st.store.put_access(
+            &AccessChange {
+                deleted_users: vec![id],
+                ..Default::default()
+            },
+            t,
+            &[NewEvent {
+                source_type: "user",
+                source_id: id.to_string(),
+                message: format!("User {id} deleted"),
+            }],
+        )?;
+        st.store
+            .remove_tags_of(&[self.inner.settings.arn("user", id)])?;
+        st.users.remove(id);
+        u.status = "deleting".into();
+        Ok(self.view_user(&st, &u))
+    }
+
+    /// `DescribeUsers`.
+    pub fn describe_users(
+        &self,
+        input: DescribeUsers,
+    ) -> Result<(Vec<output::User>, Option<String>)> {
+        if let Some(e) = &input.engine {
+            check_engine(e)?;
+        }
+        let limit = rules::max_records(input.max_records)?;
+        let st = self.state();
+        let mut all: Vec<User> = st.users.values().cloned().collect();
+        if !st.users.contains_key(DEFAULT_USER_ID) {
+            all.insert(0, builtin_default());
+        }
+        if let Some(id) = &input.user_id {
+            all.retain(|u| u.id == *id);
+            if all.is_empty() {
+                return Err(ControlError::UserNotFound(format!(
+                    "User {} not found.",
+                    rules::shown(id)
+                )));
+            }
+        }
+        for f in input.filters.iter().flatten() {
+            match f.name.as_str() {
+                "user-id" => all.retain(|u| f.values.contains(&u.id)),
+                "user-name" => all.retain(|u| f.values.contains(&u.name)),
+                "engine" => {
+                    all.retain(|u| f.values.iter().any(|v| v.eq_ignore_ascii_case(&u.engine)))
+                }
+                "user-group-id" => {
+                    let ids: BTreeSet<String> = f
+                        .values
+                        .iter()
+                        .filter_map(|g| st.user_groups.get(g))
+                        .flat_map(|g| g.user_ids.iter().cloned())
+                        .collect();
+                    all.retain(|u| ids.contains(&u.id));
+                }
+                other => {
+                    return Err(invalid(format!(
+                    "Invalid filter name '{}': use user-id, user-name, engine or user-group-id.",
+                    rules::shown(other)
+                )))
+                }
+            }
+        }
+        let start = page_start(input.marker.as_deref())?;
+        let page = all
+            .iter()
+            .skip(start)
+            .take(limit)
+            .map(|u| self.view_user(&st, u))
+            .collect();
+        Ok((
+            page,
+            (start + limit < all.len()).then(|| (start + limit).to_string()),
+        ))
+    }
+
+    /// `CreateUserGroup`.
+    pub fn create_user_group(&self, input: CreateUserGroup) -> Result<output::UserGroup> {
+        check_id("UserGroupId", &input.user_group_id)?;
+        check_engine(&input.engine)?;
+        let user_ids = input.user_ids.clone().unwrap_or_default();
+        let tags = Self::tags_of(input.tags.as_ref())?;
+        let mut st = self.state();
+        if st.user_groups.contains_key(&input.user_group_id) {
+            return Err(ControlError::UserGroupAlreadyExists(format!(
+                "User group {} already exists.",
+                input.user_group_id
+            )));
+        }
+        if st.user_groups.len() >= MAX_USER_GROUPS {
+            return Err(ControlError::UserGroupQuotaExceeded(format!(
+                "This deployment has {MAX_USER_GROUPS} user groups, the most it holds."
+            )));
+        }
+        st.check_members(&user_ids)?;
+        let g = UserGroup {
+            id: input.user_group_id.clone(),
+            engine: "redis".into(),
+            user_ids,
+            status: "creating".into(),
+        };
+        st.store.put_access(
+            &AccessChange {
+                user_groups: vec![&g],
+                ..Default::default()
+            },
+            now(),
+            &[NewEvent {
+                source_type: "user-group",
+                source_id: g.id.clone(),
+                message: format!("User group {} created", g.id),
+            }],
+        )?;
+        let arn = self.inner.settings.arn("usergroup", &g.id);
+        if !tags.is_empty() {
+            st.store.put_tags(&arn, &tags)?;
+        }
+        st.user_groups.insert(g.id.clone(), g.clone());
+        let view = self.view_user_group(&st, &g);
+        drop(st);
+        self.wake();
+        Ok(view)
+    }
+
+    /// `ModifyUserGroup`: the nodes of every replication group it is attached to get exactly its users.
+    pub fn modify_user_group(&self, input: ModifyUserGroup) -> Result<output::UserGroup> {
+        if let Some(e) = &input.engine {
+            check_engine(e)?;
+        }
+        let add = input.user_ids_to_add.clone().unwrap_or_default();
+        let remove = input.user_ids_to_remove.clone().unwrap_or_default();
+        if add.is_empty() && remove.is_empty() {
+            return Err(combination(
+                "ModifyUserGroup needs UserIdsToAdd or UserIdsToRemove.",
+            ));
+        }
+        if let Some(both) = add.iter().find(|a| remove.contains(a)) {
+            return Err(combination(format!(
+                "User {} is both to add and to remove.",
+                rules::shown(both)
+            )));
+        }
+        let mut st = self.state();
+        let Some(mut g) = st.user_groups.get(&input.user_group_id).cloned() else {
+            return Err(ControlError::UserGroupNotFound(format!(
+                "User group {} not found.",
+                rules::shown(&input.user_group_id)
+            )));
+        };
+        if g.status != "active" {
+            return Err(ControlError::InvalidUserGroupState(format!(
+                "User group {} is {}; it can be modified when it is active.",
+                g.id, g.status
+            )));
+        }
+        for id in &remove {
+            if !g.user_ids.contains(id) {
+                return Err(ControlError::UserNotFound(format!(
+                    "User {} is not in user group {}.",
+                    rules::shown(id),
+                    g.id
+                )));
+            }
+        }
+        g.user_ids.retain(|u| !remove.contains(u));
+        for id in add {
+            if !g.user_ids.contains(&id) {
+                g.user_ids.push(id);
+            }
+        }
+        st.check_members(&g.user_ids)?;
+        let reached = {
+            let old = st.user_groups.insert(g.id.clone(), g.clone());
+            let r = st.reach(std::slice::from_ref(&g.id));
+            if let Some(o) = old {
+                st.user_groups.insert(o.id.clone(), o);
+            }
+            r
+        };
+        g.status = if reached.is_empty() {
+            "active".into()
+        } else {
+            "modifying".into()
+        };
+        st.store.put_access(
+            &AccessChange {
+                user_groups: vec![&g],
+                replication_groups: reached.iter().collect(),
+                ..Default::default()
+            },
+            now(),
+            &[NewEvent {
+                source_type: "user-group",
+                source_id: g.id.clone(),
+                message: format!("User group {} modified", g.id),
+            }],
+        )?;
+        st.user_groups.insert(g.id.clone(), g.clone());
+        let ids: Vec<String> = reached.iter().map(|r| r.id.clone()).collect();
+        for r in reached {
+            st.groups.insert(r.id.clone(), r);
+        }
+        let view = self.view_user_group(&st, &g);
+        drop(st);
+        for id in ids {
+            self.refresh_roles_soon(&id);
+            self.poke_group(&id);
+        }
+        Ok(view)
+    }
+
+    /// `DeleteUserGroup`: refused while a replication group uses it.
+    pub fn delete_user_group(&self, id: &str) -> Result<output::UserGroup> {
+        let mut st = self.state();
+        let Some(mut g) = st.user_groups.get(id).cloned() else {
+            return Err(ControlError::UserGroupNotFound(format!(
+                "User group {} not found.",
+                rules::shown(id)
+            )));
+        };
+        let used = st.replication_groups_of(id);
+        if !used.is_empty() {
+            return Err(ControlError::InvalidUserGroupState(format!(
+                "User group {id} is in use by replication group(s) {}: remove it from them first.",
+                used.join(", ")
+            )));
+        }
+        st.store.put_access(
+            &AccessChange {
+                deleted_user_groups: vec![id],
+                ..Default::default()
+            },
+            now(),
+            &[NewEvent {
+                source_type: "user-group",
+                source_id: id.to_string(),
+                message: format!("User group {id} deleted"),
+            }],
+        )?;
+        st.store
+            .remove_tags_of(&[self.inner.settings.arn("usergroup", id)])?;
+        st.user_groups.remove(id);
+        g.status = "deleting".into();
+        Ok(self.view_user_group(&st, &g))
+    }
+
+    /// `DescribeUserGroups`.
+    pub fn describe_user_groups(
+        &self,
+        input: DescribeUserGroups,
+    ) -> Result<(Vec<output::UserGroup>, Option<String>)> {
+        let limit = rules::max_records(input.max_records)?;
+        let st = self.state();
+        let mut all: Vec<&UserGroup> = st.user_groups.values().collect();
+        if let Some(id) = &input.user_group_id {
+            all.retain(|g| g.id == *id);
+            if all.is_empty() {
+                return Err(ControlError::UserGroupNotFound(format!(
+                    "User group {} not found.",
+                    rules::shown(id)
+                )));
+            }
+        }
+        let start = page_start(input.marker.as_deref())?;
+        let page = all
+            .iter()
+            .skip(start)
+            .take(limit)
+            .map(|g| self.view_user_group(&st, g))
+            .collect();
+        Ok((
+            page,
+            (start + limit < all.len()).then(|| (start + limit).to_string()),
+        ))
+    }
+
+    /// Moves user groups and users whose change has reached every replication group to `active` (a new user
+    /// group at once: it reaches no node until it is attached). Run by the reconciler every tick.
+    pub(crate) fn settle_access(&self) -> Result<()> {
+        let mut st = self.state();
+        let busy = |st: &State, ug: &str| {
+            st.groups.values().any(|g| {
+                g.status == GroupStatus::Modifying && g.user_group_ids.iter().any(|u| u == ug)
+            })
+        };
+        let groups: Vec<UserGroup> = st
+            .user_groups
+            .values()
+            .filter(|g| g.status == "creating" || (g.status == "modifying" && !busy(&st, &g.id)))
+            .map(|g| UserGroup {
+                status: "active".into(),
+                ..g.clone()
+            })
+            .collect();
+        let users: Vec<User> = st
+            .users
+            .values()
+            .filter(|u| {
+                u.status == "modifying" && !st.groups_of_user(&u.id).iter().any(|g| busy(&st, g))
+            })
+            .map(|u| User {
+                status: "active".into(),
+                ..u.clone()
+            })
+            .collect();
+        if groups.is_empty() && users.is_empty() {
+            return Ok(());
+        }
+        st.store.put_access(
+            &AccessChange {
+                users: users.iter().collect(),
+                user_groups: groups.iter().collect(),
+                ..Default::default()
+            },
+            now(),
+            &[],
+        )?;
+        for g in groups {
+            st.user_groups.insert(g.id.clone(), g);
+        }
+        for u in users {
+            st.users.insert(u.id.clone(), u);
+        }
+        Ok(())
+    }
+
+    /// Checks user groups to attach to a replication group: they exist and are active, at most one, and the
+    /// group takes them (TLS `required`, engine ≥ 6.0).
+    pub(crate) fn check_user_groups_for(
+        &self,
+        st: &State,
+        ids: &[String],
+        tls: Option<crate::model::TransitMode>,
+        engine_version: &str,
+    ) -> Result<()> {
+        if ids.len() > 1 {
+            return Err(combination("A replication group takes one user group."));
+        }
+        for id in ids {
+            let g = st.user_groups.get(id).ok_or_else(|| {
+                ControlError::UserGroupNotFound(format!(
+                    "User group {} not found.",
+                    rules::shown(id)
+                ))
+            })?;
+            if g.status != "active" {
+                return Err(ControlError::InvalidUserGroupState(format!(
+                    "User group {id} is {}; it can be attached when it is active.",
+                    g.status
+                )));
+            }
+        }
+        if !ids.is_empty() {
+            if tls != Some(crate::model::TransitMode::Required) {
+                return Err(combination(
+                    "User groups need in-transit encryption in required mode (TransitEncryptionEnabled=true, TransitEncryptionMode=required).",
+                ));
+            }
+            if engine::binary::parse_version(engine_version).is_none_or(|v| v < (6, 0, 0)) {
+                return Err(invalid(format!(
+                    "User groups need engine version 6.0 or later; this group runs {engine_version}."
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn page_start(marker: Option<&str>) -> Result<usize> {
+    match marker {
+        None | Some("") => Ok(0),
+        Some(m) => m
+            .parse()
+            .map_err(|_| invalid(format!("Invalid Marker '{}'.", rules::shown(m)))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_strings_and_passwords() {
+        for ok in [
+            "on ~* +@all",
+            "on ~app:* +get",
+            "off",
+            "on ~* &* -@dangerous +info",
+            "on %R~r:* +@read",
+        ] {
+            assert!(check_access_string(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "on >secret",
+            "on nopass",
+            "on #abc",
+            "reset",
+            "on resetpass",
+            "on ~* +get{",
+        ] {
+            assert!(check_access_string(bad).is_err(), "{bad}");
+        }
+        assert!(check_password("0123456789abcdef").is_ok());
+        for bad in [
+            "short",
+            "0123456789abcde,",
+            "0123456789abcde@",
+            "0123456789abcde/",
+            "0123456789 abcdef",
+        ] {
+            assert!(check_password(bad).is_err(), "{bad}");
+        }
+        assert!(check_id("UserId", "app-user1").is_ok());
+        for bad in ["1app", "app--x", "app-", "a_b", ""] {
+            assert!(check_id("UserId", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rules_keep_the_control_plane_limits() {
+        let u = User {
+            id: "app".into(),
+            name: "app".into(),
+            engine: "redis".into(),
+            access_string: "on ~app:* +get".into(),
+            password_hashes: vec!["ab".into(), "cd".into()],
+            no_password: false,
+            status: "active".into(),
+        };
+        assert_eq!(user_rules(&u), "#ab #cd on ~app:* +get -@admin -migrate");
+        let all = User {
+            access_string: "on ~* +@all".into(),
+            no_password: true,
+            password_hashes: vec![],
+            ..u.clone()
+        };
+        assert_eq!(
+            user_rules(&all),
+            "nopass on ~* +@all -@admin -migrate +role"
+        );
+        let acl = acl_for(&[&u, &builtin_default()]);
+        assert_eq!(
+            acl.default_user,
+            "nopass on ~* +@all -@admin -migrate +role"
+        );
+        assert_eq!(acl.users, vec![("app".to_string(), user_rules(&u))]);
+    }
+}
