@@ -463,3 +463,54 @@ def test_tls_and_auth_tokens_with_boto3_and_cli(daemon):
     plain = subprocess.run(["redis-cli", "-h", ep["Address"], "-p", str(ep["Port"]), "GET", "kept"],
                            capture_output=True, text=True, timeout=10)
     assert "yes" not in plain.stdout
+
+
+def test_users_and_user_groups_with_boto3_and_cli(daemon):
+    endpoint, data_dir = daemon
+    ca = os.path.join(data_dir, "tls", "ca.pem")
+    ec = boto3.client("elasticache", endpoint_url=endpoint, region_name=REGION,
+                      aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+    # The AWS CLI creates the users and the group; boto3 attaches it and changes a user.
+    rc, out, err = aws(endpoint, "create-user", "--user-id", "reader", "--user-name", "reader", "--engine", "redis",
+                       "--access-string", "on ~cache:* +get", "--passwords", "reader-password-0123456789")
+    assert rc == 0, err
+    assert out["Authentication"] == {"Type": "password", "PasswordCount": 1}
+    rc, out, err = aws(endpoint, "create-user", "--user-id", "closed-default", "--user-name", "default",
+                       "--engine", "redis", "--access-string", "off -@all", "--no-password-required")
+    assert rc == 0, err
+    rc, out, err = aws(endpoint, "create-user-group", "--user-group-id", "ug-cli", "--engine", "redis",
+                       "--user-ids", "reader")
+    assert rc != 0 and "DefaultUserRequired" in err
+    rc, out, err = aws(endpoint, "create-user-group", "--user-group-id", "ug-cli", "--engine", "redis",
+                       "--user-ids", "closed-default", "reader")
+    assert rc == 0, err
+    deadline = time.time() + 20
+    while ec.describe_user_groups(UserGroupId="ug-cli")["UserGroups"][0]["Status"] != "active":
+        assert time.time() < deadline
+        time.sleep(0.05)
+    ec.create_replication_group(ReplicationGroupId="rbac-rg", ReplicationGroupDescription="rbac",
+                                NumCacheClusters=2, TransitEncryptionEnabled=True, UserGroupIds=["ug-cli"])
+    describe = lambda: ec.describe_replication_groups(ReplicationGroupId="rbac-rg")["ReplicationGroups"][0]
+    g = wait_status(describe, "available")
+    assert g["UserGroupIds"] == ["ug-cli"]
+    ep = g["NodeGroups"][0]["PrimaryEndpoint"]
+
+    def as_reader(*args):
+        r = subprocess.run(["redis-cli", "--tls", "--cacert", ca, "-h", ep["Address"], "-p", str(ep["Port"]),
+                            "--user", "reader", "--pass", "reader-password-0123456789", "--no-auth-warning", *args],
+                           capture_output=True, text=True, timeout=10)
+        return (r.stdout + r.stderr).strip()
+
+    assert "NOPERM" in as_reader("SET", "cache:1", "x")
+    assert "NOAUTH" in redis_cli_tls(ep, ca, "GET", "cache:1")[1] or "NOPERM" in redis_cli_tls(ep, ca, "GET", "cache:1")[1]
+    r = ec.modify_user(UserId="reader", AccessString="on ~cache:* +get +set")
+    assert r["Status"] == "modifying"
+    wait_status(describe, "available")
+    assert as_reader("SET", "cache:1", "x") == "OK"
+    assert as_reader("GET", "cache:1") == "x"
+    assert "NOPERM" in as_reader("GET", "other")
+    users = ec.describe_users(Filters=[{"Name": "user-group-id", "Values": ["ug-cli"]}])["Users"]
+    assert sorted(u["UserId"] for u in users) == ["closed-default", "reader"]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec.delete_user_group(UserGroupId="ug-cli")
+    assert e.value.response["Error"]["Code"] == "InvalidUserGroupState"

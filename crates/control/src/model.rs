@@ -420,6 +420,9 @@ pub struct StandaloneCluster {
     /// AUTH tokens, kept from the group the cluster was retained from.
     #[serde(default)]
     pub auth: Option<AuthTokens>,
+    /// The ACL users of the group's user groups, kept as they were when the cluster was retained.
+    #[serde(default)]
+    pub acl: Option<Acl>,
 }
 
 /// A new event, before it is stored.

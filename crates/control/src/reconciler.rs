@@ -219,9 +219,12 @@ impl Control {
             maxmemory: node_types::maxmemory(&s.cache_node_type).unwrap_or(1 << 29),
             binary: binary.path.clone(),
             replica_of: None,
-            default_user: rules::default_user_rules(s.auth.as_ref()),
+            default_user: match &s.acl {
+                Some(acl) => acl.default_user.clone(),
+                None => rules::default_user_rules(s.auth.as_ref()),
+            },
             tls,
-            users: vec![],
+            users: s.acl.as_ref().map(|a| a.users.clone()).unwrap_or_default(),
         })
     }
 
@@ -1597,6 +1600,7 @@ impl Control {
                     snapshot_window: g.snapshot_window.clone(),
                     transit_encryption: g.transit_encryption,
                     auth: g.auth.clone(),
+                    acl: g.acl.clone(),
                 });
                 continue;
             }
