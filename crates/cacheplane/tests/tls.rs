@@ -178,6 +178,31 @@ async fn tls_required_at_create_serves_only_verified_tls() {
     );
     get_eventually(&reader, "over-tls", "yes").await;
 
+    // Created in preferred mode: TLS and plaintext on the same port, replication over TLS.
+    c.create_replication_group()
+        .replication_group_id("tls-pref")
+        .replication_group_description("tls preferred")
+        .num_cache_clusters(2)
+        .transit_encryption_enabled(true)
+        .transit_encryption_mode("preferred".into())
+        .send()
+        .await
+        .expect("create preferred");
+    let gp = wait_available(&c, "tls-pref", Duration::from_secs(30)).await;
+    assert_eq!(
+        gp.transit_encryption_mode().map(|m| m.as_str()),
+        Some("preferred")
+    );
+    let (paddr, pport) = primary_endpoint(&gp);
+    let mut pc = client_conn_with_timeout(&plain_client(&paddr, pport), Duration::from_secs(2))
+        .await
+        .expect("plaintext in preferred");
+    let _: () = pc.set("both", "ways").await.expect("set");
+    assert!(answers(&tls_client(&paddr, pport, &ca)).await, "TLS in preferred");
+    assert!(!answers(&tls_client(&paddr, pport, &other_ca)).await, "wrong CA");
+    let (rpa, rpp) = replica_endpoint(&gp);
+    get_eventually(&tls_client(&rpa, rpp, &ca), "both", "ways").await;
+
     // Turning TLS off straight from required is refused, and changes nothing.
     let e = modify_transit(&c, "tls-req", Some(false), None)
         .await
