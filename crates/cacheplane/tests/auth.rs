@@ -22,45 +22,6 @@ const C: &str = "tokenCCCC-94b1e7d3a6f0";
 const D: &str = "tokenDDDD-5c8f2b0e9d71";
 const E: &str = "tokenEEEE-0e4a7c19b3d6";
 
-fn endpoint_of(g: &ReplicationGroup) -> (String, u16) {
-    let ep = g.node_groups()[0]
-        .primary_endpoint()
-        .expect("primary endpoint");
-    (
-        ep.address().expect("address").to_string(),
-        ep.port().expect("port") as u16,
-    )
-}
-
-fn replica_of(g: &ReplicationGroup) -> (String, u16) {
-    let m = g.node_groups()[0]
-        .node_group_members()
-        .iter()
-        .find(|m| m.current_role() == Some("replica"))
-        .expect("a replica");
-    let ep = m.read_endpoint().expect("read endpoint");
-    (
-        ep.address().expect("address").to_string(),
-        ep.port().expect("port") as u16,
-    )
-}
-
-/// A TLS client that authenticates with `token` (none: does not authenticate).
-fn client(addr: &(String, u16), ca: &Path, token: Option<&str>) -> redis::Client {
-    let url = match token {
-        Some(t) => format!("rediss://:{t}@{}:{}/", addr.0, addr.1),
-        None => format!("rediss://{}:{}/", addr.0, addr.1),
-    };
-    redis::Client::build_with_tls(
-        url.as_str(),
-        redis::TlsCertificates {
-            client_tls: None,
-            root_cert: Some(std::fs::read(ca).expect("CA")),
-        },
-    )
-    .expect("client")
-}
-
 /// Whether a new connection can `SET` a key.
 async fn can_write(c: &redis::Client) -> bool {
     match client_conn_with_timeout(c, Duration::from_secs(1)).await {
@@ -75,18 +36,6 @@ async fn can_read(c: &redis::Client) -> bool {
         Ok(mut conn) => conn.get::<_, Option<String>>("k").await.is_ok(),
         Err(_) => false,
     }
-}
-
-/// A TLS client that authenticates as user `default` with `token` (`AUTH default <token>`).
-fn client_as_default(addr: &(String, u16), ca: &Path, token: &str) -> redis::Client {
-    redis::Client::build_with_tls(
-        format!("rediss://default:{token}@{}:{}/", addr.0, addr.1).as_str(),
-        redis::TlsCertificates {
-            client_tls: None,
-            root_cert: Some(std::fs::read(ca).expect("CA")),
-        },
-    )
-    .expect("client")
 }
 
 async fn modify_auth(
@@ -172,23 +121,29 @@ async fn tokens_rotate_and_set_without_failing_a_client() {
     let g = wait_available(&c, "auth-rg", Duration::from_secs(30)).await;
     assert_eq!(g.auth_token_enabled(), Some(true));
     assert!(g.auth_token_last_modified_date().is_some());
-    let ep = endpoint_of(&g);
-    let replica = replica_of(&g);
+    let ep = primary_addr(&g);
+    let replica = replica_addr(&g);
     assert!(
-        !can_write(&client(&ep, &ca, None)).await,
+        !can_write(&tls_client_as(&ep, &ca, None, None)).await,
         "no token: refused"
     );
     assert!(
-        !can_write(&client(&ep, &ca, Some(B))).await,
+        !can_write(&tls_client_as(&ep, &ca, None, Some(B))).await,
         "a wrong token: refused"
     );
-    let mut conn = client_conn_with_timeout(&client(&ep, &ca, Some(A)), Duration::from_secs(2))
-        .await
-        .expect("token A");
+    let mut conn = client_conn_with_timeout(
+        &tls_client_as(&ep, &ca, None, Some(A)),
+        Duration::from_secs(2),
+    )
+    .await
+    .expect("token A");
     let _: () = conn.set("k", "v").await.expect("set with A");
-    let mut r = client_conn_with_timeout(&client(&replica, &ca, Some(A)), Duration::from_secs(2))
-        .await
-        .expect("replica with A");
+    let mut r = client_conn_with_timeout(
+        &tls_client_as(&replica, &ca, None, Some(A)),
+        Duration::from_secs(2),
+    )
+    .await
+    .expect("replica with A");
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while r
         .get::<_, Option<String>>("k")
@@ -201,7 +156,7 @@ async fn tokens_rotate_and_set_without_failing_a_client() {
     }
 
     // ROTATE to B while a client using A keeps writing (new connections after every error).
-    let with_a = Writer::start_client(client(&ep, &ca, Some(A)), "counter-a");
+    let with_a = Writer::start_client(tls_client_as(&ep, &ca, None, Some(A)), "counter-a");
     tokio::time::sleep(Duration::from_millis(200)).await;
     let out = modify_auth(
         &c,
@@ -232,14 +187,20 @@ async fn tokens_rotate_and_set_without_failing_a_client() {
         log_a.errors, 0,
         "a client using the old token never failed during ROTATE"
     );
-    assert!(can_write(&client(&ep, &ca, Some(A))).await, "A still works");
-    assert!(can_write(&client(&ep, &ca, Some(B))).await, "B works");
     assert!(
-        can_read(&client(&replica, &ca, Some(B))).await,
+        can_write(&tls_client_as(&ep, &ca, None, Some(A))).await,
+        "A still works"
+    );
+    assert!(
+        can_write(&tls_client_as(&ep, &ca, None, Some(B))).await,
+        "B works"
+    );
+    assert!(
+        can_read(&tls_client_as(&replica, &ca, None, Some(B))).await,
         "B works on the replica"
     );
     assert!(
-        !can_write(&client(&ep, &ca, None)).await,
+        !can_write(&tls_client_as(&ep, &ca, None, None)).await,
         "no token: refused"
     );
 
@@ -253,7 +214,7 @@ async fn tokens_rotate_and_set_without_failing_a_client() {
     .await
     .expect_err("SET with the older token");
     assert!(e.starts_with("InvalidParameterValue"), "{e}");
-    let with_b = Writer::start_client(client(&ep, &ca, Some(B)), "counter-b");
+    let with_b = Writer::start_client(tls_client_as(&ep, &ca, None, Some(B)), "counter-b");
     tokio::time::sleep(Duration::from_millis(200)).await;
     let out = modify_auth(
         &c,
@@ -277,14 +238,17 @@ async fn tokens_rotate_and_set_without_failing_a_client() {
         "a client using the new token never failed during SET"
     );
     assert!(
-        !can_write(&client(&ep, &ca, Some(A))).await,
+        !can_write(&tls_client_as(&ep, &ca, None, Some(A))).await,
         "after SET, A is refused"
     );
     assert!(
-        !can_read(&client(&replica, &ca, Some(A))).await,
+        !can_read(&tls_client_as(&replica, &ca, None, Some(A))).await,
         "on the replica too"
     );
-    assert!(can_write(&client(&ep, &ca, Some(B))).await, "B works");
+    assert!(
+        can_write(&tls_client_as(&ep, &ca, None, Some(B))).await,
+        "B works"
+    );
 
     // At most the two newest tokens are valid.
     modify_auth(&c, "auth-rg", Some(C), None)
@@ -301,11 +265,17 @@ async fn tokens_rotate_and_set_without_failing_a_client() {
     .expect("rotate D");
     wait_available(&c, "auth-rg", Duration::from_secs(30)).await;
     assert!(
-        !can_write(&client(&ep, &ca, Some(B))).await,
+        !can_write(&tls_client_as(&ep, &ca, None, Some(B))).await,
         "B dropped: two newer tokens"
     );
-    assert!(can_write(&client(&ep, &ca, Some(C))).await, "C works");
-    assert!(can_write(&client(&ep, &ca, Some(D))).await, "D works");
+    assert!(
+        can_write(&tls_client_as(&ep, &ca, None, Some(C))).await,
+        "C works"
+    );
+    assert!(
+        can_write(&tls_client_as(&ep, &ca, None, Some(D))).await,
+        "D works"
+    );
 
     // A restarted node comes back with the same tokens (they are in its config as hashes only).
     let _ = c
@@ -330,21 +300,27 @@ async fn tokens_rotate_and_set_without_failing_a_client() {
         })
         .expect("node 001");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !can_write(&client(&ep, &ca, Some(D))).await {
+    while !can_write(&tls_client_as(&ep, &ca, None, Some(D))).await {
         assert!(std::time::Instant::now() < deadline, "back after reboot");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut n = client_conn_with_timeout(&client(&node, &ca, Some(C)), Duration::from_secs(2))
-        .await
-        .expect("C on the rebooted node");
+    let mut n = client_conn_with_timeout(
+        &tls_client_as(&node, &ca, None, Some(C)),
+        Duration::from_secs(2),
+    )
+    .await
+    .expect("C on the rebooted node");
     let _: Option<String> = n.get("k").await.expect("C is accepted after the reboot");
     assert!(
-        !can_read(&client(&node, &ca, Some(B))).await,
+        !can_read(&tls_client_as(&node, &ca, None, Some(B))).await,
         "B stays refused after the reboot"
     );
-    let mut n = client_conn_with_timeout(&client(&node, &ca, None), Duration::from_secs(2))
-        .await
-        .expect("connect");
+    let mut n = client_conn_with_timeout(
+        &tls_client_as(&node, &ca, None, None),
+        Duration::from_secs(2),
+    )
+    .await
+    .expect("connect");
     let r: redis::RedisResult<Option<String>> = n.get("k").await;
     assert!(r.is_err(), "no token refused on the rebooted node");
 
@@ -391,7 +367,7 @@ async fn tokens_rotate_and_set_without_failing_a_client() {
     }
     modify_auth_tls_off(&c).await;
     assert!(
-        can_write(&client(&ep, &ca, Some(D))).await,
+        can_write(&tls_client_as(&ep, &ca, None, Some(D))).await,
         "nothing changed"
     );
 
@@ -457,8 +433,8 @@ async fn first_rotate_keeps_unauthenticated_clients_until_set() {
         .expect("create");
     let g = wait_available(&c, "auth-open", Duration::from_secs(30)).await;
     assert_eq!(g.auth_token_enabled(), Some(false));
-    let ep = endpoint_of(&g);
-    let open = Writer::start_client(client(&ep, &ca, None), "counter-open");
+    let ep = primary_addr(&g);
+    let open = Writer::start_client(tls_client_as(&ep, &ca, None, None), "counter-open");
     tokio::time::sleep(Duration::from_millis(200)).await;
     let out = modify_auth(&c, "auth-open", Some(E), None)
         .await
@@ -476,13 +452,13 @@ async fn first_rotate_keeps_unauthenticated_clients_until_set() {
         "unauthenticated clients kept working through the first ROTATE"
     );
     assert!(
-        can_write(&client(&ep, &ca, None)).await,
+        can_write(&tls_client_as(&ep, &ca, None, None)).await,
         "still open until SET"
     );
     // While open, Redis takes the token as `AUTH default <token>`; the two-argument `AUTH <token>` is refused
     // by Redis while its default user has no password (see the README).
     assert!(
-        can_write(&client_as_default(&ep, &ca, E)).await,
+        can_write(&tls_client_as(&ep, &ca, Some("default"), Some(E))).await,
         "the token works"
     );
     modify_auth(
@@ -495,15 +471,15 @@ async fn first_rotate_keeps_unauthenticated_clients_until_set() {
     .expect("set");
     wait_available(&c, "auth-open", Duration::from_secs(30)).await;
     assert!(
-        !can_write(&client(&ep, &ca, None)).await,
+        !can_write(&tls_client_as(&ep, &ca, None, None)).await,
         "closed after SET"
     );
     assert!(
-        !can_write(&client(&ep, &ca, Some(A))).await,
+        !can_write(&tls_client_as(&ep, &ca, None, Some(A))).await,
         "a wrong token is refused"
     );
     assert!(
-        can_write(&client(&ep, &ca, Some(E))).await,
+        can_write(&tls_client_as(&ep, &ca, None, Some(E))).await,
         "the token works"
     );
 }

@@ -6,60 +6,16 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use aws_sdk_elasticache::error::ProvideErrorMetadata;
-use aws_sdk_elasticache::types::{AuthTokenUpdateStrategyType, ReplicationGroup};
+use aws_sdk_elasticache::types::AuthTokenUpdateStrategyType;
 use aws_sdk_elasticache::Client;
 use common::*;
 
 const APP_PW: &str = "app-password-0123456789";
 const WRITER_PW: &str = "writer-password-0123456789";
 const TOKEN: &str = "back-to-a-token-0123456789";
-
-fn endpoint(g: &ReplicationGroup) -> (String, u16) {
-    let ep = g.node_groups()[0].primary_endpoint().expect("endpoint");
-    (
-        ep.address().expect("a").to_string(),
-        ep.port().expect("p") as u16,
-    )
-}
-
-fn replica(g: &ReplicationGroup) -> (String, u16) {
-    let ep = g.node_groups()[0]
-        .node_group_members()
-        .iter()
-        .find(|m| m.current_role() == Some("replica"))
-        .and_then(|m| m.read_endpoint())
-        .expect("replica");
-    (
-        ep.address().expect("a").to_string(),
-        ep.port().expect("p") as u16,
-    )
-}
-
-/// A TLS client as `user` with `password` (`None`: no AUTH; a user without a name: `AUTH <password>`).
-fn client(
-    at: &(String, u16),
-    ca: &Path,
-    user: Option<&str>,
-    password: Option<&str>,
-) -> redis::Client {
-    let auth = match (user, password) {
-        (Some(u), Some(p)) => format!("{u}:{p}@"),
-        (None, Some(p)) => format!(":{p}@"),
-        _ => String::new(),
-    };
-    redis::Client::build_with_tls(
-        format!("rediss://{auth}{}:{}/", at.0, at.1).as_str(),
-        redis::TlsCertificates {
-            client_tls: None,
-            root_cert: Some(std::fs::read(ca).expect("CA")),
-        },
-    )
-    .expect("client")
-}
 
 /// What a new connection gets for `cmd`: Ok(reply as text) or Err(error code/text).
 async fn run(c: &redis::Client, cmd: &[&str]) -> Result<String, String> {
@@ -294,10 +250,10 @@ async fn users_do_exactly_what_their_access_string_allows() {
         Some(1)
     );
 
-    let (p, r) = (endpoint(&g), replica(&g));
-    let writer = client(&p, &ca, Some("writer"), Some(WRITER_PW));
-    let app = client(&p, &ca, Some("app"), Some(APP_PW));
-    let anon = client(&p, &ca, None, None);
+    let (p, r) = (primary_addr(&g), replica_addr(&g));
+    let writer = tls_client_as(&p, &ca, Some("writer"), Some(WRITER_PW));
+    let app = tls_client_as(&p, &ca, Some("app"), Some(APP_PW));
+    let anon = tls_client_as(&p, &ca, None, None);
     run(&writer, &["SET", "app:1", "one"])
         .await
         .expect("writer sets app:1");
@@ -323,14 +279,14 @@ async fn users_do_exactly_what_their_access_string_allows() {
     );
     assert!(
         denied(
-            &client(&p, &ca, Some("app"), Some(WRITER_PW)),
+            &tls_client_as(&p, &ca, Some("app"), Some(WRITER_PW)),
             &["GET", "app:1"]
         )
         .await,
         "wrong password"
     );
     // The same users on a replica.
-    let app_r = client(&r, &ca, Some("app"), Some(APP_PW));
+    let app_r = tls_client_as(&r, &ca, Some("app"), Some(APP_PW));
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while !run(&app_r, &["GET", "app:1"])
         .await
@@ -400,7 +356,7 @@ async fn users_do_exactly_what_their_access_string_allows() {
     );
     assert!(
         denied(
-            &client(&r, &ca, Some("writer"), Some(WRITER_PW)),
+            &tls_client_as(&r, &ca, Some("writer"), Some(WRITER_PW)),
             &["GET", "app:1"]
         )
         .await
@@ -449,9 +405,12 @@ async fn users_do_exactly_what_their_access_string_allows() {
     assert_eq!(g.auth_token_enabled(), Some(true));
     assert!(denied(&app, &["GET", "app:1"]).await, "app is gone");
     assert!(
-        run(&client(&p, &ca, None, Some(TOKEN)), &["GET", "app:1"])
-            .await
-            .is_ok(),
+        run(
+            &tls_client_as(&p, &ca, None, Some(TOKEN)),
+            &["GET", "app:1"]
+        )
+        .await
+        .is_ok(),
         "the token works"
     );
     c.delete_user_group()
@@ -496,7 +455,11 @@ async fn users_do_exactly_what_their_access_string_allows() {
     assert_eq!(g.auth_token_enabled(), Some(false));
     assert!(run(&app, &["GET", "app:1"]).await.is_ok(), "app is back");
     assert!(
-        denied(&client(&p, &ca, None, Some(TOKEN)), &["GET", "app:1"]).await,
+        denied(
+            &tls_client_as(&p, &ca, None, Some(TOKEN)),
+            &["GET", "app:1"]
+        )
+        .await,
         "the token is gone"
     );
     assert!(

@@ -26,29 +26,6 @@ fn wrong_ca() -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-fn primary_endpoint(g: &ReplicationGroup) -> (String, u16) {
-    let ep = g.node_groups()[0]
-        .primary_endpoint()
-        .expect("primary endpoint");
-    (
-        ep.address().expect("address").to_string(),
-        ep.port().expect("port") as u16,
-    )
-}
-
-fn replica_endpoint(g: &ReplicationGroup) -> (String, u16) {
-    let m = g.node_groups()[0]
-        .node_group_members()
-        .iter()
-        .find(|m| m.current_role() == Some("replica"))
-        .expect("a replica");
-    let ep = m.read_endpoint().expect("read endpoint");
-    (
-        ep.address().expect("address").to_string(),
-        ep.port().expect("port") as u16,
-    )
-}
-
 /// Whether a new connection through `client` can run `PING` within a second.
 async fn answers(client: &redis::Client) -> bool {
     match client_conn_with_timeout(client, Duration::from_secs(1)).await {
@@ -152,14 +129,14 @@ async fn tls_required_at_create_serves_only_verified_tls() {
         Some(true)
     );
 
-    let (addr, port) = primary_endpoint(&g);
+    let (addr, port) = primary_addr(&g);
     let tls = tls_client(&addr, port, &ca);
     let mut conn = client_conn_with_timeout(&tls, Duration::from_secs(2))
         .await
         .expect("TLS with the CA, certificate checked for the endpoint address");
     let _: () = conn.set("over-tls", "yes").await.expect("set");
     // The replica's link to the primary is TLS: the primary has no plaintext port at all, yet the key arrives.
-    let (raddr, rport) = replica_endpoint(&g);
+    let (raddr, rport) = replica_addr(&g);
     get_eventually(&tls_client(&raddr, rport, &ca), "over-tls", "yes").await;
     assert!(
         !answers(&plain_client(&addr, port)).await,
@@ -193,14 +170,20 @@ async fn tls_required_at_create_serves_only_verified_tls() {
         gp.transit_encryption_mode().map(|m| m.as_str()),
         Some("preferred")
     );
-    let (paddr, pport) = primary_endpoint(&gp);
+    let (paddr, pport) = primary_addr(&gp);
     let mut pc = client_conn_with_timeout(&plain_client(&paddr, pport), Duration::from_secs(2))
         .await
         .expect("plaintext in preferred");
     let _: () = pc.set("both", "ways").await.expect("set");
-    assert!(answers(&tls_client(&paddr, pport, &ca)).await, "TLS in preferred");
-    assert!(!answers(&tls_client(&paddr, pport, &other_ca)).await, "wrong CA");
-    let (rpa, rpp) = replica_endpoint(&gp);
+    assert!(
+        answers(&tls_client(&paddr, pport, &ca)).await,
+        "TLS in preferred"
+    );
+    assert!(
+        !answers(&tls_client(&paddr, pport, &other_ca)).await,
+        "wrong CA"
+    );
+    let (rpa, rpp) = replica_addr(&gp);
     get_eventually(&tls_client(&rpa, rpp, &ca), "both", "ways").await;
 
     // Turning TLS off straight from required is refused, and changes nothing.
@@ -231,7 +214,7 @@ async fn plaintext_to_preferred_to_required_with_writers_running() {
         .await
         .expect("create");
     let g = wait_available(&c, "tls-step", Duration::from_secs(30)).await;
-    let (addr, port) = primary_endpoint(&g);
+    let (addr, port) = primary_addr(&g);
     let mut p = client_conn_with_timeout(&plain_client(&addr, port), Duration::from_secs(2))
         .await
         .expect("plaintext");
@@ -303,7 +286,7 @@ async fn plaintext_to_preferred_to_required_with_writers_running() {
         "data kept"
     );
     let _: () = t.set("in-preferred", "tls").await.expect("set");
-    let (raddr, rport) = replica_endpoint(&g);
+    let (raddr, rport) = replica_addr(&g);
     get_eventually(&tls_client(&raddr, rport, &ca), "in-preferred", "tls").await;
     get_eventually(&plain_client(&raddr, rport), "in-preferred", "tls").await;
 

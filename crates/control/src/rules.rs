@@ -76,6 +76,16 @@ pub fn shown(s: &str) -> String {
     }
 }
 
+/// One character of a secret, for a message: quoted when printable, else its code point (a secret's other
+/// characters are never shown).
+pub fn shown_char(c: char) -> String {
+    if c.is_ascii_graphic() {
+        format!("'{c}'")
+    } else {
+        format!("U+{:04X}", c as u32)
+    }
+}
+
 const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 
 /// A weekly window `ddd:hh24:mi-ddd:hh24:mi`, as minutes since Sunday 00:00 UTC.

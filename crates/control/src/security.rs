@@ -120,11 +120,7 @@ pub fn check_token(token: &str) -> Result<()> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || "!&#$^<>-".contains(*c)))
     {
-        let shown = if bad.is_ascii_graphic() {
-            format!("'{bad}'")
-        } else {
-            format!("U+{:04X}", bad as u32)
-        };
+        let shown = crate::rules::shown_char(bad);
         return Err(invalid(format!(
             "Invalid AuthToken: {shown} is not allowed; use letters, digits and ! & # $ ^ < > - only."
         )));

@@ -79,11 +79,7 @@ pub fn check_password(p: &str) -> Result<()> {
         .chars()
         .find(|c| !c.is_ascii_graphic() || ",\"/@".contains(*c))
     {
-        let shown = if bad.is_ascii_graphic() {
-            format!("'{bad}'")
-        } else {
-            format!("U+{:04X}", bad as u32)
-        };
+        let shown = crate::rules::shown_char(bad);
         return Err(invalid(format!(
             "Invalid password: {shown} is not allowed (no spaces, and none of , \" / @)."
         )));

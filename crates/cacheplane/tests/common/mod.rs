@@ -396,15 +396,55 @@ pub async fn client_conn_with_timeout(
 
 /// A TLS client (`rediss://`) that trusts only the CA bundle at `ca` and checks the certificate for `address`.
 pub fn tls_client(address: &str, port: u16, ca: &Path) -> redis::Client {
-    let url = format!("rediss://{address}:{port}/");
+    tls_client_as(&(address.to_string(), port), ca, None, None)
+}
+
+/// A TLS client that authenticates as `user` with `password`: `AUTH user password`, or `AUTH password`
+/// without a user; no `AUTH` without a password.
+pub fn tls_client_as(
+    at: &(String, u16),
+    ca: &Path,
+    user: Option<&str>,
+    password: Option<&str>,
+) -> redis::Client {
+    let auth = match (user, password) {
+        (Some(u), Some(p)) => format!("{u}:{p}@"),
+        (None, Some(p)) => format!(":{p}@"),
+        _ => String::new(),
+    };
     redis::Client::build_with_tls(
-        url.as_str(),
+        format!("rediss://{auth}{}:{}/", at.0, at.1).as_str(),
         redis::TlsCertificates {
             client_tls: None,
             root_cert: Some(std::fs::read(ca).expect("CA bundle")),
         },
     )
     .expect("tls client")
+}
+
+/// The primary endpoint's address and port.
+pub fn primary_addr(g: &aws_sdk_elasticache::types::ReplicationGroup) -> (String, u16) {
+    let ep = g.node_groups()[0]
+        .primary_endpoint()
+        .expect("primary endpoint");
+    (
+        ep.address().expect("address").to_string(),
+        ep.port().expect("port") as u16,
+    )
+}
+
+/// The address and port of a member that reports itself a replica.
+pub fn replica_addr(g: &aws_sdk_elasticache::types::ReplicationGroup) -> (String, u16) {
+    let ep = g.node_groups()[0]
+        .node_group_members()
+        .iter()
+        .find(|m| m.current_role() == Some("replica"))
+        .and_then(|m| m.read_endpoint())
+        .expect("a replica");
+    (
+        ep.address().expect("address").to_string(),
+        ep.port().expect("port") as u16,
+    )
 }
 
 impl Writer {
