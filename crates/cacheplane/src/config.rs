@@ -50,6 +50,9 @@ pub struct ServeArgs {
     /// (three attempts, then the migration is abandoned). A sync that is making progress is never cut short.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub migration_attempt_timeout: u64,
+    /// Manual snapshots kept at most; CreateSnapshot and CopySnapshot answer SnapshotQuotaExceededFault beyond.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=100000))]
+    pub snapshot_quota: u64,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -78,6 +81,7 @@ pub struct Resolved {
     pub availability_zones: Vec<String>,
     pub stop_nodes_on_exit: bool,
     pub migration_attempt_timeout: u64,
+    pub snapshot_quota: u64,
     /// True when the credentials were generated on this start (so we print how to use them).
     pub generated_credentials: bool,
 }
@@ -181,6 +185,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Resolved> {
         availability_zones,
         stop_nodes_on_exit: args.stop_nodes_on_exit,
         migration_attempt_timeout: args.migration_attempt_timeout,
+        snapshot_quota: args.snapshot_quota,
         generated_credentials: generated,
     })
 }

@@ -38,6 +38,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         availability_zones: cfg.availability_zones.clone(),
         binaries: binaries.clone(),
         migration_attempt_timeout: std::time::Duration::from_secs(cfg.migration_attempt_timeout),
+        snapshot_quota: cfg.snapshot_quota as usize,
     };
     let control = control::Control::open(settings).context("opening the control plane")?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)

@@ -67,6 +67,12 @@ pub enum ControlError {
     UserQuotaExceeded(String),
     #[error("{0}")]
     UserGroupQuotaExceeded(String),
+    #[error("{0}")]
+    SnapshotAlreadyExists(String),
+    #[error("{0}")]
+    InvalidSnapshotState(String),
+    #[error("{0}")]
+    SnapshotQuotaExceeded(String),
     /// A failure of ours (store, filesystem, engine). Logged in full; the client sees a generic message.
     #[error("internal error: {0}")]
     Internal(String),

@@ -18,6 +18,7 @@ pub mod observe;
 pub mod reconciler;
 pub mod rules;
 pub mod security;
+pub mod snapshots;
 pub mod status;
 pub mod store;
 pub mod users;
@@ -52,6 +53,8 @@ pub struct Settings {
     /// How long a migration target's primary may take to start replicating from the source (link up, or a
     /// sync making progress) before the attempt counts as failed.
     pub migration_attempt_timeout: std::time::Duration,
+    /// Manual snapshots this deployment keeps at most (`SnapshotQuotaExceededFault` beyond).
+    pub snapshot_quota: usize,
 }
 
 impl Settings {
@@ -110,6 +113,7 @@ pub(crate) struct State {
     pub standalone: BTreeMap<String, StandaloneCluster>,
     pub users: BTreeMap<String, model::User>,
     pub user_groups: BTreeMap<String, model::UserGroup>,
+    pub snapshots: BTreeMap<String, model::Snapshot>,
 }
 
 impl State {
@@ -186,6 +190,11 @@ impl Control {
             .into_iter()
             .map(|g| (g.id.clone(), g))
             .collect();
+        let snapshots = store
+            .load_snapshots()?
+            .into_iter()
+            .map(|s| (s.name.clone(), s))
+            .collect();
         Ok(Self {
             inner: Arc::new(Inner {
                 settings,
@@ -197,6 +206,7 @@ impl Control {
                     standalone,
                     users,
                     user_groups,
+                    snapshots,
                 }),
                 observed: observe::Observations::default(),
                 monitor: monitor::Monitor::default(),

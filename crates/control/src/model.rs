@@ -18,6 +18,8 @@ pub enum GroupStatus {
     CreateFailed,
     /// The target of an online migration: its primary follows the source.
     Migrating,
+    /// A snapshot is being taken.
+    Snapshotting,
 }
 
 impl GroupStatus {
@@ -29,6 +31,7 @@ impl GroupStatus {
             Self::Deleting => "deleting",
             Self::CreateFailed => "create-failed",
             Self::Migrating => "migrating",
+            Self::Snapshotting => "snapshotting",
         }
     }
 }
@@ -126,6 +129,15 @@ pub struct ReplicationGroup {
     /// The user groups attached (role-based access control); empty: none.
     #[serde(default)]
     pub user_group_ids: Vec<String>,
+    /// The snapshot being taken (`CreateSnapshot`), until it is done.
+    #[serde(default)]
+    pub snapshotting: Option<String>,
+    /// The snapshot a new group is restored from (`SnapshotName` at create), until creation is done.
+    #[serde(default)]
+    pub restore_from: Option<String>,
+    /// `FinalSnapshotIdentifier` of `DeleteReplicationGroup`: taken before the nodes are stopped.
+    #[serde(default)]
+    pub final_snapshot: Option<String>,
     /// The Redis ACL users the nodes hold for the attached user groups, resolved from the users when they or
     /// the attachment change (so that a node's config is a function of its group alone). `None`: no user group.
     #[serde(default)]
@@ -137,6 +149,38 @@ pub struct ReplicationGroup {
 pub struct Acl {
     pub default_user: String,
     pub users: Vec<(String, String)>,
+}
+
+/// A snapshot: an RDB file under `<data dir>/snapshots/` and what it was taken from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Lower-cased, as AWS stores it.
+    pub name: String,
+    /// `manual` or `automated`.
+    pub source: String,
+    /// `creating`, `available`, `failed`.
+    pub status: String,
+    pub replication_group_id: String,
+    pub description: String,
+    /// The member the data was read from.
+    pub cache_cluster_id: String,
+    pub cache_cluster_create_time: DateTime<Utc>,
+    pub availability_zone: String,
+    pub replica_count: i64,
+    pub cache_node_type: String,
+    pub engine_version: String,
+    pub port: u16,
+    pub cache_parameter_group: String,
+    pub preferred_maintenance_window: String,
+    pub snapshot_window: String,
+    pub snapshot_retention_limit: i32,
+    pub auto_minor_version_upgrade: bool,
+    pub automatic_failover: bool,
+    /// When the data was read (`SnapshotCreateTime`), once it was.
+    pub taken: Option<DateTime<Utc>>,
+    /// Size of the RDB file in bytes, and the memory the dataset used on its node.
+    pub size: u64,
+    pub used_memory: u64,
 }
 
 /// A user (`CreateUser`): its passwords as SHA-256 hashes only.

@@ -690,6 +690,9 @@ mod tests {
             auth: None,
             user_group_ids: vec![],
             acl: None,
+            snapshotting: None,
+            restore_from: None,
+            final_snapshot: None,
         }
     }
 

@@ -185,6 +185,10 @@ impl Control {
             },
             tls,
             users: g.acl.as_ref().map(|a| a.users.clone()).unwrap_or_default(),
+            restore_rdb: match (&g.restore_from, g.status, is_primary) {
+                (Some(name), GroupStatus::Creating, true) => Some(self.snapshot_file(name)),
+                _ => None,
+            },
         })
     }
 
@@ -225,6 +229,7 @@ impl Control {
             },
             tls,
             users: s.acl.as_ref().map(|a| a.users.clone()).unwrap_or_default(),
+            restore_rdb: None,
         })
     }
 
@@ -868,6 +873,15 @@ impl Control {
         }
         self.ensure_endpoints(g).await?;
         if creating {
+            if g.restore_from.is_some() {
+                if let Some(p) = specs.iter().find(|s| s.replica_of.is_none()) {
+                    let mut c = AdminClient::connect(&p.node_addr(), &self.inner.admin).await?;
+                    if c.finish_restore().await? {
+                        tracing::info!(node = %p.name, "restored from its snapshot; append-only file on");
+                    }
+                    let _ = std::fs::remove_file(p.dir.join(engine::config::RESTORE_FILE));
+                }
+            }
             self.wait_for_links(&specs).await?;
         } else if !g.adding.is_empty() {
             let new: Vec<NodeSpec> = specs
@@ -891,6 +905,10 @@ impl Control {
                     self.finish_migration(g, *force).await?
                 }
             }
+            return Ok(false);
+        }
+        if let Some(name) = &g.snapshotting {
+            self.snapshot_step(g, name).await?;
             return Ok(false);
         }
         if let Some(target) = &g.switchover_to {
@@ -1519,7 +1537,14 @@ impl Control {
         }
         g.status = GroupStatus::Available;
         g.create_attempts = 0;
+        let restored = g.restore_from.take();
         let mut events: Vec<NewEvent> = g.members.iter().map(NewEvent::node_added).collect();
+        if let Some(name) = restored {
+            events.push(NewEvent::group(
+                &g.id,
+                format!("Restored replication group {} from snapshot {name}", g.id),
+            ));
+        }
         events.push(NewEvent::group(
             &g.id,
             format!("Replication group {} created", g.id),
@@ -1583,6 +1608,9 @@ impl Control {
     }
 
     async fn delete_nodes(&self, g: &ReplicationGroup) -> Result<()> {
+        if let Some(name) = &g.final_snapshot {
+            self.final_snapshot_step(g, name).await?;
+        }
         let mut retained = None;
         for m in &g.members {
             let spec = self.node_spec(g, m)?;
@@ -1610,6 +1638,7 @@ impl Control {
         }
         self.drop_sniffers(&[g.primary_endpoint], g.port);
         self.drop_endpoints(&g.id);
+        self.drop_automatic_snapshots(&g.id)?;
         self.inner
             .endpoints
             .roles_read

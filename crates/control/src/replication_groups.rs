@@ -63,6 +63,7 @@ struct CreatePlan {
     transit: Option<crate::model::TransitMode>,
     auth: Option<crate::model::AuthTokens>,
     user_group_ids: Vec<String>,
+    restore_from: Option<String>,
 }
 
 /// `NetworkType` and `IpDiscovery` of a new group, by AWS's rules: `ipv4` (the default) discovers IPv4
@@ -146,12 +147,9 @@ impl Control {
                 "encryption at rest",
             ));
         }
-        if input.snapshot_name.is_some()
-            || input.snapshot_arns.as_ref().is_some_and(|a| !a.is_empty())
-        {
-            return Err(not_yet(
-                "SnapshotName/SnapshotArns",
-                "restoring from snapshots",
+        if input.snapshot_arns.as_ref().is_some_and(|a| !a.is_empty()) {
+            return Err(invalid(
+                "SnapshotArns: restoring from RDB files in Amazon S3 is not available in Cacheplane; restore from a snapshot of this Cacheplane with SnapshotName.",
             ));
         }
         if input.serverless_cache_snapshot_name.is_some() {
@@ -331,6 +329,13 @@ impl Control {
             transit.is_some(),
             crate::now(),
         )?;
+        let restore_from = match input.snapshot_name.as_deref() {
+            Some(name) => Some(
+                self.check_restore(name, &cache_node_type, &engine_version)?
+                    .name,
+            ),
+            None => None,
+        };
         let user_group_ids = input.user_group_ids.clone().unwrap_or_default();
         if auth.is_some() && !user_group_ids.is_empty() {
             return Err(combination(
@@ -405,6 +410,7 @@ impl Control {
             transit,
             auth,
             user_group_ids,
+            restore_from,
         })
     }
 
@@ -523,6 +529,9 @@ impl Control {
             auth: plan.auth,
             user_group_ids: plan.user_group_ids,
             acl,
+            snapshotting: None,
+            restore_from: plan.restore_from,
+            final_snapshot: None,
         };
         let arn = self.inner.settings.arn("replicationgroup", &g.id);
         st.store.put_group(
@@ -580,12 +589,20 @@ impl Control {
         &self,
         input: DeleteReplicationGroup,
     ) -> Result<output::ReplicationGroup> {
-        if input.final_snapshot_identifier.is_some() {
-            return Err(not_yet("FinalSnapshotIdentifier", "snapshots"));
-        }
+        let final_snapshot = match input.final_snapshot_identifier.as_deref() {
+            Some(n) => Some(crate::snapshots::check_name("FinalSnapshotIdentifier", n)?),
+            None => None,
+        };
         let key = input.replication_group_id.to_ascii_lowercase();
         let t = now();
         let mut st = self.state();
+        if let Some(n) = &final_snapshot {
+            if st.snapshots.contains_key(n) {
+                return Err(ControlError::SnapshotAlreadyExists(format!(
+                    "Snapshot {n} already exists."
+                )));
+            }
+        }
         let mut g = st.groups.get(&key).cloned().ok_or_else(|| {
             ControlError::ReplicationGroupNotFound(rules::shown(&input.replication_group_id))
         })?;
@@ -603,6 +620,12 @@ impl Control {
             }
             g.retain_cluster_id = Some(g.primary_cluster_id.clone());
         }
+        if final_snapshot.is_some() && g.status != GroupStatus::Available {
+            return Err(combination(
+                "FinalSnapshotIdentifier needs a group that is available (its nodes hold the data to keep).",
+            ));
+        }
+        g.final_snapshot = final_snapshot;
         g.status = GroupStatus::Deleting;
         st.store.put_group(
             &g,

@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 
 use crate::error::Result;
-use crate::model::{Event, NewEvent, ReplicationGroup, StandaloneCluster, User, UserGroup};
+use crate::model::{
+    Event, NewEvent, ReplicationGroup, Snapshot, StandaloneCluster, User, UserGroup,
+};
 
 /// One change of users, user groups and the replication groups they reach, written in one transaction.
 #[derive(Debug, Default)]
@@ -41,6 +43,7 @@ CREATE INDEX IF NOT EXISTS events_by_date ON events (date_ms);
 CREATE TABLE IF NOT EXISTS tags (arn TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (arn, key));
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshots (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS user_groups (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS test_failovers (date_ms INTEGER NOT NULL, replication_group_id TEXT NOT NULL);
 ";
@@ -78,6 +81,47 @@ impl Store {
             .query_map([], |r| r.get::<_, String>(0))?
             .collect::<std::result::Result<Vec<_>, _>>()?;
         docs.iter().map(|d| Ok(serde_json::from_str(d)?)).collect()
+    }
+
+    pub fn load_snapshots(&self) -> Result<Vec<Snapshot>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT doc FROM snapshots ORDER BY name")?;
+        let docs = st
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        docs.iter().map(|d| Ok(serde_json::from_str(d)?)).collect()
+    }
+
+    /// Writes snapshots (and removes `deleted`), with the group `g` when given, and `events`, in one
+    /// transaction.
+    pub fn put_snapshots(
+        &mut self,
+        snapshots: &[&Snapshot],
+        deleted: &[&str],
+        g: Option<&ReplicationGroup>,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for s in snapshots {
+            tx.execute(
+                "INSERT INTO snapshots (name, doc) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET doc = excluded.doc",
+                params![s.name, serde_json::to_string(s)?],
+            )?;
+        }
+        for name in deleted {
+            tx.execute("DELETE FROM snapshots WHERE name = ?1", params![name])?;
+        }
+        if let Some(g) = g {
+            tx.execute(
+                "INSERT INTO replication_groups (id, doc) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
+                params![g.id, serde_json::to_string(g)?],
+            )?;
+        }
+        Self::insert_events(&tx, now, events)?;
+        tx.commit()?;
+        Ok(())
     }
 
     pub fn load_users(&self) -> Result<Vec<User>> {

@@ -24,6 +24,7 @@ fn member_status(g: GroupStatus) -> &'static str {
         GroupStatus::CreateFailed => "create-failed",
         // AWS has no `migrating` for clusters and node groups: their nodes are up and serve reads.
         GroupStatus::Migrating => "available",
+        GroupStatus::Snapshotting => "snapshotting",
     }
 }
 

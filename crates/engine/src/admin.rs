@@ -354,6 +354,35 @@ impl AdminClient {
         Ok(())
     }
 
+    /// Ends a node's start from a snapshot: turns the append-only file on (Redis rewrites it from memory) and
+    /// waits until it is written. Returns false when it was on already.
+    pub async fn finish_restore(&mut self) -> Result<bool> {
+        if self.config_get("appendonly").await?.as_deref() == Some("yes") {
+            return Ok(false);
+        }
+        self.config_set("appendonly", "yes").await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+        loop {
+            let info = self.info("persistence").await?;
+            let on = info.get("aof_enabled").map(String::as_str) == Some("1");
+            let rewriting = info.get("aof_rewrite_in_progress").map(String::as_str) == Some("1")
+                || info.get("aof_rewrite_scheduled").map(String::as_str) == Some("1");
+            if on && !rewriting {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(EngineError::Other(format!(
+                    "{}: the append-only file was not written in time",
+                    self.addr
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // `dbfilename` is a protected setting: the running node keeps the restore file's name for the RDB files
+        // it writes for replicas, until its next start (rendered with `dump.rdb`).
+        Ok(true)
+    }
+
     /// `CONFIG GET name`: the value, if the parameter exists.
     pub async fn config_get(&mut self, name: &str) -> Result<Option<String>> {
         let v: Vec<String> = self.run(redis::cmd("CONFIG").arg("GET").arg(name)).await?;

@@ -41,6 +41,20 @@ pub struct NodeSpec {
     pub tls: Option<NodeTls>,
     /// More ACL users (customers' users of a user group): name and rules.
     pub users: Vec<(String, String)>,
+    /// An RDB file (a snapshot) the node starts from when it has no data of its own yet (a restored group's
+    /// primary). See [`restoring`].
+    pub restore_rdb: Option<PathBuf>,
+}
+
+/// The file a restoring node loads, in its own directory.
+pub const RESTORE_FILE: &str = "restore.rdb";
+
+/// True when `spec`'s node is to start from its snapshot: it has one to restore and no append-only file yet.
+/// Redis ignores an RDB file while `appendonly` is on, so such a node starts with `appendonly no` from
+/// [`RESTORE_FILE`], and the control plane turns the append-only file on once it runs (which rewrites it from
+/// memory): from then on the node has data of its own.
+pub fn restoring(spec: &NodeSpec) -> bool {
+    spec.restore_rdb.is_some() && !spec.dir.join("appendonlydir").exists()
 }
 
 /// `TransitEncryptionMode`: what a node with TLS on accepts.
@@ -195,9 +209,15 @@ pub fn render(spec: &NodeSpec, admin: &AdminCredentials) -> String {
     let _ = writeln!(c, "dir {}", quoted(&spec.dir));
     let _ = writeln!(c, "pidfile {}", quoted(&spec.pid_path()));
     let _ = writeln!(c, "logfile {}", quoted(&spec.log_path()));
-    let _ = writeln!(c, "dbfilename dump.rdb");
-    let _ = writeln!(c, "save \"\"");
-    let _ = writeln!(c, "appendonly yes");
+    if restoring(spec) {
+        let _ = writeln!(c, "dbfilename {RESTORE_FILE}");
+        let _ = writeln!(c, "save \"\"");
+        let _ = writeln!(c, "appendonly no");
+    } else {
+        let _ = writeln!(c, "dbfilename dump.rdb");
+        let _ = writeln!(c, "save \"\"");
+        let _ = writeln!(c, "appendonly yes");
+    }
     let _ = writeln!(c, "appendfsync everysec");
     let _ = writeln!(c, "maxmemory {}", spec.maxmemory);
     let _ = writeln!(c, "maxmemory-policy volatile-lru");
@@ -251,6 +271,7 @@ mod tests {
             default_user: "on nopass ~* +@all -@admin".into(),
             tls: None,
             users: vec![],
+            restore_rdb: None,
         };
         let c = render(&spec, &admin);
         assert!(c.contains("bind 127.1.2.3\n"));

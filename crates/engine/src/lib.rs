@@ -8,6 +8,7 @@
 //! - [`endpoint`]: stable TCP endpoints that forward to whichever node currently holds a role.
 //! - [`secret`]: the admin user's secret, kept in the data directory.
 //! - [`source`]: looking at a Redis this daemon does not manage (a migration source), read-only.
+//! - [`snapshot`]: a node's dataset as an RDB file, taken the way a replica reads it; checked with `redis-check-rdb`.
 //! - [`tls`]: the deployment's certificate authority and node certificates.
 
 pub mod address;
@@ -17,6 +18,7 @@ pub mod config;
 pub mod endpoint;
 pub mod process;
 pub mod secret;
+pub mod snapshot;
 pub mod source;
 pub mod tls;
 

@@ -82,6 +82,9 @@ error_codes! {
     UserGroupQuotaExceeded => "UserGroupQuotaExceeded", 400;
     UserNotFound => "UserNotFound", 404;
     UserQuotaExceeded => "UserQuotaExceeded", 400;
+    SnapshotAlreadyExists => "SnapshotAlreadyExistsFault", 400;
+    InvalidSnapshotState => "InvalidSnapshotState", 400;
+    SnapshotQuotaExceeded => "SnapshotQuotaExceededFault", 400;
 }
 
 /// An error answer: a code and a message a person can act on.

@@ -699,6 +699,38 @@ fn authentication_mode(f: &mut Form, action: &str) -> Result<Option<Authenticati
     Ok(Some(mode))
 }
 
+/// `CreateSnapshot`.
+#[derive(Debug, Clone, Default)]
+pub struct CreateSnapshot {
+    pub replication_group_id: Option<String>,
+    pub cache_cluster_id: Option<String>,
+    pub snapshot_name: String,
+    pub kms_key_id: Option<String>,
+    pub tags: Option<Vec<Tag>>,
+}
+
+/// `DescribeSnapshots`.
+#[derive(Debug, Clone, Default)]
+pub struct DescribeSnapshots {
+    pub replication_group_id: Option<String>,
+    pub cache_cluster_id: Option<String>,
+    pub snapshot_name: Option<String>,
+    pub snapshot_source: Option<String>,
+    pub marker: Option<String>,
+    pub max_records: Option<i32>,
+    pub show_node_group_config: Option<bool>,
+}
+
+/// `CopySnapshot`.
+#[derive(Debug, Clone, Default)]
+pub struct CopySnapshot {
+    pub source_snapshot_name: String,
+    pub target_snapshot_name: String,
+    pub target_bucket: Option<String>,
+    pub kms_key_id: Option<String>,
+    pub tags: Option<Vec<Tag>>,
+}
+
 /// A decoded request of a supported action.
 #[derive(Debug, Clone)]
 pub enum Request {
@@ -728,6 +760,10 @@ pub enum Request {
     ModifyUserGroup(ModifyUserGroup),
     DeleteUserGroup(String),
     DescribeUserGroups(DescribeUserGroups),
+    CreateSnapshot(CreateSnapshot),
+    DescribeSnapshots(DescribeSnapshots),
+    CopySnapshot(CopySnapshot),
+    DeleteSnapshot(String),
 }
 
 const SOURCE_TYPES: &[&str] = &[
@@ -772,6 +808,10 @@ impl Request {
             Self::ModifyUserGroup(_) => "ModifyUserGroup",
             Self::DeleteUserGroup(_) => "DeleteUserGroup",
             Self::DescribeUserGroups(_) => "DescribeUserGroups",
+            Self::CreateSnapshot(_) => "CreateSnapshot",
+            Self::DescribeSnapshots(_) => "DescribeSnapshots",
+            Self::CopySnapshot(_) => "CopySnapshot",
+            Self::DeleteSnapshot(_) => "DeleteSnapshot",
         }
     }
 
@@ -1056,6 +1096,46 @@ impl Request {
                 };
                 f.finish(a)?;
                 Self::DescribeUserGroups(r)
+            }
+            "CreateSnapshot" => {
+                let r = CreateSnapshot {
+                    replication_group_id: f.string("ReplicationGroupId"),
+                    cache_cluster_id: f.string("CacheClusterId"),
+                    snapshot_name: f.required("SnapshotName")?,
+                    kms_key_id: f.string("KmsKeyId"),
+                    tags: tags(&mut f, "Tags", a)?,
+                };
+                f.finish(a)?;
+                Self::CreateSnapshot(r)
+            }
+            "DescribeSnapshots" => {
+                let r = DescribeSnapshots {
+                    replication_group_id: f.string("ReplicationGroupId"),
+                    cache_cluster_id: f.string("CacheClusterId"),
+                    snapshot_name: f.string("SnapshotName"),
+                    snapshot_source: f.string("SnapshotSource"),
+                    marker: f.string("Marker"),
+                    max_records: f.integer("MaxRecords")?,
+                    show_node_group_config: f.boolean("ShowNodeGroupConfig")?,
+                };
+                f.finish(a)?;
+                Self::DescribeSnapshots(r)
+            }
+            "CopySnapshot" => {
+                let r = CopySnapshot {
+                    source_snapshot_name: f.required("SourceSnapshotName")?,
+                    target_snapshot_name: f.required("TargetSnapshotName")?,
+                    target_bucket: f.string("TargetBucket"),
+                    kms_key_id: f.string("KmsKeyId"),
+                    tags: tags(&mut f, "Tags", a)?,
+                };
+                f.finish(a)?;
+                Self::CopySnapshot(r)
+            }
+            "DeleteSnapshot" => {
+                let name = f.required("SnapshotName")?;
+                f.finish(a)?;
+                Self::DeleteSnapshot(name)
             }
             known if ALL_ACTIONS.contains(&known) => {
                 return Err(ApiError::new(

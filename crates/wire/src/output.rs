@@ -366,6 +366,95 @@ impl Event {
     }
 }
 
+/// One node's part of a `Snapshot`.
+#[derive(Debug, Clone, Default)]
+pub struct NodeSnapshot {
+    pub cache_cluster_id: String,
+    pub cache_size: String,
+    pub cache_node_create_time: DateTime<Utc>,
+    pub snapshot_create_time: Option<DateTime<Utc>>,
+    /// `ShowNodeGroupConfig`: the node group's primary zone and replica count.
+    pub node_group_config: Option<(String, i64)>,
+}
+
+/// The `Snapshot` shape.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub snapshot_name: String,
+    pub replication_group_id: String,
+    pub replication_group_description: String,
+    pub snapshot_status: String,
+    pub snapshot_source: String,
+    pub cache_node_type: String,
+    pub engine: String,
+    pub engine_version: String,
+    pub preferred_maintenance_window: String,
+    pub port: u16,
+    pub cache_parameter_group_name: String,
+    pub auto_minor_version_upgrade: bool,
+    pub snapshot_retention_limit: i32,
+    pub snapshot_window: String,
+    pub automatic_failover: String,
+    pub node_snapshots: Vec<NodeSnapshot>,
+    pub arn: String,
+}
+
+impl Snapshot {
+    pub fn write(&self, w: &mut XmlWriter) {
+        w.open("Snapshot");
+        w.text("SnapshotName", &self.snapshot_name);
+        w.text("ReplicationGroupId", &self.replication_group_id);
+        w.text(
+            "ReplicationGroupDescription",
+            &self.replication_group_description,
+        );
+        w.text("SnapshotStatus", &self.snapshot_status);
+        w.text("SnapshotSource", &self.snapshot_source);
+        w.text("CacheNodeType", &self.cache_node_type);
+        w.text("Engine", &self.engine);
+        w.text("EngineVersion", &self.engine_version);
+        w.text(
+            "PreferredMaintenanceWindow",
+            &self.preferred_maintenance_window,
+        );
+        w.int("Port", i64::from(self.port));
+        w.text("CacheParameterGroupName", &self.cache_parameter_group_name);
+        w.text("CacheSubnetGroupName", "default");
+        w.bool("AutoMinorVersionUpgrade", self.auto_minor_version_upgrade);
+        w.int(
+            "SnapshotRetentionLimit",
+            i64::from(self.snapshot_retention_limit),
+        );
+        w.text("SnapshotWindow", &self.snapshot_window);
+        w.int("NumNodeGroups", 1);
+        w.text("AutomaticFailover", &self.automatic_failover);
+        w.open("NodeSnapshots");
+        for n in &self.node_snapshots {
+            w.open("NodeSnapshot");
+            w.text("CacheClusterId", &n.cache_cluster_id);
+            w.text("NodeGroupId", "0001");
+            w.text("CacheNodeId", "0001");
+            if let Some((zone, replicas)) = &n.node_group_config {
+                w.open("NodeGroupConfiguration");
+                w.text("NodeGroupId", "0001");
+                w.int("ReplicaCount", *replicas);
+                w.text("PrimaryAvailabilityZone", zone);
+                w.close("NodeGroupConfiguration");
+            }
+            w.text("CacheSize", &n.cache_size);
+            w.text("CacheNodeCreateTime", &timestamp(&n.cache_node_create_time));
+            if let Some(t) = &n.snapshot_create_time {
+                w.text("SnapshotCreateTime", &timestamp(t));
+            }
+            w.close("NodeSnapshot");
+        }
+        w.close("NodeSnapshots");
+        w.text("ARN", &self.arn);
+        w.text("DataTiering", "disabled");
+        w.close("Snapshot");
+    }
+}
+
 /// The `User` shape.
 #[derive(Debug, Clone, Default)]
 pub struct User {

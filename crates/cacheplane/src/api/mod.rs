@@ -5,6 +5,7 @@ mod catalog;
 mod ha;
 mod migration;
 mod replication_groups;
+mod snapshots;
 mod users;
 
 use control::ControlError;
@@ -50,6 +51,10 @@ pub async fn dispatch(
         Request::ModifyUserGroup(i) => users::modify_user_group(c, i, request_id),
         Request::DeleteUserGroup(id) => users::delete_user_group(c, &id, request_id),
         Request::DescribeUserGroups(i) => users::describe_user_groups(c, i, request_id),
+        Request::CreateSnapshot(i) => snapshots::create_snapshot(c, i, request_id),
+        Request::DescribeSnapshots(i) => snapshots::describe_snapshots(c, i, request_id),
+        Request::CopySnapshot(i) => snapshots::copy_snapshot(c, i, request_id).await,
+        Request::DeleteSnapshot(name) => snapshots::delete_snapshot(c, &name, request_id),
     }
 }
 
@@ -108,6 +113,9 @@ pub fn to_api_error(e: ControlError) -> ApiError {
         ControlError::InvalidUserGroupState(m) => (ErrorCode::InvalidUserGroupState, m),
         ControlError::UserQuotaExceeded(m) => (ErrorCode::UserQuotaExceeded, m),
         ControlError::UserGroupQuotaExceeded(m) => (ErrorCode::UserGroupQuotaExceeded, m),
+        ControlError::SnapshotAlreadyExists(m) => (ErrorCode::SnapshotAlreadyExists, m),
+        ControlError::InvalidSnapshotState(m) => (ErrorCode::InvalidSnapshotState, m),
+        ControlError::SnapshotQuotaExceeded(m) => (ErrorCode::SnapshotQuotaExceeded, m),
         ControlError::Internal(detail) => {
             tracing::error!(%detail, "internal failure");
             (

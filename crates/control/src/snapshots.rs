@@ -1,0 +1,620 @@
+//! Snapshots: `CreateSnapshot`, `DescribeSnapshots`, `CopySnapshot`, `DeleteSnapshot`; the reconciler's step that
+//! takes one (from a replica by default, `SnapshottingClusterId` when set, the member named by `CacheClusterId`
+//! when given, as on AWS); restoring a new group from one (`SnapshotName` at create); and the final snapshot of
+//! `DeleteReplicationGroup`.
+//!
+//! A snapshot is a real RDB file under `<data dir>/snapshots/<name>.rdb`, read from a running node the way a
+//! replica reads its primary (the node forks; customers' commands are not stopped) and checked with
+//! `redis-check-rdb` before it is `available`. Its metadata is in the store.
+
+use std::path::PathBuf;
+
+use engine::admin::AdminClient;
+use wire::input::{CopySnapshot, CreateSnapshot, DescribeSnapshots};
+use wire::output;
+
+use crate::error::{combination, invalid, ControlError, Result};
+use crate::model::{GroupStatus, NewEvent, ReplicationGroup, Snapshot};
+use crate::{now, rules, Control};
+
+/// `SnapshotSource` of a snapshot asked for by a user.
+pub const MANUAL: &str = "manual";
+/// `SnapshotSource` of a snapshot the scheduler took.
+pub const AUTOMATED: &str = "automated";
+
+/// Checks a snapshot name: 1–255 characters, a letter first, letters, digits and hyphens, no `--` and no hyphen
+/// at the end; `automatic.` names are the scheduler's. Returns it lower-cased, as AWS stores it.
+pub fn check_name(kind: &str, name: &str) -> Result<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !name.contains("--")
+        && !name.ends_with('-');
+    if !ok {
+        return Err(invalid(format!(
+            "Invalid {kind} '{}': 1 to 255 letters, digits and hyphens, beginning with a letter, without two \
+             hyphens in a row or one at the end.",
+            rules::shown(name)
+        )));
+    }
+    Ok(name.to_ascii_lowercase())
+}
+
+impl Control {
+    /// Where a snapshot's RDB file is.
+    pub(crate) fn snapshot_file(&self, name: &str) -> PathBuf {
+        self.inner
+            .settings
+            .data_dir
+            .join("snapshots")
+            .join(format!("{name}.rdb"))
+    }
+
+    pub(crate) fn view_snapshot(&self, s: &Snapshot, node_group_config: bool) -> output::Snapshot {
+        output::Snapshot {
+            snapshot_name: s.name.clone(),
+            replication_group_id: s.replication_group_id.clone(),
+            replication_group_description: s.description.clone(),
+            snapshot_status: s.status.clone(),
+            snapshot_source: s.source.clone(),
+            cache_node_type: s.cache_node_type.clone(),
+            engine: "redis".into(),
+            engine_version: s.engine_version.clone(),
+            preferred_maintenance_window: s.preferred_maintenance_window.clone(),
+            port: s.port,
+            cache_parameter_group_name: s.cache_parameter_group.clone(),
+            auto_minor_version_upgrade: s.auto_minor_version_upgrade,
+            snapshot_retention_limit: s.snapshot_retention_limit,
+            snapshot_window: s.snapshot_window.clone(),
+            automatic_failover: if s.automatic_failover {
+                "enabled"
+            } else {
+                "disabled"
+            }
+            .into(),
+            node_snapshots: vec![output::NodeSnapshot {
+                cache_cluster_id: s.cache_cluster_id.clone(),
+                cache_size: format!("{} MB", s.size.div_ceil(1 << 20)),
+                cache_node_create_time: s.cache_cluster_create_time,
+                snapshot_create_time: s.taken,
+                node_group_config: node_group_config
+                    .then(|| (s.availability_zone.clone(), s.replica_count)),
+            }],
+            arn: self.inner.settings.arn("snapshot", &s.name),
+        }
+    }
+
+    /// A new snapshot record of group `g`, to be read from member `from`.
+    pub(crate) fn new_snapshot(
+        g: &ReplicationGroup,
+        name: &str,
+        source: &str,
+        from: &str,
+    ) -> Snapshot {
+        let m = g.member(from);
+        Snapshot {
+            name: name.to_string(),
+            source: source.to_string(),
+            status: "creating".into(),
+            replication_group_id: g.id.clone(),
+            description: g.description.clone(),
+            cache_cluster_id: from.to_string(),
+            cache_cluster_create_time: m.map_or(g.create_time, |m| m.create_time),
+            availability_zone: m.map(|m| m.availability_zone.clone()).unwrap_or_default(),
+            replica_count: g.replicas().count() as i64,
+            cache_node_type: g.cache_node_type.clone(),
+            engine_version: g.engine_version.clone(),
+            port: g.port,
+            cache_parameter_group: g.cache_parameter_group.clone(),
+            preferred_maintenance_window: g.preferred_maintenance_window.clone(),
+            snapshot_window: g.snapshot_window.clone(),
+            snapshot_retention_limit: g.snapshot_retention_limit,
+            auto_minor_version_upgrade: g.auto_minor_version_upgrade,
+            automatic_failover: g.automatic_failover,
+            taken: None,
+            size: 0,
+            used_memory: 0,
+        }
+    }
+
+    /// The member a snapshot of `g` is read from: `SnapshottingClusterId` when set, else a replica, else the
+    /// primary (a group without replicas).
+    pub(crate) fn snapshot_source(g: &ReplicationGroup) -> String {
+        g.snapshotting_cluster_id
+            .clone()
+            .filter(|c| g.member(c).is_some())
+            .or_else(|| g.replicas().next().map(|m| m.cluster_id.clone()))
+            .unwrap_or_else(|| g.primary_cluster_id.clone())
+    }
+
+    fn manual_count(&self) -> usize {
+        self.state()
+            .snapshots
+            .values()
+            .filter(|s| s.source == MANUAL)
+            .count()
+    }
+
+    fn check_quota(&self) -> Result<()> {
+        let quota = self.inner.settings.snapshot_quota;
+        if self.manual_count() >= quota {
+            return Err(ControlError::SnapshotQuotaExceeded(format!(
+                "This deployment keeps at most {quota} manual snapshots (--snapshot-quota); delete one first."
+            )));
+        }
+        Ok(())
+    }
+
+    /// `CreateSnapshot`: records the snapshot `creating`, the group `snapshotting`; the group's worker takes it.
+    pub fn create_snapshot(&self, input: CreateSnapshot) -> Result<output::Snapshot> {
+        let name = check_name("SnapshotName", &input.snapshot_name)?;
+        if input.kms_key_id.is_some() {
+            return Err(combination(
+                "KmsKeyId: snapshots are not encrypted at rest by this Cacheplane (encryption at rest is not available).",
+            ));
+        }
+        let tags: Vec<(String, String)> = input
+            .tags
+            .iter()
+            .flatten()
+            .map(|t| (t.key.clone(), t.value.clone().unwrap_or_default()))
+            .collect();
+        for (k, v) in &tags {
+            rules::tag(k, v)?;
+        }
+        self.check_quota()?;
+        let mut st = self.state();
+        let (mut g, from) = match (&input.replication_group_id, &input.cache_cluster_id) {
+            (None, None) => {
+                return Err(combination(
+                    "CreateSnapshot needs ReplicationGroupId or CacheClusterId.",
+                ))
+            }
+            (rg, Some(cc)) => {
+                let cc = cc.to_ascii_lowercase();
+                let g = st
+                    .groups
+                    .values()
+                    .find(|g| g.member(&cc).is_some())
+                    .cloned()
+                    .ok_or_else(|| ControlError::CacheClusterNotFound(cc.clone()))?;
+                if rg.as_ref().is_some_and(|r| !r.eq_ignore_ascii_case(&g.id)) {
+                    return Err(combination(format!(
+                        "Cache cluster {cc} is a member of {}, not of the replication group given.",
+                        g.id
+                    )));
+                }
+                (g, cc)
+            }
+            (Some(rg), None) => {
+                let g = st
+                    .groups
+                    .get(&rg.to_ascii_lowercase())
+                    .cloned()
+                    .ok_or_else(|| ControlError::ReplicationGroupNotFound(rules::shown(rg)))?;
+                let from = Self::snapshot_source(&g);
+                (g, from)
+            }
+        };
+        if st.snapshots.contains_key(&name) {
+            return Err(ControlError::SnapshotAlreadyExists(format!(
+                "Snapshot {name} already exists."
+            )));
+        }
+        if g.status != GroupStatus::Available {
+            return Err(ControlError::InvalidReplicationGroupState {
+                id: g.id.clone(),
+                status: g.status.as_str().into(),
+            });
+        }
+        let snap = Self::new_snapshot(&g, &name, MANUAL, &from);
+        g.status = GroupStatus::Snapshotting;
+        g.snapshotting = Some(name.clone());
+        st.store.put_snapshots(
+            &[&snap],
+            &[],
+            Some(&g),
+            now(),
+            &[NewEvent::group(
+                &g.id,
+                format!(
+                    "Snapshot {name} of replication group {} started from {from}",
+                    g.id
+                ),
+            )],
+        )?;
+        if !tags.is_empty() {
+            st.store
+                .put_tags(&self.inner.settings.arn("snapshot", &name), &tags)?;
+        }
+        st.snapshots.insert(name.clone(), snap.clone());
+        st.groups.insert(g.id.clone(), g.clone());
+        drop(st);
+        self.poke_group(&g.id);
+        Ok(self.view_snapshot(&snap, false))
+    }
+
+    /// `DescribeSnapshots`: filters `ReplicationGroupId`, `CacheClusterId`, `SnapshotName`, `SnapshotSource`
+    /// (`manual`, `automated`; all when absent), pages of 20–50 (50 by default).
+    pub fn describe_snapshots(
+        &self,
+        input: DescribeSnapshots,
+    ) -> Result<(Vec<output::Snapshot>, Option<String>)> {
+        let limit = match input.max_records {
+            None => 50,
+            Some(n) if (20..=50).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(invalid(format!(
+                    "Invalid MaxRecords {n}: it must be between 20 and 50."
+                )))
+            }
+        };
+        if let Some(src) = &input.snapshot_source {
+            if src != MANUAL && src != AUTOMATED {
+                return Err(invalid(format!(
+                    "Invalid SnapshotSource '{}': use manual or automated.",
+                    rules::shown(src)
+                )));
+            }
+        }
+        let st = self.state();
+        let name = input.snapshot_name.as_ref().map(|n| n.to_ascii_lowercase());
+        let cc = input
+            .cache_cluster_id
+            .as_ref()
+            .map(|c| c.to_ascii_lowercase());
+        let rg = input
+            .replication_group_id
+            .as_ref()
+            .map(|r| r.to_ascii_lowercase());
+        let all: Vec<&Snapshot> = st
+            .snapshots
+            .values()
+            .filter(|s| name.as_ref().is_none_or(|n| s.name == *n))
+            .filter(|s| rg.as_ref().is_none_or(|r| s.replication_group_id == *r))
+            .filter(|s| cc.as_ref().is_none_or(|c| s.cache_cluster_id == *c))
+            .filter(|s| {
+                input
+                    .snapshot_source
+                    .as_ref()
+                    .is_none_or(|src| s.source == *src)
+            })
+            .collect();
+        if let Some(n) = &name {
+            if all.is_empty() {
+                return Err(ControlError::SnapshotNotFound(format!(
+                    "Snapshot {n} not found."
+                )));
+            }
+        }
+        if let Some(c) = &cc {
+            let known = st.groups.values().any(|g| g.member(c).is_some())
+                || st.snapshots.values().any(|s| s.cache_cluster_id == *c);
+            if !known {
+                return Err(ControlError::CacheClusterNotFound(c.clone()));
+            }
+        }
+        let start: usize = match input.marker.as_deref() {
+            None | Some("") => 0,
+            Some(m) => m
+                .parse()
+                .map_err(|_| invalid(format!("Invalid Marker '{}'.", rules::shown(m))))?,
+        };
+        let show = input.show_node_group_config.unwrap_or(false);
+        let page = all
+            .iter()
+            .skip(start)
+            .take(limit)
+            .map(|s| self.view_snapshot(s, show))
+            .collect();
+        Ok((
+            page,
+            (start + limit < all.len()).then(|| (start + limit).to_string()),
+        ))
+    }
+
+    /// `CopySnapshot`: a new manual snapshot with the same data (the file copied).
+    pub async fn copy_snapshot(&self, input: CopySnapshot) -> Result<output::Snapshot> {
+        if input.target_bucket.is_some() {
+            return Err(invalid(
+                "TargetBucket: exporting snapshots to Amazon S3 is not available in Cacheplane; copy within it by leaving TargetBucket out.",
+            ));
+        }
+        if input.kms_key_id.is_some() {
+            return Err(combination(
+                "KmsKeyId: snapshots are not encrypted at rest by this Cacheplane (encryption at rest is not available).",
+            ));
+        }
+        let source = input.source_snapshot_name.to_ascii_lowercase();
+        let target = check_name("TargetSnapshotName", &input.target_snapshot_name)?;
+        let mut copy = {
+            let st = self.state();
+            let src = st.snapshots.get(&source).cloned().ok_or_else(|| {
+                ControlError::SnapshotNotFound(format!(
+                    "Snapshot {} not found.",
+                    rules::shown(&source)
+                ))
+            })?;
+            if src.status != "available" {
+                return Err(ControlError::InvalidSnapshotState(format!(
+                    "Snapshot {source} is {}; it can be copied when it is available.",
+                    src.status
+                )));
+            }
+            if st.snapshots.contains_key(&target) {
+                return Err(ControlError::SnapshotAlreadyExists(format!(
+                    "Snapshot {target} already exists."
+                )));
+            }
+            src
+        };
+        self.check_quota()?;
+        let tmp = self.snapshot_file(&format!("{target}.copying"));
+        tokio::fs::copy(self.snapshot_file(&source), &tmp)
+            .await
+            .map_err(|e| ControlError::Internal(format!("copy snapshot {source}: {e}")))?;
+        copy.name = target.clone();
+        copy.source = MANUAL.into();
+        let mut st = self.state();
+        if st.snapshots.contains_key(&target) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(ControlError::SnapshotAlreadyExists(format!(
+                "Snapshot {target} already exists."
+            )));
+        }
+        std::fs::rename(&tmp, self.snapshot_file(&target))
+            .map_err(|e| ControlError::Internal(format!("copy snapshot {source}: {e}")))?;
+        st.store.put_snapshots(
+            &[&copy],
+            &[],
+            None,
+            now(),
+            &[NewEvent {
+                source_type: "replication-group",
+                source_id: copy.replication_group_id.clone(),
+                message: format!("Snapshot {source} copied to {target}"),
+            }],
+        )?;
+        let tags: Vec<(String, String)> = input
+            .tags
+            .iter()
+            .flatten()
+            .map(|t| (t.key.clone(), t.value.clone().unwrap_or_default()))
+            .collect();
+        if !tags.is_empty() {
+            st.store
+                .put_tags(&self.inner.settings.arn("snapshot", &target), &tags)?;
+        }
+        st.snapshots.insert(target, copy.clone());
+        Ok(self.view_snapshot(&copy, false))
+    }
+
+    /// `DeleteSnapshot`: the file and the record; a snapshot being taken cannot be deleted.
+    pub fn delete_snapshot(&self, name: &str) -> Result<output::Snapshot> {
+        let key = name.to_ascii_lowercase();
+        let mut st = self.state();
+        let mut s = st.snapshots.get(&key).cloned().ok_or_else(|| {
+            ControlError::SnapshotNotFound(format!("Snapshot {} not found.", rules::shown(name)))
+        })?;
+        if s.status == "creating" {
+            return Err(ControlError::InvalidSnapshotState(format!(
+                "Snapshot {key} is being created; it can be deleted once it is available."
+            )));
+        }
+        st.store.put_snapshots(
+            &[],
+            &[&key],
+            None,
+            now(),
+            &[NewEvent::group(
+                &s.replication_group_id,
+                format!("Snapshot {key} deleted"),
+            )],
+        )?;
+        st.store
+            .remove_tags_of(&[self.inner.settings.arn("snapshot", &key)])?;
+        st.snapshots.remove(&key);
+        drop(st);
+        let _ = std::fs::remove_file(self.snapshot_file(&key));
+        s.status = "deleting".into();
+        Ok(self.view_snapshot(&s, false))
+    }
+
+    /// Reads the data of member `from` of `g` into snapshot `name`'s file and checks it. Returns (file size,
+    /// used memory of the node).
+    pub(crate) async fn capture_snapshot(
+        &self,
+        g: &ReplicationGroup,
+        from: &str,
+        name: &str,
+    ) -> Result<(u64, u64)> {
+        let m = g
+            .member(from)
+            .ok_or_else(|| ControlError::Internal(format!("{from} is not a member of {}", g.id)))?;
+        let addr = g.admin_addr(m, &self.inner.settings.data_dir);
+        let used = {
+            let mut c = AdminClient::connect(&addr, &self.inner.admin).await?;
+            let info = c.info("memory").await?;
+            info.get("used_memory")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        let file = self.snapshot_file(name);
+        let size = engine::snapshot::capture(&addr, &self.inner.admin, &file).await?;
+        if let Err(e) = engine::snapshot::verify(&file).await {
+            let _ = std::fs::remove_file(&file);
+            return Err(e.into());
+        }
+        Ok((size, used))
+    }
+
+    /// The reconciler's step for `CreateSnapshot`: take it, then the group is `available` again.
+    pub(crate) async fn snapshot_step(&self, g: &ReplicationGroup, name: &str) -> Result<()> {
+        let Some(snap) = self.state().snapshots.get(name).cloned() else {
+            return self.update_group(&g.id, |g| {
+                g.snapshotting = None;
+                g.status = GroupStatus::Available;
+                vec![]
+            });
+        };
+        let result = self.capture_snapshot(g, &snap.cache_cluster_id, name).await;
+        let t = now();
+        let mut done = snap.clone();
+        let message = match &result {
+            Ok((size, used)) => {
+                done.status = "available".into();
+                done.taken = Some(t);
+                done.size = *size;
+                done.used_memory = *used;
+                format!(
+                    "Snapshot succeeded for snapshot with ID '{name}' of replication group with ID '{}'",
+                    g.id
+                )
+            }
+            Err(e) => {
+                tracing::warn!(group = %g.id, snapshot = %name, error = %e, "snapshot failed");
+                done.status = "failed".into();
+                format!(
+                    "Snapshot failed for snapshot with ID '{name}' of replication group with ID '{}'",
+                    g.id
+                )
+            }
+        };
+        let mut st = self.state();
+        let Some(mut cur) = st.groups.get(&g.id).cloned() else {
+            return Ok(());
+        };
+        cur.snapshotting = None;
+        if cur.status == GroupStatus::Snapshotting {
+            cur.status = GroupStatus::Available;
+        }
+        st.store.put_snapshots(
+            &[&done],
+            &[],
+            Some(&cur),
+            t,
+            &[NewEvent::group(&g.id, message)],
+        )?;
+        st.snapshots.insert(name.to_string(), done);
+        st.groups.insert(g.id.clone(), cur);
+        Ok(())
+    }
+
+    /// The final snapshot of a group being deleted, from its primary (as AWS takes it). A failure is logged
+    /// and recorded; the deletion goes on.
+    pub(crate) async fn final_snapshot_step(&self, g: &ReplicationGroup, name: &str) -> Result<()> {
+        let already = self
+            .state()
+            .snapshots
+            .get(name)
+            .is_some_and(|s| s.status != "creating");
+        if already {
+            return Ok(());
+        }
+        let mut snap = Self::new_snapshot(g, name, MANUAL, &g.primary_cluster_id);
+        let (status, message) = match self.capture_snapshot(g, &g.primary_cluster_id, name).await {
+            Ok((size, used)) => {
+                snap.size = size;
+                snap.used_memory = used;
+                snap.taken = Some(now());
+                (
+                    "available",
+                    format!(
+                        "Final snapshot {name} of replication group {} succeeded",
+                        g.id
+                    ),
+                )
+            }
+            Err(e) => {
+                tracing::warn!(group = %g.id, snapshot = %name, error = %e, "final snapshot failed");
+                (
+                    "failed",
+                    format!("Final snapshot {name} of replication group {} failed", g.id),
+                )
+            }
+        };
+        snap.status = status.into();
+        let mut st = self.state();
+        st.store.put_snapshots(
+            &[&snap],
+            &[],
+            None,
+            now(),
+            &[NewEvent::group(&g.id, message)],
+        )?;
+        st.snapshots.insert(name.to_string(), snap);
+        Ok(())
+    }
+
+    /// Forgets the automatic snapshots of a deleted group (manual ones stay, as on AWS).
+    pub(crate) fn drop_automatic_snapshots(&self, group: &str) -> Result<()> {
+        let mut st = self.state();
+        let names: Vec<String> = st
+            .snapshots
+            .values()
+            .filter(|s| s.replication_group_id == group && s.source == AUTOMATED)
+            .map(|s| s.name.clone())
+            .collect();
+        if names.is_empty() {
+            return Ok(());
+        }
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        st.store.put_snapshots(&[], &refs, None, now(), &[])?;
+        for n in &names {
+            st.snapshots.remove(n);
+            let _ = std::fs::remove_file(self.snapshot_file(n));
+        }
+        Ok(())
+    }
+
+    /// The snapshot a new group is restored from: available, and whose data fits the group's node type.
+    pub(crate) fn check_restore(
+        &self,
+        name: &str,
+        cache_node_type: &str,
+        engine_version: &str,
+    ) -> Result<Snapshot> {
+        let key = name.to_ascii_lowercase();
+        let s = self.state().snapshots.get(&key).cloned().ok_or_else(|| {
+            ControlError::SnapshotNotFound(format!("Snapshot {} not found.", rules::shown(name)))
+        })?;
+        if s.status != "available" {
+            return Err(ControlError::InvalidSnapshotState(format!(
+                "Snapshot {key} is {}; a group can be restored from it once it is available.",
+                s.status
+            )));
+        }
+        let bytes = crate::node_types::maxmemory(cache_node_type).unwrap_or(0);
+        if bytes < s.used_memory {
+            return Err(combination(format!(
+                "Cache node type {cache_node_type} ({bytes} bytes) cannot hold snapshot {key}, whose data used {} bytes; choose a larger node type.",
+                s.used_memory
+            )));
+        }
+        if crate::modify::version_cmp(engine_version, &s.engine_version) == std::cmp::Ordering::Less
+        {
+            return Err(combination(format!(
+                "Snapshot {key} was taken on engine {}; it cannot be restored on the older {engine_version}.",
+                s.engine_version
+            )));
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            check_name("SnapshotName", "My-Snap1").ok().as_deref(),
+            Some("my-snap1")
+        );
+        for bad in ["", "1snap", "a--b", "a-", "a_b", "automatic.x"] {
+            assert!(check_name("SnapshotName", bad).is_err(), "{bad}");
+        }
+    }
+}
