@@ -413,3 +413,153 @@ async fn snapshot_under_writes_restore_copy_delete_and_final_snapshot() {
         "manual snapshots outlive their group"
     );
 }
+
+/// A daily window `hh:mm-hh:mm` of 70 minutes that began 10 minutes ago.
+fn daily_window_around_now() -> String {
+    let start = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let end = start + chrono::Duration::minutes(70);
+    format!("{}-{}", start.format("%H:%M"), end.format("%H:%M"))
+}
+
+async fn automated(c: &Client, group: &str) -> Vec<Snapshot> {
+    c.describe_snapshots()
+        .replication_group_id(group)
+        .snapshot_source("automated")
+        .send()
+        .await
+        .expect("describe automated")
+        .snapshots()
+        .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automatic_snapshots_in_the_window_kept_for_the_retention_limit() {
+    let mut d = Daemon::start();
+    let c = d.client();
+    c.create_replication_group()
+        .replication_group_id("auto")
+        .replication_group_description("automatic snapshots")
+        .num_cache_clusters(2)
+        .snapshot_retention_limit(1)
+        .snapshot_window(daily_window_around_now())
+        .preferred_maintenance_window(weekly_window(
+            chrono::Utc::now() + chrono::Duration::hours(12),
+        ))
+        .send()
+        .await
+        .expect("create with automatic snapshots");
+    let g = wait_available(&c, "auto", Duration::from_secs(30)).await;
+    assert_eq!(g.snapshot_retention_limit(), Some(1));
+    let mut p = redis_conn(&redis_url(
+        g.node_groups()[0].primary_endpoint().expect("ep"),
+    ))
+    .await;
+    fill_mixed(&mut p, "a", 1_000).await;
+
+    // One automatic snapshot in the window, named as AWS names them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let first = loop {
+        let a = automated(&c, "auto").await;
+        if let Some(s) = a.iter().find(|s| s.snapshot_status() == Some("available")) {
+            break s.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no automatic snapshot"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let name = first.snapshot_name().expect("name").to_string();
+    assert!(name.starts_with("automatic.auto-"), "{name}");
+    assert_eq!(first.snapshot_source(), Some("automated"));
+    // Not a second one the same day (the worker runs every 250 ms).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(automated(&c, "auto").await.len(), 1, "one a day");
+
+    // A snapshot older than the retention limit is deleted: make the one taken look three days old (its
+    // time, and its name and file, which carry the time).
+    d.kill9();
+    let three_days_ago = chrono::Utc::now() - chrono::Duration::days(3);
+    let old_name = format!("automatic.auto-{}", three_days_ago.format("%Y-%m-%d-%H-%M"));
+    {
+        let db =
+            rusqlite::Connection::open(d.data_dir().join("cacheplane.sqlite3")).expect("store");
+        let doc: String = db
+            .query_row("SELECT doc FROM snapshots WHERE name = ?1", [&name], |r| {
+                r.get(0)
+            })
+            .expect("snapshot row");
+        let mut v: serde_json::Value = serde_json::from_str(&doc).expect("json");
+        v["taken"] = serde_json::Value::String(three_days_ago.to_rfc3339());
+        v["name"] = serde_json::Value::String(old_name.clone());
+        let n = db
+            .execute(
+                "UPDATE snapshots SET name = ?1, doc = ?2 WHERE name = ?3",
+                [old_name.clone(), v.to_string(), name.clone()],
+            )
+            .expect("update");
+        assert_eq!(n, 1, "one snapshot made old");
+        let dir = d.data_dir().join("snapshots");
+        std::fs::rename(
+            dir.join(format!("{name}.rdb")),
+            dir.join(format!("{old_name}.rdb")),
+        )
+        .expect("rename file");
+    }
+    let name = old_name;
+    d.spawn();
+    let c = d.client();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let a = automated(&c, "auto").await;
+        let names: Vec<&str> = a.iter().filter_map(|s| s.snapshot_name()).collect();
+        if !names.contains(&name.as_str())
+            && a.iter().any(|s| s.snapshot_status() == Some("available"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not pruned: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!d
+        .data_dir()
+        .join("snapshots")
+        .join(format!("{name}.rdb"))
+        .exists());
+    let events = event_messages(&c, "auto").await;
+    assert!(events
+        .iter()
+        .any(|m| m.starts_with(&format!("Automatic snapshot {name} deleted"))));
+
+    // Retention 0 stops them; deleting the group removes its automatic snapshots and keeps a manual one.
+    c.modify_replication_group()
+        .replication_group_id("auto")
+        .snapshot_retention_limit(0)
+        .send()
+        .await
+        .expect("retention 0");
+    c.create_snapshot()
+        .replication_group_id("auto")
+        .snapshot_name("auto-manual")
+        .send()
+        .await
+        .expect("manual");
+    wait_snapshot(&c, "auto-manual").await;
+    wait_available(&c, "auto", Duration::from_secs(30)).await;
+    c.delete_replication_group()
+        .replication_group_id("auto")
+        .send()
+        .await
+        .expect("delete");
+    wait_deleted(&c, "auto", Duration::from_secs(60)).await;
+    let left = c.describe_snapshots().send().await.expect("all");
+    let names: Vec<&str> = left
+        .snapshots()
+        .iter()
+        .filter_map(|s| s.snapshot_name())
+        .collect();
+    assert_eq!(names, ["auto-manual"]);
+}

@@ -365,12 +365,6 @@ impl Control {
                     "Invalid SnapshotRetentionLimit {n}: it must be between 0 and 35 days."
                 )));
             }
-            if n > 0 {
-                return Err(not_yet(
-                    "SnapshotRetentionLimit greater than 0",
-                    "automatic snapshots",
-                ));
-            }
             if n != g.snapshot_retention_limit {
                 g.snapshot_retention_limit = n;
                 events.push(format!("snapshot retention limit set to {n}"));

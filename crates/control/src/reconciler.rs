@@ -911,6 +911,10 @@ impl Control {
             self.snapshot_step(g, name).await?;
             return Ok(false);
         }
+        if g.snapshot_retention_limit > 0 && self.automatic_step(g)? {
+            poke.notify_one();
+            return Ok(false);
+        }
         if let Some(target) = &g.switchover_to {
             self.switch_over(g, target).await?;
             poke.notify_one();

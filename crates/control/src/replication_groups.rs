@@ -365,12 +365,6 @@ impl Control {
             }
             None => rules::default_snapshot_window(&s.region, &maintenance),
         };
-        if snapshot_retention_limit > 0 {
-            return Err(not_yet(
-                "SnapshotRetentionLimit greater than 0",
-                "automatic snapshots",
-            ));
-        }
 
         let security_group_ids = input.security_group_ids.clone().unwrap_or_default();
         for sg in &security_group_ids {

@@ -41,6 +41,51 @@ pub fn check_name(kind: &str, name: &str) -> Result<String> {
     Ok(name.to_ascii_lowercase())
 }
 
+/// The start of the occurrence of daily `window` that contains `now`, if `now` is inside one.
+pub fn window_occurrence(
+    window: &crate::rules::DailyWindow,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::Timelike;
+    let minute = now.hour() * 60 + now.minute();
+    let since_start = (minute + 24 * 60 - window.start) % (24 * 60);
+    if since_start >= window.len_minutes() {
+        return None;
+    }
+    let start_of_minute = now
+        .with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap_or(now);
+    Some(start_of_minute - chrono::Duration::minutes(i64::from(since_start)))
+}
+
+/// What the scheduler does for one group at `now`: whether an automatic snapshot is due (retention above 0,
+/// inside the snapshot window, and none taken yet in this occurrence of the window), and which automatic
+/// snapshots are past retention (taken more than `retention` days before `now`). A pure function of time and
+/// state.
+pub fn automatic_work(
+    now: chrono::DateTime<chrono::Utc>,
+    window: &crate::rules::DailyWindow,
+    retention: i32,
+    automatic: &[(String, chrono::DateTime<chrono::Utc>)],
+) -> (bool, Vec<String>) {
+    let due = retention > 0
+        && window_occurrence(window, now)
+            .is_some_and(|start| !automatic.iter().any(|(_, taken)| *taken >= start));
+    let expired = automatic
+        .iter()
+        .filter(|(_, taken)| now - *taken > chrono::Duration::days(i64::from(retention.max(0))))
+        .filter(|_| retention > 0)
+        .map(|(n, _)| n.clone())
+        .collect();
+    (due, expired)
+}
+
+/// AWS's name of an automatic snapshot: `automatic.<group>-YYYY-MM-DD-HH-MM`.
+pub fn automatic_name(group: &str, t: chrono::DateTime<chrono::Utc>) -> String {
+    format!("automatic.{group}-{}", t.format("%Y-%m-%d-%H-%M"))
+}
+
 impl Control {
     /// Where a snapshot's RDB file is.
     pub(crate) fn snapshot_file(&self, name: &str) -> PathBuf {
@@ -547,6 +592,80 @@ impl Control {
         Ok(())
     }
 
+    /// The scheduler's step for a group with `SnapshotRetentionLimit` above 0: prunes automatic snapshots past
+    /// retention, and starts one when due (the group turns `snapshotting`; [`Self::snapshot_step`] takes it).
+    /// Returns true when it started one.
+    pub(crate) fn automatic_step(&self, g: &ReplicationGroup) -> Result<bool> {
+        let t = now();
+        let automatic: Vec<(String, chrono::DateTime<chrono::Utc>)> = self
+            .state()
+            .snapshots
+            .values()
+            .filter(|s| s.replication_group_id == g.id && s.source == AUTOMATED)
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    s.taken.unwrap_or(s.cache_cluster_create_time),
+                )
+            })
+            .collect();
+        let Ok(window) = crate::rules::DailyWindow::parse(&g.snapshot_window) else {
+            return Ok(false);
+        };
+        let (due, expired) = automatic_work(t, &window, g.snapshot_retention_limit, &automatic);
+        if !expired.is_empty() {
+            let mut st = self.state();
+            let refs: Vec<&str> = expired.iter().map(String::as_str).collect();
+            let events: Vec<NewEvent> = expired
+                .iter()
+                .map(|n| {
+                    NewEvent::group(
+                        &g.id,
+                        format!(
+                            "Automatic snapshot {n} deleted: past the retention limit of {} days",
+                            g.snapshot_retention_limit
+                        ),
+                    )
+                })
+                .collect();
+            st.store.put_snapshots(&[], &refs, None, t, &events)?;
+            for n in &expired {
+                st.snapshots.remove(n);
+                let _ = std::fs::remove_file(self.snapshot_file(n));
+            }
+        }
+        if !due || g.status != GroupStatus::Available {
+            return Ok(false);
+        }
+        let name = automatic_name(&g.id, t);
+        let mut st = self.state();
+        let Some(mut cur) = st.groups.get(&g.id).cloned() else {
+            return Ok(false);
+        };
+        if cur.status != GroupStatus::Available || st.snapshots.contains_key(&name) {
+            return Ok(false);
+        }
+        let from = Self::snapshot_source(&cur);
+        let mut snap = Self::new_snapshot(&cur, &name, AUTOMATED, &from);
+        // Counted as taken now for the once-a-window rule even if reading the data takes a while.
+        snap.taken = Some(t);
+        cur.status = GroupStatus::Snapshotting;
+        cur.snapshotting = Some(name.clone());
+        st.store.put_snapshots(
+            &[&snap],
+            &[],
+            Some(&cur),
+            t,
+            &[NewEvent::group(
+                &g.id,
+                format!("Automatic snapshot {name} started from {from}"),
+            )],
+        )?;
+        st.snapshots.insert(name, snap);
+        st.groups.insert(g.id.clone(), cur);
+        Ok(true)
+    }
+
     /// Forgets the automatic snapshots of a deleted group (manual ones stay, as on AWS).
     pub(crate) fn drop_automatic_snapshots(&self, group: &str) -> Result<()> {
         let mut st = self.state();
@@ -606,6 +725,67 @@ impl Control {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::DailyWindow;
+    use chrono::TimeZone;
+
+    fn at(d: u32, h: u32, m: u32) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc
+            .with_ymd_and_hms(2026, 11, d, h, m, 0)
+            .single()
+            .expect("time")
+    }
+
+    #[test]
+    fn automatic_snapshots_once_a_window_and_pruned_past_retention() {
+        let w = DailyWindow::parse("05:00-06:00").expect("window");
+        // Outside the window: nothing; at its edges: in from 05:00, out from 06:00.
+        assert!(!automatic_work(at(10, 4, 59), &w, 1, &[]).0);
+        assert!(automatic_work(at(10, 5, 0), &w, 1, &[]).0);
+        assert!(automatic_work(at(10, 5, 59), &w, 1, &[]).0);
+        assert!(!automatic_work(at(10, 6, 0), &w, 1, &[]).0);
+        // Retention 0: never, and nothing pruned.
+        let old = vec![("automatic.rg-2026-11-01-05-00".to_string(), at(1, 5, 0))];
+        assert_eq!(automatic_work(at(10, 5, 30), &w, 0, &old), (false, vec![]));
+        // Taken in this occurrence: not again the same day; the next day's window: again.
+        let today = vec![("a".to_string(), at(10, 5, 1))];
+        assert!(!automatic_work(at(10, 5, 30), &w, 1, &today).0);
+        assert!(automatic_work(at(11, 5, 0), &w, 1, &today).0);
+        // Retention 1: pruned once more than a day old.
+        assert_eq!(
+            automatic_work(at(11, 5, 0), &w, 1, &today).1,
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            automatic_work(at(11, 5, 2), &w, 1, &today).1,
+            vec!["a".to_string()]
+        );
+        // A longer retention keeps it.
+        assert!(automatic_work(at(11, 5, 2), &w, 3, &today).1.is_empty());
+        // A window across midnight: 23:30-00:30 occurs from 23:30 of one day.
+        let night = DailyWindow::parse("23:30-00:30").expect("window");
+        assert_eq!(
+            window_occurrence(&night, at(11, 0, 10)),
+            Some(at(10, 23, 30))
+        );
+        assert_eq!(
+            window_occurrence(&night, at(10, 23, 45)),
+            Some(at(10, 23, 30))
+        );
+        assert_eq!(window_occurrence(&night, at(11, 0, 30)), None);
+        let yesterday_night = vec![("n".to_string(), at(10, 23, 40))];
+        assert!(
+            !automatic_work(at(11, 0, 10), &night, 1, &yesterday_night).0,
+            "same occurrence"
+        );
+        assert!(
+            automatic_work(at(11, 23, 30), &night, 1, &yesterday_night).0,
+            "next occurrence"
+        );
+        assert_eq!(
+            automatic_name("rg", at(10, 5, 7)),
+            "automatic.rg-2026-11-10-05-07"
+        );
+    }
 
     #[test]
     fn names() {
