@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks that print figures: create-to-available time, daemon RSS with 50 groups, DescribeReplicationGroups
 # throughput against moto_server (installed from PyPI into .venv) in the same run; failover and hung-primary
-# gaps; endpoint overhead against direct connections (redis-benchmark).
+# gaps; endpoint overhead against direct connections (redis-benchmark); planned switchover and rolling upgrade;
+# migration against plain replication; failed commands during AUTH ROTATE/SET and TLS throughput; snapshot and
+# restore of 1,000,000 keys.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
@@ -16,3 +18,4 @@ MOTO_SERVER="$(command -v moto_server)" cargo bench --quiet --bench daemon
 cargo bench --quiet --bench failover
 cargo bench --quiet --bench migration
 cargo bench --quiet --bench security
+cargo bench --quiet --bench snapshots

@@ -514,3 +514,60 @@ def test_users_and_user_groups_with_boto3_and_cli(daemon):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         ec.delete_user_group(UserGroupId="ug-cli")
     assert e.value.response["Error"]["Code"] == "InvalidUserGroupState"
+
+
+def test_snapshots_with_boto3_and_cli(daemon):
+    endpoint, data_dir = daemon
+    ec = boto3.client("elasticache", endpoint_url=endpoint, region_name=REGION,
+                      aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+    ec.create_replication_group(ReplicationGroupId="bk-rg", ReplicationGroupDescription="backups",
+                                NumCacheClusters=2)
+    describe = lambda: ec.describe_replication_groups(ReplicationGroupId="bk-rg")["ReplicationGroups"][0]
+    g = wait_status(describe, "available")
+    ep = g["NodeGroups"][0]["PrimaryEndpoint"]
+    for i in range(100):
+        redis_cli(ep, "SET", f"bk:{i}", f"value-{i}")
+
+    # The AWS CLI takes a snapshot; boto3 describes it and restores it into a new group.
+    rc, out, err = aws(endpoint, "create-snapshot", "--replication-group-id", "bk-rg", "--snapshot-name", "bk-1")
+    assert rc == 0, err
+    assert out["Snapshot"]["SnapshotStatus"] == "creating"
+    deadline = time.time() + 30
+    while True:
+        s = ec.describe_snapshots(SnapshotName="bk-1")["Snapshots"][0]
+        if s["SnapshotStatus"] == "available":
+            break
+        assert time.time() < deadline
+        time.sleep(0.05)
+    assert s["SnapshotSource"] == "manual"
+    assert s["NodeSnapshots"][0]["CacheClusterId"] == "bk-rg-002"
+    ec.create_replication_group(ReplicationGroupId="bk-restored", ReplicationGroupDescription="restored",
+                                NumCacheClusters=2, SnapshotName="bk-1")
+    describe2 = lambda: ec.describe_replication_groups(ReplicationGroupId="bk-restored")["ReplicationGroups"][0]
+    g2 = wait_status(describe2, "available")
+    for m in g2["NodeGroups"][0]["NodeGroupMembers"]:
+        deadline = time.time() + 10
+        while redis_cli(m["ReadEndpoint"], "GET", "bk:42") != "value-42":
+            assert time.time() < deadline, m["CacheClusterId"]
+            time.sleep(0.05)
+    rc, out, err = aws(endpoint, "copy-snapshot", "--source-snapshot-name", "bk-1", "--target-snapshot-name", "bk-2")
+    assert rc == 0, err
+    rc, out, err = aws(endpoint, "describe-snapshots", "--replication-group-id", "bk-rg")
+    assert rc == 0, err
+    assert sorted(s["SnapshotName"] for s in out["Snapshots"]) == ["bk-1", "bk-2"]
+    rc, out, err = aws(endpoint, "delete-snapshot", "--snapshot-name", "bk-2")
+    assert rc == 0, err
+    rc, out, err = aws(endpoint, "delete-snapshot", "--snapshot-name", "bk-2")
+    assert rc != 0 and "SnapshotNotFoundFault" in err
+    # A final snapshot with the CLI's delete.
+    rc, out, err = aws(endpoint, "delete-replication-group", "--replication-group-id", "bk-restored",
+                       "--final-snapshot-identifier", "bk-final")
+    assert rc == 0, err
+    deadline = time.time() + 30
+    while True:
+        snaps = ec.describe_snapshots(SnapshotName="bk-final")["Snapshots"] if any(
+            s["SnapshotName"] == "bk-final" for s in ec.describe_snapshots()["Snapshots"]) else []
+        if snaps and snaps[0]["SnapshotStatus"] == "available":
+            break
+        assert time.time() < deadline
+        time.sleep(0.1)

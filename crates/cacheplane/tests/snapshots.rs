@@ -244,6 +244,58 @@ async fn snapshot_under_writes_restore_copy_delete_and_final_snapshot() {
         "InvalidParameterValue"
     );
 
+    // A snapshot still being taken can be neither deleted, copied nor restored (reading 100,000 keys takes far
+    // longer than the next request).
+    c.create_snapshot()
+        .replication_group_id("snap-src")
+        .snapshot_name("snap-race")
+        .send()
+        .await
+        .expect("another snapshot");
+    assert_eq!(
+        code(c.delete_snapshot().snapshot_name("snap-race").send().await),
+        "InvalidSnapshotState"
+    );
+    assert_eq!(
+        code(
+            c.copy_snapshot()
+                .source_snapshot_name("snap-race")
+                .target_snapshot_name("snap-x")
+                .send()
+                .await
+        ),
+        "InvalidSnapshotState"
+    );
+    assert_eq!(
+        code(
+            c.create_replication_group()
+                .replication_group_id("snap-x")
+                .replication_group_description("x")
+                .snapshot_name("snap-race")
+                .send()
+                .await
+        ),
+        "InvalidSnapshotState"
+    );
+    assert_eq!(
+        code(
+            c.create_snapshot()
+                .replication_group_id("snap-src")
+                .snapshot_name("snap-x")
+                .send()
+                .await
+        ),
+        "InvalidReplicationGroupState",
+        "one snapshot at a time"
+    );
+    wait_snapshot(&c, "snap-race").await;
+    c.delete_snapshot()
+        .snapshot_name("snap-race")
+        .send()
+        .await
+        .expect("delete when available");
+    wait_available(&c, "snap-src", Duration::from_secs(30)).await;
+
     // Restore into a new group: every node holds every key, TTLs included.
     want.remove(COUNTER);
     c.create_replication_group()
