@@ -324,6 +324,37 @@ async fn snapshot_under_writes_restore_copy_delete_and_final_snapshot() {
         "SnapshotNotFoundFault"
     );
 
+    // A damaged snapshot file is refused for a restore.
+    let copy_file = d.data_dir().join("snapshots").join("snap-damaged.rdb");
+    c.copy_snapshot()
+        .source_snapshot_name("snap-one")
+        .target_snapshot_name("snap-damaged")
+        .send()
+        .await
+        .expect("copy to damage");
+    let len = std::fs::metadata(&copy_file).expect("file").len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&copy_file)
+        .and_then(|f| f.set_len(len / 2))
+        .expect("truncate");
+    assert_eq!(
+        code(
+            c.create_replication_group()
+                .replication_group_id("snap-x")
+                .replication_group_description("x")
+                .snapshot_name("snap-damaged")
+                .send()
+                .await
+        ),
+        "InvalidSnapshotState"
+    );
+    c.delete_snapshot()
+        .snapshot_name("snap-damaged")
+        .send()
+        .await
+        .expect("delete damaged");
+
     // Copy, quota, delete.
     let copy = c
         .copy_snapshot()

@@ -704,6 +704,22 @@ impl Control {
                 s.status
             )));
         }
+        // The file must still be the one taken: an RDB (it starts with `REDIS`) of the recorded size. A file
+        // damaged in the data directory would otherwise make every node of the new group fail to start.
+        let file = self.snapshot_file(&key);
+        let intact = std::fs::File::open(&file).is_ok_and(|mut f| {
+            use std::io::Read;
+            let mut magic = [0u8; 5];
+            f.read_exact(&mut magic).is_ok()
+                && &magic == b"REDIS"
+                && f.metadata().is_ok_and(|m| m.len() == s.size)
+        });
+        if !intact {
+            return Err(ControlError::InvalidSnapshotState(format!(
+                "Snapshot {key} cannot be restored: its file {} is missing or damaged.",
+                file.display()
+            )));
+        }
         let bytes = crate::node_types::maxmemory(cache_node_type).unwrap_or(0);
         if bytes < s.used_memory {
             return Err(combination(format!(
