@@ -182,7 +182,7 @@ async fn tokens_rotate_and_set_without_failing_a_client() {
     assert!(g.auth_token_last_modified_date().copied() > before);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let log_a = with_a.stop().await;
-    assert!(log_a.acks.len() > 10, "the writer ran");
+    assert!(!log_a.acks.is_empty(), "the writer ran");
     assert_eq!(
         log_a.errors, 0,
         "a client using the old token never failed during ROTATE"
