@@ -232,6 +232,25 @@ async fn users_do_exactly_what_their_access_string_allows() {
         .send()
         .await
         .expect("ug");
+    let ug_arn = ug.user_groups()[0].arn().expect("arn").to_string();
+    c.add_tags_to_resource()
+        .resource_name(&ug_arn)
+        .tags(
+            aws_sdk_elasticache::types::Tag::builder()
+                .key("team")
+                .value("cache")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("tag the user group");
+    let tags = c
+        .list_tags_for_resource()
+        .resource_name(&ug_arn)
+        .send()
+        .await
+        .expect("tags");
+    assert_eq!(tags.tag_list()[0].value(), Some("cache"));
     assert_eq!(
         ug.user_groups()[0].replication_groups(),
         ["rbac".to_string()]

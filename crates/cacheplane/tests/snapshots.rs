@@ -147,6 +147,27 @@ async fn snapshot_under_writes_restore_copy_delete_and_final_snapshot() {
     let bytes = std::fs::read(&file).expect("snapshot file");
     assert!(bytes.starts_with(b"REDIS"), "an RDB file");
 
+    // Tags on the snapshot's ARN.
+    let arn = s.arn().expect("arn").to_string();
+    c.add_tags_to_resource()
+        .resource_name(&arn)
+        .tags(
+            aws_sdk_elasticache::types::Tag::builder()
+                .key("team")
+                .value("cache")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("tag the snapshot");
+    let tags = c
+        .list_tags_for_resource()
+        .resource_name(&arn)
+        .send()
+        .await
+        .expect("tags");
+    assert_eq!(tags.tag_list()[0].key(), Some("team"));
+
     // Filters.
     let by_group = c
         .describe_snapshots()

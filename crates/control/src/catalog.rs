@@ -99,6 +99,7 @@ impl Control {
         if region != s.region || account != s.account_id {
             return Err(bad());
         }
+        let given = name.to_string();
         let name = name.to_ascii_lowercase();
         let st = self.state();
         match kind {
@@ -115,16 +116,31 @@ impl Control {
                 }
             }
             "snapshot" => {
-                return Err(ControlError::SnapshotNotFound(format!(
-                    "Snapshot {} not found.",
-                    rules::shown(&name)
-                )))
+                if !st.snapshots.contains_key(&name) {
+                    return Err(ControlError::SnapshotNotFound(format!(
+                        "Snapshot {} not found.",
+                        rules::shown(&name)
+                    )));
+                }
             }
+            // User and user group ids keep their case.
             "usergroup" => {
-                return Err(ControlError::UserGroupNotFound(format!(
-                    "User group {} not found.",
-                    rules::shown(&name)
-                )))
+                if !st.user_groups.contains_key(&given) {
+                    return Err(ControlError::UserGroupNotFound(format!(
+                        "User group {} not found.",
+                        rules::shown(&given)
+                    )));
+                }
+                return Ok(s.arn(kind, &given));
+            }
+            "user" => {
+                if !st.users.contains_key(&given) {
+                    return Err(ControlError::UserNotFound(format!(
+                        "User {} not found.",
+                        rules::shown(&given)
+                    )));
+                }
+                return Ok(s.arn(kind, &given));
             }
             _ => return Err(bad()),
         }
