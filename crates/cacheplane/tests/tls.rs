@@ -185,6 +185,19 @@ async fn tls_required_at_create_serves_only_verified_tls() {
     );
     let (rpa, rpp) = replica_addr(&gp);
     get_eventually(&tls_client(&rpa, rpp, &ca), "both", "ways").await;
+    // The replica reaches its primary's own TLS port, not the daemon's front on the group's port.
+    let mut rc = client_conn_with_timeout(&tls_client(&rpa, rpp, &ca), Duration::from_secs(2))
+        .await
+        .expect("replica");
+    let info: String = redis::cmd("INFO")
+        .arg("replication")
+        .query_async(&mut rc)
+        .await
+        .expect("info");
+    assert!(
+        info.contains(&format!("master_port:{}", pport + 2)),
+        "replication goes to the TLS port: {info}"
+    );
 
     // Turning TLS off straight from required is refused, and changes nothing.
     let e = modify_transit(&c, "tls-req", Some(false), None)
@@ -363,4 +376,78 @@ async fn plaintext_to_preferred_to_required_with_writers_running() {
         "no TLS after off"
     );
     get_eventually(&plain_client(&raddr, rport), "in-required", "tls").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_in_preferred_mode_keeps_both_kinds_on_the_primary_endpoint() {
+    let d = Daemon::start();
+    let c = d.client();
+    let ca = ca_of(&d);
+    c.create_replication_group()
+        .replication_group_id("tls-ha")
+        .replication_group_description("failover with tls preferred")
+        .num_cache_clusters(2)
+        .automatic_failover_enabled(true)
+        .transit_encryption_enabled(true)
+        .transit_encryption_mode("preferred".into())
+        .send()
+        .await
+        .expect("create");
+    let g = wait_available(&c, "tls-ha", Duration::from_secs(30)).await;
+    let (addr, port) = primary_addr(&g);
+    let mut t = client_conn_with_timeout(&tls_client(&addr, port, &ca), Duration::from_secs(2))
+        .await
+        .expect("tls");
+    let _: () = t.set("before", "failover").await.expect("set");
+    let (raddr, rport) = replica_addr(&g);
+    get_eventually(&tls_client(&raddr, rport, &ca), "before", "failover").await;
+    let old_primary = g.node_groups()[0]
+        .node_group_members()
+        .iter()
+        .find(|m| m.current_role() == Some("primary"))
+        .and_then(|m| m.cache_cluster_id())
+        .expect("primary")
+        .to_string();
+    c.test_failover()
+        .replication_group_id("tls-ha")
+        .node_group_id("0001")
+        .send()
+        .await
+        .expect("test failover");
+    // The other node is primary now, and the old one is back as its replica, linked over TLS.
+    let g = wait_group(&c, "tls-ha", Duration::from_secs(30), "failed over", |g| {
+        g.node_groups()[0].node_group_members().iter().any(|m| {
+            m.cache_cluster_id() != Some(old_primary.as_str())
+                && m.current_role() == Some("primary")
+        }) && g.node_groups()[0].node_group_members().iter().any(|m| {
+            m.cache_cluster_id() == Some(old_primary.as_str())
+                && m.current_role() == Some("replica")
+        })
+    })
+    .await;
+    let (raddr, rport) = replica_addr(&g);
+    // Both kinds through the same primary endpoint, which now reaches the new primary.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let tls_ok = run_set(&tls_client(&addr, port, &ca), "after-tls").await;
+        let plain_ok = run_set(&plain_client(&addr, port), "after-plain").await;
+        if tls_ok && plain_ok {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "writes through the endpoint after the failover"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    get_eventually(&tls_client(&raddr, rport, &ca), "after-tls", "x").await;
+    get_eventually(&tls_client(&raddr, rport, &ca), "before", "failover").await;
+}
+
+/// Whether `SET key x` succeeds on a new connection.
+async fn run_set(client: &redis::Client, key: &str) -> bool {
+    match client_conn_with_timeout(client, Duration::from_secs(1)).await {
+        Ok(mut c) => c.set::<_, _, ()>(key, "x").await.is_ok(),
+        Err(_) => false,
+    }
 }

@@ -401,6 +401,23 @@ impl ReplicationGroup {
         }
     }
 
+    /// Where a replica reaches `m` when `m` is its primary: `m`'s address, except in TLS `preferred` mode, where
+    /// the node's port belongs to the daemon's front and replicas go straight to Redis's own TLS port (so
+    /// replication does not depend on the daemon).
+    pub fn link_addr(&self, m: &Member, ipv6: bool) -> SocketAddr {
+        let a = self.addr_of(m, ipv6);
+        match self.transit_encryption {
+            Some(TransitMode::Preferred) if self.dual_stack.is_none() => {
+                let (_, tls) = engine::config::listen_ports(
+                    a.port(),
+                    Some(engine::config::TlsMode::Preferred),
+                );
+                SocketAddr::new(a.ip(), tls)
+            }
+            _ => a,
+        }
+    }
+
     /// True when the group discovers (reports and links over) IPv6 addresses.
     pub fn ipv6_discovery(&self) -> bool {
         self.dual_stack.as_ref().is_some_and(|d| d.ipv6_discovery)

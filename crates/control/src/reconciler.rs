@@ -148,7 +148,7 @@ impl Control {
         let replica_of = if is_primary {
             source
         } else {
-            g.primary().map(|p| g.addr_of(p, m.ipv6))
+            g.primary().map(|p| g.link_addr(p, m.ipv6))
         };
         // A primary of a single-stack group owns the primary endpoint address (a floating address); in a
         // dual-stack group every node also listens on ::1 and the endpoints are forwarders.
@@ -1115,7 +1115,7 @@ impl Control {
             if m.cluster_id == old.cluster_id || !self.inner.monitor.health(&m.cluster_id).is_up() {
                 continue;
             }
-            let target = new.addr_of(&member, m.ipv6);
+            let target = new.link_addr(&member, m.ipv6);
             match AdminClient::connect_within(
                 &new.admin_addr(m, &self.inner.settings.data_dir),
                 &self.inner.admin,
@@ -1318,7 +1318,7 @@ impl Control {
             )
             .await
             {
-                let _ = r.replicaof(Some(switched.addr_of(&new, m.ipv6))).await;
+                let _ = r.replicaof(Some(switched.link_addr(&new, m.ipv6))).await;
             }
         }
         self.ensure_endpoints(&switched).await?;
@@ -1412,7 +1412,7 @@ impl Control {
         let Some(primary) = g.primary() else {
             return Ok(false);
         };
-        let want = g.addr_of(primary, ipv6);
+        let want = g.link_addr(primary, ipv6);
         for m in g.replicas().filter(|m| m.ipv6 == ipv6) {
             let linked = matches!(
                 self.inner.observed.get(&m.cluster_id).and_then(|o| o.role),
