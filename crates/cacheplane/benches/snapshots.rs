@@ -28,27 +28,6 @@ async fn fill(url: &str) {
     }
 }
 
-async fn wait_snapshot(c: &aws_sdk_elasticache::Client, name: &str) {
-    loop {
-        let out = c
-            .describe_snapshots()
-            .snapshot_name(name)
-            .send()
-            .await
-            .expect("describe");
-        match out.snapshots()[0].snapshot_status() {
-            Some("available") => return,
-            Some("creating") => tokio::time::sleep(Duration::from_millis(10)).await,
-            other => panic!("snapshot {name}: {other:?}"),
-        }
-    }
-}
-
-fn median(v: &mut [Duration]) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let d = Daemon::start_with_args("warn", &["--snapshot-quota", "100"]);

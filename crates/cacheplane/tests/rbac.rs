@@ -8,7 +8,6 @@ mod common;
 
 use std::time::Duration;
 
-use aws_sdk_elasticache::error::ProvideErrorMetadata;
 use aws_sdk_elasticache::types::AuthTokenUpdateStrategyType;
 use aws_sdk_elasticache::Client;
 use common::*;
@@ -34,13 +33,6 @@ async fn run(c: &redis::Client, cmd: &[&str]) -> Result<String, String> {
 
 async fn denied(c: &redis::Client, cmd: &[&str]) -> bool {
     run(c, cmd).await.is_err()
-}
-
-fn code<T, E: ProvideErrorMetadata>(r: Result<T, E>) -> String {
-    match r {
-        Ok(_) => "ok".into(),
-        Err(e) => e.code().unwrap_or("?").to_string(),
-    }
 }
 
 async fn wait_user_group_active(c: &Client, id: &str) {
@@ -87,7 +79,7 @@ async fn users_do_exactly_what_their_access_string_allows() {
 
     // The rules of users and user groups.
     assert_eq!(
-        code(
+        result_code(
             c.create_user()
                 .user_id("app")
                 .user_name("x")
@@ -100,7 +92,7 @@ async fn users_do_exactly_what_their_access_string_allows() {
         "UserAlreadyExists"
     );
     assert_eq!(
-        code(
+        result_code(
             c.create_user()
                 .user_id("weak")
                 .user_name("weak")
@@ -113,7 +105,7 @@ async fn users_do_exactly_what_their_access_string_allows() {
         "InvalidParameterValue"
     );
     assert_eq!(
-        code(
+        result_code(
             c.create_user()
                 .user_id("sneaky")
                 .user_name("sneaky")
@@ -126,7 +118,7 @@ async fn users_do_exactly_what_their_access_string_allows() {
         "InvalidParameterValue"
     );
     assert_eq!(
-        code(
+        result_code(
             c.create_user()
                 .user_id("nopw")
                 .user_name("nopw")
@@ -138,7 +130,7 @@ async fn users_do_exactly_what_their_access_string_allows() {
         "InvalidParameterCombination"
     );
     assert_eq!(
-        code(
+        result_code(
             c.create_user_group()
                 .user_group_id("ug-x")
                 .engine("redis")
@@ -149,7 +141,7 @@ async fn users_do_exactly_what_their_access_string_allows() {
         "DefaultUserRequired"
     );
     assert_eq!(
-        code(
+        result_code(
             c.create_user_group()
                 .user_group_id("ug-x")
                 .engine("redis")
@@ -161,7 +153,7 @@ async fn users_do_exactly_what_their_access_string_allows() {
         "UserNotFound"
     );
     assert_eq!(
-        code(
+        result_code(
             c.create_user_group()
                 .user_group_id("ug-x")
                 .engine("redis")
@@ -174,11 +166,11 @@ async fn users_do_exactly_what_their_access_string_allows() {
         "DuplicateUserName"
     );
     assert_eq!(
-        code(c.delete_user().user_id("default").send().await),
+        result_code(c.delete_user().user_id("default").send().await),
         "DefaultUserAssociatedToUserGroup"
     );
     assert_eq!(
-        code(
+        result_code(
             c.modify_user()
                 .user_id("ghost")
                 .access_string("on")
@@ -188,7 +180,7 @@ async fn users_do_exactly_what_their_access_string_allows() {
         "UserNotFound"
     );
     assert_eq!(
-        code(c.describe_user_groups().user_group_id("ghost").send().await),
+        result_code(c.describe_user_groups().user_group_id("ghost").send().await),
         "UserGroupNotFound"
     );
 
@@ -213,7 +205,7 @@ async fn users_do_exactly_what_their_access_string_allows() {
         .user_group_ids("ug1")
         .send()
         .await;
-    assert_eq!(code(e), "InvalidParameterCombination");
+    assert_eq!(result_code(e), "InvalidParameterCombination");
 
     c.create_replication_group()
         .replication_group_id("rbac")
@@ -233,24 +225,8 @@ async fn users_do_exactly_what_their_access_string_allows() {
         .await
         .expect("ug");
     let ug_arn = ug.user_groups()[0].arn().expect("arn").to_string();
-    c.add_tags_to_resource()
-        .resource_name(&ug_arn)
-        .tags(
-            aws_sdk_elasticache::types::Tag::builder()
-                .key("team")
-                .value("cache")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("tag the user group");
-    let tags = c
-        .list_tags_for_resource()
-        .resource_name(&ug_arn)
-        .send()
-        .await
-        .expect("tags");
-    assert_eq!(tags.tag_list()[0].value(), Some("cache"));
+    let tags = tag_and_list(&c, &ug_arn).await;
+    assert_eq!(tags[0].value(), Some("cache"));
     assert_eq!(
         ug.user_groups()[0].replication_groups(),
         ["rbac".to_string()]
@@ -353,7 +329,7 @@ async fn users_do_exactly_what_their_access_string_allows() {
 
     // A user removed from the group is gone from the nodes; a group in use cannot be deleted.
     assert_eq!(
-        code(
+        result_code(
             c.modify_user_group()
                 .user_group_id("ug1")
                 .user_ids_to_remove("locked-default")
@@ -381,15 +357,15 @@ async fn users_do_exactly_what_their_access_string_allows() {
         .await
     );
     assert_eq!(
-        code(c.delete_user_group().user_group_id("ug1").send().await),
+        result_code(c.delete_user_group().user_group_id("ug1").send().await),
         "InvalidUserGroupState"
     );
     assert_eq!(
-        code(c.delete_user().user_id("app").send().await),
+        result_code(c.delete_user().user_id("app").send().await),
         "InvalidUserState"
     );
     assert_eq!(
-        code(
+        result_code(
             c.modify_replication_group()
                 .replication_group_id("rbac")
                 .transit_encryption_mode("preferred".into())
@@ -399,7 +375,7 @@ async fn users_do_exactly_what_their_access_string_allows() {
         "InvalidParameterCombination"
     );
     assert_eq!(
-        code(
+        result_code(
             c.modify_replication_group()
                 .replication_group_id("rbac")
                 .auth_token(TOKEN)
@@ -438,7 +414,7 @@ async fn users_do_exactly_what_their_access_string_allows() {
         .await
         .expect("now deletable");
     assert_eq!(
-        code(c.describe_user_groups().user_group_id("ug1").send().await),
+        result_code(c.describe_user_groups().user_group_id("ug1").send().await),
         "UserGroupNotFound"
     );
 
@@ -453,7 +429,7 @@ async fn users_do_exactly_what_their_access_string_allows() {
         .expect("ug2");
     wait_user_group_active(&c, "ug2").await;
     assert_eq!(
-        code(
+        result_code(
             c.modify_replication_group()
                 .replication_group_id("rbac")
                 .user_group_ids_to_add("ug2")

@@ -7,42 +7,11 @@ mod common;
 
 use std::time::Duration;
 
-use aws_sdk_elasticache::error::ProvideErrorMetadata;
 use aws_sdk_elasticache::types::Snapshot;
 use aws_sdk_elasticache::Client;
 use common::*;
 
 const COUNTER: &str = "snap-counter";
-
-fn code<T, E: ProvideErrorMetadata>(r: Result<T, E>) -> String {
-    match r {
-        Ok(_) => "ok".into(),
-        Err(e) => e.code().unwrap_or("?").to_string(),
-    }
-}
-
-async fn wait_snapshot(c: &Client, name: &str) -> Snapshot {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let out = c
-            .describe_snapshots()
-            .snapshot_name(name)
-            .send()
-            .await
-            .expect("describe snapshot");
-        let s = out.snapshots()[0].clone();
-        match s.snapshot_status() {
-            Some("available") => return s,
-            Some("creating") => {}
-            other => panic!("snapshot {name} is {other:?}"),
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{name} never available"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// Every key of every node of group `id`, compared with `want`.
 async fn assert_group_holds(
@@ -149,24 +118,8 @@ async fn snapshot_under_writes_restore_copy_delete_and_final_snapshot() {
 
     // Tags on the snapshot's ARN.
     let arn = s.arn().expect("arn").to_string();
-    c.add_tags_to_resource()
-        .resource_name(&arn)
-        .tags(
-            aws_sdk_elasticache::types::Tag::builder()
-                .key("team")
-                .value("cache")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("tag the snapshot");
-    let tags = c
-        .list_tags_for_resource()
-        .resource_name(&arn)
-        .send()
-        .await
-        .expect("tags");
-    assert_eq!(tags.tag_list()[0].key(), Some("team"));
+    let tags = tag_and_list(&c, &arn).await;
+    assert_eq!(tags[0].key(), Some("team"));
 
     // Filters.
     let by_group = c
@@ -204,7 +157,7 @@ async fn snapshot_under_writes_restore_copy_delete_and_final_snapshot() {
 
     // Errors of CreateSnapshot and DescribeSnapshots.
     assert_eq!(
-        code(
+        result_code(
             c.create_snapshot()
                 .replication_group_id("snap-src")
                 .snapshot_name("snap-one")
@@ -214,7 +167,7 @@ async fn snapshot_under_writes_restore_copy_delete_and_final_snapshot() {
         "SnapshotAlreadyExistsFault"
     );
     assert_eq!(
-        code(
+        result_code(
             c.create_snapshot()
                 .replication_group_id("nope")
                 .snapshot_name("x1")
@@ -224,7 +177,7 @@ async fn snapshot_under_writes_restore_copy_delete_and_final_snapshot() {
         "ReplicationGroupNotFoundFault"
     );
     assert_eq!(
-        code(
+        result_code(
             c.create_snapshot()
                 .cache_cluster_id("nope-001")
                 .snapshot_name("x1")
@@ -234,7 +187,7 @@ async fn snapshot_under_writes_restore_copy_delete_and_final_snapshot() {
         "CacheClusterNotFound"
     );
     assert_eq!(
-        code(
+        result_code(
             c.create_snapshot()
                 .replication_group_id("snap-src")
                 .snapshot_name("bad--name")
@@ -244,15 +197,15 @@ async fn snapshot_under_writes_restore_copy_delete_and_final_snapshot() {
         "InvalidParameterValue"
     );
     assert_eq!(
-        code(c.create_snapshot().snapshot_name("x1").send().await),
+        result_code(c.create_snapshot().snapshot_name("x1").send().await),
         "InvalidParameterCombination"
     );
     assert_eq!(
-        code(c.describe_snapshots().snapshot_name("nope").send().await),
+        result_code(c.describe_snapshots().snapshot_name("nope").send().await),
         "SnapshotNotFoundFault"
     );
     assert_eq!(
-        code(
+        result_code(
             c.describe_snapshots()
                 .cache_cluster_id("nope-001")
                 .send()
@@ -261,7 +214,7 @@ async fn snapshot_under_writes_restore_copy_delete_and_final_snapshot() {
         "CacheClusterNotFound"
     );
     assert_eq!(
-        code(c.describe_snapshots().max_records(10).send().await),
+        result_code(c.describe_snapshots().max_records(10).send().await),
         "InvalidParameterValue"
     );
 
@@ -274,11 +227,11 @@ async fn snapshot_under_writes_restore_copy_delete_and_final_snapshot() {
         .await
         .expect("another snapshot");
     assert_eq!(
-        code(c.delete_snapshot().snapshot_name("snap-race").send().await),
+        result_code(c.delete_snapshot().snapshot_name("snap-race").send().await),
         "InvalidSnapshotState"
     );
     assert_eq!(
-        code(
+        result_code(
             c.copy_snapshot()
                 .source_snapshot_name("snap-race")
                 .target_snapshot_name("snap-x")
@@ -288,7 +241,7 @@ async fn snapshot_under_writes_restore_copy_delete_and_final_snapshot() {
         "InvalidSnapshotState"
     );
     assert_eq!(
-        code(
+        result_code(
             c.create_replication_group()
                 .replication_group_id("snap-x")
                 .replication_group_description("x")
@@ -299,7 +252,7 @@ async fn snapshot_under_writes_restore_copy_delete_and_final_snapshot() {
         "InvalidSnapshotState"
     );
     assert_eq!(
-        code(
+        result_code(
             c.create_snapshot()
                 .replication_group_id("snap-src")
                 .snapshot_name("snap-x")
@@ -334,7 +287,7 @@ async fn snapshot_under_writes_restore_copy_delete_and_final_snapshot() {
         .iter()
         .any(|m| m == "Restored replication group snap-restored from snapshot snap-one"));
     assert_eq!(
-        code(
+        result_code(
             c.create_replication_group()
                 .replication_group_id("snap-x")
                 .replication_group_description("x")
@@ -360,7 +313,7 @@ async fn snapshot_under_writes_restore_copy_delete_and_final_snapshot() {
         .and_then(|f| f.set_len(len / 2))
         .expect("truncate");
     assert_eq!(
-        code(
+        result_code(
             c.create_replication_group()
                 .replication_group_id("snap-x")
                 .replication_group_description("x")
@@ -389,7 +342,7 @@ async fn snapshot_under_writes_restore_copy_delete_and_final_snapshot() {
         Some("available")
     );
     assert_eq!(
-        code(
+        result_code(
             c.copy_snapshot()
                 .source_snapshot_name("snap-one")
                 .target_snapshot_name("snap-copy")
@@ -399,7 +352,7 @@ async fn snapshot_under_writes_restore_copy_delete_and_final_snapshot() {
         "SnapshotAlreadyExistsFault"
     );
     assert_eq!(
-        code(
+        result_code(
             c.copy_snapshot()
                 .source_snapshot_name("nope")
                 .target_snapshot_name("snap-x")
@@ -409,7 +362,7 @@ async fn snapshot_under_writes_restore_copy_delete_and_final_snapshot() {
         "SnapshotNotFoundFault"
     );
     assert_eq!(
-        code(
+        result_code(
             c.copy_snapshot()
                 .source_snapshot_name("snap-one")
                 .target_snapshot_name("snap-s3")
@@ -431,7 +384,7 @@ async fn snapshot_under_writes_restore_copy_delete_and_final_snapshot() {
         Some("snap-src-001")
     );
     assert_eq!(
-        code(
+        result_code(
             c.create_snapshot()
                 .replication_group_id("snap-src")
                 .snapshot_name("snap-four")
@@ -456,7 +409,7 @@ async fn snapshot_under_writes_restore_copy_delete_and_final_snapshot() {
         .join("snap-copy.rdb")
         .exists());
     assert_eq!(
-        code(c.delete_snapshot().snapshot_name("snap-copy").send().await),
+        result_code(c.delete_snapshot().snapshot_name("snap-copy").send().await),
         "SnapshotNotFoundFault"
     );
     c.delete_snapshot()
@@ -467,7 +420,7 @@ async fn snapshot_under_writes_restore_copy_delete_and_final_snapshot() {
 
     // Final snapshot of a deleted group, then a restore from it; the group's manual snapshots stay.
     assert_eq!(
-        code(
+        result_code(
             c.delete_replication_group()
                 .replication_group_id("snap-restored")
                 .final_snapshot_identifier("snap-one")

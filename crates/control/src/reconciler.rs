@@ -158,16 +158,11 @@ impl Control {
             (None, false) => vec![],
         };
         let dir = crate::model::node_dir(&self.inner.settings.data_dir, &m.cluster_id);
-        let tls = match g.transit_encryption {
-            Some(mode) => Some(engine::config::NodeTls {
-                mode: mode.engine(),
-                files: self
-                    .inner
-                    .tls
-                    .node_certificate(&dir, &[m.address, g.primary_endpoint, g.reader_endpoint])?,
-            }),
-            None => None,
-        };
+        let tls = g.transit_encryption.map(|mode| engine::config::NodeTls {
+            mode: mode.engine(),
+            files: self.inner.tls.files(&dir),
+            addresses: vec![m.address, g.primary_endpoint, g.reader_endpoint],
+        });
         Ok(NodeSpec {
             name: m.cluster_id.clone(),
             dir,
@@ -201,13 +196,11 @@ impl Control {
                 ControlError::Internal(format!("no binary for engine version {}", s.engine_version))
             })?;
         let dir = crate::model::node_dir(&self.inner.settings.data_dir, &s.member.cluster_id);
-        let tls = match s.transit_encryption {
-            Some(mode) => Some(engine::config::NodeTls {
-                mode: mode.engine(),
-                files: self.inner.tls.node_certificate(&dir, &[s.member.address])?,
-            }),
-            None => None,
-        };
+        let tls = s.transit_encryption.map(|mode| engine::config::NodeTls {
+            mode: mode.engine(),
+            files: self.inner.tls.files(&dir),
+            addresses: vec![s.member.address],
+        });
         Ok(NodeSpec {
             name: s.member.cluster_id.clone(),
             dir,
@@ -396,6 +389,7 @@ impl Control {
                 spec.name
             )));
         }
+        self.ensure_certificate(spec)?;
         let spawned = process::spawn(spec, &self.inner.admin).await?;
         tracing::info!(node = %spec.name, pid = spawned.pid, addr = %spec.addr(), "started node");
         self.inner.observed.update(&spec.name, |o| {
@@ -449,7 +443,7 @@ impl Control {
         let mut ordered: Vec<&NodeSpec> = specs.iter().filter(|s| s.replica_of.is_some()).collect();
         ordered.extend(specs.iter().filter(|s| s.replica_of.is_none()));
         let mut first_err = None;
-        // TLS changes reach the primary first: a replica whose link moves to (or off) TLS then finds its
+        // TLS changes reach the primary first (and only here: `correct_node` does the replicas'): a replica whose link moves to (or off) TLS then finds its
         // primary already accepting that kind of connection (a TLS hello sent to a plaintext-only Redis would
         // hang the link until the replication timeout).
         for spec in specs.iter().filter(|s| s.replica_of.is_none()) {
@@ -491,7 +485,10 @@ impl Control {
                 }
             }
         }
-        self.correct_tls(&mut c, spec).await?;
+        // A primary's TLS was corrected first, by `observe_and_correct`.
+        if spec.replica_of.is_some() {
+            self.correct_tls(&mut c, spec).await?;
+        }
         // The customer-facing ACL (AUTH tokens, users of a user group): applied again when the running process
         // has not been given this spec's yet (a change, or a daemon that restarted).
         let fingerprint = spec.acl_fingerprint();
@@ -563,6 +560,7 @@ impl Control {
             let cert = tls.files.cert.display().to_string();
             if c.config_get("tls-cert-file").await?.as_deref() != Some(cert.as_str()) {
                 tracing::info!(node = %spec.name, "loading TLS certificate");
+                self.ensure_certificate(spec)?;
                 c.config_set_many(&[
                     ("tls-cert-file", cert.as_str()),
                     ("tls-key-file", &tls.files.key.display().to_string()),
@@ -599,11 +597,11 @@ impl Control {
                 }
             }
             c.set_listen_ports(plain, tls_port).await?;
-            let mode = spec.tls.as_ref().map(|t| match t.mode {
-                TlsMode::Preferred => crate::model::TransitMode::Preferred,
-                TlsMode::Required => crate::model::TransitMode::Required,
-            });
-            self.ensure_sniffers_on(&spec.binds(), spec.port, mode)
+            let preferred = spec
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.mode == TlsMode::Preferred);
+            self.ensure_sniffers_on(&spec.binds(), spec.port, preferred)
                 .await?;
             // Clients of a kind no longer accepted are disconnected, as ElastiCache drops plaintext clients once
             // TLS is required (and TLS clients once it is off); the others keep their connections even when
@@ -621,6 +619,15 @@ impl Control {
         if relink && spec.replica_of.is_some() {
             // The link to the primary is opened again, now with (or without) TLS.
             c.kill_primary_link().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the node's certificate when it has TLS (once: an existing one naming the same addresses is kept).
+    /// Done where a node starts or first loads TLS, not each time a spec is computed.
+    fn ensure_certificate(&self, spec: &NodeSpec) -> Result<()> {
+        if let Some(t) = &spec.tls {
+            self.inner.tls.node_certificate(&spec.dir, &t.addresses)?;
         }
         Ok(())
     }
@@ -650,17 +657,17 @@ impl Control {
             .map(|m| m.address)
             .chain(std::iter::once(g.primary_endpoint))
             .collect();
-        self.ensure_sniffers_on(&addrs, g.port, g.transit_encryption)
-            .await
+        let preferred = g.transit_encryption == Some(crate::model::TransitMode::Preferred);
+        self.ensure_sniffers_on(&addrs, g.port, preferred).await
     }
 
     async fn ensure_sniffers_on(
         &self,
         addrs: &[std::net::IpAddr],
         port: u16,
-        mode: Option<crate::model::TransitMode>,
+        preferred: bool,
     ) -> Result<()> {
-        if mode != Some(crate::model::TransitMode::Preferred) {
+        if !preferred {
             self.drop_sniffers(addrs, port);
             return Ok(());
         }
@@ -1713,7 +1720,8 @@ impl Control {
             self.observe_and_correct(std::slice::from_ref(&spec), STEP_COMMAND_TIMEOUT)
                 .await?;
         }
-        self.ensure_sniffers_on(&[s.member.address], s.port, s.transit_encryption)
+        let preferred = s.transit_encryption == Some(crate::model::TransitMode::Preferred);
+        self.ensure_sniffers_on(&[s.member.address], s.port, preferred)
             .await
     }
 

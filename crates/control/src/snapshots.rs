@@ -15,12 +15,17 @@ use wire::output;
 
 use crate::error::{combination, invalid, ControlError, Result};
 use crate::model::{GroupStatus, NewEvent, ReplicationGroup, Snapshot};
+use crate::replication_groups::tag_pairs;
 use crate::{now, rules, Control};
 
 /// `SnapshotSource` of a snapshot asked for by a user.
 pub const MANUAL: &str = "manual";
 /// `SnapshotSource` of a snapshot the scheduler took.
 pub const AUTOMATED: &str = "automated";
+
+/// The answer to `KmsKeyId` on a snapshot.
+const NO_KMS: &str =
+    "KmsKeyId: snapshots are not encrypted at rest by this Cacheplane (encryption at rest is not available).";
 
 /// Checks a snapshot name: 1–255 characters, a letter first, letters, digits and hyphens, no `--` and no hyphen
 /// at the end; `automatic.` names are the scheduler's. Returns it lower-cased, as AWS stores it.
@@ -195,19 +200,9 @@ impl Control {
     pub fn create_snapshot(&self, input: CreateSnapshot) -> Result<output::Snapshot> {
         let name = check_name("SnapshotName", &input.snapshot_name)?;
         if input.kms_key_id.is_some() {
-            return Err(combination(
-                "KmsKeyId: snapshots are not encrypted at rest by this Cacheplane (encryption at rest is not available).",
-            ));
+            return Err(combination(NO_KMS));
         }
-        let tags: Vec<(String, String)> = input
-            .tags
-            .iter()
-            .flatten()
-            .map(|t| (t.key.clone(), t.value.clone().unwrap_or_default()))
-            .collect();
-        for (k, v) in &tags {
-            rules::tag(k, v)?;
-        }
+        let tags = tag_pairs(input.tags.as_deref().unwrap_or_default())?;
         self.check_quota()?;
         let mut st = self.state();
         let (mut g, from) = match (&input.replication_group_id, &input.cache_cluster_id) {
@@ -367,12 +362,11 @@ impl Control {
             ));
         }
         if input.kms_key_id.is_some() {
-            return Err(combination(
-                "KmsKeyId: snapshots are not encrypted at rest by this Cacheplane (encryption at rest is not available).",
-            ));
+            return Err(combination(NO_KMS));
         }
         let source = input.source_snapshot_name.to_ascii_lowercase();
         let target = check_name("TargetSnapshotName", &input.target_snapshot_name)?;
+        let tags = tag_pairs(input.tags.as_deref().unwrap_or_default())?;
         let mut copy = {
             let st = self.state();
             let src = st.snapshots.get(&source).cloned().ok_or_else(|| {
@@ -421,12 +415,6 @@ impl Control {
                 message: format!("Snapshot {source} copied to {target}"),
             }],
         )?;
-        let tags: Vec<(String, String)> = input
-            .tags
-            .iter()
-            .flatten()
-            .map(|t| (t.key.clone(), t.value.clone().unwrap_or_default()))
-            .collect();
         if !tags.is_empty() {
             st.store
                 .put_tags(&self.inner.settings.arn("snapshot", &target), &tags)?;

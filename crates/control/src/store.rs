@@ -73,24 +73,49 @@ impl Store {
         Ok(Self { conn })
     }
 
-    pub fn load_groups(&self) -> Result<Vec<ReplicationGroup>> {
+    /// Every document of `table` (keyed by `key`), in key order. Table and column names are this module's own
+    /// constants, never input.
+    fn load_docs<T: serde::de::DeserializeOwned>(&self, table: &str, key: &str) -> Result<Vec<T>> {
         let mut st = self
             .conn
-            .prepare("SELECT doc FROM replication_groups ORDER BY id")?;
+            .prepare(&format!("SELECT doc FROM {table} ORDER BY {key}"))?;
         let docs = st
             .query_map([], |r| r.get::<_, String>(0))?
             .collect::<std::result::Result<Vec<_>, _>>()?;
         docs.iter().map(|d| Ok(serde_json::from_str(d)?)).collect()
     }
 
+    /// Writes one document of `table`, replacing the one of the same key.
+    fn put_doc(
+        tx: &rusqlite::Transaction<'_>,
+        table: &str,
+        key: &str,
+        id: &str,
+        doc: &impl serde::Serialize,
+    ) -> Result<()> {
+        tx.execute(
+            &format!(
+                "INSERT INTO {table} ({key}, doc) VALUES (?1, ?2) ON CONFLICT({key}) DO UPDATE SET doc = excluded.doc"
+            ),
+            params![id, serde_json::to_string(doc)?],
+        )?;
+        Ok(())
+    }
+
+    fn delete_doc(tx: &rusqlite::Transaction<'_>, table: &str, key: &str, id: &str) -> Result<()> {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE {key} = ?1"),
+            params![id],
+        )?;
+        Ok(())
+    }
+
+    pub fn load_groups(&self) -> Result<Vec<ReplicationGroup>> {
+        self.load_docs("replication_groups", "id")
+    }
+
     pub fn load_snapshots(&self) -> Result<Vec<Snapshot>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT doc FROM snapshots ORDER BY name")?;
-        let docs = st
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        docs.iter().map(|d| Ok(serde_json::from_str(d)?)).collect()
+        self.load_docs("snapshots", "name")
     }
 
     /// Writes snapshots (and removes `deleted`), with the group `g` when given, and `events`, in one
@@ -105,19 +130,13 @@ impl Store {
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         for s in snapshots {
-            tx.execute(
-                "INSERT INTO snapshots (name, doc) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET doc = excluded.doc",
-                params![s.name, serde_json::to_string(s)?],
-            )?;
+            Self::put_doc(&tx, "snapshots", "name", &s.name, s)?;
         }
         for name in deleted {
-            tx.execute("DELETE FROM snapshots WHERE name = ?1", params![name])?;
+            Self::delete_doc(&tx, "snapshots", "name", name)?;
         }
         if let Some(g) = g {
-            tx.execute(
-                "INSERT INTO replication_groups (id, doc) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
-                params![g.id, serde_json::to_string(g)?],
-            )?;
+            Self::put_doc(&tx, "replication_groups", "id", &g.id, g)?;
         }
         Self::insert_events(&tx, now, events)?;
         tx.commit()?;
@@ -125,21 +144,11 @@ impl Store {
     }
 
     pub fn load_users(&self) -> Result<Vec<User>> {
-        let mut st = self.conn.prepare("SELECT doc FROM users ORDER BY id")?;
-        let docs = st
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        docs.iter().map(|d| Ok(serde_json::from_str(d)?)).collect()
+        self.load_docs("users", "id")
     }
 
     pub fn load_user_groups(&self) -> Result<Vec<UserGroup>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT doc FROM user_groups ORDER BY id")?;
-        let docs = st
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        docs.iter().map(|d| Ok(serde_json::from_str(d)?)).collect()
+        self.load_docs("user_groups", "id")
     }
 
     /// Writes `change` with `events` in one transaction.
@@ -151,28 +160,19 @@ impl Store {
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         for u in &change.users {
-            tx.execute(
-                "INSERT INTO users (id, doc) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
-                params![u.id, serde_json::to_string(u)?],
-            )?;
+            Self::put_doc(&tx, "users", "id", &u.id, u)?;
         }
         for id in &change.deleted_users {
-            tx.execute("DELETE FROM users WHERE id = ?1", params![id])?;
+            Self::delete_doc(&tx, "users", "id", id)?;
         }
         for g in &change.user_groups {
-            tx.execute(
-                "INSERT INTO user_groups (id, doc) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
-                params![g.id, serde_json::to_string(g)?],
-            )?;
+            Self::put_doc(&tx, "user_groups", "id", &g.id, g)?;
         }
         for id in &change.deleted_user_groups {
-            tx.execute("DELETE FROM user_groups WHERE id = ?1", params![id])?;
+            Self::delete_doc(&tx, "user_groups", "id", id)?;
         }
         for g in &change.replication_groups {
-            tx.execute(
-                "INSERT INTO replication_groups (id, doc) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
-                params![g.id, serde_json::to_string(g)?],
-            )?;
+            Self::put_doc(&tx, "replication_groups", "id", &g.id, g)?;
         }
         Self::insert_events(&tx, now, events)?;
         tx.commit()?;
@@ -180,13 +180,7 @@ impl Store {
     }
 
     pub fn load_standalone(&self) -> Result<Vec<StandaloneCluster>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT doc FROM standalone_clusters ORDER BY id")?;
-        let docs = st
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        docs.iter().map(|d| Ok(serde_json::from_str(d)?)).collect()
+        self.load_docs("standalone_clusters", "id")
     }
 
     fn insert_events(
@@ -210,12 +204,8 @@ impl Store {
         now: DateTime<Utc>,
         events: &[NewEvent],
     ) -> Result<()> {
-        let doc = serde_json::to_string(g)?;
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT INTO replication_groups (id, doc) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
-            params![g.id, doc],
-        )?;
+        Self::put_doc(&tx, "replication_groups", "id", &g.id, g)?;
         Self::insert_events(&tx, now, events)?;
         tx.commit()?;
         Ok(())

@@ -23,6 +23,7 @@ use wire::output;
 
 use crate::error::{combination, invalid, ControlError, Result};
 use crate::model::{Acl, GroupStatus, NewEvent, ReplicationGroup, User, UserGroup};
+use crate::replication_groups::tag_pairs;
 use crate::store::AccessChange;
 use crate::{now, rules, Control, State};
 
@@ -357,20 +358,6 @@ impl Control {
         }
     }
 
-    fn tags_of(input: Option<&Vec<wire::input::Tag>>) -> Result<Vec<(String, String)>> {
-        let tags: Vec<(String, String)> = input
-            .map(|t| {
-                t.iter()
-                    .map(|t| (t.key.clone(), t.value.clone().unwrap_or_default()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for (k, v) in &tags {
-            rules::tag(k, v)?;
-        }
-        Ok(tags)
-    }
-
     /// `CreateUser`.
     pub fn create_user(&self, input: CreateUser) -> Result<output::User> {
         check_id("UserId", &input.user_id)?;
@@ -393,7 +380,7 @@ impl Control {
         .ok_or_else(|| {
             combination("A user needs Passwords (one or two), or NoPasswordRequired=true.")
         })?;
-        let tags = Self::tags_of(input.tags.as_ref())?;
+        let tags = tag_pairs(input.tags.as_deref().unwrap_or_default())?;
         let u = User {
             id: input.user_id.clone(),
             name: input.user_name.clone(),
@@ -643,7 +630,7 @@ impl Control {
         check_id("UserGroupId", &input.user_group_id)?;
         check_engine(&input.engine)?;
         let user_ids = input.user_ids.clone().unwrap_or_default();
-        let tags = Self::tags_of(input.tags.as_ref())?;
+        let tags = tag_pairs(input.tags.as_deref().unwrap_or_default())?;
         let mut st = self.state();
         if st.user_groups.contains_key(&input.user_group_id) {
             return Err(ControlError::UserGroupAlreadyExists(format!(

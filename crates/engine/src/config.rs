@@ -57,7 +57,7 @@ pub fn restoring(spec: &NodeSpec) -> bool {
     spec.restore_rdb.is_some() && !spec.dir.join("appendonlydir").exists()
 }
 
-/// `TransitEncryptionMode`: what a node with TLS on accepts.
+/// What a node with TLS on accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsMode {
     /// TLS and plaintext, both on the node's port. Redis cannot serve both on one port, so the node listens on
@@ -78,6 +78,8 @@ pub const PREFERRED_TLS_OFFSET: u16 = 2;
 pub struct NodeTls {
     pub mode: TlsMode,
     pub files: NodeCertificate,
+    /// The addresses the node's certificate names.
+    pub addresses: Vec<IpAddr>,
 }
 
 /// The ports Redis itself listens on (0: none), plaintext and TLS, for a node on `port` with `tls`.
@@ -194,10 +196,10 @@ pub fn render(spec: &NodeSpec, admin: &AdminCredentials) -> String {
         let _ = writeln!(c, "tls-cert-file {}", quoted(&tls.files.cert));
         let _ = writeln!(c, "tls-key-file {}", quoted(&tls.files.key));
         let _ = writeln!(c, "tls-ca-cert-file {}", quoted(&tls.files.ca));
-        // Clients prove who they are with AUTH, not with certificates (as on ElastiCache).
+        // Clients prove who they are with AUTH, not with certificates.
         let _ = writeln!(c, "tls-auth-clients no");
-        // A replica reaches its primary over TLS; never a migration source, which has no TLS (AWS requires
-        // the target to have in-transit encryption off).
+        // A replica reaches its primary over TLS; a node following a Redis outside the group does not (that
+        // Redis speaks plaintext).
         if !spec.follows_external {
             let _ = writeln!(c, "tls-replication yes");
         }

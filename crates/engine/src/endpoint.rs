@@ -123,7 +123,6 @@ async fn forward(
 /// and Redis do the handshake, and the certificate names this address.
 #[derive(Debug)]
 pub struct Sniffer {
-    addr: SocketAddr,
     task: JoinHandle<()>,
 }
 
@@ -156,11 +155,7 @@ impl Sniffer {
                 });
             }
         });
-        Ok(Self { addr, task })
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
+        Ok(Self { task })
     }
 }
 

@@ -84,14 +84,19 @@ impl Authority {
         &self.cert_path
     }
 
-    /// Writes a certificate for a node into `dir` (`tls.crt`, `tls.key`) naming `addresses`, unless the one there
-    /// already names exactly them.
-    pub fn node_certificate(&self, dir: &Path, addresses: &[IpAddr]) -> Result<NodeCertificate> {
-        let out = NodeCertificate {
+    /// Where the certificate of the node whose directory is `dir` is (written by [`Self::node_certificate`]).
+    pub fn files(&self, dir: &Path) -> NodeCertificate {
+        NodeCertificate {
             cert: dir.join("tls.crt"),
             key: dir.join("tls.key"),
             ca: self.cert_path.clone(),
-        };
+        }
+    }
+
+    /// Writes a certificate for a node into `dir` (`tls.crt`, `tls.key`) naming `addresses`, unless the one there
+    /// already names exactly them.
+    pub fn node_certificate(&self, dir: &Path, addresses: &[IpAddr]) -> Result<NodeCertificate> {
+        let out = self.files(dir);
         let names_path = dir.join("tls.names");
         let names = addresses
             .iter()

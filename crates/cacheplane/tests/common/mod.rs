@@ -810,3 +810,62 @@ pub fn weekly_window(start: chrono::DateTime<chrono::Utc>) -> String {
         end.minute()
     )
 }
+
+/// The AWS error code of a call's result (`ok` when it succeeded).
+pub fn result_code<T, E: aws_sdk_elasticache::error::ProvideErrorMetadata>(
+    r: Result<T, E>,
+) -> String {
+    match r {
+        Ok(_) => "ok".into(),
+        Err(e) => e.code().unwrap_or("?").to_string(),
+    }
+}
+
+/// Tags `arn` with `team=cache` and lists its tags back.
+pub async fn tag_and_list(c: &Client, arn: &str) -> Vec<aws_sdk_elasticache::types::Tag> {
+    c.add_tags_to_resource()
+        .resource_name(arn)
+        .tags(
+            aws_sdk_elasticache::types::Tag::builder()
+                .key("team")
+                .value("cache")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("tag the resource");
+    c.list_tags_for_resource()
+        .resource_name(arn)
+        .send()
+        .await
+        .expect("list tags")
+        .tag_list()
+        .to_vec()
+}
+
+/// The median of `v` (sorted in place).
+pub fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Waits (up to 60 s) until snapshot `name` is `available`; it must not be anything but `creating` meanwhile.
+pub async fn wait_snapshot(c: &Client, name: &str) -> aws_sdk_elasticache::types::Snapshot {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = c
+            .describe_snapshots()
+            .snapshot_name(name)
+            .send()
+            .await
+            .expect("describe snapshot");
+        let s = out.snapshots()[0].clone();
+        match s.snapshot_status() {
+            Some("available") => return s,
+            Some("creating") => {}
+            other => panic!("snapshot {name} is {other:?}"),
+        }
+        assert!(Instant::now() < deadline, "{name} never available");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
