@@ -69,7 +69,7 @@ struct FileConfig {
 }
 
 /// The resolved configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Resolved {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
@@ -84,6 +84,9 @@ pub struct Resolved {
     pub snapshot_quota: u64,
     /// True when the credentials were generated on this start (so we print how to use them).
     pub generated_credentials: bool,
+    /// This daemon's hold on the data directory: held, never read (dropping it releases the directory).
+    #[allow(dead_code)]
+    pub lock: engine::private::DirLock,
 }
 
 const CREDENTIALS_FILE: &str = "credentials";
@@ -113,8 +116,13 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Resolved> {
         }
         None => FileConfig::default(),
     };
-    std::fs::create_dir_all(&args.data_dir)
+    engine::private::create_dir(&args.data_dir)
         .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
+    // One daemon per data directory, held for this process's life (before anything in it is read or written).
+    let lock = engine::private::DirLock::acquire(
+        &args.data_dir,
+        &format!("pid {}, API on {}", std::process::id(), args.listen),
+    )?;
     let region = args
         .region
         .or(file.region)
@@ -187,6 +195,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Resolved> {
         migration_attempt_timeout: args.migration_attempt_timeout,
         snapshot_quota: args.snapshot_quota,
         generated_credentials: generated,
+        lock,
     })
 }
 

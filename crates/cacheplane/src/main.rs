@@ -43,6 +43,8 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // Every file this process and the nodes it starts create is this user's only.
+    engine::private::restrict_umask();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CACHEPLANE_LOG")

@@ -162,11 +162,15 @@ pub fn now() -> DateTime<Utc> {
 }
 
 impl Control {
-    /// Opens the store in `settings.data_dir` (creating it), loads the admin secret and every group.
+    /// Opens the store in `settings.data_dir` (creating it), loads the admin secret and every group. The data
+    /// directory is made private first: 0700 directories and 0600 files, whatever an older version left.
     pub fn open(settings: Settings) -> Result<Self> {
-        std::fs::create_dir_all(settings.data_dir.join("nodes")).map_err(|e| {
-            ControlError::Internal(format!("create {}: {e}", settings.data_dir.display()))
-        })?;
+        engine::private::create_dir(&settings.data_dir.join("nodes"))?;
+        let fixed = engine::private::make_tree_private(&settings.data_dir)?;
+        if fixed > 0 {
+            tracing::info!(entries = fixed, dir = %settings.data_dir.display(), "made files of the data directory private (0700/0600)");
+        }
+        engine::private::prepare_socket_dir(&settings.data_dir)?;
         let admin = engine::secret::load_or_create(&settings.data_dir.join("admin.secret"))?;
         let tls = engine::tls::Authority::load_or_create(&settings.data_dir.join("tls"))?;
         let store = Store::open(&settings.data_dir.join("cacheplane.sqlite3"))?;

@@ -27,6 +27,7 @@ pub async fn report(data_dir: &Path, group: Option<&str>) -> Result<String> {
         )));
     }
     let admin = engine::secret::load_or_create(&secret)?;
+    engine::private::prepare_socket_dir(data_dir)?;
     let mut out = String::new();
     let mut groups = Store::open(&db)?.load_groups()?;
     groups.sort_by(|a, b| a.id.cmp(&b.id));

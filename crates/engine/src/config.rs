@@ -149,8 +149,10 @@ impl NodeSpec {
 }
 
 /// The admin socket of the node whose directory is `dir`: `admin.sock` in it, or, when that path is longer
-/// than a Unix socket address holds (108 bytes on Linux), a name in the system's temporary directory derived
-/// from `dir` (Redis applies `unixsocketperm 700` to it, so only this user can connect).
+/// than a Unix socket address holds (108 bytes on Linux), a name derived from `dir` in the deployment's private
+/// socket directory ([`crate::private::prepare_socket_dir`]: 0700, this user's own, checked at start). Without a
+/// prepared one the socket stays in the node's directory, where Redis will refuse the long path: a node that
+/// cannot start is safer than a socket others could reach.
 pub fn admin_socket(dir: &Path) -> PathBuf {
     let inside = dir.join("admin.sock");
     if inside.as_os_str().len() < 100 {
@@ -158,7 +160,8 @@ pub fn admin_socket(dir: &Path) -> PathBuf {
     }
     use sha2::Digest;
     let digest = sha2::Sha256::digest(dir.as_os_str().as_encoded_bytes());
-    std::env::temp_dir().join(format!("cacheplane-{}.sock", &hex::encode(digest)[..24]))
+    crate::private::long_socket_path(&format!("{}.sock", &hex::encode(digest)[..24]))
+        .unwrap_or(inside)
 }
 
 /// The `bind` value for `addrs`.

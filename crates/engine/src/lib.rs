@@ -6,6 +6,7 @@
 //! - [`process`]: spawn, adopt, watch and stop `redis-server` processes.
 //! - [`admin`]: the control plane's own RESP client to a node (readiness, `INFO`, `REPLICAOF`).
 //! - [`endpoint`]: stable TCP endpoints that forward to whichever node currently holds a role.
+//! - [`private`]: private files and directories, atomic secrets, the data directory's lock.
 //! - [`secret`]: the admin user's secret, kept in the data directory.
 //! - [`source`]: looking at a Redis this daemon does not manage (a migration source), read-only.
 //! - [`snapshot`]: a node's dataset as an RDB file, taken the way a replica reads it; checked with `redis-check-rdb`.
@@ -16,6 +17,7 @@ pub mod admin;
 pub mod binary;
 pub mod config;
 pub mod endpoint;
+pub mod private;
 pub mod process;
 pub mod secret;
 pub mod snapshot;

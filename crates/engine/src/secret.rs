@@ -2,15 +2,13 @@
 //! with mode 0600, and never leaves it; node configs carry only its SHA-256 (Redis ACL `#<hex>`), except for
 //! `masterauth`, which replicas need in clear and which lives in the equally private node config.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use rand::distributions::Alphanumeric;
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
-use crate::{io_err, Result};
+use crate::Result;
 
 /// The admin ACL user's name.
 pub const ADMIN_USER: &str = "cacheplane-admin";
@@ -54,16 +52,10 @@ pub fn random_token(len: usize) -> String {
         .collect()
 }
 
-/// Writes `contents` to `path` created with mode 0600 (never readable by others, even for a moment).
+/// Writes `contents` to `path` with mode 0600 (never readable by others, even for a moment), atomically: a crash
+/// leaves the old contents or the new (see [`crate::private::write_atomic`]).
 pub fn write_private(path: &Path, contents: &str) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io_err(path))?;
-    f.write_all(contents.as_bytes()).map_err(io_err(path))
+    crate::private::write_atomic(path, contents.as_bytes())
 }
 
 /// Loads the admin secret from `path`, creating it on first start.
