@@ -101,3 +101,238 @@ async fn data_at_rest_is_private_and_one_daemon_holds_it() {
     assert!(bad.is_empty(), "still readable after a restart: {bad:?}");
     wait_available(&d.client(), "priv", Duration::from_secs(30)).await;
 }
+
+async fn list_tags(
+    c: &aws_sdk_elasticache::Client,
+    arn: &str,
+) -> Vec<aws_sdk_elasticache::types::Tag> {
+    c.list_tags_for_resource()
+        .resource_name(arn)
+        .send()
+        .await
+        .expect("list tags")
+        .tag_list()
+        .to_vec()
+}
+
+const PW: &str = "a-long-password-0123456789";
+
+/// Every printable ASCII character, space included.
+fn printable() -> impl Iterator<Item = char> {
+    (0x20u8..=0x7e).map(char::from)
+}
+
+/// The outcome of a request that either succeeds or is refused: "ok" or the AWS error code.
+fn outcome<T, E: aws_sdk_elasticache::error::ProvideErrorMetadata>(r: Result<T, E>) -> String {
+    match r {
+        Ok(_) => "ok".into(),
+        Err(e) => e.code().unwrap_or("no code").to_string(),
+    }
+}
+
+/// `AUTH name password` on a new TLS connection to `at` (an answer `OK` means the node holds the user).
+async fn auth_works(at: &(String, u16), ca: &Path, name: &str) -> Result<(), String> {
+    let client = tls_client_as(at, ca, None, None);
+    let mut conn = client_conn_with_timeout(&client, Duration::from_secs(3))
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    redis::cmd("AUTH")
+        .arg(name)
+        .arg(PW)
+        .query_async::<()>(&mut conn)
+        .await
+        .map_err(|e| format!("AUTH {name:?}: {e}"))
+}
+
+/// Every printable character in user names, user ids, access strings, tags, descriptions and snapshot names is
+/// either refused with AWS's error or stored, reaches the nodes, and survives a node restart and a daemon
+/// restart. Before the fix a `"` in a user name or an access rule was written into `redis.conf` as is and the
+/// node could not start again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_name_or_rule_can_break_a_node() {
+    let mut d = Daemon::start();
+    let c = d.client();
+    let ca = d.data_dir().join("tls").join("ca.pem");
+    let mut users = vec!["open-default".to_string()];
+    c.create_user()
+        .user_id("open-default")
+        .user_name("default")
+        .engine("redis")
+        .access_string("on ~* +@all")
+        .no_password_required(true)
+        .send()
+        .await
+        .expect("default user");
+    let mut names = Vec::new();
+    for (i, ch) in printable().enumerate() {
+        // A user name holding the character.
+        let name = format!("u{ch}x");
+        let r = c
+            .create_user()
+            .user_id(format!("n{i}"))
+            .user_name(&name)
+            .engine("redis")
+            .access_string("on ~* +@all")
+            .passwords(PW)
+            .send()
+            .await;
+        match outcome(r).as_str() {
+            "ok" => {
+                users.push(format!("n{i}"));
+                names.push(name);
+            }
+            "InvalidParameterValue" => assert_eq!(ch, ' ', "{name:?} refused"),
+            other => panic!("user name {name:?}: {other}"),
+        }
+        // An access string holding it, in key and channel patterns, with rules on separate lines.
+        let access = format!("on\n~k{ch}*\t&c{ch}*\n+get -@dangerous");
+        let r = c
+            .create_user()
+            .user_id(format!("a{i}"))
+            .user_name(format!("acc{i}"))
+            .engine("redis")
+            .access_string(&access)
+            .passwords(PW)
+            .send()
+            .await;
+        match outcome(r).as_str() {
+            "ok" => {
+                users.push(format!("a{i}"));
+                names.push(format!("acc{i}"));
+            }
+            // A space splits the pattern into two rules, the second of which is not one.
+            "InvalidParameterValue" => assert_eq!(ch, ' ', "{access:?} refused"),
+            other => panic!("access string {access:?}: {other}"),
+        }
+        // A user id holding it: AWS's pattern, letters, digits and hyphens.
+        let r = c
+            .create_user()
+            .user_id(format!("id{ch}x"))
+            .user_name("idtest")
+            .engine("redis")
+            .access_string("on")
+            .no_password_required(true)
+            .send()
+            .await;
+        let want = if ch.is_ascii_alphanumeric() || ch == '-' {
+            "ok"
+        } else {
+            "InvalidParameterValue"
+        };
+        assert_eq!(outcome(r), want, "user id with {ch:?}");
+    }
+    c.create_user_group()
+        .user_group_id("everyone")
+        .engine("redis")
+        .set_user_ids(Some(users))
+        .send()
+        .await
+        .expect("user group");
+    c.create_replication_group()
+        .replication_group_id("inj")
+        .replication_group_description("injection")
+        .num_cache_clusters(2)
+        .transit_encryption_enabled(true)
+        .user_group_ids("everyone")
+        .send()
+        .await
+        .expect("create");
+    let g = wait_available(&c, "inj", Duration::from_secs(60)).await;
+    let ep = primary_addr(&g);
+    for n in &names {
+        auth_works(&ep, &ca, n).await.expect("user on the node");
+    }
+
+    // Restart the primary from its config file: every user comes back.
+    let before = node_pid(&d, "inj-001");
+    c.reboot_cache_cluster()
+        .cache_cluster_id("inj-001")
+        .cache_node_ids_to_reboot("0001")
+        .send()
+        .await
+        .expect("reboot");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while node_pid(&d, "inj-001") == before
+        || describe_group(&c, "inj").await.status() != Some("available")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "primary never restarted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let g = wait_available(&c, "inj", Duration::from_secs(30)).await;
+    let ep = primary_addr(&g);
+    for n in &names {
+        auth_works(&ep, &ca, n).await.expect("user after a restart");
+    }
+
+    // Text that never reaches a node still round-trips through the store: tags and a description holding every
+    // printable character, and snapshot names (letters, digits, hyphens only).
+    let all: String = printable().collect();
+    let arn = "arn:aws:elasticache:us-east-1:000000000000:replicationgroup:inj";
+    for (i, ch) in printable().enumerate() {
+        let r = c
+            .add_tags_to_resource()
+            .resource_name(arn)
+            .tags(
+                aws_sdk_elasticache::types::Tag::builder()
+                    .key(format!("k{i}{ch}"))
+                    .value(format!("v{ch}"))
+                    .build(),
+            )
+            .send()
+            .await;
+        assert_eq!(outcome(r), "ok", "tag with {ch:?}");
+        if i % 40 == 39 {
+            // AWS's 50 tags a resource: start over.
+            let tags = list_tags(&c, arn).await;
+            let keys: Vec<String> = tags
+                .iter()
+                .filter_map(|t| t.key().map(String::from))
+                .collect();
+            c.remove_tags_from_resource()
+                .resource_name(arn)
+                .set_tag_keys(Some(keys))
+                .send()
+                .await
+                .expect("untag");
+        }
+        let r = c
+            .create_snapshot()
+            .replication_group_id("inj")
+            .snapshot_name(format!("s{ch}x"))
+            .send()
+            .await;
+        let want = if ch.is_ascii_alphanumeric() || ch == '-' {
+            "ok"
+        } else {
+            "InvalidParameterValue"
+        };
+        assert_eq!(outcome(r), want, "snapshot name with {ch:?}");
+        if want == "ok" {
+            let name = format!("s{ch}x").to_ascii_lowercase();
+            wait_snapshot(&c, &name).await;
+            c.delete_snapshot()
+                .snapshot_name(&name)
+                .send()
+                .await
+                .expect("delete snapshot");
+        }
+    }
+    c.modify_replication_group()
+        .replication_group_id("inj")
+        .replication_group_description(&all)
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("description with every character");
+    let tags_before = list_tags(&c, arn).await;
+    assert!(!tags_before.is_empty());
+    d.kill9();
+    d.spawn();
+    let c = d.client();
+    let g = wait_available(&c, "inj", Duration::from_secs(30)).await;
+    assert_eq!(g.description(), Some(all.as_str()));
+    assert_eq!(list_tags(&c, arn).await, tags_before);
+}

@@ -390,7 +390,9 @@ impl Control {
             )));
         }
         self.ensure_certificate(spec)?;
-        let spawned = process::spawn(spec, &self.inner.admin).await?;
+        let spawned = process::spawn(spec, &self.inner.admin).await.inspect_err(
+            |e| tracing::error!(node = %spec.name, error = %e, "node failed to start"),
+        )?;
         tracing::info!(node = %spec.name, pid = spawned.pid, addr = %spec.addr(), "started node");
         self.inner.observed.update(&spec.name, |o| {
             o.pid = Some(spawned.pid);

@@ -88,6 +88,33 @@ pub fn check_password(p: &str) -> Result<()> {
     Ok(())
 }
 
+/// The command categories of Redis ACL (6.2 and 7.0 have the same): a rule naming another would be refused by
+/// every node, at `ACL SETUSER` and when it reads its config file.
+pub const ACL_CATEGORIES: &[&str] = &[
+    "all",
+    "keyspace",
+    "read",
+    "write",
+    "set",
+    "sortedset",
+    "list",
+    "hash",
+    "string",
+    "bitmap",
+    "hyperloglog",
+    "geo",
+    "stream",
+    "pubsub",
+    "admin",
+    "fast",
+    "slow",
+    "blocking",
+    "dangerous",
+    "connection",
+    "transaction",
+    "scripting",
+];
+
 /// Checks an access string: Redis ACL rules that grant or deny (`on`, `off`, `~pattern`, `%R~pattern`,
 /// `&pattern`, `allkeys`, `allchannels`, `resetkeys`, `resetchannels`, `+cmd`, `-cmd`, `+@category`,
 /// `-@category`, `allcommands`, `nocommands`). Rules about passwords are not part of an access string.
@@ -119,6 +146,15 @@ pub fn check_access_string(s: &str) -> Result<()> {
                         .chars()
                         .all(|c| c.is_ascii_alphanumeric() || "@|-_".contains(c)))))
             && r.chars().all(|c| c.is_ascii_graphic());
+        if let Some(cat) = r.strip_prefix("+@").or_else(|| r.strip_prefix("-@")) {
+            if !ACL_CATEGORIES.contains(&cat.to_ascii_lowercase().as_str()) {
+                return Err(invalid(format!(
+                    "Invalid AccessString: '{}' names no command category (categories: {}).",
+                    rules::shown(r),
+                    ACL_CATEGORIES.join(", ")
+                )));
+            }
+        }
         if !ok {
             return Err(invalid(format!(
                 "Invalid AccessString: '{}' is not an access rule (use on/off, ~keys, &channels, +command, \
@@ -944,6 +980,7 @@ mod tests {
         for bad in [
             "",
             "on >secret",
+            "on ~* +@nosuchcategory",
             "on nopass",
             "on #abc",
             "reset",

@@ -183,6 +183,36 @@ fn quoted(p: &Path) -> String {
     )
 }
 
+/// `arg` as one argument of a config file line: double-quoted, with `\\`, `"` and every byte that is not
+/// printable ASCII escaped the way Redis's config parser (`sdssplitargs`) reads them back. Whatever a customer
+/// names a user or writes in an access rule stays one argument and cannot end the line or open another.
+pub fn conf_arg(arg: &str) -> String {
+    let mut out = String::with_capacity(arg.len() + 2);
+    out.push('"');
+    for b in arg.bytes() {
+        match b {
+            b'\\' => out.push_str("\\\\"),
+            b'"' => out.push_str("\\\""),
+            0x20..=0x7e => out.push(b as char),
+            _ => {
+                let _ = write!(out, "\\x{b:02x}");
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A `user` line: the name and every rule (separated by white space in `rules`) each one quoted argument.
+fn user_line(name: &str, rules: &str) -> String {
+    let mut line = format!("user {}", conf_arg(name));
+    for r in rules.split_whitespace() {
+        line.push(' ');
+        line.push_str(&conf_arg(r));
+    }
+    line
+}
+
 /// The full config file for `spec`.
 pub fn render(spec: &NodeSpec, admin: &AdminCredentials) -> String {
     let mut c = String::with_capacity(1024);
@@ -239,12 +269,12 @@ pub fn render(spec: &NodeSpec, admin: &AdminCredentials) -> String {
     // credentials: the source knows nothing of them, and would refuse the sync.
     if !spec.follows_external {
         let _ = writeln!(c, "masteruser {}", admin.user);
-        let _ = writeln!(c, "masterauth \"{}\"", admin.password);
+        let _ = writeln!(c, "masterauth {}", conf_arg(&admin.password));
     }
     let _ = writeln!(c, "user {} on {} ~* &* +@all", admin.user, admin.acl_hash());
-    let _ = writeln!(c, "user default {}", spec.default_user);
+    let _ = writeln!(c, "{}", user_line("default", &spec.default_user));
     for (name, rules) in &spec.users {
-        let _ = writeln!(c, "user {name} {rules}");
+        let _ = writeln!(c, "{}", user_line(name, rules));
     }
     if let Some(p) = spec.replica_of {
         let _ = writeln!(c, "replicaof {} {}", p.ip(), p.port());
@@ -282,11 +312,18 @@ mod tests {
         assert!(c.contains("bind 127.1.2.3\n"));
         assert!(c.contains("dir \"/tmp/x y\"\n"));
         assert!(!c.contains("replicaof"));
-        assert!(c.contains("user default on nopass ~* +@all -@admin\n"));
+        assert!(c.contains("user \"default\" \"on\" \"nopass\" \"~*\" \"+@all\" \"-@admin\"\n"));
         assert!(
             !c.contains(">pw"),
             "admin password only hashed in ACL rules"
         );
+        // A customer's name or rule stays one argument whatever it holds.
+        spec.users = vec![("a\"b\\c d".into(), "on ~k\"*\n+get".into())];
+        assert!(
+            render(&spec, &admin).contains("user \"a\\\"b\\\\c d\" \"on\" \"~k\\\"*\" \"+get\"\n")
+        );
+        assert_eq!(conf_arg("\x01é"), "\"\\x01\\xc3\\xa9\"");
+        spec.users.clear();
         spec.extra_binds = vec!["127.1.2.4".parse().expect("ip")];
         assert!(render(&spec, &admin).contains("bind 127.1.2.3 127.1.2.4\n"));
         spec.replica_of = Some("127.9.9.9:6379".parse().expect("addr"));

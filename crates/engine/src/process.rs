@@ -4,6 +4,7 @@
 //! plane outlives the control plane. Each node writes a pid file in its directory; adoption checks that the pid
 //! is alive, is a `redis-server`, and that the node answering on the node's address reports that same pid.
 
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::Stdio;
@@ -68,12 +69,21 @@ pub struct Spawned {
 pub async fn spawn(spec: &NodeSpec, admin: &AdminCredentials) -> Result<Spawned> {
     write_config(spec, admin)?;
     let _ = std::fs::remove_file(spec.pid_path());
+    // What Redis prints before it opens its log file (a config it cannot read, a port it cannot bind) goes to the
+    // same log, so the reason a node did not start is never lost.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(crate::private::FILE_MODE)
+        .open(spec.log_path())
+        .map_err(io_err(spec.log_path()))?;
+    let log2 = log.try_clone().map_err(io_err(spec.log_path()))?;
     let mut cmd = std::process::Command::new(&spec.binary);
     cmd.arg(spec.config_path())
         .current_dir(&spec.dir)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log2))
         .process_group(0);
     let mut child = tokio::process::Command::from(cmd)
         .kill_on_drop(false)
@@ -116,7 +126,12 @@ pub async fn wait_ready(
         }
         if exited() {
             let log = std::fs::read_to_string(spec.log_path()).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(5).collect();
+            let tail: Vec<&str> = log
+                .lines()
+                .rev()
+                .filter(|l| !l.trim().is_empty())
+                .take(6)
+                .collect();
             return Err(EngineError::NotReady {
                 node: spec.name.clone(),
                 millis: 0,
