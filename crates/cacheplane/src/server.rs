@@ -20,9 +20,22 @@ use wire::{ApiError, ErrorCode};
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// How much of an oversized body is read before answering 413.
 const DRAIN_LIMIT: usize = 4 << 20;
+/// Connections held at once; one more is closed at once (nothing of it is read).
+pub const MAX_CONNECTIONS: usize = 256;
+/// Requests whose bodies are read or handled at once; more wait (holding only their headers). With
+/// [`MAX_BODY_BYTES`], this bounds the memory bodies can take (32 MiB).
+pub const MAX_IN_FLIGHT: usize = 32;
+/// How long a client may take to send a request's headers (and, on a kept-alive connection, to start the next).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a whole body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most bytes of headers hyper buffers for one request.
+const MAX_HEADER_BYTES: usize = 64 << 10;
 
 pub struct AppState {
     pub control: control::Control,
+    /// Permits for requests whose bodies are read or handled ([`MAX_IN_FLIGHT`]).
+    pub in_flight: tokio::sync::Semaphore,
     pub region: String,
     pub access_key_id: String,
     pub secret_access_key: String,
@@ -62,6 +75,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let state = Arc::new(AppState {
         control: control.clone(),
+        in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
         region: cfg.region.clone(),
         access_key_id: cfg.access_key_id.clone(),
         secret_access_key: cfg.secret_access_key.clone(),
@@ -90,12 +104,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         control.ca_bundle().display()
     );
 
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = shutdown_signal().await;
-        })
-        .await
-        .context("serving the API")?;
+    serve_bounded(listener, app).await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     // In-flight steps finish (a node start is bounded by its readiness timeout); none starts a node after this.
@@ -108,6 +117,58 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("nodes keep running; the next start adopts them");
     }
     Ok(())
+}
+
+/// Serves `app` on `listener` until SIGTERM or SIGINT, within the bounds above: at most [`MAX_CONNECTIONS`]
+/// connections, headers within [`HEADER_TIMEOUT`] and [`MAX_HEADER_BYTES`]. On the signal, accepting stops and
+/// every connection finishes the request it is serving (for up to 10 s).
+async fn serve_bounded(listener: tokio::net::TcpListener, app: Router) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let (closing_tx, closing) = watch::channel(false);
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = &mut signal => break,
+            r = listener.accept() => match r {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors, for one: wait a little rather than spin.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "connection refused: {MAX_CONNECTIONS} connections open");
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut closing = closing.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(MAX_HEADER_BYTES)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => return,
+                _ = closing.wait_for(|c| *c) => conn.as_mut().graceful_shutdown(),
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(10), conn).await;
+        });
+    }
+    drop(listener);
+    let _ = closing_tx.send(true);
+    let _ = tokio::time::timeout(
+        Duration::from_secs(11),
+        connections.acquire_many(MAX_CONNECTIONS as u32),
+    )
+    .await;
 }
 
 async fn shutdown_signal() -> std::io::Result<()> {
@@ -155,6 +216,26 @@ async fn handle_inner(app: &AppState, req: Request, request_id: &str) -> Result<
             "The Query API accepts only GET and POST.",
         ));
     }
+    let header_pairs: Vec<(&str, &str)> = parts
+        .headers
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
+        .collect();
+    let secret_for = |id: &str| (id == app.access_key_id).then(|| app.secret_access_key.clone());
+    // What the headers alone can refuse is refused before a byte of the body is read.
+    wire::sigv4::verify_headers(
+        &header_pairs,
+        secret_for,
+        &app.region,
+        "elasticache",
+        control::now(),
+    )?;
+    let _permit = app.in_flight.acquire().await.map_err(|_| {
+        ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "The server is shutting down.",
+        )
+    })?;
     if parts
         .headers
         .get("content-length")
@@ -164,18 +245,23 @@ async fn handle_inner(app: &AppState, req: Request, request_id: &str) -> Result<
     {
         // Read (and drop) a moderately oversized body so the client, still sending, gets the 413 rather than a
         // reset connection; past DRAIN_LIMIT the connection is simply closed.
-        let _ = axum::body::to_bytes(body, DRAIN_LIMIT).await;
+        let _ = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, DRAIN_LIMIT)).await;
         return Err(too_large());
     }
-    let body: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| too_large())?;
+    let body: Bytes =
+        tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES))
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    ErrorCode::RequestTimeout,
+                    format!(
+                        "The request body did not arrive within {} seconds.",
+                        BODY_TIMEOUT.as_secs()
+                    ),
+                )
+            })?
+            .map_err(|_| too_large())?;
     let query = parts.uri.query().unwrap_or("");
-    let header_pairs: Vec<(&str, &str)> = parts
-        .headers
-        .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
-        .collect();
     let request_parts = wire::sigv4::RequestParts {
         method: parts.method.as_str(),
         path: parts.uri.path(),
@@ -185,7 +271,7 @@ async fn handle_inner(app: &AppState, req: Request, request_id: &str) -> Result<
     };
     wire::sigv4::verify(
         &request_parts,
-        |id| (id == app.access_key_id).then(|| app.secret_access_key.clone()),
+        secret_for,
         &app.region,
         "elasticache",
         control::now(),

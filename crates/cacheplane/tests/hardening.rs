@@ -336,3 +336,96 @@ async fn no_name_or_rule_can_break_a_node() {
     assert_eq!(g.description(), Some(all.as_str()));
     assert_eq!(list_tags(&c, arn).await, tags_before);
 }
+
+/// Reads from `s` until the server closes the connection (or `max` passes); returns what arrived and whether it
+/// was closed.
+fn read_until_closed(s: &mut std::net::TcpStream, max: Duration) -> (String, bool) {
+    use std::io::Read;
+    let start = std::time::Instant::now();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while start.elapsed() < max {
+        match s.read(&mut buf) {
+            Ok(0) => return (String::from_utf8_lossy(&got).into(), true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return (String::from_utf8_lossy(&got).into(), true),
+        }
+    }
+    (String::from_utf8_lossy(&got).into(), false)
+}
+
+/// The API is bounded before it authenticates anyone: headers that never finish are closed, a body is never read
+/// for a request whose headers cannot authenticate, connections past the limit are closed at once, and the API
+/// keeps answering through all of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_is_bounded_before_authentication() {
+    use std::io::Write;
+    let d = Daemon::start();
+    let c = d.client();
+
+    // A request whose headers never end is closed (the header timeout is 10 s).
+    let mut slow = std::net::TcpStream::connect(d.addr).expect("connect");
+    slow.write_all(b"POST / HTTP/1.1\r\nHost: x\r\n")
+        .expect("partial headers");
+    // An unsigned request announcing a 1 MiB body is refused from its headers: the body is never sent.
+    let mut unsigned = std::net::TcpStream::connect(d.addr).expect("connect");
+    unsigned
+        .write_all(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1048576\r\n\r\nAction=",
+        )
+        .expect("headers");
+    let (answer, _) = read_until_closed(&mut unsigned, Duration::from_secs(5));
+    assert!(
+        answer.starts_with("HTTP/1.1 403") && answer.contains("MissingAuthenticationToken"),
+        "{answer}"
+    );
+    // A request signed with an unknown key is refused the same way.
+    let mut unknown = std::net::TcpStream::connect(d.addr).expect("connect");
+    unknown
+        .write_all(
+            format!(
+                "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Date: {}\r\nAuthorization: AWS4-HMAC-SHA256 \
+                 Credential=AKIDNOBODY/{}/us-east-1/elasticache/aws4_request, SignedHeaders=host;x-amz-date, \
+                 Signature=00\r\nContent-Length: 1048576\r\n\r\n",
+                chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+                chrono::Utc::now().format("%Y%m%d")
+            )
+            .as_bytes(),
+        )
+        .expect("headers");
+    let (answer, _) = read_until_closed(&mut unknown, Duration::from_secs(5));
+    assert!(
+        answer.starts_with("HTTP/1.1 403") && answer.contains("InvalidClientTokenId"),
+        "{answer}"
+    );
+
+    // Past the connection limit, a new connection is closed at once; the held ones still count.
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        held.push(std::net::TcpStream::connect(d.addr).expect("connect"));
+    }
+    let mut extra = std::net::TcpStream::connect(d.addr).expect("connect");
+    let (_, closed) = read_until_closed(&mut extra, Duration::from_secs(5));
+    assert!(closed, "a connection past the limit was kept");
+
+    let (_, closed) = read_until_closed(&mut slow, Duration::from_secs(20));
+    assert!(closed, "unfinished headers kept their connection open");
+    drop(held);
+    // Once the idle connections are gone, the API answers again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if c.describe_replication_groups().send().await.is_ok() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "API never answered again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

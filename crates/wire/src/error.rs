@@ -45,6 +45,8 @@ error_codes! {
     SignatureDoesNotMatch => "SignatureDoesNotMatch", 403;
     // Not in AWS's list: the body is larger than the server accepts. Sent with 413.
     RequestEntityTooLarge => "RequestEntityTooLarge", 413;
+    // Not in AWS's list: the body did not arrive in time (S3's name for it). Sent with 408.
+    RequestTimeout => "RequestTimeout", 408;
     // Not in AWS's list: GET/POST are the only methods of the Query protocol.
     MethodNotAllowed => "MethodNotAllowed", 405;
     // Modelled errors (botocore 1.44.5).

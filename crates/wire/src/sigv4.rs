@@ -233,29 +233,46 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, ApiError> {
     })
 }
 
-/// Verifies a request. `secret_for` looks an access key id up; `region` and `service` are what the scope must
-/// name.
-pub fn verify(
-    parts: &RequestParts<'_>,
+/// Checks what the headers alone can tell of a request's authentication: an `Authorization` header of the
+/// right form, a known access key id, a scope naming this region and service, a date within 15 minutes. The
+/// server runs this before it reads a body, so a request that cannot authenticate never costs its body's memory.
+pub fn verify_headers(
+    headers: &[(&str, &str)],
     secret_for: impl Fn(&str) -> Option<String>,
     region: &str,
     service: &str,
     now: DateTime<Utc>,
-) -> Result<Verified, ApiError> {
-    let Some(auth_value) = header_value(parts.headers, "authorization") else {
-        return Err(err(
+) -> Result<(), ApiError> {
+    let auth_value = authorization_of(headers)?;
+    check_headers(headers, &auth_value, secret_for, region, service, now).map(|_| ())
+}
+
+fn authorization_of(headers: &[(&str, &str)]) -> Result<String, ApiError> {
+    header_value(headers, "authorization").ok_or_else(|| {
+        err(
             ErrorCode::MissingAuthenticationToken,
             "Request is missing Authentication Token: sign it with AWS Signature Version 4.",
-        ));
-    };
-    let auth = parse_authorization(&auth_value)?;
+        )
+    })
+}
+
+/// The header checks of [`verify_headers`]; returns the parsed header, the secret and the request's date.
+fn check_headers<'a>(
+    headers: &[(&str, &str)],
+    auth_value: &'a str,
+    secret_for: impl Fn(&str) -> Option<String>,
+    region: &str,
+    service: &str,
+    now: DateTime<Utc>,
+) -> Result<(Authorization<'a>, String, String), ApiError> {
+    let auth = parse_authorization(auth_value)?;
     if !auth.signed_headers.contains(&"host") {
         return Err(err(
             ErrorCode::IncompleteSignature,
             "SignedHeaders must include host.",
         ));
     }
-    let amz_date = header_value(parts.headers, "x-amz-date").ok_or_else(|| {
+    let amz_date = header_value(headers, "x-amz-date").ok_or_else(|| {
         err(
             ErrorCode::IncompleteSignature,
             "Authorization header requires the 'X-Amz-Date' header.",
@@ -304,6 +321,21 @@ pub fn verify(
             ),
         ));
     }
+    Ok((auth, secret, amz_date))
+}
+
+/// Verifies a request. `secret_for` looks an access key id up; `region` and `service` are what the scope must
+/// name.
+pub fn verify(
+    parts: &RequestParts<'_>,
+    secret_for: impl Fn(&str) -> Option<String>,
+    region: &str,
+    service: &str,
+    now: DateTime<Utc>,
+) -> Result<Verified, ApiError> {
+    let auth_value = authorization_of(parts.headers)?;
+    let (auth, secret, amz_date) =
+        check_headers(parts.headers, &auth_value, secret_for, region, service, now)?;
     let creq = canonical_request(parts, &auth.signed_headers).ok_or_else(|| {
         err(
             ErrorCode::IncompleteSignature,
