@@ -53,6 +53,14 @@ pub struct ServeArgs {
     /// Manual snapshots kept at most; CreateSnapshot and CopySnapshot answer SnapshotQuotaExceededFault beyond.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=100000))]
     pub snapshot_quota: u64,
+    /// Automatic failovers one replication group may have within --automatic-failover-window; past that, a
+    /// failed primary is restarted in place (with an event) instead of failed over again: a storm of failovers
+    /// helps no client.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub max_automatic_failovers: u32,
+    /// The window, in seconds, of --max-automatic-failovers.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub automatic_failover_window: u64,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -82,6 +90,7 @@ pub struct Resolved {
     pub stop_nodes_on_exit: bool,
     pub migration_attempt_timeout: u64,
     pub snapshot_quota: u64,
+    pub failover_budget: control::FailoverBudget,
     /// True when the credentials were generated on this start (so we print how to use them).
     pub generated_credentials: bool,
     /// This daemon's hold on the data directory: held, never read (dropping it releases the directory).
@@ -194,6 +203,10 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Resolved> {
         stop_nodes_on_exit: args.stop_nodes_on_exit,
         migration_attempt_timeout: args.migration_attempt_timeout,
         snapshot_quota: args.snapshot_quota,
+        failover_budget: control::FailoverBudget {
+            count: args.max_automatic_failovers,
+            window: std::time::Duration::from_secs(args.automatic_failover_window),
+        },
         generated_credentials: generated,
         lock,
     })

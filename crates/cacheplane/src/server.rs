@@ -52,6 +52,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         binaries: binaries.clone(),
         migration_attempt_timeout: std::time::Duration::from_secs(cfg.migration_attempt_timeout),
         snapshot_quota: cfg.snapshot_quota as usize,
+        failover_budget: cfg.failover_budget,
     };
     let control = control::Control::open(settings).context("opening the control plane")?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)

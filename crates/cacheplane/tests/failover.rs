@@ -200,21 +200,24 @@ async fn killed_primary_fails_over_under_writes_and_rejoins_as_replica() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn frozen_primary_is_fenced_and_a_short_stall_is_not_a_failure() {
+async fn frozen_primary_is_fenced_and_a_busy_script_is_not_a_failure() {
     let d = Daemon::start();
     let c = d.client();
     create_group(&c, "ha-stop", 2, true).await;
     let g = describe_group(&c, "ha-stop").await;
     let (old, old_url) = primary_of(&g).expect("primary");
     let endpoint = primary_endpoint_url(&g);
+    let pid_before = node_pid(&d, &old);
 
-    // A legitimate stall (a script busy for half a second) must not be taken for a failure.
+    // A customer's script busy for 6 s (past Redis's busy-reply-threshold of 5 s, after which Redis answers
+    // -BUSY) must not be taken for a failure: before the fix, the probe's deadline (800 ms) failed the primary
+    // over in the middle of it.
     let mut conn = redis_conn(&endpoint).await;
     let _: i64 = redis::cmd("EVAL")
         .arg(
             "local s = redis.call('TIME') local t0 = s[1] * 1000000 + s[2] \
              while true do local n = redis.call('TIME') \
-             if n[1] * 1000000 + n[2] - t0 > 500000 then break end end return 1",
+             if n[1] * 1000000 + n[2] - t0 > 6000000 then break end end return 1",
         )
         .arg(0)
         .query_async(&mut conn)
@@ -225,7 +228,12 @@ async fn frozen_primary_is_fenced_and_a_short_stall_is_not_a_failure() {
     assert_eq!(
         primary_of(&g).map(|p| p.0),
         Some(old.clone()),
-        "no failover for a 0.5 s stall"
+        "no failover for a busy script"
+    );
+    assert_eq!(
+        node_pid(&d, &old),
+        pid_before,
+        "the busy primary kept running"
     );
     assert!(!event_messages(&c, "ha-stop")
         .await
@@ -572,4 +580,65 @@ async fn multi_az_failover_prefers_a_replica_in_another_zone() {
         Some("ha-az-003"),
         "the replica in us-east-1b, not the one in the failed primary's zone"
     );
+}
+
+/// No failover storm: past `--max-automatic-failovers` in the window, a failed primary is restarted in place,
+/// with an event that says why, and keeps its data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automatic_failovers_are_bounded_per_group() {
+    let d = Daemon::start_with_args("info", &["--max-automatic-failovers", "1"]);
+    let c = d.client();
+    create_group(&c, "ha-storm", 2, true).await;
+    let g = describe_group(&c, "ha-storm").await;
+    let (first, _) = primary_of(&g).expect("primary");
+    let mut conn = redis_conn(&primary_endpoint_url(&g)).await;
+    let _: () = conn.set("kept", "yes").await.expect("set");
+    let _: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(5000)
+        .query_async(&mut conn)
+        .await
+        .expect("wait");
+    drop(conn);
+
+    kill(Pid::from_raw(node_pid(&d, &first) as i32), Signal::SIGKILL).expect("kill");
+    let g = wait_group(&c, "ha-storm", Duration::from_secs(10), "failover", |g| {
+        primary_of(g).is_some_and(|(p, _)| p != first)
+    })
+    .await;
+    let (second, _) = primary_of(&g).expect("new primary");
+    wait_rejoined(&c, "ha-storm", &first).await;
+
+    // The budget (1) is spent: the next failure restarts the primary where it is.
+    let pid = node_pid(&d, &second);
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("kill");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = node_pid(&d, &second);
+        if now != pid && engine::process::is_redis_alive(now) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "primary not restarted in place");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let g = wait_available(&c, "ha-storm", Duration::from_secs(20)).await;
+    assert_eq!(primary_of(&g).map(|p| p.0), Some(second.clone()));
+    let events = event_messages(&c, "ha-storm").await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|m| m.starts_with("Failover from"))
+            .count(),
+        1,
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|m| m.starts_with(&format!(
+            "Automatic failover of primary node {second} held back"
+        ))),
+        "{events:?}"
+    );
+    let mut conn = redis_conn(&primary_endpoint_url(&g)).await;
+    let v: Option<String> = conn.get("kept").await.expect("get");
+    assert_eq!(v.as_deref(), Some("yes"));
 }

@@ -55,6 +55,17 @@ pub struct Settings {
     pub migration_attempt_timeout: std::time::Duration,
     /// Manual snapshots this deployment keeps at most (`SnapshotQuotaExceededFault` beyond).
     pub snapshot_quota: usize,
+    /// How many automatic failovers one group may have in a window.
+    pub failover_budget: FailoverBudget,
+}
+
+/// The policy that bounds automatic failovers: at most `count` for one replication group within any `window`.
+/// Past it, a failed primary is restarted in place (a dead one from its data; a hung one killed first, after
+/// [`reconciler::REPLACE_HUNG_AFTER`]) and an event says why. Kept in memory: a daemon restart starts afresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailoverBudget {
+    pub count: u32,
+    pub window: std::time::Duration,
 }
 
 impl Settings {

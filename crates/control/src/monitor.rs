@@ -4,10 +4,20 @@
 //! - **Process exit** is known at once: a node this daemon started is its child, and the kernel reports the
 //!   exit the moment it happens ([`engine::process::Spawned::exited`]); a node adopted after a daemon restart is
 //!   checked in `/proc` every [`ALIVE_CHECK`].
-//! - **A hung process** (stopped with `SIGSTOP`, stuck in a long command, swapping) is noticed by `PING`: the
+//! - **A hung process** (stopped with `SIGSTOP`, deadlocked, gone from the scheduler) is noticed by `PING`: the
 //!   probe keeps one `PING` in flight on its admin connection, every [`PROBE_INTERVAL`]; a node that has not
-//!   answered for [`FAIL_AFTER`] is `Unresponsive`. 800 ms is chosen to sit well above a legitimate stall
-//!   (a `DEBUG SLEEP 0.5`, a fork for a rewrite of a few GB) and well below AWS's "a few seconds".
+//!   answered for [`FAIL_AFTER`] is judged from `/proc` ([`judge`]):
+//!   - stopped or traced (`T`, `t`): `Unresponsive` at once — it cannot answer until someone resumes it;
+//!   - **busy**: its CPU time grew, or it is runnable (`R`), since the last time it made progress — it is
+//!     executing something (a customer's long script or `KEYS`, a big `DEL`): alive. Redis itself answers
+//!     other clients `-BUSY` after `busy-reply-threshold` (5 s, which customers cannot change), and the probe
+//!     takes `-BUSY` as an answer; a node that answers nothing at all while busy for [`BUSY_LIMIT`] is
+//!     `Unresponsive` (a loop no command started);
+//!   - otherwise (sleeping or in I/O without using CPU for [`FAIL_AFTER`]) it is `Unresponsive`.
+//!
+//!   So a customer cannot force a failover with a legitimate command, while a stopped or silent primary is still
+//!   failed over within `FAIL_AFTER` plus the failover itself. 800 ms sits well above a legitimate stall of an
+//!   idle process (a fork for a rewrite of a few GB) and well below AWS's "a few seconds".
 //!
 //! A transition is written to the health table and pokes the group's reconciler worker, which decides what to
 //! do (fail over, restart in place, take the node out of the reader endpoint). The probe itself never acts.
@@ -27,6 +37,9 @@ pub const PROBE_INTERVAL: Duration = Duration::from_millis(100);
 pub const FAIL_AFTER: Duration = Duration::from_millis(800);
 /// How often an adopted node's process is looked up in `/proc` (a started one is watched by the kernel).
 pub const ALIVE_CHECK: Duration = Duration::from_millis(20);
+/// How long a node that keeps using CPU may leave every `PING` unanswered (not even `-BUSY`) before it counts
+/// as failed.
+pub const BUSY_LIMIT: Duration = Duration::from_secs(30);
 /// Timeout of the probe's own connection and commands: long, because the deadline is kept by the probe.
 const PROBE_COMMAND_TIMEOUT: Duration = Duration::from_secs(3600);
 
@@ -141,6 +154,47 @@ async fn exit_of(exited: &mut Option<watch::Receiver<bool>>) {
     }
 }
 
+/// What a node that has not answered since `last_ok` is, judged from `/proc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Executing: count it alive.
+    Busy,
+    /// Stopped, silent without using CPU, or busy past [`BUSY_LIMIT`]: failed.
+    Failed,
+}
+
+/// The last time a silent node was seen making progress, and its CPU time then.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub at: Instant,
+    pub cpu: u64,
+}
+
+/// Judges a node that has not answered since `last_ok` from its process `state` and `cpu` time now, given when
+/// it last made `progress` (updated here). A pure function of its inputs, so every case is unit-tested.
+pub fn judge(
+    now: Instant,
+    last_ok: Instant,
+    state: char,
+    cpu: u64,
+    progress: &mut Progress,
+) -> Verdict {
+    if matches!(state, 'T' | 't' | 'Z' | 'X') {
+        return Verdict::Failed;
+    }
+    if cpu > progress.cpu || state == 'R' {
+        *progress = Progress { at: now, cpu };
+    }
+    if now.duration_since(last_ok) >= BUSY_LIMIT {
+        return Verdict::Failed;
+    }
+    if now.duration_since(progress.at) >= FAIL_AFTER {
+        Verdict::Failed
+    } else {
+        Verdict::Busy
+    }
+}
+
 async fn ping(conn: &mut Option<AdminClient>, addr: &NodeAddr, admin: &AdminCredentials) -> bool {
     if conn.is_none() {
         match AdminClient::connect_within(addr, admin, PROBE_COMMAND_TIMEOUT).await {
@@ -170,6 +224,29 @@ async fn probe(table: Arc<RwLock<HashMap<String, Health>>>, admin: AdminCredenti
     };
     let mut conn: Option<AdminClient> = None;
     let mut last_ok = Instant::now();
+    let cpu_now = || engine::process::cpu_and_state(pid).map_or(0, |(_, c)| c);
+    let mut progress = Progress {
+        at: last_ok,
+        cpu: cpu_now(),
+    };
+    let mut busy_logged = false;
+    // Judges a node silent past its deadline; true when it has failed.
+    let failed = |last_ok: Instant, progress: &mut Progress, busy_logged: &mut bool| {
+        let Some((state, cpu)) = engine::process::cpu_and_state(pid) else {
+            return true;
+        };
+        match judge(Instant::now(), last_ok, state, cpu, progress) {
+            Verdict::Failed => true,
+            Verdict::Busy => {
+                if !*busy_logged {
+                    *busy_logged = true;
+                    tracing::info!(target: "monitor", node = %name, silent_ms = last_ok.elapsed().as_millis() as u64,
+                        "node busy executing a command: counted alive");
+                }
+                false
+            }
+        }
+    };
     loop {
         if !alive(pid, &exited) {
             mark(Health::Gone);
@@ -195,7 +272,7 @@ async fn probe(table: Arc<RwLock<HashMap<String, Health>>>, admin: AdminCredenti
                             mark(Health::Gone);
                             return;
                         }
-                        if Instant::now() >= deadline {
+                        if Instant::now() >= deadline && failed(last_ok, &mut progress, &mut busy_logged) {
                             mark(Health::Unresponsive { since: last_ok });
                         }
                     }
@@ -204,6 +281,11 @@ async fn probe(table: Arc<RwLock<HashMap<String, Health>>>, admin: AdminCredenti
         };
         if ok {
             last_ok = Instant::now();
+            progress = Progress {
+                at: last_ok,
+                cpu: cpu_now(),
+            };
+            busy_logged = false;
             mark(Health::Up);
             tokio::select! {
                 () = tokio::time::sleep(PROBE_INTERVAL) => {}
@@ -217,9 +299,42 @@ async fn probe(table: Arc<RwLock<HashMap<String, Health>>>, admin: AdminCredenti
             // deadline keeps counting from the last answer.
             conn = None;
             tokio::time::sleep(Duration::from_millis(10)).await;
-            if Instant::now() >= last_ok + FAIL_AFTER {
+            if Instant::now() >= last_ok + FAIL_AFTER
+                && failed(last_ok, &mut progress, &mut busy_logged)
+            {
                 mark(Health::Unresponsive { since: last_ok });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_stopped_and_silent_nodes() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        // Stopped: failed as soon as it is judged.
+        let mut p = Progress { at: t0, cpu: 10 };
+        assert_eq!(judge(ms(800), t0, 'T', 10, &mut p), Verdict::Failed);
+        assert_eq!(judge(ms(800), t0, 't', 90, &mut p), Verdict::Failed);
+        // Executing a long script: its CPU time grows, so it stays alive, up to BUSY_LIMIT without any answer.
+        let mut p = Progress { at: t0, cpu: 10 };
+        assert_eq!(judge(ms(800), t0, 'R', 90, &mut p), Verdict::Busy);
+        assert_eq!(judge(ms(1600), t0, 'S', 170, &mut p), Verdict::Busy);
+        assert_eq!(judge(ms(4900), t0, 'R', 500, &mut p), Verdict::Busy);
+        let limit = BUSY_LIMIT.as_millis() as u64;
+        assert_eq!(judge(ms(limit), t0, 'R', 9000, &mut p), Verdict::Failed);
+        // Silent without using CPU (a deadlock, a process that lost its event loop): failed after FAIL_AFTER
+        // without progress.
+        let mut p = Progress { at: t0, cpu: 10 };
+        assert_eq!(judge(ms(800), t0, 'S', 10, &mut p), Verdict::Failed);
+        // Busy, then silent: failed FAIL_AFTER after the last progress.
+        let mut p = Progress { at: t0, cpu: 10 };
+        assert_eq!(judge(ms(900), t0, 'S', 100, &mut p), Verdict::Busy);
+        assert_eq!(judge(ms(1500), t0, 'S', 100, &mut p), Verdict::Busy);
+        assert_eq!(judge(ms(1700), t0, 'D', 100, &mut p), Verdict::Failed);
     }
 }

@@ -61,6 +61,30 @@ pub struct Endpoints {
     sniffers: Mutex<HashMap<SocketAddr, Sniffer>>,
     roles_read: Mutex<HashMap<String, Instant>>,
     workers: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Each group's recent automatic failovers, and whether a held-back one was reported.
+    failovers: Mutex<HashMap<String, FailoverHistory>>,
+}
+
+/// A group's automatic failovers within the budget's window.
+#[derive(Debug, Default)]
+pub struct FailoverHistory {
+    pub at: std::collections::VecDeque<Instant>,
+    /// A held-back failover was reported (one event per episode).
+    pub held_back: bool,
+}
+
+impl FailoverHistory {
+    /// Whether another automatic failover fits `budget` at `now` (forgetting those older than its window).
+    pub fn allows(&mut self, now: Instant, budget: crate::FailoverBudget) -> bool {
+        while self
+            .at
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= budget.window)
+        {
+            self.at.pop_front();
+        }
+        (self.at.len() as u32) < budget.count
+    }
 }
 
 impl std::fmt::Debug for Endpoints {
@@ -784,9 +808,21 @@ impl Control {
             if let Some(p) = primary {
                 let requested = g.failover == Some(Failover::Requested);
                 let failed = !p.rebooting && self.node_down(&self.node_spec(g, &p)?);
-                if (requested || failed) && self.fail_over(g, &p, requested).await? {
-                    poke.notify_one();
-                    return Ok(false);
+                if requested || failed {
+                    if !requested && !self.failover_allowed(g, &p)? {
+                        // Past the budget: the primary is restarted in place below, like a group without
+                        // automatic failover.
+                    } else if self.fail_over(g, &p, requested).await? {
+                        if !requested {
+                            self.lock_failovers()
+                                .entry(g.id.clone())
+                                .or_default()
+                                .at
+                                .push_back(Instant::now());
+                        }
+                        poke.notify_one();
+                        return Ok(false);
+                    }
                 }
             }
         }
@@ -995,6 +1031,47 @@ impl Control {
             }
             events
         })
+    }
+
+    fn lock_failovers(&self) -> std::sync::MutexGuard<'_, HashMap<String, FailoverHistory>> {
+        self.inner
+            .endpoints
+            .failovers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the failed primary `p` of `g` may be failed over automatically now ([`crate::FailoverBudget`]).
+    /// When not, says so once in an event.
+    fn failover_allowed(&self, g: &ReplicationGroup, p: &Member) -> Result<bool> {
+        let budget = self.inner.settings.failover_budget;
+        let report = {
+            let mut all = self.lock_failovers();
+            let h = all.entry(g.id.clone()).or_default();
+            if h.allows(Instant::now(), budget) {
+                h.held_back = false;
+                return Ok(true);
+            }
+            !std::mem::replace(&mut h.held_back, true)
+        };
+        if report {
+            tracing::warn!(group = %g.id, primary = %p.cluster_id, "automatic failover held back: budget spent");
+            let message = format!(
+                "Automatic failover of primary node {} held back: {} automatic failovers in the last {} minutes; \
+                 the primary is restarted in place",
+                p.cluster_id,
+                budget.count,
+                budget.window.as_secs().div_ceil(60)
+            );
+            self.state().store.add_events(
+                now(),
+                &[
+                    NewEvent::group(&g.id, message.clone()),
+                    NewEvent::cluster(&p.cluster_id, message),
+                ],
+            )?;
+        }
+        Ok(false)
     }
 
     /// Applies `f` to the stored group and writes it with the events `f` returns, in one transaction.
@@ -1801,4 +1878,27 @@ impl Control {
 fn client_ports(spec: &NodeSpec) -> Vec<u16> {
     let (plain, tls) = spec.listen_ports();
     [plain, tls].into_iter().filter(|p| *p != 0).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failover_budget_counts_within_its_window() {
+        let budget = crate::FailoverBudget {
+            count: 2,
+            window: Duration::from_secs(600),
+        };
+        let t0 = Instant::now();
+        let mut h = FailoverHistory::default();
+        assert!(h.allows(t0, budget));
+        h.at.push_back(t0);
+        assert!(h.allows(t0 + Duration::from_secs(1), budget));
+        h.at.push_back(t0 + Duration::from_secs(1));
+        assert!(!h.allows(t0 + Duration::from_secs(599), budget));
+        // The first leaves the window: one more fits.
+        assert!(h.allows(t0 + Duration::from_secs(600), budget));
+        assert_eq!(h.at.len(), 1);
+    }
 }

@@ -181,7 +181,8 @@ impl AdminClient {
             .map_err(redis_err(self.addr))
     }
 
-    /// `PING`. A node loading its data (a replica's full sync) answers `-LOADING`: alive, not hung.
+    /// `PING`. A node loading its data (a replica's full sync) answers `-LOADING`, and one running a customer's
+    /// script past `busy-reply-threshold` answers `-BUSY`: both alive, not hung.
     pub async fn ping(&mut self) -> Result<()> {
         match tokio::time::timeout(
             self.timeout,
@@ -194,7 +195,11 @@ impl AdminClient {
                 self.addr
             ))),
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) if e.kind() == redis::ErrorKind::BusyLoadingError => Ok(()),
+            Ok(Err(e))
+                if e.kind() == redis::ErrorKind::BusyLoadingError || e.code() == Some("BUSY") =>
+            {
+                Ok(())
+            }
             Ok(Err(e)) => Err(redis_err(self.addr)(e)),
         }
     }

@@ -38,6 +38,20 @@ pub fn is_redis_alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// What `/proc` says of a running process: its state letter (`R` running, `S` sleeping, `D` in I/O, `T`
+/// stopped, `t` traced, `Z` zombie) and the CPU time it has used, in clock ticks (user and system, every
+/// thread). `None` when the process is gone.
+pub fn cpu_and_state(pid: u32) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the command name: state is field 3, utime 14 and stime 15 (man 5 proc).
+    let state = fields.first()?.chars().next()?;
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((state, utime + stime))
+}
+
 /// Reads the pid a node wrote.
 pub fn read_pid(spec: &NodeSpec) -> Option<u32> {
     std::fs::read_to_string(spec.pid_path())
