@@ -642,3 +642,48 @@ async fn automatic_failovers_are_bounded_per_group() {
     let v: Option<String> = conn.get("kept").await.expect("get");
     assert_eq!(v.as_deref(), Some("yes"));
 }
+
+/// A primary whose pid the daemon does not know (its pid file lost while the daemon was down) is still found
+/// and fenced before a replica is promoted: before the fix it was left running beside the new primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_without_a_pid_file_is_fenced_before_promotion() {
+    let mut d = Daemon::start();
+    let c = d.client();
+    create_group(&c, "ha-nopid", 2, true).await;
+    let g = describe_group(&c, "ha-nopid").await;
+    let (old, old_url) = primary_of(&g).expect("primary");
+    let pid = node_pid(&d, &old);
+    // Whatever happens, the stopped process does not outlive the test (its pid file is gone, so the harness
+    // would not find it).
+    struct KillOnDrop(u32);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            if engine::process::is_redis_alive(self.0) {
+                let _ = kill(Pid::from_raw(self.0 as i32), Signal::SIGKILL);
+            }
+        }
+    }
+    let _guard = KillOnDrop(pid);
+    d.kill9();
+    std::fs::remove_file(d.data_dir().join("nodes").join(&old).join("redis.pid")).expect("rm pid");
+    kill(Pid::from_raw(pid as i32), Signal::SIGSTOP).expect("stop");
+    d.spawn();
+    let c = d.client();
+    let g = wait_group(&c, "ha-nopid", Duration::from_secs(20), "failover", |g| {
+        primary_of(g).is_some_and(|(p, _)| p != old)
+    })
+    .await;
+    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGCONT);
+    assert!(
+        !engine::process::is_redis_alive(pid),
+        "the old primary was not fenced"
+    );
+    let url = wait_rejoined(&c, "ha-nopid", &old).await;
+    assert_eq!(url, old_url);
+    assert_readonly(&old_url).await;
+    let mut conn = redis_conn(&primary_endpoint_url(&g)).await;
+    let _: () = conn
+        .set("after", 1)
+        .await
+        .expect("writes on the new primary");
+}

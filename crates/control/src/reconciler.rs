@@ -843,7 +843,7 @@ impl Control {
                     tracing::warn!(node = %spec.name, "node hung; replacing it");
                     self.inner.monitor.forget(&spec.name);
                     if let Some(pid) = self.inner.observed.get(&spec.name).and_then(|o| o.pid) {
-                        process::kill_now(pid).await;
+                        let _ = process::kill_now(pid).await;
                     }
                 }
             }
@@ -1141,17 +1141,14 @@ impl Control {
             return Ok(false);
         };
         tracing::warn!(group = %g.id, from = %old.cluster_id, to = %choice.cluster_id, test, "failing over");
-        // Fence.
+        // Fence: nothing is promoted until the old primary is known gone.
         let old_spec = self.node_spec(g, old)?;
         self.inner.monitor.forget(&old.cluster_id);
-        if let Some(pid) = self
-            .inner
-            .observed
-            .get(&old.cluster_id)
-            .and_then(|o| o.pid)
-            .or_else(|| process::read_pid(&old_spec))
-        {
-            process::kill_now(pid).await;
+        if !self.fence(&old_spec).await {
+            return Err(ControlError::Internal(format!(
+                "the failed primary {} could not be fenced; no replica is promoted while it may still take writes",
+                old.cluster_id
+            )));
         }
         self.inner.observed.update(&old.cluster_id, |o| {
             o.pid = None;
@@ -1221,6 +1218,44 @@ impl Control {
         }
         self.refresh_roles_soon(&g.id);
         Ok(true)
+    }
+
+    /// Fences the node of `spec`: kills every process that is it (the pid the daemon knows, the pid file's, and
+    /// any `redis-server` titled with its address, for a node whose pid file is gone), then makes sure nothing
+    /// accepts connections on its addresses any more. False when either cannot be made sure.
+    async fn fence(&self, spec: &NodeSpec) -> bool {
+        let mut pids: Vec<u32> = self
+            .inner
+            .observed
+            .get(&spec.name)
+            .and_then(|o| o.pid)
+            .into_iter()
+            .chain(process::read_pid(spec))
+            .collect();
+        let (plain, tls) = spec.listen_ports();
+        let ports: Vec<u16> = [plain, tls].into_iter().filter(|p| *p != 0).collect();
+        for port in &ports {
+            pids.extend(process::pids_serving(SocketAddr::new(spec.bind, *port)));
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        tracing::debug!(node = %spec.name, ?pids, "fencing");
+        for pid in pids {
+            if !process::kill_now(pid).await {
+                tracing::error!(node = %spec.name, pid, "fence failed: the process did not die");
+                return false;
+            }
+        }
+        for addr in spec.binds() {
+            for port in &ports {
+                let at = SocketAddr::new(addr, *port);
+                if process::accepts(at).await {
+                    tracing::error!(node = %spec.name, %at, "fence failed: something still accepts on the node's address");
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// Stops the nodes of members `DecreaseReplicaCount` removed and forgets them.
@@ -1690,7 +1725,9 @@ impl Control {
             let t = Instant::now();
             match how {
                 Stop::Graceful => process::stop(pid, STOP_GRACE).await,
-                Stop::Discard => process::kill_now(pid).await,
+                Stop::Discard => {
+                    let _ = process::kill_now(pid).await;
+                }
             }
             tracing::info!(node = %spec.name, pid, millis = t.elapsed().as_millis() as u64, "stopped node");
         }

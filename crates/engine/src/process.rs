@@ -219,16 +219,57 @@ fn any_thread_alive(pid: u32) -> bool {
 }
 
 /// Kills a node at once (SIGKILL, which also ends a stopped process) and waits until every thread is gone. This
-/// is the fence of a failed primary: once it returns, the process can neither accept a write nor hold its
-/// addresses.
-pub async fn kill_now(pid: u32) {
+/// is the fence of a failed primary: once it returns true, the process can neither accept a write nor hold its
+/// addresses. False when threads of it are still there after 5 s (a process stuck in the kernel, in `D` state):
+/// the caller must not act as if it were gone.
+#[must_use]
+pub async fn kill_now(pid: u32) -> bool {
     if is_redis_alive(pid) {
         let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while any_thread_alive(pid) && tokio::time::Instant::now() < deadline {
+    while any_thread_alive(pid) {
+        if tokio::time::Instant::now() >= deadline {
+            tracing::error!(pid, "a killed node still has live threads after 5 s");
+            return false;
+        }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+    true
+}
+
+/// The pids of every `redis-server` process whose title names `addr` (Redis titles itself
+/// `<path of redis-server> <address>:<port>`): how a node is found when its pid file is gone.
+pub fn pids_serving(addr: std::net::SocketAddr) -> Vec<u32> {
+    let addr = addr.to_string();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(c) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                return false;
+            };
+            let title = String::from_utf8_lossy(&c);
+            let mut words = title.split(['\0', ' ']).filter(|w| !w.is_empty());
+            words.next().is_some_and(|w| w.ends_with("redis-server")) && words.next() == Some(&addr)
+        })
+        .filter(|pid| is_redis_alive(*pid))
+        .collect()
+}
+
+/// True when something still accepts TCP connections on `addr` (a fenced node must not: it would keep
+/// clients, and the address could not move).
+pub async fn accepts(addr: std::net::SocketAddr) -> bool {
+    matches!(
+        tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(addr)
+        )
+        .await,
+        Ok(Ok(_))
+    )
 }
 
 /// Removes a node's directory and everything in it.
