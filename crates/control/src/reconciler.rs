@@ -46,9 +46,9 @@ pub const REPLACE_HUNG_AFTER: Duration = Duration::from_secs(10);
 /// Time allowed for a command the reconciler sends to a node in an available group. Shorter than the
 /// monitor's failure deadline, so a step never holds up a failover for long.
 const STEP_COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
-/// How long writes may stay paused on the primary during a planned switchover (the target must catch up within
-/// half of it).
-const SWITCHOVER_PAUSE: Duration = Duration::from_secs(4);
+/// How long the target of a planned switchover may take to catch up with the primary (Redis's `FAILOVER`
+/// `TIMEOUT`: writes wait at most this long, then the switchover is aborted and the old primary carries on).
+const SWITCHOVER_TIMEOUT: Duration = Duration::from_secs(2);
 /// Grace between SIGTERM and SIGKILL when stopping a node.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -465,7 +465,13 @@ impl Control {
     /// Reads each answering node's role and listening addresses and corrects what is not as the spec says:
     /// replicas first, so that a former primary gives up the primary endpoint address before the primary
     /// takes it.
-    async fn observe_and_correct(&self, specs: &[NodeSpec], timeout: Duration) -> Result<()> {
+    /// The roles of the nodes named in `hold` are left as they are (a switchover in progress is changing them).
+    async fn observe_and_correct(
+        &self,
+        specs: &[NodeSpec],
+        timeout: Duration,
+        hold: &[String],
+    ) -> Result<()> {
         let mut ordered: Vec<&NodeSpec> = specs.iter().filter(|s| s.replica_of.is_some()).collect();
         ordered.extend(specs.iter().filter(|s| s.replica_of.is_none()));
         let mut first_err = None;
@@ -490,14 +496,22 @@ impl Control {
             if !self.inner.monitor.health(&spec.name).is_up() {
                 continue;
             }
-            if let Err(e) = self.correct_node(spec, timeout).await {
+            if let Err(e) = self
+                .correct_node(spec, timeout, hold.contains(&spec.name))
+                .await
+            {
                 first_err = first_err.or(Some(e));
             }
         }
         first_err.map_or(Ok(()), Err)
     }
 
-    async fn correct_node(&self, spec: &NodeSpec, timeout: Duration) -> Result<()> {
+    async fn correct_node(
+        &self,
+        spec: &NodeSpec,
+        timeout: Duration,
+        hold_role: bool,
+    ) -> Result<()> {
         let mut c =
             AdminClient::connect_within(&spec.node_addr(), &self.inner.admin, timeout).await?;
         let binds = c.binds().await?;
@@ -536,6 +550,10 @@ impl Control {
                     .update(&spec.name, |o| o.acl = Some((pid, fingerprint)));
             }
         }
+        // Nodes written by an older version ran in protected mode (see `engine::config::render`).
+        if c.config_get("protected-mode").await?.as_deref() != Some("no") {
+            c.config_set("protected-mode", "no").await?;
+        }
         let announce = spec.announce.to_string();
         if c.config_get("replica-announce-ip").await?.as_deref() != Some(announce.as_str()) {
             c.config_set("replica-announce-ip", &announce).await?;
@@ -561,7 +579,7 @@ impl Control {
             (Role::Replica { primary, .. }, Some(want)) => *primary != Some(want),
             (Role::Primary { .. }, None) => false,
         };
-        if wrong {
+        if wrong && !hold_role {
             tracing::info!(node = %spec.name, ?role, want = ?spec.replica_of, "correcting role");
             c.replicaof(spec.replica_of).await?;
             role = c.role().await?;
@@ -902,12 +920,14 @@ impl Control {
                 STEP_COMMAND_TIMEOUT
             };
             if creating {
-                self.observe_and_correct(&specs, timeout).await?;
+                self.observe_and_correct(&specs, timeout, &Self::switching(g))
+                    .await?;
             } else {
                 // A node that hangs while it is being read would hold this step up to the timeout; when the
                 // monitor reports a change meanwhile, give up the reading and run the next step at once.
+                let hold = Self::switching(g);
                 tokio::select! {
-                    r = self.observe_and_correct(&specs, timeout) => r?,
+                    r = self.observe_and_correct(&specs, timeout, &hold) => r?,
                     () = poke.notified() => {
                         self.refresh_roles_soon(&g.id);
                         poke.notify_one();
@@ -1333,11 +1353,14 @@ impl Control {
         Ok(())
     }
 
-    /// A planned switchover to `target` (`PrimaryClusterId`) that loses no acknowledged write: writes are paused
-    /// on the primary (`CLIENT PAUSE WRITE`), the target catches up to the primary's replication offset, the
-    /// primary endpoint address leaves the old primary (dropping the clients that came through it) and the target
-    /// is promoted and takes the address; the old primary becomes its replica and is unpaused, so a write that
-    /// waited there is refused (`READONLY`), never applied to a node that is no longer primary.
+    /// A planned switchover of `g`'s primary to `target`, by Redis's own `FAILOVER TO`: the primary pauses writes,
+    /// waits until the target has every write, becomes its replica and hands it the role. Redis does this by
+    /// itself, so a daemon killed at any point leaves either the old primary (aborted) or the new one (done),
+    /// never two; the next attempt looks at what the nodes say before it acts, and finishes what an earlier one
+    /// started. Writes that arrive meanwhile wait, and are answered `READONLY` once the old primary is a replica;
+    /// then the primary endpoint's address moves (the old primary releases it, the new one takes it at once, and
+    /// the old one's clients on it are closed so they reconnect to the new one). Until the store records the new
+    /// primary, role corrections leave the two nodes alone ([`Self::switching`]).
     async fn switch_over(&self, g: &ReplicationGroup, target: &str) -> Result<()> {
         let (Some(old), Some(new)) = (g.primary().cloned(), g.member(target).cloned()) else {
             return self.update_group(&g.id, |g| {
@@ -1352,69 +1375,78 @@ impl Control {
         switched.switchover_to = None;
         let new_spec = self.node_spec(&switched, &new)?;
         let demoted_spec = self.node_spec(&switched, &old)?;
-        let mut c = AdminClient::connect(&old_spec.node_addr(), &self.inner.admin).await?;
-        let mut n = AdminClient::connect(
-            &g.admin_addr(&new, &self.inner.settings.data_dir),
-            &self.inner.admin,
-        )
-        .await?;
-        if let Role::Primary { .. } = c.role().await? {
-            c.pause_writes(SWITCHOVER_PAUSE.as_millis() as u64).await?;
-            let result = async {
-                let Role::Primary { offset: goal, .. } = c.role().await? else {
-                    return Err(ControlError::Internal("the primary changed role".into()));
-                };
-                let deadline = Instant::now() + SWITCHOVER_PAUSE / 2;
-                loop {
-                    match n.role().await? {
-                        Role::Replica { offset, .. } if offset >= goal => break,
-                        // Promoted by an attempt a daemon restart interrupted: finish that one.
-                        Role::Primary { .. } => break,
-                        _ if Instant::now() > deadline => {
-                            return Err(ControlError::Internal(format!(
-                                "{} did not catch up with the primary in time",
-                                new.cluster_id
-                            )))
+        let timeout = engine::admin::COMMAND_TIMEOUT;
+        let mut c =
+            AdminClient::connect_within(&old_spec.node_addr(), &self.inner.admin, timeout).await?;
+        let mut n =
+            AdminClient::connect_within(&new_spec.node_addr(), &self.inner.admin, timeout).await?;
+        let deadline = Instant::now() + SWITCHOVER_TIMEOUT + Duration::from_secs(10);
+        let mut started = false;
+        loop {
+            let state = c.failover_state().await?;
+            let settled = state == "no-failover";
+            match (c.role().await?, n.role().await?) {
+                (Role::Replica { .. }, Role::Primary { .. }) if settled => break,
+                (Role::Primary { .. }, Role::Replica { .. }) if settled => {
+                    if started {
+                        // Redis aborted it: the target did not catch up in time. The old primary carries on.
+                        return self.switchover_failed(
+                            g,
+                            &new.cluster_id,
+                            &format!(
+                                "{} did not catch up with the primary within {} ms",
+                                new.cluster_id,
+                                SWITCHOVER_TIMEOUT.as_millis()
+                            ),
+                        );
+                    }
+                    let announced = new_spec.announce;
+                    let (plain, tls) = new_spec.listen_ports();
+                    let Some(to) = c.replicas_listed().await?.into_iter().find(|a| {
+                        a.ip() == announced && [new_spec.port, plain, tls].contains(&a.port())
+                    }) else {
+                        if Instant::now() > deadline {
+                            return self.switchover_failed(
+                                g,
+                                &new.cluster_id,
+                                &format!("{} is not a connected replica", new.cluster_id),
+                            );
                         }
-                        _ => tokio::time::sleep(Duration::from_millis(1)).await,
-                    }
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    };
+                    c.failover_to(to, SWITCHOVER_TIMEOUT.as_millis() as u64)
+                        .await?;
+                    started = true;
                 }
-                if g.dual_stack.is_none() {
-                    c.set_binds(&demoted_spec.binds()).await?;
-                    for port in client_ports(&old_spec) {
-                        c.kill_clients_on(SocketAddr::new(vip.ip(), port)).await?;
-                    }
+                (Role::Primary { .. }, Role::Primary { .. }) if settled => {
+                    // Not something FAILOVER leaves; resolve it to the primary the store names (the target's
+                    // writes, if any reached it directly, are given up for the ones acknowledged by the old).
+                    tracing::warn!(group = %g.id, target = %new.cluster_id, "two primaries; demoting the target");
+                    n.replicaof(self.node_spec(g, &new)?.replica_of).await?;
                 }
-                n.replicaof(None).await?;
-                take_addresses(&mut n, &new_spec).await?;
-                // Forwarding endpoints (a dual-stack group's) move now, while writes are still paused: the
-                // connections they forwarded to the old primary are closed.
-                self.ensure_endpoints(&switched).await?;
-                c.replicaof(demoted_spec.replica_of).await?;
-                Ok(())
+                _ => {}
             }
-            .await;
-            let _ = c.unpause().await;
-            if let Err(e) = result {
-                tracing::warn!(group = %g.id, error = %e, "switchover failed");
-                // Put the address back where the primary is (the next correction does it too).
-                if let Ok(spec) = self.node_spec(g, &new) {
-                    let _ = n.set_binds(&spec.binds()).await;
+            if Instant::now() > deadline {
+                if !settled {
+                    // Stuck (the old primary cannot reach the target, say): Redis goes back to the old primary.
+                    c.failover_abort().await?;
+                    return self.switchover_failed(
+                        g,
+                        &new.cluster_id,
+                        &format!(
+                            "the hand-over did not complete (failover state {state}); aborted"
+                        ),
+                    );
                 }
-                let _ = c.set_binds(&old_spec.binds()).await;
-                return self.update_group(&g.id, |g| {
-                    g.switchover_to = None;
-                    vec![NewEvent::group(
-                        &g.id,
-                        format!("Could not switch the primary to {}: {e}", new.cluster_id),
-                    )]
-                });
+                return Err(ControlError::Internal(format!(
+                    "the switchover of {} to {} did not settle",
+                    g.id, new.cluster_id
+                )));
             }
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        let role = n.role().await?;
-        self.inner
-            .observed
-            .update(&new.cluster_id, |o| o.role = Some(role));
+        // Done in Redis: record it, then move what is the control plane's to move.
         let message = format!(
             "Primary changed from {} to {} (planned switchover)",
             old.cluster_id, new.cluster_id
@@ -1427,6 +1459,17 @@ impl Control {
                 NewEvent::group(&cur.id, message),
             ]
         })?;
+        if g.dual_stack.is_none() {
+            c.set_binds(&demoted_spec.binds()).await?;
+            take_addresses(&mut n, &new_spec).await?;
+            for port in client_ports(&old_spec) {
+                c.kill_clients_on(SocketAddr::new(vip.ip(), port)).await?;
+            }
+        }
+        let role = n.role().await?;
+        self.inner
+            .observed
+            .update(&new.cluster_id, |o| o.role = Some(role));
         // The other replicas follow the new primary now; the next refresh checks everything.
         for m in switched.replicas() {
             if m.cluster_id == old.cluster_id {
@@ -1445,6 +1488,26 @@ impl Control {
         self.ensure_endpoints(&switched).await?;
         self.refresh_roles_soon(&g.id);
         Ok(())
+    }
+
+    /// Ends a switchover that could not happen: the old primary stays, and an event says why.
+    fn switchover_failed(&self, g: &ReplicationGroup, target: &str, why: &str) -> Result<()> {
+        tracing::warn!(group = %g.id, %target, why, "switchover failed");
+        self.update_group(&g.id, |g| {
+            g.switchover_to = None;
+            vec![NewEvent::group(
+                &g.id,
+                format!("Could not switch the primary to {target}: {why}"),
+            )]
+        })
+    }
+
+    /// The members whose roles a switchover in progress is changing: left alone by role corrections.
+    fn switching(g: &ReplicationGroup) -> Vec<String> {
+        match &g.switchover_to {
+            Some(t) => vec![g.primary_cluster_id.clone(), t.clone()],
+            None => vec![],
+        }
     }
 
     /// One step of a rolling engine upgrade to `target`: replicas are replaced one at a time (stopped cleanly and
@@ -1833,7 +1896,7 @@ impl Control {
             .get(&spec.name)
             .is_some_and(|o| o.role.is_some());
         if restarted || !role_known {
-            self.observe_and_correct(std::slice::from_ref(&spec), STEP_COMMAND_TIMEOUT)
+            self.observe_and_correct(std::slice::from_ref(&spec), STEP_COMMAND_TIMEOUT, &[])
                 .await?;
         }
         let preferred = s.transit_encryption == Some(crate::model::TransitMode::Preferred);

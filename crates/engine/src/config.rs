@@ -240,7 +240,11 @@ pub fn render(spec: &NodeSpec, admin: &AdminCredentials) -> String {
     let _ = writeln!(c, "unixsocket {}", quoted(&spec.admin_socket()));
     let _ = writeln!(c, "unixsocketperm 700");
     let _ = writeln!(c, "daemonize no");
-    let _ = writeln!(c, "protected-mode yes");
+    // Protected mode refuses clients from any address but 127.0.0.1 and ::1 while `default` has no password. A
+    // node binds only addresses of its own, so it guards nothing here, and it refuses what must work: a Redis
+    // 6.2 replica connects from its own bound address (127.x.y.z), so a 6.2 primary demoted by `FAILOVER`
+    // could not reach its 7.0 successor.
+    let _ = writeln!(c, "protected-mode no");
     let _ = writeln!(c, "dir {}", quoted(&spec.dir));
     let _ = writeln!(c, "pidfile {}", quoted(&spec.pid_path()));
     let _ = writeln!(c, "logfile {}", quoted(&spec.log_path()));
