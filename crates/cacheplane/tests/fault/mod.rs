@@ -1,0 +1,953 @@
+//! The fault campaign (issue 12): every long operation runs under a continuous writer while the daemon is killed
+//! with `SIGKILL` at points spread over the operation's steps (or, in the node campaign, while nodes are killed
+//! or stopped), and the invariants are checked after convergence — and, for "never two primaries", sampled the
+//! whole time:
+//!
+//! - the group reaches the state its spec says (`available`, the topology asked for) within [`CONVERGE`];
+//! - never two nodes of a group report `master` at once (each node's `ROLE`, every few milliseconds, over its
+//!   admin socket);
+//! - the primary endpoint reaches the node the API names primary;
+//! - acknowledged writes lost: 0 where nothing fails over; reported for failovers (asynchronous replication);
+//! - no `redis-server` runs in a node directory no group owns, no node directory or snapshot file is left that
+//!   nothing owns.
+//!
+//! Shared by the short CI run (`tests/campaign.rs`) and the full one (`benches/campaign.rs`, `scripts/bench.sh`),
+//! which prints one row per operation.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_elasticache::Client;
+
+use crate::common::*;
+
+/// How long a group may take to converge after the daemon comes back.
+pub const CONVERGE: Duration = Duration::from_secs(60);
+
+/// An operation of the campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Create,
+    AutomaticFailover,
+    TestFailover,
+    Switchover,
+    Upgrade,
+    NodeType,
+    AddReplica,
+    RemoveReplica,
+    TlsStep,
+    AuthRotate,
+    Snapshot,
+    Restore,
+}
+
+impl Op {
+    pub const ALL: [Op; 12] = [
+        Op::Create,
+        Op::AutomaticFailover,
+        Op::TestFailover,
+        Op::Switchover,
+        Op::Upgrade,
+        Op::NodeType,
+        Op::AddReplica,
+        Op::RemoveReplica,
+        Op::TlsStep,
+        Op::AuthRotate,
+        Op::Snapshot,
+        Op::Restore,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Create => "create",
+            Op::AutomaticFailover => "automatic failover",
+            Op::TestFailover => "TestFailover",
+            Op::Switchover => "PrimaryClusterId switchover",
+            Op::Upgrade => "rolling engine upgrade",
+            Op::NodeType => "node type change",
+            Op::AddReplica => "replica add",
+            Op::RemoveReplica => "replica remove",
+            Op::TlsStep => "TLS mode step",
+            Op::AuthRotate => "AUTH token ROTATE",
+            Op::Snapshot => "snapshot",
+            Op::Restore => "restore",
+        }
+    }
+
+    /// Operations that fail over: their lost writes are reported, not counted as violations.
+    fn fails_over(self) -> bool {
+        matches!(self, Op::AutomaticFailover)
+    }
+}
+
+/// One row of the table.
+#[derive(Debug, Default, Clone)]
+pub struct Row {
+    pub op: String,
+    pub kills: usize,
+    pub not_converged: usize,
+    pub two_primaries: usize,
+    pub endpoint_wrong: usize,
+    pub lost_violations: usize,
+    /// Acknowledged writes lost where the operation fails over (reported, not a violation).
+    pub lost_reported: i64,
+    pub orphans: usize,
+    pub worst_convergence: Duration,
+    /// How long the operation takes without a kill (the kills are spread over it).
+    pub span: Duration,
+    /// Rounds of `ROLE` the two-primaries sampler made over the run.
+    pub samples: usize,
+    /// What each violation was, for the report.
+    pub notes: Vec<String>,
+}
+
+impl Row {
+    pub fn violations(&self) -> usize {
+        self.not_converged
+            + self.two_primaries
+            + self.endpoint_wrong
+            + self.lost_violations
+            + self.orphans
+    }
+}
+
+pub fn table(rows: &[Row]) -> String {
+    let mut s = format!(
+        "{:<28} {:>8} {:>5} {:>10} {:>10} {:>9} {:>5} {:>8} {:>8} {:>11}\n",
+        "operation",
+        "span",
+        "kills",
+        "converged",
+        "2 primary",
+        "endpoint",
+        "lost",
+        "orphans",
+        "failover",
+        "worst conv."
+    );
+    s.push_str(&format!(
+        "{:<28} {:>8} {:>5} {:>10} {:>10} {:>9} {:>5} {:>8} {:>8} {:>11}\n",
+        "", "", "", "(viol.)", "(viol.)", "(viol.)", "(viol.)", "(viol.)", "lost", ""
+    ));
+    let samples: usize = rows.iter().map(|r| r.samples).sum();
+    for r in rows {
+        s.push_str(&format!(
+            "{:<28} {:>6.2} s {:>5} {:>10} {:>10} {:>9} {:>5} {:>8} {:>8} {:>9.2} s\n",
+            r.op,
+            r.span.as_secs_f64(),
+            r.kills,
+            r.not_converged,
+            r.two_primaries,
+            r.endpoint_wrong,
+            r.lost_violations,
+            r.orphans,
+            r.lost_reported,
+            r.worst_convergence.as_secs_f64()
+        ));
+    }
+    s.push_str(&format!(
+        "(two-primaries sampled {samples} times over every node, every 5 ms, during the whole run)\n"
+    ));
+    s
+}
+
+/// Samples every node of a data directory for `ROLE` over its admin socket, and counts the samples in which two
+/// nodes of one group both said `master`.
+pub struct Sampler {
+    stop: Arc<AtomicBool>,
+    pub two_primaries: Arc<AtomicUsize>,
+    pub samples: Arc<AtomicUsize>,
+    task: Option<std::thread::JoinHandle<Vec<String>>>,
+}
+
+fn admin_client(socket: &Path, password: &str) -> redis::Client {
+    redis::Client::open(redis::ConnectionInfo {
+        addr: redis::ConnectionAddr::Unix(socket.to_path_buf()),
+        redis: redis::RedisConnectionInfo {
+            db: 0,
+            username: Some(engine::secret::ADMIN_USER.into()),
+            password: Some(password.into()),
+            protocol: Default::default(),
+        },
+    })
+    .expect("admin client")
+}
+
+impl Sampler {
+    /// Starts sampling the nodes whose directories are under `data_dir/nodes` and whose names start with one of
+    /// `groups` (members are `<group>-NNN`).
+    pub fn start(data_dir: &Path, groups: Arc<std::sync::Mutex<Vec<String>>>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let two = Arc::new(AtomicUsize::new(0));
+        let samples = Arc::new(AtomicUsize::new(0));
+        let (s2, t2, n2) = (stop.clone(), two.clone(), samples.clone());
+        let dir = data_dir.to_path_buf();
+        let task = std::thread::spawn(move || {
+            let password = std::fs::read_to_string(dir.join("admin.secret"))
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            let mut conns: std::collections::HashMap<PathBuf, redis::Connection> =
+                Default::default();
+            let mut notes = Vec::new();
+            while !s2.load(Ordering::SeqCst) {
+                let groups = groups.lock().map(|g| g.clone()).unwrap_or_default();
+                let mut masters: std::collections::HashMap<String, Vec<String>> =
+                    Default::default();
+                if let Ok(rd) = std::fs::read_dir(dir.join("nodes")) {
+                    for e in rd.flatten() {
+                        let name = e.file_name().to_string_lossy().to_string();
+                        let Some(group) = groups.iter().find(|g| {
+                            name.strip_prefix(g.as_str())
+                                .is_some_and(|r| r.starts_with('-'))
+                        }) else {
+                            continue;
+                        };
+                        let sock = e.path().join("admin.sock");
+                        if !sock.exists() {
+                            conns.remove(&sock);
+                            continue;
+                        }
+                        if !conns.contains_key(&sock) {
+                            let Ok(c) = admin_client(&sock, &password)
+                                .get_connection_with_timeout(Duration::from_millis(50))
+                            else {
+                                continue;
+                            };
+                            let _ = c.set_read_timeout(Some(Duration::from_millis(50)));
+                            conns.insert(sock.clone(), c);
+                        }
+                        let Some(c) = conns.get_mut(&sock) else {
+                            continue;
+                        };
+                        match redis::cmd("ROLE").query::<redis::Value>(c) {
+                            Ok(redis::Value::Array(v)) => {
+                                if matches!(v.first(), Some(redis::Value::BulkString(b)) if b == b"master")
+                                {
+                                    masters.entry(group.clone()).or_default().push(name);
+                                }
+                            }
+                            _ => {
+                                conns.remove(&sock);
+                            }
+                        }
+                    }
+                }
+                n2.fetch_add(1, Ordering::SeqCst);
+                for (g, m) in masters {
+                    if m.len() > 1 {
+                        t2.fetch_add(1, Ordering::SeqCst);
+                        if notes.len() < 5 {
+                            notes.push(format!("{g}: {m:?} both master"));
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            notes
+        });
+        Self {
+            stop,
+            two_primaries: two,
+            samples,
+            task: Some(task),
+        }
+    }
+
+    pub fn stop(mut self) -> (usize, Vec<String>) {
+        self.stop.store(true, Ordering::SeqCst);
+        let notes = self
+            .task
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default();
+        (self.two_primaries.load(Ordering::SeqCst), notes)
+    }
+}
+
+/// `redis-server` processes running in a node directory of `data_dir` that no existing member owns, node
+/// directories no member owns, snapshot files no snapshot owns.
+pub async fn orphans(d: &Daemon, c: &Client) -> Vec<String> {
+    let mut members = BTreeSet::new();
+    let groups = c
+        .describe_replication_groups()
+        .send()
+        .await
+        .expect("describe");
+    for g in groups.replication_groups() {
+        for m in g.member_clusters() {
+            members.insert(m.to_string());
+        }
+    }
+    let clusters = c
+        .describe_cache_clusters()
+        .send()
+        .await
+        .expect("describe clusters");
+    for cc in clusters.cache_clusters() {
+        if let Some(id) = cc.cache_cluster_id() {
+            members.insert(id.to_string());
+        }
+    }
+    let mut snapshots = BTreeSet::new();
+    let mut marker = None;
+    loop {
+        let out = c
+            .describe_snapshots()
+            .set_marker(marker)
+            .send()
+            .await
+            .expect("snapshots");
+        for s in out.snapshots() {
+            if let Some(n) = s.snapshot_name() {
+                snapshots.insert(n.to_string());
+            }
+        }
+        marker = out.marker().map(String::from);
+        if marker.is_none() {
+            break;
+        }
+    }
+    let mut found = Vec::new();
+    let nodes = d.data_dir().join("nodes");
+    if let Ok(rd) = std::fs::read_dir(&nodes) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if !members.contains(&name) {
+                found.push(format!("node directory {name}"));
+            }
+        }
+    }
+    if let Ok(rd) = std::fs::read_dir("/proc") {
+        for e in rd.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else {
+                continue;
+            };
+            if let Ok(rest) = cwd.strip_prefix(&nodes) {
+                let name = rest.to_string_lossy().to_string();
+                if engine::process::is_redis_alive(pid) && !members.contains(&name) {
+                    found.push(format!("redis-server {pid} in {name}"));
+                }
+            }
+        }
+    }
+    if let Ok(rd) = std::fs::read_dir(d.data_dir().join("snapshots")) {
+        for e in rd.flatten() {
+            let file = e.file_name().to_string_lossy().to_string();
+            match file.strip_suffix(".rdb") {
+                Some(n) if snapshots.contains(n) => {}
+                _ => found.push(format!("snapshot file {file}")),
+            }
+        }
+    }
+    found
+}
+
+async fn describe(c: &Client, id: &str) -> Option<aws_sdk_elasticache::types::ReplicationGroup> {
+    c.describe_replication_groups()
+        .replication_group_id(id)
+        .send()
+        .await
+        .ok()?
+        .replication_groups()
+        .first()
+        .cloned()
+}
+
+/// The primary member's id and the primary endpoint, as the API says.
+fn primary_of(g: &aws_sdk_elasticache::types::ReplicationGroup) -> Option<(String, String)> {
+    members_of(g)
+        .into_iter()
+        .find(|(_, role, _)| role == "primary")
+        .map(|(id, _, url)| (id, url))
+}
+
+/// Checks that the primary endpoint reaches the node the API names primary: a key written through the endpoint
+/// is read back at once from that node (which replicates from no one).
+async fn endpoint_right(
+    g: &aws_sdk_elasticache::types::ReplicationGroup,
+    tls: Option<(&Path, Option<&str>)>,
+) -> Result<(), String> {
+    let Some((id, node_url)) = primary_of(g) else {
+        return Err("no member reported primary".into());
+    };
+    let ep = g.node_groups()[0]
+        .primary_endpoint()
+        .ok_or("no primary endpoint")?;
+    let client_for = |url: &str| -> redis::Client {
+        match tls {
+            None => redis::Client::open(url).expect("url"),
+            Some((ca, token)) => {
+                let u = url.trim_start_matches("redis://").trim_end_matches('/');
+                let (host, port) = u.rsplit_once(':').expect("host:port");
+                tls_client_as(
+                    &(host.to_string(), port.parse().expect("port")),
+                    ca,
+                    None,
+                    token,
+                )
+            }
+        }
+    };
+    let key = format!("probe-{}", rand_suffix());
+    let mut e = client_conn_with_timeout(&client_for(&redis_url(ep)), Duration::from_secs(3))
+        .await
+        .map_err(|e| format!("primary endpoint: {e}"))?;
+    redis::cmd("SET")
+        .arg(&key)
+        .arg("1")
+        .query_async::<()>(&mut e)
+        .await
+        .map_err(|e| format!("write through the primary endpoint: {e}"))?;
+    let mut n = client_conn_with_timeout(&client_for(&node_url), Duration::from_secs(3))
+        .await
+        .map_err(|e| format!("{id}: {e}"))?;
+    let role: redis::Value = redis::cmd("ROLE")
+        .query_async(&mut n)
+        .await
+        .map_err(|e| format!("{id} ROLE: {e}"))?;
+    if !matches!(&role, redis::Value::Array(v) if matches!(v.first(), Some(redis::Value::BulkString(b)) if b == b"master"))
+    {
+        return Err(format!("{id}, named primary, is not master: {role:?}"));
+    }
+    let v: Option<String> = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut n)
+        .await
+        .map_err(|e| format!("{id} GET: {e}"))?;
+    if v.as_deref() != Some("1") {
+        return Err(format!("the primary endpoint does not reach {id}"));
+    }
+    Ok(())
+}
+
+fn rand_suffix() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    )
+}
+
+/// Waits until `id` is `available` with `members` member clusters and a primary (and, for `primary`, that one);
+/// returns how long it took, or None past [`CONVERGE`].
+async fn converge(
+    c: &Client,
+    e: &Expect,
+) -> Option<(Duration, aws_sdk_elasticache::types::ReplicationGroup)> {
+    let (id, members) = (e.group.as_str(), e.members);
+    let start = Instant::now();
+    while start.elapsed() < CONVERGE {
+        if let Ok(out) = c
+            .describe_replication_groups()
+            .replication_group_id(id)
+            .send()
+            .await
+        {
+            if let Some(g) = out.replication_groups().first() {
+                let ok = g.status() == Some("available")
+                    && g.member_clusters().len() == members
+                    && members_of(g).len() == members
+                    && members_of(g)
+                        .iter()
+                        .all(|(_, r, _)| r == "primary" || r == "replica")
+                    && primary_of(g).is_some_and(|(p, _)| {
+                        e.primary.as_ref().is_none_or(|want| p == *want)
+                            && e.not_primary.as_ref().is_none_or(|old| p != *old)
+                    });
+                if ok {
+                    return Some((start.elapsed(), g.clone()));
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// The daemon of a campaign: generous failover budget (the campaign fails over on purpose), both engines.
+pub fn daemon() -> Daemon {
+    let mut d = Daemon::start_with_engines(&["CACHEPLANE_TEST_REDIS_6"]);
+    d.kill9();
+    d.extra_args
+        .extend(["--max-automatic-failovers".to_string(), "10000".to_string()]);
+    d.log = "warn";
+    d.spawn();
+    d
+}
+
+async fn create(c: &Client, id: &str, replicas: i32, version: Option<&str>) {
+    create_with(c, id, replicas, version, true).await
+}
+
+async fn create_with(c: &Client, id: &str, replicas: i32, version: Option<&str>, failover: bool) {
+    let mut req = c
+        .create_replication_group()
+        .replication_group_id(id)
+        .replication_group_description("campaign")
+        .num_cache_clusters(replicas + 1)
+        .automatic_failover_enabled(failover)
+        .snapshot_window(snapshot_window_clear_of_now());
+    if let Some(v) = version {
+        req = req.engine_version(v);
+    }
+    req.send().await.expect("create");
+}
+
+async fn delete(c: &Client, id: &str) {
+    let _ = c
+        .delete_replication_group()
+        .replication_group_id(id)
+        .send()
+        .await;
+    wait_deleted(c, id, Duration::from_secs(60)).await;
+}
+
+/// What a trial needs to know to check the group after convergence.
+struct Expect {
+    group: String,
+    members: usize,
+    primary: Option<String>,
+    /// A primary the group must have left (a failover's).
+    not_primary: Option<String>,
+}
+
+/// Runs `op` once without a kill to measure how long it takes (its span: from the API call to convergence),
+/// then again with the daemon killed at `kills` points spread evenly over that span (at least `min_span`), and
+/// returns its row.
+pub async fn run_op(op: Op, kills: usize, min_span: Duration) -> Row {
+    let mut span = min_span;
+    let mut d = daemon();
+    let mut row = Row {
+        op: op.name().to_string(),
+        ..Row::default()
+    };
+    let watched = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sampler = Sampler::start(d.data_dir(), watched.clone());
+    let watch = |g: &str| {
+        if let Ok(mut w) = watched.lock() {
+            w.push(g.to_string());
+        }
+    };
+    let c = d.client();
+    let ca = d.data_dir().join("tls").join("ca.pem");
+    let tokens = [
+        "campaign-token-aaaaaaaaaaaaaaaa",
+        "campaign-token-bbbbbbbbbbbbbbbb",
+    ];
+    // The long-lived group most operations act on.
+    let main = "camp";
+    match op {
+        Op::Create | Op::TestFailover | Op::Upgrade => {}
+        Op::AuthRotate => {
+            c.create_replication_group()
+                .replication_group_id(main)
+                .replication_group_description("campaign")
+                .num_cache_clusters(2)
+                .automatic_failover_enabled(true)
+                .transit_encryption_enabled(true)
+                .auth_token(tokens[0])
+                .snapshot_window(snapshot_window_clear_of_now())
+                .send()
+                .await
+                .expect("create");
+        }
+        // PrimaryClusterId is AWS's for groups without automatic failover.
+        Op::Switchover => create_with(&c, main, 2, None, false).await,
+        Op::RemoveReplica => create(&c, main, 3, None).await,
+        _ => create(&c, main, 2, None).await,
+    }
+    if !matches!(op, Op::Create | Op::TestFailover | Op::Upgrade) {
+        watch(main);
+        wait_available(&c, main, CONVERGE).await;
+    }
+    if op == Op::Restore || op == Op::Snapshot {
+        let g = describe_group(&c, main).await;
+        let mut p = redis_conn(&redis_url(
+            g.node_groups()[0].primary_endpoint().expect("ep"),
+        ))
+        .await;
+        fill_mixed(&mut p, "data", 2000).await;
+        if op == Op::Restore {
+            c.create_snapshot()
+                .replication_group_id(main)
+                .snapshot_name("base")
+                .send()
+                .await
+                .expect("snapshot");
+            wait_snapshot(&c, "base").await;
+        }
+    }
+    for i in 0..=kills {
+        // Trial 0 measures the span; the others kill the daemon at the middle of each of `kills` equal slots.
+        let delay = (i > 0).then(|| span.mul_f64((i as f64 - 0.5) / kills as f64));
+        let trial_group;
+        let mut expect = Expect {
+            group: main.to_string(),
+            members: 3,
+            primary: None,
+            not_primary: None,
+        };
+        // Set up what this trial acts on.
+        match op {
+            Op::Create => {
+                trial_group = format!("cr{i}");
+                expect.group = trial_group.clone();
+            }
+            Op::TestFailover => {
+                trial_group = format!("tf{i}");
+                create(&c, &trial_group, 2, None).await;
+                wait_available(&c, &trial_group, CONVERGE).await;
+                expect.group = trial_group.clone();
+            }
+            Op::Upgrade => {
+                trial_group = format!("up{i}");
+                create(&c, &trial_group, 2, Some("6.2")).await;
+                wait_available(&c, &trial_group, CONVERGE).await;
+                expect.group = trial_group.clone();
+            }
+            Op::Restore => {
+                trial_group = format!("rs{i}");
+                expect.group = trial_group.clone();
+            }
+            _ => trial_group = main.to_string(),
+        }
+        watch(&trial_group);
+        if op == Op::AuthRotate {
+            expect.members = 2;
+        }
+        let before = describe(&c, &expect.group).await;
+        let writer = before.as_ref().and_then(|g| {
+            let ep = g.node_groups().first()?.primary_endpoint()?;
+            Some(if op == Op::AuthRotate {
+                let (h, p) = primary_addr(g);
+                Writer::start_client(
+                    tls_client_as(&(h, p), &ca, None, Some(tokens[0])),
+                    "counter",
+                )
+            } else {
+                Writer::start(redis_url(ep), "counter")
+            })
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Start the operation.
+        if matches!(op, Op::AutomaticFailover | Op::TestFailover) {
+            expect.not_primary = before.as_ref().and_then(primary_of).map(|p| p.0);
+        }
+        let started = start_op(op, &c, &d, &expect, i, &tokens).await;
+        if let Some(p) = started {
+            expect.primary = Some(p);
+        }
+        // Replica add and remove alternate (see `start_op`): after an add the group has 4 members.
+        let added = (op == Op::AddReplica) == (i.is_multiple_of(2));
+        if matches!(op, Op::AddReplica | Op::RemoveReplica) {
+            expect.members = if added { 4 } else { 3 };
+        }
+        let op_started = Instant::now();
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+            d.kill9();
+            d.spawn();
+            row.kills += 1;
+        }
+        let c2 = d.client();
+        let converged = converge(&c2, &expect).await;
+        if delay.is_none() {
+            if let Some((_, _)) = &converged {
+                span = span.max(op_started.elapsed());
+                row.span = span;
+            }
+        }
+        let Some((took, g)) = converged else {
+            row.not_converged += 1;
+            let now = describe(&c2, &expect.group).await;
+            row.notes.push(format!(
+                "trial {i} (kill at {delay:?}): not converged: {:?}",
+                now.map(|g| (g.status().map(String::from), members_of(&g)))
+            ));
+            if let Some(w) = writer {
+                w.stop().await;
+            }
+            // Bring the group back for the next trial anyway.
+            let _ = converge(
+                &c2,
+                &Expect {
+                    primary: None,
+                    not_primary: None,
+                    ..expect
+                },
+            )
+            .await;
+            continue;
+        };
+        row.worst_convergence = row.worst_convergence.max(took);
+        // Snapshots end in a terminal state.
+        if op == Op::Snapshot {
+            let s = wait_snapshot_terminal(&c2, &format!("snap{i}")).await;
+            if s.as_deref() != Some("available") && s.as_deref() != Some("failed") {
+                row.not_converged += 1;
+                row.notes.push(format!("trial {i}: snapshot {s:?}"));
+            }
+        }
+        let tls = (op == Op::AuthRotate).then_some((ca.as_path(), Some(tokens[0])));
+        if let Err(e) = endpoint_right(&g, tls).await {
+            row.endpoint_wrong += 1;
+            row.notes
+                .push(format!("trial {i} (kill at {delay:?}): {e}"));
+        }
+        if let Some(w) = writer {
+            // A moment for the writer to reconnect and prove the group writable, then the count.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let log = w.stop().await;
+            let mut lost = log.lost();
+            if let Some(max) = log.acks.iter().map(|(_, v)| *v).max() {
+                if let Some(now) = counter_now(&g, tls).await {
+                    lost += (max - now).max(0);
+                }
+            }
+            if op.fails_over() {
+                row.lost_reported += lost;
+            } else if lost > 0 {
+                row.lost_violations += 1;
+                row.notes.push(format!(
+                    "trial {i} (kill at {delay:?}): {lost} acknowledged writes lost"
+                ));
+            }
+        }
+        if op == Op::Restore {
+            let mut p = redis_conn(&redis_url(
+                g.node_groups()[0].primary_endpoint().expect("ep"),
+            ))
+            .await;
+            let n: i64 = redis::cmd("DBSIZE").query_async(&mut p).await.unwrap_or(0);
+            if n < 2000 {
+                row.not_converged += 1;
+                row.notes
+                    .push(format!("trial {i}: restored {n} keys of 2000"));
+            }
+        }
+        // Trials that made a group of their own remove it (the orphan check then proves nothing is left).
+        if matches!(
+            op,
+            Op::Create | Op::TestFailover | Op::Upgrade | Op::Restore
+        ) {
+            delete(&c2, &trial_group).await;
+        }
+        if op == Op::Snapshot {
+            let _ = c2
+                .delete_snapshot()
+                .snapshot_name(format!("snap{i}"))
+                .send()
+                .await;
+        }
+        let o = orphans(&d, &c2).await;
+        if !o.is_empty() {
+            row.orphans += 1;
+            row.notes.push(format!("trial {i}: orphans {o:?}"));
+        }
+    }
+    let samples = sampler.samples.load(Ordering::SeqCst);
+    let (two, notes) = sampler.stop();
+    row.two_primaries = two;
+    row.samples = samples;
+    row.notes.extend(notes);
+    row
+}
+
+/// The counter's value on the primary now.
+async fn counter_now(
+    g: &aws_sdk_elasticache::types::ReplicationGroup,
+    tls: Option<(&Path, Option<&str>)>,
+) -> Option<i64> {
+    let client = match tls {
+        None => redis::Client::open(redis_url(g.node_groups()[0].primary_endpoint()?)).ok()?,
+        Some((ca, token)) => tls_client_as(&primary_addr(g), ca, None, token),
+    };
+    let mut conn = client_conn_with_timeout(&client, Duration::from_secs(3))
+        .await
+        .ok()?;
+    redis::cmd("GET")
+        .arg("counter")
+        .query_async::<Option<i64>>(&mut conn)
+        .await
+        .ok()
+        .flatten()
+}
+
+async fn wait_snapshot_terminal(c: &Client, name: &str) -> Option<String> {
+    let deadline = Instant::now() + CONVERGE;
+    while Instant::now() < deadline {
+        let out = c
+            .describe_snapshots()
+            .snapshot_name(name)
+            .send()
+            .await
+            .ok()?;
+        let s = out.snapshots().first()?.snapshot_status().map(String::from);
+        if s.as_deref() != Some("creating") {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Some("creating".into())
+}
+
+/// Starts the operation of trial `i`; returns the primary the group must end with when the operation names
+/// one.
+async fn start_op(
+    op: Op,
+    c: &Client,
+    d: &Daemon,
+    e: &Expect,
+    i: usize,
+    tokens: &[&str; 2],
+) -> Option<String> {
+    let id = e.group.as_str();
+    match op {
+        Op::Create => {
+            create(c, id, 2, None).await;
+            None
+        }
+        Op::AutomaticFailover => {
+            let g = describe_group(c, id).await;
+            let (p, _) = primary_of(&g)?;
+            let pid = node_pid(d, &p);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            None
+        }
+        Op::TestFailover => {
+            let g = describe_group(c, id).await;
+            let (p, _) = primary_of(&g)?;
+            c.test_failover()
+                .replication_group_id(id)
+                .node_group_id("0001")
+                .send()
+                .await
+                .expect("test failover");
+            let _ = p;
+            None
+        }
+        Op::Switchover => {
+            let g = describe_group(c, id).await;
+            let (p, _) = primary_of(&g)?;
+            let target = g.member_clusters().iter().find(|m| **m != p).cloned()?;
+            c.modify_replication_group()
+                .replication_group_id(id)
+                .primary_cluster_id(&target)
+                .apply_immediately(true)
+                .send()
+                .await
+                .expect("switchover");
+            Some(target)
+        }
+        Op::Upgrade => {
+            c.modify_replication_group()
+                .replication_group_id(id)
+                .engine_version("7.0")
+                .apply_immediately(true)
+                .send()
+                .await
+                .expect("upgrade");
+            None
+        }
+        Op::NodeType => {
+            let t = if i.is_multiple_of(2) {
+                "cache.t3.small"
+            } else {
+                "cache.t3.micro"
+            };
+            c.modify_replication_group()
+                .replication_group_id(id)
+                .cache_node_type(t)
+                .apply_immediately(true)
+                .send()
+                .await
+                .expect("node type");
+            None
+        }
+        Op::AddReplica | Op::RemoveReplica => {
+            // Replica add and remove alternate, so the group stays between 2 and 3 replicas.
+            let add = (op == Op::AddReplica) == (i.is_multiple_of(2));
+            if add {
+                c.increase_replica_count()
+                    .replication_group_id(id)
+                    .new_replica_count(3)
+                    .apply_immediately(true)
+                    .send()
+                    .await
+                    .expect("increase");
+            } else {
+                c.decrease_replica_count()
+                    .replication_group_id(id)
+                    .new_replica_count(2)
+                    .apply_immediately(true)
+                    .send()
+                    .await
+                    .expect("decrease");
+            }
+            None
+        }
+        Op::TlsStep => {
+            let mut req = c
+                .modify_replication_group()
+                .replication_group_id(id)
+                .apply_immediately(true);
+            req = if i.is_multiple_of(2) {
+                req.transit_encryption_enabled(true)
+                    .transit_encryption_mode("preferred".into())
+            } else {
+                req.transit_encryption_enabled(false)
+            };
+            req.send().await.expect("tls step");
+            None
+        }
+        Op::AuthRotate => {
+            c.modify_replication_group()
+                .replication_group_id(id)
+                .auth_token(tokens[(i + 1) % 2])
+                .auth_token_update_strategy(
+                    aws_sdk_elasticache::types::AuthTokenUpdateStrategyType::Rotate,
+                )
+                .apply_immediately(true)
+                .send()
+                .await
+                .expect("rotate");
+            None
+        }
+        Op::Snapshot => {
+            c.create_snapshot()
+                .replication_group_id(id)
+                .snapshot_name(format!("snap{i}"))
+                .send()
+                .await
+                .expect("snapshot");
+            None
+        }
+        Op::Restore => {
+            c.create_replication_group()
+                .replication_group_id(id)
+                .replication_group_description("restore")
+                .num_cache_clusters(3)
+                .automatic_failover_enabled(true)
+                .snapshot_name("base")
+                .snapshot_window(snapshot_window_clear_of_now())
+                .send()
+                .await
+                .expect("restore");
+            None
+        }
+    }
+}
