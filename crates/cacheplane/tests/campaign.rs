@@ -1,5 +1,6 @@
-//! The fault campaign, short: a few daemon kills in each long operation, every invariant checked (the full
-//! campaign, 20 kills per operation, is `cargo bench --bench campaign`, run by `scripts/bench.sh`).
+//! The fault campaign, short: a few daemon kills in each long operation, and a few node kills and stops, every
+//! invariant checked (the full campaign, 20 kills per operation, is `cargo bench --bench campaign`, run by
+//! `scripts/bench.sh`).
 
 mod common;
 mod fault;
@@ -12,6 +13,18 @@ use fault::{run_op, table, Op};
 async fn daemon_kills_during_every_long_operation_break_no_invariant() {
     let mut rows = Vec::new();
     for op in Op::ALL {
+        rows.push(run_op(op, 2, Duration::from_millis(100)).await);
+    }
+    eprintln!("{}", table(&rows));
+    for r in &rows {
+        assert_eq!(r.violations(), 0, "{}: {:#?}", r.op, r.notes);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_kills_and_stops_break_no_invariant() {
+    let mut rows = Vec::new();
+    for op in Op::NODES {
         rows.push(run_op(op, 2, Duration::from_millis(100)).await);
     }
     eprintln!("{}", table(&rows));

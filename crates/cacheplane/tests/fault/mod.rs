@@ -44,6 +44,11 @@ pub enum Op {
     AuthRotate,
     Snapshot,
     Restore,
+    // The node campaign: no daemon kill; a node gets the signal.
+    KillPrimaryNode,
+    StopPrimaryNode,
+    KillReplicaNode,
+    StopReplicaNode,
 }
 
 impl Op {
@@ -62,6 +67,18 @@ impl Op {
         Op::Restore,
     ];
 
+    /// The node campaign: `SIGKILL` / `SIGSTOP` of a node instead of the daemon.
+    pub const NODES: [Op; 4] = [
+        Op::KillPrimaryNode,
+        Op::StopPrimaryNode,
+        Op::KillReplicaNode,
+        Op::StopReplicaNode,
+    ];
+
+    fn node_fault(self) -> bool {
+        Self::NODES.contains(&self)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Op::Create => "create",
@@ -76,12 +93,19 @@ impl Op {
             Op::AuthRotate => "AUTH token ROTATE",
             Op::Snapshot => "snapshot",
             Op::Restore => "restore",
+            Op::KillPrimaryNode => "node: SIGKILL primary",
+            Op::StopPrimaryNode => "node: SIGSTOP primary",
+            Op::KillReplicaNode => "node: SIGKILL replica",
+            Op::StopReplicaNode => "node: SIGSTOP replica 2 s",
         }
     }
 
     /// Operations that fail over: their lost writes are reported, not counted as violations.
     fn fails_over(self) -> bool {
-        matches!(self, Op::AutomaticFailover)
+        matches!(
+            self,
+            Op::AutomaticFailover | Op::KillPrimaryNode | Op::StopPrimaryNode
+        )
     }
 }
 
@@ -641,7 +665,10 @@ pub async fn run_op(op: Op, kills: usize, min_span: Duration) -> Row {
         });
         tokio::time::sleep(Duration::from_millis(100)).await;
         // Start the operation.
-        if matches!(op, Op::AutomaticFailover | Op::TestFailover) {
+        if matches!(
+            op,
+            Op::AutomaticFailover | Op::TestFailover | Op::KillPrimaryNode | Op::StopPrimaryNode
+        ) {
             expect.not_primary = before.as_ref().and_then(primary_of).map(|p| p.0);
         }
         let started = start_op(op, &c, &d, &expect, i, &tokens).await;
@@ -656,9 +683,14 @@ pub async fn run_op(op: Op, kills: usize, min_span: Duration) -> Row {
         let op_started = Instant::now();
         if let Some(delay) = delay {
             tokio::time::sleep(delay).await;
-            d.kill9();
-            d.spawn();
-            row.kills += 1;
+            if op.node_fault() {
+                // The node got its signal in `start_op`; the daemon stays up.
+                row.kills += 1;
+            } else {
+                d.kill9();
+                d.spawn();
+                row.kills += 1;
+            }
         }
         let c2 = d.client();
         let converged = converge(&c2, &expect).await;
@@ -826,6 +858,35 @@ async fn start_op(
                 nix::unistd::Pid::from_raw(pid as i32),
                 nix::sys::signal::Signal::SIGKILL,
             );
+            None
+        }
+        Op::KillPrimaryNode | Op::StopPrimaryNode | Op::KillReplicaNode | Op::StopReplicaNode => {
+            let g = describe_group(c, id).await;
+            let (p, _) = primary_of(&g)?;
+            let target = if matches!(op, Op::KillPrimaryNode | Op::StopPrimaryNode) {
+                p
+            } else {
+                g.member_clusters().iter().find(|m| **m != p).cloned()?
+            };
+            let pid = node_pid(d, &target);
+            let stop = matches!(op, Op::StopPrimaryNode | Op::StopReplicaNode);
+            let signal = if stop {
+                nix::sys::signal::Signal::SIGSTOP
+            } else {
+                nix::sys::signal::Signal::SIGKILL
+            };
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal);
+            if stop {
+                // A stopped primary is fenced (killed) by the failover; a stopped replica resumes after 2 s, a
+                // stall shorter than the replacement deadline. Either way it does not stay stopped.
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid as i32),
+                        nix::sys::signal::Signal::SIGCONT,
+                    );
+                });
+            }
             None
         }
         Op::TestFailover => {

@@ -1,0 +1,36 @@
+//! The full fault campaign (issue 12): for every long operation, 20 `SIGKILL`s of the daemon spread over the
+//! operation's steps under a continuous writer, then the same with `SIGKILL` / `SIGSTOP` of nodes; prints one row
+//! per operation (kills, violations of each invariant, acknowledged writes lost where a failover is expected,
+//! worst convergence time). `CAMPAIGN_KILLS` changes the number of kills per operation.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+#[path = "../tests/fault/mod.rs"]
+mod fault;
+
+use std::time::Duration;
+
+use fault::{run_op, table, Op};
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let kills: usize = std::env::var("CAMPAIGN_KILLS")
+        .ok()
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(20);
+    let mut rows = Vec::new();
+    for op in Op::ALL.into_iter().chain(Op::NODES) {
+        let row = run_op(op, kills, Duration::from_millis(20)).await;
+        eprintln!("{}: {} violations", row.op, row.violations());
+        for n in &row.notes {
+            eprintln!("  {n}");
+        }
+        rows.push(row);
+    }
+    println!(
+        "fault campaign ({kills} kills per operation):\n{}",
+        table(&rows)
+    );
+    let total: usize = rows.iter().map(|r| r.violations()).sum();
+    println!("violations in all: {total}");
+}
