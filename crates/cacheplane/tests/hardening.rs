@@ -429,3 +429,126 @@ async fn api_is_bounded_before_authentication() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Snapshot tools come from beside the engine binary a node runs, never from `PATH`: with no `redis-cli` or
+/// `redis-check-rdb` on `PATH` at all, a snapshot of a node on the redis 6.2 build (whose directory holds its
+/// own `redis-cli`, and whose `redis-server` is its own `redis-check-rdb`) is taken and checked; nodes validate
+/// `RESTORE` payloads (`sanitize-dump-payload yes`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_tools_come_from_the_engine_build() {
+    let old = std::env::var("CACHEPLANE_TEST_REDIS_6")
+        .expect("CACHEPLANE_TEST_REDIS_6: run ./scripts/test.sh, which installs it");
+    let empty = tempfile::tempdir().expect("dir");
+    let mut d = Daemon::start_with_args("info", &["--engine-binary", &old]);
+    d.kill9();
+    d.env = vec![("PATH".into(), empty.path().display().to_string())];
+    d.spawn();
+    let c = d.client();
+    c.create_replication_group()
+        .replication_group_id("tools")
+        .replication_group_description("tools")
+        .num_cache_clusters(1)
+        .send()
+        .await
+        .expect("create");
+    let g = wait_available(&c, "tools", Duration::from_secs(30)).await;
+    let mut conn = redis_conn(&redis_url(
+        g.node_groups()[0].primary_endpoint().expect("endpoint"),
+    ))
+    .await;
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query_async(&mut conn)
+        .await
+        .expect("set");
+    c.create_snapshot()
+        .replication_group_id("tools")
+        .snapshot_name("tools-snap")
+        .send()
+        .await
+        .expect("snapshot");
+    let s = wait_snapshot(&c, "tools-snap").await;
+    assert_eq!(s.snapshot_status(), Some("available"));
+    assert_eq!(s.engine_version(), Some("6.2.14"));
+
+    // The node validates RESTORE payloads deeply (read over the admin socket: customers cannot CONFIG GET).
+    let secret = std::fs::read_to_string(d.data_dir().join("admin.secret")).expect("secret");
+    let admin = redis::Client::open(redis::ConnectionInfo {
+        addr: redis::ConnectionAddr::Unix(d.data_dir().join("nodes/tools-001/admin.sock")),
+        redis: redis::RedisConnectionInfo {
+            db: 0,
+            username: Some(engine::secret::ADMIN_USER.into()),
+            password: Some(secret.trim().into()),
+            protocol: Default::default(),
+        },
+    })
+    .expect("admin");
+    let mut a = admin
+        .get_multiplexed_async_connection()
+        .await
+        .expect("admin conn");
+    let v: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("sanitize-dump-payload")
+        .query_async(&mut a)
+        .await
+        .expect("config get");
+    assert_eq!(v, ["sanitize-dump-payload", "yes"]);
+}
+
+/// The longest snapshot names AWS allows (255 characters) are taken, copied and restored: the file name is
+/// bounded whatever the snapshot's name (before the fix, CreateSnapshot ended `failed` and CopySnapshot answered
+/// HTTP 500).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_longest_snapshot_names_work() {
+    let d = Daemon::start();
+    let c = d.client();
+    c.create_replication_group()
+        .replication_group_id("long")
+        .replication_group_description("long names")
+        .num_cache_clusters(1)
+        .send()
+        .await
+        .expect("create");
+    wait_available(&c, "long", Duration::from_secs(30)).await;
+    let name = format!("a{}", "b".repeat(254));
+    let copy = format!("c{}", "d".repeat(254));
+    c.create_snapshot()
+        .replication_group_id("long")
+        .snapshot_name(&name)
+        .send()
+        .await
+        .expect("snapshot");
+    assert_eq!(
+        wait_snapshot(&c, &name).await.snapshot_status(),
+        Some("available")
+    );
+    c.copy_snapshot()
+        .source_snapshot_name(&name)
+        .target_snapshot_name(&copy)
+        .send()
+        .await
+        .expect("copy");
+    assert_eq!(
+        wait_snapshot(&c, &copy).await.snapshot_status(),
+        Some("available")
+    );
+    c.create_replication_group()
+        .replication_group_id("long-back")
+        .replication_group_description("restored")
+        .num_cache_clusters(1)
+        .snapshot_name(&copy)
+        .send()
+        .await
+        .expect("restore");
+    wait_available(&c, "long-back", Duration::from_secs(30)).await;
+    // One too many is refused with AWS's error.
+    let r = c
+        .create_snapshot()
+        .replication_group_id("long")
+        .snapshot_name(format!("{name}x"))
+        .send()
+        .await;
+    assert_eq!(outcome(r), "InvalidParameterValue");
+}

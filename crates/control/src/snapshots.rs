@@ -16,7 +16,7 @@ use wire::output;
 use crate::error::{combination, invalid, ControlError, Result};
 use crate::model::{GroupStatus, NewEvent, ReplicationGroup, Snapshot};
 use crate::replication_groups::tag_pairs;
-use crate::{now, rules, Control};
+use crate::{now, rules, Control, State};
 
 /// `SnapshotSource` of a snapshot asked for by a user.
 pub const MANUAL: &str = "manual";
@@ -44,6 +44,15 @@ pub fn check_name(kind: &str, name: &str) -> Result<String> {
         )));
     }
     Ok(name.to_ascii_lowercase())
+}
+
+/// The file name (without `.rdb`) of snapshot `name`: see [`Control::snapshot_file`].
+pub fn file_stem(name: &str) -> String {
+    if name.len() <= 200 {
+        return name.to_string();
+    }
+    let digest = engine::secret::sha256_hex(name);
+    format!("{}-{}", &name[..180], &digest[..16])
 }
 
 /// The start of the occurrence of daily `window` that contains `now`, if `now` is inside one.
@@ -92,13 +101,15 @@ pub fn automatic_name(group: &str, t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 impl Control {
-    /// Where a snapshot's RDB file is.
+    /// Where a snapshot's RDB file is: `<name>.rdb`, or, for a name too long for a file name with the suffixes
+    /// a snapshot's temporary files take (AWS allows 255 characters; a file name holds 255 bytes), its first 180
+    /// characters and a digest of the whole name.
     pub(crate) fn snapshot_file(&self, name: &str) -> PathBuf {
         self.inner
             .settings
             .data_dir
             .join("snapshots")
-            .join(format!("{name}.rdb"))
+            .join(format!("{}.rdb", file_stem(name)))
     }
 
     pub(crate) fn view_snapshot(&self, s: &Snapshot, node_group_config: bool) -> output::Snapshot {
@@ -178,17 +189,12 @@ impl Control {
             .unwrap_or_else(|| g.primary_cluster_id.clone())
     }
 
-    fn manual_count(&self) -> usize {
-        self.state()
-            .snapshots
-            .values()
-            .filter(|s| s.source == MANUAL)
-            .count()
-    }
-
-    fn check_quota(&self) -> Result<()> {
+    /// Checks the quota of manual snapshots against `st`, which the caller holds until it has recorded the new
+    /// snapshot: two requests at once cannot both take the last place.
+    fn check_quota(&self, st: &State) -> Result<()> {
         let quota = self.inner.settings.snapshot_quota;
-        if self.manual_count() >= quota {
+        let manual = st.snapshots.values().filter(|s| s.source == MANUAL).count();
+        if manual >= quota {
             return Err(ControlError::SnapshotQuotaExceeded(format!(
                 "This deployment keeps at most {quota} manual snapshots (--snapshot-quota); delete one first."
             )));
@@ -203,8 +209,8 @@ impl Control {
             return Err(combination(NO_KMS));
         }
         let tags = tag_pairs(input.tags.as_deref().unwrap_or_default())?;
-        self.check_quota()?;
         let mut st = self.state();
+        self.check_quota(&st)?;
         let (mut g, from) = match (&input.replication_group_id, &input.cache_cluster_id) {
             (None, None) => {
                 return Err(combination(
@@ -386,21 +392,31 @@ impl Control {
                     "Snapshot {target} already exists."
                 )));
             }
+            self.check_quota(&st)?;
             src
         };
-        self.check_quota()?;
-        let tmp = self.snapshot_file(&format!("{target}.copying"));
+        // A temporary name of this request's own: two copies to one target never share a file.
+        let tmp = std::path::PathBuf::from(format!(
+            "{}.copying-{}",
+            self.snapshot_file(&target).display(),
+            engine::secret::random_token(8)
+        ));
         tokio::fs::copy(self.snapshot_file(&source), &tmp)
             .await
             .map_err(|e| ControlError::Internal(format!("copy snapshot {source}: {e}")))?;
         copy.name = target.clone();
         copy.source = MANUAL.into();
         let mut st = self.state();
-        if st.snapshots.contains_key(&target) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(ControlError::SnapshotAlreadyExists(format!(
+        let taken = if st.snapshots.contains_key(&target) {
+            Err(ControlError::SnapshotAlreadyExists(format!(
                 "Snapshot {target} already exists."
-            )));
+            )))
+        } else {
+            self.check_quota(&st)
+        };
+        if let Err(e) = taken {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
         }
         std::fs::rename(&tmp, self.snapshot_file(&target))
             .map_err(|e| ControlError::Internal(format!("copy snapshot {source}: {e}")))?;
@@ -474,8 +490,9 @@ impl Control {
                 .unwrap_or(0)
         };
         let file = self.snapshot_file(name);
-        let size = engine::snapshot::capture(&addr, &self.inner.admin, &file).await?;
-        if let Err(e) = engine::snapshot::verify(&file).await {
+        let binary = self.node_spec(g, m)?.binary;
+        let size = engine::snapshot::capture(&addr, &self.inner.admin, &file, &binary).await?;
+        if let Err(e) = engine::snapshot::verify(&file, &binary).await {
             let _ = std::fs::remove_file(&file);
             return Err(e.into());
         }

@@ -266,6 +266,9 @@ pub fn render(spec: &NodeSpec, admin: &AdminCredentials) -> String {
     // that second would promote an empty node.
     let _ = writeln!(c, "repl-diskless-sync no");
     let _ = writeln!(c, "replica-read-only yes");
+    // Customers may RESTORE payloads of their own making: Redis checks each one through before it loads it, so a
+    // crafted payload cannot crash the node.
+    let _ = writeln!(c, "sanitize-dump-payload yes");
     // Replicas connect from 127.0.0.1 whatever their own address; announce the real one so the primary (and
     // `FAILOVER TO`, and `INFO replication`) can tell them apart.
     let _ = writeln!(c, "replica-announce-ip {}", spec.announce);

@@ -15,19 +15,35 @@ use crate::{io_err, EngineError, Result};
 /// How long a snapshot may take (a dataset of a few GB on a slow disk).
 const CAPTURE_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// The tool that ships with `redis-server` in Debian's `redis-tools`, next to `redis-cli`.
-fn tool(name: &str) -> PathBuf {
-    PathBuf::from(name)
+/// The `redis-cli` that ships beside the engine binary `engine` (never one found on `PATH`, which may be of
+/// another version, or not Redis's at all).
+fn cli_beside(engine: &Path) -> Result<PathBuf> {
+    let cli = engine.with_file_name("redis-cli");
+    if cli.is_file() {
+        Ok(cli)
+    } else {
+        Err(EngineError::Other(format!(
+            "no redis-cli beside {}: snapshots of its nodes need the redis-cli of the same build",
+            engine.display()
+        )))
+    }
 }
 
 /// Writes the dataset of the node at `node` to `dest` (through a temporary file beside it, renamed when
 /// complete). Returns the file's size.
-pub async fn capture(node: &NodeAddr, admin: &AdminCredentials, dest: &Path) -> Result<u64> {
+/// `engine` is the `redis-server` the node runs: its own `redis-cli` reads the stream.
+pub async fn capture(
+    node: &NodeAddr,
+    admin: &AdminCredentials,
+    dest: &Path,
+    engine: &Path,
+) -> Result<u64> {
     let tmp = dest.with_extension("rdb.partial");
     if let Some(dir) = dest.parent() {
-        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        crate::private::create_dir(dir)?;
     }
-    let mut cmd = tokio::process::Command::new(tool("redis-cli"));
+    let cli = cli_beside(engine)?;
+    let mut cmd = tokio::process::Command::new(&cli);
     cmd.arg("-s")
         .arg(&node.socket)
         .arg("--user")
@@ -42,10 +58,7 @@ pub async fn capture(node: &NodeAddr, admin: &AdminCredentials, dest: &Path) -> 
     let out = tokio::time::timeout(CAPTURE_TIMEOUT, cmd.output())
         .await
         .map_err(|_| EngineError::Other(format!("snapshot of {} timed out", node.tcp)))?
-        .map_err(|source| EngineError::Exec {
-            path: tool("redis-cli"),
-            source,
-        })?;
+        .map_err(|source| EngineError::Exec { path: cli, source })?;
     if !out.status.success() {
         let _ = std::fs::remove_file(&tmp);
         return Err(EngineError::Other(format!(
@@ -58,15 +71,19 @@ pub async fn capture(node: &NodeAddr, admin: &AdminCredentials, dest: &Path) -> 
     Ok(std::fs::metadata(dest).map_err(io_err(dest))?.len())
 }
 
-/// Checks an RDB file with `redis-check-rdb`; the error says what it found wrong.
-pub async fn verify(file: &Path) -> Result<()> {
-    let out = tokio::process::Command::new(tool("redis-check-rdb"))
+/// Checks an RDB file with `redis-check-rdb` of the engine binary `engine` (the one that wrote it): Redis's
+/// checker is `redis-server` itself run under that name, so every engine build carries its own, whatever
+/// is on `PATH`. The error says what it found wrong.
+pub async fn verify(file: &Path, engine: &Path) -> Result<()> {
+    let mut cmd = std::process::Command::new(engine);
+    std::os::unix::process::CommandExt::arg0(&mut cmd, "redis-check-rdb");
+    let out = tokio::process::Command::from(cmd)
         .arg(file)
         .stdin(std::process::Stdio::null())
         .output()
         .await
         .map_err(|source| EngineError::Exec {
-            path: tool("redis-check-rdb"),
+            path: engine.to_path_buf(),
             source,
         })?;
     let text = String::from_utf8_lossy(&out.stdout);

@@ -27,6 +27,8 @@ pub struct Daemon {
     pub extra_args: Vec<String>,
     /// Where the daemon's log goes (the test's own stderr when `None`).
     pub log_file: Option<std::path::PathBuf>,
+    /// More environment variables of the daemon.
+    pub env: Vec<(String, String)>,
 }
 
 fn free_port() -> u16 {
@@ -55,6 +57,7 @@ impl Daemon {
             log,
             extra_args: args.iter().map(|a| a.to_string()).collect(),
             log_file: None,
+            env: vec![],
         };
         d.spawn();
         d
@@ -89,6 +92,7 @@ impl Daemon {
             log: "info",
             extra_args,
             log_file: None,
+            env: vec![],
         };
         d.spawn();
         d
@@ -104,6 +108,7 @@ impl Daemon {
             log: "debug",
             extra_args: vec![],
             log_file: Some(file),
+            env: vec![],
         };
         d.spawn();
         d
@@ -128,6 +133,7 @@ impl Daemon {
             .env("CACHEPLANE_ACCESS_KEY_ID", ACCESS_KEY_ID)
             .env("CACHEPLANE_SECRET_ACCESS_KEY", SECRET)
             .env("CACHEPLANE_LOG", self.log)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(match &self.log_file {
                 Some(f) => Stdio::from(
