@@ -64,12 +64,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!(group = %id, error = %e, "could not bind the endpoints yet; the reconciler retries");
     }
     let (stop_tx, stop_rx) = watch::channel(false);
-    let reconciler = {
+    let mut reconciler = {
         let c = control.clone();
         let rx = stop_rx.clone();
         tokio::spawn(async move { c.run_reconciler(rx).await })
     };
-    let notifier = {
+    let mut notifier = {
         let c = control.clone();
         tokio::spawn(async move { c.run_notifier(stop_rx).await })
     };
@@ -105,7 +105,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         control.ca_bundle().display()
     );
 
-    serve_bounded(listener, app).await;
+    // The API never answers with nothing behind it: should the reconciler or the notifier end (a panic), the
+    // daemon stops with a clear error (the nodes keep running; a restart adopts them).
+    let died = tokio::select! {
+        () = serve_bounded(listener, app) => None,
+        r = &mut reconciler => Some(("reconciler", r)),
+        r = &mut notifier => Some(("notifier", r)),
+    };
+    if let Some((task, r)) = died {
+        let why = match r {
+            Ok(()) => "it returned".to_string(),
+            Err(e) => e.to_string(),
+        };
+        tracing::error!(task, why, "a background task of the daemon ended; stopping");
+        anyhow::bail!("the {task} ended ({why}); the daemon stopped with it. Its nodes keep running; start the daemon again to adopt them");
+    }
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     // In-flight steps finish (a node start is bounded by its readiness timeout); none starts a node after this.

@@ -461,7 +461,7 @@ async fn every_other_parameter_and_its_errors() {
     let sink = d
         .data_dir()
         .join("notifications")
-        .join("cache-events.jsonl");
+        .join("aws.sns.us-east-1.123456789012.cache-events.jsonl");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let text = std::fs::read_to_string(&sink).unwrap_or_default();

@@ -136,6 +136,13 @@ async fn increase_to_three_replicas_then_decrease_back() {
     assert!(events
         .iter()
         .any(|m| m.starts_with("Added cache node 0001")));
+    // A brand-new replica is no recovery: alerts keyed on these events must not fire.
+    assert!(
+        !events
+            .iter()
+            .any(|m| m.starts_with("Recovering cache nodes") || m.starts_with("Finished recovery")),
+        "{events:?}"
+    );
 
     // Remove a named replica, then down to one by count.
     let e = c

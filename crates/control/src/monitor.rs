@@ -101,7 +101,12 @@ impl Monitor {
     /// Makes sure a probe watches process `pid` of node `name` (replacing a probe of an older process).
     pub fn ensure(&self, admin: &AdminCredentials, t: Target) {
         let mut probes = self.probes.lock().unwrap_or_else(|p| p.into_inner());
-        if probes.get(&t.name).is_some_and(|p| p.pid == t.pid) {
+        // A probe of this very process that still runs is kept; one that ended while its process lives (a panic)
+        // is replaced, so no node is left unwatched.
+        if probes
+            .get(&t.name)
+            .is_some_and(|p| p.pid == t.pid && !p.task.is_finished())
+        {
             return;
         }
         if let Some(old) = probes.remove(&t.name) {

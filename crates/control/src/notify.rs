@@ -1,10 +1,11 @@
 //! Notification delivery: while a group's `NotificationTopicStatus` is `active`, every event of the group and of
 //! its member clusters is delivered to the topic's sink — one JSON object per line appended to
-//! `<data-dir>/notifications/<topic name>.jsonl` (the topic name is the last part of its ARN).
+//! `<data-dir>/notifications/<partition>.sns.<region>.<account>.<topic name>.jsonl` (the topic's whole ARN, so
+//! two topics of one name in different accounts or regions never share a file).
 //!
-//! Delivery follows the event log with a cursor kept in the store, so a daemon restart neither loses nor
-//! repeats a line that was written before it (at least once: a crash between the write and the cursor update
-//! repeats that one batch).
+//! Delivery follows the event log with a cursor kept in the store, and the lines are on disk (fsync) before the
+//! cursor moves, so a daemon or machine crash neither loses nor repeats a line that was written before it (at
+//! least once: a crash between the write and the cursor update repeats that one batch).
 
 use std::io::Write as _;
 use std::time::Duration;
@@ -13,7 +14,6 @@ use tokio::sync::watch;
 
 use crate::error::{ControlError, Result};
 use crate::model::Event;
-use crate::modify::topic_name;
 use crate::Control;
 
 const CURSOR: &str = "notifications";
@@ -63,10 +63,7 @@ impl Control {
                 let Some(n) = g.notification.as_ref().filter(|n| n.active) else {
                     continue;
                 };
-                lines.push((
-                    topic_name(&n.topic_arn).to_string(),
-                    line(e, &n.topic_arn, &g.id),
-                ));
+                lines.push((sink_name(&n.topic_arn), line(e, &n.topic_arn, &g.id)));
             }
         }
         let dir = self.inner.settings.data_dir.join("notifications");
@@ -74,21 +71,49 @@ impl Control {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| ControlError::Internal(format!("create {}: {e}", dir.display())))?;
         }
-        for (topic, l) in lines {
-            let path = dir.join(format!("{topic}.jsonl"));
+        let mut by_sink: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for (sink, l) in lines {
+            by_sink.entry(sink).or_default().push(l);
+        }
+        for (sink, ls) in by_sink {
+            let path = dir.join(format!("{sink}.jsonl"));
+            let io = |e: std::io::Error| ControlError::Internal(format!("{}: {e}", path.display()));
             let mut f = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(&path)
-                .map_err(|e| ControlError::Internal(format!("open {}: {e}", path.display())))?;
-            writeln!(f, "{l}")
-                .map_err(|e| ControlError::Internal(format!("write {}: {e}", path.display())))?;
+                .map_err(io)?;
+            let mut text = ls.join("\n");
+            text.push('\n');
+            f.write_all(text.as_bytes()).map_err(io)?;
+            f.sync_data().map_err(io)?;
         }
         if last > cursor {
             self.state().store.set_cursor(CURSOR, last)?;
         }
         Ok(())
     }
+}
+
+/// The sink file's name (without `.jsonl`) of the topic `arn`: its parts after `arn:`, joined by dots, anything
+/// but letters, digits, `-` and `_` made `_`.
+pub fn sink_name(arn: &str) -> String {
+    arn.strip_prefix("arn:")
+        .unwrap_or(arn)
+        .split(':')
+        .map(|p| {
+            p.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 fn line(e: &Event, topic: &str, group: &str) -> String {
@@ -101,4 +126,23 @@ fn line(e: &Event, topic: &str, group: &str) -> String {
         "Message": e.message,
     })
     .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sinks_are_keyed_by_the_whole_arn() {
+        assert_eq!(
+            super::sink_name("arn:aws:sns:us-east-1:123456789012:cache-events"),
+            "aws.sns.us-east-1.123456789012.cache-events"
+        );
+        assert_ne!(
+            super::sink_name("arn:aws:sns:us-east-1:111111111111:t"),
+            super::sink_name("arn:aws:sns:us-east-1:222222222222:t")
+        );
+        assert_eq!(
+            super::sink_name("arn:aws:sns:x:1:a/../b"),
+            "aws.sns.x.1.a____b"
+        );
+    }
 }

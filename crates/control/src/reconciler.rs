@@ -49,6 +49,11 @@ const STEP_COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long the target of a planned switchover may take to catch up with the primary (Redis's `FAILOVER`
 /// `TIMEOUT`: writes wait at most this long, then the switchover is aborted and the old primary carries on).
 const SWITCHOVER_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often events older than AWS's 14 days are forgotten.
+const EVENT_PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// The longest wait before a failing step is tried again (it starts at [`TICK`] and doubles; a poke from the
+/// API or the monitor cuts it short).
+pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
 /// Grace between SIGTERM and SIGKILL when stopping a node.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -114,6 +119,21 @@ async fn take_addresses(c: &mut AdminClient, spec: &NodeSpec) -> Result<()> {
 enum Stop {
     Graceful,
     Discard,
+}
+
+/// How a reconcile step went.
+enum Step {
+    /// The group or cluster no longer exists: its worker ends.
+    Gone,
+    Done,
+    Failed(String),
+}
+
+/// The wait after the `n`th failure in a row of the same step: [`TICK`], doubled each time, at most
+/// [`MAX_BACKOFF`].
+pub fn backoff(n: u32) -> Duration {
+    TICK.saturating_mul(1 << n.saturating_sub(1).min(10))
+        .min(MAX_BACKOFF)
 }
 
 /// What a reconcile step of a group needs to do next.
@@ -255,11 +275,34 @@ impl Control {
         let permits = Arc::new(Semaphore::new(CONCURRENCY));
         let mut workers: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
         let mut stop = shutdown.clone();
+        let mut pruned: Option<Instant> = None;
         loop {
             if *stop.borrow() {
                 break;
             }
-            workers.retain(|_, h| !h.is_finished());
+            // A worker that ended (its group is gone) is dropped; one that panicked is said so, and started again
+            // below: one group's fault never leaves it without a worker.
+            let ended: Vec<String> = workers
+                .iter()
+                .filter(|(_, h)| h.is_finished())
+                .map(|(k, _)| k.clone())
+                .collect();
+            for key in ended {
+                if let Some(h) = workers.remove(&key) {
+                    if let Err(e) = h.await {
+                        tracing::error!(target: "reconciler", %key, error = %e, "worker failed; starting it again");
+                    }
+                }
+            }
+            if pruned.is_none_or(|t| t.elapsed() >= EVENT_PRUNE_EVERY) {
+                pruned = Some(Instant::now());
+                let before = now() - chrono::Duration::days(crate::store::EVENT_RETENTION_DAYS);
+                match self.state().store.prune_events(before) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(events = n, "forgot events older than 14 days"),
+                    Err(e) => tracing::warn!(error = %e, "pruning old events failed"),
+                }
+            }
             let keys: Vec<String> = {
                 let st = self.state();
                 st.groups
@@ -310,29 +353,57 @@ impl Control {
         permits: Arc<Semaphore>,
         mut stop: watch::Receiver<bool>,
     ) {
+        let mut failing: Option<(String, u32)> = None;
         loop {
             if *stop.borrow() {
                 return;
             }
-            if !self.reconcile(&key, &permits).await {
-                self.inner
-                    .endpoints
-                    .workers
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&key);
-                return;
-            }
+            let wait = match self.reconcile(&key, &permits).await {
+                Step::Gone => {
+                    self.inner
+                        .endpoints
+                        .workers
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&key);
+                    return;
+                }
+                Step::Done => {
+                    if let Some((_, n)) = failing.take() {
+                        tracing::info!(target: "reconciler", %key, failures = n, "step succeeded again");
+                    }
+                    TICK
+                }
+                Step::Failed(e) => {
+                    let n = match &mut failing {
+                        Some((last, n)) if *last == e => {
+                            *n += 1;
+                            *n
+                        }
+                        _ => {
+                            failing = Some((e.clone(), 1));
+                            1
+                        }
+                    };
+                    // The first failure, and then one line at each doubling, not one every tick.
+                    if n.is_power_of_two() {
+                        tracing::warn!(target: "reconciler", %key, error = %e, failures = n, "reconcile step failed; will retry");
+                    } else {
+                        tracing::debug!(target: "reconciler", %key, error = %e, failures = n, "reconcile step failed again");
+                    }
+                    backoff(n)
+                }
+            };
             tokio::select! {
                 () = poke.notified() => {}
-                () = tokio::time::sleep(TICK) => {}
+                () = tokio::time::sleep(wait) => {}
                 _ = stop.changed() => {}
             }
         }
     }
 
-    /// One step for `key`. Returns false when the group or cluster no longer exists.
-    async fn reconcile(&self, key: &str, permits: &Semaphore) -> bool {
+    /// One step for `key`.
+    async fn reconcile(&self, key: &str, permits: &Semaphore) -> Step {
         let work = {
             let st = self.state();
             if let Some(id) = key.strip_prefix("rg:") {
@@ -340,15 +411,15 @@ impl Control {
                     Some(g) if g.status == GroupStatus::Deleting => Work::Delete(g.clone()),
                     Some(g) if g.status == GroupStatus::CreateFailed => Work::Nothing,
                     Some(g) => Work::Converge(g.clone()),
-                    None => return false,
+                    None => return Step::Gone,
                 }
             } else if let Some(id) = key.strip_prefix("cc:") {
                 match st.standalone.get(id) {
                     Some(s) => Work::Standalone(s.clone()),
-                    None => return false,
+                    None => return Step::Gone,
                 }
             } else {
-                return false;
+                return Step::Gone;
             }
         };
         // Starting and stopping many nodes at once is what the permits bound; routine steps (and failovers)
@@ -378,10 +449,10 @@ impl Control {
             Work::Standalone(s) => self.ensure_standalone(&s).await,
             Work::Nothing => Ok(()),
         };
-        if let Err(e) = result {
-            tracing::warn!(target: "reconciler", %key, error = %e, "reconcile step failed; will retry");
+        match result {
+            Ok(()) => Step::Done,
+            Err(e) => Step::Failed(e.to_string()),
         }
-        true
     }
 
     /// Makes sure the node of `spec` runs: the known process, an adopted one from before a restart, or a new one
@@ -894,6 +965,9 @@ impl Control {
         if let Some(e) = first_err {
             return Err(e);
         }
+        // A replica IncreaseReplicaCount adds is started for the first time: that is no recovery, and alerts keyed
+        // on "Recovering cache nodes" must not fire for it.
+        restarted.retain(|n| !g.adding.contains(n));
         if !creating && (!restarted.is_empty() || !rebooted.is_empty()) {
             self.restart_events(g, &restarted, &rebooted)?;
         }
@@ -1983,6 +2057,15 @@ fn client_ports(spec: &NodeSpec) -> Vec<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failing_steps_back_off() {
+        assert_eq!(backoff(1), TICK);
+        assert_eq!(backoff(2), TICK * 2);
+        assert_eq!(backoff(4), TICK * 8);
+        assert_eq!(backoff(6), MAX_BACKOFF);
+        assert_eq!(backoff(1000), MAX_BACKOFF);
+    }
 
     #[test]
     fn failover_budget_counts_within_its_window() {

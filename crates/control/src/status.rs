@@ -171,6 +171,11 @@ async fn migration_line(
         }
     }
     match engine::source::replication_offset(host, port, NODE_TIMEOUT).await {
+        // No initial sync done yet (a source with diskless sync waits before it starts one): how many bytes the
+        // target is "behind" means nothing until it has the source's dataset.
+        Ok(goal) if !link.link_up && (link.sync_in_progress || link.offset <= 0) => {
+            let _ = write!(line, ", initial sync not complete (source offset {goal})");
+        }
         Ok(goal) => {
             let behind = (goal - link.offset).max(0);
             let _ = write!(

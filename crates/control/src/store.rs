@@ -63,14 +63,46 @@ fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
+/// The version of the store's layout, kept in SQLite's `user_version`. 1 is [`SCHEMA`]; a store written before
+/// versions were kept reads 0 and has the same tables.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// `MIGRATIONS[i]` takes a store from version `i + 1` to `i + 2`, in the transaction that records the new version.
+const MIGRATIONS: &[&str] = &[];
+
+/// How long events are kept (AWS: "events … over the past 14 days").
+pub const EVENT_RETENTION_DAYS: i64 = 14;
+
 impl Store {
+    /// Opens (or creates) the store, bringing an older layout up to [`SCHEMA_VERSION`] and refusing a newer one.
     pub fn open(path: &Path) -> Result<Self> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
         )?;
-        conn.execute_batch(SCHEMA)?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(crate::ControlError::Internal(format!(
+                "{} was written by a newer Cacheplane (store version {version}; this one knows up to \
+                 {SCHEMA_VERSION}): run that version, or a newer one, on this data directory",
+                path.display()
+            )));
+        }
+        let tx = conn.transaction()?;
+        tx.execute_batch(SCHEMA)?;
+        for m in MIGRATIONS.iter().skip((version.max(1) - 1) as usize) {
+            tx.execute_batch(m)?;
+        }
+        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+        tx.commit()?;
         Ok(Self { conn })
+    }
+
+    /// Forgets events older than `before`; returns how many.
+    pub fn prune_events(&mut self, before: DateTime<Utc>) -> Result<usize> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM events WHERE date_ms < ?1", params![ms(before)])?)
     }
 
     /// Every document of `table` (keyed by `key`), in key order. Table and column names are this module's own
@@ -442,5 +474,42 @@ impl Store {
         Self::insert_events(&tx, now, events)?;
         tx.commit()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_and_event_pruning() {
+        let d = tempfile::tempdir().expect("dir");
+        let path = d.path().join("s.sqlite3");
+        // A store of before versions were kept (user_version 0) opens and is marked current.
+        {
+            let c = Connection::open(&path).expect("open");
+            c.execute_batch(SCHEMA).expect("schema");
+        }
+        let mut s = Store::open(&path).expect("old store opens");
+        let v: i64 = s
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(v, SCHEMA_VERSION);
+        let old = Utc::now() - chrono::Duration::days(15);
+        s.add_events(old, &[NewEvent::group("g", "old")])
+            .expect("event");
+        s.add_events(Utc::now(), &[NewEvent::group("g", "new")])
+            .expect("event");
+        let cut = Utc::now() - chrono::Duration::days(EVENT_RETENTION_DAYS);
+        assert_eq!(s.prune_events(cut).expect("prune"), 1);
+        assert_eq!(s.events_after(0, 10).expect("events").len(), 1);
+        // A newer store is refused with a message that says so.
+        s.conn
+            .execute_batch("PRAGMA user_version = 99")
+            .expect("set");
+        drop(s);
+        let e = Store::open(&path).expect_err("newer refused");
+        assert!(e.to_string().contains("newer Cacheplane"), "{e}");
     }
 }
