@@ -305,6 +305,92 @@ async fn main() {
         Err(_) => println!("moto comparison skipped: set MOTO_SERVER to the path of moto_server (scripts/bench.sh does)"),
     }
 
+    // 4. Abuse before authentication: 200 connections each announcing a 1 MiB body and sending it slowly (64 KiB
+    // every 100 ms), signed with the known key id (so the header checks pass and only the signature, which needs
+    // the body, is wrong); then 200 unsigned ones. The daemon's RSS before, at its peak, and after.
+    let before = rss_kib(daemon_pid);
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(before));
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (peak, sampling) = (peak.clone(), sampling.clone());
+        tokio::spawn(async move {
+            while sampling.load(std::sync::atomic::Ordering::SeqCst) {
+                peak.fetch_max(rss_kib(daemon_pid), std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let t = Instant::now();
+    let mut conns = Vec::new();
+    for i in 0..400 {
+        let addr = format!("127.0.0.1:{port}");
+        conns.push(tokio::spawn(async move { slow_body(&addr, i < 200).await }));
+    }
+    let mut answers = std::collections::BTreeMap::<String, usize>::new();
+    for c in conns {
+        *answers.entry(c.await.unwrap_or_else(|_| "task failed".into())).or_default() += 1;
+    }
+    sampling.store(false, std::sync::atomic::Ordering::SeqCst);
+    let _ = sampler.await;
+    println!(
+        "400 slow 1 MiB bodies (200 with the known key id, 200 unsigned): daemon RSS {:.1} MB before, {:.1} MB at \
+         the peak, {:.1} MB after; all answered in {:.1} s: {answers:?}",
+        before as f64 / 1024.0,
+        peak.load(std::sync::atomic::Ordering::SeqCst) as f64 / 1024.0,
+        rss_kib(daemon_pid) as f64 / 1024.0,
+        t.elapsed().as_secs_f64()
+    );
+
     // Clean up: the daemon stops every node on SIGTERM (--stop-nodes-on-exit).
     drop(daemon);
+}
+
+/// One abusive request: headers announcing 1 MiB (with a well-formed Authorization of the known key id when
+/// `signed`), then the body 64 KiB every 100 ms. Returns the status line the daemon answered (or how it ended).
+async fn slow_body(addr: &str, signed: bool) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+        return "connect refused".into();
+    };
+    let now = chrono::Utc::now();
+    let auth = if signed {
+        format!(
+            "X-Amz-Date: {}\r\nAuthorization: AWS4-HMAC-SHA256 Credential={KEY}/{}/{REGION}/elasticache/aws4_request, \
+             SignedHeaders=host;x-amz-date, Signature=00\r\n",
+            now.format("%Y%m%dT%H%M%SZ"),
+            now.format("%Y%m%d")
+        )
+    } else {
+        String::new()
+    };
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        1 << 20
+    );
+    if s.write_all(head.as_bytes()).await.is_err() {
+        return "closed at headers".into();
+    }
+    let chunk = vec![b'a'; 64 << 10];
+    let mut buf = [0u8; 64];
+    for _ in 0..16 {
+        // An answer may come before the body is sent (refused from the headers).
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(100), s.read(&mut buf)).await {
+            return status_line(&buf[..n]);
+        }
+        if s.write_all(&chunk).await.is_err() {
+            break;
+        }
+    }
+    match tokio::time::timeout(Duration::from_secs(30), s.read(&mut buf)).await {
+        Ok(Ok(n)) => status_line(&buf[..n]),
+        _ => "no answer".into(),
+    }
+}
+
+fn status_line(b: &[u8]) -> String {
+    let t = String::from_utf8_lossy(b);
+    match t.lines().next() {
+        Some(l) if !l.is_empty() => l.trim_start_matches("HTTP/1.1 ").to_string(),
+        _ => "closed".into(),
+    }
 }

@@ -629,6 +629,13 @@ pub async fn run_op(op: Op, kills: usize, min_span: Duration) -> Row {
                 expect.group = trial_group.clone();
             }
             Op::TestFailover => {
+                // AWS allows 15 TestFailover calls a day; the campaign makes more, so it forgets the earlier ones
+                // (the store's record of them) between trials.
+                let db = rusqlite::Connection::open(d.data_dir().join("cacheplane.sqlite3"))
+                    .expect("store");
+                db.busy_timeout(Duration::from_secs(5)).expect("busy timeout");
+                db.execute("DELETE FROM test_failovers", [])
+                    .expect("forget test failovers");
                 trial_group = format!("tf{i}");
                 create(&c, &trial_group, 2, None).await;
                 wait_available(&c, &trial_group, CONVERGE).await;
