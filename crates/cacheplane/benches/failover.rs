@@ -272,6 +272,7 @@ async fn switchovers(c: &aws_sdk_elasticache::Client) {
     let endpoint = redis_url(g.node_groups()[0].primary_endpoint().expect("endpoint"));
     let mut gaps = Vec::new();
     let mut lost = Vec::new();
+    let mut errors = Vec::new();
     for i in 0..TRIALS {
         let target = format!("{ID}-{:03}", 2 + i % 2);
         let writer = Writer::start(endpoint.clone(), "counter");
@@ -295,9 +296,12 @@ async fn switchovers(c: &aws_sdk_elasticache::Client) {
         let longest = log.longest_pause();
         gaps.push(longest);
         lost.push(log.lost());
+        // What the writer saw fail (a READONLY answer, the old primary's connection closed, a refused
+        // reconnection while the address moved), each followed by a reconnection.
+        errors.push(log.errors);
     }
     println!(
-        "planned switchover (PrimaryClusterId), longest pause between acknowledged writes ({TRIALS} trials): {}; acknowledged writes lost per trial: {lost:?}",
+        "planned switchover (PrimaryClusterId), longest pause between acknowledged writes ({TRIALS} trials): {}; acknowledged writes lost per trial: {lost:?}; failed writes (then retried) per trial: {errors:?}",
         summary(&mut gaps)
     );
 }
