@@ -328,7 +328,9 @@ async fn main() {
     }
     let mut answers = std::collections::BTreeMap::<String, usize>::new();
     for c in conns {
-        *answers.entry(c.await.unwrap_or_else(|_| "task failed".into())).or_default() += 1;
+        *answers
+            .entry(c.await.unwrap_or_else(|_| "task failed".into()))
+            .or_default() += 1;
     }
     sampling.store(false, std::sync::atomic::Ordering::SeqCst);
     let _ = sampler.await;
@@ -374,7 +376,8 @@ async fn slow_body(addr: &str, signed: bool) -> String {
     let mut buf = [0u8; 64];
     for _ in 0..16 {
         // An answer may come before the body is sent (refused from the headers).
-        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(100), s.read(&mut buf)).await {
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(100), s.read(&mut buf)).await
+        {
             return status_line(&buf[..n]);
         }
         if s.write_all(&chunk).await.is_err() {

@@ -552,3 +552,93 @@ async fn the_longest_snapshot_names_work() {
         .await;
     assert_eq!(outcome(r), "InvalidParameterValue");
 }
+
+/// With a data directory so deep that admin sockets cannot live in their node's directories, they live in a
+/// directory only this user can enter (0700, checked at start): a predictable name in the shared temporary
+/// directory would let a local user who created it first receive the admin password. A directory of that name
+/// that others may enter stops the daemon with a message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_path_admin_sockets_stay_private() {
+    let base = tempfile::tempdir().expect("dir");
+    let data = base.path().join("d".repeat(100));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let start = || {
+        Command::new(env!("CARGO_BIN_EXE_cacheplane"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(&data)
+            .env("CACHEPLANE_ACCESS_KEY_ID", ACCESS_KEY_ID)
+            .env("CACHEPLANE_SECRET_ACCESS_KEY", SECRET)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start")
+    };
+    struct Stop(std::process::Child, PathBuf);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+            if let Ok(rd) = std::fs::read_dir(self.1.join("nodes")) {
+                for e in rd.flatten() {
+                    if let Some(pid) = std::fs::read_to_string(e.path().join("redis.pid"))
+                        .ok()
+                        .and_then(|s| s.trim().parse::<i32>().ok())
+                    {
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(pid),
+                            nix::sys::signal::Signal::SIGKILL,
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let mut d = Stop(start(), data.clone());
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(d.0.stdout.as_mut().expect("stdout")),
+        &mut line,
+    )
+    .expect("line");
+    assert!(line.contains("API listening"), "{line}");
+    let c = client_for(&format!("http://127.0.0.1:{port}"), ACCESS_KEY_ID, SECRET);
+    c.create_replication_group()
+        .replication_group_id("deep")
+        .replication_group_description("deep")
+        .num_cache_clusters(1)
+        .send()
+        .await
+        .expect("create");
+    wait_available(&c, "deep", Duration::from_secs(30)).await;
+    let conf = std::fs::read_to_string(data.join("nodes/deep-001/redis.conf")).expect("conf");
+    let socket = conf
+        .lines()
+        .find_map(|l| l.strip_prefix("unixsocket "))
+        .expect("unixsocket line")
+        .trim_matches('"')
+        .to_string();
+    let dir = Path::new(&socket).parent().expect("parent").to_path_buf();
+    assert!(!socket.starts_with(&*data.to_string_lossy()), "{socket}");
+    let meta = std::fs::symlink_metadata(&dir).expect("socket dir");
+    assert!(meta.is_dir());
+    assert_eq!(meta.mode() & 0o777, 0o700, "{}", dir.display());
+    assert_eq!(meta.uid(), nix::unistd::geteuid().as_raw());
+    drop(d);
+
+    // Others may enter it now: the daemon refuses to start, and says why.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = start().wait_with_output().expect("second start");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not a private directory"), "{err}");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let _ = std::fs::remove_dir_all(&dir);
+}

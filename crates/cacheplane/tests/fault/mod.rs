@@ -633,7 +633,8 @@ pub async fn run_op(op: Op, kills: usize, min_span: Duration) -> Row {
                 // (the store's record of them) between trials.
                 let db = rusqlite::Connection::open(d.data_dir().join("cacheplane.sqlite3"))
                     .expect("store");
-                db.busy_timeout(Duration::from_secs(5)).expect("busy timeout");
+                db.busy_timeout(Duration::from_secs(5))
+                    .expect("busy timeout");
                 db.execute("DELETE FROM test_failovers", [])
                     .expect("forget test failovers");
                 trial_group = format!("tf{i}");
