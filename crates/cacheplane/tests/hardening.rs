@@ -642,3 +642,68 @@ async fn long_path_admin_sockets_stay_private() {
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A group found with two primaries (a replica promoted behind the control plane's back) is brought back to the
+/// one its state names: the other is made its replica again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_primaries_are_resolved_to_the_named_one() {
+    let d = Daemon::start();
+    let c = d.client();
+    c.create_replication_group()
+        .replication_group_id("dual")
+        .replication_group_description("two primaries")
+        .num_cache_clusters(2)
+        .send()
+        .await
+        .expect("create");
+    wait_available(&c, "dual", Duration::from_secs(30)).await;
+    let secret = std::fs::read_to_string(d.data_dir().join("admin.secret")).expect("secret");
+    let admin = |node: &str| {
+        redis::Client::open(redis::ConnectionInfo {
+            addr: redis::ConnectionAddr::Unix(
+                d.data_dir().join(format!("nodes/{node}/admin.sock")),
+            ),
+            redis: redis::RedisConnectionInfo {
+                db: 0,
+                username: Some(engine::secret::ADMIN_USER.into()),
+                password: Some(secret.trim().into()),
+                protocol: Default::default(),
+            },
+        })
+        .expect("admin")
+    };
+    let role = |node: &'static str| {
+        let client = admin(node);
+        async move {
+            let mut c = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("admin conn");
+            let v: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut c).await.expect("role");
+            match v.first() {
+                Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).to_string(),
+                other => format!("{other:?}"),
+            }
+        }
+    };
+    let mut r = admin("dual-002")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn");
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query_async(&mut r)
+        .await
+        .expect("promote behind its back");
+    assert_eq!(role("dual-002").await, "master");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while role("dual-002").await != "slave" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second primary was never demoted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(role("dual-001").await, "master");
+}
