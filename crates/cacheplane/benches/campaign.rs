@@ -1,7 +1,8 @@
 //! The full fault campaign (issue 12): for every long operation, 20 `SIGKILL`s of the daemon spread over the
 //! operation's steps under a continuous writer, then the same with `SIGKILL` / `SIGSTOP` of nodes; prints one row
 //! per operation (kills, violations of each invariant, acknowledged writes lost where a failover is expected,
-//! worst convergence time). `CAMPAIGN_KILLS` changes the number of kills per operation.
+//! worst convergence time). `CAMPAIGN_KILLS` changes the number of kills per operation, `CAMPAIGN_OPS` picks
+//! operations by name.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -19,7 +20,14 @@ async fn main() {
         .and_then(|k| k.parse().ok())
         .unwrap_or(20);
     let mut rows = Vec::new();
+    // CAMPAIGN_OPS=failover,switch runs only the operations whose names contain one of those words.
+    let only: Vec<String> = std::env::var("CAMPAIGN_OPS")
+        .map(|v| v.split(',').map(str::to_lowercase).collect())
+        .unwrap_or_default();
     for op in Op::ALL.into_iter().chain(Op::NODES) {
+        if !only.is_empty() && !only.iter().any(|o| op.name().to_lowercase().contains(o)) {
+            continue;
+        }
         let row = run_op(op, kills, Duration::from_millis(20)).await;
         eprintln!("{}: {} violations", row.op, row.violations());
         for n in &row.notes {

@@ -757,6 +757,12 @@ pub async fn run_op(op: Op, kills: usize, min_span: Duration) -> Row {
             }
             if op.fails_over() {
                 row.lost_reported += lost;
+                if lost > 0 {
+                    row.notes.push(format!(
+                        "trial {i} (kill at {delay:?}): {lost} acknowledged writes lost in the failover (of {})",
+                        log.acks.len()
+                    ));
+                }
             } else if lost > 0 {
                 row.lost_violations += 1;
                 row.notes.push(format!(
