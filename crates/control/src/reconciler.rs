@@ -46,9 +46,9 @@ pub const REPLACE_HUNG_AFTER: Duration = Duration::from_secs(10);
 /// Time allowed for a command the reconciler sends to a node in an available group. Shorter than the
 /// monitor's failure deadline, so a step never holds up a failover for long.
 const STEP_COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
-/// How long the target of a planned switchover may take to catch up with the primary (Redis's `FAILOVER`
-/// `TIMEOUT`: writes wait at most this long, then the switchover is aborted and the old primary carries on).
-const SWITCHOVER_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long writes may stay paused on the primary during a planned switchover (the target must catch up within
+/// half of it). Should the daemon die meanwhile, the pause ends by itself.
+const SWITCHOVER_PAUSE: Duration = Duration::from_secs(4);
 /// How often events older than AWS's 14 days are forgotten.
 const EVENT_PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// The longest wait before a failing step is tried again (it starts at [`TICK`] and doubles; a poke from the
@@ -1427,14 +1427,24 @@ impl Control {
         Ok(())
     }
 
-    /// A planned switchover of `g`'s primary to `target`, by Redis's own `FAILOVER TO`: the primary pauses writes,
-    /// waits until the target has every write, becomes its replica and hands it the role. Redis does this by
-    /// itself, so a daemon killed at any point leaves either the old primary (aborted) or the new one (done),
-    /// never two; the next attempt looks at what the nodes say before it acts, and finishes what an earlier one
-    /// started. Writes that arrive meanwhile wait, and are answered `READONLY` once the old primary is a replica;
-    /// then the primary endpoint's address moves (the old primary releases it, the new one takes it at once, and
-    /// the old one's clients on it are closed so they reconnect to the new one). Until the store records the new
-    /// primary, role corrections leave the two nodes alone ([`Self::switching`]).
+    /// A planned switchover of `g`'s primary to `target`, in an order that never has two primaries, whatever
+    /// fails and whenever the daemon dies:
+    ///
+    /// 1. writes pause on the old primary (`CLIENT PAUSE WRITE` for [`SWITCHOVER_PAUSE`]; should the daemon die
+    ///    here, the pause ends by itself and the old primary carries on);
+    /// 2. the target catches up with the old primary's offset (within half the pause; if it does not, the pause
+    ///    is lifted and the switchover given up);
+    /// 3. the old primary is **demoted first** (`REPLICAOF` the target): from here on it takes no write, and its
+    ///    waiting writes will be answered `READONLY`; a daemon dying here leaves no primary for a moment, and the
+    ///    next attempt, seeing the old primary following the target, promotes the target;
+    /// 4. the target is promoted (`REPLICAOF NO ONE`); the old primary resyncs from it partially;
+    /// 5. the store records the new primary, the primary endpoint's address moves (released by the old node,
+    ///    taken by the new at once; the old one's connections on it closed), the pause is lifted.
+    ///
+    /// Each attempt first reads what the nodes say and carries on from there, and role corrections leave the two
+    /// nodes alone until the store records the new primary ([`Self::switching`]). A failure before step 4 puts the
+    /// old primary back (it is promoted again only while the target is not a primary); after it, the switchover is
+    /// finished by the next attempt.
     async fn switch_over(&self, g: &ReplicationGroup, target: &str) -> Result<()> {
         let (Some(old), Some(new)) = (g.primary().cloned(), g.member(target).cloned()) else {
             return self.update_group(&g.id, |g| {
@@ -1449,78 +1459,89 @@ impl Control {
         switched.switchover_to = None;
         let new_spec = self.node_spec(&switched, &new)?;
         let demoted_spec = self.node_spec(&switched, &old)?;
+        // Where the target's own followers reach it, and where the old primary must follow it.
+        let Some(follow_target) = demoted_spec.replica_of else {
+            return Err(ControlError::Internal(
+                "a demoted primary follows no one".into(),
+            ));
+        };
         let timeout = engine::admin::COMMAND_TIMEOUT;
         let mut c =
             AdminClient::connect_within(&old_spec.node_addr(), &self.inner.admin, timeout).await?;
         let mut n =
             AdminClient::connect_within(&new_spec.node_addr(), &self.inner.admin, timeout).await?;
-        let deadline = Instant::now() + SWITCHOVER_TIMEOUT + Duration::from_secs(10);
-        let mut started = false;
-        loop {
-            let state = c.failover_state().await?;
-            let settled = state == "no-failover";
-            match (c.role().await?, n.role().await?) {
-                (Role::Replica { .. }, Role::Primary { .. }) if settled => break,
-                (Role::Primary { .. }, Role::Replica { .. }) if settled => {
-                    if started {
-                        // Redis aborted it: the target did not catch up in time. The old primary carries on.
-                        return self.switchover_failed(
-                            g,
-                            &new.cluster_id,
-                            &format!(
-                                "{} did not catch up with the primary within {} ms",
-                                new.cluster_id,
-                                SWITCHOVER_TIMEOUT.as_millis()
-                            ),
-                        );
-                    }
-                    let announced = new_spec.announce;
-                    let (plain, tls) = new_spec.listen_ports();
-                    let Some(to) = c.replicas_listed().await?.into_iter().find(|a| {
-                        a.ip() == announced && [new_spec.port, plain, tls].contains(&a.port())
-                    }) else {
-                        if Instant::now() > deadline {
-                            return self.switchover_failed(
-                                g,
-                                &new.cluster_id,
-                                &format!("{} is not a connected replica", new.cluster_id),
-                            );
-                        }
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
+        // A pause an interrupted attempt left on the target (the primary of an earlier switchover) would also
+        // hold back its replication stream (a paused replica applies no write): lift it first.
+        n.unpause().await?;
+        match (c.role().await?, n.role().await?) {
+            (Role::Primary { .. }, Role::Replica { .. }) => {
+                c.pause_writes(SWITCHOVER_PAUSE.as_millis() as u64).await?;
+                let handed = async {
+                    let Role::Primary { offset: goal, .. } = c.role().await? else {
+                        return Err(ControlError::Internal("the primary changed role".into()));
                     };
-                    c.failover_to(to, SWITCHOVER_TIMEOUT.as_millis() as u64)
-                        .await?;
-                    started = true;
+                    let deadline = Instant::now() + SWITCHOVER_PAUSE / 2;
+                    loop {
+                        match n.role().await? {
+                            Role::Replica {
+                                offset, link_up: true, ..
+                            } if offset >= goal => break,
+                            seen if Instant::now() > deadline => {
+                                return Err(ControlError::Internal(format!(
+                                    "{} did not catch up with the primary (offset {goal}) within {} ms: {seen:?}",
+                                    new.cluster_id,
+                                    (SWITCHOVER_PAUSE / 2).as_millis()
+                                )))
+                            }
+                            _ => tokio::time::sleep(Duration::from_millis(1)).await,
+                        }
+                    }
+                    c.replicaof(Some(follow_target)).await?;
+                    Ok(())
                 }
-                (Role::Primary { .. }, Role::Primary { .. }) if settled => {
-                    // Not something FAILOVER leaves; resolve it to the primary the store names (the target's
-                    // writes, if any reached it directly, are given up for the ones acknowledged by the old).
-                    tracing::warn!(group = %g.id, target = %new.cluster_id, "two primaries; demoting the target");
-                    n.replicaof(self.node_spec(g, &new)?.replica_of).await?;
+                .await;
+                if let Err(e) = handed {
+                    // Not demoted, or demoted while the target is still a replica: the old primary stays.
+                    if !matches!(n.role().await, Ok(Role::Primary { .. })) {
+                        let _ = c.replicaof(None).await;
+                    }
+                    let _ = c.unpause().await;
+                    return self.switchover_failed(g, &new.cluster_id, &e.to_string());
                 }
-                _ => {}
+                if let Err(e) = n.replicaof(None).await {
+                    if !matches!(n.role().await, Ok(Role::Primary { .. })) {
+                        let _ = c.replicaof(None).await;
+                        let _ = c.unpause().await;
+                        return self.switchover_failed(g, &new.cluster_id, &e.to_string());
+                    }
+                }
             }
-            if Instant::now() > deadline {
-                if !settled {
-                    // Stuck (the old primary cannot reach the target, say): Redis goes back to the old primary.
-                    c.failover_abort().await?;
-                    return self.switchover_failed(
-                        g,
-                        &new.cluster_id,
-                        &format!(
-                            "the hand-over did not complete (failover state {state}); aborted"
-                        ),
-                    );
-                }
+            // An earlier attempt demoted the old primary and died before promoting the target: the target has
+            // every write the old primary acknowledged (it caught up while writes were paused).
+            (Role::Replica { primary, .. }, Role::Replica { .. })
+                if primary == Some(follow_target) =>
+            {
+                tracing::info!(group = %g.id, target = %new.cluster_id, "finishing an interrupted switchover");
+                n.replicaof(None).await?;
+            }
+            (Role::Replica { .. }, Role::Primary { .. }) => {}
+            (Role::Primary { .. }, Role::Primary { .. }) => {
+                // Not something this switchover leaves: resolve it to the primary the store names, and try again.
+                tracing::warn!(group = %g.id, target = %new.cluster_id, "two primaries; demoting the target");
+                n.replicaof(self.node_spec(g, &new)?.replica_of).await?;
                 return Err(ControlError::Internal(format!(
-                    "the switchover of {} to {} did not settle",
-                    g.id, new.cluster_id
+                    "{} was a primary too; made a replica again",
+                    new.cluster_id
                 )));
             }
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            (old_role, new_role) => {
+                return Err(ControlError::Internal(format!(
+                    "switchover of {}: unexpected roles {old_role:?} / {new_role:?}",
+                    g.id
+                )))
+            }
         }
-        // Done in Redis: record it, then move what is the control plane's to move.
+        // The target is the primary: record it, then move what is the control plane's to move.
         let message = format!(
             "Primary changed from {} to {} (planned switchover)",
             old.cluster_id, new.cluster_id
@@ -1540,6 +1561,9 @@ impl Control {
                 c.kill_clients_on(SocketAddr::new(vip.ip(), port)).await?;
             }
         }
+        // Forwarding endpoints (a dual-stack group's) move too; then the writes that waited are answered.
+        self.ensure_endpoints(&switched).await?;
+        let _ = c.unpause().await;
         let role = n.role().await?;
         self.inner
             .observed
@@ -1559,7 +1583,6 @@ impl Control {
                 let _ = r.replicaof(Some(switched.link_addr(&new, m.ipv6))).await;
             }
         }
-        self.ensure_endpoints(&switched).await?;
         self.refresh_roles_soon(&g.id);
         Ok(())
     }

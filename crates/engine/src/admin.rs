@@ -105,28 +105,6 @@ pub fn link_state_from_info(info: &HashMap<String, String>) -> Option<LinkState>
     })
 }
 
-/// The `slaveN:ip=…,port=…` entries of `INFO replication`.
-pub fn listed_replicas(info: &HashMap<String, String>) -> Vec<SocketAddr> {
-    let mut out = Vec::new();
-    for (k, v) in info {
-        if !k.starts_with("slave") || !k[5..].chars().all(|c| c.is_ascii_digit()) || k.len() == 5 {
-            continue;
-        }
-        let field = |name: &str| {
-            v.split(',')
-                .find_map(|kv| kv.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
-        };
-        if let (Some(Ok(ip)), Some(Ok(port))) = (
-            field("ip").map(str::parse::<IpAddr>),
-            field("port").map(str::parse::<u16>),
-        ) {
-            out.push(SocketAddr::new(ip, port));
-        }
-    }
-    out.sort();
-    out
-}
-
 pub fn role_from_info(info: &HashMap<String, String>) -> Option<Role> {
     let num = |k: &str| info.get(k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
     match info.get("role").map(String::as_str) {
@@ -425,48 +403,6 @@ impl AdminClient {
     }
 
     /// `CLIENT UNPAUSE`.
-    /// `FAILOVER TO <ip> <port> TIMEOUT <ms>` on a primary: Redis's own coordinated switchover. The primary pauses
-    /// writes, waits until the replica at `to` has every write, demotes itself to a replica of it and tells it to
-    /// take over; a replica that does not catch up within `timeout_ms` aborts it, and the primary carries on.
-    /// It runs inside Redis, so it completes (or aborts) whatever happens to the control plane meanwhile, and at no
-    /// moment are both nodes primaries. Asynchronous: see [`AdminClient::failover_state`].
-    pub async fn failover_to(&mut self, to: SocketAddr, timeout_ms: u64) -> Result<()> {
-        let _: String = self
-            .run(
-                redis::cmd("FAILOVER")
-                    .arg("TO")
-                    .arg(to.ip().to_string())
-                    .arg(to.port())
-                    .arg("TIMEOUT")
-                    .arg(timeout_ms),
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// `FAILOVER ABORT`: ends a `FAILOVER` still in progress; the node goes back to being the primary.
-    pub async fn failover_abort(&mut self) -> Result<()> {
-        let _: String = self.run(redis::cmd("FAILOVER").arg("ABORT")).await?;
-        Ok(())
-    }
-
-    /// `master_failover_state` of `INFO replication`: `no-failover`, `waiting-for-sync` or
-    /// `failover-in-progress`.
-    pub async fn failover_state(&mut self) -> Result<String> {
-        Ok(self
-            .info("replication")
-            .await?
-            .get("master_failover_state")
-            .cloned()
-            .unwrap_or_else(|| "no-failover".into()))
-    }
-
-    /// The replicas a primary lists (`slaveN:ip=…,port=…`), as the addresses they announced.
-    pub async fn replicas_listed(&mut self) -> Result<Vec<SocketAddr>> {
-        let info = self.info("replication").await?;
-        Ok(listed_replicas(&info))
-    }
-
     pub async fn unpause(&mut self) -> Result<()> {
         let _: String = self.run(redis::cmd("CLIENT").arg("UNPAUSE")).await?;
         Ok(())

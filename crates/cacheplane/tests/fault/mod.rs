@@ -505,7 +505,10 @@ pub fn daemon() -> Daemon {
     d.kill9();
     d.extra_args
         .extend(["--max-automatic-failovers".to_string(), "10000".to_string()]);
-    d.log = "warn";
+    d.log = match std::env::var("CAMPAIGN_LOG") {
+        Ok(l) => Box::leak(l.into_boxed_str()),
+        Err(_) => "warn",
+    };
     d.spawn();
     d
 }
@@ -711,9 +714,12 @@ pub async fn run_op(op: Op, kills: usize, min_span: Duration) -> Row {
         let Some((took, g)) = converged else {
             row.not_converged += 1;
             let now = describe(&c2, &expect.group).await;
+            let events = event_messages(&c2, &expect.group).await;
             row.notes.push(format!(
-                "trial {i} (kill at {delay:?}): not converged: {:?}",
-                now.map(|g| (g.status().map(String::from), members_of(&g)))
+                "trial {i} (kill at {delay:?}): not converged (wanted primary {:?}): {:?}; last events {:?}",
+                expect.primary,
+                now.map(|g| (g.status().map(String::from), members_of(&g))),
+                events.iter().rev().take(3).collect::<Vec<_>>()
             ));
             if let Some(w) = writer {
                 w.stop().await;
