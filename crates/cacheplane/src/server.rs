@@ -44,6 +44,17 @@ pub struct AppState {
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let cfg = config::resolve(args)?;
     let binaries = engine::binary::discover(&cfg.engine_binaries)?;
+    engine::private::prepare_socket_dir(&cfg.data_dir)?;
+    // What every engine build's ACL understands, read from the builds themselves.
+    let mut vocabularies = Vec::new();
+    for (i, b) in binaries.iter().enumerate() {
+        let scratch = cfg.data_dir.join(format!("probe-{i}"));
+        vocabularies.push(
+            engine::vocabulary::read(&b.path, &scratch)
+                .await
+                .with_context(|| format!("reading the commands of {}", b.path.display()))?,
+        );
+    }
     let settings = control::Settings {
         data_dir: cfg.data_dir.clone(),
         region: cfg.region.clone(),
@@ -53,6 +64,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         migration_attempt_timeout: std::time::Duration::from_secs(cfg.migration_attempt_timeout),
         snapshot_quota: cfg.snapshot_quota as usize,
         failover_budget: cfg.failover_budget,
+        acl_vocabulary: engine::vocabulary::AclVocabulary::common(&vocabularies),
     };
     let control = control::Control::open(settings).context("opening the control plane")?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)

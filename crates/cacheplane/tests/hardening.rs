@@ -115,6 +115,23 @@ async fn list_tags(
         .to_vec()
 }
 
+async fn wait_user_group_active(c: &aws_sdk_elasticache::Client, id: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = c
+            .describe_user_groups()
+            .user_group_id(id)
+            .send()
+            .await
+            .expect("describe user group");
+        if out.user_groups()[0].status() == Some("active") {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{id} never active");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 const PW: &str = "a-long-password-0123456789";
 
 /// Every printable ASCII character, space included.
@@ -228,6 +245,7 @@ async fn no_name_or_rule_can_break_a_node() {
         .send()
         .await
         .expect("user group");
+    wait_user_group_active(&c, "everyone").await;
     c.create_replication_group()
         .replication_group_id("inj")
         .replication_group_description("injection")
@@ -706,4 +724,65 @@ async fn two_primaries_are_resolved_to_the_named_one() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(role("dual-001").await, "master");
+}
+
+/// An access rule naming a command (or subcommand) the engines do not know is refused with AWS's error: a node
+/// would refuse it too, and could not start with it in its config (before the fix, such a user's group ended
+/// `create-failed`). The vocabulary is each engine build's own (`COMMAND`), common to every registered build.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_rules_name_only_commands_the_engines_know() {
+    let d = Daemon::start_with_two_engines();
+    let c = d.client();
+    for (i, (access, want)) in [
+        ("on ~* +nosuchcommand", "InvalidParameterValue"),
+        ("on ~* +config|nosuch", "InvalidParameterValue"),
+        ("on ~* -gett", "InvalidParameterValue"),
+        ("on ~* +get +client|list -flushall +select|0", "ok"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = c
+            .create_user()
+            .user_id(format!("v{i}"))
+            .user_name(format!("v{i}"))
+            .engine("redis")
+            .access_string(access)
+            .no_password_required(true)
+            .send()
+            .await;
+        assert_eq!(outcome(r), want, "{access}");
+    }
+    // The accepted one really works on a node (user groups need TLS, which only the 7.0 build has here).
+    c.create_user()
+        .user_id("open-default")
+        .user_name("default")
+        .engine("redis")
+        .access_string("on ~* +@all")
+        .no_password_required(true)
+        .send()
+        .await
+        .expect("default");
+    c.create_user_group()
+        .user_group_id("vocab")
+        .engine("redis")
+        .user_ids("open-default")
+        .user_ids("v3")
+        .send()
+        .await
+        .expect("user group");
+    wait_user_group_active(&c, "vocab").await;
+    for (id, version) in [("vocab-new", "7.0")] {
+        c.create_replication_group()
+            .replication_group_id(id)
+            .replication_group_description("vocabulary")
+            .num_cache_clusters(1)
+            .engine_version(version)
+            .transit_encryption_enabled(true)
+            .user_group_ids("vocab")
+            .send()
+            .await
+            .expect("create");
+    }
+    wait_available(&c, "vocab-new", Duration::from_secs(30)).await;
 }

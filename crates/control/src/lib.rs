@@ -57,6 +57,8 @@ pub struct Settings {
     pub snapshot_quota: usize,
     /// How many automatic failovers one group may have in a window.
     pub failover_budget: FailoverBudget,
+    /// The commands every registered engine build's ACL knows (access rules naming others are refused).
+    pub acl_vocabulary: engine::vocabulary::AclVocabulary,
 }
 
 /// The policy that bounds automatic failovers: at most `count` for one replication group within any `window`.

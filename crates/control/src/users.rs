@@ -361,6 +361,25 @@ impl State {
 }
 
 impl Control {
+    /// Checks that every `+command` / `-command` rule names a command (or subcommand) every registered engine
+    /// build knows: a node would refuse any other, and could not start with it in its config.
+    fn check_commands(&self, access: &str) -> Result<()> {
+        let v = &self.inner.settings.acl_vocabulary;
+        for r in access.split_whitespace() {
+            let Some(name) = r.strip_prefix('+').or_else(|| r.strip_prefix('-')) else {
+                continue;
+            };
+            if name.starts_with('@') || v.knows(name) {
+                continue;
+            }
+            return Err(invalid(format!(
+                "Invalid AccessString: '{}' names no command this deployment's engines know.",
+                rules::shown(r)
+            )));
+        }
+        Ok(())
+    }
+
     fn view_user(&self, st: &State, u: &User) -> output::User {
         output::User {
             user_id: u.id.clone(),
@@ -408,6 +427,7 @@ impl Control {
             )));
         }
         check_access_string(&input.access_string)?;
+        self.check_commands(&input.access_string)?;
         let (hashes, no_password) = passwords_of(
             input.authentication_mode.as_ref(),
             input.passwords.as_ref(),
@@ -474,6 +494,7 @@ impl Control {
             .flatten()
         {
             check_access_string(a)?;
+            self.check_commands(a)?;
         }
         let passwords = passwords_of(
             input.authentication_mode.as_ref(),

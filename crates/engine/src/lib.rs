@@ -10,6 +10,7 @@
 //! - [`secret`]: the admin user's secret, kept in the data directory.
 //! - [`source`]: looking at a Redis this daemon does not manage (a migration source), read-only.
 //! - [`snapshot`]: a node's dataset as an RDB file, taken the way a replica reads it; checked with `redis-check-rdb`.
+//! - [`vocabulary`]: the commands an engine build's ACL knows, read from the build itself.
 //! - [`tls`]: the deployment's certificate authority and node certificates.
 
 pub mod address;
@@ -23,6 +24,7 @@ pub mod secret;
 pub mod snapshot;
 pub mod source;
 pub mod tls;
+pub mod vocabulary;
 
 use std::path::PathBuf;
 

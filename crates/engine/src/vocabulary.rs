@@ -1,0 +1,179 @@
+//! What an engine build's ACL understands: its command names (and, from 7.0, each command's subcommands) as the
+//! build itself lists them (`COMMAND`), read once at start from a scratch `redis-server` on a private Unix socket
+//! (no TCP port). A rule naming anything else would be refused by every node of that build — at `ACL SETUSER`,
+//! and when it reads its config file, so the node could not start.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::{EngineError, Result};
+
+/// Commands and their subcommands, lower case. A command with no entry in `subcommands` has none (or the build
+/// predates them, 6.2): any first argument may follow it in a rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AclVocabulary {
+    pub commands: BTreeSet<String>,
+    pub subcommands: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl AclVocabulary {
+    /// What every one of `all` understands: a rule valid on some builds only could break nodes of the others.
+    pub fn common(all: &[AclVocabulary]) -> AclVocabulary {
+        let Some((first, rest)) = all.split_first() else {
+            return AclVocabulary::default();
+        };
+        let mut v = first.clone();
+        for o in rest {
+            v.commands.retain(|c| o.commands.contains(c));
+            v.subcommands.retain(|c, subs| {
+                if let Some(other) = o.subcommands.get(c) {
+                    subs.retain(|s| other.contains(s));
+                }
+                o.commands.contains(c)
+            });
+        }
+        v
+    }
+
+    /// Whether a `+name` / `-name` rule's `name` (`get`, `config|get`, `select|0`) names something this
+    /// vocabulary has.
+    pub fn knows(&self, name: &str) -> bool {
+        let name = name.to_ascii_lowercase();
+        let (cmd, sub) = match name.split_once('|') {
+            Some((c, s)) => (c, Some(s)),
+            None => (name.as_str(), None),
+        };
+        if !self.commands.contains(cmd) {
+            return false;
+        }
+        match (sub, self.subcommands.get(cmd)) {
+            (Some(s), Some(subs)) => subs.contains(s),
+            _ => true,
+        }
+    }
+}
+
+fn text(v: &redis::Value) -> Option<String> {
+    match v {
+        redis::Value::BulkString(b) => Some(String::from_utf8_lossy(b).to_ascii_lowercase()),
+        redis::Value::SimpleString(s) => Some(s.to_ascii_lowercase()),
+        _ => None,
+    }
+}
+
+/// Reads the vocabulary of the engine build `binary`, running it for a moment in `scratch` (created and removed
+/// here).
+pub async fn read(binary: &Path, scratch: &Path) -> Result<AclVocabulary> {
+    crate::private::create_dir(scratch)?;
+    // In the scratch directory, or, for a path too long for a socket, the deployment's private socket directory.
+    let socket = crate::config::admin_socket(scratch);
+    let mut child = tokio::process::Command::new(binary)
+        .args([
+            "--port",
+            "0",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ])
+        .arg("--unixsocket")
+        .arg(&socket)
+        .args(["--unixsocketperm", "700", "--dir"])
+        .arg(scratch)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| EngineError::Exec {
+            path: binary.to_path_buf(),
+            source,
+        })?;
+    let result = async {
+        let client = redis::Client::open(redis::ConnectionInfo {
+            addr: redis::ConnectionAddr::Unix(socket.clone()),
+            redis: redis::RedisConnectionInfo::default(),
+        })
+        .map_err(|e| EngineError::Other(e.to_string()))?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut conn = loop {
+            match client.get_multiplexed_async_connection().await {
+                Ok(c) => break c,
+                Err(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(5)).await
+                }
+                Err(e) => {
+                    return Err(EngineError::Other(format!(
+                        "{} did not start to tell its commands: {e}",
+                        binary.display()
+                    )))
+                }
+            }
+        };
+        let all: redis::Value = redis::cmd("COMMAND")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| EngineError::Other(format!("COMMAND on {}: {e}", binary.display())))?;
+        let mut v = AclVocabulary::default();
+        let redis::Value::Array(entries) = all else {
+            return Err(EngineError::Other("COMMAND answered no list".into()));
+        };
+        for e in entries {
+            let redis::Value::Array(fields) = e else {
+                continue;
+            };
+            let Some(name) = fields.first().and_then(text) else {
+                continue;
+            };
+            // From 7.0 the tenth field lists the subcommands, each named `command|subcommand`.
+            if let Some(redis::Value::Array(subs)) = fields.get(9) {
+                let names: BTreeSet<String> = subs
+                    .iter()
+                    .filter_map(|s| match s {
+                        redis::Value::Array(f) => f.first().and_then(text),
+                        _ => None,
+                    })
+                    .filter_map(|n| n.split_once('|').map(|(_, s)| s.to_string()))
+                    .collect();
+                if !names.is_empty() {
+                    v.subcommands.insert(name.clone(), names);
+                }
+            }
+            v.commands.insert(name);
+        }
+        Ok(v)
+    }
+    .await;
+    let _ = child.kill().await;
+    let _ = std::fs::remove_file(&socket);
+    let _ = std::fs::remove_dir_all(scratch);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knows_commands_and_subcommands() {
+        let mut v = AclVocabulary::default();
+        v.commands
+            .extend(["get".to_string(), "config".into(), "select".into()]);
+        v.subcommands
+            .insert("config".into(), ["get".to_string(), "set".into()].into());
+        assert!(v.knows("GET"));
+        assert!(v.knows("config|get"));
+        assert!(!v.knows("config|nosuch"));
+        assert!(v.knows("select|0"));
+        assert!(!v.knows("gett"));
+        let mut older = v.clone();
+        older.commands.remove("select");
+        older.subcommands.clear();
+        let both = AclVocabulary::common(&[v, older]);
+        assert!(!both.knows("select"));
+        assert!(both.knows("config|get"));
+    }
+}
