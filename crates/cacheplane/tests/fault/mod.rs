@@ -264,7 +264,22 @@ impl Sampler {
                 }
                 n2.fetch_add(1, Ordering::SeqCst);
                 for (g, m) in masters {
-                    if m.len() > 1 {
+                    // The nodes are read one after another, so a round can straddle a switchover (the first read
+                    // before the old primary's demotion, the second after the target's promotion). Read them
+                    // again, in the other order: only nodes still master then were masters together (at the
+                    // moment of the later node's first read, the earlier one had said master before and after).
+                    let still: Vec<&String> = m
+                        .iter()
+                        .rev()
+                        .filter(|name| {
+                            let sock = dir.join("nodes").join(name).join("admin.sock");
+                            conns.get_mut(&sock).is_some_and(|c| {
+                                matches!(redis::cmd("ROLE").query::<redis::Value>(c),
+                                    Ok(redis::Value::Array(v)) if matches!(v.first(), Some(redis::Value::BulkString(b)) if b == b"master"))
+                            })
+                        })
+                        .collect();
+                    if still.len() > 1 {
                         t2.fetch_add(1, Ordering::SeqCst);
                         if notes.len() < 5 {
                             notes.push(format!("{g}: {m:?} both master"));
