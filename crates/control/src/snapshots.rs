@@ -491,7 +491,20 @@ impl Control {
         };
         let file = self.snapshot_file(name);
         let binary = self.node_spec(g, m)?.binary;
-        let size = engine::snapshot::capture(&addr, &self.inner.admin, &file, &binary).await?;
+        // A connection the node drops (it is still loading after a restart, say) is no reason to fail a snapshot:
+        // three attempts, a moment apart.
+        let mut attempt = 0;
+        let size = loop {
+            attempt += 1;
+            match engine::snapshot::capture(&addr, &self.inner.admin, &file, &binary).await {
+                Ok(size) => break size,
+                Err(e) if attempt < 3 => {
+                    tracing::info!(group = %g.id, snapshot = name, attempt, error = %e, "snapshot capture failed; trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         if let Err(e) = engine::snapshot::verify(&file, &binary).await {
             let _ = std::fs::remove_file(&file);
             return Err(e.into());
