@@ -795,8 +795,14 @@ impl Drop for PlainRedis {
 /// A daily snapshot window three hours after now: it never meets a maintenance window set around now.
 pub fn snapshot_window_clear_of_now() -> String {
     use chrono::Timelike;
-    let h = chrono::Utc::now().hour();
-    format!("{:02}:00-{:02}:00", (h + 3) % 24, (h + 4) % 24)
+    // At least 3 hours from now (clear of a maintenance window a test sets around now), and outside us-east-1's
+    // 03:00-11:00 block, where default maintenance windows fall (a test run after midnight met one).
+    let now = chrono::Utc::now().hour();
+    let h = (3..24)
+        .map(|o| (now + o) % 24)
+        .find(|h| !(3..11).contains(h))
+        .unwrap_or(0);
+    format!("{:02}:00-{:02}:00", h, (h + 1) % 24)
 }
 
 pub fn weekly_window(start: chrono::DateTime<chrono::Utc>) -> String {
