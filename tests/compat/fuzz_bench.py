@@ -2,29 +2,17 @@
 table of answers by HTTP status class, 5xx and dropped connections, and whether the daemon still answers."""
 
 import os
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fuzz_inputs import client, fuzz  # noqa: E402
-from test_compat import BINARY, KEY_ID, SECRET, alive, free_port, node_pids  # noqa: E402
+from test_compat import KEY_ID, SECRET, running_daemon  # noqa: E402
 
 
 def main():
     per_action = int(os.environ.get("FUZZ_PER_ACTION", "100"))
-    data_dir = tempfile.mkdtemp(prefix="cacheplane-fuzz-")
-    port = free_port()
-    env = dict(os.environ, CACHEPLANE_ACCESS_KEY_ID=KEY_ID, CACHEPLANE_SECRET_ACCESS_KEY=SECRET,
-               CACHEPLANE_LOG="error")
-    proc = subprocess.Popen([BINARY, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data_dir],
-                            stdout=subprocess.PIPE, env=env, text=True)
-    try:
-        assert "API listening" in proc.stdout.readline()
-        endpoint = f"http://127.0.0.1:{port}"
+    with running_daemon(log="error") as (endpoint, _, proc):
         ec = client(endpoint, KEY_ID, SECRET)
         ec.create_replication_group(ReplicationGroupId="fz-group", ReplicationGroupDescription="fuzz",
                                     NumCacheClusters=2)
@@ -34,13 +22,6 @@ def main():
               f"{dict(counts)}; 5xx and dropped connections: {len(problems)}; daemon alive: {proc.poll() is None}")
         for p in problems[:20]:
             print("  ", p)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        for pid in node_pids(data_dir):
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Compatibility: the same create/describe/delete as users do it, with boto3 and with the AWS CLI (both from
 PyPI), against the real daemon, checking effects on the Redis nodes with redis-cli."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -49,20 +50,23 @@ def alive(pid):
         return False
 
 
-@pytest.fixture()
-def daemon():
+@contextlib.contextmanager
+def running_daemon(log=None):
+    """A daemon on a free port with a fresh data directory; yields (endpoint, data_dir, process). Killed, with every
+    node it started (by pid), on exit."""
     data_dir = tempfile.mkdtemp(prefix="cacheplane-compat-")
     port = free_port()
     env = dict(os.environ, CACHEPLANE_ACCESS_KEY_ID=KEY_ID, CACHEPLANE_SECRET_ACCESS_KEY=SECRET)
+    if log:
+        env["CACHEPLANE_LOG"] = log
     proc = subprocess.Popen(
         [BINARY, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data_dir],
         stdout=subprocess.PIPE, env=env, text=True,
     )
-    line = proc.stdout.readline()
-    assert "API listening" in line, line
-    endpoint = f"http://127.0.0.1:{port}"
     try:
-        yield endpoint, data_dir
+        line = proc.stdout.readline()
+        assert "API listening" in line, line
+        yield f"http://127.0.0.1:{port}", data_dir, proc
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -70,6 +74,12 @@ def daemon():
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture()
+def daemon():
+    with running_daemon() as (endpoint, data_dir, _):
+        yield endpoint, data_dir
 
 
 def redis_cli(ep, *args):

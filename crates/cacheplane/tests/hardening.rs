@@ -102,36 +102,6 @@ async fn data_at_rest_is_private_and_one_daemon_holds_it() {
     wait_available(&d.client(), "priv", Duration::from_secs(30)).await;
 }
 
-async fn list_tags(
-    c: &aws_sdk_elasticache::Client,
-    arn: &str,
-) -> Vec<aws_sdk_elasticache::types::Tag> {
-    c.list_tags_for_resource()
-        .resource_name(arn)
-        .send()
-        .await
-        .expect("list tags")
-        .tag_list()
-        .to_vec()
-}
-
-async fn wait_user_group_active(c: &aws_sdk_elasticache::Client, id: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let out = c
-            .describe_user_groups()
-            .user_group_id(id)
-            .send()
-            .await
-            .expect("describe user group");
-        if out.user_groups()[0].status() == Some("active") {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "{id} never active");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 const PW: &str = "a-long-password-0123456789";
 
 /// Every printable ASCII character, space included.
@@ -491,17 +461,7 @@ async fn snapshot_tools_come_from_the_engine_build() {
     assert_eq!(s.engine_version(), Some("6.2.14"));
 
     // The node validates RESTORE payloads deeply (read over the admin socket: customers cannot CONFIG GET).
-    let secret = std::fs::read_to_string(d.data_dir().join("admin.secret")).expect("secret");
-    let admin = redis::Client::open(redis::ConnectionInfo {
-        addr: redis::ConnectionAddr::Unix(d.data_dir().join("nodes/tools-001/admin.sock")),
-        redis: redis::RedisConnectionInfo {
-            db: 0,
-            username: Some(engine::secret::ADMIN_USER.into()),
-            password: Some(secret.trim().into()),
-            protocol: Default::default(),
-        },
-    })
-    .expect("admin");
+    let admin = node_admin(&d, "tools-001");
     let mut a = admin
         .get_multiplexed_async_connection()
         .await
@@ -675,21 +635,7 @@ async fn two_primaries_are_resolved_to_the_named_one() {
         .await
         .expect("create");
     wait_available(&c, "dual", Duration::from_secs(30)).await;
-    let secret = std::fs::read_to_string(d.data_dir().join("admin.secret")).expect("secret");
-    let admin = |node: &str| {
-        redis::Client::open(redis::ConnectionInfo {
-            addr: redis::ConnectionAddr::Unix(
-                d.data_dir().join(format!("nodes/{node}/admin.sock")),
-            ),
-            redis: redis::RedisConnectionInfo {
-                db: 0,
-                username: Some(engine::secret::ADMIN_USER.into()),
-                password: Some(secret.trim().into()),
-                protocol: Default::default(),
-            },
-        })
-        .expect("admin")
-    };
+    let admin = |node: &str| node_admin(&d, node);
     let role = |node: &'static str| {
         let client = admin(node);
         async move {

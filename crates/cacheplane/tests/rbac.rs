@@ -35,23 +35,6 @@ async fn denied(c: &redis::Client, cmd: &[&str]) -> bool {
     run(c, cmd).await.is_err()
 }
 
-async fn wait_user_group_active(c: &Client, id: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let out = c
-            .describe_user_groups()
-            .user_group_id(id)
-            .send()
-            .await
-            .expect("describe user group");
-        if out.user_groups()[0].status() == Some("active") {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "{id} never active");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn create_user(c: &Client, id: &str, name: &str, access: &str, password: Option<&str>) {
     let mut req = c
         .create_user()

@@ -846,6 +846,11 @@ pub async fn tag_and_list(c: &Client, arn: &str) -> Vec<aws_sdk_elasticache::typ
         .send()
         .await
         .expect("tag the resource");
+    list_tags(c, arn).await
+}
+
+/// The tags of `arn`.
+pub async fn list_tags(c: &Client, arn: &str) -> Vec<aws_sdk_elasticache::types::Tag> {
     c.list_tags_for_resource()
         .resource_name(arn)
         .send()
@@ -853,6 +858,47 @@ pub async fn tag_and_list(c: &Client, arn: &str) -> Vec<aws_sdk_elasticache::typ
         .expect("list tags")
         .tag_list()
         .to_vec()
+}
+
+/// Waits until user group `id` is `active`.
+pub async fn wait_user_group_active(c: &Client, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = c
+            .describe_user_groups()
+            .user_group_id(id)
+            .send()
+            .await
+            .expect("describe user group");
+        if out.user_groups()[0].status() == Some("active") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{id} never active");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A client of the control plane's admin user over the admin socket `socket`.
+pub fn admin_client(socket: &Path, password: &str) -> redis::Client {
+    redis::Client::open(redis::ConnectionInfo {
+        addr: redis::ConnectionAddr::Unix(socket.to_path_buf()),
+        redis: redis::RedisConnectionInfo {
+            db: 0,
+            username: Some(engine::secret::ADMIN_USER.into()),
+            password: Some(password.into()),
+            protocol: Default::default(),
+        },
+    })
+    .expect("admin client")
+}
+
+/// The admin client of node `node` of daemon `d` (for what customers may not do, such as `CONFIG GET`).
+pub fn node_admin(d: &Daemon, node: &str) -> redis::Client {
+    let secret = std::fs::read_to_string(d.data_dir().join("admin.secret")).expect("secret");
+    admin_client(
+        &d.data_dir().join("nodes").join(node).join("admin.sock"),
+        secret.trim(),
+    )
 }
 
 /// The median of `v` (sorted in place).

@@ -189,19 +189,6 @@ pub struct Sampler {
     task: Option<std::thread::JoinHandle<Vec<String>>>,
 }
 
-fn admin_client(socket: &Path, password: &str) -> redis::Client {
-    redis::Client::open(redis::ConnectionInfo {
-        addr: redis::ConnectionAddr::Unix(socket.to_path_buf()),
-        redis: redis::RedisConnectionInfo {
-            db: 0,
-            username: Some(engine::secret::ADMIN_USER.into()),
-            password: Some(password.into()),
-            protocol: Default::default(),
-        },
-    })
-    .expect("admin client")
-}
-
 impl Sampler {
     /// Starts sampling the nodes whose directories are under `data_dir/nodes` and whose names start with one of
     /// `groups` (members are `<group>-NNN`).
