@@ -2,6 +2,7 @@
 PyPI), against the real daemon, checking effects on the Redis nodes with redis-cli."""
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -74,6 +75,9 @@ def running_daemon(log=None):
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         shutil.rmtree(data_dir, ignore_errors=True)
+        # The deployment's private directory for long-path admin sockets (engine::private::prepare_socket_dir).
+        digest = hashlib.sha256(data_dir.encode()).hexdigest()[:16]
+        shutil.rmtree(os.path.join(tempfile.gettempdir(), f"cacheplane-{os.geteuid()}-{digest}"), ignore_errors=True)
 
 
 @pytest.fixture()
