@@ -15,6 +15,7 @@ pub mod monitor;
 pub mod node_types;
 pub mod notify;
 pub mod observe;
+pub mod progress;
 pub mod reconciler;
 pub mod rules;
 pub mod security;

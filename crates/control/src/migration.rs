@@ -465,9 +465,12 @@ impl Control {
             return Ok(());
         };
         let t = now();
+        // Loading the source's data (the sync's last part) is progress too.
+        let loading = !link.link_up && c.load_progress().await?.is_some();
         let stalled = !f.synced
             && !link.link_up
             && !link.sync_in_progress
+            && !loading
             && (t - f.attempt_since).to_std().unwrap_or_default()
                 >= self.inner.settings.migration_attempt_timeout;
         // Asked only when it matters: a source may take seconds to start a sync it has accepted.

@@ -29,6 +29,8 @@ use crate::error::{ControlError, Result};
 use crate::failover::{self, Candidate};
 use crate::model::{Failover, GroupStatus, Member, NewEvent, ReplicationGroup, StandaloneCluster};
 use crate::monitor::{Health, Target};
+use crate::observe::Wait;
+use crate::progress::Verdict;
 use crate::{node_types, now, rules, Control};
 
 /// How often every group is looked at even when nothing woke the reconciler.
@@ -37,8 +39,6 @@ pub const TICK: Duration = Duration::from_millis(250);
 pub const ROLE_REFRESH: Duration = Duration::from_secs(2);
 /// Creation attempts before a group is `create-failed`.
 pub const MAX_CREATE_ATTEMPTS: u32 = 3;
-/// How long a new replica may take to report its link up.
-const LINK_TIMEOUT: Duration = Duration::from_secs(30);
 /// Groups whose nodes are being started (created) or stopped (deleted) at once.
 pub const CONCURRENCY: usize = 16;
 /// A node that does not answer for this long, and that no failover replaces, is killed and restarted.
@@ -54,6 +54,10 @@ const EVENT_PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// The longest wait before a failing step is tried again (it starts at [`TICK`] and doubles; a poke from the
 /// API or the monitor cuts it short).
 pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// How long one step waits on a node that is loading its data or a replica that is syncing before it ends (the next
+/// step looks again at once): long enough to see short waits through, short enough that a step never holds up a
+/// failover.
+const PROGRESS_LOOK: Duration = Duration::from_secs(1);
 /// Grace between SIGTERM and SIGKILL when stopping a node.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -228,6 +232,7 @@ impl Control {
                 (Some(name), GroupStatus::Creating, true) => Some(self.snapshot_file(name)),
                 _ => None,
             },
+            engine_version: binary.version_triple(),
         })
     }
 
@@ -267,6 +272,7 @@ impl Control {
             tls,
             users: s.acl.as_ref().map(|a| a.users.clone()).unwrap_or_default(),
             restore_rdb: None,
+            engine_version: binary.version_triple(),
         })
     }
 
@@ -493,6 +499,8 @@ impl Control {
             o.pid = Some(spawned.pid);
             o.exited = Some(spawned.exited.clone());
             o.role = None;
+            o.load = None;
+            o.sync = None;
         });
         self.watch_node(spec, spawned.pid, Some(spawned.exited), poke);
         Ok(true)
@@ -557,6 +565,9 @@ impl Control {
                 let mut c =
                     AdminClient::connect_within(&spec.node_addr(), &self.inner.admin, timeout)
                         .await?;
+                if self.note_load(&mut c, spec).await? {
+                    return Ok(());
+                }
                 self.correct_tls(&mut c, spec).await
             };
             if let Err(e) = tls.await {
@@ -585,6 +596,14 @@ impl Control {
     ) -> Result<()> {
         let mut c =
             AdminClient::connect_within(&spec.node_addr(), &self.inner.admin, timeout).await?;
+        // A node loading its data is on its way: it is corrected once loaded (most commands wait until then).
+        if self.note_load(&mut c, spec).await? {
+            let role = c.role().await?;
+            self.inner
+                .observed
+                .update(&spec.name, |o| o.role = Some(role));
+            return Ok(());
+        }
         let binds = c.binds().await?;
         let want = spec.binds();
         if binds != want {
@@ -659,6 +678,26 @@ impl Control {
             .observed
             .update(&spec.name, |o| o.role = Some(role.clone()));
         Ok(())
+    }
+
+    /// Reads whether the node is loading its data, and records how far it has got. True while it loads.
+    async fn note_load(&self, c: &mut AdminClient, spec: &NodeSpec) -> Result<bool> {
+        let load = c.load_progress().await?;
+        let now = Instant::now();
+        self.inner.observed.update(&spec.name, |o| {
+            o.load = load.map(|p| {
+                Wait::next(
+                    o.load.as_ref(),
+                    now,
+                    "loading",
+                    p.loaded_bytes,
+                    p.total_bytes,
+                    p.rdb_used_memory.max(p.total_bytes),
+                    p.eta_seconds,
+                )
+            });
+        });
+        Ok(load.is_some())
     }
 
     /// Brings a node's TLS to its spec while it runs (`CONFIG SET`, no restart; clients on the ports that stay
@@ -1011,6 +1050,11 @@ impl Control {
             }
         }
         self.ensure_endpoints(g).await?;
+        // Nodes loading their data are on their way: the group's work waits for them (a failover, a restart or a
+        // correction above never does), within deadlines from the data's size.
+        if !self.loads_done(g, &specs, &poke).await? {
+            return Ok(false);
+        }
         if creating {
             if g.restore_from.is_some() {
                 if let Some(p) = specs.iter().find(|s| s.replica_of.is_none()) {
@@ -1021,14 +1065,18 @@ impl Control {
                     let _ = std::fs::remove_file(p.dir.join(engine::config::RESTORE_FILE));
                 }
             }
-            self.wait_for_links(&specs).await?;
+            if !self.wait_for_links(&specs, &poke).await? {
+                return Ok(false);
+            }
         } else if !g.adding.is_empty() {
             let new: Vec<NodeSpec> = specs
                 .iter()
                 .filter(|s| g.adding.contains(&s.name))
                 .cloned()
                 .collect();
-            self.wait_for_links(&new).await?;
+            if !self.wait_for_links(&new, &poke).await? {
+                return Ok(false);
+            }
             self.ensure_endpoints(g).await?;
         }
         if let Some(m) = &g.migration {
@@ -1060,7 +1108,7 @@ impl Control {
             return Ok(false);
         }
         if let Some(target) = &g.upgrading_to {
-            if self.upgrade_step(g, target).await? {
+            if self.upgrade_step(g, target, &poke).await? {
                 poke.notify_one();
             }
             return Ok(false);
@@ -1202,13 +1250,22 @@ impl Control {
             reads.spawn(async move {
                 let mut c =
                     AdminClient::connect_within(&addr, &admin, STEP_COMMAND_TIMEOUT).await?;
-                let role = c.role().await?;
-                Ok::<_, engine::EngineError>((m, role))
+                let info = c.info("replication").await?;
+                let role = engine::admin::role_from_info(&info).ok_or_else(|| {
+                    engine::EngineError::Other(format!("{} reports no role", m.cluster_id))
+                })?;
+                // A replica that never finished a sync, or is receiving or loading one, holds none (or only
+                // part) of the data: promoting it would lose every key the primary had.
+                let link = engine::admin::link_state_from_info(&info);
+                let whole = link
+                    .is_none_or(|l| l.link_up || (!l.sync_in_progress && l.down_seconds.is_some()))
+                    && c.load_progress().await?.is_none();
+                Ok::<_, engine::EngineError>((m, role, whole))
             });
         }
         let mut candidates = Vec::new();
         while let Some(r) = reads.join_next().await {
-            if let Ok(Ok((m, role))) = r {
+            if let Ok(Ok((m, role, true))) = r {
                 let offset = match role {
                     Role::Replica { offset, .. } | Role::Primary { offset, .. } => offset,
                 };
@@ -1248,6 +1305,8 @@ impl Control {
             o.pid = None;
             o.exited = None;
             o.role = None;
+            o.load = None;
+            o.sync = None;
         });
         // Record the decision, then carry it out; a crash in between is finished by the next step's
         // corrections.
@@ -1611,22 +1670,27 @@ impl Control {
     /// started by the next step on the new binary from their data, then resynced); when only the primary is left,
     /// a planned switchover hands its role to an upgraded replica, and it is replaced in turn; a group without
     /// replicas has its primary restarted in place. Returns true when it changed something.
-    async fn upgrade_step(&self, g: &ReplicationGroup, target: &str) -> Result<bool> {
+    async fn upgrade_step(
+        &self,
+        g: &ReplicationGroup,
+        target: &str,
+        poke: &Arc<Notify>,
+    ) -> Result<bool> {
         let upgraded = |m: &Member| m.engine_version.as_deref() == Some(target);
-        // Wait until every replaced node is back: running, and (a replica) linked to the primary.
+        // Wait until every replaced node is back: running, and (a replica) linked to the primary, its full sync
+        // judged against its deadline.
+        let mut back = Vec::new();
         for m in g.members.iter().filter(|m| upgraded(m)) {
             if !self.inner.monitor.health(&m.cluster_id).is_up() {
                 return Ok(false);
             }
-            if m.cluster_id != g.primary_cluster_id
-                && !matches!(
-                    self.inner.observed.get(&m.cluster_id).and_then(|o| o.role),
-                    Some(Role::Replica { link_up: true, .. })
-                )
-            {
-                self.refresh_roles_soon(&g.id);
-                return Ok(false);
+            if m.cluster_id != g.primary_cluster_id {
+                back.push(self.node_spec(g, m)?);
             }
+        }
+        if !self.wait_for_links(&back, poke).await? {
+            self.refresh_roles_soon(&g.id);
+            return Ok(false);
         }
         let next_replica = g.replicas().find(|m| !upgraded(m)).cloned();
         let primary = g.primary().cloned();
@@ -1785,29 +1849,241 @@ impl Control {
         })
     }
 
-    /// Waits until every replica reports `master_link_status:up`.
-    async fn wait_for_links(&self, specs: &[NodeSpec]) -> Result<()> {
-        let deadline = Instant::now() + LINK_TIMEOUT;
-        for spec in specs.iter().filter(|s| s.replica_of.is_some()) {
-            let mut c = AdminClient::connect(&spec.node_addr(), &self.inner.admin).await?;
-            loop {
-                let role = c.role().await?;
-                let up = matches!(role, Role::Replica { link_up: true, .. });
-                self.inner
-                    .observed
-                    .update(&spec.name, |o| o.role = Some(role));
-                if up {
-                    break;
+    /// Waits a little (up to [`PROGRESS_LOOK`], less when the monitor pokes the group) for the replicas of `specs`
+    /// to report their links up. True when all are; false when some are still on their way (waiting for their
+    /// primary, receiving a full sync or loading it), and the step ends so the next one looks again at once. A
+    /// replica past its deadline ([`crate::progress`]) is restarted, to sync afresh, and the step fails.
+    async fn wait_for_links(&self, specs: &[NodeSpec], poke: &Arc<Notify>) -> Result<bool> {
+        let until = Instant::now() + PROGRESS_LOOK;
+        loop {
+            if self.check_links(specs).await? {
+                return Ok(true);
+            }
+            if Instant::now() >= until {
+                poke.notify_one();
+                return Ok(false);
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(5)) => {}
+                () = poke.notified() => {
+                    poke.notify_one();
+                    return Ok(false);
                 }
-                if Instant::now() > deadline {
-                    return Err(ControlError::Internal(format!(
-                        "replica {} did not sync within {LINK_TIMEOUT:?}",
-                        spec.name
-                    )));
-                }
-                tokio::time::sleep(Duration::from_millis(2)).await;
             }
         }
+    }
+
+    /// One look at each replica of `specs`: true when every one reports its link up. Records each one's role and,
+    /// for those not linked, how far their sync has got.
+    async fn check_links(&self, specs: &[NodeSpec]) -> Result<bool> {
+        let mut all = true;
+        let mut primary_size: Option<u64> = None;
+        for spec in specs.iter().filter(|s| s.replica_of.is_some()) {
+            let mut c = AdminClient::connect(&spec.node_addr(), &self.inner.admin).await?;
+            let info = c.info("replication").await?;
+            let role = engine::admin::role_from_info(&info);
+            let up = matches!(role, Some(Role::Replica { link_up: true, .. }));
+            if up {
+                self.inner.observed.update(&spec.name, |o| {
+                    o.role = role;
+                    o.sync = None;
+                    o.load = None;
+                });
+                continue;
+            }
+            all = false;
+            let link = engine::admin::link_state_from_info(&info);
+            let load = c.load_progress().await?;
+            if primary_size.is_none() {
+                primary_size = Some(self.dataset_size(spec.replica_of).await);
+            }
+            let now = Instant::now();
+            let (phase, done, total) = match (load, link) {
+                (Some(p), _) => ("loading", p.loaded_bytes, p.total_bytes),
+                (None, Some(l)) if l.sync_in_progress && l.sync_read_bytes > 0 => (
+                    "receiving",
+                    l.sync_read_bytes,
+                    l.sync_total_bytes.unwrap_or(0),
+                ),
+                _ => ("waiting for the primary", 0, 0),
+            };
+            let size = primary_size.unwrap_or(0);
+            let mut wait = None;
+            self.inner.observed.update(&spec.name, |o| {
+                o.role = role;
+                let w = Wait::next(o.sync.as_ref(), now, phase, done, total, size, None);
+                o.load = load.map(|p| {
+                    Wait::next(
+                        o.load.as_ref(),
+                        now,
+                        "loading",
+                        p.loaded_bytes,
+                        p.total_bytes,
+                        p.rdb_used_memory.max(p.total_bytes),
+                        p.eta_seconds,
+                    )
+                });
+                o.sync = Some(w.clone());
+                wait = Some(w);
+            });
+            if let Some(w) = wait {
+                let why = match w.verdict(now) {
+                    Verdict::OnItsWay => continue,
+                    Verdict::Stalled => format!(
+                        "no progress for {:?} while {} ({} of its data)",
+                        crate::progress::STALL,
+                        w.phase,
+                        crate::progress::human_bytes(w.done)
+                    ),
+                    Verdict::Overdue(limit) => format!(
+                        "not synced within {limit:?}, the deadline for {} of data",
+                        crate::progress::human_bytes(w.size)
+                    ),
+                };
+                self.restart_stuck(spec, &why).await?;
+                return Err(ControlError::Internal(format!(
+                    "replica {} {why}; restarted to sync again",
+                    spec.name
+                )));
+            }
+        }
+        Ok(all)
+    }
+
+    /// The size in memory of the dataset of the node at `addr` (one of this daemon's nodes: a replica's primary),
+    /// 0 when it cannot be read.
+    async fn dataset_size(&self, addr: Option<SocketAddr>) -> u64 {
+        let Some(addr) = addr else { return 0 };
+        let Some(spec) = self.spec_at(addr) else {
+            return 0;
+        };
+        let read = async {
+            let mut c = AdminClient::connect_within(
+                &spec.node_addr(),
+                &self.inner.admin,
+                STEP_COMMAND_TIMEOUT,
+            )
+            .await?;
+            let info = c.info("memory").await?;
+            Ok::<_, engine::EngineError>(
+                info.get("used_memory_dataset")
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0),
+            )
+        };
+        read.await.unwrap_or(0)
+    }
+
+    /// The spec of the node of this daemon that listens at `addr`, if any.
+    fn spec_at(&self, addr: SocketAddr) -> Option<NodeSpec> {
+        let groups: Vec<ReplicationGroup> = self.state().groups.values().cloned().collect();
+        groups.iter().find_map(|g| {
+            g.members
+                .iter()
+                .filter_map(|m| self.node_spec(g, m).ok())
+                .find(|s| {
+                    s.port == addr.port()
+                        && (s.bind == addr.ip()
+                            || s.announce == addr.ip()
+                            || s.extra_binds.contains(&addr.ip()))
+                })
+        })
+    }
+
+    /// Waits a little (up to [`PROGRESS_LOOK`]) for the nodes of `specs` that were seen loading their data. True
+    /// when none is loading any more. A node whose load is past its deadline, or stalled, is killed (restarted,
+    /// or failed over, by the next steps) and the step fails.
+    async fn loads_done(
+        &self,
+        g: &ReplicationGroup,
+        specs: &[NodeSpec],
+        poke: &Arc<Notify>,
+    ) -> Result<bool> {
+        let loading = |this: &Self| -> Vec<NodeSpec> {
+            specs
+                .iter()
+                .filter(|s| {
+                    this.inner
+                        .observed
+                        .get(&s.name)
+                        .is_some_and(|o| o.load.is_some())
+                })
+                .cloned()
+                .collect()
+        };
+        let mut pending = loading(self);
+        if pending.is_empty() {
+            return Ok(true);
+        }
+        let until = Instant::now() + PROGRESS_LOOK;
+        loop {
+            for spec in &pending {
+                let mut c = AdminClient::connect(&spec.node_addr(), &self.inner.admin).await?;
+                self.note_load(&mut c, spec).await?;
+                let now = Instant::now();
+                let Some(w) = self.inner.observed.get(&spec.name).and_then(|o| o.load) else {
+                    continue;
+                };
+                let why = match w.verdict(now) {
+                    Verdict::OnItsWay => continue,
+                    Verdict::Stalled => format!(
+                        "its load made no progress for {:?} ({} of {} read)",
+                        crate::progress::STALL,
+                        crate::progress::human_bytes(w.done),
+                        crate::progress::human_bytes(w.total)
+                    ),
+                    Verdict::Overdue(limit) => format!(
+                        "it did not load {} of data within {limit:?}",
+                        crate::progress::human_bytes(w.size)
+                    ),
+                };
+                tracing::warn!(group = %g.id, node = %spec.name, %why, "node stuck loading its data");
+                self.restart_stuck(spec, &why).await?;
+                return Err(ControlError::Internal(format!(
+                    "node {} is stuck loading its data: {why}",
+                    spec.name
+                )));
+            }
+            pending = loading(self);
+            if pending.is_empty() {
+                // Loaded: the next step corrects them at once.
+                self.refresh_roles_soon(&g.id);
+                poke.notify_one();
+                return Ok(false);
+            }
+            if Instant::now() >= until {
+                self.refresh_roles_soon(&g.id);
+                poke.notify_one();
+                return Ok(false);
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(10)) => {}
+                () = poke.notified() => {
+                    self.refresh_roles_soon(&g.id);
+                    poke.notify_one();
+                    return Ok(false);
+                }
+            }
+        }
+    }
+
+    /// Kills a node stuck on its data (a load or a sync past its deadline) so that it starts again: the next step
+    /// restarts it from its own data (or fails over from it), and a replica syncs afresh.
+    async fn restart_stuck(&self, spec: &NodeSpec, why: &str) -> Result<()> {
+        if let Some(pid) = self.inner.observed.get(&spec.name).and_then(|o| o.pid) {
+            let _ = process::kill_now(pid).await;
+        }
+        self.inner.observed.update(&spec.name, |o| {
+            o.load = None;
+            o.sync = None;
+        });
+        self.state().store.add_events(
+            now(),
+            &[NewEvent::cluster(
+                &spec.name,
+                format!("Cache node 0001 was restarted: {why}"),
+            )],
+        )?;
         Ok(())
     }
 

@@ -42,20 +42,15 @@ pub struct NodeSpec {
     /// More ACL users (customers' users of a user group): name and rules.
     pub users: Vec<(String, String)>,
     /// An RDB file (a snapshot) the node starts from when it has no data of its own yet (a restored group's
-    /// primary). See [`restoring`].
+    /// primary). See [`crate::restore`].
     pub restore_rdb: Option<PathBuf>,
+    /// The engine version of `binary` (`major.minor.patch`): what its data files look like.
+    pub engine_version: (u32, u32, u32),
 }
 
-/// The file a restoring node loads, in its own directory.
+/// The file a node of an older Cacheplane loaded a snapshot from (with `appendonly no` until the control plane
+/// turned it on); a node that still has it is finished by [`crate::admin::AdminClient::finish_restore`].
 pub const RESTORE_FILE: &str = "restore.rdb";
-
-/// True when `spec`'s node is to start from its snapshot: it has one to restore and no append-only file yet.
-/// Redis ignores an RDB file while `appendonly` is on, so such a node starts with `appendonly no` from
-/// [`RESTORE_FILE`], and the control plane turns the append-only file on once it runs (which rewrites it from
-/// memory): from then on the node has data of its own.
-pub fn restoring(spec: &NodeSpec) -> bool {
-    spec.restore_rdb.is_some() && !spec.dir.join("appendonlydir").exists()
-}
 
 /// What a node with TLS on accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,15 +243,11 @@ pub fn render(spec: &NodeSpec, admin: &AdminCredentials) -> String {
     let _ = writeln!(c, "dir {}", quoted(&spec.dir));
     let _ = writeln!(c, "pidfile {}", quoted(&spec.pid_path()));
     let _ = writeln!(c, "logfile {}", quoted(&spec.log_path()));
-    if restoring(spec) {
-        let _ = writeln!(c, "dbfilename {RESTORE_FILE}");
-        let _ = writeln!(c, "save \"\"");
-        let _ = writeln!(c, "appendonly no");
-    } else {
-        let _ = writeln!(c, "dbfilename dump.rdb");
-        let _ = writeln!(c, "save \"\"");
-        let _ = writeln!(c, "appendonly yes");
-    }
+    // A restored node starts from an append-only file made of its snapshot (`crate::restore`), so every node
+    // runs with the same settings from its first start.
+    let _ = writeln!(c, "dbfilename dump.rdb");
+    let _ = writeln!(c, "save \"\"");
+    let _ = writeln!(c, "appendonly yes");
     let _ = writeln!(c, "appendfsync everysec");
     let _ = writeln!(c, "maxmemory {}", spec.maxmemory);
     let _ = writeln!(c, "maxmemory-policy volatile-lru");
@@ -314,6 +305,7 @@ mod tests {
             tls: None,
             users: vec![],
             restore_rdb: None,
+            engine_version: (7, 0, 15),
         };
         let c = render(&spec, &admin);
         assert!(c.contains("bind 127.1.2.3\n"));

@@ -9,6 +9,7 @@
 //! - [`private`]: private files and directories, atomic secrets, the data directory's lock.
 //! - [`secret`]: the admin user's secret, kept in the data directory.
 //! - [`source`]: looking at a Redis this daemon does not manage (a migration source), read-only.
+//! - [`restore`]: a restored node's append-only file, made of its snapshot.
 //! - [`snapshot`]: a node's dataset as an RDB file, taken the way a replica reads it; checked with `redis-check-rdb`.
 //! - [`vocabulary`]: the commands an engine build's ACL knows, read from the build itself.
 //! - [`tls`]: the deployment's certificate authority and node certificates.
@@ -20,6 +21,7 @@ pub mod config;
 pub mod endpoint;
 pub mod private;
 pub mod process;
+pub mod restore;
 pub mod secret;
 pub mod snapshot;
 pub mod source;
@@ -63,6 +65,13 @@ pub enum EngineError {
 }
 
 pub type Result<T> = std::result::Result<T, EngineError>;
+
+impl EngineError {
+    /// The node answered `-LOADING`: it is loading its dataset into memory, on its way rather than failed.
+    pub fn is_loading(&self) -> bool {
+        matches!(self, EngineError::Redis { source, .. } if source.kind() == redis::ErrorKind::BusyLoadingError)
+    }
+}
 
 pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> EngineError {
     let path = path.into();

@@ -64,10 +64,7 @@ pub fn read_pid(spec: &NodeSpec) -> Option<u32> {
 /// Writes the node's config file (mode 0600: it holds `masterauth`).
 pub fn write_config(spec: &NodeSpec, admin: &AdminCredentials) -> Result<()> {
     std::fs::create_dir_all(&spec.dir).map_err(io_err(&spec.dir))?;
-    if let (true, Some(rdb)) = (crate::config::restoring(spec), &spec.restore_rdb) {
-        let dest = spec.dir.join(crate::config::RESTORE_FILE);
-        std::fs::copy(rdb, &dest).map_err(io_err(&dest))?;
-    }
+    crate::restore::prepare(spec)?;
     write_private(&spec.config_path(), &render(spec, admin))
 }
 

@@ -746,7 +746,12 @@ pub struct PlainRedis {
 impl PlainRedis {
     /// Starts one on a free port of 127.0.0.1, with `extra` arguments; waits until it accepts connections.
     pub fn start(extra: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("dir");
+        Self::start_in(tempfile::tempdir().expect("dir"), extra)
+    }
+
+    /// Starts one whose data directory is `dir` (which may hold a `dump.rdb` to load); waits until it accepts
+    /// connections (it answers `-LOADING` while it loads the file).
+    pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -909,7 +914,16 @@ pub fn median(v: &mut [Duration]) -> Duration {
 
 /// Waits (up to 60 s) until snapshot `name` is `available`; it must not be anything but `creating` meanwhile.
 pub async fn wait_snapshot(c: &Client, name: &str) -> aws_sdk_elasticache::types::Snapshot {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    wait_snapshot_within(c, name, Duration::from_secs(60)).await
+}
+
+/// Waits up to `max` until snapshot `name` is `available`; it must not be anything but `creating` meanwhile.
+pub async fn wait_snapshot_within(
+    c: &Client,
+    name: &str,
+    max: Duration,
+) -> aws_sdk_elasticache::types::Snapshot {
+    let deadline = Instant::now() + max;
     loop {
         let out = c
             .describe_snapshots()

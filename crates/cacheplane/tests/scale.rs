@@ -1,0 +1,366 @@
+//! Data at scale (issue 13): every workflow that waits on a node holds with a dataset of about a gigabyte.
+//! One dataset (`SCALE_KEYS` keys, 4,000,000 by default: about 1.1 GB of used memory) is written once, then
+//! snapshotted, restored into 3 nodes, switched over, failed over, rebooted, upgraded, given a replica, migrated
+//! into a second group from a Redis outside Cacheplane, and deleted with a final snapshot; after each, every node
+//! holds every key.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use aws_sdk_elasticache::Client;
+use common::*;
+
+/// Keys of the dataset (`SCALE_KEYS` overrides).
+fn keys() -> u64 {
+    std::env::var("SCALE_KEYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4_000_000)
+}
+
+/// Generous: the point is that nothing fails while data loads, not how fast (the benchmark measures that).
+const WAIT: Duration = Duration::from_secs(600);
+
+/// The value of key `key:i`: 200 bytes that depend on `i` (the same rule as in [`FILL`]; every product stays
+/// well inside the integers a Lua number holds exactly).
+fn value_of(i: u64) -> String {
+    format!("{:010}", (i * 40_503) % 1_000_003).repeat(20)
+}
+
+/// Writes `key:<from>` … `key:<from+n-1>` in one script: the node does the work, no client round trips.
+const FILL: &str = "local from, n = tonumber(ARGV[1]), tonumber(ARGV[2]) \
+for i = from, from + n - 1 do \
+  local s = string.format('%010d', (i * 40503) % 1000003) \
+  redis.call('SET', 'key:' .. i, string.rep(s, 20)) \
+end return n";
+
+async fn fill(url: &str, n: u64) {
+    let mut conn = redis_conn_with_timeout(url, Duration::from_secs(60))
+        .await
+        .expect("connect");
+    // Chunks short enough that the node keeps answering its control plane between them.
+    let chunk = 50_000;
+    let mut from = 0;
+    while from < n {
+        let k = chunk.min(n - from);
+        let _: u64 = redis::cmd("EVAL")
+            .arg(FILL)
+            .arg(0)
+            .arg(from)
+            .arg(k)
+            .query_async(&mut conn)
+            .await
+            .expect("fill");
+        from += k;
+    }
+}
+
+/// Every key is on the node at `url`: as many keys as written (waiting while the node still loads or syncs), and a
+/// sample spread over the range (first, last, and 1,000 between) with the value it was written with.
+async fn assert_holds(what: &str, url: &str, n: u64) {
+    let deadline = Instant::now() + WAIT;
+    let mut conn = loop {
+        match redis_conn_with_timeout(url, Duration::from_secs(60)).await {
+            Ok(c) => break c,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "{what}: connect: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    loop {
+        let size: redis::RedisResult<u64> = redis::cmd("DBSIZE").query_async(&mut conn).await;
+        match size {
+            Ok(size) if size == n => break,
+            other => {
+                assert!(Instant::now() < deadline, "{what}: {other:?} keys, not {n}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    let step = (n / 1000).max(1);
+    let sample: Vec<u64> = (0..n).step_by(step as usize).chain([n - 1]).collect();
+    for ids in sample.chunks(200) {
+        let names: Vec<String> = ids.iter().map(|i| format!("key:{i}")).collect();
+        let got: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(&names)
+            .query_async(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: MGET: {e}"));
+        for (i, v) in ids.iter().zip(got) {
+            assert_eq!(v.as_deref(), Some(value_of(*i).as_str()), "{what}: key:{i}");
+        }
+    }
+}
+
+/// Waits until group `id` is `available`, then checks that every member holds the dataset.
+async fn assert_group_holds(
+    c: &Client,
+    id: &str,
+    n: u64,
+    after: &str,
+) -> aws_sdk_elasticache::types::ReplicationGroup {
+    let g = wait_available(c, id, WAIT).await;
+    for (member, _, url) in members_of(&g) {
+        assert_holds(&format!("{after}: {member}"), &url, n).await;
+    }
+    eprintln!("{after}: every member of {id} holds all {n} keys");
+    g
+}
+
+fn primary_of(g: &aws_sdk_elasticache::types::ReplicationGroup) -> String {
+    members_of(g)
+        .into_iter()
+        .find(|(_, role, _)| role == "primary")
+        .map(|(id, _, _)| id)
+        .expect("a primary")
+}
+
+async fn restore(c: &Client, id: &str, snapshot: &str, nodes: i32, version: &str) {
+    c.create_replication_group()
+        .replication_group_id(id)
+        .replication_group_description("restored")
+        .num_cache_clusters(nodes)
+        .cache_node_type("cache.r6g.large")
+        .engine_version(version)
+        .snapshot_name(snapshot)
+        .send()
+        .await
+        .expect("restore");
+}
+
+/// The file of snapshot `name` in the daemon's data directory.
+fn snapshot_file(d: &Daemon, name: &str) -> std::path::PathBuf {
+    d.data_dir().join("snapshots").join(format!("{name}.rdb"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_workflow_holds_a_gigabyte() {
+    let n = keys();
+    let began = Instant::now();
+    // Redis 6.2 and 7.0: the group starts on 6.2 so that a rolling upgrade to 7.0 is one of the workflows.
+    let d = Daemon::start_with_two_engines();
+    let c = d.client();
+    c.create_replication_group()
+        .replication_group_id("scale-src")
+        .replication_group_description("the dataset")
+        .num_cache_clusters(1)
+        .cache_node_type("cache.r6g.large")
+        .engine_version("6.2")
+        .send()
+        .await
+        .expect("create");
+    let g = wait_available(&c, "scale-src", WAIT).await;
+    let url = redis_url(g.node_groups()[0].primary_endpoint().expect("endpoint"));
+    let t = Instant::now();
+    fill(&url, n).await;
+    eprintln!("filled {n} keys in {:?}", t.elapsed());
+
+    // 1. Snapshot.
+    let t = Instant::now();
+    c.create_snapshot()
+        .replication_group_id("scale-src")
+        .snapshot_name("scale-1")
+        .send()
+        .await
+        .expect("snapshot");
+    let snap = wait_snapshot_within(&c, "scale-1", WAIT).await;
+    eprintln!(
+        "snapshot of {n} keys ({} bytes) in {:?}",
+        snapshot_file(&d, "scale-1").metadata().expect("file").len(),
+        t.elapsed()
+    );
+    assert_eq!(snap.snapshot_status(), Some("available"));
+    c.delete_replication_group()
+        .replication_group_id("scale-src")
+        .send()
+        .await
+        .expect("delete source");
+
+    // 2. Restore into 3 nodes.
+    let t = Instant::now();
+    restore(&c, "scale", "scale-1", 3, "6.2").await;
+    let g = assert_group_holds(&c, "scale", n, "restore into 3 nodes").await;
+    eprintln!("restore: {:?}", t.elapsed());
+
+    // 3. Planned switchover to a replica (AWS allows PrimaryClusterId only while automatic failover is off).
+    let old = primary_of(&g);
+    let target = members_of(&g)
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .find(|id| *id != old)
+        .expect("a replica");
+    let t = Instant::now();
+    c.modify_replication_group()
+        .replication_group_id("scale")
+        .primary_cluster_id(&target)
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("switchover");
+    let g = wait_group(&c, "scale", WAIT, "switched over", |g| {
+        g.status() == Some("available") && primary_of(g) == target
+    })
+    .await;
+    assert_group_holds(&c, "scale", n, "switchover").await;
+    eprintln!("switchover: {:?}", t.elapsed());
+
+    // 4. Failover: with automatic failover on, the primary's process is killed.
+    c.modify_replication_group()
+        .replication_group_id("scale")
+        .automatic_failover_enabled(true)
+        .multi_az_enabled(true)
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("automatic failover on");
+    wait_available(&c, "scale", WAIT).await;
+    let old = primary_of(&g);
+    let t = Instant::now();
+    let pid = node_pid(&d, &old);
+    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    let g = wait_group(&c, "scale", WAIT, "failed over", |g| {
+        g.status() == Some("available") && primary_of(g) != old
+    })
+    .await;
+    assert_group_holds(&c, "scale", n, "failover").await;
+    eprintln!(
+        "failover (the old primary back with every key): {:?}",
+        t.elapsed()
+    );
+
+    // 5. Reboot of the primary.
+    let primary = primary_of(&g);
+    let t = Instant::now();
+    c.reboot_cache_cluster()
+        .cache_cluster_id(&primary)
+        .cache_node_ids_to_reboot("0001")
+        .send()
+        .await
+        .expect("reboot");
+    wait_group(&c, "scale", WAIT, "rebooting", |g| {
+        g.status() == Some("available")
+    })
+    .await;
+    let g = assert_group_holds(&c, "scale", n, "reboot of the primary").await;
+    assert_eq!(primary_of(&g), primary, "a reboot is no failover");
+    eprintln!("reboot: {:?}", t.elapsed());
+
+    // 6. Rolling engine upgrade 6.2 → 7.0.
+    let t = Instant::now();
+    c.modify_replication_group()
+        .replication_group_id("scale")
+        .engine_version("7.0")
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("upgrade");
+    let g = wait_group(&c, "scale", WAIT, "upgraded", |g| {
+        g.status() == Some("available")
+    })
+    .await;
+    assert_group_holds(&c, "scale", n, "rolling upgrade").await;
+    for (id, _, url) in members_of(&g) {
+        let mut conn = redis_conn(&url).await;
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut conn)
+            .await
+            .expect("info");
+        assert!(info.contains("redis_version:7.0"), "{id} runs 7.0");
+    }
+    eprintln!("rolling upgrade: {:?}", t.elapsed());
+
+    // 7. A replica added.
+    let t = Instant::now();
+    c.increase_replica_count()
+        .replication_group_id("scale")
+        .new_replica_count(3)
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("add replica");
+    let g = assert_group_holds(&c, "scale", n, "replica added").await;
+    assert_eq!(members_of(&g).len(), 4);
+    eprintln!("replica add: {:?}", t.elapsed());
+
+    // 8. Delete with a final snapshot, restored in turn.
+    let t = Instant::now();
+    c.delete_replication_group()
+        .replication_group_id("scale")
+        .final_snapshot_identifier("scale-final")
+        .send()
+        .await
+        .expect("delete");
+    wait_deleted(&c, "scale", WAIT).await;
+    wait_snapshot_within(&c, "scale-final", WAIT).await;
+    eprintln!("delete with a final snapshot: {:?}", t.elapsed());
+    restore(&c, "scale-again", "scale-final", 1, "7.0").await;
+    assert_group_holds(&c, "scale-again", n, "final snapshot restored").await;
+    c.delete_replication_group()
+        .replication_group_id("scale-again")
+        .send()
+        .await
+        .expect("delete");
+    wait_deleted(&c, "scale-again", WAIT).await;
+
+    // 9. Migration from a Redis outside Cacheplane holding the dataset (loaded from the snapshot's file).
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::copy(snapshot_file(&d, "scale-1"), dir.path().join("dump.rdb")).expect("copy");
+    let source = PlainRedis::start_in(dir, &[]);
+    assert_holds("migration source", &source.url(), n).await;
+    c.create_replication_group()
+        .replication_group_id("scale-mig")
+        .replication_group_description("migration target")
+        .num_cache_clusters(2)
+        .automatic_failover_enabled(true)
+        .multi_az_enabled(true)
+        .cache_node_type("cache.r6g.large")
+        .send()
+        .await
+        .expect("create target");
+    wait_available(&c, "scale-mig", WAIT).await;
+    let t = Instant::now();
+    let ep = aws_sdk_elasticache::types::CustomerNodeEndpoint::builder()
+        .address("127.0.0.1")
+        .port(i32::from(source.port))
+        .build();
+    c.start_migration()
+        .replication_group_id("scale-mig")
+        .customer_node_endpoint_list(ep)
+        .send()
+        .await
+        .expect("start migration");
+    // In sync once CompleteMigration accepts it (it refuses while the initial sync runs).
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match c
+            .complete_migration()
+            .replication_group_id("scale-mig")
+            .send()
+            .await
+        {
+            Ok(_) => break,
+            Err(e) => {
+                let code =
+                    aws_sdk_elasticache::error::ProvideErrorMetadata::code(&e).map(str::to_string);
+                assert!(
+                    Instant::now() < deadline,
+                    "migration never in sync: {code:?} {e:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    assert_group_holds(&c, "scale-mig", n, "migration").await;
+    eprintln!("migration: {:?}", t.elapsed());
+    c.delete_replication_group()
+        .replication_group_id("scale-mig")
+        .send()
+        .await
+        .expect("delete");
+    wait_deleted(&c, "scale-mig", WAIT).await;
+    eprintln!("every workflow held {n} keys; {:?} in all", began.elapsed());
+}
