@@ -61,6 +61,41 @@ pub struct ServeArgs {
     /// The window, in seconds, of --max-automatic-failovers.
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub automatic_failover_window: u64,
+    /// The memory all nodes of this daemon may hold together (bytes, or with a unit: 512MB, 8GB, 4GiB). A restore
+    /// or a replica add whose data would not fit in what is left (nor in what the kernel has available) is
+    /// refused with InsufficientCacheClusterCapacity. By default only the kernel's MemAvailable counts.
+    #[arg(long, value_parser = parse_bytes)]
+    pub memory_limit: Option<u64>,
+}
+
+/// `4096`, `512MB`, `8GB`, `4GiB`, `1.5GB`: a size in bytes.
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown unit '{other}' (use B, KB, MB, GB, KiB, MiB or GiB)"
+            ))
+        }
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (e.g. 8GB)"))?;
+    if !n.is_finite() || n <= 0.0 {
+        return Err(format!("'{s}' is not a positive size"));
+    }
+    Ok((n * scale as f64) as u64)
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -91,6 +126,7 @@ pub struct Resolved {
     pub migration_attempt_timeout: u64,
     pub snapshot_quota: u64,
     pub failover_budget: control::FailoverBudget,
+    pub memory_limit: Option<u64>,
     /// True when the credentials were generated on this start (so we print how to use them).
     pub generated_credentials: bool,
     /// This daemon's hold on the data directory: held, never read (dropping it releases the directory).
@@ -207,6 +243,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Resolved> {
             count: args.max_automatic_failovers,
             window: std::time::Duration::from_secs(args.automatic_failover_window),
         },
+        memory_limit: args.memory_limit,
         generated_credentials: generated,
         lock,
     })
@@ -233,4 +270,20 @@ pub fn print_credentials(data_dir: &Path, listen: SocketAddr, region: &str) -> a
     })?;
     println!("{}", usage_lines(listen, region, &id, &path));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn sizes_with_and_without_units() {
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert_eq!(parse_bytes("512MB"), Ok(512_000_000));
+        assert_eq!(parse_bytes("1.5GB"), Ok(1_500_000_000));
+        assert_eq!(parse_bytes("4GiB"), Ok(4 << 30));
+        assert!(parse_bytes("4 parsecs").is_err());
+        assert!(parse_bytes("-1GB").is_err());
+        assert!(parse_bytes("0").is_err());
+    }
 }

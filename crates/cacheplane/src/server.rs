@@ -65,6 +65,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         snapshot_quota: cfg.snapshot_quota as usize,
         failover_budget: cfg.failover_budget,
         acl_vocabulary: engine::vocabulary::AclVocabulary::common(&vocabularies),
+        memory_limit: cfg.memory_limit,
     };
     let control = control::Control::open(settings).context("opening the control plane")?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)

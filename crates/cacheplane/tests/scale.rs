@@ -9,6 +9,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use aws_sdk_elasticache::error::ProvideErrorMetadata;
 use aws_sdk_elasticache::Client;
 use common::*;
 
@@ -179,9 +180,35 @@ async fn every_workflow_holds_a_gigabyte() {
         .await
         .expect("delete source");
 
-    // 2. Restore into 3 nodes.
+    // 2. Restore into 3 nodes; meanwhile `cacheplane status` shows the load's and the full syncs' progress.
     let t = Instant::now();
     restore(&c, "scale", "scale-1", 3, "6.2").await;
+    let mut seen = std::collections::BTreeSet::new();
+    while describe_group(&c, "scale").await.status() == Some("creating") {
+        let out = Command::new(env!("CARGO_BIN_EXE_cacheplane"))
+            .args(["status", "--replication-group-id", "scale", "--data-dir"])
+            .arg(d.data_dir())
+            .output()
+            .expect("cacheplane status");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        for what in [
+            "loading its data: ",
+            "receiving a full sync: ",
+            "full sync: waiting",
+        ] {
+            if let Some(line) = text.lines().find(|l| l.contains(what)) {
+                if seen.insert(what) {
+                    eprintln!("status during the restore: {}", line.trim());
+                }
+            }
+        }
+        assert!(t.elapsed() < WAIT, "restore took too long");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        seen.contains("loading its data: "),
+        "status never showed a load in progress: {seen:?}"
+    );
     let g = assert_group_holds(&c, "scale", n, "restore into 3 nodes").await;
     eprintln!("restore: {:?}", t.elapsed());
 
@@ -240,10 +267,44 @@ async fn every_workflow_holds_a_gigabyte() {
         .send()
         .await
         .expect("reboot");
-    wait_group(&c, "scale", WAIT, "rebooting", |g| {
-        g.status() == Some("available")
-    })
-    .await;
+    // The member shows as rebooting until its node has loaded its data again, and only then is it said restarted.
+    let url = members_of(&describe_group(&c, "scale").await)
+        .into_iter()
+        .find(|(id, _, _)| *id == primary)
+        .map(|(_, _, url)| url)
+        .expect("primary's address");
+    let mut saw_rebooting = false;
+    loop {
+        let cc = c
+            .describe_cache_clusters()
+            .cache_cluster_id(&primary)
+            .send()
+            .await
+            .expect("describe cluster");
+        let status = cc.cache_clusters()[0]
+            .cache_cluster_status()
+            .map(str::to_string);
+        if status.as_deref() == Some("rebooting cluster nodes") {
+            saw_rebooting = true;
+        } else if saw_rebooting {
+            break;
+        }
+        assert!(t.elapsed() < WAIT, "reboot: {status:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        event_messages(&c, &primary)
+            .await
+            .iter()
+            .any(|m| m == "Cache node 0001 restarted"),
+        "restarted event once loaded"
+    );
+    let mut conn = redis_conn(&url).await;
+    let size: u64 = redis::cmd("DBSIZE")
+        .query_async(&mut conn)
+        .await
+        .expect("the node answers once it is no longer rebooting");
+    assert_eq!(size, n, "loaded when no longer rebooting");
     let g = assert_group_holds(&c, "scale", n, "reboot of the primary").await;
     assert_eq!(primary_of(&g), primary, "a reboot is no failover");
     eprintln!("reboot: {:?}", t.elapsed());
@@ -363,4 +424,72 @@ async fn every_workflow_holds_a_gigabyte() {
         .expect("delete");
     wait_deleted(&c, "scale-mig", WAIT).await;
     eprintln!("every workflow held {n} keys; {:?} in all", began.elapsed());
+}
+
+/// A restore or a replica add whose data the machine cannot hold (here: within `--memory-limit`) is refused before
+/// a node starts, with AWS's `InsufficientCacheClusterCapacity`, and changes nothing; one that fits goes ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_that_does_not_fit_is_refused_before_a_node_starts() {
+    let n = 400_000; // about 110 MB in memory
+    let d = Daemon::start_with_args("info", &["--memory-limit", "450MB"]);
+    let c = d.client();
+    c.create_replication_group()
+        .replication_group_id("fit-src")
+        .replication_group_description("the dataset")
+        .num_cache_clusters(1)
+        .send()
+        .await
+        .expect("create");
+    let g = wait_available(&c, "fit-src", WAIT).await;
+    let url = redis_url(g.node_groups()[0].primary_endpoint().expect("endpoint"));
+    fill(&url, n).await;
+    c.create_snapshot()
+        .replication_group_id("fit-src")
+        .snapshot_name("fit-1")
+        .send()
+        .await
+        .expect("snapshot");
+    wait_snapshot_within(&c, "fit-1", WAIT).await;
+
+    // Four nodes of ~110 MB (+10%) do not fit in what 450 MB leaves beside the source's node.
+    let e = c
+        .create_replication_group()
+        .replication_group_id("fit-4")
+        .replication_group_description("too big")
+        .num_cache_clusters(4)
+        .snapshot_name("fit-1")
+        .send()
+        .await
+        .expect_err("four copies do not fit");
+    assert_eq!(e.code(), Some("InsufficientCacheClusterCapacity"));
+    let message = e.message().unwrap_or_default().to_string();
+    assert!(
+        message.contains("cannot hold 4 more nodes") && message.contains("--memory-limit 450.0 MB"),
+        "{message}"
+    );
+    let e = c
+        .describe_replication_groups()
+        .replication_group_id("fit-4")
+        .send()
+        .await
+        .expect_err("nothing was created");
+    assert_eq!(e.code(), Some("ReplicationGroupNotFoundFault"));
+
+    // Two fit, and hold every key.
+    restore(&c, "fit-2", "fit-1", 2, "7.0").await;
+    assert_group_holds(&c, "fit-2", n, "restore that fits").await;
+
+    // Now two more replicas of it do not: refused, and the group is as it was.
+    let e = c
+        .increase_replica_count()
+        .replication_group_id("fit-2")
+        .new_replica_count(3)
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect_err("two more replicas do not fit");
+    assert_eq!(e.code(), Some("InsufficientCacheClusterCapacity"));
+    let g = describe_group(&c, "fit-2").await;
+    assert_eq!(g.status(), Some("available"));
+    assert_eq!(members_of(&g).len(), 2, "no node was added");
 }

@@ -35,6 +35,8 @@ pub enum ControlError {
     #[error("{0}")]
     NodeQuotaForCustomerExceeded(String),
     #[error("{0}")]
+    InsufficientCacheClusterCapacity(String),
+    #[error("{0}")]
     NodeGroupNotFound(String),
     #[error("{0}")]
     TestFailoverNotAvailable(String),

@@ -228,6 +228,13 @@ impl Control {
             }
             None => spread(&g, &s.availability_zones, adding),
         };
+        // Each new replica receives the primary's data: what the primary's node holds now.
+        let primary_holds = g
+            .primary()
+            .and_then(|p| self.inner.observed.get(&p.cluster_id)?.pid)
+            .and_then(engine::process::resident_bytes)
+            .unwrap_or(0);
+        self.check_capacity(adding, primary_holds)?;
         let total_nodes: usize =
             st.groups.values().map(|g| g.members.len()).sum::<usize>() + st.standalone.len();
         if total_nodes + adding > MAX_NODES {
@@ -450,15 +457,17 @@ impl Control {
             .find(|g| g.member(&key).is_some())
             .cloned()
         {
+            // A rebooted node is still rebooting until it has loaded its data again.
+            let loading = self.still_rebooting(&key);
             let m = g.members.iter_mut().find(|m| m.cluster_id == key);
             let Some(m) = m else {
                 return Err(ControlError::CacheClusterNotFound(key));
             };
-            if g.status != GroupStatus::Available || m.rebooting {
+            if g.status != GroupStatus::Available || m.rebooting || loading {
                 return Err(ControlError::InvalidCacheClusterState(format!(
                     "Cache cluster {key} is not available (its replication group is {}{}).",
                     g.status.as_str(),
-                    if m.rebooting {
+                    if m.rebooting || loading {
                         ", and it is rebooting"
                     } else {
                         ""

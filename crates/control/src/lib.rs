@@ -6,6 +6,7 @@
 //! the reconciler and return at once; they never wait for Redis. Typed inputs and output shapes are the plain
 //! data types of `wire::input` / `wire::output` (no HTTP or XML is touched here).
 
+pub mod capacity;
 pub mod error;
 pub mod failover;
 pub mod migration;
@@ -60,6 +61,8 @@ pub struct Settings {
     pub failover_budget: FailoverBudget,
     /// The commands every registered engine build's ACL knows (access rules naming others are refused).
     pub acl_vocabulary: engine::vocabulary::AclVocabulary,
+    /// The memory this daemon's nodes may hold in all (`--memory-limit`); `None`: whatever the machine has.
+    pub memory_limit: Option<u64>,
 }
 
 /// The policy that bounds automatic failovers: at most `count` for one replication group within any `window`.
@@ -233,6 +236,27 @@ impl Control {
                 stopping: std::sync::atomic::AtomicBool::new(false),
             }),
         })
+    }
+
+    /// What this machine can give new nodes now.
+    pub fn host_memory(&self) -> capacity::HostMemory {
+        capacity::HostMemory {
+            available: engine::process::memory_available(),
+            limit: self.inner.settings.memory_limit,
+            used_by_nodes: self
+                .inner
+                .observed
+                .pids()
+                .into_iter()
+                .filter_map(engine::process::resident_bytes)
+                .sum(),
+        }
+    }
+
+    /// Refuses `nodes` new nodes of `data_bytes` each that this machine cannot hold.
+    pub(crate) fn check_capacity(&self, nodes: usize, data_bytes: u64) -> Result<()> {
+        capacity::check(nodes, data_bytes, &self.host_memory())
+            .map_err(ControlError::InsufficientCacheClusterCapacity)
     }
 
     pub fn settings(&self) -> &Settings {

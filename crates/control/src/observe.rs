@@ -103,6 +103,16 @@ impl Observations {
         f(m.entry(cluster_id.to_string()).or_default());
     }
 
+    /// The pids of every node observed running.
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter_map(|o| o.pid)
+            .collect()
+    }
+
     pub fn remove(&self, cluster_id: &str) {
         self.nodes
             .write()

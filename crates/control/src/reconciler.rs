@@ -72,6 +72,8 @@ pub struct Endpoints {
     workers: Mutex<HashMap<String, Arc<Notify>>>,
     /// Each group's recent automatic failovers, and whether a held-back one was reported.
     failovers: Mutex<HashMap<String, FailoverHistory>>,
+    /// Members whose nodes were restarted and have not finished loading their data yet: true for a reboot.
+    restarting: Mutex<HashMap<String, bool>>,
 }
 
 /// A group's automatic failovers within the budget's window.
@@ -1055,6 +1057,7 @@ impl Control {
         if !self.loads_done(g, &specs, &poke).await? {
             return Ok(false);
         }
+        self.restarts_finished(g)?;
         if creating {
             if g.restore_from.is_some() {
                 if let Some(p) = specs.iter().find(|s| s.replica_of.is_none()) {
@@ -1141,24 +1144,25 @@ impl Control {
         Ok(due || !g.status.eq(&GroupStatus::Modifying))
     }
 
+    /// Records the nodes restarted by this step: a reboot asked for is done (the member no longer `rebooting`), a
+    /// recovery begins (an event). Each one's "restarted" or "finished recovery" event waits until the node has
+    /// loaded its data ([`Self::restarts_finished`]); meanwhile a rebooted member still shows as rebooting.
     fn restart_events(
         &self,
         g: &ReplicationGroup,
         restarted: &[String],
         rebooted: &[String],
     ) -> Result<()> {
+        {
+            let mut pending = self.lock_restarting();
+            for c in restarted {
+                pending.insert(c.clone(), rebooted.contains(c));
+            }
+        }
         let events: Vec<NewEvent> = restarted
             .iter()
-            .flat_map(|c| {
-                if rebooted.contains(c) {
-                    vec![NewEvent::cluster(c, "Cache node 0001 restarted")]
-                } else {
-                    vec![
-                        NewEvent::cluster(c, "Recovering cache nodes 0001"),
-                        NewEvent::cluster(c, "Finished recovery for cache nodes 0001"),
-                    ]
-                }
-            })
+            .filter(|c| !rebooted.contains(c))
+            .map(|c| NewEvent::cluster(c, "Recovering cache nodes 0001"))
             .collect();
         if rebooted.is_empty() {
             self.state().store.add_events(now(), &events)?;
@@ -1173,6 +1177,58 @@ impl Control {
             }
             events
         })
+    }
+
+    /// The restarted members of `g` whose nodes have loaded their data: their "restarted" (a reboot) or "finished
+    /// recovery" event.
+    fn restarts_finished(&self, g: &ReplicationGroup) -> Result<()> {
+        let finished: Vec<(String, bool)> = {
+            let mut pending = self.lock_restarting();
+            let done: Vec<(String, bool)> = g
+                .members
+                .iter()
+                .filter_map(|m| {
+                    let rebooted = *pending.get(&m.cluster_id)?;
+                    let o = self.inner.observed.get(&m.cluster_id)?;
+                    (o.role.is_some() && o.load.is_none()).then(|| (m.cluster_id.clone(), rebooted))
+                })
+                .collect();
+            for (c, _) in &done {
+                pending.remove(c);
+            }
+            done
+        };
+        if finished.is_empty() {
+            return Ok(());
+        }
+        let events: Vec<NewEvent> = finished
+            .iter()
+            .map(|(c, rebooted)| {
+                if *rebooted {
+                    NewEvent::cluster(c, "Cache node 0001 restarted")
+                } else {
+                    NewEvent::cluster(c, "Finished recovery for cache nodes 0001")
+                }
+            })
+            .collect();
+        self.state().store.add_events(now(), &events)?;
+        Ok(())
+    }
+
+    fn lock_restarting(&self) -> std::sync::MutexGuard<'_, HashMap<String, bool>> {
+        self.inner
+            .endpoints
+            .restarting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether member `cluster_id` was rebooted and its node is still loading its data.
+    pub(crate) fn still_rebooting(&self, cluster_id: &str) -> bool {
+        self.lock_restarting()
+            .get(cluster_id)
+            .copied()
+            .unwrap_or(false)
     }
 
     fn lock_failovers(&self) -> std::sync::MutexGuard<'_, HashMap<String, FailoverHistory>> {

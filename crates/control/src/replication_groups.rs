@@ -330,10 +330,12 @@ impl Control {
             crate::now(),
         )?;
         let restore_from = match input.snapshot_name.as_deref() {
-            Some(name) => Some(
-                self.check_restore(name, &cache_node_type, &engine_version)?
-                    .name,
-            ),
+            Some(name) => {
+                let s = self.check_restore(name, &cache_node_type, &engine_version)?;
+                // Every node of the new group holds the snapshot's data.
+                self.check_capacity(num, s.used_memory)?;
+                Some(s.name)
+            }
             None => None,
         };
         let user_group_ids = input.user_group_ids.clone().unwrap_or_default();

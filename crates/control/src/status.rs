@@ -89,6 +89,7 @@ async fn group_report(
     }
     for m in &g.members {
         let addr = g.admin_addr(m, data_dir);
+        let progress = data_progress(&addr, admin).await;
         let state = match AdminClient::connect_within(&addr, admin, NODE_TIMEOUT).await {
             Err(_) => "not answering".to_string(),
             Ok(mut c) => match c.role().await {
@@ -116,12 +117,75 @@ async fn group_report(
         };
         let _ = writeln!(
             out,
-            "  {}  {}  {}  {state}",
+            "  {}  {}  {}  {state}{progress}",
             m.cluster_id,
             g.addr_of(m, g.ipv6_discovery()),
             m.availability_zone
         );
     }
+}
+
+/// How far a node has got with its data, when it is on its way: a full sync being received, or a load (after a
+/// start, a restore, or a full sync). Empty otherwise.
+async fn data_progress(addr: &NodeAddr, admin: &AdminCredentials) -> String {
+    let Ok(mut c) = AdminClient::connect_within(addr, admin, NODE_TIMEOUT).await else {
+        return String::new();
+    };
+    if let Ok(Some(p)) = c.load_progress().await {
+        return format!(", {}", load_line(&p));
+    }
+    match c.link_state().await {
+        Ok(Some(l)) if l.sync_in_progress => format!(", {}", sync_line(&l)),
+        _ => String::new(),
+    }
+}
+
+/// `loading its data: 45% (68.0 MB of 150.6 MB), about 3 s left`.
+pub fn load_line(p: &engine::admin::LoadProgress) -> String {
+    let mut line = format!(
+        "loading its data: {:.0}% ({} of {})",
+        p.percent,
+        crate::progress::human_bytes(p.loaded_bytes),
+        crate::progress::human_bytes(p.total_bytes)
+    );
+    if let Some(eta) = p.eta_seconds {
+        let _ = write!(line, ", about {eta} s left");
+    }
+    line
+}
+
+/// `receiving a full sync: 12.0 MB of 150.6 MB` (or `waiting for the primary's data` before the first byte).
+pub fn sync_line(l: &engine::admin::LinkState) -> String {
+    if l.sync_read_bytes == 0 {
+        return "full sync: waiting for the primary's data".into();
+    }
+    let mut line = format!(
+        "receiving a full sync: {}",
+        crate::progress::human_bytes(l.sync_read_bytes)
+    );
+    if let Some(total) = l.sync_total_bytes {
+        let _ = write!(
+            line,
+            " of {} ({:.0}%)",
+            crate::progress::human_bytes(total),
+            l.sync_read_bytes as f64 * 100.0 / total.max(1) as f64
+        );
+    }
+    line
+}
+
+/// The load in progress on the primary of `g`, if any.
+async fn primary_load(
+    g: &ReplicationGroup,
+    admin: &AdminCredentials,
+    data_dir: &Path,
+) -> Result<Option<engine::admin::LoadProgress>> {
+    let Some(p) = g.primary() else {
+        return Ok(None);
+    };
+    let mut c =
+        AdminClient::connect_within(&g.admin_addr(p, data_dir), admin, NODE_TIMEOUT).await?;
+    Ok(c.load_progress().await?)
 }
 
 async fn node_offset(addr: &NodeAddr, admin: &AdminCredentials) -> Option<i64> {
@@ -168,6 +232,10 @@ async fn migration_line(
         let _ = write!(line, ", initial sync {} bytes", link.sync_read_bytes);
         if let Some(total) = link.sync_total_bytes {
             let _ = write!(line, " of {total}");
+        }
+    } else if !link.link_up {
+        if let Ok(Some(p)) = primary_load(g, admin, data_dir).await {
+            let _ = write!(line, ", initial sync received, {}", load_line(&p));
         }
     }
     match engine::source::replication_offset(host, port, NODE_TIMEOUT).await {

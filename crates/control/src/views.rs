@@ -130,7 +130,7 @@ impl Control {
         m: &Member,
         show_nodes: bool,
     ) -> output::CacheCluster {
-        let (status, node_status) = if m.rebooting {
+        let (status, node_status) = if m.rebooting || self.still_rebooting(&m.cluster_id) {
             ("rebooting cluster nodes", "rebooting")
         } else {
             (member_status(g.status), member_status(g.status))

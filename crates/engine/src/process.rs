@@ -52,6 +52,30 @@ pub fn cpu_and_state(pid: u32) -> Option<(char, u64)> {
     Some((state, utime + stime))
 }
 
+/// The memory a running process holds (its resident set, `/proc/<pid>/statm`), in bytes; `None` when it is gone.
+pub fn resident_bytes(pid: u32) -> Option<u64> {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * page_size())
+}
+
+fn page_size() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .filter(|n| *n > 0)
+        .map_or(4096, |n| n as u64)
+}
+
+/// The memory this machine can still give new processes without swapping (`MemAvailable` of `/proc/meminfo`), in
+/// bytes; `None` when the kernel does not say.
+pub fn memory_available() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 /// Reads the pid a node wrote.
 pub fn read_pid(spec: &NodeSpec) -> Option<u32> {
     std::fs::read_to_string(spec.pid_path())

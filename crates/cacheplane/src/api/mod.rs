@@ -89,6 +89,9 @@ pub fn to_api_error(e: ControlError) -> ApiError {
         ControlError::NodeQuotaForCustomerExceeded(m) => {
             (ErrorCode::NodeQuotaForCustomerExceeded, m)
         }
+        ControlError::InsufficientCacheClusterCapacity(m) => {
+            (ErrorCode::InsufficientCacheClusterCapacity, m)
+        }
         ControlError::NodeGroupNotFound(m) => (ErrorCode::NodeGroupNotFound, m),
         ControlError::TestFailoverNotAvailable(m) => (ErrorCode::TestFailoverNotAvailable, m),
         ControlError::ApiCallRateForCustomerExceeded(m) => {
