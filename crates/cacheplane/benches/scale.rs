@@ -3,16 +3,18 @@
 //! doing the same work in the same run, and how each time grows with the data.
 //!
 //! The raw engine is `redis-server` of the same build, configured as Cacheplane's nodes are where it matters
-//! (disk-based full sync, no RDB saves): its start loading the RDB until it answers `PING`, a `REPLICAOF` full
-//! sync until the link is up, a `BGSAVE` until written. Each workflow is compared with what it does:
+//! (disk-based full sync, no RDB saves; a replica persists with an append-only file, fsync every second, so it
+//! rewrites that file after a full sync as Cacheplane's nodes do): its start loading the RDB until it answers
+//! `PING`, a clean stop (`SIGTERM` until exit), a `REPLICAOF` full sync until the link is up, a `BGSAVE` until
+//! written. Each workflow is compared with what it does:
 //!
 //! | workflow | raw counterpart |
 //! |---|---|
 //! | snapshot, final snapshot on delete | `BGSAVE` |
 //! | restore into 3 nodes | load + 2 replicas' full syncs at once |
 //! | failover (until the old primary is back with every key) | load + full sync |
-//! | reboot of the primary | load |
-//! | rolling upgrade 6.2 → 7.0 of 3 nodes | 3 × (load + full sync) on 7.0 |
+//! | reboot of the primary | stop + load |
+//! | rolling upgrade 6.2 → 7.0 of 3 nodes | 3 × (stop + load + full sync) on 7.0 |
 //! | replica add | full sync |
 //! | migration into 2 nodes (until `CompleteMigration` is accepted and the group `available`) | 2 full syncs |
 //!
@@ -45,7 +47,8 @@ struct Raw {
 impl Raw {
     /// Starts `binary` in a new directory holding `rdb` (if any) as `dump.rdb`; returns once it accepts
     /// connections (it may still be loading).
-    fn start(binary: &Path, rdb: Option<&Path>) -> Raw {
+    /// `aof`: persist as Cacheplane's nodes do (an append-only file, fsync every second), as a replica does here.
+    fn start(binary: &Path, rdb: Option<&Path>, aof: bool) -> Raw {
         let dir = tempfile::tempdir().expect("dir");
         if let Some(rdb) = rdb {
             std::fs::copy(rdb, dir.path().join("dump.rdb")).expect("copy rdb");
@@ -59,11 +62,12 @@ impl Raw {
             .args([
                 "--save",
                 "",
-                "--appendonly",
-                "no",
                 "--repl-diskless-sync",
                 "no",
+                "--appendfsync",
+                "everysec",
             ])
+            .args(["--appendonly", if aof { "yes" } else { "no" }])
             .arg("--dir")
             .arg(dir.path())
             .stdout(Stdio::null())
@@ -124,6 +128,7 @@ impl Drop for Raw {
 #[derive(Debug, Clone, Copy)]
 struct RawTimes {
     load: Duration,
+    shutdown: Duration,
     sync: Duration,
     sync_two: Duration,
     bgsave: Duration,
@@ -132,13 +137,13 @@ struct RawTimes {
 /// Times the raw `binary` loading `rdb`, one full sync, two full syncs at once, and a `BGSAVE`.
 async fn raw_times(binary: &Path, rdb: &Path) -> RawTimes {
     let t = Instant::now();
-    let primary = Raw::start(binary, Some(rdb));
+    let primary = Raw::start(binary, Some(rdb), false);
     primary.wait_loaded().await;
     let load = t.elapsed();
     let sync_into = |n: usize| {
         let primary_port = primary.port;
         async move {
-            let replicas: Vec<Raw> = (0..n).map(|_| Raw::start(binary, None)).collect();
+            let replicas: Vec<Raw> = (0..n).map(|_| Raw::start(binary, None, true)).collect();
             let t = Instant::now();
             for r in &replicas {
                 let mut c = redis_conn(&r.url()).await;
@@ -180,8 +185,17 @@ async fn raw_times(binary: &Path, rdb: &Path) -> RawTimes {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let bgsave = t.elapsed();
+    // A clean stop of the loaded node (SIGTERM until it has exited).
+    let mut primary = primary;
+    let t = Instant::now();
+    let _ = Command::new("kill")
+        .args(["-TERM", &primary.child.id().to_string()])
+        .status();
+    let _ = primary.child.wait();
+    let shutdown = t.elapsed();
     RawTimes {
         load,
+        shutdown,
         sync,
         sync_two,
         bgsave,
@@ -394,7 +408,7 @@ async fn run(gb: f64, binary6: &Path, binary7: &Path) -> Vec<Row> {
     rows.push(Row {
         workflow: "reboot of the primary",
         ours: rebooted,
-        raw: Some((raw6.load, "load")),
+        raw: Some((raw6.shutdown + raw6.load, "stop + load")),
     });
 
     // Rolling upgrade 6.2 → 7.0.
@@ -414,7 +428,10 @@ async fn run(gb: f64, binary6: &Path, binary7: &Path) -> Vec<Row> {
     rows.push(Row {
         workflow: "rolling upgrade, 3 nodes",
         ours: t.elapsed(),
-        raw: Some((3 * (raw7.load + raw7.sync), "3 × (load + sync)")),
+        raw: Some((
+            3 * (raw7.shutdown + raw7.load + raw7.sync),
+            "3 × (stop + load + sync)",
+        )),
     });
 
     // A replica added.
@@ -461,7 +478,7 @@ async fn run(gb: f64, binary6: &Path, binary7: &Path) -> Vec<Row> {
     wait_deleted(&c, "big", LONG).await;
 
     // Migration from a Redis outside Cacheplane into 2 nodes.
-    let source = Raw::start(binary7, Some(&rdb));
+    let source = Raw::start(binary7, Some(&rdb), false);
     source.wait_loaded().await;
     c.create_replication_group()
         .replication_group_id("mig")

@@ -22,6 +22,67 @@ fn keys() -> u64 {
         .unwrap_or(4_000_000)
 }
 
+/// Reads through a group's reader endpoint, a new connection for each read (the endpoint picks a replica per
+/// connection), and records every read that did not return the key's value.
+struct ReaderProbe {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<(u64, Vec<String>)>,
+}
+
+impl ReaderProbe {
+    fn start(g: &aws_sdk_elasticache::types::ReplicationGroup, n: u64) -> Self {
+        let url = redis_url(
+            g.node_groups()[0]
+                .reader_endpoint()
+                .expect("reader endpoint"),
+        );
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            let (mut reads, mut bad) = (0u64, Vec::new());
+            let mut i = 0u64;
+            while !*stopped.borrow() {
+                i = (i + 7919) % n;
+                let got: redis::RedisResult<Option<String>> =
+                    match redis_conn_with_timeout(&url, Duration::from_secs(5)).await {
+                        Ok(mut conn) => {
+                            redis::cmd("GET")
+                                .arg(format!("key:{i}"))
+                                .query_async(&mut conn)
+                                .await
+                        }
+                        Err(e) => Err(e),
+                    };
+                reads += 1;
+                match got {
+                    Ok(Some(v)) if v == common::dataset::value_of(i) => {}
+                    other => bad.push(format!("key:{i}: {other:?}")),
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(20)) => {}
+                    _ = stopped.changed() => {}
+                }
+            }
+            (reads, bad)
+        });
+        Self { stop, task }
+    }
+
+    async fn stop(self, what: &str) {
+        let _ = self.stop.send(true);
+        let (reads, bad) = self.task.await.expect("reader task");
+        eprintln!(
+            "{what}: {reads} reads through the reader endpoint, {} bad",
+            bad.len()
+        );
+        assert!(reads > 10, "{what}: the reader ran");
+        assert!(
+            bad.is_empty(),
+            "{what}: reads that missed: {:?}",
+            &bad[..bad.len().min(5)]
+        );
+    }
+}
+
 /// Waits until group `id` is `available`, then checks that every member holds the dataset.
 async fn assert_group_holds(
     c: &Client,
@@ -239,7 +300,9 @@ async fn every_workflow_holds_a_gigabyte() {
     assert_eq!(primary_of(&g), primary, "a reboot is no failover");
     eprintln!("reboot: {:?}", t.elapsed());
 
-    // 6. Rolling engine upgrade 6.2 → 7.0.
+    // 6. Rolling engine upgrade 6.2 → 7.0; readers through the reader endpoint meanwhile never meet a replica
+    // that is loading or still syncing.
+    let reader = ReaderProbe::start(&g, n);
     let t = Instant::now();
     c.modify_replication_group()
         .replication_group_id("scale")
@@ -263,8 +326,10 @@ async fn every_workflow_holds_a_gigabyte() {
         assert!(info.contains("redis_version:7.0"), "{id} runs 7.0");
     }
     eprintln!("rolling upgrade: {:?}", t.elapsed());
+    reader.stop("rolling upgrade").await;
 
-    // 7. A replica added.
+    // 7. A replica added (readers never sent to it before it has the data).
+    let reader = ReaderProbe::start(&describe_group(&c, "scale").await, n);
     let t = Instant::now();
     c.increase_replica_count()
         .replication_group_id("scale")
@@ -276,6 +341,7 @@ async fn every_workflow_holds_a_gigabyte() {
     let g = assert_group_holds(&c, "scale", n, "replica added").await;
     assert_eq!(members_of(&g).len(), 4);
     eprintln!("replica add: {:?}", t.elapsed());
+    reader.stop("replica add").await;
 
     // 8. Delete with a final snapshot, restored in turn.
     let t = Instant::now();

@@ -676,9 +676,26 @@ impl Control {
             c.replicaof(spec.replica_of).await?;
             role = c.role().await?;
         }
-        self.inner
-            .observed
-            .update(&spec.name, |o| o.role = Some(role.clone()));
+        // A replica not linked to its primary is on its way (or its link is down for a moment): noted, so that
+        // readers are not sent to it meanwhile; `check_links` follows how far its sync has got.
+        let linked = !matches!(role, Role::Replica { link_up: false, .. });
+        let now = Instant::now();
+        self.inner.observed.update(&spec.name, |o| {
+            o.role = Some(role.clone());
+            if linked {
+                o.sync = None;
+            } else if o.sync.is_none() {
+                o.sync = Some(Wait::next(
+                    None,
+                    now,
+                    "waiting for the primary",
+                    0,
+                    0,
+                    0,
+                    None,
+                ));
+            }
+        });
         Ok(())
     }
 
@@ -852,9 +869,22 @@ impl Control {
                 .map(|p| g.addr_of(p, ipv6))
                 .into_iter()
                 .collect();
+            // Readers go only to replicas known linked to their primary and done loading: one on its way (just
+            // started, loading, or receiving a full sync, perhaps empty) would answer `-LOADING`, or without the
+            // data. With none ready, the primary serves them.
+            let ready = |m: &Member| {
+                self.inner.observed.get(&m.cluster_id).is_some_and(|o| {
+                    o.load.is_none() && matches!(o.role, Some(Role::Replica { link_up: true, .. }))
+                })
+            };
             let replicas: Vec<SocketAddr> = g
                 .replicas()
-                .filter(|m| !m.rebooting && self.inner.monitor.health(&m.cluster_id).is_up())
+                .filter(|m| {
+                    !m.rebooting
+                        && !self.still_rebooting(&m.cluster_id)
+                        && self.inner.monitor.health(&m.cluster_id).is_up()
+                        && ready(m)
+                })
                 .map(|m| g.addr_of(m, ipv6))
                 .collect();
             let readers = if replicas.is_empty() {
@@ -978,6 +1008,11 @@ impl Control {
                 }
             }
         }
+        // Readers leave the nodes about to be started again (rebooted, or down) before they start: one loading its
+        // data, or still empty, at the same address would answer them wrongly.
+        if !rebooted.is_empty() || specs.iter().any(|s| self.node_down(s)) {
+            self.ensure_endpoints(g).await?;
+        }
         // Start what is not running: the primary first, then every replica at once. A replica started before
         // its primary listens would wait for Redis's next replication cron tick (one second) to connect.
         let mut restarted = Vec::new();
@@ -1071,6 +1106,8 @@ impl Control {
             if !self.wait_for_links(&specs, &poke).await? {
                 return Ok(false);
             }
+            // The replicas, now linked, serve the reader endpoint.
+            self.ensure_endpoints(g).await?;
         } else if !g.adding.is_empty() {
             let new: Vec<NodeSpec> = specs
                 .iter()
@@ -1781,6 +1818,15 @@ impl Control {
                     )]
                 })?;
                 self.stop_member(&spec, Stop::Graceful).await;
+                // A replica restarted on another engine cannot resume its link (its replication id is not kept
+                // with an append-only file): it full-syncs whatever it holds. Loading its own copy first would only
+                // double the time; it starts empty instead, kept out of the reader endpoint and out of failover
+                // choices until synced. A primary (a group without replicas) keeps its data, of course.
+                if m.cluster_id != g.primary_cluster_id {
+                    engine::restore::discard_data(&spec)?;
+                }
+                // Readers leave it now, before it starts again at the same address.
+                self.ensure_endpoints(g).await?;
             }
             None => {
                 let version = target.to_string();

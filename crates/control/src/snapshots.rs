@@ -496,7 +496,10 @@ impl Control {
         let mut attempt = 0;
         let size = loop {
             attempt += 1;
-            match engine::snapshot::capture(&addr, &self.inner.admin, &file, &binary).await {
+            // As long as a full sync of this much data may take (`crate::progress`).
+            let within = crate::progress::deadline(used);
+            match engine::snapshot::capture(&addr, &self.inner.admin, &file, &binary, within).await
+            {
                 Ok(size) => break size,
                 Err(e) if attempt < 3 => {
                     tracing::info!(group = %g.id, snapshot = name, attempt, error = %e, "snapshot capture failed; trying again");

@@ -195,15 +195,38 @@ impl Daemon {
     }
 }
 
+/// The pids of `redis-server` processes running in a directory under `dir` (a node the daemon had just started
+/// when it was killed may not have written its pid file yet).
+fn redis_servers_under(dir: &Path) -> Vec<u32> {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(dir))
+                && engine::process::is_redis_alive(*pid)
+        })
+        .collect()
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill9();
-        for (_, pid) in self.node_pids() {
-            if engine::process::is_redis_alive(pid) {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid as i32),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
+        // Twice, a moment apart: a node forked in the daemon's last moment shows up in /proc a little later.
+        for round in 0..2 {
+            let mut pids: Vec<u32> = self.node_pids().into_iter().map(|(_, p)| p).collect();
+            pids.extend(redis_servers_under(self.dir.path()));
+            for pid in pids {
+                if engine::process::is_redis_alive(pid) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid as i32),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+            if round == 0 {
+                std::thread::sleep(Duration::from_millis(50));
             }
         }
     }
