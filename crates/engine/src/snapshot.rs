@@ -109,7 +109,9 @@ enum Checksum {
 /// it) of everything before the checksum.
 fn checksum_matches(file: &Path) -> Result<Checksum> {
     use std::io::Read;
-    const CRC: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
+    // Sixteen tables: several times the speed of one, for 32 KiB of constants.
+    const CRC: crc::Crc<u64, crc::Table<16>> =
+        crc::Crc::<u64, crc::Table<16>>::new(&crc::CRC_64_REDIS);
     let mut f = std::fs::File::open(file).map_err(io_err(file))?;
     let len = f.metadata().map_err(io_err(file))?.len();
     if len < 9 + 1 + 8 {
