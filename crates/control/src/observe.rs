@@ -69,6 +69,19 @@ impl Wait {
         }
     }
 
+    /// The load wait after a look at `now` that found the node loading as `p` reports.
+    pub fn of_load(prev: Option<&Wait>, now: Instant, p: &engine::admin::LoadProgress) -> Wait {
+        Wait::next(
+            prev,
+            now,
+            "loading",
+            p.loaded_bytes,
+            p.total_bytes,
+            p.rdb_used_memory.max(p.total_bytes),
+            p.eta_seconds,
+        )
+    }
+
     pub fn verdict(&self, now: Instant) -> crate::progress::Verdict {
         crate::progress::judge(
             now.duration_since(self.since),
@@ -118,5 +131,34 @@ impl Observations {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(cluster_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::Verdict;
+    use std::time::Duration;
+
+    #[test]
+    fn a_wait_remembers_when_its_bytes_last_moved() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        // No byte yet: only the deadline counts.
+        let w = Wait::next(None, t0, "waiting for the primary", 0, 0, 1 << 30, None);
+        assert_eq!(w.grew, None);
+        // Bytes move: noted; the start stays the first look's.
+        let w = Wait::next(Some(&w), t0 + s(10), "receiving", 100, 1000, 0, None);
+        assert_eq!((w.since, w.grew), (t0, Some(t0 + s(10))));
+        assert_eq!(w.size, 1 << 30, "the size never shrinks");
+        assert_eq!(w.percent(), Some(10.0));
+        // Still for 61 s: stuck.
+        let w = Wait::next(Some(&w), t0 + s(71), "receiving", 100, 1000, 0, None);
+        assert_eq!(w.grew, Some(t0 + s(10)));
+        assert_eq!(w.verdict(t0 + s(71)), Verdict::Stalled);
+        // A new phase starts its count over (loading after the transfer): moving again.
+        let w = Wait::next(Some(&w), t0 + s(72), "loading", 5, 1000, 0, None);
+        assert_eq!(w.grew, Some(t0 + s(72)));
+        assert_eq!(w.verdict(t0 + s(72)), Verdict::OnItsWay);
     }
 }

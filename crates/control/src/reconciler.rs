@@ -704,17 +704,7 @@ impl Control {
         let load = c.load_progress().await?;
         let now = Instant::now();
         self.inner.observed.update(&spec.name, |o| {
-            o.load = load.map(|p| {
-                Wait::next(
-                    o.load.as_ref(),
-                    now,
-                    "loading",
-                    p.loaded_bytes,
-                    p.total_bytes,
-                    p.rdb_used_memory.max(p.total_bytes),
-                    p.eta_seconds,
-                )
-            });
+            o.load = load.map(|p| Wait::of_load(o.load.as_ref(), now, &p));
         });
         Ok(load.is_some())
     }
@@ -2014,17 +2004,7 @@ impl Control {
             self.inner.observed.update(&spec.name, |o| {
                 o.role = role;
                 let w = Wait::next(o.sync.as_ref(), now, phase, done, total, size, None);
-                o.load = load.map(|p| {
-                    Wait::next(
-                        o.load.as_ref(),
-                        now,
-                        "loading",
-                        p.loaded_bytes,
-                        p.total_bytes,
-                        p.rdb_used_memory.max(p.total_bytes),
-                        p.eta_seconds,
-                    )
-                });
+                o.load = load.map(|p| Wait::of_load(o.load.as_ref(), now, &p));
                 o.sync = Some(w.clone());
                 wait = Some(w);
             });
