@@ -247,19 +247,6 @@ async fn raw_times(binary: &Path, rdb: &Path) -> RawTimes {
     }
 }
 
-fn snapshot_file(d: &Daemon, name: &str) -> PathBuf {
-    d.data_dir().join("snapshots").join(format!("{name}.rdb"))
-}
-
-/// The member that reports itself primary ("" while none does: roles are being read again after a change).
-fn primary_of(g: &aws_sdk_elasticache::types::ReplicationGroup) -> String {
-    members_of(g)
-        .into_iter()
-        .find(|(_, role, _)| role == "primary")
-        .map(|(id, _, _)| id)
-        .unwrap_or_default()
-}
-
 /// Waits until group `id` is `available` and every member holds the `n` keys; returns when that was.
 async fn settled(c: &Client, id: &str, n: u64) -> aws_sdk_elasticache::types::ReplicationGroup {
     let g = wait_available(c, id, LONG).await;
@@ -394,7 +381,7 @@ async fn run(gb: f64, binary6: &Path, binary7: &Path) -> Vec<Row> {
 
     // Planned switchover.
     quiet(&d, &c, "big").await;
-    let old = primary_of(&g);
+    let old = current_primary(&g);
     assert!(!old.is_empty(), "no member reports itself primary");
     let target = members_of(&g)
         .into_iter()
@@ -410,7 +397,7 @@ async fn run(gb: f64, binary6: &Path, binary7: &Path) -> Vec<Row> {
         .await
         .expect("switchover");
     wait_group(&c, "big", LONG, "switched", |g| {
-        g.status() == Some("available") && primary_of(g) == target
+        g.status() == Some("available") && current_primary(g) == target
     })
     .await;
     let g = settled(&c, "big", n).await;
@@ -431,13 +418,15 @@ async fn run(gb: f64, binary6: &Path, binary7: &Path) -> Vec<Row> {
         .expect("failover on");
     wait_available(&c, "big", LONG).await;
     quiet(&d, &c, "big").await;
-    let old = primary_of(&g);
+    let old = current_primary(&g);
     assert!(!old.is_empty(), "no member reports itself primary");
     let pid = node_pid(&d, &old);
     let t = Instant::now();
     let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
     wait_group(&c, "big", LONG, "failed over", |g| {
-        g.status() == Some("available") && !primary_of(g).is_empty() && primary_of(g) != old
+        g.status() == Some("available")
+            && !current_primary(g).is_empty()
+            && current_primary(g) != old
     })
     .await;
     let promoted = t.elapsed();
@@ -454,7 +443,7 @@ async fn run(gb: f64, binary6: &Path, binary7: &Path) -> Vec<Row> {
 
     // Reboot of the primary, until it is no longer rebooting and answers with every key.
     quiet(&d, &c, "big").await;
-    let primary = primary_of(&g);
+    let primary = current_primary(&g);
     assert!(!primary.is_empty(), "no member reports itself primary");
     let t = Instant::now();
     c.reboot_cache_cluster()

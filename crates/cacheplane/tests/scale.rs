@@ -98,15 +98,6 @@ async fn assert_group_holds(
     g
 }
 
-/// The member that reports itself primary ("" while none does: roles are being read again after a change).
-fn primary_of(g: &aws_sdk_elasticache::types::ReplicationGroup) -> String {
-    members_of(g)
-        .into_iter()
-        .find(|(_, role, _)| role == "primary")
-        .map(|(id, _, _)| id)
-        .unwrap_or_default()
-}
-
 async fn restore(c: &Client, id: &str, snapshot: &str, nodes: i32, version: &str) {
     c.create_replication_group()
         .replication_group_id(id)
@@ -118,11 +109,6 @@ async fn restore(c: &Client, id: &str, snapshot: &str, nodes: i32, version: &str
         .send()
         .await
         .expect("restore");
-}
-
-/// The file of snapshot `name` in the daemon's data directory.
-fn snapshot_file(d: &Daemon, name: &str) -> std::path::PathBuf {
-    d.data_dir().join("snapshots").join(format!("{name}.rdb"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,7 +187,7 @@ async fn every_workflow_holds_a_gigabyte() {
     eprintln!("restore: {:?}", t.elapsed());
 
     // 3. Planned switchover to a replica (AWS allows PrimaryClusterId only while automatic failover is off).
-    let old = primary_of(&g);
+    let old = current_primary(&g);
     assert!(!old.is_empty(), "no member reports itself primary");
     let target = members_of(&g)
         .into_iter()
@@ -217,7 +203,7 @@ async fn every_workflow_holds_a_gigabyte() {
         .await
         .expect("switchover");
     let g = wait_group(&c, "scale", WAIT, "switched over", |g| {
-        g.status() == Some("available") && primary_of(g) == target
+        g.status() == Some("available") && current_primary(g) == target
     })
     .await;
     assert_group_holds(&c, "scale", n, "switchover").await;
@@ -233,13 +219,15 @@ async fn every_workflow_holds_a_gigabyte() {
         .await
         .expect("automatic failover on");
     wait_available(&c, "scale", WAIT).await;
-    let old = primary_of(&g);
+    let old = current_primary(&g);
     assert!(!old.is_empty(), "no member reports itself primary");
     let t = Instant::now();
     let pid = node_pid(&d, &old);
     let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
     let g = wait_group(&c, "scale", WAIT, "failed over", |g| {
-        g.status() == Some("available") && !primary_of(g).is_empty() && primary_of(g) != old
+        g.status() == Some("available")
+            && !current_primary(g).is_empty()
+            && current_primary(g) != old
     })
     .await;
     assert_group_holds(&c, "scale", n, "failover").await;
@@ -249,7 +237,7 @@ async fn every_workflow_holds_a_gigabyte() {
     );
 
     // 5. Reboot of the primary.
-    let primary = primary_of(&g);
+    let primary = current_primary(&g);
     assert!(!primary.is_empty(), "no member reports itself primary");
     let t = Instant::now();
     c.reboot_cache_cluster()
@@ -297,7 +285,7 @@ async fn every_workflow_holds_a_gigabyte() {
         .expect("the node answers once it is no longer rebooting");
     assert_eq!(size, n, "loaded when no longer rebooting");
     let g = assert_group_holds(&c, "scale", n, "reboot of the primary").await;
-    assert_eq!(primary_of(&g), primary, "a reboot is no failover");
+    assert_eq!(current_primary(&g), primary, "a reboot is no failover");
     eprintln!("reboot: {:?}", t.elapsed());
 
     // 6. Rolling engine upgrade 6.2 → 7.0; readers through the reader endpoint meanwhile never meet a replica

@@ -1093,7 +1093,7 @@ impl Control {
                     let _ = std::fs::remove_file(p.dir.join(engine::config::RESTORE_FILE));
                 }
             }
-            if !self.wait_for_links(&specs, &poke).await? {
+            if !self.wait_for_links(g, &specs, &poke).await? {
                 return Ok(false);
             }
             // The replicas, now linked, serve the reader endpoint.
@@ -1104,7 +1104,7 @@ impl Control {
                 .filter(|s| g.adding.contains(&s.name))
                 .cloned()
                 .collect();
-            if !self.wait_for_links(&new, &poke).await? {
+            if !self.wait_for_links(g, &new, &poke).await? {
                 return Ok(false);
             }
             self.ensure_endpoints(g).await?;
@@ -1771,7 +1771,7 @@ impl Control {
                 back.push(self.node_spec(g, m)?);
             }
         }
-        if !self.wait_for_links(&back, poke).await? {
+        if !self.wait_for_links(g, &back, poke).await? {
             self.refresh_roles_soon(&g.id);
             return Ok(false);
         }
@@ -1945,10 +1945,20 @@ impl Control {
     /// to report their links up. True when all are; false when some are still on their way (waiting for their
     /// primary, receiving a full sync or loading it), and the step ends so the next one looks again at once. A
     /// replica past its deadline ([`crate::progress`]) is restarted, to sync afresh, and the step fails.
-    async fn wait_for_links(&self, specs: &[NodeSpec], poke: &Arc<Notify>) -> Result<bool> {
+    async fn wait_for_links(
+        &self,
+        g: &ReplicationGroup,
+        specs: &[NodeSpec],
+        poke: &Arc<Notify>,
+    ) -> Result<bool> {
+        if specs.iter().all(|s| s.replica_of.is_none()) {
+            return Ok(true);
+        }
         let until = Instant::now() + PROGRESS_LOOK;
+        // What the syncs carry, read once per look (their deadline's size).
+        let size = self.dataset_size(g).await;
         loop {
-            if self.check_links(specs).await? {
+            if self.check_links(specs, size).await? {
                 return Ok(true);
             }
             if Instant::now() >= until {
@@ -1967,9 +1977,8 @@ impl Control {
 
     /// One look at each replica of `specs`: true when every one reports its link up. Records each one's role and,
     /// for those not linked, how far their sync has got.
-    async fn check_links(&self, specs: &[NodeSpec]) -> Result<bool> {
+    async fn check_links(&self, specs: &[NodeSpec], size: u64) -> Result<bool> {
         let mut all = true;
-        let mut primary_size: Option<u64> = None;
         for spec in specs.iter().filter(|s| s.replica_of.is_some()) {
             let mut c = AdminClient::connect(&spec.node_addr(), &self.inner.admin).await?;
             let info = c.info("replication").await?;
@@ -1986,9 +1995,6 @@ impl Control {
             all = false;
             let link = engine::admin::link_state_from_info(&info);
             let load = c.load_progress().await?;
-            if primary_size.is_none() {
-                primary_size = Some(self.dataset_size(spec.replica_of).await);
-            }
             let now = Instant::now();
             let (phase, done, total) = match (load, link) {
                 (Some(p), _) => ("loading", p.loaded_bytes, p.total_bytes),
@@ -1999,7 +2005,6 @@ impl Control {
                 ),
                 _ => ("waiting for the primary", 0, 0),
             };
-            let size = primary_size.unwrap_or(0);
             let mut wait = None;
             self.inner.observed.update(&spec.name, |o| {
                 o.role = role;
@@ -2032,11 +2037,10 @@ impl Control {
         Ok(all)
     }
 
-    /// The size in memory of the dataset of the node at `addr` (one of this daemon's nodes: a replica's primary),
-    /// 0 when it cannot be read.
-    async fn dataset_size(&self, addr: Option<SocketAddr>) -> u64 {
-        let Some(addr) = addr else { return 0 };
-        let Some(spec) = self.spec_at(addr) else {
+    /// The size in memory of the dataset of `g`'s primary (what its replicas' full syncs carry), 0 when it cannot
+    /// be read.
+    async fn dataset_size(&self, g: &ReplicationGroup) -> u64 {
+        let Some(spec) = g.primary().and_then(|p| self.node_spec(g, p).ok()) else {
             return 0;
         };
         let read = async {
@@ -2054,22 +2058,6 @@ impl Control {
             )
         };
         read.await.unwrap_or(0)
-    }
-
-    /// The spec of the node of this daemon that listens at `addr`, if any.
-    fn spec_at(&self, addr: SocketAddr) -> Option<NodeSpec> {
-        let groups: Vec<ReplicationGroup> = self.state().groups.values().cloned().collect();
-        groups.iter().find_map(|g| {
-            g.members
-                .iter()
-                .filter_map(|m| self.node_spec(g, m).ok())
-                .find(|s| {
-                    s.port == addr.port()
-                        && (s.bind == addr.ip()
-                            || s.announce == addr.ip()
-                            || s.extra_binds.contains(&addr.ip()))
-                })
-        })
     }
 
     /// Waits a little (up to [`PROGRESS_LOOK`]) for the nodes of `specs` that were seen loading their data. True

@@ -89,31 +89,36 @@ async fn group_report(
     }
     for m in &g.members {
         let addr = g.admin_addr(m, data_dir);
-        let progress = data_progress(&addr, admin).await;
+        let mut progress = String::new();
         let state = match AdminClient::connect_within(&addr, admin, NODE_TIMEOUT).await {
             Err(_) => "not answering".to_string(),
-            Ok(mut c) => match c.role().await {
-                Err(e) => format!("not answering ({e})"),
-                Ok(Role::Primary {
-                    connected_replicas,
-                    offset,
-                }) => format!("primary, {connected_replicas} replicas connected, offset {offset}"),
-                Ok(Role::Replica {
-                    primary,
-                    link_up,
-                    offset,
-                }) => {
-                    let behind = primary_offset
-                        .filter(|_| m.cluster_id != g.primary_cluster_id)
-                        .map(|p| format!(", {} bytes behind the primary", (p - offset).max(0)))
-                        .unwrap_or_default();
-                    format!(
-                        "replica of {}, link {}, offset {offset}{behind}",
-                        primary.map_or("?".to_string(), |p| p.to_string()),
-                        if link_up { "up" } else { "down" }
-                    )
+            Ok(mut c) => {
+                progress = data_progress(&mut c).await;
+                match c.role().await {
+                    Err(e) => format!("not answering ({e})"),
+                    Ok(Role::Primary {
+                        connected_replicas,
+                        offset,
+                    }) => {
+                        format!("primary, {connected_replicas} replicas connected, offset {offset}")
+                    }
+                    Ok(Role::Replica {
+                        primary,
+                        link_up,
+                        offset,
+                    }) => {
+                        let behind = primary_offset
+                            .filter(|_| m.cluster_id != g.primary_cluster_id)
+                            .map(|p| format!(", {} bytes behind the primary", (p - offset).max(0)))
+                            .unwrap_or_default();
+                        format!(
+                            "replica of {}, link {}, offset {offset}{behind}",
+                            primary.map_or("?".to_string(), |p| p.to_string()),
+                            if link_up { "up" } else { "down" }
+                        )
+                    }
                 }
-            },
+            }
         };
         let _ = writeln!(
             out,
@@ -127,10 +132,7 @@ async fn group_report(
 
 /// How far a node has got with its data, when it is on its way: a full sync being received, or a load (after a
 /// start, a restore, or a full sync). Empty otherwise.
-async fn data_progress(addr: &NodeAddr, admin: &AdminCredentials) -> String {
-    let Ok(mut c) = AdminClient::connect_within(addr, admin, NODE_TIMEOUT).await else {
-        return String::new();
-    };
+async fn data_progress(c: &mut AdminClient) -> String {
     if let Ok(Some(p)) = c.load_progress().await {
         return format!(", {}", load_line(&p));
     }

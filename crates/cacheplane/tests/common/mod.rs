@@ -966,3 +966,17 @@ pub async fn wait_snapshot_within(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The member that reports itself primary ("" while none does: roles are being read again after a change).
+pub fn current_primary(g: &aws_sdk_elasticache::types::ReplicationGroup) -> String {
+    members_of(g)
+        .into_iter()
+        .find(|(_, role, _)| role == "primary")
+        .map(|(id, _, _)| id)
+        .unwrap_or_default()
+}
+
+/// The file of snapshot `name` in daemon `d`'s data directory.
+pub fn snapshot_file(d: &Daemon, name: &str) -> std::path::PathBuf {
+    d.data_dir().join("snapshots").join(format!("{name}.rdb"))
+}
