@@ -1,0 +1,173 @@
+//! The stable endpoints a group's clients use: the reader endpoint's forwarder, a dual-stack group's forwarders, and the TLS `preferred` fronts.
+
+use super::*;
+
+impl Control {
+    pub(super) fn lock_endpoints(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, StableEndpoint>> {
+        self.inner
+            .endpoints
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn lock_sniffers(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, Sniffer>> {
+        self.inner
+            .endpoints
+            .sniffers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Closes the `preferred`-mode fronts on `addrs` at `port`.
+    pub(super) fn drop_sniffers(&self, addrs: &[std::net::IpAddr], port: u16) {
+        let mut map = self.lock_sniffers();
+        for a in addrs {
+            map.remove(&SocketAddr::new(*a, port));
+        }
+    }
+
+    /// In `preferred` mode, binds the front on each node's address and on the primary endpoint's; otherwise
+    /// closes them.
+    pub(super) async fn ensure_sniffers(&self, g: &ReplicationGroup) -> Result<()> {
+        let addrs: Vec<std::net::IpAddr> = g
+            .members
+            .iter()
+            .map(|m| m.address)
+            .chain(std::iter::once(g.primary_endpoint))
+            .collect();
+        let preferred = g.transit_encryption == Some(crate::model::TransitMode::Preferred);
+        self.ensure_sniffers_on(&addrs, g.port, preferred).await
+    }
+
+    pub(super) async fn ensure_sniffers_on(
+        &self,
+        addrs: &[std::net::IpAddr],
+        port: u16,
+        preferred: bool,
+    ) -> Result<()> {
+        if !preferred {
+            self.drop_sniffers(addrs, port);
+            return Ok(());
+        }
+        let (plain, tls) = engine::config::listen_ports(port, Some(TlsMode::Preferred));
+        for &ip in addrs {
+            let front = SocketAddr::new(ip, port);
+            if self.lock_sniffers().contains_key(&front) {
+                continue;
+            }
+            let s =
+                Sniffer::bind(front, SocketAddr::new(ip, plain), SocketAddr::new(ip, tls)).await?;
+            self.lock_sniffers().insert(front, s);
+        }
+        Ok(())
+    }
+
+    /// Binds the group's forwarding endpoints if needed and points them at their nodes: the reader endpoint at
+    /// the replicas that answer (the primary when none does); in a dual-stack group also the primary endpoint
+    /// (its IPv4 address and its port on `::1`) and the reader endpoint on `::1`. Each endpoint reaches the
+    /// nodes over its own address family, so a change of `IpDiscovery` drops no client connection.
+    pub(super) async fn ensure_endpoints(&self, g: &ReplicationGroup) -> Result<()> {
+        self.ensure_sniffers(g).await?;
+        let targets = |ipv6: bool| {
+            let primary: Vec<SocketAddr> = g
+                .primary()
+                .map(|p| g.addr_of(p, ipv6))
+                .into_iter()
+                .collect();
+            // Readers go only to replicas known linked to their primary and done loading: one on its way (just
+            // started, loading, or receiving a full sync, perhaps empty) would answer `-LOADING`, or without the
+            // data. With none ready, the primary serves them.
+            let ready = |m: &Member| {
+                self.inner.observed.get(&m.cluster_id).is_some_and(|o| {
+                    o.load.is_none() && matches!(o.role, Some(Role::Replica { link_up: true, .. }))
+                })
+            };
+            let replicas: Vec<SocketAddr> = g
+                .replicas()
+                .filter(|m| {
+                    !m.rebooting
+                        && !self.still_rebooting(&m.cluster_id)
+                        && self.inner.monitor.health(&m.cluster_id).is_up()
+                        && ready(m)
+                })
+                .map(|m| g.addr_of(m, ipv6))
+                .collect();
+            let readers = if replicas.is_empty() {
+                primary.clone()
+            } else {
+                replicas
+            };
+            (primary, readers)
+        };
+        let (primary4, readers4) = targets(false);
+        let mut wanted = vec![(
+            g.id.clone(),
+            SocketAddr::new(g.reader_endpoint, g.port),
+            readers4,
+        )];
+        if let Some(d) = &g.dual_stack {
+            let (primary6, readers6) = targets(true);
+            let v6 = engine::address::IPV6_LOOPBACK;
+            wanted.push((
+                format!("{}/primary", g.id),
+                SocketAddr::new(g.primary_endpoint, g.port),
+                primary4,
+            ));
+            wanted.push((
+                format!("{}/primary6", g.id),
+                SocketAddr::new(v6, d.primary_port),
+                primary6,
+            ));
+            wanted.push((
+                format!("{}/reader6", g.id),
+                SocketAddr::new(v6, d.reader_port),
+                readers6,
+            ));
+        }
+        for (key, addr, targets) in wanted {
+            let bound = self.lock_endpoints().contains_key(&key);
+            if !bound {
+                let e = StableEndpoint::bind(addr, targets.clone()).await?;
+                self.lock_endpoints().insert(key.clone(), e);
+            }
+            if let Some(e) = self.lock_endpoints().get(&key) {
+                e.set_targets(targets);
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes every endpoint of group `id`.
+    pub(super) fn drop_endpoints(&self, id: &str) {
+        let prefix = format!("{id}/");
+        self.lock_endpoints()
+            .retain(|k, _| k != id && !k.starts_with(&prefix));
+    }
+
+    /// Binds the stable endpoints of every live group before the API answers, so that a restarted daemon never
+    /// reports `available` for a group whose endpoints are not listening. Returns the groups that failed.
+    pub async fn restore_endpoints(&self) -> Vec<(String, ControlError)> {
+        let groups: Vec<ReplicationGroup> = self
+            .state()
+            .groups
+            .values()
+            .filter(|g| {
+                matches!(
+                    g.status,
+                    GroupStatus::Available | GroupStatus::Modifying | GroupStatus::Migrating
+                )
+            })
+            .cloned()
+            .collect();
+        let mut failed = Vec::new();
+        for g in groups {
+            if let Err(e) = self.ensure_endpoints(&g).await {
+                failed.push((g.id.clone(), e));
+            }
+        }
+        failed
+    }
+}

@@ -1,0 +1,275 @@
+//! Automatic and test failover of a primary: the budget, the fence, the promotion.
+
+use super::*;
+
+/// A group's automatic failovers within the budget's window.
+#[derive(Debug, Default)]
+pub struct FailoverHistory {
+    pub at: std::collections::VecDeque<Instant>,
+    /// A held-back failover was reported (one event per episode).
+    pub held_back: bool,
+}
+
+impl FailoverHistory {
+    /// Whether another automatic failover fits `budget` at `now` (forgetting those older than its window).
+    pub fn allows(&mut self, now: Instant, budget: crate::FailoverBudget) -> bool {
+        while self
+            .at
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= budget.window)
+        {
+            self.at.pop_front();
+        }
+        (self.at.len() as u32) < budget.count
+    }
+}
+
+impl Control {
+    pub(super) fn lock_failovers(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, FailoverHistory>> {
+        self.inner
+            .endpoints
+            .failovers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the failed primary `p` of `g` may be failed over automatically now ([`crate::FailoverBudget`]).
+    /// When not, says so once in an event.
+    pub(super) fn failover_allowed(&self, g: &ReplicationGroup, p: &Member) -> Result<bool> {
+        let budget = self.inner.settings.failover_budget;
+        let report = {
+            let mut all = self.lock_failovers();
+            let h = all.entry(g.id.clone()).or_default();
+            if h.allows(Instant::now(), budget) {
+                h.held_back = false;
+                return Ok(true);
+            }
+            !std::mem::replace(&mut h.held_back, true)
+        };
+        if report {
+            tracing::warn!(group = %g.id, primary = %p.cluster_id, "automatic failover held back: budget spent");
+            let message = format!(
+                "Automatic failover of primary node {} held back: {} automatic failovers in the last {} minutes; \
+                 the primary is restarted in place",
+                p.cluster_id,
+                budget.count,
+                budget.window.as_secs().div_ceil(60)
+            );
+            self.state().store.add_events(
+                now(),
+                &[
+                    NewEvent::group(&g.id, message.clone()),
+                    NewEvent::cluster(&p.cluster_id, message),
+                ],
+            )?;
+        }
+        Ok(false)
+    }
+
+    /// Fails the primary `old` over to the replica with the least lag. The old primary is fenced first: its
+    /// process is killed, so it can neither take another write nor keep the primary endpoint's address. It is
+    /// then started again by the next step as a replica of the new primary. Returns false when no replica can
+    /// take over (nothing is changed then).
+    pub(super) async fn fail_over(
+        &self,
+        g: &ReplicationGroup,
+        old: &Member,
+        test: bool,
+    ) -> Result<bool> {
+        let mut reads = tokio::task::JoinSet::new();
+        for m in g.replicas() {
+            if m.rebooting || !self.inner.monitor.health(&m.cluster_id).is_up() {
+                continue;
+            }
+            let addr = g.admin_addr(m, &self.inner.settings.data_dir);
+            let admin = self.inner.admin.clone();
+            let m = m.clone();
+            reads.spawn(async move {
+                let mut c =
+                    AdminClient::connect_within(&addr, &admin, STEP_COMMAND_TIMEOUT).await?;
+                let info = c.info("replication").await?;
+                let role = engine::admin::role_from_info(&info).ok_or_else(|| {
+                    engine::EngineError::Other(format!("{} reports no role", m.cluster_id))
+                })?;
+                // A replica that never finished a sync, or is receiving or loading one, holds none (or only
+                // part) of the data: promoting it would lose every key the primary had.
+                let link = engine::admin::link_state_from_info(&info);
+                let whole = link
+                    .is_none_or(|l| l.link_up || (!l.sync_in_progress && l.down_seconds.is_some()))
+                    && c.load_progress().await?.is_none();
+                Ok::<_, engine::EngineError>((m, role, whole))
+            });
+        }
+        let mut candidates = Vec::new();
+        while let Some(r) = reads.join_next().await {
+            if let Ok(Ok((m, role, true))) = r {
+                let offset = match role {
+                    Role::Replica { offset, .. } | Role::Primary { offset, .. } => offset,
+                };
+                candidates.push(Candidate {
+                    cluster_id: m.cluster_id,
+                    availability_zone: m.availability_zone,
+                    offset,
+                });
+            }
+        }
+        let Some(choice) =
+            crate::failover::choose(&candidates, &old.availability_zone, g.multi_az).cloned()
+        else {
+            if test {
+                self.update_group(&g.id, |g| {
+                    g.failover = None;
+                    vec![NewEvent::group(
+                        &g.id,
+                        "Test failover could not proceed: no replica is available to promote",
+                    )]
+                })?;
+            }
+            tracing::warn!(group = %g.id, "primary failed and no replica can take over");
+            return Ok(false);
+        };
+        tracing::warn!(group = %g.id, from = %old.cluster_id, to = %choice.cluster_id, test, "failing over");
+        // Fence: nothing is promoted until the old primary is known gone.
+        let old_spec = self.node_spec(g, old)?;
+        self.inner.monitor.forget(&old.cluster_id);
+        if !self.fence(&old_spec).await {
+            return Err(ControlError::Internal(format!(
+                "the failed primary {} could not be fenced; no replica is promoted while it may still take writes",
+                old.cluster_id
+            )));
+        }
+        self.inner.observed.update(&old.cluster_id, |o| {
+            o.pid = None;
+            o.exited = None;
+            o.role = None;
+            o.load = None;
+            o.sync = None;
+        });
+        // Record the decision, then carry it out; a crash in between is finished by the next step's
+        // corrections.
+        let mut new = g.clone();
+        new.primary_cluster_id = choice.cluster_id.clone();
+        new.failover = Some(Failover::Recovering {
+            failed: old.cluster_id.clone(),
+        });
+        {
+            let mut st = self.state();
+            st.store.put_group(&new, now(), &[])?;
+            st.groups.insert(new.id.clone(), new.clone());
+        }
+        let member = new
+            .member(&choice.cluster_id)
+            .cloned()
+            .ok_or_else(|| ControlError::Internal("chosen member vanished".into()))?;
+        let spec = self.node_spec(&new, &member)?;
+        let mut c =
+            AdminClient::connect_within(&spec.node_addr(), &self.inner.admin, STEP_COMMAND_TIMEOUT)
+                .await?;
+        c.replicaof(None).await?;
+        take_addresses(&mut c, &spec).await?;
+        let role = c.role().await?;
+        self.inner
+            .observed
+            .update(&choice.cluster_id, |o| o.role = Some(role));
+        self.ensure_endpoints(&new).await?;
+        let message = format!(
+            "Failover from primary node {} to replica node {} completed",
+            old.cluster_id, choice.cluster_id
+        );
+        self.state().store.add_events(
+            now(),
+            &[
+                NewEvent::cluster(&old.cluster_id, message.clone()),
+                NewEvent::group(&g.id, message),
+            ],
+        )?;
+        // Point the other replicas at the new primary now (the next refresh would, a little later).
+        for m in new.replicas() {
+            if m.cluster_id == old.cluster_id || !self.inner.monitor.health(&m.cluster_id).is_up() {
+                continue;
+            }
+            let target = new.link_addr(&member, m.ipv6);
+            match AdminClient::connect_within(
+                &new.admin_addr(m, &self.inner.settings.data_dir),
+                &self.inner.admin,
+                STEP_COMMAND_TIMEOUT,
+            )
+            .await
+            {
+                Ok(mut c) => {
+                    if let Err(e) = c.replicaof(Some(target)).await {
+                        tracing::warn!(node = %m.cluster_id, error = %e, "re-pointing replica failed; will retry");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(node = %m.cluster_id, error = %e, "re-pointing replica failed; will retry")
+                }
+            }
+        }
+        self.refresh_roles_soon(&g.id);
+        Ok(true)
+    }
+
+    /// Fences the node of `spec`: kills every process that is it (the pid the daemon knows, the pid file's, and
+    /// any `redis-server` titled with its address, for a node whose pid file is gone), then makes sure nothing
+    /// accepts connections on its addresses any more. False when either cannot be made sure.
+    pub(super) async fn fence(&self, spec: &NodeSpec) -> bool {
+        let mut pids: Vec<u32> = self
+            .inner
+            .observed
+            .get(&spec.name)
+            .and_then(|o| o.pid)
+            .into_iter()
+            .chain(process::read_pid(spec))
+            .collect();
+        let (plain, tls) = spec.listen_ports();
+        let ports: Vec<u16> = [plain, tls].into_iter().filter(|p| *p != 0).collect();
+        for port in &ports {
+            pids.extend(process::pids_serving(SocketAddr::new(spec.bind, *port)));
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        tracing::debug!(node = %spec.name, ?pids, "fencing");
+        for pid in pids {
+            if !process::kill_now(pid).await {
+                tracing::error!(node = %spec.name, pid, "fence failed: the process did not die");
+                return false;
+            }
+        }
+        for addr in spec.binds() {
+            for port in &ports {
+                let at = SocketAddr::new(addr, *port);
+                if process::accepts(at).await {
+                    tracing::error!(node = %spec.name, %at, "fence failed: something still accepts on the node's address");
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failover_budget_counts_within_its_window() {
+        let budget = crate::FailoverBudget {
+            count: 2,
+            window: Duration::from_secs(600),
+        };
+        let t0 = Instant::now();
+        let mut h = FailoverHistory::default();
+        assert!(h.allows(t0, budget));
+        h.at.push_back(t0);
+        assert!(h.allows(t0 + Duration::from_secs(1), budget));
+        h.at.push_back(t0 + Duration::from_secs(1));
+        assert!(!h.allows(t0 + Duration::from_secs(599), budget));
+        // The first leaves the window: one more fits.
+        assert!(h.allows(t0 + Duration::from_secs(600), budget));
+        assert_eq!(h.at.len(), 1);
+    }
+}

@@ -1,0 +1,635 @@
+//! The reconciler: compares each group's spec with what its nodes report and drives them there, one idempotent
+//! step at a time, so a crash at any point resumes cleanly. Each group (and standalone cluster) has one worker
+//! task that runs its steps one after another — so a failover never races a role correction — woken by the
+//! API, by the health monitor, or every [`TICK`]. Starting nodes for new groups is bounded ([`CONCURRENCY`]);
+//! a slow group never blocks another.
+//!
+//! - `creating`: start (or adopt) every node, point replicas at the primary, wait for every replica's link,
+//!   bind the stable endpoints, then `available`. After [`MAX_CREATE_ATTEMPTS`] failures, `create-failed`.
+//! - `available` / `modifying`: with automatic failover, a failed primary (process gone, or unresponsive for
+//!   [`crate::monitor::FAIL_AFTER`]) is fenced (killed) and the least-lagging replica promoted; it then owns
+//!   the primary endpoint address. Without it, a dead node is restarted in place from its data. A node hung for
+//!   [`REPLACE_HUNG_AFTER`] that no failover replaces is killed and restarted. Roles and listening addresses
+//!   are re-read every [`ROLE_REFRESH`] and corrected if a node drifted.
+//! - `deleting`: stop every node, remove its data, unbind the endpoints, forget the group.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use engine::admin::{AdminClient, Role};
+use engine::config::NodeSpec;
+use engine::config::TlsMode;
+use engine::endpoint::{Sniffer, StableEndpoint};
+use engine::process;
+use tokio::sync::{watch, Notify, Semaphore};
+
+use crate::error::{ControlError, Result};
+use crate::failover::Candidate;
+use crate::model::{Failover, GroupStatus, Member, NewEvent, ReplicationGroup, StandaloneCluster};
+use crate::monitor::{Health, Target};
+use crate::observe::Wait;
+use crate::progress::Verdict;
+use crate::{node_types, now, rules, Control};
+
+/// How often every group is looked at even when nothing woke the reconciler.
+pub const TICK: Duration = Duration::from_millis(250);
+/// How often roles are re-read from the nodes of an available group.
+pub const ROLE_REFRESH: Duration = Duration::from_secs(2);
+/// Creation attempts before a group is `create-failed`.
+pub const MAX_CREATE_ATTEMPTS: u32 = 3;
+/// Groups whose nodes are being started (created) or stopped (deleted) at once.
+pub const CONCURRENCY: usize = 16;
+/// A node that does not answer for this long, and that no failover replaces, is killed and restarted.
+pub const REPLACE_HUNG_AFTER: Duration = Duration::from_secs(10);
+/// Time allowed for a command the reconciler sends to a node in an available group. Shorter than the
+/// monitor's failure deadline, so a step never holds up a failover for long.
+const STEP_COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long writes may stay paused on the primary during a planned switchover (the target must catch up within
+/// half of it). Should the daemon die meanwhile, the pause ends by itself.
+const SWITCHOVER_PAUSE: Duration = Duration::from_secs(4);
+/// How often events older than AWS's 14 days are forgotten.
+const EVENT_PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// The longest wait before a failing step is tried again (it starts at [`TICK`] and doubles; a poke from the
+/// API or the monitor cuts it short).
+pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// How long one step waits on a node that is loading its data or a replica that is syncing before it ends (the next
+/// step looks again at once): long enough to see short waits through, short enough that a step never holds up a
+/// failover.
+const PROGRESS_LOOK: Duration = Duration::from_secs(1);
+/// Grace between SIGTERM and SIGKILL when stopping a node.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// The reader endpoint of every group, by group id (the primary endpoint's address is owned by the primary
+/// node itself), the last time each group's roles were read, and each worker's wake-up.
+#[derive(Default)]
+pub struct Endpoints {
+    map: Mutex<HashMap<String, StableEndpoint>>,
+    /// The `preferred`-mode TLS fronts, by the address they listen on.
+    sniffers: Mutex<HashMap<SocketAddr, Sniffer>>,
+    roles_read: Mutex<HashMap<String, Instant>>,
+    workers: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Each group's recent automatic failovers, and whether a held-back one was reported.
+    failovers: Mutex<HashMap<String, FailoverHistory>>,
+    /// Members whose nodes were restarted and have not finished loading their data yet: true for a reboot.
+    restarting: Mutex<HashMap<String, bool>>,
+}
+
+impl std::fmt::Debug for Endpoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Endpoints")
+    }
+}
+
+/// Makes a newly promoted node listen on every address of its spec (the primary endpoint's among them). The
+/// address was just released by the old primary (fenced or demoted); retry briefly should the kernel lag.
+async fn take_addresses(c: &mut AdminClient, spec: &NodeSpec) -> Result<()> {
+    let mut tries = 0;
+    while let Err(e) = c.set_binds(&spec.binds()).await {
+        tries += 1;
+        if tries >= 100 {
+            return Err(e.into());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(())
+}
+
+/// How a node is stopped: cleanly when its data is kept (a reboot, the daemon's exit), at once when its data is
+/// about to be removed (a deleted group or a removed replica; a clean shutdown would only write files that are
+/// deleted next, and a node in the middle of its first sync can take seconds to honour `SIGTERM`).
+#[derive(Debug, Clone, Copy)]
+enum Stop {
+    Graceful,
+    Discard,
+}
+
+/// How a reconcile step went.
+enum Step {
+    /// The group or cluster no longer exists: its worker ends.
+    Gone,
+    Done,
+    Failed(String),
+}
+
+/// The wait after the `n`th failure in a row of the same step: [`TICK`], doubled each time, at most
+/// [`MAX_BACKOFF`].
+pub fn backoff(n: u32) -> Duration {
+    TICK.saturating_mul(1 << n.saturating_sub(1).min(10))
+        .min(MAX_BACKOFF)
+}
+
+/// What a reconcile step of a group needs to do next.
+enum Work {
+    Converge(ReplicationGroup),
+    Delete(ReplicationGroup),
+    Standalone(StandaloneCluster),
+    Nothing,
+}
+
+mod correct;
+mod endpoints;
+mod fail_over;
+mod nodes;
+use fail_over::FailoverHistory;
+mod discovery;
+mod lifecycle;
+mod switchover;
+mod upgrade;
+mod waits;
+
+impl Control {
+    /// The wake-up of the worker of `key` (`rg:<id>` or `cc:<id>`).
+    fn poke_of(&self, key: &str) -> Arc<Notify> {
+        self.inner
+            .endpoints
+            .workers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Runs the next step of a group's worker now.
+    pub(crate) fn poke_group(&self, id: &str) {
+        self.poke_of(&format!("rg:{id}")).notify_one();
+    }
+
+    /// Forces the next step of the group to re-read roles and addresses.
+    pub(crate) fn refresh_roles_soon(&self, id: &str) {
+        self.inner
+            .endpoints
+            .roles_read
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
+    /// Runs until `shutdown` turns true, then waits for the steps in flight (no step starts a node after that).
+    pub async fn run_reconciler(&self, shutdown: watch::Receiver<bool>) {
+        let permits = Arc::new(Semaphore::new(CONCURRENCY));
+        let mut workers: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+        let mut stop = shutdown.clone();
+        let mut pruned: Option<Instant> = None;
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            // A worker that ended (its group is gone) is dropped; one that panicked is said so, and started again
+            // below: one group's fault never leaves it without a worker.
+            let ended: Vec<String> = workers
+                .iter()
+                .filter(|(_, h)| h.is_finished())
+                .map(|(k, _)| k.clone())
+                .collect();
+            for key in ended {
+                if let Some(h) = workers.remove(&key) {
+                    if let Err(e) = h.await {
+                        tracing::error!(target: "reconciler", %key, error = %e, "worker failed; starting it again");
+                    }
+                }
+            }
+            if pruned.is_none_or(|t| t.elapsed() >= EVENT_PRUNE_EVERY) {
+                pruned = Some(Instant::now());
+                let before = now() - chrono::Duration::days(crate::store::EVENT_RETENTION_DAYS);
+                match self.state().store.prune_events(before) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(events = n, "forgot events older than 14 days"),
+                    Err(e) => tracing::warn!(error = %e, "pruning old events failed"),
+                }
+            }
+            let keys: Vec<String> = {
+                let st = self.state();
+                st.groups
+                    .keys()
+                    .map(|k| format!("rg:{k}"))
+                    .chain(st.standalone.keys().map(|k| format!("cc:{k}")))
+                    .collect()
+            };
+            for key in keys {
+                if workers.contains_key(&key) {
+                    continue;
+                }
+                let this = self.clone();
+                let permits = permits.clone();
+                let stop = shutdown.clone();
+                let poke = self.poke_of(&key);
+                workers.insert(
+                    key.clone(),
+                    tokio::spawn(async move { this.work(key, poke, permits, stop).await }),
+                );
+            }
+            if let Err(e) = self.settle_access() {
+                tracing::warn!(error = %e, "settling users and user groups failed; will retry");
+            }
+            tokio::select! {
+                () = self.inner.wake.notified() => {
+                    for p in self.inner.endpoints.workers.lock().unwrap_or_else(|p| p.into_inner()).values() {
+                        p.notify_one();
+                    }
+                }
+                () = tokio::time::sleep(TICK) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        self.inner
+            .stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        for (_, h) in workers {
+            let _ = h.await;
+        }
+    }
+
+    /// The worker of one group or standalone cluster: its steps, one at a time, until it is gone.
+    async fn work(
+        &self,
+        key: String,
+        poke: Arc<Notify>,
+        permits: Arc<Semaphore>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut failing: Option<(String, u32)> = None;
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let wait = match self.reconcile(&key, &permits).await {
+                Step::Gone => {
+                    self.inner
+                        .endpoints
+                        .workers
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&key);
+                    return;
+                }
+                Step::Done => {
+                    if let Some((_, n)) = failing.take() {
+                        tracing::info!(target: "reconciler", %key, failures = n, "step succeeded again");
+                    }
+                    TICK
+                }
+                Step::Failed(e) => {
+                    let n = match &mut failing {
+                        Some((last, n)) if *last == e => {
+                            *n += 1;
+                            *n
+                        }
+                        _ => {
+                            failing = Some((e.clone(), 1));
+                            1
+                        }
+                    };
+                    // The first failure, and then one line at each doubling, not one every tick.
+                    if n.is_power_of_two() {
+                        tracing::warn!(target: "reconciler", %key, error = %e, failures = n, "reconcile step failed; will retry");
+                    } else {
+                        tracing::debug!(target: "reconciler", %key, error = %e, failures = n, "reconcile step failed again");
+                    }
+                    backoff(n)
+                }
+            };
+            tokio::select! {
+                () = poke.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    /// One step for `key`.
+    async fn reconcile(&self, key: &str, permits: &Semaphore) -> Step {
+        let work = {
+            let st = self.state();
+            if let Some(id) = key.strip_prefix("rg:") {
+                match st.groups.get(id) {
+                    Some(g) if g.status == GroupStatus::Deleting => Work::Delete(g.clone()),
+                    Some(g) if g.status == GroupStatus::CreateFailed => Work::Nothing,
+                    Some(g) => Work::Converge(g.clone()),
+                    None => return Step::Gone,
+                }
+            } else if let Some(id) = key.strip_prefix("cc:") {
+                match st.standalone.get(id) {
+                    Some(s) => Work::Standalone(s.clone()),
+                    None => return Step::Gone,
+                }
+            } else {
+                return Step::Gone;
+            }
+        };
+        // Starting and stopping many nodes at once is what the permits bound; routine steps (and failovers)
+        // of running groups never wait for them.
+        let heavy = match &work {
+            Work::Converge(g) => g.status == GroupStatus::Creating || !g.adding.is_empty(),
+            Work::Delete(_) => true,
+            _ => false,
+        };
+        let _permit = if heavy {
+            permits.acquire().await.ok()
+        } else {
+            None
+        };
+        let result = match work {
+            Work::Converge(g) => {
+                let creating = g.status == GroupStatus::Creating;
+                match (self.converge(&g).await, creating) {
+                    (Ok(true), true) => self.finish_create(&g.id),
+                    (Err(e), true) => self.creation_failed(&g.id, &e).await,
+                    (Ok(true), false) => self.finish_modify(&g.id),
+                    (Ok(false), _) => Ok(()),
+                    (Err(e), false) => Err(e),
+                }
+            }
+            Work::Delete(g) => self.delete_nodes(&g).await,
+            Work::Standalone(s) => self.ensure_standalone(&s).await,
+            Work::Nothing => Ok(()),
+        };
+        match result {
+            Ok(()) => Step::Done,
+            Err(e) => Step::Failed(e.to_string()),
+        }
+    }
+
+    /// One step towards the spec. Returns true when the group is where the spec says (its pending work done),
+    /// false when the step did part of the work and the next one continues.
+    async fn converge(&self, g: &ReplicationGroup) -> Result<bool> {
+        let creating = g.status == GroupStatus::Creating;
+        let poke = self.poke_of(&format!("rg:{}", g.id));
+        if !g.removing.is_empty() {
+            self.remove_members(g).await?;
+            return Ok(false);
+        }
+        let versions: Vec<String> = self
+            .inner
+            .settings
+            .binaries
+            .iter()
+            .map(|b| b.version.clone())
+            .collect();
+        if let Some(work) = crate::modify::window_work(g, now(), &versions) {
+            self.apply_pending(g, work).await?;
+            poke.notify_one();
+            return Ok(false);
+        }
+        // A migration target is not failed over (AWS's rule): its primary is a replica of the source, and a
+        // promoted replica would end the migration. A dead primary is restarted in place, following again.
+        let migrating = g.migration.as_ref().is_some_and(|m| m.is_running());
+        if !creating && g.automatic_failover && !migrating {
+            let primary = g.primary().cloned();
+            if let Some(p) = primary {
+                let requested = g.failover == Some(Failover::Requested);
+                let failed = !p.rebooting && self.node_down(&self.node_spec(g, &p)?);
+                if requested || failed {
+                    if !requested && !self.failover_allowed(g, &p)? {
+                        // Past the budget: the primary is restarted in place below, like a group without
+                        // automatic failover.
+                    } else if self.fail_over(g, &p, requested).await? {
+                        if !requested {
+                            self.lock_failovers()
+                                .entry(g.id.clone())
+                                .or_default()
+                                .at
+                                .push_back(Instant::now());
+                        }
+                        poke.notify_one();
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        let specs: Vec<NodeSpec> = g
+            .members
+            .iter()
+            .map(|m| self.node_spec(g, m))
+            .collect::<Result<_>>()?;
+        // Reboots asked for: stop the node cleanly; it is started again below from its data. A rebooted
+        // primary is not failed over (as on AWS): the monitor stops watching it first.
+        let mut rebooted = Vec::new();
+        for (m, spec) in g.members.iter().zip(&specs) {
+            if m.rebooting {
+                self.stop_member(spec, Stop::Graceful).await;
+                rebooted.push(m.cluster_id.clone());
+            } else if let Health::Unresponsive { since } = self.inner.monitor.health(&spec.name) {
+                if since.elapsed() >= REPLACE_HUNG_AFTER {
+                    tracing::warn!(node = %spec.name, "node hung; replacing it");
+                    self.inner.monitor.forget(&spec.name);
+                    if let Some(pid) = self.inner.observed.get(&spec.name).and_then(|o| o.pid) {
+                        let _ = process::kill_now(pid).await;
+                    }
+                }
+            }
+        }
+        // Readers leave the nodes about to be started again (rebooted, or down) before they start: one loading its
+        // data, or still empty, at the same address would answer them wrongly.
+        if !rebooted.is_empty() || specs.iter().any(|s| self.node_down(s)) {
+            self.ensure_endpoints(g).await?;
+        }
+        // Start what is not running: the primary first, then every replica at once. A replica started before
+        // its primary listens would wait for Redis's next replication cron tick (one second) to connect.
+        let mut restarted = Vec::new();
+        let mut first_err = None;
+        let (primaries, replicas): (Vec<NodeSpec>, Vec<NodeSpec>) =
+            specs.iter().cloned().partition(|s| s.replica_of.is_none());
+        for wave in [primaries, replicas] {
+            let mut set = tokio::task::JoinSet::new();
+            for spec in wave {
+                let this = self.clone();
+                let poke = poke.clone();
+                set.spawn(async move { (spec.name.clone(), this.ensure_node(&spec, &poke).await) });
+            }
+            while let Some(r) = set.join_next().await {
+                match r {
+                    Ok((name, Ok(true))) => restarted.push(name),
+                    Ok((_, Ok(false))) => {}
+                    Ok((_, Err(e))) => first_err = first_err.or(Some(e)),
+                    Err(e) => {
+                        first_err =
+                            first_err.or(Some(ControlError::Internal(format!("node task: {e}"))))
+                    }
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        // A replica IncreaseReplicaCount adds is started for the first time: that is no recovery, and alerts keyed
+        // on "Recovering cache nodes" must not fire for it.
+        restarted.retain(|n| !g.adding.contains(n));
+        if !creating && (!restarted.is_empty() || !rebooted.is_empty()) {
+            self.restart_events(g, &restarted, &rebooted)?;
+        }
+        let due = {
+            let mut read = self
+                .inner
+                .endpoints
+                .roles_read
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let last = read.get(&g.id).copied();
+            let due = creating
+                || !restarted.is_empty()
+                || last.is_none_or(|t| t.elapsed() >= ROLE_REFRESH);
+            if due {
+                read.insert(g.id.clone(), Instant::now());
+            }
+            due
+        };
+        if due {
+            let timeout = if creating {
+                engine::admin::COMMAND_TIMEOUT
+            } else {
+                STEP_COMMAND_TIMEOUT
+            };
+            if creating {
+                self.observe_and_correct(&specs, timeout, &Self::switching(g))
+                    .await?;
+            } else {
+                // A node that hangs while it is being read would hold this step up to the timeout; when the
+                // monitor reports a change meanwhile, give up the reading and run the next step at once.
+                let hold = Self::switching(g);
+                tokio::select! {
+                    r = self.observe_and_correct(&specs, timeout, &hold) => r?,
+                    () = poke.notified() => {
+                        self.refresh_roles_soon(&g.id);
+                        poke.notify_one();
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        self.ensure_endpoints(g).await?;
+        // Nodes loading their data are on their way: the group's work waits for them (a failover, a restart or a
+        // correction above never does), within deadlines from the data's size.
+        if !self.loads_done(g, &specs, &poke).await? {
+            return Ok(false);
+        }
+        self.restarts_finished(g)?;
+        if creating {
+            if g.restore_from.is_some() {
+                if let Some(p) = specs.iter().find(|s| s.replica_of.is_none()) {
+                    let mut c = AdminClient::connect(&p.node_addr(), &self.inner.admin).await?;
+                    if c.finish_restore().await? {
+                        tracing::info!(node = %p.name, "restored from its snapshot; append-only file on");
+                    }
+                    let _ = std::fs::remove_file(p.dir.join(engine::config::RESTORE_FILE));
+                }
+            }
+            if !self.wait_for_links(g, &specs, &poke).await? {
+                return Ok(false);
+            }
+            // The replicas, now linked, serve the reader endpoint.
+            self.ensure_endpoints(g).await?;
+        } else if !g.adding.is_empty() {
+            let new: Vec<NodeSpec> = specs
+                .iter()
+                .filter(|s| g.adding.contains(&s.name))
+                .cloned()
+                .collect();
+            if !self.wait_for_links(g, &new, &poke).await? {
+                return Ok(false);
+            }
+            self.ensure_endpoints(g).await?;
+        }
+        if let Some(m) = &g.migration {
+            use crate::model::MigrationPhase;
+            match &m.phase {
+                MigrationPhase::Testing => self.run_migration_test(g, m).await?,
+                MigrationPhase::Starting { clear } => {
+                    self.run_migration_start(g, m, *clear).await?;
+                    poke.notify_one();
+                }
+                MigrationPhase::Following(f) => self.migration_step(g, m, f).await?,
+                MigrationPhase::Completing { force, .. } => {
+                    self.finish_migration(g, *force).await?
+                }
+            }
+            return Ok(false);
+        }
+        if let Some(name) = &g.snapshotting {
+            self.snapshot_step(g, name).await?;
+            return Ok(false);
+        }
+        if g.snapshot_retention_limit > 0 && self.automatic_step(g)? {
+            poke.notify_one();
+            return Ok(false);
+        }
+        if let Some(target) = &g.switchover_to {
+            self.switch_over(g, target).await?;
+            poke.notify_one();
+            return Ok(false);
+        }
+        if let Some(target) = &g.upgrading_to {
+            if self.upgrade_step(g, target, &poke).await? {
+                poke.notify_one();
+            }
+            return Ok(false);
+        }
+        if let Some(ipv6) = g.dual_stack.as_ref().map(|d| d.ipv6_discovery) {
+            if g.members.iter().any(|m| m.ipv6 != ipv6) {
+                if self.discovery_step(g, ipv6).await? {
+                    poke.notify_one();
+                }
+                return Ok(false);
+            }
+        }
+        if let Some(Failover::Recovering { failed }) = &g.failover {
+            let back = matches!(
+                self.inner.observed.get(failed).and_then(|o| o.role),
+                Some(Role::Replica { link_up: true, .. })
+            ) || g.member(failed).is_none();
+            if back {
+                self.update_group(&g.id, |g| {
+                    if matches!(&g.failover, Some(Failover::Recovering { .. })) {
+                        g.failover = None;
+                    }
+                    vec![]
+                })?;
+            } else {
+                // Look again soon: the replaced node's link comes up within milliseconds of its start.
+                self.refresh_roles_soon(&g.id);
+            }
+        }
+        Ok(due || !g.status.eq(&GroupStatus::Modifying))
+    }
+
+    /// Applies `f` to the stored group and writes it with the events `f` returns, in one transaction.
+    pub(crate) fn update_group(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut ReplicationGroup) -> Vec<NewEvent>,
+    ) -> Result<()> {
+        let mut st = self.state();
+        let Some(mut g) = st.groups.get(id).cloned() else {
+            return Ok(());
+        };
+        let before = g.clone();
+        let events = f(&mut g);
+        if g == before && events.is_empty() {
+            return Ok(());
+        }
+        st.save_group(&g, now(), &events)
+    }
+}
+
+/// The ports clients are connected to Redis on, on each of a node's addresses: its port, or in TLS `preferred`
+/// mode the two ports behind the front.
+fn client_ports(spec: &NodeSpec) -> Vec<u16> {
+    let (plain, tls) = spec.listen_ports();
+    [plain, tls].into_iter().filter(|p| *p != 0).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failing_steps_back_off() {
+        assert_eq!(backoff(1), TICK);
+        assert_eq!(backoff(2), TICK * 2);
+        assert_eq!(backoff(4), TICK * 8);
+        assert_eq!(backoff(6), MAX_BACKOFF);
+        assert_eq!(backoff(1000), MAX_BACKOFF);
+    }
+}

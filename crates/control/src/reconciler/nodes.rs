@@ -1,0 +1,244 @@
+//! A node's spec, and starting, watching, stopping and restarting its process.
+
+use super::*;
+
+impl Control {
+    /// The data-plane description of a member.
+    pub(crate) fn node_spec(&self, g: &ReplicationGroup, m: &Member) -> Result<NodeSpec> {
+        let version = m.engine_version.as_deref().unwrap_or(&g.engine_version);
+        let binary = self.inner.settings.binary_for(version).ok_or_else(|| {
+            ControlError::Internal(format!("no binary for engine version {version}"))
+        })?;
+        let is_primary = m.cluster_id == g.primary_cluster_id;
+        // The primary of a migration target follows the source.
+        let source = g.migration.as_ref().and_then(|x| x.following());
+        let replica_of = if is_primary {
+            source
+        } else {
+            g.primary().map(|p| g.link_addr(p, m.ipv6))
+        };
+        // A primary of a single-stack group owns the primary endpoint address (a floating address); in a
+        // dual-stack group every node also listens on ::1 and the endpoints are forwarders.
+        let extra_binds = match (&g.dual_stack, is_primary) {
+            (Some(_), _) => vec![engine::address::IPV6_LOOPBACK],
+            (None, true) => vec![g.primary_endpoint],
+            (None, false) => vec![],
+        };
+        let dir = crate::model::node_dir(&self.inner.settings.data_dir, &m.cluster_id);
+        let tls = g.transit_encryption.map(|mode| engine::config::NodeTls {
+            mode: mode.engine(),
+            files: self.inner.tls.files(&dir),
+            addresses: vec![m.address, g.primary_endpoint, g.reader_endpoint],
+        });
+        Ok(NodeSpec {
+            name: m.cluster_id.clone(),
+            dir,
+            bind: m.address,
+            extra_binds,
+            port: g.node_port(m),
+            announce: g.addr_of(m, m.ipv6).ip(),
+            follows_external: is_primary && source.is_some(),
+            maxmemory: node_types::maxmemory(&g.cache_node_type).unwrap_or(1 << 29),
+            binary: binary.path.clone(),
+            replica_of,
+            default_user: match &g.acl {
+                Some(acl) => acl.default_user.clone(),
+                None => rules::default_user_rules(g.auth.as_ref()),
+            },
+            tls,
+            users: g.acl.as_ref().map(|a| a.users.clone()).unwrap_or_default(),
+            restore_rdb: match (&g.restore_from, g.status, is_primary) {
+                (Some(name), GroupStatus::Creating, true) => Some(self.snapshot_file(name)),
+                _ => None,
+            },
+            engine_version: binary.version_triple(),
+        })
+    }
+
+    pub(super) fn standalone_spec(&self, s: &StandaloneCluster) -> Result<NodeSpec> {
+        let binary = self
+            .inner
+            .settings
+            .binary_for(&s.engine_version)
+            .ok_or_else(|| {
+                ControlError::Internal(format!("no binary for engine version {}", s.engine_version))
+            })?;
+        let dir = crate::model::node_dir(&self.inner.settings.data_dir, &s.member.cluster_id);
+        let tls = s.transit_encryption.map(|mode| engine::config::NodeTls {
+            mode: mode.engine(),
+            files: self.inner.tls.files(&dir),
+            addresses: vec![s.member.address],
+        });
+        Ok(NodeSpec {
+            name: s.member.cluster_id.clone(),
+            dir,
+            bind: s.member.address,
+            extra_binds: if s.member.port.is_some() {
+                vec![engine::address::IPV6_LOOPBACK]
+            } else {
+                vec![]
+            },
+            port: s.port,
+            announce: s.member.address,
+            follows_external: false,
+            maxmemory: node_types::maxmemory(&s.cache_node_type).unwrap_or(1 << 29),
+            binary: binary.path.clone(),
+            replica_of: None,
+            default_user: match &s.acl {
+                Some(acl) => acl.default_user.clone(),
+                None => rules::default_user_rules(s.auth.as_ref()),
+            },
+            tls,
+            users: s.acl.as_ref().map(|a| a.users.clone()).unwrap_or_default(),
+            restore_rdb: None,
+            engine_version: binary.version_triple(),
+        })
+    }
+
+    /// Makes sure the node of `spec` runs: the known process, an adopted one from before a restart, or a new one
+    /// started from the node's data; and that the monitor watches it. Returns true when it had to start one.
+    pub(super) async fn ensure_node(&self, spec: &NodeSpec, poke: &Arc<Notify>) -> Result<bool> {
+        let known = self.inner.observed.get(&spec.name);
+        if let Some(pid) = known.as_ref().and_then(|o| o.pid) {
+            if process::is_redis_alive(pid) {
+                self.watch_node(spec, pid, known.and_then(|o| o.exited), poke);
+                return Ok(false);
+            }
+        }
+        if let Some(pid) = process::adopt(spec, &self.inner.admin).await {
+            tracing::info!(node = %spec.name, pid, "adopted running node");
+            self.inner.observed.update(&spec.name, |o| {
+                o.pid = Some(pid);
+                o.exited = None;
+            });
+            self.watch_node(spec, pid, None, poke);
+            return Ok(false);
+        }
+        if self
+            .inner
+            .stopping
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(ControlError::Internal(format!(
+                "not starting {}: the daemon is stopping",
+                spec.name
+            )));
+        }
+        self.ensure_certificate(spec)?;
+        let spawned = process::spawn(spec, &self.inner.admin).await.inspect_err(
+            |e| tracing::error!(node = %spec.name, error = %e, "node failed to start"),
+        )?;
+        tracing::info!(node = %spec.name, pid = spawned.pid, addr = %spec.addr(), "started node");
+        self.inner.observed.update(&spec.name, |o| {
+            o.pid = Some(spawned.pid);
+            o.exited = Some(spawned.exited.clone());
+            o.role = None;
+            o.load = None;
+            o.sync = None;
+        });
+        self.watch_node(spec, spawned.pid, Some(spawned.exited), poke);
+        Ok(true)
+    }
+
+    pub(super) fn watch_node(
+        &self,
+        spec: &NodeSpec,
+        pid: u32,
+        exited: Option<watch::Receiver<bool>>,
+        poke: &Arc<Notify>,
+    ) {
+        self.inner.monitor.ensure(
+            &self.inner.admin,
+            Target {
+                name: spec.name.clone(),
+                addr: spec.node_addr(),
+                pid,
+                exited,
+                poke: poke.clone(),
+            },
+        );
+    }
+
+    /// True when the node is known to be down: its process is gone, or the monitor found it unresponsive.
+    pub(super) fn node_down(&self, spec: &NodeSpec) -> bool {
+        match self.inner.monitor.health(&spec.name) {
+            Health::Gone | Health::Unresponsive { .. } => true,
+            Health::Up => {
+                let pid = self
+                    .inner
+                    .observed
+                    .get(&spec.name)
+                    .and_then(|o| o.pid)
+                    .or_else(|| process::read_pid(spec));
+                pid.is_none_or(|p| !process::is_redis_alive(p))
+            }
+        }
+    }
+
+    pub(super) async fn stop_member(&self, spec: &NodeSpec, how: Stop) {
+        self.inner.monitor.forget(&spec.name);
+        let pid = self
+            .inner
+            .observed
+            .get(&spec.name)
+            .and_then(|o| o.pid)
+            .or_else(|| process::read_pid(spec));
+        if let Some(pid) = pid {
+            let t = Instant::now();
+            match how {
+                Stop::Graceful => process::stop(pid, STOP_GRACE).await,
+                Stop::Discard => {
+                    let _ = process::kill_now(pid).await;
+                }
+            }
+            tracing::info!(node = %spec.name, pid, millis = t.elapsed().as_millis() as u64, "stopped node");
+        }
+        self.inner.observed.remove(&spec.name);
+    }
+
+    /// Kills a node stuck on its data (a load or a sync past its deadline) so that it starts again: the next step
+    /// restarts it from its own data (or fails over from it), and a replica syncs afresh.
+    pub(super) async fn restart_stuck(&self, spec: &NodeSpec, why: &str) -> Result<()> {
+        if let Some(pid) = self.inner.observed.get(&spec.name).and_then(|o| o.pid) {
+            let _ = process::kill_now(pid).await;
+        }
+        self.inner.observed.update(&spec.name, |o| {
+            o.load = None;
+            o.sync = None;
+        });
+        self.state().store.add_events(
+            now(),
+            &[NewEvent::cluster(
+                &spec.name,
+                format!("Cache node 0001 was restarted: {why}"),
+            )],
+        )?;
+        Ok(())
+    }
+
+    /// Stops every node of this daemon (for `--stop-nodes-on-exit`). The store keeps the groups, so a later
+    /// start brings them back from their data.
+    pub async fn stop_all_nodes(&self) {
+        let specs: Vec<NodeSpec> = {
+            let st = self.state();
+            let mut v: Vec<NodeSpec> = st
+                .groups
+                .values()
+                .flat_map(|g| g.members.iter().filter_map(|m| self.node_spec(g, m).ok()))
+                .collect();
+            v.extend(
+                st.standalone
+                    .values()
+                    .filter_map(|s| self.standalone_spec(s).ok()),
+            );
+            v
+        };
+        let mut set = tokio::task::JoinSet::new();
+        for spec in specs {
+            let this = self.clone();
+            set.spawn(async move { this.stop_member(&spec, Stop::Graceful).await });
+        }
+        while set.join_next().await.is_some() {}
+        self.lock_endpoints().clear();
+    }
+}

@@ -1,0 +1,190 @@
+//! The planned switchover of a primary (`PrimaryClusterId`, and the last step of a rolling upgrade).
+
+use super::*;
+
+impl Control {
+    /// A planned switchover of `g`'s primary to `target`, in an order that never has two primaries, whatever
+    /// fails and whenever the daemon dies:
+    ///
+    /// 1. writes pause on the old primary (`CLIENT PAUSE WRITE` for [`SWITCHOVER_PAUSE`]; should the daemon die
+    ///    here, the pause ends by itself and the old primary carries on);
+    /// 2. the target catches up with the old primary's offset (within half the pause; if it does not, the pause
+    ///    is lifted and the switchover given up);
+    /// 3. the old primary is **demoted first** (`REPLICAOF` the target): from here on it takes no write, and its
+    ///    waiting writes will be answered `READONLY`; a daemon dying here leaves no primary for a moment, and the
+    ///    next attempt, seeing the old primary following the target, promotes the target;
+    /// 4. the target is promoted (`REPLICAOF NO ONE`); the old primary resyncs from it partially;
+    /// 5. the store records the new primary, the primary endpoint's address moves (released by the old node,
+    ///    taken by the new at once; the old one's connections on it closed), the pause is lifted.
+    ///
+    /// Each attempt first reads what the nodes say and carries on from there, and role corrections leave the two
+    /// nodes alone until the store records the new primary ([`Self::switching`]). A failure before step 4 puts the
+    /// old primary back (it is promoted again only while the target is not a primary); after it, the switchover is
+    /// finished by the next attempt.
+    pub(super) async fn switch_over(&self, g: &ReplicationGroup, target: &str) -> Result<()> {
+        let (Some(old), Some(new)) = (g.primary().cloned(), g.member(target).cloned()) else {
+            return self.update_group(&g.id, |g| {
+                g.switchover_to = None;
+                vec![]
+            });
+        };
+        let old_spec = self.node_spec(g, &old)?;
+        let vip = SocketAddr::new(g.primary_endpoint, g.port);
+        let mut switched = g.clone();
+        switched.primary_cluster_id = new.cluster_id.clone();
+        switched.switchover_to = None;
+        let new_spec = self.node_spec(&switched, &new)?;
+        let demoted_spec = self.node_spec(&switched, &old)?;
+        // Where the target's own followers reach it, and where the old primary must follow it.
+        let Some(follow_target) = demoted_spec.replica_of else {
+            return Err(ControlError::Internal(
+                "a demoted primary follows no one".into(),
+            ));
+        };
+        let timeout = engine::admin::COMMAND_TIMEOUT;
+        let mut c =
+            AdminClient::connect_within(&old_spec.node_addr(), &self.inner.admin, timeout).await?;
+        let mut n =
+            AdminClient::connect_within(&new_spec.node_addr(), &self.inner.admin, timeout).await?;
+        // A pause an interrupted attempt left on the target (the primary of an earlier switchover) would also
+        // hold back its replication stream (a paused replica applies no write): lift it first.
+        n.unpause().await?;
+        match (c.role().await?, n.role().await?) {
+            (Role::Primary { .. }, Role::Replica { .. }) => {
+                c.pause_writes(SWITCHOVER_PAUSE.as_millis() as u64).await?;
+                let handed = async {
+                    let Role::Primary { offset: goal, .. } = c.role().await? else {
+                        return Err(ControlError::Internal("the primary changed role".into()));
+                    };
+                    let deadline = Instant::now() + SWITCHOVER_PAUSE / 2;
+                    loop {
+                        match n.role().await? {
+                            Role::Replica {
+                                offset, link_up: true, ..
+                            } if offset >= goal => break,
+                            seen if Instant::now() > deadline => {
+                                return Err(ControlError::Internal(format!(
+                                    "{} did not catch up with the primary (offset {goal}) within {} ms: {seen:?}",
+                                    new.cluster_id,
+                                    (SWITCHOVER_PAUSE / 2).as_millis()
+                                )))
+                            }
+                            _ => tokio::time::sleep(Duration::from_millis(1)).await,
+                        }
+                    }
+                    c.replicaof(Some(follow_target)).await?;
+                    Ok(())
+                }
+                .await;
+                if let Err(e) = handed {
+                    // Not demoted, or demoted while the target is still a replica: the old primary stays.
+                    if !matches!(n.role().await, Ok(Role::Primary { .. })) {
+                        let _ = c.replicaof(None).await;
+                    }
+                    let _ = c.unpause().await;
+                    return self.switchover_failed(g, &new.cluster_id, &e.to_string());
+                }
+                if let Err(e) = n.replicaof(None).await {
+                    if !matches!(n.role().await, Ok(Role::Primary { .. })) {
+                        let _ = c.replicaof(None).await;
+                        let _ = c.unpause().await;
+                        return self.switchover_failed(g, &new.cluster_id, &e.to_string());
+                    }
+                }
+            }
+            // An earlier attempt demoted the old primary and died before promoting the target: the target has
+            // every write the old primary acknowledged (it caught up while writes were paused).
+            (Role::Replica { primary, .. }, Role::Replica { .. })
+                if primary == Some(follow_target) =>
+            {
+                tracing::info!(group = %g.id, target = %new.cluster_id, "finishing an interrupted switchover");
+                n.replicaof(None).await?;
+            }
+            (Role::Replica { .. }, Role::Primary { .. }) => {}
+            (Role::Primary { .. }, Role::Primary { .. }) => {
+                // Not something this switchover leaves: resolve it to the primary the store names, and try again.
+                tracing::warn!(group = %g.id, target = %new.cluster_id, "two primaries; demoting the target");
+                n.replicaof(self.node_spec(g, &new)?.replica_of).await?;
+                return Err(ControlError::Internal(format!(
+                    "{} was a primary too; made a replica again",
+                    new.cluster_id
+                )));
+            }
+            (old_role, new_role) => {
+                return Err(ControlError::Internal(format!(
+                    "switchover of {}: unexpected roles {old_role:?} / {new_role:?}",
+                    g.id
+                )))
+            }
+        }
+        // The target is the primary: record it, then move what is the control plane's to move.
+        let message = format!(
+            "Primary changed from {} to {} (planned switchover)",
+            old.cluster_id, new.cluster_id
+        );
+        self.update_group(&g.id, |cur| {
+            cur.primary_cluster_id = new.cluster_id.clone();
+            cur.switchover_to = None;
+            vec![
+                NewEvent::cluster(&new.cluster_id, message.clone()),
+                NewEvent::group(&cur.id, message),
+            ]
+        })?;
+        if g.dual_stack.is_none() {
+            c.set_binds(&demoted_spec.binds()).await?;
+            take_addresses(&mut n, &new_spec).await?;
+            for port in client_ports(&old_spec) {
+                c.kill_clients_on(SocketAddr::new(vip.ip(), port)).await?;
+            }
+        }
+        // Forwarding endpoints (a dual-stack group's) move too; then the writes that waited are answered.
+        self.ensure_endpoints(&switched).await?;
+        let _ = c.unpause().await;
+        let role = n.role().await?;
+        self.inner
+            .observed
+            .update(&new.cluster_id, |o| o.role = Some(role));
+        // The other replicas follow the new primary now; the next refresh checks everything.
+        for m in switched.replicas() {
+            if m.cluster_id == old.cluster_id {
+                continue;
+            }
+            if let Ok(mut r) = AdminClient::connect_within(
+                &switched.admin_addr(m, &self.inner.settings.data_dir),
+                &self.inner.admin,
+                STEP_COMMAND_TIMEOUT,
+            )
+            .await
+            {
+                let _ = r.replicaof(Some(switched.link_addr(&new, m.ipv6))).await;
+            }
+        }
+        self.refresh_roles_soon(&g.id);
+        Ok(())
+    }
+
+    /// Ends a switchover that could not happen: the old primary stays, and an event says why.
+    pub(super) fn switchover_failed(
+        &self,
+        g: &ReplicationGroup,
+        target: &str,
+        why: &str,
+    ) -> Result<()> {
+        tracing::warn!(group = %g.id, %target, why, "switchover failed");
+        self.update_group(&g.id, |g| {
+            g.switchover_to = None;
+            vec![NewEvent::group(
+                &g.id,
+                format!("Could not switch the primary to {target}: {why}"),
+            )]
+        })
+    }
+
+    /// The members whose roles a switchover in progress is changing: left alone by role corrections.
+    pub(super) fn switching(g: &ReplicationGroup) -> Vec<String> {
+        match &g.switchover_to {
+            Some(t) => vec![g.primary_cluster_id.clone(), t.clone()],
+            None => vec![],
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Changes applied in the maintenance window, and rolling engine upgrades.
+
+use super::*;
+
+impl Control {
+    /// Applies the changes that waited for the maintenance window.
+    pub(super) async fn apply_pending(
+        &self,
+        g: &ReplicationGroup,
+        work: crate::model::PendingChanges,
+    ) -> Result<()> {
+        let mut events = Vec::new();
+        let mut node_type = work.cache_node_type.clone();
+        if let Some(t) = &node_type {
+            let bytes = node_types::maxmemory(t).unwrap_or(0);
+            if let Err(e) = self.check_fits(g, t, bytes).await {
+                events.push(NewEvent::group(
+                    &g.id,
+                    format!("Could not apply the pending change of cache node type to {t} in the maintenance window: {e}"),
+                ));
+                node_type = None;
+            }
+        }
+        let engine_version = work.engine_version.clone();
+        self.update_group(&g.id, |cur| {
+            if let Some(v) = engine_version {
+                events.push(NewEvent::group(
+                    &cur.id,
+                    format!(
+                        "Modified replication group {}: engine upgrade from {} to {v} started in the maintenance window",
+                        cur.id, cur.engine_version
+                    ),
+                ));
+                cur.upgrading_to = Some(v);
+                cur.status = GroupStatus::Modifying;
+            }
+            if let Some(t) = node_type {
+                events.push(NewEvent::group(
+                    &cur.id,
+                    format!(
+                        "Modified replication group {}: cache node type changed to {t} in the maintenance window",
+                        cur.id
+                    ),
+                ));
+                cur.cache_node_type = t;
+                cur.status = GroupStatus::Modifying;
+            }
+            cur.pending = Default::default();
+            events
+        })?;
+        self.refresh_roles_soon(&g.id);
+        Ok(())
+    }
+
+    /// One step of a rolling engine upgrade to `target`: replicas are replaced one at a time (stopped cleanly and
+    /// started by the next step on the new binary from their data, then resynced); when only the primary is left,
+    /// a planned switchover hands its role to an upgraded replica, and it is replaced in turn; a group without
+    /// replicas has its primary restarted in place. Returns true when it changed something.
+    pub(super) async fn upgrade_step(
+        &self,
+        g: &ReplicationGroup,
+        target: &str,
+        poke: &Arc<Notify>,
+    ) -> Result<bool> {
+        let upgraded = |m: &Member| m.engine_version.as_deref() == Some(target);
+        // Wait until every replaced node is back: running, and (a replica) linked to the primary, its full sync
+        // judged against its deadline.
+        let mut back = Vec::new();
+        for m in g.members.iter().filter(|m| upgraded(m)) {
+            if !self.inner.monitor.health(&m.cluster_id).is_up() {
+                return Ok(false);
+            }
+            if m.cluster_id != g.primary_cluster_id {
+                back.push(self.node_spec(g, m)?);
+            }
+        }
+        if !self.wait_for_links(g, &back, poke).await? {
+            self.refresh_roles_soon(&g.id);
+            return Ok(false);
+        }
+        let next_replica = g.replicas().find(|m| !upgraded(m)).cloned();
+        let primary = g.primary().cloned();
+        let replace = match (next_replica, primary) {
+            (Some(r), _) => Some(r),
+            (None, Some(p)) if !upgraded(&p) => {
+                if let Some(r) = g.replicas().find(|m| upgraded(m)) {
+                    let to = r.cluster_id.clone();
+                    self.update_group(&g.id, |cur| {
+                        cur.switchover_to = Some(to);
+                        vec![]
+                    })?;
+                    return Ok(true);
+                }
+                Some(p)
+            }
+            _ => None,
+        };
+        match replace {
+            Some(m) => {
+                tracing::info!(group = %g.id, node = %m.cluster_id, %target, "upgrading node");
+                let spec = self.node_spec(g, &m)?;
+                let id = m.cluster_id.clone();
+                let version = target.to_string();
+                self.update_group(&g.id, |cur| {
+                    if let Some(x) = cur.members.iter_mut().find(|x| x.cluster_id == id) {
+                        x.engine_version = Some(version.clone());
+                    }
+                    vec![NewEvent::cluster(
+                        &id,
+                        format!("Upgrading cache node 0001 to engine version {version}"),
+                    )]
+                })?;
+                self.stop_member(&spec, Stop::Graceful).await;
+                // A replica restarted on another engine cannot resume its link (its replication id is not kept
+                // with an append-only file): it full-syncs whatever it holds. Loading its own copy first would only
+                // double the time; it starts empty instead, kept out of the reader endpoint and out of failover
+                // choices until synced. A primary (a group without replicas) keeps its data, of course.
+                if m.cluster_id != g.primary_cluster_id {
+                    engine::restore::discard_data(&spec)?;
+                }
+                // Readers leave it now, before it starts again at the same address.
+                self.ensure_endpoints(g).await?;
+            }
+            None => {
+                let version = target.to_string();
+                self.update_group(&g.id, |cur| {
+                    let from = std::mem::replace(&mut cur.engine_version, version.clone());
+                    for x in cur.members.iter_mut() {
+                        x.engine_version = None;
+                    }
+                    cur.upgrading_to = None;
+                    cur.cache_parameter_group =
+                        crate::replication_groups::default_parameter_group(&version);
+                    vec![NewEvent::group(
+                        &cur.id,
+                        format!(
+                            "Upgraded the engine of replication group {} from {from} to {version}",
+                            cur.id
+                        ),
+                    )]
+                })?;
+            }
+        }
+        Ok(true)
+    }
+}
