@@ -109,9 +109,9 @@ impl Control {
             .ok_or_else(|| {
                 ControlError::ReplicationGroupNotFound(rules::shown(&input.replication_group_id))
             })?;
-        if input.node_group_id != NODE_GROUP_ID {
+        let Some(shard) = g.shard(&input.node_group_id).cloned() else {
             return Err(node_group_not_found(&input.node_group_id, &g.id));
-        }
+        };
         if g.status != GroupStatus::Available {
             return Err(ControlError::InvalidReplicationGroupState {
                 id: g.id.clone(),
@@ -128,19 +128,19 @@ impl Control {
                         .into(),
             });
         }
-        if g.failover.is_some() {
+        if shard.failover.is_some() {
             return Err(ControlError::TestFailoverNotAvailable(format!(
-                "A failover of replication group {} is still in progress: wait until its old primary has rejoined as a replica.",
-                g.id
+                "A failover of node group {} of replication group {} is still in progress: wait until its old primary has rejoined as a replica.",
+                shard.id, g.id
             )));
         }
-        if let Some(m) = g.members.iter().find(|m| m.rebooting) {
+        if let Some(m) = shard.members.iter().find(|m| m.rebooting) {
             return Err(ControlError::InvalidCacheClusterState(format!(
                 "Cache cluster {} is rebooting; try again when it is available.",
                 m.cluster_id
             )));
         }
-        let ready = g
+        let ready = shard
             .replicas()
             .filter(|m| self.inner.monitor.health(&m.cluster_id).is_up())
             .count();
@@ -159,14 +159,16 @@ impl Control {
                 next.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             )));
         }
-        g.failover = Some(Failover::Requested);
+        if let Some(s) = g.shard_mut(&shard.id) {
+            s.failover = Some(Failover::Requested);
+        }
         st.store.put_test_failover(
             &g,
             t,
             day_ago,
             &[NewEvent::group(
                 &g.id,
-                format!("Test Failover API called for node group {NODE_GROUP_ID}"),
+                format!("Test Failover API called for node group {}", shard.id),
             )],
         )?;
         st.groups.insert(g.id.clone(), g.clone());
@@ -194,7 +196,7 @@ impl Control {
                 "Give NewReplicaCount (or ReplicaConfiguration) with the number of replicas wanted.",
             ));
         };
-        let current = g.replicas().count() as i32;
+        let current = g.first_shard().replicas().count() as i32;
         if !(0..=MAX_REPLICAS).contains(&count) {
             return Err(invalid(format!(
                 "Invalid NewReplicaCount {count}: a node group has between 0 and {MAX_REPLICAS} replicas."
@@ -230,13 +232,18 @@ impl Control {
         };
         // Each new replica receives the primary's data: what the primary's node holds now.
         let primary_holds = g
+            .first_shard()
             .primary()
             .and_then(|p| self.inner.observed.get(&p.cluster_id)?.pid)
             .and_then(engine::process::resident_bytes)
             .unwrap_or(0);
         self.check_capacity(adding, primary_holds)?;
-        let total_nodes: usize =
-            st.groups.values().map(|g| g.members.len()).sum::<usize>() + st.standalone.len();
+        let total_nodes: usize = st
+            .groups
+            .values()
+            .map(|g| g.members().count())
+            .sum::<usize>()
+            + st.standalone.len();
         if total_nodes + adding > MAX_NODES {
             return Err(ControlError::NodeQuotaForCustomerExceeded(format!(
                 "This Cacheplane runs at most {MAX_NODES} nodes; {total_nodes} are in use."
@@ -245,8 +252,7 @@ impl Control {
         let mut taken = taken_addresses(&st);
         let mut ports = taken_ports(&st);
         let mut next = g
-            .members
-            .iter()
+            .members()
             .filter_map(|m| m.cluster_id.rsplit('-').next()?.parse::<u32>().ok())
             .max()
             .unwrap_or(0)
@@ -272,12 +278,13 @@ impl Control {
                 }
                 None => None,
             };
-            g.adding.push(id.clone());
+            g.first_shard_mut().adding.push(id.clone());
             events.push(NewEvent::cluster(
                 &id,
                 format!("Adding cache node 0001 in availability zone {zone}"),
             ));
-            g.members.push(Member {
+            let ipv6 = g.ipv6_discovery();
+            g.first_shard_mut().members.push(Member {
                 cluster_id: id,
                 address,
                 availability_zone: zone,
@@ -285,7 +292,7 @@ impl Control {
                 rebooting: false,
                 engine_version: None,
                 port,
-                ipv6: g.ipv6_discovery(),
+                ipv6,
             });
         }
         events.push(NewEvent::group(
@@ -316,7 +323,7 @@ impl Control {
             input.new_replica_count,
             input.replica_configuration.as_deref(),
         )?;
-        let current = g.replicas().count() as i32;
+        let current = g.first_shard().replicas().count() as i32;
         let minimum = if g.multi_az || g.automatic_failover {
             1
         } else {
@@ -332,7 +339,7 @@ impl Control {
                 let mut seen = Vec::new();
                 for raw in list {
                     let id = raw.to_ascii_lowercase();
-                    if id == g.primary_cluster_id {
+                    if g.is_primary(&id) {
                         return Err(invalid(format!(
                             "{id} is the primary of replication group {}: only replicas can be removed.",
                             g.id
@@ -370,7 +377,7 @@ impl Control {
                     )));
                 }
                 // Remove replicas that are down first, then the newest.
-                let mut replicas: Vec<&Member> = g.replicas().collect();
+                let mut replicas: Vec<&Member> = g.first_shard().replicas().collect();
                 replicas.sort_by_key(|m| {
                     (
                         self.inner.monitor.health(&m.cluster_id).is_up(),
@@ -400,11 +407,15 @@ impl Control {
         if chosen.is_empty() {
             return Err(invalid("No replica to remove was given."));
         }
-        let (removed, kept): (Vec<Member>, Vec<Member>) = g
-            .members
-            .drain(..)
-            .partition(|m| chosen.contains(&m.cluster_id));
-        g.members = kept;
+        let mut removed = Vec::new();
+        for s in g.shards.iter_mut() {
+            let (gone, kept): (Vec<Member>, Vec<Member>) = s
+                .members
+                .drain(..)
+                .partition(|m| chosen.contains(&m.cluster_id));
+            s.members = kept;
+            removed.extend(gone);
+        }
         if g.snapshotting_cluster_id
             .as_ref()
             .is_some_and(|s| chosen.contains(s))
@@ -459,14 +470,15 @@ impl Control {
         {
             // A rebooted node is still rebooting until it has loaded its data again.
             let loading = self.still_rebooting(&key);
-            let m = g.members.iter_mut().find(|m| m.cluster_id == key);
+            let status = g.status;
+            let m = g.member_mut(&key);
             let Some(m) = m else {
                 return Err(ControlError::CacheClusterNotFound(key));
             };
-            if g.status != GroupStatus::Available || m.rebooting || loading {
+            if status != GroupStatus::Available || m.rebooting || loading {
                 return Err(ControlError::InvalidCacheClusterState(format!(
                     "Cache cluster {key} is not available (its replication group is {}{}).",
-                    g.status.as_str(),
+                    status.as_str(),
                     if m.rebooting || loading {
                         ", and it is rebooting"
                     } else {
@@ -505,7 +517,7 @@ impl Control {
 /// a tie), so nodes stay spread.
 fn spread(g: &ReplicationGroup, zones: &[String], n: usize) -> Vec<String> {
     let mut count: BTreeMap<&str, usize> = zones.iter().map(|z| (z.as_str(), 0)).collect();
-    for m in &g.members {
+    for m in g.members() {
         if let Some(c) = count.get_mut(m.availability_zone.as_str()) {
             *c += 1;
         }

@@ -20,6 +20,7 @@ pub mod progress;
 pub mod reconciler;
 pub mod rules;
 pub mod security;
+pub mod slots;
 pub mod snapshots;
 pub mod status;
 pub mod store;
@@ -57,7 +58,7 @@ pub struct Settings {
     pub migration_attempt_timeout: std::time::Duration,
     /// Manual snapshots this deployment keeps at most (`SnapshotQuotaExceededFault` beyond).
     pub snapshot_quota: usize,
-    /// How many automatic failovers one group may have in a window.
+    /// How many automatic failovers one shard may have in a window.
     pub failover_budget: FailoverBudget,
     /// The commands every registered engine build's ACL knows (access rules naming others are refused).
     pub acl_vocabulary: engine::vocabulary::AclVocabulary,
@@ -65,7 +66,7 @@ pub struct Settings {
     pub memory_limit: Option<u64>,
 }
 
-/// The policy that bounds automatic failovers: at most `count` for one replication group within any `window`.
+/// The policy that bounds automatic failovers: at most `count` for one shard (node group) within any `window`.
 /// Past it, a failed primary is restarted in place (a dead one from its data; a hung one killed first, after
 /// [`reconciler::REPLACE_HUNG_AFTER`]) and an event says why. Kept in memory: a daemon restart starts afresh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -308,6 +308,7 @@ impl Control {
     /// An admin connection to the group's primary node.
     async fn primary_admin(&self, g: &ReplicationGroup) -> Result<AdminClient> {
         let p = g
+            .first_shard()
             .primary()
             .ok_or_else(|| ControlError::Internal(format!("{} has no primary", g.id)))?;
         Ok(AdminClient::connect_within(
@@ -330,7 +331,11 @@ impl Control {
             ));
         }
         let id = input.replication_group_id.clone().unwrap_or_default();
-        let (host, port) = source_endpoint(&input.customer_node_endpoint_list)?;
+        let endpoints = input
+            .customer_node_endpoint_list
+            .as_deref()
+            .unwrap_or_default();
+        let (host, port) = source_endpoint(endpoints)?;
         let g = self.find_group(&id)?;
         can_migrate(&g)?;
         let clear = input.clear_target_cache_data.unwrap_or(false);
@@ -420,7 +425,7 @@ impl Control {
         tracing::info!(group = %g.id, %source, "migration started: the primary follows the source");
         events.push(format!(
             "Migration started for {}: primary {} replicates from {source}; writes to the target are refused until CompleteMigration",
-            g.id, g.primary_cluster_id
+            g.id, g.first_shard().primary_cluster_id
         ));
         let t = now();
         self.update_group(&g.id, |cur| {
@@ -494,7 +499,7 @@ impl Control {
                 ),
                 LinkEvent::Retrying(n) => format!(
                     "Migration of {}: primary {} could not start replicating from {source} (attempt {n} of {START_ATTEMPTS}); retrying",
-                    g.id, g.primary_cluster_id
+                    g.id, g.first_shard().primary_cluster_id
                 ),
             })
             .collect();
@@ -516,7 +521,7 @@ impl Control {
                     &cur.id,
                     format!(
                         "Migration failed for {}: primary {} could not replicate from {source} after {START_ATTEMPTS} attempts; the migration was stopped and the group is available again",
-                        cur.id, cur.primary_cluster_id
+                        cur.id, cur.first_shard().primary_cluster_id
                     ),
                 )]
             })?;
@@ -547,14 +552,14 @@ impl Control {
         let role = c.role().await?;
         self.inner
             .observed
-            .update(&g.primary_cluster_id, |o| o.role = Some(role));
+            .update(&g.first_shard().primary_cluster_id, |o| o.role = Some(role));
         Ok(())
     }
 
     /// True when the source lists the target's primary among its replicas: it accepted the sync and is
     /// preparing or sending its data (a source may wait seconds before it starts a diskless sync).
     async fn source_accepted(&self, g: &ReplicationGroup, m: &Migration) -> bool {
-        let Some(p) = g.primary() else {
+        let Some(p) = g.first_shard().primary() else {
             return false;
         };
         let me = g.addr_of(p, p.ipv6);
@@ -788,7 +793,7 @@ mod tests {
             "snapshot_retention_limit": 0, "snapshot_window": "01:00-02:00", "snapshotting_cluster_id": null,
             "security_group_ids": [], "auto_minor_version_upgrade": true, "cache_parameter_group": "default.redis7",
             "create_time": "2026-01-01T00:00:00Z", "primary_endpoint": "127.0.0.2", "reader_endpoint": "127.0.0.3",
-            "primary_cluster_id": "rg-001", "members": [], "retain_cluster_id": null
+            "shards": [{"id": "0001", "primary_cluster_id": "rg-001", "members": []}], "retain_cluster_id": null
         }))
         .expect("group");
         g.multi_az = multi_az;

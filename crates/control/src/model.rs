@@ -60,7 +60,7 @@ pub struct Member {
     pub ipv6: bool,
 }
 
-/// A replication group (cluster mode disabled: one node group `0001`).
+/// A replication group: one or more node groups (shards) of one primary and its replicas each.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicationGroup {
     pub id: String,
@@ -82,29 +82,19 @@ pub struct ReplicationGroup {
     pub create_time: DateTime<Utc>,
     pub primary_endpoint: IpAddr,
     pub reader_endpoint: IpAddr,
-    /// The member that should be primary.
-    pub primary_cluster_id: String,
-    pub members: Vec<Member>,
+    /// The node groups (shards), at least one; a group with cluster mode disabled has exactly one, `0001`.
+    pub shards: Vec<Shard>,
     /// Set by `DeleteReplicationGroup` with `RetainPrimaryCluster`: this member is kept as a standalone cluster.
     pub retain_cluster_id: Option<String>,
     /// How many times creation has failed in a row (the reconciler gives up after a few).
     #[serde(default)]
     pub create_attempts: u32,
-    /// A failover asked for or under way (kept so a daemon restart resumes it).
-    #[serde(default)]
-    pub failover: Option<Failover>,
-    /// Members added by `IncreaseReplicaCount` that have not yet synced.
-    #[serde(default)]
-    pub adding: Vec<String>,
     /// Members removed by `DecreaseReplicaCount` whose nodes still have to be stopped.
     #[serde(default)]
     pub removing: Vec<Member>,
     /// Changes that wait for the maintenance window (`ApplyImmediately=false`).
     #[serde(default)]
     pub pending: PendingChanges,
-    /// A planned switchover to this member (`PrimaryClusterId`), until it is done.
-    #[serde(default)]
-    pub switchover_to: Option<String>,
     /// `enabling` / `disabling` while a change of automatic failover is being applied.
     #[serde(default)]
     pub failover_transition: Option<String>,
@@ -142,6 +132,58 @@ pub struct ReplicationGroup {
     /// the attachment change (so that a node's config is a function of its group alone). `None`: no user group.
     #[serde(default)]
     pub acl: Option<Acl>,
+}
+
+/// A node group (shard): a primary and its replicas, and with cluster mode the hash slots it owns. Every workflow
+/// that concerns a primary and its replicas (failover, switchover, replica changes, links) works on one shard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    /// `NodeGroupId`: `0001` and up.
+    pub id: String,
+    /// The hash-slot ranges the shard owns, inclusive and in order; empty with cluster mode disabled.
+    #[serde(default)]
+    pub slots: Vec<(u16, u16)>,
+    /// The member that should be primary.
+    pub primary_cluster_id: String,
+    pub members: Vec<Member>,
+    /// A failover asked for or under way (kept so a daemon restart resumes it).
+    #[serde(default)]
+    pub failover: Option<Failover>,
+    /// A planned switchover to this member (`PrimaryClusterId`, a rolling upgrade), until it is done.
+    #[serde(default)]
+    pub switchover_to: Option<String>,
+    /// Members added by `IncreaseReplicaCount` that have not yet synced.
+    #[serde(default)]
+    pub adding: Vec<String>,
+}
+
+impl Shard {
+    pub fn member(&self, cluster_id: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.cluster_id == cluster_id)
+    }
+
+    pub fn primary(&self) -> Option<&Member> {
+        self.member(&self.primary_cluster_id)
+    }
+
+    pub fn replicas(&self) -> impl Iterator<Item = &Member> {
+        self.members
+            .iter()
+            .filter(|m| m.cluster_id != self.primary_cluster_id)
+    }
+
+    /// `Slots` as AWS shows it: inclusive ranges joined by commas, `0-5461` or `0-324,5462-5692`.
+    pub fn slots_text(&self) -> String {
+        crate::slots::text(&self.slots)
+    }
+
+    /// The members whose roles a switchover in progress is changing: left alone by role corrections.
+    pub fn switching(&self) -> Vec<String> {
+        match &self.switchover_to {
+            Some(t) => vec![self.primary_cluster_id.clone(), t.clone()],
+            None => vec![],
+        }
+    }
 }
 
 /// The ACL of a group with user groups: the `default` user's rules and every other user's, by user name.
@@ -354,18 +396,66 @@ pub enum Failover {
 }
 
 impl ReplicationGroup {
+    /// Every member of every shard.
+    pub fn members(&self) -> impl Iterator<Item = &Member> {
+        self.shards.iter().flat_map(|s| s.members.iter())
+    }
+
+    pub fn members_mut(&mut self) -> impl Iterator<Item = &mut Member> {
+        self.shards.iter_mut().flat_map(|s| s.members.iter_mut())
+    }
+
     pub fn member(&self, cluster_id: &str) -> Option<&Member> {
-        self.members.iter().find(|m| m.cluster_id == cluster_id)
+        self.members().find(|m| m.cluster_id == cluster_id)
     }
 
-    pub fn primary(&self) -> Option<&Member> {
-        self.member(&self.primary_cluster_id)
+    pub fn member_mut(&mut self, cluster_id: &str) -> Option<&mut Member> {
+        self.members_mut().find(|m| m.cluster_id == cluster_id)
     }
 
-    pub fn replicas(&self) -> impl Iterator<Item = &Member> {
-        self.members
+    /// The shard `cluster_id` belongs to.
+    pub fn shard_of(&self, cluster_id: &str) -> Option<&Shard> {
+        self.shards.iter().find(|s| s.member(cluster_id).is_some())
+    }
+
+    pub fn shard(&self, id: &str) -> Option<&Shard> {
+        self.shards.iter().find(|s| s.id == id)
+    }
+
+    pub fn shard_mut(&mut self, id: &str) -> Option<&mut Shard> {
+        self.shards.iter_mut().find(|s| s.id == id)
+    }
+
+    /// The first shard: the only one of a group with cluster mode disabled. A group always has one (creation
+    /// makes it, the store refuses a group without, and no shard change removes the last).
+    pub fn first_shard(&self) -> &Shard {
+        &self.shards[0]
+    }
+
+    pub fn first_shard_mut(&mut self) -> &mut Shard {
+        &mut self.shards[0]
+    }
+
+    /// True when `cluster_id` should be the primary of its shard.
+    pub fn is_primary(&self, cluster_id: &str) -> bool {
+        self.shards
             .iter()
-            .filter(|m| m.cluster_id != self.primary_cluster_id)
+            .any(|s| s.primary_cluster_id == cluster_id)
+    }
+
+    /// The primary of each shard.
+    pub fn primaries(&self) -> impl Iterator<Item = &Member> {
+        self.shards.iter().filter_map(|s| s.primary())
+    }
+
+    /// Every replica of every shard.
+    pub fn replicas(&self) -> impl Iterator<Item = &Member> {
+        self.shards.iter().flat_map(|s| s.replicas())
+    }
+
+    /// Members added by `IncreaseReplicaCount` that have not yet synced, in every shard.
+    pub fn adding(&self) -> impl Iterator<Item = &String> {
+        self.shards.iter().flat_map(|s| s.adding.iter())
     }
 
     /// The port `m`'s node listens on.

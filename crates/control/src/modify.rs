@@ -272,7 +272,13 @@ impl Control {
             .automatic_failover_enabled
             .unwrap_or(g.automatic_failover);
         let maz = input.multi_az_enabled.unwrap_or(g.multi_az);
-        let replicas = g.replicas().count();
+        // Every shard needs a replica to fail over to.
+        let replicas = g
+            .shards
+            .iter()
+            .map(|s| s.replicas().count())
+            .min()
+            .unwrap_or(0);
         if af && !g.automatic_failover && replicas == 0 {
             return Err(combination(
                 "Replication group must have at least one read replica to enable autofailover.",
@@ -325,9 +331,11 @@ impl Control {
                     "PrimaryClusterId can be set only when automatic failover and Multi-AZ are disabled; with them on, use TestFailover.",
                 ));
             }
-            if p != g.primary_cluster_id {
+            if !g.is_primary(&p) {
                 events.push(format!("switchover to primary {p} requested"));
-                g.switchover_to = Some(p);
+                if let Some(s) = g.shards.iter_mut().find(|s| s.member(&p).is_some()) {
+                    s.switchover_to = Some(p);
+                }
                 work = true;
             }
         }
@@ -608,16 +616,18 @@ impl Control {
         node_type: &str,
         bytes: u64,
     ) -> Result<()> {
-        let Some(p) = g.primary() else {
-            return Ok(());
-        };
-        let addr = g.admin_addr(p, &self.inner.settings.data_dir);
-        let mut c = AdminClient::connect(&addr, &self.inner.admin).await?;
-        let info = c.info("memory").await?;
-        let used: u64 = info
-            .get("used_memory")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        // Every shard's primary must fit; the fullest decides.
+        let mut used = 0;
+        for p in g.primaries() {
+            let addr = g.admin_addr(p, &self.inner.settings.data_dir);
+            let mut c = AdminClient::connect(&addr, &self.inner.admin).await?;
+            let info = c.info("memory").await?;
+            used = used.max(
+                info.get("used_memory")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+            );
+        }
         if used > bytes {
             return Err(combination(format!(
                 "Cannot scale replication group {} to {node_type}: its nodes use {used} bytes, more than the {bytes} bytes of memory of {node_type}.",
@@ -663,18 +673,22 @@ mod tests {
             create_time: t,
             primary_endpoint: "127.0.0.2".parse().expect("ip"),
             reader_endpoint: "127.0.0.3".parse().expect("ip"),
-            primary_cluster_id: "rg-001".into(),
-            members: vec![],
+            shards: vec![crate::model::Shard {
+                id: "0001".into(),
+                slots: vec![],
+                primary_cluster_id: "rg-001".into(),
+                members: vec![],
+                failover: None,
+                switchover_to: None,
+                adding: vec![],
+            }],
             retain_cluster_id: None,
             create_attempts: 0,
-            failover: None,
-            adding: vec![],
             removing: vec![],
             pending: crate::model::PendingChanges {
                 cache_node_type: pending.then(|| "cache.t3.small".to_string()),
                 engine_version: None,
             },
-            switchover_to: None,
             failover_transition: None,
             notification: None,
             upgrading_to: None,

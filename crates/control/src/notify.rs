@@ -56,9 +56,10 @@ impl Control {
         {
             let st = self.state();
             for e in &events {
-                let group = st.groups.values().find(|g| {
-                    g.id == e.source_id || g.members.iter().any(|m| m.cluster_id == e.source_id)
-                });
+                let group = st
+                    .groups
+                    .values()
+                    .find(|g| g.id == e.source_id || g.member(&e.source_id).is_some());
                 let Some(g) = group else { continue };
                 let Some(n) = g.notification.as_ref().filter(|n| n.active) else {
                     continue;

@@ -10,7 +10,7 @@ use wire::input::{
 use wire::output;
 
 use crate::error::{combination, invalid, ControlError, Result};
-use crate::model::{DualStack, GroupStatus, Member, NewEvent, ReplicationGroup};
+use crate::model::{DualStack, GroupStatus, Member, NewEvent, ReplicationGroup, Shard};
 use crate::rules::{self, DailyWindow, WeeklyWindow};
 use crate::{node_types, now, Control, State};
 
@@ -434,8 +434,12 @@ impl Control {
         if let Some(clash) = member_ids.iter().find(|m| st.standalone.contains_key(*m)) {
             return Err(combination(format!("A cache cluster named {clash} already exists; choose another replication group id.")));
         }
-        let total_nodes: usize =
-            st.groups.values().map(|g| g.members.len()).sum::<usize>() + st.standalone.len();
+        let total_nodes: usize = st
+            .groups
+            .values()
+            .map(|g| g.members().count())
+            .sum::<usize>()
+            + st.standalone.len();
         if total_nodes + plan.num_nodes > MAX_NODES {
             return Err(ControlError::NodeQuotaForCustomerExceeded(format!(
                 "This Cacheplane runs at most {MAX_NODES} nodes; {total_nodes} are in use."
@@ -507,15 +511,19 @@ impl Control {
             create_time: t,
             primary_endpoint,
             reader_endpoint,
-            primary_cluster_id: member_ids[0].clone(),
-            members,
+            shards: vec![Shard {
+                id: "0001".into(),
+                slots: vec![],
+                primary_cluster_id: member_ids[0].clone(),
+                members,
+                failover: None,
+                switchover_to: None,
+                adding: vec![],
+            }],
             retain_cluster_id: None,
             create_attempts: 0,
-            failover: None,
-            adding: vec![],
             removing: vec![],
             pending: Default::default(),
-            switchover_to: None,
             failover_transition: None,
             notification: None,
             upgrading_to: None,
@@ -614,7 +622,7 @@ impl Control {
                     "RetainPrimaryCluster needs a group that is available.",
                 ));
             }
-            g.retain_cluster_id = Some(g.primary_cluster_id.clone());
+            g.retain_cluster_id = Some(g.first_shard().primary_cluster_id.clone());
         }
         if final_snapshot.is_some() && g.status != GroupStatus::Available {
             return Err(combination(
@@ -680,7 +688,7 @@ impl Control {
         let mut all: Vec<output::CacheCluster> = Vec::new();
         if !only_standalone {
             for g in st.groups.values() {
-                for m in &g.members {
+                for m in g.members() {
                     all.push(self.view_member(g, m, show_nodes));
                 }
             }
@@ -722,7 +730,7 @@ pub(crate) fn taken_ports(st: &State) -> Vec<u16> {
         if let Some(d) = &g.dual_stack {
             v.extend([d.primary_port, d.reader_port]);
         }
-        v.extend(g.members.iter().chain(&g.removing).filter_map(|m| m.port));
+        v.extend(g.members().chain(&g.removing).filter_map(|m| m.port));
     }
     v.extend(st.standalone.values().filter_map(|s| s.member.port));
     v
@@ -734,7 +742,7 @@ pub(crate) fn taken_addresses(st: &State) -> Vec<IpAddr> {
     for g in st.groups.values() {
         v.push(g.primary_endpoint);
         v.push(g.reader_endpoint);
-        v.extend(g.members.iter().map(|m| m.address));
+        v.extend(g.members().chain(&g.removing).map(|m| m.address));
     }
     v.extend(st.standalone.values().map(|s| s.member.address));
     v

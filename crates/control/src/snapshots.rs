@@ -185,8 +185,13 @@ impl Control {
         g.snapshotting_cluster_id
             .clone()
             .filter(|c| g.member(c).is_some())
-            .or_else(|| g.replicas().next().map(|m| m.cluster_id.clone()))
-            .unwrap_or_else(|| g.primary_cluster_id.clone())
+            .or_else(|| {
+                g.first_shard()
+                    .replicas()
+                    .next()
+                    .map(|m| m.cluster_id.clone())
+            })
+            .unwrap_or_else(|| g.first_shard().primary_cluster_id.clone())
     }
 
     /// Checks the quota of manual snapshots against `st`, which the caller holds until it has recorded the new
@@ -578,8 +583,9 @@ impl Control {
         if already {
             return Ok(());
         }
-        let mut snap = Self::new_snapshot(g, name, MANUAL, &g.primary_cluster_id);
-        let (status, message) = match self.capture_snapshot(g, &g.primary_cluster_id, name).await {
+        let primary = &g.first_shard().primary_cluster_id;
+        let mut snap = Self::new_snapshot(g, name, MANUAL, primary);
+        let (status, message) = match self.capture_snapshot(g, primary, name).await {
             Ok((size, used)) => {
                 snap.size = size;
                 snap.used_memory = used;

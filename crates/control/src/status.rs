@@ -10,7 +10,7 @@ use engine::admin::{AdminClient, NodeAddr, Role};
 use engine::secret::AdminCredentials;
 
 use crate::error::{ControlError, Result};
-use crate::model::{MigrationPhase, ReplicationGroup};
+use crate::model::{MigrationPhase, ReplicationGroup, Shard};
 use crate::store::Store;
 
 const NODE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -70,10 +70,6 @@ async fn group_report(
         g.primary_endpoint_addr(),
         g.reader_endpoint_addr()
     );
-    let primary_offset = match g.primary() {
-        Some(p) => node_offset(&g.admin_addr(p, data_dir), admin).await,
-        None => None,
-    };
     if let Some(m) = &g.migration {
         let source = format!("{}:{}", m.host, m.port);
         let line = match &m.phase {
@@ -87,7 +83,27 @@ async fn group_report(
         };
         let _ = writeln!(out, "  {line}");
     }
-    for m in &g.members {
+    for shard in &g.shards {
+        if g.shards.len() > 1 || !shard.slots.is_empty() {
+            let _ = writeln!(out, "  shard {}  slots {}", shard.id, shard.slots_text());
+        }
+        shard_status(out, g, shard, admin, data_dir).await;
+    }
+}
+
+/// The members of one shard, as their nodes report them.
+async fn shard_status(
+    out: &mut String,
+    g: &ReplicationGroup,
+    shard: &Shard,
+    admin: &AdminCredentials,
+    data_dir: &Path,
+) {
+    let primary_offset = match shard.primary() {
+        Some(p) => node_offset(&g.admin_addr(p, data_dir), admin).await,
+        None => None,
+    };
+    for m in &shard.members {
         let addr = g.admin_addr(m, data_dir);
         let mut progress = String::new();
         let state = match AdminClient::connect_within(&addr, admin, NODE_TIMEOUT).await {
@@ -108,7 +124,7 @@ async fn group_report(
                         offset,
                     }) => {
                         let behind = primary_offset
-                            .filter(|_| m.cluster_id != g.primary_cluster_id)
+                            .filter(|_| m.cluster_id != shard.primary_cluster_id)
                             .map(|p| format!(", {} bytes behind the primary", (p - offset).max(0)))
                             .unwrap_or_default();
                         format!(
@@ -182,7 +198,7 @@ async fn primary_load(
     admin: &AdminCredentials,
     data_dir: &Path,
 ) -> Result<Option<engine::admin::LoadProgress>> {
-    let Some(p) = g.primary() else {
+    let Some(p) = g.first_shard().primary() else {
         return Ok(None);
     };
     let mut c =
@@ -209,7 +225,7 @@ async fn migration_line(
     admin: &AdminCredentials,
     data_dir: &Path,
 ) -> String {
-    let Some(p) = g.primary() else {
+    let Some(p) = g.first_shard().primary() else {
         return format!("migration from {source}: the group has no primary");
     };
     let link =

@@ -64,11 +64,26 @@ fn ms(t: DateTime<Utc>) -> i64 {
 }
 
 /// The version of the store's layout, kept in SQLite's `user_version`. 1 is [`SCHEMA`]; a store written before
-/// versions were kept reads 0 and has the same tables.
-pub const SCHEMA_VERSION: i64 = 1;
+/// versions were kept reads 0 and has the same tables. 2: a group's members live in its shards.
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// `MIGRATIONS[i]` takes a store from version `i + 1` to `i + 2`, in the transaction that records the new version.
-const MIGRATIONS: &[&str] = &[];
+const MIGRATIONS: &[&str] = &[
+    // 1 → 2: a group's one node group becomes its first shard, `0001`, with the members, the primary, and the
+    // failover, switchover and replicas being added that were the group's.
+    "UPDATE replication_groups SET doc = json_set(
+        json_remove(doc, '$.primary_cluster_id', '$.members', '$.failover', '$.switchover_to', '$.adding'),
+        '$.shards', json_array(json_object(
+            'id', '0001',
+            'slots', json_array(),
+            'primary_cluster_id', json_extract(doc, '$.primary_cluster_id'),
+            'members', json(coalesce(json_extract(doc, '$.members'), '[]')),
+            'failover', json_extract(doc, '$.failover'),
+            'switchover_to', json_extract(doc, '$.switchover_to'),
+            'adding', json(coalesce(json_extract(doc, '$.adding'), '[]'))
+        )))
+     WHERE json_type(doc, '$.shards') IS NULL;",
+];
 
 /// How long events are kept (AWS: "events … over the past 14 days").
 pub const EVENT_RETENTION_DAYS: i64 = 14;
@@ -142,8 +157,16 @@ impl Store {
         Ok(())
     }
 
+    /// Every group; a group without a shard (which no version writes) is refused, as every workflow relies on one.
     pub fn load_groups(&self) -> Result<Vec<ReplicationGroup>> {
-        self.load_docs("replication_groups", "id")
+        let groups: Vec<ReplicationGroup> = self.load_docs("replication_groups", "id")?;
+        if let Some(g) = groups.iter().find(|g| g.shards.is_empty()) {
+            return Err(crate::ControlError::Internal(format!(
+                "replication group {} is stored without a node group",
+                g.id
+            )));
+        }
+        Ok(groups)
     }
 
     pub fn load_snapshots(&self) -> Result<Vec<Snapshot>> {
@@ -511,5 +534,93 @@ mod tests {
         drop(s);
         let e = Store::open(&path).expect_err("newer refused");
         assert!(e.to_string().contains("newer Cacheplane"), "{e}");
+    }
+
+    /// A group written by version 1 (members, primary and failover state on the group) comes back with them in its
+    /// first shard, and everything else as it was.
+    #[test]
+    fn version_1_groups_get_their_shard() {
+        let d = tempfile::tempdir().expect("dir");
+        let path = d.path().join("s.sqlite3");
+        let member = |id: &str, ip: &str| {
+            serde_json::json!({"cluster_id": id, "address": ip, "availability_zone": "us-east-1a",
+                "create_time": "2026-01-01T00:00:00Z", "rebooting": false})
+        };
+        let doc = serde_json::json!({
+            "id": "rg", "description": "d", "status": "modifying", "engine": "redis",
+            "engine_version": "7.0.15", "cache_node_type": "cache.t3.micro", "port": 6379,
+            "automatic_failover": true, "multi_az": false, "preferred_maintenance_window": "sun:05:00-sun:06:00",
+            "snapshot_retention_limit": 1, "snapshot_window": "01:00-02:00", "snapshotting_cluster_id": null,
+            "security_group_ids": [], "auto_minor_version_upgrade": true, "cache_parameter_group": "default.redis7",
+            "create_time": "2026-01-01T00:00:00Z", "primary_endpoint": "127.0.0.2", "reader_endpoint": "127.0.0.3",
+            "primary_cluster_id": "rg-002",
+            "members": [member("rg-001", "127.0.0.4"), member("rg-002", "127.0.0.5"), member("rg-003", "127.0.0.6")],
+            "retain_cluster_id": null, "failover": {"recovering": {"failed": "rg-001"}},
+            "adding": ["rg-003"], "switchover_to": "rg-003"
+        });
+        {
+            let c = Connection::open(&path).expect("open");
+            c.execute_batch(SCHEMA).expect("schema");
+            c.execute_batch("PRAGMA user_version = 1").expect("version");
+            c.execute(
+                "INSERT INTO replication_groups (id, doc) VALUES ('rg', ?1)",
+                params![doc.to_string()],
+            )
+            .expect("insert");
+        }
+        let s = Store::open(&path).expect("opens");
+        let groups = s.load_groups().expect("groups");
+        let [g] = groups.as_slice() else {
+            panic!("one group: {groups:?}")
+        };
+        assert_eq!(g.status, crate::model::GroupStatus::Modifying);
+        assert_eq!(g.snapshot_retention_limit, 1);
+        let [shard] = g.shards.as_slice() else {
+            panic!("one shard: {:?}", g.shards)
+        };
+        assert_eq!(shard.id, "0001");
+        assert!(shard.slots.is_empty());
+        assert_eq!(shard.primary_cluster_id, "rg-002");
+        let ids: Vec<&str> = shard
+            .members
+            .iter()
+            .map(|m| m.cluster_id.as_str())
+            .collect();
+        assert_eq!(ids, ["rg-001", "rg-002", "rg-003"]);
+        assert_eq!(shard.members[1].address.to_string(), "127.0.0.5");
+        assert_eq!(
+            shard.failover,
+            Some(crate::model::Failover::Recovering {
+                failed: "rg-001".into()
+            })
+        );
+        assert_eq!(shard.switchover_to.as_deref(), Some("rg-003"));
+        assert_eq!(shard.adding, ["rg-003"]);
+        // A group of version 1 with none of the optional fields.
+        let bare = {
+            let mut d = doc.clone();
+            let o = d.as_object_mut().expect("object");
+            for k in ["failover", "adding", "switchover_to"] {
+                o.remove(k);
+            }
+            d
+        };
+        drop(s);
+        let c = Connection::open(&path).expect("open");
+        c.execute_batch("PRAGMA user_version = 1").expect("version");
+        c.execute(
+            "UPDATE replication_groups SET doc = ?1 WHERE id = 'rg'",
+            params![bare.to_string()],
+        )
+        .expect("update");
+        drop(c);
+        let g = Store::open(&path)
+            .expect("opens")
+            .load_groups()
+            .expect("groups")[0]
+            .clone();
+        assert_eq!(g.shards[0].failover, None);
+        assert!(g.shards[0].adding.is_empty());
+        assert_eq!(g.shards[0].members.len(), 3);
     }
 }

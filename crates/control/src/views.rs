@@ -40,24 +40,35 @@ impl Control {
     pub(crate) fn view_group(&self, g: &ReplicationGroup) -> output::ReplicationGroup {
         let s = &self.inner.settings;
         let v6 = g.ipv6_discovery();
-        let members = g
-            .members
+        let node_groups = g
+            .shards
             .iter()
-            .map(|m| NodeGroupMember {
-                cache_cluster_id: m.cluster_id.clone(),
-                cache_node_id: "0001".into(),
-                read_endpoint: Some(endpoint(g.addr_of(m, v6))),
-                preferred_availability_zone: Some(m.availability_zone.clone()),
-                // A migration target's primary replicates from the source, yet is the group's primary.
-                current_role: if m.cluster_id == g.primary_cluster_id
-                    && g.migration
-                        .as_ref()
-                        .is_some_and(|x| x.following().is_some())
-                {
-                    Some("primary".into())
-                } else {
-                    self.current_role(&m.cluster_id)
-                },
+            .map(|shard| NodeGroup {
+                node_group_id: shard.id.clone(),
+                status: member_status(g.status).into(),
+                primary_endpoint: Some(endpoint(g.primary_endpoint_addr())),
+                reader_endpoint: Some(endpoint(g.reader_endpoint_addr())),
+                slots: (!shard.slots.is_empty()).then(|| shard.slots_text()),
+                members: shard
+                    .members
+                    .iter()
+                    .map(|m| NodeGroupMember {
+                        cache_cluster_id: m.cluster_id.clone(),
+                        cache_node_id: "0001".into(),
+                        read_endpoint: Some(endpoint(g.addr_of(m, v6))),
+                        preferred_availability_zone: Some(m.availability_zone.clone()),
+                        // A migration target's primary replicates from the source, yet is the group's primary.
+                        current_role: if m.cluster_id == shard.primary_cluster_id
+                            && g.migration
+                                .as_ref()
+                                .is_some_and(|x| x.following().is_some())
+                        {
+                            Some("primary".into())
+                        } else {
+                            self.current_role(&m.cluster_id)
+                        },
+                    })
+                    .collect(),
             })
             .collect();
         output::ReplicationGroup {
@@ -65,7 +76,7 @@ impl Control {
             description: g.description.clone(),
             status: g.status.as_str().into(),
             pending: output::ReplicationGroupPending {
-                primary_cluster_id: g.switchover_to.clone(),
+                primary_cluster_id: g.shards.iter().find_map(|s| s.switchover_to.clone()),
                 automatic_failover_status: g.failover_transition.as_ref().map(|_| {
                     if g.automatic_failover {
                         "enabled"
@@ -77,14 +88,8 @@ impl Control {
                 auth_token_status: g.auth.as_ref().and_then(|a| a.status.clone()),
                 ..Default::default()
             },
-            member_clusters: g.members.iter().map(|m| m.cluster_id.clone()).collect(),
-            node_groups: vec![NodeGroup {
-                node_group_id: "0001".into(),
-                status: member_status(g.status).into(),
-                primary_endpoint: Some(endpoint(g.primary_endpoint_addr())),
-                reader_endpoint: Some(endpoint(g.reader_endpoint_addr())),
-                members,
-            }],
+            member_clusters: g.members().map(|m| m.cluster_id.clone()).collect(),
+            node_groups,
             snapshotting_cluster_id: g.snapshotting_cluster_id.clone(),
             automatic_failover: match (&g.failover_transition, g.automatic_failover) {
                 (Some(t), _) => t.clone(),

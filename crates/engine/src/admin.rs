@@ -212,7 +212,7 @@ impl AdminClient {
         self.addr
     }
 
-    async fn run<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd) -> Result<T> {
+    pub(crate) async fn run<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd) -> Result<T> {
         tokio::time::timeout(self.timeout, cmd.query_async(&mut self.conn))
             .await
             .map_err(|_| EngineError::Other(format!("command on {} timed out", self.addr)))?

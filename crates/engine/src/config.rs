@@ -46,6 +46,17 @@ pub struct NodeSpec {
     pub restore_rdb: Option<PathBuf>,
     /// The engine version of `binary` (`major.minor.patch`): what its data files look like.
     pub engine_version: (u32, u32, u32),
+    /// The node runs Redis Cluster (`cluster-enabled yes`); `None`: a plain replication node.
+    pub cluster: Option<NodeCluster>,
+}
+
+/// How a node takes part in a Redis Cluster. The control plane decides roles and failovers: the cluster's own
+/// failover is off (`cluster-replica-no-failover`), replicas never migrate between primaries by themselves, and a
+/// shard that is down does not stop the others serving (`cluster-require-full-coverage no`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeCluster {
+    /// How long a node may not answer on the bus before the others mark it failing (`cluster-node-timeout`).
+    pub node_timeout_ms: u64,
 }
 
 /// The file a node of an older Cacheplane loaded a snapshot from (with `appendonly no` until the control plane
@@ -274,8 +285,27 @@ pub fn render(spec: &NodeSpec, admin: &AdminCredentials) -> String {
     for (name, rules) in &spec.users {
         let _ = writeln!(c, "{}", user_line(name, rules));
     }
-    if let Some(p) = spec.replica_of {
-        let _ = writeln!(c, "replicaof {} {}", p.ip(), p.port());
+    match &spec.cluster {
+        Some(cl) => {
+            // The bus listens on the port + 10000 of the node's own addresses; the node's state (its id, epoch
+            // and what it knows of the others) is `nodes.conf` in its directory. A replica's primary is set with
+            // `CLUSTER REPLICATE` (Redis refuses `replicaof` in cluster mode).
+            let _ = writeln!(c, "cluster-enabled yes");
+            let _ = writeln!(c, "cluster-config-file nodes.conf");
+            let _ = writeln!(c, "cluster-node-timeout {}", cl.node_timeout_ms);
+            let _ = writeln!(c, "cluster-replica-no-failover yes");
+            let _ = writeln!(c, "cluster-allow-replica-migration no");
+            let _ = writeln!(c, "cluster-require-full-coverage no");
+            let _ = writeln!(c, "cluster-announce-ip {}", spec.announce);
+            if spec.tls.is_some() {
+                let _ = writeln!(c, "tls-cluster yes");
+            }
+        }
+        None => {
+            if let Some(p) = spec.replica_of {
+                let _ = writeln!(c, "replicaof {} {}", p.ip(), p.port());
+            }
+        }
     }
     c
 }
@@ -306,6 +336,7 @@ mod tests {
             users: vec![],
             restore_rdb: None,
             engine_version: (7, 0, 15),
+            cluster: None,
         };
         let c = render(&spec, &admin);
         assert!(c.contains("bind 127.1.2.3\n"));
@@ -338,5 +369,15 @@ mod tests {
         assert!(c.contains("masteruser a\n"));
         spec.follows_external = true;
         assert!(!render(&spec, &admin).contains("masteruser"));
+        // A cluster node: no `replicaof` (Redis refuses it in cluster mode), the cluster's own failover off.
+        spec.follows_external = false;
+        spec.cluster = Some(NodeCluster {
+            node_timeout_ms: 5000,
+        });
+        let c = render(&spec, &admin);
+        assert!(c.contains("cluster-enabled yes\n"));
+        assert!(c.contains("cluster-replica-no-failover yes\n"));
+        assert!(c.contains("cluster-announce-ip ::1\n"));
+        assert!(!c.contains("replicaof"));
     }
 }

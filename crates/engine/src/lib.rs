@@ -3,6 +3,7 @@
 //! - [`binary`]: the `redis-server` binaries this machine has, and their versions.
 //! - [`address`]: loopback addresses for nodes and endpoints (one small module so another runtime can replace it).
 //! - [`config`]: a node's `redis.conf`.
+//! - [`cluster`]: Redis Cluster: a node's view of its cluster, joining, slots, replicas, takeover.
 //! - [`process`]: spawn, adopt, watch and stop `redis-server` processes.
 //! - [`admin`]: the control plane's own RESP client to a node (readiness, `INFO`, `REPLICAOF`).
 //! - [`endpoint`]: stable TCP endpoints that forward to whichever node currently holds a role.
@@ -17,6 +18,7 @@
 pub mod address;
 pub mod admin;
 pub mod binary;
+pub mod cluster;
 pub mod config;
 pub mod endpoint;
 pub mod private;

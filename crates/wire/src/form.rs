@@ -83,15 +83,18 @@ impl Form {
 
     /// Takes a string member the action requires.
     pub fn required(&mut self, name: &str) -> Result<String, ApiError> {
-        self.string(name).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::MissingParameter,
-                format!(
-                    "The request must contain the parameter {}.",
-                    self.full(name)
-                ),
-            )
-        })
+        self.string(name).ok_or_else(|| self.missing(name))
+    }
+
+    /// The error for a required member `name` that was not sent.
+    pub fn missing(&self, name: &str) -> ApiError {
+        ApiError::new(
+            ErrorCode::MissingParameter,
+            format!(
+                "The request must contain the parameter {}.",
+                self.full(name)
+            ),
+        )
     }
 
     /// Takes a string member restricted to the model's enum values.

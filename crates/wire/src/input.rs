@@ -1,4 +1,5 @@
-//! One typed input struct per supported action, read from a [`Form`] by the model's wire names.
+//! One typed input per supported action, declared with its members' wire names ([`crate::input!`]); how each
+//! member is read follows from its type ([`crate::decode::Member`]).
 //!
 //! Decoding checks only what the protocol says: presence of required members, scalar types, enum values and
 //! list numbering. The AWS rules (ranges, combinations, state) are the domain's and live in `control`.
@@ -99,447 +100,345 @@ pub const ALL_ACTIONS: &[&str] = &[
     "TestMigration",
 ];
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tag {
-    pub key: String,
-    pub value: Option<String>,
-}
-
-fn tags(form: &mut Form, prefix: &str, action: &str) -> Result<Option<Vec<Tag>>, ApiError> {
-    let Some(items) = form.struct_list(prefix, "Tag")? else {
-        return Ok(None);
-    };
-    let mut out = Vec::with_capacity(items.len());
-    for mut item in items {
-        let key = item.required("Key")?;
-        let value = item.string("Value");
-        item.finish(action)?;
-        out.push(Tag { key, value });
-    }
-    Ok(Some(out))
-}
-
-/// `NodeGroupConfiguration` (cluster mode enabled; decoded so that it can be refused by name).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct NodeGroupConfiguration {
-    pub node_group_id: Option<String>,
-    pub slots: Option<String>,
-    pub replica_count: Option<i32>,
-    pub primary_availability_zone: Option<String>,
-    pub replica_availability_zones: Option<Vec<String>>,
-    pub primary_outpost_arn: Option<String>,
-    pub replica_outpost_arns: Option<Vec<String>>,
-}
-
-/// `LogDeliveryConfigurationRequest`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LogDeliveryConfigurationRequest {
-    pub log_type: Option<String>,
-    pub destination_type: Option<String>,
-    pub cloud_watch_log_group: Option<String>,
-    pub kinesis_firehose_delivery_stream: Option<String>,
-    pub log_format: Option<String>,
-    pub enabled: Option<bool>,
-}
-
-fn log_delivery(
-    form: &mut Form,
-    action: &str,
-) -> Result<Option<Vec<LogDeliveryConfigurationRequest>>, ApiError> {
-    let Some(items) = form.struct_list(
-        "LogDeliveryConfigurations",
-        "LogDeliveryConfigurationRequest",
-    )?
-    else {
-        return Ok(None);
-    };
-    let mut out = Vec::new();
-    for mut f in items {
-        let mut c = LogDeliveryConfigurationRequest {
-            log_type: f.enumeration("LogType", &["slow-log", "engine-log"])?,
-            destination_type: f
-                .enumeration("DestinationType", &["cloudwatch-logs", "kinesis-firehose"])?,
-            log_format: f.enumeration("LogFormat", &["text", "json"])?,
-            enabled: f.boolean("Enabled")?,
-            ..Default::default()
-        };
-        if let Some(mut d) = f.structure("DestinationDetails") {
-            if let Some(mut cw) = d.structure("CloudWatchLogsDetails") {
-                c.cloud_watch_log_group = cw.string("LogGroup");
-                cw.finish(action)?;
-            }
-            if let Some(mut k) = d.structure("KinesisFirehoseDetails") {
-                c.kinesis_firehose_delivery_stream = k.string("DeliveryStream");
-                k.finish(action)?;
-            }
-            d.finish(action)?;
-        }
-        f.finish(action)?;
-        out.push(c);
-    }
-    Ok(Some(out))
-}
-
-/// `CreateReplicationGroup`.
-#[derive(Debug, Clone, Default)]
-pub struct CreateReplicationGroup {
-    pub replication_group_id: String,
-    pub replication_group_description: String,
-    pub global_replication_group_id: Option<String>,
-    pub primary_cluster_id: Option<String>,
-    pub automatic_failover_enabled: Option<bool>,
-    pub multi_az_enabled: Option<bool>,
-    pub num_cache_clusters: Option<i32>,
-    pub preferred_cache_cluster_azs: Option<Vec<String>>,
-    pub num_node_groups: Option<i32>,
-    pub replicas_per_node_group: Option<i32>,
-    pub node_group_configuration: Option<Vec<NodeGroupConfiguration>>,
-    pub cache_node_type: Option<String>,
-    pub engine: Option<String>,
-    pub engine_version: Option<String>,
-    pub cache_parameter_group_name: Option<String>,
-    pub cache_subnet_group_name: Option<String>,
-    pub cache_security_group_names: Option<Vec<String>>,
-    pub security_group_ids: Option<Vec<String>>,
-    pub tags: Option<Vec<Tag>>,
-    pub snapshot_arns: Option<Vec<String>>,
-    pub snapshot_name: Option<String>,
-    pub preferred_maintenance_window: Option<String>,
-    pub port: Option<i32>,
-    pub notification_topic_arn: Option<String>,
-    pub auto_minor_version_upgrade: Option<bool>,
-    pub snapshot_retention_limit: Option<i32>,
-    pub snapshot_window: Option<String>,
-    pub auth_token: Option<Secret>,
-    pub transit_encryption_enabled: Option<bool>,
-    pub at_rest_encryption_enabled: Option<bool>,
-    pub kms_key_id: Option<String>,
-    pub user_group_ids: Option<Vec<String>>,
-    pub log_delivery_configurations: Option<Vec<LogDeliveryConfigurationRequest>>,
-    pub data_tiering_enabled: Option<bool>,
-    pub network_type: Option<String>,
-    pub ip_discovery: Option<String>,
-    pub transit_encryption_mode: Option<String>,
-    pub cluster_mode: Option<String>,
-    pub serverless_cache_snapshot_name: Option<String>,
-    pub durability: Option<String>,
-}
-
-impl CreateReplicationGroup {
-    const ACTION: &'static str = "CreateReplicationGroup";
-
-    pub fn decode(mut f: Form) -> Result<Self, ApiError> {
-        let node_group_configuration = match f
-            .struct_list("NodeGroupConfiguration", "NodeGroupConfiguration")?
-        {
-            None => None,
-            Some(items) => {
-                let mut out = Vec::new();
-                for mut n in items {
-                    out.push(NodeGroupConfiguration {
-                        node_group_id: n.string("NodeGroupId"),
-                        slots: n.string("Slots"),
-                        replica_count: n.integer("ReplicaCount")?,
-                        primary_availability_zone: n.string("PrimaryAvailabilityZone"),
-                        replica_availability_zones: n
-                            .string_list("ReplicaAvailabilityZones", "AvailabilityZone")?,
-                        primary_outpost_arn: n.string("PrimaryOutpostArn"),
-                        replica_outpost_arns: n.string_list("ReplicaOutpostArns", "OutpostArn")?,
-                    });
-                    n.finish(Self::ACTION)?;
-                }
-                Some(out)
-            }
-        };
-        let input = Self {
-            replication_group_id: f.required("ReplicationGroupId")?,
-            replication_group_description: f.required("ReplicationGroupDescription")?,
-            global_replication_group_id: f.string("GlobalReplicationGroupId"),
-            primary_cluster_id: f.string("PrimaryClusterId"),
-            automatic_failover_enabled: f.boolean("AutomaticFailoverEnabled")?,
-            multi_az_enabled: f.boolean("MultiAZEnabled")?,
-            num_cache_clusters: f.integer("NumCacheClusters")?,
-            preferred_cache_cluster_azs: f
-                .string_list("PreferredCacheClusterAZs", "AvailabilityZone")?,
-            num_node_groups: f.integer("NumNodeGroups")?,
-            replicas_per_node_group: f.integer("ReplicasPerNodeGroup")?,
-            node_group_configuration,
-            cache_node_type: f.string("CacheNodeType"),
-            engine: f.string("Engine"),
-            engine_version: f.string("EngineVersion"),
-            cache_parameter_group_name: f.string("CacheParameterGroupName"),
-            cache_subnet_group_name: f.string("CacheSubnetGroupName"),
-            cache_security_group_names: f
-                .string_list("CacheSecurityGroupNames", "CacheSecurityGroupName")?,
-            security_group_ids: f.string_list("SecurityGroupIds", "SecurityGroupId")?,
-            tags: tags(&mut f, "Tags", Self::ACTION)?,
-            snapshot_arns: f.string_list("SnapshotArns", "SnapshotArn")?,
-            snapshot_name: f.string("SnapshotName"),
-            preferred_maintenance_window: f.string("PreferredMaintenanceWindow"),
-            port: f.integer("Port")?,
-            notification_topic_arn: f.string("NotificationTopicArn"),
-            auto_minor_version_upgrade: f.boolean("AutoMinorVersionUpgrade")?,
-            snapshot_retention_limit: f.integer("SnapshotRetentionLimit")?,
-            snapshot_window: f.string("SnapshotWindow"),
-            auth_token: f.string("AuthToken").map(Secret),
-            transit_encryption_enabled: f.boolean("TransitEncryptionEnabled")?,
-            at_rest_encryption_enabled: f.boolean("AtRestEncryptionEnabled")?,
-            kms_key_id: f.string("KmsKeyId"),
-            user_group_ids: f.string_list("UserGroupIds", "member")?,
-            log_delivery_configurations: log_delivery(&mut f, Self::ACTION)?,
-            data_tiering_enabled: f.boolean("DataTieringEnabled")?,
-            network_type: f.enumeration("NetworkType", &["ipv4", "ipv6", "dual_stack"])?,
-            ip_discovery: f.enumeration("IpDiscovery", &["ipv4", "ipv6"])?,
-            transit_encryption_mode: f
-                .enumeration("TransitEncryptionMode", &["preferred", "required"])?,
-            cluster_mode: f.enumeration("ClusterMode", &["enabled", "disabled", "compatible"])?,
-            serverless_cache_snapshot_name: f.string("ServerlessCacheSnapshotName"),
-            durability: f.enumeration("Durability", &["default", "async", "sync", "disabled"])?,
-        };
-        f.finish(Self::ACTION)?;
-        Ok(input)
+structure! {
+    /// `Tag`.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Tag {
+        pub key: String = "Key",
+        pub value: Option<String> = "Value",
     }
 }
 
-/// `DescribeReplicationGroups`.
-#[derive(Debug, Clone, Default)]
-pub struct DescribeReplicationGroups {
-    pub replication_group_id: Option<String>,
-    pub max_records: Option<i32>,
-    pub marker: Option<String>,
-}
-
-/// `DeleteReplicationGroup`.
-#[derive(Debug, Clone, Default)]
-pub struct DeleteReplicationGroup {
-    pub replication_group_id: String,
-    pub retain_primary_cluster: Option<bool>,
-    pub final_snapshot_identifier: Option<String>,
-}
-
-/// `DeleteCacheCluster`.
-#[derive(Debug, Clone, Default)]
-pub struct DeleteCacheCluster {
-    pub cache_cluster_id: String,
-    pub final_snapshot_identifier: Option<String>,
-}
-
-/// `DescribeCacheClusters`.
-#[derive(Debug, Clone, Default)]
-pub struct DescribeCacheClusters {
-    pub cache_cluster_id: Option<String>,
-    pub max_records: Option<i32>,
-    pub marker: Option<String>,
-    pub show_cache_node_info: Option<bool>,
-    pub show_cache_clusters_not_in_replication_groups: Option<bool>,
-}
-
-/// `DescribeEvents`.
-#[derive(Debug, Clone, Default)]
-pub struct DescribeEvents {
-    pub source_identifier: Option<String>,
-    pub source_type: Option<String>,
-    pub start_time: Option<DateTime<Utc>>,
-    pub end_time: Option<DateTime<Utc>>,
-    pub duration: Option<i32>,
-    pub max_records: Option<i32>,
-    pub marker: Option<String>,
-}
-
-/// `AddTagsToResource`.
-#[derive(Debug, Clone, Default)]
-pub struct AddTagsToResource {
-    pub resource_name: String,
-    pub tags: Vec<Tag>,
-}
-
-/// `RemoveTagsFromResource`.
-#[derive(Debug, Clone, Default)]
-pub struct RemoveTagsFromResource {
-    pub resource_name: String,
-    pub tag_keys: Vec<String>,
-}
-
-/// `ListTagsForResource`.
-#[derive(Debug, Clone, Default)]
-pub struct ListTagsForResource {
-    pub resource_name: String,
-}
-
-/// `DescribeCacheEngineVersions`.
-#[derive(Debug, Clone, Default)]
-pub struct DescribeCacheEngineVersions {
-    pub engine: Option<String>,
-    pub engine_version: Option<String>,
-    pub cache_parameter_group_family: Option<String>,
-    pub max_records: Option<i32>,
-    pub marker: Option<String>,
-    pub default_only: Option<bool>,
-}
-
-/// `ModifyReplicationGroup`: every member of the model.
-#[derive(Debug, Clone, Default)]
-pub struct ModifyReplicationGroup {
-    pub replication_group_id: String,
-    pub replication_group_description: Option<String>,
-    pub primary_cluster_id: Option<String>,
-    pub snapshotting_cluster_id: Option<String>,
-    pub automatic_failover_enabled: Option<bool>,
-    pub multi_az_enabled: Option<bool>,
-    pub node_group_id: Option<String>,
-    pub cache_security_group_names: Option<Vec<String>>,
-    pub security_group_ids: Option<Vec<String>>,
-    pub preferred_maintenance_window: Option<String>,
-    pub notification_topic_arn: Option<String>,
-    pub cache_parameter_group_name: Option<String>,
-    pub notification_topic_status: Option<String>,
-    pub apply_immediately: Option<bool>,
-    pub engine: Option<String>,
-    pub engine_version: Option<String>,
-    pub auto_minor_version_upgrade: Option<bool>,
-    pub snapshot_retention_limit: Option<i32>,
-    pub snapshot_window: Option<String>,
-    pub cache_node_type: Option<String>,
-    pub auth_token: Option<Secret>,
-    pub auth_token_update_strategy: Option<String>,
-    pub user_group_ids_to_add: Option<Vec<String>>,
-    pub user_group_ids_to_remove: Option<Vec<String>>,
-    pub remove_user_groups: Option<bool>,
-    pub log_delivery_configurations: Option<Vec<LogDeliveryConfigurationRequest>>,
-    pub ip_discovery: Option<String>,
-    pub transit_encryption_enabled: Option<bool>,
-    pub transit_encryption_mode: Option<String>,
-    pub cluster_mode: Option<String>,
-    pub durability: Option<String>,
-}
-
-impl ModifyReplicationGroup {
-    const ACTION: &'static str = "ModifyReplicationGroup";
-
-    pub fn decode(mut f: Form) -> Result<Self, ApiError> {
-        let input = Self {
-            replication_group_id: f.required("ReplicationGroupId")?,
-            replication_group_description: f.string("ReplicationGroupDescription"),
-            primary_cluster_id: f.string("PrimaryClusterId"),
-            snapshotting_cluster_id: f.string("SnapshottingClusterId"),
-            automatic_failover_enabled: f.boolean("AutomaticFailoverEnabled")?,
-            multi_az_enabled: f.boolean("MultiAZEnabled")?,
-            node_group_id: f.string("NodeGroupId"),
-            cache_security_group_names: f
-                .string_list("CacheSecurityGroupNames", "CacheSecurityGroupName")?,
-            security_group_ids: f.string_list("SecurityGroupIds", "SecurityGroupId")?,
-            preferred_maintenance_window: f.string("PreferredMaintenanceWindow"),
-            notification_topic_arn: f.string("NotificationTopicArn"),
-            cache_parameter_group_name: f.string("CacheParameterGroupName"),
-            notification_topic_status: f.string("NotificationTopicStatus"),
-            apply_immediately: f.boolean("ApplyImmediately")?,
-            engine: f.string("Engine"),
-            engine_version: f.string("EngineVersion"),
-            auto_minor_version_upgrade: f.boolean("AutoMinorVersionUpgrade")?,
-            snapshot_retention_limit: f.integer("SnapshotRetentionLimit")?,
-            snapshot_window: f.string("SnapshotWindow"),
-            cache_node_type: f.string("CacheNodeType"),
-            auth_token: f.string("AuthToken").map(Secret),
-            auth_token_update_strategy: f
-                .enumeration("AuthTokenUpdateStrategy", &["SET", "ROTATE", "DELETE"])?,
-            user_group_ids_to_add: f.string_list("UserGroupIdsToAdd", "member")?,
-            user_group_ids_to_remove: f.string_list("UserGroupIdsToRemove", "member")?,
-            remove_user_groups: f.boolean("RemoveUserGroups")?,
-            log_delivery_configurations: log_delivery(&mut f, Self::ACTION)?,
-            ip_discovery: f.enumeration("IpDiscovery", &["ipv4", "ipv6"])?,
-            transit_encryption_enabled: f.boolean("TransitEncryptionEnabled")?,
-            transit_encryption_mode: f
-                .enumeration("TransitEncryptionMode", &["preferred", "required"])?,
-            cluster_mode: f.enumeration("ClusterMode", &["enabled", "disabled", "compatible"])?,
-            durability: f.enumeration("Durability", &["default", "async", "sync", "disabled"])?,
-        };
-        f.finish(Self::ACTION)?;
-        Ok(input)
+structure! {
+    /// `NodeGroupConfiguration`: one shard of a cluster-mode-enabled group.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct NodeGroupConfiguration {
+        pub node_group_id: Option<String> = "NodeGroupId",
+        pub slots: Option<String> = "Slots",
+        pub replica_count: Option<i32> = "ReplicaCount",
+        pub primary_availability_zone: Option<String> = "PrimaryAvailabilityZone",
+        pub replica_availability_zones: Option<Vec<String>> = "ReplicaAvailabilityZones" / "AvailabilityZone",
+        pub primary_outpost_arn: Option<String> = "PrimaryOutpostArn",
+        pub replica_outpost_arns: Option<Vec<String>> = "ReplicaOutpostArns" / "OutpostArn",
     }
 }
 
-/// One `CustomerNodeEndpoint`: the source Redis of an online migration.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CustomerNodeEndpoint {
-    pub address: Option<String>,
-    pub port: Option<i32>,
+structure! {
+    /// `CloudWatchLogsDestinationDetails`.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct CloudWatchLogsDetails {
+        pub log_group: Option<String> = "LogGroup",
+    }
 }
 
-/// `TestMigration`.
-#[derive(Debug, Clone, Default)]
-pub struct TestMigration {
-    pub replication_group_id: String,
-    pub customer_node_endpoint_list: Vec<CustomerNodeEndpoint>,
+structure! {
+    /// `KinesisFirehoseDestinationDetails`.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct KinesisFirehoseDetails {
+        pub delivery_stream: Option<String> = "DeliveryStream",
+    }
 }
 
-/// `StartMigration`. Since botocore 1.44 no member is required (`ServerlessCacheName` is an alternative to
-/// `ReplicationGroupId`); one of the two must be there.
-#[derive(Debug, Clone, Default)]
-pub struct StartMigration {
-    pub replication_group_id: Option<String>,
-    pub serverless_cache_name: Option<String>,
-    pub customer_node_endpoint_list: Vec<CustomerNodeEndpoint>,
-    pub auto_cutover: Option<bool>,
-    pub clear_target_cache_data: Option<bool>,
+structure! {
+    /// `DestinationDetails`.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct DestinationDetails {
+        pub cloud_watch_logs_details: Option<CloudWatchLogsDetails> = "CloudWatchLogsDetails",
+        pub kinesis_firehose_details: Option<KinesisFirehoseDetails> = "KinesisFirehoseDetails",
+    }
 }
 
-/// `CompleteMigration`.
-#[derive(Debug, Clone, Default)]
-pub struct CompleteMigration {
-    pub replication_group_id: Option<String>,
-    pub serverless_cache_name: Option<String>,
-    pub force: Option<bool>,
+structure! {
+    /// `LogDeliveryConfigurationRequest`.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct LogDeliveryConfigurationRequest {
+        pub log_type: Option<String> = "LogType" in ["slow-log", "engine-log"],
+        pub destination_type: Option<String> = "DestinationType" in ["cloudwatch-logs", "kinesis-firehose"],
+        pub destination_details: Option<DestinationDetails> = "DestinationDetails",
+        pub log_format: Option<String> = "LogFormat" in ["text", "json"],
+        pub enabled: Option<bool> = "Enabled",
+    }
+}
+
+input! {
+    /// `CreateReplicationGroup`.
+    #[derive(Debug, Clone, Default)]
+    pub struct CreateReplicationGroup("CreateReplicationGroup") {
+        pub replication_group_id: String = "ReplicationGroupId",
+        pub replication_group_description: String = "ReplicationGroupDescription",
+        pub global_replication_group_id: Option<String> = "GlobalReplicationGroupId",
+        pub primary_cluster_id: Option<String> = "PrimaryClusterId",
+        pub automatic_failover_enabled: Option<bool> = "AutomaticFailoverEnabled",
+        pub multi_az_enabled: Option<bool> = "MultiAZEnabled",
+        pub num_cache_clusters: Option<i32> = "NumCacheClusters",
+        pub preferred_cache_cluster_azs: Option<Vec<String>> = "PreferredCacheClusterAZs" / "AvailabilityZone",
+        pub num_node_groups: Option<i32> = "NumNodeGroups",
+        pub replicas_per_node_group: Option<i32> = "ReplicasPerNodeGroup",
+        pub node_group_configuration: Option<Vec<NodeGroupConfiguration>> = "NodeGroupConfiguration" / "NodeGroupConfiguration",
+        pub cache_node_type: Option<String> = "CacheNodeType",
+        pub engine: Option<String> = "Engine",
+        pub engine_version: Option<String> = "EngineVersion",
+        pub cache_parameter_group_name: Option<String> = "CacheParameterGroupName",
+        pub cache_subnet_group_name: Option<String> = "CacheSubnetGroupName",
+        pub cache_security_group_names: Option<Vec<String>> = "CacheSecurityGroupNames" / "CacheSecurityGroupName",
+        pub security_group_ids: Option<Vec<String>> = "SecurityGroupIds" / "SecurityGroupId",
+        pub tags: Option<Vec<Tag>> = "Tags" / "Tag",
+        pub snapshot_arns: Option<Vec<String>> = "SnapshotArns" / "SnapshotArn",
+        pub snapshot_name: Option<String> = "SnapshotName",
+        pub preferred_maintenance_window: Option<String> = "PreferredMaintenanceWindow",
+        pub port: Option<i32> = "Port",
+        pub notification_topic_arn: Option<String> = "NotificationTopicArn",
+        pub auto_minor_version_upgrade: Option<bool> = "AutoMinorVersionUpgrade",
+        pub snapshot_retention_limit: Option<i32> = "SnapshotRetentionLimit",
+        pub snapshot_window: Option<String> = "SnapshotWindow",
+        pub auth_token: Option<Secret> = "AuthToken",
+        pub transit_encryption_enabled: Option<bool> = "TransitEncryptionEnabled",
+        pub at_rest_encryption_enabled: Option<bool> = "AtRestEncryptionEnabled",
+        pub kms_key_id: Option<String> = "KmsKeyId",
+        pub user_group_ids: Option<Vec<String>> = "UserGroupIds",
+        pub log_delivery_configurations: Option<Vec<LogDeliveryConfigurationRequest>> = "LogDeliveryConfigurations" / "LogDeliveryConfigurationRequest",
+        pub data_tiering_enabled: Option<bool> = "DataTieringEnabled",
+        pub network_type: Option<String> = "NetworkType" in ["ipv4", "ipv6", "dual_stack"],
+        pub ip_discovery: Option<String> = "IpDiscovery" in ["ipv4", "ipv6"],
+        pub transit_encryption_mode: Option<String> = "TransitEncryptionMode" in ["preferred", "required"],
+        pub cluster_mode: Option<String> = "ClusterMode" in ["enabled", "disabled", "compatible"],
+        pub serverless_cache_snapshot_name: Option<String> = "ServerlessCacheSnapshotName",
+        pub durability: Option<String> = "Durability" in ["default", "async", "sync", "disabled"],
+    }
+}
+
+input! {
+    /// `DescribeReplicationGroups`.
+    #[derive(Debug, Clone, Default)]
+    pub struct DescribeReplicationGroups("DescribeReplicationGroups") {
+        pub replication_group_id: Option<String> = "ReplicationGroupId",
+        pub max_records: Option<i32> = "MaxRecords",
+        pub marker: Option<String> = "Marker",
+    }
+}
+
+input! {
+    /// `DeleteReplicationGroup`.
+    #[derive(Debug, Clone, Default)]
+    pub struct DeleteReplicationGroup("DeleteReplicationGroup") {
+        pub replication_group_id: String = "ReplicationGroupId",
+        pub retain_primary_cluster: Option<bool> = "RetainPrimaryCluster",
+        pub final_snapshot_identifier: Option<String> = "FinalSnapshotIdentifier",
+    }
+}
+
+input! {
+    /// `DeleteCacheCluster`.
+    #[derive(Debug, Clone, Default)]
+    pub struct DeleteCacheCluster("DeleteCacheCluster") {
+        pub cache_cluster_id: String = "CacheClusterId",
+        pub final_snapshot_identifier: Option<String> = "FinalSnapshotIdentifier",
+    }
+}
+
+input! {
+    /// `DescribeCacheClusters`.
+    #[derive(Debug, Clone, Default)]
+    pub struct DescribeCacheClusters("DescribeCacheClusters") {
+        pub cache_cluster_id: Option<String> = "CacheClusterId",
+        pub max_records: Option<i32> = "MaxRecords",
+        pub marker: Option<String> = "Marker",
+        pub show_cache_node_info: Option<bool> = "ShowCacheNodeInfo",
+        pub show_cache_clusters_not_in_replication_groups: Option<bool> = "ShowCacheClustersNotInReplicationGroups",
+    }
+}
+
+input! {
+    /// `DescribeEvents`.
+    #[derive(Debug, Clone, Default)]
+    pub struct DescribeEvents("DescribeEvents") {
+        pub source_identifier: Option<String> = "SourceIdentifier",
+        pub source_type: Option<String> = "SourceType" in [
+            "cache-cluster", "cache-parameter-group", "cache-security-group", "cache-subnet-group",
+            "replication-group", "serverless-cache", "serverless-cache-snapshot", "user", "user-group",
+        ],
+        pub start_time: Option<DateTime<Utc>> = "StartTime",
+        pub end_time: Option<DateTime<Utc>> = "EndTime",
+        pub duration: Option<i32> = "Duration",
+        pub max_records: Option<i32> = "MaxRecords",
+        pub marker: Option<String> = "Marker",
+    }
+}
+
+input! {
+    /// `AddTagsToResource`.
+    #[derive(Debug, Clone, Default)]
+    pub struct AddTagsToResource("AddTagsToResource") {
+        pub resource_name: String = "ResourceName",
+        pub tags: Vec<Tag> = "Tags" / "Tag",
+    }
+}
+
+input! {
+    /// `RemoveTagsFromResource`.
+    #[derive(Debug, Clone, Default)]
+    pub struct RemoveTagsFromResource("RemoveTagsFromResource") {
+        pub resource_name: String = "ResourceName",
+        pub tag_keys: Vec<String> = "TagKeys",
+    }
+}
+
+input! {
+    /// `ListTagsForResource`.
+    #[derive(Debug, Clone, Default)]
+    pub struct ListTagsForResource("ListTagsForResource") {
+        pub resource_name: String = "ResourceName",
+    }
+}
+
+input! {
+    /// `DescribeCacheEngineVersions`.
+    #[derive(Debug, Clone, Default)]
+    pub struct DescribeCacheEngineVersions("DescribeCacheEngineVersions") {
+        pub engine: Option<String> = "Engine",
+        pub engine_version: Option<String> = "EngineVersion",
+        pub cache_parameter_group_family: Option<String> = "CacheParameterGroupFamily",
+        pub max_records: Option<i32> = "MaxRecords",
+        pub marker: Option<String> = "Marker",
+        pub default_only: Option<bool> = "DefaultOnly",
+    }
+}
+
+input! {
+    /// `ModifyReplicationGroup`: every member of the model.
+    #[derive(Debug, Clone, Default)]
+    pub struct ModifyReplicationGroup("ModifyReplicationGroup") {
+        pub replication_group_id: String = "ReplicationGroupId",
+        pub replication_group_description: Option<String> = "ReplicationGroupDescription",
+        pub primary_cluster_id: Option<String> = "PrimaryClusterId",
+        pub snapshotting_cluster_id: Option<String> = "SnapshottingClusterId",
+        pub automatic_failover_enabled: Option<bool> = "AutomaticFailoverEnabled",
+        pub multi_az_enabled: Option<bool> = "MultiAZEnabled",
+        pub node_group_id: Option<String> = "NodeGroupId",
+        pub cache_security_group_names: Option<Vec<String>> = "CacheSecurityGroupNames" / "CacheSecurityGroupName",
+        pub security_group_ids: Option<Vec<String>> = "SecurityGroupIds" / "SecurityGroupId",
+        pub preferred_maintenance_window: Option<String> = "PreferredMaintenanceWindow",
+        pub notification_topic_arn: Option<String> = "NotificationTopicArn",
+        pub cache_parameter_group_name: Option<String> = "CacheParameterGroupName",
+        pub notification_topic_status: Option<String> = "NotificationTopicStatus",
+        pub apply_immediately: Option<bool> = "ApplyImmediately",
+        pub engine: Option<String> = "Engine",
+        pub engine_version: Option<String> = "EngineVersion",
+        pub auto_minor_version_upgrade: Option<bool> = "AutoMinorVersionUpgrade",
+        pub snapshot_retention_limit: Option<i32> = "SnapshotRetentionLimit",
+        pub snapshot_window: Option<String> = "SnapshotWindow",
+        pub cache_node_type: Option<String> = "CacheNodeType",
+        pub auth_token: Option<Secret> = "AuthToken",
+        pub auth_token_update_strategy: Option<String> = "AuthTokenUpdateStrategy" in ["SET", "ROTATE", "DELETE"],
+        pub user_group_ids_to_add: Option<Vec<String>> = "UserGroupIdsToAdd",
+        pub user_group_ids_to_remove: Option<Vec<String>> = "UserGroupIdsToRemove",
+        pub remove_user_groups: Option<bool> = "RemoveUserGroups",
+        pub log_delivery_configurations: Option<Vec<LogDeliveryConfigurationRequest>> = "LogDeliveryConfigurations" / "LogDeliveryConfigurationRequest",
+        pub ip_discovery: Option<String> = "IpDiscovery" in ["ipv4", "ipv6"],
+        pub transit_encryption_enabled: Option<bool> = "TransitEncryptionEnabled",
+        pub transit_encryption_mode: Option<String> = "TransitEncryptionMode" in ["preferred", "required"],
+        pub cluster_mode: Option<String> = "ClusterMode" in ["enabled", "disabled", "compatible"],
+        pub durability: Option<String> = "Durability" in ["default", "async", "sync", "disabled"],
+    }
+}
+
+structure! {
+    /// One `CustomerNodeEndpoint`: the source Redis of an online migration.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct CustomerNodeEndpoint {
+        pub address: Option<String> = "Address",
+        pub port: Option<i32> = "Port",
+    }
+}
+
+input! {
+    /// `TestMigration`.
+    #[derive(Debug, Clone, Default)]
+    pub struct TestMigration("TestMigration") {
+        pub replication_group_id: String = "ReplicationGroupId",
+        pub customer_node_endpoint_list: Vec<CustomerNodeEndpoint> = "CustomerNodeEndpointList",
+    }
+}
+
+input! {
+    /// `StartMigration`. Since botocore 1.44 no member is required (`ServerlessCacheName` is an alternative to
+    /// `ReplicationGroupId`); one of the two must be there ([`Request::decode`] checks).
+    #[derive(Debug, Clone, Default)]
+    pub struct StartMigration("StartMigration") {
+        pub replication_group_id: Option<String> = "ReplicationGroupId",
+        pub serverless_cache_name: Option<String> = "ServerlessCacheName",
+        pub customer_node_endpoint_list: Option<Vec<CustomerNodeEndpoint>> = "CustomerNodeEndpointList",
+        pub auto_cutover: Option<bool> = "AutoCutover",
+        pub clear_target_cache_data: Option<bool> = "ClearTargetCacheData",
+    }
+}
+
+input! {
+    /// `CompleteMigration` (`ReplicationGroupId` or `ServerlessCacheName`, as [`StartMigration`]).
+    #[derive(Debug, Clone, Default)]
+    pub struct CompleteMigration("CompleteMigration") {
+        pub replication_group_id: Option<String> = "ReplicationGroupId",
+        pub serverless_cache_name: Option<String> = "ServerlessCacheName",
+        pub force: Option<bool> = "Force",
+    }
 }
 
 /// `ReplicationGroupId` unless `ServerlessCacheName` stands in for it.
-fn group_or_serverless(f: &mut Form) -> Result<(Option<String>, Option<String>), ApiError> {
-    let rg = f.string("ReplicationGroupId");
-    let serverless = f.string("ServerlessCacheName");
+fn group_or_serverless(rg: &Option<String>, serverless: &Option<String>) -> Result<(), ApiError> {
     if rg.is_none() && serverless.is_none() {
         return Err(ApiError::new(
             ErrorCode::MissingParameter,
             "The request must contain the parameter ReplicationGroupId (or ServerlessCacheName).",
         ));
     }
-    Ok((rg, serverless))
+    Ok(())
 }
 
-fn customer_endpoints(
-    f: &mut Form,
-    action: &str,
-) -> Result<Option<Vec<CustomerNodeEndpoint>>, ApiError> {
-    let Some(items) = f.struct_list("CustomerNodeEndpointList", "member")? else {
-        return Ok(None);
-    };
-    let mut out = Vec::with_capacity(items.len());
-    for mut e in items {
-        let ep = CustomerNodeEndpoint {
-            address: e.string("Address"),
-            port: e.integer("Port")?,
-        };
-        e.finish(action)?;
-        out.push(ep);
+input! {
+    /// `TestFailover`.
+    #[derive(Debug, Clone, Default)]
+    pub struct TestFailover("TestFailover") {
+        pub replication_group_id: String = "ReplicationGroupId",
+        pub node_group_id: String = "NodeGroupId",
     }
-    Ok(Some(out))
 }
 
-/// `TestFailover`.
-#[derive(Debug, Clone, Default)]
-pub struct TestFailover {
-    pub replication_group_id: String,
-    pub node_group_id: String,
+structure! {
+    /// `ConfigureShard` of `ReplicaConfiguration`.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct ConfigureShard {
+        pub node_group_id: String = "NodeGroupId",
+        pub new_replica_count: i32 = "NewReplicaCount",
+        pub preferred_availability_zones: Option<Vec<String>> = "PreferredAvailabilityZones" / "PreferredAvailabilityZone",
+        pub preferred_outpost_arns: Option<Vec<String>> = "PreferredOutpostArns" / "PreferredOutpostArn",
+    }
 }
 
-/// `ConfigureShard` of `ReplicaConfiguration`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ConfigureShard {
-    pub node_group_id: String,
-    pub new_replica_count: i32,
-    pub preferred_availability_zones: Option<Vec<String>>,
-    pub preferred_outpost_arns: Option<Vec<String>>,
+input! {
+    /// `IncreaseReplicaCount`.
+    #[derive(Debug, Clone, Default)]
+    pub struct IncreaseReplicaCount("IncreaseReplicaCount") {
+        pub replication_group_id: String = "ReplicationGroupId",
+        pub new_replica_count: Option<i32> = "NewReplicaCount",
+        pub replica_configuration: Option<Vec<ConfigureShard>> = "ReplicaConfiguration" / "ConfigureShard",
+        pub apply_immediately: bool = "ApplyImmediately",
+    }
 }
 
-/// `IncreaseReplicaCount` and `DecreaseReplicaCount` (only the latter has `ReplicasToRemove`).
+input! {
+    /// `DecreaseReplicaCount`.
+    #[derive(Debug, Clone, Default)]
+    pub struct DecreaseReplicaCount("DecreaseReplicaCount") {
+        pub replication_group_id: String = "ReplicationGroupId",
+        pub new_replica_count: Option<i32> = "NewReplicaCount",
+        pub replica_configuration: Option<Vec<ConfigureShard>> = "ReplicaConfiguration" / "ConfigureShard",
+        pub replicas_to_remove: Option<Vec<String>> = "ReplicasToRemove",
+        pub apply_immediately: bool = "ApplyImmediately",
+    }
+}
+
+/// `IncreaseReplicaCount` and `DecreaseReplicaCount` as the domain takes them (only the latter has
+/// `ReplicasToRemove`).
 #[derive(Debug, Clone, Default)]
 pub struct ChangeReplicaCount {
     pub replication_group_id: String,
@@ -549,272 +448,258 @@ pub struct ChangeReplicaCount {
     pub apply_immediately: bool,
 }
 
-impl ChangeReplicaCount {
-    fn decode(f: &mut Form, action: &str, decrease: bool) -> Result<Self, ApiError> {
-        let replication_group_id = f.required("ReplicationGroupId")?;
-        let new_replica_count = f.integer("NewReplicaCount")?;
-        let replica_configuration = match f.struct_list("ReplicaConfiguration", "ConfigureShard")? {
-            None => None,
-            Some(items) => {
-                let mut out = Vec::with_capacity(items.len());
-                for mut c in items {
-                    let shard = ConfigureShard {
-                        node_group_id: c.required("NodeGroupId")?,
-                        new_replica_count: c.integer("NewReplicaCount")?.ok_or_else(|| {
-                            ApiError::new(
-                                ErrorCode::MissingParameter,
-                                "ConfigureShard must contain the parameter NewReplicaCount.",
-                            )
-                        })?,
-                        preferred_availability_zones: c.string_list(
-                            "PreferredAvailabilityZones",
-                            "PreferredAvailabilityZone",
-                        )?,
-                        preferred_outpost_arns: c
-                            .string_list("PreferredOutpostArns", "PreferredOutpostArn")?,
-                    };
-                    c.finish(action)?;
-                    out.push(shard);
-                }
-                Some(out)
-            }
-        };
-        let replicas_to_remove = if decrease {
-            f.string_list("ReplicasToRemove", "member")?
-        } else {
-            None
-        };
-        let apply_immediately = f.boolean("ApplyImmediately")?.ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::MissingParameter,
-                "The request must contain the parameter ApplyImmediately.",
-            )
-        })?;
-        Ok(Self {
-            replication_group_id,
-            new_replica_count,
-            replica_configuration,
-            replicas_to_remove,
-            apply_immediately,
-        })
-    }
-}
-
-/// `RebootCacheCluster`.
-#[derive(Debug, Clone, Default)]
-pub struct RebootCacheCluster {
-    pub cache_cluster_id: String,
-    pub cache_node_ids_to_reboot: Vec<String>,
-}
-
-/// `AuthenticationMode` of `CreateUser` / `ModifyUser`.
-#[derive(Debug, Clone, Default)]
-pub struct AuthenticationMode {
-    /// `password`, `no-password-required` or `iam`.
-    pub kind: Option<String>,
-    pub passwords: Option<Vec<Secret>>,
-}
-
-/// `CreateUser`.
-#[derive(Debug, Clone, Default)]
-pub struct CreateUser {
-    pub user_id: String,
-    pub user_name: String,
-    pub engine: String,
-    pub passwords: Option<Vec<Secret>>,
-    pub access_string: String,
-    pub no_password_required: Option<bool>,
-    pub tags: Option<Vec<Tag>>,
-    pub authentication_mode: Option<AuthenticationMode>,
-}
-
-/// `ModifyUser`.
-#[derive(Debug, Clone, Default)]
-pub struct ModifyUser {
-    pub user_id: String,
-    pub access_string: Option<String>,
-    pub append_access_string: Option<String>,
-    pub passwords: Option<Vec<Secret>>,
-    pub no_password_required: Option<bool>,
-    pub authentication_mode: Option<AuthenticationMode>,
-    pub engine: Option<String>,
-}
-
-/// A `Filters` item of `DescribeUsers`.
-#[derive(Debug, Clone, Default)]
-pub struct Filter {
-    pub name: String,
-    pub values: Vec<String>,
-}
-
-/// `DescribeUsers`.
-#[derive(Debug, Clone, Default)]
-pub struct DescribeUsers {
-    pub engine: Option<String>,
-    pub user_id: Option<String>,
-    pub filters: Option<Vec<Filter>>,
-    pub max_records: Option<i32>,
-    pub marker: Option<String>,
-}
-
-/// `CreateUserGroup`.
-#[derive(Debug, Clone, Default)]
-pub struct CreateUserGroup {
-    pub user_group_id: String,
-    pub engine: String,
-    pub user_ids: Option<Vec<String>>,
-    pub tags: Option<Vec<Tag>>,
-}
-
-/// `ModifyUserGroup`.
-#[derive(Debug, Clone, Default)]
-pub struct ModifyUserGroup {
-    pub user_group_id: String,
-    pub user_ids_to_add: Option<Vec<String>>,
-    pub user_ids_to_remove: Option<Vec<String>>,
-    pub engine: Option<String>,
-}
-
-/// `DescribeUserGroups`.
-#[derive(Debug, Clone, Default)]
-pub struct DescribeUserGroups {
-    pub user_group_id: Option<String>,
-    pub max_records: Option<i32>,
-    pub marker: Option<String>,
-}
-
-fn secrets(list: Option<Vec<String>>) -> Option<Vec<Secret>> {
-    list.map(|l| l.into_iter().map(Secret).collect())
-}
-
-fn authentication_mode(f: &mut Form, action: &str) -> Result<Option<AuthenticationMode>, ApiError> {
-    let Some(mut m) = f.structure("AuthenticationMode") else {
-        return Ok(None);
-    };
-    let mode = AuthenticationMode {
-        kind: m.enumeration("Type", &["password", "no-password-required", "iam"])?,
-        passwords: secrets(m.string_list("Passwords", "member")?),
-    };
-    m.finish(action)?;
-    Ok(Some(mode))
-}
-
-/// `CreateSnapshot`.
-#[derive(Debug, Clone, Default)]
-pub struct CreateSnapshot {
-    pub replication_group_id: Option<String>,
-    pub cache_cluster_id: Option<String>,
-    pub snapshot_name: String,
-    pub kms_key_id: Option<String>,
-    pub tags: Option<Vec<Tag>>,
-}
-
-/// `DescribeSnapshots`.
-#[derive(Debug, Clone, Default)]
-pub struct DescribeSnapshots {
-    pub replication_group_id: Option<String>,
-    pub cache_cluster_id: Option<String>,
-    pub snapshot_name: Option<String>,
-    pub snapshot_source: Option<String>,
-    pub marker: Option<String>,
-    pub max_records: Option<i32>,
-    pub show_node_group_config: Option<bool>,
-}
-
-/// `CopySnapshot`.
-#[derive(Debug, Clone, Default)]
-pub struct CopySnapshot {
-    pub source_snapshot_name: String,
-    pub target_snapshot_name: String,
-    pub target_bucket: Option<String>,
-    pub kms_key_id: Option<String>,
-    pub tags: Option<Vec<Tag>>,
-}
-
-/// A decoded request of a supported action.
-#[derive(Debug, Clone)]
-pub enum Request {
-    CreateReplicationGroup(Box<CreateReplicationGroup>),
-    DescribeReplicationGroups(DescribeReplicationGroups),
-    DeleteReplicationGroup(DeleteReplicationGroup),
-    DescribeCacheClusters(DescribeCacheClusters),
-    DeleteCacheCluster(DeleteCacheCluster),
-    DescribeEvents(DescribeEvents),
-    AddTagsToResource(AddTagsToResource),
-    RemoveTagsFromResource(RemoveTagsFromResource),
-    ListTagsForResource(ListTagsForResource),
-    DescribeCacheEngineVersions(DescribeCacheEngineVersions),
-    ModifyReplicationGroup(Box<ModifyReplicationGroup>),
-    TestMigration(TestMigration),
-    StartMigration(StartMigration),
-    CompleteMigration(CompleteMigration),
-    TestFailover(TestFailover),
-    IncreaseReplicaCount(ChangeReplicaCount),
-    DecreaseReplicaCount(ChangeReplicaCount),
-    RebootCacheCluster(RebootCacheCluster),
-    CreateUser(CreateUser),
-    ModifyUser(ModifyUser),
-    DeleteUser(String),
-    DescribeUsers(DescribeUsers),
-    CreateUserGroup(CreateUserGroup),
-    ModifyUserGroup(ModifyUserGroup),
-    DeleteUserGroup(String),
-    DescribeUserGroups(DescribeUserGroups),
-    CreateSnapshot(CreateSnapshot),
-    DescribeSnapshots(DescribeSnapshots),
-    CopySnapshot(CopySnapshot),
-    DeleteSnapshot(String),
-}
-
-const SOURCE_TYPES: &[&str] = &[
-    "cache-cluster",
-    "cache-parameter-group",
-    "cache-security-group",
-    "cache-subnet-group",
-    "replication-group",
-    "serverless-cache",
-    "serverless-cache-snapshot",
-    "user",
-    "user-group",
-];
-
-impl Request {
-    /// The action's name as sent in `Action`.
-    pub fn action(&self) -> &'static str {
-        match self {
-            Self::CreateReplicationGroup(_) => "CreateReplicationGroup",
-            Self::DescribeReplicationGroups(_) => "DescribeReplicationGroups",
-            Self::DeleteReplicationGroup(_) => "DeleteReplicationGroup",
-            Self::DescribeCacheClusters(_) => "DescribeCacheClusters",
-            Self::DeleteCacheCluster(_) => "DeleteCacheCluster",
-            Self::DescribeEvents(_) => "DescribeEvents",
-            Self::AddTagsToResource(_) => "AddTagsToResource",
-            Self::RemoveTagsFromResource(_) => "RemoveTagsFromResource",
-            Self::ListTagsForResource(_) => "ListTagsForResource",
-            Self::DescribeCacheEngineVersions(_) => "DescribeCacheEngineVersions",
-            Self::ModifyReplicationGroup(_) => "ModifyReplicationGroup",
-            Self::TestMigration(_) => "TestMigration",
-            Self::StartMigration(_) => "StartMigration",
-            Self::CompleteMigration(_) => "CompleteMigration",
-            Self::TestFailover(_) => "TestFailover",
-            Self::IncreaseReplicaCount(_) => "IncreaseReplicaCount",
-            Self::DecreaseReplicaCount(_) => "DecreaseReplicaCount",
-            Self::RebootCacheCluster(_) => "RebootCacheCluster",
-            Self::CreateUser(_) => "CreateUser",
-            Self::ModifyUser(_) => "ModifyUser",
-            Self::DeleteUser(_) => "DeleteUser",
-            Self::DescribeUsers(_) => "DescribeUsers",
-            Self::CreateUserGroup(_) => "CreateUserGroup",
-            Self::ModifyUserGroup(_) => "ModifyUserGroup",
-            Self::DeleteUserGroup(_) => "DeleteUserGroup",
-            Self::DescribeUserGroups(_) => "DescribeUserGroups",
-            Self::CreateSnapshot(_) => "CreateSnapshot",
-            Self::DescribeSnapshots(_) => "DescribeSnapshots",
-            Self::CopySnapshot(_) => "CopySnapshot",
-            Self::DeleteSnapshot(_) => "DeleteSnapshot",
+impl From<IncreaseReplicaCount> for ChangeReplicaCount {
+    fn from(i: IncreaseReplicaCount) -> Self {
+        Self {
+            replication_group_id: i.replication_group_id,
+            new_replica_count: i.new_replica_count,
+            replica_configuration: i.replica_configuration,
+            replicas_to_remove: None,
+            apply_immediately: i.apply_immediately,
         }
     }
+}
 
+impl From<DecreaseReplicaCount> for ChangeReplicaCount {
+    fn from(d: DecreaseReplicaCount) -> Self {
+        Self {
+            replication_group_id: d.replication_group_id,
+            new_replica_count: d.new_replica_count,
+            replica_configuration: d.replica_configuration,
+            replicas_to_remove: d.replicas_to_remove,
+            apply_immediately: d.apply_immediately,
+        }
+    }
+}
+
+input! {
+    /// `RebootCacheCluster`.
+    #[derive(Debug, Clone, Default)]
+    pub struct RebootCacheCluster("RebootCacheCluster") {
+        pub cache_cluster_id: String = "CacheClusterId",
+        pub cache_node_ids_to_reboot: Vec<String> = "CacheNodeIdsToReboot" / "CacheNodeId",
+    }
+}
+
+structure! {
+    /// `AuthenticationMode` of `CreateUser` / `ModifyUser`.
+    #[derive(Debug, Clone, Default)]
+    pub struct AuthenticationMode {
+        /// `password`, `no-password-required` or `iam`.
+        pub kind: Option<String> = "Type" in ["password", "no-password-required", "iam"],
+        pub passwords: Option<Vec<Secret>> = "Passwords",
+    }
+}
+
+input! {
+    /// `CreateUser`.
+    #[derive(Debug, Clone, Default)]
+    pub struct CreateUser("CreateUser") {
+        pub user_id: String = "UserId",
+        pub user_name: String = "UserName",
+        pub engine: String = "Engine",
+        pub passwords: Option<Vec<Secret>> = "Passwords",
+        pub access_string: String = "AccessString",
+        pub no_password_required: Option<bool> = "NoPasswordRequired",
+        pub tags: Option<Vec<Tag>> = "Tags" / "Tag",
+        pub authentication_mode: Option<AuthenticationMode> = "AuthenticationMode",
+    }
+}
+
+input! {
+    /// `ModifyUser`.
+    #[derive(Debug, Clone, Default)]
+    pub struct ModifyUser("ModifyUser") {
+        pub user_id: String = "UserId",
+        pub access_string: Option<String> = "AccessString",
+        pub append_access_string: Option<String> = "AppendAccessString",
+        pub passwords: Option<Vec<Secret>> = "Passwords",
+        pub no_password_required: Option<bool> = "NoPasswordRequired",
+        pub authentication_mode: Option<AuthenticationMode> = "AuthenticationMode",
+        pub engine: Option<String> = "Engine",
+    }
+}
+
+input! {
+    /// `DeleteUser`.
+    #[derive(Debug, Clone, Default)]
+    pub struct DeleteUser("DeleteUser") {
+        pub user_id: String = "UserId",
+    }
+}
+
+structure! {
+    /// A `Filters` item of `DescribeUsers`.
+    #[derive(Debug, Clone, Default)]
+    pub struct Filter {
+        pub name: String = "Name",
+        pub values: Vec<String> = "Values",
+    }
+}
+
+input! {
+    /// `DescribeUsers`.
+    #[derive(Debug, Clone, Default)]
+    pub struct DescribeUsers("DescribeUsers") {
+        pub engine: Option<String> = "Engine",
+        pub user_id: Option<String> = "UserId",
+        pub filters: Option<Vec<Filter>> = "Filters",
+        pub max_records: Option<i32> = "MaxRecords",
+        pub marker: Option<String> = "Marker",
+    }
+}
+
+input! {
+    /// `CreateUserGroup`.
+    #[derive(Debug, Clone, Default)]
+    pub struct CreateUserGroup("CreateUserGroup") {
+        pub user_group_id: String = "UserGroupId",
+        pub engine: String = "Engine",
+        pub user_ids: Option<Vec<String>> = "UserIds",
+        pub tags: Option<Vec<Tag>> = "Tags" / "Tag",
+    }
+}
+
+input! {
+    /// `ModifyUserGroup`.
+    #[derive(Debug, Clone, Default)]
+    pub struct ModifyUserGroup("ModifyUserGroup") {
+        pub user_group_id: String = "UserGroupId",
+        pub user_ids_to_add: Option<Vec<String>> = "UserIdsToAdd",
+        pub user_ids_to_remove: Option<Vec<String>> = "UserIdsToRemove",
+        pub engine: Option<String> = "Engine",
+    }
+}
+
+input! {
+    /// `DeleteUserGroup`.
+    #[derive(Debug, Clone, Default)]
+    pub struct DeleteUserGroup("DeleteUserGroup") {
+        pub user_group_id: String = "UserGroupId",
+    }
+}
+
+input! {
+    /// `DescribeUserGroups`.
+    #[derive(Debug, Clone, Default)]
+    pub struct DescribeUserGroups("DescribeUserGroups") {
+        pub user_group_id: Option<String> = "UserGroupId",
+        pub max_records: Option<i32> = "MaxRecords",
+        pub marker: Option<String> = "Marker",
+    }
+}
+
+input! {
+    /// `CreateSnapshot`.
+    #[derive(Debug, Clone, Default)]
+    pub struct CreateSnapshot("CreateSnapshot") {
+        pub replication_group_id: Option<String> = "ReplicationGroupId",
+        pub cache_cluster_id: Option<String> = "CacheClusterId",
+        pub snapshot_name: String = "SnapshotName",
+        pub kms_key_id: Option<String> = "KmsKeyId",
+        pub tags: Option<Vec<Tag>> = "Tags" / "Tag",
+    }
+}
+
+input! {
+    /// `DescribeSnapshots`.
+    #[derive(Debug, Clone, Default)]
+    pub struct DescribeSnapshots("DescribeSnapshots") {
+        pub replication_group_id: Option<String> = "ReplicationGroupId",
+        pub cache_cluster_id: Option<String> = "CacheClusterId",
+        pub snapshot_name: Option<String> = "SnapshotName",
+        pub snapshot_source: Option<String> = "SnapshotSource",
+        pub marker: Option<String> = "Marker",
+        pub max_records: Option<i32> = "MaxRecords",
+        pub show_node_group_config: Option<bool> = "ShowNodeGroupConfig",
+    }
+}
+
+input! {
+    /// `CopySnapshot`.
+    #[derive(Debug, Clone, Default)]
+    pub struct CopySnapshot("CopySnapshot") {
+        pub source_snapshot_name: String = "SourceSnapshotName",
+        pub target_snapshot_name: String = "TargetSnapshotName",
+        pub target_bucket: Option<String> = "TargetBucket",
+        pub kms_key_id: Option<String> = "KmsKeyId",
+        pub tags: Option<Vec<Tag>> = "Tags" / "Tag",
+    }
+}
+
+input! {
+    /// `DeleteSnapshot`.
+    #[derive(Debug, Clone, Default)]
+    pub struct DeleteSnapshot("DeleteSnapshot") {
+        pub snapshot_name: String = "SnapshotName",
+    }
+}
+
+/// Declares [`Request`]: one variant per supported action, named after its input (`#[boxed]` for the large ones),
+/// its name, and the decoding of each by its `ACTION`.
+macro_rules! requests {
+    (@payload boxed $name:ident) => { Box<$name> };
+    (@payload $name:ident) => { $name };
+    ($( $(#[$boxed:ident])? $name:ident ),* $(,)?) => {
+        /// A decoded request of a supported action.
+        #[derive(Debug, Clone)]
+        pub enum Request {
+            $( $name(requests!(@payload $($boxed)? $name)), )*
+        }
+
+        impl Request {
+            /// The action's name as sent in `Action`.
+            pub fn action(&self) -> &'static str {
+                match self {
+                    $( Self::$name(_) => $name::ACTION, )*
+                }
+            }
+
+            /// The input of `action`, decoded from `f`; `None` for an action this version does not implement.
+            fn decode_action(action: &str, f: Form) -> Option<Result<Self, ApiError>> {
+                Some(match action {
+                    $( $name::ACTION => $name::decode(f).map(|r| Self::$name(r.into())), )*
+                    _ => return None,
+                })
+            }
+        }
+    };
+}
+
+requests! {
+    #[boxed] CreateReplicationGroup,
+    DescribeReplicationGroups,
+    DeleteReplicationGroup,
+    DescribeCacheClusters,
+    DeleteCacheCluster,
+    DescribeEvents,
+    AddTagsToResource,
+    RemoveTagsFromResource,
+    ListTagsForResource,
+    DescribeCacheEngineVersions,
+    #[boxed] ModifyReplicationGroup,
+    TestMigration,
+    StartMigration,
+    CompleteMigration,
+    TestFailover,
+    IncreaseReplicaCount,
+    DecreaseReplicaCount,
+    RebootCacheCluster,
+    CreateUser,
+    ModifyUser,
+    DeleteUser,
+    DescribeUsers,
+    CreateUserGroup,
+    ModifyUserGroup,
+    DeleteUserGroup,
+    DescribeUserGroups,
+    CreateSnapshot,
+    DescribeSnapshots,
+    CopySnapshot,
+    DeleteSnapshot,
+}
+
+impl Request {
     /// Reads `Action` and `Version`, then the action's members. Every member left over is refused.
     pub fn decode(mut f: Form) -> Result<Self, ApiError> {
         let action = f.string("Action").ok_or_else(|| {
@@ -844,313 +729,29 @@ impl Request {
                 ))
             }
         }
-        let a = action.as_str();
-        let req = match a {
-            "CreateReplicationGroup" => Self::CreateReplicationGroup(Box::new(CreateReplicationGroup::decode(f)?)),
-            "DescribeReplicationGroups" => {
-                let r = DescribeReplicationGroups {
-                    replication_group_id: f.string("ReplicationGroupId"),
-                    max_records: f.integer("MaxRecords")?,
-                    marker: f.string("Marker"),
-                };
-                f.finish(a)?;
-                Self::DescribeReplicationGroups(r)
-            }
-            "DeleteReplicationGroup" => {
-                let r = DeleteReplicationGroup {
-                    replication_group_id: f.required("ReplicationGroupId")?,
-                    retain_primary_cluster: f.boolean("RetainPrimaryCluster")?,
-                    final_snapshot_identifier: f.string("FinalSnapshotIdentifier"),
-                };
-                f.finish(a)?;
-                Self::DeleteReplicationGroup(r)
-            }
-            "DescribeCacheClusters" => {
-                let r = DescribeCacheClusters {
-                    cache_cluster_id: f.string("CacheClusterId"),
-                    max_records: f.integer("MaxRecords")?,
-                    marker: f.string("Marker"),
-                    show_cache_node_info: f.boolean("ShowCacheNodeInfo")?,
-                    show_cache_clusters_not_in_replication_groups: f
-                        .boolean("ShowCacheClustersNotInReplicationGroups")?,
-                };
-                f.finish(a)?;
-                Self::DescribeCacheClusters(r)
-            }
-            "DeleteCacheCluster" => {
-                let r = DeleteCacheCluster {
-                    cache_cluster_id: f.required("CacheClusterId")?,
-                    final_snapshot_identifier: f.string("FinalSnapshotIdentifier"),
-                };
-                f.finish(a)?;
-                Self::DeleteCacheCluster(r)
-            }
-            "DescribeEvents" => {
-                let r = DescribeEvents {
-                    source_identifier: f.string("SourceIdentifier"),
-                    source_type: f.enumeration("SourceType", SOURCE_TYPES)?,
-                    start_time: f.timestamp("StartTime")?,
-                    end_time: f.timestamp("EndTime")?,
-                    duration: f.integer("Duration")?,
-                    max_records: f.integer("MaxRecords")?,
-                    marker: f.string("Marker"),
-                };
-                f.finish(a)?;
-                Self::DescribeEvents(r)
-            }
-            "AddTagsToResource" => {
-                let r = AddTagsToResource {
-                    resource_name: f.required("ResourceName")?,
-                    tags: tags(&mut f, "Tags", a)?.ok_or_else(|| {
-                        ApiError::new(ErrorCode::MissingParameter, "The request must contain the parameter Tags.")
-                    })?,
-                };
-                f.finish(a)?;
-                Self::AddTagsToResource(r)
-            }
-            "RemoveTagsFromResource" => {
-                let r = RemoveTagsFromResource {
-                    resource_name: f.required("ResourceName")?,
-                    tag_keys: f.string_list("TagKeys", "member")?.ok_or_else(|| {
-                        ApiError::new(ErrorCode::MissingParameter, "The request must contain the parameter TagKeys.")
-                    })?,
-                };
-                f.finish(a)?;
-                Self::RemoveTagsFromResource(r)
-            }
-            "ListTagsForResource" => {
-                let r = ListTagsForResource { resource_name: f.required("ResourceName")? };
-                f.finish(a)?;
-                Self::ListTagsForResource(r)
-            }
-            "DescribeCacheEngineVersions" => {
-                let r = DescribeCacheEngineVersions {
-                    engine: f.string("Engine"),
-                    engine_version: f.string("EngineVersion"),
-                    cache_parameter_group_family: f.string("CacheParameterGroupFamily"),
-                    max_records: f.integer("MaxRecords")?,
-                    marker: f.string("Marker"),
-                    default_only: f.boolean("DefaultOnly")?,
-                };
-                f.finish(a)?;
-                Self::DescribeCacheEngineVersions(r)
-            }
-            "ModifyReplicationGroup" => {
-                Self::ModifyReplicationGroup(Box::new(ModifyReplicationGroup::decode(f)?))
-            }
-            "TestMigration" => {
-                let r = TestMigration {
-                    replication_group_id: f.required("ReplicationGroupId")?,
-                    customer_node_endpoint_list: customer_endpoints(&mut f, a)?.ok_or_else(|| {
-                        ApiError::new(
-                            ErrorCode::MissingParameter,
-                            "The request must contain the parameter CustomerNodeEndpointList.",
-                        )
-                    })?,
-                };
-                f.finish(a)?;
-                Self::TestMigration(r)
-            }
-            "StartMigration" => {
-                let (replication_group_id, serverless_cache_name) = group_or_serverless(&mut f)?;
-                let r = StartMigration {
-                    replication_group_id,
-                    serverless_cache_name,
-                    customer_node_endpoint_list: customer_endpoints(&mut f, a)?
-                        .unwrap_or_default(),
-                    auto_cutover: f.boolean("AutoCutover")?,
-                    clear_target_cache_data: f.boolean("ClearTargetCacheData")?,
-                };
-                f.finish(a)?;
-                Self::StartMigration(r)
-            }
-            "CompleteMigration" => {
-                let (replication_group_id, serverless_cache_name) = group_or_serverless(&mut f)?;
-                let r = CompleteMigration {
-                    replication_group_id,
-                    serverless_cache_name,
-                    force: f.boolean("Force")?,
-                };
-                f.finish(a)?;
-                Self::CompleteMigration(r)
-            }
-            "TestFailover" => {
-                let r = TestFailover {
-                    replication_group_id: f.required("ReplicationGroupId")?,
-                    node_group_id: f.required("NodeGroupId")?,
-                };
-                f.finish(a)?;
-                Self::TestFailover(r)
-            }
-            "IncreaseReplicaCount" => {
-                let r = ChangeReplicaCount::decode(&mut f, a, false)?;
-                f.finish(a)?;
-                Self::IncreaseReplicaCount(r)
-            }
-            "DecreaseReplicaCount" => {
-                let r = ChangeReplicaCount::decode(&mut f, a, true)?;
-                f.finish(a)?;
-                Self::DecreaseReplicaCount(r)
-            }
-            "RebootCacheCluster" => {
-                let r = RebootCacheCluster {
-                    cache_cluster_id: f.required("CacheClusterId")?,
-                    cache_node_ids_to_reboot: f
-                        .string_list("CacheNodeIdsToReboot", "CacheNodeId")?
-                        .ok_or_else(|| {
-                            ApiError::new(
-                                ErrorCode::MissingParameter,
-                                "The request must contain the parameter CacheNodeIdsToReboot.",
-                            )
-                        })?,
-                };
-                f.finish(a)?;
-                Self::RebootCacheCluster(r)
-            }
-            "CreateUser" => {
-                let r = CreateUser {
-                    user_id: f.required("UserId")?,
-                    user_name: f.required("UserName")?,
-                    engine: f.required("Engine")?,
-                    passwords: secrets(f.string_list("Passwords", "member")?),
-                    access_string: f.required("AccessString")?,
-                    no_password_required: f.boolean("NoPasswordRequired")?,
-                    tags: tags(&mut f, "Tags", a)?,
-                    authentication_mode: authentication_mode(&mut f, a)?,
-                };
-                f.finish(a)?;
-                Self::CreateUser(r)
-            }
-            "ModifyUser" => {
-                let r = ModifyUser {
-                    user_id: f.required("UserId")?,
-                    access_string: f.string("AccessString"),
-                    append_access_string: f.string("AppendAccessString"),
-                    passwords: secrets(f.string_list("Passwords", "member")?),
-                    no_password_required: f.boolean("NoPasswordRequired")?,
-                    authentication_mode: authentication_mode(&mut f, a)?,
-                    engine: f.string("Engine"),
-                };
-                f.finish(a)?;
-                Self::ModifyUser(r)
-            }
-            "DeleteUser" => {
-                let id = f.required("UserId")?;
-                f.finish(a)?;
-                Self::DeleteUser(id)
-            }
-            "DescribeUsers" => {
-                let filters = match f.struct_list("Filters", "member")? {
-                    None => None,
-                    Some(items) => {
-                        let mut out = Vec::with_capacity(items.len());
-                        for mut item in items {
-                            let name = item.required("Name")?;
-                            let values = item.string_list("Values", "member")?.unwrap_or_default();
-                            item.finish(a)?;
-                            out.push(Filter { name, values });
-                        }
-                        Some(out)
-                    }
-                };
-                let r = DescribeUsers {
-                    engine: f.string("Engine"),
-                    user_id: f.string("UserId"),
-                    filters,
-                    max_records: f.integer("MaxRecords")?,
-                    marker: f.string("Marker"),
-                };
-                f.finish(a)?;
-                Self::DescribeUsers(r)
-            }
-            "CreateUserGroup" => {
-                let r = CreateUserGroup {
-                    user_group_id: f.required("UserGroupId")?,
-                    engine: f.required("Engine")?,
-                    user_ids: f.string_list("UserIds", "member")?,
-                    tags: tags(&mut f, "Tags", a)?,
-                };
-                f.finish(a)?;
-                Self::CreateUserGroup(r)
-            }
-            "ModifyUserGroup" => {
-                let r = ModifyUserGroup {
-                    user_group_id: f.required("UserGroupId")?,
-                    user_ids_to_add: f.string_list("UserIdsToAdd", "member")?,
-                    user_ids_to_remove: f.string_list("UserIdsToRemove", "member")?,
-                    engine: f.string("Engine"),
-                };
-                f.finish(a)?;
-                Self::ModifyUserGroup(r)
-            }
-            "DeleteUserGroup" => {
-                let id = f.required("UserGroupId")?;
-                f.finish(a)?;
-                Self::DeleteUserGroup(id)
-            }
-            "DescribeUserGroups" => {
-                let r = DescribeUserGroups {
-                    user_group_id: f.string("UserGroupId"),
-                    max_records: f.integer("MaxRecords")?,
-                    marker: f.string("Marker"),
-                };
-                f.finish(a)?;
-                Self::DescribeUserGroups(r)
-            }
-            "CreateSnapshot" => {
-                let r = CreateSnapshot {
-                    replication_group_id: f.string("ReplicationGroupId"),
-                    cache_cluster_id: f.string("CacheClusterId"),
-                    snapshot_name: f.required("SnapshotName")?,
-                    kms_key_id: f.string("KmsKeyId"),
-                    tags: tags(&mut f, "Tags", a)?,
-                };
-                f.finish(a)?;
-                Self::CreateSnapshot(r)
-            }
-            "DescribeSnapshots" => {
-                let r = DescribeSnapshots {
-                    replication_group_id: f.string("ReplicationGroupId"),
-                    cache_cluster_id: f.string("CacheClusterId"),
-                    snapshot_name: f.string("SnapshotName"),
-                    snapshot_source: f.string("SnapshotSource"),
-                    marker: f.string("Marker"),
-                    max_records: f.integer("MaxRecords")?,
-                    show_node_group_config: f.boolean("ShowNodeGroupConfig")?,
-                };
-                f.finish(a)?;
-                Self::DescribeSnapshots(r)
-            }
-            "CopySnapshot" => {
-                let r = CopySnapshot {
-                    source_snapshot_name: f.required("SourceSnapshotName")?,
-                    target_snapshot_name: f.required("TargetSnapshotName")?,
-                    target_bucket: f.string("TargetBucket"),
-                    kms_key_id: f.string("KmsKeyId"),
-                    tags: tags(&mut f, "Tags", a)?,
-                };
-                f.finish(a)?;
-                Self::CopySnapshot(r)
-            }
-            "DeleteSnapshot" => {
-                let name = f.required("SnapshotName")?;
-                f.finish(a)?;
-                Self::DeleteSnapshot(name)
-            }
-            known if ALL_ACTIONS.contains(&known) => {
+        let Some(req) = Self::decode_action(&action, f) else {
+            if ALL_ACTIONS.contains(&action.as_str()) {
                 return Err(ApiError::new(
                     ErrorCode::InvalidAction,
-                    format!("The action {known} is an ElastiCache action that this Cacheplane version does not implement yet."),
-                ))
-            }
-            other => {
-                let shown: String = other.chars().take(64).collect();
-                return Err(ApiError::new(
-                    ErrorCode::InvalidAction,
-                    format!("The action {shown} is not valid for this web service."),
+                    format!("The action {action} is an ElastiCache action that this Cacheplane version does not implement yet."),
                 ));
             }
+            let shown: String = action.chars().take(64).collect();
+            return Err(ApiError::new(
+                ErrorCode::InvalidAction,
+                format!("The action {shown} is not valid for this web service."),
+            ));
         };
+        let req = req?;
+        match &req {
+            Self::StartMigration(s) => {
+                group_or_serverless(&s.replication_group_id, &s.serverless_cache_name)?
+            }
+            Self::CompleteMigration(c) => {
+                group_or_serverless(&c.replication_group_id, &c.serverless_cache_name)?
+            }
+            _ => {}
+        }
         Ok(req)
     }
 }
@@ -1210,8 +811,10 @@ mod tests {
         assert_eq!(
             c.log_delivery_configurations
                 .as_ref()
-                .map(|l| l[0].cloud_watch_log_group.clone()),
-            Some(Some("g".into()))
+                .and_then(|l| l[0].destination_details.clone())
+                .and_then(|d| d.cloud_watch_logs_details)
+                .and_then(|c| c.log_group),
+            Some("g".into())
         );
         assert!(!format!("{c:?}").contains("secret-token"));
     }

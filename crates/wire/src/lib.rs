@@ -2,11 +2,15 @@
 //!
 //! - [`form`]: decoding `application/x-www-form-urlencoded` pairs into a cursor that typed inputs read from,
 //!   with lists and nested structures named by the model's member names.
+//! - [`decode`]: declarative decoding: an input is declared once with its members' wire names ([`input!`],
+//!   [`structure!`]), and each member's type says how it is read.
 //! - [`input`]: one typed input struct per supported action, and [`input::Request`] to pick one by `Action`.
 //! - [`output`]: output shapes and their XML encoding inside the `<OpResponse>` envelope.
 //! - [`error`]: the error-code table (code on the wire, HTTP status) and `ErrorResponse` rendering.
 //! - [`sigv4`]: AWS Signature Version 4 verification (and signing, for tests and benchmarks) as pure functions.
 
+#[macro_use]
+pub mod decode;
 pub mod error;
 pub mod form;
 pub mod input;

@@ -71,6 +71,8 @@ pub struct NodeGroup {
     pub status: String,
     pub primary_endpoint: Option<Endpoint>,
     pub reader_endpoint: Option<Endpoint>,
+    /// `Slots`: the hash-slot ranges of a cluster-mode shard, `0-5461,10923-11000`.
+    pub slots: Option<String>,
     pub members: Vec<NodeGroupMember>,
 }
 
@@ -150,6 +152,7 @@ impl ReplicationGroup {
             if let Some(e) = &ng.reader_endpoint {
                 e.write(w, "ReaderEndpoint");
             }
+            w.opt_text("Slots", ng.slots.as_deref());
             w.open("NodeGroupMembers");
             for m in &ng.members {
                 w.open("NodeGroupMember");

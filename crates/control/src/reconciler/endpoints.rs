@@ -33,8 +33,7 @@ impl Control {
     /// closes them.
     pub(super) async fn ensure_sniffers(&self, g: &ReplicationGroup) -> Result<()> {
         let addrs: Vec<std::net::IpAddr> = g
-            .members
-            .iter()
+            .members()
             .map(|m| m.address)
             .chain(std::iter::once(g.primary_endpoint))
             .collect();
@@ -71,8 +70,10 @@ impl Control {
     /// nodes over its own address family, so a change of `IpDiscovery` drops no client connection.
     pub(super) async fn ensure_endpoints(&self, g: &ReplicationGroup) -> Result<()> {
         self.ensure_sniffers(g).await?;
+        // The primary and reader endpoints are those of the one shard of a group with cluster mode disabled.
+        let shard = g.first_shard();
         let targets = |ipv6: bool| {
-            let primary: Vec<SocketAddr> = g
+            let primary: Vec<SocketAddr> = shard
                 .primary()
                 .map(|p| g.addr_of(p, ipv6))
                 .into_iter()
@@ -85,7 +86,7 @@ impl Control {
                     o.load.is_none() && matches!(o.role, Some(Role::Replica { link_up: true, .. }))
                 })
             };
-            let replicas: Vec<SocketAddr> = g
+            let replicas: Vec<SocketAddr> = shard
                 .replicas()
                 .filter(|m| {
                     !m.rebooting

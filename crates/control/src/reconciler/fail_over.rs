@@ -2,7 +2,7 @@
 
 use super::*;
 
-/// A group's automatic failovers within the budget's window.
+/// A shard's automatic failovers within the budget's window.
 #[derive(Debug, Default)]
 pub struct FailoverHistory {
     pub at: std::collections::VecDeque<Instant>,
@@ -24,6 +24,12 @@ impl FailoverHistory {
     }
 }
 
+/// The key of a shard's failover history: the budget counts per shard, so one shard's failovers never hold
+/// back another's.
+pub(super) fn budget_key(g: &ReplicationGroup, shard: &Shard) -> String {
+    format!("{}/{}", g.id, shard.id)
+}
+
 impl Control {
     pub(super) fn lock_failovers(
         &self,
@@ -35,13 +41,18 @@ impl Control {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether the failed primary `p` of `g` may be failed over automatically now ([`crate::FailoverBudget`]).
-    /// When not, says so once in an event.
-    pub(super) fn failover_allowed(&self, g: &ReplicationGroup, p: &Member) -> Result<bool> {
+    /// Whether the failed primary `p` of `shard` may be failed over automatically now
+    /// ([`crate::FailoverBudget`]). When not, says so once in an event.
+    pub(super) fn failover_allowed(
+        &self,
+        g: &ReplicationGroup,
+        shard: &Shard,
+        p: &Member,
+    ) -> Result<bool> {
         let budget = self.inner.settings.failover_budget;
         let report = {
             let mut all = self.lock_failovers();
-            let h = all.entry(g.id.clone()).or_default();
+            let h = all.entry(budget_key(g, shard)).or_default();
             if h.allows(Instant::now(), budget) {
                 h.held_back = false;
                 return Ok(true);
@@ -68,18 +79,19 @@ impl Control {
         Ok(false)
     }
 
-    /// Fails the primary `old` over to the replica with the least lag. The old primary is fenced first: its
+    /// Fails the primary `old` of `shard` over to its replica with the least lag. The old primary is fenced first: its
     /// process is killed, so it can neither take another write nor keep the primary endpoint's address. It is
     /// then started again by the next step as a replica of the new primary. Returns false when no replica can
     /// take over (nothing is changed then).
     pub(super) async fn fail_over(
         &self,
         g: &ReplicationGroup,
+        shard: &Shard,
         old: &Member,
         test: bool,
     ) -> Result<bool> {
         let mut reads = tokio::task::JoinSet::new();
-        for m in g.replicas() {
+        for m in shard.replicas() {
             if m.rebooting || !self.inner.monitor.health(&m.cluster_id).is_up() {
                 continue;
             }
@@ -119,8 +131,11 @@ impl Control {
             crate::failover::choose(&candidates, &old.availability_zone, g.multi_az).cloned()
         else {
             if test {
+                let sid = shard.id.clone();
                 self.update_group(&g.id, |g| {
-                    g.failover = None;
+                    if let Some(s) = g.shard_mut(&sid) {
+                        s.failover = None;
+                    }
                     vec![NewEvent::group(
                         &g.id,
                         "Test failover could not proceed: no replica is available to promote",
@@ -149,16 +164,24 @@ impl Control {
         });
         // Record the decision, then carry it out; a crash in between is finished by the next step's
         // corrections.
-        let mut new = g.clone();
-        new.primary_cluster_id = choice.cluster_id.clone();
-        new.failover = Some(Failover::Recovering {
-            failed: old.cluster_id.clone(),
-        });
-        {
-            let mut st = self.state();
-            st.store.put_group(&new, now(), &[])?;
-            st.groups.insert(new.id.clone(), new.clone());
-        }
+        let (sid, chosen, failed) = (
+            shard.id.clone(),
+            choice.cluster_id.clone(),
+            old.cluster_id.clone(),
+        );
+        self.update_group(&g.id, |cur| {
+            if let Some(s) = cur.shard_mut(&sid) {
+                s.primary_cluster_id = chosen;
+                s.failover = Some(Failover::Recovering { failed });
+            }
+            vec![]
+        })?;
+        let new = self
+            .state()
+            .groups
+            .get(&g.id)
+            .cloned()
+            .ok_or_else(|| ControlError::Internal(format!("{} vanished", g.id)))?;
         let member = new
             .member(&choice.cluster_id)
             .cloned()
@@ -186,7 +209,7 @@ impl Control {
             ],
         )?;
         // Point the other replicas at the new primary now (the next refresh would, a little later).
-        for m in new.replicas() {
+        for m in new.shard(&shard.id).into_iter().flat_map(|s| s.replicas()) {
             if m.cluster_id == old.cluster_id || !self.inner.monitor.health(&m.cluster_id).is_up() {
                 continue;
             }

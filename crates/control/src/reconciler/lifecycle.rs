@@ -15,7 +15,7 @@ impl Control {
         g.status = GroupStatus::Available;
         g.create_attempts = 0;
         let restored = g.restore_from.take();
-        let mut events: Vec<NewEvent> = g.members.iter().map(NewEvent::node_added).collect();
+        let mut events: Vec<NewEvent> = g.members().map(NewEvent::node_added).collect();
         if let Some(name) = restored {
             events.push(NewEvent::group(
                 &g.id,
@@ -54,7 +54,7 @@ impl Control {
             failed.then_some(g)
         };
         if let Some(g) = failed {
-            for m in &g.members {
+            for m in g.members() {
                 self.stop_member(&self.node_spec(&g, m)?, Stop::Discard)
                     .await;
                 self.drop_sniffers(&[m.address], g.port);
@@ -76,13 +76,13 @@ impl Control {
         self.update_group(id, |g| {
             if g.status != GroupStatus::Modifying
                 || !g.removing.is_empty()
-                || g.switchover_to.is_some()
+                || g.shards.iter().any(|s| s.switchover_to.is_some())
                 || g.upgrading_to.is_some()
-                || !g.adding.iter().all(synced)
+                || !g.adding().all(synced)
                 || g.migration.as_ref().is_some_and(|m| m.is_running())
                 || g.dual_stack
                     .as_ref()
-                    .is_some_and(|d| g.members.iter().any(|m| m.ipv6 != d.ipv6_discovery))
+                    .is_some_and(|d| g.members().any(|m| m.ipv6 != d.ipv6_discovery))
             {
                 return vec![];
             }
@@ -92,12 +92,13 @@ impl Control {
                 a.last_modified = Some(now());
             }
             let mut events: Vec<NewEvent> = g
-                .adding
-                .iter()
+                .adding()
                 .filter_map(|c| g.member(c))
                 .map(NewEvent::node_added)
                 .collect();
-            g.adding.clear();
+            for s in g.shards.iter_mut() {
+                s.adding.clear();
+            }
             g.status = GroupStatus::Available;
             events.push(NewEvent::group(
                 &g.id,
@@ -138,7 +139,7 @@ impl Control {
             self.final_snapshot_step(g, name).await?;
         }
         let mut retained = None;
-        for m in &g.members {
+        for m in g.members() {
             let spec = self.node_spec(g, m)?;
             if g.retain_cluster_id.as_deref() == Some(m.cluster_id.as_str()) {
                 retained = Some(StandaloneCluster {
@@ -174,7 +175,7 @@ impl Control {
         let s = &self.inner.settings;
         let mut arns = vec![s.arn("replicationgroup", &g.id)];
         let mut events = Vec::new();
-        for m in &g.members {
+        for m in g.members() {
             if retained
                 .as_ref()
                 .is_some_and(|r| r.member.cluster_id == m.cluster_id)

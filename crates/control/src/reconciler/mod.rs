@@ -27,7 +27,9 @@ use tokio::sync::{watch, Notify, Semaphore};
 
 use crate::error::{ControlError, Result};
 use crate::failover::Candidate;
-use crate::model::{Failover, GroupStatus, Member, NewEvent, ReplicationGroup, StandaloneCluster};
+use crate::model::{
+    Failover, GroupStatus, Member, NewEvent, ReplicationGroup, Shard, StandaloneCluster,
+};
 use crate::monitor::{Health, Target};
 use crate::observe::Wait;
 use crate::progress::Verdict;
@@ -132,7 +134,7 @@ mod correct;
 mod endpoints;
 mod fail_over;
 mod nodes;
-use fail_over::FailoverHistory;
+use fail_over::{budget_key, FailoverHistory};
 mod discovery;
 mod lifecycle;
 mod switchover;
@@ -322,7 +324,7 @@ impl Control {
         // Starting and stopping many nodes at once is what the permits bound; routine steps (and failovers)
         // of running groups never wait for them.
         let heavy = match &work {
-            Work::Converge(g) => g.status == GroupStatus::Creating || !g.adding.is_empty(),
+            Work::Converge(g) => g.status == GroupStatus::Creating || g.adding().next().is_some(),
             Work::Delete(_) => true,
             _ => false,
         };
@@ -377,18 +379,21 @@ impl Control {
         // promoted replica would end the migration. A dead primary is restarted in place, following again.
         let migrating = g.migration.as_ref().is_some_and(|m| m.is_running());
         if !creating && g.automatic_failover && !migrating {
-            let primary = g.primary().cloned();
-            if let Some(p) = primary {
-                let requested = g.failover == Some(Failover::Requested);
+            // Each shard's primary on its own: a failover of one never waits on another shard.
+            for shard in &g.shards {
+                let Some(p) = shard.primary().cloned() else {
+                    continue;
+                };
+                let requested = shard.failover == Some(Failover::Requested);
                 let failed = !p.rebooting && self.node_down(&self.node_spec(g, &p)?);
                 if requested || failed {
-                    if !requested && !self.failover_allowed(g, &p)? {
+                    if !requested && !self.failover_allowed(g, shard, &p)? {
                         // Past the budget: the primary is restarted in place below, like a group without
                         // automatic failover.
-                    } else if self.fail_over(g, &p, requested).await? {
+                    } else if self.fail_over(g, shard, &p, requested).await? {
                         if !requested {
                             self.lock_failovers()
-                                .entry(g.id.clone())
+                                .entry(budget_key(g, shard))
                                 .or_default()
                                 .at
                                 .push_back(Instant::now());
@@ -399,15 +404,15 @@ impl Control {
                 }
             }
         }
-        let specs: Vec<NodeSpec> = g
-            .members
+        let members: Vec<&Member> = g.members().collect();
+        let specs: Vec<NodeSpec> = members
             .iter()
             .map(|m| self.node_spec(g, m))
             .collect::<Result<_>>()?;
         // Reboots asked for: stop the node cleanly; it is started again below from its data. A rebooted
         // primary is not failed over (as on AWS): the monitor stops watching it first.
         let mut rebooted = Vec::new();
-        for (m, spec) in g.members.iter().zip(&specs) {
+        for (m, spec) in members.iter().zip(&specs) {
             if m.rebooting {
                 self.stop_member(spec, Stop::Graceful).await;
                 rebooted.push(m.cluster_id.clone());
@@ -456,7 +461,7 @@ impl Control {
         }
         // A replica IncreaseReplicaCount adds is started for the first time: that is no recovery, and alerts keyed
         // on "Recovering cache nodes" must not fire for it.
-        restarted.retain(|n| !g.adding.contains(n));
+        restarted.retain(|n| !g.adding().any(|a| a == n));
         if !creating && (!restarted.is_empty() || !rebooted.is_empty()) {
             self.restart_events(g, &restarted, &rebooted)?;
         }
@@ -477,18 +482,17 @@ impl Control {
             due
         };
         if due {
+            let hold: Vec<String> = g.shards.iter().flat_map(|s| s.switching()).collect();
             let timeout = if creating {
                 engine::admin::COMMAND_TIMEOUT
             } else {
                 STEP_COMMAND_TIMEOUT
             };
             if creating {
-                self.observe_and_correct(&specs, timeout, &Self::switching(g))
-                    .await?;
+                self.observe_and_correct(&specs, timeout, &hold).await?;
             } else {
                 // A node that hangs while it is being read would hold this step up to the timeout; when the
                 // monitor reports a change meanwhile, give up the reading and run the next step at once.
-                let hold = Self::switching(g);
                 tokio::select! {
                     r = self.observe_and_correct(&specs, timeout, &hold) => r?,
                     () = poke.notified() => {
@@ -508,7 +512,7 @@ impl Control {
         self.restarts_finished(g)?;
         if creating {
             if g.restore_from.is_some() {
-                if let Some(p) = specs.iter().find(|s| s.replica_of.is_none()) {
+                for p in specs.iter().filter(|s| s.replica_of.is_none()) {
                     let mut c = AdminClient::connect(&p.node_addr(), &self.inner.admin).await?;
                     if c.finish_restore().await? {
                         tracing::info!(node = %p.name, "restored from its snapshot; append-only file on");
@@ -521,10 +525,10 @@ impl Control {
             }
             // The replicas, now linked, serve the reader endpoint.
             self.ensure_endpoints(g).await?;
-        } else if !g.adding.is_empty() {
+        } else if g.adding().next().is_some() {
             let new: Vec<NodeSpec> = specs
                 .iter()
-                .filter(|s| g.adding.contains(&s.name))
+                .filter(|s| g.adding().any(|a| *a == s.name))
                 .cloned()
                 .collect();
             if !self.wait_for_links(g, &new, &poke).await? {
@@ -555,8 +559,12 @@ impl Control {
             poke.notify_one();
             return Ok(false);
         }
-        if let Some(target) = &g.switchover_to {
-            self.switch_over(g, target).await?;
+        if let Some((shard, target)) = g
+            .shards
+            .iter()
+            .find_map(|s| s.switchover_to.as_ref().map(|t| (s, t)))
+        {
+            self.switch_over(g, shard, target).await?;
             poke.notify_one();
             return Ok(false);
         }
@@ -567,22 +575,28 @@ impl Control {
             return Ok(false);
         }
         if let Some(ipv6) = g.dual_stack.as_ref().map(|d| d.ipv6_discovery) {
-            if g.members.iter().any(|m| m.ipv6 != ipv6) {
+            if g.members().any(|m| m.ipv6 != ipv6) {
                 if self.discovery_step(g, ipv6).await? {
                     poke.notify_one();
                 }
                 return Ok(false);
             }
         }
-        if let Some(Failover::Recovering { failed }) = &g.failover {
+        for shard in &g.shards {
+            let Some(Failover::Recovering { failed }) = &shard.failover else {
+                continue;
+            };
             let back = matches!(
                 self.inner.observed.get(failed).and_then(|o| o.role),
                 Some(Role::Replica { link_up: true, .. })
-            ) || g.member(failed).is_none();
+            ) || shard.member(failed).is_none();
             if back {
+                let id = shard.id.clone();
                 self.update_group(&g.id, |g| {
-                    if matches!(&g.failover, Some(Failover::Recovering { .. })) {
-                        g.failover = None;
+                    if let Some(s) = g.shard_mut(&id) {
+                        if matches!(&s.failover, Some(Failover::Recovering { .. })) {
+                            s.failover = None;
+                        }
                     }
                     vec![]
                 })?;

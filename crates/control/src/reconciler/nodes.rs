@@ -9,13 +9,17 @@ impl Control {
         let binary = self.inner.settings.binary_for(version).ok_or_else(|| {
             ControlError::Internal(format!("no binary for engine version {version}"))
         })?;
-        let is_primary = m.cluster_id == g.primary_cluster_id;
+        // A member being removed (`DecreaseReplicaCount`) is in no shard any more: it follows no one.
+        let shard = g.shard_of(&m.cluster_id);
+        let is_primary = shard.is_some_and(|s| s.primary_cluster_id == m.cluster_id);
         // The primary of a migration target follows the source.
         let source = g.migration.as_ref().and_then(|x| x.following());
         let replica_of = if is_primary {
             source
         } else {
-            g.primary().map(|p| g.link_addr(p, m.ipv6))
+            shard
+                .and_then(|s| s.primary())
+                .map(|p| g.link_addr(p, m.ipv6))
         };
         // A primary of a single-stack group owns the primary endpoint address (a floating address); in a
         // dual-stack group every node also listens on ::1 and the endpoints are forwarders.
@@ -52,6 +56,7 @@ impl Control {
                 _ => None,
             },
             engine_version: binary.version_triple(),
+            cluster: None,
         })
     }
 
@@ -92,6 +97,7 @@ impl Control {
             users: s.acl.as_ref().map(|a| a.users.clone()).unwrap_or_default(),
             restore_rdb: None,
             engine_version: binary.version_triple(),
+            cluster: None,
         })
     }
 
@@ -224,7 +230,7 @@ impl Control {
             let mut v: Vec<NodeSpec> = st
                 .groups
                 .values()
-                .flat_map(|g| g.members.iter().filter_map(|m| self.node_spec(g, m).ok()))
+                .flat_map(|g| g.members().filter_map(|m| self.node_spec(g, m).ok()))
                 .collect();
             v.extend(
                 st.standalone

@@ -3,7 +3,7 @@
 use super::*;
 
 impl Control {
-    /// A planned switchover of `g`'s primary to `target`, in an order that never has two primaries, whatever
+    /// A planned switchover of `shard`'s primary to `target`, in an order that never has two primaries, whatever
     /// fails and whenever the daemon dies:
     ///
     /// 1. writes pause on the old primary (`CLIENT PAUSE WRITE` for [`SWITCHOVER_PAUSE`]; should the daemon die
@@ -18,21 +18,32 @@ impl Control {
     ///    taken by the new at once; the old one's connections on it closed), the pause is lifted.
     ///
     /// Each attempt first reads what the nodes say and carries on from there, and role corrections leave the two
-    /// nodes alone until the store records the new primary ([`Self::switching`]). A failure before step 4 puts the
+    /// nodes alone until the store records the new primary ([`Shard::switching`]). A failure before step 4 puts the
     /// old primary back (it is promoted again only while the target is not a primary); after it, the switchover is
     /// finished by the next attempt.
-    pub(super) async fn switch_over(&self, g: &ReplicationGroup, target: &str) -> Result<()> {
-        let (Some(old), Some(new)) = (g.primary().cloned(), g.member(target).cloned()) else {
+    pub(super) async fn switch_over(
+        &self,
+        g: &ReplicationGroup,
+        shard: &Shard,
+        target: &str,
+    ) -> Result<()> {
+        let sid = shard.id.clone();
+        let (Some(old), Some(new)) = (shard.primary().cloned(), shard.member(target).cloned())
+        else {
             return self.update_group(&g.id, |g| {
-                g.switchover_to = None;
+                if let Some(s) = g.shard_mut(&sid) {
+                    s.switchover_to = None;
+                }
                 vec![]
             });
         };
         let old_spec = self.node_spec(g, &old)?;
         let vip = SocketAddr::new(g.primary_endpoint, g.port);
         let mut switched = g.clone();
-        switched.primary_cluster_id = new.cluster_id.clone();
-        switched.switchover_to = None;
+        if let Some(s) = switched.shard_mut(&sid) {
+            s.primary_cluster_id = new.cluster_id.clone();
+            s.switchover_to = None;
+        }
         let new_spec = self.node_spec(&switched, &new)?;
         let demoted_spec = self.node_spec(&switched, &old)?;
         // Where the target's own followers reach it, and where the old primary must follow it.
@@ -82,13 +93,13 @@ impl Control {
                         let _ = c.replicaof(None).await;
                     }
                     let _ = c.unpause().await;
-                    return self.switchover_failed(g, &new.cluster_id, &e.to_string());
+                    return self.switchover_failed(g, shard, &new.cluster_id, &e.to_string());
                 }
                 if let Err(e) = n.replicaof(None).await {
                     if !matches!(n.role().await, Ok(Role::Primary { .. })) {
                         let _ = c.replicaof(None).await;
                         let _ = c.unpause().await;
-                        return self.switchover_failed(g, &new.cluster_id, &e.to_string());
+                        return self.switchover_failed(g, shard, &new.cluster_id, &e.to_string());
                     }
                 }
             }
@@ -123,8 +134,10 @@ impl Control {
             old.cluster_id, new.cluster_id
         );
         self.update_group(&g.id, |cur| {
-            cur.primary_cluster_id = new.cluster_id.clone();
-            cur.switchover_to = None;
+            if let Some(s) = cur.shard_mut(&sid) {
+                s.primary_cluster_id = new.cluster_id.clone();
+                s.switchover_to = None;
+            }
             vec![
                 NewEvent::cluster(&new.cluster_id, message.clone()),
                 NewEvent::group(&cur.id, message),
@@ -145,7 +158,7 @@ impl Control {
             .observed
             .update(&new.cluster_id, |o| o.role = Some(role));
         // The other replicas follow the new primary now; the next refresh checks everything.
-        for m in switched.replicas() {
+        for m in switched.shard(&sid).into_iter().flat_map(|s| s.replicas()) {
             if m.cluster_id == old.cluster_id {
                 continue;
             }
@@ -167,24 +180,20 @@ impl Control {
     pub(super) fn switchover_failed(
         &self,
         g: &ReplicationGroup,
+        shard: &Shard,
         target: &str,
         why: &str,
     ) -> Result<()> {
         tracing::warn!(group = %g.id, %target, why, "switchover failed");
+        let sid = shard.id.clone();
         self.update_group(&g.id, |g| {
-            g.switchover_to = None;
+            if let Some(s) = g.shard_mut(&sid) {
+                s.switchover_to = None;
+            }
             vec![NewEvent::group(
                 &g.id,
                 format!("Could not switch the primary to {target}: {why}"),
             )]
         })
-    }
-
-    /// The members whose roles a switchover in progress is changing: left alone by role corrections.
-    pub(super) fn switching(g: &ReplicationGroup) -> Vec<String> {
-        match &g.switchover_to {
-            Some(t) => vec![g.primary_cluster_id.clone(), t.clone()],
-            None => vec![],
-        }
     }
 }

@@ -66,11 +66,11 @@ impl Control {
         // Wait until every replaced node is back: running, and (a replica) linked to the primary, its full sync
         // judged against its deadline.
         let mut back = Vec::new();
-        for m in g.members.iter().filter(|m| upgraded(m)) {
+        for m in g.members().filter(|m| upgraded(m)) {
             if !self.inner.monitor.health(&m.cluster_id).is_up() {
                 return Ok(false);
             }
-            if m.cluster_id != g.primary_cluster_id {
+            if !g.is_primary(&m.cluster_id) {
                 back.push(self.node_spec(g, m)?);
             }
         }
@@ -78,23 +78,27 @@ impl Control {
             self.refresh_roles_soon(&g.id);
             return Ok(false);
         }
-        let next_replica = g.replicas().find(|m| !upgraded(m)).cloned();
-        let primary = g.primary().cloned();
-        let replace = match (next_replica, primary) {
-            (Some(r), _) => Some(r),
-            (None, Some(p)) if !upgraded(&p) => {
-                if let Some(r) = g.replicas().find(|m| upgraded(m)) {
-                    let to = r.cluster_id.clone();
+        // Every shard's replicas first; then, shard by shard, the primary hands its role to an upgraded replica.
+        let mut replace = g.replicas().find(|m| !upgraded(m)).cloned();
+        if replace.is_none() {
+            for shard in &g.shards {
+                let Some(p) = shard.primary().filter(|p| !upgraded(p)) else {
+                    continue;
+                };
+                if let Some(r) = shard.replicas().find(|m| upgraded(m)) {
+                    let (sid, to) = (shard.id.clone(), r.cluster_id.clone());
                     self.update_group(&g.id, |cur| {
-                        cur.switchover_to = Some(to);
+                        if let Some(s) = cur.shard_mut(&sid) {
+                            s.switchover_to = Some(to);
+                        }
                         vec![]
                     })?;
                     return Ok(true);
                 }
-                Some(p)
+                replace = Some(p.clone());
+                break;
             }
-            _ => None,
-        };
+        }
         match replace {
             Some(m) => {
                 tracing::info!(group = %g.id, node = %m.cluster_id, %target, "upgrading node");
@@ -102,7 +106,7 @@ impl Control {
                 let id = m.cluster_id.clone();
                 let version = target.to_string();
                 self.update_group(&g.id, |cur| {
-                    if let Some(x) = cur.members.iter_mut().find(|x| x.cluster_id == id) {
+                    if let Some(x) = cur.member_mut(&id) {
                         x.engine_version = Some(version.clone());
                     }
                     vec![NewEvent::cluster(
@@ -110,22 +114,26 @@ impl Control {
                         format!("Upgrading cache node 0001 to engine version {version}"),
                     )]
                 })?;
+                // Readers leave it first, then it stops: a reader connection opened while it stops would be cut.
+                self.inner.observed.update(&m.cluster_id, |o| o.role = None);
+                let current = self.state().groups.get(&g.id).cloned();
+                if let Some(cur) = current {
+                    self.ensure_endpoints(&cur).await?;
+                }
                 self.stop_member(&spec, Stop::Graceful).await;
                 // A replica restarted on another engine cannot resume its link (its replication id is not kept
                 // with an append-only file): it full-syncs whatever it holds. Loading its own copy first would only
                 // double the time; it starts empty instead, kept out of the reader endpoint and out of failover
                 // choices until synced. A primary (a group without replicas) keeps its data, of course.
-                if m.cluster_id != g.primary_cluster_id {
+                if !g.is_primary(&m.cluster_id) {
                     engine::restore::discard_data(&spec)?;
                 }
-                // Readers leave it now, before it starts again at the same address.
-                self.ensure_endpoints(g).await?;
             }
             None => {
                 let version = target.to_string();
                 self.update_group(&g.id, |cur| {
                     let from = std::mem::replace(&mut cur.engine_version, version.clone());
-                    for x in cur.members.iter_mut() {
+                    for x in cur.members_mut() {
                         x.engine_version = None;
                     }
                     cur.upgrading_to = None;

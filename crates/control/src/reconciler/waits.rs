@@ -17,10 +17,21 @@ impl Control {
             return Ok(true);
         }
         let until = Instant::now() + PROGRESS_LOOK;
-        // What the syncs carry, read once per look (their deadline's size).
-        let size = self.dataset_size(g).await;
+        // What the syncs carry, read once per look and shard (their deadline's size).
+        let mut replicas = Vec::new();
+        for shard in &g.shards {
+            let mine: Vec<&NodeSpec> = specs
+                .iter()
+                .filter(|s| s.replica_of.is_some() && shard.member(&s.name).is_some())
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let size = self.dataset_size(g, shard).await;
+            replicas.extend(mine.into_iter().map(|s| (s, size)));
+        }
         loop {
-            if self.check_links(specs, size).await? {
+            if self.check_links(&replicas).await? {
                 return Ok(true);
             }
             if Instant::now() >= until {
@@ -39,9 +50,9 @@ impl Control {
 
     /// One look at each replica of `specs`: true when every one reports its link up. Records each one's role and,
     /// for those not linked, how far their sync has got.
-    pub(super) async fn check_links(&self, specs: &[NodeSpec], size: u64) -> Result<bool> {
+    pub(super) async fn check_links(&self, replicas: &[(&NodeSpec, u64)]) -> Result<bool> {
         let mut all = true;
-        for spec in specs.iter().filter(|s| s.replica_of.is_some()) {
+        for &(spec, size) in replicas {
             let mut c = AdminClient::connect(&spec.node_addr(), &self.inner.admin).await?;
             let info = c.info("replication").await?;
             let role = engine::admin::role_from_info(&info);
@@ -99,10 +110,10 @@ impl Control {
         Ok(all)
     }
 
-    /// The size in memory of the dataset of `g`'s primary (what its replicas' full syncs carry), 0 when it cannot
-    /// be read.
-    pub(super) async fn dataset_size(&self, g: &ReplicationGroup) -> u64 {
-        let Some(spec) = g.primary().and_then(|p| self.node_spec(g, p).ok()) else {
+    /// The size in memory of the dataset of `shard`'s primary (what its replicas' full syncs carry), 0 when it
+    /// cannot be read.
+    pub(super) async fn dataset_size(&self, g: &ReplicationGroup, shard: &Shard) -> u64 {
+        let Some(spec) = shard.primary().and_then(|p| self.node_spec(g, p).ok()) else {
             return 0;
         };
         let read = async {
@@ -225,7 +236,7 @@ impl Control {
         }
         let done: Vec<String> = rebooted.to_vec();
         self.update_group(&g.id, move |g| {
-            for m in g.members.iter_mut() {
+            for m in g.members_mut() {
                 if done.contains(&m.cluster_id) {
                     m.rebooting = false;
                 }
@@ -240,8 +251,7 @@ impl Control {
         let finished: Vec<(String, bool)> = {
             let mut pending = self.lock_restarting();
             let done: Vec<(String, bool)> = g
-                .members
-                .iter()
+                .members()
                 .filter_map(|m| {
                     let rebooted = *pending.get(&m.cluster_id)?;
                     let o = self.inner.observed.get(&m.cluster_id)?;

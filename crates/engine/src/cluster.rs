@@ -1,0 +1,218 @@
+//! Redis Cluster mechanics: what a node knows of its cluster (`CLUSTER NODES`), joining nodes (`CLUSTER MEET`),
+//! assigning slots, attaching a replica to its primary (`CLUSTER REPLICATE`), and promoting a replica without the
+//! cluster's own vote (`CLUSTER FAILOVER TAKEOVER`: the control plane has fenced the old primary first).
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::admin::AdminClient;
+use crate::{EngineError, Result};
+
+/// Hash slots of a Redis Cluster.
+pub const SLOTS: u16 = 16384;
+
+/// The cluster bus port of a node listening for clients on `port`: Redis's own rule (`port + 10000`), which
+/// every node announces, so a port above 55535 cannot carry a cluster.
+pub fn bus_port(port: u16) -> Option<u16> {
+    port.checked_add(10000)
+}
+
+/// One line of `CLUSTER NODES`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterNode {
+    pub id: String,
+    /// Where clients reach it; `None` while the node has no known address (a handshake in progress).
+    pub addr: Option<SocketAddr>,
+    pub myself: bool,
+    pub primary: bool,
+    /// Marked failed (`fail`) or suspected (`fail?`) by the cluster.
+    pub failing: bool,
+    /// Still in the handshake of a `CLUSTER MEET`.
+    pub handshake: bool,
+    /// The primary it replicates, for a replica.
+    pub primary_id: Option<String>,
+    pub config_epoch: u64,
+    pub connected: bool,
+    /// The slot ranges it serves (a primary), inclusive and in order; slots being moved are not listed here.
+    pub slots: Vec<(u16, u16)>,
+}
+
+/// Reads `CLUSTER NODES`. Lines that cannot be read are skipped.
+pub fn parse_nodes(text: &str) -> Vec<ClusterNode> {
+    text.lines().filter_map(parse_line).collect()
+}
+
+fn parse_line(line: &str) -> Option<ClusterNode> {
+    let mut f = line.split_whitespace();
+    let id = f.next()?.to_string();
+    let addr_field = f.next()?;
+    let flags: Vec<&str> = f.next()?.split(',').collect();
+    let primary_id = match f.next()? {
+        "-" => None,
+        p => Some(p.to_string()),
+    };
+    let _ping_sent = f.next()?;
+    let _pong_recv = f.next()?;
+    let config_epoch = f.next()?.parse().ok()?;
+    let connected = f.next()? == "connected";
+    let mut slots = Vec::new();
+    for s in f {
+        // `[slot->-id]` / `[slot-<-id]`: a slot being migrated or imported.
+        if s.starts_with('[') {
+            continue;
+        }
+        let (a, b) = match s.split_once('-') {
+            Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
+            None => {
+                let x = s.parse().ok()?;
+                (x, x)
+            }
+        };
+        slots.push((a, b));
+    }
+    slots.sort_unstable();
+    // `ip:port@cport[,hostname]`; the ip may be IPv6 (its colons come before the last one).
+    let host_port = addr_field.split('@').next()?;
+    let addr = host_port.rsplit_once(':').and_then(|(ip, port)| {
+        let ip: IpAddr = ip.trim_matches(['[', ']']).parse().ok()?;
+        let port: u16 = port.parse().ok()?;
+        (port != 0).then_some(SocketAddr::new(ip, port))
+    });
+    Some(ClusterNode {
+        id,
+        addr,
+        myself: flags.contains(&"myself"),
+        primary: flags.contains(&"master"),
+        failing: flags.iter().any(|f| *f == "fail" || *f == "fail?"),
+        handshake: flags.contains(&"handshake"),
+        primary_id,
+        config_epoch,
+        connected,
+        slots,
+    })
+}
+
+impl AdminClient {
+    /// `CLUSTER MYID`.
+    pub async fn cluster_myid(&mut self) -> Result<String> {
+        self.run(redis::cmd("CLUSTER").arg("MYID")).await
+    }
+
+    /// `CLUSTER NODES`, read.
+    pub async fn cluster_nodes(&mut self) -> Result<Vec<ClusterNode>> {
+        let text: String = self.run(redis::cmd("CLUSTER").arg("NODES")).await?;
+        Ok(parse_nodes(&text))
+    }
+
+    /// `CLUSTER MEET ip port`: the node shakes hands with the node at `addr` (over the bus, `port + 10000`).
+    pub async fn cluster_meet(&mut self, addr: SocketAddr) -> Result<()> {
+        let _: String = self
+            .run(
+                redis::cmd("CLUSTER")
+                    .arg("MEET")
+                    .arg(addr.ip().to_string())
+                    .arg(addr.port()),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Assigns `ranges` to this node (`CLUSTER ADDSLOTSRANGE` on Redis 7, `ADDSLOTS` slot by slot before).
+    pub async fn cluster_add_slots(
+        &mut self,
+        ranges: &[(u16, u16)],
+        ranges_command: bool,
+    ) -> Result<()> {
+        if ranges.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = redis::cmd("CLUSTER");
+        if ranges_command {
+            cmd.arg("ADDSLOTSRANGE");
+            for (a, b) in ranges {
+                cmd.arg(*a).arg(*b);
+            }
+        } else {
+            cmd.arg("ADDSLOTS");
+            for (a, b) in ranges {
+                for s in *a..=*b {
+                    cmd.arg(s);
+                }
+            }
+        }
+        let _: String = self.run(&cmd).await?;
+        Ok(())
+    }
+
+    /// `CLUSTER REPLICATE id`: the node becomes a replica of the primary `id` (it must know it already).
+    pub async fn cluster_replicate(&mut self, primary_id: &str) -> Result<()> {
+        let _: String = self
+            .run(redis::cmd("CLUSTER").arg("REPLICATE").arg(primary_id))
+            .await?;
+        Ok(())
+    }
+
+    /// `CLUSTER FAILOVER TAKEOVER`: a replica takes its primary's slots at once, with a new epoch and no vote of
+    /// the other primaries. Only for a primary known dead (fenced) — or demoted — by the control plane.
+    pub async fn cluster_takeover(&mut self) -> Result<()> {
+        let _: String = self
+            .run(redis::cmd("CLUSTER").arg("FAILOVER").arg("TAKEOVER"))
+            .await?;
+        Ok(())
+    }
+
+    /// `CLUSTER RESET HARD`: the node forgets its cluster, its slots and its id (an emptied node only).
+    pub async fn cluster_reset(&mut self) -> Result<()> {
+        let _: String = self
+            .run(redis::cmd("CLUSTER").arg("RESET").arg("HARD"))
+            .await?;
+        Ok(())
+    }
+
+    /// `CLUSTER FORGET id`.
+    pub async fn cluster_forget(&mut self, id: &str) -> Result<()> {
+        let _: String = self
+            .run(redis::cmd("CLUSTER").arg("FORGET").arg(id))
+            .await?;
+        Ok(())
+    }
+}
+
+/// The node `myself` of a `CLUSTER NODES` reading.
+pub fn myself(nodes: &[ClusterNode]) -> Result<&ClusterNode> {
+    nodes
+        .iter()
+        .find(|n| n.myself)
+        .ok_or_else(|| EngineError::Other("CLUSTER NODES lists no myself".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_cluster_nodes() {
+        // As Redis 7.0 prints it: a primary with two ranges and a slot being migrated, its replica, a node in
+        // the handshake of a MEET, and a failed one over IPv6.
+        let text = "\
+07c37dfeb235213a872192d90877d0cd55635b91 127.0.0.5:6379@16379 myself,master - 0 0 3 connected 0-5461 10923 [5462->-e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca]\n\
+e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.6:6379@16379 slave 07c37dfeb235213a872192d90877d0cd55635b91 0 1426238317239 3 connected\n\
+292f8b365bb7edb5e285caf0b7e6ddc7265d2f4f :0@0 handshake - 0 0 0 disconnected\n\
+824fe116063bc5fcf9f4ffd895bc17aee7731ac3 ::1:7002@17002 master,fail - 1426238316232 1426238316232 2 disconnected 5462-10922\n";
+        let nodes = parse_nodes(text);
+        assert_eq!(nodes.len(), 4);
+        let me = myself(&nodes).expect("myself");
+        assert!(me.primary && !me.failing);
+        assert_eq!(me.addr, Some("127.0.0.5:6379".parse().expect("addr")));
+        assert_eq!(me.slots, vec![(0, 5461), (10923, 10923)]);
+        assert_eq!(me.config_epoch, 3);
+        let r = &nodes[1];
+        assert!(!r.primary);
+        assert_eq!(r.primary_id.as_deref(), Some(me.id.as_str()));
+        assert!(r.slots.is_empty() && r.connected);
+        assert!(nodes[2].handshake && nodes[2].addr.is_none());
+        assert!(nodes[3].failing && !nodes[3].connected);
+        assert_eq!(nodes[3].addr, Some("[::1]:7002".parse().expect("addr")));
+        assert_eq!(bus_port(6379), Some(16379));
+        assert_eq!(bus_port(60000), None);
+    }
+}
