@@ -10,7 +10,7 @@ use wire::output;
 
 use crate::error::{combination, invalid, ControlError, Result};
 use crate::model::{Failover, GroupStatus, Member, NewEvent, ReplicationGroup};
-use crate::replication_groups::{taken_addresses, taken_ports, MAX_NODES};
+use crate::replication_groups::{check_node_quota, taken_addresses, taken_ports};
 use crate::{now, rules, Control, State};
 
 /// `TestFailover` calls allowed in any rolling 24 hours (AWS's limit, counted across the account).
@@ -238,17 +238,7 @@ impl Control {
             .and_then(engine::process::resident_bytes)
             .unwrap_or(0);
         self.check_capacity(adding, primary_holds)?;
-        let total_nodes: usize = st
-            .groups
-            .values()
-            .map(|g| g.members().count())
-            .sum::<usize>()
-            + st.standalone.len();
-        if total_nodes + adding > MAX_NODES {
-            return Err(ControlError::NodeQuotaForCustomerExceeded(format!(
-                "This Cacheplane runs at most {MAX_NODES} nodes; {total_nodes} are in use."
-            )));
-        }
+        check_node_quota(&st, adding)?;
         let mut taken = taken_addresses(&st);
         let mut ports = taken_ports(&st);
         let mut next = g

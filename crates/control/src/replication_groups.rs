@@ -434,17 +434,7 @@ impl Control {
         if let Some(clash) = member_ids.iter().find(|m| st.standalone.contains_key(*m)) {
             return Err(combination(format!("A cache cluster named {clash} already exists; choose another replication group id.")));
         }
-        let total_nodes: usize = st
-            .groups
-            .values()
-            .map(|g| g.members().count())
-            .sum::<usize>()
-            + st.standalone.len();
-        if total_nodes + plan.num_nodes > MAX_NODES {
-            return Err(ControlError::NodeQuotaForCustomerExceeded(format!(
-                "This Cacheplane runs at most {MAX_NODES} nodes; {total_nodes} are in use."
-            )));
-        }
+        check_node_quota(&st, plan.num_nodes)?;
         let mut taken = taken_addresses(&st);
         let mut alloc = || -> Result<IpAddr> {
             let ip = engine::address::allocate(plan.port, &taken)?;
@@ -734,6 +724,23 @@ pub(crate) fn taken_ports(st: &State) -> Vec<u16> {
     }
     v.extend(st.standalone.values().filter_map(|s| s.member.port));
     v
+}
+
+/// Refuses `more` nodes past [`MAX_NODES`] (the nodes of every group and standalone cluster, those still being
+/// removed included).
+pub(crate) fn check_node_quota(st: &State, more: usize) -> Result<()> {
+    let in_use: usize = st
+        .groups
+        .values()
+        .map(|g| g.members().count() + g.removing.len())
+        .sum::<usize>()
+        + st.standalone.len();
+    if in_use + more > MAX_NODES {
+        return Err(ControlError::NodeQuotaForCustomerExceeded(format!(
+            "This Cacheplane runs at most {MAX_NODES} nodes; {in_use} are in use."
+        )));
+    }
+    Ok(())
 }
 
 /// Every loopback address in use by this daemon's groups and clusters.

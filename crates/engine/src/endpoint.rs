@@ -17,6 +17,10 @@ use crate::{io_err, Result};
 
 /// How long a forwarded connection may take to reach its node.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a connection to a target the endpoint no longer has is kept before it is closed, so that the requests
+/// in flight when it left are answered (no new connection goes there meanwhile). A node to be stopped leaves its
+/// endpoints this long before it stops.
+pub const DRAIN: Duration = Duration::from_millis(200);
 
 /// One listening endpoint.
 #[derive(Debug)]
@@ -105,9 +109,11 @@ async fn forward(
     tokio::select! {
         r = tokio::io::copy_bidirectional(&mut client, &mut server) => r.map(|_| ()),
         () = async {
-            // Close when this target is no longer one of the endpoint's targets.
+            // Close when this target is no longer one of the endpoint's targets, once what was in flight has had
+            // its answer.
             while targets.changed().await.is_ok() {
                 if !targets.borrow().contains(&target) {
+                    tokio::time::sleep(DRAIN).await;
                     return;
                 }
             }

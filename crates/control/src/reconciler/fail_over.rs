@@ -247,8 +247,7 @@ impl Control {
             .into_iter()
             .chain(process::read_pid(spec))
             .collect();
-        let (plain, tls) = spec.listen_ports();
-        let ports: Vec<u16> = [plain, tls].into_iter().filter(|p| *p != 0).collect();
+        let ports = client_ports(spec);
         for port in &ports {
             pids.extend(process::pids_serving(SocketAddr::new(spec.bind, *port)));
         }

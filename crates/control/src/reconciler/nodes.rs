@@ -169,27 +169,24 @@ impl Control {
     pub(super) fn node_down(&self, spec: &NodeSpec) -> bool {
         match self.inner.monitor.health(&spec.name) {
             Health::Gone | Health::Unresponsive { .. } => true,
-            Health::Up => {
-                let pid = self
-                    .inner
-                    .observed
-                    .get(&spec.name)
-                    .and_then(|o| o.pid)
-                    .or_else(|| process::read_pid(spec));
-                pid.is_none_or(|p| !process::is_redis_alive(p))
-            }
+            Health::Up => self
+                .pid_of(spec)
+                .is_none_or(|p| !process::is_redis_alive(p)),
         }
+    }
+
+    /// The pid of the node of `spec`: the one this daemon knows, else its pid file's.
+    pub(super) fn pid_of(&self, spec: &NodeSpec) -> Option<u32> {
+        self.inner
+            .observed
+            .get(&spec.name)
+            .and_then(|o| o.pid)
+            .or_else(|| process::read_pid(spec))
     }
 
     pub(super) async fn stop_member(&self, spec: &NodeSpec, how: Stop) {
         self.inner.monitor.forget(&spec.name);
-        let pid = self
-            .inner
-            .observed
-            .get(&spec.name)
-            .and_then(|o| o.pid)
-            .or_else(|| process::read_pid(spec));
-        if let Some(pid) = pid {
+        if let Some(pid) = self.pid_of(spec) {
             let t = Instant::now();
             match how {
                 Stop::Graceful => process::stop(pid, STOP_GRACE).await,

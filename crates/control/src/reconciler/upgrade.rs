@@ -114,11 +114,12 @@ impl Control {
                         format!("Upgrading cache node 0001 to engine version {version}"),
                     )]
                 })?;
-                // Readers leave it first, then it stops: a reader connection opened while it stops would be cut.
+                // Readers leave it first, and what they asked it is answered; then it stops.
                 self.inner.observed.update(&m.cluster_id, |o| o.role = None);
                 let current = self.state().groups.get(&g.id).cloned();
                 if let Some(cur) = current {
                     self.ensure_endpoints(&cur).await?;
+                    tokio::time::sleep(engine::endpoint::DRAIN).await;
                 }
                 self.stop_member(&spec, Stop::Graceful).await;
                 // A replica restarted on another engine cannot resume its link (its replication id is not kept
