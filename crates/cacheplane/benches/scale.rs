@@ -304,16 +304,7 @@ async fn run(gb: f64, binary6: &Path, binary7: &Path) -> Vec<Row> {
         ],
     );
     let c = d.client();
-    c.create_replication_group()
-        .replication_group_id("src")
-        .replication_group_description("the dataset")
-        .num_cache_clusters(1)
-        .cache_node_type("cache.r6g.xlarge")
-        .engine_version("6.2")
-        .send()
-        .await
-        .expect("create");
-    let g = wait_available(&c, "src", LONG).await;
+    let g = create_one_node(&c, "src", "cache.r6g.xlarge", "6.2", LONG).await;
     let url = redis_url(g.node_groups()[0].primary_endpoint().expect("endpoint"));
     let t = Instant::now();
     fill(&url, n).await;
@@ -381,25 +372,8 @@ async fn run(gb: f64, binary6: &Path, binary7: &Path) -> Vec<Row> {
 
     // Planned switchover.
     quiet(&d, &c, "big").await;
-    let old = current_primary(&g);
-    assert!(!old.is_empty(), "no member reports itself primary");
-    let target = members_of(&g)
-        .into_iter()
-        .map(|(id, _, _)| id)
-        .find(|id| *id != old)
-        .expect("replica");
     let t = Instant::now();
-    c.modify_replication_group()
-        .replication_group_id("big")
-        .primary_cluster_id(&target)
-        .apply_immediately(true)
-        .send()
-        .await
-        .expect("switchover");
-    wait_group(&c, "big", LONG, "switched", |g| {
-        g.status() == Some("available") && current_primary(g) == target
-    })
-    .await;
+    switch_over_to_a_replica(&c, "big", &g, LONG).await;
     let g = settled(&c, "big", n).await;
     rows.push(Row {
         workflow: "planned switchover",
@@ -408,27 +382,10 @@ async fn run(gb: f64, binary6: &Path, binary7: &Path) -> Vec<Row> {
     });
 
     // Failover after SIGKILL, until the old primary is back with every key.
-    c.modify_replication_group()
-        .replication_group_id("big")
-        .automatic_failover_enabled(true)
-        .multi_az_enabled(true)
-        .apply_immediately(true)
-        .send()
-        .await
-        .expect("failover on");
-    wait_available(&c, "big", LONG).await;
+    enable_automatic_failover(&c, "big", LONG).await;
     quiet(&d, &c, "big").await;
-    let old = current_primary(&g);
-    assert!(!old.is_empty(), "no member reports itself primary");
-    let pid = node_pid(&d, &old);
     let t = Instant::now();
-    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-    wait_group(&c, "big", LONG, "failed over", |g| {
-        g.status() == Some("available")
-            && !current_primary(g).is_empty()
-            && current_primary(g) != old
-    })
-    .await;
+    kill_primary_until_failed_over(&d, &c, "big", &g, LONG).await;
     let promoted = t.elapsed();
     let g = settled(&c, "big", n).await;
     println!(

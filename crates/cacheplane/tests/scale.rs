@@ -118,16 +118,7 @@ async fn every_workflow_holds_a_gigabyte() {
     // Redis 6.2 and 7.0: the group starts on 6.2 so that a rolling upgrade to 7.0 is one of the workflows.
     let d = Daemon::start_with_two_engines();
     let c = d.client();
-    c.create_replication_group()
-        .replication_group_id("scale-src")
-        .replication_group_description("the dataset")
-        .num_cache_clusters(1)
-        .cache_node_type("cache.r6g.large")
-        .engine_version("6.2")
-        .send()
-        .await
-        .expect("create");
-    let g = wait_available(&c, "scale-src", WAIT).await;
+    let g = create_one_node(&c, "scale-src", "cache.r6g.large", "6.2", WAIT).await;
     let url = redis_url(g.node_groups()[0].primary_endpoint().expect("endpoint"));
     let t = Instant::now();
     fill(&url, n).await;
@@ -187,49 +178,15 @@ async fn every_workflow_holds_a_gigabyte() {
     eprintln!("restore: {:?}", t.elapsed());
 
     // 3. Planned switchover to a replica (AWS allows PrimaryClusterId only while automatic failover is off).
-    let old = current_primary(&g);
-    assert!(!old.is_empty(), "no member reports itself primary");
-    let target = members_of(&g)
-        .into_iter()
-        .map(|(id, _, _)| id)
-        .find(|id| *id != old)
-        .expect("a replica");
     let t = Instant::now();
-    c.modify_replication_group()
-        .replication_group_id("scale")
-        .primary_cluster_id(&target)
-        .apply_immediately(true)
-        .send()
-        .await
-        .expect("switchover");
-    let g = wait_group(&c, "scale", WAIT, "switched over", |g| {
-        g.status() == Some("available") && current_primary(g) == target
-    })
-    .await;
+    let (_, g) = switch_over_to_a_replica(&c, "scale", &g, WAIT).await;
     assert_group_holds(&c, "scale", n, "switchover").await;
     eprintln!("switchover: {:?}", t.elapsed());
 
     // 4. Failover: with automatic failover on, the primary's process is killed.
-    c.modify_replication_group()
-        .replication_group_id("scale")
-        .automatic_failover_enabled(true)
-        .multi_az_enabled(true)
-        .apply_immediately(true)
-        .send()
-        .await
-        .expect("automatic failover on");
-    wait_available(&c, "scale", WAIT).await;
-    let old = current_primary(&g);
-    assert!(!old.is_empty(), "no member reports itself primary");
+    enable_automatic_failover(&c, "scale", WAIT).await;
     let t = Instant::now();
-    let pid = node_pid(&d, &old);
-    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-    let g = wait_group(&c, "scale", WAIT, "failed over", |g| {
-        g.status() == Some("available")
-            && !current_primary(g).is_empty()
-            && current_primary(g) != old
-    })
-    .await;
+    let (_, g) = kill_primary_until_failed_over(&d, &c, "scale", &g, WAIT).await;
     assert_group_holds(&c, "scale", n, "failover").await;
     eprintln!(
         "failover (the old primary back with every key): {:?}",

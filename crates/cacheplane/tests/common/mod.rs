@@ -976,6 +976,90 @@ pub fn current_primary(g: &aws_sdk_elasticache::types::ReplicationGroup) -> Stri
         .unwrap_or_default()
 }
 
+/// Creates group `id` of one node of `node_type` on engine `version`, until it is `available`.
+pub async fn create_one_node(
+    c: &Client,
+    id: &str,
+    node_type: &str,
+    version: &str,
+    max: Duration,
+) -> aws_sdk_elasticache::types::ReplicationGroup {
+    c.create_replication_group()
+        .replication_group_id(id)
+        .replication_group_description("the dataset")
+        .num_cache_clusters(1)
+        .cache_node_type(node_type)
+        .engine_version(version)
+        .send()
+        .await
+        .expect("create");
+    wait_available(c, id, max).await
+}
+
+/// A planned switchover of group `id` (described as `g`) to one of its replicas, until it reports that replica
+/// primary and `available`. Returns the new primary and the group as then described.
+pub async fn switch_over_to_a_replica(
+    c: &Client,
+    id: &str,
+    g: &aws_sdk_elasticache::types::ReplicationGroup,
+    max: Duration,
+) -> (String, aws_sdk_elasticache::types::ReplicationGroup) {
+    let old = current_primary(g);
+    assert!(!old.is_empty(), "no member reports itself primary");
+    let target = members_of(g)
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .find(|id| *id != old)
+        .expect("a replica");
+    c.modify_replication_group()
+        .replication_group_id(id)
+        .primary_cluster_id(&target)
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("switchover");
+    let g = wait_group(c, id, max, "switched over", |g| {
+        g.status() == Some("available") && current_primary(g) == target
+    })
+    .await;
+    (target, g)
+}
+
+/// Turns automatic failover and Multi-AZ on for group `id`, until it is `available` again.
+pub async fn enable_automatic_failover(c: &Client, id: &str, max: Duration) {
+    c.modify_replication_group()
+        .replication_group_id(id)
+        .automatic_failover_enabled(true)
+        .multi_az_enabled(true)
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("automatic failover on");
+    wait_available(c, id, max).await;
+}
+
+/// Kills the primary of group `id` (described as `g`) with SIGKILL, until another member reports itself primary
+/// and the group is `available`. Returns the killed member and the group as then described.
+pub async fn kill_primary_until_failed_over(
+    d: &Daemon,
+    c: &Client,
+    id: &str,
+    g: &aws_sdk_elasticache::types::ReplicationGroup,
+    max: Duration,
+) -> (String, aws_sdk_elasticache::types::ReplicationGroup) {
+    let old = current_primary(g);
+    assert!(!old.is_empty(), "no member reports itself primary");
+    let pid = node_pid(d, &old);
+    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    let g = wait_group(c, id, max, "failed over", |g| {
+        g.status() == Some("available")
+            && !current_primary(g).is_empty()
+            && current_primary(g) != old
+    })
+    .await;
+    (old, g)
+}
+
 /// The file of snapshot `name` in daemon `d`'s data directory.
 pub fn snapshot_file(d: &Daemon, name: &str) -> std::path::PathBuf {
     d.data_dir().join("snapshots").join(format!("{name}.rdb"))
