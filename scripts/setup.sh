@@ -13,7 +13,8 @@ ensure_redis() {
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server redis-tools >/dev/null
 }
 
-# A virtualenv in .venv with the Python test clients from PyPI (boto3, the AWS CLI, pytest).
+# A virtualenv in .venv with the Python test clients from PyPI (boto3, the AWS CLI, pytest, redis-py for its cluster
+# client).
 ensure_python() {
     local venv="$PWD/.venv"
     if [ ! -x "$venv/bin/python" ]; then
@@ -24,10 +25,11 @@ ensure_python() {
             python3 -m venv "$venv"
         fi
     fi
-    if ! "$venv/bin/python" -c "import boto3, pytest, awscli" 2>/dev/null; then
-        echo "setup: installing boto3, awscli and pytest from PyPI into .venv" >&2
+    if ! "$venv/bin/python" -c "import boto3, pytest, awscli, redis" 2>/dev/null; then
+        echo "setup: installing boto3, awscli, pytest and redis-py from PyPI into .venv" >&2
         # Pinned together: awscli pins botocore exactly, and unpinned the resolver can spend minutes backtracking.
-        "$venv/bin/pip" install -q --disable-pip-version-check boto3==1.44.5 awscli==1.46.3 pytest==9.2.0
+        "$venv/bin/pip" install -q --disable-pip-version-check boto3==1.44.5 awscli==1.46.3 pytest==9.2.0 \
+            redis==6.4.0
     fi
     export PATH="$venv/bin:$PATH"
 }

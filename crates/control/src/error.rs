@@ -39,6 +39,10 @@ pub enum ControlError {
     #[error("{0}")]
     NodeGroupNotFound(String),
     #[error("{0}")]
+    NodeGroupsPerReplicationGroupQuotaExceeded(String),
+    #[error("{0}")]
+    NodeQuotaForClusterExceeded(String),
+    #[error("{0}")]
     TestFailoverNotAvailable(String),
     #[error("{0}")]
     ApiCallRateForCustomerExceeded(String),

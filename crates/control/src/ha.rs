@@ -10,7 +10,9 @@ use wire::output;
 
 use crate::error::{combination, invalid, ControlError, Result};
 use crate::model::{Failover, GroupStatus, Member, NewEvent, ReplicationGroup};
-use crate::replication_groups::{check_node_quota, taken_addresses, taken_ports};
+use crate::replication_groups::{
+    check_node_quota, not_yet_with_shards, taken_addresses, taken_ports,
+};
 use crate::{now, rules, Control, State};
 
 /// `TestFailover` calls allowed in any rolling 24 hours (AWS's limit, counted across the account).
@@ -30,9 +32,13 @@ fn valid_node_group_id(id: &str) -> Result<()> {
     Ok(())
 }
 
-fn node_group_not_found(id: &str, group: &str) -> ControlError {
+fn node_group_not_found(id: &str, g: &ReplicationGroup) -> ControlError {
+    let ids: Vec<&str> = g.shards.iter().map(|s| s.id.as_str()).collect();
     ControlError::NodeGroupNotFound(format!(
-        "Node group {id} not found in replication group {group}: a group with cluster mode disabled has one node group, 0001."
+        "Node group {} not found in replication group {}: its node groups are {}.",
+        rules::shown(id),
+        g.id,
+        ids.join(", ")
     ))
 }
 
@@ -72,7 +78,7 @@ fn requested_count(
             };
             valid_node_group_id(&shard.node_group_id)?;
             if shard.node_group_id != NODE_GROUP_ID {
-                return Err(node_group_not_found(&shard.node_group_id, &g.id));
+                return Err(node_group_not_found(&shard.node_group_id, g));
             }
             if shard.preferred_outpost_arns.is_some() {
                 return Err(invalid(
@@ -110,7 +116,7 @@ impl Control {
                 ControlError::ReplicationGroupNotFound(rules::shown(&input.replication_group_id))
             })?;
         let Some(shard) = g.shard(&input.node_group_id).cloned() else {
-            return Err(node_group_not_found(&input.node_group_id, &g.id));
+            return Err(node_group_not_found(&input.node_group_id, &g));
         };
         if g.status != GroupStatus::Available {
             return Err(ControlError::InvalidReplicationGroupState {
@@ -127,6 +133,17 @@ impl Control {
                     "available, with automatic failover disabled; TestFailover needs it enabled"
                         .into(),
             });
+        }
+        // With several node groups, AWS lets a failover finish (its old primary replaced) before the next call.
+        if let Some(busy) = g
+            .shards
+            .iter()
+            .find(|s| s.failover.is_some() && s.id != shard.id)
+        {
+            return Err(ControlError::TestFailoverNotAvailable(format!(
+                "A failover of node group {} of replication group {} is still in progress: the first node replacement must complete before another TestFailover.",
+                busy.id, g.id
+            )));
         }
         if shard.failover.is_some() {
             return Err(ControlError::TestFailoverNotAvailable(format!(
@@ -186,6 +203,11 @@ impl Control {
         let t = now();
         let mut st = self.state();
         let mut g = group_for_change(&st, &input.replication_group_id)?.clone();
+        not_yet_with_shards(
+            &g,
+            "IncreaseReplicaCount",
+            "replica count changes of cluster mode enabled groups",
+        )?;
         let (count, zones) = requested_count(
             &g,
             input.new_replica_count,
@@ -308,6 +330,11 @@ impl Control {
         let t = now();
         let mut st = self.state();
         let mut g = group_for_change(&st, &input.replication_group_id)?.clone();
+        not_yet_with_shards(
+            &g,
+            "DecreaseReplicaCount",
+            "replica count changes of cluster mode enabled groups",
+        )?;
         let (count, _zones) = requested_count(
             &g,
             input.new_replica_count,
@@ -458,6 +485,14 @@ impl Control {
             .find(|g| g.member(&key).is_some())
             .cloned()
         {
+            // AWS: "Rebooting is not supported on ... (cluster mode enabled) clusters" (its error code is not
+            // documented; InvalidParameterCombination is our choice).
+            if g.cluster_mode == crate::model::ClusterMode::Enabled {
+                return Err(crate::error::combination(format!(
+                    "Rebooting is not supported on cluster mode enabled clusters: {key} belongs to replication group {}.",
+                    g.id
+                )));
+            }
             // A rebooted node is still rebooting until it has loaded its data again.
             let loading = self.still_rebooting(&key);
             let status = g.status;

@@ -9,6 +9,7 @@
 pub mod capacity;
 pub mod error;
 pub mod failover;
+pub mod layout;
 pub mod migration;
 pub mod model;
 pub mod modify;

@@ -152,6 +152,11 @@ pub fn link_step(
 
 /// A group can start a migration (or a test of one) when none runs and it is `available`.
 fn can_migrate(g: &ReplicationGroup) -> Result<()> {
+    crate::replication_groups::not_yet_with_shards(
+        g,
+        "TestMigration/StartMigration",
+        "online migration into cluster mode enabled groups",
+    )?;
     if g.migration.is_some() {
         return Err(ControlError::ReplicationGroupAlreadyUnderMigration(
             format!(

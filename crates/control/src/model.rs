@@ -36,6 +36,40 @@ impl GroupStatus {
     }
 }
 
+/// `ClusterMode`: whether the group's nodes run Redis Cluster and which endpoints clients use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClusterMode {
+    /// One shard of plain replication; primary and reader endpoints.
+    #[default]
+    Disabled,
+    /// One shard whose nodes run Redis Cluster owning every slot: both the primary/reader endpoints and the
+    /// configuration endpoint serve, so clients move over at their pace.
+    Compatible,
+    /// Shards owning hash-slot ranges; the configuration endpoint only.
+    Enabled,
+}
+
+impl ClusterMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disabled => "disabled",
+            Self::Compatible => "compatible",
+            Self::Enabled => "enabled",
+        }
+    }
+
+    /// The nodes run Redis Cluster (`cluster-enabled yes`).
+    pub fn runs_cluster(self) -> bool {
+        self != Self::Disabled
+    }
+
+    /// The group serves the primary and reader endpoints (every mode but `enabled`).
+    pub fn has_primary_endpoint(self) -> bool {
+        self != Self::Enabled
+    }
+}
+
 /// One member cluster (one node) of a group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
@@ -84,6 +118,13 @@ pub struct ReplicationGroup {
     pub reader_endpoint: IpAddr,
     /// The node groups (shards), at least one; a group with cluster mode disabled has exactly one, `0001`.
     pub shards: Vec<Shard>,
+    /// `ClusterMode`.
+    #[serde(default)]
+    pub cluster_mode: ClusterMode,
+    /// The configuration endpoint's address (a forwarder over the nodes, which answer cluster clients' topology
+    /// questions), once the nodes run Redis Cluster.
+    #[serde(default)]
+    pub configuration_endpoint: Option<IpAddr>,
     /// Set by `DeleteReplicationGroup` with `RetainPrimaryCluster`: this member is kept as a standalone cluster.
     pub retain_cluster_id: Option<String>,
     /// How many times creation has failed in a row (the reconciler gives up after a few).

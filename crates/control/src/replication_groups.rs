@@ -10,7 +10,10 @@ use wire::input::{
 use wire::output;
 
 use crate::error::{combination, invalid, ControlError, Result};
-use crate::model::{DualStack, GroupStatus, Member, NewEvent, ReplicationGroup, Shard};
+use crate::layout::ShardPlan;
+use crate::model::{
+    ClusterMode, DualStack, GroupStatus, Member, NewEvent, ReplicationGroup, Shard,
+};
 use crate::rules::{self, DailyWindow, WeeklyWindow};
 use crate::{node_types, now, Control, State};
 
@@ -39,12 +42,20 @@ pub(crate) fn not_yet(param: &str, feature: &str) -> ControlError {
     ))
 }
 
+/// Refuses `what` on a group with cluster mode enabled, for a part of cluster mode not built yet (named).
+pub(crate) fn not_yet_with_shards(g: &ReplicationGroup, param: &str, feature: &str) -> Result<()> {
+    if g.cluster_mode == ClusterMode::Enabled {
+        return Err(not_yet(param, feature));
+    }
+    Ok(())
+}
+
 /// Everything `CreateReplicationGroup` decides before touching state.
 struct CreatePlan {
     id: String,
     description: String,
-    num_nodes: usize,
-    zones: Vec<String>,
+    mode: ClusterMode,
+    shards: Vec<crate::layout::ShardPlan>,
     engine_version: String,
     cache_node_type: String,
     port: u16,
@@ -91,6 +102,92 @@ fn network(network_type: Option<&str>, ip_discovery: Option<&str>) -> Result<(bo
     }
 }
 
+/// The one node group of a group with cluster mode disabled: its node count from `NumCacheClusters`, or
+/// `ReplicasPerNodeGroup` + 1, or the zone list's length (or one `NodeGroupConfiguration`'s `ReplicaCount`, without
+/// `Slots`), and each node's zone.
+fn single_shard(input: &CreateReplicationGroup, zones: &[String]) -> Result<ShardPlan> {
+    if let Some(config) = input
+        .node_group_configuration
+        .as_ref()
+        .filter(|c| !c.is_empty())
+    {
+        if config.iter().any(|c| c.slots.is_some()) {
+            return Err(combination(
+                "Slots is for cluster mode enabled: a group with cluster mode disabled serves every key from its one \
+                 node group.",
+            ));
+        }
+        if input.num_cache_clusters.is_some() || input.preferred_cache_cluster_azs.is_some() {
+            return Err(combination(
+                "Give NumCacheClusters/PreferredCacheClusterAZs or NodeGroupConfiguration, not both.",
+            ));
+        }
+        let mut shards = crate::layout::cluster_shards(input, zones)?;
+        let mut shard = shards.remove(0);
+        shard.id = "0001".into();
+        shard.slots.clear();
+        return Ok(shard);
+    }
+    let from_clusters = input.num_cache_clusters;
+    let from_replicas = input.replicas_per_node_group.map(|r| {
+        if (0..=crate::layout::MAX_REPLICAS).contains(&r) {
+            Ok(r + 1)
+        } else {
+            Err(invalid(format!(
+                "Invalid ReplicasPerNodeGroup {r}: it must be between 0 and 5."
+            )))
+        }
+    });
+    let from_replicas = from_replicas.transpose()?;
+    if let Some(n) = from_clusters {
+        if !(1..=6).contains(&n) {
+            return Err(invalid(format!(
+                "Invalid NumCacheClusters {n}: it must be between 1 and 6."
+            )));
+        }
+    }
+    let num = match (from_clusters, from_replicas) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(combination(format!(
+                "NumCacheClusters ({a}) and ReplicasPerNodeGroup ({}) disagree: give one of them.",
+                b - 1
+            )))
+        }
+        (Some(a), _) => a as usize,
+        (None, Some(b)) => b as usize,
+        (None, None) => input
+            .preferred_cache_cluster_azs
+            .as_ref()
+            .map_or(1, |z| z.len().max(1)),
+    };
+    let zones = match &input.preferred_cache_cluster_azs {
+        Some(z) if !z.is_empty() => {
+            if z.len() != num {
+                return Err(combination(format!(
+                    "PreferredCacheClusterAZs has {} zones but the group has {num} cache clusters: give one zone per cluster.",
+                    z.len()
+                )));
+            }
+            for az in z {
+                if !zones.contains(az) {
+                    return Err(invalid(format!(
+                        "Invalid availability zone '{}': this Cacheplane has {}.",
+                        rules::shown(az),
+                        zones.join(", ")
+                    )));
+                }
+            }
+            z.clone()
+        }
+        _ => (0..num).map(|i| zones[i % zones.len()].clone()).collect(),
+    };
+    Ok(ShardPlan {
+        id: "0001".into(),
+        slots: vec![],
+        zones,
+    })
+}
+
 impl Control {
     fn plan_create(&self, input: CreateReplicationGroup) -> Result<CreatePlan> {
         let s = &self.inner.settings;
@@ -114,33 +211,7 @@ impl Control {
                 "creating a replication group from an existing cache cluster",
             ));
         }
-        if input.num_node_groups.is_some_and(|n| n != 1)
-            || input
-                .node_group_configuration
-                .as_ref()
-                .is_some_and(|n| !n.is_empty())
-        {
-            return Err(not_yet(
-                "NumNodeGroups/NodeGroupConfiguration",
-                "cluster mode enabled (sharding)",
-            ));
-        }
-        if matches!(
-            input.cluster_mode.as_deref(),
-            Some("enabled") | Some("compatible")
-        ) {
-            return Err(not_yet("ClusterMode", "cluster mode enabled or compatible"));
-        }
-        if input
-            .cache_parameter_group_name
-            .as_deref()
-            .is_some_and(|p| p.contains(".cluster.on"))
-        {
-            return Err(not_yet(
-                "CacheParameterGroupName",
-                "cluster mode enabled parameter groups",
-            ));
-        }
+        let mode = crate::layout::mode_of(&input)?;
         if input.at_rest_encryption_enabled == Some(true) || input.kms_key_id.is_some() {
             return Err(not_yet(
                 "AtRestEncryptionEnabled/KmsKeyId",
@@ -232,67 +303,29 @@ impl Control {
             ));
         }
 
-        // Node count: NumCacheClusters, or ReplicasPerNodeGroup + 1, or the AZ list's length.
-        let from_clusters = input.num_cache_clusters;
-        let from_replicas = input.replicas_per_node_group.map(|r| {
-            if (0..=5).contains(&r) {
-                Ok(r + 1)
-            } else {
-                Err(invalid(format!(
-                    "Invalid ReplicasPerNodeGroup {r}: it must be between 0 and 5."
-                )))
+        let shards = match mode {
+            ClusterMode::Disabled => vec![single_shard(&input, &s.availability_zones)?],
+            _ => crate::layout::cluster_shards(&input, &s.availability_zones)?,
+        };
+        let num = shards.iter().map(|s| s.zones.len()).sum::<usize>();
+        if mode.runs_cluster() {
+            // AWS: automatic failover "must be enabled for cluster mode enabled replication groups".
+            if input.automatic_failover_enabled == Some(false) {
+                return Err(combination(
+                    "Automatic failover must be enabled for a replication group with cluster mode enabled.",
+                ));
             }
-        });
-        let from_replicas = from_replicas.transpose()?;
-        if let Some(n) = from_clusters {
-            if !(1..=6).contains(&n) {
-                return Err(invalid(format!(
-                    "Invalid NumCacheClusters {n}: it must be between 1 and 6."
-                )));
+            if input.multi_az_enabled == Some(true) && shards.iter().any(|s| s.zones.len() < 2) {
+                return Err(combination(
+                    "Multi-AZ needs at least one replica in every node group.",
+                ));
             }
         }
-        let num = match (from_clusters, from_replicas) {
-            (Some(a), Some(b)) if a != b => {
-                return Err(combination(format!(
-                "NumCacheClusters ({a}) and ReplicasPerNodeGroup ({}) disagree: give one of them.",
-                b - 1
-            )))
-            }
-            (Some(a), _) => a as usize,
-            (None, Some(b)) => b as usize,
-            (None, None) => input
-                .preferred_cache_cluster_azs
-                .as_ref()
-                .map_or(1, |z| z.len().max(1)),
-        };
-
-        let zones = match &input.preferred_cache_cluster_azs {
-            Some(z) if !z.is_empty() => {
-                if z.len() != num {
-                    return Err(combination(format!(
-                        "PreferredCacheClusterAZs has {} zones but the group has {num} cache clusters: give one zone per cluster.",
-                        z.len()
-                    )));
-                }
-                for az in z {
-                    if !s.availability_zones.contains(az) {
-                        return Err(invalid(format!(
-                            "Invalid availability zone '{}': this Cacheplane has {}.",
-                            rules::shown(az),
-                            s.availability_zones.join(", ")
-                        )));
-                    }
-                }
-                z.clone()
-            }
-            _ => (0..num)
-                .map(|i| s.availability_zones[i % s.availability_zones.len()].clone())
-                .collect(),
-        };
-
-        let automatic_failover = input.automatic_failover_enabled.unwrap_or(false);
+        let automatic_failover = input
+            .automatic_failover_enabled
+            .unwrap_or(mode.runs_cluster());
         let multi_az = input.multi_az_enabled.unwrap_or(false);
-        if automatic_failover && num < 2 {
+        if automatic_failover && num < 2 && !mode.runs_cluster() {
             return Err(combination(
                 "When using automatic failover, there must be at least 2 cache clusters in the replication group.",
             ));
@@ -317,6 +350,38 @@ impl Control {
                 )))
             }
         };
+        if mode.runs_cluster() {
+            if input.snapshot_retention_limit.is_some_and(|n| n > 0) {
+                return Err(not_yet(
+                    "SnapshotRetentionLimit",
+                    "snapshots of cluster mode enabled groups",
+                ));
+            }
+            if engine::cluster::bus_port(port).is_none() {
+                return Err(invalid(format!(
+                    "Invalid Port {port} for cluster mode enabled: the cluster bus uses port + 10000, so the port \
+                     must be at most 55535."
+                )));
+            }
+            if input.transit_encryption_enabled == Some(true) {
+                return Err(not_yet(
+                    "TransitEncryptionEnabled",
+                    "TLS for cluster mode enabled groups",
+                ));
+            }
+            if dual_stack {
+                return Err(not_yet(
+                    "NetworkType dual_stack",
+                    "dual-stack networks for cluster mode enabled groups",
+                ));
+            }
+            if input.snapshot_name.is_some() {
+                return Err(not_yet(
+                    "SnapshotName",
+                    "restoring a snapshot into a cluster mode enabled group",
+                ));
+            }
+        }
         let transit = crate::security::transit_at_create(
             input.transit_encryption_enabled,
             input.transit_encryption_mode.as_deref(),
@@ -372,14 +437,18 @@ impl Control {
         for sg in &security_group_ids {
             rules::security_group_id(sg)?;
         }
+        let default_group = match mode {
+            ClusterMode::Disabled => default_parameter_group(&engine_version),
+            _ => format!("{}.cluster.on", default_parameter_group(&engine_version)),
+        };
         let parameter_group = match input.cache_parameter_group_name.as_deref() {
-            None => default_parameter_group(&engine_version),
-            Some(p) if p == default_parameter_group(&engine_version) => p.to_string(),
+            None => default_group,
+            Some(p) if p == default_group => p.to_string(),
             Some(p) => {
                 return Err(ControlError::CacheParameterGroupNotFound(format!(
-                    "{} (only {} exists for engine version {engine_version})",
+                    "{} (only {default_group} exists for engine version {engine_version} with cluster mode {})",
                     rules::shown(p),
-                    default_parameter_group(&engine_version)
+                    mode.as_str()
                 )))
             }
         };
@@ -387,8 +456,8 @@ impl Control {
         Ok(CreatePlan {
             id,
             description: input.replication_group_description,
-            num_nodes: num,
-            zones,
+            mode,
+            shards,
             engine_version,
             cache_node_type,
             port,
@@ -428,13 +497,28 @@ impl Control {
             &plan.engine_version,
         )?;
         let acl = st.acl_of(&plan.user_group_ids);
-        let member_ids: Vec<String> = (1..=plan.num_nodes)
-            .map(|i| format!("{}-{i:03}", plan.id))
+        // Member ids: `<rg>-001` with cluster mode disabled, `<rg>-<node group>-001` with it enabled.
+        let num_nodes: usize = plan.shards.iter().map(|s| s.zones.len()).sum();
+        let member_ids: Vec<Vec<String>> = plan
+            .shards
+            .iter()
+            .map(|s| {
+                (1..=s.zones.len())
+                    .map(|i| match plan.mode {
+                        ClusterMode::Disabled => format!("{}-{i:03}", plan.id),
+                        _ => format!("{}-{}-{i:03}", plan.id, s.id),
+                    })
+                    .collect()
+            })
             .collect();
-        if let Some(clash) = member_ids.iter().find(|m| st.standalone.contains_key(*m)) {
+        if let Some(clash) = member_ids
+            .iter()
+            .flatten()
+            .find(|m| st.standalone.contains_key(*m))
+        {
             return Err(combination(format!("A cache cluster named {clash} already exists; choose another replication group id.")));
         }
-        check_node_quota(&st, plan.num_nodes)?;
+        check_node_quota(&st, num_nodes)?;
         let mut taken = taken_addresses(&st);
         let mut alloc = || -> Result<IpAddr> {
             let ip = engine::address::allocate(plan.port, &taken)?;
@@ -443,10 +527,11 @@ impl Control {
         };
         let primary_endpoint = alloc()?;
         let reader_endpoint = alloc()?;
-        let mut addresses = Vec::with_capacity(plan.num_nodes);
-        for _ in 0..plan.num_nodes {
-            addresses.push(alloc()?);
-        }
+        let configuration_endpoint = if plan.mode.runs_cluster() {
+            Some(alloc()?)
+        } else {
+            None
+        };
         let mut ports = taken_ports(&st);
         let mut port_for = |on: &[IpAddr]| -> Result<u16> {
             let p = engine::address::allocate_port(on, &ports)?;
@@ -463,22 +548,35 @@ impl Control {
         } else {
             None
         };
-        let mut members = Vec::with_capacity(plan.num_nodes);
-        for (i, cid) in member_ids.iter().enumerate() {
-            let port = if plan.dual_stack {
-                Some(port_for(&[addresses[i], v6[0]])?)
-            } else {
-                None
-            };
-            members.push(Member {
-                cluster_id: cid.clone(),
-                address: addresses[i],
-                availability_zone: plan.zones[i].clone(),
-                create_time: t,
-                rebooting: false,
-                engine_version: None,
-                port,
-                ipv6: plan.ipv6_discovery,
+        let mut shards = Vec::with_capacity(plan.shards.len());
+        for (sp, ids) in plan.shards.iter().zip(&member_ids) {
+            let mut members = Vec::with_capacity(ids.len());
+            for (cid, zone) in ids.iter().zip(&sp.zones) {
+                let address = alloc()?;
+                let port = if plan.dual_stack {
+                    Some(port_for(&[address, v6[0]])?)
+                } else {
+                    None
+                };
+                members.push(Member {
+                    cluster_id: cid.clone(),
+                    address,
+                    availability_zone: zone.clone(),
+                    create_time: t,
+                    rebooting: false,
+                    engine_version: None,
+                    port,
+                    ipv6: plan.ipv6_discovery,
+                });
+            }
+            shards.push(Shard {
+                id: sp.id.clone(),
+                slots: sp.slots.clone(),
+                primary_cluster_id: ids[0].clone(),
+                members,
+                failover: None,
+                switchover_to: None,
+                adding: vec![],
             });
         }
         let g = ReplicationGroup {
@@ -501,15 +599,9 @@ impl Control {
             create_time: t,
             primary_endpoint,
             reader_endpoint,
-            shards: vec![Shard {
-                id: "0001".into(),
-                slots: vec![],
-                primary_cluster_id: member_ids[0].clone(),
-                members,
-                failover: None,
-                switchover_to: None,
-                adding: vec![],
-            }],
+            shards,
+            cluster_mode: plan.mode,
+            configuration_endpoint,
             retain_cluster_id: None,
             create_attempts: 0,
             removing: vec![],
@@ -605,6 +697,19 @@ impl Control {
                 id: g.id.clone(),
                 status: g.status.as_str().into(),
             });
+        }
+        if g.cluster_mode == ClusterMode::Enabled {
+            if input.retain_primary_cluster == Some(true) {
+                return Err(combination(
+                    "RetainPrimaryCluster is not supported for a replication group with cluster mode enabled.",
+                ));
+            }
+            if final_snapshot.is_some() {
+                return Err(not_yet(
+                    "FinalSnapshotIdentifier",
+                    "snapshots of cluster mode enabled groups",
+                ));
+            }
         }
         if input.retain_primary_cluster == Some(true) {
             if g.status != GroupStatus::Available {
@@ -749,6 +854,7 @@ pub(crate) fn taken_addresses(st: &State) -> Vec<IpAddr> {
     for g in st.groups.values() {
         v.push(g.primary_endpoint);
         v.push(g.reader_endpoint);
+        v.extend(g.configuration_endpoint);
         v.extend(g.members().chain(&g.removing).map(|m| m.address));
     }
     v.extend(st.standalone.values().map(|s| s.member.address));

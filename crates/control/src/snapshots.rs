@@ -248,6 +248,11 @@ impl Control {
                 (g, from)
             }
         };
+        crate::replication_groups::not_yet_with_shards(
+            &g,
+            "CreateSnapshot",
+            "snapshots of cluster mode enabled groups",
+        )?;
         if st.snapshots.contains_key(&name) {
             return Err(ControlError::SnapshotAlreadyExists(format!(
                 "Snapshot {name} already exists."

@@ -40,14 +40,17 @@ impl Control {
     pub(crate) fn view_group(&self, g: &ReplicationGroup) -> output::ReplicationGroup {
         let s = &self.inner.settings;
         let v6 = g.ipv6_discovery();
+        // With cluster mode enabled node groups have no primary or reader endpoint, and members no read endpoint
+        // and no role: clients learn the topology from the cluster itself (AWS's shapes).
+        let cmd = g.cluster_mode.has_primary_endpoint();
         let node_groups = g
             .shards
             .iter()
             .map(|shard| NodeGroup {
                 node_group_id: shard.id.clone(),
                 status: member_status(g.status).into(),
-                primary_endpoint: Some(endpoint(g.primary_endpoint_addr())),
-                reader_endpoint: Some(endpoint(g.reader_endpoint_addr())),
+                primary_endpoint: cmd.then(|| endpoint(g.primary_endpoint_addr())),
+                reader_endpoint: cmd.then(|| endpoint(g.reader_endpoint_addr())),
                 slots: (!shard.slots.is_empty()).then(|| shard.slots_text()),
                 members: shard
                     .members
@@ -55,10 +58,12 @@ impl Control {
                     .map(|m| NodeGroupMember {
                         cache_cluster_id: m.cluster_id.clone(),
                         cache_node_id: "0001".into(),
-                        read_endpoint: Some(endpoint(g.addr_of(m, v6))),
+                        read_endpoint: cmd.then(|| endpoint(g.addr_of(m, v6))),
                         preferred_availability_zone: Some(m.availability_zone.clone()),
                         // A migration target's primary replicates from the source, yet is the group's primary.
-                        current_role: if m.cluster_id == shard.primary_cluster_id
+                        current_role: if !cmd {
+                            None
+                        } else if m.cluster_id == shard.primary_cluster_id
                             && g.migration
                                 .as_ref()
                                 .is_some_and(|x| x.following().is_some())
@@ -99,7 +104,10 @@ impl Control {
             multi_az: if g.multi_az { "enabled" } else { "disabled" }.into(),
             snapshot_retention_limit: g.snapshot_retention_limit,
             snapshot_window: Some(g.snapshot_window.clone()),
-            cluster_enabled: false,
+            configuration_endpoint: g
+                .configuration_endpoint
+                .map(|ip| endpoint(SocketAddr::new(ip, g.port))),
+            cluster_enabled: g.cluster_mode.runs_cluster(),
             cache_node_type: g.cache_node_type.clone(),
             auth_token_enabled: auth_enabled(g.auth.as_ref()),
             auth_token_last_modified_date: g.auth.as_ref().and_then(|a| a.last_modified),
@@ -113,7 +121,7 @@ impl Control {
             auto_minor_version_upgrade: g.auto_minor_version_upgrade,
             network_type: g.network_type().into(),
             ip_discovery: g.ip_discovery().into(),
-            cluster_mode: "disabled".into(),
+            cluster_mode: g.cluster_mode.as_str().into(),
             engine: g.engine.clone(),
         }
     }

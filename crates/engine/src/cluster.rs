@@ -177,6 +177,91 @@ impl AdminClient {
     }
 }
 
+impl AdminClient {
+    /// Gives a node the role of its spec: [`Self::cluster_follow`] on a cluster node, `REPLICAOF` on another.
+    /// Returns false when a cluster node's change has to wait (see there).
+    pub async fn follow(&mut self, primary: Option<SocketAddr>, cluster: bool) -> Result<bool> {
+        if cluster {
+            self.cluster_follow(primary).await
+        } else {
+            self.replicaof(primary).await?;
+            Ok(true)
+        }
+    }
+
+    /// Gives a cluster node the role of its spec: `None` makes it its shard's primary (`CLUSTER FAILOVER TAKEOVER`
+    /// on a replica), `Some(addr)` a replica of the node listening at `addr` (`CLUSTER REPLICATE`). Returns false
+    /// when that cannot be done yet and needs no command: the primary is not known to this node yet (a `MEET` or
+    /// its gossip is on its way), or this node still owns slots (a former primary learns of its successor from
+    /// the cluster, which makes it a replica by itself).
+    pub async fn cluster_follow(&mut self, primary: Option<SocketAddr>) -> Result<bool> {
+        let nodes = self.cluster_nodes().await?;
+        let me = myself(&nodes)?;
+        let Some(addr) = primary else {
+            if !me.primary {
+                self.cluster_takeover().await?;
+            }
+            return Ok(true);
+        };
+        let Some(target) = nodes
+            .iter()
+            .find(|n| n.addr == Some(addr) && !n.handshake && !n.myself)
+        else {
+            return Ok(false);
+        };
+        if me.primary_id.as_deref() == Some(target.id.as_str()) {
+            return Ok(true);
+        }
+        if me.primary && !me.slots.is_empty() {
+            return Ok(false);
+        }
+        self.cluster_replicate(&target.id).await?;
+        Ok(true)
+    }
+}
+
+/// The file a cluster node keeps its state in (its id, epochs, what it knows of the others), in its directory.
+pub const NODES_FILE: &str = "nodes.conf";
+
+/// Makes a stopped node start as a new, empty cluster node: its cluster state (`nodes.conf`: its id, its epoch and
+/// the slots it served) and its data are removed. For a failed primary replaced by a failover: with its old
+/// identity it would come back claiming its slots, and with an epoch equal to its successor's Redis's collision
+/// rule may give them back to it (and its stale data with them).
+pub fn discard_state(spec: &crate::config::NodeSpec) -> Result<()> {
+    let file = spec.dir.join(NODES_FILE);
+    match std::fs::remove_file(&file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(EngineError::Other(format!(
+                "removing {}: {e}",
+                file.display()
+            )))
+        }
+        _ => {}
+    }
+    crate::restore::discard_data(spec)
+}
+
+impl AdminClient {
+    /// Tells this node that `owner` serves `ranges` (`CLUSTER SETSLOT slot NODE id` for each slot, pipelined): for a
+    /// node whose view lags (slots it believes unserved, or served by a node that is gone), without waiting for the
+    /// cluster's gossip.
+    pub async fn cluster_set_owner(&mut self, ranges: &[(u16, u16)], owner: &str) -> Result<()> {
+        for (a, b) in ranges {
+            let mut pipe = redis::pipe();
+            for slot in *a..=*b {
+                pipe.cmd("CLUSTER")
+                    .arg("SETSLOT")
+                    .arg(slot)
+                    .arg("NODE")
+                    .arg(owner)
+                    .ignore();
+            }
+            self.run_pipe(&pipe).await?;
+        }
+        Ok(())
+    }
+}
+
 /// The node `myself` of a `CLUSTER NODES` reading.
 pub fn myself(nodes: &[ClusterNode]) -> Result<&ClusterNode> {
     nodes

@@ -64,6 +64,7 @@ error_codes! {
     MigrationHealth => "MigrationHealthFault", 400;
     NodeGroupNotFound => "NodeGroupNotFoundFault", 404;
     NodeQuotaForClusterExceeded => "NodeQuotaForClusterExceeded", 400;
+    NodeGroupsPerReplicationGroupQuotaExceeded => "NodeGroupsPerReplicationGroupQuotaExceeded", 400;
     NodeQuotaForCustomerExceeded => "NodeQuotaForCustomerExceeded", 400;
     ReplicationGroupAlreadyExists => "ReplicationGroupAlreadyExists", 400;
     ReplicationGroupAlreadyUnderMigration => "ReplicationGroupAlreadyUnderMigrationFault", 400;

@@ -101,6 +101,8 @@ pub struct ReplicationGroup {
     pub multi_az: String,
     pub snapshot_retention_limit: i32,
     pub snapshot_window: Option<String>,
+    /// A group whose nodes run Redis Cluster: where cluster clients start.
+    pub configuration_endpoint: Option<Endpoint>,
     pub cluster_enabled: bool,
     pub cache_node_type: String,
     pub auth_token_enabled: bool,
@@ -178,6 +180,9 @@ impl ReplicationGroup {
         );
         w.text("AutomaticFailover", &self.automatic_failover);
         w.text("MultiAZ", &self.multi_az);
+        if let Some(e) = &self.configuration_endpoint {
+            e.write(w, "ConfigurationEndpoint");
+        }
         w.int(
             "SnapshotRetentionLimit",
             i64::from(self.snapshot_retention_limit),

@@ -93,6 +93,10 @@ pub fn to_api_error(e: ControlError) -> ApiError {
             (ErrorCode::InsufficientCacheClusterCapacity, m)
         }
         ControlError::NodeGroupNotFound(m) => (ErrorCode::NodeGroupNotFound, m),
+        ControlError::NodeGroupsPerReplicationGroupQuotaExceeded(m) => {
+            (ErrorCode::NodeGroupsPerReplicationGroupQuotaExceeded, m)
+        }
+        ControlError::NodeQuotaForClusterExceeded(m) => (ErrorCode::NodeQuotaForClusterExceeded, m),
         ControlError::TestFailoverNotAvailable(m) => (ErrorCode::TestFailoverNotAvailable, m),
         ControlError::ApiCallRateForCustomerExceeded(m) => {
             (ErrorCode::ApiCallRateForCustomerExceeded, m)

@@ -133,7 +133,9 @@ impl Control {
         };
         if wrong && !hold_role {
             tracing::info!(node = %spec.name, ?role, want = ?spec.replica_of, "correcting role");
-            c.replicaof(spec.replica_of).await?;
+            if !c.follow(spec.replica_of, spec.cluster.is_some()).await? {
+                tracing::debug!(node = %spec.name, "cluster role change waits for the cluster's news");
+            }
             role = c.role().await?;
         }
         // A replica not linked to its primary is on its way (or its link is down for a moment): noted, so that

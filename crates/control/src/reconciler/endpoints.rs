@@ -104,11 +104,37 @@ impl Control {
             (primary, readers)
         };
         let (primary4, readers4) = targets(false);
-        let mut wanted = vec![(
-            g.id.clone(),
-            SocketAddr::new(g.reader_endpoint, g.port),
-            readers4,
-        )];
+        let mut wanted = Vec::new();
+        if g.cluster_mode.has_primary_endpoint() {
+            wanted.push((
+                g.id.clone(),
+                SocketAddr::new(g.reader_endpoint, g.port),
+                readers4,
+            ));
+        }
+        // The configuration endpoint: any node answers a cluster client's questions about the cluster (every node
+        // knows the whole slot map); those that are up and done loading serve it.
+        if let Some(ce) = g.configuration_endpoint {
+            let nodes: Vec<SocketAddr> = g
+                .members()
+                .filter(|m| {
+                    !m.rebooting
+                        && !self.still_rebooting(&m.cluster_id)
+                        && self.inner.monitor.health(&m.cluster_id).is_up()
+                        && self
+                            .inner
+                            .observed
+                            .get(&m.cluster_id)
+                            .is_some_and(|o| o.load.is_none() && o.role.is_some())
+                })
+                .map(|m| g.tcp_addr(m))
+                .collect();
+            wanted.push((
+                format!("{}/config", g.id),
+                SocketAddr::new(ce, g.port),
+                nodes,
+            ));
+        }
         if let Some(d) = &g.dual_stack {
             let (primary6, readers6) = targets(true);
             let v6 = engine::address::IPV6_LOOPBACK;

@@ -190,7 +190,39 @@ impl Control {
         let mut c =
             AdminClient::connect_within(&spec.node_addr(), &self.inner.admin, STEP_COMMAND_TIMEOUT)
                 .await?;
-        c.replicaof(None).await?;
+        // With Redis Cluster, the other nodes forget the failed primary first: its slots are then unserved in their
+        // view, and the broadcast of the takeover gives them to the new primary at once, whatever the two nodes'
+        // epochs (Redis's takeover does not always raise the new primary's; with equal epochs the others would keep
+        // the failed one as owner).
+        let old_id = if spec.cluster.is_some() {
+            // The failed primary as the promoted replica knows it: by its address, else as the one it follows.
+            let old_addr = new.tcp_addr(old);
+            let view = c.cluster_nodes().await?;
+            let known = view
+                .iter()
+                .find(|n| n.addr == Some(old_addr) && !n.myself)
+                .map(|n| n.id.clone())
+                .or_else(|| {
+                    engine::cluster::myself(&view)
+                        .ok()
+                        .and_then(|me| me.primary_id.clone())
+                });
+            if let Some(id) = &known {
+                self.forget_everywhere(
+                    &new,
+                    id,
+                    new.members().filter(|m| {
+                        new.shard_of(&m.cluster_id)
+                            .is_some_and(|s| s.id != shard.id)
+                    }),
+                )
+                .await;
+            }
+            known
+        } else {
+            None
+        };
+        c.follow(None, spec.cluster.is_some()).await?;
         take_addresses(&mut c, &spec).await?;
         let role = c.role().await?;
         self.inner
@@ -222,7 +254,7 @@ impl Control {
             .await
             {
                 Ok(mut c) => {
-                    if let Err(e) = c.replicaof(Some(target)).await {
+                    if let Err(e) = c.follow(Some(target), spec.cluster.is_some()).await {
                         tracing::warn!(node = %m.cluster_id, error = %e, "re-pointing replica failed; will retry");
                     }
                 }
@@ -230,6 +262,17 @@ impl Control {
                     tracing::warn!(node = %m.cluster_id, error = %e, "re-pointing replica failed; will retry")
                 }
             }
+        }
+        if let Some(id) = &old_id {
+            self.forget_everywhere(
+                &new,
+                id,
+                new.shard(&shard.id)
+                    .into_iter()
+                    .flat_map(|s| s.members.iter())
+                    .filter(|m| m.cluster_id != old.cluster_id),
+            )
+            .await;
         }
         self.refresh_roles_soon(&g.id);
         Ok(true)

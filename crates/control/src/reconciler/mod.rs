@@ -60,6 +60,10 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
 /// step looks again at once): long enough to see short waits through, short enough that a step never holds up a
 /// failover.
 const PROGRESS_LOOK: Duration = Duration::from_secs(1);
+/// `cluster-node-timeout` of cluster nodes: only how long before nodes mark a silent peer failing. Failover is the
+/// control plane's (the cluster's own is off), so this does not bound it; long enough that a busy node is not
+/// marked failing for a pause.
+const CLUSTER_NODE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Grace between SIGTERM and SIGKILL when stopping a node.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -130,6 +134,7 @@ enum Work {
     Nothing,
 }
 
+mod cluster;
 mod correct;
 mod endpoints;
 mod fail_over;
@@ -431,6 +436,23 @@ impl Control {
         if !rebooted.is_empty() || specs.iter().any(|s| self.node_down(s)) {
             self.ensure_endpoints(g).await?;
         }
+        // A cluster node replaced by a failover starts again as a new, empty node (see `discard_state`); this is
+        // decided here, from the stored failover, so a daemon that died anywhere in between still does it.
+        if g.cluster_mode.runs_cluster() {
+            for shard in &g.shards {
+                let Some(Failover::Recovering { failed }) = &shard.failover else {
+                    continue;
+                };
+                if let Some(spec) = specs.iter().find(|s| s.name == *failed) {
+                    if self
+                        .pid_of(spec)
+                        .is_none_or(|p| !process::is_redis_alive(p))
+                    {
+                        engine::cluster::discard_state(spec)?;
+                    }
+                }
+            }
+        }
         // Start what is not running: the primary first, then every replica at once. A replica started before
         // its primary listens would wait for Redis's next replication cron tick (one second) to connect.
         let mut restarted = Vec::new();
@@ -488,6 +510,11 @@ impl Control {
             } else {
                 STEP_COMMAND_TIMEOUT
             };
+            // A cluster's nodes meet, get their slots and follow their primaries before anything waits on them.
+            if g.cluster_mode.runs_cluster() && !self.cluster_step(g, &specs).await? && creating {
+                poke.notify_one();
+                return Ok(false);
+            }
             if creating {
                 self.observe_and_correct(&specs, timeout, &hold).await?;
             } else {

@@ -25,14 +25,17 @@ impl Control {
         // dual-stack group every node also listens on ::1 and the endpoints are forwarders.
         let extra_binds = match (&g.dual_stack, is_primary) {
             (Some(_), _) => vec![engine::address::IPV6_LOOPBACK],
-            (None, true) => vec![g.primary_endpoint],
-            (None, false) => vec![],
+            (None, true) if g.cluster_mode.has_primary_endpoint() => vec![g.primary_endpoint],
+            (None, _) => vec![],
         };
         let dir = crate::model::node_dir(&self.inner.settings.data_dir, &m.cluster_id);
         let tls = g.transit_encryption.map(|mode| engine::config::NodeTls {
             mode: mode.engine(),
             files: self.inner.tls.files(&dir),
-            addresses: vec![m.address, g.primary_endpoint, g.reader_endpoint],
+            addresses: [m.address, g.primary_endpoint, g.reader_endpoint]
+                .into_iter()
+                .chain(g.configuration_endpoint)
+                .collect(),
         });
         Ok(NodeSpec {
             name: m.cluster_id.clone(),
@@ -56,7 +59,12 @@ impl Control {
                 _ => None,
             },
             engine_version: binary.version_triple(),
-            cluster: None,
+            cluster: g
+                .cluster_mode
+                .runs_cluster()
+                .then_some(engine::config::NodeCluster {
+                    node_timeout_ms: CLUSTER_NODE_TIMEOUT.as_millis() as u64,
+                }),
         })
     }
 
