@@ -168,6 +168,16 @@ impl AdminClient {
         Ok(())
     }
 
+    /// Whether the node serves its cluster (`cluster_state:ok` in `CLUSTER INFO`). A primary reports `fail` for
+    /// its first two seconds (Redis's `CLUSTER_WRITABLE_DELAY`) and while it cannot reach most primaries.
+    pub async fn cluster_state_ok(&mut self) -> Result<bool> {
+        let text: String = self.run(redis::cmd("CLUSTER").arg("INFO")).await?;
+        Ok(crate::admin::parse_info(&text)
+            .get("cluster_state")
+            .map(String::as_str)
+            == Some("ok"))
+    }
+
     /// `CLUSTER FORGET id`.
     pub async fn cluster_forget(&mut self, id: &str) -> Result<()> {
         let _: String = self

@@ -212,7 +212,11 @@ pub(super) fn plan(
 impl Control {
     /// What each answering node of `specs` knows of its cluster (`CLUSTER NODES`), by member id. Nodes that do not
     /// answer (down, loading) are left out.
-    async fn cluster_views(&self, specs: &[NodeSpec]) -> HashMap<String, Vec<ClusterNode>> {
+    /// Also the members whose node says it serves the cluster (`cluster_state:ok`).
+    async fn cluster_views(
+        &self,
+        specs: &[NodeSpec],
+    ) -> (HashMap<String, Vec<ClusterNode>>, HashSet<String>) {
         let mut set = tokio::task::JoinSet::new();
         for spec in specs {
             if !self.inner.monitor.health(&spec.name).is_up() {
@@ -226,16 +230,22 @@ impl Control {
             set.spawn(async move {
                 let mut c =
                     AdminClient::connect_within(&addr, &admin, STEP_COMMAND_TIMEOUT).await?;
-                Ok::<_, engine::EngineError>((name, c.cluster_nodes().await?))
+                let nodes = c.cluster_nodes().await?;
+                let ok = c.cluster_state_ok().await?;
+                Ok::<_, engine::EngineError>((name, nodes, ok))
             });
         }
         let mut views = HashMap::new();
+        let mut serving = HashSet::new();
         while let Some(r) = set.join_next().await {
-            if let Ok(Ok((name, nodes))) = r {
+            if let Ok(Ok((name, nodes, ok))) = r {
+                if ok {
+                    serving.insert(name.clone());
+                }
                 views.insert(name, nodes);
             }
         }
-        views
+        (views, serving)
     }
 
     /// Brings the group's Redis Cluster to its spec ([`plan`]) and, while the group is created, looks again for up to
@@ -276,10 +286,19 @@ impl Control {
             .collect();
         let ranges_command = specs.iter().all(|s| s.engine_version.0 >= 7);
         loop {
-            let views = self.cluster_views(specs).await;
+            let (views, serving) = self.cluster_views(specs).await;
             let p = plan(&members, &shards, &views);
-            if p.formed {
+            // Formed, and every node serves (a new primary refuses commands with `CLUSTERDOWN` for its first two
+            // seconds: the group is not available before that is over).
+            if p.formed && members.iter().all(|m| serving.contains(&m.name)) {
                 return Ok(true);
+            }
+            if p.formed && p.work.is_empty() {
+                if Instant::now() >= until {
+                    return Ok(false);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
             }
             let mut work: HashMap<String, Vec<ClusterWork>> = HashMap::new();
             for (name, w) in p.work {

@@ -1,0 +1,621 @@
+//! Cluster mode enabled through the real SDK and a real cluster client (the `redis` crate's, given only the
+//! configuration endpoint): shards of real Redis Cluster nodes owning AWS's slot ranges, AWS's response shapes and
+//! rules, and failover of one shard while the others keep serving.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_elasticache::types::{NodeGroupConfiguration, ReplicationGroup};
+use common::*;
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::AsyncCommands;
+
+async fn create_sharded(
+    c: &aws_sdk_elasticache::Client,
+    id: &str,
+    shards: i32,
+    replicas: i32,
+) -> ReplicationGroup {
+    c.create_replication_group()
+        .replication_group_id(id)
+        .replication_group_description("sharded")
+        .num_node_groups(shards)
+        .replicas_per_node_group(replicas)
+        .send()
+        .await
+        .expect("create");
+    wait_available(c, id, Duration::from_secs(60)).await
+}
+
+fn config_url(g: &ReplicationGroup) -> String {
+    redis_url(
+        g.configuration_endpoint()
+            .expect("a configuration endpoint"),
+    )
+}
+
+async fn cluster_conn(url: &str) -> ClusterConnection {
+    ClusterClient::builder(vec![url.to_string()])
+        .retries(30)
+        .min_retry_wait(5)
+        .max_retry_wait(100)
+        .connection_timeout(Duration::from_millis(300))
+        .response_timeout(Duration::from_millis(500))
+        .build()
+        .expect("cluster client")
+        .get_async_connection()
+        .await
+        .expect("cluster connect")
+}
+
+/// Parses a `Slots` string (`0-5461` or `0-324,5462-5692`) into inclusive ranges.
+fn slot_ranges(text: &str) -> Vec<(u16, u16)> {
+    text.split(',')
+        .map(|r| match r.split_once('-') {
+            Some((a, b)) => (a.parse().expect("slot"), b.parse().expect("slot")),
+            None => {
+                let s = r.parse().expect("slot");
+                (s, s)
+            }
+        })
+        .collect()
+}
+
+/// Each member cluster's node endpoint, from `DescribeCacheClusters` (one call per member, as AWS's tools do).
+async fn node_urls(
+    c: &aws_sdk_elasticache::Client,
+    g: &ReplicationGroup,
+) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for id in g.member_clusters() {
+        let cc = c
+            .describe_cache_clusters()
+            .cache_cluster_id(id)
+            .show_cache_node_info(true)
+            .send()
+            .await
+            .expect("describe cache cluster");
+        let cluster = &cc.cache_clusters()[0];
+        assert_eq!(cluster.replication_group_id(), g.replication_group_id());
+        assert_eq!(cluster.num_cache_nodes(), Some(1));
+        let node = &cluster.cache_nodes()[0];
+        out.insert(
+            id.clone(),
+            redis_url(node.endpoint().expect("node endpoint")),
+        );
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_shards_serve_every_key_through_the_configuration_endpoint() {
+    let d = Daemon::start();
+    let c = d.client();
+    let g = create_sharded(&c, "shards", 3, 1).await;
+
+    // AWS's shapes: cluster enabled, a configuration endpoint, AWS's initial split, member ids per shard, and no
+    // primary/reader endpoints on node groups nor read endpoints and roles on members.
+    assert_eq!(g.cluster_enabled(), Some(true));
+    assert_eq!(g.cluster_mode().map(|m| m.as_str()), Some("enabled"));
+    assert_eq!(g.automatic_failover().map(|a| a.as_str()), Some("enabled"));
+    let slots: Vec<&str> = g
+        .node_groups()
+        .iter()
+        .map(|n| n.slots().unwrap_or_default())
+        .collect();
+    assert_eq!(slots, ["0-5461", "5462-10922", "10923-16383"]);
+    assert_eq!(
+        g.member_clusters(),
+        [
+            "shards-0001-001",
+            "shards-0001-002",
+            "shards-0002-001",
+            "shards-0002-002",
+            "shards-0003-001",
+            "shards-0003-002"
+        ]
+    );
+    for ng in g.node_groups() {
+        assert!(
+            ng.primary_endpoint().is_none() && ng.reader_endpoint().is_none(),
+            "{ng:?}"
+        );
+        for m in ng.node_group_members() {
+            assert!(
+                m.read_endpoint().is_none() && m.current_role().is_none(),
+                "{m:?}"
+            );
+        }
+    }
+
+    // A cluster client given only the configuration endpoint finds the shards and serves every key.
+    let mut cc = cluster_conn(&config_url(&g)).await;
+    const N: usize = 100_000;
+    let keys: Vec<String> = (0..N).map(|i| format!("key:{i}")).collect();
+    for chunk in keys.chunks(2000) {
+        let mut set = tokio::task::JoinSet::new();
+        for k in chunk {
+            let (mut conn, k) = (cc.clone(), k.clone());
+            set.spawn(async move { conn.set::<_, _, ()>(&k, &k).await });
+        }
+        while let Some(r) = set.join_next().await {
+            r.expect("task").expect("set through the cluster client");
+        }
+    }
+    for chunk in keys.chunks(2000) {
+        let mut set = tokio::task::JoinSet::new();
+        for k in chunk {
+            let (mut conn, k) = (cc.clone(), k.clone());
+            set.spawn(async move { (conn.get::<_, Option<String>>(&k).await, k) });
+        }
+        while let Some(r) = set.join_next().await {
+            let (v, k) = r.expect("task");
+            assert_eq!(
+                v.expect("get").as_deref(),
+                Some(k.as_str()),
+                "key {k} read back"
+            );
+        }
+    }
+
+    // Each shard's nodes hold exactly the keys whose slot the shard owns: its replica too (replication is
+    // asynchronous: wait for it to catch up).
+    let urls = node_urls(&c, &g).await;
+    for ng in g.node_groups() {
+        let ranges = slot_ranges(ng.slots().expect("slots"));
+        let expected = keys
+            .iter()
+            .filter(|k| {
+                let s = redis::cluster_routing::get_slot(k.as_bytes());
+                ranges.iter().any(|(a, b)| (*a..=*b).contains(&s))
+            })
+            .count() as i64;
+        assert!(expected > 30_000, "an even split: {expected}");
+        for m in ng.node_group_members() {
+            let url = &urls[m.cache_cluster_id().expect("id")];
+            let mut conn = redis_conn(url).await;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let n: i64 = redis::cmd("DBSIZE")
+                    .query_async(&mut conn)
+                    .await
+                    .expect("dbsize");
+                // `after` is one more key in one of the shards.
+                let after: i64 = redis::cmd("EXISTS")
+                    .arg("after")
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap_or(0);
+                if n - after == expected {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{url}: {n} keys, not {expected}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+/// A key whose slot is in `ranges`.
+fn key_in(ranges: &[(u16, u16)], prefix: &str) -> String {
+    (0..)
+        .map(|i| format!("{prefix}:{i}"))
+        .find(|k| {
+            let s = redis::cluster_routing::get_slot(k.as_bytes());
+            ranges.iter().any(|(a, b)| (*a..=*b).contains(&s))
+        })
+        .expect("a key")
+}
+
+/// A cluster client that `INCR`s one key until stopped: the values acknowledged, and the errors it saw (a cluster
+/// client retries `MOVED`, `ASK` and lost connections itself; an error here is one it could not handle).
+struct ShardWriter {
+    key: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<(Vec<(Instant, i64)>, Vec<String>)>,
+}
+
+impl ShardWriter {
+    async fn start(url: &str, key: String) -> Self {
+        let mut conn = cluster_conn(url).await;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let k = key.clone();
+        let task = tokio::spawn(async move {
+            let (mut acks, mut errors) = (Vec::new(), Vec::new());
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                match conn.incr::<_, _, i64>(&k, 1).await {
+                    Ok(v) => acks.push((Instant::now(), v)),
+                    Err(e) => {
+                        errors.push(e.to_string());
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+            }
+            (acks, errors)
+        });
+        Self { key, stop, task }
+    }
+
+    async fn stop(self) -> (String, Vec<(Instant, i64)>, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let (acks, errors) = self.task.await.expect("writer");
+        (self.key, acks, errors)
+    }
+}
+
+/// Polls `CLUSTER NODES` through the configuration endpoint until the cluster is whole again: one node per member,
+/// none failing, and each shard's slots served by the node at `primaries[shard]`'s address.
+/// (The configuration endpoint hands the connection to any node: each must see this.)
+async fn wait_cluster_whole(url: &str, g: &ReplicationGroup, primaries: &[(String, String)]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = String::new();
+    loop {
+        // The endpoint may hand this connection to a node that is going away (a cluster client would try again):
+        // a failed look is looked at again.
+        let read = async {
+            let mut conn = redis::Client::open(url)?
+                .get_multiplexed_async_connection()
+                .await?;
+            redis::cmd("CLUSTER")
+                .arg("NODES")
+                .query_async::<String>(&mut conn)
+                .await
+        };
+        let text = read.await.unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let whole = lines.len() == g.member_clusters().len()
+            && lines.iter().all(|l| {
+                let flags = l.split_whitespace().nth(2).unwrap_or_default();
+                flags
+                    .split(',')
+                    .all(|f| !matches!(f, "fail" | "fail?" | "handshake" | "noaddr"))
+            })
+            && primaries.iter().all(|(slots, addr)| {
+                let host = addr.trim_start_matches("redis://").trim_end_matches('/');
+                lines.iter().any(|l| {
+                    l.contains("master") && l.contains(host) && l.ends_with(slots.as_str())
+                })
+            });
+        if whole {
+            return;
+        }
+        last = text;
+        assert!(
+            Instant::now() < deadline,
+            "the cluster is not whole again (want {primaries:?}):\n{last}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_primary_fails_over_its_shard_alone() {
+    let d = Daemon::start();
+    let c = d.client();
+    let g = create_sharded(&c, "fo", 3, 1).await;
+    let url = config_url(&g);
+    let urls = node_urls(&c, &g).await;
+    let mut writers = Vec::new();
+    for ng in g.node_groups() {
+        let key = key_in(
+            &slot_ranges(ng.slots().expect("slots")),
+            ng.node_group_id().expect("id"),
+        );
+        writers.push(ShardWriter::start(&url, key).await);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let victim = node_pid(&d, "fo-0002-001");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(victim as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill");
+    let killed = Instant::now();
+    // Until the victim's shard takes writes again, and a little more.
+    let deadline = killed + Duration::from_secs(20);
+    let mut probe = cluster_conn(&url).await;
+    let shard2_key = writers[1].key.clone();
+    while probe.incr::<_, _, i64>(&shard2_key, 0).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "shard 0002 takes no writes after its primary was killed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut results = Vec::new();
+    for w in writers {
+        results.push(w.stop().await);
+    }
+    let mut check = cluster_conn(&url).await;
+    for (i, (key, acks, errors)) in results.iter().enumerate() {
+        let last = acks.last().map(|(_, v)| *v).unwrap_or(0);
+        let stored: i64 = check.get(key).await.expect("get");
+        assert!(
+            acks.iter()
+                .any(|(t, _)| *t > killed + Duration::from_millis(100)),
+            "shard {} writes resumed after the kill",
+            i + 1
+        );
+        if i != 1 {
+            // The other shards never noticed: no error, nothing lost.
+            assert!(errors.is_empty(), "shard {}: {errors:?}", i + 1);
+            assert_eq!(
+                stored,
+                last,
+                "shard {}: every acknowledged write kept",
+                i + 1
+            );
+        }
+    }
+    let events = event_messages(&c, "fo").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e
+                == "Failover from primary node fo-0002-001 to replica node fo-0002-002 completed"),
+        "{events:?}"
+    );
+    // The failed node comes back as a new node replicating its successor; the cluster is whole again.
+    let slots: Vec<String> = g
+        .node_groups()
+        .iter()
+        .map(|n| n.slots().expect("slots").to_string())
+        .collect();
+    let primaries = vec![
+        (slots[0].clone(), urls["fo-0001-001"].clone()),
+        (slots[1].clone(), urls["fo-0002-002"].clone()),
+        (slots[2].clone(), urls["fo-0003-001"].clone()),
+    ];
+    wait_cluster_whole(&url, &g, &primaries).await;
+
+    // TestFailover of another node group, by its NodeGroupId: refused (as on AWS) until the first node
+    // replacement has completed.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match c
+            .test_failover()
+            .replication_group_id("fo")
+            .node_group_id("0001")
+            .send()
+            .await
+        {
+            Ok(_) => break,
+            Err(e) => {
+                let se = e.into_service_error();
+                assert!(se.is_test_failover_not_available_fault(), "{se:?}");
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node replacement never completed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let primaries = vec![
+        (slots[0].clone(), urls["fo-0001-002"].clone()),
+        (slots[1].clone(), urls["fo-0002-002"].clone()),
+        (slots[2].clone(), urls["fo-0003-001"].clone()),
+    ];
+    wait_cluster_whole(&url, &g, &primaries).await;
+    let events = event_messages(&c, "fo").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e == "Test Failover API called for node group 0001"),
+        "{events:?}"
+    );
+    let mut conn = cluster_conn(&url).await;
+    for (key, _, _) in &results {
+        let _: i64 = conn.incr(key, 1).await.expect("every shard takes writes");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_mode_rules_at_create_and_after() {
+    let d = Daemon::start();
+    let c = d.client();
+    let create = || {
+        c.create_replication_group()
+            .replication_group_id("bad")
+            .replication_group_description("rules")
+    };
+    // More than one node group with a parameter group of cluster mode disabled.
+    let r = create()
+        .num_node_groups(2)
+        .cache_parameter_group_name("default.redis7")
+        .send()
+        .await;
+    assert_eq!(result_code(r), "InvalidParameterCombination");
+    let r = create()
+        .num_node_groups(2)
+        .cluster_mode(aws_sdk_elasticache::types::ClusterMode::Disabled)
+        .send()
+        .await;
+    assert_eq!(result_code(r), "InvalidParameterCombination");
+    let r = create()
+        .cluster_mode(aws_sdk_elasticache::types::ClusterMode::Compatible)
+        .send()
+        .await;
+    assert_eq!(result_code(r), "InvalidParameterValue");
+    let r = create().num_node_groups(91).send().await;
+    assert_eq!(result_code(r), "NodeGroupsPerReplicationGroupQuotaExceeded");
+    let r = create()
+        .num_node_groups(2)
+        .replicas_per_node_group(6)
+        .send()
+        .await;
+    assert_eq!(result_code(r), "InvalidParameterValue");
+    let r = create()
+        .num_node_groups(2)
+        .automatic_failover_enabled(false)
+        .send()
+        .await;
+    assert_eq!(result_code(r), "InvalidParameterCombination");
+    let shard = |slots: &str| NodeGroupConfiguration::builder().slots(slots).build();
+    let r = create()
+        .node_group_configuration(shard("0-9000"))
+        .node_group_configuration(shard("9000-16383"))
+        .send()
+        .await;
+    assert_eq!(result_code(r), "InvalidParameterValue", "overlapping slots");
+    let r = create()
+        .node_group_configuration(shard("0-8000"))
+        .node_group_configuration(shard("8001-16000"))
+        .send()
+        .await;
+    assert_eq!(
+        result_code(r),
+        "InvalidParameterValue",
+        "slots not all covered"
+    );
+    assert!(c
+        .describe_replication_groups()
+        .send()
+        .await
+        .expect("describe")
+        .replication_groups()
+        .is_empty());
+
+    // One node group with the default parameter group: cluster mode disabled, as on AWS.
+    let one = c
+        .create_replication_group()
+        .replication_group_id("one")
+        .replication_group_description("one shard")
+        .num_node_groups(1)
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(
+        one.replication_group().and_then(|g| g.cluster_enabled()),
+        Some(false)
+    );
+
+    // Per-shard configuration: the user guide's example of uneven slots and replica counts, one id given.
+    c.create_replication_group()
+        .replication_group_id("uneven")
+        .replication_group_description("uneven shards")
+        .cache_parameter_group_name("default.redis7.cluster.on")
+        .node_group_configuration(
+            NodeGroupConfiguration::builder()
+                .slots("0-8999")
+                .replica_count(0)
+                .primary_availability_zone("us-east-1b")
+                .build(),
+        )
+        .node_group_configuration(
+            NodeGroupConfiguration::builder()
+                .node_group_id("7")
+                .slots("9000-16383")
+                .replica_count(1)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create uneven");
+    let g = wait_available(&c, "uneven", Duration::from_secs(60)).await;
+    assert_eq!(
+        g.member_clusters(),
+        ["uneven-0001-001", "uneven-7-001", "uneven-7-002"]
+    );
+    let layout: Vec<(&str, &str, usize)> = g
+        .node_groups()
+        .iter()
+        .map(|n| {
+            (
+                n.node_group_id().unwrap_or_default(),
+                n.slots().unwrap_or_default(),
+                n.node_group_members().len(),
+            )
+        })
+        .collect();
+    assert_eq!(layout, [("0001", "0-8999", 1), ("7", "9000-16383", 2)]);
+    assert_eq!(
+        g.node_groups()[0].node_group_members()[0].preferred_availability_zone(),
+        Some("us-east-1b")
+    );
+    let mut cc = cluster_conn(&config_url(&g)).await;
+    for i in 0..100 {
+        let _: () = cc.set(format!("k{i}"), i).await.expect("set");
+    }
+
+    // What cluster mode forbids, with AWS's errors.
+    let modify = || {
+        c.modify_replication_group()
+            .replication_group_id("uneven")
+            .apply_immediately(true)
+    };
+    assert_eq!(
+        result_code(modify().automatic_failover_enabled(false).send().await),
+        "InvalidParameterCombination"
+    );
+    assert_eq!(
+        result_code(
+            modify()
+                .snapshotting_cluster_id("uneven-7-001")
+                .send()
+                .await
+        ),
+        "InvalidParameterCombination"
+    );
+    assert_eq!(
+        result_code(
+            modify()
+                .cache_parameter_group_name("default.redis7")
+                .send()
+                .await
+        ),
+        "InvalidParameterCombination"
+    );
+    assert_eq!(
+        result_code(
+            modify()
+                .cluster_mode(aws_sdk_elasticache::types::ClusterMode::Disabled)
+                .send()
+                .await
+        ),
+        "InvalidParameterCombination"
+    );
+    let r = c
+        .reboot_cache_cluster()
+        .cache_cluster_id("uneven-7-001")
+        .cache_node_ids_to_reboot("0001")
+        .send()
+        .await;
+    assert_eq!(result_code(r), "InvalidParameterCombination");
+    let r = c
+        .test_failover()
+        .replication_group_id("uneven")
+        .node_group_id("0009")
+        .send()
+        .await;
+    assert_eq!(result_code(r), "NodeGroupNotFoundFault");
+    // A node group without a replica cannot fail over.
+    let r = c
+        .test_failover()
+        .replication_group_id("uneven")
+        .node_group_id("0001")
+        .send()
+        .await;
+    assert_eq!(result_code(r), "TestFailoverNotAvailableFault");
+    // A description change is fine.
+    modify()
+        .replication_group_description("still uneven")
+        .send()
+        .await
+        .expect("modify");
+    let g = wait_available(&c, "uneven", Duration::from_secs(30)).await;
+    assert_eq!(g.description(), Some("still uneven"));
+
+    // Deleting stops every node of every shard.
+    c.delete_replication_group()
+        .replication_group_id("uneven")
+        .send()
+        .await
+        .expect("delete");
+    wait_deleted(&c, "uneven", Duration::from_secs(30)).await;
+}
