@@ -132,7 +132,7 @@ async fn three_shards_serve_every_key_through_the_configuration_endpoint() {
     }
 
     // A cluster client given only the configuration endpoint finds the shards and serves every key.
-    let mut cc = cluster_conn(&config_url(&g)).await;
+    let cc = cluster_conn(&config_url(&g)).await;
     const N: usize = 100_000;
     let keys: Vec<String> = (0..N).map(|i| format!("key:{i}")).collect();
     for chunk in keys.chunks(2000) {
@@ -252,7 +252,6 @@ impl ShardWriter {
 /// (The configuration endpoint hands the connection to any node: each must see this.)
 async fn wait_cluster_whole(url: &str, g: &ReplicationGroup, primaries: &[(String, String)]) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut last = String::new();
     loop {
         // The endpoint may hand this connection to a node that is going away (a cluster client would try again):
         // a failed look is looked at again.
@@ -283,7 +282,7 @@ async fn wait_cluster_whole(url: &str, g: &ReplicationGroup, primaries: &[(Strin
         if whole {
             return;
         }
-        last = text;
+        let last = text;
         assert!(
             Instant::now() < deadline,
             "the cluster is not whole again (want {primaries:?}):\n{last}"
