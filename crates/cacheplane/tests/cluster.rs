@@ -215,8 +215,11 @@ fn key_in(ranges: &[(u16, u16)], prefix: &str) -> String {
 struct ShardWriter {
     key: String,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    task: tokio::task::JoinHandle<(Vec<(Instant, i64)>, Vec<String>)>,
+    task: tokio::task::JoinHandle<Written>,
 }
+
+/// What a [`ShardWriter`] saw: the values acknowledged (when), and the errors.
+type Written = (Vec<(Instant, i64)>, Vec<String>);
 
 impl ShardWriter {
     async fn start(url: &str, key: String) -> Self {
