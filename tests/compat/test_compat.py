@@ -585,3 +585,96 @@ def test_snapshots_with_boto3_and_cli(daemon):
             break
         assert time.time() < deadline
         time.sleep(0.1)
+
+
+def test_cluster_mode_with_boto3_cli_and_cluster_clients(daemon):
+    """Cluster mode enabled end to end: boto3 and the AWS CLI create, describe, fail over and resize node groups;
+    redis-py's RedisCluster and `redis-cli -c`, given only the configuration endpoint, find the shards."""
+    from redis.cluster import RedisCluster
+
+    endpoint, data_dir = daemon
+    ec = boto3.client("elasticache", endpoint_url=endpoint, region_name=REGION,
+                      aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+    r = ec.create_replication_group(
+        ReplicationGroupId="cme", ReplicationGroupDescription="sharded",
+        NumNodeGroups=3, ReplicasPerNodeGroup=1, CacheParameterGroupName="default.redis7.cluster.on",
+    )
+    assert r["ReplicationGroup"]["ClusterEnabled"] is True
+    describe = lambda: ec.describe_replication_groups(ReplicationGroupId="cme")["ReplicationGroups"][0]
+    g = wait_status(describe, "available")
+    assert g["ClusterMode"] == "enabled"
+    assert [n["Slots"] for n in g["NodeGroups"]] == ["0-5461", "5462-10922", "10923-16383"]
+    assert all("PrimaryEndpoint" not in n and "ReaderEndpoint" not in n for n in g["NodeGroups"])
+    assert all("ReadEndpoint" not in m and "CurrentRole" not in m
+               for n in g["NodeGroups"] for m in n["NodeGroupMembers"])
+    cfg = g["ConfigurationEndpoint"]
+
+    rc = RedisCluster(host=cfg["Address"], port=cfg["Port"])
+    # (Redis lists a replica in CLUSTER SLOTS only once it has replicated something: the primaries at first.)
+    assert len([n for n in rc.get_nodes() if n.server_type == "primary"]) == 3
+    for i in range(3000):
+        rc.set(f"k{i}", i)
+    assert [int(v) for v in rc.mget_nonatomic([f"k{i}" for i in range(3000)])] == list(range(3000))
+    primaries = [n for n in rc.get_nodes() if n.server_type == "primary"]
+    sizes = [rc.execute_command("DBSIZE", target_nodes=n) for n in primaries]
+    assert sum(sizes) == 3000 and all(s > 800 for s in sizes), sizes
+    # redis-cli follows MOVED from the configuration endpoint to the node that owns the key.
+    out = subprocess.run(["redis-cli", "-c", "-h", cfg["Address"], "-p", str(cfg["Port"]), "GET", "k42"],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    assert out == "42"
+
+    # DescribeCacheClusters per member, as Terraform reads them.
+    cc = ec.describe_cache_clusters(CacheClusterId="cme-0002-001", ShowCacheNodeInfo=True)["CacheClusters"][0]
+    assert cc["ReplicationGroupId"] == "cme" and cc["CacheParameterGroup"]["CacheParameterGroupName"] == \
+        "default.redis7.cluster.on"
+    assert cc["CacheNodes"][0]["Endpoint"]["Port"] == cfg["Port"]
+
+    # The CLI's test-failover of one node group; the cluster client keeps every key.
+    rc_, out, err = aws(endpoint, "test-failover", "--replication-group-id", "cme", "--node-group-id", "0002")
+    assert rc_ == 0, err
+    deadline = time.time() + 30
+    while True:
+        events = [e["Message"] for e in ec.describe_events(SourceIdentifier="cme")["Events"]]
+        if "Failover from primary node cme-0002-001 to replica node cme-0002-002 completed" in events:
+            break
+        assert time.time() < deadline, events
+        time.sleep(0.05)
+    assert "Test Failover API called for node group 0002" in events
+    rc2 = RedisCluster(host=cfg["Address"], port=cfg["Port"])
+    assert [int(v) for v in rc2.mget_nonatomic([f"k{i}" for i in range(3000)])] == list(range(3000))
+
+    # Cluster mode's refusals through both clients.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec.modify_replication_group(ReplicationGroupId="cme", AutomaticFailoverEnabled=False,
+                                    ApplyImmediately=True)
+    assert e.value.response["Error"]["Code"] == "InvalidParameterCombination"
+    rc_, out, err = aws(endpoint, "create-replication-group", "--replication-group-id", "bad",
+                        "--replication-group-description", "x", "--num-node-groups", "2",
+                        "--cache-parameter-group-name", "default.redis7")
+    assert rc_ != 0 and "InvalidParameterCombination" in err
+
+    # Replicas per node group with the CLI: one more in every node group, then none.
+    wait_deadline = time.time() + 30
+    while True:
+        rc_, out, err = aws(endpoint, "increase-replica-count", "--replication-group-id", "cme",
+                            "--new-replica-count", "2", "--apply-immediately")
+        if rc_ == 0 or "InvalidReplicationGroupState" not in err:
+            break
+        assert time.time() < wait_deadline, err
+        time.sleep(0.1)
+    assert rc_ == 0, err
+    g = wait_status(describe, "available", timeout=60)
+    assert [len(n["NodeGroupMembers"]) for n in g["NodeGroups"]] == [3, 3, 3]
+    rc_, out, err = aws(endpoint, "decrease-replica-count", "--replication-group-id", "cme",
+                        "--new-replica-count", "0", "--apply-immediately")
+    assert rc_ == 0, err
+    g = wait_status(describe, "available", timeout=60)
+    assert sorted(g["MemberClusters"]) == ["cme-0001-001", "cme-0002-002", "cme-0003-001"]
+    rc3 = RedisCluster(host=cfg["Address"], port=cfg["Port"])
+    assert [int(v) for v in rc3.mget_nonatomic([f"k{i}" for i in range(3000)])] == list(range(3000))
+
+    pids = node_pids(data_dir)
+    ec.delete_replication_group(ReplicationGroupId="cme")
+    rc_, out, err = aws(endpoint, "wait", "replication-group-deleted", "--replication-group-id", "cme")
+    assert rc_ == 0, err
+    assert not any(alive(p) for p in pids)

@@ -131,7 +131,7 @@ async fn bad_input_gets_aws_codes_and_changes_nothing() {
         ("Action=DeleteCacheCluster&Version=2015-02-02&CacheClusterId=none-001".into(), 404, "CacheClusterNotFound"),
         ("Action=CreateReplicationGroup&Version=2015-02-02&ReplicationGroupId=a&ReplicationGroupDescription=%00%EF%BF%BF".into(), 400, "InvalidParameterValue"),
         (format!("Action=CreateReplicationGroup&{base}&ReplicationGroupId=a&AuthToken=abcdefghijklmnopqrstu"), 400, "InvalidParameterCombination"),
-        (format!("Action=CreateReplicationGroup&{base}&ReplicationGroupId=a&NumNodeGroups=3"), 400, "InvalidParameterCombination"),
+        (format!("Action=CreateReplicationGroup&{base}&ReplicationGroupId=a&NumNodeGroups=3&CacheParameterGroupName=default.redis7"), 400, "InvalidParameterCombination"),
         (format!("Action=CreateReplicationGroup&{base}&ReplicationGroupId=a&PreferredMaintenanceWindow=sun:05:00-sun:05:30"), 400, "InvalidParameterValue"),
         (format!("Action=CreateReplicationGroup&{base}&ReplicationGroupId=a&SnapshotWindow=05:00-05:10"), 400, "InvalidParameterValue"),
         (format!("Action=CreateReplicationGroup&{base}&ReplicationGroupId=a&SnapshotRetentionLimit=36"), 400, "InvalidParameterValue"),

@@ -621,3 +621,138 @@ async fn cluster_mode_rules_at_create_and_after() {
         .expect("delete");
     wait_deleted(&c, "uneven", Duration::from_secs(30)).await;
 }
+
+/// How many nodes `CLUSTER NODES` lists through the configuration endpoint, once it is stable (none failing, none
+/// in a handshake) — polled until it is `n`.
+async fn wait_cluster_size(url: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let read = async {
+            let mut conn = redis::Client::open(url)?
+                .get_multiplexed_async_connection()
+                .await?;
+            redis::cmd("CLUSTER")
+                .arg("NODES")
+                .query_async::<String>(&mut conn)
+                .await
+        };
+        let text = read.await.unwrap_or_default();
+        if text.lines().count() == n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cluster does not have {n} nodes:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_counts_change_per_node_group() {
+    use aws_sdk_elasticache::types::ConfigureShard;
+    let d = Daemon::start();
+    let c = d.client();
+    let g = create_sharded(&c, "rc", 2, 1).await;
+    let url = config_url(&g);
+    let mut cc = cluster_conn(&url).await;
+    for i in 0..2000 {
+        let _: () = cc.set(format!("k{i}"), i).await.expect("set");
+    }
+    let shard2 = slot_ranges(g.node_groups()[1].slots().expect("slots"));
+    let in_shard2 = (0..2000)
+        .filter(|i| {
+            let s = redis::cluster_routing::get_slot(format!("k{i}").as_bytes());
+            shard2.iter().any(|(a, b)| (*a..=*b).contains(&s))
+        })
+        .count() as i64;
+
+    // One node group gets two more replicas; the other is left alone.
+    c.increase_replica_count()
+        .replication_group_id("rc")
+        .apply_immediately(true)
+        .replica_configuration(
+            ConfigureShard::builder()
+                .node_group_id("0002")
+                .new_replica_count(3)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("increase");
+    let g = wait_available(&c, "rc", Duration::from_secs(60)).await;
+    let sizes: Vec<usize> = g
+        .node_groups()
+        .iter()
+        .map(|n| n.node_group_members().len())
+        .collect();
+    assert_eq!(sizes, [2, 4]);
+    assert!(
+        g.member_clusters().iter().any(|m| m == "rc-0002-004"),
+        "{:?}",
+        g.member_clusters()
+    );
+    wait_cluster_size(&url, 6).await;
+    let urls = node_urls(&c, &g).await;
+    for id in ["rc-0002-003", "rc-0002-004"] {
+        let mut conn = redis_conn(&urls[id]).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let n: i64 = redis::cmd("DBSIZE")
+                .query_async(&mut conn)
+                .await
+                .expect("dbsize");
+            if n == in_shard2 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{id} holds {n} keys, not {in_shard2}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // Counts that do not increase, and unknown node groups, are refused.
+    let r = c
+        .increase_replica_count()
+        .replication_group_id("rc")
+        .apply_immediately(true)
+        .new_replica_count(2)
+        .send()
+        .await;
+    assert_eq!(
+        result_code(r),
+        "InvalidParameterValue",
+        "0002 has 3 replicas already"
+    );
+    let r = c
+        .increase_replica_count()
+        .replication_group_id("rc")
+        .apply_immediately(true)
+        .replica_configuration(
+            ConfigureShard::builder()
+                .node_group_id("0003")
+                .new_replica_count(2)
+                .build(),
+        )
+        .send()
+        .await;
+    assert_eq!(result_code(r), "NodeGroupNotFoundFault");
+
+    // Every node group down to no replica (allowed with cluster mode enabled): the removed nodes leave the cluster.
+    c.decrease_replica_count()
+        .replication_group_id("rc")
+        .apply_immediately(true)
+        .new_replica_count(0)
+        .send()
+        .await
+        .expect("decrease");
+    let g = wait_available(&c, "rc", Duration::from_secs(60)).await;
+    assert_eq!(g.member_clusters(), ["rc-0001-001", "rc-0002-001"]);
+    wait_cluster_size(&url, 2).await;
+    let mut cc = cluster_conn(&url).await;
+    for i in 0..2000 {
+        let v: i64 = cc.get(format!("k{i}")).await.expect("get");
+        assert_eq!(v, i);
+    }
+}

@@ -10,17 +10,13 @@ use wire::output;
 
 use crate::error::{combination, invalid, ControlError, Result};
 use crate::model::{Failover, GroupStatus, Member, NewEvent, ReplicationGroup};
-use crate::replication_groups::{
-    check_node_quota, not_yet_with_shards, taken_addresses, taken_ports,
-};
+use crate::replication_groups::{check_node_quota, taken_addresses, taken_ports};
 use crate::{now, rules, Control, State};
 
 /// `TestFailover` calls allowed in any rolling 24 hours (AWS's limit, counted across the account).
 pub const TEST_FAILOVERS_PER_DAY: usize = 15;
 /// Replicas a node group may have (cluster mode disabled).
 pub const MAX_REPLICAS: i32 = 5;
-/// The one node group of a cluster-mode-disabled group.
-pub const NODE_GROUP_ID: &str = "0001";
 
 fn valid_node_group_id(id: &str) -> Result<()> {
     if id.is_empty() || id.len() > 4 || !id.bytes().all(|b| b.is_ascii_digit()) {
@@ -56,40 +52,95 @@ fn group_for_change<'a>(st: &'a State, id: &str) -> Result<&'a ReplicationGroup>
     Ok(g)
 }
 
-/// The requested replica count from `NewReplicaCount` or the one `ConfigureShard` (cluster mode disabled), and
-/// the zones asked for the group's nodes (primary first), if any.
-fn requested_count(
+/// One node group's replica count asked for, and the zones asked for its nodes (primary first), if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ShardTarget {
+    shard: String,
+    count: i32,
+    zones: Option<Vec<String>>,
+}
+
+/// The counts asked for by `NewReplicaCount` (every node group) or `ReplicaConfiguration` (the node groups it
+/// names); empty when neither is given.
+fn shard_targets(
     g: &ReplicationGroup,
     new_replica_count: Option<i32>,
     configuration: Option<&[ConfigureShard]>,
-) -> Result<(Option<i32>, Option<Vec<String>>)> {
+) -> Result<Vec<ShardTarget>> {
     match (new_replica_count, configuration) {
         (Some(_), Some(_)) => Err(combination(
             "Give either NewReplicaCount or ReplicaConfiguration, not both.",
         )),
-        (n, None) => Ok((n, None)),
+        (Some(n), None) => Ok(g
+            .shards
+            .iter()
+            .map(|s| ShardTarget {
+                shard: s.id.clone(),
+                count: n,
+                zones: None,
+            })
+            .collect()),
+        (None, None) => Ok(vec![]),
         (None, Some(shards)) => {
-            let [shard] = shards else {
-                return Err(invalid(format!(
-                    "ReplicaConfiguration has {} shards; replication group {} has one node group (0001).",
-                    shards.len(),
-                    g.id
-                )));
-            };
-            valid_node_group_id(&shard.node_group_id)?;
-            if shard.node_group_id != NODE_GROUP_ID {
-                return Err(node_group_not_found(&shard.node_group_id, g));
+            let mut out: Vec<ShardTarget> = Vec::with_capacity(shards.len());
+            for c in shards {
+                valid_node_group_id(&c.node_group_id)?;
+                if g.shard(&c.node_group_id).is_none() {
+                    return Err(node_group_not_found(&c.node_group_id, g));
+                }
+                if out.iter().any(|t| t.shard == c.node_group_id) {
+                    return Err(invalid(format!(
+                        "Node group {} is configured twice in ReplicaConfiguration.",
+                        c.node_group_id
+                    )));
+                }
+                if c.preferred_outpost_arns.is_some() {
+                    return Err(invalid(
+                        "PreferredOutpostArns is not supported: this Cacheplane has no Outposts.",
+                    ));
+                }
+                out.push(ShardTarget {
+                    shard: c.node_group_id.clone(),
+                    count: c.new_replica_count,
+                    zones: c.preferred_availability_zones.clone(),
+                });
             }
-            if shard.preferred_outpost_arns.is_some() {
-                return Err(invalid(
-                    "PreferredOutpostArns is not supported: this Cacheplane has no Outposts.",
-                ));
-            }
-            Ok((
-                Some(shard.new_replica_count),
-                shard.preferred_availability_zones.clone(),
-            ))
+            Ok(out)
         }
+    }
+}
+
+/// "node group 0002 of replication group rg" with several node groups, "replication group rg" with one.
+fn shard_name(g: &ReplicationGroup, shard: &str) -> String {
+    if g.shards.len() > 1 || g.cluster_mode == crate::model::ClusterMode::Enabled {
+        format!("node group {shard} of replication group {}", g.id)
+    } else {
+        format!("replication group {}", g.id)
+    }
+}
+
+/// A new member's id: `<rg>-<nnn>` with cluster mode disabled, `<rg>-<node group>-<nnn>` with it enabled; the
+/// number after the highest in use (in the group, or in the node group), skipping standalone clusters' ids.
+fn next_member_id(st: &State, g: &ReplicationGroup, shard: &str) -> String {
+    let cme = g.cluster_mode == crate::model::ClusterMode::Enabled;
+    let prefix = if cme {
+        format!("{}-{shard}-", g.id)
+    } else {
+        format!("{}-", g.id)
+    };
+    let mut next = g
+        .members()
+        .chain(&g.removing)
+        .filter_map(|m| m.cluster_id.strip_prefix(&prefix)?.parse::<u32>().ok())
+        .max()
+        .unwrap_or(0)
+        + 1;
+    loop {
+        let id = format!("{prefix}{next:03}");
+        if !st.standalone.contains_key(&id) {
+            return id;
+        }
+        next += 1;
     }
 }
 
@@ -194,7 +245,7 @@ impl Control {
         Ok(self.view_group(&g))
     }
 
-    /// `IncreaseReplicaCount`: new replicas, each a real node that does a full sync from the primary.
+    /// `IncreaseReplicaCount`: new replicas, each a real node that does a full sync from its node group's primary.
     pub fn increase_replica_count(
         &self,
         input: ChangeReplicaCount,
@@ -203,117 +254,120 @@ impl Control {
         let t = now();
         let mut st = self.state();
         let mut g = group_for_change(&st, &input.replication_group_id)?.clone();
-        not_yet_with_shards(
-            &g,
-            "IncreaseReplicaCount",
-            "replica count changes of cluster mode enabled groups",
-        )?;
-        let (count, zones) = requested_count(
+        let targets = shard_targets(
             &g,
             input.new_replica_count,
             input.replica_configuration.as_deref(),
         )?;
-        let Some(count) = count else {
+        if targets.is_empty() {
             return Err(invalid(
                 "Give NewReplicaCount (or ReplicaConfiguration) with the number of replicas wanted.",
             ));
-        };
-        let current = g.first_shard().replicas().count() as i32;
-        if !(0..=MAX_REPLICAS).contains(&count) {
-            return Err(invalid(format!(
-                "Invalid NewReplicaCount {count}: a node group has between 0 and {MAX_REPLICAS} replicas."
-            )));
         }
-        if count <= current {
-            return Err(invalid(format!(
-                "NewReplicaCount ({count}) must be greater than the current number of replicas ({current}) to increase it."
-            )));
-        }
-        let adding = (count - current) as usize;
         let s = &self.inner.settings;
-        let new_zones: Vec<String> = match zones {
-            Some(z) => {
-                if z.len() != count as usize + 1 {
-                    return Err(invalid(format!(
-                        "PreferredAvailabilityZones has {} zones; it needs NewReplicaCount + 1 = {} (the primary's first).",
-                        z.len(),
-                        count + 1
-                    )));
-                }
-                if let Some(bad) = z.iter().find(|az| !s.availability_zones.contains(az)) {
-                    return Err(invalid(format!(
-                        "Invalid availability zone '{}': this Cacheplane has {}.",
-                        rules::shown(bad),
-                        s.availability_zones.join(", ")
-                    )));
-                }
-                // Existing nodes stay where they are; the new replicas take the last zones of the list.
-                z[z.len() - adding..].to_vec()
+        // Every node group's new replicas and their zones, checked before anything changes.
+        let mut plan: Vec<(String, i32, i32, Option<Vec<String>>)> = Vec::new();
+        for t in &targets {
+            let Some(shard) = g.shard(&t.shard) else {
+                continue;
+            };
+            let current = shard.replicas().count() as i32;
+            let count = t.count;
+            if !(0..=MAX_REPLICAS).contains(&count) {
+                return Err(invalid(format!(
+                    "Invalid NewReplicaCount {count}: a node group has between 0 and {MAX_REPLICAS} replicas."
+                )));
             }
-            None => spread(&g, &s.availability_zones, adding),
-        };
-        // Each new replica receives the primary's data: what the primary's node holds now.
-        let primary_holds = g
-            .first_shard()
-            .primary()
-            .and_then(|p| self.inner.observed.get(&p.cluster_id)?.pid)
-            .and_then(engine::process::resident_bytes)
+            if count <= current {
+                return Err(invalid(format!(
+                    "NewReplicaCount ({count}) must be greater than the current number of replicas ({current}) of {} to increase it.",
+                    shard_name(&g, &t.shard)
+                )));
+            }
+            let adding = (count - current) as usize;
+            let zones = match &t.zones {
+                Some(z) => {
+                    if z.len() != count as usize + 1 {
+                        return Err(invalid(format!(
+                            "PreferredAvailabilityZones has {} zones; it needs NewReplicaCount + 1 = {} (the primary's first).",
+                            z.len(),
+                            count + 1
+                        )));
+                    }
+                    if let Some(bad) = z.iter().find(|az| !s.availability_zones.contains(az)) {
+                        return Err(invalid(format!(
+                            "Invalid availability zone '{}': this Cacheplane has {}.",
+                            rules::shown(bad),
+                            s.availability_zones.join(", ")
+                        )));
+                    }
+                    // Existing nodes stay where they are; the new replicas take the last zones of the list.
+                    Some(z[z.len() - adding..].to_vec())
+                }
+                None => None,
+            };
+            plan.push((t.shard.clone(), current, count, zones));
+        }
+        // Each new replica receives its primary's data: what the primary's node holds now.
+        let adding: usize = plan.iter().map(|(_, cur, n, _)| (n - cur) as usize).sum();
+        let primary_holds = plan
+            .iter()
+            .filter_map(|(sid, ..)| g.shard(sid)?.primary())
+            .filter_map(|p| self.inner.observed.get(&p.cluster_id)?.pid)
+            .filter_map(engine::process::resident_bytes)
+            .max()
             .unwrap_or(0);
         self.check_capacity(adding, primary_holds)?;
         check_node_quota(&st, adding)?;
         let mut taken = taken_addresses(&st);
         let mut ports = taken_ports(&st);
-        let mut next = g
-            .members()
-            .filter_map(|m| m.cluster_id.rsplit('-').next()?.parse::<u32>().ok())
-            .max()
-            .unwrap_or(0)
-            + 1;
         let mut events = Vec::new();
-        for zone in new_zones {
-            let mut id = format!("{}-{next:03}", g.id);
-            while st.standalone.contains_key(&id) {
-                next += 1;
-                id = format!("{}-{next:03}", g.id);
+        for (sid, current, count, zones) in plan {
+            let n = (count - current) as usize;
+            let zones = zones.unwrap_or_else(|| spread(&g, &s.availability_zones, n));
+            for zone in zones {
+                let id = next_member_id(&st, &g, &sid);
+                let address = engine::address::allocate(g.port, &taken)?;
+                taken.push(address);
+                let port = match g.dual_stack {
+                    Some(_) => {
+                        let p = engine::address::allocate_port(
+                            &[address, engine::address::IPV6_LOOPBACK],
+                            &ports,
+                        )?;
+                        ports.push(p);
+                        Some(p)
+                    }
+                    None => None,
+                };
+                events.push(NewEvent::cluster(
+                    &id,
+                    format!("Adding cache node 0001 in availability zone {zone}"),
+                ));
+                let ipv6 = g.ipv6_discovery();
+                let Some(shard) = g.shard_mut(&sid) else {
+                    continue;
+                };
+                shard.adding.push(id.clone());
+                shard.members.push(Member {
+                    cluster_id: id,
+                    address,
+                    availability_zone: zone,
+                    create_time: t,
+                    rebooting: false,
+                    engine_version: None,
+                    port,
+                    ipv6,
+                });
             }
-            next += 1;
-            let address = engine::address::allocate(g.port, &taken)?;
-            taken.push(address);
-            let port = match g.dual_stack {
-                Some(_) => {
-                    let p = engine::address::allocate_port(
-                        &[address, engine::address::IPV6_LOOPBACK],
-                        &ports,
-                    )?;
-                    ports.push(p);
-                    Some(p)
-                }
-                None => None,
-            };
-            g.first_shard_mut().adding.push(id.clone());
-            events.push(NewEvent::cluster(
-                &id,
-                format!("Adding cache node 0001 in availability zone {zone}"),
+            events.push(NewEvent::group(
+                &g.id,
+                format!(
+                    "Increasing the replica count of {} from {current} to {count}",
+                    shard_name(&g, &sid)
+                ),
             ));
-            let ipv6 = g.ipv6_discovery();
-            g.first_shard_mut().members.push(Member {
-                cluster_id: id,
-                address,
-                availability_zone: zone,
-                create_time: t,
-                rebooting: false,
-                engine_version: None,
-                port,
-                ipv6,
-            });
         }
-        events.push(NewEvent::group(
-            &g.id,
-            format!(
-                "Increasing the replica count of replication group {} from {current} to {count}",
-                g.id
-            ),
-        ));
         g.status = GroupStatus::Modifying;
         st.save_group(&g, t, &events)?;
         drop(st);
@@ -321,7 +375,8 @@ impl Control {
         Ok(self.view_group(&g))
     }
 
-    /// `DecreaseReplicaCount`: replicas removed (their nodes stopped and their data deleted).
+    /// `DecreaseReplicaCount`: replicas removed (their nodes stopped and their data deleted), in one node group or
+    /// several.
     pub fn decrease_replica_count(
         &self,
         input: ChangeReplicaCount,
@@ -330,35 +385,37 @@ impl Control {
         let t = now();
         let mut st = self.state();
         let mut g = group_for_change(&st, &input.replication_group_id)?.clone();
-        not_yet_with_shards(
-            &g,
-            "DecreaseReplicaCount",
-            "replica count changes of cluster mode enabled groups",
-        )?;
-        let (count, _zones) = requested_count(
+        let targets = shard_targets(
             &g,
             input.new_replica_count,
             input.replica_configuration.as_deref(),
         )?;
-        let current = g.first_shard().replicas().count() as i32;
-        let minimum = if g.multi_az || g.automatic_failover {
+        // AWS's minimums: with cluster mode disabled one replica while automatic failover (or Multi-AZ) is on; with
+        // it enabled none, or one per node group with Multi-AZ.
+        let cme = g.cluster_mode == crate::model::ClusterMode::Enabled;
+        let minimum = if g.multi_az || (g.automatic_failover && !cme) {
             1
         } else {
             0
         };
-        let chosen: Vec<String> = match (&input.replicas_to_remove, count) {
-            (None, None) => {
+        let chosen: Vec<String> = match (&input.replicas_to_remove, targets.is_empty()) {
+            (None, true) => {
                 return Err(invalid(
                     "Give NewReplicaCount, ReplicaConfiguration or ReplicasToRemove.",
                 ))
             }
-            (Some(list), n) => {
+            (Some(_), false) if input.replica_configuration.is_some() => {
+                return Err(combination(
+                    "Give either ReplicasToRemove or ReplicaConfiguration, not both.",
+                ))
+            }
+            (Some(list), _) => {
                 let mut seen = Vec::new();
                 for raw in list {
                     let id = raw.to_ascii_lowercase();
                     if g.is_primary(&id) {
                         return Err(invalid(format!(
-                            "{id} is the primary of replication group {}: only replicas can be removed.",
+                            "{id} is the primary of its node group in replication group {}: only replicas can be removed.",
                             g.id
                         )));
                     }
@@ -376,53 +433,86 @@ impl Control {
                     }
                     seen.push(id);
                 }
-                if let Some(n) = n {
-                    if n != current - seen.len() as i32 {
-                        return Err(combination(format!(
-                            "Removing {} of {current} replicas leaves {}, not the NewReplicaCount {n} asked for.",
-                            seen.len(),
-                            current - seen.len() as i32
-                        )));
+                // With NewReplicaCount too, every node group touched must end with that many replicas.
+                if let Some(n) = input.new_replica_count {
+                    for shard in &g.shards {
+                        let current = shard.replicas().count() as i32;
+                        let gone = shard
+                            .members
+                            .iter()
+                            .filter(|m| seen.contains(&m.cluster_id))
+                            .count() as i32;
+                        if gone > 0 && current - gone != n {
+                            return Err(combination(format!(
+                                "Removing {gone} of {current} replicas of {} leaves {}, not the NewReplicaCount {n} asked for.",
+                                shard_name(&g, &shard.id),
+                                current - gone
+                            )));
+                        }
                     }
                 }
                 seen
             }
-            (None, Some(n)) => {
-                if n >= current || n < 0 {
-                    return Err(invalid(format!(
-                        "NewReplicaCount ({n}) must be smaller than the current number of replicas ({current}) and not negative."
-                    )));
+            (None, false) => {
+                let mut chosen = Vec::new();
+                for t in &targets {
+                    let Some(shard) = g.shard(&t.shard) else {
+                        continue;
+                    };
+                    let current = shard.replicas().count() as i32;
+                    if t.count >= current || t.count < 0 {
+                        return Err(invalid(format!(
+                            "NewReplicaCount ({}) must be smaller than the current number of replicas ({current}) of {} and not negative.",
+                            t.count,
+                            shard_name(&g, &t.shard)
+                        )));
+                    }
+                    // Remove replicas that are down first, then the newest.
+                    let mut replicas: Vec<&Member> = shard.replicas().collect();
+                    replicas.sort_by_key(|m| {
+                        (
+                            self.inner.monitor.health(&m.cluster_id).is_up(),
+                            std::cmp::Reverse(m.cluster_id.clone()),
+                        )
+                    });
+                    chosen.extend(
+                        replicas
+                            .iter()
+                            .take((current - t.count) as usize)
+                            .map(|m| m.cluster_id.clone()),
+                    );
                 }
-                // Remove replicas that are down first, then the newest.
-                let mut replicas: Vec<&Member> = g.first_shard().replicas().collect();
-                replicas.sort_by_key(|m| {
-                    (
-                        self.inner.monitor.health(&m.cluster_id).is_up(),
-                        std::cmp::Reverse(m.cluster_id.clone()),
-                    )
-                });
-                replicas
-                    .iter()
-                    .take((current - n) as usize)
-                    .map(|m| m.cluster_id.clone())
-                    .collect()
+                chosen
             }
         };
-        let left = current - chosen.len() as i32;
-        if left < minimum {
-            return Err(invalid(format!(
-                "Replication group {} must keep at least {minimum} replica{} ({}); {left} would be left.",
-                g.id,
-                if minimum == 1 { "" } else { "s" },
-                if g.multi_az {
-                    "Multi-AZ is enabled"
-                } else {
-                    "automatic failover is enabled"
-                }
-            )));
-        }
         if chosen.is_empty() {
             return Err(invalid("No replica to remove was given."));
+        }
+        let mut summary = Vec::new();
+        for shard in &g.shards {
+            let current = shard.replicas().count() as i32;
+            let gone = shard
+                .members
+                .iter()
+                .filter(|m| chosen.contains(&m.cluster_id))
+                .count() as i32;
+            if gone == 0 {
+                continue;
+            }
+            let left = current - gone;
+            if left < minimum {
+                return Err(invalid(format!(
+                    "{} must keep at least {minimum} replica{} ({}); {left} would be left.",
+                    shard_name(&g, &shard.id),
+                    if minimum == 1 { "" } else { "s" },
+                    if g.multi_az {
+                        "Multi-AZ is enabled"
+                    } else {
+                        "automatic failover is enabled"
+                    }
+                )));
+            }
+            summary.push((shard.id.clone(), current, left));
         }
         let mut removed = Vec::new();
         for s in g.shards.iter_mut() {
@@ -443,13 +533,15 @@ impl Control {
             .iter()
             .map(|m| NewEvent::cluster(&m.cluster_id, "Removing cache node 0001"))
             .collect();
-        events.push(NewEvent::group(
-            &g.id,
-            format!(
-                "Decreasing the replica count of replication group {} from {current} to {left}",
-                g.id
-            ),
-        ));
+        for (sid, current, left) in summary {
+            events.push(NewEvent::group(
+                &g.id,
+                format!(
+                    "Decreasing the replica count of {} from {current} to {left}",
+                    shard_name(&g, &sid)
+                ),
+            ));
+        }
         g.removing = removed;
         g.status = GroupStatus::Modifying;
         st.save_group(&g, t, &events)?;

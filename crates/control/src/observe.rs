@@ -20,6 +20,9 @@ pub struct NodeObservation {
     pub load: Option<Wait>,
     /// The node is a replica not yet linked to its primary (waiting for, or receiving, a full sync).
     pub sync: Option<Wait>,
+    /// A cluster node that serves and whose slot map is right (every shard's slots served by its primary): a
+    /// cluster client may ask it for the topology, so the configuration endpoint may send clients to it.
+    pub cluster_map_right: bool,
 }
 
 /// A wait on a node's data (a load, or a replica's sync), followed across looks: when it began, how many bytes

@@ -54,6 +54,11 @@ pub(super) struct ClusterPlan {
     /// Every member answered, knows every other member by its current identity and sees every shard's slots served
     /// by its primary.
     pub formed: bool,
+    /// The members whose own view is whole in that sense.
+    pub whole: Vec<String>,
+    /// The members whose slot map is right (every shard's slots served by its primary, which they know): what a
+    /// cluster client gets from them is right, though it may not list every replica yet.
+    pub map_right: Vec<String>,
 }
 
 fn ranges_of<'a>(
@@ -109,6 +114,7 @@ pub(super) fn plan(
         let Some(me) = current.get(m.name.as_str()) else {
             continue;
         };
+        let mut whole = true;
         // Meetings: every member this node has not heard of under its current identity (or at all).
         let meet: Vec<SocketAddr> = members
             .iter()
@@ -128,7 +134,21 @@ pub(super) fn plan(
             .filter_map(|o| current.get(o.name.as_str()))
             .all(|n| knows(&n.id))
         {
-            formed = false;
+            whole = false;
+        }
+        // ...and knows each replica as its primary's (what `CLUSTER SLOTS` lists for clients that read replicas).
+        let replicates = |replica: &str, primary: &str| {
+            let (Some(r), Some(p)) = (current.get(replica), current.get(primary)) else {
+                return false;
+            };
+            view.iter()
+                .any(|n| n.id == r.id && n.primary_id.as_deref() == Some(p.id.as_str()))
+        };
+        if !members
+            .iter()
+            .all(|o| o.follows.as_deref().is_none_or(|p| replicates(&o.name, p)))
+        {
+            whole = false;
         }
         let forget: Vec<String> = view
             .iter()
@@ -136,10 +156,12 @@ pub(super) fn plan(
             .map(|n| n.id.clone())
             .collect();
 
-        // Slots.
+        // Slots: the map a client gets from this node is right when every shard's slots are served by its
+        // primary's current identity.
+        let mut map_right = true;
         for shard in shards {
             let Some(owner) = current.get(shard.primary.as_str()) else {
-                formed = false;
+                map_right = false;
                 continue;
             };
             let others = ranges_of(view, |n| n.id != owner.id && !stale(n));
@@ -148,8 +170,10 @@ pub(super) fn plan(
                 &crate::slots::subtract(&shard.slots, &served_by_owner),
                 &others,
             );
-            if !crate::slots::subtract(&shard.slots, &served_by_owner).is_empty() {
-                formed = false;
+            if !crate::slots::subtract(&shard.slots, &served_by_owner).is_empty()
+                || !knows(&owner.id)
+            {
+                map_right = false;
             }
             if lacking.is_empty() {
                 continue;
@@ -204,6 +228,14 @@ pub(super) fn plan(
         }
         out.work
             .extend(todo.into_iter().map(|w| (m.name.clone(), w)));
+        if map_right {
+            out.map_right.push(m.name.clone());
+        }
+        if whole && map_right {
+            out.whole.push(m.name.clone());
+        } else {
+            formed = false;
+        }
     }
     out.formed = formed;
     out
@@ -289,16 +321,14 @@ impl Control {
             let (views, serving) = self.cluster_views(specs).await;
             let p = plan(&members, &shards, &views);
             // Formed, and every node serves (a new primary refuses commands with `CLUSTERDOWN` for its first two
-            // seconds: the group is not available before that is over).
-            if p.formed && members.iter().all(|m| serving.contains(&m.name)) {
-                return Ok(true);
-            }
-            if p.formed && p.work.is_empty() {
-                if Instant::now() >= until {
-                    return Ok(false);
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
+            // seconds: the group is not available before that is over). Work left (forgetting a removed node) is
+            // still done.
+            let done = p.formed && members.iter().all(|m| serving.contains(&m.name));
+            for m in &members {
+                let right = p.map_right.contains(&m.name) && serving.contains(&m.name);
+                self.inner
+                    .observed
+                    .update(&m.name, |o| o.cluster_map_right = right);
             }
             let mut work: HashMap<String, Vec<ClusterWork>> = HashMap::new();
             for (name, w) in p.work {
@@ -343,6 +373,9 @@ impl Control {
             }
             if let Some(e) = first_err {
                 return Err(e);
+            }
+            if done {
+                return Ok(true);
             }
             if Instant::now() >= until {
                 return Ok(false);
@@ -501,6 +534,7 @@ mod tests {
         let p = plan(&members, &shards, &formed_views());
         assert!(p.formed);
         assert!(p.work.is_empty(), "{:?}", p.work);
+        assert_eq!(p.whole.len(), 4);
         // A member that does not answer: not formed, and the others are left alone.
         let mut views = formed_views();
         views.remove("d");
@@ -561,6 +595,17 @@ mod tests {
         );
         let p = plan(&members, &shards, &views);
         assert!(!p.formed);
+        // The new a knows only itself: no client may be sent to it yet.
+        assert!(!p.whole.contains(&"a".to_string()));
+        assert!(!p.map_right.contains(&"a".to_string()));
+        assert!(
+            !p.map_right.contains(&"c".to_string()),
+            "c still sends 0-8191 to the old a"
+        );
+        assert!(
+            p.map_right.contains(&"d".to_string()),
+            "d's map is right though it lacks a's replication"
+        );
         let c = work_of(&p, "c");
         assert!(
             c.contains(&ClusterWork::Owner(vec![(0, 8191)], "B".into())),

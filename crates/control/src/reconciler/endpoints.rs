@@ -112,8 +112,8 @@ impl Control {
                 readers4,
             ));
         }
-        // The configuration endpoint: any node answers a cluster client's questions about the cluster (every node
-        // knows the whole slot map); those that are up and done loading serve it.
+        // The configuration endpoint: a node answers a cluster client's questions about the cluster once its slot
+        // map is right (a node just started, or replaced, knows only itself); those that are up serve it.
         if let Some(ce) = g.configuration_endpoint {
             let nodes: Vec<SocketAddr> = g
                 .members()
@@ -125,7 +125,7 @@ impl Control {
                             .inner
                             .observed
                             .get(&m.cluster_id)
-                            .is_some_and(|o| o.load.is_none() && o.role.is_some())
+                            .is_some_and(|o| o.load.is_none() && o.cluster_map_right)
                 })
                 .map(|m| g.tcp_addr(m))
                 .collect();

@@ -149,6 +149,7 @@ impl Control {
             o.role = None;
             o.load = None;
             o.sync = None;
+            o.cluster_map_right = false;
         });
         self.watch_node(spec, spawned.pid, Some(spawned.exited), poke);
         Ok(true)
