@@ -756,3 +756,59 @@ async fn replica_counts_change_per_node_group() {
         assert_eq!(v, i);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_daemon_adopts_its_shards() {
+    let mut d = Daemon::start();
+    let c = d.client();
+    let g = create_sharded(&c, "keep", 2, 1).await;
+    let url = config_url(&g);
+    let mut cc = cluster_conn(&url).await;
+    for i in 0..1000 {
+        let _: () = cc.set(format!("k{i}"), i).await.expect("set");
+    }
+    let before = d.node_pids();
+    d.kill9();
+    // A replica dies while the daemon is down: it comes back from its data, with its cluster identity.
+    let (dead, pid) = before
+        .iter()
+        .find(|(n, _)| n == "keep-0002-002")
+        .cloned()
+        .expect("replica");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill");
+    d.spawn();
+    let c = d.client();
+    let g2 = wait_available(&c, "keep", Duration::from_secs(30)).await;
+    assert_eq!(g2.configuration_endpoint(), g.configuration_endpoint());
+    let after = d.node_pids();
+    for (name, pid) in &before {
+        if *name != dead {
+            assert!(
+                after.contains(&(name.clone(), *pid)),
+                "{name} adopted, not restarted"
+            );
+        }
+    }
+    wait_cluster_size(&url, 4).await;
+    let urls = node_urls(&c, &g2).await;
+    let primaries = vec![
+        (
+            g.node_groups()[0].slots().expect("slots").to_string(),
+            urls["keep-0001-001"].clone(),
+        ),
+        (
+            g.node_groups()[1].slots().expect("slots").to_string(),
+            urls["keep-0002-001"].clone(),
+        ),
+    ];
+    wait_cluster_whole(&url, &g2, &primaries).await;
+    let mut cc = cluster_conn(&url).await;
+    for i in 0..1000 {
+        let v: i64 = cc.get(format!("k{i}")).await.expect("get");
+        assert_eq!(v, i);
+    }
+}

@@ -115,20 +115,26 @@ impl Control {
         // The configuration endpoint: a node answers a cluster client's questions about the cluster once its slot
         // map is right (a node just started, or replaced, knows only itself); those that are up serve it.
         if let Some(ce) = g.configuration_endpoint {
-            let nodes: Vec<SocketAddr> = g
+            let up = |m: &&Member| {
+                !m.rebooting
+                    && !self.still_rebooting(&m.cluster_id)
+                    && self.inner.monitor.health(&m.cluster_id).is_up()
+            };
+            let right = |m: &&Member| {
+                self.inner
+                    .observed
+                    .get(&m.cluster_id)
+                    .is_some_and(|o| o.load.is_none() && o.cluster_map_right)
+            };
+            let mut nodes: Vec<SocketAddr> = g
                 .members()
-                .filter(|m| {
-                    !m.rebooting
-                        && !self.still_rebooting(&m.cluster_id)
-                        && self.inner.monitor.health(&m.cluster_id).is_up()
-                        && self
-                            .inner
-                            .observed
-                            .get(&m.cluster_id)
-                            .is_some_and(|o| o.load.is_none() && o.cluster_map_right)
-                })
+                .filter(|m| up(m) && right(m))
                 .map(|m| g.tcp_addr(m))
                 .collect();
+            // Before any node has been looked at (a daemon that just started and adopted its nodes), every node up.
+            if nodes.is_empty() && g.status != GroupStatus::Creating {
+                nodes = g.members().filter(up).map(|m| g.tcp_addr(m)).collect();
+            }
             wanted.push((
                 format!("{}/config", g.id),
                 SocketAddr::new(ce, g.port),
