@@ -812,3 +812,267 @@ async fn a_restarted_daemon_adopts_its_shards() {
         assert_eq!(v, i);
     }
 }
+
+/// A cluster client that writes new keys and reads old ones until stopped; what it acknowledged and the errors it
+/// could not handle itself.
+struct Traffic {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<(u64, Vec<String>)>,
+}
+
+impl Traffic {
+    async fn start(url: &str, existing: u64) -> Self {
+        let mut conn = cluster_conn(url).await;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            let (mut written, mut errors) = (0u64, Vec::new());
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                let i = written;
+                match conn.set::<_, _, ()>(format!("w:{i}"), i).await {
+                    Ok(()) => written += 1,
+                    Err(e) => errors.push(format!("set w:{i}: {e}")),
+                }
+                let k = (i * 7919) % existing;
+                match conn.get::<_, Option<u64>>(format!("key:{k}")).await {
+                    Ok(Some(v)) if v == k => {}
+                    other => errors.push(format!("get key:{k}: {other:?}")),
+                }
+            }
+            (written, errors)
+        });
+        Self { stop, task }
+    }
+
+    async fn stop(self) -> (u64, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.task.await.expect("traffic")
+    }
+}
+
+async fn reshard(
+    c: &aws_sdk_elasticache::Client,
+    id: &str,
+    count: i32,
+    retain: &[&str],
+) -> ReplicationGroup {
+    let mut r = c
+        .modify_replication_group_shard_configuration()
+        .replication_group_id(id)
+        .node_group_count(count)
+        .apply_immediately(true);
+    for k in retain {
+        r = r.node_groups_to_retain(*k);
+    }
+    let out = r.send().await.expect("reshard");
+    assert_eq!(
+        out.replication_group().and_then(|g| g.status()),
+        Some("modifying")
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let g = describe_group(c, id).await;
+        if g.status() == Some("available") {
+            assert!(g
+                .pending_modified_values()
+                .and_then(|p| p.resharding())
+                .is_none());
+            return g;
+        }
+        assert_eq!(g.status(), Some("modifying"));
+        assert!(Instant::now() < deadline, "resharding of {id} never ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Each node group's slot count, from its `Slots` string.
+fn slot_counts(g: &ReplicationGroup) -> Vec<u32> {
+    g.node_groups()
+        .iter()
+        .map(|n| {
+            slot_ranges(n.slots().expect("slots"))
+                .iter()
+                .map(|(a, b)| u32::from(*b) - u32::from(*a) + 1)
+                .sum()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resharding_online_keeps_every_key() {
+    let d = Daemon::start();
+    let c = d.client();
+    let g = create_sharded(&c, "resh", 3, 1).await;
+    let url = config_url(&g);
+    let cc = cluster_conn(&url).await;
+    const N: u64 = 20_000;
+    for chunk in (0..N).collect::<Vec<_>>().chunks(2000) {
+        let mut set = tokio::task::JoinSet::new();
+        for i in chunk {
+            let (mut conn, i) = (cc.clone(), *i);
+            set.spawn(async move { conn.set::<_, _, ()>(format!("key:{i}"), i).await });
+        }
+        while let Some(r) = set.join_next().await {
+            r.expect("task").expect("set");
+        }
+    }
+    let traffic = Traffic::start(&url, N).await;
+
+    // Scale out 3 → 5: the new node groups are as large as the others and take slots evenly from all.
+    let g = reshard(&c, "resh", 5, &[]).await;
+    assert_eq!(g.node_groups().len(), 5);
+    assert!(g
+        .node_groups()
+        .iter()
+        .all(|n| n.node_group_members().len() == 2));
+    for n in slot_counts(&g) {
+        assert!((3276..=3277).contains(&n), "{:?}", slot_counts(&g));
+    }
+    assert!(
+        g.node_groups()
+            .iter()
+            .any(|n| n.slots().unwrap_or_default().contains(',')),
+        "slots taken from every node group leave multi-range Slots strings"
+    );
+    // Scale in 5 → 2, keeping two node groups: the others' slots go to them and their nodes are stopped.
+    let g = reshard(&c, "resh", 2, &["0001", "0003"]).await;
+    let ids: Vec<&str> = g
+        .node_groups()
+        .iter()
+        .filter_map(|n| n.node_group_id())
+        .collect();
+    assert_eq!(ids, ["0001", "0003"]);
+    assert_eq!(slot_counts(&g), [8192, 8192]);
+    assert_eq!(g.member_clusters().len(), 4);
+    wait_cluster_size(&url, 4).await;
+    // Even already: AWS's answer.
+    let r = c
+        .modify_replication_group_shard_configuration()
+        .replication_group_id("resh")
+        .node_group_count(2)
+        .apply_immediately(true)
+        .send()
+        .await;
+    let e = r.expect_err("nothing to do").into_service_error();
+    assert!(e.is_invalid_replication_group_state_fault(), "{e:?}");
+    assert!(
+        format!("{e:?}")
+            .contains("Slots in the replication group are uniformly distributed. Nothing to do."),
+        "{e:?}"
+    );
+
+    let (written, errors) = traffic.stop().await;
+    assert!(
+        errors.is_empty(),
+        "{} errors, first {:?}",
+        errors.len(),
+        &errors[..errors.len().min(5)]
+    );
+    assert!(written > 100, "the client kept writing: {written}");
+    let mut cc = cluster_conn(&url).await;
+    for i in 0..N {
+        let v: Option<u64> = cc.get(format!("key:{i}")).await.expect("get");
+        assert_eq!(v, Some(i), "key:{i}");
+    }
+    for i in 0..written {
+        let v: Option<u64> = cc.get(format!("w:{i}")).await.expect("get");
+        assert_eq!(v, Some(i), "acknowledged write w:{i}");
+    }
+    let events = event_messages(&c, "resh").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("Resharding of replication group resh completed")),
+        "{events:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebalance_and_resharding_rules() {
+    let d = Daemon::start();
+    let c = d.client();
+    // Uneven slots from the start: a rebalance spreads them evenly.
+    c.create_replication_group()
+        .replication_group_id("lopsided")
+        .replication_group_description("uneven")
+        .cache_parameter_group_name("default.redis7.cluster.on")
+        .node_group_configuration(NodeGroupConfiguration::builder().slots("0-999").build())
+        .node_group_configuration(
+            NodeGroupConfiguration::builder()
+                .slots("1000-16383")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create");
+    let g = wait_available(&c, "lopsided", Duration::from_secs(60)).await;
+    let mut cc = cluster_conn(&config_url(&g)).await;
+    for i in 0..3000 {
+        let _: () = cc.set(format!("k{i}"), i).await.expect("set");
+    }
+    let g = reshard(&c, "lopsided", 2, &[]).await;
+    assert_eq!(slot_counts(&g), [8192, 8192]);
+    let mut cc = cluster_conn(&config_url(&g)).await;
+    for i in 0..3000 {
+        let v: i64 = cc.get(format!("k{i}")).await.expect("get");
+        assert_eq!(v, i);
+    }
+
+    let modify = || {
+        c.modify_replication_group_shard_configuration()
+            .replication_group_id("lopsided")
+            .apply_immediately(true)
+    };
+    let r = modify()
+        .node_group_count(1)
+        .node_groups_to_remove("0010")
+        .send()
+        .await;
+    let e = r.expect_err("unknown id").into_service_error();
+    assert!(
+        format!("{e:?}").contains("The following node group ids are invalid: [0010]"),
+        "{e:?}"
+    );
+    let r = modify().node_group_count(1).send().await;
+    assert_eq!(
+        result_code(r),
+        "InvalidParameterCombination",
+        "neither remove nor retain"
+    );
+    let r = modify()
+        .node_group_count(3)
+        .node_groups_to_remove("0001")
+        .send()
+        .await;
+    assert_eq!(result_code(r), "InvalidParameterCombination");
+    let r = c
+        .modify_replication_group_shard_configuration()
+        .replication_group_id("lopsided")
+        .node_group_count(3)
+        .apply_immediately(false)
+        .send()
+        .await;
+    assert_eq!(result_code(r), "InvalidParameterValue");
+    let r = modify().node_group_count(91).send().await;
+    assert_eq!(result_code(r), "NodeGroupsPerReplicationGroupQuotaExceeded");
+    // A group with cluster mode disabled has nothing to reshard.
+    c.create_replication_group()
+        .replication_group_id("plain")
+        .replication_group_description("cmd")
+        .send()
+        .await
+        .expect("create");
+    let r = c
+        .modify_replication_group_shard_configuration()
+        .replication_group_id("plain")
+        .node_group_count(2)
+        .apply_immediately(true)
+        .send()
+        .await;
+    let e = r.expect_err("cmd").into_service_error();
+    assert!(
+        format!("{e:?}")
+            .contains("Operation is only applicable for cluster mode enabled replication groups."),
+        "{e:?}"
+    );
+}

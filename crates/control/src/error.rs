@@ -14,6 +14,9 @@ pub enum ControlError {
     ReplicationGroupAlreadyExists(String),
     #[error("Replication group {id} is not in the available state (it is {status}).")]
     InvalidReplicationGroupState { id: String, status: String },
+    /// `InvalidReplicationGroupState` with AWS's own message for the case.
+    #[error("{0}")]
+    GroupStateMessage(String),
     #[error("{0}")]
     InvalidCacheClusterState(String),
     #[error("CacheCluster {0} not found.")]

@@ -19,6 +19,7 @@ pub mod notify;
 pub mod observe;
 pub mod progress;
 pub mod reconciler;
+mod resharding;
 pub mod rules;
 pub mod security;
 pub mod slots;

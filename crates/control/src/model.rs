@@ -121,6 +121,10 @@ pub struct ReplicationGroup {
     /// `ClusterMode`.
     #[serde(default)]
     pub cluster_mode: ClusterMode,
+    /// `ModifyReplicationGroupShardConfiguration` under way: the slots still to move (kept so a daemon restart
+    /// resumes it).
+    #[serde(default)]
+    pub resharding: Option<Resharding>,
     /// The configuration endpoint's address (a forwarder over the nodes, which answer cluster clients' topology
     /// questions), once the nodes run Redis Cluster.
     #[serde(default)]
@@ -173,6 +177,40 @@ pub struct ReplicationGroup {
     /// the attachment change (so that a node's config is a function of its group alone). `None`: no user group.
     #[serde(default)]
     pub acl: Option<Acl>,
+}
+
+/// An online resharding: slot moves between node groups, done range by range. A shard's `slots` always say who
+/// serves a slot now: a range leaves `moves` and changes hands in `slots` in the same write, once its keys have moved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resharding {
+    pub moves: Vec<SlotMove>,
+    /// Slots to move when it began (the progress is the share moved since).
+    pub total_slots: u32,
+    /// Node groups removed once they serve no slot.
+    pub removing_shards: Vec<String>,
+}
+
+impl Resharding {
+    /// `SlotMigration.ProgressPercentage`.
+    pub fn progress(&self) -> f64 {
+        let left: u32 = self
+            .moves
+            .iter()
+            .map(|m| crate::slots::count(&m.ranges))
+            .sum();
+        if self.total_slots == 0 {
+            return 100.0;
+        }
+        100.0 * f64::from(self.total_slots.saturating_sub(left)) / f64::from(self.total_slots)
+    }
+}
+
+/// Slots to move from one node group to another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotMove {
+    pub from: String,
+    pub to: String,
+    pub ranges: Vec<(u16, u16)>,
 }
 
 /// A node group (shard): a primary and its replicas, and with cluster mode the hash slots it owns. Every workflow

@@ -751,6 +751,7 @@ mod tests {
                 adding: vec![],
             }],
             cluster_mode: Default::default(),
+            resharding: None,
             configuration_endpoint: None,
             retain_cluster_id: None,
             create_attempts: 0,

@@ -601,6 +601,7 @@ impl Control {
             reader_endpoint,
             shards,
             cluster_mode: plan.mode,
+            resharding: None,
             configuration_endpoint,
             retain_cluster_id: None,
             create_attempts: 0,

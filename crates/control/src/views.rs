@@ -91,6 +91,7 @@ impl Control {
                     .to_string()
                 }),
                 auth_token_status: g.auth.as_ref().and_then(|a| a.status.clone()),
+                resharding_progress: g.resharding.as_ref().map(|r| r.progress()),
                 ..Default::default()
             },
             member_clusters: g.members().map(|m| m.cluster_id.clone()).collect(),

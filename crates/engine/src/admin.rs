@@ -219,6 +219,18 @@ impl AdminClient {
             .map_err(redis_err(self.addr))
     }
 
+    /// Runs a pipeline and returns its replies.
+    pub(crate) async fn query_pipe<T: redis::FromRedisValue>(
+        &mut self,
+        pipe: &redis::Pipeline,
+        timeout: std::time::Duration,
+    ) -> Result<T> {
+        tokio::time::timeout(timeout, pipe.query_async::<T>(&mut self.conn))
+            .await
+            .map_err(|_| EngineError::Other(format!("pipeline on {} timed out", self.addr)))?
+            .map_err(redis_err(self.addr))
+    }
+
     /// Runs a pipeline (its replies ignored, the first error returned).
     pub(crate) async fn run_pipe(&mut self, pipe: &redis::Pipeline) -> Result<()> {
         tokio::time::timeout(self.timeout, pipe.query_async::<()>(&mut self.conn))

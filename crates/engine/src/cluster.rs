@@ -272,6 +272,154 @@ impl AdminClient {
     }
 }
 
+/// Keys asked for per slot at a time while a slot moves (`CLUSTER GETKEYSINSLOT`), and so the most one `MIGRATE`
+/// carries.
+pub const MIGRATE_BATCH: usize = 1000;
+
+/// How long one `MIGRATE` may take to hand its keys over.
+const MIGRATE_TIMEOUT_MS: u64 = 10_000;
+
+/// One side of a slot move: a primary's admin connection and its cluster id.
+pub struct SlotOwner<'a> {
+    pub conn: &'a mut AdminClient,
+    pub id: &'a str,
+}
+
+/// Moves `slots` (each whole, keys and ownership) from `source` to `target`, whose clients connect at
+/// `target_addr`, and tells `others` (the other primaries) who serves them now. Redis Cluster's own protocol,
+/// batched over many slots at once: the target imports, the source migrates, the keys go over with `MIGRATE` (as the
+/// admin user, `REPLACE`: the source's copy is the one clients wrote) until the source has none left, then the
+/// target, the source and the others record the new owner (the target first: it bumps its epoch, so the change
+/// wins over anything older). Clients meanwhile get `ASK` for keys already moved, then `MOVED`; none is lost.
+/// Returns the keys moved. Safe to run again on slots a crash left half moved.
+pub async fn move_slots(
+    source: SlotOwner<'_>,
+    target: SlotOwner<'_>,
+    target_addr: SocketAddr,
+    others: &mut [AdminClient],
+    slots: &[u16],
+    admin: &crate::secret::AdminCredentials,
+) -> Result<u64> {
+    let long = std::time::Duration::from_millis(MIGRATE_TIMEOUT_MS + 5_000);
+    let t0 = std::time::Instant::now();
+    // Slots the target already serves (a move cut short after its last step began) need only the others told.
+    let owned: Vec<u16> = {
+        let nodes = target.conn.cluster_nodes().await?;
+        let me = myself(&nodes)?;
+        slots
+            .iter()
+            .copied()
+            .filter(|s| me.slots.iter().any(|(a, b)| (*a..=*b).contains(s)))
+            .collect()
+    };
+    let moving: Vec<u16> = slots
+        .iter()
+        .copied()
+        .filter(|s| !owned.contains(s))
+        .collect();
+    if !moving.is_empty() {
+        let mut pipe = redis::pipe();
+        for s in &moving {
+            pipe.cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(*s)
+                .arg("IMPORTING")
+                .arg(source.id)
+                .ignore();
+        }
+        target.conn.run_pipe(&pipe).await?;
+        let mut pipe = redis::pipe();
+        for s in &moving {
+            pipe.cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(*s)
+                .arg("MIGRATING")
+                .arg(target.id)
+                .ignore();
+        }
+        source.conn.run_pipe(&pipe).await?;
+    }
+    let t_mark = t0.elapsed();
+    let mut moved = 0u64;
+    let mut left = moving.clone();
+    while !left.is_empty() {
+        let mut pipe = redis::pipe();
+        for s in &left {
+            pipe.cmd("CLUSTER")
+                .arg("GETKEYSINSLOT")
+                .arg(*s)
+                .arg(MIGRATE_BATCH);
+        }
+        let keys: Vec<Vec<Vec<u8>>> = source.conn.query_pipe(&pipe, long).await?;
+        let mut pipe = redis::pipe();
+        let mut any = false;
+        let mut next = Vec::new();
+        for (s, k) in left.iter().zip(&keys) {
+            if k.is_empty() {
+                continue;
+            }
+            next.push(*s);
+            any = true;
+            moved += k.len() as u64;
+            pipe.cmd("MIGRATE")
+                .arg(target_addr.ip().to_string())
+                .arg(target_addr.port())
+                .arg("")
+                .arg(0)
+                .arg(MIGRATE_TIMEOUT_MS)
+                .arg("REPLACE")
+                .arg("AUTH2")
+                .arg(&admin.user)
+                .arg(&admin.password)
+                .arg("KEYS")
+                .arg(k)
+                .ignore();
+        }
+        if any {
+            source.conn.query_pipe::<()>(&pipe, long).await?;
+        }
+        // A slot is empty once a look finds no key in it (clients may have added keys to a slot before it began
+        // to move: the next look takes them).
+        left = next;
+    }
+    let t_keys = t0.elapsed();
+    let tell = |ids: &[u16]| {
+        let mut pipe = redis::pipe();
+        for s in ids {
+            pipe.cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(*s)
+                .arg("NODE")
+                .arg(target.id)
+                .ignore();
+        }
+        pipe
+    };
+    // The target first (it bumps its epoch), then the source and the others at once.
+    if !moving.is_empty() {
+        target.conn.run_pipe(&tell(&moving)).await?;
+    }
+    let told = tell(slots);
+    let rest = async {
+        // Best effort: a primary that misses it learns from the target's epoch by gossip.
+        let tasks = others.iter_mut().map(|o| o.run_pipe(&told));
+        for t in tasks {
+            let _ = t.await;
+        }
+    };
+    let (src, ()) = tokio::join!(source.conn.run_pipe(&told), rest);
+    src?;
+    tracing::debug!(
+        slots = slots.len(),
+        keys = moved,
+        mark_us = t_mark.as_micros() as u64,
+        keys_us = (t_keys - t_mark).as_micros() as u64,
+        owner_us = (t0.elapsed() - t_keys).as_micros() as u64,
+        "slot batch moved"
+    );
+    Ok(moved)
+}
+
 /// The node `myself` of a `CLUSTER NODES` reading.
 pub fn myself(nodes: &[ClusterNode]) -> Result<&ClusterNode> {
     nodes

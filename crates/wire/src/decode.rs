@@ -92,6 +92,20 @@ impl Member for Option<Vec<String>> {
     }
 }
 
+/// A list of strings whose items come under the model's item name or under `member`: ElastiCache's own user guide
+/// sends `NodeGroupsToRemove.member.1` where the SDKs send `NodeGroupsToRemove.NodeGroupToRemove.1`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EitherItems(pub Vec<String>);
+
+impl Member for Option<EitherItems> {
+    fn read(f: &mut Form, at: At<'_>) -> Result<Self, ApiError> {
+        if let Some(v) = f.string_list(at.name, at.item)? {
+            return Ok(Some(EitherItems(v)));
+        }
+        Ok(f.string_list(at.name, "member")?.map(EitherItems))
+    }
+}
+
 impl Member for Vec<String> {
     fn read(f: &mut Form, at: At<'_>) -> Result<Self, ApiError> {
         f.string_list(at.name, at.item)?

@@ -437,6 +437,28 @@ input! {
     }
 }
 
+structure! {
+    /// `ReshardingConfiguration`: a new node group's id and zones.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct ReshardingConfiguration {
+        pub node_group_id: Option<String> = "NodeGroupId",
+        pub preferred_availability_zones: Option<Vec<String>> = "PreferredAvailabilityZones" / "AvailabilityZone",
+    }
+}
+
+input! {
+    /// `ModifyReplicationGroupShardConfiguration`.
+    #[derive(Debug, Clone, Default)]
+    pub struct ModifyReplicationGroupShardConfiguration("ModifyReplicationGroupShardConfiguration") {
+        pub replication_group_id: String = "ReplicationGroupId",
+        pub node_group_count: i32 = "NodeGroupCount",
+        pub apply_immediately: bool = "ApplyImmediately",
+        pub resharding_configuration: Option<Vec<ReshardingConfiguration>> = "ReshardingConfiguration" / "ReshardingConfiguration",
+        pub node_groups_to_remove: Option<crate::decode::EitherItems> = "NodeGroupsToRemove" / "NodeGroupToRemove",
+        pub node_groups_to_retain: Option<crate::decode::EitherItems> = "NodeGroupsToRetain" / "NodeGroupToRetain",
+    }
+}
+
 /// `IncreaseReplicaCount` and `DecreaseReplicaCount` as the domain takes them (only the latter has
 /// `ReplicasToRemove`).
 #[derive(Debug, Clone, Default)]
@@ -684,6 +706,7 @@ requests! {
     TestFailover,
     IncreaseReplicaCount,
     DecreaseReplicaCount,
+    ModifyReplicationGroupShardConfiguration,
     RebootCacheCluster,
     CreateUser,
     ModifyUser,
@@ -790,6 +813,39 @@ mod tests {
             decode("Action=DescribeEvents&Version=2015-02-02"),
             Ok(Request::DescribeEvents(_))
         ));
+    }
+
+    #[test]
+    fn node_groups_to_remove_under_either_item_name() {
+        let base = "Action=ModifyReplicationGroupShardConfiguration&Version=2015-02-02&ReplicationGroupId=rg\
+                    &NodeGroupCount=2&ApplyImmediately=true";
+        for list in [
+            "NodeGroupsToRemove.NodeGroupToRemove.1=0002&NodeGroupsToRemove.NodeGroupToRemove.2=0003",
+            "NodeGroupsToRemove.member.1=0002&NodeGroupsToRemove.member.2=0003",
+        ] {
+            let Ok(Request::ModifyReplicationGroupShardConfiguration(m)) =
+                decode(&format!("{base}&{list}"))
+            else {
+                panic!("{list} does not decode")
+            };
+            assert_eq!(
+                m.node_groups_to_remove.map(|l| l.0),
+                Some(vec!["0002".to_string(), "0003".to_string()])
+            );
+        }
+        let Ok(Request::ModifyReplicationGroupShardConfiguration(m)) = decode(&format!(
+            "{base}&ReshardingConfiguration.ReshardingConfiguration.1.NodeGroupId=0004\
+             &ReshardingConfiguration.ReshardingConfiguration.1.PreferredAvailabilityZones.AvailabilityZone.1=us-east-1a"
+        )) else {
+            panic!("resharding configuration does not decode")
+        };
+        let r = m.resharding_configuration.expect("configuration");
+        assert_eq!(r[0].node_group_id.as_deref(), Some("0004"));
+        // Both item names at once: the second list is a member the action does not have.
+        assert!(decode(&format!(
+            "{base}&NodeGroupsToRemove.member.1=0002&NodeGroupsToRemove.NodeGroupToRemove.1=0003"
+        ))
+        .is_err());
     }
 
     #[test]

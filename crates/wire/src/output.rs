@@ -85,6 +85,8 @@ pub struct ReplicationGroupPending {
     pub transit_encryption_enabled: Option<bool>,
     pub transit_encryption_mode: Option<String>,
     pub cluster_mode: Option<String>,
+    /// `Resharding.SlotMigration.ProgressPercentage` while slots move.
+    pub resharding_progress: Option<f64>,
 }
 
 /// The `ReplicationGroup` shape.
@@ -141,6 +143,13 @@ impl ReplicationGroup {
             p.transit_encryption_mode.as_deref(),
         );
         w.opt_text("ClusterMode", p.cluster_mode.as_deref());
+        if let Some(pct) = p.resharding_progress {
+            w.open("Resharding");
+            w.open("SlotMigration");
+            w.text("ProgressPercentage", &format!("{pct:.1}"));
+            w.close("SlotMigration");
+            w.close("Resharding");
+        }
         w.close("PendingModifiedValues");
         w.str_list("MemberClusters", "ClusterId", &self.member_clusters);
         w.open("NodeGroups");

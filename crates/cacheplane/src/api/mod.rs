@@ -40,6 +40,9 @@ pub async fn dispatch(
         Request::StartMigration(i) => migration::start_migration(c, i, request_id).await,
         Request::CompleteMigration(i) => migration::complete_migration(c, i, request_id).await,
         Request::TestFailover(i) => ha::test_failover(c, i, request_id),
+        Request::ModifyReplicationGroupShardConfiguration(i) => {
+            replication_groups::modify_shards(c, i, request_id).await
+        }
         Request::IncreaseReplicaCount(i) => ha::increase_replica_count(c, i.into(), request_id),
         Request::DecreaseReplicaCount(i) => ha::decrease_replica_count(c, i.into(), request_id),
         Request::RebootCacheCluster(i) => ha::reboot_cache_cluster(c, i, request_id),
@@ -73,6 +76,7 @@ pub fn to_api_error(e: ControlError) -> ApiError {
         e @ ControlError::InvalidReplicationGroupState { .. } => {
             (ErrorCode::InvalidReplicationGroupState, e.to_string())
         }
+        ControlError::GroupStateMessage(m) => (ErrorCode::InvalidReplicationGroupState, m),
         ControlError::InvalidCacheClusterState(m) => (ErrorCode::InvalidCacheClusterState, m),
         e @ ControlError::CacheClusterNotFound(_) => {
             (ErrorCode::CacheClusterNotFound, e.to_string())

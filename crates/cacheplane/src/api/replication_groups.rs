@@ -4,7 +4,7 @@
 use control::Control;
 use wire::input::{
     CreateReplicationGroup, DeleteCacheCluster, DeleteReplicationGroup, DescribeCacheClusters,
-    DescribeReplicationGroups, ModifyReplicationGroup,
+    DescribeReplicationGroups, ModifyReplicationGroup, ModifyReplicationGroupShardConfiguration,
 };
 use wire::output::{envelope, write_page};
 use wire::ApiError;
@@ -43,6 +43,22 @@ pub async fn modify(
         .await
         .map_err(to_api_error)?;
     Ok(envelope("ModifyReplicationGroup", rid, |w| g.write(w)))
+}
+
+pub async fn modify_shards(
+    c: &Control,
+    input: ModifyReplicationGroupShardConfiguration,
+    rid: &str,
+) -> Result<String, ApiError> {
+    let g = c
+        .modify_shard_configuration(input)
+        .await
+        .map_err(to_api_error)?;
+    Ok(envelope(
+        "ModifyReplicationGroupShardConfiguration",
+        rid,
+        |w| g.write(w),
+    ))
 }
 
 pub fn delete(c: &Control, input: DeleteReplicationGroup, rid: &str) -> Result<String, ApiError> {

@@ -139,6 +139,7 @@ mod correct;
 mod endpoints;
 mod fail_over;
 mod nodes;
+mod reshard;
 use fail_over::{budget_key, FailoverHistory};
 mod discovery;
 mod lifecycle;
@@ -575,6 +576,12 @@ impl Control {
                 MigrationPhase::Completing { force, .. } => {
                     self.finish_migration(g, *force).await?
                 }
+            }
+            return Ok(false);
+        }
+        if let Some(r) = &g.resharding {
+            if self.reshard_step(g, r).await? {
+                poke.notify_one();
             }
             return Ok(false);
         }

@@ -1,0 +1,384 @@
+//! `ModifyReplicationGroupShardConfiguration`: online resharding of a cluster-mode-enabled group. AWS's rules are
+//! checked here and the slot moves planned ([`crate::slots::rebalance`]); the reconciler's `reshard` workflow moves
+//! the slots, batch by batch, while clients keep reading and writing.
+//!
+//! - scale out: the new node groups have as many nodes as the smallest existing one, and take slots evenly from all;
+//! - scale in (`NodeGroupsToRemove` or `NodeGroupsToRetain`): refused before anything moves when the data would not
+//!   fit in the node groups kept; their slots are spread evenly over those kept, then their nodes stopped;
+//! - rebalance (the same count): AWS's "uniformly distributed. Nothing to do." when already even.
+
+use wire::input::ModifyReplicationGroupShardConfiguration;
+use wire::output;
+
+use crate::error::{combination, invalid, ControlError, Result};
+use crate::layout::{MAX_REPLICAS, MAX_SHARDS};
+use crate::model::{
+    ClusterMode, GroupStatus, Member, NewEvent, ReplicationGroup, Resharding, Shard, SlotMove,
+};
+use crate::replication_groups::{check_node_quota, taken_addresses};
+use crate::{node_types, now, rules, Control};
+
+/// Checks a node group id's form (1 to 4 digits).
+fn node_group_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > 4 || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(format!(
+            "Invalid NodeGroupId '{}': it is 1 to 4 digits, such as 0001.",
+            rules::shown(id)
+        )));
+    }
+    Ok(())
+}
+
+impl Control {
+    /// `ModifyReplicationGroupShardConfiguration`.
+    pub async fn modify_shard_configuration(
+        &self,
+        input: ModifyReplicationGroupShardConfiguration,
+    ) -> Result<output::ReplicationGroup> {
+        if !input.apply_immediately {
+            return Err(invalid(
+                "ApplyImmediately=false is not supported for ModifyReplicationGroupShardConfiguration: the only \
+                 permitted value is true.",
+            ));
+        }
+        let g = self
+            .state()
+            .groups
+            .get(&input.replication_group_id.to_ascii_lowercase())
+            .cloned()
+            .ok_or_else(|| {
+                ControlError::ReplicationGroupNotFound(rules::shown(&input.replication_group_id))
+            })?;
+        if g.cluster_mode != ClusterMode::Enabled {
+            return Err(invalid(
+                "Operation is only applicable for cluster mode enabled replication groups.",
+            ));
+        }
+        if g.status != GroupStatus::Available {
+            return Err(ControlError::InvalidReplicationGroupState {
+                id: g.id.clone(),
+                status: g.status.as_str().into(),
+            });
+        }
+        let count = input.node_group_count;
+        if count < 1 {
+            return Err(invalid(format!(
+                "Invalid NodeGroupCount {count}: a replication group keeps at least 1 node group."
+            )));
+        }
+        if count as usize > MAX_SHARDS {
+            return Err(ControlError::NodeGroupsPerReplicationGroupQuotaExceeded(
+                format!(
+                "A replication group has at most {MAX_SHARDS} node groups; {count} were asked for."
+            ),
+            ));
+        }
+        let count = count as usize;
+        let current = g.shards.len();
+        let remove = input.node_groups_to_remove.clone().map(|l| l.0);
+        let retain = input.node_groups_to_retain.clone().map(|l| l.0);
+        if count >= current && (remove.is_some() || retain.is_some()) {
+            return Err(combination(
+                "NodeGroupsToRemove and NodeGroupsToRetain are for reducing the number of node groups (NodeGroupCount \
+                 smaller than the current count).",
+            ));
+        }
+        if count <= current
+            && input
+                .resharding_configuration
+                .as_ref()
+                .is_some_and(|r| !r.is_empty())
+        {
+            return Err(combination(
+                "ReshardingConfiguration can be given only when NodeGroupCount is greater than the current number of \
+                 node groups.",
+            ));
+        }
+        // Data fit: what the node groups removed hold must fit in those kept.
+        let removed: Vec<String> = if count < current {
+            let removed = self.shards_to_remove(&g, count, remove, retain)?;
+            self.check_fit(&g, &removed).await?;
+            removed
+        } else {
+            vec![]
+        };
+
+        let t = now();
+        let mut st = self.state();
+        // The group may have changed while the nodes were read.
+        let mut g = match st.groups.get(&g.id) {
+            Some(cur) if cur.status == GroupStatus::Available => cur.clone(),
+            Some(cur) => {
+                return Err(ControlError::InvalidReplicationGroupState {
+                    id: cur.id.clone(),
+                    status: cur.status.as_str().into(),
+                })
+            }
+            None => return Err(ControlError::ReplicationGroupNotFound(g.id.clone())),
+        };
+        let mut events = Vec::new();
+        if count > current {
+            events.extend(self.add_shards(&st, &mut g, count - current, &input, t)?);
+        }
+        let ranges: Vec<Vec<(u16, u16)>> = g.shards.iter().map(|s| s.slots.clone()).collect();
+        let kept: Vec<bool> = g.shards.iter().map(|s| !removed.contains(&s.id)).collect();
+        let moves: Vec<SlotMove> = crate::slots::rebalance(&ranges, &kept)
+            .into_iter()
+            .map(|m| SlotMove {
+                from: g.shards[m.from].id.clone(),
+                to: g.shards[m.to].id.clone(),
+                ranges: m.ranges,
+            })
+            .collect();
+        if moves.is_empty() && count == current {
+            return Err(ControlError::GroupStateMessage(
+                "Slots in the replication group are uniformly distributed. Nothing to do.".into(),
+            ));
+        }
+        let total_slots = moves.iter().map(|m| crate::slots::count(&m.ranges)).sum();
+        g.resharding = Some(Resharding {
+            moves,
+            total_slots,
+            removing_shards: removed,
+        });
+        g.status = GroupStatus::Modifying;
+        events.push(NewEvent::group(
+            &g.id,
+            format!(
+                "Resharding of replication group {} from {current} to {count} node groups started",
+                g.id
+            ),
+        ));
+        st.save_group(&g, t, &events)?;
+        drop(st);
+        self.wake();
+        Ok(self.view_group(&g))
+    }
+
+    /// The node groups a scale-in removes: `NodeGroupsToRemove`, or all but `NodeGroupsToRetain`.
+    fn shards_to_remove(
+        &self,
+        g: &ReplicationGroup,
+        count: usize,
+        remove: Option<Vec<String>>,
+        retain: Option<Vec<String>>,
+    ) -> Result<Vec<String>> {
+        let current = g.shards.len();
+        let ids = match (&remove, &retain) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(combination(
+                    "Give either NodeGroupsToRemove or NodeGroupsToRetain to reduce the number of node groups.",
+                ))
+            }
+            (Some(l), None) | (None, Some(l)) => l,
+        };
+        for id in ids {
+            node_group_id(id)?;
+        }
+        let unknown: Vec<&str> = ids
+            .iter()
+            .filter(|id| g.shard(id).is_none())
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            return Err(invalid(format!(
+                "The following node group ids are invalid: [{}]",
+                unknown.join(", ")
+            )));
+        }
+        let mut unique = ids.clone();
+        unique.sort();
+        unique.dedup();
+        if unique.len() != ids.len() {
+            return Err(invalid("A node group id is listed twice."));
+        }
+        let removed: Vec<String> = match remove {
+            Some(r) => r,
+            None => g
+                .shards
+                .iter()
+                .filter(|s| !ids.contains(&s.id))
+                .map(|s| s.id.clone())
+                .collect(),
+        };
+        if current - removed.len() != count {
+            return Err(combination(format!(
+                "NodeGroupCount {count} does not match: removing {} of {current} node groups leaves {}.",
+                removed.len(),
+                current - removed.len()
+            )));
+        }
+        Ok(removed)
+    }
+
+    /// Refuses a scale-in whose data would not fit in the node groups kept: the memory every primary uses now
+    /// against what the kept primaries may hold (their node type's `maxmemory`).
+    async fn check_fit(&self, g: &ReplicationGroup, removed: &[String]) -> Result<()> {
+        let mut used = 0u64;
+        for p in g.primaries() {
+            let mut c = engine::admin::AdminClient::connect(
+                &g.admin_addr(p, &self.inner.settings.data_dir),
+                &self.inner.admin,
+            )
+            .await?;
+            let info = c.info("memory").await?;
+            used += info
+                .get("used_memory_dataset")
+                .or_else(|| info.get("used_memory"))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+        let kept = (g.shards.len() - removed.len()) as u64;
+        let room = kept * node_types::maxmemory(&g.cache_node_type).unwrap_or(0);
+        if used > room {
+            return Err(combination(format!(
+                "The data ({} MB) would not fit in the {kept} node groups kept ({} MB in all with {}); nothing was \
+                 changed.",
+                used >> 20,
+                room >> 20,
+                g.cache_node_type
+            )));
+        }
+        Ok(())
+    }
+
+    /// New node groups of a scale-out, each as large as the smallest node group, with their ids and zones from
+    /// `ReshardingConfiguration` when given. Returns their events.
+    fn add_shards(
+        &self,
+        st: &crate::State,
+        g: &mut ReplicationGroup,
+        n: usize,
+        input: &ModifyReplicationGroupShardConfiguration,
+        t: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<NewEvent>> {
+        let s = &self.inner.settings;
+        let size = g.shards.iter().map(|s| s.members.len()).min().unwrap_or(1);
+        if size > MAX_REPLICAS as usize + 1 {
+            return Err(ControlError::Internal(
+                "node group larger than allowed".into(),
+            ));
+        }
+        // Configurations naming existing node groups are about those (AWS lets them be listed); the others describe
+        // new ones.
+        let configs: Vec<_> = input
+            .resharding_configuration
+            .iter()
+            .flatten()
+            .filter(|c| {
+                c.node_group_id
+                    .as_deref()
+                    .is_none_or(|id| g.shard(id).is_none())
+            })
+            .cloned()
+            .collect();
+        if configs.len() > n {
+            return Err(combination(format!(
+                "ReshardingConfiguration describes {} new node groups; NodeGroupCount adds {n}.",
+                configs.len()
+            )));
+        }
+        check_node_quota(st, n * size)?;
+        // A new node receives its share of the data: at most what one primary holds now.
+        let holds = g
+            .primaries()
+            .filter_map(|p| self.inner.observed.get(&p.cluster_id)?.pid)
+            .filter_map(engine::process::resident_bytes)
+            .max()
+            .unwrap_or(0);
+        self.check_capacity(n * size, holds)?;
+        let mut taken = taken_addresses(st);
+        let mut given: Vec<String> = configs
+            .iter()
+            .filter_map(|c| c.node_group_id.clone())
+            .collect();
+        for id in &given {
+            node_group_id(id)?;
+        }
+        let mut seen = given.clone();
+        seen.sort();
+        seen.dedup();
+        if seen.len() != given.len() {
+            return Err(invalid("A new node group id is given twice."));
+        }
+        let mut next = 1u32;
+        let mut events = Vec::new();
+        for i in 0..n {
+            let config = configs.get(i);
+            let id = match config.and_then(|c| c.node_group_id.clone()) {
+                Some(id) => id,
+                None => loop {
+                    let candidate = format!("{next:04}");
+                    next += 1;
+                    if g.shard(&candidate).is_none() && !given.contains(&candidate) {
+                        given.push(candidate.clone());
+                        break candidate;
+                    }
+                },
+            };
+            let zones: Vec<String> = match config
+                .and_then(|c| c.preferred_availability_zones.clone())
+            {
+                Some(z) if !z.is_empty() => {
+                    if z.len() != size {
+                        return Err(combination(format!(
+                            "Node group {id} has {} PreferredAvailabilityZones; its {size} nodes need one each.",
+                            z.len()
+                        )));
+                    }
+                    if let Some(bad) = z.iter().find(|az| !s.availability_zones.contains(az)) {
+                        return Err(invalid(format!(
+                            "Invalid availability zone '{}': this Cacheplane has {}.",
+                            rules::shown(bad),
+                            s.availability_zones.join(", ")
+                        )));
+                    }
+                    z
+                }
+                _ => (0..size)
+                    .map(|k| s.availability_zones[(i + k) % s.availability_zones.len()].clone())
+                    .collect(),
+            };
+            let mut members = Vec::with_capacity(size);
+            for (k, zone) in zones.into_iter().enumerate() {
+                let cluster_id = format!("{}-{id}-{:03}", g.id, k + 1);
+                if st.standalone.contains_key(&cluster_id) {
+                    return Err(combination(format!(
+                        "A cache cluster named {cluster_id} already exists."
+                    )));
+                }
+                let address = engine::address::allocate(g.port, &taken)?;
+                taken.push(address);
+                members.push(Member {
+                    cluster_id,
+                    address,
+                    availability_zone: zone,
+                    create_time: t,
+                    rebooting: false,
+                    engine_version: None,
+                    port: None,
+                    ipv6: false,
+                });
+            }
+            events.extend(members.iter().map(|m| {
+                NewEvent::cluster(
+                    &m.cluster_id,
+                    format!(
+                        "Adding cache node 0001 in availability zone {}",
+                        m.availability_zone
+                    ),
+                )
+            }));
+            g.shards.push(Shard {
+                id: id.clone(),
+                slots: vec![],
+                primary_cluster_id: members[0].cluster_id.clone(),
+                adding: members[1..].iter().map(|m| m.cluster_id.clone()).collect(),
+                members,
+                failover: None,
+                switchover_to: None,
+            });
+        }
+        Ok(events)
+    }
+}
