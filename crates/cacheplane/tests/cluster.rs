@@ -1076,3 +1076,76 @@ async fn rebalance_and_resharding_rules() {
         "{e:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_mid_resharding_resumes_it() {
+    let mut d = Daemon::start();
+    let c = d.client();
+    let g = create_sharded(&c, "mid", 3, 0).await;
+    let url = config_url(&g);
+    let cc = cluster_conn(&url).await;
+    const N: u64 = 100_000;
+    for chunk in (0..N).collect::<Vec<_>>().chunks(5000) {
+        let mut set = tokio::task::JoinSet::new();
+        for part in chunk.chunks(500) {
+            let (mut conn, part) = (cc.clone(), part.to_vec());
+            set.spawn(async move {
+                for i in part {
+                    conn.set::<_, _, ()>(format!("key:{i}"), i).await?;
+                }
+                Ok::<_, redis::RedisError>(())
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r.expect("task").expect("set");
+        }
+    }
+    c.modify_replication_group_shard_configuration()
+        .replication_group_id("mid")
+        .node_group_count(4)
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("reshard");
+    // Kill the daemon once some slots have moved and some have not.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let g = describe_group(&c, "mid").await;
+        let pct = g
+            .pending_modified_values()
+            .and_then(|p| p.resharding())
+            .and_then(|r| r.slot_migration())
+            .and_then(|s| s.progress_percentage())
+            .unwrap_or(0.0);
+        if pct > 0.0 && pct < 100.0 {
+            break;
+        }
+        assert!(
+            g.status() == Some("modifying"),
+            "resharding ended before the kill: {g:?}"
+        );
+        assert!(Instant::now() < deadline, "no progress");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    d.kill9();
+    d.spawn();
+    let c = d.client();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let g = loop {
+        let g = describe_group(&c, "mid").await;
+        if g.status() == Some("available") {
+            break g;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the resharding never resumed to its end"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(slot_counts(&g), [4096, 4096, 4096, 4096]);
+    let mut cc = cluster_conn(&url).await;
+    for i in 0..N {
+        let v: Option<u64> = cc.get(format!("key:{i}")).await.expect("get");
+        assert_eq!(v, Some(i), "key:{i}");
+    }
+}
