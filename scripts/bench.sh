@@ -3,7 +3,8 @@
 # throughput against moto_server (installed from PyPI into .venv) in the same run; failover and hung-primary
 # gaps; endpoint overhead against direct connections (redis-benchmark); planned switchover and rolling upgrade;
 # migration against plain replication; failed commands during AUTH ROTATE/SET and TLS throughput; snapshot and
-# restore of 1,000,000 keys; every long workflow at 1 GB and 4 GB of data against the raw engine; the fault campaign (daemon and node kills during every long operation, invariants
+# restore of 1,000,000 keys; every long workflow at 1 GB and 4 GB of data against the raw engine; cluster mode (create
+# time, failover gap per node group, resharding throughput against redis-cli --cluster rebalance); the fault campaign (daemon and node kills during every long operation, invariants
 # checked) and the long mutated-input run over every action.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,5 +23,6 @@ cargo bench --quiet --bench security
 cargo bench --quiet --bench snapshots
 cargo bench --quiet --bench campaign
 cargo bench --quiet --bench scale
+cargo bench --quiet --bench cluster
 cargo build --quiet --bins
 FUZZ_PER_ACTION="${FUZZ_PER_ACTION:-100}" python tests/compat/fuzz_bench.py

@@ -4,91 +4,12 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_elasticache::types::{NodeGroupConfiguration, ReplicationGroup};
+use common::cluster::*;
 use common::*;
-use redis::cluster::ClusterClient;
-use redis::cluster_async::ClusterConnection;
 use redis::AsyncCommands;
-
-async fn create_sharded(
-    c: &aws_sdk_elasticache::Client,
-    id: &str,
-    shards: i32,
-    replicas: i32,
-) -> ReplicationGroup {
-    c.create_replication_group()
-        .replication_group_id(id)
-        .replication_group_description("sharded")
-        .num_node_groups(shards)
-        .replicas_per_node_group(replicas)
-        .send()
-        .await
-        .expect("create");
-    wait_available(c, id, Duration::from_secs(60)).await
-}
-
-fn config_url(g: &ReplicationGroup) -> String {
-    redis_url(
-        g.configuration_endpoint()
-            .expect("a configuration endpoint"),
-    )
-}
-
-async fn cluster_conn(url: &str) -> ClusterConnection {
-    ClusterClient::builder(vec![url.to_string()])
-        .retries(30)
-        .min_retry_wait(5)
-        .max_retry_wait(100)
-        .connection_timeout(Duration::from_millis(300))
-        .response_timeout(Duration::from_millis(500))
-        .build()
-        .expect("cluster client")
-        .get_async_connection()
-        .await
-        .expect("cluster connect")
-}
-
-/// Parses a `Slots` string (`0-5461` or `0-324,5462-5692`) into inclusive ranges.
-fn slot_ranges(text: &str) -> Vec<(u16, u16)> {
-    text.split(',')
-        .map(|r| match r.split_once('-') {
-            Some((a, b)) => (a.parse().expect("slot"), b.parse().expect("slot")),
-            None => {
-                let s = r.parse().expect("slot");
-                (s, s)
-            }
-        })
-        .collect()
-}
-
-/// Each member cluster's node endpoint, from `DescribeCacheClusters` (one call per member, as AWS's tools do).
-async fn node_urls(
-    c: &aws_sdk_elasticache::Client,
-    g: &ReplicationGroup,
-) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    for id in g.member_clusters() {
-        let cc = c
-            .describe_cache_clusters()
-            .cache_cluster_id(id)
-            .show_cache_node_info(true)
-            .send()
-            .await
-            .expect("describe cache cluster");
-        let cluster = &cc.cache_clusters()[0];
-        assert_eq!(cluster.replication_group_id(), g.replication_group_id());
-        assert_eq!(cluster.num_cache_nodes(), Some(1));
-        let node = &cluster.cache_nodes()[0];
-        out.insert(
-            id.clone(),
-            redis_url(node.endpoint().expect("node endpoint")),
-        );
-    }
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_shards_serve_every_key_through_the_configuration_endpoint() {
@@ -197,17 +118,6 @@ async fn three_shards_serve_every_key_through_the_configuration_endpoint() {
             }
         }
     }
-}
-
-/// A key whose slot is in `ranges`.
-fn key_in(ranges: &[(u16, u16)], prefix: &str) -> String {
-    (0..)
-        .map(|i| format!("{prefix}:{i}"))
-        .find(|k| {
-            let s = redis::cluster_routing::get_slot(k.as_bytes());
-            ranges.iter().any(|(a, b)| (*a..=*b).contains(&s))
-        })
-        .expect("a key")
 }
 
 /// A cluster client that `INCR`s one key until stopped: the values acknowledged, and the errors it saw (a cluster

@@ -60,16 +60,37 @@ async fn group_report(
     admin: &AdminCredentials,
     data_dir: &Path,
 ) {
+    let mut endpoints = Vec::new();
+    if g.cluster_mode.has_primary_endpoint() {
+        endpoints.push(format!(
+            "primary endpoint {}  reader endpoint {}",
+            g.primary_endpoint_addr(),
+            g.reader_endpoint_addr()
+        ));
+    }
+    if let Some(ce) = g.configuration_endpoint {
+        endpoints.push(format!(
+            "configuration endpoint {}",
+            std::net::SocketAddr::new(ce, g.port)
+        ));
+    }
     let _ = writeln!(
         out,
-        "{}  {}  redis {}  {}  primary endpoint {}  reader endpoint {}",
+        "{}  {}  redis {}  {}  {}",
         g.id,
         g.status.as_str(),
         g.engine_version,
         g.cache_node_type,
-        g.primary_endpoint_addr(),
-        g.reader_endpoint_addr()
+        endpoints.join("  ")
     );
+    if let Some(r) = &g.resharding {
+        let _ = writeln!(
+            out,
+            "  resharding: {:.1}% of {} slots moved",
+            r.progress(),
+            r.total_slots
+        );
+    }
     if let Some(m) = &g.migration {
         let source = format!("{}:{}", m.host, m.port);
         let line = match &m.phase {

@@ -276,6 +276,9 @@ impl AdminClient {
 /// carries.
 pub const MIGRATE_BATCH: usize = 1000;
 
+/// Keys sent in one pipeline of `MIGRATE`s (the source serves its clients between two).
+const MIGRATE_PIPELINE: usize = 2000;
+
 /// How long one `MIGRATE` may take to hand its keys over.
 const MIGRATE_TIMEOUT_MS: u64 = 10_000;
 
@@ -351,16 +354,18 @@ pub async fn move_slots(
                 .arg(MIGRATE_BATCH);
         }
         let keys: Vec<Vec<Vec<u8>>> = source.conn.query_pipe(&pipe, long).await?;
+        // The `MIGRATE`s go in pipelines of about `MIGRATE_PIPELINE` keys: each blocks the source while its keys
+        // go over, so the source answers its clients between two pipelines.
         let mut pipe = redis::pipe();
-        let mut any = false;
+        let mut in_pipe = 0usize;
         let mut next = Vec::new();
         for (s, k) in left.iter().zip(&keys) {
             if k.is_empty() {
                 continue;
             }
             next.push(*s);
-            any = true;
             moved += k.len() as u64;
+            in_pipe += k.len();
             pipe.cmd("MIGRATE")
                 .arg(target_addr.ip().to_string())
                 .arg(target_addr.port())
@@ -374,8 +379,13 @@ pub async fn move_slots(
                 .arg("KEYS")
                 .arg(k)
                 .ignore();
+            if in_pipe >= MIGRATE_PIPELINE {
+                source.conn.query_pipe::<()>(&pipe, long).await?;
+                pipe = redis::pipe();
+                in_pipe = 0;
+            }
         }
-        if any {
+        if in_pipe > 0 {
             source.conn.query_pipe::<()>(&pipe, long).await?;
         }
         // A slot is empty once a look finds no key in it (clients may have added keys to a slot before it began

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod dataset;
 
 use std::io::{BufRead, BufReader};

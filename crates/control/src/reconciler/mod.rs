@@ -512,9 +512,20 @@ impl Control {
                 STEP_COMMAND_TIMEOUT
             };
             // A cluster's nodes meet, get their slots and follow their primaries before anything waits on them.
-            if g.cluster_mode.runs_cluster() && !self.cluster_step(g, &specs).await? && creating {
-                poke.notify_one();
-                return Ok(false);
+            if g.cluster_mode.runs_cluster() {
+                match self.cluster_step(g, &specs).await {
+                    Ok(true) => {}
+                    Ok(false) if creating => {
+                        poke.notify_one();
+                        return Ok(false);
+                    }
+                    Ok(false) => {}
+                    Err(e) if creating => return Err(e),
+                    // A live group's other work (roles, endpoints, a resharding) goes on; the next look tries again.
+                    Err(e) => {
+                        tracing::warn!(group = %g.id, error = %e, "cluster step failed; will retry");
+                    }
+                }
             }
             if creating {
                 self.observe_and_correct(&specs, timeout, &hold).await?;
