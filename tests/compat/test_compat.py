@@ -673,6 +673,27 @@ def test_cluster_mode_with_boto3_cli_and_cluster_clients(daemon):
     rc3 = RedisCluster(host=cfg["Address"], port=cfg["Port"])
     assert [int(v) for v in rc3.mget_nonatomic([f"k{i}" for i in range(3000)])] == list(range(3000))
 
+    # Online resharding: boto3 scales out to 4 node groups, the CLI back in (by NodeGroupsToRemove); a cluster
+    # client reads every key after each.
+    r = ec.modify_replication_group_shard_configuration(ReplicationGroupId="cme", NodeGroupCount=4,
+                                                        ApplyImmediately=True)
+    assert r["ReplicationGroup"]["Status"] == "modifying"
+    g = wait_status(describe, "available", timeout=120)
+    assert [n["NodeGroupId"] for n in g["NodeGroups"]] == ["0001", "0002", "0003", "0004"]
+    assert g["NodeGroups"][3]["Slots"] == "0-1365,5462-6826,10923-12287"
+    rc4 = RedisCluster(host=cfg["Address"], port=cfg["Port"])
+    assert [int(v) for v in rc4.mget_nonatomic([f"k{i}" for i in range(3000)])] == list(range(3000))
+    rc_, out, err = aws(endpoint, "modify-replication-group-shard-configuration", "--replication-group-id", "cme",
+                        "--node-group-count", "3", "--node-groups-to-remove", "0004", "--apply-immediately")
+    assert rc_ == 0, err
+    g = wait_status(describe, "available", timeout=120)
+    assert [n["NodeGroupId"] for n in g["NodeGroups"]] == ["0001", "0002", "0003"]
+    rc_, out, err = aws(endpoint, "modify-replication-group-shard-configuration", "--replication-group-id", "cme",
+                        "--node-group-count", "3", "--apply-immediately")
+    assert rc_ != 0 and "uniformly distributed. Nothing to do." in err, err
+    rc5 = RedisCluster(host=cfg["Address"], port=cfg["Port"])
+    assert [int(v) for v in rc5.mget_nonatomic([f"k{i}" for i in range(3000)])] == list(range(3000))
+
     pids = node_pids(data_dir)
     ec.delete_replication_group(ReplicationGroupId="cme")
     rc_, out, err = aws(endpoint, "wait", "replication-group-deleted", "--replication-group-id", "cme")

@@ -360,7 +360,7 @@ mod tests {
         assert_eq!(s[1].id, "0001");
         assert_eq!(s[0].zones.len(), 2);
         assert_eq!(s[0].zones[0], "b");
-        assert_eq!(s[1].zones, ["a", "a", "c"]);
+        assert_eq!(s[1].zones, ["b", "a", "c"]);
         assert_eq!(s[1].slots, vec![(9000, 16383)]);
     }
 
