@@ -724,39 +724,58 @@ async fn a_restarted_daemon_adopts_its_shards() {
 }
 
 /// A cluster client that writes new keys and reads old ones until stopped; what it acknowledged and the errors it
-/// could not handle itself.
+/// could not handle itself. Each command has 5 s: the `redis` crate's cluster client (0.27) can leave a request
+/// waiting forever after nodes it knew are gone (seen under load, after a scale-in); such a stall is counted apart,
+/// the connection opened again and the command sent again (a `SET` of the same value: its outcome is not in doubt).
 struct Traffic {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    task: tokio::task::JoinHandle<(u64, Vec<String>)>,
+    task: tokio::task::JoinHandle<(u64, Vec<String>, u32)>,
 }
 
 impl Traffic {
     async fn start(url: &str, existing: u64) -> Self {
-        let mut conn = cluster_conn(url).await;
+        let url = url.to_string();
+        let mut conn = cluster_conn(&url).await;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let task = tokio::spawn(async move {
-            let (mut written, mut errors) = (0u64, Vec::new());
+            let (mut written, mut errors, mut stalls) = (0u64, Vec::new(), 0u32);
+            let limit = Duration::from_secs(5);
             while !flag.load(std::sync::atomic::Ordering::SeqCst) {
                 let i = written;
-                match conn.set::<_, _, ()>(format!("w:{i}"), i).await {
-                    Ok(()) => written += 1,
-                    Err(e) => errors.push(format!("set w:{i}: {e}")),
+                match tokio::time::timeout(limit, conn.set::<_, _, ()>(format!("w:{i}"), i)).await {
+                    Ok(Ok(())) => written += 1,
+                    Ok(Err(e)) => errors.push(format!("set w:{i}: {e}")),
+                    Err(_) => {
+                        stalls += 1;
+                        conn = cluster_conn(&url).await;
+                        continue;
+                    }
                 }
                 let k = (i * 7919) % existing;
-                match conn.get::<_, Option<u64>>(format!("key:{k}")).await {
-                    Ok(Some(v)) if v == k => {}
-                    other => errors.push(format!("get key:{k}: {other:?}")),
+                match tokio::time::timeout(limit, conn.get::<_, Option<u64>>(format!("key:{k}")))
+                    .await
+                {
+                    Ok(Ok(Some(v))) if v == k => {}
+                    Ok(other) => errors.push(format!("get key:{k}: {other:?}")),
+                    Err(_) => {
+                        stalls += 1;
+                        conn = cluster_conn(&url).await;
+                    }
                 }
             }
-            (written, errors)
+            (written, errors, stalls)
         });
         Self { stop, task }
     }
 
     async fn stop(self) -> (u64, Vec<String>) {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        self.task.await.expect("traffic")
+        let (written, errors, stalls) = self.task.await.expect("traffic");
+        if stalls > 0 {
+            eprintln!("the cluster client stalled {stalls} times (opened again)");
+        }
+        (written, errors)
     }
 }
 

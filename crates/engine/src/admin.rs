@@ -231,14 +231,6 @@ impl AdminClient {
             .map_err(redis_err(self.addr))
     }
 
-    /// Runs a pipeline (its replies ignored, the first error returned).
-    pub(crate) async fn run_pipe(&mut self, pipe: &redis::Pipeline) -> Result<()> {
-        tokio::time::timeout(self.timeout, pipe.query_async::<()>(&mut self.conn))
-            .await
-            .map_err(|_| EngineError::Other(format!("pipeline on {} timed out", self.addr)))?
-            .map_err(redis_err(self.addr))
-    }
-
     /// `PING`. A node loading its data (a replica's full sync) answers `-LOADING`, and one running a customer's
     /// script past `busy-reply-threshold` answers `-BUSY`: both alive, not hung.
     pub async fn ping(&mut self) -> Result<()> {

@@ -266,7 +266,8 @@ impl AdminClient {
                     .arg(owner)
                     .ignore();
             }
-            self.run_pipe(&pipe).await?;
+            self.query_pipe::<()>(&pipe, std::time::Duration::from_secs(10))
+                .await?;
         }
         Ok(())
     }
@@ -330,7 +331,7 @@ pub async fn move_slots(
                 .arg(source.id)
                 .ignore();
         }
-        target.conn.run_pipe(&pipe).await?;
+        target.conn.query_pipe::<()>(&pipe, long).await?;
         let mut pipe = redis::pipe();
         for s in &moving {
             pipe.cmd("CLUSTER")
@@ -340,7 +341,7 @@ pub async fn move_slots(
                 .arg(target.id)
                 .ignore();
         }
-        source.conn.run_pipe(&pipe).await?;
+        source.conn.query_pipe::<()>(&pipe, long).await?;
     }
     let t_mark = t0.elapsed();
     let mut moved = 0u64;
@@ -407,17 +408,17 @@ pub async fn move_slots(
     };
     // The target first (it bumps its epoch), then the source and the others at once.
     if !moving.is_empty() {
-        target.conn.run_pipe(&tell(&moving)).await?;
+        target.conn.query_pipe::<()>(&tell(&moving), long).await?;
     }
     let told = tell(slots);
     let rest = async {
         // Best effort: a primary that misses it learns from the target's epoch by gossip.
-        let tasks = others.iter_mut().map(|o| o.run_pipe(&told));
+        let tasks = others.iter_mut().map(|o| o.query_pipe::<()>(&told, long));
         for t in tasks {
             let _ = t.await;
         }
     };
-    let (src, ()) = tokio::join!(source.conn.run_pipe(&told), rest);
+    let (src, ()) = tokio::join!(source.conn.query_pipe::<()>(&told, long), rest);
     src?;
     tracing::debug!(
         slots = slots.len(),

@@ -35,17 +35,30 @@ pub fn config_url(g: &ReplicationGroup) -> String {
 }
 
 pub async fn cluster_conn(url: &str) -> ClusterConnection {
-    ClusterClient::builder(vec![url.to_string()])
+    let client = ClusterClient::builder(vec![url.to_string()])
         .retries(30)
         .min_retry_wait(5)
         .max_retry_wait(100)
         .connection_timeout(Duration::from_millis(300))
         .response_timeout(Duration::from_millis(500))
         .build()
-        .expect("cluster client")
-        .get_async_connection()
-        .await
-        .expect("cluster connect")
+        .expect("cluster client");
+    // The endpoint may hand the first connection to a node that is going away: try again for a while.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), client.get_async_connection()).await {
+            Ok(Ok(c)) => return c,
+            Ok(Err(e)) => assert!(
+                std::time::Instant::now() < deadline,
+                "cluster connect to {url}: {e}"
+            ),
+            Err(_) => assert!(
+                std::time::Instant::now() < deadline,
+                "cluster connect to {url}: timed out"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Parses a `Slots` string (`0-5461` or `0-324,5462-5692`) into inclusive ranges.

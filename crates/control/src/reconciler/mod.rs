@@ -390,6 +390,11 @@ impl Control {
                 let Some(p) = shard.primary().cloned() else {
                     continue;
                 };
+                // A node group added by a scale-out serves no slot until slots move to it: nothing to fail over
+                // (its nodes are being started).
+                if g.cluster_mode == crate::model::ClusterMode::Enabled && shard.slots.is_empty() {
+                    continue;
+                }
                 let requested = shard.failover == Some(Failover::Requested);
                 let failed = !p.rebooting && self.node_down(&self.node_spec(g, &p)?);
                 if requested || failed {
