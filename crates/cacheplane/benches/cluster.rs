@@ -436,15 +436,10 @@ async fn redis_cli_rebalance() -> (u64, f64) {
         assert!(Instant::now() < deadline, "the new node never joined");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    cli(&[
-        "--cluster",
-        "add-node",
-        &addr(7),
-        &addr(0),
-        "--cluster-slave",
-        "--cluster-master-id",
-        &new_id,
-    ]);
+    // Its replica joins by the cluster's own commands (`--cluster add-node --cluster-slave` proved flaky here).
+    let (p7, p0) = (nodes[7].port.to_string(), nodes[0].port.to_string());
+    cli(&["-p", &p7, "CLUSTER", "MEET", "127.0.0.1", &p0]);
+    cli(&["-p", &p7, "CLUSTER", "REPLICATE", &new_id]);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let url = format!("redis://{}/", addr(0));
     load(&url).await;
