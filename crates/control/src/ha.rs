@@ -18,16 +18,6 @@ pub const TEST_FAILOVERS_PER_DAY: usize = 15;
 /// Replicas a node group may have (cluster mode disabled).
 pub const MAX_REPLICAS: i32 = 5;
 
-fn valid_node_group_id(id: &str) -> Result<()> {
-    if id.is_empty() || id.len() > 4 || !id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(invalid(format!(
-            "Invalid NodeGroupId '{}': it must be 1 to 4 digits, such as 0001.",
-            rules::shown(id)
-        )));
-    }
-    Ok(())
-}
-
 fn node_group_not_found(id: &str, g: &ReplicationGroup) -> ControlError {
     let ids: Vec<&str> = g.shards.iter().map(|s| s.id.as_str()).collect();
     ControlError::NodeGroupNotFound(format!(
@@ -84,7 +74,7 @@ fn shard_targets(
         (None, Some(shards)) => {
             let mut out: Vec<ShardTarget> = Vec::with_capacity(shards.len());
             for c in shards {
-                valid_node_group_id(&c.node_group_id)?;
+                rules::node_group_id(&c.node_group_id)?;
                 if g.shard(&c.node_group_id).is_none() {
                     return Err(node_group_not_found(&c.node_group_id, g));
                 }
@@ -156,7 +146,7 @@ fn check_apply_immediately(apply: bool, action: &str) -> Result<()> {
 impl Control {
     /// `TestFailover`: an abrupt failover of the node group's primary, as if it had failed.
     pub fn test_failover(&self, input: TestFailover) -> Result<output::ReplicationGroup> {
-        valid_node_group_id(&input.node_group_id)?;
+        rules::node_group_id(&input.node_group_id)?;
         let t = now();
         let mut st = self.state();
         let mut g = st

@@ -152,12 +152,7 @@ pub fn cluster_shards(input: &CreateReplicationGroup, zones: &[String]) -> Resul
     let mut ids: Vec<Option<String>> = Vec::with_capacity(count);
     for c in configs {
         if let Some(id) = &c.node_group_id {
-            if id.is_empty() || id.len() > 4 || !id.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(invalid(format!(
-                    "Invalid NodeGroupId '{}': it is 1 to 4 digits, such as 0001.",
-                    rules::shown(id)
-                )));
-            }
+            rules::node_group_id(id)?;
             if ids.iter().flatten().any(|x| x == id) {
                 return Err(invalid(format!(
                     "NodeGroupId {id} is given twice: each node group needs its own."

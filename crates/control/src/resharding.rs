@@ -18,17 +18,6 @@ use crate::model::{
 use crate::replication_groups::{check_node_quota, taken_addresses};
 use crate::{node_types, now, rules, Control};
 
-/// Checks a node group id's form (1 to 4 digits).
-fn node_group_id(id: &str) -> Result<()> {
-    if id.is_empty() || id.len() > 4 || !id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(invalid(format!(
-            "Invalid NodeGroupId '{}': it is 1 to 4 digits, such as 0001.",
-            rules::shown(id)
-        )));
-    }
-    Ok(())
-}
-
 impl Control {
     /// `ModifyReplicationGroupShardConfiguration`.
     pub async fn modify_shard_configuration(
@@ -173,7 +162,7 @@ impl Control {
             (Some(l), None) | (None, Some(l)) => l,
         };
         for id in ids {
-            node_group_id(id)?;
+            rules::node_group_id(id)?;
         }
         let unknown: Vec<&str> = ids
             .iter()
@@ -293,7 +282,7 @@ impl Control {
             .filter_map(|c| c.node_group_id.clone())
             .collect();
         for id in &given {
-            node_group_id(id)?;
+            rules::node_group_id(id)?;
         }
         let mut seen = given.clone();
         seen.sort();

@@ -4,6 +4,17 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 
 use crate::error::{invalid, Result};
 
+/// A `NodeGroupId`: 1 to 4 digits (AWS's `AllowedNodeGroupId`).
+pub fn node_group_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > 4 || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(crate::error::invalid(format!(
+            "Invalid NodeGroupId '{}': it must be 1 to 4 digits, such as 0001.",
+            shown(id)
+        )));
+    }
+    Ok(())
+}
+
 /// Checks an identifier: `max` characters at most, letters, digits and hyphens, a letter first, no trailing hyphen
 /// and no two hyphens in a row. Returns it lower-cased, as ElastiCache stores it.
 pub fn identifier(kind: &str, id: &str, max: usize) -> Result<String> {
