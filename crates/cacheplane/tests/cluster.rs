@@ -1078,3 +1078,182 @@ async fn a_daemon_killed_mid_resharding_resumes_it() {
         assert_eq!(v, Some(i), "key:{i}");
     }
 }
+
+/// `ModifyReplicationGroup ClusterMode`, the seed's path: `disabled` → `compatible` (and back, and again) →
+/// `enabled`, under a writer on the primary endpoint: no acknowledged write lost, every key kept, a cluster client
+/// working on the configuration endpoint from `compatible` on; AWS's preconditions and refusals on the way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_mode_moves_from_disabled_through_compatible_to_enabled() {
+    let d = Daemon::start();
+    let c = d.client();
+    c.create_replication_group()
+        .replication_group_id("modes")
+        .replication_group_description("cluster mode change")
+        .num_cache_clusters(3)
+        .automatic_failover_enabled(true)
+        .send()
+        .await
+        .expect("create");
+    let g = wait_available(&c, "modes", Duration::from_secs(60)).await;
+    let primary = redis_url(
+        g.node_groups()[0]
+            .primary_endpoint()
+            .expect("primary endpoint"),
+    );
+    dataset::fill(&primary, 10_000).await;
+    let modify = |mode: &str| {
+        c.modify_replication_group()
+            .replication_group_id("modes")
+            .cluster_mode(mode.into())
+            .apply_immediately(true)
+    };
+
+    // AWS's path and preconditions: not straight to enabled, nothing else in the request, keys in database 0 only.
+    let code = result_code(modify("enabled").send().await);
+    assert_eq!(code, "InvalidParameterCombination");
+    let code = result_code(
+        modify("compatible")
+            .cache_node_type("cache.m5.large")
+            .send()
+            .await,
+    );
+    assert_eq!(code, "InvalidParameterCombination");
+    let code = result_code(
+        modify("compatible")
+            .cache_parameter_group_name("default.redis7")
+            .send()
+            .await,
+    );
+    assert_eq!(code, "InvalidParameterCombination");
+    let mut conn = redis_conn(&primary).await;
+    let _: () = redis::pipe()
+        .cmd("SELECT")
+        .arg(1)
+        .cmd("SET")
+        .arg("elsewhere")
+        .arg(1)
+        .cmd("SELECT")
+        .arg(0)
+        .query_async(&mut conn)
+        .await
+        .expect("a key in db 1");
+    let e = modify("compatible")
+        .send()
+        .await
+        .expect_err("db 1 has a key");
+    assert_eq!(
+        aws_sdk_elasticache::error::ProvideErrorMetadata::code(&e),
+        Some("InvalidReplicationGroupState")
+    );
+    let _: () = redis::pipe()
+        .cmd("SELECT")
+        .arg(1)
+        .cmd("FLUSHDB")
+        .cmd("SELECT")
+        .arg(0)
+        .query_async(&mut conn)
+        .await
+        .expect("db 1 emptied");
+    assert_eq!(
+        describe_group(&c, "modes").await.status(),
+        Some("available"),
+        "refusals change nothing"
+    );
+
+    let writer = Writer::start(primary.clone(), "counter");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let g = to_compatible(&c, "disabled to compatible").await;
+    // Both kinds of client: the plain one on the primary endpoint (the writer), a cluster client on the
+    // configuration endpoint, which sees every key.
+    let mut cluster = cluster_conn(&config_url(&g)).await;
+    let v: String = cluster.get("key:9999").await.expect("cluster read");
+    assert_eq!(v, dataset::value_of(9999));
+    let _: () = cluster
+        .set("{user}:1", "cluster")
+        .await
+        .expect("cluster write");
+    let v: String = redis_conn(&primary)
+        .await
+        .get("{user}:1")
+        .await
+        .expect("plain read");
+    assert_eq!(v, "cluster");
+    let messages = event_messages(&c, "modes").await;
+    assert!(
+        messages.iter().any(|m| m.contains("(cluster mode change)")),
+        "{messages:?}"
+    );
+
+    // Back to disabled (allowed from compatible), and forward again: the nodes run without Redis Cluster and
+    // with it, the writer never losing a write.
+    let out = modify("disabled").send().await.expect("disabled");
+    assert_eq!(
+        out.replication_group().and_then(|g| g.status()),
+        Some("modifying")
+    );
+    let g = wait_available(&c, "modes", Duration::from_secs(120)).await;
+    assert_eq!(g.cluster_mode().map(|m| m.as_str()), Some("disabled"));
+    assert_eq!(g.cluster_enabled(), Some(false));
+    assert!(g.configuration_endpoint().is_none());
+    let info: String = redis::cmd("INFO")
+        .arg("cluster")
+        .query_async(&mut redis_conn(&primary).await)
+        .await
+        .expect("info");
+    assert!(info.contains("cluster_enabled:0"), "{info}");
+    to_compatible(&c, "compatible again").await;
+
+    let out = modify("enabled").send().await.expect("enabled");
+    assert!(out.replication_group().is_some());
+    let g = wait_available(&c, "modes", Duration::from_secs(60)).await;
+    let log = writer.stop().await;
+    assert_eq!(log.lost(), 0, "acknowledged writes lost");
+    assert!(log.acks.len() > 100, "the writer wrote: {}", log.acks.len());
+    assert_eq!(g.cluster_mode().map(|m| m.as_str()), Some("enabled"));
+    assert!(g.node_groups()[0].primary_endpoint().is_none());
+    assert!(g.node_groups()[0].reader_endpoint().is_none());
+    // Every key and the writer's last value, through the configuration endpoint only.
+    let mut cluster = cluster_conn(&config_url(&g)).await;
+    let last = log.acks.last().map(|a| a.1).expect("acks");
+    let counter: i64 = cluster.get("counter").await.expect("counter");
+    assert!(
+        counter >= last,
+        "counter {counter} < last acknowledged {last}"
+    );
+    for i in [0, 1234, 5000, 9999] {
+        let v: String = cluster.get(format!("key:{i}")).await.expect("key");
+        assert_eq!(v, dataset::value_of(i));
+    }
+    assert_eq!(
+        result_code(modify("disabled").send().await),
+        "InvalidParameterCombination",
+        "enabled is final"
+    );
+}
+
+/// Sets group `modes` to `compatible` (with the parameter group that may accompany it) and waits until it is.
+async fn to_compatible(c: &aws_sdk_elasticache::Client, note: &str) -> ReplicationGroup {
+    let out = c
+        .modify_replication_group()
+        .replication_group_id("modes")
+        .cluster_mode("compatible".into())
+        .cache_parameter_group_name("default.redis7.cluster.on")
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("compatible");
+    let g = out.replication_group().expect("group");
+    assert_eq!(g.status(), Some("modifying"), "{note}");
+    assert_eq!(
+        g.pending_modified_values()
+            .and_then(|p| p.cluster_mode())
+            .map(|m| m.as_str()),
+        Some("compatible")
+    );
+    let g = wait_available(c, "modes", Duration::from_secs(120)).await;
+    assert_eq!(g.cluster_mode().map(|m| m.as_str()), Some("compatible"));
+    assert_eq!(g.cluster_enabled(), Some(true));
+    assert_eq!(g.node_groups()[0].slots(), Some("0-16383"));
+    assert!(g.node_groups()[0].primary_endpoint().is_some(), "{note}");
+    g
+}

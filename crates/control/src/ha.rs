@@ -348,6 +348,7 @@ impl Control {
                     engine_version: None,
                     port,
                     ipv6,
+                    converted: false,
                 });
             }
             events.push(NewEvent::group(

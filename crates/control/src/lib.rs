@@ -7,6 +7,7 @@
 //! data types of `wire::input` / `wire::output` (no HTTP or XML is touched here).
 
 pub mod capacity;
+mod cluster_mode;
 pub mod error;
 pub mod failover;
 pub mod layout;

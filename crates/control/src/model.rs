@@ -92,6 +92,10 @@ pub struct Member {
     /// The node follows its primary and announces itself over IPv6 (`IpDiscovery ipv6` has reached it).
     #[serde(default)]
     pub ipv6: bool,
+    /// During a change of cluster mode ([`ReplicationGroup::converting_to`]): this node has been restarted in the
+    /// new mode.
+    #[serde(default)]
+    pub converted: bool,
 }
 
 /// A replication group: one or more node groups (shards) of one primary and its replicas each.
@@ -129,6 +133,11 @@ pub struct ReplicationGroup {
     /// questions), once the nodes run Redis Cluster.
     #[serde(default)]
     pub configuration_endpoint: Option<IpAddr>,
+    /// A change of `ClusterMode` under way (`disabled` → `compatible` or back): the nodes are restarted in the new
+    /// mode one at a time (replicas first, then a handover of the primary's role); `cluster_mode` is the old mode
+    /// until every node runs the new one.
+    #[serde(default)]
+    pub converting_to: Option<ClusterMode>,
     /// Set by `DeleteReplicationGroup` with `RetainPrimaryCluster`: this member is kept as a standalone cluster.
     pub retain_cluster_id: Option<String>,
     /// How many times creation has failed in a row (the reconciler gives up after a few).
@@ -507,6 +516,25 @@ impl ReplicationGroup {
 
     /// The first shard: the only one of a group with cluster mode disabled. A group always has one (creation
     /// makes it, the store refuses a group without, and no shard change removes the last).
+    /// Whether member `m`'s node runs Redis Cluster: the group's mode, or during a change of mode, the new mode
+    /// once the node has been converted.
+    pub fn runs_cluster(&self, m: &Member) -> bool {
+        match self.converting_to {
+            Some(to) if m.converted => to.runs_cluster(),
+            _ => self.cluster_mode.runs_cluster(),
+        }
+    }
+
+    /// Every node runs Redis Cluster: the cluster's formation applies.
+    pub fn all_run_cluster(&self) -> bool {
+        self.members().all(|m| self.runs_cluster(m))
+    }
+
+    /// The configuration endpoint serves: the nodes run Redis Cluster and no change of mode is under way.
+    pub fn serves_configuration_endpoint(&self) -> bool {
+        self.cluster_mode.runs_cluster() && self.converting_to.is_none()
+    }
+
     pub fn first_shard(&self) -> &Shard {
         &self.shards[0]
     }

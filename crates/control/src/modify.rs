@@ -119,6 +119,9 @@ impl Control {
                 status: current.status.as_str().into(),
             });
         }
+        if let Some(changed) = self.change_cluster_mode(&current, &input).await? {
+            return Ok(changed);
+        }
         cluster_mode_rules(&current, &input)?;
         let apply_now = input.apply_immediately.unwrap_or(false);
         let mut g = current.clone();
@@ -649,20 +652,31 @@ impl Control {
 /// messages), and what Cacheplane does not do yet with cluster mode enabled (refused by name).
 fn cluster_mode_rules(g: &ReplicationGroup, input: &ModifyReplicationGroup) -> Result<()> {
     use crate::model::ClusterMode;
-    match (g.cluster_mode, input.cluster_mode.as_deref()) {
-        (_, None) => {}
-        (ClusterMode::Enabled, Some("enabled")) | (ClusterMode::Disabled, Some("disabled")) => {}
-        (ClusterMode::Enabled, Some(_)) => {
+    let changes = |v: &Option<String>, now: &str| v.as_deref().is_some_and(|v| v != now);
+    if g.cluster_mode == ClusterMode::Compatible {
+        // AWS: while compatible, "scaling and engine version are not allowed". The planned switchover and turning
+        // automatic failover off are refused too: the nodes run Redis Cluster, whose roles move only by failover.
+        if changes(&input.engine_version, &g.engine_version)
+            || changes(&input.cache_node_type, &g.cache_node_type)
+        {
             return Err(combination(
-                "Cluster mode cannot be changed once it is enabled: reverting this configuration is not possible.",
-            ))
+                "Scaling and engine version changes are not allowed while cluster mode is compatible: set ClusterMode \
+                 to enabled (or back to disabled) first.",
+            ));
         }
-        (_, Some(_)) => {
+        if input.primary_cluster_id.is_some() || input.automatic_failover_enabled == Some(false) {
+            return Err(combination(
+                "PrimaryClusterId and AutomaticFailoverEnabled=false are not allowed while cluster mode is \
+                 compatible (use TestFailover to move the primary).",
+            ));
+        }
+        if input.transit_encryption_enabled.is_some() || input.transit_encryption_mode.is_some() {
             return Err(not_yet(
-                "ClusterMode",
-                "changing the cluster mode of a live group (disabled, compatible, enabled)",
-            ))
+                "TransitEncryptionEnabled/TransitEncryptionMode",
+                "TLS for groups whose nodes run Redis Cluster",
+            ));
         }
+        return Ok(());
     }
     if g.cluster_mode != ClusterMode::Enabled {
         return Ok(());
@@ -683,9 +697,8 @@ fn cluster_mode_rules(g: &ReplicationGroup, input: &ModifyReplicationGroup) -> R
              the node group's NodeGroupId.",
         ));
     }
-    let rolling = |v: &Option<String>, now: &str| v.as_deref().is_some_and(|v| v != now);
-    if rolling(&input.engine_version, &g.engine_version)
-        || rolling(&input.cache_node_type, &g.cache_node_type)
+    if changes(&input.engine_version, &g.engine_version)
+        || changes(&input.cache_node_type, &g.cache_node_type)
     {
         return Err(not_yet(
             "EngineVersion/CacheNodeType",
@@ -712,7 +725,7 @@ pub fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use chrono::TimeZone;
 
@@ -753,6 +766,7 @@ mod tests {
             cluster_mode: Default::default(),
             resharding: None,
             configuration_endpoint: None,
+            converting_to: None,
             retain_cluster_id: None,
             create_attempts: 0,
             removing: vec![],
@@ -773,6 +787,27 @@ mod tests {
             restore_from: None,
             final_snapshot: None,
         }
+    }
+
+    /// A group of a primary and one replica with automatic failover, Redis 7.0.
+    pub(crate) fn sample_group() -> ReplicationGroup {
+        let mut g = group("sun:05:00-sun:06:00", false);
+        g.automatic_failover = true;
+        let t = g.create_time;
+        for (i, id) in ["rg-001", "rg-002"].into_iter().enumerate() {
+            g.shards[0].members.push(crate::model::Member {
+                cluster_id: id.into(),
+                address: format!("127.0.0.{}", 10 + i).parse().expect("ip"),
+                availability_zone: "local-1a".into(),
+                create_time: t,
+                rebooting: false,
+                engine_version: None,
+                port: None,
+                ipv6: false,
+                converted: false,
+            });
+        }
+        g
     }
 
     fn at(d: u32, h: u32, m: u32) -> DateTime<Utc> {

@@ -567,6 +567,7 @@ impl Control {
                     engine_version: None,
                     port,
                     ipv6: plan.ipv6_discovery,
+                    converted: false,
                 });
             }
             shards.push(Shard {
@@ -603,6 +604,7 @@ impl Control {
             cluster_mode: plan.mode,
             resharding: None,
             configuration_endpoint,
+            converting_to: None,
             retain_cluster_id: None,
             create_attempts: 0,
             removing: vec![],

@@ -347,6 +347,7 @@ impl Control {
                     engine_version: None,
                     port: None,
                     ipv6: false,
+                    converted: false,
                 });
             }
             events.extend(members.iter().map(|m| {

@@ -68,7 +68,10 @@ async fn group_report(
             g.reader_endpoint_addr()
         ));
     }
-    if let Some(ce) = g.configuration_endpoint {
+    if let Some(ce) = g
+        .configuration_endpoint
+        .filter(|_| g.serves_configuration_endpoint())
+    {
         endpoints.push(format!(
             "configuration endpoint {}",
             std::net::SocketAddr::new(ce, g.port)

@@ -51,7 +51,8 @@ impl Control {
                 status: member_status(g.status).into(),
                 primary_endpoint: cmd.then(|| endpoint(g.primary_endpoint_addr())),
                 reader_endpoint: cmd.then(|| endpoint(g.reader_endpoint_addr())),
-                slots: (!shard.slots.is_empty()).then(|| shard.slots_text()),
+                slots: (g.cluster_mode.runs_cluster() && !shard.slots.is_empty())
+                    .then(|| shard.slots_text()),
                 members: shard
                     .members
                     .iter()
@@ -92,6 +93,7 @@ impl Control {
                 }),
                 auth_token_status: g.auth.as_ref().and_then(|a| a.status.clone()),
                 resharding_progress: g.resharding.as_ref().map(|r| r.progress()),
+                cluster_mode: g.converting_to.map(|m| m.as_str().to_string()),
                 ..Default::default()
             },
             member_clusters: g.members().map(|m| m.cluster_id.clone()).collect(),
@@ -107,6 +109,7 @@ impl Control {
             snapshot_window: Some(g.snapshot_window.clone()),
             configuration_endpoint: g
                 .configuration_endpoint
+                .filter(|_| g.serves_configuration_endpoint())
                 .map(|ip| endpoint(SocketAddr::new(ip, g.port))),
             cluster_enabled: g.cluster_mode.runs_cluster(),
             cache_node_type: g.cache_node_type.clone(),

@@ -230,6 +230,46 @@ impl AdminClient {
     }
 }
 
+/// The identity of the stand-in a seeded node (see [`seed_state`]) believes its primary: 40 hex digits no Redis node
+/// picks by chance (Redis draws its ids at random).
+pub const SEED_ID: &str = "cacce55000000000000000000000000000000001";
+
+/// The `cluster-node-timeout` of a seeded node until its handover (an hour): the stand-in never answers on the bus.
+pub const SEEDED_NODE_TIMEOUT_MS: u64 = 3_600_000;
+
+/// Before a node whose spec has [`crate::config::NodeCluster::seed_primary`] starts for the first time (no
+/// `nodes.conf` yet), writes the cluster state that makes it a replica of a stand-in node, [`SEED_ID`], at the
+/// primary's address, owning every slot. Redis, finding itself a replica of a node whose address it knows,
+/// replicates that address (the primary, which does not run Redis Cluster, serves it like any replica); the
+/// stand-in's bus port is 0, so no bus connection reaches anything. When the primary's role is handed over, the
+/// replica's `CLUSTER FAILOVER TAKEOVER` gives it every slot and the stand-in is forgotten.
+pub fn seed_state(spec: &crate::config::NodeSpec) -> Result<()> {
+    let Some(primary) = spec.cluster.as_ref().and_then(|c| c.seed_primary) else {
+        return Ok(());
+    };
+    let file = spec.dir.join(NODES_FILE);
+    if file.exists() {
+        return Ok(());
+    }
+    use rand::Rng;
+    let me: String = (0..20)
+        .map(|_| format!("{:02x}", rand::thread_rng().gen::<u8>()))
+        .collect();
+    let cport = bus_port(spec.port).unwrap_or(0);
+    let text = format!(
+        "{me} {}:{}@{cport} myself,slave {SEED_ID} 0 0 0 connected\n\
+         {SEED_ID} {}:{}@0 master - 0 0 1 connected 0-{}\n\
+         vars currentEpoch 1 lastVoteEpoch 0\n",
+        spec.announce,
+        spec.port,
+        primary.ip(),
+        primary.port(),
+        SLOTS - 1
+    );
+    std::fs::write(&file, text)
+        .map_err(|e| EngineError::Other(format!("writing {}: {e}", file.display())))
+}
+
 /// The file a cluster node keeps its state in (its id, epochs, what it knows of the others), in its directory.
 pub const NODES_FILE: &str = "nodes.conf";
 

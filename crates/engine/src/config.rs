@@ -57,6 +57,10 @@ pub struct NodeSpec {
 pub struct NodeCluster {
     /// How long a node may not answer on the bus before the others mark it failing (`cluster-node-timeout`).
     pub node_timeout_ms: u64,
+    /// A node that must replicate a primary which does not run Redis Cluster (a group changing its cluster mode):
+    /// the primary's address. Redis refuses `REPLICAOF` in cluster mode, so the node starts from a cluster state
+    /// that names it the replica of a stand-in node at that address (see [`crate::cluster::seed_state`]).
+    pub seed_primary: Option<std::net::SocketAddr>,
 }
 
 /// The file a node of an older Cacheplane loaded a snapshot from (with `appendonly no` until the control plane
@@ -292,7 +296,15 @@ pub fn render(spec: &NodeSpec, admin: &AdminCredentials) -> String {
             // `CLUSTER REPLICATE` (Redis refuses `replicaof` in cluster mode).
             let _ = writeln!(c, "cluster-enabled yes");
             let _ = writeln!(c, "cluster-config-file nodes.conf");
-            let _ = writeln!(c, "cluster-node-timeout {}", cl.node_timeout_ms);
+            // A seeded node never hears from its stand-in primary on the bus: with the usual timeout it would find
+            // itself in a minority, and, once promoted, refuse writes for a rejoin delay. It keeps the stand-in
+            // alive in its view until the handover sets the usual timeout.
+            let timeout = if cl.seed_primary.is_some() {
+                crate::cluster::SEEDED_NODE_TIMEOUT_MS
+            } else {
+                cl.node_timeout_ms
+            };
+            let _ = writeln!(c, "cluster-node-timeout {timeout}");
             let _ = writeln!(c, "cluster-replica-no-failover yes");
             let _ = writeln!(c, "cluster-allow-replica-migration no");
             let _ = writeln!(c, "cluster-require-full-coverage no");
@@ -373,6 +385,7 @@ mod tests {
         spec.follows_external = false;
         spec.cluster = Some(NodeCluster {
             node_timeout_ms: 5000,
+            seed_primary: None,
         });
         let c = render(&spec, &admin);
         assert!(c.contains("cluster-enabled yes\n"));

@@ -89,6 +89,7 @@ pub fn read_pid(spec: &NodeSpec) -> Option<u32> {
 pub fn write_config(spec: &NodeSpec, admin: &AdminCredentials) -> Result<()> {
     std::fs::create_dir_all(&spec.dir).map_err(io_err(&spec.dir))?;
     crate::restore::prepare(spec)?;
+    crate::cluster::seed_state(spec)?;
     write_private(&spec.config_path(), &render(spec, admin))
 }
 

@@ -25,6 +25,35 @@ pub trait Member: Sized {
     fn read(f: &mut Form, at: At<'_>) -> Result<Self, ApiError>;
 }
 
+/// Whether a request gave a member: an optional one when present; a required one always (decoding refused the
+/// request without it).
+pub trait Given {
+    fn given(&self) -> bool;
+}
+
+impl<T> Given for Option<T> {
+    fn given(&self) -> bool {
+        self.is_some()
+    }
+}
+
+macro_rules! always_given {
+    ($($t:ty),*) => {
+        $(impl Given for $t {
+            fn given(&self) -> bool {
+                true
+            }
+        })*
+    };
+}
+always_given!(String, bool, i32);
+
+impl<T> Given for Vec<T> {
+    fn given(&self) -> bool {
+        true
+    }
+}
+
 /// A structure nested in an input: decoded from the sub-form of its members.
 pub trait Structure: Sized {
     fn decode_in(f: Form, action: &str) -> Result<Self, ApiError>;
@@ -217,6 +246,13 @@ macro_rules! input {
                 let input = $crate::read_members!(f, Self::ACTION, $( $field : $ty = $wire $(/ $item)? $(in [$($v),*])? ),*);
                 f.finish(Self::ACTION)?;
                 Ok(input)
+            }
+
+            /// The wire names of the members this request gave, in declaration order.
+            pub fn given(&self) -> Vec<&'static str> {
+                let mut out = Vec::new();
+                $( if $crate::decode::Given::given(&self.$field) { out.push($wire); } )*
+                out
             }
         }
     };

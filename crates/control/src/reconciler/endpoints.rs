@@ -86,10 +86,14 @@ impl Control {
                     o.load.is_none() && matches!(o.role, Some(Role::Replica { link_up: true, .. }))
                 })
             };
+            // A replica running Redis Cluster answers a plain client's read with `MOVED` (only a cluster client
+            // reads it, with `READONLY`): with cluster mode `compatible` (and while it changes), the reader endpoint's
+            // plain clients are served by replicas that do not run it, else by the primary.
             let replicas: Vec<SocketAddr> = shard
                 .replicas()
                 .filter(|m| {
-                    !m.rebooting
+                    !g.runs_cluster(m)
+                        && !m.rebooting
                         && !self.still_rebooting(&m.cluster_id)
                         && self.inner.monitor.health(&m.cluster_id).is_up()
                         && ready(m)
@@ -114,7 +118,10 @@ impl Control {
         }
         // The configuration endpoint: a node answers a cluster client's questions about the cluster once its slot
         // map is right (a node just started, or replaced, knows only itself); those that are up serve it.
-        if let Some(ce) = g.configuration_endpoint {
+        if let Some(ce) = g
+            .configuration_endpoint
+            .filter(|_| g.serves_configuration_endpoint())
+        {
             let up = |m: &&Member| {
                 !m.rebooting
                     && !self.still_rebooting(&m.cluster_id)
@@ -159,6 +166,14 @@ impl Control {
                 SocketAddr::new(v6, d.reader_port),
                 readers6,
             ));
+        }
+        // Endpoints the group no longer has (the primary and reader endpoints once cluster mode is enabled, the
+        // configuration endpoint while the cluster mode changes) close.
+        {
+            let prefix = format!("{}/", g.id);
+            self.lock_endpoints().retain(|k, _| {
+                !(k == &g.id || k.starts_with(&prefix)) || wanted.iter().any(|(w, _, _)| w == k)
+            });
         }
         for (key, addr, targets) in wanted {
             let bound = self.lock_endpoints().contains_key(&key);

@@ -30,6 +30,18 @@ pub(super) fn budget_key(g: &ReplicationGroup, shard: &Shard) -> String {
     format!("{}/{}", g.id, shard.id)
 }
 
+/// Why a primary's role is handed to a replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Cause {
+    /// The primary failed.
+    Failure,
+    /// `TestFailover`.
+    Test,
+    /// A change of cluster mode: the primary, paused and caught up with, is restarted in the new mode (marked
+    /// converted in the same write that records its successor).
+    ModeChange,
+}
+
 impl Control {
     pub(super) fn lock_failovers(
         &self,
@@ -88,8 +100,9 @@ impl Control {
         g: &ReplicationGroup,
         shard: &Shard,
         old: &Member,
-        test: bool,
+        cause: Cause,
     ) -> Result<bool> {
+        let test = cause == Cause::Test;
         let mut reads = tokio::task::JoinSet::new();
         for m in shard.replicas() {
             if m.rebooting || !self.inner.monitor.health(&m.cluster_id).is_up() {
@@ -145,7 +158,7 @@ impl Control {
             tracing::warn!(group = %g.id, "primary failed and no replica can take over");
             return Ok(false);
         };
-        tracing::warn!(group = %g.id, from = %old.cluster_id, to = %choice.cluster_id, test, "failing over");
+        tracing::warn!(group = %g.id, from = %old.cluster_id, to = %choice.cluster_id, ?cause, "failing over");
         // Fence: nothing is promoted until the old primary is known gone.
         let old_spec = self.node_spec(g, old)?;
         self.inner.monitor.forget(&old.cluster_id);
@@ -172,7 +185,14 @@ impl Control {
         self.update_group(&g.id, |cur| {
             if let Some(s) = cur.shard_mut(&sid) {
                 s.primary_cluster_id = chosen;
-                s.failover = Some(Failover::Recovering { failed });
+                s.failover = Some(Failover::Recovering {
+                    failed: failed.clone(),
+                });
+            }
+            if cause == Cause::ModeChange {
+                if let Some(m) = cur.member_mut(&failed) {
+                    m.converted = true;
+                }
             }
             vec![]
         })?;
@@ -229,10 +249,16 @@ impl Control {
             .observed
             .update(&choice.cluster_id, |o| o.role = Some(role));
         self.ensure_endpoints(&new).await?;
-        let message = format!(
-            "Failover from primary node {} to replica node {} completed",
-            old.cluster_id, choice.cluster_id
-        );
+        let message = match cause {
+            Cause::ModeChange => format!(
+                "Primary changed from {} to {} (cluster mode change)",
+                old.cluster_id, choice.cluster_id
+            ),
+            _ => format!(
+                "Failover from primary node {} to replica node {} completed",
+                old.cluster_id, choice.cluster_id
+            ),
+        };
         self.state().store.add_events(
             now(),
             &[

@@ -79,6 +79,7 @@ impl Control {
                 || g.shards.iter().any(|s| s.switchover_to.is_some())
                 || g.upgrading_to.is_some()
                 || g.resharding.is_some()
+                || g.converting_to.is_some()
                 || !g.adding().all(synced)
                 || g.migration.as_ref().is_some_and(|m| m.is_running())
                 || g.dual_stack

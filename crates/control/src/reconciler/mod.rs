@@ -140,9 +140,10 @@ mod endpoints;
 mod fail_over;
 mod nodes;
 mod reshard;
-use fail_over::{budget_key, FailoverHistory};
+use fail_over::{budget_key, Cause, FailoverHistory};
 mod discovery;
 mod lifecycle;
+mod mode;
 mod switchover;
 mod upgrade;
 mod waits;
@@ -401,7 +402,19 @@ impl Control {
                     if !requested && !self.failover_allowed(g, shard, &p)? {
                         // Past the budget: the primary is restarted in place below, like a group without
                         // automatic failover.
-                    } else if self.fail_over(g, shard, &p, requested).await? {
+                    } else if self
+                        .fail_over(
+                            g,
+                            shard,
+                            &p,
+                            if requested {
+                                Cause::Test
+                            } else {
+                                Cause::Failure
+                            },
+                        )
+                        .await?
+                    {
                         if !requested {
                             self.lock_failovers()
                                 .entry(budget_key(g, shard))
@@ -444,11 +457,15 @@ impl Control {
         }
         // A cluster node replaced by a failover starts again as a new, empty node (see `discard_state`); this is
         // decided here, from the stored failover, so a daemon that died anywhere in between still does it.
-        if g.cluster_mode.runs_cluster() {
-            for shard in &g.shards {
-                let Some(Failover::Recovering { failed }) = &shard.failover else {
-                    continue;
-                };
+        // During a change of cluster mode, the replaced primary starts again in the new mode, empty, too.
+        for shard in &g.shards {
+            let Some(Failover::Recovering { failed }) = &shard.failover else {
+                continue;
+            };
+            let fresh = g
+                .member(failed)
+                .is_some_and(|m| g.runs_cluster(m) || g.converting_to.is_some());
+            if fresh {
                 if let Some(spec) = specs.iter().find(|s| s.name == *failed) {
                     if self
                         .pid_of(spec)
@@ -509,6 +526,7 @@ impl Control {
             }
             due
         };
+        let mut formed = false;
         if due {
             let hold: Vec<String> = g.shards.iter().flat_map(|s| s.switching()).collect();
             let timeout = if creating {
@@ -517,9 +535,19 @@ impl Control {
                 STEP_COMMAND_TIMEOUT
             };
             // A cluster's nodes meet, get their slots and follow their primaries before anything waits on them.
-            if g.cluster_mode.runs_cluster() {
-                match self.cluster_step(g, &specs).await {
-                    Ok(true) => {}
+            // During a change of cluster mode, the nodes that run Redis Cluster once the primary does.
+            let primaries_cluster = g
+                .shards
+                .iter()
+                .all(|s| s.primary().is_some_and(|p| g.runs_cluster(p)));
+            if primaries_cluster {
+                let cluster_specs: Vec<NodeSpec> = specs
+                    .iter()
+                    .filter(|s| s.cluster.is_some())
+                    .cloned()
+                    .collect();
+                match self.cluster_step(g, &cluster_specs).await {
+                    Ok(true) => formed = true,
                     Ok(false) if creating => {
                         poke.notify_one();
                         return Ok(false);
@@ -654,6 +682,13 @@ impl Control {
                 // Look again soon: the replaced node's link comes up within milliseconds of its start.
                 self.refresh_roles_soon(&g.id);
             }
+        }
+        // A change of cluster mode goes on once a replaced primary's recovery above is recorded.
+        if let Some(to) = g.converting_to {
+            if self.mode_step(g, to, formed, &poke).await? {
+                poke.notify_one();
+            }
+            return Ok(false);
         }
         Ok(due || !g.status.eq(&GroupStatus::Modifying))
     }

@@ -59,12 +59,14 @@ impl Control {
                 _ => None,
             },
             engine_version: binary.version_triple(),
-            cluster: g
-                .cluster_mode
-                .runs_cluster()
-                .then_some(engine::config::NodeCluster {
-                    node_timeout_ms: CLUSTER_NODE_TIMEOUT.as_millis() as u64,
-                }),
+            cluster: g.runs_cluster(m).then(|| engine::config::NodeCluster {
+                node_timeout_ms: CLUSTER_NODE_TIMEOUT.as_millis() as u64,
+                // A replica converted to cluster mode while its primary is not yet (a change of cluster mode).
+                seed_primary: shard
+                    .and_then(|s| s.primary())
+                    .filter(|p| !is_primary && !g.runs_cluster(p))
+                    .and(replica_of),
+            }),
         })
     }
 

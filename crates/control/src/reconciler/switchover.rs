@@ -64,27 +64,9 @@ impl Control {
             (Role::Primary { .. }, Role::Replica { .. }) => {
                 c.pause_writes(SWITCHOVER_PAUSE.as_millis() as u64).await?;
                 let handed = async {
-                    let Role::Primary { offset: goal, .. } = c.role().await? else {
-                        return Err(ControlError::Internal("the primary changed role".into()));
-                    };
-                    let deadline = Instant::now() + SWITCHOVER_PAUSE / 2;
-                    loop {
-                        match n.role().await? {
-                            Role::Replica {
-                                offset, link_up: true, ..
-                            } if offset >= goal => break,
-                            seen if Instant::now() > deadline => {
-                                return Err(ControlError::Internal(format!(
-                                    "{} did not catch up with the primary (offset {goal}) within {} ms: {seen:?}",
-                                    new.cluster_id,
-                                    (SWITCHOVER_PAUSE / 2).as_millis()
-                                )))
-                            }
-                            _ => tokio::time::sleep(Duration::from_millis(1)).await,
-                        }
-                    }
+                    catch_up(&mut c, &mut n, &new.cluster_id).await?;
                     c.replicaof(Some(follow_target)).await?;
-                    Ok(())
+                    Ok::<(), ControlError>(())
                 }
                 .await;
                 if let Err(e) = handed {
@@ -195,5 +177,30 @@ impl Control {
                 format!("Could not switch the primary to {target}: {why}"),
             )]
         })
+    }
+}
+
+/// With writes paused on the primary `c`, waits until its replica `n` (member `name`) has processed everything the
+/// primary has, within half the pause ([`SWITCHOVER_PAUSE`]): from then on, every acknowledged write is on `n`.
+pub(super) async fn catch_up(c: &mut AdminClient, n: &mut AdminClient, name: &str) -> Result<()> {
+    let Role::Primary { offset: goal, .. } = c.role().await? else {
+        return Err(ControlError::Internal("the primary changed role".into()));
+    };
+    let deadline = Instant::now() + SWITCHOVER_PAUSE / 2;
+    loop {
+        match n.role().await? {
+            Role::Replica {
+                offset,
+                link_up: true,
+                ..
+            } if offset >= goal => return Ok(()),
+            seen if Instant::now() > deadline => {
+                return Err(ControlError::Internal(format!(
+                "{name} did not catch up with the primary (offset {goal}) within {} ms: {seen:?}",
+                (SWITCHOVER_PAUSE / 2).as_millis()
+            )))
+            }
+            _ => tokio::time::sleep(Duration::from_millis(1)).await,
+        }
     }
 }
