@@ -56,31 +56,8 @@ async fn three_shards_serve_every_key_through_the_configuration_endpoint() {
     let cc = cluster_conn(&config_url(&g)).await;
     const N: usize = 100_000;
     let keys: Vec<String> = (0..N).map(|i| format!("key:{i}")).collect();
-    for chunk in keys.chunks(2000) {
-        let mut set = tokio::task::JoinSet::new();
-        for k in chunk {
-            let (mut conn, k) = (cc.clone(), k.clone());
-            set.spawn(async move { conn.set::<_, _, ()>(&k, &k).await });
-        }
-        while let Some(r) = set.join_next().await {
-            r.expect("task").expect("set through the cluster client");
-        }
-    }
-    for chunk in keys.chunks(2000) {
-        let mut set = tokio::task::JoinSet::new();
-        for k in chunk {
-            let (mut conn, k) = (cc.clone(), k.clone());
-            set.spawn(async move { (conn.get::<_, Option<String>>(&k).await, k) });
-        }
-        while let Some(r) = set.join_next().await {
-            let (v, k) = r.expect("task");
-            assert_eq!(
-                v.expect("get").as_deref(),
-                Some(k.as_str()),
-                "key {k} read back"
-            );
-        }
-    }
+    set_all(&cc, &keys).await;
+    assert_all(&cc, &keys).await;
 
     // Each shard's nodes hold exactly the keys whose slot the shard owns: its replica too (replication is
     // asynchronous: wait for it to catch up).
@@ -1256,4 +1233,202 @@ async fn to_compatible(c: &aws_sdk_elasticache::Client, note: &str) -> Replicati
     assert_eq!(g.node_groups()[0].slots(), Some("0-16383"));
     assert!(g.node_groups()[0].primary_endpoint().is_some(), "{note}");
     g
+}
+
+/// Snapshots with cluster mode enabled: one RDB per node group (manual, automatic, final), restored into a different
+/// number of node groups with every key present once (placed by its slot), copied and deleted with all their files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_per_node_group_restore_into_another_count() {
+    let d = Daemon::start();
+    let c = d.client();
+    let now = chrono::Utc::now();
+    let window = format!(
+        "{}-{}",
+        (now - chrono::Duration::minutes(10)).format("%H:%M"),
+        (now + chrono::Duration::minutes(60)).format("%H:%M")
+    );
+    c.create_replication_group()
+        .replication_group_id("three")
+        .replication_group_description("snapshots of shards")
+        .num_node_groups(3)
+        .replicas_per_node_group(1)
+        .snapshot_retention_limit(1)
+        .snapshot_window(window)
+        .preferred_maintenance_window(weekly_window(now + chrono::Duration::hours(3)))
+        .send()
+        .await
+        .expect("create");
+    let g = wait_available(&c, "three", Duration::from_secs(60)).await;
+    let cc = cluster_conn(&config_url(&g)).await;
+    let keys: Vec<String> = (0..20_000).map(|i| format!("key:{i}")).collect();
+    set_all(&cc, &keys).await;
+
+    // The automatic snapshot of the window: every node group's data.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let automatic = loop {
+        let out = c
+            .describe_snapshots()
+            .replication_group_id("three")
+            .snapshot_source("automated")
+            .send()
+            .await
+            .expect("automated");
+        if let Some(s) = out.snapshots().first() {
+            if s.snapshot_status() == Some("available") {
+                break s.clone();
+            }
+        }
+        assert!(Instant::now() < deadline, "no automatic snapshot: {out:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(automatic.num_node_groups(), Some(3));
+    wait_available(&c, "three", Duration::from_secs(60)).await;
+
+    // A manual one, after writing the keys: one RDB per node group, AWS's shape.
+    assert_eq!(
+        result_code(
+            c.create_snapshot()
+                .cache_cluster_id("three-0001-001")
+                .snapshot_name("one-node")
+                .send()
+                .await
+        ),
+        "InvalidParameterCombination",
+        "a cluster mode enabled snapshot is of the whole group"
+    );
+    c.create_snapshot()
+        .replication_group_id("three")
+        .snapshot_name("three-shards")
+        .send()
+        .await
+        .expect("create snapshot");
+    let snap = loop {
+        let s = c
+            .describe_snapshots()
+            .snapshot_name("three-shards")
+            .show_node_group_config(true)
+            .send()
+            .await
+            .expect("describe snapshot")
+            .snapshots()[0]
+            .clone();
+        if s.snapshot_status() != Some("creating") {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(snap.snapshot_status(), Some("available"));
+    assert_eq!(snap.num_node_groups(), Some(3));
+    let parts: Vec<(String, String)> = snap
+        .node_snapshots()
+        .iter()
+        .map(|n| {
+            let cfg = n
+                .node_group_configuration()
+                .expect("node group configuration");
+            (
+                n.node_group_id().unwrap_or_default().to_string(),
+                cfg.slots().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        parts,
+        [
+            ("0001".to_string(), "0-5461".to_string()),
+            ("0002".into(), "5462-10922".into()),
+            ("0003".into(), "10923-16383".into())
+        ]
+    );
+    for ng in ["0001", "0002", "0003"] {
+        let f = d
+            .data_dir()
+            .join("snapshots")
+            .join(format!("three-shards.{ng}.rdb"));
+        assert!(std::fs::read(&f)
+            .expect("a file per node group")
+            .starts_with(b"REDIS"));
+    }
+
+    // Restored into four node groups: every key present once, each in the node group serving its slot.
+    assert_eq!(
+        result_code(
+            c.create_replication_group()
+                .replication_group_id("flat")
+                .replication_group_description("no")
+                .num_cache_clusters(1)
+                .snapshot_name("three-shards")
+                .send()
+                .await
+        ),
+        "InvalidParameterCombination",
+        "node groups into a group with cluster mode disabled"
+    );
+    c.create_replication_group()
+        .replication_group_id("four")
+        .replication_group_description("restored")
+        .num_node_groups(4)
+        .replicas_per_node_group(1)
+        .snapshot_name("three-shards")
+        .send()
+        .await
+        .expect("restore");
+    let g4 = wait_available(&c, "four", Duration::from_secs(120)).await;
+    assert_eq!(g4.node_groups().len(), 4);
+    let cc4 = cluster_conn(&config_url(&g4)).await;
+    assert_all(&cc4, &keys).await;
+    let urls = node_urls(&c, &g4).await;
+    let mut held = 0;
+    for ng in g4.node_groups() {
+        let primary = &ng.node_group_members()[0];
+        let mut conn = redis_conn(&urls[primary.cache_cluster_id().expect("id")]).await;
+        let n: i64 = redis::cmd("DBSIZE")
+            .query_async(&mut conn)
+            .await
+            .expect("dbsize");
+        held += n;
+    }
+    assert_eq!(held, keys.len() as i64, "every key once");
+
+    // A final snapshot when the four-shard group is deleted; copies and deletes take every file.
+    c.delete_replication_group()
+        .replication_group_id("four")
+        .final_snapshot_identifier("four-final")
+        .send()
+        .await
+        .expect("delete with a final snapshot");
+    wait_deleted(&c, "four", Duration::from_secs(60)).await;
+    let fin = c
+        .describe_snapshots()
+        .snapshot_name("four-final")
+        .send()
+        .await
+        .expect("final")
+        .snapshots()[0]
+        .clone();
+    assert_eq!(fin.snapshot_status(), Some("available"));
+    assert_eq!(fin.num_node_groups(), Some(4));
+    c.copy_snapshot()
+        .source_snapshot_name("four-final")
+        .target_snapshot_name("four-copy")
+        .send()
+        .await
+        .expect("copy");
+    let dir = d.data_dir().join("snapshots");
+    let count = |prefix: &str| {
+        std::fs::read_dir(&dir)
+            .expect("snapshots dir")
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().starts_with(prefix))
+            })
+            .count()
+    };
+    assert_eq!(count("four-copy."), 4);
+    c.delete_snapshot()
+        .snapshot_name("four-final")
+        .send()
+        .await
+        .expect("delete snapshot");
+    assert_eq!(count("four-final."), 0);
 }

@@ -311,6 +311,25 @@ pub struct Snapshot {
     /// Size of the RDB file in bytes, and the memory the dataset used on its node.
     pub size: u64,
     pub used_memory: u64,
+    /// A snapshot of a group with cluster mode enabled: one RDB per node group (`NodeSnapshots`); empty for one
+    /// with it disabled, whose one RDB is the snapshot's file. `size` and `used_memory` are then their sums.
+    #[serde(default)]
+    pub shards: Vec<ShardSnapshot>,
+}
+
+/// The part of a cluster mode enabled snapshot read from one node group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardSnapshot {
+    pub node_group_id: String,
+    /// The member the data was read from.
+    pub cache_cluster_id: String,
+    pub cache_cluster_create_time: DateTime<Utc>,
+    /// The slots the node group served.
+    pub slots: Vec<(u16, u16)>,
+    pub availability_zone: String,
+    pub replica_count: i64,
+    pub size: u64,
+    pub used_memory: u64,
 }
 
 /// A user (`CreateUser`): its passwords as SHA-256 hashes only.

@@ -705,12 +705,6 @@ fn cluster_mode_rules(g: &ReplicationGroup, input: &ModifyReplicationGroup) -> R
             "rolling engine and node type changes of cluster mode enabled groups",
         ));
     }
-    if input.snapshot_retention_limit.is_some_and(|n| n > 0) {
-        return Err(not_yet(
-            "SnapshotRetentionLimit",
-            "snapshots of cluster mode enabled groups",
-        ));
-    }
     if input.transit_encryption_enabled.is_some() || input.transit_encryption_mode.is_some() {
         return Err(not_yet(
             "TransitEncryptionEnabled/TransitEncryptionMode",

@@ -42,14 +42,6 @@ pub(crate) fn not_yet(param: &str, feature: &str) -> ControlError {
     ))
 }
 
-/// Refuses `what` on a group with cluster mode enabled, for a part of cluster mode not built yet (named).
-pub(crate) fn not_yet_with_shards(g: &ReplicationGroup, param: &str, feature: &str) -> Result<()> {
-    if g.cluster_mode == ClusterMode::Enabled {
-        return Err(not_yet(param, feature));
-    }
-    Ok(())
-}
-
 /// Everything `CreateReplicationGroup` decides before touching state.
 struct CreatePlan {
     id: String,
@@ -351,12 +343,6 @@ impl Control {
             }
         };
         if mode.runs_cluster() {
-            if input.snapshot_retention_limit.is_some_and(|n| n > 0) {
-                return Err(not_yet(
-                    "SnapshotRetentionLimit",
-                    "snapshots of cluster mode enabled groups",
-                ));
-            }
             if engine::cluster::bus_port(port).is_none() {
                 return Err(invalid(format!(
                     "Invalid Port {port} for cluster mode enabled: the cluster bus uses port + 10000, so the port \
@@ -375,12 +361,6 @@ impl Control {
                     "dual-stack networks for cluster mode enabled groups",
                 ));
             }
-            if input.snapshot_name.is_some() {
-                return Err(not_yet(
-                    "SnapshotName",
-                    "restoring a snapshot into a cluster mode enabled group",
-                ));
-            }
         }
         let transit = crate::security::transit_at_create(
             input.transit_encryption_enabled,
@@ -396,9 +376,19 @@ impl Control {
         )?;
         let restore_from = match input.snapshot_name.as_deref() {
             Some(name) => {
-                let s = self.check_restore(name, &cache_node_type, &engine_version)?;
-                // Every node of the new group holds the snapshot's data.
-                self.check_capacity(num, s.used_memory)?;
+                let s =
+                    self.check_restore(name, &cache_node_type, &engine_version, shards.len())?;
+                if !s.shards.is_empty() && !mode.runs_cluster() {
+                    return Err(combination(format!(
+                        "Snapshot {} holds {} node groups of a cluster mode enabled group: restore it into a group \
+                         with cluster mode enabled (any number of node groups; keys go to the node group of their \
+                         slot).",
+                        s.name,
+                        s.shards.len()
+                    )));
+                }
+                // Every node of the new group holds its node group's share of the snapshot's data.
+                self.check_capacity(num, s.used_memory / shards.len().max(1) as u64)?;
                 Some(s.name)
             }
             None => None,
@@ -705,12 +695,6 @@ impl Control {
             if input.retain_primary_cluster == Some(true) {
                 return Err(combination(
                     "RetainPrimaryCluster is not supported for a replication group with cluster mode enabled.",
-                ));
-            }
-            if final_snapshot.is_some() {
-                return Err(not_yet(
-                    "FinalSnapshotIdentifier",
-                    "snapshots of cluster mode enabled groups",
                 ));
             }
         }

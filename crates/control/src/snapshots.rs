@@ -14,7 +14,7 @@ use wire::input::{CopySnapshot, CreateSnapshot, DescribeSnapshots};
 use wire::output;
 
 use crate::error::{combination, invalid, ControlError, Result};
-use crate::model::{GroupStatus, NewEvent, ReplicationGroup, Snapshot};
+use crate::model::{ClusterMode, GroupStatus, NewEvent, ReplicationGroup, ShardSnapshot, Snapshot};
 use crate::replication_groups::tag_pairs;
 use crate::{now, rules, Control, State};
 
@@ -112,6 +112,31 @@ impl Control {
             .join(format!("{}.rdb", file_stem(name)))
     }
 
+    /// The RDB files of snapshot `s`: its one file, or with cluster mode enabled one per node group
+    /// (`<name>.<node group>.rdb`), with the node group's id.
+    pub(crate) fn snapshot_files(&self, s: &Snapshot) -> Vec<(Option<String>, PathBuf)> {
+        if s.shards.is_empty() {
+            return vec![(None, self.snapshot_file(&s.name))];
+        }
+        s.shards
+            .iter()
+            .map(|sh| {
+                let file = self.snapshot_file(&s.name);
+                (
+                    Some(sh.node_group_id.clone()),
+                    file.with_extension(format!("{}.rdb", sh.node_group_id)),
+                )
+            })
+            .collect()
+    }
+
+    /// Removes every file of snapshot `s` (a file already gone is no error).
+    pub(crate) fn remove_snapshot_files(&self, s: &Snapshot) {
+        for (_, f) in self.snapshot_files(s) {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+
     pub(crate) fn view_snapshot(&self, s: &Snapshot, node_group_config: bool) -> output::Snapshot {
         output::Snapshot {
             snapshot_name: s.name.clone(),
@@ -134,14 +159,37 @@ impl Control {
                 "disabled"
             }
             .into(),
-            node_snapshots: vec![output::NodeSnapshot {
-                cache_cluster_id: s.cache_cluster_id.clone(),
-                cache_size: format!("{} MB", s.size.div_ceil(1 << 20)),
-                cache_node_create_time: s.cache_cluster_create_time,
-                snapshot_create_time: s.taken,
-                node_group_config: node_group_config
-                    .then(|| (s.availability_zone.clone(), s.replica_count)),
-            }],
+            num_node_groups: s.shards.len().max(1) as i64,
+            node_snapshots: if s.shards.is_empty() {
+                vec![output::NodeSnapshot {
+                    cache_cluster_id: s.cache_cluster_id.clone(),
+                    node_group_id: "0001".into(),
+                    cache_size: format!("{} MB", s.size.div_ceil(1 << 20)),
+                    cache_node_create_time: s.cache_cluster_create_time,
+                    snapshot_create_time: s.taken,
+                    node_group_config: node_group_config.then(|| output::NodeGroupConfig {
+                        primary_availability_zone: s.availability_zone.clone(),
+                        replica_count: s.replica_count,
+                        slots: None,
+                    }),
+                }]
+            } else {
+                s.shards
+                    .iter()
+                    .map(|sh| output::NodeSnapshot {
+                        cache_cluster_id: sh.cache_cluster_id.clone(),
+                        node_group_id: sh.node_group_id.clone(),
+                        cache_size: format!("{} MB", sh.size.div_ceil(1 << 20)),
+                        cache_node_create_time: sh.cache_cluster_create_time,
+                        snapshot_create_time: s.taken,
+                        node_group_config: node_group_config.then(|| output::NodeGroupConfig {
+                            primary_availability_zone: sh.availability_zone.clone(),
+                            replica_count: sh.replica_count,
+                            slots: Some(crate::slots::text(&sh.slots)),
+                        }),
+                    })
+                    .collect()
+            },
             arn: self.inner.settings.arn("snapshot", &s.name),
         }
     }
@@ -176,6 +224,30 @@ impl Control {
             taken: None,
             size: 0,
             used_memory: 0,
+            // With cluster mode enabled, every node group's data, each read from a replica (else its primary).
+            shards: if g.cluster_mode == ClusterMode::Enabled {
+                g.shards
+                    .iter()
+                    .map(|sh| {
+                        let m = sh.replicas().next().or_else(|| sh.primary());
+                        ShardSnapshot {
+                            node_group_id: sh.id.clone(),
+                            cache_cluster_id: m.map(|m| m.cluster_id.clone()).unwrap_or_default(),
+                            cache_cluster_create_time: m.map_or(g.create_time, |m| m.create_time),
+                            slots: sh.slots.clone(),
+                            availability_zone: sh
+                                .primary()
+                                .map(|p| p.availability_zone.clone())
+                                .unwrap_or_default(),
+                            replica_count: sh.replicas().count() as i64,
+                            size: 0,
+                            used_memory: 0,
+                        }
+                    })
+                    .collect()
+            } else {
+                vec![]
+            },
         }
     }
 
@@ -248,11 +320,13 @@ impl Control {
                 (g, from)
             }
         };
-        crate::replication_groups::not_yet_with_shards(
-            &g,
-            "CreateSnapshot",
-            "snapshots of cluster mode enabled groups",
-        )?;
+        if g.cluster_mode == ClusterMode::Enabled && input.cache_cluster_id.is_some() {
+            return Err(combination(format!(
+                "A snapshot of cluster mode enabled replication group {} holds every node group: give its \
+                 ReplicationGroupId, not CacheClusterId.",
+                g.id
+            )));
+        }
         if st.snapshots.contains_key(&name) {
             return Err(ControlError::SnapshotAlreadyExists(format!(
                 "Snapshot {name} already exists."
@@ -405,17 +479,23 @@ impl Control {
             self.check_quota(&st)?;
             src
         };
-        // A temporary name of this request's own: two copies to one target never share a file.
-        let tmp = std::path::PathBuf::from(format!(
-            "{}.copying-{}",
-            self.snapshot_file(&target).display(),
-            engine::secret::random_token(8)
-        ));
-        tokio::fs::copy(self.snapshot_file(&source), &tmp)
-            .await
-            .map_err(|e| ControlError::Internal(format!("copy snapshot {source}: {e}")))?;
+        // Temporary names of this request's own: two copies to one target never share a file.
+        let from = self.snapshot_files(&copy);
         copy.name = target.clone();
         copy.source = MANUAL.into();
+        let to = self.snapshot_files(&copy);
+        let token = engine::secret::random_token(8);
+        let tmp_of = |f: &PathBuf| PathBuf::from(format!("{}.copying-{token}", f.display()));
+        for ((_, src), (_, dst)) in from.iter().zip(&to) {
+            if let Err(e) = tokio::fs::copy(src, tmp_of(dst)).await {
+                for (_, d) in &to {
+                    let _ = std::fs::remove_file(tmp_of(d));
+                }
+                return Err(ControlError::Internal(format!(
+                    "copy snapshot {source}: {e}"
+                )));
+            }
+        }
         let mut st = self.state();
         let taken = if st.snapshots.contains_key(&target) {
             Err(ControlError::SnapshotAlreadyExists(format!(
@@ -425,11 +505,15 @@ impl Control {
             self.check_quota(&st)
         };
         if let Err(e) = taken {
-            let _ = std::fs::remove_file(&tmp);
+            for (_, d) in &to {
+                let _ = std::fs::remove_file(tmp_of(d));
+            }
             return Err(e);
         }
-        std::fs::rename(&tmp, self.snapshot_file(&target))
-            .map_err(|e| ControlError::Internal(format!("copy snapshot {source}: {e}")))?;
+        for (_, dst) in &to {
+            std::fs::rename(tmp_of(dst), dst)
+                .map_err(|e| ControlError::Internal(format!("copy snapshot {source}: {e}")))?;
+        }
         st.store.put_snapshots(
             &[&copy],
             &[],
@@ -475,7 +559,7 @@ impl Control {
             .remove_tags_of(&[self.inner.settings.arn("snapshot", &key)])?;
         st.snapshots.remove(&key);
         drop(st);
-        let _ = std::fs::remove_file(self.snapshot_file(&key));
+        self.remove_snapshot_files(&s);
         s.status = "deleting".into();
         Ok(self.view_snapshot(&s, false))
     }
@@ -487,6 +571,7 @@ impl Control {
         g: &ReplicationGroup,
         from: &str,
         name: &str,
+        file: &std::path::Path,
     ) -> Result<(u64, u64)> {
         let m = g
             .member(from)
@@ -499,7 +584,6 @@ impl Control {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0)
         };
-        let file = self.snapshot_file(name);
         let binary = self.node_spec(g, m)?.binary;
         // A connection the node drops (it is still loading after a restart, say) is no reason to fail a snapshot:
         // three attempts, a moment apart.
@@ -508,8 +592,7 @@ impl Control {
             attempt += 1;
             // As long as a full sync of this much data may take (`crate::progress`).
             let within = crate::progress::deadline(used);
-            match engine::snapshot::capture(&addr, &self.inner.admin, &file, &binary, within).await
-            {
+            match engine::snapshot::capture(&addr, &self.inner.admin, file, &binary, within).await {
                 Ok(size) => break size,
                 Err(e) if attempt < 3 => {
                     tracing::info!(group = %g.id, snapshot = name, attempt, error = %e, "snapshot capture failed; trying again");
@@ -518,11 +601,40 @@ impl Control {
                 Err(e) => return Err(e.into()),
             }
         };
-        if let Err(e) = engine::snapshot::verify(&file, &binary).await {
-            let _ = std::fs::remove_file(&file);
+        if let Err(e) = engine::snapshot::verify(file, &binary).await {
+            let _ = std::fs::remove_file(file);
             return Err(e.into());
         }
         Ok((size, used))
+    }
+
+    /// Reads the data of snapshot `snap` of `g` into its files: its member's, or every node group's (one after
+    /// another: one fork at a time), and records sizes.
+    pub(crate) async fn take_snapshot(
+        &self,
+        g: &ReplicationGroup,
+        snap: &mut Snapshot,
+    ) -> Result<()> {
+        let files = self.snapshot_files(snap);
+        if snap.shards.is_empty() {
+            let (size, used) = self
+                .capture_snapshot(g, &snap.cache_cluster_id, &snap.name, &files[0].1)
+                .await?;
+            snap.size = size;
+            snap.used_memory = used;
+            return Ok(());
+        }
+        let name = snap.name.clone();
+        for (sh, (_, file)) in snap.shards.iter_mut().zip(&files) {
+            let (size, used) = self
+                .capture_snapshot(g, &sh.cache_cluster_id, &name, file)
+                .await?;
+            sh.size = size;
+            sh.used_memory = used;
+        }
+        snap.size = snap.shards.iter().map(|s| s.size).sum();
+        snap.used_memory = snap.shards.iter().map(|s| s.used_memory).sum();
+        Ok(())
     }
 
     /// The reconciler's step for `CreateSnapshot`: take it, then the group is `available` again.
@@ -534,15 +646,13 @@ impl Control {
                 vec![]
             });
         };
-        let result = self.capture_snapshot(g, &snap.cache_cluster_id, name).await;
-        let t = now();
         let mut done = snap.clone();
+        let result = self.take_snapshot(g, &mut done).await;
+        let t = now();
         let message = match &result {
-            Ok((size, used)) => {
+            Ok(()) => {
                 done.status = "available".into();
                 done.taken = Some(t);
-                done.size = *size;
-                done.used_memory = *used;
                 format!(
                     "Snapshot succeeded for snapshot with ID '{name}' of replication group with ID '{}'",
                     g.id
@@ -550,6 +660,7 @@ impl Control {
             }
             Err(e) => {
                 tracing::warn!(group = %g.id, snapshot = %name, error = %e, "snapshot failed");
+                self.remove_snapshot_files(&done);
                 done.status = "failed".into();
                 format!(
                     "Snapshot failed for snapshot with ID '{name}' of replication group with ID '{}'",
@@ -590,10 +701,8 @@ impl Control {
         }
         let primary = &g.first_shard().primary_cluster_id;
         let mut snap = Self::new_snapshot(g, name, MANUAL, primary);
-        let (status, message) = match self.capture_snapshot(g, primary, name).await {
-            Ok((size, used)) => {
-                snap.size = size;
-                snap.used_memory = used;
+        let (status, message) = match self.take_snapshot(g, &mut snap).await {
+            Ok(()) => {
                 snap.taken = Some(now());
                 (
                     "available",
@@ -605,6 +714,7 @@ impl Control {
             }
             Err(e) => {
                 tracing::warn!(group = %g.id, snapshot = %name, error = %e, "final snapshot failed");
+                self.remove_snapshot_files(&snap);
                 (
                     "failed",
                     format!("Final snapshot {name} of replication group {} failed", g.id),
@@ -662,8 +772,9 @@ impl Control {
                 .collect();
             st.store.put_snapshots(&[], &refs, None, t, &events)?;
             for n in &expired {
-                st.snapshots.remove(n);
-                let _ = std::fs::remove_file(self.snapshot_file(n));
+                if let Some(s) = st.snapshots.remove(n) {
+                    self.remove_snapshot_files(&s);
+                }
             }
         }
         if !due || g.status != GroupStatus::Available {
@@ -698,6 +809,47 @@ impl Control {
         Ok(true)
     }
 
+    /// Loads snapshot `name` into new group `g`, whose nodes run Redis Cluster and whose cluster is formed: every
+    /// key of every file of the snapshot goes to the primary serving its slot (`engine::load`), whatever the
+    /// snapshot's own split. Run again after an interruption, it sends the same keys again (replacing them).
+    pub(crate) async fn restore_by_slot(&self, g: &ReplicationGroup, name: &str) -> Result<()> {
+        let Some(snap) = self.state().snapshots.get(name).cloned() else {
+            return Err(ControlError::SnapshotNotFound(format!(
+                "Snapshot {name} not found."
+            )));
+        };
+        let mut owners = Vec::new();
+        let mut binary = None;
+        for sh in &g.shards {
+            let p = sh.primary().ok_or_else(|| {
+                ControlError::Internal(format!("node group {} has no primary", sh.id))
+            })?;
+            binary = Some(self.node_spec(g, p)?.binary);
+            owners.push(engine::load::SlotOwner {
+                addr: g.tcp_addr(p),
+                slots: sh.slots.clone(),
+            });
+        }
+        let binary =
+            binary.ok_or_else(|| ControlError::Internal(format!("{} has no node group", g.id)))?;
+        let work = self.inner.settings.data_dir.join("restore").join(&g.id);
+        let within = crate::progress::deadline(snap.used_memory);
+        let mut keys = 0;
+        for (_, file) in self.snapshot_files(&snap) {
+            keys += engine::load::load_by_slot(
+                &file,
+                &binary,
+                &work,
+                &owners,
+                &self.inner.admin,
+                within,
+            )
+            .await?;
+        }
+        tracing::info!(group = %g.id, snapshot = name, keys, "snapshot loaded by slot");
+        Ok(())
+    }
+
     /// Forgets the automatic snapshots of a deleted group (manual ones stay, as on AWS).
     pub(crate) fn drop_automatic_snapshots(&self, group: &str) -> Result<()> {
         let mut st = self.state();
@@ -713,8 +865,9 @@ impl Control {
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         st.store.put_snapshots(&[], &refs, None, now(), &[])?;
         for n in &names {
-            st.snapshots.remove(n);
-            let _ = std::fs::remove_file(self.snapshot_file(n));
+            if let Some(s) = st.snapshots.remove(n) {
+                self.remove_snapshot_files(&s);
+            }
         }
         Ok(())
     }
@@ -725,6 +878,7 @@ impl Control {
         name: &str,
         cache_node_type: &str,
         engine_version: &str,
+        node_groups: usize,
     ) -> Result<Snapshot> {
         let key = name.to_ascii_lowercase();
         let s = self.state().snapshots.get(&key).cloned().ok_or_else(|| {
@@ -738,24 +892,33 @@ impl Control {
         }
         // The file must still be the one taken: an RDB (it starts with `REDIS`) of the recorded size. A file
         // damaged in the data directory would otherwise make every node of the new group fail to start.
-        let file = self.snapshot_file(&key);
-        let intact = std::fs::File::open(&file).is_ok_and(|mut f| {
-            use std::io::Read;
-            let mut magic = [0u8; 5];
-            f.read_exact(&mut magic).is_ok()
-                && &magic == b"REDIS"
-                && f.metadata().is_ok_and(|m| m.len() == s.size)
-        });
-        if !intact {
-            return Err(ControlError::InvalidSnapshotState(format!(
-                "Snapshot {key} cannot be restored: its file {} is missing or damaged.",
-                file.display()
-            )));
+        let sizes: Vec<u64> = if s.shards.is_empty() {
+            vec![s.size]
+        } else {
+            s.shards.iter().map(|sh| sh.size).collect()
+        };
+        for ((_, file), size) in self.snapshot_files(&s).iter().zip(sizes) {
+            let intact = std::fs::File::open(file).is_ok_and(|mut f| {
+                use std::io::Read;
+                let mut magic = [0u8; 5];
+                f.read_exact(&mut magic).is_ok()
+                    && &magic == b"REDIS"
+                    && f.metadata().is_ok_and(|m| m.len() == size)
+            });
+            if !intact {
+                return Err(ControlError::InvalidSnapshotState(format!(
+                    "Snapshot {key} cannot be restored: its file {} is missing or damaged.",
+                    file.display()
+                )));
+            }
         }
+        // Each node group holds its share (with cluster mode enabled, the keys are spread by slot).
         let bytes = crate::node_types::maxmemory(cache_node_type).unwrap_or(0);
-        if bytes < s.used_memory {
+        let share = s.used_memory / node_groups.max(1) as u64;
+        if bytes < share {
             return Err(combination(format!(
-                "Cache node type {cache_node_type} ({bytes} bytes) cannot hold snapshot {key}, whose data used {} bytes; choose a larger node type.",
+                "Cache node type {cache_node_type} ({bytes} bytes) cannot hold snapshot {key}, whose data used {} bytes \
+                 ({share} bytes a node group over {node_groups}); choose a larger node type or more node groups.",
                 s.used_memory
             )));
         }

@@ -21,6 +21,7 @@ pub mod binary;
 pub mod cluster;
 pub mod config;
 pub mod endpoint;
+pub mod load;
 pub mod private;
 pub mod process;
 pub mod restore;

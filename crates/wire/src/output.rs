@@ -387,11 +387,21 @@ impl Event {
 #[derive(Debug, Clone, Default)]
 pub struct NodeSnapshot {
     pub cache_cluster_id: String,
+    pub node_group_id: String,
     pub cache_size: String,
     pub cache_node_create_time: DateTime<Utc>,
     pub snapshot_create_time: Option<DateTime<Utc>>,
-    /// `ShowNodeGroupConfig`: the node group's primary zone and replica count.
-    pub node_group_config: Option<(String, i64)>,
+    /// `ShowNodeGroupConfig`: the node group's configuration.
+    pub node_group_config: Option<NodeGroupConfig>,
+}
+
+/// A snapshot's `NodeGroupConfiguration`.
+#[derive(Debug, Clone, Default)]
+pub struct NodeGroupConfig {
+    pub primary_availability_zone: String,
+    pub replica_count: i64,
+    /// With cluster mode enabled, the slots the node group served.
+    pub slots: Option<String>,
 }
 
 /// The `Snapshot` shape.
@@ -412,6 +422,7 @@ pub struct Snapshot {
     pub snapshot_retention_limit: i32,
     pub snapshot_window: String,
     pub automatic_failover: String,
+    pub num_node_groups: i64,
     pub node_snapshots: Vec<NodeSnapshot>,
     pub arn: String,
 }
@@ -443,19 +454,20 @@ impl Snapshot {
             i64::from(self.snapshot_retention_limit),
         );
         w.text("SnapshotWindow", &self.snapshot_window);
-        w.int("NumNodeGroups", 1);
+        w.int("NumNodeGroups", self.num_node_groups);
         w.text("AutomaticFailover", &self.automatic_failover);
         w.open("NodeSnapshots");
         for n in &self.node_snapshots {
             w.open("NodeSnapshot");
             w.text("CacheClusterId", &n.cache_cluster_id);
-            w.text("NodeGroupId", "0001");
+            w.text("NodeGroupId", &n.node_group_id);
             w.text("CacheNodeId", "0001");
-            if let Some((zone, replicas)) = &n.node_group_config {
+            if let Some(c) = &n.node_group_config {
                 w.open("NodeGroupConfiguration");
-                w.text("NodeGroupId", "0001");
-                w.int("ReplicaCount", *replicas);
-                w.text("PrimaryAvailabilityZone", zone);
+                w.text("NodeGroupId", &n.node_group_id);
+                w.opt_text("Slots", c.slots.as_deref());
+                w.int("ReplicaCount", c.replica_count);
+                w.text("PrimaryAvailabilityZone", &c.primary_availability_zone);
                 w.close("NodeGroupConfiguration");
             }
             w.text("CacheSize", &n.cache_size);

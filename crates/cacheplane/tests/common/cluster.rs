@@ -110,3 +110,38 @@ pub fn key_in(ranges: &[(u16, u16)], prefix: &str) -> String {
         })
         .expect("a key")
 }
+
+/// Sets every key of `keys` to its own name through the cluster client, 2,000 at a time.
+pub async fn set_all(cc: &ClusterConnection, keys: &[String]) {
+    use redis::AsyncCommands;
+    for chunk in keys.chunks(2000) {
+        let mut set = tokio::task::JoinSet::new();
+        for k in chunk {
+            let (mut conn, k) = (cc.clone(), k.clone());
+            set.spawn(async move { conn.set::<_, _, ()>(&k, &k).await });
+        }
+        while let Some(r) = set.join_next().await {
+            r.expect("task").expect("set through the cluster client");
+        }
+    }
+}
+
+/// Every key of `keys` reads back as its own name through the cluster client.
+pub async fn assert_all(cc: &ClusterConnection, keys: &[String]) {
+    use redis::AsyncCommands;
+    for chunk in keys.chunks(2000) {
+        let mut set = tokio::task::JoinSet::new();
+        for k in chunk {
+            let (mut conn, k) = (cc.clone(), k.clone());
+            set.spawn(async move { (conn.get::<_, Option<String>>(&k).await, k) });
+        }
+        while let Some(r) = set.join_next().await {
+            let (v, k) = r.expect("task");
+            assert_eq!(
+                v.expect("get").as_deref(),
+                Some(k.as_str()),
+                "key {k} read back"
+            );
+        }
+    }
+}

@@ -595,6 +595,13 @@ impl Control {
             if !self.wait_for_links(g, &specs, &poke).await? {
                 return Ok(false);
             }
+            if let Some(name) = g
+                .restore_from
+                .as_deref()
+                .filter(|_| g.cluster_mode.runs_cluster())
+            {
+                self.restore_by_slot(g, name).await?;
+            }
             // The replicas, now linked, serve the reader endpoint.
             self.ensure_endpoints(g).await?;
         } else if g.adding().next().is_some() {

@@ -54,8 +54,11 @@ impl Control {
             },
             tls,
             users: g.acl.as_ref().map(|a| a.users.clone()).unwrap_or_default(),
+            // A group whose nodes run Redis Cluster is loaded by slot once formed (`restore_by_slot`).
             restore_rdb: match (&g.restore_from, g.status, is_primary) {
-                (Some(name), GroupStatus::Creating, true) => Some(self.snapshot_file(name)),
+                (Some(name), GroupStatus::Creating, true) if !g.cluster_mode.runs_cluster() => {
+                    Some(self.snapshot_file(name))
+                }
                 _ => None,
             },
             engine_version: binary.version_triple(),

@@ -1,0 +1,212 @@
+//! Loading a snapshot's RDB files into a Redis Cluster whose slots are split differently from the snapshot's (a
+//! snapshot of 3 node groups restored into 4, or of a group with cluster mode disabled into one with it enabled):
+//! each key must go to the primary that serves its slot.
+//!
+//! Each file is loaded by a private `redis-server` of the group's engine (no TCP port, a unix socket in a private
+//! directory, the file as its RDB), which then sends its keys on with `MIGRATE … COPY REPLACE KEYS` in batches,
+//! each batch to the primary serving the keys' slots: Redis itself serializes, sends and restores the values
+//! (`DUMP`/`RESTORE` over one connection per target), with their expiry. `REPLACE` makes a repeated load (after a
+//! daemon died in the middle) idempotent.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::secret::AdminCredentials;
+use crate::{io_err, EngineError, Result};
+
+/// The hash slot of `key`, as Redis Cluster computes it: CRC16 (XMODEM) of the key, or of its hash tag (the part
+/// between the first `{` and the next `}`, when not empty), modulo 16384.
+pub fn key_slot(key: &[u8]) -> u16 {
+    const CRC16: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_XMODEM);
+    let hashed = key
+        .iter()
+        .position(|&b| b == b'{')
+        .and_then(|open| {
+            let rest = &key[open + 1..];
+            let close = rest.iter().position(|&b| b == b'}')?;
+            (close > 0).then(|| &rest[..close])
+        })
+        .unwrap_or(key);
+    CRC16.checksum(hashed) % crate::cluster::SLOTS
+}
+
+/// A primary and the slots it serves.
+#[derive(Debug, Clone)]
+pub struct SlotOwner {
+    pub addr: SocketAddr,
+    pub slots: Vec<(u16, u16)>,
+}
+
+/// Keys per `SCAN` and per `MIGRATE` batch.
+const BATCH: usize = 1000;
+/// How long one `MIGRATE` may take (Redis's own timeout for its connection to the target).
+const MIGRATE_TIMEOUT_MS: u64 = 60_000;
+
+/// Loads RDB file `rdb` with the engine `binary` in `work` (a directory of its own, emptied first) and sends every
+/// key to the owner of its slot among `owners`. Returns the number of keys sent. `within` bounds the loading.
+pub async fn load_by_slot(
+    rdb: &Path,
+    binary: &Path,
+    work: &Path,
+    owners: &[SlotOwner],
+    admin: &AdminCredentials,
+    within: Duration,
+) -> Result<u64> {
+    // A loader a daemon that died left behind is stopped first (its pid file says which).
+    if let Ok(text) = std::fs::read_to_string(work.join("loader.pid")) {
+        if let Ok(pid) = text.trim().parse::<u32>() {
+            if crate::process::is_redis_alive(pid) {
+                let _ = crate::process::kill_now(pid).await;
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(work);
+    crate::private::create_dir(work)?;
+    let file = work.join("dump.rdb");
+    if std::fs::hard_link(rdb, &file).is_err() {
+        std::fs::copy(rdb, &file).map_err(io_err(&file))?;
+    }
+    let socket = work.join("loader.sock");
+    let mut child = tokio::process::Command::new(binary)
+        .arg("--port")
+        .arg("0")
+        .arg("--unixsocket")
+        .arg(&socket)
+        .arg("--unixsocketperm")
+        .arg("700")
+        .arg("--dir")
+        .arg(work)
+        .arg("--dbfilename")
+        .arg("dump.rdb")
+        .arg("--pidfile")
+        .arg(work.join("loader.pid"))
+        .arg("--appendonly")
+        .arg("no")
+        .arg("--save")
+        .arg("")
+        .arg("--daemonize")
+        .arg("no")
+        .arg("--logfile")
+        .arg(work.join("loader.log"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| EngineError::Exec {
+            path: binary.to_path_buf(),
+            source,
+        })?;
+    let result = send_keys(&socket, owners, admin, within).await;
+    let _ = child.kill().await;
+    let _ = std::fs::remove_dir_all(work);
+    result
+}
+
+async fn send_keys(
+    socket: &Path,
+    owners: &[SlotOwner],
+    admin: &AdminCredentials,
+    within: Duration,
+) -> Result<u64> {
+    let client = redis::Client::open(redis::ConnectionInfo {
+        addr: redis::ConnectionAddr::Unix(socket.to_path_buf()),
+        redis: redis::RedisConnectionInfo::default(),
+    })
+    .map_err(|source| EngineError::Redis {
+        node: "snapshot loader".into(),
+        source,
+    })?;
+    // Up when it answers `PING`: not before its socket exists, nor while it loads the file (`-LOADING`).
+    let deadline = Instant::now() + within;
+    let mut conn = loop {
+        let attempt = async {
+            let mut c = client.get_multiplexed_async_connection().await?;
+            redis::cmd("PING").query_async::<String>(&mut c).await?;
+            Ok::<_, redis::RedisError>(c)
+        };
+        match tokio::time::timeout(Duration::from_secs(5), attempt).await {
+            Ok(Ok(c)) => break c,
+            other if Instant::now() > deadline => {
+                return Err(EngineError::Other(format!(
+                    "the snapshot loader did not come up within {within:?}: {other:?}"
+                )))
+            }
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    let owner_of = |slot: u16| {
+        owners
+            .iter()
+            .position(|o| o.slots.iter().any(|(a, b)| (*a..=*b).contains(&slot)))
+    };
+    let mut cursor: u64 = 0;
+    let mut sent = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(BATCH)
+            .query_async(&mut conn)
+            .await
+            .map_err(|source| EngineError::Redis {
+                node: "snapshot loader".into(),
+                source,
+            })?;
+        let mut by_owner: Vec<Vec<Vec<u8>>> = vec![Vec::new(); owners.len()];
+        for k in keys {
+            let slot = key_slot(&k);
+            let o = owner_of(slot)
+                .ok_or_else(|| EngineError::Other(format!("no node group serves slot {slot}")))?;
+            by_owner[o].push(k);
+        }
+        let mut pipe = redis::pipe();
+        for (o, keys) in owners.iter().zip(&by_owner) {
+            if keys.is_empty() {
+                continue;
+            }
+            sent += keys.len() as u64;
+            pipe.cmd("MIGRATE")
+                .arg(o.addr.ip().to_string())
+                .arg(o.addr.port())
+                .arg("")
+                .arg(0)
+                .arg(MIGRATE_TIMEOUT_MS)
+                .arg("COPY")
+                .arg("REPLACE")
+                .arg("AUTH2")
+                .arg(&admin.user)
+                .arg(&admin.password)
+                .arg("KEYS")
+                .arg(keys)
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut conn)
+            .await
+            .map_err(|source| EngineError::Redis {
+                node: "snapshot loader (MIGRATE)".into(),
+                source,
+            })?;
+        if next == 0 {
+            return Ok(sent);
+        }
+        cursor = next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_as_redis_computes_them() {
+        // Values from Redis's documentation and `CLUSTER KEYSLOT`.
+        assert_eq!(key_slot(b"foo"), 12182);
+        assert_eq!(key_slot(b"somekey"), 11058);
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        assert_eq!(key_slot(b"foo{}{bar}"), key_slot(b"foo{}{bar}"));
+        assert_ne!(key_slot(b"foo{}{bar}"), key_slot(b"bar"));
+        assert_eq!(key_slot(b"foo{{bar}}zap"), key_slot(b"{bar"));
+    }
+}
