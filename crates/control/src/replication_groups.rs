@@ -691,12 +691,10 @@ impl Control {
                 status: g.status.as_str().into(),
             });
         }
-        if g.cluster_mode == ClusterMode::Enabled {
-            if input.retain_primary_cluster == Some(true) {
-                return Err(combination(
-                    "RetainPrimaryCluster is not supported for a replication group with cluster mode enabled.",
-                ));
-            }
+        if g.cluster_mode == ClusterMode::Enabled && input.retain_primary_cluster == Some(true) {
+            return Err(combination(
+                "RetainPrimaryCluster is not supported for a replication group with cluster mode enabled.",
+            ));
         }
         if input.retain_primary_cluster == Some(true) {
             if g.status != GroupStatus::Available {
