@@ -1432,3 +1432,98 @@ async fn snapshots_per_node_group_restore_into_another_count() {
         .expect("delete snapshot");
     assert_eq!(count("four-final."), 0);
 }
+
+/// Cluster mode enabled groups change engine version and node type like the others, node group by node group:
+/// replicas first, then Redis's own planned switchover (`CLUSTER FAILOVER`) per node group, while a cluster client
+/// keeps writing and reading (nothing lost, no error it does not handle itself); the new node type's memory is what
+/// every node reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_upgrade_and_node_type_roll_through_every_node_group() {
+    let d = Daemon::start_with_two_engines();
+    let c = d.client();
+    c.create_replication_group()
+        .replication_group_id("roll")
+        .replication_group_description("rolling in cluster mode")
+        .num_node_groups(2)
+        .replicas_per_node_group(1)
+        .engine_version("6.2")
+        .send()
+        .await
+        .expect("create on 6.2");
+    let g = wait_available(&c, "roll", Duration::from_secs(60)).await;
+    let url = config_url(&g);
+    let cc = cluster_conn(&url).await;
+    const N: u64 = 5_000;
+    for chunk in (0..N).collect::<Vec<_>>().chunks(1000) {
+        let mut set = tokio::task::JoinSet::new();
+        for i in chunk {
+            let (mut conn, i) = (cc.clone(), *i);
+            set.spawn(async move { conn.set::<_, _, ()>(format!("key:{i}"), i).await });
+        }
+        while let Some(r) = set.join_next().await {
+            r.expect("task").expect("set");
+        }
+    }
+    let traffic = Traffic::start(&url, N).await;
+    let target = "7.0";
+    c.modify_replication_group()
+        .replication_group_id("roll")
+        .engine_version(target)
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("upgrade");
+    let g = wait_group(&c, "roll", Duration::from_secs(180), "upgraded", |g| {
+        g.status() == Some("available")
+    })
+    .await;
+    let (written, errors) = traffic.stop().await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(written > 50, "the client wrote throughout: {written}");
+    let messages = event_messages(&c, "roll").await;
+    assert_eq!(
+        messages
+            .iter()
+            .filter(|m| m.contains("(planned switchover)"))
+            .count(),
+        2,
+        "one switchover per node group: {messages:?}"
+    );
+    let urls = node_urls(&c, &g).await;
+    for (id, url) in &urls {
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut redis_conn(url).await)
+            .await
+            .expect("info");
+        assert!(info.contains("redis_version:7.0"), "{id}: {info}");
+    }
+    let cc = cluster_conn(&url).await;
+    for i in (0..N).step_by(97) {
+        let v: u64 = cc.clone().get(format!("key:{i}")).await.expect("key");
+        assert_eq!(v, i);
+    }
+    for i in (0..written).step_by(13) {
+        let v: Option<u64> = cc.clone().get(format!("w:{i}")).await.expect("w");
+        assert_eq!(v, Some(i), "acknowledged write w:{i}");
+    }
+
+    // A node type of more memory: every node's limit follows.
+    c.modify_replication_group()
+        .replication_group_id("roll")
+        .cache_node_type("cache.t3.small")
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("node type");
+    let g = wait_available(&c, "roll", Duration::from_secs(60)).await;
+    assert_eq!(g.cache_node_type(), Some("cache.t3.small"));
+    for (id, url) in &node_urls(&c, &g).await {
+        let info: String = redis::cmd("INFO")
+            .arg("memory")
+            .query_async(&mut redis_conn(url).await)
+            .await
+            .expect("info");
+        assert!(info.contains("maxmemory:1471026299"), "{id}: {info}");
+    }
+}

@@ -697,14 +697,6 @@ fn cluster_mode_rules(g: &ReplicationGroup, input: &ModifyReplicationGroup) -> R
              the node group's NodeGroupId.",
         ));
     }
-    if changes(&input.engine_version, &g.engine_version)
-        || changes(&input.cache_node_type, &g.cache_node_type)
-    {
-        return Err(not_yet(
-            "EngineVersion/CacheNodeType",
-            "rolling engine and node type changes of cluster mode enabled groups",
-        ));
-    }
     if input.transit_encryption_enabled.is_some() || input.transit_encryption_mode.is_some() {
         return Err(not_yet(
             "TransitEncryptionEnabled/TransitEncryptionMode",

@@ -39,14 +39,19 @@ pub fn identifier(kind: &str, id: &str, max: usize) -> Result<String> {
     }
 }
 
-/// ACL rules of the `default` user that customers connect as. As on ElastiCache, they may not run what would
-/// break the control plane's invariants: Redis's `@admin` category (`REPLICAOF`, `CONFIG`, `SHUTDOWN`, `DEBUG`,
-/// `ACL` changes, `MODULE`, `FAILOVER`, `SAVE`/`BGSAVE`, …) and `MIGRATE`. `ROLE` (also `@admin`) stays allowed
-/// because client libraries use it to find the primary.
-pub const CUSTOMER_ACL_RULES: &str = "on nopass ~* &* +@all -@admin -migrate +role";
+/// What customers may run, whoever they authenticate as. As on ElastiCache, they may not run what would break the
+/// control plane's invariants: Redis's `@admin` category (`REPLICAOF`, `CONFIG`, `SHUTDOWN`, `DEBUG`, `ACL`
+/// changes, `MODULE`, `FAILOVER`, `SAVE`/`BGSAVE`, …) and `MIGRATE`. `ROLE` (also `@admin`) stays allowed because
+/// client libraries use it to find the primary, and so do the questions cluster clients ask ([`CLUSTER_QUESTIONS`]).
+pub const CUSTOMER_PERMISSIONS: &str = "~* &* +@all -@admin -migrate +role +cluster|slots +cluster|shards \
+    +cluster|nodes +cluster|info +cluster|keyslot +cluster|countkeysinslot +cluster|getkeysinslot +cluster|myid \
+    +cluster|replicas";
 
-/// What customers may run, whoever they authenticate as (the permission part of [`CUSTOMER_ACL_RULES`]).
-pub const CUSTOMER_PERMISSIONS: &str = "~* &* +@all -@admin -migrate +role";
+/// The `CLUSTER` subcommands cluster clients use to learn the cluster (what ElastiCache lets them run): Redis 6.2
+/// files all of `CLUSTER` under `@admin`, which customers may not run, so they are granted by name.
+pub const CLUSTER_QUESTIONS: &str =
+    "+cluster|slots +cluster|shards +cluster|nodes +cluster|info +cluster|keyslot \
+    +cluster|countkeysinslot +cluster|getkeysinslot +cluster|myid +cluster|replicas";
 
 /// ACL rules of the `default` user for a group's AUTH tokens: no password while the group has no token (or
 /// still lets unauthenticated clients in after a first `ROTATE` — Redis then accepts any `AUTH` password as

@@ -182,11 +182,12 @@ pub fn user_rules(u: &User) -> String {
         .access_string
         .split_whitespace()
         .any(|r| r == "+@all" || r == "allcommands");
-    format!(
-        "{auth} {} -@admin -migrate{}",
-        u.access_string,
-        if grants_all { " +role" } else { "" }
-    )
+    let grants = if grants_all {
+        format!(" +role {}", rules::CLUSTER_QUESTIONS)
+    } else {
+        String::new()
+    };
+    format!("{auth} {} -@admin -migrate{grants}", u.access_string)
 }
 
 /// The ACL for `users` (the users of the attached user groups).
@@ -1044,15 +1045,13 @@ mod tests {
             password_hashes: vec![],
             ..u.clone()
         };
-        assert_eq!(
-            user_rules(&all),
-            "nopass on ~* +@all -@admin -migrate +role"
+        let everything = format!(
+            "nopass on ~* +@all -@admin -migrate +role {}",
+            rules::CLUSTER_QUESTIONS
         );
+        assert_eq!(user_rules(&all), everything);
         let acl = acl_for(&[&u, &builtin_default()]);
-        assert_eq!(
-            acl.default_user,
-            "nopass on ~* +@all -@admin -migrate +role"
-        );
+        assert_eq!(acl.default_user, everything);
         assert_eq!(acl.users, vec![("app".to_string(), user_rules(&u))]);
     }
 }

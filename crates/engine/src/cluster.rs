@@ -160,6 +160,15 @@ impl AdminClient {
         Ok(())
     }
 
+    /// `CLUSTER FAILOVER`: Redis's planned switchover, run on a replica: its primary pauses its clients, the replica
+    /// catches up with its replication offset, wins an election among the primaries (a new epoch) and takes the
+    /// slots; the old primary becomes its replica, and its paused clients are redirected (`MOVED`). Nothing the
+    /// primary acknowledged is lost. Returns at once; the caller watches the roles change.
+    pub async fn cluster_manual_failover(&mut self) -> Result<()> {
+        let _: String = self.run(redis::cmd("CLUSTER").arg("FAILOVER")).await?;
+        Ok(())
+    }
+
     /// `CLUSTER RESET HARD`: the node forgets its cluster, its slots and its id (an emptied node only).
     pub async fn cluster_reset(&mut self) -> Result<()> {
         let _: String = self

@@ -38,6 +38,9 @@ impl Control {
             });
         };
         let old_spec = self.node_spec(g, &old)?;
+        if old_spec.cluster.is_some() {
+            return self.cluster_switch_over(g, shard, &old, &new).await;
+        }
         let vip = SocketAddr::new(g.primary_endpoint, g.port);
         let mut switched = g.clone();
         if let Some(s) = switched.shard_mut(&sid) {
@@ -154,6 +157,92 @@ impl Control {
                 let _ = r.replicaof(Some(switched.link_addr(&new, m.ipv6))).await;
             }
         }
+        self.refresh_roles_soon(&g.id);
+        Ok(())
+    }
+
+    /// The planned switchover of a shard whose nodes run Redis Cluster: Redis's own (`CLUSTER FAILOVER` on the
+    /// target, see [`AdminClient::cluster_manual_failover`]), which pauses the old primary, waits for the target to
+    /// catch up and hands the slots over with a new epoch. Then the store records the new primary, and with
+    /// cluster mode `compatible` the primary endpoint's address moves.
+    async fn cluster_switch_over(
+        &self,
+        g: &ReplicationGroup,
+        shard: &Shard,
+        old: &Member,
+        new: &Member,
+    ) -> Result<()> {
+        let mut switched = g.clone();
+        if let Some(s) = switched.shard_mut(&shard.id) {
+            s.primary_cluster_id = new.cluster_id.clone();
+            s.switchover_to = None;
+        }
+        let new_spec = self.node_spec(&switched, new)?;
+        let mut n = AdminClient::connect_within(
+            &new_spec.node_addr(),
+            &self.inner.admin,
+            engine::admin::COMMAND_TIMEOUT,
+        )
+        .await?;
+        if !matches!(n.role().await?, Role::Primary { .. }) {
+            n.cluster_manual_failover().await?;
+            let deadline = Instant::now() + SWITCHOVER_PAUSE * 2;
+            while !matches!(n.role().await?, Role::Primary { .. }) {
+                if Instant::now() > deadline {
+                    return self.switchover_failed(
+                        g,
+                        shard,
+                        &new.cluster_id,
+                        &format!(
+                            "CLUSTER FAILOVER on {} did not finish within {} s",
+                            new.cluster_id,
+                            (SWITCHOVER_PAUSE * 2).as_secs()
+                        ),
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        let (sid, message) = (
+            shard.id.clone(),
+            format!(
+                "Primary changed from {} to {} (planned switchover)",
+                old.cluster_id, new.cluster_id
+            ),
+        );
+        self.update_group(&g.id, |cur| {
+            if let Some(s) = cur.shard_mut(&sid) {
+                s.primary_cluster_id = new.cluster_id.clone();
+                s.switchover_to = None;
+            }
+            vec![
+                NewEvent::cluster(&new.cluster_id, message.clone()),
+                NewEvent::group(&cur.id, message),
+            ]
+        })?;
+        if switched.cluster_mode.has_primary_endpoint() {
+            let old_spec = self.node_spec(&switched, old)?;
+            if let Ok(mut c) = AdminClient::connect_within(
+                &old_spec.node_addr(),
+                &self.inner.admin,
+                STEP_COMMAND_TIMEOUT,
+            )
+            .await
+            {
+                c.set_binds(&old_spec.binds()).await?;
+                // Plain clients of the primary endpoint reconnect (to the new primary) rather than be redirected.
+                for port in client_ports(&old_spec) {
+                    c.kill_clients_on(SocketAddr::new(g.primary_endpoint, port))
+                        .await?;
+                }
+            }
+            take_addresses(&mut n, &new_spec).await?;
+        }
+        self.ensure_endpoints(&switched).await?;
+        let role = n.role().await?;
+        self.inner
+            .observed
+            .update(&new.cluster_id, |o| o.role = Some(role));
         self.refresh_roles_soon(&g.id);
         Ok(())
     }
