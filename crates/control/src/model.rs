@@ -620,6 +620,17 @@ impl ReplicationGroup {
     /// Where a replica reaches `m` when `m` is its primary: `m`'s address, except in TLS `preferred` mode, where
     /// the node's port belongs to the daemon's front and replicas go straight to Redis's own TLS port (so
     /// replication does not depend on the daemon).
+    /// The address member `m`'s node is told its primary `primary` has: the one the cluster announces when both run
+    /// Redis Cluster (a cluster replica names its primary by it, see `engine::cluster`), else where the replica's
+    /// link connects ([`Self::link_addr`]).
+    pub fn follow_addr(&self, primary: &Member, m: &Member) -> SocketAddr {
+        if self.runs_cluster(m) && self.runs_cluster(primary) {
+            self.addr_of(primary, m.ipv6)
+        } else {
+            self.link_addr(primary, m.ipv6)
+        }
+    }
+
     pub fn link_addr(&self, m: &Member, ipv6: bool) -> SocketAddr {
         let a = self.addr_of(m, ipv6);
         match self.transit_encryption {

@@ -349,12 +349,6 @@ impl Control {
                      must be at most 55535."
                 )));
             }
-            if input.transit_encryption_enabled == Some(true) {
-                return Err(not_yet(
-                    "TransitEncryptionEnabled",
-                    "TLS for cluster mode enabled groups",
-                ));
-            }
             if dual_stack {
                 return Err(not_yet(
                     "NetworkType dual_stack",

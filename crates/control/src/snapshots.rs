@@ -820,11 +820,14 @@ impl Control {
         };
         let mut owners = Vec::new();
         let mut binary = None;
+        let mut tls = None;
         for sh in &g.shards {
             let p = sh.primary().ok_or_else(|| {
                 ControlError::Internal(format!("node group {} has no primary", sh.id))
             })?;
-            binary = Some(self.node_spec(g, p)?.binary);
+            let spec = self.node_spec(g, p)?;
+            binary = Some(spec.binary);
+            tls = spec.tls.map(|t| t.files);
             owners.push(engine::load::SlotOwner {
                 addr: g.tcp_addr(p),
                 slots: sh.slots.clone(),
@@ -842,6 +845,7 @@ impl Control {
                 &work,
                 &owners,
                 &self.inner.admin,
+                tls.as_ref(),
                 within,
             )
             .await?;

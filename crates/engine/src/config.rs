@@ -310,7 +310,15 @@ pub fn render(spec: &NodeSpec, admin: &AdminCredentials) -> String {
             let _ = writeln!(c, "cluster-require-full-coverage no");
             let _ = writeln!(c, "cluster-announce-ip {}", spec.announce);
             if spec.tls.is_some() {
+                // The bus over TLS, on the port + 10000 whatever ports the node listens on; clients are told the
+                // group's port (in `preferred` mode the front that takes both, not the ports behind it), for TLS and
+                // plaintext connections alike.
                 let _ = writeln!(c, "tls-cluster yes");
+                if let Some(bus) = crate::cluster::bus_port(spec.port) {
+                    let _ = writeln!(c, "cluster-port {bus}");
+                }
+                let _ = writeln!(c, "cluster-announce-port {}", spec.port);
+                let _ = writeln!(c, "cluster-announce-tls-port {}", spec.port);
             }
         }
         None => {

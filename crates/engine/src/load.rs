@@ -51,6 +51,7 @@ pub async fn load_by_slot(
     work: &Path,
     owners: &[SlotOwner],
     admin: &AdminCredentials,
+    tls: Option<&crate::tls::NodeCertificate>,
     within: Duration,
 ) -> Result<u64> {
     // A loader a daemon that died left behind is stopped first (its pid file says which).
@@ -68,7 +69,19 @@ pub async fn load_by_slot(
         std::fs::copy(rdb, &file).map_err(io_err(&file))?;
     }
     let socket = work.join("loader.sock");
-    let mut child = tokio::process::Command::new(binary)
+    let mut cmd = tokio::process::Command::new(binary);
+    // With TLS on the group's nodes, `MIGRATE` speaks TLS to them (Redis uses TLS for it with `tls-cluster`).
+    if let Some(t) = tls {
+        cmd.arg("--tls-cluster")
+            .arg("yes")
+            .arg("--tls-cert-file")
+            .arg(&t.cert)
+            .arg("--tls-key-file")
+            .arg(&t.key)
+            .arg("--tls-ca-cert-file")
+            .arg(&t.ca);
+    }
+    let mut child = cmd
         .arg("--port")
         .arg("0")
         .arg("--unixsocket")

@@ -145,3 +145,32 @@ pub async fn assert_all(cc: &ClusterConnection, keys: &[String]) {
         }
     }
 }
+
+/// A cluster client over TLS (trusting only `ca`) with AUTH `password`, started from `url`'s host and port.
+pub async fn tls_cluster_conn(
+    g: &ReplicationGroup,
+    ca: &std::path::Path,
+    password: &str,
+) -> ClusterConnection {
+    let ep = g
+        .configuration_endpoint()
+        .expect("a configuration endpoint");
+    let url = format!(
+        "rediss://:{password}@{}:{}/",
+        ep.address().expect("address"),
+        ep.port().expect("port")
+    );
+    let client = ClusterClient::builder(vec![url])
+        .certs(redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(std::fs::read(ca).expect("CA bundle")),
+        })
+        .connection_timeout(Duration::from_millis(500))
+        .response_timeout(Duration::from_secs(2))
+        .build()
+        .expect("tls cluster client");
+    tokio::time::timeout(Duration::from_secs(10), client.get_async_connection())
+        .await
+        .expect("tls cluster connect in time")
+        .expect("tls cluster connect")
+}

@@ -271,7 +271,7 @@ impl Control {
             if m.cluster_id == old.cluster_id || !self.inner.monitor.health(&m.cluster_id).is_up() {
                 continue;
             }
-            let target = new.link_addr(&member, m.ipv6);
+            let target = new.follow_addr(&member, m);
             match AdminClient::connect_within(
                 &new.admin_addr(m, &self.inner.settings.data_dir),
                 &self.inner.admin,

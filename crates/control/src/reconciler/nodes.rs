@@ -17,9 +17,7 @@ impl Control {
         let replica_of = if is_primary {
             source
         } else {
-            shard
-                .and_then(|s| s.primary())
-                .map(|p| g.link_addr(p, m.ipv6))
+            shard.and_then(|s| s.primary()).map(|p| g.follow_addr(p, m))
         };
         // A primary of a single-stack group owns the primary endpoint address (a floating address); in a
         // dual-stack group every node also listens on ::1 and the endpoints are forwarders.
