@@ -699,3 +699,120 @@ def test_cluster_mode_with_boto3_cli_and_cluster_clients(daemon):
     rc_, out, err = aws(endpoint, "wait", "replication-group-deleted", "--replication-group-id", "cme")
     assert rc_ == 0, err
     assert not any(alive(p) for p in pids)
+
+
+def test_cluster_mode_change_snapshots_and_tls_with_boto3_and_cli(daemon):
+    """The seed's ClusterMode through both clients (disabled → compatible → enabled, a plain client on the primary
+    endpoint and RedisCluster on the configuration endpoint), snapshots of node groups restored into another count
+    with the CLI, and a TLS cluster with a user group reached by RedisCluster over TLS."""
+    import redis
+    from redis.cluster import RedisCluster
+
+    endpoint, data_dir = daemon
+    ca = os.path.join(data_dir, "tls", "ca.pem")
+    ec = boto3.client("elasticache", endpoint_url=endpoint, region_name=REGION,
+                      aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+    ec.create_replication_group(ReplicationGroupId="modes", ReplicationGroupDescription="mode change",
+                                NumCacheClusters=2, AutomaticFailoverEnabled=True)
+    describe = lambda: ec.describe_replication_groups(ReplicationGroupId="modes")["ReplicationGroups"][0]
+    g = wait_status(describe, "available")
+    pe = g["NodeGroups"][0]["PrimaryEndpoint"]
+    plain = redis.Redis(host=pe["Address"], port=pe["Port"])
+    for i in range(500):
+        plain.set(f"m{i}", i)
+
+    # AWS's refusals: straight to enabled, or with another parameter.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec.modify_replication_group(ReplicationGroupId="modes", ClusterMode="enabled", ApplyImmediately=True)
+    assert e.value.response["Error"]["Code"] == "InvalidParameterCombination"
+    rc_, out, err = aws(endpoint, "modify-replication-group", "--replication-group-id", "modes",
+                        "--cluster-mode", "compatible", "--snapshot-retention-limit", "1", "--apply-immediately")
+    assert rc_ != 0 and "InvalidParameterCombination" in err and "SnapshotRetentionLimit" in err, err
+
+    # The CLI sets compatible: both endpoints serve, the plain client never noticing.
+    rc_, out, err = aws(endpoint, "modify-replication-group", "--replication-group-id", "modes",
+                        "--cluster-mode", "compatible", "--cache-parameter-group-name",
+                        "default.redis7.cluster.on", "--apply-immediately")
+    assert rc_ == 0, err
+    assert out["ReplicationGroup"]["PendingModifiedValues"]["ClusterMode"] == "compatible"
+    g = wait_status(describe, "available", timeout=120)
+    assert g["ClusterMode"] == "compatible" and g["ClusterEnabled"] is True
+    assert g["NodeGroups"][0]["PrimaryEndpoint"] == pe
+    cfg = g["ConfigurationEndpoint"]
+    rc = RedisCluster(host=cfg["Address"], port=cfg["Port"])
+    assert [int(v) for v in rc.mget_nonatomic([f"m{i}" for i in range(500)])] == list(range(500))
+    plain.set("after", "compatible")
+    assert rc.get("after") == b"compatible"
+    cc = ec.describe_cache_clusters(CacheClusterId="modes-001")["CacheClusters"][0]
+    assert cc["CacheParameterGroup"]["CacheParameterGroupName"] == "default.redis7.cluster.on"
+
+    # boto3 sets enabled: the configuration endpoint only, for good.
+    r = ec.modify_replication_group(ReplicationGroupId="modes", ClusterMode="enabled", ApplyImmediately=True)
+    g = wait_status(describe, "available", timeout=60)
+    assert g["ClusterMode"] == "enabled"
+    assert "PrimaryEndpoint" not in g["NodeGroups"][0] and g["ConfigurationEndpoint"] == cfg
+    assert RedisCluster(host=cfg["Address"], port=cfg["Port"]).get("m499") == b"499"
+    rc_, out, err = aws(endpoint, "modify-replication-group", "--replication-group-id", "modes",
+                        "--cluster-mode", "compatible", "--apply-immediately")
+    assert rc_ != 0 and "cannot be changed once it is enabled" in err, err
+
+    # Snapshots of node groups: boto3 takes one of a 2-shard group, the CLI restores it into 3.
+    ec.create_replication_group(ReplicationGroupId="two", ReplicationGroupDescription="two shards",
+                                NumNodeGroups=2, ReplicasPerNodeGroup=0)
+    g2 = wait_status(lambda: ec.describe_replication_groups(ReplicationGroupId="two")["ReplicationGroups"][0],
+                     "available")
+    c2 = g2["ConfigurationEndpoint"]
+    r2 = RedisCluster(host=c2["Address"], port=c2["Port"])
+    for i in range(2000):
+        r2.set(f"s{i}", i)
+    ec.create_snapshot(ReplicationGroupId="two", SnapshotName="two-snap")
+    deadline = time.time() + 30
+    while True:
+        snap = ec.describe_snapshots(SnapshotName="two-snap", ShowNodeGroupConfig=True)["Snapshots"][0]
+        if snap["SnapshotStatus"] == "available":
+            break
+        assert time.time() < deadline, snap
+        time.sleep(0.05)
+    assert snap["NumNodeGroups"] == 2
+    assert [n["NodeGroupConfiguration"]["Slots"] for n in snap["NodeSnapshots"]] == ["0-8191", "8192-16383"]
+    rc_, out, err = aws(endpoint, "create-replication-group", "--replication-group-id", "three",
+                        "--replication-group-description", "restored", "--num-node-groups", "3",
+                        "--replicas-per-node-group", "0", "--snapshot-name", "two-snap")
+    assert rc_ == 0, err
+    rc_, out, err = aws(endpoint, "wait", "replication-group-available", "--replication-group-id", "three")
+    assert rc_ == 0, err
+    g3 = ec.describe_replication_groups(ReplicationGroupId="three")["ReplicationGroups"][0]
+    c3 = g3["ConfigurationEndpoint"]
+    r3 = RedisCluster(host=c3["Address"], port=c3["Port"])
+    assert [int(v) for v in r3.mget_nonatomic([f"s{i}" for i in range(2000)])] == list(range(2000))
+    primaries = [n for n in r3.get_nodes() if n.server_type == "primary"]
+    assert sum(r3.execute_command("DBSIZE", target_nodes=n) for n in primaries) == 2000
+
+    # TLS and a user group on a cluster mode enabled group: RedisCluster over TLS as the group's user.
+    rc_, out, err = aws(endpoint, "create-user", "--user-id", "app", "--user-name", "app", "--engine", "redis",
+                        "--access-string", "on ~* +@all", "--passwords", "app-password-0123456789")
+    assert rc_ == 0, err
+    rc_, out, err = aws(endpoint, "create-user", "--user-id", "nodefault", "--user-name", "default",
+                        "--engine", "redis", "--access-string", "off -@all", "--no-password-required")
+    assert rc_ == 0, err
+    rc_, out, err = aws(endpoint, "create-user-group", "--user-group-id", "ug-cme", "--engine", "redis",
+                        "--user-ids", "nodefault", "app")
+    assert rc_ == 0, err
+    deadline = time.time() + 20
+    while ec.describe_user_groups(UserGroupId="ug-cme")["UserGroups"][0]["Status"] != "active":
+        assert time.time() < deadline
+        time.sleep(0.05)
+    ec.create_replication_group(ReplicationGroupId="tlscme", ReplicationGroupDescription="tls cluster",
+                                NumNodeGroups=2, ReplicasPerNodeGroup=1, TransitEncryptionEnabled=True,
+                                UserGroupIds=["ug-cme"])
+    gt = wait_status(lambda: ec.describe_replication_groups(ReplicationGroupId="tlscme")["ReplicationGroups"][0],
+                     "available", timeout=60)
+    assert gt["TransitEncryptionEnabled"] is True and gt["UserGroupIds"] == ["ug-cme"]
+    ct = gt["ConfigurationEndpoint"]
+    rt = RedisCluster(host=ct["Address"], port=ct["Port"], ssl=True, ssl_ca_certs=ca,
+                      username="app", password="app-password-0123456789")
+    for i in range(300):
+        rt.set(f"t{i}", i)
+    assert [int(v) for v in rt.mget_nonatomic([f"t{i}" for i in range(300)])] == list(range(300))
+    code, out = redis_cli_tls(ct, ca, "GET", "t1")
+    assert "NOAUTH" in out or "NOPERM" in out, out
