@@ -812,16 +812,7 @@ async fn resharding_online_keeps_every_key() {
     let url = config_url(&g);
     let cc = cluster_conn(&url).await;
     const N: u64 = 20_000;
-    for chunk in (0..N).collect::<Vec<_>>().chunks(2000) {
-        let mut set = tokio::task::JoinSet::new();
-        for i in chunk {
-            let (mut conn, i) = (cc.clone(), *i);
-            set.spawn(async move { conn.set::<_, _, ()>(format!("key:{i}"), i).await });
-        }
-        while let Some(r) = set.join_next().await {
-            r.expect("task").expect("set");
-        }
-    }
+    fill_numbered(&cc, N).await;
     let traffic = Traffic::start(&url, N).await;
 
     // Scale out 3 → 5: the new node groups are as large as the others and take slots evenly from all.
@@ -1454,16 +1445,7 @@ async fn engine_upgrade_and_node_type_roll_through_every_node_group() {
     let url = config_url(&g);
     let cc = cluster_conn(&url).await;
     const N: u64 = 5_000;
-    for chunk in (0..N).collect::<Vec<_>>().chunks(1000) {
-        let mut set = tokio::task::JoinSet::new();
-        for i in chunk {
-            let (mut conn, i) = (cc.clone(), *i);
-            set.spawn(async move { conn.set::<_, _, ()>(format!("key:{i}"), i).await });
-        }
-        while let Some(r) = set.join_next().await {
-            r.expect("task").expect("set");
-        }
-    }
+    fill_numbered(&cc, N).await;
     let traffic = Traffic::start(&url, N).await;
     let target = "7.0";
     c.modify_replication_group()
@@ -1610,6 +1592,22 @@ async fn tls_and_auth_tokens_with_cluster_mode_enabled() {
     wait_available(&c, "secure", Duration::from_secs(60)).await;
     let cc = tls_cluster_conn(&g, &ca, token).await;
     assert_all(&cc, &keys).await;
+
+    // ROTATE: the old and the new token both open every node group, through cluster clients of each.
+    let rotated = "another-token-of-sixteen-chars";
+    c.modify_replication_group()
+        .replication_group_id("secure")
+        .auth_token(rotated)
+        .auth_token_update_strategy(aws_sdk_elasticache::types::AuthTokenUpdateStrategyType::Rotate)
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("rotate");
+    wait_available(&c, "secure", Duration::from_secs(60)).await;
+    for t in [token, rotated] {
+        let cc = tls_cluster_conn(&g, &ca, t).await;
+        assert_all(&cc, &keys).await;
+    }
 
     // TLS and the token carry over to a group restored from its snapshot into three node groups.
     c.create_snapshot()

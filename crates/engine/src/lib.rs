@@ -25,6 +25,7 @@ pub mod load;
 pub mod private;
 pub mod process;
 pub mod restore;
+pub mod scratch;
 pub mod secret;
 pub mod snapshot;
 pub mod source;

@@ -8,9 +8,10 @@
 //! (`DUMP`/`RESTORE` over one connection per target), with their expiry. `REPLACE` makes a repeated load (after a
 //! daemon died in the middle) idempotent.
 
+use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::secret::AdminCredentials;
 use crate::{io_err, EngineError, Result};
@@ -68,87 +69,46 @@ pub async fn load_by_slot(
     if std::fs::hard_link(rdb, &file).is_err() {
         std::fs::copy(rdb, &file).map_err(io_err(&file))?;
     }
-    let socket = work.join("loader.sock");
-    let mut cmd = tokio::process::Command::new(binary);
+    let (pid, log) = (work.join("loader.pid"), work.join("loader.log"));
+    let mut extra: Vec<&OsStr> = vec![
+        OsStr::new("--dbfilename"),
+        OsStr::new("dump.rdb"),
+        OsStr::new("--pidfile"),
+        pid.as_os_str(),
+        OsStr::new("--logfile"),
+        log.as_os_str(),
+    ];
     // With TLS on the group's nodes, `MIGRATE` speaks TLS to them (Redis uses TLS for it with `tls-cluster`).
     if let Some(t) = tls {
-        cmd.arg("--tls-cluster")
-            .arg("yes")
-            .arg("--tls-cert-file")
-            .arg(&t.cert)
-            .arg("--tls-key-file")
-            .arg(&t.key)
-            .arg("--tls-ca-cert-file")
-            .arg(&t.ca);
+        extra.extend([
+            OsStr::new("--tls-cluster"),
+            OsStr::new("yes"),
+            OsStr::new("--tls-cert-file"),
+            t.cert.as_os_str(),
+            OsStr::new("--tls-key-file"),
+            t.key.as_os_str(),
+            OsStr::new("--tls-ca-cert-file"),
+            t.ca.as_os_str(),
+        ]);
     }
-    let mut child = cmd
-        .arg("--port")
-        .arg("0")
-        .arg("--unixsocket")
-        .arg(&socket)
-        .arg("--unixsocketperm")
-        .arg("700")
-        .arg("--dir")
-        .arg(work)
-        .arg("--dbfilename")
-        .arg("dump.rdb")
-        .arg("--pidfile")
-        .arg(work.join("loader.pid"))
-        .arg("--appendonly")
-        .arg("no")
-        .arg("--save")
-        .arg("")
-        .arg("--daemonize")
-        .arg("no")
-        .arg("--logfile")
-        .arg(work.join("loader.log"))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| EngineError::Exec {
-            path: binary.to_path_buf(),
-            source,
-        })?;
-    let result = send_keys(&socket, owners, admin, within).await;
-    let _ = child.kill().await;
+    let server = crate::scratch::Scratch::start(binary, work, &extra)?;
+    let result = async {
+        let mut conn = server.connect(within).await?;
+        send_keys(&mut conn, owners, admin).await
+    }
+    .await;
+    let socket = crate::config::admin_socket(work);
+    server.stop().await;
+    let _ = std::fs::remove_file(socket);
     let _ = std::fs::remove_dir_all(work);
     result
 }
 
 async fn send_keys(
-    socket: &Path,
+    conn: &mut redis::aio::MultiplexedConnection,
     owners: &[SlotOwner],
     admin: &AdminCredentials,
-    within: Duration,
 ) -> Result<u64> {
-    let client = redis::Client::open(redis::ConnectionInfo {
-        addr: redis::ConnectionAddr::Unix(socket.to_path_buf()),
-        redis: redis::RedisConnectionInfo::default(),
-    })
-    .map_err(|source| EngineError::Redis {
-        node: "snapshot loader".into(),
-        source,
-    })?;
-    // Up when it answers `PING`: not before its socket exists, nor while it loads the file (`-LOADING`).
-    let deadline = Instant::now() + within;
-    let mut conn = loop {
-        let attempt = async {
-            let mut c = client.get_multiplexed_async_connection().await?;
-            redis::cmd("PING").query_async::<String>(&mut c).await?;
-            Ok::<_, redis::RedisError>(c)
-        };
-        match tokio::time::timeout(Duration::from_secs(5), attempt).await {
-            Ok(Ok(c)) => break c,
-            other if Instant::now() > deadline => {
-                return Err(EngineError::Other(format!(
-                    "the snapshot loader did not come up within {within:?}: {other:?}"
-                )))
-            }
-            _ => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    };
     let owner_of = |slot: u16| {
         owners
             .iter()
@@ -161,7 +121,7 @@ async fn send_keys(
             .arg(cursor)
             .arg("COUNT")
             .arg(BATCH)
-            .query_async(&mut conn)
+            .query_async(conn)
             .await
             .map_err(|source| EngineError::Redis {
                 node: "snapshot loader".into(),
@@ -195,7 +155,7 @@ async fn send_keys(
                 .arg(keys)
                 .ignore();
         }
-        pipe.query_async::<()>(&mut conn)
+        pipe.query_async::<()>(conn)
             .await
             .map_err(|source| EngineError::Redis {
                 node: "snapshot loader (MIGRATE)".into(),

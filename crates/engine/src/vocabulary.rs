@@ -66,53 +66,9 @@ fn text(v: &redis::Value) -> Option<String> {
 /// here).
 pub async fn read(binary: &Path, scratch: &Path) -> Result<AclVocabulary> {
     crate::private::create_dir(scratch)?;
-    // In the scratch directory, or, for a path too long for a socket, the deployment's private socket directory.
-    let socket = crate::config::admin_socket(scratch);
-    let mut child = tokio::process::Command::new(binary)
-        .args([
-            "--port",
-            "0",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--daemonize",
-            "no",
-        ])
-        .arg("--unixsocket")
-        .arg(&socket)
-        .args(["--unixsocketperm", "700", "--dir"])
-        .arg(scratch)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| EngineError::Exec {
-            path: binary.to_path_buf(),
-            source,
-        })?;
+    let server = crate::scratch::Scratch::start(binary, scratch, &[])?;
     let result = async {
-        let client = redis::Client::open(redis::ConnectionInfo {
-            addr: redis::ConnectionAddr::Unix(socket.clone()),
-            redis: redis::RedisConnectionInfo::default(),
-        })
-        .map_err(|e| EngineError::Other(e.to_string()))?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let mut conn = loop {
-            match client.get_multiplexed_async_connection().await {
-                Ok(c) => break c,
-                Err(_) if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(5)).await
-                }
-                Err(e) => {
-                    return Err(EngineError::Other(format!(
-                        "{} did not start to tell its commands: {e}",
-                        binary.display()
-                    )))
-                }
-            }
-        };
+        let mut conn = server.connect(Duration::from_secs(10)).await?;
         let all: redis::Value = redis::cmd("COMMAND")
             .query_async(&mut conn)
             .await
@@ -147,7 +103,8 @@ pub async fn read(binary: &Path, scratch: &Path) -> Result<AclVocabulary> {
         Ok(v)
     }
     .await;
-    let _ = child.kill().await;
+    let socket = crate::config::admin_socket(scratch);
+    server.stop().await;
     let _ = std::fs::remove_file(&socket);
     let _ = std::fs::remove_dir_all(scratch);
     result

@@ -174,3 +174,18 @@ pub async fn tls_cluster_conn(
         .expect("tls cluster connect in time")
         .expect("tls cluster connect")
 }
+
+/// Sets `key:<i>` to `i` for every `i` below `n` through the cluster client, 2,000 at a time.
+pub async fn fill_numbered(cc: &ClusterConnection, n: u64) {
+    use redis::AsyncCommands;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(2000) {
+        let mut set = tokio::task::JoinSet::new();
+        for i in chunk {
+            let (mut conn, i) = (cc.clone(), *i);
+            set.spawn(async move { conn.set::<_, _, ()>(format!("key:{i}"), i).await });
+        }
+        while let Some(r) = set.join_next().await {
+            r.expect("task").expect("set");
+        }
+    }
+}

@@ -30,18 +30,7 @@ impl Control {
         poke: &Arc<Notify>,
     ) -> Result<bool> {
         let shard = g.first_shard();
-        // Wait until every converted node is back: running, and (a replica) linked to the primary.
-        let mut back = Vec::new();
-        for m in shard.members.iter().filter(|m| m.converted) {
-            if !self.inner.monitor.health(&m.cluster_id).is_up() {
-                return Ok(false);
-            }
-            if !g.is_primary(&m.cluster_id) {
-                back.push(self.node_spec(g, m)?);
-            }
-        }
-        if !self.wait_for_links(g, &back, poke).await? {
-            self.refresh_roles_soon(&g.id);
+        if !self.replaced_are_back(g, |m| m.converted, poke).await? {
             return Ok(false);
         }
         if let Some(m) = shard.replicas().find(|m| !m.converted) {
@@ -85,14 +74,7 @@ impl Control {
                 ),
             )]
         })?;
-        // Readers leave it first, and what they asked it is answered; then it stops.
-        self.inner.observed.update(&m.cluster_id, |o| o.role = None);
-        let current = self.state().groups.get(&g.id).cloned();
-        if let Some(cur) = current {
-            self.ensure_endpoints(&cur).await?;
-            tokio::time::sleep(engine::endpoint::DRAIN).await;
-        }
-        self.stop_member(&spec, Stop::Graceful).await;
+        self.take_out(g, m, &spec).await?;
         // Its data is synced again from the primary, and its cluster state (if any) is the old mode's.
         engine::cluster::discard_state(&spec)?;
         Ok(())

@@ -114,20 +114,7 @@ impl Control {
             }
         }
         // The target is the primary: record it, then move what is the control plane's to move.
-        let message = format!(
-            "Primary changed from {} to {} (planned switchover)",
-            old.cluster_id, new.cluster_id
-        );
-        self.update_group(&g.id, |cur| {
-            if let Some(s) = cur.shard_mut(&sid) {
-                s.primary_cluster_id = new.cluster_id.clone();
-                s.switchover_to = None;
-            }
-            vec![
-                NewEvent::cluster(&new.cluster_id, message.clone()),
-                NewEvent::group(&cur.id, message),
-            ]
-        })?;
+        self.record_switchover(g, &sid, &old, &new)?;
         if g.dual_stack.is_none() {
             c.set_binds(&demoted_spec.binds()).await?;
             take_addresses(&mut n, &new_spec).await?;
@@ -203,23 +190,7 @@ impl Control {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }
-        let (sid, message) = (
-            shard.id.clone(),
-            format!(
-                "Primary changed from {} to {} (planned switchover)",
-                old.cluster_id, new.cluster_id
-            ),
-        );
-        self.update_group(&g.id, |cur| {
-            if let Some(s) = cur.shard_mut(&sid) {
-                s.primary_cluster_id = new.cluster_id.clone();
-                s.switchover_to = None;
-            }
-            vec![
-                NewEvent::cluster(&new.cluster_id, message.clone()),
-                NewEvent::group(&cur.id, message),
-            ]
-        })?;
+        self.record_switchover(g, &shard.id, old, new)?;
         if switched.cluster_mode.has_primary_endpoint() {
             let old_spec = self.node_spec(&switched, old)?;
             if let Ok(mut c) = AdminClient::connect_within(
@@ -245,6 +216,30 @@ impl Control {
             .update(&new.cluster_id, |o| o.role = Some(role));
         self.refresh_roles_soon(&g.id);
         Ok(())
+    }
+
+    /// Records `new` as the primary of shard `sid` (the switchover from `old` done), with its events.
+    fn record_switchover(
+        &self,
+        g: &ReplicationGroup,
+        sid: &str,
+        old: &Member,
+        new: &Member,
+    ) -> Result<()> {
+        let message = format!(
+            "Primary changed from {} to {} (planned switchover)",
+            old.cluster_id, new.cluster_id
+        );
+        self.update_group(&g.id, |cur| {
+            if let Some(s) = cur.shard_mut(sid) {
+                s.primary_cluster_id = new.cluster_id.clone();
+                s.switchover_to = None;
+            }
+            vec![
+                NewEvent::cluster(&new.cluster_id, message.clone()),
+                NewEvent::group(&cur.id, message),
+            ]
+        })
     }
 
     /// Ends a switchover that could not happen: the old primary stays, and an event says why.

@@ -52,6 +52,48 @@ impl Control {
         Ok(())
     }
 
+    /// Whether every node `replaced` picks is back: running, and (a replica) linked to its primary, its full sync
+    /// judged against its deadline. False while one is on its way (roles are looked at again soon).
+    pub(super) async fn replaced_are_back(
+        &self,
+        g: &ReplicationGroup,
+        replaced: impl Fn(&Member) -> bool,
+        poke: &Arc<Notify>,
+    ) -> Result<bool> {
+        let mut back = Vec::new();
+        for m in g.members().filter(|m| replaced(m)) {
+            if !self.inner.monitor.health(&m.cluster_id).is_up() {
+                return Ok(false);
+            }
+            if !g.is_primary(&m.cluster_id) {
+                back.push(self.node_spec(g, m)?);
+            }
+        }
+        if !self.wait_for_links(g, &back, poke).await? {
+            self.refresh_roles_soon(&g.id);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Takes member `m` (its node's `spec`) out of service to replace it: readers leave it first, what they asked it
+    /// is answered, then it stops cleanly.
+    pub(super) async fn take_out(
+        &self,
+        g: &ReplicationGroup,
+        m: &Member,
+        spec: &NodeSpec,
+    ) -> Result<()> {
+        self.inner.observed.update(&m.cluster_id, |o| o.role = None);
+        let current = self.state().groups.get(&g.id).cloned();
+        if let Some(cur) = current {
+            self.ensure_endpoints(&cur).await?;
+            tokio::time::sleep(engine::endpoint::DRAIN).await;
+        }
+        self.stop_member(spec, Stop::Graceful).await;
+        Ok(())
+    }
+
     /// One step of a rolling engine upgrade to `target`: replicas are replaced one at a time (stopped cleanly and
     /// started by the next step on the new binary from their data, then resynced); when only the primary is left,
     /// a planned switchover hands its role to an upgraded replica, and it is replaced in turn; a group without
@@ -63,19 +105,7 @@ impl Control {
         poke: &Arc<Notify>,
     ) -> Result<bool> {
         let upgraded = |m: &Member| m.engine_version.as_deref() == Some(target);
-        // Wait until every replaced node is back: running, and (a replica) linked to the primary, its full sync
-        // judged against its deadline.
-        let mut back = Vec::new();
-        for m in g.members().filter(|m| upgraded(m)) {
-            if !self.inner.monitor.health(&m.cluster_id).is_up() {
-                return Ok(false);
-            }
-            if !g.is_primary(&m.cluster_id) {
-                back.push(self.node_spec(g, m)?);
-            }
-        }
-        if !self.wait_for_links(g, &back, poke).await? {
-            self.refresh_roles_soon(&g.id);
+        if !self.replaced_are_back(g, upgraded, poke).await? {
             return Ok(false);
         }
         // Every shard's replicas first; then, shard by shard, the primary hands its role to an upgraded replica.
@@ -114,14 +144,7 @@ impl Control {
                         format!("Upgrading cache node 0001 to engine version {version}"),
                     )]
                 })?;
-                // Readers leave it first, and what they asked it is answered; then it stops.
-                self.inner.observed.update(&m.cluster_id, |o| o.role = None);
-                let current = self.state().groups.get(&g.id).cloned();
-                if let Some(cur) = current {
-                    self.ensure_endpoints(&cur).await?;
-                    tokio::time::sleep(engine::endpoint::DRAIN).await;
-                }
-                self.stop_member(&spec, Stop::Graceful).await;
+                self.take_out(g, &m, &spec).await?;
                 // A replica restarted on another engine cannot resume its link (its replication id is not kept
                 // with an append-only file): it full-syncs whatever it holds. Loading its own copy first would only
                 // double the time; it starts empty instead, kept out of the reader endpoint and out of failover
