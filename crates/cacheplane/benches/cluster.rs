@@ -5,7 +5,11 @@
 //! 3. resharding throughput: 1,000,000 keys of 100 bytes, 3 → 4 node groups (1 replica each), keys moved per second,
 //!    against `redis-cli --cluster rebalance --cluster-use-empty-masters --cluster-pipeline 1000` on an identical
 //!    cluster (the same `redis-server`, the same persistence: append-only file, fsync every second; 1 replica per
-//!    primary) in the same run, as a ratio; with the latency of a concurrent cluster client's commands during each.
+//!    primary) in the same run, as a ratio; with the latency of a concurrent cluster client's commands during each;
+//! 4. a snapshot of the resharded group (4 node groups, 1,000,000 keys) restored into 3 node groups: keys placed by
+//!    slot per second, from the request to `available`;
+//! 5. `ClusterMode` disabled → compatible → enabled of 3 nodes holding 100,000 keys under a writer on the primary
+//!    endpoint: the time of each step, the writer's longest pause and its lost writes.
 //!
 //! Run with `scripts/bench.sh` or `cargo bench --bench cluster`.
 
@@ -312,6 +316,103 @@ async fn cacheplane_reshard(d: &Daemon, c: &aws_sdk_elasticache::Client) -> (u64
     (moved, moving.as_secs_f64())
 }
 
+/// Snapshot of group `rs` (after its resharding: 4 node groups), restored into 3 node groups.
+async fn restore_by_slot(c: &aws_sdk_elasticache::Client) {
+    c.create_snapshot()
+        .replication_group_id("rs")
+        .snapshot_name("rs-snap")
+        .send()
+        .await
+        .expect("snapshot");
+    let t = Instant::now();
+    loop {
+        let out = c
+            .describe_snapshots()
+            .snapshot_name("rs-snap")
+            .send()
+            .await
+            .expect("d");
+        if out.snapshots()[0].snapshot_status() == Some("available") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let taken = t.elapsed();
+    let t = Instant::now();
+    c.create_replication_group()
+        .replication_group_id("rs3")
+        .replication_group_description("restored")
+        .num_node_groups(3)
+        .replicas_per_node_group(0)
+        .snapshot_name("rs-snap")
+        .send()
+        .await
+        .expect("restore");
+    let g = wait_available(c, "rs3", Duration::from_secs(600)).await;
+    let took = t.elapsed();
+    let mut keys = 0u64;
+    for url in node_urls(c, &g).await.values() {
+        let n: u64 = redis::cmd("DBSIZE")
+            .query_async(&mut redis_conn(url).await)
+            .await
+            .expect("dbsize");
+        keys += n;
+    }
+    println!(
+        "snapshot of 4 node groups ({keys} keys) taken in {:.1} s; restored into 3 node groups in {:.1} s from the \
+         request to available: {:.0} keys/s placed by slot",
+        taken.as_secs_f64(),
+        took.as_secs_f64(),
+        keys as f64 / took.as_secs_f64()
+    );
+}
+
+/// `ClusterMode` disabled → compatible → enabled of 3 nodes holding 100,000 keys under a writer.
+async fn mode_change(c: &aws_sdk_elasticache::Client) {
+    c.create_replication_group()
+        .replication_group_id("modes")
+        .replication_group_description("mode change")
+        .num_cache_clusters(3)
+        .automatic_failover_enabled(true)
+        .send()
+        .await
+        .expect("create");
+    let g = wait_available(c, "modes", Duration::from_secs(60)).await;
+    let primary = redis_url(
+        g.node_groups()[0]
+            .primary_endpoint()
+            .expect("primary endpoint"),
+    );
+    dataset::fill(&primary, 100_000).await;
+    let writer = Writer::start(primary, "counter");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut steps = Vec::new();
+    for mode in ["compatible", "enabled"] {
+        let t = Instant::now();
+        c.modify_replication_group()
+            .replication_group_id("modes")
+            .cluster_mode(mode.into())
+            .apply_immediately(true)
+            .send()
+            .await
+            .expect("cluster mode");
+        wait_available(c, "modes", Duration::from_secs(300)).await;
+        steps.push(format!("to {mode} {:.1} s", t.elapsed().as_secs_f64()));
+        if mode == "compatible" {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    let log = writer.stop().await;
+    println!(
+        "ClusterMode of 3 nodes with 100,000 keys under a writer on the primary endpoint: {}; the writer's longest \
+         pause during compatible {} ({} writes acknowledged, {} lost; it loses the primary endpoint with enabled)",
+        steps.join(", "),
+        ms(log.longest_pause()),
+        log.acks.len(),
+        log.lost()
+    );
+}
+
 /// A Redis Cluster node outside Cacheplane, configured as Cacheplane's nodes are where it matters here.
 struct RawNode {
     child: Child,
@@ -483,6 +584,10 @@ async fn main() {
         failover_gaps(&d, &c).await;
     }
     let (ours, our_s) = cacheplane_reshard(&d, &c).await;
+    if !only_reshard {
+        restore_by_slot(&c).await;
+        mode_change(&c).await;
+    }
     drop(c);
     drop(d);
     let (theirs, their_s) = redis_cli_rebalance().await;
