@@ -52,7 +52,7 @@ impl Control {
         Ok(true)
     }
 
-    /// Stops replica `m` and marks it converted: the next step starts it, empty, in mode `to`.
+    /// Stops replica `m`, empties it and marks it converted: the next step starts it, empty, in mode `to`.
     async fn restart_in_new_mode(
         &self,
         g: &ReplicationGroup,
@@ -61,6 +61,12 @@ impl Control {
     ) -> Result<()> {
         tracing::info!(group = %g.id, node = %m.cluster_id, to = to.as_str(), "restarting node in the new cluster mode");
         let spec = self.node_spec(g, m)?;
+        // Stopped and emptied first, then marked: a daemon that dies in between finds it down and unmarked, and
+        // starts it again in the old mode (the step is then done again); marked first, a node still running in
+        // the old mode would count as converted.
+        self.take_out(g, m, &spec).await?;
+        // Its data is synced again from the primary, and its cluster state (if any) is the old mode's.
+        engine::cluster::discard_state(&spec)?;
         let id = m.cluster_id.clone();
         self.update_group(&g.id, |cur| {
             if let Some(x) = cur.member_mut(&id) {
@@ -74,9 +80,6 @@ impl Control {
                 ),
             )]
         })?;
-        self.take_out(g, m, &spec).await?;
-        // Its data is synced again from the primary, and its cluster state (if any) is the old mode's.
-        engine::cluster::discard_state(&spec)?;
         Ok(())
     }
 
