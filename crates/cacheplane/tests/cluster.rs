@@ -1656,3 +1656,79 @@ async fn tls_and_auth_tokens_with_cluster_mode_enabled() {
         "InvalidParameterCombination"
     );
 }
+
+/// A daemon killed again and again while `disabled` → `compatible` runs (`SIGKILL`, at a different point of the work
+/// each time) resumes it to its end: every acknowledged write kept, every key there, the nodes in cluster mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_during_a_cluster_mode_change_resumes_it() {
+    let mut d = Daemon::start();
+    let c = d.client();
+    c.create_replication_group()
+        .replication_group_id("kills")
+        .replication_group_description("killed mid-change")
+        .num_cache_clusters(3)
+        .automatic_failover_enabled(true)
+        .send()
+        .await
+        .expect("create");
+    let g = wait_available(&c, "kills", Duration::from_secs(60)).await;
+    let primary = redis_url(
+        g.node_groups()[0]
+            .primary_endpoint()
+            .expect("primary endpoint"),
+    );
+    dataset::fill(&primary, 20_000).await;
+    let writer = Writer::start(primary.clone(), "counter");
+    c.modify_replication_group()
+        .replication_group_id("kills")
+        .cluster_mode("compatible".into())
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("compatible");
+    // Kills 100 ms, 200 ms, … after each start: in the first replica's restart, in the others', around the
+    // handover (the whole change takes about 1.5 s here).
+    for (i, after) in (1..=10u64).map(|k| k * 100).enumerate() {
+        tokio::time::sleep(Duration::from_millis(after)).await;
+        let status = describe_group(&d.client(), "kills").await;
+        if status.status() == Some("available") {
+            eprintln!("the change ended before kill {i}");
+            break;
+        }
+        d.kill9();
+        d.spawn();
+    }
+    let c = d.client();
+    let g = wait_group(
+        &c,
+        "kills",
+        Duration::from_secs(120),
+        "the change resumed",
+        |g| g.status() == Some("available"),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = writer.stop().await;
+    assert_eq!(g.cluster_mode().map(|m| m.as_str()), Some("compatible"));
+    assert_eq!(log.lost(), 0, "acknowledged writes lost");
+    // (Multi-key commands across slots are refused now: every key is checked on its own.)
+    let mut conn = redis_conn(&primary).await;
+    let size: u64 = redis::cmd("DBSIZE")
+        .query_async(&mut conn)
+        .await
+        .expect("dbsize");
+    assert_eq!(size, 20_001, "every key and the counter");
+    let mut cc = cluster_conn(&config_url(&g)).await;
+    for i in (0..20_000).step_by(199).chain([19_999]) {
+        let v: String = cc.get(format!("key:{i}")).await.expect("cluster read");
+        assert_eq!(v, dataset::value_of(i), "key:{i}");
+    }
+    for (id, url) in &node_urls(&c, &g).await {
+        let info: String = redis::cmd("INFO")
+            .arg("cluster")
+            .query_async(&mut redis_conn(url).await)
+            .await
+            .expect("info");
+        assert!(info.contains("cluster_enabled:1"), "{id}: {info}");
+    }
+}
