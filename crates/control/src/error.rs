@@ -8,7 +8,7 @@ pub enum ControlError {
     InvalidParameterValue(String),
     #[error("{0}")]
     InvalidParameterCombination(String),
-    #[error("ReplicationGroup {0} not found.")]
+    #[error("ReplicationGroup not found: {0}")]
     ReplicationGroupNotFound(String),
     #[error("Replication group {0} already exists.")]
     ReplicationGroupAlreadyExists(String),
@@ -19,7 +19,7 @@ pub enum ControlError {
     GroupStateMessage(String),
     #[error("{0}")]
     InvalidCacheClusterState(String),
-    #[error("CacheCluster {0} not found.")]
+    #[error("CacheCluster not found: {0}")]
     CacheClusterNotFound(String),
     #[error("CacheParameterGroup {0} not found.")]
     CacheParameterGroupNotFound(String),

@@ -394,9 +394,18 @@ impl Control {
             ));
         }
 
+        let asked_snapshot_window = input
+            .snapshot_window
+            .as_deref()
+            .map(DailyWindow::parse)
+            .transpose()?;
         let maintenance = match input.preferred_maintenance_window.as_deref() {
             Some(w) => WeeklyWindow::parse(w)?,
-            None => rules::default_maintenance_window(&s.region, rand::random::<u32>()),
+            None => rules::default_maintenance_window_clear_of(
+                &s.region,
+                rand::random::<u32>(),
+                asked_snapshot_window.as_ref(),
+            ),
         };
         let snapshot_retention_limit = input.snapshot_retention_limit.unwrap_or(0);
         if !(0..=35).contains(&snapshot_retention_limit) {
@@ -404,9 +413,8 @@ impl Control {
                 "Invalid SnapshotRetentionLimit {snapshot_retention_limit}: it must be between 0 and 35 days."
             )));
         }
-        let snapshot_window = match input.snapshot_window.as_deref() {
-            Some(w) => {
-                let d = DailyWindow::parse(w)?;
+        let snapshot_window = match asked_snapshot_window {
+            Some(d) => {
                 if maintenance.overlaps_daily(&d) {
                     return Err(combination(
                         "The snapshot window and maintenance window must not overlap.",

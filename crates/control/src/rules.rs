@@ -273,6 +273,31 @@ pub fn default_maintenance_window(region: &str, seed: u32) -> WeeklyWindow {
     }
 }
 
+/// The default maintenance window of a new group whose snapshot window is `snapshot`: the regional pick for `seed`
+/// ([`default_maintenance_window`]), or, when that would overlap the snapshot window (a request AWS would then
+/// refuse for a window it chose itself), the next hour of the same day that does not.
+pub fn default_maintenance_window_clear_of(
+    region: &str,
+    seed: u32,
+    snapshot: Option<&DailyWindow>,
+) -> WeeklyWindow {
+    let first = default_maintenance_window(region, seed);
+    let Some(d) = snapshot else {
+        return first;
+    };
+    let day = first.start - first.start % DAY;
+    (0..24)
+        .map(|k| {
+            let start = day + (first.start % DAY + k * 60) % DAY;
+            WeeklyWindow {
+                start,
+                end: (start + 60) % WEEK,
+            }
+        })
+        .find(|w| !w.overlaps_daily(d))
+        .unwrap_or(first)
+}
+
 /// The default snapshot window: 60 minutes inside the regional block that does not meet the maintenance window.
 pub fn default_snapshot_window(region: &str, maintenance: &WeeklyWindow) -> DailyWindow {
     let base = regional_block_start(region);
@@ -398,6 +423,20 @@ mod tests {
         assert!(m.overlaps_daily(&d));
         let m2 = WeeklyWindow::parse("wed:06:00-wed:07:00").expect("ok");
         assert!(!m2.overlaps_daily(&d));
+    }
+
+    #[test]
+    fn a_default_maintenance_window_never_meets_the_snapshot_window_given() {
+        let d = DailyWindow::parse("06:00-07:00").expect("ok");
+        for seed in 0..200 {
+            let m = default_maintenance_window_clear_of("us-east-1", seed, Some(&d));
+            assert!(!m.overlaps_daily(&d), "seed {seed}: {m:?}");
+        }
+        // Without a snapshot window, the regional pick itself.
+        assert_eq!(
+            default_maintenance_window_clear_of("us-east-1", 5, None),
+            default_maintenance_window("us-east-1", 5)
+        );
     }
 
     #[test]

@@ -388,6 +388,11 @@ impl Control {
                 )));
             }
         }
+        if input.cache_cluster_id.is_some() && input.replication_group_id.is_some() {
+            return Err(combination(
+                "Cannot specify both ReplicationGroupId and CacheClusterId: give one of them.",
+            ));
+        }
         let st = self.state();
         let name = input.snapshot_name.as_ref().map(|n| n.to_ascii_lowercase());
         let cc = input
