@@ -340,15 +340,9 @@ impl Control {
                 };
                 shard.adding.push(id.clone());
                 shard.members.push(Member {
-                    cluster_id: id,
-                    address,
-                    availability_zone: zone,
-                    create_time: t,
-                    rebooting: false,
-                    engine_version: None,
                     port,
                     ipv6,
-                    converted: false,
+                    ..Member::new(id, address, zone, t)
                 });
             }
             events.push(NewEvent::group(

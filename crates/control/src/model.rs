@@ -98,6 +98,23 @@ pub struct Member {
     pub converted: bool,
 }
 
+impl Member {
+    /// A new member's node: at `address` in `zone`, created at `t`, on the group's port and engine, over IPv4.
+    pub fn new(cluster_id: String, address: IpAddr, zone: String, t: DateTime<Utc>) -> Self {
+        Self {
+            cluster_id,
+            address,
+            availability_zone: zone,
+            create_time: t,
+            rebooting: false,
+            engine_version: None,
+            port: None,
+            ipv6: false,
+            converted: false,
+        }
+    }
+}
+
 /// A replication group: one or more node groups (shards) of one primary and its replicas each.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicationGroup {

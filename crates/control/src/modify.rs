@@ -781,17 +781,12 @@ pub(crate) mod tests {
         g.automatic_failover = true;
         let t = g.create_time;
         for (i, id) in ["rg-001", "rg-002"].into_iter().enumerate() {
-            g.shards[0].members.push(crate::model::Member {
-                cluster_id: id.into(),
-                address: format!("127.0.0.{}", 10 + i).parse().expect("ip"),
-                availability_zone: "local-1a".into(),
-                create_time: t,
-                rebooting: false,
-                engine_version: None,
-                port: None,
-                ipv6: false,
-                converted: false,
-            });
+            g.shards[0].members.push(crate::model::Member::new(
+                id.into(),
+                format!("127.0.0.{}", 10 + i).parse().expect("ip"),
+                "local-1a".into(),
+                t,
+            ));
         }
         g
     }

@@ -551,15 +551,9 @@ impl Control {
                     None
                 };
                 members.push(Member {
-                    cluster_id: cid.clone(),
-                    address,
-                    availability_zone: zone.clone(),
-                    create_time: t,
-                    rebooting: false,
-                    engine_version: None,
                     port,
                     ipv6: plan.ipv6_discovery,
-                    converted: false,
+                    ..Member::new(cid.clone(), address, zone.clone(), t)
                 });
             }
             shards.push(Shard {

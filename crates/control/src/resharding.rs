@@ -338,17 +338,7 @@ impl Control {
                 }
                 let address = engine::address::allocate(g.port, &taken)?;
                 taken.push(address);
-                members.push(Member {
-                    cluster_id,
-                    address,
-                    availability_zone: zone,
-                    create_time: t,
-                    rebooting: false,
-                    engine_version: None,
-                    port: None,
-                    ipv6: false,
-                    converted: false,
-                });
+                members.push(Member::new(cluster_id, address, zone, t));
             }
             events.extend(members.iter().map(|m| {
                 NewEvent::cluster(

@@ -138,6 +138,24 @@ impl Control {
     }
 
     pub(crate) fn view_snapshot(&self, s: &Snapshot, node_group_config: bool) -> output::Snapshot {
+        let node = |cluster: &str,
+                    group: &str,
+                    size: u64,
+                    created,
+                    zone: &str,
+                    replicas: i64,
+                    slots: Option<String>| output::NodeSnapshot {
+            cache_cluster_id: cluster.to_string(),
+            node_group_id: group.to_string(),
+            cache_size: format!("{} MB", size.div_ceil(1 << 20)),
+            cache_node_create_time: created,
+            snapshot_create_time: s.taken,
+            node_group_config: node_group_config.then(|| output::NodeGroupConfig {
+                primary_availability_zone: zone.to_string(),
+                replica_count: replicas,
+                slots,
+            }),
+        };
         output::Snapshot {
             snapshot_name: s.name.clone(),
             replication_group_id: s.replication_group_id.clone(),
@@ -160,33 +178,30 @@ impl Control {
             }
             .into(),
             num_node_groups: s.shards.len().max(1) as i64,
+            // A snapshot of cluster mode disabled is its one node group, `0001`, without slots.
             node_snapshots: if s.shards.is_empty() {
-                vec![output::NodeSnapshot {
-                    cache_cluster_id: s.cache_cluster_id.clone(),
-                    node_group_id: "0001".into(),
-                    cache_size: format!("{} MB", s.size.div_ceil(1 << 20)),
-                    cache_node_create_time: s.cache_cluster_create_time,
-                    snapshot_create_time: s.taken,
-                    node_group_config: node_group_config.then(|| output::NodeGroupConfig {
-                        primary_availability_zone: s.availability_zone.clone(),
-                        replica_count: s.replica_count,
-                        slots: None,
-                    }),
-                }]
+                vec![node(
+                    &s.cache_cluster_id,
+                    "0001",
+                    s.size,
+                    s.cache_cluster_create_time,
+                    &s.availability_zone,
+                    s.replica_count,
+                    None,
+                )]
             } else {
                 s.shards
                     .iter()
-                    .map(|sh| output::NodeSnapshot {
-                        cache_cluster_id: sh.cache_cluster_id.clone(),
-                        node_group_id: sh.node_group_id.clone(),
-                        cache_size: format!("{} MB", sh.size.div_ceil(1 << 20)),
-                        cache_node_create_time: sh.cache_cluster_create_time,
-                        snapshot_create_time: s.taken,
-                        node_group_config: node_group_config.then(|| output::NodeGroupConfig {
-                            primary_availability_zone: sh.availability_zone.clone(),
-                            replica_count: sh.replica_count,
-                            slots: Some(crate::slots::text(&sh.slots)),
-                        }),
+                    .map(|sh| {
+                        node(
+                            &sh.cache_cluster_id,
+                            &sh.node_group_id,
+                            sh.size,
+                            sh.cache_cluster_create_time,
+                            &sh.availability_zone,
+                            sh.replica_count,
+                            Some(crate::slots::text(&sh.slots)),
+                        )
                     })
                     .collect()
             },

@@ -57,8 +57,8 @@ pub struct NodeSpec {
 pub struct NodeCluster {
     /// How long a node may not answer on the bus before the others mark it failing (`cluster-node-timeout`).
     pub node_timeout_ms: u64,
-    /// A node that must replicate a primary which does not run Redis Cluster (a group changing its cluster mode):
-    /// the primary's address. Redis refuses `REPLICAOF` in cluster mode, so the node starts from a cluster state
+    /// A node that must replicate a primary which does not run Redis Cluster (while its nodes move into Redis
+    /// Cluster): the primary's address. Redis refuses `REPLICAOF` in cluster mode, so the node starts from a cluster state
     /// that names it the replica of a stand-in node at that address (see [`crate::cluster::seed_state`]).
     pub seed_primary: Option<std::net::SocketAddr>,
 }

@@ -1,5 +1,5 @@
-//! Loading a snapshot's RDB files into a Redis Cluster whose slots are split differently from the snapshot's (a
-//! snapshot of 3 node groups restored into 4, or of a group with cluster mode disabled into one with it enabled):
+//! Loading RDB files into a Redis Cluster whose slots are split differently from the data's source (a dataset of 3
+//! primaries loaded into 4, or of a Redis without cluster into a cluster):
 //! each key must go to the primary that serves its slot.
 //!
 //! Each file is loaded by a private `redis-server` of the group's engine (no TCP port, a unix socket in a private
@@ -131,7 +131,7 @@ async fn send_keys(
         for k in keys {
             let slot = key_slot(&k);
             let o = owner_of(slot)
-                .ok_or_else(|| EngineError::Other(format!("no node group serves slot {slot}")))?;
+                .ok_or_else(|| EngineError::Other(format!("no primary serves slot {slot}")))?;
             by_owner[o].push(k);
         }
         let mut pipe = redis::pipe();
