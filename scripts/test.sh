@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 ensure_redis
 ensure_python
 ensure_old_engine
+ensure_valkey
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings

@@ -52,16 +52,17 @@ def alive(pid):
 
 
 @contextlib.contextmanager
-def running_daemon(log=None):
+def running_daemon(log=None, engines=()):
     """A daemon on a free port with a fresh data directory; yields (endpoint, data_dir, process). Killed, with every
-    node it started (by pid), on exit."""
+    node it started (by pid), on exit. `engines`: binaries to register (default: the redis-server on PATH)."""
     data_dir = tempfile.mkdtemp(prefix="cacheplane-compat-")
     port = free_port()
     env = dict(os.environ, CACHEPLANE_ACCESS_KEY_ID=KEY_ID, CACHEPLANE_SECRET_ACCESS_KEY=SECRET)
     if log:
         env["CACHEPLANE_LOG"] = log
+    registered = [a for e in engines for a in ("--engine-binary", e)]
     proc = subprocess.Popen(
-        [BINARY, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data_dir],
+        [BINARY, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data_dir, *registered],
         stdout=subprocess.PIPE, env=env, text=True,
     )
     try:
@@ -83,6 +84,14 @@ def running_daemon(log=None):
 @pytest.fixture()
 def daemon():
     with running_daemon() as (endpoint, data_dir, _):
+        yield endpoint, data_dir
+
+
+@pytest.fixture()
+def valkey_daemon():
+    """A daemon with Debian's redis-server and the valkey-server 9.1 and 9.0 builds scripts/test.sh installs."""
+    engines = [shutil.which("redis-server"), os.environ["CACHEPLANE_VALKEY_9_1"], os.environ["CACHEPLANE_VALKEY_9_0"]]
+    with running_daemon(engines=engines) as (endpoint, data_dir, _):
         yield endpoint, data_dir
 
 
@@ -816,3 +825,62 @@ def test_cluster_mode_change_snapshots_and_tls_with_boto3_and_cli(daemon):
     assert [int(v) for v in rt.mget_nonatomic([f"t{i}" for i in range(300)])] == list(range(300))
     code, out = redis_cli_tls(ct, ca, "GET", "t1")
     assert "NOAUTH" in out or "NOPERM" in out, out
+
+
+def engine_of(ep):
+    info = redis_cli(ep, "INFO", "server")
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    if "valkey_version" in fields:
+        return "valkey", fields["valkey_version"].strip()
+    return "redis", fields["redis_version"].strip()
+
+
+def test_valkey_and_redis_to_valkey_with_boto3_and_cli(valkey_daemon):
+    endpoint, _ = valkey_daemon
+    ec = boto3.client("elasticache", endpoint_url=endpoint, region_name=REGION,
+                      aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+    versions = ec.describe_cache_engine_versions(Engine="valkey")["CacheEngineVersions"]
+    assert [(v["Engine"], v["EngineVersion"], v["CacheParameterGroupFamily"]) for v in versions] == [
+        ("valkey", "9.1.2", "valkey9"), ("valkey", "9.0.0", "valkey9")]
+    rc, out, err = aws(endpoint, "describe-cache-engine-versions", "--default-only")
+    assert rc == 0, err
+    assert [(v["Engine"], v["EngineVersion"]) for v in out["CacheEngineVersions"]] == [
+        ("redis", "7.0.15"), ("valkey", "9.1.2")]
+
+    # A Valkey group through the CLI, used through its endpoints.
+    rc, out, err = aws(endpoint, "create-replication-group", "--replication-group-id", "cli-vk",
+                       "--replication-group-description", "valkey", "--engine", "valkey", "--engine-version", "9.0",
+                       "--num-cache-clusters", "2")
+    assert rc == 0, err
+    assert out["ReplicationGroup"]["Engine"] == "valkey"
+    g = wait_status(lambda: ec.describe_replication_groups(ReplicationGroupId="cli-vk")["ReplicationGroups"][0],
+                    "available")
+    check_data_path(g)
+    assert {engine_of(m["ReadEndpoint"]) for m in g["NodeGroups"][0]["NodeGroupMembers"]} == {("valkey", "9.0.0")}
+
+    # A Redis group made with boto3 moves to Valkey through the CLI; its data stays.
+    ec.create_replication_group(ReplicationGroupId="boto-mv", ReplicationGroupDescription="to valkey",
+                                NumCacheClusters=2)
+    g = wait_status(lambda: ec.describe_replication_groups(ReplicationGroupId="boto-mv")["ReplicationGroups"][0],
+                    "available")
+    assert g["Engine"] == "redis"
+    assert redis_cli(g["NodeGroups"][0]["PrimaryEndpoint"], "SET", "before", "the move") == "OK"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec.modify_replication_group(ReplicationGroupId="boto-mv", Engine="valkey", ApplyImmediately=True)
+    assert e.value.response["Error"]["Code"] == "InvalidParameterCombination"
+    rc, out, err = aws(endpoint, "modify-replication-group", "--replication-group-id", "boto-mv", "--engine", "valkey",
+                       "--engine-version", "9.1", "--apply-immediately")
+    assert rc == 0, err
+    assert out["ReplicationGroup"]["Status"] == "modifying"
+    g = wait_status(lambda: ec.describe_replication_groups(ReplicationGroupId="boto-mv")["ReplicationGroups"][0],
+                    "available", timeout=90)
+    assert g["Engine"] == "valkey"
+    for m in g["NodeGroups"][0]["NodeGroupMembers"]:
+        assert engine_of(m["ReadEndpoint"]) == ("valkey", "9.1.2")
+        assert redis_cli(m["ReadEndpoint"], "GET", "before") == "the move"
+    clusters = ec.describe_cache_clusters(CacheClusterId="boto-mv-001")["CacheClusters"]
+    assert (clusters[0]["Engine"], clusters[0]["EngineVersion"]) == ("valkey", "9.1.2")
+    assert clusters[0]["CacheParameterGroup"]["CacheParameterGroupName"] == "default.valkey9"
+    rc, out, err = aws(endpoint, "modify-replication-group", "--replication-group-id", "boto-mv", "--engine", "redis",
+                       "--engine-version", "7.0", "--apply-immediately")
+    assert rc != 0 and "InvalidParameterCombination" in err

@@ -212,13 +212,24 @@ impl Control {
             .binaries
             .iter()
             .enumerate()
-            .filter(|(i, _)| !input.default_only.unwrap_or(false) || *i == 0)
+            // The default version of each engine: its newest (binaries are sorted newest first per engine).
+            .filter(|(i, b)| {
+                !input.default_only.unwrap_or(false)
+                    || !self.inner.settings.binaries[..*i]
+                        .iter()
+                        .any(|o| o.engine == b.engine)
+            })
             .map(|(_, b)| output::CacheEngineVersion {
-                engine: "redis".into(),
+                engine: b.engine.clone(),
                 engine_version: b.version.clone(),
-                parameter_group_family: parameter_group_family(&b.version),
-                description: "Redis".into(),
-                version_description: format!("redis version {} ({})", b.version, b.path.display()),
+                parameter_group_family: parameter_group_family(&b.engine, &b.version),
+                description: engine_description(&b.engine).into(),
+                version_description: format!(
+                    "{} version {} ({})",
+                    b.engine,
+                    b.version,
+                    b.path.display()
+                ),
             })
             .filter(|v| {
                 input
@@ -248,5 +259,14 @@ impl Control {
         let page: Vec<_> = all.iter().skip(start).take(limit).cloned().collect();
         let marker = (start + limit < all.len()).then(|| (start + limit).to_string());
         Ok((page, marker))
+    }
+}
+
+/// The `CacheEngineDescription` AWS gives an engine.
+fn engine_description(engine: &str) -> &'static str {
+    match engine {
+        "valkey" => "Valkey",
+        "memcached" => "memcached",
+        _ => "Redis",
     }
 }

@@ -42,12 +42,8 @@ fn mode_named(name: &str) -> Option<ClusterMode> {
 }
 
 /// The default parameter group of `mode` for `version`.
-fn default_group(version: &str, mode: ClusterMode) -> String {
-    let mut name = default_parameter_group(version);
-    if mode.runs_cluster() {
-        name.push_str(".cluster.on");
-    }
-    name
+fn default_group(engine: &str, version: &str, mode: ClusterMode) -> String {
+    default_parameter_group(engine, version, mode.runs_cluster())
 }
 
 /// AWS's rules for a request that changes `g`'s cluster mode to `to` (pure: the data's databases are checked
@@ -84,7 +80,7 @@ pub fn check_change(
         _ => {}
     }
     if let Some(p) = &input.cache_parameter_group_name {
-        let want = default_group(&g.engine_version, to);
+        let want = default_group(&g.engine, &g.engine_version, to);
         if crate::layout::cluster_parameter_group(p) != to.runs_cluster() {
             return Err(combination(format!(
                 "Parameter group {} has cluster-enabled {}, which cluster mode {} cannot use: use {want}.",

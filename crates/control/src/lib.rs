@@ -94,17 +94,57 @@ impl Settings {
         )
     }
 
-    pub(crate) fn binary_for(&self, version: &str) -> Option<&EngineBinary> {
-        self.binaries.iter().find(|b| b.version == version)
+    /// The binary of `engine` at exactly `version`.
+    pub(crate) fn binary_for(&self, engine: &str, version: &str) -> Option<&EngineBinary> {
+        self.binaries
+            .iter()
+            .find(|b| b.engine == engine && b.version == version)
     }
 
-    /// The registered engine a requested `EngineVersion` names: `7.0`, `7.0.15` or `6.x` match the newest binary
-    /// whose version starts with those parts. `InvalidParameterValue` listing the available ones otherwise.
-    pub(crate) fn resolve_version(&self, requested: &str) -> Result<&EngineBinary> {
+    /// The engine a request names (`redis` when none), lower-cased; `InvalidParameterValue` for a name AWS does not
+    /// know, or one no registered binary runs.
+    pub(crate) fn engine_named(&self, given: Option<&str>) -> Result<String> {
+        let engine = given.unwrap_or(engine::binary::REDIS).to_ascii_lowercase();
+        if !["redis", "valkey", "memcached"].contains(&engine.as_str()) {
+            return Err(error::invalid(format!(
+                "Invalid Engine '{}': the engine must be redis, valkey or memcached.",
+                rules::shown(&engine)
+            )));
+        }
+        if !self.binaries.iter().any(|b| b.engine == engine) {
+            return Err(error::invalid(format!(
+                "Engine {engine} is not available here: no {engine} binary is registered. Engines available: {}.",
+                self.engines().join(", ")
+            )));
+        }
+        Ok(engine)
+    }
+
+    /// The engines some registered binary runs.
+    pub(crate) fn engines(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.binaries.iter().map(|b| b.engine.as_str()).collect();
+        names.dedup();
+        names
+    }
+
+    /// The newest registered binary of `engine`.
+    pub(crate) fn newest(&self, engine: &str) -> Result<&EngineBinary> {
+        self.binaries
+            .iter()
+            .filter(|b| b.engine == engine)
+            .max_by(|a, b| modify::version_cmp(&a.version, &b.version))
+            .ok_or_else(|| ControlError::Internal(format!("no {engine} binary is registered")))
+    }
+
+    /// The registered binary of `engine` a requested `EngineVersion` names: `7.0`, `7.0.15` or `6.x` match the
+    /// newest binary whose version starts with those parts. `InvalidParameterValue` listing the available ones
+    /// otherwise.
+    pub(crate) fn resolve_version(&self, engine: &str, requested: &str) -> Result<&EngineBinary> {
         let wanted: Vec<&str> = requested.split('.').filter(|p| *p != "x").collect();
         // `6.2` (or `6.x`) means the newest registered 6.2.
         self.binaries
             .iter()
+            .filter(|b| b.engine == engine)
             .filter(|b| {
                 let have: Vec<&str> = b.version.split('.').collect();
                 !wanted.is_empty()
@@ -114,10 +154,11 @@ impl Settings {
             .max_by(|a, b| modify::version_cmp(&a.version, &b.version))
             .ok_or_else(|| {
                 error::invalid(format!(
-                    "Engine version {} is not available. Available versions: {}.",
+                    "Engine version {} is not available for {engine}. Available versions: {}.",
                     rules::shown(requested),
                     self.binaries
                         .iter()
+                        .filter(|b| b.engine == engine)
                         .map(|b| b.version.as_str())
                         .collect::<Vec<_>>()
                         .join(", ")

@@ -85,6 +85,9 @@ pub struct Member {
     /// The engine version this node runs when it differs from the group's (during a rolling upgrade).
     #[serde(default)]
     pub engine_version: Option<String>,
+    /// The engine this node runs when it differs from the group's (during a rolling move from Redis to Valkey).
+    #[serde(default)]
+    pub engine: Option<String>,
     /// The node's own port, in a dual-stack group (it listens on its address and on `::1` with this port; the
     /// one IPv6 loopback address cannot give every node the group's port). `None`: the group's port.
     #[serde(default)]
@@ -108,6 +111,7 @@ impl Member {
             create_time: t,
             rebooting: false,
             engine_version: None,
+            engine: None,
             port: None,
             ipv6: false,
             converted: false,
@@ -175,6 +179,9 @@ pub struct ReplicationGroup {
     /// The engine version a rolling upgrade is moving the group to.
     #[serde(default)]
     pub upgrading_to: Option<String>,
+    /// The engine that upgrade moves the group to, when it changes engine (`redis` → `valkey`).
+    #[serde(default)]
+    pub upgrading_engine: Option<String>,
     /// An online migration asked for or under way.
     #[serde(default)]
     pub migration: Option<Migration>,
@@ -315,6 +322,9 @@ pub struct Snapshot {
     pub availability_zone: String,
     pub replica_count: i64,
     pub cache_node_type: String,
+    /// The engine whose files these are (`redis` for snapshots from before engines were recorded).
+    #[serde(default = "redis")]
+    pub engine: String,
     pub engine_version: String,
     pub port: u16,
     pub cache_parameter_group: String,
@@ -484,6 +494,9 @@ impl Migration {
 pub struct PendingChanges {
     pub cache_node_type: Option<String>,
     pub engine_version: Option<String>,
+    /// The engine `engine_version` is of, when it is not the group's (`redis` → `valkey`).
+    #[serde(default)]
+    pub engine: Option<String>,
 }
 
 impl PendingChanges {
@@ -604,6 +617,14 @@ impl ReplicationGroup {
     /// The port `m`'s node listens on.
     pub fn node_port(&self, m: &Member) -> u16 {
         m.port.unwrap_or(self.port)
+    }
+
+    /// The engine and version `m`'s node runs.
+    pub fn release_of<'a>(&'a self, m: &'a Member) -> (&'a str, &'a str) {
+        (
+            m.engine.as_deref().unwrap_or(&self.engine),
+            m.engine_version.as_deref().unwrap_or(&self.engine_version),
+        )
     }
 
     /// The group's engine version as `(major, minor, patch)`.
@@ -778,4 +799,9 @@ pub struct Event {
 /// The directory of the node of member cluster `cluster_id`: config, data, log, pid file and admin socket.
 pub fn node_dir(data_dir: &std::path::Path, cluster_id: &str) -> std::path::PathBuf {
     data_dir.join("nodes").join(cluster_id)
+}
+
+/// The engine of records written before engines other than Redis existed.
+fn redis() -> String {
+    engine::binary::REDIS.to_string()
 }

@@ -167,6 +167,7 @@ impl Control {
                 }
                 crate::security::tls_possible(
                     &self.inner.settings,
+                    &g.engine,
                     &g.engine_version,
                     g.port,
                     g.dual_stack.is_some(),
@@ -415,10 +416,11 @@ impl Control {
                      current parameter group. This parameter value cannot be changed for a cache cluster.",
                 ));
             }
-            let mut default = default_parameter_group(&g.engine_version);
-            if g.cluster_mode.runs_cluster() {
-                default.push_str(".cluster.on");
-            }
+            let default = default_parameter_group(
+                &g.engine,
+                &g.engine_version,
+                g.cluster_mode.runs_cluster(),
+            );
             if *p != default {
                 return Err(ControlError::CacheParameterGroupNotFound(format!(
                     "{} (only {default} exists for engine version {}; custom parameter groups are not built yet)",
@@ -500,19 +502,38 @@ impl Control {
             }
         }
 
-        // Engine and version: only upward; a newer version is a rolling replacement.
-        if let Some(e) = &input.engine {
-            if !e.eq_ignore_ascii_case("redis") {
-                return Err(invalid(format!(
-                    "Engine '{}' cannot be set: this replication group runs redis.",
-                    rules::shown(e)
-                )));
+        // Engine and version: only upward; a newer version is a rolling replacement. The engine may move from
+        // Redis OSS to Valkey (AWS's cross-engine upgrade, named with the Valkey version), never back: a Redis
+        // node cannot replicate from a Valkey one, whose files are of a newer format.
+        let target_engine = match input.engine.as_deref() {
+            None => g.engine.clone(),
+            Some(e) => {
+                let e = self.inner.settings.engine_named(Some(e))?;
+                if e != g.engine {
+                    if !(g.engine == "redis" && e == "valkey") {
+                        return Err(combination(format!(
+                            "Engine cannot be changed from {} to {e}: the only engine change possible is from redis to valkey.",
+                            g.engine
+                        )));
+                    }
+                    if input.engine_version.is_none() {
+                        return Err(combination(
+                            "Changing the engine from redis to valkey needs the Valkey EngineVersion to move to.",
+                        ));
+                    }
+                }
+                e
             }
-        }
+        };
         let mut pending = g.pending.clone();
         if let Some(v) = &input.engine_version {
-            let b = self.inner.settings.resolve_version(v)?;
-            let cmp = version_cmp(&b.version, &g.engine_version);
+            let b = self.inner.settings.resolve_version(&target_engine, v)?;
+            let cross = target_engine != g.engine;
+            let cmp = if cross {
+                std::cmp::Ordering::Greater
+            } else {
+                version_cmp(&b.version, &g.engine_version)
+            };
             if cmp == std::cmp::Ordering::Less {
                 return Err(invalid(format!(
                     "Engine version {} is lower than the group's {}: a downgrade is not possible; create a new replication group instead.",
@@ -527,8 +548,10 @@ impl Control {
             }
             if cmp == std::cmp::Ordering::Greater {
                 pending.engine_version = Some(b.version.clone());
+                pending.engine = cross.then(|| target_engine.clone());
             } else {
                 pending.engine_version = None;
+                pending.engine = None;
             }
         }
 
@@ -564,11 +587,13 @@ impl Control {
                 work = true;
             }
             if let Some(v) = pending.engine_version.take() {
+                let to = pending.engine.take();
+                let (a, b) = upgrade_ends((&g.engine, &g.engine_version), to.as_deref(), &v);
                 events.push(format!(
-                    "engine upgrade from {} to {v} started (replicas first, then a switchover)",
-                    g.engine_version
+                    "engine upgrade from {a} to {b} started (replicas first, then a switchover)"
                 ));
                 g.upgrading_to = Some(v);
+                g.upgrading_engine = to;
                 work = true;
             }
         } else {
@@ -582,8 +607,14 @@ impl Control {
             }
             if pending.engine_version != g.pending.engine_version {
                 if let Some(v) = &pending.engine_version {
+                    let to = upgrade_ends(
+                        (&g.engine, &g.engine_version),
+                        pending.engine.as_deref(),
+                        v,
+                    )
+                    .1;
                     events.push(format!(
-                        "engine upgrade to {v} pending until the maintenance window {}",
+                        "engine upgrade to {to} pending until the maintenance window {}",
                         g.preferred_maintenance_window
                     ));
                 }
@@ -706,6 +737,22 @@ fn cluster_mode_rules(g: &ReplicationGroup, input: &ModifyReplicationGroup) -> R
     Ok(())
 }
 
+/// How an event names the two ends of an upgrade: versions alone within one engine (`6.2.7` to `6.2.14`), with
+/// the engines when it changes (`redis 7.0.15` to `valkey 9.0.0`).
+pub(crate) fn upgrade_ends(
+    from: (&str, &str),
+    to_engine: Option<&str>,
+    to_version: &str,
+) -> (String, String) {
+    match to_engine.filter(|e| *e != from.0) {
+        None => (from.1.to_string(), to_version.to_string()),
+        Some(e) => (
+            format!("{} {}", from.0, from.1),
+            format!("{e} {to_version}"),
+        ),
+    }
+}
+
 pub fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     engine::binary::parse_version(a).cmp(&engine::binary::parse_version(b))
 }
@@ -759,10 +806,12 @@ pub(crate) mod tests {
             pending: crate::model::PendingChanges {
                 cache_node_type: pending.then(|| "cache.t3.small".to_string()),
                 engine_version: None,
+                engine: None,
             },
             failover_transition: None,
             notification: None,
             upgrading_to: None,
+            upgrading_engine: None,
             migration: None,
             dual_stack: None,
             transit_encryption: None,

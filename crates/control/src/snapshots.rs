@@ -163,7 +163,7 @@ impl Control {
             snapshot_status: s.status.clone(),
             snapshot_source: s.source.clone(),
             cache_node_type: s.cache_node_type.clone(),
-            engine: "redis".into(),
+            engine: s.engine.clone(),
             engine_version: s.engine_version.clone(),
             preferred_maintenance_window: s.preferred_maintenance_window.clone(),
             port: s.port,
@@ -228,7 +228,12 @@ impl Control {
             availability_zone: m.map(|m| m.availability_zone.clone()).unwrap_or_default(),
             replica_count: g.replicas().count() as i64,
             cache_node_type: g.cache_node_type.clone(),
-            engine_version: g.engine_version.clone(),
+            engine: m
+                .map_or(g.engine.as_str(), |m| g.release_of(m).0)
+                .to_string(),
+            engine_version: m
+                .map_or(g.engine_version.as_str(), |m| g.release_of(m).1)
+                .to_string(),
             port: g.port,
             cache_parameter_group: g.cache_parameter_group.clone(),
             preferred_maintenance_window: g.preferred_maintenance_window.clone(),
@@ -901,6 +906,7 @@ impl Control {
         &self,
         name: &str,
         cache_node_type: &str,
+        engine: &str,
         engine_version: &str,
         node_groups: usize,
     ) -> Result<Snapshot> {
@@ -924,9 +930,9 @@ impl Control {
         for ((_, file), size) in self.snapshot_files(&s).iter().zip(sizes) {
             let intact = std::fs::File::open(file).is_ok_and(|mut f| {
                 use std::io::Read;
-                let mut magic = [0u8; 5];
+                let mut magic = [0u8; 9];
                 f.read_exact(&mut magic).is_ok()
-                    && &magic == b"REDIS"
+                    && engine::snapshot::begins_as_rdb(&magic)
                     && f.metadata().is_ok_and(|m| m.len() == size)
             });
             if !intact {
@@ -946,7 +952,17 @@ impl Control {
                 s.used_memory
             )));
         }
-        if crate::modify::version_cmp(engine_version, &s.engine_version) == std::cmp::Ordering::Less
+        // A Valkey snapshot restores only into Valkey (Redis cannot read its files); a Redis one into either, as
+        // AWS allows, and never into an older version of its own engine.
+        if s.engine != engine {
+            if s.engine == "valkey" {
+                return Err(combination(format!(
+                    "Snapshot {key} was taken on valkey {}; it can be restored only into a valkey group.",
+                    s.engine_version
+                )));
+            }
+        } else if crate::modify::version_cmp(engine_version, &s.engine_version)
+            == std::cmp::Ordering::Less
         {
             return Err(combination(format!(
                 "Snapshot {key} was taken on engine {}; it cannot be restored on the older {engine_version}.",

@@ -268,12 +268,16 @@ fn passwords_of(
     }
 }
 
-fn check_engine(engine: &str) -> Result<()> {
-    if engine.eq_ignore_ascii_case("redis") {
-        Ok(())
+/// The engine of a user or user group: `redis` or `valkey` (lower-cased). Both speak the same ACL, so a user of
+/// either engine may be in a group of either and serve groups of either engine; Cacheplane records the engine
+/// given and does not refuse mixes (the safer choice where AWS's rule is not written down).
+fn check_engine(engine: &str) -> Result<String> {
+    let e = engine.to_ascii_lowercase();
+    if e == "redis" || e == "valkey" {
+        Ok(e)
     } else {
         Err(invalid(format!(
-            "Engine '{}' is not available for users here: use redis.",
+            "Engine '{}' is not available for users: use redis or valkey.",
             rules::shown(engine)
         )))
     }
@@ -417,7 +421,7 @@ impl Control {
     /// `CreateUser`.
     pub fn create_user(&self, input: CreateUser) -> Result<output::User> {
         check_id("UserId", &input.user_id)?;
-        check_engine(&input.engine)?;
+        let engine = check_engine(&input.engine)?;
         if input.user_name.trim().is_empty()
             || input.user_name.len() > 120
             || !input.user_name.chars().all(|c| c.is_ascii_graphic())
@@ -441,7 +445,7 @@ impl Control {
         let u = User {
             id: input.user_id.clone(),
             name: input.user_name.clone(),
-            engine: "redis".into(),
+            engine,
             access_string: input.access_string.clone(),
             password_hashes: hashes,
             no_password,
@@ -482,9 +486,7 @@ impl Control {
 
     /// `ModifyUser`: the change reaches every replication group whose user groups hold the user.
     pub fn modify_user(&self, input: ModifyUser) -> Result<output::User> {
-        if let Some(e) = &input.engine {
-            check_engine(e)?;
-        }
+        let engine = input.engine.as_deref().map(check_engine).transpose()?;
         if input.access_string.is_some() && input.append_access_string.is_some() {
             return Err(combination(
                 "Give AccessString or AppendAccessString, not both.",
@@ -523,6 +525,9 @@ impl Control {
         let before = u.clone();
         if let Some(a) = input.access_string {
             u.access_string = a;
+        }
+        if let Some(e) = engine {
+            u.engine = e;
         }
         if let Some(a) = input.append_access_string {
             u.access_string = format!("{} {a}", u.access_string);
@@ -686,7 +691,7 @@ impl Control {
     /// `CreateUserGroup`.
     pub fn create_user_group(&self, input: CreateUserGroup) -> Result<output::UserGroup> {
         check_id("UserGroupId", &input.user_group_id)?;
-        check_engine(&input.engine)?;
+        let engine = check_engine(&input.engine)?;
         let user_ids = input.user_ids.clone().unwrap_or_default();
         let tags = tag_pairs(input.tags.as_deref().unwrap_or_default())?;
         let mut st = self.state();
@@ -704,7 +709,7 @@ impl Control {
         st.check_members(&user_ids)?;
         let g = UserGroup {
             id: input.user_group_id.clone(),
-            engine: "redis".into(),
+            engine,
             user_ids,
             status: "creating".into(),
         };
@@ -733,14 +738,12 @@ impl Control {
 
     /// `ModifyUserGroup`: the nodes of every replication group it is attached to get exactly its users.
     pub fn modify_user_group(&self, input: ModifyUserGroup) -> Result<output::UserGroup> {
-        if let Some(e) = &input.engine {
-            check_engine(e)?;
-        }
+        let engine = input.engine.as_deref().map(check_engine).transpose()?;
         let add = input.user_ids_to_add.clone().unwrap_or_default();
         let remove = input.user_ids_to_remove.clone().unwrap_or_default();
-        if add.is_empty() && remove.is_empty() {
+        if add.is_empty() && remove.is_empty() && engine.is_none() {
             return Err(combination(
-                "ModifyUserGroup needs UserIdsToAdd or UserIdsToRemove.",
+                "ModifyUserGroup needs UserIdsToAdd, UserIdsToRemove or Engine.",
             ));
         }
         if let Some(both) = add.iter().find(|a| remove.contains(a)) {
@@ -770,6 +773,9 @@ impl Control {
                     g.id
                 )));
             }
+        }
+        if let Some(e) = engine {
+            g.engine = e;
         }
         g.user_ids.retain(|u| !remove.contains(u));
         for id in add {

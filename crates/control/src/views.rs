@@ -155,11 +155,8 @@ impl Control {
         output::CacheCluster {
             cache_cluster_id: m.cluster_id.clone(),
             cache_node_type: g.cache_node_type.clone(),
-            engine: g.engine.clone(),
-            engine_version: m
-                .engine_version
-                .clone()
-                .unwrap_or_else(|| g.engine_version.clone()),
+            engine: g.release_of(m).0.to_string(),
+            engine_version: g.release_of(m).1.to_string(),
             status: status.into(),
             num_cache_nodes: 1,
             preferred_availability_zone: Some(m.availability_zone.clone()),

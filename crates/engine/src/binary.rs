@@ -1,4 +1,4 @@
-//! Finding `redis-server` binaries and reading their versions (`redis-server --version`).
+//! Finding `redis-server` and `valkey-server` binaries and reading their engine and version (`--version`).
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +8,8 @@ use crate::{EngineError, Result};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineBinary {
     pub path: PathBuf,
+    /// `redis` or `valkey`, as the binary names itself (`Redis server v=…`, `Valkey server v=…`).
+    pub engine: String,
     /// `7.0.15`.
     pub version: String,
     /// Built with TLS support (see [`crate::tls::binary_supports_tls`]).
@@ -40,6 +42,11 @@ pub fn probe(path: &Path) -> Result<EngineBinary> {
             source,
         })?;
     let text = String::from_utf8_lossy(&out.stdout);
+    let engine = if text.trim_start().starts_with("Valkey") {
+        VALKEY
+    } else {
+        REDIS
+    };
     let version = text
         .split_whitespace()
         .find_map(|w| w.strip_prefix("v="))
@@ -50,25 +57,38 @@ pub fn probe(path: &Path) -> Result<EngineBinary> {
             ))
         })?;
     Ok(EngineBinary {
+        engine: engine.to_string(),
         tls: crate::tls::binary_supports_tls(path),
         path: path.to_path_buf(),
         version: version.to_string(),
     })
 }
 
+/// The engine names a binary may give.
+pub const REDIS: &str = "redis";
+pub const VALKEY: &str = "valkey";
+
 /// Looks `redis-server` up on `PATH`.
 pub fn find_on_path() -> Option<PathBuf> {
+    find_named_on_path("redis-server")
+}
+
+/// Looks a program up on `PATH`.
+pub fn find_named_on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
-        .map(|d| d.join("redis-server"))
+        .map(|d| d.join(name))
         .find(|p| p.is_file())
 }
 
-/// The binaries to use: the explicitly registered ones, else the one on `PATH`. Sorted newest first; the same
-/// version twice keeps the first.
+/// The binaries to use: the explicitly registered ones, else `redis-server` and `valkey-server` on `PATH`. Sorted
+/// by engine, then newest first; the same engine and version twice keeps the first.
 pub fn discover(registered: &[PathBuf]) -> Result<Vec<EngineBinary>> {
     let candidates: Vec<PathBuf> = if registered.is_empty() {
-        find_on_path().into_iter().collect()
+        ["redis-server", "valkey-server"]
+            .iter()
+            .filter_map(|n| find_named_on_path(n))
+            .collect()
     } else {
         registered.to_vec()
     };
@@ -82,11 +102,15 @@ pub fn discover(registered: &[PathBuf]) -> Result<Vec<EngineBinary>> {
     let mut found: Vec<EngineBinary> = Vec::new();
     for c in candidates {
         let b = probe(&c)?;
-        if !found.iter().any(|f| f.version == b.version) {
+        if !found
+            .iter()
+            .any(|f| f.version == b.version && f.engine == b.engine)
+        {
             found.push(b);
         }
     }
-    found.sort_by_key(|b| std::cmp::Reverse(b.version_triple()));
+    // Redis first (the default engine), then Valkey; newest first within each.
+    found.sort_by_key(|b| (b.engine != REDIS, std::cmp::Reverse(b.version_triple())));
     Ok(found)
 }
 

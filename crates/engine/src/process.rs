@@ -21,7 +21,12 @@ use crate::{io_err, EngineError, Result};
 /// How long a fresh node may take to answer `PING`.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// True when `pid` is a live (not zombie) `redis-server` process.
+/// True when a process title's first word is an engine server (`redis-server` or `valkey-server`).
+pub fn is_engine_program(word: &str) -> bool {
+    word.ends_with("redis-server") || word.ends_with("valkey-server")
+}
+
+/// True when `pid` is a live (not zombie) `redis-server` (or `valkey-server`) process.
 pub fn is_redis_alive(pid: u32) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
@@ -34,7 +39,10 @@ pub fn is_redis_alive(pid: u32) -> bool {
         return false;
     }
     std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|c| String::from_utf8_lossy(&c).contains("redis-server"))
+        .map(|c| {
+            let c = String::from_utf8_lossy(&c);
+            c.contains("redis-server") || c.contains("valkey-server")
+        })
         .unwrap_or(false)
 }
 
@@ -275,7 +283,7 @@ pub fn pids_serving(addr: std::net::SocketAddr) -> Vec<u32> {
             };
             let title = String::from_utf8_lossy(&c);
             let mut words = title.split(['\0', ' ']).filter(|w| !w.is_empty());
-            words.next().is_some_and(|w| w.ends_with("redis-server")) && words.next() == Some(&addr)
+            words.next().is_some_and(is_engine_program) && words.next() == Some(&addr)
         })
         .filter(|pid| is_redis_alive(*pid))
         .collect()

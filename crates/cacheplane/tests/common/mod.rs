@@ -80,9 +80,7 @@ impl Daemon {
         let mut extra_args = vec!["--engine-binary".into(), new.display().to_string()];
         for var in vars {
             let bin = std::env::var(var).unwrap_or_else(|_| {
-                panic!(
-                    "{var} must name a redis-server 6.2: run ./scripts/test.sh, which installs it"
-                )
+                panic!("{var} must name an engine binary: run ./scripts/test.sh, which installs it")
             });
             extra_args.push("--engine-binary".into());
             extra_args.push(bin);

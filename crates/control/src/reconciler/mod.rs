@@ -375,6 +375,7 @@ impl Control {
             .settings
             .binaries
             .iter()
+            .filter(|b| b.engine == g.engine)
             .map(|b| b.version.clone())
             .collect();
         if let Some(work) = crate::modify::window_work(g, now(), &versions) {

@@ -152,7 +152,7 @@ impl Control {
                 c.config_set("cluster-node-timeout", &timeout).await?;
             }
         }
-        let version = g.engine_version.clone();
+        let (engine, version) = (g.engine.clone(), g.engine_version.clone());
         self.update_group(&g.id, |cur| {
             let from = cur.cluster_mode;
             cur.cluster_mode = to;
@@ -160,10 +160,12 @@ impl Control {
             for m in cur.members_mut() {
                 m.converted = false;
             }
-            let mut group = crate::replication_groups::default_parameter_group(&version);
-            if to.runs_cluster() {
-                group.push_str(".cluster.on");
-            } else {
+            let group = crate::replication_groups::default_parameter_group(
+                &engine,
+                &version,
+                to.runs_cluster(),
+            );
+            if !to.runs_cluster() {
                 cur.configuration_endpoint = None;
                 for s in &mut cur.shards {
                     s.slots.clear();

@@ -5,10 +5,14 @@ use super::*;
 impl Control {
     /// The data-plane description of a member.
     pub(crate) fn node_spec(&self, g: &ReplicationGroup, m: &Member) -> Result<NodeSpec> {
-        let version = m.engine_version.as_deref().unwrap_or(&g.engine_version);
-        let binary = self.inner.settings.binary_for(version).ok_or_else(|| {
-            ControlError::Internal(format!("no binary for engine version {version}"))
-        })?;
+        let (engine, version) = g.release_of(m);
+        let binary = self
+            .inner
+            .settings
+            .binary_for(engine, version)
+            .ok_or_else(|| {
+                ControlError::Internal(format!("no binary for {engine} version {version}"))
+            })?;
         // A member being removed (`DecreaseReplicaCount`) is in no shard any more: it follows no one.
         let shard = g.shard_of(&m.cluster_id);
         let is_primary = shard.is_some_and(|s| s.primary_cluster_id == m.cluster_id);
@@ -75,9 +79,12 @@ impl Control {
         let binary = self
             .inner
             .settings
-            .binary_for(&s.engine_version)
+            .binary_for(&s.engine, &s.engine_version)
             .ok_or_else(|| {
-                ControlError::Internal(format!("no binary for engine version {}", s.engine_version))
+                ControlError::Internal(format!(
+                    "no binary for {} version {}",
+                    s.engine, s.engine_version
+                ))
             })?;
         let dir = crate::model::node_dir(&self.inner.settings.data_dir, &s.member.cluster_id);
         let tls = s.transit_encryption.map(|mode| engine::config::NodeTls {

@@ -24,14 +24,20 @@ impl Control {
         let engine_version = work.engine_version.clone();
         self.update_group(&g.id, |cur| {
             if let Some(v) = engine_version {
+                let (a, b) = crate::modify::upgrade_ends(
+                    (&cur.engine, &cur.engine_version),
+                    work.engine.as_deref(),
+                    &v,
+                );
                 events.push(NewEvent::group(
                     &cur.id,
                     format!(
-                        "Modified replication group {}: engine upgrade from {} to {v} started in the maintenance window",
-                        cur.id, cur.engine_version
+                        "Modified replication group {}: engine upgrade from {a} to {b} started in the maintenance window",
+                        cur.id,
                     ),
                 ));
                 cur.upgrading_to = Some(v);
+                cur.upgrading_engine = work.engine.clone();
                 cur.status = GroupStatus::Modifying;
             }
             if let Some(t) = node_type {
@@ -94,7 +100,8 @@ impl Control {
         Ok(())
     }
 
-    /// One step of a rolling engine upgrade to `target`: replicas are replaced one at a time (stopped cleanly and
+    /// One step of a rolling engine upgrade to `target` (of [`ReplicationGroup::upgrading_engine`], else of the
+    /// group's engine): replicas are replaced one at a time (stopped cleanly and
     /// started by the next step on the new binary from their data, then resynced); when only the primary is left,
     /// a planned switchover hands its role to an upgraded replica, and it is replaced in turn; a group without
     /// replicas has its primary restarted in place. Returns true when it changed something.
@@ -104,7 +111,11 @@ impl Control {
         target: &str,
         poke: &Arc<Notify>,
     ) -> Result<bool> {
-        let upgraded = |m: &Member| m.engine_version.as_deref() == Some(target);
+        let target_engine = g
+            .upgrading_engine
+            .clone()
+            .unwrap_or_else(|| g.engine.clone());
+        let upgraded = |m: &Member| g.release_of(m) == (target_engine.as_str(), target);
         if !self.replaced_are_back(g, upgraded, poke).await? {
             return Ok(false);
         }
@@ -138,10 +149,13 @@ impl Control {
                 self.update_group(&g.id, |cur| {
                     if let Some(x) = cur.member_mut(&id) {
                         x.engine_version = Some(version.clone());
+                        x.engine = Some(target_engine.clone());
                     }
                     vec![NewEvent::cluster(
                         &id,
-                        format!("Upgrading cache node 0001 to engine version {version}"),
+                        format!(
+                            "Upgrading cache node 0001 to {target_engine} engine version {version}"
+                        ),
                     )]
                 })?;
                 self.take_out(g, &m, &spec).await?;
@@ -156,17 +170,28 @@ impl Control {
             None => {
                 let version = target.to_string();
                 self.update_group(&g.id, |cur| {
-                    let from = std::mem::replace(&mut cur.engine_version, version.clone());
+                    let (from, to) = crate::modify::upgrade_ends(
+                        (&cur.engine, &cur.engine_version),
+                        Some(&target_engine),
+                        &version,
+                    );
+                    cur.engine_version = version.clone();
+                    cur.engine = target_engine.clone();
                     for x in cur.members_mut() {
                         x.engine_version = None;
+                        x.engine = None;
                     }
                     cur.upgrading_to = None;
-                    cur.cache_parameter_group =
-                        crate::replication_groups::default_parameter_group(&version);
+                    cur.upgrading_engine = None;
+                    cur.cache_parameter_group = crate::replication_groups::default_parameter_group(
+                        &cur.engine,
+                        &version,
+                        cur.cluster_mode.runs_cluster(),
+                    );
                     vec![NewEvent::group(
                         &cur.id,
                         format!(
-                            "Upgraded the engine of replication group {} from {from} to {version}",
+                            "Upgraded the engine of replication group {} from {from} to {to}",
                             cur.id
                         ),
                     )]
