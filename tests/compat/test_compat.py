@@ -884,3 +884,49 @@ def test_valkey_and_redis_to_valkey_with_boto3_and_cli(valkey_daemon):
     rc, out, err = aws(endpoint, "modify-replication-group", "--replication-group-id", "boto-mv", "--engine", "redis",
                        "--engine-version", "7.0", "--apply-immediately")
     assert rc != 0 and "InvalidParameterCombination" in err
+
+
+def test_subnet_groups_with_boto3_and_cli(daemon):
+    endpoint, _ = daemon
+    ec = boto3.client("elasticache", endpoint_url=endpoint, region_name=REGION,
+                      aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+    default = ec.describe_cache_subnet_groups(CacheSubnetGroupName="default")["CacheSubnetGroups"][0]
+    assert default["CacheSubnetGroupDescription"] == "Default CacheSubnetGroup"
+    assert len(default["Subnets"]) == 3
+    # Terraform's subnet group resource: create with tags, read it back and its tags.
+    r = ec.create_cache_subnet_group(CacheSubnetGroupName="tf-sg", CacheSubnetGroupDescription="terraform",
+                                     SubnetIds=["subnet-0a1b2c3d"], Tags=[{"Key": "Name", "Value": "tf"}])
+    sg = r["CacheSubnetGroup"]
+    zone = sg["Subnets"][0]["SubnetAvailabilityZone"]["Name"]
+    assert sg["VpcId"].startswith("vpc-") and sg["ARN"].endswith(":subnetgroup:tf-sg")
+    assert ec.list_tags_for_resource(ResourceName=sg["ARN"])["TagList"] == [{"Key": "Name", "Value": "tf"}]
+    with pytest.raises(ec.exceptions.CacheSubnetGroupAlreadyExistsFault):
+        ec.create_cache_subnet_group(CacheSubnetGroupName="tf-sg", CacheSubnetGroupDescription="again",
+                                     SubnetIds=["subnet-0a1b2c3d"])
+    with pytest.raises(ec.exceptions.InvalidSubnet):
+        ec.create_cache_subnet_group(CacheSubnetGroupName="bad", CacheSubnetGroupDescription="d", SubnetIds=["x"])
+    # A group in it through the CLI: its nodes in the subnet's zone, the name on every member cluster.
+    rc, out, err = aws(endpoint, "create-replication-group", "--replication-group-id", "sg-rg",
+                       "--replication-group-description", "in tf-sg", "--num-cache-clusters", "2",
+                       "--cache-subnet-group-name", "tf-sg")
+    assert rc == 0, err
+    g = wait_status(lambda: ec.describe_replication_groups(ReplicationGroupId="sg-rg")["ReplicationGroups"][0],
+                    "available")
+    assert {m["PreferredAvailabilityZone"] for m in g["NodeGroups"][0]["NodeGroupMembers"]} == {zone}
+    check_data_path(g)
+    rc, out, err = aws(endpoint, "describe-cache-clusters")
+    assert rc == 0, err
+    assert {c["CacheSubnetGroupName"] for c in out["CacheClusters"]} == {"tf-sg"}
+    rc, out, err = aws(endpoint, "delete-cache-subnet-group", "--cache-subnet-group-name", "tf-sg")
+    assert rc != 0 and "CacheSubnetGroupInUse" in err
+    rc, out, err = aws(endpoint, "modify-cache-subnet-group", "--cache-subnet-group-name", "tf-sg",
+                       "--cache-subnet-group-description", "changed")
+    assert rc == 0, err
+    assert out["CacheSubnetGroup"]["CacheSubnetGroupDescription"] == "changed"
+    ec.delete_replication_group(ReplicationGroupId="sg-rg")
+    rc, out, err = aws(endpoint, "wait", "replication-group-deleted", "--replication-group-id", "sg-rg")
+    assert rc == 0, err
+    rc, out, err = aws(endpoint, "delete-cache-subnet-group", "--cache-subnet-group-name", "tf-sg")
+    assert rc == 0, err
+    with pytest.raises(ec.exceptions.CacheSubnetGroupNotFoundFault):
+        ec.describe_cache_subnet_groups(CacheSubnetGroupName="tf-sg")

@@ -123,6 +123,21 @@ impl Control {
                     )));
                 }
             }
+            "subnetgroup" => {
+                if name == crate::subnet_groups::DEFAULT {
+                    // AWS: default subnet groups do not support tagging.
+                    return Err(ControlError::InvalidArn(format!(
+                        "The default cache subnet group cannot be tagged: {}.",
+                        rules::shown(arn)
+                    )));
+                }
+                if !st.subnet_groups.contains_key(&name) {
+                    return Err(ControlError::CacheSubnetGroupNotFound(format!(
+                        "CacheSubnetGroup {} not found.",
+                        rules::shown(&name)
+                    )));
+                }
+            }
             // User and user group ids keep their case.
             "usergroup" => {
                 if !st.user_groups.contains_key(&given) {
@@ -152,7 +167,20 @@ impl Control {
         input: ListTagsForResource,
     ) -> Result<Vec<(String, String)>> {
         let arn = self.resource_arn(&input.resource_name)?;
-        self.state().store.tags(&arn)
+        let st = self.state();
+        let mut tags = st.store.tags(&arn)?;
+        // A member cluster carries its replication group's tags too, as AWS reports them.
+        if let Some(name) = arn.strip_prefix(&self.inner.settings.arn("cluster", "")) {
+            if let Some(g) = st.groups.values().find(|g| g.member(name).is_some()) {
+                let mut of_group = st
+                    .store
+                    .tags(&self.inner.settings.arn("replicationgroup", &g.id))?;
+                of_group.retain(|(k, _)| !tags.iter().any(|(own, _)| own == k));
+                of_group.append(&mut tags);
+                tags = of_group;
+            }
+        }
+        Ok(tags)
     }
 
     /// `AddTagsToResource`: adds or replaces; at most 50 tags in all.

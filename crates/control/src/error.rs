@@ -25,6 +25,18 @@ pub enum ControlError {
     CacheParameterGroupNotFound(String),
     #[error("{0}")]
     CacheSubnetGroupNotFound(String),
+    #[error("Cache subnet group {0} already exists.")]
+    CacheSubnetGroupAlreadyExists(String),
+    #[error("{0}")]
+    CacheSubnetGroupInUse(String),
+    #[error("{0}")]
+    CacheSubnetGroupQuotaExceeded(String),
+    #[error("{0}")]
+    CacheSubnetQuotaExceeded(String),
+    #[error("{0}")]
+    InvalidSubnet(String),
+    #[error("{0}")]
+    SubnetInUse(String),
     #[error("{0}")]
     SnapshotNotFound(String),
     #[error("{0}")]

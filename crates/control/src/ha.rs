@@ -255,6 +255,8 @@ impl Control {
             ));
         }
         let s = &self.inner.settings;
+        // New replicas go into the zones of the group's cache subnet group.
+        let allowed = st.subnet_group_zones(s, &g.cache_subnet_group)?;
         // Every node group's new replicas and their zones, checked before anything changes.
         let mut plan: Vec<(String, i32, i32, Option<Vec<String>>)> = Vec::new();
         for t in &targets {
@@ -284,11 +286,11 @@ impl Control {
                             count + 1
                         )));
                     }
-                    if let Some(bad) = z.iter().find(|az| !s.availability_zones.contains(az)) {
+                    if let Some(bad) = z.iter().find(|az| !allowed.contains(az)) {
                         return Err(invalid(format!(
-                            "Invalid availability zone '{}': this Cacheplane has {}.",
+                            "Invalid availability zone '{}': the group's cache subnet group has subnets in {}.",
                             rules::shown(bad),
-                            s.availability_zones.join(", ")
+                            allowed.join(", ")
                         )));
                     }
                     // Existing nodes stay where they are; the new replicas take the last zones of the list.
@@ -314,7 +316,7 @@ impl Control {
         let mut events = Vec::new();
         for (sid, current, count, zones) in plan {
             let n = (count - current) as usize;
-            let zones = zones.unwrap_or_else(|| spread(&g, &s.availability_zones, n));
+            let zones = zones.unwrap_or_else(|| spread(&g, &allowed, n));
             for zone in zones {
                 let id = next_member_id(&st, &g, &sid);
                 let address = engine::address::allocate(g.port, &taken)?;

@@ -27,6 +27,7 @@ pub mod slots;
 pub mod snapshots;
 pub mod status;
 pub mod store;
+pub mod subnet_groups;
 pub mod users;
 
 mod catalog;
@@ -176,6 +177,7 @@ pub(crate) struct State {
     pub users: BTreeMap<String, model::User>,
     pub user_groups: BTreeMap<String, model::UserGroup>,
     pub snapshots: BTreeMap<String, model::Snapshot>,
+    pub subnet_groups: BTreeMap<String, subnet_groups::SubnetGroup>,
 }
 
 impl State {
@@ -261,6 +263,11 @@ impl Control {
             .into_iter()
             .map(|s| (s.name.clone(), s))
             .collect();
+        let subnet_groups = store
+            .load_subnet_groups()?
+            .into_iter()
+            .map(|g| (g.name.clone(), g))
+            .collect();
         Ok(Self {
             inner: Arc::new(Inner {
                 settings,
@@ -273,6 +280,7 @@ impl Control {
                     users,
                     user_groups,
                     snapshots,
+                    subnet_groups,
                 }),
                 observed: observe::Observations::default(),
                 monitor: monitor::Monitor::default(),

@@ -179,6 +179,9 @@ pub struct ReplicationGroup {
     /// The engine version a rolling upgrade is moving the group to.
     #[serde(default)]
     pub upgrading_to: Option<String>,
+    /// The cache subnet group its nodes are placed by (`default` for groups from before subnet groups).
+    #[serde(default = "default_subnet_group")]
+    pub cache_subnet_group: String,
     /// The engine that upgrade moves the group to, when it changes engine (`redis` → `valkey`).
     #[serde(default)]
     pub upgrading_engine: Option<String>,
@@ -749,6 +752,9 @@ pub struct StandaloneCluster {
     /// The ACL users of the group's user groups, kept as they were when the cluster was retained.
     #[serde(default)]
     pub acl: Option<Acl>,
+    /// The cache subnet group, kept from the group the cluster was retained from.
+    #[serde(default = "default_subnet_group")]
+    pub cache_subnet_group: String,
 }
 
 /// A new event, before it is stored.
@@ -804,4 +810,8 @@ pub fn node_dir(data_dir: &std::path::Path, cluster_id: &str) -> std::path::Path
 /// The engine of records written before engines other than Redis existed.
 fn redis() -> String {
     engine::binary::REDIS.to_string()
+}
+
+fn default_subnet_group() -> String {
+    crate::subnet_groups::DEFAULT.to_string()
 }

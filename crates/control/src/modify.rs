@@ -607,12 +607,9 @@ impl Control {
             }
             if pending.engine_version != g.pending.engine_version {
                 if let Some(v) = &pending.engine_version {
-                    let to = upgrade_ends(
-                        (&g.engine, &g.engine_version),
-                        pending.engine.as_deref(),
-                        v,
-                    )
-                    .1;
+                    let to =
+                        upgrade_ends((&g.engine, &g.engine_version), pending.engine.as_deref(), v)
+                            .1;
                     events.push(format!(
                         "engine upgrade to {to} pending until the maintenance window {}",
                         g.preferred_maintenance_window
@@ -773,6 +770,7 @@ pub(crate) mod tests {
             status: GroupStatus::Available,
             engine: "redis".into(),
             engine_version: "7.0.15".into(),
+            cache_subnet_group: "default".into(),
             cache_node_type: "cache.t3.micro".into(),
             port: 6379,
             automatic_failover: false,

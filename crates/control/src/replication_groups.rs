@@ -57,6 +57,7 @@ struct CreatePlan {
     description: String,
     mode: ClusterMode,
     shards: Vec<crate::layout::ShardPlan>,
+    subnet_group: String,
     engine: String,
     engine_version: String,
     cache_node_type: String,
@@ -173,7 +174,7 @@ fn single_shard(input: &CreateReplicationGroup, zones: &[String]) -> Result<Shar
             for az in z {
                 if !zones.contains(az) {
                     return Err(invalid(format!(
-                        "Invalid availability zone '{}': this Cacheplane has {}.",
+                        "Invalid availability zone '{}': the group's cache subnet group has subnets in {}.",
                         rules::shown(az),
                         zones.join(", ")
                     )));
@@ -258,14 +259,13 @@ impl Control {
                 "CacheSecurityGroupNames are for EC2-Classic clusters; Cacheplane groups run as in a VPC: use SecurityGroupIds.",
             ));
         }
-        if let Some(sn) = input.cache_subnet_group_name.as_deref() {
-            if sn != "default" {
-                return Err(ControlError::CacheSubnetGroupNotFound(format!(
-                    "CacheSubnetGroup {} not found: Cacheplane has only the subnet group 'default'.",
-                    rules::shown(sn)
-                )));
-            }
-        }
+        // The subnet group decides the zones the nodes may be placed in.
+        let subnet_group = input
+            .cache_subnet_group_name
+            .as_deref()
+            .unwrap_or(crate::subnet_groups::DEFAULT)
+            .to_ascii_lowercase();
+        let zones = self.state().subnet_group_zones(s, &subnet_group)?;
 
         // Engine and version, matched against the registered binaries.
         let engine = s.engine_named(input.engine.as_deref())?;
@@ -297,8 +297,8 @@ impl Control {
         }
 
         let shards = match mode {
-            ClusterMode::Disabled => vec![single_shard(&input, &s.availability_zones)?],
-            _ => crate::layout::cluster_shards(&input, &s.availability_zones)?,
+            ClusterMode::Disabled => vec![single_shard(&input, &zones)?],
+            _ => crate::layout::cluster_shards(&input, &zones)?,
         };
         let num = shards.iter().map(|s| s.zones.len()).sum::<usize>();
         if mode.runs_cluster() {
@@ -453,6 +453,7 @@ impl Control {
             description: input.replication_group_description,
             mode,
             shards,
+            subnet_group,
             engine,
             engine_version,
             cache_node_type,
@@ -576,6 +577,7 @@ impl Control {
             status: GroupStatus::Creating,
             engine: plan.engine,
             engine_version: plan.engine_version,
+            cache_subnet_group: plan.subnet_group,
             cache_node_type: plan.cache_node_type,
             port: plan.port,
             automatic_failover: plan.automatic_failover,

@@ -242,6 +242,8 @@ impl Control {
         t: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<NewEvent>> {
         let s = &self.inner.settings;
+        // New node groups go into the zones of the group's cache subnet group.
+        let allowed = st.subnet_group_zones(s, &g.cache_subnet_group)?;
         let size = g.shards.iter().map(|s| s.members.len()).min().unwrap_or(1);
         if size > MAX_REPLICAS as usize + 1 {
             return Err(ControlError::Internal(
@@ -315,17 +317,17 @@ impl Control {
                             z.len()
                         )));
                     }
-                    if let Some(bad) = z.iter().find(|az| !s.availability_zones.contains(az)) {
+                    if let Some(bad) = z.iter().find(|az| !allowed.contains(az)) {
                         return Err(invalid(format!(
-                            "Invalid availability zone '{}': this Cacheplane has {}.",
+                            "Invalid availability zone '{}': the group's cache subnet group has subnets in {}.",
                             rules::shown(bad),
-                            s.availability_zones.join(", ")
+                            allowed.join(", ")
                         )));
                     }
                     z
                 }
                 _ => (0..size)
-                    .map(|k| s.availability_zones[(i + k) % s.availability_zones.len()].clone())
+                    .map(|k| allowed[(i + k) % allowed.len()].clone())
                     .collect(),
             };
             let mut members = Vec::with_capacity(size);

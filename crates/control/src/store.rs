@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL)
 CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS snapshots (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS user_groups (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS subnet_groups (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS test_failovers (date_ms INTEGER NOT NULL, replication_group_id TEXT NOT NULL);
 ";
 
@@ -230,6 +231,39 @@ impl Store {
             Self::put_doc(&tx, "replication_groups", "id", &g.id, g)?;
         }
         Self::insert_events(&tx, now, events)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn load_subnet_groups(&self) -> Result<Vec<crate::subnet_groups::SubnetGroup>> {
+        self.load_docs("subnet_groups", "name")
+    }
+
+    /// Writes a subnet group, with its first tags (at `arn`) when it is new, in one transaction.
+    pub fn put_subnet_group(
+        &mut self,
+        g: &crate::subnet_groups::SubnetGroup,
+        arn: &str,
+        tags: &[(String, String)],
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        Self::put_doc(&tx, "subnet_groups", "name", &g.name, g)?;
+        for (k, v) in tags {
+            tx.execute(
+                "INSERT INTO tags (arn, key, value) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT(arn, key) DO UPDATE SET value = excluded.value",
+                params![arn, k, v],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes a subnet group and its tags in one transaction.
+    pub fn delete_subnet_group(&mut self, name: &str, arn: &str) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        Self::delete_doc(&tx, "subnet_groups", "name", name)?;
+        tx.execute("DELETE FROM tags WHERE arn = ?1", params![arn])?;
         tx.commit()?;
         Ok(())
     }
@@ -451,10 +485,11 @@ impl Store {
         Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
     }
 
+    /// The tags of `arn` in the order they were first added (as AWS lists them; a new value keeps its place).
     pub fn tags(&self, arn: &str) -> Result<Vec<(String, String)>> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT key, value FROM tags WHERE arn = ?1 ORDER BY key")?;
+            .prepare_cached("SELECT key, value FROM tags WHERE arn = ?1 ORDER BY rowid")?;
         let rows = st.query_map(params![arn], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
     }
@@ -464,7 +499,8 @@ impl Store {
         let tx = self.conn.transaction()?;
         for (k, v) in tags {
             tx.execute(
-                "INSERT OR REPLACE INTO tags (arn, key, value) VALUES (?1, ?2, ?3)",
+                "INSERT INTO tags (arn, key, value) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT(arn, key) DO UPDATE SET value = excluded.value",
                 params![arn, k, v],
             )?;
         }

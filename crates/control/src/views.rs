@@ -169,7 +169,7 @@ impl Control {
                 .as_ref()
                 .map(|n| (n.topic_arn.clone(), n.status().to_string())),
             cache_parameter_group_name: g.cache_parameter_group.clone(),
-            cache_subnet_group_name: Some("default".into()),
+            cache_subnet_group_name: Some(g.cache_subnet_group.clone()),
             cache_nodes: show_nodes
                 .then(|| vec![self.node_view(m, g.addr_of(m, g.ipv6_discovery()), node_status)]),
             auto_minor_version_upgrade: g.auto_minor_version_upgrade,
@@ -211,7 +211,7 @@ impl Control {
             pending_cache_node_type: None,
             notification: None,
             cache_parameter_group_name: s.cache_parameter_group.clone(),
-            cache_subnet_group_name: Some("default".into()),
+            cache_subnet_group_name: Some(s.cache_subnet_group.clone()),
             cache_nodes: show_nodes.then(|| {
                 let ip = if s.member.ipv6 {
                     engine::address::IPV6_LOOPBACK

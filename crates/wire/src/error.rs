@@ -55,6 +55,12 @@ error_codes! {
     CacheParameterGroupNotFound => "CacheParameterGroupNotFound", 404;
     CacheSecurityGroupNotFound => "CacheSecurityGroupNotFound", 404;
     CacheSubnetGroupNotFound => "CacheSubnetGroupNotFoundFault", 400;
+    CacheSubnetGroupAlreadyExists => "CacheSubnetGroupAlreadyExists", 400;
+    CacheSubnetGroupInUse => "CacheSubnetGroupInUse", 400;
+    CacheSubnetGroupQuotaExceeded => "CacheSubnetGroupQuotaExceeded", 400;
+    CacheSubnetQuotaExceeded => "CacheSubnetQuotaExceededFault", 400;
+    InvalidSubnet => "InvalidSubnet", 400;
+    SubnetInUse => "SubnetInUse", 400;
     ClusterQuotaForCustomerExceeded => "ClusterQuotaForCustomerExceeded", 400;
     InsufficientCacheClusterCapacity => "InsufficientCacheClusterCapacity", 400;
     InvalidArn => "InvalidARN", 400;

@@ -657,6 +657,45 @@ input! {
     }
 }
 
+input! {
+    /// `CreateCacheSubnetGroup`.
+    #[derive(Debug, Clone, Default)]
+    pub struct CreateCacheSubnetGroup("CreateCacheSubnetGroup") {
+        pub cache_subnet_group_name: String = "CacheSubnetGroupName",
+        pub cache_subnet_group_description: String = "CacheSubnetGroupDescription",
+        pub subnet_ids: Vec<String> = "SubnetIds" / "SubnetIdentifier",
+        pub tags: Option<Vec<Tag>> = "Tags" / "Tag",
+    }
+}
+
+input! {
+    /// `ModifyCacheSubnetGroup`.
+    #[derive(Debug, Clone, Default)]
+    pub struct ModifyCacheSubnetGroup("ModifyCacheSubnetGroup") {
+        pub cache_subnet_group_name: String = "CacheSubnetGroupName",
+        pub cache_subnet_group_description: Option<String> = "CacheSubnetGroupDescription",
+        pub subnet_ids: Option<Vec<String>> = "SubnetIds" / "SubnetIdentifier",
+    }
+}
+
+input! {
+    /// `DeleteCacheSubnetGroup`.
+    #[derive(Debug, Clone, Default)]
+    pub struct DeleteCacheSubnetGroup("DeleteCacheSubnetGroup") {
+        pub cache_subnet_group_name: String = "CacheSubnetGroupName",
+    }
+}
+
+input! {
+    /// `DescribeCacheSubnetGroups`.
+    #[derive(Debug, Clone, Default)]
+    pub struct DescribeCacheSubnetGroups("DescribeCacheSubnetGroups") {
+        pub cache_subnet_group_name: Option<String> = "CacheSubnetGroupName",
+        pub max_records: Option<i32> = "MaxRecords",
+        pub marker: Option<String> = "Marker",
+    }
+}
+
 /// Declares [`Request`]: one variant per supported action, named after its input (`#[boxed]` for the large ones),
 /// its name, and the decoding of each by its `ACTION`.
 macro_rules! requests {
@@ -720,6 +759,10 @@ requests! {
     DescribeSnapshots,
     CopySnapshot,
     DeleteSnapshot,
+    CreateCacheSubnetGroup,
+    ModifyCacheSubnetGroup,
+    DeleteCacheSubnetGroup,
+    DescribeCacheSubnetGroups,
 }
 
 impl Request {

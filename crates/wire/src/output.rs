@@ -25,6 +25,18 @@ pub fn envelope(action: &str, request_id: &str, result: impl FnOnce(&mut XmlWrit
     w.finish()
 }
 
+/// The response of an action whose output is empty (`DeleteCacheSubnetGroup`): only `ResponseMetadata`.
+pub fn envelope_empty(action: &str, request_id: &str) -> String {
+    let mut w = XmlWriter::new();
+    let response = format!("{action}Response");
+    w.open_ns(&response, crate::XML_NAMESPACE);
+    w.open("ResponseMetadata");
+    w.text("RequestId", request_id);
+    w.close("ResponseMetadata");
+    w.close(&response);
+    w.finish()
+}
+
 /// A page of a Describe action: `<Marker>` when there is a next page, then the list `<name>` of `items`.
 pub fn write_page<T>(
     w: &mut XmlWriter,
@@ -563,6 +575,54 @@ impl UserGroup {
         w.open("member");
         self.write_fields(w);
         w.close("member");
+    }
+}
+
+/// The `CacheSubnetGroup` shape.
+#[derive(Debug, Clone, Default)]
+pub struct CacheSubnetGroup {
+    pub name: String,
+    pub description: String,
+    pub vpc_id: String,
+    /// `(SubnetIdentifier, SubnetAvailabilityZone.Name)`.
+    pub subnets: Vec<(String, String)>,
+    pub arn: String,
+}
+
+impl CacheSubnetGroup {
+    /// The members, without a wrapper (`CreateCacheSubnetGroupResult` holds them under `CacheSubnetGroup`).
+    pub fn write_fields(&self, w: &mut XmlWriter) {
+        w.text("CacheSubnetGroupName", &self.name);
+        w.text("CacheSubnetGroupDescription", &self.description);
+        w.text("VpcId", &self.vpc_id);
+        w.open("Subnets");
+        for (id, zone) in &self.subnets {
+            w.open("Subnet");
+            w.text("SubnetIdentifier", id);
+            w.open("SubnetAvailabilityZone");
+            w.text("Name", zone);
+            w.close("SubnetAvailabilityZone");
+            w.str_list(
+                "SupportedNetworkTypes",
+                "member",
+                &["ipv4".to_string(), "dual_stack".to_string()],
+            );
+            w.close("Subnet");
+        }
+        w.close("Subnets");
+        w.text("ARN", &self.arn);
+        w.str_list(
+            "SupportedNetworkTypes",
+            "member",
+            &["ipv4".to_string(), "dual_stack".to_string()],
+        );
+    }
+
+    /// Under `name` (`CacheSubnetGroup` in a single result and as a list item).
+    pub fn write_as(&self, name: &str, w: &mut XmlWriter) {
+        w.open(name);
+        self.write_fields(w);
+        w.close(name);
     }
 }
 

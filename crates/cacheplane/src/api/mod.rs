@@ -58,6 +58,46 @@ pub async fn dispatch(
         Request::DescribeSnapshots(i) => snapshots::describe_snapshots(c, i, request_id),
         Request::CopySnapshot(i) => snapshots::copy_snapshot(c, i, request_id).await,
         Request::DeleteSnapshot(i) => snapshots::delete_snapshot(c, &i.snapshot_name, request_id),
+        Request::CreateCacheSubnetGroup(i) => {
+            let g = c.create_cache_subnet_group(i).map_err(to_api_error)?;
+            Ok(wire::output::envelope(
+                "CreateCacheSubnetGroup",
+                request_id,
+                |w| g.write_as("CacheSubnetGroup", w),
+            ))
+        }
+        Request::ModifyCacheSubnetGroup(i) => {
+            let g = c.modify_cache_subnet_group(i).map_err(to_api_error)?;
+            Ok(wire::output::envelope(
+                "ModifyCacheSubnetGroup",
+                request_id,
+                |w| g.write_as("CacheSubnetGroup", w),
+            ))
+        }
+        Request::DeleteCacheSubnetGroup(i) => {
+            c.delete_cache_subnet_group(&i.cache_subnet_group_name)
+                .map_err(to_api_error)?;
+            Ok(wire::output::envelope_empty(
+                "DeleteCacheSubnetGroup",
+                request_id,
+            ))
+        }
+        Request::DescribeCacheSubnetGroups(i) => {
+            let (groups, marker) = c.describe_cache_subnet_groups(i).map_err(to_api_error)?;
+            Ok(wire::output::envelope(
+                "DescribeCacheSubnetGroups",
+                request_id,
+                |w| {
+                    wire::output::write_page(
+                        w,
+                        marker.as_deref(),
+                        "CacheSubnetGroups",
+                        &groups,
+                        |g, w| g.write_as("CacheSubnetGroup", w),
+                    )
+                },
+            ))
+        }
     }
 }
 
@@ -85,6 +125,16 @@ pub fn to_api_error(e: ControlError) -> ApiError {
             (ErrorCode::CacheParameterGroupNotFound, e.to_string())
         }
         ControlError::CacheSubnetGroupNotFound(m) => (ErrorCode::CacheSubnetGroupNotFound, m),
+        e @ ControlError::CacheSubnetGroupAlreadyExists(_) => {
+            (ErrorCode::CacheSubnetGroupAlreadyExists, e.to_string())
+        }
+        ControlError::CacheSubnetGroupInUse(m) => (ErrorCode::CacheSubnetGroupInUse, m),
+        ControlError::CacheSubnetGroupQuotaExceeded(m) => {
+            (ErrorCode::CacheSubnetGroupQuotaExceeded, m)
+        }
+        ControlError::CacheSubnetQuotaExceeded(m) => (ErrorCode::CacheSubnetQuotaExceeded, m),
+        ControlError::InvalidSubnet(m) => (ErrorCode::InvalidSubnet, m),
+        ControlError::SubnetInUse(m) => (ErrorCode::SubnetInUse, m),
         ControlError::SnapshotNotFound(m) => (ErrorCode::SnapshotNotFound, m),
         ControlError::InvalidArn(m) => (ErrorCode::InvalidArn, m),
         ControlError::TagNotFound(m) => (ErrorCode::TagNotFound, m),

@@ -158,6 +158,7 @@ impl Control {
                     transit_encryption: g.transit_encryption,
                     auth: g.auth.clone(),
                     acl: g.acl.clone(),
+                    cache_subnet_group: g.cache_subnet_group.clone(),
                 });
                 continue;
             }
