@@ -110,7 +110,8 @@ async fn users_do_exactly_what_their_access_string_allows() {
                 .send()
                 .await
         ),
-        "InvalidParameterCombination"
+        // AWS: "Input Authentication type: null is not in the allowed list: …"
+        "InvalidParameterValue"
     );
     assert_eq!(
         result_code(
@@ -342,10 +343,6 @@ async fn users_do_exactly_what_their_access_string_allows() {
     assert_eq!(
         result_code(c.delete_user_group().user_group_id("ug1").send().await),
         "InvalidUserGroupState"
-    );
-    assert_eq!(
-        result_code(c.delete_user().user_id("app").send().await),
-        "InvalidUserState"
     );
     assert_eq!(
         result_code(

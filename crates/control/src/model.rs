@@ -200,6 +200,13 @@ pub struct ReplicationGroup {
     /// The user groups attached (role-based access control); empty: none.
     #[serde(default)]
     pub user_group_ids: Vec<String>,
+    /// While a change of TLS in transit reaches the nodes: `(TransitEncryptionEnabled, TransitEncryptionMode)`
+    /// it moves to, shown in `PendingModifiedValues` (cleared when the group is `available` again).
+    #[serde(default)]
+    pub pending_transit: Option<(bool, Option<String>)>,
+    /// While a change of user groups reaches the nodes: the ids added and removed (`PendingModifiedValues.UserGroups`).
+    #[serde(default)]
+    pub pending_user_groups: Option<(Vec<String>, Vec<String>)>,
     /// The snapshot being taken (`CreateSnapshot`), until it is done.
     #[serde(default)]
     pub snapshotting: Option<String>,
@@ -374,6 +381,10 @@ pub struct User {
     pub no_password: bool,
     /// `active`, `modifying`, `deleting`.
     pub status: String,
+    /// While `deleting`: the user groups it was taken out of, whose replication groups must have dropped it from
+    /// every node before it is gone.
+    #[serde(default)]
+    pub leaving: Vec<String>,
 }
 
 /// A user group (`CreateUserGroup`).

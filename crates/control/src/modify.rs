@@ -193,6 +193,7 @@ impl Control {
                 None => "transit encryption disabled".into(),
             });
             g.transit_encryption = next;
+            g.pending_transit = Some((next.is_some(), next.map(|m| m.as_str().to_string())));
             work = true;
         }
 
@@ -238,6 +239,13 @@ impl Control {
             } else {
                 format!("user groups set to {}", user_groups.join(", "))
             });
+            let removed: Vec<String> = g
+                .user_group_ids
+                .iter()
+                .filter(|u| !user_groups.contains(u))
+                .cloned()
+                .collect();
+            g.pending_user_groups = Some((adding.clone(), removed));
             g.user_group_ids = user_groups.clone();
             work = true;
         }
@@ -810,6 +818,8 @@ pub(crate) mod tests {
             notification: None,
             upgrading_to: None,
             upgrading_engine: None,
+            pending_transit: None,
+            pending_user_groups: None,
             migration: None,
             dual_stack: None,
             transit_encryption: None,

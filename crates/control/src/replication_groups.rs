@@ -605,6 +605,8 @@ impl Control {
             notification: None,
             upgrading_to: None,
             upgrading_engine: None,
+            pending_transit: None,
+            pending_user_groups: None,
             migration: None,
             dual_stack,
             transit_encryption: plan.transit,
@@ -649,7 +651,7 @@ impl Control {
                 .ok_or(ControlError::ReplicationGroupNotFound(rules::shown(&id)))?;
             return Ok((vec![self.view_group(g)], None));
         }
-        let start = input.marker.unwrap_or_default();
+        let start = rules::read_page_marker(input.marker.as_deref())?.unwrap_or_default();
         let page: Vec<&ReplicationGroup> = st
             .groups
             .range::<String, _>((std::ops::Bound::Excluded(start), std::ops::Bound::Unbounded))
@@ -659,7 +661,7 @@ impl Control {
         let more = page.len() > limit;
         let page = &page[..page.len().min(limit)];
         let marker = if more {
-            page.last().map(|g| g.id.clone())
+            page.last().map(|g| rules::page_marker(&g.id))
         } else {
             None
         };
@@ -789,7 +791,7 @@ impl Control {
                 .ok_or(ControlError::CacheClusterNotFound(rules::shown(&id)))?;
             return Ok((vec![found], None));
         }
-        let start = input.marker.unwrap_or_default();
+        let start = rules::read_page_marker(input.marker.as_deref())?.unwrap_or_default();
         let mut page: Vec<output::CacheCluster> = all
             .into_iter()
             .filter(|c| c.cache_cluster_id > start)
@@ -798,7 +800,7 @@ impl Control {
         let more = page.len() > limit;
         page.truncate(limit);
         let marker = if more {
-            page.last().map(|c| c.cache_cluster_id.clone())
+            page.last().map(|c| rules::page_marker(&c.cache_cluster_id))
         } else {
             None
         };

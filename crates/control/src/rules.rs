@@ -369,6 +369,38 @@ pub fn max_records(v: Option<i32>) -> Result<usize> {
     }
 }
 
+/// The `Marker` of a page that ends at the resource named `last`: opaque to clients (`cp1-` and the name in hex),
+/// so that a marker no page produced — a group's name, say — is told apart and refused.
+pub fn page_marker(last: &str) -> String {
+    let hex: String = last.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("cp1-{hex}")
+}
+
+/// The name a [`page_marker`] was made from; `InvalidParameterValue` for a marker no page produced. `None` for
+/// no marker (the first page).
+pub fn read_page_marker(marker: Option<&str>) -> crate::error::Result<Option<String>> {
+    let Some(m) = marker.filter(|m| !m.is_empty()) else {
+        return Ok(None);
+    };
+    let bad = || {
+        crate::error::invalid(format!(
+            "Invalid Marker '{}': no page produced it.",
+            shown(m)
+        ))
+    };
+    let hex = m.strip_prefix("cp1-").ok_or_else(bad)?;
+    if hex.len() % 2 != 0 || hex.is_empty() {
+        return Err(bad());
+    }
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes.ok_or_else(bad)?)
+        .map(Some)
+        .map_err(|_| bad())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -462,5 +494,18 @@ mod tests {
         assert!(text("d", "\u{ffff}").is_err());
         assert_eq!(max_records(None).expect("ok"), 100);
         assert!(max_records(Some(19)).is_err());
+    }
+
+    #[test]
+    fn markers_round_trip_and_refuse_names() {
+        let m = page_marker("my-group");
+        assert_eq!(
+            read_page_marker(Some(&m)).expect("ok"),
+            Some("my-group".into())
+        );
+        assert_eq!(read_page_marker(None).expect("ok"), None);
+        for bad in ["my-group", "cp1-zz", "cp1-6", "cp1-"] {
+            assert!(read_page_marker(Some(bad)).is_err(), "{bad}");
+        }
     }
 }

@@ -47,6 +47,7 @@ fn builtin_default() -> User {
         password_hashes: vec![],
         no_password: true,
         status: "active".into(),
+        leaving: vec![],
     }
 }
 
@@ -209,6 +210,74 @@ pub fn acl_for(users: &[&User]) -> Acl {
     }
 }
 
+/// The authentication of `CreateUser`, checked first and in AWS's order, with AWS's messages:
+/// 1. passwords given both as `Passwords` and as `AuthenticationMode.Passwords`;
+/// 2. a password shorter than 16 characters (or longer than 128);
+/// 3. the type: `AuthenticationMode.Type`, else `password` when passwords are given, else `no-password-required`
+///    when `NoPasswordRequired=true`; none, or one AWS does not know, is refused;
+/// 4. `NoPasswordRequired=true` with another type;
+/// 5. passwords with a type other than `password`;
+/// 6. type `password` without a password.
+///
+/// Returns the type and the passwords. (moto accepts some of these mixes; AWS's answers win.)
+fn authentication_of(
+    mode: Option<&AuthenticationMode>,
+    passwords: Option<&Vec<Secret>>,
+    no_password_required: Option<bool>,
+) -> Result<(String, Vec<Secret>)> {
+    let in_mode = mode
+        .and_then(|m| m.passwords.as_ref())
+        .filter(|p| !p.is_empty());
+    let given = passwords.filter(|p| !p.is_empty());
+    if in_mode.is_some() && given.is_some() {
+        return Err(combination(
+            "Passwords provided via multiple arguments. Use only one argument",
+        ));
+    }
+    let list: Vec<Secret> = in_mode.or(given).cloned().unwrap_or_default();
+    if list
+        .iter()
+        .any(|p| !(16..=128).contains(&p.0.chars().count()))
+    {
+        return Err(invalid(
+            "Passwords length must be between 16-128 characters.",
+        ));
+    }
+    let npr = no_password_required == Some(true);
+    let kind = match mode.and_then(|m| m.kind.as_deref()) {
+        Some(k) => k.to_string(),
+        None if !list.is_empty() => "password".to_string(),
+        None if npr => "no-password-required".to_string(),
+        None => {
+            return Err(invalid(
+                "Input Authentication type: null is not in the allowed list: [password,no-password-required,iam]",
+            ))
+        }
+    };
+    if !["password", "no-password-required", "iam"].contains(&kind.as_str()) {
+        return Err(invalid(format!(
+            "Input Authentication type: {} is not in the allowed list: [password,no-password-required,iam]",
+            rules::shown(&kind)
+        )));
+    }
+    if npr && kind != "no-password-required" {
+        return Err(combination(format!(
+            "No password required flag is true but provided authentication type is {kind}"
+        )));
+    }
+    if !list.is_empty() && kind != "password" {
+        return Err(combination(format!(
+            "Password field is not allowed with authentication type: {kind}"
+        )));
+    }
+    if list.is_empty() && kind == "password" {
+        return Err(combination(
+            "A user with Authentication Mode: password, must have at least one password",
+        ));
+    }
+    Ok((kind, list))
+}
+
 /// The passwords a request gives: `AuthenticationMode` first, then `Passwords` / `NoPasswordRequired`. `None`
 /// when the request says nothing about them; `Some((hashes, no_password))` otherwise.
 fn passwords_of(
@@ -231,7 +300,13 @@ fn passwords_of(
                 }
                 (None, Some(true))
             }
-            Some(_) => (m.passwords.as_ref(), Some(false)),
+            Some("password") => (m.passwords.as_ref(), Some(false)),
+            Some(other) => {
+                return Err(invalid(format!(
+                    "Input Authentication type: {} is not in the allowed list: [password,no-password-required,iam]",
+                    rules::shown(other)
+                )))
+            }
             None => (m.passwords.as_ref(), None),
         },
         None => (passwords, no_password),
@@ -349,6 +424,11 @@ impl State {
             let u = self.user(id).ok_or_else(|| {
                 ControlError::UserNotFound(format!("User {} not found.", rules::shown(id)))
             })?;
+            if u.status == "deleting" {
+                return Err(ControlError::InvalidUserState(format!(
+                    "User {id} is being deleted; it cannot join a user group."
+                )));
+            }
             if !names.insert(u.name.clone()) {
                 return Err(ControlError::DuplicateUserName(format!(
                     "Two users of this user group are named {}; user names must be unique within a user group.",
@@ -399,7 +479,7 @@ impl Control {
             } else {
                 "password".into()
             },
-            password_count: u.password_hashes.len() as i64,
+            password_count: (!u.no_password).then_some(u.password_hashes.len() as i64),
             arn: self.inner.settings.arn("user", &u.id),
         }
     }
@@ -420,6 +500,12 @@ impl Control {
 
     /// `CreateUser`.
     pub fn create_user(&self, input: CreateUser) -> Result<output::User> {
+        // Authentication first, as AWS checks it; then the id, engine, name and access string; then `iam`.
+        let (kind, passwords) = authentication_of(
+            input.authentication_mode.as_ref(),
+            input.passwords.as_ref(),
+            input.no_password_required,
+        )?;
         check_id("UserId", &input.user_id)?;
         let engine = check_engine(&input.engine)?;
         if input.user_name.trim().is_empty()
@@ -433,14 +519,25 @@ impl Control {
         }
         check_access_string(&input.access_string)?;
         self.check_commands(&input.access_string)?;
-        let (hashes, no_password) = passwords_of(
-            input.authentication_mode.as_ref(),
-            input.passwords.as_ref(),
-            input.no_password_required,
-        )?
-        .ok_or_else(|| {
-            combination("A user needs Passwords (one or two), or NoPasswordRequired=true.")
-        })?;
+        if kind == "iam" {
+            return Err(invalid(
+                "AuthenticationMode iam is not available: Cacheplane has no IAM; use password or no-password-required.",
+            ));
+        }
+        if passwords.len() > 2 {
+            return Err(invalid(format!(
+                "A user has one or two passwords; {} were given.",
+                passwords.len()
+            )));
+        }
+        for p in &passwords {
+            check_password(&p.0)?;
+        }
+        let no_password = kind == "no-password-required";
+        let hashes: Vec<String> = passwords
+            .iter()
+            .map(|p| engine::secret::sha256_hex(&p.0))
+            .collect();
         let tags = tag_pairs(input.tags.as_deref().unwrap_or_default())?;
         let u = User {
             id: input.user_id.clone(),
@@ -450,6 +547,7 @@ impl Control {
             password_hashes: hashes,
             no_password,
             status: "active".into(),
+            leaving: vec![],
         };
         let mut st = self.state();
         if st.user(&u.id).is_some() {
@@ -596,36 +694,87 @@ impl Control {
                 rules::shown(id)
             )));
         };
-        let groups = st.groups_of_user(id);
-        if !groups.is_empty() {
-            let err = format!(
-                "User {id} belongs to user group(s) {}: remove it from them first (ModifyUserGroup UserIdsToRemove).",
-                groups.join(", ")
-            );
-            return Err(if u.name == DEFAULT_USER_NAME {
-                ControlError::DefaultUserAssociatedToUserGroup(err)
-            } else {
-                ControlError::InvalidUserState(err)
-            });
+        if u.status == "deleting" {
+            return Err(ControlError::InvalidUserState(format!(
+                "User {id} is already being deleted."
+            )));
         }
-        let t = now();
+        let groups = st.groups_of_user(id);
+        // A user group must keep a user named default: that one cannot leave its groups this way.
+        if !groups.is_empty() && u.name == DEFAULT_USER_NAME {
+            return Err(ControlError::DefaultUserAssociatedToUserGroup(format!(
+                "User {id} is the user named default of user group(s) {}: a user group needs one; put another user named default in them first.",
+                groups.join(", ")
+            )));
+        }
+        // AWS: the user is removed from all its user groups, and so from every replication group they are attached
+        // to; it is listed as `deleting` until its ACL user is gone from every node (the reconciler's
+        // `settle_access` then forgets it).
+        let changed: Vec<UserGroup> = groups
+            .iter()
+            .filter_map(|g| st.user_groups.get(g))
+            .map(|g| {
+                let mut g = g.clone();
+                g.user_ids.retain(|x| x != id);
+                g
+            })
+            .collect();
+        u.status = "deleting".into();
+        u.leaving = groups.clone();
+        let reached = {
+            let old_user = st.users.insert(u.id.clone(), u.clone());
+            let mut old_groups = Vec::new();
+            for g in &changed {
+                old_groups.extend(st.user_groups.insert(g.id.clone(), g.clone()));
+            }
+            // The deleting user is in no user group any more: resolving the ACL leaves it out.
+            let r = st.reach(&groups);
+            for o in old_groups {
+                st.user_groups.insert(o.id.clone(), o);
+            }
+            if let Some(o) = old_user {
+                st.users.insert(o.id.clone(), o);
+            }
+            r
+        };
+        let changed: Vec<UserGroup> = changed
+            .into_iter()
+            .map(|mut g| {
+                if st
+                    .replication_groups_of(&g.id)
+                    .iter()
+                    .any(|r| reached.iter().any(|x| x.id == *r))
+                {
+                    g.status = "modifying".into();
+                }
+                g
+            })
+            .collect();
         st.store.put_access(
             &AccessChange {
-                deleted_users: vec![id],
+                users: vec![&u],
+                user_groups: changed.iter().collect(),
+                replication_groups: reached.iter().collect(),
                 ..Default::default()
             },
-            t,
-            &[NewEvent {
-                source_type: "user",
-                source_id: id.to_string(),
-                message: format!("User {id} deleted"),
-            }],
+            now(),
+            &[],
         )?;
-        st.store
-            .remove_tags_of(&[self.inner.settings.arn("user", id)])?;
-        st.users.remove(id);
-        u.status = "deleting".into();
-        Ok(self.view_user(&st, &u))
+        st.users.insert(u.id.clone(), u.clone());
+        for g in changed {
+            st.user_groups.insert(g.id.clone(), g);
+        }
+        let ids: Vec<String> = reached.iter().map(|g| g.id.clone()).collect();
+        for g in reached {
+            st.groups.insert(g.id.clone(), g);
+        }
+        let view = self.view_user(&st, &u);
+        drop(st);
+        for id in ids {
+            self.poke_group(&id);
+        }
+        self.wake();
+        Ok(view)
     }
 
     /// `DescribeUsers`.
@@ -918,18 +1067,42 @@ impl Control {
                 ..u.clone()
             })
             .collect();
-        if groups.is_empty() && users.is_empty() {
+        // Deleting users whose user groups' replication groups have all dropped them from their nodes.
+        let gone: Vec<String> = st
+            .users
+            .values()
+            .filter(|u| u.status == "deleting" && !u.leaving.iter().any(|g| busy(&st, g)))
+            .map(|u| u.id.clone())
+            .collect();
+        if groups.is_empty() && users.is_empty() && gone.is_empty() {
             return Ok(());
         }
+        let events: Vec<NewEvent> = gone
+            .iter()
+            .map(|id| NewEvent {
+                source_type: "user",
+                source_id: id.clone(),
+                message: format!("User {id} deleted"),
+            })
+            .collect();
         st.store.put_access(
             &AccessChange {
                 users: users.iter().collect(),
                 user_groups: groups.iter().collect(),
+                deleted_users: gone.iter().map(String::as_str).collect(),
                 ..Default::default()
             },
             now(),
-            &[],
+            &events,
         )?;
+        let arns: Vec<String> = gone
+            .iter()
+            .map(|id| self.inner.settings.arn("user", id))
+            .collect();
+        st.store.remove_tags_of(&arns)?;
+        for id in &gone {
+            st.users.remove(id);
+        }
         for g in groups {
             st.user_groups.insert(g.id.clone(), g);
         }
@@ -1043,6 +1216,7 @@ mod tests {
             password_hashes: vec!["ab".into(), "cd".into()],
             no_password: false,
             status: "active".into(),
+            leaving: vec![],
         };
         assert_eq!(user_rules(&u), "#ab #cd on ~app:* +get -@admin -migrate");
         let all = User {

@@ -94,11 +94,18 @@ impl Control {
                 auth_token_status: g.auth.as_ref().and_then(|a| a.status.clone()),
                 resharding_progress: g.resharding.as_ref().map(|r| r.progress()),
                 cluster_mode: g.converting_to.map(|m| m.as_str().to_string()),
-                ..Default::default()
+                transit_encryption_enabled: g.pending_transit.as_ref().map(|t| t.0),
+                transit_encryption_mode: g.pending_transit.as_ref().and_then(|t| t.1.clone()),
+                user_groups: g.pending_user_groups.clone(),
             },
             member_clusters: g.members().map(|m| m.cluster_id.clone()).collect(),
             node_groups,
-            snapshotting_cluster_id: g.snapshotting_cluster_id.clone(),
+            // AWS reports the member automatic snapshots are read from once retention is on (a replica, or the one
+            // node); with cluster mode enabled each node group's is read from its own replica, so none is named.
+            snapshotting_cluster_id: g.snapshotting_cluster_id.clone().or_else(|| {
+                (g.snapshot_retention_limit > 0 && !g.cluster_mode.runs_cluster())
+                    .then(|| Self::snapshot_source(g))
+            }),
             automatic_failover: match (&g.failover_transition, g.automatic_failover) {
                 (Some(t), _) => t.clone(),
                 (None, true) => "enabled".into(),

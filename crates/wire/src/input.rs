@@ -507,8 +507,8 @@ structure! {
     /// `AuthenticationMode` of `CreateUser` / `ModifyUser`.
     #[derive(Debug, Clone, Default)]
     pub struct AuthenticationMode {
-        /// `password`, `no-password-required` or `iam`.
-        pub kind: Option<String> = "Type" in ["password", "no-password-required", "iam"],
+        /// `password`, `no-password-required` or `iam` (checked by `control`, which words the refusal as AWS does).
+        pub kind: Option<String> = "Type",
         pub passwords: Option<Vec<Secret>> = "Passwords",
     }
 }

@@ -99,6 +99,8 @@ pub struct ReplicationGroupPending {
     pub cluster_mode: Option<String>,
     /// `Resharding.SlotMigration.ProgressPercentage` while slots move.
     pub resharding_progress: Option<f64>,
+    /// `UserGroups`: `(UserGroupIdsToAdd, UserGroupIdsToRemove)` while a change of user groups is applied.
+    pub user_groups: Option<(Vec<String>, Vec<String>)>,
 }
 
 /// The `ReplicationGroup` shape.
@@ -155,6 +157,12 @@ impl ReplicationGroup {
             p.transit_encryption_mode.as_deref(),
         );
         w.opt_text("ClusterMode", p.cluster_mode.as_deref());
+        if let Some((add, remove)) = &p.user_groups {
+            w.open("UserGroups");
+            w.str_list("UserGroupIdsToAdd", "member", add);
+            w.str_list("UserGroupIdsToRemove", "member", remove);
+            w.close("UserGroups");
+        }
         if let Some(pct) = p.resharding_progress {
             w.open("Resharding");
             w.open("SlotMigration");
@@ -508,7 +516,8 @@ pub struct User {
     pub user_group_ids: Vec<String>,
     /// `password` or `no-password`.
     pub authentication_type: String,
-    pub password_count: i64,
+    /// `None` for a user without passwords: AWS leaves `PasswordCount` out then.
+    pub password_count: Option<i64>,
     pub arn: String,
 }
 
@@ -524,7 +533,9 @@ impl User {
         w.str_list("UserGroupIds", "member", &self.user_group_ids);
         w.open("Authentication");
         w.text("Type", &self.authentication_type);
-        w.int("PasswordCount", self.password_count);
+        if let Some(n) = self.password_count {
+            w.int("PasswordCount", n);
+        }
         w.close("Authentication");
         w.text("ARN", &self.arn);
     }

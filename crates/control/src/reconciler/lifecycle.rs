@@ -89,6 +89,8 @@ impl Control {
                 return vec![];
             }
             g.failover_transition = None;
+            g.pending_transit = None;
+            g.pending_user_groups = None;
             if let Some(a) = g.auth.as_mut().filter(|a| a.status.is_some()) {
                 a.status = None;
                 a.last_modified = Some(now());
