@@ -930,3 +930,32 @@ def test_subnet_groups_with_boto3_and_cli(daemon):
     assert rc == 0, err
     with pytest.raises(ec.exceptions.CacheSubnetGroupNotFoundFault):
         ec.describe_cache_subnet_groups(CacheSubnetGroupName="tf-sg")
+
+
+def test_read_only_actions_with_boto3_and_cli(daemon):
+    endpoint, _ = daemon
+    ec = boto3.client("elasticache", endpoint_url=endpoint, region_name=REGION,
+                      aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+    ec.create_replication_group(ReplicationGroupId="ro", ReplicationGroupDescription="ro", NumCacheClusters=1,
+                                CacheNodeType="cache.t3.micro")
+    wait_status(lambda: ec.describe_replication_groups(ReplicationGroupId="ro")["ReplicationGroups"][0], "available")
+    mods = ec.list_allowed_node_type_modifications(ReplicationGroupId="ro")
+    assert "cache.t3.small" in mods["ScaleUpModifications"]
+    assert "cache.t3.micro" not in mods["ScaleUpModifications"] + mods["ScaleDownModifications"]
+    rc, out, err = aws(endpoint, "list-allowed-node-type-modifications", "--cache-cluster-id", "ro-001")
+    assert rc == 0, err
+    assert out["ScaleUpModifications"] == mods["ScaleUpModifications"]
+    assert ec.describe_reserved_cache_nodes()["ReservedCacheNodes"] == []
+    assert ec.describe_reserved_cache_nodes_offerings()["ReservedCacheNodesOfferings"] == []
+    assert ec.describe_service_updates()["ServiceUpdates"] == []
+    rc, out, err = aws(endpoint, "describe-update-actions", "--replication-group-ids", "ro")
+    assert rc == 0, err
+    assert out["UpdateActions"] == []
+    with pytest.raises(ec.exceptions.ReservedCacheNodeNotFoundFault):
+        ec.describe_reserved_cache_nodes(ReservedCacheNodeId="r1")
+    rc, out, err = aws(endpoint, "describe-cache-security-groups")
+    assert rc != 0 and "InvalidParameterValue" in err and "not permitted" in err
+    # Still unimplemented: answered by name.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec.describe_global_replication_groups()
+    assert e.value.response["Error"]["Code"] == "InvalidAction"

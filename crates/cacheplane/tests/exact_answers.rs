@@ -375,3 +375,141 @@ async fn users_pending_values_tags_and_markers_as_aws_shows_them() {
         (400, "InvalidParameterValue")
     );
 }
+
+/// The read-only actions tools call answer with the true state: node types a group can move to (down only to
+/// types that hold its data), no reserved nodes or offerings, no service updates or update actions, cache security
+/// groups refused as for an account in a VPC; an action still unimplemented says so by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_actions_tell_the_true_state() {
+    let d = Daemon::start();
+    let c = d.client();
+    let ep = d.endpoint();
+    c.create_replication_group()
+        .replication_group_id("ro")
+        .replication_group_description("read only")
+        .num_cache_clusters(2)
+        .cache_node_type("cache.t3.small")
+        .send()
+        .await
+        .expect("create");
+    let g = wait_available(&c, "ro", Duration::from_secs(30)).await;
+    // 200 MB of data: more than a cache.t1.micro (136 MiB) holds, less than a cache.t3.micro (512 MiB).
+    let mut p = redis_conn(&redis_url(
+        g.node_groups()[0].primary_endpoint().expect("primary"),
+    ))
+    .await;
+    let value = "x".repeat(100_000);
+    for chunk in 0..20 {
+        let mut pipe = redis::pipe();
+        for i in 0..100 {
+            pipe.cmd("SET")
+                .arg(format!("big:{chunk}:{i}"))
+                .arg(&value)
+                .ignore();
+        }
+        let _: () = pipe.query_async(&mut p).await.expect("fill");
+    }
+    for (by_group, by_cluster) in [(true, false), (false, true)] {
+        let mut req = c.list_allowed_node_type_modifications();
+        if by_group {
+            req = req.replication_group_id("ro");
+        }
+        if by_cluster {
+            req = req.cache_cluster_id("ro-002");
+        }
+        let out = req.send().await.expect("list");
+        let up = out.scale_up_modifications();
+        let down = out.scale_down_modifications();
+        assert!(up.iter().any(|t| t == "cache.r6g.large"), "{up:?}");
+        assert!(up.iter().all(|t| !t.starts_with("cache.r6gd.")), "{up:?}");
+        assert!(!up
+            .iter()
+            .any(|t| t == "cache.t3.small" || t == "cache.t3.micro"));
+        assert!(down.iter().any(|t| t == "cache.t3.micro"), "{down:?}");
+        assert!(
+            !down.iter().any(|t| t == "cache.t1.micro"),
+            "too small for the data: {down:?}"
+        );
+    }
+    let e = c
+        .list_allowed_node_type_modifications()
+        .replication_group_id("ro")
+        .cache_cluster_id("ro-001")
+        .send()
+        .await
+        .expect_err("both");
+    assert_eq!(e.code(), Some("InvalidParameterCombination"));
+
+    let reserved = c
+        .describe_reserved_cache_nodes()
+        .send()
+        .await
+        .expect("reserved");
+    assert!(reserved.reserved_cache_nodes().is_empty());
+    let offerings = c
+        .describe_reserved_cache_nodes_offerings()
+        .send()
+        .await
+        .expect("offerings");
+    assert!(offerings.reserved_cache_nodes_offerings().is_empty());
+    let updates = c.describe_service_updates().send().await.expect("updates");
+    assert!(updates.service_updates().is_empty());
+    let actions = c
+        .describe_update_actions()
+        .replication_group_ids("ro")
+        .send()
+        .await
+        .expect("actions");
+    assert!(actions.update_actions().is_empty());
+
+    let table: &[(&str, &str, u16, &str)] = &[
+        (
+            "Action=DescribeReservedCacheNodes&Version=2015-02-02&ReservedCacheNodeId=r1",
+            "ReservedCacheNodeNotFound",
+            404,
+            "ReservedCacheNode r1 not found",
+        ),
+        (
+            "Action=DescribeReservedCacheNodesOfferings&Version=2015-02-02&ReservedCacheNodesOfferingId=o1",
+            "ReservedCacheNodesOfferingNotFound",
+            404,
+            "ReservedCacheNodesOffering o1 not found",
+        ),
+        (
+            "Action=DescribeServiceUpdates&Version=2015-02-02&ServiceUpdateName=elasticache-20260101-001",
+            "ServiceUpdateNotFoundFault",
+            404,
+            "ServiceUpdate elasticache-20260101-001 not found",
+        ),
+        (
+            "Action=DescribeUpdateActions&Version=2015-02-02&ReplicationGroupIds.member.1=nope",
+            "ReplicationGroupNotFoundFault",
+            404,
+            "ReplicationGroup not found: nope",
+        ),
+        (
+            "Action=DescribeCacheSecurityGroups&Version=2015-02-02",
+            "InvalidParameterValue",
+            400,
+            "Use of cache security groups is not permitted in this API version for your account.",
+        ),
+        (
+            "Action=DescribeServiceUpdates&Version=2015-02-02&Marker=abc",
+            "InvalidParameterValue",
+            400,
+            "Invalid Marker",
+        ),
+        (
+            "Action=CreateGlobalReplicationGroup&Version=2015-02-02&GlobalReplicationGroupIdSuffix=x&PrimaryReplicationGroupId=ro",
+            "InvalidAction",
+            400,
+            "CreateGlobalReplicationGroup",
+        ),
+    ];
+    for (request, code, status, text) in table {
+        let (got, body) = raw_post(&ep, request.as_bytes(), SECRET, None).await;
+        assert_eq!(error_code(&body), *code, "{request}: {body}");
+        assert_eq!(got, *status, "{request}: {body}");
+        assert!(message(&body).contains(text), "{request}: {body}");
+    }
+}

@@ -298,3 +298,185 @@ fn engine_description(engine: &str) -> &'static str {
         _ => "Redis",
     }
 }
+
+/// AWS's answer to an account whose caches run in a VPC (every Cacheplane deployment): cache security groups are
+/// an EC2-Classic feature. (What AWS answers `DescribeCacheSecurityGroups` for such an account is not written down;
+/// its error for the feature, as users quote it, is given.)
+const NO_CACHE_SECURITY_GROUPS: &str =
+    "Use of cache security groups is not permitted in this API version for your account.";
+
+/// A `Marker` for a list that has no pages: only none, or the empty one, is valid.
+fn no_pages(marker: Option<&str>) -> Result<()> {
+    match marker {
+        None | Some("") => Ok(()),
+        Some(m) => Err(invalid(format!(
+            "Invalid Marker '{}': no page produced it.",
+            rules::shown(m)
+        ))),
+    }
+}
+
+impl Control {
+    /// `ListAllowedNodeTypeModifications`: the node types a group (or a cluster) can move to. Up: every larger
+    /// type; down: the smaller ones that still hold what its fullest primary uses now (a move to any other would
+    /// be refused). Types needing data tiering (r6gd) are left out: Cacheplane refuses them.
+    pub async fn list_allowed_node_type_modifications(
+        &self,
+        input: wire::input::ListAllowedNodeTypeModifications,
+    ) -> Result<(Vec<String>, Vec<String>)> {
+        let (current, used) = match (&input.replication_group_id, &input.cache_cluster_id) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(crate::error::combination(
+                    "Give either ReplicationGroupId or CacheClusterId.",
+                ))
+            }
+            (Some(id), None) => {
+                let g = self
+                    .state()
+                    .groups
+                    .get(&id.to_ascii_lowercase())
+                    .cloned()
+                    .ok_or_else(|| ControlError::ReplicationGroupNotFound(rules::shown(id)))?;
+                (g.cache_node_type.clone(), self.used_memory(&g).await?)
+            }
+            (None, Some(id)) => {
+                let key = id.to_ascii_lowercase();
+                let (group, standalone) = {
+                    let st = self.state();
+                    (
+                        st.groups
+                            .values()
+                            .find(|g| g.member(&key).is_some())
+                            .cloned(),
+                        st.standalone.get(&key).cloned(),
+                    )
+                };
+                match (group, standalone) {
+                    (Some(g), _) => (g.cache_node_type.clone(), self.used_memory(&g).await?),
+                    (None, Some(s)) => {
+                        let spec = self.standalone_spec(&s)?;
+                        let mut c = engine::admin::AdminClient::connect(
+                            &spec.node_addr(),
+                            &self.inner.admin,
+                        )
+                        .await?;
+                        let info = c.info("memory").await?;
+                        let used = info
+                            .get("used_memory")
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(0);
+                        (s.cache_node_type.clone(), used)
+                    }
+                    (None, None) => {
+                        return Err(ControlError::CacheClusterNotFound(rules::shown(id)))
+                    }
+                }
+            }
+        };
+        let have = crate::node_types::maxmemory(&current).unwrap_or(0);
+        let mut types: Vec<(&str, u64)> = crate::node_types::all()
+            .filter(|t| *t != current && !t.starts_with("cache.r6gd."))
+            .filter_map(|t| Some((t, crate::node_types::maxmemory(t)?)))
+            .collect();
+        types.sort_by_key(|(t, b)| (*b, *t));
+        let up = types
+            .iter()
+            .filter(|(_, b)| *b > have)
+            .map(|(t, _)| t.to_string())
+            .collect();
+        let down = types
+            .iter()
+            .filter(|(_, b)| *b < have && *b >= used)
+            .map(|(t, _)| t.to_string())
+            .collect();
+        Ok((up, down))
+    }
+
+    /// `DescribeReservedCacheNodes`: nothing is reserved here.
+    pub fn describe_reserved_cache_nodes(
+        &self,
+        input: wire::input::DescribeReservedCacheNodes,
+    ) -> Result<()> {
+        rules::max_records(input.max_records)?;
+        no_pages(input.marker.as_deref())?;
+        if let Some(id) = input.reserved_cache_node_id {
+            return Err(ControlError::ReservedCacheNodeNotFound(format!(
+                "ReservedCacheNode {} not found: no cache node is reserved in this deployment.",
+                rules::shown(&id)
+            )));
+        }
+        Ok(())
+    }
+
+    /// `DescribeReservedCacheNodesOfferings`: nothing can be reserved here, so nothing is offered.
+    pub fn describe_reserved_cache_nodes_offerings(
+        &self,
+        input: wire::input::DescribeReservedCacheNodesOfferings,
+    ) -> Result<()> {
+        rules::max_records(input.max_records)?;
+        no_pages(input.marker.as_deref())?;
+        if let Some(id) = input.reserved_cache_nodes_offering_id {
+            return Err(ControlError::ReservedCacheNodesOfferingNotFound(format!(
+                "ReservedCacheNodesOffering {} not found: this deployment offers no reserved nodes.",
+                rules::shown(&id)
+            )));
+        }
+        Ok(())
+    }
+
+    /// `DescribeServiceUpdates`: Cacheplane publishes no service updates (engine versions arrive as registered
+    /// binaries and are applied by `EngineVersion` or `AutoMinorVersionUpgrade`).
+    pub fn describe_service_updates(
+        &self,
+        input: wire::input::DescribeServiceUpdates,
+    ) -> Result<()> {
+        rules::max_records(input.max_records)?;
+        no_pages(input.marker.as_deref())?;
+        if let Some(name) = input.service_update_name {
+            return Err(ControlError::ServiceUpdateNotFound(format!(
+                "ServiceUpdate {} not found.",
+                rules::shown(&name)
+            )));
+        }
+        Ok(())
+    }
+
+    /// `DescribeUpdateActions`: with no service updates there is no update action; named groups and clusters must
+    /// exist.
+    pub fn describe_update_actions(&self, input: wire::input::DescribeUpdateActions) -> Result<()> {
+        rules::max_records(input.max_records)?;
+        no_pages(input.marker.as_deref())?;
+        let st = self.state();
+        for id in input.replication_group_ids.iter().flatten() {
+            if !st.groups.contains_key(&id.to_ascii_lowercase()) {
+                return Err(ControlError::ReplicationGroupNotFound(rules::shown(id)));
+            }
+        }
+        Ok(())
+    }
+
+    /// `DescribeCacheSecurityGroups`: refused as AWS refuses it for an account in a VPC.
+    pub fn describe_cache_security_groups(
+        &self,
+        input: wire::input::DescribeCacheSecurityGroups,
+    ) -> Result<()> {
+        rules::max_records(input.max_records)?;
+        Err(invalid(NO_CACHE_SECURITY_GROUPS))
+    }
+
+    /// What the fullest primary of `g` uses now (`used_memory`).
+    pub(crate) async fn used_memory(&self, g: &crate::model::ReplicationGroup) -> Result<u64> {
+        let mut used = 0;
+        for p in g.primaries() {
+            let addr = g.admin_addr(p, &self.inner.settings.data_dir);
+            let mut c = engine::admin::AdminClient::connect(&addr, &self.inner.admin).await?;
+            let info = c.info("memory").await?;
+            used = used.max(
+                info.get("used_memory")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+            );
+        }
+        Ok(used)
+    }
+}

@@ -38,6 +38,12 @@ pub enum ControlError {
     #[error("{0}")]
     SubnetInUse(String),
     #[error("{0}")]
+    ReservedCacheNodeNotFound(String),
+    #[error("{0}")]
+    ReservedCacheNodesOfferingNotFound(String),
+    #[error("{0}")]
+    ServiceUpdateNotFound(String),
+    #[error("{0}")]
     SnapshotNotFound(String),
     #[error("{0}")]
     InvalidArn(String),

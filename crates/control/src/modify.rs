@@ -5,7 +5,6 @@
 //! failover setting, a rolling engine upgrade), then `available`.
 
 use chrono::{DateTime, Utc};
-use engine::admin::AdminClient;
 use wire::input::ModifyReplicationGroup;
 use wire::output;
 
@@ -662,17 +661,7 @@ impl Control {
         bytes: u64,
     ) -> Result<()> {
         // Every shard's primary must fit; the fullest decides.
-        let mut used = 0;
-        for p in g.primaries() {
-            let addr = g.admin_addr(p, &self.inner.settings.data_dir);
-            let mut c = AdminClient::connect(&addr, &self.inner.admin).await?;
-            let info = c.info("memory").await?;
-            used = used.max(
-                info.get("used_memory")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0),
-            );
-        }
+        let used = self.used_memory(g).await?;
         if used > bytes {
             return Err(combination(format!(
                 "Cannot scale replication group {} to {node_type}: its nodes use {used} bytes, more than the {bytes} bytes of memory of {node_type}.",

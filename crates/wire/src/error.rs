@@ -60,6 +60,9 @@ error_codes! {
     CacheSubnetGroupQuotaExceeded => "CacheSubnetGroupQuotaExceeded", 400;
     CacheSubnetQuotaExceeded => "CacheSubnetQuotaExceededFault", 400;
     InvalidSubnet => "InvalidSubnet", 400;
+    ReservedCacheNodeNotFound => "ReservedCacheNodeNotFound", 404;
+    ReservedCacheNodesOfferingNotFound => "ReservedCacheNodesOfferingNotFound", 404;
+    ServiceUpdateNotFound => "ServiceUpdateNotFoundFault", 404;
     SubnetInUse => "SubnetInUse", 400;
     ClusterQuotaForCustomerExceeded => "ClusterQuotaForCustomerExceeded", 400;
     InsufficientCacheClusterCapacity => "InsufficientCacheClusterCapacity", 400;

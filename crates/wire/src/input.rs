@@ -696,6 +696,83 @@ input! {
     }
 }
 
+input! {
+    /// `ListAllowedNodeTypeModifications`.
+    #[derive(Debug, Clone, Default)]
+    pub struct ListAllowedNodeTypeModifications("ListAllowedNodeTypeModifications") {
+        pub cache_cluster_id: Option<String> = "CacheClusterId",
+        pub replication_group_id: Option<String> = "ReplicationGroupId",
+    }
+}
+
+input! {
+    /// `DescribeReservedCacheNodes`.
+    #[derive(Debug, Clone, Default)]
+    pub struct DescribeReservedCacheNodes("DescribeReservedCacheNodes") {
+        pub reserved_cache_node_id: Option<String> = "ReservedCacheNodeId",
+        pub reserved_cache_nodes_offering_id: Option<String> = "ReservedCacheNodesOfferingId",
+        pub cache_node_type: Option<String> = "CacheNodeType",
+        pub duration: Option<String> = "Duration",
+        pub product_description: Option<String> = "ProductDescription",
+        pub offering_type: Option<String> = "OfferingType",
+        pub max_records: Option<i32> = "MaxRecords",
+        pub marker: Option<String> = "Marker",
+    }
+}
+
+input! {
+    /// `DescribeReservedCacheNodesOfferings`.
+    #[derive(Debug, Clone, Default)]
+    pub struct DescribeReservedCacheNodesOfferings("DescribeReservedCacheNodesOfferings") {
+        pub reserved_cache_nodes_offering_id: Option<String> = "ReservedCacheNodesOfferingId",
+        pub cache_node_type: Option<String> = "CacheNodeType",
+        pub duration: Option<String> = "Duration",
+        pub product_description: Option<String> = "ProductDescription",
+        pub offering_type: Option<String> = "OfferingType",
+        pub max_records: Option<i32> = "MaxRecords",
+        pub marker: Option<String> = "Marker",
+    }
+}
+
+input! {
+    /// `DescribeServiceUpdates`.
+    #[derive(Debug, Clone, Default)]
+    pub struct DescribeServiceUpdates("DescribeServiceUpdates") {
+        pub service_update_name: Option<String> = "ServiceUpdateName",
+        pub service_update_status: Option<Vec<String>> = "ServiceUpdateStatus",
+        pub max_records: Option<i32> = "MaxRecords",
+        pub marker: Option<String> = "Marker",
+    }
+}
+
+input! {
+    /// `DescribeUpdateActions`.
+    #[derive(Debug, Clone, Default)]
+    pub struct DescribeUpdateActions("DescribeUpdateActions") {
+        pub service_update_name: Option<String> = "ServiceUpdateName",
+        pub replication_group_ids: Option<Vec<String>> = "ReplicationGroupIds",
+        pub cache_cluster_ids: Option<Vec<String>> = "CacheClusterIds",
+        pub engine: Option<String> = "Engine",
+        pub service_update_status: Option<Vec<String>> = "ServiceUpdateStatus",
+        pub service_update_time_range_start: Option<DateTime<Utc>> = "ServiceUpdateTimeRange.StartTime",
+        pub service_update_time_range_end: Option<DateTime<Utc>> = "ServiceUpdateTimeRange.EndTime",
+        pub update_action_status: Option<Vec<String>> = "UpdateActionStatus",
+        pub show_node_level_update_status: Option<bool> = "ShowNodeLevelUpdateStatus",
+        pub max_records: Option<i32> = "MaxRecords",
+        pub marker: Option<String> = "Marker",
+    }
+}
+
+input! {
+    /// `DescribeCacheSecurityGroups`.
+    #[derive(Debug, Clone, Default)]
+    pub struct DescribeCacheSecurityGroups("DescribeCacheSecurityGroups") {
+        pub cache_security_group_name: Option<String> = "CacheSecurityGroupName",
+        pub max_records: Option<i32> = "MaxRecords",
+        pub marker: Option<String> = "Marker",
+    }
+}
+
 /// Declares [`Request`]: one variant per supported action, named after its input (`#[boxed]` for the large ones),
 /// its name, and the decoding of each by its `ACTION`.
 macro_rules! requests {
@@ -763,6 +840,12 @@ requests! {
     ModifyCacheSubnetGroup,
     DeleteCacheSubnetGroup,
     DescribeCacheSubnetGroups,
+    ListAllowedNodeTypeModifications,
+    DescribeReservedCacheNodes,
+    DescribeReservedCacheNodesOfferings,
+    DescribeServiceUpdates,
+    DescribeUpdateActions,
+    DescribeCacheSecurityGroups,
 }
 
 impl Request {

@@ -82,6 +82,61 @@ pub async fn dispatch(
                 request_id,
             ))
         }
+        Request::ListAllowedNodeTypeModifications(i) => {
+            let (up, down) = c
+                .list_allowed_node_type_modifications(i)
+                .await
+                .map_err(to_api_error)?;
+            Ok(wire::output::envelope(
+                "ListAllowedNodeTypeModifications",
+                request_id,
+                |w| {
+                    w.str_list("ScaleUpModifications", "member", &up);
+                    w.str_list("ScaleDownModifications", "member", &down);
+                },
+            ))
+        }
+        Request::DescribeReservedCacheNodes(i) => {
+            c.describe_reserved_cache_nodes(i).map_err(to_api_error)?;
+            Ok(empty_page(
+                request_id,
+                "DescribeReservedCacheNodes",
+                "ReservedCacheNodes",
+            ))
+        }
+        Request::DescribeReservedCacheNodesOfferings(i) => {
+            c.describe_reserved_cache_nodes_offerings(i)
+                .map_err(to_api_error)?;
+            Ok(empty_page(
+                request_id,
+                "DescribeReservedCacheNodesOfferings",
+                "ReservedCacheNodesOfferings",
+            ))
+        }
+        Request::DescribeServiceUpdates(i) => {
+            c.describe_service_updates(i).map_err(to_api_error)?;
+            Ok(empty_page(
+                request_id,
+                "DescribeServiceUpdates",
+                "ServiceUpdates",
+            ))
+        }
+        Request::DescribeUpdateActions(i) => {
+            c.describe_update_actions(i).map_err(to_api_error)?;
+            Ok(empty_page(
+                request_id,
+                "DescribeUpdateActions",
+                "UpdateActions",
+            ))
+        }
+        Request::DescribeCacheSecurityGroups(i) => {
+            c.describe_cache_security_groups(i).map_err(to_api_error)?;
+            Ok(empty_page(
+                request_id,
+                "DescribeCacheSecurityGroups",
+                "CacheSecurityGroups",
+            ))
+        }
         Request::DescribeCacheSubnetGroups(i) => {
             let (groups, marker) = c.describe_cache_subnet_groups(i).map_err(to_api_error)?;
             Ok(wire::output::envelope(
@@ -99,6 +154,11 @@ pub async fn dispatch(
             ))
         }
     }
+}
+
+/// The answer of a Describe action whose list is empty (nothing of its kind exists here).
+fn empty_page(request_id: &str, action: &str, list: &str) -> String {
+    wire::output::envelope(action, request_id, |w| w.empty(list))
 }
 
 /// The one mapping from domain errors to wire errors. An internal error is logged in full and answered with a
@@ -135,6 +195,11 @@ pub fn to_api_error(e: ControlError) -> ApiError {
         ControlError::CacheSubnetQuotaExceeded(m) => (ErrorCode::CacheSubnetQuotaExceeded, m),
         ControlError::InvalidSubnet(m) => (ErrorCode::InvalidSubnet, m),
         ControlError::SubnetInUse(m) => (ErrorCode::SubnetInUse, m),
+        ControlError::ReservedCacheNodeNotFound(m) => (ErrorCode::ReservedCacheNodeNotFound, m),
+        ControlError::ReservedCacheNodesOfferingNotFound(m) => {
+            (ErrorCode::ReservedCacheNodesOfferingNotFound, m)
+        }
+        ControlError::ServiceUpdateNotFound(m) => (ErrorCode::ServiceUpdateNotFound, m),
         ControlError::SnapshotNotFound(m) => (ErrorCode::SnapshotNotFound, m),
         ControlError::InvalidArn(m) => (ErrorCode::InvalidArn, m),
         ControlError::TagNotFound(m) => (ErrorCode::TagNotFound, m),

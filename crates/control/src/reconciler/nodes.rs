@@ -75,7 +75,7 @@ impl Control {
         })
     }
 
-    pub(super) fn standalone_spec(&self, s: &StandaloneCluster) -> Result<NodeSpec> {
+    pub(crate) fn standalone_spec(&self, s: &StandaloneCluster) -> Result<NodeSpec> {
         let binary = self
             .inner
             .settings
