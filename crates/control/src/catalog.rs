@@ -104,7 +104,7 @@ impl Control {
         let st = self.state();
         match kind {
             "replicationgroup" => {
-                if !st.groups.contains_key(&name) {
+                if st.replication_group(&name).is_none() {
                     return Err(ControlError::ReplicationGroupNotFound(rules::shown(&name)));
                 }
             }
@@ -448,7 +448,7 @@ impl Control {
         no_pages(input.marker.as_deref())?;
         let st = self.state();
         for id in input.replication_group_ids.iter().flatten() {
-            if !st.groups.contains_key(&id.to_ascii_lowercase()) {
+            if st.replication_group(id).is_none() {
                 return Err(ControlError::ReplicationGroupNotFound(rules::shown(id)));
             }
         }

@@ -21,6 +21,8 @@ pub enum ControlError {
     InvalidCacheClusterState(String),
     #[error("CacheCluster not found: {0}")]
     CacheClusterNotFound(String),
+    #[error("{0}")]
+    CacheClusterAlreadyExists(String),
     #[error("CacheParameterGroup {0} not found.")]
     CacheParameterGroupNotFound(String),
     #[error("{0}")]

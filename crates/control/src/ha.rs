@@ -30,8 +30,7 @@ fn node_group_not_found(id: &str, g: &ReplicationGroup) -> ControlError {
 
 fn group_for_change<'a>(st: &'a State, id: &str) -> Result<&'a ReplicationGroup> {
     let g = st
-        .groups
-        .get(&id.to_ascii_lowercase())
+        .replication_group(id)
         .ok_or_else(|| ControlError::ReplicationGroupNotFound(rules::shown(id)))?;
     if g.status != GroupStatus::Available {
         return Err(ControlError::InvalidReplicationGroupState {
@@ -111,7 +110,7 @@ fn shard_name(g: &ReplicationGroup, shard: &str) -> String {
 
 /// A new member's id: `<rg>-<nnn>` with cluster mode disabled, `<rg>-<node group>-<nnn>` with it enabled; the
 /// number after the highest in use (in the group, or in the node group), skipping standalone clusters' ids.
-fn next_member_id(st: &State, g: &ReplicationGroup, shard: &str) -> String {
+pub(crate) fn next_member_id(st: &State, g: &ReplicationGroup, shard: &str) -> String {
     let cme = g.cluster_mode == crate::model::ClusterMode::Enabled;
     let prefix = if cme {
         format!("{}-{shard}-", g.id)
@@ -127,7 +126,10 @@ fn next_member_id(st: &State, g: &ReplicationGroup, shard: &str) -> String {
         + 1;
     loop {
         let id = format!("{prefix}{next:03}");
-        if !st.standalone.contains_key(&id) {
+        if !st.standalone.contains_key(&id)
+            && !st.groups.contains_key(&id)
+            && !st.groups.values().any(|o| o.member(&id).is_some())
+        {
             return id;
         }
         next += 1;
@@ -150,8 +152,7 @@ impl Control {
         let t = now();
         let mut st = self.state();
         let mut g = st
-            .groups
-            .get(&input.replication_group_id.to_ascii_lowercase())
+            .replication_group(&input.replication_group_id)
             .cloned()
             .ok_or_else(|| {
                 ControlError::ReplicationGroupNotFound(rules::shown(&input.replication_group_id))
@@ -619,7 +620,7 @@ impl Control {
 
 /// Zones for `n` new nodes of `g`: each time the zone with the fewest of the group's nodes (the first listed on
 /// a tie), so nodes stay spread.
-fn spread(g: &ReplicationGroup, zones: &[String], n: usize) -> Vec<String> {
+pub(crate) fn spread(g: &ReplicationGroup, zones: &[String], n: usize) -> Vec<String> {
     let mut count: BTreeMap<&str, usize> = zones.iter().map(|z| (z.as_str(), 0)).collect();
     for m in g.members() {
         if let Some(c) = count.get_mut(m.availability_zone.as_str()) {

@@ -6,6 +6,7 @@
 //! the reconciler and return at once; they never wait for Redis. Typed inputs and output shapes are the plain
 //! data types of `wire::input` / `wire::output` (no HTTP or XML is touched here).
 
+mod cache_clusters;
 pub mod capacity;
 mod cluster_mode;
 pub mod error;
@@ -181,6 +182,14 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// A replication group by id, as the replication group actions see them: the vessel of a standalone cache
+    /// cluster is not one.
+    pub(crate) fn replication_group(&self, id: &str) -> Option<&ReplicationGroup> {
+        self.groups
+            .get(&id.to_ascii_lowercase())
+            .filter(|g| !g.standalone)
+    }
+
     /// Writes `g` with its events in one transaction, then keeps it in memory: the one way a mutation lands.
     pub fn save_group(
         &mut self,

@@ -231,8 +231,7 @@ impl Control {
     /// The group `id` names.
     fn find_group(&self, id: &str) -> Result<ReplicationGroup> {
         self.state()
-            .groups
-            .get(&id.to_ascii_lowercase())
+            .replication_group(id)
             .cloned()
             .ok_or_else(|| ControlError::ReplicationGroupNotFound(rules::shown(id)))
     }
@@ -247,8 +246,7 @@ impl Control {
     ) -> Result<output::ReplicationGroup> {
         let mut st = self.state();
         let mut g = st
-            .groups
-            .get(&id.to_ascii_lowercase())
+            .replication_group(id)
             .cloned()
             .ok_or_else(|| ControlError::ReplicationGroupNotFound(rules::shown(id)))?;
         can_migrate(&g)?;

@@ -179,6 +179,10 @@ pub struct ReplicationGroup {
     /// The engine version a rolling upgrade is moving the group to.
     #[serde(default)]
     pub upgrading_to: Option<String>,
+    /// A cache cluster outside any replication group (`CreateCacheCluster`): this group is only its vessel — one
+    /// node whose cluster id is the group's id — and the replication group actions do not see it.
+    #[serde(default)]
+    pub standalone: bool,
     /// The cache subnet group its nodes are placed by (`default` for groups from before subnet groups).
     #[serde(default = "default_subnet_group")]
     pub cache_subnet_group: String,
@@ -332,6 +336,9 @@ pub struct Snapshot {
     pub availability_zone: String,
     pub replica_count: i64,
     pub cache_node_type: String,
+    /// Taken of a standalone cache cluster (its vessel's id is `replication_group_id`, which is not shown).
+    #[serde(default)]
+    pub of_cluster: bool,
     /// The engine whose files these are (`redis` for snapshots from before engines were recorded).
     #[serde(default = "redis")]
     pub engine: String,
@@ -777,6 +784,22 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
+    /// The event as the standalone cache cluster whose vessel group raised it tells it: a cache cluster's, in
+    /// a cache cluster's words.
+    pub fn of_vessel(&self) -> Self {
+        if self.source_type != "replication-group" {
+            return self.clone();
+        }
+        Self {
+            source_type: "cache-cluster",
+            source_id: self.source_id.clone(),
+            message: self
+                .message
+                .replace("Replication group", "Cache cluster")
+                .replace("replication group", "cache cluster"),
+        }
+    }
+
     pub fn group(id: &str, message: impl Into<String>) -> Self {
         Self {
             source_type: "replication-group",

@@ -82,6 +82,16 @@ impl Control {
         &self,
         input: ModifyReplicationGroup,
     ) -> Result<output::ReplicationGroup> {
+        self.modify_group(input, false).await
+    }
+
+    /// `ModifyReplicationGroup` of a replication group, or (`vessel`) the same changes to the vessel of a standalone
+    /// cache cluster (`ModifyCacheCluster`).
+    pub(crate) async fn modify_group(
+        &self,
+        input: ModifyReplicationGroup,
+        vessel: bool,
+    ) -> Result<output::ReplicationGroup> {
         // Features of later issues, refused by name before anything else.
         if input
             .log_delivery_configurations
@@ -109,9 +119,21 @@ impl Control {
         }
 
         let key = input.replication_group_id.to_ascii_lowercase();
-        let current = self.state().groups.get(&key).cloned().ok_or_else(|| {
-            ControlError::ReplicationGroupNotFound(rules::shown(&input.replication_group_id))
-        })?;
+        let current = self
+            .state()
+            .groups
+            .get(&key)
+            .filter(|g| g.standalone == vessel)
+            .cloned()
+            .ok_or_else(|| {
+                if vessel {
+                    ControlError::CacheClusterNotFound(rules::shown(&input.replication_group_id))
+                } else {
+                    ControlError::ReplicationGroupNotFound(rules::shown(
+                        &input.replication_group_id,
+                    ))
+                }
+            })?;
         if current.status != GroupStatus::Available {
             return Err(ControlError::InvalidReplicationGroupState {
                 id: current.id.clone(),
@@ -768,6 +790,7 @@ pub(crate) mod tests {
             engine: "redis".into(),
             engine_version: "7.0.15".into(),
             cache_subnet_group: "default".into(),
+            standalone: false,
             cache_node_type: "cache.t3.micro".into(),
             port: 6379,
             automatic_failover: false,

@@ -52,7 +52,7 @@ pub(crate) fn not_yet(param: &str, feature: &str) -> ControlError {
 }
 
 /// Everything `CreateReplicationGroup` decides before touching state.
-struct CreatePlan {
+pub(crate) struct CreatePlan {
     id: String,
     description: String,
     mode: ClusterMode,
@@ -192,7 +192,7 @@ fn single_shard(input: &CreateReplicationGroup, zones: &[String]) -> Result<Shar
 }
 
 impl Control {
-    fn plan_create(&self, input: CreateReplicationGroup) -> Result<CreatePlan> {
+    pub(crate) fn plan_create(&self, input: CreateReplicationGroup) -> Result<CreatePlan> {
         let s = &self.inner.settings;
         let id = rules::identifier("replication group id", &input.replication_group_id, 40)?;
         rules::text(
@@ -207,12 +207,6 @@ impl Control {
         // Features of later versions: refused by name, never accepted and ignored.
         if input.global_replication_group_id.is_some() {
             return Err(not_yet("GlobalReplicationGroupId", "global datastores"));
-        }
-        if input.primary_cluster_id.is_some() {
-            return Err(not_yet(
-                "PrimaryClusterId",
-                "creating a replication group from an existing cache cluster",
-            ));
         }
         let mode = crate::layout::mode_of(&input)?;
         if input.at_rest_encryption_enabled == Some(true) || input.kms_key_id.is_some() {
@@ -481,11 +475,34 @@ impl Control {
         &self,
         input: CreateReplicationGroup,
     ) -> Result<output::ReplicationGroup> {
+        if input.primary_cluster_id.is_some() {
+            return self.create_from_cluster(input);
+        }
         let plan = self.plan_create(input)?;
+        self.create_group(plan, false).map(|g| self.view_group(&g))
+    }
+
+    /// Records a new group (or, `vessel`, the one-node vessel of a standalone cache cluster named by the plan's id)
+    /// as `creating` and wakes the reconciler.
+    pub(crate) fn create_group(&self, plan: CreatePlan, vessel: bool) -> Result<ReplicationGroup> {
         let t = now();
         let mut st = self.state();
-        if st.groups.contains_key(&plan.id) {
-            return Err(ControlError::ReplicationGroupAlreadyExists(plan.id));
+        // One namespace for groups and their vessels: a cache cluster and a replication group cannot share a name
+        // here (AWS keeps them apart; Cacheplane refuses the second, naming the first).
+        if let Some(g) = st.groups.get(&plan.id) {
+            return Err(if g.standalone || vessel {
+                ControlError::CacheClusterAlreadyExists(format!(
+                    "A {} named {} already exists.",
+                    if g.standalone {
+                        "cache cluster"
+                    } else {
+                        "replication group"
+                    },
+                    plan.id
+                ))
+            } else {
+                ControlError::ReplicationGroupAlreadyExists(plan.id)
+            });
         }
         self.check_user_groups_for(
             &st,
@@ -502,17 +519,18 @@ impl Control {
             .map(|s| {
                 (1..=s.zones.len())
                     .map(|i| match plan.mode {
+                        _ if vessel => plan.id.clone(),
                         ClusterMode::Disabled => format!("{}-{i:03}", plan.id),
                         _ => format!("{}-{}-{i:03}", plan.id, s.id),
                     })
                     .collect()
             })
             .collect();
-        if let Some(clash) = member_ids
-            .iter()
-            .flatten()
-            .find(|m| st.standalone.contains_key(*m))
-        {
+        if let Some(clash) = member_ids.iter().flatten().find(|m| {
+            st.standalone.contains_key(*m)
+                || st.groups.values().any(|g| g.member(m).is_some())
+                || (!vessel && st.groups.contains_key(*m))
+        }) {
             return Err(combination(format!("A cache cluster named {clash} already exists; choose another replication group id.")));
         }
         check_node_quota(&st, num_nodes)?;
@@ -572,6 +590,7 @@ impl Control {
             });
         }
         let g = ReplicationGroup {
+            standalone: vessel,
             id: plan.id.clone(),
             description: plan.description,
             status: GroupStatus::Creating,
@@ -617,7 +636,11 @@ impl Control {
             restore_from: plan.restore_from,
             final_snapshot: None,
         };
-        let arn = self.inner.settings.arn("replicationgroup", &g.id);
+        let arn = if vessel {
+            self.inner.settings.arn("cluster", &g.id)
+        } else {
+            self.inner.settings.arn("replicationgroup", &g.id)
+        };
         st.store.put_group(
             &g,
             t,
@@ -632,7 +655,7 @@ impl Control {
         st.groups.insert(g.id.clone(), g.clone());
         drop(st);
         self.wake();
-        Ok(self.view_group(&g))
+        Ok(g)
     }
 
     /// `DescribeReplicationGroups`: one group, or a page of all of them (`Marker` is the last id of the page
@@ -644,10 +667,8 @@ impl Control {
         let limit = rules::max_records(input.max_records)?;
         let st = self.state();
         if let Some(id) = input.replication_group_id {
-            let key = id.to_ascii_lowercase();
             let g = st
-                .groups
-                .get(&key)
+                .replication_group(&id)
                 .ok_or(ControlError::ReplicationGroupNotFound(rules::shown(&id)))?;
             return Ok((vec![self.view_group(g)], None));
         }
@@ -656,6 +677,7 @@ impl Control {
             .groups
             .range::<String, _>((std::ops::Bound::Excluded(start), std::ops::Bound::Unbounded))
             .map(|(_, g)| g)
+            .filter(|g| !g.standalone)
             .take(limit + 1)
             .collect();
         let more = page.len() > limit;
@@ -673,6 +695,15 @@ impl Control {
         &self,
         input: DeleteReplicationGroup,
     ) -> Result<output::ReplicationGroup> {
+        self.delete_group(input, false)
+    }
+
+    /// Deletes a replication group, or (`vessel`) the vessel of a standalone cache cluster.
+    pub(crate) fn delete_group(
+        &self,
+        input: DeleteReplicationGroup,
+        vessel: bool,
+    ) -> Result<output::ReplicationGroup> {
         let final_snapshot = match input.final_snapshot_identifier.as_deref() {
             Some(n) => Some(crate::snapshots::check_name("FinalSnapshotIdentifier", n)?),
             None => None,
@@ -687,9 +718,20 @@ impl Control {
                 )));
             }
         }
-        let mut g = st.groups.get(&key).cloned().ok_or_else(|| {
-            ControlError::ReplicationGroupNotFound(rules::shown(&input.replication_group_id))
-        })?;
+        let mut g = st
+            .groups
+            .get(&key)
+            .filter(|g| g.standalone == vessel)
+            .cloned()
+            .ok_or_else(|| {
+                if vessel {
+                    ControlError::CacheClusterNotFound(rules::shown(&input.replication_group_id))
+                } else {
+                    ControlError::ReplicationGroupNotFound(rules::shown(
+                        &input.replication_group_id,
+                    ))
+                }
+            })?;
         if !matches!(g.status, GroupStatus::Available | GroupStatus::CreateFailed) {
             return Err(ControlError::InvalidReplicationGroupState {
                 id: g.id.clone(),
@@ -737,10 +779,16 @@ impl Control {
         &self,
         input: DeleteCacheCluster,
     ) -> Result<output::CacheCluster> {
-        if input.final_snapshot_identifier.is_some() {
-            return Err(not_yet("FinalSnapshotIdentifier", "snapshots"));
-        }
         let key = input.cache_cluster_id.to_ascii_lowercase();
+        if self.state().groups.get(&key).is_some_and(|g| g.standalone) {
+            return self.delete_vessel(&key, input.final_snapshot_identifier);
+        }
+        if input.final_snapshot_identifier.is_some() {
+            return Err(not_yet(
+                "FinalSnapshotIdentifier",
+                "final snapshots of clusters retained by an earlier version",
+            ));
+        }
         let s = {
             let st = self.state();
             if let Some(g) = st.groups.values().find(|g| g.member(&key).is_some()) {

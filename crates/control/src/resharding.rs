@@ -32,8 +32,7 @@ impl Control {
         }
         let g = self
             .state()
-            .groups
-            .get(&input.replication_group_id.to_ascii_lowercase())
+            .replication_group(&input.replication_group_id)
             .cloned()
             .ok_or_else(|| {
                 ControlError::ReplicationGroupNotFound(rules::shown(&input.replication_group_id))

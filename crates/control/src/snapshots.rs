@@ -158,7 +158,12 @@ impl Control {
         };
         output::Snapshot {
             snapshot_name: s.name.clone(),
-            replication_group_id: s.replication_group_id.clone(),
+            replication_group_id: if s.of_cluster {
+                String::new()
+            } else {
+                s.replication_group_id.clone()
+            },
+            cache_cluster_id: s.of_cluster.then(|| s.cache_cluster_id.clone()),
             replication_group_description: s.description.clone(),
             snapshot_status: s.status.clone(),
             snapshot_source: s.source.clone(),
@@ -222,6 +227,7 @@ impl Control {
             source: source.to_string(),
             status: "creating".into(),
             replication_group_id: g.id.clone(),
+            of_cluster: g.standalone,
             description: g.description.clone(),
             cache_cluster_id: from.to_string(),
             cache_cluster_create_time: m.map_or(g.create_time, |m| m.create_time),
@@ -332,8 +338,7 @@ impl Control {
             }
             (Some(rg), None) => {
                 let g = st
-                    .groups
-                    .get(&rg.to_ascii_lowercase())
+                    .replication_group(rg)
                     .cloned()
                     .ok_or_else(|| ControlError::ReplicationGroupNotFound(rules::shown(rg)))?;
                 let from = Self::snapshot_source(&g);
@@ -427,7 +432,10 @@ impl Control {
             .snapshots
             .values()
             .filter(|s| name.as_ref().is_none_or(|n| s.name == *n))
-            .filter(|s| rg.as_ref().is_none_or(|r| s.replication_group_id == *r))
+            .filter(|s| {
+                rg.as_ref()
+                    .is_none_or(|r| !s.of_cluster && s.replication_group_id == *r)
+            })
             .filter(|s| cc.as_ref().is_none_or(|c| s.cache_cluster_id == *c))
             .filter(|s| {
                 input

@@ -295,18 +295,23 @@ impl Store {
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         Self::put_doc(&tx, "replication_groups", "id", &g.id, g)?;
-        Self::insert_events(&tx, now, events)?;
+        if g.standalone {
+            let events: Vec<NewEvent> = events.iter().map(NewEvent::of_vessel).collect();
+            Self::insert_events(&tx, now, &events)?;
+        } else {
+            Self::insert_events(&tx, now, events)?;
+        }
         tx.commit()?;
         Ok(())
     }
 
-    /// Removes a group (and the tags of the ARNs given) with its events; optionally keeps one member as a
-    /// standalone cluster, all in one transaction.
+    /// Removes a group (and the tags of the ARNs given) with its events; optionally writes in its place `kept`
+    /// (the vessel of a cluster it leaves behind, or the same group under a new id), all in one transaction.
     pub fn remove_group(
         &mut self,
         id: &str,
         arns: &[String],
-        retained: Option<&StandaloneCluster>,
+        kept: Option<&ReplicationGroup>,
         now: DateTime<Utc>,
         events: &[NewEvent],
     ) -> Result<()> {
@@ -315,11 +320,8 @@ impl Store {
         for a in arns {
             tx.execute("DELETE FROM tags WHERE arn = ?1", params![a])?;
         }
-        if let Some(s) = retained {
-            tx.execute(
-                "INSERT OR REPLACE INTO standalone_clusters (id, doc) VALUES (?1, ?2)",
-                params![s.member.cluster_id, serde_json::to_string(s)?],
-            )?;
+        if let Some(g) = kept {
+            Self::put_doc(&tx, "replication_groups", "id", &g.id, g)?;
         }
         Self::insert_events(&tx, now, events)?;
         tx.commit()?;

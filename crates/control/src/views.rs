@@ -181,7 +181,7 @@ impl Control {
                 .then(|| vec![self.node_view(m, g.addr_of(m, g.ipv6_discovery()), node_status)]),
             auto_minor_version_upgrade: g.auto_minor_version_upgrade,
             security_group_ids: g.security_group_ids.clone(),
-            replication_group_id: Some(g.id.clone()),
+            replication_group_id: (!g.standalone).then(|| g.id.clone()),
             snapshot_retention_limit: g.snapshot_retention_limit,
             snapshot_window: Some(g.snapshot_window.clone()),
             auth_token_enabled: auth_enabled(g.auth.as_ref()),

@@ -52,6 +52,7 @@ error_codes! {
     // Modelled errors (botocore 1.44.5).
     ApiCallRateForCustomerExceeded => "APICallRateForCustomerExceeded", 400;
     CacheClusterNotFound => "CacheClusterNotFound", 404;
+    CacheClusterAlreadyExists => "CacheClusterAlreadyExists", 400;
     CacheParameterGroupNotFound => "CacheParameterGroupNotFound", 404;
     CacheSecurityGroupNotFound => "CacheSecurityGroupNotFound", 404;
     CacheSubnetGroupNotFound => "CacheSubnetGroupNotFoundFault", 400;

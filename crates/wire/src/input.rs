@@ -773,6 +773,82 @@ input! {
     }
 }
 
+structure! {
+    /// `ScaleConfig` of `ModifyCacheCluster` (Memcached vertical scaling).
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct ScaleConfig {
+        pub scale_percentage: Option<i32> = "ScalePercentage",
+        pub scale_interval_minutes: Option<i32> = "ScaleIntervalMinutes",
+    }
+}
+
+input! {
+    /// `CreateCacheCluster`.
+    #[derive(Debug, Clone, Default)]
+    pub struct CreateCacheCluster("CreateCacheCluster") {
+        pub cache_cluster_id: String = "CacheClusterId",
+        pub replication_group_id: Option<String> = "ReplicationGroupId",
+        pub az_mode: Option<String> = "AZMode" in ["single-az", "cross-az"],
+        pub preferred_availability_zone: Option<String> = "PreferredAvailabilityZone",
+        pub preferred_availability_zones: Option<Vec<String>> = "PreferredAvailabilityZones" / "PreferredAvailabilityZone",
+        pub num_cache_nodes: Option<i32> = "NumCacheNodes",
+        pub cache_node_type: Option<String> = "CacheNodeType",
+        pub engine: Option<String> = "Engine",
+        pub engine_version: Option<String> = "EngineVersion",
+        pub cache_parameter_group_name: Option<String> = "CacheParameterGroupName",
+        pub cache_subnet_group_name: Option<String> = "CacheSubnetGroupName",
+        pub cache_security_group_names: Option<Vec<String>> = "CacheSecurityGroupNames" / "CacheSecurityGroupName",
+        pub security_group_ids: Option<Vec<String>> = "SecurityGroupIds" / "SecurityGroupId",
+        pub tags: Option<Vec<Tag>> = "Tags" / "Tag",
+        pub snapshot_arns: Option<Vec<String>> = "SnapshotArns" / "SnapshotArn",
+        pub snapshot_name: Option<String> = "SnapshotName",
+        pub preferred_maintenance_window: Option<String> = "PreferredMaintenanceWindow",
+        pub port: Option<i32> = "Port",
+        pub notification_topic_arn: Option<String> = "NotificationTopicArn",
+        pub auto_minor_version_upgrade: Option<bool> = "AutoMinorVersionUpgrade",
+        pub snapshot_retention_limit: Option<i32> = "SnapshotRetentionLimit",
+        pub snapshot_window: Option<String> = "SnapshotWindow",
+        pub auth_token: Option<Secret> = "AuthToken",
+        pub outpost_mode: Option<String> = "OutpostMode" in ["single-outpost", "cross-outpost"],
+        pub preferred_outpost_arn: Option<String> = "PreferredOutpostArn",
+        pub preferred_outpost_arns: Option<Vec<String>> = "PreferredOutpostArns" / "PreferredOutpostArn",
+        pub log_delivery_configurations: Option<Vec<LogDeliveryConfigurationRequest>> = "LogDeliveryConfigurations" / "LogDeliveryConfigurationRequest",
+        pub transit_encryption_enabled: Option<bool> = "TransitEncryptionEnabled",
+        pub network_type: Option<String> = "NetworkType" in ["ipv4", "ipv6", "dual_stack"],
+        pub ip_discovery: Option<String> = "IpDiscovery" in ["ipv4", "ipv6"],
+    }
+}
+
+input! {
+    /// `ModifyCacheCluster`.
+    #[derive(Debug, Clone, Default)]
+    pub struct ModifyCacheCluster("ModifyCacheCluster") {
+        pub cache_cluster_id: String = "CacheClusterId",
+        pub num_cache_nodes: Option<i32> = "NumCacheNodes",
+        pub cache_node_ids_to_remove: Option<Vec<String>> = "CacheNodeIdsToRemove" / "CacheNodeId",
+        pub az_mode: Option<String> = "AZMode" in ["single-az", "cross-az"],
+        pub new_availability_zones: Option<Vec<String>> = "NewAvailabilityZones" / "PreferredAvailabilityZone",
+        pub cache_security_group_names: Option<Vec<String>> = "CacheSecurityGroupNames" / "CacheSecurityGroupName",
+        pub security_group_ids: Option<Vec<String>> = "SecurityGroupIds" / "SecurityGroupId",
+        pub preferred_maintenance_window: Option<String> = "PreferredMaintenanceWindow",
+        pub notification_topic_arn: Option<String> = "NotificationTopicArn",
+        pub cache_parameter_group_name: Option<String> = "CacheParameterGroupName",
+        pub notification_topic_status: Option<String> = "NotificationTopicStatus",
+        pub apply_immediately: Option<bool> = "ApplyImmediately",
+        pub engine: Option<String> = "Engine",
+        pub engine_version: Option<String> = "EngineVersion",
+        pub auto_minor_version_upgrade: Option<bool> = "AutoMinorVersionUpgrade",
+        pub snapshot_retention_limit: Option<i32> = "SnapshotRetentionLimit",
+        pub snapshot_window: Option<String> = "SnapshotWindow",
+        pub cache_node_type: Option<String> = "CacheNodeType",
+        pub auth_token: Option<Secret> = "AuthToken",
+        pub auth_token_update_strategy: Option<String> = "AuthTokenUpdateStrategy" in ["SET", "ROTATE", "DELETE"],
+        pub log_delivery_configurations: Option<Vec<LogDeliveryConfigurationRequest>> = "LogDeliveryConfigurations" / "LogDeliveryConfigurationRequest",
+        pub ip_discovery: Option<String> = "IpDiscovery" in ["ipv4", "ipv6"],
+        pub scale_config: Option<ScaleConfig> = "ScaleConfig",
+    }
+}
+
 /// Declares [`Request`]: one variant per supported action, named after its input (`#[boxed]` for the large ones),
 /// its name, and the decoding of each by its `ACTION`.
 macro_rules! requests {
@@ -846,6 +922,8 @@ requests! {
     DescribeServiceUpdates,
     DescribeUpdateActions,
     DescribeCacheSecurityGroups,
+    #[boxed] CreateCacheCluster,
+    #[boxed] ModifyCacheCluster,
 }
 
 impl Request {

@@ -429,6 +429,8 @@ pub struct NodeGroupConfig {
 pub struct Snapshot {
     pub snapshot_name: String,
     pub replication_group_id: String,
+    /// The cluster of a snapshot of a standalone cache cluster (which has no `ReplicationGroupId`).
+    pub cache_cluster_id: Option<String>,
     pub replication_group_description: String,
     pub snapshot_status: String,
     pub snapshot_source: String,
@@ -451,11 +453,17 @@ impl Snapshot {
     pub fn write(&self, w: &mut XmlWriter) {
         w.open("Snapshot");
         w.text("SnapshotName", &self.snapshot_name);
-        w.text("ReplicationGroupId", &self.replication_group_id);
-        w.text(
-            "ReplicationGroupDescription",
-            &self.replication_group_description,
-        );
+        if !self.replication_group_id.is_empty() {
+            w.text("ReplicationGroupId", &self.replication_group_id);
+            w.text(
+                "ReplicationGroupDescription",
+                &self.replication_group_description,
+            );
+        }
+        if let Some(c) = &self.cache_cluster_id {
+            w.text("CacheClusterId", c);
+            w.int("NumCacheNodes", 1);
+        }
         w.text("SnapshotStatus", &self.snapshot_status);
         w.text("SnapshotSource", &self.snapshot_source);
         w.text("CacheNodeType", &self.cache_node_type);

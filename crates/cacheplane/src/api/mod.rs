@@ -82,6 +82,22 @@ pub async fn dispatch(
                 request_id,
             ))
         }
+        Request::CreateCacheCluster(i) => {
+            let cc = c.create_cache_cluster(*i).map_err(to_api_error)?;
+            Ok(wire::output::envelope(
+                "CreateCacheCluster",
+                request_id,
+                |w| cc.write(w),
+            ))
+        }
+        Request::ModifyCacheCluster(i) => {
+            let cc = c.modify_cache_cluster(*i).await.map_err(to_api_error)?;
+            Ok(wire::output::envelope(
+                "ModifyCacheCluster",
+                request_id,
+                |w| cc.write(w),
+            ))
+        }
         Request::ListAllowedNodeTypeModifications(i) => {
             let (up, down) = c
                 .list_allowed_node_type_modifications(i)
@@ -185,6 +201,7 @@ pub fn to_api_error(e: ControlError) -> ApiError {
             (ErrorCode::CacheParameterGroupNotFound, e.to_string())
         }
         ControlError::CacheSubnetGroupNotFound(m) => (ErrorCode::CacheSubnetGroupNotFound, m),
+        ControlError::CacheClusterAlreadyExists(m) => (ErrorCode::CacheClusterAlreadyExists, m),
         e @ ControlError::CacheSubnetGroupAlreadyExists(_) => {
             (ErrorCode::CacheSubnetGroupAlreadyExists, e.to_string())
         }

@@ -189,6 +189,11 @@ impl Control {
     }
 
     /// Closes every endpoint of group `id`.
+    /// The endpoints of group `id` go (a vessel that became a group under another id).
+    pub(crate) fn drop_group_endpoints(&self, id: &str) {
+        self.drop_endpoints(id);
+    }
+
     pub(super) fn drop_endpoints(&self, id: &str) {
         let prefix = format!("{id}/");
         self.lock_endpoints()

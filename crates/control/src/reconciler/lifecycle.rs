@@ -146,22 +146,7 @@ impl Control {
         for m in g.members() {
             let spec = self.node_spec(g, m)?;
             if g.retain_cluster_id.as_deref() == Some(m.cluster_id.as_str()) {
-                retained = Some(StandaloneCluster {
-                    member: m.clone(),
-                    engine: g.engine.clone(),
-                    engine_version: g.engine_version.clone(),
-                    cache_node_type: g.cache_node_type.clone(),
-                    port: g.node_port(m),
-                    preferred_maintenance_window: g.preferred_maintenance_window.clone(),
-                    security_group_ids: g.security_group_ids.clone(),
-                    auto_minor_version_upgrade: g.auto_minor_version_upgrade,
-                    cache_parameter_group: g.cache_parameter_group.clone(),
-                    snapshot_window: g.snapshot_window.clone(),
-                    transit_encryption: g.transit_encryption,
-                    auth: g.auth.clone(),
-                    acl: g.acl.clone(),
-                    cache_subnet_group: g.cache_subnet_group.clone(),
-                });
+                retained = Some(crate::cache_clusters::vessel_of(g, m));
                 continue;
             }
             self.stop_member(&spec, Stop::Discard).await;
@@ -181,25 +166,25 @@ impl Control {
         let mut arns = vec![s.arn("replicationgroup", &g.id)];
         let mut events = Vec::new();
         for m in g.members() {
-            if retained
-                .as_ref()
-                .is_some_and(|r| r.member.cluster_id == m.cluster_id)
-            {
+            if retained.as_ref().is_some_and(|r| r.id == m.cluster_id) {
                 continue;
             }
             arns.push(s.arn("cluster", &m.cluster_id));
             events.push(NewEvent::cluster(&m.cluster_id, "Cache cluster deleted"));
         }
-        events.push(NewEvent::group(
-            &g.id,
-            format!("Replication group {} deleted", g.id),
-        ));
+        // A standalone cluster's vessel is no replication group: its deletion is its node's.
+        if !g.standalone {
+            events.push(NewEvent::group(
+                &g.id,
+                format!("Replication group {} deleted", g.id),
+            ));
+        }
         let mut st = self.state();
         st.store
             .remove_group(&g.id, &arns, retained.as_ref(), now(), &events)?;
         st.groups.remove(&g.id);
         if let Some(r) = retained {
-            st.standalone.insert(r.member.cluster_id.clone(), r);
+            st.groups.insert(r.id.clone(), r);
         }
         Ok(())
     }

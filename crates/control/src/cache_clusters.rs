@@ -1,0 +1,452 @@
+//! Standalone cache clusters (Redis OSS and Valkey): `CreateCacheCluster`, `ModifyCacheCluster`,
+//! `DeleteCacheCluster`, and a cluster becoming a replication group's primary (`PrimaryClusterId`).
+//!
+//! A Redis or Valkey cache cluster is one node. Cacheplane runs it as the *vessel* of a one-node group
+//! ([`ReplicationGroup::standalone`]): the group's id is the cluster's, its one member is the cluster, and
+//! everything a group's node has — snapshots, windows, engine upgrades, AUTH tokens, TLS, node types,
+//! notifications, reboots, the daemon restarting — a cluster has by the same code. The replication group actions do
+//! not see vessels; the cache cluster actions and views show them as clusters (no `ReplicationGroupId`, events of
+//! source type `cache-cluster`). A cluster kept by `DeleteReplicationGroup(RetainPrimaryCluster)` becomes such a
+//! vessel too, and a vessel becomes a replication group when `CreateReplicationGroup` names it as
+//! `PrimaryClusterId`.
+
+use wire::input::{
+    CreateCacheCluster, CreateReplicationGroup, ModifyCacheCluster, ModifyReplicationGroup,
+};
+use wire::output;
+
+use crate::error::{combination, invalid, ControlError, Result};
+use crate::model::{GroupStatus, Member, NewEvent, ReplicationGroup};
+use crate::replication_groups::not_yet;
+use crate::{now, rules, Control};
+
+/// The vessel of member `m` of group `g` kept alone (`RetainPrimaryCluster`): the same node, with the group's
+/// settings, as a one-node group named after it.
+pub(crate) fn vessel_of(g: &ReplicationGroup, m: &Member) -> ReplicationGroup {
+    let mut v = g.clone();
+    v.standalone = true;
+    v.id = m.cluster_id.clone();
+    v.description = String::new();
+    v.status = GroupStatus::Available;
+    v.automatic_failover = false;
+    v.multi_az = false;
+    v.retain_cluster_id = None;
+    v.final_snapshot = None;
+    v.removing = vec![];
+    v.failover_transition = None;
+    v.migration = None;
+    v.snapshotting = None;
+    v.snapshotting_cluster_id = None;
+    v.shards.retain(|s| s.member(&m.cluster_id).is_some());
+    for s in &mut v.shards {
+        s.members.retain(|x| x.cluster_id == m.cluster_id);
+        s.primary_cluster_id = m.cluster_id.clone();
+        s.failover = None;
+        s.switchover_to = None;
+        s.adding.clear();
+    }
+    v
+}
+
+impl Control {
+    /// The cache cluster view of a vessel.
+    fn view_vessel(&self, g: &ReplicationGroup, show_nodes: bool) -> Result<output::CacheCluster> {
+        let m = g
+            .members()
+            .next()
+            .ok_or_else(|| ControlError::Internal(format!("cache cluster {} has no node", g.id)))?;
+        Ok(self.view_member(g, m, show_nodes))
+    }
+
+    /// `CreateCacheCluster` of a Redis OSS or Valkey cluster: one node, with every setting a replication group's
+    /// node takes, checked and applied by the same code.
+    pub fn create_cache_cluster(&self, input: CreateCacheCluster) -> Result<output::CacheCluster> {
+        let id = rules::identifier("cache cluster id", &input.cache_cluster_id, 40)?;
+        let engine = self.inner.settings.engine_named(input.engine.as_deref())?;
+        if engine == "memcached" {
+            return Err(not_yet("Engine memcached", "Memcached clusters"));
+        }
+        if input.replication_group_id.is_some() {
+            return Err(not_yet(
+                "ReplicationGroupId",
+                "adding a cache cluster to an existing replication group (use IncreaseReplicaCount)",
+            ));
+        }
+        // AWS: a Redis OSS (or Valkey) cluster has one node and lives in one zone.
+        if input.num_cache_nodes.is_some_and(|n| n != 1) {
+            return Err(invalid(format!(
+                "Invalid NumCacheNodes {}: a {engine} cache cluster has exactly one node (for replicas, create a replication group).",
+                input.num_cache_nodes.unwrap_or_default()
+            )));
+        }
+        if input.az_mode.as_deref() == Some("cross-az") {
+            return Err(invalid(
+                "AZMode cross-az is for Memcached clusters; a Redis OSS or Valkey cluster has one node in one zone.",
+            ));
+        }
+        if input.outpost_mode.is_some()
+            || input.preferred_outpost_arn.is_some()
+            || input
+                .preferred_outpost_arns
+                .as_ref()
+                .is_some_and(|a| !a.is_empty())
+        {
+            return Err(not_yet("OutpostMode/PreferredOutpostArn", "AWS Outposts"));
+        }
+        let zones = input
+            .preferred_availability_zones
+            .clone()
+            .unwrap_or_default();
+        if zones.len() > 1 {
+            return Err(invalid(
+                "PreferredAvailabilityZones names one zone per node; a Redis OSS or Valkey cluster has one node.",
+            ));
+        }
+        let zone = match (&input.preferred_availability_zone, zones.first()) {
+            (Some(a), Some(b)) if a != b => return Err(combination(
+                "PreferredAvailabilityZone and PreferredAvailabilityZones name different zones.",
+            )),
+            (a, b) => a.clone().or_else(|| b.cloned()),
+        };
+        let plan = self.plan_create(CreateReplicationGroup {
+            replication_group_id: id,
+            replication_group_description: String::new(),
+            num_cache_clusters: Some(1),
+            preferred_cache_cluster_azs: zone.map(|z| vec![z]),
+            automatic_failover_enabled: Some(false),
+            cache_node_type: input.cache_node_type,
+            engine: Some(engine),
+            engine_version: input.engine_version,
+            cache_parameter_group_name: input.cache_parameter_group_name,
+            cache_subnet_group_name: input.cache_subnet_group_name,
+            cache_security_group_names: input.cache_security_group_names,
+            security_group_ids: input.security_group_ids,
+            tags: input.tags,
+            snapshot_arns: input.snapshot_arns,
+            snapshot_name: input.snapshot_name,
+            preferred_maintenance_window: input.preferred_maintenance_window,
+            port: input.port,
+            notification_topic_arn: input.notification_topic_arn,
+            auto_minor_version_upgrade: input.auto_minor_version_upgrade,
+            snapshot_retention_limit: input.snapshot_retention_limit,
+            snapshot_window: input.snapshot_window,
+            auth_token: input.auth_token,
+            transit_encryption_enabled: input.transit_encryption_enabled,
+            log_delivery_configurations: input.log_delivery_configurations,
+            network_type: input.network_type,
+            ip_discovery: input.ip_discovery,
+            ..Default::default()
+        })?;
+        let g = self.create_group(plan, true)?;
+        self.view_vessel(&g, false)
+    }
+
+    /// `ModifyCacheCluster` of a Redis OSS or Valkey cluster: the changes a replication group's node takes, by the
+    /// same code (`ApplyImmediately` and the maintenance window included); AWS's refusals for what a one-node
+    /// cluster cannot do.
+    pub async fn modify_cache_cluster(
+        &self,
+        input: ModifyCacheCluster,
+    ) -> Result<output::CacheCluster> {
+        let key = input.cache_cluster_id.to_ascii_lowercase();
+        {
+            let st = self.state();
+            if let Some(g) = st
+                .groups
+                .values()
+                .find(|g| !g.standalone && g.member(&key).is_some())
+            {
+                return Err(ControlError::InvalidCacheClusterState(format!(
+                    "Cache cluster {key} is a member of replication group {}: modify the replication group instead.",
+                    g.id
+                )));
+            }
+            if st.standalone.contains_key(&key) {
+                return Err(not_yet(
+                    "ModifyCacheCluster",
+                    "changes to clusters retained by an earlier version",
+                ));
+            }
+            if !st.groups.get(&key).is_some_and(|g| g.standalone) {
+                return Err(ControlError::CacheClusterNotFound(rules::shown(
+                    &input.cache_cluster_id,
+                )));
+            }
+        }
+        if input.num_cache_nodes.is_some_and(|n| n != 1)
+            || input
+                .cache_node_ids_to_remove
+                .as_ref()
+                .is_some_and(|c| !c.is_empty())
+            || input
+                .new_availability_zones
+                .as_ref()
+                .is_some_and(|z| !z.is_empty())
+            || input.az_mode.as_deref() == Some("cross-az")
+        {
+            return Err(invalid(
+                "NumCacheNodes, CacheNodeIdsToRemove, NewAvailabilityZones and AZMode cross-az are for Memcached; a Redis OSS or Valkey cluster has one node (for replicas, make it a replication group's primary with CreateReplicationGroup PrimaryClusterId).",
+            ));
+        }
+        if input.scale_config.is_some() {
+            return Err(invalid("ScaleConfig is for Memcached clusters."));
+        }
+        // AWS: a single-node cluster moves to Valkey once it is a replication group's primary.
+        if input.engine.as_deref().is_some_and(|e| {
+            let cur = self.state().groups.get(&key).map(|g| g.engine.clone());
+            cur.is_some_and(|c| !c.eq_ignore_ascii_case(e))
+        }) {
+            return Err(combination(
+                "To move a single-node cluster to another engine, first make it a replication group's primary (CreateReplicationGroup with PrimaryClusterId), then modify the replication group.",
+            ));
+        }
+        self.modify_group(
+            ModifyReplicationGroup {
+                replication_group_id: key.clone(),
+                cache_security_group_names: input.cache_security_group_names,
+                security_group_ids: input.security_group_ids,
+                preferred_maintenance_window: input.preferred_maintenance_window,
+                notification_topic_arn: input.notification_topic_arn,
+                cache_parameter_group_name: input.cache_parameter_group_name,
+                notification_topic_status: input.notification_topic_status,
+                apply_immediately: input.apply_immediately,
+                engine_version: input.engine_version,
+                auto_minor_version_upgrade: input.auto_minor_version_upgrade,
+                snapshot_retention_limit: input.snapshot_retention_limit,
+                snapshot_window: input.snapshot_window,
+                cache_node_type: input.cache_node_type,
+                auth_token: input.auth_token,
+                auth_token_update_strategy: input.auth_token_update_strategy,
+                log_delivery_configurations: input.log_delivery_configurations,
+                ip_discovery: input.ip_discovery,
+                ..Default::default()
+            },
+            true,
+        )
+        .await?;
+        let g = self
+            .state()
+            .groups
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| ControlError::CacheClusterNotFound(rules::shown(&key)))?;
+        self.view_vessel(&g, false)
+    }
+
+    /// `DeleteCacheCluster` of a standalone Redis OSS or Valkey cluster, with `FinalSnapshotIdentifier`: the same
+    /// path as a group's deletion (the final snapshot first, then the node).
+    pub(crate) fn delete_vessel(
+        &self,
+        key: &str,
+        final_snapshot: Option<String>,
+    ) -> Result<output::CacheCluster> {
+        self.delete_group(
+            wire::input::DeleteReplicationGroup {
+                replication_group_id: key.to_string(),
+                retain_primary_cluster: None,
+                final_snapshot_identifier: final_snapshot,
+            },
+            true,
+        )?;
+        let g = self
+            .state()
+            .groups
+            .get(key)
+            .cloned()
+            .ok_or_else(|| ControlError::CacheClusterNotFound(rules::shown(key)))?;
+        let mut view = self.view_vessel(&g, false)?;
+        view.status = "deleting".into();
+        Ok(view)
+    }
+
+    /// `CreateReplicationGroup` with `PrimaryClusterId`: the standalone cluster becomes the new group's primary,
+    /// its data and node as they are; the group takes its engine, version, node type, port and security settings
+    /// from it (AWS's rule: giving others is refused), and `NumCacheClusters - 1` replicas are added and synced
+    /// from it. The cluster must be `available` and in no replication group.
+    pub(crate) fn create_from_cluster(
+        &self,
+        input: CreateReplicationGroup,
+    ) -> Result<output::ReplicationGroup> {
+        let id = rules::identifier("replication group id", &input.replication_group_id, 40)?;
+        rules::text(
+            "ReplicationGroupDescription",
+            &input.replication_group_description,
+        )?;
+        let cc = input
+            .primary_cluster_id
+            .clone()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        // What the group would take from anywhere else than its primary cluster.
+        let conflicting = [
+            ("NumNodeGroups", input.num_node_groups.is_some()),
+            (
+                "ReplicasPerNodeGroup",
+                input.replicas_per_node_group.is_some(),
+            ),
+            (
+                "NodeGroupConfiguration",
+                input
+                    .node_group_configuration
+                    .as_ref()
+                    .is_some_and(|c| !c.is_empty()),
+            ),
+            (
+                "ClusterMode",
+                input
+                    .cluster_mode
+                    .as_deref()
+                    .is_some_and(|m| m != "disabled"),
+            ),
+            ("SnapshotName", input.snapshot_name.is_some()),
+            (
+                "SnapshotArns",
+                input.snapshot_arns.as_ref().is_some_and(|a| !a.is_empty()),
+            ),
+            ("Engine", input.engine.is_some()),
+            ("EngineVersion", input.engine_version.is_some()),
+            ("CacheNodeType", input.cache_node_type.is_some()),
+            ("Port", input.port.is_some()),
+            (
+                "CacheParameterGroupName",
+                input.cache_parameter_group_name.is_some(),
+            ),
+            (
+                "CacheSubnetGroupName",
+                input.cache_subnet_group_name.is_some(),
+            ),
+            (
+                "TransitEncryptionEnabled",
+                input.transit_encryption_enabled.is_some(),
+            ),
+            (
+                "TransitEncryptionMode",
+                input.transit_encryption_mode.is_some(),
+            ),
+            ("AuthToken", input.auth_token.is_some()),
+            (
+                "UserGroupIds",
+                input.user_group_ids.as_ref().is_some_and(|u| !u.is_empty()),
+            ),
+            ("NetworkType", input.network_type.is_some()),
+            (
+                "GlobalReplicationGroupId",
+                input.global_replication_group_id.is_some(),
+            ),
+        ];
+        if let Some((name, _)) = conflicting.iter().find(|(_, given)| *given) {
+            return Err(combination(format!(
+                "{name} cannot be given with PrimaryClusterId: the replication group takes it from its primary cluster {cc}."
+            )));
+        }
+        let n = input.num_cache_clusters.unwrap_or(1);
+        if !(1..=6).contains(&n) {
+            return Err(invalid(format!(
+                "Invalid NumCacheClusters {n}: it must be between 1 and 6."
+            )));
+        }
+        let automatic_failover = input.automatic_failover_enabled.unwrap_or(false);
+        let multi_az = input.multi_az_enabled.unwrap_or(false);
+        if automatic_failover && n < 2 {
+            return Err(combination(
+                "Automatic failover needs at least one replica: give NumCacheClusters of 2 or more.",
+            ));
+        }
+        if multi_az && !automatic_failover {
+            return Err(combination("Multi-AZ needs automatic failover enabled."));
+        }
+        let tags = crate::replication_groups::tag_pairs(input.tags.as_deref().unwrap_or_default())?;
+        let t = now();
+        let mut st = self.state();
+        if st.groups.contains_key(&id) {
+            return Err(ControlError::ReplicationGroupAlreadyExists(id));
+        }
+        if let Some(g) = st
+            .groups
+            .values()
+            .find(|g| !g.standalone && g.member(&cc).is_some())
+        {
+            return Err(ControlError::InvalidCacheClusterState(format!(
+                "Cache cluster {cc} is already a member of replication group {}.",
+                g.id
+            )));
+        }
+        let Some(v) = st.groups.get(&cc).filter(|g| g.standalone).cloned() else {
+            return Err(ControlError::CacheClusterNotFound(rules::shown(&cc)));
+        };
+        if v.status != GroupStatus::Available {
+            return Err(ControlError::InvalidCacheClusterState(format!(
+                "Cache cluster {cc} is {}; it can become a replication group's primary once it is available.",
+                v.status.as_str()
+            )));
+        }
+        let mut g = v.clone();
+        g.standalone = false;
+        g.id = id.clone();
+        g.description = input.replication_group_description.clone();
+        g.automatic_failover = automatic_failover;
+        g.multi_az = multi_az;
+        if let Some(sg) = input.security_group_ids.clone() {
+            g.security_group_ids = sg;
+        }
+        // The new replicas, placed as asked (the first zone listed is the primary's) or spread over the subnet
+        // group's zones.
+        let more = (n - 1) as usize;
+        crate::replication_groups::check_node_quota(&st, more)?;
+        let allowed = st.subnet_group_zones(&self.inner.settings, &g.cache_subnet_group)?;
+        let zones: Vec<String> = match input.preferred_cache_cluster_azs.as_deref() {
+            Some(z) if !z.is_empty() => {
+                if z.len() != n as usize {
+                    return Err(invalid(format!(
+                        "PreferredCacheClusterAZs has {} zones but the group has {n} cache clusters: give one zone per cluster.",
+                        z.len()
+                    )));
+                }
+                if let Some(bad) = z.iter().find(|az| !allowed.contains(az)) {
+                    return Err(invalid(format!(
+                        "Invalid availability zone '{}': the group's cache subnet group has subnets in {}.",
+                        rules::shown(bad),
+                        allowed.join(", ")
+                    )));
+                }
+                z[1..].to_vec()
+            }
+            _ => crate::ha::spread(&g, &allowed, more),
+        };
+        let mut taken = crate::replication_groups::taken_addresses(&st);
+        let mut events = vec![NewEvent::group(
+            &g.id,
+            format!("Creating replication group {id} with cache cluster {cc} as its primary"),
+        )];
+        for zone in zones {
+            let member_id = crate::ha::next_member_id(&st, &g, "0001");
+            let address = engine::address::allocate(g.port, &taken)?;
+            taken.push(address);
+            events.push(NewEvent::cluster(
+                &member_id,
+                format!("Adding cache cluster {member_id} to {id}"),
+            ));
+            let shard = g
+                .shards
+                .first_mut()
+                .ok_or_else(|| ControlError::Internal(format!("{cc} has no node group")))?;
+            shard
+                .members
+                .push(Member::new(member_id.clone(), address, zone, t));
+            shard.adding.push(member_id);
+        }
+        g.status = GroupStatus::Modifying;
+        let arn = self.inner.settings.arn("replicationgroup", &id);
+        st.store.remove_group(&cc, &[], Some(&g), t, &events)?;
+        if !tags.is_empty() {
+            st.store.put_tags(&arn, &tags)?;
+        }
+        st.groups.remove(&cc);
+        st.groups.insert(id.clone(), g.clone());
+        drop(st);
+        // The vessel's own forwarders go; the group's worker sets up the group's.
+        self.drop_group_endpoints(&cc);
+        self.wake();
+        Ok(self.view_group(&g))
+    }
+}
