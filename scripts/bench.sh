@@ -25,5 +25,6 @@ cargo bench --quiet --bench snapshots
 cargo bench --quiet --bench campaign
 cargo bench --quiet --bench scale
 cargo bench --quiet --bench cluster
+cargo bench --quiet --bench engines
 cargo build --quiet --bins
 FUZZ_PER_ACTION="${FUZZ_PER_ACTION:-100}" python tests/compat/fuzz_bench.py

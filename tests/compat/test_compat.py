@@ -959,3 +959,53 @@ def test_read_only_actions_with_boto3_and_cli(daemon):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         ec.describe_global_replication_groups()
     assert e.value.response["Error"]["Code"] == "InvalidAction"
+
+
+def test_standalone_cache_clusters_with_boto3_and_cli(daemon):
+    endpoint, _ = daemon
+    ec = boto3.client("elasticache", endpoint_url=endpoint, region_name=REGION,
+                      aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+    # Terraform's aws_elasticache_cluster: create, wait, read with ShowCacheNodeInfo.
+    r = ec.create_cache_cluster(CacheClusterId="tf-cc", Engine="redis", CacheNodeType="cache.t3.micro",
+                                NumCacheNodes=1, Tags=[{"Key": "Name", "Value": "tf"}])
+    assert r["CacheCluster"]["CacheClusterStatus"] == "creating"
+    ec.get_waiter("cache_cluster_available").wait(CacheClusterId="tf-cc", WaiterConfig={"Delay": 1})
+    cc = ec.describe_cache_clusters(CacheClusterId="tf-cc", ShowCacheNodeInfo=True)["CacheClusters"][0]
+    assert "ReplicationGroupId" not in cc and cc["NumCacheNodes"] == 1
+    node = cc["CacheNodes"][0]["Endpoint"]
+    assert redis_cli(node, "SET", "from", "boto3") == "OK"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec.create_cache_cluster(CacheClusterId="two", Engine="redis", NumCacheNodes=2)
+    assert e.value.response["Error"]["Code"] == "InvalidParameterValue"
+    # The CLI modifies it and snapshots it.
+    rc, out, err = aws(endpoint, "modify-cache-cluster", "--cache-cluster-id", "tf-cc", "--cache-node-type",
+                       "cache.t3.small", "--apply-immediately")
+    assert rc == 0, err
+    rc, out, err = aws(endpoint, "wait", "cache-cluster-available", "--cache-cluster-id", "tf-cc")
+    assert rc == 0, err
+    assert "maxmemory:1471026299" in redis_cli(node, "INFO", "memory")
+    rc, out, err = aws(endpoint, "create-snapshot", "--cache-cluster-id", "tf-cc", "--snapshot-name", "tf-snap")
+    assert rc == 0, err
+    assert out["Snapshot"]["CacheClusterId"] == "tf-cc" and "ReplicationGroupId" not in out["Snapshot"]
+    wait_status(lambda: dict(Status=ec.describe_snapshots(SnapshotName="tf-snap")["Snapshots"][0]["SnapshotStatus"]),
+                "available")
+    # It becomes a group's primary with its data.
+    rc, out, err = aws(endpoint, "create-replication-group", "--replication-group-id", "tf-rg",
+                       "--replication-group-description", "from tf-cc", "--primary-cluster-id", "tf-cc",
+                       "--num-cache-clusters", "2")
+    assert rc == 0, err
+    g = wait_status(lambda: ec.describe_replication_groups(ReplicationGroupId="tf-rg")["ReplicationGroups"][0],
+                    "available")
+    for m in g["NodeGroups"][0]["NodeGroupMembers"]:
+        deadline = time.time() + 10
+        while redis_cli(m["ReadEndpoint"], "GET", "from") != "boto3":
+            assert time.time() < deadline, m
+            time.sleep(0.02)
+    ec.delete_replication_group(ReplicationGroupId="tf-rg", RetainPrimaryCluster=True)
+    ec.get_waiter("replication_group_deleted").wait(ReplicationGroupId="tf-rg", WaiterConfig={"Delay": 1})
+    rc, out, err = aws(endpoint, "delete-cache-cluster", "--cache-cluster-id", "tf-cc",
+                       "--final-snapshot-identifier", "tf-final")
+    assert rc == 0, err
+    ec.get_waiter("cache_cluster_deleted").wait(CacheClusterId="tf-cc", WaiterConfig={"Delay": 1})
+    snap = ec.describe_snapshots(SnapshotName="tf-final")["Snapshots"][0]
+    assert snap["CacheClusterId"] == "tf-cc" and snap["SnapshotStatus"] == "available"

@@ -365,3 +365,50 @@ async fn redis_group_moves_to_valkey_under_a_writer() {
         .expect_err("not back to redis");
     assert_eq!(e.code(), Some("InvalidParameterCombination"));
 }
+
+/// Cluster mode enabled too: every node group's replicas move first, then Redis's own `CLUSTER FAILOVER` per node
+/// group, and every key is still served through the configuration endpoint by Valkey nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_mode_enabled_group_moves_to_valkey() {
+    use common::cluster::*;
+    let d = daemon();
+    let c = d.client();
+    let g = create_sharded(&c, "cmv", 2, 1).await;
+    let cc = cluster_conn(&config_url(&g)).await;
+    let keys: Vec<String> = (0..5_000).map(|i| format!("key:{i}")).collect();
+    set_all(&cc, &keys).await;
+    c.modify_replication_group()
+        .replication_group_id("cmv")
+        .engine("valkey")
+        .engine_version("9.1")
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("move to valkey");
+    let g = wait_group(&c, "cmv", Duration::from_secs(90), "moved", |g| {
+        g.status() == Some("available")
+    })
+    .await;
+    assert_eq!(g.engine(), Some("valkey"));
+    for (id, url) in node_urls(&c, &g).await {
+        assert_eq!(
+            engine_of(&url).await,
+            ("valkey".into(), "9.1.2".into()),
+            "{id}"
+        );
+    }
+    let cc = cluster_conn(&config_url(&g)).await;
+    assert_all(&cc, &keys).await;
+    let m = c
+        .describe_cache_clusters()
+        .cache_cluster_id("cmv-0001-001")
+        .send()
+        .await
+        .expect("member");
+    assert_eq!(
+        m.cache_clusters()[0]
+            .cache_parameter_group()
+            .and_then(|p| p.cache_parameter_group_name()),
+        Some("default.valkey9.cluster.on")
+    );
+}
