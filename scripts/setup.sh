@@ -13,6 +13,15 @@ ensure_redis() {
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server redis-tools >/dev/null
 }
 
+ensure_memcached() {
+    if command -v memcached >/dev/null; then return 0; fi
+    echo "setup: installing memcached from Debian's packages" >&2
+    as_root apt-get update -qq
+    # (Where systemd runs, Debian also starts a memcached of its own on 127.0.0.1:11211; Cacheplane's nodes listen
+    # on addresses of their own and leave it alone.)
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq memcached >/dev/null
+}
+
 # A virtualenv in .venv with the Python test clients from PyPI (boto3, the AWS CLI, pytest, redis-py for its cluster
 # client).
 ensure_venv() {

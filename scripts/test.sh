@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what it needs (redis-server, Python test clients, a second engine: redis 6.2), checks format and lints,
+# The whole test suite: installs what it needs (redis-server, memcached, Python test clients, more engines: redis 6.2,
+# valkey 9.0 and 9.1), checks format and lints,
 # then runs the Rust tests (unit, end to end with the real AWS SDK) and the boto3 / AWS CLI compatibility tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
 ensure_redis
+ensure_memcached
 ensure_python
 ensure_old_engine
 ensure_valkey

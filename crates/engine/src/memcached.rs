@@ -1,0 +1,411 @@
+//! Memcached nodes (Debian's `memcached`), each a real process on its own loopback address, and the configuration
+//! endpoint that answers ElastiCache's auto discovery.
+//!
+//! Auto discovery is an ElastiCache addition to the Memcached protocol: `config get cluster` (and, for engines
+//! before 1.4.14, `get AmazonElastiCache:cluster`) answers the cluster's node list and a version that grows each
+//! time a node is added or removed. Stock memcached does not know the command, so the configuration endpoint is a
+//! small server of its own: it answers those two requests from the list the control plane gives it, and hands
+//! every other connection's bytes to a node, so a plain client pointed at it works too.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::{io_err, EngineError, Result};
+
+/// Looks `memcached` up on `PATH`.
+pub fn find_binary() -> Option<PathBuf> {
+    crate::binary::find_named_on_path("memcached")
+}
+
+/// The version a `memcached` binary reports (`memcached -V` prints `memcached 1.6.18`).
+pub fn version(binary: &Path) -> Result<String> {
+    let out = std::process::Command::new(binary)
+        .arg("-V")
+        .output()
+        .map_err(|source| EngineError::Exec {
+            path: binary.to_path_buf(),
+            source,
+        })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .nth(1)
+        .filter(|v| crate::binary::parse_version(v).is_some())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            EngineError::Other(format!(
+                "{} -V printed no version: {text}",
+                binary.display()
+            ))
+        })
+}
+
+/// One Memcached node: where it listens and how much memory it may hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemcachedNode {
+    /// The cache cluster id and node id, `<cluster>-0001`: for logs and the process title.
+    pub name: String,
+    /// Its directory (pid file, log).
+    pub dir: PathBuf,
+    pub binary: PathBuf,
+    pub addr: SocketAddr,
+    /// `-m`: the item memory in MiB.
+    pub memory_mib: u64,
+}
+
+impl MemcachedNode {
+    pub fn pid_file(&self) -> PathBuf {
+        self.dir.join("memcached.pid")
+    }
+
+    fn log_file(&self) -> PathBuf {
+        self.dir.join("memcached.log")
+    }
+
+    /// The pid of the running node, from its pid file, when that process is a live memcached.
+    pub fn running_pid(&self) -> Option<u32> {
+        let pid: u32 = std::fs::read_to_string(self.pid_file())
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        is_memcached_alive(pid).then_some(pid)
+    }
+
+    /// Starts the node (detached: it keeps running when the daemon stops, as Redis nodes do) and waits until it
+    /// answers `version`. Returns its pid.
+    pub async fn start(&self) -> Result<u32> {
+        crate::private::create_dir(&self.dir)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_file())
+            .map_err(io_err(self.log_file()))?;
+        let _ = std::fs::remove_file(self.pid_file());
+        let mut cmd = tokio::process::Command::new(&self.binary);
+        // memcached refuses to run as root unless told which user to run as: the one it runs as now.
+        if nix::unistd::geteuid().is_root() {
+            cmd.arg("-u").arg("root");
+        }
+        let status = cmd
+            .arg("-d")
+            .arg("-P")
+            .arg(self.pid_file())
+            .arg("-l")
+            .arg(self.addr.ip().to_string())
+            .arg("-p")
+            .arg(self.addr.port().to_string())
+            // No UDP, as ElastiCache.
+            .arg("-U")
+            .arg("0")
+            .arg("-m")
+            .arg(self.memory_mib.to_string())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .status()
+            .await
+            .map_err(|source| EngineError::Exec {
+                path: self.binary.clone(),
+                source,
+            })?;
+        if !status.success() {
+            return Err(EngineError::Other(format!(
+                "memcached for {} exited with {status} (see {})",
+                self.name,
+                self.log_file().display()
+            )));
+        }
+        let deadline = tokio::time::Instant::now() + crate::process::READY_TIMEOUT;
+        loop {
+            if let (Some(pid), Ok(_)) = (self.running_pid(), node_version(self.addr).await) {
+                return Ok(pid);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(EngineError::NotReady {
+                    node: self.name.clone(),
+                    millis: crate::process::READY_TIMEOUT.as_millis() as u64,
+                    detail: format!("memcached at {} does not answer", self.addr),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the node (`SIGTERM`, then `SIGKILL` after 5 s) and waits until its process is gone.
+    pub async fn stop(&self) {
+        let Some(pid) = self.running_pid() else {
+            return;
+        };
+        use nix::sys::signal::{kill, Signal};
+        let p = nix::unistd::Pid::from_raw(pid as i32);
+        let _ = kill(p, Signal::SIGTERM);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while is_memcached_alive(pid) {
+            if tokio::time::Instant::now() > deadline {
+                let _ = kill(p, Signal::SIGKILL);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let _ = std::fs::remove_file(self.pid_file());
+    }
+}
+
+/// True when `pid` is a live (not zombie) `memcached` process.
+pub fn is_memcached_alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    if matches!(state, Some("Z") | Some("X") | None) {
+        return false;
+    }
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| String::from_utf8_lossy(&c).contains("memcached"))
+}
+
+/// Asks the node at `addr` its `version` (a readiness probe).
+pub async fn node_version(addr: SocketAddr) -> Result<String> {
+    let io = |e: std::io::Error| EngineError::Other(format!("memcached at {addr}: {e}"));
+    let mut s = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr))
+        .await
+        .map_err(|_| EngineError::Other(format!("memcached at {addr}: connect timed out")))?
+        .map_err(io)?;
+    s.write_all(b"version\r\n").await.map_err(io)?;
+    let mut line = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(1),
+        BufReader::new(&mut s).read_line(&mut line),
+    )
+    .await
+    .map_err(|_| EngineError::Other(format!("memcached at {addr}: no answer")))?
+    .map_err(io)?;
+    line.trim()
+        .strip_prefix("VERSION ")
+        .map(str::to_string)
+        .ok_or_else(|| EngineError::Other(format!("memcached at {addr} answered {line:?}")))
+}
+
+/// What auto discovery tells clients: the configuration's version and each node's host name, address and port.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterConfig {
+    pub version: u64,
+    pub nodes: Vec<(String, IpAddr, u16)>,
+}
+
+impl ClusterConfig {
+    /// The reply to `config get cluster` (`key` = `cluster`) or `get AmazonElastiCache:cluster`: a header line
+    /// with the data's length, the version line (ended by LF), the node line (`host|ip|port` separated by spaces,
+    /// ended by LF), CR LF, then `END`.
+    pub fn reply(&self, header: &str) -> Vec<u8> {
+        let nodes: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|(host, ip, port)| format!("{host}|{ip}|{port}"))
+            .collect();
+        let data = format!("{}\n{}\n", self.version, nodes.join(" "));
+        format!("{header} 0 {}\r\n{data}\r\nEND\r\n", data.len()).into_bytes()
+    }
+}
+
+/// A running configuration endpoint; stops when dropped.
+#[derive(Debug)]
+pub struct ConfigEndpoint {
+    config: Arc<RwLock<ClusterConfig>>,
+    task: tokio::task::JoinHandle<()>,
+    pub addr: SocketAddr,
+}
+
+impl Drop for ConfigEndpoint {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl ConfigEndpoint {
+    /// Listens on `addr` and answers auto discovery from `config`.
+    pub async fn bind(addr: SocketAddr, config: ClusterConfig) -> Result<Self> {
+        let listener = TcpListener::bind(addr).await.map_err(|e| {
+            EngineError::Other(format!("binding the configuration endpoint {addr}: {e}"))
+        })?;
+        let config = Arc::new(RwLock::new(config));
+        let shared = config.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((conn, _)) = listener.accept().await else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let _ = serve(conn, shared).await;
+                });
+            }
+        });
+        Ok(Self { config, task, addr })
+    }
+
+    /// Replaces the node list (the version is the caller's: it grows when nodes are added or removed).
+    pub fn set(&self, config: ClusterConfig) {
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = config;
+    }
+
+    pub fn get(&self) -> ClusterConfig {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// One client of the configuration endpoint: discovery requests are answered here, line by line; at the first
+/// other request the connection is handed to the first node (that request included) and piped both ways.
+async fn serve(conn: TcpStream, config: Arc<RwLock<ClusterConfig>>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(conn);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let cmd: Vec<&str> = line.split_whitespace().collect();
+        let current = config.read().unwrap_or_else(|p| p.into_inner()).clone();
+        match cmd.as_slice() {
+            ["config", "get", "cluster"] => {
+                let reply = current.reply("CONFIG cluster");
+                reader.get_mut().write_all(&reply).await?;
+            }
+            ["get", "AmazonElastiCache:cluster"] => {
+                let reply = current.reply("VALUE AmazonElastiCache:cluster");
+                reader.get_mut().write_all(&reply).await?;
+            }
+            ["quit"] => return Ok(()),
+            _ => {
+                let Some((_, ip, port)) = current.nodes.first().cloned() else {
+                    reader
+                        .get_mut()
+                        .write_all(b"SERVER_ERROR no cache node\r\n")
+                        .await?;
+                    continue;
+                };
+                let mut node = TcpStream::connect(SocketAddr::new(ip, port)).await?;
+                node.write_all(line.as_bytes()).await?;
+                // What the client sent after this line is still buffered here: it goes first.
+                let buffered = reader.buffer().to_vec();
+                node.write_all(&buffered).await?;
+                let mut client = reader.into_inner();
+                let (mut cr, mut cw) = client.split();
+                let (mut nr, mut nw) = node.split();
+                let up = async {
+                    let mut buf = vec![0u8; 16 << 10];
+                    loop {
+                        let n = cr.read(&mut buf).await?;
+                        if n == 0 {
+                            return nw.shutdown().await;
+                        }
+                        nw.write_all(&buf[..n]).await?;
+                    }
+                };
+                let down = tokio::io::copy(&mut nr, &mut cw);
+                let _ = tokio::try_join!(up, down);
+                return Ok(());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_reply_is_elasticache_s_format() {
+        let c = ClusterConfig {
+            version: 12,
+            nodes: vec![
+                ("a.cfg".into(), "127.0.0.5".parse().expect("ip"), 11211),
+                ("b.cfg".into(), "127.0.0.6".parse().expect("ip"), 11211),
+            ],
+        };
+        let data = "12\na.cfg|127.0.0.5|11211 b.cfg|127.0.0.6|11211\n";
+        assert_eq!(
+            String::from_utf8(c.reply("CONFIG cluster")).expect("utf8"),
+            format!("CONFIG cluster 0 {}\r\n{data}\r\nEND\r\n", data.len())
+        );
+    }
+
+    /// A real memcached behind a configuration endpoint: discovery answered by the endpoint, other commands by the
+    /// node, the version growing when the list changes.
+    #[tokio::test]
+    async fn endpoint_answers_discovery_and_forwards_the_rest() {
+        let Some(binary) = find_binary() else {
+            eprintln!("memcached is not installed; skipped (scripts/test.sh installs it)");
+            return;
+        };
+        assert!(version(&binary).expect("version").starts_with("1."));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let taken: Vec<IpAddr> = vec![];
+        let ip = crate::address::allocate(11211, &taken).expect("address");
+        let node = MemcachedNode {
+            name: "t-0001".into(),
+            dir: dir.path().join("t-0001"),
+            binary,
+            addr: SocketAddr::new(ip, 11211),
+            memory_mib: 16,
+        };
+        let pid = node.start().await.expect("start");
+        assert!(is_memcached_alive(pid));
+        let cfg_ip = crate::address::allocate(11211, &[ip]).expect("address");
+        let ep = ConfigEndpoint::bind(
+            SocketAddr::new(cfg_ip, 11211),
+            ClusterConfig {
+                version: 1,
+                nodes: vec![("t-0001".into(), ip, 11211)],
+            },
+        )
+        .await
+        .expect("bind");
+        let mut s = TcpStream::connect(ep.addr).await.expect("connect");
+        s.write_all(b"config get cluster\r\n").await.expect("write");
+        let mut buf = vec![0u8; 256];
+        let n = s.read(&mut buf).await.expect("read");
+        let text = String::from_utf8_lossy(&buf[..n]).to_string();
+        assert!(text.starts_with("CONFIG cluster 0 "), "{text}");
+        assert!(text.contains(&format!("1\nt-0001|{ip}|11211\n")), "{text}");
+        // Anything else goes to the node.
+        s.write_all(b"set k 0 0 1\r\nv\r\nget k\r\n")
+            .await
+            .expect("write");
+        let mut got = String::new();
+        while !got.ends_with("END\r\n") {
+            let n = s.read(&mut buf).await.expect("read");
+            assert!(n > 0, "closed: {got}");
+            got.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        assert_eq!(got, "STORED\r\nVALUE k 0 1\r\nv\r\nEND\r\n");
+        // A new list with a new version is what the next client sees.
+        ep.set(ClusterConfig {
+            version: 2,
+            nodes: vec![("t-0001".into(), ip, 11211), ("t-0002".into(), ip, 11212)],
+        });
+        let mut s = TcpStream::connect(ep.addr).await.expect("connect");
+        s.write_all(b"get AmazonElastiCache:cluster\r\n")
+            .await
+            .expect("write");
+        let n = s.read(&mut buf).await.expect("read");
+        let text = String::from_utf8_lossy(&buf[..n]).to_string();
+        assert!(
+            text.starts_with("VALUE AmazonElastiCache:cluster 0 "),
+            "{text}"
+        );
+        assert!(text.contains("2\n") && text.contains("t-0002"), "{text}");
+        node.stop().await;
+        assert!(!is_memcached_alive(pid), "stopped");
+    }
+}
