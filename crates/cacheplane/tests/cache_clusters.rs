@@ -284,6 +284,48 @@ async fn a_standalone_cluster_lives_alone_then_leads_a_group() {
     let v: Option<String> = n.get("via-group").await.expect("get");
     assert_eq!(v.as_deref(), Some("yes"));
 
+    // CreateCacheCluster with ReplicationGroupId: a read replica named as asked, with the group's settings.
+    let e = c
+        .create_cache_cluster()
+        .cache_cluster_id("extra")
+        .replication_group_id("led")
+        .cache_node_type("cache.t3.micro")
+        .send()
+        .await
+        .expect_err("the node type is the group's");
+    assert_eq!(e.code(), Some("InvalidParameterCombination"));
+    let out = c
+        .create_cache_cluster()
+        .cache_cluster_id("extra")
+        .replication_group_id("led")
+        .preferred_availability_zone("us-east-1c")
+        .send()
+        .await
+        .expect("a replica by CreateCacheCluster");
+    let cc = out.cache_cluster().expect("cluster");
+    assert_eq!(cc.replication_group_id(), Some("led"));
+    assert_eq!(cc.cache_cluster_status(), Some("creating"));
+    let g = wait_available(&c, "led", Duration::from_secs(30)).await;
+    assert!(g.member_clusters().iter().any(|m| m == "extra"));
+    let cc = describe_cluster(&c, "extra").await;
+    assert_eq!(cc.preferred_availability_zone(), Some("us-east-1c"));
+    assert_eq!(cc.cache_node_type(), Some("cache.t3.small"));
+    let mut r = redis_conn(&node_url(&cc)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while r
+        .get::<_, Option<String>>("via-group")
+        .await
+        .expect("get")
+        .as_deref()
+        != Some("yes")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new replica synced"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
     // RetainPrimaryCluster: the primary is a standalone cluster again, with its data, and it is deleted with a
     // final snapshot.
     c.delete_replication_group()
