@@ -216,7 +216,10 @@ async fn auto_minor_version_upgrade_in_the_maintenance_window() {
             if v.as_deref() == Some("through the upgrade") {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "{id} lost the data");
+            if std::time::Instant::now() >= deadline {
+                let events = event_messages(&c, "amvu").await;
+                panic!("{id} lost the data; events: {events:#?}");
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

@@ -143,6 +143,12 @@ pub fn load_progress_from_info(info: &HashMap<String, String>) -> Option<LoadPro
     })
 }
 
+/// Whether `INFO persistence` shows an append-only file rewrite running or scheduled.
+pub fn aof_rewriting(info: &HashMap<String, String>) -> bool {
+    let set = |k: &str| info.get(k).map(String::as_str) == Some("1");
+    set("aof_rewrite_in_progress") || set("aof_rewrite_scheduled")
+}
+
 pub fn role_from_info(info: &HashMap<String, String>) -> Option<Role> {
     let num = |k: &str| info.get(k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
     match info.get("role").map(String::as_str) {
@@ -426,9 +432,7 @@ impl AdminClient {
         loop {
             let info = self.info("persistence").await?;
             let on = info.get("aof_enabled").map(String::as_str) == Some("1");
-            let rewriting = info.get("aof_rewrite_in_progress").map(String::as_str) == Some("1")
-                || info.get("aof_rewrite_scheduled").map(String::as_str) == Some("1");
-            if on && !rewriting {
+            if on && !aof_rewriting(&info) {
                 break;
             }
             if tokio::time::Instant::now() > deadline {
@@ -442,6 +446,13 @@ impl AdminClient {
         // `dbfilename` is a protected setting: the running node keeps the restore file's name for the RDB files
         // it writes for replicas, until its next start (rendered with `dump.rdb`).
         Ok(true)
+    }
+
+    /// True while the node's append-only file does not yet hold its dataset: a rewrite runs or waits to run. A
+    /// replica that has just loaded a full sync is in this state until its rewrite ends (it appends nothing to
+    /// the old file meanwhile), so a restart then would bring it back with its data from before the sync.
+    pub async fn aof_rewriting(&mut self) -> Result<bool> {
+        Ok(aof_rewriting(&self.info("persistence").await?))
     }
 
     /// `CONFIG GET name`: the value, if the parameter exists.

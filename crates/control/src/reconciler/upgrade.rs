@@ -58,8 +58,14 @@ impl Control {
         Ok(())
     }
 
-    /// Whether every node `replaced` picks is back: running, and (a replica) linked to its primary, its full sync
-    /// judged against its deadline. False while one is on its way (roles are looked at again soon).
+    /// Whether every node `replaced` picks is back: running, (a replica) linked to its primary, its full sync
+    /// judged against its deadline, and the data it holds on its disk too. False while one is on its way (roles
+    /// are looked at again soon).
+    ///
+    /// The last condition matters because the next step takes another copy of the data away: a replica that has
+    /// just loaded a full sync appends nothing to its append-only file until the rewrite that follows the sync
+    /// ends, so were it to die before then (promoted by the switchover meanwhile, say) it would start again
+    /// empty, while the node replaced next has discarded its copy.
     pub(super) async fn replaced_are_back(
         &self,
         g: &ReplicationGroup,
@@ -67,17 +73,48 @@ impl Control {
         poke: &Arc<Notify>,
     ) -> Result<bool> {
         let mut back = Vec::new();
+        let mut all = Vec::new();
         for m in g.members().filter(|m| replaced(m)) {
             if !self.inner.monitor.health(&m.cluster_id).is_up() {
                 return Ok(false);
             }
+            let spec = self.node_spec(g, m)?;
             if !g.is_primary(&m.cluster_id) {
-                back.push(self.node_spec(g, m)?);
+                back.push(spec.clone());
             }
+            all.push(spec);
         }
         if !self.wait_for_links(g, &back, poke).await? {
             self.refresh_roles_soon(&g.id);
             return Ok(false);
+        }
+        self.written_to_disk(&all, poke).await
+    }
+
+    /// Waits a little (up to [`PROGRESS_LOOK`], less when the monitor pokes the group) until no node of `specs`
+    /// has an append-only file rewrite running or waiting. False when one still has (the next step looks again).
+    async fn written_to_disk(&self, specs: &[NodeSpec], poke: &Arc<Notify>) -> Result<bool> {
+        let until = Instant::now() + PROGRESS_LOOK;
+        for spec in specs {
+            let mut c = AdminClient::connect_within(
+                &spec.node_addr(),
+                &self.inner.admin,
+                STEP_COMMAND_TIMEOUT,
+            )
+            .await?;
+            while c.aof_rewriting().await? {
+                if Instant::now() >= until {
+                    poke.notify_one();
+                    return Ok(false);
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(10)) => {}
+                    () = poke.notified() => {
+                        poke.notify_one();
+                        return Ok(false);
+                    }
+                }
+            }
         }
         Ok(true)
     }
