@@ -47,7 +47,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     engine::private::prepare_socket_dir(&cfg.data_dir)?;
     // What every engine build's ACL understands, read from the builds themselves.
     let mut vocabularies = Vec::new();
-    for (i, b) in binaries.iter().enumerate() {
+    for (i, b) in binaries
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.engine != engine::binary::MEMCACHED)
+    {
         let scratch = cfg.data_dir.join(format!("probe-{i}"));
         vocabularies.push(
             engine::vocabulary::read(&b.path, &scratch)

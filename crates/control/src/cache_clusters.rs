@@ -64,7 +64,7 @@ impl Control {
         let id = rules::identifier("cache cluster id", &input.cache_cluster_id, 40)?;
         let engine = self.inner.settings.engine_named(input.engine.as_deref())?;
         if engine == "memcached" {
-            return Err(not_yet("Engine memcached", "Memcached clusters"));
+            return self.create_memcached(id, input);
         }
         if let Some(rg) = input.replication_group_id.clone() {
             return self.add_to_group(input, &rg);
@@ -146,6 +146,9 @@ impl Control {
         input: ModifyCacheCluster,
     ) -> Result<output::CacheCluster> {
         let key = input.cache_cluster_id.to_ascii_lowercase();
+        if self.state().memcached.contains_key(&key) {
+            return self.modify_memcached(input);
+        }
         {
             let st = self.state();
             if let Some(g) = st

@@ -110,6 +110,7 @@ impl Control {
             }
             "cluster" => {
                 if !st.standalone.contains_key(&name)
+                    && !st.memcached.contains_key(&name)
                     && !st.groups.values().any(|g| g.member(&name).is_some())
                 {
                     return Err(ControlError::CacheClusterNotFound(rules::shown(&name)));

@@ -102,6 +102,8 @@ pub enum ControlError {
     InvalidSnapshotState(String),
     #[error("{0}")]
     SnapshotQuotaExceeded(String),
+    #[error("{0}")]
+    SnapshotFeatureNotSupported(String),
     /// A failure of ours (store, filesystem, engine). Logged in full; the client sees a generic message.
     #[error("internal error: {0}")]
     Internal(String),

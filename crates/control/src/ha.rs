@@ -541,6 +541,9 @@ impl Control {
     /// `RebootCacheCluster`: restarts the node from its data (a reboot of a primary does not fail over).
     pub fn reboot_cache_cluster(&self, input: RebootCacheCluster) -> Result<output::CacheCluster> {
         let key = input.cache_cluster_id.to_ascii_lowercase();
+        if self.state().memcached.contains_key(&key) {
+            return self.reboot_memcached(&key, &input.cache_node_ids_to_reboot);
+        }
         if input.cache_node_ids_to_reboot.is_empty() {
             return Err(invalid(
                 "CacheNodeIdsToReboot must name at least one node (0001).",

@@ -12,6 +12,7 @@ mod cluster_mode;
 pub mod error;
 pub mod failover;
 pub mod layout;
+mod memcached;
 pub mod migration;
 pub mod model;
 pub mod modify;
@@ -179,6 +180,7 @@ pub(crate) struct State {
     pub user_groups: BTreeMap<String, model::UserGroup>,
     pub snapshots: BTreeMap<String, model::Snapshot>,
     pub subnet_groups: BTreeMap<String, subnet_groups::SubnetGroup>,
+    pub memcached: BTreeMap<String, model::MemcachedCluster>,
 }
 
 impl State {
@@ -277,6 +279,11 @@ impl Control {
             .into_iter()
             .map(|g| (g.name.clone(), g))
             .collect();
+        let memcached = store
+            .load_memcached()?
+            .into_iter()
+            .map(|c| (c.id.clone(), c))
+            .collect();
         Ok(Self {
             inner: Arc::new(Inner {
                 settings,
@@ -290,6 +297,7 @@ impl Control {
                     user_groups,
                     snapshots,
                     subnet_groups,
+                    memcached,
                 }),
                 observed: observe::Observations::default(),
                 monitor: monitor::Monitor::default(),

@@ -849,3 +849,128 @@ fn redis() -> String {
 fn default_subnet_group() -> String {
     crate::subnet_groups::DEFAULT.to_string()
 }
+
+/// `CacheClusterStatus` of a Memcached cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum McStatus {
+    Creating,
+    Available,
+    Modifying,
+    /// Some of its nodes are being restarted (`RebootCacheCluster`).
+    Rebooting,
+    Deleting,
+}
+
+impl McStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Creating => "creating",
+            Self::Available => "available",
+            Self::Modifying => "modifying",
+            Self::Rebooting => "rebooting cluster nodes",
+            Self::Deleting => "deleting",
+        }
+    }
+}
+
+/// Where a Memcached node is in its life (`CacheNodeStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum McNodeState {
+    /// Not started yet (a new cluster's, or one `NumCacheNodes` adds).
+    Creating,
+    Available,
+    /// To be restarted (`RebootCacheCluster`): its items are flushed, as on AWS.
+    Rebooting,
+    /// Named in `CacheNodeIdsToRemove`: leaves the discovery list, then stops.
+    Deleting,
+}
+
+impl McNodeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Creating => "creating",
+            Self::Available => "available",
+            Self::Rebooting => "rebooting",
+            Self::Deleting => "deleting",
+        }
+    }
+}
+
+/// One node of a Memcached cluster: a `memcached` process on its own loopback address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct McNode {
+    /// `0001`, `0002`, …: never reused within the cluster.
+    pub id: String,
+    pub zone: String,
+    pub address: IpAddr,
+    pub created: DateTime<Utc>,
+    pub state: McNodeState,
+}
+
+/// Node changes of a Memcached cluster that wait for its maintenance window (`ApplyImmediately=false`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct McPending {
+    /// The node count asked for.
+    pub num_cache_nodes: Option<u32>,
+    /// Nodes to remove to reach it.
+    pub remove: Vec<String>,
+    /// Zones of the nodes to add.
+    pub zones: Vec<String>,
+    pub cache_node_type: Option<String>,
+}
+
+impl McPending {
+    pub fn is_empty(&self) -> bool {
+        self.num_cache_nodes.is_none() && self.cache_node_type.is_none()
+    }
+}
+
+/// A Memcached cache cluster: 1–40 nodes and the configuration endpoint that auto discovery reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemcachedCluster {
+    pub id: String,
+    pub status: McStatus,
+    pub created: DateTime<Utc>,
+    pub engine_version: String,
+    pub cache_node_type: String,
+    pub port: u16,
+    /// `single-az` or `cross-az`: where new nodes go.
+    pub az_mode: String,
+    /// The configuration endpoint's address (on the cluster's port).
+    pub config_address: IpAddr,
+    /// The version auto discovery reports; grows each time the node list changes.
+    pub config_version: u64,
+    /// The node ids auto discovery listed at `config_version`.
+    #[serde(default)]
+    pub published: Vec<String>,
+    pub nodes: Vec<McNode>,
+    /// The number the next node added gets.
+    pub next_node: u32,
+    pub pending: McPending,
+    pub preferred_maintenance_window: String,
+    pub notification: Option<Notification>,
+    pub security_group_ids: Vec<String>,
+    pub cache_subnet_group: String,
+    pub cache_parameter_group: String,
+    pub auto_minor_version_upgrade: bool,
+}
+
+impl MemcachedCluster {
+    /// The nodes auto discovery lists: every one not being removed (nodes not started yet are not listed).
+    pub fn listed(&self) -> impl Iterator<Item = &McNode> {
+        self.nodes
+            .iter()
+            .filter(|n| !matches!(n.state, McNodeState::Creating | McNodeState::Deleting))
+    }
+
+    pub fn node(&self, id: &str) -> Option<&McNode> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// The node id of number `n`: `0001`.
+    pub fn node_id(n: u32) -> String {
+        format!("{n:04}")
+    }
+}

@@ -48,7 +48,7 @@ pub fn due_for_window(g: &ReplicationGroup, t: DateTime<Utc>) -> bool {
 }
 
 /// Checks an SNS topic ARN: `arn:aws:sns:<region>:<12-digit account>:<name>`.
-fn topic_arn(arn: &str) -> Result<()> {
+pub(crate) fn topic_arn(arn: &str) -> Result<()> {
     let parts: Vec<&str> = arn.split(':').collect();
     let ok = parts.len() == 6
         && parts[0] == "arn"

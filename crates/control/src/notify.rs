@@ -60,11 +60,17 @@ impl Control {
                     .groups
                     .values()
                     .find(|g| g.id == e.source_id || g.member(&e.source_id).is_some());
-                let Some(g) = group else { continue };
-                let Some(n) = g.notification.as_ref().filter(|n| n.active) else {
+                let (notification, id) = match group {
+                    Some(g) => (g.notification.as_ref(), &g.id),
+                    None => match st.memcached.get(&e.source_id) {
+                        Some(c) => (c.notification.as_ref(), &c.id),
+                        None => continue,
+                    },
+                };
+                let Some(n) = notification.filter(|n| n.active) else {
                     continue;
                 };
-                lines.push((sink_name(&n.topic_arn), line(e, &n.topic_arn, &g.id)));
+                lines.push((sink_name(&n.topic_arn), line(e, &n.topic_arn, id)));
             }
         }
         let dir = self.inner.settings.data_dir.join("notifications");

@@ -489,6 +489,12 @@ impl Control {
         let mut st = self.state();
         // One namespace for groups and their vessels: a cache cluster and a replication group cannot share a name
         // here (AWS keeps them apart; Cacheplane refuses the second, naming the first).
+        if st.memcached.contains_key(&plan.id) {
+            return Err(ControlError::CacheClusterAlreadyExists(format!(
+                "A cache cluster named {} already exists.",
+                plan.id
+            )));
+        }
         if let Some(g) = st.groups.get(&plan.id) {
             return Err(if g.standalone || vessel {
                 ControlError::CacheClusterAlreadyExists(format!(
@@ -783,6 +789,9 @@ impl Control {
         if self.state().groups.get(&key).is_some_and(|g| g.standalone) {
             return self.delete_vessel(&key, input.final_snapshot_identifier);
         }
+        if self.state().memcached.contains_key(&key) {
+            return self.delete_memcached(&key, input.final_snapshot_identifier.as_deref());
+        }
         if input.final_snapshot_identifier.is_some() {
             return Err(not_yet(
                 "FinalSnapshotIdentifier",
@@ -828,6 +837,9 @@ impl Control {
         }
         for s in st.standalone.values() {
             all.push(self.view_standalone(s, show_nodes));
+        }
+        for c in st.memcached.values() {
+            all.push(self.view_memcached(c, show_nodes));
         }
         drop(st);
         all.sort_by(|a, b| a.cache_cluster_id.cmp(&b.cache_cluster_id));
@@ -896,6 +908,10 @@ pub(crate) fn taken_addresses(st: &State) -> Vec<IpAddr> {
         v.extend(g.members().chain(&g.removing).map(|m| m.address));
     }
     v.extend(st.standalone.values().map(|s| s.member.address));
+    for c in st.memcached.values() {
+        v.push(c.config_address);
+        v.extend(c.nodes.iter().map(|n| n.address));
+    }
     v
 }
 

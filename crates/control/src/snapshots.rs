@@ -322,6 +322,11 @@ impl Control {
             }
             (rg, Some(cc)) => {
                 let cc = cc.to_ascii_lowercase();
+                if st.memcached.contains_key(&cc) {
+                    return Err(ControlError::SnapshotFeatureNotSupported(format!(
+                        "Cache cluster {cc} runs memcached: snapshots are only for the redis and valkey engines."
+                    )));
+                }
                 let g = st
                     .groups
                     .values()

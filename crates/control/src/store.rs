@@ -32,6 +32,7 @@ pub struct Store {
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS replication_groups (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS standalone_clusters (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS memcached_clusters (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     date_ms INTEGER NOT NULL,
@@ -270,6 +271,40 @@ impl Store {
 
     pub fn load_standalone(&self) -> Result<Vec<StandaloneCluster>> {
         self.load_docs("standalone_clusters", "id")
+    }
+
+    pub fn load_memcached(&self) -> Result<Vec<crate::model::MemcachedCluster>> {
+        self.load_docs("memcached_clusters", "id")
+    }
+
+    /// Writes a Memcached cluster's document and its events in one transaction.
+    pub fn put_memcached(
+        &mut self,
+        c: &crate::model::MemcachedCluster,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        Self::put_doc(&tx, "memcached_clusters", "id", &c.id, c)?;
+        Self::insert_events(&tx, now, events)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes a Memcached cluster, its tags (at `arn`) and writes its events, in one transaction.
+    pub fn remove_memcached(
+        &mut self,
+        id: &str,
+        arn: &str,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        Self::delete_doc(&tx, "memcached_clusters", "id", id)?;
+        tx.execute("DELETE FROM tags WHERE arn = ?1", params![arn])?;
+        Self::insert_events(&tx, now, events)?;
+        tx.commit()?;
+        Ok(())
     }
 
     fn insert_events(

@@ -136,6 +136,17 @@ impl State {
                     )
                 }),
         );
+        users.extend(
+            self.memcached
+                .values()
+                .filter(|c| c.cache_subnet_group == name)
+                .map(|c| {
+                    (
+                        c.id.clone(),
+                        c.nodes.iter().map(|n| n.zone.clone()).collect(),
+                    )
+                }),
+        );
         users
     }
 }

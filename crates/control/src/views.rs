@@ -8,7 +8,7 @@ use wire::output::{self, CacheNode, Endpoint, NodeGroup, NodeGroupMember};
 use crate::model::{GroupStatus, Member, ReplicationGroup, StandaloneCluster};
 use crate::Control;
 
-fn endpoint(addr: SocketAddr) -> Endpoint {
+pub(crate) fn endpoint(addr: SocketAddr) -> Endpoint {
     Endpoint {
         address: addr.ip().to_string(),
         port: addr.port(),
@@ -191,6 +191,7 @@ impl Control {
             arn: self.inner.settings.arn("cluster", &m.cluster_id),
             network_type: g.network_type().into(),
             ip_discovery: g.ip_discovery().into(),
+            ..Default::default()
         }
     }
 
@@ -244,6 +245,7 @@ impl Control {
             }
             .into(),
             ip_discovery: if s.member.ipv6 { "ipv6" } else { "ipv4" }.into(),
+            ..Default::default()
         }
     }
 }

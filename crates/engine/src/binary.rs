@@ -42,6 +42,16 @@ pub fn probe(path: &Path) -> Result<EngineBinary> {
             source,
         })?;
     let text = String::from_utf8_lossy(&out.stdout);
+    // `memcached --version` prints `memcached 1.6.18`.
+    if let Some(v) = text.trim().strip_prefix("memcached ") {
+        let help = std::process::Command::new(path).arg("-h").output();
+        return Ok(EngineBinary {
+            engine: MEMCACHED.to_string(),
+            tls: help.is_ok_and(|h| String::from_utf8_lossy(&h.stdout).contains("--enable-ssl")),
+            path: path.to_path_buf(),
+            version: v.trim().to_string(),
+        });
+    }
     let engine = if text.trim_start().starts_with("Valkey") {
         VALKEY
     } else {
@@ -67,6 +77,7 @@ pub fn probe(path: &Path) -> Result<EngineBinary> {
 /// The engine names a binary may give.
 pub const REDIS: &str = "redis";
 pub const VALKEY: &str = "valkey";
+pub const MEMCACHED: &str = "memcached";
 
 /// Looks `redis-server` up on `PATH`.
 pub fn find_on_path() -> Option<PathBuf> {
@@ -100,6 +111,14 @@ pub fn discover(registered: &[PathBuf]) -> Result<Vec<EngineBinary>> {
         ));
     }
     let mut found: Vec<EngineBinary> = Vec::new();
+    let mut candidates = candidates;
+    // Memcached is optional: the one on PATH unless one was registered.
+    if !candidates.iter().any(|c| {
+        c.file_name()
+            .is_some_and(|n| n.to_string_lossy().contains("memcached"))
+    }) {
+        candidates.extend(crate::memcached::find_binary());
+    }
     for c in candidates {
         let b = probe(&c)?;
         if !found
@@ -109,8 +128,13 @@ pub fn discover(registered: &[PathBuf]) -> Result<Vec<EngineBinary>> {
             found.push(b);
         }
     }
-    // Redis first (the default engine), then Valkey; newest first within each.
-    found.sort_by_key(|b| (b.engine != REDIS, std::cmp::Reverse(b.version_triple())));
+    // Redis first (the default engine), then Valkey, then Memcached; newest first within each.
+    let rank = |e: &str| match e {
+        REDIS => 0,
+        VALKEY => 1,
+        _ => 2,
+    };
+    found.sort_by_key(|b| (rank(&b.engine), std::cmp::Reverse(b.version_triple())));
     Ok(found)
 }
 

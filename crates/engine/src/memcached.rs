@@ -192,11 +192,68 @@ pub async fn node_version(addr: SocketAddr) -> Result<String> {
         .ok_or_else(|| EngineError::Other(format!("memcached at {addr} answered {line:?}")))
 }
 
+/// Sends one command line to the node at `addr` and reads its answer: up to `END` for `stats`, else one line.
+async fn command(addr: SocketAddr, line: &str) -> Result<Vec<String>> {
+    let io = |e: std::io::Error| EngineError::Other(format!("memcached at {addr}: {e}"));
+    let talk = async {
+        let mut s = TcpStream::connect(addr).await.map_err(io)?;
+        s.write_all(format!("{line}\r\n").as_bytes())
+            .await
+            .map_err(io)?;
+        let mut r = BufReader::new(s);
+        let mut lines = Vec::new();
+        loop {
+            let mut l = String::new();
+            if r.read_line(&mut l).await.map_err(io)? == 0 {
+                return Err(EngineError::Other(format!(
+                    "memcached at {addr} closed the connection"
+                )));
+            }
+            let l = l.trim_end().to_string();
+            let last = !l.starts_with("STAT ");
+            lines.push(l);
+            if last {
+                return Ok(lines);
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(2), talk)
+        .await
+        .map_err(|_| EngineError::Other(format!("memcached at {addr}: no answer to {line}")))?
+}
+
+/// The item memory limit of the node at `addr`, in bytes (`stats`: `limit_maxbytes`).
+pub async fn memory_limit(addr: SocketAddr) -> Result<u64> {
+    let lines = command(addr, "stats").await?;
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix("STAT limit_maxbytes "))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| {
+            EngineError::Other(format!("memcached at {addr}: no limit_maxbytes in stats"))
+        })
+}
+
+/// Changes the item memory limit of the running node at `addr` (`cache_memlimit`, MiB): memcached applies it
+/// live, evicting past a lower limit.
+pub async fn set_memory_limit(addr: SocketAddr, mib: u64) -> Result<()> {
+    let lines = command(addr, &format!("cache_memlimit {mib}")).await?;
+    match lines.first().map(String::as_str) {
+        Some("OK") => Ok(()),
+        other => Err(EngineError::Other(format!(
+            "memcached at {addr} answered cache_memlimit {mib} with {other:?}"
+        ))),
+    }
+}
+
 /// What auto discovery tells clients: the configuration's version and each node's host name, address and port.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterConfig {
     pub version: u64,
     pub nodes: Vec<(String, IpAddr, u16)>,
+    /// The nodes' memcached version, which the endpoint answers `version` with: discovery clients ask it first
+    /// to choose between `config get cluster` (1.4.14 and later) and the older `get AmazonElastiCache:cluster`.
+    pub server_version: String,
 }
 
 impl ClusterConfig {
@@ -264,8 +321,9 @@ impl ConfigEndpoint {
     }
 }
 
-/// One client of the configuration endpoint: discovery requests are answered here, line by line; at the first
-/// other request the connection is handed to the first node (that request included) and piped both ways.
+/// One client of the configuration endpoint: discovery requests (and `version`, which discovery clients send
+/// first) are answered here, line by line; at the first other request the connection is handed to the first node
+/// (that request included) and piped both ways.
 async fn serve(conn: TcpStream, config: Arc<RwLock<ClusterConfig>>) -> std::io::Result<()> {
     let mut reader = BufReader::new(conn);
     let mut line = String::new();
@@ -280,6 +338,10 @@ async fn serve(conn: TcpStream, config: Arc<RwLock<ClusterConfig>>) -> std::io::
             ["config", "get", "cluster"] => {
                 let reply = current.reply("CONFIG cluster");
                 reader.get_mut().write_all(&reply).await?;
+            }
+            ["version"] if !current.server_version.is_empty() => {
+                let reply = format!("VERSION {}\r\n", current.server_version);
+                reader.get_mut().write_all(reply.as_bytes()).await?;
             }
             ["get", "AmazonElastiCache:cluster"] => {
                 let reply = current.reply("VALUE AmazonElastiCache:cluster");
@@ -332,6 +394,7 @@ mod tests {
                 ("a.cfg".into(), "127.0.0.5".parse().expect("ip"), 11211),
                 ("b.cfg".into(), "127.0.0.6".parse().expect("ip"), 11211),
             ],
+            ..Default::default()
         };
         let data = "12\na.cfg|127.0.0.5|11211 b.cfg|127.0.0.6|11211\n";
         assert_eq!(
@@ -367,13 +430,18 @@ mod tests {
             ClusterConfig {
                 version: 1,
                 nodes: vec![("t-0001".into(), ip, 11211)],
+                server_version: "1.6.18".into(),
             },
         )
         .await
         .expect("bind");
         let mut s = TcpStream::connect(ep.addr).await.expect("connect");
-        s.write_all(b"config get cluster\r\n").await.expect("write");
+        // What discovery clients ask first: answered by the endpoint, the connection stays with it.
+        s.write_all(b"version\r\n").await.expect("write");
         let mut buf = vec![0u8; 256];
+        let n = s.read(&mut buf).await.expect("read");
+        assert_eq!(&buf[..n], b"VERSION 1.6.18\r\n");
+        s.write_all(b"config get cluster\r\n").await.expect("write");
         let n = s.read(&mut buf).await.expect("read");
         let text = String::from_utf8_lossy(&buf[..n]).to_string();
         assert!(text.starts_with("CONFIG cluster 0 "), "{text}");
@@ -393,6 +461,7 @@ mod tests {
         ep.set(ClusterConfig {
             version: 2,
             nodes: vec![("t-0001".into(), ip, 11211), ("t-0002".into(), ip, 11212)],
+            ..Default::default()
         });
         let mut s = TcpStream::connect(ep.addr).await.expect("connect");
         s.write_all(b"get AmazonElastiCache:cluster\r\n")

@@ -98,6 +98,7 @@ error_codes! {
     SnapshotAlreadyExists => "SnapshotAlreadyExistsFault", 400;
     InvalidSnapshotState => "InvalidSnapshotState", 400;
     SnapshotQuotaExceeded => "SnapshotQuotaExceededFault", 400;
+    SnapshotFeatureNotSupported => "SnapshotFeatureNotSupportedFault", 400;
 }
 
 /// An error answer: a code and a message a person can act on.

@@ -257,6 +257,12 @@ pub struct CacheNode {
 #[derive(Debug, Clone, Default)]
 pub struct CacheCluster {
     pub cache_cluster_id: String,
+    /// A Memcached cluster's configuration endpoint (auto discovery).
+    pub configuration_endpoint: Option<Endpoint>,
+    pub client_download_landing_page: Option<String>,
+    /// `PendingModifiedValues.NumCacheNodes` and `.CacheNodeIdsToRemove` (Memcached).
+    pub pending_num_cache_nodes: Option<i32>,
+    pub pending_cache_node_ids_to_remove: Vec<String>,
     pub cache_node_type: String,
     pub engine: String,
     pub engine_version: String,
@@ -291,6 +297,13 @@ impl CacheCluster {
     pub fn write(&self, w: &mut XmlWriter) {
         w.open("CacheCluster");
         w.text("CacheClusterId", &self.cache_cluster_id);
+        if let Some(e) = &self.configuration_endpoint {
+            e.write(w, "ConfigurationEndpoint");
+        }
+        w.opt_text(
+            "ClientDownloadLandingPage",
+            self.client_download_landing_page.as_deref(),
+        );
         w.text("CacheNodeType", &self.cache_node_type);
         w.text("Engine", &self.engine);
         w.text("EngineVersion", &self.engine_version);
@@ -308,6 +321,16 @@ impl CacheCluster {
             &self.preferred_maintenance_window,
         );
         w.open("PendingModifiedValues");
+        if let Some(n) = self.pending_num_cache_nodes {
+            w.int("NumCacheNodes", i64::from(n));
+        }
+        if !self.pending_cache_node_ids_to_remove.is_empty() {
+            w.open("CacheNodeIdsToRemove");
+            for id in &self.pending_cache_node_ids_to_remove {
+                w.text("CacheNodeId", id);
+            }
+            w.close("CacheNodeIdsToRemove");
+        }
         w.opt_text("EngineVersion", self.pending_engine_version.as_deref());
         w.opt_text("CacheNodeType", self.pending_cache_node_type.as_deref());
         w.close("PendingModifiedValues");

@@ -259,6 +259,7 @@ pub fn to_api_error(e: ControlError) -> ApiError {
         ControlError::SnapshotAlreadyExists(m) => (ErrorCode::SnapshotAlreadyExists, m),
         ControlError::InvalidSnapshotState(m) => (ErrorCode::InvalidSnapshotState, m),
         ControlError::SnapshotQuotaExceeded(m) => (ErrorCode::SnapshotQuotaExceeded, m),
+        ControlError::SnapshotFeatureNotSupported(m) => (ErrorCode::SnapshotFeatureNotSupported, m),
         ControlError::Internal(detail) => {
             tracing::error!(%detail, "internal failure");
             (

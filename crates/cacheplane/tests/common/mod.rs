@@ -176,6 +176,17 @@ impl Daemon {
     }
 
     /// The pids of every node this daemon's data directory knows.
+    /// The pids of the Memcached nodes this daemon started (their pid files).
+    pub fn memcached_pids(&self) -> Vec<u32> {
+        let Ok(rd) = std::fs::read_dir(self.dir.path().join("nodes")) else {
+            return vec![];
+        };
+        rd.flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("memcached.pid")).ok())
+            .filter_map(|s| s.trim().parse().ok())
+            .collect()
+    }
+
     pub fn node_pids(&self) -> Vec<(String, u32)> {
         let mut v = Vec::new();
         if let Ok(rd) = std::fs::read_dir(self.dir.path().join("nodes")) {
@@ -216,8 +227,10 @@ impl Drop for Daemon {
         for round in 0..2 {
             let mut pids: Vec<u32> = self.node_pids().into_iter().map(|(_, p)| p).collect();
             pids.extend(redis_servers_under(self.dir.path()));
-            for pid in pids {
-                if engine::process::is_redis_alive(pid) {
+            for pid in pids.iter().copied().chain(self.memcached_pids()) {
+                if engine::process::is_redis_alive(pid)
+                    || engine::memcached::is_memcached_alive(pid)
+                {
                     let _ = nix::sys::signal::kill(
                         nix::unistd::Pid::from_raw(pid as i32),
                         nix::sys::signal::Signal::SIGKILL,

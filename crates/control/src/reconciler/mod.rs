@@ -80,6 +80,8 @@ pub struct Endpoints {
     failovers: Mutex<HashMap<String, FailoverHistory>>,
     /// Members whose nodes were restarted and have not finished loading their data yet: true for a reboot.
     restarting: Mutex<HashMap<String, bool>>,
+    /// The configuration endpoint of each Memcached cluster, by cluster id.
+    memcached: Mutex<HashMap<String, engine::memcached::ConfigEndpoint>>,
 }
 
 impl std::fmt::Debug for Endpoints {
@@ -131,6 +133,7 @@ enum Work {
     Converge(ReplicationGroup),
     Delete(ReplicationGroup),
     Standalone(StandaloneCluster),
+    Memcached(crate::model::MemcachedCluster),
     Nothing,
 }
 
@@ -143,6 +146,7 @@ mod reshard;
 use fail_over::{budget_key, Cause, FailoverHistory};
 mod discovery;
 mod lifecycle;
+mod memcached;
 mod mode;
 mod switchover;
 mod upgrade;
@@ -215,6 +219,7 @@ impl Control {
                     .keys()
                     .map(|k| format!("rg:{k}"))
                     .chain(st.standalone.keys().map(|k| format!("cc:{k}")))
+                    .chain(st.memcached.keys().map(|k| format!("mc:{k}")))
                     .collect()
             };
             for key in keys {
@@ -324,6 +329,11 @@ impl Control {
                     Some(s) => Work::Standalone(s.clone()),
                     None => return Step::Gone,
                 }
+            } else if let Some(id) = key.strip_prefix("mc:") {
+                match st.memcached.get(id) {
+                    Some(c) => Work::Memcached(c.clone()),
+                    None => return Step::Gone,
+                }
             } else {
                 return Step::Gone;
             }
@@ -333,6 +343,7 @@ impl Control {
         let heavy = match &work {
             Work::Converge(g) => g.status == GroupStatus::Creating || g.adding().next().is_some(),
             Work::Delete(_) => true,
+            Work::Memcached(c) => c.status != crate::model::McStatus::Available,
             _ => false,
         };
         let _permit = if heavy {
@@ -353,6 +364,7 @@ impl Control {
             }
             Work::Delete(g) => self.delete_nodes(&g).await,
             Work::Standalone(s) => self.ensure_standalone(&s).await,
+            Work::Memcached(c) => self.memcached_step(&c).await,
             Work::Nothing => Ok(()),
         };
         match result {

@@ -262,5 +262,6 @@ impl Control {
         }
         while set.join_next().await.is_some() {}
         self.lock_endpoints().clear();
+        self.stop_memcached_nodes().await;
     }
 }

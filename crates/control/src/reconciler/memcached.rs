@@ -1,0 +1,283 @@
+//! Memcached clusters' nodes and configuration endpoints, driven to their spec: nodes started, restarted
+//! (a reboot, or a node found dead), resized live, removed; the discovery list published with a new version each
+//! time it changes; changes that waited for the maintenance window applied in it.
+
+use engine::memcached::{ClusterConfig, ConfigEndpoint, MemcachedNode};
+
+use super::*;
+use crate::model::{McNode, McNodeState, McStatus, MemcachedCluster};
+
+impl Control {
+    /// The process of node `n` of cluster `c`.
+    fn memcached_node(&self, c: &MemcachedCluster, n: &McNode) -> Result<MemcachedNode> {
+        let b = self
+            .inner
+            .settings
+            .binary_for("memcached", &c.engine_version)
+            .ok_or_else(|| {
+                ControlError::Internal(format!(
+                    "no memcached {} binary is registered",
+                    c.engine_version
+                ))
+            })?;
+        let name = format!("{}-{}", c.id, n.id);
+        Ok(MemcachedNode {
+            dir: self.inner.settings.data_dir.join("nodes").join(&name),
+            name,
+            binary: b.path.clone(),
+            addr: SocketAddr::new(n.address, c.port),
+            memory_mib: crate::memcached::memory_mib(&c.cache_node_type),
+        })
+    }
+
+    /// Writes a change to Memcached cluster `id` (read afresh, so an API change made meanwhile is kept).
+    fn update_memcached(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut MemcachedCluster) -> Vec<NewEvent>,
+    ) -> Result<Option<MemcachedCluster>> {
+        let mut st = self.state();
+        let Some(mut c) = st.memcached.get(id).cloned() else {
+            return Ok(None);
+        };
+        let before = c.clone();
+        let events = f(&mut c);
+        if c != before || !events.is_empty() {
+            st.store.put_memcached(&c, now(), &events)?;
+            st.memcached.insert(id.to_string(), c.clone());
+        }
+        Ok(Some(c))
+    }
+
+    fn lock_memcached_endpoints(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, ConfigEndpoint>> {
+        self.inner
+            .endpoints
+            .memcached
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes the configuration endpoint of `c` list the nodes that serve (a new version when the list changed),
+    /// binding it first when this daemon has not yet.
+    async fn publish_discovery(&self, c: &MemcachedCluster) -> Result<()> {
+        let listed: Vec<String> = c.listed().map(|n| n.id.clone()).collect();
+        let c = if listed != c.published {
+            match self.update_memcached(&c.id, |cur| {
+                cur.config_version += 1;
+                cur.published = listed.clone();
+                vec![]
+            })? {
+                Some(c) => c,
+                None => return Ok(()),
+            }
+        } else {
+            c.clone()
+        };
+        let config = ClusterConfig {
+            version: c.config_version,
+            nodes: c
+                .nodes
+                .iter()
+                .filter(|n| c.published.contains(&n.id))
+                .map(|n| (n.address.to_string(), n.address, c.port))
+                .collect(),
+            server_version: c.engine_version.clone(),
+        };
+        if let Some(ep) = self.lock_memcached_endpoints().get(&c.id) {
+            if ep.get() != config {
+                ep.set(config);
+            }
+            return Ok(());
+        }
+        let ep = ConfigEndpoint::bind(SocketAddr::new(c.config_address, c.port), config).await?;
+        self.lock_memcached_endpoints().insert(c.id.clone(), ep);
+        Ok(())
+    }
+
+    /// One step of Memcached cluster `c`.
+    pub(super) async fn memcached_step(&self, c: &MemcachedCluster) -> Result<()> {
+        if c.status == McStatus::Deleting {
+            return self.delete_memcached_nodes(c).await;
+        }
+        if !c.pending.is_empty()
+            && c.status == McStatus::Available
+            && crate::rules::WeeklyWindow::parse(&c.preferred_maintenance_window)?.contains(now())
+        {
+            return self.apply_memcached_pending(&c.id);
+        }
+        // Nodes on their way out leave the discovery list before they stop.
+        self.publish_discovery(c).await?;
+        let mut started = Vec::new();
+        let mut restarted = Vec::new();
+        let mut recovered = Vec::new();
+        let mut removed = Vec::new();
+        let mut first_err = None;
+        for n in &c.nodes {
+            let node = self.memcached_node(c, n)?;
+            let r = async {
+                match n.state {
+                    McNodeState::Deleting => {
+                        node.stop().await;
+                        let _ = std::fs::remove_dir_all(&node.dir);
+                        removed.push(n.id.clone());
+                    }
+                    McNodeState::Creating => {
+                        if node.running_pid().is_none() {
+                            node.start().await?;
+                        }
+                        started.push(n.id.clone());
+                    }
+                    McNodeState::Rebooting => {
+                        node.stop().await;
+                        node.start().await?;
+                        restarted.push(n.id.clone());
+                    }
+                    McNodeState::Available => {
+                        if node.running_pid().is_none() {
+                            tracing::warn!(node = %node.name, "memcached node is not running; starting it again");
+                            node.start().await?;
+                            recovered.push(n.id.clone());
+                        } else if c.status == McStatus::Modifying {
+                            // A change of node type: the memory limit, live.
+                            let want = node.memory_mib << 20;
+                            if engine::memcached::memory_limit(node.addr).await? != want {
+                                engine::memcached::set_memory_limit(node.addr, node.memory_mib)
+                                    .await?;
+                                tracing::info!(node = %node.name, mib = node.memory_mib, "memory limit changed");
+                            }
+                        }
+                    }
+                }
+                Ok::<(), ControlError>(())
+            }
+            .await;
+            if let Err(e) = r {
+                first_err = first_err.or(Some(e));
+            }
+        }
+        let creating = c.status == McStatus::Creating;
+        let failed = first_err.is_some();
+        let updated = self.update_memcached(&c.id, |cur| {
+            let mut events = Vec::new();
+            for n in cur.nodes.iter_mut() {
+                if started.contains(&n.id) && n.state == McNodeState::Creating {
+                    n.state = McNodeState::Available;
+                    if !creating {
+                        events.push(NewEvent::cluster(
+                            &cur.id,
+                            format!("Added cache node {} in availability zone {}", n.id, n.zone),
+                        ));
+                    }
+                }
+                if restarted.contains(&n.id) && n.state == McNodeState::Rebooting {
+                    n.state = McNodeState::Available;
+                    events.push(NewEvent::cluster(
+                        &cur.id,
+                        format!("Cache node {} restarted", n.id),
+                    ));
+                }
+            }
+            if !recovered.is_empty() {
+                events.push(NewEvent::cluster(
+                    &cur.id,
+                    format!("Finished recovery for cache nodes {}", recovered.join(", ")),
+                ));
+            }
+            let gone: Vec<String> = cur
+                .nodes
+                .iter()
+                .filter(|n| removed.contains(&n.id) && n.state == McNodeState::Deleting)
+                .map(|n| n.id.clone())
+                .collect();
+            if !gone.is_empty() {
+                cur.nodes.retain(|n| !gone.contains(&n.id));
+                events.push(NewEvent::cluster(
+                    &cur.id,
+                    format!("Removed cache nodes {}", gone.join(", ")),
+                ));
+            }
+            let settled = cur.nodes.iter().all(|n| n.state == McNodeState::Available);
+            if settled && !failed && cur.status != McStatus::Available {
+                if cur.status == McStatus::Creating {
+                    events.push(NewEvent::cluster(&cur.id, "Cache cluster created"));
+                }
+                cur.status = McStatus::Available;
+            }
+            events
+        })?;
+        if let Some(c) = updated {
+            self.publish_discovery(&c).await?;
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Applies the node changes that waited for the maintenance window.
+    fn apply_memcached_pending(&self, id: &str) -> Result<()> {
+        let t = now();
+        let mut st = self.state();
+        let Some(mut c) = st.memcached.get(id).cloned() else {
+            return Ok(());
+        };
+        let pending = std::mem::take(&mut c.pending);
+        let mut events = Vec::new();
+        if pending.num_cache_nodes.is_some() {
+            self.apply_node_changes(&st, &mut c, &pending.zones, &pending.remove, t)?;
+            events.push(NewEvent::cluster(
+                id,
+                "Cache cluster modified in the maintenance window: change of the number of nodes started",
+            ));
+        }
+        if let Some(nt) = pending.cache_node_type {
+            events.push(NewEvent::cluster(
+                id,
+                format!("Cache node type changed to {nt} in the maintenance window"),
+            ));
+            c.cache_node_type = nt;
+            c.status = McStatus::Modifying;
+        }
+        st.store.put_memcached(&c, t, &events)?;
+        st.memcached.insert(id.to_string(), c);
+        Ok(())
+    }
+
+    /// Stops every node of a deleted cluster, closes its configuration endpoint and forgets it.
+    async fn delete_memcached_nodes(&self, c: &MemcachedCluster) -> Result<()> {
+        self.lock_memcached_endpoints().remove(&c.id);
+        for n in &c.nodes {
+            let node = self.memcached_node(c, n)?;
+            node.stop().await;
+            let _ = std::fs::remove_dir_all(&node.dir);
+        }
+        let arn = self.inner.settings.arn("cluster", &c.id);
+        let mut st = self.state();
+        st.store.remove_memcached(
+            &c.id,
+            &arn,
+            now(),
+            &[NewEvent::cluster(&c.id, "Cache cluster deleted")],
+        )?;
+        st.memcached.remove(&c.id);
+        Ok(())
+    }
+
+    /// Stops the nodes of every Memcached cluster and closes their endpoints (`--stop-nodes-on-exit`).
+    pub(super) async fn stop_memcached_nodes(&self) {
+        let nodes: Vec<MemcachedNode> = {
+            let st = self.state();
+            st.memcached
+                .values()
+                .flat_map(|c| c.nodes.iter().map(move |n| (c, n)))
+                .filter_map(|(c, n)| self.memcached_node(c, n).ok())
+                .collect()
+        };
+        self.lock_memcached_endpoints().clear();
+        for n in nodes {
+            n.stop().await;
+        }
+    }
+}
