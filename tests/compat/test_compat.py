@@ -34,11 +34,12 @@ def node_pids(data_dir):
     nodes = os.path.join(data_dir, "nodes")
     if os.path.isdir(nodes):
         for name in os.listdir(nodes):
-            try:
-                with open(os.path.join(nodes, name, "redis.pid")) as f:
-                    pids.append(int(f.read().strip()))
-            except (OSError, ValueError):
-                pass
+            for pidfile in ("redis.pid", "memcached.pid"):
+                try:
+                    with open(os.path.join(nodes, name, pidfile)) as f:
+                        pids.append(int(f.read().strip()))
+                except (OSError, ValueError):
+                    pass
     return pids
 
 
@@ -1009,3 +1010,115 @@ def test_standalone_cache_clusters_with_boto3_and_cli(daemon):
     ec.get_waiter("cache_cluster_deleted").wait(CacheClusterId="tf-cc", WaiterConfig={"Delay": 1})
     snap = ec.describe_snapshots(SnapshotName="tf-final")["Snapshots"][0]
     assert snap["CacheClusterId"] == "tf-cc" and snap["SnapshotStatus"] == "available"
+
+
+def memcached_ask(addr, port, request, end=b"END\r\n"):
+    with socket.create_connection((addr, port), timeout=2) as s:
+        s.sendall(request)
+        got = b""
+        while not got.endswith(end):
+            chunk = s.recv(65536)
+            assert chunk, got
+            got += chunk
+        return got.decode()
+
+
+def discovered(cfg):
+    """The configuration endpoint's answer to auto discovery: (version, [(ip, port)])."""
+    lines = memcached_ask(cfg["Address"], cfg["Port"], b"config get cluster\r\n").split("\n")
+    assert lines[0].startswith("CONFIG cluster 0 "), lines
+    nodes = [n.split("|") for n in lines[2].split()]
+    return int(lines[1]), [(n[1], int(n[2])) for n in nodes]
+
+
+def test_memcached_with_boto3_cli_and_auto_discovery_clients(daemon):
+    import warnings
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from elasticache_auto_discovery import discover
+    from elasticache_pyclient import MemcacheClient
+
+    endpoint, _ = daemon
+    ec = boto3.client("elasticache", endpoint_url=endpoint, region_name=REGION,
+                      aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+    # Terraform's aws_elasticache_cluster with engine memcached.
+    r = ec.create_cache_cluster(CacheClusterId="mc-tf", Engine="memcached", CacheNodeType="cache.t3.micro",
+                                NumCacheNodes=2, AZMode="cross-az", Port=11211,
+                                Tags=[{"Key": "Name", "Value": "tf"}])
+    assert r["CacheCluster"]["CacheClusterStatus"] == "creating"
+    assert r["CacheCluster"]["ConfigurationEndpoint"]["Port"] == 11211
+    ec.get_waiter("cache_cluster_available").wait(CacheClusterId="mc-tf", WaiterConfig={"Delay": 1})
+    cc = ec.describe_cache_clusters(CacheClusterId="mc-tf", ShowCacheNodeInfo=True)["CacheClusters"][0]
+    assert cc["Engine"] == "memcached" and cc["NumCacheNodes"] == 2 and len(cc["CacheNodes"]) == 2
+    cfg = cc["ConfigurationEndpoint"]
+    cfg_str = f"{cfg['Address']}:{cfg['Port']}"
+    # Two auto-discovery clients from PyPI find both nodes through the configuration endpoint.
+    found = discover(cfg_str)
+    assert sorted((n[1].decode(), int(n[2])) for n in found) == sorted(
+        (n["Endpoint"]["Address"], n["Endpoint"]["Port"]) for n in cc["CacheNodes"])
+    mc = MemcacheClient(cfg_str)
+    for i in range(200):
+        assert mc.set(f"k{i}", f"v{i}")
+    assert all(mc.get(f"k{i}") == f"v{i}" for i in range(200))
+    # The client spread the keys over both nodes: each holds some of them.
+    for n in cc["CacheNodes"]:
+        stats = memcached_ask(n["Endpoint"]["Address"], n["Endpoint"]["Port"], b"stats\r\n")
+        items = int(next(line.split()[2] for line in stats.splitlines() if line.startswith("STAT curr_items")))
+        assert 0 < items < 200, stats
+    version, _ = discovered(cfg)
+
+    # The CLI adds a node; discovery sees three under a new version.
+    rc, out, err = aws(endpoint, "modify-cache-cluster", "--cache-cluster-id", "mc-tf", "--num-cache-nodes", "3",
+                       "--apply-immediately")
+    assert rc == 0, err
+    assert out["CacheCluster"]["PendingModifiedValues"]["NumCacheNodes"] == 3
+    rc, out, err = aws(endpoint, "wait", "cache-cluster-available", "--cache-cluster-id", "mc-tf")
+    assert rc == 0, err
+    v2, nodes = discovered(cfg)
+    assert v2 > version and len(nodes) == 3
+    assert len(discover(cfg_str)) == 3
+    # Pending in the window, without ApplyImmediately: shown as pending, nothing removed yet.
+    rc, out, err = aws(endpoint, "modify-cache-cluster", "--cache-cluster-id", "mc-tf", "--num-cache-nodes", "2",
+                       "--cache-node-ids-to-remove", "0002")
+    assert rc == 0, err
+    pending = out["CacheCluster"]["PendingModifiedValues"]
+    assert pending == {"NumCacheNodes": 2, "CacheNodeIdsToRemove": ["0002"]}, pending
+    assert discovered(cfg) == (v2, nodes)
+    # boto3 removes it now.
+    ec.modify_cache_cluster(CacheClusterId="mc-tf", NumCacheNodes=2, CacheNodeIdsToRemove=["0002"],
+                            ApplyImmediately=True)
+    ec.get_waiter("cache_cluster_available").wait(CacheClusterId="mc-tf", WaiterConfig={"Delay": 1})
+    cc = ec.describe_cache_clusters(CacheClusterId="mc-tf", ShowCacheNodeInfo=True)["CacheClusters"][0]
+    assert [n["CacheNodeId"] for n in cc["CacheNodes"]] == ["0001", "0003"]
+    assert "NumCacheNodes" not in cc["PendingModifiedValues"]
+    v3, nodes = discovered(cfg)
+    assert v3 > v2 and nodes == [(n["Endpoint"]["Address"], n["Endpoint"]["Port"]) for n in cc["CacheNodes"]]
+    # Reboot of one node through the CLI.
+    rc, out, err = aws(endpoint, "reboot-cache-cluster", "--cache-cluster-id", "mc-tf",
+                       "--cache-node-ids-to-reboot", "0001")
+    assert rc == 0, err
+    assert out["CacheCluster"]["CacheClusterStatus"] == "rebooting cluster nodes"
+    ec.get_waiter("cache_cluster_available").wait(CacheClusterId="mc-tf", WaiterConfig={"Delay": 1})
+    events = [e["Message"] for e in ec.describe_events(SourceIdentifier="mc-tf", SourceType="cache-cluster")["Events"]]
+    assert "Cache node 0001 restarted" in events and "Removed cache nodes 0002" in events, events
+    # Tags on its ARN; AWS's refusals.
+    assert ec.list_tags_for_resource(ResourceName=cc["ARN"])["TagList"] == [{"Key": "Name", "Value": "tf"}]
+    for call, code in [
+        (lambda: ec.create_snapshot(CacheClusterId="mc-tf", SnapshotName="s"), "SnapshotFeatureNotSupportedFault"),
+        (lambda: ec.create_replication_group(ReplicationGroupId="mc-rg", ReplicationGroupDescription="x",
+                                             Engine="memcached"), "InvalidParameterValue"),
+        (lambda: ec.create_cache_cluster(CacheClusterId="mc-41", Engine="memcached", NumCacheNodes=41),
+         "NodeQuotaForClusterExceeded"),
+        (lambda: ec.modify_cache_cluster(CacheClusterId="mc-tf", NumCacheNodes=1, ApplyImmediately=True),
+         "InvalidParameterValue"),
+    ]:
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            call()
+        assert e.value.response["Error"]["Code"] == code
+    # Deleted by the CLI: nodes and the endpoint gone.
+    rc, out, err = aws(endpoint, "delete-cache-cluster", "--cache-cluster-id", "mc-tf")
+    assert rc == 0, err
+    rc, out, err = aws(endpoint, "wait", "cache-cluster-deleted", "--cache-cluster-id", "mc-tf")
+    assert rc == 0, err
+    for a in [cfg] + [n["Endpoint"] for n in cc["CacheNodes"]]:
+        with pytest.raises(OSError):
+            socket.create_connection((a["Address"], a["Port"]), timeout=1).close()

@@ -357,6 +357,10 @@ async fn serve(conn: TcpStream, config: Arc<RwLock<ClusterConfig>>) -> std::io::
                     continue;
                 };
                 let mut node = TcpStream::connect(SocketAddr::new(ip, port)).await?;
+                // Requests and answers are small: without these, Nagle's algorithm holds each back for the
+                // other side's delayed acknowledgement.
+                node.set_nodelay(true)?;
+                reader.get_ref().set_nodelay(true)?;
                 node.write_all(line.as_bytes()).await?;
                 // What the client sent after this line is still buffered here: it goes first.
                 let buffered = reader.buffer().to_vec();

@@ -1,0 +1,463 @@
+//! Memcached clusters through the SDK and real memcached connections: nodes serving on their own addresses, the
+//! configuration endpoint's auto discovery following nodes added and removed, the node type's memory changed live,
+//! chosen nodes rebooted (and flushed), a killed node recovered, the daemon restarted, AWS's refusals.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use aws_sdk_elasticache::types::CacheCluster;
+use aws_sdk_elasticache::Client;
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn describe(c: &Client, id: &str) -> CacheCluster {
+    c.describe_cache_clusters()
+        .cache_cluster_id(id)
+        .show_cache_node_info(true)
+        .send()
+        .await
+        .expect("describe")
+        .cache_clusters()[0]
+        .clone()
+}
+
+async fn wait_available(c: &Client, id: &str) -> CacheCluster {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let cc = describe(c, id).await;
+        if cc.cache_cluster_status() == Some("available") {
+            return cc;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{id} is {:?}",
+            cc.cache_cluster_status()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn addr_of(e: &aws_sdk_elasticache::types::Endpoint) -> SocketAddr {
+    SocketAddr::new(
+        e.address().expect("address").parse().expect("ip"),
+        e.port().expect("port") as u16,
+    )
+}
+
+/// The node endpoints of a cluster, by node id.
+fn nodes(cc: &CacheCluster) -> Vec<(String, SocketAddr)> {
+    cc.cache_nodes()
+        .iter()
+        .map(|n| {
+            (
+                n.cache_node_id().expect("id").to_string(),
+                addr_of(n.endpoint().expect("endpoint")),
+            )
+        })
+        .collect()
+}
+
+/// Sends `req` on a new connection and reads until the answer ends with one of `ends`.
+async fn ask(addr: SocketAddr, req: &str, ends: &[&str]) -> String {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut got = String::new();
+    let mut buf = vec![0u8; 64 << 10];
+    while !ends.iter().any(|e| got.ends_with(e)) {
+        let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .expect("read");
+        assert!(n > 0, "closed after {got:?}");
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    got
+}
+
+async fn set(addr: SocketAddr, key: &str, value: &str) {
+    let r = ask(
+        addr,
+        &format!("set {key} 0 0 {}\r\n{value}\r\n", value.len()),
+        &["\r\n"],
+    )
+    .await;
+    assert_eq!(r, "STORED\r\n", "set {key} on {addr}");
+}
+
+async fn get(addr: SocketAddr, key: &str) -> Option<String> {
+    let r = ask(addr, &format!("get {key}\r\n"), &["END\r\n"]).await;
+    r.lines()
+        .nth(1)
+        .filter(|_| r.starts_with("VALUE"))
+        .map(str::to_string)
+}
+
+/// Auto discovery through the configuration endpoint: its version and the nodes' addresses.
+async fn discover(cfg: SocketAddr) -> (u64, Vec<SocketAddr>) {
+    let r = ask(cfg, "config get cluster\r\n", &["END\r\n"]).await;
+    let mut lines = r.split('\n');
+    assert!(
+        lines
+            .next()
+            .expect("header")
+            .starts_with("CONFIG cluster 0 "),
+        "{r}"
+    );
+    let version = lines
+        .next()
+        .expect("version")
+        .trim()
+        .parse()
+        .expect("a number");
+    let nodes = lines
+        .next()
+        .expect("nodes")
+        .split_whitespace()
+        .map(|n| {
+            let parts: Vec<&str> = n.split('|').collect();
+            SocketAddr::new(
+                parts[1].parse().expect("ip"),
+                parts[2].parse().expect("port"),
+            )
+        })
+        .collect();
+    (version, nodes)
+}
+
+async fn limit_maxbytes(addr: SocketAddr) -> u64 {
+    let r = ask(addr, "stats\r\n", &["END\r\n"]).await;
+    r.lines()
+        .find_map(|l| l.strip_prefix("STAT limit_maxbytes "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("limit_maxbytes")
+}
+
+async fn refused(addr: SocketAddr) -> bool {
+    TcpStream::connect(addr).await.is_err()
+}
+
+#[tokio::test]
+async fn memcached_cluster_nodes_discovery_and_changes() {
+    assert!(
+        engine::memcached::find_binary().is_some(),
+        "memcached is not installed (scripts/test.sh installs it)"
+    );
+    let mut d = Daemon::start();
+    let c = d.client();
+    let created = c
+        .create_cache_cluster()
+        .cache_cluster_id("mc")
+        .engine("memcached")
+        .num_cache_nodes(2)
+        .az_mode(aws_sdk_elasticache::types::AzMode::CrossAz)
+        .cache_node_type("cache.t3.micro")
+        .send()
+        .await
+        .expect("create")
+        .cache_cluster()
+        .cloned()
+        .expect("cluster");
+    assert_eq!(created.cache_cluster_status(), Some("creating"));
+    assert_eq!(created.engine(), Some("memcached"));
+    let cc = wait_available(&c, "mc").await;
+    assert_eq!(cc.num_cache_nodes(), Some(2));
+    assert_eq!(cc.preferred_availability_zone(), Some("Multiple"));
+    assert_eq!(
+        cc.cache_parameter_group()
+            .and_then(|p| p.cache_parameter_group_name()),
+        Some("default.memcached1.6")
+    );
+    let zones: Vec<&str> = cc
+        .cache_nodes()
+        .iter()
+        .filter_map(|n| n.customer_availability_zone())
+        .collect();
+    assert_eq!(zones, ["us-east-1a", "us-east-1b"], "cross-az spreads them");
+    let cfg = addr_of(cc.configuration_endpoint().expect("configuration endpoint"));
+    let two = nodes(&cc);
+    assert_eq!(two.len(), 2);
+    assert_ne!(two[0].1, two[1].1, "each node on its own address");
+
+    // Each node is a real memcached: set and get on each, nothing shared between them.
+    for (id, a) in &two {
+        set(*a, &format!("key-{id}"), &format!("value of {id}")).await;
+        assert_eq!(
+            get(*a, &format!("key-{id}")).await.as_deref(),
+            Some(format!("value of {id}").as_str())
+        );
+        // The node type decides the memory: cache.t3.micro has 0.5 GiB.
+        assert_eq!(limit_maxbytes(*a).await, 512 << 20, "{id}");
+    }
+    assert_eq!(
+        get(two[1].1, "key-0001").await,
+        None,
+        "nodes are separate caches"
+    );
+
+    // Auto discovery lists both nodes.
+    let (v1, listed) = discover(cfg).await;
+    assert_eq!(listed, vec![two[0].1, two[1].1]);
+    // A plain client of the configuration endpoint reaches a node.
+    assert_eq!(get(cfg, "key-0001").await.as_deref(), Some("value of 0001"));
+
+    // A third node: added, serving, and seen by discovery under a new version.
+    let m = c
+        .modify_cache_cluster()
+        .cache_cluster_id("mc")
+        .num_cache_nodes(3)
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("add a node")
+        .cache_cluster()
+        .cloned()
+        .expect("cluster");
+    assert_eq!(m.cache_cluster_status(), Some("modifying"));
+    assert_eq!(
+        m.pending_modified_values()
+            .and_then(|p| p.num_cache_nodes()),
+        Some(3)
+    );
+    let cc = wait_available(&c, "mc").await;
+    let three = nodes(&cc);
+    assert_eq!(three.len(), 3);
+    assert_eq!(three[2].0, "0003");
+    assert_eq!(
+        cc.cache_nodes()[2].customer_availability_zone(),
+        Some("us-east-1c"),
+        "cross-az: the zone with fewest nodes"
+    );
+    set(three[2].1, "new", "on the third").await;
+    assert_eq!(
+        get(three[2].1, "new").await.as_deref(),
+        Some("on the third")
+    );
+    let (v2, listed) = discover(cfg).await;
+    assert!(v2 > v1, "the version grows: {v1} → {v2}");
+    assert_eq!(listed, three.iter().map(|n| n.1).collect::<Vec<_>>());
+    assert!(event_messages(&c, "mc")
+        .await
+        .iter()
+        .any(|e| e == "Added cache node 0003 in availability zone us-east-1c"));
+
+    // Removing needs the nodes named, as many as the count drops.
+    let e = c
+        .modify_cache_cluster()
+        .cache_cluster_id("mc")
+        .num_cache_nodes(2)
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect_err("no node named");
+    assert_eq!(result_code(Err::<(), _>(e)), "InvalidParameterValue");
+    let e = c
+        .modify_cache_cluster()
+        .cache_cluster_id("mc")
+        .num_cache_nodes(4)
+        .cache_node_ids_to_remove("0001")
+        .apply_immediately(true)
+        .send()
+        .await;
+    assert_eq!(result_code(e), "InvalidParameterCombination");
+    let e = c
+        .modify_cache_cluster()
+        .cache_cluster_id("mc")
+        .num_cache_nodes(41)
+        .apply_immediately(true)
+        .send()
+        .await;
+    assert_eq!(result_code(e), "NodeQuotaForClusterExceeded");
+    assert_eq!(
+        describe(&c, "mc").await.num_cache_nodes(),
+        Some(3),
+        "nothing changed"
+    );
+
+    // One removed: gone from discovery (new version), its process stopped.
+    c.modify_cache_cluster()
+        .cache_cluster_id("mc")
+        .num_cache_nodes(2)
+        .cache_node_ids_to_remove("0001")
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("remove 0001");
+    let cc = wait_available(&c, "mc").await;
+    let left = nodes(&cc);
+    assert_eq!(
+        left.iter().map(|n| n.0.as_str()).collect::<Vec<_>>(),
+        ["0002", "0003"]
+    );
+    let (v3, listed) = discover(cfg).await;
+    assert!(v3 > v2);
+    assert_eq!(listed, vec![three[1].1, three[2].1]);
+    assert!(refused(three[0].1).await, "0001 stopped");
+    assert_eq!(
+        get(three[1].1, "key-0002").await.as_deref(),
+        Some("value of 0002")
+    );
+
+    // A larger node type: the memory limit grows on the live nodes, their items kept.
+    c.modify_cache_cluster()
+        .cache_cluster_id("mc")
+        .cache_node_type("cache.t3.small")
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("node type");
+    let cc = wait_available(&c, "mc").await;
+    assert_eq!(cc.cache_node_type(), Some("cache.t3.small"));
+    let small = aws_small_bytes();
+    for (id, a) in &left {
+        assert_eq!(limit_maxbytes(*a).await, small, "{id}");
+    }
+    assert_eq!(
+        get(left[0].1, "key-0002").await.as_deref(),
+        Some("value of 0002")
+    );
+
+    // Reboot of one chosen node: it comes back empty (as on AWS); the other keeps its items.
+    c.reboot_cache_cluster()
+        .cache_cluster_id("mc")
+        .cache_node_ids_to_reboot("0002")
+        .send()
+        .await
+        .expect("reboot");
+    wait_available(&c, "mc").await;
+    assert_eq!(get(left[0].1, "key-0002").await, None, "0002 flushed");
+    assert_eq!(get(left[1].1, "new").await.as_deref(), Some("on the third"));
+    let e = c
+        .reboot_cache_cluster()
+        .cache_cluster_id("mc")
+        .cache_node_ids_to_reboot("0009")
+        .send()
+        .await;
+    assert_eq!(result_code(e), "InvalidParameterValue");
+
+    // A node that dies is started again at the same address.
+    let pid: u32 = std::fs::read_to_string(d.data_dir().join("nodes/mc-0003/memcached.pid"))
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while engine::memcached::node_version(left[1].1).await.is_err()
+        || !event_messages(&c, "mc")
+            .await
+            .iter()
+            .any(|e| e.starts_with("Finished recovery for cache nodes 0003"))
+    {
+        assert!(std::time::Instant::now() < deadline, "0003 not recovered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        get(left[1].1, "new").await,
+        None,
+        "a recovered node starts empty"
+    );
+    set(left[1].1, "kept", "through the daemon's restart").await;
+
+    // Memcached has no snapshots, no AUTH token, no replication group.
+    let e = c
+        .create_snapshot()
+        .cache_cluster_id("mc")
+        .snapshot_name("nope")
+        .send()
+        .await;
+    assert_eq!(result_code(e), "SnapshotFeatureNotSupportedFault");
+    let e = c
+        .create_cache_cluster()
+        .cache_cluster_id("mc-auth")
+        .engine("memcached")
+        .auth_token("a-token-of-enough-length")
+        .send()
+        .await;
+    assert_eq!(result_code(e), "InvalidParameterCombination");
+    let e = c
+        .create_cache_cluster()
+        .cache_cluster_id("mc")
+        .engine("memcached")
+        .send()
+        .await;
+    assert_eq!(result_code(e), "CacheClusterAlreadyExists");
+    let e = c
+        .create_cache_cluster()
+        .cache_cluster_id("mc-zones")
+        .engine("memcached")
+        .num_cache_nodes(2)
+        .preferred_availability_zones("us-east-1a")
+        .send()
+        .await;
+    assert_eq!(result_code(e), "InvalidParameterValue");
+
+    // The daemon restarts: nodes and the configuration endpoint answer as before, the version unchanged.
+    let before = discover(cfg).await;
+    d.kill9();
+    d.spawn();
+    let c = d.client();
+    wait_available(&c, "mc").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(cfg).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "endpoint back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(discover(cfg).await, before);
+    assert_eq!(
+        get(left[1].1, "kept").await.as_deref(),
+        Some("through the daemon's restart"),
+        "nodes run on while the daemon restarts"
+    );
+
+    // Deleted: gone, every node stopped.
+    let e = c
+        .delete_cache_cluster()
+        .cache_cluster_id("mc")
+        .final_snapshot_identifier("final")
+        .send()
+        .await;
+    assert_eq!(result_code(e), "SnapshotFeatureNotSupportedFault");
+    let del = c
+        .delete_cache_cluster()
+        .cache_cluster_id("mc")
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(
+        del.cache_cluster().and_then(|c| c.cache_cluster_status()),
+        Some("deleting")
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = c
+            .describe_cache_clusters()
+            .cache_cluster_id("mc")
+            .send()
+            .await;
+        if result_code(r) == "CacheClusterNotFound" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not deleted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (id, a) in &left {
+        assert!(refused(*a).await, "{id} stopped");
+    }
+    assert!(refused(cfg).await, "configuration endpoint closed");
+    assert!(d
+        .memcached_pids()
+        .iter()
+        .all(|p| !engine::memcached::is_memcached_alive(*p)));
+}
+
+/// cache.t3.small's memory (1.37 GiB), in whole MiB as memcached takes it.
+fn aws_small_bytes() -> u64 {
+    (control::node_types::maxmemory("cache.t3.small").expect("t3.small") >> 20) << 20
+}
