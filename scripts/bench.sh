@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
 ensure_redis
+ensure_memcached
 ensure_python
 ensure_old_engine
 ensure_valkey
