@@ -1037,9 +1037,25 @@ def test_memcached_with_boto3_cli_and_auto_discovery_clients(daemon):
     from elasticache_auto_discovery import discover
     from elasticache_pyclient import MemcacheClient
 
-    endpoint, _ = daemon
+    endpoint, data_dir = daemon
     ec = boto3.client("elasticache", endpoint_url=endpoint, region_name=REGION,
                       aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+    # TLS in transit: discovery over TLS (Python's ssl, trusting the deployment's CA), nothing in the clear.
+    import ssl
+    r = ec.create_cache_cluster(CacheClusterId="mc-tls", Engine="memcached", NumCacheNodes=1,
+                                TransitEncryptionEnabled=True)
+    assert r["CacheCluster"]["TransitEncryptionEnabled"] is True
+    ec.get_waiter("cache_cluster_available").wait(CacheClusterId="mc-tls", WaiterConfig={"Delay": 1})
+    tcfg = ec.describe_cache_clusters(CacheClusterId="mc-tls")["CacheClusters"][0]["ConfigurationEndpoint"]
+    ctx = ssl.create_default_context(cafile=os.path.join(data_dir, "tls", "ca.pem"))
+    with socket.create_connection((tcfg["Address"], tcfg["Port"]), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=tcfg["Address"]) as t:
+            t.sendall(b"config get cluster\r\n")
+            got = b""
+            while not got.endswith(b"END\r\n"):
+                got += t.recv(4096)
+    assert got.startswith(b"CONFIG cluster 0 "), got
+    ec.delete_cache_cluster(CacheClusterId="mc-tls")
     # Terraform's aws_elasticache_cluster with engine memcached.
     r = ec.create_cache_cluster(CacheClusterId="mc-tf", Engine="memcached", CacheNodeType="cache.t3.micro",
                                 NumCacheNodes=2, AZMode="cross-az", Port=11211,

@@ -233,6 +233,7 @@ async fn memcached_throughput() {
         binary,
         addr: std::net::SocketAddr::new(ip, 11211),
         memory_mib: control::node_types::maxmemory("cache.t3.small").expect("t3.small") >> 20,
+        tls: None,
     };
     plain.start().await.expect("plain memcached");
     // Rounds alternating which target goes first, so neither gains from the order; the node against the plain

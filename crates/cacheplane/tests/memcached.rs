@@ -461,3 +461,59 @@ async fn memcached_cluster_nodes_discovery_and_changes() {
 fn aws_small_bytes() -> u64 {
     (control::node_types::maxmemory("cache.t3.small").expect("t3.small") >> 20) << 20
 }
+
+/// TLS in transit (Debian's memcached has it): nodes and the configuration endpoint speak TLS only, with
+/// certificates of the deployment's CA naming their addresses.
+#[tokio::test]
+async fn memcached_cluster_with_tls_in_transit() {
+    use engine::memcached::{connect, Tls};
+    let d = Daemon::start();
+    let c = d.client();
+    c.create_cache_cluster()
+        .cache_cluster_id("mc-tls")
+        .engine("memcached")
+        .num_cache_nodes(2)
+        .transit_encryption_enabled(true)
+        .send()
+        .await
+        .expect("create with TLS");
+    let cc = wait_available(&c, "mc-tls").await;
+    assert_eq!(cc.transit_encryption_enabled(), Some(true));
+    let cfg = addr_of(cc.configuration_endpoint().expect("configuration endpoint"));
+    let tls = Tls::new(&d.data_dir().join("tls/ca.pem"), None).expect("trust the CA");
+    let ask_tls = |addr: SocketAddr, req: &'static str, end: &'static str| {
+        let tls = tls.clone();
+        async move {
+            let mut s = connect(addr, Some(&tls)).await.expect("TLS");
+            s.write_all(req.as_bytes()).await.expect("write");
+            s.flush().await.expect("flush");
+            let mut got = String::new();
+            let mut buf = vec![0u8; 4096];
+            while !got.ends_with(end) {
+                let n = s.read(&mut buf).await.expect("read");
+                assert!(n > 0, "closed after {got:?}");
+                got.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+            got
+        }
+    };
+    let r = ask_tls(cfg, "config get cluster\r\n", "END\r\n").await;
+    for (id, a) in nodes(&cc) {
+        assert!(
+            r.contains(&format!("{}|{}|{}", a.ip(), a.ip(), a.port())),
+            "{id}: {r}"
+        );
+        let got = ask_tls(a, "set t 0 0 2\r\nok\r\nget t\r\n", "END\r\n").await;
+        assert_eq!(got, "STORED\r\nVALUE t 0 2\r\nok\r\nEND\r\n", "{id}");
+        // In the clear, the node answers nothing.
+        assert!(
+            engine::memcached::node_version(a).await.is_err(),
+            "{id} in the clear"
+        );
+    }
+    c.delete_cache_cluster()
+        .cache_cluster_id("mc-tls")
+        .send()
+        .await
+        .expect("delete");
+}

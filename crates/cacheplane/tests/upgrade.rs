@@ -30,6 +30,7 @@ async fn rolling_upgrade_from_6_2_to_7_0_keeps_data_and_writes() {
     let c = d.client();
     let versions: Vec<String> = c
         .describe_cache_engine_versions()
+        .engine("redis")
         .send()
         .await
         .expect("versions")

@@ -81,6 +81,11 @@ fn zones_for(n: usize, cross_az: bool, allowed: &[String], existing: &[String]) 
     out
 }
 
+/// True when version `a` is older than `b`.
+fn modify_version_lt(a: &str, b: &str) -> bool {
+    crate::modify::version_cmp(a, b) == std::cmp::Ordering::Less
+}
+
 /// Refusals common to create and modify: what Memcached does not have.
 fn refuse_redis_only(
     snapshot_retention_limit: Option<i32>,
@@ -183,12 +188,6 @@ impl Control {
         {
             return Err(not_yet("OutpostMode/PreferredOutpostArn", "AWS Outposts"));
         }
-        if input.transit_encryption_enabled == Some(true) {
-            return Err(not_yet(
-                "TransitEncryptionEnabled for memcached",
-                "TLS for Memcached clusters",
-            ));
-        }
         if input.network_type.as_deref().is_some_and(|n| n != "ipv4")
             || input.ip_discovery.as_deref().is_some_and(|n| n != "ipv4")
         {
@@ -211,6 +210,23 @@ impl Control {
                 "Invalid CacheNodeType '{}': no such cache node type.",
                 rules::shown(&cache_node_type)
             )));
+        }
+        let transit_encryption = input.transit_encryption_enabled.unwrap_or(false);
+        if transit_encryption {
+            // AWS: in-transit encryption for Memcached from 1.6.12.
+            if modify_version_lt(&engine_version, "1.6.12") {
+                return Err(invalid(format!(
+                    "In-transit encryption for memcached needs engine version 1.6.12 or later (asked: {engine_version})."
+                )));
+            }
+            if !s
+                .binary_for("memcached", &engine_version)
+                .is_some_and(|b| b.tls)
+            {
+                return Err(invalid(format!(
+                    "In-transit encryption needs a memcached built with TLS; the memcached {engine_version} here has none."
+                )));
+            }
         }
         let port = match input.port {
             None => DEFAULT_PORT,
@@ -363,6 +379,7 @@ impl Control {
             cache_subnet_group: subnet_group,
             cache_parameter_group,
             auto_minor_version_upgrade: input.auto_minor_version_upgrade.unwrap_or(true),
+            transit_encryption,
         };
         st.store.put_memcached(&c, t, &[])?;
         if !tags.is_empty() {
@@ -846,6 +863,8 @@ impl Control {
             arn: self.inner.settings.arn("cluster", &c.id),
             network_type: "ipv4".into(),
             ip_discovery: "ipv4".into(),
+            transit_encryption_enabled: c.transit_encryption,
+            transit_encryption_mode: c.transit_encryption.then(|| "required".to_string()),
             ..Default::default()
         }
     }

@@ -955,6 +955,9 @@ pub struct MemcachedCluster {
     pub cache_subnet_group: String,
     pub cache_parameter_group: String,
     pub auto_minor_version_upgrade: bool,
+    /// TLS in transit: nodes accept TLS only, and so does the configuration endpoint.
+    #[serde(default)]
+    pub transit_encryption: bool,
 }
 
 impl MemcachedCluster {

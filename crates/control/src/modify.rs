@@ -538,6 +538,11 @@ impl Control {
             None => g.engine.clone(),
             Some(e) => {
                 let e = self.inner.settings.engine_named(Some(e))?;
+                if e == "memcached" {
+                    return Err(invalid(
+                        "Replication groups are for redis and valkey; memcached runs as a cache cluster (CreateCacheCluster).",
+                    ));
+                }
                 if e != g.engine {
                     if !(g.engine == "redis" && e == "valkey") {
                         return Err(combination(format!(

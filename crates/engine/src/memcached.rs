@@ -12,10 +12,98 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::rustls;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
+use crate::tls::NodeCertificate;
 use crate::{io_err, EngineError, Result};
+
+/// A connection to or from a node: plain TCP or TLS over it.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// How the daemon talks TLS with Memcached nodes and their clients: a client side trusting the deployment's CA
+/// (to reach TLS nodes), and for a configuration endpoint its server side.
+#[derive(Clone)]
+pub struct Tls {
+    pub connector: TlsConnector,
+    pub acceptor: Option<TlsAcceptor>,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tls")
+    }
+}
+
+fn tls_err(what: &str, e: impl std::fmt::Display) -> EngineError {
+    EngineError::Other(format!("TLS ({what}): {e}"))
+}
+
+impl Tls {
+    /// The client side, trusting the CA bundle `ca`; with `server`, also the server side presenting that
+    /// certificate.
+    pub fn new(ca: &Path, server: Option<&NodeCertificate>) -> Result<Self> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for c in read_certs(ca)? {
+            roots.add(c).map_err(|e| tls_err("CA bundle", e))?;
+        }
+        let client = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| tls_err("client", e))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let acceptor = match server {
+            None => None,
+            Some(n) => {
+                let chain = read_certs(&n.cert)?;
+                let key = {
+                    let pem = std::fs::read(&n.key).map_err(io_err(&n.key))?;
+                    rustls_pemfile::private_key(&mut pem.as_slice())
+                        .map_err(io_err(&n.key))?
+                        .ok_or_else(|| tls_err("key", format!("no key in {}", n.key.display())))?
+                };
+                let config = rustls::ServerConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| tls_err("server", e))?
+                    .with_no_client_auth()
+                    .with_single_cert(chain, key)
+                    .map_err(|e| tls_err("server certificate", e))?;
+                Some(TlsAcceptor::from(Arc::new(config)))
+            }
+        };
+        Ok(Self {
+            connector: TlsConnector::from(Arc::new(client)),
+            acceptor,
+        })
+    }
+
+    /// Opens TLS to the node at `addr` over `tcp`, checking its certificate names that address.
+    async fn connect(&self, addr: SocketAddr, tcp: TcpStream) -> std::io::Result<Box<dyn Io>> {
+        let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+        Ok(Box::new(self.connector.connect(name, tcp).await?))
+    }
+}
+
+fn read_certs(path: &Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
+    let pem = std::fs::read(path).map_err(io_err(path))?;
+    rustls_pemfile::certs(&mut pem.as_slice())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(io_err(path))
+}
+
+/// Connects to a node (or a configuration endpoint) at `addr`, over TLS when `tls` is given.
+pub async fn connect(addr: SocketAddr, tls: Option<&Tls>) -> std::io::Result<Box<dyn Io>> {
+    let tcp = TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    match tls {
+        None => Ok(Box::new(tcp)),
+        Some(t) => t.connect(addr, tcp).await,
+    }
+}
 
 /// Looks `memcached` up on `PATH`.
 pub fn find_binary() -> Option<PathBuf> {
@@ -45,7 +133,7 @@ pub fn version(binary: &Path) -> Result<String> {
 }
 
 /// One Memcached node: where it listens and how much memory it may hold.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct MemcachedNode {
     /// The cache cluster id and node id, `<cluster>-0001`: for logs and the process title.
     pub name: String,
@@ -55,6 +143,8 @@ pub struct MemcachedNode {
     pub addr: SocketAddr,
     /// `-m`: the item memory in MiB.
     pub memory_mib: u64,
+    /// TLS only (`-Z`), with this certificate; the daemon reaches it with `client`.
+    pub tls: Option<(NodeCertificate, Tls)>,
 }
 
 impl MemcachedNode {
@@ -91,8 +181,7 @@ impl MemcachedNode {
         if nix::unistd::geteuid().is_root() {
             cmd.arg("-u").arg("root");
         }
-        let status = cmd
-            .arg("-d")
+        cmd.arg("-d")
             .arg("-P")
             .arg(self.pid_file())
             .arg("-l")
@@ -103,7 +192,15 @@ impl MemcachedNode {
             .arg("-U")
             .arg("0")
             .arg("-m")
-            .arg(self.memory_mib.to_string())
+            .arg(self.memory_mib.to_string());
+        if let Some((cert, _)) = &self.tls {
+            cmd.arg("-Z").arg("-o").arg(format!(
+                "ssl_chain_cert={},ssl_key={}",
+                cert.cert.display(),
+                cert.key.display()
+            ));
+        }
+        let status = cmd
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(log)
@@ -122,7 +219,10 @@ impl MemcachedNode {
         }
         let deadline = tokio::time::Instant::now() + crate::process::READY_TIMEOUT;
         loop {
-            if let (Some(pid), Ok(_)) = (self.running_pid(), node_version(self.addr).await) {
+            if let (Some(pid), Ok(_)) = (
+                self.running_pid(),
+                node_version_over(self.addr, self.client()).await,
+            ) {
                 return Ok(pid);
             }
             if tokio::time::Instant::now() > deadline {
@@ -134,6 +234,11 @@ impl MemcachedNode {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// How the daemon reaches this node: over TLS when it serves TLS.
+    pub fn client(&self) -> Option<&Tls> {
+        self.tls.as_ref().map(|(_, t)| t)
     }
 
     /// Stops the node (`SIGTERM`, then `SIGKILL` after 5 s) and waits until its process is gone.
@@ -172,12 +277,18 @@ pub fn is_memcached_alive(pid: u32) -> bool {
 
 /// Asks the node at `addr` its `version` (a readiness probe).
 pub async fn node_version(addr: SocketAddr) -> Result<String> {
+    node_version_over(addr, None).await
+}
+
+/// Asks the node at `addr` its `version`, over TLS when `tls` is given.
+pub async fn node_version_over(addr: SocketAddr, tls: Option<&Tls>) -> Result<String> {
     let io = |e: std::io::Error| EngineError::Other(format!("memcached at {addr}: {e}"));
-    let mut s = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr))
+    let mut s = tokio::time::timeout(Duration::from_secs(1), connect(addr, tls))
         .await
         .map_err(|_| EngineError::Other(format!("memcached at {addr}: connect timed out")))?
         .map_err(io)?;
     s.write_all(b"version\r\n").await.map_err(io)?;
+    s.flush().await.map_err(io)?;
     let mut line = String::new();
     tokio::time::timeout(
         Duration::from_secs(1),
@@ -193,13 +304,14 @@ pub async fn node_version(addr: SocketAddr) -> Result<String> {
 }
 
 /// Sends one command line to the node at `addr` and reads its answer: up to `END` for `stats`, else one line.
-async fn command(addr: SocketAddr, line: &str) -> Result<Vec<String>> {
+async fn command(addr: SocketAddr, tls: Option<&Tls>, line: &str) -> Result<Vec<String>> {
     let io = |e: std::io::Error| EngineError::Other(format!("memcached at {addr}: {e}"));
     let talk = async {
-        let mut s = TcpStream::connect(addr).await.map_err(io)?;
+        let mut s = connect(addr, tls).await.map_err(io)?;
         s.write_all(format!("{line}\r\n").as_bytes())
             .await
             .map_err(io)?;
+        s.flush().await.map_err(io)?;
         let mut r = BufReader::new(s);
         let mut lines = Vec::new();
         loop {
@@ -223,8 +335,8 @@ async fn command(addr: SocketAddr, line: &str) -> Result<Vec<String>> {
 }
 
 /// The item memory limit of the node at `addr`, in bytes (`stats`: `limit_maxbytes`).
-pub async fn memory_limit(addr: SocketAddr) -> Result<u64> {
-    let lines = command(addr, "stats").await?;
+pub async fn memory_limit(addr: SocketAddr, tls: Option<&Tls>) -> Result<u64> {
+    let lines = command(addr, tls, "stats").await?;
     lines
         .iter()
         .find_map(|l| l.strip_prefix("STAT limit_maxbytes "))
@@ -236,8 +348,8 @@ pub async fn memory_limit(addr: SocketAddr) -> Result<u64> {
 
 /// Changes the item memory limit of the running node at `addr` (`cache_memlimit`, MiB): memcached applies it
 /// live, evicting past a lower limit.
-pub async fn set_memory_limit(addr: SocketAddr, mib: u64) -> Result<()> {
-    let lines = command(addr, &format!("cache_memlimit {mib}")).await?;
+pub async fn set_memory_limit(addr: SocketAddr, tls: Option<&Tls>, mib: u64) -> Result<()> {
+    let lines = command(addr, tls, &format!("cache_memlimit {mib}")).await?;
     match lines.first().map(String::as_str) {
         Some("OK") => Ok(()),
         other => Err(EngineError::Other(format!(
@@ -286,8 +398,9 @@ impl Drop for ConfigEndpoint {
 }
 
 impl ConfigEndpoint {
-    /// Listens on `addr` and answers auto discovery from `config`.
-    pub async fn bind(addr: SocketAddr, config: ClusterConfig) -> Result<Self> {
+    /// Listens on `addr` and answers auto discovery from `config`; with `tls`, clients speak TLS to it (the
+    /// acceptor's certificate) and it speaks TLS to the nodes.
+    pub async fn bind(addr: SocketAddr, config: ClusterConfig, tls: Option<Tls>) -> Result<Self> {
         let listener = TcpListener::bind(addr).await.map_err(|e| {
             EngineError::Other(format!("binding the configuration endpoint {addr}: {e}"))
         })?;
@@ -300,8 +413,17 @@ impl ConfigEndpoint {
                     continue;
                 };
                 let shared = shared.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let _ = serve(conn, shared).await;
+                    let _ = conn.set_nodelay(true);
+                    let conn: Box<dyn Io> = match tls.as_ref().and_then(|t| t.acceptor.as_ref()) {
+                        None => Box::new(conn),
+                        Some(a) => match a.accept(conn).await {
+                            Ok(s) => Box::new(s),
+                            Err(_) => return,
+                        },
+                    };
+                    let _ = serve(conn, shared, tls).await;
                 });
             }
         });
@@ -324,7 +446,11 @@ impl ConfigEndpoint {
 /// One client of the configuration endpoint: discovery requests (and `version`, which discovery clients send
 /// first) are answered here, line by line; at the first other request the connection is handed to the first node
 /// (that request included) and piped both ways.
-async fn serve(conn: TcpStream, config: Arc<RwLock<ClusterConfig>>) -> std::io::Result<()> {
+async fn serve(
+    conn: Box<dyn Io>,
+    config: Arc<RwLock<ClusterConfig>>,
+    tls: Option<Tls>,
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(conn);
     let mut line = String::new();
     loop {
@@ -338,14 +464,17 @@ async fn serve(conn: TcpStream, config: Arc<RwLock<ClusterConfig>>) -> std::io::
             ["config", "get", "cluster"] => {
                 let reply = current.reply("CONFIG cluster");
                 reader.get_mut().write_all(&reply).await?;
+                reader.get_mut().flush().await?;
             }
             ["version"] if !current.server_version.is_empty() => {
                 let reply = format!("VERSION {}\r\n", current.server_version);
                 reader.get_mut().write_all(reply.as_bytes()).await?;
+                reader.get_mut().flush().await?;
             }
             ["get", "AmazonElastiCache:cluster"] => {
                 let reply = current.reply("VALUE AmazonElastiCache:cluster");
                 reader.get_mut().write_all(&reply).await?;
+                reader.get_mut().flush().await?;
             }
             ["quit"] => return Ok(()),
             _ => {
@@ -354,20 +483,22 @@ async fn serve(conn: TcpStream, config: Arc<RwLock<ClusterConfig>>) -> std::io::
                         .get_mut()
                         .write_all(b"SERVER_ERROR no cache node\r\n")
                         .await?;
+                    reader.get_mut().flush().await?;
                     continue;
                 };
-                let mut node = TcpStream::connect(SocketAddr::new(ip, port)).await?;
-                // Requests and answers are small: without these, Nagle's algorithm holds each back for the
-                // other side's delayed acknowledgement.
-                node.set_nodelay(true)?;
-                reader.get_ref().set_nodelay(true)?;
-                node.write_all(line.as_bytes()).await?;
-                // What the client sent after this line is still buffered here: it goes first.
-                let buffered = reader.buffer().to_vec();
-                node.write_all(&buffered).await?;
-                let mut client = reader.into_inner();
-                let (mut cr, mut cw) = client.split();
-                let (mut nr, mut nw) = node.split();
+                // Requests and answers are small: both sockets go without Nagle's algorithm, which would hold
+                // each back for the other side's delayed acknowledgement.
+                let mut node = connect(SocketAddr::new(ip, port), tls.as_ref()).await?;
+                // This line and what the client sent after it (still buffered here) go first, in one write: over
+                // TLS one write is one record, and memcached 1.6.18 does not read on a request whose rest waits
+                // in a second record it has already taken off the socket.
+                let mut first = line.clone().into_bytes();
+                first.extend_from_slice(reader.buffer());
+                node.write_all(&first).await?;
+                node.flush().await?;
+                let client = reader.into_inner();
+                let (mut cr, mut cw) = tokio::io::split(client);
+                let (mut nr, mut nw) = tokio::io::split(node);
                 let up = async {
                     let mut buf = vec![0u8; 16 << 10];
                     loop {
@@ -376,9 +507,20 @@ async fn serve(conn: TcpStream, config: Arc<RwLock<ClusterConfig>>) -> std::io::
                             return nw.shutdown().await;
                         }
                         nw.write_all(&buf[..n]).await?;
+                        nw.flush().await?;
                     }
                 };
-                let down = tokio::io::copy(&mut nr, &mut cw);
+                let down = async {
+                    let mut buf = vec![0u8; 16 << 10];
+                    loop {
+                        let n = nr.read(&mut buf).await?;
+                        if n == 0 {
+                            return cw.shutdown().await;
+                        }
+                        cw.write_all(&buf[..n]).await?;
+                        cw.flush().await?;
+                    }
+                };
                 let _ = tokio::try_join!(up, down);
                 return Ok(());
             }
@@ -425,6 +567,7 @@ mod tests {
             binary,
             addr: SocketAddr::new(ip, 11211),
             memory_mib: 16,
+            tls: None,
         };
         let pid = node.start().await.expect("start");
         assert!(is_memcached_alive(pid));
@@ -436,6 +579,7 @@ mod tests {
                 nodes: vec![("t-0001".into(), ip, 11211)],
                 server_version: "1.6.18".into(),
             },
+            None,
         )
         .await
         .expect("bind");
@@ -480,5 +624,89 @@ mod tests {
         assert!(text.contains("2\n") && text.contains("t-0002"), "{text}");
         node.stop().await;
         assert!(!is_memcached_alive(pid), "stopped");
+    }
+
+    /// A TLS-only node (`-Z`) behind a TLS configuration endpoint: a client trusting the deployment's CA gets
+    /// discovery from the endpoint and its other requests answered by the node; plain TCP gets nothing.
+    #[tokio::test]
+    async fn tls_node_and_endpoint() {
+        let Some(binary) = find_binary() else {
+            eprintln!("memcached is not installed; skipped (scripts/test.sh installs it)");
+            return;
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = crate::tls::Authority::load_or_create(&dir.path().join("tls")).expect("ca");
+        let ip = crate::address::allocate(11211, &[]).expect("address");
+        let cfg_ip = crate::address::allocate(11211, &[ip]).expect("address");
+        let node_dir = dir.path().join("t-0001");
+        let client = Tls::new(ca.bundle(), None).expect("client");
+        let node = MemcachedNode {
+            name: "t-0001".into(),
+            dir: node_dir.clone(),
+            binary,
+            addr: SocketAddr::new(ip, 11211),
+            memory_mib: 16,
+            tls: Some((
+                ca.node_certificate(&node_dir, &[ip]).expect("cert"),
+                client.clone(),
+            )),
+        };
+        node.start().await.expect("start over TLS");
+        let cfg_cert = ca
+            .node_certificate(&dir.path().join("t-config"), &[cfg_ip])
+            .expect("cert");
+        let ep = ConfigEndpoint::bind(
+            SocketAddr::new(cfg_ip, 11211),
+            ClusterConfig {
+                version: 3,
+                nodes: vec![(ip.to_string(), ip, 11211)],
+                server_version: "1.6.18".into(),
+            },
+            Some(Tls::new(ca.bundle(), Some(&cfg_cert)).expect("server")),
+        )
+        .await
+        .expect("bind");
+        let mut s = connect(ep.addr, Some(&client))
+            .await
+            .expect("TLS to the endpoint");
+        s.write_all(b"config get cluster\r\nset k 0 0 1\r\nv\r\nget k\r\n")
+            .await
+            .expect("write");
+        s.flush().await.expect("flush");
+        let mut got = String::new();
+        let mut buf = vec![0u8; 1024];
+        while !got.ends_with("VALUE k 0 1\r\nv\r\nEND\r\n") {
+            let n = s.read(&mut buf).await.expect("read");
+            assert!(n > 0, "closed: {got}");
+            got.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        assert!(got.starts_with("CONFIG cluster 0 "), "{got}");
+        assert!(got.contains(&format!("3\n{ip}|{ip}|11211\n")), "{got}");
+        assert!(got.contains("STORED\r\n"), "{got}");
+        // Without TLS neither answers.
+        assert!(
+            node_version(node.addr).await.is_err(),
+            "the node refuses plain TCP"
+        );
+        let mut plain = TcpStream::connect(ep.addr).await.expect("connect");
+        plain
+            .write_all(b"config get cluster\r\n")
+            .await
+            .expect("write");
+        let n = tokio::time::timeout(Duration::from_secs(2), plain.read(&mut buf))
+            .await
+            .map(|r| r.unwrap_or(0))
+            .unwrap_or(0);
+        assert!(
+            !String::from_utf8_lossy(&buf[..n]).contains("CONFIG"),
+            "no discovery in the clear"
+        );
+        assert_eq!(
+            memory_limit(node.addr, node.client())
+                .await
+                .expect("stats over TLS"),
+            16 << 20
+        );
+        node.stop().await;
     }
 }

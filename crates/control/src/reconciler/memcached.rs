@@ -2,7 +2,7 @@
 //! (a reboot, or a node found dead), resized live, removed; the discovery list published with a new version each
 //! time it changes; changes that waited for the maintenance window applied in it.
 
-use engine::memcached::{ClusterConfig, ConfigEndpoint, MemcachedNode};
+use engine::memcached::{ClusterConfig, ConfigEndpoint, MemcachedNode, Tls};
 
 use super::*;
 use crate::model::{McNode, McNodeState, McStatus, MemcachedCluster};
@@ -21,13 +21,37 @@ impl Control {
                 ))
             })?;
         let name = format!("{}-{}", c.id, n.id);
+        let dir = self.inner.settings.data_dir.join("nodes").join(&name);
+        let tls = if c.transit_encryption {
+            let cert = self.inner.tls.node_certificate(&dir, &[n.address])?;
+            Some((cert, self.memcached_client_tls()?))
+        } else {
+            None
+        };
         Ok(MemcachedNode {
-            dir: self.inner.settings.data_dir.join("nodes").join(&name),
+            dir,
             name,
             binary: b.path.clone(),
             addr: SocketAddr::new(n.address, c.port),
             memory_mib: crate::memcached::memory_mib(&c.cache_node_type),
+            tls,
         })
+    }
+
+    /// The daemon's TLS client of Memcached nodes (trusting the deployment's CA), made once.
+    fn memcached_client_tls(&self) -> Result<Tls> {
+        let mut slot = self
+            .inner
+            .endpoints
+            .memcached_tls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = slot.as_ref() {
+            return Ok(t.clone());
+        }
+        let t = Tls::new(self.inner.tls.bundle(), None)?;
+        *slot = Some(t.clone());
+        Ok(t)
     }
 
     /// Writes a change to Memcached cluster `id` (read afresh, so an API change made meanwhile is kept).
@@ -91,7 +115,20 @@ impl Control {
             }
             return Ok(());
         }
-        let ep = ConfigEndpoint::bind(SocketAddr::new(c.config_address, c.port), config).await?;
+        let tls = if c.transit_encryption {
+            let dir = self
+                .inner
+                .settings
+                .data_dir
+                .join("nodes")
+                .join(format!("{}-config", c.id));
+            let cert = self.inner.tls.node_certificate(&dir, &[c.config_address])?;
+            Some(Tls::new(self.inner.tls.bundle(), Some(&cert))?)
+        } else {
+            None
+        };
+        let ep =
+            ConfigEndpoint::bind(SocketAddr::new(c.config_address, c.port), config, tls).await?;
         self.lock_memcached_endpoints().insert(c.id.clone(), ep);
         Ok(())
     }
@@ -142,9 +179,15 @@ impl Control {
                         } else if c.status == McStatus::Modifying {
                             // A change of node type: the memory limit, live.
                             let want = node.memory_mib << 20;
-                            if engine::memcached::memory_limit(node.addr).await? != want {
-                                engine::memcached::set_memory_limit(node.addr, node.memory_mib)
-                                    .await?;
+                            if engine::memcached::memory_limit(node.addr, node.client()).await?
+                                != want
+                            {
+                                engine::memcached::set_memory_limit(
+                                    node.addr,
+                                    node.client(),
+                                    node.memory_mib,
+                                )
+                                .await?;
                                 tracing::info!(node = %node.name, mib = node.memory_mib, "memory limit changed");
                             }
                         }
@@ -253,6 +296,13 @@ impl Control {
             node.stop().await;
             let _ = std::fs::remove_dir_all(&node.dir);
         }
+        let config_dir = self
+            .inner
+            .settings
+            .data_dir
+            .join("nodes")
+            .join(format!("{}-config", c.id));
+        let _ = std::fs::remove_dir_all(config_dir);
         let arn = self.inner.settings.arn("cluster", &c.id);
         let mut st = self.state();
         st.store.remove_memcached(

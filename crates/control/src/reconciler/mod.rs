@@ -82,6 +82,8 @@ pub struct Endpoints {
     restarting: Mutex<HashMap<String, bool>>,
     /// The configuration endpoint of each Memcached cluster, by cluster id.
     memcached: Mutex<HashMap<String, engine::memcached::ConfigEndpoint>>,
+    /// The daemon's TLS client of Memcached nodes, made on first use.
+    memcached_tls: Mutex<Option<engine::memcached::Tls>>,
 }
 
 impl std::fmt::Debug for Endpoints {
