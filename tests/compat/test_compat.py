@@ -845,8 +845,10 @@ def test_valkey_and_redis_to_valkey_with_boto3_and_cli(valkey_daemon):
         ("valkey", "9.1.2", "valkey9"), ("valkey", "9.0.0", "valkey9")]
     rc, out, err = aws(endpoint, "describe-cache-engine-versions", "--default-only")
     assert rc == 0, err
-    assert [(v["Engine"], v["EngineVersion"]) for v in out["CacheEngineVersions"]] == [
-        ("redis", "7.0.15"), ("valkey", "9.1.2")]
+    defaults = [(v["Engine"], v["EngineVersion"], v["CacheParameterGroupFamily"]) for v in out["CacheEngineVersions"]]
+    assert defaults[:2] == [("redis", "7.0.15", "redis7"), ("valkey", "9.1.2", "valkey9")], defaults
+    # Debian's memcached, found on PATH, comes last.
+    assert [(e, f) for e, _, f in defaults[2:]] == [("memcached", "memcached1.6")], defaults
 
     # A Valkey group through the CLI, used through its endpoints.
     rc, out, err = aws(endpoint, "create-replication-group", "--replication-group-id", "cli-vk",

@@ -300,6 +300,20 @@ async fn memcached_cluster_nodes_discovery_and_changes() {
         Some("value of 0002")
     );
 
+    let allowed = c
+        .list_allowed_node_type_modifications()
+        .cache_cluster_id("mc")
+        .send()
+        .await
+        .expect("allowed node types");
+    assert!(allowed
+        .scale_up_modifications()
+        .iter()
+        .any(|t| t == "cache.t3.small"));
+    assert!(
+        !allowed.scale_down_modifications().is_empty(),
+        "a cache may shrink"
+    );
     // A larger node type: the memory limit grows on the live nodes, their items kept.
     c.modify_cache_cluster()
         .cache_cluster_id("mc")

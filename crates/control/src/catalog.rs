@@ -369,7 +369,19 @@ impl Control {
                         (s.cache_node_type.clone(), used)
                     }
                     (None, None) => {
-                        return Err(ControlError::CacheClusterNotFound(rules::shown(id)))
+                        // A Memcached cluster is a cache: a smaller type evicts rather than refuses, so every
+                        // other type is allowed.
+                        let mc = self
+                            .state()
+                            .memcached
+                            .get(&key)
+                            .map(|c| c.cache_node_type.clone());
+                        match mc {
+                            Some(t) => (t, 0),
+                            None => {
+                                return Err(ControlError::CacheClusterNotFound(rules::shown(id)))
+                            }
+                        }
                     }
                 }
             }
