@@ -20,6 +20,7 @@ pub mod monitor;
 pub mod node_types;
 pub mod notify;
 pub mod observe;
+pub mod parameters;
 pub mod progress;
 pub mod reconciler;
 mod resharding;
