@@ -532,6 +532,23 @@ async fn serve(
 mod tests {
     use super::*;
 
+    /// Kills the node whose pid file is given when dropped: a failing test leaves no memcached behind.
+    struct KillOnDrop(PathBuf);
+
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let pid = std::fs::read_to_string(&self.0)
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok());
+            if let Some(pid) = pid.filter(|p| is_memcached_alive(*p as u32)) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+
     #[test]
     fn discovery_reply_is_elasticache_s_format() {
         let c = ClusterConfig {
@@ -569,6 +586,7 @@ mod tests {
             memory_mib: 16,
             tls: None,
         };
+        let _guard = KillOnDrop(node.pid_file());
         let pid = node.start().await.expect("start");
         assert!(is_memcached_alive(pid));
         let cfg_ip = crate::address::allocate(11211, &[ip]).expect("address");
@@ -651,6 +669,7 @@ mod tests {
                 client.clone(),
             )),
         };
+        let _guard = KillOnDrop(node.pid_file());
         node.start().await.expect("start over TLS");
         let cfg_cert = ca
             .node_certificate(&dir.path().join("t-config"), &[cfg_ip])
