@@ -278,7 +278,7 @@ def test_modify_with_boto3_and_cli(daemon):
     assert g["CacheNodeType"] == "cache.t3.small"
     for m in g["NodeGroups"][0]["NodeGroupMembers"]:
         deadline = time.time() + 10
-        while "maxmemory:1471026299" not in redis_cli(m["ReadEndpoint"], "INFO", "memory"):
+        while "maxmemory:1103269724" not in redis_cli(m["ReadEndpoint"], "INFO", "memory"):
             assert time.time() < deadline, m["CacheClusterId"]
             time.sleep(0.05)
     # Without ApplyImmediately the change waits, shown on the member clusters.
@@ -986,7 +986,7 @@ def test_standalone_cache_clusters_with_boto3_and_cli(daemon):
     assert rc == 0, err
     rc, out, err = aws(endpoint, "wait", "cache-cluster-available", "--cache-cluster-id", "tf-cc")
     assert rc == 0, err
-    assert "maxmemory:1471026299" in redis_cli(node, "INFO", "memory")
+    assert "maxmemory:1103269724" in redis_cli(node, "INFO", "memory")
     rc, out, err = aws(endpoint, "create-snapshot", "--cache-cluster-id", "tf-cc", "--snapshot-name", "tf-snap")
     assert rc == 0, err
     assert out["Snapshot"]["CacheClusterId"] == "tf-cc" and "ReplicationGroupId" not in out["Snapshot"]

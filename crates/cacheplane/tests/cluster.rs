@@ -1506,7 +1506,7 @@ async fn engine_upgrade_and_node_type_roll_through_every_node_group() {
             .query_async(&mut redis_conn(url).await)
             .await
             .expect("info");
-        assert!(info.contains("maxmemory:1471026299"), "{id}: {info}");
+        assert!(info.contains("maxmemory:1103269724"), "{id}: {info}");
     }
 }
 

@@ -53,8 +53,9 @@ fn code<E: ProvideErrorMetadata, R>(e: aws_sdk_elasticache::error::SdkError<E, R
     e.code().unwrap_or("?").to_string()
 }
 
-const SMALL: u64 = 1_471_026_299;
-const MEDIUM: u64 = 3_317_862_236;
+/// `maxmemory` of the node types: their memory less the default `reserved-memory-percent` (25).
+const SMALL: u64 = 1_103_269_724;
+const MEDIUM: u64 = 2_488_396_677;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_type_sets_maxmemory_and_a_scale_down_must_fit() {
@@ -146,7 +147,7 @@ async fn pending_node_type_waits_for_the_maintenance_window() {
         .await
         .expect("create");
     wait_available(&c, "mod-window", Duration::from_secs(30)).await;
-    let micro = 536_870_912;
+    let micro = 402_653_184;
 
     let out = c
         .modify_replication_group()

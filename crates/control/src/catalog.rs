@@ -139,6 +139,19 @@ impl Control {
                     )));
                 }
             }
+            "parametergroup" => {
+                let Some(pg) = self.parameter_group(&name) else {
+                    return Err(ControlError::CacheParameterGroupNotFound(rules::shown(
+                        &name,
+                    )));
+                };
+                if pg.is_default() {
+                    return Err(ControlError::InvalidArn(format!(
+                        "The default cache parameter group cannot be tagged: {}.",
+                        rules::shown(arn)
+                    )));
+                }
+            }
             // User and user group ids keep their case.
             "usergroup" => {
                 if !st.user_groups.contains_key(&given) {

@@ -48,10 +48,12 @@ fn default_group(engine: &str, version: &str, mode: ClusterMode) -> String {
 
 /// AWS's rules for a request that changes `g`'s cluster mode to `to` (pure: the data's databases are checked
 /// apart, against the nodes).
+/// `requested`: the parameter group the request names, and its `cluster-enabled`.
 pub fn check_change(
     g: &ReplicationGroup,
     to: ClusterMode,
     input: &ModifyReplicationGroup,
+    requested: Option<(&str, bool)>,
 ) -> Result<()> {
     let others: Vec<&str> = input
         .given()
@@ -79,21 +81,14 @@ pub fn check_change(
         }
         _ => {}
     }
-    if let Some(p) = &input.cache_parameter_group_name {
-        let want = default_group(&g.engine, &g.engine_version, to);
-        if crate::layout::cluster_parameter_group(p) != to.runs_cluster() {
+    if let Some((name, cluster_enabled)) = requested {
+        if cluster_enabled != to.runs_cluster() {
             return Err(combination(format!(
-                "Parameter group {} has cluster-enabled {}, which cluster mode {} cannot use: use {want}.",
-                crate::rules::shown(p),
-                if to.runs_cluster() { "no" } else { "yes" },
-                to.as_str()
-            )));
-        }
-        if *p != want {
-            return Err(ControlError::CacheParameterGroupNotFound(format!(
-                "{} (only {want} exists for engine version {}; custom parameter groups are not built yet)",
-                crate::rules::shown(p),
-                g.engine_version
+                "Parameter group {} has cluster-enabled {}, which cluster mode {} cannot use: use {}.",
+                crate::rules::shown(name),
+                if cluster_enabled { "yes" } else { "no" },
+                to.as_str(),
+                default_group(&g.engine, &g.engine_version, to)
             )));
         }
     }
@@ -149,17 +144,50 @@ impl Control {
         if to == current.cluster_mode {
             return Ok(None);
         }
-        check_change(current, to, input)?;
+        // The parameter group the nodes run with in the new mode: the one named (of the engine's family), or the
+        // mode's default group when the group uses a default one; a customer's own group is not swapped for a
+        // default one behind the customer's back.
+        let next_group = match input.cache_parameter_group_name.as_deref() {
+            Some(p) => {
+                Some(self.usable_parameter_group(p, &current.engine, &current.engine_version)?)
+            }
+            None => None,
+        };
+        if next_group.is_none()
+            && !current.cache_parameter_group.starts_with("default.")
+            && to != ClusterMode::Enabled
+        {
+            return Err(combination(format!(
+                "Replication group {} uses its own parameter group {}: name a parameter group with cluster-enabled {} \
+                 in CacheParameterGroupName to change its cluster mode to {}.",
+                current.id,
+                current.cache_parameter_group,
+                if to.runs_cluster() { "yes" } else { "no" },
+                to.as_str()
+            )));
+        }
+        check_change(
+            current,
+            to,
+            input,
+            next_group
+                .as_ref()
+                .map(|p| (p.name.as_str(), p.cluster_enabled())),
+        )?;
         if to == ClusterMode::Compatible {
             self.check_only_db0(current).await?;
         }
         let mut g = current.clone();
         g.status = GroupStatus::Modifying;
+        g.next_parameter_group = next_group.map(|p| p.name);
         let message = match to {
             ClusterMode::Enabled => {
                 // The nodes run Redis Cluster already: the primary and reader endpoints close (the worker unbinds
                 // them), and the group is cluster mode enabled for good.
                 g.cluster_mode = ClusterMode::Enabled;
+                if let Some(p) = g.next_parameter_group.take() {
+                    g.cache_parameter_group = p;
+                }
                 "cluster mode changed from compatible to enabled; the primary and reader endpoints are closed"
                     .to_string()
             }
@@ -246,41 +274,53 @@ mod tests {
         let mut r = request("compatible");
         r.cache_node_type = Some("cache.r7g.large".into());
         r.snapshot_retention_limit = Some(1);
-        let e = check_change(&g, ClusterMode::Compatible, &r)
+        let e = check_change(&g, ClusterMode::Compatible, &r, None)
             .expect_err("refused")
             .to_string();
         assert!(e.contains("SnapshotRetentionLimit, CacheNodeType"), "{e}");
         let mut r = request("compatible");
         r.cache_parameter_group_name = Some("default.redis7.cluster.on".into());
-        check_change(&g, ClusterMode::Compatible, &r).expect("accepted");
+        check_change(
+            &g,
+            ClusterMode::Compatible,
+            &r,
+            Some(("default.redis7.cluster.on", true)),
+        )
+        .expect("accepted");
         r.cache_parameter_group_name = Some("default.redis7".into());
-        let e = check_change(&g, ClusterMode::Compatible, &r)
-            .expect_err("refused")
-            .to_string();
+        let e = check_change(
+            &g,
+            ClusterMode::Compatible,
+            &r,
+            Some(("default.redis7", false)),
+        )
+        .expect_err("refused")
+        .to_string();
         assert!(e.contains("cluster-enabled no"), "{e}");
     }
 
     #[test]
     fn aws_path_and_preconditions() {
         let mut g = crate::modify::tests::sample_group();
-        let e = check_change(&g, ClusterMode::Enabled, &request("enabled")).expect_err("refused");
+        let e =
+            check_change(&g, ClusterMode::Enabled, &request("enabled"), None).expect_err("refused");
         assert!(e.to_string().contains("only through compatible"), "{e}");
         g.automatic_failover = false;
-        let e =
-            check_change(&g, ClusterMode::Compatible, &request("compatible")).expect_err("refused");
+        let e = check_change(&g, ClusterMode::Compatible, &request("compatible"), None)
+            .expect_err("refused");
         assert!(e.to_string().contains("automatic failover"), "{e}");
         g.automatic_failover = true;
         g.engine_version = "6.2.14".into();
-        let e =
-            check_change(&g, ClusterMode::Compatible, &request("compatible")).expect_err("refused");
+        let e = check_change(&g, ClusterMode::Compatible, &request("compatible"), None)
+            .expect_err("refused");
         assert!(e.to_string().contains("7.0 or later"), "{e}");
         g.engine_version = "7.0.15".into();
         g.cluster_mode = ClusterMode::Compatible;
-        check_change(&g, ClusterMode::Disabled, &request("disabled")).expect("accepted");
-        check_change(&g, ClusterMode::Enabled, &request("enabled")).expect("accepted");
+        check_change(&g, ClusterMode::Disabled, &request("disabled"), None).expect("accepted");
+        check_change(&g, ClusterMode::Enabled, &request("enabled"), None).expect("accepted");
         g.cluster_mode = ClusterMode::Enabled;
-        let e =
-            check_change(&g, ClusterMode::Compatible, &request("compatible")).expect_err("refused");
+        let e = check_change(&g, ClusterMode::Compatible, &request("compatible"), None)
+            .expect_err("refused");
         assert!(e.to_string().contains("once it is enabled"), "{e}");
     }
 }

@@ -25,6 +25,12 @@ pub enum ControlError {
     CacheClusterAlreadyExists(String),
     #[error("CacheParameterGroup {0} not found.")]
     CacheParameterGroupNotFound(String),
+    #[error("Parameter group {0} already exists.")]
+    CacheParameterGroupAlreadyExists(String),
+    #[error("{0}")]
+    CacheParameterGroupQuotaExceeded(String),
+    #[error("{0}")]
+    InvalidCacheParameterGroupState(String),
     #[error("{0}")]
     CacheSubnetGroupNotFound(String),
     #[error("Cache subnet group {0} already exists.")]

@@ -49,20 +49,15 @@ impl Layout {
     }
 }
 
-/// Whether a parameter group name is one with `cluster-enabled yes` (`default.redis7.cluster.on`).
-pub fn cluster_parameter_group(name: &str) -> bool {
-    name.ends_with(".cluster.on")
-}
-
-/// The mode a create request asks for, by the rules in this module's documentation.
-pub fn mode_of(input: &CreateReplicationGroup) -> Result<ClusterMode> {
+/// The mode a create request asks for, by the rules in this module's documentation. `cluster_group` is the
+/// `cluster-enabled` value of the parameter group the request names (`None`: it names none, or none that exists).
+pub fn mode_of(input: &CreateReplicationGroup, cluster_group: Option<bool>) -> Result<ClusterMode> {
     let groups = input
         .node_group_configuration
         .as_ref()
         .map_or(0, |c| c.len())
         .max(input.num_node_groups.unwrap_or(1).max(0) as usize);
     let parameter_group = input.cache_parameter_group_name.as_deref();
-    let cluster_group = parameter_group.map(cluster_parameter_group);
     match input.cluster_mode.as_deref() {
         Some("compatible") => Err(invalid(
             "ClusterMode compatible is a step of ModifyReplicationGroup from disabled to enabled; create the group \
@@ -292,30 +287,39 @@ mod tests {
         }
     }
 
+    /// The mode of `r`, its parameter group's `cluster-enabled` read from the default groups' names.
+    fn mode(r: &CreateReplicationGroup) -> Result<ClusterMode> {
+        let cluster = r
+            .cache_parameter_group_name
+            .as_deref()
+            .map(|n| n.ends_with(".cluster.on"));
+        mode_of(r, cluster)
+    }
+
     #[test]
     fn the_request_decides_the_mode() {
         let mut r = req();
-        assert_eq!(mode_of(&r).ok(), Some(ClusterMode::Disabled));
+        assert_eq!(mode(&r).ok(), Some(ClusterMode::Disabled));
         // One node group with a default group stays cluster mode disabled.
         r.num_node_groups = Some(1);
-        assert_eq!(mode_of(&r).ok(), Some(ClusterMode::Disabled));
+        assert_eq!(mode(&r).ok(), Some(ClusterMode::Disabled));
         r.num_node_groups = Some(3);
-        assert_eq!(mode_of(&r).ok(), Some(ClusterMode::Enabled));
+        assert_eq!(mode(&r).ok(), Some(ClusterMode::Enabled));
         r.cache_parameter_group_name = Some("default.redis7".into());
         assert!(matches!(
-            mode_of(&r),
+            mode(&r),
             Err(ControlError::InvalidParameterCombination(_))
         ));
         r.cache_parameter_group_name = Some("default.redis7.cluster.on".into());
         r.num_node_groups = Some(1);
-        assert_eq!(mode_of(&r).ok(), Some(ClusterMode::Enabled));
+        assert_eq!(mode(&r).ok(), Some(ClusterMode::Enabled));
         r.cluster_mode = Some("disabled".into());
-        assert!(mode_of(&r).is_err());
+        assert!(mode(&r).is_err());
         r.cache_parameter_group_name = None;
         r.cluster_mode = Some("enabled".into());
-        assert_eq!(mode_of(&r).ok(), Some(ClusterMode::Enabled));
+        assert_eq!(mode(&r).ok(), Some(ClusterMode::Enabled));
         r.cluster_mode = Some("compatible".into());
-        assert!(mode_of(&r).is_err());
+        assert!(mode(&r).is_err());
     }
 
     #[test]

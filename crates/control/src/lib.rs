@@ -20,6 +20,7 @@ pub mod monitor;
 pub mod node_types;
 pub mod notify;
 pub mod observe;
+pub mod parameter_groups;
 pub mod parameters;
 pub mod progress;
 pub mod reconciler;
@@ -212,6 +213,9 @@ pub(crate) struct Inner {
     /// The deployment's certificate authority (`<data dir>/tls`), which signs every node's certificate.
     pub tls: engine::tls::Authority,
     pub state: Mutex<State>,
+    /// Customers' cache parameter groups (the default ones are not stored), apart from `state` so that a node's
+    /// spec can be made while the state is locked. Lock order: `state`, then this.
+    pub parameter_groups: Mutex<BTreeMap<String, parameter_groups::ParameterGroup>>,
     pub observed: observe::Observations,
     pub monitor: monitor::Monitor,
     pub endpoints: reconciler::Endpoints,
@@ -280,6 +284,11 @@ impl Control {
             .into_iter()
             .map(|g| (g.name.clone(), g))
             .collect();
+        let parameter_groups = store
+            .load_parameter_groups()?
+            .into_iter()
+            .map(|g| (g.name.clone(), g))
+            .collect();
         let memcached = store
             .load_memcached()?
             .into_iter()
@@ -300,6 +309,7 @@ impl Control {
                     subnet_groups,
                     memcached,
                 }),
+                parameter_groups: Mutex::new(parameter_groups),
                 observed: observe::Observations::default(),
                 monitor: monitor::Monitor::default(),
                 endpoints: reconciler::Endpoints::default(),

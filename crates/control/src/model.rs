@@ -224,6 +224,10 @@ pub struct ReplicationGroup {
     /// the attachment change (so that a node's config is a function of its group alone). `None`: no user group.
     #[serde(default)]
     pub acl: Option<Acl>,
+    /// The parameter group the group moves to when the running engine upgrade (to a new family) or change of
+    /// cluster mode ends; `None`: the default group of the new family or mode (when it uses a default one).
+    #[serde(default)]
+    pub next_parameter_group: Option<String>,
 }
 
 /// An online resharding: slot moves between node groups, done range by range. A shard's `slots` always say who

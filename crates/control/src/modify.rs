@@ -10,7 +10,7 @@ use wire::output;
 
 use crate::error::{combination, invalid, ControlError, Result};
 use crate::model::{GroupStatus, NewEvent, Notification, PendingChanges, ReplicationGroup};
-use crate::replication_groups::{default_parameter_group, not_yet};
+use crate::replication_groups::not_yet;
 use crate::rules::{self, DailyWindow, WeeklyWindow};
 use crate::{node_types, now, Control};
 
@@ -437,24 +437,63 @@ impl Control {
             }
         }
         if let Some(p) = &input.cache_parameter_group_name {
-            if crate::layout::cluster_parameter_group(p)
-                != crate::layout::cluster_parameter_group(&g.cache_parameter_group)
-            {
+            // The family the group runs after this request: a new engine version's, when one is asked for.
+            let (engine, version) = match &input.engine_version {
+                Some(v) => (
+                    input.engine.clone().unwrap_or_else(|| g.engine.clone()),
+                    self.inner
+                        .settings
+                        .resolve_version(input.engine.as_deref().unwrap_or(&g.engine), v)?
+                        .version
+                        .clone(),
+                ),
+                None => (g.engine.clone(), g.engine_version.clone()),
+            };
+            let pg = self.usable_parameter_group(p, &engine, &version)?;
+            let current = self
+                .parameter_group(&g.cache_parameter_group)
+                .is_some_and(|c| c.cluster_enabled());
+            if pg.cluster_enabled() != current {
                 return Err(combination(
                     "The parameter cluster-enabled has a different value in the requested parameter group than the \
                      current parameter group. This parameter value cannot be changed for a cache cluster.",
                 ));
             }
-            let default = default_parameter_group(
-                &g.engine,
-                &g.engine_version,
-                g.cluster_mode.runs_cluster(),
-            );
-            if *p != default {
-                return Err(ControlError::CacheParameterGroupNotFound(format!(
-                    "{} (only {default} exists for engine version {}; custom parameter groups are not built yet)",
-                    rules::shown(p),
-                    g.engine_version
+            if (engine.as_str(), version.as_str()) != (g.engine.as_str(), g.engine_version.as_str())
+                && crate::replication_groups::parameter_group_family(&engine, &version)
+                    != crate::replication_groups::parameter_group_family(
+                        &g.engine,
+                        &g.engine_version,
+                    )
+            {
+                // Taken when the upgrade to the new family ends.
+                g.next_parameter_group = Some(pg.name);
+            } else if pg.name != g.cache_parameter_group {
+                events.push(format!(
+                    "cache parameter group changed from {} to {}",
+                    g.cache_parameter_group, pg.name
+                ));
+                g.cache_parameter_group = pg.name;
+            }
+        } else if let Some(v) = &input.engine_version {
+            // A customer's own group is not swapped for a default one by an upgrade to another family.
+            let engine = input.engine.as_deref().unwrap_or(&g.engine);
+            let to = self.inner.settings.resolve_version(engine, v)?;
+            if !g.cache_parameter_group.starts_with("default.")
+                && crate::replication_groups::parameter_group_family(engine, &to.version)
+                    != crate::replication_groups::parameter_group_family(
+                        &g.engine,
+                        &g.engine_version,
+                    )
+            {
+                return Err(combination(format!(
+                    "Replication group {} uses its own parameter group {} (family {}); engine {engine} {} needs a \
+                     parameter group of family {}: name one in CacheParameterGroupName.",
+                    g.id,
+                    g.cache_parameter_group,
+                    crate::replication_groups::parameter_group_family(&g.engine, &g.engine_version),
+                    to.version,
+                    crate::replication_groups::parameter_group_family(engine, &to.version)
                 )));
             }
         }
@@ -843,6 +882,7 @@ pub(crate) mod tests {
             auth: None,
             user_group_ids: vec![],
             acl: None,
+            next_parameter_group: None,
             snapshotting: None,
             restore_from: None,
             final_snapshot: None,

@@ -16,6 +16,11 @@ pub struct NodeObservation {
     pub role: Option<Role>,
     /// The ACL last applied to the running process: its pid and [`engine::config::NodeSpec::acl_fingerprint`].
     pub acl: Option<(u32, String)>,
+    /// The parameter group settings last applied to the running process: its pid and
+    /// [`engine::config::NodeSpec::settings_fingerprint`].
+    pub settings: Option<(u32, String)>,
+    /// Settings that take effect at the node's next start differ from what it runs with (`pending-reboot`).
+    pub pending_reboot: bool,
     /// The node is loading its dataset (after a start, or a full sync's payload): how far it has got.
     pub load: Option<Wait>,
     /// The node is a replica not yet linked to its primary (waiting for, or receiving, a full sync).

@@ -1,5 +1,6 @@
-//! Cache parameter values checked against a catalogue entry's `DataType` and `AllowedValues` (issue 16, first
-//! step: the grammar; the catalogues and the parameter group actions build on it).
+//! The cache parameter catalogues of the Redis OSS and Valkey families (`parameters.txt`), values checked against
+//! an entry's `DataType` and `AllowedValues`, and the translation of a parameter group's values into the settings a
+//! node runs with.
 //!
 //! AWS's `AllowedValues` is a small grammar, seen in its catalogues: `a,b,c` (an enumeration), `lo-hi`, `lo-` (no
 //! upper bound), `-` (anything), and mixes such as `0,20-` or `-5,-4,-3,-2,-1,1-` (a leading minus sign belongs to
@@ -17,6 +18,8 @@ enum Part {
 /// What a parameter's `AllowedValues` admits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Allowed {
+    /// The text as AWS writes it (`-` when there is none).
+    text: String,
     /// `None`: anything (`-`, or no `AllowedValues` at all).
     parts: Option<Vec<Part>>,
 }
@@ -40,7 +43,10 @@ impl Allowed {
     /// Reads an `AllowedValues` text.
     pub fn parse(text: Option<&str>) -> Self {
         let Some(t) = text.map(str::trim).filter(|t| !t.is_empty() && *t != "-") else {
-            return Self { parts: None };
+            return Self {
+                text: "-".into(),
+                parts: None,
+            };
         };
         let parts = t
             .split(',')
@@ -50,7 +56,10 @@ impl Allowed {
                 None => Part::Exact(p.to_string()),
             })
             .collect();
-        Self { parts: Some(parts) }
+        Self {
+            text: t.to_string(),
+            parts: Some(parts),
+        }
     }
 
     /// Whether `value` is allowed, for a parameter of `data_type` (`integer`, `string`, `boolean`).
@@ -71,16 +80,11 @@ impl Allowed {
     }
 
     /// The check of a value given for parameter `name`: `Err` with a message a person can act on.
-    pub fn check(
-        &self,
-        name: &str,
-        data_type: &str,
-        allowed_text: &str,
-        value: &str,
-    ) -> Result<(), String> {
+    pub fn check(&self, name: &str, data_type: &str, value: &str) -> Result<(), String> {
         if self.admits(data_type, value) {
             return Ok(());
         }
+        let allowed_text = &self.text;
         let shown = crate::rules::shown(value);
         Err(if data_type == "integer" && value.parse::<i64>().is_err() {
             format!("Value ({shown}) for parameter {name} is invalid: it must be a whole number in {allowed_text}.")
@@ -88,6 +92,244 @@ impl Allowed {
             format!("Value ({shown}) for parameter {name} is invalid: allowed values are {allowed_text}.")
         })
     }
+}
+
+/// `ChangeType`: when a new value takes effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Immediate,
+    RequiresReboot,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Immediate => "immediate",
+            Self::RequiresReboot => "requires-reboot",
+        }
+    }
+}
+
+/// One parameter of a family's catalogue.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub name: &'static str,
+    /// `None`: the parameter has no value (AWS sends no `ParameterValue`).
+    pub default: Option<&'static str>,
+    pub data_type: &'static str,
+    /// `AllowedValues` as AWS writes it; `None`: AWS sends none.
+    pub allowed_text: Option<&'static str>,
+    pub allowed: Allowed,
+    modifiable: bool,
+    /// Modifiable in a customer's own group, though the engine defaults say it is not.
+    custom_only: bool,
+    /// An ElastiCache-only behaviour Cacheplane does not have: reported, never changed.
+    refused: bool,
+    pub change: Change,
+    families: &'static str,
+    min_version: &'static str,
+    pub description: &'static str,
+}
+
+const CATALOGUE_TEXT: &str = include_str!("parameters.txt");
+
+static CATALOGUE: std::sync::LazyLock<Vec<Spec>> = std::sync::LazyLock::new(|| {
+    CATALOGUE_TEXT
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let f: Vec<&'static str> = l.split('|').collect();
+            assert_eq!(f.len(), 8, "parameters.txt: {l}");
+            let opt = |v: &'static str| (v != "~").then_some(v);
+            Spec {
+                name: f[0],
+                default: opt(f[1]),
+                data_type: f[2],
+                allowed_text: opt(f[3]),
+                allowed: Allowed::parse(opt(f[3])),
+                modifiable: f[4].contains('M'),
+                custom_only: f[4].contains('C'),
+                refused: f[4].contains('X'),
+                change: if f[4].contains('R') {
+                    Change::RequiresReboot
+                } else {
+                    Change::Immediate
+                },
+                families: f[5],
+                min_version: f[6],
+                description: f[7],
+            }
+        })
+        .collect()
+});
+
+/// A parameter group family whose catalogue is known: `redis6.x`, `redis7`, `valkey7`, `valkey8`, `valkey9`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Family {
+    pub name: String,
+    /// The catalogue column (`6` or `7`).
+    column: char,
+    /// The family's first engine version: every parameter's `MinimumEngineVersion` is at least this.
+    first_version: String,
+}
+
+impl Family {
+    /// The family named `name`, when its catalogue is known.
+    pub fn of(name: &str) -> Option<Self> {
+        let (column, first) = match name {
+            "redis6.x" => ('6', "6.0.0".to_string()),
+            "redis7" => ('7', "7.0.0".to_string()),
+            _ => {
+                let major: u32 = name.strip_prefix("valkey")?.parse().ok()?;
+                if major < 7 {
+                    return None;
+                }
+                (
+                    '7',
+                    if major == 7 {
+                        "7.2.0".into()
+                    } else {
+                        format!("{major}.0.0")
+                    },
+                )
+            }
+        };
+        Some(Self {
+            name: name.to_string(),
+            column,
+            first_version: first,
+        })
+    }
+
+    /// The family's parameters, by name.
+    pub fn specs(&self) -> impl Iterator<Item = &'static Spec> + '_ {
+        CATALOGUE
+            .iter()
+            .filter(move |s| s.families.contains(self.column))
+    }
+
+    pub fn spec(&self, name: &str) -> Option<&'static Spec> {
+        self.specs().find(|s| s.name == name)
+    }
+
+    /// The family's first engine version.
+    pub fn first_version(&self) -> &str {
+        &self.first_version
+    }
+
+    /// `MinimumEngineVersion` of a parameter in this family.
+    pub fn min_version(&self, s: &Spec) -> String {
+        let own = engine::binary::parse_version(s.min_version);
+        if own > engine::binary::parse_version(&self.first_version) {
+            s.min_version.to_string()
+        } else {
+            self.first_version.clone()
+        }
+    }
+}
+
+impl Spec {
+    /// `IsModifiable` as reported in a group (`custom`: a customer's own group) or in the engine defaults.
+    pub fn is_modifiable(&self, custom: bool) -> bool {
+        !self.refused && (self.modifiable || (custom && self.custom_only))
+    }
+
+    /// Whether a customer's group may change it; `Err` with AWS's message when not.
+    pub fn check_modifiable(&self) -> Result<(), String> {
+        if self.is_modifiable(true) {
+            Ok(())
+        } else if self.refused {
+            Err(format!(
+                "The parameter {} cannot be modified: Cacheplane does not have this ElastiCache-only behaviour.",
+                self.name
+            ))
+        } else {
+            Err(format!("The parameter {} cannot be modified.", self.name))
+        }
+    }
+}
+
+/// What a node of a group runs with, from its parameter group: stored with the group (so that a node's config is a
+/// function of its group alone) and re-resolved when the parameter group changes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct NodeParams {
+    /// Engine settings set live (`CONFIG SET`) and written to the node's config: `immediate` parameters.
+    pub live: Vec<(String, String)>,
+    /// Engine settings a node takes only when it starts: `requires-reboot` parameters.
+    pub boot: Vec<(String, String)>,
+    /// `reserved-memory-percent`: the share of the node type's memory kept out of `maxmemory`.
+    pub reserved_memory_percent: u64,
+}
+
+impl NodeParams {
+    /// The node's `maxmemory` for a node type of `bytes`.
+    pub fn maxmemory(&self, bytes: u64) -> u64 {
+        (u128::from(bytes) * u128::from(100 - self.reserved_memory_percent.min(100)) / 100) as u64
+    }
+}
+
+/// The engine's name of an AWS parameter, where they differ.
+fn engine_name(name: &str) -> &str {
+    match name {
+        "cluster-allow-pubsub-shard-when-down" => "cluster-allow-pubsubshard-when-down",
+        other => other,
+    }
+}
+
+/// The settings a node of `engine_version` runs with for a group whose values are `value_of` each parameter.
+/// Parameters ElastiCache manages itself (cluster mode, persistence, replication, client limits) stay the control
+/// plane's; the client output buffer limits of the normal and pub/sub classes become one
+/// `client-output-buffer-limit` setting; `reserved-memory-percent` lowers `maxmemory`.
+pub fn node_params(
+    family: &Family,
+    engine_version: &str,
+    value_of: impl Fn(&Spec) -> Option<String>,
+) -> NodeParams {
+    let engine = engine::binary::parse_version(engine_version);
+    let mut p = NodeParams::default();
+    let mut buffers = std::collections::BTreeMap::new();
+    for s in family.specs() {
+        if engine::binary::parse_version(&family.min_version(s)) > engine {
+            continue;
+        }
+        let value = value_of(s).unwrap_or_default();
+        if s.name == "reserved-memory-percent" {
+            p.reserved_memory_percent = value.parse().unwrap_or(25);
+            continue;
+        }
+        if let Some(rest) = s.name.strip_prefix("client-output-buffer-limit-") {
+            if let Some((class @ ("normal" | "pubsub"), field)) = rest.split_once('-') {
+                buffers.insert((class, field), value);
+            }
+            continue;
+        }
+        // Managed by the control plane, or refused: reported, not applied.
+        if s.name == "cluster-enabled" || !s.is_modifiable(true) && s.change == Change::Immediate {
+            continue;
+        }
+        if s.name == "maxclients" {
+            continue;
+        }
+        let setting = (engine_name(s.name).to_string(), value);
+        match s.change {
+            Change::Immediate => p.live.push(setting),
+            Change::RequiresReboot => p.boot.push(setting),
+        }
+    }
+    let limit = |class: &str| -> String {
+        let f = |field| buffers.get(&(class, field)).cloned().unwrap_or_default();
+        format!(
+            "{class} {} {} {}",
+            f("hard-limit"),
+            f("soft-limit"),
+            f("soft-seconds")
+        )
+    };
+    p.live.push((
+        "client-output-buffer-limit".into(),
+        format!("{} {}", limit("normal"), limit("pubsub")),
+    ));
+    p
 }
 
 #[cfg(test)]
@@ -125,15 +367,13 @@ mod tests {
     #[test]
     fn refusals_name_the_parameter_and_what_is_allowed() {
         let a = Allowed::parse(Some("0,20-"));
-        let e = a.check("timeout", "integer", "0,20-", "5").expect_err("5");
+        let e = a.check("timeout", "integer", "5").expect_err("5");
         assert!(
             e.contains("timeout") && e.contains("0,20-") && e.contains("(5)"),
             "{e}"
         );
-        let e = a
-            .check("timeout", "integer", "0,20-", "soon")
-            .expect_err("soon");
+        let e = a.check("timeout", "integer", "soon").expect_err("soon");
         assert!(e.contains("whole number"), "{e}");
-        assert!(a.check("timeout", "integer", "0,20-", "300").is_ok());
+        assert!(a.check("timeout", "integer", "300").is_ok());
     }
 }

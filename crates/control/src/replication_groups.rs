@@ -208,7 +208,12 @@ impl Control {
         if input.global_replication_group_id.is_some() {
             return Err(not_yet("GlobalReplicationGroupId", "global datastores"));
         }
-        let mode = crate::layout::mode_of(&input)?;
+        let cluster_group = input
+            .cache_parameter_group_name
+            .as_deref()
+            .and_then(|n| self.parameter_group(n))
+            .map(|g| g.cluster_enabled());
+        let mode = crate::layout::mode_of(&input, cluster_group)?;
         if input.at_rest_encryption_enabled == Some(true) || input.kms_key_id.is_some() {
             return Err(not_yet(
                 "AtRestEncryptionEnabled/KmsKeyId",
@@ -432,13 +437,17 @@ impl Control {
         let default_group = default_parameter_group(&engine, &engine_version, mode.runs_cluster());
         let parameter_group = match input.cache_parameter_group_name.as_deref() {
             None => default_group,
-            Some(p) if p == default_group => p.to_string(),
             Some(p) => {
-                return Err(ControlError::CacheParameterGroupNotFound(format!(
-                    "{} (only {default_group} exists for engine version {engine_version} with cluster mode {})",
-                    rules::shown(p),
-                    mode.as_str()
-                )))
+                let pg = self.usable_parameter_group(p, &engine, &engine_version)?;
+                if pg.cluster_enabled() != mode.runs_cluster() {
+                    return Err(combination(format!(
+                        "Parameter group {} has cluster-enabled {}, which a group with cluster mode {} cannot use.",
+                        pg.name,
+                        if pg.cluster_enabled() { "yes" } else { "no" },
+                        mode.as_str()
+                    )));
+                }
+                pg.name
             }
         };
         let tags = tag_pairs(input.tags.as_deref().unwrap_or_default())?;
@@ -641,6 +650,7 @@ impl Control {
             snapshotting: None,
             restore_from: plan.restore_from,
             final_snapshot: None,
+            next_parameter_group: None,
         };
         let arn = if vessel {
             self.inner.settings.arn("cluster", &g.id)

@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS snapshots (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS user_groups (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS subnet_groups (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS parameter_groups (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS test_failovers (date_ms INTEGER NOT NULL, replication_group_id TEXT NOT NULL);
 ";
 
@@ -249,6 +250,16 @@ impl Store {
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         Self::put_doc(&tx, "subnet_groups", "name", &g.name, g)?;
+        Self::insert_tags(&tx, arn, tags)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn insert_tags(
+        tx: &rusqlite::Transaction<'_>,
+        arn: &str,
+        tags: &[(String, String)],
+    ) -> Result<()> {
         for (k, v) in tags {
             tx.execute(
                 "INSERT INTO tags (arn, key, value) VALUES (?1, ?2, ?3) \
@@ -256,17 +267,52 @@ impl Store {
                 params![arn, k, v],
             )?;
         }
-        tx.commit()?;
         Ok(())
     }
 
     /// Removes a subnet group and its tags in one transaction.
     pub fn delete_subnet_group(&mut self, name: &str, arn: &str) -> Result<()> {
+        self.delete_named("subnet_groups", name, arn)
+    }
+
+    /// Removes the document `name` of `table` and the tags at `arn` in one transaction.
+    fn delete_named(&mut self, table: &str, name: &str, arn: &str) -> Result<()> {
         let tx = self.conn.transaction()?;
-        Self::delete_doc(&tx, "subnet_groups", "name", name)?;
+        Self::delete_doc(&tx, table, "name", name)?;
         tx.execute("DELETE FROM tags WHERE arn = ?1", params![arn])?;
         tx.commit()?;
         Ok(())
+    }
+
+    pub fn load_parameter_groups(&self) -> Result<Vec<crate::parameter_groups::ParameterGroup>> {
+        self.load_docs("parameter_groups", "name")
+    }
+
+    /// Writes a parameter group, with its first tags (at `arn`) when it is new, the replication groups whose nodes'
+    /// parameters it changed, and `events`, in one transaction.
+    pub fn put_parameter_group(
+        &mut self,
+        pg: &crate::parameter_groups::ParameterGroup,
+        arn: &str,
+        tags: &[(String, String)],
+        groups: &[ReplicationGroup],
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        Self::put_doc(&tx, "parameter_groups", "name", &pg.name, pg)?;
+        Self::insert_tags(&tx, arn, tags)?;
+        for g in groups {
+            Self::put_doc(&tx, "replication_groups", "id", &g.id, g)?;
+        }
+        Self::insert_events(&tx, now, events)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes a parameter group and its tags in one transaction.
+    pub fn delete_parameter_group(&mut self, name: &str, arn: &str) -> Result<()> {
+        self.delete_named("parameter_groups", name, arn)
     }
 
     pub fn load_standalone(&self) -> Result<Vec<StandaloneCluster>> {
@@ -534,13 +580,7 @@ impl Store {
     /// Adds or replaces tags in one transaction.
     pub fn put_tags(&mut self, arn: &str, tags: &[(String, String)]) -> Result<()> {
         let tx = self.conn.transaction()?;
-        for (k, v) in tags {
-            tx.execute(
-                "INSERT INTO tags (arn, key, value) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT(arn, key) DO UPDATE SET value = excluded.value",
-                params![arn, k, v],
-            )?;
-        }
+        Self::insert_tags(&tx, arn, tags)?;
         tx.commit()?;
         Ok(())
     }

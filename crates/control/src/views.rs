@@ -137,13 +137,45 @@ impl Control {
         }
     }
 
-    fn node_view(&self, m: &Member, addr: SocketAddr, status: &str) -> CacheNode {
+    /// How far the node of member `m` has taken its parameter group: `in-sync`, `applying` (live settings not
+    /// yet set on the running node) or `pending-reboot` (settings taken at start differ from what it runs with).
+    pub(crate) fn parameter_status(
+        &self,
+        group: &str,
+        (engine, version): (&str, &str),
+        m: &Member,
+    ) -> &'static str {
+        let Some(o) = self.inner.observed.get(&m.cluster_id) else {
+            return "in-sync";
+        };
+        if o.pending_reboot {
+            return "pending-reboot";
+        }
+        let Some(pid) = o.pid else {
+            return "in-sync";
+        };
+        let params = self.node_params(group, engine, version);
+        let want = engine::config::settings_fingerprint(&params.live);
+        if o.settings.as_ref() == Some(&(pid, want)) {
+            "in-sync"
+        } else {
+            "applying"
+        }
+    }
+
+    fn node_view(
+        &self,
+        m: &Member,
+        addr: SocketAddr,
+        status: &str,
+        parameter_status: &str,
+    ) -> CacheNode {
         CacheNode {
             cache_node_id: "0001".into(),
             status: status.into(),
             create_time: Some(m.create_time),
             endpoint: Some(endpoint(addr)),
-            parameter_group_status: "in-sync".into(),
+            parameter_group_status: parameter_status.into(),
             customer_availability_zone: Some(m.availability_zone.clone()),
         }
     }
@@ -159,6 +191,7 @@ impl Control {
         } else {
             (member_status(g.status), member_status(g.status))
         };
+        let parameter_status = self.parameter_status(&g.cache_parameter_group, g.release_of(m), m);
         output::CacheCluster {
             cache_cluster_id: m.cluster_id.clone(),
             cache_node_type: g.cache_node_type.clone(),
@@ -176,9 +209,21 @@ impl Control {
                 .as_ref()
                 .map(|n| (n.topic_arn.clone(), n.status().to_string())),
             cache_parameter_group_name: g.cache_parameter_group.clone(),
+            parameter_apply_status: parameter_status.into(),
+            cache_node_ids_to_reboot: if parameter_status == "pending-reboot" {
+                vec!["0001".into()]
+            } else {
+                vec![]
+            },
             cache_subnet_group_name: Some(g.cache_subnet_group.clone()),
-            cache_nodes: show_nodes
-                .then(|| vec![self.node_view(m, g.addr_of(m, g.ipv6_discovery()), node_status)]),
+            cache_nodes: show_nodes.then(|| {
+                vec![self.node_view(
+                    m,
+                    g.addr_of(m, g.ipv6_discovery()),
+                    node_status,
+                    parameter_status,
+                )]
+            }),
             auto_minor_version_upgrade: g.auto_minor_version_upgrade,
             security_group_ids: g.security_group_ids.clone(),
             replication_group_id: (!g.standalone).then(|| g.id.clone()),
@@ -226,7 +271,12 @@ impl Control {
                 } else {
                     s.member.address
                 };
-                vec![self.node_view(&s.member, SocketAddr::new(ip, s.port), node_status)]
+                vec![self.node_view(
+                    &s.member,
+                    SocketAddr::new(ip, s.port),
+                    node_status,
+                    "in-sync",
+                )]
             }),
             auto_minor_version_upgrade: s.auto_minor_version_upgrade,
             security_group_ids: s.security_group_ids.clone(),

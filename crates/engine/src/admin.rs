@@ -455,6 +455,46 @@ impl AdminClient {
         Ok(aof_rewriting(&self.info("persistence").await?))
     }
 
+    /// `CONFIG SET` of each setting on its own, so that one the node refuses does not hold back the others.
+    /// Returns the refused ones with the node's reason; a lost connection is an error.
+    pub async fn apply_settings(
+        &mut self,
+        settings: &[(String, String)],
+    ) -> Result<Vec<(String, String)>> {
+        let mut refused = Vec::new();
+        for (name, value) in settings {
+            let reply = tokio::time::timeout(
+                self.timeout,
+                redis::cmd("CONFIG")
+                    .arg("SET")
+                    .arg(name)
+                    .arg(value)
+                    .query_async::<String>(&mut self.conn),
+            )
+            .await
+            .map_err(|_| EngineError::Other(format!("command on {} timed out", self.addr)))?;
+            match reply {
+                Ok(_) => {}
+                Err(e) if e.kind() == redis::ErrorKind::ResponseError => {
+                    refused.push((name.clone(), e.to_string()));
+                }
+                Err(e) => return Err(redis_err(self.addr)(e)),
+            }
+        }
+        Ok(refused)
+    }
+
+    /// The settings of `settings` whose running value differs (settings a node takes only at its start).
+    pub async fn differing(&mut self, settings: &[(String, String)]) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for (name, want) in settings {
+            if self.config_get(name).await?.as_deref() != Some(want.as_str()) {
+                out.push(name.clone());
+            }
+        }
+        Ok(out)
+    }
+
     /// `CONFIG GET name`: the value, if the parameter exists.
     pub async fn config_get(&mut self, name: &str) -> Result<Option<String>> {
         let v: Vec<String> = self.run(redis::cmd("CONFIG").arg("GET").arg(name)).await?;

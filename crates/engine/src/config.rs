@@ -48,6 +48,13 @@ pub struct NodeSpec {
     pub engine_version: (u32, u32, u32),
     /// The node runs Redis Cluster (`cluster-enabled yes`); `None`: a plain replication node.
     pub cluster: Option<NodeCluster>,
+    /// Settings from the customer's parameter group that the node takes while it runs (`CONFIG SET`), as
+    /// `(name, value)`. They are not written to its config: a value this build refuses (`activedefrag yes` without
+    /// Redis's own jemalloc) would stop the node from starting; the control plane sets them once it runs.
+    pub settings: Vec<(String, String)>,
+    /// Settings the node takes only when it starts (parameters that require a reboot): written to its config,
+    /// after the control plane's own.
+    pub boot_settings: Vec<(String, String)>,
 }
 
 /// How a node takes part in a Redis Cluster. The control plane decides roles and failovers: the cluster's own
@@ -141,6 +148,11 @@ impl NodeSpec {
         }
         hex::encode(h.finalize())
     }
+    /// A digest of [`Self::settings`]: whether a running node has been given these.
+    pub fn settings_fingerprint(&self) -> String {
+        settings_fingerprint(&self.settings)
+    }
+
     /// The ports Redis listens on, plaintext and TLS (0: none).
     pub fn listen_ports(&self) -> (u16, u16) {
         listen_ports(self.port, self.tls.as_ref().map(|t| t.mode))
@@ -191,6 +203,33 @@ fn quoted(p: &Path) -> String {
             .replace('\\', "\\\\")
             .replace('"', "\\\"")
     )
+}
+
+/// A digest of a list of settings.
+pub fn settings_fingerprint(settings: &[(String, String)]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for (name, value) in settings {
+        h.update(name.as_bytes());
+        h.update(b"\0");
+        h.update(value.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
+/// A config file line for a setting. `client-output-buffer-limit` takes one class (four words) a line in Redis 6;
+/// every other value is one argument.
+fn setting_line(name: &str, value: &str) -> String {
+    if name == "client-output-buffer-limit" {
+        let words: Vec<&str> = value.split_whitespace().collect();
+        return words
+            .chunks(4)
+            .map(|class| format!("{name} {}", class.join(" ")))
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
+    format!("{name} {}", conf_arg(value))
 }
 
 /// `arg` as one argument of a config file line: double-quoted, with `\\`, `"` and every byte that is not
@@ -327,6 +366,10 @@ pub fn render(spec: &NodeSpec, admin: &AdminCredentials) -> String {
             }
         }
     }
+    // The customer's parameter group last: a later line of the same setting wins.
+    for (name, value) in &spec.boot_settings {
+        let _ = writeln!(c, "{}", setting_line(name, value));
+    }
     c
 }
 
@@ -357,6 +400,8 @@ mod tests {
             restore_rdb: None,
             engine_version: (7, 0, 15),
             cluster: None,
+            settings: vec![],
+            boot_settings: vec![],
         };
         let c = render(&spec, &admin);
         assert!(c.contains("bind 127.1.2.3\n"));

@@ -54,6 +54,9 @@ error_codes! {
     CacheClusterNotFound => "CacheClusterNotFound", 404;
     CacheClusterAlreadyExists => "CacheClusterAlreadyExists", 400;
     CacheParameterGroupNotFound => "CacheParameterGroupNotFound", 404;
+    CacheParameterGroupAlreadyExists => "CacheParameterGroupAlreadyExists", 400;
+    CacheParameterGroupQuotaExceeded => "CacheParameterGroupQuotaExceeded", 400;
+    InvalidCacheParameterGroupState => "InvalidCacheParameterGroupState", 400;
     CacheSecurityGroupNotFound => "CacheSecurityGroupNotFound", 404;
     CacheSubnetGroupNotFound => "CacheSubnetGroupNotFoundFault", 400;
     CacheSubnetGroupAlreadyExists => "CacheSubnetGroupAlreadyExists", 400;

@@ -696,6 +696,84 @@ input! {
     }
 }
 
+structure! {
+    /// `ParameterNameValue`: one parameter of `ModifyCacheParameterGroup` or `ResetCacheParameterGroup`.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct ParameterNameValue {
+        pub parameter_name: Option<String> = "ParameterName",
+        pub parameter_value: Option<String> = "ParameterValue",
+    }
+}
+
+input! {
+    /// `CreateCacheParameterGroup`.
+    #[derive(Debug, Clone, Default)]
+    pub struct CreateCacheParameterGroup("CreateCacheParameterGroup") {
+        pub cache_parameter_group_name: String = "CacheParameterGroupName",
+        pub cache_parameter_group_family: String = "CacheParameterGroupFamily",
+        pub description: String = "Description",
+        pub tags: Option<Vec<Tag>> = "Tags" / "Tag",
+    }
+}
+
+input! {
+    /// `ModifyCacheParameterGroup`.
+    #[derive(Debug, Clone, Default)]
+    pub struct ModifyCacheParameterGroup("ModifyCacheParameterGroup") {
+        pub cache_parameter_group_name: String = "CacheParameterGroupName",
+        pub parameter_name_values: Vec<ParameterNameValue> = "ParameterNameValues" / "ParameterNameValue",
+    }
+}
+
+input! {
+    /// `ResetCacheParameterGroup`.
+    #[derive(Debug, Clone, Default)]
+    pub struct ResetCacheParameterGroup("ResetCacheParameterGroup") {
+        pub cache_parameter_group_name: String = "CacheParameterGroupName",
+        pub reset_all_parameters: Option<bool> = "ResetAllParameters",
+        pub parameter_name_values: Option<Vec<ParameterNameValue>> = "ParameterNameValues" / "ParameterNameValue",
+    }
+}
+
+input! {
+    /// `DeleteCacheParameterGroup`.
+    #[derive(Debug, Clone, Default)]
+    pub struct DeleteCacheParameterGroup("DeleteCacheParameterGroup") {
+        pub cache_parameter_group_name: String = "CacheParameterGroupName",
+    }
+}
+
+input! {
+    /// `DescribeCacheParameterGroups`.
+    #[derive(Debug, Clone, Default)]
+    pub struct DescribeCacheParameterGroups("DescribeCacheParameterGroups") {
+        pub cache_parameter_group_name: Option<String> = "CacheParameterGroupName",
+        pub max_records: Option<i32> = "MaxRecords",
+        pub marker: Option<String> = "Marker",
+    }
+}
+
+input! {
+    /// `DescribeCacheParameters`.
+    #[derive(Debug, Clone, Default)]
+    pub struct DescribeCacheParameters("DescribeCacheParameters") {
+        pub cache_parameter_group_name: String = "CacheParameterGroupName",
+        pub source: Option<String> = "Source" in ["user", "system", "engine-default"],
+        pub max_records: Option<i32> = "MaxRecords",
+        pub marker: Option<String> = "Marker",
+    }
+}
+
+input! {
+    /// `DescribeEngineDefaultParameters`.
+    #[derive(Debug, Clone, Default)]
+    pub struct DescribeEngineDefaultParameters("DescribeEngineDefaultParameters") {
+        pub cache_parameter_group_family: String = "CacheParameterGroupFamily",
+        pub max_records: Option<i32> = "MaxRecords",
+        pub marker: Option<String> = "Marker",
+    }
+}
+
 input! {
     /// `ListAllowedNodeTypeModifications`.
     #[derive(Debug, Clone, Default)]
@@ -924,6 +1002,13 @@ requests! {
     DescribeCacheSecurityGroups,
     #[boxed] CreateCacheCluster,
     #[boxed] ModifyCacheCluster,
+    CreateCacheParameterGroup,
+    ModifyCacheParameterGroup,
+    ResetCacheParameterGroup,
+    DeleteCacheParameterGroup,
+    DescribeCacheParameterGroups,
+    DescribeCacheParameters,
+    DescribeEngineDefaultParameters,
 }
 
 impl Request {

@@ -276,6 +276,10 @@ pub struct CacheCluster {
     /// `NotificationConfiguration`: topic ARN and status.
     pub notification: Option<(String, String)>,
     pub cache_parameter_group_name: String,
+    /// `CacheParameterGroup.ParameterApplyStatus` (`in-sync`, `applying`, `pending-reboot`); empty: `in-sync`.
+    pub parameter_apply_status: String,
+    /// `CacheParameterGroup.CacheNodeIdsToReboot`.
+    pub cache_node_ids_to_reboot: Vec<String>,
     pub cache_subnet_group_name: Option<String>,
     /// `Some` when `ShowCacheNodeInfo` was asked for.
     pub cache_nodes: Option<Vec<CacheNode>>,
@@ -343,8 +347,19 @@ impl CacheCluster {
         w.empty("CacheSecurityGroups");
         w.open("CacheParameterGroup");
         w.text("CacheParameterGroupName", &self.cache_parameter_group_name);
-        w.text("ParameterApplyStatus", "in-sync");
-        w.empty("CacheNodeIdsToReboot");
+        w.text(
+            "ParameterApplyStatus",
+            if self.parameter_apply_status.is_empty() {
+                "in-sync"
+            } else {
+                &self.parameter_apply_status
+            },
+        );
+        w.str_list(
+            "CacheNodeIdsToReboot",
+            "CacheNodeId",
+            &self.cache_node_ids_to_reboot,
+        );
         w.close("CacheParameterGroup");
         w.opt_text(
             "CacheSubnetGroupName",
@@ -666,6 +681,98 @@ impl CacheSubnetGroup {
         self.write_fields(w);
         w.close(name);
     }
+}
+
+/// The `CacheParameterGroup` shape.
+#[derive(Debug, Clone, Default)]
+pub struct CacheParameterGroup {
+    pub name: String,
+    pub family: String,
+    pub description: String,
+    pub arn: String,
+}
+
+impl CacheParameterGroup {
+    /// Under `name` (`CacheParameterGroup` in a single result and as a list item).
+    pub fn write_as(&self, name: &str, w: &mut XmlWriter) {
+        w.open(name);
+        w.text("CacheParameterGroupName", &self.name);
+        w.text("CacheParameterGroupFamily", &self.family);
+        w.text("Description", &self.description);
+        w.bool("IsGlobal", false);
+        w.text("ARN", &self.arn);
+        w.close(name);
+    }
+}
+
+/// The `Parameter` shape; with `node_type_values`, a `CacheNodeTypeSpecificParameter`.
+#[derive(Debug, Clone, Default)]
+pub struct Parameter {
+    pub name: String,
+    /// `None`: no `ParameterValue` element (a parameter without a value).
+    pub value: Option<String>,
+    pub description: String,
+    pub source: String,
+    pub data_type: String,
+    pub allowed_values: Option<String>,
+    pub is_modifiable: bool,
+    pub minimum_engine_version: String,
+    pub change_type: String,
+    /// `(CacheNodeType, Value)` of a node-type-specific parameter.
+    pub node_type_values: Vec<(String, String)>,
+}
+
+impl Parameter {
+    fn write(&self, w: &mut XmlWriter) {
+        let specific = !self.node_type_values.is_empty();
+        let name = if specific {
+            "CacheNodeTypeSpecificParameter"
+        } else {
+            "Parameter"
+        };
+        w.open(name);
+        w.text("ParameterName", &self.name);
+        w.opt_text("ParameterValue", self.value.as_deref());
+        w.text("Description", &self.description);
+        w.text("Source", &self.source);
+        w.text("DataType", &self.data_type);
+        w.opt_text("AllowedValues", self.allowed_values.as_deref());
+        w.bool("IsModifiable", self.is_modifiable);
+        w.text("MinimumEngineVersion", &self.minimum_engine_version);
+        if specific {
+            w.open("CacheNodeTypeSpecificValues");
+            for (t, v) in &self.node_type_values {
+                w.open("CacheNodeTypeSpecificValue");
+                w.text("CacheNodeType", t);
+                w.text("Value", v);
+                w.close("CacheNodeTypeSpecificValue");
+            }
+            w.close("CacheNodeTypeSpecificValues");
+        }
+        w.text("ChangeType", &self.change_type);
+        w.close(name);
+    }
+}
+
+/// A page of parameters (`DescribeCacheParameters`, and inside `EngineDefaults`): `Marker`, `Parameters`, then
+/// `CacheNodeTypeSpecificParameters`.
+pub fn write_parameters(
+    w: &mut XmlWriter,
+    marker: Option<&str>,
+    parameters: &[Parameter],
+    node_type_specific: &[Parameter],
+) {
+    w.opt_text("Marker", marker);
+    w.open("Parameters");
+    for p in parameters {
+        p.write(w);
+    }
+    w.close("Parameters");
+    w.open("CacheNodeTypeSpecificParameters");
+    for p in node_type_specific {
+        p.write(w);
+    }
+    w.close("CacheNodeTypeSpecificParameters");
 }
 
 /// `TagListMessage` body: `<TagList><Tag><Key/><Value/></Tag>…</TagList>`.

@@ -4,6 +4,7 @@
 mod catalog;
 mod ha;
 mod migration;
+mod parameter_groups;
 mod replication_groups;
 mod snapshots;
 mod users;
@@ -153,6 +154,21 @@ pub async fn dispatch(
                 "CacheSecurityGroups",
             ))
         }
+        Request::CreateCacheParameterGroup(i) => parameter_groups::create(c, i, request_id),
+        Request::ModifyCacheParameterGroup(i) => parameter_groups::modify(c, i, request_id),
+        Request::ResetCacheParameterGroup(i) => parameter_groups::reset(c, i, request_id),
+        Request::DeleteCacheParameterGroup(i) => {
+            parameter_groups::delete(c, &i.cache_parameter_group_name, request_id)
+        }
+        Request::DescribeCacheParameterGroups(i) => {
+            parameter_groups::describe_groups(c, i, request_id)
+        }
+        Request::DescribeCacheParameters(i) => {
+            parameter_groups::describe_parameters(c, i, request_id)
+        }
+        Request::DescribeEngineDefaultParameters(i) => {
+            parameter_groups::describe_engine_defaults(c, i, request_id)
+        }
         Request::DescribeCacheSubnetGroups(i) => {
             let (groups, marker) = c.describe_cache_subnet_groups(i).map_err(to_api_error)?;
             Ok(wire::output::envelope(
@@ -199,6 +215,15 @@ pub fn to_api_error(e: ControlError) -> ApiError {
         }
         e @ ControlError::CacheParameterGroupNotFound(_) => {
             (ErrorCode::CacheParameterGroupNotFound, e.to_string())
+        }
+        e @ ControlError::CacheParameterGroupAlreadyExists(_) => {
+            (ErrorCode::CacheParameterGroupAlreadyExists, e.to_string())
+        }
+        ControlError::CacheParameterGroupQuotaExceeded(m) => {
+            (ErrorCode::CacheParameterGroupQuotaExceeded, m)
+        }
+        ControlError::InvalidCacheParameterGroupState(m) => {
+            (ErrorCode::InvalidCacheParameterGroupState, m)
         }
         ControlError::CacheSubnetGroupNotFound(m) => (ErrorCode::CacheSubnetGroupNotFound, m),
         ControlError::CacheClusterAlreadyExists(m) => (ErrorCode::CacheClusterAlreadyExists, m),

@@ -124,6 +124,7 @@ impl Control {
             tracing::info!(node = %spec.name, %maxmemory, "setting maxmemory");
             c.config_set("maxmemory", &maxmemory).await?;
         }
+        self.correct_settings(&mut c, spec, pid).await?;
         let mut role = c.role().await?;
         let wrong = match (&role, spec.replica_of) {
             (Role::Replica { .. }, None) => true,
@@ -159,6 +160,68 @@ impl Control {
             }
         });
         Ok(())
+    }
+
+    /// Brings the node's settings to its parameter group: the live ones applied when the running process has not
+    /// been given these values yet (a change, a new process, or a daemon that restarted); the ones taken at start
+    /// compared, and the node marked `pending-reboot` while they differ. A value the node refuses is reported as
+    /// an event once, not retried until the values change.
+    async fn correct_settings(
+        &self,
+        c: &mut AdminClient,
+        spec: &NodeSpec,
+        pid: Option<u32>,
+    ) -> Result<()> {
+        let fingerprint = spec.settings_fingerprint();
+        let applied = self.inner.observed.get(&spec.name).and_then(|o| o.settings);
+        if pid.is_none()
+            || applied.as_ref().map(|(p, f)| (Some(*p), f)) != Some((pid, &fingerprint))
+        {
+            self.apply_settings(c, spec, pid).await?;
+        }
+        let pending = !c.differing(&spec.boot_settings).await?.is_empty();
+        self.inner
+            .observed
+            .update(&spec.name, |o| o.pending_reboot = pending);
+        Ok(())
+    }
+
+    /// Applies the live settings of `spec` to the node behind `c` (process `pid`) and records them as applied; a
+    /// value the engine refuses becomes an event.
+    async fn apply_settings(
+        &self,
+        c: &mut AdminClient,
+        spec: &NodeSpec,
+        pid: Option<u32>,
+    ) -> Result<()> {
+        let refused = c.apply_settings(&spec.settings).await?;
+        tracing::info!(node = %spec.name, settings = spec.settings.len(), refused = refused.len(), "parameter group applied");
+        for (name, why) in &refused {
+            tracing::warn!(node = %spec.name, %name, %why, "node refused a parameter");
+            self.state().store.add_events(
+                now(),
+                &[NewEvent::cluster(
+                    &spec.name,
+                    format!(
+                        "Parameter {name} could not be applied to cache cluster {}: the engine refused it ({why})",
+                        spec.name
+                    ),
+                )],
+            )?;
+        }
+        if let Some(pid) = pid {
+            let fingerprint = spec.settings_fingerprint();
+            self.inner
+                .observed
+                .update(&spec.name, |o| o.settings = Some((pid, fingerprint)));
+        }
+        Ok(())
+    }
+
+    /// The live settings of a node just started (process `pid`).
+    pub(super) async fn apply_new_node_settings(&self, spec: &NodeSpec, pid: u32) -> Result<()> {
+        let mut c = AdminClient::connect(&spec.node_addr(), &self.inner.admin).await?;
+        self.apply_settings(&mut c, spec, Some(pid)).await
     }
 
     /// Reads whether the node is loading its data, and records how far it has got. True while it loads.

@@ -171,7 +171,7 @@ impl Control {
                     s.slots.clear();
                 }
             }
-            cur.cache_parameter_group = group;
+            cur.cache_parameter_group = cur.next_parameter_group.take().unwrap_or(group);
             vec![NewEvent::group(
                 &cur.id,
                 format!(

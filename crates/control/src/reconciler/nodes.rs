@@ -39,6 +39,7 @@ impl Control {
                 .chain(g.configuration_endpoint)
                 .collect(),
         });
+        let params = self.node_params(&g.cache_parameter_group, engine, version);
         Ok(NodeSpec {
             name: m.cluster_id.clone(),
             dir,
@@ -47,7 +48,8 @@ impl Control {
             port: g.node_port(m),
             announce: g.addr_of(m, m.ipv6).ip(),
             follows_external: is_primary && source.is_some(),
-            maxmemory: node_types::maxmemory(&g.cache_node_type).unwrap_or(1 << 29),
+            maxmemory: params
+                .maxmemory(node_types::maxmemory(&g.cache_node_type).unwrap_or(1 << 29)),
             binary: binary.path.clone(),
             replica_of,
             default_user: match &g.acl {
@@ -72,6 +74,8 @@ impl Control {
                     .filter(|p| !is_primary && !g.runs_cluster(p))
                     .and(replica_of),
             }),
+            settings: params.live,
+            boot_settings: params.boot,
         })
     }
 
@@ -87,6 +91,7 @@ impl Control {
                 ))
             })?;
         let dir = crate::model::node_dir(&self.inner.settings.data_dir, &s.member.cluster_id);
+        let params = self.node_params(&s.cache_parameter_group, &s.engine, &s.engine_version);
         let tls = s.transit_encryption.map(|mode| engine::config::NodeTls {
             mode: mode.engine(),
             files: self.inner.tls.files(&dir),
@@ -104,7 +109,8 @@ impl Control {
             port: s.port,
             announce: s.member.address,
             follows_external: false,
-            maxmemory: node_types::maxmemory(&s.cache_node_type).unwrap_or(1 << 29),
+            maxmemory: params
+                .maxmemory(node_types::maxmemory(&s.cache_node_type).unwrap_or(1 << 29)),
             binary: binary.path.clone(),
             replica_of: None,
             default_user: match &s.acl {
@@ -116,6 +122,8 @@ impl Control {
             restore_rdb: None,
             engine_version: binary.version_triple(),
             cluster: None,
+            settings: params.live,
+            boot_settings: params.boot,
         })
     }
 
@@ -161,6 +169,10 @@ impl Control {
             o.sync = None;
             o.cluster_map_right = false;
         });
+        // The parameter group's live settings at once, before anything waits on the node.
+        if let Err(e) = self.apply_new_node_settings(spec, spawned.pid).await {
+            tracing::warn!(node = %spec.name, error = %e, "parameter group not applied yet; the next look will");
+        }
         self.watch_node(spec, spawned.pid, Some(spawned.exited), poke);
         Ok(true)
     }

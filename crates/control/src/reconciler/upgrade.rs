@@ -207,6 +207,8 @@ impl Control {
             None => {
                 let version = target.to_string();
                 self.update_group(&g.id, |cur| {
+                    let (from_engine, from_version) =
+                        (cur.engine.clone(), cur.engine_version.clone());
                     let (from, to) = crate::modify::upgrade_ends(
                         (&cur.engine, &cur.engine_version),
                         Some(&target_engine),
@@ -220,11 +222,24 @@ impl Control {
                     }
                     cur.upgrading_to = None;
                     cur.upgrading_engine = None;
-                    cur.cache_parameter_group = crate::replication_groups::default_parameter_group(
-                        &cur.engine,
-                        &version,
-                        cur.cluster_mode.runs_cluster(),
-                    );
+                    // A group named for the new family, or the new family's default group when the group
+                    // used a default one; a group of the same family stays.
+                    let same_family =
+                        crate::replication_groups::parameter_group_family(&cur.engine, &version)
+                            == crate::replication_groups::parameter_group_family(
+                                &from_engine,
+                                &from_version,
+                            );
+                    if let Some(p) = cur.next_parameter_group.take() {
+                        cur.cache_parameter_group = p;
+                    } else if !same_family {
+                        cur.cache_parameter_group =
+                            crate::replication_groups::default_parameter_group(
+                                &cur.engine,
+                                &version,
+                                cur.cluster_mode.runs_cluster(),
+                            );
+                    }
                     vec![NewEvent::group(
                         &cur.id,
                         format!(

@@ -1,0 +1,640 @@
+//! Cache parameter groups: `CreateCacheParameterGroup`, `ModifyCacheParameterGroup`, `ResetCacheParameterGroup`,
+//! `DeleteCacheParameterGroup`, `DescribeCacheParameterGroups`, `DescribeCacheParameters`,
+//! `DescribeEngineDefaultParameters`; which group a replication group may use, and what its nodes take from it.
+//!
+//! A customer's group starts as a copy of its family's defaults and holds only the values set since
+//! (`Source: user`, so that Terraform, which reads only the `user` page, sees exactly what it set); every other
+//! parameter reports the family's default as `Source: system`. Default groups (`default.<family>` and, for Redis
+//! OSS and Valkey, `default.<family>.cluster.on`) exist for every family with an engine here and are read-only.
+//! A change reaches the nodes of every group using the parameter group through the reconciler (see
+//! [`crate::parameters::node_params`]).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use wire::input::{
+    CreateCacheParameterGroup, DescribeCacheParameterGroups, DescribeCacheParameters,
+    DescribeEngineDefaultParameters, ModifyCacheParameterGroup, ParameterNameValue,
+    ResetCacheParameterGroup,
+};
+use wire::output;
+
+use crate::error::{combination, invalid, ControlError, Result};
+use crate::model::NewEvent;
+use crate::parameters::{Family, NodeParams, Spec};
+use crate::replication_groups::{parameter_group_family, tag_pairs};
+use crate::{now, rules, Control, Settings};
+
+/// Customer parameter groups a deployment holds at most (AWS's default quota per Region).
+pub const MAX_PARAMETER_GROUPS: usize = 150;
+/// Parameters one `ModifyCacheParameterGroup` changes at most (AWS's rule).
+pub const MAX_PARAMETERS_PER_CALL: usize = 20;
+/// `CacheParameterGroupFamily` values of AWS's API.
+const AWS_FAMILIES: &[&str] = &[
+    "memcached1.4",
+    "memcached1.5",
+    "memcached1.6",
+    "redis2.6",
+    "redis2.8",
+    "redis3.2",
+    "redis4.0",
+    "redis5.0",
+    "redis6.x",
+    "redis7",
+    "valkey7",
+    "valkey8",
+];
+
+/// A cache parameter group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParameterGroup {
+    /// Lower-cased, as AWS stores it.
+    pub name: String,
+    pub family: String,
+    pub description: String,
+    /// Values set by `ModifyCacheParameterGroup` (and not reset since), by parameter name.
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
+}
+
+impl ParameterGroup {
+    /// The default group `name` (`default.<family>` or `default.<family>.cluster.on`) of one of `families`.
+    fn default_named(name: &str, families: &[String]) -> Option<Self> {
+        let rest = name.strip_prefix("default.")?;
+        let (family, cluster) = match rest.strip_suffix(".cluster.on") {
+            Some(f) => (f, true),
+            None => (rest, false),
+        };
+        if !families.iter().any(|f| f == family) || (cluster && Family::of(family).is_none()) {
+            return None;
+        }
+        let description = if cluster {
+            format!("Customized default parameter group for {family} with cluster mode on")
+        } else {
+            format!("Default parameter group for {family}")
+        };
+        Some(Self {
+            name: name.to_string(),
+            family: family.to_string(),
+            description,
+            values: BTreeMap::new(),
+        })
+    }
+
+    pub fn is_default(&self) -> bool {
+        self.name.starts_with("default.")
+    }
+
+    /// A parameter's value in this group (`None`: it has none) and its `Source`.
+    fn value(&self, s: &Spec) -> (Option<String>, &'static str) {
+        if let Some(v) = self.values.get(s.name) {
+            return (Some(v.clone()), "user");
+        }
+        if s.name == "cluster-enabled" && self.is_default() && self.name.ends_with(".cluster.on") {
+            return (Some("yes".into()), "system");
+        }
+        (s.default.map(str::to_string), "system")
+    }
+
+    /// Whether nodes using this group run Redis Cluster (`cluster-enabled yes`).
+    pub fn cluster_enabled(&self) -> bool {
+        Family::of(&self.family)
+            .and_then(|f| f.spec("cluster-enabled"))
+            .and_then(|s| self.value(s).0)
+            .is_some_and(|v| v == "yes")
+    }
+
+    fn view(&self, s: &Settings) -> output::CacheParameterGroup {
+        output::CacheParameterGroup {
+            name: self.name.clone(),
+            family: self.family.clone(),
+            description: self.description.clone(),
+            arn: s.arn("parametergroup", &self.name),
+        }
+    }
+}
+
+impl Settings {
+    /// The parameter group families of the engines here, newest engines first.
+    pub fn parameter_families(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for b in &self.binaries {
+            let f = parameter_group_family(&b.engine, &b.version);
+            if !out.contains(&f) {
+                out.push(f);
+            }
+        }
+        out
+    }
+}
+
+fn not_found(name: &str) -> ControlError {
+    ControlError::CacheParameterGroupNotFound(rules::shown(name))
+}
+
+/// One parameter as `DescribeCacheParameters` and `DescribeEngineDefaultParameters` show it.
+fn parameter_view(
+    family: &Family,
+    s: &Spec,
+    value: Option<String>,
+    source: &str,
+    custom: bool,
+) -> output::Parameter {
+    output::Parameter {
+        name: s.name.to_string(),
+        value,
+        description: s.description.to_string(),
+        source: source.to_string(),
+        data_type: s.data_type.to_string(),
+        allowed_values: s.allowed_text.map(str::to_string),
+        is_modifiable: s.is_modifiable(custom),
+        minimum_engine_version: family.min_version(s),
+        change_type: s.change.as_str().to_string(),
+        node_type_values: vec![],
+    }
+}
+
+/// The node-type-specific parameters: `maxmemory`, the memory of each node type (not modifiable; see
+/// `reserved-memory-percent`).
+fn node_type_specific(family: &Family) -> Vec<output::Parameter> {
+    vec![output::Parameter {
+        name: "maxmemory".into(),
+        value: None,
+        description: "The maximum configurable amount of memory to use to store items, in bytes."
+            .into(),
+        source: "system".into(),
+        data_type: "integer".into(),
+        allowed_values: None,
+        is_modifiable: false,
+        minimum_engine_version: family.first_version().to_string(),
+        change_type: "immediate".into(),
+        node_type_values: crate::node_types::all()
+            .filter_map(|t| Some((t.to_string(), crate::node_types::maxmemory(t)?.to_string())))
+            .collect(),
+    }]
+}
+
+/// A page of `items` after `marker` (an opaque marker naming the last item of the previous page).
+fn page<T: Clone>(
+    items: &[T],
+    key: impl Fn(&T) -> &str,
+    max_records: Option<i32>,
+    marker: Option<&str>,
+) -> Result<(Vec<T>, Option<String>)> {
+    let limit = rules::max_records(max_records)?;
+    let start = match rules::read_page_marker(marker)? {
+        None => 0,
+        Some(last) => items
+            .iter()
+            .position(|i| key(i) == last)
+            .map(|i| i + 1)
+            .ok_or_else(|| invalid("Invalid Marker: the page it continues no longer exists."))?,
+    };
+    let page: Vec<T> = items.iter().skip(start).take(limit).cloned().collect();
+    let more = start + page.len() < items.len();
+    let next = more.then(|| rules::page_marker(page.last().map_or("", |i| key(i))));
+    Ok((page, next))
+}
+
+/// A page of parameters: `DescribeCacheParameters`, or `DescribeEngineDefaultParameters` (with its family).
+#[derive(Debug, Clone, Default)]
+pub struct ParameterPage {
+    pub family: String,
+    pub parameters: Vec<output::Parameter>,
+    /// With the first page only.
+    pub node_type_specific: Vec<output::Parameter>,
+    pub marker: Option<String>,
+}
+
+/// The names of a `ParameterNameValues` list, each required.
+fn names(list: &[ParameterNameValue]) -> Result<Vec<String>> {
+    list.iter()
+        .map(|p| {
+            p.parameter_name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| invalid("Every ParameterNameValue must have a ParameterName."))
+        })
+        .collect()
+}
+
+impl Control {
+    /// The parameter group `name` (case-insensitive): a customer's, or a default one of a family here.
+    pub fn parameter_group(&self, name: &str) -> Option<ParameterGroup> {
+        let name = name.to_ascii_lowercase();
+        if let Some(g) = self.parameter_groups().get(&name) {
+            return Some(g.clone());
+        }
+        ParameterGroup::default_named(&name, &self.inner.settings.parameter_families())
+    }
+
+    fn parameter_groups(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ParameterGroup>> {
+        self.inner
+            .parameter_groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What a node of engine `version` runs with under parameter group `group` (the family defaults when the group
+    /// is unknown, which no workflow leaves).
+    pub(crate) fn node_params(&self, group: &str, engine: &str, version: &str) -> NodeParams {
+        let pg = self
+            .parameter_group(group)
+            .unwrap_or_else(|| ParameterGroup {
+                name: group.to_string(),
+                family: parameter_group_family(engine, version),
+                description: String::new(),
+                values: BTreeMap::new(),
+            });
+        match Family::of(&pg.family) {
+            Some(f) => crate::parameters::node_params(&f, version, |s| pg.value(s).0),
+            None => NodeParams::default(),
+        }
+    }
+
+    /// Checks that a group of `engine` `version` may use parameter group `name` and returns its stored name:
+    /// it exists, and it is of the engine version's family. Whether its `cluster-enabled` fits is the caller's.
+    pub(crate) fn usable_parameter_group(
+        &self,
+        name: &str,
+        engine: &str,
+        version: &str,
+    ) -> Result<ParameterGroup> {
+        let pg = self.parameter_group(name).ok_or_else(|| not_found(name))?;
+        let family = parameter_group_family(engine, version);
+        if pg.family != family {
+            return Err(combination(format!(
+                "Parameter group {} is of family {}, but {engine} {version} needs a parameter group of family {family}.",
+                pg.name, pg.family
+            )));
+        }
+        Ok(pg)
+    }
+
+    /// `CreateCacheParameterGroup`: a copy of the family's defaults.
+    pub fn create_cache_parameter_group(
+        &self,
+        input: CreateCacheParameterGroup,
+    ) -> Result<output::CacheParameterGroup> {
+        let name = rules::identifier(
+            "CacheParameterGroupName",
+            &input.cache_parameter_group_name,
+            255,
+        )?;
+        let family = input.cache_parameter_group_family.to_ascii_lowercase();
+        let here = self.inner.settings.parameter_families();
+        if !here.contains(&family) {
+            return Err(invalid(if AWS_FAMILIES.contains(&family.as_str()) {
+                format!(
+                    "CacheParameterGroupFamily {family} has no engine in this Cacheplane; the families here are {}.",
+                    here.join(", ")
+                )
+            } else {
+                format!(
+                    "Invalid CacheParameterGroupFamily '{}'; the families here are {}.",
+                    rules::shown(&family),
+                    here.join(", ")
+                )
+            }));
+        }
+        if Family::of(&family).is_none() {
+            return Err(crate::replication_groups::not_yet(
+                &format!("CacheParameterGroupFamily {family}"),
+                "customer parameter groups for Memcached (clusters use the default group)",
+            ));
+        }
+        if input.description.chars().count() > 255 {
+            return Err(invalid("Description must be at most 255 characters long."));
+        }
+        let tags = tag_pairs(input.tags.as_deref().unwrap_or_default())?;
+        let st = self.state();
+        let mut all = self.parameter_groups();
+        if all.contains_key(&name) {
+            return Err(ControlError::CacheParameterGroupAlreadyExists(name));
+        }
+        if all.len() >= MAX_PARAMETER_GROUPS {
+            return Err(ControlError::CacheParameterGroupQuotaExceeded(format!(
+                "This deployment has {MAX_PARAMETER_GROUPS} cache parameter groups, the most it holds."
+            )));
+        }
+        let pg = ParameterGroup {
+            name: name.clone(),
+            family,
+            description: input.description,
+            values: BTreeMap::new(),
+        };
+        let arn = self.inner.settings.arn("parametergroup", &name);
+        let mut st = st;
+        st.store
+            .put_parameter_group(&pg, &arn, &tags, &[], now(), &[])?;
+        all.insert(name, pg.clone());
+        Ok(pg.view(&self.inner.settings))
+    }
+
+    /// A customer's group by name, for a change: `CacheParameterGroupNotFound`, or `InvalidParameterValue` for a
+    /// default group.
+    fn changeable(&self, name: &str) -> Result<ParameterGroup> {
+        let pg = self.parameter_group(name).ok_or_else(|| not_found(name))?;
+        if pg.is_default() {
+            return Err(invalid(format!(
+                "Cannot modify a default parameter group ({}): create a parameter group, change it, and use it instead.",
+                pg.name
+            )));
+        }
+        Ok(pg)
+    }
+
+    /// The replication groups (and their member clusters) using parameter group `name`.
+    fn users_of_parameter_group(&self, st: &crate::State, name: &str) -> Vec<String> {
+        let mut users: Vec<String> = st
+            .groups
+            .values()
+            .filter(|g| g.cache_parameter_group == name)
+            .map(|g| g.id.clone())
+            .collect();
+        users.extend(
+            st.standalone
+                .values()
+                .filter(|c| c.cache_parameter_group == name)
+                .map(|c| c.member.cluster_id.clone()),
+        );
+        users
+    }
+
+    /// Stores a changed parameter group and sends its new values to the nodes of every group using it.
+    fn save_parameter_group(&self, pg: ParameterGroup, what: &str) -> Result<()> {
+        let mut st = self.state();
+        let users: Vec<crate::model::ReplicationGroup> = st
+            .groups
+            .values()
+            .filter(|g| g.cache_parameter_group == pg.name)
+            .cloned()
+            .collect();
+        let pg_name = pg.name.as_str();
+        let events: Vec<NewEvent> = users
+            .iter()
+            .flat_map(|g| {
+                g.members().map(move |m| {
+                    NewEvent::cluster(
+                        &m.cluster_id,
+                        format!(
+                            "Cache parameter group {} {what}: one or more parameters of cache cluster {} have been changed",
+                            pg_name, m.cluster_id
+                        ),
+                    )
+                })
+            })
+            .collect();
+        st.store
+            .put_parameter_group(&pg, "", &[], &[], now(), &events)?;
+        self.parameter_groups().insert(pg.name.clone(), pg);
+        drop(st);
+        for g in &users {
+            self.refresh_roles_soon(&g.id);
+            self.poke_group(&g.id);
+        }
+        Ok(())
+    }
+
+    /// `ModifyCacheParameterGroup`: up to 20 parameters, each checked against the family's catalogue.
+    pub fn modify_cache_parameter_group(&self, input: ModifyCacheParameterGroup) -> Result<String> {
+        let mut pg = self.changeable(&input.cache_parameter_group_name)?;
+        let list = &input.parameter_name_values;
+        if list.is_empty() {
+            return Err(invalid(
+                "ParameterNameValues must name at least one parameter and its value.",
+            ));
+        }
+        if list.len() > MAX_PARAMETERS_PER_CALL {
+            return Err(invalid(format!(
+                "At most {MAX_PARAMETERS_PER_CALL} parameters can be modified in one request; {} were given.",
+                list.len()
+            )));
+        }
+        let family = Family::of(&pg.family).ok_or_else(|| not_found(&pg.name))?;
+        let in_use = !self
+            .users_of_parameter_group(&self.state(), &pg.name)
+            .is_empty();
+        let mut seen = Vec::new();
+        for (name, p) in names(list)?.into_iter().zip(list) {
+            let spec = family.spec(&name).ok_or_else(|| {
+                invalid(format!("Parameter {} doesn't exist.", rules::shown(&name)))
+            })?;
+            spec.check_modifiable().map_err(invalid)?;
+            if name == "cluster-enabled" && in_use {
+                return Err(invalid(
+                    "The parameter cluster-enabled cannot be modified: the parameter group is in use by a cluster.",
+                ));
+            }
+            let value = p.parameter_value.clone().unwrap_or_default();
+            spec.allowed
+                .check(spec.name, spec.data_type, &value)
+                .map_err(invalid)?;
+            if seen.contains(&name) {
+                return Err(combination(format!(
+                    "Parameter {name} is given more than once."
+                )));
+            }
+            seen.push(name.clone());
+            pg.values.insert(name, value);
+        }
+        let name = pg.name.clone();
+        self.save_parameter_group(pg, "modified")?;
+        Ok(name)
+    }
+
+    /// `ResetCacheParameterGroup`: every parameter (`ResetAllParameters`) or the ones named, back to the family's
+    /// defaults.
+    pub fn reset_cache_parameter_group(&self, input: ResetCacheParameterGroup) -> Result<String> {
+        let mut pg = self.changeable(&input.cache_parameter_group_name)?;
+        let listed = input.parameter_name_values.as_deref().unwrap_or_default();
+        let all = input.reset_all_parameters.unwrap_or(false);
+        if all && !listed.is_empty() {
+            return Err(combination(
+                "ResetAllParameters and ParameterNameValues cannot be used together: reset all parameters, or name them.",
+            ));
+        }
+        if !all && listed.is_empty() {
+            return Err(invalid(
+                "Name at least one parameter in ParameterNameValues, or set ResetAllParameters to true.",
+            ));
+        }
+        let family = Family::of(&pg.family).ok_or_else(|| not_found(&pg.name))?;
+        let in_use = !self
+            .users_of_parameter_group(&self.state(), &pg.name)
+            .is_empty();
+        let reset: Vec<String> = if all {
+            pg.values.keys().cloned().collect()
+        } else {
+            names(listed)?
+        };
+        for name in &reset {
+            if family.spec(name).is_none() {
+                return Err(invalid(format!(
+                    "Parameter {} doesn't exist.",
+                    rules::shown(name)
+                )));
+            }
+            if name == "cluster-enabled" && in_use && pg.values.contains_key(name) {
+                return Err(invalid(
+                    "The parameter cluster-enabled cannot be modified: the parameter group is in use by a cluster.",
+                ));
+            }
+        }
+        for name in &reset {
+            pg.values.remove(name);
+        }
+        let name = pg.name.clone();
+        self.save_parameter_group(pg, "reset")?;
+        Ok(name)
+    }
+
+    /// `DeleteCacheParameterGroup`: not a default group, not one in use.
+    pub fn delete_cache_parameter_group(&self, name: &str) -> Result<()> {
+        let name = name.to_ascii_lowercase();
+        let mut st = self.state();
+        let pg = self
+            .parameter_group(&name)
+            .ok_or_else(|| not_found(&name))?;
+        if pg.is_default() {
+            return Err(ControlError::InvalidCacheParameterGroupState(format!(
+                "Default CacheParameterGroup cannot be deleted: {name}."
+            )));
+        }
+        if let Some(user) = self.users_of_parameter_group(&st, &name).first() {
+            return Err(ControlError::InvalidCacheParameterGroupState(format!(
+                "Cache parameter group {name} is in use by {user}; move it to another parameter group (or delete it) first."
+            )));
+        }
+        let arn = self.inner.settings.arn("parametergroup", &name);
+        st.store.delete_parameter_group(&name, &arn)?;
+        self.parameter_groups().remove(&name);
+        Ok(())
+    }
+
+    /// `DescribeCacheParameterGroups`: the default groups and the customer's, by name, in pages.
+    pub fn describe_cache_parameter_groups(
+        &self,
+        input: DescribeCacheParameterGroups,
+    ) -> Result<(Vec<output::CacheParameterGroup>, Option<String>)> {
+        let s = &self.inner.settings;
+        let mut all: Vec<ParameterGroup> = Vec::new();
+        for f in s.parameter_families() {
+            all.extend(ParameterGroup::default_named(
+                &format!("default.{f}"),
+                std::slice::from_ref(&f),
+            ));
+            all.extend(ParameterGroup::default_named(
+                &format!("default.{f}.cluster.on"),
+                std::slice::from_ref(&f),
+            ));
+        }
+        all.extend(self.parameter_groups().values().cloned());
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Some(n) = input.cache_parameter_group_name.as_deref() {
+            let n = n.to_ascii_lowercase();
+            all.retain(|g| g.name == n);
+            if all.is_empty() {
+                return Err(not_found(&n));
+            }
+        }
+        let views: Vec<output::CacheParameterGroup> = all.iter().map(|g| g.view(s)).collect();
+        page(
+            &views,
+            |g| &g.name,
+            input.max_records,
+            input.marker.as_deref(),
+        )
+    }
+
+    /// `DescribeCacheParameters`: a group's parameters, `Source` filtered, in pages; the node-type-specific ones
+    /// with the first page.
+    pub fn describe_cache_parameters(
+        &self,
+        input: DescribeCacheParameters,
+    ) -> Result<ParameterPage> {
+        let pg = self
+            .parameter_group(&input.cache_parameter_group_name)
+            .ok_or_else(|| not_found(&input.cache_parameter_group_name))?;
+        let Some(family) = Family::of(&pg.family) else {
+            // Memcached's default group: its engine runs with memcached's own defaults.
+            return Ok(ParameterPage {
+                family: pg.family,
+                ..Default::default()
+            });
+        };
+        let custom = !pg.is_default();
+        let source = input.source.as_deref();
+        let all: Vec<output::Parameter> = family
+            .specs()
+            .filter_map(|s| {
+                let (value, from) = pg.value(s);
+                source
+                    .is_none_or(|want| want == from)
+                    .then(|| parameter_view(&family, s, value, from, custom))
+            })
+            .collect();
+        let first = rules::read_page_marker(input.marker.as_deref())?.is_none();
+        let (params, marker) = page(
+            &all,
+            |p| &p.name,
+            input.max_records,
+            input.marker.as_deref(),
+        )?;
+        let specific = if first && source.is_none_or(|s| s == "system") {
+            node_type_specific(&family)
+        } else {
+            vec![]
+        };
+        Ok(ParameterPage {
+            family: pg.family,
+            parameters: params,
+            node_type_specific: specific,
+            marker,
+        })
+    }
+
+    /// `DescribeEngineDefaultParameters`: a family's catalogue with its defaults, in pages.
+    pub fn describe_engine_default_parameters(
+        &self,
+        input: DescribeEngineDefaultParameters,
+    ) -> Result<ParameterPage> {
+        let name = input.cache_parameter_group_family.to_ascii_lowercase();
+        let Some(family) = Family::of(&name) else {
+            let here = self.inner.settings.parameter_families();
+            if here.contains(&name) {
+                return Ok(ParameterPage {
+                    family: name,
+                    ..Default::default()
+                });
+            }
+            return Err(invalid(format!(
+                "Invalid CacheParameterGroupFamily '{}'; the families whose defaults Cacheplane knows are {}.",
+                rules::shown(&name),
+                here.join(", ")
+            )));
+        };
+        let all: Vec<output::Parameter> = family
+            .specs()
+            .map(|s| parameter_view(&family, s, s.default.map(str::to_string), "system", false))
+            .collect();
+        let first = rules::read_page_marker(input.marker.as_deref())?.is_none();
+        let (params, marker) = page(
+            &all,
+            |p| &p.name,
+            input.max_records,
+            input.marker.as_deref(),
+        )?;
+        let specific = if first {
+            node_type_specific(&family)
+        } else {
+            vec![]
+        };
+        Ok(ParameterPage {
+            family: name,
+            parameters: params,
+            node_type_specific: specific,
+            marker,
+        })
+    }
+}
