@@ -1140,3 +1140,95 @@ def test_memcached_with_boto3_cli_and_auto_discovery_clients(daemon):
     for a in [cfg] + [n["Endpoint"] for n in cc["CacheNodes"]]:
         with pytest.raises(OSError):
             socket.create_connection((a["Address"], a["Port"]), timeout=1).close()
+
+
+def test_parameter_groups_with_boto3_and_cli(daemon):
+    endpoint, _ = daemon
+    ec = boto3.client("elasticache", endpoint_url=endpoint, region_name=REGION,
+                      aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+    # boto3's paginators: DescribeEngineDefaultParameters pages with EngineDefaults.Marker.
+    pages = list(ec.get_paginator("describe_engine_default_parameters").paginate(
+        CacheParameterGroupFamily="redis7", PaginationConfig={"PageSize": 20}))
+    defaults = [p for page in pages for p in page["EngineDefaults"]["Parameters"]]
+    assert len(pages) >= 3 and len({p["ParameterName"] for p in defaults}) == len(defaults)
+    assert {"maxmemory-policy", "timeout", "reserved-memory-percent", "databases"} <= {
+        p["ParameterName"] for p in defaults}
+    names = [g["CacheParameterGroupName"] for page in ec.get_paginator("describe_cache_parameter_groups").paginate()
+             for g in page["CacheParameterGroups"]]
+    assert "default.redis7" in names and "default.redis7.cluster.on" in names
+    # Terraform's aws_elasticache_parameter_group: create with tags, modify in batches of 20, read the user page.
+    g = ec.create_cache_parameter_group(CacheParameterGroupName="tf-pg", CacheParameterGroupFamily="redis7",
+                                        Description="terraform", Tags=[{"Key": "Name", "Value": "tf"}])
+    arn = g["CacheParameterGroup"]["ARN"]
+    assert arn.endswith(":parametergroup:tf-pg")
+    assert ec.list_tags_for_resource(ResourceName=arn)["TagList"] == [{"Key": "Name", "Value": "tf"}]
+    r = ec.modify_cache_parameter_group(CacheParameterGroupName="tf-pg", ParameterNameValues=[
+        {"ParameterName": "notify-keyspace-events", "ParameterValue": "KEA"},
+        {"ParameterName": "maxmemory-policy", "ParameterValue": "allkeys-lfu"}])
+    assert r["CacheParameterGroupName"] == "tf-pg"
+    user = ec.describe_cache_parameters(CacheParameterGroupName="tf-pg", Source="user")["Parameters"]
+    assert sorted((p["ParameterName"], p["ParameterValue"]) for p in user) == [
+        ("maxmemory-policy", "allkeys-lfu"), ("notify-keyspace-events", "KEA")]
+    with pytest.raises(ec.exceptions.InvalidParameterValueException):
+        ec.modify_cache_parameter_group(CacheParameterGroupName="tf-pg", ParameterNameValues=[
+            {"ParameterName": "maxmemory-policy", "ParameterValue": "sometimes"}])
+    with pytest.raises(ec.exceptions.CacheParameterGroupAlreadyExistsFault):
+        ec.create_cache_parameter_group(CacheParameterGroupName="tf-pg", CacheParameterGroupFamily="redis7",
+                                        Description="again")
+    with pytest.raises(ec.exceptions.CacheParameterGroupNotFoundFault):
+        ec.describe_cache_parameters(CacheParameterGroupName="nope")
+    # A group using it, through the CLI: the nodes run its values (the policy is what INFO reports).
+    rc, out, err = aws(endpoint, "create-replication-group", "--replication-group-id", "pg-rg",
+                       "--replication-group-description", "with tf-pg", "--num-cache-clusters", "2",
+                       "--cache-parameter-group-name", "tf-pg")
+    assert rc == 0, err
+    rc, out, err = aws(endpoint, "wait", "replication-group-available", "--replication-group-id", "pg-rg")
+    assert rc == 0, err
+    g = ec.describe_replication_groups(ReplicationGroupId="pg-rg")["ReplicationGroups"][0]
+    primary = g["NodeGroups"][0]["PrimaryEndpoint"]
+    assert "maxmemory_policy:allkeys-lfu" in redis_cli(primary, "INFO", "memory")
+    # Terraform reads the group's parameter group name from the first member cluster.
+    cc = ec.describe_cache_clusters(CacheClusterId=g["MemberClusters"][0])["CacheClusters"][0]
+    assert cc["CacheParameterGroup"]["CacheParameterGroupName"] == "tf-pg"
+    # The CLI changes a value; every node takes it live.
+    rc, out, err = aws(endpoint, "modify-cache-parameter-group", "--cache-parameter-group-name", "tf-pg",
+                       "--parameter-name-values", "ParameterName=maxmemory-policy,ParameterValue=allkeys-random")
+    assert rc == 0, err
+    deadline = time.time() + 10
+    while "maxmemory_policy:allkeys-random" not in redis_cli(primary, "INFO", "memory"):
+        assert time.time() < deadline, "the new policy never reached the primary"
+        time.sleep(0.05)
+    rc, out, err = aws(endpoint, "describe-cache-parameters", "--cache-parameter-group-name", "tf-pg",
+                       "--source", "user")
+    assert rc == 0, err
+    assert {p["ParameterName"] for p in out["Parameters"]} == {"maxmemory-policy", "notify-keyspace-events"}
+    rc, out, err = aws(endpoint, "describe-cache-parameter-groups", "--cache-parameter-group-name", "tf-pg")
+    assert rc == 0, err
+    assert out["CacheParameterGroups"][0]["CacheParameterGroupFamily"] == "redis7"
+    rc, out, err = aws(endpoint, "describe-engine-default-parameters", "--cache-parameter-group-family", "redis7")
+    assert rc == 0, err
+    assert len(out["EngineDefaults"]["Parameters"]) == len(defaults)
+    rc, out, err = aws(endpoint, "delete-cache-parameter-group", "--cache-parameter-group-name", "tf-pg")
+    assert rc != 0 and "InvalidCacheParameterGroupState" in err
+    # Reset (CLI), then back to the default group (boto3): the node's policy is the default again.
+    rc, out, err = aws(endpoint, "reset-cache-parameter-group", "--cache-parameter-group-name", "tf-pg",
+                       "--parameter-name-values", "ParameterName=maxmemory-policy")
+    assert rc == 0, err
+    assert [p["ParameterName"] for p in ec.describe_cache_parameters(
+        CacheParameterGroupName="tf-pg", Source="user")["Parameters"]] == ["notify-keyspace-events"]
+    deadline = time.time() + 10
+    while "maxmemory_policy:volatile-lru" not in redis_cli(primary, "INFO", "memory"):
+        assert time.time() < deadline, "the reset never reached the primary"
+        time.sleep(0.05)
+    rc, out, err = aws(endpoint, "reset-cache-parameter-group", "--cache-parameter-group-name", "tf-pg",
+                       "--reset-all-parameters")
+    assert rc == 0, err
+    ec.modify_replication_group(ReplicationGroupId="pg-rg", CacheParameterGroupName="default.redis7",
+                                ApplyImmediately=True)
+    cc = ec.describe_cache_clusters(CacheClusterId=g["MemberClusters"][0])["CacheClusters"][0]
+    assert cc["CacheParameterGroup"]["CacheParameterGroupName"] == "default.redis7"
+    rc, out, err = aws(endpoint, "delete-cache-parameter-group", "--cache-parameter-group-name", "tf-pg")
+    assert rc == 0, err
+    ec.delete_replication_group(ReplicationGroupId="pg-rg")
+    rc, out, err = aws(endpoint, "wait", "replication-group-deleted", "--replication-group-id", "pg-rg")
+    assert rc == 0, err

@@ -398,6 +398,14 @@ impl AdminClient {
         let setuser = |name: &str, rules: &str| {
             let mut cmd = redis::cmd("ACL");
             cmd.arg("SETUSER").arg(name).arg("reset");
+            // `reset` grants every channel when `acl-pubsub-default` is `allchannels`, and Redis then refuses a
+            // channel pattern after it: rules that name their channels start from none.
+            if rules
+                .split_whitespace()
+                .any(|r| r.starts_with('&') || r == "allchannels" || r == "resetchannels")
+            {
+                cmd.arg("resetchannels");
+            }
             for r in rules.split_whitespace() {
                 cmd.arg(r);
             }
