@@ -1232,3 +1232,37 @@ def test_parameter_groups_with_boto3_and_cli(daemon):
     ec.delete_replication_group(ReplicationGroupId="pg-rg")
     rc, out, err = aws(endpoint, "wait", "replication-group-deleted", "--replication-group-id", "pg-rg")
     assert rc == 0, err
+
+
+def logs_cli(endpoint, *args):
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET, AWS_DEFAULT_REGION=REGION)
+    env.pop("AWS_PROFILE", None)
+    p = subprocess.run(["aws", "logs", *args, "--endpoint-url", endpoint, "--output", "json"],
+                       capture_output=True, text=True, env=env)
+    return p.returncode, (json.loads(p.stdout) if p.stdout.strip() else None), p.stderr
+
+
+def test_cloudwatch_logs_subset_with_boto3_and_cli(daemon):
+    endpoint, _ = daemon
+    logs = boto3.client("logs", endpoint_url=endpoint, region_name=REGION,
+                        aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+    logs.create_log_group(logGroupName="/elasticache/compat")
+    with pytest.raises(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_group(logGroupName="/elasticache/compat")
+    with pytest.raises(logs.exceptions.InvalidParameterException):
+        logs.create_log_group(logGroupName="no spaces allowed")
+    groups = logs.describe_log_groups(logGroupNamePrefix="/elasticache")["logGroups"]
+    assert [g["logGroupName"] for g in groups] == ["/elasticache/compat"]
+    assert groups[0]["arn"].startswith(f"arn:aws:logs:{REGION}:")
+    assert logs.describe_log_streams(logGroupName="/elasticache/compat")["logStreams"] == []
+    with pytest.raises(logs.exceptions.ResourceNotFoundException):
+        logs.get_log_events(logGroupName="/elasticache/compat", logStreamName="none")
+    assert logs.filter_log_events(logGroupName="/elasticache/compat")["events"] == []
+    # The CLI, the same way.
+    rc, out, err = logs_cli(endpoint, "describe-log-groups")
+    assert rc == 0, err
+    assert [g["logGroupName"] for g in out["logGroups"]] == ["/elasticache/compat"]
+    rc, out, err = logs_cli(endpoint, "delete-log-group", "--log-group-name", "/elasticache/compat")
+    assert rc == 0, err
+    rc, out, err = logs_cli(endpoint, "delete-log-group", "--log-group-name", "/elasticache/compat")
+    assert rc != 0 and "ResourceNotFoundException" in err

@@ -231,6 +231,22 @@ fn error_response(e: &ApiError, request_id: &str) -> Response<Body> {
 
 async fn handle(State(app): State<Arc<AppState>>, req: Request) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().to_string();
+    // The CloudWatch Logs API, served on the same endpoint for delivered logs: JSON, named by X-Amz-Target.
+    if let Some(target) = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| t.starts_with(wire::logs::TARGET_PREFIX))
+        .map(str::to_string)
+    {
+        return match handle_logs(&app, req, &target).await {
+            Ok(json) => json_response(200, json, &request_id),
+            Err(e) => {
+                tracing::debug!(code = %e.code, message = %e.message, "logs request refused");
+                json_response(e.status, e.to_json(), &request_id)
+            }
+        };
+    }
     match handle_inner(&app, req, &request_id).await {
         Ok(xml) => xml_response(200, xml, &request_id),
         Err(e) => {
@@ -240,29 +256,63 @@ async fn handle(State(app): State<Arc<AppState>>, req: Request) -> Response<Body
     }
 }
 
-async fn handle_inner(app: &AppState, req: Request, request_id: &str) -> Result<String, ApiError> {
+fn json_response(status: u16, body: String, request_id: &str) -> Response<Body> {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static(wire::logs::CONTENT_TYPE),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        r.headers_mut().insert("x-amzn-requestid", v);
+    }
+    r
+}
+
+/// A Logs API request: the same bounds and signature checks as the ElastiCache API, for the service `logs`.
+async fn handle_logs(
+    app: &AppState,
+    req: Request,
+    target: &str,
+) -> Result<String, wire::logs::LogsError> {
     let (parts, body) = req.into_parts();
-    if parts.method != Method::POST && parts.method != Method::GET {
+    if parts.method != Method::POST {
         return Err(ApiError::new(
             ErrorCode::MethodNotAllowed,
-            "The Query API accepts only GET and POST.",
-        ));
+            "The CloudWatch Logs API accepts only POST.",
+        )
+        .into());
     }
-    let header_pairs: Vec<(&str, &str)> = parts
+    let (_permit, body) = read_signed(app, &parts, body, wire::logs::SERVICE).await?;
+    let request = wire::logs::LogsRequest::decode(target, &body)?;
+    app.control.logs_request(request)
+}
+
+/// Checks the headers' signature, reads the body within the bounds, and verifies the whole request's signature
+/// for `service`. Returns the body, and the in-flight permit the request holds until it is answered.
+async fn read_signed<'a>(
+    app: &'a AppState,
+    parts: &axum::http::request::Parts,
+    body: Body,
+    service: &str,
+) -> Result<(tokio::sync::SemaphorePermit<'a>, Bytes), ApiError> {
+    let header_pairs: Vec<(String, String)> = parts
         .headers
         .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
+        .filter_map(|(k, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (k.as_str().to_string(), v.to_string()))
+        })
+        .collect();
+    let pairs: Vec<(&str, &str)> = header_pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let secret_for = |id: &str| (id == app.access_key_id).then(|| app.secret_access_key.clone());
     // What the headers alone can refuse is refused before a byte of the body is read.
-    wire::sigv4::verify_headers(
-        &header_pairs,
-        secret_for,
-        &app.region,
-        "elasticache",
-        control::now(),
-    )?;
-    let _permit = app.in_flight.acquire().await.map_err(|_| {
+    wire::sigv4::verify_headers(&pairs, secret_for, &app.region, service, control::now())?;
+    let permit = app.in_flight.acquire().await.map_err(|_| {
         ApiError::new(
             ErrorCode::ServiceUnavailable,
             "The server is shutting down.",
@@ -293,21 +343,33 @@ async fn handle_inner(app: &AppState, req: Request, request_id: &str) -> Result<
                 )
             })?
             .map_err(|_| too_large())?;
-    let query = parts.uri.query().unwrap_or("");
     let request_parts = wire::sigv4::RequestParts {
         method: parts.method.as_str(),
         path: parts.uri.path(),
-        query,
-        headers: &header_pairs,
+        query: parts.uri.query().unwrap_or(""),
+        headers: &pairs,
         body: &body,
     };
     wire::sigv4::verify(
         &request_parts,
         secret_for,
         &app.region,
-        "elasticache",
+        service,
         control::now(),
     )?;
+    Ok((permit, body))
+}
+
+async fn handle_inner(app: &AppState, req: Request, request_id: &str) -> Result<String, ApiError> {
+    let (parts, body) = req.into_parts();
+    if parts.method != Method::POST && parts.method != Method::GET {
+        return Err(ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            "The Query API accepts only GET and POST.",
+        ));
+    }
+    let (_permit, body) = read_signed(app, &parts, body, "elasticache").await?;
+    let query = parts.uri.query().unwrap_or("");
     let mut form = wire::form::Form::parse(query.as_bytes())?;
     if parts.method == Method::POST {
         form.merge(wire::form::Form::parse(&body)?)?;

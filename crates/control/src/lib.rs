@@ -12,6 +12,7 @@ mod cluster_mode;
 pub mod error;
 pub mod failover;
 pub mod layout;
+pub mod logs;
 mod memcached;
 pub mod migration;
 pub mod model;
@@ -216,6 +217,8 @@ pub(crate) struct Inner {
     /// Customers' cache parameter groups (the default ones are not stored), apart from `state` so that a node's
     /// spec can be made while the state is locked. Lock order: `state`, then this.
     pub parameter_groups: Mutex<BTreeMap<String, parameter_groups::ParameterGroup>>,
+    /// The delivered logs served through the CloudWatch Logs API (a database of their own).
+    pub logs: Mutex<logs::LogStore>,
     pub observed: observe::Observations,
     pub monitor: monitor::Monitor,
     pub endpoints: reconciler::Endpoints,
@@ -254,6 +257,11 @@ impl Control {
         let admin = engine::secret::load_or_create(&settings.data_dir.join("admin.secret"))?;
         let tls = engine::tls::Authority::load_or_create(&settings.data_dir.join("tls"))?;
         let store = Store::open(&settings.data_dir.join("cacheplane.sqlite3"))?;
+        let log_store = logs::LogStore::open(
+            &settings.data_dir.join("logs.sqlite3"),
+            &settings.region,
+            &settings.account_id,
+        )?;
         let groups = store
             .load_groups()?
             .into_iter()
@@ -310,6 +318,7 @@ impl Control {
                     memcached,
                 }),
                 parameter_groups: Mutex::new(parameter_groups),
+                logs: Mutex::new(log_store),
                 observed: observe::Observations::default(),
                 monitor: monitor::Monitor::default(),
                 endpoints: reconciler::Endpoints::default(),

@@ -23,6 +23,7 @@ pub mod cluster;
 pub mod config;
 pub mod endpoint;
 pub mod load;
+pub mod logs;
 pub mod memcached;
 pub mod private;
 pub mod process;

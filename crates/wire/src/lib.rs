@@ -1,4 +1,5 @@
-//! The ElastiCache Query protocol (API version 2015-02-02), with no knowledge of Redis, storage or async I/O.
+//! The ElastiCache Query protocol (API version 2015-02-02), and the CloudWatch Logs subset served beside it, with no
+//! knowledge of Redis, storage or async I/O.
 //!
 //! - [`form`]: decoding `application/x-www-form-urlencoded` pairs into a cursor that typed inputs read from,
 //!   with lists and nested structures named by the model's member names.
@@ -7,6 +8,7 @@
 //! - [`input`]: one typed input struct per supported action, and [`input::Request`] to pick one by `Action`.
 //! - [`output`]: output shapes and their XML encoding inside the `<OpResponse>` envelope.
 //! - [`error`]: the error-code table (code on the wire, HTTP status) and `ErrorResponse` rendering.
+//! - [`logs`]: the subset of the CloudWatch Logs API (JSON protocol) served for delivered logs.
 //! - [`sigv4`]: AWS Signature Version 4 verification (and signing, for tests and benchmarks) as pure functions.
 
 #[macro_use]
@@ -14,6 +16,7 @@ pub mod decode;
 pub mod error;
 pub mod form;
 pub mod input;
+pub mod logs;
 pub mod output;
 pub mod sigv4;
 pub mod xml;
