@@ -88,7 +88,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let mut notifier = {
         let c = control.clone();
-        tokio::spawn(async move { c.run_notifier(stop_rx).await })
+        let rx = stop_rx.clone();
+        tokio::spawn(async move { c.run_notifier(rx).await })
+    };
+    let mut log_delivery = {
+        let c = control.clone();
+        tokio::spawn(async move { c.run_log_delivery(stop_rx).await })
     };
 
     let state = Arc::new(AppState {
@@ -128,6 +133,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         () = serve_bounded(listener, app) => None,
         r = &mut reconciler => Some(("reconciler", r)),
         r = &mut notifier => Some(("notifier", r)),
+        r = &mut log_delivery => Some(("log delivery", r)),
     };
     if let Some((task, r)) = died {
         let why = match r {
@@ -142,6 +148,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // In-flight steps finish (a node start is bounded by its readiness timeout); none starts a node after this.
     let _ = tokio::time::timeout(Duration::from_secs(30), reconciler).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), notifier).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), log_delivery).await;
     if cfg.stop_nodes_on_exit {
         control.stop_all_nodes().await;
         tracing::info!("stopped every node (--stop-nodes-on-exit)");

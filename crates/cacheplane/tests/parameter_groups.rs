@@ -563,19 +563,43 @@ async fn each_class_of_parameter_takes_effect_on_the_nodes() {
         .send()
         .await
         .expect("reboot");
-    wait_apply_status(&c, "pe-002", "in-sync").await;
-    wait_available(&c, "pe", Duration::from_secs(30)).await;
+    // Rebooted: the member is available again, its node answers, and it runs 32 databases.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let m = member(&c, "pe-002").await;
+        let synced = m
+            .cache_parameter_group()
+            .and_then(|p| p.parameter_apply_status())
+            == Some("in-sync");
+        if synced && m.cache_cluster_status() == Some("available") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "pe-002 not back: {m:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let replica = redis_url(
         member(&c, "pe-002").await.cache_nodes()[0]
             .endpoint()
             .expect("endpoint"),
     );
-    let mut two = redis_conn(&replica).await;
-    let ok: String = redis::cmd("SELECT")
-        .arg(20)
-        .query_async(&mut two)
-        .await
-        .expect("32 databases after the reboot");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let ok = loop {
+        let r: redis::RedisResult<String> = async {
+            let mut two = redis::Client::open(replica.as_str())?
+                .get_multiplexed_async_connection()
+                .await?;
+            redis::cmd("SELECT").arg(20).query_async(&mut two).await
+        }
+        .await;
+        match r {
+            Ok(ok) => break ok,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "32 databases after the reboot: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(ok, "OK");
     assert_eq!(
         member(&c, "pe-001")

@@ -9,9 +9,11 @@
 mod cache_clusters;
 pub mod capacity;
 mod cluster_mode;
+pub mod delivery;
 pub mod error;
 pub mod failover;
 pub mod layout;
+pub mod log_delivery;
 pub mod logs;
 mod memcached;
 pub mod migration;

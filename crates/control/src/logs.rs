@@ -674,6 +674,17 @@ impl LogStore {
             .map_err(internal)
     }
 
+    /// Forgets a delivery cursor (a delivery disabled: enabled again, it starts afresh).
+    pub fn clear_cursor(&mut self, name: &str) -> R<()> {
+        self.conn
+            .execute(
+                "DELETE FROM delivery_cursors WHERE name = ?1",
+                params![name],
+            )
+            .map_err(internal)?;
+        Ok(())
+    }
+
     /// Records a delivery cursor on its own (a destination outside this store).
     pub fn set_cursor(&mut self, name: &str, value: &str) -> R<()> {
         self.conn

@@ -228,6 +228,9 @@ pub struct ReplicationGroup {
     /// cluster mode ends; `None`: the default group of the new family or mode (when it uses a default one).
     #[serde(default)]
     pub next_parameter_group: Option<String>,
+    /// `LogDeliveryConfigurations`: the slow log and engine log deliveries.
+    #[serde(default)]
+    pub log_delivery: Vec<crate::log_delivery::LogDelivery>,
 }
 
 /// An online resharding: slot moves between node groups, done range by range. A shard's `slots` always say who

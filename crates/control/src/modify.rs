@@ -92,13 +92,16 @@ impl Control {
         input: ModifyReplicationGroup,
         vessel: bool,
     ) -> Result<output::ReplicationGroup> {
-        // Features of later issues, refused by name before anything else.
+        // AWS's rule: every log delivery change is applied immediately, and says so.
         if input
             .log_delivery_configurations
             .as_ref()
             .is_some_and(|l| !l.is_empty())
+            && input.apply_immediately != Some(true)
         {
-            return Err(not_yet("LogDeliveryConfigurations", "log delivery"));
+            return Err(invalid(
+                "To modify the log delivery configuration, set the apply-immediately parameter to true.",
+            ));
         }
         if matches!(
             input.durability.as_deref(),
@@ -435,6 +438,27 @@ impl Control {
                 g.auto_minor_version_upgrade = v;
                 events.push(format!("auto minor version upgrade set to {v}"));
             }
+        }
+        if let Some(requests) = input
+            .log_delivery_configurations
+            .as_deref()
+            .filter(|l| !l.is_empty())
+        {
+            let next = crate::log_delivery::apply(
+                &g.log_delivery,
+                requests,
+                &g.engine,
+                &g.engine_version,
+            )?;
+            for l in &next {
+                if g.log_delivery.iter().all(|c| c != l) {
+                    events.push(format!(
+                        "{} delivery to {} {} ({}): {}",
+                        l.log_type, l.destination_type, l.destination, l.format, l.status
+                    ));
+                }
+            }
+            g.log_delivery = next;
         }
         if let Some(p) = &input.cache_parameter_group_name {
             // The family the group runs after this request: a new engine version's, when one is asked for.
@@ -883,6 +907,7 @@ pub(crate) mod tests {
             user_group_ids: vec![],
             acl: None,
             next_parameter_group: None,
+            log_delivery: vec![],
             snapshotting: None,
             restore_from: None,
             final_snapshot: None,

@@ -78,6 +78,7 @@ pub(crate) struct CreatePlan {
     auth: Option<crate::model::AuthTokens>,
     user_group_ids: Vec<String>,
     restore_from: Option<String>,
+    log_delivery: Vec<crate::log_delivery::LogDelivery>,
 }
 
 /// `NetworkType` and `IpDiscovery` of a new group, by AWS's rules: `ipv4` (the default) discovers IPv4
@@ -230,13 +231,6 @@ impl Control {
         }
         if input.notification_topic_arn.is_some() {
             return Err(not_yet("NotificationTopicArn", "SNS notifications"));
-        }
-        if input
-            .log_delivery_configurations
-            .as_ref()
-            .is_some_and(|l| !l.is_empty())
-        {
-            return Err(not_yet("LogDeliveryConfigurations", "log delivery"));
         }
         if input.data_tiering_enabled == Some(true) {
             return Err(not_yet("DataTieringEnabled", "data tiering"));
@@ -451,7 +445,17 @@ impl Control {
             }
         };
         let tags = tag_pairs(input.tags.as_deref().unwrap_or_default())?;
+        let log_delivery = crate::log_delivery::apply(
+            &[],
+            input
+                .log_delivery_configurations
+                .as_deref()
+                .unwrap_or_default(),
+            &engine,
+            &engine_version,
+        )?;
         Ok(CreatePlan {
+            log_delivery,
             id,
             description: input.replication_group_description,
             mode,
@@ -651,6 +655,7 @@ impl Control {
             restore_from: plan.restore_from,
             final_snapshot: None,
             next_parameter_group: None,
+            log_delivery: plan.log_delivery,
         };
         let arn = if vessel {
             self.inner.settings.arn("cluster", &g.id)

@@ -77,11 +77,14 @@ impl Control {
                     .collect(),
             })
             .collect();
+        let (log_delivery, pending_log_delivery) = crate::log_delivery::views(&g.log_delivery);
         output::ReplicationGroup {
             replication_group_id: g.id.clone(),
             description: g.description.clone(),
             status: g.status.as_str().into(),
+            log_delivery,
             pending: output::ReplicationGroupPending {
+                log_delivery: pending_log_delivery,
                 primary_cluster_id: g.shards.iter().find_map(|s| s.switchover_to.clone()),
                 automatic_failover_status: g.failover_transition.as_ref().map(|_| {
                     if g.automatic_failover {

@@ -168,6 +168,8 @@ impl Control {
             o.load = None;
             o.sync = None;
             o.cluster_map_right = false;
+            // A node starts with every setting of its config: nothing waits for a reboot.
+            o.pending_reboot = false;
         });
         // The parameter group's live settings at once, before anything waits on the node.
         if let Err(e) = self.apply_new_node_settings(spec, spawned.pid).await {

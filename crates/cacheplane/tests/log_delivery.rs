@@ -1,0 +1,438 @@
+//! `LogDeliveryConfigurations` through the real SDK, with the records read back through the daemon's CloudWatch Logs
+//! API (signed JSON requests, as the AWS CLI and boto3 send them) and from the Firehose sink file.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_elasticache::error::ProvideErrorMetadata;
+use aws_sdk_elasticache::types::{
+    CloudWatchLogsDestinationDetails, DestinationDetails, DestinationType,
+    KinesisFirehoseDestinationDetails, LogDeliveryConfigurationRequest, LogFormat, LogType,
+    ParameterNameValue,
+};
+use aws_sdk_elasticache::Client;
+use common::*;
+
+/// A signed request to the Logs API; `(status, JSON body)`.
+async fn logs(endpoint: &str, action: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let host = endpoint.trim_start_matches("http://");
+    let body = body.to_string();
+    let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let target = format!("Logs_20140328.{action}");
+    let headers = [
+        ("host", host),
+        ("x-amz-date", date.as_str()),
+        ("x-amz-target", target.as_str()),
+        ("content-type", "application/x-amz-json-1.1"),
+    ];
+    let parts = wire::sigv4::RequestParts {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &headers,
+        body: body.as_bytes(),
+    };
+    let auth = wire::sigv4::sign(&parts, ACCESS_KEY_ID, SECRET, REGION, "logs");
+    let mut req = reqwest::Client::new()
+        .post(format!("{endpoint}/"))
+        .body(body.clone());
+    for (k, v) in headers.iter().filter(|(k, _)| *k != "host") {
+        req = req.header(*k, *v);
+    }
+    let resp = req
+        .header("authorization", auth)
+        .send()
+        .await
+        .expect("send");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// The messages of a stream, oldest first (empty while the stream does not exist).
+async fn messages(endpoint: &str, group: &str, stream: &str) -> Vec<String> {
+    let (status, body) = logs(
+        endpoint,
+        "GetLogEvents",
+        serde_json::json!({"logGroupName": group, "logStreamName": stream, "startFromHead": true}),
+    )
+    .await;
+    if status != 200 {
+        return vec![];
+    }
+    body["events"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e["message"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits until a message of the stream satisfies `pred`; returns it and how long it took.
+async fn wait_message(
+    endpoint: &str,
+    group: &str,
+    stream: &str,
+    pred: impl Fn(&str) -> bool,
+) -> (String, Duration) {
+    let t = Instant::now();
+    loop {
+        if let Some(m) = messages(endpoint, group, stream)
+            .await
+            .into_iter()
+            .find(|m| pred(m))
+        {
+            return (m, t.elapsed());
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "no matching record in {group} {stream}: {:?}",
+            messages(endpoint, group, stream).await
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn cloudwatch(
+    log_type: LogType,
+    group: &str,
+    format: LogFormat,
+) -> LogDeliveryConfigurationRequest {
+    LogDeliveryConfigurationRequest::builder()
+        .log_type(log_type)
+        .destination_type(DestinationType::CloudWatchLogs)
+        .destination_details(
+            DestinationDetails::builder()
+                .cloud_watch_logs_details(
+                    CloudWatchLogsDestinationDetails::builder()
+                        .log_group(group)
+                        .build(),
+                )
+                .build(),
+        )
+        .log_format(format)
+        .enabled(true)
+        .build()
+}
+
+/// Waits until every configuration of the group is `active` and `count` of them exist.
+async fn wait_active(c: &Client, id: &str, count: usize) {
+    wait_group(c, id, Duration::from_secs(20), "log delivery active", |g| {
+        g.log_delivery_configurations().len() == count
+            && g.log_delivery_configurations()
+                .iter()
+                .all(|l| l.status().map(|s| s.as_str()) == Some("active"))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_engine_logs_reach_cloudwatch_logs_and_firehose() {
+    let mut d = Daemon::start();
+    let c = d.client();
+    let endpoint = d.endpoint();
+    c.create_cache_parameter_group()
+        .cache_parameter_group_name("every-command")
+        .cache_parameter_group_family("redis7")
+        .description("slow log of every command")
+        .send()
+        .await
+        .expect("parameter group");
+    c.modify_cache_parameter_group()
+        .cache_parameter_group_name("every-command")
+        .parameter_name_values(
+            ParameterNameValue::builder()
+                .parameter_name("slowlog-log-slower-than")
+                .parameter_value("0")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("modify");
+    // AWS's refusals on create.
+    let e = c
+        .create_replication_group()
+        .replication_group_id("ld-bad")
+        .replication_group_description("x")
+        .log_delivery_configurations(cloudwatch(LogType::SlowLog, "/a", LogFormat::Json))
+        .log_delivery_configurations(cloudwatch(LogType::SlowLog, "/b", LogFormat::Json))
+        .send()
+        .await
+        .expect_err("one configuration per log type");
+    assert_eq!(e.code(), Some("InvalidParameterCombination"));
+
+    let out = c
+        .create_replication_group()
+        .replication_group_id("ld")
+        .replication_group_description("log delivery")
+        .num_cache_clusters(2)
+        .cache_parameter_group_name("every-command")
+        .log_delivery_configurations(cloudwatch(LogType::SlowLog, "/cp/slow", LogFormat::Json))
+        .log_delivery_configurations(cloudwatch(
+            LogType::EngineLog,
+            "/cp/engine",
+            LogFormat::Text,
+        ))
+        .send()
+        .await
+        .expect("create");
+    let rg = out.replication_group().expect("group");
+    assert!(rg
+        .log_delivery_configurations()
+        .iter()
+        .all(|l| l.status().map(|s| s.as_str()) == Some("enabling")));
+    assert_eq!(
+        rg.pending_modified_values()
+            .map(|p| p.log_delivery_configurations().len()),
+        Some(2)
+    );
+    let g = wait_available(&c, "ld", Duration::from_secs(30)).await;
+    wait_active(&c, "ld", 2).await;
+    let primary = redis_url(g.node_groups()[0].primary_endpoint().expect("primary"));
+
+    // A command through the primary endpoint is in the slow log stream, in AWS's JSON, within a second or so.
+    let mut p = redis_conn(&primary).await;
+    let _: () = redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("tester")
+        .query_async(&mut p)
+        .await
+        .expect("setname");
+    let _: () = redis::cmd("SET")
+        .arg("first-key")
+        .arg("v")
+        .query_async(&mut p)
+        .await
+        .expect("set");
+    let slow_stream = "elasticache/redis/ld-001/0001/slow-log";
+    let (record, took) = wait_message(&endpoint, "/cp/slow", slow_stream, |m| {
+        m.contains("\"ClientName\":\"tester\"") && m.contains("SET")
+    })
+    .await;
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    let j: serde_json::Value = serde_json::from_str(&record).expect("json record");
+    let mut keys: Vec<&str> = j
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "CacheClusterId",
+            "CacheNodeId",
+            "ClientAddress",
+            "ClientName",
+            "Command",
+            "Duration (us)",
+            "Id",
+            "Timestamp"
+        ]
+    );
+    assert_eq!(j["CacheClusterId"], "ld-001");
+    assert_eq!(j["CacheNodeId"], "0001");
+    assert_eq!(
+        j["Command"], "SET ... (2 more arguments)",
+        "values never leave the node"
+    );
+    assert!(!record.contains("first-key"));
+
+    // The text format, after a change (ApplyImmediately is AWS's requirement).
+    let e = c
+        .modify_replication_group()
+        .replication_group_id("ld")
+        .log_delivery_configurations(cloudwatch(LogType::SlowLog, "/cp/slow", LogFormat::Text))
+        .send()
+        .await
+        .expect_err("apply immediately");
+    assert_eq!(e.code(), Some("InvalidParameterValue"));
+    let out = c
+        .modify_replication_group()
+        .replication_group_id("ld")
+        .apply_immediately(true)
+        .log_delivery_configurations(cloudwatch(LogType::SlowLog, "/cp/slow", LogFormat::Text))
+        .send()
+        .await
+        .expect("modify");
+    let slow = out
+        .replication_group()
+        .expect("group")
+        .log_delivery_configurations()[0]
+        .clone();
+    assert_eq!(slow.status().map(|s| s.as_str()), Some("modifying"));
+    wait_active(&c, "ld", 2).await;
+    let _: Option<String> = redis::cmd("GET")
+        .arg("first-key")
+        .query_async(&mut p)
+        .await
+        .expect("get");
+    let (line, _) = wait_message(&endpoint, "/cp/slow", slow_stream, |m| {
+        m.contains("GET ... (1 more arguments)") && m.ends_with(",tester")
+    })
+    .await;
+    let fields: Vec<&str> = line.split(',').collect();
+    assert_eq!(
+        fields.len(),
+        7,
+        "cluster, node, time, duration, command, address, name: {line}"
+    );
+    assert_eq!(&fields[..2], ["ld-001", "0001"]);
+
+    // The engine log: a replica's restart shows in its stream, in AWS's text format.
+    c.reboot_cache_cluster()
+        .cache_cluster_id("ld-002")
+        .cache_node_ids_to_reboot("0001")
+        .send()
+        .await
+        .expect("reboot");
+    let (line, _) = wait_message(
+        &endpoint,
+        "/cp/engine",
+        "elasticache/redis/ld-002/0001/engine-log",
+        |m| m.contains("Ready to accept connections"),
+    )
+    .await;
+    assert!(line.starts_with("ld-002/0001:"), "{line}");
+    assert!(line.contains(" UTC * "), "{line}");
+
+    // A daemon restart: delivery goes on where it was, without repeating what was delivered.
+    wait_available(&c, "ld", Duration::from_secs(30)).await;
+    d.kill9();
+    d.spawn();
+    let c = d.client();
+    let mut p = redis_conn(&primary).await;
+    let _: () = redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("after-restart")
+        .query_async(&mut p)
+        .await
+        .expect("setname");
+    let (_, _) = wait_message(&endpoint, "/cp/slow", slow_stream, |m| {
+        m.ends_with(",after-restart")
+    })
+    .await;
+    let all = messages(&endpoint, "/cp/slow", slow_stream).await;
+    let mut ids: Vec<(String, String)> = all
+        .iter()
+        .filter_map(|m| {
+            let j: serde_json::Value = serde_json::from_str(m).ok()?;
+            Some((j["Id"].to_string(), j["Timestamp"].to_string()))
+        })
+        .collect();
+    let before = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), before, "a JSON record delivered twice");
+
+    // Firehose: the engine log moves to a delivery stream, a local sink file.
+    let firehose = LogDeliveryConfigurationRequest::builder()
+        .log_type(LogType::EngineLog)
+        .destination_type(DestinationType::KinesisFirehose)
+        .destination_details(
+            DestinationDetails::builder()
+                .kinesis_firehose_details(
+                    KinesisFirehoseDestinationDetails::builder()
+                        .delivery_stream("engine-stream")
+                        .build(),
+                )
+                .build(),
+        )
+        .log_format(LogFormat::Json)
+        .build();
+    c.modify_replication_group()
+        .replication_group_id("ld")
+        .apply_immediately(true)
+        .log_delivery_configurations(firehose)
+        .send()
+        .await
+        .expect("to firehose");
+    wait_active(&c, "ld", 2).await;
+    c.reboot_cache_cluster()
+        .cache_cluster_id("ld-002")
+        .cache_node_ids_to_reboot("0001")
+        .send()
+        .await
+        .expect("reboot");
+    let sink = d.data_dir().join("firehose").join("engine-stream.log");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let record = loop {
+        let text = std::fs::read_to_string(&sink).unwrap_or_default();
+        if let Some(l) = text
+            .lines()
+            .find(|l| l.contains("Ready to accept connections"))
+        {
+            break l.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing in {}: {text}",
+            sink.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let j: serde_json::Value = serde_json::from_str(&record).expect("json");
+    assert_eq!(j["CacheClusterId"], "ld-002");
+    assert_eq!(j["LogLevel"], "NOTICE");
+    assert!(
+        j["Time"].as_str().is_some_and(|t| t.ends_with(" UTC")),
+        "{j}"
+    );
+
+    // Disabled: the configuration goes, and nothing more is delivered.
+    let off = LogDeliveryConfigurationRequest::builder()
+        .log_type(LogType::SlowLog)
+        .enabled(false)
+        .build();
+    c.modify_replication_group()
+        .replication_group_id("ld")
+        .apply_immediately(true)
+        .log_delivery_configurations(off)
+        .send()
+        .await
+        .expect("disable");
+    wait_active(&c, "ld", 1).await;
+    let count = messages(&endpoint, "/cp/slow", slow_stream).await.len();
+    let _: () = redis::cmd("SET")
+        .arg("late")
+        .arg("v")
+        .query_async(&mut p)
+        .await
+        .expect("set");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        messages(&endpoint, "/cp/slow", slow_stream).await.len(),
+        count,
+        "delivery stopped"
+    );
+    // The Logs API lists what was delivered.
+    let (status, body) = logs(
+        &endpoint,
+        "DescribeLogStreams",
+        serde_json::json!({"logGroupName": "/cp/slow"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = body["logStreams"]
+        .as_array()
+        .expect("streams")
+        .iter()
+        .filter_map(|s| s["logStreamName"].as_str())
+        .collect();
+    assert!(names.contains(&slow_stream), "{names:?}");
+    let (status, body) = logs(
+        &endpoint,
+        "DescribeLogGroups",
+        serde_json::json!({"logGroupName": "x"}),
+    )
+    .await;
+    assert_eq!(status, 400, "an unknown member is refused");
+    assert_eq!(body["__type"], "SerializationException");
+}

@@ -1,0 +1,311 @@
+//! The log delivery worker: every [`POLL`], for each group with `LogDeliveryConfigurations`, reads each node's new
+//! slow log entries (`SLOWLOG GET`) and new engine log lines (its log file, past a byte offset), turns them into
+//! AWS's records ([`crate::log_delivery`]) and delivers them, then moves the configurations' statuses on.
+//!
+//! Delivery is at least once and in order per node. Where a node's reading got to is a cursor: for the slow log the
+//! process's `run_id` and the last entry id delivered (ids start again when a node restarts), for the engine log a
+//! byte offset. A cursor is written in the same transaction as the records it covers when they go to the log store
+//! (so, there, exactly once, across daemon restarts too), and right after they are written to a Firehose sink file.
+//! A newly enabled configuration starts from what each node logs from then on, not its history.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::time::Duration;
+
+use engine::admin::AdminClient;
+use tokio::sync::watch;
+
+use crate::error::{ControlError, Result};
+use crate::log_delivery::{engine_record, engine_time_ms, slow_record, LogDelivery};
+use crate::model::{Member, ReplicationGroup};
+use crate::Control;
+
+/// How often nodes are read.
+pub const POLL: Duration = Duration::from_millis(100);
+/// Engine log bytes read from a node in one pass at most.
+const LOG_CHUNK: usize = 1 << 20;
+
+/// A connection to a node, with the `run_id` of the process it reaches.
+struct NodeConn {
+    client: AdminClient,
+    run_id: String,
+}
+
+fn io(e: std::io::Error) -> ControlError {
+    ControlError::Internal(format!("firehose sink: {e}"))
+}
+
+fn logs_err(e: wire::logs::LogsError) -> ControlError {
+    ControlError::Internal(format!("log store: {}", e.message))
+}
+
+impl Control {
+    /// Runs the delivery worker until `shutdown`.
+    pub async fn run_log_delivery(&self, mut shutdown: watch::Receiver<bool>) {
+        let mut conns: HashMap<String, NodeConn> = HashMap::new();
+        loop {
+            let groups: Vec<ReplicationGroup> = self
+                .state()
+                .groups
+                .values()
+                .filter(|g| !g.log_delivery.is_empty())
+                .cloned()
+                .collect();
+            for g in &groups {
+                if let Err(e) = self.deliver_group(g, &mut conns).await {
+                    tracing::debug!(group = %g.id, error = %e, "log delivery pass incomplete; next pass retries");
+                }
+            }
+            conns.retain(|name, _| {
+                groups
+                    .iter()
+                    .any(|g| g.members().any(|m| m.cluster_id == *name))
+            });
+            tokio::select! {
+                () = tokio::time::sleep(POLL) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// One pass over a group's nodes; then the statuses of its configurations.
+    async fn deliver_group(
+        &self,
+        g: &ReplicationGroup,
+        conns: &mut HashMap<String, NodeConn>,
+    ) -> Result<()> {
+        let mut first_err = None;
+        for m in g.members() {
+            for d in g.log_delivery.iter().filter(|d| d.status != "disabling") {
+                let r = if d.log_type == "slow-log" {
+                    self.deliver_slow_log(g, m, d, conns).await
+                } else {
+                    self.deliver_engine_log(g, m, d)
+                };
+                if let Err(e) = r {
+                    conns.remove(&m.cluster_id);
+                    first_err = first_err.or(Some(e));
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        if g.log_delivery.iter().all(|d| d.status == "active") {
+            return Ok(());
+        }
+        // Every node was read for every configuration: they are active now; disabled ones go, with their cursors.
+        for d in g.log_delivery.iter().filter(|d| d.status == "disabling") {
+            for m in g.members() {
+                self.clear_cursor(&cursor_name(d, m))?;
+            }
+        }
+        let seen = g.log_delivery.clone();
+        self.update_group(&g.id, |cur| {
+            if cur.log_delivery != seen {
+                // Changed meanwhile: the next pass takes the new configurations up.
+                return vec![];
+            }
+            cur.log_delivery.retain(|d| d.status != "disabling");
+            for d in &mut cur.log_delivery {
+                d.status = "active".into();
+            }
+            vec![]
+        })
+    }
+
+    fn clear_cursor(&self, name: &str) -> Result<()> {
+        self.inner
+            .logs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear_cursor(name)
+            .map_err(logs_err)
+    }
+
+    fn cursor(&self, name: &str) -> Result<Option<String>> {
+        self.inner
+            .logs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .cursor(name)
+            .map_err(logs_err)
+    }
+
+    /// Writes `records` (timestamp ms, text) of node `m` to `d`'s destination, with the cursor that covers them.
+    fn deliver(
+        &self,
+        g: &ReplicationGroup,
+        m: &Member,
+        d: &LogDelivery,
+        records: &[(i64, String)],
+        cursor: &str,
+    ) -> Result<()> {
+        let name = cursor_name(d, m);
+        let now_ms = crate::now().timestamp_millis();
+        if d.destination_type == "cloudwatch-logs" {
+            let stream = format!(
+                "elasticache/{}/{}/0001/{}",
+                g.release_of(m).0,
+                m.cluster_id,
+                d.log_type
+            );
+            return self
+                .inner
+                .logs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .append(
+                    &d.destination,
+                    &stream,
+                    records,
+                    now_ms,
+                    Some((&name, cursor)),
+                )
+                .map_err(logs_err);
+        }
+        if !records.is_empty() {
+            let dir = self.inner.settings.data_dir.join("firehose");
+            engine::private::create_dir(&dir)?;
+            let path = dir.join(format!("{}.log", d.destination));
+            if std::fs::metadata(&path)
+                .is_ok_and(|md| md.len() >= crate::log_delivery::FIREHOSE_FILE_BYTES)
+            {
+                std::fs::rename(&path, dir.join(format!("{}.log.1", d.destination))).map_err(io)?;
+            }
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(io)?;
+            let mut buf = String::new();
+            for (_, r) in records {
+                buf.push_str(r);
+                buf.push('\n');
+            }
+            f.write_all(buf.as_bytes()).map_err(io)?;
+        }
+        self.inner
+            .logs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set_cursor(&name, cursor)
+            .map_err(logs_err)
+    }
+
+    async fn deliver_slow_log(
+        &self,
+        g: &ReplicationGroup,
+        m: &Member,
+        d: &LogDelivery,
+        conns: &mut HashMap<String, NodeConn>,
+    ) -> Result<()> {
+        if !self.inner.monitor.health(&m.cluster_id).is_up() {
+            return Err(ControlError::Internal(format!(
+                "{} is not up",
+                m.cluster_id
+            )));
+        }
+        if !conns.contains_key(&m.cluster_id) {
+            let spec = self.node_spec(g, m)?;
+            let mut client = AdminClient::connect(&spec.node_addr(), &self.inner.admin).await?;
+            let run_id = client
+                .info("server")
+                .await?
+                .get("run_id")
+                .cloned()
+                .unwrap_or_default();
+            conns.insert(m.cluster_id.clone(), NodeConn { client, run_id });
+        }
+        let conn = conns.get_mut(&m.cluster_id).expect("inserted");
+        let saved = self.cursor(&cursor_name(d, m))?;
+        let last = saved.as_deref().and_then(|c| {
+            let (run, id) = c.split_once(' ')?;
+            (run == conn.run_id).then(|| id.parse::<u64>().ok())?
+        });
+        // Newest first in the engine; read more until the entries reach past the cursor (or the log's start).
+        let mut count = 128;
+        let entries = loop {
+            let entries = conn.client.slowlog(count).await?;
+            let reached = entries.len() < count
+                || last.is_none_or(|l| entries.first().is_some_and(|e| e.id <= l + 1));
+            if reached || count >= 1 << 20 {
+                break entries;
+            }
+            count *= 8;
+        };
+        let fresh_start = saved.is_none() && d.status == "enabling";
+        let top = entries.last().map(|e| e.id);
+        let records: Vec<(i64, String)> = if fresh_start {
+            vec![]
+        } else {
+            entries
+                .iter()
+                .filter(|e| last.is_none_or(|l| e.id > l) && from_a_client(e))
+                .map(|e| {
+                    (
+                        e.timestamp * 1000,
+                        slow_record(&m.cluster_id, "0001", e, &d.format),
+                    )
+                })
+                .collect()
+        };
+        let top = top
+            .map(|t| t as i64)
+            .or(last.map(|l| l as i64))
+            .unwrap_or(-1);
+        let cursor = format!("{} {top}", conn.run_id);
+        if records.is_empty() && saved.as_deref() == Some(cursor.as_str()) {
+            return Ok(());
+        }
+        self.deliver(g, m, d, &records, &cursor)
+    }
+
+    fn deliver_engine_log(&self, g: &ReplicationGroup, m: &Member, d: &LogDelivery) -> Result<()> {
+        let spec = self.node_spec(g, m)?;
+        let path = spec.log_path();
+        let name = cursor_name(d, m);
+        let saved = self.cursor(&name)?;
+        let offset = match saved.as_deref().and_then(|c| c.parse::<u64>().ok()) {
+            Some(o) => o,
+            None if d.status == "enabling" => {
+                // From what the node logs from now on.
+                let len = std::fs::metadata(&path).map_or(0, |m| m.len());
+                return self.deliver(g, m, d, &[], &len.to_string());
+            }
+            None => 0,
+        };
+        let (lines, next) = engine::logs::read_lines_from(&path, offset, LOG_CHUNK)?;
+        if next == offset && saved.is_some() {
+            return Ok(());
+        }
+        let now_ms = crate::now().timestamp_millis();
+        let records: Vec<(i64, String)> = lines
+            .iter()
+            .filter_map(|l| engine::logs::LogLine::parse(l))
+            .map(|l| {
+                (
+                    engine_time_ms(&l).unwrap_or(now_ms),
+                    engine_record(&m.cluster_id, "0001", &l, &d.format),
+                )
+            })
+            .collect();
+        self.deliver(g, m, d, &records, &next.to_string())
+    }
+}
+
+/// Whether a slow log entry is a customer's: not the control plane's own (its admin connection is a Unix socket,
+/// which customers cannot reach), nor the replication link's (`PSYNC`, `SYNC`, `REPLCONF`).
+fn from_a_client(e: &engine::logs::SlowEntry) -> bool {
+    !e.client_address.starts_with('/')
+        && !e.args.first().is_some_and(|c| {
+            ["REPLCONF", "PSYNC", "SYNC"]
+                .iter()
+                .any(|r| c.eq_ignore_ascii_case(r))
+        })
+}
+
+/// The cursor of log type `d` on node `m`.
+fn cursor_name(d: &LogDelivery, m: &Member) -> String {
+    format!("{}:{}", d.log_type, m.cluster_id)
+}
