@@ -1266,3 +1266,86 @@ def test_cloudwatch_logs_subset_with_boto3_and_cli(daemon):
     assert rc == 0, err
     rc, out, err = logs_cli(endpoint, "delete-log-group", "--log-group-name", "/elasticache/compat")
     assert rc != 0 and "ResourceNotFoundException" in err
+
+
+def test_log_delivery_with_boto3_and_cli(daemon):
+    endpoint, data_dir = daemon
+    ec = boto3.client("elasticache", endpoint_url=endpoint, region_name=REGION,
+                      aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+    logs = boto3.client("logs", endpoint_url=endpoint, region_name=REGION,
+                        aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+    ec.create_cache_parameter_group(CacheParameterGroupName="slow0", CacheParameterGroupFamily="redis7",
+                                    Description="every command")
+    ec.modify_cache_parameter_group(CacheParameterGroupName="slow0", ParameterNameValues=[
+        {"ParameterName": "slowlog-log-slower-than", "ParameterValue": "0"}])
+    logs.create_log_group(logGroupName="/tf/slow")
+    # Terraform's create: the log delivery block with the group.
+    ec.create_replication_group(
+        ReplicationGroupId="ld-rg", ReplicationGroupDescription="logs", NumCacheClusters=2,
+        CacheParameterGroupName="slow0",
+        LogDeliveryConfigurations=[{"LogType": "slow-log", "DestinationType": "cloudwatch-logs",
+                                    "DestinationDetails": {"CloudWatchLogsDetails": {"LogGroup": "/tf/slow"}},
+                                    "LogFormat": "json"}])
+    ec.get_waiter("replication_group_available").wait(ReplicationGroupId="ld-rg", WaiterConfig={"Delay": 1})
+    g = wait_status(lambda: ec.describe_replication_groups(ReplicationGroupId="ld-rg")["ReplicationGroups"][0],
+                    "available")
+    deadline = time.time() + 10
+    while g["LogDeliveryConfigurations"][0]["Status"] != "active":
+        assert time.time() < deadline, g["LogDeliveryConfigurations"]
+        time.sleep(0.05)
+        g = ec.describe_replication_groups(ReplicationGroupId="ld-rg")["ReplicationGroups"][0]
+    # Terraform reads the destination of every entry (it must be there).
+    assert g["LogDeliveryConfigurations"][0]["DestinationDetails"]["CloudWatchLogsDetails"]["LogGroup"] == "/tf/slow"
+    primary = g["NodeGroups"][0]["PrimaryEndpoint"]
+    redis_cli(primary, "SET", "compat-key", "v")
+    stream = "elasticache/redis/ld-rg-001/0001/slow-log"
+    deadline = time.time() + 5
+    while True:
+        rc, out, err = logs_cli(endpoint, "get-log-events", "--log-group-name", "/tf/slow",
+                                "--log-stream-name", stream, "--start-from-head")
+        msgs = [json.loads(e["message"]) for e in (out or {}).get("events", [])] if rc == 0 else []
+        if any(m["Command"] == "SET ... (2 more arguments)" for m in msgs):
+            break
+        assert time.time() < deadline, (rc, err, msgs)
+        time.sleep(0.1)
+    assert all("Duration (us)" in m and m["CacheClusterId"] == "ld-rg-001" for m in msgs)
+    # boto3's paginated FilterLogEvents (what `aws logs tail` of CLI v2 calls) sees the same records.
+    events = [e for page in logs.get_paginator("filter_log_events").paginate(logGroupName="/tf/slow")
+              for e in page["events"]]
+    assert any(e["logStreamName"] == stream and "SET ..." in e["message"] for e in events)
+    # The CLI: the engine log to a Firehose delivery stream (a local sink file), slow log off.
+    rc, out, err = aws(endpoint, "modify-replication-group", "--replication-group-id", "ld-rg",
+                       "--log-delivery-configurations",
+                       json.dumps([{"LogType": "slow-log", "Enabled": False}]))
+    assert rc != 0 and "apply-immediately" in err
+    rc, out, err = aws(endpoint, "modify-replication-group", "--replication-group-id", "ld-rg", "--apply-immediately",
+                       "--log-delivery-configurations", json.dumps([
+                           {"LogType": "slow-log", "Enabled": False},
+                           {"LogType": "engine-log", "DestinationType": "kinesis-firehose",
+                            "DestinationDetails": {"KinesisFirehoseDetails": {"DeliveryStream": "eng"}},
+                            "LogFormat": "text"}]))
+    assert rc == 0, err
+    statuses = {l["LogType"]: l["Status"] for l in out["ReplicationGroup"]["LogDeliveryConfigurations"]}
+    assert statuses == {"slow-log": "disabling", "engine-log": "enabling"}, statuses
+    deadline = time.time() + 10
+    while True:
+        g = ec.describe_replication_groups(ReplicationGroupId="ld-rg")["ReplicationGroups"][0]
+        if [(l["LogType"], l["Status"]) for l in g["LogDeliveryConfigurations"]] == [("engine-log", "active")]:
+            break
+        assert time.time() < deadline, g["LogDeliveryConfigurations"]
+        time.sleep(0.05)
+    rc, out, err = aws(endpoint, "reboot-cache-cluster", "--cache-cluster-id", "ld-rg-002",
+                       "--cache-node-ids-to-reboot", "0001")
+    assert rc == 0, err
+    sink = os.path.join(data_dir, "firehose", "eng.log")
+    deadline = time.time() + 15
+    while True:
+        text = open(sink).read() if os.path.exists(sink) else ""
+        if "Ready to accept connections" in text:
+            break
+        assert time.time() < deadline, text
+        time.sleep(0.1)
+    assert all(l.startswith("ld-rg-00") and " UTC " in l for l in text.splitlines())
+    ec.delete_replication_group(ReplicationGroupId="ld-rg")
+    rc, out, err = aws(endpoint, "wait", "replication-group-deleted", "--replication-group-id", "ld-rg")
+    assert rc == 0, err

@@ -1,15 +1,24 @@
-//! Benchmark of issue 16, printed as figures (never asserted): a change to a cache parameter group used by 20
-//! replication groups of 3 nodes (60 nodes), timed from the `ModifyCacheParameterGroup` answer until every member
-//! cluster reports `ParameterApplyStatus` `in-sync` (one `DescribeCacheClusters` of all of them, polled), and until
-//! every node shows the new `maxmemory-policy` in `INFO memory` (what a client sees). Five changes, alternating
-//! the policy; median and worst. Run with `scripts/bench.sh` or `cargo bench --bench parameters`.
+//! Benchmarks of issue 16, printed as figures (never asserted):
+//! 1. a change to a cache parameter group used by 20 replication groups of 3 nodes (60 nodes), timed from the
+//!    `ModifyCacheParameterGroup` answer until every member cluster reports `ParameterApplyStatus` `in-sync` (one
+//!    `DescribeCacheClusters` of all of them, polled), and until every node shows the new `maxmemory-policy` in
+//!    `INFO memory` (what a client sees). Five changes, alternating the policy; median and worst.
+//! 2. slow log delivery to CloudWatch Logs (`slowlog-log-slower-than` 0): under a load of 1,000 slow log entries a
+//!    second, the latency from a probe command's reply until its record is readable through the Logs API
+//!    (`FilterLogEvents` on the probe's client name, polled every 5 ms), p50 and p99 of 200 probes; and the node's
+//!    throughput (`redis-benchmark -t set,get -P 16`) with delivery on against off, alternating, 5 rounds each.
+//!
+//! Run with `scripts/bench.sh` or `cargo bench --bench parameters`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_elasticache::types::ParameterNameValue;
+use aws_sdk_elasticache::types::{
+    CloudWatchLogsDestinationDetails, DestinationDetails, DestinationType,
+    LogDeliveryConfigurationRequest, LogFormat, LogType, ParameterNameValue,
+};
 use common::*;
 
 const GROUPS: usize = 20;
@@ -158,4 +167,241 @@ async fn main() {
     for i in 0..GROUPS {
         wait_deleted(&c, &format!("pb-{i:02}"), Duration::from_secs(120)).await;
     }
+    log_delivery(&d, &c).await;
+}
+
+/// A signed `FilterLogEvents` for the events whose message holds `term`; how many there are.
+async fn count_matching(endpoint: &str, group: &str, term: &str) -> usize {
+    let host = endpoint.trim_start_matches("http://");
+    let body = serde_json::json!({"logGroupName": group, "filterPattern": term,
+        "startTime": chrono::Utc::now().timestamp_millis() - 5_000})
+    .to_string();
+    let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let headers = [
+        ("host", host),
+        ("x-amz-date", date.as_str()),
+        ("x-amz-target", "Logs_20140328.FilterLogEvents"),
+        ("content-type", "application/x-amz-json-1.1"),
+    ];
+    let parts = wire::sigv4::RequestParts {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &headers,
+        body: body.as_bytes(),
+    };
+    let auth = wire::sigv4::sign(&parts, ACCESS_KEY_ID, SECRET, REGION, "logs");
+    let mut req = reqwest::Client::new()
+        .post(format!("{endpoint}/"))
+        .body(body.clone());
+    for (k, v) in headers.iter().filter(|(k, _)| *k != "host") {
+        req = req.header(*k, *v);
+    }
+    let resp = req
+        .header("authorization", auth)
+        .send()
+        .await
+        .expect("send");
+    let v: serde_json::Value =
+        serde_json::from_str(&resp.text().await.expect("body")).expect("json");
+    v["events"].as_array().map_or(0, |a| a.len())
+}
+
+fn redis_benchmark(url: &str) -> f64 {
+    let hostport = url.trim_start_matches("redis://").trim_end_matches('/');
+    let (host, port) = hostport.rsplit_once(':').expect("host:port");
+    let out = std::process::Command::new("redis-benchmark")
+        .args([
+            "-h", host, "-p", port, "-t", "set,get", "-n", "400000", "-P", "16", "-q",
+        ])
+        .output()
+        .expect("redis-benchmark");
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
+    text.lines()
+        .filter(|l| l.contains("requests per second"))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .sum::<f64>()
+        / 2.0
+}
+
+fn slow_log_to(group: &str) -> LogDeliveryConfigurationRequest {
+    LogDeliveryConfigurationRequest::builder()
+        .log_type(LogType::SlowLog)
+        .destination_type(DestinationType::CloudWatchLogs)
+        .destination_details(
+            DestinationDetails::builder()
+                .cloud_watch_logs_details(
+                    CloudWatchLogsDestinationDetails::builder()
+                        .log_group(group)
+                        .build(),
+                )
+                .build(),
+        )
+        .log_format(LogFormat::Json)
+        .build()
+}
+
+async fn set_delivery(c: &aws_sdk_elasticache::Client, on: bool) {
+    let req = if on {
+        slow_log_to("/bench/slow")
+    } else {
+        LogDeliveryConfigurationRequest::builder()
+            .log_type(LogType::SlowLog)
+            .enabled(false)
+            .build()
+    };
+    c.modify_replication_group()
+        .replication_group_id("lb")
+        .apply_immediately(true)
+        .log_delivery_configurations(req)
+        .send()
+        .await
+        .expect("modify delivery");
+    wait_group(c, "lb", Duration::from_secs(30), "delivery settled", |g| {
+        let l = g.log_delivery_configurations();
+        if on {
+            l.len() == 1 && l[0].status().map(|s| s.as_str()) == Some("active")
+        } else {
+            l.is_empty()
+        }
+    })
+    .await;
+}
+
+async fn log_delivery(d: &Daemon, c: &aws_sdk_elasticache::Client) {
+    c.create_cache_parameter_group()
+        .cache_parameter_group_name("bench-slow")
+        .cache_parameter_group_family("redis7")
+        .description("every command in the slow log")
+        .send()
+        .await
+        .expect("parameter group");
+    c.modify_cache_parameter_group()
+        .cache_parameter_group_name("bench-slow")
+        .parameter_name_values(
+            ParameterNameValue::builder()
+                .parameter_name("slowlog-log-slower-than")
+                .parameter_value("0")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("modify");
+    c.create_replication_group()
+        .replication_group_id("lb")
+        .replication_group_description("log delivery benchmark")
+        .num_cache_clusters(1)
+        .cache_parameter_group_name("bench-slow")
+        .log_delivery_configurations(slow_log_to("/bench/slow"))
+        .send()
+        .await
+        .expect("create");
+    let g = wait_available(c, "lb", Duration::from_secs(60)).await;
+    set_delivery(c, true).await;
+    let url = redis_url(g.node_groups()[0].primary_endpoint().expect("endpoint"));
+    // Background load: 1,000 SETs a second, in batches of 10 every 10 ms.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (url, stop) = (url.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut conn = redis_conn(&url).await;
+            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                tick.tick().await;
+                for _ in 0..10 {
+                    let _: () = redis::cmd("SET")
+                        .arg(format!("load:{}", n % 1000))
+                        .arg(n)
+                        .query_async(&mut conn)
+                        .await
+                        .expect("load");
+                    n += 1;
+                }
+            }
+            n
+        })
+    };
+    let endpoint = d.endpoint();
+    let mut probe = redis_conn(&url).await;
+    let mut latencies = Vec::new();
+    for i in 0..200 {
+        let name = format!("probe-{i}");
+        let _: () = redis::cmd("CLIENT")
+            .arg("SETNAME")
+            .arg(&name)
+            .query_async(&mut probe)
+            .await
+            .expect("setname");
+        let _: () = redis::cmd("SET")
+            .arg("probe")
+            .arg(i)
+            .query_async(&mut probe)
+            .await
+            .expect("probe");
+        let t = Instant::now();
+        while count_matching(&endpoint, "/bench/slow", &format!("{name}\"")).await == 0 {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "{name} never delivered"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        latencies.push(t.elapsed());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = load.await.expect("load");
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e3;
+    println!(
+        "log delivery: slow log to CloudWatch Logs under {sent} background SETs (about 1,000 a second): command \
+         reply to record readable via FilterLogEvents p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (200 probes)",
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+    // Throughput with delivery on against off, alternating; and the daemon's CPU time during each.
+    let daemon_pid = d.child.as_ref().expect("daemon").id();
+    let cpu = || -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{daemon_pid}/stat")).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |x| x.1)
+            .split_whitespace()
+            .collect();
+        let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+            + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+        ticks as f64 / 100.0
+    };
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    let (mut cpu_on, mut cpu_off, mut wall_on, mut wall_off) = (0.0, 0.0, 0.0, 0.0);
+    for _ in 0..5 {
+        set_delivery(c, true).await;
+        let (c0, t0) = (cpu(), Instant::now());
+        on.push(redis_benchmark(&url));
+        cpu_on += cpu() - c0;
+        wall_on += t0.elapsed().as_secs_f64();
+        set_delivery(c, false).await;
+        let (c0, t0) = (cpu(), Instant::now());
+        off.push(redis_benchmark(&url));
+        cpu_off += cpu() - c0;
+        wall_off += t0.elapsed().as_secs_f64();
+    }
+    println!(
+        "log delivery: the daemon's CPU during the runs: {:.1}% of a core with delivery on, {:.1}% off",
+        cpu_on / wall_on * 100.0,
+        cpu_off / wall_off * 100.0
+    );
+    let med = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let (m_on, m_off) = (med(on.clone()), med(off.clone()));
+    println!(
+        "log delivery: node throughput (redis-benchmark SET+GET -P 16, slowlog-log-slower-than 0) with slow log \
+         delivery {:.0} req/s vs without {:.0} req/s (medians of {on:.0?} / {off:.0?}): ratio {:.3}",
+        m_on,
+        m_off,
+        m_on / m_off
+    );
 }

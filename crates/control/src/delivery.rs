@@ -227,6 +227,8 @@ impl Control {
         let mut count = 128;
         let entries = loop {
             let entries = conn.client.slowlog(count).await?;
+            // Past the cursor, or the whole slow log (it holds `slowlog-max-len` entries at most; older ones are
+            // gone, as on AWS).
             let reached = entries.len() < count
                 || last.is_none_or(|l| entries.first().is_some_and(|e| e.id <= l + 1));
             if reached || count >= 1 << 20 {

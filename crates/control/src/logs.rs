@@ -6,7 +6,8 @@
 //! `ResourceNotFound`; events ordered as ingested within a stream; `GetLogEvents` from the tail (or the head with
 //! `startFromHead`) with `f/…` and `b/…` tokens, the forward token repeating once the stream has no more;
 //! `FilterLogEvents` in timestamp order over the streams asked for, with plain-term filter patterns (every term, or
-//! quoted phrase, must occur). Retention is bounded: a log group keeps its newest [`MAX_EVENTS_PER_GROUP`] events.
+//! quoted phrase, must occur). Retention is bounded: a log group keeps its newest [`MAX_EVENTS_PER_GROUP`] events
+//! (trimmed every [`TRIM_EVERY`] appends, so it may hold a few more for a moment).
 
 use std::path::Path;
 
@@ -42,6 +43,7 @@ CREATE TABLE IF NOT EXISTS log_events (
 );
 CREATE INDEX IF NOT EXISTS log_events_by_stream ON log_events (log_group, stream, seq);
 CREATE INDEX IF NOT EXISTS log_events_by_time ON log_events (log_group, ts_ms, seq);
+CREATE INDEX IF NOT EXISTS log_events_by_group ON log_events (log_group, seq);
 CREATE TABLE IF NOT EXISTS delivery_cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
 
@@ -120,11 +122,15 @@ fn pattern_terms(pattern: &str) -> R<Vec<String>> {
     Ok(terms)
 }
 
+/// Appends between two trims of a log group to its bound (a trim steps over the group's newest events).
+const TRIM_EVERY: u64 = 256;
+
 /// The log store.
 pub struct LogStore {
     conn: rusqlite::Connection,
     region: String,
     account: String,
+    appends: u64,
 }
 
 impl LogStore {
@@ -136,6 +142,7 @@ impl LogStore {
             conn,
             region: region.to_string(),
             account: account.to_string(),
+            appends: 0,
         })
     }
 
@@ -653,12 +660,15 @@ impl LogStore {
             )
             .map_err(internal)?;
         }
-        tx.execute(
-            "DELETE FROM log_events WHERE log_group = ?1 AND seq <= \
-             (SELECT seq FROM log_events WHERE log_group = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
-            params![group, MAX_EVENTS_PER_GROUP],
-        )
-        .map_err(internal)?;
+        self.appends += 1;
+        if self.appends % TRIM_EVERY == 0 {
+            tx.execute(
+                "DELETE FROM log_events WHERE log_group = ?1 AND seq <= \
+                 (SELECT seq FROM log_events WHERE log_group = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+                params![group, MAX_EVENTS_PER_GROUP],
+            )
+            .map_err(internal)?;
+        }
         tx.commit().map_err(internal)
     }
 
