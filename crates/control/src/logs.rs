@@ -661,7 +661,7 @@ impl LogStore {
             .map_err(internal)?;
         }
         self.appends += 1;
-        if self.appends % TRIM_EVERY == 0 {
+        if self.appends.is_multiple_of(TRIM_EVERY) {
             tx.execute(
                 "DELETE FROM log_events WHERE log_group = ?1 AND seq <= \
                  (SELECT seq FROM log_events WHERE log_group = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
