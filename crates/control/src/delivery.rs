@@ -25,10 +25,12 @@ pub const POLL: Duration = Duration::from_millis(100);
 /// Engine log bytes read from a node in one pass at most.
 const LOG_CHUNK: usize = 1 << 20;
 
-/// A connection to a node, with the `run_id` of the process it reaches.
+/// A connection to a node, with the `run_id` of the process it reaches and how many slow log entries a read asks
+/// for (grown while a read falls short of the cursor, so that a busy node is read in one command).
 struct NodeConn {
     client: AdminClient,
     run_id: String,
+    count: usize,
 }
 
 fn io(e: std::io::Error) -> ControlError {
@@ -215,7 +217,14 @@ impl Control {
                 .get("run_id")
                 .cloned()
                 .unwrap_or_default();
-            conns.insert(m.cluster_id.clone(), NodeConn { client, run_id });
+            conns.insert(
+                m.cluster_id.clone(),
+                NodeConn {
+                    client,
+                    run_id,
+                    count: 128,
+                },
+            );
         }
         let conn = conns.get_mut(&m.cluster_id).expect("inserted");
         let saved = self.cursor(&cursor_name(d, m))?;
@@ -224,8 +233,8 @@ impl Control {
             (run == conn.run_id).then(|| id.parse::<u64>().ok())?
         });
         // Newest first in the engine; read more until the entries reach past the cursor (or the log's start).
-        let mut count = 128;
         let entries = loop {
+            let count = conn.count;
             let entries = conn.client.slowlog(count).await?;
             // Past the cursor, or the whole slow log (it holds `slowlog-max-len` entries at most; older ones are
             // gone, as on AWS).
@@ -234,7 +243,7 @@ impl Control {
             if reached || count >= 1 << 20 {
                 break entries;
             }
-            count *= 8;
+            conn.count = count * 8;
         };
         let fresh_start = saved.is_none() && d.status == "enabling";
         let top = entries.last().map(|e| e.id);

@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS log_events (
 );
 CREATE INDEX IF NOT EXISTS log_events_by_stream ON log_events (log_group, stream, seq);
 CREATE INDEX IF NOT EXISTS log_events_by_time ON log_events (log_group, ts_ms, seq);
-CREATE INDEX IF NOT EXISTS log_events_by_group ON log_events (log_group, seq);
+DROP INDEX IF EXISTS log_events_by_group;
 CREATE TABLE IF NOT EXISTS delivery_cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
 
@@ -662,9 +662,10 @@ impl LogStore {
         }
         self.appends += 1;
         if self.appends.is_multiple_of(TRIM_EVERY) {
+            // The oldest by time (the index events are filtered by), past the newest MAX_EVENTS_PER_GROUP.
             tx.execute(
-                "DELETE FROM log_events WHERE log_group = ?1 AND seq <= \
-                 (SELECT seq FROM log_events WHERE log_group = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+                "DELETE FROM log_events WHERE seq IN (SELECT seq FROM log_events WHERE log_group = ?1 \
+                 ORDER BY ts_ms DESC, seq DESC LIMIT -1 OFFSET ?2)",
                 params![group, MAX_EVENTS_PER_GROUP],
             )
             .map_err(internal)?;
