@@ -624,9 +624,16 @@ impl Control {
 /// Zones for `n` new nodes of `g`: each time the zone with the fewest of the group's nodes (the first listed on
 /// a tie), so nodes stay spread.
 pub(crate) fn spread(g: &ReplicationGroup, zones: &[String], n: usize) -> Vec<String> {
+    let existing: Vec<&str> = g.members().map(|m| m.availability_zone.as_str()).collect();
+    spread_over(zones, &existing, n)
+}
+
+/// `n` zones of `zones` for new nodes, each the one holding fewest of the `existing` nodes and those picked before
+/// it (ties: the first in `zones`).
+pub(crate) fn spread_over(zones: &[String], existing: &[&str], n: usize) -> Vec<String> {
     let mut count: BTreeMap<&str, usize> = zones.iter().map(|z| (z.as_str(), 0)).collect();
-    for m in g.members() {
-        if let Some(c) = count.get_mut(m.availability_zone.as_str()) {
+    for z in existing {
+        if let Some(c) = count.get_mut(z) {
             *c += 1;
         }
     }

@@ -7,8 +7,6 @@
 //! grows each time the list changes. Memcached has no replication, no persistence and no AUTH token: snapshots,
 //! replication groups and tokens are refused with AWS's errors.
 
-use std::collections::BTreeMap;
-
 use wire::input::{CreateCacheCluster, ModifyCacheCluster};
 use wire::output;
 
@@ -61,24 +59,8 @@ fn zones_for(n: usize, cross_az: bool, allowed: &[String], existing: &[String]) 
             .unwrap_or_default();
         return vec![z; n];
     }
-    let mut count: BTreeMap<&str, usize> = allowed.iter().map(|z| (z.as_str(), 0)).collect();
-    for z in existing {
-        if let Some(c) = count.get_mut(z.as_str()) {
-            *c += 1;
-        }
-    }
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let Some(z) = allowed
-            .iter()
-            .min_by_key(|z| count.get(z.as_str()).copied().unwrap_or(0))
-        else {
-            break;
-        };
-        *count.entry(z.as_str()).or_default() += 1;
-        out.push(z.clone());
-    }
-    out
+    let existing: Vec<&str> = existing.iter().map(String::as_str).collect();
+    crate::ha::spread_over(allowed, &existing, n)
 }
 
 /// True when version `a` is older than `b`.

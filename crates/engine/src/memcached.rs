@@ -262,17 +262,7 @@ impl MemcachedNode {
 
 /// True when `pid` is a live (not zombie) `memcached` process.
 pub fn is_memcached_alive(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().next());
-    if matches!(state, Some("Z") | Some("X") | None) {
-        return false;
-    }
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .is_ok_and(|c| String::from_utf8_lossy(&c).contains("memcached"))
+    crate::process::is_alive(pid, &["memcached"])
 }
 
 /// Asks the node at `addr` its `version` (a readiness probe).

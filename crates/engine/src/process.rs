@@ -28,6 +28,11 @@ pub fn is_engine_program(word: &str) -> bool {
 
 /// True when `pid` is a live (not zombie) `redis-server` (or `valkey-server`) process.
 pub fn is_redis_alive(pid: u32) -> bool {
+    is_alive(pid, &["redis-server", "valkey-server"])
+}
+
+/// True when `pid` is a live (not zombie) process whose command line names one of `programs`.
+pub fn is_alive(pid: u32, programs: &[&str]) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
     };
@@ -41,7 +46,7 @@ pub fn is_redis_alive(pid: u32) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|c| {
             let c = String::from_utf8_lossy(&c);
-            c.contains("redis-server") || c.contains("valkey-server")
+            programs.iter().any(|p| c.contains(p))
         })
         .unwrap_or(false)
 }
