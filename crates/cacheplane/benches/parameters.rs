@@ -172,38 +172,9 @@ async fn main() {
 
 /// A signed `FilterLogEvents` for the events whose message holds `term`; how many there are.
 async fn count_matching(endpoint: &str, group: &str, term: &str) -> usize {
-    let host = endpoint.trim_start_matches("http://");
     let body = serde_json::json!({"logGroupName": group, "filterPattern": term,
-        "startTime": chrono::Utc::now().timestamp_millis() - 5_000})
-    .to_string();
-    let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
-    let headers = [
-        ("host", host),
-        ("x-amz-date", date.as_str()),
-        ("x-amz-target", "Logs_20140328.FilterLogEvents"),
-        ("content-type", "application/x-amz-json-1.1"),
-    ];
-    let parts = wire::sigv4::RequestParts {
-        method: "POST",
-        path: "/",
-        query: "",
-        headers: &headers,
-        body: body.as_bytes(),
-    };
-    let auth = wire::sigv4::sign(&parts, ACCESS_KEY_ID, SECRET, REGION, "logs");
-    let mut req = reqwest::Client::new()
-        .post(format!("{endpoint}/"))
-        .body(body.clone());
-    for (k, v) in headers.iter().filter(|(k, _)| *k != "host") {
-        req = req.header(*k, *v);
-    }
-    let resp = req
-        .header("authorization", auth)
-        .send()
-        .await
-        .expect("send");
-    let v: serde_json::Value =
-        serde_json::from_str(&resp.text().await.expect("body")).expect("json");
+        "startTime": chrono::Utc::now().timestamp_millis() - 5_000});
+    let (_, v) = logs_call(endpoint, "FilterLogEvents", body).await;
     v["events"].as_array().map_or(0, |a| a.len())
 }
 

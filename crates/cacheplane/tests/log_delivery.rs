@@ -14,48 +14,9 @@ use aws_sdk_elasticache::types::{
 use aws_sdk_elasticache::Client;
 use common::*;
 
-/// A signed request to the Logs API; `(status, JSON body)`.
-async fn logs(endpoint: &str, action: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-    let host = endpoint.trim_start_matches("http://");
-    let body = body.to_string();
-    let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
-    let target = format!("Logs_20140328.{action}");
-    let headers = [
-        ("host", host),
-        ("x-amz-date", date.as_str()),
-        ("x-amz-target", target.as_str()),
-        ("content-type", "application/x-amz-json-1.1"),
-    ];
-    let parts = wire::sigv4::RequestParts {
-        method: "POST",
-        path: "/",
-        query: "",
-        headers: &headers,
-        body: body.as_bytes(),
-    };
-    let auth = wire::sigv4::sign(&parts, ACCESS_KEY_ID, SECRET, REGION, "logs");
-    let mut req = reqwest::Client::new()
-        .post(format!("{endpoint}/"))
-        .body(body.clone());
-    for (k, v) in headers.iter().filter(|(k, _)| *k != "host") {
-        req = req.header(*k, *v);
-    }
-    let resp = req
-        .header("authorization", auth)
-        .send()
-        .await
-        .expect("send");
-    let status = resp.status().as_u16();
-    let text = resp.text().await.expect("body");
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
-    )
-}
-
 /// The messages of a stream, oldest first (empty while the stream does not exist).
 async fn messages(endpoint: &str, group: &str, stream: &str) -> Vec<String> {
-    let (status, body) = logs(
+    let (status, body) = logs_call(
         endpoint,
         "GetLogEvents",
         serde_json::json!({"logGroupName": group, "logStreamName": stream, "startFromHead": true}),
@@ -413,7 +374,7 @@ async fn slow_and_engine_logs_reach_cloudwatch_logs_and_firehose() {
         "delivery stopped"
     );
     // The Logs API lists what was delivered.
-    let (status, body) = logs(
+    let (status, body) = logs_call(
         &endpoint,
         "DescribeLogStreams",
         serde_json::json!({"logGroupName": "/cp/slow"}),
@@ -427,7 +388,7 @@ async fn slow_and_engine_logs_reach_cloudwatch_logs_and_firehose() {
         .filter_map(|s| s["logStreamName"].as_str())
         .collect();
     assert!(names.contains(&slow_stream), "{names:?}");
-    let (status, body) = logs(
+    let (status, body) = logs_call(
         &endpoint,
         "DescribeLogGroups",
         serde_json::json!({"logGroupName": "x"}),

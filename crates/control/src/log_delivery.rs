@@ -198,6 +198,15 @@ pub fn apply(
     Ok(out)
 }
 
+/// A slow log entry's command as AWS shows it, without its arguments' values: `GET ... (1 more arguments)`.
+pub fn command_summary(e: &engine::logs::SlowEntry) -> String {
+    match e.args.split_first() {
+        None => String::new(),
+        Some((name, [])) => name.clone(),
+        Some((name, rest)) => format!("{name} ... ({} more arguments)", rest.len()),
+    }
+}
+
 /// A slow log entry as AWS delivers it.
 pub fn slow_record(cluster: &str, node: &str, e: &engine::logs::SlowEntry, format: &str) -> String {
     if format == "json" {
@@ -207,7 +216,7 @@ pub fn slow_record(cluster: &str, node: &str, e: &engine::logs::SlowEntry, forma
             "Id": e.id,
             "Timestamp": e.timestamp,
             "Duration (us)": e.duration_us,
-            "Command": e.command_summary(),
+            "Command": command_summary(e),
             "ClientAddress": e.client_address,
             "ClientName": e.client_name,
         })
@@ -217,7 +226,7 @@ pub fn slow_record(cluster: &str, node: &str, e: &engine::logs::SlowEntry, forma
             "{cluster},{node},{},{},{},{},{}",
             e.timestamp,
             e.duration_us,
-            e.command_summary(),
+            command_summary(e),
             e.client_address,
             e.client_name
         )
@@ -330,6 +339,27 @@ mod tests {
             enabled: Some(true),
         };
         assert!(apply(&[], &[no_stream], "redis", "7.0.15").is_err());
+    }
+
+    #[test]
+    fn commands_are_summarised_without_their_values() {
+        let e = |args: &[&str]| engine::logs::SlowEntry {
+            id: 1,
+            timestamp: 0,
+            duration_us: 0,
+            args: args.iter().map(|s| s.to_string()).collect(),
+            client_address: String::new(),
+            client_name: String::new(),
+        };
+        assert_eq!(
+            command_summary(&e(&["GET", "secret"])),
+            "GET ... (1 more arguments)"
+        );
+        assert_eq!(
+            command_summary(&e(&["SET", "k", "v"])),
+            "SET ... (2 more arguments)"
+        );
+        assert_eq!(command_summary(&e(&["PING"])), "PING");
     }
 
     #[test]

@@ -206,6 +206,29 @@ pub struct ParameterPage {
     pub marker: Option<String>,
 }
 
+/// A page of `all`; the node-type-specific parameters with the first page, when `specific` asks for them.
+fn parameter_page(
+    family_name: String,
+    family: &Family,
+    all: &[output::Parameter],
+    specific: bool,
+    max_records: Option<i32>,
+    marker: Option<&str>,
+) -> Result<ParameterPage> {
+    let first = rules::read_page_marker(marker)?.is_none();
+    let (parameters, marker) = page(all, |p| &p.name, max_records, marker)?;
+    Ok(ParameterPage {
+        family: family_name,
+        parameters,
+        node_type_specific: if first && specific {
+            node_type_specific(family)
+        } else {
+            vec![]
+        },
+        marker,
+    })
+}
+
 /// The names of a `ParameterNameValues` list, each required.
 fn names(list: &[ParameterNameValue]) -> Result<Vec<String>> {
     list.iter()
@@ -574,24 +597,14 @@ impl Control {
                     .then(|| parameter_view(&family, s, value, from, custom))
             })
             .collect();
-        let first = rules::read_page_marker(input.marker.as_deref())?.is_none();
-        let (params, marker) = page(
+        parameter_page(
+            pg.family.clone(),
+            &family,
             &all,
-            |p| &p.name,
+            source.is_none_or(|s| s == "system"),
             input.max_records,
             input.marker.as_deref(),
-        )?;
-        let specific = if first && source.is_none_or(|s| s == "system") {
-            node_type_specific(&family)
-        } else {
-            vec![]
-        };
-        Ok(ParameterPage {
-            family: pg.family,
-            parameters: params,
-            node_type_specific: specific,
-            marker,
-        })
+        )
     }
 
     /// `DescribeEngineDefaultParameters`: a family's catalogue with its defaults, in pages.
@@ -618,23 +631,13 @@ impl Control {
             .specs()
             .map(|s| parameter_view(&family, s, s.default.map(str::to_string), "system", false))
             .collect();
-        let first = rules::read_page_marker(input.marker.as_deref())?.is_none();
-        let (params, marker) = page(
+        parameter_page(
+            name,
+            &family,
             &all,
-            |p| &p.name,
+            true,
             input.max_records,
             input.marker.as_deref(),
-        )?;
-        let specific = if first {
-            node_type_specific(&family)
-        } else {
-            vec![]
-        };
-        Ok(ParameterPage {
-            family: name,
-            parameters: params,
-            node_type_specific: specific,
-            marker,
-        })
+        )
     }
 }

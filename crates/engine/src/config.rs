@@ -48,7 +48,7 @@ pub struct NodeSpec {
     pub engine_version: (u32, u32, u32),
     /// The node runs Redis Cluster (`cluster-enabled yes`); `None`: a plain replication node.
     pub cluster: Option<NodeCluster>,
-    /// Settings from the customer's parameter group that the node takes while it runs (`CONFIG SET`), as
+    /// The customer's engine settings that the node takes while it runs (`CONFIG SET`), as
     /// `(name, value)`. They are not written to its config: a value this build refuses (`activedefrag yes` without
     /// Redis's own jemalloc) would stop the node from starting; the control plane sets them once it runs.
     pub settings: Vec<(String, String)>,

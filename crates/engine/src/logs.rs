@@ -24,17 +24,6 @@ pub struct SlowEntry {
     pub client_name: String,
 }
 
-impl SlowEntry {
-    /// The command without its arguments' values: `GET ... (1 more arguments)`.
-    pub fn command_summary(&self) -> String {
-        match self.args.split_first() {
-            None => String::new(),
-            Some((name, [])) => name.clone(),
-            Some((name, rest)) => format!("{name} ... ({} more arguments)", rest.len()),
-        }
-    }
-}
-
 fn text(v: &redis::Value) -> String {
     match v {
         redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
@@ -156,27 +145,6 @@ pub fn read_lines_from(path: &Path, offset: u64, max_bytes: usize) -> Result<(Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn commands_are_summarised_without_their_values() {
-        let e = |args: &[&str]| SlowEntry {
-            id: 1,
-            timestamp: 0,
-            duration_us: 0,
-            args: args.iter().map(|s| s.to_string()).collect(),
-            client_address: String::new(),
-            client_name: String::new(),
-        };
-        assert_eq!(
-            e(&["GET", "secret"]).command_summary(),
-            "GET ... (1 more arguments)"
-        );
-        assert_eq!(
-            e(&["SET", "k", "v"]).command_summary(),
-            "SET ... (2 more arguments)"
-        );
-        assert_eq!(e(&["PING"]).command_summary(), "PING");
-    }
 
     #[test]
     fn log_lines_are_read_and_other_lines_skipped() {

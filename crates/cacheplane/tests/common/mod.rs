@@ -1076,3 +1076,46 @@ pub async fn kill_primary_until_failed_over(
 pub fn snapshot_file(d: &Daemon, name: &str) -> std::path::PathBuf {
     d.data_dir().join("snapshots").join(format!("{name}.rdb"))
 }
+
+/// A signed request to the Logs API; `(status, JSON body)`.
+pub async fn logs_call(
+    endpoint: &str,
+    action: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let host = endpoint.trim_start_matches("http://");
+    let body = body.to_string();
+    let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let target = format!("Logs_20140328.{action}");
+    let headers = [
+        ("host", host),
+        ("x-amz-date", date.as_str()),
+        ("x-amz-target", target.as_str()),
+        ("content-type", "application/x-amz-json-1.1"),
+    ];
+    let parts = wire::sigv4::RequestParts {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &headers,
+        body: body.as_bytes(),
+    };
+    let auth = wire::sigv4::sign(&parts, ACCESS_KEY_ID, SECRET, REGION, "logs");
+    let mut req = reqwest::Client::new()
+        .post(format!("{endpoint}/"))
+        .body(body.clone());
+    for (k, v) in headers.iter().filter(|(k, _)| *k != "host") {
+        req = req.header(*k, *v);
+    }
+    let resp = req
+        .header("authorization", auth)
+        .send()
+        .await
+        .expect("send");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
