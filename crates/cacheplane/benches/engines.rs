@@ -227,12 +227,16 @@ async fn memcached_throughput() {
     // The plain memcached: same binary, same memory, its own loopback address.
     let dir = tempfile::tempdir().expect("tempdir");
     let ip = engine::address::allocate(11211, &[node.ip(), config.ip()]).expect("address");
+    // The options of the default parameter group, as the node has them.
+    let defaults = control::parameters::memcached_defaults("cache.t3.small");
     let plain = engine::memcached::MemcachedNode {
         name: "plain".into(),
         dir: dir.path().join("plain"),
         binary,
         addr: std::net::SocketAddr::new(ip, 11211),
-        memory_mib: control::node_types::maxmemory("cache.t3.small").expect("t3.small") >> 20,
+        memory_mib: defaults.memory_mib,
+        options: defaults.options,
+        extended: defaults.extended,
         tls: None,
     };
     plain.start().await.expect("plain memcached");

@@ -188,8 +188,9 @@ async fn memcached_cluster_nodes_discovery_and_changes() {
             get(*a, &format!("key-{id}")).await.as_deref(),
             Some(format!("value of {id}").as_str())
         );
-        // The node type decides the memory: cache.t3.micro has 0.5 GiB.
-        assert_eq!(limit_maxbytes(*a).await, 512 << 20, "{id}");
+        // The node type decides the memory: cache.t3.micro has 512 MB, less the default group's 100 MB of
+        // memcached_connections_overhead.
+        assert_eq!(limit_maxbytes(*a).await, (512 - 100) << 20, "{id}");
     }
     assert_eq!(
         get(two[1].1, "key-0001").await,
@@ -471,9 +472,10 @@ async fn memcached_cluster_nodes_discovery_and_changes() {
         .all(|p| !engine::memcached::is_memcached_alive(*p)));
 }
 
-/// cache.t3.small's memory (1.37 GiB), in whole MiB as memcached takes it.
+/// cache.t3.small's memory for items (1.37 GiB less the default 100 MB of connections overhead), in whole MiB as
+/// memcached takes it.
 fn aws_small_bytes() -> u64 {
-    (control::node_types::maxmemory("cache.t3.small").expect("t3.small") >> 20) << 20
+    ((control::node_types::maxmemory("cache.t3.small").expect("t3.small") >> 20) - 100) << 20
 }
 
 /// TLS in transit (Debian's memcached has it): nodes and the configuration endpoint speak TLS only, with
@@ -530,4 +532,300 @@ async fn memcached_cluster_with_tls_in_transit() {
         .send()
         .await
         .expect("delete");
+}
+
+fn pair(name: &str, value: &str) -> aws_sdk_elasticache::types::ParameterNameValue {
+    aws_sdk_elasticache::types::ParameterNameValue::builder()
+        .parameter_name(name)
+        .parameter_value(value)
+        .build()
+}
+
+fn code<E: aws_sdk_elasticache::error::ProvideErrorMetadata, R>(
+    e: aws_sdk_elasticache::error::SdkError<E, R>,
+) -> String {
+    use aws_sdk_elasticache::error::ProvideErrorMetadata;
+    e.code().unwrap_or("?").to_string()
+}
+
+/// `CacheParameterGroup.ParameterApplyStatus` and `CacheNodeIdsToReboot` of a cluster.
+fn apply_status(cc: &CacheCluster) -> (String, Vec<String>) {
+    let p = cc.cache_parameter_group().expect("parameter group");
+    (
+        p.parameter_apply_status().unwrap_or_default().to_string(),
+        p.cache_node_ids_to_reboot().to_vec(),
+    )
+}
+
+async fn wait_apply_status(c: &Client, id: &str, want: &str) -> CacheCluster {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let cc = describe(c, id).await;
+        if apply_status(&cc).0 == want {
+            return cc;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{id}: {:?}",
+            apply_status(&cc)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Stores `value` under `key` and returns memcached's answer line.
+async fn store(addr: SocketAddr, key: &str, value: &[u8]) -> String {
+    let mut req = format!("set {key} 0 0 {}\r\n", value.len()).into_bytes();
+    req.extend_from_slice(value);
+    req.extend_from_slice(b"\r\n");
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(&req).await.expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while !got.ends_with(b"\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .expect("read");
+        assert!(n > 0, "closed");
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).trim_end().to_string()
+}
+
+/// A Memcached parameter group's values reach the nodes: start-time options at creation and after a reboot
+/// (`pending-reboot` with the nodes to reboot until then), the item memory live; values memcached could not start
+/// with are refused; a cluster switched back to the default group takes its memory at once.
+#[tokio::test]
+async fn memcached_parameter_groups_have_their_effect() {
+    let d = Daemon::start();
+    let c = d.client();
+    // The family's catalogue, with the node-type-specific memory and threads.
+    let defaults = c
+        .describe_engine_default_parameters()
+        .cache_parameter_group_family("memcached1.6")
+        .send()
+        .await
+        .expect("engine defaults");
+    let e = defaults.engine_defaults().expect("defaults");
+    let item = e
+        .parameters()
+        .iter()
+        .find(|p| p.parameter_name() == Some("max_item_size"))
+        .expect("max_item_size");
+    assert_eq!(item.parameter_value(), Some("1048576"));
+    assert_eq!(
+        item.change_type(),
+        Some(&aws_sdk_elasticache::types::ChangeType::RequiresReboot)
+    );
+    let specific: Vec<&str> = e
+        .cache_node_type_specific_parameters()
+        .iter()
+        .filter_map(|p| p.parameter_name())
+        .collect();
+    assert_eq!(specific, ["max_cache_memory", "num_threads"]);
+
+    c.create_cache_parameter_group()
+        .cache_parameter_group_name("mc-params")
+        .cache_parameter_group_family("memcached1.6")
+        .description("bigger items, no flush_all")
+        .send()
+        .await
+        .expect("create group");
+    c.modify_cache_parameter_group()
+        .cache_parameter_group_name("mc-params")
+        .parameter_name_values(pair("max_item_size", "2097152"))
+        .parameter_name_values(pair("disable_flush_all", "1"))
+        .send()
+        .await
+        .expect("modify");
+    c.create_cache_cluster()
+        .cache_cluster_id("mcp")
+        .engine("memcached")
+        .num_cache_nodes(2)
+        .cache_node_type("cache.t3.micro")
+        .cache_parameter_group_name("mc-params")
+        .send()
+        .await
+        .expect("create cluster");
+    let cc = wait_available(&c, "mcp").await;
+    assert_eq!(apply_status(&cc), ("in-sync".to_string(), vec![]));
+    let two = nodes(&cc);
+    let big = vec![b'x'; 1_500_000];
+    for (id, a) in &two {
+        // Larger than memcached's default 1 MB item limit, within the group's 2 MB.
+        assert_eq!(store(*a, "big", &big).await, "STORED", "{id}");
+        assert!(
+            ask(*a, "flush_all\r\n", &["\r\n"])
+                .await
+                .starts_with("CLIENT_ERROR"),
+            "{id}: flush_all is refused"
+        );
+        assert_eq!(limit_maxbytes(*a).await, (512 - 100) << 20, "{id}");
+    }
+
+    // An immediate parameter: the item memory, live on every node.
+    c.modify_cache_parameter_group()
+        .cache_parameter_group_name("mc-params")
+        .parameter_name_values(pair("cache_memlimit", "16"))
+        .send()
+        .await
+        .expect("cache_memlimit");
+    let cc = wait_apply_status(&c, "mcp", "in-sync").await;
+    for (id, a) in &nodes(&cc) {
+        assert_eq!(limit_maxbytes(*a).await, 16 << 20, "{id}");
+        assert_eq!(
+            get(*a, "big").await.map(|v| v.len()),
+            Some(1_500_000),
+            "{id} kept its item"
+        );
+    }
+
+    // A start-time parameter: pending until each node restarts.
+    c.modify_cache_parameter_group()
+        .cache_parameter_group_name("mc-params")
+        .parameter_name_values(pair("error_on_memory_exhausted", "1"))
+        .send()
+        .await
+        .expect("error_on_memory_exhausted");
+    let cc = describe(&c, "mcp").await;
+    assert_eq!(
+        apply_status(&cc),
+        (
+            "pending-reboot".to_string(),
+            vec!["0001".to_string(), "0002".to_string()]
+        )
+    );
+    assert!(cc
+        .cache_nodes()
+        .iter()
+        .all(|n| n.parameter_group_status() == Some("pending-reboot")));
+    c.reboot_cache_cluster()
+        .cache_cluster_id("mcp")
+        .cache_node_ids_to_reboot("0001")
+        .send()
+        .await
+        .expect("reboot");
+    let cc = wait_available(&c, "mcp").await;
+    assert_eq!(
+        apply_status(&cc),
+        ("pending-reboot".to_string(), vec!["0002".to_string()])
+    );
+    let (n1, n2) = (two[0].1, two[1].1);
+    // Writing past the 16 MB: the rebooted node refuses, the other evicts.
+    let chunk = vec![b'v'; 100_000];
+    let mut answers = (Vec::new(), Vec::new());
+    for i in 0..300 {
+        answers.0.push(store(n1, &format!("k{i}"), &chunk).await);
+        answers.1.push(store(n2, &format!("k{i}"), &chunk).await);
+    }
+    assert!(
+        answers
+            .0
+            .iter()
+            .any(|a| a.to_ascii_lowercase().contains("out of memory")),
+        "0001 fails writes when full: {:?}",
+        answers.0.last()
+    );
+    assert!(
+        answers.1.iter().all(|a| a == "STORED"),
+        "0002 (not rebooted) still evicts: {:?}",
+        answers.1.iter().find(|a| *a != "STORED")
+    );
+
+    // Values memcached could not start with are refused, and change nothing.
+    let e = c
+        .modify_cache_parameter_group()
+        .cache_parameter_group_name("mc-params")
+        .parameter_name_values(pair("max_item_size", "16777216"))
+        .send()
+        .await
+        .expect_err("items larger than half the memory");
+    assert_eq!(code(e), "InvalidParameterCombination");
+    let e = c
+        .modify_cache_parameter_group()
+        .cache_parameter_group_name("mc-params")
+        .parameter_name_values(pair("slab_chunk_max", "3000"))
+        .send()
+        .await
+        .expect_err("not a multiple of 1024");
+    assert_eq!(code(e), "InvalidParameterCombination");
+    let e = c
+        .modify_cache_parameter_group()
+        .cache_parameter_group_name("mc-params")
+        .parameter_name_values(pair("inline_ascii_resp", "1"))
+        .send()
+        .await
+        .expect_err("memcached 1.6 has no inline_ascii_resp");
+    assert_eq!(code(e), "InvalidParameterValue");
+    let e = c
+        .create_cache_cluster()
+        .cache_cluster_id("mcr")
+        .engine("redis")
+        .cache_node_type("cache.t3.micro")
+        .cache_parameter_group_name("mc-params")
+        .send()
+        .await
+        .expect_err("a Memcached group for Redis");
+    assert_eq!(code(e), "InvalidParameterCombination");
+    let user: Vec<String> = c
+        .describe_cache_parameters()
+        .cache_parameter_group_name("mc-params")
+        .source("user")
+        .send()
+        .await
+        .expect("user parameters")
+        .parameters()
+        .iter()
+        .filter_map(|p| p.parameter_name().map(str::to_string))
+        .collect();
+    assert_eq!(
+        user,
+        [
+            "cache_memlimit",
+            "disable_flush_all",
+            "error_on_memory_exhausted",
+            "max_item_size"
+        ]
+    );
+    let e = c
+        .delete_cache_parameter_group()
+        .cache_parameter_group_name("mc-params")
+        .send()
+        .await
+        .expect_err("in use");
+    assert_eq!(code(e), "InvalidCacheParameterGroupState");
+
+    // Back to the default group: the memory at once, the start-time options at the next restart.
+    c.modify_cache_cluster()
+        .cache_cluster_id("mcp")
+        .cache_parameter_group_name("default.memcached1.6")
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("switch to the default group");
+    let cc = wait_apply_status(&c, "mcp", "pending-reboot").await;
+    assert_eq!(apply_status(&cc).1, ["0001", "0002"]);
+    for (id, a) in &nodes(&cc) {
+        assert_eq!(limit_maxbytes(*a).await, (512 - 100) << 20, "{id}");
+    }
+    c.reboot_cache_cluster()
+        .cache_cluster_id("mcp")
+        .cache_node_ids_to_reboot("0001")
+        .cache_node_ids_to_reboot("0002")
+        .send()
+        .await
+        .expect("reboot both");
+    let cc = wait_available(&c, "mcp").await;
+    assert_eq!(apply_status(&cc), ("in-sync".to_string(), vec![]));
+    assert_eq!(
+        store(n1, "big", &big).await,
+        "SERVER_ERROR object too large for cache",
+        "the default 1 MB item limit again"
+    );
+    c.delete_cache_parameter_group()
+        .cache_parameter_group_name("mc-params")
+        .send()
+        .await
+        .expect("delete once unused");
 }

@@ -26,12 +26,6 @@ pub(crate) const DEFAULT_PORT: u16 = 11211;
 const CLIENT_DOWNLOAD_PAGE: &str =
     "https://console.aws.amazon.com/elasticache/home#client-download:";
 
-/// The memory a node of `node_type` gives memcached's items (`-m`, MiB): the node type's memory for data, as
-/// for Redis nodes of the same type.
-pub(crate) fn memory_mib(node_type: &str) -> u64 {
-    node_types::maxmemory(node_type).unwrap_or(512 << 20) >> 20
-}
-
 /// The default parameter group of a Memcached version: `default.memcached1.6`.
 fn default_parameter_group(version: &str) -> String {
     format!(
@@ -219,17 +213,16 @@ impl Control {
                 )))
             }
         };
-        let default_group = default_parameter_group(&engine_version);
-        let cache_parameter_group = match input.cache_parameter_group_name.as_deref() {
-            None => default_group,
-            Some(p) if p == default_group => default_group,
-            Some(p) => {
-                return Err(ControlError::CacheParameterGroupNotFound(format!(
-                    "{} (only {default_group} exists for memcached {engine_version})",
-                    rules::shown(p)
-                )))
-            }
-        };
+        let pg = self.usable_parameter_group(
+            input
+                .cache_parameter_group_name
+                .as_deref()
+                .unwrap_or(&default_parameter_group(&engine_version)),
+            "memcached",
+            &engine_version,
+        )?;
+        self.memcached_params_of(&pg, &cache_node_type)?;
+        let cache_parameter_group = pg.name;
         let maintenance = match input.preferred_maintenance_window.as_deref() {
             Some(w) => WeeklyWindow::parse(w)?,
             None => rules::default_maintenance_window(&s.region, rand::random::<u32>()),
@@ -339,6 +332,8 @@ impl Control {
                 address,
                 created: t,
                 state: McNodeState::Creating,
+                booted: None,
+                memory_mib: None,
             });
         }
         let c = MemcachedCluster {
@@ -594,15 +589,27 @@ impl Control {
                 )));
             }
         }
-        if let Some(p) = &input.cache_parameter_group_name {
-            let default = default_parameter_group(&c.engine_version);
-            if *p != default {
-                return Err(ControlError::CacheParameterGroupNotFound(format!(
-                    "{} (only {default} exists for memcached {})",
-                    rules::shown(p),
-                    c.engine_version
-                )));
-            }
+        // The group the nodes will run with must fit every node type they will have.
+        let pg = self.usable_parameter_group(
+            input
+                .cache_parameter_group_name
+                .as_deref()
+                .unwrap_or(&c.cache_parameter_group),
+            "memcached",
+            &c.engine_version,
+        )?;
+        for t in std::iter::once(&c.cache_node_type).chain(c.pending.cache_node_type.as_ref()) {
+            self.memcached_params_of(&pg, t)?;
+        }
+        if pg.name != c.cache_parameter_group {
+            events.push(NewEvent::cluster(
+                &key,
+                format!(
+                    "Cache parameter group of cache cluster {key} changed to {}",
+                    pg.name
+                ),
+            ));
+            c.cache_parameter_group = pg.name;
         }
         if let Some(w) = &input.preferred_maintenance_window {
             c.preferred_maintenance_window = WeeklyWindow::parse(w)?.format();
@@ -672,6 +679,8 @@ impl Control {
                 address,
                 created: t,
                 state: McNodeState::Creating,
+                booted: None,
+                memory_mib: None,
             });
             c.next_node += 1;
         }
@@ -793,6 +802,30 @@ impl Control {
             .filter(|n| n.state == McNodeState::Deleting)
             .map(|n| n.id.clone())
             .collect();
+        // Where the nodes stand against their parameter group: options a running node has not started with wait for
+        // its reboot; a memory limit not yet given is being applied.
+        let params = self.memcached_cluster_params(c).ok();
+        let fingerprint = params.as_ref().map(|p| p.boot_fingerprint());
+        let to_reboot: Vec<String> = c
+            .nodes
+            .iter()
+            .filter(|n| n.state == McNodeState::Available)
+            .filter(|n| fingerprint.is_some() && n.booted != fingerprint)
+            .map(|n| n.id.clone())
+            .collect();
+        let applying = c.nodes.iter().any(|n| {
+            n.state == McNodeState::Available
+                && params
+                    .as_ref()
+                    .is_some_and(|p| n.memory_mib != Some(p.memory_mib))
+        });
+        let apply_status = if applying {
+            "applying"
+        } else if !to_reboot.is_empty() {
+            "pending-reboot"
+        } else {
+            "in-sync"
+        };
         let (pending_num, pending_remove) = match c.pending.num_cache_nodes {
             Some(n) => (Some(n as i32), c.pending.remove.clone()),
             None if adding != current || !removing.is_empty() => (Some(adding), removing),
@@ -824,6 +857,8 @@ impl Control {
                 .as_ref()
                 .map(|n| (n.topic_arn.clone(), n.status().to_string())),
             cache_parameter_group_name: c.cache_parameter_group.clone(),
+            parameter_apply_status: apply_status.into(),
+            cache_node_ids_to_reboot: to_reboot.clone(),
             cache_subnet_group_name: Some(c.cache_subnet_group.clone()),
             cache_nodes: show_nodes.then(|| {
                 c.nodes
@@ -835,7 +870,11 @@ impl Control {
                         endpoint: Some(crate::views::endpoint(std::net::SocketAddr::new(
                             n.address, c.port,
                         ))),
-                        parameter_group_status: "in-sync".into(),
+                        parameter_group_status: if to_reboot.contains(&n.id) {
+                            "pending-reboot".into()
+                        } else {
+                            "in-sync".into()
+                        },
                         customer_availability_zone: Some(n.zone.clone()),
                     })
                     .collect()
@@ -876,7 +915,10 @@ mod tests {
             Err(ControlError::NodeQuotaForClusterExceeded(_))
         ));
         assert_eq!(node_count(40).expect("40"), 40);
-        assert_eq!(memory_mib("cache.t3.micro"), 512);
+        assert_eq!(
+            crate::parameters::max_cache_memory_mib("cache.t3.micro"),
+            512
+        );
         assert_eq!(node_id_of(3), "0003");
     }
 

@@ -914,6 +914,13 @@ pub struct McNode {
     pub address: IpAddr,
     pub created: DateTime<Utc>,
     pub state: McNodeState,
+    /// The fingerprint of the options the running process started with (`None`: not known, a node of an older
+    /// Cacheplane); differs from the parameter group's until a restart: `pending-reboot`.
+    #[serde(default)]
+    pub booted: Option<String>,
+    /// The item memory (MiB) the running process was last given (`-m`, or `cache_memlimit` live).
+    #[serde(default)]
+    pub memory_mib: Option<u64>,
 }
 
 /// Node changes of a Memcached cluster that wait for its maintenance window (`ApplyImmediately=false`).

@@ -21,7 +21,7 @@ use wire::output;
 
 use crate::error::{combination, invalid, ControlError, Result};
 use crate::model::NewEvent;
-use crate::parameters::{Family, NodeParams, Spec};
+use crate::parameters::{Family, MemcachedParams, NodeParams, Spec};
 use crate::replication_groups::{parameter_group_family, tag_pairs};
 use crate::{now, rules, Control, Settings};
 
@@ -157,6 +157,37 @@ fn parameter_view(
 /// The node-type-specific parameters: `maxmemory`, the memory of each node type (not modifiable; see
 /// `reserved-memory-percent`).
 fn node_type_specific(family: &Family) -> Vec<output::Parameter> {
+    if family.is_memcached() {
+        let per_type = |f: fn(&str) -> u64| -> Vec<(String, String)> {
+            crate::node_types::all()
+                .map(|t| (t.to_string(), f(t).to_string()))
+                .collect()
+        };
+        let specific = |name: &str, description: &str, values| output::Parameter {
+            name: name.into(),
+            value: None,
+            description: description.into(),
+            source: "system".into(),
+            data_type: "integer".into(),
+            allowed_values: None,
+            is_modifiable: false,
+            minimum_engine_version: family.first_version().to_string(),
+            change_type: "immediate".into(),
+            node_type_values: values,
+        };
+        return vec![
+            specific(
+                "max_cache_memory",
+                "The most memory, in megabytes, a node has for items (less memcached_connections_overhead).",
+                per_type(crate::parameters::max_cache_memory_mib),
+            ),
+            specific(
+                "num_threads",
+                "The number of memcached worker threads of a node.",
+                per_type(crate::parameters::num_threads),
+            ),
+        ];
+    }
     vec![output::Parameter {
         name: "maxmemory".into(),
         value: None,
@@ -320,12 +351,6 @@ impl Control {
                 )
             }));
         }
-        if Family::of(&family).is_none() {
-            return Err(crate::replication_groups::not_yet(
-                &format!("CacheParameterGroupFamily {family}"),
-                "customer parameter groups for Memcached (clusters use the default group)",
-            ));
-        }
         if input.description.chars().count() > 255 {
             return Err(invalid("Description must be at most 255 characters long."));
         }
@@ -381,7 +406,59 @@ impl Control {
                 .filter(|c| c.cache_parameter_group == name)
                 .map(|c| c.member.cluster_id.clone()),
         );
+        users.extend(
+            st.memcached
+                .values()
+                .filter(|c| c.cache_parameter_group == name)
+                .map(|c| c.id.clone()),
+        );
         users
+    }
+
+    /// What the nodes of a Memcached cluster of `node_type` run with under `pg`; `InvalidParameterCombination`
+    /// when memcached could not start with its values on that node type.
+    pub(crate) fn memcached_params_of(
+        &self,
+        pg: &ParameterGroup,
+        node_type: &str,
+    ) -> Result<MemcachedParams> {
+        let family = Family::of(&pg.family)
+            .filter(Family::is_memcached)
+            .ok_or_else(|| {
+                combination(format!(
+                    "Parameter group {} is of family {}, not a Memcached family.",
+                    pg.name, pg.family
+                ))
+            })?;
+        crate::parameters::memcached_params(&family, node_type, |s| pg.value(s).0)
+            .map_err(|e| combination(format!("Parameter group {}: {e}", pg.name)))
+    }
+
+    /// Checks that every Memcached cluster using `pg` (at its node type and any pending one) can run with its
+    /// values.
+    fn check_memcached_users(&self, pg: &ParameterGroup) -> Result<()> {
+        let clusters: Vec<(String, Vec<String>)> = self
+            .state()
+            .memcached
+            .values()
+            .filter(|c| c.cache_parameter_group == pg.name)
+            .map(|c| {
+                let mut types = vec![c.cache_node_type.clone()];
+                types.extend(c.pending.cache_node_type.clone());
+                (c.id.clone(), types)
+            })
+            .collect();
+        for (id, types) in clusters {
+            for t in types {
+                self.memcached_params_of(pg, &t).map_err(|e| match e {
+                    ControlError::InvalidParameterCombination(m) => {
+                        combination(format!("{m} (cache cluster {id} uses it)"))
+                    }
+                    other => other,
+                })?;
+            }
+        }
+        Ok(())
     }
 
     /// Stores a changed parameter group and sends its new values to the nodes of every group using it.
@@ -407,11 +484,26 @@ impl Control {
                     )
                 })
             })
+            .chain(
+                st.memcached
+                    .values()
+                    .filter(|c| c.cache_parameter_group == pg_name)
+                    .map(|c| {
+                        NewEvent::cluster(
+                            &c.id,
+                            format!(
+                                "Cache parameter group {pg_name} {what}: one or more parameters of cache cluster {} have been changed",
+                                c.id
+                            ),
+                        )
+                    }),
+            )
             .collect();
         st.store
             .put_parameter_group(&pg, "", &[], &[], now(), &events)?;
         self.parameter_groups().insert(pg.name.clone(), pg);
         drop(st);
+        self.wake();
         for g in &users {
             self.refresh_roles_soon(&g.id);
             self.poke_group(&g.id);
@@ -462,6 +554,7 @@ impl Control {
             pg.values.insert(name, value);
         }
         let name = pg.name.clone();
+        self.check_memcached_users(&pg)?;
         self.save_parameter_group(pg, "modified")?;
         Ok(name)
     }
@@ -508,6 +601,7 @@ impl Control {
             pg.values.remove(name);
         }
         let name = pg.name.clone();
+        self.check_memcached_users(&pg)?;
         self.save_parameter_group(pg, "reset")?;
         Ok(name)
     }
@@ -580,11 +674,8 @@ impl Control {
             .parameter_group(&input.cache_parameter_group_name)
             .ok_or_else(|| not_found(&input.cache_parameter_group_name))?;
         let Some(family) = Family::of(&pg.family) else {
-            // Memcached's default group: its engine runs with memcached's own defaults.
-            return Ok(ParameterPage {
-                family: pg.family,
-                ..Default::default()
-            });
+            // A family without a catalogue here: no engine of it, so no group of it either.
+            return Err(not_found(&pg.name));
         };
         let custom = !pg.is_default();
         let source = input.source.as_deref();

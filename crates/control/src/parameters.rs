@@ -7,16 +7,16 @@
 //! the number). Every value is a string on the wire; `integer` values are whole numbers within the ranges.
 
 /// One part of an `AllowedValues` list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Part {
     /// A value as written (a word, or a number).
     Exact(String),
-    /// Whole numbers from `lo` to `hi` (inclusive; `None`: unbounded).
-    Range { lo: Option<i64>, hi: Option<i64> },
+    /// Numbers from `lo` to `hi` (inclusive; `None`: unbounded): whole ones for an `integer` parameter.
+    Range { lo: Option<f64>, hi: Option<f64> },
 }
 
 /// What a parameter's `AllowedValues` admits.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Allowed {
     /// The text as AWS writes it (`-` when there is none).
     text: String,
@@ -25,11 +25,11 @@ pub struct Allowed {
 }
 
 /// Splits `lo-hi` (either side may be empty, `lo` may be negative) into its bounds; `None` when `s` is no range.
-fn range(s: &str) -> Option<(Option<i64>, Option<i64>)> {
+fn range(s: &str) -> Option<(Option<f64>, Option<f64>)> {
     // The separator is a minus sign that is not the number's own leading sign.
     let at = s.char_indices().skip(1).find(|(_, c)| *c == '-')?.0;
     let (lo, hi) = (&s[..at], &s[at + 1..]);
-    let bound = |b: &str| -> Option<Option<i64>> {
+    let bound = |b: &str| -> Option<Option<f64>> {
         if b.is_empty() {
             Some(None)
         } else {
@@ -62,10 +62,16 @@ impl Allowed {
         }
     }
 
-    /// Whether `value` is allowed, for a parameter of `data_type` (`integer`, `string`, `boolean`).
+    /// Whether `value` is allowed, for a parameter of `data_type` (`integer`, `float`, `string`, `boolean`).
     pub fn admits(&self, data_type: &str, value: &str) -> bool {
-        let number = value.parse::<i64>().ok();
-        if data_type == "integer" && number.is_none() {
+        let number = match data_type {
+            "integer" => match value.parse::<i64>() {
+                Ok(n) => Some(n as f64),
+                Err(_) => return false,
+            },
+            _ => value.parse::<f64>().ok().filter(|n| n.is_finite()),
+        };
+        if data_type == "float" && number.is_none() {
             return false;
         }
         let Some(parts) = &self.parts else {
@@ -88,6 +94,8 @@ impl Allowed {
         let shown = crate::rules::shown(value);
         Err(if data_type == "integer" && value.parse::<i64>().is_err() {
             format!("Value ({shown}) for parameter {name} is invalid: it must be a whole number in {allowed_text}.")
+        } else if data_type == "float" && value.parse::<f64>().is_err() {
+            format!("Value ({shown}) for parameter {name} is invalid: it must be a number in {allowed_text}.")
         } else {
             format!("Value ({shown}) for parameter {name} is invalid: allowed values are {allowed_text}.")
         })
@@ -163,11 +171,12 @@ static CATALOGUE: std::sync::LazyLock<Vec<Spec>> = std::sync::LazyLock::new(|| {
         .collect()
 });
 
-/// A parameter group family whose catalogue is known: `redis6.x`, `redis7`, `valkey7`, `valkey8`, `valkey9`.
+/// A parameter group family whose catalogue is known: `redis6.x`, `redis7`, `valkey7`, `valkey8`, `valkey9`,
+/// `memcached1.6`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Family {
     pub name: String,
-    /// The catalogue column (`6` or `7`).
+    /// The catalogue column (`6`, `7`, or `m` for Memcached).
     column: char,
     /// The family's first engine version: every parameter's `MinimumEngineVersion` is at least this.
     first_version: String,
@@ -179,6 +188,8 @@ impl Family {
         let (column, first) = match name {
             "redis6.x" => ('6', "6.0.0".to_string()),
             "redis7" => ('7', "7.0.0".to_string()),
+            // AWS's first Memcached 1.6 version.
+            "memcached1.6" => ('m', "1.6.6".to_string()),
             _ => {
                 let major: u32 = name.strip_prefix("valkey")?.parse().ok()?;
                 if major < 7 {
@@ -210,6 +221,11 @@ impl Family {
 
     pub fn spec(&self, name: &str) -> Option<&'static Spec> {
         self.specs().find(|s| s.name == name)
+    }
+
+    /// A Memcached family: its nodes take command-line options, not Redis settings.
+    pub fn is_memcached(&self) -> bool {
+        self.column == 'm'
     }
 
     /// The family's first engine version.
@@ -332,6 +348,177 @@ pub fn node_params(
     p
 }
 
+/// The item memory (MiB) of a Memcached node of `node_type`: AWS's node-type-specific `max_cache_memory`, the
+/// memory a node of that type has for data.
+pub fn max_cache_memory_mib(node_type: &str) -> u64 {
+    crate::node_types::maxmemory(node_type).unwrap_or(512 << 20) >> 20
+}
+
+/// Memcached's worker threads on a node of `node_type` (AWS's node-type-specific `num_threads`): one per vCPU of
+/// the size, as AWS's table gives them (`micro`, `small` 1; `medium`, `large` 2; `xlarge` 4; `Nxlarge` 4·N).
+pub fn num_threads(node_type: &str) -> u64 {
+    let size = node_type.rsplit('.').next().unwrap_or_default();
+    match size {
+        "micro" | "small" => 1,
+        "medium" | "large" => 2,
+        "xlarge" => 4,
+        _ => size
+            .strip_suffix("xlarge")
+            .and_then(|n| n.parse::<u64>().ok())
+            .map_or(2, |n| 4 * n),
+    }
+}
+
+/// What a Memcached node runs with, from its parameter group and node type.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MemcachedParams {
+    /// memcached's long options (`--name=value`; `None`: a switch): the ones a node takes when it starts.
+    pub options: Vec<(String, Option<String>)>,
+    /// memcached's extended options (`-o`), in order: `no_modern` first, so the others override what it sets.
+    pub extended: Vec<(String, Option<String>)>,
+    /// The item memory in MiB: `-m` at start, and memcached's `cache_memlimit` on a running node.
+    pub memory_mib: u64,
+}
+
+impl MemcachedParams {
+    /// A fingerprint of what a node takes only when it starts (not its memory, which changes live).
+    pub fn boot_fingerprint(&self) -> String {
+        let flat = |v: &[(String, Option<String>)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(n, v)| (n.clone(), v.clone().unwrap_or_default()))
+                .collect()
+        };
+        let mut all = flat(&self.options);
+        all.push(("-o".into(), String::new()));
+        all.extend(flat(&self.extended));
+        engine::config::settings_fingerprint(&all)
+    }
+}
+
+/// The options a Memcached node of `node_type` runs with for a group whose values are `value_of` each parameter,
+/// or why the values cannot run together on that node type (memcached refuses to start with them).
+pub fn memcached_params(
+    family: &Family,
+    node_type: &str,
+    value_of: impl Fn(&Spec) -> Option<String>,
+) -> Result<MemcachedParams, String> {
+    let value = |name: &str| -> Option<String> { family.spec(name).and_then(&value_of) };
+    let number = |name: &str| -> u64 { value(name).and_then(|v| v.parse().ok()).unwrap_or(0) };
+    let on = |name: &str| value(name).as_deref() == Some("1");
+    let max_cache = max_cache_memory_mib(node_type);
+    let memory_mib = match value("cache_memlimit") {
+        Some(v) => {
+            let mib: u64 = v.parse().unwrap_or(0);
+            if mib > max_cache {
+                return Err(format!(
+                    "cache_memlimit {mib} is more than the {max_cache} MB a {node_type} node has for items."
+                ));
+            }
+            mib
+        }
+        None => {
+            let overhead = number("memcached_connections_overhead");
+            if overhead + 8 > max_cache {
+                return Err(format!(
+                    "memcached_connections_overhead {overhead} leaves less than 8 MB for items on a {node_type} node ({max_cache} MB)."
+                ));
+            }
+            max_cache - overhead
+        }
+    };
+    let item = number("max_item_size");
+    if item > (memory_mib << 20) / 2 {
+        return Err(format!(
+            "max_item_size {item} is more than half of the {memory_mib} MB a {node_type} node gives items; memcached needs room for two."
+        ));
+    }
+    let chunk_max = number("slab_chunk_max");
+    if chunk_max % 1024 != 0 || chunk_max > item || item % chunk_max.max(1) != 0 {
+        return Err(format!(
+            "slab_chunk_max {chunk_max} must be a multiple of 1024 that divides max_item_size {item}."
+        ));
+    }
+    let mut options: Vec<(String, Option<String>)> = Vec::new();
+    let mut set = |name: &str, v: Option<String>| options.push((name.to_string(), v));
+    set("threads", Some(num_threads(node_type).to_string()));
+    for (param, option) in [
+        ("backlog_queue_limit", "listen-backlog"),
+        ("binding_protocol", "protocol"),
+        ("chunk_size", "slab-min-size"),
+        ("chunk_size_growth_factor", "slab-growth-factor"),
+        ("max_item_size", "max-item-size"),
+        ("max_simultaneous_connections", "conn-limit"),
+        ("requests_per_event", "max-reqs-per-event"),
+    ] {
+        if let Some(v) = value(param) {
+            set(option, Some(v));
+        }
+    }
+    for (param, switch) in [
+        ("cas_disabled", "disable-cas"),
+        ("disable_flush_all", "disable-flush-all"),
+        ("error_on_memory_exhausted", "disable-evictions"),
+        ("large_memory_pages", "enable-largepages"),
+        ("lock_down_paged_memory", "lock-memory"),
+        ("maximize_core_file_limit", "enable-coredumps"),
+    ] {
+        if on(param) {
+            set(switch, None);
+        }
+    }
+    if value("watch").as_deref() == Some("0") {
+        set("disable-watch", None);
+    }
+    let mut extended: Vec<(String, Option<String>)> = Vec::new();
+    if on("no_modern") {
+        extended.push(("no_modern".into(), None));
+    }
+    for (param, option) in [
+        ("hashpower_init", "hashpower"),
+        ("hash_algorithm", "hash_algorithm"),
+        ("idle_timeout", "idle_timeout"),
+        ("slab_automove", "slab_automove"),
+        ("watcher_logbuf_size", "watcher_logbuf_size"),
+    ] {
+        if let Some(v) = value(param) {
+            extended.push((option.into(), Some(v)));
+        }
+    }
+    // memcached takes this one in kilobytes.
+    extended.push((
+        "slab_chunk_max".into(),
+        Some((chunk_max / 1024).to_string()),
+    ));
+    for name in [
+        "lru_crawler",
+        "lru_maintainer",
+        "maxconns_fast",
+        "slab_reassign",
+    ] {
+        let switch = if on(name) {
+            name.to_string()
+        } else {
+            format!("no_{name}")
+        };
+        extended.push((switch, None));
+    }
+    if on("track_sizes") {
+        extended.push(("track_sizes".into(), None));
+    }
+    Ok(MemcachedParams {
+        options,
+        extended,
+        memory_mib,
+    })
+}
+
+/// What a Memcached node of `node_type` runs with in its family's default group.
+pub fn memcached_defaults(node_type: &str) -> MemcachedParams {
+    let family = Family::of("memcached1.6").expect("memcached1.6 is catalogued");
+    memcached_params(&family, node_type, |s| s.default.map(str::to_string))
+        .expect("the defaults run on every node type")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,6 +549,37 @@ mod tests {
         assert!(!list_size.admits("integer", "0") && !list_size.admits("integer", "-6"));
         let negative_range = Allowed::parse(Some("-10--2"));
         assert!(negative_range.admits("integer", "-3") && !negative_range.admits("integer", "-1"));
+    }
+
+    #[test]
+    fn floats_and_memcached_defaults() {
+        let factor = Allowed::parse(Some("1.01-100"));
+        assert!(factor.admits("float", "1.25") && factor.admits("float", "2"));
+        assert!(!factor.admits("float", "1.0") && !factor.admits("float", "fast"));
+        let p = memcached_defaults("cache.t3.micro");
+        assert_eq!(
+            p.memory_mib,
+            512 - 100,
+            "max_cache_memory less the overhead"
+        );
+        assert_eq!(p.extended[0].0, "no_modern");
+        assert!(p
+            .options
+            .contains(&("max-item-size".into(), Some("1048576".into()))));
+        assert!(p
+            .extended
+            .contains(&("slab_chunk_max".into(), Some("512".into()))));
+        assert_eq!(num_threads("cache.m5.4xlarge"), 16);
+        assert_eq!(num_threads("cache.t3.medium"), 2);
+        let family = Family::of("memcached1.6").expect("family");
+        let big_items = memcached_params(&family, "cache.t3.micro", |s| {
+            if s.name == "max_item_size" {
+                Some("268435456".into())
+            } else {
+                s.default.map(str::to_string)
+            }
+        });
+        assert!(big_items.expect_err("too big").contains("half"));
     }
 
     #[test]

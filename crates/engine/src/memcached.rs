@@ -132,6 +132,20 @@ pub fn version(binary: &Path) -> Result<String> {
         })
 }
 
+/// The connection limit a node can have: `asked`, or fewer when this process may not open that many files
+/// (memcached refuses to start when it cannot raise its file limit to the connection limit).
+fn conn_limit(asked: &str) -> u64 {
+    let asked: u64 = asked.parse().unwrap_or(1024);
+    // Files memcached keeps for itself beyond its connections (listeners, pipes, threads' notifiers).
+    const RESERVED: u64 = 64;
+    match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
+        Ok((_, hard)) if hard != nix::sys::resource::RLIM_INFINITY && hard < asked + RESERVED => {
+            hard.saturating_sub(RESERVED).max(1)
+        }
+        _ => asked,
+    }
+}
+
 /// One Memcached node: where it listens and how much memory it may hold.
 #[derive(Debug, Clone)]
 pub struct MemcachedNode {
@@ -143,6 +157,10 @@ pub struct MemcachedNode {
     pub addr: SocketAddr,
     /// `-m`: the item memory in MiB.
     pub memory_mib: u64,
+    /// memcached's long options (`--name=value`; `None`: a switch), given after the daemon's own.
+    pub options: Vec<(String, Option<String>)>,
+    /// memcached's extended options (`-o name=value,...`; `None`: a switch), in order.
+    pub extended: Vec<(String, Option<String>)>,
     /// TLS only (`-Z`), with this certificate; the daemon reaches it with `client`.
     pub tls: Option<(NodeCertificate, Tls)>,
 }
@@ -193,12 +211,37 @@ impl MemcachedNode {
             .arg("0")
             .arg("-m")
             .arg(self.memory_mib.to_string());
+        for (name, value) in &self.options {
+            match (name.as_str(), value) {
+                ("conn-limit", Some(v)) => {
+                    cmd.arg(format!("--conn-limit={}", conn_limit(v)));
+                }
+                (_, Some(v)) => {
+                    cmd.arg(format!("--{name}={v}"));
+                }
+                (_, None) => {
+                    cmd.arg(format!("--{name}"));
+                }
+            }
+        }
+        let mut extended: Vec<String> = self
+            .extended
+            .iter()
+            .map(|(name, value)| match value {
+                Some(v) => format!("{name}={v}"),
+                None => name.clone(),
+            })
+            .collect();
         if let Some((cert, _)) = &self.tls {
-            cmd.arg("-Z").arg("-o").arg(format!(
+            cmd.arg("-Z");
+            extended.push(format!(
                 "ssl_chain_cert={},ssl_key={}",
                 cert.cert.display(),
                 cert.key.display()
             ));
+        }
+        if !extended.is_empty() {
+            cmd.arg("-o").arg(extended.join(","));
         }
         let status = cmd
             .stdin(std::process::Stdio::null())
@@ -574,6 +617,8 @@ mod tests {
             binary,
             addr: SocketAddr::new(ip, 11211),
             memory_mib: 16,
+            options: vec![],
+            extended: vec![],
             tls: None,
         };
         let _guard = KillOnDrop(node.pid_file());
@@ -654,6 +699,8 @@ mod tests {
             binary,
             addr: SocketAddr::new(ip, 11211),
             memory_mib: 16,
+            options: vec![],
+            extended: vec![],
             tls: Some((
                 ca.node_certificate(&node_dir, &[ip]).expect("cert"),
                 client.clone(),

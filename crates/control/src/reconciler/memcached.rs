@@ -6,10 +6,29 @@ use engine::memcached::{ClusterConfig, ConfigEndpoint, MemcachedNode, Tls};
 
 use super::*;
 use crate::model::{McNode, McNodeState, McStatus, MemcachedCluster};
+use crate::parameters::MemcachedParams;
 
 impl Control {
-    /// The process of node `n` of cluster `c`.
-    fn memcached_node(&self, c: &MemcachedCluster, n: &McNode) -> Result<MemcachedNode> {
+    /// What the nodes of `c` run with, from its parameter group.
+    pub(crate) fn memcached_cluster_params(&self, c: &MemcachedCluster) -> Result<MemcachedParams> {
+        let pg = self
+            .parameter_group(&c.cache_parameter_group)
+            .ok_or_else(|| {
+                ControlError::Internal(format!(
+                    "cache cluster {} uses parameter group {}, which does not exist",
+                    c.id, c.cache_parameter_group
+                ))
+            })?;
+        self.memcached_params_of(&pg, &c.cache_node_type)
+    }
+
+    /// The process of node `n` of cluster `c`, started with `p` (its parameter group's; any, to stop it).
+    fn memcached_node(
+        &self,
+        c: &MemcachedCluster,
+        n: &McNode,
+        p: &MemcachedParams,
+    ) -> Result<MemcachedNode> {
         let b = self
             .inner
             .settings
@@ -33,7 +52,9 @@ impl Control {
             name,
             binary: b.path.clone(),
             addr: SocketAddr::new(n.address, c.port),
-            memory_mib: crate::memcached::memory_mib(&c.cache_node_type),
+            memory_mib: p.memory_mib,
+            options: p.options.clone(),
+            extended: p.extended.clone(),
             tls,
         })
     }
@@ -146,13 +167,17 @@ impl Control {
         }
         // Nodes on their way out leave the discovery list before they stop.
         self.publish_discovery(c).await?;
+        let params = self.memcached_cluster_params(c)?;
+        let fingerprint = params.boot_fingerprint();
+        // Nodes (re)started with the group's options, and nodes given a new memory limit live.
         let mut started = Vec::new();
         let mut restarted = Vec::new();
         let mut recovered = Vec::new();
         let mut removed = Vec::new();
+        let mut memory_set = Vec::new();
         let mut first_err = None;
         for n in &c.nodes {
-            let node = self.memcached_node(c, n)?;
+            let node = self.memcached_node(c, n, &params)?;
             let r = async {
                 match n.state {
                     McNodeState::Deleting => {
@@ -176,11 +201,10 @@ impl Control {
                             tracing::warn!(node = %node.name, "memcached node is not running; starting it again");
                             node.start().await?;
                             recovered.push(n.id.clone());
-                        } else if c.status == McStatus::Modifying {
-                            // A change of node type: the memory limit, live.
-                            let want = node.memory_mib << 20;
+                        } else if n.memory_mib != Some(node.memory_mib) {
+                            // A change of node type, `cache_memlimit` or the connections overhead: live.
                             if engine::memcached::memory_limit(node.addr, node.client()).await?
-                                != want
+                                != node.memory_mib << 20
                             {
                                 engine::memcached::set_memory_limit(
                                     node.addr,
@@ -190,6 +214,7 @@ impl Control {
                                 .await?;
                                 tracing::info!(node = %node.name, mib = node.memory_mib, "memory limit changed");
                             }
+                            memory_set.push(n.id.clone());
                         }
                     }
                 }
@@ -205,6 +230,14 @@ impl Control {
         let updated = self.update_memcached(&c.id, |cur| {
             let mut events = Vec::new();
             for n in cur.nodes.iter_mut() {
+                if started.contains(&n.id) || restarted.contains(&n.id) || recovered.contains(&n.id)
+                {
+                    n.booted = Some(fingerprint.clone());
+                    n.memory_mib = Some(params.memory_mib);
+                }
+                if memory_set.contains(&n.id) {
+                    n.memory_mib = Some(params.memory_mib);
+                }
                 if started.contains(&n.id) && n.state == McNodeState::Creating {
                     n.state = McNodeState::Available;
                     if !creating {
@@ -292,7 +325,7 @@ impl Control {
     async fn delete_memcached_nodes(&self, c: &MemcachedCluster) -> Result<()> {
         self.lock_memcached_endpoints().remove(&c.id);
         for n in &c.nodes {
-            let node = self.memcached_node(c, n)?;
+            let node = self.memcached_node(c, n, &MemcachedParams::default())?;
             node.stop().await;
             let _ = std::fs::remove_dir_all(&node.dir);
         }
@@ -322,7 +355,7 @@ impl Control {
             st.memcached
                 .values()
                 .flat_map(|c| c.nodes.iter().map(move |n| (c, n)))
-                .filter_map(|(c, n)| self.memcached_node(c, n).ok())
+                .filter_map(|(c, n)| self.memcached_node(c, n, &MemcachedParams::default()).ok())
                 .collect()
         };
         self.lock_memcached_endpoints().clear();
