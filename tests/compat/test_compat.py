@@ -1349,3 +1349,63 @@ def test_log_delivery_with_boto3_and_cli(daemon):
     ec.delete_replication_group(ReplicationGroupId="ld-rg")
     rc, out, err = aws(endpoint, "wait", "replication-group-deleted", "--replication-group-id", "ld-rg")
     assert rc == 0, err
+
+
+def test_memcached_parameter_groups_with_boto3_and_cli(daemon):
+    endpoint, _ = daemon
+    ec = boto3.client("elasticache", endpoint_url=endpoint, region_name=REGION,
+                      aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+    # The memcached1.6 catalogue through boto3's paginator, with its node-type-specific parameters.
+    pages = list(ec.get_paginator("describe_engine_default_parameters").paginate(
+        CacheParameterGroupFamily="memcached1.6", PaginationConfig={"PageSize": 20}))
+    defaults = {p["ParameterName"]: p for page in pages for p in page["EngineDefaults"]["Parameters"]}
+    assert defaults["chunk_size_growth_factor"]["DataType"] == "float"
+    assert defaults["max_item_size"]["ParameterValue"] == "1048576"
+    specific = pages[0]["EngineDefaults"]["CacheNodeTypeSpecificParameters"]
+    assert [p["ParameterName"] for p in specific] == ["max_cache_memory", "num_threads"]
+    # The CLI: a group with larger items, a cluster created with it.
+    rc, _, err = aws(endpoint, "create-cache-parameter-group", "--cache-parameter-group-name", "cli-mc",
+                     "--cache-parameter-group-family", "memcached1.6", "--description", "from the CLI")
+    assert rc == 0, err
+    rc, _, err = aws(endpoint, "modify-cache-parameter-group", "--cache-parameter-group-name", "cli-mc",
+                     "--parameter-name-values", "ParameterName=max_item_size,ParameterValue=4194304",
+                     "ParameterName=chunk_size_growth_factor,ParameterValue=1.5")
+    assert rc == 0, err
+    rc, _, err = aws(endpoint, "modify-cache-parameter-group", "--cache-parameter-group-name", "cli-mc",
+                     "--parameter-name-values", "ParameterName=chunk_size_growth_factor,ParameterValue=1.0")
+    assert rc != 0 and "InvalidParameterValue" in err, err
+    rc, _, err = aws(endpoint, "create-cache-cluster", "--cache-cluster-id", "cli-mcp", "--engine", "memcached",
+                     "--num-cache-nodes", "1", "--cache-node-type", "cache.t3.small",
+                     "--cache-parameter-group-name", "cli-mc")
+    assert rc == 0, err
+    ec.get_waiter("cache_cluster_available").wait(CacheClusterId="cli-mcp", WaiterConfig={"Delay": 1})
+    cc = ec.describe_cache_clusters(CacheClusterId="cli-mcp", ShowCacheNodeInfo=True)["CacheClusters"][0]
+    assert cc["CacheParameterGroup"]["ParameterApplyStatus"] == "in-sync"
+    node = cc["CacheNodes"][0]["Endpoint"]
+    settings = memcached_ask(node["Address"], node["Port"], b"stats settings\r\n")
+    assert "STAT item_size_max 4194304\r\n" in settings and "STAT growth_factor 1.50\r\n" in settings, settings
+    big = b"y" * 3_000_000
+    assert memcached_ask(node["Address"], node["Port"], b"set big 0 0 %d\r\n%s\r\n" % (len(big), big),
+                         end=b"\r\n") == "STORED\r\n"
+    # boto3: the item memory live, then back to the defaults (start-time ones wait for a reboot).
+    ec.modify_cache_parameter_group(CacheParameterGroupName="cli-mc", ParameterNameValues=[
+        {"ParameterName": "cache_memlimit", "ParameterValue": "64"}])
+    deadline = time.time() + 20
+    while "STAT limit_maxbytes 67108864\r\n" not in memcached_ask(node["Address"], node["Port"], b"stats\r\n"):
+        assert time.time() < deadline, "cache_memlimit not applied"
+        time.sleep(0.05)
+    ec.reset_cache_parameter_group(CacheParameterGroupName="cli-mc", ResetAllParameters=True)
+    assert ec.describe_cache_parameters(CacheParameterGroupName="cli-mc", Source="user")["Parameters"] == []
+    deadline = time.time() + 20
+    while True:
+        cc = ec.describe_cache_clusters(CacheClusterId="cli-mcp", ShowCacheNodeInfo=True)["CacheClusters"][0]
+        if cc["CacheParameterGroup"]["ParameterApplyStatus"] == "pending-reboot":
+            break
+        assert time.time() < deadline, cc["CacheParameterGroup"]
+        time.sleep(0.05)
+    assert cc["CacheParameterGroup"]["CacheNodeIdsToReboot"] == ["0001"]
+    assert cc["CacheNodes"][0]["ParameterGroupStatus"] == "pending-reboot"
+    ec.delete_cache_cluster(CacheClusterId="cli-mcp")
+    ec.get_waiter("cache_cluster_deleted").wait(CacheClusterId="cli-mcp", WaiterConfig={"Delay": 1})
+    rc, _, err = aws(endpoint, "delete-cache-parameter-group", "--cache-parameter-group-name", "cli-mc")
+    assert rc == 0, err
