@@ -6,7 +6,8 @@
 //! 2. slow log delivery to CloudWatch Logs (`slowlog-log-slower-than` 0): under a load of 1,000 slow log entries a
 //!    second, the latency from a probe command's reply until its record is readable through the Logs API
 //!    (`FilterLogEvents` on the probe's client name, polled every 5 ms), p50 and p99 of 200 probes; and the node's
-//!    throughput (`redis-benchmark -t set,get -P 16`) with delivery on against off, alternating, 5 rounds each.
+//!    throughput (`redis-benchmark -t set,get -P 16`) with delivery on against off: 21 pairs of rounds, each pair in
+//!    the other order than the last, node and benchmark pinned to a CPU each; the median of the pairs' ratios.
 //!
 //! Run with `scripts/bench.sh` or `cargo bench --bench parameters`.
 
@@ -63,6 +64,16 @@ fn median(mut v: Vec<Duration>) -> Duration {
 async fn main() {
     let d = Daemon::start_logging("warn");
     let c = d.client();
+    // `cargo bench --bench parameters -- log-delivery`: part 2 only.
+    if !std::env::args().any(|a| a == "log-delivery") {
+        parameter_change(&c).await;
+    }
+    log_delivery(&d, &c).await;
+}
+
+/// Part 1: a parameter change reaching 60 nodes.
+async fn parameter_change(c: &aws_sdk_elasticache::Client) {
+    let c = c.clone();
     c.create_cache_parameter_group()
         .cache_parameter_group_name("bench")
         .cache_parameter_group_family("redis7")
@@ -167,7 +178,6 @@ async fn main() {
     for i in 0..GROUPS {
         wait_deleted(&c, &format!("pb-{i:02}"), Duration::from_secs(120)).await;
     }
-    log_delivery(&d, &c).await;
 }
 
 /// A signed `FilterLogEvents` for the events whose message holds `term`; how many there are.
@@ -178,12 +188,42 @@ async fn count_matching(endpoint: &str, group: &str, term: &str) -> usize {
     v["events"].as_array().map_or(0, |a| a.len())
 }
 
-fn redis_benchmark(url: &str) -> f64 {
+/// The node's CPU seconds (user and system) and the commands it has processed, from `INFO`.
+async fn node_cpu(conn: &mut redis::aio::MultiplexedConnection) -> (f64, f64) {
+    let info: String = redis::cmd("INFO")
+        .arg("everything")
+        .query_async(conn)
+        .await
+        .expect("INFO");
+    let field = |name: &str| -> f64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    (
+        field("used_cpu_user") + field("used_cpu_sys"),
+        field("total_commands_processed"),
+    )
+}
+
+/// Throughput pairs (delivery on, off) the benchmark runs.
+const PAIRS: usize = 21;
+
+/// SET and GET throughput of the node at `url` (mean of the two), on CPU 1 when `pin`.
+fn redis_benchmark(url: &str, pin: bool) -> f64 {
     let hostport = url.trim_start_matches("redis://").trim_end_matches('/');
     let (host, port) = hostport.rsplit_once(':').expect("host:port");
-    let out = std::process::Command::new("redis-benchmark")
+    let mut cmd = if pin {
+        let mut c = std::process::Command::new("taskset");
+        c.args(["-c", "1", "redis-benchmark"]);
+        c
+    } else {
+        std::process::Command::new("redis-benchmark")
+    };
+    let out = cmd
         .args([
-            "-h", host, "-p", port, "-t", "set,get", "-n", "400000", "-P", "16", "-q",
+            "-h", host, "-p", port, "-t", "set,get", "-n", "1500000", "-P", "16", "-q",
         ])
         .output()
         .expect("redis-benchmark");
@@ -344,24 +384,78 @@ async fn log_delivery(d: &Daemon, c: &aws_sdk_elasticache::Client) {
             + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
         ticks as f64 / 100.0
     };
-    let (mut on, mut off) = (Vec::new(), Vec::new());
+    // The node on CPU 0 and redis-benchmark on CPU 1, so that the rounds differ by what the daemon does, not by
+    // where the scheduler put the two; the daemon runs wherever it is let.
+    let node_pid = d
+        .node_pids()
+        .into_iter()
+        .find(|(n, _)| n.starts_with("lb-"))
+        .expect("the node's pid")
+        .1;
+    let pinned = std::process::Command::new("taskset")
+        .args(["-p", "-c", "0", &node_pid.to_string()])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    // The node's own CPU time and commands (INFO), to price a command in CPU: a figure that this shared machine's
+    // scheduling noise does not move, unlike wall-clock throughput.
+    let mut probe = redis_conn(&url).await;
+    // Steal time of this (virtual) machine, in ticks: how much the hypervisor took away during the runs.
+    let steal = || -> u64 {
+        std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|s| s.lines().next()?.split_whitespace().nth(8)?.parse().ok())
+            .unwrap_or(0)
+    };
+    let steal0 = steal();
+    let (mut node_on, mut node_off) = ((0.0, 0.0), (0.0, 0.0));
+    let (mut on, mut off, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     let (mut cpu_on, mut cpu_off, mut wall_on, mut wall_off) = (0.0, 0.0, 0.0, 0.0);
-    for _ in 0..5 {
-        set_delivery(c, true).await;
-        let (c0, t0) = (cpu(), Instant::now());
-        on.push(redis_benchmark(&url));
-        cpu_on += cpu() - c0;
-        wall_on += t0.elapsed().as_secs_f64();
-        set_delivery(c, false).await;
-        let (c0, t0) = (cpu(), Instant::now());
-        off.push(redis_benchmark(&url));
-        cpu_off += cpu() - c0;
-        wall_off += t0.elapsed().as_secs_f64();
+    // Pairs of short rounds, each pair in the other order than the last, so neither side gains from going first.
+    for round in 0..PAIRS {
+        let mut pair = [0.0, 0.0];
+        for on_first in [round % 2 == 0, round % 2 == 1] {
+            set_delivery(c, on_first).await;
+            // Past the change's own work (the modify, the worker taking the configuration up).
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let (c0, t0) = (cpu(), Instant::now());
+            let (n0, k0) = node_cpu(&mut probe).await;
+            let rate = redis_benchmark(&url, pinned);
+            let (n1, k1) = node_cpu(&mut probe).await;
+            let (cpu_used, wall) = (cpu() - c0, t0.elapsed().as_secs_f64());
+            let node = if on_first {
+                &mut node_on
+            } else {
+                &mut node_off
+            };
+            node.0 += n1 - n0;
+            node.1 += k1 - k0;
+            if on_first {
+                on.push(rate);
+                pair[0] = rate;
+                cpu_on += cpu_used;
+                wall_on += wall;
+            } else {
+                off.push(rate);
+                pair[1] = rate;
+                cpu_off += cpu_used;
+                wall_off += wall;
+            }
+        }
+        ratios.push(pair[0] / pair[1]);
     }
+    let wall = wall_on + wall_off;
     println!(
-        "log delivery: the daemon's CPU during the runs: {:.1}% of a core with delivery on, {:.1}% off",
+        "log delivery: the daemon's CPU during the runs: {:.1}% of a core with delivery on, {:.1}% off; the \
+         machine's steal time {:.1}% of the runs' wall time (2 CPUs)",
         cpu_on / wall_on * 100.0,
-        cpu_off / wall_off * 100.0
+        cpu_off / wall_off * 100.0,
+        (steal() - steal0) as f64 / 100.0 / (wall * 2.0) * 100.0
+    );
+    let (per_on, per_off) = (node_on.0 / node_on.1 * 1e6, node_off.0 / node_off.1 * 1e6);
+    println!(
+        "log delivery: the node's CPU per million commands {per_on:.3} s with delivery on, {per_off:.3} s off: a \
+         CPU-bound node serves {:.3} as many commands with delivery on",
+        per_off / per_on
     );
     let med = |mut v: Vec<f64>| {
         v.sort_by(|a, b| a.total_cmp(b));
@@ -369,10 +463,13 @@ async fn log_delivery(d: &Daemon, c: &aws_sdk_elasticache::Client) {
     };
     let (m_on, m_off) = (med(on.clone()), med(off.clone()));
     println!(
-        "log delivery: node throughput (redis-benchmark SET+GET -P 16, slowlog-log-slower-than 0) with slow log \
-         delivery {:.0} req/s vs without {:.0} req/s (medians of {on:.0?} / {off:.0?}): ratio {:.3}",
+        "log delivery: node throughput (redis-benchmark SET+GET -P 16, slowlog-log-slower-than 0{}) with slow log \
+         delivery {:.0} req/s vs without {:.0} req/s (medians of {PAIRS} rounds each); ratio of each pair \
+         {:.3?}: median {:.3}",
+        if pinned { ", node and benchmark on a CPU each" } else { "" },
         m_on,
         m_off,
-        m_on / m_off
+        ratios,
+        med(ratios.clone())
     );
 }

@@ -31,6 +31,9 @@ struct NodeConn {
     client: AdminClient,
     run_id: String,
     count: usize,
+    /// The slow log cursor last committed, by cursor name: read from the log store once, then kept here (the
+    /// worker is the only writer), so a poll of an idle node costs one `SLOWLOG GET` and nothing else.
+    cursors: HashMap<String, Option<String>>,
 }
 
 fn io(e: std::io::Error) -> ControlError {
@@ -99,7 +102,11 @@ impl Control {
         // Every node was read for every configuration: they are active now; disabled ones go, with their cursors.
         for d in g.log_delivery.iter().filter(|d| d.status == "disabling") {
             for m in g.members() {
-                self.clear_cursor(&cursor_name(d, m))?;
+                let name = cursor_name(d, m);
+                self.clear_cursor(&name)?;
+                if let Some(conn) = conns.get_mut(&m.cluster_id) {
+                    conn.cursors.remove(&name);
+                }
             }
         }
         let seen = g.log_delivery.clone();
@@ -223,11 +230,20 @@ impl Control {
                     client,
                     run_id,
                     count: 128,
+                    cursors: HashMap::new(),
                 },
             );
         }
         let conn = conns.get_mut(&m.cluster_id).expect("inserted");
-        let saved = self.cursor(&cursor_name(d, m))?;
+        let name = cursor_name(d, m);
+        let saved = match conn.cursors.get(&name) {
+            Some(c) => c.clone(),
+            None => {
+                let c = self.cursor(&name)?;
+                conn.cursors.insert(name.clone(), c.clone());
+                c
+            }
+        };
         let last = saved.as_deref().and_then(|c| {
             let (run, id) = c.split_once(' ')?;
             (run == conn.run_id).then(|| id.parse::<u64>().ok())?
@@ -269,7 +285,11 @@ impl Control {
         if records.is_empty() && saved.as_deref() == Some(cursor.as_str()) {
             return Ok(());
         }
-        self.deliver(g, m, d, &records, &cursor)
+        // Forgotten first: should the delivery fail, the next poll reads the committed cursor again.
+        conn.cursors.remove(&name);
+        self.deliver(g, m, d, &records, &cursor)?;
+        conn.cursors.insert(name, Some(cursor));
+        Ok(())
     }
 
     fn deliver_engine_log(&self, g: &ReplicationGroup, m: &Member, d: &LogDelivery) -> Result<()> {
