@@ -534,20 +534,6 @@ async fn memcached_cluster_with_tls_in_transit() {
         .expect("delete");
 }
 
-fn pair(name: &str, value: &str) -> aws_sdk_elasticache::types::ParameterNameValue {
-    aws_sdk_elasticache::types::ParameterNameValue::builder()
-        .parameter_name(name)
-        .parameter_value(value)
-        .build()
-}
-
-fn code<E: aws_sdk_elasticache::error::ProvideErrorMetadata, R>(
-    e: aws_sdk_elasticache::error::SdkError<E, R>,
-) -> String {
-    use aws_sdk_elasticache::error::ProvideErrorMetadata;
-    e.code().unwrap_or("?").to_string()
-}
-
 /// `CacheParameterGroup.ParameterApplyStatus` and `CacheNodeIdsToReboot` of a cluster.
 fn apply_status(cc: &CacheCluster) -> (String, Vec<String>) {
     let p = cc.cache_parameter_group().expect("parameter group");

@@ -5,7 +5,6 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_elasticache::error::ProvideErrorMetadata;
 use aws_sdk_elasticache::Client;
 use common::*;
 use redis::AsyncCommands;
@@ -47,10 +46,6 @@ async fn wait_maxmemory(g: &aws_sdk_elasticache::types::ReplicationGroup, want: 
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-}
-
-fn code<E: ProvideErrorMetadata, R>(e: aws_sdk_elasticache::error::SdkError<E, R>) -> String {
-    e.code().unwrap_or("?").to_string()
 }
 
 /// `maxmemory` of the node types: their memory less the default `reserved-memory-percent` (25).

@@ -5,22 +5,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_elasticache::error::ProvideErrorMetadata;
 use aws_sdk_elasticache::types::{CacheCluster, ParameterNameValue};
 use aws_sdk_elasticache::Client;
 use common::*;
 use redis::AsyncCommands;
-
-fn pair(name: &str, value: &str) -> ParameterNameValue {
-    ParameterNameValue::builder()
-        .parameter_name(name)
-        .parameter_value(value)
-        .build()
-}
-
-fn code<E: ProvideErrorMetadata, R>(e: aws_sdk_elasticache::error::SdkError<E, R>) -> String {
-    e.code().unwrap_or("?").to_string()
-}
 
 async fn create_group(c: &Client, name: &str, family: &str) {
     c.create_cache_parameter_group()

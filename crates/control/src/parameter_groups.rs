@@ -154,55 +154,45 @@ fn parameter_view(
     }
 }
 
-/// The node-type-specific parameters: `maxmemory`, the memory of each node type (not modifiable; see
-/// `reserved-memory-percent`).
+/// The node-type-specific parameters (not modifiable): `maxmemory`, the memory of each node type (see
+/// `reserved-memory-percent`); for Memcached `max_cache_memory` and `num_threads`.
 fn node_type_specific(family: &Family) -> Vec<output::Parameter> {
-    if family.is_memcached() {
-        let per_type = |f: fn(&str) -> u64| -> Vec<(String, String)> {
-            crate::node_types::all()
-                .map(|t| (t.to_string(), f(t).to_string()))
-                .collect()
-        };
-        let specific = |name: &str, description: &str, values| output::Parameter {
-            name: name.into(),
-            value: None,
-            description: description.into(),
-            source: "system".into(),
-            data_type: "integer".into(),
-            allowed_values: None,
-            is_modifiable: false,
-            minimum_engine_version: family.first_version().to_string(),
-            change_type: "immediate".into(),
-            node_type_values: values,
-        };
-        return vec![
-            specific(
-                "max_cache_memory",
-                "The most memory, in megabytes, a node has for items (less memcached_connections_overhead).",
-                per_type(crate::parameters::max_cache_memory_mib),
-            ),
-            specific(
-                "num_threads",
-                "The number of memcached worker threads of a node.",
-                per_type(crate::parameters::num_threads),
-            ),
-        ];
-    }
-    vec![output::Parameter {
-        name: "maxmemory".into(),
+    let per_type = |f: fn(&str) -> Option<u64>| -> Vec<(String, String)> {
+        crate::node_types::all()
+            .filter_map(|t| Some((t.to_string(), f(t)?.to_string())))
+            .collect()
+    };
+    let specific = |name: &str, description: &str, values| output::Parameter {
+        name: name.into(),
         value: None,
-        description: "The maximum configurable amount of memory to use to store items, in bytes."
-            .into(),
+        description: description.into(),
         source: "system".into(),
         data_type: "integer".into(),
         allowed_values: None,
         is_modifiable: false,
         minimum_engine_version: family.first_version().to_string(),
         change_type: "immediate".into(),
-        node_type_values: crate::node_types::all()
-            .filter_map(|t| Some((t.to_string(), crate::node_types::maxmemory(t)?.to_string())))
-            .collect(),
-    }]
+        node_type_values: values,
+    };
+    if family.is_memcached() {
+        return vec![
+            specific(
+                "max_cache_memory",
+                "The most memory, in megabytes, a node has for items (less memcached_connections_overhead).",
+                per_type(|t| Some(crate::parameters::max_cache_memory_mib(t))),
+            ),
+            specific(
+                "num_threads",
+                "The number of memcached worker threads of a node.",
+                per_type(|t| Some(crate::parameters::num_threads(t))),
+            ),
+        ];
+    }
+    vec![specific(
+        "maxmemory",
+        "The maximum configurable amount of memory to use to store items, in bytes.",
+        per_type(crate::node_types::maxmemory),
+    )]
 }
 
 /// A page of `items` after `marker` (an opaque marker naming the last item of the previous page).

@@ -1119,3 +1119,19 @@ pub async fn logs_call(
         serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
     )
 }
+
+/// A `ParameterNameValue` of a parameter group change.
+pub fn pair(name: &str, value: &str) -> aws_sdk_elasticache::types::ParameterNameValue {
+    aws_sdk_elasticache::types::ParameterNameValue::builder()
+        .parameter_name(name)
+        .parameter_value(value)
+        .build()
+}
+
+/// The AWS error code of a failed SDK call.
+pub fn code<E: aws_sdk_elasticache::error::ProvideErrorMetadata, R>(
+    e: aws_sdk_elasticache::error::SdkError<E, R>,
+) -> String {
+    use aws_sdk_elasticache::error::ProvideErrorMetadata;
+    e.code().unwrap_or("?").to_string()
+}
