@@ -39,12 +39,12 @@ ensure_venv() {
 ensure_python() {
     local venv="$PWD/.venv"
     ensure_venv
-    if ! "$venv/bin/python" -c "import boto3, pytest, awscli, redis, elasticache_pyclient, elasticache_auto_discovery" \
+    if ! "$venv/bin/python" -c "import boto3, pytest, awscli, redis, elasticache_pyclient, elasticache_auto_discovery, prometheus_client" \
         2>/dev/null; then
-        echo "setup: installing boto3, awscli, pytest, redis-py and Memcached auto-discovery clients from PyPI into .venv" >&2
+        echo "setup: installing boto3, awscli, pytest, redis-py, Memcached auto-discovery clients and prometheus_client (its parser) from PyPI into .venv" >&2
         # Pinned together: awscli pins botocore exactly, and unpinned the resolver can spend minutes backtracking.
         "$venv/bin/pip" install -q --disable-pip-version-check boto3==1.44.5 awscli==1.46.3 pytest==9.2.0 \
-            redis==6.4.0 elasticache-pyclient==2.1.2 elasticache-auto-discovery==1.0.0
+            redis==6.4.0 elasticache-pyclient==2.1.2 elasticache-auto-discovery==1.0.0 prometheus-client==0.21.1
     fi
     export PATH="$venv/bin:$PATH"
 }

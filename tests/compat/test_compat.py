@@ -53,7 +53,7 @@ def alive(pid):
 
 
 @contextlib.contextmanager
-def running_daemon(log=None, engines=()):
+def running_daemon(log=None, engines=(), extra=()):
     """A daemon on a free port with a fresh data directory; yields (endpoint, data_dir, process). Killed, with every
     node it started (by pid), on exit. `engines`: binaries to register (default: the redis-server on PATH)."""
     data_dir = tempfile.mkdtemp(prefix="cacheplane-compat-")
@@ -63,7 +63,7 @@ def running_daemon(log=None, engines=()):
         env["CACHEPLANE_LOG"] = log
     registered = [a for e in engines for a in ("--engine-binary", e)]
     proc = subprocess.Popen(
-        [BINARY, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data_dir, *registered],
+        [BINARY, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data_dir, *registered, *extra],
         stdout=subprocess.PIPE, env=env, text=True,
     )
     try:
@@ -1409,3 +1409,48 @@ def test_memcached_parameter_groups_with_boto3_and_cli(daemon):
     ec.get_waiter("cache_cluster_deleted").wait(CacheClusterId="cli-mcp", WaiterConfig={"Delay": 1})
     rc, _, err = aws(endpoint, "delete-cache-parameter-group", "--cache-parameter-group-name", "cli-mc")
     assert rc == 0, err
+
+
+def test_prometheus_metrics_parse_with_prometheus_client():
+    import redis
+    import urllib.error
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+    import urllib.request
+    metrics_port = free_port()
+    with running_daemon(extra=("--metrics-listen", f"127.0.0.1:{metrics_port}", "--metrics-interval", "1")) as (
+            endpoint, _, _):
+        ec = boto3.client("elasticache", endpoint_url=endpoint, region_name=REGION,
+                          aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+        ec.create_replication_group(ReplicationGroupId="prom-rg", ReplicationGroupDescription="metrics",
+                                    NumCacheClusters=2)
+        g = wait_status(lambda: ec.describe_replication_groups(ReplicationGroupId="prom-rg")["ReplicationGroups"][0],
+                        "available")
+        ep = g["NodeGroups"][0]["PrimaryEndpoint"]
+        r = redis.Redis(host=ep["Address"], port=ep["Port"])
+        for i in range(500):
+            r.set(f"k{i}", "v")
+        deadline = time.time() + 20
+        while True:
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as resp:
+                assert resp.headers["Content-Type"].startswith("application/openmetrics-text")
+                text = resp.read().decode()
+            # The OpenMetrics parser of the Prometheus Python client: it refuses anything malformed.
+            families = {f.name: f for f in text_string_to_metric_families(text)}
+            commands = {s.labels["cache_cluster"]: s.value for s in families["cacheplane_node_commands_processed"].samples
+                        if s.name.endswith("_total")}
+            if commands.get("prom-rg-001", 0) >= 500:
+                break
+            assert time.time() < deadline, commands
+            time.sleep(0.3)
+        assert families["cacheplane_node_commands_processed"].type == "counter"
+        assert families["cacheplane_node_up"].type == "gauge"
+        assert families["cacheplane_api_request_duration_seconds"].type == "histogram"
+        up = {s.labels["cache_cluster"]: (s.labels["role"], s.value) for s in families["cacheplane_node_up"].samples}
+        assert up == {"prom-rg-001": ("primary", 1.0), "prom-rg-002": ("replica", 1.0)}
+        requests = {(s.labels["action"], s.labels["code"]): s.value
+                    for s in families["cacheplane_api_requests"].samples if s.name.endswith("_total")}
+        assert requests[("CreateReplicationGroup", "OK")] == 1.0
+        # Not the API: no signature, and nothing but /metrics.
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/", timeout=5)
+        assert e.value.code == 404

@@ -66,7 +66,18 @@ pub struct ServeArgs {
     /// refused with InsufficientCacheClusterCapacity. By default only the kernel's MemAvailable counts.
     #[arg(long, value_parser = parse_bytes)]
     pub memory_limit: Option<u64>,
+    /// Where Prometheus metrics are served (`GET /metrics`, OpenMetrics text), apart from the API and never
+    /// signed: a loopback address by default, `off` for none. When the default port is taken the daemon runs
+    /// without metrics and says so; an address given here must be free.
+    #[arg(long, default_value = DEFAULT_METRICS_LISTEN)]
+    pub metrics_listen: String,
+    /// The nodes' INFO is read at most once per this many seconds, however many scrapers there are.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub metrics_interval: u64,
 }
+
+/// The metrics listener's default address.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9737";
 
 /// `4096`, `512MB`, `8GB`, `4GiB`, `1.5GB`: a size in bytes.
 fn parse_bytes(s: &str) -> Result<u64, String> {

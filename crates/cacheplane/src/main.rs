@@ -15,12 +15,22 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How the daemon's own log lines are written to standard error: `text` for people, `json` (one object a
+    /// line: timestamp, level, target, fields) for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the daemon: the API on --listen, nodes as local redis-server processes, state in --data-dir.
-    Serve(config::ServeArgs),
+    Serve(Box<config::ServeArgs>),
     /// Print the API credentials and endpoint of a data directory, as environment variables for the AWS CLI.
     Credentials {
         #[arg(long, default_value = config::DEFAULT_DATA_DIR)]
@@ -45,19 +55,21 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // Every file this process and the nodes it starts create is this user's only.
     engine::private::restrict_umask();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CACHEPLANE_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CACHEPLANE_LOG")
+        .unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
     let result = match cli.command {
         Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(server::serve(args))),
+            .and_then(|rt| rt.block_on(server::serve(*args))),
         Command::Credentials {
             data_dir,
             listen,

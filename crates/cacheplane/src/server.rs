@@ -42,6 +42,8 @@ pub struct AppState {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let metrics_listen = args.metrics_listen.clone();
+    let metrics_interval = Duration::from_secs(args.metrics_interval);
     let cfg = config::resolve(args)?;
     let binaries = engine::binary::discover(&cfg.engine_binaries)?;
     engine::private::prepare_socket_dir(&cfg.data_dir)?;
@@ -76,6 +78,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the API address {}", cfg.listen))?;
     let local = listener.local_addr()?;
+    let metrics = bind_metrics(&metrics_listen).await?;
 
     for (id, e) in control.restore_endpoints().await {
         tracing::warn!(group = %id, error = %e, "could not bind the endpoints yet; the reconciler retries");
@@ -126,6 +129,31 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         cfg.data_dir.display(),
         control.ca_bundle().display()
     );
+    if let Some(m) = metrics {
+        println!("cacheplane: metrics on http://{}/metrics", m.local_addr()?);
+        let c = control.clone();
+        let app = Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let c = c.clone();
+                async move {
+                    let mut r = Response::new(Body::from(c.scrape_metrics(metrics_interval).await));
+                    r.headers_mut().insert(
+                        "content-type",
+                        HeaderValue::from_static(
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        ),
+                    );
+                    r
+                }
+            }),
+        );
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(m, app).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
 
     // The API never answers with nothing behind it: should the reconciler or the notifier end (a panic), the
     // daemon stops with a clear error (the nodes keep running; a restart adopts them).
@@ -210,6 +238,25 @@ async fn serve_bounded(listener: tokio::net::TcpListener, app: Router) {
     .await;
 }
 
+/// The metrics listener: `None` for `off`, or when the default address is taken (said in the log); an address
+/// given explicitly must be free.
+async fn bind_metrics(listen: &str) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    if listen == "off" {
+        return Ok(None);
+    }
+    let addr: std::net::SocketAddr = listen
+        .parse()
+        .with_context(|| format!("--metrics-listen {listen}: an address and port, or off"))?;
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => Ok(Some(l)),
+        Err(e) if listen == config::DEFAULT_METRICS_LISTEN => {
+            tracing::warn!(%addr, error = %e, "metrics are off: their default address is taken (choose one with --metrics-listen)");
+            Ok(None)
+        }
+        Err(e) => Err(e).with_context(|| format!("binding the metrics address {addr}")),
+    }
+}
+
 async fn shutdown_signal() -> std::io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
@@ -254,7 +301,17 @@ async fn handle(State(app): State<Arc<AppState>>, req: Request) -> Response<Body
             }
         };
     }
-    match handle_inner(&app, req, &request_id).await {
+    let started = std::time::Instant::now();
+    let mut action = "-";
+    let result = handle_inner(&app, req, &request_id, &mut action).await;
+    let code = match &result {
+        Ok(_) => "OK",
+        Err(e) => e.code.code(),
+    };
+    app.control
+        .metrics()
+        .api_request(action, code, started.elapsed());
+    match result {
         Ok(xml) => xml_response(200, xml, &request_id),
         Err(e) => {
             tracing::debug!(code = e.code.code(), message = %e.message, "request refused");
@@ -367,7 +424,13 @@ async fn read_signed<'a>(
     Ok((permit, body))
 }
 
-async fn handle_inner(app: &AppState, req: Request, request_id: &str) -> Result<String, ApiError> {
+/// One Query API request; `action` is set to its action once it is known (for the metrics).
+async fn handle_inner(
+    app: &AppState,
+    req: Request,
+    request_id: &str,
+    action: &mut &'static str,
+) -> Result<String, ApiError> {
     let (parts, body) = req.into_parts();
     if parts.method != Method::POST && parts.method != Method::GET {
         return Err(ApiError::new(
@@ -382,6 +445,7 @@ async fn handle_inner(app: &AppState, req: Request, request_id: &str) -> Result<
         form.merge(wire::form::Form::parse(&body)?)?;
     }
     let request = wire::input::Request::decode(form)?;
+    *action = request.action();
     api::dispatch(&app.control, request, request_id).await
 }
 

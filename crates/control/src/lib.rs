@@ -16,6 +16,7 @@ pub mod layout;
 pub mod log_delivery;
 pub mod logs;
 mod memcached;
+pub mod metrics;
 pub mod migration;
 pub mod model;
 pub mod modify;
@@ -227,6 +228,7 @@ pub(crate) struct Inner {
     pub wake: tokio::sync::Notify,
     /// Set when the daemon stops: no node is started after it.
     pub stopping: std::sync::atomic::AtomicBool,
+    pub metrics: metrics::Metrics,
 }
 
 /// The control plane of one daemon. Cheap to clone.
@@ -325,6 +327,7 @@ impl Control {
                 monitor: monitor::Monitor::default(),
                 endpoints: reconciler::Endpoints::default(),
                 wake: tokio::sync::Notify::new(),
+                metrics: metrics::Metrics::default(),
                 stopping: std::sync::atomic::AtomicBool::new(false),
             }),
         })

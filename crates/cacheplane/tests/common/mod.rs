@@ -32,9 +32,11 @@ pub struct Daemon {
     pub log_file: Option<std::path::PathBuf>,
     /// More environment variables of the daemon.
     pub env: Vec<(String, String)>,
+    /// Where the daemon serves its Prometheus metrics (a port of its own choosing, said on its stdout).
+    pub metrics: Option<SocketAddr>,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -61,6 +63,7 @@ impl Daemon {
             extra_args: args.iter().map(|a| a.to_string()).collect(),
             log_file: None,
             env: vec![],
+            metrics: None,
         };
         d.spawn();
         d
@@ -94,6 +97,7 @@ impl Daemon {
             extra_args,
             log_file: None,
             env: vec![],
+            metrics: None,
         };
         d.spawn();
         d
@@ -110,6 +114,7 @@ impl Daemon {
             extra_args: vec![],
             log_file: Some(file),
             env: vec![],
+            metrics: None,
         };
         d.spawn();
         d
@@ -127,9 +132,15 @@ impl Daemon {
             self.addr.port()
         };
         self.addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let own_metrics = !self.extra_args.iter().any(|a| a == "--metrics-listen");
         let mut child = Command::new(env!("CARGO_BIN_EXE_cacheplane"))
             .args(["serve", "--listen", &self.addr.to_string(), "--data-dir"])
             .arg(self.dir.path())
+            .args(if own_metrics {
+                &["--metrics-listen", "127.0.0.1:0"][..]
+            } else {
+                &[][..]
+            })
             .args(&self.extra_args)
             .env("CACHEPLANE_ACCESS_KEY_ID", ACCESS_KEY_ID)
             .env("CACHEPLANE_SECRET_ACCESS_KEY", SECRET)
@@ -155,6 +166,15 @@ impl Daemon {
             line.contains("API listening"),
             "unexpected first line: {line}"
         );
+        self.metrics = None;
+        if own_metrics {
+            let line = lines.next().expect("the metrics line").expect("readable");
+            self.metrics = line
+                .strip_prefix("cacheplane: metrics on http://")
+                .and_then(|r| r.strip_suffix("/metrics"))
+                .and_then(|a| a.parse().ok());
+            assert!(self.metrics.is_some(), "unexpected second line: {line}");
+        }
         std::thread::spawn(move || for _ in lines {});
         self.child = Some(child);
     }

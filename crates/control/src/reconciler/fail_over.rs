@@ -103,6 +103,11 @@ impl Control {
         cause: Cause,
     ) -> Result<bool> {
         let test = cause == Cause::Test;
+        // The gap a client sees: from the primary's failure (as the monitor saw it), or from now.
+        let failed_at = match self.inner.monitor.health(&old.cluster_id) {
+            crate::monitor::Health::Unresponsive { since } => since,
+            _ => Instant::now(),
+        };
         let mut reads = tokio::task::JoinSet::new();
         for m in shard.replicas() {
             if m.rebooting || !self.inner.monitor.health(&m.cluster_id).is_up() {
@@ -266,6 +271,17 @@ impl Control {
                 NewEvent::group(&g.id, message),
             ],
         )?;
+        match cause {
+            Cause::Failure => self
+                .inner
+                .metrics
+                .failover(&g.id, "automatic", failed_at.elapsed()),
+            Cause::Test => self
+                .inner
+                .metrics
+                .failover(&g.id, "test", failed_at.elapsed()),
+            Cause::ModeChange => self.inner.metrics.switchover(&g.id),
+        }
         // Point the other replicas at the new primary now (the next refresh would, a little later).
         for m in new.shard(&shard.id).into_iter().flat_map(|s| s.replicas()) {
             if m.cluster_id == old.cluster_id || !self.inner.monitor.health(&m.cluster_id).is_up() {

@@ -349,10 +349,20 @@ impl Control {
             _ => false,
         };
         let _permit = if heavy {
-            permits.acquire().await.ok()
+            self.inner.metrics.waiting_step(1);
+            let p = permits.acquire().await.ok();
+            self.inner.metrics.waiting_step(-1);
+            p
         } else {
             None
         };
+        let kind = match &work {
+            Work::Converge(_) | Work::Delete(_) => "replication_group",
+            Work::Standalone(_) => "cache_cluster",
+            Work::Memcached(_) => "memcached",
+            Work::Nothing => "",
+        };
+        let started = Instant::now();
         let result = match work {
             Work::Converge(g) => {
                 let creating = g.status == GroupStatus::Creating;
@@ -369,6 +379,11 @@ impl Control {
             Work::Memcached(c) => self.memcached_step(&c).await,
             Work::Nothing => Ok(()),
         };
+        if !kind.is_empty() {
+            self.inner
+                .metrics
+                .step(kind, result.is_err(), started.elapsed());
+        }
         match result {
             Ok(()) => Step::Done,
             Err(e) => Step::Failed(e.to_string()),

@@ -239,7 +239,9 @@ impl Control {
                 NewEvent::cluster(&new.cluster_id, message.clone()),
                 NewEvent::group(&cur.id, message),
             ]
-        })
+        })?;
+        self.inner.metrics.switchover(&g.id);
+        Ok(())
     }
 
     /// Ends a switchover that could not happen: the old primary stays, and an event says why.

@@ -1,0 +1,520 @@
+//! Prometheus metrics of the control plane and its nodes, in the OpenMetrics text format (`prometheus-client`).
+//!
+//! Two kinds of figures:
+//! - **Kept as they happen** ([`Metrics`]): API requests by action and error code with their latency, reconciler
+//!   steps with their durations and failures, automatic failovers with their gap, planned switchovers. These are
+//!   counters and histograms that live as long as the daemon.
+//! - **Read at scrape time** ([`Control::scrape_metrics`]): every node's `INFO` (clients, memory, commands, keyspace
+//!   hits and misses, evictions and expirations, replication offset and lag) and every group's status, shards,
+//!   nodes and pending modifications. The nodes are read at most once per collection interval whatever the number
+//!   of scrapers: a scrape within the interval of the last collection is served from it, and concurrent scrapes
+//!   wait for the one collection under way. Each node is read over the control plane's admin connection, kept
+//!   open between collections.
+//!
+//! Labels of node series: `replication_group`, `shard`, `cache_cluster`, `node`, `role` (`primary`/`replica`, from
+//! the node's own `INFO` when it answered, else the control plane's view), `zone`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use engine::admin::{AdminClient, NodeAddr};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::Control;
+
+/// A label set: names and values, in order.
+pub type Labels = Vec<(&'static str, String)>;
+type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
+type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
+/// How long one node may take to answer `INFO` in a collection.
+const INFO_TIMEOUT: Duration = Duration::from_secs(1);
+
+fn latency_histogram() -> Histogram {
+    // 1 ms to about 33 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+fn gap_histogram() -> Histogram {
+    // 50 ms to about 100 s.
+    Histogram::new(exponential_buckets(0.05, 2.0, 12))
+}
+
+/// The figures kept as they happen.
+pub struct Metrics {
+    api_requests: Family<Labels, Counter>,
+    api_duration: HistogramFamily,
+    steps: Family<Labels, Counter>,
+    step_duration: HistogramFamily,
+    failed_steps: Family<Labels, Counter>,
+    waiting_steps: Gauge,
+    failovers: Family<Labels, Counter>,
+    failover_gap: HistogramFamily,
+    switchovers: Family<Labels, Counter>,
+    nodes: tokio::sync::Mutex<NodeCache>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            api_requests: Family::default(),
+            api_duration: Family::new_with_constructor(latency_histogram),
+            steps: Family::default(),
+            step_duration: Family::new_with_constructor(latency_histogram),
+            failed_steps: Family::default(),
+            waiting_steps: Gauge::default(),
+            failovers: Family::default(),
+            failover_gap: Family::new_with_constructor(gap_histogram),
+            switchovers: Family::default(),
+            nodes: tokio::sync::Mutex::new(NodeCache::default()),
+        }
+    }
+}
+
+impl Metrics {
+    /// An API request of `action` (`-` when it named none the API knows) answered with `code` (`OK` or the AWS
+    /// error code) after `took`.
+    pub fn api_request(&self, action: &str, code: &str, took: Duration) {
+        self.api_requests
+            .get_or_create(&vec![
+                ("action", action.to_string()),
+                ("code", code.to_string()),
+            ])
+            .inc();
+        self.api_duration
+            .get_or_create(&vec![("action", action.to_string())])
+            .observe(took.as_secs_f64());
+    }
+
+    /// A reconciler step of a `kind` of resource (`replication_group`, `cache_cluster`, `memcached`).
+    pub(crate) fn step(&self, kind: &str, failed: bool, took: Duration) {
+        let kind_label = vec![("kind", kind.to_string())];
+        self.steps.get_or_create(&kind_label).inc();
+        if failed {
+            self.failed_steps.get_or_create(&kind_label).inc();
+        }
+        self.step_duration
+            .get_or_create(&kind_label)
+            .observe(took.as_secs_f64());
+    }
+
+    pub(crate) fn waiting_step(&self, delta: i64) {
+        self.waiting_steps.inc_by(delta);
+    }
+
+    /// A failover of a group's primary: `automatic` (the primary failed) or `test` (`TestFailover`); `gap`: from
+    /// the primary's failure (or the request) until the new primary took writes.
+    pub(crate) fn failover(&self, group: &str, kind: &str, gap: Duration) {
+        let group_label = vec![("replication_group", group.to_string())];
+        let mut labels = group_label.clone();
+        labels.push(("kind", kind.to_string()));
+        self.failovers.get_or_create(&labels).inc();
+        self.failover_gap
+            .get_or_create(&group_label)
+            .observe(gap.as_secs_f64());
+    }
+
+    /// A planned change of a group's primary (a primary chosen by the customer, a rolling upgrade's last step).
+    pub(crate) fn switchover(&self, group: &str) {
+        self.switchovers
+            .get_or_create(&vec![("replication_group", group.to_string())])
+            .inc();
+    }
+}
+
+/// What the last collection read from each node.
+#[derive(Default)]
+struct NodeCache {
+    conns: HashMap<String, AdminClient>,
+    info: HashMap<String, (Instant, HashMap<String, String>)>,
+    collected: Option<Instant>,
+    took: Duration,
+}
+
+/// A node to read, with its labels.
+struct Target {
+    name: String,
+    addr: NodeAddr,
+    labels: Labels,
+    primary: bool,
+}
+
+/// The modifications of `g` its `PendingModifiedValues` shows: those waiting for the window, and those on their
+/// way to the nodes.
+fn pending_count(g: &crate::model::ReplicationGroup) -> i64 {
+    [
+        g.pending.cache_node_type.is_some(),
+        g.pending.engine_version.is_some(),
+        g.pending_transit.is_some(),
+        g.pending_user_groups.is_some(),
+    ]
+    .into_iter()
+    .map(i64::from)
+    .sum()
+}
+
+fn number(info: &HashMap<String, String>, field: &str) -> Option<f64> {
+    info.get(field)?.trim().parse().ok()
+}
+
+impl Control {
+    /// The figures kept as they happen.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Every node to read, with its labels, from the current state.
+    fn metric_targets(&self) -> (Vec<Target>, Vec<(Labels, crate::model::ReplicationGroup)>) {
+        let st = self.state();
+        let mut targets = Vec::new();
+        let mut groups = Vec::new();
+        for g in st.groups.values() {
+            let group = if g.standalone {
+                String::new()
+            } else {
+                g.id.clone()
+            };
+            for s in &g.shards {
+                for m in &s.members {
+                    let primary = s.primary_cluster_id == m.cluster_id;
+                    targets.push(Target {
+                        name: m.cluster_id.clone(),
+                        addr: g.admin_addr(m, &self.inner.settings.data_dir),
+                        labels: vec![
+                            ("replication_group", group.clone()),
+                            ("shard", s.id.clone()),
+                            ("cache_cluster", m.cluster_id.clone()),
+                            ("node", "0001".to_string()),
+                            ("role", String::new()),
+                            ("zone", m.availability_zone.clone()),
+                        ],
+                        primary,
+                    });
+                }
+            }
+            if !g.standalone {
+                groups.push((vec![("replication_group", g.id.clone())], g.clone()));
+            }
+        }
+        (targets, groups)
+    }
+
+    /// Reads `INFO` from every node, at most once per `interval`; concurrent callers share one collection.
+    async fn collect_nodes(&self, interval: Duration, targets: &[Target]) {
+        let mut cache = self.inner.metrics.nodes.lock().await;
+        if cache.collected.is_some_and(|t| t.elapsed() < interval) {
+            return;
+        }
+        let started = Instant::now();
+        let mut reads = tokio::task::JoinSet::new();
+        for t in targets {
+            let conn = cache.conns.remove(&t.name);
+            let (name, addr, admin) = (t.name.clone(), t.addr.clone(), self.inner.admin.clone());
+            reads.spawn(async move {
+                let read = async {
+                    let mut c = match conn {
+                        Some(c) => c,
+                        None => AdminClient::connect_within(&addr, &admin, INFO_TIMEOUT).await?,
+                    };
+                    let info = c.info("default").await?;
+                    Ok::<_, engine::EngineError>((c, info))
+                };
+                (
+                    name,
+                    tokio::time::timeout(INFO_TIMEOUT, read)
+                        .await
+                        .ok()
+                        .and_then(Result::ok),
+                )
+            });
+        }
+        while let Some(r) = reads.join_next().await {
+            let Ok((name, read)) = r else { continue };
+            if let Some((c, info)) = read {
+                cache.conns.insert(name.clone(), c);
+                cache.info.insert(name, (Instant::now(), info));
+            }
+        }
+        // Nodes that are gone are forgotten.
+        cache
+            .info
+            .retain(|name, _| targets.iter().any(|t| t.name == *name));
+        cache.collected = Some(Instant::now());
+        cache.took = started.elapsed();
+    }
+
+    /// The metrics page: the nodes read at most once per `interval`.
+    pub async fn scrape_metrics(&self, interval: Duration) -> String {
+        let (mut targets, groups) = self.metric_targets();
+        self.collect_nodes(interval, &targets).await;
+        let cache = self.inner.metrics.nodes.lock().await;
+        let m = &self.inner.metrics;
+        let mut r = Registry::default();
+
+        let up = Family::<Labels, Gauge>::default();
+        let primary = Family::<Labels, Gauge>::default();
+        let clients = Family::<Labels, Gauge>::default();
+        let used = Family::<Labels, Gauge>::default();
+        let max = Family::<Labels, Gauge>::default();
+        let commands = Family::<Labels, Counter>::default();
+        let hits = Family::<Labels, Counter>::default();
+        let misses = Family::<Labels, Counter>::default();
+        let evicted = Family::<Labels, Counter>::default();
+        let expired = Family::<Labels, Counter>::default();
+        let offset = Family::<Labels, Gauge>::default();
+        let lag_bytes = Family::<Labels, Gauge>::default();
+        let lag_seconds = Family::<Labels, Gauge>::default();
+        let probe_age = Family::<Labels, FloatGauge>::default();
+        // The primary's offset of each shard, for its replicas' lag in bytes.
+        let mut primary_offsets: HashMap<(String, String), f64> = HashMap::new();
+        for t in targets.iter_mut() {
+            let info = cache.info.get(&t.name).map(|(_, i)| i);
+            let is_primary = match info.and_then(|i| i.get("role")) {
+                Some(role) => role == "master",
+                None => t.primary,
+            };
+            t.primary = is_primary;
+            t.labels[4].1 = if is_primary { "primary" } else { "replica" }.to_string();
+            if let (true, Some(o)) = (
+                is_primary,
+                info.and_then(|i| number(i, "master_repl_offset")),
+            ) {
+                primary_offsets.insert((t.labels[0].1.clone(), t.labels[1].1.clone()), o);
+            }
+        }
+        for t in &targets {
+            let l = &t.labels;
+            let read = cache.info.get(&t.name);
+            let fresh =
+                read.is_some_and(|(at, _)| cache.collected.is_some_and(|c| *at >= c - cache.took));
+            up.get_or_create(l).set(i64::from(fresh));
+            primary.get_or_create(l).set(i64::from(t.primary));
+            let Some((at, info)) = read else { continue };
+            probe_age.get_or_create(l).set(at.elapsed().as_secs_f64());
+            let set = |f: &Family<Labels, Gauge>, field: &str| {
+                if let Some(v) = number(info, field) {
+                    f.get_or_create(l).set(v as i64);
+                }
+            };
+            set(&clients, "connected_clients");
+            set(&used, "used_memory");
+            set(&max, "maxmemory");
+            let count = |f: &Family<Labels, Counter>, field: &str| {
+                if let Some(v) = number(info, field) {
+                    f.get_or_create(l).inc_by(v as u64);
+                }
+            };
+            count(&commands, "total_commands_processed");
+            count(&hits, "keyspace_hits");
+            count(&misses, "keyspace_misses");
+            count(&evicted, "evicted_keys");
+            count(&expired, "expired_keys");
+            if t.primary {
+                set(&offset, "master_repl_offset");
+                lag_bytes.get_or_create(l).set(0);
+                lag_seconds.get_or_create(l).set(0);
+            } else {
+                let own = number(info, "slave_repl_offset");
+                if let Some(o) = own {
+                    offset.get_or_create(l).set(o as i64);
+                }
+                if let (Some(o), Some(p)) =
+                    (own, primary_offsets.get(&(l[0].1.clone(), l[1].1.clone())))
+                {
+                    lag_bytes.get_or_create(l).set((p - o).max(0.0) as i64);
+                }
+                // Seconds since the replica last heard from its primary; a broken link counts from when it broke.
+                let seconds = if info.get("master_link_status").map(String::as_str) == Some("up") {
+                    number(info, "master_last_io_seconds_ago")
+                } else {
+                    number(info, "master_link_down_since_seconds")
+                };
+                if let Some(s) = seconds {
+                    lag_seconds.get_or_create(l).set(s as i64);
+                }
+            }
+        }
+        let node = |r: &mut Registry, name: &str, help: &str, f: &Family<Labels, Gauge>| {
+            r.register(name, help, f.clone());
+        };
+        node(
+            &mut r,
+            "cacheplane_node_up",
+            "1 when the node answered INFO in the last collection",
+            &up,
+        );
+        node(
+            &mut r,
+            "cacheplane_node_primary",
+            "1 for a primary, 0 for a replica",
+            &primary,
+        );
+        node(
+            &mut r,
+            "cacheplane_node_connected_clients",
+            "Client connections of the node",
+            &clients,
+        );
+        node(
+            &mut r,
+            "cacheplane_node_memory_used_bytes",
+            "Memory the node uses (used_memory)",
+            &used,
+        );
+        node(
+            &mut r,
+            "cacheplane_node_memory_max_bytes",
+            "The node's maxmemory",
+            &max,
+        );
+        r.register(
+            "cacheplane_node_commands_processed",
+            "Commands the node has processed since it started",
+            commands.clone(),
+        );
+        r.register(
+            "cacheplane_node_keyspace_hits",
+            "Successful key lookups",
+            hits.clone(),
+        );
+        r.register(
+            "cacheplane_node_keyspace_misses",
+            "Failed key lookups",
+            misses.clone(),
+        );
+        r.register(
+            "cacheplane_node_evicted_keys",
+            "Keys evicted for maxmemory",
+            evicted.clone(),
+        );
+        r.register(
+            "cacheplane_node_expired_keys",
+            "Keys expired",
+            expired.clone(),
+        );
+        node(
+            &mut r,
+            "cacheplane_node_replication_offset_bytes",
+            "The node's replication offset (a primary's master_repl_offset, a replica's slave_repl_offset)",
+            &offset,
+        );
+        node(
+            &mut r,
+            "cacheplane_node_replication_lag_bytes",
+            "How far the node's replication offset is behind its shard's primary",
+            &lag_bytes,
+        );
+        node(
+            &mut r,
+            "cacheplane_node_replication_lag_seconds",
+            "Seconds since the replica last heard from its primary (0 for a primary)",
+            &lag_seconds,
+        );
+        r.register(
+            "cacheplane_node_last_probe_age_seconds",
+            "Seconds since the node last answered INFO",
+            probe_age,
+        );
+
+        let status = Family::<Labels, Gauge>::default();
+        let shards = Family::<Labels, Gauge>::default();
+        let nodes = Family::<Labels, Gauge>::default();
+        let pending = Family::<Labels, Gauge>::default();
+        for (l, g) in &groups {
+            let mut with_status = l.clone();
+            with_status.push(("status", g.status.as_str().to_string()));
+            status.get_or_create(&with_status).set(1);
+            shards.get_or_create(l).set(g.shards.len() as i64);
+            nodes.get_or_create(l).set(g.members().count() as i64);
+            pending.get_or_create(l).set(pending_count(g));
+        }
+        r.register(
+            "cacheplane_replication_group_status",
+            "1 for the group's current status",
+            status,
+        );
+        r.register(
+            "cacheplane_replication_group_shards",
+            "Shards (node groups) of the group",
+            shards,
+        );
+        r.register(
+            "cacheplane_replication_group_nodes",
+            "Nodes of the group",
+            nodes,
+        );
+        r.register(
+            "cacheplane_replication_group_pending_modifications",
+            "Modifications of the group waiting to be applied (PendingModifiedValues)",
+            pending,
+        );
+        r.register(
+            "cacheplane_replication_group_failovers",
+            "Failovers of a primary: kind automatic (it failed) or test (TestFailover)",
+            m.failovers.clone(),
+        );
+        r.register(
+            "cacheplane_replication_group_failover_gap_seconds",
+            "From a primary's failure (or TestFailover) until its successor took writes",
+            m.failover_gap.clone(),
+        );
+        r.register(
+            "cacheplane_replication_group_switchovers",
+            "Planned changes of primary",
+            m.switchovers.clone(),
+        );
+        r.register(
+            "cacheplane_api_requests",
+            "API requests by action and result code (OK or the AWS error code)",
+            m.api_requests.clone(),
+        );
+        r.register(
+            "cacheplane_api_request_duration_seconds",
+            "API request latency by action",
+            m.api_duration.clone(),
+        );
+        r.register(
+            "cacheplane_reconciler_steps",
+            "Reconciler steps by kind of resource",
+            m.steps.clone(),
+        );
+        r.register(
+            "cacheplane_reconciler_failed_steps",
+            "Reconciler steps that failed (retried with backoff)",
+            m.failed_steps.clone(),
+        );
+        r.register(
+            "cacheplane_reconciler_step_duration_seconds",
+            "Reconciler step durations by kind of resource",
+            m.step_duration.clone(),
+        );
+        r.register(
+            "cacheplane_reconciler_waiting_steps",
+            "Steps waiting for one of the reconciler's concurrent slots",
+            m.waiting_steps.clone(),
+        );
+        let took = FloatGauge::default();
+        took.set(cache.took.as_secs_f64());
+        r.register(
+            "cacheplane_metrics_collection_duration_seconds",
+            "How long the last collection of the nodes' INFO took",
+            took,
+        );
+        let mut out = String::new();
+        if encode(&mut out, &r).is_err() {
+            tracing::warn!("encoding the metrics failed");
+        }
+        out
+    }
+}
