@@ -28,5 +28,6 @@ cargo bench --quiet --bench scale
 cargo bench --quiet --bench cluster
 cargo bench --quiet --bench engines
 cargo bench --quiet --bench parameters
+cargo bench --quiet --bench metrics
 cargo build --quiet --bins
 FUZZ_PER_ACTION="${FUZZ_PER_ACTION:-100}" python tests/compat/fuzz_bench.py
