@@ -3,6 +3,7 @@
 mod api;
 mod config;
 mod server;
+mod watch;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -48,6 +49,16 @@ enum Command {
         /// Only this replication group.
         #[arg(long)]
         replication_group_id: Option<String>,
+        /// `text` for people, `json` for scripts (with --watch: one JSON document a refresh, a line each).
+        #[arg(long, value_enum, default_value_t = watch::Output::Text)]
+        output: watch::Output,
+        /// Redraw every SECONDS (default 2) with a progress bar for each long operation, until interrupted.
+        #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "2",
+              value_parser = clap::value_parser!(u64).range(1..=3600))]
+        watch: Option<u64>,
+        /// With --watch: stop after this many refreshes.
+        #[arg(long, requires = "watch", value_parser = clap::value_parser!(u64).range(1..))]
+        count: Option<u64>,
     },
 }
 
@@ -78,17 +89,21 @@ fn main() -> std::process::ExitCode {
         Command::Status {
             data_dir,
             replication_group_id,
+            output,
+            watch: every,
+            count,
         } => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|rt| {
-                let text = rt.block_on(control::status::report(
-                    &data_dir,
-                    replication_group_id.as_deref(),
-                ))?;
-                print!("{text}");
-                Ok(())
+                rt.block_on(watch::run(watch::Options {
+                    data_dir: &data_dir,
+                    group: replication_group_id.as_deref(),
+                    output,
+                    watch: every.map(std::time::Duration::from_secs),
+                    count,
+                }))
             }),
     };
     match result {

@@ -374,3 +374,88 @@ fn json_logs_are_one_object_a_line() {
         "the engine binaries are logged with their fields: {err}"
     );
 }
+
+/// `cacheplane status --output json`, once and with `--watch`: a document a refresh, the group's nodes with their
+/// roles, and a creation shown as an operation with its progress while the group is `creating`.
+#[tokio::test]
+async fn status_json_and_watch() {
+    let d = Daemon::start();
+    let c = d.client();
+    c.create_replication_group()
+        .replication_group_id("st")
+        .replication_group_description("status")
+        .num_cache_clusters(2)
+        .send()
+        .await
+        .expect("create");
+    let status = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cacheplane"))
+            .args(["status", "--output", "json", "--data-dir"])
+            .arg(d.data_dir())
+            .args(args)
+            .output()
+            .expect("cacheplane status");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let watched = status(&["--watch", "1", "--count", "2"]);
+    let docs: Vec<serde_json::Value> = watched
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON document a line"))
+        .collect();
+    assert_eq!(docs.len(), 2, "{watched}");
+    for doc in &docs {
+        let g = &doc["replication_groups"][0];
+        assert_eq!(g["id"], "st");
+        if g["status"] == "creating" {
+            let create = g["operations"]
+                .as_array()
+                .expect("operations")
+                .iter()
+                .find(|o| o["kind"] == "create")
+                .unwrap_or_else(|| panic!("a creating group shows its creation: {g}"));
+            let pct = create["percent"].as_f64().expect("percent");
+            assert!((0.0..=100.0).contains(&pct), "{create}");
+        }
+    }
+    wait_available(&c, "st", Duration::from_secs(60)).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let doc: serde_json::Value = serde_json::from_str(&status(&[])).expect("json");
+        let nodes = doc["replication_groups"][0]["shards"][0]["nodes"]
+            .as_array()
+            .expect("nodes")
+            .clone();
+        let roles: Vec<(String, String)> = nodes
+            .iter()
+            .map(|n| {
+                (
+                    n["cache_cluster_id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    n["role"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        let synced = nodes.iter().any(|n| n["behind_bytes"] == 0);
+        if roles
+            == [
+                ("st-001".to_string(), "primary".to_string()),
+                ("st-002".to_string(), "replica".to_string()),
+            ]
+            && synced
+        {
+            assert!(doc["replication_groups"][0]["operations"]
+                .as_array()
+                .is_some_and(Vec::is_empty));
+            break;
+        }
+        assert!(Instant::now() < deadline, "{doc}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

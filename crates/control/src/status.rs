@@ -15,8 +15,66 @@ use crate::store::Store;
 
 const NODE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// A long operation under way, as a progress bar shows it: a label and, when it can be told, how far it has got.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Operation {
+    /// `create`, `resharding`, `migration`, `upgrade`, `snapshot`, `load` or `sync`.
+    pub kind: &'static str,
+    pub label: String,
+    /// Percent done, when known.
+    pub percent: Option<f64>,
+}
+
+/// One node, as it reports itself.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct NodeReport {
+    pub cache_cluster_id: String,
+    pub address: String,
+    pub zone: String,
+    /// `primary`, `replica`, or `None` when the node does not answer.
+    pub role: Option<&'static str>,
+    /// What the text view says of it (`primary, 2 replicas connected, offset 1234`).
+    pub state: String,
+    pub offset: Option<i64>,
+    /// How far a replica is behind its shard's primary.
+    pub behind_bytes: Option<i64>,
+    /// A load or a full sync under way.
+    pub progress: Option<Operation>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ShardReport {
+    pub id: String,
+    /// Its hash slots (cluster mode enabled only).
+    pub slots: Option<String>,
+    pub nodes: Vec<NodeReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GroupReport {
+    pub id: String,
+    pub status: String,
+    pub engine: String,
+    pub engine_version: String,
+    pub cache_node_type: String,
+    pub endpoints: Vec<String>,
+    /// The group's long operations under way (its nodes' own are with the nodes).
+    pub operations: Vec<Operation>,
+    /// The text view's line of a migration (link, offsets).
+    pub migration: Option<String>,
+    pub shards: Vec<ShardReport>,
+}
+
+/// What `cacheplane status` shows.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Report {
+    pub replication_groups: Vec<GroupReport>,
+    /// Where TLS clients find the deployment's CA bundle.
+    pub ca_bundle: Option<String>,
+}
+
 /// The report for every group of `data_dir`, or only `group`.
-pub async fn report(data_dir: &Path, group: Option<&str>) -> Result<String> {
+pub async fn report(data_dir: &Path, group: Option<&str>) -> Result<Report> {
     let db = data_dir.join("cacheplane.sqlite3");
     let secret = data_dir.join("admin.secret");
     if !db.exists() || !secret.exists() {
@@ -28,8 +86,8 @@ pub async fn report(data_dir: &Path, group: Option<&str>) -> Result<String> {
     }
     let admin = engine::secret::load_or_create(&secret)?;
     engine::private::prepare_socket_dir(data_dir)?;
-    let mut out = String::new();
     let mut groups = Store::open(&db)?.load_groups()?;
+    groups.retain(|g| !g.standalone);
     groups.sort_by(|a, b| a.id.cmp(&b.id));
     if let Some(id) = group {
         groups.retain(|g| g.id.eq_ignore_ascii_case(id));
@@ -37,29 +95,89 @@ pub async fn report(data_dir: &Path, group: Option<&str>) -> Result<String> {
             return Err(ControlError::ReplicationGroupNotFound(id.to_string()));
         }
     }
-    if groups.is_empty() {
-        out.push_str("no replication groups\n");
-    }
+    let mut out = Report {
+        replication_groups: Vec::new(),
+        ca_bundle: None,
+    };
     for g in &groups {
-        group_report(&mut out, g, &admin, data_dir).await;
+        out.replication_groups
+            .push(group_report(g, &admin, data_dir).await);
     }
     let bundle = data_dir.join("tls").join("ca.pem");
     if bundle.exists() {
-        let _ = writeln!(
-            out,
-            "CA bundle for TLS clients (rediss://): {}",
-            bundle.display()
-        );
+        out.ca_bundle = Some(bundle.display().to_string());
     }
     Ok(out)
 }
 
+impl Report {
+    /// The text view: a line a group, its operations, a line a node.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        if self.replication_groups.is_empty() {
+            out.push_str("no replication groups\n");
+        }
+        for g in &self.replication_groups {
+            let _ = writeln!(
+                out,
+                "{}  {}  {} {}  {}  {}",
+                g.id,
+                g.status,
+                g.engine,
+                g.engine_version,
+                g.cache_node_type,
+                g.endpoints.join("  ")
+            );
+            for o in &g.operations {
+                let _ = writeln!(out, "  {}: {}", o.kind, o.label);
+            }
+            if let Some(m) = &g.migration {
+                let _ = writeln!(out, "  {m}");
+            }
+            for shard in &g.shards {
+                if let Some(slots) = &shard.slots {
+                    let _ = writeln!(out, "  shard {}  slots {slots}", shard.id);
+                }
+                for n in &shard.nodes {
+                    let progress = n
+                        .progress
+                        .as_ref()
+                        .map(|p| format!(", {}", p.label))
+                        .unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        "  {}  {}  {}  {}{progress}",
+                        n.cache_cluster_id, n.address, n.zone, n.state
+                    );
+                }
+            }
+        }
+        if let Some(b) = &self.ca_bundle {
+            let _ = writeln!(out, "CA bundle for TLS clients (rediss://): {b}");
+        }
+        out
+    }
+
+    /// Every long operation under way, with whose it is (`group` or `group/cluster`).
+    pub fn operations(&self) -> Vec<(String, &Operation)> {
+        let mut v = Vec::new();
+        for g in &self.replication_groups {
+            v.extend(g.operations.iter().map(|o| (g.id.clone(), o)));
+            for n in g.shards.iter().flat_map(|s| s.nodes.iter()) {
+                if let Some(p) = &n.progress {
+                    v.push((format!("{}/{}", g.id, n.cache_cluster_id), p));
+                }
+            }
+        }
+        v
+    }
+}
+
 async fn group_report(
-    out: &mut String,
     g: &ReplicationGroup,
     admin: &AdminCredentials,
     data_dir: &Path,
-) {
+) -> GroupReport {
     let mut endpoints = Vec::new();
     if g.cluster_mode.has_primary_endpoint() {
         endpoints.push(format!(
@@ -77,26 +195,53 @@ async fn group_report(
             std::net::SocketAddr::new(ce, g.port)
         ));
     }
-    let _ = writeln!(
-        out,
-        "{}  {}  redis {}  {}  {}",
-        g.id,
-        g.status.as_str(),
-        g.engine_version,
-        g.cache_node_type,
-        endpoints.join("  ")
-    );
-    if let Some(r) = &g.resharding {
-        let _ = writeln!(
-            out,
-            "  resharding: {:.1}% of {} slots moved",
-            r.progress(),
-            r.total_slots
-        );
+    let mut operations = Vec::new();
+    let total = g.members().count();
+    if g.status == crate::model::GroupStatus::Creating {
+        let mut up = 0;
+        for m in g.members() {
+            if AdminClient::connect_within(&g.admin_addr(m, data_dir), admin, NODE_TIMEOUT)
+                .await
+                .is_ok()
+            {
+                up += 1;
+            }
+        }
+        operations.push(Operation {
+            kind: "create",
+            label: format!("{up} of {total} nodes started"),
+            percent: Some(up as f64 * 100.0 / total.max(1) as f64),
+        });
     }
+    if let Some(r) = &g.resharding {
+        operations.push(Operation {
+            kind: "resharding",
+            label: format!("{:.1}% of {} slots moved", r.progress(), r.total_slots),
+            percent: Some(r.progress()),
+        });
+    }
+    if let Some(to) = &g.upgrading_to {
+        let done = g
+            .members()
+            .filter(|m| m.engine_version.as_deref() == Some(to.as_str()))
+            .count();
+        operations.push(Operation {
+            kind: "upgrade",
+            label: format!("to {to}: step {} of {total}", (done + 1).min(total)),
+            percent: Some(done as f64 * 100.0 / total.max(1) as f64),
+        });
+    }
+    if let Some(s) = &g.snapshotting {
+        operations.push(Operation {
+            kind: "snapshot",
+            label: format!("taking snapshot {s}"),
+            percent: None,
+        });
+    }
+    let mut migration = None;
     if let Some(m) = &g.migration {
         let source = format!("{}:{}", m.host, m.port);
-        let line = match &m.phase {
+        migration = Some(match &m.phase {
             MigrationPhase::Testing => format!("testing migration from {source}"),
             MigrationPhase::Starting { .. } => {
                 format!("migration from {source}: checking the source and the target")
@@ -104,42 +249,66 @@ async fn group_report(
             MigrationPhase::Following(_) | MigrationPhase::Completing { .. } => {
                 migration_line(g, &source, &m.host, m.port, admin, data_dir).await
             }
-        };
-        let _ = writeln!(out, "  {line}");
+        });
     }
+    let mut shards = Vec::new();
     for shard in &g.shards {
-        if g.shards.len() > 1 || !shard.slots.is_empty() {
-            let _ = writeln!(out, "  shard {}  slots {}", shard.id, shard.slots_text());
-        }
-        shard_status(out, g, shard, admin, data_dir).await;
+        let slots = (g.shards.len() > 1 || !shard.slots.is_empty()).then(|| shard.slots_text());
+        shards.push(ShardReport {
+            id: shard.id.clone(),
+            slots,
+            nodes: shard_status(g, shard, admin, data_dir).await,
+        });
+    }
+    GroupReport {
+        id: g.id.clone(),
+        status: g.status.as_str().to_string(),
+        engine: g.engine.clone(),
+        engine_version: g.engine_version.clone(),
+        cache_node_type: g.cache_node_type.clone(),
+        endpoints,
+        operations,
+        migration,
+        shards,
     }
 }
 
 /// The members of one shard, as their nodes report them.
 async fn shard_status(
-    out: &mut String,
     g: &ReplicationGroup,
     shard: &Shard,
     admin: &AdminCredentials,
     data_dir: &Path,
-) {
+) -> Vec<NodeReport> {
     let primary_offset = match shard.primary() {
         Some(p) => node_offset(&g.admin_addr(p, data_dir), admin).await,
         None => None,
     };
+    let mut nodes = Vec::new();
     for m in &shard.members {
         let addr = g.admin_addr(m, data_dir);
-        let mut progress = String::new();
-        let state = match AdminClient::connect_within(&addr, admin, NODE_TIMEOUT).await {
+        let mut n = NodeReport {
+            cache_cluster_id: m.cluster_id.clone(),
+            address: g.addr_of(m, g.ipv6_discovery()).to_string(),
+            zone: m.availability_zone.clone(),
+            role: None,
+            state: String::new(),
+            offset: None,
+            behind_bytes: None,
+            progress: None,
+        };
+        n.state = match AdminClient::connect_within(&addr, admin, NODE_TIMEOUT).await {
             Err(_) => "not answering".to_string(),
             Ok(mut c) => {
-                progress = data_progress(&mut c).await;
+                n.progress = data_progress(&mut c).await;
                 match c.role().await {
                     Err(e) => format!("not answering ({e})"),
                     Ok(Role::Primary {
                         connected_replicas,
                         offset,
                     }) => {
+                        n.role = Some("primary");
+                        n.offset = Some(offset);
                         format!("primary, {connected_replicas} replicas connected, offset {offset}")
                     }
                     Ok(Role::Replica {
@@ -147,9 +316,14 @@ async fn shard_status(
                         link_up,
                         offset,
                     }) => {
-                        let behind = primary_offset
+                        n.role = Some("replica");
+                        n.offset = Some(offset);
+                        n.behind_bytes = primary_offset
                             .filter(|_| m.cluster_id != shard.primary_cluster_id)
-                            .map(|p| format!(", {} bytes behind the primary", (p - offset).max(0)))
+                            .map(|p| (p - offset).max(0));
+                        let behind = n
+                            .behind_bytes
+                            .map(|b| format!(", {b} bytes behind the primary"))
                             .unwrap_or_default();
                         format!(
                             "replica of {}, link {}, offset {offset}{behind}",
@@ -160,25 +334,30 @@ async fn shard_status(
                 }
             }
         };
-        let _ = writeln!(
-            out,
-            "  {}  {}  {}  {state}{progress}",
-            m.cluster_id,
-            g.addr_of(m, g.ipv6_discovery()),
-            m.availability_zone
-        );
+        nodes.push(n);
     }
+    nodes
 }
 
 /// How far a node has got with its data, when it is on its way: a full sync being received, or a load (after a
-/// start, a restore, or a full sync). Empty otherwise.
-async fn data_progress(c: &mut AdminClient) -> String {
+/// start, a restore, or a full sync).
+async fn data_progress(c: &mut AdminClient) -> Option<Operation> {
     if let Ok(Some(p)) = c.load_progress().await {
-        return format!(", {}", load_line(&p));
+        return Some(Operation {
+            kind: "load",
+            label: load_line(&p),
+            percent: Some(p.percent),
+        });
     }
     match c.link_state().await {
-        Ok(Some(l)) if l.sync_in_progress => format!(", {}", sync_line(&l)),
-        _ => String::new(),
+        Ok(Some(l)) if l.sync_in_progress => Some(Operation {
+            kind: "sync",
+            label: sync_line(&l),
+            percent: l
+                .sync_total_bytes
+                .map(|t| l.sync_read_bytes as f64 * 100.0 / t.max(1) as f64),
+        }),
+        _ => None,
     }
 }
 
