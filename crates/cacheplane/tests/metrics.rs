@@ -9,33 +9,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use redis::AsyncCommands;
 
-/// One scrape: every sample by its name and labels (`name{a="b",...}`), and the raw text.
-async fn scrape(d: &Daemon) -> (HashMap<String, f64>, String) {
-    let addr = d.metrics.expect("metrics listener");
-    let resp = reqwest::Client::new()
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .expect("scrape");
-    assert_eq!(resp.status(), 200);
-    assert!(resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("application/openmetrics-text")));
-    let text = resp.text().await.expect("body");
-    assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
-    let samples = text
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| {
-            let (series, value) = l.rsplit_once(' ').expect("a value");
-            (series.to_string(), value.parse().expect("a number"))
-        })
-        .collect();
-    (samples, text)
-}
-
 /// The samples of `name` whose labels include every one of `labels`.
 fn select<'a>(
     samples: &'a HashMap<String, f64>,
@@ -99,7 +72,7 @@ async fn metrics_follow_creation_load_and_failover() {
         .await
         .expect_err("not found");
 
-    let (s, _) = scrape(&d).await;
+    let (s, _) = metrics_samples(&d).await;
     assert_eq!(
         one(
             &s,
@@ -201,7 +174,7 @@ async fn metrics_follow_creation_load_and_failover() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let s = loop {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let (s, _) = scrape(&d).await;
+        let (s, _) = metrics_samples(&d).await;
         let caught_up = select(
             &s,
             "cacheplane_node_replication_lag_bytes",
@@ -273,7 +246,7 @@ async fn metrics_follow_creation_load_and_failover() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let s = loop {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let (s, _) = scrape(&d).await;
+        let (s, _) = metrics_samples(&d).await;
         let ups = select(&s, "cacheplane_node_up", &[("replication_group", "mx")]);
         if ups.len() == 3 && ups.iter().all(|(_, v)| *v == 1.0) && primary_of(&s) != first {
             break s;
@@ -315,6 +288,41 @@ async fn metrics_follow_creation_load_and_failover() {
         0.0
     );
 
+    // A Memcached cluster's node, read with `stats`.
+    c.create_cache_cluster()
+        .cache_cluster_id("mxm")
+        .engine("memcached")
+        .num_cache_nodes(1)
+        .cache_node_type("cache.t3.micro")
+        .send()
+        .await
+        .expect("memcached");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let s = loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (s, _) = metrics_samples(&d).await;
+        if select(&s, "cacheplane_node_up", &[("cache_cluster", "mxm")])
+            .first()
+            .is_some_and(|(_, v)| *v == 1.0)
+        {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no memcached node in the metrics"
+        );
+    };
+    assert_eq!(
+        one(
+            &s,
+            "cacheplane_node_memory_max_bytes",
+            &[("cache_cluster", "mxm"), ("node", "0001")]
+        ),
+        ((512 - 100) << 20) as f64
+    );
+    assert!(select(&s, "cacheplane_node_primary", &[("cache_cluster", "mxm")]).is_empty());
+    assert!(one(&s, "cacheplane_notification_backlog_events", &[]) >= 0.0);
+
     // Deleted: its series go.
     c.delete_replication_group()
         .replication_group_id("mx")
@@ -322,7 +330,7 @@ async fn metrics_follow_creation_load_and_failover() {
         .await
         .expect("delete");
     wait_deleted(&c, "mx", Duration::from_secs(60)).await;
-    let (s, _) = scrape(&d).await;
+    let (s, _) = metrics_samples(&d).await;
     assert!(select(&s, "cacheplane_node_up", &[("replication_group", "mx")]).is_empty());
 }
 

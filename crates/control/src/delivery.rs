@@ -150,6 +150,23 @@ impl Control {
         records: &[(i64, String)],
         cursor: &str,
     ) -> Result<()> {
+        self.write_records(g, m, d, records, cursor)?;
+        if !records.is_empty() {
+            self.inner
+                .metrics
+                .delivered(&g.id, &d.log_type, &d.destination_type, records.len());
+        }
+        Ok(())
+    }
+
+    fn write_records(
+        &self,
+        g: &ReplicationGroup,
+        m: &Member,
+        d: &LogDelivery,
+        records: &[(i64, String)],
+        cursor: &str,
+    ) -> Result<()> {
         let name = cursor_name(d, m);
         let now_ms = crate::now().timestamp_millis();
         if d.destination_type == "cloudwatch-logs" {

@@ -56,6 +56,7 @@ pub struct Metrics {
     failovers: Family<Labels, Counter>,
     failover_gap: HistogramFamily,
     switchovers: Family<Labels, Counter>,
+    delivered: Family<Labels, Counter>,
     nodes: tokio::sync::Mutex<NodeCache>,
 }
 
@@ -77,6 +78,7 @@ impl Default for Metrics {
             failovers: Family::default(),
             failover_gap: Family::new_with_constructor(gap_histogram),
             switchovers: Family::default(),
+            delivered: Family::default(),
             nodes: tokio::sync::Mutex::new(NodeCache::default()),
         }
     }
@@ -125,6 +127,17 @@ impl Metrics {
             .observe(gap.as_secs_f64());
     }
 
+    /// Log records delivered for a group.
+    pub(crate) fn delivered(&self, group: &str, log_type: &str, destination_type: &str, n: usize) {
+        self.delivered
+            .get_or_create(&vec![
+                ("replication_group", group.to_string()),
+                ("log_type", log_type.to_string()),
+                ("destination_type", destination_type.to_string()),
+            ])
+            .inc_by(n as u64);
+    }
+
     /// A planned change of a group's primary (a primary chosen by the customer, a rolling upgrade's last step).
     pub(crate) fn switchover(&self, group: &str) {
         self.switchovers
@@ -142,12 +155,42 @@ struct NodeCache {
     took: Duration,
 }
 
+/// How a node is read.
+#[derive(Clone)]
+enum Reach {
+    /// A Redis or Valkey node: `INFO` over the admin connection.
+    Redis(NodeAddr),
+    /// A Memcached node: `stats`, over TLS when it serves TLS.
+    Memcached(std::net::SocketAddr, Option<engine::memcached::Tls>),
+}
+
 /// A node to read, with its labels.
 struct Target {
     name: String,
-    addr: NodeAddr,
+    reach: Reach,
     labels: Labels,
     primary: bool,
+}
+
+/// Memcached's `stats` under the names of the Redis `INFO` fields the series are made from.
+fn as_info(stats: &HashMap<String, String>) -> HashMap<String, String> {
+    let n = |k: &str| -> u64 { stats.get(k).and_then(|v| v.parse().ok()).unwrap_or(0) };
+    [
+        ("connected_clients", n("curr_connections")),
+        ("used_memory", n("bytes")),
+        ("maxmemory", n("limit_maxbytes")),
+        (
+            "total_commands_processed",
+            n("cmd_get") + n("cmd_set") + n("cmd_touch") + n("cmd_flush"),
+        ),
+        ("keyspace_hits", n("get_hits")),
+        ("keyspace_misses", n("get_misses")),
+        ("evicted_keys", n("evictions")),
+        ("expired_keys", n("reclaimed") + n("expired_unfetched")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 /// The modifications of `g` its `PendingModifiedValues` shows: those waiting for the window, and those on their
@@ -190,7 +233,7 @@ impl Control {
                     let primary = s.primary_cluster_id == m.cluster_id;
                     targets.push(Target {
                         name: m.cluster_id.clone(),
-                        addr: g.admin_addr(m, &self.inner.settings.data_dir),
+                        reach: Reach::Redis(g.admin_addr(m, &self.inner.settings.data_dir)),
                         labels: vec![
                             ("replication_group", group.clone()),
                             ("shard", s.id.clone()),
@@ -207,6 +250,27 @@ impl Control {
                 groups.push((vec![("replication_group", g.id.clone())], g.clone()));
             }
         }
+        let tls = self.memcached_client_tls().ok();
+        for c in st.memcached.values() {
+            for n in &c.nodes {
+                targets.push(Target {
+                    name: format!("{}-{}", c.id, n.id),
+                    reach: Reach::Memcached(
+                        std::net::SocketAddr::new(n.address, c.port),
+                        tls.clone().filter(|_| c.transit_encryption),
+                    ),
+                    labels: vec![
+                        ("replication_group", String::new()),
+                        ("shard", String::new()),
+                        ("cache_cluster", c.id.clone()),
+                        ("node", n.id.clone()),
+                        ("role", String::new()),
+                        ("zone", n.zone.clone()),
+                    ],
+                    primary: false,
+                });
+            }
+        }
         (targets, groups)
     }
 
@@ -220,15 +284,25 @@ impl Control {
         let mut reads = tokio::task::JoinSet::new();
         for t in targets {
             let conn = cache.conns.remove(&t.name);
-            let (name, addr, admin) = (t.name.clone(), t.addr.clone(), self.inner.admin.clone());
+            let (name, reach, admin) = (t.name.clone(), t.reach.clone(), self.inner.admin.clone());
             reads.spawn(async move {
                 let read = async {
-                    let mut c = match conn {
-                        Some(c) => c,
-                        None => AdminClient::connect_within(&addr, &admin, INFO_TIMEOUT).await?,
-                    };
-                    let info = c.info("default").await?;
-                    Ok::<_, engine::EngineError>((c, info))
+                    match reach {
+                        Reach::Redis(addr) => {
+                            let mut c = match conn {
+                                Some(c) => c,
+                                None => {
+                                    AdminClient::connect_within(&addr, &admin, INFO_TIMEOUT).await?
+                                }
+                            };
+                            let info = c.info("default").await?;
+                            Ok::<_, engine::EngineError>((Some(c), info))
+                        }
+                        Reach::Memcached(addr, tls) => {
+                            let stats = engine::memcached::stats(addr, tls.as_ref()).await?;
+                            Ok((None, as_info(&stats)))
+                        }
+                    }
                 };
                 (
                     name,
@@ -242,7 +316,9 @@ impl Control {
         while let Some(r) = reads.join_next().await {
             let Ok((name, read)) = r else { continue };
             if let Some((c, info)) = read {
-                cache.conns.insert(name.clone(), c);
+                if let Some(c) = c {
+                    cache.conns.insert(name.clone(), c);
+                }
                 cache.info.insert(name, (Instant::now(), info));
             }
         }
@@ -278,7 +354,10 @@ impl Control {
         let probe_age = Family::<Labels, FloatGauge>::default();
         // The primary's offset of each shard, for its replicas' lag in bytes.
         let mut primary_offsets: HashMap<(String, String), f64> = HashMap::new();
-        for t in targets.iter_mut() {
+        for t in targets
+            .iter_mut()
+            .filter(|t| matches!(t.reach, Reach::Redis(_)))
+        {
             let info = cache.info.get(&t.name).map(|(_, i)| i);
             let is_primary = match info.and_then(|i| i.get("role")) {
                 Some(role) => role == "master",
@@ -299,7 +378,9 @@ impl Control {
             let fresh =
                 read.is_some_and(|(at, _)| cache.collected.is_some_and(|c| *at >= c - cache.took));
             up.get_or_create(l).set(i64::from(fresh));
-            primary.get_or_create(l).set(i64::from(t.primary));
+            if matches!(t.reach, Reach::Redis(_)) {
+                primary.get_or_create(l).set(i64::from(t.primary));
+            }
             let Some((at, info)) = read else { continue };
             probe_age.get_or_create(l).set(at.elapsed().as_secs_f64());
             let set = |f: &Family<Labels, Gauge>, field: &str| {
@@ -320,6 +401,9 @@ impl Control {
             count(&misses, "keyspace_misses");
             count(&evicted, "evicted_keys");
             count(&expired, "expired_keys");
+            if matches!(t.reach, Reach::Memcached(..)) {
+                continue;
+            }
             if t.primary {
                 set(&offset, "master_repl_offset");
                 lag_bytes.get_or_create(l).set(0);
@@ -503,6 +587,28 @@ impl Control {
             "cacheplane_reconciler_waiting_steps",
             "Steps waiting for one of the reconciler's concurrent slots",
             m.waiting_steps.clone(),
+        );
+        r.register(
+            "cacheplane_log_delivery_records",
+            "Log records delivered (slow log, engine log) by destination type",
+            m.delivered.clone(),
+        );
+        let backlog = Gauge::<i64>::default();
+        {
+            let st = self.state();
+            let newest = st.store.max_event_seq().unwrap_or(0);
+            let delivered = st
+                .store
+                .cursor(crate::notify::CURSOR)
+                .ok()
+                .flatten()
+                .unwrap_or(newest);
+            backlog.set((newest - delivered).max(0));
+        }
+        r.register(
+            "cacheplane_notification_backlog_events",
+            "Events not yet taken by the notification delivery",
+            backlog,
         );
         let took = FloatGauge::default();
         took.set(cache.took.as_secs_f64());

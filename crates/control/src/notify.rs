@@ -16,7 +16,8 @@ use crate::error::{ControlError, Result};
 use crate::model::Event;
 use crate::Control;
 
-const CURSOR: &str = "notifications";
+/// The notifier's cursor in the store: the last event it has delivered.
+pub(crate) const CURSOR: &str = "notifications";
 const POLL: Duration = Duration::from_millis(200);
 const BATCH: usize = 500;
 

@@ -367,6 +367,21 @@ async fn command(addr: SocketAddr, tls: Option<&Tls>, line: &str) -> Result<Vec<
         .map_err(|_| EngineError::Other(format!("memcached at {addr}: no answer to {line}")))?
 }
 
+/// The node's `stats`, by name.
+pub async fn stats(
+    addr: SocketAddr,
+    tls: Option<&Tls>,
+) -> Result<std::collections::HashMap<String, String>> {
+    Ok(command(addr, tls, "stats")
+        .await?
+        .iter()
+        .filter_map(|l| {
+            let (k, v) = l.strip_prefix("STAT ")?.split_once(' ')?;
+            Some((k.to_string(), v.to_string()))
+        })
+        .collect())
+}
+
 /// The item memory limit of the node at `addr`, in bytes (`stats`: `limit_maxbytes`).
 pub async fn memory_limit(addr: SocketAddr, tls: Option<&Tls>) -> Result<u64> {
     let lines = command(addr, tls, "stats").await?;

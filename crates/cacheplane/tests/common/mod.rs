@@ -1155,3 +1155,30 @@ pub fn code<E: aws_sdk_elasticache::error::ProvideErrorMetadata, R>(
     use aws_sdk_elasticache::error::ProvideErrorMetadata;
     e.code().unwrap_or("?").to_string()
 }
+
+/// One scrape of the daemon's metrics: every sample by its series (`name{a="b",...}`), and the raw text.
+pub async fn metrics_samples(d: &Daemon) -> (std::collections::HashMap<String, f64>, String) {
+    let addr = d.metrics.expect("metrics listener");
+    let resp = reqwest::Client::new()
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("scrape");
+    assert_eq!(resp.status(), 200);
+    assert!(resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/openmetrics-text")));
+    let text = resp.text().await.expect("body");
+    assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
+    let samples = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').expect("a value");
+            (series.to_string(), value.parse().expect("a number"))
+        })
+        .collect();
+    (samples, text)
+}

@@ -60,7 +60,7 @@ impl Control {
     }
 
     /// The daemon's TLS client of Memcached nodes (trusting the deployment's CA), made once.
-    fn memcached_client_tls(&self) -> Result<Tls> {
+    pub(crate) fn memcached_client_tls(&self) -> Result<Tls> {
         let mut slot = self
             .inner
             .endpoints
