@@ -20,19 +20,6 @@ use common::*;
 const GROUPS: usize = 50;
 const PAIRS: usize = 9;
 
-/// The daemon's CPU seconds (user and system), from `/proc`.
-fn cpu_of(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |x| x.1)
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
-    ticks as f64 / 100.0
-}
-
 async fn scrape(client: &reqwest::Client, d: &Daemon) -> String {
     client
         .get(format!("http://{}/metrics", d.metrics.expect("metrics")))
@@ -42,31 +29,6 @@ async fn scrape(client: &reqwest::Client, d: &Daemon) -> String {
         .text()
         .await
         .expect("body")
-}
-
-/// SET and GET throughput of the node at `url` (mean of the two), on CPU 1 when `pin`.
-fn redis_benchmark(url: &str, pin: bool) -> f64 {
-    let hostport = url.trim_start_matches("redis://").trim_end_matches('/');
-    let (host, port) = hostport.rsplit_once(':').expect("host:port");
-    let mut cmd = if pin {
-        let mut c = std::process::Command::new("taskset");
-        c.args(["-c", "1", "redis-benchmark"]);
-        c
-    } else {
-        std::process::Command::new("redis-benchmark")
-    };
-    let out = cmd
-        .args([
-            "-h", host, "-p", port, "-t", "set,get", "-n", "1500000", "-P", "16", "-q",
-        ])
-        .output()
-        .expect("redis-benchmark");
-    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
-    text.lines()
-        .filter(|l| l.contains("requests per second"))
-        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .sum::<f64>()
-        / 2.0
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -97,10 +59,10 @@ async fn main() {
     let mut size = 0;
     for _ in 0..10 {
         tokio::time::sleep(Duration::from_millis(1200)).await;
-        let (c0, t0) = (cpu_of(pid), Instant::now());
+        let (c0, t0) = (process_cpu_seconds(pid), Instant::now());
         let page = scrape(&http, &d).await;
         took.push(t0.elapsed().as_secs_f64() * 1e3);
-        cpu.push((cpu_of(pid) - c0) * 1e3);
+        cpu.push((process_cpu_seconds(pid) - c0) * 1e3);
         size = page.len();
         let nodes = page
             .lines()
@@ -179,7 +141,7 @@ async fn main() {
         for scrape_first in [round % 2 == 0, round % 2 == 1] {
             scraping.store(scrape_first, Ordering::SeqCst);
             let u = url.clone();
-            let rate = tokio::task::spawn_blocking(move || redis_benchmark(&u, pinned))
+            let rate = tokio::task::spawn_blocking(move || pinned_redis_benchmark(&u, pinned))
                 .await
                 .expect("benchmark");
             if scrape_first {

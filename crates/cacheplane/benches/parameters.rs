@@ -210,31 +210,6 @@ async fn node_cpu(conn: &mut redis::aio::MultiplexedConnection) -> (f64, f64) {
 /// Throughput pairs (delivery on, off) the benchmark runs.
 const PAIRS: usize = 21;
 
-/// SET and GET throughput of the node at `url` (mean of the two), on CPU 1 when `pin`.
-fn redis_benchmark(url: &str, pin: bool) -> f64 {
-    let hostport = url.trim_start_matches("redis://").trim_end_matches('/');
-    let (host, port) = hostport.rsplit_once(':').expect("host:port");
-    let mut cmd = if pin {
-        let mut c = std::process::Command::new("taskset");
-        c.args(["-c", "1", "redis-benchmark"]);
-        c
-    } else {
-        std::process::Command::new("redis-benchmark")
-    };
-    let out = cmd
-        .args([
-            "-h", host, "-p", port, "-t", "set,get", "-n", "1500000", "-P", "16", "-q",
-        ])
-        .output()
-        .expect("redis-benchmark");
-    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
-    text.lines()
-        .filter(|l| l.contains("requests per second"))
-        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .sum::<f64>()
-        / 2.0
-}
-
 fn slow_log_to(group: &str) -> LogDeliveryConfigurationRequest {
     LogDeliveryConfigurationRequest::builder()
         .log_type(LogType::SlowLog)
@@ -373,17 +348,7 @@ async fn log_delivery(d: &Daemon, c: &aws_sdk_elasticache::Client) {
     );
     // Throughput with delivery on against off, alternating; and the daemon's CPU time during each.
     let daemon_pid = d.child.as_ref().expect("daemon").id();
-    let cpu = || -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{daemon_pid}/stat")).unwrap_or_default();
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map_or("", |x| x.1)
-            .split_whitespace()
-            .collect();
-        let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
-            + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
-        ticks as f64 / 100.0
-    };
+    let cpu = || process_cpu_seconds(daemon_pid);
     // The node on CPU 0 and redis-benchmark on CPU 1, so that the rounds differ by what the daemon does, not by
     // where the scheduler put the two; the daemon runs wherever it is let.
     let node_pid = d
@@ -419,7 +384,7 @@ async fn log_delivery(d: &Daemon, c: &aws_sdk_elasticache::Client) {
             tokio::time::sleep(Duration::from_millis(500)).await;
             let (c0, t0) = (cpu(), Instant::now());
             let (n0, k0) = node_cpu(&mut probe).await;
-            let rate = redis_benchmark(&url, pinned);
+            let rate = pinned_redis_benchmark(&url, pinned);
             let (n1, k1) = node_cpu(&mut probe).await;
             let (cpu_used, wall) = (cpu() - c0, t0.elapsed().as_secs_f64());
             let node = if on_first {
