@@ -221,6 +221,27 @@ pub(super) fn plan(
                 _ => {}
             }
         }
+        // A node that is gone is forgotten only once this view has nobody else's slots under it: forgetting it
+        // sooner leaves them unserved here (`CLUSTERDOWN Hash slot not served` to a client that asks this node)
+        // until gossip brings their new owner. A primary tells itself the owner first (the work above); a replica,
+        // which takes no `SETSLOT`, waits for gossip.
+        let told: Vec<(u16, u16)> = crate::slots::normalize(
+            todo.iter()
+                .filter_map(|w| match w {
+                    ClusterWork::Owner(r, _) => Some(r.clone()),
+                    _ => None,
+                })
+                .flatten()
+                .collect(),
+        );
+        let forget: Vec<String> = forget
+            .into_iter()
+            .filter(|id| {
+                view.iter()
+                    .find(|n| n.id == *id)
+                    .is_none_or(|n| crate::slots::subtract(&n.slots, &told).is_empty())
+            })
+            .collect();
         todo.extend(forget.into_iter().map(ClusterWork::Forget));
         todo.extend(meet.into_iter().map(ClusterWork::Meet));
         if follow {
@@ -540,6 +561,55 @@ mod tests {
         views.remove("d");
         let p = plan(&members, &shards, &views);
         assert!(!p.formed && p.work.is_empty(), "{p:?}");
+    }
+
+    #[test]
+    fn a_replica_forgets_a_removed_node_only_once_its_slots_have_a_new_owner_in_its_view() {
+        let (members, shards) = layout();
+        // A node group was removed by a resharding: its primary E (at an address no member has) served 0-100
+        // before the slots moved to a. d, a replica (it takes no SETSLOT), has not heard of the move yet.
+        let e = node("E", 9, false, None, &[(0, 100)]);
+        let mut views = formed_views();
+        let d_view = vec![
+            e.clone(),
+            node("A", 1, false, None, &[(101, 8191)]),
+            node("B", 2, false, Some("A"), &[]),
+            node("C", 3, false, None, &[(8192, 16383)]),
+            node("D", 4, true, Some("C"), &[]),
+        ];
+        views.insert("d".into(), d_view.clone());
+        let c_view: Vec<ClusterNode> = views["c"]
+            .iter()
+            .cloned()
+            .map(|mut n| {
+                if n.id == "A" {
+                    n.slots = vec![(101, 8191)];
+                }
+                n
+            })
+            .chain([e])
+            .collect();
+        views.insert("c".into(), c_view);
+        let p = plan(&members, &shards, &views);
+        let d = work_of(&p, "d");
+        assert!(
+            !d.contains(&ClusterWork::Forget("E".into())),
+            "forgetting E now would leave 0-100 unserved in d's view: {d:?}"
+        );
+        // c, a primary, is told the owner in the same step, then forgets E.
+        let c = work_of(&p, "c");
+        let owner = c
+            .iter()
+            .position(|w| *w == ClusterWork::Owner(vec![(0, 100)], "A".into()));
+        let forget = c.iter().position(|w| *w == ClusterWork::Forget("E".into()));
+        assert!(owner.is_some() && forget > owner, "{c:?}");
+        // Once gossip has brought the new owner to d, E is forgotten there too.
+        let mut moved = d_view;
+        moved[0].slots.clear();
+        moved[1].slots = vec![(0, 8191)];
+        views.insert("d".into(), moved);
+        let p = plan(&members, &shards, &views);
+        assert!(work_of(&p, "d").contains(&ClusterWork::Forget("E".into())));
     }
 
     #[test]
