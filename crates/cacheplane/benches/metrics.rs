@@ -111,16 +111,7 @@ async fn main() {
         .expect("create");
     let g = wait_available(&c, "mt", Duration::from_secs(60)).await;
     let url = redis_url(g.node_groups()[0].primary_endpoint().expect("endpoint"));
-    let node_pid = d
-        .node_pids()
-        .into_iter()
-        .find(|(n, _)| n.starts_with("mt-"))
-        .expect("the node's pid")
-        .1;
-    let pinned = std::process::Command::new("taskset")
-        .args(["-p", "-c", "0", &node_pid.to_string()])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let pinned = pin_node_to_cpu0(&d, "mt-");
     let scraping = Arc::new(AtomicBool::new(false));
     let scraper = {
         let scraping = scraping.clone();

@@ -351,16 +351,7 @@ async fn log_delivery(d: &Daemon, c: &aws_sdk_elasticache::Client) {
     let cpu = || process_cpu_seconds(daemon_pid);
     // The node on CPU 0 and redis-benchmark on CPU 1, so that the rounds differ by what the daemon does, not by
     // where the scheduler put the two; the daemon runs wherever it is let.
-    let node_pid = d
-        .node_pids()
-        .into_iter()
-        .find(|(n, _)| n.starts_with("lb-"))
-        .expect("the node's pid")
-        .1;
-    let pinned = std::process::Command::new("taskset")
-        .args(["-p", "-c", "0", &node_pid.to_string()])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let pinned = pin_node_to_cpu0(d, "lb-");
     // The node's own CPU time and commands (INFO), to price a command in CPU: a figure that this shared machine's
     // scheduling noise does not move, unlike wall-clock throughput.
     let mut probe = redis_conn(&url).await;

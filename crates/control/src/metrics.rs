@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use engine::admin::{AdminClient, NodeAddr};
+use engine::admin::{AdminClient, NodeAddr, NodeStats};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -150,7 +150,7 @@ impl Metrics {
 #[derive(Default)]
 struct NodeCache {
     conns: HashMap<String, AdminClient>,
-    info: HashMap<String, (Instant, HashMap<String, String>)>,
+    info: HashMap<String, (Instant, NodeStats)>,
     collected: Option<Instant>,
     took: Duration,
 }
@@ -172,27 +172,6 @@ struct Target {
     primary: bool,
 }
 
-/// Memcached's `stats` under the names of the Redis `INFO` fields the series are made from.
-fn as_info(stats: &HashMap<String, String>) -> HashMap<String, String> {
-    let n = |k: &str| -> u64 { stats.get(k).and_then(|v| v.parse().ok()).unwrap_or(0) };
-    [
-        ("connected_clients", n("curr_connections")),
-        ("used_memory", n("bytes")),
-        ("maxmemory", n("limit_maxbytes")),
-        (
-            "total_commands_processed",
-            n("cmd_get") + n("cmd_set") + n("cmd_touch") + n("cmd_flush"),
-        ),
-        ("keyspace_hits", n("get_hits")),
-        ("keyspace_misses", n("get_misses")),
-        ("evicted_keys", n("evictions")),
-        ("expired_keys", n("reclaimed") + n("expired_unfetched")),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
 /// The modifications of `g` its `PendingModifiedValues` shows: those waiting for the window, and those on their
 /// way to the nodes.
 fn pending_count(g: &crate::model::ReplicationGroup) -> i64 {
@@ -205,10 +184,6 @@ fn pending_count(g: &crate::model::ReplicationGroup) -> i64 {
     .into_iter()
     .map(i64::from)
     .sum()
-}
-
-fn number(info: &HashMap<String, String>, field: &str) -> Option<f64> {
-    info.get(field)?.trim().parse().ok()
 }
 
 impl Control {
@@ -296,12 +271,12 @@ impl Control {
                                 }
                             };
                             let info = c.info("default").await?;
-                            Ok::<_, engine::EngineError>((Some(c), info))
+                            Ok::<_, engine::EngineError>((Some(c), NodeStats::from_info(&info)))
                         }
-                        Reach::Memcached(addr, tls) => {
-                            let stats = engine::memcached::stats(addr, tls.as_ref()).await?;
-                            Ok((None, as_info(&stats)))
-                        }
+                        Reach::Memcached(addr, tls) => Ok((
+                            None,
+                            engine::memcached::node_stats(addr, tls.as_ref()).await?,
+                        )),
                     }
                 };
                 (
@@ -353,22 +328,16 @@ impl Control {
         let lag_seconds = Family::<Labels, Gauge>::default();
         let probe_age = Family::<Labels, FloatGauge>::default();
         // The primary's offset of each shard, for its replicas' lag in bytes.
-        let mut primary_offsets: HashMap<(String, String), f64> = HashMap::new();
+        let mut primary_offsets: HashMap<(String, String), i64> = HashMap::new();
         for t in targets
             .iter_mut()
             .filter(|t| matches!(t.reach, Reach::Redis(_)))
         {
             let info = cache.info.get(&t.name).map(|(_, i)| i);
-            let is_primary = match info.and_then(|i| i.get("role")) {
-                Some(role) => role == "master",
-                None => t.primary,
-            };
+            let is_primary = info.and_then(|i| i.primary).unwrap_or(t.primary);
             t.primary = is_primary;
             t.labels[4].1 = if is_primary { "primary" } else { "replica" }.to_string();
-            if let (true, Some(o)) = (
-                is_primary,
-                info.and_then(|i| number(i, "master_repl_offset")),
-            ) {
+            if let (true, Some(o)) = (is_primary, info.and_then(|i| i.offset)) {
                 primary_offsets.insert((t.labels[0].1.clone(), t.labels[1].1.clone()), o);
             }
         }
@@ -383,50 +352,44 @@ impl Control {
             }
             let Some((at, info)) = read else { continue };
             probe_age.get_or_create(l).set(at.elapsed().as_secs_f64());
-            let set = |f: &Family<Labels, Gauge>, field: &str| {
-                if let Some(v) = number(info, field) {
+            let set = |f: &Family<Labels, Gauge>, v: Option<u64>| {
+                if let Some(v) = v {
                     f.get_or_create(l).set(v as i64);
                 }
             };
-            set(&clients, "connected_clients");
-            set(&used, "used_memory");
-            set(&max, "maxmemory");
-            let count = |f: &Family<Labels, Counter>, field: &str| {
-                if let Some(v) = number(info, field) {
-                    f.get_or_create(l).inc_by(v as u64);
+            set(&clients, info.clients);
+            set(&used, info.used_memory);
+            set(&max, info.max_memory);
+            let count = |f: &Family<Labels, Counter>, v: Option<u64>| {
+                if let Some(v) = v {
+                    f.get_or_create(l).inc_by(v);
                 }
             };
-            count(&commands, "total_commands_processed");
-            count(&hits, "keyspace_hits");
-            count(&misses, "keyspace_misses");
-            count(&evicted, "evicted_keys");
-            count(&expired, "expired_keys");
+            count(&commands, info.commands);
+            count(&hits, info.hits);
+            count(&misses, info.misses);
+            count(&evicted, info.evicted);
+            count(&expired, info.expired);
             if matches!(t.reach, Reach::Memcached(..)) {
                 continue;
             }
+            if let Some(o) = info.offset {
+                offset.get_or_create(l).set(o);
+            }
             if t.primary {
-                set(&offset, "master_repl_offset");
                 lag_bytes.get_or_create(l).set(0);
                 lag_seconds.get_or_create(l).set(0);
-            } else {
-                let own = number(info, "slave_repl_offset");
-                if let Some(o) = own {
-                    offset.get_or_create(l).set(o as i64);
-                }
-                if let (Some(o), Some(p)) =
-                    (own, primary_offsets.get(&(l[0].1.clone(), l[1].1.clone())))
-                {
-                    lag_bytes.get_or_create(l).set((p - o).max(0.0) as i64);
-                }
-                // Seconds since the replica last heard from its primary; a broken link counts from when it broke.
-                let seconds = if info.get("master_link_status").map(String::as_str) == Some("up") {
-                    number(info, "master_last_io_seconds_ago")
-                } else {
-                    number(info, "master_link_down_since_seconds")
-                };
-                if let Some(s) = seconds {
-                    lag_seconds.get_or_create(l).set(s as i64);
-                }
+                continue;
+            }
+            if let (Some(o), Some(p)) = (
+                info.offset,
+                primary_offsets.get(&(l[0].1.clone(), l[1].1.clone())),
+            ) {
+                lag_bytes.get_or_create(l).set((p - o).max(0));
+            }
+            // Seconds since the replica last heard from its primary; a broken link counts from when it broke.
+            if let Some(s) = info.silent_seconds {
+                lag_seconds.get_or_create(l).set(s);
             }
         }
         let node = |r: &mut Registry, name: &str, help: &str, f: &Family<Labels, Gauge>| {

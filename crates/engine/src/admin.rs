@@ -82,6 +82,57 @@ pub struct LinkState {
     pub down_seconds: Option<i64>,
 }
 
+/// What a node says of its load and replication, for monitoring: from one `INFO` (or memcached's `stats`, see
+/// [`crate::memcached::node_stats`]). `None`: the node did not say.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeStats {
+    pub clients: Option<u64>,
+    pub used_memory: Option<u64>,
+    pub max_memory: Option<u64>,
+    pub commands: Option<u64>,
+    pub hits: Option<u64>,
+    pub misses: Option<u64>,
+    pub evicted: Option<u64>,
+    pub expired: Option<u64>,
+    /// `Some(true)` for a primary, `Some(false)` for a replica; `None` for a node without replication.
+    pub primary: Option<bool>,
+    /// The replication offset (a primary's `master_repl_offset`, a replica's `slave_repl_offset`).
+    pub offset: Option<i64>,
+    /// A replica's seconds since it last heard from its primary, or since its link went down.
+    pub silent_seconds: Option<i64>,
+}
+
+impl NodeStats {
+    /// From the fields of `INFO` (its default sections).
+    pub fn from_info(info: &HashMap<String, String>) -> Self {
+        let n = |k: &str| info.get(k).and_then(|v| v.trim().parse::<u64>().ok());
+        let i = |k: &str| info.get(k).and_then(|v| v.trim().parse::<i64>().ok());
+        let primary = info.get("role").map(|r| r == "master");
+        let link_up = info.get("master_link_status").map(String::as_str) == Some("up");
+        Self {
+            clients: n("connected_clients"),
+            used_memory: n("used_memory"),
+            max_memory: n("maxmemory"),
+            commands: n("total_commands_processed"),
+            hits: n("keyspace_hits"),
+            misses: n("keyspace_misses"),
+            evicted: n("evicted_keys"),
+            expired: n("expired_keys"),
+            primary,
+            offset: match primary {
+                Some(true) => i("master_repl_offset"),
+                Some(false) => i("slave_repl_offset"),
+                None => None,
+            },
+            silent_seconds: match (primary, link_up) {
+                (Some(false), true) => i("master_last_io_seconds_ago"),
+                (Some(false), false) => i("master_link_down_since_seconds"),
+                _ => None,
+            },
+        }
+    }
+}
+
 pub fn link_state_from_info(info: &HashMap<String, String>) -> Option<LinkState> {
     if info.get("role").map(String::as_str) != Some("slave") {
         return None;

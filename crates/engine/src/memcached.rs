@@ -367,19 +367,30 @@ async fn command(addr: SocketAddr, tls: Option<&Tls>, line: &str) -> Result<Vec<
         .map_err(|_| EngineError::Other(format!("memcached at {addr}: no answer to {line}")))?
 }
 
-/// The node's `stats`, by name.
-pub async fn stats(
-    addr: SocketAddr,
-    tls: Option<&Tls>,
-) -> Result<std::collections::HashMap<String, String>> {
-    Ok(command(addr, tls, "stats")
+/// What the node at `addr` says of its load (`stats`), as [`crate::admin::NodeStats`]: commands are its gets,
+/// sets, touches and flushes; expired keys the ones it reclaimed or dropped unfetched.
+pub async fn node_stats(addr: SocketAddr, tls: Option<&Tls>) -> Result<crate::admin::NodeStats> {
+    let stats: std::collections::HashMap<String, u64> = command(addr, tls, "stats")
         .await?
         .iter()
         .filter_map(|l| {
             let (k, v) = l.strip_prefix("STAT ")?.split_once(' ')?;
-            Some((k.to_string(), v.to_string()))
+            Some((k.to_string(), v.trim().parse().ok()?))
         })
-        .collect())
+        .collect();
+    let n = |k: &str| stats.get(k).copied();
+    let sum = |ks: &[&str]| ks.iter().map(|k| n(k)).sum::<Option<u64>>();
+    Ok(crate::admin::NodeStats {
+        clients: n("curr_connections"),
+        used_memory: n("bytes"),
+        max_memory: n("limit_maxbytes"),
+        commands: sum(&["cmd_get", "cmd_set", "cmd_touch", "cmd_flush"]),
+        hits: n("get_hits"),
+        misses: n("get_misses"),
+        evicted: n("evictions"),
+        expired: sum(&["reclaimed", "expired_unfetched"]),
+        ..Default::default()
+    })
 }
 
 /// The item memory limit of the node at `addr`, in bytes (`stats`: `limit_maxbytes`).

@@ -1221,3 +1221,18 @@ pub fn pinned_redis_benchmark(url: &str, pin: bool) -> f64 {
         .sum::<f64>()
         / 2.0
 }
+
+/// Pins the node of member cluster `prefix…` to CPU 0 (for benchmarks that run redis-benchmark on CPU 1); false when
+/// `taskset` could not.
+pub fn pin_node_to_cpu0(d: &Daemon, prefix: &str) -> bool {
+    let node_pid = d
+        .node_pids()
+        .into_iter()
+        .find(|(n, _)| n.starts_with(prefix))
+        .expect("the node's pid")
+        .1;
+    Command::new("taskset")
+        .args(["-p", "-c", "0", &node_pid.to_string()])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
