@@ -22,6 +22,15 @@ ensure_memcached() {
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq memcached >/dev/null
 }
 
+# A browser for the console's tests: Debian's chromium and its WebDriver, chromium-driver (driven by selenium, which
+# is given both paths, so it downloads nothing).
+ensure_browser() {
+    if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then return 0; fi
+    echo "setup: installing chromium and chromium-driver from Debian's packages" >&2
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver >/dev/null
+}
+
 # A virtualenv in .venv with the Python test clients from PyPI (boto3, the AWS CLI, pytest, redis-py for its cluster
 # client).
 ensure_venv() {
@@ -39,12 +48,13 @@ ensure_venv() {
 ensure_python() {
     local venv="$PWD/.venv"
     ensure_venv
-    if ! "$venv/bin/python" -c "import boto3, pytest, awscli, redis, elasticache_pyclient, elasticache_auto_discovery, prometheus_client" \
+    if ! "$venv/bin/python" -c "import boto3, pytest, awscli, redis, elasticache_pyclient, elasticache_auto_discovery, prometheus_client, selenium" \
         2>/dev/null; then
-        echo "setup: installing boto3, awscli, pytest, redis-py, Memcached auto-discovery clients and prometheus_client (its parser) from PyPI into .venv" >&2
+        echo "setup: installing boto3, awscli, pytest, redis-py, Memcached auto-discovery clients, prometheus_client (its parser) and selenium (a WebDriver client) from PyPI into .venv" >&2
         # Pinned together: awscli pins botocore exactly, and unpinned the resolver can spend minutes backtracking.
         "$venv/bin/pip" install -q --disable-pip-version-check boto3==1.44.5 awscli==1.46.3 pytest==9.2.0 \
-            redis==6.4.0 elasticache-pyclient==2.1.2 elasticache-auto-discovery==1.0.0 prometheus-client==0.21.1
+            redis==6.4.0 elasticache-pyclient==2.1.2 elasticache-auto-discovery==1.0.0 prometheus-client==0.21.1 \
+            selenium==4.51.0
     fi
     export PATH="$venv/bin:$PATH"
 }

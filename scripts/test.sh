@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs (redis-server, memcached, Python test clients, more engines: redis 6.2,
-# valkey 9.0 and 9.1), checks format and lints,
+# valkey 9.0 and 9.1, chromium and its WebDriver for the console), checks format and lints,
 # then runs the Rust tests (unit, end to end with the real AWS SDK) and the boto3 / AWS CLI compatibility tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,7 @@ ensure_memcached
 ensure_python
 ensure_old_engine
 ensure_valkey
+ensure_browser
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings

@@ -74,6 +74,13 @@ pub struct ServeArgs {
     /// The nodes' INFO is read at most once per this many seconds, however many scrapers there are.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub metrics_interval: u64,
+    /// A password that opens the web console (`/console/`) besides the API's key pair; taken from the environment
+    /// so that it is not in the process list.
+    #[arg(long, env = "CACHEPLANE_CONSOLE_PASSWORD", hide_env_values = true)]
+    pub console_password: Option<String>,
+    /// Serve no web console.
+    #[arg(long)]
+    pub no_console: bool,
 }
 
 /// The metrics listener's default address.

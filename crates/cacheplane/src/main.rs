@@ -2,6 +2,7 @@
 
 mod api;
 mod config;
+mod console;
 mod server;
 mod watch;
 

@@ -39,11 +39,15 @@ pub struct AppState {
     pub region: String,
     pub access_key_id: String,
     pub secret_access_key: String,
+    /// The web console, unless `--no-console`.
+    pub console: Option<crate::console::Console>,
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let metrics_listen = args.metrics_listen.clone();
     let metrics_interval = Duration::from_secs(args.metrics_interval);
+    let console_password = args.console_password.clone();
+    let console_on = !args.no_console;
     let cfg = config::resolve(args)?;
     let binaries = engine::binary::discover(&cfg.engine_binaries)?;
     engine::private::prepare_socket_dir(&cfg.data_dir)?;
@@ -96,7 +100,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let mut log_delivery = {
         let c = control.clone();
-        tokio::spawn(async move { c.run_log_delivery(stop_rx).await })
+        let rx = stop_rx.clone();
+        tokio::spawn(async move { c.run_log_delivery(rx).await })
+    };
+    // The nodes' figures of the last hour, for the console's charts.
+    let mut collector = {
+        let c = control.clone();
+        tokio::spawn(async move { c.run_collector(metrics_interval, stop_rx).await })
     };
 
     let state = Arc::new(AppState {
@@ -105,8 +115,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         region: cfg.region.clone(),
         access_key_id: cfg.access_key_id.clone(),
         secret_access_key: cfg.secret_access_key.clone(),
+        console: console_on.then(|| {
+            crate::console::Console::new(
+                &cfg.access_key_id,
+                &cfg.secret_access_key,
+                console_password,
+                metrics_interval,
+            )
+        }),
     });
-    let app = Router::new().fallback(handle).with_state(state);
+    let app = crate::console::routes()
+        .fallback(handle)
+        .with_state(state);
 
     for b in &binaries {
         tracing::info!(version = %b.version, path = %b.path.display(), "engine binary");
@@ -155,6 +175,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         });
     }
 
+    if console_on {
+        println!("cacheplane: console on http://{local}/console/");
+    }
+
     // The API never answers with nothing behind it: should the reconciler or the notifier end (a panic), the
     // daemon stops with a clear error (the nodes keep running; a restart adopts them).
     let died = tokio::select! {
@@ -162,6 +186,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         r = &mut reconciler => Some(("reconciler", r)),
         r = &mut notifier => Some(("notifier", r)),
         r = &mut log_delivery => Some(("log delivery", r)),
+        r = &mut collector => Some(("metrics collector", r)),
     };
     if let Some((task, r)) = died {
         let why = match r {
@@ -177,6 +202,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(30), reconciler).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), notifier).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), log_delivery).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), collector).await;
     if cfg.stop_nodes_on_exit {
         control.stop_all_nodes().await;
         tracing::info!("stopped every node (--stop-nodes-on-exit)");
@@ -268,7 +294,7 @@ async fn shutdown_signal() -> std::io::Result<()> {
     Ok(())
 }
 
-fn xml_response(status: u16, body: String, request_id: &str) -> Response<Body> {
+pub fn xml_response(status: u16, body: String, request_id: &str) -> Response<Body> {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     r.headers_mut()

@@ -8,6 +8,7 @@
 
 mod cache_clusters;
 pub mod capacity;
+pub mod console;
 mod cluster_mode;
 pub mod delivery;
 pub mod error;

@@ -14,7 +14,7 @@
 //! Labels of node series: `replication_group`, `shard`, `cache_cluster`, `node`, `role` (`primary`/`replica`, from
 //! the node's own `INFO` when it answered, else the control plane's view), `zone`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use engine::admin::{AdminClient, NodeAddr, NodeStats};
@@ -153,6 +153,24 @@ struct NodeCache {
     info: HashMap<String, (Instant, NodeStats)>,
     collected: Option<Instant>,
     took: Duration,
+    /// Each node's figures of the last [`HISTORY`], a sample a collection (the console's charts).
+    history: HashMap<String, VecDeque<Sample>>,
+}
+
+/// How long the console's charts look back.
+pub const HISTORY: Duration = Duration::from_secs(3600);
+
+/// A node's figures at one collection, kept for [`HISTORY`].
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Sample {
+    /// Unix time of the collection, in seconds.
+    pub at: i64,
+    pub commands: Option<u64>,
+    pub used_memory: Option<u64>,
+    pub max_memory: Option<u64>,
+    pub clients: Option<u64>,
+    pub offset: Option<i64>,
+    pub primary: Option<bool>,
 }
 
 /// How a node is read.
@@ -288,21 +306,69 @@ impl Control {
                 )
             });
         }
+        let at = crate::now().timestamp();
         while let Some(r) = reads.join_next().await {
             let Ok((name, read)) = r else { continue };
             if let Some((c, info)) = read {
                 if let Some(c) = c {
                     cache.conns.insert(name.clone(), c);
                 }
+                let samples = cache.history.entry(name.clone()).or_default();
+                samples.push_back(Sample {
+                    at,
+                    commands: info.commands,
+                    used_memory: info.used_memory,
+                    max_memory: info.max_memory,
+                    clients: info.clients,
+                    offset: info.offset,
+                    primary: info.primary,
+                });
+                while samples
+                    .front()
+                    .is_some_and(|s| s.at < at - HISTORY.as_secs() as i64)
+                {
+                    samples.pop_front();
+                }
                 cache.info.insert(name, (Instant::now(), info));
             }
         }
         // Nodes that are gone are forgotten.
-        cache
-            .info
-            .retain(|name, _| targets.iter().any(|t| t.name == *name));
+        let known = |name: &String| targets.iter().any(|t| t.name == *name);
+        cache.info.retain(|name, _| known(name));
+        cache.history.retain(|name, _| known(name));
         cache.collected = Some(Instant::now());
         cache.took = started.elapsed();
+    }
+
+    /// Reads every node once per `interval` until `stop`, so that the console's charts have the last hour
+    /// whether or not anything scrapes (a scrape in between is served from the same collection).
+    pub async fn run_collector(
+        &self,
+        interval: Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            let (targets, _) = self.metric_targets();
+            self.collect_nodes(interval, &targets).await;
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
+
+    /// The figures of the last hour of the nodes named (cache cluster ids; Memcached nodes `<cluster>-<node>`).
+    pub async fn node_history(&self, names: &[String]) -> HashMap<String, Vec<Sample>> {
+        let cache = self.inner.metrics.nodes.lock().await;
+        names
+            .iter()
+            .filter_map(|n| {
+                cache
+                    .history
+                    .get(n)
+                    .map(|h| (n.clone(), h.iter().copied().collect()))
+            })
+            .collect()
     }
 
     /// The metrics page: the nodes read at most once per `interval`.

@@ -173,7 +173,7 @@ impl Report {
     }
 }
 
-async fn group_report(
+pub(crate) async fn group_report(
     g: &ReplicationGroup,
     admin: &AdminCredentials,
     data_dir: &Path,
