@@ -14,6 +14,7 @@ ensure_memcached
 ensure_python
 ensure_old_engine
 ensure_valkey
+ensure_browser
 if ! python -c "import moto, flask" 2>/dev/null; then
     echo "setup: installing moto[server] from PyPI into .venv" >&2
     pip install -q --disable-pip-version-check "moto[server]==5.2.5"

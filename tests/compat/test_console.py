@@ -238,6 +238,31 @@ def test_console_end_to_end_in_headless_chromium(monkeypatch):
         assert roles[second] == "primary" and roles[first] == "replica"
         shot(d, "05-after-failover")
 
+        # Reboot a replica from its card: its process restarts (a new run id) and the event appears.
+        nodes, _ = primary_of(d)
+        rid, _, raddr = next(n for n in nodes if n[1] == "replica")
+        rhost, rport = raddr.rsplit(":", 1)
+        run_id = redis.Redis(host=rhost, port=int(rport)).info("server")["run_id"]
+        d.find_element(By.CSS_SELECTOR, f".reboot[data-id='{rid}']").click()
+        wait(d, lambda d: d.find_element(By.ID, "confirm").is_displayed(), what="the confirmation")
+        d.find_element(By.ID, "confirm-ok").click()
+        wait(d, lambda d: f"{rid}: Cache node 0001 restarted" in text(d, "#events"), 60, "the reboot event")
+
+        def new_run_id():
+            try:
+                return redis.Redis(host=rhost, port=int(rport)).info("server")["run_id"] != run_id
+            except redis.ConnectionError:
+                return False
+        wait(d, lambda d: new_run_id(), 30, "the node's new process")
+
+        # A snapshot from the page: the API lists it, and it becomes available.
+        d.find_element(By.ID, "snapshot").click()
+        wait(d, lambda d: d.find_element(By.ID, "confirm").is_displayed(), what="the confirmation")
+        d.find_element(By.ID, "confirm-ok").click()
+        wait(d, lambda d: "CreateSnapshot: requested" in text(d, "#action-done"), 15, "CreateSnapshot accepted")
+        wait(d, lambda d: [s["SnapshotStatus"] for s in ec.describe_snapshots(ReplicationGroupId="web1")["Snapshots"]]
+             == ["available"], 60, "the snapshot")
+
         # A restart of the daemon: the page says so, then carries on with the same session.
         proc.send_signal(signal.SIGKILL)
         proc.wait()

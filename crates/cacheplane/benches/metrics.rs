@@ -4,9 +4,14 @@
 //!    duration, the page's size, and the daemon's CPU time per scrape;
 //! 2. a node's throughput (`redis-benchmark -t set,get -P 16`) while a scraper reads the metrics every 5 s (the
 //!    daemon's default interval) against no scraper: pairs of rounds in alternating order, node and benchmark pinned
-//!    to a CPU each; the median of the pairs' ratios.
+//!    to a CPU each; the median of the pairs' ratios. Beside it, the cost that ratio cannot resolve on a noisy VM,
+//!    measured directly: the node's CPU time per `INFO` (20,000 of them) against its CPU time per second of full
+//!    load, which gives the share of the node that one `INFO` every 5 s takes;
+//! 3. the web console's page-load time in headless Chromium for the list of 50 groups and for a group's page
+//!    (`scripts/console_load.py`, run with the `.venv` Python of `scripts/setup.sh`).
 //!
-//! Run with `scripts/bench.sh` or `cargo bench --bench metrics`.
+//! Parts 1 and 2 run the daemon with `--no-console`: without the console's collector, only the scrapes read the
+//! nodes. Run with `scripts/bench.sh` or `cargo bench --bench metrics` (`-- console` for part 3 only).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -18,7 +23,7 @@ use std::time::{Duration, Instant};
 use common::*;
 
 const GROUPS: usize = 50;
-const PAIRS: usize = 9;
+const PAIRS: usize = 15;
 
 async fn scrape(client: &reqwest::Client, d: &Daemon) -> String {
     client
@@ -38,8 +43,17 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    // Part 1: scrapes that each collect from 150 nodes.
-    let d = Daemon::start_with_args("warn", &["--metrics-interval", "1"]);
+    let only_console = std::env::args().any(|a| a == "console");
+    if !only_console {
+        scrapes().await;
+        throughput().await;
+    }
+    console().await;
+}
+
+/// Part 1: scrapes that each collect from 150 nodes.
+async fn scrapes() {
+    let d = Daemon::start_with_args("warn", &["--metrics-interval", "1", "--no-console"]);
     let c = d.client();
     for i in 0..GROUPS {
         c.create_replication_group()
@@ -97,10 +111,11 @@ async fn main() {
     for i in 0..GROUPS {
         wait_deleted(&c, &format!("mb-{i:02}"), Duration::from_secs(300)).await;
     }
-    drop(d);
+}
 
-    // Part 2: a node's throughput with a scraper every 5 s against none.
-    let d = Daemon::start_with_args("warn", &["--metrics-interval", "5"]);
+/// Part 2: a node's throughput with a scraper every 5 s against none, and the node's CPU per `INFO`.
+async fn throughput() {
+    let d = Daemon::start_with_args("warn", &["--metrics-interval", "5", "--no-console"]);
     let c = d.client();
     c.create_replication_group()
         .replication_group_id("mt")
@@ -126,15 +141,25 @@ async fn main() {
             }
         })
     };
+    let node_pid = d
+        .node_pids()
+        .into_iter()
+        .find(|(n, _)| n.starts_with("mt-"))
+        .expect("the node's pid")
+        .1;
     let (mut on, mut off, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut busy_cpu, mut busy_secs) = (0.0, 0.0);
     for round in 0..PAIRS {
         let mut pair = [0.0, 0.0];
         for scrape_first in [round % 2 == 0, round % 2 == 1] {
             scraping.store(scrape_first, Ordering::SeqCst);
             let u = url.clone();
+            let (c0, t0) = (process_cpu_seconds(node_pid), Instant::now());
             let rate = tokio::task::spawn_blocking(move || pinned_redis_benchmark(&u, pinned))
                 .await
                 .expect("benchmark");
+            busy_cpu += process_cpu_seconds(node_pid) - c0;
+            busy_secs += t0.elapsed().as_secs_f64();
             if scrape_first {
                 on.push(rate);
                 pair[0] = rate;
@@ -150,9 +175,76 @@ async fn main() {
         "metrics: node throughput (redis-benchmark SET+GET -P 16{}) with a scrape every 5 s {:.0} req/s vs none \
          {:.0} req/s (medians of {PAIRS} rounds each); ratio of each pair {:.3?}: median {:.3}",
         if pinned { ", node and benchmark on a CPU each" } else { "" },
-        median(on),
-        median(off),
+        median(on.clone()),
+        median(off.clone()),
         ratios,
         median(ratios.clone())
     );
+    // What one INFO costs the node, from many of them over one connection (as the collector sends them).
+    let client = redis::Client::open(url.as_str()).expect("url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    const INFOS: usize = 20_000;
+    let c0 = process_cpu_seconds(node_pid);
+    for _ in 0..INFOS {
+        let _: String = redis::cmd("INFO")
+            .arg("default")
+            .query_async(&mut conn)
+            .await
+            .expect("INFO");
+    }
+    let per_info = (process_cpu_seconds(node_pid) - c0) / INFOS as f64;
+    let busy = busy_cpu / busy_secs;
+    let share = per_info / 5.0 / busy;
+    println!(
+        "metrics: one INFO costs the node {:.1} us of CPU ({INFOS} INFOs); under the benchmark the node used {:.2} \
+         CPU-seconds a second: one INFO every 5 s takes {:.5}% of it, a throughput ratio of {:.5} at most",
+        per_info * 1e6,
+        busy,
+        share * 100.0,
+        1.0 - share
+    );
+}
+
+/// Part 3: the console's page-load time, 50 groups in the list.
+async fn console() {
+    let d = Daemon::start_with_args("warn", &[]);
+    let c = d.client();
+    for i in 0..GROUPS {
+        c.create_replication_group()
+            .replication_group_id(format!("cb-{i:02}"))
+            .replication_group_description("console benchmark")
+            .num_cache_clusters(if i == 0 { 3 } else { 1 })
+            .send()
+            .await
+            .expect("create");
+    }
+    for i in 0..GROUPS {
+        wait_available(&c, &format!("cb-{i:02}"), Duration::from_secs(600)).await;
+    }
+    // A little history for the group page's charts.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let out = std::process::Command::new(format!("{root}/.venv/bin/python"))
+        .arg(format!("{root}/scripts/console_load.py"))
+        .args([&d.endpoint(), ACCESS_KEY_ID, SECRET, "cb-00", "20"])
+        .output()
+        .expect("run scripts/console_load.py (scripts/setup.sh's ensure_python and ensure_browser install what it needs)");
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    if !out.status.success() {
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+        panic!("scripts/console_load.py failed");
+    }
+    for i in 0..GROUPS {
+        c.delete_replication_group()
+            .replication_group_id(format!("cb-{i:02}"))
+            .send()
+            .await
+            .expect("delete");
+    }
+    for i in 0..GROUPS {
+        wait_deleted(&c, &format!("cb-{i:02}"), Duration::from_secs(300)).await;
+    }
 }

@@ -49,8 +49,12 @@ pub struct Console {
     secret_access_key: String,
     password: Option<String>,
     interval: Duration,
-    pages: tokio::sync::Mutex<HashMap<String, (Instant, Arc<String>)>>,
+    /// Each group's last live page, under a lock of its own: one reading of a group's nodes at a time, shared by
+    /// every browser showing it, while other groups' pages go on.
+    pages: std::sync::Mutex<HashMap<String, Arc<PageSlot>>>,
 }
+
+type PageSlot = tokio::sync::Mutex<Option<(Instant, Arc<String>)>>;
 
 impl Console {
     pub fn new(
@@ -69,7 +73,7 @@ impl Console {
             secret_access_key: secret_access_key.to_string(),
             password: password.filter(|p| !p.is_empty()),
             interval,
-            pages: tokio::sync::Mutex::new(HashMap::new()),
+            pages: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -121,7 +125,10 @@ impl Console {
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/console", get(|| async { redirect("/console/") }))
-        .route("/console/", get(|| async { asset(INDEX_HTML, "text/html; charset=utf-8") }))
+        .route(
+            "/console/",
+            get(|| async { asset(INDEX_HTML, "text/html; charset=utf-8") }),
+        )
         .route(
             "/console/app.js",
             get(|| async { asset(APP_JS, "text/javascript; charset=utf-8") }),
@@ -196,15 +203,35 @@ fn not_logged_in() -> Response {
     )
 }
 
+/// Why a console request is refused before it is looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refused {
+    NoConsole,
+    NotLoggedIn,
+    MissingHeader,
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Self::NoConsole => refusal(
+                StatusCode::NOT_FOUND,
+                "NoConsole",
+                "The console is off (--no-console).",
+            ),
+            Self::NotLoggedIn => not_logged_in(),
+            Self::MissingHeader => refusal(
+                StatusCode::FORBIDDEN,
+                "MissingConsoleHeader",
+                "Requests that change something (and logins) must carry the header X-Console: 1.",
+            ),
+        }
+    }
+}
+
 /// Refuses a request without a valid session (and, for a change, without `X-Console: 1`).
-fn check(app: &AppState, headers: &HeaderMap, change: bool) -> Result<(), Response> {
-    let Some(c) = console(app) else {
-        return Err(refusal(
-            StatusCode::NOT_FOUND,
-            "NoConsole",
-            "The console is off (--no-console).",
-        ));
-    };
+fn check(app: &AppState, headers: &HeaderMap, change: bool) -> Result<(), Refused> {
+    let c = console(app).ok_or(Refused::NoConsole)?;
     let now = control::now().timestamp();
     let logged_in = headers
         .get_all(header::COOKIE)
@@ -214,14 +241,10 @@ fn check(app: &AppState, headers: &HeaderMap, change: bool) -> Result<(), Respon
         .filter_map(|kv| kv.trim().split_once('='))
         .any(|(k, v)| k == COOKIE && c.valid(v, now));
     if !logged_in {
-        return Err(not_logged_in());
+        return Err(Refused::NotLoggedIn);
     }
     if change && !forgery_safe(headers) {
-        return Err(refusal(
-            StatusCode::FORBIDDEN,
-            "MissingConsoleHeader",
-            "Requests that change something must carry the header X-Console: 1.",
-        ));
+        return Err(Refused::MissingHeader);
     }
     Ok(())
 }
@@ -253,18 +276,10 @@ async fn read_body(body: Body) -> Result<Bytes, Response> {
 
 async fn login(State(app): State<Arc<AppState>>, req: Request) -> Response {
     let Some(c) = console(&app) else {
-        return refusal(
-            StatusCode::NOT_FOUND,
-            "NoConsole",
-            "The console is off (--no-console).",
-        );
+        return Refused::NoConsole.into_response();
     };
     if !forgery_safe(req.headers()) {
-        return refusal(
-            StatusCode::FORBIDDEN,
-            "MissingConsoleHeader",
-            "A login must carry the header X-Console: 1.",
-        );
+        return Refused::MissingHeader.into_response();
     }
     let body = match read_body(req.into_body()).await {
         Ok(b) => b,
@@ -301,11 +316,7 @@ async fn login(State(app): State<Arc<AppState>>, req: Request) -> Response {
 
 async fn logout(headers: HeaderMap) -> Response {
     if !forgery_safe(&headers) {
-        return refusal(
-            StatusCode::FORBIDDEN,
-            "MissingConsoleHeader",
-            "A logout must carry the header X-Console: 1.",
-        );
+        return Refused::MissingHeader.into_response();
     }
     let mut r = json(StatusCode::OK, r#"{"logged_in":false}"#.to_string());
     r.headers_mut().insert(
@@ -319,7 +330,7 @@ async fn logout(headers: HeaderMap) -> Response {
 
 async fn session(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     if let Err(r) = check(&app, &headers, false) {
-        return r;
+        return r.into_response();
     }
     json(
         StatusCode::OK,
@@ -330,7 +341,7 @@ async fn session(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Respon
 
 async fn list(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     if let Err(r) = check(&app, &headers, false) {
-        return r;
+        return r.into_response();
     }
     let entries = app.control.console_list();
     json(
@@ -345,31 +356,39 @@ async fn group(
     headers: HeaderMap,
 ) -> Response {
     if let Err(r) = check(&app, &headers, false) {
-        return r;
+        return r.into_response();
     }
     let Some(c) = console(&app) else {
         return not_logged_in();
     };
     let key = id.to_ascii_lowercase();
-    // One reading of a group's nodes serves every browser for a moment (and readings are one at a time).
-    let mut pages = c.pages.lock().await;
-    if let Some((at, page)) = pages.get(&key) {
+    let slot = c
+        .pages
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(key.clone())
+        .or_default()
+        .clone();
+    let mut last = slot.lock().await;
+    if let Some((at, page)) = last.as_ref() {
         if at.elapsed() < GROUP_PAGE_REUSE {
             return json(StatusCode::OK, page.to_string());
         }
     }
-    match app
-        .control
-        .console_group(&id, c.interval.as_secs())
-        .await
-    {
+    match app.control.console_group(&id, c.interval.as_secs()).await {
         Ok(page) => {
             let body = Arc::new(serde_json::to_string(&page).unwrap_or_default());
-            pages.retain(|_, (at, _)| at.elapsed() < GROUP_PAGE_REUSE);
-            pages.insert(key, (Instant::now(), body.clone()));
+            *last = Some((Instant::now(), body.clone()));
             json(StatusCode::OK, body.to_string())
         }
         Err(e) => {
+            // A group that is gone (or never was) keeps no slot.
+            *last = None;
+            drop(last);
+            c.pages
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&key);
             let e = crate::api::to_api_error(e);
             refusal(
                 StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST),
@@ -382,7 +401,7 @@ async fn group(
 
 async fn ca_bundle(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     if let Err(r) = check(&app, &headers, false) {
-        return r;
+        return r.into_response();
     }
     match std::fs::read(app.control.ca_bundle()) {
         Ok(pem) => {
@@ -404,7 +423,7 @@ async fn ca_bundle(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Resp
 /// An API action from the console: decoded and dispatched as a signed request would be.
 async fn action(State(app): State<Arc<AppState>>, req: Request) -> Response {
     if let Err(r) = check(&app, req.headers(), true) {
-        return r;
+        return r.into_response();
     }
     let request_id = uuid::Uuid::new_v4().to_string();
     let body = match read_body(req.into_body()).await {
@@ -465,7 +484,8 @@ mod tests {
         // Another secret, or a console password set, signs differently: the old sessions end.
         let other = Console::new("AKID", "other", None, Duration::from_secs(5));
         assert!(!other.valid(&s, 999));
-        let with_password = Console::new("AKID", "secret", Some("pw".into()), Duration::from_secs(5));
+        let with_password =
+            Console::new("AKID", "secret", Some("pw".into()), Duration::from_secs(5));
         assert!(!with_password.valid(&s, 999));
         // The same secret after a restart keeps them.
         let again = Console::new("AKID", "secret", None, Duration::from_secs(5));
@@ -476,13 +496,24 @@ mod tests {
     fn a_login_needs_the_key_pair_or_the_password() {
         let c = Console::new("AKID", "secret", Some("pw".into()), Duration::from_secs(5));
         let j = |v: serde_json::Value| c.accepts(&v);
-        assert!(j(serde_json::json!({"access_key_id": "AKID", "secret_access_key": "secret"})));
+        assert!(j(
+            serde_json::json!({"access_key_id": "AKID", "secret_access_key": "secret"})
+        ));
         assert!(j(serde_json::json!({"password": "pw"})));
-        assert!(!j(serde_json::json!({"access_key_id": "AKID", "secret_access_key": "secreT"})));
-        assert!(!j(serde_json::json!({"access_key_id": "", "secret_access_key": "secret"})));
+        assert!(!j(
+            serde_json::json!({"access_key_id": "AKID", "secret_access_key": "secreT"})
+        ));
+        assert!(!j(
+            serde_json::json!({"access_key_id": "", "secret_access_key": "secret"})
+        ));
         assert!(!j(serde_json::json!({"password": ""})));
         assert!(!j(serde_json::json!({})));
-        let no_password = Console::new("AKID", "secret", Some(String::new()), Duration::from_secs(5));
+        let no_password = Console::new(
+            "AKID",
+            "secret",
+            Some(String::new()),
+            Duration::from_secs(5),
+        );
         assert!(!no_password.accepts(&serde_json::json!({"password": ""})));
     }
 }

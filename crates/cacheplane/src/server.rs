@@ -103,10 +103,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let rx = stop_rx.clone();
         tokio::spawn(async move { c.run_log_delivery(rx).await })
     };
-    // The nodes' figures of the last hour, for the console's charts.
+    // The nodes' figures of the last hour, for the console's charts (one INFO per node per interval, shared with
+    // the scrapes). Without the console nothing reads the nodes but a scrape.
     let mut collector = {
         let c = control.clone();
-        tokio::spawn(async move { c.run_collector(metrics_interval, stop_rx).await })
+        tokio::spawn(async move {
+            if console_on {
+                c.run_collector(metrics_interval, stop_rx).await
+            } else {
+                let mut stop = stop_rx;
+                let _ = stop.wait_for(|s| *s).await;
+            }
+        })
     };
 
     let state = Arc::new(AppState {
@@ -124,9 +132,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             )
         }),
     });
-    let app = crate::console::routes()
-        .fallback(handle)
-        .with_state(state);
+    let app = if console_on {
+        crate::console::routes()
+    } else {
+        Router::new()
+    }
+    .fallback(handle)
+    .with_state(state);
 
     for b in &binaries {
         tracing::info!(version = %b.version, path = %b.path.display(), "engine binary");

@@ -72,7 +72,17 @@ async fn metrics_follow_creation_load_and_failover() {
         .await
         .expect_err("not found");
 
-    let (s, _) = metrics_samples(&d).await;
+    // The console's collector reads the nodes once a second too: a scrape within a second of its last collection
+    // is answered from it, which may be from before the nodes answered.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let s = loop {
+        let (s, _) = metrics_samples(&d).await;
+        let up = select(&s, "cacheplane_node_up", &[("replication_group", "mx")]);
+        if up.len() == 3 && up.iter().all(|(_, v)| *v == 1.0) || Instant::now() > deadline {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     assert_eq!(
         one(
             &s,

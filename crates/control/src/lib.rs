@@ -8,8 +8,8 @@
 
 mod cache_clusters;
 pub mod capacity;
-pub mod console;
 mod cluster_mode;
+pub mod console;
 pub mod delivery;
 pub mod error;
 pub mod failover;
