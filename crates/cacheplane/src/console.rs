@@ -440,26 +440,10 @@ async fn action(State(app): State<Arc<AppState>>, req: Request) -> Response {
             )
         })?;
         let form = wire::form::Form::parse(&body)?;
-        let request = wire::input::Request::decode(form)?;
-        action = request.action();
-        crate::api::dispatch(&app.control, request, &request_id).await
+        crate::server::dispatch_form(&app, form, &request_id, &mut action).await
     }
     .await;
-    let code = match &result {
-        Ok(_) => "OK",
-        Err(e) => e.code.code(),
-    };
-    app.control
-        .metrics()
-        .api_request(action, code, started.elapsed());
-    match result {
-        Ok(xml) => crate::server::xml_response(200, xml, &request_id),
-        Err(e) => {
-            tracing::debug!(code = e.code.code(), message = %e.message, "console request refused");
-            crate::server::xml_response(e.code.http_status(), e.to_xml(&request_id), &request_id)
-        }
-    }
-    .into_response()
+    crate::server::answer(&app, action, started, result, &request_id).into_response()
 }
 
 #[cfg(test)]

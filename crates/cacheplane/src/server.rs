@@ -306,7 +306,7 @@ async fn shutdown_signal() -> std::io::Result<()> {
     Ok(())
 }
 
-pub fn xml_response(status: u16, body: String, request_id: &str) -> Response<Body> {
+fn xml_response(status: u16, body: String, request_id: &str) -> Response<Body> {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     r.headers_mut()
@@ -342,6 +342,17 @@ async fn handle(State(app): State<Arc<AppState>>, req: Request) -> Response<Body
     let started = std::time::Instant::now();
     let mut action = "-";
     let result = handle_inner(&app, req, &request_id, &mut action).await;
+    answer(&app, action, started, result, &request_id)
+}
+
+/// The answer to a Query API request (signed, or from the console), counted in the metrics by action and code.
+pub fn answer(
+    app: &AppState,
+    action: &str,
+    started: std::time::Instant,
+    result: Result<String, ApiError>,
+    request_id: &str,
+) -> Response<Body> {
     let code = match &result {
         Ok(_) => "OK",
         Err(e) => e.code.code(),
@@ -350,12 +361,24 @@ async fn handle(State(app): State<Arc<AppState>>, req: Request) -> Response<Body
         .metrics()
         .api_request(action, code, started.elapsed());
     match result {
-        Ok(xml) => xml_response(200, xml, &request_id),
+        Ok(xml) => xml_response(200, xml, request_id),
         Err(e) => {
             tracing::debug!(code = e.code.code(), message = %e.message, "request refused");
-            error_response(&e, &request_id)
+            error_response(&e, request_id)
         }
     }
+}
+
+/// Decodes a Query form and runs its action; `action` is set once it is known.
+pub async fn dispatch_form(
+    app: &AppState,
+    form: wire::form::Form,
+    request_id: &str,
+    action: &mut &'static str,
+) -> Result<String, ApiError> {
+    let request = wire::input::Request::decode(form)?;
+    *action = request.action();
+    api::dispatch(&app.control, request, request_id).await
 }
 
 fn json_response(status: u16, body: String, request_id: &str) -> Response<Body> {
@@ -482,9 +505,7 @@ async fn handle_inner(
     if parts.method == Method::POST {
         form.merge(wire::form::Form::parse(&body)?)?;
     }
-    let request = wire::input::Request::decode(form)?;
-    *action = request.action();
-    api::dispatch(&app.control, request, request_id).await
+    dispatch_form(app, form, request_id, action).await
 }
 
 fn too_large() -> ApiError {

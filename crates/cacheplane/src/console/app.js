@@ -70,10 +70,11 @@ function showConn(ok) {
   document.getElementById("conn").textContent = ok ? "" : "daemon not answering — retrying";
 }
 
-async function getJson(path) {
+// A request to the console; a daemon that does not answer, or a session that ended, is said in the page.
+async function send(path, init) {
   let r;
   try {
-    r = await fetch(path, { credentials: "same-origin", cache: "no-store" });
+    r = await fetch(path, Object.assign({ credentials: "same-origin", cache: "no-store" }, init));
   } catch (e) {
     showConn(false);
     throw new ApiError("Unreachable", "The daemon is not answering.", 0);
@@ -83,6 +84,11 @@ async function getJson(path) {
     login();
     throw new ApiError("NotLoggedIn", "Log in first.", 401);
   }
+  return r;
+}
+
+async function getJson(path) {
+  const r = await send(path);
   const body = await r.json().catch(() => ({}));
   if (!r.ok) throw new ApiError(body.code || "Error", body.message || r.statusText, r.status);
   return body;
@@ -90,23 +96,11 @@ async function getJson(path) {
 
 // An ElastiCache action (a Query request), answered with the API's XML document.
 async function act(params) {
-  let r;
-  try {
-    r = await fetch("api/action", {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "X-Console": "1", "Content-Type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams(Object.assign({ Version: "2015-02-02" }, params)).toString(),
-    });
-  } catch (e) {
-    showConn(false);
-    throw new ApiError("Unreachable", "The daemon is not answering.", 0);
-  }
-  showConn(true);
-  if (r.status === 401) {
-    login();
-    throw new ApiError("NotLoggedIn", "Log in first.", 401);
-  }
+  const r = await send("api/action", {
+    method: "POST",
+    headers: { "X-Console": "1", "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams(Object.assign({ Version: "2015-02-02" }, params)).toString(),
+  });
   const text = await r.text();
   const doc = new DOMParser().parseFromString(text, "text/xml");
   if (!r.ok) {
@@ -469,7 +463,7 @@ async function groupPage(id) {
     if (r.migration) ops.push(h("div", { class: "progress", "data-kind": "migration" }, h("b", {}, "migration"), " — ", r.migration));
     const topology = h("div", { class: "shards", id: "topology" }, r.shards.map((s) => h("div", { class: "shard", "data-shard": s.id },
       h("h3", {}, `Node group ${s.id}`, s.slots ? ` · slots ${s.slots}` : ""),
-      s.nodes.map((n) => {
+      h("div", { class: "nodes" }, s.nodes.map((n) => {
         const f = series.get(n.cache_cluster_id) || {};
         const lag = f.lag_bytes && f.lag_bytes.length ? f.lag_bytes[f.lag_bytes.length - 1] : n.behind_bytes;
         const pct = f.max_memory ? Math.min(100, f.used_memory / f.max_memory * 100) : 0;
@@ -488,7 +482,7 @@ async function groupPage(id) {
           h("div", { class: "line" }, `memory ${bytes(f.used_memory)} of ${bytes(f.max_memory)}`),
           h("div", { class: "bar mem" }, h("div", { style: `width:${pct.toFixed(1)}%` })),
           h("div", { class: "line muted" }, n.state));
-      }))));
+      })))));
     const pts = (s, key) => s.at.map((a, i) => [a, s[key][i]]).filter((p) => p[1] !== null && p[1] !== undefined);
     const charts = h("div", { class: "charts" },
       chart("Commands per second", "chart-ops", page.series.map((s) => ({ name: s.cache_cluster_id, points: pts(s, "ops_per_second") })), num),
