@@ -333,9 +333,12 @@ impl Control {
             }
         }
         // Nodes that are gone are forgotten.
-        let known = |name: &String| targets.iter().any(|t| t.name == *name);
-        cache.info.retain(|name, _| known(name));
-        cache.history.retain(|name, _| known(name));
+        let known: std::collections::HashSet<&str> =
+            targets.iter().map(|t| t.name.as_str()).collect();
+        cache.info.retain(|name, _| known.contains(name.as_str()));
+        cache
+            .history
+            .retain(|name, _| known.contains(name.as_str()));
         cache.collected = Some(Instant::now());
         cache.took = started.elapsed();
     }

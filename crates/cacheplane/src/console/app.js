@@ -352,8 +352,9 @@ function chart(title, id, series, format) {
 
 function progressBar(op, id) {
   const known = op.percent !== null && op.percent !== undefined;
+  const said = known && !op.label.includes("%") ? ` (${op.percent.toFixed(0)}%)` : "";
   return h("div", { class: "progress", "data-kind": op.kind, id },
-    h("div", { class: "label" }, h("b", {}, op.kind), " — ", op.label, known ? ` (${op.percent.toFixed(0)}%)` : ""),
+    h("div", { class: "label" }, h("b", {}, op.kind), " — ", op.label, said),
     h("div", { class: "bar" }, h("div", known ? { style: `width:${Math.min(100, op.percent)}%` } : { class: "unknown" })));
 }
 
