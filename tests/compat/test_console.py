@@ -276,6 +276,7 @@ def test_console_end_to_end_in_headless_chromium(monkeypatch):
             wait(d, lambda d: text(d, "#conn") == "" and primary_of(d)[1] == [second], 30,
                  "the page to recover")
             assert not d.find_elements(By.ID, "login-form")
+            wait(d, lambda d: not d.find_elements(By.CSS_SELECTOR, "#main .error"), 10, "the refresh error to clear")
 
             # Nothing secret on any page: not the API secret, the AUTH token, the admin secret, nor the password.
             d.get(base + "/console/#/groups/tok")

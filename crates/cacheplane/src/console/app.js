@@ -410,7 +410,10 @@ async function groupPage(id) {
   main.replaceChildren(head, msg, live, detail);
   let busy = false;
   let described = null;
+  // Whether the message shown is a failed refresh's (cleared by the next good one) rather than an action's.
+  let refreshFailed = false;
   const run = async (label, params, after) => {
+    refreshFailed = false;
     msg.replaceChildren(h("div", { class: "notice" }, label + "…"));
     try {
       await act(params);
@@ -554,6 +557,10 @@ async function groupPage(id) {
         .filter((e) => members.has(e.source.toLowerCase()))
         .sort((a, b) => b.date.localeCompare(a.date));
       render(page, events);
+      if (refreshFailed) {
+        msg.replaceChildren();
+        refreshFailed = false;
+      }
     } catch (e) {
       if (e.status === 401) { busy = false; return; }
       if (e.code === "ReplicationGroupNotFoundFault") {
@@ -564,6 +571,7 @@ async function groupPage(id) {
         return;
       }
       msg.replaceChildren(errorBox(e));
+      refreshFailed = true;
     }
     busy = false;
     if (once !== true && my === generation) timer = setTimeout(tick, POLL_MS);
