@@ -45,8 +45,6 @@ const APP_CSS: &str = include_str!("console/app.css");
 pub struct Console {
     /// The key sessions are signed with.
     key: [u8; 32],
-    access_key_id: String,
-    secret_access_key: String,
     password: Option<String>,
     interval: Duration,
     /// Each group's last live page, under a lock of its own: one reading of a group's nodes at a time, shared by
@@ -57,20 +55,13 @@ pub struct Console {
 type PageSlot = tokio::sync::Mutex<Option<(Instant, Arc<String>)>>;
 
 impl Console {
-    pub fn new(
-        access_key_id: &str,
-        secret_access_key: &str,
-        password: Option<String>,
-        interval: Duration,
-    ) -> Self {
+    pub fn new(secret_access_key: &str, password: Option<String>, interval: Duration) -> Self {
         let mut mac = Hmac::<Sha256>::new_from_slice(secret_access_key.as_bytes())
             .expect("HMAC takes a key of any length");
         mac.update(b"cacheplane console session key\n");
         mac.update(password.as_deref().unwrap_or("").as_bytes());
         Self {
             key: mac.finalize().into_bytes().into(),
-            access_key_id: access_key_id.to_string(),
-            secret_access_key: secret_access_key.to_string(),
             password: password.filter(|p| !p.is_empty()),
             interval,
             pages: std::sync::Mutex::new(HashMap::new()),
@@ -106,8 +97,13 @@ impl Console {
         expiry > now && self.mac(expiry).verify_slice(&mac).is_ok()
     }
 
-    /// Whether the login's credentials open the console.
-    fn accepts(&self, login: &serde_json::Value) -> bool {
+    /// Whether the login's credentials open the console: the API's key pair, or the console password.
+    fn accepts(
+        &self,
+        login: &serde_json::Value,
+        access_key_id: &str,
+        secret_access_key: &str,
+    ) -> bool {
         let field = |k: &str| login.get(k).and_then(|v| v.as_str()).unwrap_or("");
         let same = |a: &str, b: &str| bool::from(a.as_bytes().ct_eq(b.as_bytes()));
         if let Some(p) = &self.password {
@@ -115,8 +111,8 @@ impl Console {
                 return true;
             }
         }
-        let id_ok = same(field("access_key_id"), &self.access_key_id);
-        let secret_ok = same(field("secret_access_key"), &self.secret_access_key);
+        let id_ok = same(field("access_key_id"), access_key_id);
+        let secret_ok = same(field("secret_access_key"), secret_access_key);
         id_ok & secret_ok
     }
 }
@@ -286,7 +282,7 @@ async fn login(State(app): State<Arc<AppState>>, req: Request) -> Response {
         Err(r) => return r,
     };
     let login: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    if !c.accepts(&login) {
+    if !c.accepts(&login, &app.access_key_id, &app.secret_access_key) {
         // A guess costs its sender a quarter of a second.
         tokio::time::sleep(Duration::from_millis(250)).await;
         tracing::info!("console login refused");
@@ -452,7 +448,7 @@ mod tests {
 
     #[test]
     fn sessions_are_signed_expire_and_end_with_the_secret() {
-        let c = Console::new("AKID", "secret", None, Duration::from_secs(5));
+        let c = Console::new("secret", None, Duration::from_secs(5));
         let s = c.session(1_000);
         assert!(c.valid(&s, 999));
         assert!(!c.valid(&s, 1_000), "expired");
@@ -466,20 +462,19 @@ mod tests {
         assert!(!c.valid("v1.1000", 999));
         assert!(!c.valid("", 999));
         // Another secret, or a console password set, signs differently: the old sessions end.
-        let other = Console::new("AKID", "other", None, Duration::from_secs(5));
+        let other = Console::new("other", None, Duration::from_secs(5));
         assert!(!other.valid(&s, 999));
-        let with_password =
-            Console::new("AKID", "secret", Some("pw".into()), Duration::from_secs(5));
+        let with_password = Console::new("secret", Some("pw".into()), Duration::from_secs(5));
         assert!(!with_password.valid(&s, 999));
         // The same secret after a restart keeps them.
-        let again = Console::new("AKID", "secret", None, Duration::from_secs(5));
+        let again = Console::new("secret", None, Duration::from_secs(5));
         assert!(again.valid(&s, 999));
     }
 
     #[test]
     fn a_login_needs_the_key_pair_or_the_password() {
-        let c = Console::new("AKID", "secret", Some("pw".into()), Duration::from_secs(5));
-        let j = |v: serde_json::Value| c.accepts(&v);
+        let c = Console::new("secret", Some("pw".into()), Duration::from_secs(5));
+        let j = |v: serde_json::Value| c.accepts(&v, "AKID", "secret");
         assert!(j(
             serde_json::json!({"access_key_id": "AKID", "secret_access_key": "secret"})
         ));
@@ -492,12 +487,7 @@ mod tests {
         ));
         assert!(!j(serde_json::json!({"password": ""})));
         assert!(!j(serde_json::json!({})));
-        let no_password = Console::new(
-            "AKID",
-            "secret",
-            Some(String::new()),
-            Duration::from_secs(5),
-        );
-        assert!(!no_password.accepts(&serde_json::json!({"password": ""})));
+        let no_password = Console::new("secret", Some(String::new()), Duration::from_secs(5));
+        assert!(!no_password.accepts(&serde_json::json!({"password": ""}), "AKID", "secret"));
     }
 }

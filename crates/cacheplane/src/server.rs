@@ -124,12 +124,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         access_key_id: cfg.access_key_id.clone(),
         secret_access_key: cfg.secret_access_key.clone(),
         console: console_on.then(|| {
-            crate::console::Console::new(
-                &cfg.access_key_id,
-                &cfg.secret_access_key,
-                console_password,
-                metrics_interval,
-            )
+            crate::console::Console::new(&cfg.secret_access_key, console_password, metrics_interval)
         }),
     });
     let app = if console_on {

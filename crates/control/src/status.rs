@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use engine::admin::{AdminClient, NodeAddr, Role};
+use engine::admin::{AdminClient, Role};
 use engine::secret::AdminCredentials;
 
 use crate::error::{ControlError, Result};
@@ -195,18 +195,24 @@ pub(crate) async fn group_report(
             std::net::SocketAddr::new(ce, g.port)
         ));
     }
+    let mut shards = Vec::new();
+    for shard in &g.shards {
+        let slots = (g.shards.len() > 1 || !shard.slots.is_empty()).then(|| shard.slots_text());
+        shards.push(ShardReport {
+            id: shard.id.clone(),
+            slots,
+            nodes: shard_status(g, shard, admin, data_dir).await,
+        });
+    }
     let mut operations = Vec::new();
     let total = g.members().count();
     if g.status == crate::model::GroupStatus::Creating {
-        let mut up = 0;
-        for m in g.members() {
-            if AdminClient::connect_within(&g.admin_addr(m, data_dir), admin, NODE_TIMEOUT)
-                .await
-                .is_ok()
-            {
-                up += 1;
-            }
-        }
+        // Started: the nodes that answered just now.
+        let up = shards
+            .iter()
+            .flat_map(|s| &s.nodes)
+            .filter(|n| n.role.is_some())
+            .count();
         operations.push(Operation {
             kind: "create",
             label: format!("{up} of {total} nodes started"),
@@ -251,15 +257,6 @@ pub(crate) async fn group_report(
             }
         });
     }
-    let mut shards = Vec::new();
-    for shard in &g.shards {
-        let slots = (g.shards.len() > 1 || !shard.slots.is_empty()).then(|| shard.slots_text());
-        shards.push(ShardReport {
-            id: shard.id.clone(),
-            slots,
-            nodes: shard_status(g, shard, admin, data_dir).await,
-        });
-    }
     GroupReport {
         id: g.id.clone(),
         status: g.status.as_str().to_string(),
@@ -273,31 +270,54 @@ pub(crate) async fn group_report(
     }
 }
 
-/// The members of one shard, as their nodes report them.
+/// The members of one shard, as their nodes report them, in the shard's order: one connection a node, the
+/// primary's first, so that its offset is the one its replicas are measured against.
 async fn shard_status(
     g: &ReplicationGroup,
     shard: &Shard,
     admin: &AdminCredentials,
     data_dir: &Path,
 ) -> Vec<NodeReport> {
-    let primary_offset = match shard.primary() {
-        Some(p) => node_offset(&g.admin_addr(p, data_dir), admin).await,
-        None => None,
-    };
+    let is_primary = |m: &crate::model::Member| m.cluster_id == shard.primary_cluster_id;
+    let mut primary_offset = None;
     let mut nodes = Vec::new();
-    for m in &shard.members {
-        let addr = g.admin_addr(m, data_dir);
-        let mut n = NodeReport {
-            cache_cluster_id: m.cluster_id.clone(),
-            address: g.addr_of(m, g.ipv6_discovery()).to_string(),
-            zone: m.availability_zone.clone(),
-            role: None,
-            state: String::new(),
-            offset: None,
-            behind_bytes: None,
-            progress: None,
-        };
-        n.state = match AdminClient::connect_within(&addr, admin, NODE_TIMEOUT).await {
+    for m in shard.members.iter().filter(|m| is_primary(m)) {
+        let n = node_status(g, m, admin, data_dir, None).await;
+        primary_offset = n.offset;
+        nodes.push(n);
+    }
+    for m in shard.members.iter().filter(|m| !is_primary(m)) {
+        nodes.push(node_status(g, m, admin, data_dir, primary_offset).await);
+    }
+    nodes.sort_by_key(|n| {
+        shard
+            .members
+            .iter()
+            .position(|m| m.cluster_id == n.cache_cluster_id)
+    });
+    nodes
+}
+
+/// One member as its node reports itself; `primary_offset`: its shard primary's, for a replica's distance.
+async fn node_status(
+    g: &ReplicationGroup,
+    m: &crate::model::Member,
+    admin: &AdminCredentials,
+    data_dir: &Path,
+    primary_offset: Option<i64>,
+) -> NodeReport {
+    let mut n = NodeReport {
+        cache_cluster_id: m.cluster_id.clone(),
+        address: g.addr_of(m, g.ipv6_discovery()).to_string(),
+        zone: m.availability_zone.clone(),
+        role: None,
+        state: String::new(),
+        offset: None,
+        behind_bytes: None,
+        progress: None,
+    };
+    n.state =
+        match AdminClient::connect_within(&g.admin_addr(m, data_dir), admin, NODE_TIMEOUT).await {
             Err(_) => "not answering".to_string(),
             Ok(mut c) => {
                 n.progress = data_progress(&mut c).await;
@@ -318,9 +338,7 @@ async fn shard_status(
                     }) => {
                         n.role = Some("replica");
                         n.offset = Some(offset);
-                        n.behind_bytes = primary_offset
-                            .filter(|_| m.cluster_id != shard.primary_cluster_id)
-                            .map(|p| (p - offset).max(0));
+                        n.behind_bytes = primary_offset.map(|p| (p - offset).max(0));
                         let behind = n
                             .behind_bytes
                             .map(|b| format!(", {b} bytes behind the primary"))
@@ -334,9 +352,7 @@ async fn shard_status(
                 }
             }
         };
-        nodes.push(n);
-    }
-    nodes
+    n
 }
 
 /// How far a node has got with its data, when it is on its way: a full sync being received, or a load (after a
@@ -407,15 +423,6 @@ async fn primary_load(
     let mut c =
         AdminClient::connect_within(&g.admin_addr(p, data_dir), admin, NODE_TIMEOUT).await?;
     Ok(c.load_progress().await?)
-}
-
-async fn node_offset(addr: &NodeAddr, admin: &AdminCredentials) -> Option<i64> {
-    let mut c = AdminClient::connect_within(addr, admin, NODE_TIMEOUT)
-        .await
-        .ok()?;
-    match c.role().await.ok()? {
-        Role::Primary { offset, .. } | Role::Replica { offset, .. } => Some(offset),
-    }
 }
 
 /// The link of a running migration: up or down, the initial sync's progress, and the target's offset against
