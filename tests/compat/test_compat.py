@@ -978,7 +978,7 @@ def test_standalone_cache_clusters_with_boto3_and_cli(daemon):
     node = cc["CacheNodes"][0]["Endpoint"]
     assert redis_cli(node, "SET", "from", "boto3") == "OK"
     with pytest.raises(botocore.exceptions.ClientError) as e:
-        ec.create_cache_cluster(CacheClusterId="two", Engine="redis", NumCacheNodes=2)
+        ec.create_cache_cluster(CacheClusterId="two", Engine="redis", NumCacheNodes=2, CacheNodeType="cache.t3.micro")
     assert e.value.response["Error"]["Code"] == "InvalidParameterValue"
     # The CLI modifies it and snapshots it.
     rc, out, err = aws(endpoint, "modify-cache-cluster", "--cache-cluster-id", "tf-cc", "--cache-node-type",
@@ -1044,7 +1044,7 @@ def test_memcached_with_boto3_cli_and_auto_discovery_clients(daemon):
                       aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
     # TLS in transit: discovery over TLS (Python's ssl, trusting the deployment's CA), nothing in the clear.
     import ssl
-    r = ec.create_cache_cluster(CacheClusterId="mc-tls", Engine="memcached", NumCacheNodes=1,
+    r = ec.create_cache_cluster(CacheClusterId="mc-tls", Engine="memcached", NumCacheNodes=1, CacheNodeType="cache.t3.micro",
                                 TransitEncryptionEnabled=True)
     assert r["CacheCluster"]["TransitEncryptionEnabled"] is True
     ec.get_waiter("cache_cluster_available").wait(CacheClusterId="mc-tls", WaiterConfig={"Delay": 1})
@@ -1124,7 +1124,8 @@ def test_memcached_with_boto3_cli_and_auto_discovery_clients(daemon):
         (lambda: ec.create_snapshot(CacheClusterId="mc-tf", SnapshotName="s"), "SnapshotFeatureNotSupportedFault"),
         (lambda: ec.create_replication_group(ReplicationGroupId="mc-rg", ReplicationGroupDescription="x",
                                              Engine="memcached"), "InvalidParameterValue"),
-        (lambda: ec.create_cache_cluster(CacheClusterId="mc-41", Engine="memcached", NumCacheNodes=41),
+        (lambda: ec.create_cache_cluster(CacheClusterId="mc-41", Engine="memcached", NumCacheNodes=41,
+                                         CacheNodeType="cache.t3.micro"),
          "NodeQuotaForClusterExceeded"),
         (lambda: ec.modify_cache_cluster(CacheClusterId="mc-tf", NumCacheNodes=1, ApplyImmediately=True),
          "InvalidParameterValue"),
@@ -1156,6 +1157,9 @@ def test_parameter_groups_with_boto3_and_cli(daemon):
     names = [g["CacheParameterGroupName"] for page in ec.get_paginator("describe_cache_parameter_groups").paginate()
              for g in page["CacheParameterGroups"]]
     assert "default.redis7" in names and "default.redis7.cluster.on" in names
+    # Memcached has no cluster mode, and AWS no `.cluster.on` group for it.
+    assert "default.memcached1.6" in names and not any(n.startswith("default.memcached") and n.endswith(
+        ".cluster.on") for n in names)
     # Terraform's aws_elasticache_parameter_group: create with tags, modify in batches of 20, read the user page.
     g = ec.create_cache_parameter_group(CacheParameterGroupName="tf-pg", CacheParameterGroupFamily="redis7",
                                         Description="terraform", Tags=[{"Key": "Name", "Value": "tf"}])

@@ -170,20 +170,61 @@ fn read_credentials_file(path: &Path) -> Option<(String, String)> {
     Some((id?, secret?))
 }
 
+/// `path` made absolute against the current directory, so that nothing later depends on where the daemon or a node
+/// it starts happens to be (a node changes into its own directory).
+pub fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| {
+        format!(
+            "the path {} cannot be made absolute (is the current directory still there?)",
+            path.display()
+        )
+    })
+}
+
+/// An engine binary given by path (`./bin/redis-server`, made absolute) or by name (`redis-server`, looked up on
+/// `PATH` as a shell would).
+fn engine_binary(given: &Path) -> anyhow::Result<PathBuf> {
+    let by_name = given.components().count() == 1 && !given.is_absolute();
+    let path = if by_name {
+        let name = given.to_string_lossy();
+        engine::binary::find_named_on_path(&name).with_context(|| {
+            format!("the engine binary {name} is not on PATH: give its full path to --engine-binary")
+        })?
+    } else {
+        absolute(given)?
+    };
+    if !path.is_file() {
+        bail!(
+            "the engine binary {} does not exist: give the path of a redis-server, valkey-server or memcached \
+             binary to --engine-binary",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
 pub fn resolve(args: ServeArgs) -> anyhow::Result<Resolved> {
     let file: FileConfig = match &args.config {
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("reading config file {}", p.display()))?;
-            toml::from_str(&text).with_context(|| format!("parsing config file {}", p.display()))?
+            let text = std::fs::read_to_string(p).with_context(|| {
+                format!("cannot read the config file {}: check the path given to --config", p.display())
+            })?;
+            toml::from_str(&text).with_context(|| {
+                format!("the config file {} is not valid: correct it or leave out --config", p.display())
+            })?
         }
         None => FileConfig::default(),
     };
-    engine::private::create_dir(&args.data_dir)
-        .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
+    let data_dir = absolute(&args.data_dir)?;
+    engine::private::create_dir(&data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}: choose a directory you can write with --data-dir",
+            data_dir.display()
+        )
+    })?;
     // One daemon per data directory, held for this process's life (before anything in it is read or written).
     let lock = engine::private::DirLock::acquire(
-        &args.data_dir,
+        &data_dir,
         &format!("pid {}, API on {}", std::process::id(), args.listen),
     )?;
     let region = args
@@ -214,7 +255,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Resolved> {
             bail!("give both an access key id and a secret access key (flags, environment or config file), or neither")
         }
         (None, None) => {
-            let path = args.data_dir.join(CREDENTIALS_FILE);
+            let path = data_dir.join(CREDENTIALS_FILE);
             match read_credentials_file(&path) {
                 Some(pair) => pair,
                 None => {
@@ -236,8 +277,12 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Resolved> {
     if access_key_id.is_empty() || secret_access_key.is_empty() {
         bail!("the access key id and secret access key must not be empty");
     }
-    let mut engine_binaries = args.engine_binaries;
-    engine_binaries.extend(file.engine_binaries);
+    let engine_binaries = args
+        .engine_binaries
+        .iter()
+        .chain(&file.engine_binaries)
+        .map(|b| engine_binary(b))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut availability_zones = args.availability_zones;
     if availability_zones.is_empty() {
         availability_zones = file.availability_zones;
@@ -247,7 +292,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Resolved> {
     }
     Ok(Resolved {
         listen: args.listen,
-        data_dir: args.data_dir,
+        data_dir,
         region,
         account_id,
         access_key_id,
@@ -273,7 +318,8 @@ pub fn usage_lines(listen: SocketAddr, region: &str, id: &str, credentials_file:
         "export AWS_ACCESS_KEY_ID={id}\n\
          export AWS_SECRET_ACCESS_KEY=$(sed -n 's/^aws_secret_access_key = //p' {})\n\
          export AWS_DEFAULT_REGION={region}\n\
-         aws elasticache describe-replication-groups --endpoint-url http://{listen}",
+         export AWS_ENDPOINT_URL=http://{listen}\n\
+         aws elasticache describe-replication-groups",
         credentials_file.display()
     )
 }

@@ -86,7 +86,8 @@ fn main() -> std::process::ExitCode {
             data_dir,
             listen,
             region,
-        } => config::print_credentials(&data_dir, listen, &region),
+        } => config::absolute(&data_dir)
+            .and_then(|data_dir| config::print_credentials(&data_dir, listen, &region)),
         Command::Status {
             data_dir,
             replication_group_id,
@@ -98,6 +99,7 @@ fn main() -> std::process::ExitCode {
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|rt| {
+                let data_dir = config::absolute(&data_dir)?;
                 rt.block_on(watch::run(watch::Options {
                     data_dir: &data_dir,
                     group: replication_group_id.as_deref(),

@@ -62,7 +62,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         vocabularies.push(
             engine::vocabulary::read(&b.path, &scratch)
                 .await
-                .with_context(|| format!("reading the commands of {}", b.path.display()))?,
+                .with_context(|| {
+                    format!(
+                        "cannot start the engine binary {} to read its commands; check that it runs (`{} --version`) \
+                         or leave it out of --engine-binary",
+                        b.path.display(),
+                        b.path.display()
+                    )
+                })?,
         );
     }
     let settings = control::Settings {
@@ -80,7 +87,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let control = control::Control::open(settings).context("opening the control plane")?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
-        .with_context(|| format!("binding the API address {}", cfg.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {} for the API (is another daemon running there?): stop what holds it, or choose \
+                 another address with --listen ADDR:PORT",
+                cfg.listen
+            )
+        })?;
     let local = listener.local_addr()?;
     let metrics = bind_metrics(&metrics_listen).await?;
 
@@ -279,14 +292,19 @@ async fn bind_metrics(listen: &str) -> anyhow::Result<Option<tokio::net::TcpList
     }
     let addr: std::net::SocketAddr = listen
         .parse()
-        .with_context(|| format!("--metrics-listen {listen}: an address and port, or off"))?;
+        .with_context(|| format!("--metrics-listen {listen} is not an address: give ADDR:PORT, or off"))?;
     match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => Ok(Some(l)),
         Err(e) if listen == config::DEFAULT_METRICS_LISTEN => {
             tracing::warn!(%addr, error = %e, "metrics are off: their default address is taken (choose one with --metrics-listen)");
             Ok(None)
         }
-        Err(e) => Err(e).with_context(|| format!("binding the metrics address {addr}")),
+        Err(e) => Err(e).with_context(|| {
+            format!(
+                "cannot listen on {addr} for metrics: stop what holds it, or choose another address with \
+                 --metrics-listen (or off)"
+            )
+        }),
     }
 }
 

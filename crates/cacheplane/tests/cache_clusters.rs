@@ -85,7 +85,8 @@ async fn a_standalone_cluster_lives_alone_then_leads_a_group() {
         let mut req = c
             .create_cache_cluster()
             .cache_cluster_id("bad")
-            .engine("redis");
+            .engine("redis")
+            .cache_node_type("cache.t3.micro");
         if let Some(n) = nodes {
             req = req.num_cache_nodes(n);
         }
@@ -95,6 +96,19 @@ async fn a_standalone_cluster_lives_alone_then_leads_a_group() {
         let e = req.send().await.expect_err("refused");
         assert_eq!(e.code(), Some(code), "{e:?}");
     }
+    // AWS's answer without a node type (outside a replication group).
+    let e = c
+        .create_cache_cluster()
+        .cache_cluster_id("bad")
+        .engine("redis")
+        .send()
+        .await
+        .expect_err("no node type");
+    assert_eq!(e.code(), Some("InvalidParameterValue"), "{e:?}");
+    assert_eq!(
+        e.message(),
+        Some("The parameter CacheNodeType must be provided and must not be null.")
+    );
 
     let out = c
         .create_cache_cluster()
@@ -114,10 +128,12 @@ async fn a_standalone_cluster_lives_alone_then_leads_a_group() {
         .create_cache_cluster()
         .cache_cluster_id("solo")
         .engine("redis")
+        .cache_node_type("cache.t3.micro")
         .send()
         .await
         .expect_err("exists");
     assert_eq!(e.code(), Some("CacheClusterAlreadyExists"));
+    assert_eq!(e.message(), Some("Cache cluster solo already exists."));
     let cc = wait_cluster(&c, "solo", "available").await;
     assert_eq!(cc.num_cache_nodes(), Some(1));
     assert_eq!(cc.preferred_availability_zone(), Some("us-east-1b"));

@@ -282,6 +282,33 @@ async fn users_pending_values_tags_and_markers_as_aws_shows_them() {
         assert!(std::time::Instant::now() < deadline, "the user is gone");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // A user in no user group has no node to leave, yet AWS lists it `deleting` for a moment too.
+    c.create_user()
+        .user_id("brief")
+        .user_name("brief")
+        .engine("redis")
+        .access_string("on ~* +get")
+        .no_password_required(true)
+        .send()
+        .await
+        .expect("create brief");
+    c.delete_user()
+        .user_id("brief")
+        .send()
+        .await
+        .expect("delete brief");
+    let u = c
+        .describe_users()
+        .user_id("brief")
+        .send()
+        .await
+        .expect("still listed right after the delete");
+    assert_eq!(u.users()[0].status(), Some("deleting"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while c.describe_users().user_id("brief").send().await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "brief is never gone");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(
         client_conn_with_timeout(&as_leaver, Duration::from_secs(2))
             .await

@@ -320,6 +320,14 @@ async fn test_failover_errors_reboot_and_daily_limit() {
         .expect_err("automatic failover disabled")
         .into_service_error();
     assert!(e.is_invalid_replication_group_state_fault(), "{e:?}");
+    // The refusal says what to do, and does not call the group both unavailable and available.
+    let m = e.meta().message().unwrap_or_default();
+    assert!(
+        m.contains("Automatic failover is disabled")
+            && m.contains("--automatic-failover-enabled")
+            && !m.contains("not in the available state"),
+        "{m}"
+    );
     let e = c
         .test_failover()
         .replication_group_id("ha-test")

@@ -392,6 +392,7 @@ async fn memcached_cluster_nodes_discovery_and_changes() {
         .create_cache_cluster()
         .cache_cluster_id("mc-auth")
         .engine("memcached")
+        .cache_node_type("cache.t3.micro")
         .auth_token("a-token-of-enough-length")
         .send()
         .await;
@@ -400,6 +401,7 @@ async fn memcached_cluster_nodes_discovery_and_changes() {
         .create_cache_cluster()
         .cache_cluster_id("mc")
         .engine("memcached")
+        .cache_node_type("cache.t3.micro")
         .send()
         .await;
     assert_eq!(result_code(e), "CacheClusterAlreadyExists");
@@ -407,6 +409,7 @@ async fn memcached_cluster_nodes_discovery_and_changes() {
         .create_cache_cluster()
         .cache_cluster_id("mc-zones")
         .engine("memcached")
+        .cache_node_type("cache.t3.micro")
         .num_cache_nodes(2)
         .preferred_availability_zones("us-east-1a")
         .send()
@@ -488,6 +491,7 @@ async fn memcached_cluster_with_tls_in_transit() {
     c.create_cache_cluster()
         .cache_cluster_id("mc-tls")
         .engine("memcached")
+        .cache_node_type("cache.t3.micro")
         .num_cache_nodes(2)
         .transit_encryption_enabled(true)
         .send()

@@ -332,6 +332,11 @@ async fn parameter_group_actions_and_terraforms_read_pattern() {
             "InvalidParameterValue",
         ),
         (vec![pair("databases", "many")], "InvalidParameterValue"),
+        // Free-form, but the engine builds accept only their own flag characters.
+        (
+            vec![pair("notify-keyspace-events", "XYZ")],
+            "InvalidParameterValue",
+        ),
     ];
     for (list, want) in cases {
         let e = c
@@ -355,6 +360,25 @@ async fn parameter_group_actions_and_terraforms_read_pattern() {
         user_values(&c, "tf-params").await.len(),
         3,
         "nothing changed"
+    );
+    let e = c
+        .modify_cache_parameter_group()
+        .cache_parameter_group_name("tf-params")
+        .parameter_name_values(pair("notify-keyspace-events", "KEX"))
+        .send()
+        .await
+        .expect_err("X is no keyspace event flag")
+        .into_service_error();
+    let m = e.meta().message().unwrap_or_default().to_string();
+    assert!(
+        m.contains("notify-keyspace-events") && m.contains("'X'"),
+        "the refusal names the parameter and the character: {m}"
+    );
+    assert!(
+        user_values(&c, "tf-params")
+            .await
+            .contains(&("notify-keyspace-events".to_string(), "KEA".to_string())),
+        "the value before stays"
     );
 
     // Reset: by name, then everything.

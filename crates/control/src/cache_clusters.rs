@@ -63,6 +63,12 @@ impl Control {
     pub fn create_cache_cluster(&self, input: CreateCacheCluster) -> Result<output::CacheCluster> {
         let id = rules::identifier("cache cluster id", &input.cache_cluster_id, 40)?;
         let engine = self.inner.settings.engine_named(input.engine.as_deref())?;
+        // A cluster of its own needs a node type (a replication group's member takes the group's).
+        if input.replication_group_id.is_none() && input.cache_node_type.is_none() {
+            return Err(invalid(
+                "The parameter CacheNodeType must be provided and must not be null.",
+            ));
+        }
         if engine == "memcached" {
             return self.create_memcached(id, input);
         }

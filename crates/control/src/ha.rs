@@ -167,14 +167,13 @@ impl Control {
             });
         }
         // AWS documents no single error for this case; the group's state is what is wrong, so we answer
-        // InvalidReplicationGroupState.
+        // InvalidReplicationGroupState, saying what to do.
         if !g.automatic_failover {
-            return Err(ControlError::InvalidReplicationGroupState {
-                id: g.id.clone(),
-                status:
-                    "available, with automatic failover disabled; TestFailover needs it enabled"
-                        .into(),
-            });
+            return Err(ControlError::GroupStateMessage(format!(
+                "Automatic failover is disabled for replication group {}: TestFailover needs it. Enable it with \
+                 ModifyReplicationGroup --automatic-failover-enabled (with at least one replica), then call TestFailover again.",
+                g.id
+            )));
         }
         // With several node groups, AWS lets a failover finish (its old primary replaced) before the next call.
         if let Some(busy) = g

@@ -316,7 +316,7 @@ impl Control {
         let mut st = self.state();
         if cluster_id_taken(&st, &id) {
             return Err(ControlError::CacheClusterAlreadyExists(format!(
-                "A cache cluster or replication group named {id} already exists."
+                "Cache cluster {id} already exists."
             )));
         }
         let mut taken = crate::replication_groups::taken_addresses(&st);

@@ -242,6 +242,11 @@ pub struct Resharding {
     pub total_slots: u32,
     /// Node groups removed once they serve no slot.
     pub removing_shards: Vec<String>,
+    /// Every slot has moved and the removed node groups have left the group: what is left (their nodes stopped,
+    /// the group's other work) ends with the group `available`, when this is cleared. Until then
+    /// `ProgressPercentage` stays in `PendingModifiedValues`, at 100.
+    #[serde(default)]
+    pub finished: bool,
 }
 
 impl Resharding {
@@ -399,6 +404,10 @@ pub struct User {
     /// every node before it is gone.
     #[serde(default)]
     pub leaving: Vec<String>,
+    /// While `deleting`: since when. A deleted user is listed `deleting` for at least
+    /// [`crate::users::DELETING_SHOWN`], as on AWS, however fast its nodes drop it.
+    #[serde(default)]
+    pub deleting_since: Option<DateTime<Utc>>,
 }
 
 /// A user group (`CreateUserGroup`).

@@ -65,7 +65,9 @@ impl ParameterGroup {
             Some(f) => (f, true),
             None => (rest, false),
         };
-        if !families.iter().any(|f| f == family) || (cluster && Family::of(family).is_none()) {
+        // `.cluster.on` groups exist for Redis OSS and Valkey only: Memcached has no cluster mode.
+        let clusters = Family::of(family).is_some_and(|f| !f.is_memcached());
+        if !families.iter().any(|f| f == family) || (cluster && !clusters) {
             return None;
         }
         let description = if cluster {
@@ -535,6 +537,20 @@ impl Control {
             spec.allowed
                 .check(spec.name, spec.data_type, &value)
                 .map_err(invalid)?;
+            // Its one free-form value: checked against what the engine builds here accept, as they would refuse
+            // it on the nodes.
+            if name == "notify-keyspace-events" {
+                self.inner
+                    .settings
+                    .acl_vocabulary
+                    .check_keyspace_events(&value)
+                    .map_err(|why| {
+                        invalid(format!(
+                            "Invalid value {} for parameter notify-keyspace-events: {why}.",
+                            rules::shown(&value)
+                        ))
+                    })?;
+            }
             if seen.contains(&name) {
                 return Err(combination(format!(
                     "Parameter {name} is given more than once."

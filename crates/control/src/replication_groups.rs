@@ -504,21 +504,17 @@ impl Control {
         // here (AWS keeps them apart; Cacheplane refuses the second, naming the first).
         if st.memcached.contains_key(&plan.id) {
             return Err(ControlError::CacheClusterAlreadyExists(format!(
-                "A cache cluster named {} already exists.",
+                "Cache cluster {} already exists.",
                 plan.id
             )));
         }
         if let Some(g) = st.groups.get(&plan.id) {
             return Err(if g.standalone || vessel {
-                ControlError::CacheClusterAlreadyExists(format!(
-                    "A {} named {} already exists.",
-                    if g.standalone {
-                        "cache cluster"
-                    } else {
-                        "replication group"
-                    },
-                    plan.id
-                ))
+                ControlError::CacheClusterAlreadyExists(if g.standalone {
+                    format!("Cache cluster {} already exists.", plan.id)
+                } else {
+                    format!("A replication group named {} already exists.", plan.id)
+                })
             } else {
                 ControlError::ReplicationGroupAlreadyExists(plan.id)
             });

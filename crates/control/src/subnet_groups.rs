@@ -2,7 +2,7 @@
 //! `DescribeCacheSubnetGroups`, and the zones a subnet group lets a group's nodes be placed in.
 //!
 //! There is no VPC here. A subnet is known by its id alone, which must have the form AWS gives subnet ids
-//! (`subnet-` and 8 or 17 lowercase hex digits); each subnet lies in one of the daemon's availability zones
+//! (`subnet-` and 8 to 17 lowercase hex digits); each subnet lies in one of the daemon's availability zones
 //! (`--availability-zones`), chosen by the id: the first 8 bytes of its SHA-256, as a number, modulo the number of
 //! zones — the same subnet is always in the same zone, and `DescribeCacheSubnetGroups` shows which. The subnet
 //! group's effect is AWS's: the nodes of a group created in it are placed only in the zones of its subnets
@@ -37,10 +37,11 @@ pub struct SubnetGroup {
     pub subnets: Vec<String>,
 }
 
-/// Checks a subnet id's form: `subnet-` and 8 or 17 lowercase hex digits.
+/// Checks a subnet id's form: `subnet-` and 8 to 17 lowercase hex digits (AWS's ids have 8 or 17; users copy ids
+/// of other lengths from their own configurations, and nothing here depends on the length).
 fn check_subnet_id(id: &str) -> Result<()> {
     let hex = id.strip_prefix("subnet-").unwrap_or("");
-    if (hex.len() == 8 || hex.len() == 17)
+    if (8..=17).contains(&hex.len())
         && hex
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
@@ -48,7 +49,7 @@ fn check_subnet_id(id: &str) -> Result<()> {
         Ok(())
     } else {
         Err(ControlError::InvalidSubnet(format!(
-            "The subnet ID {} is not valid: a subnet ID is 'subnet-' followed by 8 or 17 lowercase hexadecimal digits.",
+            "The subnet ID {} is not valid: a subnet ID is 'subnet-' followed by 8 to 17 lowercase hexadecimal digits.",
             rules::shown(id)
         )))
     }
@@ -358,8 +359,10 @@ mod tests {
     fn subnet_ids_have_aws_form() {
         assert!(check_subnet_id("subnet-0123abcd").is_ok());
         assert!(check_subnet_id("subnet-0123456789abcdef0").is_ok());
+        assert!(check_subnet_id("subnet-0123456789ab").is_ok());
         for bad in [
             "subnet-123",
+            "subnet-0123456789abcdef01",
             "subnet-0123ABCD",
             "sg-0123abcd",
             "subnet-0123abcg",

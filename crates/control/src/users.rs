@@ -38,6 +38,10 @@ pub const MAX_USERS: usize = 1000;
 /// User groups per deployment (AWS's default quota).
 pub const MAX_USER_GROUPS: usize = 100;
 
+/// How long a deleted user is listed `deleting` at least (AWS shows it so for a few seconds; clients and Terraform
+/// wait on it).
+pub const DELETING_SHOWN: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
+
 fn builtin_default() -> User {
     User {
         id: DEFAULT_USER_ID.into(),
@@ -48,6 +52,7 @@ fn builtin_default() -> User {
         no_password: true,
         status: "active".into(),
         leaving: vec![],
+        deleting_since: None,
     }
 }
 
@@ -548,6 +553,7 @@ impl Control {
             no_password,
             status: "active".into(),
             leaving: vec![],
+            deleting_since: None,
         };
         let mut st = self.state();
         if st.user(&u.id).is_some() {
@@ -721,6 +727,7 @@ impl Control {
             .collect();
         u.status = "deleting".into();
         u.leaving = groups.clone();
+        u.deleting_since = Some(now());
         let reached = {
             let old_user = st.users.insert(u.id.clone(), u.clone());
             let mut old_groups = Vec::new();
@@ -1071,7 +1078,11 @@ impl Control {
         let gone: Vec<String> = st
             .users
             .values()
-            .filter(|u| u.status == "deleting" && !u.leaving.iter().any(|g| busy(&st, g)))
+            .filter(|u| {
+                u.status == "deleting"
+                    && !u.leaving.iter().any(|g| busy(&st, g))
+                    && u.deleting_since.is_none_or(|t| now() - t >= DELETING_SHOWN)
+            })
             .map(|u| u.id.clone())
             .collect();
         if groups.is_empty() && users.is_empty() && gone.is_empty() {
@@ -1217,6 +1228,7 @@ mod tests {
             no_password: false,
             status: "active".into(),
             leaving: vec![],
+            deleting_since: None,
         };
         assert_eq!(user_rules(&u), "#ab #cd on ~app:* +get -@admin -migrate");
         let all = User {

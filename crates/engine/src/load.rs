@@ -91,7 +91,7 @@ pub async fn load_by_slot(
             t.ca.as_os_str(),
         ]);
     }
-    let server = crate::scratch::Scratch::start(binary, work, &extra)?;
+    let mut server = crate::scratch::Scratch::start(binary, work, &extra)?;
     let result = async {
         let mut conn = server.connect(within).await?;
         send_keys(&mut conn, owners, admin).await

@@ -16,12 +16,21 @@ pub struct Scratch {
     child: tokio::process::Child,
     socket: PathBuf,
     binary: PathBuf,
+    /// Its own log file, read back to say why it did not answer.
+    log: PathBuf,
 }
+
+/// The scratch server's log file in its directory.
+const LOG_FILE: &str = "scratch.log";
 
 impl Scratch {
     /// Starts `binary` in `dir` (which exists), with `extra` arguments after the usual ones.
     pub fn start(binary: &Path, dir: &Path, extra: &[&OsStr]) -> Result<Self> {
+        // The server changes into `--dir` before it creates its socket and log: every path it is given must not
+        // depend on the current directory.
+        let dir = &std::path::absolute(dir).map_err(crate::io_err(dir))?;
         let socket = crate::config::admin_socket(dir);
+        let log = dir.join(LOG_FILE);
         let child = tokio::process::Command::new(binary)
             .args([
                 "--port",
@@ -35,7 +44,9 @@ impl Scratch {
             ])
             .arg("--unixsocket")
             .arg(&socket)
-            .args(["--unixsocketperm", "700", "--dir"])
+            .args(["--unixsocketperm", "700", "--logfile"])
+            .arg(&log)
+            .arg("--dir")
             .arg(dir)
             .args(extra)
             .stdin(std::process::Stdio::null())
@@ -51,12 +62,13 @@ impl Scratch {
             child,
             socket,
             binary: binary.to_path_buf(),
+            log,
         })
     }
 
     /// A connection once the server answers `PING`: not before its socket exists, nor while it loads a file
     /// (`-LOADING`); within `within`.
-    pub async fn connect(&self, within: Duration) -> Result<MultiplexedConnection> {
+    pub async fn connect(&mut self, within: Duration) -> Result<MultiplexedConnection> {
         let client = redis::Client::open(redis::ConnectionInfo {
             addr: redis::ConnectionAddr::Unix(self.socket.clone()),
             redis: redis::RedisConnectionInfo::default(),
@@ -69,17 +81,40 @@ impl Scratch {
                 redis::cmd("PING").query_async::<String>(&mut c).await?;
                 Ok::<_, redis::RedisError>(c)
             };
-            match tokio::time::timeout(Duration::from_secs(5), attempt).await {
+            let last = match tokio::time::timeout(Duration::from_secs(5), attempt).await {
                 Ok(Ok(c)) => return Ok(c),
-                other if tokio::time::Instant::now() >= deadline => {
-                    return Err(EngineError::Other(format!(
-                        "a scratch {} did not answer within {within:?}: {other:?}",
-                        self.binary.display()
-                    )))
-                }
-                _ => tokio::time::sleep(Duration::from_millis(5)).await,
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "no answer within 5 s".to_string(),
+            };
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(EngineError::Other(format!(
+                    "{} exited ({status}) before it answered: {}",
+                    self.binary.display(),
+                    self.last_log_line()
+                        .unwrap_or_else(|| "it logged nothing".to_string())
+                )));
             }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(EngineError::Other(format!(
+                    "{} did not answer on its Unix socket {} within {} s (last attempt: {last}; its log: {})",
+                    self.binary.display(),
+                    self.socket.display(),
+                    within.as_secs(),
+                    self.last_log_line()
+                        .unwrap_or_else(|| "empty".to_string())
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    /// The last line of its log, if any.
+    fn last_log_line(&self) -> Option<String> {
+        let text = std::fs::read_to_string(&self.log).ok()?;
+        text.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map(|l| l.trim().to_string())
     }
 
     /// Stops it at once.

@@ -15,6 +15,9 @@ use crate::{EngineError, Result};
 pub struct AclVocabulary {
     pub commands: BTreeSet<String>,
     pub subcommands: BTreeMap<String, BTreeSet<String>>,
+    /// The flag characters the build accepts in `notify-keyspace-events` (asked of the build itself, one by one:
+    /// it refuses a value with any other character).
+    pub keyspace_event_flags: BTreeSet<char>,
 }
 
 impl AclVocabulary {
@@ -25,6 +28,8 @@ impl AclVocabulary {
         };
         let mut v = first.clone();
         for o in rest {
+            v.keyspace_event_flags
+                .retain(|c| o.keyspace_event_flags.contains(c));
             v.commands.retain(|c| o.commands.contains(c));
             v.subcommands.retain(|c, subs| {
                 if let Some(other) = o.subcommands.get(c) {
@@ -34,6 +39,18 @@ impl AclVocabulary {
             });
         }
         v
+    }
+
+    /// Why `value` is not a `notify-keyspace-events` value every build accepts, if it is not.
+    pub fn check_keyspace_events(&self, value: &str) -> std::result::Result<(), String> {
+        match value.chars().find(|c| !self.keyspace_event_flags.contains(c)) {
+            None => Ok(()),
+            Some(c) => Err(format!(
+                "'{}' is not a keyspace event flag the engines here accept (they accept: {})",
+                c.escape_default(),
+                self.keyspace_event_flags.iter().collect::<String>()
+            )),
+        }
     }
 
     /// Whether a `+name` / `-name` rule's `name` (`get`, `config|get`, `select|0`) names something this
@@ -66,7 +83,7 @@ fn text(v: &redis::Value) -> Option<String> {
 /// here).
 pub async fn read(binary: &Path, scratch: &Path) -> Result<AclVocabulary> {
     crate::private::create_dir(scratch)?;
-    let server = crate::scratch::Scratch::start(binary, scratch, &[])?;
+    let mut server = crate::scratch::Scratch::start(binary, scratch, &[])?;
     let result = async {
         let mut conn = server.connect(Duration::from_secs(10)).await?;
         let all: redis::Value = redis::cmd("COMMAND")
@@ -100,6 +117,18 @@ pub async fn read(binary: &Path, scratch: &Path) -> Result<AclVocabulary> {
             }
             v.commands.insert(name);
         }
+        for c in (b'!'..=b'~').map(char::from) {
+            let accepted = redis::cmd("CONFIG")
+                .arg("SET")
+                .arg("notify-keyspace-events")
+                .arg(c.to_string())
+                .query_async::<()>(&mut conn)
+                .await
+                .is_ok();
+            if accepted {
+                v.keyspace_event_flags.insert(c);
+            }
+        }
         Ok(v)
     }
     .await;
@@ -126,11 +155,18 @@ mod tests {
         assert!(!v.knows("config|nosuch"));
         assert!(v.knows("select|0"));
         assert!(!v.knows("gett"));
+        v.keyspace_event_flags.extend("KEg$xA".chars());
+        assert!(v.check_keyspace_events("").is_ok());
+        assert!(v.check_keyspace_events("KEA").is_ok());
+        let refused = v.check_keyspace_events("KXYZ").expect_err("X is no flag");
+        assert!(refused.contains("'X'"), "{refused}");
         let mut older = v.clone();
+        older.keyspace_event_flags.remove(&'x');
         older.commands.remove("select");
         older.subcommands.clear();
         let both = AclVocabulary::common(&[v, older]);
         assert!(!both.knows("select"));
         assert!(both.knows("config|get"));
+        assert!(both.check_keyspace_events("Kx").is_err());
     }
 }
