@@ -1,5 +1,12 @@
-"""Shared by the compatibility tests: every answer a boto3 client receives is checked against AWS's model of the
-operation (model_check); a test during which any answer broke the model fails, naming the violations."""
+"""Shared by the compatibility tests: every answer a boto3 client or the AWS CLI receives is checked against AWS's
+model of the operation (model_check); a test during which any answer broke the model fails, naming the violations.
+The CLI is given the check as a plugin (model_check_cli) through a config file of its own (AWS_CONFIG_FILE) and
+PYTHONPATH."""
+
+import atexit
+import os
+import shutil
+import tempfile
 
 import boto3
 import pytest
@@ -7,6 +14,17 @@ import pytest
 import model_check
 
 VIOLATIONS = []
+
+_dir = tempfile.mkdtemp(prefix="cacheplane-model-check-")
+atexit.register(shutil.rmtree, _dir, ignore_errors=True)
+CLI_VIOLATIONS = os.path.join(_dir, "violations")
+with open(os.path.join(_dir, "config"), "w") as f:
+    f.write("[plugins]\nmodel_check = model_check_cli\n")
+os.environ["AWS_CONFIG_FILE"] = os.path.join(_dir, "config")
+# AWS CLI v1 imports plugins by module name.
+_here = os.path.dirname(os.path.abspath(__file__))
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [_here, os.environ.get("PYTHONPATH")]))
+os.environ["CACHEPLANE_MODEL_VIOLATIONS"] = CLI_VIOLATIONS
 
 
 def _after_call(http_response, model, **_):
@@ -39,7 +57,10 @@ boto3.session.Session.__init__ = _session_init
 def answers_match_the_model():
     """Fails the test if an answer it received does not match the model."""
     VIOLATIONS.clear()
+    open(CLI_VIOLATIONS, "w").close()
     yield
+    with open(CLI_VIOLATIONS) as f:
+        VIOLATIONS.extend(line.strip() for line in f if line.strip())
     found = sorted(set(VIOLATIONS))
     VIOLATIONS.clear()
     assert not found, "answers that do not match AWS's model:\n" + "\n".join(found[:50])

@@ -58,6 +58,10 @@ def check_xml(shape, el, path, out):
     t = shape.type_name
     if t == "structure":
         members = {m.serialization.get("name", name): (name, m) for name, m in shape.members.items()}
+        # Where the model gives a member a wire name of its own (`locationName`), botocore reads that name and the
+        # Smithy SDKs the member's: an answer may carry both (see wire's write_pending_log_deliveries).
+        for name, m in shape.members.items():
+            members.setdefault(name, (name, m))
         seen = {}
         for child in el:
             name = local(child.tag)

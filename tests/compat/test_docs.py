@@ -55,6 +55,10 @@ def user_env(extra=None):
     """The environment of a user who has configured nothing of Cacheplane or AWS; the test clients (aws, python
     with boto3) on PATH."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CACHEPLANE_", "AWS_"))}
+    # Not the user's: the AWS CLI's check of every answer against AWS's model (conftest).
+    for k in ("AWS_CONFIG_FILE", "CACHEPLANE_MODEL_VIOLATIONS", "PYTHONPATH"):
+        if k in os.environ:
+            env[k] = os.environ[k]
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     env.update(extra or {})
     return env

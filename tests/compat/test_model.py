@@ -87,9 +87,10 @@ def test_aws_examples_replay_within_the_model():
         assert applied >= set(examples) - set(REFUSED), "every example of the others applies"
         # Whatever the examples created is deleted again.
         for c in ec.describe_cache_clusters()["CacheClusters"]:
-            if not c.get("ReplicationGroupId"):
+            if not c.get("ReplicationGroupId") and c["CacheClusterStatus"] != "deleting":
                 ec.delete_cache_cluster(CacheClusterId=c["CacheClusterId"])
         for g in ec.describe_replication_groups()["ReplicationGroups"]:
-            ec.delete_replication_group(ReplicationGroupId=g["ReplicationGroupId"])
+            if g["Status"] != "deleting":
+                ec.delete_replication_group(ReplicationGroupId=g["ReplicationGroupId"])
         for c in ("my-mem-cluster", "redis-cluster", "mycluster"):
             ec.get_waiter("cache_cluster_deleted").wait(CacheClusterId=c, WaiterConfig={"Delay": 1})

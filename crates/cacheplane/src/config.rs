@@ -188,7 +188,9 @@ fn engine_binary(given: &Path) -> anyhow::Result<PathBuf> {
     let path = if by_name {
         let name = given.to_string_lossy();
         engine::binary::find_named_on_path(&name).with_context(|| {
-            format!("the engine binary {name} is not on PATH: give its full path to --engine-binary")
+            format!(
+                "the engine binary {name} is not on PATH: give its full path to --engine-binary"
+            )
         })?
     } else {
         absolute(given)?
@@ -207,21 +209,31 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Resolved> {
     let file: FileConfig = match &args.config {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| {
-                format!("cannot read the config file {}: check the path given to --config", p.display())
+                format!(
+                    "cannot read the config file {}: check the path given to --config",
+                    p.display()
+                )
             })?;
             toml::from_str(&text).with_context(|| {
-                format!("the config file {} is not valid: correct it or leave out --config", p.display())
+                format!(
+                    "the config file {} is not valid: correct it or leave out --config",
+                    p.display()
+                )
             })?
         }
         None => FileConfig::default(),
     };
     let data_dir = absolute(&args.data_dir)?;
-    engine::private::create_dir(&data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {}: choose a directory you can write with --data-dir",
+    if let Err(e) = engine::private::create_dir(&data_dir) {
+        let why = match &e {
+            engine::EngineError::Io { source, .. } => source.to_string(),
+            other => other.to_string(),
+        };
+        bail!(
+            "cannot create the data directory {} ({why}): choose a directory you can write with --data-dir",
             data_dir.display()
-        )
-    })?;
+        );
+    }
     // One daemon per data directory, held for this process's life (before anything in it is read or written).
     let lock = engine::private::DirLock::acquire(
         &data_dir,

@@ -6,7 +6,8 @@
 //!   gets a session cookie (`HttpOnly`, `SameSite=Strict`, 12 hours) that carries its expiry and an HMAC over it
 //!   with a key derived from the API secret (and the console password): nothing is kept server-side, so a session
 //!   outlives a restart of the daemon and ends when the secret or password changes.
-//! - **Reads**: `api/list` and `api/groups/{id}` (JSON, from `control::console`), and the API's own actions.
+//! - **Reads**: `api/list`, `api/groups/{id}` and `api/clusters/{id}` (JSON, from `control::console`), and the
+//!   API's own actions.
 //! - **Actions**: `api/action` takes an ElastiCache Query request (`Action=TestFailover&…`) and runs it through the
 //!   same decoder and dispatcher as a signed API request, answering the API's XML (its errors with AWS's code and
 //!   HTTP status), so the console can do nothing the API would not and shows AWS's messages.
@@ -34,7 +35,8 @@ const COOKIE: &str = "cacheplane_console";
 const SESSION: Duration = Duration::from_secs(12 * 3600);
 /// The largest body the console accepts (a create form is a few hundred bytes).
 const MAX_BODY: usize = 64 << 10;
-/// How long a group's live page is served from the last reading of its nodes, whatever the number of browsers.
+/// How long a group's (or cache cluster's) live page is served from the last reading of its nodes, whatever the
+/// number of browsers.
 const GROUP_PAGE_REUSE: Duration = Duration::from_millis(900);
 
 const INDEX_HTML: &str = include_str!("console/index.html");
@@ -47,8 +49,8 @@ pub struct Console {
     key: [u8; 32],
     password: Option<String>,
     interval: Duration,
-    /// Each group's last live page, under a lock of its own: one reading of a group's nodes at a time, shared by
-    /// every browser showing it, while other groups' pages go on.
+    /// Each group's (and cache cluster's) last live page, under a lock of its own: one reading of a group's nodes
+    /// at a time, shared by every browser showing it, while other groups' pages go on.
     pages: std::sync::Mutex<HashMap<String, Arc<PageSlot>>>,
 }
 
@@ -138,6 +140,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/console/api/session", get(session))
         .route("/console/api/list", get(list))
         .route("/console/api/groups/{id}", get(group))
+        .route("/console/api/clusters/{id}", get(cluster))
         .route("/console/api/ca.pem", get(ca_bundle))
         .route("/console/api/action", post(action))
 }
@@ -351,13 +354,33 @@ async fn group(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = check(&app, &headers, false) {
+    live_page(&app, &headers, Page::Group, id).await
+}
+
+async fn cluster(
+    State(app): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    live_page(&app, &headers, Page::Cluster, id).await
+}
+
+/// Which live page: a replication group's, or a cache cluster's (Memcached, or Redis or Valkey outside a group).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Page {
+    Group,
+    Cluster,
+}
+
+/// A live page, read afresh at most once per [`GROUP_PAGE_REUSE`] whatever the number of browsers showing it.
+async fn live_page(app: &AppState, headers: &HeaderMap, page: Page, id: String) -> Response {
+    if let Err(r) = check(app, headers, false) {
         return r.into_response();
     }
-    let Some(c) = console(&app) else {
+    let Some(c) = console(app) else {
         return not_logged_in();
     };
-    let key = id.to_ascii_lowercase();
+    let key = format!("{page:?}/{}", id.to_ascii_lowercase());
     let slot = c
         .pages
         .lock()
@@ -371,14 +394,27 @@ async fn group(
             return json(StatusCode::OK, page.to_string());
         }
     }
-    match app.control.console_group(&id, c.interval.as_secs()).await {
-        Ok(page) => {
-            let body = Arc::new(serde_json::to_string(&page).unwrap_or_default());
+    let interval = c.interval.as_secs();
+    let read = match page {
+        Page::Group => app
+            .control
+            .console_group(&id, interval)
+            .await
+            .map(|p| serde_json::to_string(&p).unwrap_or_default()),
+        Page::Cluster => app
+            .control
+            .console_cluster(&id, interval)
+            .await
+            .map(|p| serde_json::to_string(&p).unwrap_or_default()),
+    };
+    match read {
+        Ok(body) => {
+            let body = Arc::new(body);
             *last = Some((Instant::now(), body.clone()));
             json(StatusCode::OK, body.to_string())
         }
         Err(e) => {
-            // A group that is gone (or never was) keeps no slot.
+            // A group or cluster that is gone (or never was) keeps no slot.
             *last = None;
             drop(last);
             c.pages

@@ -42,12 +42,14 @@ enum Command {
         #[arg(long, env = "CACHEPLANE_REGION", default_value = "us-east-1")]
         region: String,
     },
-    /// Show the replication groups of a data directory as their nodes report them now: roles, replication
-    /// links, and for a migration the link from the source and how far the target is behind it.
+    /// Show the replication groups and cache clusters of a data directory as their nodes report them now: roles,
+    /// replication links, for a migration the link from the source and how far the target is behind it, for a
+    /// Memcached cluster its nodes' items and memory and the node list auto discovery serves.
     Status {
         #[arg(long, default_value = config::DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
-        /// Only this replication group.
+        /// Only this replication group or cache cluster (Memcached, or Redis/Valkey outside a group): the flag
+        /// takes either kind of id.
         #[arg(long)]
         replication_group_id: Option<String>,
         /// `text` for people, `json` for scripts (with --watch: one JSON document a refresh, a line each).

@@ -290,9 +290,9 @@ async fn bind_metrics(listen: &str) -> anyhow::Result<Option<tokio::net::TcpList
     if listen == "off" {
         return Ok(None);
     }
-    let addr: std::net::SocketAddr = listen
-        .parse()
-        .with_context(|| format!("--metrics-listen {listen} is not an address: give ADDR:PORT, or off"))?;
+    let addr: std::net::SocketAddr = listen.parse().with_context(|| {
+        format!("--metrics-listen {listen} is not an address: give ADDR:PORT, or off")
+    })?;
     match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => Ok(Some(l)),
         Err(e) if listen == config::DEFAULT_METRICS_LISTEN => {

@@ -776,8 +776,14 @@ async fn reshard(
         Some("modifying")
     );
     let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = 0.0;
     loop {
         let g = describe_group(c, id).await;
+        let pct = g
+            .pending_modified_values()
+            .and_then(|p| p.resharding())
+            .and_then(|r| r.slot_migration())
+            .and_then(|s| s.progress_percentage());
         if g.status() == Some("available") {
             assert!(g
                 .pending_modified_values()
@@ -786,6 +792,10 @@ async fn reshard(
             return g;
         }
         assert_eq!(g.status(), Some("modifying"));
+        // Present, never going back, until the group is available (at 100 while the last steps run).
+        let pct = pct.unwrap_or_else(|| panic!("no ProgressPercentage while modifying: {g:?}"));
+        assert!(pct >= last && pct <= 100.0, "{last} then {pct}");
+        last = pct;
         assert!(Instant::now() < deadline, "resharding of {id} never ended");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -166,6 +166,13 @@ pub struct Sample {
     /// Unix time of the collection, in seconds.
     pub at: i64,
     pub commands: Option<u64>,
+    /// Of `commands`, those this daemon had sent the node over its admin connections when it was read
+    /// ([`engine::admin::commands_sent`]; `None` for Memcached, whose `stats` and `version` are not counted).
+    pub control_commands: Option<u64>,
+    /// Of `commands`, replication's own (`REPLCONF`).
+    pub replication_commands: Option<u64>,
+    /// Items stored (Memcached).
+    pub items: Option<u64>,
     pub used_memory: Option<u64>,
     pub max_memory: Option<u64>,
     pub clients: Option<u64>,
@@ -288,12 +295,21 @@ impl Control {
                                     AdminClient::connect_within(&addr, &admin, INFO_TIMEOUT).await?
                                 }
                             };
-                            let info = c.info("default").await?;
-                            Ok::<_, engine::EngineError>((Some(c), NodeStats::from_info(&info)))
+                            // The daemon's own commands so far, read before this INFO as the node's count
+                            // (which leaves out the INFO that reports it).
+                            let sent = engine::admin::commands_sent(addr.tcp);
+                            let mut info = c.info("default").await?;
+                            info.extend(c.info("commandstats").await?);
+                            Ok::<_, engine::EngineError>((
+                                Some(c),
+                                NodeStats::from_info(&info),
+                                Some(sent),
+                            ))
                         }
                         Reach::Memcached(addr, tls) => Ok((
                             None,
                             engine::memcached::node_stats(addr, tls.as_ref()).await?,
+                            None,
                         )),
                     }
                 };
@@ -309,7 +325,7 @@ impl Control {
         let at = crate::now().timestamp();
         while let Some(r) = reads.join_next().await {
             let Ok((name, read)) = r else { continue };
-            if let Some((c, info)) = read {
+            if let Some((c, info, sent)) = read {
                 if let Some(c) = c {
                     cache.conns.insert(name.clone(), c);
                 }
@@ -317,6 +333,9 @@ impl Control {
                 samples.push_back(Sample {
                     at,
                     commands: info.commands,
+                    control_commands: sent,
+                    replication_commands: info.replication_commands,
+                    items: info.items,
                     used_memory: info.used_memory,
                     max_memory: info.max_memory,
                     clients: info.clients,
@@ -339,6 +358,15 @@ impl Control {
         cache
             .history
             .retain(|name, _| known.contains(name.as_str()));
+        engine::admin::forget_sent_except(
+            &targets
+                .iter()
+                .filter_map(|t| match &t.reach {
+                    Reach::Redis(addr) => Some(addr.tcp),
+                    Reach::Memcached(..) => None,
+                })
+                .collect(),
+        );
         cache.collected = Some(Instant::now());
         cache.took = started.elapsed();
     }

@@ -58,7 +58,15 @@ pub fn human_bytes(bytes: u64) -> String {
             };
         }
     }
-    format!("{bytes} bytes")
+    counted(bytes, "byte")
+}
+
+/// `n` of a thing, its noun in the singular for one: `1 replica`, `0 replicas`, `2 replicas`.
+pub fn counted(n: impl Into<u64>, noun: &str) -> String {
+    match n.into() {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
 }
 
 #[cfg(test)]
@@ -103,5 +111,9 @@ mod tests {
         assert_eq!(human_bytes(350_000_000), "350.0 MB");
         assert_eq!(human_bytes(12_345), "12 KB");
         assert_eq!(human_bytes(12), "12 bytes");
+        assert_eq!(human_bytes(1), "1 byte");
+        assert_eq!(counted(1u32, "replica"), "1 replica");
+        assert_eq!(counted(0u32, "replica"), "0 replicas");
+        assert_eq!(counted(2u64, "node group"), "2 node groups");
     }
 }

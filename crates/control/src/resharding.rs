@@ -128,6 +128,7 @@ impl Control {
             moves,
             total_slots,
             removing_shards: removed,
+            finished: false,
         });
         g.status = GroupStatus::Modifying;
         events.push(NewEvent::group(

@@ -1,16 +1,22 @@
-//! `cacheplane status`: what the groups of a data directory look like now, read from the store and from the
-//! nodes themselves (with the admin credentials of the data directory), including the replication link of a
-//! migration and how far the target is behind its source. Read-only: it runs beside the daemon.
+//! `cacheplane status`: what the replication groups and cache clusters of a data directory look like now, read from
+//! the store and from the nodes themselves (with the admin credentials of the data directory), including the
+//! replication link of a migration and how far the target is behind its source, and for a Memcached cluster its
+//! nodes' `stats` and the node list auto discovery serves. Read-only: it runs beside the daemon.
+//!
+//! The text view is a line a group or cluster, its endpoints and operations, then a line a node; [`Report::wrapped`]
+//! lays it out for a terminal's width, breaking lines between fields (or words), never inside an address or an id.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use engine::admin::{AdminClient, Role};
+use engine::admin::{AdminClient, NodeStats, Role};
 use engine::secret::AdminCredentials;
 
 use crate::error::{ControlError, Result};
-use crate::model::{MigrationPhase, ReplicationGroup, Shard};
+use crate::model::{MemcachedCluster, MigrationPhase, ReplicationGroup, Shard};
+use crate::progress::{counted, human_bytes};
 use crate::store::Store;
 
 const NODE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -29,10 +35,14 @@ pub struct Operation {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct NodeReport {
     pub cache_cluster_id: String,
+    /// `0001` for a Redis or Valkey cluster's one node; a Memcached cluster's node id.
+    pub cache_node_id: String,
     pub address: String,
     pub zone: String,
-    /// `primary`, `replica`, or `None` when the node does not answer.
+    /// `primary`, `replica`, or `None` when the node does not answer (and for Memcached nodes).
     pub role: Option<&'static str>,
+    /// A Memcached node's `CacheNodeStatus`: `creating`, `available`, `rebooting` or `deleting`.
+    pub status: Option<&'static str>,
     /// What the text view says of it (`primary, 2 replicas connected, offset 1234`).
     pub state: String,
     pub offset: Option<i64>,
@@ -40,6 +50,31 @@ pub struct NodeReport {
     pub behind_bytes: Option<i64>,
     /// A load or a full sync under way.
     pub progress: Option<Operation>,
+    /// A Memcached node's items (`curr_items`) and item memory used and allowed (`bytes`, `limit_maxbytes`), as
+    /// its `stats` said.
+    pub items: Option<u64>,
+    pub memory_used_bytes: Option<u64>,
+    pub memory_max_bytes: Option<u64>,
+}
+
+impl NodeReport {
+    fn new(cache_cluster_id: &str, cache_node_id: &str, address: String, zone: &str) -> Self {
+        Self {
+            cache_cluster_id: cache_cluster_id.to_string(),
+            cache_node_id: cache_node_id.to_string(),
+            address,
+            zone: zone.to_string(),
+            role: None,
+            status: None,
+            state: String::new(),
+            offset: None,
+            behind_bytes: None,
+            progress: None,
+            items: None,
+            memory_used_bytes: None,
+            memory_max_bytes: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -57,6 +92,8 @@ pub struct GroupReport {
     pub engine: String,
     pub engine_version: String,
     pub cache_node_type: String,
+    /// `disabled`, `compatible` or `enabled`.
+    pub cluster_mode: &'static str,
     pub endpoints: Vec<String>,
     /// The group's long operations under way (its nodes' own are with the nodes).
     pub operations: Vec<Operation>,
@@ -65,16 +102,37 @@ pub struct GroupReport {
     pub shards: Vec<ShardReport>,
 }
 
+/// A cache cluster outside any replication group: a Memcached cluster, or a Redis or Valkey cluster of one node.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ClusterReport {
+    pub id: String,
+    pub status: String,
+    pub engine: String,
+    pub engine_version: String,
+    pub cache_node_type: String,
+    pub endpoints: Vec<String>,
+    /// Memcached: the configuration endpoint (`address:port`) that auto discovery clients ask.
+    pub configuration_endpoint: Option<String>,
+    /// Memcached: the version of the node list the configuration endpoint serves (`config get cluster`), and the
+    /// nodes on that list.
+    pub discovery_version: Option<u64>,
+    pub discovery_nodes: Vec<String>,
+    pub operations: Vec<Operation>,
+    pub nodes: Vec<NodeReport>,
+}
+
 /// What `cacheplane status` shows.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Report {
     pub replication_groups: Vec<GroupReport>,
+    pub cache_clusters: Vec<ClusterReport>,
     /// Where TLS clients find the deployment's CA bundle.
     pub ca_bundle: Option<String>,
 }
 
-/// The report for every group of `data_dir`, or only `group`.
-pub async fn report(data_dir: &Path, group: Option<&str>) -> Result<Report> {
+/// The report for every replication group and cache cluster of `data_dir`, or only the one named `id` (a
+/// replication group's id, or a cache cluster's: Memcached, or Redis or Valkey outside a group).
+pub async fn report(data_dir: &Path, id: Option<&str>) -> Result<Report> {
     let db = data_dir.join("cacheplane.sqlite3");
     let secret = data_dir.join("admin.secret");
     if !db.exists() || !secret.exists() {
@@ -86,74 +144,219 @@ pub async fn report(data_dir: &Path, group: Option<&str>) -> Result<Report> {
     }
     let admin = engine::secret::load_or_create(&secret)?;
     engine::private::prepare_socket_dir(data_dir)?;
-    let mut groups = Store::open(&db)?.load_groups()?;
-    groups.retain(|g| !g.standalone);
+    let store = Store::open(&db)?;
+    let mut groups = store.load_groups()?;
+    let mut memcached = store.load_memcached()?;
+    let named = |other: &str| id.is_none_or(|id| id.eq_ignore_ascii_case(other));
+    groups.retain(|g| named(&g.id));
     groups.sort_by(|a, b| a.id.cmp(&b.id));
-    if let Some(id) = group {
-        groups.retain(|g| g.id.eq_ignore_ascii_case(id));
-        if groups.is_empty() {
-            return Err(ControlError::ReplicationGroupNotFound(id.to_string()));
+    memcached.retain(|c| named(&c.id));
+    if let Some(id) = id {
+        if groups.is_empty() && memcached.is_empty() {
+            return Err(ControlError::InvalidParameterValue(format!(
+                "{} has no replication group or cache cluster {id}.",
+                data_dir.display()
+            )));
         }
     }
     let mut out = Report {
         replication_groups: Vec::new(),
+        cache_clusters: Vec::new(),
         ca_bundle: None,
     };
     for g in &groups {
-        out.replication_groups
-            .push(group_report(g, &admin, data_dir).await);
+        let r = group_report(g, &admin, data_dir).await;
+        if g.standalone {
+            out.cache_clusters.push(standalone_report(r));
+        } else {
+            out.replication_groups.push(r);
+        }
     }
     let bundle = data_dir.join("tls").join("ca.pem");
+    let tls = if memcached.iter().any(|c| c.transit_encryption) {
+        engine::memcached::Tls::new(&bundle, None).ok()
+    } else {
+        None
+    };
+    for c in &memcached {
+        // Every node at once: one slow node does not hold back the others' answers.
+        let mut reads = tokio::task::JoinSet::new();
+        for n in &c.nodes {
+            let (id, addr) = (n.id.clone(), std::net::SocketAddr::new(n.address, c.port));
+            let tls = tls.clone().filter(|_| c.transit_encryption);
+            reads.spawn(async move {
+                let read = engine::memcached::node_stats(addr, tls.as_ref());
+                (id, tokio::time::timeout(NODE_TIMEOUT, read).await)
+            });
+        }
+        let mut stats = HashMap::new();
+        while let Some(r) = reads.join_next().await {
+            if let Ok((id, Ok(Ok(s)))) = r {
+                stats.insert(id, s);
+            }
+        }
+        out.cache_clusters.push(memcached_report(c, &stats));
+    }
+    out.cache_clusters.sort_by(|a, b| a.id.cmp(&b.id));
     if bundle.exists() {
         out.ca_bundle = Some(bundle.display().to_string());
     }
     Ok(out)
 }
 
+/// A Memcached cluster from its spec and what each node's `stats` said (by node id; a node missing did not
+/// answer, or was not read).
+pub fn memcached_report(c: &MemcachedCluster, stats: &HashMap<String, NodeStats>) -> ClusterReport {
+    let configuration_endpoint = std::net::SocketAddr::new(c.config_address, c.port).to_string();
+    let nodes = c
+        .nodes
+        .iter()
+        .map(|n| {
+            let mut r = NodeReport::new(
+                &c.id,
+                &n.id,
+                std::net::SocketAddr::new(n.address, c.port).to_string(),
+                &n.zone,
+            );
+            r.status = Some(n.state.as_str());
+            let s = stats.get(&n.id);
+            r.items = s.and_then(|s| s.items);
+            r.memory_used_bytes = s.and_then(|s| s.used_memory);
+            r.memory_max_bytes = s.and_then(|s| s.max_memory);
+            let mut state = n.state.as_str().to_string();
+            match s {
+                Some(_) => {
+                    if let Some(items) = r.items {
+                        let _ = write!(state, ", {}", counted(items, "item"));
+                    }
+                    if let (Some(used), Some(max)) = (r.memory_used_bytes, r.memory_max_bytes) {
+                        let _ = write!(
+                            state,
+                            ", {} of {} used",
+                            human_bytes(used),
+                            human_bytes(max)
+                        );
+                    }
+                }
+                None if n.state == crate::model::McNodeState::Creating => {}
+                None => state.push_str(", not answering"),
+            }
+            if !c.published.contains(&n.id) {
+                state.push_str(", not listed by auto discovery");
+            }
+            r.state = state;
+            r
+        })
+        .collect();
+    let discovery_nodes: Vec<String> = c
+        .nodes
+        .iter()
+        .filter(|n| c.published.contains(&n.id))
+        .map(|n| n.id.clone())
+        .collect();
+    ClusterReport {
+        id: c.id.clone(),
+        status: c.status.as_str().to_string(),
+        engine: "memcached".to_string(),
+        engine_version: c.engine_version.clone(),
+        cache_node_type: c.cache_node_type.clone(),
+        endpoints: vec![format!(
+            "configuration endpoint {configuration_endpoint}  auto discovery version {}: {}",
+            c.config_version,
+            counted(discovery_nodes.len() as u64, "node")
+        )],
+        configuration_endpoint: Some(configuration_endpoint),
+        discovery_version: Some(c.config_version),
+        discovery_nodes,
+        operations: Vec::new(),
+        nodes,
+    }
+}
+
+/// A Redis or Valkey cluster outside any group, from the report of the one-node group it is run as: its node's
+/// address is its endpoint.
+pub fn standalone_report(g: GroupReport) -> ClusterReport {
+    let nodes: Vec<NodeReport> = g.shards.into_iter().flat_map(|s| s.nodes).collect();
+    ClusterReport {
+        id: g.id,
+        status: g.status,
+        engine: g.engine,
+        engine_version: g.engine_version,
+        cache_node_type: g.cache_node_type,
+        endpoints: nodes
+            .iter()
+            .map(|n| format!("endpoint {}", n.address))
+            .collect(),
+        configuration_endpoint: None,
+        discovery_version: None,
+        discovery_nodes: Vec::new(),
+        operations: g.operations,
+        nodes,
+    }
+}
+
 impl Report {
-    /// The text view: a line a group, its operations, a line a node.
+    /// The text view, a line an item: a line a group or cluster, its endpoints and operations, a line a node.
     pub fn text(&self) -> String {
         let mut out = String::new();
-        if self.replication_groups.is_empty() {
-            out.push_str("no replication groups\n");
+        for l in self.lines() {
+            out.push_str(&l);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The text view laid out for a terminal `width` columns wide: a line too long is broken between its fields
+    /// (or, for a field wider than a line, between words) and goes on indented; a word is never cut, so an
+    /// address or an id wider than the terminal is the only thing that can run past it.
+    pub fn wrapped(&self, width: usize) -> String {
+        let mut out = String::new();
+        for l in self.lines() {
+            for part in wrap(&l, width) {
+                out.push_str(&part);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.replication_groups.is_empty() && self.cache_clusters.is_empty() {
+            out.push("no replication groups or cache clusters".to_string());
         }
         for g in &self.replication_groups {
-            let _ = writeln!(
-                out,
-                "{}  {}  {} {}  {}  {}",
-                g.id,
-                g.status,
-                g.engine,
-                g.engine_version,
-                g.cache_node_type,
-                g.endpoints.join("  ")
-            );
-            for o in &g.operations {
-                let _ = writeln!(out, "  {}: {}", o.kind, o.label);
-            }
+            out.push(format!(
+                "{}  {}  {} {}  {}",
+                g.id, g.status, g.engine, g.engine_version, g.cache_node_type
+            ));
+            out.extend(g.endpoints.iter().map(|e| format!("  {e}")));
+            operation_lines(&mut out, &g.operations);
             if let Some(m) = &g.migration {
-                let _ = writeln!(out, "  {m}");
+                out.push(format!("  {m}"));
             }
             for shard in &g.shards {
                 if let Some(slots) = &shard.slots {
-                    let _ = writeln!(out, "  shard {}  slots {slots}", shard.id);
+                    out.push(format!(
+                        "  shard {}  slots {}",
+                        shard.id,
+                        slots.replace(',', ", ")
+                    ));
                 }
-                for n in &shard.nodes {
-                    let progress = n
-                        .progress
-                        .as_ref()
-                        .map(|p| format!(", {}", p.label))
-                        .unwrap_or_default();
-                    let _ = writeln!(
-                        out,
-                        "  {}  {}  {}  {}{progress}",
-                        n.cache_cluster_id, n.address, n.zone, n.state
-                    );
-                }
+                out.extend(shard.nodes.iter().map(node_line));
             }
         }
+        for c in &self.cache_clusters {
+            out.push(format!(
+                "{}  {}  {} {}  {}  (cache cluster)",
+                c.id, c.status, c.engine, c.engine_version, c.cache_node_type
+            ));
+            out.extend(c.endpoints.iter().map(|e| format!("  {e}")));
+            operation_lines(&mut out, &c.operations);
+            out.extend(c.nodes.iter().map(node_line));
+        }
         if let Some(b) = &self.ca_bundle {
-            let _ = writeln!(out, "CA bundle for TLS clients (rediss://): {b}");
+            out.push(format!("CA bundle for TLS clients (rediss://): {b}"));
         }
         out
     }
@@ -169,8 +372,75 @@ impl Report {
                 }
             }
         }
+        for c in &self.cache_clusters {
+            v.extend(c.operations.iter().map(|o| (c.id.clone(), o)));
+            for n in &c.nodes {
+                if let Some(p) = &n.progress {
+                    v.push((c.id.clone(), p));
+                }
+            }
+        }
         v
     }
+}
+
+fn operation_lines(out: &mut Vec<String>, ops: &[Operation]) {
+    out.extend(ops.iter().map(|o| format!("  {}: {}", o.kind, o.label)));
+}
+
+/// A node's line: its id (a Redis or Valkey node's cluster id, a Memcached node's id), address, zone, state.
+fn node_line(n: &NodeReport) -> String {
+    let id = if n.status.is_some() {
+        &n.cache_node_id
+    } else {
+        &n.cache_cluster_id
+    };
+    let progress = n
+        .progress
+        .as_ref()
+        .map(|p| format!(", {}", p.label))
+        .unwrap_or_default();
+    format!("  {id}  {}  {}  {}{progress}", n.address, n.zone, n.state)
+}
+
+/// `line` broken into lines of at most `width` columns where it can be: between its fields (two spaces apart)
+/// first, else between words; the lines after the first are indented four columns more than it. A word wider
+/// than a line is left whole.
+pub fn wrap(line: &str, width: usize) -> Vec<String> {
+    let cols = |s: &str| s.chars().count();
+    let indent = line.len() - line.trim_start_matches(' ').len();
+    let next = " ".repeat(indent + 4);
+    let mut out = Vec::new();
+    let mut cur = " ".repeat(indent);
+    // Whether `cur` holds anything past its indentation.
+    let mut filled = false;
+    for field in line[indent..].split("  ").filter(|f| !f.is_empty()) {
+        let sep = if filled { "  " } else { "" };
+        if cols(&cur) + cols(sep) + cols(field) <= width {
+            cur.push_str(sep);
+            cur.push_str(field);
+            filled = true;
+            continue;
+        }
+        // On a line of its own, and when it is wider than that, its words, as many on each line as fit.
+        if filled {
+            out.push(std::mem::replace(&mut cur, next.clone()));
+            filled = false;
+        }
+        for word in field.split(' ').filter(|w| !w.is_empty()) {
+            let sep = if filled { " " } else { "" };
+            if filled && cols(&cur) + cols(sep) + cols(word) > width {
+                out.push(std::mem::replace(&mut cur, next.clone()));
+                cur.push_str(word);
+            } else {
+                cur.push_str(sep);
+                cur.push_str(word);
+            }
+            filled = true;
+        }
+    }
+    out.push(cur);
+    out
 }
 
 pub(crate) async fn group_report(
@@ -179,12 +449,9 @@ pub(crate) async fn group_report(
     data_dir: &Path,
 ) -> GroupReport {
     let mut endpoints = Vec::new();
-    if g.cluster_mode.has_primary_endpoint() {
-        endpoints.push(format!(
-            "primary endpoint {}  reader endpoint {}",
-            g.primary_endpoint_addr(),
-            g.reader_endpoint_addr()
-        ));
+    if g.cluster_mode.has_primary_endpoint() && !g.standalone {
+        endpoints.push(format!("primary endpoint {}", g.primary_endpoint_addr()));
+        endpoints.push(format!("reader endpoint {}", g.reader_endpoint_addr()));
     }
     if let Some(ce) = g
         .configuration_endpoint
@@ -215,14 +482,22 @@ pub(crate) async fn group_report(
             .count();
         operations.push(Operation {
             kind: "create",
-            label: format!("{up} of {total} nodes started"),
+            label: format!("{up} of {} started", counted(total as u64, "node")),
             percent: Some(up as f64 * 100.0 / total.max(1) as f64),
         });
     }
     if let Some(r) = &g.resharding {
         operations.push(Operation {
             kind: "resharding",
-            label: format!("{:.1}% of {} slots moved", r.progress(), r.total_slots),
+            label: if r.finished {
+                format!("all {} moved; finishing", counted(r.total_slots, "slot"))
+            } else {
+                format!(
+                    "{:.1}% of {} moved",
+                    r.progress(),
+                    counted(r.total_slots, "slot")
+                )
+            },
             percent: Some(r.progress()),
         });
     }
@@ -263,6 +538,7 @@ pub(crate) async fn group_report(
         engine: g.engine.clone(),
         engine_version: g.engine_version.clone(),
         cache_node_type: g.cache_node_type.clone(),
+        cluster_mode: g.cluster_mode.as_str(),
         endpoints,
         operations,
         migration,
@@ -306,16 +582,12 @@ async fn node_status(
     data_dir: &Path,
     primary_offset: Option<i64>,
 ) -> NodeReport {
-    let mut n = NodeReport {
-        cache_cluster_id: m.cluster_id.clone(),
-        address: g.addr_of(m, g.ipv6_discovery()).to_string(),
-        zone: m.availability_zone.clone(),
-        role: None,
-        state: String::new(),
-        offset: None,
-        behind_bytes: None,
-        progress: None,
-    };
+    let mut n = NodeReport::new(
+        &m.cluster_id,
+        "0001",
+        g.addr_of(m, g.ipv6_discovery()).to_string(),
+        &m.availability_zone,
+    );
     n.state =
         match AdminClient::connect_within(&g.admin_addr(m, data_dir), admin, NODE_TIMEOUT).await {
             Err(_) => "not answering".to_string(),
@@ -323,36 +595,47 @@ async fn node_status(
                 n.progress = data_progress(&mut c).await;
                 match c.role().await {
                     Err(e) => format!("not answering ({e})"),
-                    Ok(Role::Primary {
-                        connected_replicas,
-                        offset,
-                    }) => {
-                        n.role = Some("primary");
-                        n.offset = Some(offset);
-                        format!("primary, {connected_replicas} replicas connected, offset {offset}")
-                    }
-                    Ok(Role::Replica {
-                        primary,
-                        link_up,
-                        offset,
-                    }) => {
-                        n.role = Some("replica");
-                        n.offset = Some(offset);
-                        n.behind_bytes = primary_offset.map(|p| (p - offset).max(0));
-                        let behind = n
-                            .behind_bytes
-                            .map(|b| format!(", {b} bytes behind the primary"))
-                            .unwrap_or_default();
-                        format!(
-                            "replica of {}, link {}, offset {offset}{behind}",
-                            primary.map_or("?".to_string(), |p| p.to_string()),
-                            if link_up { "up" } else { "down" }
-                        )
-                    }
+                    Ok(role) => describe_role(&mut n, &role, primary_offset),
                 }
             }
         };
     n
+}
+
+/// Fills `n`'s role, offset and distance from `role` as the node reported it (`primary_offset`: its shard
+/// primary's, for a replica), and says it: `primary, 1 replica connected, offset 1234`.
+fn describe_role(n: &mut NodeReport, role: &Role, primary_offset: Option<i64>) -> String {
+    match *role {
+        Role::Primary {
+            connected_replicas,
+            offset,
+        } => {
+            n.role = Some("primary");
+            n.offset = Some(offset);
+            format!(
+                "primary, {} connected, offset {offset}",
+                counted(connected_replicas, "replica")
+            )
+        }
+        Role::Replica {
+            primary,
+            link_up,
+            offset,
+        } => {
+            n.role = Some("replica");
+            n.offset = Some(offset);
+            n.behind_bytes = primary_offset.map(|p| (p - offset).max(0));
+            let behind = n
+                .behind_bytes
+                .map(|b| format!(", {} behind the primary", counted(b as u64, "byte")))
+                .unwrap_or_default();
+            format!(
+                "replica of {}, link {}, offset {offset}{behind}",
+                primary.map_or("?".to_string(), |p| p.to_string()),
+                if link_up { "up" } else { "down" }
+            )
+        }
+    }
 }
 
 /// How far a node has got with its data, when it is on its way: a full sync being received, or a load (after a
@@ -382,8 +665,8 @@ pub fn load_line(p: &engine::admin::LoadProgress) -> String {
     let mut line = format!(
         "loading its data: {:.0}% ({} of {})",
         p.percent,
-        crate::progress::human_bytes(p.loaded_bytes),
-        crate::progress::human_bytes(p.total_bytes)
+        human_bytes(p.loaded_bytes),
+        human_bytes(p.total_bytes)
     );
     if let Some(eta) = p.eta_seconds {
         let _ = write!(line, ", about {eta} s left");
@@ -396,15 +679,12 @@ pub fn sync_line(l: &engine::admin::LinkState) -> String {
     if l.sync_read_bytes == 0 {
         return "full sync: waiting for the primary's data".into();
     }
-    let mut line = format!(
-        "receiving a full sync: {}",
-        crate::progress::human_bytes(l.sync_read_bytes)
-    );
+    let mut line = format!("receiving a full sync: {}", human_bytes(l.sync_read_bytes));
     if let Some(total) = l.sync_total_bytes {
         let _ = write!(
             line,
             " of {} ({:.0}%)",
-            crate::progress::human_bytes(total),
+            human_bytes(total),
             l.sync_read_bytes as f64 * 100.0 / total.max(1) as f64
         );
     }
@@ -457,7 +737,11 @@ async fn migration_line(
         let _ = write!(line, " for {s} s");
     }
     if link.sync_in_progress {
-        let _ = write!(line, ", initial sync {} bytes", link.sync_read_bytes);
+        let _ = write!(
+            line,
+            ", initial sync {}",
+            counted(link.sync_read_bytes, "byte")
+        );
         if let Some(total) = link.sync_total_bytes {
             let _ = write!(line, " of {total}");
         }
@@ -481,7 +765,7 @@ async fn migration_line(
                 if link.link_up && behind == 0 {
                     "in sync".to_string()
                 } else {
-                    format!("{behind} bytes behind")
+                    format!("{} behind", counted(behind as u64, "byte"))
                 }
             );
         }
@@ -490,4 +774,220 @@ async fn migration_line(
         }
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{McNode, McNodeState, McPending, McStatus};
+
+    fn node(cluster: &str, address: &str, state: &str) -> NodeReport {
+        let mut n = NodeReport::new(cluster, "0001", address.to_string(), "us-east-1a");
+        n.state = state.to_string();
+        n
+    }
+
+    /// A group as `cacheplane status` shows it, with its longest lines: a replica's state, a multi-range slot list,
+    /// a migration line.
+    fn group() -> GroupReport {
+        let mut primary = node("orders-0002-001", "127.201.144.233:6379", "");
+        primary.state = describe_role(
+            &mut primary,
+            &Role::Primary {
+                connected_replicas: 1,
+                offset: 123_456_789,
+            },
+            None,
+        );
+        let mut replica = node("orders-0002-002", "127.201.144.234:6379", "");
+        replica.state = describe_role(
+            &mut replica,
+            &Role::Replica {
+                primary: Some("127.201.144.233:6379".parse().expect("addr")),
+                link_up: true,
+                offset: 123_456_788,
+            },
+            Some(123_456_789),
+        );
+        replica.progress = Some(Operation {
+            kind: "sync",
+            label: "receiving a full sync: 12.0 MB of 150.6 MB (8%)".into(),
+            percent: Some(8.0),
+        });
+        GroupReport {
+            id: "orders".into(),
+            status: "modifying".into(),
+            engine: "redis".into(),
+            engine_version: "7.0.15".into(),
+            cache_node_type: "cache.r7g.large".into(),
+            cluster_mode: "enabled",
+            endpoints: vec!["configuration endpoint 127.201.144.230:6379".into()],
+            operations: vec![Operation {
+                kind: "resharding",
+                label: "45.0% of 5462 slots moved".into(),
+                percent: Some(45.0),
+            }],
+            migration: Some(
+                "migration from 10.0.0.12:6379: link up, target offset 1234567 / source offset 1234567 (in sync)"
+                    .into(),
+            ),
+            shards: vec![ShardReport {
+                id: "0002".into(),
+                slots: Some("0-1000,2000-3000,4000-5000,6000-7000,8000-9000,10000-11000,12000-12100".into()),
+                nodes: vec![primary, replica],
+            }],
+        }
+    }
+
+    fn memcached() -> MemcachedCluster {
+        let t = crate::now();
+        let mc_node = |id: &str, address: &str, state| McNode {
+            id: id.into(),
+            zone: "us-east-1b".into(),
+            address: address.parse().expect("ip"),
+            created: t,
+            state,
+            booted: None,
+            memory_mib: None,
+        };
+        MemcachedCluster {
+            id: "sessions".into(),
+            status: McStatus::Modifying,
+            created: t,
+            engine_version: "1.6.18".into(),
+            cache_node_type: "cache.t3.micro".into(),
+            port: 11211,
+            az_mode: "single-az".into(),
+            config_address: "127.10.0.1".parse().expect("ip"),
+            config_version: 3,
+            published: vec!["0001".into(), "0002".into()],
+            nodes: vec![
+                mc_node("0001", "127.10.0.2", McNodeState::Available),
+                mc_node("0002", "127.10.0.3", McNodeState::Available),
+                mc_node("0004", "127.10.0.5", McNodeState::Creating),
+            ],
+            next_node: 5,
+            pending: McPending::default(),
+            preferred_maintenance_window: "sun:05:00-sun:06:00".into(),
+            notification: None,
+            security_group_ids: vec![],
+            cache_subnet_group: "default".into(),
+            cache_parameter_group: "default.memcached1.6".into(),
+            auto_minor_version_upgrade: true,
+            transit_encryption: false,
+        }
+    }
+
+    fn report() -> Report {
+        let stats = HashMap::from([(
+            "0001".to_string(),
+            NodeStats {
+                items: Some(1),
+                used_memory: Some(68),
+                max_memory: Some(536_870_912),
+                ..Default::default()
+            },
+        )]);
+        Report {
+            replication_groups: vec![group()],
+            cache_clusters: vec![memcached_report(&memcached(), &stats)],
+            ca_bundle: Some("/var/lib/cacheplane/tls/ca.pem".into()),
+        }
+    }
+
+    #[test]
+    fn at_80_columns_no_line_is_longer_and_no_word_is_cut() {
+        let r = report();
+        let (text, wrapped) = (r.text(), r.wrapped(80));
+        assert!(
+            text.lines().any(|l| l.chars().count() > 80),
+            "the example has lines to break:\n{text}"
+        );
+        for line in wrapped.lines() {
+            assert!(
+                line.chars().count() <= 80,
+                "{} columns: {line:?}",
+                line.chars().count()
+            );
+        }
+        // The same words in the same order: lines are broken between words only.
+        let words = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(words(&text), words(&wrapped), "\n{wrapped}");
+        // A line that goes on is indented under its start.
+        assert!(
+            wrapped.contains("us-east-1a\n      primary, 1 replica connected"),
+            "\n{wrapped}"
+        );
+        // Wide enough, nothing changes.
+        assert_eq!(r.wrapped(400), text);
+    }
+
+    #[test]
+    fn a_word_wider_than_the_terminal_is_left_whole() {
+        assert_eq!(
+            wrap("  node  127.201.144.233:6379  up", 10),
+            vec!["  node", "      127.201.144.233:6379", "      up"]
+        );
+    }
+
+    #[test]
+    fn counts_read_in_the_singular_for_one() {
+        let text = report().text();
+        assert!(
+            text.contains("primary, 1 replica connected, offset 123456789"),
+            "{text}"
+        );
+        assert!(text.contains(", 1 byte behind the primary"), "{text}");
+        assert!(
+            text.contains("available, 1 item, 68 bytes of 536.9 MB used"),
+            "{text}"
+        );
+        for wrong in ["1 replicas", "1 bytes", "1 items", "1 nodes"] {
+            assert!(!text.contains(wrong), "{wrong:?} in\n{text}");
+        }
+        let mut n = node("g-001", "127.0.0.1:6379", "");
+        let two = describe_role(
+            &mut n,
+            &Role::Primary {
+                connected_replicas: 2,
+                offset: 0,
+            },
+            None,
+        );
+        assert_eq!(two, "primary, 2 replicas connected, offset 0");
+    }
+
+    /// A Memcached cluster has its lines: the configuration endpoint with the version of the node list auto
+    /// discovery serves, and a line a node with its status and what its `stats` said.
+    #[test]
+    fn a_memcached_cluster_shows_its_nodes_and_discovery() {
+        let r = report();
+        let c = &r.cache_clusters[0];
+        assert_eq!(
+            c.configuration_endpoint.as_deref(),
+            Some("127.10.0.1:11211")
+        );
+        assert_eq!(c.discovery_version, Some(3));
+        assert_eq!(c.discovery_nodes, ["0001", "0002"]);
+        let ids: Vec<&str> = c.nodes.iter().map(|n| n.cache_node_id.as_str()).collect();
+        assert_eq!(ids, ["0001", "0002", "0004"]);
+        assert_eq!(c.nodes[0].items, Some(1));
+        assert_eq!(c.nodes[0].status, Some("available"));
+        let text = r.text();
+        for line in [
+            "sessions  modifying  memcached 1.6.18  cache.t3.micro  (cache cluster)",
+            "  configuration endpoint 127.10.0.1:11211  auto discovery version 3: 2 nodes",
+            "  0001  127.10.0.2:11211  us-east-1b  available, 1 item, 68 bytes of 536.9 MB used",
+            "  0002  127.10.0.3:11211  us-east-1b  available, not answering",
+            "  0004  127.10.0.5:11211  us-east-1b  creating, not listed by auto discovery",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
+        }
+        let json = serde_json::to_value(&r).expect("json");
+        assert_eq!(json["cache_clusters"][0]["discovery_version"], 3);
+        assert_eq!(
+            json["cache_clusters"][0]["nodes"][0]["memory_max_bytes"],
+            536_870_912
+        );
+    }
 }

@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
@@ -28,6 +30,41 @@ pub struct AdminClient {
     addr: SocketAddr,
     conn: MultiplexedConnection,
     timeout: Duration,
+    /// The node's count of the commands this process sent it (see [`commands_sent`]).
+    sent: Arc<AtomicU64>,
+}
+
+/// Each node's count of commands sent over admin connections, by the node's address.
+fn sent_counters() -> &'static Mutex<HashMap<SocketAddr, Arc<AtomicU64>>> {
+    static COUNTERS: OnceLock<Mutex<HashMap<SocketAddr, Arc<AtomicU64>>>> = OnceLock::new();
+    COUNTERS.get_or_init(Default::default)
+}
+
+fn sent_counter(addr: SocketAddr) -> Arc<AtomicU64> {
+    sent_counters()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(addr)
+        .or_default()
+        .clone()
+}
+
+/// Forgets the counts of every node but those at `keep` (nodes that are gone), so the counts stay as many as the
+/// nodes.
+pub fn forget_sent_except(keep: &std::collections::HashSet<SocketAddr>) {
+    sent_counters()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|addr, _| keep.contains(addr));
+}
+
+/// How many commands this process has sent the node at `addr` over its admin connections (`AUTH` at connect,
+/// the monitor's `PING`, `INFO`, the reconciler's reads and corrections, slot moves), counted as they are sent.
+/// The node counts them in its `total_commands_processed` with its clients' commands: the difference is what
+/// its clients (and replication) asked of it. A command in flight at a reading is counted here a moment before
+/// the node counts it.
+pub fn commands_sent(addr: SocketAddr) -> u64 {
+    sent_counter(addr).load(Ordering::Relaxed)
 }
 
 impl std::fmt::Debug for AdminClient {
@@ -90,6 +127,11 @@ pub struct NodeStats {
     pub used_memory: Option<u64>,
     pub max_memory: Option<u64>,
     pub commands: Option<u64>,
+    /// Of `commands`, those of replication itself: `REPLCONF` (a primary's replicas acknowledge what they have
+    /// applied once a second), from `INFO commandstats` when it was read.
+    pub replication_commands: Option<u64>,
+    /// Items stored (Memcached's `curr_items`).
+    pub items: Option<u64>,
     pub hits: Option<u64>,
     pub misses: Option<u64>,
     pub evicted: Option<u64>,
@@ -103,7 +145,7 @@ pub struct NodeStats {
 }
 
 impl NodeStats {
-    /// From the fields of `INFO` (its default sections).
+    /// From the fields of `INFO` (its default sections, and `commandstats` when they are among them).
     pub fn from_info(info: &HashMap<String, String>) -> Self {
         let n = |k: &str| info.get(k).and_then(|v| v.trim().parse::<u64>().ok());
         let i = |k: &str| info.get(k).and_then(|v| v.trim().parse::<i64>().ok());
@@ -114,6 +156,15 @@ impl NodeStats {
             used_memory: n("used_memory"),
             max_memory: n("maxmemory"),
             commands: n("total_commands_processed"),
+            replication_commands: info
+                .get("cmdstat_replconf")
+                .map(String::as_str)
+                .map(command_calls)
+                .or_else(
+                    // Never called since the node started: no line for it.
+                    || info.keys().any(|k| k.starts_with("cmdstat_")).then_some(0),
+                ),
+            items: None,
             hits: n("keyspace_hits"),
             misses: n("keyspace_misses"),
             evicted: n("evicted_keys"),
@@ -131,6 +182,15 @@ impl NodeStats {
             },
         }
     }
+}
+
+/// The `calls` of an `INFO commandstats` line's value (`calls=12,usec=…`).
+fn command_calls(stats: &str) -> u64 {
+    stats
+        .split(',')
+        .find_map(|kv| kv.strip_prefix("calls="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 pub fn link_state_from_info(info: &HashMap<String, String>) -> Option<LinkState> {
@@ -258,11 +318,20 @@ impl AdminClient {
             .await
             .map_err(|_| EngineError::Other(format!("connect to {addr} timed out")))?
             .map_err(redis_err(addr))?;
+        // The connection's `AUTH`, which the node counted.
+        let sent = sent_counter(addr);
+        sent.fetch_add(1, Ordering::Relaxed);
         Ok(Self {
             addr,
             conn,
             timeout,
+            sent,
         })
+    }
+
+    /// Counts `n` commands about to be sent.
+    fn sending(&self, n: usize) {
+        self.sent.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -270,6 +339,7 @@ impl AdminClient {
     }
 
     pub(crate) async fn run<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd) -> Result<T> {
+        self.sending(1);
         tokio::time::timeout(self.timeout, cmd.query_async(&mut self.conn))
             .await
             .map_err(|_| EngineError::Other(format!("command on {} timed out", self.addr)))?
@@ -282,6 +352,7 @@ impl AdminClient {
         pipe: &redis::Pipeline,
         timeout: std::time::Duration,
     ) -> Result<T> {
+        self.sending(pipe.cmd_iter().count());
         tokio::time::timeout(timeout, pipe.query_async::<T>(&mut self.conn))
             .await
             .map_err(|_| EngineError::Other(format!("pipeline on {} timed out", self.addr)))?
@@ -291,6 +362,7 @@ impl AdminClient {
     /// `PING`. A node loading its data (a replica's full sync) answers `-LOADING`, and one running a customer's
     /// script past `busy-reply-threshold` answers `-BUSY`: both alive, not hung.
     pub async fn ping(&mut self) -> Result<()> {
+        self.sending(1);
         match tokio::time::timeout(
             self.timeout,
             redis::cmd("PING").query_async::<String>(&mut self.conn),
@@ -522,6 +594,7 @@ impl AdminClient {
     ) -> Result<Vec<(String, String)>> {
         let mut refused = Vec::new();
         for (name, value) in settings {
+            self.sending(1);
             let reply = tokio::time::timeout(
                 self.timeout,
                 redis::cmd("CONFIG")
@@ -635,5 +708,21 @@ loading_loaded_perc:50.00\r\nloading_eta_seconds:3\r\n";
         assert!((p.percent - 50.0).abs() < 1e-9);
         let done = parse_info("loading:0\r\nasync_loading:0\r\n");
         assert_eq!(load_progress_from_info(&done), None);
+    }
+
+    #[test]
+    fn reads_replication_s_own_commands_from_commandstats() {
+        let mut info = parse_info(
+            "# Stats\r\ntotal_commands_processed:120\r\n# Commandstats\r\n\
+cmdstat_ping:calls=100,usec=50,usec_per_call=0.50,rejected_calls=0,failed_calls=0\r\n\
+cmdstat_replconf:calls=17,usec=40,usec_per_call=2.35,rejected_calls=0,failed_calls=0\r\n",
+        );
+        let s = NodeStats::from_info(&info);
+        assert_eq!((s.commands, s.replication_commands), (Some(120), Some(17)));
+        // No REPLCONF since the start: none; commandstats not read: not known.
+        info.remove("cmdstat_replconf");
+        assert_eq!(NodeStats::from_info(&info).replication_commands, Some(0));
+        info.remove("cmdstat_ping");
+        assert_eq!(NodeStats::from_info(&info).replication_commands, None);
     }
 }

@@ -62,7 +62,8 @@ pub fn probe(path: &Path) -> Result<EngineBinary> {
         .find_map(|w| w.strip_prefix("v="))
         .ok_or_else(|| {
             EngineError::Other(format!(
-                "{} --version printed no version: {text}",
+                "{} is not a redis-server, valkey-server or memcached binary (its --version names no engine \
+                 version): give the path of one to --engine-binary",
                 path.display()
             ))
         })?;

@@ -385,6 +385,7 @@ pub async fn node_stats(addr: SocketAddr, tls: Option<&Tls>) -> Result<crate::ad
         used_memory: n("bytes"),
         max_memory: n("limit_maxbytes"),
         commands: sum(&["cmd_get", "cmd_set", "cmd_touch", "cmd_flush"]),
+        items: n("curr_items"),
         hits: n("get_hits"),
         misses: n("get_misses"),
         evicted: n("evictions"),

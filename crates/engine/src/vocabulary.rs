@@ -43,7 +43,10 @@ impl AclVocabulary {
 
     /// Why `value` is not a `notify-keyspace-events` value every build accepts, if it is not.
     pub fn check_keyspace_events(&self, value: &str) -> std::result::Result<(), String> {
-        match value.chars().find(|c| !self.keyspace_event_flags.contains(c)) {
+        match value
+            .chars()
+            .find(|c| !self.keyspace_event_flags.contains(c))
+        {
             None => Ok(()),
             Some(c) => Err(format!(
                 "'{}' is not a keyspace event flag the engines here accept (they accept: {})",

@@ -78,7 +78,7 @@ impl Control {
                 || !g.removing.is_empty()
                 || g.shards.iter().any(|s| s.switchover_to.is_some())
                 || g.upgrading_to.is_some()
-                || g.resharding.is_some()
+                || g.resharding.as_ref().is_some_and(|r| !r.finished)
                 || g.converting_to.is_some()
                 || !g.adding().all(synced)
                 || g.migration.as_ref().is_some_and(|m| m.is_running())
@@ -89,6 +89,7 @@ impl Control {
                 return vec![];
             }
             g.failover_transition = None;
+            g.resharding = None;
             g.pending_transit = None;
             g.pending_user_groups = None;
             if let Some(a) = g.auth.as_mut().filter(|a| a.status.is_some()) {

@@ -660,7 +660,7 @@ impl Control {
             }
             return Ok(false);
         }
-        if let Some(r) = &g.resharding {
+        if let Some(r) = g.resharding.as_ref().filter(|r| !r.finished) {
             if self.reshard_step(g, r).await? {
                 poke.notify_one();
             }

@@ -169,9 +169,12 @@ impl Control {
     /// next step, and forgotten by the cluster), and the group is available again once that is done.
     fn finish_resharding(&self, g: &ReplicationGroup) -> Result<()> {
         self.update_group(&g.id, |g| {
-            let Some(r) = g.resharding.take() else {
+            let Some(r) = g.resharding.as_mut().filter(|r| !r.finished) else {
                 return vec![];
             };
+            // Kept, finished, until the group is available (`finish_modify`): ProgressPercentage shows 100 meanwhile.
+            r.finished = true;
+            let r = r.clone();
             let (gone, kept): (Vec<Shard>, Vec<Shard>) = g
                 .shards
                 .drain(..)
