@@ -57,10 +57,18 @@ def script(path):
     return "\n".join(parts) + "\n"
 
 
-def run(path, cwd, env, timeout=600):
-    """Runs `path`'s runnable blocks; a CompletedProcess with standard output and error as text."""
-    return subprocess.run(["bash", "-c", script(path)], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+def run(path, cwd, env, timeout=300):
+    """Runs `path`'s runnable blocks; a CompletedProcess with standard output and error as text. A file whose blocks
+    are still running after `timeout` seconds (a wait for a state that never comes) fails with what they printed,
+    the last block announced among it."""
+    try:
+        return subprocess.run(["bash", "-c", script(path)], cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        def text(b):
+            return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+        return subprocess.CompletedProcess(e.cmd, 124, text(e.stdout),
+                                           text(e.stderr) + f"\n(still running after {timeout} s: stopped)")
 
 
 if __name__ == "__main__":

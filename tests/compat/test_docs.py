@@ -92,10 +92,11 @@ class Daemon:
                 line = None
             if line and "API listening" in line:
                 return line
-            if line is None:
+            if line is None or time.time() > deadline:
                 with open(self.log_path) as f:
                     tail = f.read()[-3000:]
-                raise AssertionError(f"./scripts/run.sh never said the API listens (exit {self.proc.poll()}):\n{tail}")
+                raise AssertionError(f"./scripts/run.sh did not say the API listens within {timeout} s "
+                                     f"(exit {self.proc.poll()}):\n{tail}")
 
     def interrupt(self):
         """Ctrl-C: SIGINT to the foreground process group; the daemon's exit code."""

@@ -189,7 +189,8 @@ fn engine_binary(given: &Path) -> anyhow::Result<PathBuf> {
         let name = given.to_string_lossy();
         engine::binary::find_named_on_path(&name).with_context(|| {
             format!(
-                "the engine binary {name} is not on PATH: give its full path to --engine-binary"
+                "the engine binary {name} is not on PATH: give its full path (--engine-binary, or the config \
+                 file's engine_binaries)"
             )
         })?
     } else {
@@ -198,7 +199,8 @@ fn engine_binary(given: &Path) -> anyhow::Result<PathBuf> {
     if !path.is_file() {
         bail!(
             "the engine binary {} does not exist: give the path of a redis-server, valkey-server or memcached \
-             binary to --engine-binary",
+             binary (--engine-binary, or the config file's engine_binaries; a relative path is taken from the \
+             current directory)",
             path.display()
         );
     }
@@ -326,13 +328,20 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Resolved> {
 
 /// Shell lines that point the AWS CLI at a daemon using the generated credentials.
 pub fn usage_lines(listen: SocketAddr, region: &str, id: &str, credentials_file: &Path) -> String {
+    // Single-quoted for the shell: a checkout's path may hold spaces or `$`.
+    let quoted = format!(
+        "'{}'",
+        credentials_file
+            .display()
+            .to_string()
+            .replace('\'', "'\\''")
+    );
     format!(
         "export AWS_ACCESS_KEY_ID={id}\n\
-         export AWS_SECRET_ACCESS_KEY=$(sed -n 's/^aws_secret_access_key = //p' {})\n\
+         export AWS_SECRET_ACCESS_KEY=$(sed -n 's/^aws_secret_access_key = //p' {quoted})\n\
          export AWS_DEFAULT_REGION={region}\n\
          export AWS_ENDPOINT_URL=http://{listen}\n\
-         aws elasticache describe-replication-groups",
-        credentials_file.display()
+         aws elasticache describe-replication-groups"
     )
 }
 
@@ -351,6 +360,39 @@ pub fn print_credentials(data_dir: &Path, listen: SocketAddr, region: &str) -> a
 #[cfg(test)]
 mod tests {
     use super::parse_bytes;
+
+    #[test]
+    fn credentials_lines_survive_a_path_with_spaces_and_quotes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("my checkout's data");
+        std::fs::create_dir(&data).expect("mkdir");
+        let file = data.join("credentials");
+        std::fs::write(
+            &file,
+            "[default]\naws_access_key_id = AKID\naws_secret_access_key = s3cr$t\n",
+        )
+        .expect("write");
+        let lines = super::usage_lines(
+            "127.0.0.1:9736".parse().expect("addr"),
+            "us-east-1",
+            "AKID",
+            &file,
+        );
+        // Everything but the last line (the check that calls the API) evaluated by a shell, as a user does.
+        let exports: Vec<&str> = lines.lines().filter(|l| l.starts_with("export ")).collect();
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "{}\necho \"$AWS_SECRET_ACCESS_KEY|$AWS_ENDPOINT_URL\"",
+                exports.join("\n")
+            ))
+            .output()
+            .expect("bash");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "s3cr$t|http://127.0.0.1:9736"
+        );
+    }
 
     #[test]
     fn sizes_with_and_without_units() {

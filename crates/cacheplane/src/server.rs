@@ -64,10 +64,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .await
                 .with_context(|| {
                     format!(
-                        "cannot start the engine binary {} to read its commands; check that it runs (`{} --version`) \
-                         or leave it out of --engine-binary",
+                        "the engine binary {} did not start as a server to tell its commands (its own reason \
+                         follows); mend or replace that binary, or register others with --engine-binary",
                         b.path.display(),
-                        b.path.display()
                     )
                 })?,
         );

@@ -49,13 +49,13 @@ fn sent_counter(addr: SocketAddr) -> Arc<AtomicU64> {
         .clone()
 }
 
-/// Forgets the counts of every node but those at `keep` (nodes that are gone), so the counts stay as many as the
-/// nodes.
+/// Forgets the counts of nodes that are gone: every node but those at `keep`, unless a connection still holds its
+/// count (a node added while `keep` was read, a connection not yet closed), so the counts stay as many as the nodes.
 pub fn forget_sent_except(keep: &std::collections::HashSet<SocketAddr>) {
     sent_counters()
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .retain(|addr, _| keep.contains(addr));
+        .retain(|addr, count| keep.contains(addr) || Arc::strong_count(count) > 1);
 }
 
 /// How many commands this process has sent the node at `addr` over its admin connections (`AUTH` at connect,

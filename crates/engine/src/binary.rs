@@ -91,6 +91,8 @@ pub fn find_named_on_path(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|d| d.join(name))
         .find(|p| p.is_file())
+        // A relative entry of PATH (`.`, `bin`) gives a relative path: it must not depend on a later directory.
+        .and_then(|p| std::path::absolute(p).ok())
 }
 
 /// The binaries to use: the explicitly registered ones, else `redis-server` and `valkey-server` on `PATH`. Sorted

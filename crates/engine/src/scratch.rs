@@ -31,6 +31,14 @@ impl Scratch {
         let dir = &std::path::absolute(dir).map_err(crate::io_err(dir))?;
         let socket = crate::config::admin_socket(dir);
         let log = dir.join(LOG_FILE);
+        // A fresh log each start (what it says is about this run), which also takes what the server prints before
+        // it opens the log (a refused configuration).
+        let _ = std::fs::remove_file(&log);
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(crate::io_err(&log))?;
         let child = tokio::process::Command::new(binary)
             .args([
                 "--port",
@@ -51,7 +59,7 @@ impl Scratch {
             .args(extra)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .map_err(|source| EngineError::Exec {

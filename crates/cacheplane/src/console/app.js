@@ -459,7 +459,7 @@ function chartsPanel(page, names, memcached, lag) {
     ? "get, set, touch and flush commands from each node's stats (the control plane's stats and version reads are not among them)."
     : "Commands from clients: each node's INFO total_commands_processed less the commands the control plane sent it " +
       `(health-check PING, INFO, the reconciler's reads${ownNow === null ? "" : `: ${rate(ownNow)} a node now`}) and ` +
-      "replication's own REPLCONF acknowledgements.";
+      "replication's own REPLCONF acknowledgements. A replica also counts the writes it receives from its primary.";
   const charts = [
     chart(memcached ? "Commands per second" : "Clients' commands per second", "chart-ops", series("ops_per_second"), rate, "commands a second", opsNote),
     chart("Memory used", "chart-memory", series("used_memory_bytes"), bytes, "bytes", null, true),
