@@ -207,21 +207,7 @@ mod tests {
     }
 
     fn blank_node() -> NodeReport {
-        NodeReport {
-            cache_cluster_id: String::new(),
-            cache_node_id: "0001".into(),
-            address: String::new(),
-            zone: String::new(),
-            role: None,
-            status: None,
-            state: String::new(),
-            offset: None,
-            behind_bytes: None,
-            progress: None,
-            items: None,
-            memory_used_bytes: None,
-            memory_max_bytes: None,
-        }
+        NodeReport::new("", "0001", String::new(), "")
     }
 
     /// In an 80-column terminal every line of the redrawn view fits, and every word of it is whole: the

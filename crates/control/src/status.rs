@@ -58,7 +58,8 @@ pub struct NodeReport {
 }
 
 impl NodeReport {
-    fn new(cache_cluster_id: &str, cache_node_id: &str, address: String, zone: &str) -> Self {
+    /// A node not yet asked anything: no role, state or figures.
+    pub fn new(cache_cluster_id: &str, cache_node_id: &str, address: String, zone: &str) -> Self {
         Self {
             cache_cluster_id: cache_cluster_id.to_string(),
             cache_node_id: cache_node_id.to_string(),

@@ -131,6 +131,19 @@ function errorBox(e) {
 
 // A confirmation: `word`, when given, must be typed (the dialog says which); without it a plain confirm whose
 // button says what it does (`ok`).
+// "Create snapshot" of a replication group or a cache cluster (`source`: the request's member naming it).
+function snapshotButton(ctx, id, source) {
+  return h("button", {
+    id: "snapshot", type: "button",
+    onclick: async () => {
+      const name = `${id}-console-${new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14)}`;
+      if (await confirmDialog("Create snapshot", `Take snapshot ${name} of ${id}?`, null, "Create snapshot")) {
+        ctx.run("CreateSnapshot", { Action: "CreateSnapshot", ...source, SnapshotName: name });
+      }
+    },
+  }, "Create snapshot");
+}
+
 function confirmDialog(title, text, word, ok) {
   const d = document.getElementById("confirm");
   document.getElementById("confirm-title").textContent = title;
@@ -672,15 +685,7 @@ async function groupPage(id) {
             }
           },
         }, "Test failover"), pick,
-        h("button", {
-          id: "snapshot", type: "button",
-          onclick: async () => {
-            const name = `${id}-console-${new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14)}`;
-            if (await confirmDialog("Create snapshot", `Take snapshot ${name} of ${id}?`, null, "Create snapshot")) {
-              ctx.run("CreateSnapshot", { Action: "CreateSnapshot", ReplicationGroupId: id, SnapshotName: name });
-            }
-          },
-        }, "Create snapshot"),
+        snapshotButton(ctx, id, { ReplicationGroupId: id }),
         h("button", {
           id: "delete", type: "button", class: "danger",
           onclick: async () => {
@@ -780,15 +785,7 @@ async function clusterPage(id) {
       h("h1", {}, code(r.id), h("span", { id: "status" }, badge(r.status))),
       h("p", { class: "muted" }, `cache cluster · ${r.engine} ${r.engine_version} · ${r.cache_node_type} · ${plural(r.nodes.length, "node")}`),
       h("div", { class: "actions" },
-        memcached ? null : h("button", {
-          id: "snapshot", type: "button",
-          onclick: async () => {
-            const name = `${id}-console-${new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14)}`;
-            if (await confirmDialog("Create snapshot", `Take snapshot ${name} of ${id}?`, null, "Create snapshot")) {
-              ctx.run("CreateSnapshot", { Action: "CreateSnapshot", CacheClusterId: id, SnapshotName: name });
-            }
-          },
-        }, "Create snapshot"),
+        memcached ? null : snapshotButton(ctx, id, { CacheClusterId: id }),
         h("button", {
           id: "delete", type: "button", class: "danger",
           onclick: async () => {
