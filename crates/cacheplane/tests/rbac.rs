@@ -442,3 +442,151 @@ async fn users_do_exactly_what_their_access_string_allows() {
         "built-in default: no password, full access"
     );
 }
+
+/// Issue 29, fault 1: the control plane's own user on the nodes (`cacheplane-admin`) is never a customer's. Its
+/// name, and every name that starts with `cacheplane` in any case, is refused at `CreateUser`; a user of that name
+/// kept in the store by an older version is never written to a node (before, `ACL SETUSER cacheplane-admin reset …`
+/// gave the daemon's own user the customer's password and `-@admin`, and no change could happen again), and the
+/// group keeps failing over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_planes_own_user_is_never_a_customers() {
+    const LEGACY_PW: &str = "legacy-password-0123456789";
+    let mut d = Daemon::start();
+    let c = d.client();
+    let ca = d.data_dir().join("tls").join("ca.pem");
+    for name in [
+        "cacheplane-admin",
+        "CACHEPLANE-ADMIN",
+        "Cacheplane-Ops",
+        "cacheplane",
+    ] {
+        let e = c
+            .create_user()
+            .user_id("takeover")
+            .user_name(name)
+            .engine("redis")
+            .access_string("on ~* +@all")
+            .passwords(LEGACY_PW)
+            .send()
+            .await
+            .expect_err(name);
+        let se = e.into_service_error();
+        assert_eq!(
+            aws_sdk_elasticache::error::ProvideErrorMetadata::code(&se),
+            Some("InvalidParameterValue"),
+            "{name}"
+        );
+        let m = aws_sdk_elasticache::error::ProvideErrorMetadata::message(&se).unwrap_or_default();
+        assert!(m.contains("reserved"), "{name}: {m}");
+    }
+    assert!(c.describe_users().user_id("takeover").send().await.is_err());
+
+    create_user(&c, "legacy", "legacy", "on ~* +@all", Some(LEGACY_PW)).await;
+    c.create_user_group()
+        .user_group_id("ug-reserved")
+        .engine("redis")
+        .user_ids("default")
+        .user_ids("legacy")
+        .send()
+        .await
+        .expect("user group");
+    wait_user_group_active(&c, "ug-reserved").await;
+    c.create_replication_group()
+        .replication_group_id("reserved")
+        .replication_group_description("reserved names")
+        .num_cache_clusters(2)
+        .automatic_failover_enabled(true)
+        .transit_encryption_enabled(true)
+        .user_group_ids("ug-reserved")
+        .send()
+        .await
+        .expect("create");
+    let g = wait_available(&c, "reserved", Duration::from_secs(30)).await;
+    let p = primary_addr(&g);
+    run(
+        &tls_client_as(&p, &ca, Some("legacy"), Some(LEGACY_PW)),
+        &["PING"],
+    )
+    .await
+    .expect("legacy logs in");
+
+    // A store written by an older version that accepted the name: the user is renamed in place.
+    d.kill9();
+    let db = rusqlite::Connection::open(d.data_dir().join("cacheplane.sqlite3")).expect("store");
+    let changed = db
+        .execute(
+            "UPDATE users SET doc = json_set(doc, '$.name', 'cacheplane-admin') WHERE id = 'legacy'",
+            [],
+        )
+        .expect("rename");
+    assert_eq!(changed, 1);
+    // … and the ACL the group's nodes hold, as that version wrote it.
+    let changed = db
+        .execute(
+            "UPDATE replication_groups SET doc = replace(doc, '[\"legacy\",', '[\"cacheplane-admin\",') WHERE id = 'reserved'",
+            [],
+        )
+        .expect("rename in the group's ACL");
+    assert_eq!(changed, 1);
+    drop(db);
+    d.spawn();
+    let c = d.client();
+
+    // The daemon applies the group's ACL again after its restart: `legacy` leaves the nodes, and the customer's
+    // password never becomes the control plane's.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while run(
+        &tls_client_as(&p, &ca, Some("legacy"), Some(LEGACY_PW)),
+        &["PING"],
+    )
+    .await
+    .is_ok()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the user renamed in the store is still on the node"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let taken = run(
+        &tls_client_as(&p, &ca, Some("cacheplane-admin"), Some(LEGACY_PW)),
+        &["PING"],
+    )
+    .await;
+    assert!(
+        taken.is_err(),
+        "the customer's password logs in as the control plane: {taken:?}"
+    );
+
+    // The control plane still drives the nodes: a failover completes.
+    let before = current_primary(&describe_group(&c, "reserved").await);
+    c.test_failover()
+        .replication_group_id("reserved")
+        .node_group_id("0001")
+        .send()
+        .await
+        .expect("test failover");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let g = describe_group(&c, "reserved").await;
+        let now = current_primary(&g);
+        if g.status() == Some("available") && !now.is_empty() && now != before {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failover: {:?} primary {now}",
+            g.status()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // And a user group change is written again.
+    c.modify_user_group()
+        .user_group_id("ug-reserved")
+        .user_ids_to_remove("legacy")
+        .send()
+        .await
+        .expect("remove the renamed user");
+    wait_user_group_active(&c, "ug-reserved").await;
+    wait_available(&c, "reserved", Duration::from_secs(30)).await;
+}

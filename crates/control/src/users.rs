@@ -38,6 +38,18 @@ pub const MAX_USERS: usize = 1000;
 /// User groups per deployment (AWS's default quota).
 pub const MAX_USER_GROUPS: usize = 100;
 
+/// The prefix of the user names the control plane keeps for itself on the nodes (its own user is
+/// `engine::secret::ADMIN_USER`), compared without case: no customer's user is ever named so.
+pub const RESERVED_NAME_PREFIX: &str = "cacheplane";
+
+/// Whether `name` is one the control plane keeps for itself on the nodes (`cacheplane…`, in any case).
+pub fn reserved_name(name: &str) -> bool {
+    name.len() >= RESERVED_NAME_PREFIX.len()
+        && name.as_bytes()[..RESERVED_NAME_PREFIX.len()]
+            .eq_ignore_ascii_case(RESERVED_NAME_PREFIX.as_bytes())
+        || name.eq_ignore_ascii_case(engine::secret::ADMIN_USER)
+}
+
 /// How long a deleted user is listed `deleting` at least (AWS shows it so for a few seconds; clients and Terraform
 /// wait on it).
 pub const DELETING_SHOWN: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
@@ -201,6 +213,12 @@ pub fn acl_for(users: &[&User]) -> Acl {
     let mut default_user = format!("off nopass {}", rules::CUSTOMER_PERMISSIONS);
     let mut others = Vec::new();
     for u in users {
+        // A reserved name never reaches a node, even when a store written by an older version holds one: the
+        // node's user of that name is the control plane's own.
+        if reserved_name(&u.name) {
+            tracing::warn!(user = %u.id, name = %u.name, "a user with a reserved name is not written to any node");
+            continue;
+        }
         if u.name == DEFAULT_USER_NAME {
             default_user = user_rules(u);
         } else {
@@ -213,6 +231,19 @@ pub fn acl_for(users: &[&User]) -> Acl {
         default_user,
         users: others,
     }
+}
+
+/// The customers' users a node holds for `acl`: never one with a reserved name, even one a store written by an
+/// older version kept (the node's user of that name is the control plane's own).
+pub fn node_users(acl: Option<&Acl>) -> Vec<(String, String)> {
+    acl.map(|a| {
+        a.users
+            .iter()
+            .filter(|(n, _)| !reserved_name(n))
+            .cloned()
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 /// The authentication of `CreateUser`, checked first and in AWS's order, with AWS's messages:
@@ -434,6 +465,14 @@ impl State {
                     "User {id} is being deleted; it cannot join a user group."
                 )));
             }
+            if reserved_name(&u.name) {
+                return Err(invalid(format!(
+                    "User {id} is named {}, a name reserved for the control plane's own user on the nodes (kept \
+                     from an older version of Cacheplane): it cannot be in a user group; create a user with \
+                     another name instead.",
+                    rules::shown(&u.name)
+                )));
+            }
             if !names.insert(u.name.clone()) {
                 return Err(ControlError::DuplicateUserName(format!(
                     "Two users of this user group are named {}; user names must be unique within a user group.",
@@ -519,6 +558,13 @@ impl Control {
         {
             return Err(invalid(format!(
                 "Invalid UserName '{}': 1 to 120 printable characters without spaces.",
+                rules::shown(&input.user_name)
+            )));
+        }
+        if reserved_name(&input.user_name) {
+            return Err(invalid(format!(
+                "Invalid UserName '{}': names starting with {RESERVED_NAME_PREFIX} (in any case) are reserved for \
+                 the control plane's own user on the nodes; choose another name.",
                 rules::shown(&input.user_name)
             )));
         }
@@ -1245,5 +1291,42 @@ mod tests {
         let acl = acl_for(&[&u, &builtin_default()]);
         assert_eq!(acl.default_user, everything);
         assert_eq!(acl.users, vec![("app".to_string(), user_rules(&u))]);
+    }
+
+    #[test]
+    fn the_control_planes_names_are_reserved() {
+        for name in [
+            "cacheplane-admin",
+            "CACHEPLANE-ADMIN",
+            "Cacheplane",
+            "cacheplane-x",
+        ] {
+            assert!(reserved_name(name), "{name}");
+        }
+        for name in ["default", "app", "cache", "my-cacheplane-admin", ""] {
+            assert!(!reserved_name(name), "{name}");
+        }
+        // A user kept by an older version under the control plane's name never reaches a node.
+        let own = User {
+            id: "legacy".into(),
+            name: engine::secret::ADMIN_USER.into(),
+            engine: "redis".into(),
+            access_string: "on ~* +@all".into(),
+            password_hashes: vec!["ab".into()],
+            no_password: false,
+            status: "active".into(),
+            leaving: vec![],
+            deleting_since: None,
+        };
+        let acl = acl_for(&[&own, &builtin_default()]);
+        assert!(acl.users.is_empty(), "{acl:?}");
+        let old = Acl {
+            default_user: "on nopass ~* +@all".into(),
+            users: vec![
+                (engine::secret::ADMIN_USER.into(), "#ab on ~* +@all".into()),
+                ("app".into(), "#cd on ~app:* +get".into()),
+            ],
+        };
+        assert_eq!(node_users(Some(&old)), vec![old.users[1].clone()]);
     }
 }

@@ -535,7 +535,13 @@ impl AdminClient {
             cmd
         };
         let _: String = self.run(&setuser("default", default_rules)).await?;
+        // The users in `keep` (the control plane's own) are never written as a customer's: `reset` would give a
+        // customer's password and rights to the user the daemon itself logs in as.
         for (name, rules) in users {
+            if name == "default" || keep.iter().any(|k| k.eq_ignore_ascii_case(name)) {
+                tracing::warn!(user = %name, "a customer user with a reserved name was not written to the node");
+                continue;
+            }
             let _: String = self.run(&setuser(name, rules)).await?;
         }
         let present: Vec<String> = self.run(redis::cmd("ACL").arg("USERS")).await?;

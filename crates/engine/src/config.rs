@@ -325,7 +325,12 @@ pub fn render(spec: &NodeSpec, admin: &AdminCredentials) -> String {
     }
     let _ = writeln!(c, "user {} on {} ~* &* +@all", admin.user, admin.acl_hash());
     let _ = writeln!(c, "{}", user_line("default", &spec.default_user));
-    for (name, rules) in &spec.users {
+    // The control plane's own user is written once, above, and never as a customer's (nor `default` twice).
+    for (name, rules) in spec
+        .users
+        .iter()
+        .filter(|(n, _)| !n.eq_ignore_ascii_case(&admin.user) && n != "default")
+    {
         let _ = writeln!(c, "{}", user_line(name, rules));
     }
     match &spec.cluster {
@@ -418,6 +423,19 @@ mod tests {
             render(&spec, &admin).contains("user \"a\\\"b\\\\c d\" \"on\" \"~k\\\"*\" \"+get\"\n")
         );
         assert_eq!(conf_arg("\x01é"), "\"\\x01\\xc3\\xa9\"");
+        // A customer's user named as the control plane's own (or `default`) is never written.
+        spec.users = vec![
+            (admin.user.clone(), "on nopass ~* +@all".into()),
+            (admin.user.to_uppercase(), "on nopass ~* +@all".into()),
+            ("default".into(), "on nopass ~* +@all".into()),
+        ];
+        let c = render(&spec, &admin);
+        assert_eq!(
+            c.lines().filter(|l| l.starts_with("user ")).count(),
+            2,
+            "{c}"
+        );
+        assert!(!c.contains("nopass \"~*\" \"+@all\"\n"), "{c}");
         spec.users.clear();
         spec.extra_binds = vec!["127.1.2.4".parse().expect("ip")];
         assert!(render(&spec, &admin).contains("bind 127.1.2.3 127.1.2.4\n"));
