@@ -11,6 +11,7 @@ mod fault;
 
 use std::time::Duration;
 
+use fault::stall::{run_stalls, stall_table, Frozen};
 use fault::{run_op, table, Op};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -39,6 +40,24 @@ async fn main() {
         "fault campaign ({kills} kills per operation):\n{}",
         table(&rows)
     );
-    let total: usize = rows.iter().map(|r| r.violations()).sum();
+    let mut plan = Vec::new();
+    for frozen in [Frozen::Daemon, Frozen::Everything] {
+        for seconds in [1, 3, 10] {
+            plan.push((frozen, seconds));
+        }
+    }
+    let stalls = if only.is_empty() || only.iter().any(|o| "stall".contains(o.as_str())) {
+        run_stalls(&plan).await
+    } else {
+        vec![]
+    };
+    for r in &stalls {
+        for n in &r.notes {
+            eprintln!("  {} {} s: {n}", r.what, r.seconds);
+        }
+    }
+    println!("{}", stall_table(&stalls));
+    let total: usize = rows.iter().map(|r| r.violations()).sum::<usize>()
+        + stalls.iter().map(|r| r.violations()).sum::<usize>();
     println!("violations in all: {total}");
 }

@@ -7,6 +7,7 @@ mod fault;
 
 use std::time::Duration;
 
+use fault::stall::{run_stalls, stall_table, Frozen};
 use fault::{run_op, table, Op};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -30,5 +31,36 @@ async fn node_kills_and_stops_break_no_invariant() {
     eprintln!("{}", table(&rows));
     for r in &rows {
         assert_eq!(r.violations(), 0, "{}: {:#?}", r.op, r.notes);
+    }
+}
+
+/// Issue 29: a stall of the daemon, or of the whole machine, fails nothing over (the full campaign adds 1 and 10 s
+/// of the whole machine).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn machine_stalls_fail_nothing_over() {
+    let rows = run_stalls(&[
+        (Frozen::Daemon, 1),
+        (Frozen::Daemon, 3),
+        (Frozen::Daemon, 10),
+        (Frozen::Everything, 3),
+    ])
+    .await;
+    eprintln!("{}", stall_table(&rows));
+    for r in &rows {
+        assert_eq!(
+            r.violations(),
+            0,
+            "{} {} s: {:#?}",
+            r.what,
+            r.seconds,
+            r.notes
+        );
+        assert!(
+            r.notes.is_empty(),
+            "{} {} s: {:#?}",
+            r.what,
+            r.seconds,
+            r.notes
+        );
     }
 }

@@ -19,6 +19,18 @@
 //!   failed over within `FAIL_AFTER` plus the failover itself. 800 ms sits well above a legitimate stall of an
 //!   idle process (a fork for a rewrite of a few GB) and well below AWS's "a few seconds".
 //!
+//! A stall of the daemon itself, or of the whole machine, is not a failure of its nodes:
+//! - **the daemon's own lateness**: a probe counts a node's silence only over time it was itself running. When
+//!   its timer fires more than [`LATE_WAKE`] after it was due (the daemon was stopped, swapped out or starved of
+//!   CPU), what it saw before proves nothing, and the node gets a whole new [`FAIL_AFTER`] from then;
+//! - **many nodes silent at once**: when at least [`STALL_QUORUM`] nodes, and more than half of those probed, are
+//!   silent past their deadline at the same time without being stopped, that is taken for this machine's stall
+//!   (its CPUs or disk saturated), not for as many failures, and no one of them is judged failed until the
+//!   silence outlasts [`BUSY_LIMIT`] (a stopped node, `T`, is still judged at once).
+//!
+//! And the reconciler decides from fresh evidence: right before it fences a primary for a failover it looks at the
+//! node again ([`answers_now`]); a primary that answers is not failed over.
+//!
 //! A transition is written to the health table and pokes the group's reconciler worker, which decides what to
 //! do (fail over, restart in place, take the node out of the reader endpoint). The probe itself never acts.
 
@@ -40,6 +52,14 @@ pub const ALIVE_CHECK: Duration = Duration::from_millis(20);
 /// How long a node that keeps using CPU may leave every `PING` unanswered (not even `-BUSY`) before it counts
 /// as failed.
 pub const BUSY_LIMIT: Duration = Duration::from_secs(30);
+/// How late a probe's timer may fire before the probe takes it for a stall of the daemon itself (stopped,
+/// starved of CPU): the silence it saw before then is not counted against the node.
+pub const LATE_WAKE: Duration = Duration::from_millis(250);
+/// How many nodes silent at once, at least (and more than half of those probed), are taken for a stall of the
+/// machine rather than for as many failures.
+pub const STALL_QUORUM: usize = 3;
+/// How long the fresh look before a failover waits for the primary's answer.
+pub const RECHECK_WITHIN: Duration = Duration::from_millis(300);
 /// Timeout of the probe's own connection and commands: long, because the deadline is kept by the probe.
 const PROBE_COMMAND_TIMEOUT: Duration = Duration::from_secs(3600);
 
@@ -70,6 +90,76 @@ struct Probe {
 pub struct Monitor {
     health: Arc<RwLock<HashMap<String, Health>>>,
     probes: Mutex<HashMap<String, Probe>>,
+    silence: Arc<Silence>,
+}
+
+/// Which probed nodes are silent past their deadline right now (not stopped), out of how many are probed: the
+/// evidence of a stall of the whole machine.
+#[derive(Default)]
+struct Silence {
+    overdue: Mutex<std::collections::HashSet<String>>,
+    probed: std::sync::atomic::AtomicUsize,
+    /// When a stall of the daemon itself was last reported (once per stall, not once per node).
+    late_reported: Mutex<Option<Instant>>,
+}
+
+impl Silence {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.overdue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks `name` overdue and tells whether the machine looks stalled (see [`machine_stalled`]).
+    fn overdue(&self, name: &str) -> bool {
+        let mut o = self.lock();
+        o.insert(name.to_string());
+        machine_stalled(
+            o.len(),
+            self.probed.load(std::sync::atomic::Ordering::SeqCst),
+        )
+    }
+
+    fn answered(&self, name: &str) {
+        self.lock().remove(name);
+    }
+
+    /// Reports a stall of the daemon itself once (its probes' timers fired `late`).
+    fn daemon_late(&self, late: Duration) {
+        let mut last = self.late_reported.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_none_or(|t| t.elapsed() > late + Duration::from_secs(1)) {
+            *last = Some(Instant::now());
+            tracing::warn!(target: "monitor", late_ms = late.as_millis() as u64,
+                "the daemon did not run for a while (stopped, or starved of CPU): its nodes' silence meanwhile is not counted against them");
+        }
+    }
+}
+
+/// Whether `overdue` nodes silent at once, of `probed`, are a stall of the machine rather than that many failures.
+pub fn machine_stalled(overdue: usize, probed: usize) -> bool {
+    overdue >= STALL_QUORUM && overdue * 2 > probed
+}
+
+/// Counts a probe among those probed for as long as it runs.
+struct Probed {
+    silence: Arc<Silence>,
+    name: String,
+}
+
+impl Probed {
+    fn new(silence: Arc<Silence>, name: String) -> Self {
+        silence
+            .probed
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Probed { silence, name }
+    }
+}
+
+impl Drop for Probed {
+    fn drop(&mut self) {
+        self.silence
+            .probed
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.silence.answered(&self.name);
+    }
 }
 
 impl std::fmt::Debug for Monitor {
@@ -115,7 +205,12 @@ impl Monitor {
         set(&self.health, &t.name, Health::Up);
         let name = t.name.clone();
         let pid = t.pid;
-        let task = tokio::spawn(probe(self.health.clone(), admin.clone(), t));
+        let task = tokio::spawn(probe(
+            self.health.clone(),
+            self.silence.clone(),
+            admin.clone(),
+            t,
+        ));
         probes.insert(name, Probe { pid, task });
     }
 
@@ -213,7 +308,32 @@ async fn ping(conn: &mut Option<AdminClient>, addr: &NodeAddr, admin: &AdminCred
     }
 }
 
-async fn probe(table: Arc<RwLock<HashMap<String, Health>>>, admin: AdminCredentials, t: Target) {
+/// Whether the node of process `pid` answers a `PING` now, on a connection of its own, within
+/// [`RECHECK_WITHIN`]: the fresh evidence a failover needs. A process that is gone, stopped or a zombie does not.
+pub async fn answers_now(pid: u32, addr: &NodeAddr, admin: &AdminCredentials) -> bool {
+    match engine::process::cpu_and_state(pid) {
+        None => return false,
+        Some(('T' | 't' | 'Z' | 'X', _)) => return false,
+        Some(_) => {}
+    }
+    let attempt = async {
+        let mut c = AdminClient::connect_within(addr, admin, RECHECK_WITHIN)
+            .await
+            .ok()?;
+        c.ping().await.ok()
+    };
+    matches!(
+        tokio::time::timeout(RECHECK_WITHIN, attempt).await,
+        Ok(Some(()))
+    )
+}
+
+async fn probe(
+    table: Arc<RwLock<HashMap<String, Health>>>,
+    silence: Arc<Silence>,
+    admin: AdminCredentials,
+    t: Target,
+) {
     let Target {
         name,
         addr,
@@ -221,6 +341,7 @@ async fn probe(table: Arc<RwLock<HashMap<String, Health>>>, admin: AdminCredenti
         mut exited,
         poke,
     } = t;
+    let _probed = Probed::new(silence.clone(), name.clone());
     let mark = |h: Health| {
         if set(&table, &name, h) {
             tracing::info!(target: "monitor", node = %name, health = ?h, "node health changed");
@@ -235,12 +356,27 @@ async fn probe(table: Arc<RwLock<HashMap<String, Health>>>, admin: AdminCredenti
         cpu: cpu_now(),
     };
     let mut busy_logged = false;
+    let mut stall_logged = false;
     // Judges a node silent past its deadline; true when it has failed.
-    let failed = |last_ok: Instant, progress: &mut Progress, busy_logged: &mut bool| {
+    let failed = |last_ok: Instant,
+                  progress: &mut Progress,
+                  busy_logged: &mut bool,
+                  stall_logged: &mut bool| {
         let Some((state, cpu)) = engine::process::cpu_and_state(pid) else {
             return true;
         };
+        let stopped = matches!(state, 'T' | 't' | 'Z' | 'X');
         match judge(Instant::now(), last_ok, state, cpu, progress) {
+            Verdict::Failed
+                if !stopped && silence.overdue(&name) && last_ok.elapsed() < BUSY_LIMIT =>
+            {
+                if !*stall_logged {
+                    *stall_logged = true;
+                    tracing::warn!(target: "monitor", node = %name, silent_ms = last_ok.elapsed().as_millis() as u64,
+                        "many nodes silent at once: taken for a stall of this machine, not a failure of each");
+                }
+                false
+            }
             Verdict::Failed => true,
             Verdict::Busy => {
                 if !*busy_logged {
@@ -252,6 +388,24 @@ async fn probe(table: Arc<RwLock<HashMap<String, Health>>>, admin: AdminCredenti
             }
         }
     };
+    // The start of the probe's own unbroken watch: the node's silence counts from its last answer or from the
+    // end of the daemon's last stall, whichever is later.
+    let mut watched_from = last_ok;
+    // A wake-up more than LATE_WAKE after it was due: the daemon did not run meanwhile.
+    let woke_late = |due: Instant, watched_from: &mut Instant, progress: &mut Progress| {
+        let now = Instant::now();
+        let late = now.saturating_duration_since(due);
+        if late > LATE_WAKE {
+            silence.daemon_late(late);
+            tracing::debug!(target: "monitor", node = %name, late_ms = late.as_millis() as u64,
+                "the daemon's own timer fired late: the node's silence is counted again from now");
+            *watched_from = now;
+            *progress = Progress {
+                at: now,
+                cpu: cpu_now(),
+            };
+        }
+    };
     loop {
         if !alive(pid, &exited) {
             mark(Health::Gone);
@@ -261,7 +415,7 @@ async fn probe(table: Arc<RwLock<HashMap<String, Health>>>, admin: AdminCredenti
             let attempt = ping(&mut conn, &addr, &admin);
             tokio::pin!(attempt);
             loop {
-                let deadline = last_ok + FAIL_AFTER;
+                let deadline = last_ok.max(watched_from) + FAIL_AFTER;
                 let next_check = (Instant::now() + ALIVE_CHECK).min(deadline.max(Instant::now()));
                 // Biased: an answer that arrived while this task waited for a thread wins over the deadline, so
                 // a daemon starved of CPU for a moment does not take its own lateness for the node's.
@@ -277,7 +431,11 @@ async fn probe(table: Arc<RwLock<HashMap<String, Health>>>, admin: AdminCredenti
                             mark(Health::Gone);
                             return;
                         }
-                        if Instant::now() >= deadline && failed(last_ok, &mut progress, &mut busy_logged) {
+                        woke_late(next_check, &mut watched_from, &mut progress);
+                        let deadline = last_ok.max(watched_from) + FAIL_AFTER;
+                        if Instant::now() >= deadline
+                            && failed(last_ok, &mut progress, &mut busy_logged, &mut stall_logged)
+                        {
                             mark(Health::Unresponsive { since: last_ok });
                         }
                     }
@@ -286,26 +444,34 @@ async fn probe(table: Arc<RwLock<HashMap<String, Health>>>, admin: AdminCredenti
         };
         if ok {
             last_ok = Instant::now();
+            watched_from = last_ok;
             progress = Progress {
                 at: last_ok,
                 cpu: cpu_now(),
             };
             busy_logged = false;
+            stall_logged = false;
+            silence.answered(&name);
             mark(Health::Up);
+            let due = Instant::now() + PROBE_INTERVAL;
             tokio::select! {
-                () = tokio::time::sleep(PROBE_INTERVAL) => {}
+                () = tokio::time::sleep_until(due.into()) => {}
                 () = exit_of(&mut exited) => {
                     mark(Health::Gone);
                     return;
                 }
             }
+            // A stall of the daemon between two pings: the next one gets its whole deadline.
+            woke_late(due, &mut watched_from, &mut progress);
         } else {
             // Refused or reset: the process may be on its way out, or still loading. Try again shortly; the
             // deadline keeps counting from the last answer.
             conn = None;
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            if Instant::now() >= last_ok + FAIL_AFTER
-                && failed(last_ok, &mut progress, &mut busy_logged)
+            let due = Instant::now() + Duration::from_millis(10);
+            tokio::time::sleep_until(due.into()).await;
+            woke_late(due, &mut watched_from, &mut progress);
+            if Instant::now() >= last_ok.max(watched_from) + FAIL_AFTER
+                && failed(last_ok, &mut progress, &mut busy_logged, &mut stall_logged)
             {
                 mark(Health::Unresponsive { since: last_ok });
             }
@@ -316,6 +482,20 @@ async fn probe(table: Arc<RwLock<HashMap<String, Health>>>, admin: AdminCredenti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn many_nodes_silent_at_once_are_a_stall_of_the_machine() {
+        // One or two silent nodes are failures, whatever their number of peers.
+        assert!(!machine_stalled(1, 1));
+        assert!(!machine_stalled(2, 3));
+        assert!(!machine_stalled(2, 100));
+        // Three or more, and more than half of those probed: the machine.
+        assert!(machine_stalled(3, 4));
+        assert!(machine_stalled(9, 12));
+        // Three of six, or of a hundred: not most of them; each is judged on its own.
+        assert!(!machine_stalled(3, 6));
+        assert!(!machine_stalled(10, 100));
+    }
 
     #[test]
     fn busy_stopped_and_silent_nodes() {

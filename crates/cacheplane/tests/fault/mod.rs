@@ -16,6 +16,8 @@
 
 #![allow(dead_code)]
 
+pub mod stall;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

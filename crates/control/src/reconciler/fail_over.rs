@@ -163,9 +163,25 @@ impl Control {
             tracing::warn!(group = %g.id, "primary failed and no replica can take over");
             return Ok(false);
         };
+        let old_spec = self.node_spec(g, old)?;
+        // Fresh evidence: the monitor's verdict may be a moment old (a stall of the daemon or of the machine
+        // ended since). A primary that answers now is not failed over.
+        if cause == Cause::Failure {
+            let pid = self.pid_of(&old_spec);
+            let addr = g.admin_addr(old, &self.inner.settings.data_dir);
+            if self.inner.monitor.health(&old.cluster_id).is_up()
+                || match pid {
+                    Some(pid) => crate::monitor::answers_now(pid, &addr, &self.inner.admin).await,
+                    None => false,
+                }
+            {
+                tracing::warn!(group = %g.id, primary = %old.cluster_id,
+                    "failover called off: the primary answers again");
+                return Ok(false);
+            }
+        }
         tracing::warn!(group = %g.id, from = %old.cluster_id, to = %choice.cluster_id, ?cause, "failing over");
         // Fence: nothing is promoted until the old primary is known gone.
-        let old_spec = self.node_spec(g, old)?;
         self.inner.monitor.forget(&old.cluster_id);
         if !self.fence(&old_spec).await {
             return Err(ControlError::Internal(format!(
