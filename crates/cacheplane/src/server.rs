@@ -301,6 +301,15 @@ fn read_metrics_token(path: &std::path::Path) -> anyhow::Result<String> {
             path.display()
         )
     })?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+            tracing::warn!(
+                file = %path.display(),
+                "the metrics token file can be read by other users: chmod 600 it"
+            );
+        }
+    }
     let token = text.trim();
     anyhow::ensure!(
         token.len() >= 16 && !token.contains(char::is_whitespace),
