@@ -74,6 +74,11 @@ pub struct ServeArgs {
     /// The nodes' INFO is read at most once per this many seconds, however many scrapers there are.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub metrics_interval: u64,
+    /// A file holding a bearer token that every scrape of `/metrics` must present (`Authorization: Bearer
+    /// TOKEN`; 401 otherwise). Read once at start; the token itself is never a flag, so it is not in the process
+    /// list. Without it the metrics listener answers anyone who reaches it.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_token_file: Option<std::path::PathBuf>,
     /// A password that opens the web console (`/console/`) besides the API's key pair; taken from the environment
     /// so that it is not in the process list.
     #[arg(long, env = "CACHEPLANE_CONSOLE_PASSWORD", hide_env_values = true)]

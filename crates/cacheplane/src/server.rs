@@ -31,6 +31,29 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most bytes of headers hyper buffers for one request.
 const MAX_HEADER_BYTES: usize = 64 << 10;
+/// Connections the metrics listener holds at once (a scraper keeps one open); one more is closed at once.
+pub const MAX_METRICS_CONNECTIONS: usize = 16;
+/// How long a scraper may take to send a request's headers (Prometheus sends them at once).
+pub const METRICS_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How an HTTP listener is bounded before any request is handled.
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    /// Connections held at once; one more is closed at once (nothing of it is read).
+    connections: usize,
+    /// How long a client may take to send a request's headers (and, kept alive, to start the next).
+    header_timeout: Duration,
+}
+
+const API_BOUNDS: Bounds = Bounds {
+    connections: MAX_CONNECTIONS,
+    header_timeout: HEADER_TIMEOUT,
+};
+
+const METRICS_BOUNDS: Bounds = Bounds {
+    connections: MAX_METRICS_CONNECTIONS,
+    header_timeout: METRICS_HEADER_TIMEOUT,
+};
 
 pub struct AppState {
     pub control: control::Control,
@@ -44,6 +67,19 @@ pub struct AppState {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Before any file is opened: every node started later inherits the raised limit.
+    let files = engine::limits::raise_file_limit();
+    tracing::info!(
+        limit = files.limit,
+        was = files.before,
+        kept_for_the_control_plane = files.reserve,
+        "open files: the soft limit raised to the hard one; customers' connections may hold the rest"
+    );
+    let metrics_token = args
+        .metrics_token_file
+        .as_deref()
+        .map(read_metrics_token)
+        .transpose()?;
     let metrics_listen = args.metrics_listen.clone();
     let metrics_interval = Duration::from_secs(args.metrics_interval);
     let console_password = args.console_password.clone();
@@ -170,28 +206,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     if let Some(m) = metrics {
         println!("cacheplane: metrics on http://{}/metrics", m.local_addr()?);
-        let c = control.clone();
-        let app = Router::new().route(
-            "/metrics",
-            axum::routing::get(move || {
-                let c = c.clone();
-                async move {
-                    let mut r = Response::new(Body::from(c.scrape_metrics(metrics_interval).await));
-                    r.headers_mut().insert(
-                        "content-type",
-                        HeaderValue::from_static(
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        ),
-                    );
-                    r
-                }
-            }),
-        );
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(m, app).await {
-                tracing::error!(error = %e, "the metrics listener stopped");
-            }
-        });
+        let app = metrics_app(control.clone(), metrics_interval, metrics_token);
+        tokio::spawn(serve_bounded(m, app, METRICS_BOUNDS));
     }
 
     if console_on {
@@ -201,7 +217,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // The API never answers with nothing behind it: should the reconciler or the notifier end (a panic), the
     // daemon stops with a clear error (the nodes keep running; a restart adopts them).
     let died = tokio::select! {
-        () = serve_bounded(listener, app) => None,
+        () = serve_bounded(listener, app, API_BOUNDS) => None,
         r = &mut reconciler => Some(("reconciler", r)),
         r = &mut notifier => Some(("notifier", r)),
         r = &mut log_delivery => Some(("log delivery", r)),
@@ -231,12 +247,87 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Serves `app` on `listener` until SIGTERM or SIGINT, within the bounds above: at most [`MAX_CONNECTIONS`]
-/// connections, headers within [`HEADER_TIMEOUT`] and [`MAX_HEADER_BYTES`]. On the signal, accepting stops and
+/// The metrics listener's routes: `GET /metrics`, behind the bearer `token` when there is one.
+fn metrics_app(control: control::Control, interval: Duration, token: Option<String>) -> Router {
+    let token: Option<Arc<str>> = token.map(Arc::from);
+    Router::new().route(
+        "/metrics",
+        axum::routing::get(move |headers: axum::http::HeaderMap| {
+            let c = control.clone();
+            let token = token.clone();
+            async move {
+                if let Some(t) = token {
+                    if !bearer_matches(&headers, &t) {
+                        let mut r = Response::new(Body::from(
+                            "This metrics listener needs the bearer token of --metrics-token-file.\n",
+                        ));
+                        *r.status_mut() = StatusCode::UNAUTHORIZED;
+                        r.headers_mut().insert(
+                            "www-authenticate",
+                            HeaderValue::from_static("Bearer realm=\"cacheplane metrics\""),
+                        );
+                        return r;
+                    }
+                }
+                let mut r = Response::new(Body::from(c.scrape_metrics(interval).await));
+                r.headers_mut().insert(
+                    "content-type",
+                    HeaderValue::from_static(
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    ),
+                );
+                r
+            }
+        }),
+    )
+}
+
+/// Whether `headers` carry `Authorization: Bearer <token>` (compared in constant time).
+fn bearer_matches(headers: &axum::http::HeaderMap, token: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|given| bool::from(given.trim().as_bytes().ct_eq(token.as_bytes())))
+}
+
+/// The metrics bearer token from `path`: its content, without surrounding white space.
+fn read_metrics_token(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read the metrics token file {}: give a readable file holding the token, or no \
+             --metrics-token-file",
+            path.display()
+        )
+    })?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+            tracing::warn!(
+                file = %path.display(),
+                "the metrics token file can be read by other users: chmod 600 it"
+            );
+        }
+    }
+    let token = text.trim();
+    anyhow::ensure!(
+        token.len() >= 16 && !token.contains(char::is_whitespace),
+        "the metrics token file {} must hold one token of at least 16 characters without spaces (for one: \
+         openssl rand -hex 32 > {})",
+        path.display(),
+        path.display()
+    );
+    Ok(token.to_string())
+}
+
+/// Serves `app` on `listener` until SIGTERM or SIGINT, within `bounds` (the API: [`MAX_CONNECTIONS`]
+/// connections, headers within [`HEADER_TIMEOUT`]) and [`MAX_HEADER_BYTES`]. On the signal, accepting stops and
 /// every connection finishes the request it is serving (for up to 10 s).
-async fn serve_bounded(listener: tokio::net::TcpListener, app: Router) {
+async fn serve_bounded(listener: tokio::net::TcpListener, app: Router, bounds: Bounds) {
     use hyper_util::rt::{TokioIo, TokioTimer};
-    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let max = bounds.connections;
+    let connections = Arc::new(tokio::sync::Semaphore::new(max));
     let (closing_tx, closing) = watch::channel(false);
     let signal = shutdown_signal();
     tokio::pin!(signal);
@@ -254,7 +345,7 @@ async fn serve_bounded(listener: tokio::net::TcpListener, app: Router) {
             },
         };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, "connection refused: {MAX_CONNECTIONS} connections open");
+            tracing::debug!(%peer, "connection refused: {max} connections open");
             continue;
         };
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
@@ -263,7 +354,7 @@ async fn serve_bounded(listener: tokio::net::TcpListener, app: Router) {
             let _permit = permit;
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
+                .header_read_timeout(bounds.header_timeout)
                 .max_buf_size(MAX_HEADER_BYTES)
                 .serve_connection(TokioIo::new(stream), service);
             tokio::pin!(conn);
@@ -278,7 +369,7 @@ async fn serve_bounded(listener: tokio::net::TcpListener, app: Router) {
     let _ = closing_tx.send(true);
     let _ = tokio::time::timeout(
         Duration::from_secs(11),
-        connections.acquire_many(MAX_CONNECTIONS as u32),
+        connections.acquire_many(max as u32),
     )
     .await;
 }

@@ -3,6 +3,11 @@
 //!
 //! The address never changes for the life of the group; [`StableEndpoint::set_targets`] moves it. When a target
 //! leaves the set (a failover), connections forwarded to it are closed so clients reconnect to the new one.
+//!
+//! Both listeners here face customers: each holds at most [`MAX_CONNECTIONS`] connections, and every connection
+//! holds its two descriptors of the daemon's budget ([`crate::limits`]); one more is closed as soon as it is
+//! accepted. A forwarded connection has no idle timeout (a client pool's idle connections are legitimate, as they
+//! are to a node itself).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,7 +18,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::limits::{Gate, FORWARDED};
 use crate::{io_err, Result};
+
+/// The most connections one forwarding listener holds (a stable endpoint, or a TLS `preferred` front).
+pub const MAX_CONNECTIONS: usize = 4096;
+/// How long a TLS `preferred` front waits for a client's first byte before taking it for a plaintext client: a TLS
+/// client speaks first (its `ClientHello`), a plaintext client of a pool may connect and stay silent.
+pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a forwarded connection may take to reach its node.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -33,11 +45,20 @@ pub struct StableEndpoint {
 impl StableEndpoint {
     /// Binds `addr` and starts forwarding to `targets`.
     pub async fn bind(addr: SocketAddr, targets: Vec<SocketAddr>) -> Result<Self> {
+        Self::bind_within(
+            addr,
+            targets,
+            Gate::new(format!("endpoint {addr}"), MAX_CONNECTIONS),
+        )
+        .await
+    }
+
+    async fn bind_within(addr: SocketAddr, targets: Vec<SocketAddr>, gate: Gate) -> Result<Self> {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(io_err(format!("endpoint {addr}")))?;
         let (tx, rx) = watch::channel(targets);
-        let task = tokio::spawn(accept_loop(listener, rx));
+        let task = tokio::spawn(accept_loop(listener, rx, gate));
         Ok(Self {
             addr,
             targets: tx,
@@ -68,16 +89,21 @@ impl Drop for StableEndpoint {
     }
 }
 
-async fn accept_loop(listener: TcpListener, targets: watch::Receiver<Vec<SocketAddr>>) {
+async fn accept_loop(listener: TcpListener, targets: watch::Receiver<Vec<SocketAddr>>, gate: Gate) {
     let next = Arc::new(AtomicUsize::new(0));
     loop {
         let Ok((client, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
+        // Past the listener's cap or the descriptors' budget, the connection is closed at once.
+        let Ok(admission) = gate.admit(FORWARDED) else {
+            continue;
+        };
         let rx = targets.clone();
         let next = next.clone();
         tokio::spawn(async move {
+            let _admission = admission;
             let _ = forward(client, rx, next).await;
         });
     }
@@ -139,6 +165,7 @@ impl Sniffer {
     /// Binds `addr` (retrying for up to two seconds while Redis lets go of it) and hands connections to `plain`
     /// or `tls`.
     pub async fn bind(addr: SocketAddr, plain: SocketAddr, tls: SocketAddr) -> Result<Self> {
+        let gate = Gate::new(format!("TLS preferred front {addr}"), MAX_CONNECTIONS);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
         let listener = loop {
             match TcpListener::bind(addr).await {
@@ -156,7 +183,11 @@ impl Sniffer {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 };
+                let Ok(admission) = gate.admit(FORWARDED) else {
+                    continue;
+                };
                 tokio::spawn(async move {
+                    let _admission = admission;
                     let _ = sniff(client, plain, tls).await;
                 });
             }
@@ -173,13 +204,12 @@ impl Drop for Sniffer {
 
 async fn sniff(mut client: TcpStream, plain: SocketAddr, tls: SocketAddr) -> std::io::Result<()> {
     let mut first = [0u8; 1];
-    if client.peek(&mut first).await? == 0 {
-        return Ok(());
-    }
-    let target = if first[0] == TLS_HANDSHAKE {
-        tls
-    } else {
-        plain
+    // A client silent past the timeout is not a TLS client: it goes to the plaintext port.
+    let target = match tokio::time::timeout(FIRST_BYTE_TIMEOUT, client.peek(&mut first)).await {
+        Ok(Ok(0)) => return Ok(()),
+        Ok(Ok(_)) if first[0] == TLS_HANDSHAKE => tls,
+        Ok(Ok(_)) | Err(_) => plain,
+        Ok(Err(e)) => return Err(e),
     };
     let mut server = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target))
         .await
@@ -230,6 +260,68 @@ mod tests {
             c.read_exact(&mut r).await.expect("r");
             assert_eq!(r[0], want);
         }
+    }
+
+    /// A forwarder holds at most its cap: one more connection is closed at once, and a place freed is taken again.
+    #[tokio::test]
+    async fn a_forwarder_holds_its_cap() {
+        let a = echo_server(b'a').await;
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("probe")
+            .local_addr()
+            .expect("addr");
+        let _ep = StableEndpoint::bind_within(free, vec![a], Gate::new("test", 2))
+            .await
+            .expect("bind");
+        let mut r = [0u8; 1];
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let mut c = TcpStream::connect(free).await.expect("connect");
+            c.write_all(b"x").await.expect("w");
+            c.read_exact(&mut r).await.expect("forwarded");
+            held.push(c);
+        }
+        let mut extra = TcpStream::connect(free).await.expect("connect");
+        let n = tokio::time::timeout(Duration::from_secs(2), extra.read(&mut r))
+            .await
+            .expect("closed at once");
+        assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+        drop(held.pop());
+        // The freed place is taken once the forwarder has seen the client go.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            let mut c = TcpStream::connect(free).await.expect("connect");
+            let _ = c.write_all(b"x").await;
+            if matches!(
+                tokio::time::timeout(Duration::from_secs(1), c.read(&mut r)).await,
+                Ok(Ok(1))
+            ) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never admitted again"
+            );
+        }
+    }
+
+    /// A TLS `preferred` front hands a client that says nothing to the plaintext port (a pooled idle connection),
+    /// once the first byte's wait is over.
+    #[tokio::test]
+    async fn a_silent_client_of_a_front_is_plaintext() {
+        let plain = echo_server(b'p').await;
+        let tls = echo_server(b't').await;
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("probe")
+            .local_addr()
+            .expect("addr");
+        let _front = Sniffer::bind(free, plain, tls).await.expect("bind");
+        let mut c = TcpStream::connect(free).await.expect("connect");
+        tokio::time::sleep(FIRST_BYTE_TIMEOUT + Duration::from_millis(300)).await;
+        c.write_all(&[TLS_HANDSHAKE]).await.expect("w");
+        let mut r = [0u8; 1];
+        c.read_exact(&mut r).await.expect("r");
+        assert_eq!(r[0], b'p', "a silent client is a plaintext client");
     }
 
     #[tokio::test]

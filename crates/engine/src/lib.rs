@@ -7,6 +7,7 @@
 //! - [`process`]: spawn, adopt, watch and stop `redis-server` processes.
 //! - [`admin`]: the control plane's own RESP client to a node (readiness, `INFO`, `REPLICAOF`).
 //! - [`endpoint`]: stable TCP endpoints that forward to whichever node currently holds a role.
+//! - [`limits`]: the open-file limit, and the descriptors customers' connections may hold (every listener they reach).
 //! - [`memcached`]: Memcached nodes, and the configuration endpoint that answers ElastiCache's auto discovery.
 //! - [`private`]: private files and directories, atomic secrets, the data directory's lock.
 //! - [`secret`]: the admin user's secret, kept in the data directory.
@@ -22,6 +23,7 @@ pub mod binary;
 pub mod cluster;
 pub mod config;
 pub mod endpoint;
+pub mod limits;
 pub mod load;
 pub mod logs;
 pub mod memcached;

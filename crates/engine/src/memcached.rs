@@ -17,6 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::rustls;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
+use crate::limits::{Gate, FORWARDED};
 use crate::tls::NodeCertificate;
 use crate::{io_err, EngineError, Result};
 
@@ -461,9 +462,23 @@ impl ConfigEndpoint {
     /// Listens on `addr` and answers auto discovery from `config`; with `tls`, clients speak TLS to it (the
     /// acceptor's certificate) and it speaks TLS to the nodes.
     pub async fn bind(addr: SocketAddr, config: ClusterConfig, tls: Option<Tls>) -> Result<Self> {
+        let gate = Gate::new(
+            format!("configuration endpoint {addr}"),
+            CONFIG_ENDPOINT_CONNECTIONS,
+        );
+        Self::bind_within(addr, config, tls, gate).await
+    }
+
+    async fn bind_within(
+        addr: SocketAddr,
+        config: ClusterConfig,
+        tls: Option<Tls>,
+        gate: Gate,
+    ) -> Result<Self> {
         let listener = TcpListener::bind(addr).await.map_err(|e| {
             EngineError::Other(format!("binding the configuration endpoint {addr}: {e}"))
         })?;
+        let addr = listener.local_addr().unwrap_or(addr);
         let config = Arc::new(RwLock::new(config));
         let shared = config.clone();
         let task = tokio::spawn(async move {
@@ -472,16 +487,24 @@ impl ConfigEndpoint {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
+                // Past the endpoint's cap or the descriptors' budget, the connection is closed at once. A
+                // connection handed to a node holds two descriptors.
+                let Ok(admission) = gate.admit(FORWARDED) else {
+                    continue;
+                };
                 let shared = shared.clone();
                 let tls = tls.clone();
                 tokio::spawn(async move {
+                    let _admission = admission;
                     let _ = conn.set_nodelay(true);
                     let conn: Box<dyn Io> = match tls.as_ref().and_then(|t| t.acceptor.as_ref()) {
                         None => Box::new(conn),
-                        Some(a) => match a.accept(conn).await {
-                            Ok(s) => Box::new(s),
-                            Err(_) => return,
-                        },
+                        Some(a) => {
+                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, a.accept(conn)).await {
+                                Ok(Ok(s)) => Box::new(s),
+                                Ok(Err(_)) | Err(_) => return,
+                            }
+                        }
                     };
                     let _ = serve(conn, shared, tls).await;
                 });
@@ -503,6 +526,52 @@ impl ConfigEndpoint {
     }
 }
 
+/// The longest request line the configuration endpoint reads (memcached's own limit for a line without its end).
+pub const MAX_LINE: usize = 2048;
+/// The most connections one configuration endpoint holds (memcached's own default connection limit is 1024).
+pub const CONFIG_ENDPOINT_CONNECTIONS: usize = 512;
+/// How long a client of a TLS configuration endpoint may take over its handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client of a configuration endpoint may take to send its first line (after the handshake).
+pub const FIRST_LINE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the configuration endpoint may take to reach the node it hands a connection to.
+const NODE_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What [`read_line`] read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Line {
+    /// A line with its end.
+    Whole,
+    /// [`MAX_LINE`] bytes and no end.
+    TooLong,
+    /// The client closed the connection (what it sent without a line end is dropped).
+    Closed,
+}
+
+/// Reads one line (up to its `\n`, included) into `line`, at most [`MAX_LINE`] bytes of it.
+async fn read_line(
+    reader: &mut BufReader<Box<dyn Io>>,
+    line: &mut Vec<u8>,
+) -> std::io::Result<Line> {
+    let n = (&mut *reader)
+        .take(MAX_LINE as u64)
+        .read_until(b'\n', line)
+        .await?;
+    Ok(if line.ends_with(b"\n") {
+        Line::Whole
+    } else if n >= MAX_LINE {
+        Line::TooLong
+    } else {
+        Line::Closed
+    })
+}
+
+/// A `get` or `gets` of many keys, the one request memcached reads past [`MAX_LINE`].
+fn is_multiget(line: &str) -> bool {
+    let l = line.trim_start_matches(' ');
+    l.starts_with("get ") || l.starts_with("gets ")
+}
+
 /// One client of the configuration endpoint: discovery requests (and `version`, which discovery clients send
 /// first) are answered here, line by line; at the first other request the connection is handed to the first node
 /// (that request included) and piped both ways.
@@ -512,13 +581,40 @@ async fn serve(
     tls: Option<Tls>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(conn);
-    let mut line = String::new();
+    let mut line = Vec::new();
+    let mut first = true;
     loop {
         line.clear();
-        if reader.read_line(&mut line).await? == 0 {
-            return Ok(());
+        let read = read_line(&mut reader, &mut line);
+        let read = if first {
+            first = false;
+            // A client has this long to say what it wants; a discovery client asks at once.
+            match tokio::time::timeout(FIRST_LINE_TIMEOUT, read).await {
+                Ok(r) => r?,
+                Err(_) => return Ok(()),
+            }
+        } else {
+            read.await?
+        };
+        let text = String::from_utf8_lossy(&line).into_owned();
+        match read {
+            Line::Closed => return Ok(()),
+            Line::Whole => {}
+            // memcached's own rule: a line this long can only be a large multiget, which the node takes; anything
+            // else is refused and the connection closed.
+            Line::TooLong if !is_multiget(&text) => {
+                let w = reader.get_mut();
+                w.write_all(b"CLIENT_ERROR line too long\r\n").await?;
+                w.flush().await?;
+                return w.shutdown().await;
+            }
+            Line::TooLong => {}
         }
-        let cmd: Vec<&str> = line.split_whitespace().collect();
+        let cmd: Vec<&str> = if read == Line::Whole {
+            text.split_whitespace().collect()
+        } else {
+            Vec::new()
+        };
         let current = config.read().unwrap_or_else(|p| p.into_inner()).clone();
         match cmd.as_slice() {
             ["config", "get", "cluster"] => {
@@ -548,11 +644,16 @@ async fn serve(
                 };
                 // Requests and answers are small: both sockets go without Nagle's algorithm, which would hold
                 // each back for the other side's delayed acknowledgement.
-                let mut node = connect(SocketAddr::new(ip, port), tls.as_ref()).await?;
+                let mut node = tokio::time::timeout(
+                    NODE_CONNECT_TIMEOUT,
+                    connect(SocketAddr::new(ip, port), tls.as_ref()),
+                )
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect"))??;
                 // This line and what the client sent after it (still buffered here) go first, in one write: over
                 // TLS one write is one record, and memcached 1.6.18 does not read on a request whose rest waits
                 // in a second record it has already taken off the socket.
-                let mut first = line.clone().into_bytes();
+                let mut first = line.clone();
                 first.extend_from_slice(reader.buffer());
                 node.write_all(&first).await?;
                 node.flush().await?;
@@ -607,6 +708,144 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A plain TCP server standing for a node: answers each read with `NODE ` and what it read.
+    async fn fake_node() -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let a = l.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let mut got = Vec::new();
+                    let mut buf = vec![0u8; 64 << 10];
+                    // Answers once the request line is whole.
+                    while !got.ends_with(b"\r\n") {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let _ = s
+                        .write_all(format!("NODE {}\r\n", got.len()).as_bytes())
+                        .await;
+                });
+            }
+        });
+        a
+    }
+
+    async fn read_to_end(s: &mut TcpStream) -> String {
+        let mut got = Vec::new();
+        let r = tokio::time::timeout(Duration::from_secs(3), s.read_to_end(&mut got)).await;
+        assert!(r.is_ok(), "the connection is closed in time: {got:?}");
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    /// A request line longer than memcached's 2048 bytes is refused with memcached's error and its connection
+    /// closed, unless it is a multiget, which goes to the node as memcached would take it.
+    #[tokio::test]
+    async fn long_lines_are_refused_but_multigets() {
+        let node = fake_node().await;
+        let ep = ConfigEndpoint::bind(
+            "127.0.0.1:0".parse().expect("addr"),
+            ClusterConfig {
+                version: 1,
+                nodes: vec![("n".into(), node.ip(), node.port())],
+                server_version: "1.6.18".into(),
+            },
+            None,
+        )
+        .await
+        .expect("bind");
+        // 3000 bytes and no line end: memcached's error, then the connection closes.
+        let mut s = TcpStream::connect(ep.addr).await.expect("connect");
+        s.write_all(&[b'x'; 3000]).await.expect("write");
+        assert_eq!(read_to_end(&mut s).await, "CLIENT_ERROR line too long\r\n");
+        // A line of 2047 bytes and its end is a request like any other (the node answers it).
+        let mut s = TcpStream::connect(ep.addr).await.expect("connect");
+        let mut req = vec![b'y'; MAX_LINE - 1];
+        req.push(b'\n');
+        s.write_all(&req).await.expect("write");
+        s.write_all(b"more\r\n").await.expect("write");
+        let mut buf = vec![0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf))
+            .await
+            .expect("answered")
+            .expect("read");
+        assert!(
+            buf[..n].starts_with(b"NODE "),
+            "{:?}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+        // A multiget of 10 000 keys goes to the node whole.
+        let keys: Vec<String> = (0..10_000).map(|i| format!("key-{i}")).collect();
+        let get = format!("get {}\r\n", keys.join(" "));
+        let mut s = TcpStream::connect(ep.addr).await.expect("connect");
+        s.write_all(get.as_bytes()).await.expect("write");
+        let n = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf))
+            .await
+            .expect("answered")
+            .expect("read");
+        assert_eq!(
+            String::from_utf8_lossy(&buf[..n]),
+            format!("NODE {}\r\n", get.len())
+        );
+    }
+
+    /// A client that says nothing is closed once its first line is late; over TLS, one that does not finish its
+    /// handshake is closed once that is late. Neither holds a place meanwhile past those bounds.
+    #[tokio::test]
+    async fn silent_clients_are_closed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = crate::tls::Authority::load_or_create(&dir.path().join("tls")).expect("ca");
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let cert = ca
+            .node_certificate(&dir.path().join("cfg"), &[ip])
+            .expect("cert");
+        let tls = Tls::new(ca.bundle(), Some(&cert)).expect("server");
+        let plain = ConfigEndpoint::bind_within(
+            "127.0.0.1:0".parse().expect("addr"),
+            ClusterConfig::default(),
+            None,
+            Gate::new("plain", 1),
+        )
+        .await
+        .expect("bind");
+        let over_tls = ConfigEndpoint::bind(
+            "127.0.0.1:0".parse().expect("addr"),
+            ClusterConfig::default(),
+            Some(tls),
+        )
+        .await
+        .expect("bind");
+        let started = tokio::time::Instant::now();
+        let mut silent = TcpStream::connect(plain.addr).await.expect("connect");
+        // Its one place is held: one more is closed at once.
+        let mut extra = TcpStream::connect(plain.addr).await.expect("connect");
+        assert_eq!(read_to_end(&mut extra).await, "");
+        // A handshake begun and never finished (a TLS record header announcing more than is sent).
+        let mut half = TcpStream::connect(over_tls.addr).await.expect("connect");
+        half.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+            .await
+            .expect("write");
+        let mut got = Vec::new();
+        let wait = FIRST_LINE_TIMEOUT.max(HANDSHAKE_TIMEOUT) + Duration::from_secs(2);
+        for s in [&mut silent, &mut half] {
+            got.clear();
+            let r = tokio::time::timeout(wait, s.read_to_end(&mut got)).await;
+            assert!(r.is_ok(), "a silent client kept its connection");
+        }
+        assert!(started.elapsed() >= FIRST_LINE_TIMEOUT.min(HANDSHAKE_TIMEOUT));
+        // Its place is free again: a client that asks is answered.
+        let mut s = TcpStream::connect(plain.addr).await.expect("connect");
+        s.write_all(b"config get cluster\r\n").await.expect("write");
+        let mut buf = vec![0u8; 256];
+        let n = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf))
+            .await
+            .expect("answered")
+            .expect("read");
+        assert!(buf[..n].starts_with(b"CONFIG cluster 0 "));
     }
 
     #[test]

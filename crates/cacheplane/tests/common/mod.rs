@@ -126,6 +126,12 @@ impl Daemon {
 
     /// Starts (or restarts) the daemon on the same data directory.
     pub fn spawn(&mut self) {
+        self.spawn_wrapped(&[]);
+    }
+
+    /// Starts (or restarts) the daemon as [`Daemon::spawn`] does, by `wrapper` (a command and its first
+    /// arguments, followed by the daemon's command line; it must `exec` the daemon, whose pid the harness keeps).
+    pub fn spawn_wrapped(&mut self, wrapper: &[&str]) {
         let port = if self.addr.port() == 0 {
             free_port()
         } else {
@@ -133,7 +139,15 @@ impl Daemon {
         };
         self.addr = SocketAddr::from(([127, 0, 0, 1], port));
         let own_metrics = !self.extra_args.iter().any(|a| a == "--metrics-listen");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cacheplane"))
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(env!("CARGO_BIN_EXE_cacheplane"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_cacheplane")),
+        };
+        let mut child = command
             .args(["serve", "--listen", &self.addr.to_string(), "--data-dir"])
             .arg(self.dir.path())
             .args(if own_metrics {

@@ -1,0 +1,339 @@
+//! Every listener customers (or anyone on the network) reach is bounded, attacked over raw TCP: a Memcached
+//! configuration endpoint's lines, connections and silent clients; the descriptors customers' connections may hold
+//! beside the API and the control plane's own; the metrics listener's connections, headers and token.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Reads `s` until the peer closes it (or resets it) or `max` passes. Returns what was read and whether it closed.
+fn read_until_closed(s: &mut TcpStream, max: Duration) -> (String, bool) {
+    let start = Instant::now();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while start.elapsed() < max {
+        match s.read(&mut buf) {
+            Ok(0) => return (String::from_utf8_lossy(&got).into(), true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return (String::from_utf8_lossy(&got).into(), true),
+        }
+    }
+    (String::from_utf8_lossy(&got).into(), false)
+}
+
+/// The resident memory of process `pid`, in KiB (`VmRSS`).
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("status")
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+fn daemon_pid(d: &Daemon) -> u32 {
+    d.child.as_ref().expect("running").id()
+}
+
+/// A one-node Memcached cluster; returns its configuration endpoint.
+async fn memcached_cluster(c: &aws_sdk_elasticache::Client, id: &str) -> SocketAddr {
+    assert!(
+        engine::memcached::find_binary().is_some(),
+        "memcached is not installed (scripts/test.sh installs it)"
+    );
+    c.create_cache_cluster()
+        .cache_cluster_id(id)
+        .engine("memcached")
+        .num_cache_nodes(1)
+        .cache_node_type("cache.t3.micro")
+        .send()
+        .await
+        .expect("create");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let cc = c
+            .describe_cache_clusters()
+            .cache_cluster_id(id)
+            .send()
+            .await
+            .expect("describe")
+            .cache_clusters()[0]
+            .clone();
+        if cc.cache_cluster_status() == Some("available") {
+            let e = cc.configuration_endpoint().expect("configuration endpoint");
+            return SocketAddr::new(
+                e.address().expect("address").parse().expect("ip"),
+                e.port().expect("port") as u16,
+            );
+        }
+        assert!(Instant::now() < deadline, "{id} never available");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `config get cluster` on a new connection: the answer, or `None` when the connection is closed without one.
+fn discovery(cfg: SocketAddr) -> Option<String> {
+    let mut s = TcpStream::connect(cfg).ok()?;
+    s.write_all(b"config get cluster\r\n").ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.ends_with(b"END\r\n") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(String::from_utf8_lossy(&got).into())
+}
+
+/// 64 MiB without a line end to a configuration endpoint: the daemon reads no more than memcached's line limit,
+/// closes the connection, and its memory does not grow (it grew by 66 MB when the line was read whole).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configuration_endpoint_reads_bounded_lines() {
+    let d = Daemon::start();
+    let c = d.client();
+    let cfg = memcached_cluster(&c, "ln-line").await;
+    assert!(discovery(cfg).is_some_and(|a| a.starts_with("CONFIG cluster 0 ")));
+    let pid = daemon_pid(&d);
+    let before = rss_kib(pid);
+    let mut s = TcpStream::connect(cfg).expect("connect");
+    s.set_write_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let chunk = vec![b'x'; 1 << 20];
+    let mut sent = 0;
+    for _ in 0..64 {
+        if s.write_all(&chunk).is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    let (_, closed) = read_until_closed(&mut s, Duration::from_secs(3));
+    let grown = rss_kib(pid).saturating_sub(before);
+    assert!(
+        grown < 8 << 10,
+        "the daemon grew by {grown} KiB reading one line"
+    );
+    assert!(
+        closed,
+        "an endless line kept its connection ({sent} MiB sent)"
+    );
+    assert!(sent < 64, "the daemon read all 64 MiB of one line");
+    // Valid clients are still answered.
+    assert!(discovery(cfg).is_some(), "discovery after the attack");
+}
+
+/// More connections than a configuration endpoint holds: the one past the cap is closed at once; silent ones are
+/// closed once their first line is late, and then a discovery client is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configuration_endpoint_holds_a_bounded_number_of_connections() {
+    // This test's own process holds the connections.
+    engine::limits::raise_file_limit();
+    let d = Daemon::start();
+    let c = d.client();
+    let cfg = memcached_cluster(&c, "ln-conns").await;
+    let mut idle: Vec<TcpStream> = (0..engine::memcached::CONFIG_ENDPOINT_CONNECTIONS)
+        .map(|_| TcpStream::connect(cfg).expect("connect"))
+        .collect();
+    let mut extra = TcpStream::connect(cfg).expect("connect");
+    let (_, closed) = read_until_closed(&mut extra, Duration::from_secs(2));
+    assert!(closed, "a connection past the endpoint's cap was kept");
+    // Once the silent clients are closed, a discovery client is answered.
+    let deadline = Instant::now() + engine::memcached::FIRST_LINE_TIMEOUT + Duration::from_secs(10);
+    loop {
+        if let Some(a) = discovery(cfg) {
+            assert!(a.starts_with("CONFIG cluster 0 "), "{a}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "discovery never answered again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for s in idle.iter_mut().take(3) {
+        let (_, closed) = read_until_closed(s, Duration::from_secs(1));
+        assert!(closed, "a silent client kept its connection");
+    }
+}
+
+/// Under a small open-file limit (256, soft and hard), customers' connections through a reader endpoint are
+/// refused once they hold their share of the descriptors, and the API and the control plane still work: the group
+/// is described, and a `TestFailover` (new connections to nodes, a node started) completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_connections_leave_descriptors_to_the_control_plane() {
+    let mut d = Daemon::start();
+    d.kill9();
+    d.spawn_wrapped(&["sh", "-c", "ulimit -n 256 && exec \"$@\"", "sh"]);
+    let limits =
+        std::fs::read_to_string(format!("/proc/{}/limits", daemon_pid(&d))).expect("limits");
+    assert!(
+        limits
+            .lines()
+            .any(|l| l.starts_with("Max open files") && l.split_whitespace().nth(3) == Some("256")),
+        "{limits}"
+    );
+    let c = d.client();
+    c.create_replication_group()
+        .replication_group_id("ln-fds")
+        .replication_group_description("descriptors")
+        .num_cache_clusters(2)
+        .automatic_failover_enabled(true)
+        .multi_az_enabled(true)
+        .send()
+        .await
+        .expect("create");
+    let g = wait_available(&c, "ln-fds", Duration::from_secs(60)).await;
+    let reader = g.node_groups()[0].reader_endpoint().expect("reader");
+    let reader = SocketAddr::new(
+        reader.address().expect("address").parse().expect("ip"),
+        reader.port().expect("port") as u16,
+    );
+    let mut held = Vec::new();
+    let mut refused = false;
+    for _ in 0..256 {
+        let mut s = TcpStream::connect(reader).expect("connect");
+        s.write_all(b"PING\r\n").expect("write");
+        let (got, closed) = read_until_closed_or(&mut s, "+PONG\r\n", Duration::from_secs(3));
+        if got == "+PONG\r\n" {
+            held.push(s);
+        } else {
+            assert!(
+                closed,
+                "a connection neither served nor closed after {} held (the daemon out of descriptors?): {got:?}",
+                held.len()
+            );
+            refused = true;
+            break;
+        }
+    }
+    assert!(
+        refused,
+        "{} connections forwarded, none refused",
+        held.len()
+    );
+    assert!(held.len() >= 16, "only {} forwarded", held.len());
+    // The API answers while they are held...
+    c.describe_replication_groups()
+        .replication_group_id("ln-fds")
+        .send()
+        .await
+        .expect("DescribeReplicationGroups while customers hold their descriptors");
+    // ...and the control plane changes nodes.
+    let old = current_primary(&g);
+    c.test_failover()
+        .replication_group_id("ln-fds")
+        .node_group_id("0001")
+        .send()
+        .await
+        .expect("TestFailover");
+    wait_group(&c, "ln-fds", Duration::from_secs(90), "the failover", |g| {
+        g.status() == Some("available") && current_primary(g) != old
+    })
+    .await;
+    // The old primary comes back as a replica of the new one: a node restarted, its admin connections opened.
+    wait_group(
+        &c,
+        "ln-fds",
+        Duration::from_secs(90),
+        "the old primary back as a replica",
+        |g| {
+            members_of(g)
+                .iter()
+                .any(|(id, role, _)| *id == old && role == "replica")
+        },
+    )
+    .await;
+    drop(held);
+}
+
+/// Reads until `want` has arrived, the peer closes, or `max` passes.
+fn read_until_closed_or(s: &mut TcpStream, want: &str, max: Duration) -> (String, bool) {
+    let start = Instant::now();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while start.elapsed() < max && !got.ends_with(want.as_bytes()) {
+        match s.read(&mut buf) {
+            Ok(0) => return (String::from_utf8_lossy(&got).into(), true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return (String::from_utf8_lossy(&got).into(), true),
+        }
+    }
+    (String::from_utf8_lossy(&got).into(), false)
+}
+
+/// The metrics listener holds a few connections (one more is closed at once) and cuts headers that do not
+/// arrive; a scrape is answered afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_listener_is_bounded() {
+    let d = Daemon::start();
+    let m = d.metrics.expect("metrics listener");
+    let mut slow = TcpStream::connect(m).expect("connect");
+    slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .expect("partial headers");
+    let mut held: Vec<TcpStream> = (0..64)
+        .map(|_| TcpStream::connect(m).expect("connect"))
+        .collect();
+    let (_, closed) = read_until_closed(held.last_mut().expect("one"), Duration::from_secs(2));
+    assert!(closed, "64 connections held by the metrics listener");
+    let (_, closed) = read_until_closed(&mut slow, Duration::from_secs(15));
+    assert!(closed, "unfinished headers kept their connection open");
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(r) = reqwest::get(format!("http://{m}/metrics")).await {
+            if r.status() == 200 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "metrics never answered again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// With `--metrics-token-file`, a scrape without the bearer token (or with another) is 401; with it, 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_require_a_bearer_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("metrics-token");
+    let token = "0123456789abcdef0123456789abcdef";
+    std::fs::write(&file, format!("{token}\n")).expect("token file");
+    let d = Daemon::start_with_args(
+        "info",
+        &["--metrics-token-file", file.to_str().expect("path")],
+    );
+    let url = format!("http://{}/metrics", d.metrics.expect("metrics listener"));
+    let http = reqwest::Client::new();
+    let r = http.get(&url).send().await.expect("scrape");
+    assert_eq!(r.status(), 401);
+    assert!(r
+        .headers()
+        .get("www-authenticate")
+        .is_some_and(|v| v.to_str().unwrap_or("").starts_with("Bearer")));
+    let r = http
+        .get(&url)
+        .bearer_auth("0123456789abcdef0123456789abcdee")
+        .send()
+        .await
+        .expect("scrape");
+    assert_eq!(r.status(), 401);
+    let r = http
+        .get(&url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("scrape");
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.expect("body").contains("cacheplane_"));
+}
