@@ -169,12 +169,12 @@ impl Control {
         if cause == Cause::Failure {
             let pid = self.pid_of(&old_spec);
             let addr = g.admin_addr(old, &self.inner.settings.data_dir);
-            if self.inner.monitor.health(&old.cluster_id).is_up()
-                || match pid {
-                    Some(pid) => crate::monitor::answers_now(pid, &addr, &self.inner.admin).await,
-                    None => false,
-                }
-            {
+            // (A node the monitor never watched — no pid known, e.g. its pid file lost — counts as up there,
+            // so only the node itself is asked.)
+            if match pid {
+                Some(pid) => crate::monitor::answers_now(pid, &addr, &self.inner.admin).await,
+                None => false,
+            } {
                 tracing::warn!(group = %g.id, primary = %old.cluster_id,
                     "failover called off: the primary answers again");
                 return Ok(false);
