@@ -432,14 +432,27 @@ fn unsafe_starts_are_refused_with_a_sentence() {
 }
 
 #[tokio::test]
-async fn the_console_password_comes_from_a_file() {
+async fn the_console_password_and_the_api_secret_come_from_files() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("pw");
     std::fs::write(&file, format!("{PASSWORD}\n")).expect("write");
+    // The file wins over the environment's CACHEPLANE_SECRET_ACCESS_KEY (which the harness sets).
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, "a-secret-from-a-file\n").expect("write");
     let d = Daemon::start_with_args(
         "info",
-        &["--console-password-file", file.to_str().expect("utf-8")],
+        &[
+            "--console-password-file",
+            file.to_str().expect("utf-8"),
+            "--secret-access-key-file",
+            secret_file.to_str().expect("utf-8"),
+        ],
     );
+    client_for(&d.endpoint(), ACCESS_KEY_ID, "a-secret-from-a-file")
+        .describe_replication_groups()
+        .send()
+        .await
+        .expect("signed with the file's secret");
     let a = login_as(
         &d,
         &host(&d),
