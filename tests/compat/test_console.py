@@ -466,6 +466,13 @@ def test_console_end_to_end_in_headless_chromium(monkeypatch):
             with pytest.raises(ec.exceptions.ReplicationGroupNotFoundFault):
                 ec.describe_replication_groups(ReplicationGroupId="web1")
             wait(d2, lambda d: d.find_elements(By.ID, "gone"), 30, "the second browser to see it gone")
+
+            # Log out everywhere from the first browser: the second one's session ends with it.
+            d.find_element(By.ID, "logout-all").click()
+            wait(d, lambda d: d.find_elements(By.ID, "login-form") and "Logged out everywhere" in text(d, "#login-form"),
+                 15, "the login form after logging out everywhere")
+            d2.get(base + "/console/")
+            wait(d2, lambda d: d.find_elements(By.ID, "login-form"), 15, "the second browser's session to have ended")
         finally:
             restarted.send_signal(signal.SIGKILL)
             restarted.wait()

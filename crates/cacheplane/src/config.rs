@@ -1,8 +1,10 @@
 //! Configuration of `cacheplane serve`: flags, environment, an optional TOML file, and the API credentials.
 //!
-//! Credentials come, in order, from `--access-key-id`/`--secret-access-key`, the environment
-//! (`CACHEPLANE_ACCESS_KEY_ID`, `CACHEPLANE_SECRET_ACCESS_KEY`), the config file, or the data directory's
+//! Credentials come, in order, from `--access-key-id` (or `CACHEPLANE_ACCESS_KEY_ID`) with the secret in
+//! `--secret-access-key-file` or `CACHEPLANE_SECRET_ACCESS_KEY`, the config file, or the data directory's
 //! `credentials` file, which is generated with mode 0600 on first start when none of the others gives a pair.
+//! Secrets are never taken as a flag's value: every local user reads a process's arguments (`/proc/PID/cmdline`),
+//! while its environment is its owner's only.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -30,9 +32,13 @@ pub struct ServeArgs {
     /// API access key id (else environment, config file, or a generated pair).
     #[arg(long, env = "CACHEPLANE_ACCESS_KEY_ID")]
     pub access_key_id: Option<String>,
-    /// API secret access key.
-    #[arg(long, env = "CACHEPLANE_SECRET_ACCESS_KEY", hide_env_values = true)]
-    pub secret_access_key: Option<String>,
+    /// Refused with a sentence: a secret given as a flag's value is in every local user's process list.
+    #[arg(long = "secret-access-key", hide = true, value_name = "SECRET")]
+    pub secret_access_key_flag: Option<String>,
+    /// A file holding the API secret access key (else the environment's CACHEPLANE_SECRET_ACCESS_KEY, the config
+    /// file, or a generated pair). Never a flag's value: every local user can read a process's arguments.
+    #[arg(long, value_name = "PATH")]
+    pub secret_access_key_file: Option<PathBuf>,
     /// A redis-server binary to register (repeatable); default: the one on PATH.
     #[arg(long = "engine-binary")]
     pub engine_binaries: Vec<PathBuf>,
@@ -79,13 +85,70 @@ pub struct ServeArgs {
     /// list. Without it the metrics listener answers anyone who reaches it.
     #[arg(long, value_name = "PATH")]
     pub metrics_token_file: Option<std::path::PathBuf>,
-    /// A password that opens the web console (`/console/`) besides the API's key pair; taken from the environment
-    /// so that it is not in the process list.
-    #[arg(long, env = "CACHEPLANE_CONSOLE_PASSWORD", hide_env_values = true)]
-    pub console_password: Option<String>,
+    /// Refused with a sentence: a secret given as a flag's value is in every local user's process list.
+    #[arg(long = "console-password", hide = true, value_name = "PASSWORD")]
+    pub console_password_flag: Option<String>,
+    /// A file holding a password of at least 16 characters that opens the web console (`/console/`) besides the
+    /// API's key pair (else the environment's CACHEPLANE_CONSOLE_PASSWORD).
+    #[arg(long, value_name = "PATH")]
+    pub console_password_file: Option<PathBuf>,
     /// Serve no web console.
     #[arg(long)]
     pub no_console: bool,
+    /// Serve the console on a --listen address that is not loopback, over plain HTTP: its logins and session
+    /// cookies then cross the network in clear. Without it, such an address needs --no-console.
+    #[arg(long)]
+    pub console_insecure: bool,
+    /// A host name the console and the metrics answer for (repeatable), besides the addresses the daemon listens
+    /// on and, when it listens on loopback, localhost: a request naming another Host is refused (DNS rebinding).
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
+}
+
+/// The environment variable of the API's secret access key.
+const SECRET_ENV: &str = "CACHEPLANE_SECRET_ACCESS_KEY";
+/// The environment variable of the console password.
+const CONSOLE_PASSWORD_ENV: &str = "CACHEPLANE_CONSOLE_PASSWORD";
+/// The shortest console password accepted.
+pub const MIN_CONSOLE_PASSWORD: usize = 16;
+
+/// A secret from `file` (its first line) or else the environment variable `env`; `flag`, the refused flag that
+/// would have put it in the process list.
+fn secret(
+    flag: (&str, Option<&String>),
+    file: (&str, Option<&PathBuf>),
+    env: &str,
+) -> anyhow::Result<Option<(String, String)>> {
+    if flag.1.is_some() {
+        bail!(
+            "{} takes no value on the command line, where every local user can read it in the process list \
+             (/proc/PID/cmdline): give it in the environment variable {env} or in a file with {}",
+            flag.0,
+            file.0
+        );
+    }
+    if let Some(path) = file.1 {
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "cannot read {} {}: check the path, or use the environment variable {env}",
+                file.0,
+                path.display()
+            )
+        })?;
+        let value = text.lines().next().unwrap_or("").to_string();
+        if value.is_empty() {
+            bail!(
+                "the file {} given to {} is empty: write the secret on its first line",
+                path.display(),
+                file.0
+            );
+        }
+        return Ok(Some((value, format!("the file given to {}", file.0))));
+    }
+    Ok(std::env::var(env)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(|v| (v, format!("the environment variable {env}"))))
 }
 
 /// The metrics listener's default address.
@@ -138,6 +201,14 @@ struct FileConfig {
 #[derive(Debug)]
 pub struct Resolved {
     pub listen: SocketAddr,
+    /// The console's password, of at least [`MIN_CONSOLE_PASSWORD`] characters.
+    pub console_password: Option<String>,
+    /// Whether the console is served.
+    pub console: bool,
+    /// Whether the console is served over plain HTTP on an address other than loopback (`--console-insecure`).
+    pub console_insecure: bool,
+    /// `--allowed-host` names.
+    pub allowed_hosts: Vec<String>,
     pub data_dir: PathBuf,
     pub region: String,
     pub account_id: String,
@@ -264,10 +335,46 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Resolved> {
     if account_id.len() != 12 || !account_id.chars().all(|c| c.is_ascii_digit()) {
         bail!("invalid account id '{account_id}': it must be 12 digits");
     }
+    let console_password = secret(
+        ("--console-password", args.console_password_flag.as_ref()),
+        (
+            "--console-password-file",
+            args.console_password_file.as_ref(),
+        ),
+        CONSOLE_PASSWORD_ENV,
+    )?;
+    if let Some((p, from)) = &console_password {
+        let n = p.chars().count();
+        if n < MIN_CONSOLE_PASSWORD {
+            bail!(
+                "the console password ({from}) is {n} characters long; it must be at least \
+                 {MIN_CONSOLE_PASSWORD} characters: choose a longer one (e.g. `openssl rand -base64 24`)"
+            );
+        }
+    }
+    let console = !args.no_console;
+    if console && !args.listen.ip().is_loopback() && !args.console_insecure {
+        bail!(
+            "the console would be served over plain HTTP on {}, which is not a loopback address: its logins and \
+             session cookies would cross the network in clear. Listen on a loopback address (and reach it through \
+             an SSH tunnel or a TLS proxy), turn the console off with --no-console, or accept the risk with \
+             --console-insecure",
+            args.listen
+        );
+    }
+    let flag_secret = secret(
+        ("--secret-access-key", args.secret_access_key_flag.as_ref()),
+        (
+            "--secret-access-key-file",
+            args.secret_access_key_file.as_ref(),
+        ),
+        SECRET_ENV,
+    )?
+    .map(|(s, _)| s);
     let mut generated = false;
     let (access_key_id, secret_access_key) = match (
         args.access_key_id.or(file.access_key_id),
-        args.secret_access_key.or(file.secret_access_key),
+        flag_secret.or(file.secret_access_key),
     ) {
         (Some(a), Some(s)) => (a, s),
         (Some(_), None) | (None, Some(_)) => {
@@ -311,6 +418,10 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Resolved> {
     }
     Ok(Resolved {
         listen: args.listen,
+        console_password: console_password.map(|(p, _)| p),
+        console,
+        console_insecure: args.console_insecure,
+        allowed_hosts: args.allowed_hosts,
         data_dir,
         region,
         account_id,

@@ -2,10 +2,16 @@
 //!
 //! - **Pages**: one HTML page, its script and its style sheet, embedded in the binary (no CDN). They hold no data;
 //!   everything shown comes from the JSON and XML below, after a login.
-//! - **Login**: the API's key pair, or the console password given at start (`CACHEPLANE_CONSOLE_PASSWORD`). A login
-//!   gets a session cookie (`HttpOnly`, `SameSite=Strict`, 12 hours) that carries its expiry and an HMAC over it
-//!   with a key derived from the API secret (and the console password): nothing is kept server-side, so a session
-//!   outlives a restart of the daemon and ends when the secret or password changes.
+//! - **Login**: the API's key pair, or the console password given at start (`CACHEPLANE_CONSOLE_PASSWORD` or
+//!   `--console-password-file`, 16 characters or more). A login gets a session cookie (`HttpOnly`,
+//!   `SameSite=Strict`, 12 hours) holding a random session id that the store knows by its hash
+//!   ([`control::console_sessions`]): a logout ends it for good, "log out everywhere" (`logout-all`, or `cacheplane
+//!   console-logout-all`) ends every session, and a restart revives none.
+//! - **Guessing**: failed logins are counted for everyone at once ([`FailedLogins`]): after a few, no login is
+//!   checked for a while that doubles with each further failure, whoever sends it and over however many
+//!   connections.
+//! - **Host**: the console (and the metrics listener) answer only requests whose `Host` names the daemon as it
+//!   listens ([`AllowedHosts`]), so a page of another site that rebinds its name to this address reaches nothing.
 //! - **Reads**: `api/list`, `api/groups/{id}` and `api/clusters/{id}` (JSON, from `control::console`), and the
 //!   API's own actions.
 //! - **Actions**: `api/action` takes an ElastiCache Query request (`Action=TestFailover&…`) and runs it through the
@@ -14,25 +20,24 @@
 //! - **Forgery**: every request that changes something (and the login) must carry `X-Console: 1`, which a page of
 //!   another origin cannot send without a CORS preflight this server never grants.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use control::console_sessions::{Sessions, LIFETIME as SESSION};
 use subtle::ConstantTimeEq;
 
 use crate::server::AppState;
 
 const COOKIE: &str = "cacheplane_console";
-/// How long a login lasts.
-const SESSION: Duration = Duration::from_secs(12 * 3600);
 /// The largest body the console accepts (a create form is a few hundred bytes).
 const MAX_BODY: usize = 64 << 10;
 /// How long a group's (or cache cluster's) live page is served from the last reading of its nodes, whatever the
@@ -43,12 +48,182 @@ const INDEX_HTML: &str = include_str!("console/index.html");
 const APP_JS: &str = include_str!("console/app.js");
 const APP_CSS: &str = include_str!("console/app.css");
 
+/// Failed logins allowed in a row before logins are locked.
+const FREE_FAILURES: u32 = 5;
+/// The first lock; each further failure doubles it, up to [`LONGEST_LOCK`].
+const FIRST_LOCK: Duration = Duration::from_millis(500);
+const LONGEST_LOCK: Duration = Duration::from_secs(60);
+/// A failure is forgiven for each of these without one.
+const FORGIVEN_EVERY: Duration = Duration::from_secs(60);
+
+/// Failed logins, counted for every sender at once (an attacker has as many addresses and connections as they
+/// like): [`FREE_FAILURES`] in a row are free, then each failure locks the login for [`FIRST_LOCK`] doubled for
+/// each further one, up to [`LONGEST_LOCK`]; a failure is forgiven per [`FORGIVEN_EVERY`] without one. While
+/// locked, no login is checked at all, a right one included (else the lock would tell a right guess from a
+/// wrong one): a guesser gets at most one guess a minute, and so does the operator while someone guesses (the
+/// trade-off: sessions already open go on, and the lock ends a minute after the guessing stops).
+#[derive(Debug, Default)]
+struct FailedLogins {
+    strikes: u32,
+    last_failure: Option<Instant>,
+    locked_until: Option<Instant>,
+}
+
+impl FailedLogins {
+    /// `Err(how long)` while logins are locked.
+    fn admit(&self, now: Instant) -> Result<(), Duration> {
+        match self.locked_until {
+            Some(until) if now < until => Err(until - now),
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a failure at `now`; returns the lock it starts, if any.
+    fn failed(&mut self, now: Instant) -> Option<Duration> {
+        if let Some(last) = self.last_failure {
+            let quiet = now.saturating_duration_since(last).as_secs() / FORGIVEN_EVERY.as_secs();
+            self.strikes = self
+                .strikes
+                .saturating_sub(u32::try_from(quiet).unwrap_or(u32::MAX));
+        }
+        self.strikes = self.strikes.saturating_add(1);
+        self.last_failure = Some(now);
+        let over = self.strikes.checked_sub(FREE_FAILURES)?;
+        let lock = FIRST_LOCK
+            .checked_mul(1u32.checked_shl(over).unwrap_or(u32::MAX))
+            .unwrap_or(LONGEST_LOCK)
+            .min(LONGEST_LOCK);
+        self.locked_until = Some(now + lock);
+        Some(lock)
+    }
+}
+
+/// The names a request's `Host` may give for the console and the metrics: the addresses the daemon listens on;
+/// `localhost`, `127.0.0.1` and `::1` when one of them is loopback (or every address); and `--allowed-host` names.
+/// The port is not compared: another port of this machine's names reaches the same daemon's listeners anyway.
+#[derive(Debug, Clone)]
+pub struct AllowedHosts {
+    names: BTreeSet<String>,
+}
+
+impl AllowedHosts {
+    pub fn new(listening: &[SocketAddr], given: &[String]) -> Self {
+        let mut names = BTreeSet::new();
+        for a in listening {
+            names.insert(a.ip().to_string());
+            if a.ip().is_loopback() || a.ip().is_unspecified() {
+                for n in ["localhost", "127.0.0.1", "::1"] {
+                    names.insert(n.to_string());
+                }
+            }
+        }
+        names.extend(given.iter().filter_map(|g| host_name(g)));
+        Self { names }
+    }
+
+    /// Whether a request's `Host` value names this daemon.
+    fn allows(&self, host: &str) -> bool {
+        host_name(host).is_some_and(|h| self.names.contains(&h))
+    }
+}
+
+/// The name of a `Host` value (`name`, `name:port`, `1.2.3.4:port`, `[::1]:port`), lower-case and without the
+/// root's dot; `None` for what is not one.
+fn host_name(value: &str) -> Option<String> {
+    let v = value.trim();
+    let port_ok = |p: &str| {
+        p.is_empty()
+            || p.strip_prefix(':')
+                .is_some_and(|d| d.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let name = if let Some(rest) = v.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']')?;
+        port_ok(after).then_some(inside)?;
+        inside.parse::<std::net::Ipv6Addr>().ok()?;
+        inside
+    } else {
+        match v.split_once(':') {
+            Some((n, p)) if port_ok(&format!(":{p}")) => n,
+            Some(_) => {
+                // An IPv6 address without brackets (as --allowed-host might be given).
+                v.parse::<IpAddr>().ok()?;
+                v
+            }
+            None => v,
+        }
+    };
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    (!name.is_empty()).then_some(name)
+}
+
+/// Refuses a request to the console or the metrics whose `Host` (and absolute URI, if any) is not one of this
+/// daemon's names: 421, with what to do.
+pub async fn host_check(
+    State(hosts): State<Arc<AllowedHosts>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let uri_host = req.uri().authority().map(|a| a.as_str()).unwrap_or(host);
+    if hosts.allows(host) && hosts.allows(uri_host) {
+        return next.run(req).await;
+    }
+    let shown: String = host.chars().take(100).collect();
+    tracing::info!(host = %shown, path = %req.uri().path(), "request refused: a Host this daemon does not answer as");
+    refusal(
+        StatusCode::MISDIRECTED_REQUEST,
+        "MisdirectedRequest",
+        &format!(
+            "This daemon serves its console and metrics only to requests that name it by an address it listens \
+             on (or localhost when that is loopback), or by a name given with --allowed-host; the Host {} is \
+             not one of them. If you reach the daemon by that name, start it with --allowed-host NAME.",
+            if shown.is_empty() { "header is missing and" } else { &shown }
+        ),
+    )
+}
+
+/// What the operator must know of this start of the daemon, said by `cacheplane status` and on every page of the
+/// console: that the metrics' default address (`metrics_listen`) was taken so that the daemon serves none, that
+/// the console is served over plain HTTP on `insecure`, an address that is not loopback (also said on stderr).
+pub fn start_notices(
+    metrics_taken: bool,
+    metrics_listen: &str,
+    insecure: Option<SocketAddr>,
+) -> Vec<String> {
+    let mut notices = Vec::new();
+    if metrics_taken {
+        notices.push(format!(
+            "this daemon serves no metrics: their default address {metrics_listen} was taken by another process \
+             when it started ({}), so whatever answers there is not this daemon and its figures are not to be \
+             trusted. Free the address and restart, or choose one with --metrics-listen.",
+            control::now().format("%Y-%m-%d %H:%M:%S UTC")
+        ));
+    }
+    if let Some(addr) = insecure.filter(|a| !a.ip().is_loopback()) {
+        let warning = format!(
+            "the console is served over plain HTTP on {addr}, which is not a loopback address \
+             (--console-insecure): its logins and session cookies cross the network in clear."
+        );
+        tracing::warn!("{warning}");
+        eprintln!("cacheplane: WARNING: {warning}");
+        notices.push(warning);
+    }
+    notices
+}
+
 /// The console's own state.
 pub struct Console {
-    /// The key sessions are signed with.
-    key: [u8; 32],
+    sessions: Arc<Sessions>,
     password: Option<String>,
     interval: Duration,
+    /// Failed logins, for everyone.
+    failed: std::sync::Mutex<FailedLogins>,
+    /// What the daemon said of itself at its start that the operator must see (a banner in every page).
+    notices: Vec<String>,
     /// Each group's (and cache cluster's) last live page, under a lock of its own: one reading of a group's nodes
     /// at a time, shared by every browser showing it, while other groups' pages go on.
     pages: std::sync::Mutex<HashMap<String, Arc<PageSlot>>>,
@@ -57,46 +232,39 @@ pub struct Console {
 type PageSlot = tokio::sync::Mutex<Option<(Instant, Arc<String>)>>;
 
 impl Console {
-    pub fn new(secret_access_key: &str, password: Option<String>, interval: Duration) -> Self {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret_access_key.as_bytes())
-            .expect("HMAC takes a key of any length");
-        mac.update(b"cacheplane console session key\n");
-        mac.update(password.as_deref().unwrap_or("").as_bytes());
+    pub fn new(
+        sessions: Sessions,
+        password: Option<String>,
+        interval: Duration,
+        notices: Vec<String>,
+    ) -> Self {
         Self {
-            key: mac.finalize().into_bytes().into(),
+            sessions: Arc::new(sessions),
             password: password.filter(|p| !p.is_empty()),
             interval,
+            failed: std::sync::Mutex::new(FailedLogins::default()),
+            notices,
             pages: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
-    fn mac(&self, expiry: i64) -> Hmac<Sha256> {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes a key of any length");
-        mac.update(format!("v1\n{expiry}").as_bytes());
-        mac
-    }
-
-    /// A session cookie's value, valid until `expiry` (Unix seconds).
-    fn session(&self, expiry: i64) -> String {
-        format!(
-            "v1.{expiry}.{}",
-            hex::encode(self.mac(expiry).finalize().into_bytes())
-        )
-    }
-
-    /// Whether `value` is a session this daemon signed that has not expired.
-    fn valid(&self, value: &str, now: i64) -> bool {
-        let mut parts = value.split('.');
-        let (Some("v1"), Some(expiry), Some(mac), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return false;
-        };
-        let (Ok(expiry), Ok(mac)) = (expiry.parse::<i64>(), hex::decode(mac)) else {
-            return false;
-        };
-        expiry > now && self.mac(expiry).verify_slice(&mac).is_ok()
+    /// Runs `f` on the sessions off the async workers (it reads or writes the store).
+    async fn with_sessions<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Sessions) -> control::Result<T> + Send + 'static,
+    ) -> Result<T, Refused> {
+        let sessions = self.sessions.clone();
+        match tokio::task::spawn_blocking(move || f(&sessions)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "the console's sessions could not be read or written");
+                Err(Refused::Store)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the console's session task failed");
+                Err(Refused::Store)
+            }
+        }
     }
 
     /// Whether the login's credentials open the console: the API's key pair, or the console password.
@@ -137,6 +305,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         )
         .route("/console/login", post(login))
         .route("/console/logout", post(logout))
+        .route("/console/logout-all", post(logout_all))
         .route("/console/api/session", get(session))
         .route("/console/api/list", get(list))
         .route("/console/api/groups/{id}", get(group))
@@ -208,6 +377,8 @@ enum Refused {
     NoConsole,
     NotLoggedIn,
     MissingHeader,
+    /// The store did not answer (said in the log).
+    Store,
 }
 
 impl IntoResponse for Refused {
@@ -224,21 +395,48 @@ impl IntoResponse for Refused {
                 "MissingConsoleHeader",
                 "Requests that change something (and logins) must carry the header X-Console: 1.",
             ),
+            Self::Store => refusal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalFailure",
+                "The console's sessions could not be read from the store; the daemon's log says why.",
+            ),
         }
     }
 }
 
-/// Refuses a request without a valid session (and, for a change, without `X-Console: 1`).
-fn check(app: &AppState, headers: &HeaderMap, change: bool) -> Result<(), Refused> {
-    let c = console(app).ok_or(Refused::NoConsole)?;
-    let now = control::now().timestamp();
-    let logged_in = headers
+/// The session ids a request's cookies carry (a few at most).
+fn session_ids(headers: &HeaderMap) -> Vec<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .any(|(k, v)| k == COOKIE && c.valid(v, now));
+        .filter(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+        .take(4)
+        .collect()
+}
+
+/// Refuses a request without a live session (and, for a change, without `X-Console: 1`). The store is read on
+/// every request: a session ended elsewhere (another browser's "log out everywhere", the CLI) is ended here.
+async fn check(app: &AppState, headers: &HeaderMap, change: bool) -> Result<(), Refused> {
+    let c = console(app).ok_or(Refused::NoConsole)?;
+    let ids = session_ids(headers);
+    if ids.is_empty() {
+        return Err(Refused::NotLoggedIn);
+    }
+    let now = control::now();
+    let logged_in = c
+        .with_sessions(move |s| {
+            for id in &ids {
+                if s.live(id, now)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
+        .await?;
     if !logged_in {
         return Err(Refused::NotLoggedIn);
     }
@@ -285,25 +483,63 @@ async fn login(State(app): State<Arc<AppState>>, req: Request) -> Response {
         Err(r) => return r,
     };
     let login: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    if !c.accepts(&login, &app.access_key_id, &app.secret_access_key) {
-        // A guess costs its sender a quarter of a second.
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        tracing::info!("console login refused");
-        return refusal(
-            StatusCode::UNAUTHORIZED,
-            "LoginRefused",
-            if c.password.is_some() {
-                "That is not this daemon's access key ID and secret access key, nor its console password."
-            } else {
-                "That is not this daemon's access key ID and secret access key."
-            },
-        );
+    // One login checked at a time, for everyone: the lock and the count are one step with the check.
+    let verdict = {
+        let mut failed = c.failed.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        match failed.admit(now) {
+            Err(wait) => Err(Some(wait)),
+            Ok(()) if c.accepts(&login, &app.access_key_id, &app.secret_access_key) => Ok(()),
+            Ok(()) => {
+                if let Some(lock) = failed.failed(now) {
+                    tracing::warn!(
+                        failures = failed.strikes,
+                        lock_ms = lock.as_millis() as u64,
+                        "console logins locked after repeated failed logins"
+                    );
+                }
+                Err(None)
+            }
+        }
+    };
+    match verdict {
+        Err(Some(wait)) => {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let mut r = refusal(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyFailedLogins",
+                &format!(
+                    "Too many failed logins to this console, from anyone: no login is checked for {seconds} more \
+                     second(s), and each further failure doubles the wait (up to a minute). Sessions already \
+                     open go on; if you are not the one guessing, someone else is."
+                ),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            return r;
+        }
+        Err(None) => {
+            tracing::info!("console login refused");
+            return refusal(
+                StatusCode::UNAUTHORIZED,
+                "LoginRefused",
+                if c.password.is_some() {
+                    "That is not this daemon's access key ID and secret access key, nor its console password."
+                } else {
+                    "That is not this daemon's access key ID and secret access key."
+                },
+            );
+        }
+        Ok(()) => {}
     }
-    let expiry = control::now().timestamp() + SESSION.as_secs() as i64;
+    let now = control::now();
+    let id = match c.with_sessions(move |s| s.begin(now)).await {
+        Ok(id) => id,
+        Err(r) => return r.into_response(),
+    };
     let mut r = json(StatusCode::OK, r#"{"logged_in":true}"#.to_string());
     let cookie = format!(
-        "{COOKIE}={}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}",
-        c.session(expiry),
+        "{COOKIE}={id}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}",
         SESSION.as_secs()
     );
     if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -313,10 +549,8 @@ async fn login(State(app): State<Arc<AppState>>, req: Request) -> Response {
     r
 }
 
-async fn logout(headers: HeaderMap) -> Response {
-    if !forgery_safe(&headers) {
-        return Refused::MissingHeader.into_response();
-    }
+/// The answer to a logout: the browser's cookie cleared.
+fn logged_out() -> Response {
     let mut r = json(StatusCode::OK, r#"{"logged_in":false}"#.to_string());
     r.headers_mut().insert(
         header::SET_COOKIE,
@@ -327,19 +561,60 @@ async fn logout(headers: HeaderMap) -> Response {
     r
 }
 
-async fn session(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = check(&app, &headers, false) {
+/// Ends the request's session (for good: a copy of its cookie opens nothing after it).
+async fn logout(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let Some(c) = console(&app) else {
+        return Refused::NoConsole.into_response();
+    };
+    if !forgery_safe(&headers) {
+        return Refused::MissingHeader.into_response();
+    }
+    let ids = session_ids(&headers);
+    let ended = c
+        .with_sessions(move |s| ids.iter().try_for_each(|id| s.end(id)))
+        .await;
+    match ended {
+        Ok(()) => logged_out(),
+        Err(r) => r.into_response(),
+    }
+}
+
+/// "Log out everywhere": ends every session of the console, this one included.
+async fn logout_all(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(r) = check(&app, &headers, true).await {
         return r.into_response();
     }
+    let Some(c) = console(&app) else {
+        return Refused::NoConsole.into_response();
+    };
+    let now = control::now();
+    match c.with_sessions(move |s| s.end_all(now)).await {
+        Ok(n) => {
+            tracing::info!(sessions = n, "console: logged out everywhere");
+            logged_out()
+        }
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn session(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(r) = check(&app, &headers, false).await {
+        return r.into_response();
+    }
+    let c = console(&app);
     json(
         StatusCode::OK,
-        serde_json::json!({ "region": app.region, "interval_seconds": console(&app).map(|c| c.interval.as_secs()) })
-            .to_string(),
+        serde_json::json!({
+            "region": app.region,
+            "interval_seconds": c.map(|c| c.interval.as_secs()),
+            "notices": c.map(|c| c.notices.clone()).unwrap_or_default(),
+        })
+        .to_string(),
     )
 }
 
 async fn list(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = check(&app, &headers, false) {
+    if let Err(r) = check(&app, &headers, false).await {
         return r.into_response();
     }
     let entries = app.control.console_list();
@@ -374,7 +649,7 @@ enum Page {
 
 /// A live page, read afresh at most once per [`GROUP_PAGE_REUSE`] whatever the number of browsers showing it.
 async fn live_page(app: &AppState, headers: &HeaderMap, page: Page, id: String) -> Response {
-    if let Err(r) = check(app, headers, false) {
+    if let Err(r) = check(app, headers, false).await {
         return r.into_response();
     }
     let Some(c) = console(app) else {
@@ -432,7 +707,7 @@ async fn live_page(app: &AppState, headers: &HeaderMap, page: Page, id: String) 
 }
 
 async fn ca_bundle(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = check(&app, &headers, false) {
+    if let Err(r) = check(&app, &headers, false).await {
         return r.into_response();
     }
     match std::fs::read(app.control.ca_bundle()) {
@@ -454,7 +729,7 @@ async fn ca_bundle(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Resp
 
 /// An API action from the console: decoded and dispatched as a signed request would be.
 async fn action(State(app): State<Arc<AppState>>, req: Request) -> Response {
-    if let Err(r) = check(&app, req.headers(), true) {
+    if let Err(r) = check(&app, req.headers(), true).await {
         return r.into_response();
     }
     let request_id = uuid::Uuid::new_v4().to_string();
@@ -482,34 +757,22 @@ async fn action(State(app): State<Arc<AppState>>, req: Request) -> Response {
 mod tests {
     use super::*;
 
-    #[test]
-    fn sessions_are_signed_expire_and_end_with_the_secret() {
-        let c = Console::new("secret", None, Duration::from_secs(5));
-        let s = c.session(1_000);
-        assert!(c.valid(&s, 999));
-        assert!(!c.valid(&s, 1_000), "expired");
-        // Another expiry under the same MAC, a flipped MAC, a malformed value.
-        let forged = s.replacen("1000", "9000", 1);
-        assert!(!c.valid(&forged, 999));
-        let mut flipped = s.clone();
-        let last = flipped.pop().unwrap_or('0');
-        flipped.push(if last == '0' { '1' } else { '0' });
-        assert!(!c.valid(&flipped, 999));
-        assert!(!c.valid("v1.1000", 999));
-        assert!(!c.valid("", 999));
-        // Another secret, or a console password set, signs differently: the old sessions end.
-        let other = Console::new("other", None, Duration::from_secs(5));
-        assert!(!other.valid(&s, 999));
-        let with_password = Console::new("secret", Some("pw".into()), Duration::from_secs(5));
-        assert!(!with_password.valid(&s, 999));
-        // The same secret after a restart keeps them.
-        let again = Console::new("secret", None, Duration::from_secs(5));
-        assert!(again.valid(&s, 999));
+    fn console(password: Option<&str>) -> (tempfile::TempDir, Console) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        control::store::Store::open(&dir.path().join("cacheplane.sqlite3")).expect("store");
+        let sessions = Sessions::open(dir.path()).expect("sessions");
+        let c = Console::new(
+            sessions,
+            password.map(str::to_string),
+            Duration::from_secs(5),
+            vec![],
+        );
+        (dir, c)
     }
 
     #[test]
     fn a_login_needs_the_key_pair_or_the_password() {
-        let c = Console::new("secret", Some("pw".into()), Duration::from_secs(5));
+        let (_dir, c) = console(Some("pw"));
         let j = |v: serde_json::Value| c.accepts(&v, "AKID", "secret");
         assert!(j(
             serde_json::json!({"access_key_id": "AKID", "secret_access_key": "secret"})
@@ -523,7 +786,82 @@ mod tests {
         ));
         assert!(!j(serde_json::json!({"password": ""})));
         assert!(!j(serde_json::json!({})));
-        let no_password = Console::new("secret", Some(String::new()), Duration::from_secs(5));
+        let (_dir, no_password) = console(Some(""));
         assert!(!no_password.accepts(&serde_json::json!({"password": ""}), "AKID", "secret"));
+    }
+
+    #[test]
+    fn failed_logins_lock_everyone_longer_each_time_and_are_forgiven_slowly() {
+        let mut f = FailedLogins::default();
+        let t0 = Instant::now();
+        for _ in 1..FREE_FAILURES {
+            assert_eq!(f.admit(t0), Ok(()));
+            assert_eq!(f.failed(t0), None);
+        }
+        // The fifth locks for half a second, then each one doubles it.
+        assert_eq!(f.failed(t0), Some(Duration::from_millis(500)));
+        assert_eq!(f.admit(t0), Err(Duration::from_millis(500)));
+        let mut t = t0 + Duration::from_millis(500);
+        assert_eq!(f.admit(t), Ok(()));
+        let mut locks = vec![];
+        for _ in 0..10 {
+            let lock = f.failed(t).expect("locked");
+            locks.push(lock.as_millis());
+            t += lock;
+        }
+        assert_eq!(
+            locks,
+            [1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000, 60000]
+        );
+        // Guessing without pause for an hour: about one guess a minute.
+        let start = t;
+        let mut guesses = 0;
+        while t < start + Duration::from_secs(3600) {
+            t += f.failed(t).expect("locked");
+            guesses += 1;
+        }
+        assert_eq!(guesses, 60);
+        // A quiet quarter of an hour forgives every strike: the next failure is free again.
+        t += Duration::from_secs(15 * 60);
+        assert_eq!(f.admit(t), Ok(()));
+        assert_eq!(f.failed(t), None);
+    }
+
+    #[test]
+    fn hosts_are_the_listening_addresses_localhost_and_the_given_names() {
+        let loopback = AllowedHosts::new(
+            &["127.0.0.1:9736".parse().expect("addr")],
+            &["Cacheplane.Example.".into(), "[fd00::1]:80".into()],
+        );
+        for ok in [
+            "127.0.0.1:9736",
+            "127.0.0.1",
+            "localhost:9736",
+            "LOCALHOST",
+            "[::1]:9736",
+            "cacheplane.example",
+            "cacheplane.example.:9736",
+            "[fd00::1]",
+        ] {
+            assert!(loopback.allows(ok), "{ok}");
+        }
+        for refused in [
+            "",
+            "evil.example",
+            "evil.example:9736",
+            "localhost.evil.example",
+            "127.0.0.1.nip.io",
+            "localhost:97a",
+            "[::1",
+            "[::1]x",
+            "::1:9736",
+        ] {
+            assert!(!loopback.allows(refused), "{refused}");
+        }
+        // Listening on another address: that address, not localhost.
+        let lan = AllowedHosts::new(&["192.0.2.7:9736".parse().expect("addr")], &[]);
+        assert!(lan.allows("192.0.2.7:9736"));
+        assert!(!lan.allows("localhost:9736"));
+        assert!(!lan.allows("127.0.0.1:9736"));
     }
 }

@@ -1,4 +1,5 @@
-//! `cacheplane`: the command line. `serve` runs the daemon; `credentials` prints how to reach it.
+//! `cacheplane`: the command line. `serve` runs the daemon; `credentials` prints how to reach it; `status` shows
+//! what runs; `console-logout-all` ends every session of the web console.
 
 mod api;
 mod config;
@@ -63,6 +64,13 @@ enum Command {
         #[arg(long, requires = "watch", value_parser = clap::value_parser!(u64).range(1..))]
         count: Option<u64>,
     },
+    /// End every session of the web console ("log out everywhere"): every browser, and every copy of a session
+    /// cookie, must log in again. Works while the daemon runs (which reads its sessions from the store on each
+    /// request) and while it is stopped.
+    ConsoleLogoutAll {
+        #[arg(long, default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -110,6 +118,16 @@ fn main() -> std::process::ExitCode {
                     count,
                 }))
             }),
+        Command::ConsoleLogoutAll { data_dir } => {
+            config::absolute(&data_dir).and_then(|data_dir| {
+                let n = control::console_sessions::end_all(&data_dir)?;
+                println!(
+                    "cacheplane: ended {n} console session{}; every browser must log in again",
+                    if n == 1 { "" } else { "s" }
+                );
+                Ok(())
+            })
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

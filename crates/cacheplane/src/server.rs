@@ -82,9 +82,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .transpose()?;
     let metrics_listen = args.metrics_listen.clone();
     let metrics_interval = Duration::from_secs(args.metrics_interval);
-    let console_password = args.console_password.clone();
-    let console_on = !args.no_console;
     let cfg = config::resolve(args)?;
+    let console_on = cfg.console;
     let binaries = engine::binary::discover(&cfg.engine_binaries)?;
     engine::private::prepare_socket_dir(&cfg.data_dir)?;
     // What every engine build's ACL understands, read from the builds themselves.
@@ -131,6 +130,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         })?;
     let local = listener.local_addr()?;
     let metrics = bind_metrics(&metrics_listen).await?;
+    // What the operator must know of this start, for `cacheplane status` and the console.
+    let notices = crate::console::start_notices(
+        metrics.is_none() && metrics_listen == config::DEFAULT_METRICS_LISTEN,
+        &metrics_listen,
+        (console_on && cfg.console_insecure).then_some(local),
+    );
+    control::status::write_notices(&cfg.data_dir, &notices)?;
+    let mut listening = vec![local];
+    if let Some(m) = &metrics {
+        listening.push(m.local_addr()?);
+    }
+    let hosts = Arc::new(crate::console::AllowedHosts::new(
+        &listening,
+        &cfg.allowed_hosts,
+    ));
 
     for (id, e) in control.restore_endpoints().await {
         tracing::warn!(group = %id, error = %e, "could not bind the endpoints yet; the reconciler retries");
@@ -171,12 +185,23 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         region: cfg.region.clone(),
         access_key_id: cfg.access_key_id.clone(),
         secret_access_key: cfg.secret_access_key.clone(),
-        console: console_on.then(|| {
-            crate::console::Console::new(&cfg.secret_access_key, console_password, metrics_interval)
-        }),
+        console: if console_on {
+            Some(crate::console::Console::new(
+                control::console_sessions::Sessions::open(&cfg.data_dir)
+                    .context("opening the console's sessions")?,
+                cfg.console_password.clone(),
+                metrics_interval,
+                notices,
+            ))
+        } else {
+            None
+        },
     });
     let app = if console_on {
-        crate::console::routes()
+        crate::console::routes().route_layer(axum::middleware::from_fn_with_state(
+            hosts.clone(),
+            crate::console::host_check,
+        ))
     } else {
         Router::new()
     }
@@ -206,7 +231,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     if let Some(m) = metrics {
         println!("cacheplane: metrics on http://{}/metrics", m.local_addr()?);
-        let app = metrics_app(control.clone(), metrics_interval, metrics_token);
+        // Answered only for this daemon's own names (DNS rebinding).
+        let app = metrics_app(control.clone(), metrics_interval, metrics_token).layer(
+            axum::middleware::from_fn_with_state(hosts, crate::console::host_check),
+        );
         tokio::spawn(serve_bounded(m, app, METRICS_BOUNDS));
     }
 
@@ -238,6 +266,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(5), notifier).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), log_delivery).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), collector).await;
+    if let Err(e) = control::status::write_notices(&cfg.data_dir, &[]) {
+        tracing::warn!(error = %e, "could not remove the daemon's notices");
+    }
     if cfg.stop_nodes_on_exit {
         control.stop_all_nodes().await;
         tracing::info!("stopped every node (--stop-nodes-on-exit)");

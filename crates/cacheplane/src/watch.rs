@@ -203,6 +203,7 @@ mod tests {
             }],
             cache_clusters: vec![],
             ca_bundle: None,
+            notices: vec![],
         }
     }
 

@@ -10,6 +10,7 @@ mod cache_clusters;
 pub mod capacity;
 mod cluster_mode;
 pub mod console;
+pub mod console_sessions;
 pub mod delivery;
 pub mod error;
 pub mod failover;

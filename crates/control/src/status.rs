@@ -129,6 +129,38 @@ pub struct Report {
     pub cache_clusters: Vec<ClusterReport>,
     /// Where TLS clients find the deployment's CA bundle.
     pub ca_bundle: Option<String>,
+    /// What the running daemon said of itself at its start that its operator must know (e.g. that it serves no
+    /// metrics because their default address was taken): [`read_notices`].
+    pub notices: Vec<String>,
+}
+
+/// The file of the data directory where the daemon leaves its notices for `cacheplane status` (which runs beside
+/// it, read-only): a JSON list of sentences, written at each start and removed at a clean stop.
+const NOTICES_FILE: &str = "daemon-notices.json";
+
+/// Records the daemon's notices (replacing those of an earlier start).
+pub fn write_notices(data_dir: &Path, notices: &[String]) -> Result<()> {
+    let path = data_dir.join(NOTICES_FILE);
+    if notices.is_empty() {
+        return match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(ControlError::Internal(format!(
+                "cannot remove {}: {e}",
+                path.display()
+            ))),
+        };
+    }
+    engine::private::write_atomic(&path, serde_json::to_string(notices)?.as_bytes())?;
+    Ok(())
+}
+
+/// The notices the daemon of `data_dir` left at its start (none when it left none, or stopped cleanly).
+pub fn read_notices(data_dir: &Path) -> Vec<String> {
+    std::fs::read(data_dir.join(NOTICES_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
 }
 
 /// The report for every replication group and cache cluster of `data_dir`, or only the one named `id` (a
@@ -164,6 +196,7 @@ pub async fn report(data_dir: &Path, id: Option<&str>) -> Result<Report> {
         replication_groups: Vec::new(),
         cache_clusters: Vec::new(),
         ca_bundle: None,
+        notices: read_notices(data_dir),
     };
     for g in &groups {
         let r = group_report(g, &admin, data_dir).await;
@@ -322,7 +355,11 @@ impl Report {
     }
 
     fn lines(&self) -> Vec<String> {
-        let mut out = Vec::new();
+        let mut out: Vec<String> = self
+            .notices
+            .iter()
+            .map(|n| format!("notice: {n}"))
+            .collect();
         if self.replication_groups.is_empty() && self.cache_clusters.is_empty() {
             out.push("no replication groups or cache clusters".to_string());
         }
@@ -893,7 +930,28 @@ mod tests {
             replication_groups: vec![group()],
             cache_clusters: vec![memcached_report(&memcached(), &stats)],
             ca_bundle: Some("/var/lib/cacheplane/tls/ca.pem".into()),
+            notices: vec![],
         }
+    }
+
+    #[test]
+    fn the_daemons_notices_come_first_and_go_with_a_clean_stop() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(read_notices(dir.path()).is_empty());
+        let said = vec!["the daemon serves no metrics".to_string()];
+        write_notices(dir.path(), &said).expect("write");
+        assert_eq!(read_notices(dir.path()), said);
+        let mut r = report();
+        r.notices = read_notices(dir.path());
+        assert!(
+            r.text()
+                .starts_with("notice: the daemon serves no metrics\n"),
+            "{}",
+            r.text()
+        );
+        write_notices(dir.path(), &[]).expect("remove");
+        write_notices(dir.path(), &[]).expect("nothing to remove");
+        assert!(read_notices(dir.path()).is_empty());
     }
 
     #[test]

@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS user_groups (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS subnet_groups (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS parameter_groups (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS test_failovers (date_ms INTEGER NOT NULL, replication_group_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS console_sessions (id_sha256 TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL);
 ";
 
 /// Filters of `DescribeEvents`, already resolved to a time range.
@@ -520,6 +521,56 @@ impl Store {
             params![name, seq],
         )?;
         Ok(())
+    }
+
+    /// Records a console session by the SHA-256 of its id (the id itself is never stored), until `expires`; the
+    /// sessions expired by `now` are forgotten in the same transaction.
+    pub fn put_console_session(
+        &mut self,
+        id_sha256: &str,
+        expires: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "DELETE FROM console_sessions WHERE expires_ms <= ?1",
+            params![ms(now)],
+        )?;
+        tx.execute(
+            "INSERT INTO console_sessions (id_sha256, expires_ms) VALUES (?1, ?2)",
+            params![id_sha256, ms(expires)],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Whether the console session of this id hash exists and has not expired by `now`.
+    pub fn console_session_live(&self, id_sha256: &str, now: DateTime<Utc>) -> Result<bool> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT 1 FROM console_sessions WHERE id_sha256 = ?1 AND expires_ms > ?2",
+        )?;
+        Ok(st.exists(params![id_sha256, ms(now)])?)
+    }
+
+    /// Ends one console session; returns whether it was there.
+    pub fn end_console_session(&mut self, id_sha256: &str) -> Result<bool> {
+        Ok(self.conn.execute(
+            "DELETE FROM console_sessions WHERE id_sha256 = ?1",
+            params![id_sha256],
+        )? > 0)
+    }
+
+    /// Ends every console session; returns how many were live at `now`.
+    pub fn end_console_sessions(&mut self, now: DateTime<Utc>) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let live = tx.query_row(
+            "SELECT count(*) FROM console_sessions WHERE expires_ms > ?1",
+            params![ms(now)],
+            |r| r.get::<_, i64>(0),
+        )?;
+        tx.execute("DELETE FROM console_sessions", [])?;
+        tx.commit()?;
+        Ok(live as usize)
     }
 
     /// Removes the tags of `arns` (resources that are gone).

@@ -203,6 +203,7 @@ function login(message) {
   stop();
   session = null;
   document.getElementById("logout").hidden = true;
+  document.getElementById("logout-all").hidden = true;
   const err = h("div", {});
   if (message) err.append(h("div", { class: "notice" }, message));
   const form = h("form", { class: "panel login", id: "login-form" },
@@ -240,6 +241,11 @@ function login(message) {
 document.getElementById("logout").addEventListener("click", async () => {
   await fetch("logout", { method: "POST", credentials: "same-origin", headers: { "X-Console": "1" } });
   login("Logged out.");
+});
+
+document.getElementById("logout-all").addEventListener("click", async () => {
+  const r = await fetch("logout-all", { method: "POST", credentials: "same-origin", headers: { "X-Console": "1" } }).catch(() => null);
+  login(r && r.ok ? "Logged out everywhere: every session of this console has ended." : "The sessions could not be ended; the daemon's log says why.");
 });
 
 // ---- the list ------------------------------------------------------------------------------------------------
@@ -881,6 +887,10 @@ async function route() {
     }
     document.getElementById("region").textContent = session.region;
     document.getElementById("logout").hidden = false;
+    document.getElementById("logout-all").hidden = false;
+    // What the daemon said of itself at its start (e.g. that it serves no metrics): on every page.
+    document.getElementById("notices").replaceChildren(
+      ...(session.notices || []).map((n) => h("div", { class: "notice daemon-notice" }, n)));
   }
   const hash = location.hash || "#/";
   const m = hash.match(/^#\/groups\/(.+)$/);
