@@ -5,7 +5,7 @@
 # migration against plain replication; failed commands during AUTH ROTATE/SET and TLS throughput; snapshot and
 # restore of 1,000,000 keys; every long workflow at 1 GB and 4 GB of data against the raw engine; cluster mode (create
 # time, failover gap per node group, resharding throughput against redis-cli --cluster rebalance); the fault campaign (daemon and node kills during every long operation, invariants
-# checked) and the long mutated-input run over every action.
+# checked); the abuse campaign (every listener under floods, slowloris, endless lines and random bytes) and the long mutated-input run over every action.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
@@ -30,5 +30,6 @@ cargo bench --quiet --bench cluster
 cargo bench --quiet --bench engines
 cargo bench --quiet --bench parameters
 cargo bench --quiet --bench metrics
+cargo bench --quiet --bench abuse
 cargo build --quiet --bins
 FUZZ_PER_ACTION="${FUZZ_PER_ACTION:-100}" python tests/compat/fuzz_bench.py

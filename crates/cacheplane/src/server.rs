@@ -542,9 +542,15 @@ async fn handle_logs(
         )
         .into());
     }
+    wire::logs::require_signed_target(
+        parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok()),
+    )?;
     let (_permit, body) = read_signed(app, &parts, body, wire::logs::SERVICE).await?;
     let request = wire::logs::LogsRequest::decode(target, &body)?;
-    app.control.logs_request(request)
+    app.control.logs_request(request).await
 }
 
 /// Checks the headers' signature, reads the body within the bounds, and verifies the whole request's signature

@@ -408,3 +408,224 @@ async fn slow_and_engine_logs_reach_cloudwatch_logs_and_firehose() {
     assert_eq!(status, 400, "an unknown member is refused");
     assert_eq!(body["__type"], "SerializationException");
 }
+
+/// A Logs API request signed over `signed` headers only (`host` and `x-amz-date` always), then sent with the
+/// target `sent_action`: what a replayed request whose `X-Amz-Target` was changed after signing looks like.
+async fn logs_call_signed_over(
+    endpoint: &str,
+    signed: &[&str],
+    signed_action: &str,
+    sent_action: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let host = endpoint.trim_start_matches("http://");
+    let body = body.to_string();
+    let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let target = format!("Logs_20140328.{signed_action}");
+    let all = [
+        ("host", host),
+        ("x-amz-date", date.as_str()),
+        ("x-amz-target", target.as_str()),
+        ("content-type", "application/x-amz-json-1.1"),
+    ];
+    let headers: Vec<(&str, &str)> = all
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k == "host" || *k == "x-amz-date" || signed.contains(k))
+        .collect();
+    let parts = wire::sigv4::RequestParts {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &headers,
+        body: body.as_bytes(),
+    };
+    let auth = wire::sigv4::sign(&parts, ACCESS_KEY_ID, SECRET, REGION, "logs");
+    let resp = reqwest::Client::new()
+        .post(format!("{endpoint}/"))
+        .header("x-amz-date", &date)
+        .header("x-amz-target", format!("Logs_20140328.{sent_action}"))
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("authorization", auth)
+        .body(body)
+        .send()
+        .await
+        .expect("send");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Whether the Logs API lists a log group of this name.
+async fn log_group_listed(endpoint: &str, name: &str) -> bool {
+    let (status, body) = logs_call(
+        endpoint,
+        "DescribeLogGroups",
+        serde_json::json!({"logGroupNamePrefix": name}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["logGroups"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|g| g["logGroupName"] == name))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logs_request_must_sign_its_target() {
+    let d = Daemon::start();
+    let endpoint = d.endpoint();
+    let (status, body) = logs_call(
+        &endpoint,
+        "CreateLogGroup",
+        serde_json::json!({"logGroupName": "/keep"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let group = serde_json::json!({"logGroupName": "/keep"});
+
+    // Signed without X-Amz-Target: a replay could change the action (here, a describe made a delete).
+    let (status, body) = logs_call_signed_over(
+        &endpoint,
+        &["content-type"],
+        "DescribeLogGroups",
+        "DeleteLogGroup",
+        group.clone(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["__type"], "InvalidSignatureException", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("'X-Amz-Target' must be a 'SignedHeader'")),
+        "{body}"
+    );
+    assert!(log_group_listed(&endpoint, "/keep").await, "not deleted");
+
+    // Signed with it, then changed: the signature no longer matches.
+    let (status, body) = logs_call_signed_over(
+        &endpoint,
+        &["content-type", "x-amz-target"],
+        "DescribeLogGroups",
+        "DeleteLogGroup",
+        group.clone(),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["__type"], "SignatureDoesNotMatch", "{body}");
+    assert!(log_group_listed(&endpoint, "/keep").await, "not deleted");
+
+    // Signed with it and unchanged: answered.
+    let (status, body) = logs_call_signed_over(
+        &endpoint,
+        &["x-amz-target"],
+        "DeleteLogGroup",
+        "DeleteLogGroup",
+        group,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!log_group_listed(&endpoint, "/keep").await, "deleted");
+}
+
+/// Events written straight into the daemon's log store (stopped), as many as a long delivery would leave.
+fn fill_log_store(data_dir: &std::path::Path, group: &str, events: usize) {
+    let mut db = rusqlite::Connection::open(data_dir.join("logs.sqlite3")).expect("log store");
+    let tx = db.transaction().expect("transaction");
+    {
+        let mut ins = tx
+            .prepare(
+                "INSERT INTO log_events (log_group, stream, ts_ms, ingest_ms, message) VALUES (?1, ?2, ?3, ?3, ?4)",
+            )
+            .expect("insert");
+        let filler = "x".repeat(150);
+        for i in 0..events {
+            ins.execute(rusqlite::params![
+                group,
+                format!("stream-{}", i % 4),
+                1_700_000_000_000_i64 + i as i64,
+                format!("event {i} {filler}")
+            ])
+            .expect("row");
+        }
+        for s in 0..4 {
+            tx.execute(
+                "INSERT OR IGNORE INTO log_streams (log_group, name, created_ms) VALUES (?1, ?2, 0)",
+                rusqlite::params![group, format!("stream-{s}")],
+            )
+            .expect("stream");
+        }
+    }
+    tx.commit().expect("commit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_answers_while_large_log_filters_run() {
+    let mut d = Daemon::start();
+    let endpoint = d.endpoint();
+    let (status, body) = logs_call(
+        &endpoint,
+        "CreateLogGroup",
+        serde_json::json!({"logGroupName": "/big"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    d.kill9();
+    fill_log_store(d.data_dir(), "/big", 600_000);
+    d.spawn();
+    let c = d.client();
+
+    // Clients filtering the whole group for a term no event holds, for a few seconds (they stop by themselves).
+    let window = Duration::from_secs(8);
+    let started = Instant::now();
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let filters: Vec<_> = (0..8)
+        .map(|_| {
+            let (endpoint, calls) = (endpoint.clone(), calls.clone());
+            tokio::spawn(async move {
+                while started.elapsed() < window {
+                    let (status, body) = logs_call(
+                        &endpoint,
+                        "FilterLogEvents",
+                        serde_json::json!({"logGroupName": "/big", "filterPattern": "absent-term"}),
+                    )
+                    .await;
+                    assert_eq!(status, 200, "{body}");
+                    calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    // Meanwhile the ElastiCache API answers, each call well within a generous liveness deadline.
+    let deadline = Duration::from_secs(2);
+    let mut worst = Duration::ZERO;
+    let mut answered = 0;
+    while started.elapsed() < window {
+        let t = Instant::now();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            c.describe_replication_groups().send(),
+        )
+        .await
+        .expect("DescribeReplicationGroups answered at all")
+        .expect("DescribeReplicationGroups");
+        worst = worst.max(t.elapsed());
+        answered += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for f in filters {
+        f.await.expect("filter client");
+    }
+    let calls = calls.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!(
+        "DescribeReplicationGroups: {answered} calls, slowest {worst:?}, during {calls} FilterLogEvents calls"
+    );
+    assert!(calls > 0, "no filter answered");
+    assert!(
+        worst < deadline,
+        "DescribeReplicationGroups waited {worst:?} behind the log store"
+    );
+}

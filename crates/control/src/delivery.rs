@@ -85,7 +85,7 @@ impl Control {
                 let r = if d.log_type == "slow-log" {
                     self.deliver_slow_log(g, m, d, conns).await
                 } else {
-                    self.deliver_engine_log(g, m, d)
+                    self.deliver_engine_log(g, m, d).await
                 };
                 if let Err(e) = r {
                     conns.remove(&m.cluster_id);
@@ -103,7 +103,7 @@ impl Control {
         for d in g.log_delivery.iter().filter(|d| d.status == "disabling") {
             for m in g.members() {
                 let name = cursor_name(d, m);
-                self.clear_cursor(&name)?;
+                self.clear_cursor(&name).await?;
                 if let Some(conn) = conns.get_mut(&m.cluster_id) {
                     conn.cursors.remove(&name);
                 }
@@ -123,51 +123,51 @@ impl Control {
         })
     }
 
-    fn clear_cursor(&self, name: &str) -> Result<()> {
-        self.inner
-            .logs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear_cursor(name)
+    async fn clear_cursor(&self, name: &str) -> Result<()> {
+        let name = name.to_string();
+        self.log_store()
+            .run(move |s| s.clear_cursor(&name))
+            .await
             .map_err(logs_err)
     }
 
-    fn cursor(&self, name: &str) -> Result<Option<String>> {
-        self.inner
-            .logs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .cursor(name)
+    async fn cursor(&self, name: &str) -> Result<Option<String>> {
+        let name = name.to_string();
+        self.log_store()
+            .run(move |s| s.cursor(&name))
+            .await
             .map_err(logs_err)
     }
 
     /// Writes `records` (timestamp ms, text) of node `m` to `d`'s destination, with the cursor that covers them.
-    fn deliver(
+    async fn deliver(
         &self,
         g: &ReplicationGroup,
         m: &Member,
         d: &LogDelivery,
-        records: &[(i64, String)],
+        records: Vec<(i64, String)>,
         cursor: &str,
     ) -> Result<()> {
-        self.write_records(g, m, d, records, cursor)?;
-        if !records.is_empty() {
+        let n = records.len();
+        self.write_records(g, m, d, records, cursor).await?;
+        if n > 0 {
             self.inner
                 .metrics
-                .delivered(&g.id, &d.log_type, &d.destination_type, records.len());
+                .delivered(&g.id, &d.log_type, &d.destination_type, n);
         }
         Ok(())
     }
 
-    fn write_records(
+    async fn write_records(
         &self,
         g: &ReplicationGroup,
         m: &Member,
         d: &LogDelivery,
-        records: &[(i64, String)],
+        records: Vec<(i64, String)>,
         cursor: &str,
     ) -> Result<()> {
         let name = cursor_name(d, m);
+        let cursor = cursor.to_string();
         let now_ms = crate::now().timestamp_millis();
         if d.destination_type == "cloudwatch-logs" {
             let stream = format!(
@@ -176,18 +176,11 @@ impl Control {
                 m.cluster_id,
                 d.log_type
             );
+            let group = d.destination.clone();
             return self
-                .inner
-                .logs
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .append(
-                    &d.destination,
-                    &stream,
-                    records,
-                    now_ms,
-                    Some((&name, cursor)),
-                )
+                .log_store()
+                .run(move |s| s.append(&group, &stream, &records, now_ms, Some((&name, &cursor))))
+                .await
                 .map_err(logs_err);
         }
         if !records.is_empty() {
@@ -205,17 +198,15 @@ impl Control {
                 .open(&path)
                 .map_err(io)?;
             let mut buf = String::new();
-            for (_, r) in records {
+            for (_, r) in &records {
                 buf.push_str(r);
                 buf.push('\n');
             }
             f.write_all(buf.as_bytes()).map_err(io)?;
         }
-        self.inner
-            .logs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .set_cursor(&name, cursor)
+        self.log_store()
+            .run(move |s| s.set_cursor(&name, &cursor))
+            .await
             .map_err(logs_err)
     }
 
@@ -256,7 +247,7 @@ impl Control {
         let saved = match conn.cursors.get(&name) {
             Some(c) => c.clone(),
             None => {
-                let c = self.cursor(&name)?;
+                let c = self.cursor(&name).await?;
                 conn.cursors.insert(name.clone(), c.clone());
                 c
             }
@@ -304,22 +295,27 @@ impl Control {
         }
         // Forgotten first: should the delivery fail, the next poll reads the committed cursor again.
         conn.cursors.remove(&name);
-        self.deliver(g, m, d, &records, &cursor)?;
+        self.deliver(g, m, d, records, &cursor).await?;
         conn.cursors.insert(name, Some(cursor));
         Ok(())
     }
 
-    fn deliver_engine_log(&self, g: &ReplicationGroup, m: &Member, d: &LogDelivery) -> Result<()> {
+    async fn deliver_engine_log(
+        &self,
+        g: &ReplicationGroup,
+        m: &Member,
+        d: &LogDelivery,
+    ) -> Result<()> {
         let spec = self.node_spec(g, m)?;
         let path = spec.log_path();
         let name = cursor_name(d, m);
-        let saved = self.cursor(&name)?;
+        let saved = self.cursor(&name).await?;
         let offset = match saved.as_deref().and_then(|c| c.parse::<u64>().ok()) {
             Some(o) => o,
             None if d.status == "enabling" => {
                 // From what the node logs from now on.
                 let len = std::fs::metadata(&path).map_or(0, |m| m.len());
-                return self.deliver(g, m, d, &[], &len.to_string());
+                return self.deliver(g, m, d, vec![], &len.to_string()).await;
             }
             None => 0,
         };
@@ -338,7 +334,7 @@ impl Control {
                 )
             })
             .collect();
-        self.deliver(g, m, d, &records, &next.to_string())
+        self.deliver(g, m, d, records, &next.to_string()).await
     }
 }
 

@@ -222,8 +222,9 @@ pub(crate) struct Inner {
     /// Customers' cache parameter groups (the default ones are not stored), apart from `state` so that a node's
     /// spec can be made while the state is locked. Lock order: `state`, then this.
     pub parameter_groups: Mutex<BTreeMap<String, parameter_groups::ParameterGroup>>,
-    /// The delivered logs served through the CloudWatch Logs API (a database of their own).
-    pub logs: Mutex<logs::LogStore>,
+    /// The delivered logs served through the CloudWatch Logs API (a database of their own, on a thread of its
+    /// own).
+    pub logs: logs::LogStoreThread,
     pub observed: observe::Observations,
     pub monitor: monitor::Monitor,
     pub endpoints: reconciler::Endpoints,
@@ -324,7 +325,9 @@ impl Control {
                     memcached,
                 }),
                 parameter_groups: Mutex::new(parameter_groups),
-                logs: Mutex::new(log_store),
+                logs: logs::LogStoreThread::start(log_store).map_err(|e| {
+                    ControlError::Internal(format!("cannot start the log store's thread: {e}"))
+                })?,
                 observed: observe::Observations::default(),
                 monitor: monitor::Monitor::default(),
                 endpoints: reconciler::Endpoints::default(),

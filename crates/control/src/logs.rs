@@ -1,25 +1,60 @@
 //! The log groups, streams and events the daemon serves through its subset of the CloudWatch Logs API, kept in a
-//! SQLite database of their own (`<data dir>/logs.sqlite`) so that delivering logs never waits on the control
+//! SQLite database of their own (`<data dir>/logs.sqlite3`) so that delivering logs never waits on the control
 //! plane's state.
 //!
 //! AWS's rules kept here: log group names of 1–512 characters of `[.\-_/#A-Za-z0-9]`, `ResourceAlreadyExists` and
 //! `ResourceNotFound`; events ordered as ingested within a stream; `GetLogEvents` from the tail (or the head with
 //! `startFromHead`) with `f/…` and `b/…` tokens, the forward token repeating once the stream has no more;
 //! `FilterLogEvents` in timestamp order over the streams asked for, with plain-term filter patterns (every term, or
-//! quoted phrase, must occur). Retention is bounded: a log group keeps its newest [`MAX_EVENTS_PER_GROUP`] events
-//! (trimmed every [`TRIM_EVERY`] appends, so it may hold a few more for a moment).
+//! quoted phrase, must occur), each call examining at most [`Bounds::filter_scan`] events and answering at most
+//! 1 MB of messages (the rest is behind its `nextToken`, as AWS pages a search).
+//!
+//! The store is bounded ([`Bounds`]): every log group keeps at most its newest events by count and by bytes, and
+//! the whole store at most its newest bytes; the oldest events (by timestamp) go first, in the same transaction as
+//! the append that went past a bound. The totals the bounds are checked against are kept in memory, counted once
+//! from the database when the store opens (so they are right after a restart, whatever wrote the file).
+//!
+//! SQLite's work never runs on an async worker: the store lives on a thread of its own ([`LogStoreThread`]) that
+//! takes requests one at a time, so the API, the health of nodes and everything else the runtime does never wait
+//! on a long search.
 
+use std::collections::HashMap;
 use std::path::Path;
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, params_from_iter, OptionalExtension};
 use wire::logs::{
     CreateLogGroup, DescribeLogGroups, DescribeLogStreams, Events, FilterLogEvents, FilteredEvents,
     GetLogEvents, LogEvent, LogGroup, LogGroups, LogStream, LogStreams, LogsError,
     SearchedLogStream,
 };
 
-/// Events a log group keeps at most; older ones are dropped as new ones arrive.
-pub const MAX_EVENTS_PER_GROUP: i64 = 200_000;
+/// What the log store keeps at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// Events a log group keeps; older ones are dropped as new ones arrive.
+    pub group_events: u64,
+    /// Bytes of messages a log group keeps.
+    pub group_bytes: u64,
+    /// Bytes of messages the whole store keeps, over every log group.
+    pub store_bytes: u64,
+    /// Events one `FilterLogEvents` call examines (matching or not); the rest is behind its `nextToken`.
+    pub filter_scan: u64,
+}
+
+impl Bounds {
+    /// The daemon's bounds.
+    pub const DEFAULT: Bounds = Bounds {
+        group_events: 200_000,
+        group_bytes: 64 << 20,
+        store_bytes: 256 << 20,
+        filter_scan: 100_000,
+    };
+}
+
+/// Events a log group keeps at most ([`Bounds::DEFAULT`]).
+pub const MAX_EVENTS_PER_GROUP: u64 = Bounds::DEFAULT.group_events;
+/// Message bytes one `FilterLogEvents` page holds at most (AWS: "as many log events as can fit in 1 MB").
+const MAX_PAGE_BYTES: usize = 1 << 20;
 /// Log groups a deployment holds at most.
 pub const MAX_LOG_GROUPS: i64 = 1_000;
 /// Events one page holds at most (AWS's default and most).
@@ -43,6 +78,7 @@ CREATE TABLE IF NOT EXISTS log_events (
 );
 CREATE INDEX IF NOT EXISTS log_events_by_stream ON log_events (log_group, stream, seq);
 CREATE INDEX IF NOT EXISTS log_events_by_time ON log_events (log_group, ts_ms, seq);
+CREATE INDEX IF NOT EXISTS log_events_by_age ON log_events (ts_ms, seq);
 DROP INDEX IF EXISTS log_events_by_group;
 CREATE TABLE IF NOT EXISTS delivery_cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
@@ -122,19 +158,191 @@ fn pattern_terms(pattern: &str) -> R<Vec<String>> {
     Ok(terms)
 }
 
-/// Appends between two trims of a log group to its bound (a trim steps over the group's newest events).
-const TRIM_EVERY: u64 = 256;
+/// What a log group (or the whole store) holds: events and bytes of messages.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub events: u64,
+    pub bytes: u64,
+}
+
+/// The running totals the bounds are checked against.
+#[derive(Debug, Default, Clone)]
+struct Totals {
+    groups: HashMap<String, Usage>,
+    /// Bytes of every group's messages.
+    bytes: u64,
+}
+
+impl Totals {
+    /// Counted from the database (once, when the store opens). Events of a log group that no longer exists,
+    /// which nothing could read, are dropped first.
+    fn count(conn: &rusqlite::Connection) -> R<Totals> {
+        conn.execute(
+            "DELETE FROM log_events WHERE log_group NOT IN (SELECT name FROM log_groups)",
+            [],
+        )
+        .map_err(internal)?;
+        let mut st = conn
+            .prepare(
+                "SELECT g.name, COUNT(e.seq), COALESCE(SUM(LENGTH(CAST(e.message AS BLOB))), 0) \
+                 FROM log_groups g LEFT JOIN log_events e ON e.log_group = g.name GROUP BY g.name",
+            )
+            .map_err(internal)?;
+        let mut totals = Totals::default();
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(internal)?;
+        for row in rows {
+            let (name, events, bytes) = row.map_err(internal)?;
+            let u = Usage {
+                events: events as u64,
+                bytes: bytes as u64,
+            };
+            totals.bytes += u.bytes;
+            totals.groups.insert(name, u);
+        }
+        Ok(totals)
+    }
+
+    fn add(&mut self, group: &str, events: u64, bytes: u64) {
+        let u = self.groups.entry(group.to_string()).or_default();
+        u.events += events;
+        u.bytes += bytes;
+        self.bytes += bytes;
+    }
+
+    fn remove(&mut self, group: &str, events: u64, bytes: u64) {
+        if let Some(u) = self.groups.get_mut(group) {
+            u.events = u.events.saturating_sub(events);
+            u.bytes = u.bytes.saturating_sub(bytes);
+        }
+        self.bytes = self.bytes.saturating_sub(bytes);
+    }
+}
+
+/// Drops a log group's oldest events (by timestamp) past its bounds of count and bytes.
+fn trim_group(
+    tx: &rusqlite::Transaction<'_>,
+    bounds: &Bounds,
+    totals: &mut Totals,
+    group: &str,
+) -> R<()> {
+    let u = totals.groups.get(group).copied().unwrap_or_default();
+    let (over_events, over_bytes) = (
+        u.events.saturating_sub(bounds.group_events),
+        u.bytes.saturating_sub(bounds.group_bytes),
+    );
+    if over_events == 0 && over_bytes == 0 {
+        return Ok(());
+    }
+    let (mut events, mut bytes, mut last) = (0u64, 0u64, None);
+    {
+        let mut st = tx
+            .prepare_cached(
+                "SELECT ts_ms, seq, LENGTH(CAST(message AS BLOB)) FROM log_events WHERE log_group = ?1 \
+                 ORDER BY ts_ms, seq",
+            )
+            .map_err(internal)?;
+        let mut rows = st.query(params![group]).map_err(internal)?;
+        while events < over_events || bytes < over_bytes {
+            let Some(row) = rows.next().map_err(internal)? else {
+                break;
+            };
+            events += 1;
+            bytes += row.get::<_, i64>(2).map_err(internal)? as u64;
+            last = Some((
+                row.get::<_, i64>(0).map_err(internal)?,
+                row.get::<_, i64>(1).map_err(internal)?,
+            ));
+        }
+    }
+    if let Some((ts, seq)) = last {
+        // Exactly the rows read above: everything of the group up to (ts, seq) in (ts_ms, seq) order.
+        tx.execute(
+            "DELETE FROM log_events WHERE log_group = ?1 AND ts_ms <= ?2 AND (ts_ms < ?2 OR seq <= ?3)",
+            params![group, ts, seq],
+        )
+        .map_err(internal)?;
+        totals.remove(group, events, bytes);
+    }
+    Ok(())
+}
+
+/// Drops the whole store's oldest events (by timestamp, whatever their group) past its bound of bytes.
+fn trim_store(tx: &rusqlite::Transaction<'_>, bounds: &Bounds, totals: &mut Totals) -> R<()> {
+    let over = totals.bytes.saturating_sub(bounds.store_bytes);
+    if over == 0 {
+        return Ok(());
+    }
+    let mut dropped: HashMap<String, Usage> = HashMap::new();
+    let (mut bytes, mut last) = (0u64, None);
+    {
+        let mut st = tx
+            .prepare_cached(
+                "SELECT ts_ms, seq, log_group, LENGTH(CAST(message AS BLOB)) FROM log_events ORDER BY ts_ms, seq",
+            )
+            .map_err(internal)?;
+        let mut rows = st.query([]).map_err(internal)?;
+        while bytes < over {
+            let Some(row) = rows.next().map_err(internal)? else {
+                break;
+            };
+            let b = row.get::<_, i64>(3).map_err(internal)? as u64;
+            let u = dropped
+                .entry(row.get::<_, String>(2).map_err(internal)?)
+                .or_default();
+            u.events += 1;
+            u.bytes += b;
+            bytes += b;
+            last = Some((
+                row.get::<_, i64>(0).map_err(internal)?,
+                row.get::<_, i64>(1).map_err(internal)?,
+            ));
+        }
+    }
+    if let Some((ts, seq)) = last {
+        tx.execute(
+            "DELETE FROM log_events WHERE ts_ms <= ?1 AND (ts_ms < ?1 OR seq <= ?2)",
+            params![ts, seq],
+        )
+        .map_err(internal)?;
+        for (group, u) in dropped {
+            totals.remove(&group, u.events, u.bytes);
+        }
+    }
+    Ok(())
+}
 
 /// The log store.
 pub struct LogStore {
     conn: rusqlite::Connection,
     region: String,
     account: String,
-    appends: u64,
+    bounds: Bounds,
+    /// Counted from the database on first use; forgotten (counted again) when a write fails half-way.
+    totals: Option<Totals>,
 }
 
 impl LogStore {
+    /// Opens the store with the daemon's bounds ([`Bounds::DEFAULT`]).
     pub fn open(path: &Path, region: &str, account: &str) -> crate::Result<Self> {
+        Self::open_with(path, region, account, Bounds::DEFAULT)
+    }
+
+    /// Opens the store with these bounds. Nothing is counted or trimmed yet: [`Self::enforce_bounds`] does it
+    /// (the store's thread calls it first), or the first call that needs the totals.
+    pub fn open_with(
+        path: &Path,
+        region: &str,
+        account: &str,
+        bounds: Bounds,
+    ) -> crate::Result<Self> {
         let conn = rusqlite::Connection::open(path)?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
         conn.execute_batch(SCHEMA)?;
@@ -142,7 +350,54 @@ impl LogStore {
             conn,
             region: region.to_string(),
             account: account.to_string(),
-            appends: 0,
+            bounds,
+            totals: None,
+        })
+    }
+
+    /// Runs `f` with the totals (counted first if they are not yet); should it fail, they are counted again on
+    /// next use, since a transaction that failed half-way leaves them unknown.
+    fn with_totals<T>(
+        &mut self,
+        f: impl FnOnce(&mut rusqlite::Connection, &Bounds, &mut Totals) -> R<T>,
+    ) -> R<T> {
+        let mut totals = match self.totals.take() {
+            Some(t) => t,
+            None => Totals::count(&self.conn)?,
+        };
+        let r = f(&mut self.conn, &self.bounds, &mut totals);
+        if r.is_ok() {
+            self.totals = Some(totals);
+        }
+        r
+    }
+
+    /// Counts the totals and trims every log group, then the whole store, to the bounds (an older version, or
+    /// lower bounds, may have left more).
+    pub fn enforce_bounds(&mut self) -> R<()> {
+        self.with_totals(|conn, bounds, totals| {
+            let tx = conn.transaction().map_err(internal)?;
+            let groups: Vec<String> = totals.groups.keys().cloned().collect();
+            for g in groups {
+                trim_group(&tx, bounds, totals, &g)?;
+            }
+            trim_store(&tx, bounds, totals)?;
+            tx.commit().map_err(internal)
+        })
+    }
+
+    /// What a log group holds (zero for one that does not exist).
+    pub fn usage(&mut self, group: &str) -> R<Usage> {
+        self.with_totals(|_, _, t| Ok(t.groups.get(group).copied().unwrap_or_default()))
+    }
+
+    /// What the whole store holds.
+    pub fn total(&mut self) -> R<Usage> {
+        self.with_totals(|_, _, t| {
+            Ok(Usage {
+                events: t.groups.values().map(|u| u.events).sum(),
+                bytes: t.bytes,
+            })
         })
     }
 
@@ -251,6 +506,9 @@ impl LogStore {
                 params![name, now_ms],
             )
             .map_err(internal)?;
+        if let Some(t) = &mut self.totals {
+            t.groups.entry(name.to_string()).or_default();
+        }
         Ok(())
     }
 
@@ -267,11 +525,17 @@ impl LogStore {
         }
         tx.execute("DELETE FROM log_groups WHERE name = ?1", params![name])
             .map_err(internal)?;
-        tx.commit().map_err(internal)
+        tx.commit().map_err(internal)?;
+        if let Some(t) = &mut self.totals {
+            if let Some(u) = t.groups.remove(name) {
+                t.bytes = t.bytes.saturating_sub(u.bytes);
+            }
+        }
+        Ok(())
     }
 
     /// `DescribeLogGroups`: by name, `logGroupNamePrefix` or `logGroupNamePattern` (a substring), in pages.
-    pub fn describe_groups(&self, r: &DescribeLogGroups) -> R<LogGroups> {
+    pub fn describe_groups(&mut self, r: &DescribeLogGroups) -> R<LogGroups> {
         if r.account_identifiers
             .as_ref()
             .is_some_and(|a| !a.is_empty())
@@ -300,26 +564,23 @@ impl LogStore {
                 .ok_or_else(|| LogsError::invalid(format!("The next token '{t}' is not valid.")))?,
             None => String::new(),
         };
+        // The bytes from the running totals: nothing here reads a message.
+        let stored: HashMap<String, u64> = self.with_totals(|_, _, t| {
+            Ok(t.groups.iter().map(|(g, u)| (g.clone(), u.bytes)).collect())
+        })?;
         let mut st = self
             .conn
-            .prepare_cached(
-                "SELECT g.name, g.created_ms, \
-                 (SELECT COALESCE(SUM(LENGTH(message)), 0) FROM log_events e WHERE e.log_group = g.name) \
-                 FROM log_groups g WHERE g.name > ?1 ORDER BY g.name",
-            )
+            .prepare_cached("SELECT name, created_ms FROM log_groups WHERE name > ?1 ORDER BY name")
             .map_err(internal)?;
         let rows = st
             .query_map(params![after], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, i64>(2)?,
-                ))
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
             })
             .map_err(internal)?;
         let mut out = LogGroups::default();
         for row in rows {
-            let (name, created, bytes) = row.map_err(internal)?;
+            let (name, created) = row.map_err(internal)?;
+            let bytes = stored.get(&name).copied().unwrap_or(0) as i64;
             let wanted = r
                 .log_group_name_prefix
                 .as_deref()
@@ -513,7 +774,10 @@ impl LogStore {
         })
     }
 
-    /// `FilterLogEvents`: the events of the streams asked for (all by default), in timestamp order.
+    /// `FilterLogEvents`: the events of the streams asked for (all by default), in timestamp order. The
+    /// streams and terms are matched by SQLite; one call examines at most [`Bounds::filter_scan`] events and
+    /// answers at most [`MAX_PAGE_BYTES`] of messages, and says where to go on (`nextToken`, with
+    /// `searchedCompletely` false) when it stopped short of the end.
     pub fn filter_events(&self, r: &FilterLogEvents) -> R<FilteredEvents> {
         let group = self.named_group(
             r.log_group_name.as_deref(),
@@ -524,6 +788,11 @@ impl LogStore {
                 "logStreamNames and logStreamNamePrefix cannot be used together.",
             ));
         }
+        if r.log_stream_names.as_ref().is_some_and(|n| n.len() > 100) {
+            return Err(LogsError::invalid(
+                "logStreamNames holds at most 100 names.",
+            ));
+        }
         let terms = pattern_terms(r.filter_pattern.as_deref().unwrap_or(""))?;
         let limit = page_limit(r.limit, MAX_PAGE)?;
         let (lo, hi) = (
@@ -532,17 +801,14 @@ impl LogStore {
         );
         let (after_ts, after_seq) = match r.next_token.as_deref() {
             Some(t) => {
-                let rest = t.strip_prefix("e/").ok_or_else(|| {
-                    LogsError::invalid(format!("The next token '{t}' is not valid."))
-                })?;
-                let (a, b) = rest.split_once('/').ok_or_else(|| {
-                    LogsError::invalid(format!("The next token '{t}' is not valid."))
-                })?;
+                let invalid = || LogsError::invalid(format!("The next token '{t}' is not valid."));
+                let (a, b) = t
+                    .strip_prefix("e/")
+                    .and_then(|rest| rest.split_once('/'))
+                    .ok_or_else(invalid)?;
                 (
-                    a.parse::<i64>()
-                        .map_err(|_| LogsError::invalid("The next token is not valid."))?,
-                    b.parse::<i64>()
-                        .map_err(|_| LogsError::invalid("The next token is not valid."))?,
+                    a.parse::<i64>().map_err(|_| invalid())?,
+                    b.parse::<i64>().map_err(|_| invalid())?,
                 )
             }
             None => (i64::MIN, i64::MIN),
@@ -566,64 +832,102 @@ impl LogStore {
                 })
                 .collect()
         };
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT seq, stream, ts_ms, ingest_ms, message FROM log_events WHERE log_group = ?1 \
-                 AND ts_ms >= ?2 AND ts_ms < ?3 AND (ts_ms > ?4 OR (ts_ms = ?4 AND seq > ?5)) \
-                 ORDER BY ts_ms, seq",
-            )
-            .map_err(internal)?;
+        // The events after the token, in (timestamp, seq) order: the index's range from max(start, token).
+        let after = "log_group = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 AND (ts_ms > ?4 OR seq > ?5)";
+        let scan = self.bounds.filter_scan.max(1) as i64;
+        let mut args: Vec<rusqlite::types::Value> = vec![
+            group.clone().into(),
+            lo.max(after_ts).into(),
+            hi.into(),
+            after_ts.into(),
+            after_seq.into(),
+            scan.into(),
+            (limit + 1).into(),
+        ];
+        let mut wanted = String::new();
+        let arg = |v: rusqlite::types::Value, args: &mut Vec<rusqlite::types::Value>| {
+            args.push(v);
+            format!("?{}", args.len())
+        };
+        if r.log_stream_names.is_some() || r.log_stream_name_prefix.is_some() {
+            let names: Vec<String> = streams
+                .iter()
+                .map(|s| arg(s.clone().into(), &mut args))
+                .collect();
+            wanted.push_str(&format!(" AND stream IN ({})", names.join(", ")));
+        }
+        for t in &terms {
+            let p = arg(t.clone().into(), &mut args);
+            wanted.push_str(&format!(" AND instr(message, {p}) > 0"));
+        }
+        let sql = format!(
+            "SELECT seq, stream, ts_ms, ingest_ms, message FROM \
+             (SELECT seq, stream, ts_ms, ingest_ms, message FROM log_events WHERE {after} \
+              ORDER BY ts_ms, seq LIMIT ?6) \
+             WHERE 1{wanted} ORDER BY ts_ms, seq LIMIT ?7"
+        );
+        let mut st = self.conn.prepare(&sql).map_err(internal)?;
         let rows = st
-            .query_map(params![group, lo, hi, after_ts, after_seq], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, i64>(2)?,
-                    row.get::<_, i64>(3)?,
-                    row.get::<_, String>(4)?,
-                ))
+            .query_map(params_from_iter(args.iter()), |row| {
+                Ok(LogEvent {
+                    event_id: Some(row.get::<_, i64>(0)?.to_string()),
+                    log_stream_name: Some(row.get(1)?),
+                    timestamp: row.get(2)?,
+                    ingestion_time: row.get(3)?,
+                    message: row.get(4)?,
+                })
             })
             .map_err(internal)?;
         let mut out = FilteredEvents::default();
-        let mut more = false;
+        let (mut more, mut bytes) = (false, 0usize);
         for row in rows {
-            let (seq, stream, ts, ingest, message) = row.map_err(internal)?;
-            if !streams.contains(&stream) || !terms.iter().all(|t| message.contains(t.as_str())) {
-                continue;
-            }
-            if out.events.len() as i64 == limit {
+            let e = row.map_err(internal)?;
+            bytes += e.message.len();
+            if out.events.len() as i64 == limit
+                || (bytes > MAX_PAGE_BYTES && !out.events.is_empty())
+            {
                 more = true;
                 break;
             }
-            out.events.push(LogEvent {
-                log_stream_name: Some(stream),
-                timestamp: ts,
-                message,
-                ingestion_time: ingest,
-                event_id: Some(seq.to_string()),
-            });
+            out.events.push(e);
         }
-        if more {
-            let last = out.events.last().expect("a full page");
-            out.next_token = Some(format!(
-                "e/{}/{}",
-                last.timestamp,
-                last.event_id.as_deref().unwrap_or("0")
-            ));
-        }
+        let resume = if more {
+            out.events.last().map(|e| {
+                (
+                    e.timestamp,
+                    e.event_id
+                        .as_deref()
+                        .and_then(|i| i.parse().ok())
+                        .unwrap_or(0),
+                )
+            })
+        } else {
+            // The page is not full: the scan's bound may have stopped the search, at its last event.
+            self.conn
+                .query_row(
+                    &format!(
+                        "SELECT ts_ms, seq FROM log_events WHERE {after} ORDER BY ts_ms, seq LIMIT 1 OFFSET ?6"
+                    ),
+                    params![group, lo.max(after_ts), hi, after_ts, after_seq, scan - 1],
+                    |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+                )
+                .optional()
+                .map_err(internal)?
+        };
+        out.next_token = resume.map(|(ts, seq)| format!("e/{ts}/{seq}"));
         out.searched_log_streams = streams
             .into_iter()
             .map(|s| SearchedLogStream {
                 log_stream_name: s,
-                searched_completely: !more,
+                searched_completely: out.next_token.is_none(),
             })
             .collect();
         Ok(out)
     }
 
     /// Appends events `(timestamp ms, message)` to a stream (creating the group and stream when missing), and
-    /// records a delivery cursor, in one transaction; the oldest events past the group's bound are dropped.
+    /// records a delivery cursor, in one transaction; the oldest events past the group's bounds, then past the
+    /// store's, are dropped in the same transaction.
     pub fn append(
         &mut self,
         group: &str,
@@ -635,42 +939,41 @@ impl LogStore {
         if !self.group_exists(group)? {
             self.insert_group(group, now_ms)?;
         }
-        let tx = self.conn.transaction().map_err(internal)?;
-        tx.execute(
-            "INSERT OR IGNORE INTO log_streams (log_group, name, created_ms) VALUES (?1, ?2, ?3)",
-            params![group, stream, now_ms],
-        )
-        .map_err(internal)?;
-        {
-            let mut ins = tx
-                .prepare_cached(
-                    "INSERT INTO log_events (log_group, stream, ts_ms, ingest_ms, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+        self.with_totals(|conn, bounds, totals| {
+            let tx = conn.transaction().map_err(internal)?;
+            tx.execute(
+                "INSERT OR IGNORE INTO log_streams (log_group, name, created_ms) VALUES (?1, ?2, ?3)",
+                params![group, stream, now_ms],
+            )
+            .map_err(internal)?;
+            {
+                let mut ins = tx
+                    .prepare_cached(
+                        "INSERT INTO log_events (log_group, stream, ts_ms, ingest_ms, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )
+                    .map_err(internal)?;
+                for (ts, m) in events {
+                    ins.execute(params![group, stream, ts, now_ms, m])
+                        .map_err(internal)?;
+                }
+            }
+            totals.add(
+                group,
+                events.len() as u64,
+                events.iter().map(|(_, m)| m.len() as u64).sum(),
+            );
+            if let Some((name, value)) = cursor {
+                tx.execute(
+                    "INSERT INTO delivery_cursors (name, value) VALUES (?1, ?2) \
+                     ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                    params![name, value],
                 )
                 .map_err(internal)?;
-            for (ts, m) in events {
-                ins.execute(params![group, stream, ts, now_ms, m])
-                    .map_err(internal)?;
             }
-        }
-        if let Some((name, value)) = cursor {
-            tx.execute(
-                "INSERT INTO delivery_cursors (name, value) VALUES (?1, ?2) \
-                 ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                params![name, value],
-            )
-            .map_err(internal)?;
-        }
-        self.appends += 1;
-        if self.appends.is_multiple_of(TRIM_EVERY) {
-            // The oldest by time (the index events are filtered by), past the newest MAX_EVENTS_PER_GROUP.
-            tx.execute(
-                "DELETE FROM log_events WHERE seq IN (SELECT seq FROM log_events WHERE log_group = ?1 \
-                 ORDER BY ts_ms DESC, seq DESC LIMIT -1 OFFSET ?2)",
-                params![group, MAX_EVENTS_PER_GROUP],
-            )
-            .map_err(internal)?;
-        }
-        tx.commit().map_err(internal)
+            trim_group(&tx, bounds, totals, group)?;
+            trim_store(&tx, bounds, totals)?;
+            tx.commit().map_err(internal)
+        })
     }
 
     /// A delivery cursor recorded by [`Self::append`] or [`Self::set_cursor`].
@@ -709,37 +1012,28 @@ impl LogStore {
     }
 }
 
-impl crate::Control {
-    fn log_store(&self) -> std::sync::MutexGuard<'_, LogStore> {
-        self.inner.logs.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
+impl LogStore {
     /// Serves one request of the CloudWatch Logs API; the answer's JSON body.
-    pub fn logs_request(&self, request: wire::logs::LogsRequest) -> R<String> {
+    pub fn serve(&mut self, request: wire::logs::LogsRequest, now_ms: i64) -> R<String> {
         use wire::logs::{to_json, LogsRequest};
-        let now_ms = crate::now().timestamp_millis();
         match request {
             LogsRequest::CreateLogGroup(r) => {
-                self.log_store().create_group(&r, now_ms)?;
+                self.create_group(&r, now_ms)?;
                 Ok("{}".into())
             }
             LogsRequest::DeleteLogGroup(r) => {
-                self.log_store().delete_group(&r.log_group_name)?;
+                self.delete_group(&r.log_group_name)?;
                 Ok("{}".into())
             }
-            LogsRequest::DescribeLogGroups(r) => {
-                Ok(to_json(&self.log_store().describe_groups(&r)?))
-            }
-            LogsRequest::DescribeLogStreams(r) => {
-                Ok(to_json(&self.log_store().describe_streams(&r)?))
-            }
+            LogsRequest::DescribeLogGroups(r) => Ok(to_json(&self.describe_groups(&r)?)),
+            LogsRequest::DescribeLogStreams(r) => Ok(to_json(&self.describe_streams(&r)?)),
             LogsRequest::GetLogEvents(r) => {
                 if r.unmask == Some(true) {
                     return Err(LogsError::invalid(
                         "unmask is not supported here: nothing is masked.",
                     ));
                 }
-                Ok(to_json(&self.log_store().get_events(&r)?))
+                Ok(to_json(&self.get_events(&r)?))
             }
             LogsRequest::FilterLogEvents(r) => {
                 if r.unmask == Some(true) {
@@ -747,9 +1041,72 @@ impl crate::Control {
                         "unmask is not supported here: nothing is masked.",
                     ));
                 }
-                Ok(to_json(&self.log_store().filter_events(&r)?))
+                Ok(to_json(&self.filter_events(&r)?))
             }
         }
+    }
+}
+
+/// Work for the log store's thread.
+type Job = Box<dyn FnOnce(&mut LogStore) + Send>;
+
+/// The log store on a thread of its own: callers send it work and await the answer, so SQLite's work (a long
+/// search, a trim) holds no async worker and nothing else the runtime does waits on it. Work runs one request at
+/// a time, in the order sent; the thread ends when this handle is dropped.
+pub struct LogStoreThread {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl LogStoreThread {
+    /// Starts the thread; its first work is to count the store's totals and trim it to its bounds.
+    pub fn start(mut store: LogStore) -> std::io::Result<Self> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("log-store".into())
+            .spawn(move || {
+                // An error is logged where it happens; the next request counts the totals again.
+                let _ = store.enforce_bounds();
+                for job in queue {
+                    // A panic in one request answers it with an error (its sender is dropped), not every later one.
+                    let run = std::panic::AssertUnwindSafe(|| job(&mut store));
+                    if std::panic::catch_unwind(run).is_err() {
+                        tracing::error!("a log store request panicked; the next request counts the totals again");
+                        store.totals = None;
+                    }
+                }
+            })?;
+        Ok(Self { jobs })
+    }
+
+    /// Runs `f` on the store's thread and waits for its answer without holding the caller's worker.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut LogStore) -> R<T> + Send + 'static,
+    ) -> R<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |store| {
+            let _ = tx.send(f(store));
+        });
+        if self.jobs.send(job).is_err() {
+            return Err(internal("the log store's thread has ended"));
+        }
+        rx.await
+            .unwrap_or_else(|_| Err(internal("a log store request ended without an answer")))
+    }
+}
+
+impl crate::Control {
+    /// The log store's thread.
+    pub(crate) fn log_store(&self) -> &LogStoreThread {
+        &self.inner.logs
+    }
+
+    /// Serves one request of the CloudWatch Logs API on the log store's thread; the answer's JSON body.
+    pub async fn logs_request(&self, request: wire::logs::LogsRequest) -> R<String> {
+        let now_ms = crate::now().timestamp_millis();
+        self.log_store()
+            .run(move |s| s.serve(request, now_ms))
+            .await
     }
 }
 
@@ -762,6 +1119,39 @@ mod tests {
         let s = LogStore::open(&d.path().join("logs.sqlite"), "us-east-1", "000000000000")
             .expect("open");
         (d, s)
+    }
+
+    fn bounded(dir: &Path, bounds: Bounds) -> LogStore {
+        LogStore::open_with(
+            &dir.join("logs.sqlite"),
+            "us-east-1",
+            "000000000000",
+            bounds,
+        )
+        .expect("open")
+    }
+
+    /// A group's events and bytes as the database holds them (not as the totals say).
+    fn counted(s: &LogStore, group: &str) -> (u64, u64) {
+        s.conn
+            .query_row(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(CAST(message AS BLOB))), 0) FROM log_events WHERE log_group = ?1",
+                params![group],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+            )
+            .expect("count")
+    }
+
+    /// The timestamps a group keeps, oldest first.
+    fn kept(s: &LogStore, group: &str) -> Vec<i64> {
+        let mut st = s
+            .conn
+            .prepare("SELECT ts_ms FROM log_events WHERE log_group = ?1 ORDER BY ts_ms")
+            .expect("prepare");
+        st.query_map(params![group], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
     }
 
     fn get(s: &LogStore, token: Option<&str>, head: bool, limit: i64) -> Events {
@@ -909,5 +1299,197 @@ mod tests {
             .expect("streams");
         assert_eq!(streams.log_streams.len(), 1);
         assert_eq!(streams.log_streams[0].last_event_timestamp, Some(1));
+    }
+
+    #[test]
+    fn a_group_past_its_bound_is_trimmed_whoever_appends_next() {
+        // The daemon's own bound: one large delivery to a group, then others' appends only.
+        let (_d, mut s) = store();
+        let n = MAX_EVENTS_PER_GROUP as i64 + 50;
+        let big: Vec<(i64, String)> = (0..n).map(|i| (i, "m".to_string())).collect();
+        s.append("big", "s", &big, 1, None).expect("big append");
+        for i in 0..300 {
+            s.append("other", "s", &[(i, "o".into())], 1, None)
+                .expect("other");
+        }
+        assert_eq!(
+            counted(&s, "big").0,
+            MAX_EVENTS_PER_GROUP,
+            "the group appended to before the others' appends keeps its bound"
+        );
+        assert_eq!(kept(&s, "big").first(), Some(&50), "the oldest went");
+    }
+
+    #[test]
+    fn every_group_keeps_its_count_and_bytes_and_the_store_its_bytes() {
+        let d = tempfile::tempdir().expect("dir");
+        let bounds = Bounds {
+            group_events: 10,
+            group_bytes: 100,
+            store_bytes: 150,
+            filter_scan: 1_000,
+        };
+        let mut s = bounded(d.path(), bounds);
+        // Interleaved appends: each group is held to its count whatever the others do.
+        for i in 0..25 {
+            for g in ["a", "b"] {
+                s.append(g, "s", &[(i, "x".into())], 1, None)
+                    .expect("append");
+            }
+        }
+        for g in ["a", "b"] {
+            assert_eq!(counted(&s, g), (10, 10));
+            assert_eq!(kept(&s, g), (15..25).collect::<Vec<_>>(), "the newest stay");
+            assert_eq!(
+                s.usage(g).expect("usage"),
+                Usage {
+                    events: 10,
+                    bytes: 10
+                }
+            );
+        }
+        // Bytes: 30-byte messages, 100 bytes a group at most: the newest 3.
+        let big = "y".repeat(30);
+        for i in 100..106 {
+            s.append("a", "s", &[(i, big.clone())], 1, None)
+                .expect("append");
+        }
+        assert_eq!(kept(&s, "a"), [103, 104, 105]);
+        assert_eq!(counted(&s, "a"), (3, 90));
+        // The store: 150 bytes over every group, the oldest first whatever their group.
+        for i in 200..206 {
+            s.append("c", "s", &[(i, big.clone())], 1, None)
+                .expect("append");
+        }
+        let all: u64 = ["a", "b", "c"].iter().map(|g| counted(&s, g).1).sum();
+        assert!(all <= 150, "{all} bytes kept");
+        assert_eq!(s.total().expect("total").bytes, all);
+        assert!(
+            kept(&s, "b").is_empty(),
+            "the oldest group's events went first"
+        );
+        assert_eq!(kept(&s, "a"), [104, 105], "then the next oldest");
+        assert_eq!(kept(&s, "c"), (203..206).collect::<Vec<_>>());
+        for g in ["a", "b", "c"] {
+            let (events, bytes) = counted(&s, g);
+            assert_eq!(s.usage(g).expect("usage"), Usage { events, bytes }, "{g}");
+        }
+        // One append larger than the bound keeps its newest part.
+        let many: Vec<(i64, String)> = (300..340).map(|i| (i, "z".to_string())).collect();
+        s.append("d", "s", &many, 1, None).expect("append");
+        assert_eq!(kept(&s, "d"), (330..340).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn totals_are_right_after_a_restart_and_bounds_apply_at_open() {
+        let d = tempfile::tempdir().expect("dir");
+        let wide = Bounds {
+            group_events: 1_000,
+            ..Bounds::DEFAULT
+        };
+        let mut s = bounded(d.path(), wide);
+        for i in 0..20 {
+            s.append("a", "s", &[(i, "é".into())], 1, None)
+                .expect("append");
+        }
+        drop(s);
+        let mut s = bounded(d.path(), wide);
+        assert_eq!(
+            s.usage("a").expect("usage"),
+            Usage {
+                events: 20,
+                bytes: 40
+            },
+            "bytes, not characters"
+        );
+        let groups = s
+            .describe_groups(&DescribeLogGroups::default())
+            .expect("describe");
+        assert_eq!(groups.log_groups[0].stored_bytes, 40);
+        drop(s);
+        // Reopened with a lower bound: trimmed at once, and the next append keeps it.
+        let narrow = Bounds {
+            group_events: 5,
+            ..Bounds::DEFAULT
+        };
+        let mut s = bounded(d.path(), narrow);
+        s.enforce_bounds().expect("enforce");
+        assert_eq!(kept(&s, "a"), (15..20).collect::<Vec<_>>());
+        s.append("a", "s", &[(20, "é".into())], 1, None)
+            .expect("append");
+        assert_eq!(kept(&s, "a"), (16..21).collect::<Vec<_>>());
+        assert_eq!(
+            s.usage("a").expect("usage"),
+            Usage {
+                events: 5,
+                bytes: 10
+            }
+        );
+        s.delete_group("a").expect("delete");
+        assert_eq!(s.total().expect("total"), Usage::default());
+    }
+
+    #[test]
+    fn a_filter_examines_a_bounded_number_of_events_and_pages_on() {
+        let d = tempfile::tempdir().expect("dir");
+        let mut s = bounded(
+            d.path(),
+            Bounds {
+                filter_scan: 10,
+                ..Bounds::DEFAULT
+            },
+        );
+        let events: Vec<(i64, String)> = (0..95)
+            .map(|i| {
+                (
+                    i,
+                    if i % 7 == 0 {
+                        format!("hit {i}")
+                    } else {
+                        format!("miss {i}")
+                    },
+                )
+            })
+            .collect();
+        s.append("g", "a", &events, 1, None).expect("append");
+        s.append("g", "b", &[(50, "hit b".into())], 1, None)
+            .expect("append");
+        let mut token = None;
+        let (mut found, mut calls) = (Vec::new(), 0);
+        loop {
+            let page = s
+                .filter_events(&FilterLogEvents {
+                    log_group_name: Some("g".into()),
+                    filter_pattern: Some("hit".into()),
+                    log_stream_names: Some(vec!["a".into()]),
+                    next_token: token.take(),
+                    limit: Some(2),
+                    ..Default::default()
+                })
+                .expect("filter");
+            calls += 1;
+            assert!(page.events.len() <= 2);
+            found.extend(page.events.into_iter().map(|e| e.message));
+            match page.next_token {
+                Some(t) => {
+                    assert!(page
+                        .searched_log_streams
+                        .iter()
+                        .all(|s| !s.searched_completely));
+                    token = Some(t);
+                }
+                None => break,
+            }
+            assert!(calls < 50, "the tokens move on");
+        }
+        let want: Vec<String> = (0..95)
+            .filter(|i| i % 7 == 0)
+            .map(|i| format!("hit {i}"))
+            .collect();
+        assert_eq!(
+            found, want,
+            "every match once, in order, the other stream left out"
+        );
+        assert!(calls >= 10, "96 events, 10 examined a call: {calls} calls");
     }
 }

@@ -52,6 +52,20 @@ impl LogsError {
     }
 }
 
+/// Refuses a request whose signature does not cover `X-Amz-Target`: the target is the action, so a captured
+/// request signed without it could be replayed as another action (a describe as a delete). A request with no
+/// well-formed `Authorization` header passes here; the signature check refuses it with its own reason.
+pub fn require_signed_target(authorization: Option<&str>) -> Result<(), LogsError> {
+    match authorization.and_then(crate::sigv4::signed_headers) {
+        Some(signed) if !signed.contains(&"x-amz-target") => Err(LogsError::new(
+            "InvalidSignatureException",
+            "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization: sign the request with the \
+             X-Amz-Target header among its SignedHeaders, as the AWS SDKs and CLI do.",
+        )),
+        _ => Ok(()),
+    }
+}
+
 impl From<crate::ApiError> for LogsError {
     /// An error of the shared front (signature, size, time) in the Logs API's shape.
     fn from(e: crate::ApiError) -> Self {
@@ -331,5 +345,24 @@ mod tests {
             j,
             r#"{"events":[{"timestamp":1,"message":"m","ingestionTime":2}],"nextForwardToken":"f/1","nextBackwardToken":"b/1"}"#
         );
+    }
+
+    #[test]
+    fn the_target_must_be_signed() {
+        let auth = |signed: &str| {
+            format!("AWS4-HMAC-SHA256 Credential=AK/20240101/us-east-1/logs/aws4_request, SignedHeaders={signed}, Signature=00")
+        };
+        let e = require_signed_target(Some(&auth("host;x-amz-date"))).expect_err("unsigned");
+        assert_eq!(
+            (e.code.as_str(), e.status),
+            ("InvalidSignatureException", 400)
+        );
+        assert!(e
+            .message
+            .contains("'X-Amz-Target' must be a 'SignedHeader'"));
+        assert!(require_signed_target(Some(&auth("host;x-amz-date;x-amz-target"))).is_ok());
+        // Left to the signature check, which says what is wrong.
+        assert!(require_signed_target(None).is_ok());
+        assert!(require_signed_target(Some("Bearer x")).is_ok());
     }
 }

@@ -233,6 +233,14 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, ApiError> {
     })
 }
 
+/// The headers an `Authorization` header's signature covers (its `SignedHeaders`), or `None` when it is not a
+/// well-formed SigV4 header (which [`verify_headers`] refuses with the reason).
+pub fn signed_headers(authorization: &str) -> Option<Vec<&str>> {
+    parse_authorization(authorization)
+        .ok()
+        .map(|a| a.signed_headers)
+}
+
 /// Checks what the headers alone can tell of a request's authentication: an `Authorization` header of the
 /// right form, a known access key id, a scope naming this region and service, a date within 15 minutes. The
 /// server runs this before it reads a body, so a request that cannot authenticate never costs its body's memory.
