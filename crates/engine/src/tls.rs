@@ -110,6 +110,15 @@ impl Authority {
             return Ok(out);
         }
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        // The names file is what makes a key and a certificate a pair: it goes first and comes back last, so a
+        // write that fails half-way (a full disk, no descriptor left) leaves no pair that looks whole — the next
+        // call writes both again — and never a key that does not match its certificate.
+        match std::fs::remove_file(&names_path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io_err(&names_path)(e))
+            }
+            _ => {}
+        }
         let key = KeyPair::generate().map_err(tls_err("node key"))?;
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(tls_err("node"))?;
         let mut name = DistinguishedName::new();
@@ -137,8 +146,8 @@ impl Authority {
             .signed_by(&key, &self.issuer)
             .map_err(tls_err("node certificate"))?;
         write_private(&out.key, &key.serialize_pem())?;
-        std::fs::write(&out.cert, cert.pem()).map_err(io_err(&out.cert))?;
-        std::fs::write(&names_path, names).map_err(io_err(&names_path))?;
+        write_private(&out.cert, &cert.pem())?;
+        write_private(&names_path, &names)?;
         Ok(out)
     }
 }
@@ -192,5 +201,44 @@ mod tests {
             .node_certificate(&d.path().join("n1"), &ips[..1])
             .expect("other");
         assert_ne!(std::fs::read_to_string(&node.cert).expect("cert"), pem);
+    }
+
+    /// Whether the certificate in `cert_pem` carries the public key of `key_pem`.
+    fn pair_matches(key_pem: &str, cert_pem: &str) -> bool {
+        use rcgen::PublicKeyData;
+        let key = KeyPair::from_pem(key_pem).expect("a key");
+        let der = rustls_pemfile::certs(&mut cert_pem.as_bytes())
+            .next()
+            .expect("a certificate")
+            .expect("readable");
+        der.windows(key.der_bytes().len())
+            .any(|w| w == key.der_bytes())
+    }
+
+    #[test]
+    fn a_pair_written_half_way_is_written_again() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let ca = Authority::load_or_create(&d.path().join("tls")).expect("create");
+        let dir = d.path().join("n1");
+        let ips: Vec<IpAddr> = vec!["127.1.2.3".parse().expect("ip")];
+        let other: Vec<IpAddr> = vec!["127.1.2.4".parse().expect("ip")];
+        let node = ca.node_certificate(&dir, &ips).expect("node cert");
+        let old_cert = std::fs::read_to_string(&node.cert).expect("cert");
+        // A new certificate whose write fails after the key's (as with no descriptor left): the old certificate
+        // stays where it was.
+        std::fs::rename(&node.cert, dir.join("aside")).expect("aside");
+        std::fs::create_dir(&node.cert).expect("a directory in the way");
+        assert!(ca.node_certificate(&dir, &other).is_err());
+        std::fs::remove_dir(&node.cert).expect("rmdir");
+        std::fs::rename(dir.join("aside"), &node.cert).expect("back");
+        assert_eq!(std::fs::read_to_string(&node.cert).expect("cert"), old_cert);
+        // Asked again for the first names: never the new key with the old certificate.
+        let node = ca.node_certificate(&dir, &ips).expect("again");
+        let key = std::fs::read_to_string(&node.key).expect("key");
+        let cert = std::fs::read_to_string(&node.cert).expect("cert");
+        assert!(
+            pair_matches(&key, &cert),
+            "the key does not match its certificate"
+        );
     }
 }
