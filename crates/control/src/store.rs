@@ -96,9 +96,10 @@ impl Store {
     /// Opens (or creates) the store, bringing an older layout up to [`SCHEMA_VERSION`] and refusing a newer one.
     pub fn open(path: &Path) -> Result<Self> {
         let mut conn = Connection::open(path)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
-        )?;
+        // The wait for a lock first: the daemon opens the store more than once (its state, the console's
+        // sessions, `cacheplane console-logout-all` beside it), and setting the journal mode already needs one.
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > SCHEMA_VERSION {
             return Err(crate::ControlError::Internal(format!(
@@ -107,7 +108,9 @@ impl Store {
                 path.display()
             )));
         }
-        let tx = conn.transaction()?;
+        // Immediate: the write lock is taken (waiting for it) at the start. A deferred transaction that reads the
+        // schema and then writes fails at once, without waiting, when another connection wrote in between.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute_batch(SCHEMA)?;
         for m in MIGRATIONS.iter().skip((version.max(1) - 1) as usize) {
             tx.execute_batch(m)?;
