@@ -33,7 +33,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use control::console_sessions::{Sessions, LIFETIME as SESSION};
-use subtle::ConstantTimeEq;
 
 use crate::server::AppState;
 
@@ -48,7 +47,7 @@ const INDEX_HTML: &str = include_str!("console/index.html");
 const APP_JS: &str = include_str!("console/app.js");
 const APP_CSS: &str = include_str!("console/app.css");
 
-/// Failed logins allowed in a row before logins are locked.
+/// The failure in a row that first locks logins (the ones before it are free).
 const FREE_FAILURES: u32 = 5;
 /// The first lock; each further failure doubles it, up to [`LONGEST_LOCK`].
 const FIRST_LOCK: Duration = Duration::from_millis(500);
@@ -275,7 +274,7 @@ impl Console {
         secret_access_key: &str,
     ) -> bool {
         let field = |k: &str| login.get(k).and_then(|v| v.as_str()).unwrap_or("");
-        let same = |a: &str, b: &str| bool::from(a.as_bytes().ct_eq(b.as_bytes()));
+        let same = crate::server::same_secret;
         if let Some(p) = &self.password {
             if !field("password").is_empty() && same(field("password"), p) {
                 return true;

@@ -313,14 +313,25 @@ fn metrics_app(control: control::Control, interval: Duration, token: Option<Stri
     )
 }
 
-/// Whether `headers` carry `Authorization: Bearer <token>` (compared in constant time).
+/// Whether `headers` carry `Authorization: Bearer <token>` (see [`same_secret`]).
 fn bearer_matches(headers: &axum::http::HeaderMap, token: &str) -> bool {
-    use subtle::ConstantTimeEq;
     headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|given| bool::from(given.trim().as_bytes().ct_eq(token.as_bytes())))
+        .is_some_and(|given| same_secret(given.trim(), token))
+}
+
+/// Whether a secret `given` is `expected`, in time that tells nothing of either, their lengths included: their
+/// SHA-256 digests are compared in constant time.
+pub(crate) fn same_secret(given: &str, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    bool::from(
+        Sha256::digest(given.as_bytes())
+            .as_slice()
+            .ct_eq(Sha256::digest(expected.as_bytes()).as_slice()),
+    )
 }
 
 /// The metrics bearer token from `path`: its content, without surrounding white space.

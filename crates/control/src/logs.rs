@@ -1085,7 +1085,11 @@ impl LogStoreThread {
     ) -> R<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |store| {
-            let _ = tx.send(f(store));
+            // A caller that has gone (a client that disconnected, a request that timed out and is retried) is
+            // not worked for: retries do not pile searches up in front of log delivery.
+            if !tx.is_closed() {
+                let _ = tx.send(f(store));
+            }
         });
         if self.jobs.send(job).is_err() {
             return Err(internal("the log store's thread has ended"));

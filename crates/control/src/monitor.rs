@@ -55,6 +55,10 @@ pub const BUSY_LIMIT: Duration = Duration::from_secs(30);
 /// How late a probe's timer may fire before the probe takes it for a stall of the daemon itself (stopped,
 /// starved of CPU): the silence it saw before then is not counted against the node.
 pub const LATE_WAKE: Duration = Duration::from_millis(250);
+/// A node silent this long (its `PING` unanswered, the daemon running) counts towards a stall of the machine: the
+/// nodes a stall silences fall silent within a probe interval of each other, so when the first reaches its deadline
+/// the others are past this already, and the first is held with them.
+pub const SUSPECT_AFTER: Duration = Duration::from_millis(400);
 /// How many nodes silent at once, at least (and more than half of those probed), are taken for a stall of the
 /// machine rather than for as many failures.
 pub const STALL_QUORUM: usize = 3;
@@ -93,27 +97,36 @@ pub struct Monitor {
     silence: Arc<Silence>,
 }
 
-/// Which probed nodes are silent past their deadline right now (not stopped), out of how many are probed: the
-/// evidence of a stall of the whole machine.
+/// Since when each silent probed node (not stopped) has been silent, out of how many are probed: the evidence of a
+/// stall of the whole machine.
 #[derive(Default)]
 struct Silence {
-    overdue: Mutex<std::collections::HashSet<String>>,
+    silent: Mutex<HashMap<String, Instant>>,
     probed: std::sync::atomic::AtomicUsize,
     /// When a stall of the daemon itself was last reported (once per stall, not once per node).
     late_reported: Mutex<Option<Instant>>,
 }
 
 impl Silence {
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
-        self.overdue.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.silent.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Marks `name` overdue and tells whether the machine looks stalled (see [`machine_stalled`]).
-    fn overdue(&self, name: &str) -> bool {
-        let mut o = self.lock();
-        o.insert(name.to_string());
+    /// Notes that `name` has been silent since `since` (not stopped).
+    fn silent(&self, name: &str, since: Instant) {
+        self.lock().insert(name.to_string(), since);
+    }
+
+    /// Whether the machine looks stalled now (see [`machine_stalled`]).
+    fn stalled(&self) -> bool {
+        let now = Instant::now();
+        let suspects = self
+            .lock()
+            .values()
+            .filter(|since| now.saturating_duration_since(**since) >= SUSPECT_AFTER)
+            .count();
         machine_stalled(
-            o.len(),
+            suspects,
             self.probed.load(std::sync::atomic::Ordering::SeqCst),
         )
     }
@@ -133,9 +146,16 @@ impl Silence {
     }
 }
 
-/// Whether `overdue` nodes silent at once, of `probed`, are a stall of the machine rather than that many failures.
-pub fn machine_stalled(overdue: usize, probed: usize) -> bool {
-    overdue >= STALL_QUORUM && overdue * 2 > probed
+/// Whether `silent` nodes silent at once (each for [`SUSPECT_AFTER`] at least), of `probed`, are a stall of the
+/// machine rather than that many failures.
+pub fn machine_stalled(silent: usize, probed: usize) -> bool {
+    silent >= STALL_QUORUM && silent * 2 > probed
+}
+
+/// Whether a process in `state` (`/proc/<pid>/stat`) is stopped, traced or a zombie: it cannot answer until someone
+/// resumes it, whatever else is going on.
+pub fn is_stopped(state: char) -> bool {
+    matches!(state, 'T' | 't' | 'Z' | 'X')
 }
 
 /// Counts a probe among those probed for as long as it runs.
@@ -279,7 +299,7 @@ pub fn judge(
     cpu: u64,
     progress: &mut Progress,
 ) -> Verdict {
-    if matches!(state, 'T' | 't' | 'Z' | 'X') {
+    if is_stopped(state) {
         return Verdict::Failed;
     }
     if cpu > progress.cpu || state == 'R' {
@@ -313,7 +333,7 @@ async fn ping(conn: &mut Option<AdminClient>, addr: &NodeAddr, admin: &AdminCred
 pub async fn answers_now(pid: u32, addr: &NodeAddr, admin: &AdminCredentials) -> bool {
     match engine::process::cpu_and_state(pid) {
         None => return false,
-        Some(('T' | 't' | 'Z' | 'X', _)) => return false,
+        Some((state, _)) if is_stopped(state) => return false,
         Some(_) => {}
     }
     let attempt = async {
@@ -326,6 +346,13 @@ pub async fn answers_now(pid: u32, addr: &NodeAddr, admin: &AdminCredentials) ->
         tokio::time::timeout(RECHECK_WITHIN, attempt).await,
         Ok(Some(()))
     )
+}
+
+/// When a node silent since its last answer at `last_ok` is judged: [`FAIL_AFTER`] of the daemon's own running
+/// time (`watched_from` has moved past the time it did not run), and never later than [`BUSY_LIMIT`] after the last
+/// answer.
+fn deadline_of(last_ok: Instant, watched_from: Instant) -> Instant {
+    (last_ok.max(watched_from) + FAIL_AFTER).min(last_ok + BUSY_LIMIT)
 }
 
 async fn probe(
@@ -365,10 +392,9 @@ async fn probe(
         let Some((state, cpu)) = engine::process::cpu_and_state(pid) else {
             return true;
         };
-        let stopped = matches!(state, 'T' | 't' | 'Z' | 'X');
         match judge(Instant::now(), last_ok, state, cpu, progress) {
             Verdict::Failed
-                if !stopped && silence.overdue(&name) && last_ok.elapsed() < BUSY_LIMIT =>
+                if !is_stopped(state) && silence.stalled() && last_ok.elapsed() < BUSY_LIMIT =>
             {
                 if !*stall_logged {
                     *stall_logged = true;
@@ -392,20 +418,23 @@ async fn probe(
     // end of the daemon's last stall, whichever is later.
     let mut watched_from = last_ok;
     // A wake-up more than LATE_WAKE after it was due: the daemon did not run meanwhile.
-    let woke_late = |due: Instant, watched_from: &mut Instant, progress: &mut Progress| {
-        let now = Instant::now();
-        let late = now.saturating_duration_since(due);
-        if late > LATE_WAKE {
-            silence.daemon_late(late);
-            tracing::debug!(target: "monitor", node = %name, late_ms = late.as_millis() as u64,
-                "the daemon's own timer fired late: the node's silence is counted again from now");
-            *watched_from = now;
-            *progress = Progress {
-                at: now,
-                cpu: cpu_now(),
-            };
-        }
-    };
+    let woke_late =
+        |due: Instant, last_ok: Instant, watched_from: &mut Instant, progress: &mut Progress| {
+            let now = Instant::now();
+            let late = now.saturating_duration_since(due);
+            if late > LATE_WAKE {
+                silence.daemon_late(late);
+                tracing::debug!(target: "monitor", node = %name, late_ms = late.as_millis() as u64,
+                "the daemon's own timer fired late: that time is not counted against the node");
+                // The time the daemon did not run is not counted: the deadline moves by that much, no more (a daemon
+                // late again and again still judges a node that never answers, within BUSY_LIMIT).
+                *watched_from = (*watched_from).max(last_ok) + late;
+                *progress = Progress {
+                    at: now,
+                    cpu: cpu_now(),
+                };
+            }
+        };
     loop {
         if !alive(pid, &exited) {
             mark(Health::Gone);
@@ -415,7 +444,7 @@ async fn probe(
             let attempt = ping(&mut conn, &addr, &admin);
             tokio::pin!(attempt);
             loop {
-                let deadline = last_ok.max(watched_from) + FAIL_AFTER;
+                let deadline = deadline_of(last_ok, watched_from);
                 let next_check = (Instant::now() + ALIVE_CHECK).min(deadline.max(Instant::now()));
                 // Biased: an answer that arrived while this task waited for a thread wins over the deadline, so
                 // a daemon starved of CPU for a moment does not take its own lateness for the node's.
@@ -431,9 +460,14 @@ async fn probe(
                             mark(Health::Gone);
                             return;
                         }
-                        woke_late(next_check, &mut watched_from, &mut progress);
-                        let deadline = last_ok.max(watched_from) + FAIL_AFTER;
-                        if Instant::now() >= deadline
+                        woke_late(next_check, last_ok, &mut watched_from, &mut progress);
+                        let silent_from = last_ok.max(watched_from);
+                        if Instant::now().saturating_duration_since(silent_from) >= SUSPECT_AFTER
+                            && engine::process::cpu_and_state(pid).is_some_and(|(st, _)| !is_stopped(st))
+                        {
+                            silence.silent(&name, silent_from);
+                        }
+                        if Instant::now() >= deadline_of(last_ok, watched_from)
                             && failed(last_ok, &mut progress, &mut busy_logged, &mut stall_logged)
                         {
                             mark(Health::Unresponsive { since: last_ok });
@@ -461,16 +495,16 @@ async fn probe(
                     return;
                 }
             }
-            // A stall of the daemon between two pings: the next one gets its whole deadline.
-            woke_late(due, &mut watched_from, &mut progress);
+            // A stall of the daemon between two pings: not counted against the next one.
+            woke_late(due, last_ok, &mut watched_from, &mut progress);
         } else {
             // Refused or reset: the process may be on its way out, or still loading. Try again shortly; the
             // deadline keeps counting from the last answer.
             conn = None;
             let due = Instant::now() + Duration::from_millis(10);
             tokio::time::sleep_until(due.into()).await;
-            woke_late(due, &mut watched_from, &mut progress);
-            if Instant::now() >= last_ok.max(watched_from) + FAIL_AFTER
+            woke_late(due, last_ok, &mut watched_from, &mut progress);
+            if Instant::now() >= deadline_of(last_ok, watched_from)
                 && failed(last_ok, &mut progress, &mut busy_logged, &mut stall_logged)
             {
                 mark(Health::Unresponsive { since: last_ok });
@@ -482,6 +516,43 @@ async fn probe(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_node_a_stall_silences_is_held_with_the_others() {
+        let s = Silence::default();
+        s.probed.store(4, std::sync::atomic::Ordering::SeqCst);
+        let now = Instant::now();
+        // Three of four nodes fell silent within a probe interval: when the first reaches its deadline (800 ms),
+        // the others have been silent 700 and 750 ms — the machine, not three failures.
+        s.silent("a", now - FAIL_AFTER);
+        s.silent("b", now - Duration::from_millis(700));
+        s.silent("c", now - Duration::from_millis(750));
+        assert!(s.stalled());
+        // One node silent long, two for a moment: not a stall; the long one is judged on its own.
+        let s = Silence::default();
+        s.probed.store(4, std::sync::atomic::Ordering::SeqCst);
+        s.silent("a", now - FAIL_AFTER);
+        s.silent("b", now - Duration::from_millis(50));
+        s.silent("c", now - Duration::from_millis(50));
+        assert!(!s.stalled());
+        s.answered("a");
+        assert!(!s.stalled());
+    }
+
+    #[test]
+    fn a_daemon_late_again_and_again_still_judges_within_the_busy_limit() {
+        let t0 = Instant::now();
+        // The lateness moves the deadline by the time the daemon did not run ...
+        assert_eq!(
+            deadline_of(t0, t0 + Duration::from_secs(3)),
+            t0 + Duration::from_secs(3) + FAIL_AFTER
+        );
+        // ... and never past BUSY_LIMIT after the last answer.
+        assert_eq!(
+            deadline_of(t0, t0 + Duration::from_secs(60)),
+            t0 + BUSY_LIMIT
+        );
+    }
 
     #[test]
     fn many_nodes_silent_at_once_are_a_stall_of_the_machine() {

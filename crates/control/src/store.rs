@@ -565,7 +565,10 @@ impl Store {
 
     /// Ends every console session; returns how many were live at `now`.
     pub fn end_console_sessions(&mut self, now: DateTime<Utc>) -> Result<usize> {
-        let tx = self.conn.transaction()?;
+        // Immediate: it reads, then writes, beside a daemon that writes (see `open`).
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let live = tx.query_row(
             "SELECT count(*) FROM console_sessions WHERE expires_ms > ?1",
             params![ms(now)],

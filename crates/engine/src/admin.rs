@@ -537,18 +537,20 @@ impl AdminClient {
         let _: String = self.run(&setuser("default", default_rules)).await?;
         // The users in `keep` (the control plane's own) are never written as a customer's: `reset` would give a
         // customer's password and rights to the user the daemon itself logs in as.
-        for (name, rules) in users {
-            if name == "default" || keep.iter().any(|k| k.eq_ignore_ascii_case(name)) {
-                tracing::warn!(user = %name, "a customer user with a reserved name was not written to the node");
-                continue;
-            }
+        let reserved =
+            |name: &str| name == "default" || keep.iter().any(|k| k.eq_ignore_ascii_case(name));
+        let customers: Vec<&(String, String)> = users.iter().filter(|(n, _)| !reserved(n)).collect();
+        if customers.len() < users.len() {
+            tracing::warn!("a customer user with a reserved name was not written to the node");
+        }
+        for (name, rules) in &customers {
             let _: String = self.run(&setuser(name, rules)).await?;
         }
         let present: Vec<String> = self.run(redis::cmd("ACL").arg("USERS")).await?;
         for name in present {
             if name != "default"
                 && !keep.contains(&name.as_str())
-                && !users.iter().any(|(n, _)| *n == name)
+                && !customers.iter().any(|(n, _)| *n == name)
             {
                 let _: i64 = self
                     .run(redis::cmd("ACL").arg("DELUSER").arg(&name))

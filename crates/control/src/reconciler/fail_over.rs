@@ -169,8 +169,8 @@ impl Control {
         if cause == Cause::Failure {
             let pid = self.pid_of(&old_spec);
             let addr = g.admin_addr(old, &self.inner.settings.data_dir);
-            // (A node the monitor never watched — no pid known, e.g. its pid file lost — counts as up there,
-            // so only the node itself is asked.)
+            // A node whose process is not known (its pid file lost) cannot be looked at, nor adopted: it is fenced
+            // by its address and title, as before.
             if match pid {
                 Some(pid) => crate::monitor::answers_now(pid, &addr, &self.inner.admin).await,
                 None => false,

@@ -471,10 +471,23 @@ impl Control {
                 self.stop_member(spec, Stop::Graceful).await;
                 rebooted.push(m.cluster_id.clone());
             } else if let Health::Unresponsive { since } = self.inner.monitor.health(&spec.name) {
-                if since.elapsed() >= REPLACE_HUNG_AFTER {
+                let pid = self.inner.observed.get(&spec.name).and_then(|o| o.pid);
+                // From fresh evidence, as a failover: a node that answers now is not killed.
+                let answers = match pid.filter(|_| since.elapsed() >= REPLACE_HUNG_AFTER) {
+                    Some(pid) => {
+                        crate::monitor::answers_now(
+                            pid,
+                            &g.admin_addr(m, &self.inner.settings.data_dir),
+                            &self.inner.admin,
+                        )
+                        .await
+                    }
+                    None => false,
+                };
+                if since.elapsed() >= REPLACE_HUNG_AFTER && !answers {
                     tracing::warn!(node = %spec.name, "node hung; replacing it");
                     self.inner.monitor.forget(&spec.name);
-                    if let Some(pid) = self.inner.observed.get(&spec.name).and_then(|o| o.pid) {
+                    if let Some(pid) = pid {
                         let _ = process::kill_now(pid).await;
                     }
                 }
