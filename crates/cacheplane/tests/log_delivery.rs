@@ -205,17 +205,25 @@ async fn slow_and_engine_logs_reach_cloudwatch_logs_and_firehose() {
         "values never leave the node"
     );
     assert!(!record.contains("first-key"));
-    // Counted in the metrics.
-    let (samples, _) = metrics_samples(&d).await;
-    let delivered = samples
-        .iter()
-        .find(|(k, _)| {
-            k.starts_with("cacheplane_log_delivery_records_total{")
-                && k.contains("replication_group=\"ld\"")
-                && k.contains("log_type=\"slow-log\"")
-        })
-        .map(|(_, v)| *v);
-    assert!(delivered.is_some_and(|n| n >= 1.0), "{delivered:?}");
+    // Counted in the metrics (once the delivery worker has had the store's answer: the record may be read a moment
+    // before).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (samples, _) = metrics_samples(&d).await;
+        let delivered = samples
+            .iter()
+            .find(|(k, _)| {
+                k.starts_with("cacheplane_log_delivery_records_total{")
+                    && k.contains("replication_group=\"ld\"")
+                    && k.contains("log_type=\"slow-log\"")
+            })
+            .map(|(_, v)| *v);
+        if delivered.is_some_and(|n| n >= 1.0) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{delivered:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // The text format, after a change (ApplyImmediately is AWS's requirement).
     let e = c
