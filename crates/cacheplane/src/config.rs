@@ -128,27 +128,36 @@ fn secret(
         );
     }
     if let Some(path) = file.1 {
-        let text = std::fs::read_to_string(path).with_context(|| {
-            format!(
-                "cannot read {} {}: check the path, or use the environment variable {env}",
-                file.0,
-                path.display()
-            )
-        })?;
-        let value = text.lines().next().unwrap_or("").to_string();
-        if value.is_empty() {
-            bail!(
-                "the file {} given to {} is empty: write the secret on its first line",
-                path.display(),
-                file.0
-            );
-        }
+        let value = secret_file(path, file.0, &format!("use the environment variable {env}"))?;
         return Ok(Some((value, format!("the file given to {}", file.0))));
     }
     Ok(std::env::var(env)
         .ok()
         .filter(|v| !v.is_empty())
         .map(|v| (v, format!("the environment variable {env}"))))
+}
+
+/// The secret in the file `path` given to `flag`: its first line, without the line end. Warns when other users
+/// may read the file; `otherwise` says what to do instead when it cannot be read.
+pub fn secret_file(path: &Path, flag: &str, otherwise: &str) -> anyhow::Result<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read {flag} {}: check the path, or {otherwise}",
+            path.display()
+        )
+    })?;
+    if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+        tracing::warn!(file = %path.display(), "the file given to {flag} can be read by other users: chmod 600 it");
+    }
+    let value = text.lines().next().unwrap_or("").trim_end_matches('\r');
+    if value.is_empty() {
+        bail!(
+            "the file {} given to {flag} is empty: write the secret on its first line",
+            path.display()
+        );
+    }
+    Ok(value.to_string())
 }
 
 /// The metrics listener's default address.

@@ -336,22 +336,7 @@ pub(crate) fn same_secret(given: &str, expected: &str) -> bool {
 
 /// The metrics bearer token from `path`: its content, without surrounding white space.
 fn read_metrics_token(path: &std::path::Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "cannot read the metrics token file {}: give a readable file holding the token, or no \
-             --metrics-token-file",
-            path.display()
-        )
-    })?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
-            tracing::warn!(
-                file = %path.display(),
-                "the metrics token file can be read by other users: chmod 600 it"
-            );
-        }
-    }
+    let text = config::secret_file(path, "--metrics-token-file", "give no --metrics-token-file")?;
     let token = text.trim();
     anyhow::ensure!(
         token.len() >= 16 && !token.contains(char::is_whitespace),

@@ -539,7 +539,8 @@ impl AdminClient {
         // customer's password and rights to the user the daemon itself logs in as.
         let reserved =
             |name: &str| name == "default" || keep.iter().any(|k| k.eq_ignore_ascii_case(name));
-        let customers: Vec<&(String, String)> = users.iter().filter(|(n, _)| !reserved(n)).collect();
+        let customers: Vec<&(String, String)> =
+            users.iter().filter(|(n, _)| !reserved(n)).collect();
         if customers.len() < users.len() {
             tracing::warn!("a customer user with a reserved name was not written to the node");
         }
