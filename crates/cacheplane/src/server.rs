@@ -365,9 +365,9 @@ fn read_metrics_token(path: &std::path::Path) -> anyhow::Result<String> {
 /// every connection finishes the request it is serving (for up to 10 s).
 ///
 /// At the cap, a new connection does not lose to idle ones: the connection idle longest is closed for it
-/// ([`engine::limits::Gate`]). A connection is idle until its request's headers are whole, and again once its
-/// response is written (kept alive); from the headers until the response's last byte is handed on it is busy and
-/// never closed for another.
+/// ([`engine::limits::Gate`]). A connection is idle once what it sent with its connection was read and found
+/// without whole headers, and again once its response is written (kept alive); from the headers until the
+/// response's last byte is handed on it is busy and never closed for another.
 async fn serve_bounded(listener: tokio::net::TcpListener, app: Router, bounds: Bounds) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     let max = bounds.connections;
@@ -394,12 +394,16 @@ async fn serve_bounded(listener: tokio::net::TcpListener, app: Router, bounds: B
                 }
             },
         };
-        let Ok(admission) = gate.admit_idle(1) else {
+        let Ok(admission) = gate.admit_idle(1).await else {
             tracing::debug!(%peer, "connection refused: {max} connections open, each with a request in progress");
             continue;
         };
+        // Bytes it sent that are not read yet keep it from being evicted until read.
+        admission.watch(&stream);
         let activity = admission.activity();
-        let service = WhileBusy::service(app.clone(), activity.clone());
+        // Its bytes tell the gate when it holds part of a request; an answer ends its request once flushed.
+        let stream = engine::limits::Heard::new(stream, activity.clone());
+        let service = WhileBusy::service(app.clone(), activity.clone(), stream.unflushed());
         let mut closing = closing.clone();
         connections.spawn(async move {
             let _admission = admission;
@@ -409,6 +413,16 @@ async fn serve_bounded(listener: tokio::net::TcpListener, app: Router, bounds: B
                 .max_buf_size(MAX_HEADER_BYTES)
                 .serve_connection(TokioIo::new(stream), service);
             tokio::pin!(conn);
+            // What the client sent with its connection is read (a request's headers that came with it make it
+            // busy) before a newer connection may evict it.
+            let first = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(std::future::Future::poll(conn.as_mut(), cx))
+            })
+            .await;
+            activity.arrived();
+            if first.is_ready() {
+                return;
+            }
             tokio::select! {
                 _ = conn.as_mut() => return,
                 // Closed for a newer connection while idle: nothing is cut.
@@ -424,11 +438,21 @@ async fn serve_bounded(listener: tokio::net::TcpListener, app: Router, bounds: B
     let _ = tokio::time::timeout(Duration::from_secs(11), connections.wait()).await;
 }
 
-/// A response body that keeps its connection busy ([`engine::limits::Busy`]) until it is written whole (or the
-/// connection ends).
+/// A response body that keeps its connection busy ([`engine::limits::Busy`]) until it is written whole and
+/// flushed (or the connection ends).
 struct WhileBusy {
     body: Body,
-    _busy: engine::limits::Busy,
+    busy: Option<engine::limits::Busy>,
+    unflushed: engine::limits::Unflushed,
+}
+
+impl Drop for WhileBusy {
+    fn drop(&mut self) {
+        // Dropped once its last frame is taken: the bytes may still wait in hyper's buffer.
+        if let Some(b) = self.busy.take() {
+            self.unflushed.hold(b);
+        }
+    }
 }
 
 impl WhileBusy {
@@ -436,6 +460,7 @@ impl WhileBusy {
     fn service(
         app: Router,
         activity: engine::limits::Activity,
+        unflushed: engine::limits::Unflushed,
     ) -> impl hyper::service::Service<
         Request<hyper::body::Incoming>,
         Response = Response<WhileBusy>,
@@ -448,6 +473,7 @@ impl WhileBusy {
             let handled = busy
                 .is_some()
                 .then(|| hyper::service::Service::call(&app, req));
+            let unflushed = unflushed.clone();
             async move {
                 let (Some(busy), Some(handled)) = (busy, handled) else {
                     return Err(std::io::Error::other(
@@ -458,7 +484,11 @@ impl WhileBusy {
                     Ok(r) => r,
                     Err(never) => match never {},
                 };
-                Ok(response.map(|body| WhileBusy { body, _busy: busy }))
+                Ok(response.map(|body| WhileBusy {
+                    body,
+                    busy: Some(busy),
+                    unflushed,
+                }))
             }
         })
     }

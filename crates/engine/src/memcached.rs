@@ -17,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::rustls;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use crate::limits::{Activity, Gate, FORWARDED};
+use crate::limits::{Activity, Gate, Heard, FORWARDED};
 use crate::tls::NodeCertificate;
 use crate::{io_err, EngineError, Result};
 
@@ -491,29 +491,47 @@ impl ConfigEndpoint {
                 // line yet, or between requests: a discovery client reconnects) is closed for this one; when
                 // every connection has a request in progress or is handed to a node, this one is closed at once.
                 // A connection handed to a node holds two descriptors.
-                let Ok(admission) = gate.admit_idle(FORWARDED) else {
+                let Ok(admission) = gate.admit_idle(FORWARDED).await else {
                     continue;
                 };
+                // Bytes it sent that are not read yet keep it from being evicted until read.
+                admission.watch(&conn);
                 let shared = shared.clone();
                 let tls = tls.clone();
                 tokio::spawn(async move {
                     let activity = admission.activity();
                     let _admission = admission;
                     let _ = conn.set_nodelay(true);
-                    let conn: Box<dyn Io> = match tls.as_ref().and_then(|t| t.acceptor.as_ref()) {
-                        None => Box::new(conn),
-                        Some(a) => {
-                            let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, a.accept(conn));
-                            tokio::select! {
-                                r = handshake => match r {
-                                    Ok(Ok(s)) => Box::new(s),
-                                    Ok(Err(_)) | Err(_) => return,
-                                },
-                                () = activity.evicted() => return,
+                    let work = async {
+                        let conn: Box<dyn Io> = match tls.as_ref().and_then(|t| t.acceptor.as_ref())
+                        {
+                            None => Box::new(conn),
+                            Some(a) => {
+                                let handshake =
+                                    tokio::time::timeout(HANDSHAKE_TIMEOUT, a.accept(conn));
+                                tokio::select! {
+                                    r = handshake => match r {
+                                        Ok(Ok(s)) => Box::new(s),
+                                        Ok(Err(_)) | Err(_) => return,
+                                    },
+                                    () = activity.evicted() => return,
+                                }
                             }
-                        }
+                        };
+                        // Its bytes (after TLS) tell the gate when it holds part of a line.
+                        let conn: Box<dyn Io> = Box::new(Heard::new(conn, activity.clone()));
+                        let _ = serve(conn, shared, tls, &activity).await;
                     };
-                    let _ = serve(conn, shared, tls, &activity).await;
+                    tokio::pin!(work);
+                    // What the client sent with its connection is read before a newer one may evict it.
+                    let first = std::future::poll_fn(|cx| {
+                        std::task::Poll::Ready(std::future::Future::poll(work.as_mut(), cx))
+                    })
+                    .await;
+                    activity.arrived();
+                    if first.is_pending() {
+                        work.await;
+                    }
                 });
             }
         });
@@ -843,11 +861,22 @@ mod tests {
         .await
         .expect("bind");
         let started = tokio::time::Instant::now();
-        let mut oldest = TcpStream::connect(plain.addr).await.expect("connect");
-        // Its one place is held by a silent client: a newer one takes it, the silent one is closed at once...
+        // Its one place is held by a client waiting between requests (its first one answered): a newer one
+        // takes it, the older one is closed at once...
+        let mut older = TcpStream::connect(plain.addr).await.expect("connect");
+        older
+            .write_all(b"config get cluster\r\n")
+            .await
+            .expect("write");
+        let mut buf = vec![0u8; 256];
+        let n = tokio::time::timeout(Duration::from_secs(3), older.read(&mut buf))
+            .await
+            .expect("answered")
+            .expect("read");
+        assert!(buf[..n].starts_with(b"CONFIG cluster 0 "));
         let mut silent = TcpStream::connect(plain.addr).await.expect("connect");
-        assert_eq!(read_to_end(&mut oldest).await, "");
-        // ...and the newer one is closed once its first line is late.
+        assert_eq!(read_to_end(&mut older).await, "");
+        // ...and the newer one, silent, is closed once its first line is late.
         // A handshake begun and never finished (a TLS record header announcing more than is sent).
         let mut half = TcpStream::connect(over_tls.addr).await.expect("connect");
         half.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
@@ -901,21 +930,33 @@ mod tests {
             (s, String::from_utf8_lossy(&buf[..n]).into_owned())
         };
         // One handed to a node, one answered and waiting between requests: the endpoint is full.
-        let (forwarded, got) =
-            ask(TcpStream::connect(ep.addr).await.expect("connect"), b"get a\r\n").await;
+        let (forwarded, got) = ask(
+            TcpStream::connect(ep.addr).await.expect("connect"),
+            b"get a\r\n",
+        )
+        .await;
         assert_eq!(got, "NODE 7\r\n");
-        let (mut between, got) =
-            ask(TcpStream::connect(ep.addr).await.expect("connect"), b"version\r\n").await;
+        let (mut between, got) = ask(
+            TcpStream::connect(ep.addr).await.expect("connect"),
+            b"version\r\n",
+        )
+        .await;
         assert_eq!(got, "VERSION 1.6.18\r\n");
         // A discovery client arriving takes the place of the one between requests, and is answered.
-        let (_discovery, got) =
-            ask(TcpStream::connect(ep.addr).await.expect("connect"), b"config get cluster\r\n").await;
+        let (_discovery, got) = ask(
+            TcpStream::connect(ep.addr).await.expect("connect"),
+            b"config get cluster\r\n",
+        )
+        .await;
         assert!(got.starts_with("CONFIG cluster 0 "), "{got}");
         assert_eq!(read_to_end(&mut between).await, "");
         // Both places handed to nodes: a new connection is closed at once (were a forwarded one closed for it
         // instead, it would wait for its first line, and be closed only after FIRST_LINE_TIMEOUT).
-        let (forwarded2, got) =
-            ask(TcpStream::connect(ep.addr).await.expect("connect"), b"get b\r\n").await;
+        let (forwarded2, got) = ask(
+            TcpStream::connect(ep.addr).await.expect("connect"),
+            b"get b\r\n",
+        )
+        .await;
         assert_eq!(got, "NODE 7\r\n");
         let mut refused = TcpStream::connect(ep.addr).await.expect("connect");
         assert_eq!(read_to_end(&mut refused).await, "");
