@@ -366,8 +366,9 @@ fn read_metrics_token(path: &std::path::Path) -> anyhow::Result<String> {
 ///
 /// At the cap, a new connection does not lose to idle ones: the connection idle longest is closed for it
 /// ([`engine::limits::Gate`]). A connection is idle once what it sent with its connection was read and found
-/// without whole headers, and again once its response is written (kept alive); from the headers until the
-/// response's last byte is handed on it is busy and never closed for another.
+/// without whole headers, and again once its response is flushed (kept alive); from the headers until the
+/// response is flushed it is busy and never closed for another. Which idle one goes, and when it is judged: see
+/// [`engine::limits::Gate`].
 async fn serve_bounded(listener: tokio::net::TcpListener, app: Router, bounds: Bounds) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     let max = bounds.connections;
