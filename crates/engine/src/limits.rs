@@ -135,9 +135,10 @@ static RESERVED: Budget = Budget {
 /// At the cap a new connection does not lose to idle ones: the connection idle longest (one admitted with
 /// [`Gate::admit_idle`] that has no request in progress: it has not finished its first request, or waits
 /// between requests) is evicted, its place and descriptors go to the new one, and the evicted connection's task
-/// sees [`Activity::evicted`] and closes it. A connection is not evicted before its task has read what it sent
-/// first ([`Activity::arrived`]): a client whose request came with its connection is not closed because newer
-/// connections were accepted before its task ran. A connection with a request in progress ([`Admission::busy`]) and a
+/// sees [`Activity::evicted`] and closes it. Which goes first: one that sent part of a request and stalled, then
+/// one waiting between requests, then one that has sent nothing (each the longest so first). A connection is
+/// judged before it is evicted: not before its task has read what it sent first ([`Activity::arrived`]), not
+/// while bytes wait unread on its socket ([`Admission::watch`]), not within [`GRACE`] of becoming idle. A connection with a request in progress ([`Admission::busy`]) and a
 /// forwarded one ([`Gate::admit`]) are never evicted; when every connection is one of those, the new one is
 /// refused.
 #[derive(Debug, Clone)]
