@@ -399,14 +399,14 @@ async fn api_is_bounded_before_authentication() {
         held.push(std::net::TcpStream::connect(d.addr).expect("connect"));
     }
     let (_, closed) = read_until_closed(&mut slow, Duration::from_secs(5));
-    assert!(closed, "unfinished headers, idle longest, kept their connection");
+    assert!(
+        closed,
+        "unfinished headers, idle longest, kept their connection"
+    );
     let (_, closed) = read_until_closed(&mut held[0], Duration::from_secs(5));
     assert!(closed, "a connection past the limit was kept");
     // The newest send nothing: they are closed once their headers are late (10 s).
-    let (_, closed) = read_until_closed(
-        held.last_mut().expect("one"),
-        Duration::from_secs(20),
-    );
+    let (_, closed) = read_until_closed(held.last_mut().expect("one"), Duration::from_secs(20));
     assert!(closed, "a connection without headers kept open");
     drop(held);
     // Once the idle connections are gone, the API answers again.
