@@ -20,7 +20,9 @@ use wire::{ApiError, ErrorCode};
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// How much of an oversized body is read before answering 413.
 const DRAIN_LIMIT: usize = 4 << 20;
-/// Connections held at once; one more is closed at once (nothing of it is read).
+/// Connections held at once. One more takes the place of the connection idle longest (no request in progress:
+/// its headers unfinished, or kept alive between requests), which is closed; when every connection has a request
+/// in progress, it is closed at once (nothing of it is read).
 pub const MAX_CONNECTIONS: usize = 256;
 /// Requests whose bodies are read or handled at once; more wait (holding only their headers). With
 /// [`MAX_BODY_BYTES`], this bounds the memory bodies can take (32 MiB).
@@ -31,7 +33,8 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most bytes of headers hyper buffers for one request.
 const MAX_HEADER_BYTES: usize = 64 << 10;
-/// Connections the metrics listener holds at once (a scraper keeps one open); one more is closed at once.
+/// Connections the metrics listener holds at once (a scraper keeps one open); one more takes the place of the
+/// connection idle longest, as on the API ([`MAX_CONNECTIONS`]).
 pub const MAX_METRICS_CONNECTIONS: usize = 16;
 /// How long a scraper may take to send a request's headers (Prometheus sends them at once).
 pub const METRICS_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -39,18 +42,23 @@ pub const METRICS_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// How an HTTP listener is bounded before any request is handled.
 #[derive(Debug, Clone, Copy)]
 struct Bounds {
-    /// Connections held at once; one more is closed at once (nothing of it is read).
+    /// What the listener is, for the log.
+    name: &'static str,
+    /// Connections held at once; one more takes the place of the connection idle longest, or is closed at once
+    /// (nothing of it is read) when every connection has a request in progress.
     connections: usize,
     /// How long a client may take to send a request's headers (and, kept alive, to start the next).
     header_timeout: Duration,
 }
 
 const API_BOUNDS: Bounds = Bounds {
+    name: "API listener",
     connections: MAX_CONNECTIONS,
     header_timeout: HEADER_TIMEOUT,
 };
 
 const METRICS_BOUNDS: Bounds = Bounds {
+    name: "metrics listener",
     connections: MAX_METRICS_CONNECTIONS,
     header_timeout: METRICS_HEADER_TIMEOUT,
 };
@@ -351,10 +359,22 @@ fn read_metrics_token(path: &std::path::Path) -> anyhow::Result<String> {
 /// Serves `app` on `listener` until SIGTERM or SIGINT, within `bounds` (the API: [`MAX_CONNECTIONS`]
 /// connections, headers within [`HEADER_TIMEOUT`]) and [`MAX_HEADER_BYTES`]. On the signal, accepting stops and
 /// every connection finishes the request it is serving (for up to 10 s).
+///
+/// At the cap, a new connection does not lose to idle ones: the connection idle longest is closed for it
+/// ([`engine::limits::Gate`]). A connection is idle once what it sent with its connection was read and found
+/// without whole headers, and again once its response is flushed (kept alive); from the headers until the
+/// response is flushed it is busy and never closed for another. Which idle one goes, and when it is judged: see
+/// [`engine::limits::Gate`].
 async fn serve_bounded(listener: tokio::net::TcpListener, app: Router, bounds: Bounds) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     let max = bounds.connections;
-    let connections = Arc::new(tokio::sync::Semaphore::new(max));
+    let name = match listener.local_addr() {
+        Ok(a) => format!("{} {a}", bounds.name),
+        Err(_) => bounds.name.to_string(),
+    };
+    // The daemon's own listeners: their descriptors are in the reserve, not the customers' budget.
+    let gate = engine::limits::Gate::reserved(name, max);
+    let connections = tokio_util::task::TaskTracker::new();
     let (closing_tx, closing) = watch::channel(false);
     let signal = shutdown_signal();
     tokio::pin!(signal);
@@ -371,22 +391,39 @@ async fn serve_bounded(listener: tokio::net::TcpListener, app: Router, bounds: B
                 }
             },
         };
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, "connection refused: {max} connections open");
+        let Ok(admission) = gate.admit_idle(1).await else {
+            tracing::debug!(%peer, "connection refused: {max} connections open, each with a request in progress");
             continue;
         };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        // Bytes it sent that are not read yet keep it from being evicted until read.
+        admission.watch(&stream);
+        let activity = admission.activity();
+        // Its bytes tell the gate when it holds part of a request; an answer ends its request once flushed.
+        let stream = engine::limits::Heard::new(stream, activity.clone());
+        let service = WhileBusy::service(app.clone(), activity.clone(), stream.unflushed());
         let mut closing = closing.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
+        connections.spawn(async move {
+            let _admission = admission;
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(bounds.header_timeout)
                 .max_buf_size(MAX_HEADER_BYTES)
                 .serve_connection(TokioIo::new(stream), service);
             tokio::pin!(conn);
+            // What the client sent with its connection is read (a request's headers that came with it make it
+            // busy) before a newer connection may evict it.
+            let first = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(std::future::Future::poll(conn.as_mut(), cx))
+            })
+            .await;
+            activity.arrived();
+            if first.is_ready() {
+                return;
+            }
             tokio::select! {
                 _ = conn.as_mut() => return,
+                // Closed for a newer connection while idle: nothing is cut.
+                () = activity.evicted() => return,
                 _ = closing.wait_for(|c| *c) => conn.as_mut().graceful_shutdown(),
             }
             let _ = tokio::time::timeout(Duration::from_secs(10), conn).await;
@@ -394,11 +431,84 @@ async fn serve_bounded(listener: tokio::net::TcpListener, app: Router, bounds: B
     }
     drop(listener);
     let _ = closing_tx.send(true);
-    let _ = tokio::time::timeout(
-        Duration::from_secs(11),
-        connections.acquire_many(max as u32),
-    )
-    .await;
+    connections.close();
+    let _ = tokio::time::timeout(Duration::from_secs(11), connections.wait()).await;
+}
+
+/// A response body that keeps its connection busy ([`engine::limits::Busy`]) until it is written whole and
+/// flushed (or the connection ends).
+struct WhileBusy {
+    body: Body,
+    busy: Option<engine::limits::Busy>,
+    unflushed: engine::limits::Unflushed,
+}
+
+impl Drop for WhileBusy {
+    fn drop(&mut self) {
+        // Dropped once its last frame is taken: the bytes may still wait in hyper's buffer.
+        if let Some(b) = self.busy.take() {
+            self.unflushed.hold(b);
+        }
+    }
+}
+
+impl WhileBusy {
+    /// `app` as a connection's service: busy from a request's headers until its response is written.
+    fn service(
+        app: Router,
+        activity: engine::limits::Activity,
+        unflushed: engine::limits::Unflushed,
+    ) -> impl hyper::service::Service<
+        Request<hyper::body::Incoming>,
+        Response = Response<WhileBusy>,
+        Error = std::io::Error,
+        Future = impl Send,
+    > + Clone {
+        let app = hyper_util::service::TowerToHyperService::new(app);
+        hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+            let busy = activity.busy();
+            let handled = busy
+                .is_some()
+                .then(|| hyper::service::Service::call(&app, req));
+            let unflushed = unflushed.clone();
+            async move {
+                let (Some(busy), Some(handled)) = (busy, handled) else {
+                    return Err(std::io::Error::other(
+                        "the connection was closed for a newer one",
+                    ));
+                };
+                let response = match handled.await {
+                    Ok(r) => r,
+                    Err(never) => match never {},
+                };
+                Ok(response.map(|body| WhileBusy {
+                    body,
+                    busy: Some(busy),
+                    unflushed,
+                }))
+            }
+        })
+    }
+}
+
+impl hyper::body::Body for WhileBusy {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, axum::Error>>> {
+        std::pin::Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// The metrics listener: `None` for `off`, or when the default address is taken (said in the log); an address

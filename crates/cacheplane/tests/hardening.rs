@@ -392,17 +392,22 @@ async fn api_is_bounded_before_authentication() {
         "{answer}"
     );
 
-    // Past the connection limit, a new connection is closed at once; the held ones still count.
+    // Past the connection limit, a new connection takes the place of the one idle longest: the unfinished
+    // headers first, then the oldest of those that send nothing. No more than the limit are held.
     let mut held = Vec::new();
     for _ in 0..300 {
         held.push(std::net::TcpStream::connect(d.addr).expect("connect"));
     }
-    let mut extra = std::net::TcpStream::connect(d.addr).expect("connect");
-    let (_, closed) = read_until_closed(&mut extra, Duration::from_secs(5));
+    let (_, closed) = read_until_closed(&mut slow, Duration::from_secs(5));
+    assert!(
+        closed,
+        "unfinished headers, idle longest, kept their connection"
+    );
+    let (_, closed) = read_until_closed(&mut held[0], Duration::from_secs(5));
     assert!(closed, "a connection past the limit was kept");
-
-    let (_, closed) = read_until_closed(&mut slow, Duration::from_secs(20));
-    assert!(closed, "unfinished headers kept their connection open");
+    // The newest send nothing: they are closed once their headers are late (10 s).
+    let (_, closed) = read_until_closed(held.last_mut().expect("one"), Duration::from_secs(20));
+    assert!(closed, "a connection without headers kept open");
     drop(held);
     // Once the idle connections are gone, the API answers again.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);

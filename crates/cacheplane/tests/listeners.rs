@@ -132,35 +132,37 @@ async fn a_configuration_endpoint_reads_bounded_lines() {
     assert!(discovery(cfg).is_some(), "discovery after the attack");
 }
 
-/// More connections than a configuration endpoint holds: the one past the cap is closed at once; silent ones are
-/// closed once their first line is late, and then a discovery client is answered.
+/// More connections than a configuration endpoint holds, none saying anything: a discovery client arriving is
+/// answered at once, the connection idle longest closed to make room for it (before, the discovery client's
+/// connection was closed at once); the silent ones are closed once their first line is late.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_configuration_endpoint_holds_a_bounded_number_of_connections() {
+async fn a_configuration_endpoint_full_of_idle_connections_answers_discovery() {
     // This test's own process holds the connections.
     engine::limits::raise_file_limit();
     let d = Daemon::start();
     let c = d.client();
     let cfg = memcached_cluster(&c, "ln-conns").await;
-    let mut idle: Vec<TcpStream> = (0..engine::memcached::CONFIG_ENDPOINT_CONNECTIONS)
+    let mut idle: Vec<TcpStream> = (0..engine::memcached::CONFIG_ENDPOINT_CONNECTIONS + 8)
         .map(|_| TcpStream::connect(cfg).expect("connect"))
         .collect();
-    let mut extra = TcpStream::connect(cfg).expect("connect");
-    let (_, closed) = read_until_closed(&mut extra, Duration::from_secs(2));
-    assert!(closed, "a connection past the endpoint's cap was kept");
-    // Once the silent clients are closed, a discovery client is answered.
-    let deadline = Instant::now() + engine::memcached::FIRST_LINE_TIMEOUT + Duration::from_secs(10);
-    loop {
-        if let Some(a) = discovery(cfg) {
-            assert!(a.starts_with("CONFIG cluster 0 "), "{a}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "discovery never answered again");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    for s in idle.iter_mut().take(3) {
-        let (_, closed) = read_until_closed(s, Duration::from_secs(1));
+    let answer = discovery(cfg)
+        .expect("a discovery client was closed: the endpoint is full of idle connections");
+    assert!(answer.starts_with("CONFIG cluster 0 "), "{answer}");
+    // The endpoint holds no more than its cap: the oldest idle connections made room for newer ones.
+    let (_, closed) = read_until_closed(&mut idle[0], Duration::from_secs(2));
+    assert!(
+        closed,
+        "the connection idle longest was kept past the endpoint's cap"
+    );
+    // The newest are closed once their first line is late.
+    for s in idle.iter_mut().rev().take(3) {
+        let (_, closed) = read_until_closed(
+            s,
+            engine::memcached::FIRST_LINE_TIMEOUT + Duration::from_secs(5),
+        );
         assert!(closed, "a silent client kept its connection");
     }
+    assert!(discovery(cfg).is_some(), "discovery after the attack");
 }
 
 /// Under a small open-file limit (256, soft and hard), customers' connections through a reader endpoint are
@@ -273,8 +275,11 @@ fn read_until_closed_or(s: &mut TcpStream, want: &str, max: Duration) -> (String
     (String::from_utf8_lossy(&got).into(), false)
 }
 
-/// The metrics listener holds a few connections (one more is closed at once) and cuts headers that do not
-/// arrive; a scrape is answered afterwards.
+/// What the metrics listener holds at once (`server::MAX_METRICS_CONNECTIONS`).
+const METRICS_CONNECTIONS: usize = 16;
+
+/// The metrics listener holds a few connections: each new one takes the place of the connection idle longest
+/// (the unfinished headers first), and headers that do not arrive are cut; a scrape is answered afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_metrics_listener_is_bounded() {
     let d = Daemon::start();
@@ -285,21 +290,107 @@ async fn the_metrics_listener_is_bounded() {
     let mut held: Vec<TcpStream> = (0..64)
         .map(|_| TcpStream::connect(m).expect("connect"))
         .collect();
-    let (_, closed) = read_until_closed(held.last_mut().expect("one"), Duration::from_secs(2));
-    assert!(closed, "64 connections held by the metrics listener");
-    let (_, closed) = read_until_closed(&mut slow, Duration::from_secs(15));
-    assert!(closed, "unfinished headers kept their connection open");
+    let (_, closed) = read_until_closed(&mut slow, Duration::from_secs(2));
+    assert!(
+        closed,
+        "unfinished headers, idle longest, kept their connection"
+    );
+    let kept: Vec<usize> = held
+        .iter_mut()
+        .enumerate()
+        .filter_map(|(i, s)| (!read_until_closed(s, Duration::from_millis(300)).1).then_some(i))
+        .collect();
+    assert!(
+        kept.len() <= METRICS_CONNECTIONS,
+        "more than {METRICS_CONNECTIONS} connections held by the metrics listener: {kept:?}"
+    );
+    // The newest send nothing: they are closed once their headers are late (5 s).
+    let (_, closed) = read_until_closed(held.last_mut().expect("one"), Duration::from_secs(15));
+    assert!(closed, "a connection without headers kept open");
     drop(held);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Ok(r) = reqwest::get(format!("http://{m}/metrics")).await {
-            if r.status() == 200 {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "metrics never answered again");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let r = reqwest::get(format!("http://{m}/metrics"))
+        .await
+        .expect("scrape");
+    assert_eq!(r.status(), 200);
+}
+
+/// A metrics listener held full by idle connections (more than it holds) still answers a scrape at once: the
+/// connection idle longest is closed for it (before, the scrape's connection was closed at once, until the idle
+/// ones' headers were late).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_metrics_listener_still_answers_a_scrape() {
+    let d = Daemon::start();
+    let m = d.metrics.expect("metrics listener");
+    let mut held: Vec<TcpStream> = (0..METRICS_CONNECTIONS * 4)
+        .map(|_| TcpStream::connect(m).expect("connect"))
+        .collect();
+    let r = tokio::time::timeout(
+        Duration::from_secs(3),
+        reqwest::get(format!("http://{m}/metrics")),
+    )
+    .await
+    .expect("a scrape answered within 3 s")
+    .expect("a scrape while the listener is full of idle connections");
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.expect("body").contains("# EOF"));
+    let (_, closed) = read_until_closed(&mut held[0], Duration::from_secs(2));
+    assert!(closed, "the connection idle longest was kept");
+}
+
+/// The API at its cap (256) closes the connection idle longest for a new one, never one with a request in
+/// progress: a signed request whose body is half sent (the daemon reading it: it asked for the rest with
+/// `100 Continue`) survives 300 idle connections arriving after it and is answered; a valid client arriving
+/// then is answered too, and the oldest idle connection was closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_in_progress_is_never_closed_for_a_new_connection() {
+    let d = Daemon::start();
+    let c = d.client();
+    let host = d.addr.to_string();
+    let body = b"Action=DescribeReplicationGroups&Version=2015-02-02";
+    let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let headers = wire::sigv4::signed_form_post(&host, body, &date, ACCESS_KEY_ID, SECRET, REGION);
+    let mut busy = TcpStream::connect(d.addr).expect("connect");
+    let mut head = format!(
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nExpect: 100-continue\r\n",
+        body.len()
+    );
+    for (k, v) in &headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
     }
+    head.push_str("\r\n");
+    busy.write_all(head.as_bytes()).expect("headers");
+    let (got, closed) = read_until_closed_or(&mut busy, "\r\n\r\n", Duration::from_secs(5));
+    assert!(
+        !closed && got.starts_with("HTTP/1.1 100"),
+        "the request is not being read: {got:?}"
+    );
+    busy.write_all(&body[..10]).expect("half the body");
+    let mut held: Vec<TcpStream> = (0..300)
+        .map(|_| TcpStream::connect(d.addr).expect("connect"))
+        .collect();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        c.describe_replication_groups().send(),
+    )
+    .await
+    .expect("a valid client answered within 5 s")
+    .expect("DescribeReplicationGroups while the API is full of idle connections");
+    let (_, closed) = read_until_closed(&mut held[0], Duration::from_secs(2));
+    assert!(
+        closed,
+        "the connection idle longest was kept past the API's cap"
+    );
+    busy.write_all(&body[10..])
+        .expect("the rest of the body: the connection was kept");
+    let (got, _) = read_until_closed_or(
+        &mut busy,
+        "</DescribeReplicationGroupsResponse>",
+        Duration::from_secs(5),
+    );
+    assert!(
+        got.starts_with("HTTP/1.1 200") && got.contains("<DescribeReplicationGroupsResult>"),
+        "the request in progress was not answered: {got:?}"
+    );
 }
 
 /// With `--metrics-token-file`, a scrape without the bearer token (or with another) is 401; with it, 200.

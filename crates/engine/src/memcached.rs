@@ -17,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::rustls;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use crate::limits::{Gate, FORWARDED};
+use crate::limits::{Activity, Gate, Heard, FORWARDED};
 use crate::tls::NodeCertificate;
 use crate::{io_err, EngineError, Result};
 
@@ -487,26 +487,51 @@ impl ConfigEndpoint {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
-                // Past the endpoint's cap or the descriptors' budget, the connection is closed at once. A
-                // connection handed to a node holds two descriptors.
-                let Ok(admission) = gate.admit(FORWARDED) else {
+                // Past the endpoint's cap or the descriptors' budget, the connection idle longest (no first
+                // line yet, or between requests: a discovery client reconnects) is closed for this one; when
+                // every connection has a request in progress or is handed to a node, this one is closed at once.
+                // A connection handed to a node holds two descriptors.
+                let Ok(admission) = gate.admit_idle(FORWARDED).await else {
                     continue;
                 };
+                // Bytes it sent that are not read yet keep it from being evicted until read.
+                admission.watch(&conn);
                 let shared = shared.clone();
                 let tls = tls.clone();
                 tokio::spawn(async move {
+                    let activity = admission.activity();
                     let _admission = admission;
                     let _ = conn.set_nodelay(true);
-                    let conn: Box<dyn Io> = match tls.as_ref().and_then(|t| t.acceptor.as_ref()) {
-                        None => Box::new(conn),
-                        Some(a) => {
-                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, a.accept(conn)).await {
-                                Ok(Ok(s)) => Box::new(s),
-                                Ok(Err(_)) | Err(_) => return,
+                    let work = async {
+                        let conn: Box<dyn Io> = match tls.as_ref().and_then(|t| t.acceptor.as_ref())
+                        {
+                            None => Box::new(conn),
+                            Some(a) => {
+                                let handshake =
+                                    tokio::time::timeout(HANDSHAKE_TIMEOUT, a.accept(conn));
+                                tokio::select! {
+                                    r = handshake => match r {
+                                        Ok(Ok(s)) => Box::new(s),
+                                        Ok(Err(_)) | Err(_) => return,
+                                    },
+                                    () = activity.evicted() => return,
+                                }
                             }
-                        }
+                        };
+                        // Its bytes (after TLS) tell the gate when it holds part of a line.
+                        let conn: Box<dyn Io> = Box::new(Heard::new(conn, activity.clone()));
+                        let _ = serve(conn, shared, tls, &activity).await;
                     };
-                    let _ = serve(conn, shared, tls).await;
+                    tokio::pin!(work);
+                    // What the client sent with its connection is read before a newer one may evict it.
+                    let first = std::future::poll_fn(|cx| {
+                        std::task::Poll::Ready(std::future::Future::poll(work.as_mut(), cx))
+                    })
+                    .await;
+                    activity.arrived();
+                    if first.is_pending() {
+                        work.await;
+                    }
                 });
             }
         });
@@ -575,10 +600,15 @@ fn is_multiget(line: &str) -> bool {
 /// One client of the configuration endpoint: discovery requests (and `version`, which discovery clients send
 /// first) are answered here, line by line; at the first other request the connection is handed to the first node
 /// (that request included) and piped both ways.
+///
+/// While it waits for a line (a part of one included) the connection is idle: a newer connection may evict it
+/// when the endpoint is full (`activity`). From a whole line until its answer is written it is busy, and once
+/// handed to a node it is busy for good.
 async fn serve(
     conn: Box<dyn Io>,
     config: Arc<RwLock<ClusterConfig>>,
     tls: Option<Tls>,
+    activity: &Activity,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(conn);
     let mut line = Vec::new();
@@ -586,15 +616,26 @@ async fn serve(
     loop {
         line.clear();
         let read = read_line(&mut reader, &mut line);
-        let read = if first {
-            first = false;
-            // A client has this long to say what it wants; a discovery client asks at once.
-            match tokio::time::timeout(FIRST_LINE_TIMEOUT, read).await {
-                Ok(r) => r?,
-                Err(_) => return Ok(()),
+        let read = async {
+            if first {
+                // A client has this long to say what it wants; a discovery client asks at once.
+                tokio::time::timeout(FIRST_LINE_TIMEOUT, read).await.ok()
+            } else {
+                Some(read.await)
             }
-        } else {
-            read.await?
+        };
+        let read = tokio::select! {
+            r = read => match r {
+                Some(r) => r?,
+                // The first line is late.
+                None => return Ok(()),
+            },
+            () = activity.evicted() => return Ok(()),
+        };
+        first = false;
+        // A request in progress: not evicted until it is answered (or, handed to a node, ever).
+        let Some(_busy) = activity.busy() else {
+            return Ok(());
         };
         let text = String::from_utf8_lossy(&line).into_owned();
         match read {
@@ -820,10 +861,22 @@ mod tests {
         .await
         .expect("bind");
         let started = tokio::time::Instant::now();
+        // Its one place is held by a client waiting between requests (its first one answered): a newer one
+        // takes it, the older one is closed at once...
+        let mut older = TcpStream::connect(plain.addr).await.expect("connect");
+        older
+            .write_all(b"config get cluster\r\n")
+            .await
+            .expect("write");
+        let mut buf = vec![0u8; 256];
+        let n = tokio::time::timeout(Duration::from_secs(3), older.read(&mut buf))
+            .await
+            .expect("answered")
+            .expect("read");
+        assert!(buf[..n].starts_with(b"CONFIG cluster 0 "));
         let mut silent = TcpStream::connect(plain.addr).await.expect("connect");
-        // Its one place is held: one more is closed at once.
-        let mut extra = TcpStream::connect(plain.addr).await.expect("connect");
-        assert_eq!(read_to_end(&mut extra).await, "");
+        assert_eq!(read_to_end(&mut older).await, "");
+        // ...and the newer one, silent, is closed once its first line is late.
         // A handshake begun and never finished (a TLS record header announcing more than is sent).
         let mut half = TcpStream::connect(over_tls.addr).await.expect("connect");
         half.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
@@ -846,6 +899,68 @@ mod tests {
             .expect("answered")
             .expect("read");
         assert!(buf[..n].starts_with(b"CONFIG cluster 0 "));
+    }
+
+    /// An endpoint at its cap closes the connection idle longest for a new one (one that has sent no line yet,
+    /// or waits between requests); a connection handed to a node is never closed for another, and when every
+    /// place is held by one, a new connection is closed at once.
+    #[tokio::test]
+    async fn idle_clients_make_room_and_forwarded_ones_keep_theirs() {
+        let node = fake_node().await;
+        let ep = ConfigEndpoint::bind_within(
+            "127.0.0.1:0".parse().expect("addr"),
+            ClusterConfig {
+                version: 1,
+                nodes: vec![("n".into(), node.ip(), node.port())],
+                server_version: "1.6.18".into(),
+            },
+            None,
+            Gate::new("two", 2),
+        )
+        .await
+        .expect("bind");
+        let ask = |s: TcpStream, line: &'static [u8]| async move {
+            let mut s = s;
+            s.write_all(line).await.expect("write");
+            let mut buf = vec![0u8; 256];
+            let n = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf))
+                .await
+                .expect("answered")
+                .expect("read");
+            (s, String::from_utf8_lossy(&buf[..n]).into_owned())
+        };
+        // One handed to a node, one answered and waiting between requests: the endpoint is full.
+        let (forwarded, got) = ask(
+            TcpStream::connect(ep.addr).await.expect("connect"),
+            b"get a\r\n",
+        )
+        .await;
+        assert_eq!(got, "NODE 7\r\n");
+        let (mut between, got) = ask(
+            TcpStream::connect(ep.addr).await.expect("connect"),
+            b"version\r\n",
+        )
+        .await;
+        assert_eq!(got, "VERSION 1.6.18\r\n");
+        // A discovery client arriving takes the place of the one between requests, and is answered.
+        let (_discovery, got) = ask(
+            TcpStream::connect(ep.addr).await.expect("connect"),
+            b"config get cluster\r\n",
+        )
+        .await;
+        assert!(got.starts_with("CONFIG cluster 0 "), "{got}");
+        assert_eq!(read_to_end(&mut between).await, "");
+        // Both places handed to nodes: a new connection is closed at once (were a forwarded one closed for it
+        // instead, it would wait for its first line, and be closed only after FIRST_LINE_TIMEOUT).
+        let (forwarded2, got) = ask(
+            TcpStream::connect(ep.addr).await.expect("connect"),
+            b"get b\r\n",
+        )
+        .await;
+        assert_eq!(got, "NODE 7\r\n");
+        let mut refused = TcpStream::connect(ep.addr).await.expect("connect");
+        assert_eq!(read_to_end(&mut refused).await, "");
+        drop((forwarded, forwarded2));
     }
 
     #[test]
