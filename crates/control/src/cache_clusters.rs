@@ -253,7 +253,19 @@ impl Control {
                 final_snapshot_identifier: final_snapshot,
             },
             true,
-        )?;
+        )
+        // A cluster's deletion answers in the words of a cluster (`DeleteCacheCluster` has no replication group
+        // errors in AWS's model).
+        .map_err(|e| match e {
+            ControlError::InvalidReplicationGroupState { status, .. } => {
+                ControlError::InvalidCacheClusterState(format!(
+                    "Cache cluster {key} is not in the available state (it is {status}): delete it once it is \
+                     available."
+                ))
+            }
+            ControlError::GroupStateMessage(m) => ControlError::InvalidCacheClusterState(m),
+            e => e,
+        })?;
         let g = self
             .state()
             .groups

@@ -299,8 +299,11 @@ impl Sampler {
 }
 
 /// Sets this process's soft limit of open files to a stock machine's 1024 (or less, if the hard limit is lower),
-/// so that the daemon started next inherits it, as it would on a stock machine; [`raise_nofile`] raises it again
-/// for the attacker once the daemon runs.
+/// keeping the hard one, so that the daemon started next inherits them as it would on a stock machine (Debian's
+/// soft limit is 1024, its hard one far higher): the daemon must raise its soft limit itself, or a flood takes every
+/// descriptor it has. (A hard limit too small for the floods, where customers' share runs out, is
+/// `tests/listeners.rs`' `forwarded_connections_leave_descriptors_to_the_control_plane`.) [`raise_nofile`] raises
+/// it again for the attacker once the daemon runs.
 pub fn stock_nofile() {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
