@@ -110,7 +110,7 @@ async fn accept_loop(listener: TcpListener, targets: watch::Receiver<Vec<SocketA
 }
 
 async fn forward(
-    mut client: TcpStream,
+    client: TcpStream,
     mut targets: watch::Receiver<Vec<SocketAddr>>,
     next: Arc<AtomicUsize>,
 ) -> std::io::Result<()> {
@@ -127,13 +127,13 @@ async fn forward(
             break;
         }
     }
-    let Some((target, mut server)) = upstream else {
+    let Some((target, server)) = upstream else {
         return Ok(());
     };
     client.set_nodelay(true)?;
     server.set_nodelay(true)?;
     tokio::select! {
-        r = tokio::io::copy_bidirectional(&mut client, &mut server) => r.map(|_| ()),
+        r = relay(&client, &server) => r,
         () = async {
             // Close when this target is no longer one of the endpoint's targets, once what was in flight has had
             // its answer.
@@ -202,7 +202,7 @@ impl Drop for Sniffer {
     }
 }
 
-async fn sniff(mut client: TcpStream, plain: SocketAddr, tls: SocketAddr) -> std::io::Result<()> {
+async fn sniff(client: TcpStream, plain: SocketAddr, tls: SocketAddr) -> std::io::Result<()> {
     let mut first = [0u8; 1];
     // A client silent past the timeout is not a TLS client: it goes to the plaintext port.
     let target = match tokio::time::timeout(FIRST_BYTE_TIMEOUT, client.peek(&mut first)).await {
@@ -211,14 +211,58 @@ async fn sniff(mut client: TcpStream, plain: SocketAddr, tls: SocketAddr) -> std
         Ok(Ok(_)) | Err(_) => plain,
         Ok(Err(e)) => return Err(e),
     };
-    let mut server = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target))
+    let server = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect"))??;
     client.set_nodelay(true)?;
     server.set_nodelay(true)?;
-    tokio::io::copy_bidirectional(&mut client, &mut server)
-        .await
-        .map(|_| ())
+    relay(&client, &server).await
+}
+
+/// The bytes read at once while a connection has data; held only while it does.
+const RELAY_BUFFER: usize = 16 << 10;
+
+/// Relays bytes both ways between `a` and `b` until both have ended (an end of one is passed on to the other as
+/// the end of its writing). Unlike `tokio::io::copy_bidirectional`, which keeps two buffers for as long as the
+/// connection lives, a buffer is held only while bytes flow: an idle connection — a client pool's, or a flood's —
+/// costs its sockets and a small task, not 16 KiB, so thousands of them stay within the daemon's memory bound.
+pub async fn relay(a: &TcpStream, b: &TcpStream) -> std::io::Result<()> {
+    tokio::try_join!(pump(a, b), pump(b, a)).map(|_| ())
+}
+
+async fn pump(from: &TcpStream, to: &TcpStream) -> std::io::Result<()> {
+    use std::io::ErrorKind::WouldBlock;
+    loop {
+        from.readable().await?;
+        let mut buf = vec![0u8; RELAY_BUFFER];
+        loop {
+            match from.try_read(&mut buf) {
+                Ok(0) => {
+                    // The end of `from`'s writing is the end of ours to `to`.
+                    let _ = nix::sys::socket::shutdown(
+                        std::os::fd::AsRawFd::as_raw_fd(to),
+                        nix::sys::socket::Shutdown::Write,
+                    );
+                    return Ok(());
+                }
+                Ok(n) => write_all(to, &buf[..n]).await?,
+                Err(e) if e.kind() == WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+async fn write_all(to: &TcpStream, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        to.writable().await?;
+        match to.try_write(data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
