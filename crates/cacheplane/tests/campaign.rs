@@ -34,14 +34,13 @@ async fn node_kills_and_stops_break_no_invariant() {
     }
 }
 
-/// Issue 29: a stall of the daemon, or of the whole machine, fails nothing over (the full campaign adds 1 and 10 s
-/// of the whole machine).
+/// Issue 29: a stall of the daemon, or of the whole machine, fails nothing over (the full campaign, `cargo bench
+/// --bench campaign`, stops each for 1, 3 and 10 s).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn machine_stalls_fail_nothing_over() {
     let rows = run_stalls(&[
         (Frozen::Daemon, 1),
         (Frozen::Daemon, 3),
-        (Frozen::Daemon, 10),
         (Frozen::Everything, 3),
     ])
     .await;
