@@ -325,28 +325,6 @@ async fn no_name_or_rule_can_break_a_node() {
     assert_eq!(list_tags(&c, arn).await, tags_before);
 }
 
-/// Reads from `s` until the server closes the connection (or `max` passes); returns what arrived and whether it
-/// was closed.
-fn read_until_closed(s: &mut std::net::TcpStream, max: Duration) -> (String, bool) {
-    use std::io::Read;
-    let start = std::time::Instant::now();
-    s.set_read_timeout(Some(Duration::from_millis(200)))
-        .expect("timeout");
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while start.elapsed() < max {
-        match s.read(&mut buf) {
-            Ok(0) => return (String::from_utf8_lossy(&got).into(), true),
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e)
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.kind() == std::io::ErrorKind::TimedOut => {}
-            Err(_) => return (String::from_utf8_lossy(&got).into(), true),
-        }
-    }
-    (String::from_utf8_lossy(&got).into(), false)
-}
-
 /// The API is bounded before it authenticates anyone: headers that never finish are closed, a body is never read
 /// for a request whose headers cannot authenticate, connections past the limit are closed at once, and the API
 /// keeps answering through all of it.

@@ -10,26 +10,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Reads `s` until the peer closes it (or resets it) or `max` passes. Returns what was read and whether it closed.
-fn read_until_closed(s: &mut TcpStream, max: Duration) -> (String, bool) {
-    let start = Instant::now();
-    s.set_read_timeout(Some(Duration::from_millis(100)))
-        .expect("timeout");
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while start.elapsed() < max {
-        match s.read(&mut buf) {
-            Ok(0) => return (String::from_utf8_lossy(&got).into(), true),
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e)
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.kind() == std::io::ErrorKind::TimedOut => {}
-            Err(_) => return (String::from_utf8_lossy(&got).into(), true),
-        }
-    }
-    (String::from_utf8_lossy(&got).into(), false)
-}
-
 /// The resident memory of process `pid`, in KiB (`VmRSS`).
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

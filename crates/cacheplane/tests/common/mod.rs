@@ -1250,3 +1250,24 @@ pub fn pin_node_to_cpu0(d: &Daemon, prefix: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success())
 }
+
+/// Reads `s` until the peer closes it or `max` passes: what was read, and whether it was closed.
+pub fn read_until_closed(s: &mut std::net::TcpStream, max: Duration) -> (String, bool) {
+    use std::io::Read;
+    let start = Instant::now();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while start.elapsed() < max {
+        match s.read(&mut buf) {
+            Ok(0) => return (String::from_utf8_lossy(&got).into(), true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return (String::from_utf8_lossy(&got).into(), true),
+        }
+    }
+    (String::from_utf8_lossy(&got).into(), false)
+}
