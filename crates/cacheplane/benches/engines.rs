@@ -228,7 +228,7 @@ async fn memcached_throughput() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ip = engine::address::allocate(11211, &[node.ip(), config.ip()]).expect("address");
     // The options of the default parameter group, as the node has them.
-    let defaults = control::parameters::memcached_defaults("cache.t3.small");
+    let defaults = control::rules::parameters::memcached_defaults("cache.t3.small");
     let plain = engine::memcached::MemcachedNode {
         name: "plain".into(),
         dir: dir.path().join("plain"),

@@ -478,7 +478,7 @@ async fn memcached_cluster_nodes_discovery_and_changes() {
 /// cache.t3.small's memory for items (1.37 GiB less the default 100 MB of connections overhead), in whole MiB as
 /// memcached takes it.
 fn aws_small_bytes() -> u64 {
-    ((control::node_types::maxmemory("cache.t3.small").expect("t3.small") >> 20) - 100) << 20
+    ((control::rules::node_types::maxmemory("cache.t3.small").expect("t3.small") >> 20) - 100) << 20
 }
 
 /// TLS in transit (Debian's memcached has it): nodes and the configuration endpoint speak TLS only, with

@@ -15,9 +15,9 @@ use wire::input::{
 };
 use wire::output;
 
+use crate::error::not_yet;
 use crate::error::{combination, invalid, ControlError, Result};
 use crate::model::{GroupStatus, Member, NewEvent, ReplicationGroup};
-use crate::replication_groups::not_yet;
 use crate::{now, rules, Control};
 
 /// The vessel of member `m` of group `g` kept alone (`RetainPrimaryCluster`): the same node, with the group's
@@ -373,7 +373,7 @@ impl Control {
         if multi_az && !automatic_failover {
             return Err(combination("Multi-AZ needs automatic failover enabled."));
         }
-        let tags = crate::replication_groups::tag_pairs(input.tags.as_deref().unwrap_or_default())?;
+        let tags = crate::rules::tag_pairs(input.tags.as_deref().unwrap_or_default())?;
         let t = now();
         let mut st = self.state();
         if st.groups.contains_key(&id) {
@@ -550,7 +550,7 @@ impl Control {
             .preferred_availability_zone
             .clone()
             .or_else(|| zones.first().cloned());
-        let tags = crate::replication_groups::tag_pairs(input.tags.as_deref().unwrap_or_default())?;
+        let tags = crate::rules::tag_pairs(input.tags.as_deref().unwrap_or_default())?;
         let t = now();
         let mut st = self.state();
         let Some(mut g) = st.replication_group(rg).cloned() else {
@@ -578,11 +578,11 @@ impl Control {
                 g.id
             )));
         }
-        if g.first_shard().replicas().count() >= crate::layout::MAX_REPLICAS as usize {
+        if g.first_shard().replicas().count() >= crate::rules::layout::MAX_REPLICAS as usize {
             return Err(ControlError::NodeQuotaForClusterExceeded(format!(
                 "Replication group {} already has {} replicas, the most a node group holds.",
                 g.id,
-                crate::layout::MAX_REPLICAS
+                crate::rules::layout::MAX_REPLICAS
             )));
         }
         if st.groups.contains_key(&id)

@@ -8,8 +8,9 @@ use wire::input::{
 use wire::output;
 
 use crate::error::{invalid, ControlError, Result};
-use crate::replication_groups::{parameter_group_family, tag_pairs};
 use crate::rules;
+use crate::rules::tag_pairs;
+use crate::rules::versions::parameter_group_family;
 use crate::store::EventQuery;
 use crate::{now, Control};
 
@@ -125,7 +126,7 @@ impl Control {
                 }
             }
             "subnetgroup" => {
-                if name == crate::subnet_groups::DEFAULT {
+                if name == crate::model::subnet_group::DEFAULT {
                     // AWS: default subnet groups do not support tagging.
                     return Err(ControlError::InvalidArn(format!(
                         "The default cache subnet group cannot be tagged: {}.",
@@ -399,10 +400,10 @@ impl Control {
                 }
             }
         };
-        let have = crate::node_types::maxmemory(&current).unwrap_or(0);
-        let mut types: Vec<(&str, u64)> = crate::node_types::all()
+        let have = crate::rules::node_types::maxmemory(&current).unwrap_or(0);
+        let mut types: Vec<(&str, u64)> = crate::rules::node_types::all()
             .filter(|t| *t != current && !t.starts_with("cache.r6gd."))
-            .filter_map(|t| Some((t, crate::node_types::maxmemory(t)?)))
+            .filter_map(|t| Some((t, crate::rules::node_types::maxmemory(t)?)))
             .collect();
         types.sort_by_key(|(t, b)| (*b, *t));
         let up = types

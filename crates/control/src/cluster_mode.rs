@@ -19,9 +19,10 @@
 use wire::input::ModifyReplicationGroup;
 use wire::output;
 
+use crate::error::not_yet;
 use crate::error::{combination, ControlError, Result};
 use crate::model::{ClusterMode, GroupStatus, NewEvent, ReplicationGroup};
-use crate::replication_groups::{default_parameter_group, not_yet};
+use crate::rules::versions::default_parameter_group;
 use crate::{now, Control};
 
 /// The members a `ClusterMode` request may carry besides it.
@@ -95,7 +96,7 @@ pub fn check_change(
     if to != ClusterMode::Compatible || g.cluster_mode != ClusterMode::Disabled {
         return Ok(());
     }
-    if crate::modify::version_cmp(&g.engine_version, "7.0") == std::cmp::Ordering::Less {
+    if crate::rules::versions::version_cmp(&g.engine_version, "7.0") == std::cmp::Ordering::Less {
         return Err(combination(format!(
             "ClusterMode compatible needs Redis OSS 7.0 or later; replication group {} runs {}: upgrade its engine \
              version first.",

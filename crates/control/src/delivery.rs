@@ -16,7 +16,8 @@ use engine::admin::AdminClient;
 use tokio::sync::watch;
 
 use crate::error::{ControlError, Result};
-use crate::log_delivery::{engine_record, engine_time_ms, slow_record, LogDelivery};
+use crate::log_delivery::{engine_record, engine_time_ms, slow_record};
+use crate::model::LogDelivery;
 use crate::model::{Member, ReplicationGroup};
 use crate::Control;
 

@@ -144,3 +144,10 @@ pub fn invalid(msg: impl Into<String>) -> ControlError {
 pub fn combination(msg: impl Into<String>) -> ControlError {
     ControlError::InvalidParameterCombination(msg.into())
 }
+
+/// Refuses a parameter of a feature not built yet, naming the feature.
+pub fn not_yet(param: &str, feature: &str) -> ControlError {
+    combination(format!(
+        "{param} is not supported yet: Cacheplane does not implement {feature} in this version."
+    ))
+}

@@ -7,14 +7,11 @@
 //! data types of `wire::input` / `wire::output` (no HTTP or XML is touched here).
 
 mod cache_clusters;
-pub mod capacity;
 mod cluster_mode;
 pub mod console;
 pub mod console_sessions;
 pub mod delivery;
 pub mod error;
-pub mod failover;
-pub mod layout;
 pub mod log_delivery;
 pub mod logs;
 mod memcached;
@@ -23,17 +20,12 @@ pub mod migration;
 pub mod model;
 pub mod modify;
 pub mod monitor;
-pub mod node_types;
 pub mod notify;
 pub mod observe;
 pub mod parameter_groups;
-pub mod parameters;
-pub mod progress;
 pub mod reconciler;
 mod resharding;
 pub mod rules;
-pub mod security;
-pub mod slots;
 pub mod snapshots;
 pub mod status;
 pub mod store;
@@ -45,6 +37,7 @@ mod ha;
 mod replication_groups;
 mod views;
 
+use crate::rules::capacity;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -143,7 +136,7 @@ impl Settings {
         self.binaries
             .iter()
             .filter(|b| b.engine == engine)
-            .max_by(|a, b| modify::version_cmp(&a.version, &b.version))
+            .max_by(|a, b| rules::versions::version_cmp(&a.version, &b.version))
             .ok_or_else(|| ControlError::Internal(format!("no {engine} binary is registered")))
     }
 
@@ -162,7 +155,7 @@ impl Settings {
                     && wanted.len() <= have.len()
                     && wanted.iter().zip(&have).all(|(w, h)| w == h)
             })
-            .max_by(|a, b| modify::version_cmp(&a.version, &b.version))
+            .max_by(|a, b| rules::versions::version_cmp(&a.version, &b.version))
             .ok_or_else(|| {
                 error::invalid(format!(
                     "Engine version {} is not available for {engine}. Available versions: {}.",
@@ -187,7 +180,7 @@ pub(crate) struct State {
     pub users: BTreeMap<String, model::User>,
     pub user_groups: BTreeMap<String, model::UserGroup>,
     pub snapshots: BTreeMap<String, model::Snapshot>,
-    pub subnet_groups: BTreeMap<String, subnet_groups::SubnetGroup>,
+    pub subnet_groups: BTreeMap<String, model::SubnetGroup>,
     pub memcached: BTreeMap<String, model::MemcachedCluster>,
 }
 
@@ -221,7 +214,7 @@ pub(crate) struct Inner {
     pub state: Mutex<State>,
     /// Customers' cache parameter groups (the default ones are not stored), apart from `state` so that a node's
     /// spec can be made while the state is locked. Lock order: `state`, then this.
-    pub parameter_groups: Mutex<BTreeMap<String, parameter_groups::ParameterGroup>>,
+    pub parameter_groups: Mutex<BTreeMap<String, model::ParameterGroup>>,
     /// The delivered logs served through the CloudWatch Logs API (a database of their own, on a thread of its
     /// own).
     pub logs: logs::LogStoreThread,

@@ -12,49 +12,14 @@
 //! `<data dir>/firehose/<delivery stream>.log` (all nodes into one file, told apart by the ids in each record), kept
 //! to [`FIREHOSE_FILE_BYTES`] with one older file beside it.
 
-use serde::{Deserialize, Serialize};
 use wire::input::LogDeliveryConfigurationRequest;
 use wire::output;
 
 use crate::error::{combination, invalid, Result};
+use crate::model::LogDelivery;
 
 /// The size at which a Firehose sink file is rotated (the previous one is kept as `<name>.log.1`).
 pub const FIREHOSE_FILE_BYTES: u64 = 64 << 20;
-
-/// One log type's delivery.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LogDelivery {
-    /// `slow-log` or `engine-log`.
-    pub log_type: String,
-    /// `cloudwatch-logs` or `kinesis-firehose`.
-    pub destination_type: String,
-    /// The log group or the delivery stream.
-    pub destination: String,
-    /// `json` or `text`.
-    pub format: String,
-    /// `enabling`, `active`, `modifying`, `disabling` or `error`.
-    pub status: String,
-    #[serde(default)]
-    pub message: Option<String>,
-}
-
-impl LogDelivery {
-    pub fn view(&self) -> output::LogDeliveryConfiguration {
-        output::LogDeliveryConfiguration {
-            log_type: self.log_type.clone(),
-            destination_type: self.destination_type.clone(),
-            destination: self.destination.clone(),
-            log_format: self.format.clone(),
-            status: self.status.clone(),
-            message: self.message.clone(),
-        }
-    }
-
-    /// Being enabled or changed (shown in `PendingModifiedValues`).
-    pub fn pending(&self) -> bool {
-        matches!(self.status.as_str(), "enabling" | "modifying")
-    }
-}
 
 /// The views of a group's configurations and of the pending ones.
 pub fn views(

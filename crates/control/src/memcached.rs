@@ -10,13 +10,14 @@
 use wire::input::{CreateCacheCluster, ModifyCacheCluster};
 use wire::output;
 
+use crate::error::not_yet;
 use crate::error::{combination, invalid, ControlError, Result};
 use crate::model::{
     McNode, McNodeState, McPending, McStatus, MemcachedCluster, NewEvent, Notification,
 };
-use crate::replication_groups::not_yet;
+use crate::rules::node_types;
 use crate::rules::{self, WeeklyWindow};
-use crate::{node_types, now, Control, State};
+use crate::{now, Control, State};
 
 /// AWS's limit of nodes in one Memcached cluster (without a quota increase).
 pub(crate) const MAX_NODES: u32 = 40;
@@ -30,7 +31,7 @@ const CLIENT_DOWNLOAD_PAGE: &str =
 fn default_parameter_group(version: &str) -> String {
     format!(
         "default.{}",
-        crate::replication_groups::parameter_group_family("memcached", version)
+        crate::rules::versions::parameter_group_family("memcached", version)
     )
 }
 
@@ -59,7 +60,7 @@ fn zones_for(n: usize, cross_az: bool, allowed: &[String], existing: &[String]) 
 
 /// True when version `a` is older than `b`.
 fn modify_version_lt(a: &str, b: &str) -> bool {
-    crate::modify::version_cmp(a, b) == std::cmp::Ordering::Less
+    crate::rules::versions::version_cmp(a, b) == std::cmp::Ordering::Less
 }
 
 /// Refusals common to create and modify: what Memcached does not have.
@@ -229,7 +230,7 @@ impl Control {
         };
         let notification = match &input.notification_topic_arn {
             Some(a) => {
-                crate::modify::topic_arn(a)?;
+                crate::rules::topic_arn(a)?;
                 Some(Notification {
                     topic_arn: a.clone(),
                     active: true,
@@ -241,11 +242,11 @@ impl Control {
         for sg in &security_group_ids {
             rules::security_group_id(sg)?;
         }
-        let tags = crate::replication_groups::tag_pairs(input.tags.as_deref().unwrap_or_default())?;
+        let tags = crate::rules::tag_pairs(input.tags.as_deref().unwrap_or_default())?;
         let subnet_group = input
             .cache_subnet_group_name
             .as_deref()
-            .unwrap_or(crate::subnet_groups::DEFAULT)
+            .unwrap_or(crate::model::subnet_group::DEFAULT)
             .to_ascii_lowercase();
         let allowed = self.state().subnet_group_zones(s, &subnet_group)?;
 
@@ -617,7 +618,7 @@ impl Control {
         let active = topic_status(input.notification_topic_status.as_deref())?;
         c.notification = match (&input.notification_topic_arn, &c.notification) {
             (Some(a), _) => {
-                crate::modify::topic_arn(a)?;
+                crate::rules::topic_arn(a)?;
                 Some(Notification {
                     topic_arn: a.clone(),
                     active: active.unwrap_or(true),
@@ -916,7 +917,7 @@ mod tests {
         ));
         assert_eq!(node_count(40).expect("40"), 40);
         assert_eq!(
-            crate::parameters::max_cache_memory_mib("cache.t3.micro"),
+            crate::rules::parameters::max_cache_memory_mib("cache.t3.micro"),
             512
         );
         assert_eq!(node_id_of(3), "0003");

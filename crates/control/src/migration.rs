@@ -17,10 +17,11 @@ use engine::source::{probe, SourceReport};
 use wire::input::{CompleteMigration, CustomerNodeEndpoint, StartMigration, TestMigration};
 use wire::output;
 
+use crate::error::not_yet;
 use crate::error::{combination, invalid, ControlError, Result};
 use crate::model::{Following, GroupStatus, Migration, MigrationPhase, NewEvent, ReplicationGroup};
-use crate::replication_groups::not_yet;
-use crate::{node_types, now, rules, Control};
+use crate::rules::{self, node_types};
+use crate::{now, Control};
 
 /// Attempts at making the target's primary follow the source before the migration is abandoned.
 pub const START_ATTEMPTS: u32 = 3;
@@ -155,7 +156,7 @@ fn can_migrate(g: &ReplicationGroup) -> Result<()> {
     // The target's primary follows the source with `REPLICAOF`, which Redis refuses in cluster mode (compatible
     // included).
     if g.cluster_mode.runs_cluster() {
-        return Err(crate::replication_groups::not_yet(
+        return Err(crate::error::not_yet(
             "TestMigration/StartMigration",
             "online migration into groups whose nodes run Redis Cluster (cluster mode enabled or compatible)",
         ));

@@ -4,77 +4,18 @@
 //! turns `modifying` and its worker does the work on the nodes (`maxmemory`, a planned switchover, the monitor's
 //! failover setting, a rolling engine upgrade), then `available`.
 
-use chrono::{DateTime, Utc};
+use crate::rules::topic_arn;
+use crate::rules::versions::version_cmp;
+use crate::rules::windows::upgrade_ends;
 use wire::input::ModifyReplicationGroup;
 use wire::output;
 
+use crate::error::not_yet;
 use crate::error::{combination, invalid, ControlError, Result};
-use crate::model::{GroupStatus, NewEvent, Notification, PendingChanges, ReplicationGroup};
-use crate::replication_groups::not_yet;
+use crate::model::{GroupStatus, NewEvent, Notification, ReplicationGroup};
+use crate::rules::node_types;
 use crate::rules::{self, DailyWindow, WeeklyWindow};
-use crate::{node_types, now, Control};
-
-/// What the maintenance window applies to `g` at `t`, given the engine versions registered: the changes waiting
-/// for it, plus — with `AutoMinorVersionUpgrade` — the newest registered version of the same major version as
-/// the group's, when it is newer. `None` outside the window, when the group is busy, or when there is nothing to
-/// do. The scheduler's rule: a pure function of time and state.
-pub fn window_work(
-    g: &ReplicationGroup,
-    t: DateTime<Utc>,
-    versions: &[String],
-) -> Option<PendingChanges> {
-    if g.status != GroupStatus::Available
-        || g.upgrading_to.is_some()
-        || !WeeklyWindow::parse(&g.preferred_maintenance_window).is_ok_and(|w| w.contains(t))
-    {
-        return None;
-    }
-    let mut work = g.pending.clone();
-    if work.engine_version.is_none() && g.auto_minor_version_upgrade {
-        let major = |v: &str| v.split('.').next().map(str::to_string);
-        work.engine_version = versions
-            .iter()
-            .filter(|v| major(v) == major(&g.engine_version))
-            .filter(|v| version_cmp(v, &g.engine_version) == std::cmp::Ordering::Greater)
-            .max_by(|a, b| version_cmp(a, b))
-            .cloned();
-    }
-    (!work.is_empty()).then_some(work)
-}
-
-/// True when the window has work for `g` at `t` (see [`window_work`]).
-pub fn due_for_window(g: &ReplicationGroup, t: DateTime<Utc>) -> bool {
-    window_work(g, t, &[]).is_some()
-}
-
-/// Checks an SNS topic ARN: `arn:aws:sns:<region>:<12-digit account>:<name>`.
-pub(crate) fn topic_arn(arn: &str) -> Result<()> {
-    let parts: Vec<&str> = arn.split(':').collect();
-    let ok = parts.len() == 6
-        && parts[0] == "arn"
-        && parts[1].starts_with("aws")
-        && parts[2] == "sns"
-        && !parts[3].is_empty()
-        && parts[4].len() == 12
-        && parts[4].bytes().all(|b| b.is_ascii_digit())
-        && !parts[5].is_empty()
-        && parts[5].len() <= 256
-        && parts[5]
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !ok {
-        return Err(invalid(format!(
-            "Invalid NotificationTopicArn '{}': expected arn:aws:sns:<region>:<account id>:<topic name>.",
-            rules::shown(arn)
-        )));
-    }
-    Ok(())
-}
-
-/// The topic's name, which names its notification file.
-pub fn topic_name(arn: &str) -> &str {
-    arn.rsplit(':').next().unwrap_or(arn)
-}
+use crate::{now, Control};
 
 impl Control {
     /// `ModifyReplicationGroup`.
@@ -176,7 +117,7 @@ impl Control {
 
         // TLS in transit: applied at once, node by node without a restart (`CONFIG SET`), status `modifying`
         // until every node listens as the mode says.
-        if let Some(next) = crate::security::transit_change(
+        if let Some(next) = crate::rules::security::transit_change(
             g.transit_encryption,
             input.transit_encryption_enabled,
             input.transit_encryption_mode.as_deref(),
@@ -189,8 +130,8 @@ impl Control {
                         g.id, g.engine_version
                     )));
                 }
-                crate::security::tls_possible(
-                    &self.inner.settings,
+                crate::rules::security::tls_possible(
+                    &self.inner.settings.binaries,
                     &g.engine,
                     &g.engine_version,
                     g.port,
@@ -281,7 +222,7 @@ impl Control {
 
         // AUTH tokens: applied at once to every node's `default` user (`ACL SETUSER`), status `modifying` and
         // `AuthTokenStatus` until done.
-        if let Some(next) = crate::security::auth_change(
+        if let Some(next) = crate::rules::security::auth_change(
             g.auth.as_ref(),
             input.auth_token.as_ref().map(|t| t.0.as_str()),
             input.auth_token_update_strategy.as_deref(),
@@ -484,11 +425,8 @@ impl Control {
                 ));
             }
             if (engine.as_str(), version.as_str()) != (g.engine.as_str(), g.engine_version.as_str())
-                && crate::replication_groups::parameter_group_family(&engine, &version)
-                    != crate::replication_groups::parameter_group_family(
-                        &g.engine,
-                        &g.engine_version,
-                    )
+                && crate::rules::versions::parameter_group_family(&engine, &version)
+                    != crate::rules::versions::parameter_group_family(&g.engine, &g.engine_version)
             {
                 // Taken when the upgrade to the new family ends.
                 g.next_parameter_group = Some(pg.name);
@@ -504,20 +442,17 @@ impl Control {
             let engine = input.engine.as_deref().unwrap_or(&g.engine);
             let to = self.inner.settings.resolve_version(engine, v)?;
             if !g.cache_parameter_group.starts_with("default.")
-                && crate::replication_groups::parameter_group_family(engine, &to.version)
-                    != crate::replication_groups::parameter_group_family(
-                        &g.engine,
-                        &g.engine_version,
-                    )
+                && crate::rules::versions::parameter_group_family(engine, &to.version)
+                    != crate::rules::versions::parameter_group_family(&g.engine, &g.engine_version)
             {
                 return Err(combination(format!(
                     "Replication group {} uses its own parameter group {} (family {}); engine {engine} {} needs a \
                      parameter group of family {}: name one in CacheParameterGroupName.",
                     g.id,
                     g.cache_parameter_group,
-                    crate::replication_groups::parameter_group_family(&g.engine, &g.engine_version),
+                    crate::rules::versions::parameter_group_family(&g.engine, &g.engine_version),
                     to.version,
-                    crate::replication_groups::parameter_group_family(engine, &to.version)
+                    crate::rules::versions::parameter_group_family(engine, &to.version)
                 )));
             }
         }
@@ -821,30 +756,16 @@ fn cluster_mode_rules(g: &ReplicationGroup, input: &ModifyReplicationGroup) -> R
     Ok(())
 }
 
-/// How an event names the two ends of an upgrade: versions alone within one engine (`6.2.7` to `6.2.14`), with
-/// the engines when it changes (`redis 7.0.15` to `valkey 9.0.0`).
-pub(crate) fn upgrade_ends(
-    from: (&str, &str),
-    to_engine: Option<&str>,
-    to_version: &str,
-) -> (String, String) {
-    match to_engine.filter(|e| *e != from.0) {
-        None => (from.1.to_string(), to_version.to_string()),
-        Some(e) => (
-            format!("{} {}", from.0, from.1),
-            format!("{e} {to_version}"),
-        ),
-    }
-}
-
-pub fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    engine::binary::parse_version(a).cmp(&engine::binary::parse_version(b))
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::rules::topic_arn;
+    use crate::rules::topic_name;
+    use crate::rules::versions::version_cmp;
+    use crate::rules::windows::due_for_window;
+    use crate::rules::windows::window_work;
     use chrono::TimeZone;
+    use chrono::{DateTime, Utc};
 
     fn group(window: &str, pending: bool) -> ReplicationGroup {
         let t = Utc

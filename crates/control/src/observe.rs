@@ -31,7 +31,7 @@ pub struct NodeObservation {
 }
 
 /// A wait on a node's data (a load, or a replica's sync), followed across looks: when it began, how many bytes
-/// were done at the last look and when that number last grew. Judged by [`crate::progress::judge`].
+/// were done at the last look and when that number last grew. Judged by [`crate::rules::progress::judge`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Wait {
     pub since: Instant,
@@ -90,8 +90,8 @@ impl Wait {
         )
     }
 
-    pub fn verdict(&self, now: Instant) -> crate::progress::Verdict {
-        crate::progress::judge(
+    pub fn verdict(&self, now: Instant) -> crate::rules::progress::Verdict {
+        crate::rules::progress::judge(
             now.duration_since(self.since),
             self.grew.map(|g| now.duration_since(g)),
             self.size,
@@ -145,7 +145,7 @@ impl Observations {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::progress::Verdict;
+    use crate::rules::progress::Verdict;
     use std::time::Duration;
 
     #[test]

@@ -7,11 +7,10 @@
 //! parameter reports the family's default as `Source: system`. Default groups (`default.<family>` and, for Redis
 //! OSS and Valkey, `default.<family>.cluster.on`) exist for every family with an engine here and are read-only.
 //! A change reaches the nodes of every group using the parameter group through the reconciler (see
-//! [`crate::parameters::node_params`]).
+//! [`crate::rules::parameters::node_params`]).
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use wire::input::{
     CreateCacheParameterGroup, DescribeCacheParameterGroups, DescribeCacheParameters,
     DescribeEngineDefaultParameters, ModifyCacheParameterGroup, ParameterNameValue,
@@ -20,9 +19,10 @@ use wire::input::{
 use wire::output;
 
 use crate::error::{combination, invalid, ControlError, Result};
-use crate::model::NewEvent;
-use crate::parameters::{Family, MemcachedParams, NodeParams, Spec};
-use crate::replication_groups::{parameter_group_family, tag_pairs};
+use crate::model::{NewEvent, ParameterGroup};
+use crate::rules::parameters::{Family, MemcachedParams, NodeParams, Spec};
+use crate::rules::tag_pairs;
+use crate::rules::versions::parameter_group_family;
 use crate::{now, rules, Control, Settings};
 
 /// Customer parameter groups a deployment holds at most (AWS's default quota per Region).
@@ -44,18 +44,6 @@ const AWS_FAMILIES: &[&str] = &[
     "valkey7",
     "valkey8",
 ];
-
-/// A cache parameter group.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ParameterGroup {
-    /// Lower-cased, as AWS stores it.
-    pub name: String,
-    pub family: String,
-    pub description: String,
-    /// Values set by `ModifyCacheParameterGroup` (and not reset since), by parameter name.
-    #[serde(default)]
-    pub values: BTreeMap<String, String>,
-}
 
 impl ParameterGroup {
     /// The default group `name` (`default.<family>` or `default.<family>.cluster.on`) of one of `families`.
@@ -160,7 +148,7 @@ fn parameter_view(
 /// `reserved-memory-percent`); for Memcached `max_cache_memory` and `num_threads`.
 fn node_type_specific(family: &Family) -> Vec<output::Parameter> {
     let per_type = |f: fn(&str) -> Option<u64>| -> Vec<(String, String)> {
-        crate::node_types::all()
+        crate::rules::node_types::all()
             .filter_map(|t| Some((t.to_string(), f(t)?.to_string())))
             .collect()
     };
@@ -181,19 +169,19 @@ fn node_type_specific(family: &Family) -> Vec<output::Parameter> {
             specific(
                 "max_cache_memory",
                 "The most memory, in megabytes, a node has for items (less memcached_connections_overhead).",
-                per_type(|t| Some(crate::parameters::max_cache_memory_mib(t))),
+                per_type(|t| Some(crate::rules::parameters::max_cache_memory_mib(t))),
             ),
             specific(
                 "num_threads",
                 "The number of memcached worker threads of a node.",
-                per_type(|t| Some(crate::parameters::num_threads(t))),
+                per_type(|t| Some(crate::rules::parameters::num_threads(t))),
             ),
         ];
     }
     vec![specific(
         "maxmemory",
         "The maximum configurable amount of memory to use to store items, in bytes.",
-        per_type(crate::node_types::maxmemory),
+        per_type(crate::rules::node_types::maxmemory),
     )]
 }
 
@@ -293,7 +281,7 @@ impl Control {
                 values: BTreeMap::new(),
             });
         match Family::of(&pg.family) {
-            Some(f) => crate::parameters::node_params(&f, version, |s| pg.value(s).0),
+            Some(f) => crate::rules::parameters::node_params(&f, version, |s| pg.value(s).0),
             None => NodeParams::default(),
         }
     }
@@ -422,7 +410,7 @@ impl Control {
                     pg.name, pg.family
                 ))
             })?;
-        crate::parameters::memcached_params(&family, node_type, |s| pg.value(s).0)
+        crate::rules::parameters::memcached_params(&family, node_type, |s| pg.value(s).0)
             .map_err(|e| combination(format!("Parameter group {}: {e}", pg.name)))
     }
 

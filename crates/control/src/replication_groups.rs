@@ -1,6 +1,9 @@
 //! `CreateReplicationGroup`, `DescribeReplicationGroups`, `DeleteReplicationGroup` and `DescribeCacheClusters`
 //! (cluster mode disabled).
 
+use crate::error::not_yet;
+use crate::rules::tag_pairs;
+use crate::rules::versions::default_parameter_group;
 use std::net::IpAddr;
 
 use wire::input::{
@@ -10,53 +13,23 @@ use wire::input::{
 use wire::output;
 
 use crate::error::{combination, invalid, ControlError, Result};
-use crate::layout::ShardPlan;
 use crate::model::{
     ClusterMode, DualStack, GroupStatus, Member, NewEvent, ReplicationGroup, Shard,
 };
+use crate::rules::layout::ShardPlan;
+use crate::rules::node_types;
 use crate::rules::{self, DailyWindow, WeeklyWindow};
-use crate::{node_types, now, Control, State};
+use crate::{now, Control, State};
 
 /// Most nodes one daemon runs (a guard against exhausting the machine, like AWS's per-customer node quota).
 pub const MAX_NODES: usize = 300;
-
-/// The parameter group family of an engine version (`redis7`, `redis6.x`, `redis5.0`).
-pub(crate) fn parameter_group_family(engine: &str, version: &str) -> String {
-    let parsed = engine::binary::parse_version(version);
-    match (engine, parsed) {
-        // AWS's families: `valkey7`, `valkey8` (and on), `memcached1.6`, `redis7`, `redis6.x`, `redis5.0`.
-        ("valkey", Some((major, _, _))) => format!("valkey{major}"),
-        ("memcached", Some((major, minor, _))) => format!("memcached{major}.{minor}"),
-        (_, Some((major, _, _))) if major >= 7 => format!("redis{major}"),
-        (_, Some((6, _, _))) => "redis6.x".to_string(),
-        (_, Some((major, minor, _))) => format!("redis{major}.{minor}"),
-        (_, None) => engine.to_string(),
-    }
-}
-
-/// The default parameter group of an engine version, with cluster mode on (`.cluster.on`) or not.
-pub(crate) fn default_parameter_group(engine: &str, version: &str, cluster: bool) -> String {
-    let family = parameter_group_family(engine, version);
-    if cluster {
-        format!("default.{family}.cluster.on")
-    } else {
-        format!("default.{family}")
-    }
-}
-
-/// Refuses a parameter of a feature not built yet, naming the feature.
-pub(crate) fn not_yet(param: &str, feature: &str) -> ControlError {
-    combination(format!(
-        "{param} is not supported yet: Cacheplane does not implement {feature} in this version."
-    ))
-}
 
 /// Everything `CreateReplicationGroup` decides before touching state.
 pub(crate) struct CreatePlan {
     id: String,
     description: String,
     mode: ClusterMode,
-    shards: Vec<crate::layout::ShardPlan>,
+    shards: Vec<crate::rules::layout::ShardPlan>,
     subnet_group: String,
     engine: String,
     engine_version: String,
@@ -78,7 +51,7 @@ pub(crate) struct CreatePlan {
     auth: Option<crate::model::AuthTokens>,
     user_group_ids: Vec<String>,
     restore_from: Option<String>,
-    log_delivery: Vec<crate::log_delivery::LogDelivery>,
+    log_delivery: Vec<crate::model::LogDelivery>,
 }
 
 /// `NetworkType` and `IpDiscovery` of a new group, by AWS's rules: `ipv4` (the default) discovers IPv4
@@ -126,7 +99,7 @@ fn single_shard(input: &CreateReplicationGroup, zones: &[String]) -> Result<Shar
                 "Give NumCacheClusters/PreferredCacheClusterAZs or NodeGroupConfiguration, not both.",
             ));
         }
-        let mut shards = crate::layout::cluster_shards(input, zones)?;
+        let mut shards = crate::rules::layout::cluster_shards(input, zones)?;
         let mut shard = shards.remove(0);
         shard.id = "0001".into();
         shard.slots.clear();
@@ -134,7 +107,7 @@ fn single_shard(input: &CreateReplicationGroup, zones: &[String]) -> Result<Shar
     }
     let from_clusters = input.num_cache_clusters;
     let from_replicas = input.replicas_per_node_group.map(|r| {
-        if (0..=crate::layout::MAX_REPLICAS).contains(&r) {
+        if (0..=crate::rules::layout::MAX_REPLICAS).contains(&r) {
             Ok(r + 1)
         } else {
             Err(invalid(format!(
@@ -214,7 +187,7 @@ impl Control {
             .as_deref()
             .and_then(|n| self.parameter_group(n))
             .map(|g| g.cluster_enabled());
-        let mode = crate::layout::mode_of(&input, cluster_group)?;
+        let mode = crate::rules::layout::mode_of(&input, cluster_group)?;
         if input.at_rest_encryption_enabled == Some(true) || input.kms_key_id.is_some() {
             return Err(not_yet(
                 "AtRestEncryptionEnabled/KmsKeyId",
@@ -256,7 +229,7 @@ impl Control {
         let subnet_group = input
             .cache_subnet_group_name
             .as_deref()
-            .unwrap_or(crate::subnet_groups::DEFAULT)
+            .unwrap_or(crate::model::subnet_group::DEFAULT)
             .to_ascii_lowercase();
         let zones = self.state().subnet_group_zones(s, &subnet_group)?;
 
@@ -291,7 +264,7 @@ impl Control {
 
         let shards = match mode {
             ClusterMode::Disabled => vec![single_shard(&input, &zones)?],
-            _ => crate::layout::cluster_shards(&input, &zones)?,
+            _ => crate::rules::layout::cluster_shards(&input, &zones)?,
         };
         let num = shards.iter().map(|s| s.zones.len()).sum::<usize>();
         if mode.runs_cluster() {
@@ -350,14 +323,20 @@ impl Control {
                 ));
             }
         }
-        let transit = crate::security::transit_at_create(
+        let transit = crate::rules::security::transit_at_create(
             input.transit_encryption_enabled,
             input.transit_encryption_mode.as_deref(),
         )?;
         if transit.is_some() {
-            crate::security::tls_possible(s, &engine, &engine_version, port, dual_stack)?;
+            crate::rules::security::tls_possible(
+                &s.binaries,
+                &engine,
+                &engine_version,
+                port,
+                dual_stack,
+            )?;
         }
-        let auth = crate::security::auth_at_create(
+        let auth = crate::rules::security::auth_at_create(
             input.auth_token.as_ref().map(|t| t.0.as_str()),
             transit.is_some(),
             crate::now(),
@@ -722,7 +701,10 @@ impl Control {
         vessel: bool,
     ) -> Result<output::ReplicationGroup> {
         let final_snapshot = match input.final_snapshot_identifier.as_deref() {
-            Some(n) => Some(crate::snapshots::check_name("FinalSnapshotIdentifier", n)?),
+            Some(n) => Some(crate::rules::snapshots::check_name(
+                "FinalSnapshotIdentifier",
+                n,
+            )?),
             None => None,
         };
         let key = input.replication_group_id.to_ascii_lowercase();
@@ -924,22 +906,4 @@ pub(crate) fn taken_addresses(st: &State) -> Vec<IpAddr> {
         v.extend(c.nodes.iter().map(|n| n.address));
     }
     v
-}
-
-/// Validates tags and turns them into pairs (a missing value is the empty string).
-pub(crate) fn tag_pairs(tags: &[wire::input::Tag]) -> Result<Vec<(String, String)>> {
-    if tags.len() > rules::MAX_TAGS {
-        return Err(ControlError::TagQuotaPerResourceExceeded(format!(
-            "At most {} tags are allowed on a resource; {} were given.",
-            rules::MAX_TAGS,
-            tags.len()
-        )));
-    }
-    tags.iter()
-        .map(|t| {
-            let v = t.value.clone().unwrap_or_default();
-            rules::tag(&t.key, &v)?;
-            Ok((t.key.clone(), v))
-        })
-        .collect()
 }

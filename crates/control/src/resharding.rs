@@ -1,5 +1,5 @@
 //! `ModifyReplicationGroupShardConfiguration`: online resharding of a cluster-mode-enabled group. AWS's rules are
-//! checked here and the slot moves planned ([`crate::slots::rebalance`]); the reconciler's `reshard` workflow moves
+//! checked here and the slot moves planned ([`crate::rules::slots::rebalance`]); the reconciler's `reshard` workflow moves
 //! the slots, batch by batch, while clients keep reading and writing.
 //!
 //! - scale out: the new node groups have as many nodes as the smallest existing one, and take slots evenly from all;
@@ -11,12 +11,13 @@ use wire::input::ModifyReplicationGroupShardConfiguration;
 use wire::output;
 
 use crate::error::{combination, invalid, ControlError, Result};
-use crate::layout::{MAX_REPLICAS, MAX_SHARDS};
 use crate::model::{
     ClusterMode, GroupStatus, Member, NewEvent, ReplicationGroup, Resharding, Shard, SlotMove,
 };
 use crate::replication_groups::{check_node_quota, taken_addresses};
-use crate::{node_types, now, rules, Control};
+use crate::rules::layout::{MAX_REPLICAS, MAX_SHARDS};
+use crate::rules::{self, node_types};
+use crate::{now, Control};
 
 impl Control {
     /// `ModifyReplicationGroupShardConfiguration`.
@@ -110,7 +111,7 @@ impl Control {
         }
         let ranges: Vec<Vec<(u16, u16)>> = g.shards.iter().map(|s| s.slots.clone()).collect();
         let kept: Vec<bool> = g.shards.iter().map(|s| !removed.contains(&s.id)).collect();
-        let moves: Vec<SlotMove> = crate::slots::rebalance(&ranges, &kept)
+        let moves: Vec<SlotMove> = crate::rules::slots::rebalance(&ranges, &kept)
             .into_iter()
             .map(|m| SlotMove {
                 from: g.shards[m.from].id.clone(),
@@ -123,7 +124,10 @@ impl Control {
                 "Slots in the replication group are uniformly distributed. Nothing to do.".into(),
             ));
         }
-        let total_slots = moves.iter().map(|m| crate::slots::count(&m.ranges)).sum();
+        let total_slots = moves
+            .iter()
+            .map(|m| crate::rules::slots::count(&m.ranges))
+            .sum();
         g.resharding = Some(Resharding {
             moves,
             total_slots,

@@ -16,7 +16,7 @@ use engine::secret::AdminCredentials;
 
 use crate::error::{ControlError, Result};
 use crate::model::{MemcachedCluster, MigrationPhase, ReplicationGroup, Shard};
-use crate::progress::{counted, human_bytes};
+use crate::rules::progress::{counted, human_bytes};
 use crate::store::Store;
 
 const NODE_TIMEOUT: Duration = Duration::from_secs(1);

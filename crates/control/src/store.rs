@@ -102,7 +102,7 @@ impl Store {
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > SCHEMA_VERSION {
-            return Err(crate::ControlError::Internal(format!(
+            return Err(crate::error::ControlError::Internal(format!(
                 "{} was written by a newer Cacheplane (store version {version}; this one knows up to \
                  {SCHEMA_VERSION}): run that version, or a newer one, on this data directory",
                 path.display()
@@ -168,7 +168,7 @@ impl Store {
     pub fn load_groups(&self) -> Result<Vec<ReplicationGroup>> {
         let groups: Vec<ReplicationGroup> = self.load_docs("replication_groups", "id")?;
         if let Some(g) = groups.iter().find(|g| g.shards.is_empty()) {
-            return Err(crate::ControlError::Internal(format!(
+            return Err(crate::error::ControlError::Internal(format!(
                 "replication group {} is stored without a node group",
                 g.id
             )));
@@ -241,14 +241,14 @@ impl Store {
         Ok(())
     }
 
-    pub fn load_subnet_groups(&self) -> Result<Vec<crate::subnet_groups::SubnetGroup>> {
+    pub fn load_subnet_groups(&self) -> Result<Vec<crate::model::SubnetGroup>> {
         self.load_docs("subnet_groups", "name")
     }
 
     /// Writes a subnet group, with its first tags (at `arn`) when it is new, in one transaction.
     pub fn put_subnet_group(
         &mut self,
-        g: &crate::subnet_groups::SubnetGroup,
+        g: &crate::model::SubnetGroup,
         arn: &str,
         tags: &[(String, String)],
     ) -> Result<()> {
@@ -288,7 +288,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn load_parameter_groups(&self) -> Result<Vec<crate::parameter_groups::ParameterGroup>> {
+    pub fn load_parameter_groups(&self) -> Result<Vec<crate::model::ParameterGroup>> {
         self.load_docs("parameter_groups", "name")
     }
 
@@ -296,7 +296,7 @@ impl Store {
     /// parameters it changed, and `events`, in one transaction.
     pub fn put_parameter_group(
         &mut self,
-        pg: &crate::parameter_groups::ParameterGroup,
+        pg: &crate::model::ParameterGroup,
         arn: &str,
         tags: &[(String, String)],
         groups: &[ReplicationGroup],

@@ -11,31 +11,20 @@
 //! zone, cannot be changed or deleted, and takes no tags (as on AWS). The one VPC all subnets belong to has an id
 //! derived from the account and region.
 
-use serde::{Deserialize, Serialize};
 use wire::input::{CreateCacheSubnetGroup, DescribeCacheSubnetGroups, ModifyCacheSubnetGroup};
 use wire::output;
 
 use crate::error::{combination, invalid, ControlError, Result};
-use crate::replication_groups::tag_pairs;
+use crate::model::subnet_group::DEFAULT;
+use crate::model::SubnetGroup;
+use crate::rules::tag_pairs;
 use crate::{rules, Control, Settings, State};
 
-/// The subnet group every account has.
-pub const DEFAULT: &str = "default";
 /// Subnet groups a deployment holds at most besides `default` (`CacheSubnetGroupQuotaExceeded`). AWS's default
 /// quota per Region (UNCERTAIN in AWS's pages; 150 chosen).
 pub const MAX_SUBNET_GROUPS: usize = 150;
 /// Subnets one subnet group holds at most (`CacheSubnetQuotaExceededFault`), AWS's quota.
 pub const MAX_SUBNETS: usize = 20;
-
-/// A cache subnet group made by `CreateCacheSubnetGroup`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SubnetGroup {
-    /// Lower-cased, as AWS stores it.
-    pub name: String,
-    pub description: String,
-    /// Subnet ids, in the order given.
-    pub subnets: Vec<String>,
-}
 
 /// Checks a subnet id's form: `subnet-` and 8 to 17 lowercase hex digits (AWS's ids have 8 or 17; users copy ids
 /// of other lengths from their own configurations, and nothing here depends on the length).

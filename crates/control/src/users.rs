@@ -23,7 +23,7 @@ use wire::output;
 
 use crate::error::{combination, invalid, ControlError, Result};
 use crate::model::{Acl, GroupStatus, NewEvent, ReplicationGroup, User, UserGroup};
-use crate::replication_groups::tag_pairs;
+use crate::rules::tag_pairs;
 use crate::store::AccessChange;
 use crate::{now, rules, Control, State};
 

@@ -65,7 +65,7 @@ fn ranges_of<'a>(
     view: &'a [ClusterNode],
     pick: impl Fn(&ClusterNode) -> bool + 'a,
 ) -> Vec<(u16, u16)> {
-    crate::slots::normalize(
+    crate::rules::slots::normalize(
         view.iter()
             .filter(|n| n.primary && pick(n))
             .flat_map(|n| n.slots.iter().copied())
@@ -166,11 +166,11 @@ pub(super) fn plan(
             };
             let others = ranges_of(view, |n| n.id != owner.id && !stale(n));
             let served_by_owner = ranges_of(view, |n| n.id == owner.id);
-            let lacking = crate::slots::subtract(
-                &crate::slots::subtract(&shard.slots, &served_by_owner),
+            let lacking = crate::rules::slots::subtract(
+                &crate::rules::slots::subtract(&shard.slots, &served_by_owner),
                 &others,
             );
-            if !crate::slots::subtract(&shard.slots, &served_by_owner).is_empty()
+            if !crate::rules::slots::subtract(&shard.slots, &served_by_owner).is_empty()
                 || !knows(&owner.id)
             {
                 map_right = false;
@@ -183,16 +183,16 @@ pub(super) fn plan(
                     continue;
                 }
                 let taken_by_stale = ranges_of(view, |n| stale(n));
-                let take: Vec<(u16, u16)> = crate::slots::normalize(
+                let take: Vec<(u16, u16)> = crate::rules::slots::normalize(
                     lacking
                         .iter()
                         .flat_map(|r| {
-                            let outside = crate::slots::subtract(&[*r], &taken_by_stale);
-                            crate::slots::subtract(&[*r], &outside)
+                            let outside = crate::rules::slots::subtract(&[*r], &taken_by_stale);
+                            crate::rules::slots::subtract(&[*r], &outside)
                         })
                         .collect(),
                 );
-                let add = crate::slots::subtract(&lacking, &take);
+                let add = crate::rules::slots::subtract(&lacking, &take);
                 if !add.is_empty() {
                     todo.push(ClusterWork::Add(add));
                 }
@@ -202,9 +202,9 @@ pub(super) fn plan(
             } else if owner.primary && knows(&owner.id) && me.primary && m.follows.is_none() {
                 // (Redis takes `SETSLOT` only on primaries: a replica's view follows by gossip.)
                 // Only what the owner itself says it serves.
-                let established = crate::slots::subtract(
+                let established = crate::rules::slots::subtract(
                     &lacking,
-                    &crate::slots::subtract(&lacking, &owner.slots),
+                    &crate::rules::slots::subtract(&lacking, &owner.slots),
                 );
                 if !established.is_empty() {
                     todo.push(ClusterWork::Owner(established, owner.id.clone()));
@@ -225,7 +225,7 @@ pub(super) fn plan(
         // sooner leaves them unserved here (`CLUSTERDOWN Hash slot not served` to a client that asks this node)
         // until gossip brings their new owner. A primary tells itself the owner first (the work above); a replica,
         // which takes no `SETSLOT`, waits for gossip.
-        let told: Vec<(u16, u16)> = crate::slots::normalize(
+        let told: Vec<(u16, u16)> = crate::rules::slots::normalize(
             todo.iter()
                 .filter_map(|w| match w {
                     ClusterWork::Owner(r, _) => Some(r.clone()),
@@ -239,7 +239,7 @@ pub(super) fn plan(
             .filter(|id| {
                 view.iter()
                     .find(|n| n.id == *id)
-                    .is_none_or(|n| crate::slots::subtract(&n.slots, &told).is_empty())
+                    .is_none_or(|n| crate::rules::slots::subtract(&n.slots, &told).is_empty())
             })
             .collect();
         todo.extend(forget.into_iter().map(ClusterWork::Forget));
@@ -367,7 +367,7 @@ impl Control {
                         tracing::debug!(node = %spec.name, ?w, "cluster");
                         match w {
                             ClusterWork::Add(r) => {
-                                tracing::info!(node = %spec.name, slots = %crate::slots::text(&r), "assigning slots");
+                                tracing::info!(node = %spec.name, slots = %crate::rules::slots::text(&r), "assigning slots");
                                 c.cluster_add_slots(&r, ranges_command).await?;
                             }
                             ClusterWork::Owner(r, id) => c.cluster_set_owner(&r, &id).await?,

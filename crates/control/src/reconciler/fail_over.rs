@@ -146,7 +146,8 @@ impl Control {
             }
         }
         let Some(choice) =
-            crate::failover::choose(&candidates, &old.availability_zone, g.multi_az).cloned()
+            crate::rules::failover::choose(&candidates, &old.availability_zone, g.multi_az)
+                .cloned()
         else {
             if test {
                 let sid = shard.id.clone();

@@ -6,7 +6,7 @@ use engine::memcached::{ClusterConfig, ConfigEndpoint, MemcachedNode, Tls};
 
 use super::*;
 use crate::model::{McNode, McNodeState, McStatus, MemcachedCluster};
-use crate::parameters::MemcachedParams;
+use crate::rules::parameters::MemcachedParams;
 
 impl Control {
     /// What the nodes of `c` run with, from its parameter group.

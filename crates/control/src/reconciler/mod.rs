@@ -26,14 +26,15 @@ use engine::process;
 use tokio::sync::{watch, Notify, Semaphore};
 
 use crate::error::{ControlError, Result};
-use crate::failover::Candidate;
 use crate::model::{
     Failover, GroupStatus, Member, NewEvent, ReplicationGroup, Shard, StandaloneCluster,
 };
 use crate::monitor::{Health, Target};
 use crate::observe::Wait;
-use crate::progress::Verdict;
-use crate::{node_types, now, rules, Control};
+use crate::rules::failover::Candidate;
+use crate::rules::progress::Verdict;
+use crate::rules::{self, node_types};
+use crate::{now, Control};
 
 /// How often every group is looked at even when nothing woke the reconciler.
 pub const TICK: Duration = Duration::from_millis(250);
@@ -407,7 +408,7 @@ impl Control {
             .filter(|b| b.engine == g.engine)
             .map(|b| b.version.clone())
             .collect();
-        if let Some(work) = crate::modify::window_work(g, now(), &versions) {
+        if let Some(work) = crate::rules::windows::window_work(g, now(), &versions) {
             self.apply_pending(g, work).await?;
             poke.notify_one();
             return Ok(false);

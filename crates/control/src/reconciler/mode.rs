@@ -160,7 +160,7 @@ impl Control {
             for m in cur.members_mut() {
                 m.converted = false;
             }
-            let group = crate::replication_groups::default_parameter_group(
+            let group = crate::rules::versions::default_parameter_group(
                 &engine,
                 &version,
                 to.runs_cluster(),

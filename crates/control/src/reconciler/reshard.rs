@@ -139,22 +139,22 @@ impl Control {
             .await?;
             tracing::debug!(group = %g.id, %from, %to, slots = slots.len(), keys,
                 millis = t.elapsed().as_millis() as u64, "slots moved");
-            ranges = crate::slots::subtract(&ranges, &batch);
+            ranges = crate::rules::slots::subtract(&ranges, &batch);
             moved_any = true;
             self.update_group(&g.id, |cur| {
                 if let Some(r) = cur.resharding.as_mut() {
                     if let Some(mv) = r.moves.iter_mut().find(|x| x.from == from && x.to == to) {
-                        mv.ranges = crate::slots::subtract(&mv.ranges, &batch);
+                        mv.ranges = crate::rules::slots::subtract(&mv.ranges, &batch);
                     }
                     r.moves.retain(|x| !x.ranges.is_empty());
                 }
                 if let Some(s) = cur.shard_mut(&from) {
-                    s.slots = crate::slots::subtract(&s.slots, &batch);
+                    s.slots = crate::rules::slots::subtract(&s.slots, &batch);
                 }
                 if let Some(s) = cur.shard_mut(&to) {
                     let mut all = s.slots.clone();
                     all.extend(batch.iter().copied());
-                    s.slots = crate::slots::normalize(all);
+                    s.slots = crate::rules::slots::normalize(all);
                 }
                 vec![]
             })?;

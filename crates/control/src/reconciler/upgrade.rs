@@ -24,7 +24,7 @@ impl Control {
         let engine_version = work.engine_version.clone();
         self.update_group(&g.id, |cur| {
             if let Some(v) = engine_version {
-                let (a, b) = crate::modify::upgrade_ends(
+                let (a, b) = crate::rules::windows::upgrade_ends(
                     (&cur.engine, &cur.engine_version),
                     work.engine.as_deref(),
                     &v,
@@ -209,7 +209,7 @@ impl Control {
                 self.update_group(&g.id, |cur| {
                     let (from_engine, from_version) =
                         (cur.engine.clone(), cur.engine_version.clone());
-                    let (from, to) = crate::modify::upgrade_ends(
+                    let (from, to) = crate::rules::windows::upgrade_ends(
                         (&cur.engine, &cur.engine_version),
                         Some(&target_engine),
                         &version,
@@ -225,20 +225,19 @@ impl Control {
                     // A group named for the new family, or the new family's default group when the group
                     // used a default one; a group of the same family stays.
                     let same_family =
-                        crate::replication_groups::parameter_group_family(&cur.engine, &version)
-                            == crate::replication_groups::parameter_group_family(
+                        crate::rules::versions::parameter_group_family(&cur.engine, &version)
+                            == crate::rules::versions::parameter_group_family(
                                 &from_engine,
                                 &from_version,
                             );
                     if let Some(p) = cur.next_parameter_group.take() {
                         cur.cache_parameter_group = p;
                     } else if !same_family {
-                        cur.cache_parameter_group =
-                            crate::replication_groups::default_parameter_group(
-                                &cur.engine,
-                                &version,
-                                cur.cluster_mode.runs_cluster(),
-                            );
+                        cur.cache_parameter_group = crate::rules::versions::default_parameter_group(
+                            &cur.engine,
+                            &version,
+                            cur.cluster_mode.runs_cluster(),
+                        );
                     }
                     vec![NewEvent::group(
                         &cur.id,

@@ -6,7 +6,7 @@ impl Control {
     /// Waits a little (up to [`PROGRESS_LOOK`], less when the monitor pokes the group) for the replicas of `specs`
     /// to report their links up. True when all are; false when some are still on their way (waiting for their
     /// primary, receiving a full sync or loading it), and the step ends so the next one looks again at once. A
-    /// replica past its deadline ([`crate::progress`]) is restarted, to sync afresh, and the step fails.
+    /// replica past its deadline ([`crate::rules::progress`]) is restarted, to sync afresh, and the step fails.
     pub(super) async fn wait_for_links(
         &self,
         g: &ReplicationGroup,
@@ -91,13 +91,13 @@ impl Control {
                     Verdict::OnItsWay => continue,
                     Verdict::Stalled => format!(
                         "no progress for {:?} while {} ({} of its data)",
-                        crate::progress::STALL,
+                        crate::rules::progress::STALL,
                         w.phase,
-                        crate::progress::human_bytes(w.done)
+                        crate::rules::progress::human_bytes(w.done)
                     ),
                     Verdict::Overdue(limit) => format!(
                         "not synced within {limit:?}, the deadline for {} of data",
-                        crate::progress::human_bytes(w.size)
+                        crate::rules::progress::human_bytes(w.size)
                     ),
                 };
                 self.restart_stuck(spec, &why).await?;
@@ -171,13 +171,13 @@ impl Control {
                     Verdict::OnItsWay => continue,
                     Verdict::Stalled => format!(
                         "its load made no progress for {:?} ({} of {} read)",
-                        crate::progress::STALL,
-                        crate::progress::human_bytes(w.done),
-                        crate::progress::human_bytes(w.total)
+                        crate::rules::progress::STALL,
+                        crate::rules::progress::human_bytes(w.done),
+                        crate::rules::progress::human_bytes(w.total)
                     ),
                     Verdict::Overdue(limit) => format!(
                         "it did not load {} of data within {limit:?}",
-                        crate::progress::human_bytes(w.size)
+                        crate::rules::progress::human_bytes(w.size)
                     ),
                 };
                 tracing::warn!(group = %g.id, node = %spec.name, %why, "node stuck loading its data");

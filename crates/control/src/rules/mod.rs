@@ -1,5 +1,17 @@
 //! AWS's rules for names, windows and counts, as pure functions (unit-tested with chosen values).
 
+pub mod capacity;
+pub mod failover;
+pub mod layout;
+pub mod node_types;
+pub mod parameters;
+pub mod progress;
+pub mod security;
+pub mod slots;
+pub mod snapshots;
+pub mod versions;
+pub mod windows;
+
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
 use crate::error::{invalid, Result};
@@ -399,6 +411,55 @@ pub fn read_page_marker(marker: Option<&str>) -> crate::error::Result<Option<Str
     String::from_utf8(bytes.ok_or_else(bad)?)
         .map(Some)
         .map_err(|_| bad())
+}
+
+/// Validates tags and turns them into pairs (a missing value is the empty string).
+pub fn tag_pairs(tags: &[wire::input::Tag]) -> Result<Vec<(String, String)>> {
+    if tags.len() > crate::rules::MAX_TAGS {
+        return Err(crate::error::ControlError::TagQuotaPerResourceExceeded(
+            format!(
+                "At most {} tags are allowed on a resource; {} were given.",
+                crate::rules::MAX_TAGS,
+                tags.len()
+            ),
+        ));
+    }
+    tags.iter()
+        .map(|t| {
+            let v = t.value.clone().unwrap_or_default();
+            crate::rules::tag(&t.key, &v)?;
+            Ok((t.key.clone(), v))
+        })
+        .collect()
+}
+
+/// Checks an SNS topic ARN: `arn:aws:sns:<region>:<12-digit account>:<name>`.
+pub fn topic_arn(arn: &str) -> Result<()> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "sns"
+        && !parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && !parts[5].is_empty()
+        && parts[5].len() <= 256
+        && parts[5]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !ok {
+        return Err(invalid(format!(
+            "Invalid NotificationTopicArn '{}': expected arn:aws:sns:<region>:<account id>:<topic name>.",
+            crate::rules::shown(arn)
+        )));
+    }
+    Ok(())
+}
+
+/// The topic's name, which names its notification file.
+pub fn topic_name(arn: &str) -> &str {
+    arn.rsplit(':').next().unwrap_or(arn)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use wire::input::{CreateReplicationGroup, NodeGroupConfiguration};
 use crate::error::{combination, invalid, ControlError, Result};
 use crate::model::ClusterMode;
 use crate::rules;
-use crate::slots::{self, Ranges};
+use crate::rules::slots::{self, Ranges};
 
 /// AWS's default quota of node groups in a replication group.
 pub const MAX_SHARDS: usize = 90;

@@ -39,7 +39,7 @@ pub fn check(nodes: usize, data_bytes: u64, host: &HostMemory) -> Result<(), Str
     if needed <= room {
         return Ok(());
     }
-    let h = crate::progress::human_bytes;
+    let h = crate::rules::progress::human_bytes;
     let mut why = format!(
         "{} is free for new nodes (the kernel's MemAvailable {}",
         h(room),

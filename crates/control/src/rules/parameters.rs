@@ -351,7 +351,7 @@ pub fn node_params(
 /// The item memory (MiB) of a Memcached node of `node_type`: AWS's node-type-specific `max_cache_memory`, the
 /// memory a node of that type has for data.
 pub fn max_cache_memory_mib(node_type: &str) -> u64 {
-    crate::node_types::maxmemory(node_type).unwrap_or(512 << 20) >> 20
+    crate::rules::node_types::maxmemory(node_type).unwrap_or(512 << 20) >> 20
 }
 
 /// Memcached's worker threads on a node of `node_type` (AWS's node-type-specific `num_threads`): one per vCPU of

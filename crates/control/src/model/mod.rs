@@ -2,6 +2,15 @@
 //! identities we decided for it (they must survive restarts). What the nodes report (roles, liveness) is
 //! observed, kept in memory only, see [`crate::observe`].
 
+pub mod log_delivery;
+pub mod parameter_group;
+pub mod slots;
+pub mod subnet_group;
+
+pub use log_delivery::LogDelivery;
+pub use parameter_group::ParameterGroup;
+pub use subnet_group::SubnetGroup;
+
 use std::net::{IpAddr, SocketAddr};
 
 use chrono::{DateTime, Utc};
@@ -230,7 +239,7 @@ pub struct ReplicationGroup {
     pub next_parameter_group: Option<String>,
     /// `LogDeliveryConfigurations`: the slow log and engine log deliveries.
     #[serde(default)]
-    pub log_delivery: Vec<crate::log_delivery::LogDelivery>,
+    pub log_delivery: Vec<log_delivery::LogDelivery>,
 }
 
 /// An online resharding: slot moves between node groups, done range by range. A shard's `slots` always say who
@@ -252,11 +261,7 @@ pub struct Resharding {
 impl Resharding {
     /// `SlotMigration.ProgressPercentage`.
     pub fn progress(&self) -> f64 {
-        let left: u32 = self
-            .moves
-            .iter()
-            .map(|m| crate::slots::count(&m.ranges))
-            .sum();
+        let left: u32 = self.moves.iter().map(|m| slots::count(&m.ranges)).sum();
         if self.total_slots == 0 {
             return 100.0;
         }
@@ -312,7 +317,7 @@ impl Shard {
 
     /// `Slots` as AWS shows it: inclusive ranges joined by commas, `0-5461` or `0-324,5462-5692`.
     pub fn slots_text(&self) -> String {
-        crate::slots::text(&self.slots)
+        slots::text(&self.slots)
     }
 
     /// The members whose roles a switchover in progress is changing: left alone by role corrections.
@@ -863,7 +868,7 @@ fn redis() -> String {
 }
 
 fn default_subnet_group() -> String {
-    crate::subnet_groups::DEFAULT.to_string()
+    subnet_group::DEFAULT.to_string()
 }
 
 /// `CacheClusterStatus` of a Memcached cluster.

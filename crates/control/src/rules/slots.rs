@@ -5,17 +5,7 @@
 use engine::cluster::SLOTS;
 
 use crate::error::{invalid, Result};
-
-/// Inclusive slot ranges, in order, none touching another.
-pub type Ranges = Vec<(u16, u16)>;
-
-/// How many slots `ranges` hold.
-pub fn count(ranges: &[(u16, u16)]) -> u32 {
-    ranges
-        .iter()
-        .map(|(a, b)| u32::from(*b) - u32::from(*a) + 1)
-        .sum()
-}
+pub use crate::model::slots::{count, text, Ranges};
 
 /// Sorts `ranges` and joins those that touch or overlap.
 pub fn normalize(mut ranges: Ranges) -> Ranges {
@@ -79,15 +69,6 @@ pub fn parse(text: &str) -> Result<Ranges> {
         )));
     }
     Ok(n)
-}
-
-/// `Slots` as AWS writes it.
-pub fn text(ranges: &[(u16, u16)]) -> String {
-    ranges
-        .iter()
-        .map(|(a, b)| format!("{a}-{b}"))
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// Whether `shards` cover every slot exactly once.

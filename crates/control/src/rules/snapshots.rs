@@ -1,0 +1,156 @@
+//! Snapshots' names and the automatic snapshots' schedule, as pure functions.
+
+use crate::error::invalid;
+use crate::error::Result;
+
+use crate::rules;
+
+/// Checks a snapshot name: 1–255 characters, a letter first, letters, digits and hyphens, no `--` and no hyphen
+/// at the end; `automatic.` names are the scheduler's. Returns it lower-cased, as AWS stores it.
+pub fn check_name(kind: &str, name: &str) -> Result<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !name.contains("--")
+        && !name.ends_with('-');
+    if !ok {
+        return Err(invalid(format!(
+            "Invalid {kind} '{}': 1 to 255 letters, digits and hyphens, beginning with a letter, without two \
+             hyphens in a row or one at the end.",
+            rules::shown(name)
+        )));
+    }
+    Ok(name.to_ascii_lowercase())
+}
+
+/// The file name (without `.rdb`) of snapshot `name`: see [`Control::snapshot_file`].
+pub fn file_stem(name: &str) -> String {
+    if name.len() <= 200 {
+        return name.to_string();
+    }
+    let digest = engine::secret::sha256_hex(name);
+    format!("{}-{}", &name[..180], &digest[..16])
+}
+
+/// The start of the occurrence of daily `window` that contains `now`, if `now` is inside one.
+pub fn window_occurrence(
+    window: &crate::rules::DailyWindow,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::Timelike;
+    let minute = now.hour() * 60 + now.minute();
+    let since_start = (minute + 24 * 60 - window.start) % (24 * 60);
+    if since_start >= window.len_minutes() {
+        return None;
+    }
+    let start_of_minute = now
+        .with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap_or(now);
+    Some(start_of_minute - chrono::Duration::minutes(i64::from(since_start)))
+}
+
+/// What the scheduler does for one group at `now`: whether an automatic snapshot is due (retention above 0,
+/// inside the snapshot window, and none taken yet in this occurrence of the window), and which automatic
+/// snapshots are past retention (taken more than `retention` days before `now`). A pure function of time and
+/// state.
+pub fn automatic_work(
+    now: chrono::DateTime<chrono::Utc>,
+    window: &crate::rules::DailyWindow,
+    retention: i32,
+    automatic: &[(String, chrono::DateTime<chrono::Utc>)],
+) -> (bool, Vec<String>) {
+    let due = retention > 0
+        && window_occurrence(window, now)
+            .is_some_and(|start| !automatic.iter().any(|(_, taken)| *taken >= start));
+    let expired = automatic
+        .iter()
+        .filter(|(_, taken)| now - *taken > chrono::Duration::days(i64::from(retention.max(0))))
+        .filter(|_| retention > 0)
+        .map(|(n, _)| n.clone())
+        .collect();
+    (due, expired)
+}
+
+/// AWS's name of an automatic snapshot: `automatic.<group>-YYYY-MM-DD-HH-MM`.
+pub fn automatic_name(group: &str, t: chrono::DateTime<chrono::Utc>) -> String {
+    format!("automatic.{group}-{}", t.format("%Y-%m-%d-%H-%M"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::DailyWindow;
+    use chrono::TimeZone;
+
+    fn at(d: u32, h: u32, m: u32) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc
+            .with_ymd_and_hms(2026, 11, d, h, m, 0)
+            .single()
+            .expect("time")
+    }
+
+    #[test]
+    fn automatic_snapshots_once_a_window_and_pruned_past_retention() {
+        let w = DailyWindow::parse("05:00-06:00").expect("window");
+        // Outside the window: nothing; at its edges: in from 05:00, out from 06:00.
+        assert!(!automatic_work(at(10, 4, 59), &w, 1, &[]).0);
+        assert!(automatic_work(at(10, 5, 0), &w, 1, &[]).0);
+        assert!(automatic_work(at(10, 5, 59), &w, 1, &[]).0);
+        assert!(!automatic_work(at(10, 6, 0), &w, 1, &[]).0);
+        // Retention 0: never, and nothing pruned.
+        let old = vec![("automatic.rg-2026-11-01-05-00".to_string(), at(1, 5, 0))];
+        assert_eq!(automatic_work(at(10, 5, 30), &w, 0, &old), (false, vec![]));
+        // Taken in this occurrence: not again the same day; the next day's window: again.
+        let today = vec![("a".to_string(), at(10, 5, 1))];
+        assert!(!automatic_work(at(10, 5, 30), &w, 1, &today).0);
+        assert!(automatic_work(at(11, 5, 0), &w, 1, &today).0);
+        // Retention 1: pruned once more than a day old.
+        assert_eq!(
+            automatic_work(at(11, 5, 0), &w, 1, &today).1,
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            automatic_work(at(11, 5, 2), &w, 1, &today).1,
+            vec!["a".to_string()]
+        );
+        // A longer retention keeps it.
+        assert!(automatic_work(at(11, 5, 2), &w, 3, &today).1.is_empty());
+        // A window across midnight: 23:30-00:30 occurs from 23:30 of one day.
+        let night = DailyWindow::parse("23:30-00:30").expect("window");
+        assert_eq!(
+            window_occurrence(&night, at(11, 0, 10)),
+            Some(at(10, 23, 30))
+        );
+        assert_eq!(
+            window_occurrence(&night, at(10, 23, 45)),
+            Some(at(10, 23, 30))
+        );
+        assert_eq!(window_occurrence(&night, at(11, 0, 30)), None);
+        let yesterday_night = vec![("n".to_string(), at(10, 23, 40))];
+        assert!(
+            !automatic_work(at(11, 0, 10), &night, 1, &yesterday_night).0,
+            "same occurrence"
+        );
+        assert!(
+            automatic_work(at(11, 23, 30), &night, 1, &yesterday_night).0,
+            "next occurrence"
+        );
+        assert_eq!(
+            automatic_name("rg", at(10, 5, 7)),
+            "automatic.rg-2026-11-10-05-07"
+        );
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            check_name("SnapshotName", "My-Snap1").ok().as_deref(),
+            Some("my-snap1")
+        );
+        for bad in ["", "1snap", "a--b", "a-", "a_b", "automatic.x"] {
+            assert!(check_name("SnapshotName", bad).is_err(), "{bad}");
+        }
+    }
+}
