@@ -5,7 +5,7 @@
 //! - **Login**: the API's key pair, or the console password given at start (`CACHEPLANE_CONSOLE_PASSWORD` or
 //!   `--console-password-file`, 16 characters or more). A login gets a session cookie (`HttpOnly`,
 //!   `SameSite=Strict`, 12 hours) holding a random session id that the store knows by its hash
-//!   ([`control::console_sessions`]): a logout ends it for good, "log out everywhere" (`logout-all`, or `cacheplane
+//!   ([`control::actions::console_sessions`]): a logout ends it for good, "log out everywhere" (`logout-all`, or `cacheplane
 //!   console-logout-all`) ends every session, and a restart revives none.
 //! - **Guessing**: failed logins are counted for everyone at once ([`FailedLogins`]): after a few, no login is
 //!   checked for a while that doubles with each further failure, whoever sends it and over however many
@@ -32,7 +32,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use control::console_sessions::{Sessions, LIFETIME as SESSION};
+use control::actions::console_sessions::{Sessions, LIFETIME as SESSION};
 
 use crate::server::AppState;
 

@@ -120,7 +120,7 @@ fn main() -> std::process::ExitCode {
             }),
         Command::ConsoleLogoutAll { data_dir } => {
             config::absolute(&data_dir).and_then(|data_dir| {
-                let n = control::console_sessions::end_all(&data_dir)?;
+                let n = control::actions::console_sessions::end_all(&data_dir)?;
                 println!(
                     "cacheplane: ended {n} console session{}; every browser must log in again",
                     if n == 1 { "" } else { "s" }

@@ -195,7 +195,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         secret_access_key: cfg.secret_access_key.clone(),
         console: if console_on {
             Some(crate::console::Console::new(
-                control::console_sessions::Sessions::open(&cfg.data_dir)
+                control::actions::console_sessions::Sessions::open(&cfg.data_dir)
                     .context("opening the console's sessions")?,
                 cfg.console_password.clone(),
                 metrics_interval,

@@ -1,6 +1,6 @@
 //! The log delivery worker: every [`POLL`], for each group with `LogDeliveryConfigurations`, reads each node's new
 //! slow log entries (`SLOWLOG GET`) and new engine log lines (its log file, past a byte offset), turns them into
-//! AWS's records ([`crate::log_delivery`]) and delivers them, then moves the configurations' statuses on.
+//! AWS's records ([`crate::rules::log_delivery`]) and delivers them, then moves the configurations' statuses on.
 //!
 //! Delivery is at least once and in order per node. Where a node's reading got to is a cursor: for the slow log the
 //! process's `run_id` and the last entry id delivered (ids start again when a node restarts), for the engine log a
@@ -16,9 +16,9 @@ use engine::admin::AdminClient;
 use tokio::sync::watch;
 
 use crate::error::{ControlError, Result};
-use crate::log_delivery::{engine_record, engine_time_ms, slow_record};
 use crate::model::LogDelivery;
 use crate::model::{Member, ReplicationGroup};
+use crate::rules::log_delivery::{engine_record, engine_time_ms, slow_record};
 use crate::Control;
 
 /// How often nodes are read.
@@ -189,7 +189,7 @@ impl Control {
             engine::private::create_dir(&dir)?;
             let path = dir.join(format!("{}.log", d.destination));
             if std::fs::metadata(&path)
-                .is_ok_and(|md| md.len() >= crate::log_delivery::FIREHOSE_FILE_BYTES)
+                .is_ok_and(|md| md.len() >= crate::rules::log_delivery::FIREHOSE_FILE_BYTES)
             {
                 std::fs::rename(&path, dir.join(format!("{}.log.1", d.destination))).map_err(io)?;
             }

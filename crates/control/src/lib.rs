@@ -6,38 +6,26 @@
 //! the reconciler and return at once; they never wait for Redis. Typed inputs and output shapes are the plain
 //! data types of `wire::input` / `wire::output` (no HTTP or XML is touched here).
 
-mod cache_clusters;
-mod cluster_mode;
+pub mod actions;
 pub mod console;
-pub mod console_sessions;
 pub mod delivery;
 pub mod error;
-pub mod log_delivery;
 pub mod logs;
-mod memcached;
 pub mod metrics;
-pub mod migration;
 pub mod model;
-pub mod modify;
 pub mod monitor;
 pub mod notify;
 pub mod observe;
-pub mod parameter_groups;
 pub mod reconciler;
-mod resharding;
 pub mod rules;
-pub mod snapshots;
+pub mod state;
 pub mod status;
 pub mod store;
-pub mod subnet_groups;
-pub mod users;
 
-mod catalog;
-mod ha;
-mod replication_groups;
 mod views;
 
 use crate::rules::capacity;
+use crate::state::State;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -47,7 +35,6 @@ use engine::binary::EngineBinary;
 use engine::secret::AdminCredentials;
 
 pub use error::{ControlError, Result};
-use model::{ReplicationGroup, StandaloneCluster};
 use store::Store;
 
 /// How the daemon is set up.
@@ -168,41 +155,6 @@ impl Settings {
                         .join(", ")
                 ))
             })
-    }
-}
-
-/// Groups and standalone clusters in memory, with the store they are written through to.
-#[derive(Debug)]
-pub(crate) struct State {
-    pub store: Store,
-    pub groups: BTreeMap<String, ReplicationGroup>,
-    pub standalone: BTreeMap<String, StandaloneCluster>,
-    pub users: BTreeMap<String, model::User>,
-    pub user_groups: BTreeMap<String, model::UserGroup>,
-    pub snapshots: BTreeMap<String, model::Snapshot>,
-    pub subnet_groups: BTreeMap<String, model::SubnetGroup>,
-    pub memcached: BTreeMap<String, model::MemcachedCluster>,
-}
-
-impl State {
-    /// A replication group by id, as the replication group actions see them: the vessel of a standalone cache
-    /// cluster is not one.
-    pub(crate) fn replication_group(&self, id: &str) -> Option<&ReplicationGroup> {
-        self.groups
-            .get(&id.to_ascii_lowercase())
-            .filter(|g| !g.standalone)
-    }
-
-    /// Writes `g` with its events in one transaction, then keeps it in memory: the one way a mutation lands.
-    pub fn save_group(
-        &mut self,
-        g: &ReplicationGroup,
-        t: DateTime<Utc>,
-        events: &[model::NewEvent],
-    ) -> Result<()> {
-        self.store.put_group(g, t, events)?;
-        self.groups.insert(g.id.clone(), g.clone());
-        Ok(())
     }
 }
 

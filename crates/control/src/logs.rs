@@ -18,6 +18,7 @@
 //! takes requests one at a time, so the API, the health of nodes and everything else the runtime does never wait
 //! on a long search.
 
+use crate::rules::log_delivery::check_group_name;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -89,22 +90,6 @@ fn internal(e: impl std::fmt::Display) -> LogsError {
 }
 
 type R<T> = Result<T, LogsError>;
-
-/// Checks a log group name: 1–512 characters of letters, digits, `.`, `-`, `_`, `/` and `#`.
-pub fn check_group_name(name: &str) -> R<()> {
-    if name.is_empty()
-        || name.len() > 512
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-/#".contains(&b))
-    {
-        return Err(LogsError::invalid(format!(
-            "Invalid log group name '{}': it must be 1 to 512 characters of letters, digits, '.', '-', '_', '/' and '#'.",
-            name.chars().take(100).collect::<String>()
-        )));
-    }
-    Ok(())
-}
 
 fn page_limit(limit: Option<i64>, max: i64) -> R<i64> {
     match limit {

@@ -77,7 +77,8 @@ impl Control {
                     .collect(),
             })
             .collect();
-        let (log_delivery, pending_log_delivery) = crate::log_delivery::views(&g.log_delivery);
+        let (log_delivery, pending_log_delivery) =
+            crate::rules::log_delivery::views(&g.log_delivery);
         output::ReplicationGroup {
             replication_group_id: g.id.clone(),
             description: g.description.clone(),

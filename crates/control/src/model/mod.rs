@@ -410,7 +410,7 @@ pub struct User {
     #[serde(default)]
     pub leaving: Vec<String>,
     /// While `deleting`: since when. A deleted user is listed `deleting` for at least
-    /// [`crate::users::DELETING_SHOWN`], as on AWS, however fast its nodes drop it.
+    /// [`crate::actions::users::DELETING_SHOWN`], as on AWS, however fast its nodes drop it.
     #[serde(default)]
     pub deleting_since: Option<DateTime<Utc>>,
 }

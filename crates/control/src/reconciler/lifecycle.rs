@@ -147,7 +147,7 @@ impl Control {
         for m in g.members() {
             let spec = self.node_spec(g, m)?;
             if g.retain_cluster_id.as_deref() == Some(m.cluster_id.as_str()) {
-                retained = Some(crate::cache_clusters::vessel_of(g, m));
+                retained = Some(crate::actions::cache_clusters::vessel_of(g, m));
                 continue;
             }
             self.stop_member(&spec, Stop::Discard).await;

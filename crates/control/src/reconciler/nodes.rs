@@ -57,7 +57,7 @@ impl Control {
                 None => rules::default_user_rules(g.auth.as_ref()),
             },
             tls,
-            users: crate::users::node_users(g.acl.as_ref()),
+            users: crate::actions::users::node_users(g.acl.as_ref()),
             // A group whose nodes run Redis Cluster is loaded by slot once formed (`restore_by_slot`).
             restore_rdb: match (&g.restore_from, g.status, is_primary) {
                 (Some(name), GroupStatus::Creating, true) if !g.cluster_mode.runs_cluster() => {
@@ -118,7 +118,7 @@ impl Control {
                 None => rules::default_user_rules(s.auth.as_ref()),
             },
             tls,
-            users: crate::users::node_users(s.acl.as_ref()),
+            users: crate::actions::users::node_users(s.acl.as_ref()),
             restore_rdb: None,
             engine_version: binary.version_triple(),
             cluster: None,

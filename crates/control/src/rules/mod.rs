@@ -3,8 +3,10 @@
 pub mod capacity;
 pub mod failover;
 pub mod layout;
+pub mod log_delivery;
 pub mod node_types;
 pub mod parameters;
+pub mod placement;
 pub mod progress;
 pub mod security;
 pub mod slots;

@@ -373,7 +373,7 @@ impl Control {
     }
 
     /// The replication groups (and their member clusters) using parameter group `name`.
-    fn users_of_parameter_group(&self, st: &crate::State, name: &str) -> Vec<String> {
+    fn users_of_parameter_group(&self, st: &crate::state::State, name: &str) -> Vec<String> {
         let mut users: Vec<String> = st
             .groups
             .values()

@@ -17,7 +17,8 @@ use crate::model::{
 };
 use crate::rules::node_types;
 use crate::rules::{self, WeeklyWindow};
-use crate::{now, Control, State};
+use crate::state::State;
+use crate::{now, Control};
 
 /// AWS's limit of nodes in one Memcached cluster (without a quota increase).
 pub(crate) const MAX_NODES: u32 = 40;
@@ -55,7 +56,7 @@ fn zones_for(n: usize, cross_az: bool, allowed: &[String], existing: &[String]) 
         return vec![z; n];
     }
     let existing: Vec<&str> = existing.iter().map(String::as_str).collect();
-    crate::ha::spread_over(allowed, &existing, n)
+    crate::rules::placement::spread_over(allowed, &existing, n)
 }
 
 /// True when version `a` is older than `b`.
@@ -320,7 +321,7 @@ impl Control {
                 "Cache cluster {id} already exists."
             )));
         }
-        let mut taken = crate::replication_groups::taken_addresses(&st);
+        let mut taken = crate::state::taken_addresses(&st);
         let config_address = engine::address::allocate(port, &taken)?;
         taken.push(config_address);
         let mut nodes = Vec::with_capacity(n);
@@ -670,7 +671,7 @@ impl Control {
         remove: &[String],
         t: chrono::DateTime<chrono::Utc>,
     ) -> Result<()> {
-        let mut taken = crate::replication_groups::taken_addresses(st);
+        let mut taken = crate::state::taken_addresses(st);
         for zone in zones {
             let address = engine::address::allocate(c.port, &taken)?;
             taken.push(address);

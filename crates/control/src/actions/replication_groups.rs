@@ -4,6 +4,9 @@
 use crate::error::not_yet;
 use crate::rules::tag_pairs;
 use crate::rules::versions::default_parameter_group;
+use crate::state::check_node_quota;
+use crate::state::taken_addresses;
+use crate::state::taken_ports;
 use std::net::IpAddr;
 
 use wire::input::{
@@ -19,10 +22,7 @@ use crate::model::{
 use crate::rules::layout::ShardPlan;
 use crate::rules::node_types;
 use crate::rules::{self, DailyWindow, WeeklyWindow};
-use crate::{now, Control, State};
-
-/// Most nodes one daemon runs (a guard against exhausting the machine, like AWS's per-customer node quota).
-pub const MAX_NODES: usize = 300;
+use crate::{now, Control};
 
 /// Everything `CreateReplicationGroup` decides before touching state.
 pub(crate) struct CreatePlan {
@@ -424,7 +424,7 @@ impl Control {
             }
         };
         let tags = tag_pairs(input.tags.as_deref().unwrap_or_default())?;
-        let log_delivery = crate::log_delivery::apply(
+        let log_delivery = crate::rules::log_delivery::apply(
             &[],
             input
                 .log_delivery_configurations
@@ -859,51 +859,4 @@ impl Control {
         };
         Ok((page, marker))
     }
-}
-
-/// Every port handed out to dual-stack nodes and endpoints (they share `::1`).
-pub(crate) fn taken_ports(st: &State) -> Vec<u16> {
-    let mut v = Vec::new();
-    for g in st.groups.values() {
-        if let Some(d) = &g.dual_stack {
-            v.extend([d.primary_port, d.reader_port]);
-        }
-        v.extend(g.members().chain(&g.removing).filter_map(|m| m.port));
-    }
-    v.extend(st.standalone.values().filter_map(|s| s.member.port));
-    v
-}
-
-/// Refuses `more` nodes past [`MAX_NODES`] (the nodes of every group and standalone cluster, those still being
-/// removed included).
-pub(crate) fn check_node_quota(st: &State, more: usize) -> Result<()> {
-    let in_use: usize = st
-        .groups
-        .values()
-        .map(|g| g.members().count() + g.removing.len())
-        .sum::<usize>()
-        + st.standalone.len();
-    if in_use + more > MAX_NODES {
-        return Err(ControlError::NodeQuotaForCustomerExceeded(format!(
-            "This Cacheplane runs at most {MAX_NODES} nodes; {in_use} are in use."
-        )));
-    }
-    Ok(())
-}
-
-/// Every loopback address in use by this daemon's groups and clusters.
-pub(crate) fn taken_addresses(st: &State) -> Vec<IpAddr> {
-    let mut v = Vec::new();
-    for g in st.groups.values() {
-        v.push(g.primary_endpoint);
-        v.push(g.reader_endpoint);
-        v.extend(g.configuration_endpoint);
-        v.extend(g.members().chain(&g.removing).map(|m| m.address));
-    }
-    v.extend(st.standalone.values().map(|s| s.member.address));
-    for c in st.memcached.values() {
-        v.push(c.config_address);
-        v.extend(c.nodes.iter().map(|n| n.address));
-    }
-    v
 }

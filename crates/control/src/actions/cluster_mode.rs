@@ -206,7 +206,7 @@ impl Control {
             // One shard owning every slot, reached by cluster clients at the configuration endpoint.
             g.first_shard_mut().slots = vec![(0, engine::cluster::SLOTS - 1)];
             if g.configuration_endpoint.is_none() {
-                let taken = crate::replication_groups::taken_addresses(&st);
+                let taken = crate::state::taken_addresses(&st);
                 g.configuration_endpoint = Some(engine::address::allocate(g.port, &taken)?);
             }
         }
@@ -271,7 +271,7 @@ mod tests {
 
     #[test]
     fn only_the_parameter_group_may_accompany_cluster_mode() {
-        let g = crate::modify::tests::sample_group();
+        let g = crate::actions::modify::tests::sample_group();
         let mut r = request("compatible");
         r.cache_node_type = Some("cache.r7g.large".into());
         r.snapshot_retention_limit = Some(1);
@@ -302,7 +302,7 @@ mod tests {
 
     #[test]
     fn aws_path_and_preconditions() {
-        let mut g = crate::modify::tests::sample_group();
+        let mut g = crate::actions::modify::tests::sample_group();
         let e =
             check_change(&g, ClusterMode::Enabled, &request("enabled"), None).expect_err("refused");
         assert!(e.to_string().contains("only through compatible"), "{e}");

@@ -20,7 +20,8 @@ use wire::output;
 use crate::error::{combination, invalid, ControlError, Result};
 use crate::model::{ClusterMode, GroupStatus, NewEvent, ReplicationGroup, ShardSnapshot, Snapshot};
 use crate::rules::tag_pairs;
-use crate::{now, rules, Control, State};
+use crate::state::State;
+use crate::{now, rules, Control};
 
 /// `SnapshotSource` of a snapshot asked for by a user.
 pub const MANUAL: &str = "manual";

@@ -2,7 +2,8 @@
 //! `RebootCacheCluster`. Each validates against AWS's rules, records the new spec and its events in one
 //! transaction and wakes the group's worker; the worker does the work on the nodes.
 
-use std::collections::BTreeMap;
+use crate::rules::placement::spread;
+use crate::state::next_member_id;
 
 use chrono::Duration as ChronoDuration;
 use wire::input::{ChangeReplicaCount, ConfigureShard, RebootCacheCluster, TestFailover};
@@ -10,8 +11,9 @@ use wire::output;
 
 use crate::error::{combination, invalid, ControlError, Result};
 use crate::model::{Failover, GroupStatus, Member, NewEvent, ReplicationGroup};
-use crate::replication_groups::{check_node_quota, taken_addresses, taken_ports};
-use crate::{now, rules, Control, State};
+use crate::state::State;
+use crate::state::{check_node_quota, taken_addresses, taken_ports};
+use crate::{now, rules, Control};
 
 /// `TestFailover` calls allowed in any rolling 24 hours (AWS's limit, counted across the account).
 pub const TEST_FAILOVERS_PER_DAY: usize = 15;
@@ -105,34 +107,6 @@ fn shard_name(g: &ReplicationGroup, shard: &str) -> String {
         format!("node group {shard} of replication group {}", g.id)
     } else {
         format!("replication group {}", g.id)
-    }
-}
-
-/// A new member's id: `<rg>-<nnn>` with cluster mode disabled, `<rg>-<node group>-<nnn>` with it enabled; the
-/// number after the highest in use (in the group, or in the node group), skipping standalone clusters' ids.
-pub(crate) fn next_member_id(st: &State, g: &ReplicationGroup, shard: &str) -> String {
-    let cme = g.cluster_mode == crate::model::ClusterMode::Enabled;
-    let prefix = if cme {
-        format!("{}-{shard}-", g.id)
-    } else {
-        format!("{}-", g.id)
-    };
-    let mut next = g
-        .members()
-        .chain(&g.removing)
-        .filter_map(|m| m.cluster_id.strip_prefix(&prefix)?.parse::<u32>().ok())
-        .max()
-        .unwrap_or(0)
-        + 1;
-    loop {
-        let id = format!("{prefix}{next:03}");
-        if !st.standalone.contains_key(&id)
-            && !st.groups.contains_key(&id)
-            && !st.groups.values().any(|o| o.member(&id).is_some())
-        {
-            return id;
-        }
-        next += 1;
     }
 }
 
@@ -618,34 +592,4 @@ impl Control {
         self.wake();
         Ok(self.view_standalone(&s, false))
     }
-}
-
-/// Zones for `n` new nodes of `g`: each time the zone with the fewest of the group's nodes (the first listed on
-/// a tie), so nodes stay spread.
-pub(crate) fn spread(g: &ReplicationGroup, zones: &[String], n: usize) -> Vec<String> {
-    let existing: Vec<&str> = g.members().map(|m| m.availability_zone.as_str()).collect();
-    spread_over(zones, &existing, n)
-}
-
-/// `n` zones of `zones` for new nodes, each the one holding fewest of the `existing` nodes and those picked before
-/// it (ties: the first in `zones`).
-pub(crate) fn spread_over(zones: &[String], existing: &[&str], n: usize) -> Vec<String> {
-    let mut count: BTreeMap<&str, usize> = zones.iter().map(|z| (z.as_str(), 0)).collect();
-    for z in existing {
-        if let Some(c) = count.get_mut(z) {
-            *c += 1;
-        }
-    }
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let Some(z) = zones
-            .iter()
-            .min_by_key(|z| count.get(z.as_str()).copied().unwrap_or(0))
-        else {
-            break;
-        };
-        *count.entry(z.as_str()).or_default() += 1;
-        out.push(z.clone());
-    }
-    out
 }

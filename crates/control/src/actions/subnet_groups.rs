@@ -18,7 +18,8 @@ use crate::error::{combination, invalid, ControlError, Result};
 use crate::model::subnet_group::DEFAULT;
 use crate::model::SubnetGroup;
 use crate::rules::tag_pairs;
-use crate::{rules, Control, Settings, State};
+use crate::state::State;
+use crate::{rules, Control, Settings};
 
 /// Subnet groups a deployment holds at most besides `default` (`CacheSubnetGroupQuotaExceeded`). AWS's default
 /// quota per Region (UNCERTAIN in AWS's pages; 150 chosen).

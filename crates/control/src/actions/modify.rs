@@ -385,7 +385,7 @@ impl Control {
             .as_deref()
             .filter(|l| !l.is_empty())
         {
-            let next = crate::log_delivery::apply(
+            let next = crate::rules::log_delivery::apply(
                 &g.log_delivery,
                 requests,
                 &g.engine,

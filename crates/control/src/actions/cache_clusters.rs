@@ -410,7 +410,7 @@ impl Control {
         // The new replicas, placed as asked (the first zone listed is the primary's) or spread over the subnet
         // group's zones.
         let more = (n - 1) as usize;
-        crate::replication_groups::check_node_quota(&st, more)?;
+        crate::state::check_node_quota(&st, more)?;
         let allowed = st.subnet_group_zones(&self.inner.settings, &g.cache_subnet_group)?;
         let zones: Vec<String> = match input.preferred_cache_cluster_azs.as_deref() {
             Some(z) if !z.is_empty() => {
@@ -429,15 +429,15 @@ impl Control {
                 }
                 z[1..].to_vec()
             }
-            _ => crate::ha::spread(&g, &allowed, more),
+            _ => crate::rules::placement::spread(&g, &allowed, more),
         };
-        let mut taken = crate::replication_groups::taken_addresses(&st);
+        let mut taken = crate::state::taken_addresses(&st);
         let mut events = vec![NewEvent::group(
             &g.id,
             format!("Creating replication group {id} with cache cluster {cc} as its primary"),
         )];
         for zone in zones {
-            let member_id = crate::ha::next_member_id(&st, &g, "0001");
+            let member_id = crate::state::next_member_id(&st, &g, "0001");
             let address = engine::address::allocate(g.port, &taken)?;
             taken.push(address);
             events.push(NewEvent::cluster(
@@ -593,7 +593,7 @@ impl Control {
                 "Cache cluster {id} already exists."
             )));
         }
-        crate::replication_groups::check_node_quota(&st, 1)?;
+        crate::state::check_node_quota(&st, 1)?;
         let allowed = st.subnet_group_zones(&self.inner.settings, &g.cache_subnet_group)?;
         let zone = match wanted_zone {
             Some(z) if allowed.contains(&z) => z,
@@ -604,16 +604,16 @@ impl Control {
                 allowed.join(", ")
             )))
             }
-            None => crate::ha::spread(&g, &allowed, 1)
+            None => crate::rules::placement::spread(&g, &allowed, 1)
                 .pop()
                 .ok_or_else(|| ControlError::Internal("no zone".into()))?,
         };
-        let taken = crate::replication_groups::taken_addresses(&st);
+        let taken = crate::state::taken_addresses(&st);
         let address = engine::address::allocate(g.port, &taken)?;
         let port = match g.dual_stack {
             Some(_) => Some(engine::address::allocate_port(
                 &[address, engine::address::IPV6_LOOPBACK],
-                &crate::replication_groups::taken_ports(&st),
+                &crate::state::taken_ports(&st),
             )?),
             None => None,
         };

@@ -118,7 +118,7 @@ pub fn apply(
                         "DestinationDetails.CloudWatchLogsDetails.LogGroup is required for cloudwatch-logs.",
                     )
                 })?;
-            crate::logs::check_group_name(&group).map_err(|e| invalid(e.message))?;
+            crate::rules::log_delivery::check_group_name(&group).map_err(|e| invalid(e.message))?;
             group
         } else {
             let stream = details
@@ -229,6 +229,22 @@ pub fn engine_time_ms(l: &engine::logs::LogLine) -> Option<i64> {
     chrono::NaiveDateTime::parse_from_str(&l.time, "%d %b %Y %H:%M:%S%.3f")
         .ok()
         .map(|t| t.and_utc().timestamp_millis())
+}
+
+/// Checks a log group name: 1–512 characters of letters, digits, `.`, `-`, `_`, `/` and `#`.
+pub fn check_group_name(name: &str) -> std::result::Result<(), wire::logs::LogsError> {
+    if name.is_empty()
+        || name.len() > 512
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-/#".contains(&b))
+    {
+        return Err(wire::logs::LogsError::invalid(format!(
+            "Invalid log group name '{}': it must be 1 to 512 characters of letters, digits, '.', '-', '_', '/' and '#'.",
+            name.chars().take(100).collect::<String>()
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

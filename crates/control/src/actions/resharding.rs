@@ -14,9 +14,9 @@ use crate::error::{combination, invalid, ControlError, Result};
 use crate::model::{
     ClusterMode, GroupStatus, Member, NewEvent, ReplicationGroup, Resharding, Shard, SlotMove,
 };
-use crate::replication_groups::{check_node_quota, taken_addresses};
 use crate::rules::layout::{MAX_REPLICAS, MAX_SHARDS};
 use crate::rules::{self, node_types};
+use crate::state::{check_node_quota, taken_addresses};
 use crate::{now, Control};
 
 impl Control {
@@ -239,7 +239,7 @@ impl Control {
     /// `ReshardingConfiguration` when given. Returns their events.
     fn add_shards(
         &self,
-        st: &crate::State,
+        st: &crate::state::State,
         g: &mut ReplicationGroup,
         n: usize,
         input: &ModifyReplicationGroupShardConfiguration,

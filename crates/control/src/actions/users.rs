@@ -24,8 +24,9 @@ use wire::output;
 use crate::error::{combination, invalid, ControlError, Result};
 use crate::model::{Acl, GroupStatus, NewEvent, ReplicationGroup, User, UserGroup};
 use crate::rules::tag_pairs;
+use crate::state::State;
 use crate::store::AccessChange;
-use crate::{now, rules, Control, State};
+use crate::{now, rules, Control};
 
 /// The built-in user every deployment has, as on ElastiCache.
 pub const DEFAULT_USER_ID: &str = "default";

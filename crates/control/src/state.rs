@@ -1,0 +1,125 @@
+//! The control plane's state in memory — groups, standalone and Memcached clusters, users, snapshots, subnet groups —
+//! with the store it is written through to, and what is read across all of it (addresses and ports in use, the node
+//! quota, new member ids).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{ControlError, Result};
+use crate::model::{self, ReplicationGroup, StandaloneCluster};
+use crate::store::Store;
+
+/// Most nodes one daemon runs (a guard against exhausting the machine, like AWS's per-customer node quota).
+pub const MAX_NODES: usize = 300;
+
+/// Groups and standalone clusters in memory, with the store they are written through to.
+#[derive(Debug)]
+pub struct State {
+    pub store: Store,
+    pub groups: BTreeMap<String, ReplicationGroup>,
+    pub standalone: BTreeMap<String, StandaloneCluster>,
+    pub users: BTreeMap<String, model::User>,
+    pub user_groups: BTreeMap<String, model::UserGroup>,
+    pub snapshots: BTreeMap<String, model::Snapshot>,
+    pub subnet_groups: BTreeMap<String, model::SubnetGroup>,
+    pub memcached: BTreeMap<String, model::MemcachedCluster>,
+}
+
+impl State {
+    /// A replication group by id, as the replication group actions see them: the vessel of a standalone cache
+    /// cluster is not one.
+    pub fn replication_group(&self, id: &str) -> Option<&ReplicationGroup> {
+        self.groups
+            .get(&id.to_ascii_lowercase())
+            .filter(|g| !g.standalone)
+    }
+
+    /// Writes `g` with its events in one transaction, then keeps it in memory: the one way a mutation lands.
+    pub fn save_group(
+        &mut self,
+        g: &ReplicationGroup,
+        t: DateTime<Utc>,
+        events: &[model::NewEvent],
+    ) -> Result<()> {
+        self.store.put_group(g, t, events)?;
+        self.groups.insert(g.id.clone(), g.clone());
+        Ok(())
+    }
+}
+
+/// Every port handed out to dual-stack nodes and endpoints (they share `::1`).
+pub fn taken_ports(st: &State) -> Vec<u16> {
+    let mut v = Vec::new();
+    for g in st.groups.values() {
+        if let Some(d) = &g.dual_stack {
+            v.extend([d.primary_port, d.reader_port]);
+        }
+        v.extend(g.members().chain(&g.removing).filter_map(|m| m.port));
+    }
+    v.extend(st.standalone.values().filter_map(|s| s.member.port));
+    v
+}
+
+/// Refuses `more` nodes past [`MAX_NODES`] (the nodes of every group and standalone cluster, those still being
+/// removed included).
+pub fn check_node_quota(st: &State, more: usize) -> Result<()> {
+    let in_use: usize = st
+        .groups
+        .values()
+        .map(|g| g.members().count() + g.removing.len())
+        .sum::<usize>()
+        + st.standalone.len();
+    if in_use + more > MAX_NODES {
+        return Err(ControlError::NodeQuotaForCustomerExceeded(format!(
+            "This Cacheplane runs at most {MAX_NODES} nodes; {in_use} are in use."
+        )));
+    }
+    Ok(())
+}
+
+/// Every loopback address in use by this daemon's groups and clusters.
+pub fn taken_addresses(st: &State) -> Vec<IpAddr> {
+    let mut v = Vec::new();
+    for g in st.groups.values() {
+        v.push(g.primary_endpoint);
+        v.push(g.reader_endpoint);
+        v.extend(g.configuration_endpoint);
+        v.extend(g.members().chain(&g.removing).map(|m| m.address));
+    }
+    v.extend(st.standalone.values().map(|s| s.member.address));
+    for c in st.memcached.values() {
+        v.push(c.config_address);
+        v.extend(c.nodes.iter().map(|n| n.address));
+    }
+    v
+}
+
+/// A new member's id: `<rg>-<nnn>` with cluster mode disabled, `<rg>-<node group>-<nnn>` with it enabled; the
+/// number after the highest in use (in the group, or in the node group), skipping standalone clusters' ids.
+pub fn next_member_id(st: &State, g: &ReplicationGroup, shard: &str) -> String {
+    let cme = g.cluster_mode == crate::model::ClusterMode::Enabled;
+    let prefix = if cme {
+        format!("{}-{shard}-", g.id)
+    } else {
+        format!("{}-", g.id)
+    };
+    let mut next = g
+        .members()
+        .chain(&g.removing)
+        .filter_map(|m| m.cluster_id.strip_prefix(&prefix)?.parse::<u32>().ok())
+        .max()
+        .unwrap_or(0)
+        + 1;
+    loop {
+        let id = format!("{prefix}{next:03}");
+        if !st.standalone.contains_key(&id)
+            && !st.groups.contains_key(&id)
+            && !st.groups.values().any(|o| o.member(&id).is_some())
+        {
+            return id;
+        }
+        next += 1;
+    }
+}
