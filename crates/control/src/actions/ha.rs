@@ -6,7 +6,7 @@ use crate::rules::placement::spread;
 use crate::state::next_member_id;
 
 use chrono::Duration as ChronoDuration;
-use wire::input::{ChangeReplicaCount, ConfigureShard, RebootCacheCluster, TestFailover};
+use wire::input::{ChangeReplicaCount, ConfigureShard, TestFailover};
 use wire::output;
 
 use crate::error::{combination, invalid, ControlError, Result};
@@ -509,87 +509,5 @@ impl Control {
         drop(st);
         self.wake();
         Ok(self.view_group(&g))
-    }
-
-    /// `RebootCacheCluster`: restarts the node from its data (a reboot of a primary does not fail over).
-    pub fn reboot_cache_cluster(&self, input: RebootCacheCluster) -> Result<output::CacheCluster> {
-        let key = input.cache_cluster_id.to_ascii_lowercase();
-        if self.state().memcached.contains_key(&key) {
-            return self.reboot_memcached(&key, &input.cache_node_ids_to_reboot);
-        }
-        if input.cache_node_ids_to_reboot.is_empty() {
-            return Err(invalid(
-                "CacheNodeIdsToReboot must name at least one node (0001).",
-            ));
-        }
-        if let Some(bad) = input
-            .cache_node_ids_to_reboot
-            .iter()
-            .find(|n| n.as_str() != "0001")
-        {
-            return Err(invalid(format!(
-                "Cache node {} not found in cache cluster {key}: its one node is 0001.",
-                rules::shown(bad)
-            )));
-        }
-        let t = now();
-        let mut st = self.state();
-        let event = NewEvent::cluster(&key, "Cache cluster reboot requested for node 0001");
-        if let Some(mut g) = st
-            .groups
-            .values()
-            .find(|g| g.member(&key).is_some())
-            .cloned()
-        {
-            // AWS: "Rebooting is not supported on ... (cluster mode enabled) clusters" (its error code is not
-            // documented; InvalidParameterCombination is our choice).
-            if g.cluster_mode == crate::model::ClusterMode::Enabled {
-                return Err(crate::error::combination(format!(
-                    "Rebooting is not supported on cluster mode enabled clusters: {key} belongs to replication group {}.",
-                    g.id
-                )));
-            }
-            // A rebooted node is still rebooting until it has loaded its data again.
-            let loading = self.still_rebooting(&key);
-            let status = g.status;
-            let m = g.member_mut(&key);
-            let Some(m) = m else {
-                return Err(ControlError::CacheClusterNotFound(key));
-            };
-            if status != GroupStatus::Available || m.rebooting || loading {
-                return Err(ControlError::InvalidCacheClusterState(format!(
-                    "Cache cluster {key} is not available (its replication group is {}{}).",
-                    status.as_str(),
-                    if m.rebooting || loading {
-                        ", and it is rebooting"
-                    } else {
-                        ""
-                    }
-                )));
-            }
-            m.rebooting = true;
-            st.save_group(&g, t, &[event])?;
-            drop(st);
-            self.poke_group(&g.id);
-            let m = g
-                .member(&key)
-                .cloned()
-                .ok_or(ControlError::CacheClusterNotFound(key))?;
-            return Ok(self.view_member(&g, &m, false));
-        }
-        let mut s = st.standalone.get(&key).cloned().ok_or_else(|| {
-            ControlError::CacheClusterNotFound(rules::shown(&input.cache_cluster_id))
-        })?;
-        if s.member.rebooting {
-            return Err(ControlError::InvalidCacheClusterState(format!(
-                "Cache cluster {key} is already rebooting."
-            )));
-        }
-        s.member.rebooting = true;
-        st.store.put_standalone(&s, t, &[event])?;
-        st.standalone.insert(key, s.clone());
-        drop(st);
-        self.wake();
-        Ok(self.view_standalone(&s, false))
     }
 }

@@ -4,10 +4,8 @@
 
 pub(crate) mod cache_clusters;
 pub(crate) mod catalog;
-pub(crate) mod cluster_mode;
 pub mod console_sessions;
 pub(crate) mod ha;
-pub(crate) mod memcached;
 pub mod migration;
 pub mod modify;
 pub mod parameter_groups;

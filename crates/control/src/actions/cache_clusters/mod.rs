@@ -10,9 +10,12 @@
 //! vessel too, and a vessel becomes a replication group when `CreateReplicationGroup` names it as
 //! `PrimaryClusterId`.
 
+mod memcached;
+
 use wire::input::{
     CreateCacheCluster, CreateReplicationGroup, ModifyCacheCluster, ModifyReplicationGroup,
 };
+use wire::input::{DeleteCacheCluster, DescribeCacheClusters, RebootCacheCluster};
 use wire::output;
 
 use crate::error::not_yet;
@@ -277,197 +280,6 @@ impl Control {
         Ok(view)
     }
 
-    /// `CreateReplicationGroup` with `PrimaryClusterId`: the standalone cluster becomes the new group's primary,
-    /// its data and node as they are; the group takes its engine, version, node type, port and security settings
-    /// from it (AWS's rule: giving others is refused), and `NumCacheClusters - 1` replicas are added and synced
-    /// from it. The cluster must be `available` and in no replication group.
-    pub(crate) fn create_from_cluster(
-        &self,
-        input: CreateReplicationGroup,
-    ) -> Result<output::ReplicationGroup> {
-        let id = rules::identifier("replication group id", &input.replication_group_id, 40)?;
-        rules::text(
-            "ReplicationGroupDescription",
-            &input.replication_group_description,
-        )?;
-        let cc = input
-            .primary_cluster_id
-            .clone()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        // What the group would take from anywhere else than its primary cluster.
-        let conflicting = [
-            ("NumNodeGroups", input.num_node_groups.is_some()),
-            (
-                "ReplicasPerNodeGroup",
-                input.replicas_per_node_group.is_some(),
-            ),
-            (
-                "NodeGroupConfiguration",
-                input
-                    .node_group_configuration
-                    .as_ref()
-                    .is_some_and(|c| !c.is_empty()),
-            ),
-            (
-                "ClusterMode",
-                input
-                    .cluster_mode
-                    .as_deref()
-                    .is_some_and(|m| m != "disabled"),
-            ),
-            ("SnapshotName", input.snapshot_name.is_some()),
-            (
-                "SnapshotArns",
-                input.snapshot_arns.as_ref().is_some_and(|a| !a.is_empty()),
-            ),
-            ("Engine", input.engine.is_some()),
-            ("EngineVersion", input.engine_version.is_some()),
-            ("CacheNodeType", input.cache_node_type.is_some()),
-            ("Port", input.port.is_some()),
-            (
-                "CacheParameterGroupName",
-                input.cache_parameter_group_name.is_some(),
-            ),
-            (
-                "CacheSubnetGroupName",
-                input.cache_subnet_group_name.is_some(),
-            ),
-            (
-                "TransitEncryptionEnabled",
-                input.transit_encryption_enabled.is_some(),
-            ),
-            (
-                "TransitEncryptionMode",
-                input.transit_encryption_mode.is_some(),
-            ),
-            ("AuthToken", input.auth_token.is_some()),
-            (
-                "UserGroupIds",
-                input.user_group_ids.as_ref().is_some_and(|u| !u.is_empty()),
-            ),
-            ("NetworkType", input.network_type.is_some()),
-            (
-                "GlobalReplicationGroupId",
-                input.global_replication_group_id.is_some(),
-            ),
-        ];
-        if let Some((name, _)) = conflicting.iter().find(|(_, given)| *given) {
-            return Err(combination(format!(
-                "{name} cannot be given with PrimaryClusterId: the replication group takes it from its primary cluster {cc}."
-            )));
-        }
-        let n = input.num_cache_clusters.unwrap_or(1);
-        if !(1..=6).contains(&n) {
-            return Err(invalid(format!(
-                "Invalid NumCacheClusters {n}: it must be between 1 and 6."
-            )));
-        }
-        let automatic_failover = input.automatic_failover_enabled.unwrap_or(false);
-        let multi_az = input.multi_az_enabled.unwrap_or(false);
-        if automatic_failover && n < 2 {
-            return Err(combination(
-                "Automatic failover needs at least one replica: give NumCacheClusters of 2 or more.",
-            ));
-        }
-        if multi_az && !automatic_failover {
-            return Err(combination("Multi-AZ needs automatic failover enabled."));
-        }
-        let tags = crate::rules::tag_pairs(input.tags.as_deref().unwrap_or_default())?;
-        let t = now();
-        let mut st = self.state();
-        if st.groups.contains_key(&id) {
-            return Err(ControlError::ReplicationGroupAlreadyExists(id));
-        }
-        if let Some(g) = st
-            .groups
-            .values()
-            .find(|g| !g.standalone && g.member(&cc).is_some())
-        {
-            return Err(ControlError::InvalidCacheClusterState(format!(
-                "Cache cluster {cc} is already a member of replication group {}.",
-                g.id
-            )));
-        }
-        let Some(v) = st.groups.get(&cc).filter(|g| g.standalone).cloned() else {
-            return Err(ControlError::CacheClusterNotFound(rules::shown(&cc)));
-        };
-        if v.status != GroupStatus::Available {
-            return Err(ControlError::InvalidCacheClusterState(format!(
-                "Cache cluster {cc} is {}; it can become a replication group's primary once it is available.",
-                v.status.as_str()
-            )));
-        }
-        let mut g = v.clone();
-        g.standalone = false;
-        g.id = id.clone();
-        g.description = input.replication_group_description.clone();
-        g.automatic_failover = automatic_failover;
-        g.multi_az = multi_az;
-        if let Some(sg) = input.security_group_ids.clone() {
-            g.security_group_ids = sg;
-        }
-        // The new replicas, placed as asked (the first zone listed is the primary's) or spread over the subnet
-        // group's zones.
-        let more = (n - 1) as usize;
-        crate::state::check_node_quota(&st, more)?;
-        let allowed = st.subnet_group_zones(&self.inner.settings, &g.cache_subnet_group)?;
-        let zones: Vec<String> = match input.preferred_cache_cluster_azs.as_deref() {
-            Some(z) if !z.is_empty() => {
-                if z.len() != n as usize {
-                    return Err(invalid(format!(
-                        "PreferredCacheClusterAZs has {} zones but the group has {n} cache clusters: give one zone per cluster.",
-                        z.len()
-                    )));
-                }
-                if let Some(bad) = z.iter().find(|az| !allowed.contains(az)) {
-                    return Err(invalid(format!(
-                        "Invalid availability zone '{}': the group's cache subnet group has subnets in {}.",
-                        rules::shown(bad),
-                        allowed.join(", ")
-                    )));
-                }
-                z[1..].to_vec()
-            }
-            _ => crate::rules::placement::spread(&g, &allowed, more),
-        };
-        let mut taken = crate::state::taken_addresses(&st);
-        let mut events = vec![NewEvent::group(
-            &g.id,
-            format!("Creating replication group {id} with cache cluster {cc} as its primary"),
-        )];
-        for zone in zones {
-            let member_id = crate::state::next_member_id(&st, &g, "0001");
-            let address = engine::address::allocate(g.port, &taken)?;
-            taken.push(address);
-            events.push(NewEvent::cluster(
-                &member_id,
-                format!("Adding cache cluster {member_id} to {id}"),
-            ));
-            let shard = g
-                .shards
-                .first_mut()
-                .ok_or_else(|| ControlError::Internal(format!("{cc} has no node group")))?;
-            shard
-                .members
-                .push(Member::new(member_id.clone(), address, zone, t));
-            shard.adding.push(member_id);
-        }
-        g.status = GroupStatus::Modifying;
-        let arn = self.inner.settings.arn("replicationgroup", &id);
-        st.store.remove_group(&cc, &[], Some(&g), t, &events)?;
-        if !tags.is_empty() {
-            st.store.put_tags(&arn, &tags)?;
-        }
-        st.groups.remove(&cc);
-        st.groups.insert(id.clone(), g.clone());
-        drop(st);
-        // The vessel's own forwarders go; the group's worker sets up the group's.
-        self.drop_group_endpoints(&cc);
-        self.wake();
-        Ok(self.view_group(&g))
-    }
-
     /// `CreateCacheCluster` with `ReplicationGroupId`: a new read replica of a cluster mode disabled group, named
     /// as asked, with the group's settings (giving others is refused), synced from its primary.
     fn add_to_group(&self, input: CreateCacheCluster, rg: &str) -> Result<output::CacheCluster> {
@@ -652,5 +464,180 @@ impl Control {
         let mut view = self.view_member(&g, m, false);
         view.status = "creating".into();
         Ok(view)
+    }
+}
+
+impl Control {
+    /// `DeleteCacheCluster`, for a cluster outside any replication group (one kept by `RetainPrimaryCluster`):
+    /// stops its node and removes its data at once. A member of a group is refused: the group's own actions
+    /// remove members.
+    pub async fn delete_cache_cluster(
+        &self,
+        input: DeleteCacheCluster,
+    ) -> Result<output::CacheCluster> {
+        let key = input.cache_cluster_id.to_ascii_lowercase();
+        if self.state().groups.get(&key).is_some_and(|g| g.standalone) {
+            return self.delete_vessel(&key, input.final_snapshot_identifier);
+        }
+        if self.state().memcached.contains_key(&key) {
+            return self.delete_memcached(&key, input.final_snapshot_identifier.as_deref());
+        }
+        if input.final_snapshot_identifier.is_some() {
+            return Err(not_yet(
+                "FinalSnapshotIdentifier",
+                "final snapshots of clusters retained by an earlier version",
+            ));
+        }
+        let s = {
+            let st = self.state();
+            if let Some(g) = st.groups.values().find(|g| g.member(&key).is_some()) {
+                return Err(ControlError::InvalidCacheClusterState(format!(
+                    "Cache cluster {key} is a member of replication group {}: delete the replication group instead.",
+                    g.id
+                )));
+            }
+            st.standalone.get(&key).cloned().ok_or_else(|| {
+                ControlError::CacheClusterNotFound(rules::shown(&input.cache_cluster_id))
+            })?
+        };
+        let mut view = self.view_standalone(&s, false);
+        view.status = "deleting".into();
+        self.remove_standalone(&s).await?;
+        Ok(view)
+    }
+
+    /// `DescribeCacheClusters`: the member clusters of every group and the standalone clusters, by id.
+    pub fn describe_cache_clusters(
+        &self,
+        input: DescribeCacheClusters,
+    ) -> Result<(Vec<output::CacheCluster>, Option<String>)> {
+        let limit = rules::max_records(input.max_records)?;
+        let show_nodes = input.show_cache_node_info.unwrap_or(false);
+        let only_standalone = input
+            .show_cache_clusters_not_in_replication_groups
+            .unwrap_or(false);
+        let st = self.state();
+        let mut all: Vec<output::CacheCluster> = Vec::new();
+        if !only_standalone {
+            for g in st.groups.values() {
+                for m in g.members() {
+                    all.push(self.view_member(g, m, show_nodes));
+                }
+            }
+        }
+        for s in st.standalone.values() {
+            all.push(self.view_standalone(s, show_nodes));
+        }
+        for c in st.memcached.values() {
+            all.push(self.view_memcached(c, show_nodes));
+        }
+        drop(st);
+        all.sort_by(|a, b| a.cache_cluster_id.cmp(&b.cache_cluster_id));
+        if let Some(id) = input.cache_cluster_id {
+            let key = id.to_ascii_lowercase();
+            let found = all
+                .into_iter()
+                .find(|c| c.cache_cluster_id == key)
+                .ok_or(ControlError::CacheClusterNotFound(rules::shown(&id)))?;
+            return Ok((vec![found], None));
+        }
+        let start = rules::read_page_marker(input.marker.as_deref())?.unwrap_or_default();
+        let mut page: Vec<output::CacheCluster> = all
+            .into_iter()
+            .filter(|c| c.cache_cluster_id > start)
+            .take(limit + 1)
+            .collect();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let marker = if more {
+            page.last().map(|c| rules::page_marker(&c.cache_cluster_id))
+        } else {
+            None
+        };
+        Ok((page, marker))
+    }
+}
+
+impl Control {
+    /// `RebootCacheCluster`: restarts the node from its data (a reboot of a primary does not fail over).
+    pub fn reboot_cache_cluster(&self, input: RebootCacheCluster) -> Result<output::CacheCluster> {
+        let key = input.cache_cluster_id.to_ascii_lowercase();
+        if self.state().memcached.contains_key(&key) {
+            return self.reboot_memcached(&key, &input.cache_node_ids_to_reboot);
+        }
+        if input.cache_node_ids_to_reboot.is_empty() {
+            return Err(invalid(
+                "CacheNodeIdsToReboot must name at least one node (0001).",
+            ));
+        }
+        if let Some(bad) = input
+            .cache_node_ids_to_reboot
+            .iter()
+            .find(|n| n.as_str() != "0001")
+        {
+            return Err(invalid(format!(
+                "Cache node {} not found in cache cluster {key}: its one node is 0001.",
+                rules::shown(bad)
+            )));
+        }
+        let t = now();
+        let mut st = self.state();
+        let event = NewEvent::cluster(&key, "Cache cluster reboot requested for node 0001");
+        if let Some(mut g) = st
+            .groups
+            .values()
+            .find(|g| g.member(&key).is_some())
+            .cloned()
+        {
+            // AWS: "Rebooting is not supported on ... (cluster mode enabled) clusters" (its error code is not
+            // documented; InvalidParameterCombination is our choice).
+            if g.cluster_mode == crate::model::ClusterMode::Enabled {
+                return Err(crate::error::combination(format!(
+                    "Rebooting is not supported on cluster mode enabled clusters: {key} belongs to replication group {}.",
+                    g.id
+                )));
+            }
+            // A rebooted node is still rebooting until it has loaded its data again.
+            let loading = self.still_rebooting(&key);
+            let status = g.status;
+            let m = g.member_mut(&key);
+            let Some(m) = m else {
+                return Err(ControlError::CacheClusterNotFound(key));
+            };
+            if status != GroupStatus::Available || m.rebooting || loading {
+                return Err(ControlError::InvalidCacheClusterState(format!(
+                    "Cache cluster {key} is not available (its replication group is {}{}).",
+                    status.as_str(),
+                    if m.rebooting || loading {
+                        ", and it is rebooting"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+            m.rebooting = true;
+            st.save_group(&g, t, &[event])?;
+            drop(st);
+            self.poke_group(&g.id);
+            let m = g
+                .member(&key)
+                .cloned()
+                .ok_or(ControlError::CacheClusterNotFound(key))?;
+            return Ok(self.view_member(&g, &m, false));
+        }
+        let mut s = st.standalone.get(&key).cloned().ok_or_else(|| {
+            ControlError::CacheClusterNotFound(rules::shown(&input.cache_cluster_id))
+        })?;
+        if s.member.rebooting {
+            return Err(ControlError::InvalidCacheClusterState(format!(
+                "Cache cluster {key} is already rebooting."
+            )));
+        }
+        s.member.rebooting = true;
+        st.store.put_standalone(&s, t, &[event])?;
+        st.standalone.insert(key, s.clone());
+        drop(st);
+        self.wake();
+        Ok(self.view_standalone(&s, false))
     }
 }

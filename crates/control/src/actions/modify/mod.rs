@@ -4,6 +4,8 @@
 //! turns `modifying` and its worker does the work on the nodes (`maxmemory`, a planned switchover, the monitor's
 //! failover setting, a rolling engine upgrade), then `available`.
 
+mod cluster_mode;
+
 use crate::rules::topic_arn;
 use crate::rules::versions::version_cmp;
 use crate::rules::windows::upgrade_ends;
