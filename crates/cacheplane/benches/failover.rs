@@ -368,7 +368,7 @@ async fn main() {
     }
     println!(
         "hung-primary gap after SIGSTOP ({TRIALS} trials; detection deadline {} ms): {}; acknowledged writes lost per trial: {lost:?}",
-        control::monitor::FAIL_AFTER.as_millis(),
+        control::runtime::monitor::FAIL_AFTER.as_millis(),
         summary(&mut gaps)
     );
 

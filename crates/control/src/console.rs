@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use engine::admin::NodeStats;
 
 use crate::error::{ControlError, Result};
-use crate::metrics::Sample;
 use crate::model::{ClusterMode, ReplicationGroup};
+use crate::runtime::metrics::Sample;
 use crate::status::{ClusterReport, GroupReport, ShardReport};
 use crate::Control;
 

@@ -8,19 +8,15 @@
 
 pub mod actions;
 pub mod console;
-pub mod delivery;
 pub mod error;
 pub mod logs;
-pub mod metrics;
 pub mod model;
-pub mod monitor;
-pub mod notify;
-pub mod observe;
-pub mod reconciler;
 pub mod rules;
+pub mod runtime;
 pub mod state;
 pub mod status;
 pub mod store;
+pub mod workflows;
 
 mod views;
 
@@ -62,7 +58,7 @@ pub struct Settings {
 
 /// The policy that bounds automatic failovers: at most `count` for one shard (node group) within any `window`.
 /// Past it, a failed primary is restarted in place (a dead one from its data; a hung one killed first, after
-/// [`reconciler::REPLACE_HUNG_AFTER`]) and an event says why. Kept in memory: a daemon restart starts afresh.
+/// [`workflows::REPLACE_HUNG_AFTER`]) and an event says why. Kept in memory: a daemon restart starts afresh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FailoverBudget {
     pub count: u32,
@@ -170,13 +166,13 @@ pub(crate) struct Inner {
     /// The delivered logs served through the CloudWatch Logs API (a database of their own, on a thread of its
     /// own).
     pub logs: logs::LogStoreThread,
-    pub observed: observe::Observations,
-    pub monitor: monitor::Monitor,
-    pub endpoints: reconciler::Endpoints,
+    pub observed: runtime::observe::Observations,
+    pub monitor: runtime::monitor::Monitor,
+    pub endpoints: workflows::Endpoints,
     pub wake: tokio::sync::Notify,
     /// Set when the daemon stops: no node is started after it.
     pub stopping: std::sync::atomic::AtomicBool,
-    pub metrics: metrics::Metrics,
+    pub metrics: runtime::metrics::Metrics,
 }
 
 /// The control plane of one daemon. Cheap to clone.
@@ -273,11 +269,11 @@ impl Control {
                 logs: logs::LogStoreThread::start(log_store).map_err(|e| {
                     ControlError::Internal(format!("cannot start the log store's thread: {e}"))
                 })?,
-                observed: observe::Observations::default(),
-                monitor: monitor::Monitor::default(),
-                endpoints: reconciler::Endpoints::default(),
+                observed: runtime::observe::Observations::default(),
+                monitor: runtime::monitor::Monitor::default(),
+                endpoints: workflows::Endpoints::default(),
                 wake: tokio::sync::Notify::new(),
-                metrics: metrics::Metrics::default(),
+                metrics: runtime::metrics::Metrics::default(),
                 stopping: std::sync::atomic::AtomicBool::new(false),
             }),
         })

@@ -1,6 +1,6 @@
 //! What the store keeps: the spec of each replication group as the user asked for it, plus the addresses and
 //! identities we decided for it (they must survive restarts). What the nodes report (roles, liveness) is
-//! observed, kept in memory only, see [`crate::observe`].
+//! observed, kept in memory only, see [`crate::runtime::observe`].
 
 pub mod log_delivery;
 pub mod parameter_group;

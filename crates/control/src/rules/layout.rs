@@ -11,6 +11,9 @@
 //!   created `enabled` or `disabled` (refused at create: the safer reading of a mode AWS documents only as a
 //!   transition).
 
+use crate::model::GroupStatus;
+use crate::model::Member;
+use crate::model::ReplicationGroup;
 use wire::input::{CreateReplicationGroup, NodeGroupConfiguration};
 
 use crate::error::{combination, invalid, ControlError, Result};
@@ -269,6 +272,34 @@ pub fn cluster_shards(input: &CreateReplicationGroup, zones: &[String]) -> Resul
         )));
     }
     Ok(out)
+}
+
+/// The vessel of member `m` of group `g` kept alone (`RetainPrimaryCluster`): the same node, with the group's
+/// settings, as a one-node group named after it.
+pub fn vessel_of(g: &ReplicationGroup, m: &Member) -> ReplicationGroup {
+    let mut v = g.clone();
+    v.standalone = true;
+    v.id = m.cluster_id.clone();
+    v.description = String::new();
+    v.status = GroupStatus::Available;
+    v.automatic_failover = false;
+    v.multi_az = false;
+    v.retain_cluster_id = None;
+    v.final_snapshot = None;
+    v.removing = vec![];
+    v.failover_transition = None;
+    v.migration = None;
+    v.snapshotting = None;
+    v.snapshotting_cluster_id = None;
+    v.shards.retain(|s| s.member(&m.cluster_id).is_some());
+    for s in &mut v.shards {
+        s.members.retain(|x| x.cluster_id == m.cluster_id);
+        s.primary_cluster_id = m.cluster_id.clone();
+        s.failover = None;
+        s.switchover_to = None;
+        s.adding.clear();
+    }
+    v
 }
 
 #[cfg(test)]

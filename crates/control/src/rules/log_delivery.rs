@@ -3,7 +3,7 @@
 //!
 //! One configuration per log type; a request with `Enabled` false (and nothing else needed) disables its type. A
 //! new configuration is `enabling`, a changed one `modifying`, a disabled one `disabling`, until the delivery worker
-//! (see [`crate::reconciler`]'s `deliver_logs`) has taken it up on every node: then `active` (or gone). The slow log
+//! (see [`crate::runtime::worker`]'s `deliver_logs`) has taken it up on every node: then `active` (or gone). The slow log
 //! needs Redis OSS 6.0 (any Valkey), the engine log Redis OSS 6.2.
 //!
 //! Destinations: `cloudwatch-logs` delivers into the daemon's own log store, served through its CloudWatch Logs API

@@ -4,6 +4,7 @@ pub mod capacity;
 pub mod failover;
 pub mod layout;
 pub mod log_delivery;
+pub mod migration;
 pub mod node_types;
 pub mod parameters;
 pub mod placement;
@@ -11,6 +12,7 @@ pub mod progress;
 pub mod security;
 pub mod slots;
 pub mod snapshots;
+pub mod users;
 pub mod versions;
 pub mod windows;
 

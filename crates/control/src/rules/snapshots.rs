@@ -7,6 +7,11 @@ use crate::rules;
 
 /// Checks a snapshot name: 1–255 characters, a letter first, letters, digits and hyphens, no `--` and no hyphen
 /// at the end; `automatic.` names are the scheduler's. Returns it lower-cased, as AWS stores it.
+/// `SnapshotSource` of a snapshot asked for by a user.
+pub const MANUAL: &str = "manual";
+/// `SnapshotSource` of a snapshot the scheduler took.
+pub const AUTOMATED: &str = "automated";
+
 pub fn check_name(kind: &str, name: &str) -> Result<String> {
     let ok = !name.is_empty()
         && name.len() <= 255

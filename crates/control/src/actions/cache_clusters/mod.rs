@@ -23,34 +23,6 @@ use crate::error::{combination, invalid, ControlError, Result};
 use crate::model::{GroupStatus, Member, NewEvent, ReplicationGroup};
 use crate::{now, rules, Control};
 
-/// The vessel of member `m` of group `g` kept alone (`RetainPrimaryCluster`): the same node, with the group's
-/// settings, as a one-node group named after it.
-pub(crate) fn vessel_of(g: &ReplicationGroup, m: &Member) -> ReplicationGroup {
-    let mut v = g.clone();
-    v.standalone = true;
-    v.id = m.cluster_id.clone();
-    v.description = String::new();
-    v.status = GroupStatus::Available;
-    v.automatic_failover = false;
-    v.multi_az = false;
-    v.retain_cluster_id = None;
-    v.final_snapshot = None;
-    v.removing = vec![];
-    v.failover_transition = None;
-    v.migration = None;
-    v.snapshotting = None;
-    v.snapshotting_cluster_id = None;
-    v.shards.retain(|s| s.member(&m.cluster_id).is_some());
-    for s in &mut v.shards {
-        s.members.retain(|x| x.cluster_id == m.cluster_id);
-        s.primary_cluster_id = m.cluster_id.clone();
-        s.failover = None;
-        s.switchover_to = None;
-        s.adding.clear();
-    }
-    v
-}
-
 impl Control {
     /// The cache cluster view of a vessel.
     fn view_vessel(&self, g: &ReplicationGroup, show_nodes: bool) -> Result<output::CacheCluster> {

@@ -1,6 +1,20 @@
 //! A node's spec, and starting, watching, stopping and restarting its process.
 
 use super::*;
+use crate::model::GroupStatus;
+use crate::model::Member;
+use crate::model::NewEvent;
+use crate::model::ReplicationGroup;
+use crate::model::StandaloneCluster;
+use crate::now;
+use crate::rules;
+use crate::rules::node_types;
+use crate::runtime::monitor::Health;
+use crate::runtime::monitor::Target;
+use crate::Arc;
+use crate::Control;
+use crate::ControlError;
+use std::time::Instant;
 
 impl Control {
     /// The data-plane description of a member.
@@ -57,7 +71,7 @@ impl Control {
                 None => rules::default_user_rules(g.auth.as_ref()),
             },
             tls,
-            users: crate::actions::users::node_users(g.acl.as_ref()),
+            users: crate::rules::users::node_users(g.acl.as_ref()),
             // A group whose nodes run Redis Cluster is loaded by slot once formed (`restore_by_slot`).
             restore_rdb: match (&g.restore_from, g.status, is_primary) {
                 (Some(name), GroupStatus::Creating, true) if !g.cluster_mode.runs_cluster() => {
@@ -118,7 +132,7 @@ impl Control {
                 None => rules::default_user_rules(s.auth.as_ref()),
             },
             tls,
-            users: crate::actions::users::node_users(s.acl.as_ref()),
+            users: crate::rules::users::node_users(s.acl.as_ref()),
             restore_rdb: None,
             engine_version: binary.version_triple(),
             cluster: None,
@@ -129,7 +143,7 @@ impl Control {
 
     /// Makes sure the node of `spec` runs: the known process, an adopted one from before a restart, or a new one
     /// started from the node's data; and that the monitor watches it. Returns true when it had to start one.
-    pub(super) async fn ensure_node(&self, spec: &NodeSpec, poke: &Arc<Notify>) -> Result<bool> {
+    pub(crate) async fn ensure_node(&self, spec: &NodeSpec, poke: &Arc<Notify>) -> Result<bool> {
         let known = self.inner.observed.get(&spec.name);
         if let Some(pid) = known.as_ref().and_then(|o| o.pid) {
             if process::is_redis_alive(pid) {
@@ -179,7 +193,7 @@ impl Control {
         Ok(true)
     }
 
-    pub(super) fn watch_node(
+    pub(crate) fn watch_node(
         &self,
         spec: &NodeSpec,
         pid: u32,
@@ -199,7 +213,7 @@ impl Control {
     }
 
     /// True when the node is known to be down: its process is gone, or the monitor found it unresponsive.
-    pub(super) fn node_down(&self, spec: &NodeSpec) -> bool {
+    pub(crate) fn node_down(&self, spec: &NodeSpec) -> bool {
         match self.inner.monitor.health(&spec.name) {
             Health::Gone | Health::Unresponsive { .. } => true,
             Health::Up => self
@@ -209,7 +223,7 @@ impl Control {
     }
 
     /// The pid of the node of `spec`: the one this daemon knows, else its pid file's.
-    pub(super) fn pid_of(&self, spec: &NodeSpec) -> Option<u32> {
+    pub(crate) fn pid_of(&self, spec: &NodeSpec) -> Option<u32> {
         self.inner
             .observed
             .get(&spec.name)
@@ -217,7 +231,7 @@ impl Control {
             .or_else(|| process::read_pid(spec))
     }
 
-    pub(super) async fn stop_member(&self, spec: &NodeSpec, how: Stop) {
+    pub(crate) async fn stop_member(&self, spec: &NodeSpec, how: Stop) {
         self.inner.monitor.forget(&spec.name);
         if let Some(pid) = self.pid_of(spec) {
             let t = Instant::now();
@@ -234,7 +248,7 @@ impl Control {
 
     /// Kills a node stuck on its data (a load or a sync past its deadline) so that it starts again: the next step
     /// restarts it from its own data (or fails over from it), and a replica syncs afresh.
-    pub(super) async fn restart_stuck(&self, spec: &NodeSpec, why: &str) -> Result<()> {
+    pub(crate) async fn restart_stuck(&self, spec: &NodeSpec, why: &str) -> Result<()> {
         if let Some(pid) = self.inner.observed.get(&spec.name).and_then(|o| o.pid) {
             let _ = process::kill_now(pid).await;
         }

@@ -5,7 +5,16 @@
 //! function); [`Control::cluster_step`] reads the nodes, carries the plan out, and looks again until every node
 //! knows the whole cluster or the look's time is up.
 
+use crate::model::GroupStatus;
+use crate::model::Member;
+use crate::model::ReplicationGroup;
+use crate::Control;
+use crate::ControlError;
+use std::collections::HashMap;
 use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+use std::time::Instant;
 
 use engine::cluster::ClusterNode;
 
@@ -16,7 +25,7 @@ const FORMATION_LOOK: Duration = Duration::from_secs(1);
 
 /// A member as the cluster plan sees it.
 #[derive(Debug, Clone)]
-pub(super) struct PlanMember {
+pub(crate) struct PlanMember {
     pub name: String,
     pub addr: SocketAddr,
     /// The member it should replicate (its shard's primary), `None` for a primary.
@@ -25,14 +34,14 @@ pub(super) struct PlanMember {
 
 /// A shard as the cluster plan sees it.
 #[derive(Debug, Clone)]
-pub(super) struct PlanShard {
+pub(crate) struct PlanShard {
     pub primary: String,
     pub slots: Vec<(u16, u16)>,
 }
 
 /// One thing to tell a node.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum ClusterWork {
+pub(crate) enum ClusterWork {
     /// Serve these unserved slots yourself (`ADDSLOTSRANGE`).
     Add(Vec<(u16, u16)>),
     /// These slots are served by this node id (`SETSLOT NODE`): slots a node takes over from an identity that is
@@ -49,7 +58,7 @@ pub(super) enum ClusterWork {
 /// What to tell each node, by member name, in order (slots first: a node meeting another then learns the slots it
 /// serves in the same handshake).
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(super) struct ClusterPlan {
+pub(crate) struct ClusterPlan {
     pub work: Vec<(String, ClusterWork)>,
     /// Every member answered, knows every other member by its current identity and sees every shard's slots served
     /// by its primary.
@@ -74,7 +83,7 @@ fn ranges_of<'a>(
 }
 
 /// What the nodes must be told for the cluster of `members` and `shards`, given what each answering node knows.
-pub(super) fn plan(
+pub(crate) fn plan(
     members: &[PlanMember],
     shards: &[PlanShard],
     views: &HashMap<String, Vec<ClusterNode>>,
@@ -305,7 +314,7 @@ impl Control {
     /// [`FORMATION_LOOK`] (a live group's step looks once: a node that is down must not hold it up). Returns
     /// true when the cluster is formed: every node answers, knows every member, and sees every shard's slots served
     /// by the shard's primary (what a cluster client asks any of them).
-    pub(super) async fn cluster_step(
+    pub(crate) async fn cluster_step(
         &self,
         g: &ReplicationGroup,
         specs: &[NodeSpec],
@@ -409,7 +418,7 @@ impl Control {
     /// unserved in their view until its successor claims them, and its identity can never win them back (a failed
     /// primary starts again as a new node: [`engine::cluster::discard_state`]). Best effort: a node that does not
     /// answer, or does not know `old`, is left to [`Self::cluster_step`]'s cleanup.
-    pub(super) async fn forget_everywhere<'a>(
+    pub(crate) async fn forget_everywhere<'a>(
         &self,
         g: &ReplicationGroup,
         old_id: &str,
@@ -443,6 +452,8 @@ impl Control {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+    use std::net::SocketAddr;
 
     fn addr(i: u8) -> SocketAddr {
         SocketAddr::new(std::net::IpAddr::from([127, 0, 9, i]), 6379)

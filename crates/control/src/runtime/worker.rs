@@ -7,114 +7,36 @@
 //! - `creating`: start (or adopt) every node, point replicas at the primary, wait for every replica's link,
 //!   bind the stable endpoints, then `available`. After [`MAX_CREATE_ATTEMPTS`] failures, `create-failed`.
 //! - `available` / `modifying`: with automatic failover, a failed primary (process gone, or unresponsive for
-//!   [`crate::monitor::FAIL_AFTER`]) is fenced (killed) and the least-lagging replica promoted; it then owns
+//!   [`crate::runtime::monitor::FAIL_AFTER`]) is fenced (killed) and the least-lagging replica promoted; it then owns
 //!   the primary endpoint address. Without it, a dead node is restarted in place from its data. A node hung for
 //!   [`REPLACE_HUNG_AFTER`] that no failover replaces is killed and restarted. Roles and listening addresses
 //!   are re-read every [`ROLE_REFRESH`] and corrected if a node drifted.
 //! - `deleting`: stop every node, remove its data, unbind the endpoints, forget the group.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use engine::admin::{AdminClient, Role};
 use engine::config::NodeSpec;
-use engine::config::TlsMode;
-use engine::endpoint::{Sniffer, StableEndpoint};
 use engine::process;
 use tokio::sync::{watch, Notify, Semaphore};
 
 use crate::error::{ControlError, Result};
-use crate::model::{
-    Failover, GroupStatus, Member, NewEvent, ReplicationGroup, Shard, StandaloneCluster,
-};
-use crate::monitor::{Health, Target};
-use crate::observe::Wait;
-use crate::rules::failover::Candidate;
-use crate::rules::progress::Verdict;
-use crate::rules::{self, node_types};
+use crate::model::{Failover, GroupStatus, Member, NewEvent, ReplicationGroup, StandaloneCluster};
+use crate::runtime::monitor::Health;
+use crate::workflows::*;
 use crate::{now, Control};
 
 /// How often every group is looked at even when nothing woke the reconciler.
 pub const TICK: Duration = Duration::from_millis(250);
-/// How often roles are re-read from the nodes of an available group.
-pub const ROLE_REFRESH: Duration = Duration::from_secs(2);
-/// Creation attempts before a group is `create-failed`.
-pub const MAX_CREATE_ATTEMPTS: u32 = 3;
 /// Groups whose nodes are being started (created) or stopped (deleted) at once.
 pub const CONCURRENCY: usize = 16;
-/// A node that does not answer for this long, and that no failover replaces, is killed and restarted.
-pub const REPLACE_HUNG_AFTER: Duration = Duration::from_secs(10);
-/// Time allowed for a command the reconciler sends to a node in an available group. Shorter than the
-/// monitor's failure deadline, so a step never holds up a failover for long.
-const STEP_COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
-/// How long writes may stay paused on the primary during a planned switchover (the target must catch up within
-/// half of it). Should the daemon die meanwhile, the pause ends by itself.
-const SWITCHOVER_PAUSE: Duration = Duration::from_secs(4);
 /// How often events older than AWS's 14 days are forgotten.
 const EVENT_PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// The longest wait before a failing step is tried again (it starts at [`TICK`] and doubles; a poke from the
 /// API or the monitor cuts it short).
 pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
-/// How long one step waits on a node that is loading its data or a replica that is syncing before it ends (the next
-/// step looks again at once): long enough to see short waits through, short enough that a step never holds up a
-/// failover.
-const PROGRESS_LOOK: Duration = Duration::from_secs(1);
-/// `cluster-node-timeout` of cluster nodes: only how long before nodes mark a silent peer failing. Failover is the
-/// control plane's (the cluster's own is off), so this does not bound it; long enough that a busy node is not
-/// marked failing for a pause.
-const CLUSTER_NODE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Grace between SIGTERM and SIGKILL when stopping a node.
-const STOP_GRACE: Duration = Duration::from_secs(10);
-
-/// The reader endpoint of every group, by group id (the primary endpoint's address is owned by the primary
-/// node itself), the last time each group's roles were read, and each worker's wake-up.
-#[derive(Default)]
-pub struct Endpoints {
-    map: Mutex<HashMap<String, StableEndpoint>>,
-    /// The `preferred`-mode TLS fronts, by the address they listen on.
-    sniffers: Mutex<HashMap<SocketAddr, Sniffer>>,
-    roles_read: Mutex<HashMap<String, Instant>>,
-    workers: Mutex<HashMap<String, Arc<Notify>>>,
-    /// Each group's recent automatic failovers, and whether a held-back one was reported.
-    failovers: Mutex<HashMap<String, FailoverHistory>>,
-    /// Members whose nodes were restarted and have not finished loading their data yet: true for a reboot.
-    restarting: Mutex<HashMap<String, bool>>,
-    /// The configuration endpoint of each Memcached cluster, by cluster id.
-    memcached: Mutex<HashMap<String, engine::memcached::ConfigEndpoint>>,
-    /// The daemon's TLS client of Memcached nodes, made on first use.
-    memcached_tls: Mutex<Option<engine::memcached::Tls>>,
-}
-
-impl std::fmt::Debug for Endpoints {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Endpoints")
-    }
-}
-
-/// Makes a newly promoted node listen on every address of its spec (the primary endpoint's among them). The
-/// address was just released by the old primary (fenced or demoted); retry briefly should the kernel lag.
-async fn take_addresses(c: &mut AdminClient, spec: &NodeSpec) -> Result<()> {
-    let mut tries = 0;
-    while let Err(e) = c.set_binds(&spec.binds()).await {
-        tries += 1;
-        if tries >= 100 {
-            return Err(e.into());
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    Ok(())
-}
-
-/// How a node is stopped: cleanly when its data is kept (a reboot, the daemon's exit), at once when its data is
-/// about to be removed (a deleted group or a removed replica; a clean shutdown would only write files that are
-/// deleted next, and a node in the middle of its first sync can take seconds to honour `SIGTERM`).
-#[derive(Debug, Clone, Copy)]
-enum Stop {
-    Graceful,
-    Discard,
-}
 
 /// How a reconcile step went.
 enum Step {
@@ -140,24 +62,11 @@ enum Work {
     Nothing,
 }
 
-mod cluster;
-mod correct;
-mod endpoints;
-mod fail_over;
-mod nodes;
-mod reshard;
-use fail_over::{budget_key, Cause, FailoverHistory};
-mod discovery;
-mod lifecycle;
-mod memcached;
-mod mode;
-mod switchover;
-mod upgrade;
-mod waits;
+use crate::workflows::fail_over::{budget_key, Cause};
 
 impl Control {
     /// The wake-up of the worker of `key` (`rg:<id>` or `cc:<id>`).
-    fn poke_of(&self, key: &str) -> Arc<Notify> {
+    pub(crate) fn poke_of(&self, key: &str) -> Arc<Notify> {
         self.inner
             .endpoints
             .workers
@@ -476,7 +385,7 @@ impl Control {
                 // From fresh evidence, as a failover: a node that answers now is not killed.
                 let answers = match pid.filter(|_| since.elapsed() >= REPLACE_HUNG_AFTER) {
                     Some(pid) => {
-                        crate::monitor::answers_now(
+                        crate::runtime::monitor::answers_now(
                             pid,
                             &g.admin_addr(m, &self.inner.settings.data_dir),
                             &self.inner.admin,
@@ -761,13 +670,6 @@ impl Control {
         }
         st.save_group(&g, now(), &events)
     }
-}
-
-/// The ports clients are connected to Redis on, on each of a node's addresses: its port, or in TLS `preferred`
-/// mode the two ports behind the front.
-fn client_ports(spec: &NodeSpec) -> Vec<u16> {
-    let (plain, tls) = spec.listen_ports();
-    [plain, tls].into_iter().filter(|p| *p != 0).collect()
 }
 
 #[cfg(test)]

@@ -18,11 +18,18 @@
 use super::fail_over::Cause;
 use super::*;
 use crate::model::ClusterMode;
+use crate::model::Member;
+use crate::model::NewEvent;
+use crate::model::ReplicationGroup;
+use crate::model::Shard;
+use crate::Arc;
+use crate::Control;
+use crate::ControlError;
 
 impl Control {
     /// One step of the change of `g`'s cluster mode to `to`. `formed`: the cluster step of this pass found the
     /// cluster formed. Returns true when it changed something.
-    pub(super) async fn mode_step(
+    pub(crate) async fn mode_step(
         &self,
         g: &ReplicationGroup,
         to: ClusterMode,

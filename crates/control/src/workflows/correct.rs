@@ -1,13 +1,20 @@
 //! Reading what each node reports and correcting what drifted from its spec: roles, addresses, TLS, ACL, settings.
 
 use super::*;
+use crate::model::NewEvent;
+use crate::now;
+use crate::runtime::observe::Wait;
+use crate::Control;
+use std::net::SocketAddr;
+use std::time::Duration;
+use std::time::Instant;
 
 impl Control {
     /// Reads each answering node's role and listening addresses and corrects what is not as the spec says:
     /// replicas first, so that a former primary gives up the primary endpoint address before the primary
     /// takes it.
     /// The roles of the nodes named in `hold` are left as they are (a switchover in progress is changing them).
-    pub(super) async fn observe_and_correct(
+    pub(crate) async fn observe_and_correct(
         &self,
         specs: &[NodeSpec],
         timeout: Duration,
@@ -50,7 +57,7 @@ impl Control {
         first_err.map_or(Ok(()), Err)
     }
 
-    pub(super) async fn correct_node(
+    pub(crate) async fn correct_node(
         &self,
         spec: &NodeSpec,
         timeout: Duration,
@@ -219,13 +226,13 @@ impl Control {
     }
 
     /// The live settings of a node just started (process `pid`).
-    pub(super) async fn apply_new_node_settings(&self, spec: &NodeSpec, pid: u32) -> Result<()> {
+    pub(crate) async fn apply_new_node_settings(&self, spec: &NodeSpec, pid: u32) -> Result<()> {
         let mut c = AdminClient::connect(&spec.node_addr(), &self.inner.admin).await?;
         self.apply_settings(&mut c, spec, Some(pid)).await
     }
 
     /// Reads whether the node is loading its data, and records how far it has got. True while it loads.
-    pub(super) async fn note_load(&self, c: &mut AdminClient, spec: &NodeSpec) -> Result<bool> {
+    pub(crate) async fn note_load(&self, c: &mut AdminClient, spec: &NodeSpec) -> Result<bool> {
         let load = c.load_progress().await?;
         let now = Instant::now();
         self.inner.observed.update(&spec.name, |o| {
@@ -238,7 +245,7 @@ impl Control {
     /// keep their connections): certificate files, TLS for the replication link, and the ports Redis listens
     /// on. In `preferred` mode the node's port is a [`Sniffer`]'s, which is closed here before Redis takes the
     /// port back and bound again by [`Self::ensure_endpoints`] after Redis has left it.
-    pub(super) async fn correct_tls(&self, c: &mut AdminClient, spec: &NodeSpec) -> Result<()> {
+    pub(crate) async fn correct_tls(&self, c: &mut AdminClient, spec: &NodeSpec) -> Result<()> {
         let replication_now = c.config_get("tls-replication").await?;
         if replication_now.is_none() && spec.tls.is_none() {
             // An engine built without TLS: nothing to correct.
@@ -313,7 +320,7 @@ impl Control {
 
     /// Writes the node's certificate when it has TLS (once: an existing one naming the same addresses is kept).
     /// Done where a node starts or first loads TLS, not each time a spec is computed.
-    pub(super) fn ensure_certificate(&self, spec: &NodeSpec) -> Result<()> {
+    pub(crate) fn ensure_certificate(&self, spec: &NodeSpec) -> Result<()> {
         if let Some(t) = &spec.tls {
             self.inner.tls.node_certificate(&spec.dir, &t.addresses)?;
         }

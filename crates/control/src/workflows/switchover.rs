@@ -1,6 +1,15 @@
 //! The planned switchover of a primary (`PrimaryClusterId`, and the last step of a rolling upgrade).
 
 use super::*;
+use crate::model::Member;
+use crate::model::NewEvent;
+use crate::model::ReplicationGroup;
+use crate::model::Shard;
+use crate::Control;
+use crate::ControlError;
+use std::net::SocketAddr;
+use std::time::Duration;
+use std::time::Instant;
 
 impl Control {
     /// A planned switchover of `shard`'s primary to `target`, in an order that never has two primaries, whatever
@@ -21,7 +30,7 @@ impl Control {
     /// nodes alone until the store records the new primary ([`Shard::switching`]). A failure before step 4 puts the
     /// old primary back (it is promoted again only while the target is not a primary); after it, the switchover is
     /// finished by the next attempt.
-    pub(super) async fn switch_over(
+    pub(crate) async fn switch_over(
         &self,
         g: &ReplicationGroup,
         shard: &Shard,
@@ -245,7 +254,7 @@ impl Control {
     }
 
     /// Ends a switchover that could not happen: the old primary stays, and an event says why.
-    pub(super) fn switchover_failed(
+    pub(crate) fn switchover_failed(
         &self,
         g: &ReplicationGroup,
         shard: &Shard,
@@ -268,7 +277,7 @@ impl Control {
 
 /// With writes paused on the primary `c`, waits until its replica `n` (member `name`) has processed everything the
 /// primary has, within half the pause ([`SWITCHOVER_PAUSE`]): from then on, every acknowledged write is on `n`.
-pub(super) async fn catch_up(c: &mut AdminClient, n: &mut AdminClient, name: &str) -> Result<()> {
+pub(crate) async fn catch_up(c: &mut AdminClient, n: &mut AdminClient, name: &str) -> Result<()> {
     let Role::Primary { offset: goal, .. } = c.role().await? else {
         return Err(ControlError::Internal("the primary changed role".into()));
     };

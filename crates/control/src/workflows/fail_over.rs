@@ -1,6 +1,18 @@
 //! Automatic and test failover of a primary: the budget, the fence, the promotion.
 
 use super::*;
+use crate::model::Failover;
+use crate::model::Member;
+use crate::model::NewEvent;
+use crate::model::ReplicationGroup;
+use crate::model::Shard;
+use crate::now;
+use crate::rules::failover::Candidate;
+use crate::Control;
+use crate::ControlError;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
 
 /// A shard's automatic failovers within the budget's window.
 #[derive(Debug, Default)]
@@ -26,13 +38,13 @@ impl FailoverHistory {
 
 /// The key of a shard's failover history: the budget counts per shard, so one shard's failovers never hold
 /// back another's.
-pub(super) fn budget_key(g: &ReplicationGroup, shard: &Shard) -> String {
+pub(crate) fn budget_key(g: &ReplicationGroup, shard: &Shard) -> String {
     format!("{}/{}", g.id, shard.id)
 }
 
 /// Why a primary's role is handed to a replica.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Cause {
+pub(crate) enum Cause {
     /// The primary failed.
     Failure,
     /// `TestFailover`.
@@ -43,7 +55,7 @@ pub(super) enum Cause {
 }
 
 impl Control {
-    pub(super) fn lock_failovers(
+    pub(crate) fn lock_failovers(
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<String, FailoverHistory>> {
         self.inner
@@ -55,7 +67,7 @@ impl Control {
 
     /// Whether the failed primary `p` of `shard` may be failed over automatically now
     /// ([`crate::FailoverBudget`]). When not, says so once in an event.
-    pub(super) fn failover_allowed(
+    pub(crate) fn failover_allowed(
         &self,
         g: &ReplicationGroup,
         shard: &Shard,
@@ -95,7 +107,7 @@ impl Control {
     /// process is killed, so it can neither take another write nor keep the primary endpoint's address. It is
     /// then started again by the next step as a replica of the new primary. Returns false when no replica can
     /// take over (nothing is changed then).
-    pub(super) async fn fail_over(
+    pub(crate) async fn fail_over(
         &self,
         g: &ReplicationGroup,
         shard: &Shard,
@@ -105,7 +117,7 @@ impl Control {
         let test = cause == Cause::Test;
         // The gap a client sees: from the primary's failure (as the monitor saw it), or from now.
         let failed_at = match self.inner.monitor.health(&old.cluster_id) {
-            crate::monitor::Health::Unresponsive { since } => since,
+            crate::runtime::monitor::Health::Unresponsive { since } => since,
             _ => Instant::now(),
         };
         let mut reads = tokio::task::JoinSet::new();
@@ -173,7 +185,9 @@ impl Control {
             // A node whose process is not known (its pid file lost) cannot be looked at, nor adopted: it is fenced
             // by its address and title, as before.
             if match pid {
-                Some(pid) => crate::monitor::answers_now(pid, &addr, &self.inner.admin).await,
+                Some(pid) => {
+                    crate::runtime::monitor::answers_now(pid, &addr, &self.inner.admin).await
+                }
                 None => false,
             } {
                 tracing::warn!(group = %g.id, primary = %old.cluster_id,
@@ -340,7 +354,7 @@ impl Control {
     /// Fences the node of `spec`: kills every process that is it (the pid the daemon knows, the pid file's, and
     /// any `redis-server` titled with its address, for a node whose pid file is gone), then makes sure nothing
     /// accepts connections on its addresses any more. False when either cannot be made sure.
-    pub(super) async fn fence(&self, spec: &NodeSpec) -> bool {
+    pub(crate) async fn fence(&self, spec: &NodeSpec) -> bool {
         let mut pids: Vec<u32> = self
             .inner
             .observed
@@ -378,6 +392,8 @@ impl Control {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+    use std::time::Instant;
 
     #[test]
     fn failover_budget_counts_within_its_window() {

@@ -1,9 +1,17 @@
 //! The ends of a group's operations: creation finished or failed, a modification finished, members removed, a group deleted; standalone clusters.
 
 use super::*;
+use crate::model::GroupStatus;
+use crate::model::NewEvent;
+use crate::model::ReplicationGroup;
+use crate::model::StandaloneCluster;
+use crate::now;
+use crate::workflows::MAX_CREATE_ATTEMPTS;
+use crate::Control;
+use crate::ControlError;
 
 impl Control {
-    pub(super) fn finish_create(&self, id: &str) -> Result<()> {
+    pub(crate) fn finish_create(&self, id: &str) -> Result<()> {
         let t = now();
         let mut st = self.state();
         let Some(mut g) = st.groups.get(id).cloned() else {
@@ -31,7 +39,7 @@ impl Control {
         Ok(())
     }
 
-    pub(super) async fn creation_failed(&self, id: &str, err: &ControlError) -> Result<()> {
+    pub(crate) async fn creation_failed(&self, id: &str, err: &ControlError) -> Result<()> {
         tracing::warn!(group = %id, error = %err, "creation attempt failed");
         let t = now();
         let failed = {
@@ -66,7 +74,7 @@ impl Control {
     }
 
     /// A `modifying` group whose work is done becomes `available`.
-    pub(super) fn finish_modify(&self, id: &str) -> Result<()> {
+    pub(crate) fn finish_modify(&self, id: &str) -> Result<()> {
         let synced = |c: &String| {
             matches!(
                 self.inner.observed.get(c).and_then(|o| o.role),
@@ -114,7 +122,7 @@ impl Control {
     }
 
     /// Stops the nodes of members `DecreaseReplicaCount` removed and forgets them.
-    pub(super) async fn remove_members(&self, g: &ReplicationGroup) -> Result<()> {
+    pub(crate) async fn remove_members(&self, g: &ReplicationGroup) -> Result<()> {
         for m in &g.removing {
             let spec = self.node_spec(g, m)?;
             self.stop_member(&spec, Stop::Discard).await;
@@ -139,7 +147,7 @@ impl Control {
         Ok(())
     }
 
-    pub(super) async fn delete_nodes(&self, g: &ReplicationGroup) -> Result<()> {
+    pub(crate) async fn delete_nodes(&self, g: &ReplicationGroup) -> Result<()> {
         if let Some(name) = &g.final_snapshot {
             self.final_snapshot_step(g, name).await?;
         }
@@ -147,7 +155,7 @@ impl Control {
         for m in g.members() {
             let spec = self.node_spec(g, m)?;
             if g.retain_cluster_id.as_deref() == Some(m.cluster_id.as_str()) {
-                retained = Some(crate::actions::cache_clusters::vessel_of(g, m));
+                retained = Some(crate::rules::layout::vessel_of(g, m));
                 continue;
             }
             self.stop_member(&spec, Stop::Discard).await;
@@ -190,7 +198,7 @@ impl Control {
         Ok(())
     }
 
-    pub(super) async fn ensure_standalone(&self, s: &StandaloneCluster) -> Result<()> {
+    pub(crate) async fn ensure_standalone(&self, s: &StandaloneCluster) -> Result<()> {
         let spec = self.standalone_spec(s)?;
         if s.member.rebooting {
             self.stop_member(&spec, Stop::Graceful).await;

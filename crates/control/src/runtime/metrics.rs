@@ -659,7 +659,7 @@ impl Control {
             let newest = st.store.max_event_seq().unwrap_or(0);
             let delivered = st
                 .store
-                .cursor(crate::notify::CURSOR)
+                .cursor(crate::runtime::notify::CURSOR)
                 .ok()
                 .flatten()
                 .unwrap_or(newest);

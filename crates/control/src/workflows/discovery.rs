@@ -1,6 +1,9 @@
 //! Moving a dual-stack group's nodes to the address family of its `IpDiscovery`.
 
 use super::*;
+use crate::model::NewEvent;
+use crate::model::ReplicationGroup;
+use crate::Control;
 
 impl Control {
     /// One step of moving a dual-stack group's nodes to the address family of its `IpDiscovery`: a replica at a
@@ -8,7 +11,7 @@ impl Control {
     /// correction, a partial resync: it keeps its data and the primary's replication id), and the next one
     /// moves only when its link is up again; the primary moves last. Shards move one after another. Returns true
     /// when it changed something.
-    pub(super) async fn discovery_step(&self, g: &ReplicationGroup, ipv6: bool) -> Result<bool> {
+    pub(crate) async fn discovery_step(&self, g: &ReplicationGroup, ipv6: bool) -> Result<bool> {
         let Some(shard) = g
             .shards
             .iter()

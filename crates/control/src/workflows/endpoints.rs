@@ -1,9 +1,16 @@
 //! The stable endpoints a group's clients use: the reader endpoint's forwarder, a dual-stack group's forwarders, and the TLS `preferred` fronts.
 
 use super::*;
+use crate::model::GroupStatus;
+use crate::model::Member;
+use crate::model::ReplicationGroup;
+use crate::Control;
+use crate::ControlError;
+use std::collections::HashMap;
+use std::net::SocketAddr;
 
 impl Control {
-    pub(super) fn lock_endpoints(
+    pub(crate) fn lock_endpoints(
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<String, StableEndpoint>> {
         self.inner
@@ -13,7 +20,7 @@ impl Control {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(super) fn lock_sniffers(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, Sniffer>> {
+    pub(crate) fn lock_sniffers(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, Sniffer>> {
         self.inner
             .endpoints
             .sniffers
@@ -22,7 +29,7 @@ impl Control {
     }
 
     /// Closes the `preferred`-mode fronts on `addrs` at `port`.
-    pub(super) fn drop_sniffers(&self, addrs: &[std::net::IpAddr], port: u16) {
+    pub(crate) fn drop_sniffers(&self, addrs: &[std::net::IpAddr], port: u16) {
         let mut map = self.lock_sniffers();
         for a in addrs {
             map.remove(&SocketAddr::new(*a, port));
@@ -31,7 +38,7 @@ impl Control {
 
     /// In `preferred` mode, binds the front on each node's address and on the primary endpoint's; otherwise
     /// closes them.
-    pub(super) async fn ensure_sniffers(&self, g: &ReplicationGroup) -> Result<()> {
+    pub(crate) async fn ensure_sniffers(&self, g: &ReplicationGroup) -> Result<()> {
         let addrs: Vec<std::net::IpAddr> = g
             .members()
             .map(|m| m.address)
@@ -41,7 +48,7 @@ impl Control {
         self.ensure_sniffers_on(&addrs, g.port, preferred).await
     }
 
-    pub(super) async fn ensure_sniffers_on(
+    pub(crate) async fn ensure_sniffers_on(
         &self,
         addrs: &[std::net::IpAddr],
         port: u16,
@@ -68,7 +75,7 @@ impl Control {
     /// the replicas that answer (the primary when none does); in a dual-stack group also the primary endpoint
     /// (its IPv4 address and its port on `::1`) and the reader endpoint on `::1`. Each endpoint reaches the
     /// nodes over its own address family, so a change of `IpDiscovery` drops no client connection.
-    pub(super) async fn ensure_endpoints(&self, g: &ReplicationGroup) -> Result<()> {
+    pub(crate) async fn ensure_endpoints(&self, g: &ReplicationGroup) -> Result<()> {
         self.ensure_sniffers(g).await?;
         // The primary and reader endpoints are those of the one shard of a group with cluster mode disabled.
         let shard = g.first_shard();
@@ -194,7 +201,7 @@ impl Control {
         self.drop_endpoints(id);
     }
 
-    pub(super) fn drop_endpoints(&self, id: &str) {
+    pub(crate) fn drop_endpoints(&self, id: &str) {
         let prefix = format!("{id}/");
         self.lock_endpoints()
             .retain(|k, _| k != id && !k.starts_with(&prefix));

@@ -1,13 +1,25 @@
 //! Waiting on nodes that are on their way: loads and full syncs judged against their deadlines, and the events of restarts once the node has loaded.
 
 use super::*;
+use crate::model::NewEvent;
+use crate::model::ReplicationGroup;
+use crate::model::Shard;
+use crate::now;
+use crate::rules::progress::Verdict;
+use crate::runtime::observe::Wait;
+use crate::Arc;
+use crate::Control;
+use crate::ControlError;
+use std::collections::HashMap;
+use std::time::Duration;
+use std::time::Instant;
 
 impl Control {
     /// Waits a little (up to [`PROGRESS_LOOK`], less when the monitor pokes the group) for the replicas of `specs`
     /// to report their links up. True when all are; false when some are still on their way (waiting for their
     /// primary, receiving a full sync or loading it), and the step ends so the next one looks again at once. A
     /// replica past its deadline ([`crate::rules::progress`]) is restarted, to sync afresh, and the step fails.
-    pub(super) async fn wait_for_links(
+    pub(crate) async fn wait_for_links(
         &self,
         g: &ReplicationGroup,
         specs: &[NodeSpec],
@@ -50,7 +62,7 @@ impl Control {
 
     /// One look at each replica of `specs`: true when every one reports its link up. Records each one's role and,
     /// for those not linked, how far their sync has got.
-    pub(super) async fn check_links(&self, replicas: &[(&NodeSpec, u64)]) -> Result<bool> {
+    pub(crate) async fn check_links(&self, replicas: &[(&NodeSpec, u64)]) -> Result<bool> {
         let mut all = true;
         for &(spec, size) in replicas {
             let mut c = AdminClient::connect(&spec.node_addr(), &self.inner.admin).await?;
@@ -112,7 +124,7 @@ impl Control {
 
     /// The size in memory of the dataset of `shard`'s primary (what its replicas' full syncs carry), 0 when it
     /// cannot be read.
-    pub(super) async fn dataset_size(&self, g: &ReplicationGroup, shard: &Shard) -> u64 {
+    pub(crate) async fn dataset_size(&self, g: &ReplicationGroup, shard: &Shard) -> u64 {
         let Some(spec) = shard.primary().and_then(|p| self.node_spec(g, p).ok()) else {
             return 0;
         };
@@ -136,7 +148,7 @@ impl Control {
     /// Waits a little (up to [`PROGRESS_LOOK`]) for the nodes of `specs` that were seen loading their data. True
     /// when none is loading any more. A node whose load is past its deadline, or stalled, is killed (restarted,
     /// or failed over, by the next steps) and the step fails.
-    pub(super) async fn loads_done(
+    pub(crate) async fn loads_done(
         &self,
         g: &ReplicationGroup,
         specs: &[NodeSpec],
@@ -213,7 +225,7 @@ impl Control {
     /// Records the nodes restarted by this step: a reboot asked for is done (the member no longer `rebooting`), a
     /// recovery begins (an event). Each one's "restarted" or "finished recovery" event waits until the node has
     /// loaded its data ([`Self::restarts_finished`]); meanwhile a rebooted member still shows as rebooting.
-    pub(super) fn restart_events(
+    pub(crate) fn restart_events(
         &self,
         g: &ReplicationGroup,
         restarted: &[String],
@@ -247,7 +259,7 @@ impl Control {
 
     /// The restarted members of `g` whose nodes have loaded their data: their "restarted" (a reboot) or "finished
     /// recovery" event.
-    pub(super) fn restarts_finished(&self, g: &ReplicationGroup) -> Result<()> {
+    pub(crate) fn restarts_finished(&self, g: &ReplicationGroup) -> Result<()> {
         let finished: Vec<(String, bool)> = {
             let mut pending = self.lock_restarting();
             let done: Vec<(String, bool)> = g
@@ -280,7 +292,7 @@ impl Control {
         Ok(())
     }
 
-    pub(super) fn lock_restarting(&self) -> std::sync::MutexGuard<'_, HashMap<String, bool>> {
+    pub(crate) fn lock_restarting(&self) -> std::sync::MutexGuard<'_, HashMap<String, bool>> {
         self.inner
             .endpoints
             .restarting

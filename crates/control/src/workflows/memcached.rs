@@ -2,7 +2,13 @@
 //! (a reboot, or a node found dead), resized live, removed; the discovery list published with a new version each
 //! time it changes; changes that waited for the maintenance window applied in it.
 
+use crate::model::NewEvent;
+use crate::now;
+use crate::Control;
+use crate::ControlError;
 use engine::memcached::{ClusterConfig, ConfigEndpoint, MemcachedNode, Tls};
+use std::collections::HashMap;
+use std::net::SocketAddr;
 
 use super::*;
 use crate::model::{McNode, McNodeState, McStatus, MemcachedCluster};
@@ -155,7 +161,7 @@ impl Control {
     }
 
     /// One step of Memcached cluster `c`.
-    pub(super) async fn memcached_step(&self, c: &MemcachedCluster) -> Result<()> {
+    pub(crate) async fn memcached_step(&self, c: &MemcachedCluster) -> Result<()> {
         if c.status == McStatus::Deleting {
             return self.delete_memcached_nodes(c).await;
         }
@@ -349,7 +355,7 @@ impl Control {
     }
 
     /// Stops the nodes of every Memcached cluster and closes their endpoints (`--stop-nodes-on-exit`).
-    pub(super) async fn stop_memcached_nodes(&self) {
+    pub(crate) async fn stop_memcached_nodes(&self) {
         let nodes: Vec<MemcachedNode> = {
             let st = self.state();
             st.memcached

@@ -1,10 +1,19 @@
 //! Changes applied in the maintenance window, and rolling engine upgrades.
 
 use super::*;
+use crate::model::GroupStatus;
+use crate::model::Member;
+use crate::model::NewEvent;
+use crate::model::ReplicationGroup;
+use crate::rules::node_types;
+use crate::Arc;
+use crate::Control;
+use std::time::Duration;
+use std::time::Instant;
 
 impl Control {
     /// Applies the changes that waited for the maintenance window.
-    pub(super) async fn apply_pending(
+    pub(crate) async fn apply_pending(
         &self,
         g: &ReplicationGroup,
         work: crate::model::PendingChanges,
@@ -66,7 +75,7 @@ impl Control {
     /// just loaded a full sync appends nothing to its append-only file until the rewrite that follows the sync
     /// ends, so were it to die before then (promoted by the switchover meanwhile, say) it would start again
     /// empty, while the node replaced next has discarded its copy.
-    pub(super) async fn replaced_are_back(
+    pub(crate) async fn replaced_are_back(
         &self,
         g: &ReplicationGroup,
         replaced: impl Fn(&Member) -> bool,
@@ -121,7 +130,7 @@ impl Control {
 
     /// Takes member `m` (its node's `spec`) out of service to replace it: readers leave it first, what they asked it
     /// is answered, then it stops cleanly.
-    pub(super) async fn take_out(
+    pub(crate) async fn take_out(
         &self,
         g: &ReplicationGroup,
         m: &Member,
@@ -142,7 +151,7 @@ impl Control {
     /// started by the next step on the new binary from their data, then resynced); when only the primary is left,
     /// a planned switchover hands its role to an upgraded replica, and it is replaced in turn; a group without
     /// replicas has its primary restarted in place. Returns true when it changed something.
-    pub(super) async fn upgrade_step(
+    pub(crate) async fn upgrade_step(
         &self,
         g: &ReplicationGroup,
         target: &str,

@@ -3,7 +3,14 @@
 //! spec as soon as its keys are over, so a daemon that dies resumes with the slots left. When no slot is left to
 //! move, the node groups removed are stopped.
 
+use crate::model::NewEvent;
+use crate::model::ReplicationGroup;
 use crate::model::Resharding;
+use crate::model::Shard;
+use crate::Control;
+use crate::ControlError;
+use std::time::Duration;
+use std::time::Instant;
 
 use super::*;
 
@@ -16,7 +23,7 @@ impl Control {
     /// Moves batches of slots for up to [`RESHARD_LOOK`] — one move per source node group at a time, the moves of
     /// different sources at once (each source's `MIGRATE` waits on its target; several sources keep the target busy)
     /// — or finishes the resharding when no move is left. Returns true when there is more to do at once.
-    pub(super) async fn reshard_step(&self, g: &ReplicationGroup, r: &Resharding) -> Result<bool> {
+    pub(crate) async fn reshard_step(&self, g: &ReplicationGroup, r: &Resharding) -> Result<bool> {
         if r.moves.is_empty() {
             self.finish_resharding(g)?;
             return Ok(false);
