@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -15,15 +14,7 @@ use crate::{EngineError, Result};
 /// Time allowed for one admin command.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How the control plane reaches a node: its admin socket, a Unix socket in the node's directory that only
-/// this user can open. It is plaintext whatever the node's TLS mode, so no change a customer makes (TLS
-/// `required`, a new AUTH token, ACL users) can shut the control plane out. `tcp` is the node's own address,
-/// used in messages (and to reach a node that has no admin socket).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeAddr {
-    pub tcp: SocketAddr,
-    pub socket: PathBuf,
-}
+pub use crate::spec::NodeAddr;
 
 /// An admin connection to a node.
 pub struct AdminClient {
@@ -457,7 +448,7 @@ impl AdminClient {
                 redis::cmd("CONFIG")
                     .arg("SET")
                     .arg("bind")
-                    .arg(crate::config::bind_line(addrs)),
+                    .arg(crate::spec::bind_line(addrs)),
             )
             .await?;
         Ok(())

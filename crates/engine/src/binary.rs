@@ -95,6 +95,11 @@ pub fn find_named_on_path(name: &str) -> Option<PathBuf> {
         .and_then(|p| std::path::absolute(p).ok())
 }
 
+/// Looks `memcached` up on `PATH`.
+pub fn find_memcached() -> Option<PathBuf> {
+    find_named_on_path("memcached")
+}
+
 /// The binaries to use: the explicitly registered ones, else `redis-server` and `valkey-server` on `PATH`. Sorted
 /// by engine, then newest first; the same engine and version twice keeps the first.
 pub fn discover(registered: &[PathBuf]) -> Result<Vec<EngineBinary>> {
@@ -120,7 +125,7 @@ pub fn discover(registered: &[PathBuf]) -> Result<Vec<EngineBinary>> {
         c.file_name()
             .is_some_and(|n| n.to_string_lossy().contains("memcached"))
     }) {
-        candidates.extend(crate::memcached::find_binary());
+        candidates.extend(find_memcached());
     }
     for c in candidates {
         let b = probe(&c)?;

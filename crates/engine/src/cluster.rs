@@ -10,11 +10,7 @@ use crate::{EngineError, Result};
 /// Hash slots of a Redis Cluster.
 pub const SLOTS: u16 = 16384;
 
-/// The cluster bus port of a node listening for clients on `port`: Redis's own rule (`port + 10000`), which
-/// every node announces, so a port above 55535 cannot carry a cluster.
-pub fn bus_port(port: u16) -> Option<u16> {
-    port.checked_add(10000)
-}
+pub use crate::spec::bus_port;
 
 /// One line of `CLUSTER NODES`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,16 +239,15 @@ impl AdminClient {
 /// picks by chance (Redis draws its ids at random).
 pub const SEED_ID: &str = "cacce55000000000000000000000000000000001";
 
-/// The `cluster-node-timeout` of a seeded node until its handover (an hour): the stand-in never answers on the bus.
-pub const SEEDED_NODE_TIMEOUT_MS: u64 = 3_600_000;
+pub use crate::spec::SEEDED_NODE_TIMEOUT_MS;
 
-/// Before a node whose spec has [`crate::config::NodeCluster::seed_primary`] starts for the first time (no
+/// Before a node whose spec has [`crate::spec::NodeCluster::seed_primary`] starts for the first time (no
 /// `nodes.conf` yet), writes the cluster state that makes it a replica of a stand-in node, [`SEED_ID`], at the
 /// primary's address, owning every slot. Redis, finding itself a replica of a node whose address it knows,
 /// replicates that address (the primary, which does not run Redis Cluster, serves it like any replica); the
 /// stand-in's bus port is 0, so no bus connection reaches anything. When the primary's role is handed over, the
 /// replica's `CLUSTER FAILOVER TAKEOVER` gives it every slot and the stand-in is forgotten.
-pub fn seed_state(spec: &crate::config::NodeSpec) -> Result<()> {
+pub fn seed_state(spec: &crate::spec::NodeSpec) -> Result<()> {
     let Some(primary) = spec.cluster.as_ref().and_then(|c| c.seed_primary) else {
         return Ok(());
     };
@@ -286,7 +281,7 @@ pub const NODES_FILE: &str = "nodes.conf";
 /// the slots it served) and its data are removed. For a failed primary replaced by a failover: with its old
 /// identity it would come back claiming its slots, and with an epoch equal to its successor's Redis's collision
 /// rule may give them back to it (and its stale data with them).
-pub fn discard_state(spec: &crate::config::NodeSpec) -> Result<()> {
+pub fn discard_state(spec: &crate::spec::NodeSpec) -> Result<()> {
     let file = spec.dir.join(NODES_FILE);
     match std::fs::remove_file(&file) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

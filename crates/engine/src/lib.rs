@@ -2,6 +2,7 @@
 //!
 //! - [`binary`]: the `redis-server` binaries this machine has, and their versions.
 //! - [`address`]: loopback addresses for nodes and endpoints (one small module so another runtime can replace it).
+//! - [`spec`]: what a node is (addresses, ports, files, TLS, cluster settings), with nothing done to it.
 //! - [`config`]: a node's `redis.conf`.
 //! - [`cluster`]: Redis Cluster: a node's view of its cluster, joining, slots, replicas, takeover.
 //! - [`process`]: spawn, adopt, watch and stop `redis-server` processes.
@@ -34,6 +35,7 @@ pub mod scratch;
 pub mod secret;
 pub mod snapshot;
 pub mod source;
+pub mod spec;
 pub mod tls;
 pub mod vocabulary;
 

@@ -97,7 +97,7 @@ pub async fn load_by_slot(
         send_keys(&mut conn, owners, admin).await
     }
     .await;
-    let socket = crate::config::admin_socket(work);
+    let socket = crate::spec::admin_socket(work);
     server.stop().await;
     let _ = std::fs::remove_file(socket);
     let _ = std::fs::remove_dir_all(work);

@@ -106,10 +106,7 @@ pub async fn connect(addr: SocketAddr, tls: Option<&Tls>) -> std::io::Result<Box
     }
 }
 
-/// Looks `memcached` up on `PATH`.
-pub fn find_binary() -> Option<PathBuf> {
-    crate::binary::find_named_on_path("memcached")
-}
+pub use crate::binary::find_memcached as find_binary;
 
 /// The version a `memcached` binary reports (`memcached -V` prints `memcached 1.6.18`).
 pub fn version(binary: &Path) -> Result<String> {

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use nix::fcntl::{Flock, FlockArg};
+use rand::distributions::Alphanumeric;
+use rand::Rng;
 
 use crate::{io_err, EngineError, Result};
 
@@ -64,6 +66,15 @@ pub fn make_tree_private(root: &Path) -> Result<usize> {
     Ok(changed)
 }
 
+/// A random alphanumeric string.
+pub fn random_token(len: usize) -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
 /// Writes `contents` to `path` atomically with mode 0600: into a temporary file beside it (never readable by
 /// others, even for a moment), flushed to disk, then renamed over `path`, and the directory flushed, so a crash
 /// leaves either the old contents or the new, never a part.
@@ -75,7 +86,7 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
         .unwrap_or_default();
     let tmp = dir.join(format!(
         ".{name}.{}.tmp",
-        crate::secret::random_token(8).to_ascii_lowercase()
+        random_token(8).to_ascii_lowercase()
     ));
     let written = (|| {
         let mut f = OpenOptions::new()

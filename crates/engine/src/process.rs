@@ -14,8 +14,9 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::admin::AdminClient;
-use crate::config::{render, NodeSpec};
+use crate::config::render;
 use crate::secret::{write_private, AdminCredentials};
+use crate::spec::NodeSpec;
 use crate::{io_err, EngineError, Result};
 
 /// How long a fresh node may take to answer `PING`.

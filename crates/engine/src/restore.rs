@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use crate::config::NodeSpec;
+use crate::spec::NodeSpec;
 use crate::{io_err, Result};
 
 /// `appendfilename`: Redis's default, which every node uses.
@@ -97,7 +97,7 @@ pub fn discard_data(spec: &NodeSpec) -> Result<()> {
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
     }
-    for name in [AOF_NAME, "dump.rdb", crate::config::RESTORE_FILE] {
+    for name in [AOF_NAME, "dump.rdb", crate::spec::RESTORE_FILE] {
         let file = spec.dir.join(name);
         match std::fs::remove_file(&file) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(&file)(e)),

@@ -29,7 +29,7 @@ impl Scratch {
         // The server changes into `--dir` before it creates its socket and log: every path it is given must not
         // depend on the current directory.
         let dir = &std::path::absolute(dir).map_err(crate::io_err(dir))?;
-        let socket = crate::config::admin_socket(dir);
+        let socket = crate::spec::admin_socket(dir);
         let log = dir.join(LOG_FILE);
         // A fresh log each start (what it says is about this run), which also takes what the server prints before
         // it opens the log (a refused configuration).

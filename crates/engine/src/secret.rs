@@ -4,8 +4,6 @@
 
 use std::path::Path;
 
-use rand::distributions::Alphanumeric;
-use rand::Rng;
 use sha2::{Digest, Sha256};
 
 use crate::Result;
@@ -43,14 +41,7 @@ pub fn sha256_hex(password: &str) -> String {
     hex::encode(Sha256::digest(password.as_bytes()))
 }
 
-/// A random alphanumeric string.
-pub fn random_token(len: usize) -> String {
-    rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
-}
+pub use crate::private::random_token;
 
 /// Writes `contents` to `path` with mode 0600 (never readable by others, even for a moment), atomically: a crash
 /// leaves the old contents or the new (see [`crate::private::write_atomic`]).

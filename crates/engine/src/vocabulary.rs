@@ -135,7 +135,7 @@ pub async fn read(binary: &Path, scratch: &Path) -> Result<AclVocabulary> {
         Ok(v)
     }
     .await;
-    let socket = crate::config::admin_socket(scratch);
+    let socket = crate::spec::admin_socket(scratch);
     server.stop().await;
     let _ = std::fs::remove_file(&socket);
     let _ = std::fs::remove_dir_all(scratch);
