@@ -1,5 +1,6 @@
 //! The XML of every output shape, byte for byte, against fixtures captured from the hand-written writers this crate
-//! had before outputs were declared (`output!`). Each shape is rendered fully populated (every optional member
+//! had before outputs were declared (`output!`): element order, lists' item names, empty lists (`<X/>` or
+//! `<X></X>`), timestamps, booleans, numbers, escaping, left-out optional members. Each shape is rendered fully populated (every optional member
 //! given, every list with items) and bare (every optional member absent, every list empty), inside its envelope.
 //! `CACHEPLANE_BLESS=1 cargo test -p wire --test xml_fixtures` rewrites the fixtures.
 
@@ -377,7 +378,7 @@ fn documents() -> Vec<(&'static str, String)> {
     let (plain, specific) = parameters();
     let ver = engine_version();
     let tags = vec![(s("k1"), s("v1")), (s("k2"), s(""))];
-    let render = documents_now(
+    documents_now(
         rid,
         &rg,
         &rg_bare,
@@ -399,8 +400,7 @@ fn documents() -> Vec<(&'static str, String)> {
         &specific,
         &ver,
         &tags,
-    );
-    render
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -427,223 +427,224 @@ fn documents_now(
     ver: &CacheEngineVersion,
     tags: &[(String, String)],
 ) -> Vec<(&'static str, String)> {
-    let marker = Some("marker-2");
+    let marker = || Some(s("marker-2"));
+    let tag_list = || TagListMessage::from(tags.to_vec());
+    let details = |marker: Option<String>, plain: &[Parameter], specific: &[Parameter]| {
+        CacheParameterGroupDetails {
+            marker,
+            parameters: plain.to_vec(),
+            cache_node_type_specific_parameters: specific.to_vec(),
+        }
+    };
     vec![
         (
             "replication_group",
-            envelope("CreateReplicationGroup", rid, |w| rg.write(w)),
+            respond(
+                "CreateReplicationGroup",
+                rid,
+                &ReplicationGroupResult::from(rg.clone()),
+            ),
         ),
         (
             "replication_group_bare",
-            envelope("DeleteReplicationGroup", rid, |w| rg_bare.write(w)),
+            respond(
+                "DeleteReplicationGroup",
+                rid,
+                &ReplicationGroupResult::from(rg_bare.clone()),
+            ),
         ),
         (
             "replication_groups_page",
-            envelope("DescribeReplicationGroups", rid, |w| {
-                write_page(
-                    w,
-                    marker,
-                    "ReplicationGroups",
-                    &[rg.clone(), rg_bare.clone()],
-                    |x, w| x.write(w),
-                )
-            }),
+            respond(
+                "DescribeReplicationGroups",
+                rid,
+                &ReplicationGroupMessage::from((vec![rg.clone(), rg_bare.clone()], marker())),
+            ),
         ),
         (
             "replication_groups_empty_page",
-            envelope("DescribeReplicationGroups", rid, |w| {
-                write_page(
-                    w,
-                    None,
-                    "ReplicationGroups",
-                    &[] as &[ReplicationGroup],
-                    |x, w| x.write(w),
-                )
-            }),
+            respond(
+                "DescribeReplicationGroups",
+                rid,
+                &ReplicationGroupMessage::from((vec![], None)),
+            ),
         ),
         (
             "cache_cluster",
-            envelope("ModifyCacheCluster", rid, |w| cc.write(w)),
+            respond(
+                "ModifyCacheCluster",
+                rid,
+                &CacheClusterResult::from(cc.clone()),
+            ),
         ),
         (
             "cache_cluster_bare",
-            envelope("CreateCacheCluster", rid, |w| cc_bare.write(w)),
+            respond(
+                "CreateCacheCluster",
+                rid,
+                &CacheClusterResult::from(cc_bare.clone()),
+            ),
         ),
         (
             "cache_clusters_page",
-            envelope("DescribeCacheClusters", rid, |w| {
-                write_page(
-                    w,
-                    marker,
-                    "CacheClusters",
-                    &[cc.clone(), cc_no_nodes.clone()],
-                    |x, w| x.write(w),
-                )
-            }),
+            respond(
+                "DescribeCacheClusters",
+                rid,
+                &CacheClusterMessage::from((vec![cc.clone(), cc_no_nodes.clone()], marker())),
+            ),
         ),
         (
             "snapshot",
-            envelope("CreateSnapshot", rid, |w| snap.write(w)),
+            respond("CreateSnapshot", rid, &SnapshotResult::from(snap.clone())),
         ),
         (
             "snapshot_bare",
-            envelope("DeleteSnapshot", rid, |w| snap_bare.write(w)),
+            respond(
+                "DeleteSnapshot",
+                rid,
+                &SnapshotResult::from(snap_bare.clone()),
+            ),
         ),
         (
             "snapshots_page",
-            envelope("DescribeSnapshots", rid, |w| {
-                write_page(w, marker, "Snapshots", &[snap.clone()], |x, w| x.write(w))
-            }),
+            respond(
+                "DescribeSnapshots",
+                rid,
+                &DescribeSnapshotsListMessage::from((vec![snap.clone()], marker())),
+            ),
         ),
-        (
-            "user",
-            envelope("CreateUser", rid, |w| user.write_fields(w)),
-        ),
-        (
-            "user_bare",
-            envelope("DeleteUser", rid, |w| user_bare.write_fields(w)),
-        ),
+        ("user", respond("CreateUser", rid, user)),
+        ("user_bare", respond("DeleteUser", rid, user_bare)),
         (
             "users_page",
-            envelope("DescribeUsers", rid, |w| {
-                write_page(
-                    w,
-                    marker,
-                    "Users",
-                    &[user.clone(), user_bare.clone()],
-                    |x, w| x.write_member(w),
-                )
-            }),
+            respond(
+                "DescribeUsers",
+                rid,
+                &DescribeUsersResult::from((vec![user.clone(), user_bare.clone()], marker())),
+            ),
         ),
-        (
-            "user_group",
-            envelope("ModifyUserGroup", rid, |w| ug.write_fields(w)),
-        ),
-        (
-            "user_group_bare",
-            envelope("CreateUserGroup", rid, |w| ug_bare.write_fields(w)),
-        ),
+        ("user_group", respond("ModifyUserGroup", rid, ug)),
+        ("user_group_bare", respond("CreateUserGroup", rid, ug_bare)),
         (
             "user_groups_page",
-            envelope("DescribeUserGroups", rid, |w| {
-                write_page(
-                    w,
-                    marker,
-                    "UserGroups",
-                    &[ug.clone(), ug_add_only.clone()],
-                    |x, w| x.write_member(w),
-                )
-            }),
+            respond(
+                "DescribeUserGroups",
+                rid,
+                &DescribeUserGroupsResult::from((vec![ug.clone(), ug_add_only.clone()], marker())),
+            ),
         ),
         (
             "events_page",
-            envelope("DescribeEvents", rid, |w| {
-                write_page(w, marker, "Events", &[ev.clone(), ev.clone()], |x, w| {
-                    x.write(w)
-                })
-            }),
+            respond(
+                "DescribeEvents",
+                rid,
+                &EventsMessage::from((vec![ev.clone(), ev.clone()], marker())),
+            ),
         ),
         (
             "events_empty_page",
-            envelope("DescribeEvents", rid, |w| {
-                write_page(w, None, "Events", &[] as &[Event], |x, w| x.write(w))
-            }),
+            respond("DescribeEvents", rid, &EventsMessage::from((vec![], None))),
         ),
         (
             "subnet_group",
-            envelope("CreateCacheSubnetGroup", rid, |w| {
-                sng.write_as("CacheSubnetGroup", w)
-            }),
+            respond(
+                "CreateCacheSubnetGroup",
+                rid,
+                &CacheSubnetGroupResult::from(sng.clone()),
+            ),
         ),
         (
             "subnet_groups_page",
-            envelope("DescribeCacheSubnetGroups", rid, |w| {
-                write_page(
-                    w,
-                    marker,
-                    "CacheSubnetGroups",
-                    &[sng.clone(), sng_bare.clone()],
-                    |g, w| g.write_as("CacheSubnetGroup", w),
-                )
-            }),
+            respond(
+                "DescribeCacheSubnetGroups",
+                rid,
+                &CacheSubnetGroupMessage::from((vec![sng.clone(), sng_bare.clone()], marker())),
+            ),
         ),
         (
             "subnet_group_deleted",
-            envelope_empty("DeleteCacheSubnetGroup", rid),
+            respond("DeleteCacheSubnetGroup", rid, &()),
         ),
         (
             "parameter_group",
-            envelope("CreateCacheParameterGroup", rid, |w| {
-                pg.write_as("CacheParameterGroup", w)
-            }),
+            respond(
+                "CreateCacheParameterGroup",
+                rid,
+                &CacheParameterGroupResult::from(pg.clone()),
+            ),
         ),
         (
             "parameter_groups_page",
-            envelope("DescribeCacheParameterGroups", rid, |w| {
-                write_page(w, marker, "CacheParameterGroups", &[pg.clone()], |g, w| {
-                    g.write_as("CacheParameterGroup", w)
-                })
-            }),
+            respond(
+                "DescribeCacheParameterGroups",
+                rid,
+                &CacheParameterGroupsMessage::from((vec![pg.clone()], marker())),
+            ),
         ),
         (
             "parameter_group_name",
-            envelope("ModifyCacheParameterGroup", rid, |w| {
-                w.text("CacheParameterGroupName", "pg-1")
-            }),
+            respond(
+                "ModifyCacheParameterGroup",
+                rid,
+                &CacheParameterGroupNameMessage::from(s("pg-1")),
+            ),
         ),
         (
             "parameters_page",
-            envelope("DescribeCacheParameters", rid, |w| {
-                write_parameters(w, marker, plain, specific)
-            }),
+            respond(
+                "DescribeCacheParameters",
+                rid,
+                &details(marker(), plain, specific),
+            ),
         ),
         (
             "parameters_empty",
-            envelope("DescribeCacheParameters", rid, |w| {
-                write_parameters(w, None, &[], &[])
-            }),
+            respond("DescribeCacheParameters", rid, &details(None, &[], &[])),
         ),
         (
             "engine_defaults",
-            envelope("DescribeEngineDefaultParameters", rid, |w| {
-                w.open("EngineDefaults");
-                w.text("CacheParameterGroupFamily", "redis7");
-                write_parameters(w, marker, plain, specific);
-                w.close("EngineDefaults");
-            }),
+            respond(
+                "DescribeEngineDefaultParameters",
+                rid,
+                &EngineDefaultsResult {
+                    engine_defaults: EngineDefaults {
+                        cache_parameter_group_family: s("redis7"),
+                        details: details(marker(), plain, specific),
+                    },
+                },
+            ),
         ),
         (
             "engine_versions_page",
-            envelope("DescribeCacheEngineVersions", rid, |w| {
-                write_page(w, marker, "CacheEngineVersions", &[ver.clone()], |x, w| {
-                    x.write(w)
-                })
-            }),
+            respond(
+                "DescribeCacheEngineVersions",
+                rid,
+                &CacheEngineVersionMessage::from((vec![ver.clone()], marker())),
+            ),
         ),
-        (
-            "tags",
-            envelope("ListTagsForResource", rid, |w| write_tag_list(w, tags)),
-        ),
+        ("tags", respond("ListTagsForResource", rid, &tag_list())),
         (
             "tags_empty",
-            envelope("RemoveTagsFromResource", rid, |w| write_tag_list(w, &[])),
+            respond("RemoveTagsFromResource", rid, &TagListMessage::from(vec![])),
         ),
         (
             "node_type_modifications",
-            envelope("ListAllowedNodeTypeModifications", rid, |w| {
-                w.str_list(
-                    "ScaleUpModifications",
-                    "member",
-                    &sv(&["cache.m5.large", "cache.m5.xlarge"]),
-                );
-                w.str_list("ScaleDownModifications", "member", &[] as &[String]);
-            }),
+            respond(
+                "ListAllowedNodeTypeModifications",
+                rid,
+                &AllowedNodeTypeModificationsMessage::from((
+                    sv(&["cache.m5.large", "cache.m5.xlarge"]),
+                    vec![],
+                )),
+            ),
         ),
         (
             "reserved_nodes_empty",
-            envelope("DescribeReservedCacheNodes", rid, |w| {
-                w.empty("ReservedCacheNodes")
-            }),
+            respond(
+                "DescribeReservedCacheNodes",
+                rid,
+                &ReservedCacheNodeMessage::from(()),
+            ),
         ),
     ]
 }
