@@ -61,7 +61,7 @@ wire::with_actions!(dispatch_all);
 /// Answers one action: its handler's output in the response document, or its error.
 async fn respond<A: Handler>(c: &Control, input: A, request_id: &str) -> Result<String, ApiError> {
     let output = input.handle(c).await.map_err(to_api_error)?;
-    Ok(wire::output::respond(A::NAME, request_id, &output))
+    Ok(wire::encode::respond(A::NAME, request_id, &output))
 }
 
 /// The one mapping from domain errors to wire errors. An internal error is logged in full and answered with a
