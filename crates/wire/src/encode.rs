@@ -1,5 +1,5 @@
 //! Declarative encoding, the mirror of [`crate::decode`]. An output shape is declared once with its members' wire
-//! names ([`output!`]), in the order they are written; how a member is written follows from its type ([`Element`]):
+//! names ([`output!`](crate::output!)), in the order they are written; how a member is written follows from its type ([`Element`]):
 //! a string, number or boolean is an element with its text, a timestamp smithy's date-time, `Option<_>` is left out
 //! when `None`, a list is its items under its item name (`member` unless `/ "Item"` says otherwise) and an empty
 //! list `<Name/>`, a declared shape its members inside `<Name>`. What does not follow that pattern says so in its
