@@ -656,7 +656,8 @@ async fn handle_logs(
     )?;
     let (_permit, body) = read_signed(app, &parts, body, wire::logs::SERVICE).await?;
     let request = wire::logs::LogsRequest::decode(target, &body)?;
-    app.control.logs_request(request).await
+    let answer = app.control.logs_request(request).await?;
+    Ok(answer.to_json())
 }
 
 /// Checks the headers' signature, reads the body within the bounds, and verifies the whole request's signature

@@ -25,7 +25,7 @@ use std::path::Path;
 use rusqlite::{params, params_from_iter, OptionalExtension};
 use wire::logs::{
     CreateLogGroup, DescribeLogGroups, DescribeLogStreams, Events, FilterLogEvents, FilteredEvents,
-    GetLogEvents, LogEvent, LogGroup, LogGroups, LogStream, LogStreams, LogsError,
+    GetLogEvents, LogEvent, LogGroup, LogGroups, LogStream, LogStreams, LogsError, LogsResponse,
     SearchedLogStream,
 };
 
@@ -998,27 +998,31 @@ impl LogStore {
 }
 
 impl LogStore {
-    /// Serves one request of the CloudWatch Logs API; the answer's JSON body.
-    pub fn serve(&mut self, request: wire::logs::LogsRequest, now_ms: i64) -> R<String> {
-        use wire::logs::{to_json, LogsRequest};
+    /// Serves one request of the CloudWatch Logs API; its answer (the API edge writes the JSON).
+    pub fn serve(&mut self, request: wire::logs::LogsRequest, now_ms: i64) -> R<LogsResponse> {
+        use wire::logs::LogsRequest;
         match request {
             LogsRequest::CreateLogGroup(r) => {
                 self.create_group(&r, now_ms)?;
-                Ok("{}".into())
+                Ok(LogsResponse::Empty)
             }
             LogsRequest::DeleteLogGroup(r) => {
                 self.delete_group(&r.log_group_name)?;
-                Ok("{}".into())
+                Ok(LogsResponse::Empty)
             }
-            LogsRequest::DescribeLogGroups(r) => Ok(to_json(&self.describe_groups(&r)?)),
-            LogsRequest::DescribeLogStreams(r) => Ok(to_json(&self.describe_streams(&r)?)),
+            LogsRequest::DescribeLogGroups(r) => {
+                self.describe_groups(&r).map(LogsResponse::LogGroups)
+            }
+            LogsRequest::DescribeLogStreams(r) => {
+                self.describe_streams(&r).map(LogsResponse::LogStreams)
+            }
             LogsRequest::GetLogEvents(r) => {
                 if r.unmask == Some(true) {
                     return Err(LogsError::invalid(
                         "unmask is not supported here: nothing is masked.",
                     ));
                 }
-                Ok(to_json(&self.get_events(&r)?))
+                self.get_events(&r).map(LogsResponse::Events)
             }
             LogsRequest::FilterLogEvents(r) => {
                 if r.unmask == Some(true) {
@@ -1026,7 +1030,7 @@ impl LogStore {
                         "unmask is not supported here: nothing is masked.",
                     ));
                 }
-                Ok(to_json(&self.filter_events(&r)?))
+                self.filter_events(&r).map(LogsResponse::FilteredEvents)
             }
         }
     }
@@ -1090,8 +1094,8 @@ impl crate::Control {
         &self.inner.logs
     }
 
-    /// Serves one request of the CloudWatch Logs API on the log store's thread; the answer's JSON body.
-    pub async fn logs_request(&self, request: wire::logs::LogsRequest) -> R<String> {
+    /// Serves one request of the CloudWatch Logs API on the log store's thread.
+    pub async fn logs_request(&self, request: wire::logs::LogsRequest) -> R<LogsResponse> {
         let now_ms = crate::now().timestamp_millis();
         self.log_store()
             .run(move |s| s.serve(request, now_ms))

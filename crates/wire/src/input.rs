@@ -19,87 +19,6 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// Every action of the ElastiCache API (2015-02-02), for telling "not built yet" from "no such action".
-pub const ALL_ACTIONS: &[&str] = &[
-    "AddTagsToResource",
-    "AuthorizeCacheSecurityGroupIngress",
-    "BatchApplyUpdateAction",
-    "BatchStopUpdateAction",
-    "CompleteMigration",
-    "CopyServerlessCacheSnapshot",
-    "CopySnapshot",
-    "CreateCacheCluster",
-    "CreateCacheParameterGroup",
-    "CreateCacheSecurityGroup",
-    "CreateCacheSubnetGroup",
-    "CreateGlobalReplicationGroup",
-    "CreateReplicationGroup",
-    "CreateServerlessCache",
-    "CreateServerlessCacheSnapshot",
-    "CreateSnapshot",
-    "CreateUser",
-    "CreateUserGroup",
-    "DecreaseNodeGroupsInGlobalReplicationGroup",
-    "DecreaseReplicaCount",
-    "DeleteCacheCluster",
-    "DeleteCacheParameterGroup",
-    "DeleteCacheSecurityGroup",
-    "DeleteCacheSubnetGroup",
-    "DeleteGlobalReplicationGroup",
-    "DeleteReplicationGroup",
-    "DeleteServerlessCache",
-    "DeleteServerlessCacheSnapshot",
-    "DeleteSnapshot",
-    "DeleteUser",
-    "DeleteUserGroup",
-    "DescribeCacheClusters",
-    "DescribeCacheEngineVersions",
-    "DescribeCacheParameterGroups",
-    "DescribeCacheParameters",
-    "DescribeCacheSecurityGroups",
-    "DescribeCacheSubnetGroups",
-    "DescribeEngineDefaultParameters",
-    "DescribeEvents",
-    "DescribeGlobalReplicationGroups",
-    "DescribeReplicationGroups",
-    "DescribeReservedCacheNodes",
-    "DescribeReservedCacheNodesOfferings",
-    "DescribeServerlessCacheSnapshots",
-    "DescribeServerlessCaches",
-    "DescribeServiceUpdates",
-    "DescribeSnapshots",
-    "DescribeUpdateActions",
-    "DescribeUserGroups",
-    "DescribeUsers",
-    "DisassociateGlobalReplicationGroup",
-    "ExportServerlessCacheSnapshot",
-    "FailoverGlobalReplicationGroup",
-    "IncreaseNodeGroupsInGlobalReplicationGroup",
-    "IncreaseReplicaCount",
-    "ListAllowedNodeTypeModifications",
-    "ListTagsForResource",
-    "ModifyCacheCluster",
-    "ModifyCacheParameterGroup",
-    "ModifyCacheSubnetGroup",
-    "ModifyGlobalReplicationGroup",
-    "ModifyReplicationGroup",
-    "ModifyReplicationGroupShardConfiguration",
-    "ModifyServerlessCache",
-    "ModifyUser",
-    "ModifyUserGroup",
-    "PrepareMigration",
-    "PurchaseReservedCacheNodesOffering",
-    "RebalanceSlotsInGlobalReplicationGroup",
-    "RebootCacheCluster",
-    "RemoveTagsFromResource",
-    "ResetCacheParameterGroup",
-    "RevokeCacheSecurityGroupIngress",
-    "StartMigration",
-    "StopMigration",
-    "TestFailover",
-    "TestMigration",
-];
-
 structure! {
     /// `Tag`.
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -927,17 +846,131 @@ input! {
     }
 }
 
-/// Declares [`Request`]: one variant per supported action, named after its input (`#[boxed]` for the large ones),
-/// its name, and the decoding of each by its `ACTION`.
+/// An action: its input (the struct named after it, decoded from the form) and its output (the members of its
+/// `<ActionResult>`).
+pub trait Action {
+    const NAME: &'static str;
+    type Output: crate::output::Body;
+}
+
+/// The one list of actions: every implemented action, `Input => Output` (`#[boxed]` for the large inputs), then
+/// every other action of the ElastiCache API (2015-02-02), refused. Everything that depends on the list is made
+/// from it by `$callback`: here [`Request`], the [`Action`] impls and [`ALL_ACTIONS`]; in the daemon, the
+/// dispatch to each action's handler. Adding an action is one line here and its handler.
+/// (`tests/compat/api_coverage.py` reads this list for docs/api-coverage.md.)
+#[macro_export]
+macro_rules! with_actions {
+    ($callback:ident) => {
+        $callback! {
+            implemented {
+                #[boxed] CreateReplicationGroup => ReplicationGroupResult,
+                DescribeReplicationGroups => ReplicationGroupMessage,
+                DeleteReplicationGroup => ReplicationGroupResult,
+                DescribeCacheClusters => CacheClusterMessage,
+                DeleteCacheCluster => CacheClusterResult,
+                DescribeEvents => EventsMessage,
+                AddTagsToResource => TagListMessage,
+                RemoveTagsFromResource => TagListMessage,
+                ListTagsForResource => TagListMessage,
+                DescribeCacheEngineVersions => CacheEngineVersionMessage,
+                #[boxed] ModifyReplicationGroup => ReplicationGroupResult,
+                TestMigration => ReplicationGroupResult,
+                StartMigration => ReplicationGroupResult,
+                CompleteMigration => ReplicationGroupResult,
+                TestFailover => ReplicationGroupResult,
+                IncreaseReplicaCount => ReplicationGroupResult,
+                DecreaseReplicaCount => ReplicationGroupResult,
+                ModifyReplicationGroupShardConfiguration => ReplicationGroupResult,
+                RebootCacheCluster => CacheClusterResult,
+                CreateUser => User,
+                ModifyUser => User,
+                DeleteUser => User,
+                DescribeUsers => DescribeUsersResult,
+                CreateUserGroup => UserGroup,
+                ModifyUserGroup => UserGroup,
+                DeleteUserGroup => UserGroup,
+                DescribeUserGroups => DescribeUserGroupsResult,
+                CreateSnapshot => SnapshotResult,
+                DescribeSnapshots => DescribeSnapshotsListMessage,
+                CopySnapshot => SnapshotResult,
+                DeleteSnapshot => SnapshotResult,
+                CreateCacheSubnetGroup => CacheSubnetGroupResult,
+                ModifyCacheSubnetGroup => CacheSubnetGroupResult,
+                DeleteCacheSubnetGroup => Empty,
+                DescribeCacheSubnetGroups => CacheSubnetGroupMessage,
+                ListAllowedNodeTypeModifications => AllowedNodeTypeModificationsMessage,
+                DescribeReservedCacheNodes => ReservedCacheNodeMessage,
+                DescribeReservedCacheNodesOfferings => ReservedCacheNodesOfferingMessage,
+                DescribeServiceUpdates => ServiceUpdatesMessage,
+                DescribeUpdateActions => UpdateActionsMessage,
+                DescribeCacheSecurityGroups => CacheSecurityGroupMessage,
+                #[boxed] CreateCacheCluster => CacheClusterResult,
+                #[boxed] ModifyCacheCluster => CacheClusterResult,
+                CreateCacheParameterGroup => CacheParameterGroupResult,
+                ModifyCacheParameterGroup => CacheParameterGroupNameMessage,
+                ResetCacheParameterGroup => CacheParameterGroupNameMessage,
+                DeleteCacheParameterGroup => Empty,
+                DescribeCacheParameterGroups => CacheParameterGroupsMessage,
+                DescribeCacheParameters => CacheParameterGroupDetails,
+                DescribeEngineDefaultParameters => EngineDefaultsResult,
+            }
+            refused {
+                AuthorizeCacheSecurityGroupIngress,
+                BatchApplyUpdateAction,
+                BatchStopUpdateAction,
+                CopyServerlessCacheSnapshot,
+                CreateCacheSecurityGroup,
+                CreateGlobalReplicationGroup,
+                CreateServerlessCache,
+                CreateServerlessCacheSnapshot,
+                DecreaseNodeGroupsInGlobalReplicationGroup,
+                DeleteCacheSecurityGroup,
+                DeleteGlobalReplicationGroup,
+                DeleteServerlessCache,
+                DeleteServerlessCacheSnapshot,
+                DescribeGlobalReplicationGroups,
+                DescribeServerlessCacheSnapshots,
+                DescribeServerlessCaches,
+                DisassociateGlobalReplicationGroup,
+                ExportServerlessCacheSnapshot,
+                FailoverGlobalReplicationGroup,
+                IncreaseNodeGroupsInGlobalReplicationGroup,
+                ModifyGlobalReplicationGroup,
+                ModifyServerlessCache,
+                PrepareMigration,
+                PurchaseReservedCacheNodesOffering,
+                RebalanceSlotsInGlobalReplicationGroup,
+                RevokeCacheSecurityGroupIngress,
+                StopMigration,
+            }
+        }
+    };
+}
+
+/// Declares [`Request`] (one variant per implemented action, named after its input), its decoding by `Action`,
+/// the [`Action`] impls and [`ALL_ACTIONS`], from [`with_actions!`]'s list.
 macro_rules! requests {
     (@payload boxed $name:ident) => { Box<$name> };
     (@payload $name:ident) => { $name };
-    ($( $(#[$boxed:ident])? $name:ident ),* $(,)?) => {
+    (
+        implemented { $( $(#[$boxed:ident])? $name:ident => $output:ident ),* $(,)? }
+        refused { $( $refused:ident ),* $(,)? }
+    ) => {
         /// A decoded request of a supported action.
         #[derive(Debug, Clone)]
         pub enum Request {
             $( $name(requests!(@payload $($boxed)? $name)), )*
         }
+
+        $(
+            impl Action for $name {
+                const NAME: &'static str = $name::ACTION;
+                type Output = $crate::output::$output;
+            }
+        )*
+
+        /// Every action of the ElastiCache API (2015-02-02), for telling "not built yet" from "no such action".
+        pub const ALL_ACTIONS: &[&str] = &[$( $name::ACTION, )* $( stringify!($refused), )*];
 
         impl Request {
             /// The action's name as sent in `Action`.
@@ -958,58 +991,7 @@ macro_rules! requests {
     };
 }
 
-requests! {
-    #[boxed] CreateReplicationGroup,
-    DescribeReplicationGroups,
-    DeleteReplicationGroup,
-    DescribeCacheClusters,
-    DeleteCacheCluster,
-    DescribeEvents,
-    AddTagsToResource,
-    RemoveTagsFromResource,
-    ListTagsForResource,
-    DescribeCacheEngineVersions,
-    #[boxed] ModifyReplicationGroup,
-    TestMigration,
-    StartMigration,
-    CompleteMigration,
-    TestFailover,
-    IncreaseReplicaCount,
-    DecreaseReplicaCount,
-    ModifyReplicationGroupShardConfiguration,
-    RebootCacheCluster,
-    CreateUser,
-    ModifyUser,
-    DeleteUser,
-    DescribeUsers,
-    CreateUserGroup,
-    ModifyUserGroup,
-    DeleteUserGroup,
-    DescribeUserGroups,
-    CreateSnapshot,
-    DescribeSnapshots,
-    CopySnapshot,
-    DeleteSnapshot,
-    CreateCacheSubnetGroup,
-    ModifyCacheSubnetGroup,
-    DeleteCacheSubnetGroup,
-    DescribeCacheSubnetGroups,
-    ListAllowedNodeTypeModifications,
-    DescribeReservedCacheNodes,
-    DescribeReservedCacheNodesOfferings,
-    DescribeServiceUpdates,
-    DescribeUpdateActions,
-    DescribeCacheSecurityGroups,
-    #[boxed] CreateCacheCluster,
-    #[boxed] ModifyCacheCluster,
-    CreateCacheParameterGroup,
-    ModifyCacheParameterGroup,
-    ResetCacheParameterGroup,
-    DeleteCacheParameterGroup,
-    DescribeCacheParameterGroups,
-    DescribeCacheParameters,
-    DescribeEngineDefaultParameters,
-}
+with_actions!(requests);
 
 impl Request {
     /// Reads `Action` and `Version`, then the action's members. Every member left over is refused.
@@ -1229,6 +1211,23 @@ mod tests {
                 .expect_err("x")
                 .code,
             ErrorCode::MissingParameter
+        );
+    }
+
+    #[test]
+    fn every_action_is_listed_once() {
+        let mut all = ALL_ACTIONS.to_vec();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), ALL_ACTIONS.len());
+        assert_eq!(
+            ALL_ACTIONS.len(),
+            77,
+            "botocore's ElastiCache model has 77 operations"
+        );
+        assert_eq!(
+            <CreateReplicationGroup as Action>::NAME,
+            "CreateReplicationGroup"
         );
     }
 

@@ -294,6 +294,30 @@ pub fn to_json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "{}".to_string())
 }
 
+/// An answer of the Logs API as the domain gives it; [`LogsResponse::to_json`] is its body.
+#[derive(Debug, Clone)]
+pub enum LogsResponse {
+    /// `CreateLogGroup`, `DeleteLogGroup`: `{}`.
+    Empty,
+    LogGroups(LogGroups),
+    LogStreams(LogStreams),
+    Events(Events),
+    FilteredEvents(FilteredEvents),
+}
+
+impl LogsResponse {
+    /// The JSON body.
+    pub fn to_json(&self) -> String {
+        match self {
+            Self::Empty => "{}".to_string(),
+            Self::LogGroups(g) => to_json(g),
+            Self::LogStreams(s) => to_json(s),
+            Self::Events(e) => to_json(e),
+            Self::FilteredEvents(f) => to_json(f),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,6 +368,11 @@ mod tests {
         assert_eq!(
             j,
             r#"{"events":[{"timestamp":1,"message":"m","ingestionTime":2}],"nextForwardToken":"f/1","nextBackwardToken":"b/1"}"#
+        );
+        assert_eq!(LogsResponse::Empty.to_json(), "{}");
+        assert_eq!(
+            LogsResponse::LogGroups(LogGroups::default()).to_json(),
+            r#"{"logGroups":[]}"#
         );
     }
 

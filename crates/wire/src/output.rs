@@ -1,898 +1,735 @@
-//! Output shapes of the supported actions and their XML encoding, element names from the model.
+//! Output shapes of the supported actions, declared with their members' wire names (element names from the model)
+//! as [`crate::encode`] describes, and the outputs of the actions: the members of their `<ActionResult>`.
 
 use chrono::{DateTime, Utc};
 
+use crate::encode::{nonempty_list, open_list, open_list_if_any};
+pub use crate::encode::{respond, timestamp, At, Body, Element, Empty};
 use crate::xml::XmlWriter;
 
-/// Formats a timestamp as smithy's date-time (`2024-01-01T00:00:00.000Z`).
-pub fn timestamp(t: &DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
-}
+/// An empty list, for members always empty here.
+pub const EMPTY: &[&str] = &[];
+/// `SupportedNetworkTypes` of every subnet group and subnet.
+const NETWORK_TYPES: &[&str] = &["ipv4", "dual_stack"];
 
-/// Wraps a result in `<ActionResponse><ActionResult>…</ActionResult><ResponseMetadata>…` (Result first).
-pub fn envelope(action: &str, request_id: &str, result: impl FnOnce(&mut XmlWriter)) -> String {
-    let mut w = XmlWriter::new();
-    let response = format!("{action}Response");
-    let result_name = format!("{action}Result");
-    w.open_ns(&response, crate::XML_NAMESPACE);
-    w.open(&result_name);
-    result(&mut w);
-    w.close(&result_name);
-    w.open("ResponseMetadata");
-    w.text("RequestId", request_id);
-    w.close("ResponseMetadata");
-    w.close(&response);
-    w.finish()
-}
-
-/// The response of an action whose output is empty (`DeleteCacheSubnetGroup`): only `ResponseMetadata`.
-pub fn envelope_empty(action: &str, request_id: &str) -> String {
-    let mut w = XmlWriter::new();
-    let response = format!("{action}Response");
-    w.open_ns(&response, crate::XML_NAMESPACE);
-    w.open("ResponseMetadata");
-    w.text("RequestId", request_id);
-    w.close("ResponseMetadata");
-    w.close(&response);
-    w.finish()
-}
-
-/// A page of a Describe action: `<Marker>` when there is a next page, then the list `<name>` of `items`.
-pub fn write_page<T>(
-    w: &mut XmlWriter,
-    marker: Option<&str>,
-    name: &str,
-    items: &[T],
-    item: impl Fn(&T, &mut XmlWriter),
-) {
-    w.opt_text("Marker", marker);
-    w.open(name);
-    for i in items {
-        item(i, w);
-    }
-    w.close(name);
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    pub address: String,
-    pub port: u16,
-}
-
-impl Endpoint {
-    fn write(&self, w: &mut XmlWriter, name: &str) {
-        w.open(name);
-        w.text("Address", &self.address);
-        w.int("Port", i64::from(self.port));
-        w.close(name);
+output! {
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Endpoint {
+        pub address: String = "Address",
+        pub port: u16 = "Port",
     }
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct NodeGroupMember {
-    pub cache_cluster_id: String,
-    pub cache_node_id: String,
-    pub read_endpoint: Option<Endpoint>,
-    pub preferred_availability_zone: Option<String>,
-    pub current_role: Option<String>,
+output! {
+    #[derive(Debug, Clone, Default)]
+    pub struct NodeGroupMember {
+        pub cache_cluster_id: String = "CacheClusterId",
+        pub cache_node_id: String = "CacheNodeId",
+        pub read_endpoint: Option<Endpoint> = "ReadEndpoint",
+        pub preferred_availability_zone: Option<String> = "PreferredAvailabilityZone",
+        pub current_role: Option<String> = "CurrentRole",
+    }
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct NodeGroup {
-    pub node_group_id: String,
-    pub status: String,
-    pub primary_endpoint: Option<Endpoint>,
-    pub reader_endpoint: Option<Endpoint>,
-    /// `Slots`: the hash-slot ranges of a cluster-mode shard, `0-5461,10923-11000`.
-    pub slots: Option<String>,
-    pub members: Vec<NodeGroupMember>,
+output! {
+    #[derive(Debug, Clone, Default)]
+    pub struct NodeGroup {
+        pub node_group_id: String = "NodeGroupId",
+        pub status: String = "Status",
+        pub primary_endpoint: Option<Endpoint> = "PrimaryEndpoint",
+        pub reader_endpoint: Option<Endpoint> = "ReaderEndpoint",
+        /// `Slots`: the hash-slot ranges of a cluster-mode shard, `0-5461,10923-11000`.
+        pub slots: Option<String> = "Slots",
+        pub members: Vec<NodeGroupMember> = "NodeGroupMembers" / "NodeGroupMember" with open_list,
+    }
 }
 
-/// `ReplicationGroupPendingModifiedValues`.
-#[derive(Debug, Clone, Default)]
-pub struct ReplicationGroupPending {
-    pub primary_cluster_id: Option<String>,
-    pub automatic_failover_status: Option<String>,
-    pub auth_token_status: Option<String>,
-    pub transit_encryption_enabled: Option<bool>,
-    pub transit_encryption_mode: Option<String>,
-    pub cluster_mode: Option<String>,
-    /// `Resharding.SlotMigration.ProgressPercentage` while slots move.
-    pub resharding_progress: Option<f64>,
-    /// `UserGroups`: `(UserGroupIdsToAdd, UserGroupIdsToRemove)` while a change of user groups is applied.
-    pub user_groups: Option<(Vec<String>, Vec<String>)>,
-    /// `LogDeliveryConfigurations` being enabled, changed or disabled.
-    pub log_delivery: Vec<LogDeliveryConfiguration>,
+output! {
+    /// `ReplicationGroupPendingModifiedValues`.
+    #[derive(Debug, Clone, Default)]
+    pub struct ReplicationGroupPending {
+        pub primary_cluster_id: Option<String> = "PrimaryClusterId",
+        pub automatic_failover_status: Option<String> = "AutomaticFailoverStatus",
+        pub auth_token_status: Option<String> = "AuthTokenStatus",
+        pub transit_encryption_enabled: Option<bool> = "TransitEncryptionEnabled",
+        pub transit_encryption_mode: Option<String> = "TransitEncryptionMode",
+        pub cluster_mode: Option<String> = "ClusterMode",
+        /// `LogDeliveryConfigurations` being enabled, changed or disabled.
+        pub log_delivery: Vec<LogDeliveryConfiguration> = "LogDeliveryConfigurations" with pending_log_deliveries,
+        /// `UserGroups`: `(UserGroupIdsToAdd, UserGroupIdsToRemove)` while a change of user groups is applied.
+        pub user_groups: Option<(Vec<String>, Vec<String>)> = "UserGroups" with user_groups_change,
+        /// `Resharding.SlotMigration.ProgressPercentage` while slots move.
+        pub resharding_progress: Option<f64> = "Resharding" with slot_migration,
+    }
 }
 
-/// A `LogDeliveryConfiguration` (and, without its status, a `PendingLogDeliveryConfiguration`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LogDeliveryConfiguration {
-    pub log_type: String,
-    pub destination_type: String,
-    /// The log group (`cloudwatch-logs`) or delivery stream (`kinesis-firehose`).
-    pub destination: String,
-    pub log_format: String,
-    pub status: String,
-    pub message: Option<String>,
+fn user_groups_change(change: &Option<(Vec<String>, Vec<String>)>, w: &mut XmlWriter, at: At<'_>) {
+    if let Some((add, remove)) = change {
+        w.open(at.name);
+        add.write(w, At::new("UserGroupIdsToAdd"));
+        remove.write(w, At::new("UserGroupIdsToRemove"));
+        w.close(at.name);
+    }
+}
+
+fn slot_migration(progress: &Option<f64>, w: &mut XmlWriter, at: At<'_>) {
+    if let Some(pct) = progress {
+        w.open(at.name);
+        w.open("SlotMigration");
+        w.text("ProgressPercentage", &format!("{pct:.1}"));
+        w.close("SlotMigration");
+        w.close(at.name);
+    }
+}
+
+output! {
+    /// A `LogDeliveryConfiguration` (and, without its status, a `PendingLogDeliveryConfiguration`).
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct LogDeliveryConfiguration {
+        pub log_type: String = "LogType",
+        pub destination_type: String = "DestinationType",
+        /// The log group (`cloudwatch-logs`) or delivery stream (`kinesis-firehose`).
+        pub destination: String = "DestinationDetails" by destination_details,
+        pub log_format: String = "LogFormat",
+        pub status: String = "Status",
+        pub message: Option<String> = "Message",
+    }
 }
 
 impl LogDeliveryConfiguration {
-    fn write_as(&self, name: &str, w: &mut XmlWriter, with_status: bool) {
-        w.open(name);
-        w.text("LogType", &self.log_type);
-        w.text("DestinationType", &self.destination_type);
-        w.open("DestinationDetails");
-        if self.destination_type == "cloudwatch-logs" {
-            w.open("CloudWatchLogsDetails");
-            w.text("LogGroup", &self.destination);
-            w.close("CloudWatchLogsDetails");
+    fn destination_details(&self, w: &mut XmlWriter, at: At<'_>) {
+        w.open(at.name);
+        let (kind, name) = if self.destination_type == "cloudwatch-logs" {
+            ("CloudWatchLogsDetails", "LogGroup")
         } else {
-            w.open("KinesisFirehoseDetails");
-            w.text("DeliveryStream", &self.destination);
-            w.close("KinesisFirehoseDetails");
-        }
-        w.close("DestinationDetails");
-        w.text("LogFormat", &self.log_format);
-        if with_status {
-            w.text("Status", &self.status);
-            w.opt_text("Message", self.message.as_deref());
-        }
-        w.close(name);
+            ("KinesisFirehoseDetails", "DeliveryStream")
+        };
+        w.open(kind);
+        w.text(name, &self.destination);
+        w.close(kind);
+        w.close(at.name);
     }
-}
-
-/// `LogDeliveryConfigurations` of a group or cluster.
-fn write_log_deliveries(w: &mut XmlWriter, list: &[LogDeliveryConfiguration]) {
-    if list.is_empty() {
-        w.empty("LogDeliveryConfigurations");
-        return;
-    }
-    w.open("LogDeliveryConfigurations");
-    for l in list {
-        l.write_as("LogDeliveryConfiguration", w, true);
-    }
-    w.close("LogDeliveryConfigurations");
 }
 
 /// `PendingModifiedValues.LogDeliveryConfigurations`: its members have no element name in AWS's model, so each
-/// is a `<member>`. The list shape itself carries a `locationName` (`PendingLogDeliveryConfiguration`) that
-/// botocore takes as the list's element name, while the Smithy SDKs read the member's name: both are written, so
-/// that boto3 and the SDKs each find the list (a parser skips the element it does not know).
-fn write_pending_log_deliveries(w: &mut XmlWriter, list: &[LogDeliveryConfiguration]) {
+/// is a `<member>`, without status. The list shape itself carries a `locationName`
+/// (`PendingLogDeliveryConfiguration`) that botocore takes as the list's element name, while the Smithy SDKs read
+/// the member's name: both are written, so that boto3 and the SDKs each find the list (a parser skips the element
+/// it does not know). Left out when empty.
+fn pending_log_deliveries(list: &[LogDeliveryConfiguration], w: &mut XmlWriter, at: At<'_>) {
     if list.is_empty() {
         return;
     }
-    for name in [
-        "LogDeliveryConfigurations",
-        "PendingLogDeliveryConfiguration",
-    ] {
+    for name in [at.name, "PendingLogDeliveryConfiguration"] {
         w.open(name);
         for l in list {
-            l.write_as("member", w, false);
+            w.open("member");
+            l.log_type.write(w, At::new("LogType"));
+            l.destination_type.write(w, At::new("DestinationType"));
+            l.destination_details(w, At::new("DestinationDetails"));
+            l.log_format.write(w, At::new("LogFormat"));
+            w.close("member");
         }
         w.close(name);
     }
 }
 
-/// The `ReplicationGroup` shape.
-#[derive(Debug, Clone, Default)]
-pub struct ReplicationGroup {
-    pub replication_group_id: String,
-    pub description: String,
-    pub status: String,
-    pub pending: ReplicationGroupPending,
-    pub log_delivery: Vec<LogDeliveryConfiguration>,
-    pub member_clusters: Vec<String>,
-    pub node_groups: Vec<NodeGroup>,
-    pub snapshotting_cluster_id: Option<String>,
-    pub automatic_failover: String,
-    pub multi_az: String,
-    pub snapshot_retention_limit: i32,
-    pub snapshot_window: Option<String>,
-    /// A group whose nodes run Redis Cluster: where cluster clients start.
-    pub configuration_endpoint: Option<Endpoint>,
-    pub cluster_enabled: bool,
-    pub cache_node_type: String,
-    pub auth_token_enabled: bool,
-    pub auth_token_last_modified_date: Option<DateTime<Utc>>,
-    pub transit_encryption_enabled: bool,
-    pub transit_encryption_mode: Option<String>,
-    pub at_rest_encryption_enabled: bool,
-    pub arn: String,
-    pub user_group_ids: Vec<String>,
-    pub create_time: DateTime<Utc>,
-    pub data_tiering: String,
-    pub auto_minor_version_upgrade: bool,
-    pub network_type: String,
-    pub ip_discovery: String,
-    pub cluster_mode: String,
-    pub engine: String,
-}
-
-impl ReplicationGroup {
-    pub fn write(&self, w: &mut XmlWriter) {
-        w.open("ReplicationGroup");
-        w.text("ReplicationGroupId", &self.replication_group_id);
-        w.text("Description", &self.description);
-        w.text("Status", &self.status);
-        w.open("PendingModifiedValues");
-        let p = &self.pending;
-        w.opt_text("PrimaryClusterId", p.primary_cluster_id.as_deref());
-        w.opt_text(
-            "AutomaticFailoverStatus",
-            p.automatic_failover_status.as_deref(),
-        );
-        w.opt_text("AuthTokenStatus", p.auth_token_status.as_deref());
-        w.opt_bool("TransitEncryptionEnabled", p.transit_encryption_enabled);
-        w.opt_text(
-            "TransitEncryptionMode",
-            p.transit_encryption_mode.as_deref(),
-        );
-        w.opt_text("ClusterMode", p.cluster_mode.as_deref());
-        write_pending_log_deliveries(w, &p.log_delivery);
-        if let Some((add, remove)) = &p.user_groups {
-            w.open("UserGroups");
-            w.str_list("UserGroupIdsToAdd", "member", add);
-            w.str_list("UserGroupIdsToRemove", "member", remove);
-            w.close("UserGroups");
-        }
-        if let Some(pct) = p.resharding_progress {
-            w.open("Resharding");
-            w.open("SlotMigration");
-            w.text("ProgressPercentage", &format!("{pct:.1}"));
-            w.close("SlotMigration");
-            w.close("Resharding");
-        }
-        w.close("PendingModifiedValues");
-        w.str_list("MemberClusters", "ClusterId", &self.member_clusters);
-        w.open("NodeGroups");
-        for ng in &self.node_groups {
-            w.open("NodeGroup");
-            w.text("NodeGroupId", &ng.node_group_id);
-            w.text("Status", &ng.status);
-            if let Some(e) = &ng.primary_endpoint {
-                e.write(w, "PrimaryEndpoint");
-            }
-            if let Some(e) = &ng.reader_endpoint {
-                e.write(w, "ReaderEndpoint");
-            }
-            w.opt_text("Slots", ng.slots.as_deref());
-            w.open("NodeGroupMembers");
-            for m in &ng.members {
-                w.open("NodeGroupMember");
-                w.text("CacheClusterId", &m.cache_cluster_id);
-                w.text("CacheNodeId", &m.cache_node_id);
-                if let Some(e) = &m.read_endpoint {
-                    e.write(w, "ReadEndpoint");
-                }
-                w.opt_text(
-                    "PreferredAvailabilityZone",
-                    m.preferred_availability_zone.as_deref(),
-                );
-                w.opt_text("CurrentRole", m.current_role.as_deref());
-                w.close("NodeGroupMember");
-            }
-            w.close("NodeGroupMembers");
-            w.close("NodeGroup");
-        }
-        w.close("NodeGroups");
-        w.opt_text(
-            "SnapshottingClusterId",
-            self.snapshotting_cluster_id.as_deref(),
-        );
-        w.text("AutomaticFailover", &self.automatic_failover);
-        w.text("MultiAZ", &self.multi_az);
-        if let Some(e) = &self.configuration_endpoint {
-            e.write(w, "ConfigurationEndpoint");
-        }
-        w.int(
-            "SnapshotRetentionLimit",
-            i64::from(self.snapshot_retention_limit),
-        );
-        w.opt_text("SnapshotWindow", self.snapshot_window.as_deref());
-        w.bool("ClusterEnabled", self.cluster_enabled);
-        w.text("CacheNodeType", &self.cache_node_type);
-        w.bool("AuthTokenEnabled", self.auth_token_enabled);
-        if let Some(t) = &self.auth_token_last_modified_date {
-            w.text("AuthTokenLastModifiedDate", &timestamp(t));
-        }
-        w.bool("TransitEncryptionEnabled", self.transit_encryption_enabled);
-        w.bool("AtRestEncryptionEnabled", self.at_rest_encryption_enabled);
-        w.text("ARN", &self.arn);
-        w.str_list("UserGroupIds", "member", &self.user_group_ids);
-        write_log_deliveries(w, &self.log_delivery);
-        w.text("ReplicationGroupCreateTime", &timestamp(&self.create_time));
-        w.text("DataTiering", &self.data_tiering);
-        w.bool("AutoMinorVersionUpgrade", self.auto_minor_version_upgrade);
-        w.text("NetworkType", &self.network_type);
-        w.text("IpDiscovery", &self.ip_discovery);
-        w.opt_text(
-            "TransitEncryptionMode",
-            self.transit_encryption_mode.as_deref(),
-        );
-        w.text("ClusterMode", &self.cluster_mode);
-        w.text("Engine", &self.engine);
-        w.close("ReplicationGroup");
+output! {
+    /// The `ReplicationGroup` shape.
+    #[derive(Debug, Clone, Default)]
+    pub struct ReplicationGroup {
+        pub replication_group_id: String = "ReplicationGroupId",
+        pub description: String = "Description",
+        pub status: String = "Status",
+        pub pending: ReplicationGroupPending = "PendingModifiedValues",
+        pub member_clusters: Vec<String> = "MemberClusters" / "ClusterId",
+        pub node_groups: Vec<NodeGroup> = "NodeGroups" / "NodeGroup" with open_list,
+        pub snapshotting_cluster_id: Option<String> = "SnapshottingClusterId",
+        pub automatic_failover: String = "AutomaticFailover",
+        pub multi_az: String = "MultiAZ",
+        /// A group whose nodes run Redis Cluster: where cluster clients start.
+        pub configuration_endpoint: Option<Endpoint> = "ConfigurationEndpoint",
+        pub snapshot_retention_limit: i32 = "SnapshotRetentionLimit",
+        pub snapshot_window: Option<String> = "SnapshotWindow",
+        pub cluster_enabled: bool = "ClusterEnabled",
+        pub cache_node_type: String = "CacheNodeType",
+        pub auth_token_enabled: bool = "AuthTokenEnabled",
+        pub auth_token_last_modified_date: Option<DateTime<Utc>> = "AuthTokenLastModifiedDate",
+        pub transit_encryption_enabled: bool = "TransitEncryptionEnabled",
+        pub at_rest_encryption_enabled: bool = "AtRestEncryptionEnabled",
+        pub arn: String = "ARN",
+        pub user_group_ids: Vec<String> = "UserGroupIds",
+        pub log_delivery: Vec<LogDeliveryConfiguration> = "LogDeliveryConfigurations" / "LogDeliveryConfiguration",
+        pub create_time: DateTime<Utc> = "ReplicationGroupCreateTime",
+        pub data_tiering: String = "DataTiering",
+        pub auto_minor_version_upgrade: bool = "AutoMinorVersionUpgrade",
+        pub network_type: String = "NetworkType",
+        pub ip_discovery: String = "IpDiscovery",
+        pub transit_encryption_mode: Option<String> = "TransitEncryptionMode",
+        pub cluster_mode: String = "ClusterMode",
+        pub engine: String = "Engine",
     }
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct CacheNode {
-    pub cache_node_id: String,
-    pub status: String,
-    pub create_time: Option<DateTime<Utc>>,
-    pub endpoint: Option<Endpoint>,
-    pub parameter_group_status: String,
-    pub customer_availability_zone: Option<String>,
+output! {
+    #[derive(Debug, Clone, Default)]
+    pub struct CacheNode {
+        pub cache_node_id: String = "CacheNodeId",
+        pub status: String = "CacheNodeStatus",
+        pub create_time: Option<DateTime<Utc>> = "CacheNodeCreateTime",
+        pub endpoint: Option<Endpoint> = "Endpoint",
+        pub parameter_group_status: String = "ParameterGroupStatus",
+        pub customer_availability_zone: Option<String> = "CustomerAvailabilityZone",
+    }
 }
 
-/// The `CacheCluster` shape (a member of a replication group).
-#[derive(Debug, Clone, Default)]
-pub struct CacheCluster {
-    pub cache_cluster_id: String,
-    /// A Memcached cluster's configuration endpoint (auto discovery).
-    pub configuration_endpoint: Option<Endpoint>,
-    pub client_download_landing_page: Option<String>,
-    /// `PendingModifiedValues.NumCacheNodes` and `.CacheNodeIdsToRemove` (Memcached).
-    pub pending_num_cache_nodes: Option<i32>,
-    pub pending_cache_node_ids_to_remove: Vec<String>,
-    pub cache_node_type: String,
-    pub engine: String,
-    pub engine_version: String,
-    pub status: String,
-    pub num_cache_nodes: i32,
-    pub preferred_availability_zone: Option<String>,
-    pub create_time: Option<DateTime<Utc>>,
-    pub preferred_maintenance_window: String,
-    pub pending_engine_version: Option<String>,
-    pub pending_cache_node_type: Option<String>,
-    /// `NotificationConfiguration`: topic ARN and status.
-    pub notification: Option<(String, String)>,
-    pub cache_parameter_group_name: String,
-    /// `CacheParameterGroup.ParameterApplyStatus` (`in-sync`, `applying`, `pending-reboot`); empty: `in-sync`.
-    pub parameter_apply_status: String,
-    /// `CacheParameterGroup.CacheNodeIdsToReboot`.
-    pub cache_node_ids_to_reboot: Vec<String>,
-    pub log_delivery: Vec<LogDeliveryConfiguration>,
-    /// Log delivery of the member's replication group is on.
-    pub replication_group_log_delivery_enabled: bool,
-    /// `PendingModifiedValues.LogDeliveryConfigurations`.
-    pub pending_log_delivery: Vec<LogDeliveryConfiguration>,
-    pub cache_subnet_group_name: Option<String>,
-    /// `Some` when `ShowCacheNodeInfo` was asked for.
-    pub cache_nodes: Option<Vec<CacheNode>>,
-    pub auto_minor_version_upgrade: bool,
-    pub security_group_ids: Vec<String>,
-    pub replication_group_id: Option<String>,
-    pub snapshot_retention_limit: i32,
-    pub snapshot_window: Option<String>,
-    pub auth_token_enabled: bool,
-    pub transit_encryption_enabled: bool,
-    pub transit_encryption_mode: Option<String>,
-    pub at_rest_encryption_enabled: bool,
-    pub arn: String,
-    pub network_type: String,
-    pub ip_discovery: String,
+output! {
+    /// The `CacheCluster` shape (a member of a replication group, or a standalone cluster).
+    #[derive(Debug, Clone, Default)]
+    pub struct CacheCluster {
+        pub cache_cluster_id: String = "CacheClusterId",
+        /// A Memcached cluster's configuration endpoint (auto discovery).
+        pub configuration_endpoint: Option<Endpoint> = "ConfigurationEndpoint",
+        pub client_download_landing_page: Option<String> = "ClientDownloadLandingPage",
+        pub cache_node_type: String = "CacheNodeType",
+        pub engine: String = "Engine",
+        pub engine_version: String = "EngineVersion",
+        pub status: String = "CacheClusterStatus",
+        pub num_cache_nodes: i32 = "NumCacheNodes",
+        pub preferred_availability_zone: Option<String> = "PreferredAvailabilityZone",
+        pub create_time: Option<DateTime<Utc>> = "CacheClusterCreateTime",
+        pub preferred_maintenance_window: String = "PreferredMaintenanceWindow",
+        /// `PendingModifiedValues.NumCacheNodes` and `.CacheNodeIdsToRemove` (Memcached).
+        pub pending_num_cache_nodes: Option<i32> = "PendingModifiedValues" by pending_modified_values,
+        pub pending_cache_node_ids_to_remove: Vec<String>,
+        pub pending_engine_version: Option<String>,
+        pub pending_cache_node_type: Option<String>,
+        /// `PendingModifiedValues.LogDeliveryConfigurations`.
+        pub pending_log_delivery: Vec<LogDeliveryConfiguration>,
+        /// `NotificationConfiguration`: topic ARN and status.
+        pub notification: Option<(String, String)> = "NotificationConfiguration" with notification,
+        const "CacheSecurityGroups" = EMPTY,
+        pub cache_parameter_group_name: String = "CacheParameterGroup" by cache_parameter_group,
+        /// `CacheParameterGroup.ParameterApplyStatus` (`in-sync`, `applying`, `pending-reboot`); empty: `in-sync`.
+        pub parameter_apply_status: String,
+        /// `CacheParameterGroup.CacheNodeIdsToReboot`.
+        pub cache_node_ids_to_reboot: Vec<String>,
+        pub cache_subnet_group_name: Option<String> = "CacheSubnetGroupName",
+        /// `Some` when `ShowCacheNodeInfo` was asked for.
+        pub cache_nodes: Option<Vec<CacheNode>> = "CacheNodes" / "CacheNode" with open_list_if_any,
+        pub auto_minor_version_upgrade: bool = "AutoMinorVersionUpgrade",
+        pub security_group_ids: Vec<String> = "SecurityGroups" with security_group_memberships,
+        pub replication_group_id: Option<String> = "ReplicationGroupId",
+        pub snapshot_retention_limit: i32 = "SnapshotRetentionLimit",
+        pub snapshot_window: Option<String> = "SnapshotWindow",
+        pub auth_token_enabled: bool = "AuthTokenEnabled",
+        pub transit_encryption_enabled: bool = "TransitEncryptionEnabled",
+        pub at_rest_encryption_enabled: bool = "AtRestEncryptionEnabled",
+        pub arn: String = "ARN",
+        /// Log delivery of the member's replication group is on.
+        pub replication_group_log_delivery_enabled: bool = "ReplicationGroupLogDeliveryEnabled",
+        pub log_delivery: Vec<LogDeliveryConfiguration> = "LogDeliveryConfigurations" / "LogDeliveryConfiguration",
+        pub network_type: String = "NetworkType",
+        pub ip_discovery: String = "IpDiscovery",
+        pub transit_encryption_mode: Option<String> = "TransitEncryptionMode",
+    }
 }
 
 impl CacheCluster {
-    pub fn write(&self, w: &mut XmlWriter) {
-        w.open("CacheCluster");
-        w.text("CacheClusterId", &self.cache_cluster_id);
-        if let Some(e) = &self.configuration_endpoint {
-            e.write(w, "ConfigurationEndpoint");
-        }
-        w.opt_text(
-            "ClientDownloadLandingPage",
-            self.client_download_landing_page.as_deref(),
-        );
-        w.text("CacheNodeType", &self.cache_node_type);
-        w.text("Engine", &self.engine);
-        w.text("EngineVersion", &self.engine_version);
-        w.text("CacheClusterStatus", &self.status);
-        w.int("NumCacheNodes", i64::from(self.num_cache_nodes));
-        w.opt_text(
-            "PreferredAvailabilityZone",
-            self.preferred_availability_zone.as_deref(),
-        );
-        if let Some(t) = &self.create_time {
-            w.text("CacheClusterCreateTime", &timestamp(t));
-        }
-        w.text(
-            "PreferredMaintenanceWindow",
-            &self.preferred_maintenance_window,
-        );
-        w.open("PendingModifiedValues");
-        if let Some(n) = self.pending_num_cache_nodes {
-            w.int("NumCacheNodes", i64::from(n));
-        }
-        if !self.pending_cache_node_ids_to_remove.is_empty() {
-            w.open("CacheNodeIdsToRemove");
-            for id in &self.pending_cache_node_ids_to_remove {
-                w.text("CacheNodeId", id);
-            }
-            w.close("CacheNodeIdsToRemove");
-        }
-        w.opt_text("EngineVersion", self.pending_engine_version.as_deref());
-        w.opt_text("CacheNodeType", self.pending_cache_node_type.as_deref());
-        write_pending_log_deliveries(w, &self.pending_log_delivery);
-        w.close("PendingModifiedValues");
-        if let Some((arn, status)) = &self.notification {
-            w.open("NotificationConfiguration");
-            w.text("TopicArn", arn);
-            w.text("TopicStatus", status);
-            w.close("NotificationConfiguration");
-        }
-        w.empty("CacheSecurityGroups");
-        w.open("CacheParameterGroup");
-        w.text("CacheParameterGroupName", &self.cache_parameter_group_name);
-        w.text(
-            "ParameterApplyStatus",
-            if self.parameter_apply_status.is_empty() {
-                "in-sync"
-            } else {
-                &self.parameter_apply_status
+    fn pending_modified_values(&self, w: &mut XmlWriter, at: At<'_>) {
+        w.open(at.name);
+        self.pending_num_cache_nodes
+            .write(w, At::new("NumCacheNodes"));
+        nonempty_list(
+            &self.pending_cache_node_ids_to_remove,
+            w,
+            At {
+                name: "CacheNodeIdsToRemove",
+                item: "CacheNodeId",
             },
         );
-        w.str_list(
-            "CacheNodeIdsToReboot",
-            "CacheNodeId",
-            &self.cache_node_ids_to_reboot,
+        self.pending_engine_version
+            .write(w, At::new("EngineVersion"));
+        self.pending_cache_node_type
+            .write(w, At::new("CacheNodeType"));
+        pending_log_deliveries(
+            &self.pending_log_delivery,
+            w,
+            At::new("LogDeliveryConfigurations"),
         );
-        w.close("CacheParameterGroup");
-        w.opt_text(
-            "CacheSubnetGroupName",
-            self.cache_subnet_group_name.as_deref(),
+        w.close(at.name);
+    }
+
+    fn cache_parameter_group(&self, w: &mut XmlWriter, at: At<'_>) {
+        w.open(at.name);
+        self.cache_parameter_group_name
+            .write(w, At::new("CacheParameterGroupName"));
+        let status = match self.parameter_apply_status.as_str() {
+            "" => "in-sync",
+            s => s,
+        };
+        status.write(w, At::new("ParameterApplyStatus"));
+        self.cache_node_ids_to_reboot.write(
+            w,
+            At {
+                name: "CacheNodeIdsToReboot",
+                item: "CacheNodeId",
+            },
         );
-        if let Some(nodes) = &self.cache_nodes {
-            w.open("CacheNodes");
-            for n in nodes {
-                w.open("CacheNode");
-                w.text("CacheNodeId", &n.cache_node_id);
-                w.text("CacheNodeStatus", &n.status);
-                if let Some(t) = &n.create_time {
-                    w.text("CacheNodeCreateTime", &timestamp(t));
-                }
-                if let Some(e) = &n.endpoint {
-                    e.write(w, "Endpoint");
-                }
-                w.text("ParameterGroupStatus", &n.parameter_group_status);
-                w.opt_text(
-                    "CustomerAvailabilityZone",
-                    n.customer_availability_zone.as_deref(),
-                );
-                w.close("CacheNode");
-            }
-            w.close("CacheNodes");
-        }
-        w.bool("AutoMinorVersionUpgrade", self.auto_minor_version_upgrade);
-        if self.security_group_ids.is_empty() {
-            w.empty("SecurityGroups");
-        } else {
-            w.open("SecurityGroups");
-            for sg in &self.security_group_ids {
-                w.open("member");
-                w.text("SecurityGroupId", sg);
-                w.text("Status", "active");
-                w.close("member");
-            }
-            w.close("SecurityGroups");
-        }
-        w.opt_text("ReplicationGroupId", self.replication_group_id.as_deref());
-        w.int(
-            "SnapshotRetentionLimit",
-            i64::from(self.snapshot_retention_limit),
-        );
-        w.opt_text("SnapshotWindow", self.snapshot_window.as_deref());
-        w.bool("AuthTokenEnabled", self.auth_token_enabled);
-        w.bool("TransitEncryptionEnabled", self.transit_encryption_enabled);
-        w.bool("AtRestEncryptionEnabled", self.at_rest_encryption_enabled);
-        w.text("ARN", &self.arn);
-        w.bool(
-            "ReplicationGroupLogDeliveryEnabled",
-            self.replication_group_log_delivery_enabled,
-        );
-        write_log_deliveries(w, &self.log_delivery);
-        w.text("NetworkType", &self.network_type);
-        w.text("IpDiscovery", &self.ip_discovery);
-        w.opt_text(
-            "TransitEncryptionMode",
-            self.transit_encryption_mode.as_deref(),
-        );
-        w.close("CacheCluster");
+        w.close(at.name);
     }
 }
 
-/// One `Event`.
-#[derive(Debug, Clone)]
-pub struct Event {
-    pub source_identifier: String,
-    pub source_type: String,
-    pub message: String,
-    pub date: DateTime<Utc>,
-}
-
-impl Event {
-    pub fn write(&self, w: &mut XmlWriter) {
-        w.open("Event");
-        w.text("SourceIdentifier", &self.source_identifier);
-        w.text("SourceType", &self.source_type);
-        w.text("Message", &self.message);
-        w.text("Date", &timestamp(&self.date));
-        w.close("Event");
+fn notification(n: &Option<(String, String)>, w: &mut XmlWriter, at: At<'_>) {
+    if let Some((arn, status)) = n {
+        w.open(at.name);
+        arn.write(w, At::new("TopicArn"));
+        status.write(w, At::new("TopicStatus"));
+        w.close(at.name);
     }
 }
 
-/// One node's part of a `Snapshot`.
-#[derive(Debug, Clone, Default)]
-pub struct NodeSnapshot {
-    pub cache_cluster_id: String,
-    pub node_group_id: String,
-    pub cache_size: String,
-    pub cache_node_create_time: DateTime<Utc>,
-    pub snapshot_create_time: Option<DateTime<Utc>>,
-    /// `ShowNodeGroupConfig`: the node group's configuration.
-    pub node_group_config: Option<NodeGroupConfig>,
+/// `SecurityGroups`: each `SecurityGroupMembership` active.
+fn security_group_memberships(ids: &[String], w: &mut XmlWriter, at: At<'_>) {
+    if ids.is_empty() {
+        w.empty(at.name);
+        return;
+    }
+    w.open(at.name);
+    for sg in ids {
+        w.open("member");
+        sg.write(w, At::new("SecurityGroupId"));
+        "active".write(w, At::new("Status"));
+        w.close("member");
+    }
+    w.close(at.name);
 }
 
-/// A snapshot's `NodeGroupConfiguration`.
-#[derive(Debug, Clone, Default)]
-pub struct NodeGroupConfig {
-    pub primary_availability_zone: String,
-    pub replica_count: i64,
-    /// With cluster mode enabled, the slots the node group served.
-    pub slots: Option<String>,
+output! {
+    /// One `Event`.
+    #[derive(Debug, Clone)]
+    pub struct Event {
+        pub source_identifier: String = "SourceIdentifier",
+        pub source_type: String = "SourceType",
+        pub message: String = "Message",
+        pub date: DateTime<Utc> = "Date",
+    }
 }
 
-/// The `Snapshot` shape.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    pub snapshot_name: String,
-    pub replication_group_id: String,
-    /// The cluster of a snapshot of a standalone cache cluster (which has no `ReplicationGroupId`).
-    pub cache_cluster_id: Option<String>,
-    pub replication_group_description: String,
-    pub snapshot_status: String,
-    pub snapshot_source: String,
-    pub cache_node_type: String,
-    pub engine: String,
-    pub engine_version: String,
-    pub preferred_maintenance_window: String,
-    pub port: u16,
-    pub cache_parameter_group_name: String,
-    pub auto_minor_version_upgrade: bool,
-    pub snapshot_retention_limit: i32,
-    pub snapshot_window: String,
-    pub automatic_failover: String,
-    pub num_node_groups: i64,
-    pub node_snapshots: Vec<NodeSnapshot>,
-    pub arn: String,
+output! {
+    /// One node's part of a `Snapshot`.
+    #[derive(Debug, Clone, Default)]
+    pub struct NodeSnapshot {
+        pub cache_cluster_id: String = "CacheClusterId",
+        pub node_group_id: String = "NodeGroupId",
+        const "CacheNodeId" = "0001",
+        /// `ShowNodeGroupConfig`: the node group's configuration.
+        pub node_group_config: Option<NodeGroupConfig> = "NodeGroupConfiguration" by node_group_configuration,
+        pub cache_size: String = "CacheSize",
+        pub cache_node_create_time: DateTime<Utc> = "CacheNodeCreateTime",
+        pub snapshot_create_time: Option<DateTime<Utc>> = "SnapshotCreateTime",
+    }
+}
+
+impl NodeSnapshot {
+    /// The node group's configuration, with the node group's id first.
+    fn node_group_configuration(&self, w: &mut XmlWriter, at: At<'_>) {
+        if let Some(c) = &self.node_group_config {
+            w.open(at.name);
+            self.node_group_id.write(w, At::new("NodeGroupId"));
+            c.members(w);
+            w.close(at.name);
+        }
+    }
+}
+
+output! {
+    /// A snapshot's `NodeGroupConfiguration` (after its `NodeGroupId`, which is the node snapshot's).
+    #[derive(Debug, Clone, Default)]
+    pub struct NodeGroupConfig {
+        /// With cluster mode enabled, the slots the node group served.
+        pub slots: Option<String> = "Slots",
+        pub replica_count: i64 = "ReplicaCount",
+        pub primary_availability_zone: String = "PrimaryAvailabilityZone",
+    }
+}
+
+output! {
+    /// The `Snapshot` shape.
+    #[derive(Debug, Clone, Default)]
+    pub struct Snapshot {
+        pub snapshot_name: String = "SnapshotName",
+        pub replication_group_id: String = "ReplicationGroupId" if of_group,
+        pub replication_group_description: String = "ReplicationGroupDescription" if of_group,
+        /// The cluster of a snapshot of a standalone cache cluster (which has no `ReplicationGroupId`).
+        pub cache_cluster_id: Option<String> = "CacheClusterId",
+        const "NumCacheNodes" = 1 if of_cluster,
+        pub snapshot_status: String = "SnapshotStatus",
+        pub snapshot_source: String = "SnapshotSource",
+        pub cache_node_type: String = "CacheNodeType",
+        pub engine: String = "Engine",
+        pub engine_version: String = "EngineVersion",
+        pub preferred_maintenance_window: String = "PreferredMaintenanceWindow",
+        pub port: u16 = "Port",
+        pub cache_parameter_group_name: String = "CacheParameterGroupName",
+        const "CacheSubnetGroupName" = "default",
+        pub auto_minor_version_upgrade: bool = "AutoMinorVersionUpgrade",
+        pub snapshot_retention_limit: i32 = "SnapshotRetentionLimit",
+        pub snapshot_window: String = "SnapshotWindow",
+        pub num_node_groups: i64 = "NumNodeGroups",
+        pub automatic_failover: String = "AutomaticFailover",
+        pub node_snapshots: Vec<NodeSnapshot> = "NodeSnapshots" / "NodeSnapshot" with open_list,
+        pub arn: String = "ARN",
+        const "DataTiering" = "disabled",
+    }
 }
 
 impl Snapshot {
-    pub fn write(&self, w: &mut XmlWriter) {
-        w.open("Snapshot");
-        w.text("SnapshotName", &self.snapshot_name);
-        if !self.replication_group_id.is_empty() {
-            w.text("ReplicationGroupId", &self.replication_group_id);
-            w.text(
-                "ReplicationGroupDescription",
-                &self.replication_group_description,
-            );
-        }
-        if let Some(c) = &self.cache_cluster_id {
-            w.text("CacheClusterId", c);
-            w.int("NumCacheNodes", 1);
-        }
-        w.text("SnapshotStatus", &self.snapshot_status);
-        w.text("SnapshotSource", &self.snapshot_source);
-        w.text("CacheNodeType", &self.cache_node_type);
-        w.text("Engine", &self.engine);
-        w.text("EngineVersion", &self.engine_version);
-        w.text(
-            "PreferredMaintenanceWindow",
-            &self.preferred_maintenance_window,
-        );
-        w.int("Port", i64::from(self.port));
-        w.text("CacheParameterGroupName", &self.cache_parameter_group_name);
-        w.text("CacheSubnetGroupName", "default");
-        w.bool("AutoMinorVersionUpgrade", self.auto_minor_version_upgrade);
-        w.int(
-            "SnapshotRetentionLimit",
-            i64::from(self.snapshot_retention_limit),
-        );
-        w.text("SnapshotWindow", &self.snapshot_window);
-        w.int("NumNodeGroups", self.num_node_groups);
-        w.text("AutomaticFailover", &self.automatic_failover);
-        w.open("NodeSnapshots");
-        for n in &self.node_snapshots {
-            w.open("NodeSnapshot");
-            w.text("CacheClusterId", &n.cache_cluster_id);
-            w.text("NodeGroupId", &n.node_group_id);
-            w.text("CacheNodeId", "0001");
-            if let Some(c) = &n.node_group_config {
-                w.open("NodeGroupConfiguration");
-                w.text("NodeGroupId", &n.node_group_id);
-                w.opt_text("Slots", c.slots.as_deref());
-                w.int("ReplicaCount", c.replica_count);
-                w.text("PrimaryAvailabilityZone", &c.primary_availability_zone);
-                w.close("NodeGroupConfiguration");
-            }
-            w.text("CacheSize", &n.cache_size);
-            w.text("CacheNodeCreateTime", &timestamp(&n.cache_node_create_time));
-            if let Some(t) = &n.snapshot_create_time {
-                w.text("SnapshotCreateTime", &timestamp(t));
-            }
-            w.close("NodeSnapshot");
-        }
-        w.close("NodeSnapshots");
-        w.text("ARN", &self.arn);
-        w.text("DataTiering", "disabled");
-        w.close("Snapshot");
+    fn of_group(&self) -> bool {
+        !self.replication_group_id.is_empty()
+    }
+
+    fn of_cluster(&self) -> bool {
+        self.cache_cluster_id.is_some()
     }
 }
 
-/// The `User` shape.
-#[derive(Debug, Clone, Default)]
-pub struct User {
-    pub user_id: String,
-    pub user_name: String,
-    pub status: String,
-    pub engine: String,
-    pub minimum_engine_version: String,
-    pub access_string: String,
-    pub user_group_ids: Vec<String>,
-    /// `password` or `no-password`.
-    pub authentication_type: String,
-    /// `None` for a user without passwords: AWS leaves `PasswordCount` out then.
-    pub password_count: Option<i64>,
-    pub arn: String,
+output! {
+    /// The `User` shape.
+    #[derive(Debug, Clone, Default)]
+    pub struct User {
+        pub user_id: String = "UserId",
+        pub user_name: String = "UserName",
+        pub status: String = "Status",
+        pub engine: String = "Engine",
+        pub minimum_engine_version: String = "MinimumEngineVersion",
+        pub access_string: String = "AccessString",
+        pub user_group_ids: Vec<String> = "UserGroupIds",
+        /// `password` or `no-password`.
+        pub authentication_type: String = "Authentication" by authentication,
+        /// `None` for a user without passwords: AWS leaves `PasswordCount` out then.
+        pub password_count: Option<i64>,
+        pub arn: String = "ARN",
+    }
 }
 
 impl User {
-    /// The members, without a wrapper (`CreateUserResult` holds them directly).
-    pub fn write_fields(&self, w: &mut XmlWriter) {
-        w.text("UserId", &self.user_id);
-        w.text("UserName", &self.user_name);
-        w.text("Status", &self.status);
-        w.text("Engine", &self.engine);
-        w.text("MinimumEngineVersion", &self.minimum_engine_version);
-        w.text("AccessString", &self.access_string);
-        w.str_list("UserGroupIds", "member", &self.user_group_ids);
-        w.open("Authentication");
-        w.text("Type", &self.authentication_type);
-        if let Some(n) = self.password_count {
-            w.int("PasswordCount", n);
-        }
-        w.close("Authentication");
-        w.text("ARN", &self.arn);
-    }
-
-    /// As an item of a list: `<member>…</member>`.
-    pub fn write_member(&self, w: &mut XmlWriter) {
-        w.open("member");
-        self.write_fields(w);
-        w.close("member");
+    fn authentication(&self, w: &mut XmlWriter, at: At<'_>) {
+        w.open(at.name);
+        self.authentication_type.write(w, At::new("Type"));
+        self.password_count.write(w, At::new("PasswordCount"));
+        w.close(at.name);
     }
 }
 
-/// The `UserGroup` shape.
-#[derive(Debug, Clone, Default)]
-pub struct UserGroup {
-    pub user_group_id: String,
-    pub status: String,
-    pub engine: String,
-    pub user_ids: Vec<String>,
-    pub minimum_engine_version: String,
-    pub pending_add: Vec<String>,
-    pub pending_remove: Vec<String>,
-    pub replication_groups: Vec<String>,
-    pub arn: String,
+output! {
+    /// The `UserGroup` shape.
+    #[derive(Debug, Clone, Default)]
+    pub struct UserGroup {
+        pub user_group_id: String = "UserGroupId",
+        pub status: String = "Status",
+        pub engine: String = "Engine",
+        pub user_ids: Vec<String> = "UserIds",
+        pub minimum_engine_version: String = "MinimumEngineVersion",
+        pub pending_add: Vec<String> = "PendingChanges" by pending_changes,
+        pub pending_remove: Vec<String>,
+        pub replication_groups: Vec<String> = "ReplicationGroups",
+        const "ServerlessCaches" = EMPTY,
+        pub arn: String = "ARN",
+    }
 }
 
 impl UserGroup {
-    /// The members, without a wrapper (`CreateUserGroupResult` holds them directly).
-    pub fn write_fields(&self, w: &mut XmlWriter) {
-        w.text("UserGroupId", &self.user_group_id);
-        w.text("Status", &self.status);
-        w.text("Engine", &self.engine);
-        w.str_list("UserIds", "member", &self.user_ids);
-        w.text("MinimumEngineVersion", &self.minimum_engine_version);
-        if !self.pending_add.is_empty() || !self.pending_remove.is_empty() {
-            w.open("PendingChanges");
-            w.str_list("UserIdsToRemove", "member", &self.pending_remove);
-            w.str_list("UserIdsToAdd", "member", &self.pending_add);
-            w.close("PendingChanges");
+    fn pending_changes(&self, w: &mut XmlWriter, at: At<'_>) {
+        if self.pending_add.is_empty() && self.pending_remove.is_empty() {
+            return;
         }
-        w.str_list("ReplicationGroups", "member", &self.replication_groups);
-        w.empty("ServerlessCaches");
-        w.text("ARN", &self.arn);
-    }
-
-    /// As an item of a list: `<member>…</member>`.
-    pub fn write_member(&self, w: &mut XmlWriter) {
-        w.open("member");
-        self.write_fields(w);
-        w.close("member");
+        w.open(at.name);
+        self.pending_remove.write(w, At::new("UserIdsToRemove"));
+        self.pending_add.write(w, At::new("UserIdsToAdd"));
+        w.close(at.name);
     }
 }
 
-/// The `CacheSubnetGroup` shape.
-#[derive(Debug, Clone, Default)]
-pub struct CacheSubnetGroup {
-    pub name: String,
-    pub description: String,
-    pub vpc_id: String,
-    /// `(SubnetIdentifier, SubnetAvailabilityZone.Name)`.
-    pub subnets: Vec<(String, String)>,
-    pub arn: String,
-}
-
-impl CacheSubnetGroup {
-    /// The members, without a wrapper (`CreateCacheSubnetGroupResult` holds them under `CacheSubnetGroup`).
-    pub fn write_fields(&self, w: &mut XmlWriter) {
-        w.text("CacheSubnetGroupName", &self.name);
-        w.text("CacheSubnetGroupDescription", &self.description);
-        w.text("VpcId", &self.vpc_id);
-        w.open("Subnets");
-        for (id, zone) in &self.subnets {
-            w.open("Subnet");
-            w.text("SubnetIdentifier", id);
-            w.open("SubnetAvailabilityZone");
-            w.text("Name", zone);
-            w.close("SubnetAvailabilityZone");
-            w.str_list(
-                "SupportedNetworkTypes",
-                "member",
-                &["ipv4".to_string(), "dual_stack".to_string()],
-            );
-            w.close("Subnet");
-        }
-        w.close("Subnets");
-        w.text("ARN", &self.arn);
-        w.str_list(
-            "SupportedNetworkTypes",
-            "member",
-            &["ipv4".to_string(), "dual_stack".to_string()],
-        );
-    }
-
-    /// Under `name` (`CacheSubnetGroup` in a single result and as a list item).
-    pub fn write_as(&self, name: &str, w: &mut XmlWriter) {
-        w.open(name);
-        self.write_fields(w);
-        w.close(name);
+output! {
+    /// The `CacheSubnetGroup` shape.
+    #[derive(Debug, Clone, Default)]
+    pub struct CacheSubnetGroup {
+        pub name: String = "CacheSubnetGroupName",
+        pub description: String = "CacheSubnetGroupDescription",
+        pub vpc_id: String = "VpcId",
+        /// `(SubnetIdentifier, SubnetAvailabilityZone.Name)`.
+        pub subnets: Vec<(String, String)> = "Subnets" with subnets,
+        pub arn: String = "ARN",
+        const "SupportedNetworkTypes" = NETWORK_TYPES,
     }
 }
 
-/// The `CacheParameterGroup` shape.
-#[derive(Debug, Clone, Default)]
-pub struct CacheParameterGroup {
-    pub name: String,
-    pub family: String,
-    pub description: String,
-    pub arn: String,
+fn subnets(subnets: &[(String, String)], w: &mut XmlWriter, at: At<'_>) {
+    w.open(at.name);
+    for (id, zone) in subnets {
+        w.open("Subnet");
+        id.write(w, At::new("SubnetIdentifier"));
+        w.open("SubnetAvailabilityZone");
+        zone.write(w, At::new("Name"));
+        w.close("SubnetAvailabilityZone");
+        NETWORK_TYPES.write(w, At::new("SupportedNetworkTypes"));
+        w.close("Subnet");
+    }
+    w.close(at.name);
 }
 
-impl CacheParameterGroup {
-    /// Under `name` (`CacheParameterGroup` in a single result and as a list item).
-    pub fn write_as(&self, name: &str, w: &mut XmlWriter) {
-        w.open(name);
-        w.text("CacheParameterGroupName", &self.name);
-        w.text("CacheParameterGroupFamily", &self.family);
-        w.text("Description", &self.description);
-        w.bool("IsGlobal", false);
-        w.text("ARN", &self.arn);
-        w.close(name);
+output! {
+    /// The `CacheParameterGroup` shape.
+    #[derive(Debug, Clone, Default)]
+    pub struct CacheParameterGroup {
+        pub name: String = "CacheParameterGroupName",
+        pub family: String = "CacheParameterGroupFamily",
+        pub description: String = "Description",
+        const "IsGlobal" = false,
+        pub arn: String = "ARN",
     }
 }
 
-/// The `Parameter` shape; with `node_type_values`, a `CacheNodeTypeSpecificParameter`.
-#[derive(Debug, Clone, Default)]
-pub struct Parameter {
-    pub name: String,
-    /// `None`: no `ParameterValue` element (a parameter without a value).
-    pub value: Option<String>,
-    pub description: String,
-    pub source: String,
-    pub data_type: String,
-    pub allowed_values: Option<String>,
-    pub is_modifiable: bool,
-    pub minimum_engine_version: String,
-    pub change_type: String,
-    /// `(CacheNodeType, Value)` of a node-type-specific parameter.
-    pub node_type_values: Vec<(String, String)>,
-}
-
-impl Parameter {
-    fn write(&self, w: &mut XmlWriter) {
-        let specific = !self.node_type_values.is_empty();
-        let name = if specific {
-            "CacheNodeTypeSpecificParameter"
-        } else {
-            "Parameter"
-        };
-        w.open(name);
-        w.text("ParameterName", &self.name);
-        w.opt_text("ParameterValue", self.value.as_deref());
-        w.text("Description", &self.description);
-        w.text("Source", &self.source);
-        w.text("DataType", &self.data_type);
-        w.opt_text("AllowedValues", self.allowed_values.as_deref());
-        w.bool("IsModifiable", self.is_modifiable);
-        w.text("MinimumEngineVersion", &self.minimum_engine_version);
-        if specific {
-            w.open("CacheNodeTypeSpecificValues");
-            for (t, v) in &self.node_type_values {
-                w.open("CacheNodeTypeSpecificValue");
-                w.text("CacheNodeType", t);
-                w.text("Value", v);
-                w.close("CacheNodeTypeSpecificValue");
-            }
-            w.close("CacheNodeTypeSpecificValues");
-        }
-        w.text("ChangeType", &self.change_type);
-        w.close(name);
+output! {
+    /// The `Parameter` shape; with `node_type_values`, a `CacheNodeTypeSpecificParameter`.
+    #[derive(Debug, Clone, Default)]
+    pub struct Parameter {
+        pub name: String = "ParameterName",
+        /// `None`: no `ParameterValue` element (a parameter without a value).
+        pub value: Option<String> = "ParameterValue",
+        pub description: String = "Description",
+        pub source: String = "Source",
+        pub data_type: String = "DataType",
+        pub allowed_values: Option<String> = "AllowedValues",
+        pub is_modifiable: bool = "IsModifiable",
+        pub minimum_engine_version: String = "MinimumEngineVersion",
+        /// `(CacheNodeType, Value)` of a node-type-specific parameter.
+        pub node_type_values: Vec<(String, String)> = "CacheNodeTypeSpecificValues" with node_type_values,
+        pub change_type: String = "ChangeType",
     }
 }
 
-/// A page of parameters (`DescribeCacheParameters`, and inside `EngineDefaults`): `Marker`, `Parameters`, then
-/// `CacheNodeTypeSpecificParameters`.
-pub fn write_parameters(
-    w: &mut XmlWriter,
-    marker: Option<&str>,
-    parameters: &[Parameter],
-    node_type_specific: &[Parameter],
-) {
-    w.opt_text("Marker", marker);
-    w.open("Parameters");
-    for p in parameters {
-        p.write(w);
-    }
-    w.close("Parameters");
-    w.open("CacheNodeTypeSpecificParameters");
-    for p in node_type_specific {
-        p.write(w);
-    }
-    w.close("CacheNodeTypeSpecificParameters");
-}
-
-/// `TagListMessage` body: `<TagList><Tag><Key/><Value/></Tag>…</TagList>`.
-pub fn write_tag_list(w: &mut XmlWriter, tags: &[(String, String)]) {
-    if tags.is_empty() {
-        w.empty("TagList");
+fn node_type_values(values: &[(String, String)], w: &mut XmlWriter, at: At<'_>) {
+    if values.is_empty() {
         return;
     }
-    w.open("TagList");
-    for (k, v) in tags {
-        w.open("Tag");
-        w.text("Key", k);
-        w.text("Value", v);
-        w.close("Tag");
+    w.open(at.name);
+    for (t, v) in values {
+        w.open("CacheNodeTypeSpecificValue");
+        t.write(w, At::new("CacheNodeType"));
+        v.write(w, At::new("Value"));
+        w.close("CacheNodeTypeSpecificValue");
     }
-    w.close("TagList");
+    w.close(at.name);
 }
 
-/// One `CacheEngineVersion`.
-#[derive(Debug, Clone)]
-pub struct CacheEngineVersion {
-    pub engine: String,
-    pub engine_version: String,
-    pub parameter_group_family: String,
-    pub description: String,
-    pub version_description: String,
+output! {
+    /// One `CacheEngineVersion`.
+    #[derive(Debug, Clone)]
+    pub struct CacheEngineVersion {
+        pub engine: String = "Engine",
+        pub engine_version: String = "EngineVersion",
+        pub parameter_group_family: String = "CacheParameterGroupFamily",
+        pub description: String = "CacheEngineDescription",
+        pub version_description: String = "CacheEngineVersionDescription",
+    }
 }
 
-impl CacheEngineVersion {
-    pub fn write(&self, w: &mut XmlWriter) {
-        w.open("CacheEngineVersion");
-        w.text("Engine", &self.engine);
-        w.text("EngineVersion", &self.engine_version);
-        w.text("CacheParameterGroupFamily", &self.parameter_group_family);
-        w.text("CacheEngineDescription", &self.description);
-        w.text("CacheEngineVersionDescription", &self.version_description);
-        w.close("CacheEngineVersion");
+output! {
+    /// A `Tag`.
+    #[derive(Debug, Clone, Default)]
+    pub struct Tag {
+        pub key: String = "Key",
+        pub value: String = "Value",
+    }
+}
+
+// The outputs of the actions: the members of their `<ActionResult>`.
+
+/// The outputs holding one shape, and their making from it.
+macro_rules! results {
+    ($( $(#[$meta:meta])* $result:ident { $field:ident: $shape:ident = $wire:literal } )*) => {
+        $(
+            output! {
+                $(#[$meta])*
+                #[derive(Debug, Clone)]
+                pub struct $result {
+                    pub $field: $shape = $wire,
+                }
+            }
+
+            impl From<$shape> for $result {
+                fn from($field: $shape) -> Self {
+                    Self { $field }
+                }
+            }
+        )*
+    };
+}
+
+results! {
+    /// `CreateReplicationGroupResult` and the others answering a replication group.
+    ReplicationGroupResult { replication_group: ReplicationGroup = "ReplicationGroup" }
+    /// `CreateCacheClusterResult` and the others answering a cache cluster.
+    CacheClusterResult { cache_cluster: CacheCluster = "CacheCluster" }
+    /// `CreateSnapshotResult` and the others answering a snapshot.
+    SnapshotResult { snapshot: Snapshot = "Snapshot" }
+    /// `CreateCacheSubnetGroupResult`, `ModifyCacheSubnetGroupResult`.
+    CacheSubnetGroupResult { cache_subnet_group: CacheSubnetGroup = "CacheSubnetGroup" }
+    /// `CreateCacheParameterGroupResult`.
+    CacheParameterGroupResult { cache_parameter_group: CacheParameterGroup = "CacheParameterGroup" }
+    /// `CacheParameterGroupNameMessage` (`ModifyCacheParameterGroup`, `ResetCacheParameterGroup`).
+    CacheParameterGroupNameMessage { cache_parameter_group_name: String = "CacheParameterGroupName" }
+}
+
+/// The pages of the Describe actions (`Marker` when there is a next page, then the list), and their making from
+/// `(items, marker)`.
+macro_rules! pages {
+    ($( $(#[$meta:meta])* $page:ident { $field:ident: $shape:ident = $wire:literal / $item:literal } )*) => {
+        $(
+            output! {
+                $(#[$meta])*
+                #[derive(Debug, Clone)]
+                pub struct $page {
+                    pub marker: Option<String> = "Marker",
+                    pub $field: Vec<$shape> = $wire / $item with open_list,
+                }
+            }
+
+            impl From<(Vec<$shape>, Option<String>)> for $page {
+                fn from(($field, marker): (Vec<$shape>, Option<String>)) -> Self {
+                    Self { marker, $field }
+                }
+            }
+        )*
+    };
+}
+
+pages! {
+    /// `ReplicationGroupMessage`.
+    ReplicationGroupMessage { replication_groups: ReplicationGroup = "ReplicationGroups" / "ReplicationGroup" }
+    /// `CacheClusterMessage`.
+    CacheClusterMessage { cache_clusters: CacheCluster = "CacheClusters" / "CacheCluster" }
+    /// `EventsMessage`.
+    EventsMessage { events: Event = "Events" / "Event" }
+    /// `CacheEngineVersionMessage`.
+    CacheEngineVersionMessage { cache_engine_versions: CacheEngineVersion = "CacheEngineVersions" / "CacheEngineVersion" }
+    /// `DescribeSnapshotsListMessage`.
+    DescribeSnapshotsListMessage { snapshots: Snapshot = "Snapshots" / "Snapshot" }
+    /// `DescribeUsersResult`.
+    DescribeUsersResult { users: User = "Users" / "member" }
+    /// `DescribeUserGroupsResult`.
+    DescribeUserGroupsResult { user_groups: UserGroup = "UserGroups" / "member" }
+    /// `CacheSubnetGroupMessage`.
+    CacheSubnetGroupMessage { cache_subnet_groups: CacheSubnetGroup = "CacheSubnetGroups" / "CacheSubnetGroup" }
+    /// `CacheParameterGroupsMessage`.
+    CacheParameterGroupsMessage { cache_parameter_groups: CacheParameterGroup = "CacheParameterGroups" / "CacheParameterGroup" }
+}
+
+/// The answers of the Describe actions whose list is always empty (nothing of their kind exists here).
+macro_rules! empty_pages {
+    ($( $(#[$meta:meta])* $page:ident = $wire:literal )*) => {
+        $(
+            output! {
+                $(#[$meta])*
+                #[derive(Debug, Clone, Default)]
+                pub struct $page {
+                    const $wire = EMPTY,
+                }
+            }
+
+            impl From<()> for $page {
+                fn from((): ()) -> Self {
+                    Self {}
+                }
+            }
+        )*
+    };
+}
+
+empty_pages! {
+    /// `ReservedCacheNodeMessage`.
+    ReservedCacheNodeMessage = "ReservedCacheNodes"
+    /// `ReservedCacheNodesOfferingMessage`.
+    ReservedCacheNodesOfferingMessage = "ReservedCacheNodesOfferings"
+    /// `ServiceUpdatesMessage`.
+    ServiceUpdatesMessage = "ServiceUpdates"
+    /// `UpdateActionsMessage`.
+    UpdateActionsMessage = "UpdateActions"
+    /// `CacheSecurityGroupMessage`.
+    CacheSecurityGroupMessage = "CacheSecurityGroups"
+}
+
+output! {
+    /// `TagListMessage`.
+    #[derive(Debug, Clone, Default)]
+    pub struct TagListMessage {
+        pub tag_list: Vec<Tag> = "TagList" / "Tag",
+    }
+}
+
+impl From<Vec<(String, String)>> for TagListMessage {
+    fn from(tags: Vec<(String, String)>) -> Self {
+        Self {
+            tag_list: tags
+                .into_iter()
+                .map(|(key, value)| Tag { key, value })
+                .collect(),
+        }
+    }
+}
+
+output! {
+    /// `AllowedNodeTypeModificationsMessage`.
+    #[derive(Debug, Clone, Default)]
+    pub struct AllowedNodeTypeModificationsMessage {
+        pub scale_up_modifications: Vec<String> = "ScaleUpModifications",
+        pub scale_down_modifications: Vec<String> = "ScaleDownModifications",
+    }
+}
+
+impl From<(Vec<String>, Vec<String>)> for AllowedNodeTypeModificationsMessage {
+    fn from((up, down): (Vec<String>, Vec<String>)) -> Self {
+        Self {
+            scale_up_modifications: up,
+            scale_down_modifications: down,
+        }
+    }
+}
+
+output! {
+    /// `CacheParameterGroupDetails` (`DescribeCacheParameters`), and the members of `EngineDefaults` after its
+    /// family.
+    #[derive(Debug, Clone, Default)]
+    pub struct CacheParameterGroupDetails {
+        pub marker: Option<String> = "Marker",
+        pub parameters: Vec<Parameter> = "Parameters" / "Parameter" with open_list,
+        pub cache_node_type_specific_parameters: Vec<Parameter> = "CacheNodeTypeSpecificParameters" / "CacheNodeTypeSpecificParameter" with open_list,
+    }
+}
+
+output! {
+    /// `EngineDefaults`.
+    #[derive(Debug, Clone, Default)]
+    pub struct EngineDefaults {
+        pub cache_parameter_group_family: String = "CacheParameterGroupFamily" by family_and_details,
+        pub details: CacheParameterGroupDetails,
+    }
+}
+
+impl EngineDefaults {
+    fn family_and_details(&self, w: &mut XmlWriter, at: At<'_>) {
+        self.cache_parameter_group_family.write(w, at);
+        self.details.members(w);
+    }
+}
+
+output! {
+    /// `DescribeEngineDefaultParametersResult`.
+    #[derive(Debug, Clone, Default)]
+    pub struct EngineDefaultsResult {
+        pub engine_defaults: EngineDefaults = "EngineDefaults",
     }
 }
 
@@ -902,10 +739,23 @@ mod tests {
 
     #[test]
     fn result_is_the_first_child() {
-        let xml = envelope("DescribeEvents", "rid", |w| w.empty("Events"));
+        let xml = respond(
+            "DescribeEvents",
+            "rid",
+            &EventsMessage::from((vec![], None)),
+        );
         assert!(xml.starts_with(
             "<DescribeEventsResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DescribeEventsResult>"
         ));
         assert!(xml.ends_with("<ResponseMetadata><RequestId>rid</RequestId></ResponseMetadata></DescribeEventsResponse>"));
+    }
+
+    #[test]
+    fn an_empty_output_has_no_result() {
+        assert_eq!(
+            respond("DeleteCacheSubnetGroup", "rid", &()),
+            "<DeleteCacheSubnetGroupResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\">\
+             <ResponseMetadata><RequestId>rid</RequestId></ResponseMetadata></DeleteCacheSubnetGroupResponse>"
+        );
     }
 }
