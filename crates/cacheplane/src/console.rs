@@ -758,7 +758,7 @@ mod tests {
 
     fn console(password: Option<&str>) -> (tempfile::TempDir, Console) {
         let dir = tempfile::tempdir().expect("tempdir");
-        control::store::Store::open(&dir.path().join("cacheplane.sqlite3")).expect("store");
+        control::store::SqliteStore::open(&dir.path().join("cacheplane.sqlite3")).expect("store");
         let sessions = Sessions::open(dir.path()).expect("sessions");
         let c = Console::new(
             sessions,

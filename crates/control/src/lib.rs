@@ -9,7 +9,6 @@
 pub mod actions;
 pub mod console;
 pub mod error;
-pub mod logs;
 pub mod model;
 pub mod rules;
 pub mod runtime;
@@ -22,6 +21,7 @@ mod views;
 
 use crate::rules::capacity;
 use crate::state::State;
+use crate::store::logs;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,7 +31,7 @@ use engine::binary::EngineBinary;
 use engine::secret::AdminCredentials;
 
 pub use error::{ControlError, Result};
-use store::Store;
+use store::SqliteStore;
 
 /// How the daemon is set up.
 #[derive(Debug, Clone)]
@@ -204,7 +204,9 @@ impl Control {
         engine::private::prepare_socket_dir(&settings.data_dir)?;
         let admin = engine::secret::load_or_create(&settings.data_dir.join("admin.secret"))?;
         let tls = engine::tls::Authority::load_or_create(&settings.data_dir.join("tls"))?;
-        let store = Store::open(&settings.data_dir.join("cacheplane.sqlite3"))?;
+        let store: Box<dyn store::Store> = Box::new(SqliteStore::open(
+            &settings.data_dir.join("cacheplane.sqlite3"),
+        )?);
         let log_store = logs::LogStore::open(
             &settings.data_dir.join("logs.sqlite3"),
             &settings.region,

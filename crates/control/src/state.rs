@@ -17,7 +17,7 @@ pub const MAX_NODES: usize = 300;
 /// Groups and standalone clusters in memory, with the store they are written through to.
 #[derive(Debug)]
 pub struct State {
-    pub store: Store,
+    pub store: Box<dyn Store>,
     pub groups: BTreeMap<String, ReplicationGroup>,
     pub standalone: BTreeMap<String, StandaloneCluster>,
     pub users: BTreeMap<String, model::User>,

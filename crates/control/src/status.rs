@@ -17,7 +17,7 @@ use engine::secret::AdminCredentials;
 use crate::error::{ControlError, Result};
 use crate::model::{MemcachedCluster, MigrationPhase, ReplicationGroup, Shard};
 use crate::rules::progress::{counted, human_bytes};
-use crate::store::Store;
+use crate::store::{SqliteStore, Store};
 
 const NODE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -177,7 +177,7 @@ pub async fn report(data_dir: &Path, id: Option<&str>) -> Result<Report> {
     }
     let admin = engine::secret::load_or_create(&secret)?;
     engine::private::prepare_socket_dir(data_dir)?;
-    let store = Store::open(&db)?;
+    let store = SqliteStore::open(&db)?;
     let mut groups = store.load_groups()?;
     let mut memcached = store.load_memcached()?;
     let named = |other: &str| id.is_none_or(|id| id.eq_ignore_ascii_case(other));

@@ -14,7 +14,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::error::{ControlError, Result};
-use crate::store::Store;
+use crate::store::{SqliteStore, Store};
 
 /// How long a session lasts from its login.
 pub const LIFETIME: Duration = Duration::from_secs(12 * 3600);
@@ -23,7 +23,7 @@ const ID_BYTES: usize = 32;
 
 /// The console's sessions, over a connection of their own to the data directory's store.
 pub struct Sessions {
-    store: Mutex<Store>,
+    store: Mutex<SqliteStore>,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -33,7 +33,7 @@ impl std::fmt::Debug for Sessions {
 }
 
 /// The store of `data_dir`, which must already hold Cacheplane's state.
-fn open_store(data_dir: &Path) -> Result<Store> {
+fn open_store(data_dir: &Path) -> Result<SqliteStore> {
     let db = data_dir.join("cacheplane.sqlite3");
     if !db.exists() {
         return Err(ControlError::InvalidParameterValue(format!(
@@ -42,7 +42,7 @@ fn open_store(data_dir: &Path) -> Result<Store> {
             data_dir.display()
         )));
     }
-    Store::open(&db)
+    SqliteStore::open(&db)
 }
 
 /// What the store keeps of a session id: its SHA-256, in hex. `None` for a value that is no session id.
@@ -58,7 +58,7 @@ impl Sessions {
         })
     }
 
-    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+    fn store(&self) -> std::sync::MutexGuard<'_, SqliteStore> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -107,7 +107,7 @@ mod tests {
     #[test]
     fn sessions_live_until_they_end_or_expire_and_only_their_hash_is_stored() {
         let dir = tempfile::tempdir().expect("tempdir");
-        Store::open(&dir.path().join("cacheplane.sqlite3")).expect("store");
+        SqliteStore::open(&dir.path().join("cacheplane.sqlite3")).expect("store");
         let s = Sessions::open(dir.path()).expect("sessions");
         let t = crate::now();
         let a = s.begin(t).expect("begin");

@@ -6,6 +6,7 @@ pub(crate) mod cache_clusters;
 pub(crate) mod catalog;
 pub mod console_sessions;
 pub(crate) mod ha;
+pub(crate) mod logs;
 pub mod migration;
 pub mod modify;
 pub mod parameter_groups;

@@ -1,4 +1,4 @@
-//! Persistence in SQLite. All SQL of the project is in this module.
+//! The store in SQLite (the default: one file in the data directory).
 //!
 //! Groups and standalone clusters are stored as JSON documents keyed by id (their shape is the domain model),
 //! events and tags as rows. Every API mutation is one transaction: the new spec together with its events.
@@ -8,24 +8,15 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 
+use super::{AccessChange, EventQuery, Store};
 use crate::error::Result;
 use crate::model::{
     Event, NewEvent, ReplicationGroup, Snapshot, StandaloneCluster, User, UserGroup,
 };
 
-/// One change of users, user groups and the replication groups they reach, written in one transaction.
-#[derive(Debug, Default)]
-pub struct AccessChange<'a> {
-    pub users: Vec<&'a User>,
-    pub deleted_users: Vec<&'a str>,
-    pub user_groups: Vec<&'a UserGroup>,
-    pub deleted_user_groups: Vec<&'a str>,
-    pub replication_groups: Vec<&'a ReplicationGroup>,
-}
-
-/// The store of one daemon.
+/// The SQLite store.
 #[derive(Debug)]
-pub struct Store {
+pub struct SqliteStore {
     conn: Connection,
 }
 
@@ -51,17 +42,6 @@ CREATE TABLE IF NOT EXISTS parameter_groups (name TEXT PRIMARY KEY, doc TEXT NOT
 CREATE TABLE IF NOT EXISTS test_failovers (date_ms INTEGER NOT NULL, replication_group_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS console_sessions (id_sha256 TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL);
 ";
-
-/// Filters of `DescribeEvents`, already resolved to a time range.
-#[derive(Debug, Clone)]
-pub struct EventQuery {
-    pub source_type: Option<String>,
-    pub source_id: Option<String>,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    pub after_seq: i64,
-    pub limit: usize,
-}
 
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -92,41 +72,7 @@ const MIGRATIONS: &[&str] = &[
 /// How long events are kept (AWS: "events … over the past 14 days").
 pub const EVENT_RETENTION_DAYS: i64 = 14;
 
-impl Store {
-    /// Opens (or creates) the store, bringing an older layout up to [`SCHEMA_VERSION`] and refusing a newer one.
-    pub fn open(path: &Path) -> Result<Self> {
-        let mut conn = Connection::open(path)?;
-        // The wait for a lock first: the daemon opens the store more than once (its state, the console's
-        // sessions, `cacheplane console-logout-all` beside it), and setting the journal mode already needs one.
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version > SCHEMA_VERSION {
-            return Err(crate::error::ControlError::Internal(format!(
-                "{} was written by a newer Cacheplane (store version {version}; this one knows up to \
-                 {SCHEMA_VERSION}): run that version, or a newer one, on this data directory",
-                path.display()
-            )));
-        }
-        // Immediate: the write lock is taken (waiting for it) at the start. A deferred transaction that reads the
-        // schema and then writes fails at once, without waiting, when another connection wrote in between.
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        tx.execute_batch(SCHEMA)?;
-        for m in MIGRATIONS.iter().skip((version.max(1) - 1) as usize) {
-            tx.execute_batch(m)?;
-        }
-        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
-        tx.commit()?;
-        Ok(Self { conn })
-    }
-
-    /// Forgets events older than `before`; returns how many.
-    pub fn prune_events(&mut self, before: DateTime<Utc>) -> Result<usize> {
-        Ok(self
-            .conn
-            .execute("DELETE FROM events WHERE date_ms < ?1", params![ms(before)])?)
-    }
-
+impl SqliteStore {
     /// Every document of `table` (keyed by `key`), in key order. Table and column names are this module's own
     /// constants, never input.
     fn load_docs<T: serde::de::DeserializeOwned>(&self, table: &str, key: &str) -> Result<Vec<T>> {
@@ -164,8 +110,82 @@ impl Store {
         Ok(())
     }
 
+    fn insert_tags(
+        tx: &rusqlite::Transaction<'_>,
+        arn: &str,
+        tags: &[(String, String)],
+    ) -> Result<()> {
+        for (k, v) in tags {
+            tx.execute(
+                "INSERT INTO tags (arn, key, value) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT(arn, key) DO UPDATE SET value = excluded.value",
+                params![arn, k, v],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Removes the document `name` of `table` and the tags at `arn` in one transaction.
+    fn delete_named(&mut self, table: &str, name: &str, arn: &str) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        Self::delete_doc(&tx, table, "name", name)?;
+        tx.execute("DELETE FROM tags WHERE arn = ?1", params![arn])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn insert_events(
+        tx: &rusqlite::Transaction<'_>,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        let mut st = tx.prepare_cached(
+            "INSERT INTO events (date_ms, source_type, source_id, message) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for e in events {
+            st.execute(params![ms(now), e.source_type, e.source_id, e.message])?;
+        }
+        Ok(())
+    }
+
+    /// Opens (or creates) the store, bringing an older layout up to [`SCHEMA_VERSION`] and refusing a newer one.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut conn = Connection::open(path)?;
+        // The wait for a lock first: the daemon opens the store more than once (its state, the console's
+        // sessions, `cacheplane console-logout-all` beside it), and setting the journal mode already needs one.
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(crate::error::ControlError::Internal(format!(
+                "{} was written by a newer Cacheplane (store version {version}; this one knows up to \
+                 {SCHEMA_VERSION}): run that version, or a newer one, on this data directory",
+                path.display()
+            )));
+        }
+        // Immediate: the write lock is taken (waiting for it) at the start. A deferred transaction that reads the
+        // schema and then writes fails at once, without waiting, when another connection wrote in between.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(SCHEMA)?;
+        for m in MIGRATIONS.iter().skip((version.max(1) - 1) as usize) {
+            tx.execute_batch(m)?;
+        }
+        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+        tx.commit()?;
+        Ok(Self { conn })
+    }
+}
+
+impl Store for SqliteStore {
+    /// Forgets events older than `before`; returns how many.
+    fn prune_events(&mut self, before: DateTime<Utc>) -> Result<usize> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM events WHERE date_ms < ?1", params![ms(before)])?)
+    }
+
     /// Every group; a group without a shard (which no version writes) is refused, as every workflow relies on one.
-    pub fn load_groups(&self) -> Result<Vec<ReplicationGroup>> {
+    fn load_groups(&self) -> Result<Vec<ReplicationGroup>> {
         let groups: Vec<ReplicationGroup> = self.load_docs("replication_groups", "id")?;
         if let Some(g) = groups.iter().find(|g| g.shards.is_empty()) {
             return Err(crate::error::ControlError::Internal(format!(
@@ -176,13 +196,13 @@ impl Store {
         Ok(groups)
     }
 
-    pub fn load_snapshots(&self) -> Result<Vec<Snapshot>> {
+    fn load_snapshots(&self) -> Result<Vec<Snapshot>> {
         self.load_docs("snapshots", "name")
     }
 
     /// Writes snapshots (and removes `deleted`), with the group `g` when given, and `events`, in one
     /// transaction.
-    pub fn put_snapshots(
+    fn put_snapshots(
         &mut self,
         snapshots: &[&Snapshot],
         deleted: &[&str],
@@ -205,16 +225,16 @@ impl Store {
         Ok(())
     }
 
-    pub fn load_users(&self) -> Result<Vec<User>> {
+    fn load_users(&self) -> Result<Vec<User>> {
         self.load_docs("users", "id")
     }
 
-    pub fn load_user_groups(&self) -> Result<Vec<UserGroup>> {
+    fn load_user_groups(&self) -> Result<Vec<UserGroup>> {
         self.load_docs("user_groups", "id")
     }
 
     /// Writes `change` with `events` in one transaction.
-    pub fn put_access(
+    fn put_access(
         &mut self,
         change: &AccessChange<'_>,
         now: DateTime<Utc>,
@@ -241,12 +261,12 @@ impl Store {
         Ok(())
     }
 
-    pub fn load_subnet_groups(&self) -> Result<Vec<crate::model::SubnetGroup>> {
+    fn load_subnet_groups(&self) -> Result<Vec<crate::model::SubnetGroup>> {
         self.load_docs("subnet_groups", "name")
     }
 
     /// Writes a subnet group, with its first tags (at `arn`) when it is new, in one transaction.
-    pub fn put_subnet_group(
+    fn put_subnet_group(
         &mut self,
         g: &crate::model::SubnetGroup,
         arn: &str,
@@ -259,42 +279,18 @@ impl Store {
         Ok(())
     }
 
-    fn insert_tags(
-        tx: &rusqlite::Transaction<'_>,
-        arn: &str,
-        tags: &[(String, String)],
-    ) -> Result<()> {
-        for (k, v) in tags {
-            tx.execute(
-                "INSERT INTO tags (arn, key, value) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT(arn, key) DO UPDATE SET value = excluded.value",
-                params![arn, k, v],
-            )?;
-        }
-        Ok(())
-    }
-
     /// Removes a subnet group and its tags in one transaction.
-    pub fn delete_subnet_group(&mut self, name: &str, arn: &str) -> Result<()> {
+    fn delete_subnet_group(&mut self, name: &str, arn: &str) -> Result<()> {
         self.delete_named("subnet_groups", name, arn)
     }
 
-    /// Removes the document `name` of `table` and the tags at `arn` in one transaction.
-    fn delete_named(&mut self, table: &str, name: &str, arn: &str) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        Self::delete_doc(&tx, table, "name", name)?;
-        tx.execute("DELETE FROM tags WHERE arn = ?1", params![arn])?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    pub fn load_parameter_groups(&self) -> Result<Vec<crate::model::ParameterGroup>> {
+    fn load_parameter_groups(&self) -> Result<Vec<crate::model::ParameterGroup>> {
         self.load_docs("parameter_groups", "name")
     }
 
     /// Writes a parameter group, with its first tags (at `arn`) when it is new, the replication groups whose nodes'
     /// parameters it changed, and `events`, in one transaction.
-    pub fn put_parameter_group(
+    fn put_parameter_group(
         &mut self,
         pg: &crate::model::ParameterGroup,
         arn: &str,
@@ -315,20 +311,20 @@ impl Store {
     }
 
     /// Removes a parameter group and its tags in one transaction.
-    pub fn delete_parameter_group(&mut self, name: &str, arn: &str) -> Result<()> {
+    fn delete_parameter_group(&mut self, name: &str, arn: &str) -> Result<()> {
         self.delete_named("parameter_groups", name, arn)
     }
 
-    pub fn load_standalone(&self) -> Result<Vec<StandaloneCluster>> {
+    fn load_standalone(&self) -> Result<Vec<StandaloneCluster>> {
         self.load_docs("standalone_clusters", "id")
     }
 
-    pub fn load_memcached(&self) -> Result<Vec<crate::model::MemcachedCluster>> {
+    fn load_memcached(&self) -> Result<Vec<crate::model::MemcachedCluster>> {
         self.load_docs("memcached_clusters", "id")
     }
 
     /// Writes a Memcached cluster's document and its events in one transaction.
-    pub fn put_memcached(
+    fn put_memcached(
         &mut self,
         c: &crate::model::MemcachedCluster,
         now: DateTime<Utc>,
@@ -342,7 +338,7 @@ impl Store {
     }
 
     /// Removes a Memcached cluster, its tags (at `arn`) and writes its events, in one transaction.
-    pub fn remove_memcached(
+    fn remove_memcached(
         &mut self,
         id: &str,
         arn: &str,
@@ -357,22 +353,8 @@ impl Store {
         Ok(())
     }
 
-    fn insert_events(
-        tx: &rusqlite::Transaction<'_>,
-        now: DateTime<Utc>,
-        events: &[NewEvent],
-    ) -> Result<()> {
-        let mut st = tx.prepare_cached(
-            "INSERT INTO events (date_ms, source_type, source_id, message) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        for e in events {
-            st.execute(params![ms(now), e.source_type, e.source_id, e.message])?;
-        }
-        Ok(())
-    }
-
     /// Writes a group's document and its events in one transaction.
-    pub fn put_group(
+    fn put_group(
         &mut self,
         g: &ReplicationGroup,
         now: DateTime<Utc>,
@@ -392,7 +374,7 @@ impl Store {
 
     /// Removes a group (and the tags of the ARNs given) with its events; optionally writes in its place `kept`
     /// (the vessel of a cluster it leaves behind, or the same group under a new id), all in one transaction.
-    pub fn remove_group(
+    fn remove_group(
         &mut self,
         id: &str,
         arns: &[String],
@@ -414,7 +396,7 @@ impl Store {
     }
 
     /// The times of the `TestFailover` calls since `since`, oldest first.
-    pub fn test_failovers_since(&self, since: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>> {
+    fn test_failovers_since(&self, since: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>> {
         let mut st = self
             .conn
             .prepare("SELECT date_ms FROM test_failovers WHERE date_ms > ?1 ORDER BY date_ms")?;
@@ -428,7 +410,7 @@ impl Store {
 
     /// Records a `TestFailover` call together with the group's new state and its events; forgets calls older
     /// than `forget_before`.
-    pub fn put_test_failover(
+    fn put_test_failover(
         &mut self,
         g: &ReplicationGroup,
         now: DateTime<Utc>,
@@ -455,7 +437,7 @@ impl Store {
     }
 
     /// Writes a standalone cluster's document and its events in one transaction.
-    pub fn put_standalone(
+    fn put_standalone(
         &mut self,
         s: &StandaloneCluster,
         now: DateTime<Utc>,
@@ -472,7 +454,7 @@ impl Store {
     }
 
     /// Events after `seq`, oldest first, at most `limit`.
-    pub fn events_after(&self, seq: i64, limit: usize) -> Result<Vec<Event>> {
+    fn events_after(&self, seq: i64, limit: usize) -> Result<Vec<Event>> {
         let mut st = self.conn.prepare_cached(
             "SELECT seq, date_ms, source_type, source_id, message FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )?;
@@ -500,14 +482,14 @@ impl Store {
     }
 
     /// The highest event sequence number so far (0 when there is none).
-    pub fn max_event_seq(&self) -> Result<i64> {
+    fn max_event_seq(&self) -> Result<i64> {
         Ok(self
             .conn
             .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?)
     }
 
     /// A named cursor (how far a consumer of events got).
-    pub fn cursor(&self, name: &str) -> Result<Option<i64>> {
+    fn cursor(&self, name: &str) -> Result<Option<i64>> {
         let mut st = self
             .conn
             .prepare_cached("SELECT seq FROM cursors WHERE name = ?1")?;
@@ -518,7 +500,7 @@ impl Store {
         })
     }
 
-    pub fn set_cursor(&mut self, name: &str, seq: i64) -> Result<()> {
+    fn set_cursor(&mut self, name: &str, seq: i64) -> Result<()> {
         self.conn.execute(
             "INSERT INTO cursors (name, seq) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq",
             params![name, seq],
@@ -528,7 +510,7 @@ impl Store {
 
     /// Records a console session by the SHA-256 of its id (the id itself is never stored), until `expires`; the
     /// sessions expired by `now` are forgotten in the same transaction.
-    pub fn put_console_session(
+    fn put_console_session(
         &mut self,
         id_sha256: &str,
         expires: DateTime<Utc>,
@@ -548,7 +530,7 @@ impl Store {
     }
 
     /// Whether the console session of this id hash exists and has not expired by `now`.
-    pub fn console_session_live(&self, id_sha256: &str, now: DateTime<Utc>) -> Result<bool> {
+    fn console_session_live(&self, id_sha256: &str, now: DateTime<Utc>) -> Result<bool> {
         let mut st = self.conn.prepare_cached(
             "SELECT 1 FROM console_sessions WHERE id_sha256 = ?1 AND expires_ms > ?2",
         )?;
@@ -556,7 +538,7 @@ impl Store {
     }
 
     /// Ends one console session; returns whether it was there.
-    pub fn end_console_session(&mut self, id_sha256: &str) -> Result<bool> {
+    fn end_console_session(&mut self, id_sha256: &str) -> Result<bool> {
         Ok(self.conn.execute(
             "DELETE FROM console_sessions WHERE id_sha256 = ?1",
             params![id_sha256],
@@ -564,7 +546,7 @@ impl Store {
     }
 
     /// Ends every console session; returns how many were live at `now`.
-    pub fn end_console_sessions(&mut self, now: DateTime<Utc>) -> Result<usize> {
+    fn end_console_sessions(&mut self, now: DateTime<Utc>) -> Result<usize> {
         // Immediate: it reads, then writes, beside a daemon that writes (see `open`).
         let tx = self
             .conn
@@ -580,7 +562,7 @@ impl Store {
     }
 
     /// Removes the tags of `arns` (resources that are gone).
-    pub fn remove_tags_of(&mut self, arns: &[String]) -> Result<()> {
+    fn remove_tags_of(&mut self, arns: &[String]) -> Result<()> {
         let tx = self.conn.transaction()?;
         for a in arns {
             tx.execute("DELETE FROM tags WHERE arn = ?1", params![a])?;
@@ -589,14 +571,14 @@ impl Store {
         Ok(())
     }
 
-    pub fn add_events(&mut self, now: DateTime<Utc>, events: &[NewEvent]) -> Result<()> {
+    fn add_events(&mut self, now: DateTime<Utc>, events: &[NewEvent]) -> Result<()> {
         let tx = self.conn.transaction()?;
         Self::insert_events(&tx, now, events)?;
         tx.commit()?;
         Ok(())
     }
 
-    pub fn events(&self, q: &EventQuery) -> Result<Vec<Event>> {
+    fn events(&self, q: &EventQuery) -> Result<Vec<Event>> {
         let mut st = self.conn.prepare_cached(
             "SELECT seq, date_ms, source_type, source_id, message FROM events
              WHERE date_ms >= ?1 AND date_ms <= ?2 AND seq > ?3
@@ -626,7 +608,7 @@ impl Store {
     }
 
     /// The tags of `arn` in the order they were first added (as AWS lists them; a new value keeps its place).
-    pub fn tags(&self, arn: &str) -> Result<Vec<(String, String)>> {
+    fn tags(&self, arn: &str) -> Result<Vec<(String, String)>> {
         let mut st = self
             .conn
             .prepare_cached("SELECT key, value FROM tags WHERE arn = ?1 ORDER BY rowid")?;
@@ -635,14 +617,14 @@ impl Store {
     }
 
     /// Adds or replaces tags in one transaction.
-    pub fn put_tags(&mut self, arn: &str, tags: &[(String, String)]) -> Result<()> {
+    fn put_tags(&mut self, arn: &str, tags: &[(String, String)]) -> Result<()> {
         let tx = self.conn.transaction()?;
         Self::insert_tags(&tx, arn, tags)?;
         tx.commit()?;
         Ok(())
     }
 
-    pub fn remove_tags(&mut self, arn: &str, keys: &[String]) -> Result<()> {
+    fn remove_tags(&mut self, arn: &str, keys: &[String]) -> Result<()> {
         let tx = self.conn.transaction()?;
         for k in keys {
             tx.execute(
@@ -654,7 +636,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn remove_standalone(
+    fn remove_standalone(
         &mut self,
         id: &str,
         arn: &str,
@@ -683,7 +665,7 @@ mod tests {
             let c = Connection::open(&path).expect("open");
             c.execute_batch(SCHEMA).expect("schema");
         }
-        let mut s = Store::open(&path).expect("old store opens");
+        let mut s = SqliteStore::open(&path).expect("old store opens");
         let v: i64 = s
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -702,7 +684,7 @@ mod tests {
             .execute_batch("PRAGMA user_version = 99")
             .expect("set");
         drop(s);
-        let e = Store::open(&path).expect_err("newer refused");
+        let e = SqliteStore::open(&path).expect_err("newer refused");
         assert!(e.to_string().contains("newer Cacheplane"), "{e}");
     }
 
@@ -738,7 +720,7 @@ mod tests {
             )
             .expect("insert");
         }
-        let s = Store::open(&path).expect("opens");
+        let s = SqliteStore::open(&path).expect("opens");
         let groups = s.load_groups().expect("groups");
         let [g] = groups.as_slice() else {
             panic!("one group: {groups:?}")
@@ -784,7 +766,7 @@ mod tests {
         )
         .expect("update");
         drop(c);
-        let g = Store::open(&path)
+        let g = SqliteStore::open(&path)
             .expect("opens")
             .load_groups()
             .expect("groups")[0]

@@ -316,7 +316,7 @@ pub struct LogStore {
 
 impl LogStore {
     /// Opens the store with the daemon's bounds ([`Bounds::DEFAULT`]).
-    pub fn open(path: &Path, region: &str, account: &str) -> crate::Result<Self> {
+    pub fn open(path: &Path, region: &str, account: &str) -> crate::error::Result<Self> {
         Self::open_with(path, region, account, Bounds::DEFAULT)
     }
 
@@ -327,7 +327,7 @@ impl LogStore {
         region: &str,
         account: &str,
         bounds: Bounds,
-    ) -> crate::Result<Self> {
+    ) -> crate::error::Result<Self> {
         let conn = rusqlite::Connection::open(path)?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
         conn.execute_batch(SCHEMA)?;
@@ -1085,21 +1085,6 @@ impl LogStoreThread {
         }
         rx.await
             .unwrap_or_else(|_| Err(internal("a log store request ended without an answer")))
-    }
-}
-
-impl crate::Control {
-    /// The log store's thread.
-    pub(crate) fn log_store(&self) -> &LogStoreThread {
-        &self.inner.logs
-    }
-
-    /// Serves one request of the CloudWatch Logs API on the log store's thread.
-    pub async fn logs_request(&self, request: wire::logs::LogsRequest) -> R<LogsResponse> {
-        let now_ms = crate::now().timestamp_millis();
-        self.log_store()
-            .run(move |s| s.serve(request, now_ms))
-            .await
     }
 }
 

@@ -1,0 +1,215 @@
+//! What survives a restart, behind one interface: [`Store`]. Every mutation is one call, hence one transaction: a
+//! record with the events it causes. The embedded SQLite store ([`sqlite::SqliteStore`], one file in the data
+//! directory) implements it today; the delivered CloudWatch logs are in a database of their own ([`logs`]). All SQL of
+//! the project is under this folder.
+
+pub mod logs;
+pub mod sqlite;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::Result;
+use crate::model::{
+    Event, NewEvent, ReplicationGroup, Snapshot, StandaloneCluster, User, UserGroup,
+};
+
+pub use sqlite::{SqliteStore, EVENT_RETENTION_DAYS, SCHEMA_VERSION};
+
+/// One change of users, user groups and the replication groups they reach, written in one transaction.
+#[derive(Debug, Default)]
+pub struct AccessChange<'a> {
+    pub users: Vec<&'a User>,
+    pub deleted_users: Vec<&'a str>,
+    pub user_groups: Vec<&'a UserGroup>,
+    pub deleted_user_groups: Vec<&'a str>,
+    pub replication_groups: Vec<&'a ReplicationGroup>,
+}
+
+/// Filters of `DescribeEvents`, already resolved to a time range.
+#[derive(Debug, Clone)]
+pub struct EventQuery {
+    pub source_type: Option<String>,
+    pub source_id: Option<String>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub after_seq: i64,
+    pub limit: usize,
+}
+
+/// The store of the control plane: loads everything at start, and writes each change with its events in one
+/// transaction.
+pub trait Store: Send + std::fmt::Debug {
+    /// Forgets events older than `before`; returns how many.
+    fn prune_events(&mut self, before: DateTime<Utc>) -> Result<usize>;
+
+    /// Every group; a group without a shard (which no version writes) is refused, as every workflow relies on one.
+    fn load_groups(&self) -> Result<Vec<ReplicationGroup>>;
+
+    fn load_snapshots(&self) -> Result<Vec<Snapshot>>;
+
+    /// Writes snapshots (and removes `deleted`), with the group `g` when given, and `events`, in one
+    /// transaction.
+    fn put_snapshots(
+        &mut self,
+        snapshots: &[&Snapshot],
+        deleted: &[&str],
+        g: Option<&ReplicationGroup>,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()>;
+
+    fn load_users(&self) -> Result<Vec<User>>;
+
+    fn load_user_groups(&self) -> Result<Vec<UserGroup>>;
+
+    /// Writes `change` with `events` in one transaction.
+    fn put_access(
+        &mut self,
+        change: &AccessChange<'_>,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()>;
+
+    fn load_subnet_groups(&self) -> Result<Vec<crate::model::SubnetGroup>>;
+
+    /// Writes a subnet group, with its first tags (at `arn`) when it is new, in one transaction.
+    fn put_subnet_group(
+        &mut self,
+        g: &crate::model::SubnetGroup,
+        arn: &str,
+        tags: &[(String, String)],
+    ) -> Result<()>;
+
+    /// Removes a subnet group and its tags in one transaction.
+    fn delete_subnet_group(&mut self, name: &str, arn: &str) -> Result<()>;
+
+    fn load_parameter_groups(&self) -> Result<Vec<crate::model::ParameterGroup>>;
+
+    /// Writes a parameter group, with its first tags (at `arn`) when it is new, the replication groups whose nodes'
+    /// parameters it changed, and `events`, in one transaction.
+    fn put_parameter_group(
+        &mut self,
+        pg: &crate::model::ParameterGroup,
+        arn: &str,
+        tags: &[(String, String)],
+        groups: &[ReplicationGroup],
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()>;
+
+    /// Removes a parameter group and its tags in one transaction.
+    fn delete_parameter_group(&mut self, name: &str, arn: &str) -> Result<()>;
+
+    fn load_standalone(&self) -> Result<Vec<StandaloneCluster>>;
+
+    fn load_memcached(&self) -> Result<Vec<crate::model::MemcachedCluster>>;
+
+    /// Writes a Memcached cluster's document and its events in one transaction.
+    fn put_memcached(
+        &mut self,
+        c: &crate::model::MemcachedCluster,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()>;
+
+    /// Removes a Memcached cluster, its tags (at `arn`) and writes its events, in one transaction.
+    fn remove_memcached(
+        &mut self,
+        id: &str,
+        arn: &str,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()>;
+
+    /// Writes a group's document and its events in one transaction.
+    fn put_group(
+        &mut self,
+        g: &ReplicationGroup,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()>;
+
+    /// Removes a group (and the tags of the ARNs given) with its events; optionally writes in its place `kept`
+    /// (the vessel of a cluster it leaves behind, or the same group under a new id), all in one transaction.
+    fn remove_group(
+        &mut self,
+        id: &str,
+        arns: &[String],
+        kept: Option<&ReplicationGroup>,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()>;
+
+    /// The times of the `TestFailover` calls since `since`, oldest first.
+    fn test_failovers_since(&self, since: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>>;
+
+    /// Records a `TestFailover` call together with the group's new state and its events; forgets calls older
+    /// than `forget_before`.
+    fn put_test_failover(
+        &mut self,
+        g: &ReplicationGroup,
+        now: DateTime<Utc>,
+        forget_before: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()>;
+
+    /// Writes a standalone cluster's document and its events in one transaction.
+    fn put_standalone(
+        &mut self,
+        s: &StandaloneCluster,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()>;
+
+    /// Events after `seq`, oldest first, at most `limit`.
+    fn events_after(&self, seq: i64, limit: usize) -> Result<Vec<Event>>;
+
+    /// The highest event sequence number so far (0 when there is none).
+    fn max_event_seq(&self) -> Result<i64>;
+
+    /// A named cursor (how far a consumer of events got).
+    fn cursor(&self, name: &str) -> Result<Option<i64>>;
+
+    fn set_cursor(&mut self, name: &str, seq: i64) -> Result<()>;
+
+    /// Records a console session by the SHA-256 of its id (the id itself is never stored), until `expires`; the
+    /// sessions expired by `now` are forgotten in the same transaction.
+    fn put_console_session(
+        &mut self,
+        id_sha256: &str,
+        expires: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+
+    /// Whether the console session of this id hash exists and has not expired by `now`.
+    fn console_session_live(&self, id_sha256: &str, now: DateTime<Utc>) -> Result<bool>;
+
+    /// Ends one console session; returns whether it was there.
+    fn end_console_session(&mut self, id_sha256: &str) -> Result<bool>;
+
+    /// Ends every console session; returns how many were live at `now`.
+    fn end_console_sessions(&mut self, now: DateTime<Utc>) -> Result<usize>;
+
+    /// Removes the tags of `arns` (resources that are gone).
+    fn remove_tags_of(&mut self, arns: &[String]) -> Result<()>;
+
+    fn add_events(&mut self, now: DateTime<Utc>, events: &[NewEvent]) -> Result<()>;
+
+    fn events(&self, q: &EventQuery) -> Result<Vec<Event>>;
+
+    /// The tags of `arn` in the order they were first added (as AWS lists them; a new value keeps its place).
+    fn tags(&self, arn: &str) -> Result<Vec<(String, String)>>;
+
+    /// Adds or replaces tags in one transaction.
+    fn put_tags(&mut self, arn: &str, tags: &[(String, String)]) -> Result<()>;
+
+    fn remove_tags(&mut self, arn: &str, keys: &[String]) -> Result<()>;
+
+    fn remove_standalone(
+        &mut self,
+        id: &str,
+        arn: &str,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()>;
+}
