@@ -5,6 +5,7 @@ mod api;
 mod config;
 mod console;
 mod server;
+mod status_text;
 mod watch;
 
 use std::net::SocketAddr;

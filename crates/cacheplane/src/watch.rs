@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use control::status::{wrap, Report};
+use control::status::Report;
+
+use crate::status_text::{wrap, ReportText};
 
 /// How `cacheplane status` prints.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
