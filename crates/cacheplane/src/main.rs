@@ -2,8 +2,10 @@
 //! what runs; `console-logout-all` ends every session of the web console.
 
 mod api;
+mod app;
 mod config;
 mod console;
+mod secret;
 mod server;
 mod status_text;
 mod watch;

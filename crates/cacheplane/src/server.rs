@@ -11,8 +11,9 @@ use axum::http::{HeaderValue, Method, Response, StatusCode};
 use axum::Router;
 use tokio::sync::watch;
 
-use crate::api;
+use crate::app::{answer, dispatch_form, AppState, BODY_TIMEOUT};
 use crate::config::{self, ServeArgs};
+use crate::secret::same_secret;
 use wire::{ApiError, ErrorCode};
 
 /// The largest request body accepted. ElastiCache requests are small; the largest real ones (many tags) are a
@@ -29,8 +30,6 @@ pub const MAX_CONNECTIONS: usize = 256;
 pub const MAX_IN_FLIGHT: usize = 32;
 /// How long a client may take to send a request's headers (and, on a kept-alive connection, to start the next).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a client may take to send a whole body.
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most bytes of headers hyper buffers for one request.
 const MAX_HEADER_BYTES: usize = 64 << 10;
 /// Connections the metrics listener holds at once (a scraper keeps one open); one more takes the place of the
@@ -62,17 +61,6 @@ const METRICS_BOUNDS: Bounds = Bounds {
     connections: MAX_METRICS_CONNECTIONS,
     header_timeout: METRICS_HEADER_TIMEOUT,
 };
-
-pub struct AppState {
-    pub control: control::Control,
-    /// Permits for requests whose bodies are read or handled ([`MAX_IN_FLIGHT`]).
-    pub in_flight: tokio::sync::Semaphore,
-    pub region: String,
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    /// The web console, unless `--no-console`.
-    pub console: Option<crate::console::Console>,
-}
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Before any file is opened: every node started later inherits the raised limit.
@@ -330,18 +318,6 @@ fn bearer_matches(headers: &axum::http::HeaderMap, token: &str) -> bool {
         .is_some_and(|given| same_secret(given.trim(), token))
 }
 
-/// Whether a secret `given` is `expected`, in time that tells nothing of either, their lengths included: their
-/// SHA-256 digests are compared in constant time.
-pub(crate) fn same_secret(given: &str, expected: &str) -> bool {
-    use sha2::{Digest, Sha256};
-    use subtle::ConstantTimeEq;
-    bool::from(
-        Sha256::digest(given.as_bytes())
-            .as_slice()
-            .ct_eq(Sha256::digest(expected.as_bytes()).as_slice()),
-    )
-}
-
 /// The metrics bearer token from `path`: its content, without surrounding white space.
 fn read_metrics_token(path: &std::path::Path) -> anyhow::Result<String> {
     let text = config::secret_file(path, "--metrics-token-file", "give no --metrics-token-file")?;
@@ -546,21 +522,6 @@ async fn shutdown_signal() -> std::io::Result<()> {
     Ok(())
 }
 
-fn xml_response(status: u16, body: String, request_id: &str) -> Response<Body> {
-    let mut r = Response::new(Body::from(body));
-    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut()
-        .insert("content-type", HeaderValue::from_static("text/xml"));
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        r.headers_mut().insert("x-amzn-requestid", v);
-    }
-    r
-}
-
-fn error_response(e: &ApiError, request_id: &str) -> Response<Body> {
-    xml_response(e.code.http_status(), e.to_xml(request_id), request_id)
-}
-
 async fn handle(State(app): State<Arc<AppState>>, req: Request) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().to_string();
     // The CloudWatch Logs API, served on the same endpoint for delivered logs: JSON, named by X-Amz-Target.
@@ -583,42 +544,6 @@ async fn handle(State(app): State<Arc<AppState>>, req: Request) -> Response<Body
     let mut action = "-";
     let result = handle_inner(&app, req, &request_id, &mut action).await;
     answer(&app, action, started, result, &request_id)
-}
-
-/// The answer to a Query API request (signed, or from the console), counted in the metrics by action and code.
-pub fn answer(
-    app: &AppState,
-    action: &str,
-    started: std::time::Instant,
-    result: Result<String, ApiError>,
-    request_id: &str,
-) -> Response<Body> {
-    let code = match &result {
-        Ok(_) => "OK",
-        Err(e) => e.code.code(),
-    };
-    app.control
-        .metrics()
-        .api_request(action, code, started.elapsed());
-    match result {
-        Ok(xml) => xml_response(200, xml, request_id),
-        Err(e) => {
-            tracing::debug!(code = e.code.code(), message = %e.message, "request refused");
-            error_response(&e, request_id)
-        }
-    }
-}
-
-/// Decodes a Query form and runs its action; `action` is set once it is known.
-pub async fn dispatch_form(
-    app: &AppState,
-    form: wire::form::Form,
-    request_id: &str,
-    action: &mut &'static str,
-) -> Result<String, ApiError> {
-    let request = wire::input::Request::decode(form)?;
-    *action = request.action();
-    api::dispatch(&app.control, request, request_id).await
 }
 
 fn json_response(status: u16, body: String, request_id: &str) -> Response<Body> {
