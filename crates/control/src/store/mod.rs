@@ -5,6 +5,7 @@
 
 pub mod logs;
 pub mod sqlite;
+mod suite;
 
 use chrono::{DateTime, Utc};
 

@@ -657,6 +657,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_sqlite_store_keeps_the_contract() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = SqliteStore::open(&dir.path().join("s.sqlite3")).expect("open");
+        crate::store::suite::run(&mut s);
+    }
+
+    #[test]
     fn versions_and_event_pruning() {
         let d = tempfile::tempdir().expect("dir");
         let path = d.path().join("s.sqlite3");
