@@ -292,126 +292,13 @@ fn engine_binary(given: &Path) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-pub fn resolve(args: ServeArgs) -> anyhow::Result<Resolved> {
-    let file: FileConfig = match &args.config {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| {
-                format!(
-                    "cannot read the config file {}: check the path given to --config",
-                    p.display()
-                )
-            })?;
-            toml::from_str(&text).with_context(|| {
-                format!(
-                    "the config file {} is not valid: correct it or leave out --config",
-                    p.display()
-                )
-            })?
-        }
-        None => FileConfig::default(),
-    };
-    let data_dir = absolute(&args.data_dir)?;
-    if let Err(e) = engine::private::create_dir(&data_dir) {
-        let why = match &e {
-            engine::EngineError::Io { source, .. } => source.to_string(),
-            other => other.to_string(),
-        };
-        bail!(
-            "cannot create the data directory {} ({why}): choose a directory you can write with --data-dir",
-            data_dir.display()
-        );
-    }
-    // One daemon per data directory, held for this process's life (before anything in it is read or written).
-    let lock = engine::private::DirLock::acquire(
-        &data_dir,
-        &format!("pid {}, API on {}", std::process::id(), args.listen),
-    )?;
-    let region = args
-        .region
-        .or(file.region)
-        .unwrap_or_else(|| "us-east-1".to_string());
-    if region.is_empty()
-        || !region
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
-        bail!("invalid region '{region}': use a name such as us-east-1");
-    }
-    let account_id = args
-        .account_id
-        .or(file.account_id)
-        .unwrap_or_else(|| "000000000000".to_string());
-    if account_id.len() != 12 || !account_id.chars().all(|c| c.is_ascii_digit()) {
-        bail!("invalid account id '{account_id}': it must be 12 digits");
-    }
-    let console_password = secret(
-        ("--console-password", args.console_password_flag.as_ref()),
-        (
-            "--console-password-file",
-            args.console_password_file.as_ref(),
-        ),
-        CONSOLE_PASSWORD_ENV,
-    )?;
-    if let Some((p, from)) = &console_password {
-        let n = p.chars().count();
-        if n < MIN_CONSOLE_PASSWORD {
-            bail!(
-                "the console password ({from}) is {n} characters long; it must be at least \
-                 {MIN_CONSOLE_PASSWORD} characters: choose a longer one (e.g. `openssl rand -base64 24`)"
-            );
-        }
-    }
-    let console = !args.no_console;
-    if console && !args.listen.ip().is_loopback() && !args.console_insecure {
-        bail!(
-            "the console would be served over plain HTTP on {}, which is not a loopback address: its logins and \
-             session cookies would cross the network in clear. Listen on a loopback address (and reach it through \
-             an SSH tunnel or a TLS proxy), turn the console off with --no-console, or accept the risk with \
-             --console-insecure",
-            args.listen
-        );
-    }
-    let flag_secret = secret(
-        ("--secret-access-key", args.secret_access_key_flag.as_ref()),
-        (
-            "--secret-access-key-file",
-            args.secret_access_key_file.as_ref(),
-        ),
-        SECRET_ENV,
-    )?
-    .map(|(s, _)| s);
-    let mut generated = false;
-    let (access_key_id, secret_access_key) = match (
-        args.access_key_id.or(file.access_key_id),
-        flag_secret.or(file.secret_access_key),
-    ) {
-        (Some(a), Some(s)) => (a, s),
-        (Some(_), None) | (None, Some(_)) => {
-            bail!("give both an access key id and a secret access key (flags, environment or config file), or neither")
-        }
-        (None, None) => {
-            let path = data_dir.join(CREDENTIALS_FILE);
-            match read_credentials_file(&path) {
-                Some(pair) => pair,
-                None => {
-                    let id = format!(
-                        "AKCP{}",
-                        engine::secret::random_token(16).to_ascii_uppercase()
-                    );
-                    let secret = engine::secret::random_token(40);
-                    engine::secret::write_private(
-                        &path,
-                        &format!("[default]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n"),
-                    )?;
-                    generated = true;
-                    (id, secret)
-                }
-            }
-        }
-    };
-    if access_key_id.is_empty() || secret_access_key.is_empty() {
-        bail!("the access key id and secret access key must not be empty");
-    }
+pub fn resolve(mut args: ServeArgs) -> anyhow::Result<Resolved> {
+    let file = read_config_file(args.config.as_deref())?;
+    let (data_dir, lock) = lock_data_dir(&args.data_dir, args.listen)?;
+    let (region, account_id) =
+        region_and_account(args.region.take(), args.account_id.take(), &file)?;
+    let (console_password, console) = console_settings(&args)?;
+    let (access_key_id, secret_access_key, generated) = key_pair(&mut args, &file, &data_dir)?;
     let engine_binaries = args
         .engine_binaries
         .iter()
@@ -449,6 +336,160 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Resolved> {
         generated_credentials: generated,
         lock,
     })
+}
+
+/// The `--config` TOML file, or the defaults without one.
+fn read_config_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+    Ok(match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| {
+                format!(
+                    "cannot read the config file {}: check the path given to --config",
+                    p.display()
+                )
+            })?;
+            toml::from_str(&text).with_context(|| {
+                format!(
+                    "the config file {} is not valid: correct it or leave out --config",
+                    p.display()
+                )
+            })?
+        }
+        None => FileConfig::default(),
+    })
+}
+
+/// The data directory, created private, and the lock that keeps it this daemon's.
+fn lock_data_dir(
+    given: &Path,
+    listen: SocketAddr,
+) -> anyhow::Result<(PathBuf, engine::private::DirLock)> {
+    let data_dir = absolute(given)?;
+    if let Err(e) = engine::private::create_dir(&data_dir) {
+        let why = match &e {
+            engine::EngineError::Io { source, .. } => source.to_string(),
+            other => other.to_string(),
+        };
+        bail!(
+            "cannot create the data directory {} ({why}): choose a directory you can write with --data-dir",
+            data_dir.display()
+        );
+    }
+    // One daemon per data directory, held for this process's life (before anything in it is read or written).
+    let lock = engine::private::DirLock::acquire(
+        &data_dir,
+        &format!("pid {}, API on {}", std::process::id(), listen),
+    )?;
+    Ok((data_dir, lock))
+}
+
+/// The region and account id (flag, then config file, then the defaults), checked.
+fn region_and_account(
+    region: Option<String>,
+    account_id: Option<String>,
+    file: &FileConfig,
+) -> anyhow::Result<(String, String)> {
+    let region = region
+        .or(file.region.clone())
+        .unwrap_or_else(|| "us-east-1".to_string());
+    if region.is_empty()
+        || !region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        bail!("invalid region '{region}': use a name such as us-east-1");
+    }
+    let account_id = account_id
+        .or(file.account_id.clone())
+        .unwrap_or_else(|| "000000000000".to_string());
+    if account_id.len() != 12 || !account_id.chars().all(|c| c.is_ascii_digit()) {
+        bail!("invalid account id '{account_id}': it must be 12 digits");
+    }
+    Ok((region, account_id))
+}
+
+/// The console's password (checked for length) and whether the console is on (refused over plain HTTP off
+/// loopback without `--console-insecure`).
+fn console_settings(args: &ServeArgs) -> anyhow::Result<(Option<(String, String)>, bool)> {
+    let console_password = secret(
+        ("--console-password", args.console_password_flag.as_ref()),
+        (
+            "--console-password-file",
+            args.console_password_file.as_ref(),
+        ),
+        CONSOLE_PASSWORD_ENV,
+    )?;
+    if let Some((p, from)) = &console_password {
+        let n = p.chars().count();
+        if n < MIN_CONSOLE_PASSWORD {
+            bail!(
+                "the console password ({from}) is {n} characters long; it must be at least \
+                 {MIN_CONSOLE_PASSWORD} characters: choose a longer one (e.g. `openssl rand -base64 24`)"
+            );
+        }
+    }
+    let console = !args.no_console;
+    if console && !args.listen.ip().is_loopback() && !args.console_insecure {
+        bail!(
+            "the console would be served over plain HTTP on {}, which is not a loopback address: its logins and \
+             session cookies would cross the network in clear. Listen on a loopback address (and reach it through \
+             an SSH tunnel or a TLS proxy), turn the console off with --no-console, or accept the risk with \
+             --console-insecure",
+            args.listen
+        );
+    }
+    Ok((console_password, console))
+}
+
+/// The API's key pair: given (flags, environment or config file), or read from the data directory's credentials
+/// file, or generated into it (then `true`).
+fn key_pair(
+    args: &mut ServeArgs,
+    file: &FileConfig,
+    data_dir: &Path,
+) -> anyhow::Result<(String, String, bool)> {
+    let flag_secret = secret(
+        ("--secret-access-key", args.secret_access_key_flag.as_ref()),
+        (
+            "--secret-access-key-file",
+            args.secret_access_key_file.as_ref(),
+        ),
+        SECRET_ENV,
+    )?
+    .map(|(s, _)| s);
+    let mut generated = false;
+    let (access_key_id, secret_access_key) = match (
+        args.access_key_id.take().or(file.access_key_id.clone()),
+        flag_secret.or(file.secret_access_key.clone()),
+    ) {
+        (Some(a), Some(s)) => (a, s),
+        (Some(_), None) | (None, Some(_)) => {
+            bail!("give both an access key id and a secret access key (flags, environment or config file), or neither")
+        }
+        (None, None) => {
+            let path = data_dir.join(CREDENTIALS_FILE);
+            match read_credentials_file(&path) {
+                Some(pair) => pair,
+                None => {
+                    let id = format!(
+                        "AKCP{}",
+                        engine::secret::random_token(16).to_ascii_uppercase()
+                    );
+                    let secret = engine::secret::random_token(40);
+                    engine::secret::write_private(
+                        &path,
+                        &format!("[default]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n"),
+                    )?;
+                    generated = true;
+                    (id, secret)
+                }
+            }
+        }
+    };
+    if access_key_id.is_empty() || secret_access_key.is_empty() {
+        bail!("the access key id and secret access key must not be empty");
+    }
+    Ok((access_key_id, secret_access_key, generated))
 }
 
 /// Shell lines that point the AWS CLI at a daemon using the generated credentials.

@@ -82,7 +82,90 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let console_on = cfg.console;
     let binaries = engine::binary::discover(&cfg.engine_binaries)?;
     engine::private::prepare_socket_dir(&cfg.data_dir)?;
-    // What every engine build's ACL understands, read from the builds themselves.
+    let control = open_control(&cfg, &binaries).await?;
+    let listener = bind_api(cfg.listen).await?;
+    let local = listener.local_addr()?;
+    let metrics = bind_metrics(&metrics_listen).await?;
+    // What the operator must know of this start, for `cacheplane status` and the console.
+    let notices = crate::console::start_notices(
+        metrics.is_none() && metrics_listen == config::DEFAULT_METRICS_LISTEN,
+        &metrics_listen,
+        (console_on && cfg.console_insecure).then_some(local),
+    );
+    control::status::write_notices(&cfg.data_dir, &notices)?;
+    let mut listening = vec![local];
+    if let Some(m) = &metrics {
+        listening.push(m.local_addr()?);
+    }
+    let hosts = Arc::new(crate::console::AllowedHosts::new(
+        &listening,
+        &cfg.allowed_hosts,
+    ));
+
+    for (id, e) in control.restore_endpoints().await {
+        tracing::warn!(group = %id, error = %e, "could not bind the endpoints yet; the reconciler retries");
+    }
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = Background::spawn(&control, stop_rx, console_on, metrics_interval);
+    let state = Arc::new(app_state(&cfg, &control, metrics_interval, notices)?);
+    let app = if console_on {
+        crate::console::routes().route_layer(axum::middleware::from_fn_with_state(
+            hosts.clone(),
+            crate::console::host_check,
+        ))
+    } else {
+        Router::new()
+    }
+    .fallback(handle)
+    .with_state(state);
+
+    announce(&cfg, &binaries, local, &control);
+    if let Some(m) = metrics {
+        println!("cacheplane: metrics on http://{}/metrics", m.local_addr()?);
+        // Answered only for this daemon's own names (DNS rebinding).
+        let app = metrics_app(control.clone(), metrics_interval, metrics_token).layer(
+            axum::middleware::from_fn_with_state(hosts, crate::console::host_check),
+        );
+        tokio::spawn(serve_bounded(m, app, METRICS_BOUNDS));
+    }
+    if console_on {
+        println!("cacheplane: console on http://{local}/console/");
+    }
+
+    // The API never answers with nothing behind it: should the reconciler or the notifier end (a panic), the
+    // daemon stops with a clear error (the nodes keep running; a restart adopts them).
+    let died = tokio::select! {
+        () = serve_bounded(listener, app, API_BOUNDS) => None,
+        d = tasks.died() => Some(d),
+    };
+    if let Some((task, r)) = died {
+        let why = match r {
+            Ok(()) => "it returned".to_string(),
+            Err(e) => e.to_string(),
+        };
+        tracing::error!(task, why, "a background task of the daemon ended; stopping");
+        anyhow::bail!("the {task} ended ({why}); the daemon stopped with it. Its nodes keep running; start the daemon again to adopt them");
+    }
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    tasks.finish().await;
+    if let Err(e) = control::status::write_notices(&cfg.data_dir, &[]) {
+        tracing::warn!(error = %e, "could not remove the daemon's notices");
+    }
+    if cfg.stop_nodes_on_exit {
+        control.stop_all_nodes().await;
+        tracing::info!("stopped every node (--stop-nodes-on-exit)");
+    } else {
+        tracing::info!("nodes keep running; the next start adopts them");
+    }
+    Ok(())
+}
+
+/// Reads what every engine build's ACL understands (from the builds themselves) and opens the control plane.
+async fn open_control(
+    cfg: &config::Resolved,
+    binaries: &[engine::binary::EngineBinary],
+) -> anyhow::Result<control::Control> {
     let mut vocabularies = Vec::new();
     for (i, b) in binaries
         .iter()
@@ -107,81 +190,40 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         region: cfg.region.clone(),
         account_id: cfg.account_id.clone(),
         availability_zones: cfg.availability_zones.clone(),
-        binaries: binaries.clone(),
+        binaries: binaries.to_vec(),
         migration_attempt_timeout: std::time::Duration::from_secs(cfg.migration_attempt_timeout),
         snapshot_quota: cfg.snapshot_quota as usize,
         failover_budget: cfg.failover_budget,
         acl_vocabulary: engine::vocabulary::AclVocabulary::common(&vocabularies),
         memory_limit: cfg.memory_limit,
     };
-    let control = control::Control::open(settings).context("opening the control plane")?;
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} for the API (is another daemon running there?): stop what holds it, or choose \
-                 another address with --listen ADDR:PORT",
-                cfg.listen
-            )
-        })?;
-    let local = listener.local_addr()?;
-    let metrics = bind_metrics(&metrics_listen).await?;
-    // What the operator must know of this start, for `cacheplane status` and the console.
-    let notices = crate::console::start_notices(
-        metrics.is_none() && metrics_listen == config::DEFAULT_METRICS_LISTEN,
-        &metrics_listen,
-        (console_on && cfg.console_insecure).then_some(local),
-    );
-    control::status::write_notices(&cfg.data_dir, &notices)?;
-    let mut listening = vec![local];
-    if let Some(m) = &metrics {
-        listening.push(m.local_addr()?);
-    }
-    let hosts = Arc::new(crate::console::AllowedHosts::new(
-        &listening,
-        &cfg.allowed_hosts,
-    ));
+    control::Control::open(settings).context("opening the control plane")
+}
 
-    for (id, e) in control.restore_endpoints().await {
-        tracing::warn!(group = %id, error = %e, "could not bind the endpoints yet; the reconciler retries");
-    }
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut reconciler = {
-        let c = control.clone();
-        let rx = stop_rx.clone();
-        tokio::spawn(async move { c.run_reconciler(rx).await })
-    };
-    let mut notifier = {
-        let c = control.clone();
-        let rx = stop_rx.clone();
-        tokio::spawn(async move { c.run_notifier(rx).await })
-    };
-    let mut log_delivery = {
-        let c = control.clone();
-        let rx = stop_rx.clone();
-        tokio::spawn(async move { c.run_log_delivery(rx).await })
-    };
-    // The nodes' figures of the last hour, for the console's charts (one INFO per node per interval, shared with
-    // the scrapes). Without the console nothing reads the nodes but a scrape.
-    let mut collector = {
-        let c = control.clone();
-        tokio::spawn(async move {
-            if console_on {
-                c.run_collector(metrics_interval, stop_rx).await
-            } else {
-                let mut stop = stop_rx;
-                let _ = stop.wait_for(|s| *s).await;
-            }
-        })
-    };
+/// The API's listener.
+async fn bind_api(listen: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(listen).await.with_context(|| {
+        format!(
+            "cannot listen on {listen} for the API (is another daemon running there?): stop what holds it, or choose \
+             another address with --listen ADDR:PORT"
+        )
+    })
+}
 
-    let state = Arc::new(AppState {
+/// The API's state: the control plane, the key pair and the console (unless `--no-console`).
+fn app_state(
+    cfg: &config::Resolved,
+    control: &control::Control,
+    metrics_interval: Duration,
+    notices: Vec<String>,
+) -> anyhow::Result<AppState> {
+    Ok(AppState {
         control: control.clone(),
         in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
         region: cfg.region.clone(),
         access_key_id: cfg.access_key_id.clone(),
         secret_access_key: cfg.secret_access_key.clone(),
-        console: if console_on {
+        console: if cfg.console {
             Some(crate::console::Console::new(
                 control::actions::console_sessions::Sessions::open(&cfg.data_dir)
                     .context("opening the console's sessions")?,
@@ -192,19 +234,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         } else {
             None
         },
-    });
-    let app = if console_on {
-        crate::console::routes().route_layer(axum::middleware::from_fn_with_state(
-            hosts.clone(),
-            crate::console::host_check,
-        ))
-    } else {
-        Router::new()
-    }
-    .fallback(handle)
-    .with_state(state);
+    })
+}
 
-    for b in &binaries {
+/// What the daemon tells its operator at start: the engine binaries, generated credentials, where it listens.
+fn announce(
+    cfg: &config::Resolved,
+    binaries: &[engine::binary::EngineBinary],
+    local: std::net::SocketAddr,
+    control: &control::Control,
+) {
+    for b in binaries {
         tracing::info!(version = %b.version, path = %b.path.display(), "engine binary");
     }
     if cfg.generated_credentials {
@@ -225,53 +265,77 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         cfg.data_dir.display(),
         control.ca_bundle().display()
     );
-    if let Some(m) = metrics {
-        println!("cacheplane: metrics on http://{}/metrics", m.local_addr()?);
-        // Answered only for this daemon's own names (DNS rebinding).
-        let app = metrics_app(control.clone(), metrics_interval, metrics_token).layer(
-            axum::middleware::from_fn_with_state(hosts, crate::console::host_check),
-        );
-        tokio::spawn(serve_bounded(m, app, METRICS_BOUNDS));
-    }
+}
 
-    if console_on {
-        println!("cacheplane: console on http://{local}/console/");
-    }
+/// The daemon's background tasks: the reconciler, the notifier, log delivery and the metrics collector.
+struct Background {
+    reconciler: tokio::task::JoinHandle<()>,
+    notifier: tokio::task::JoinHandle<()>,
+    log_delivery: tokio::task::JoinHandle<()>,
+    collector: tokio::task::JoinHandle<()>,
+}
 
-    // The API never answers with nothing behind it: should the reconciler or the notifier end (a panic), the
-    // daemon stops with a clear error (the nodes keep running; a restart adopts them).
-    let died = tokio::select! {
-        () = serve_bounded(listener, app, API_BOUNDS) => None,
-        r = &mut reconciler => Some(("reconciler", r)),
-        r = &mut notifier => Some(("notifier", r)),
-        r = &mut log_delivery => Some(("log delivery", r)),
-        r = &mut collector => Some(("metrics collector", r)),
-    };
-    if let Some((task, r)) = died {
-        let why = match r {
-            Ok(()) => "it returned".to_string(),
-            Err(e) => e.to_string(),
+impl Background {
+    fn spawn(
+        control: &control::Control,
+        stop_rx: watch::Receiver<bool>,
+        console_on: bool,
+        metrics_interval: Duration,
+    ) -> Self {
+        let reconciler = {
+            let c = control.clone();
+            let rx = stop_rx.clone();
+            tokio::spawn(async move { c.run_reconciler(rx).await })
         };
-        tracing::error!(task, why, "a background task of the daemon ended; stopping");
-        anyhow::bail!("the {task} ended ({why}); the daemon stopped with it. Its nodes keep running; start the daemon again to adopt them");
+        let notifier = {
+            let c = control.clone();
+            let rx = stop_rx.clone();
+            tokio::spawn(async move { c.run_notifier(rx).await })
+        };
+        let log_delivery = {
+            let c = control.clone();
+            let rx = stop_rx.clone();
+            tokio::spawn(async move { c.run_log_delivery(rx).await })
+        };
+        // The nodes' figures of the last hour, for the console's charts (one INFO per node per interval, shared
+        // with the scrapes). Without the console nothing reads the nodes but a scrape.
+        let collector = {
+            let c = control.clone();
+            tokio::spawn(async move {
+                if console_on {
+                    c.run_collector(metrics_interval, stop_rx).await
+                } else {
+                    let mut stop = stop_rx;
+                    let _ = stop.wait_for(|s| *s).await;
+                }
+            })
+        };
+        Self {
+            reconciler,
+            notifier,
+            log_delivery,
+            collector,
+        }
     }
-    tracing::info!("shutting down");
-    let _ = stop_tx.send(true);
-    // In-flight steps finish (a node start is bounded by its readiness timeout); none starts a node after this.
-    let _ = tokio::time::timeout(Duration::from_secs(30), reconciler).await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), notifier).await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), log_delivery).await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), collector).await;
-    if let Err(e) = control::status::write_notices(&cfg.data_dir, &[]) {
-        tracing::warn!(error = %e, "could not remove the daemon's notices");
+
+    /// The first task to end, and how.
+    async fn died(&mut self) -> (&'static str, Result<(), tokio::task::JoinError>) {
+        tokio::select! {
+            r = &mut self.reconciler => ("reconciler", r),
+            r = &mut self.notifier => ("notifier", r),
+            r = &mut self.log_delivery => ("log delivery", r),
+            r = &mut self.collector => ("metrics collector", r),
+        }
     }
-    if cfg.stop_nodes_on_exit {
-        control.stop_all_nodes().await;
-        tracing::info!("stopped every node (--stop-nodes-on-exit)");
-    } else {
-        tracing::info!("nodes keep running; the next start adopts them");
+
+    /// Waits for the tasks once told to stop: in-flight steps finish (a node start is bounded by its readiness
+    /// timeout); none starts a node after this.
+    async fn finish(self) {
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.reconciler).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.notifier).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.log_delivery).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.collector).await;
     }
-    Ok(())
 }
 
 /// The metrics listener's routes: `GET /metrics`, behind the bearer `token` when there is one.
