@@ -38,7 +38,6 @@ const KNOWN: &[&str] = &[
     "control: runtime::metrics::scrape_metrics is 280 lines long",
     "control: runtime::monitor::probe is 157 lines long",
     "control: runtime::worker::converge is 350 lines long",
-    "control: store::logs::filter_events is 146 lines long",
     "control: workflows::cluster::plan is 187 lines long",
     "control: workflows::correct imports runtime::observe",
     "control: workflows::fail_over imports runtime::monitor",

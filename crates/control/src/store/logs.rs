@@ -304,6 +304,41 @@ fn trim_store(tx: &rusqlite::Transaction<'_>, bounds: &Bounds, totals: &mut Tota
     Ok(())
 }
 
+/// Where a `FilterLogEvents` resumes: its `nextToken` (`e/<timestamp>/<seq>`), or the beginning.
+fn filter_token(token: Option<&str>) -> R<(i64, i64)> {
+    let Some(t) = token else {
+        return Ok((i64::MIN, i64::MIN));
+    };
+    let invalid = || LogsError::invalid(format!("The next token '{t}' is not valid."));
+    let (a, b) = t
+        .strip_prefix("e/")
+        .and_then(|rest| rest.split_once('/'))
+        .ok_or_else(invalid)?;
+    Ok((
+        a.parse::<i64>().map_err(|_| invalid())?,
+        b.parse::<i64>().map_err(|_| invalid())?,
+    ))
+}
+
+/// Fills a page from `rows` up to `limit` events or [`MAX_PAGE_BYTES`] of messages (at least one event); true when
+/// more events matched than the page holds.
+fn fill_page(
+    events: &mut Vec<LogEvent>,
+    rows: impl Iterator<Item = rusqlite::Result<LogEvent>>,
+    limit: i64,
+) -> R<bool> {
+    let mut bytes = 0usize;
+    for row in rows {
+        let e = row.map_err(internal)?;
+        bytes += e.message.len();
+        if events.len() as i64 == limit || (bytes > MAX_PAGE_BYTES && !events.is_empty()) {
+            return Ok(true);
+        }
+        events.push(e);
+    }
+    Ok(false)
+}
+
 /// The log store.
 pub struct LogStore {
     conn: rusqlite::Connection,
@@ -784,39 +819,8 @@ impl LogStore {
             r.start_time.unwrap_or(i64::MIN),
             r.end_time.unwrap_or(i64::MAX),
         );
-        let (after_ts, after_seq) = match r.next_token.as_deref() {
-            Some(t) => {
-                let invalid = || LogsError::invalid(format!("The next token '{t}' is not valid."));
-                let (a, b) = t
-                    .strip_prefix("e/")
-                    .and_then(|rest| rest.split_once('/'))
-                    .ok_or_else(invalid)?;
-                (
-                    a.parse::<i64>().map_err(|_| invalid())?,
-                    b.parse::<i64>().map_err(|_| invalid())?,
-                )
-            }
-            None => (i64::MIN, i64::MIN),
-        };
-        let streams: Vec<String> = {
-            let mut st = self
-                .conn
-                .prepare_cached("SELECT name FROM log_streams WHERE log_group = ?1 ORDER BY name")
-                .map_err(internal)?;
-            let all: Vec<String> = st
-                .query_map(params![group], |row| row.get(0))
-                .map_err(internal)?
-                .collect::<Result<_, _>>()
-                .map_err(internal)?;
-            all.into_iter()
-                .filter(|s| {
-                    r.log_stream_names.as_ref().is_none_or(|n| n.contains(s))
-                        && r.log_stream_name_prefix
-                            .as_deref()
-                            .is_none_or(|p| s.starts_with(p))
-                })
-                .collect()
-        };
+        let (after_ts, after_seq) = filter_token(r.next_token.as_deref())?;
+        let streams = self.filtered_streams(&group, r)?;
         // The events after the token, in (timestamp, seq) order: the index's range from max(start, token).
         let after = "log_group = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 AND (ts_ms > ?4 OR seq > ?5)";
         let scan = self.bounds.filter_scan.max(1) as i64;
@@ -864,18 +868,7 @@ impl LogStore {
             })
             .map_err(internal)?;
         let mut out = FilteredEvents::default();
-        let (mut more, mut bytes) = (false, 0usize);
-        for row in rows {
-            let e = row.map_err(internal)?;
-            bytes += e.message.len();
-            if out.events.len() as i64 == limit
-                || (bytes > MAX_PAGE_BYTES && !out.events.is_empty())
-            {
-                more = true;
-                break;
-            }
-            out.events.push(e);
-        }
+        let more = fill_page(&mut out.events, rows, limit)?;
         let resume = if more {
             out.events.last().map(|e| {
                 (
@@ -908,6 +901,28 @@ impl LogStore {
             })
             .collect();
         Ok(out)
+    }
+
+    /// The streams of `group` a `FilterLogEvents` searches: those named, or those with the prefix, or all.
+    fn filtered_streams(&self, group: &str, r: &FilterLogEvents) -> R<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT name FROM log_streams WHERE log_group = ?1 ORDER BY name")
+            .map_err(internal)?;
+        let all: Vec<String> = st
+            .query_map(params![group], |row| row.get(0))
+            .map_err(internal)?
+            .collect::<Result<_, _>>()
+            .map_err(internal)?;
+        Ok(all
+            .into_iter()
+            .filter(|s| {
+                r.log_stream_names.as_ref().is_none_or(|n| n.contains(s))
+                    && r.log_stream_name_prefix
+                        .as_deref()
+                        .is_none_or(|p| s.starts_with(p))
+            })
+            .collect())
     }
 
     /// Appends events `(timestamp ms, message)` to a stream (creating the group and stream when missing), and
