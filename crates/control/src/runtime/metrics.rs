@@ -407,252 +407,32 @@ impl Control {
         let (mut targets, groups) = self.metric_targets();
         self.collect_nodes(interval, &targets).await;
         let cache = self.inner.metrics.nodes.lock().await;
-        let m = &self.inner.metrics;
         let mut r = Registry::default();
-
-        let up = Family::<Labels, Gauge>::default();
-        let primary = Family::<Labels, Gauge>::default();
-        let clients = Family::<Labels, Gauge>::default();
-        let used = Family::<Labels, Gauge>::default();
-        let max = Family::<Labels, Gauge>::default();
-        let commands = Family::<Labels, Counter>::default();
-        let hits = Family::<Labels, Counter>::default();
-        let misses = Family::<Labels, Counter>::default();
-        let evicted = Family::<Labels, Counter>::default();
-        let expired = Family::<Labels, Counter>::default();
-        let offset = Family::<Labels, Gauge>::default();
-        let lag_bytes = Family::<Labels, Gauge>::default();
-        let lag_seconds = Family::<Labels, Gauge>::default();
-        let probe_age = Family::<Labels, FloatGauge>::default();
-        // The primary's offset of each shard, for its replicas' lag in bytes.
-        let mut primary_offsets: HashMap<(String, String), i64> = HashMap::new();
-        for t in targets
-            .iter_mut()
-            .filter(|t| matches!(t.reach, Reach::Redis(_)))
-        {
-            let info = cache.info.get(&t.name).map(|(_, i)| i);
-            let is_primary = info.and_then(|i| i.primary).unwrap_or(t.primary);
-            t.primary = is_primary;
-            t.labels[4].1 = if is_primary { "primary" } else { "replica" }.to_string();
-            if let (true, Some(o)) = (is_primary, info.and_then(|i| i.offset)) {
-                primary_offsets.insert((t.labels[0].1.clone(), t.labels[1].1.clone()), o);
-            }
-        }
+        let families = NodeFamilies::default();
+        let primary_offsets = settle_roles(&cache, &mut targets);
         for t in &targets {
-            let l = &t.labels;
-            let read = cache.info.get(&t.name);
-            let fresh =
-                read.is_some_and(|(at, _)| cache.collected.is_some_and(|c| *at >= c - cache.took));
-            up.get_or_create(l).set(i64::from(fresh));
-            if matches!(t.reach, Reach::Redis(_)) {
-                primary.get_or_create(l).set(i64::from(t.primary));
-            }
-            let Some((at, info)) = read else { continue };
-            probe_age.get_or_create(l).set(at.elapsed().as_secs_f64());
-            let set = |f: &Family<Labels, Gauge>, v: Option<u64>| {
-                if let Some(v) = v {
-                    f.get_or_create(l).set(v as i64);
-                }
-            };
-            set(&clients, info.clients);
-            set(&used, info.used_memory);
-            set(&max, info.max_memory);
-            let count = |f: &Family<Labels, Counter>, v: Option<u64>| {
-                if let Some(v) = v {
-                    f.get_or_create(l).inc_by(v);
-                }
-            };
-            count(&commands, info.commands);
-            count(&hits, info.hits);
-            count(&misses, info.misses);
-            count(&evicted, info.evicted);
-            count(&expired, info.expired);
-            if matches!(t.reach, Reach::Memcached(..)) {
-                continue;
-            }
-            if let Some(o) = info.offset {
-                offset.get_or_create(l).set(o);
-            }
-            if t.primary {
-                lag_bytes.get_or_create(l).set(0);
-                lag_seconds.get_or_create(l).set(0);
-                continue;
-            }
-            if let (Some(o), Some(p)) = (
-                info.offset,
-                primary_offsets.get(&(l[0].1.clone(), l[1].1.clone())),
-            ) {
-                lag_bytes.get_or_create(l).set((p - o).max(0));
-            }
-            // Seconds since the replica last heard from its primary; a broken link counts from when it broke.
-            if let Some(s) = info.silent_seconds {
-                lag_seconds.get_or_create(l).set(s);
-            }
+            families.record(t, &cache, &primary_offsets);
         }
-        let node = |r: &mut Registry, name: &str, help: &str, f: &Family<Labels, Gauge>| {
-            r.register(name, help, f.clone());
-        };
-        node(
-            &mut r,
-            "cacheplane_node_up",
-            "1 when the node answered INFO in the last collection",
-            &up,
-        );
-        node(
-            &mut r,
-            "cacheplane_node_primary",
-            "1 for a primary, 0 for a replica",
-            &primary,
-        );
-        node(
-            &mut r,
-            "cacheplane_node_connected_clients",
-            "Client connections of the node",
-            &clients,
-        );
-        node(
-            &mut r,
-            "cacheplane_node_memory_used_bytes",
-            "Memory the node uses (used_memory)",
-            &used,
-        );
-        node(
-            &mut r,
-            "cacheplane_node_memory_max_bytes",
-            "The node's maxmemory",
-            &max,
-        );
+        families.register(&mut r);
+        register_groups(&mut r, &groups);
+        register_kept(&mut r, &self.inner.metrics);
+        self.register_backlog(&mut r);
+        let took = FloatGauge::default();
+        took.set(cache.took.as_secs_f64());
         r.register(
-            "cacheplane_node_commands_processed",
-            "Commands the node has processed since it started",
-            commands.clone(),
+            "cacheplane_metrics_collection_duration_seconds",
+            "How long the last collection of the nodes' INFO took",
+            took,
         );
-        r.register(
-            "cacheplane_node_keyspace_hits",
-            "Successful key lookups",
-            hits.clone(),
-        );
-        r.register(
-            "cacheplane_node_keyspace_misses",
-            "Failed key lookups",
-            misses.clone(),
-        );
-        r.register(
-            "cacheplane_node_evicted_keys",
-            "Keys evicted for maxmemory",
-            evicted.clone(),
-        );
-        r.register(
-            "cacheplane_node_expired_keys",
-            "Keys expired",
-            expired.clone(),
-        );
-        node(
-            &mut r,
-            "cacheplane_node_replication_offset_bytes",
-            "The node's replication offset (a primary's master_repl_offset, a replica's slave_repl_offset)",
-            &offset,
-        );
-        node(
-            &mut r,
-            "cacheplane_node_replication_lag_bytes",
-            "How far the node's replication offset is behind its shard's primary",
-            &lag_bytes,
-        );
-        node(
-            &mut r,
-            "cacheplane_node_replication_lag_seconds",
-            "Seconds since the replica last heard from its primary (0 for a primary)",
-            &lag_seconds,
-        );
-        r.register(
-            "cacheplane_node_last_probe_age_seconds",
-            "Seconds since the node last answered INFO",
-            probe_age,
-        );
+        let mut out = String::new();
+        if encode(&mut out, &r).is_err() {
+            tracing::warn!("encoding the metrics failed");
+        }
+        out
+    }
 
-        let status = Family::<Labels, Gauge>::default();
-        let shards = Family::<Labels, Gauge>::default();
-        let nodes = Family::<Labels, Gauge>::default();
-        let pending = Family::<Labels, Gauge>::default();
-        for (l, g) in &groups {
-            let mut with_status = l.clone();
-            with_status.push(("status", g.status.as_str().to_string()));
-            status.get_or_create(&with_status).set(1);
-            shards.get_or_create(l).set(g.shards.len() as i64);
-            nodes.get_or_create(l).set(g.members().count() as i64);
-            pending.get_or_create(l).set(pending_count(g));
-        }
-        r.register(
-            "cacheplane_replication_group_status",
-            "1 for the group's current status",
-            status,
-        );
-        r.register(
-            "cacheplane_replication_group_shards",
-            "Shards (node groups) of the group",
-            shards,
-        );
-        r.register(
-            "cacheplane_replication_group_nodes",
-            "Nodes of the group",
-            nodes,
-        );
-        r.register(
-            "cacheplane_replication_group_pending_modifications",
-            "Modifications of the group waiting to be applied (PendingModifiedValues)",
-            pending,
-        );
-        r.register(
-            "cacheplane_replication_group_failovers",
-            "Failovers of a primary: kind automatic (it failed) or test (TestFailover)",
-            m.failovers.clone(),
-        );
-        r.register(
-            "cacheplane_replication_group_failover_gap_seconds",
-            "From a primary's failure (or TestFailover) until its successor took writes",
-            m.failover_gap.clone(),
-        );
-        r.register(
-            "cacheplane_replication_group_switchovers",
-            "Planned changes of primary",
-            m.switchovers.clone(),
-        );
-        r.register(
-            "cacheplane_api_requests",
-            "API requests by action and result code (OK or the AWS error code)",
-            m.api_requests.clone(),
-        );
-        r.register(
-            "cacheplane_api_request_duration_seconds",
-            "API request latency by action",
-            m.api_duration.clone(),
-        );
-        r.register(
-            "cacheplane_reconciler_steps",
-            "Reconciler steps by kind of resource",
-            m.steps.clone(),
-        );
-        r.register(
-            "cacheplane_reconciler_failed_steps",
-            "Reconciler steps that failed (retried with backoff)",
-            m.failed_steps.clone(),
-        );
-        r.register(
-            "cacheplane_reconciler_step_duration_seconds",
-            "Reconciler step durations by kind of resource",
-            m.step_duration.clone(),
-        );
-        r.register(
-            "cacheplane_reconciler_waiting_steps",
-            "Steps waiting for one of the reconciler's concurrent slots",
-            m.waiting_steps.clone(),
-        );
-        r.register(
-            "cacheplane_log_delivery_records",
-            "Log records delivered (slow log, engine log) by destination type",
-            m.delivered.clone(),
-        );
+    /// Registers how many events the notification delivery has not taken yet.
+    fn register_backlog(&self, r: &mut Registry) {
         let backlog = Gauge::<i64>::default();
         {
             let st = self.state();
@@ -670,17 +450,291 @@ impl Control {
             "Events not yet taken by the notification delivery",
             backlog,
         );
-        let took = FloatGauge::default();
-        took.set(cache.took.as_secs_f64());
-        r.register(
-            "cacheplane_metrics_collection_duration_seconds",
-            "How long the last collection of the nodes' INFO took",
-            took,
-        );
-        let mut out = String::new();
-        if encode(&mut out, &r).is_err() {
-            tracing::warn!("encoding the metrics failed");
-        }
-        out
     }
+}
+
+/// Sets each Redis target's role from its node's own `INFO` when it answered (else the control plane's view);
+/// returns the primary's offset of each shard, for its replicas' lag in bytes.
+fn settle_roles(cache: &NodeCache, targets: &mut [Target]) -> HashMap<(String, String), i64> {
+    let mut primary_offsets: HashMap<(String, String), i64> = HashMap::new();
+    for t in targets
+        .iter_mut()
+        .filter(|t| matches!(t.reach, Reach::Redis(_)))
+    {
+        let info = cache.info.get(&t.name).map(|(_, i)| i);
+        let is_primary = info.and_then(|i| i.primary).unwrap_or(t.primary);
+        t.primary = is_primary;
+        t.labels[4].1 = if is_primary { "primary" } else { "replica" }.to_string();
+        if let (true, Some(o)) = (is_primary, info.and_then(|i| i.offset)) {
+            primary_offsets.insert((t.labels[0].1.clone(), t.labels[1].1.clone()), o);
+        }
+    }
+    primary_offsets
+}
+
+/// The node series of one scrape.
+#[derive(Default)]
+struct NodeFamilies {
+    up: Family<Labels, Gauge>,
+    primary: Family<Labels, Gauge>,
+    clients: Family<Labels, Gauge>,
+    used: Family<Labels, Gauge>,
+    max: Family<Labels, Gauge>,
+    commands: Family<Labels, Counter>,
+    hits: Family<Labels, Counter>,
+    misses: Family<Labels, Counter>,
+    evicted: Family<Labels, Counter>,
+    expired: Family<Labels, Counter>,
+    offset: Family<Labels, Gauge>,
+    lag_bytes: Family<Labels, Gauge>,
+    lag_seconds: Family<Labels, Gauge>,
+    probe_age: Family<Labels, FloatGauge>,
+}
+
+impl NodeFamilies {
+    /// Records the figures of one node `t` from the last collection.
+    fn record(
+        &self,
+        t: &Target,
+        cache: &NodeCache,
+        primary_offsets: &HashMap<(String, String), i64>,
+    ) {
+        let l = &t.labels;
+        let read = cache.info.get(&t.name);
+        let fresh =
+            read.is_some_and(|(at, _)| cache.collected.is_some_and(|c| *at >= c - cache.took));
+        self.up.get_or_create(l).set(i64::from(fresh));
+        if matches!(t.reach, Reach::Redis(_)) {
+            self.primary.get_or_create(l).set(i64::from(t.primary));
+        }
+        let Some((at, info)) = read else { return };
+        self.probe_age
+            .get_or_create(l)
+            .set(at.elapsed().as_secs_f64());
+        let set = |f: &Family<Labels, Gauge>, v: Option<u64>| {
+            if let Some(v) = v {
+                f.get_or_create(l).set(v as i64);
+            }
+        };
+        set(&self.clients, info.clients);
+        set(&self.used, info.used_memory);
+        set(&self.max, info.max_memory);
+        let count = |f: &Family<Labels, Counter>, v: Option<u64>| {
+            if let Some(v) = v {
+                f.get_or_create(l).inc_by(v);
+            }
+        };
+        count(&self.commands, info.commands);
+        count(&self.hits, info.hits);
+        count(&self.misses, info.misses);
+        count(&self.evicted, info.evicted);
+        count(&self.expired, info.expired);
+        if matches!(t.reach, Reach::Memcached(..)) {
+            return;
+        }
+        self.record_replication(l, info, t.primary, primary_offsets);
+    }
+
+    /// Records a Redis node's replication offset and lag.
+    fn record_replication(
+        &self,
+        l: &Labels,
+        info: &NodeStats,
+        is_primary: bool,
+        primary_offsets: &HashMap<(String, String), i64>,
+    ) {
+        if let Some(o) = info.offset {
+            self.offset.get_or_create(l).set(o);
+        }
+        if is_primary {
+            self.lag_bytes.get_or_create(l).set(0);
+            self.lag_seconds.get_or_create(l).set(0);
+            return;
+        }
+        if let (Some(o), Some(p)) = (
+            info.offset,
+            primary_offsets.get(&(l[0].1.clone(), l[1].1.clone())),
+        ) {
+            self.lag_bytes.get_or_create(l).set((p - o).max(0));
+        }
+        // Seconds since the replica last heard from its primary; a broken link counts from when it broke.
+        if let Some(s) = info.silent_seconds {
+            self.lag_seconds.get_or_create(l).set(s);
+        }
+    }
+
+    /// Registers the node series, in the page's order.
+    fn register(self, r: &mut Registry) {
+        let node = |r: &mut Registry, name: &str, help: &str, f: &Family<Labels, Gauge>| {
+            r.register(name, help, f.clone());
+        };
+        node(
+            r,
+            "cacheplane_node_up",
+            "1 when the node answered INFO in the last collection",
+            &self.up,
+        );
+        node(
+            r,
+            "cacheplane_node_primary",
+            "1 for a primary, 0 for a replica",
+            &self.primary,
+        );
+        node(
+            r,
+            "cacheplane_node_connected_clients",
+            "Client connections of the node",
+            &self.clients,
+        );
+        node(
+            r,
+            "cacheplane_node_memory_used_bytes",
+            "Memory the node uses (used_memory)",
+            &self.used,
+        );
+        node(
+            r,
+            "cacheplane_node_memory_max_bytes",
+            "The node's maxmemory",
+            &self.max,
+        );
+        r.register(
+            "cacheplane_node_commands_processed",
+            "Commands the node has processed since it started",
+            self.commands.clone(),
+        );
+        r.register(
+            "cacheplane_node_keyspace_hits",
+            "Successful key lookups",
+            self.hits.clone(),
+        );
+        r.register(
+            "cacheplane_node_keyspace_misses",
+            "Failed key lookups",
+            self.misses.clone(),
+        );
+        r.register(
+            "cacheplane_node_evicted_keys",
+            "Keys evicted for maxmemory",
+            self.evicted.clone(),
+        );
+        r.register(
+            "cacheplane_node_expired_keys",
+            "Keys expired",
+            self.expired.clone(),
+        );
+        node(
+            r,
+            "cacheplane_node_replication_offset_bytes",
+            "The node's replication offset (a primary's master_repl_offset, a replica's slave_repl_offset)",
+            &self.offset,
+        );
+        node(
+            r,
+            "cacheplane_node_replication_lag_bytes",
+            "How far the node's replication offset is behind its shard's primary",
+            &self.lag_bytes,
+        );
+        node(
+            r,
+            "cacheplane_node_replication_lag_seconds",
+            "Seconds since the replica last heard from its primary (0 for a primary)",
+            &self.lag_seconds,
+        );
+        r.register(
+            "cacheplane_node_last_probe_age_seconds",
+            "Seconds since the node last answered INFO",
+            self.probe_age,
+        );
+    }
+}
+
+/// Registers the series of every replication group: its status, shards, nodes and pending modifications.
+fn register_groups(r: &mut Registry, groups: &[(Labels, crate::model::ReplicationGroup)]) {
+    let status = Family::<Labels, Gauge>::default();
+    let shards = Family::<Labels, Gauge>::default();
+    let nodes = Family::<Labels, Gauge>::default();
+    let pending = Family::<Labels, Gauge>::default();
+    for (l, g) in groups {
+        let mut with_status = l.clone();
+        with_status.push(("status", g.status.as_str().to_string()));
+        status.get_or_create(&with_status).set(1);
+        shards.get_or_create(l).set(g.shards.len() as i64);
+        nodes.get_or_create(l).set(g.members().count() as i64);
+        pending.get_or_create(l).set(pending_count(g));
+    }
+    r.register(
+        "cacheplane_replication_group_status",
+        "1 for the group's current status",
+        status,
+    );
+    r.register(
+        "cacheplane_replication_group_shards",
+        "Shards (node groups) of the group",
+        shards,
+    );
+    r.register(
+        "cacheplane_replication_group_nodes",
+        "Nodes of the group",
+        nodes,
+    );
+    r.register(
+        "cacheplane_replication_group_pending_modifications",
+        "Modifications of the group waiting to be applied (PendingModifiedValues)",
+        pending,
+    );
+}
+
+/// Registers the figures kept as they happen: failovers, switchovers, API requests, reconciler steps, log delivery.
+fn register_kept(r: &mut Registry, m: &Metrics) {
+    r.register(
+        "cacheplane_replication_group_failovers",
+        "Failovers of a primary: kind automatic (it failed) or test (TestFailover)",
+        m.failovers.clone(),
+    );
+    r.register(
+        "cacheplane_replication_group_failover_gap_seconds",
+        "From a primary's failure (or TestFailover) until its successor took writes",
+        m.failover_gap.clone(),
+    );
+    r.register(
+        "cacheplane_replication_group_switchovers",
+        "Planned changes of primary",
+        m.switchovers.clone(),
+    );
+    r.register(
+        "cacheplane_api_requests",
+        "API requests by action and result code (OK or the AWS error code)",
+        m.api_requests.clone(),
+    );
+    r.register(
+        "cacheplane_api_request_duration_seconds",
+        "API request latency by action",
+        m.api_duration.clone(),
+    );
+    r.register(
+        "cacheplane_reconciler_steps",
+        "Reconciler steps by kind of resource",
+        m.steps.clone(),
+    );
+    r.register(
+        "cacheplane_reconciler_failed_steps",
+        "Reconciler steps that failed (retried with backoff)",
+        m.failed_steps.clone(),
+    );
+    r.register(
+        "cacheplane_reconciler_step_duration_seconds",
+        "Reconciler step durations by kind of resource",
+        m.step_duration.clone(),
+    );
+    r.register(
+        "cacheplane_reconciler_waiting_steps",
+        "Steps waiting for one of the reconciler's concurrent slots",
+        m.waiting_steps.clone(),
+    );
+    r.register(
+        "cacheplane_log_delivery_records",
+        "Log records delivered (slow log, engine log) by destination type",
+        m.delivered.clone(),
+    );
 }

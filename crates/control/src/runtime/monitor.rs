@@ -355,6 +355,29 @@ fn deadline_of(last_ok: Instant, watched_from: Instant) -> Instant {
     (last_ok.max(watched_from) + FAIL_AFTER).min(last_ok + BUSY_LIMIT)
 }
 
+/// The probe of one node: what it watches and whom it tells (what it has seen is in [`Watch`]).
+struct Prober {
+    table: Arc<RwLock<HashMap<String, Health>>>,
+    silence: Arc<Silence>,
+    admin: AdminCredentials,
+    name: String,
+    addr: NodeAddr,
+    pid: u32,
+    poke: Arc<Notify>,
+}
+
+/// What a probe has seen of its node since its last answer.
+struct Watch {
+    last_ok: Instant,
+    /// The start of the probe's own unbroken watch: the node's silence counts from its last answer or from the
+    /// end of the daemon's last stall, whichever is later.
+    watched_from: Instant,
+    progress: Progress,
+    busy_logged: bool,
+    stall_logged: bool,
+}
+
+/// Watches one node until its process is gone (or the probe is aborted), keeping its health in `table`.
 async fn probe(
     table: Arc<RwLock<HashMap<String, Health>>>,
     silence: Arc<Silence>,
@@ -369,146 +392,190 @@ async fn probe(
         poke,
     } = t;
     let _probed = Probed::new(silence.clone(), name.clone());
-    let mark = |h: Health| {
-        if set(&table, &name, h) {
-            tracing::info!(target: "monitor", node = %name, health = ?h, "node health changed");
-            poke.notify_one();
-        }
+    let p = Prober {
+        table,
+        silence,
+        admin,
+        name,
+        addr,
+        pid,
+        poke,
     };
     let mut conn: Option<AdminClient> = None;
-    let mut last_ok = Instant::now();
-    let cpu_now = || engine::process::cpu_and_state(pid).map_or(0, |(_, c)| c);
-    let mut progress = Progress {
-        at: last_ok,
-        cpu: cpu_now(),
+    let last_ok = Instant::now();
+    let mut w = Watch {
+        last_ok,
+        watched_from: last_ok,
+        progress: Progress {
+            at: last_ok,
+            cpu: p.cpu_now(),
+        },
+        busy_logged: false,
+        stall_logged: false,
     };
-    let mut busy_logged = false;
-    let mut stall_logged = false;
-    // Judges a node silent past its deadline; true when it has failed.
-    let failed = |last_ok: Instant,
-                  progress: &mut Progress,
-                  busy_logged: &mut bool,
-                  stall_logged: &mut bool| {
-        let Some((state, cpu)) = engine::process::cpu_and_state(pid) else {
-            return true;
-        };
-        match judge(Instant::now(), last_ok, state, cpu, progress) {
-            Verdict::Failed
-                if !is_stopped(state) && silence.stalled() && last_ok.elapsed() < BUSY_LIMIT =>
-            {
-                if !*stall_logged {
-                    *stall_logged = true;
-                    tracing::warn!(target: "monitor", node = %name, silent_ms = last_ok.elapsed().as_millis() as u64,
-                        "many nodes silent at once: taken for a stall of this machine, not a failure of each");
-                }
-                false
-            }
-            Verdict::Failed => true,
-            Verdict::Busy => {
-                if !*busy_logged {
-                    *busy_logged = true;
-                    tracing::info!(target: "monitor", node = %name, silent_ms = last_ok.elapsed().as_millis() as u64,
-                        "node busy executing a command: counted alive");
-                }
-                false
-            }
-        }
-    };
-    // The start of the probe's own unbroken watch: the node's silence counts from its last answer or from the
-    // end of the daemon's last stall, whichever is later.
-    let mut watched_from = last_ok;
-    // A wake-up more than LATE_WAKE after it was due: the daemon did not run meanwhile.
-    let woke_late =
-        |due: Instant, last_ok: Instant, watched_from: &mut Instant, progress: &mut Progress| {
-            let now = Instant::now();
-            let late = now.saturating_duration_since(due);
-            if late > LATE_WAKE {
-                silence.daemon_late(late);
-                tracing::debug!(target: "monitor", node = %name, late_ms = late.as_millis() as u64,
-                "the daemon's own timer fired late: that time is not counted against the node");
-                // The time the daemon did not run is not counted: the deadline moves by that much, no more (a daemon
-                // late again and again still judges a node that never answers, within BUSY_LIMIT).
-                *watched_from = (*watched_from).max(last_ok) + late;
-                *progress = Progress {
-                    at: now,
-                    cpu: cpu_now(),
-                };
-            }
-        };
     loop {
-        if !alive(pid, &exited) {
-            mark(Health::Gone);
+        if !alive(p.pid, &exited) {
+            p.mark(Health::Gone);
             return;
         }
-        let ok = {
-            let attempt = ping(&mut conn, &addr, &admin);
-            tokio::pin!(attempt);
-            loop {
-                let deadline = deadline_of(last_ok, watched_from);
-                let next_check = (Instant::now() + ALIVE_CHECK).min(deadline.max(Instant::now()));
-                // Biased: an answer that arrived while this task waited for a thread wins over the deadline, so
-                // a daemon starved of CPU for a moment does not take its own lateness for the node's.
-                tokio::select! {
-                    biased;
-                    ok = &mut attempt => break ok,
-                    () = exit_of(&mut exited) => {
-                        mark(Health::Gone);
-                        return;
-                    }
-                    () = tokio::time::sleep_until(next_check.into()) => {
-                        if !engine::process::is_redis_alive(pid) {
-                            mark(Health::Gone);
-                            return;
-                        }
-                        woke_late(next_check, last_ok, &mut watched_from, &mut progress);
-                        let silent_from = last_ok.max(watched_from);
-                        if Instant::now().saturating_duration_since(silent_from) >= SUSPECT_AFTER
-                            && engine::process::cpu_and_state(pid).is_some_and(|(st, _)| !is_stopped(st))
-                        {
-                            silence.silent(&name, silent_from);
-                        }
-                        if Instant::now() >= deadline_of(last_ok, watched_from)
-                            && failed(last_ok, &mut progress, &mut busy_logged, &mut stall_logged)
-                        {
-                            mark(Health::Unresponsive { since: last_ok });
-                        }
-                    }
-                }
-            }
+        let Some(ok) = p.wait_answer(&mut conn, &mut exited, &mut w).await else {
+            return;
         };
         if ok {
-            last_ok = Instant::now();
-            watched_from = last_ok;
-            progress = Progress {
-                at: last_ok,
-                cpu: cpu_now(),
-            };
-            busy_logged = false;
-            stall_logged = false;
-            silence.answered(&name);
-            mark(Health::Up);
-            let due = Instant::now() + PROBE_INTERVAL;
-            tokio::select! {
-                () = tokio::time::sleep_until(due.into()) => {}
-                () = exit_of(&mut exited) => {
-                    mark(Health::Gone);
-                    return;
-                }
+            if !p.rest_after_answer(&mut exited, &mut w).await {
+                return;
             }
-            // A stall of the daemon between two pings: not counted against the next one.
-            woke_late(due, last_ok, &mut watched_from, &mut progress);
         } else {
             // Refused or reset: the process may be on its way out, or still loading. Try again shortly; the
             // deadline keeps counting from the last answer.
             conn = None;
             let due = Instant::now() + Duration::from_millis(10);
             tokio::time::sleep_until(due.into()).await;
-            woke_late(due, last_ok, &mut watched_from, &mut progress);
-            if Instant::now() >= deadline_of(last_ok, watched_from)
-                && failed(last_ok, &mut progress, &mut busy_logged, &mut stall_logged)
-            {
-                mark(Health::Unresponsive { since: last_ok });
+            p.woke_late(due, &mut w);
+            p.judge_if_due(&mut w);
+        }
+    }
+}
+
+impl Prober {
+    /// Records the node's health `h`; a change is logged and pokes the group's worker.
+    fn mark(&self, h: Health) {
+        if set(&self.table, &self.name, h) {
+            tracing::info!(target: "monitor", node = %self.name, health = ?h, "node health changed");
+            self.poke.notify_one();
+        }
+    }
+
+    /// The node's CPU time now (0 when its process cannot be read).
+    fn cpu_now(&self) -> u64 {
+        engine::process::cpu_and_state(self.pid).map_or(0, |(_, c)| c)
+    }
+
+    /// Sends one `PING` and waits for its answer, looking at the process meanwhile: true when it answered, false
+    /// when the connection failed, `None` when the process is gone (marked so). A node silent past its deadline
+    /// is judged while the `PING` stays in flight.
+    async fn wait_answer(
+        &self,
+        conn: &mut Option<AdminClient>,
+        exited: &mut Option<watch::Receiver<bool>>,
+        w: &mut Watch,
+    ) -> Option<bool> {
+        let attempt = ping(conn, &self.addr, &self.admin);
+        tokio::pin!(attempt);
+        loop {
+            let deadline = deadline_of(w.last_ok, w.watched_from);
+            let next_check = (Instant::now() + ALIVE_CHECK).min(deadline.max(Instant::now()));
+            // Biased: an answer that arrived while this task waited for a thread wins over the deadline, so
+            // a daemon starved of CPU for a moment does not take its own lateness for the node's.
+            tokio::select! {
+                biased;
+                ok = &mut attempt => return Some(ok),
+                () = exit_of(exited) => {
+                    self.mark(Health::Gone);
+                    return None;
+                }
+                () = tokio::time::sleep_until(next_check.into()) => {
+                    if !engine::process::is_redis_alive(self.pid) {
+                        self.mark(Health::Gone);
+                        return None;
+                    }
+                    self.woke_late(next_check, w);
+                    let silent_from = w.last_ok.max(w.watched_from);
+                    if Instant::now().saturating_duration_since(silent_from) >= SUSPECT_AFTER
+                        && engine::process::cpu_and_state(self.pid).is_some_and(|(st, _)| !is_stopped(st))
+                    {
+                        self.silence.silent(&self.name, silent_from);
+                    }
+                    self.judge_if_due(w);
+                }
             }
+        }
+    }
+
+    /// After an answer: the node is up, and the probe waits [`PROBE_INTERVAL`] before the next `PING`. False when
+    /// the process exited meanwhile (marked gone).
+    async fn rest_after_answer(
+        &self,
+        exited: &mut Option<watch::Receiver<bool>>,
+        w: &mut Watch,
+    ) -> bool {
+        w.last_ok = Instant::now();
+        w.watched_from = w.last_ok;
+        w.progress = Progress {
+            at: w.last_ok,
+            cpu: self.cpu_now(),
+        };
+        w.busy_logged = false;
+        w.stall_logged = false;
+        self.silence.answered(&self.name);
+        self.mark(Health::Up);
+        let due = Instant::now() + PROBE_INTERVAL;
+        tokio::select! {
+            () = tokio::time::sleep_until(due.into()) => {}
+            () = exit_of(exited) => {
+                self.mark(Health::Gone);
+                return false;
+            }
+        }
+        // A stall of the daemon between two pings: not counted against the next one.
+        self.woke_late(due, w);
+        true
+    }
+
+    /// Marks the node unresponsive when it is silent past its deadline and judged failed.
+    fn judge_if_due(&self, w: &mut Watch) {
+        if Instant::now() >= deadline_of(w.last_ok, w.watched_from) && self.failed(w) {
+            self.mark(Health::Unresponsive { since: w.last_ok });
+        }
+    }
+
+    /// Judges a node silent past its deadline; true when it has failed.
+    fn failed(&self, w: &mut Watch) -> bool {
+        let last_ok = w.last_ok;
+        let Some((state, cpu)) = engine::process::cpu_and_state(self.pid) else {
+            return true;
+        };
+        match judge(Instant::now(), last_ok, state, cpu, &mut w.progress) {
+            Verdict::Failed
+                if !is_stopped(state)
+                    && self.silence.stalled()
+                    && last_ok.elapsed() < BUSY_LIMIT =>
+            {
+                if !w.stall_logged {
+                    w.stall_logged = true;
+                    tracing::warn!(target: "monitor", node = %self.name, silent_ms = last_ok.elapsed().as_millis() as u64,
+                        "many nodes silent at once: taken for a stall of this machine, not a failure of each");
+                }
+                false
+            }
+            Verdict::Failed => true,
+            Verdict::Busy => {
+                if !w.busy_logged {
+                    w.busy_logged = true;
+                    tracing::info!(target: "monitor", node = %self.name, silent_ms = last_ok.elapsed().as_millis() as u64,
+                        "node busy executing a command: counted alive");
+                }
+                false
+            }
+        }
+    }
+
+    /// A wake-up more than [`LATE_WAKE`] after it was `due`: the daemon did not run meanwhile, and that time is not
+    /// counted against the node.
+    fn woke_late(&self, due: Instant, w: &mut Watch) {
+        let now = Instant::now();
+        let late = now.saturating_duration_since(due);
+        if late > LATE_WAKE {
+            self.silence.daemon_late(late);
+            tracing::debug!(target: "monitor", node = %self.name, late_ms = late.as_millis() as u64,
+                "the daemon's own timer fired late: that time is not counted against the node");
+            // The time the daemon did not run is not counted: the deadline moves by that much, no more (a daemon
+            // late again and again still judges a node that never answers, within BUSY_LIMIT).
+            w.watched_from = w.watched_from.max(w.last_ok) + late;
+            w.progress = Progress {
+                at: now,
+                cpu: self.cpu_now(),
+            };
         }
     }
 }

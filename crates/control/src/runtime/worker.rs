@@ -62,6 +62,96 @@ enum Work {
     Nothing,
 }
 
+/// The steps of one pass of `converge`, in the order they run: the first one with work to do that is under way
+/// ends the pass, and the next pass (woken at once, or at the next tick) goes on from the top.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConvergeStep {
+    Removals,
+    MaintenanceWindow,
+    Failover,
+    Starts,
+    Roles,
+    Endpoints,
+    Loads,
+    CreationEnd,
+    ReplicasAdded,
+    Migration,
+    Resharding,
+    Snapshot,
+    AutomaticSnapshot,
+    Switchover,
+    Upgrade,
+    AddressFamily,
+    FailoverRecovery,
+    ClusterModeChange,
+}
+
+/// The order of the steps of `converge` (a unit test pins it; `docs/design/control-tree.md` gives it too). Each step
+/// is a method of `Control` named after it, run by `converge_step`.
+const CONVERGE_ORDER: &[ConvergeStep] = &[
+    ConvergeStep::Removals,
+    ConvergeStep::MaintenanceWindow,
+    ConvergeStep::Failover,
+    ConvergeStep::Starts,
+    ConvergeStep::Roles,
+    ConvergeStep::Endpoints,
+    ConvergeStep::Loads,
+    ConvergeStep::CreationEnd,
+    ConvergeStep::ReplicasAdded,
+    ConvergeStep::Migration,
+    ConvergeStep::Resharding,
+    ConvergeStep::Snapshot,
+    ConvergeStep::AutomaticSnapshot,
+    ConvergeStep::Switchover,
+    ConvergeStep::Upgrade,
+    ConvergeStep::AddressFamily,
+    ConvergeStep::FailoverRecovery,
+    ConvergeStep::ClusterModeChange,
+];
+
+/// What a step of `converge` says about the rest of the pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    /// Go on with the next step.
+    Next,
+    /// The pass ends here (`converge` returns false): this step's work is under way.
+    Stop,
+}
+
+/// What one pass of `converge` carries from step to step.
+struct Pass<'a> {
+    g: &'a ReplicationGroup,
+    creating: bool,
+    /// The wake-up of the group's worker: a step that wants the next pass at once pokes it.
+    poke: Arc<Notify>,
+    /// Every member's node spec (from `Starts` on).
+    specs: Vec<NodeSpec>,
+    /// The members stopped for a reboot in this pass (from `Starts` on).
+    rebooted: Vec<String>,
+    /// The nodes started again in this pass, replicas being added left out (from `Starts` on).
+    restarted: Vec<String>,
+    /// Whether roles were read in this pass (from `Roles` on).
+    due: bool,
+    /// Whether the cluster step found the cluster formed (from `Roles` on).
+    formed: bool,
+}
+
+impl<'a> Pass<'a> {
+    /// A pass over `g`, nothing done yet.
+    fn new(g: &'a ReplicationGroup, poke: Arc<Notify>) -> Self {
+        Pass {
+            g,
+            creating: g.status == GroupStatus::Creating,
+            poke,
+            specs: Vec::new(),
+            rebooted: Vec::new(),
+            restarted: Vec::new(),
+            due: false,
+            formed: false,
+        }
+    }
+}
+
 use crate::workflows::fail_over::{budget_key, Cause};
 
 impl Control {
@@ -302,13 +392,55 @@ impl Control {
 
     /// One step towards the spec. Returns true when the group is where the spec says (its pending work done),
     /// false when the step did part of the work and the next one continues.
+    ///
+    /// It runs the steps of [`CONVERGE_ORDER`] one after another; the first that ends the pass (its work is under
+    /// way) makes it return false.
     async fn converge(&self, g: &ReplicationGroup) -> Result<bool> {
-        let creating = g.status == GroupStatus::Creating;
-        let poke = self.poke_of(&format!("rg:{}", g.id));
-        if !g.removing.is_empty() {
-            self.remove_members(g).await?;
-            return Ok(false);
+        let mut pass = Pass::new(g, self.poke_of(&format!("rg:{}", g.id)));
+        for step in CONVERGE_ORDER {
+            if self.converge_step(*step, &mut pass).await? == Flow::Stop {
+                return Ok(false);
+            }
         }
+        Ok(pass.due || !g.status.eq(&GroupStatus::Modifying))
+    }
+
+    /// Runs one step of [`Control::converge`].
+    async fn converge_step(&self, step: ConvergeStep, p: &mut Pass<'_>) -> Result<Flow> {
+        match step {
+            ConvergeStep::Removals => self.removals_step(p).await,
+            ConvergeStep::MaintenanceWindow => self.window_step(p).await,
+            ConvergeStep::Failover => self.failover_step(p).await,
+            ConvergeStep::Starts => self.starts_step(p).await,
+            ConvergeStep::Roles => self.roles_step(p).await,
+            ConvergeStep::Endpoints => self.endpoints_step(p).await,
+            ConvergeStep::Loads => self.loads_step(p).await,
+            ConvergeStep::CreationEnd => self.creation_end_step(p).await,
+            ConvergeStep::ReplicasAdded => self.replicas_added_step(p).await,
+            ConvergeStep::Migration => self.migration_work_step(p).await,
+            ConvergeStep::Resharding => self.resharding_step(p).await,
+            ConvergeStep::Snapshot => self.snapshot_work_step(p).await,
+            ConvergeStep::AutomaticSnapshot => self.automatic_snapshot_step(p),
+            ConvergeStep::Switchover => self.switchover_step(p).await,
+            ConvergeStep::Upgrade => self.upgrade_work_step(p).await,
+            ConvergeStep::AddressFamily => self.address_family_step(p).await,
+            ConvergeStep::FailoverRecovery => self.failover_recovery_step(p),
+            ConvergeStep::ClusterModeChange => self.mode_change_step(p).await,
+        }
+    }
+
+    /// Removals: the replicas being removed are stopped and forgotten first.
+    async fn removals_step(&self, p: &mut Pass<'_>) -> Result<Flow> {
+        if p.g.removing.is_empty() {
+            return Ok(Flow::Next);
+        }
+        self.remove_members(p.g).await?;
+        Ok(Flow::Stop)
+    }
+
+    /// Maintenance window: the changes waiting for it are applied once it is open.
+    async fn window_step(&self, p: &mut Pass<'_>) -> Result<Flow> {
+        let g = p.g;
         let versions: Vec<String> = self
             .inner
             .settings
@@ -319,64 +451,104 @@ impl Control {
             .collect();
         if let Some(work) = crate::rules::windows::window_work(g, now(), &versions) {
             self.apply_pending(g, work).await?;
-            poke.notify_one();
-            return Ok(false);
+            p.poke.notify_one();
+            return Ok(Flow::Stop);
         }
+        Ok(Flow::Next)
+    }
+
+    /// Failover of each shard: a failed primary (or one a test asked to fail) is replaced by a replica.
+    async fn failover_step(&self, p: &mut Pass<'_>) -> Result<Flow> {
+        let g = p.g;
         // A migration target is not failed over (AWS's rule): its primary is a replica of the source, and a
         // promoted replica would end the migration. A dead primary is restarted in place, following again.
         let migrating = g.migration.as_ref().is_some_and(|m| m.is_running());
-        if !creating && g.automatic_failover && !migrating {
-            // Each shard's primary on its own: a failover of one never waits on another shard.
-            for shard in &g.shards {
-                let Some(p) = shard.primary().cloned() else {
-                    continue;
-                };
-                // A node group added by a scale-out serves no slot until slots move to it: nothing to fail over
-                // (its nodes are being started).
-                if g.cluster_mode == crate::model::ClusterMode::Enabled && shard.slots.is_empty() {
-                    continue;
-                }
-                let requested = shard.failover == Some(Failover::Requested);
-                let failed = !p.rebooting && self.node_down(&self.node_spec(g, &p)?);
-                if requested || failed {
-                    if !requested && !self.failover_allowed(g, shard, &p)? {
-                        // Past the budget: the primary is restarted in place below, like a group without
-                        // automatic failover.
-                    } else if self
-                        .fail_over(
-                            g,
-                            shard,
-                            &p,
-                            if requested {
-                                Cause::Test
-                            } else {
-                                Cause::Failure
-                            },
-                        )
-                        .await?
-                    {
-                        if !requested {
-                            self.lock_failovers()
-                                .entry(budget_key(g, shard))
-                                .or_default()
-                                .at
-                                .push_back(Instant::now());
-                        }
-                        poke.notify_one();
-                        return Ok(false);
+        if p.creating || !g.automatic_failover || migrating {
+            return Ok(Flow::Next);
+        }
+        // Each shard's primary on its own: a failover of one never waits on another shard.
+        for shard in &g.shards {
+            let Some(primary) = shard.primary().cloned() else {
+                continue;
+            };
+            // A node group added by a scale-out serves no slot until slots move to it: nothing to fail over
+            // (its nodes are being started).
+            if g.cluster_mode == crate::model::ClusterMode::Enabled && shard.slots.is_empty() {
+                continue;
+            }
+            let requested = shard.failover == Some(Failover::Requested);
+            let failed = !primary.rebooting && self.node_down(&self.node_spec(g, &primary)?);
+            if requested || failed {
+                if !requested && !self.failover_allowed(g, shard, &primary)? {
+                    // Past the budget: the primary is restarted in place below, like a group without
+                    // automatic failover.
+                } else if self
+                    .fail_over(
+                        g,
+                        shard,
+                        &primary,
+                        if requested {
+                            Cause::Test
+                        } else {
+                            Cause::Failure
+                        },
+                    )
+                    .await?
+                {
+                    if !requested {
+                        self.lock_failovers()
+                            .entry(budget_key(g, shard))
+                            .or_default()
+                            .at
+                            .push_back(Instant::now());
                     }
+                    p.poke.notify_one();
+                    return Ok(Flow::Stop);
                 }
             }
         }
+        Ok(Flow::Next)
+    }
+
+    /// Starts: the specs of every member are made, rebooted and hung nodes stopped, and every node that is not
+    /// running started (its restart said in an event).
+    async fn starts_step(&self, p: &mut Pass<'_>) -> Result<Flow> {
+        let g = p.g;
         let members: Vec<&Member> = g.members().collect();
-        let specs: Vec<NodeSpec> = members
+        p.specs = members
             .iter()
             .map(|m| self.node_spec(g, m))
             .collect::<Result<_>>()?;
+        p.rebooted = self.stop_rebooted_and_hung(g, &members, &p.specs).await;
+        // Readers leave the nodes about to be started again (rebooted, or down) before they start: one loading its
+        // data, or still empty, at the same address would answer them wrongly.
+        if !p.rebooted.is_empty() || p.specs.iter().any(|s| self.node_down(s)) {
+            self.ensure_endpoints(g).await?;
+        }
+        self.discard_replaced_cluster_state(g, &p.specs)?;
+        let mut restarted = self.start_stopped_nodes(&p.specs, &p.poke).await?;
+        // A replica IncreaseReplicaCount adds is started for the first time: that is no recovery, and alerts keyed
+        // on "Recovering cache nodes" must not fire for it.
+        restarted.retain(|n| !g.adding().any(|a| a == n));
+        if !p.creating && (!restarted.is_empty() || !p.rebooted.is_empty()) {
+            self.restart_events(g, &restarted, &p.rebooted)?;
+        }
+        p.restarted = restarted;
+        Ok(Flow::Next)
+    }
+
+    /// Stops the nodes a reboot was asked for, and kills a node hung for [`REPLACE_HUNG_AFTER`] that does not answer
+    /// now; returns the rebooted members.
+    async fn stop_rebooted_and_hung(
+        &self,
+        g: &ReplicationGroup,
+        members: &[&Member],
+        specs: &[NodeSpec],
+    ) -> Vec<String> {
         // Reboots asked for: stop the node cleanly; it is started again below from its data. A rebooted
         // primary is not failed over (as on AWS): the monitor stops watching it first.
         let mut rebooted = Vec::new();
-        for (m, spec) in members.iter().zip(&specs) {
+        for (m, spec) in members.iter().zip(specs) {
             if m.rebooting {
                 self.stop_member(spec, Stop::Graceful).await;
                 rebooted.push(m.cluster_id.clone());
@@ -403,11 +575,15 @@ impl Control {
                 }
             }
         }
-        // Readers leave the nodes about to be started again (rebooted, or down) before they start: one loading its
-        // data, or still empty, at the same address would answer them wrongly.
-        if !rebooted.is_empty() || specs.iter().any(|s| self.node_down(s)) {
-            self.ensure_endpoints(g).await?;
-        }
+        rebooted
+    }
+
+    /// Removes the cluster state of a node a failover replaced, so that it starts again as a new, empty node.
+    fn discard_replaced_cluster_state(
+        &self,
+        g: &ReplicationGroup,
+        specs: &[NodeSpec],
+    ) -> Result<()> {
         // A cluster node replaced by a failover starts again as a new, empty node (see `discard_state`); this is
         // decided here, from the stored failover, so a daemon that died anywhere in between still does it.
         // During a change of cluster mode, the replaced primary starts again in the new mode, empty, too.
@@ -429,6 +605,16 @@ impl Control {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Starts every node that is not running, the primaries first; returns the nodes (re)started, or the first
+    /// error once every start has ended.
+    async fn start_stopped_nodes(
+        &self,
+        specs: &[NodeSpec],
+        poke: &Arc<Notify>,
+    ) -> Result<Vec<String>> {
         // Start what is not running: the primary first, then every replica at once. A replica started before
         // its primary listens would wait for Redis's next replication cron tick (one second) to connect.
         let mut restarted = Vec::new();
@@ -457,169 +643,254 @@ impl Control {
         if let Some(e) = first_err {
             return Err(e);
         }
-        // A replica IncreaseReplicaCount adds is started for the first time: that is no recovery, and alerts keyed
-        // on "Recovering cache nodes" must not fire for it.
-        restarted.retain(|n| !g.adding().any(|a| a == n));
-        if !creating && (!restarted.is_empty() || !rebooted.is_empty()) {
-            self.restart_events(g, &restarted, &rebooted)?;
-        }
-        let due = {
-            let mut read = self
-                .inner
-                .endpoints
-                .roles_read
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            let last = read.get(&g.id).copied();
-            let due = creating
-                || !restarted.is_empty()
-                || last.is_none_or(|t| t.elapsed() >= ROLE_REFRESH);
-            if due {
-                read.insert(g.id.clone(), Instant::now());
-            }
-            due
-        };
-        let mut formed = false;
+        Ok(restarted)
+    }
+
+    /// Whether roles are to be read now (creating, a node restarted, or [`ROLE_REFRESH`] since the last reading);
+    /// if so, the reading is recorded as done now.
+    fn roles_due(&self, g: &ReplicationGroup, creating: bool, restarted: &[String]) -> bool {
+        let mut read = self
+            .inner
+            .endpoints
+            .roles_read
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let last = read.get(&g.id).copied();
+        let due =
+            creating || !restarted.is_empty() || last.is_none_or(|t| t.elapsed() >= ROLE_REFRESH);
         if due {
-            let hold: Vec<String> = g.shards.iter().flat_map(|s| s.switching()).collect();
-            let timeout = if creating {
-                engine::admin::COMMAND_TIMEOUT
-            } else {
-                STEP_COMMAND_TIMEOUT
-            };
-            // A cluster's nodes meet, get their slots and follow their primaries before anything waits on them.
-            // During a change of cluster mode, the nodes that run Redis Cluster once the primary does.
-            let primaries_cluster = g
-                .shards
-                .iter()
-                .all(|s| s.primary().is_some_and(|p| g.runs_cluster(p)));
-            if primaries_cluster {
-                let cluster_specs: Vec<NodeSpec> = specs
-                    .iter()
-                    .filter(|s| s.cluster.is_some())
-                    .cloned()
-                    .collect();
-                match self.cluster_step(g, &cluster_specs).await {
-                    Ok(true) => formed = true,
-                    Ok(false) if creating => {
-                        poke.notify_one();
-                        return Ok(false);
-                    }
-                    Ok(false) => {}
-                    Err(e) if creating => return Err(e),
-                    // A live group's other work (roles, endpoints, a resharding) goes on; the next look tries again.
-                    Err(e) => {
-                        tracing::warn!(group = %g.id, error = %e, "cluster step failed; will retry");
-                    }
-                }
-            }
-            if creating {
-                self.observe_and_correct(&specs, timeout, &hold).await?;
-            } else {
-                // A node that hangs while it is being read would hold this step up to the timeout; when the
-                // monitor reports a change meanwhile, give up the reading and run the next step at once.
-                tokio::select! {
-                    r = self.observe_and_correct(&specs, timeout, &hold) => r?,
-                    () = poke.notified() => {
-                        self.refresh_roles_soon(&g.id);
-                        poke.notify_one();
-                        return Ok(false);
-                    }
+            read.insert(g.id.clone(), Instant::now());
+        }
+        due
+    }
+
+    /// Roles and cluster forming: when due, a cluster's nodes are formed, then every node's role and listening
+    /// addresses are read and corrected.
+    async fn roles_step(&self, p: &mut Pass<'_>) -> Result<Flow> {
+        let g = p.g;
+        p.due = self.roles_due(g, p.creating, &p.restarted);
+        if !p.due {
+            return Ok(Flow::Next);
+        }
+        let hold: Vec<String> = g.shards.iter().flat_map(|s| s.switching()).collect();
+        let timeout = if p.creating {
+            engine::admin::COMMAND_TIMEOUT
+        } else {
+            STEP_COMMAND_TIMEOUT
+        };
+        if self.form_cluster(p).await? == Flow::Stop {
+            return Ok(Flow::Stop);
+        }
+        if p.creating {
+            self.observe_and_correct(&p.specs, timeout, &hold).await?;
+        } else {
+            // A node that hangs while it is being read would hold this step up to the timeout; when the
+            // monitor reports a change meanwhile, give up the reading and run the next step at once.
+            tokio::select! {
+                r = self.observe_and_correct(&p.specs, timeout, &hold) => r?,
+                () = p.poke.notified() => {
+                    self.refresh_roles_soon(&g.id);
+                    p.poke.notify_one();
+                    return Ok(Flow::Stop);
                 }
             }
         }
-        self.ensure_endpoints(g).await?;
+        Ok(Flow::Next)
+    }
+
+    /// The cluster part of the roles step: once every primary runs Redis Cluster, its nodes meet, get their slots
+    /// and follow their primaries (recorded in `p.formed`).
+    async fn form_cluster(&self, p: &mut Pass<'_>) -> Result<Flow> {
+        let g = p.g;
+        // A cluster's nodes meet, get their slots and follow their primaries before anything waits on them.
+        // During a change of cluster mode, the nodes that run Redis Cluster once the primary does.
+        let primaries_cluster = g
+            .shards
+            .iter()
+            .all(|s| s.primary().is_some_and(|p| g.runs_cluster(p)));
+        if !primaries_cluster {
+            return Ok(Flow::Next);
+        }
+        let cluster_specs: Vec<NodeSpec> = p
+            .specs
+            .iter()
+            .filter(|s| s.cluster.is_some())
+            .cloned()
+            .collect();
+        match self.cluster_step(g, &cluster_specs).await {
+            Ok(true) => p.formed = true,
+            Ok(false) if p.creating => {
+                p.poke.notify_one();
+                return Ok(Flow::Stop);
+            }
+            Ok(false) => {}
+            Err(e) if p.creating => return Err(e),
+            // A live group's other work (roles, endpoints, a resharding) goes on; the next look tries again.
+            Err(e) => {
+                tracing::warn!(group = %g.id, error = %e, "cluster step failed; will retry");
+            }
+        }
+        Ok(Flow::Next)
+    }
+
+    /// Endpoints: the group's endpoints follow its nodes' roles.
+    async fn endpoints_step(&self, p: &mut Pass<'_>) -> Result<Flow> {
+        self.ensure_endpoints(p.g).await?;
+        Ok(Flow::Next)
+    }
+
+    /// Loads: the group's work waits for nodes loading their data; restarts whose load ended are said done.
+    async fn loads_step(&self, p: &mut Pass<'_>) -> Result<Flow> {
         // Nodes loading their data are on their way: the group's work waits for them (a failover, a restart or a
         // correction above never does), within deadlines from the data's size.
-        if !self.loads_done(g, &specs, &poke).await? {
-            return Ok(false);
+        if !self.loads_done(p.g, &p.specs, &p.poke).await? {
+            return Ok(Flow::Stop);
         }
-        self.restarts_finished(g)?;
-        if creating {
-            if g.restore_from.is_some() {
-                for p in specs.iter().filter(|s| s.replica_of.is_none()) {
-                    let mut c = AdminClient::connect(&p.node_addr(), &self.inner.admin).await?;
-                    if c.finish_restore().await? {
-                        tracing::info!(node = %p.name, "restored from its snapshot; append-only file on");
-                    }
-                    let _ = std::fs::remove_file(p.dir.join(engine::config::RESTORE_FILE));
+        self.restarts_finished(p.g)?;
+        Ok(Flow::Next)
+    }
+
+    /// Creation's end: a restore is finished, the replicas' links waited for, and the reader endpoint bound.
+    async fn creation_end_step(&self, p: &mut Pass<'_>) -> Result<Flow> {
+        let g = p.g;
+        if !p.creating {
+            return Ok(Flow::Next);
+        }
+        if g.restore_from.is_some() {
+            for primary in p.specs.iter().filter(|s| s.replica_of.is_none()) {
+                let mut c = AdminClient::connect(&primary.node_addr(), &self.inner.admin).await?;
+                if c.finish_restore().await? {
+                    tracing::info!(node = %primary.name, "restored from its snapshot; append-only file on");
                 }
+                let _ = std::fs::remove_file(primary.dir.join(engine::config::RESTORE_FILE));
             }
-            if !self.wait_for_links(g, &specs, &poke).await? {
-                return Ok(false);
-            }
-            if let Some(name) = g
-                .restore_from
-                .as_deref()
-                .filter(|_| g.cluster_mode.runs_cluster())
-            {
-                self.restore_by_slot(g, name).await?;
-            }
-            // The replicas, now linked, serve the reader endpoint.
-            self.ensure_endpoints(g).await?;
-        } else if g.adding().next().is_some() {
-            let new: Vec<NodeSpec> = specs
-                .iter()
-                .filter(|s| g.adding().any(|a| *a == s.name))
-                .cloned()
-                .collect();
-            if !self.wait_for_links(g, &new, &poke).await? {
-                return Ok(false);
-            }
-            self.ensure_endpoints(g).await?;
         }
-        if let Some(m) = &g.migration {
-            use crate::model::MigrationPhase;
-            match &m.phase {
-                MigrationPhase::Testing => self.run_migration_test(g, m).await?,
-                MigrationPhase::Starting { clear } => {
-                    self.run_migration_start(g, m, *clear).await?;
-                    poke.notify_one();
-                }
-                MigrationPhase::Following(f) => self.migration_step(g, m, f).await?,
-                MigrationPhase::Completing { force, .. } => {
-                    self.finish_migration(g, *force).await?
-                }
+        if !self.wait_for_links(g, &p.specs, &p.poke).await? {
+            return Ok(Flow::Stop);
+        }
+        if let Some(name) = g
+            .restore_from
+            .as_deref()
+            .filter(|_| g.cluster_mode.runs_cluster())
+        {
+            self.restore_by_slot(g, name).await?;
+        }
+        // The replicas, now linked, serve the reader endpoint.
+        self.ensure_endpoints(g).await?;
+        Ok(Flow::Next)
+    }
+
+    /// Replicas added (to a group past its creation): their links are waited for, then they serve the reader
+    /// endpoint.
+    async fn replicas_added_step(&self, p: &mut Pass<'_>) -> Result<Flow> {
+        let g = p.g;
+        if p.creating || g.adding().next().is_none() {
+            return Ok(Flow::Next);
+        }
+        let new: Vec<NodeSpec> = p
+            .specs
+            .iter()
+            .filter(|s| g.adding().any(|a| *a == s.name))
+            .cloned()
+            .collect();
+        if !self.wait_for_links(g, &new, &p.poke).await? {
+            return Ok(Flow::Stop);
+        }
+        self.ensure_endpoints(g).await?;
+        Ok(Flow::Next)
+    }
+
+    /// Migration: the next step of an online migration into the group.
+    async fn migration_work_step(&self, p: &mut Pass<'_>) -> Result<Flow> {
+        use crate::model::MigrationPhase;
+        let g = p.g;
+        let Some(m) = &g.migration else {
+            return Ok(Flow::Next);
+        };
+        match &m.phase {
+            MigrationPhase::Testing => self.run_migration_test(g, m).await?,
+            MigrationPhase::Starting { clear } => {
+                self.run_migration_start(g, m, *clear).await?;
+                p.poke.notify_one();
             }
-            return Ok(false);
+            MigrationPhase::Following(f) => self.migration_step(g, m, f).await?,
+            MigrationPhase::Completing { force, .. } => self.finish_migration(g, *force).await?,
         }
-        if let Some(r) = g.resharding.as_ref().filter(|r| !r.finished) {
-            if self.reshard_step(g, r).await? {
-                poke.notify_one();
-            }
-            return Ok(false);
+        Ok(Flow::Stop)
+    }
+
+    /// Resharding: the next step of an unfinished resharding.
+    async fn resharding_step(&self, p: &mut Pass<'_>) -> Result<Flow> {
+        let Some(r) = p.g.resharding.as_ref().filter(|r| !r.finished) else {
+            return Ok(Flow::Next);
+        };
+        if self.reshard_step(p.g, r).await? {
+            p.poke.notify_one();
         }
-        if let Some(name) = &g.snapshotting {
-            self.snapshot_step(g, name).await?;
-            return Ok(false);
+        Ok(Flow::Stop)
+    }
+
+    /// Snapshot: the next step of the snapshot being taken.
+    async fn snapshot_work_step(&self, p: &mut Pass<'_>) -> Result<Flow> {
+        let Some(name) = &p.g.snapshotting else {
+            return Ok(Flow::Next);
+        };
+        self.snapshot_step(p.g, name).await?;
+        Ok(Flow::Stop)
+    }
+
+    /// Automatic snapshot: the daily snapshot and the retention of the automatic ones.
+    fn automatic_snapshot_step(&self, p: &mut Pass<'_>) -> Result<Flow> {
+        if p.g.snapshot_retention_limit > 0 && self.automatic_step(p.g)? {
+            p.poke.notify_one();
+            return Ok(Flow::Stop);
         }
-        if g.snapshot_retention_limit > 0 && self.automatic_step(g)? {
-            poke.notify_one();
-            return Ok(false);
-        }
-        if let Some((shard, target)) = g
+        Ok(Flow::Next)
+    }
+
+    /// Switchover: a shard's planned switchover to another member.
+    async fn switchover_step(&self, p: &mut Pass<'_>) -> Result<Flow> {
+        let g = p.g;
+        let Some((shard, target)) = g
             .shards
             .iter()
             .find_map(|s| s.switchover_to.as_ref().map(|t| (s, t)))
-        {
-            self.switch_over(g, shard, target).await?;
-            poke.notify_one();
-            return Ok(false);
+        else {
+            return Ok(Flow::Next);
+        };
+        self.switch_over(g, shard, target).await?;
+        p.poke.notify_one();
+        Ok(Flow::Stop)
+    }
+
+    /// Upgrade: the next step of an engine upgrade.
+    async fn upgrade_work_step(&self, p: &mut Pass<'_>) -> Result<Flow> {
+        let Some(target) = &p.g.upgrading_to else {
+            return Ok(Flow::Next);
+        };
+        if self.upgrade_step(p.g, target, &p.poke).await? {
+            p.poke.notify_one();
         }
-        if let Some(target) = &g.upgrading_to {
-            if self.upgrade_step(g, target, &poke).await? {
-                poke.notify_one();
-            }
-            return Ok(false);
-        }
+        Ok(Flow::Stop)
+    }
+
+    /// Address family: members whose IPv6 discovery differs from the group's are moved over.
+    async fn address_family_step(&self, p: &mut Pass<'_>) -> Result<Flow> {
+        let g = p.g;
         if let Some(ipv6) = g.dual_stack.as_ref().map(|d| d.ipv6_discovery) {
             if g.members().any(|m| m.ipv6 != ipv6) {
                 if self.discovery_step(g, ipv6).await? {
-                    poke.notify_one();
+                    p.poke.notify_one();
                 }
-                return Ok(false);
+                return Ok(Flow::Stop);
             }
         }
+        Ok(Flow::Next)
+    }
+
+    /// Failover recovery: a shard's failover ends once its replaced node is back as a linked replica (or gone).
+    fn failover_recovery_step(&self, p: &mut Pass<'_>) -> Result<Flow> {
+        let g = p.g;
         for shard in &g.shards {
             let Some(Failover::Recovering { failed }) = &shard.failover else {
                 continue;
@@ -643,14 +914,19 @@ impl Control {
                 self.refresh_roles_soon(&g.id);
             }
         }
+        Ok(Flow::Next)
+    }
+
+    /// Cluster mode change: its next step, once a replaced primary's recovery above is recorded.
+    async fn mode_change_step(&self, p: &mut Pass<'_>) -> Result<Flow> {
         // A change of cluster mode goes on once a replaced primary's recovery above is recorded.
-        if let Some(to) = g.converting_to {
-            if self.mode_step(g, to, formed, &poke).await? {
-                poke.notify_one();
-            }
-            return Ok(false);
+        let Some(to) = p.g.converting_to else {
+            return Ok(Flow::Next);
+        };
+        if self.mode_step(p.g, to, p.formed, &p.poke).await? {
+            p.poke.notify_one();
         }
-        Ok(due || !g.status.eq(&GroupStatus::Modifying))
+        Ok(Flow::Stop)
     }
 
     /// Applies `f` to the stored group and writes it with the events `f` returns, in one transaction.
@@ -683,5 +959,33 @@ mod tests {
         assert_eq!(backoff(4), TICK * 8);
         assert_eq!(backoff(6), MAX_BACKOFF);
         assert_eq!(backoff(1000), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn converge_runs_its_steps_in_order() {
+        let names: Vec<String> = CONVERGE_ORDER.iter().map(|s| format!("{s:?}")).collect();
+        assert_eq!(
+            names,
+            [
+                "Removals",
+                "MaintenanceWindow",
+                "Failover",
+                "Starts",
+                "Roles",
+                "Endpoints",
+                "Loads",
+                "CreationEnd",
+                "ReplicasAdded",
+                "Migration",
+                "Resharding",
+                "Snapshot",
+                "AutomaticSnapshot",
+                "Switchover",
+                "Upgrade",
+                "AddressFamily",
+                "FailoverRecovery",
+                "ClusterModeChange",
+            ]
+        );
     }
 }

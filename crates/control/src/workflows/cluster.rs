@@ -82,6 +82,60 @@ fn ranges_of<'a>(
     )
 }
 
+/// What the plan knows of the cluster: its members, and each answering member's current identity.
+struct Known<'a> {
+    members: &'a [PlanMember],
+    /// Each answering member's identity, by name.
+    current: HashMap<&'a str, &'a ClusterNode>,
+    current_ids: HashSet<&'a str>,
+}
+
+impl<'a> Known<'a> {
+    /// What the views of the answering members say of the cluster of `members`.
+    fn new(members: &'a [PlanMember], views: &'a HashMap<String, Vec<ClusterNode>>) -> Self {
+        // Each answering member's identity, by name and by address.
+        let current: HashMap<&str, &ClusterNode> = views
+            .iter()
+            .filter_map(|(name, v)| Some((name.as_str(), v.iter().find(|n| n.myself)?)))
+            .collect();
+        let current_ids: HashSet<&str> = current.values().map(|n| n.id.as_str()).collect();
+        Known {
+            members,
+            current,
+            current_ids,
+        }
+    }
+
+    /// The current identity of the member at `addr`, when it answered.
+    fn id_at(&self, addr: SocketAddr) -> Option<&'a str> {
+        self.members
+            .iter()
+            .find(|m| m.addr == addr)
+            .and_then(|m| self.current.get(m.name.as_str()).copied())
+            .map(|n| n.id.as_str())
+    }
+
+    /// Whether `a` is a member's address.
+    fn member_addr(&self, a: Option<SocketAddr>) -> bool {
+        a.is_some_and(|a| self.members.iter().any(|m| m.addr == a))
+    }
+
+    /// An entry of a view that no member is any more: an old identity at a member's address (a node replaced by a
+    /// new one), or a node at an address that is no member's. An entry at the address of a member that did not
+    /// answer is kept (it may be that member, down for a moment).
+    fn stale(&self, n: &ClusterNode) -> bool {
+        !n.myself
+            && !n.handshake
+            && !self.current_ids.contains(n.id.as_str())
+            && (!self.member_addr(n.addr) || n.addr.and_then(|a| self.id_at(a)).is_some())
+    }
+}
+
+/// Whether `view` knows the node `id` (past its handshake).
+fn knows(view: &[ClusterNode], id: &str) -> bool {
+    view.iter().any(|n| n.id == id && !n.handshake)
+}
+
 /// What the nodes must be told for the cluster of `members` and `shards`, given what each answering node knows.
 pub(crate) fn plan(
     members: &[PlanMember],
@@ -89,179 +143,24 @@ pub(crate) fn plan(
     views: &HashMap<String, Vec<ClusterNode>>,
 ) -> ClusterPlan {
     let mut out = ClusterPlan::default();
-    // Each answering member's identity, by name and by address.
-    let current: HashMap<&str, &ClusterNode> = views
-        .iter()
-        .filter_map(|(name, v)| Some((name.as_str(), v.iter().find(|n| n.myself)?)))
-        .collect();
-    let id_at = |addr: SocketAddr| {
-        members
-            .iter()
-            .find(|m| m.addr == addr)
-            .and_then(|m| current.get(m.name.as_str()))
-            .map(|n| n.id.as_str())
-    };
-    let current_ids: HashSet<&str> = current.values().map(|n| n.id.as_str()).collect();
-    let member_addr =
-        |a: Option<SocketAddr>| a.is_some_and(|a| members.iter().any(|m| m.addr == a));
-    // An entry of a view that no member is any more: an old identity at a member's address (a node replaced by a
-    // new one), or a node at an address that is no member's. An entry at the address of a member that did not
-    // answer is kept (it may be that member, down for a moment).
-    let stale = |n: &ClusterNode| {
-        !n.myself
-            && !n.handshake
-            && !current_ids.contains(n.id.as_str())
-            && (!member_addr(n.addr) || n.addr.and_then(id_at).is_some())
-    };
+    let known = Known::new(members, views);
     let mut formed = members
         .iter()
-        .all(|m| current.contains_key(m.name.as_str()));
+        .all(|m| known.current.contains_key(m.name.as_str()));
     for m in members {
         let Some(view) = views.get(&m.name) else {
             continue;
         };
-        let Some(me) = current.get(m.name.as_str()) else {
+        let Some(me) = known.current.get(m.name.as_str()).copied() else {
             continue;
         };
-        let mut whole = true;
-        // Meetings: every member this node has not heard of under its current identity (or at all).
-        let meet: Vec<SocketAddr> = members
-            .iter()
-            .filter(|o| o.name != m.name)
-            .filter(|o| {
-                let id = id_at(o.addr);
-                !view.iter().any(|n| {
-                    n.addr == Some(o.addr) && (n.handshake || id.is_none_or(|id| id == n.id))
-                })
-            })
-            .map(|o| o.addr)
-            .collect();
-        let mut todo: Vec<ClusterWork> = Vec::new();
-        let knows = |id: &str| view.iter().any(|n| n.id == id && !n.handshake);
-        if !members
-            .iter()
-            .filter_map(|o| current.get(o.name.as_str()))
-            .all(|n| knows(&n.id))
-        {
-            whole = false;
-        }
-        // ...and knows each replica as its primary's (what `CLUSTER SLOTS` lists for clients that read replicas).
-        let replicates = |replica: &str, primary: &str| {
-            let (Some(r), Some(p)) = (current.get(replica), current.get(primary)) else {
-                return false;
-            };
-            view.iter()
-                .any(|n| n.id == r.id && n.primary_id.as_deref() == Some(p.id.as_str()))
-        };
-        if !members
-            .iter()
-            .all(|o| o.follows.as_deref().is_none_or(|p| replicates(&o.name, p)))
-        {
-            whole = false;
-        }
-        let forget: Vec<String> = view
-            .iter()
-            .filter(|n| stale(n) && me.primary_id.as_deref() != Some(n.id.as_str()))
-            .map(|n| n.id.clone())
-            .collect();
-
-        // Slots: the map a client gets from this node is right when every shard's slots are served by its
-        // primary's current identity.
-        let mut map_right = true;
-        for shard in shards {
-            let Some(owner) = current.get(shard.primary.as_str()) else {
-                map_right = false;
-                continue;
-            };
-            let others = ranges_of(view, |n| n.id != owner.id && !stale(n));
-            let served_by_owner = ranges_of(view, |n| n.id == owner.id);
-            let lacking = crate::rules::slots::subtract(
-                &crate::rules::slots::subtract(&shard.slots, &served_by_owner),
-                &others,
-            );
-            if !crate::rules::slots::subtract(&shard.slots, &served_by_owner).is_empty()
-                || !knows(&owner.id)
-            {
-                map_right = false;
-            }
-            if lacking.is_empty() {
-                continue;
-            }
-            if m.name == shard.primary {
-                if !me.primary {
-                    continue;
-                }
-                let taken_by_stale = ranges_of(view, |n| stale(n));
-                let take: Vec<(u16, u16)> = crate::rules::slots::normalize(
-                    lacking
-                        .iter()
-                        .flat_map(|r| {
-                            let outside = crate::rules::slots::subtract(&[*r], &taken_by_stale);
-                            crate::rules::slots::subtract(&[*r], &outside)
-                        })
-                        .collect(),
-                );
-                let add = crate::rules::slots::subtract(&lacking, &take);
-                if !add.is_empty() {
-                    todo.push(ClusterWork::Add(add));
-                }
-                if !take.is_empty() {
-                    todo.push(ClusterWork::Owner(take, me.id.clone()));
-                }
-            } else if owner.primary && knows(&owner.id) && me.primary && m.follows.is_none() {
-                // (Redis takes `SETSLOT` only on primaries: a replica's view follows by gossip.)
-                // Only what the owner itself says it serves.
-                let established = crate::rules::slots::subtract(
-                    &lacking,
-                    &crate::rules::slots::subtract(&lacking, &owner.slots),
-                );
-                if !established.is_empty() {
-                    todo.push(ClusterWork::Owner(established, owner.id.clone()));
-                }
-            }
-        }
-        // Replicas follow their primary once they know it.
-        let mut follow = false;
-        if let Some(p) = &m.follows {
-            match current.get(p.as_str()) {
-                Some(pn) if knows(&pn.id) && me.primary_id.as_deref() != Some(pn.id.as_str()) => {
-                    follow = true;
-                }
-                _ => {}
-            }
-        }
-        // A node that is gone is forgotten only once this view has nobody else's slots under it: forgetting it
-        // sooner leaves them unserved here (`CLUSTERDOWN Hash slot not served` to a client that asks this node)
-        // until gossip brings their new owner. A primary tells itself the owner first (the work above); a replica,
-        // which takes no `SETSLOT`, waits for gossip.
-        let told: Vec<(u16, u16)> = crate::rules::slots::normalize(
-            todo.iter()
-                .filter_map(|w| match w {
-                    ClusterWork::Owner(r, _) => Some(r.clone()),
-                    _ => None,
-                })
-                .flatten()
-                .collect(),
-        );
-        let forget: Vec<String> = forget
-            .into_iter()
-            .filter(|id| {
-                view.iter()
-                    .find(|n| n.id == *id)
-                    .is_none_or(|n| crate::rules::slots::subtract(&n.slots, &told).is_empty())
-            })
-            .collect();
-        todo.extend(forget.into_iter().map(ClusterWork::Forget));
-        todo.extend(meet.into_iter().map(ClusterWork::Meet));
-        if follow {
-            todo.push(ClusterWork::Follow);
-        }
+        let p = plan_member(&known, shards, m, view, me);
         out.work
-            .extend(todo.into_iter().map(|w| (m.name.clone(), w)));
-        if map_right {
+            .extend(p.todo.into_iter().map(|w| (m.name.clone(), w)));
+        if p.map_right {
             out.map_right.push(m.name.clone());
         }
-        if whole && map_right {
+        if p.whole && p.map_right {
             out.whole.push(m.name.clone());
         } else {
             formed = false;
@@ -269,6 +168,199 @@ pub(crate) fn plan(
     }
     out.formed = formed;
     out
+}
+
+/// The plan of one member.
+struct MemberPlan {
+    /// What to tell it, in order.
+    todo: Vec<ClusterWork>,
+    /// Its view knows every member by its current identity, and each replica as its primary's.
+    whole: bool,
+    /// Its slot map is right.
+    map_right: bool,
+}
+
+/// The plan of member `m`, whose view is `view` and current identity `me`.
+fn plan_member(
+    known: &Known<'_>,
+    shards: &[PlanShard],
+    m: &PlanMember,
+    view: &[ClusterNode],
+    me: &ClusterNode,
+) -> MemberPlan {
+    let meet = meetings(known, m, view);
+    let whole = knows_members(known, view);
+    let forget: Vec<String> = view
+        .iter()
+        .filter(|n| known.stale(n) && me.primary_id.as_deref() != Some(n.id.as_str()))
+        .map(|n| n.id.clone())
+        .collect();
+    let (mut todo, map_right) = slot_work(known, shards, m, view, me);
+    // Replicas follow their primary once they know it.
+    let mut follow = false;
+    if let Some(p) = &m.follows {
+        match known.current.get(p.as_str()) {
+            Some(pn) if knows(view, &pn.id) && me.primary_id.as_deref() != Some(pn.id.as_str()) => {
+                follow = true;
+            }
+            _ => {}
+        }
+    }
+    // A node that is gone is forgotten only once this view has nobody else's slots under it: forgetting it
+    // sooner leaves them unserved here (`CLUSTERDOWN Hash slot not served` to a client that asks this node)
+    // until gossip brings their new owner. A primary tells itself the owner first (the work above); a replica,
+    // which takes no `SETSLOT`, waits for gossip.
+    let told: Vec<(u16, u16)> = crate::rules::slots::normalize(
+        todo.iter()
+            .filter_map(|w| match w {
+                ClusterWork::Owner(r, _) => Some(r.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect(),
+    );
+    let forget: Vec<String> = forget
+        .into_iter()
+        .filter(|id| {
+            view.iter()
+                .find(|n| n.id == *id)
+                .is_none_or(|n| crate::rules::slots::subtract(&n.slots, &told).is_empty())
+        })
+        .collect();
+    todo.extend(forget.into_iter().map(ClusterWork::Forget));
+    todo.extend(meet.into_iter().map(ClusterWork::Meet));
+    if follow {
+        todo.push(ClusterWork::Follow);
+    }
+    MemberPlan {
+        todo,
+        whole,
+        map_right,
+    }
+}
+
+/// Meetings: every member the node of `m` has not heard of under its current identity (or at all).
+fn meetings(known: &Known<'_>, m: &PlanMember, view: &[ClusterNode]) -> Vec<SocketAddr> {
+    known
+        .members
+        .iter()
+        .filter(|o| o.name != m.name)
+        .filter(|o| {
+            let id = known.id_at(o.addr);
+            !view
+                .iter()
+                .any(|n| n.addr == Some(o.addr) && (n.handshake || id.is_none_or(|id| id == n.id)))
+        })
+        .map(|o| o.addr)
+        .collect()
+}
+
+/// Whether `view` knows every answering member by its current identity, and each replica as its primary's.
+fn knows_members(known: &Known<'_>, view: &[ClusterNode]) -> bool {
+    let mut whole = true;
+    if !known
+        .members
+        .iter()
+        .filter_map(|o| known.current.get(o.name.as_str()))
+        .all(|n| knows(view, &n.id))
+    {
+        whole = false;
+    }
+    // ...and knows each replica as its primary's (what `CLUSTER SLOTS` lists for clients that read replicas).
+    let replicates = |replica: &str, primary: &str| {
+        let (Some(r), Some(p)) = (known.current.get(replica), known.current.get(primary)) else {
+            return false;
+        };
+        view.iter()
+            .any(|n| n.id == r.id && n.primary_id.as_deref() == Some(p.id.as_str()))
+    };
+    if !known
+        .members
+        .iter()
+        .all(|o| o.follows.as_deref().is_none_or(|p| replicates(&o.name, p)))
+    {
+        whole = false;
+    }
+    whole
+}
+
+/// Slots: what to tell the node of `m` about each shard's slots, and whether the map a client gets from it is right
+/// (every shard's slots served by its primary's current identity).
+fn slot_work(
+    known: &Known<'_>,
+    shards: &[PlanShard],
+    m: &PlanMember,
+    view: &[ClusterNode],
+    me: &ClusterNode,
+) -> (Vec<ClusterWork>, bool) {
+    let mut todo: Vec<ClusterWork> = Vec::new();
+    let mut map_right = true;
+    for shard in shards {
+        let Some(owner) = known.current.get(shard.primary.as_str()) else {
+            map_right = false;
+            continue;
+        };
+        let others = ranges_of(view, |n| n.id != owner.id && !known.stale(n));
+        let served_by_owner = ranges_of(view, |n| n.id == owner.id);
+        let lacking = crate::rules::slots::subtract(
+            &crate::rules::slots::subtract(&shard.slots, &served_by_owner),
+            &others,
+        );
+        if !crate::rules::slots::subtract(&shard.slots, &served_by_owner).is_empty()
+            || !knows(view, &owner.id)
+        {
+            map_right = false;
+        }
+        if lacking.is_empty() {
+            continue;
+        }
+        if m.name == shard.primary {
+            if !me.primary {
+                continue;
+            }
+            todo.extend(claim_slots(known, view, me, &lacking));
+        } else if owner.primary && knows(view, &owner.id) && me.primary && m.follows.is_none() {
+            // (Redis takes `SETSLOT` only on primaries: a replica's view follows by gossip.)
+            // Only what the owner itself says it serves.
+            let established = crate::rules::slots::subtract(
+                &lacking,
+                &crate::rules::slots::subtract(&lacking, &owner.slots),
+            );
+            if !established.is_empty() {
+                todo.push(ClusterWork::Owner(established, owner.id.clone()));
+            }
+        }
+    }
+    (todo, map_right)
+}
+
+/// What a shard's primary `me` is told about its `lacking` slots: to serve those nobody serves, and to own those
+/// a stale identity still holds in its `view`.
+fn claim_slots(
+    known: &Known<'_>,
+    view: &[ClusterNode],
+    me: &ClusterNode,
+    lacking: &[(u16, u16)],
+) -> Vec<ClusterWork> {
+    let mut todo = Vec::new();
+    let taken_by_stale = ranges_of(view, |n| known.stale(n));
+    let take: Vec<(u16, u16)> = crate::rules::slots::normalize(
+        lacking
+            .iter()
+            .flat_map(|r| {
+                let outside = crate::rules::slots::subtract(&[*r], &taken_by_stale);
+                crate::rules::slots::subtract(&[*r], &outside)
+            })
+            .collect(),
+    );
+    let add = crate::rules::slots::subtract(lacking, &take);
+    if !add.is_empty() {
+        todo.push(ClusterWork::Add(add));
+    }
+    if !take.is_empty() {
+        todo.push(ClusterWork::Owner(take, me.id.clone()));
+    }
+    todo
 }
 
 impl Control {

@@ -120,6 +120,79 @@ impl Control {
             crate::runtime::monitor::Health::Unresponsive { since } => since,
             _ => Instant::now(),
         };
+        let candidates = self.failover_candidates(g, shard).await;
+        let Some(choice) =
+            crate::rules::failover::choose(&candidates, &old.availability_zone, g.multi_az)
+                .cloned()
+        else {
+            if test {
+                self.call_off_test_failover(g, shard)?;
+            }
+            tracing::warn!(group = %g.id, "primary failed and no replica can take over");
+            return Ok(false);
+        };
+        let old_spec = self.node_spec(g, old)?;
+        // Fresh evidence: the monitor's verdict may be a moment old (a stall of the daemon or of the machine
+        // ended since). A primary that answers now is not failed over.
+        if cause == Cause::Failure && self.answers_again(g, old, &old_spec).await {
+            tracing::warn!(group = %g.id, primary = %old.cluster_id,
+                "failover called off: the primary answers again");
+            return Ok(false);
+        }
+        tracing::warn!(group = %g.id, from = %old.cluster_id, to = %choice.cluster_id, ?cause, "failing over");
+        self.fence_failed_primary(old, &old_spec).await?;
+        // Record the decision, then carry it out; a crash in between is finished by the next step's
+        // corrections.
+        self.record_failover(g, shard, old, &choice.cluster_id, cause)?;
+        let new = self
+            .state()
+            .groups
+            .get(&g.id)
+            .cloned()
+            .ok_or_else(|| ControlError::Internal(format!("{} vanished", g.id)))?;
+        let member = new
+            .member(&choice.cluster_id)
+            .cloned()
+            .ok_or_else(|| ControlError::Internal("chosen member vanished".into()))?;
+        let spec = self.node_spec(&new, &member)?;
+        let mut c =
+            AdminClient::connect_within(&spec.node_addr(), &self.inner.admin, STEP_COMMAND_TIMEOUT)
+                .await?;
+        let old_id = if spec.cluster.is_some() {
+            self.forget_failed_in_other_shards(&new, shard, old, &mut c)
+                .await?
+        } else {
+            None
+        };
+        c.follow(None, spec.cluster.is_some()).await?;
+        take_addresses(&mut c, &spec).await?;
+        let role = c.role().await?;
+        self.inner
+            .observed
+            .update(&choice.cluster_id, |o| o.role = Some(role));
+        self.ensure_endpoints(&new).await?;
+        self.report_failover(g, old, &choice.cluster_id, cause, failed_at)?;
+        // Point the other replicas at the new primary now (the next refresh would, a little later).
+        self.repoint_replicas(&new, shard, old, &member, &spec)
+            .await;
+        if let Some(id) = &old_id {
+            self.forget_everywhere(
+                &new,
+                id,
+                new.shard(&shard.id)
+                    .into_iter()
+                    .flat_map(|s| s.members.iter())
+                    .filter(|m| m.cluster_id != old.cluster_id),
+            )
+            .await;
+        }
+        self.refresh_roles_soon(&g.id);
+        Ok(true)
+    }
+
+    /// The replicas of `shard` that may be promoted (up, not rebooting, holding the whole data set), with their
+    /// replication offsets as they report them now.
+    async fn failover_candidates(&self, g: &ReplicationGroup, shard: &Shard) -> Vec<Candidate> {
         let mut reads = tokio::task::JoinSet::new();
         for m in shard.replicas() {
             if m.rebooting || !self.inner.monitor.health(&m.cluster_id).is_up() {
@@ -157,48 +230,40 @@ impl Control {
                 });
             }
         }
-        let Some(choice) =
-            crate::rules::failover::choose(&candidates, &old.availability_zone, g.multi_az)
-                .cloned()
-        else {
-            if test {
-                let sid = shard.id.clone();
-                self.update_group(&g.id, |g| {
-                    if let Some(s) = g.shard_mut(&sid) {
-                        s.failover = None;
-                    }
-                    vec![NewEvent::group(
-                        &g.id,
-                        "Test failover could not proceed: no replica is available to promote",
-                    )]
-                })?;
+        candidates
+    }
+
+    /// Ends a test failover of `shard` that no replica can carry out, saying so in an event.
+    fn call_off_test_failover(&self, g: &ReplicationGroup, shard: &Shard) -> Result<()> {
+        let sid = shard.id.clone();
+        self.update_group(&g.id, |g| {
+            if let Some(s) = g.shard_mut(&sid) {
+                s.failover = None;
             }
-            tracing::warn!(group = %g.id, "primary failed and no replica can take over");
-            return Ok(false);
-        };
-        let old_spec = self.node_spec(g, old)?;
-        // Fresh evidence: the monitor's verdict may be a moment old (a stall of the daemon or of the machine
-        // ended since). A primary that answers now is not failed over.
-        if cause == Cause::Failure {
-            let pid = self.pid_of(&old_spec);
-            let addr = g.admin_addr(old, &self.inner.settings.data_dir);
-            // A node whose process is not known (its pid file lost) cannot be looked at, nor adopted: it is fenced
-            // by its address and title, as before.
-            if match pid {
-                Some(pid) => {
-                    crate::runtime::monitor::answers_now(pid, &addr, &self.inner.admin).await
-                }
-                None => false,
-            } {
-                tracing::warn!(group = %g.id, primary = %old.cluster_id,
-                    "failover called off: the primary answers again");
-                return Ok(false);
-            }
+            vec![NewEvent::group(
+                &g.id,
+                "Test failover could not proceed: no replica is available to promote",
+            )]
+        })
+    }
+
+    /// Whether the failed primary `old` answers now (then it is not failed over).
+    async fn answers_again(&self, g: &ReplicationGroup, old: &Member, old_spec: &NodeSpec) -> bool {
+        let pid = self.pid_of(old_spec);
+        let addr = g.admin_addr(old, &self.inner.settings.data_dir);
+        // A node whose process is not known (its pid file lost) cannot be looked at, nor adopted: it is fenced
+        // by its address and title, as before.
+        match pid {
+            Some(pid) => crate::runtime::monitor::answers_now(pid, &addr, &self.inner.admin).await,
+            None => false,
         }
-        tracing::warn!(group = %g.id, from = %old.cluster_id, to = %choice.cluster_id, ?cause, "failing over");
+    }
+
+    /// Fences the old primary and forgets what was observed of it; an error when it cannot be made sure it is gone.
+    async fn fence_failed_primary(&self, old: &Member, old_spec: &NodeSpec) -> Result<()> {
         // Fence: nothing is promoted until the old primary is known gone.
         self.inner.monitor.forget(&old.cluster_id);
-        if !self.fence(&old_spec).await {
+        if !self.fence(old_spec).await {
             return Err(ControlError::Internal(format!(
                 "the failed primary {} could not be fenced; no replica is promoted while it may still take writes",
                 old.cluster_id
@@ -211,13 +276,19 @@ impl Control {
             o.load = None;
             o.sync = None;
         });
-        // Record the decision, then carry it out; a crash in between is finished by the next step's
-        // corrections.
-        let (sid, chosen, failed) = (
-            shard.id.clone(),
-            choice.cluster_id.clone(),
-            old.cluster_id.clone(),
-        );
+        Ok(())
+    }
+
+    /// Records the decision: `chosen` is the primary of `shard`, which recovers from the failure of `old`.
+    fn record_failover(
+        &self,
+        g: &ReplicationGroup,
+        shard: &Shard,
+        old: &Member,
+        chosen: &str,
+        cause: Cause,
+    ) -> Result<()> {
+        let (sid, chosen, failed) = (shard.id.clone(), chosen.to_string(), old.cluster_id.clone());
         self.update_group(&g.id, |cur| {
             if let Some(s) = cur.shard_mut(&sid) {
                 s.primary_cluster_id = chosen;
@@ -231,68 +302,65 @@ impl Control {
                 }
             }
             vec![]
-        })?;
-        let new = self
-            .state()
-            .groups
-            .get(&g.id)
-            .cloned()
-            .ok_or_else(|| ControlError::Internal(format!("{} vanished", g.id)))?;
-        let member = new
-            .member(&choice.cluster_id)
-            .cloned()
-            .ok_or_else(|| ControlError::Internal("chosen member vanished".into()))?;
-        let spec = self.node_spec(&new, &member)?;
-        let mut c =
-            AdminClient::connect_within(&spec.node_addr(), &self.inner.admin, STEP_COMMAND_TIMEOUT)
-                .await?;
+        })
+    }
+
+    /// With Redis Cluster, the nodes of the other shards forget the failed primary (as the promoted replica,
+    /// connected by `c`, knows it); returns its node id when known.
+    async fn forget_failed_in_other_shards(
+        &self,
+        new: &ReplicationGroup,
+        shard: &Shard,
+        old: &Member,
+        c: &mut AdminClient,
+    ) -> Result<Option<String>> {
         // With Redis Cluster, the other nodes forget the failed primary first: its slots are then unserved in their
         // view, and the broadcast of the takeover gives them to the new primary at once, whatever the two nodes'
         // epochs (Redis's takeover does not always raise the new primary's; with equal epochs the others would keep
         // the failed one as owner).
-        let old_id = if spec.cluster.is_some() {
-            // The failed primary as the promoted replica knows it: by its address, else as the one it follows.
-            let old_addr = new.tcp_addr(old);
-            let view = c.cluster_nodes().await?;
-            let known = view
-                .iter()
-                .find(|n| n.addr == Some(old_addr) && !n.myself)
-                .map(|n| n.id.clone())
-                .or_else(|| {
-                    engine::cluster::myself(&view)
-                        .ok()
-                        .and_then(|me| me.primary_id.clone())
-                });
-            if let Some(id) = &known {
-                self.forget_everywhere(
-                    &new,
-                    id,
-                    new.members().filter(|m| {
-                        new.shard_of(&m.cluster_id)
-                            .is_some_and(|s| s.id != shard.id)
-                    }),
-                )
-                .await;
-            }
-            known
-        } else {
-            None
-        };
-        c.follow(None, spec.cluster.is_some()).await?;
-        take_addresses(&mut c, &spec).await?;
-        let role = c.role().await?;
-        self.inner
-            .observed
-            .update(&choice.cluster_id, |o| o.role = Some(role));
-        self.ensure_endpoints(&new).await?;
+        // The failed primary as the promoted replica knows it: by its address, else as the one it follows.
+        let old_addr = new.tcp_addr(old);
+        let view = c.cluster_nodes().await?;
+        let known = view
+            .iter()
+            .find(|n| n.addr == Some(old_addr) && !n.myself)
+            .map(|n| n.id.clone())
+            .or_else(|| {
+                engine::cluster::myself(&view)
+                    .ok()
+                    .and_then(|me| me.primary_id.clone())
+            });
+        if let Some(id) = &known {
+            self.forget_everywhere(
+                new,
+                id,
+                new.members().filter(|m| {
+                    new.shard_of(&m.cluster_id)
+                        .is_some_and(|s| s.id != shard.id)
+                }),
+            )
+            .await;
+        }
+        Ok(known)
+    }
+
+    /// Says the failover from `old` to `chosen` is done: events, and the failover (or switchover) metrics.
+    fn report_failover(
+        &self,
+        g: &ReplicationGroup,
+        old: &Member,
+        chosen: &str,
+        cause: Cause,
+        failed_at: Instant,
+    ) -> Result<()> {
         let message = match cause {
             Cause::ModeChange => format!(
                 "Primary changed from {} to {} (cluster mode change)",
-                old.cluster_id, choice.cluster_id
+                old.cluster_id, chosen
             ),
             _ => format!(
                 "Failover from primary node {} to replica node {} completed",
-                old.cluster_id, choice.cluster_id
+                old.cluster_id, chosen
             ),
         };
         self.state().store.add_events(
@@ -313,12 +381,23 @@ impl Control {
                 .failover(&g.id, "test", failed_at.elapsed()),
             Cause::ModeChange => self.inner.metrics.switchover(&g.id),
         }
-        // Point the other replicas at the new primary now (the next refresh would, a little later).
+        Ok(())
+    }
+
+    /// Points the other up replicas of `shard` at the new primary `member` (a failure is retried by a later step).
+    async fn repoint_replicas(
+        &self,
+        new: &ReplicationGroup,
+        shard: &Shard,
+        old: &Member,
+        member: &Member,
+        spec: &NodeSpec,
+    ) {
         for m in new.shard(&shard.id).into_iter().flat_map(|s| s.replicas()) {
             if m.cluster_id == old.cluster_id || !self.inner.monitor.health(&m.cluster_id).is_up() {
                 continue;
             }
-            let target = new.follow_addr(&member, m);
+            let target = new.follow_addr(member, m);
             match AdminClient::connect_within(
                 &new.admin_addr(m, &self.inner.settings.data_dir),
                 &self.inner.admin,
@@ -336,19 +415,6 @@ impl Control {
                 }
             }
         }
-        if let Some(id) = &old_id {
-            self.forget_everywhere(
-                &new,
-                id,
-                new.shard(&shard.id)
-                    .into_iter()
-                    .flat_map(|s| s.members.iter())
-                    .filter(|m| m.cluster_id != old.cluster_id),
-            )
-            .await;
-        }
-        self.refresh_roles_soon(&g.id);
-        Ok(true)
     }
 
     /// Fences the node of `spec`: kills every process that is it (the pid the daemon knows, the pid file's, and

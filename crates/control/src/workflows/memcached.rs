@@ -176,118 +176,25 @@ impl Control {
         let params = self.memcached_cluster_params(c)?;
         let fingerprint = params.boot_fingerprint();
         // Nodes (re)started with the group's options, and nodes given a new memory limit live.
-        let mut started = Vec::new();
-        let mut restarted = Vec::new();
-        let mut recovered = Vec::new();
-        let mut removed = Vec::new();
-        let mut memory_set = Vec::new();
+        let mut done = NodesDone::default();
         let mut first_err = None;
         for n in &c.nodes {
             let node = self.memcached_node(c, n, &params)?;
-            let r = async {
-                match n.state {
-                    McNodeState::Deleting => {
-                        node.stop().await;
-                        let _ = std::fs::remove_dir_all(&node.dir);
-                        removed.push(n.id.clone());
-                    }
-                    McNodeState::Creating => {
-                        if node.running_pid().is_none() {
-                            node.start().await?;
-                        }
-                        started.push(n.id.clone());
-                    }
-                    McNodeState::Rebooting => {
-                        node.stop().await;
-                        node.start().await?;
-                        restarted.push(n.id.clone());
-                    }
-                    McNodeState::Available => {
-                        if node.running_pid().is_none() {
-                            tracing::warn!(node = %node.name, "memcached node is not running; starting it again");
-                            node.start().await?;
-                            recovered.push(n.id.clone());
-                        } else if n.memory_mib != Some(node.memory_mib) {
-                            // A change of node type, `cache_memlimit` or the connections overhead: live.
-                            if engine::memcached::memory_limit(node.addr, node.client()).await?
-                                != node.memory_mib << 20
-                            {
-                                engine::memcached::set_memory_limit(
-                                    node.addr,
-                                    node.client(),
-                                    node.memory_mib,
-                                )
-                                .await?;
-                                tracing::info!(node = %node.name, mib = node.memory_mib, "memory limit changed");
-                            }
-                            memory_set.push(n.id.clone());
-                        }
-                    }
-                }
-                Ok::<(), ControlError>(())
-            }
-            .await;
-            if let Err(e) = r {
+            if let Err(e) = drive_memcached_node(n, &node, &mut done).await {
                 first_err = first_err.or(Some(e));
             }
         }
         let creating = c.status == McStatus::Creating;
         let failed = first_err.is_some();
         let updated = self.update_memcached(&c.id, |cur| {
-            let mut events = Vec::new();
-            for n in cur.nodes.iter_mut() {
-                if started.contains(&n.id) || restarted.contains(&n.id) || recovered.contains(&n.id)
-                {
-                    n.booted = Some(fingerprint.clone());
-                    n.memory_mib = Some(params.memory_mib);
-                }
-                if memory_set.contains(&n.id) {
-                    n.memory_mib = Some(params.memory_mib);
-                }
-                if started.contains(&n.id) && n.state == McNodeState::Creating {
-                    n.state = McNodeState::Available;
-                    if !creating {
-                        events.push(NewEvent::cluster(
-                            &cur.id,
-                            format!("Added cache node {} in availability zone {}", n.id, n.zone),
-                        ));
-                    }
-                }
-                if restarted.contains(&n.id) && n.state == McNodeState::Rebooting {
-                    n.state = McNodeState::Available;
-                    events.push(NewEvent::cluster(
-                        &cur.id,
-                        format!("Cache node {} restarted", n.id),
-                    ));
-                }
-            }
-            if !recovered.is_empty() {
-                events.push(NewEvent::cluster(
-                    &cur.id,
-                    format!("Finished recovery for cache nodes {}", recovered.join(", ")),
-                ));
-            }
-            let gone: Vec<String> = cur
-                .nodes
-                .iter()
-                .filter(|n| removed.contains(&n.id) && n.state == McNodeState::Deleting)
-                .map(|n| n.id.clone())
-                .collect();
-            if !gone.is_empty() {
-                cur.nodes.retain(|n| !gone.contains(&n.id));
-                events.push(NewEvent::cluster(
-                    &cur.id,
-                    format!("Removed cache nodes {}", gone.join(", ")),
-                ));
-            }
-            let settled = cur.nodes.iter().all(|n| n.state == McNodeState::Available);
-            if settled && !failed && cur.status != McStatus::Available {
-                if cur.status == McStatus::Creating {
-                    events.push(NewEvent::cluster(&cur.id, "Cache cluster created"));
-                }
-                cur.status = McStatus::Available;
-            }
-            events
+            record_nodes_done(
+                cur,
+                &done,
+                &fingerprint,
+                params.memory_mib,
+                creating,
+                failed,
+            )
         })?;
         if let Some(c) = updated {
             self.publish_discovery(&c).await?;
@@ -369,4 +276,131 @@ impl Control {
             n.stop().await;
         }
     }
+}
+
+/// What one step did to the nodes of a Memcached cluster, by node id.
+#[derive(Default)]
+struct NodesDone {
+    started: Vec<String>,
+    restarted: Vec<String>,
+    recovered: Vec<String>,
+    removed: Vec<String>,
+    memory_set: Vec<String>,
+}
+
+/// Drives node `n` (its process `node`) towards its state: removed, started, rebooted, started again when found
+/// dead, or given its new memory limit live; what was done is added to `done`.
+async fn drive_memcached_node(
+    n: &McNode,
+    node: &MemcachedNode,
+    done: &mut NodesDone,
+) -> Result<()> {
+    match n.state {
+        McNodeState::Deleting => {
+            node.stop().await;
+            let _ = std::fs::remove_dir_all(&node.dir);
+            done.removed.push(n.id.clone());
+        }
+        McNodeState::Creating => {
+            if node.running_pid().is_none() {
+                node.start().await?;
+            }
+            done.started.push(n.id.clone());
+        }
+        McNodeState::Rebooting => {
+            node.stop().await;
+            node.start().await?;
+            done.restarted.push(n.id.clone());
+        }
+        McNodeState::Available => {
+            if node.running_pid().is_none() {
+                tracing::warn!(node = %node.name, "memcached node is not running; starting it again");
+                node.start().await?;
+                done.recovered.push(n.id.clone());
+            } else if n.memory_mib != Some(node.memory_mib) {
+                // A change of node type, `cache_memlimit` or the connections overhead: live.
+                if engine::memcached::memory_limit(node.addr, node.client()).await?
+                    != node.memory_mib << 20
+                {
+                    engine::memcached::set_memory_limit(node.addr, node.client(), node.memory_mib)
+                        .await?;
+                    tracing::info!(node = %node.name, mib = node.memory_mib, "memory limit changed");
+                }
+                done.memory_set.push(n.id.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Records in cluster `cur` what the step `done` to its nodes (booted with `fingerprint` and `memory_mib`): their
+/// new states, the nodes removed, the cluster available once every node is (unless a node `failed`); returns the
+/// events to write with it.
+fn record_nodes_done(
+    cur: &mut MemcachedCluster,
+    done: &NodesDone,
+    fingerprint: &str,
+    memory_mib: u64,
+    creating: bool,
+    failed: bool,
+) -> Vec<NewEvent> {
+    let mut events = Vec::new();
+    for n in cur.nodes.iter_mut() {
+        if done.started.contains(&n.id)
+            || done.restarted.contains(&n.id)
+            || done.recovered.contains(&n.id)
+        {
+            n.booted = Some(fingerprint.to_string());
+            n.memory_mib = Some(memory_mib);
+        }
+        if done.memory_set.contains(&n.id) {
+            n.memory_mib = Some(memory_mib);
+        }
+        if done.started.contains(&n.id) && n.state == McNodeState::Creating {
+            n.state = McNodeState::Available;
+            if !creating {
+                events.push(NewEvent::cluster(
+                    &cur.id,
+                    format!("Added cache node {} in availability zone {}", n.id, n.zone),
+                ));
+            }
+        }
+        if done.restarted.contains(&n.id) && n.state == McNodeState::Rebooting {
+            n.state = McNodeState::Available;
+            events.push(NewEvent::cluster(
+                &cur.id,
+                format!("Cache node {} restarted", n.id),
+            ));
+        }
+    }
+    if !done.recovered.is_empty() {
+        events.push(NewEvent::cluster(
+            &cur.id,
+            format!(
+                "Finished recovery for cache nodes {}",
+                done.recovered.join(", ")
+            ),
+        ));
+    }
+    let gone: Vec<String> = cur
+        .nodes
+        .iter()
+        .filter(|n| done.removed.contains(&n.id) && n.state == McNodeState::Deleting)
+        .map(|n| n.id.clone())
+        .collect();
+    if !gone.is_empty() {
+        cur.nodes.retain(|n| !gone.contains(&n.id));
+        events.push(NewEvent::cluster(
+            &cur.id,
+            format!("Removed cache nodes {}", gone.join(", ")),
+        ));
+    }
+    let settled = cur.nodes.iter().all(|n| n.state == McNodeState::Available);
+    if settled && !failed && cur.status != McStatus::Available {
+        if cur.status == McStatus::Creating {
+            events.push(NewEvent::cluster(&cur.id, "Cache cluster created"));
+        }
+        cur.status = McStatus::Available;
+    }
+    events
 }

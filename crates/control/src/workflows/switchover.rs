@@ -72,55 +72,11 @@ impl Control {
         // A pause an interrupted attempt left on the target (the primary of an earlier switchover) would also
         // hold back its replication stream (a paused replica applies no write): lift it first.
         n.unpause().await?;
-        match (c.role().await?, n.role().await?) {
-            (Role::Primary { .. }, Role::Replica { .. }) => {
-                c.pause_writes(SWITCHOVER_PAUSE.as_millis() as u64).await?;
-                let handed = async {
-                    catch_up(&mut c, &mut n, &new.cluster_id).await?;
-                    c.replicaof(Some(follow_target)).await?;
-                    Ok::<(), ControlError>(())
-                }
-                .await;
-                if let Err(e) = handed {
-                    // Not demoted, or demoted while the target is still a replica: the old primary stays.
-                    if !matches!(n.role().await, Ok(Role::Primary { .. })) {
-                        let _ = c.replicaof(None).await;
-                    }
-                    let _ = c.unpause().await;
-                    return self.switchover_failed(g, shard, &new.cluster_id, &e.to_string());
-                }
-                if let Err(e) = n.replicaof(None).await {
-                    if !matches!(n.role().await, Ok(Role::Primary { .. })) {
-                        let _ = c.replicaof(None).await;
-                        let _ = c.unpause().await;
-                        return self.switchover_failed(g, shard, &new.cluster_id, &e.to_string());
-                    }
-                }
-            }
-            // An earlier attempt demoted the old primary and died before promoting the target: the target has
-            // every write the old primary acknowledged (it caught up while writes were paused).
-            (Role::Replica { primary, .. }, Role::Replica { .. })
-                if primary == Some(follow_target) =>
-            {
-                tracing::info!(group = %g.id, target = %new.cluster_id, "finishing an interrupted switchover");
-                n.replicaof(None).await?;
-            }
-            (Role::Replica { .. }, Role::Primary { .. }) => {}
-            (Role::Primary { .. }, Role::Primary { .. }) => {
-                // Not something this switchover leaves: resolve it to the primary the store names, and try again.
-                tracing::warn!(group = %g.id, target = %new.cluster_id, "two primaries; demoting the target");
-                n.replicaof(self.node_spec(g, &new)?.replica_of).await?;
-                return Err(ControlError::Internal(format!(
-                    "{} was a primary too; made a replica again",
-                    new.cluster_id
-                )));
-            }
-            (old_role, new_role) => {
-                return Err(ControlError::Internal(format!(
-                    "switchover of {}: unexpected roles {old_role:?} / {new_role:?}",
-                    g.id
-                )))
-            }
+        if !self
+            .hand_over(g, shard, &new, &mut c, &mut n, follow_target)
+            .await?
+        {
+            return Ok(());
         }
         // The target is the primary: record it, then move what is the control plane's to move.
         self.record_switchover(g, &sid, &old, &new)?;
@@ -139,7 +95,105 @@ impl Control {
             .observed
             .update(&new.cluster_id, |o| o.role = Some(role));
         // The other replicas follow the new primary now; the next refresh checks everything.
-        for m in switched.shard(&sid).into_iter().flat_map(|s| s.replicas()) {
+        self.follow_new_primary(&switched, &sid, &old, &new).await;
+        self.refresh_roles_soon(&g.id);
+        Ok(())
+    }
+
+    /// Steps 1 to 4 of a switchover, from the roles the old primary (`c`) and the target `new` (`n`) report: true
+    /// when the target is the primary, false when the switchover was given up (the old primary stays, an event
+    /// says why).
+    async fn hand_over(
+        &self,
+        g: &ReplicationGroup,
+        shard: &Shard,
+        new: &Member,
+        c: &mut AdminClient,
+        n: &mut AdminClient,
+        follow_target: SocketAddr,
+    ) -> Result<bool> {
+        match (c.role().await?, n.role().await?) {
+            (Role::Primary { .. }, Role::Replica { .. }) => {
+                return self
+                    .demote_then_promote(g, shard, new, c, n, follow_target)
+                    .await;
+            }
+            // An earlier attempt demoted the old primary and died before promoting the target: the target has
+            // every write the old primary acknowledged (it caught up while writes were paused).
+            (Role::Replica { primary, .. }, Role::Replica { .. })
+                if primary == Some(follow_target) =>
+            {
+                tracing::info!(group = %g.id, target = %new.cluster_id, "finishing an interrupted switchover");
+                n.replicaof(None).await?;
+            }
+            (Role::Replica { .. }, Role::Primary { .. }) => {}
+            (Role::Primary { .. }, Role::Primary { .. }) => {
+                // Not something this switchover leaves: resolve it to the primary the store names, and try again.
+                tracing::warn!(group = %g.id, target = %new.cluster_id, "two primaries; demoting the target");
+                n.replicaof(self.node_spec(g, new)?.replica_of).await?;
+                return Err(ControlError::Internal(format!(
+                    "{} was a primary too; made a replica again",
+                    new.cluster_id
+                )));
+            }
+            (old_role, new_role) => {
+                return Err(ControlError::Internal(format!(
+                    "switchover of {}: unexpected roles {old_role:?} / {new_role:?}",
+                    g.id
+                )))
+            }
+        }
+        Ok(true)
+    }
+
+    /// Steps 1 to 4 from the start: writes paused on the old primary `c`, the target `n` caught up, the old primary
+    /// demoted, the target promoted. True when the target is the primary; false when the old primary was put back
+    /// (the switchover given up).
+    async fn demote_then_promote(
+        &self,
+        g: &ReplicationGroup,
+        shard: &Shard,
+        new: &Member,
+        c: &mut AdminClient,
+        n: &mut AdminClient,
+        follow_target: SocketAddr,
+    ) -> Result<bool> {
+        c.pause_writes(SWITCHOVER_PAUSE.as_millis() as u64).await?;
+        let handed = async {
+            catch_up(c, n, &new.cluster_id).await?;
+            c.replicaof(Some(follow_target)).await?;
+            Ok::<(), ControlError>(())
+        }
+        .await;
+        if let Err(e) = handed {
+            // Not demoted, or demoted while the target is still a replica: the old primary stays.
+            if !matches!(n.role().await, Ok(Role::Primary { .. })) {
+                let _ = c.replicaof(None).await;
+            }
+            let _ = c.unpause().await;
+            self.switchover_failed(g, shard, &new.cluster_id, &e.to_string())?;
+            return Ok(false);
+        }
+        if let Err(e) = n.replicaof(None).await {
+            if !matches!(n.role().await, Ok(Role::Primary { .. })) {
+                let _ = c.replicaof(None).await;
+                let _ = c.unpause().await;
+                self.switchover_failed(g, shard, &new.cluster_id, &e.to_string())?;
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Points the replicas of shard `sid` (but the old primary `old`) at the new primary `new`, as best it can.
+    async fn follow_new_primary(
+        &self,
+        switched: &ReplicationGroup,
+        sid: &str,
+        old: &Member,
+        new: &Member,
+    ) {
+        for m in switched.shard(sid).into_iter().flat_map(|s| s.replicas()) {
             if m.cluster_id == old.cluster_id {
                 continue;
             }
@@ -150,11 +204,9 @@ impl Control {
             )
             .await
             {
-                let _ = r.replicaof(Some(switched.link_addr(&new, m.ipv6))).await;
+                let _ = r.replicaof(Some(switched.link_addr(new, m.ipv6))).await;
             }
         }
-        self.refresh_roles_soon(&g.id);
-        Ok(())
     }
 
     /// The planned switchover of a shard whose nodes run Redis Cluster: Redis's own (`CLUSTER FAILOVER` on the
