@@ -9,6 +9,8 @@ use super::*;
 /// application with a retry loop does.
 pub struct Writer {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Writes acknowledged so far (for tests that wait until the writer is writing, or has written again).
+    acked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<WriterLog>,
 }
 
@@ -21,6 +23,8 @@ impl Writer {
     pub fn start_client(client: redis::Client, key: &'static str) -> Self {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
+        let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = acked.clone();
         let task = tokio::spawn(async move {
             let mut log = WriterLog::default();
             let mut conn = None;
@@ -39,7 +43,10 @@ impl Writer {
                 let Some(c) = conn.as_mut() else { continue };
                 let r: redis::RedisResult<i64> = redis::cmd("INCR").arg(key).query_async(c).await;
                 match r {
-                    Ok(v) => log.acks.push((Instant::now(), v)),
+                    Ok(v) => {
+                        log.acks.push((Instant::now(), v));
+                        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
                     Err(_) => {
                         log.errors += 1;
                         log.error_times.push(Instant::now());
@@ -50,7 +57,24 @@ impl Writer {
             }
             log
         });
-        Self { stop, task }
+        Self { stop, acked, task }
+    }
+
+    /// How many writes were acknowledged so far.
+    pub fn acked(&self) -> usize {
+        self.acked.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Until `n` more writes than now are acknowledged (within 20 s): the writer writes, through whatever the
+    /// endpoint now reaches.
+    pub async fn wait_for_more_acks(&self, n: usize) {
+        let goal = self.acked() + n;
+        eventually(
+            &format!("{goal} acknowledged writes"),
+            Duration::from_secs(20),
+            || async { (self.acked() >= goal).then_some(()).ok_or(self.acked()) },
+        )
+        .await
     }
 
     pub async fn stop(self) -> WriterLog {
