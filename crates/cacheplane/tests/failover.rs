@@ -110,7 +110,7 @@ async fn killed_primary_fails_over_under_writes_and_rejoins_as_replica() {
     );
     let (old, _) = primary_of(&g).expect("primary");
     let writer = Writer::start(primary_endpoint_url(&g), "counter");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    writer.wait_for_more_acks(50).await;
 
     let killed_at = Instant::now();
     kill(Pid::from_raw(node_pid(&d, &old) as i32), Signal::SIGKILL).expect("kill");
@@ -123,7 +123,7 @@ async fn killed_primary_fails_over_under_writes_and_rejoins_as_replica() {
             break;
         }
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    writer.wait_for_more_acks(50).await;
     let log = writer.stop().await;
     let resumed = log
         .first_ack_after(killed_at)
@@ -154,17 +154,27 @@ async fn killed_primary_fails_over_under_writes_and_rejoins_as_replica() {
     let events = event_messages(&c, "ha-kill").await;
     let message = format!("Failover from primary node {old} to replica node {new} completed");
     assert!(events.contains(&message), "{events:?}");
-    let cluster_events = event_messages(&c, &old).await;
-    let at = cluster_events
-        .iter()
-        .position(|m| *m == message)
-        .expect("failover event on the failed cluster");
-    assert!(
-        cluster_events[at..]
-            .iter()
-            .any(|m| m == "Finished recovery for cache nodes 0001"),
-        "{cluster_events:?}"
-    );
+    // The failed node's recovery follows the failover (the node is started again).
+    eventually(
+        "the failover, then the recovery, in the failed cluster's events",
+        Duration::from_secs(10),
+        || async {
+            let cluster_events = event_messages(&c, &old).await;
+            let at = cluster_events
+                .iter()
+                .position(|m| *m == message)
+                .expect("failover event on the failed cluster");
+            if cluster_events[at..]
+                .iter()
+                .any(|m| m == "Finished recovery for cache nodes 0001")
+            {
+                Ok(())
+            } else {
+                Err(cluster_events)
+            }
+        },
+    )
+    .await;
 
     // The old node is back, as a replica of the new primary, holding the same counter.
     let old_url = wait_rejoined(&c, "ha-kill", &old).await;
@@ -223,6 +233,7 @@ async fn frozen_primary_is_fenced_and_a_busy_script_is_not_a_failure() {
         .query_async(&mut conn)
         .await
         .expect("busy script");
+    // A sleep: what is checked is that a busy (not dead) primary is not failed over for a while.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let g = describe_group(&c, "ha-stop").await;
     assert_eq!(
@@ -241,7 +252,7 @@ async fn frozen_primary_is_fenced_and_a_busy_script_is_not_a_failure() {
         .any(|m| m.starts_with("Failover")));
 
     let writer = Writer::start(endpoint, "counter");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    writer.wait_for_more_acks(50).await;
     let pid = node_pid(&d, &old);
     let stopped_at = Instant::now();
     kill(Pid::from_raw(pid as i32), Signal::SIGSTOP).expect("stop");
@@ -249,7 +260,7 @@ async fn frozen_primary_is_fenced_and_a_busy_script_is_not_a_failure() {
         primary_of(g).is_some_and(|(p, _)| p != old)
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    writer.wait_for_more_acks(50).await;
     // The frozen process resumes (if it is still there: the fence kills it).
     let _ = kill(Pid::from_raw(pid as i32), Signal::SIGCONT);
     let log = writer.stop().await;
@@ -485,9 +496,14 @@ async fn without_automatic_failover_a_killed_primary_restarts_in_place() {
     for i in 0..500 {
         let _: () = conn.set(format!("k{i}"), i).await.expect("set");
     }
-    // appendfsync everysec: give the append-only file its second.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // appendfsync everysec: the writes reach the append-only file within about a second.
     let aof = d.data_dir().join("nodes").join(&primary);
+    eventually(
+        "the last write in the append-only file",
+        Duration::from_secs(10),
+        || async { aof_holds(&aof, b"k499") },
+    )
+    .await;
     assert!(
         std::fs::read_dir(&aof)
             .expect("node dir")
@@ -694,4 +710,19 @@ async fn a_primary_without_a_pid_file_is_fenced_before_promotion() {
         .set("after", 1)
         .await
         .expect("writes on the new primary");
+}
+
+/// Whether a file of the append-only files under node directory `dir` holds `needle`.
+fn aof_holds(dir: &std::path::Path, needle: &[u8]) -> bool {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    rd.flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("appendonly"))
+        .flat_map(|e| match std::fs::read_dir(e.path()) {
+            Ok(inner) => inner.flatten().map(|f| f.path()).collect(),
+            Err(_) => vec![e.path()],
+        })
+        .filter_map(|f| std::fs::read(f).ok())
+        .any(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
 }

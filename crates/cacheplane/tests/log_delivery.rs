@@ -386,6 +386,7 @@ async fn slow_and_engine_logs_reach_cloudwatch_logs_and_firehose() {
         .query_async(&mut p)
         .await
         .expect("set");
+    // A sleep: what is checked is that nothing is delivered for a while once delivery is off.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         messages(&endpoint, "/cp/slow", slow_stream).await.len(),

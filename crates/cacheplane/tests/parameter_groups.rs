@@ -551,6 +551,7 @@ async fn each_class_of_parameter_takes_effect_on_the_nodes() {
         .query_async(&mut idle)
         .await
         .expect("ping");
+    // A sleep: what is checked is the node's idle timeout itself (20 s, and a margin).
     tokio::time::sleep(Duration::from_secs(23)).await;
     let r: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut idle).await;
     assert!(r.is_err(), "an idle client is closed after 20 s: {r:?}");
