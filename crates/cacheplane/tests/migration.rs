@@ -104,10 +104,7 @@ async fn test_migration_checks_source_and_target_and_copies_nothing() {
     }
 
     // Each broken prerequisite, named in the failure event.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port");
+    let closed = free_port(); // nothing listens there
     let outcome = test_migration(&c, "mig", endpoint(closed)).await;
     assert!(outcome.contains("cannot be reached"), "{outcome}");
     let auth = Source::start(&["--requirepass", "s3cret-pass"]);
@@ -679,10 +676,7 @@ async fn migration_errors_force_and_a_source_that_cannot_be_followed() {
     // A source that passes the checks but cannot be followed — a replica whose own primary is gone (AWS allows
     // pointing a migration at a replica), which refuses every sync (`NOMASTERLINK`): the start is retried, then
     // abandoned, and the group is available with its data.
-    let gone = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port");
+    let gone = free_port(); // nothing listens there
     let slow = Source::start(&["--replicaof", "127.0.0.1", &gone.to_string()]);
     c.start_migration()
         .replication_group_id("mig-f")

@@ -32,6 +32,15 @@ pub struct Daemon {
     pub metrics: Option<SocketAddr>,
 }
 
+/// The API's address in the first line `cacheplane serve` prints (`cacheplane: API listening on http://ADDR (…)`).
+pub fn api_address(line: &str) -> Option<SocketAddr> {
+    line.strip_prefix("cacheplane: API listening on http://")?
+        .split_once(' ')?
+        .0
+        .parse()
+        .ok()
+}
+
 /// A port nothing listened on a moment ago, for a process that cannot be told to bind port 0 and say which port it
 /// got (a plain `redis-server`, whose `--port 0` means no TCP at all): racy, as another process may take it first.
 /// The daemon and the tests' own sockets bind port 0 instead.
@@ -172,11 +181,7 @@ impl Daemon {
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let line = lines.next().expect("a line on stdout").expect("readable");
-        self.addr = line
-            .strip_prefix("cacheplane: API listening on http://")
-            .and_then(|r| r.split_once(' '))
-            .and_then(|(a, _)| a.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line: {line}"));
+        self.addr = api_address(&line).unwrap_or_else(|| panic!("unexpected first line: {line}"));
         self.metrics = None;
         if own_metrics {
             let line = lines.next().expect("the metrics line").expect("readable");

@@ -1,13 +1,12 @@
 //! Figures for benchmarks: medians, a process's CPU time, `redis-benchmark` throughput.
 
 use std::process::Command;
-use std::time::Duration;
 
 use super::*;
 
-/// The median of `v` (sorted in place).
-pub fn median(v: &mut [Duration]) -> Duration {
-    v.sort();
+/// The median of `v` (sorted in place): durations, rates.
+pub fn median<T: PartialOrd + Copy>(v: &mut [T]) -> T {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     v[v.len() / 2]
 }
 

@@ -289,8 +289,14 @@ impl PlainRedis {
     /// Starts one whose data directory is `dir` (which may hold a `dump.rdb` to load); waits until it accepts
     /// connections (it answers `-LOADING` while it loads the file).
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Self {
-        let port = free_port();
-        let child = Command::new(engine::binary::find_on_path().expect("redis-server"))
+        let binary = engine::binary::find_on_path().expect("redis-server");
+        Self::launch(&binary, free_port(), dir, extra)
+    }
+
+    /// Starts `binary` on `port` of 127.0.0.1 in `dir`, with `extra` arguments (after the harness's own, so they
+    /// win); waits until it accepts connections.
+    pub fn launch(binary: &Path, port: u16, dir: tempfile::TempDir, extra: &[&str]) -> Self {
+        let child = Command::new(binary)
             .args([
                 "--port",
                 &port.to_string(),
@@ -305,7 +311,7 @@ impl PlainRedis {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("source redis-server");
+            .expect("plain redis-server");
         wait_listening(([127, 0, 0, 1], port).into(), Duration::from_secs(10));
         Self {
             child,
@@ -316,6 +322,11 @@ impl PlainRedis {
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Its data directory.
+    pub fn dir(&self) -> &Path {
+        self._dir.path()
     }
 }
 
