@@ -59,20 +59,22 @@ async fn wait_rejoined(c: &aws_sdk_elasticache::Client, id: &str, old: &str) -> 
         .find(|(m, _, _)| m == old)
         .map(|(_, _, u)| u)
         .expect("old member");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut conn = redis_conn(&url).await;
-    loop {
-        let info: String = redis::cmd("INFO")
-            .arg("replication")
-            .query_async(&mut conn)
-            .await
-            .unwrap_or_default();
-        if info.contains("master_link_status:up") {
-            return url;
+    let conn = redis_conn(&url).await;
+    eventually(&format!("{old} synced"), Duration::from_secs(20), || {
+        let mut conn = conn.clone();
+        async move {
+            let info: String = redis::cmd("INFO")
+                .arg("replication")
+                .query_async(&mut conn)
+                .await
+                .unwrap_or_default();
+            info.contains("master_link_status:up")
+                .then_some(())
+                .ok_or(info)
         }
-        assert!(Instant::now() < deadline, "{old} never synced: {info}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
+    url
 }
 
 async fn assert_readonly(url: &str) {
@@ -181,16 +183,19 @@ async fn killed_primary_fails_over_under_writes_and_rejoins_as_replica() {
     assert_readonly(&old_url).await;
     let mut p = redis_conn(&new_url).await;
     let on_primary: i64 = p.get("counter").await.expect("get");
-    let mut r = redis_conn(&old_url).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let on_old: Option<i64> = r.get("counter").await.expect("get");
-        if on_old == Some(on_primary) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{on_old:?} != {on_primary}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let r = redis_conn(&old_url).await;
+    eventually(
+        &format!("the counter {on_primary} on the old primary"),
+        Duration::from_secs(10),
+        || {
+            let mut r = r.clone();
+            async move {
+                let on_old: Option<i64> = r.get("counter").await.expect("get");
+                (on_old == Some(on_primary)).then_some(()).ok_or(on_old)
+            }
+        },
+    )
+    .await;
     // Every member is either the primary or one of its replicas.
     let g = wait_group(&c, "ha-kill", Duration::from_secs(10), "roles read", |g| {
         members_of(g).iter().all(|(_, role, _)| !role.is_empty())
@@ -373,14 +378,12 @@ async fn test_failover_errors_reboot_and_daily_limit() {
         out.cache_cluster().and_then(|c| c.cache_cluster_status()),
         Some("rebooting cluster nodes")
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !event_messages(&c, &primary)
-        .await
-        .contains(&"Cache node 0001 restarted".to_string())
-    {
-        assert!(Instant::now() < deadline, "reboot did not finish");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("the reboot finished", Duration::from_secs(20), || async {
+        event_messages(&c, &primary)
+            .await
+            .contains(&"Cache node 0001 restarted".to_string())
+    })
+    .await;
     assert_ne!(node_pid(&d, &primary), pid, "a new process");
     assert!(!engine::process::is_redis_alive(pid));
     // The restarted node's role is read again right after the restart.
@@ -636,15 +639,15 @@ async fn automatic_failovers_are_bounded_per_group() {
     // The budget (1) is spent: the next failure restarts the primary where it is.
     let pid = node_pid(&d, &second);
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("kill");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let now = node_pid(&d, &second);
-        if now != pid && engine::process::is_redis_alive(now) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "primary not restarted in place");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        "the primary restarted in place",
+        Duration::from_secs(20),
+        || async {
+            let now = node_pid(&d, &second);
+            now != pid && engine::process::is_redis_alive(now)
+        },
+    )
+    .await;
     let g = wait_available(&c, "ha-storm", Duration::from_secs(20)).await;
     assert_eq!(primary_of(&g).map(|p| p.0), Some(second.clone()));
     let events = event_messages(&c, "ha-storm").await;

@@ -514,18 +514,13 @@ async fn automatic_snapshots_in_the_window_kept_for_the_retention_limit() {
     fill_mixed(&mut p, "a", 1_000).await;
 
     // One automatic snapshot in the window, named as AWS names them.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let first = loop {
-        let a = automated(&c, "auto").await;
-        if let Some(s) = a.iter().find(|s| s.snapshot_status() == Some("available")) {
-            break s.clone();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no automatic snapshot"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let first = eventually("an automatic snapshot", Duration::from_secs(30), || async {
+        automated(&c, "auto")
+            .await
+            .into_iter()
+            .find(|s| s.snapshot_status() == Some("available"))
+    })
+    .await;
     let name = first.snapshot_name().expect("name").to_string();
     assert!(name.starts_with("automatic.auto-"), "{name}");
     assert_eq!(first.snapshot_source(), Some("automated"));
@@ -567,21 +562,22 @@ async fn automatic_snapshots_in_the_window_kept_for_the_retention_limit() {
     let name = old_name;
     d.spawn();
     let c = d.client();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let a = automated(&c, "auto").await;
-        let names: Vec<&str> = a.iter().filter_map(|s| s.snapshot_name()).collect();
-        if !names.contains(&name.as_str())
-            && a.iter().any(|s| s.snapshot_status() == Some("available"))
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not pruned: {names:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        &format!("{name} pruned, another available"),
+        Duration::from_secs(30),
+        || async {
+            let a = automated(&c, "auto").await;
+            let names: Vec<String> = a
+                .iter()
+                .filter_map(|s| s.snapshot_name())
+                .map(str::to_string)
+                .collect();
+            let pruned = !names.contains(&name)
+                && a.iter().any(|s| s.snapshot_status() == Some("available"));
+            pruned.then_some(()).ok_or(names)
+        },
+    )
+    .await;
     assert!(!d
         .data_dir()
         .join("snapshots")
