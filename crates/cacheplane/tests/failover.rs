@@ -546,11 +546,16 @@ async fn without_automatic_failover_a_killed_primary_restarts_in_place() {
         Some(primary.clone()),
         "same primary"
     );
-    let events = event_messages(&c, &primary).await;
-    assert!(
-        events.contains(&"Finished recovery for cache nodes 0001".to_string()),
-        "{events:?}"
-    );
+    // The recovery event follows the node's restart.
+    eventually("the recovery event", Duration::from_secs(10), || async {
+        let events = event_messages(&c, &primary).await;
+        if events.contains(&"Finished recovery for cache nodes 0001".to_string()) {
+            Ok(())
+        } else {
+            Err(events)
+        }
+    })
+    .await;
     assert!(!event_messages(&c, "ha-inplace")
         .await
         .iter()
@@ -648,7 +653,18 @@ async fn automatic_failovers_are_bounded_per_group() {
         },
     )
     .await;
-    let g = wait_available(&c, "ha-storm", Duration::from_secs(20)).await;
+    // Available, with the roles read again after the restart.
+    let g = wait_group(
+        &c,
+        "ha-storm",
+        Duration::from_secs(20),
+        "available, roles read",
+        |g| {
+            g.status() == Some("available")
+                && members_of(g).iter().all(|(_, role, _)| !role.is_empty())
+        },
+    )
+    .await;
     assert_eq!(primary_of(&g).map(|p| p.0), Some(second.clone()));
     let events = event_messages(&c, "ha-storm").await;
     assert_eq!(
