@@ -16,7 +16,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::cluster::*;
@@ -414,65 +414,30 @@ async fn mode_change(c: &aws_sdk_elasticache::Client) {
 }
 
 /// A Redis Cluster node outside Cacheplane, configured as Cacheplane's nodes are where it matters here.
-struct RawNode {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl RawNode {
-    fn start(binary: &str, port: u16) -> Self {
-        let dir = tempfile::tempdir().expect("dir");
-        let child = Command::new(binary)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args([
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-            ])
-            .args([
-                "--cluster-node-timeout",
-                "5000",
-                "--cluster-require-full-coverage",
-                "no",
-            ])
-            .args([
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "everysec",
-                "--save",
-                "",
-            ])
-            .args(["--repl-diskless-sync", "no", "--protected-mode", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "raw node on {port} never listened"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Self {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for RawNode {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn raw_node(binary: &str, port: u16) -> PlainRedis {
+    PlainRedis::launch(
+        std::path::Path::new(binary),
+        port,
+        tempfile::tempdir().expect("dir"),
+        &[
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            "5000",
+            "--cluster-require-full-coverage",
+            "no",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--repl-diskless-sync",
+            "no",
+            "--protected-mode",
+            "no",
+        ],
+    )
 }
 
 /// Free ports whose cluster bus port (+10000) is free too.
@@ -514,7 +479,7 @@ fn cli(args: &[&str]) -> String {
 async fn redis_cli_rebalance() -> (u64, f64) {
     let binary = std::env::var("CACHEPLANE_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
     let ports = free_ports(8);
-    let nodes: Vec<RawNode> = ports.iter().map(|p| RawNode::start(&binary, *p)).collect();
+    let nodes: Vec<PlainRedis> = ports.iter().map(|p| raw_node(&binary, *p)).collect();
     let addr = |i: usize| format!("127.0.0.1:{}", nodes[i].port);
     let mut create = vec!["--cluster".to_string(), "create".to_string()];
     create.extend((0..6).map(addr));

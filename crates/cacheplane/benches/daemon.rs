@@ -6,41 +6,18 @@
 //!
 //! Run with `scripts/bench.sh` (installs moto into .venv) or `cargo bench --bench daemon`.
 
-use std::io::{BufRead, BufReader};
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const KEY: &str = "AKIDBENCH";
-const SECRET: &str = "bench-secret";
-const REGION: &str = "us-east-1";
+use common::{free_port, Daemon, ACCESS_KEY_ID as KEY, REGION, SECRET};
+
 const LOAD_SECONDS: u64 = 5;
 const CONCURRENCY: usize = 8;
 const GROUPS: usize = 50;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
-
-/// The daemon: SIGTERM and wait on drop, so `--stop-nodes-on-exit` stops every node even when the bench panics.
-struct Graceful(Child);
-impl Drop for Graceful {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.0.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let t = Instant::now();
-        while self.0.try_wait().ok().flatten().is_none() && t.elapsed() < Duration::from_secs(60) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 struct Proc(Child);
 impl Drop for Proc {
@@ -153,28 +130,11 @@ fn create_body(id: &str) -> String {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cacheplane"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--stop-nodes-on-exit",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .env("CACHEPLANE_ACCESS_KEY_ID", KEY)
-        .env("CACHEPLANE_SECRET_ACCESS_KEY", SECRET)
-        .env("CACHEPLANE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start daemon");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let _ = lines.next();
-    let daemon_pid = child.id();
-    let daemon = Graceful(child);
+    // The harness's daemon: its API on a port of its own choosing; on drop it is stopped with every node it
+    // started, even when the bench panics.
+    let daemon = Daemon::start_logging("warn");
+    let endpoint = daemon.endpoint();
+    let daemon_pid = daemon.child.as_ref().expect("daemon").id();
     let client = reqwest::Client::new();
 
     // 1. Create → available, 10 runs.
@@ -323,7 +283,7 @@ async fn main() {
     let t = Instant::now();
     let mut conns = Vec::new();
     for i in 0..400 {
-        let addr = format!("127.0.0.1:{port}");
+        let addr = daemon.addr.to_string();
         conns.push(tokio::spawn(async move { slow_body(&addr, i < 200).await }));
     }
     let mut answers = std::collections::BTreeMap::<String, usize>::new();
@@ -343,7 +303,7 @@ async fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    // Clean up: the daemon stops every node on SIGTERM (--stop-nodes-on-exit).
+    // Clean up: the daemon and every node it started.
     drop(daemon);
 }
 

@@ -179,11 +179,6 @@ async fn load(addr: std::net::SocketAddr) -> f64 {
     total as f64 / start.elapsed().as_secs_f64().max(ROUND.as_secs_f64())
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
 async fn memcached_throughput() {
     let Some(binary) = engine::memcached::find_binary() else {
         println!("memcached skipped: no memcached on PATH (scripts/setup.sh ensure_memcached installs it)");
@@ -255,7 +250,7 @@ async fn memcached_throughput() {
                     a.push(load(target).await);
                 }
             }
-            (median(a), median(b))
+            (median(&mut a), median(&mut b))
         }
     };
     let (n, p) = compare(node).await;

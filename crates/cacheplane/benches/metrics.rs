@@ -36,11 +36,6 @@ async fn scrape(client: &reqwest::Client, d: &Daemon) -> String {
         .expect("body")
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let only_console = std::env::args().any(|a| a == "console");
@@ -95,11 +90,11 @@ async fn scrapes() {
         "metrics: {GROUPS} groups x 3 nodes, 10 scrapes each reading every node: scrape {:.1} ms median ({:.1} max), \
          collection {:.1} ms median, page {} KB; daemon CPU {:.1} ms per scrape (median; CPU time is counted in \
          10 ms ticks)",
-        median(took.clone()),
+        median(&mut took.clone()),
         took.iter().cloned().fold(0.0, f64::max),
-        median(collected),
+        median(&mut collected),
         size / 1024,
-        median(cpu)
+        median(&mut cpu)
     );
     for i in 0..GROUPS {
         c.delete_replication_group()
@@ -175,10 +170,10 @@ async fn throughput() {
         "metrics: node throughput (redis-benchmark SET+GET -P 16{}) with a scrape every 5 s {:.0} req/s vs none \
          {:.0} req/s (medians of {PAIRS} rounds each); ratio of each pair {:.3?}: median {:.3}",
         if pinned { ", node and benchmark on a CPU each" } else { "" },
-        median(on.clone()),
-        median(off.clone()),
+        median(&mut on.clone()),
+        median(&mut off.clone()),
         ratios,
-        median(ratios.clone())
+        median(&mut ratios.clone())
     );
     // What one INFO costs the node, from many of them over one connection (as the collector sends them).
     let client = redis::Client::open(url.as_str()).expect("url");

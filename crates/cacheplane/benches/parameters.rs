@@ -55,11 +55,6 @@ async fn policy(url: &str) -> String {
         .to_string()
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let d = Daemon::start_logging("warn");
@@ -163,9 +158,9 @@ async fn parameter_change(c: &aws_sdk_elasticache::Client) {
     println!(
         "parameters: a change to the parameter group of {GROUPS} groups x {NODES} nodes: every member in-sync after \
          median {:.0} ms (worst {:.0} ms); every node verified by INFO after median {:.0} ms (worst {:.0} ms)",
-        median(to_sync.clone()).as_secs_f64() * 1e3,
+        median(&mut to_sync.clone()).as_secs_f64() * 1e3,
         to_sync.iter().max().expect("runs").as_secs_f64() * 1e3,
-        median(to_nodes.clone()).as_secs_f64() * 1e3,
+        median(&mut to_nodes.clone()).as_secs_f64() * 1e3,
         to_nodes.iter().max().expect("runs").as_secs_f64() * 1e3,
     );
     for i in 0..GROUPS {

@@ -29,7 +29,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aws_sdk_elasticache::error::ProvideErrorMetadata;
@@ -41,10 +41,13 @@ const KEYS_PER_GB: u64 = 3_600_000;
 const LONG: Duration = Duration::from_secs(3600);
 
 /// A `redis-server` outside Cacheplane.
-struct Raw {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
+struct Raw(PlainRedis);
+
+impl std::ops::Deref for Raw {
+    type Target = PlainRedis;
+    fn deref(&self) -> &PlainRedis {
+        &self.0
+    }
 }
 
 impl Raw {
@@ -56,41 +59,19 @@ impl Raw {
         if let Some(rdb) = rdb {
             std::fs::copy(rdb, dir.path().join("dump.rdb")).expect("copy rdb");
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("port");
-        let child = Command::new(binary)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args([
-                "--save",
-                "",
+        Raw(PlainRedis::launch(
+            binary,
+            free_port(),
+            dir,
+            &[
                 "--repl-diskless-sync",
                 "no",
                 "--appendfsync",
                 "everysec",
-            ])
-            .args(["--appendonly", if aof { "yes" } else { "no" }])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "raw redis did not start");
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        Raw {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+                "--appendonly",
+                if aof { "yes" } else { "no" },
+            ],
+        ))
     }
 
     /// Waits until it answers `PING` (no longer `-LOADING`).
@@ -117,13 +98,6 @@ impl Raw {
             .query_async(&mut c)
             .await
             .unwrap_or_default()
-    }
-}
-
-impl Drop for Raw {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -235,7 +209,7 @@ async fn raw_times(binary: &Path, rdb: &Path) -> RawTimes {
     let _ = Command::new("kill")
         .args(["-TERM", &primary.child.id().to_string()])
         .status();
-    let _ = primary.child.wait();
+    let _ = primary.0.child.wait();
     let shutdown = t.elapsed();
     RawTimes {
         load,

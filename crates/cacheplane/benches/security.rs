@@ -19,17 +19,6 @@ use common::*;
 const TRIALS: usize = 5;
 const CLIENTS: usize = 4;
 
-fn tls_client_with(addr: &str, port: u16, ca: &Path, token: &str) -> redis::Client {
-    redis::Client::build_with_tls(
-        format!("rediss://:{token}@{addr}:{port}/").as_str(),
-        redis::TlsCertificates {
-            client_tls: None,
-            root_cert: Some(std::fs::read(ca).expect("CA")),
-        },
-    )
-    .expect("client")
-}
-
 fn token(i: usize) -> String {
     format!("bench-token-{i:04}-abcdefgh")
 }
@@ -45,7 +34,12 @@ async fn during(
     strategy: AuthTokenUpdateStrategyType,
 ) -> (usize, usize) {
     let writers: Vec<Writer> = (0..CLIENTS)
-        .map(|_| Writer::start_client(tls_client_with(addr, port, ca, tok), "bench-counter"))
+        .map(|_| {
+            Writer::start_client(
+                tls_client_as(&(addr.to_string(), port), ca, None, Some(tok)),
+                "bench-counter",
+            )
+        })
         .collect();
     tokio::time::sleep(Duration::from_millis(200)).await;
     c.modify_replication_group()

@@ -157,7 +157,7 @@ async fn tokens_rotate_and_set_without_failing_a_client() {
 
     // ROTATE to B while a client using A keeps writing (new connections after every error).
     let with_a = Writer::start_client(tls_client_as(&ep, &ca, None, Some(A)), "counter-a");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    with_a.wait_for_more_acks(50).await;
     let out = modify_auth(
         &c,
         "auth-rg",
@@ -180,7 +180,7 @@ async fn tokens_rotate_and_set_without_failing_a_client() {
         .and_then(|p| p.auth_token_status())
         .is_none());
     assert!(g.auth_token_last_modified_date().copied() > before);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    with_a.wait_for_more_acks(50).await;
     let log_a = with_a.stop().await;
     assert!(!log_a.acks.is_empty(), "the writer ran");
     assert_eq!(
@@ -215,7 +215,7 @@ async fn tokens_rotate_and_set_without_failing_a_client() {
     .expect_err("SET with the older token");
     assert!(e.starts_with("InvalidParameterValue"), "{e}");
     let with_b = Writer::start_client(tls_client_as(&ep, &ca, None, Some(B)), "counter-b");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    with_b.wait_for_more_acks(50).await;
     let out = modify_auth(
         &c,
         "auth-rg",
@@ -231,7 +231,7 @@ async fn tokens_rotate_and_set_without_failing_a_client() {
         Some("SETTING")
     );
     wait_available(&c, "auth-rg", Duration::from_secs(30)).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    with_b.wait_for_more_acks(50).await;
     let log_b = with_b.stop().await;
     assert_eq!(
         log_b.errors, 0,
@@ -278,6 +278,7 @@ async fn tokens_rotate_and_set_without_failing_a_client() {
     );
 
     // A restarted node comes back with the same tokens (they are in its config as hashes only).
+    let pid = node_pid(&d, "auth-rg-001");
     let _ = c
         .reboot_cache_cluster()
         .cache_cluster_id("auth-rg-001")
@@ -285,7 +286,11 @@ async fn tokens_rotate_and_set_without_failing_a_client() {
         .send()
         .await
         .expect("reboot");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually("auth-rg-001 restarted", Duration::from_secs(30), || async {
+        let now = node_pid(&d, "auth-rg-001");
+        now != pid && engine::process::is_redis_alive(now)
+    })
+    .await;
     let g = wait_available(&c, "auth-rg", Duration::from_secs(30)).await;
     let node = g.node_groups()[0]
         .node_group_members()
@@ -435,7 +440,7 @@ async fn first_rotate_keeps_unauthenticated_clients_until_set() {
     assert_eq!(g.auth_token_enabled(), Some(false));
     let ep = primary_addr(&g);
     let open = Writer::start_client(tls_client_as(&ep, &ca, None, None), "counter-open");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    open.wait_for_more_acks(50).await;
     let out = modify_auth(&c, "auth-open", Some(E), None)
         .await
         .expect("rotate");

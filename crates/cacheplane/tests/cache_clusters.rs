@@ -24,19 +24,19 @@ async fn describe_cluster(c: &Client, id: &str) -> CacheCluster {
 }
 
 async fn wait_cluster(c: &Client, id: &str, status: &str) -> CacheCluster {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let cc = describe_cluster(c, id).await;
-        if cc.cache_cluster_status() == Some(status) {
-            return cc;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{id} is {:?}, not {status}",
-            cc.cache_cluster_status()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        &format!("{id} {status}"),
+        Duration::from_secs(30),
+        || async {
+            let cc = describe_cluster(c, id).await;
+            if cc.cache_cluster_status() == Some(status) {
+                Ok(cc)
+            } else {
+                Err(cc.cache_cluster_status().map(str::to_string))
+            }
+        },
+    )
+    .await
 }
 
 fn node_url(cc: &CacheCluster) -> String {
@@ -57,19 +57,24 @@ async fn maxmemory(url: &str) -> u64 {
 }
 
 async fn wait_snapshot(c: &Client, name: &str) -> aws_sdk_elasticache::types::Snapshot {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        // A final snapshot is recorded when the deletion reaches it.
-        if let Ok(s) = c.describe_snapshots().snapshot_name(name).send().await {
-            if let Some(s) = s.snapshots().first() {
-                if s.snapshot_status() == Some("available") {
-                    return s.clone();
-                }
-            }
-        }
-        assert!(std::time::Instant::now() < deadline, "snapshot {name}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // A final snapshot is recorded when the deletion reaches it.
+    eventually(
+        &format!("snapshot {name} available"),
+        Duration::from_secs(30),
+        || async {
+            let out = c
+                .describe_snapshots()
+                .snapshot_name(name)
+                .send()
+                .await
+                .ok()?;
+            out.snapshots()
+                .first()
+                .filter(|s| s.snapshot_status() == Some("available"))
+                .cloned()
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,11 +220,10 @@ async fn a_standalone_cluster_lives_alone_then_leads_a_group() {
         .send()
         .await
         .expect("reboot");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while node_pid(&d, "solo") == pid_before {
-        assert!(std::time::Instant::now() < deadline, "the node restarted");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the node restarted", Duration::from_secs(30), || async {
+        node_pid(&d, "solo") != pid_before
+    })
+    .await;
     wait_cluster(&c, "solo", "available").await;
     let mut n = redis_conn(&url).await;
     let v: String = n.get("kept").await.expect("kept after reboot");

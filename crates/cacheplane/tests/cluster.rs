@@ -102,6 +102,8 @@ async fn three_shards_serve_every_key_through_the_configuration_endpoint() {
 struct ShardWriter {
     key: String,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Writes acknowledged so far.
+    acked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<Written>,
 }
 
@@ -114,11 +116,16 @@ impl ShardWriter {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let k = key.clone();
+        let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = acked.clone();
         let task = tokio::spawn(async move {
             let (mut acks, mut errors) = (Vec::new(), Vec::new());
             while !flag.load(std::sync::atomic::Ordering::SeqCst) {
                 match conn.incr::<_, _, i64>(&k, 1).await {
-                    Ok(v) => acks.push((Instant::now(), v)),
+                    Ok(v) => {
+                        acks.push((Instant::now(), v));
+                        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
                     Err(e) => {
                         errors.push(e.to_string());
                         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -127,7 +134,24 @@ impl ShardWriter {
             }
             (acks, errors)
         });
-        Self { key, stop, task }
+        Self {
+            key,
+            stop,
+            acked,
+            task,
+        }
+    }
+
+    /// Until `n` more writes than now are acknowledged (within 20 s).
+    async fn wait_for_more_acks(&self, n: usize) {
+        let acked = || self.acked.load(std::sync::atomic::Ordering::SeqCst);
+        let goal = acked() + n;
+        eventually(
+            &format!("{goal} acknowledged writes of {}", self.key),
+            Duration::from_secs(20),
+            || async { (acked() >= goal).then_some(()).ok_or(acked()) },
+        )
+        .await
     }
 
     async fn stop(self) -> (String, Vec<(Instant, i64)>, Vec<String>) {
@@ -196,7 +220,9 @@ async fn a_killed_primary_fails_over_its_shard_alone() {
         );
         writers.push(ShardWriter::start(&url, key).await);
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    for w in &writers {
+        w.wait_for_more_acks(50).await;
+    }
     let victim = node_pid(&d, "fo-0002-001");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(victim as i32),
@@ -215,7 +241,9 @@ async fn a_killed_primary_fails_over_its_shard_alone() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    for w in &writers {
+        w.wait_for_more_acks(50).await;
+    }
     let mut results = Vec::new();
     for w in writers {
         results.push(w.stop().await);
@@ -1139,7 +1167,7 @@ async fn cluster_mode_moves_from_disabled_through_compatible_to_enabled() {
     );
 
     let writer = Writer::start(primary.clone(), "counter");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    writer.wait_for_more_acks(50).await;
     let g = to_compatible(&c, "disabled to compatible").await;
     // Both kinds of client: the plain one on the primary endpoint (the writer), a cluster client on the
     // configuration endpoint, which sees every key.
@@ -1717,7 +1745,7 @@ async fn a_daemon_killed_during_a_cluster_mode_change_resumes_it() {
         |g| g.status() == Some("available"),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    writer.wait_for_more_acks(50).await;
     let log = writer.stop().await;
     assert_eq!(g.cluster_mode().map(|m| m.as_str()), Some("compatible"));
     assert_eq!(log.lost(), 0, "acknowledged writes lost");

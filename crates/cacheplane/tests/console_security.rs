@@ -389,7 +389,8 @@ fn refused_start(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> 
 #[test]
 fn unsafe_starts_are_refused_with_a_sentence() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port().to_string();
+    // Port 0: the daemon refuses before it binds anything.
+    let port = 0;
     let listen = format!("127.0.0.1:{port}");
     let short = refused_start(
         dir.path(),

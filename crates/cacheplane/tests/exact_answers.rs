@@ -272,16 +272,17 @@ async fn users_pending_values_tags_and_markers_as_aws_shows_them() {
         .await
         .expect("ugx");
     assert_eq!(ug.user_groups()[0].user_ids(), ["default"]);
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually("the user is gone", Duration::from_secs(30), || async {
         match c.describe_users().user_id("leaver").send().await {
-            Err(e) if e.code() == Some("UserNotFound") => break,
-            Ok(u) => assert_eq!(u.users()[0].status(), Some("deleting")),
+            Err(e) if e.code() == Some("UserNotFound") => true,
+            Ok(u) => {
+                assert_eq!(u.users()[0].status(), Some("deleting"));
+                false
+            }
             Err(e) => panic!("describe users: {e:?}"),
         }
-        assert!(std::time::Instant::now() < deadline, "the user is gone");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     // A user in no user group has no node to leave, yet AWS lists it `deleting` for a moment too.
     c.create_user()
         .user_id("brief")
@@ -304,11 +305,10 @@ async fn users_pending_values_tags_and_markers_as_aws_shows_them() {
         .await
         .expect("still listed right after the delete");
     assert_eq!(u.users()[0].status(), Some("deleting"));
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while c.describe_users().user_id("brief").send().await.is_ok() {
-        assert!(std::time::Instant::now() < deadline, "brief is never gone");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("brief gone", Duration::from_secs(30), || async {
+        c.describe_users().user_id("brief").send().await.is_err()
+    })
+    .await;
     assert!(
         client_conn_with_timeout(&as_leaver, Duration::from_secs(2))
             .await

@@ -59,20 +59,22 @@ async fn wait_rejoined(c: &aws_sdk_elasticache::Client, id: &str, old: &str) -> 
         .find(|(m, _, _)| m == old)
         .map(|(_, _, u)| u)
         .expect("old member");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut conn = redis_conn(&url).await;
-    loop {
-        let info: String = redis::cmd("INFO")
-            .arg("replication")
-            .query_async(&mut conn)
-            .await
-            .unwrap_or_default();
-        if info.contains("master_link_status:up") {
-            return url;
+    let conn = redis_conn(&url).await;
+    eventually(&format!("{old} synced"), Duration::from_secs(20), || {
+        let mut conn = conn.clone();
+        async move {
+            let info: String = redis::cmd("INFO")
+                .arg("replication")
+                .query_async(&mut conn)
+                .await
+                .unwrap_or_default();
+            info.contains("master_link_status:up")
+                .then_some(())
+                .ok_or(info)
         }
-        assert!(Instant::now() < deadline, "{old} never synced: {info}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
+    url
 }
 
 async fn assert_readonly(url: &str) {
@@ -110,7 +112,7 @@ async fn killed_primary_fails_over_under_writes_and_rejoins_as_replica() {
     );
     let (old, _) = primary_of(&g).expect("primary");
     let writer = Writer::start(primary_endpoint_url(&g), "counter");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    writer.wait_for_more_acks(50).await;
 
     let killed_at = Instant::now();
     kill(Pid::from_raw(node_pid(&d, &old) as i32), Signal::SIGKILL).expect("kill");
@@ -123,7 +125,7 @@ async fn killed_primary_fails_over_under_writes_and_rejoins_as_replica() {
             break;
         }
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    writer.wait_for_more_acks(50).await;
     let log = writer.stop().await;
     let resumed = log
         .first_ack_after(killed_at)
@@ -154,33 +156,46 @@ async fn killed_primary_fails_over_under_writes_and_rejoins_as_replica() {
     let events = event_messages(&c, "ha-kill").await;
     let message = format!("Failover from primary node {old} to replica node {new} completed");
     assert!(events.contains(&message), "{events:?}");
-    let cluster_events = event_messages(&c, &old).await;
-    let at = cluster_events
-        .iter()
-        .position(|m| *m == message)
-        .expect("failover event on the failed cluster");
-    assert!(
-        cluster_events[at..]
-            .iter()
-            .any(|m| m == "Finished recovery for cache nodes 0001"),
-        "{cluster_events:?}"
-    );
+    // The failed node's recovery follows the failover (the node is started again).
+    eventually(
+        "the failover, then the recovery, in the failed cluster's events",
+        Duration::from_secs(10),
+        || async {
+            let cluster_events = event_messages(&c, &old).await;
+            let at = cluster_events
+                .iter()
+                .position(|m| *m == message)
+                .expect("failover event on the failed cluster");
+            if cluster_events[at..]
+                .iter()
+                .any(|m| m == "Finished recovery for cache nodes 0001")
+            {
+                Ok(())
+            } else {
+                Err(cluster_events)
+            }
+        },
+    )
+    .await;
 
     // The old node is back, as a replica of the new primary, holding the same counter.
     let old_url = wait_rejoined(&c, "ha-kill", &old).await;
     assert_readonly(&old_url).await;
     let mut p = redis_conn(&new_url).await;
     let on_primary: i64 = p.get("counter").await.expect("get");
-    let mut r = redis_conn(&old_url).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let on_old: Option<i64> = r.get("counter").await.expect("get");
-        if on_old == Some(on_primary) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{on_old:?} != {on_primary}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let r = redis_conn(&old_url).await;
+    eventually(
+        &format!("the counter {on_primary} on the old primary"),
+        Duration::from_secs(10),
+        || {
+            let mut r = r.clone();
+            async move {
+                let on_old: Option<i64> = r.get("counter").await.expect("get");
+                (on_old == Some(on_primary)).then_some(()).ok_or(on_old)
+            }
+        },
+    )
+    .await;
     // Every member is either the primary or one of its replicas.
     let g = wait_group(&c, "ha-kill", Duration::from_secs(10), "roles read", |g| {
         members_of(g).iter().all(|(_, role, _)| !role.is_empty())
@@ -223,6 +238,7 @@ async fn frozen_primary_is_fenced_and_a_busy_script_is_not_a_failure() {
         .query_async(&mut conn)
         .await
         .expect("busy script");
+    // A sleep: what is checked is that a busy (not dead) primary is not failed over for a while.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let g = describe_group(&c, "ha-stop").await;
     assert_eq!(
@@ -241,7 +257,7 @@ async fn frozen_primary_is_fenced_and_a_busy_script_is_not_a_failure() {
         .any(|m| m.starts_with("Failover")));
 
     let writer = Writer::start(endpoint, "counter");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    writer.wait_for_more_acks(50).await;
     let pid = node_pid(&d, &old);
     let stopped_at = Instant::now();
     kill(Pid::from_raw(pid as i32), Signal::SIGSTOP).expect("stop");
@@ -249,7 +265,7 @@ async fn frozen_primary_is_fenced_and_a_busy_script_is_not_a_failure() {
         primary_of(g).is_some_and(|(p, _)| p != old)
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    writer.wait_for_more_acks(50).await;
     // The frozen process resumes (if it is still there: the fence kills it).
     let _ = kill(Pid::from_raw(pid as i32), Signal::SIGCONT);
     let log = writer.stop().await;
@@ -362,14 +378,12 @@ async fn test_failover_errors_reboot_and_daily_limit() {
         out.cache_cluster().and_then(|c| c.cache_cluster_status()),
         Some("rebooting cluster nodes")
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !event_messages(&c, &primary)
-        .await
-        .contains(&"Cache node 0001 restarted".to_string())
-    {
-        assert!(Instant::now() < deadline, "reboot did not finish");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("the reboot finished", Duration::from_secs(20), || async {
+        event_messages(&c, &primary)
+            .await
+            .contains(&"Cache node 0001 restarted".to_string())
+    })
+    .await;
     assert_ne!(node_pid(&d, &primary), pid, "a new process");
     assert!(!engine::process::is_redis_alive(pid));
     // The restarted node's role is read again right after the restart.
@@ -485,9 +499,14 @@ async fn without_automatic_failover_a_killed_primary_restarts_in_place() {
     for i in 0..500 {
         let _: () = conn.set(format!("k{i}"), i).await.expect("set");
     }
-    // appendfsync everysec: give the append-only file its second.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // appendfsync everysec: the writes reach the append-only file within about a second.
     let aof = d.data_dir().join("nodes").join(&primary);
+    eventually(
+        "the last write in the append-only file",
+        Duration::from_secs(10),
+        || async { aof_holds(&aof, b"k499") },
+    )
+    .await;
     assert!(
         std::fs::read_dir(&aof)
             .expect("node dir")
@@ -527,11 +546,16 @@ async fn without_automatic_failover_a_killed_primary_restarts_in_place() {
         Some(primary.clone()),
         "same primary"
     );
-    let events = event_messages(&c, &primary).await;
-    assert!(
-        events.contains(&"Finished recovery for cache nodes 0001".to_string()),
-        "{events:?}"
-    );
+    // The recovery event follows the node's restart.
+    eventually("the recovery event", Duration::from_secs(10), || async {
+        let events = event_messages(&c, &primary).await;
+        if events.contains(&"Finished recovery for cache nodes 0001".to_string()) {
+            Ok(())
+        } else {
+            Err(events)
+        }
+    })
+    .await;
     assert!(!event_messages(&c, "ha-inplace")
         .await
         .iter()
@@ -620,16 +644,27 @@ async fn automatic_failovers_are_bounded_per_group() {
     // The budget (1) is spent: the next failure restarts the primary where it is.
     let pid = node_pid(&d, &second);
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("kill");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let now = node_pid(&d, &second);
-        if now != pid && engine::process::is_redis_alive(now) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "primary not restarted in place");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let g = wait_available(&c, "ha-storm", Duration::from_secs(20)).await;
+    eventually(
+        "the primary restarted in place",
+        Duration::from_secs(20),
+        || async {
+            let now = node_pid(&d, &second);
+            now != pid && engine::process::is_redis_alive(now)
+        },
+    )
+    .await;
+    // Available, with the roles read again after the restart.
+    let g = wait_group(
+        &c,
+        "ha-storm",
+        Duration::from_secs(20),
+        "available, roles read",
+        |g| {
+            g.status() == Some("available")
+                && members_of(g).iter().all(|(_, role, _)| !role.is_empty())
+        },
+    )
+    .await;
     assert_eq!(primary_of(&g).map(|p| p.0), Some(second.clone()));
     let events = event_messages(&c, "ha-storm").await;
     assert_eq!(
@@ -694,4 +729,19 @@ async fn a_primary_without_a_pid_file_is_fenced_before_promotion() {
         .set("after", 1)
         .await
         .expect("writes on the new primary");
+}
+
+/// Whether a file of the append-only files under node directory `dir` holds `needle`.
+fn aof_holds(dir: &std::path::Path, needle: &[u8]) -> bool {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    rd.flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("appendonly"))
+        .flat_map(|e| match std::fs::read_dir(e.path()) {
+            Ok(inner) => inner.flatten().map(|f| f.path()).collect(),
+            Err(_) => vec![e.path()],
+        })
+        .filter_map(|f| std::fs::read(f).ok())
+        .any(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
 }

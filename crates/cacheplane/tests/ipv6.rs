@@ -162,9 +162,9 @@ async fn ip_discovery_moves_a_dual_stack_group_to_ipv6_and_back() {
 
     // Move to IPv6 with a writer running through the IPv4 primary endpoint: nothing it sees changes.
     let writer = Writer::start(v4_primary.clone(), "w");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    writer.wait_for_more_acks(50).await;
     modify_discovery(&c, "v6", IpDiscovery::Ipv6).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    writer.wait_for_more_acks(50).await;
     let log = writer.stop().await;
     assert_eq!(log.lost(), 0);
     assert_eq!(

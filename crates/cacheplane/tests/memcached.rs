@@ -25,19 +25,19 @@ async fn describe(c: &Client, id: &str) -> CacheCluster {
 }
 
 async fn wait_available(c: &Client, id: &str) -> CacheCluster {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let cc = describe(c, id).await;
-        if cc.cache_cluster_status() == Some("available") {
-            return cc;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{id} is {:?}",
-            cc.cache_cluster_status()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        &format!("{id} available"),
+        Duration::from_secs(30),
+        || async {
+            let cc = describe(c, id).await;
+            if cc.cache_cluster_status() == Some("available") {
+                Ok(cc)
+            } else {
+                Err(cc.cache_cluster_status().map(str::to_string))
+            }
+        },
+    )
+    .await
 }
 
 fn addr_of(e: &aws_sdk_elasticache::types::Endpoint) -> SocketAddr {
@@ -363,16 +363,14 @@ async fn memcached_cluster_nodes_discovery_and_changes() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .expect("kill");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while engine::memcached::node_version(left[1].1).await.is_err()
-        || !event_messages(&c, "mc")
-            .await
-            .iter()
-            .any(|e| e.starts_with("Finished recovery for cache nodes 0003"))
-    {
-        assert!(std::time::Instant::now() < deadline, "0003 not recovered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("0003 recovered", Duration::from_secs(20), || async {
+        engine::memcached::node_version(left[1].1).await.is_ok()
+            && event_messages(&c, "mc")
+                .await
+                .iter()
+                .any(|e| e.starts_with("Finished recovery for cache nodes 0003"))
+    })
+    .await;
     assert_eq!(
         get(left[1].1, "new").await,
         None,
@@ -422,11 +420,10 @@ async fn memcached_cluster_nodes_discovery_and_changes() {
     d.spawn();
     let c = d.client();
     wait_available(&c, "mc").await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(cfg).await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "endpoint back");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("the endpoint back", Duration::from_secs(10), || async {
+        TcpStream::connect(cfg).await.map(drop)
+    })
+    .await;
     assert_eq!(discover(cfg).await, before);
     assert_eq!(
         get(left[1].1, "kept").await.as_deref(),
@@ -452,19 +449,16 @@ async fn memcached_cluster_nodes_discovery_and_changes() {
         del.cache_cluster().and_then(|c| c.cache_cluster_status()),
         Some("deleting")
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
+    eventually("mc deleted", Duration::from_secs(20), || async {
         let r = c
             .describe_cache_clusters()
             .cache_cluster_id("mc")
             .send()
             .await;
-        if result_code(r) == "CacheClusterNotFound" {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "not deleted");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        let code = result_code(r);
+        (code == "CacheClusterNotFound").then_some(()).ok_or(code)
+    })
+    .await;
     for (id, a) in &left {
         assert!(refused(*a).await, "{id} stopped");
     }
@@ -548,19 +542,19 @@ fn apply_status(cc: &CacheCluster) -> (String, Vec<String>) {
 }
 
 async fn wait_apply_status(c: &Client, id: &str, want: &str) -> CacheCluster {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let cc = describe(c, id).await;
-        if apply_status(&cc).0 == want {
-            return cc;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{id}: {:?}",
-            apply_status(&cc)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        &format!("{id}: parameters {want}"),
+        Duration::from_secs(20),
+        || async {
+            let cc = describe(c, id).await;
+            if apply_status(&cc).0 == want {
+                Ok(cc)
+            } else {
+                Err(apply_status(&cc))
+            }
+        },
+    )
+    .await
 }
 
 /// Stores `value` under `key` and returns memcached's answer line.

@@ -358,7 +358,7 @@ fn json_logs_are_one_object_a_line() {
             "off",
             "--listen",
         ])
-        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg("127.0.0.1:0")
         .arg("--data-dir")
         .arg(dir.path())
         .env("CACHEPLANE_ACCESS_KEY_ID", "AKIDJSON")

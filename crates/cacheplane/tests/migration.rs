@@ -58,17 +58,22 @@ async fn test_migration(c: &Client, id: &str, ep: CustomerNodeEndpoint) -> Strin
         out.replication_group().and_then(|g| g.status()),
         Some("available")
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let events = event_messages(c, id).await;
-        if let Some(m) = events[before..].iter().find(|m| {
-            m.starts_with("Test migration succeeded") || m.starts_with("Test migration failed")
-        }) {
-            return m.clone();
-        }
-        assert!(Instant::now() < deadline, "no outcome: {events:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        "the test migration's outcome",
+        Duration::from_secs(20),
+        || async {
+            let events = event_messages(c, id).await;
+            events[before..]
+                .iter()
+                .find(|m| {
+                    m.starts_with("Test migration succeeded")
+                        || m.starts_with("Test migration failed")
+                })
+                .cloned()
+                .ok_or(events)
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,10 +109,7 @@ async fn test_migration_checks_source_and_target_and_copies_nothing() {
     }
 
     // Each broken prerequisite, named in the failure event.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port");
+    let closed = free_port(); // nothing listens there
     let outcome = test_migration(&c, "mig", endpoint(closed)).await;
     assert!(outcome.contains("cannot be reached"), "{outcome}");
     let auth = Source::start(&["--requirepass", "s3cret-pass"]);
@@ -229,15 +231,15 @@ async fn test_migration_errors() {
 
 /// Waits until the group's events include one that starts with `prefix`; returns it.
 async fn wait_event(c: &Client, id: &str, prefix: &str, max: Duration) -> String {
-    let deadline = Instant::now() + max;
-    loop {
+    eventually(&format!("a '{prefix}' event"), max, || async {
         let events = event_messages(c, id).await;
-        if let Some(m) = events.iter().find(|m| m.starts_with(prefix)) {
-            return m.clone();
-        }
-        assert!(Instant::now() < deadline, "no '{prefix}' event: {events:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        events
+            .iter()
+            .find(|m| m.starts_with(prefix))
+            .cloned()
+            .ok_or(events)
+    })
+    .await
 }
 
 async fn dbsize(url: &str) -> i64 {
@@ -251,19 +253,15 @@ async fn dbsize(url: &str) -> i64 {
 /// Waits until the node at `url` holds `want` keys (a node restarting or loading a sync answers errors
 /// meanwhile).
 async fn wait_dbsize(url: &str, want: i64, max: Duration) {
-    let deadline = Instant::now() + max;
-    loop {
+    eventually(&format!("{url}: {want} keys"), max, || async {
         let n: redis::RedisResult<i64> =
             match redis_conn_with_timeout(url, Duration::from_secs(1)).await {
                 Ok(mut c) => redis::cmd("DBSIZE").query_async(&mut c).await,
                 Err(e) => Err(e),
             };
-        if n.as_ref().ok() == Some(&want) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{url}: {n:?} keys, not {want}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        (n.as_ref().ok() == Some(&want)).then_some(()).ok_or(n)
+    })
+    .await
 }
 
 async fn start(
@@ -429,11 +427,10 @@ async fn migration_moves_every_key_and_survives_a_daemon_restart() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .expect("kill the target primary");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while node_pid(&d, "mig-h-001") == primary_pid {
-        assert!(Instant::now() < deadline, "the primary was not restarted");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the primary restarted", Duration::from_secs(20), || async {
+        node_pid(&d, "mig-h-001") != primary_pid
+    })
+    .await;
     let _: () = redis::cmd("SET")
         .arg("after-kill")
         .arg("1")
@@ -679,10 +676,7 @@ async fn migration_errors_force_and_a_source_that_cannot_be_followed() {
     // A source that passes the checks but cannot be followed — a replica whose own primary is gone (AWS allows
     // pointing a migration at a replica), which refuses every sync (`NOMASTERLINK`): the start is retried, then
     // abandoned, and the group is available with its data.
-    let gone = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port");
+    let gone = free_port(); // nothing listens there
     let slow = Source::start(&["--replicaof", "127.0.0.1", &gone.to_string()]);
     c.start_migration()
         .replication_group_id("mig-f")

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_elasticache::Client;
 use common::*;
@@ -36,15 +36,15 @@ async fn maxmemory(url: &str) -> u64 {
 
 async fn wait_maxmemory(g: &aws_sdk_elasticache::types::ReplicationGroup, want: u64) {
     for (id, _, url) in members_of(g) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let m = maxmemory(&url).await;
-            if m == want {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{id}: maxmemory {m}, not {want}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually(
+            &format!("{id}: maxmemory {want}"),
+            Duration::from_secs(10),
+            || async {
+                let m = maxmemory(&url).await;
+                (m == want).then_some(()).ok_or(m)
+            },
+        )
+        .await;
     }
 }
 
@@ -156,9 +156,7 @@ async fn pending_node_type_waits_for_the_maintenance_window() {
         Some("cache.t3.micro"),
         "not applied yet"
     );
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let g = describe_group(&c, "mod-window").await;
-    assert_eq!(g.status(), Some("available"));
+    let g = wait_available(&c, "mod-window", Duration::from_secs(10)).await;
     wait_maxmemory(&g, micro).await;
     for id in ["mod-window-001", "mod-window-002"] {
         let cc = c
@@ -230,7 +228,7 @@ async fn planned_switchover_loses_no_acknowledged_write() {
     assert_eq!(code(e), "InvalidParameterValue");
 
     let writer = Writer::start(endpoint.clone(), "counter");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    writer.wait_for_more_acks(50).await;
     let out = c
         .modify_replication_group()
         .replication_group_id("mod-switch")
@@ -258,7 +256,7 @@ async fn planned_switchover_loses_no_acknowledged_write() {
         },
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    writer.wait_for_more_acks(50).await;
     let log = writer.stop().await;
     assert_eq!(log.lost(), 0, "no acknowledged write lost");
     let max_acked = log.acks.iter().map(|(_, v)| *v).max().expect("acks");
@@ -377,13 +375,12 @@ async fn automatic_failover_toggle_is_followed_by_the_monitor() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .expect("kill");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while node_pid(&d, "mod-af-002") == pid
-        || !engine::process::is_redis_alive(node_pid(&d, "mod-af-002"))
-    {
-        assert!(Instant::now() < deadline, "not restarted");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("mod-af-002 restarted", Duration::from_secs(20), || async {
+        let now = node_pid(&d, "mod-af-002");
+        now != pid && engine::process::is_redis_alive(now)
+    })
+    .await;
+    // A sleep: what is checked is that nothing (no failover) follows the restart for a while.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = event_messages(&c, "mod-af")
         .await
@@ -458,26 +455,29 @@ async fn every_other_parameter_and_its_errors() {
         .data_dir()
         .join("notifications")
         .join("aws.sns.us-east-1.123456789012.cache-events.jsonl");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = std::fs::read_to_string(&sink).unwrap_or_default();
-        if text.contains("description changed") {
-            let line: serde_json::Value =
-                serde_json::from_str(text.lines().last().expect("line")).expect("json");
-            assert_eq!(line["TopicArn"], topic);
-            assert_eq!(line["ReplicationGroupId"], "mod-misc");
-            break;
-        }
-        assert!(Instant::now() < deadline, "no notification: {text}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let text = eventually(
+        "the notification of the change in the sink",
+        Duration::from_secs(10),
+        || async {
+            let text = std::fs::read_to_string(&sink).unwrap_or_default();
+            if text.contains("description changed") {
+                Ok(text)
+            } else {
+                Err(text)
+            }
+        },
+    )
+    .await;
+    let line: serde_json::Value =
+        serde_json::from_str(text.lines().last().expect("line")).expect("json");
+    assert_eq!(line["TopicArn"], topic);
+    assert_eq!(line["ReplicationGroupId"], "mod-misc");
     c.modify_replication_group()
         .replication_group_id("mod-misc")
         .notification_topic_status("inactive")
         .send()
         .await
         .expect("inactive");
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let before = std::fs::read_to_string(&sink).expect("sink");
     c.modify_replication_group()
         .replication_group_id("mod-misc")
@@ -485,6 +485,7 @@ async fn every_other_parameter_and_its_errors() {
         .send()
         .await
         .expect("modify");
+    // A sleep: what is checked is that nothing reaches the inactive topic's sink for a while.
     tokio::time::sleep(Duration::from_millis(600)).await;
     let after = std::fs::read_to_string(&sink).expect("sink");
     assert!(!after.contains("silent") && after.len() >= before.len());

@@ -62,20 +62,24 @@ async fn member(c: &Client, id: &str) -> CacheCluster {
 
 /// Waits until member `id` reports `status` as its `ParameterApplyStatus`.
 async fn wait_apply_status(c: &Client, id: &str, status: &str) -> CacheCluster {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let m = member(c, id).await;
-        let pg = m.cache_parameter_group().expect("parameter group");
-        if pg.parameter_apply_status() == Some(status) {
-            return m;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{id}: parameter apply status {:?}, not {status}",
-            pg.parameter_apply_status()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        &format!("{id}: parameter apply status {status}"),
+        Duration::from_secs(20),
+        || async {
+            let m = member(c, id).await;
+            let now = m
+                .cache_parameter_group()
+                .expect("parameter group")
+                .parameter_apply_status()
+                .map(str::to_string);
+            if now.as_deref() == Some(status) {
+                Ok(m)
+            } else {
+                Err(now)
+            }
+        },
+    )
+    .await
 }
 
 async fn info_value(url: &str, section: &str, field: &str) -> String {
@@ -94,18 +98,15 @@ async fn info_value(url: &str, section: &str, field: &str) -> String {
 
 /// Waits until `INFO memory` of the node at `url` shows `maxmemory` `want`.
 async fn wait_maxmemory(url: &str, want: u64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let m = info_value(url, "memory", "maxmemory").await;
-        if m == want.to_string() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{url}: maxmemory {m}, not {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        &format!("{url}: maxmemory {want}"),
+        Duration::from_secs(20),
+        || async {
+            let m = info_value(url, "memory", "maxmemory").await;
+            (m == want.to_string()).then_some(()).ok_or(m)
+        },
+    )
+    .await
 }
 
 /// Subscribes to key `key`'s keyspace channel on the node at `url`, then writes the key through `writer`; true
@@ -551,6 +552,7 @@ async fn each_class_of_parameter_takes_effect_on_the_nodes() {
         .query_async(&mut idle)
         .await
         .expect("ping");
+    // A sleep: what is checked is the node's idle timeout itself (20 s, and a margin).
     tokio::time::sleep(Duration::from_secs(23)).await;
     let r: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut idle).await;
     assert!(r.is_err(), "an idle client is closed after 20 s: {r:?}");
@@ -576,42 +578,38 @@ async fn each_class_of_parameter_takes_effect_on_the_nodes() {
         .await
         .expect("reboot");
     // Rebooted: the member is available again, its node answers, and it runs 32 databases.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually("pe-002 back", Duration::from_secs(30), || async {
         let m = member(&c, "pe-002").await;
         let synced = m
             .cache_parameter_group()
             .and_then(|p| p.parameter_apply_status())
             == Some("in-sync");
         if synced && m.cache_cluster_status() == Some("available") {
-            break;
+            Ok(())
+        } else {
+            Err(m)
         }
-        assert!(Instant::now() < deadline, "pe-002 not back: {m:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
     let replica = redis_url(
         member(&c, "pe-002").await.cache_nodes()[0]
             .endpoint()
             .expect("endpoint"),
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let ok = loop {
-        let r: redis::RedisResult<String> = async {
+    let ok = eventually(
+        "32 databases after the reboot",
+        Duration::from_secs(10),
+        || async {
             let mut two = redis::Client::open(replica.as_str())?
                 .get_multiplexed_async_connection()
                 .await?;
-            redis::cmd("SELECT").arg(20).query_async(&mut two).await
-        }
-        .await;
-        match r {
-            Ok(ok) => break ok,
-            Err(e) => assert!(
-                Instant::now() < deadline,
-                "32 databases after the reboot: {e}"
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+            redis::cmd("SELECT")
+                .arg(20)
+                .query_async::<String>(&mut two)
+                .await
+        },
+    )
+    .await;
     assert_eq!(ok, "OK");
     assert_eq!(
         member(&c, "pe-001")

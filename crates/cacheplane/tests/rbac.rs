@@ -266,17 +266,17 @@ async fn users_do_exactly_what_their_access_string_allows() {
     );
     // The same users on a replica.
     let app_r = tls_client_as(&r, &ca, Some("app"), Some(APP_PW));
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !run(&app_r, &["GET", "app:1"])
-        .await
-        .is_ok_and(|v| v.contains("one"))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "app reads on the replica"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        "app reads on the replica",
+        Duration::from_secs(5),
+        || async {
+            match run(&app_r, &["GET", "app:1"]).await {
+                Ok(v) if v.contains("one") => Ok(()),
+                other => Err(other),
+            }
+        },
+    )
+    .await;
     assert!(denied(&app_r, &["GET", "other:1"]).await);
 
     // ModifyUser: live on every node of every group holding the user.
@@ -296,20 +296,19 @@ async fn users_do_exactly_what_their_access_string_allows() {
         denied(&app, &["SET", "other:2", "x"]).await,
         "still not other:*"
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually("user back to active", Duration::from_secs(10), || async {
         let u = c
             .describe_users()
             .user_id("app")
             .send()
             .await
             .expect("users");
-        if u.users()[0].status() == Some("active") {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "user back to active");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        let status = u.users()[0].status().map(str::to_string);
+        (status.as_deref() == Some("active"))
+            .then_some(())
+            .ok_or(status)
+    })
+    .await;
 
     // A user removed from the group is gone from the nodes; a group in use cannot be deleted.
     assert_eq!(
@@ -534,20 +533,19 @@ async fn the_control_planes_own_user_is_never_a_customers() {
 
     // The daemon applies the group's ACL again after its restart: `legacy` leaves the nodes, and the customer's
     // password never becomes the control plane's.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while run(
-        &tls_client_as(&p, &ca, Some("legacy"), Some(LEGACY_PW)),
-        &["PING"],
+    eventually(
+        "the user renamed in the store gone from the node",
+        Duration::from_secs(30),
+        || async {
+            run(
+                &tls_client_as(&p, &ca, Some("legacy"), Some(LEGACY_PW)),
+                &["PING"],
+            )
+            .await
+            .is_err()
+        },
     )
-    .await
-    .is_ok()
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the user renamed in the store is still on the node"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    .await;
     let taken = run(
         &tls_client_as(&p, &ca, Some("cacheplane-admin"), Some(LEGACY_PW)),
         &["PING"],
@@ -566,20 +564,17 @@ async fn the_control_planes_own_user_is_never_a_customers() {
         .send()
         .await
         .expect("test failover");
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let g = describe_group(&c, "reserved").await;
-        let now = current_primary(&g);
-        if g.status() == Some("available") && !now.is_empty() && now != before {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no failover: {:?} primary {now}",
-            g.status()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_group(
+        &c,
+        "reserved",
+        Duration::from_secs(60),
+        "failed over",
+        |g| {
+            let now = current_primary(g);
+            g.status() == Some("available") && !now.is_empty() && now != before
+        },
+    )
+    .await;
     // And a user group change is written again.
     c.modify_user_group()
         .user_group_id("ug-reserved")

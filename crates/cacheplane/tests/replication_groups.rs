@@ -398,25 +398,17 @@ async fn retain_primary_cluster_keeps_the_primary_with_its_data() {
         Some("deleting")
     );
     // As on AWS, the cluster is `deleting` until its node is stopped and its data removed.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        match c
-            .describe_cache_clusters()
+    eventually("the cluster is gone", Duration::from_secs(30), || async {
+        c.describe_cache_clusters()
             .cache_cluster_id("retain-001")
             .send()
             .await
-        {
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_cache_cluster_not_found_fault()) =>
-            {
-                break
-            }
-            _ => {}
-        }
-        assert!(std::time::Instant::now() < deadline, "the cluster is gone");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            .is_err_and(|e| {
+                e.as_service_error()
+                    .is_some_and(|s| s.is_cache_cluster_not_found_fault())
+            })
+    })
+    .await;
     assert!(
         !engine::process::is_redis_alive(*primary_pid),
         "node stopped"

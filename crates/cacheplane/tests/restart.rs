@@ -97,26 +97,23 @@ async fn kill9_while_available_then_restart() {
         .expect("m")
         .clone();
     let url = redis_url(m.read_endpoint().expect("ep"));
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let mut r = loop {
-        // The restarted node may still be loading its data.
-        match redis_conn_with_timeout(&url, Duration::from_secs(1)).await {
-            Ok(r) => break r,
-            Err(e) => assert!(std::time::Instant::now() < deadline, "{url}: {e}"),
+    // The restarted node may still be loading its data (10 s for both waits, as one deadline).
+    let start = std::time::Instant::now();
+    let r = eventually(
+        &format!("a connection to {url}"),
+        Duration::from_secs(10),
+        || redis_conn_with_timeout(&url, Duration::from_secs(1)),
+    )
+    .await;
+    let left = Duration::from_secs(10).saturating_sub(start.elapsed());
+    eventually("the restarted replica synced", left, || {
+        let mut r = r.clone();
+        async move {
+            let v: Option<i64> = r.get("k99").await.unwrap_or(None);
+            (v == Some(99)).then_some(()).ok_or(v)
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    loop {
-        let v: Option<i64> = r.get("k99").await.unwrap_or(None);
-        if v == Some(99) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "restarted replica never synced"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

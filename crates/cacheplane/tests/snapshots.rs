@@ -61,7 +61,7 @@ async fn snapshot_under_writes_restore_copy_delete_and_final_snapshot() {
 
     // A manual snapshot of the group while a writer runs: taken from a replica, the group `snapshotting`.
     let writer = Writer::start(primary.clone(), COUNTER);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    writer.wait_for_more_acks(50).await;
     let out = c
         .create_snapshot()
         .replication_group_id("snap-src")
@@ -80,7 +80,7 @@ async fn snapshot_under_writes_restore_copy_delete_and_final_snapshot() {
         g.status()
     );
     let s = wait_snapshot(&c, "snap-one").await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    writer.wait_for_more_acks(50).await;
     let log = writer.stop().await;
     assert_eq!(log.errors, 0, "writes went on while the snapshot was taken");
     assert_eq!(log.lost(), 0);
@@ -514,22 +514,18 @@ async fn automatic_snapshots_in_the_window_kept_for_the_retention_limit() {
     fill_mixed(&mut p, "a", 1_000).await;
 
     // One automatic snapshot in the window, named as AWS names them.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let first = loop {
-        let a = automated(&c, "auto").await;
-        if let Some(s) = a.iter().find(|s| s.snapshot_status() == Some("available")) {
-            break s.clone();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no automatic snapshot"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let first = eventually("an automatic snapshot", Duration::from_secs(30), || async {
+        automated(&c, "auto")
+            .await
+            .into_iter()
+            .find(|s| s.snapshot_status() == Some("available"))
+    })
+    .await;
     let name = first.snapshot_name().expect("name").to_string();
     assert!(name.starts_with("automatic.auto-"), "{name}");
     assert_eq!(first.snapshot_source(), Some("automated"));
-    // Not a second one the same day (the worker runs every 250 ms).
+    // Not a second one the same day (the worker runs every 250 ms). A sleep: what is checked is that nothing
+    // more is taken for several of the worker's rounds.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(automated(&c, "auto").await.len(), 1, "one a day");
 
@@ -566,21 +562,22 @@ async fn automatic_snapshots_in_the_window_kept_for_the_retention_limit() {
     let name = old_name;
     d.spawn();
     let c = d.client();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let a = automated(&c, "auto").await;
-        let names: Vec<&str> = a.iter().filter_map(|s| s.snapshot_name()).collect();
-        if !names.contains(&name.as_str())
-            && a.iter().any(|s| s.snapshot_status() == Some("available"))
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not pruned: {names:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        &format!("{name} pruned, another available"),
+        Duration::from_secs(30),
+        || async {
+            let a = automated(&c, "auto").await;
+            let names: Vec<String> = a
+                .iter()
+                .filter_map(|s| s.snapshot_name())
+                .map(str::to_string)
+                .collect();
+            let pruned = !names.contains(&name)
+                && a.iter().any(|s| s.snapshot_status() == Some("available"));
+            pruned.then_some(()).ok_or(names)
+        },
+    )
+    .await;
     assert!(!d
         .data_dir()
         .join("snapshots")

@@ -257,7 +257,7 @@ async fn plaintext_to_preferred_to_required_with_writers_running() {
 
     // Step 1: preferred, with a plaintext writer running across the change.
     let plain_writer = Writer::start(format!("redis://{addr}:{port}/"), "plain-counter");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    plain_writer.wait_for_more_acks(50).await;
     let out = modify_transit(&c, "tls-step", Some(true), Some("preferred"))
         .await
         .expect("preferred");
@@ -268,7 +268,7 @@ async fn plaintext_to_preferred_to_required_with_writers_running() {
         g.transit_encryption_mode().map(|m| m.as_str()),
         Some("preferred")
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    plain_writer.wait_for_more_acks(50).await;
     let log = plain_writer.stop().await;
     assert!(!log.acks.is_empty());
     assert_eq!(log.lost(), 0, "no acknowledged write lost");
@@ -305,7 +305,7 @@ async fn plaintext_to_preferred_to_required_with_writers_running() {
 
     // Step 2: required, with a TLS writer running across the change.
     let tls_writer = Writer::start_client(tls_client(&addr, port, &ca), "tls-counter");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tls_writer.wait_for_more_acks(50).await;
     modify_transit(&c, "tls-step", None, Some("required"))
         .await
         .expect("required");

@@ -72,7 +72,7 @@ async fn rolling_upgrade_from_6_2_to_7_0_keeps_data_and_writes() {
     assert_eq!(e.code(), Some("InvalidParameterValue"));
 
     let writer = Writer::start(endpoint.clone(), "counter");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    writer.wait_for_more_acks(50).await;
     let out = c
         .modify_replication_group()
         .replication_group_id("up")
@@ -89,7 +89,7 @@ async fn rolling_upgrade_from_6_2_to_7_0_keeps_data_and_writes() {
         g.status() == Some("available")
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    writer.wait_for_more_acks(50).await;
     let log = writer.stop().await;
     let longest = log.longest_pause();
     eprintln!(

@@ -281,7 +281,7 @@ async fn redis_group_moves_to_valkey_under_a_writer() {
     assert_eq!(still.engine(), Some("redis"));
 
     let writer = Writer::start(endpoint.clone(), "counter");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    writer.wait_for_more_acks(50).await;
     let out = c
         .modify_replication_group()
         .replication_group_id("mv")
@@ -299,7 +299,7 @@ async fn redis_group_moves_to_valkey_under_a_writer() {
         g.status() == Some("available")
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    writer.wait_for_more_acks(50).await;
     let log = writer.stop().await;
     eprintln!(
         "redis → valkey: longest write pause {:?}, {} acknowledged, {} lost",
