@@ -7,7 +7,7 @@
 //!   fit in the node groups kept; their slots are spread evenly over those kept, then their nodes stopped;
 //! - rebalance (the same count): AWS's "uniformly distributed. Nothing to do." when already even.
 
-use wire::input::ModifyReplicationGroupShardConfiguration;
+use wire::input::{ModifyReplicationGroupShardConfiguration, ReshardingConfiguration};
 use wire::output;
 
 use crate::error::{combination, invalid, ControlError, Result};
@@ -25,44 +25,7 @@ impl Control {
         &self,
         input: ModifyReplicationGroupShardConfiguration,
     ) -> Result<output::ReplicationGroup> {
-        if !input.apply_immediately {
-            return Err(invalid(
-                "ApplyImmediately=false is not supported for ModifyReplicationGroupShardConfiguration: the only \
-                 permitted value is true.",
-            ));
-        }
-        let g = self
-            .state()
-            .replication_group(&input.replication_group_id)
-            .cloned()
-            .ok_or_else(|| {
-                ControlError::ReplicationGroupNotFound(rules::shown(&input.replication_group_id))
-            })?;
-        if g.cluster_mode != ClusterMode::Enabled {
-            return Err(invalid(
-                "Operation is only applicable for cluster mode enabled replication groups.",
-            ));
-        }
-        if g.status != GroupStatus::Available {
-            return Err(ControlError::InvalidReplicationGroupState {
-                id: g.id.clone(),
-                status: g.status.as_str().into(),
-            });
-        }
-        let count = input.node_group_count;
-        if count < 1 {
-            return Err(invalid(format!(
-                "Invalid NodeGroupCount {count}: a replication group keeps at least 1 node group."
-            )));
-        }
-        if count as usize > MAX_SHARDS {
-            return Err(ControlError::NodeGroupsPerReplicationGroupQuotaExceeded(
-                format!(
-                "A replication group has at most {MAX_SHARDS} node groups; {count} were asked for."
-            ),
-            ));
-        }
-        let count = count as usize;
+        let (g, count) = self.group_to_reshard(&input)?;
         let current = g.shards.len();
         let remove = input.node_groups_to_remove.clone().map(|l| l.0);
         let retain = input.node_groups_to_retain.clone().map(|l| l.0);
@@ -109,16 +72,7 @@ impl Control {
         if count > current {
             events.extend(self.add_shards(&st, &mut g, count - current, &input, t)?);
         }
-        let ranges: Vec<Vec<(u16, u16)>> = g.shards.iter().map(|s| s.slots.clone()).collect();
-        let kept: Vec<bool> = g.shards.iter().map(|s| !removed.contains(&s.id)).collect();
-        let moves: Vec<SlotMove> = crate::rules::slots::rebalance(&ranges, &kept)
-            .into_iter()
-            .map(|m| SlotMove {
-                from: g.shards[m.from].id.clone(),
-                to: g.shards[m.to].id.clone(),
-                ranges: m.ranges,
-            })
-            .collect();
+        let moves = slot_moves(&g, &removed);
         if moves.is_empty() && count == current {
             return Err(ControlError::GroupStateMessage(
                 "Slots in the replication group are uniformly distributed. Nothing to do.".into(),
@@ -146,6 +100,52 @@ impl Control {
         drop(st);
         self.wake();
         Ok(self.view_group(&g))
+    }
+
+    /// The group the request names, as it is now (cluster mode enabled, `available`), and the checked
+    /// `NodeGroupCount`.
+    fn group_to_reshard(
+        &self,
+        input: &ModifyReplicationGroupShardConfiguration,
+    ) -> Result<(ReplicationGroup, usize)> {
+        if !input.apply_immediately {
+            return Err(invalid(
+                "ApplyImmediately=false is not supported for ModifyReplicationGroupShardConfiguration: the only \
+                 permitted value is true.",
+            ));
+        }
+        let g = self
+            .state()
+            .replication_group(&input.replication_group_id)
+            .cloned()
+            .ok_or_else(|| {
+                ControlError::ReplicationGroupNotFound(rules::shown(&input.replication_group_id))
+            })?;
+        if g.cluster_mode != ClusterMode::Enabled {
+            return Err(invalid(
+                "Operation is only applicable for cluster mode enabled replication groups.",
+            ));
+        }
+        if g.status != GroupStatus::Available {
+            return Err(ControlError::InvalidReplicationGroupState {
+                id: g.id.clone(),
+                status: g.status.as_str().into(),
+            });
+        }
+        let count = input.node_group_count;
+        if count < 1 {
+            return Err(invalid(format!(
+                "Invalid NodeGroupCount {count}: a replication group keeps at least 1 node group."
+            )));
+        }
+        if count as usize > MAX_SHARDS {
+            return Err(ControlError::NodeGroupsPerReplicationGroupQuotaExceeded(
+                format!(
+                "A replication group has at most {MAX_SHARDS} node groups; {count} were asked for."
+            ),
+            ));
+        }
+        Ok((g, count as usize))
     }
 
     /// The node groups a scale-in removes: `NodeGroupsToRemove`, or all but `NodeGroupsToRetain`.
@@ -254,25 +254,7 @@ impl Control {
                 "node group larger than allowed".into(),
             ));
         }
-        // Configurations naming existing node groups are about those (AWS lets them be listed); the others describe
-        // new ones.
-        let configs: Vec<_> = input
-            .resharding_configuration
-            .iter()
-            .flatten()
-            .filter(|c| {
-                c.node_group_id
-                    .as_deref()
-                    .is_none_or(|id| g.shard(id).is_none())
-            })
-            .cloned()
-            .collect();
-        if configs.len() > n {
-            return Err(combination(format!(
-                "ReshardingConfiguration describes {} new node groups; NodeGroupCount adds {n}.",
-                configs.len()
-            )));
-        }
+        let configs = new_shard_configs(g, n, input)?;
         check_node_quota(st, n * size)?;
         // A new node receives its share of the data: at most what one primary holds now.
         let holds = g
@@ -302,38 +284,9 @@ impl Control {
             let config = configs.get(i);
             let id = match config.and_then(|c| c.node_group_id.clone()) {
                 Some(id) => id,
-                None => loop {
-                    let candidate = format!("{next:04}");
-                    next += 1;
-                    if g.shard(&candidate).is_none() && !given.contains(&candidate) {
-                        given.push(candidate.clone());
-                        break candidate;
-                    }
-                },
+                None => free_shard_id(g, &mut next, &mut given),
             };
-            let zones: Vec<String> = match config
-                .and_then(|c| c.preferred_availability_zones.clone())
-            {
-                Some(z) if !z.is_empty() => {
-                    if z.len() != size {
-                        return Err(combination(format!(
-                            "Node group {id} has {} PreferredAvailabilityZones; its {size} nodes need one each.",
-                            z.len()
-                        )));
-                    }
-                    if let Some(bad) = z.iter().find(|az| !allowed.contains(az)) {
-                        return Err(invalid(format!(
-                            "Invalid availability zone '{}': the group's cache subnet group has subnets in {}.",
-                            rules::shown(bad),
-                            allowed.join(", ")
-                        )));
-                    }
-                    z
-                }
-                _ => (0..size)
-                    .map(|k| allowed[(i + k) % allowed.len()].clone())
-                    .collect(),
-            };
+            let zones = new_shard_zones(config, &id, i, size, &allowed)?;
             let mut members = Vec::with_capacity(size);
             for (k, zone) in zones.into_iter().enumerate() {
                 let cluster_id = format!("{}-{id}-{:03}", g.id, k + 1);
@@ -367,4 +320,92 @@ impl Control {
         }
         Ok(events)
     }
+}
+
+/// The slot moves that leave the node groups kept (all but `removed`) with even shares of the slots.
+fn slot_moves(g: &ReplicationGroup, removed: &[String]) -> Vec<SlotMove> {
+    let ranges: Vec<Vec<(u16, u16)>> = g.shards.iter().map(|s| s.slots.clone()).collect();
+    let kept: Vec<bool> = g.shards.iter().map(|s| !removed.contains(&s.id)).collect();
+    crate::rules::slots::rebalance(&ranges, &kept)
+        .into_iter()
+        .map(|m| SlotMove {
+            from: g.shards[m.from].id.clone(),
+            to: g.shards[m.to].id.clone(),
+            ranges: m.ranges,
+        })
+        .collect()
+}
+
+/// The `ReshardingConfiguration` entries that describe new node groups (at most `n`): configurations naming
+/// existing node groups are about those (AWS lets them be listed); the others describe new ones.
+fn new_shard_configs(
+    g: &ReplicationGroup,
+    n: usize,
+    input: &ModifyReplicationGroupShardConfiguration,
+) -> Result<Vec<ReshardingConfiguration>> {
+    let configs: Vec<_> = input
+        .resharding_configuration
+        .iter()
+        .flatten()
+        .filter(|c| {
+            c.node_group_id
+                .as_deref()
+                .is_none_or(|id| g.shard(id).is_none())
+        })
+        .cloned()
+        .collect();
+    if configs.len() > n {
+        return Err(combination(format!(
+            "ReshardingConfiguration describes {} new node groups; NodeGroupCount adds {n}.",
+            configs.len()
+        )));
+    }
+    Ok(configs)
+}
+
+/// The next free node group id (`0001`, `0002`, … from `next`), neither the group's nor one `given`; it is added to
+/// `given`.
+fn free_shard_id(g: &ReplicationGroup, next: &mut u32, given: &mut Vec<String>) -> String {
+    loop {
+        let candidate = format!("{:04}", *next);
+        *next += 1;
+        if g.shard(&candidate).is_none() && !given.contains(&candidate) {
+            given.push(candidate.clone());
+            break candidate;
+        }
+    }
+}
+
+/// The zones of new node group `id` (the `i`th new one, of `size` nodes): its configuration's
+/// `PreferredAvailabilityZones`, or the `allowed` zones in turn.
+fn new_shard_zones(
+    config: Option<&ReshardingConfiguration>,
+    id: &str,
+    i: usize,
+    size: usize,
+    allowed: &[String],
+) -> Result<Vec<String>> {
+    Ok(
+        match config.and_then(|c| c.preferred_availability_zones.clone()) {
+            Some(z) if !z.is_empty() => {
+                if z.len() != size {
+                    return Err(combination(format!(
+                        "Node group {id} has {} PreferredAvailabilityZones; its {size} nodes need one each.",
+                        z.len()
+                    )));
+                }
+                if let Some(bad) = z.iter().find(|az| !allowed.contains(az)) {
+                    return Err(invalid(format!(
+                        "Invalid availability zone '{}': the group's cache subnet group has subnets in {}.",
+                        rules::shown(bad),
+                        allowed.join(", ")
+                    )));
+                }
+                z
+            }
+            _ => (0..size)
+                .map(|k| allowed[(i + k) % allowed.len()].clone())
+                .collect(),
+        },
+    )
 }

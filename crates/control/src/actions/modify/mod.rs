@@ -3,21 +3,69 @@
 //! window unless `ApplyImmediately=true` (see [`due_for_window`]); everything else applies at once: the group
 //! turns `modifying` and its worker does the work on the nodes (`maxmemory`, a planned switchover, the monitor's
 //! failover setting, a rolling engine upgrade), then `available`.
+//!
+//! Each concern is a step over a [`Draft`] (its own file below), run in the order that decides which error a bad
+//! request gets.
 
 mod cluster_mode;
+mod engine;
+mod failover;
+mod log_delivery;
+mod network;
+mod node_type;
+mod notifications;
+mod parameters;
+mod pending;
+mod security;
+mod windows;
 
-use crate::rules::topic_arn;
-use crate::rules::versions::version_cmp;
-use crate::rules::windows::upgrade_ends;
 use wire::input::ModifyReplicationGroup;
 use wire::output;
 
 use crate::error::not_yet;
 use crate::error::{combination, invalid, ControlError, Result};
-use crate::model::{GroupStatus, NewEvent, Notification, ReplicationGroup};
-use crate::rules::node_types;
-use crate::rules::{self, DailyWindow, WeeklyWindow};
+use crate::model::{GroupStatus, NewEvent, ReplicationGroup};
+use crate::rules;
 use crate::{now, Control};
+
+/// The group as the request leaves it, built step by step: the changed copy, one event per change, and whether
+/// the group's worker has work on the nodes (then the group turns `modifying`).
+pub(super) struct Draft {
+    pub(super) g: ReplicationGroup,
+    pub(super) events: Events,
+    pub(super) work: bool,
+}
+
+/// The events of one modification, each told as a change of the group.
+pub(super) struct Events {
+    id: String,
+    list: Vec<NewEvent>,
+}
+
+impl Events {
+    /// Records one change (`what`), as "Modified replication group <id>: <what>".
+    pub(super) fn push(&mut self, what: impl Into<String>) {
+        let what = what.into();
+        self.list.push(NewEvent::group(
+            &self.id,
+            format!("Modified replication group {}: {what}", self.id),
+        ));
+    }
+}
+
+impl Draft {
+    /// A draft of `current`, with nothing changed yet.
+    fn of(current: &ReplicationGroup) -> Self {
+        Self {
+            g: current.clone(),
+            events: Events {
+                id: current.id.clone(),
+                list: Vec::new(),
+            },
+            work: false,
+        }
+    }
+}
 
 impl Control {
     /// `ModifyReplicationGroup`.
@@ -35,35 +83,45 @@ impl Control {
         input: ModifyReplicationGroup,
         vessel: bool,
     ) -> Result<output::ReplicationGroup> {
-        // AWS's rule: every log delivery change is applied immediately, and says so.
-        if input
-            .log_delivery_configurations
-            .as_ref()
-            .is_some_and(|l| !l.is_empty())
-            && input.apply_immediately != Some(true)
-        {
-            return Err(invalid(
-                "To modify the log delivery configuration, set the apply-immediately parameter to true.",
-            ));
+        check_request(&input)?;
+        let (key, current) = self.group_to_modify(&input, vessel)?;
+        if let Some(changed) = self.change_cluster_mode(&current, &input).await? {
+            return Ok(changed);
         }
-        if matches!(
-            input.durability.as_deref(),
-            Some("async") | Some("sync") | Some("disabled")
-        ) {
-            return Err(invalid(
-                "Durability: only 'default' is available (replication is asynchronous, with an append-only file on every node).",
-            ));
-        }
-        if input
-            .cache_security_group_names
-            .as_ref()
-            .is_some_and(|c| !c.is_empty())
-        {
-            return Err(combination(
-                "CacheSecurityGroupNames are for EC2-Classic clusters; Cacheplane groups run as in a VPC: use SecurityGroupIds.",
-            ));
-        }
+        cluster_mode_rules(&current, &input)?;
+        let apply_now = input.apply_immediately.unwrap_or(false);
+        let mut d = Draft::of(&current);
 
+        check_node_group(&d.g, &input)?;
+        change_description(&mut d, &input)?;
+        self.change_transit_encryption(&mut d, &input)?;
+        let users = self.change_user_groups(&mut d, &input)?;
+        security::change_auth(&mut d, &input, &users)?;
+        let (af, maz) = failover::change_failover(&mut d, &input)?;
+        failover::switchover(&mut d, &input, af || maz)?;
+        windows::change_windows(&mut d, &input)?;
+        windows::change_snapshots(&mut d, &input)?;
+        security::change_security_groups(&mut d, &input)?;
+        engine::change_auto_minor_version_upgrade(&mut d, &input);
+        log_delivery::change_log_delivery(&mut d, &input)?;
+        self.change_parameter_group(&mut d, &input)?;
+        notifications::change_notification(&mut d, &input)?;
+        network::change_ip_discovery(&mut d, &input)?;
+        let mut pending = self.requested_engine_version(&d.g, &input)?;
+        self.requested_node_type(&d.g, &input, &mut pending).await?;
+        self.apply_or_wait(&mut d, &input, pending, apply_now)
+            .await?;
+
+        self.save_modified(&key, &current, d)
+    }
+
+    /// The group the request names, as it is now: it must exist (as a group, or as a standalone cluster's vessel)
+    /// and be `available`. Returns it with its key.
+    fn group_to_modify(
+        &self,
+        input: &ModifyReplicationGroup,
+        vessel: bool,
+    ) -> Result<(String, ReplicationGroup)> {
         let key = input.replication_group_id.to_ascii_lowercase();
         let current = self
             .state()
@@ -86,588 +144,33 @@ impl Control {
                 status: current.status.as_str().into(),
             });
         }
-        if let Some(changed) = self.change_cluster_mode(&current, &input).await? {
-            return Ok(changed);
-        }
-        cluster_mode_rules(&current, &input)?;
-        let apply_now = input.apply_immediately.unwrap_or(false);
-        let mut g = current.clone();
-        let mut events: Vec<String> = Vec::new();
-        let mut work = false;
+        Ok((key, current))
+    }
 
-        if let Some(ng) = input.node_group_id.as_deref() {
-            if g.shard(ng).is_none() {
-                return Err(ControlError::NodeGroupNotFound(format!(
-                    "Node group {} not found in replication group {}: a group with cluster mode disabled has one node group, 0001.",
-                    rules::shown(ng),
-                    g.id
-                )));
-            }
-        }
-        if let Some(d) = &input.replication_group_description {
-            rules::text("ReplicationGroupDescription", d)?;
-            if d.chars().count() > 255 {
-                return Err(invalid(
-                    "ReplicationGroupDescription must be at most 255 characters long.",
-                ));
-            }
-            if *d != g.description {
-                g.description = d.clone();
-                events.push("description changed".into());
-            }
-        }
-
-        // TLS in transit: applied at once, node by node without a restart (`CONFIG SET`), status `modifying`
-        // until every node listens as the mode says.
-        if let Some(next) = crate::rules::security::transit_change(
-            g.transit_encryption,
-            input.transit_encryption_enabled,
-            input.transit_encryption_mode.as_deref(),
-        )? {
-            if next.is_some() {
-                if g.engine_version_triple() < (7, 0, 5) {
-                    return Err(invalid(format!(
-                        "In-transit encryption can be changed on an existing group from engine version 7.0.5; \
-                         {} runs {}. Upgrade the engine first.",
-                        g.id, g.engine_version
-                    )));
-                }
-                crate::rules::security::tls_possible(
-                    &self.inner.settings.binaries,
-                    &g.engine,
-                    &g.engine_version,
-                    g.port,
-                    g.dual_stack.is_some(),
-                )?;
-            }
-            if g.migration.is_some() {
-                return Err(combination(
-                    "In-transit encryption cannot be changed while the group is a migration target.",
-                ));
-            }
-            if !g.user_group_ids.is_empty() {
-                return Err(combination(
-                    "Modification of transit encryption is not supported for access control enabled clusters.",
-                ));
-            }
-            if next.is_none() && g.auth.as_ref().is_some_and(|a| !a.hashes.is_empty()) {
-                return Err(combination(
-                    "In-transit encryption cannot be turned off while the group has an AUTH token: AUTH tokens need TLS.",
-                ));
-            }
-            events.push(match next {
-                Some(m) => format!("transit encryption mode set to {}", m.as_str()),
-                None => "transit encryption disabled".into(),
-            });
-            g.transit_encryption = next;
-            g.pending_transit = Some((next.is_some(), next.map(|m| m.as_str().to_string())));
-            work = true;
-        }
-
-        // User groups: the nodes' ACL users become exactly the attached groups' users.
-        let mut user_groups = g.user_group_ids.clone();
-        if input.remove_user_groups == Some(true) {
-            user_groups.clear();
-        }
-        for id in input.user_group_ids_to_remove.iter().flatten() {
-            if !g.user_group_ids.contains(id) {
-                return Err(invalid(format!(
-                    "User group {} is not attached to {}.",
-                    rules::shown(id),
-                    g.id
-                )));
-            }
-            user_groups.retain(|u| u != id);
-        }
-        let adding: Vec<String> = input
-            .user_group_ids_to_add
-            .iter()
-            .flatten()
-            .filter(|id| !user_groups.contains(id))
-            .cloned()
-            .collect();
-        user_groups.extend(adding.iter().cloned());
-        let groups_changed = user_groups != g.user_group_ids;
-        if groups_changed {
-            let st = self.state();
-            self.check_user_groups_for(&st, &user_groups, g.transit_encryption, &g.engine_version)?;
-            if !adding.is_empty()
-                && g.auth.as_ref().is_some_and(|a| !a.hashes.is_empty())
-                && input.auth_token_update_strategy.as_deref() != Some("DELETE")
-            {
-                return Err(combination(
-                    "This group uses AUTH tokens: move it to user groups with AuthTokenUpdateStrategy=DELETE together with UserGroupIdsToAdd.",
-                ));
-            }
-            g.acl = st.acl_of(&user_groups);
-            drop(st);
-            events.push(if user_groups.is_empty() {
-                "user groups removed".to_string()
-            } else {
-                format!("user groups set to {}", user_groups.join(", "))
-            });
-            let removed: Vec<String> = g
-                .user_group_ids
-                .iter()
-                .filter(|u| !user_groups.contains(u))
-                .cloned()
-                .collect();
-            g.pending_user_groups = Some((adding.clone(), removed));
-            g.user_group_ids = user_groups.clone();
-            work = true;
-        }
-        if input.auth_token.is_some() && !g.user_group_ids.is_empty() {
-            return Err(combination(
-                "AuthToken cannot be set on a group with user groups; to move back to AUTH tokens, give AuthTokenUpdateStrategy=SET with RemoveUserGroups=true.",
-            ));
-        }
-
-        // AUTH tokens: applied at once to every node's `default` user (`ACL SETUSER`), status `modifying` and
-        // `AuthTokenStatus` until done.
-        if let Some(next) = crate::rules::security::auth_change(
-            g.auth.as_ref(),
-            input.auth_token.as_ref().map(|t| t.0.as_str()),
-            input.auth_token_update_strategy.as_deref(),
-            g.transit_encryption.is_some(),
-            !adding.is_empty(),
-            groups_changed && user_groups.is_empty(),
-        )? {
-            events.push(match next.as_ref().and_then(|a| a.status.as_deref()) {
-                Some("SETTING") => "AUTH token set".to_string(),
-                Some(_) => "AUTH token rotated".to_string(),
-                None => "AUTH tokens removed".to_string(),
-            });
-            g.auth = next;
-            work = true;
-        }
-
-        // Automatic failover and Multi-AZ, checked on the settings they lead to.
-        let af = input
-            .automatic_failover_enabled
-            .unwrap_or(g.automatic_failover);
-        let maz = input.multi_az_enabled.unwrap_or(g.multi_az);
-        // Every shard needs a replica to fail over to.
-        let replicas = g
-            .shards
-            .iter()
-            .map(|s| s.replicas().count())
-            .min()
-            .unwrap_or(0);
-        if af && !g.automatic_failover && replicas == 0 {
-            return Err(combination(
-                "Replication group must have at least one read replica to enable autofailover.",
-            ));
-        }
-        if maz && !af {
-            return Err(combination(
-                "Multi-AZ requires automatic failover: set AutomaticFailoverEnabled to true (or disable Multi-AZ).",
-            ));
-        }
-        if maz && !g.multi_az {
-            if replicas == 0 {
-                return Err(combination(
-                    "Multi-AZ needs at least one read replica in the replication group.",
-                ));
-            }
-            if g.cache_node_type.starts_with("cache.t1.") {
-                return Err(invalid("Multi-AZ is not supported on T1 node types."));
-            }
-        }
-        if af != g.automatic_failover {
-            g.failover_transition = Some(if af { "enabling" } else { "disabling" }.into());
-            g.automatic_failover = af;
-            events.push(format!(
-                "automatic failover {}",
-                if af { "enabled" } else { "disabled" }
-            ));
-            work = true;
-        }
-        if maz != g.multi_az {
-            g.multi_az = maz;
-            events.push(format!(
-                "Multi-AZ {}",
-                if maz { "enabled" } else { "disabled" }
-            ));
-        }
-
-        // A planned switchover; AWS allows it only with automatic failover and Multi-AZ off.
-        if let Some(p) = &input.primary_cluster_id {
-            let p = p.to_ascii_lowercase();
-            if g.member(&p).is_none() {
-                return Err(invalid(format!(
-                    "PrimaryClusterId {}: no such member in replication group {}.",
-                    rules::shown(&p),
-                    g.id
-                )));
-            }
-            if af || maz {
-                return Err(combination(
-                    "PrimaryClusterId can be set only when automatic failover and Multi-AZ are disabled; with them on, use TestFailover.",
-                ));
-            }
-            if !g.is_primary(&p) {
-                events.push(format!("switchover to primary {p} requested"));
-                if let Some(s) = g.shards.iter_mut().find(|s| s.member(&p).is_some()) {
-                    s.switchover_to = Some(p);
-                }
-                work = true;
-            }
-        }
-
-        // Windows and snapshot settings.
-        let maintenance = match &input.preferred_maintenance_window {
-            Some(w) => WeeklyWindow::parse(w)?,
-            None => WeeklyWindow::parse(&g.preferred_maintenance_window)?,
-        };
-        let snapshot = match &input.snapshot_window {
-            Some(w) => DailyWindow::parse(w)?,
-            None => DailyWindow::parse(&g.snapshot_window)?,
-        };
-        if (input.preferred_maintenance_window.is_some() || input.snapshot_window.is_some())
-            && maintenance.overlaps_daily(&snapshot)
-        {
-            return Err(combination(
-                "The snapshot window and maintenance window must not overlap.",
-            ));
-        }
-        if maintenance.format() != g.preferred_maintenance_window {
-            g.preferred_maintenance_window = maintenance.format();
-            events.push(format!(
-                "maintenance window set to {}",
-                g.preferred_maintenance_window
-            ));
-        }
-        if snapshot.format() != g.snapshot_window {
-            g.snapshot_window = snapshot.format();
-            events.push(format!("snapshot window set to {}", g.snapshot_window));
-        }
-        if let Some(n) = input.snapshot_retention_limit {
-            if !(0..=35).contains(&n) {
-                return Err(invalid(format!(
-                    "Invalid SnapshotRetentionLimit {n}: it must be between 0 and 35 days."
-                )));
-            }
-            if n != g.snapshot_retention_limit {
-                g.snapshot_retention_limit = n;
-                events.push(format!("snapshot retention limit set to {n}"));
-            }
-        }
-        if let Some(c) = &input.snapshotting_cluster_id {
-            let c = c.to_ascii_lowercase();
-            if g.member(&c).is_none() {
-                return Err(invalid(format!(
-                    "SnapshottingClusterId {}: no such member in replication group {}.",
-                    rules::shown(&c),
-                    g.id
-                )));
-            }
-            if g.snapshotting_cluster_id.as_deref() != Some(c.as_str()) {
-                events.push(format!("snapshotting cluster set to {c}"));
-                g.snapshotting_cluster_id = Some(c);
-            }
-        }
-
-        if let Some(sgs) = &input.security_group_ids {
-            for sg in sgs {
-                rules::security_group_id(sg)?;
-            }
-            if *sgs != g.security_group_ids {
-                g.security_group_ids = sgs.clone();
-                events.push(format!("security groups set to {}", sgs.join(", ")));
-            }
-        }
-        if let Some(v) = input.auto_minor_version_upgrade {
-            if v != g.auto_minor_version_upgrade {
-                g.auto_minor_version_upgrade = v;
-                events.push(format!("auto minor version upgrade set to {v}"));
-            }
-        }
-        if let Some(requests) = input
-            .log_delivery_configurations
-            .as_deref()
-            .filter(|l| !l.is_empty())
-        {
-            let next = crate::rules::log_delivery::apply(
-                &g.log_delivery,
-                requests,
-                &g.engine,
-                &g.engine_version,
-            )?;
-            for l in &next {
-                if g.log_delivery.iter().all(|c| c != l) {
-                    events.push(format!(
-                        "{} delivery to {} {} ({}): {}",
-                        l.log_type, l.destination_type, l.destination, l.format, l.status
-                    ));
-                }
-            }
-            g.log_delivery = next;
-        }
-        if let Some(p) = &input.cache_parameter_group_name {
-            // The family the group runs after this request: a new engine version's, when one is asked for.
-            let (engine, version) = match &input.engine_version {
-                Some(v) => (
-                    input.engine.clone().unwrap_or_else(|| g.engine.clone()),
-                    self.inner
-                        .settings
-                        .resolve_version(input.engine.as_deref().unwrap_or(&g.engine), v)?
-                        .version
-                        .clone(),
-                ),
-                None => (g.engine.clone(), g.engine_version.clone()),
-            };
-            let pg = self.usable_parameter_group(p, &engine, &version)?;
-            let current = self
-                .parameter_group(&g.cache_parameter_group)
-                .is_some_and(|c| c.cluster_enabled());
-            if pg.cluster_enabled() != current {
-                return Err(combination(
-                    "The parameter cluster-enabled has a different value in the requested parameter group than the \
-                     current parameter group. This parameter value cannot be changed for a cache cluster.",
-                ));
-            }
-            if (engine.as_str(), version.as_str()) != (g.engine.as_str(), g.engine_version.as_str())
-                && crate::rules::versions::parameter_group_family(&engine, &version)
-                    != crate::rules::versions::parameter_group_family(&g.engine, &g.engine_version)
-            {
-                // Taken when the upgrade to the new family ends.
-                g.next_parameter_group = Some(pg.name);
-            } else if pg.name != g.cache_parameter_group {
-                events.push(format!(
-                    "cache parameter group changed from {} to {}",
-                    g.cache_parameter_group, pg.name
-                ));
-                g.cache_parameter_group = pg.name;
-            }
-        } else if let Some(v) = &input.engine_version {
-            // A customer's own group is not swapped for a default one by an upgrade to another family.
-            let engine = input.engine.as_deref().unwrap_or(&g.engine);
-            let to = self.inner.settings.resolve_version(engine, v)?;
-            if !g.cache_parameter_group.starts_with("default.")
-                && crate::rules::versions::parameter_group_family(engine, &to.version)
-                    != crate::rules::versions::parameter_group_family(&g.engine, &g.engine_version)
-            {
-                return Err(combination(format!(
-                    "Replication group {} uses its own parameter group {} (family {}); engine {engine} {} needs a \
-                     parameter group of family {}: name one in CacheParameterGroupName.",
-                    g.id,
-                    g.cache_parameter_group,
-                    crate::rules::versions::parameter_group_family(&g.engine, &g.engine_version),
-                    to.version,
-                    crate::rules::versions::parameter_group_family(engine, &to.version)
-                )));
-            }
-        }
-
-        // Notifications.
-        {
-            let (arn, status) = (
-                &input.notification_topic_arn,
-                &input.notification_topic_status,
-            );
-            {
-                let active = match status.as_deref() {
-                    None => None,
-                    Some("active") => Some(true),
-                    Some("inactive") => Some(false),
-                    Some(other) => {
-                        return Err(invalid(format!(
-                            "Invalid NotificationTopicStatus '{}': use active or inactive.",
-                            rules::shown(other)
-                        )))
-                    }
-                };
-                let next = match (arn, &g.notification) {
-                    (Some(a), _) => {
-                        topic_arn(a)?;
-                        Some(Notification {
-                            topic_arn: a.clone(),
-                            active: active.unwrap_or(true),
-                        })
-                    }
-                    (None, Some(n)) => Some(Notification {
-                        topic_arn: n.topic_arn.clone(),
-                        active: active.unwrap_or(n.active),
-                    }),
-                    (None, None) if active.is_some() => {
-                        return Err(combination(
-                            "NotificationTopicStatus needs a NotificationTopicArn: the group has no topic.",
-                        ))
-                    }
-                    (None, None) => None,
-                };
-                if next != g.notification {
-                    if let Some(n) = &next {
-                        events.push(format!(
-                            "notification topic {} is {}",
-                            n.topic_arn,
-                            n.status()
-                        ));
-                    }
-                    g.notification = next;
-                }
-            }
-        }
-
-        // IP discovery: the address family the nodes follow each other over and are reported at. AWS allows
-        // IPv6 only on dual-stack groups; the move is rolling (see the reconciler's discovery step).
-        if let Some(d) = input.ip_discovery.as_deref() {
-            let want = d == "ipv6";
-            match &mut g.dual_stack {
-                None if want => {
-                    return Err(combination(format!(
-                        "IpDiscovery ipv6 needs a replication group with NetworkType dual_stack; {} was created with NetworkType ipv4 (create the group with NetworkType dual_stack to use IPv6).",
-                        g.id
-                    )))
-                }
-                Some(ds) if ds.ipv6_discovery != want => {
-                    ds.ipv6_discovery = want;
-                    events.push(format!(
-                        "IP discovery changing to {d} (replicas first, one at a time)"
-                    ));
-                    work = true;
-                }
-                _ => {}
-            }
-        }
-
-        // Engine and version: only upward; a newer version is a rolling replacement. The engine may move from
-        // Redis OSS to Valkey (AWS's cross-engine upgrade, named with the Valkey version), never back: a Redis
-        // node cannot replicate from a Valkey one, whose files are of a newer format.
-        let target_engine = match input.engine.as_deref() {
-            None => g.engine.clone(),
-            Some(e) => {
-                let e = self.inner.settings.engine_named(Some(e))?;
-                if e == "memcached" {
-                    return Err(invalid(
-                        "Replication groups are for redis and valkey; memcached runs as a cache cluster (CreateCacheCluster).",
-                    ));
-                }
-                if e != g.engine {
-                    if !(g.engine == "redis" && e == "valkey") {
-                        return Err(combination(format!(
-                            "Engine cannot be changed from {} to {e}: the only engine change possible is from redis to valkey.",
-                            g.engine
-                        )));
-                    }
-                    if input.engine_version.is_none() {
-                        return Err(combination(
-                            "Changing the engine from redis to valkey needs the Valkey EngineVersion to move to.",
-                        ));
-                    }
-                }
-                e
-            }
-        };
-        let mut pending = g.pending.clone();
-        if let Some(v) = &input.engine_version {
-            let b = self.inner.settings.resolve_version(&target_engine, v)?;
-            let cross = target_engine != g.engine;
-            let cmp = if cross {
-                std::cmp::Ordering::Greater
-            } else {
-                version_cmp(&b.version, &g.engine_version)
-            };
-            if cmp == std::cmp::Ordering::Less {
-                return Err(invalid(format!(
-                    "Engine version {} is lower than the group's {}: a downgrade is not possible; create a new replication group instead.",
-                    b.version, g.engine_version
-                )));
-            }
-            if g.transit_encryption.is_some() && !b.tls {
-                return Err(invalid(format!(
-                    "Engine version {} has no TLS support here, and {} uses in-transit encryption.",
-                    b.version, g.id
-                )));
-            }
-            if cmp == std::cmp::Ordering::Greater {
-                pending.engine_version = Some(b.version.clone());
-                pending.engine = cross.then(|| target_engine.clone());
-            } else {
-                pending.engine_version = None;
-                pending.engine = None;
-            }
-        }
-
-        // Node type: a new maxmemory on every node, no restart.
-        if let Some(t) = &input.cache_node_type {
-            let Some(bytes) = node_types::maxmemory(t) else {
-                return Err(invalid(format!(
-                    "Invalid CacheNodeType '{}': no such cache node type.",
-                    rules::shown(t)
-                )));
-            };
-            if t.starts_with("cache.r6gd.") {
-                return Err(not_yet(
-                    "CacheNodeType (r6gd)",
-                    "data tiering, which r6gd node types require",
-                ));
-            }
-            if *t == g.cache_node_type {
-                pending.cache_node_type = None;
-            } else {
-                self.check_fits(&g, t, bytes).await?;
-                pending.cache_node_type = Some(t.clone());
-            }
-        }
-        if apply_now {
-            if let Some(t) = pending.cache_node_type.take() {
-                if input.cache_node_type.is_none() {
-                    let bytes = node_types::maxmemory(&t).unwrap_or(0);
-                    self.check_fits(&g, &t, bytes).await?;
-                }
-                events.push(format!("cache node type changed to {t}"));
-                g.cache_node_type = t;
-                work = true;
-            }
-            if let Some(v) = pending.engine_version.take() {
-                let to = pending.engine.take();
-                let (a, b) = upgrade_ends((&g.engine, &g.engine_version), to.as_deref(), &v);
-                events.push(format!(
-                    "engine upgrade from {a} to {b} started (replicas first, then a switchover)"
-                ));
-                g.upgrading_to = Some(v);
-                g.upgrading_engine = to;
-                work = true;
-            }
-        } else {
-            if pending.cache_node_type != g.pending.cache_node_type {
-                if let Some(t) = &pending.cache_node_type {
-                    events.push(format!(
-                        "cache node type change to {t} pending until the maintenance window {}",
-                        g.preferred_maintenance_window
-                    ));
-                }
-            }
-            if pending.engine_version != g.pending.engine_version {
-                if let Some(v) = &pending.engine_version {
-                    let to =
-                        upgrade_ends((&g.engine, &g.engine_version), pending.engine.as_deref(), v)
-                            .1;
-                    events.push(format!(
-                        "engine upgrade to {to} pending until the maintenance window {}",
-                        g.preferred_maintenance_window
-                    ));
-                }
-            }
-        }
-        g.pending = pending;
-
-        if g == current {
+    /// Commits the draft with its events (unless nothing changed), then sets the group's worker going.
+    fn save_modified(
+        &self,
+        key: &str,
+        current: &ReplicationGroup,
+        d: Draft,
+    ) -> Result<output::ReplicationGroup> {
+        let Draft {
+            mut g,
+            events,
+            work,
+        } = d;
+        if g == *current {
             return Ok(self.view_group(&g));
         }
         if work {
             g.status = GroupStatus::Modifying;
         }
         let t = now();
-        let evs: Vec<NewEvent> = events
-            .iter()
-            .map(|e| NewEvent::group(&g.id, format!("Modified replication group {}: {e}", g.id)))
-            .collect();
+        let evs = events.list;
         {
             let mut st = self.state();
             // The group may have changed while node memory was read.
-            if st.groups.get(&key) != Some(&current) {
+            if st.groups.get(key) != Some(current) {
                 return Err(ControlError::InvalidReplicationGroupState {
                     id: current.id.clone(),
                     status: "changing (another modification was accepted first)".into(),
@@ -697,6 +200,70 @@ impl Control {
         }
         Ok(())
     }
+}
+
+/// The refusals that depend on the request alone, before the group is looked up.
+fn check_request(input: &ModifyReplicationGroup) -> Result<()> {
+    // AWS's rule: every log delivery change is applied immediately, and says so.
+    if input
+        .log_delivery_configurations
+        .as_ref()
+        .is_some_and(|l| !l.is_empty())
+        && input.apply_immediately != Some(true)
+    {
+        return Err(invalid(
+            "To modify the log delivery configuration, set the apply-immediately parameter to true.",
+        ));
+    }
+    if matches!(
+        input.durability.as_deref(),
+        Some("async") | Some("sync") | Some("disabled")
+    ) {
+        return Err(invalid(
+            "Durability: only 'default' is available (replication is asynchronous, with an append-only file on every node).",
+        ));
+    }
+    if input
+        .cache_security_group_names
+        .as_ref()
+        .is_some_and(|c| !c.is_empty())
+    {
+        return Err(combination(
+            "CacheSecurityGroupNames are for EC2-Classic clusters; Cacheplane groups run as in a VPC: use SecurityGroupIds.",
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a `NodeGroupId` that is not one of the group's shards.
+fn check_node_group(g: &ReplicationGroup, input: &ModifyReplicationGroup) -> Result<()> {
+    if let Some(ng) = input.node_group_id.as_deref() {
+        if g.shard(ng).is_none() {
+            return Err(ControlError::NodeGroupNotFound(format!(
+                "Node group {} not found in replication group {}: a group with cluster mode disabled has one node group, 0001.",
+                rules::shown(ng),
+                g.id
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `ReplicationGroupDescription`: checked, and changed when it differs.
+fn change_description(d: &mut Draft, input: &ModifyReplicationGroup) -> Result<()> {
+    if let Some(desc) = &input.replication_group_description {
+        rules::text("ReplicationGroupDescription", desc)?;
+        if desc.chars().count() > 255 {
+            return Err(invalid(
+                "ReplicationGroupDescription must be at most 255 characters long.",
+            ));
+        }
+        if *desc != d.g.description {
+            d.g.description = desc.clone();
+            d.events.push("description changed");
+        }
+    }
+    Ok(())
 }
 
 /// Compares dotted versions numerically.
