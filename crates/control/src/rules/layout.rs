@@ -94,6 +94,33 @@ pub fn mode_of(input: &CreateReplicationGroup, cluster_group: Option<bool>) -> R
 /// `NodeGroupConfiguration` by AWS's rules; `zones` are the availability zones of this deployment (nodes without a
 /// zone asked for are spread over them).
 pub fn cluster_shards(input: &CreateReplicationGroup, zones: &[String]) -> Result<Vec<ShardPlan>> {
+    refuse_disabled_mode_inputs(input)?;
+    let configs: &[NodeGroupConfiguration] = input
+        .node_group_configuration
+        .as_deref()
+        .unwrap_or_default();
+    let count = shard_count(input, configs)?;
+    let replicas = replicas_per_node_group(input)?;
+    let ids = shard_ids(configs, count)?;
+    let slot_ranges = shard_slots(configs, count)?;
+
+    let mut spread = 0usize;
+    let mut out = Vec::with_capacity(count);
+    for (i, (id, slots)) in ids.into_iter().zip(slot_ranges).enumerate() {
+        let c = configs.get(i).cloned().unwrap_or_default();
+        let shard_zones = shard_zones(&id, &c, replicas, zones, &mut spread)?;
+        out.push(ShardPlan {
+            id,
+            slots,
+            zones: shard_zones,
+        });
+    }
+    check_cluster_nodes(&out)?;
+    Ok(out)
+}
+
+/// Refuses the settings of cluster mode disabled (`NumCacheClusters`, `PreferredCacheClusterAZs`).
+fn refuse_disabled_mode_inputs(input: &CreateReplicationGroup) -> Result<()> {
     if input.num_cache_clusters.is_some() {
         return Err(combination(
             "NumCacheClusters is for cluster mode disabled; with cluster mode enabled give NumNodeGroups and \
@@ -110,10 +137,15 @@ pub fn cluster_shards(input: &CreateReplicationGroup, zones: &[String]) -> Resul
              group's zones in NodeGroupConfiguration.",
         ));
     }
-    let configs: &[NodeGroupConfiguration] = input
-        .node_group_configuration
-        .as_deref()
-        .unwrap_or_default();
+    Ok(())
+}
+
+/// The number of node groups: `NumNodeGroups`, or one per configuration; within AWS's quota and agreeing with
+/// `NodeGroupConfiguration`.
+fn shard_count(
+    input: &CreateReplicationGroup,
+    configs: &[NodeGroupConfiguration],
+) -> Result<usize> {
     let count = match input.num_node_groups {
         Some(n) if n < 1 => {
             return Err(invalid(format!(
@@ -137,16 +169,21 @@ pub fn cluster_shards(input: &CreateReplicationGroup, zones: &[String]) -> Resul
             configs.len()
         )));
     }
-    let replicas = match input.replicas_per_node_group {
-        Some(r) if !(0..=MAX_REPLICAS).contains(&r) => {
-            return Err(invalid(format!(
-                "Invalid ReplicasPerNodeGroup {r}: it must be between 0 and {MAX_REPLICAS}."
-            )))
-        }
-        r => r.unwrap_or(0),
-    };
+    Ok(count)
+}
 
-    // Node group ids: as given (1 to 4 digits, unique), the others the lowest free 4-digit ids.
+/// `ReplicasPerNodeGroup` checked (0 when not given).
+fn replicas_per_node_group(input: &CreateReplicationGroup) -> Result<i32> {
+    match input.replicas_per_node_group {
+        Some(r) if !(0..=MAX_REPLICAS).contains(&r) => Err(invalid(format!(
+            "Invalid ReplicasPerNodeGroup {r}: it must be between 0 and {MAX_REPLICAS}."
+        ))),
+        r => Ok(r.unwrap_or(0)),
+    }
+}
+
+/// Node group ids: as given (1 to 4 digits, unique), the others the lowest free 4-digit ids.
+fn shard_ids(configs: &[NodeGroupConfiguration], count: usize) -> Result<Vec<String>> {
     let mut ids: Vec<Option<String>> = Vec::with_capacity(count);
     for c in configs {
         if let Some(id) = &c.node_group_id {
@@ -162,7 +199,7 @@ pub fn cluster_shards(input: &CreateReplicationGroup, zones: &[String]) -> Resul
     ids.resize(count, None);
     let mut next = 1u32;
     let given: Vec<String> = ids.iter().flatten().cloned().collect();
-    let ids: Vec<String> = ids
+    Ok(ids
         .into_iter()
         .map(|id| {
             id.unwrap_or_else(|| loop {
@@ -173,105 +210,114 @@ pub fn cluster_shards(input: &CreateReplicationGroup, zones: &[String]) -> Resul
                 }
             })
         })
-        .collect();
+        .collect())
+}
 
-    // Slots: all given or none (AWS's equal split then).
+/// Slots: all given or none (AWS's equal split then).
+fn shard_slots(configs: &[NodeGroupConfiguration], count: usize) -> Result<Vec<Ranges>> {
     let with_slots = configs.iter().filter(|c| c.slots.is_some()).count();
-    let slot_ranges: Vec<Ranges> = if with_slots == 0 {
-        slots::initial_split(count)
-    } else if with_slots != count {
+    if with_slots == 0 {
+        return Ok(slots::initial_split(count));
+    }
+    if with_slots != count {
         return Err(combination(
             "Slots is given for some node groups only: give it for every node group, or for none (the slots are \
              then split equally).",
         ));
-    } else {
-        let parsed = configs
-            .iter()
-            .map(|c| slots::parse(c.slots.as_deref().unwrap_or_default()))
-            .collect::<Result<Vec<_>>>()?;
-        if !slots::covers_all_once(&parsed) {
-            return Err(invalid(format!(
-                "The node groups' Slots must together cover every slot from 0 to {} exactly once.",
-                engine::cluster::SLOTS - 1
-            )));
-        }
-        parsed
-    };
+    }
+    let parsed = configs
+        .iter()
+        .map(|c| slots::parse(c.slots.as_deref().unwrap_or_default()))
+        .collect::<Result<Vec<_>>>()?;
+    if !slots::covers_all_once(&parsed) {
+        return Err(invalid(format!(
+            "The node groups' Slots must together cover every slot from 0 to {} exactly once.",
+            engine::cluster::SLOTS - 1
+        )));
+    }
+    Ok(parsed)
+}
 
-    let known = |az: &str| -> Result<()> {
-        if zones.iter().any(|z| z == az) {
-            Ok(())
-        } else {
-            Err(invalid(format!(
-                "Invalid availability zone '{}': this Cacheplane has {}.",
-                rules::shown(az),
-                zones.join(", ")
-            )))
-        }
-    };
-    let mut spread = 0usize;
+/// Checks that `az` is one of this deployment's `zones`.
+fn known_zone(zones: &[String], az: &str) -> Result<()> {
+    if zones.iter().any(|z| z == az) {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "Invalid availability zone '{}': this Cacheplane has {}.",
+            rules::shown(az),
+            zones.join(", ")
+        )))
+    }
+}
+
+/// The zones of node group `id` (primary first) from its configuration `c`; nodes without a zone asked for take
+/// the next of `zones` in turn (`spread` counts the turns over all node groups).
+fn shard_zones(
+    id: &str,
+    c: &NodeGroupConfiguration,
+    replicas: i32,
+    zones: &[String],
+    spread: &mut usize,
+) -> Result<Vec<String>> {
     let mut next_zone = || {
-        let z = zones[spread % zones.len()].clone();
-        spread += 1;
+        let z = zones[*spread % zones.len()].clone();
+        *spread += 1;
         z
     };
-    let mut out = Vec::with_capacity(count);
-    for (i, (id, slots)) in ids.into_iter().zip(slot_ranges).enumerate() {
-        let c = configs.get(i).cloned().unwrap_or_default();
-        if c.primary_outpost_arn.is_some()
-            || c.replica_outpost_arns
-                .as_ref()
-                .is_some_and(|a| !a.is_empty())
-        {
-            return Err(invalid(
-                "PrimaryOutpostArn/ReplicaOutpostArns: Cacheplane has no AWS Outposts.",
-            ));
-        }
-        let n = match c.replica_count {
-            Some(r) if !(0..=MAX_REPLICAS).contains(&r) => {
-                return Err(invalid(format!(
-                    "Invalid ReplicaCount {r} for node group {id}: it must be between 0 and {MAX_REPLICAS}."
-                )))
-            }
-            Some(r) => r,
-            None => replicas,
-        } as usize;
-        let mut shard_zones = Vec::with_capacity(n + 1);
-        match &c.primary_availability_zone {
-            Some(az) => {
-                known(az)?;
-                shard_zones.push(az.clone());
-            }
-            None => shard_zones.push(next_zone()),
-        }
-        match &c.replica_availability_zones {
-            Some(azs) if !azs.is_empty() => {
-                if azs.len() != n {
-                    return Err(combination(format!(
-                        "Node group {id} has {} ReplicaAvailabilityZones but {n} replicas: give one zone per replica.",
-                        azs.len()
-                    )));
-                }
-                for az in azs {
-                    known(az)?;
-                }
-                shard_zones.extend(azs.iter().cloned());
-            }
-            _ => shard_zones.extend((0..n).map(|_| next_zone())),
-        }
-        out.push(ShardPlan {
-            id,
-            slots,
-            zones: shard_zones,
-        });
+    if c.primary_outpost_arn.is_some()
+        || c.replica_outpost_arns
+            .as_ref()
+            .is_some_and(|a| !a.is_empty())
+    {
+        return Err(invalid(
+            "PrimaryOutpostArn/ReplicaOutpostArns: Cacheplane has no AWS Outposts.",
+        ));
     }
+    let n = match c.replica_count {
+        Some(r) if !(0..=MAX_REPLICAS).contains(&r) => {
+            return Err(invalid(format!(
+                "Invalid ReplicaCount {r} for node group {id}: it must be between 0 and {MAX_REPLICAS}."
+            )))
+        }
+        Some(r) => r,
+        None => replicas,
+    } as usize;
+    let mut shard_zones = Vec::with_capacity(n + 1);
+    match &c.primary_availability_zone {
+        Some(az) => {
+            known_zone(zones, az)?;
+            shard_zones.push(az.clone());
+        }
+        None => shard_zones.push(next_zone()),
+    }
+    match &c.replica_availability_zones {
+        Some(azs) if !azs.is_empty() => {
+            if azs.len() != n {
+                return Err(combination(format!(
+                    "Node group {id} has {} ReplicaAvailabilityZones but {n} replicas: give one zone per replica.",
+                    azs.len()
+                )));
+            }
+            for az in azs {
+                known_zone(zones, az)?;
+            }
+            shard_zones.extend(azs.iter().cloned());
+        }
+        _ => shard_zones.extend((0..n).map(|_| next_zone())),
+    }
+    Ok(shard_zones)
+}
+
+/// Checks the total of nodes against AWS's largest cluster mode enabled group.
+fn check_cluster_nodes(out: &[ShardPlan]) -> Result<()> {
     let nodes: usize = out.iter().map(|s| s.zones.len()).sum();
     if nodes > MAX_CLUSTER_NODES {
         return Err(ControlError::NodeQuotaForClusterExceeded(format!(
             "A cluster mode enabled group has at most {MAX_CLUSTER_NODES} nodes; this one would have {nodes}."
         )));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The vessel of member `m` of group `g` kept alone (`RetainPrimaryCluster`): the same node, with the group's

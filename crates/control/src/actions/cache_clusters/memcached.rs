@@ -18,7 +18,7 @@ use crate::model::{
 use crate::rules::node_types;
 use crate::rules::{self, WeeklyWindow};
 use crate::state::State;
-use crate::{now, Control};
+use crate::{now, Control, Settings};
 
 /// AWS's limit of nodes in one Memcached cluster (without a quota increase).
 pub(crate) const MAX_NODES: u32 = 40;
@@ -123,6 +123,423 @@ fn topic_status(s: Option<&str>) -> Result<Option<bool>> {
     }
 }
 
+/// Refusals of a create request: what a Memcached cluster cannot have (a replication group, a snapshot, the
+/// redis-only settings), and what Cacheplane does not have yet (Outposts, IPv6).
+fn refuse_for_create(input: &CreateCacheCluster) -> Result<()> {
+    if input.replication_group_id.is_some() {
+        return Err(combination(
+            "Replication groups are for the redis and valkey engines: a memcached cluster cannot join one.",
+        ));
+    }
+    if input.snapshot_name.is_some() || input.snapshot_arns.as_ref().is_some_and(|a| !a.is_empty())
+    {
+        return Err(ControlError::SnapshotFeatureNotSupported(
+            "Memcached clusters cannot be created from a snapshot: snapshots are only for the redis and valkey engines."
+                .into(),
+        ));
+    }
+    refuse_redis_only(
+        input.snapshot_retention_limit,
+        input.snapshot_window.as_deref(),
+        input.auth_token.is_some(),
+        input
+            .log_delivery_configurations
+            .as_ref()
+            .is_some_and(|l| !l.is_empty()),
+        input
+            .cache_security_group_names
+            .as_ref()
+            .is_some_and(|c| !c.is_empty()),
+    )?;
+    if input.outpost_mode.is_some()
+        || input.preferred_outpost_arn.is_some()
+        || input
+            .preferred_outpost_arns
+            .as_ref()
+            .is_some_and(|a| !a.is_empty())
+    {
+        return Err(not_yet("OutpostMode/PreferredOutpostArn", "AWS Outposts"));
+    }
+    if input.network_type.as_deref().is_some_and(|n| n != "ipv4")
+        || input.ip_discovery.as_deref().is_some_and(|n| n != "ipv4")
+    {
+        return Err(not_yet(
+            "NetworkType/IpDiscovery other than ipv4 for memcached",
+            "IPv6 for Memcached clusters",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that a cache node type exists.
+fn check_node_type(t: &str) -> Result<()> {
+    if node_types::maxmemory(t).is_none() {
+        return Err(invalid(format!(
+            "Invalid CacheNodeType '{}': no such cache node type.",
+            rules::shown(t)
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that in-transit encryption is possible for Memcached `engine_version` here.
+fn check_transit_encryption(s: &Settings, engine_version: &str) -> Result<()> {
+    // AWS: in-transit encryption for Memcached from 1.6.12.
+    if modify_version_lt(engine_version, "1.6.12") {
+        return Err(invalid(format!(
+            "In-transit encryption for memcached needs engine version 1.6.12 or later (asked: {engine_version})."
+        )));
+    }
+    if !s
+        .binary_for("memcached", engine_version)
+        .is_some_and(|b| b.tls)
+    {
+        return Err(invalid(format!(
+            "In-transit encryption needs a memcached built with TLS; the memcached {engine_version} here has none."
+        )));
+    }
+    Ok(())
+}
+
+/// A new cluster's notification: to topic `arn` (checked), active.
+fn new_notification(arn: Option<&str>) -> Result<Option<Notification>> {
+    match arn {
+        Some(a) => {
+            crate::rules::topic_arn(a)?;
+            Ok(Some(Notification {
+                topic_arn: a.to_string(),
+                active: true,
+            }))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The cluster's port: `Port` checked, or Memcached's default.
+fn port_of(port: Option<i32>) -> Result<u16> {
+    match port {
+        None => Ok(DEFAULT_PORT),
+        Some(p) if (1..=65535).contains(&p) => Ok(p as u16),
+        Some(p) => Err(invalid(format!(
+            "Invalid Port {p}: it must be between 1 and 65535."
+        ))),
+    }
+}
+
+/// The zones of a new cluster's `n` nodes by AWS's rules for `AZMode`, `PreferredAvailabilityZone(s)`, each one of
+/// the `allowed` zones of its cache subnet group.
+fn zones_asked(
+    input: &CreateCacheCluster,
+    n: usize,
+    allowed: &[String],
+    subnet_group: &str,
+) -> Result<Vec<String>> {
+    let listed = input
+        .preferred_availability_zones
+        .clone()
+        .unwrap_or_default();
+    if let (Some(one), false) = (&input.preferred_availability_zone, listed.is_empty()) {
+        if listed.iter().any(|z| z != one) {
+            return Err(combination(
+                "PreferredAvailabilityZone and PreferredAvailabilityZones name different zones.",
+            ));
+        }
+    }
+    if !listed.is_empty() && listed.len() != n {
+        return Err(invalid(format!(
+            "PreferredAvailabilityZones lists {} zones for {n} nodes: list one zone per node (a zone may repeat).",
+            listed.len()
+        )));
+    }
+    let zones: Vec<String> = if !listed.is_empty() {
+        listed
+    } else if let Some(z) = &input.preferred_availability_zone {
+        vec![z.clone(); n]
+    } else {
+        zones_for(
+            n,
+            input.az_mode.as_deref() == Some("cross-az"),
+            allowed,
+            &[],
+        )
+    };
+    for z in &zones {
+        if !allowed.contains(z) {
+            return Err(invalid(format!(
+                "Invalid availability zone '{}': cache subnet group {subnet_group} has subnets in {}.",
+                rules::shown(z),
+                allowed.join(", ")
+            )));
+        }
+    }
+    Ok(zones)
+}
+
+/// A new cluster's `AZMode`: as asked (checked against its nodes' `zones` and the subnet group's `allowed` ones),
+/// or `cross-az` when its nodes are in more than one zone.
+fn az_mode_of(
+    asked: Option<&str>,
+    zones: &[String],
+    allowed: &[String],
+    subnet_group: &str,
+) -> Result<String> {
+    let distinct = {
+        let mut d = zones.to_vec();
+        d.sort();
+        d.dedup();
+        d.len()
+    };
+    Ok(match asked {
+        Some("single-az") if distinct > 1 => {
+            return Err(combination(
+                "AZMode single-az, but the preferred availability zones name more than one zone.",
+            ))
+        }
+        Some("cross-az") if allowed.len() < 2 => {
+            return Err(combination(format!(
+                "AZMode cross-az needs a cache subnet group with subnets in more than one availability zone; {subnet_group} has only {}.",
+                allowed.join(", ")
+            )))
+        }
+        Some(m) => m.to_string(),
+        None if distinct > 1 => "cross-az".to_string(),
+        None => "single-az".to_string(),
+    })
+}
+
+/// A new cluster's configuration endpoint address and its nodes in `zones`, on addresses not taken in `st`.
+fn new_nodes(
+    st: &State,
+    port: u16,
+    zones: Vec<String>,
+    t: chrono::DateTime<chrono::Utc>,
+) -> Result<(std::net::IpAddr, Vec<McNode>)> {
+    let mut taken = crate::state::taken_addresses(st);
+    let config_address = engine::address::allocate(port, &taken)?;
+    taken.push(config_address);
+    let mut nodes = Vec::with_capacity(zones.len());
+    for (i, zone) in zones.into_iter().enumerate() {
+        let address = engine::address::allocate(port, &taken)?;
+        taken.push(address);
+        nodes.push(McNode {
+            id: MemcachedCluster::node_id(i as u32 + 1),
+            zone,
+            address,
+            created: t,
+            state: McNodeState::Creating,
+            booted: None,
+            memory_mib: None,
+        });
+    }
+    Ok((config_address, nodes))
+}
+
+/// Refusals of a modify request: the redis-only settings, another engine, and what Cacheplane does not have yet
+/// (stepwise scaling, IPv6).
+fn refuse_for_modify(input: &ModifyCacheCluster) -> Result<()> {
+    refuse_redis_only(
+        input.snapshot_retention_limit,
+        input.snapshot_window.as_deref(),
+        input.auth_token.is_some() || input.auth_token_update_strategy.is_some(),
+        input
+            .log_delivery_configurations
+            .as_ref()
+            .is_some_and(|l| !l.is_empty()),
+        input
+            .cache_security_group_names
+            .as_ref()
+            .is_some_and(|c| !c.is_empty()),
+    )?;
+    if input
+        .engine
+        .as_deref()
+        .is_some_and(|e| !e.eq_ignore_ascii_case("memcached"))
+    {
+        return Err(combination(
+            "A memcached cluster cannot move to another engine: create a redis or valkey cluster and move the data.",
+        ));
+    }
+    if input.scale_config.is_some() {
+        return Err(not_yet(
+            "ScaleConfig",
+            "stepwise vertical scaling of Memcached clusters",
+        ));
+    }
+    if input.ip_discovery.as_deref().is_some_and(|i| i != "ipv4") {
+        return Err(not_yet(
+            "IpDiscovery ipv6 for memcached",
+            "IPv6 for Memcached clusters",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a change of `AZMode` to `mode` against cluster `c`'s nodes and its subnet group's `allowed` zones.
+fn check_az_mode_change(
+    c: &MemcachedCluster,
+    key: &str,
+    mode: &str,
+    allowed: &[String],
+) -> Result<()> {
+    let mut d: Vec<String> = c.nodes.iter().map(|n| n.zone.clone()).collect();
+    d.sort();
+    d.dedup();
+    if mode == "single-az" && d.len() > 1 {
+        return Err(combination(format!(
+            "AZMode single-az: cache cluster {key} already has nodes in more than one availability zone ({}).",
+            d.join(", ")
+        )));
+    }
+    if mode == "cross-az" && allowed.len() < 2 {
+        return Err(combination(format!(
+            "AZMode cross-az needs a cache subnet group with subnets in more than one availability zone; {} has only {}.",
+            c.cache_subnet_group,
+            allowed.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// The zones of the nodes a growth of `c` to `n` nodes adds: `NewAvailabilityZones` checked, or spread as its
+/// `AZMode` says.
+fn nodes_to_add(
+    c: &MemcachedCluster,
+    n: usize,
+    to_remove: &[String],
+    new_zones: &[String],
+    cross_az: bool,
+    allowed: &[String],
+) -> Result<Vec<String>> {
+    let current = c.nodes.len();
+    let existing: Vec<String> = c.nodes.iter().map(|n| n.zone.clone()).collect();
+    if !to_remove.is_empty() {
+        return Err(combination(format!(
+            "CacheNodeIdsToRemove is only valid when NumCacheNodes ({n}) is less than the cluster's {current} nodes."
+        )));
+    }
+    if !new_zones.is_empty() && new_zones.len() != n - current {
+        return Err(invalid(format!(
+            "NewAvailabilityZones lists {} zones for the {} nodes being added: list one zone per new node.",
+            new_zones.len(),
+            n - current
+        )));
+    }
+    for z in new_zones {
+        if !allowed.contains(z) {
+            return Err(invalid(format!(
+                "Invalid availability zone '{}': cache subnet group {} has subnets in {}.",
+                rules::shown(z),
+                c.cache_subnet_group,
+                allowed.join(", ")
+            )));
+        }
+    }
+    let zones = if new_zones.is_empty() {
+        zones_for(n - current, cross_az, allowed, &existing)
+    } else {
+        new_zones.to_vec()
+    };
+    if !cross_az {
+        let mut all = existing.clone();
+        all.extend(zones.iter().cloned());
+        all.sort();
+        all.dedup();
+        if all.len() > 1 {
+            return Err(combination(
+                "The cluster is single-az: new nodes go to its nodes' zone (use AZMode cross-az to spread them).",
+            ));
+        }
+    }
+    Ok(zones)
+}
+
+/// The nodes a shrink of `c` to `n` nodes removes: `CacheNodeIdsToRemove`, checked to name exactly that many of
+/// its nodes.
+fn nodes_to_remove(
+    c: &MemcachedCluster,
+    key: &str,
+    n: usize,
+    to_remove: &[String],
+    new_zones: &[String],
+) -> Result<Vec<String>> {
+    let current = c.nodes.len();
+    if !new_zones.is_empty() {
+        return Err(combination(
+            "NewAvailabilityZones is only valid when NumCacheNodes adds nodes.",
+        ));
+    }
+    let mut ids = to_remove.to_vec();
+    ids.sort();
+    ids.dedup();
+    if ids.len() != to_remove.len() {
+        return Err(invalid("CacheNodeIdsToRemove names a node twice."));
+    }
+    if ids.len() != current - n {
+        return Err(invalid(format!(
+            "Going from {current} to {n} nodes removes {} nodes: CacheNodeIdsToRemove must name exactly that many ({} given).",
+            current - n,
+            ids.len()
+        )));
+    }
+    if let Some(bad) = ids.iter().find(|id| c.node(id).is_none()) {
+        return Err(invalid(format!(
+            "Cache node {} not found in cache cluster {key}: its nodes are {}.",
+            rules::shown(bad),
+            c.nodes
+                .iter()
+                .map(|n| n.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(ids)
+}
+
+/// Node type: memcached's memory limit, changed live on every node (at once with `ApplyImmediately`, else
+/// pending).
+fn modify_node_type(c: &mut MemcachedCluster, t: &str, immediately: bool) -> Result<()> {
+    check_node_type(t)?;
+    if *t != c.cache_node_type {
+        if immediately {
+            c.cache_node_type = t.to_string();
+            c.pending.cache_node_type = None;
+            c.status = McStatus::Modifying;
+        } else {
+            c.pending.cache_node_type = Some(t.to_string());
+        }
+    }
+    Ok(())
+}
+
+/// The cluster's notification after a modify: a new topic `arn` (active unless `status` says otherwise), or the
+/// cluster's topic with its status changed.
+fn modified_notification(
+    c: &MemcachedCluster,
+    arn: Option<&str>,
+    status: Option<&str>,
+) -> Result<Option<Notification>> {
+    let active = topic_status(status)?;
+    Ok(match (arn, &c.notification) {
+        (Some(a), _) => {
+            crate::rules::topic_arn(a)?;
+            Some(Notification {
+                topic_arn: a.to_string(),
+                active: active.unwrap_or(true),
+            })
+        }
+        (None, Some(n)) => Some(Notification {
+            topic_arn: n.topic_arn.clone(),
+            active: active.unwrap_or(n.active),
+        }),
+        (None, None) if active.is_some() => {
+            return Err(combination(
+                "NotificationTopicStatus needs a NotificationTopicArn: the cluster has no topic.",
+            ))
+        }
+        (None, None) => None,
+    })
+}
+
 impl Control {
     /// `CreateCacheCluster` with `Engine=memcached`.
     pub(crate) fn create_memcached(
@@ -131,49 +548,7 @@ impl Control {
         input: CreateCacheCluster,
     ) -> Result<output::CacheCluster> {
         let s = &self.inner.settings;
-        if input.replication_group_id.is_some() {
-            return Err(combination(
-                "Replication groups are for the redis and valkey engines: a memcached cluster cannot join one.",
-            ));
-        }
-        if input.snapshot_name.is_some()
-            || input.snapshot_arns.as_ref().is_some_and(|a| !a.is_empty())
-        {
-            return Err(ControlError::SnapshotFeatureNotSupported(
-                "Memcached clusters cannot be created from a snapshot: snapshots are only for the redis and valkey engines."
-                    .into(),
-            ));
-        }
-        refuse_redis_only(
-            input.snapshot_retention_limit,
-            input.snapshot_window.as_deref(),
-            input.auth_token.is_some(),
-            input
-                .log_delivery_configurations
-                .as_ref()
-                .is_some_and(|l| !l.is_empty()),
-            input
-                .cache_security_group_names
-                .as_ref()
-                .is_some_and(|c| !c.is_empty()),
-        )?;
-        if input.outpost_mode.is_some()
-            || input.preferred_outpost_arn.is_some()
-            || input
-                .preferred_outpost_arns
-                .as_ref()
-                .is_some_and(|a| !a.is_empty())
-        {
-            return Err(not_yet("OutpostMode/PreferredOutpostArn", "AWS Outposts"));
-        }
-        if input.network_type.as_deref().is_some_and(|n| n != "ipv4")
-            || input.ip_discovery.as_deref().is_some_and(|n| n != "ipv4")
-        {
-            return Err(not_yet(
-                "NetworkType/IpDiscovery other than ipv4 for memcached",
-                "IPv6 for Memcached clusters",
-            ));
-        }
+        refuse_for_create(&input)?;
         let n = node_count(input.num_cache_nodes.unwrap_or(1))? as usize;
         let engine_version = match input.engine_version.as_deref() {
             None => s.newest("memcached")?.version.clone(),
@@ -183,38 +558,12 @@ impl Control {
             .cache_node_type
             .clone()
             .unwrap_or_else(|| "cache.t3.micro".to_string());
-        if node_types::maxmemory(&cache_node_type).is_none() {
-            return Err(invalid(format!(
-                "Invalid CacheNodeType '{}': no such cache node type.",
-                rules::shown(&cache_node_type)
-            )));
-        }
+        check_node_type(&cache_node_type)?;
         let transit_encryption = input.transit_encryption_enabled.unwrap_or(false);
         if transit_encryption {
-            // AWS: in-transit encryption for Memcached from 1.6.12.
-            if modify_version_lt(&engine_version, "1.6.12") {
-                return Err(invalid(format!(
-                    "In-transit encryption for memcached needs engine version 1.6.12 or later (asked: {engine_version})."
-                )));
-            }
-            if !s
-                .binary_for("memcached", &engine_version)
-                .is_some_and(|b| b.tls)
-            {
-                return Err(invalid(format!(
-                    "In-transit encryption needs a memcached built with TLS; the memcached {engine_version} here has none."
-                )));
-            }
+            check_transit_encryption(s, &engine_version)?;
         }
-        let port = match input.port {
-            None => DEFAULT_PORT,
-            Some(p) if (1..=65535).contains(&p) => p as u16,
-            Some(p) => {
-                return Err(invalid(format!(
-                    "Invalid Port {p}: it must be between 1 and 65535."
-                )))
-            }
-        };
+        let port = port_of(input.port)?;
         let pg = self.usable_parameter_group(
             input
                 .cache_parameter_group_name
@@ -229,16 +578,7 @@ impl Control {
             Some(w) => WeeklyWindow::parse(w)?,
             None => rules::default_maintenance_window(&s.region, rand::random::<u32>()),
         };
-        let notification = match &input.notification_topic_arn {
-            Some(a) => {
-                crate::rules::topic_arn(a)?;
-                Some(Notification {
-                    topic_arn: a.clone(),
-                    active: true,
-                })
-            }
-            None => None,
-        };
+        let notification = new_notification(input.notification_topic_arn.as_deref())?;
         let security_group_ids = input.security_group_ids.clone().unwrap_or_default();
         for sg in &security_group_ids {
             rules::security_group_id(sg)?;
@@ -250,68 +590,8 @@ impl Control {
             .unwrap_or(crate::model::subnet_group::DEFAULT)
             .to_ascii_lowercase();
         let allowed = self.state().subnet_group_zones(s, &subnet_group)?;
-
-        // Zones: AWS's rules for AZMode, PreferredAvailabilityZone(s).
-        let listed = input
-            .preferred_availability_zones
-            .clone()
-            .unwrap_or_default();
-        if let (Some(one), false) = (&input.preferred_availability_zone, listed.is_empty()) {
-            if listed.iter().any(|z| z != one) {
-                return Err(combination(
-                    "PreferredAvailabilityZone and PreferredAvailabilityZones name different zones.",
-                ));
-            }
-        }
-        if !listed.is_empty() && listed.len() != n {
-            return Err(invalid(format!(
-                "PreferredAvailabilityZones lists {} zones for {n} nodes: list one zone per node (a zone may repeat).",
-                listed.len()
-            )));
-        }
-        let zones: Vec<String> = if !listed.is_empty() {
-            listed
-        } else if let Some(z) = &input.preferred_availability_zone {
-            vec![z.clone(); n]
-        } else {
-            zones_for(
-                n,
-                input.az_mode.as_deref() == Some("cross-az"),
-                &allowed,
-                &[],
-            )
-        };
-        for z in &zones {
-            if !allowed.contains(z) {
-                return Err(invalid(format!(
-                    "Invalid availability zone '{}': cache subnet group {subnet_group} has subnets in {}.",
-                    rules::shown(z),
-                    allowed.join(", ")
-                )));
-            }
-        }
-        let distinct = {
-            let mut d = zones.clone();
-            d.sort();
-            d.dedup();
-            d.len()
-        };
-        let az_mode = match input.az_mode.as_deref() {
-            Some("single-az") if distinct > 1 => {
-                return Err(combination(
-                    "AZMode single-az, but the preferred availability zones name more than one zone.",
-                ))
-            }
-            Some("cross-az") if allowed.len() < 2 => {
-                return Err(combination(format!(
-                    "AZMode cross-az needs a cache subnet group with subnets in more than one availability zone; {subnet_group} has only {}.",
-                    allowed.join(", ")
-                )))
-            }
-            Some(m) => m.to_string(),
-            None if distinct > 1 => "cross-az".to_string(),
-            None => "single-az".to_string(),
-        };
+        let zones = zones_asked(&input, n, &allowed, &subnet_group)?;
+        let az_mode = az_mode_of(input.az_mode.as_deref(), &zones, &allowed, &subnet_group)?;
         self.check_capacity(n, 0)?;
 
         let t = now();
@@ -321,23 +601,7 @@ impl Control {
                 "Cache cluster {id} already exists."
             )));
         }
-        let mut taken = crate::state::taken_addresses(&st);
-        let config_address = engine::address::allocate(port, &taken)?;
-        taken.push(config_address);
-        let mut nodes = Vec::with_capacity(n);
-        for (i, zone) in zones.into_iter().enumerate() {
-            let address = engine::address::allocate(port, &taken)?;
-            taken.push(address);
-            nodes.push(McNode {
-                id: MemcachedCluster::node_id(i as u32 + 1),
-                zone,
-                address,
-                created: t,
-                state: McNodeState::Creating,
-                booted: None,
-                memory_mib: None,
-            });
-        }
+        let (config_address, nodes) = new_nodes(&st, port, zones, t)?;
         let c = MemcachedCluster {
             id: id.clone(),
             status: McStatus::Creating,
@@ -377,40 +641,7 @@ impl Control {
     ) -> Result<output::CacheCluster> {
         let s = &self.inner.settings;
         let key = input.cache_cluster_id.to_ascii_lowercase();
-        refuse_redis_only(
-            input.snapshot_retention_limit,
-            input.snapshot_window.as_deref(),
-            input.auth_token.is_some() || input.auth_token_update_strategy.is_some(),
-            input
-                .log_delivery_configurations
-                .as_ref()
-                .is_some_and(|l| !l.is_empty()),
-            input
-                .cache_security_group_names
-                .as_ref()
-                .is_some_and(|c| !c.is_empty()),
-        )?;
-        if input
-            .engine
-            .as_deref()
-            .is_some_and(|e| !e.eq_ignore_ascii_case("memcached"))
-        {
-            return Err(combination(
-                "A memcached cluster cannot move to another engine: create a redis or valkey cluster and move the data.",
-            ));
-        }
-        if input.scale_config.is_some() {
-            return Err(not_yet(
-                "ScaleConfig",
-                "stepwise vertical scaling of Memcached clusters",
-            ));
-        }
-        if input.ip_discovery.as_deref().is_some_and(|i| i != "ipv4") {
-            return Err(not_yet(
-                "IpDiscovery ipv6 for memcached",
-                "IPv6 for Memcached clusters",
-            ));
-        }
+        refuse_for_modify(&input)?;
         let immediately = input.apply_immediately.unwrap_or(false);
         let t = now();
         let mut st = self.state();
@@ -427,159 +658,9 @@ impl Control {
         }
         let allowed = st.subnet_group_zones(s, &c.cache_subnet_group)?;
         let mut events = Vec::new();
-
-        // Nodes: AWS's rules for NumCacheNodes, CacheNodeIdsToRemove, NewAvailabilityZones and AZMode.
-        let to_remove = input.cache_node_ids_to_remove.clone().unwrap_or_default();
-        let new_zones = input.new_availability_zones.clone().unwrap_or_default();
-        let existing: Vec<String> = c.nodes.iter().map(|n| n.zone.clone()).collect();
-        if let Some(mode) = input.az_mode.as_deref() {
-            let mut d = existing.clone();
-            d.sort();
-            d.dedup();
-            if mode == "single-az" && d.len() > 1 {
-                return Err(combination(format!(
-                    "AZMode single-az: cache cluster {key} already has nodes in more than one availability zone ({}).",
-                    d.join(", ")
-                )));
-            }
-            if mode == "cross-az" && allowed.len() < 2 {
-                return Err(combination(format!(
-                    "AZMode cross-az needs a cache subnet group with subnets in more than one availability zone; {} has only {}.",
-                    c.cache_subnet_group,
-                    allowed.join(", ")
-                )));
-            }
-        }
-        let cross_az = input.az_mode.as_deref().unwrap_or(&c.az_mode) == "cross-az";
-        match input.num_cache_nodes {
-            None => {
-                if !to_remove.is_empty() || !new_zones.is_empty() {
-                    return Err(combination(
-                        "CacheNodeIdsToRemove and NewAvailabilityZones go with NumCacheNodes.",
-                    ));
-                }
-            }
-            Some(n) => {
-                let n = node_count(n)? as usize;
-                let current = c.nodes.len();
-                let (adds, removes) = if n > current {
-                    if !to_remove.is_empty() {
-                        return Err(combination(format!(
-                            "CacheNodeIdsToRemove is only valid when NumCacheNodes ({n}) is less than the cluster's {current} nodes."
-                        )));
-                    }
-                    if !new_zones.is_empty() && new_zones.len() != n - current {
-                        return Err(invalid(format!(
-                            "NewAvailabilityZones lists {} zones for the {} nodes being added: list one zone per new node.",
-                            new_zones.len(),
-                            n - current
-                        )));
-                    }
-                    for z in &new_zones {
-                        if !allowed.contains(z) {
-                            return Err(invalid(format!(
-                                "Invalid availability zone '{}': cache subnet group {} has subnets in {}.",
-                                rules::shown(z),
-                                c.cache_subnet_group,
-                                allowed.join(", ")
-                            )));
-                        }
-                    }
-                    let zones = if new_zones.is_empty() {
-                        zones_for(n - current, cross_az, &allowed, &existing)
-                    } else {
-                        new_zones.clone()
-                    };
-                    if !cross_az {
-                        let mut all = existing.clone();
-                        all.extend(zones.iter().cloned());
-                        all.sort();
-                        all.dedup();
-                        if all.len() > 1 {
-                            return Err(combination(
-                                "The cluster is single-az: new nodes go to its nodes' zone (use AZMode cross-az to spread them).",
-                            ));
-                        }
-                    }
-                    (zones, vec![])
-                } else if n < current {
-                    if !new_zones.is_empty() {
-                        return Err(combination(
-                            "NewAvailabilityZones is only valid when NumCacheNodes adds nodes.",
-                        ));
-                    }
-                    let mut ids = to_remove.clone();
-                    ids.sort();
-                    ids.dedup();
-                    if ids.len() != to_remove.len() {
-                        return Err(invalid("CacheNodeIdsToRemove names a node twice."));
-                    }
-                    if ids.len() != current - n {
-                        return Err(invalid(format!(
-                            "Going from {current} to {n} nodes removes {} nodes: CacheNodeIdsToRemove must name exactly that many ({} given).",
-                            current - n,
-                            ids.len()
-                        )));
-                    }
-                    if let Some(bad) = ids.iter().find(|id| c.node(id).is_none()) {
-                        return Err(invalid(format!(
-                            "Cache node {} not found in cache cluster {key}: its nodes are {}.",
-                            rules::shown(bad),
-                            c.nodes
-                                .iter()
-                                .map(|n| n.id.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )));
-                    }
-                    (vec![], ids)
-                } else {
-                    if !to_remove.is_empty() || !new_zones.is_empty() {
-                        return Err(combination(format!(
-                            "NumCacheNodes {n} is the cluster's current count: nothing to add or remove (a pending change of the count is cancelled)."
-                        )));
-                    }
-                    (vec![], vec![])
-                };
-                if adds.is_empty() && removes.is_empty() {
-                    // AWS: the same count cancels a pending change of it.
-                    c.pending.num_cache_nodes = None;
-                    c.pending.remove.clear();
-                    c.pending.zones.clear();
-                } else if immediately {
-                    c.pending.num_cache_nodes = None;
-                    c.pending.remove.clear();
-                    c.pending.zones.clear();
-                    self.apply_node_changes(&st, &mut c, &adds, &removes, t)?;
-                } else {
-                    // The latest request replaces an earlier pending one (AWS: not queued).
-                    c.pending.num_cache_nodes = Some(n as u32);
-                    c.pending.remove = removes;
-                    c.pending.zones = adds;
-                }
-            }
-        }
-        if let Some(mode) = &input.az_mode {
-            c.az_mode = mode.clone();
-        }
-
-        // Node type: memcached's memory limit, changed live on every node.
+        self.modify_nodes(&st, &mut c, &key, &input, &allowed, t)?;
         if let Some(t) = &input.cache_node_type {
-            if node_types::maxmemory(t).is_none() {
-                return Err(invalid(format!(
-                    "Invalid CacheNodeType '{}': no such cache node type.",
-                    rules::shown(t)
-                )));
-            }
-            if *t != c.cache_node_type {
-                if immediately {
-                    c.cache_node_type = t.clone();
-                    c.pending.cache_node_type = None;
-                    c.status = McStatus::Modifying;
-                } else {
-                    c.pending.cache_node_type = Some(t.clone());
-                }
-            }
+            modify_node_type(&mut c, t, immediately)?;
         }
         if let Some(v) = &input.engine_version {
             let b = s.resolve_version("memcached", v)?;
@@ -591,49 +672,20 @@ impl Control {
                 )));
             }
         }
-        // The group the nodes will run with must fit every node type they will have.
-        let pg = self.usable_parameter_group(
-            input
-                .cache_parameter_group_name
-                .as_deref()
-                .unwrap_or(&c.cache_parameter_group),
-            "memcached",
-            &c.engine_version,
+        self.modify_parameter_group(
+            &mut c,
+            &key,
+            input.cache_parameter_group_name.as_deref(),
+            &mut events,
         )?;
-        for t in std::iter::once(&c.cache_node_type).chain(c.pending.cache_node_type.as_ref()) {
-            self.memcached_params_of(&pg, t)?;
-        }
-        if pg.name != c.cache_parameter_group {
-            events.push(NewEvent::cluster(
-                &key,
-                format!(
-                    "Cache parameter group of cache cluster {key} changed to {}",
-                    pg.name
-                ),
-            ));
-            c.cache_parameter_group = pg.name;
-        }
         if let Some(w) = &input.preferred_maintenance_window {
             c.preferred_maintenance_window = WeeklyWindow::parse(w)?.format();
         }
-        let active = topic_status(input.notification_topic_status.as_deref())?;
-        c.notification = match (&input.notification_topic_arn, &c.notification) {
-            (Some(a), _) => {
-                crate::rules::topic_arn(a)?;
-                Some(Notification {
-                    topic_arn: a.clone(),
-                    active: active.unwrap_or(true),
-                })
-            }
-            (None, Some(n)) => Some(Notification {
-                topic_arn: n.topic_arn.clone(),
-                active: active.unwrap_or(n.active),
-            }),
-            (None, None) if active.is_some() => return Err(combination(
-                "NotificationTopicStatus needs a NotificationTopicArn: the cluster has no topic.",
-            )),
-            (None, None) => None,
-        };
+        c.notification = modified_notification(
+            &c,
+            input.notification_topic_arn.as_deref(),
+            input.notification_topic_status.as_deref(),
+        )?;
         if let Some(ids) = &input.security_group_ids {
             for sg in ids {
                 rules::security_group_id(sg)?;
@@ -659,6 +711,102 @@ impl Control {
         drop(st);
         self.wake();
         Ok(self.view_memcached(&c, false))
+    }
+
+    /// Nodes: AWS's rules for NumCacheNodes, CacheNodeIdsToRemove, NewAvailabilityZones and AZMode, applied to `c`
+    /// (at once with `ApplyImmediately`, else as its pending change).
+    fn modify_nodes(
+        &self,
+        st: &State,
+        c: &mut MemcachedCluster,
+        key: &str,
+        input: &ModifyCacheCluster,
+        allowed: &[String],
+        t: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        let immediately = input.apply_immediately.unwrap_or(false);
+        let to_remove = input.cache_node_ids_to_remove.clone().unwrap_or_default();
+        let new_zones = input.new_availability_zones.clone().unwrap_or_default();
+        if let Some(mode) = input.az_mode.as_deref() {
+            check_az_mode_change(c, key, mode, allowed)?;
+        }
+        let cross_az = input.az_mode.as_deref().unwrap_or(&c.az_mode) == "cross-az";
+        match input.num_cache_nodes {
+            None => {
+                if !to_remove.is_empty() || !new_zones.is_empty() {
+                    return Err(combination(
+                        "CacheNodeIdsToRemove and NewAvailabilityZones go with NumCacheNodes.",
+                    ));
+                }
+            }
+            Some(n) => {
+                let n = node_count(n)? as usize;
+                let current = c.nodes.len();
+                let (adds, removes) = if n > current {
+                    let adds = nodes_to_add(c, n, &to_remove, &new_zones, cross_az, allowed)?;
+                    (adds, vec![])
+                } else if n < current {
+                    (vec![], nodes_to_remove(c, key, n, &to_remove, &new_zones)?)
+                } else {
+                    if !to_remove.is_empty() || !new_zones.is_empty() {
+                        return Err(combination(format!(
+                            "NumCacheNodes {n} is the cluster's current count: nothing to add or remove (a pending change of the count is cancelled)."
+                        )));
+                    }
+                    (vec![], vec![])
+                };
+                if adds.is_empty() && removes.is_empty() {
+                    // AWS: the same count cancels a pending change of it.
+                    c.pending.num_cache_nodes = None;
+                    c.pending.remove.clear();
+                    c.pending.zones.clear();
+                } else if immediately {
+                    c.pending.num_cache_nodes = None;
+                    c.pending.remove.clear();
+                    c.pending.zones.clear();
+                    self.apply_node_changes(st, c, &adds, &removes, t)?;
+                } else {
+                    // The latest request replaces an earlier pending one (AWS: not queued).
+                    c.pending.num_cache_nodes = Some(n as u32);
+                    c.pending.remove = removes;
+                    c.pending.zones = adds;
+                }
+            }
+        }
+        if let Some(mode) = &input.az_mode {
+            c.az_mode = mode.clone();
+        }
+        Ok(())
+    }
+
+    /// The group the nodes will run with (`name`, or the cluster's) must fit every node type they will have; a new
+    /// one replaces the cluster's, with its event.
+    fn modify_parameter_group(
+        &self,
+        c: &mut MemcachedCluster,
+        key: &str,
+        name: Option<&str>,
+        events: &mut Vec<NewEvent>,
+    ) -> Result<()> {
+        let pg = self.usable_parameter_group(
+            name.unwrap_or(&c.cache_parameter_group),
+            "memcached",
+            &c.engine_version,
+        )?;
+        for t in std::iter::once(&c.cache_node_type).chain(c.pending.cache_node_type.as_ref()) {
+            self.memcached_params_of(&pg, t)?;
+        }
+        if pg.name != c.cache_parameter_group {
+            events.push(NewEvent::cluster(
+                key,
+                format!(
+                    "Cache parameter group of cache cluster {key} changed to {}",
+                    pg.name
+                ),
+            ));
+            c.cache_parameter_group = pg.name;
+        }
+        Ok(())
     }
 
     /// Applies a change of nodes to `c` (in `st`'s view of addresses): new nodes in `zones`, `remove`d nodes

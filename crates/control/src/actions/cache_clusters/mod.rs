@@ -256,119 +256,15 @@ impl Control {
     /// as asked, with the group's settings (giving others is refused), synced from its primary.
     fn add_to_group(&self, input: CreateCacheCluster, rg: &str) -> Result<output::CacheCluster> {
         let id = rules::identifier("cache cluster id", &input.cache_cluster_id, 40)?;
-        let conflicting = [
-            (
-                "NumCacheNodes",
-                input.num_cache_nodes.is_some_and(|n| n != 1),
-            ),
-            ("CacheNodeType", input.cache_node_type.is_some()),
-            ("EngineVersion", input.engine_version.is_some()),
-            (
-                "CacheParameterGroupName",
-                input.cache_parameter_group_name.is_some(),
-            ),
-            (
-                "CacheSubnetGroupName",
-                input.cache_subnet_group_name.is_some(),
-            ),
-            (
-                "SecurityGroupIds",
-                input
-                    .security_group_ids
-                    .as_ref()
-                    .is_some_and(|s| !s.is_empty()),
-            ),
-            ("SnapshotName", input.snapshot_name.is_some()),
-            (
-                "SnapshotArns",
-                input.snapshot_arns.as_ref().is_some_and(|a| !a.is_empty()),
-            ),
-            (
-                "SnapshotRetentionLimit",
-                input.snapshot_retention_limit.is_some(),
-            ),
-            ("SnapshotWindow", input.snapshot_window.is_some()),
-            (
-                "PreferredMaintenanceWindow",
-                input.preferred_maintenance_window.is_some(),
-            ),
-            ("Port", input.port.is_some()),
-            ("AuthToken", input.auth_token.is_some()),
-            (
-                "TransitEncryptionEnabled",
-                input.transit_encryption_enabled.is_some(),
-            ),
-            ("NetworkType", input.network_type.is_some()),
-            ("IpDiscovery", input.ip_discovery.is_some()),
-            (
-                "NotificationTopicArn",
-                input.notification_topic_arn.is_some(),
-            ),
-            (
-                "AutoMinorVersionUpgrade",
-                input.auto_minor_version_upgrade.is_some(),
-            ),
-            (
-                "LogDeliveryConfigurations",
-                input
-                    .log_delivery_configurations
-                    .as_ref()
-                    .is_some_and(|l| !l.is_empty()),
-            ),
-        ];
-        if let Some((name, _)) = conflicting.iter().find(|(_, given)| *given) {
-            return Err(combination(format!(
-                "{name} cannot be given with ReplicationGroupId: the new cache cluster takes it from replication group {rg}."
-            )));
-        }
-        let zones = input
-            .preferred_availability_zones
-            .clone()
-            .unwrap_or_default();
-        if zones.len() > 1 {
-            return Err(invalid(
-                "PreferredAvailabilityZones names one zone per node; a read replica is one node.",
-            ));
-        }
-        let wanted_zone = input
-            .preferred_availability_zone
-            .clone()
-            .or_else(|| zones.first().cloned());
+        refuse_group_settings(&input, rg)?;
+        let wanted_zone = wanted_zone(&input)?;
         let tags = crate::rules::tag_pairs(input.tags.as_deref().unwrap_or_default())?;
         let t = now();
         let mut st = self.state();
         let Some(mut g) = st.replication_group(rg).cloned() else {
             return Err(ControlError::ReplicationGroupNotFound(rules::shown(rg)));
         };
-        if let Some(e) = input.engine.as_deref() {
-            if !e.eq_ignore_ascii_case(&g.engine) {
-                return Err(combination(format!(
-                    "Engine {} does not match replication group {}, which runs {}.",
-                    rules::shown(e),
-                    g.id,
-                    g.engine
-                )));
-            }
-        }
-        if g.status != GroupStatus::Available {
-            return Err(ControlError::InvalidReplicationGroupState {
-                id: g.id.clone(),
-                status: g.status.as_str().into(),
-            });
-        }
-        if g.cluster_mode.runs_cluster() {
-            return Err(combination(format!(
-                "Replication group {} runs in cluster mode: add replicas with IncreaseReplicaCount.",
-                g.id
-            )));
-        }
-        if g.first_shard().replicas().count() >= crate::rules::layout::MAX_REPLICAS as usize {
-            return Err(ControlError::NodeQuotaForClusterExceeded(format!(
-                "Replication group {} already has {} replicas, the most a node group holds.",
-                g.id,
-                crate::rules::layout::MAX_REPLICAS
-            )));
-        }
+        check_group_takes_replica(&g, input.engine.as_deref())?;
         if st.groups.contains_key(&id)
             || st.standalone.contains_key(&id)
             || st.groups.values().any(|o| o.member(&id).is_some())
@@ -379,39 +275,8 @@ impl Control {
         }
         crate::state::check_node_quota(&st, 1)?;
         let allowed = st.subnet_group_zones(&self.inner.settings, &g.cache_subnet_group)?;
-        let zone = match wanted_zone {
-            Some(z) if allowed.contains(&z) => z,
-            Some(z) => {
-                return Err(invalid(format!(
-                "Invalid availability zone '{}': the group's cache subnet group has subnets in {}.",
-                rules::shown(&z),
-                allowed.join(", ")
-            )))
-            }
-            None => crate::rules::placement::spread(&g, &allowed, 1)
-                .pop()
-                .ok_or_else(|| ControlError::Internal("no zone".into()))?,
-        };
-        let taken = crate::state::taken_addresses(&st);
-        let address = engine::address::allocate(g.port, &taken)?;
-        let port = match g.dual_stack {
-            Some(_) => Some(engine::address::allocate_port(
-                &[address, engine::address::IPV6_LOOPBACK],
-                &crate::state::taken_ports(&st),
-            )?),
-            None => None,
-        };
-        let ipv6 = g.ipv6_discovery();
-        let shard = g
-            .shards
-            .first_mut()
-            .ok_or_else(|| ControlError::Internal(format!("{} has no node group", g.id)))?;
-        shard.adding.push(id.clone());
-        shard.members.push(Member {
-            port,
-            ipv6,
-            ..Member::new(id.clone(), address, zone.clone(), t)
-        });
+        let zone = replica_zone(&g, wanted_zone, &allowed)?;
+        add_replica(&st, &mut g, &id, zone.clone(), t)?;
         g.status = GroupStatus::Modifying;
         let events = vec![
             NewEvent::cluster(
@@ -437,6 +302,181 @@ impl Control {
         view.status = "creating".into();
         Ok(view)
     }
+}
+
+/// Refuses the settings a new member of replication group `rg` takes from the group.
+fn refuse_group_settings(input: &CreateCacheCluster, rg: &str) -> Result<()> {
+    let conflicting = [
+        (
+            "NumCacheNodes",
+            input.num_cache_nodes.is_some_and(|n| n != 1),
+        ),
+        ("CacheNodeType", input.cache_node_type.is_some()),
+        ("EngineVersion", input.engine_version.is_some()),
+        (
+            "CacheParameterGroupName",
+            input.cache_parameter_group_name.is_some(),
+        ),
+        (
+            "CacheSubnetGroupName",
+            input.cache_subnet_group_name.is_some(),
+        ),
+        (
+            "SecurityGroupIds",
+            input
+                .security_group_ids
+                .as_ref()
+                .is_some_and(|s| !s.is_empty()),
+        ),
+        ("SnapshotName", input.snapshot_name.is_some()),
+        (
+            "SnapshotArns",
+            input.snapshot_arns.as_ref().is_some_and(|a| !a.is_empty()),
+        ),
+        (
+            "SnapshotRetentionLimit",
+            input.snapshot_retention_limit.is_some(),
+        ),
+        ("SnapshotWindow", input.snapshot_window.is_some()),
+        (
+            "PreferredMaintenanceWindow",
+            input.preferred_maintenance_window.is_some(),
+        ),
+        ("Port", input.port.is_some()),
+        ("AuthToken", input.auth_token.is_some()),
+        (
+            "TransitEncryptionEnabled",
+            input.transit_encryption_enabled.is_some(),
+        ),
+        ("NetworkType", input.network_type.is_some()),
+        ("IpDiscovery", input.ip_discovery.is_some()),
+        (
+            "NotificationTopicArn",
+            input.notification_topic_arn.is_some(),
+        ),
+        (
+            "AutoMinorVersionUpgrade",
+            input.auto_minor_version_upgrade.is_some(),
+        ),
+        (
+            "LogDeliveryConfigurations",
+            input
+                .log_delivery_configurations
+                .as_ref()
+                .is_some_and(|l| !l.is_empty()),
+        ),
+    ];
+    if let Some((name, _)) = conflicting.iter().find(|(_, given)| *given) {
+        return Err(combination(format!(
+            "{name} cannot be given with ReplicationGroupId: the new cache cluster takes it from replication group {rg}."
+        )));
+    }
+    Ok(())
+}
+
+/// The zone a new read replica asks for (`PreferredAvailabilityZone`, or the one of `PreferredAvailabilityZones`).
+fn wanted_zone(input: &CreateCacheCluster) -> Result<Option<String>> {
+    let zones = input
+        .preferred_availability_zones
+        .clone()
+        .unwrap_or_default();
+    if zones.len() > 1 {
+        return Err(invalid(
+            "PreferredAvailabilityZones names one zone per node; a read replica is one node.",
+        ));
+    }
+    Ok(input
+        .preferred_availability_zone
+        .clone()
+        .or_else(|| zones.first().cloned()))
+}
+
+/// Checks that group `g` can take a new read replica: of its `engine` (if named), available, cluster mode
+/// disabled, with room for one more replica.
+fn check_group_takes_replica(g: &ReplicationGroup, engine: Option<&str>) -> Result<()> {
+    if let Some(e) = engine {
+        if !e.eq_ignore_ascii_case(&g.engine) {
+            return Err(combination(format!(
+                "Engine {} does not match replication group {}, which runs {}.",
+                rules::shown(e),
+                g.id,
+                g.engine
+            )));
+        }
+    }
+    if g.status != GroupStatus::Available {
+        return Err(ControlError::InvalidReplicationGroupState {
+            id: g.id.clone(),
+            status: g.status.as_str().into(),
+        });
+    }
+    if g.cluster_mode.runs_cluster() {
+        return Err(combination(format!(
+            "Replication group {} runs in cluster mode: add replicas with IncreaseReplicaCount.",
+            g.id
+        )));
+    }
+    if g.first_shard().replicas().count() >= crate::rules::layout::MAX_REPLICAS as usize {
+        return Err(ControlError::NodeQuotaForClusterExceeded(format!(
+            "Replication group {} already has {} replicas, the most a node group holds.",
+            g.id,
+            crate::rules::layout::MAX_REPLICAS
+        )));
+    }
+    Ok(())
+}
+
+/// The new replica's zone: the one asked for (one of the `allowed` zones of the group's subnet group), or where
+/// the group's nodes are fewest.
+fn replica_zone(
+    g: &ReplicationGroup,
+    wanted_zone: Option<String>,
+    allowed: &[String],
+) -> Result<String> {
+    Ok(match wanted_zone {
+        Some(z) if allowed.contains(&z) => z,
+        Some(z) => {
+            return Err(invalid(format!(
+                "Invalid availability zone '{}': the group's cache subnet group has subnets in {}.",
+                rules::shown(&z),
+                allowed.join(", ")
+            )))
+        }
+        None => crate::rules::placement::spread(g, allowed, 1)
+            .pop()
+            .ok_or_else(|| ControlError::Internal("no zone".into()))?,
+    })
+}
+
+/// Adds member `id` in `zone` to `g`'s node group, on an address (and port) not taken in `st`.
+fn add_replica(
+    st: &crate::state::State,
+    g: &mut ReplicationGroup,
+    id: &str,
+    zone: String,
+    t: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    let taken = crate::state::taken_addresses(st);
+    let address = engine::address::allocate(g.port, &taken)?;
+    let port = match g.dual_stack {
+        Some(_) => Some(engine::address::allocate_port(
+            &[address, engine::address::IPV6_LOOPBACK],
+            &crate::state::taken_ports(st),
+        )?),
+        None => None,
+    };
+    let ipv6 = g.ipv6_discovery();
+    let shard = g
+        .shards
+        .first_mut()
+        .ok_or_else(|| ControlError::Internal(format!("{} has no node group", g.id)))?;
+    shard.adding.push(id.to_string());
+    shard.members.push(Member {
+        port,
+        ipv6,
+        ..Member::new(id.to_string(), address, zone, t)
+    });
+    Ok(())
 }
 
 impl Control {
