@@ -341,8 +341,8 @@ pub struct SlotOwner<'a> {
 /// wins over anything older). Clients meanwhile get `ASK` for keys already moved, then `MOVED`; none is lost.
 /// Returns the keys moved. Safe to run again on slots a crash left half moved.
 pub async fn move_slots(
-    source: SlotOwner<'_>,
-    target: SlotOwner<'_>,
+    mut source: SlotOwner<'_>,
+    mut target: SlotOwner<'_>,
     target_addr: SocketAddr,
     others: &mut [AdminClient],
     slots: &[u16],
@@ -351,92 +351,17 @@ pub async fn move_slots(
     let long = std::time::Duration::from_millis(MIGRATE_TIMEOUT_MS + 5_000);
     let t0 = std::time::Instant::now();
     // Slots the target already serves (a move cut short after its last step began) need only the others told.
-    let owned: Vec<u16> = {
-        let nodes = target.conn.cluster_nodes().await?;
-        let me = myself(&nodes)?;
-        slots
-            .iter()
-            .copied()
-            .filter(|s| me.slots.iter().any(|(a, b)| (*a..=*b).contains(s)))
-            .collect()
-    };
+    let owned = served_by(target.conn, slots).await?;
     let moving: Vec<u16> = slots
         .iter()
         .copied()
         .filter(|s| !owned.contains(s))
         .collect();
     if !moving.is_empty() {
-        let mut pipe = redis::pipe();
-        for s in &moving {
-            pipe.cmd("CLUSTER")
-                .arg("SETSLOT")
-                .arg(*s)
-                .arg("IMPORTING")
-                .arg(source.id)
-                .ignore();
-        }
-        target.conn.query_pipe::<()>(&pipe, long).await?;
-        let mut pipe = redis::pipe();
-        for s in &moving {
-            pipe.cmd("CLUSTER")
-                .arg("SETSLOT")
-                .arg(*s)
-                .arg("MIGRATING")
-                .arg(target.id)
-                .ignore();
-        }
-        source.conn.query_pipe::<()>(&pipe, long).await?;
+        mark_moving(&mut source, &mut target, &moving, long).await?;
     }
     let t_mark = t0.elapsed();
-    let mut moved = 0u64;
-    let mut left = moving.clone();
-    while !left.is_empty() {
-        let mut pipe = redis::pipe();
-        for s in &left {
-            pipe.cmd("CLUSTER")
-                .arg("GETKEYSINSLOT")
-                .arg(*s)
-                .arg(MIGRATE_BATCH);
-        }
-        let keys: Vec<Vec<Vec<u8>>> = source.conn.query_pipe(&pipe, long).await?;
-        // The `MIGRATE`s go in pipelines of about `MIGRATE_PIPELINE` keys: each blocks the source while its keys
-        // go over, so the source answers its clients between two pipelines.
-        let mut pipe = redis::pipe();
-        let mut in_pipe = 0usize;
-        let mut next = Vec::new();
-        for (s, k) in left.iter().zip(&keys) {
-            if k.is_empty() {
-                continue;
-            }
-            next.push(*s);
-            moved += k.len() as u64;
-            in_pipe += k.len();
-            pipe.cmd("MIGRATE")
-                .arg(target_addr.ip().to_string())
-                .arg(target_addr.port())
-                .arg("")
-                .arg(0)
-                .arg(MIGRATE_TIMEOUT_MS)
-                .arg("REPLACE")
-                .arg("AUTH2")
-                .arg(&admin.user)
-                .arg(&admin.password)
-                .arg("KEYS")
-                .arg(k)
-                .ignore();
-            if in_pipe >= MIGRATE_PIPELINE {
-                source.conn.query_pipe::<()>(&pipe, long).await?;
-                pipe = redis::pipe();
-                in_pipe = 0;
-            }
-        }
-        if in_pipe > 0 {
-            source.conn.query_pipe::<()>(&pipe, long).await?;
-        }
-        // A slot is empty once a look finds no key in it (clients may have added keys to a slot before it began
-        // to move: the next look takes them).
-        left = next;
-    }
+    let moved = migrate_keys(source.conn, target_addr, &moving, admin, long).await?;
     let t_keys = t0.elapsed();
     let tell = |ids: &[u16]| {
         let mut pipe = redis::pipe();
@@ -472,6 +397,107 @@ pub async fn move_slots(
         owner_us = (t0.elapsed() - t_keys).as_micros() as u64,
         "slot batch moved"
     );
+    Ok(moved)
+}
+
+/// Which of `slots` the node behind `conn` serves.
+async fn served_by(conn: &mut AdminClient, slots: &[u16]) -> Result<Vec<u16>> {
+    let nodes = conn.cluster_nodes().await?;
+    let me = myself(&nodes)?;
+    Ok(slots
+        .iter()
+        .copied()
+        .filter(|s| me.slots.iter().any(|(a, b)| (*a..=*b).contains(s)))
+        .collect())
+}
+
+/// Marks `moving` as importing on the target, then migrating on the source.
+async fn mark_moving(
+    source: &mut SlotOwner<'_>,
+    target: &mut SlotOwner<'_>,
+    moving: &[u16],
+    long: std::time::Duration,
+) -> Result<()> {
+    let mut pipe = redis::pipe();
+    for s in moving {
+        pipe.cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(*s)
+            .arg("IMPORTING")
+            .arg(source.id)
+            .ignore();
+    }
+    target.conn.query_pipe::<()>(&pipe, long).await?;
+    let mut pipe = redis::pipe();
+    for s in moving {
+        pipe.cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(*s)
+            .arg("MIGRATING")
+            .arg(target.id)
+            .ignore();
+    }
+    source.conn.query_pipe::<()>(&pipe, long).await
+}
+
+/// Moves every key of the `moving` slots from `source` to the target at `target_addr`, batch by batch, until a look
+/// finds each slot empty; returns how many keys went.
+async fn migrate_keys(
+    source: &mut AdminClient,
+    target_addr: SocketAddr,
+    moving: &[u16],
+    admin: &crate::secret::AdminCredentials,
+    long: std::time::Duration,
+) -> Result<u64> {
+    let mut moved = 0u64;
+    let mut left = moving.to_vec();
+    while !left.is_empty() {
+        let mut pipe = redis::pipe();
+        for s in &left {
+            pipe.cmd("CLUSTER")
+                .arg("GETKEYSINSLOT")
+                .arg(*s)
+                .arg(MIGRATE_BATCH);
+        }
+        let keys: Vec<Vec<Vec<u8>>> = source.query_pipe(&pipe, long).await?;
+        // The `MIGRATE`s go in pipelines of about `MIGRATE_PIPELINE` keys: each blocks the source while its keys
+        // go over, so the source answers its clients between two pipelines.
+        let mut pipe = redis::pipe();
+        let mut in_pipe = 0usize;
+        let mut next = Vec::new();
+        for (s, k) in left.iter().zip(&keys) {
+            if k.is_empty() {
+                continue;
+            }
+            next.push(*s);
+            moved += k.len() as u64;
+            in_pipe += k.len();
+            pipe.cmd("MIGRATE")
+                .arg(target_addr.ip().to_string())
+                .arg(target_addr.port())
+                .arg("")
+                .arg(0)
+                .arg(MIGRATE_TIMEOUT_MS)
+                .arg("REPLACE")
+                .arg("AUTH2")
+                .arg(&admin.user)
+                .arg(&admin.password)
+                .arg("KEYS")
+                .arg(k)
+                .ignore();
+            if in_pipe >= MIGRATE_PIPELINE {
+                source.query_pipe::<()>(&pipe, long).await?;
+                pipe = redis::pipe();
+                in_pipe = 0;
+            }
+        }
+        if in_pipe > 0 {
+            source.query_pipe::<()>(&pipe, long).await?;
+        }
+        // A slot is empty once a look finds no key in it (clients may have added keys to a slot before it began
+        // to move: the next look takes them).
+        left = next;
+    }
     Ok(moved)
 }
 

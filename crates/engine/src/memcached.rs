@@ -680,51 +680,59 @@ async fn serve(
                     reader.get_mut().flush().await?;
                     continue;
                 };
-                // Requests and answers are small: both sockets go without Nagle's algorithm, which would hold
-                // each back for the other side's delayed acknowledgement.
-                let mut node = tokio::time::timeout(
-                    NODE_CONNECT_TIMEOUT,
-                    connect(SocketAddr::new(ip, port), tls.as_ref()),
-                )
-                .await
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect"))??;
-                // This line and what the client sent after it (still buffered here) go first, in one write: over
-                // TLS one write is one record, and memcached 1.6.18 does not read on a request whose rest waits
-                // in a second record it has already taken off the socket.
-                let mut first = line.clone();
-                first.extend_from_slice(reader.buffer());
-                node.write_all(&first).await?;
-                node.flush().await?;
-                let client = reader.into_inner();
-                let (mut cr, mut cw) = tokio::io::split(client);
-                let (mut nr, mut nw) = tokio::io::split(node);
-                let up = async {
-                    let mut buf = vec![0u8; 16 << 10];
-                    loop {
-                        let n = cr.read(&mut buf).await?;
-                        if n == 0 {
-                            return nw.shutdown().await;
-                        }
-                        nw.write_all(&buf[..n]).await?;
-                        nw.flush().await?;
-                    }
-                };
-                let down = async {
-                    let mut buf = vec![0u8; 16 << 10];
-                    loop {
-                        let n = nr.read(&mut buf).await?;
-                        if n == 0 {
-                            return cw.shutdown().await;
-                        }
-                        cw.write_all(&buf[..n]).await?;
-                        cw.flush().await?;
-                    }
-                };
-                let _ = tokio::try_join!(up, down);
-                return Ok(());
+                return hand_to_node(reader, &line, SocketAddr::new(ip, port), tls.as_ref()).await;
             }
         }
     }
+}
+
+/// Hands a configuration endpoint's client to the node at `addr`: the request `line` and what the client sent after
+/// it go first, then bytes are piped both ways until either side closes.
+async fn hand_to_node(
+    reader: BufReader<Box<dyn Io>>,
+    line: &[u8],
+    addr: SocketAddr,
+    tls: Option<&Tls>,
+) -> std::io::Result<()> {
+    // Requests and answers are small: both sockets go without Nagle's algorithm, which would hold
+    // each back for the other side's delayed acknowledgement.
+    let mut node = tokio::time::timeout(NODE_CONNECT_TIMEOUT, connect(addr, tls))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect"))??;
+    // This line and what the client sent after it (still buffered here) go first, in one write: over
+    // TLS one write is one record, and memcached 1.6.18 does not read on a request whose rest waits
+    // in a second record it has already taken off the socket.
+    let mut first = line.to_vec();
+    first.extend_from_slice(reader.buffer());
+    node.write_all(&first).await?;
+    node.flush().await?;
+    let client = reader.into_inner();
+    let (mut cr, mut cw) = tokio::io::split(client);
+    let (mut nr, mut nw) = tokio::io::split(node);
+    let up = async {
+        let mut buf = vec![0u8; 16 << 10];
+        loop {
+            let n = cr.read(&mut buf).await?;
+            if n == 0 {
+                return nw.shutdown().await;
+            }
+            nw.write_all(&buf[..n]).await?;
+            nw.flush().await?;
+        }
+    };
+    let down = async {
+        let mut buf = vec![0u8; 16 << 10];
+        loop {
+            let n = nr.read(&mut buf).await?;
+            if n == 0 {
+                return cw.shutdown().await;
+            }
+            cw.write_all(&buf[..n]).await?;
+            cw.flush().await?;
+        }
+    };
+    let _ = tokio::try_join!(up, down);
+    Ok(())
 }
 
 #[cfg(test)]
