@@ -36,6 +36,22 @@ impl State {
             .filter(|g| !g.standalone)
     }
 
+    /// The group `id` names (lower-cased), as one of `vessel` kind: a standalone cache cluster's vessel, or a
+    /// replication group; AWS's not-found answer for the kind asked otherwise.
+    pub fn group_of_kind(&self, id: &str, vessel: bool) -> Result<ReplicationGroup> {
+        self.groups
+            .get(&id.to_ascii_lowercase())
+            .filter(|g| g.standalone == vessel)
+            .cloned()
+            .ok_or_else(|| {
+                if vessel {
+                    ControlError::CacheClusterNotFound(crate::rules::shown(id))
+                } else {
+                    ControlError::ReplicationGroupNotFound(crate::rules::shown(id))
+                }
+            })
+    }
+
     /// Writes `g` with its events in one transaction, then keeps it in memory: the one way a mutation lands.
     pub fn save_group(
         &mut self,

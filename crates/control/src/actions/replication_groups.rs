@@ -670,20 +670,7 @@ impl Control {
                 )));
             }
         }
-        let mut g = st
-            .groups
-            .get(&key)
-            .filter(|g| g.standalone == vessel)
-            .cloned()
-            .ok_or_else(|| {
-                if vessel {
-                    ControlError::CacheClusterNotFound(rules::shown(&input.replication_group_id))
-                } else {
-                    ControlError::ReplicationGroupNotFound(rules::shown(
-                        &input.replication_group_id,
-                    ))
-                }
-            })?;
+        let mut g = st.group_of_kind(&input.replication_group_id, vessel)?;
         if !matches!(g.status, GroupStatus::Available | GroupStatus::CreateFailed) {
             return Err(ControlError::InvalidReplicationGroupState {
                 id: g.id.clone(),

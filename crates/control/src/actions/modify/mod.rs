@@ -125,19 +125,7 @@ impl Control {
         let key = input.replication_group_id.to_ascii_lowercase();
         let current = self
             .state()
-            .groups
-            .get(&key)
-            .filter(|g| g.standalone == vessel)
-            .cloned()
-            .ok_or_else(|| {
-                if vessel {
-                    ControlError::CacheClusterNotFound(rules::shown(&input.replication_group_id))
-                } else {
-                    ControlError::ReplicationGroupNotFound(rules::shown(
-                        &input.replication_group_id,
-                    ))
-                }
-            })?;
+            .group_of_kind(&input.replication_group_id, vessel)?;
         if current.status != GroupStatus::Available {
             return Err(ControlError::InvalidReplicationGroupState {
                 id: current.id.clone(),
