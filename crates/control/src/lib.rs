@@ -22,9 +22,8 @@ mod views;
 use crate::rules::capacity;
 use crate::state::State;
 use crate::store::logs;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use engine::binary::EngineBinary;
@@ -155,24 +154,23 @@ impl Settings {
 }
 
 pub(crate) struct Inner {
-    pub settings: Settings,
+    /// What workflows work with (settings, nodes, state, endpoints); the fields of [`workflows::Core`] read
+    /// through `Inner` as its own.
+    pub step: workflows::Step,
     pub admin: AdminCredentials,
-    /// The deployment's certificate authority (`<data dir>/tls`), which signs every node's certificate.
-    pub tls: engine::tls::Authority,
-    pub state: Mutex<State>,
-    /// Customers' cache parameter groups (the default ones are not stored), apart from `state` so that a node's
-    /// spec can be made while the state is locked. Lock order: `state`, then this.
-    pub parameter_groups: Mutex<BTreeMap<String, model::ParameterGroup>>,
     /// The delivered logs served through the CloudWatch Logs API (a database of their own, on a thread of its
     /// own).
     pub logs: logs::LogStoreThread,
-    pub observed: runtime::observe::Observations,
-    pub monitor: runtime::monitor::Monitor,
-    pub endpoints: workflows::Endpoints,
-    pub wake: tokio::sync::Notify,
-    /// Set when the daemon stops: no node is started after it.
-    pub stopping: std::sync::atomic::AtomicBool,
+    pub observed: Arc<runtime::observe::Observations>,
+    pub monitor: Arc<runtime::monitor::Monitor>,
     pub metrics: runtime::metrics::Metrics,
+}
+
+impl std::ops::Deref for Inner {
+    type Target = workflows::Core;
+    fn deref(&self) -> &workflows::Core {
+        &self.step.inner
+    }
 }
 
 /// The control plane of one daemon. Cheap to clone.
@@ -184,6 +182,15 @@ pub struct Control {
 impl std::fmt::Debug for Control {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Control({})", self.inner.settings.data_dir.display())
+    }
+}
+
+/// The control plane is the workflows' context and more: an action reaches a workflow's pure parts (a node's spec)
+/// and the one way to change the state through it.
+impl std::ops::Deref for Control {
+    type Target = workflows::Step;
+    fn deref(&self) -> &workflows::Step {
+        &self.inner.step
     }
 }
 
@@ -252,31 +259,43 @@ impl Control {
             .into_iter()
             .map(|c| (c.id.clone(), c))
             .collect();
+        let observed = Arc::new(runtime::observe::Observations::default());
+        let monitor = Arc::new(runtime::monitor::Monitor::default());
+        let nodes = runtime::nodes::LocalNodes {
+            admin: admin.clone(),
+            observed: observed.clone(),
+            monitor: monitor.clone(),
+        };
+        let step = workflows::Step::new(workflows::Core {
+            settings,
+            tls,
+            nodes: Arc::new(nodes),
+            state: Mutex::new(State {
+                store,
+                groups,
+                standalone,
+                users,
+                user_groups,
+                snapshots,
+                subnet_groups,
+                memcached,
+            }),
+            parameter_groups: Mutex::new(parameter_groups),
+            endpoints: workflows::Endpoints::default(),
+            wake: tokio::sync::Notify::new(),
+            stopping: std::sync::atomic::AtomicBool::new(false),
+            figures: Default::default(),
+        });
         Ok(Self {
             inner: Arc::new(Inner {
-                settings,
+                step,
                 admin,
-                tls,
-                state: Mutex::new(State {
-                    store,
-                    groups,
-                    standalone,
-                    users,
-                    user_groups,
-                    snapshots,
-                    subnet_groups,
-                    memcached,
-                }),
-                parameter_groups: Mutex::new(parameter_groups),
                 logs: logs::LogStoreThread::start(log_store).map_err(|e| {
                     ControlError::Internal(format!("cannot start the log store's thread: {e}"))
                 })?,
-                observed: runtime::observe::Observations::default(),
-                monitor: runtime::monitor::Monitor::default(),
-                endpoints: workflows::Endpoints::default(),
-                wake: tokio::sync::Notify::new(),
+                observed,
+                monitor,
                 metrics: runtime::metrics::Metrics::default(),
-                stopping: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -309,12 +328,6 @@ impl Control {
     /// The CA bundle that TLS clients trust (every node's certificate is signed by it).
     pub fn ca_bundle(&self) -> &std::path::Path {
         self.inner.tls.bundle()
-    }
-
-    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock cannot leave memory and store apart (writes go to the store first), so
-        // a poisoned lock is still consistent.
-        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Wakes the reconciler now.

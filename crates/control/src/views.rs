@@ -108,7 +108,7 @@ impl Control {
             // node); with cluster mode enabled each node group's is read from its own replica, so none is named.
             snapshotting_cluster_id: g.snapshotting_cluster_id.clone().or_else(|| {
                 (g.snapshot_retention_limit > 0 && !g.cluster_mode.runs_cluster())
-                    .then(|| Self::snapshot_source(g))
+                    .then(|| crate::rules::snapshots::snapshot_source(g))
             }),
             automatic_failover: match (&g.failover_transition, g.automatic_failover) {
                 (Some(t), _) => t.clone(),

@@ -490,20 +490,4 @@ impl Control {
         rules::max_records(input.max_records)?;
         Err(invalid(NO_CACHE_SECURITY_GROUPS))
     }
-
-    /// What the fullest primary of `g` uses now (`used_memory`).
-    pub(crate) async fn used_memory(&self, g: &crate::model::ReplicationGroup) -> Result<u64> {
-        let mut used = 0;
-        for p in g.primaries() {
-            let addr = g.admin_addr(p, &self.inner.settings.data_dir);
-            let mut c = engine::admin::AdminClient::connect(&addr, &self.inner.admin).await?;
-            let info = c.info("memory").await?;
-            used = used.max(
-                info.get("used_memory")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0),
-            );
-        }
-        Ok(used)
-    }
 }

@@ -20,7 +20,7 @@ use wire::output;
 
 use crate::error::{combination, invalid, ControlError, Result};
 use crate::model::{NewEvent, ParameterGroup};
-use crate::rules::parameters::{Family, MemcachedParams, NodeParams, Spec};
+use crate::rules::parameters::{Family, Spec};
 use crate::rules::tag_pairs;
 use crate::rules::versions::parameter_group_family;
 use crate::{now, rules, Control, Settings};
@@ -46,54 +46,6 @@ const AWS_FAMILIES: &[&str] = &[
 ];
 
 impl ParameterGroup {
-    /// The default group `name` (`default.<family>` or `default.<family>.cluster.on`) of one of `families`.
-    fn default_named(name: &str, families: &[String]) -> Option<Self> {
-        let rest = name.strip_prefix("default.")?;
-        let (family, cluster) = match rest.strip_suffix(".cluster.on") {
-            Some(f) => (f, true),
-            None => (rest, false),
-        };
-        // `.cluster.on` groups exist for Redis OSS and Valkey only: Memcached has no cluster mode.
-        let clusters = Family::of(family).is_some_and(|f| !f.is_memcached());
-        if !families.iter().any(|f| f == family) || (cluster && !clusters) {
-            return None;
-        }
-        let description = if cluster {
-            format!("Customized default parameter group for {family} with cluster mode on")
-        } else {
-            format!("Default parameter group for {family}")
-        };
-        Some(Self {
-            name: name.to_string(),
-            family: family.to_string(),
-            description,
-            values: BTreeMap::new(),
-        })
-    }
-
-    pub fn is_default(&self) -> bool {
-        self.name.starts_with("default.")
-    }
-
-    /// A parameter's value in this group (`None`: it has none) and its `Source`.
-    fn value(&self, s: &Spec) -> (Option<String>, &'static str) {
-        if let Some(v) = self.values.get(s.name) {
-            return (Some(v.clone()), "user");
-        }
-        if s.name == "cluster-enabled" && self.is_default() && self.name.ends_with(".cluster.on") {
-            return (Some("yes".into()), "system");
-        }
-        (s.default.map(str::to_string), "system")
-    }
-
-    /// Whether nodes using this group run Redis Cluster (`cluster-enabled yes`).
-    pub fn cluster_enabled(&self) -> bool {
-        Family::of(&self.family)
-            .and_then(|f| f.spec("cluster-enabled"))
-            .and_then(|s| self.value(s).0)
-            .is_some_and(|v| v == "yes")
-    }
-
     fn view(&self, s: &Settings) -> output::CacheParameterGroup {
         output::CacheParameterGroup {
             name: self.name.clone(),
@@ -253,39 +205,6 @@ fn names(list: &[ParameterNameValue]) -> Result<Vec<String>> {
 }
 
 impl Control {
-    /// The parameter group `name` (case-insensitive): a customer's, or a default one of a family here.
-    pub fn parameter_group(&self, name: &str) -> Option<ParameterGroup> {
-        let name = name.to_ascii_lowercase();
-        if let Some(g) = self.parameter_groups().get(&name) {
-            return Some(g.clone());
-        }
-        ParameterGroup::default_named(&name, &self.inner.settings.parameter_families())
-    }
-
-    fn parameter_groups(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ParameterGroup>> {
-        self.inner
-            .parameter_groups
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// What a node of engine `version` runs with under parameter group `group` (the family defaults when the group
-    /// is unknown, which no workflow leaves).
-    pub(crate) fn node_params(&self, group: &str, engine: &str, version: &str) -> NodeParams {
-        let pg = self
-            .parameter_group(group)
-            .unwrap_or_else(|| ParameterGroup {
-                name: group.to_string(),
-                family: parameter_group_family(engine, version),
-                description: String::new(),
-                values: BTreeMap::new(),
-            });
-        match Family::of(&pg.family) {
-            Some(f) => crate::rules::parameters::node_params(&f, version, |s| pg.value(s).0),
-            None => NodeParams::default(),
-        }
-    }
-
     /// Checks that a group of `engine` `version` may use parameter group `name` and returns its stored name:
     /// it exists, and it is of the engine version's family. Whether its `cluster-enabled` fits is the caller's.
     pub(crate) fn usable_parameter_group(
@@ -393,25 +312,6 @@ impl Control {
                 .map(|c| c.id.clone()),
         );
         users
-    }
-
-    /// What the nodes of a Memcached cluster of `node_type` run with under `pg`; `InvalidParameterCombination`
-    /// when memcached could not start with its values on that node type.
-    pub(crate) fn memcached_params_of(
-        &self,
-        pg: &ParameterGroup,
-        node_type: &str,
-    ) -> Result<MemcachedParams> {
-        let family = Family::of(&pg.family)
-            .filter(Family::is_memcached)
-            .ok_or_else(|| {
-                combination(format!(
-                    "Parameter group {} is of family {}, not a Memcached family.",
-                    pg.name, pg.family
-                ))
-            })?;
-        crate::rules::parameters::memcached_params(&family, node_type, |s| pg.value(s).0)
-            .map_err(|e| combination(format!("Parameter group {}: {e}", pg.name)))
     }
 
     /// Checks that every Memcached cluster using `pg` (at its node type and any pending one) can run with its

@@ -8,7 +8,6 @@
 //! `redis-check-rdb` before it is `available`. Its metadata is in the store.
 
 use crate::rules::snapshots::check_name;
-use crate::rules::snapshots::file_stem;
 use crate::rules::snapshots::AUTOMATED;
 use crate::rules::snapshots::MANUAL;
 use std::path::PathBuf;
@@ -17,7 +16,7 @@ use wire::input::{CopySnapshot, CreateSnapshot, DescribeSnapshots};
 use wire::output;
 
 use crate::error::{combination, invalid, ControlError, Result};
-use crate::model::{ClusterMode, GroupStatus, NewEvent, ReplicationGroup, ShardSnapshot, Snapshot};
+use crate::model::{ClusterMode, GroupStatus, NewEvent, Snapshot};
 use crate::rules::tag_pairs;
 use crate::state::State;
 use crate::{now, rules, Control};
@@ -27,42 +26,6 @@ const NO_KMS: &str =
     "KmsKeyId: snapshots are not encrypted at rest by this Cacheplane (encryption at rest is not available).";
 
 impl Control {
-    /// Where a snapshot's RDB file is: `<name>.rdb`, or, for a name too long for a file name with the suffixes
-    /// a snapshot's temporary files take (AWS allows 255 characters; a file name holds 255 bytes), its first 180
-    /// characters and a digest of the whole name.
-    pub(crate) fn snapshot_file(&self, name: &str) -> PathBuf {
-        self.inner
-            .settings
-            .data_dir
-            .join("snapshots")
-            .join(format!("{}.rdb", file_stem(name)))
-    }
-
-    /// The RDB files of snapshot `s`: its one file, or with cluster mode enabled one per node group
-    /// (`<name>.<node group>.rdb`), with the node group's id.
-    pub(crate) fn snapshot_files(&self, s: &Snapshot) -> Vec<(Option<String>, PathBuf)> {
-        if s.shards.is_empty() {
-            return vec![(None, self.snapshot_file(&s.name))];
-        }
-        s.shards
-            .iter()
-            .map(|sh| {
-                let file = self.snapshot_file(&s.name);
-                (
-                    Some(sh.node_group_id.clone()),
-                    file.with_extension(format!("{}.rdb", sh.node_group_id)),
-                )
-            })
-            .collect()
-    }
-
-    /// Removes every file of snapshot `s` (a file already gone is no error).
-    pub(crate) fn remove_snapshot_files(&self, s: &Snapshot) {
-        for (_, f) in self.snapshot_files(s) {
-            let _ = std::fs::remove_file(f);
-        }
-    }
-
     pub(crate) fn view_snapshot(&self, s: &Snapshot, node_group_config: bool) -> output::Snapshot {
         let node = |cluster: &str,
                     group: &str,
@@ -140,84 +103,6 @@ impl Control {
         }
     }
 
-    /// A new snapshot record of group `g`, to be read from member `from`.
-    pub(crate) fn new_snapshot(
-        g: &ReplicationGroup,
-        name: &str,
-        source: &str,
-        from: &str,
-    ) -> Snapshot {
-        let m = g.member(from);
-        Snapshot {
-            name: name.to_string(),
-            source: source.to_string(),
-            status: "creating".into(),
-            replication_group_id: g.id.clone(),
-            of_cluster: g.standalone,
-            description: g.description.clone(),
-            cache_cluster_id: from.to_string(),
-            cache_cluster_create_time: m.map_or(g.create_time, |m| m.create_time),
-            availability_zone: m.map(|m| m.availability_zone.clone()).unwrap_or_default(),
-            replica_count: g.replicas().count() as i64,
-            cache_node_type: g.cache_node_type.clone(),
-            engine: m
-                .map_or(g.engine.as_str(), |m| g.release_of(m).0)
-                .to_string(),
-            engine_version: m
-                .map_or(g.engine_version.as_str(), |m| g.release_of(m).1)
-                .to_string(),
-            port: g.port,
-            cache_parameter_group: g.cache_parameter_group.clone(),
-            preferred_maintenance_window: g.preferred_maintenance_window.clone(),
-            snapshot_window: g.snapshot_window.clone(),
-            snapshot_retention_limit: g.snapshot_retention_limit,
-            auto_minor_version_upgrade: g.auto_minor_version_upgrade,
-            automatic_failover: g.automatic_failover,
-            taken: None,
-            size: 0,
-            used_memory: 0,
-            // With cluster mode enabled, every node group's data, each read from a replica (else its primary).
-            shards: if g.cluster_mode == ClusterMode::Enabled {
-                g.shards
-                    .iter()
-                    .map(|sh| {
-                        let m = sh.replicas().next().or_else(|| sh.primary());
-                        ShardSnapshot {
-                            node_group_id: sh.id.clone(),
-                            cache_cluster_id: m.map(|m| m.cluster_id.clone()).unwrap_or_default(),
-                            cache_cluster_create_time: m.map_or(g.create_time, |m| m.create_time),
-                            slots: sh.slots.clone(),
-                            availability_zone: sh
-                                .primary()
-                                .map(|p| p.availability_zone.clone())
-                                .unwrap_or_default(),
-                            replica_count: sh.replicas().count() as i64,
-                            size: 0,
-                            used_memory: 0,
-                        }
-                    })
-                    .collect()
-            } else {
-                vec![]
-            },
-        }
-    }
-
-    /// The member a snapshot of `g` is read from: `SnapshottingClusterId` when set, else a replica, else the
-    /// primary (a group without replicas).
-    pub(crate) fn snapshot_source(g: &ReplicationGroup) -> String {
-        g.snapshotting_cluster_id
-            .clone()
-            .filter(|c| g.member(c).is_some())
-            .or_else(|| {
-                g.first_shard()
-                    .replicas()
-                    .next()
-                    .map(|m| m.cluster_id.clone())
-            })
-            .unwrap_or_else(|| g.first_shard().primary_cluster_id.clone())
-    }
-
     /// Checks the quota of manual snapshots against `st`, which the caller holds until it has recorded the new
     /// snapshot: two requests at once cannot both take the last place.
     fn check_quota(&self, st: &State) -> Result<()> {
@@ -272,7 +157,7 @@ impl Control {
                     .replication_group(rg)
                     .cloned()
                     .ok_or_else(|| ControlError::ReplicationGroupNotFound(rules::shown(rg)))?;
-                let from = Self::snapshot_source(&g);
+                let from = crate::rules::snapshots::snapshot_source(&g);
                 (g, from)
             }
         };
@@ -294,7 +179,7 @@ impl Control {
                 status: g.status.as_str().into(),
             });
         }
-        let snap = Self::new_snapshot(&g, &name, MANUAL, &from);
+        let snap = crate::rules::snapshots::new_snapshot(&g, &name, MANUAL, &from);
         g.status = GroupStatus::Snapshotting;
         g.snapshotting = Some(name.clone());
         st.store.put_snapshots(
@@ -526,28 +411,6 @@ impl Control {
         self.remove_snapshot_files(&s);
         s.status = "deleting".into();
         Ok(self.view_snapshot(&s, false))
-    }
-
-    /// Forgets the automatic snapshots of a deleted group (manual ones stay, as on AWS).
-    pub(crate) fn drop_automatic_snapshots(&self, group: &str) -> Result<()> {
-        let mut st = self.state();
-        let names: Vec<String> = st
-            .snapshots
-            .values()
-            .filter(|s| s.replication_group_id == group && s.source == AUTOMATED)
-            .map(|s| s.name.clone())
-            .collect();
-        if names.is_empty() {
-            return Ok(());
-        }
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        st.store.put_snapshots(&[], &refs, None, now(), &[])?;
-        for n in &names {
-            if let Some(s) = st.snapshots.remove(n) {
-                self.remove_snapshot_files(&s);
-            }
-        }
-        Ok(())
     }
 
     /// The snapshot a new group is restored from: available, and whose data fits the group's node type.

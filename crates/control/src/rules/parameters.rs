@@ -7,6 +7,8 @@
 //! the number). Every value is a string on the wire; `integer` values are whole numbers within the ranges.
 
 /// One part of an `AllowedValues` list.
+use crate::model::ParameterGroup;
+
 #[derive(Debug, Clone, PartialEq)]
 enum Part {
     /// A value as written (a word, or a number).
@@ -517,6 +519,57 @@ pub fn memcached_defaults(node_type: &str) -> MemcachedParams {
     let family = Family::of("memcached1.6").expect("memcached1.6 is catalogued");
     memcached_params(&family, node_type, |s| s.default.map(str::to_string))
         .expect("the defaults run on every node type")
+}
+
+/// What a parameter group's values mean under its family's rules.
+impl ParameterGroup {
+    /// The default group `name` (`default.<family>` or `default.<family>.cluster.on`) of one of `families`.
+    pub(crate) fn default_named(name: &str, families: &[String]) -> Option<Self> {
+        let rest = name.strip_prefix("default.")?;
+        let (family, cluster) = match rest.strip_suffix(".cluster.on") {
+            Some(f) => (f, true),
+            None => (rest, false),
+        };
+        // `.cluster.on` groups exist for Redis OSS and Valkey only: Memcached has no cluster mode.
+        let clusters = Family::of(family).is_some_and(|f| !f.is_memcached());
+        if !families.iter().any(|f| f == family) || (cluster && !clusters) {
+            return None;
+        }
+        let description = if cluster {
+            format!("Customized default parameter group for {family} with cluster mode on")
+        } else {
+            format!("Default parameter group for {family}")
+        };
+        Some(Self {
+            name: name.to_string(),
+            family: family.to_string(),
+            description,
+            values: std::collections::BTreeMap::new(),
+        })
+    }
+
+    pub fn is_default(&self) -> bool {
+        self.name.starts_with("default.")
+    }
+
+    /// A parameter's value in this group (`None`: it has none) and its `Source`.
+    pub(crate) fn value(&self, s: &Spec) -> (Option<String>, &'static str) {
+        if let Some(v) = self.values.get(s.name) {
+            return (Some(v.clone()), "user");
+        }
+        if s.name == "cluster-enabled" && self.is_default() && self.name.ends_with(".cluster.on") {
+            return (Some("yes".into()), "system");
+        }
+        (s.default.map(str::to_string), "system")
+    }
+
+    /// Whether nodes using this group run Redis Cluster (`cluster-enabled yes`).
+    pub fn cluster_enabled(&self) -> bool {
+        Family::of(&self.family)
+            .and_then(|f| f.spec("cluster-enabled"))
+            .and_then(|s| self.value(s).0)
+            .is_some_and(|v| v == "yes")
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,10 @@
 
 use crate::error::invalid;
 use crate::error::Result;
+use crate::model::ClusterMode;
+use crate::model::ReplicationGroup;
+use crate::model::ShardSnapshot;
+use crate::model::Snapshot;
 
 use crate::rules;
 
@@ -81,6 +85,79 @@ pub fn automatic_work(
 /// AWS's name of an automatic snapshot: `automatic.<group>-YYYY-MM-DD-HH-MM`.
 pub fn automatic_name(group: &str, t: chrono::DateTime<chrono::Utc>) -> String {
     format!("automatic.{group}-{}", t.format("%Y-%m-%d-%H-%M"))
+}
+
+/// A new snapshot record of group `g`, to be read from member `from`.
+pub fn new_snapshot(g: &ReplicationGroup, name: &str, source: &str, from: &str) -> Snapshot {
+    let m = g.member(from);
+    Snapshot {
+        name: name.to_string(),
+        source: source.to_string(),
+        status: "creating".into(),
+        replication_group_id: g.id.clone(),
+        of_cluster: g.standalone,
+        description: g.description.clone(),
+        cache_cluster_id: from.to_string(),
+        cache_cluster_create_time: m.map_or(g.create_time, |m| m.create_time),
+        availability_zone: m.map(|m| m.availability_zone.clone()).unwrap_or_default(),
+        replica_count: g.replicas().count() as i64,
+        cache_node_type: g.cache_node_type.clone(),
+        engine: m
+            .map_or(g.engine.as_str(), |m| g.release_of(m).0)
+            .to_string(),
+        engine_version: m
+            .map_or(g.engine_version.as_str(), |m| g.release_of(m).1)
+            .to_string(),
+        port: g.port,
+        cache_parameter_group: g.cache_parameter_group.clone(),
+        preferred_maintenance_window: g.preferred_maintenance_window.clone(),
+        snapshot_window: g.snapshot_window.clone(),
+        snapshot_retention_limit: g.snapshot_retention_limit,
+        auto_minor_version_upgrade: g.auto_minor_version_upgrade,
+        automatic_failover: g.automatic_failover,
+        taken: None,
+        size: 0,
+        used_memory: 0,
+        // With cluster mode enabled, every node group's data, each read from a replica (else its primary).
+        shards: if g.cluster_mode == ClusterMode::Enabled {
+            g.shards
+                .iter()
+                .map(|sh| {
+                    let m = sh.replicas().next().or_else(|| sh.primary());
+                    ShardSnapshot {
+                        node_group_id: sh.id.clone(),
+                        cache_cluster_id: m.map(|m| m.cluster_id.clone()).unwrap_or_default(),
+                        cache_cluster_create_time: m.map_or(g.create_time, |m| m.create_time),
+                        slots: sh.slots.clone(),
+                        availability_zone: sh
+                            .primary()
+                            .map(|p| p.availability_zone.clone())
+                            .unwrap_or_default(),
+                        replica_count: sh.replicas().count() as i64,
+                        size: 0,
+                        used_memory: 0,
+                    }
+                })
+                .collect()
+        } else {
+            vec![]
+        },
+    }
+}
+
+/// The member a snapshot of `g` is read from: `SnapshottingClusterId` when set, else a replica, else the
+/// primary (a group without replicas).
+pub fn snapshot_source(g: &ReplicationGroup) -> String {
+    g.snapshotting_cluster_id
+        .clone()
+        .filter(|c| g.member(c).is_some())
+        .or_else(|| {
+            g.first_shard()
+                .replicas()
+                .next()
+                .map(|m| m.cluster_id.clone())
+        })
+        .unwrap_or_else(|| g.first_shard().primary_cluster_id.clone())
 }
 
 #[cfg(test)]

@@ -27,9 +27,7 @@ use prometheus_client::registry::Registry;
 
 use crate::Control;
 
-/// A label set: names and values, in order.
-pub type Labels = Vec<(&'static str, String)>;
-type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
+pub use crate::workflows::step::{Figures, HistogramFamily, Labels};
 type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
 
 /// How long one node may take to answer `INFO` in a collection.
@@ -40,11 +38,6 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 16))
 }
 
-fn gap_histogram() -> Histogram {
-    // 50 ms to about 100 s.
-    Histogram::new(exponential_buckets(0.05, 2.0, 12))
-}
-
 /// The figures kept as they happen.
 pub struct Metrics {
     api_requests: Family<Labels, Counter>,
@@ -53,9 +46,6 @@ pub struct Metrics {
     step_duration: HistogramFamily,
     failed_steps: Family<Labels, Counter>,
     waiting_steps: Gauge,
-    failovers: Family<Labels, Counter>,
-    failover_gap: HistogramFamily,
-    switchovers: Family<Labels, Counter>,
     delivered: Family<Labels, Counter>,
     nodes: tokio::sync::Mutex<NodeCache>,
 }
@@ -75,9 +65,6 @@ impl Default for Metrics {
             step_duration: Family::new_with_constructor(latency_histogram),
             failed_steps: Family::default(),
             waiting_steps: Gauge::default(),
-            failovers: Family::default(),
-            failover_gap: Family::new_with_constructor(gap_histogram),
-            switchovers: Family::default(),
             delivered: Family::default(),
             nodes: tokio::sync::Mutex::new(NodeCache::default()),
         }
@@ -115,18 +102,6 @@ impl Metrics {
         self.waiting_steps.inc_by(delta);
     }
 
-    /// A failover of a group's primary: `automatic` (the primary failed) or `test` (`TestFailover`); `gap`: from
-    /// the primary's failure (or the request) until the new primary took writes.
-    pub(crate) fn failover(&self, group: &str, kind: &str, gap: Duration) {
-        let group_label = vec![("replication_group", group.to_string())];
-        let mut labels = group_label.clone();
-        labels.push(("kind", kind.to_string()));
-        self.failovers.get_or_create(&labels).inc();
-        self.failover_gap
-            .get_or_create(&group_label)
-            .observe(gap.as_secs_f64());
-    }
-
     /// Log records delivered for a group.
     pub(crate) fn delivered(&self, group: &str, log_type: &str, destination_type: &str, n: usize) {
         self.delivered
@@ -136,13 +111,6 @@ impl Metrics {
                 ("destination_type", destination_type.to_string()),
             ])
             .inc_by(n as u64);
-    }
-
-    /// A planned change of a group's primary (a primary chosen by the customer, a rolling upgrade's last step).
-    pub(crate) fn switchover(&self, group: &str) {
-        self.switchovers
-            .get_or_create(&vec![("replication_group", group.to_string())])
-            .inc();
     }
 }
 
@@ -415,7 +383,7 @@ impl Control {
         }
         families.register(&mut r);
         register_groups(&mut r, &groups);
-        register_kept(&mut r, &self.inner.metrics);
+        register_kept(&mut r, &self.inner.metrics, &self.inner.figures);
         self.register_backlog(&mut r);
         let took = FloatGauge::default();
         took.set(cache.took.as_secs_f64());
@@ -686,21 +654,21 @@ fn register_groups(r: &mut Registry, groups: &[(Labels, crate::model::Replicatio
 }
 
 /// Registers the figures kept as they happen: failovers, switchovers, API requests, reconciler steps, log delivery.
-fn register_kept(r: &mut Registry, m: &Metrics) {
+fn register_kept(r: &mut Registry, m: &Metrics, f: &Figures) {
     r.register(
         "cacheplane_replication_group_failovers",
         "Failovers of a primary: kind automatic (it failed) or test (TestFailover)",
-        m.failovers.clone(),
+        f.failovers.clone(),
     );
     r.register(
         "cacheplane_replication_group_failover_gap_seconds",
         "From a primary's failure (or TestFailover) until its successor took writes",
-        m.failover_gap.clone(),
+        f.failover_gap.clone(),
     );
     r.register(
         "cacheplane_replication_group_switchovers",
         "Planned changes of primary",
-        m.switchovers.clone(),
+        f.switchovers.clone(),
     );
     r.register(
         "cacheplane_api_requests",

@@ -4,6 +4,7 @@
 pub mod delivery;
 pub mod metrics;
 pub mod monitor;
+pub mod nodes;
 pub mod notify;
 pub mod observe;
 pub mod worker;

@@ -43,6 +43,8 @@ use engine::secret::AdminCredentials;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
+pub use crate::workflows::host::{Health, Target};
+
 /// How often a healthy node is pinged.
 pub const PROBE_INTERVAL: Duration = Duration::from_millis(100);
 /// How long a node may leave a `PING` unanswered before it counts as failed.
@@ -66,23 +68,6 @@ pub const STALL_QUORUM: usize = 3;
 pub const RECHECK_WITHIN: Duration = Duration::from_millis(300);
 /// Timeout of the probe's own connection and commands: long, because the deadline is kept by the probe.
 const PROBE_COMMAND_TIMEOUT: Duration = Duration::from_secs(3600);
-
-/// What the monitor knows of a node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Health {
-    /// Answered its last `PING` (or not probed yet).
-    Up,
-    /// Has not answered since `since` for longer than [`FAIL_AFTER`].
-    Unresponsive { since: Instant },
-    /// Its process is gone.
-    Gone,
-}
-
-impl Health {
-    pub fn is_up(self) -> bool {
-        self == Health::Up
-    }
-}
 
 struct Probe {
     pid: u32,
@@ -186,15 +171,6 @@ impl std::fmt::Debug for Monitor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Monitor")
     }
-}
-
-/// Where to probe a node and whom to tell.
-pub struct Target {
-    pub name: String,
-    pub addr: NodeAddr,
-    pub pid: u32,
-    pub exited: Option<watch::Receiver<bool>>,
-    pub poke: Arc<Notify>,
 }
 
 impl Monitor {

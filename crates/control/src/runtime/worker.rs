@@ -23,7 +23,7 @@ use engine::process;
 use tokio::sync::{watch, Notify, Semaphore};
 
 use crate::error::{ControlError, Result};
-use crate::model::{Failover, GroupStatus, Member, NewEvent, ReplicationGroup, StandaloneCluster};
+use crate::model::{Failover, GroupStatus, Member, ReplicationGroup, StandaloneCluster};
 use crate::runtime::monitor::Health;
 use crate::workflows::*;
 use crate::{now, Control};
@@ -39,7 +39,7 @@ const EVENT_PRUNE_EVERY: Duration = Duration::from_secs(3600);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
 /// How a reconcile step went.
-enum Step {
+enum Outcome {
     /// The group or cluster no longer exists: its worker ends.
     Gone,
     Done,
@@ -155,33 +155,6 @@ impl<'a> Pass<'a> {
 use crate::workflows::fail_over::{budget_key, Cause};
 
 impl Control {
-    /// The wake-up of the worker of `key` (`rg:<id>` or `cc:<id>`).
-    pub(crate) fn poke_of(&self, key: &str) -> Arc<Notify> {
-        self.inner
-            .endpoints
-            .workers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(key.to_string())
-            .or_default()
-            .clone()
-    }
-
-    /// Runs the next step of a group's worker now.
-    pub(crate) fn poke_group(&self, id: &str) {
-        self.poke_of(&format!("rg:{id}")).notify_one();
-    }
-
-    /// Forces the next step of the group to re-read roles and addresses.
-    pub(crate) fn refresh_roles_soon(&self, id: &str) {
-        self.inner
-            .endpoints
-            .roles_read
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
-    }
-
     /// Runs until `shutdown` turns true, then waits for the steps in flight (no step starts a node after that).
     pub async fn run_reconciler(&self, shutdown: watch::Receiver<bool>) {
         let permits = Arc::new(Semaphore::new(CONCURRENCY));
@@ -272,7 +245,7 @@ impl Control {
                 return;
             }
             let wait = match self.reconcile(&key, &permits).await {
-                Step::Gone => {
+                Outcome::Gone => {
                     self.inner
                         .endpoints
                         .workers
@@ -281,13 +254,13 @@ impl Control {
                         .remove(&key);
                     return;
                 }
-                Step::Done => {
+                Outcome::Done => {
                     if let Some((_, n)) = failing.take() {
                         tracing::info!(target: "reconciler", %key, failures = n, "step succeeded again");
                     }
                     TICK
                 }
-                Step::Failed(e) => {
+                Outcome::Failed(e) => {
                     let n = match &mut failing {
                         Some((last, n)) if *last == e => {
                             *n += 1;
@@ -316,7 +289,7 @@ impl Control {
     }
 
     /// One step for `key`.
-    async fn reconcile(&self, key: &str, permits: &Semaphore) -> Step {
+    async fn reconcile(&self, key: &str, permits: &Semaphore) -> Outcome {
         let work = {
             let st = self.state();
             if let Some(id) = key.strip_prefix("rg:") {
@@ -324,20 +297,20 @@ impl Control {
                     Some(g) if g.status == GroupStatus::Deleting => Work::Delete(g.clone()),
                     Some(g) if g.status == GroupStatus::CreateFailed => Work::Nothing,
                     Some(g) => Work::Converge(g.clone()),
-                    None => return Step::Gone,
+                    None => return Outcome::Gone,
                 }
             } else if let Some(id) = key.strip_prefix("cc:") {
                 match st.standalone.get(id) {
                     Some(s) => Work::Standalone(s.clone()),
-                    None => return Step::Gone,
+                    None => return Outcome::Gone,
                 }
             } else if let Some(id) = key.strip_prefix("mc:") {
                 match st.memcached.get(id) {
                     Some(c) => Work::Memcached(c.clone()),
-                    None => return Step::Gone,
+                    None => return Outcome::Gone,
                 }
             } else {
-                return Step::Gone;
+                return Outcome::Gone;
             }
         };
         // Starting and stopping many nodes at once is what the permits bound; routine steps (and failovers)
@@ -385,8 +358,8 @@ impl Control {
                 .step(kind, result.is_err(), started.elapsed());
         }
         match result {
-            Ok(()) => Step::Done,
-            Err(e) => Step::Failed(e.to_string()),
+            Ok(()) => Outcome::Done,
+            Err(e) => Outcome::Failed(e.to_string()),
         }
     }
 
@@ -927,24 +900,6 @@ impl Control {
             p.poke.notify_one();
         }
         Ok(Flow::Stop)
-    }
-
-    /// Applies `f` to the stored group and writes it with the events `f` returns, in one transaction.
-    pub(crate) fn update_group(
-        &self,
-        id: &str,
-        f: impl FnOnce(&mut ReplicationGroup) -> Vec<NewEvent>,
-    ) -> Result<()> {
-        let mut st = self.state();
-        let Some(mut g) = st.groups.get(id).cloned() else {
-            return Ok(());
-        };
-        let before = g.clone();
-        let events = f(&mut g);
-        if g == before && events.is_empty() {
-            return Ok(());
-        }
-        st.save_group(&g, now(), &events)
     }
 }
 

@@ -8,7 +8,6 @@
 use crate::model::GroupStatus;
 use crate::model::Member;
 use crate::model::ReplicationGroup;
-use crate::Control;
 use crate::ControlError;
 use std::collections::HashMap;
 use std::collections::HashSet;
@@ -363,7 +362,7 @@ fn claim_slots(
     todo
 }
 
-impl Control {
+impl Step {
     /// What each answering node of `specs` knows of its cluster (`CLUSTER NODES`), by member id. Nodes that do not
     /// answer (down, loading) are left out.
     /// Also the members whose node says it serves the cluster (`cluster_state:ok`).
@@ -373,13 +372,13 @@ impl Control {
     ) -> (HashMap<String, Vec<ClusterNode>>, HashSet<String>) {
         let mut set = tokio::task::JoinSet::new();
         for spec in specs {
-            if !self.inner.monitor.health(&spec.name).is_up() {
+            if !self.nodes().health(&spec.name).is_up() {
                 continue;
             }
             let (name, addr, admin) = (
                 spec.name.clone(),
                 spec.node_addr(),
-                self.inner.admin.clone(),
+                self.nodes().admin().clone(),
             );
             set.spawn(async move {
                 let mut c =
@@ -448,8 +447,7 @@ impl Control {
             let done = p.formed && members.iter().all(|m| serving.contains(&m.name));
             for m in &members {
                 let right = p.map_right.contains(&m.name) && serving.contains(&m.name);
-                self.inner
-                    .observed
+                self.nodes()
                     .update(&m.name, |o| o.cluster_map_right = right);
             }
             let mut work: HashMap<String, Vec<ClusterWork>> = HashMap::new();
@@ -461,7 +459,7 @@ impl Control {
                 let Some(spec) = specs.iter().find(|s| s.name == name).cloned() else {
                     continue;
                 };
-                let admin = self.inner.admin.clone();
+                let admin = self.nodes().admin().clone();
                 set.spawn(async move {
                     let mut c = AdminClient::connect_within(&spec.node_addr(), &admin, STEP_COMMAND_TIMEOUT).await?;
                     for w in todo {
@@ -518,12 +516,12 @@ impl Control {
     ) {
         let mut set = tokio::task::JoinSet::new();
         for m in on {
-            if !self.inner.monitor.health(&m.cluster_id).is_up() {
+            if !self.nodes().health(&m.cluster_id).is_up() {
                 continue;
             }
             let (addr, admin, id, name) = (
                 g.admin_addr(m, &self.inner.settings.data_dir),
-                self.inner.admin.clone(),
+                self.nodes().admin().clone(),
                 old_id.to_string(),
                 m.cluster_id.clone(),
             );

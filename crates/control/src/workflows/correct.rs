@@ -3,13 +3,12 @@
 use super::*;
 use crate::model::NewEvent;
 use crate::now;
-use crate::runtime::observe::Wait;
-use crate::Control;
+use crate::workflows::host::Wait;
 use std::net::SocketAddr;
 use std::time::Duration;
 use std::time::Instant;
 
-impl Control {
+impl Step {
     /// Reads each answering node's role and listening addresses and corrects what is not as the spec says:
     /// replicas first, so that a former primary gives up the primary endpoint address before the primary
     /// takes it.
@@ -27,12 +26,12 @@ impl Control {
         // primary already accepting that kind of connection (a TLS hello sent to a plaintext-only Redis would
         // hang the link until the replication timeout).
         for spec in specs.iter().filter(|s| s.replica_of.is_none()) {
-            if !self.inner.monitor.health(&spec.name).is_up() {
+            if !self.nodes().health(&spec.name).is_up() {
                 continue;
             }
             let tls = async {
                 let mut c =
-                    AdminClient::connect_within(&spec.node_addr(), &self.inner.admin, timeout)
+                    AdminClient::connect_within(&spec.node_addr(), self.nodes().admin(), timeout)
                         .await?;
                 if self.note_load(&mut c, spec).await? {
                     return Ok(());
@@ -44,7 +43,7 @@ impl Control {
             }
         }
         for spec in ordered {
-            if !self.inner.monitor.health(&spec.name).is_up() {
+            if !self.nodes().health(&spec.name).is_up() {
                 continue;
             }
             if let Err(e) = self
@@ -64,13 +63,11 @@ impl Control {
         hold_role: bool,
     ) -> Result<()> {
         let mut c =
-            AdminClient::connect_within(&spec.node_addr(), &self.inner.admin, timeout).await?;
+            AdminClient::connect_within(&spec.node_addr(), self.nodes().admin(), timeout).await?;
         // A node loading its data is on its way: it is corrected once loaded (most commands wait until then).
         if self.note_load(&mut c, spec).await? {
             let role = c.role().await?;
-            self.inner
-                .observed
-                .update(&spec.name, |o| o.role = Some(role));
+            self.nodes().update(&spec.name, |o| o.role = Some(role));
             return Ok(());
         }
         let binds = c.binds().await?;
@@ -91,21 +88,20 @@ impl Control {
         // The customer-facing ACL (AUTH tokens, users of a user group): applied again when the running process
         // has not been given this spec's yet (a change, or a daemon that restarted).
         let fingerprint = spec.acl_fingerprint();
-        let pid = self.inner.observed.get(&spec.name).and_then(|o| o.pid);
-        let applied = self.inner.observed.get(&spec.name).and_then(|o| o.acl);
+        let pid = self.nodes().observed(&spec.name).and_then(|o| o.pid);
+        let applied = self.nodes().observed(&spec.name).and_then(|o| o.acl);
         if pid.is_none()
             || applied.as_ref().map(|(p, f)| (Some(*p), f)) != Some((pid, &fingerprint))
         {
             c.apply_acl(
                 &spec.default_user,
                 &spec.users,
-                &[self.inner.admin.user.as_str()],
+                &[self.nodes().admin().user.as_str()],
             )
             .await?;
             tracing::info!(node = %spec.name, users = spec.users.len(), "customer ACL applied");
             if let Some(pid) = pid {
-                self.inner
-                    .observed
+                self.nodes()
                     .update(&spec.name, |o| o.acl = Some((pid, fingerprint)));
             }
         }
@@ -120,10 +116,10 @@ impl Control {
         let user = if spec.follows_external {
             ""
         } else {
-            self.inner.admin.user.as_str()
+            self.nodes().admin().user.as_str()
         };
         if c.config_get("masteruser").await?.as_deref().unwrap_or("") != user {
-            c.set_primary_auth((!spec.follows_external).then_some(&self.inner.admin))
+            c.set_primary_auth((!spec.follows_external).then_some(self.nodes().admin()))
                 .await?;
         }
         let maxmemory = spec.maxmemory.to_string();
@@ -150,7 +146,7 @@ impl Control {
         // readers are not sent to it meanwhile; `check_links` follows how far its sync has got.
         let linked = !matches!(role, Role::Replica { link_up: false, .. });
         let now = Instant::now();
-        self.inner.observed.update(&spec.name, |o| {
+        self.nodes().update(&spec.name, |o| {
             o.role = Some(role.clone());
             if linked {
                 o.sync = None;
@@ -180,15 +176,14 @@ impl Control {
         pid: Option<u32>,
     ) -> Result<()> {
         let fingerprint = spec.settings_fingerprint();
-        let applied = self.inner.observed.get(&spec.name).and_then(|o| o.settings);
+        let applied = self.nodes().observed(&spec.name).and_then(|o| o.settings);
         if pid.is_none()
             || applied.as_ref().map(|(p, f)| (Some(*p), f)) != Some((pid, &fingerprint))
         {
             self.apply_settings(c, spec, pid).await?;
         }
         let pending = !c.differing(&spec.boot_settings).await?.is_empty();
-        self.inner
-            .observed
+        self.nodes()
             .update(&spec.name, |o| o.pending_reboot = pending);
         Ok(())
     }
@@ -218,8 +213,7 @@ impl Control {
         }
         if let Some(pid) = pid {
             let fingerprint = spec.settings_fingerprint();
-            self.inner
-                .observed
+            self.nodes()
                 .update(&spec.name, |o| o.settings = Some((pid, fingerprint)));
         }
         Ok(())
@@ -227,7 +221,7 @@ impl Control {
 
     /// The live settings of a node just started (process `pid`).
     pub(crate) async fn apply_new_node_settings(&self, spec: &NodeSpec, pid: u32) -> Result<()> {
-        let mut c = AdminClient::connect(&spec.node_addr(), &self.inner.admin).await?;
+        let mut c = AdminClient::connect(&spec.node_addr(), self.nodes().admin()).await?;
         self.apply_settings(&mut c, spec, Some(pid)).await
     }
 
@@ -235,7 +229,7 @@ impl Control {
     pub(crate) async fn note_load(&self, c: &mut AdminClient, spec: &NodeSpec) -> Result<bool> {
         let load = c.load_progress().await?;
         let now = Instant::now();
-        self.inner.observed.update(&spec.name, |o| {
+        self.nodes().update(&spec.name, |o| {
             o.load = load.map(|p| Wait::of_load(o.load.as_ref(), now, &p));
         });
         Ok(load.is_some())

@@ -3,9 +3,8 @@
 use super::*;
 use crate::model::NewEvent;
 use crate::model::ReplicationGroup;
-use crate::Control;
 
-impl Control {
+impl Step {
     /// One step of moving a dual-stack group's nodes to the address family of its `IpDiscovery`: a replica at a
     /// time is re-pointed at the primary's address of that family and announces its own (by the next
     /// correction, a partial resync: it keeps its data and the primary's replication id), and the next one
@@ -25,7 +24,7 @@ impl Control {
         let want = g.link_addr(primary, ipv6);
         for m in shard.replicas().filter(|m| m.ipv6 == ipv6) {
             let linked = matches!(
-                self.inner.observed.get(&m.cluster_id).and_then(|o| o.role),
+                self.nodes().observed(&m.cluster_id).and_then(|o| o.role),
                 Some(Role::Replica { link_up: true, primary: Some(p), .. }) if p == want
             );
             if !linked {

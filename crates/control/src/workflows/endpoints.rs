@@ -4,12 +4,11 @@ use super::*;
 use crate::model::GroupStatus;
 use crate::model::Member;
 use crate::model::ReplicationGroup;
-use crate::Control;
 use crate::ControlError;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-impl Control {
+impl Step {
     pub(crate) fn lock_endpoints(
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<String, StableEndpoint>> {
@@ -89,7 +88,7 @@ impl Control {
             // started, loading, or receiving a full sync, perhaps empty) would answer `-LOADING`, or without the
             // data. With none ready, the primary serves them.
             let ready = |m: &Member| {
-                self.inner.observed.get(&m.cluster_id).is_some_and(|o| {
+                self.nodes().observed(&m.cluster_id).is_some_and(|o| {
                     o.load.is_none() && matches!(o.role, Some(Role::Replica { link_up: true, .. }))
                 })
             };
@@ -102,7 +101,7 @@ impl Control {
                     !g.runs_cluster(m)
                         && !m.rebooting
                         && !self.still_rebooting(&m.cluster_id)
-                        && self.inner.monitor.health(&m.cluster_id).is_up()
+                        && self.nodes().health(&m.cluster_id).is_up()
                         && ready(m)
                 })
                 .map(|m| g.addr_of(m, ipv6))
@@ -132,12 +131,11 @@ impl Control {
             let up = |m: &&Member| {
                 !m.rebooting
                     && !self.still_rebooting(&m.cluster_id)
-                    && self.inner.monitor.health(&m.cluster_id).is_up()
+                    && self.nodes().health(&m.cluster_id).is_up()
             };
             let right = |m: &&Member| {
-                self.inner
-                    .observed
-                    .get(&m.cluster_id)
+                self.nodes()
+                    .observed(&m.cluster_id)
                     .is_some_and(|o| o.load.is_none() && o.cluster_map_right)
             };
             let mut nodes: Vec<SocketAddr> = g

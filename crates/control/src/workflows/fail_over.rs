@@ -8,7 +8,7 @@ use crate::model::ReplicationGroup;
 use crate::model::Shard;
 use crate::now;
 use crate::rules::failover::Candidate;
-use crate::Control;
+use crate::workflows::host::Health;
 use crate::ControlError;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -54,7 +54,7 @@ pub(crate) enum Cause {
     ModeChange,
 }
 
-impl Control {
+impl Step {
     pub(crate) fn lock_failovers(
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<String, FailoverHistory>> {
@@ -116,8 +116,8 @@ impl Control {
     ) -> Result<bool> {
         let test = cause == Cause::Test;
         // The gap a client sees: from the primary's failure (as the monitor saw it), or from now.
-        let failed_at = match self.inner.monitor.health(&old.cluster_id) {
-            crate::runtime::monitor::Health::Unresponsive { since } => since,
+        let failed_at = match self.nodes().health(&old.cluster_id) {
+            Health::Unresponsive { since } => since,
             _ => Instant::now(),
         };
         let candidates = self.failover_candidates(g, shard).await;
@@ -155,9 +155,12 @@ impl Control {
             .cloned()
             .ok_or_else(|| ControlError::Internal("chosen member vanished".into()))?;
         let spec = self.node_spec(&new, &member)?;
-        let mut c =
-            AdminClient::connect_within(&spec.node_addr(), &self.inner.admin, STEP_COMMAND_TIMEOUT)
-                .await?;
+        let mut c = AdminClient::connect_within(
+            &spec.node_addr(),
+            self.nodes().admin(),
+            STEP_COMMAND_TIMEOUT,
+        )
+        .await?;
         let old_id = if spec.cluster.is_some() {
             self.forget_failed_in_other_shards(&new, shard, old, &mut c)
                 .await?
@@ -167,8 +170,7 @@ impl Control {
         c.follow(None, spec.cluster.is_some()).await?;
         take_addresses(&mut c, &spec).await?;
         let role = c.role().await?;
-        self.inner
-            .observed
+        self.nodes()
             .update(&choice.cluster_id, |o| o.role = Some(role));
         self.ensure_endpoints(&new).await?;
         self.report_failover(g, old, &choice.cluster_id, cause, failed_at)?;
@@ -195,11 +197,11 @@ impl Control {
     async fn failover_candidates(&self, g: &ReplicationGroup, shard: &Shard) -> Vec<Candidate> {
         let mut reads = tokio::task::JoinSet::new();
         for m in shard.replicas() {
-            if m.rebooting || !self.inner.monitor.health(&m.cluster_id).is_up() {
+            if m.rebooting || !self.nodes().health(&m.cluster_id).is_up() {
                 continue;
             }
             let addr = g.admin_addr(m, &self.inner.settings.data_dir);
-            let admin = self.inner.admin.clone();
+            let admin = self.nodes().admin().clone();
             let m = m.clone();
             reads.spawn(async move {
                 let mut c =
@@ -254,7 +256,7 @@ impl Control {
         // A node whose process is not known (its pid file lost) cannot be looked at, nor adopted: it is fenced
         // by its address and title, as before.
         match pid {
-            Some(pid) => crate::runtime::monitor::answers_now(pid, &addr, &self.inner.admin).await,
+            Some(pid) => self.nodes().answers_now(pid, &addr).await,
             None => false,
         }
     }
@@ -262,14 +264,14 @@ impl Control {
     /// Fences the old primary and forgets what was observed of it; an error when it cannot be made sure it is gone.
     async fn fence_failed_primary(&self, old: &Member, old_spec: &NodeSpec) -> Result<()> {
         // Fence: nothing is promoted until the old primary is known gone.
-        self.inner.monitor.forget(&old.cluster_id);
+        self.nodes().unwatch(&old.cluster_id);
         if !self.fence(old_spec).await {
             return Err(ControlError::Internal(format!(
                 "the failed primary {} could not be fenced; no replica is promoted while it may still take writes",
                 old.cluster_id
             )));
         }
-        self.inner.observed.update(&old.cluster_id, |o| {
+        self.nodes().update(&old.cluster_id, |o| {
             o.pid = None;
             o.exited = None;
             o.role = None;
@@ -373,13 +375,13 @@ impl Control {
         match cause {
             Cause::Failure => self
                 .inner
-                .metrics
+                .figures
                 .failover(&g.id, "automatic", failed_at.elapsed()),
             Cause::Test => self
                 .inner
-                .metrics
+                .figures
                 .failover(&g.id, "test", failed_at.elapsed()),
-            Cause::ModeChange => self.inner.metrics.switchover(&g.id),
+            Cause::ModeChange => self.inner.figures.switchover(&g.id),
         }
         Ok(())
     }
@@ -394,13 +396,13 @@ impl Control {
         spec: &NodeSpec,
     ) {
         for m in new.shard(&shard.id).into_iter().flat_map(|s| s.replicas()) {
-            if m.cluster_id == old.cluster_id || !self.inner.monitor.health(&m.cluster_id).is_up() {
+            if m.cluster_id == old.cluster_id || !self.nodes().health(&m.cluster_id).is_up() {
                 continue;
             }
             let target = new.follow_addr(member, m);
             match AdminClient::connect_within(
                 &new.admin_addr(m, &self.inner.settings.data_dir),
-                &self.inner.admin,
+                self.nodes().admin(),
                 STEP_COMMAND_TIMEOUT,
             )
             .await
@@ -422,22 +424,21 @@ impl Control {
     /// accepts connections on its addresses any more. False when either cannot be made sure.
     pub(crate) async fn fence(&self, spec: &NodeSpec) -> bool {
         let mut pids: Vec<u32> = self
-            .inner
-            .observed
-            .get(&spec.name)
+            .nodes()
+            .observed(&spec.name)
             .and_then(|o| o.pid)
             .into_iter()
-            .chain(process::read_pid(spec))
+            .chain(self.nodes().pid_file(spec))
             .collect();
         let ports = client_ports(spec);
         for port in &ports {
-            pids.extend(process::pids_serving(SocketAddr::new(spec.bind, *port)));
+            pids.extend(self.nodes().pids_serving(SocketAddr::new(spec.bind, *port)));
         }
         pids.sort_unstable();
         pids.dedup();
         tracing::debug!(node = %spec.name, ?pids, "fencing");
         for pid in pids {
-            if !process::kill_now(pid).await {
+            if !self.nodes().kill_now(pid).await {
                 tracing::error!(node = %spec.name, pid, "fence failed: the process did not die");
                 return false;
             }
@@ -445,7 +446,7 @@ impl Control {
         for addr in spec.binds() {
             for port in &ports {
                 let at = SocketAddr::new(addr, *port);
-                if process::accepts(at).await {
+                if self.nodes().accepts(at).await {
                     tracing::error!(node = %spec.name, %at, "fence failed: something still accepts on the node's address");
                     return false;
                 }

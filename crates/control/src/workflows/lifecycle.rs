@@ -7,10 +7,9 @@ use crate::model::ReplicationGroup;
 use crate::model::StandaloneCluster;
 use crate::now;
 use crate::workflows::MAX_CREATE_ATTEMPTS;
-use crate::Control;
 use crate::ControlError;
 
-impl Control {
+impl Step {
     pub(crate) fn finish_create(&self, id: &str) -> Result<()> {
         let t = now();
         let mut st = self.state();
@@ -77,7 +76,7 @@ impl Control {
     pub(crate) fn finish_modify(&self, id: &str) -> Result<()> {
         let synced = |c: &String| {
             matches!(
-                self.inner.observed.get(c).and_then(|o| o.role),
+                self.nodes().observed(c).and_then(|o| o.role),
                 Some(Role::Replica { link_up: true, .. })
             )
         };
@@ -126,7 +125,7 @@ impl Control {
         for m in &g.removing {
             let spec = self.node_spec(g, m)?;
             self.stop_member(&spec, Stop::Discard).await;
-            process::remove_dir(&spec.dir)?;
+            self.nodes().remove_dir(&spec.dir)?;
         }
         let arns: Vec<String> = g
             .removing
@@ -160,7 +159,7 @@ impl Control {
             }
             self.stop_member(&spec, Stop::Discard).await;
             self.drop_sniffers(&[m.address], g.port);
-            process::remove_dir(&spec.dir)?;
+            self.nodes().remove_dir(&spec.dir)?;
         }
         self.drop_sniffers(&[g.primary_endpoint], g.port);
         self.drop_endpoints(&g.id);
@@ -227,9 +226,8 @@ impl Control {
             )?;
         }
         let role_known = self
-            .inner
-            .observed
-            .get(&spec.name)
+            .nodes()
+            .observed(&spec.name)
             .is_some_and(|o| o.role.is_some());
         if restarted || !role_known {
             self.observe_and_correct(std::slice::from_ref(&spec), STEP_COMMAND_TIMEOUT, &[])
@@ -244,7 +242,7 @@ impl Control {
     pub(crate) async fn remove_standalone(&self, s: &StandaloneCluster) -> Result<()> {
         let spec = self.standalone_spec(s)?;
         self.stop_member(&spec, Stop::Discard).await;
-        process::remove_dir(&spec.dir)?;
+        self.nodes().remove_dir(&spec.dir)?;
         let id = &s.member.cluster_id;
         let arn = self.inner.settings.arn("cluster", id);
         let mut st = self.state();

@@ -2,10 +2,13 @@
 //! (a reboot, or a node found dead), resized live, removed; the discovery list published with a new version each
 //! time it changes; changes that waited for the maintenance window applied in it.
 
+use crate::error::combination;
 use crate::model::NewEvent;
+use crate::model::ParameterGroup;
 use crate::now;
-use crate::Control;
+use crate::rules::parameters::Family;
 use crate::ControlError;
+use crate::State;
 use engine::memcached::{ClusterConfig, ConfigEndpoint, MemcachedNode, Tls};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,7 +17,7 @@ use super::*;
 use crate::model::{McNode, McNodeState, McStatus, MemcachedCluster};
 use crate::rules::parameters::MemcachedParams;
 
-impl Control {
+impl Step {
     /// What the nodes of `c` run with, from its parameter group.
     pub(crate) fn memcached_cluster_params(&self, c: &MemcachedCluster) -> Result<MemcachedParams> {
         let pg = self
@@ -403,4 +406,61 @@ fn record_nodes_done(
         cur.status = McStatus::Available;
     }
     events
+}
+
+impl Step {
+    /// What the nodes of a Memcached cluster of `node_type` run with under `pg`; `InvalidParameterCombination`
+    /// when memcached could not start with its values on that node type.
+    pub(crate) fn memcached_params_of(
+        &self,
+        pg: &ParameterGroup,
+        node_type: &str,
+    ) -> Result<MemcachedParams> {
+        let family = Family::of(&pg.family)
+            .filter(Family::is_memcached)
+            .ok_or_else(|| {
+                combination(format!(
+                    "Parameter group {} is of family {}, not a Memcached family.",
+                    pg.name, pg.family
+                ))
+            })?;
+        crate::rules::parameters::memcached_params(&family, node_type, |s| pg.value(s).0)
+            .map_err(|e| combination(format!("Parameter group {}: {e}", pg.name)))
+    }
+}
+
+impl Step {
+    /// Applies a change of nodes to `c` (in `st`'s view of addresses): new nodes in `zones`, `remove`d nodes
+    /// marked for removal. The reconciler starts and stops them.
+    pub(crate) fn apply_node_changes(
+        &self,
+        st: &State,
+        c: &mut MemcachedCluster,
+        zones: &[String],
+        remove: &[String],
+        t: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        let mut taken = crate::state::taken_addresses(st);
+        for zone in zones {
+            let address = engine::address::allocate(c.port, &taken)?;
+            taken.push(address);
+            c.nodes.push(McNode {
+                id: MemcachedCluster::node_id(c.next_node),
+                zone: zone.clone(),
+                address,
+                created: t,
+                state: McNodeState::Creating,
+                booted: None,
+                memory_mib: None,
+            });
+            c.next_node += 1;
+        }
+        for n in c.nodes.iter_mut().filter(|n| remove.contains(&n.id)) {
+            n.state = McNodeState::Deleting;
+        }
+        if !zones.is_empty() || !remove.is_empty() {
+            c.status = McStatus::Modifying;
+        }
+        Ok(())
+    }
 }

@@ -1,6 +1,7 @@
 //! A migration from a Redis outside Cacheplane: the test, the start (the target's primary replicates from the source),
 //! following it (link events, retries, abandon), the in-sync check and the promotion that completes it.
 
+use super::Step;
 use crate::model::Following;
 use crate::model::GroupStatus;
 use crate::model::Migration;
@@ -21,9 +22,8 @@ use engine::admin::AdminClient;
 use engine::source::probe;
 
 use crate::error::Result;
-use crate::Control;
 
-impl Control {
+impl Step {
     /// Runs the checks of a `TestMigration` and reports them as events.
     pub(crate) async fn run_migration_test(
         &self,
@@ -82,7 +82,7 @@ impl Control {
             .ok_or_else(|| ControlError::Internal(format!("{} has no primary", g.id)))?;
         Ok(AdminClient::connect_within(
             &g.admin_addr(p, &self.inner.settings.data_dir),
-            &self.inner.admin,
+            self.nodes().admin(),
             NODE_TIMEOUT,
         )
         .await?)
@@ -274,10 +274,9 @@ impl Control {
         c: &mut AdminClient,
     ) -> Result<()> {
         c.replicaof(None).await?;
-        c.set_primary_auth(Some(&self.inner.admin)).await?;
+        c.set_primary_auth(Some(self.nodes().admin())).await?;
         let role = c.role().await?;
-        self.inner
-            .observed
+        self.nodes()
             .update(&g.first_shard().primary_cluster_id, |o| o.role = Some(role));
         Ok(())
     }

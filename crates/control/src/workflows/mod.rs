@@ -6,6 +6,7 @@ pub(crate) mod correct;
 pub(crate) mod discovery;
 pub(crate) mod endpoints;
 pub(crate) mod fail_over;
+pub mod host;
 pub(crate) mod lifecycle;
 pub(crate) mod memcached;
 pub(crate) mod migration;
@@ -13,6 +14,7 @@ pub(crate) mod mode;
 pub(crate) mod nodes;
 pub(crate) mod reshard;
 pub(crate) mod snapshot;
+pub mod step;
 pub(crate) mod switchover;
 pub(crate) mod upgrade;
 pub(crate) mod waits;
@@ -26,11 +28,12 @@ use engine::admin::{AdminClient, Role};
 use engine::config::NodeSpec;
 use engine::config::TlsMode;
 use engine::endpoint::{Sniffer, StableEndpoint};
-use engine::process;
 use tokio::sync::{watch, Notify};
 
 use crate::error::Result;
 use fail_over::FailoverHistory;
+pub use host::Nodes;
+pub use step::{Core, Step};
 
 /// How often roles are re-read from the nodes of an available group.
 pub const ROLE_REFRESH: Duration = Duration::from_secs(2);

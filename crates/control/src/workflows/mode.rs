@@ -23,10 +23,9 @@ use crate::model::NewEvent;
 use crate::model::ReplicationGroup;
 use crate::model::Shard;
 use crate::Arc;
-use crate::Control;
 use crate::ControlError;
 
-impl Control {
+impl Step {
     /// One step of the change of `g`'s cluster mode to `to`. `formed`: the cluster step of this pass found the
     /// cluster formed. Returns true when it changed something.
     pub(crate) async fn mode_step(
@@ -103,16 +102,16 @@ impl Control {
         let timeout = engine::admin::COMMAND_TIMEOUT;
         let mut c = AdminClient::connect_within(
             &g.admin_addr(p, &self.inner.settings.data_dir),
-            &self.inner.admin,
+            self.nodes().admin(),
             timeout,
         )
         .await?;
         let mut target = None;
         for r in shard.replicas() {
-            if self.inner.monitor.health(&r.cluster_id).is_up() {
+            if self.nodes().health(&r.cluster_id).is_up() {
                 if let Ok(n) = AdminClient::connect_within(
                     &g.admin_addr(r, &self.inner.settings.data_dir),
-                    &self.inner.admin,
+                    self.nodes().admin(),
                     timeout,
                 )
                 .await
@@ -152,7 +151,7 @@ impl Control {
             for m in g.members() {
                 let mut c = AdminClient::connect_within(
                     &g.admin_addr(m, &self.inner.settings.data_dir),
-                    &self.inner.admin,
+                    self.nodes().admin(),
                     STEP_COMMAND_TIMEOUT,
                 )
                 .await?;

@@ -4,19 +4,23 @@ use super::*;
 use crate::model::GroupStatus;
 use crate::model::Member;
 use crate::model::NewEvent;
+use crate::model::ParameterGroup;
 use crate::model::ReplicationGroup;
 use crate::model::StandaloneCluster;
 use crate::now;
 use crate::rules;
 use crate::rules::node_types;
-use crate::runtime::monitor::Health;
-use crate::runtime::monitor::Target;
+use crate::rules::parameters::Family;
+use crate::rules::parameters::NodeParams;
+use crate::rules::versions::parameter_group_family;
+use crate::workflows::host::Health;
+use crate::workflows::host::Target;
 use crate::Arc;
-use crate::Control;
 use crate::ControlError;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
-impl Control {
+impl Step {
     /// The data-plane description of a member.
     pub(crate) fn node_spec(&self, g: &ReplicationGroup, m: &Member) -> Result<NodeSpec> {
         let (engine, version) = g.release_of(m);
@@ -144,16 +148,16 @@ impl Control {
     /// Makes sure the node of `spec` runs: the known process, an adopted one from before a restart, or a new one
     /// started from the node's data; and that the monitor watches it. Returns true when it had to start one.
     pub(crate) async fn ensure_node(&self, spec: &NodeSpec, poke: &Arc<Notify>) -> Result<bool> {
-        let known = self.inner.observed.get(&spec.name);
+        let known = self.nodes().observed(&spec.name);
         if let Some(pid) = known.as_ref().and_then(|o| o.pid) {
-            if process::is_redis_alive(pid) {
+            if self.nodes().is_alive(pid) {
                 self.watch_node(spec, pid, known.and_then(|o| o.exited), poke);
                 return Ok(false);
             }
         }
-        if let Some(pid) = process::adopt(spec, &self.inner.admin).await {
+        if let Some(pid) = self.nodes().adopt(spec).await {
             tracing::info!(node = %spec.name, pid, "adopted running node");
-            self.inner.observed.update(&spec.name, |o| {
+            self.nodes().update(&spec.name, |o| {
                 o.pid = Some(pid);
                 o.exited = None;
             });
@@ -171,11 +175,11 @@ impl Control {
             )));
         }
         self.ensure_certificate(spec)?;
-        let spawned = process::spawn(spec, &self.inner.admin).await.inspect_err(
+        let spawned = self.nodes().spawn(spec).await.inspect_err(
             |e| tracing::error!(node = %spec.name, error = %e, "node failed to start"),
         )?;
         tracing::info!(node = %spec.name, pid = spawned.pid, addr = %spec.addr(), "started node");
-        self.inner.observed.update(&spec.name, |o| {
+        self.nodes().update(&spec.name, |o| {
             o.pid = Some(spawned.pid);
             o.exited = Some(spawned.exited.clone());
             o.role = None;
@@ -200,59 +204,53 @@ impl Control {
         exited: Option<watch::Receiver<bool>>,
         poke: &Arc<Notify>,
     ) {
-        self.inner.monitor.ensure(
-            &self.inner.admin,
-            Target {
-                name: spec.name.clone(),
-                addr: spec.node_addr(),
-                pid,
-                exited,
-                poke: poke.clone(),
-            },
-        );
+        self.nodes().watch(Target {
+            name: spec.name.clone(),
+            addr: spec.node_addr(),
+            pid,
+            exited,
+            poke: poke.clone(),
+        });
     }
 
     /// True when the node is known to be down: its process is gone, or the monitor found it unresponsive.
     pub(crate) fn node_down(&self, spec: &NodeSpec) -> bool {
-        match self.inner.monitor.health(&spec.name) {
+        match self.nodes().health(&spec.name) {
             Health::Gone | Health::Unresponsive { .. } => true,
-            Health::Up => self
-                .pid_of(spec)
-                .is_none_or(|p| !process::is_redis_alive(p)),
+            Health::Up => self.pid_of(spec).is_none_or(|p| !self.nodes().is_alive(p)),
         }
     }
 
     /// The pid of the node of `spec`: the one this daemon knows, else its pid file's.
     pub(crate) fn pid_of(&self, spec: &NodeSpec) -> Option<u32> {
-        self.inner
-            .observed
-            .get(&spec.name)
+        self.nodes()
+            .observed(&spec.name)
             .and_then(|o| o.pid)
-            .or_else(|| process::read_pid(spec))
+            .or_else(|| self.nodes().pid_file(spec))
     }
 
     pub(crate) async fn stop_member(&self, spec: &NodeSpec, how: Stop) {
-        self.inner.monitor.forget(&spec.name);
+        self.nodes().unwatch(&spec.name);
         if let Some(pid) = self.pid_of(spec) {
             let t = Instant::now();
             match how {
-                Stop::Graceful => process::stop(pid, STOP_GRACE).await,
+                Stop::Graceful => self.nodes().stop(pid, STOP_GRACE).await,
                 Stop::Discard => {
-                    let _ = process::kill_now(pid).await;
+                    let _ = self.nodes().kill_now(pid).await;
                 }
             }
             tracing::info!(node = %spec.name, pid, millis = t.elapsed().as_millis() as u64, "stopped node");
         }
-        self.inner.observed.remove(&spec.name);
+        self.nodes().forget(&spec.name);
     }
 
     /// Kills a node stuck on its data (a load or a sync past its deadline) so that it starts again: the next step
     /// restarts it from its own data (or fails over from it), and a replica syncs afresh.
     pub(crate) async fn restart_stuck(&self, spec: &NodeSpec, why: &str) -> Result<()> {
-        if let Some(pid) = self.inner.observed.get(&spec.name).and_then(|o| o.pid) {
-            let _ = process::kill_now(pid).await;
+        if let Some(pid) = self.nodes().observed(&spec.name).and_then(|o| o.pid) {
+            let _ = self.nodes().kill_now(pid).await;
         }
-        self.inner.observed.update(&spec.name, |o| {
+        self.nodes().update(&spec.name, |o| {
             o.load = None;
             o.sync = None;
         });
@@ -291,5 +289,24 @@ impl Control {
         while set.join_next().await.is_some() {}
         self.lock_endpoints().clear();
         self.stop_memcached_nodes().await;
+    }
+}
+
+impl Step {
+    /// What a node of engine `version` runs with under parameter group `group` (the family defaults when the group
+    /// is unknown, which no workflow leaves).
+    pub(crate) fn node_params(&self, group: &str, engine: &str, version: &str) -> NodeParams {
+        let pg = self
+            .parameter_group(group)
+            .unwrap_or_else(|| ParameterGroup {
+                name: group.to_string(),
+                family: parameter_group_family(engine, version),
+                description: String::new(),
+                values: BTreeMap::new(),
+            });
+        match Family::of(&pg.family) {
+            Some(f) => crate::rules::parameters::node_params(&f, version, |s| pg.value(s).0),
+            None => NodeParams::default(),
+        }
     }
 }

@@ -7,7 +7,6 @@ use crate::model::NewEvent;
 use crate::model::ReplicationGroup;
 use crate::model::Resharding;
 use crate::model::Shard;
-use crate::Control;
 use crate::ControlError;
 use std::time::Duration;
 use std::time::Instant;
@@ -19,7 +18,7 @@ const RESHARD_BATCH: u32 = 1024;
 /// How long one step moves slots before it lets the group's other work (a failover) run.
 const RESHARD_LOOK: Duration = Duration::from_millis(500);
 
-impl Control {
+impl Step {
     /// Moves batches of slots for up to [`RESHARD_LOOK`] — one move per source node group at a time, the moves of
     /// different sources at once (each source's `MIGRATE` waits on its target; several sources keep the target busy)
     /// — or finishes the resharding when no move is left. Returns true when there is more to do at once.
@@ -74,8 +73,8 @@ impl Control {
                 g.id, m.from, m.to
             )));
         };
-        if !self.inner.monitor.health(&src.cluster_id).is_up()
-            || !self.inner.monitor.health(&dst.cluster_id).is_up()
+        if !self.nodes().health(&src.cluster_id).is_up()
+            || !self.nodes().health(&dst.cluster_id).is_up()
         {
             // A failover comes first; the move resumes with the new primary.
             return Ok(false);
@@ -83,13 +82,13 @@ impl Control {
         let dir = &self.inner.settings.data_dir;
         let mut sc = AdminClient::connect_within(
             &g.admin_addr(src, dir),
-            &self.inner.admin,
+            self.nodes().admin(),
             STEP_COMMAND_TIMEOUT,
         )
         .await?;
         let mut dc = AdminClient::connect_within(
             &g.admin_addr(dst, dir),
-            &self.inner.admin,
+            self.nodes().admin(),
             STEP_COMMAND_TIMEOUT,
         )
         .await?;
@@ -108,13 +107,13 @@ impl Control {
         for p in g.primaries() {
             if p.cluster_id == src.cluster_id
                 || p.cluster_id == dst.cluster_id
-                || !self.inner.monitor.health(&p.cluster_id).is_up()
+                || !self.nodes().health(&p.cluster_id).is_up()
             {
                 continue;
             }
             if let Ok(c) = AdminClient::connect_within(
                 &g.admin_addr(p, dir),
-                &self.inner.admin,
+                self.nodes().admin(),
                 STEP_COMMAND_TIMEOUT,
             )
             .await
@@ -141,7 +140,7 @@ impl Control {
                 g.tcp_addr(dst),
                 &mut others,
                 &slots,
-                &self.inner.admin,
+                self.nodes().admin(),
             )
             .await?;
             tracing::debug!(group = %g.id, %from, %to, slots = slots.len(), keys,

@@ -1,6 +1,7 @@
 //! Snapshots on the nodes: a manual or final snapshot taken from a node (a replica when there is one), the automatic
 //! snapshots of the snapshot window, and a restore into a cluster of another split, slot by slot.
 
+use super::Step;
 use crate::model::GroupStatus;
 use crate::model::NewEvent;
 use crate::model::ReplicationGroup;
@@ -8,15 +9,16 @@ use crate::model::Snapshot;
 use crate::now;
 use crate::rules::snapshots::automatic_name;
 use crate::rules::snapshots::automatic_work;
+use crate::rules::snapshots::file_stem;
 use crate::rules::snapshots::AUTOMATED;
 use crate::rules::snapshots::MANUAL;
 use crate::ControlError;
+use crate::PathBuf;
 use engine::admin::AdminClient;
 
 use crate::error::Result;
-use crate::Control;
 
-impl Control {
+impl Step {
     /// Reads the data of member `from` of `g` into snapshot `name`'s file and checks it. Returns (file size,
     /// used memory of the node).
     pub(crate) async fn capture_snapshot(
@@ -31,7 +33,7 @@ impl Control {
             .ok_or_else(|| ControlError::Internal(format!("{from} is not a member of {}", g.id)))?;
         let addr = g.admin_addr(m, &self.inner.settings.data_dir);
         let used = {
-            let mut c = AdminClient::connect(&addr, &self.inner.admin).await?;
+            let mut c = AdminClient::connect(&addr, self.nodes().admin()).await?;
             let info = c.info("memory").await?;
             info.get("used_memory")
                 .and_then(|v| v.parse().ok())
@@ -45,7 +47,9 @@ impl Control {
             attempt += 1;
             // As long as a full sync of this much data may take (`crate::rules::progress`).
             let within = crate::rules::progress::deadline(used);
-            match engine::snapshot::capture(&addr, &self.inner.admin, file, &binary, within).await {
+            match engine::snapshot::capture(&addr, self.nodes().admin(), file, &binary, within)
+                .await
+            {
                 Ok(size) => break size,
                 Err(e) if attempt < 3 => {
                     tracing::info!(group = %g.id, snapshot = name, attempt, error = %e, "snapshot capture failed; trying again");
@@ -153,7 +157,7 @@ impl Control {
             return Ok(());
         }
         let primary = &g.first_shard().primary_cluster_id;
-        let mut snap = Self::new_snapshot(g, name, MANUAL, primary);
+        let mut snap = crate::rules::snapshots::new_snapshot(g, name, MANUAL, primary);
         let (status, message) = match self.take_snapshot(g, &mut snap).await {
             Ok(()) => {
                 snap.taken = Some(now());
@@ -241,8 +245,8 @@ impl Control {
         if cur.status != GroupStatus::Available || st.snapshots.contains_key(&name) {
             return Ok(false);
         }
-        let from = Self::snapshot_source(&cur);
-        let mut snap = Self::new_snapshot(&cur, &name, AUTOMATED, &from);
+        let from = crate::rules::snapshots::snapshot_source(&cur);
+        let mut snap = crate::rules::snapshots::new_snapshot(&cur, &name, AUTOMATED, &from);
         // Counted as taken now for the once-a-window rule even if reading the data takes a while.
         snap.taken = Some(t);
         cur.status = GroupStatus::Snapshotting;
@@ -297,13 +301,73 @@ impl Control {
                 &binary,
                 &work,
                 &owners,
-                &self.inner.admin,
+                self.nodes().admin(),
                 tls.as_ref(),
                 within,
             )
             .await?;
         }
         tracing::info!(group = %g.id, snapshot = name, keys, "snapshot loaded by slot");
+        Ok(())
+    }
+}
+
+impl Step {
+    /// Where a snapshot's RDB file is: `<name>.rdb`, or, for a name too long for a file name with the suffixes
+    /// a snapshot's temporary files take (AWS allows 255 characters; a file name holds 255 bytes), its first 180
+    /// characters and a digest of the whole name.
+    pub(crate) fn snapshot_file(&self, name: &str) -> PathBuf {
+        self.inner
+            .settings
+            .data_dir
+            .join("snapshots")
+            .join(format!("{}.rdb", file_stem(name)))
+    }
+
+    /// The RDB files of snapshot `s`: its one file, or with cluster mode enabled one per node group
+    /// (`<name>.<node group>.rdb`), with the node group's id.
+    pub(crate) fn snapshot_files(&self, s: &Snapshot) -> Vec<(Option<String>, PathBuf)> {
+        if s.shards.is_empty() {
+            return vec![(None, self.snapshot_file(&s.name))];
+        }
+        s.shards
+            .iter()
+            .map(|sh| {
+                let file = self.snapshot_file(&s.name);
+                (
+                    Some(sh.node_group_id.clone()),
+                    file.with_extension(format!("{}.rdb", sh.node_group_id)),
+                )
+            })
+            .collect()
+    }
+
+    /// Removes every file of snapshot `s` (a file already gone is no error).
+    pub(crate) fn remove_snapshot_files(&self, s: &Snapshot) {
+        for (_, f) in self.snapshot_files(s) {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+
+    /// Forgets the automatic snapshots of a deleted group (manual ones stay, as on AWS).
+    pub(crate) fn drop_automatic_snapshots(&self, group: &str) -> Result<()> {
+        let mut st = self.state();
+        let names: Vec<String> = st
+            .snapshots
+            .values()
+            .filter(|s| s.replication_group_id == group && s.source == AUTOMATED)
+            .map(|s| s.name.clone())
+            .collect();
+        if names.is_empty() {
+            return Ok(());
+        }
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        st.store.put_snapshots(&[], &refs, None, now(), &[])?;
+        for n in &names {
+            if let Some(s) = st.snapshots.remove(n) {
+                self.remove_snapshot_files(&s);
+            }
+        }
         Ok(())
     }
 }

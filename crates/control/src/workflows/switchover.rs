@@ -5,13 +5,12 @@ use crate::model::Member;
 use crate::model::NewEvent;
 use crate::model::ReplicationGroup;
 use crate::model::Shard;
-use crate::Control;
 use crate::ControlError;
 use std::net::SocketAddr;
 use std::time::Duration;
 use std::time::Instant;
 
-impl Control {
+impl Step {
     /// A planned switchover of `shard`'s primary to `target`, in an order that never has two primaries, whatever
     /// fails and whenever the daemon dies:
     ///
@@ -66,9 +65,11 @@ impl Control {
         };
         let timeout = engine::admin::COMMAND_TIMEOUT;
         let mut c =
-            AdminClient::connect_within(&old_spec.node_addr(), &self.inner.admin, timeout).await?;
+            AdminClient::connect_within(&old_spec.node_addr(), self.nodes().admin(), timeout)
+                .await?;
         let mut n =
-            AdminClient::connect_within(&new_spec.node_addr(), &self.inner.admin, timeout).await?;
+            AdminClient::connect_within(&new_spec.node_addr(), self.nodes().admin(), timeout)
+                .await?;
         // A pause an interrupted attempt left on the target (the primary of an earlier switchover) would also
         // hold back its replication stream (a paused replica applies no write): lift it first.
         n.unpause().await?;
@@ -91,8 +92,7 @@ impl Control {
         self.ensure_endpoints(&switched).await?;
         let _ = c.unpause().await;
         let role = n.role().await?;
-        self.inner
-            .observed
+        self.nodes()
             .update(&new.cluster_id, |o| o.role = Some(role));
         // The other replicas follow the new primary now; the next refresh checks everything.
         self.follow_new_primary(&switched, &sid, &old, &new).await;
@@ -199,7 +199,7 @@ impl Control {
             }
             if let Ok(mut r) = AdminClient::connect_within(
                 &switched.admin_addr(m, &self.inner.settings.data_dir),
-                &self.inner.admin,
+                self.nodes().admin(),
                 STEP_COMMAND_TIMEOUT,
             )
             .await
@@ -228,7 +228,7 @@ impl Control {
         let new_spec = self.node_spec(&switched, new)?;
         let mut n = AdminClient::connect_within(
             &new_spec.node_addr(),
-            &self.inner.admin,
+            self.nodes().admin(),
             engine::admin::COMMAND_TIMEOUT,
         )
         .await?;
@@ -256,7 +256,7 @@ impl Control {
             let old_spec = self.node_spec(&switched, old)?;
             if let Ok(mut c) = AdminClient::connect_within(
                 &old_spec.node_addr(),
-                &self.inner.admin,
+                self.nodes().admin(),
                 STEP_COMMAND_TIMEOUT,
             )
             .await
@@ -272,8 +272,7 @@ impl Control {
         }
         self.ensure_endpoints(&switched).await?;
         let role = n.role().await?;
-        self.inner
-            .observed
+        self.nodes()
             .update(&new.cluster_id, |o| o.role = Some(role));
         self.refresh_roles_soon(&g.id);
         Ok(())
@@ -301,7 +300,7 @@ impl Control {
                 NewEvent::group(&cur.id, message),
             ]
         })?;
-        self.inner.metrics.switchover(&g.id);
+        self.inner.figures.switchover(&g.id);
         Ok(())
     }
 

@@ -1,17 +1,17 @@
 //! Changes applied in the maintenance window, and rolling engine upgrades.
 
 use super::*;
+use crate::error::combination;
 use crate::model::GroupStatus;
 use crate::model::Member;
 use crate::model::NewEvent;
 use crate::model::ReplicationGroup;
 use crate::rules::node_types;
 use crate::Arc;
-use crate::Control;
 use std::time::Duration;
 use std::time::Instant;
 
-impl Control {
+impl Step {
     /// Applies the changes that waited for the maintenance window.
     pub(crate) async fn apply_pending(
         &self,
@@ -84,7 +84,7 @@ impl Control {
         let mut back = Vec::new();
         let mut all = Vec::new();
         for m in g.members().filter(|m| replaced(m)) {
-            if !self.inner.monitor.health(&m.cluster_id).is_up() {
+            if !self.nodes().health(&m.cluster_id).is_up() {
                 return Ok(false);
             }
             let spec = self.node_spec(g, m)?;
@@ -107,7 +107,7 @@ impl Control {
         for spec in specs {
             let mut c = AdminClient::connect_within(
                 &spec.node_addr(),
-                &self.inner.admin,
+                self.nodes().admin(),
                 STEP_COMMAND_TIMEOUT,
             )
             .await?;
@@ -136,7 +136,7 @@ impl Control {
         m: &Member,
         spec: &NodeSpec,
     ) -> Result<()> {
-        self.inner.observed.update(&m.cluster_id, |o| o.role = None);
+        self.nodes().update(&m.cluster_id, |o| o.role = None);
         let current = self.state().groups.get(&g.id).cloned();
         if let Some(cur) = current {
             self.ensure_endpoints(&cur).await?;
@@ -259,5 +259,43 @@ impl Control {
             }
         }
         Ok(true)
+    }
+}
+
+impl Step {
+    /// Refuses a node type whose memory cannot hold what the group's nodes use now.
+    pub(crate) async fn check_fits(
+        &self,
+        g: &ReplicationGroup,
+        node_type: &str,
+        bytes: u64,
+    ) -> Result<()> {
+        // Every shard's primary must fit; the fullest decides.
+        let used = self.used_memory(g).await?;
+        if used > bytes {
+            return Err(combination(format!(
+                "Cannot scale replication group {} to {node_type}: its nodes use {used} bytes, more than the {bytes} bytes of memory of {node_type}.",
+                g.id
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Step {
+    /// What the fullest primary of `g` uses now (`used_memory`).
+    pub(crate) async fn used_memory(&self, g: &crate::model::ReplicationGroup) -> Result<u64> {
+        let mut used = 0;
+        for p in g.primaries() {
+            let addr = g.admin_addr(p, &self.inner.settings.data_dir);
+            let mut c = engine::admin::AdminClient::connect(&addr, self.nodes().admin()).await?;
+            let info = c.info("memory").await?;
+            used = used.max(
+                info.get("used_memory")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+            );
+        }
+        Ok(used)
     }
 }

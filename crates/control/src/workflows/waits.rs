@@ -6,15 +6,14 @@ use crate::model::ReplicationGroup;
 use crate::model::Shard;
 use crate::now;
 use crate::rules::progress::Verdict;
-use crate::runtime::observe::Wait;
+use crate::workflows::host::Wait;
 use crate::Arc;
-use crate::Control;
 use crate::ControlError;
 use std::collections::HashMap;
 use std::time::Duration;
 use std::time::Instant;
 
-impl Control {
+impl Step {
     /// Waits a little (up to [`PROGRESS_LOOK`], less when the monitor pokes the group) for the replicas of `specs`
     /// to report their links up. True when all are; false when some are still on their way (waiting for their
     /// primary, receiving a full sync or loading it), and the step ends so the next one looks again at once. A
@@ -65,12 +64,12 @@ impl Control {
     pub(crate) async fn check_links(&self, replicas: &[(&NodeSpec, u64)]) -> Result<bool> {
         let mut all = true;
         for &(spec, size) in replicas {
-            let mut c = AdminClient::connect(&spec.node_addr(), &self.inner.admin).await?;
+            let mut c = AdminClient::connect(&spec.node_addr(), self.nodes().admin()).await?;
             let info = c.info("replication").await?;
             let role = engine::admin::role_from_info(&info);
             let up = matches!(role, Some(Role::Replica { link_up: true, .. }));
             if up {
-                self.inner.observed.update(&spec.name, |o| {
+                self.nodes().update(&spec.name, |o| {
                     o.role = role;
                     o.sync = None;
                     o.load = None;
@@ -91,7 +90,7 @@ impl Control {
                 _ => ("waiting for the primary", 0, 0),
             };
             let mut wait = None;
-            self.inner.observed.update(&spec.name, |o| {
+            self.nodes().update(&spec.name, |o| {
                 o.role = role;
                 let w = Wait::next(o.sync.as_ref(), now, phase, done, total, size, None);
                 o.load = load.map(|p| Wait::of_load(o.load.as_ref(), now, &p));
@@ -131,7 +130,7 @@ impl Control {
         let read = async {
             let mut c = AdminClient::connect_within(
                 &spec.node_addr(),
-                &self.inner.admin,
+                self.nodes().admin(),
                 STEP_COMMAND_TIMEOUT,
             )
             .await?;
@@ -158,9 +157,8 @@ impl Control {
             specs
                 .iter()
                 .filter(|s| {
-                    this.inner
-                        .observed
-                        .get(&s.name)
+                    this.nodes()
+                        .observed(&s.name)
                         .is_some_and(|o| o.load.is_some())
                 })
                 .cloned()
@@ -173,10 +171,10 @@ impl Control {
         let until = Instant::now() + PROGRESS_LOOK;
         loop {
             for spec in &pending {
-                let mut c = AdminClient::connect(&spec.node_addr(), &self.inner.admin).await?;
+                let mut c = AdminClient::connect(&spec.node_addr(), self.nodes().admin()).await?;
                 self.note_load(&mut c, spec).await?;
                 let now = Instant::now();
-                let Some(w) = self.inner.observed.get(&spec.name).and_then(|o| o.load) else {
+                let Some(w) = self.nodes().observed(&spec.name).and_then(|o| o.load) else {
                     continue;
                 };
                 let why = match w.verdict(now) {
@@ -266,7 +264,7 @@ impl Control {
                 .members()
                 .filter_map(|m| {
                     let rebooted = *pending.get(&m.cluster_id)?;
-                    let o = self.inner.observed.get(&m.cluster_id)?;
+                    let o = self.nodes().observed(&m.cluster_id)?;
                     (o.role.is_some() && o.load.is_none()).then(|| (m.cluster_id.clone(), rebooted))
                 })
                 .collect();

@@ -809,40 +809,6 @@ impl Control {
         Ok(())
     }
 
-    /// Applies a change of nodes to `c` (in `st`'s view of addresses): new nodes in `zones`, `remove`d nodes
-    /// marked for removal. The reconciler starts and stops them.
-    pub(crate) fn apply_node_changes(
-        &self,
-        st: &State,
-        c: &mut MemcachedCluster,
-        zones: &[String],
-        remove: &[String],
-        t: chrono::DateTime<chrono::Utc>,
-    ) -> Result<()> {
-        let mut taken = crate::state::taken_addresses(st);
-        for zone in zones {
-            let address = engine::address::allocate(c.port, &taken)?;
-            taken.push(address);
-            c.nodes.push(McNode {
-                id: MemcachedCluster::node_id(c.next_node),
-                zone: zone.clone(),
-                address,
-                created: t,
-                state: McNodeState::Creating,
-                booted: None,
-                memory_mib: None,
-            });
-            c.next_node += 1;
-        }
-        for n in c.nodes.iter_mut().filter(|n| remove.contains(&n.id)) {
-            n.state = McNodeState::Deleting;
-        }
-        if !zones.is_empty() || !remove.is_empty() {
-            c.status = McStatus::Modifying;
-        }
-        Ok(())
-    }
-
     /// `RebootCacheCluster` of a Memcached cluster: the nodes named restart (empty, as on AWS).
     pub(crate) fn reboot_memcached(
         &self,

@@ -170,24 +170,6 @@ impl Control {
         self.poke_group(&g.id);
         Ok(self.view_group(&g))
     }
-
-    /// Refuses a node type whose memory cannot hold what the group's nodes use now.
-    pub(crate) async fn check_fits(
-        &self,
-        g: &ReplicationGroup,
-        node_type: &str,
-        bytes: u64,
-    ) -> Result<()> {
-        // Every shard's primary must fit; the fullest decides.
-        let used = self.used_memory(g).await?;
-        if used > bytes {
-            return Err(combination(format!(
-                "Cannot scale replication group {} to {node_type}: its nodes use {used} bytes, more than the {bytes} bytes of memory of {node_type}.",
-                g.id
-            )));
-        }
-        Ok(())
-    }
 }
 
 /// The refusals that depend on the request alone, before the group is looked up.

@@ -1,0 +1,95 @@
+//! The daemon's own [`Nodes`]: the engine processes of this machine, run through `engine::process`, watched by
+//! the health monitor, with what was observed of them kept in memory.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::admin::NodeAddr;
+use engine::config::NodeSpec;
+use engine::process::{self, Spawned};
+use engine::secret::AdminCredentials;
+
+use super::monitor::{self, Monitor};
+use super::observe::Observations;
+use crate::error::Result;
+use crate::workflows::host::{Health, NodeObservation, Nodes, Target};
+
+/// The processes of this machine.
+pub struct LocalNodes {
+    pub admin: AdminCredentials,
+    pub observed: Arc<Observations>,
+    pub monitor: Arc<Monitor>,
+}
+
+#[async_trait::async_trait]
+impl Nodes for LocalNodes {
+    fn admin(&self) -> &AdminCredentials {
+        &self.admin
+    }
+
+    fn observed(&self, name: &str) -> Option<NodeObservation> {
+        self.observed.get(name)
+    }
+
+    fn record(&self, name: &str, f: &mut dyn FnMut(&mut NodeObservation)) {
+        self.observed.update(name, f)
+    }
+
+    fn forget(&self, name: &str) {
+        self.observed.remove(name)
+    }
+
+    fn health(&self, name: &str) -> Health {
+        self.monitor.health(name)
+    }
+
+    fn watch(&self, target: Target) {
+        self.monitor.ensure(&self.admin, target)
+    }
+
+    fn unwatch(&self, name: &str) {
+        self.monitor.forget(name)
+    }
+
+    async fn answers_now(&self, pid: u32, addr: &NodeAddr) -> bool {
+        monitor::answers_now(pid, addr, &self.admin).await
+    }
+
+    fn is_alive(&self, pid: u32) -> bool {
+        process::is_redis_alive(pid)
+    }
+
+    fn pid_file(&self, spec: &NodeSpec) -> Option<u32> {
+        process::read_pid(spec)
+    }
+
+    fn pids_serving(&self, addr: SocketAddr) -> Vec<u32> {
+        process::pids_serving(addr)
+    }
+
+    async fn adopt(&self, spec: &NodeSpec) -> Option<u32> {
+        process::adopt(spec, &self.admin).await
+    }
+
+    async fn spawn(&self, spec: &NodeSpec) -> Result<Spawned> {
+        Ok(process::spawn(spec, &self.admin).await?)
+    }
+
+    async fn stop(&self, pid: u32, grace: Duration) {
+        process::stop(pid, grace).await
+    }
+
+    async fn kill_now(&self, pid: u32) -> bool {
+        process::kill_now(pid).await
+    }
+
+    async fn accepts(&self, addr: SocketAddr) -> bool {
+        process::accepts(addr).await
+    }
+
+    fn remove_dir(&self, dir: &Path) -> Result<()> {
+        Ok(process::remove_dir(dir)?)
+    }
+}

@@ -1,0 +1,200 @@
+//! The `Nodes` interface: everything a workflow does to a node's process, and everything it may read of a node
+//! besides what the node answers on its own admin connection. Workflows hold it as `&dyn Nodes` and never start,
+//! stop or watch a process themselves; the daemon's implementation (`runtime::nodes::LocalNodes`) runs the
+//! processes of this machine through `engine`, and a host agent's client can implement the same interface over the
+//! network (with the leader's generation on every command).
+//!
+//! What stays outside it: the admin connection itself. A workflow opens one with [`Nodes::admin`]'s credentials to
+//! the address of the node's spec, as any Redis client would, and sends it the engine's commands (`REPLICAOF`,
+//! `CLUSTER`, `CONFIG SET`, `MIGRATE`, …): those travel over the network wherever the node runs.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use engine::admin::{NodeAddr, Role};
+use engine::config::NodeSpec;
+use engine::process::Spawned;
+use engine::secret::AdminCredentials;
+use tokio::sync::{watch, Notify};
+
+use crate::error::Result;
+
+/// The processes of nodes, their health and what was last observed of them.
+#[async_trait::async_trait]
+pub trait Nodes: Send + Sync {
+    /// The credentials of the control plane's admin connections to nodes (and of replicas to their primary).
+    fn admin(&self) -> &AdminCredentials;
+
+    /// What was last observed of node `name`; `None` when nothing was since this daemon started.
+    fn observed(&self, name: &str) -> Option<NodeObservation>;
+    /// Changes what is recorded of node `name` (see [`update`](#method.update) for a closure that moves).
+    fn record(&self, name: &str, f: &mut dyn FnMut(&mut NodeObservation));
+    /// Forgets every observation of node `name` (its process was stopped on purpose).
+    fn forget(&self, name: &str);
+
+    /// The node's health as the monitor knows it; a node never watched counts as up.
+    fn health(&self, name: &str) -> Health;
+    /// Makes sure the node's process is watched (replacing a watch of an older process of it).
+    fn watch(&self, target: Target);
+    /// Stops watching node `name` (it is being stopped on purpose, or removed).
+    fn unwatch(&self, name: &str);
+    /// Whether process `pid` serving at `addr` answers a `PING` now, on a connection of its own: the fresh
+    /// evidence a failover needs.
+    async fn answers_now(&self, pid: u32, addr: &NodeAddr) -> bool;
+
+    /// Whether process `pid` is a running engine process.
+    fn is_alive(&self, pid: u32) -> bool;
+    /// The pid the node's own pid file names.
+    fn pid_file(&self, spec: &NodeSpec) -> Option<u32>;
+    /// Every process that listens on `addr`.
+    fn pids_serving(&self, addr: SocketAddr) -> Vec<u32>;
+    /// A process of `spec` that runs already (left from before a restart of the daemon) and answers as the admin.
+    async fn adopt(&self, spec: &NodeSpec) -> Option<u32>;
+    /// Starts the node of `spec` from its directory and waits until it answers as the admin.
+    async fn spawn(&self, spec: &NodeSpec) -> Result<Spawned>;
+    /// Stops process `pid` cleanly (`SIGTERM`, then `SIGKILL` after `grace`).
+    async fn stop(&self, pid: u32, grace: std::time::Duration);
+    /// Kills process `pid` at once; false when it did not die.
+    async fn kill_now(&self, pid: u32) -> bool;
+    /// Whether anything accepts connections at `addr`.
+    async fn accepts(&self, addr: SocketAddr) -> bool;
+    /// Removes a node's directory with its data.
+    fn remove_dir(&self, dir: &Path) -> Result<()>;
+}
+
+impl dyn Nodes + '_ {
+    /// Changes what is recorded of node `name` with a closure that may move what it captures.
+    pub fn update(&self, name: &str, f: impl FnOnce(&mut NodeObservation)) {
+        let mut f = Some(f);
+        self.record(name, &mut |o| {
+            if let Some(f) = f.take() {
+                f(o)
+            }
+        });
+    }
+}
+
+/// The last observation of one node.
+#[derive(Debug, Clone, Default)]
+pub struct NodeObservation {
+    pub pid: Option<u32>,
+    /// For a node this daemon started: turns true when the process exits.
+    pub exited: Option<tokio::sync::watch::Receiver<bool>>,
+    pub role: Option<Role>,
+    /// The ACL last applied to the running process: its pid and [`engine::config::NodeSpec::acl_fingerprint`].
+    pub acl: Option<(u32, String)>,
+    /// The parameter group settings last applied to the running process: its pid and
+    /// [`engine::config::NodeSpec::settings_fingerprint`].
+    pub settings: Option<(u32, String)>,
+    /// Settings that take effect at the node's next start differ from what it runs with (`pending-reboot`).
+    pub pending_reboot: bool,
+    /// The node is loading its dataset (after a start, or a full sync's payload): how far it has got.
+    pub load: Option<Wait>,
+    /// The node is a replica not yet linked to its primary (waiting for, or receiving, a full sync).
+    pub sync: Option<Wait>,
+    /// A cluster node that serves and whose slot map is right (every shard's slots served by its primary): a
+    /// cluster client may ask it for the topology, so the configuration endpoint may send clients to it.
+    pub cluster_map_right: bool,
+}
+
+/// A wait on a node's data (a load, or a replica's sync), followed across looks: when it began, how many bytes
+/// were done at the last look and when that number last grew. Judged by [`crate::rules::progress::judge`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wait {
+    pub since: Instant,
+    /// What the node is doing: `loading`, `receiving` (a full sync's payload), `waiting for the primary`.
+    pub phase: &'static str,
+    /// Bytes done, and the total when the engine says (0 when not known).
+    pub done: u64,
+    pub total: u64,
+    /// The size of the data the wait is for: what its deadline is computed from.
+    pub size: u64,
+    /// When `done` last grew; `None` while no byte has moved.
+    pub grew: Option<Instant>,
+    /// The engine's own estimate of the seconds left, when it gives one.
+    pub eta_seconds: Option<u64>,
+}
+
+impl Wait {
+    /// The wait after a look at `now` that found `done` of `total` bytes, for `size` bytes of data; `prev` is the
+    /// same wait at the look before.
+    pub fn next(
+        prev: Option<&Wait>,
+        now: Instant,
+        phase: &'static str,
+        done: u64,
+        total: u64,
+        size: u64,
+        eta_seconds: Option<u64>,
+    ) -> Wait {
+        let grew = match prev {
+            Some(p) if done == p.done => p.grew,
+            Some(p) if done < p.done => Some(now), // started over (a new sync): moving again
+            _ if done > 0 => Some(now),
+            _ => None,
+        };
+        Wait {
+            since: prev.map_or(now, |p| p.since),
+            phase,
+            done,
+            total,
+            size: size.max(prev.map_or(0, |p| p.size)),
+            grew,
+            eta_seconds,
+        }
+    }
+
+    /// The load wait after a look at `now` that found the node loading as `p` reports.
+    pub fn of_load(prev: Option<&Wait>, now: Instant, p: &engine::admin::LoadProgress) -> Wait {
+        Wait::next(
+            prev,
+            now,
+            "loading",
+            p.loaded_bytes,
+            p.total_bytes,
+            p.rdb_used_memory.max(p.total_bytes),
+            p.eta_seconds,
+        )
+    }
+
+    pub fn verdict(&self, now: Instant) -> crate::rules::progress::Verdict {
+        crate::rules::progress::judge(
+            now.duration_since(self.since),
+            self.grew.map(|g| now.duration_since(g)),
+            self.size,
+        )
+    }
+
+    /// Percent done, when the total is known.
+    pub fn percent(&self) -> Option<f64> {
+        (self.total > 0).then(|| (self.done as f64 * 100.0 / self.total as f64).min(100.0))
+    }
+}
+
+/// What the monitor knows of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// Answered its last `PING` (or not probed yet).
+    Up,
+    /// Has not answered since `since` for longer than the monitor's failure deadline.
+    Unresponsive { since: Instant },
+    /// Its process is gone.
+    Gone,
+}
+
+impl Health {
+    pub fn is_up(self) -> bool {
+        self == Health::Up
+    }
+}
+
+/// Where to probe a node and whom to tell.
+pub struct Target {
+    pub name: String,
+    pub addr: NodeAddr,
+    pub pid: u32,
+    pub exited: Option<watch::Receiver<bool>>,
+    pub poke: Arc<Notify>,
+}

@@ -1,0 +1,174 @@
+//! What a workflow is given instead of the whole control plane: the settings, the [`Nodes`], the state with the one
+//! way to change it, and the handles of the endpoints and the workers. The worker (`runtime::worker`) drives every
+//! workflow through a [`Step`]; an API action reaches a workflow's pure parts (a node's spec) through it as well.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use tokio::sync::Notify;
+
+use super::host::Nodes;
+use super::Endpoints;
+use crate::error::Result;
+use crate::model::{NewEvent, ParameterGroup, ReplicationGroup};
+use crate::state::State;
+use crate::{now, Settings};
+
+/// The parts a workflow works with (shared by every clone of a [`Step`] and by the daemon's `Control`).
+pub struct Core {
+    pub settings: Settings,
+    /// The deployment's certificate authority (`<data dir>/tls`), which signs every node's certificate.
+    pub tls: engine::tls::Authority,
+    /// The processes of the nodes, their health and what was observed of them.
+    pub nodes: Arc<dyn Nodes>,
+    pub state: Mutex<State>,
+    /// Customers' cache parameter groups (the default ones are not stored), apart from `state` so that a node's
+    /// spec can be made while the state is locked. Lock order: `state`, then this.
+    pub parameter_groups: Mutex<BTreeMap<String, ParameterGroup>>,
+    pub endpoints: Endpoints,
+    /// Wakes the reconciler.
+    pub wake: Notify,
+    /// Set when the daemon stops: no node is started after it.
+    pub stopping: AtomicBool,
+    /// What workflows count as it happens (failovers, switchovers), read by the metrics collector.
+    pub figures: Figures,
+}
+
+/// A label set: names and values, in order.
+pub type Labels = Vec<(&'static str, String)>;
+pub type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
+
+/// The figures workflows keep as they happen.
+pub struct Figures {
+    pub failovers: Family<Labels, Counter>,
+    pub failover_gap: HistogramFamily,
+    pub switchovers: Family<Labels, Counter>,
+}
+
+impl Default for Figures {
+    fn default() -> Self {
+        Figures {
+            failovers: Family::default(),
+            // 50 ms to about 100 s.
+            failover_gap: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.05, 2.0, 12))
+            }),
+            switchovers: Family::default(),
+        }
+    }
+}
+
+impl Figures {
+    /// A failover of a group's primary: `automatic` (the primary failed) or `test` (`TestFailover`); `gap`: from
+    /// the primary's failure (or the request) until the new primary took writes.
+    pub(crate) fn failover(&self, group: &str, kind: &str, gap: std::time::Duration) {
+        let group_label = vec![("replication_group", group.to_string())];
+        let mut labels = group_label.clone();
+        labels.push(("kind", kind.to_string()));
+        self.failovers.get_or_create(&labels).inc();
+        self.failover_gap
+            .get_or_create(&group_label)
+            .observe(gap.as_secs_f64());
+    }
+
+    /// A planned change of a group's primary (a primary chosen by the customer, a rolling upgrade's last step).
+    pub(crate) fn switchover(&self, group: &str) {
+        self.switchovers
+            .get_or_create(&vec![("replication_group", group.to_string())])
+            .inc();
+    }
+}
+
+/// The context of a workflow's step. Cheap to clone.
+#[derive(Clone)]
+pub struct Step {
+    pub(crate) inner: Arc<Core>,
+}
+
+impl Step {
+    pub(crate) fn new(core: Core) -> Self {
+        Step {
+            inner: Arc::new(core),
+        }
+    }
+
+    /// The processes of the nodes.
+    pub(crate) fn nodes(&self) -> &dyn Nodes {
+        &*self.inner.nodes
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave memory and store apart (writes go to the store first), so
+        // a poisoned lock is still consistent.
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies `f` to the stored group and writes it with the events `f` returns, in one transaction.
+    pub(crate) fn update_group(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut ReplicationGroup) -> Vec<NewEvent>,
+    ) -> Result<()> {
+        let mut st = self.state();
+        let Some(mut g) = st.groups.get(id).cloned() else {
+            return Ok(());
+        };
+        let before = g.clone();
+        let events = f(&mut g);
+        if g == before && events.is_empty() {
+            return Ok(());
+        }
+        st.save_group(&g, now(), &events)
+    }
+
+    /// The wake-up of the worker of `key` (`rg:<id>` or `cc:<id>`).
+    pub(crate) fn poke_of(&self, key: &str) -> Arc<Notify> {
+        self.inner
+            .endpoints
+            .workers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Runs the next step of a group's worker now.
+    pub(crate) fn poke_group(&self, id: &str) {
+        self.poke_of(&format!("rg:{id}")).notify_one();
+    }
+
+    /// Forces the next step of the group to re-read roles and addresses.
+    pub(crate) fn refresh_roles_soon(&self, id: &str) {
+        self.inner
+            .endpoints
+            .roles_read
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+}
+
+impl Step {
+    /// The parameter group `name` (case-insensitive): a customer's, or a default one of a family here.
+    pub fn parameter_group(&self, name: &str) -> Option<ParameterGroup> {
+        let name = name.to_ascii_lowercase();
+        if let Some(g) = self.parameter_groups().get(&name) {
+            return Some(g.clone());
+        }
+        ParameterGroup::default_named(&name, &self.inner.settings.parameter_families())
+    }
+
+    pub(crate) fn parameter_groups(
+        &self,
+    ) -> std::sync::MutexGuard<'_, BTreeMap<String, ParameterGroup>> {
+        self.inner
+            .parameter_groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+}
