@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::ops::{Deref, DerefMut};
+use std::sync::MutexGuard;
 
 use chrono::{DateTime, Utc};
 
@@ -62,6 +64,66 @@ impl State {
         self.store.put_group(g, t, events)?;
         self.groups.insert(g.id.clone(), g.clone());
         Ok(())
+    }
+}
+
+/// A change under way: the state, locked, and which workers to wake once the change has landed. Made by
+/// [`crate::workflows::Step::commit`], the one way an action or a workflow changes what the control plane holds:
+/// checks first, then the writes (each one store transaction together with its events, kept in memory as it
+/// lands), then the wake-ups, after the lock is released.
+pub struct Tx<'a> {
+    state: MutexGuard<'a, State>,
+    wakes: Wakes,
+}
+
+/// The workers a change wakes.
+#[derive(Debug, Default)]
+pub struct Wakes {
+    /// The reconciler as a whole (new groups and clusters, removals).
+    pub all: bool,
+    /// These groups' workers, with roles and addresses re-read first where `refresh` says.
+    pub groups: Vec<(String, bool)>,
+}
+
+impl<'a> Tx<'a> {
+    pub fn new(state: MutexGuard<'a, State>) -> Self {
+        Tx {
+            state,
+            wakes: Wakes::default(),
+        }
+    }
+
+    /// Wakes the reconciler once the change has landed.
+    pub fn wake(&mut self) {
+        self.wakes.all = true;
+    }
+
+    /// Runs the next step of group `id`'s worker once the change has landed.
+    pub fn poke(&mut self, id: &str) {
+        self.wakes.groups.push((id.to_string(), false));
+    }
+
+    /// Runs the next step of group `id`'s worker once the change has landed, re-reading its nodes' roles first.
+    pub fn refresh(&mut self, id: &str) {
+        self.wakes.groups.push((id.to_string(), true));
+    }
+
+    /// Releases the lock; what to wake remains.
+    pub fn finish(self) -> Wakes {
+        self.wakes
+    }
+}
+
+impl Deref for Tx<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.state
+    }
+}
+
+impl DerefMut for Tx<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.state
     }
 }
 

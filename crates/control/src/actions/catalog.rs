@@ -202,23 +202,24 @@ impl Control {
     pub fn add_tags_to_resource(&self, input: AddTagsToResource) -> Result<Vec<(String, String)>> {
         let arn = self.resource_arn(&input.resource_name)?;
         let new = tag_pairs(&input.tags)?;
-        let mut st = self.state();
-        let mut existing = st.store.tags(&arn)?;
-        for (k, v) in &new {
-            match existing.iter_mut().find(|(ek, _)| ek == k) {
-                Some(e) => e.1 = v.clone(),
-                None => existing.push((k.clone(), v.clone())),
+        self.commit(|st| {
+            let mut existing = st.store.tags(&arn)?;
+            for (k, v) in &new {
+                match existing.iter_mut().find(|(ek, _)| ek == k) {
+                    Some(e) => e.1 = v.clone(),
+                    None => existing.push((k.clone(), v.clone())),
+                }
             }
-        }
-        if existing.len() > rules::MAX_TAGS {
-            return Err(ControlError::TagQuotaPerResourceExceeded(format!(
-                "A resource may carry at most {} tags; this request would leave {}.",
-                rules::MAX_TAGS,
-                existing.len()
-            )));
-        }
-        st.store.put_tags(&arn, &new)?;
-        st.store.tags(&arn)
+            if existing.len() > rules::MAX_TAGS {
+                return Err(ControlError::TagQuotaPerResourceExceeded(format!(
+                    "A resource may carry at most {} tags; this request would leave {}.",
+                    rules::MAX_TAGS,
+                    existing.len()
+                )));
+            }
+            st.store.put_tags(&arn, &new)?;
+            st.store.tags(&arn)
+        })
     }
 
     /// `RemoveTagsFromResource`: every key must be present, else nothing changes.
@@ -227,20 +228,21 @@ impl Control {
         input: RemoveTagsFromResource,
     ) -> Result<Vec<(String, String)>> {
         let arn = self.resource_arn(&input.resource_name)?;
-        let mut st = self.state();
-        let existing = st.store.tags(&arn)?;
-        if let Some(missing) = input
-            .tag_keys
-            .iter()
-            .find(|k| !existing.iter().any(|(ek, _)| ek == *k))
-        {
-            return Err(ControlError::TagNotFound(format!(
-                "The tag {} was not found on {arn}.",
-                rules::shown(missing)
-            )));
-        }
-        st.store.remove_tags(&arn, &input.tag_keys)?;
-        st.store.tags(&arn)
+        self.commit(|st| {
+            let existing = st.store.tags(&arn)?;
+            if let Some(missing) = input
+                .tag_keys
+                .iter()
+                .find(|k| !existing.iter().any(|(ek, _)| ek == *k))
+            {
+                return Err(ControlError::TagNotFound(format!(
+                    "The tag {} was not found on {arn}.",
+                    rules::shown(missing)
+                )));
+            }
+            st.store.remove_tags(&arn, &input.tag_keys)?;
+            st.store.tags(&arn)
+        })
     }
 
     /// `DescribeCacheEngineVersions`: the engine binaries this daemon has.

@@ -124,7 +124,7 @@ impl Control {
     pub fn test_failover(&self, input: TestFailover) -> Result<output::ReplicationGroup> {
         rules::node_group_id(&input.node_group_id)?;
         let t = now();
-        let mut st = self.state();
+        let g = self.commit(|st| {
         let mut g = st
             .replication_group(&input.replication_group_id)
             .cloned()
@@ -204,8 +204,9 @@ impl Control {
             )],
         )?;
         st.groups.insert(g.id.clone(), g.clone());
-        drop(st);
-        self.poke_group(&g.id);
+        st.poke(&g.id);
+        Ok(g)
+        })?;
         Ok(self.view_group(&g))
     }
 
@@ -216,8 +217,8 @@ impl Control {
     ) -> Result<output::ReplicationGroup> {
         check_apply_immediately(input.apply_immediately, "IncreaseReplicaCount")?;
         let t = now();
-        let mut st = self.state();
-        let mut g = group_for_change(&st, &input.replication_group_id)?.clone();
+        let g = self.commit(|st| {
+        let mut g = group_for_change(st, &input.replication_group_id)?.clone();
         let targets = shard_targets(
             &g,
             input.new_replica_count,
@@ -235,12 +236,13 @@ impl Control {
         // Each new replica receives its primary's data: what the primary's node holds now.
         let adding: usize = plan.iter().map(|p| (p.count - p.current) as usize).sum();
         self.check_capacity(adding, self.largest_primary(&g, &plan))?;
-        check_node_quota(&st, adding)?;
-        let events = add_replicas(&st, &mut g, plan, &allowed, t)?;
+        check_node_quota(st, adding)?;
+        let events = add_replicas(st, &mut g, plan, &allowed, t)?;
         g.status = GroupStatus::Modifying;
         st.save_group(&g, t, &events)?;
-        drop(st);
-        self.wake();
+        st.wake();
+        Ok(g)
+        })?;
         Ok(self.view_group(&g))
     }
 
@@ -262,37 +264,38 @@ impl Control {
     ) -> Result<output::ReplicationGroup> {
         check_apply_immediately(input.apply_immediately, "DecreaseReplicaCount")?;
         let t = now();
-        let mut st = self.state();
-        let mut g = group_for_change(&st, &input.replication_group_id)?.clone();
-        let targets = shard_targets(
-            &g,
-            input.new_replica_count,
-            input.replica_configuration.as_deref(),
-        )?;
-        let minimum = minimum_replicas(&g);
-        let chosen: Vec<String> = match (&input.replicas_to_remove, targets.is_empty()) {
-            (None, true) => {
-                return Err(invalid(
-                    "Give NewReplicaCount, ReplicaConfiguration or ReplicasToRemove.",
-                ))
+        let g = self.commit(|st| {
+            let mut g = group_for_change(st, &input.replication_group_id)?.clone();
+            let targets = shard_targets(
+                &g,
+                input.new_replica_count,
+                input.replica_configuration.as_deref(),
+            )?;
+            let minimum = minimum_replicas(&g);
+            let chosen: Vec<String> = match (&input.replicas_to_remove, targets.is_empty()) {
+                (None, true) => {
+                    return Err(invalid(
+                        "Give NewReplicaCount, ReplicaConfiguration or ReplicasToRemove.",
+                    ))
+                }
+                (Some(_), false) if input.replica_configuration.is_some() => {
+                    return Err(combination(
+                        "Give either ReplicasToRemove or ReplicaConfiguration, not both.",
+                    ))
+                }
+                (Some(list), _) => replicas_named(&g, list, input.new_replica_count)?,
+                (None, false) => self.replicas_to_drop(&g, &targets)?,
+            };
+            if chosen.is_empty() {
+                return Err(invalid("No replica to remove was given."));
             }
-            (Some(_), false) if input.replica_configuration.is_some() => {
-                return Err(combination(
-                    "Give either ReplicasToRemove or ReplicaConfiguration, not both.",
-                ))
-            }
-            (Some(list), _) => replicas_named(&g, list, input.new_replica_count)?,
-            (None, false) => self.replicas_to_drop(&g, &targets)?,
-        };
-        if chosen.is_empty() {
-            return Err(invalid("No replica to remove was given."));
-        }
-        let summary = decrease_summary(&g, &chosen, minimum)?;
-        let events = remove_replicas(&mut g, &chosen, summary);
-        g.status = GroupStatus::Modifying;
-        st.save_group(&g, t, &events)?;
-        drop(st);
-        self.wake();
+            let summary = decrease_summary(&g, &chosen, minimum)?;
+            let events = remove_replicas(&mut g, &chosen, summary);
+            g.status = GroupStatus::Modifying;
+            st.save_group(&g, t, &events)?;
+            st.wake();
+            Ok(g)
+        })?;
         Ok(self.view_group(&g))
     }
 

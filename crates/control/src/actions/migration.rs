@@ -113,20 +113,21 @@ impl Control {
         m: Migration,
         message: impl FnOnce(&str) -> String,
     ) -> Result<output::ReplicationGroup> {
-        let mut st = self.state();
-        let mut g = st
-            .replication_group(id)
-            .cloned()
-            .ok_or_else(|| ControlError::ReplicationGroupNotFound(rules::shown(id)))?;
-        can_migrate(&g)?;
-        if matches!(m.phase, MigrationPhase::Starting { .. }) {
-            g.status = GroupStatus::Modifying;
-        }
-        g.migration = Some(m);
-        let event = NewEvent::group(&g.id, message(&g.id));
-        st.save_group(&g, now(), &[event])?;
-        drop(st);
-        self.poke_group(&g.id);
+        let g = self.commit(|st| {
+            let mut g = st
+                .replication_group(id)
+                .cloned()
+                .ok_or_else(|| ControlError::ReplicationGroupNotFound(rules::shown(id)))?;
+            can_migrate(&g)?;
+            if matches!(m.phase, MigrationPhase::Starting { .. }) {
+                g.status = GroupStatus::Modifying;
+            }
+            g.migration = Some(m);
+            let event = NewEvent::group(&g.id, message(&g.id));
+            st.save_group(&g, now(), &[event])?;
+            st.poke(&g.id);
+            Ok(g)
+        })?;
         Ok(self.view_group(&g))
     }
 
@@ -211,7 +212,7 @@ impl Control {
         let force = input.force.unwrap_or(false);
         if !force {
             if let Err(why) = self.in_sync(&g, &m).await {
-                self.state().store.add_events(
+                self.add_events(
                     now(),
                     &[NewEvent::group(
                         &g.id,
@@ -227,29 +228,30 @@ impl Control {
                 )));
             }
         }
-        let mut st = self.state();
-        let mut g = st
-            .groups
-            .get(&key)
-            .cloned()
-            .ok_or_else(|| ControlError::ReplicationGroupNotFound(rules::shown(&id)))?;
-        let Some(Migration {
-            phase: MigrationPhase::Following(f),
-            ..
-        }) = &g.migration
-        else {
-            return Err(ControlError::ReplicationGroupNotUnderMigration(format!(
-                "Replication group {} is not under migration.",
-                g.id
-            )));
-        };
-        let addr = f.addr;
-        if let Some(x) = g.migration.as_mut() {
-            x.phase = MigrationPhase::Completing { addr, force };
-        }
-        st.save_group(&g, now(), &[])?;
-        drop(st);
-        self.poke_group(&g.id);
+        let g = self.commit(|st| {
+            let mut g = st
+                .groups
+                .get(&key)
+                .cloned()
+                .ok_or_else(|| ControlError::ReplicationGroupNotFound(rules::shown(&id)))?;
+            let Some(Migration {
+                phase: MigrationPhase::Following(f),
+                ..
+            }) = &g.migration
+            else {
+                return Err(ControlError::ReplicationGroupNotUnderMigration(format!(
+                    "Replication group {} is not under migration.",
+                    g.id
+                )));
+            };
+            let addr = f.addr;
+            if let Some(x) = g.migration.as_mut() {
+                x.phase = MigrationPhase::Completing { addr, force };
+            }
+            st.save_group(&g, now(), &[])?;
+            st.poke(&g.id);
+            Ok(g)
+        })?;
         Ok(self.view_group(&g))
     }
 }

@@ -254,7 +254,7 @@ impl Control {
             return Err(invalid("Description must be at most 255 characters long."));
         }
         let tags = tag_pairs(input.tags.as_deref().unwrap_or_default())?;
-        let st = self.state();
+        self.commit(|st| {
         let mut all = self.parameter_groups();
         if all.contains_key(&name) {
             return Err(ControlError::CacheParameterGroupAlreadyExists(name));
@@ -271,11 +271,11 @@ impl Control {
             values: BTreeMap::new(),
         };
         let arn = self.inner.settings.arn("parametergroup", &name);
-        let mut st = st;
         st.store
             .put_parameter_group(&pg, &arn, &tags, &[], now(), &[])?;
         all.insert(name, pg.clone());
         Ok(pg.view(&self.inner.settings))
+        })
     }
 
     /// A customer's group by name, for a change: `CacheParameterGroupNotFound`, or `InvalidParameterValue` for a
@@ -343,7 +343,7 @@ impl Control {
 
     /// Stores a changed parameter group and sends its new values to the nodes of every group using it.
     fn save_parameter_group(&self, pg: ParameterGroup, what: &str) -> Result<()> {
-        let mut st = self.state();
+        self.commit(|st| {
         let users: Vec<crate::model::ReplicationGroup> = st
             .groups
             .values()
@@ -382,13 +382,12 @@ impl Control {
         st.store
             .put_parameter_group(&pg, "", &[], &[], now(), &events)?;
         self.parameter_groups().insert(pg.name.clone(), pg);
-        drop(st);
-        self.wake();
+        st.wake();
         for g in &users {
-            self.refresh_roles_soon(&g.id);
-            self.poke_group(&g.id);
+            st.refresh(&g.id);
         }
         Ok(())
+        })
     }
 
     /// `ModifyCacheParameterGroup`: up to 20 parameters, each checked against the family's catalogue.
@@ -503,7 +502,7 @@ impl Control {
     /// `DeleteCacheParameterGroup`: not a default group, not one in use.
     pub fn delete_cache_parameter_group(&self, name: &str) -> Result<()> {
         let name = name.to_ascii_lowercase();
-        let mut st = self.state();
+        self.commit(|st| {
         let pg = self
             .parameter_group(&name)
             .ok_or_else(|| not_found(&name))?;
@@ -512,7 +511,7 @@ impl Control {
                 "Default CacheParameterGroup cannot be deleted: {name}."
             )));
         }
-        if let Some(user) = self.users_of_parameter_group(&st, &name).first() {
+        if let Some(user) = self.users_of_parameter_group(st, &name).first() {
             return Err(ControlError::InvalidCacheParameterGroupState(format!(
                 "Cache parameter group {name} is in use by {user}; move it to another parameter group (or delete it) first."
             )));
@@ -521,6 +520,7 @@ impl Control {
         st.store.delete_parameter_group(&name, &arn)?;
         self.parameter_groups().remove(&name);
         Ok(())
+        })
     }
 
     /// `DescribeCacheParameterGroups`: the default groups and the customer's, by name, in pages.

@@ -563,10 +563,10 @@ impl Control {
         vessel: bool,
     ) -> Result<ReplicationGroup> {
         let t = now();
-        let mut st = self.state();
-        check_name_free(&st, &plan, vessel)?;
+        self.commit(|st| {
+        check_name_free(st, &plan, vessel)?;
         self.check_user_groups_for(
-            &st,
+            st,
             &plan.user_group_ids,
             plan.transit,
             &plan.engine_version,
@@ -581,8 +581,8 @@ impl Control {
             return Err(combination(format!("A cache cluster named {clash} already exists; choose another replication group id.")));
         }
         let num_nodes: usize = plan.shards.iter().map(|s| s.zones.len()).sum();
-        check_node_quota(&st, num_nodes)?;
-        let layout = allocate(&st, &plan, &member_ids, t)?;
+        check_node_quota(st, num_nodes)?;
+        let layout = allocate(st, &plan, &member_ids, t)?;
         let tags = std::mem::take(&mut plan.tags);
         let g = new_group(plan, vessel, t, acl, layout);
         let arn = if vessel {
@@ -602,9 +602,9 @@ impl Control {
             st.store.put_tags(&arn, &tags)?;
         }
         st.groups.insert(g.id.clone(), g.clone());
-        drop(st);
-        self.wake();
+        st.wake();
         Ok(g)
+        })
     }
 
     /// `DescribeReplicationGroups`: one group, or a page of all of them (`Marker` is the last id of the page
@@ -662,7 +662,7 @@ impl Control {
         };
         let key = input.replication_group_id.to_ascii_lowercase();
         let t = now();
-        let mut st = self.state();
+        let g = self.commit(|st| {
         if let Some(n) = &final_snapshot {
             if st.snapshots.contains_key(n) {
                 return Err(ControlError::SnapshotAlreadyExists(format!(
@@ -706,8 +706,9 @@ impl Control {
             )],
         )?;
         st.groups.insert(key, g.clone());
-        drop(st);
-        self.wake();
+        st.wake();
+        Ok(g)
+        })?;
         Ok(self.view_group(&g))
     }
 }
@@ -930,31 +931,32 @@ impl Control {
         }
         let tags = crate::rules::tag_pairs(input.tags.as_deref().unwrap_or_default())?;
         let t = now();
-        let mut st = self.state();
-        let v = primary_cluster(&st, &id, &cc)?;
-        let mut g = v.clone();
-        g.standalone = false;
-        g.id = id.clone();
-        g.description = input.replication_group_description.clone();
-        g.automatic_failover = automatic_failover;
-        g.multi_az = multi_az;
-        if let Some(sg) = input.security_group_ids.clone() {
-            g.security_group_ids = sg;
-        }
-        let zones = self.replica_zones(&st, &input, &g, n)?;
-        let events = add_replicas(&st, &mut g, &cc, zones, t)?;
-        g.status = GroupStatus::Modifying;
-        let arn = self.inner.settings.arn("replicationgroup", &id);
-        st.store.remove_group(&cc, &[], Some(&g), t, &events)?;
-        if !tags.is_empty() {
-            st.store.put_tags(&arn, &tags)?;
-        }
-        st.groups.remove(&cc);
-        st.groups.insert(id.clone(), g.clone());
-        drop(st);
+        let g = self.commit(|st| {
+            let v = primary_cluster(st, &id, &cc)?;
+            let mut g = v.clone();
+            g.standalone = false;
+            g.id = id.clone();
+            g.description = input.replication_group_description.clone();
+            g.automatic_failover = automatic_failover;
+            g.multi_az = multi_az;
+            if let Some(sg) = input.security_group_ids.clone() {
+                g.security_group_ids = sg;
+            }
+            let zones = self.replica_zones(st, &input, &g, n)?;
+            let events = add_replicas(st, &mut g, &cc, zones, t)?;
+            g.status = GroupStatus::Modifying;
+            let arn = self.inner.settings.arn("replicationgroup", &id);
+            st.store.remove_group(&cc, &[], Some(&g), t, &events)?;
+            if !tags.is_empty() {
+                st.store.put_tags(&arn, &tags)?;
+            }
+            st.groups.remove(&cc);
+            st.groups.insert(id.clone(), g.clone());
+            st.wake();
+            Ok(g)
+        })?;
         // The vessel's own forwarders go; the group's worker sets up the group's.
         self.drop_group_endpoints(&cc);
-        self.wake();
         Ok(self.view_group(&g))
     }
 

@@ -56,49 +56,51 @@ impl Control {
         };
 
         let t = now();
-        let mut st = self.state();
-        // The group may have changed while the nodes were read.
-        let mut g = match st.groups.get(&g.id) {
-            Some(cur) if cur.status == GroupStatus::Available => cur.clone(),
-            Some(cur) => {
-                return Err(ControlError::InvalidReplicationGroupState {
-                    id: cur.id.clone(),
-                    status: cur.status.as_str().into(),
-                })
+        let g = self.commit(|st| {
+            // The group may have changed while the nodes were read.
+            let mut g = match st.groups.get(&g.id) {
+                Some(cur) if cur.status == GroupStatus::Available => cur.clone(),
+                Some(cur) => {
+                    return Err(ControlError::InvalidReplicationGroupState {
+                        id: cur.id.clone(),
+                        status: cur.status.as_str().into(),
+                    })
+                }
+                None => return Err(ControlError::ReplicationGroupNotFound(g.id.clone())),
+            };
+            let mut events = Vec::new();
+            if count > current {
+                events.extend(self.add_shards(st, &mut g, count - current, &input, t)?);
             }
-            None => return Err(ControlError::ReplicationGroupNotFound(g.id.clone())),
-        };
-        let mut events = Vec::new();
-        if count > current {
-            events.extend(self.add_shards(&st, &mut g, count - current, &input, t)?);
-        }
-        let moves = slot_moves(&g, &removed);
-        if moves.is_empty() && count == current {
-            return Err(ControlError::GroupStateMessage(
-                "Slots in the replication group are uniformly distributed. Nothing to do.".into(),
-            ));
-        }
-        let total_slots = moves
-            .iter()
-            .map(|m| crate::rules::slots::count(&m.ranges))
-            .sum();
-        g.resharding = Some(Resharding {
-            moves,
-            total_slots,
-            removing_shards: removed,
-            finished: false,
-        });
-        g.status = GroupStatus::Modifying;
-        events.push(NewEvent::group(
-            &g.id,
-            format!(
+            let moves = slot_moves(&g, &removed);
+            if moves.is_empty() && count == current {
+                return Err(ControlError::GroupStateMessage(
+                    "Slots in the replication group are uniformly distributed. Nothing to do."
+                        .into(),
+                ));
+            }
+            let total_slots = moves
+                .iter()
+                .map(|m| crate::rules::slots::count(&m.ranges))
+                .sum();
+            g.resharding = Some(Resharding {
+                moves,
+                total_slots,
+                removing_shards: removed,
+                finished: false,
+            });
+            g.status = GroupStatus::Modifying;
+            events.push(NewEvent::group(
+                &g.id,
+                format!(
                 "Resharding of replication group {} from {current} to {count} node groups started",
                 g.id
             ),
-        ));
-        st.save_group(&g, t, &events)?;
-        drop(st);
-        self.wake();
+            ));
+            st.save_group(&g, t, &events)?;
+            st.wake();
+            Ok(g)
+        })?;
         Ok(self.view_group(&g))
     }
 

@@ -123,8 +123,8 @@ impl Control {
             return Err(combination(NO_KMS));
         }
         let tags = tag_pairs(input.tags.as_deref().unwrap_or_default())?;
-        let mut st = self.state();
-        self.check_quota(&st)?;
+        let snap = self.commit(|st| {
+        self.check_quota(st)?;
         let (mut g, from) = match (&input.replication_group_id, &input.cache_cluster_id) {
             (None, None) => {
                 return Err(combination(
@@ -201,8 +201,9 @@ impl Control {
         }
         st.snapshots.insert(name.clone(), snap.clone());
         st.groups.insert(g.id.clone(), g.clone());
-        drop(st);
-        self.poke_group(&g.id);
+        st.poke(&g.id);
+        Ok(snap)
+        })?;
         Ok(self.view_snapshot(&snap, false))
     }
 
@@ -345,69 +346,75 @@ impl Control {
                 )));
             }
         }
-        let mut st = self.state();
-        let taken = if st.snapshots.contains_key(&target) {
-            Err(ControlError::SnapshotAlreadyExists(format!(
-                "Snapshot {target} already exists."
-            )))
-        } else {
-            self.check_quota(&st)
-        };
-        if let Err(e) = taken {
-            for (_, d) in &to {
-                let _ = std::fs::remove_file(tmp_of(d));
+        self.commit(|st| {
+            let taken = if st.snapshots.contains_key(&target) {
+                Err(ControlError::SnapshotAlreadyExists(format!(
+                    "Snapshot {target} already exists."
+                )))
+            } else {
+                self.check_quota(st)
+            };
+            if let Err(e) = taken {
+                for (_, d) in &to {
+                    let _ = std::fs::remove_file(tmp_of(d));
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
-        for (_, dst) in &to {
-            std::fs::rename(tmp_of(dst), dst)
-                .map_err(|e| ControlError::Internal(format!("copy snapshot {source}: {e}")))?;
-        }
-        st.store.put_snapshots(
-            &[&copy],
-            &[],
-            None,
-            now(),
-            &[NewEvent {
-                source_type: "replication-group",
-                source_id: copy.replication_group_id.clone(),
-                message: format!("Snapshot {source} copied to {target}"),
-            }],
-        )?;
-        if !tags.is_empty() {
-            st.store
-                .put_tags(&self.inner.settings.arn("snapshot", &target), &tags)?;
-        }
-        st.snapshots.insert(target, copy.clone());
+            for (_, dst) in &to {
+                std::fs::rename(tmp_of(dst), dst)
+                    .map_err(|e| ControlError::Internal(format!("copy snapshot {source}: {e}")))?;
+            }
+            st.store.put_snapshots(
+                &[&copy],
+                &[],
+                None,
+                now(),
+                &[NewEvent {
+                    source_type: "replication-group",
+                    source_id: copy.replication_group_id.clone(),
+                    message: format!("Snapshot {source} copied to {target}"),
+                }],
+            )?;
+            if !tags.is_empty() {
+                st.store
+                    .put_tags(&self.inner.settings.arn("snapshot", &target), &tags)?;
+            }
+            st.snapshots.insert(target, copy.clone());
+            Ok(())
+        })?;
         Ok(self.view_snapshot(&copy, false))
     }
 
     /// `DeleteSnapshot`: the file and the record; a snapshot being taken cannot be deleted.
     pub fn delete_snapshot(&self, name: &str) -> Result<output::Snapshot> {
         let key = name.to_ascii_lowercase();
-        let mut st = self.state();
-        let mut s = st.snapshots.get(&key).cloned().ok_or_else(|| {
-            ControlError::SnapshotNotFound(format!("Snapshot {} not found.", rules::shown(name)))
+        let mut s = self.commit(|st| {
+            let s = st.snapshots.get(&key).cloned().ok_or_else(|| {
+                ControlError::SnapshotNotFound(format!(
+                    "Snapshot {} not found.",
+                    rules::shown(name)
+                ))
+            })?;
+            if s.status == "creating" {
+                return Err(ControlError::InvalidSnapshotState(format!(
+                    "Snapshot {key} is being created; it can be deleted once it is available."
+                )));
+            }
+            st.store.put_snapshots(
+                &[],
+                &[&key],
+                None,
+                now(),
+                &[NewEvent::group(
+                    &s.replication_group_id,
+                    format!("Snapshot {key} deleted"),
+                )],
+            )?;
+            st.store
+                .remove_tags_of(&[self.inner.settings.arn("snapshot", &key)])?;
+            st.snapshots.remove(&key);
+            Ok(s)
         })?;
-        if s.status == "creating" {
-            return Err(ControlError::InvalidSnapshotState(format!(
-                "Snapshot {key} is being created; it can be deleted once it is available."
-            )));
-        }
-        st.store.put_snapshots(
-            &[],
-            &[&key],
-            None,
-            now(),
-            &[NewEvent::group(
-                &s.replication_group_id,
-                format!("Snapshot {key} deleted"),
-            )],
-        )?;
-        st.store
-            .remove_tags_of(&[self.inner.settings.arn("snapshot", &key)])?;
-        st.snapshots.remove(&key);
-        drop(st);
         self.remove_snapshot_files(&s);
         s.status = "deleting".into();
         Ok(self.view_snapshot(&s, false))

@@ -220,24 +220,25 @@ impl Control {
         let name = check_name(&input.cache_subnet_group_name)?;
         let subnets = check_subnets(&input.subnet_ids)?;
         let tags = tag_pairs(input.tags.as_deref().unwrap_or_default())?;
-        let mut st = self.state();
-        if name == DEFAULT || st.subnet_groups.contains_key(&name) {
-            return Err(ControlError::CacheSubnetGroupAlreadyExists(name));
-        }
-        if st.subnet_groups.len() >= MAX_SUBNET_GROUPS {
-            return Err(ControlError::CacheSubnetGroupQuotaExceeded(format!(
+        self.commit(|st| {
+            if name == DEFAULT || st.subnet_groups.contains_key(&name) {
+                return Err(ControlError::CacheSubnetGroupAlreadyExists(name));
+            }
+            if st.subnet_groups.len() >= MAX_SUBNET_GROUPS {
+                return Err(ControlError::CacheSubnetGroupQuotaExceeded(format!(
                 "This deployment has {MAX_SUBNET_GROUPS} cache subnet groups, the most it holds."
             )));
-        }
-        let g = SubnetGroup {
-            name: name.clone(),
-            description: input.cache_subnet_group_description,
-            subnets,
-        };
-        let arn = self.inner.settings.arn("subnetgroup", &name);
-        st.store.put_subnet_group(&g, &arn, &tags)?;
-        st.subnet_groups.insert(name.clone(), g.clone());
-        Ok(self.view_subnet_group(&g.name, &g.description, &g.subnets))
+            }
+            let g = SubnetGroup {
+                name: name.clone(),
+                description: input.cache_subnet_group_description,
+                subnets,
+            };
+            let arn = self.inner.settings.arn("subnetgroup", &name);
+            st.store.put_subnet_group(&g, &arn, &tags)?;
+            st.subnet_groups.insert(name.clone(), g.clone());
+            Ok(self.view_subnet_group(&g.name, &g.description, &g.subnets))
+        })
     }
 
     /// `ModifyCacheSubnetGroup`: a new description and/or a new list of subnets. A subnet whose zone holds a node
@@ -248,7 +249,7 @@ impl Control {
     ) -> Result<output::CacheSubnetGroup> {
         let name = input.cache_subnet_group_name.to_ascii_lowercase();
         let subnets = input.subnet_ids.as_deref().map(check_subnets).transpose()?;
-        let mut st = self.state();
+        self.commit(|st| {
         if name == DEFAULT {
             return Err(combination(
                 "The default cache subnet group cannot be modified.",
@@ -281,12 +282,13 @@ impl Control {
         st.store.put_subnet_group(&g, "", &[])?;
         st.subnet_groups.insert(name, g.clone());
         Ok(self.view_subnet_group(&g.name, &g.description, &g.subnets))
+        })
     }
 
     /// `DeleteCacheSubnetGroup`: not `default`, not one a group or cluster uses.
     pub fn delete_cache_subnet_group(&self, name: &str) -> Result<()> {
         let name = name.to_ascii_lowercase();
-        let mut st = self.state();
+        self.commit(|st| {
         if name == DEFAULT {
             return Err(ControlError::CacheSubnetGroupInUse(
                 "The default cache subnet group cannot be deleted.".into(),
@@ -304,6 +306,7 @@ impl Control {
         st.store.delete_subnet_group(&name, &arn)?;
         st.subnet_groups.remove(&name);
         Ok(())
+        })
     }
 
     /// `DescribeCacheSubnetGroups`: `default` first, then the others by name; pages of `MaxRecords` (20–100).

@@ -403,37 +403,38 @@ impl Control {
             leaving: vec![],
             deleting_since: None,
         };
-        let mut st = self.state();
-        if st.user(&u.id).is_some() {
-            return Err(ControlError::UserAlreadyExists(format!(
-                "User {} already exists.",
-                u.id
-            )));
-        }
-        if st.users.len() >= MAX_USERS {
-            return Err(ControlError::UserQuotaExceeded(format!(
-                "This deployment has {MAX_USERS} users, the most it holds."
-            )));
-        }
-        let t = now();
-        st.store.put_access(
-            &AccessChange {
-                users: vec![&u],
-                ..Default::default()
-            },
-            t,
-            &[NewEvent {
-                source_type: "user",
-                source_id: u.id.clone(),
-                message: format!("User {} created", u.id),
-            }],
-        )?;
-        let arn = self.inner.settings.arn("user", &u.id);
-        if !tags.is_empty() {
-            st.store.put_tags(&arn, &tags)?;
-        }
-        st.users.insert(u.id.clone(), u.clone());
-        Ok(self.view_user(&st, &u))
+        self.commit(|st| {
+            if st.user(&u.id).is_some() {
+                return Err(ControlError::UserAlreadyExists(format!(
+                    "User {} already exists.",
+                    u.id
+                )));
+            }
+            if st.users.len() >= MAX_USERS {
+                return Err(ControlError::UserQuotaExceeded(format!(
+                    "This deployment has {MAX_USERS} users, the most it holds."
+                )));
+            }
+            let t = now();
+            st.store.put_access(
+                &AccessChange {
+                    users: vec![&u],
+                    ..Default::default()
+                },
+                t,
+                &[NewEvent {
+                    source_type: "user",
+                    source_id: u.id.clone(),
+                    message: format!("User {} created", u.id),
+                }],
+            )?;
+            let arn = self.inner.settings.arn("user", &u.id);
+            if !tags.is_empty() {
+                st.store.put_tags(&arn, &tags)?;
+            }
+            st.users.insert(u.id.clone(), u.clone());
+            Ok(self.view_user(st, &u))
+        })
     }
 
     /// `ModifyUser`: the change reaches every replication group whose user groups hold the user.
@@ -456,7 +457,7 @@ impl Control {
             input.passwords.as_ref(),
             input.no_password_required,
         )?;
-        let mut st = self.state();
+        self.commit(|st| {
         if input.user_id == DEFAULT_USER_ID && !st.users.contains_key(DEFAULT_USER_ID) {
             return Err(ControlError::InvalidParameterValue(
                 "The built-in user default cannot be modified; create a user of your own named default and put it in your user groups instead.".into(),
@@ -489,7 +490,7 @@ impl Control {
             u.no_password = none;
         }
         if u == before {
-            return Ok(self.view_user(&st, &u));
+            return Ok(self.view_user(st, &u));
         }
         let groups = st.groups_of_user(&u.id);
         let reached = {
@@ -525,18 +526,17 @@ impl Control {
         for g in reached {
             st.groups.insert(g.id.clone(), g);
         }
-        let view = self.view_user(&st, &u);
-        drop(st);
+        let view = self.view_user(st, &u);
         for id in ids {
-            self.refresh_roles_soon(&id);
-            self.poke_group(&id);
+            st.refresh(&id);
         }
         Ok(view)
+        })
     }
 
     /// `DeleteUser`: only a user that no user group holds (so no replication group loses a user unseen).
     pub fn delete_user(&self, id: &str) -> Result<output::User> {
-        let mut st = self.state();
+        self.commit(|st| {
         if id == DEFAULT_USER_ID && !st.users.contains_key(DEFAULT_USER_ID) {
             return Err(ControlError::DefaultUserAssociatedToUserGroup(
                 "The built-in user default cannot be deleted.".into(),
@@ -623,13 +623,13 @@ impl Control {
         for g in reached {
             st.groups.insert(g.id.clone(), g);
         }
-        let view = self.view_user(&st, &u);
-        drop(st);
+        let view = self.view_user(st, &u);
         for id in ids {
-            self.poke_group(&id);
+            st.poke(&id);
         }
-        self.wake();
+        st.wake();
         Ok(view)
+        })
     }
 
     /// `DescribeUsers`.
@@ -698,46 +698,46 @@ impl Control {
         let engine = check_engine(&input.engine)?;
         let user_ids = input.user_ids.clone().unwrap_or_default();
         let tags = tag_pairs(input.tags.as_deref().unwrap_or_default())?;
-        let mut st = self.state();
-        if st.user_groups.contains_key(&input.user_group_id) {
-            return Err(ControlError::UserGroupAlreadyExists(format!(
-                "User group {} already exists.",
-                input.user_group_id
-            )));
-        }
-        if st.user_groups.len() >= MAX_USER_GROUPS {
-            return Err(ControlError::UserGroupQuotaExceeded(format!(
-                "This deployment has {MAX_USER_GROUPS} user groups, the most it holds."
-            )));
-        }
-        st.check_members(&user_ids)?;
-        let g = UserGroup {
-            id: input.user_group_id.clone(),
-            engine,
-            user_ids,
-            status: "creating".into(),
-        };
-        st.store.put_access(
-            &AccessChange {
-                user_groups: vec![&g],
-                ..Default::default()
-            },
-            now(),
-            &[NewEvent {
-                source_type: "user-group",
-                source_id: g.id.clone(),
-                message: format!("User group {} created", g.id),
-            }],
-        )?;
-        let arn = self.inner.settings.arn("usergroup", &g.id);
-        if !tags.is_empty() {
-            st.store.put_tags(&arn, &tags)?;
-        }
-        st.user_groups.insert(g.id.clone(), g.clone());
-        let view = self.view_user_group(&st, &g);
-        drop(st);
-        self.wake();
-        Ok(view)
+        self.commit(|st| {
+            if st.user_groups.contains_key(&input.user_group_id) {
+                return Err(ControlError::UserGroupAlreadyExists(format!(
+                    "User group {} already exists.",
+                    input.user_group_id
+                )));
+            }
+            if st.user_groups.len() >= MAX_USER_GROUPS {
+                return Err(ControlError::UserGroupQuotaExceeded(format!(
+                    "This deployment has {MAX_USER_GROUPS} user groups, the most it holds."
+                )));
+            }
+            st.check_members(&user_ids)?;
+            let g = UserGroup {
+                id: input.user_group_id.clone(),
+                engine,
+                user_ids,
+                status: "creating".into(),
+            };
+            st.store.put_access(
+                &AccessChange {
+                    user_groups: vec![&g],
+                    ..Default::default()
+                },
+                now(),
+                &[NewEvent {
+                    source_type: "user-group",
+                    source_id: g.id.clone(),
+                    message: format!("User group {} created", g.id),
+                }],
+            )?;
+            let arn = self.inner.settings.arn("usergroup", &g.id);
+            if !tags.is_empty() {
+                st.store.put_tags(&arn, &tags)?;
+            }
+            st.user_groups.insert(g.id.clone(), g.clone());
+            let view = self.view_user_group(st, &g);
+            st.wake();
+            Ok(view)
+        })
     }
 
     /// `ModifyUserGroup`: the nodes of every replication group it is attached to get exactly its users.
@@ -756,111 +756,111 @@ impl Control {
                 rules::shown(both)
             )));
         }
-        let mut st = self.state();
-        let Some(mut g) = st.user_groups.get(&input.user_group_id).cloned() else {
-            return Err(ControlError::UserGroupNotFound(format!(
-                "User group {} not found.",
-                rules::shown(&input.user_group_id)
-            )));
-        };
-        if g.status != "active" {
-            return Err(ControlError::InvalidUserGroupState(format!(
-                "User group {} is {}; it can be modified when it is active.",
-                g.id, g.status
-            )));
-        }
-        for id in &remove {
-            if !g.user_ids.contains(id) {
-                return Err(ControlError::UserNotFound(format!(
-                    "User {} is not in user group {}.",
-                    rules::shown(id),
-                    g.id
+        self.commit(|st| {
+            let Some(mut g) = st.user_groups.get(&input.user_group_id).cloned() else {
+                return Err(ControlError::UserGroupNotFound(format!(
+                    "User group {} not found.",
+                    rules::shown(&input.user_group_id)
+                )));
+            };
+            if g.status != "active" {
+                return Err(ControlError::InvalidUserGroupState(format!(
+                    "User group {} is {}; it can be modified when it is active.",
+                    g.id, g.status
                 )));
             }
-        }
-        if let Some(e) = engine {
-            g.engine = e;
-        }
-        g.user_ids.retain(|u| !remove.contains(u));
-        for id in add {
-            if !g.user_ids.contains(&id) {
-                g.user_ids.push(id);
+            for id in &remove {
+                if !g.user_ids.contains(id) {
+                    return Err(ControlError::UserNotFound(format!(
+                        "User {} is not in user group {}.",
+                        rules::shown(id),
+                        g.id
+                    )));
+                }
             }
-        }
-        st.check_members(&g.user_ids)?;
-        let reached = {
-            let old = st.user_groups.insert(g.id.clone(), g.clone());
-            let r = st.reach(std::slice::from_ref(&g.id));
-            if let Some(o) = old {
-                st.user_groups.insert(o.id.clone(), o);
+            if let Some(e) = engine {
+                g.engine = e;
             }
-            r
-        };
-        g.status = if reached.is_empty() {
-            "active".into()
-        } else {
-            "modifying".into()
-        };
-        st.store.put_access(
-            &AccessChange {
-                user_groups: vec![&g],
-                replication_groups: reached.iter().collect(),
-                ..Default::default()
-            },
-            now(),
-            &[NewEvent {
-                source_type: "user-group",
-                source_id: g.id.clone(),
-                message: format!("User group {} modified", g.id),
-            }],
-        )?;
-        st.user_groups.insert(g.id.clone(), g.clone());
-        let ids: Vec<String> = reached.iter().map(|r| r.id.clone()).collect();
-        for r in reached {
-            st.groups.insert(r.id.clone(), r);
-        }
-        let view = self.view_user_group(&st, &g);
-        drop(st);
-        for id in ids {
-            self.refresh_roles_soon(&id);
-            self.poke_group(&id);
-        }
-        Ok(view)
+            g.user_ids.retain(|u| !remove.contains(u));
+            for id in add {
+                if !g.user_ids.contains(&id) {
+                    g.user_ids.push(id);
+                }
+            }
+            st.check_members(&g.user_ids)?;
+            let reached = {
+                let old = st.user_groups.insert(g.id.clone(), g.clone());
+                let r = st.reach(std::slice::from_ref(&g.id));
+                if let Some(o) = old {
+                    st.user_groups.insert(o.id.clone(), o);
+                }
+                r
+            };
+            g.status = if reached.is_empty() {
+                "active".into()
+            } else {
+                "modifying".into()
+            };
+            st.store.put_access(
+                &AccessChange {
+                    user_groups: vec![&g],
+                    replication_groups: reached.iter().collect(),
+                    ..Default::default()
+                },
+                now(),
+                &[NewEvent {
+                    source_type: "user-group",
+                    source_id: g.id.clone(),
+                    message: format!("User group {} modified", g.id),
+                }],
+            )?;
+            st.user_groups.insert(g.id.clone(), g.clone());
+            let ids: Vec<String> = reached.iter().map(|r| r.id.clone()).collect();
+            for r in reached {
+                st.groups.insert(r.id.clone(), r);
+            }
+            let view = self.view_user_group(st, &g);
+            for id in ids {
+                st.refresh(&id);
+            }
+            Ok(view)
+        })
     }
 
     /// `DeleteUserGroup`: refused while a replication group uses it.
     pub fn delete_user_group(&self, id: &str) -> Result<output::UserGroup> {
-        let mut st = self.state();
-        let Some(mut g) = st.user_groups.get(id).cloned() else {
-            return Err(ControlError::UserGroupNotFound(format!(
-                "User group {} not found.",
-                rules::shown(id)
-            )));
-        };
-        let used = st.replication_groups_of(id);
-        if !used.is_empty() {
-            return Err(ControlError::InvalidUserGroupState(format!(
+        self.commit(|st| {
+            let Some(mut g) = st.user_groups.get(id).cloned() else {
+                return Err(ControlError::UserGroupNotFound(format!(
+                    "User group {} not found.",
+                    rules::shown(id)
+                )));
+            };
+            let used = st.replication_groups_of(id);
+            if !used.is_empty() {
+                return Err(ControlError::InvalidUserGroupState(format!(
                 "User group {id} is in use by replication group(s) {}: remove it from them first.",
                 used.join(", ")
             )));
-        }
-        st.store.put_access(
-            &AccessChange {
-                deleted_user_groups: vec![id],
-                ..Default::default()
-            },
-            now(),
-            &[NewEvent {
-                source_type: "user-group",
-                source_id: id.to_string(),
-                message: format!("User group {id} deleted"),
-            }],
-        )?;
-        st.store
-            .remove_tags_of(&[self.inner.settings.arn("usergroup", id)])?;
-        st.user_groups.remove(id);
-        g.status = "deleting".into();
-        Ok(self.view_user_group(&st, &g))
+            }
+            st.store.put_access(
+                &AccessChange {
+                    deleted_user_groups: vec![id],
+                    ..Default::default()
+                },
+                now(),
+                &[NewEvent {
+                    source_type: "user-group",
+                    source_id: id.to_string(),
+                    message: format!("User group {id} deleted"),
+                }],
+            )?;
+            st.store
+                .remove_tags_of(&[self.inner.settings.arn("usergroup", id)])?;
+            st.user_groups.remove(id);
+            g.status = "deleting".into();
+            Ok(self.view_user_group(st, &g))
+        })
     }
 
     /// `DescribeUserGroups`.
@@ -896,79 +896,80 @@ impl Control {
     /// Moves user groups and users whose change has reached every replication group to `active` (a new user
     /// group at once: it reaches no node until it is attached). Run by the reconciler every tick.
     pub(crate) fn settle_access(&self) -> Result<()> {
-        let mut st = self.state();
-        let busy = |st: &State, ug: &str| {
-            st.groups.values().any(|g| {
-                g.status == GroupStatus::Modifying && g.user_group_ids.iter().any(|u| u == ug)
-            })
-        };
-        let groups: Vec<UserGroup> = st
-            .user_groups
-            .values()
-            .filter(|g| g.status == "creating" || (g.status == "modifying" && !busy(&st, &g.id)))
-            .map(|g| UserGroup {
-                status: "active".into(),
-                ..g.clone()
-            })
-            .collect();
-        let users: Vec<User> = st
-            .users
-            .values()
-            .filter(|u| {
-                u.status == "modifying" && !st.groups_of_user(&u.id).iter().any(|g| busy(&st, g))
-            })
-            .map(|u| User {
-                status: "active".into(),
-                ..u.clone()
-            })
-            .collect();
-        // Deleting users whose user groups' replication groups have all dropped them from their nodes.
-        let gone: Vec<String> = st
-            .users
-            .values()
-            .filter(|u| {
-                u.status == "deleting"
-                    && !u.leaving.iter().any(|g| busy(&st, g))
-                    && u.deleting_since.is_none_or(|t| now() - t >= DELETING_SHOWN)
-            })
-            .map(|u| u.id.clone())
-            .collect();
-        if groups.is_empty() && users.is_empty() && gone.is_empty() {
-            return Ok(());
-        }
-        let events: Vec<NewEvent> = gone
-            .iter()
-            .map(|id| NewEvent {
-                source_type: "user",
-                source_id: id.clone(),
-                message: format!("User {id} deleted"),
-            })
-            .collect();
-        st.store.put_access(
-            &AccessChange {
-                users: users.iter().collect(),
-                user_groups: groups.iter().collect(),
-                deleted_users: gone.iter().map(String::as_str).collect(),
-                ..Default::default()
-            },
-            now(),
-            &events,
-        )?;
-        let arns: Vec<String> = gone
-            .iter()
-            .map(|id| self.inner.settings.arn("user", id))
-            .collect();
-        st.store.remove_tags_of(&arns)?;
-        for id in &gone {
-            st.users.remove(id);
-        }
-        for g in groups {
-            st.user_groups.insert(g.id.clone(), g);
-        }
-        for u in users {
-            st.users.insert(u.id.clone(), u);
-        }
-        Ok(())
+        self.commit(|st| {
+            let busy = |st: &State, ug: &str| {
+                st.groups.values().any(|g| {
+                    g.status == GroupStatus::Modifying && g.user_group_ids.iter().any(|u| u == ug)
+                })
+            };
+            let groups: Vec<UserGroup> = st
+                .user_groups
+                .values()
+                .filter(|g| g.status == "creating" || (g.status == "modifying" && !busy(st, &g.id)))
+                .map(|g| UserGroup {
+                    status: "active".into(),
+                    ..g.clone()
+                })
+                .collect();
+            let users: Vec<User> = st
+                .users
+                .values()
+                .filter(|u| {
+                    u.status == "modifying" && !st.groups_of_user(&u.id).iter().any(|g| busy(st, g))
+                })
+                .map(|u| User {
+                    status: "active".into(),
+                    ..u.clone()
+                })
+                .collect();
+            // Deleting users whose user groups' replication groups have all dropped them from their nodes.
+            let gone: Vec<String> = st
+                .users
+                .values()
+                .filter(|u| {
+                    u.status == "deleting"
+                        && !u.leaving.iter().any(|g| busy(st, g))
+                        && u.deleting_since.is_none_or(|t| now() - t >= DELETING_SHOWN)
+                })
+                .map(|u| u.id.clone())
+                .collect();
+            if groups.is_empty() && users.is_empty() && gone.is_empty() {
+                return Ok(());
+            }
+            let events: Vec<NewEvent> = gone
+                .iter()
+                .map(|id| NewEvent {
+                    source_type: "user",
+                    source_id: id.clone(),
+                    message: format!("User {id} deleted"),
+                })
+                .collect();
+            st.store.put_access(
+                &AccessChange {
+                    users: users.iter().collect(),
+                    user_groups: groups.iter().collect(),
+                    deleted_users: gone.iter().map(String::as_str).collect(),
+                    ..Default::default()
+                },
+                now(),
+                &events,
+            )?;
+            let arns: Vec<String> = gone
+                .iter()
+                .map(|id| self.inner.settings.arn("user", id))
+                .collect();
+            st.store.remove_tags_of(&arns)?;
+            for id in &gone {
+                st.users.remove(id);
+            }
+            for g in groups {
+                st.user_groups.insert(g.id.clone(), g);
+            }
+            for u in users {
+                st.users.insert(u.id.clone(), u);
+            }
+            Ok(())
+        })
     }
 
     /// Checks user groups to attach to a replication group: they exist and are active, at most one, and the

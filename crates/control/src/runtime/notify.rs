@@ -37,8 +37,7 @@ impl Control {
 
     /// One pass: the events since the cursor, to the sinks of the active topics.
     pub fn deliver_notifications(&self) -> Result<()> {
-        let (events, cursor) = {
-            let mut st = self.state();
+        let (events, cursor) = self.commit(|st| {
             let cursor = match st.store.cursor(CURSOR)? {
                 Some(c) => c,
                 None => {
@@ -48,8 +47,8 @@ impl Control {
                     seq
                 }
             };
-            (st.store.events_after(cursor, BATCH)?, cursor)
-        };
+            Ok((st.store.events_after(cursor, BATCH)?, cursor))
+        })?;
         let Some(last) = events.last().map(|e| e.seq) else {
             return Ok(());
         };
@@ -97,7 +96,7 @@ impl Control {
             f.sync_data().map_err(io)?;
         }
         if last > cursor {
-            self.state().store.set_cursor(CURSOR, last)?;
+            self.commit(|st| st.store.set_cursor(CURSOR, last))?;
         }
         Ok(())
     }

@@ -182,7 +182,7 @@ impl Control {
             if pruned.is_none_or(|t| t.elapsed() >= EVENT_PRUNE_EVERY) {
                 pruned = Some(Instant::now());
                 let before = now() - chrono::Duration::days(crate::store::EVENT_RETENTION_DAYS);
-                match self.state().store.prune_events(before) {
+                match self.commit(|st| st.store.prune_events(before)) {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(events = n, "forgot events older than 14 days"),
                     Err(e) => tracing::warn!(error = %e, "pruning old events failed"),

@@ -200,7 +200,7 @@ impl Step {
         tracing::info!(node = %spec.name, settings = spec.settings.len(), refused = refused.len(), "parameter group applied");
         for (name, why) in &refused {
             tracing::warn!(node = %spec.name, %name, %why, "node refused a parameter");
-            self.state().store.add_events(
+            self.add_events(
                 now(),
                 &[NewEvent::cluster(
                     &spec.name,

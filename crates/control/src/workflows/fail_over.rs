@@ -92,7 +92,7 @@ impl Step {
                 budget.count,
                 budget.window.as_secs().div_ceil(60)
             );
-            self.state().store.add_events(
+            self.add_events(
                 now(),
                 &[
                     NewEvent::group(&g.id, message.clone()),
@@ -365,7 +365,7 @@ impl Step {
                 old.cluster_id, chosen
             ),
         };
-        self.state().store.add_events(
+        self.add_events(
             now(),
             &[
                 NewEvent::cluster(&old.cluster_id, message.clone()),

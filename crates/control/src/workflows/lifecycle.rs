@@ -12,39 +12,39 @@ use crate::ControlError;
 impl Step {
     pub(crate) fn finish_create(&self, id: &str) -> Result<()> {
         let t = now();
-        let mut st = self.state();
-        let Some(mut g) = st.groups.get(id).cloned() else {
-            return Ok(());
-        };
-        if g.status != GroupStatus::Creating {
-            return Ok(());
-        }
-        g.status = GroupStatus::Available;
-        g.create_attempts = 0;
-        let restored = g.restore_from.take();
-        let mut events: Vec<NewEvent> = g.members().map(NewEvent::node_added).collect();
-        if let Some(name) = restored {
+        self.commit(|st| {
+            let Some(mut g) = st.groups.get(id).cloned() else {
+                return Ok(());
+            };
+            if g.status != GroupStatus::Creating {
+                return Ok(());
+            }
+            g.status = GroupStatus::Available;
+            g.create_attempts = 0;
+            let restored = g.restore_from.take();
+            let mut events: Vec<NewEvent> = g.members().map(NewEvent::node_added).collect();
+            if let Some(name) = restored {
+                events.push(NewEvent::group(
+                    &g.id,
+                    format!("Restored replication group {} from snapshot {name}", g.id),
+                ));
+            }
             events.push(NewEvent::group(
                 &g.id,
-                format!("Restored replication group {} from snapshot {name}", g.id),
+                format!("Replication group {} created", g.id),
             ));
-        }
-        events.push(NewEvent::group(
-            &g.id,
-            format!("Replication group {} created", g.id),
-        ));
-        st.store.put_group(&g, t, &events)?;
-        st.groups.insert(g.id.clone(), g);
-        Ok(())
+            st.store.put_group(&g, t, &events)?;
+            st.groups.insert(g.id.clone(), g);
+            Ok(())
+        })
     }
 
     pub(crate) async fn creation_failed(&self, id: &str, err: &ControlError) -> Result<()> {
         tracing::warn!(group = %id, error = %err, "creation attempt failed");
         let t = now();
-        let failed = {
-            let mut st = self.state();
+        let failed = self.commit(|st| {
             let Some(mut g) = st.groups.get(id).cloned() else {
-                return Ok(());
+                return Ok(None);
             };
             g.create_attempts += 1;
             let mut events = Vec::new();
@@ -58,8 +58,8 @@ impl Step {
             }
             st.store.put_group(&g, t, &events)?;
             st.groups.insert(id.to_string(), g.clone());
-            failed.then_some(g)
-        };
+            Ok(failed.then_some(g))
+        })?;
         if let Some(g) = failed {
             for m in g.members() {
                 self.stop_member(&self.node_spec(&g, m)?, Stop::Discard)
@@ -133,7 +133,7 @@ impl Step {
             .map(|m| self.inner.settings.arn("cluster", &m.cluster_id))
             .collect();
         let removed: Vec<String> = g.removing.iter().map(|m| m.cluster_id.clone()).collect();
-        self.state().store.remove_tags_of(&arns)?;
+        self.commit(|st| st.store.remove_tags_of(&arns))?;
         self.update_group(&g.id, |g| {
             g.removing.clear();
             removed
@@ -187,14 +187,15 @@ impl Step {
                 format!("Replication group {} deleted", g.id),
             ));
         }
-        let mut st = self.state();
-        st.store
-            .remove_group(&g.id, &arns, retained.as_ref(), now(), &events)?;
-        st.groups.remove(&g.id);
-        if let Some(r) = retained {
-            st.groups.insert(r.id.clone(), r);
-        }
-        Ok(())
+        self.commit(|st| {
+            st.store
+                .remove_group(&g.id, &arns, retained.as_ref(), now(), &events)?;
+            st.groups.remove(&g.id);
+            if let Some(r) = retained {
+                st.groups.insert(r.id.clone(), r);
+            }
+            Ok(())
+        })
     }
 
     pub(crate) async fn ensure_standalone(&self, s: &StandaloneCluster) -> Result<()> {
@@ -206,18 +207,20 @@ impl Step {
         let restarted = self.ensure_node(&spec, &poke).await?;
         if s.member.rebooting {
             let id = s.member.cluster_id.clone();
-            let mut st = self.state();
-            if let Some(mut cur) = st.standalone.get(&id).cloned() {
-                cur.member.rebooting = false;
-                st.store.put_standalone(
-                    &cur,
-                    now(),
-                    &[NewEvent::cluster(&id, "Cache node 0001 restarted")],
-                )?;
-                st.standalone.insert(id, cur);
-            }
+            self.commit(|st| {
+                if let Some(mut cur) = st.standalone.get(&id).cloned() {
+                    cur.member.rebooting = false;
+                    st.store.put_standalone(
+                        &cur,
+                        now(),
+                        &[NewEvent::cluster(&id, "Cache node 0001 restarted")],
+                    )?;
+                    st.standalone.insert(id, cur);
+                }
+                Ok(())
+            })?;
         } else if restarted {
-            self.state().store.add_events(
+            self.add_events(
                 now(),
                 &[NewEvent::cluster(
                     &s.member.cluster_id,
@@ -245,14 +248,15 @@ impl Step {
         self.nodes().remove_dir(&spec.dir)?;
         let id = &s.member.cluster_id;
         let arn = self.inner.settings.arn("cluster", id);
-        let mut st = self.state();
-        st.store.remove_standalone(
-            id,
-            &arn,
-            now(),
-            &[NewEvent::cluster(id, "Cache cluster deleted")],
-        )?;
-        st.standalone.remove(id);
-        Ok(())
+        self.commit(|st| {
+            st.store.remove_standalone(
+                id,
+                &arn,
+                now(),
+                &[NewEvent::cluster(id, "Cache cluster deleted")],
+            )?;
+            st.standalone.remove(id);
+            Ok(())
+        })
     }
 }

@@ -90,17 +90,18 @@ impl Step {
         id: &str,
         f: impl FnOnce(&mut MemcachedCluster) -> Vec<NewEvent>,
     ) -> Result<Option<MemcachedCluster>> {
-        let mut st = self.state();
-        let Some(mut c) = st.memcached.get(id).cloned() else {
-            return Ok(None);
-        };
-        let before = c.clone();
-        let events = f(&mut c);
-        if c != before || !events.is_empty() {
-            st.store.put_memcached(&c, now(), &events)?;
-            st.memcached.insert(id.to_string(), c.clone());
-        }
-        Ok(Some(c))
+        self.commit(|st| {
+            let Some(mut c) = st.memcached.get(id).cloned() else {
+                return Ok(None);
+            };
+            let before = c.clone();
+            let events = f(&mut c);
+            if c != before || !events.is_empty() {
+                st.store.put_memcached(&c, now(), &events)?;
+                st.memcached.insert(id.to_string(), c.clone());
+            }
+            Ok(Some(c))
+        })
     }
 
     fn lock_memcached_endpoints(
@@ -211,14 +212,14 @@ impl Step {
     /// Applies the node changes that waited for the maintenance window.
     fn apply_memcached_pending(&self, id: &str) -> Result<()> {
         let t = now();
-        let mut st = self.state();
+        self.commit(|st| {
         let Some(mut c) = st.memcached.get(id).cloned() else {
             return Ok(());
         };
         let pending = std::mem::take(&mut c.pending);
         let mut events = Vec::new();
         if pending.num_cache_nodes.is_some() {
-            self.apply_node_changes(&st, &mut c, &pending.zones, &pending.remove, t)?;
+            self.apply_node_changes(st, &mut c, &pending.zones, &pending.remove, t)?;
             events.push(NewEvent::cluster(
                 id,
                 "Cache cluster modified in the maintenance window: change of the number of nodes started",
@@ -235,6 +236,7 @@ impl Step {
         st.store.put_memcached(&c, t, &events)?;
         st.memcached.insert(id.to_string(), c);
         Ok(())
+        })
     }
 
     /// Stops every node of a deleted cluster, closes its configuration endpoint and forgets it.
@@ -253,15 +255,16 @@ impl Step {
             .join(format!("{}-config", c.id));
         let _ = std::fs::remove_dir_all(config_dir);
         let arn = self.inner.settings.arn("cluster", &c.id);
-        let mut st = self.state();
-        st.store.remove_memcached(
-            &c.id,
-            &arn,
-            now(),
-            &[NewEvent::cluster(&c.id, "Cache cluster deleted")],
-        )?;
-        st.memcached.remove(&c.id);
-        Ok(())
+        self.commit(|st| {
+            st.store.remove_memcached(
+                &c.id,
+                &arn,
+                now(),
+                &[NewEvent::cluster(&c.id, "Cache cluster deleted")],
+            )?;
+            st.memcached.remove(&c.id);
+            Ok(())
+        })
     }
 
     /// Stops the nodes of every Memcached cluster and closes their endpoints (`--stop-nodes-on-exit`).

@@ -254,7 +254,7 @@ impl Step {
             o.load = None;
             o.sync = None;
         });
-        self.state().store.add_events(
+        self.add_events(
             now(),
             &[NewEvent::cluster(
                 &spec.name,

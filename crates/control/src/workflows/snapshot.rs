@@ -125,24 +125,25 @@ impl Step {
                 )
             }
         };
-        let mut st = self.state();
-        let Some(mut cur) = st.groups.get(&g.id).cloned() else {
-            return Ok(());
-        };
-        cur.snapshotting = None;
-        if cur.status == GroupStatus::Snapshotting {
-            cur.status = GroupStatus::Available;
-        }
-        st.store.put_snapshots(
-            &[&done],
-            &[],
-            Some(&cur),
-            t,
-            &[NewEvent::group(&g.id, message)],
-        )?;
-        st.snapshots.insert(name.to_string(), done);
-        st.groups.insert(g.id.clone(), cur);
-        Ok(())
+        self.commit(|st| {
+            let Some(mut cur) = st.groups.get(&g.id).cloned() else {
+                return Ok(());
+            };
+            cur.snapshotting = None;
+            if cur.status == GroupStatus::Snapshotting {
+                cur.status = GroupStatus::Available;
+            }
+            st.store.put_snapshots(
+                &[&done],
+                &[],
+                Some(&cur),
+                t,
+                &[NewEvent::group(&g.id, message)],
+            )?;
+            st.snapshots.insert(name.to_string(), done);
+            st.groups.insert(g.id.clone(), cur);
+            Ok(())
+        })
     }
 
     /// The final snapshot of a group being deleted, from its primary (as AWS takes it). A failure is logged
@@ -179,16 +180,17 @@ impl Step {
             }
         };
         snap.status = status.into();
-        let mut st = self.state();
-        st.store.put_snapshots(
-            &[&snap],
-            &[],
-            None,
-            now(),
-            &[NewEvent::group(&g.id, message)],
-        )?;
-        st.snapshots.insert(name.to_string(), snap);
-        Ok(())
+        self.commit(|st| {
+            st.store.put_snapshots(
+                &[&snap],
+                &[],
+                None,
+                now(),
+                &[NewEvent::group(&g.id, message)],
+            )?;
+            st.snapshots.insert(name.to_string(), snap);
+            Ok(())
+        })
     }
 
     /// The scheduler's step for a group with `SnapshotRetentionLimit` above 0: prunes automatic snapshots past
@@ -213,57 +215,60 @@ impl Step {
         };
         let (due, expired) = automatic_work(t, &window, g.snapshot_retention_limit, &automatic);
         if !expired.is_empty() {
-            let mut st = self.state();
-            let refs: Vec<&str> = expired.iter().map(String::as_str).collect();
-            let events: Vec<NewEvent> = expired
-                .iter()
-                .map(|n| {
-                    NewEvent::group(
-                        &g.id,
-                        format!(
+            self.commit(|st| {
+                let refs: Vec<&str> = expired.iter().map(String::as_str).collect();
+                let events: Vec<NewEvent> = expired
+                    .iter()
+                    .map(|n| {
+                        NewEvent::group(
+                            &g.id,
+                            format!(
                             "Automatic snapshot {n} deleted: past the retention limit of {} days",
                             g.snapshot_retention_limit
                         ),
-                    )
-                })
-                .collect();
-            st.store.put_snapshots(&[], &refs, None, t, &events)?;
-            for n in &expired {
-                if let Some(s) = st.snapshots.remove(n) {
-                    self.remove_snapshot_files(&s);
+                        )
+                    })
+                    .collect();
+                st.store.put_snapshots(&[], &refs, None, t, &events)?;
+                for n in &expired {
+                    if let Some(s) = st.snapshots.remove(n) {
+                        self.remove_snapshot_files(&s);
+                    }
                 }
-            }
+                Ok(())
+            })?;
         }
         if !due || g.status != GroupStatus::Available {
             return Ok(false);
         }
         let name = automatic_name(&g.id, t);
-        let mut st = self.state();
-        let Some(mut cur) = st.groups.get(&g.id).cloned() else {
-            return Ok(false);
-        };
-        if cur.status != GroupStatus::Available || st.snapshots.contains_key(&name) {
-            return Ok(false);
-        }
-        let from = crate::rules::snapshots::snapshot_source(&cur);
-        let mut snap = crate::rules::snapshots::new_snapshot(&cur, &name, AUTOMATED, &from);
-        // Counted as taken now for the once-a-window rule even if reading the data takes a while.
-        snap.taken = Some(t);
-        cur.status = GroupStatus::Snapshotting;
-        cur.snapshotting = Some(name.clone());
-        st.store.put_snapshots(
-            &[&snap],
-            &[],
-            Some(&cur),
-            t,
-            &[NewEvent::group(
-                &g.id,
-                format!("Automatic snapshot {name} started from {from}"),
-            )],
-        )?;
-        st.snapshots.insert(name, snap);
-        st.groups.insert(g.id.clone(), cur);
-        Ok(true)
+        self.commit(|st| {
+            let Some(mut cur) = st.groups.get(&g.id).cloned() else {
+                return Ok(false);
+            };
+            if cur.status != GroupStatus::Available || st.snapshots.contains_key(&name) {
+                return Ok(false);
+            }
+            let from = crate::rules::snapshots::snapshot_source(&cur);
+            let mut snap = crate::rules::snapshots::new_snapshot(&cur, &name, AUTOMATED, &from);
+            // Counted as taken now for the once-a-window rule even if reading the data takes a while.
+            snap.taken = Some(t);
+            cur.status = GroupStatus::Snapshotting;
+            cur.snapshotting = Some(name.clone());
+            st.store.put_snapshots(
+                &[&snap],
+                &[],
+                Some(&cur),
+                t,
+                &[NewEvent::group(
+                    &g.id,
+                    format!("Automatic snapshot {name} started from {from}"),
+                )],
+            )?;
+            st.snapshots.insert(name, snap);
+            st.groups.insert(g.id.clone(), cur);
+            Ok(true)
+        })
     }
 
     /// Loads snapshot `name` into new group `g`, whose nodes run Redis Cluster and whose cluster is formed: every
@@ -351,23 +356,24 @@ impl Step {
 
     /// Forgets the automatic snapshots of a deleted group (manual ones stay, as on AWS).
     pub(crate) fn drop_automatic_snapshots(&self, group: &str) -> Result<()> {
-        let mut st = self.state();
-        let names: Vec<String> = st
-            .snapshots
-            .values()
-            .filter(|s| s.replication_group_id == group && s.source == AUTOMATED)
-            .map(|s| s.name.clone())
-            .collect();
-        if names.is_empty() {
-            return Ok(());
-        }
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        st.store.put_snapshots(&[], &refs, None, now(), &[])?;
-        for n in &names {
-            if let Some(s) = st.snapshots.remove(n) {
-                self.remove_snapshot_files(&s);
+        self.commit(|st| {
+            let names: Vec<String> = st
+                .snapshots
+                .values()
+                .filter(|s| s.replication_group_id == group && s.source == AUTOMATED)
+                .map(|s| s.name.clone())
+                .collect();
+            if names.is_empty() {
+                return Ok(());
             }
-        }
-        Ok(())
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            st.store.put_snapshots(&[], &refs, None, now(), &[])?;
+            for n in &names {
+                if let Some(s) = st.snapshots.remove(n) {
+                    self.remove_snapshot_files(&s);
+                }
+            }
+            Ok(())
+        })
     }
 }

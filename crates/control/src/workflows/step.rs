@@ -15,7 +15,7 @@ use super::host::Nodes;
 use super::Endpoints;
 use crate::error::Result;
 use crate::model::{NewEvent, ParameterGroup, ReplicationGroup};
-use crate::state::State;
+use crate::state::{State, Tx};
 use crate::{now, Settings};
 
 /// The parts a workflow works with (shared by every clone of a [`Step`] and by the daemon's `Control`).
@@ -83,6 +83,16 @@ impl Figures {
     }
 }
 
+/// The state held for reading (the lock is held until it is dropped).
+pub struct Read<'a>(MutexGuard<'a, State>);
+
+impl std::ops::Deref for Read<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.0
+    }
+}
+
 /// The context of a workflow's step. Cheap to clone.
 #[derive(Clone)]
 pub struct Step {
@@ -101,10 +111,44 @@ impl Step {
         &*self.inner.nodes
     }
 
-    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+    /// The state, to read: a change goes through [`Step::commit`].
+    pub(crate) fn state(&self) -> Read<'_> {
+        Read(self.lock())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave memory and store apart (writes go to the store first), so
         // a poisoned lock is still consistent.
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The one way a change lands: locks the state, lets `f` check and change it (its writes go through the
+    /// store, each with its events in one transaction, and into memory), releases the lock, then wakes the workers
+    /// `f` asked for. An error from `f` wakes nothing; `f` makes its checks before its writes, so a refused change
+    /// writes nothing.
+    pub(crate) fn commit<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
+        let mut tx = Tx::new(self.lock());
+        let out = f(&mut tx)?;
+        let wakes = tx.finish();
+        for (id, refresh) in &wakes.groups {
+            if *refresh {
+                self.refresh_roles_soon(id);
+            }
+            self.poke_group(id);
+        }
+        if wakes.all {
+            self.inner.wake.notify_one();
+        }
+        Ok(out)
+    }
+
+    /// Records events that change nothing else.
+    pub(crate) fn add_events(
+        &self,
+        t: chrono::DateTime<chrono::Utc>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        self.commit(|st| st.store.add_events(t, events))
     }
 
     /// Applies `f` to the stored group and writes it with the events `f` returns, in one transaction.
@@ -113,16 +157,17 @@ impl Step {
         id: &str,
         f: impl FnOnce(&mut ReplicationGroup) -> Vec<NewEvent>,
     ) -> Result<()> {
-        let mut st = self.state();
-        let Some(mut g) = st.groups.get(id).cloned() else {
-            return Ok(());
-        };
-        let before = g.clone();
-        let events = f(&mut g);
-        if g == before && events.is_empty() {
-            return Ok(());
-        }
-        st.save_group(&g, now(), &events)
+        self.commit(|st| {
+            let Some(mut g) = st.groups.get(id).cloned() else {
+                return Ok(());
+            };
+            let before = g.clone();
+            let events = f(&mut g);
+            if g == before && events.is_empty() {
+                return Ok(());
+            }
+            st.save_group(&g, now(), &events)
+        })
     }
 
     /// The wake-up of the worker of `key` (`rg:<id>` or `cc:<id>`).

@@ -241,7 +241,7 @@ impl Step {
             .map(|c| NewEvent::cluster(c, "Recovering cache nodes 0001"))
             .collect();
         if rebooted.is_empty() {
-            self.state().store.add_events(now(), &events)?;
+            self.add_events(now(), &events)?;
             return Ok(());
         }
         let done: Vec<String> = rebooted.to_vec();
@@ -286,7 +286,7 @@ impl Step {
                 }
             })
             .collect();
-        self.state().store.add_events(now(), &events)?;
+        self.add_events(now(), &events)?;
         Ok(())
     }
 

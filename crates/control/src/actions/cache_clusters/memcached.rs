@@ -595,42 +595,43 @@ impl Control {
         self.check_capacity(n, 0)?;
 
         let t = now();
-        let mut st = self.state();
-        if cluster_id_taken(&st, &id) {
-            return Err(ControlError::CacheClusterAlreadyExists(format!(
-                "Cache cluster {id} already exists."
-            )));
-        }
-        let (config_address, nodes) = new_nodes(&st, port, zones, t)?;
-        let c = MemcachedCluster {
-            id: id.clone(),
-            status: McStatus::Creating,
-            created: t,
-            engine_version,
-            cache_node_type,
-            port,
-            az_mode,
-            config_address,
-            config_version: 0,
-            published: vec![],
-            nodes,
-            next_node: n as u32 + 1,
-            pending: McPending::default(),
-            preferred_maintenance_window: maintenance.format(),
-            notification,
-            security_group_ids,
-            cache_subnet_group: subnet_group,
-            cache_parameter_group,
-            auto_minor_version_upgrade: input.auto_minor_version_upgrade.unwrap_or(true),
-            transit_encryption,
-        };
-        st.store.put_memcached(&c, t, &[])?;
-        if !tags.is_empty() {
-            st.store.put_tags(&s.arn("cluster", &id), &tags)?;
-        }
-        st.memcached.insert(id, c.clone());
-        drop(st);
-        self.wake();
+        let c = self.commit(|st| {
+            if cluster_id_taken(st, &id) {
+                return Err(ControlError::CacheClusterAlreadyExists(format!(
+                    "Cache cluster {id} already exists."
+                )));
+            }
+            let (config_address, nodes) = new_nodes(st, port, zones, t)?;
+            let c = MemcachedCluster {
+                id: id.clone(),
+                status: McStatus::Creating,
+                created: t,
+                engine_version,
+                cache_node_type,
+                port,
+                az_mode,
+                config_address,
+                config_version: 0,
+                published: vec![],
+                nodes,
+                next_node: n as u32 + 1,
+                pending: McPending::default(),
+                preferred_maintenance_window: maintenance.format(),
+                notification,
+                security_group_ids,
+                cache_subnet_group: subnet_group,
+                cache_parameter_group,
+                auto_minor_version_upgrade: input.auto_minor_version_upgrade.unwrap_or(true),
+                transit_encryption,
+            };
+            st.store.put_memcached(&c, t, &[])?;
+            if !tags.is_empty() {
+                st.store.put_tags(&s.arn("cluster", &id), &tags)?;
+            }
+            st.memcached.insert(id, c.clone());
+            st.wake();
+            Ok(c)
+        })?;
         Ok(self.view_memcached(&c, false))
     }
 
@@ -644,7 +645,7 @@ impl Control {
         refuse_for_modify(&input)?;
         let immediately = input.apply_immediately.unwrap_or(false);
         let t = now();
-        let mut st = self.state();
+        let c = self.commit(|st| {
         let Some(mut c) = st.memcached.get(&key).cloned() else {
             return Err(ControlError::CacheClusterNotFound(rules::shown(
                 &input.cache_cluster_id,
@@ -658,7 +659,7 @@ impl Control {
         }
         let allowed = st.subnet_group_zones(s, &c.cache_subnet_group)?;
         let mut events = Vec::new();
-        self.modify_nodes(&st, &mut c, &key, &input, &allowed, t)?;
+        self.modify_nodes(st, &mut c, &key, &input, &allowed, t)?;
         if let Some(t) = &input.cache_node_type {
             modify_node_type(&mut c, t, immediately)?;
         }
@@ -708,8 +709,9 @@ impl Control {
         }
         st.store.put_memcached(&c, t, &events)?;
         st.memcached.insert(key, c.clone());
-        drop(st);
-        self.wake();
+        st.wake();
+        Ok(c)
+        })?;
         Ok(self.view_memcached(&c, false))
     }
 
@@ -816,48 +818,49 @@ impl Control {
         ids: &[String],
     ) -> Result<output::CacheCluster> {
         let t = now();
-        let mut st = self.state();
-        let Some(mut c) = st.memcached.get(key).cloned() else {
-            return Err(ControlError::CacheClusterNotFound(rules::shown(key)));
-        };
-        if c.status != McStatus::Available {
-            return Err(ControlError::InvalidCacheClusterState(format!(
-                "Cache cluster {key} is not available (it is {}).",
-                c.status.as_str()
-            )));
-        }
-        if ids.is_empty() {
-            return Err(invalid("CacheNodeIdsToReboot must name at least one node."));
-        }
-        if let Some(bad) = ids.iter().find(|id| c.node(id).is_none()) {
-            return Err(invalid(format!(
-                "Cache node {} not found in cache cluster {key}: its nodes are {}.",
-                rules::shown(bad),
-                c.nodes
-                    .iter()
-                    .map(|n| n.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        for n in c.nodes.iter_mut().filter(|n| ids.contains(&n.id)) {
-            n.state = McNodeState::Rebooting;
-        }
-        c.status = McStatus::Rebooting;
-        let mut named: Vec<&str> = ids.iter().map(String::as_str).collect();
-        named.sort();
-        named.dedup();
-        let event = NewEvent::cluster(
-            key,
-            format!(
-                "Cache cluster reboot requested for nodes {}",
-                named.join(", ")
-            ),
-        );
-        st.store.put_memcached(&c, t, &[event])?;
-        st.memcached.insert(key.to_string(), c.clone());
-        drop(st);
-        self.wake();
+        let c = self.commit(|st| {
+            let Some(mut c) = st.memcached.get(key).cloned() else {
+                return Err(ControlError::CacheClusterNotFound(rules::shown(key)));
+            };
+            if c.status != McStatus::Available {
+                return Err(ControlError::InvalidCacheClusterState(format!(
+                    "Cache cluster {key} is not available (it is {}).",
+                    c.status.as_str()
+                )));
+            }
+            if ids.is_empty() {
+                return Err(invalid("CacheNodeIdsToReboot must name at least one node."));
+            }
+            if let Some(bad) = ids.iter().find(|id| c.node(id).is_none()) {
+                return Err(invalid(format!(
+                    "Cache node {} not found in cache cluster {key}: its nodes are {}.",
+                    rules::shown(bad),
+                    c.nodes
+                        .iter()
+                        .map(|n| n.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            for n in c.nodes.iter_mut().filter(|n| ids.contains(&n.id)) {
+                n.state = McNodeState::Rebooting;
+            }
+            c.status = McStatus::Rebooting;
+            let mut named: Vec<&str> = ids.iter().map(String::as_str).collect();
+            named.sort();
+            named.dedup();
+            let event = NewEvent::cluster(
+                key,
+                format!(
+                    "Cache cluster reboot requested for nodes {}",
+                    named.join(", ")
+                ),
+            );
+            st.store.put_memcached(&c, t, &[event])?;
+            st.memcached.insert(key.to_string(), c.clone());
+            st.wake();
+            Ok(c)
+        })?;
         Ok(self.view_memcached(&c, false))
     }
 
@@ -875,20 +878,21 @@ impl Control {
             ));
         }
         let t = now();
-        let mut st = self.state();
-        let Some(mut c) = st.memcached.get(key).cloned() else {
-            return Err(ControlError::CacheClusterNotFound(rules::shown(key)));
-        };
-        if c.status == McStatus::Deleting {
-            return Err(ControlError::InvalidCacheClusterState(format!(
-                "Cache cluster {key} is already being deleted."
-            )));
-        }
-        c.status = McStatus::Deleting;
-        st.store.put_memcached(&c, t, &[])?;
-        st.memcached.insert(key.to_string(), c.clone());
-        drop(st);
-        self.wake();
+        let c = self.commit(|st| {
+            let Some(mut c) = st.memcached.get(key).cloned() else {
+                return Err(ControlError::CacheClusterNotFound(rules::shown(key)));
+            };
+            if c.status == McStatus::Deleting {
+                return Err(ControlError::InvalidCacheClusterState(format!(
+                    "Cache cluster {key} is already being deleted."
+                )));
+            }
+            c.status = McStatus::Deleting;
+            st.store.put_memcached(&c, t, &[])?;
+            st.memcached.insert(key.to_string(), c.clone());
+            st.wake();
+            Ok(c)
+        })?;
         Ok(self.view_memcached(&c, false))
     }
 

@@ -260,41 +260,42 @@ impl Control {
         let wanted_zone = wanted_zone(&input)?;
         let tags = crate::rules::tag_pairs(input.tags.as_deref().unwrap_or_default())?;
         let t = now();
-        let mut st = self.state();
-        let Some(mut g) = st.replication_group(rg).cloned() else {
-            return Err(ControlError::ReplicationGroupNotFound(rules::shown(rg)));
-        };
-        check_group_takes_replica(&g, input.engine.as_deref())?;
-        if st.groups.contains_key(&id)
-            || st.standalone.contains_key(&id)
-            || st.groups.values().any(|o| o.member(&id).is_some())
-        {
-            return Err(ControlError::CacheClusterAlreadyExists(format!(
-                "Cache cluster {id} already exists."
-            )));
-        }
-        crate::state::check_node_quota(&st, 1)?;
-        let allowed = st.subnet_group_zones(&self.inner.settings, &g.cache_subnet_group)?;
-        let zone = replica_zone(&g, wanted_zone, &allowed)?;
-        add_replica(&st, &mut g, &id, zone.clone(), t)?;
-        g.status = GroupStatus::Modifying;
-        let events = vec![
-            NewEvent::cluster(
-                &id,
-                format!("Adding cache node 0001 in availability zone {zone}"),
-            ),
-            NewEvent::group(
-                &g.id,
-                format!("Adding cache cluster {id} to replication group {}", g.id),
-            ),
-        ];
-        st.save_group(&g, t, &events)?;
-        if !tags.is_empty() {
-            st.store
-                .put_tags(&self.inner.settings.arn("cluster", &id), &tags)?;
-        }
-        drop(st);
-        self.wake();
+        let g = self.commit(|st| {
+            let Some(mut g) = st.replication_group(rg).cloned() else {
+                return Err(ControlError::ReplicationGroupNotFound(rules::shown(rg)));
+            };
+            check_group_takes_replica(&g, input.engine.as_deref())?;
+            if st.groups.contains_key(&id)
+                || st.standalone.contains_key(&id)
+                || st.groups.values().any(|o| o.member(&id).is_some())
+            {
+                return Err(ControlError::CacheClusterAlreadyExists(format!(
+                    "Cache cluster {id} already exists."
+                )));
+            }
+            crate::state::check_node_quota(st, 1)?;
+            let allowed = st.subnet_group_zones(&self.inner.settings, &g.cache_subnet_group)?;
+            let zone = replica_zone(&g, wanted_zone, &allowed)?;
+            add_replica(st, &mut g, &id, zone.clone(), t)?;
+            g.status = GroupStatus::Modifying;
+            let events = vec![
+                NewEvent::cluster(
+                    &id,
+                    format!("Adding cache node 0001 in availability zone {zone}"),
+                ),
+                NewEvent::group(
+                    &g.id,
+                    format!("Adding cache cluster {id} to replication group {}", g.id),
+                ),
+            ];
+            st.save_group(&g, t, &events)?;
+            if !tags.is_empty() {
+                st.store
+                    .put_tags(&self.inner.settings.arn("cluster", &id), &tags)?;
+            }
+            st.wake();
+            Ok(g)
+        })?;
         let m = g
             .member(&id)
             .ok_or_else(|| ControlError::Internal(format!("{id} was not added")))?;
@@ -593,7 +594,7 @@ impl Control {
             )));
         }
         let t = now();
-        let mut st = self.state();
+        self.commit(|st| {
         let event = NewEvent::cluster(&key, "Cache cluster reboot requested for node 0001");
         if let Some(mut g) = st
             .groups
@@ -629,8 +630,7 @@ impl Control {
             }
             m.rebooting = true;
             st.save_group(&g, t, &[event])?;
-            drop(st);
-            self.poke_group(&g.id);
+            st.poke(&g.id);
             let m = g
                 .member(&key)
                 .cloned()
@@ -648,8 +648,8 @@ impl Control {
         s.member.rebooting = true;
         st.store.put_standalone(&s, t, &[event])?;
         st.standalone.insert(key, s.clone());
-        drop(st);
-        self.wake();
+        st.wake();
         Ok(self.view_standalone(&s, false))
+        })
     }
 }

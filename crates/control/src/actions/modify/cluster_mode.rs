@@ -201,33 +201,32 @@ impl Control {
                 )
             }
         };
-        let mut st = self.state();
-        if to == ClusterMode::Compatible {
-            // One shard owning every slot, reached by cluster clients at the configuration endpoint.
-            g.first_shard_mut().slots = vec![(0, engine::cluster::SLOTS - 1)];
-            if g.configuration_endpoint.is_none() {
-                let taken = crate::state::taken_addresses(&st);
-                g.configuration_endpoint = Some(engine::address::allocate(g.port, &taken)?);
+        self.commit(|st| {
+            if to == ClusterMode::Compatible {
+                // One shard owning every slot, reached by cluster clients at the configuration endpoint.
+                g.first_shard_mut().slots = vec![(0, engine::cluster::SLOTS - 1)];
+                if g.configuration_endpoint.is_none() {
+                    let taken = crate::state::taken_addresses(st);
+                    g.configuration_endpoint = Some(engine::address::allocate(g.port, &taken)?);
+                }
             }
-        }
-        if st.groups.get(&g.id) != Some(current) {
-            return Err(ControlError::InvalidReplicationGroupState {
-                id: current.id.clone(),
-                status: "changing (another modification was accepted first)".into(),
-            });
-        }
-        st.save_group(
-            &g,
-            now(),
-            &[NewEvent::group(
-                &g.id,
-                format!("Modified replication group {}: {message}", g.id),
-            )],
-        )?;
-        drop(st);
-        self.refresh_roles_soon(&g.id);
-        self.poke_group(&g.id);
-        Ok(Some(self.view_group(&g)))
+            if st.groups.get(&g.id) != Some(current) {
+                return Err(ControlError::InvalidReplicationGroupState {
+                    id: current.id.clone(),
+                    status: "changing (another modification was accepted first)".into(),
+                });
+            }
+            st.save_group(
+                &g,
+                now(),
+                &[NewEvent::group(
+                    &g.id,
+                    format!("Modified replication group {}: {message}", g.id),
+                )],
+            )?;
+            st.refresh(&g.id);
+            Ok(Some(self.view_group(&g)))
+        })
     }
 
     /// AWS's precondition for Redis Cluster: keys only in database 0 (Redis Cluster has no other).

@@ -155,8 +155,7 @@ impl Control {
         }
         let t = now();
         let evs = events.list;
-        {
-            let mut st = self.state();
+        self.commit(|st| {
             // The group may have changed while node memory was read.
             if st.groups.get(key) != Some(current) {
                 return Err(ControlError::InvalidReplicationGroupState {
@@ -165,10 +164,9 @@ impl Control {
                 });
             }
             st.save_group(&g, t, &evs)?;
-        }
-        self.refresh_roles_soon(&g.id);
-        self.poke_group(&g.id);
-        Ok(self.view_group(&g))
+            st.refresh(&g.id);
+            Ok(self.view_group(&g))
+        })
     }
 }
 
