@@ -2,9 +2,13 @@
 //! that govern them; the store that keeps what must survive; and the reconciler that drives real `redis-server`
 //! nodes (through `engine`) to what the user asked for.
 //!
-//! Operations validate against current state, write the new spec and its events in one store transaction, wake
-//! the reconciler and return at once; they never wait for Redis. Typed inputs and output shapes are the plain
-//! data types of `wire::input` / `wire::output` (no HTTP or XML is touched here).
+//! Actions validate against the current state, commit the new spec with its events in one store transaction
+//! (`workflows::Step::commit`), wake the workers and return at once; they never talk to a node. An answer that
+//! depends on what the nodes hold (a node type that must hold the data, keys only in database 0, an empty migration
+//! target) waits for the group's worker to read its nodes afresh (`workflows::Step::fresh_primaries`). One
+//! exception, documented where it is: `CompleteMigration` checks itself that the target caught up with the source,
+//! since AWS answers `MigrationHealthFault` at once. Typed inputs and output shapes are the plain data types of
+//! `wire::input` / `wire::output` (no HTTP or XML is touched here).
 
 pub mod actions;
 pub mod console;

@@ -249,7 +249,9 @@ impl Control {
         s: &StandaloneCluster,
         show_nodes: bool,
     ) -> output::CacheCluster {
-        let (status, node_status) = if s.member.rebooting {
+        let (status, node_status) = if s.deleting {
+            ("deleting", "deleting")
+        } else if s.member.rebooting {
             ("rebooting cluster nodes", "rebooting")
         } else {
             ("available", "available")

@@ -366,16 +366,45 @@ pub async fn logs_call(
     action: &str,
     body: serde_json::Value,
 ) -> (u16, serde_json::Value) {
+    logs_call_signed(endpoint, Signed::All, action, action, body).await
+}
+
+/// Which headers a Logs API request signs.
+pub enum Signed<'a> {
+    /// Every header it sends, as the AWS CLI and boto3 do.
+    All,
+    /// `host`, `x-amz-date` and these.
+    Only(&'a [&'a str]),
+}
+
+/// A Logs API request signed with `signed` headers for target `signed_action`, then sent with target
+/// `sent_action` (the same for an honest client; another one is a request whose `X-Amz-Target` was changed after
+/// signing).
+pub async fn logs_call_signed(
+    endpoint: &str,
+    signed: Signed<'_>,
+    signed_action: &str,
+    sent_action: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
     let host = endpoint.trim_start_matches("http://");
     let body = body.to_string();
     let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
-    let target = format!("Logs_20140328.{action}");
-    let headers = [
+    let target = format!("Logs_20140328.{signed_action}");
+    let all = [
         ("host", host),
         ("x-amz-date", date.as_str()),
         ("x-amz-target", target.as_str()),
         ("content-type", "application/x-amz-json-1.1"),
     ];
+    let headers: Vec<(&str, &str)> = all
+        .iter()
+        .copied()
+        .filter(|(k, _)| match &signed {
+            Signed::All => true,
+            Signed::Only(list) => *k == "host" || *k == "x-amz-date" || list.contains(k),
+        })
+        .collect();
     let parts = wire::sigv4::RequestParts {
         method: "POST",
         path: "/",
@@ -384,14 +413,13 @@ pub async fn logs_call(
         body: body.as_bytes(),
     };
     let auth = wire::sigv4::sign(&parts, ACCESS_KEY_ID, SECRET, REGION, "logs");
-    let mut req = reqwest::Client::new()
+    let resp = reqwest::Client::new()
         .post(format!("{endpoint}/"))
-        .body(body.clone());
-    for (k, v) in headers.iter().filter(|(k, _)| *k != "host") {
-        req = req.header(*k, *v);
-    }
-    let resp = req
+        .header("x-amz-date", &date)
+        .header("x-amz-target", format!("Logs_20140328.{sent_action}"))
+        .header("content-type", "application/x-amz-json-1.1")
         .header("authorization", auth)
+        .body(body)
         .send()
         .await
         .expect("send");

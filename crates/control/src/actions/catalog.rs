@@ -354,7 +354,7 @@ impl Control {
                     .get(&id.to_ascii_lowercase())
                     .cloned()
                     .ok_or_else(|| ControlError::ReplicationGroupNotFound(rules::shown(id)))?;
-                (g.cache_node_type.clone(), self.used_memory(&g).await?)
+                (g.cache_node_type.clone(), self.fresh_memory(&g).await?)
             }
             (None, Some(id)) => {
                 let key = id.to_ascii_lowercase();
@@ -369,19 +369,13 @@ impl Control {
                     )
                 };
                 match (group, standalone) {
-                    (Some(g), _) => (g.cache_node_type.clone(), self.used_memory(&g).await?),
+                    (Some(g), _) => (g.cache_node_type.clone(), self.fresh_memory(&g).await?),
                     (None, Some(s)) => {
-                        let spec = self.standalone_spec(&s)?;
-                        let mut c = engine::admin::AdminClient::connect(
-                            &spec.node_addr(),
-                            &self.inner.admin,
-                        )
-                        .await?;
-                        let info = c.info("memory").await?;
-                        let used = info
-                            .get("used_memory")
-                            .and_then(|v| v.parse().ok())
-                            .unwrap_or(0);
+                        let used = self
+                            .nodes()
+                            .observed(&s.member.cluster_id)
+                            .and_then(|o| o.data)
+                            .map(|d| d.used_memory);
                         (s.cache_node_type.clone(), used)
                     }
                     (None, None) => {
@@ -393,7 +387,7 @@ impl Control {
                             .get(&key)
                             .map(|c| c.cache_node_type.clone());
                         match mc {
-                            Some(t) => (t, 0),
+                            Some(t) => (t, Some(0)),
                             None => {
                                 return Err(ControlError::CacheClusterNotFound(rules::shown(id)))
                             }
@@ -415,10 +409,17 @@ impl Control {
             .collect();
         let down = types
             .iter()
-            .filter(|(_, b)| *b < have && *b >= used)
+            // Smaller types that hold the data; none while it is not known (a standalone cluster not read yet).
+            .filter(|(_, b)| *b < have && used.is_some_and(|u| *b >= u))
             .map(|(t, _)| t.to_string())
             .collect();
         Ok((up, down))
+    }
+
+    /// What the fullest primary of `g` uses now (`used_memory`), as its worker reads it.
+    async fn fresh_memory(&self, g: &crate::model::ReplicationGroup) -> Result<Option<u64>> {
+        let data = self.fresh_primaries(g).await?;
+        Ok(Some(data.iter().map(|d| d.used_memory).max().unwrap_or(0)))
     }
 
     /// `DescribeReservedCacheNodes`: nothing is reserved here.

@@ -154,7 +154,13 @@ impl Control {
         if !clear {
             // Replication replaces the target's data with the source's. AWS does not say what happens to keys
             // already in the target; rather than drop them silently, ask for ClearTargetCacheData.
-            let keys = self.primary_admin(&g).await?.dbsize().await?;
+            // (The worker checks again before the primary follows the source.)
+            let keys: u64 = self
+                .fresh_primaries(&g)
+                .await?
+                .iter()
+                .map(|d| d.total_keys())
+                .sum();
             if keys > 0 {
                 return Err(combination(format!(
                     "The target replication group {} holds {keys} keys, and a migration replaces the target's data with the source's. Set ClearTargetCacheData to true to clear them and start (clients whose model lacks it, such as AWS CLI v1, can empty the target with FLUSHALL first).",
@@ -211,6 +217,9 @@ impl Control {
         };
         let force = input.force.unwrap_or(false);
         if !force {
+            // The one action that reads nodes itself: the target's primary and the source, now, since AWS answers
+            // `MigrationHealthFault` at once and a reading from before the request could not show that every write
+            // the source acknowledged has reached the target.
             if let Err(why) = self.in_sync(&g, &m).await {
                 self.add_events(
                     now(),

@@ -207,22 +207,14 @@ impl Control {
     }
 
     /// Refuses a scale-in whose data would not fit in the node groups kept: the memory every primary uses now
-    /// against what the kept primaries may hold (their node type's `maxmemory`).
+    /// (as their worker reads them) against what the kept primaries may hold (their node type's `maxmemory`).
     async fn check_fit(&self, g: &ReplicationGroup, removed: &[String]) -> Result<()> {
-        let mut used = 0u64;
-        for p in g.primaries() {
-            let mut c = engine::admin::AdminClient::connect(
-                &g.admin_addr(p, &self.inner.settings.data_dir),
-                &self.inner.admin,
-            )
-            .await?;
-            let info = c.info("memory").await?;
-            used += info
-                .get("used_memory_dataset")
-                .or_else(|| info.get("used_memory"))
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
-        }
+        let used: u64 = self
+            .fresh_primaries(g)
+            .await?
+            .iter()
+            .map(|d| d.dataset)
+            .sum();
         let kept = (g.shards.len() - removed.len()) as u64;
         let room = kept * node_types::maxmemory(&g.cache_node_type).unwrap_or(0);
         if used > room {

@@ -794,6 +794,9 @@ pub struct StandaloneCluster {
     /// The cache subnet group, kept from the group the cluster was retained from.
     #[serde(default = "default_subnet_group")]
     pub cache_subnet_group: String,
+    /// `DeleteCacheCluster` was accepted: the worker stops the node, removes its data and forgets the cluster.
+    #[serde(default)]
+    pub deleting: bool,
 }
 
 /// A new event, before it is stored.

@@ -461,6 +461,47 @@ pub fn topic_arn(arn: &str) -> Result<()> {
     Ok(())
 }
 
+/// The notification of a group or cluster after a request: a new topic `arn` (checked; active unless `status` says
+/// otherwise), or the current topic with its status changed. `NotificationTopicStatus` without a topic is refused;
+/// `whose` names the resource in that message (`group`, `cluster`).
+pub fn notification_after(
+    current: Option<&crate::model::Notification>,
+    arn: Option<&str>,
+    status: Option<&str>,
+    whose: &str,
+) -> Result<Option<crate::model::Notification>> {
+    let active = match status {
+        None => None,
+        Some("active") => Some(true),
+        Some("inactive") => Some(false),
+        Some(other) => {
+            return Err(invalid(format!(
+                "Invalid NotificationTopicStatus '{}': use active or inactive.",
+                shown(other)
+            )))
+        }
+    };
+    Ok(match (arn, current) {
+        (Some(a), _) => {
+            topic_arn(a)?;
+            Some(crate::model::Notification {
+                topic_arn: a.to_string(),
+                active: active.unwrap_or(true),
+            })
+        }
+        (None, Some(n)) => Some(crate::model::Notification {
+            topic_arn: n.topic_arn.clone(),
+            active: active.unwrap_or(n.active),
+        }),
+        (None, None) if active.is_some() => {
+            return Err(crate::error::combination(format!(
+                "NotificationTopicStatus needs a NotificationTopicArn: the {whose} has no topic."
+            )))
+        }
+        (None, None) => None,
+    })
+}
+
 /// The topic's name, which names its notification file.
 pub fn topic_name(arn: &str) -> &str {
     arn.rsplit(':').next().unwrap_or(arn)

@@ -3,7 +3,7 @@
 use super::*;
 use crate::model::NewEvent;
 use crate::now;
-use crate::workflows::host::Wait;
+use crate::workflows::host::{NodeData, Wait};
 use std::net::SocketAddr;
 use std::time::Duration;
 use std::time::Instant;
@@ -70,6 +70,12 @@ impl Step {
             self.nodes().update(&spec.name, |o| o.role = Some(role));
             return Ok(());
         }
+        // Taken before the node is asked: a reading newer than a request saw every write acknowledged before it.
+        let at = Instant::now();
+        let memory = c.info("memory").await?;
+        let keyspace = c.info("keyspace").await?;
+        let data = NodeData::read(at, &memory, &keyspace);
+        self.nodes().update(&spec.name, |o| o.data = Some(data));
         let binds = c.binds().await?;
         let want = spec.binds();
         if binds != want {

@@ -97,6 +97,54 @@ pub struct NodeObservation {
     /// A cluster node that serves and whose slot map is right (every shard's slots served by its primary): a
     /// cluster client may ask it for the topology, so the configuration endpoint may send clients to it.
     pub cluster_map_right: bool,
+    /// What the node held at its worker's last look (every [`crate::workflows::ROLE_REFRESH`] in an available
+    /// group): the figures actions check a request against, as AWS checks against its metrics.
+    pub data: Option<NodeData>,
+}
+
+/// The data a node held at one look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeData {
+    pub at: Instant,
+    /// `used_memory`: all the memory the node uses.
+    pub used_memory: u64,
+    /// `used_memory_dataset`: the memory its keys use (`used_memory` where the engine does not say).
+    pub dataset: u64,
+    /// The keys of each database that has any (`db0`, `db3`, …).
+    pub keys: std::collections::BTreeMap<String, u64>,
+}
+
+impl NodeData {
+    /// The node's data from its `INFO memory` and `INFO keyspace`.
+    pub fn read(
+        at: Instant,
+        memory: &std::collections::HashMap<String, String>,
+        keyspace: &std::collections::HashMap<String, String>,
+    ) -> NodeData {
+        let number = |k: &str| memory.get(k).and_then(|v| v.parse::<u64>().ok());
+        let used_memory = number("used_memory").unwrap_or(0);
+        NodeData {
+            at,
+            used_memory,
+            dataset: number("used_memory_dataset").unwrap_or(used_memory),
+            keys: keyspace
+                .iter()
+                .filter(|(k, _)| k.starts_with("db"))
+                .map(|(k, v)| {
+                    let n = v
+                        .split(',')
+                        .find_map(|p| p.strip_prefix("keys="))
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0);
+                    (k.clone(), n)
+                })
+                .collect(),
+        }
+    }
+
+    pub fn total_keys(&self) -> u64 {
+        self.keys.values().sum()
+    }
 }
 
 /// A wait on a node's data (a load, or a replica's sync), followed across looks: when it began, how many bytes

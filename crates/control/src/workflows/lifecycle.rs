@@ -199,6 +199,9 @@ impl Step {
     }
 
     pub(crate) async fn ensure_standalone(&self, s: &StandaloneCluster) -> Result<()> {
+        if s.deleting {
+            return self.remove_standalone(s).await;
+        }
         let spec = self.standalone_spec(s)?;
         if s.member.rebooting {
             self.stop_member(&spec, Stop::Graceful).await;

@@ -112,6 +112,16 @@ impl Step {
         if addr.is_none() && failures.is_empty() {
             failures.push(format!("source {source}: its address cannot be resolved"));
         }
+        // StartMigration checked the target's keys at its primary's last look; keys written since are not
+        // replaced silently either.
+        if !clear && failures.is_empty() {
+            let keys = self.primary_admin(g).await?.dbsize().await?;
+            if keys > 0 {
+                failures.push(format!(
+                    "target check: the target holds {keys} keys; start again with ClearTargetCacheData to replace them"
+                ));
+            }
+        }
         let (Some(addr), true) = (addr, failures.is_empty()) else {
             return self.update_group(&g.id, |cur| {
                 if cur

@@ -38,6 +38,9 @@ pub use step::{Core, Step};
 /// How often roles are re-read from the nodes of an available group.
 pub const ROLE_REFRESH: Duration = Duration::from_secs(2);
 
+/// How long an action waits for a group's worker to read its nodes afresh ([`Step::fresh_primaries`]).
+pub const FRESH_LOOK: Duration = Duration::from_secs(5);
+
 /// Creation attempts before a group is `create-failed`.
 pub const MAX_CREATE_ATTEMPTS: u32 = 3;
 

@@ -14,7 +14,7 @@ use crate::rules::parameters::Family;
 use crate::rules::parameters::NodeParams;
 use crate::rules::versions::parameter_group_family;
 use crate::workflows::host::Health;
-use crate::workflows::host::Target;
+use crate::workflows::host::{NodeData, Target};
 use crate::Arc;
 use crate::ControlError;
 use std::collections::BTreeMap;
@@ -143,6 +143,39 @@ impl Step {
             settings: params.live,
             boot_settings: params.boot,
         })
+    }
+
+    /// What the primaries of `g` hold now, as their worker reads them: asks the group's worker to look at its
+    /// nodes at once and waits for a look taken after the request (at most [`FRESH_LOOK`]). So an action whose
+    /// answer depends on the nodes' data (a node type that must hold it, keys only in database 0, an empty
+    /// migration target) answers from the worker's reading and never talks to a node itself.
+    pub(crate) async fn fresh_primaries(&self, g: &ReplicationGroup) -> Result<Vec<NodeData>> {
+        let asked = Instant::now();
+        self.refresh_roles_soon(&g.id);
+        self.poke_group(&g.id);
+        loop {
+            let fresh: Option<Vec<NodeData>> = g
+                .primaries()
+                .map(|p| {
+                    self.nodes()
+                        .observed(&p.cluster_id)
+                        .and_then(|o| o.data)
+                        .filter(|d| d.at >= asked)
+                })
+                .collect();
+            if let Some(data) = fresh {
+                return Ok(data);
+            }
+            if asked.elapsed() >= FRESH_LOOK {
+                return Err(ControlError::GroupStateMessage(format!(
+                    "The nodes of replication group {} could not be read within {} seconds (a node may be \
+                     restarting or loading its data): try again shortly.",
+                    g.id,
+                    FRESH_LOOK.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// Makes sure the node of `spec` runs: the known process, an adopted one from before a restart, or a new one

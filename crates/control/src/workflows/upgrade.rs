@@ -22,7 +22,7 @@ impl Step {
         let mut node_type = work.cache_node_type.clone();
         if let Some(t) = &node_type {
             let bytes = node_types::maxmemory(t).unwrap_or(0);
-            if let Err(e) = self.check_fits(g, t, bytes).await {
+            if let Err(e) = self.check_fits_now(g, t, bytes).await {
                 events.push(NewEvent::group(
                     &g.id,
                     format!("Could not apply the pending change of cache node type to {t} in the maintenance window: {e}"),
@@ -263,8 +263,9 @@ impl Step {
 }
 
 impl Step {
-    /// Refuses a node type whose memory cannot hold what the group's nodes use now.
-    pub(crate) async fn check_fits(
+    /// Refuses a node type whose memory cannot hold what the group's nodes use now, read from them now (a change
+    /// applied in the maintenance window, long after it was accepted).
+    pub(crate) async fn check_fits_now(
         &self,
         g: &ReplicationGroup,
         node_type: &str,

@@ -12,9 +12,7 @@ use wire::output;
 
 use crate::error::not_yet;
 use crate::error::{combination, invalid, ControlError, Result};
-use crate::model::{
-    McNode, McNodeState, McPending, McStatus, MemcachedCluster, NewEvent, Notification,
-};
+use crate::model::{McNode, McNodeState, McPending, McStatus, MemcachedCluster, NewEvent};
 use crate::rules::node_types;
 use crate::rules::{self, WeeklyWindow};
 use crate::state::State;
@@ -110,19 +108,6 @@ fn node_count(n: i32) -> Result<u32> {
     Ok(n as u32)
 }
 
-/// Parses `NotificationTopicStatus`.
-fn topic_status(s: Option<&str>) -> Result<Option<bool>> {
-    match s {
-        None => Ok(None),
-        Some("active") => Ok(Some(true)),
-        Some("inactive") => Ok(Some(false)),
-        Some(other) => Err(invalid(format!(
-            "Invalid NotificationTopicStatus '{}': use active or inactive.",
-            rules::shown(other)
-        ))),
-    }
-}
-
 /// Refusals of a create request: what a Memcached cluster cannot have (a replication group, a snapshot, the
 /// redis-only settings), and what Cacheplane does not have yet (Outposts, IPv6).
 fn refuse_for_create(input: &CreateCacheCluster) -> Result<()> {
@@ -199,20 +184,6 @@ fn check_transit_encryption(s: &Settings, engine_version: &str) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// A new cluster's notification: to topic `arn` (checked), active.
-fn new_notification(arn: Option<&str>) -> Result<Option<Notification>> {
-    match arn {
-        Some(a) => {
-            crate::rules::topic_arn(a)?;
-            Ok(Some(Notification {
-                topic_arn: a.to_string(),
-                active: true,
-            }))
-        }
-        None => Ok(None),
-    }
 }
 
 /// The cluster's port: `Port` checked, or Memcached's default.
@@ -511,35 +482,6 @@ fn modify_node_type(c: &mut MemcachedCluster, t: &str, immediately: bool) -> Res
     Ok(())
 }
 
-/// The cluster's notification after a modify: a new topic `arn` (active unless `status` says otherwise), or the
-/// cluster's topic with its status changed.
-fn modified_notification(
-    c: &MemcachedCluster,
-    arn: Option<&str>,
-    status: Option<&str>,
-) -> Result<Option<Notification>> {
-    let active = topic_status(status)?;
-    Ok(match (arn, &c.notification) {
-        (Some(a), _) => {
-            crate::rules::topic_arn(a)?;
-            Some(Notification {
-                topic_arn: a.to_string(),
-                active: active.unwrap_or(true),
-            })
-        }
-        (None, Some(n)) => Some(Notification {
-            topic_arn: n.topic_arn.clone(),
-            active: active.unwrap_or(n.active),
-        }),
-        (None, None) if active.is_some() => {
-            return Err(combination(
-                "NotificationTopicStatus needs a NotificationTopicArn: the cluster has no topic.",
-            ))
-        }
-        (None, None) => None,
-    })
-}
-
 impl Control {
     /// `CreateCacheCluster` with `Engine=memcached`.
     pub(crate) fn create_memcached(
@@ -578,7 +520,12 @@ impl Control {
             Some(w) => WeeklyWindow::parse(w)?,
             None => rules::default_maintenance_window(&s.region, rand::random::<u32>()),
         };
-        let notification = new_notification(input.notification_topic_arn.as_deref())?;
+        let notification = rules::notification_after(
+            None,
+            input.notification_topic_arn.as_deref(),
+            None,
+            "cluster",
+        )?;
         let security_group_ids = input.security_group_ids.clone().unwrap_or_default();
         for sg in &security_group_ids {
             rules::security_group_id(sg)?;
@@ -682,10 +629,11 @@ impl Control {
         if let Some(w) = &input.preferred_maintenance_window {
             c.preferred_maintenance_window = WeeklyWindow::parse(w)?.format();
         }
-        c.notification = modified_notification(
-            &c,
+        c.notification = rules::notification_after(
+            c.notification.as_ref(),
             input.notification_topic_arn.as_deref(),
             input.notification_topic_status.as_deref(),
+            "cluster",
         )?;
         if let Some(ids) = &input.security_group_ids {
             for sg in ids {

@@ -482,8 +482,8 @@ fn add_replica(
 
 impl Control {
     /// `DeleteCacheCluster`, for a cluster outside any replication group (one kept by `RetainPrimaryCluster`):
-    /// stops its node and removes its data at once. A member of a group is refused: the group's own actions
-    /// remove members.
+    /// it is `deleting` until its worker has stopped its node and removed its data. A member of a group is refused:
+    /// the group's own actions remove members.
     pub async fn delete_cache_cluster(
         &self,
         input: DeleteCacheCluster,
@@ -501,22 +501,28 @@ impl Control {
                 "final snapshots of clusters retained by an earlier version",
             ));
         }
-        let s = {
-            let st = self.state();
+        self.commit(|st| {
             if let Some(g) = st.groups.values().find(|g| g.member(&key).is_some()) {
                 return Err(ControlError::InvalidCacheClusterState(format!(
                     "Cache cluster {key} is a member of replication group {}: delete the replication group instead.",
                     g.id
                 )));
             }
-            st.standalone.get(&key).cloned().ok_or_else(|| {
+            let mut s = st.standalone.get(&key).cloned().ok_or_else(|| {
                 ControlError::CacheClusterNotFound(rules::shown(&input.cache_cluster_id))
-            })?
-        };
-        let mut view = self.view_standalone(&s, false);
-        view.status = "deleting".into();
-        self.remove_standalone(&s).await?;
-        Ok(view)
+            })?;
+            if !s.deleting {
+                s.deleting = true;
+                st.store.put_standalone(
+                    &s,
+                    now(),
+                    &[NewEvent::cluster(&key, "Cache cluster deletion requested")],
+                )?;
+                st.standalone.insert(key.clone(), s.clone());
+                st.wake();
+            }
+            Ok(self.view_standalone(&s, false))
+        })
     }
 
     /// `DescribeCacheClusters`: the member clusters of every group and the standalone clusters, by id.
@@ -640,9 +646,10 @@ impl Control {
         let mut s = st.standalone.get(&key).cloned().ok_or_else(|| {
             ControlError::CacheClusterNotFound(rules::shown(&input.cache_cluster_id))
         })?;
-        if s.member.rebooting {
+        if s.member.rebooting || s.deleting {
             return Err(ControlError::InvalidCacheClusterState(format!(
-                "Cache cluster {key} is already rebooting."
+                "Cache cluster {key} is {}.",
+                if s.deleting { "being deleted" } else { "already rebooting" }
             )));
         }
         s.member.rebooting = true;

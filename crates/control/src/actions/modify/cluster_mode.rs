@@ -231,17 +231,14 @@ impl Control {
 
     /// AWS's precondition for Redis Cluster: keys only in database 0 (Redis Cluster has no other).
     async fn check_only_db0(&self, g: &ReplicationGroup) -> Result<()> {
-        let Some(p) = g.first_shard().primary() else {
-            return Ok(());
-        };
-        let addr = g.admin_addr(p, &self.inner.settings.data_dir);
-        let mut c = engine::admin::AdminClient::connect(&addr, &self.inner.admin).await?;
-        let keyspace = c.info("keyspace").await?;
-        let mut others: Vec<&str> = keyspace
-            .keys()
-            .map(String::as_str)
-            .filter(|k| k.starts_with("db") && *k != "db0")
+        let data = self.fresh_primaries(g).await?;
+        let mut others: Vec<&str> = data
+            .iter()
+            .flat_map(|d| d.keys.iter())
+            .filter(|(k, n)| *k != "db0" && **n > 0)
+            .map(|(k, _)| k.as_str())
             .collect();
+        others.dedup();
         others.sort_unstable();
         if !others.is_empty() {
             return Err(ControlError::GroupStateMessage(format!(

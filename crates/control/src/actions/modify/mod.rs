@@ -170,6 +170,33 @@ impl Control {
     }
 }
 
+impl Control {
+    /// Refuses a node type whose memory cannot hold what the group's primaries use now (as their worker reads
+    /// them).
+    pub(crate) async fn check_fits(
+        &self,
+        g: &ReplicationGroup,
+        node_type: &str,
+        bytes: u64,
+    ) -> Result<()> {
+        // Every shard's primary must fit; the fullest decides.
+        let used = self
+            .fresh_primaries(g)
+            .await?
+            .iter()
+            .map(|d| d.used_memory)
+            .max()
+            .unwrap_or(0);
+        if used > bytes {
+            return Err(combination(format!(
+                "Cannot scale replication group {} to {node_type}: its nodes use {used} bytes, more than the {bytes} bytes of memory of {node_type}.",
+                g.id
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// The refusals that depend on the request alone, before the group is looked up.
 fn check_request(input: &ModifyReplicationGroup) -> Result<()> {
     // AWS's rule: every log delivery change is applied immediately, and says so.
