@@ -125,87 +125,87 @@ impl Control {
         rules::node_group_id(&input.node_group_id)?;
         let t = now();
         let g = self.commit(|st| {
-        let mut g = st
-            .replication_group(&input.replication_group_id)
-            .cloned()
-            .ok_or_else(|| {
-                ControlError::ReplicationGroupNotFound(rules::shown(&input.replication_group_id))
-            })?;
-        let Some(shard) = g.shard(&input.node_group_id).cloned() else {
-            return Err(node_group_not_found(&input.node_group_id, &g));
-        };
-        if g.status != GroupStatus::Available {
-            return Err(ControlError::InvalidReplicationGroupState {
-                id: g.id.clone(),
-                status: g.status.as_str().into(),
-            });
-        }
-        // AWS documents no single error for this case; the group's state is what is wrong, so we answer
-        // InvalidReplicationGroupState, saying what to do.
-        if !g.automatic_failover {
-            return Err(ControlError::GroupStateMessage(format!(
-                "Automatic failover is disabled for replication group {}: TestFailover needs it. Enable it with \
-                 ModifyReplicationGroup --automatic-failover-enabled (with at least one replica), then call TestFailover again.",
-                g.id
-            )));
-        }
-        // With several node groups, AWS lets a failover finish (its old primary replaced) before the next call.
-        if let Some(busy) = g
-            .shards
-            .iter()
-            .find(|s| s.failover.is_some() && s.id != shard.id)
-        {
-            return Err(ControlError::TestFailoverNotAvailable(format!(
-                "A failover of node group {} of replication group {} is still in progress: the first node replacement must complete before another TestFailover.",
-                busy.id, g.id
-            )));
-        }
-        if shard.failover.is_some() {
-            return Err(ControlError::TestFailoverNotAvailable(format!(
-                "A failover of node group {} of replication group {} is still in progress: wait until its old primary has rejoined as a replica.",
-                shard.id, g.id
-            )));
-        }
-        if let Some(m) = shard.members.iter().find(|m| m.rebooting) {
-            return Err(ControlError::InvalidCacheClusterState(format!(
-                "Cache cluster {} is rebooting; try again when it is available.",
-                m.cluster_id
-            )));
-        }
-        let ready = shard
-            .replicas()
-            .filter(|m| self.inner.monitor.health(&m.cluster_id).is_up())
-            .count();
-        if ready == 0 {
-            return Err(ControlError::TestFailoverNotAvailable(format!(
-                "Replication group {} has no available replica to fail over to.",
-                g.id
-            )));
-        }
-        let day_ago = t - ChronoDuration::hours(24);
-        let recent = st.store.test_failovers_since(day_ago)?;
-        if recent.len() >= TEST_FAILOVERS_PER_DAY {
-            let next = recent[recent.len() - TEST_FAILOVERS_PER_DAY] + ChronoDuration::hours(24);
-            return Err(ControlError::ApiCallRateForCustomerExceeded(format!(
-                "TestFailover may be called at most {TEST_FAILOVERS_PER_DAY} times in any rolling 24 hours; the next call is allowed after {}.",
-                next.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            )));
-        }
-        if let Some(s) = g.shard_mut(&shard.id) {
-            s.failover = Some(Failover::Requested);
-        }
-        st.store.put_test_failover(
-            &g,
-            t,
-            day_ago,
-            &[NewEvent::group(
-                &g.id,
-                format!("Test Failover API called for node group {}", shard.id),
-            )],
-        )?;
-        st.groups.insert(g.id.clone(), g.clone());
-        st.poke(&g.id);
-        Ok(g)
+            let mut g = st
+                .replication_group(&input.replication_group_id)
+                .cloned()
+                .ok_or_else(|| {
+                    ControlError::ReplicationGroupNotFound(rules::shown(&input.replication_group_id))
+                })?;
+            let Some(shard) = g.shard(&input.node_group_id).cloned() else {
+                return Err(node_group_not_found(&input.node_group_id, &g));
+            };
+            if g.status != GroupStatus::Available {
+                return Err(ControlError::InvalidReplicationGroupState {
+                    id: g.id.clone(),
+                    status: g.status.as_str().into(),
+                });
+            }
+            // AWS documents no single error for this case; the group's state is what is wrong, so we answer
+            // InvalidReplicationGroupState, saying what to do.
+            if !g.automatic_failover {
+                return Err(ControlError::GroupStateMessage(format!(
+                    "Automatic failover is disabled for replication group {}: TestFailover needs it. Enable it with \
+                     ModifyReplicationGroup --automatic-failover-enabled (with at least one replica), then call TestFailover again.",
+                    g.id
+                )));
+            }
+            // With several node groups, AWS lets a failover finish (its old primary replaced) before the next call.
+            if let Some(busy) = g
+                .shards
+                .iter()
+                .find(|s| s.failover.is_some() && s.id != shard.id)
+            {
+                return Err(ControlError::TestFailoverNotAvailable(format!(
+                    "A failover of node group {} of replication group {} is still in progress: the first node replacement must complete before another TestFailover.",
+                    busy.id, g.id
+                )));
+            }
+            if shard.failover.is_some() {
+                return Err(ControlError::TestFailoverNotAvailable(format!(
+                    "A failover of node group {} of replication group {} is still in progress: wait until its old primary has rejoined as a replica.",
+                    shard.id, g.id
+                )));
+            }
+            if let Some(m) = shard.members.iter().find(|m| m.rebooting) {
+                return Err(ControlError::InvalidCacheClusterState(format!(
+                    "Cache cluster {} is rebooting; try again when it is available.",
+                    m.cluster_id
+                )));
+            }
+            let ready = shard
+                .replicas()
+                .filter(|m| self.inner.monitor.health(&m.cluster_id).is_up())
+                .count();
+            if ready == 0 {
+                return Err(ControlError::TestFailoverNotAvailable(format!(
+                    "Replication group {} has no available replica to fail over to.",
+                    g.id
+                )));
+            }
+            let day_ago = t - ChronoDuration::hours(24);
+            let recent = st.store.test_failovers_since(day_ago)?;
+            if recent.len() >= TEST_FAILOVERS_PER_DAY {
+                let next = recent[recent.len() - TEST_FAILOVERS_PER_DAY] + ChronoDuration::hours(24);
+                return Err(ControlError::ApiCallRateForCustomerExceeded(format!(
+                    "TestFailover may be called at most {TEST_FAILOVERS_PER_DAY} times in any rolling 24 hours; the next call is allowed after {}.",
+                    next.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )));
+            }
+            if let Some(s) = g.shard_mut(&shard.id) {
+                s.failover = Some(Failover::Requested);
+            }
+            st.store.put_test_failover(
+                &g,
+                t,
+                day_ago,
+                &[NewEvent::group(
+                    &g.id,
+                    format!("Test Failover API called for node group {}", shard.id),
+                )],
+            )?;
+            st.groups.insert(g.id.clone(), g.clone());
+            st.poke(&g.id);
+            Ok(g)
         })?;
         Ok(self.view_group(&g))
     }
@@ -218,30 +218,30 @@ impl Control {
         check_apply_immediately(input.apply_immediately, "IncreaseReplicaCount")?;
         let t = now();
         let g = self.commit(|st| {
-        let mut g = group_for_change(st, &input.replication_group_id)?.clone();
-        let targets = shard_targets(
-            &g,
-            input.new_replica_count,
-            input.replica_configuration.as_deref(),
-        )?;
-        if targets.is_empty() {
-            return Err(invalid(
-                "Give NewReplicaCount (or ReplicaConfiguration) with the number of replicas wanted.",
-            ));
-        }
-        let s = &self.inner.settings;
-        // New replicas go into the zones of the group's cache subnet group.
-        let allowed = st.subnet_group_zones(s, &g.cache_subnet_group)?;
-        let plan = plan_increase(&g, &targets, &allowed)?;
-        // Each new replica receives its primary's data: what the primary's node holds now.
-        let adding: usize = plan.iter().map(|p| (p.count - p.current) as usize).sum();
-        self.check_capacity(adding, self.largest_primary(&g, &plan))?;
-        check_node_quota(st, adding)?;
-        let events = add_replicas(st, &mut g, plan, &allowed, t)?;
-        g.status = GroupStatus::Modifying;
-        st.save_group(&g, t, &events)?;
-        st.wake();
-        Ok(g)
+            let mut g = group_for_change(st, &input.replication_group_id)?.clone();
+            let targets = shard_targets(
+                &g,
+                input.new_replica_count,
+                input.replica_configuration.as_deref(),
+            )?;
+            if targets.is_empty() {
+                return Err(invalid(
+                    "Give NewReplicaCount (or ReplicaConfiguration) with the number of replicas wanted.",
+                ));
+            }
+            let s = &self.inner.settings;
+            // New replicas go into the zones of the group's cache subnet group.
+            let allowed = st.subnet_group_zones(s, &g.cache_subnet_group)?;
+            let plan = plan_increase(&g, &targets, &allowed)?;
+            // Each new replica receives its primary's data: what the primary's node holds now.
+            let adding: usize = plan.iter().map(|p| (p.count - p.current) as usize).sum();
+            self.check_capacity(adding, self.largest_primary(&g, &plan))?;
+            check_node_quota(st, adding)?;
+            let events = add_replicas(st, &mut g, plan, &allowed, t)?;
+            g.status = GroupStatus::Modifying;
+            st.save_group(&g, t, &events)?;
+            st.wake();
+            Ok(g)
         })?;
         Ok(self.view_group(&g))
     }

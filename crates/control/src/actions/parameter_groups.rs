@@ -255,26 +255,26 @@ impl Control {
         }
         let tags = tag_pairs(input.tags.as_deref().unwrap_or_default())?;
         self.commit(|st| {
-        let mut all = self.parameter_groups();
-        if all.contains_key(&name) {
-            return Err(ControlError::CacheParameterGroupAlreadyExists(name));
-        }
-        if all.len() >= MAX_PARAMETER_GROUPS {
-            return Err(ControlError::CacheParameterGroupQuotaExceeded(format!(
-                "This deployment has {MAX_PARAMETER_GROUPS} cache parameter groups, the most it holds."
-            )));
-        }
-        let pg = ParameterGroup {
-            name: name.clone(),
-            family,
-            description: input.description,
-            values: BTreeMap::new(),
-        };
-        let arn = self.inner.settings.arn("parametergroup", &name);
-        st.store
-            .put_parameter_group(&pg, &arn, &tags, &[], now(), &[])?;
-        all.insert(name, pg.clone());
-        Ok(pg.view(&self.inner.settings))
+            let mut all = self.parameter_groups();
+            if all.contains_key(&name) {
+                return Err(ControlError::CacheParameterGroupAlreadyExists(name));
+            }
+            if all.len() >= MAX_PARAMETER_GROUPS {
+                return Err(ControlError::CacheParameterGroupQuotaExceeded(format!(
+                    "This deployment has {MAX_PARAMETER_GROUPS} cache parameter groups, the most it holds."
+                )));
+            }
+            let pg = ParameterGroup {
+                name: name.clone(),
+                family,
+                description: input.description,
+                values: BTreeMap::new(),
+            };
+            let arn = self.inner.settings.arn("parametergroup", &name);
+            st.store
+                .put_parameter_group(&pg, &arn, &tags, &[], now(), &[])?;
+            all.insert(name, pg.clone());
+            Ok(pg.view(&self.inner.settings))
         })
     }
 
@@ -344,49 +344,49 @@ impl Control {
     /// Stores a changed parameter group and sends its new values to the nodes of every group using it.
     fn save_parameter_group(&self, pg: ParameterGroup, what: &str) -> Result<()> {
         self.commit(|st| {
-        let users: Vec<crate::model::ReplicationGroup> = st
-            .groups
-            .values()
-            .filter(|g| g.cache_parameter_group == pg.name)
-            .cloned()
-            .collect();
-        let pg_name = pg.name.as_str();
-        let events: Vec<NewEvent> = users
-            .iter()
-            .flat_map(|g| {
-                g.members().map(move |m| {
-                    NewEvent::cluster(
-                        &m.cluster_id,
-                        format!(
-                            "Cache parameter group {} {what}: one or more parameters of cache cluster {} have been changed",
-                            pg_name, m.cluster_id
-                        ),
-                    )
-                })
-            })
-            .chain(
-                st.memcached
-                    .values()
-                    .filter(|c| c.cache_parameter_group == pg_name)
-                    .map(|c| {
+            let users: Vec<crate::model::ReplicationGroup> = st
+                .groups
+                .values()
+                .filter(|g| g.cache_parameter_group == pg.name)
+                .cloned()
+                .collect();
+            let pg_name = pg.name.as_str();
+            let events: Vec<NewEvent> = users
+                .iter()
+                .flat_map(|g| {
+                    g.members().map(move |m| {
                         NewEvent::cluster(
-                            &c.id,
+                            &m.cluster_id,
                             format!(
-                                "Cache parameter group {pg_name} {what}: one or more parameters of cache cluster {} have been changed",
-                                c.id
+                                "Cache parameter group {} {what}: one or more parameters of cache cluster {} have been changed",
+                                pg_name, m.cluster_id
                             ),
                         )
-                    }),
-            )
-            .collect();
-        st.store
-            .put_parameter_group(&pg, "", &[], &[], now(), &events)?;
-        self.parameter_groups().insert(pg.name.clone(), pg);
-        st.wake();
-        for g in &users {
-            st.refresh(&g.id);
-        }
-        Ok(())
+                    })
+                })
+                .chain(
+                    st.memcached
+                        .values()
+                        .filter(|c| c.cache_parameter_group == pg_name)
+                        .map(|c| {
+                            NewEvent::cluster(
+                                &c.id,
+                                format!(
+                                    "Cache parameter group {pg_name} {what}: one or more parameters of cache cluster {} have been changed",
+                                    c.id
+                                ),
+                            )
+                        }),
+                )
+                .collect();
+            st.store
+                .put_parameter_group(&pg, "", &[], &[], now(), &events)?;
+            self.parameter_groups().insert(pg.name.clone(), pg);
+            st.wake();
+            for g in &users {
+                st.refresh(&g.id);
+            }
+            Ok(())
         })
     }
 
@@ -503,23 +503,23 @@ impl Control {
     pub fn delete_cache_parameter_group(&self, name: &str) -> Result<()> {
         let name = name.to_ascii_lowercase();
         self.commit(|st| {
-        let pg = self
-            .parameter_group(&name)
-            .ok_or_else(|| not_found(&name))?;
-        if pg.is_default() {
-            return Err(ControlError::InvalidCacheParameterGroupState(format!(
-                "Default CacheParameterGroup cannot be deleted: {name}."
-            )));
-        }
-        if let Some(user) = self.users_of_parameter_group(st, &name).first() {
-            return Err(ControlError::InvalidCacheParameterGroupState(format!(
-                "Cache parameter group {name} is in use by {user}; move it to another parameter group (or delete it) first."
-            )));
-        }
-        let arn = self.inner.settings.arn("parametergroup", &name);
-        st.store.delete_parameter_group(&name, &arn)?;
-        self.parameter_groups().remove(&name);
-        Ok(())
+            let pg = self
+                .parameter_group(&name)
+                .ok_or_else(|| not_found(&name))?;
+            if pg.is_default() {
+                return Err(ControlError::InvalidCacheParameterGroupState(format!(
+                    "Default CacheParameterGroup cannot be deleted: {name}."
+                )));
+            }
+            if let Some(user) = self.users_of_parameter_group(st, &name).first() {
+                return Err(ControlError::InvalidCacheParameterGroupState(format!(
+                    "Cache parameter group {name} is in use by {user}; move it to another parameter group (or delete it) first."
+                )));
+            }
+            let arn = self.inner.settings.arn("parametergroup", &name);
+            st.store.delete_parameter_group(&name, &arn)?;
+            self.parameter_groups().remove(&name);
+            Ok(())
         })
     }
 

@@ -564,19 +564,19 @@ impl Control {
     ) -> Result<ReplicationGroup> {
         let t = now();
         self.commit(|st| {
-        check_name_free(st, &plan, vessel)?;
-        self.check_user_groups_for(
-            st,
-            &plan.user_group_ids,
-            plan.transit,
-            &plan.engine_version,
-        )?;
-        let acl = st.acl_of(&plan.user_group_ids);
-        let member_ids = member_ids(&plan, vessel);
-        if let Some(clash) = member_ids.iter().flatten().find(|m| {
-            st.standalone.contains_key(*m)
-                || st.groups.values().any(|g| g.member(m).is_some())
-                || (!vessel && st.groups.contains_key(*m))
+            check_name_free(st, &plan, vessel)?;
+            self.check_user_groups_for(
+                st,
+                &plan.user_group_ids,
+                plan.transit,
+                &plan.engine_version,
+            )?;
+            let acl = st.acl_of(&plan.user_group_ids);
+            let member_ids = member_ids(&plan, vessel);
+            if let Some(clash) = member_ids.iter().flatten().find(|m| {
+                st.standalone.contains_key(*m)
+                    || st.groups.values().any(|g| g.member(m).is_some())
+                    || (!vessel && st.groups.contains_key(*m))
         }) {
             return Err(combination(format!("A cache cluster named {clash} already exists; choose another replication group id.")));
         }
@@ -663,51 +663,51 @@ impl Control {
         let key = input.replication_group_id.to_ascii_lowercase();
         let t = now();
         let g = self.commit(|st| {
-        if let Some(n) = &final_snapshot {
-            if st.snapshots.contains_key(n) {
-                return Err(ControlError::SnapshotAlreadyExists(format!(
-                    "Snapshot {n} already exists."
-                )));
+            if let Some(n) = &final_snapshot {
+                if st.snapshots.contains_key(n) {
+                    return Err(ControlError::SnapshotAlreadyExists(format!(
+                        "Snapshot {n} already exists."
+                    )));
+                }
             }
-        }
-        let mut g = st.group_of_kind(&input.replication_group_id, vessel)?;
-        if !matches!(g.status, GroupStatus::Available | GroupStatus::CreateFailed) {
-            return Err(ControlError::InvalidReplicationGroupState {
-                id: g.id.clone(),
-                status: g.status.as_str().into(),
-            });
-        }
-        if g.cluster_mode == ClusterMode::Enabled && input.retain_primary_cluster == Some(true) {
-            return Err(combination(
-                "RetainPrimaryCluster is not supported for a replication group with cluster mode enabled.",
-            ));
-        }
-        if input.retain_primary_cluster == Some(true) {
-            if g.status != GroupStatus::Available {
+            let mut g = st.group_of_kind(&input.replication_group_id, vessel)?;
+            if !matches!(g.status, GroupStatus::Available | GroupStatus::CreateFailed) {
+                return Err(ControlError::InvalidReplicationGroupState {
+                    id: g.id.clone(),
+                    status: g.status.as_str().into(),
+                });
+            }
+            if g.cluster_mode == ClusterMode::Enabled && input.retain_primary_cluster == Some(true) {
                 return Err(combination(
-                    "RetainPrimaryCluster needs a group that is available.",
+                    "RetainPrimaryCluster is not supported for a replication group with cluster mode enabled.",
                 ));
             }
-            g.retain_cluster_id = Some(g.first_shard().primary_cluster_id.clone());
-        }
-        if final_snapshot.is_some() && g.status != GroupStatus::Available {
-            return Err(combination(
-                "FinalSnapshotIdentifier needs a group that is available (its nodes hold the data to keep).",
-            ));
-        }
-        g.final_snapshot = final_snapshot;
-        g.status = GroupStatus::Deleting;
-        st.store.put_group(
-            &g,
-            t,
-            &[NewEvent::group(
-                &g.id,
-                format!("Deleting replication group {}", g.id),
-            )],
-        )?;
-        st.groups.insert(key, g.clone());
-        st.wake();
-        Ok(g)
+            if input.retain_primary_cluster == Some(true) {
+                if g.status != GroupStatus::Available {
+                    return Err(combination(
+                        "RetainPrimaryCluster needs a group that is available.",
+                    ));
+                }
+                g.retain_cluster_id = Some(g.first_shard().primary_cluster_id.clone());
+            }
+            if final_snapshot.is_some() && g.status != GroupStatus::Available {
+                return Err(combination(
+                    "FinalSnapshotIdentifier needs a group that is available (its nodes hold the data to keep).",
+                ));
+            }
+            g.final_snapshot = final_snapshot;
+            g.status = GroupStatus::Deleting;
+            st.store.put_group(
+                &g,
+                t,
+                &[NewEvent::group(
+                    &g.id,
+                    format!("Deleting replication group {}", g.id),
+                )],
+            )?;
+            st.groups.insert(key, g.clone());
+            st.wake();
+            Ok(g)
         })?;
         Ok(self.view_group(&g))
     }

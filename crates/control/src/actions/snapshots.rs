@@ -124,85 +124,85 @@ impl Control {
         }
         let tags = tag_pairs(input.tags.as_deref().unwrap_or_default())?;
         let snap = self.commit(|st| {
-        self.check_quota(st)?;
-        let (mut g, from) = match (&input.replication_group_id, &input.cache_cluster_id) {
-            (None, None) => {
-                return Err(combination(
-                    "CreateSnapshot needs ReplicationGroupId or CacheClusterId.",
-                ))
-            }
-            (rg, Some(cc)) => {
-                let cc = cc.to_ascii_lowercase();
-                if st.memcached.contains_key(&cc) {
-                    return Err(ControlError::SnapshotFeatureNotSupported(format!(
-                        "Cache cluster {cc} runs memcached: snapshots are only for the redis and valkey engines."
-                    )));
+            self.check_quota(st)?;
+            let (mut g, from) = match (&input.replication_group_id, &input.cache_cluster_id) {
+                (None, None) => {
+                    return Err(combination(
+                        "CreateSnapshot needs ReplicationGroupId or CacheClusterId.",
+                    ))
                 }
-                let g = st
-                    .groups
-                    .values()
-                    .find(|g| g.member(&cc).is_some())
-                    .cloned()
-                    .ok_or_else(|| ControlError::CacheClusterNotFound(cc.clone()))?;
-                if rg.as_ref().is_some_and(|r| !r.eq_ignore_ascii_case(&g.id)) {
-                    return Err(combination(format!(
-                        "Cache cluster {cc} is a member of {}, not of the replication group given.",
-                        g.id
-                    )));
+                (rg, Some(cc)) => {
+                    let cc = cc.to_ascii_lowercase();
+                    if st.memcached.contains_key(&cc) {
+                        return Err(ControlError::SnapshotFeatureNotSupported(format!(
+                            "Cache cluster {cc} runs memcached: snapshots are only for the redis and valkey engines."
+                        )));
+                    }
+                    let g = st
+                        .groups
+                        .values()
+                        .find(|g| g.member(&cc).is_some())
+                        .cloned()
+                        .ok_or_else(|| ControlError::CacheClusterNotFound(cc.clone()))?;
+                    if rg.as_ref().is_some_and(|r| !r.eq_ignore_ascii_case(&g.id)) {
+                        return Err(combination(format!(
+                            "Cache cluster {cc} is a member of {}, not of the replication group given.",
+                            g.id
+                        )));
+                    }
+                    (g, cc)
                 }
-                (g, cc)
-            }
-            (Some(rg), None) => {
-                let g = st
-                    .replication_group(rg)
-                    .cloned()
-                    .ok_or_else(|| ControlError::ReplicationGroupNotFound(rules::shown(rg)))?;
-                let from = crate::rules::snapshots::snapshot_source(&g);
-                (g, from)
-            }
-        };
-        if g.cluster_mode == ClusterMode::Enabled && input.cache_cluster_id.is_some() {
-            return Err(combination(format!(
-                "A snapshot of cluster mode enabled replication group {} holds every node group: give its \
-                 ReplicationGroupId, not CacheClusterId.",
-                g.id
-            )));
-        }
-        if st.snapshots.contains_key(&name) {
-            return Err(ControlError::SnapshotAlreadyExists(format!(
-                "Snapshot {name} already exists."
-            )));
-        }
-        if g.status != GroupStatus::Available {
-            return Err(ControlError::InvalidReplicationGroupState {
-                id: g.id.clone(),
-                status: g.status.as_str().into(),
-            });
-        }
-        let snap = crate::rules::snapshots::new_snapshot(&g, &name, MANUAL, &from);
-        g.status = GroupStatus::Snapshotting;
-        g.snapshotting = Some(name.clone());
-        st.store.put_snapshots(
-            &[&snap],
-            &[],
-            Some(&g),
-            now(),
-            &[NewEvent::group(
-                &g.id,
-                format!(
-                    "Snapshot {name} of replication group {} started from {from}",
+                (Some(rg), None) => {
+                    let g = st
+                        .replication_group(rg)
+                        .cloned()
+                        .ok_or_else(|| ControlError::ReplicationGroupNotFound(rules::shown(rg)))?;
+                    let from = crate::rules::snapshots::snapshot_source(&g);
+                    (g, from)
+                }
+            };
+            if g.cluster_mode == ClusterMode::Enabled && input.cache_cluster_id.is_some() {
+                return Err(combination(format!(
+                    "A snapshot of cluster mode enabled replication group {} holds every node group: give its \
+                     ReplicationGroupId, not CacheClusterId.",
                     g.id
-                ),
-            )],
-        )?;
-        if !tags.is_empty() {
-            st.store
-                .put_tags(&self.inner.settings.arn("snapshot", &name), &tags)?;
-        }
-        st.snapshots.insert(name.clone(), snap.clone());
-        st.groups.insert(g.id.clone(), g.clone());
-        st.poke(&g.id);
-        Ok(snap)
+                )));
+            }
+            if st.snapshots.contains_key(&name) {
+                return Err(ControlError::SnapshotAlreadyExists(format!(
+                    "Snapshot {name} already exists."
+                )));
+            }
+            if g.status != GroupStatus::Available {
+                return Err(ControlError::InvalidReplicationGroupState {
+                    id: g.id.clone(),
+                    status: g.status.as_str().into(),
+                });
+            }
+            let snap = crate::rules::snapshots::new_snapshot(&g, &name, MANUAL, &from);
+            g.status = GroupStatus::Snapshotting;
+            g.snapshotting = Some(name.clone());
+            st.store.put_snapshots(
+                &[&snap],
+                &[],
+                Some(&g),
+                now(),
+                &[NewEvent::group(
+                    &g.id,
+                    format!(
+                        "Snapshot {name} of replication group {} started from {from}",
+                        g.id
+                    ),
+                )],
+            )?;
+            if !tags.is_empty() {
+                st.store
+                    .put_tags(&self.inner.settings.arn("snapshot", &name), &tags)?;
+            }
+            st.snapshots.insert(name.clone(), snap.clone());
+            st.groups.insert(g.id.clone(), g.clone());
+            st.poke(&g.id);
+            Ok(snap)
         })?;
         Ok(self.view_snapshot(&snap, false))
     }

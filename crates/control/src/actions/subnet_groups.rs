@@ -250,38 +250,38 @@ impl Control {
         let name = input.cache_subnet_group_name.to_ascii_lowercase();
         let subnets = input.subnet_ids.as_deref().map(check_subnets).transpose()?;
         self.commit(|st| {
-        if name == DEFAULT {
-            return Err(combination(
-                "The default cache subnet group cannot be modified.",
-            ));
-        }
-        let Some(mut g) = st.subnet_groups.get(&name).cloned() else {
-            return Err(not_found(&name));
-        };
-        if let Some(d) = input.cache_subnet_group_description {
-            g.description = d;
-        }
-        if let Some(subnets) = subnets {
-            let s = &self.inner.settings;
-            let zones: Vec<String> = subnets.iter().map(|id| s.subnet_zone(id)).collect();
-            for (user, used) in st.users_of_subnet_group(&name) {
-                if let Some(z) = used.iter().find(|z| !zones.contains(z)) {
-                    let taken: Vec<&String> = g
-                        .subnets
-                        .iter()
-                        .filter(|id| s.subnet_zone(id) == *z)
-                        .collect();
-                    return Err(ControlError::SubnetInUse(format!(
-                        "Subnet {} is in use: {user} has a node in its zone {z}, and no other subnet of the new list is in {z}.",
-                        taken.first().map_or("?", |t| t.as_str())
-                    )));
-                }
+            if name == DEFAULT {
+                return Err(combination(
+                    "The default cache subnet group cannot be modified.",
+                ));
             }
-            g.subnets = subnets;
-        }
-        st.store.put_subnet_group(&g, "", &[])?;
-        st.subnet_groups.insert(name, g.clone());
-        Ok(self.view_subnet_group(&g.name, &g.description, &g.subnets))
+            let Some(mut g) = st.subnet_groups.get(&name).cloned() else {
+                return Err(not_found(&name));
+            };
+            if let Some(d) = input.cache_subnet_group_description {
+                g.description = d;
+            }
+            if let Some(subnets) = subnets {
+                let s = &self.inner.settings;
+                let zones: Vec<String> = subnets.iter().map(|id| s.subnet_zone(id)).collect();
+                for (user, used) in st.users_of_subnet_group(&name) {
+                    if let Some(z) = used.iter().find(|z| !zones.contains(z)) {
+                        let taken: Vec<&String> = g
+                            .subnets
+                            .iter()
+                            .filter(|id| s.subnet_zone(id) == *z)
+                            .collect();
+                        return Err(ControlError::SubnetInUse(format!(
+                            "Subnet {} is in use: {user} has a node in its zone {z}, and no other subnet of the new list is in {z}.",
+                            taken.first().map_or("?", |t| t.as_str())
+                        )));
+                    }
+                }
+                g.subnets = subnets;
+            }
+            st.store.put_subnet_group(&g, "", &[])?;
+            st.subnet_groups.insert(name, g.clone());
+            Ok(self.view_subnet_group(&g.name, &g.description, &g.subnets))
         })
     }
 
@@ -289,23 +289,23 @@ impl Control {
     pub fn delete_cache_subnet_group(&self, name: &str) -> Result<()> {
         let name = name.to_ascii_lowercase();
         self.commit(|st| {
-        if name == DEFAULT {
-            return Err(ControlError::CacheSubnetGroupInUse(
-                "The default cache subnet group cannot be deleted.".into(),
-            ));
-        }
-        if !st.subnet_groups.contains_key(&name) {
-            return Err(not_found(&name));
-        }
-        if let Some((user, _)) = st.users_of_subnet_group(&name).first() {
-            return Err(ControlError::CacheSubnetGroupInUse(format!(
-                "Cache subnet group {name} is in use by {user}; delete it (or move it to another subnet group) first."
-            )));
-        }
-        let arn = self.inner.settings.arn("subnetgroup", &name);
-        st.store.delete_subnet_group(&name, &arn)?;
-        st.subnet_groups.remove(&name);
-        Ok(())
+            if name == DEFAULT {
+                return Err(ControlError::CacheSubnetGroupInUse(
+                    "The default cache subnet group cannot be deleted.".into(),
+                ));
+            }
+            if !st.subnet_groups.contains_key(&name) {
+                return Err(not_found(&name));
+            }
+            if let Some((user, _)) = st.users_of_subnet_group(&name).first() {
+                return Err(ControlError::CacheSubnetGroupInUse(format!(
+                    "Cache subnet group {name} is in use by {user}; delete it (or move it to another subnet group) first."
+                )));
+            }
+            let arn = self.inner.settings.arn("subnetgroup", &name);
+            st.store.delete_subnet_group(&name, &arn)?;
+            st.subnet_groups.remove(&name);
+            Ok(())
         })
     }
 

@@ -458,177 +458,177 @@ impl Control {
             input.no_password_required,
         )?;
         self.commit(|st| {
-        if input.user_id == DEFAULT_USER_ID && !st.users.contains_key(DEFAULT_USER_ID) {
-            return Err(ControlError::InvalidParameterValue(
-                "The built-in user default cannot be modified; create a user of your own named default and put it in your user groups instead.".into(),
-            ));
-        }
-        let Some(mut u) = st.users.get(&input.user_id).cloned() else {
-            return Err(ControlError::UserNotFound(format!(
-                "User {} not found.",
-                rules::shown(&input.user_id)
-            )));
-        };
-        if u.status != "active" {
-            return Err(ControlError::InvalidUserState(format!(
-                "User {} is {}; it can be modified when it is active.",
-                u.id, u.status
-            )));
-        }
-        let before = u.clone();
-        if let Some(a) = input.access_string {
-            u.access_string = a;
-        }
-        if let Some(e) = engine {
-            u.engine = e;
-        }
-        if let Some(a) = input.append_access_string {
-            u.access_string = format!("{} {a}", u.access_string);
-        }
-        if let Some((hashes, none)) = passwords {
-            u.password_hashes = hashes;
-            u.no_password = none;
-        }
-        if u == before {
-            return Ok(self.view_user(st, &u));
-        }
-        let groups = st.groups_of_user(&u.id);
-        let reached = {
-            // Resolve with the new user in place.
-            let old = st.users.insert(u.id.clone(), u.clone());
-            let r = st.reach(&groups);
-            match old {
-                Some(o) => st.users.insert(o.id.clone(), o),
-                None => st.users.remove(&u.id),
+            if input.user_id == DEFAULT_USER_ID && !st.users.contains_key(DEFAULT_USER_ID) {
+                return Err(ControlError::InvalidParameterValue(
+                    "The built-in user default cannot be modified; create a user of your own named default and put it in your user groups instead.".into(),
+                ));
+            }
+            let Some(mut u) = st.users.get(&input.user_id).cloned() else {
+                return Err(ControlError::UserNotFound(format!(
+                    "User {} not found.",
+                    rules::shown(&input.user_id)
+                )));
             };
-            r
-        };
-        if !reached.is_empty() {
-            u.status = "modifying".into();
-        }
-        let t = now();
-        let events = vec![NewEvent {
-            source_type: "user",
-            source_id: u.id.clone(),
-            message: format!("User {} modified", u.id),
-        }];
-        st.store.put_access(
-            &AccessChange {
-                users: vec![&u],
-                replication_groups: reached.iter().collect(),
-                ..Default::default()
-            },
-            t,
-            &events,
-        )?;
-        st.users.insert(u.id.clone(), u.clone());
-        let ids: Vec<String> = reached.iter().map(|g| g.id.clone()).collect();
-        for g in reached {
-            st.groups.insert(g.id.clone(), g);
-        }
-        let view = self.view_user(st, &u);
-        for id in ids {
-            st.refresh(&id);
-        }
-        Ok(view)
+            if u.status != "active" {
+                return Err(ControlError::InvalidUserState(format!(
+                    "User {} is {}; it can be modified when it is active.",
+                    u.id, u.status
+                )));
+            }
+            let before = u.clone();
+            if let Some(a) = input.access_string {
+                u.access_string = a;
+            }
+            if let Some(e) = engine {
+                u.engine = e;
+            }
+            if let Some(a) = input.append_access_string {
+                u.access_string = format!("{} {a}", u.access_string);
+            }
+            if let Some((hashes, none)) = passwords {
+                u.password_hashes = hashes;
+                u.no_password = none;
+            }
+            if u == before {
+                return Ok(self.view_user(st, &u));
+            }
+            let groups = st.groups_of_user(&u.id);
+            let reached = {
+                // Resolve with the new user in place.
+                let old = st.users.insert(u.id.clone(), u.clone());
+                let r = st.reach(&groups);
+                match old {
+                    Some(o) => st.users.insert(o.id.clone(), o),
+                    None => st.users.remove(&u.id),
+                };
+                r
+            };
+            if !reached.is_empty() {
+                u.status = "modifying".into();
+            }
+            let t = now();
+            let events = vec![NewEvent {
+                source_type: "user",
+                source_id: u.id.clone(),
+                message: format!("User {} modified", u.id),
+            }];
+            st.store.put_access(
+                &AccessChange {
+                    users: vec![&u],
+                    replication_groups: reached.iter().collect(),
+                    ..Default::default()
+                },
+                t,
+                &events,
+            )?;
+            st.users.insert(u.id.clone(), u.clone());
+            let ids: Vec<String> = reached.iter().map(|g| g.id.clone()).collect();
+            for g in reached {
+                st.groups.insert(g.id.clone(), g);
+            }
+            let view = self.view_user(st, &u);
+            for id in ids {
+                st.refresh(&id);
+            }
+            Ok(view)
         })
     }
 
     /// `DeleteUser`: only a user that no user group holds (so no replication group loses a user unseen).
     pub fn delete_user(&self, id: &str) -> Result<output::User> {
         self.commit(|st| {
-        if id == DEFAULT_USER_ID && !st.users.contains_key(DEFAULT_USER_ID) {
-            return Err(ControlError::DefaultUserAssociatedToUserGroup(
-                "The built-in user default cannot be deleted.".into(),
-            ));
-        }
-        let Some(mut u) = st.users.get(id).cloned() else {
-            return Err(ControlError::UserNotFound(format!(
-                "User {} not found.",
-                rules::shown(id)
-            )));
-        };
-        if u.status == "deleting" {
-            return Err(ControlError::InvalidUserState(format!(
-                "User {id} is already being deleted."
-            )));
-        }
-        let groups = st.groups_of_user(id);
-        // A user group must keep a user named default: that one cannot leave its groups this way.
-        if !groups.is_empty() && u.name == DEFAULT_USER_NAME {
-            return Err(ControlError::DefaultUserAssociatedToUserGroup(format!(
-                "User {id} is the user named default of user group(s) {}: a user group needs one; put another user named default in them first.",
-                groups.join(", ")
-            )));
-        }
-        // AWS: the user is removed from all its user groups, and so from every replication group they are attached
-        // to; it is listed as `deleting` until its ACL user is gone from every node (the reconciler's
-        // `settle_access` then forgets it).
-        let changed: Vec<UserGroup> = groups
-            .iter()
-            .filter_map(|g| st.user_groups.get(g))
-            .map(|g| {
-                let mut g = g.clone();
-                g.user_ids.retain(|x| x != id);
-                g
-            })
-            .collect();
-        u.status = "deleting".into();
-        u.leaving = groups.clone();
-        u.deleting_since = Some(now());
-        let reached = {
-            let old_user = st.users.insert(u.id.clone(), u.clone());
-            let mut old_groups = Vec::new();
-            for g in &changed {
-                old_groups.extend(st.user_groups.insert(g.id.clone(), g.clone()));
+            if id == DEFAULT_USER_ID && !st.users.contains_key(DEFAULT_USER_ID) {
+                return Err(ControlError::DefaultUserAssociatedToUserGroup(
+                    "The built-in user default cannot be deleted.".into(),
+                ));
             }
-            // The deleting user is in no user group any more: resolving the ACL leaves it out.
-            let r = st.reach(&groups);
-            for o in old_groups {
-                st.user_groups.insert(o.id.clone(), o);
+            let Some(mut u) = st.users.get(id).cloned() else {
+                return Err(ControlError::UserNotFound(format!(
+                    "User {} not found.",
+                    rules::shown(id)
+                )));
+            };
+            if u.status == "deleting" {
+                return Err(ControlError::InvalidUserState(format!(
+                    "User {id} is already being deleted."
+                )));
             }
-            if let Some(o) = old_user {
-                st.users.insert(o.id.clone(), o);
+            let groups = st.groups_of_user(id);
+            // A user group must keep a user named default: that one cannot leave its groups this way.
+            if !groups.is_empty() && u.name == DEFAULT_USER_NAME {
+                return Err(ControlError::DefaultUserAssociatedToUserGroup(format!(
+                    "User {id} is the user named default of user group(s) {}: a user group needs one; put another user named default in them first.",
+                    groups.join(", ")
+                )));
             }
-            r
-        };
-        let changed: Vec<UserGroup> = changed
-            .into_iter()
-            .map(|mut g| {
-                if st
-                    .replication_groups_of(&g.id)
-                    .iter()
-                    .any(|r| reached.iter().any(|x| x.id == *r))
-                {
-                    g.status = "modifying".into();
+            // AWS: the user is removed from all its user groups, and so from every replication group they are attached
+            // to; it is listed as `deleting` until its ACL user is gone from every node (the reconciler's
+            // `settle_access` then forgets it).
+            let changed: Vec<UserGroup> = groups
+                .iter()
+                .filter_map(|g| st.user_groups.get(g))
+                .map(|g| {
+                    let mut g = g.clone();
+                    g.user_ids.retain(|x| x != id);
+                    g
+                })
+                .collect();
+            u.status = "deleting".into();
+            u.leaving = groups.clone();
+            u.deleting_since = Some(now());
+            let reached = {
+                let old_user = st.users.insert(u.id.clone(), u.clone());
+                let mut old_groups = Vec::new();
+                for g in &changed {
+                    old_groups.extend(st.user_groups.insert(g.id.clone(), g.clone()));
                 }
-                g
-            })
-            .collect();
-        st.store.put_access(
-            &AccessChange {
-                users: vec![&u],
-                user_groups: changed.iter().collect(),
-                replication_groups: reached.iter().collect(),
-                ..Default::default()
-            },
-            now(),
-            &[],
-        )?;
-        st.users.insert(u.id.clone(), u.clone());
-        for g in changed {
-            st.user_groups.insert(g.id.clone(), g);
-        }
-        let ids: Vec<String> = reached.iter().map(|g| g.id.clone()).collect();
-        for g in reached {
-            st.groups.insert(g.id.clone(), g);
-        }
-        let view = self.view_user(st, &u);
-        for id in ids {
-            st.poke(&id);
-        }
-        st.wake();
-        Ok(view)
+                // The deleting user is in no user group any more: resolving the ACL leaves it out.
+                let r = st.reach(&groups);
+                for o in old_groups {
+                    st.user_groups.insert(o.id.clone(), o);
+                }
+                if let Some(o) = old_user {
+                    st.users.insert(o.id.clone(), o);
+                }
+                r
+            };
+            let changed: Vec<UserGroup> = changed
+                .into_iter()
+                .map(|mut g| {
+                    if st
+                        .replication_groups_of(&g.id)
+                        .iter()
+                        .any(|r| reached.iter().any(|x| x.id == *r))
+                    {
+                        g.status = "modifying".into();
+                    }
+                    g
+                })
+                .collect();
+            st.store.put_access(
+                &AccessChange {
+                    users: vec![&u],
+                    user_groups: changed.iter().collect(),
+                    replication_groups: reached.iter().collect(),
+                    ..Default::default()
+                },
+                now(),
+                &[],
+            )?;
+            st.users.insert(u.id.clone(), u.clone());
+            for g in changed {
+                st.user_groups.insert(g.id.clone(), g);
+            }
+            let ids: Vec<String> = reached.iter().map(|g| g.id.clone()).collect();
+            for g in reached {
+                st.groups.insert(g.id.clone(), g);
+            }
+            let view = self.view_user(st, &u);
+            for id in ids {
+                st.poke(&id);
+            }
+            st.wake();
+            Ok(view)
         })
     }
 

@@ -213,29 +213,29 @@ impl Step {
     fn apply_memcached_pending(&self, id: &str) -> Result<()> {
         let t = now();
         self.commit(|st| {
-        let Some(mut c) = st.memcached.get(id).cloned() else {
-            return Ok(());
-        };
-        let pending = std::mem::take(&mut c.pending);
-        let mut events = Vec::new();
-        if pending.num_cache_nodes.is_some() {
-            self.apply_node_changes(st, &mut c, &pending.zones, &pending.remove, t)?;
-            events.push(NewEvent::cluster(
-                id,
-                "Cache cluster modified in the maintenance window: change of the number of nodes started",
-            ));
-        }
-        if let Some(nt) = pending.cache_node_type {
-            events.push(NewEvent::cluster(
-                id,
-                format!("Cache node type changed to {nt} in the maintenance window"),
-            ));
-            c.cache_node_type = nt;
-            c.status = McStatus::Modifying;
-        }
-        st.store.put_memcached(&c, t, &events)?;
-        st.memcached.insert(id.to_string(), c);
-        Ok(())
+            let Some(mut c) = st.memcached.get(id).cloned() else {
+                return Ok(());
+            };
+            let pending = std::mem::take(&mut c.pending);
+            let mut events = Vec::new();
+            if pending.num_cache_nodes.is_some() {
+                self.apply_node_changes(st, &mut c, &pending.zones, &pending.remove, t)?;
+                events.push(NewEvent::cluster(
+                    id,
+                    "Cache cluster modified in the maintenance window: change of the number of nodes started",
+                ));
+            }
+            if let Some(nt) = pending.cache_node_type {
+                events.push(NewEvent::cluster(
+                    id,
+                    format!("Cache node type changed to {nt} in the maintenance window"),
+                ));
+                c.cache_node_type = nt;
+                c.status = McStatus::Modifying;
+            }
+            st.store.put_memcached(&c, t, &events)?;
+            st.memcached.insert(id.to_string(), c);
+            Ok(())
         })
     }
 

@@ -452,17 +452,7 @@ fn nodes_to_remove(
             ids.len()
         )));
     }
-    if let Some(bad) = ids.iter().find(|id| c.node(id).is_none()) {
-        return Err(invalid(format!(
-            "Cache node {} not found in cache cluster {key}: its nodes are {}.",
-            rules::shown(bad),
-            c.nodes
-                .iter()
-                .map(|n| n.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
+    check_node_ids(c, key, &ids)?;
     Ok(ids)
 }
 
@@ -478,6 +468,22 @@ fn modify_node_type(c: &mut MemcachedCluster, t: &str, immediately: bool) -> Res
         } else {
             c.pending.cache_node_type = Some(t.to_string());
         }
+    }
+    Ok(())
+}
+
+/// Refuses a node id that is not one of the cluster's, naming its nodes.
+fn check_node_ids(c: &MemcachedCluster, key: &str, ids: &[String]) -> Result<()> {
+    if let Some(bad) = ids.iter().find(|id| c.node(id).is_none()) {
+        return Err(invalid(format!(
+            "Cache node {} not found in cache cluster {key}: its nodes are {}.",
+            rules::shown(bad),
+            c.nodes
+                .iter()
+                .map(|n| n.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
     }
     Ok(())
 }
@@ -593,72 +599,72 @@ impl Control {
         let immediately = input.apply_immediately.unwrap_or(false);
         let t = now();
         let c = self.commit(|st| {
-        let Some(mut c) = st.memcached.get(&key).cloned() else {
-            return Err(ControlError::CacheClusterNotFound(rules::shown(
-                &input.cache_cluster_id,
-            )));
-        };
-        if c.status != McStatus::Available {
-            return Err(ControlError::InvalidCacheClusterState(format!(
-                "Cache cluster {key} is not available (it is {}).",
-                c.status.as_str()
-            )));
-        }
-        let allowed = st.subnet_group_zones(s, &c.cache_subnet_group)?;
-        let mut events = Vec::new();
-        self.modify_nodes(st, &mut c, &key, &input, &allowed, t)?;
-        if let Some(t) = &input.cache_node_type {
-            modify_node_type(&mut c, t, immediately)?;
-        }
-        if let Some(v) = &input.engine_version {
-            let b = s.resolve_version("memcached", v)?;
-            if b.version != c.engine_version {
-                return Err(combination(format!(
-                    "Engine version {} is the only memcached version here (asked: {}); no other version to move to.",
-                    c.engine_version,
-                    rules::shown(v)
+            let Some(mut c) = st.memcached.get(&key).cloned() else {
+                return Err(ControlError::CacheClusterNotFound(rules::shown(
+                    &input.cache_cluster_id,
+                )));
+            };
+            if c.status != McStatus::Available {
+                return Err(ControlError::InvalidCacheClusterState(format!(
+                    "Cache cluster {key} is not available (it is {}).",
+                    c.status.as_str()
                 )));
             }
-        }
-        self.modify_parameter_group(
-            &mut c,
-            &key,
-            input.cache_parameter_group_name.as_deref(),
-            &mut events,
-        )?;
-        if let Some(w) = &input.preferred_maintenance_window {
-            c.preferred_maintenance_window = WeeklyWindow::parse(w)?.format();
-        }
-        c.notification = rules::notification_after(
-            c.notification.as_ref(),
-            input.notification_topic_arn.as_deref(),
-            input.notification_topic_status.as_deref(),
-            "cluster",
-        )?;
-        if let Some(ids) = &input.security_group_ids {
-            for sg in ids {
-                rules::security_group_id(sg)?;
+            let allowed = st.subnet_group_zones(s, &c.cache_subnet_group)?;
+            let mut events = Vec::new();
+            self.modify_nodes(st, &mut c, &key, &input, &allowed, t)?;
+            if let Some(t) = &input.cache_node_type {
+                modify_node_type(&mut c, t, immediately)?;
             }
-            c.security_group_ids = ids.clone();
-        }
-        if let Some(a) = input.auto_minor_version_upgrade {
-            c.auto_minor_version_upgrade = a;
-        }
-        if c.status == McStatus::Available
-            && c.nodes.iter().any(|n| n.state != McNodeState::Available)
-        {
-            c.status = McStatus::Modifying;
-        }
-        if c.status == McStatus::Modifying {
-            events.push(NewEvent::cluster(
+            if let Some(v) = &input.engine_version {
+                let b = s.resolve_version("memcached", v)?;
+                if b.version != c.engine_version {
+                    return Err(combination(format!(
+                        "Engine version {} is the only memcached version here (asked: {}); no other version to move to.",
+                        c.engine_version,
+                        rules::shown(v)
+                    )));
+                }
+            }
+            self.modify_parameter_group(
+                &mut c,
                 &key,
-                format!("Cache cluster {key} modified"),
-            ));
-        }
-        st.store.put_memcached(&c, t, &events)?;
-        st.memcached.insert(key, c.clone());
-        st.wake();
-        Ok(c)
+                input.cache_parameter_group_name.as_deref(),
+                &mut events,
+            )?;
+            if let Some(w) = &input.preferred_maintenance_window {
+                c.preferred_maintenance_window = WeeklyWindow::parse(w)?.format();
+            }
+            c.notification = rules::notification_after(
+                c.notification.as_ref(),
+                input.notification_topic_arn.as_deref(),
+                input.notification_topic_status.as_deref(),
+                "cluster",
+            )?;
+            if let Some(ids) = &input.security_group_ids {
+                for sg in ids {
+                    rules::security_group_id(sg)?;
+                }
+                c.security_group_ids = ids.clone();
+            }
+            if let Some(a) = input.auto_minor_version_upgrade {
+                c.auto_minor_version_upgrade = a;
+            }
+            if c.status == McStatus::Available
+                && c.nodes.iter().any(|n| n.state != McNodeState::Available)
+            {
+                c.status = McStatus::Modifying;
+            }
+            if c.status == McStatus::Modifying {
+                events.push(NewEvent::cluster(
+                    &key,
+                    format!("Cache cluster {key} modified"),
+                ));
+            }
+            st.store.put_memcached(&c, t, &events)?;
+            st.memcached.insert(key, c.clone());
+            st.wake();
+            Ok(c)
         })?;
         Ok(self.view_memcached(&c, false))
     }
@@ -779,17 +785,7 @@ impl Control {
             if ids.is_empty() {
                 return Err(invalid("CacheNodeIdsToReboot must name at least one node."));
             }
-            if let Some(bad) = ids.iter().find(|id| c.node(id).is_none()) {
-                return Err(invalid(format!(
-                    "Cache node {} not found in cache cluster {key}: its nodes are {}.",
-                    rules::shown(bad),
-                    c.nodes
-                        .iter()
-                        .map(|n| n.id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
+            check_node_ids(&c, key, ids)?;
             for n in c.nodes.iter_mut().filter(|n| ids.contains(&n.id)) {
                 n.state = McNodeState::Rebooting;
             }

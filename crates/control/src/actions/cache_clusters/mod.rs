@@ -601,50 +601,50 @@ impl Control {
         }
         let t = now();
         self.commit(|st| {
-        let event = NewEvent::cluster(&key, "Cache cluster reboot requested for node 0001");
-        if let Some(mut g) = st
-            .groups
-            .values()
-            .find(|g| g.member(&key).is_some())
-            .cloned()
-        {
-            // AWS: "Rebooting is not supported on ... (cluster mode enabled) clusters" (its error code is not
-            // documented; InvalidParameterCombination is our choice).
-            if g.cluster_mode == crate::model::ClusterMode::Enabled {
-                return Err(crate::error::combination(format!(
-                    "Rebooting is not supported on cluster mode enabled clusters: {key} belongs to replication group {}.",
-                    g.id
-                )));
-            }
-            // A rebooted node is still rebooting until it has loaded its data again.
-            let loading = self.still_rebooting(&key);
-            let status = g.status;
-            let m = g.member_mut(&key);
-            let Some(m) = m else {
-                return Err(ControlError::CacheClusterNotFound(key));
-            };
-            if status != GroupStatus::Available || m.rebooting || loading {
-                return Err(ControlError::InvalidCacheClusterState(format!(
-                    "Cache cluster {key} is not available (its replication group is {}{}).",
-                    status.as_str(),
-                    if m.rebooting || loading {
-                        ", and it is rebooting"
-                    } else {
-                        ""
-                    }
-                )));
-            }
-            m.rebooting = true;
-            st.save_group(&g, t, &[event])?;
-            st.poke(&g.id);
-            let m = g
-                .member(&key)
+            let event = NewEvent::cluster(&key, "Cache cluster reboot requested for node 0001");
+            if let Some(mut g) = st
+                .groups
+                .values()
+                .find(|g| g.member(&key).is_some())
                 .cloned()
-                .ok_or(ControlError::CacheClusterNotFound(key))?;
-            return Ok(self.view_member(&g, &m, false));
-        }
-        let mut s = st.standalone.get(&key).cloned().ok_or_else(|| {
-            ControlError::CacheClusterNotFound(rules::shown(&input.cache_cluster_id))
+            {
+                // AWS: "Rebooting is not supported on ... (cluster mode enabled) clusters" (its error code is not
+                // documented; InvalidParameterCombination is our choice).
+                if g.cluster_mode == crate::model::ClusterMode::Enabled {
+                    return Err(crate::error::combination(format!(
+                        "Rebooting is not supported on cluster mode enabled clusters: {key} belongs to replication group {}.",
+                        g.id
+                    )));
+                }
+                // A rebooted node is still rebooting until it has loaded its data again.
+                let loading = self.still_rebooting(&key);
+                let status = g.status;
+                let m = g.member_mut(&key);
+                let Some(m) = m else {
+                    return Err(ControlError::CacheClusterNotFound(key));
+                };
+                if status != GroupStatus::Available || m.rebooting || loading {
+                    return Err(ControlError::InvalidCacheClusterState(format!(
+                        "Cache cluster {key} is not available (its replication group is {}{}).",
+                        status.as_str(),
+                        if m.rebooting || loading {
+                            ", and it is rebooting"
+                        } else {
+                            ""
+                        }
+                    )));
+                }
+                m.rebooting = true;
+                st.save_group(&g, t, &[event])?;
+                st.poke(&g.id);
+                let m = g
+                    .member(&key)
+                    .cloned()
+                    .ok_or(ControlError::CacheClusterNotFound(key))?;
+                return Ok(self.view_member(&g, &m, false));
+            }
+            let mut s = st.standalone.get(&key).cloned().ok_or_else(|| {
+                ControlError::CacheClusterNotFound(rules::shown(&input.cache_cluster_id))
         })?;
         if s.member.rebooting || s.deleting {
             return Err(ControlError::InvalidCacheClusterState(format!(
