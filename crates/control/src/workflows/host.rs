@@ -97,9 +97,11 @@ pub struct NodeObservation {
     /// A cluster node that serves and whose slot map is right (every shard's slots served by its primary): a
     /// cluster client may ask it for the topology, so the configuration endpoint may send clients to it.
     pub cluster_map_right: bool,
-    /// What the node held at its worker's last look (every [`crate::workflows::ROLE_REFRESH`] in an available
-    /// group): the figures actions check a request against, as AWS checks against its metrics.
+    /// What the node held when its worker last read it for a request (see `data_wanted`).
     pub data: Option<NodeData>,
+    /// When a request last asked for what the node holds: its worker reads it at its next look when `data` is
+    /// older (and only then: a look of an idle group reads nothing more).
+    pub data_wanted: Option<Instant>,
 }
 
 /// The data a node held at one look.

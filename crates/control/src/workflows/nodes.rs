@@ -151,6 +151,10 @@ impl Step {
     /// migration target) answers from the worker's reading and never talks to a node itself.
     pub(crate) async fn fresh_primaries(&self, g: &ReplicationGroup) -> Result<Vec<NodeData>> {
         let asked = Instant::now();
+        for p in g.primaries() {
+            self.nodes()
+                .update(&p.cluster_id, |o| o.data_wanted = Some(asked));
+        }
         self.refresh_roles_soon(&g.id);
         self.poke_group(&g.id);
         loop {
