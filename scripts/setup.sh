@@ -22,6 +22,15 @@ ensure_memcached() {
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq memcached >/dev/null
 }
 
+# PostgreSQL's server binaries, for the PostgreSQL store's tests (they start servers of their own in temporary
+# directories, as the postgres user; Debian's own cluster, where systemd starts it, is left alone).
+ensure_postgresql() {
+    if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && getent passwd postgres >/dev/null; then return 0; fi
+    echo "setup: installing postgresql from Debian's packages" >&2
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
+}
+
 # A browser for the console's tests: Debian's chromium and its WebDriver, chromium-driver (driven by selenium, which
 # is given both paths, so it downloads nothing).
 ensure_browser() {

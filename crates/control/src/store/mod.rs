@@ -1,11 +1,14 @@
 //! What survives a restart, behind one interface: [`Store`]. Every mutation is one call, hence one transaction: a
 //! record with the events it causes. The embedded SQLite store ([`sqlite::SqliteStore`], one file in the data
-//! directory) implements it today; the delivered CloudWatch logs are in a database of their own ([`logs`]). All SQL of
+//! directory, the default) and the PostgreSQL store ([`pg::PgStore`], for several daemons on one state) implement it
+//! and pass one contract suite; the delivered CloudWatch logs are in a database of their own ([`logs`]). All SQL of
 //! the project is under this folder.
 
 pub mod logs;
+pub mod pg;
 pub mod sqlite;
 mod suite;
+mod testpg;
 
 use chrono::{DateTime, Utc};
 
@@ -14,6 +17,7 @@ use crate::model::{
     Event, NewEvent, ReplicationGroup, Snapshot, StandaloneCluster, User, UserGroup,
 };
 
+pub use pg::PgStore;
 pub use sqlite::{SqliteStore, EVENT_RETENTION_DAYS, SCHEMA_VERSION};
 
 /// One change of users, user groups and the replication groups they reach, written in one transaction.

@@ -1,6 +1,6 @@
 //! The contract of a [`Store`], as one suite every implementation passes: what is written with its events comes back
-//! as written, in one piece, and what is removed is gone with its tags. SQLite runs it below; PostgreSQL will run the
-//! same suite.
+//! as written, in one piece, and what is removed is gone with its tags. The SQLite and the PostgreSQL stores both run
+//! it.
 #![cfg(test)]
 
 use chrono::{Duration, TimeZone, Utc};

@@ -1,0 +1,815 @@
+//! The store in PostgreSQL (`--store postgresql://…`), for several daemons on one state (see
+//! `docs/design/multi-host.md`).
+//!
+//! The tables and their meaning are the SQLite store's: groups, clusters, users, snapshots, subnet and parameter
+//! groups as JSON documents keyed by id, events and tags as rows. Every write of the [`Store`] trait is one
+//! transaction. The synchronous `postgres` client drives a runtime of its own, which must not run inside the
+//! daemon's tokio workers, so the connection lives on a thread of its own and each call is one request to it (the
+//! log store's pattern); a lost connection is made again at the next call.
+
+use std::sync::mpsc;
+
+use chrono::{DateTime, Utc};
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Transaction};
+
+use super::{AccessChange, EventQuery, Store};
+use crate::error::{ControlError, Result};
+use crate::model::{
+    Event, NewEvent, ReplicationGroup, Snapshot, StandaloneCluster, User, UserGroup,
+};
+
+/// The version of the layout this build writes (the same numbering as [`super::SCHEMA_VERSION`]).
+pub const PG_SCHEMA_VERSION: i64 = 2;
+
+/// The tables, created when missing. A store is created at version [`PG_SCHEMA_VERSION`]: no PostgreSQL store was
+/// ever written with an older layout.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS cacheplane_schema (version BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS replication_groups (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS standalone_clusters (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS memcached_clusters (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    seq BIGSERIAL PRIMARY KEY,
+    date_ms BIGINT NOT NULL,
+    source_type TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_date ON events (date_ms);
+CREATE TABLE IF NOT EXISTS tags (
+    arn TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    pos BIGSERIAL,
+    PRIMARY KEY (arn, key)
+);
+CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, seq BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshots (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS user_groups (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS subnet_groups (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS parameter_groups (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS test_failovers (date_ms BIGINT NOT NULL, replication_group_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS console_sessions (id_sha256 TEXT PRIMARY KEY, expires_ms BIGINT NOT NULL);
+";
+
+/// The advisory lock that serialises the creation of the schema by daemons starting at once.
+const SCHEMA_LOCK: i64 = 0x6361_6368_6570_6c61; // "cachepla"
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn pg(e: postgres::Error) -> ControlError {
+    ControlError::Internal(format!("PostgreSQL store: {e}"))
+}
+
+/// One change inside a write's transaction. Table and column names are this module's constants, never input.
+enum Op {
+    PutDoc {
+        table: &'static str,
+        key: &'static str,
+        id: String,
+        doc: String,
+    },
+    DeleteDoc {
+        table: &'static str,
+        key: &'static str,
+        id: String,
+    },
+    PutTags {
+        arn: String,
+        tags: Vec<(String, String)>,
+    },
+    DeleteTags {
+        arn: String,
+    },
+    DeleteTagKeys {
+        arn: String,
+        keys: Vec<String>,
+    },
+    Events {
+        at: i64,
+        events: Vec<NewEvent>,
+    },
+    TestFailover {
+        at: i64,
+        group: String,
+        forget_before: i64,
+    },
+}
+
+impl Op {
+    fn doc(
+        table: &'static str,
+        key: &'static str,
+        id: &str,
+        doc: &impl serde::Serialize,
+    ) -> Result<Op> {
+        Ok(Op::PutDoc {
+            table,
+            key,
+            id: id.to_string(),
+            doc: serde_json::to_string(doc)?,
+        })
+    }
+
+    fn delete(table: &'static str, key: &'static str, id: &str) -> Op {
+        Op::DeleteDoc {
+            table,
+            key,
+            id: id.to_string(),
+        }
+    }
+
+    fn events(now: DateTime<Utc>, events: &[NewEvent]) -> Op {
+        Op::Events {
+            at: ms(now),
+            events: events.to_vec(),
+        }
+    }
+
+    fn apply(self, tx: &mut Transaction<'_>) -> std::result::Result<(), postgres::Error> {
+        match self {
+            Op::PutDoc {
+                table,
+                key,
+                id,
+                doc,
+            } => {
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {table} ({key}, doc) VALUES ($1, $2) \
+                         ON CONFLICT ({key}) DO UPDATE SET doc = excluded.doc"
+                    ),
+                    &[&id, &doc],
+                )?;
+            }
+            Op::DeleteDoc { table, key, id } => {
+                tx.execute(&format!("DELETE FROM {table} WHERE {key} = $1"), &[&id])?;
+            }
+            Op::PutTags { arn, tags } => {
+                for (k, v) in &tags {
+                    tx.execute(
+                        "INSERT INTO tags (arn, key, value) VALUES ($1, $2, $3) \
+                         ON CONFLICT (arn, key) DO UPDATE SET value = excluded.value",
+                        &[&arn, k, v],
+                    )?;
+                }
+            }
+            Op::DeleteTags { arn } => {
+                tx.execute("DELETE FROM tags WHERE arn = $1", &[&arn])?;
+            }
+            Op::DeleteTagKeys { arn, keys } => {
+                for k in &keys {
+                    tx.execute("DELETE FROM tags WHERE arn = $1 AND key = $2", &[&arn, k])?;
+                }
+            }
+            Op::Events { at, events } => {
+                let st = tx.prepare(
+                    "INSERT INTO events (date_ms, source_type, source_id, message) VALUES ($1, $2, $3, $4)",
+                )?;
+                for e in &events {
+                    tx.execute(&st, &[&at, &e.source_type, &e.source_id, &e.message])?;
+                }
+            }
+            Op::TestFailover {
+                at,
+                group,
+                forget_before,
+            } => {
+                tx.execute(
+                    "INSERT INTO test_failovers (date_ms, replication_group_id) VALUES ($1, $2)",
+                    &[&at, &group],
+                )?;
+                tx.execute(
+                    "DELETE FROM test_failovers WHERE date_ms <= $1",
+                    &[&forget_before],
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// The connection, made again when it was lost.
+struct Connection {
+    url: String,
+    client: Option<Client>,
+}
+
+impl Connection {
+    fn client(&mut self) -> Result<&mut Client> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            self.client = Some(Client::connect(&self.url, NoTls).map_err(pg)?);
+        }
+        self.client
+            .as_mut()
+            .ok_or_else(|| ControlError::Internal("PostgreSQL store: no connection".into()))
+    }
+}
+
+/// The PostgreSQL store.
+pub struct PgStore {
+    jobs: mpsc::Sender<Job>,
+    url: String,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password: only where the store is.
+        let at = self.url.rsplit('@').next().unwrap_or("");
+        write!(f, "PgStore({at})")
+    }
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (a `postgresql://` URL or a `key=value` string), creating the tables
+    /// when missing and refusing a store written by a newer Cacheplane.
+    pub fn open(url: &str) -> Result<Self> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let mut conn = Connection {
+            url: url.to_string(),
+            client: None,
+        };
+        // Connect first, so that a wrong URL is an error of `open`, not of the first request.
+        conn.client()?;
+        std::thread::Builder::new()
+            .name("pg-store".into())
+            .spawn(move || {
+                for job in queue {
+                    job(&mut conn);
+                }
+            })
+            .map_err(|e| {
+                ControlError::Internal(format!("cannot start the PostgreSQL store's thread: {e}"))
+            })?;
+        let store = PgStore {
+            jobs,
+            url: url.to_string(),
+        };
+        store.call(|c| {
+            let mut tx = c.transaction().map_err(pg)?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+                .map_err(pg)?;
+            tx.batch_execute(SCHEMA).map_err(pg)?;
+            let version: Option<i64> = tx
+                .query_opt("SELECT max(version) FROM cacheplane_schema", &[])
+                .map_err(pg)?
+                .and_then(|r| r.get(0));
+            match version {
+                Some(v) if v > PG_SCHEMA_VERSION => {
+                    return Err(ControlError::Internal(format!(
+                        "the PostgreSQL store was written by a newer Cacheplane (store version {v}; this one knows up \
+                         to {PG_SCHEMA_VERSION}): run that version, or a newer one, on this store"
+                    )))
+                }
+                Some(_) => {}
+                None => {
+                    tx.execute(
+                        "INSERT INTO cacheplane_schema (version) VALUES ($1)",
+                        &[&PG_SCHEMA_VERSION],
+                    )
+                    .map_err(pg)?;
+                }
+            }
+            tx.commit().map_err(pg)
+        })?;
+        Ok(store)
+    }
+
+    /// Runs `f` with the connection on the store's thread and waits for its answer.
+    fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move |conn| {
+            let out = conn.client().and_then(f);
+            let _ = tx.send(out);
+        });
+        self.jobs.send(job).map_err(|_| {
+            ControlError::Internal("the PostgreSQL store's thread has ended".into())
+        })?;
+        rx.recv()
+            .map_err(|_| ControlError::Internal("the PostgreSQL store's thread has ended".into()))?
+    }
+
+    /// Applies `ops` in one transaction.
+    fn write(&self, ops: Vec<Op>) -> Result<()> {
+        self.call(move |c| {
+            let mut tx = c.transaction().map_err(pg)?;
+            for op in ops {
+                op.apply(&mut tx).map_err(pg)?;
+            }
+            tx.commit().map_err(pg)
+        })
+    }
+
+    /// Every document of `table` (keyed by `key`), in key order.
+    fn load_docs<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        table: &'static str,
+        key: &'static str,
+    ) -> Result<Vec<T>> {
+        let docs: Vec<String> = self.call(move |c| {
+            Ok(
+                c.query(&format!("SELECT doc FROM {table} ORDER BY {key}"), &[])
+                    .map_err(pg)?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect(),
+            )
+        })?;
+        docs.iter().map(|d| Ok(serde_json::from_str(d)?)).collect()
+    }
+
+    /// One query's rows, each read by `row`.
+    fn rows<T: Send + 'static>(
+        &self,
+        sql: &'static str,
+        params: Vec<Box<dyn ToSql + Sync + Send>>,
+        row: fn(&postgres::Row) -> T,
+    ) -> Result<Vec<T>> {
+        self.call(move |c| {
+            let refs: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            Ok(c.query(sql, &refs).map_err(pg)?.iter().map(row).collect())
+        })
+    }
+
+    /// One statement outside any other; the rows it changed.
+    fn execute(&self, sql: &'static str, params: Vec<Box<dyn ToSql + Sync + Send>>) -> Result<u64> {
+        self.call(move |c| {
+            let refs: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            c.execute(sql, &refs).map_err(pg)
+        })
+    }
+}
+
+fn event_of(r: &postgres::Row) -> Event {
+    Event {
+        seq: r.get(0),
+        date: DateTime::<Utc>::from_timestamp_millis(r.get(1)).unwrap_or_default(),
+        source_type: r.get(2),
+        source_id: r.get(3),
+        message: r.get(4),
+    }
+}
+
+impl Store for PgStore {
+    fn prune_events(&mut self, before: DateTime<Utc>) -> Result<usize> {
+        Ok(self.execute(
+            "DELETE FROM events WHERE date_ms < $1",
+            vec![Box::new(ms(before))],
+        )? as usize)
+    }
+
+    fn load_groups(&self) -> Result<Vec<ReplicationGroup>> {
+        let groups: Vec<ReplicationGroup> = self.load_docs("replication_groups", "id")?;
+        if let Some(g) = groups.iter().find(|g| g.shards.is_empty()) {
+            return Err(ControlError::Internal(format!(
+                "replication group {} is stored without a node group",
+                g.id
+            )));
+        }
+        Ok(groups)
+    }
+
+    fn load_snapshots(&self) -> Result<Vec<Snapshot>> {
+        self.load_docs("snapshots", "name")
+    }
+
+    fn put_snapshots(
+        &mut self,
+        snapshots: &[&Snapshot],
+        deleted: &[&str],
+        g: Option<&ReplicationGroup>,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        let mut ops = Vec::new();
+        for s in snapshots {
+            ops.push(Op::doc("snapshots", "name", &s.name, s)?);
+        }
+        for name in deleted {
+            ops.push(Op::delete("snapshots", "name", name));
+        }
+        if let Some(g) = g {
+            ops.push(Op::doc("replication_groups", "id", &g.id, g)?);
+        }
+        ops.push(Op::events(now, events));
+        self.write(ops)
+    }
+
+    fn load_users(&self) -> Result<Vec<User>> {
+        self.load_docs("users", "id")
+    }
+
+    fn load_user_groups(&self) -> Result<Vec<UserGroup>> {
+        self.load_docs("user_groups", "id")
+    }
+
+    fn put_access(
+        &mut self,
+        change: &AccessChange<'_>,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        let mut ops = Vec::new();
+        for u in &change.users {
+            ops.push(Op::doc("users", "id", &u.id, u)?);
+        }
+        for id in &change.deleted_users {
+            ops.push(Op::delete("users", "id", id));
+        }
+        for g in &change.user_groups {
+            ops.push(Op::doc("user_groups", "id", &g.id, g)?);
+        }
+        for id in &change.deleted_user_groups {
+            ops.push(Op::delete("user_groups", "id", id));
+        }
+        for g in &change.replication_groups {
+            ops.push(Op::doc("replication_groups", "id", &g.id, g)?);
+        }
+        ops.push(Op::events(now, events));
+        self.write(ops)
+    }
+
+    fn load_subnet_groups(&self) -> Result<Vec<crate::model::SubnetGroup>> {
+        self.load_docs("subnet_groups", "name")
+    }
+
+    fn put_subnet_group(
+        &mut self,
+        g: &crate::model::SubnetGroup,
+        arn: &str,
+        tags: &[(String, String)],
+    ) -> Result<()> {
+        self.write(vec![
+            Op::doc("subnet_groups", "name", &g.name, g)?,
+            Op::PutTags {
+                arn: arn.to_string(),
+                tags: tags.to_vec(),
+            },
+        ])
+    }
+
+    fn delete_subnet_group(&mut self, name: &str, arn: &str) -> Result<()> {
+        self.write(vec![
+            Op::delete("subnet_groups", "name", name),
+            Op::DeleteTags {
+                arn: arn.to_string(),
+            },
+        ])
+    }
+
+    fn load_parameter_groups(&self) -> Result<Vec<crate::model::ParameterGroup>> {
+        self.load_docs("parameter_groups", "name")
+    }
+
+    fn put_parameter_group(
+        &mut self,
+        pg: &crate::model::ParameterGroup,
+        arn: &str,
+        tags: &[(String, String)],
+        groups: &[ReplicationGroup],
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        let mut ops = vec![
+            Op::doc("parameter_groups", "name", &pg.name, pg)?,
+            Op::PutTags {
+                arn: arn.to_string(),
+                tags: tags.to_vec(),
+            },
+        ];
+        for g in groups {
+            ops.push(Op::doc("replication_groups", "id", &g.id, g)?);
+        }
+        ops.push(Op::events(now, events));
+        self.write(ops)
+    }
+
+    fn delete_parameter_group(&mut self, name: &str, arn: &str) -> Result<()> {
+        self.write(vec![
+            Op::delete("parameter_groups", "name", name),
+            Op::DeleteTags {
+                arn: arn.to_string(),
+            },
+        ])
+    }
+
+    fn load_standalone(&self) -> Result<Vec<StandaloneCluster>> {
+        self.load_docs("standalone_clusters", "id")
+    }
+
+    fn load_memcached(&self) -> Result<Vec<crate::model::MemcachedCluster>> {
+        self.load_docs("memcached_clusters", "id")
+    }
+
+    fn put_memcached(
+        &mut self,
+        c: &crate::model::MemcachedCluster,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        self.write(vec![
+            Op::doc("memcached_clusters", "id", &c.id, c)?,
+            Op::events(now, events),
+        ])
+    }
+
+    fn remove_memcached(
+        &mut self,
+        id: &str,
+        arn: &str,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        self.write(vec![
+            Op::delete("memcached_clusters", "id", id),
+            Op::DeleteTags {
+                arn: arn.to_string(),
+            },
+            Op::events(now, events),
+        ])
+    }
+
+    fn put_group(
+        &mut self,
+        g: &ReplicationGroup,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        let events: Vec<NewEvent> = if g.standalone {
+            events.iter().map(NewEvent::of_vessel).collect()
+        } else {
+            events.to_vec()
+        };
+        self.write(vec![
+            Op::doc("replication_groups", "id", &g.id, g)?,
+            Op::events(now, &events),
+        ])
+    }
+
+    fn remove_group(
+        &mut self,
+        id: &str,
+        arns: &[String],
+        kept: Option<&ReplicationGroup>,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        let mut ops = vec![Op::delete("replication_groups", "id", id)];
+        for a in arns {
+            ops.push(Op::DeleteTags { arn: a.clone() });
+        }
+        if let Some(g) = kept {
+            ops.push(Op::doc("replication_groups", "id", &g.id, g)?);
+        }
+        ops.push(Op::events(now, events));
+        self.write(ops)
+    }
+
+    fn test_failovers_since(&self, since: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>> {
+        let times = self.rows(
+            "SELECT date_ms FROM test_failovers WHERE date_ms > $1 ORDER BY date_ms",
+            vec![Box::new(ms(since))],
+            |r| r.get::<_, i64>(0),
+        )?;
+        Ok(times
+            .into_iter()
+            .filter_map(DateTime::<Utc>::from_timestamp_millis)
+            .collect())
+    }
+
+    fn put_test_failover(
+        &mut self,
+        g: &ReplicationGroup,
+        now: DateTime<Utc>,
+        forget_before: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        self.write(vec![
+            Op::doc("replication_groups", "id", &g.id, g)?,
+            Op::TestFailover {
+                at: ms(now),
+                group: g.id.clone(),
+                forget_before: ms(forget_before),
+            },
+            Op::events(now, events),
+        ])
+    }
+
+    fn put_standalone(
+        &mut self,
+        s: &StandaloneCluster,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        self.write(vec![
+            Op::doc("standalone_clusters", "id", &s.member.cluster_id, s)?,
+            Op::events(now, events),
+        ])
+    }
+
+    fn events_after(&self, seq: i64, limit: usize) -> Result<Vec<Event>> {
+        self.rows(
+            "SELECT seq, date_ms, source_type, source_id, message FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+            vec![Box::new(seq), Box::new(limit as i64)],
+            event_of,
+        )
+    }
+
+    fn max_event_seq(&self) -> Result<i64> {
+        let v = self.rows("SELECT COALESCE(MAX(seq), 0) FROM events", vec![], |r| {
+            r.get::<_, i64>(0)
+        })?;
+        Ok(v.first().copied().unwrap_or(0))
+    }
+
+    fn cursor(&self, name: &str) -> Result<Option<i64>> {
+        let v = self.rows(
+            "SELECT seq FROM cursors WHERE name = $1",
+            vec![Box::new(name.to_string())],
+            |r| r.get::<_, i64>(0),
+        )?;
+        Ok(v.first().copied())
+    }
+
+    fn set_cursor(&mut self, name: &str, seq: i64) -> Result<()> {
+        self.execute(
+            "INSERT INTO cursors (name, seq) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
+            vec![Box::new(name.to_string()), Box::new(seq)],
+        )?;
+        Ok(())
+    }
+
+    fn put_console_session(
+        &mut self,
+        id_sha256: &str,
+        expires: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let (id, expires, now) = (id_sha256.to_string(), ms(expires), ms(now));
+        self.call(move |c| {
+            let mut tx = c.transaction().map_err(pg)?;
+            tx.execute(
+                "DELETE FROM console_sessions WHERE expires_ms <= $1",
+                &[&now],
+            )
+            .map_err(pg)?;
+            tx.execute(
+                "INSERT INTO console_sessions (id_sha256, expires_ms) VALUES ($1, $2)",
+                &[&id, &expires],
+            )
+            .map_err(pg)?;
+            tx.commit().map_err(pg)
+        })
+    }
+
+    fn console_session_live(&self, id_sha256: &str, now: DateTime<Utc>) -> Result<bool> {
+        let v = self.rows(
+            "SELECT 1 FROM console_sessions WHERE id_sha256 = $1 AND expires_ms > $2",
+            vec![Box::new(id_sha256.to_string()), Box::new(ms(now))],
+            |_| (),
+        )?;
+        Ok(!v.is_empty())
+    }
+
+    fn end_console_session(&mut self, id_sha256: &str) -> Result<bool> {
+        Ok(self.execute(
+            "DELETE FROM console_sessions WHERE id_sha256 = $1",
+            vec![Box::new(id_sha256.to_string())],
+        )? > 0)
+    }
+
+    fn end_console_sessions(&mut self, now: DateTime<Utc>) -> Result<usize> {
+        let now = ms(now);
+        self.call(move |c| {
+            let mut tx = c.transaction().map_err(pg)?;
+            let live: i64 = tx
+                .query_one(
+                    "SELECT count(*) FROM console_sessions WHERE expires_ms > $1",
+                    &[&now],
+                )
+                .map_err(pg)?
+                .get(0);
+            tx.execute("DELETE FROM console_sessions", &[])
+                .map_err(pg)?;
+            tx.commit().map_err(pg)?;
+            Ok(live as usize)
+        })
+    }
+
+    fn remove_tags_of(&mut self, arns: &[String]) -> Result<()> {
+        self.write(
+            arns.iter()
+                .map(|a| Op::DeleteTags { arn: a.clone() })
+                .collect(),
+        )
+    }
+
+    fn add_events(&mut self, now: DateTime<Utc>, events: &[NewEvent]) -> Result<()> {
+        self.write(vec![Op::events(now, events)])
+    }
+
+    fn events(&self, q: &EventQuery) -> Result<Vec<Event>> {
+        self.rows(
+            "SELECT seq, date_ms, source_type, source_id, message FROM events
+             WHERE date_ms >= $1 AND date_ms <= $2 AND seq > $3
+               AND ($4::TEXT IS NULL OR source_type = $4) AND ($5::TEXT IS NULL OR source_id = $5)
+             ORDER BY seq LIMIT $6",
+            vec![
+                Box::new(ms(q.start)),
+                Box::new(ms(q.end)),
+                Box::new(q.after_seq),
+                Box::new(q.source_type.clone()),
+                Box::new(q.source_id.clone()),
+                Box::new(q.limit as i64),
+            ],
+            event_of,
+        )
+    }
+
+    fn tags(&self, arn: &str) -> Result<Vec<(String, String)>> {
+        self.rows(
+            "SELECT key, value FROM tags WHERE arn = $1 ORDER BY pos",
+            vec![Box::new(arn.to_string())],
+            |r| (r.get(0), r.get(1)),
+        )
+    }
+
+    fn put_tags(&mut self, arn: &str, tags: &[(String, String)]) -> Result<()> {
+        self.write(vec![Op::PutTags {
+            arn: arn.to_string(),
+            tags: tags.to_vec(),
+        }])
+    }
+
+    fn remove_tags(&mut self, arn: &str, keys: &[String]) -> Result<()> {
+        self.write(vec![Op::DeleteTagKeys {
+            arn: arn.to_string(),
+            keys: keys.to_vec(),
+        }])
+    }
+
+    fn remove_standalone(
+        &mut self,
+        id: &str,
+        arn: &str,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        self.write(vec![
+            Op::delete("standalone_clusters", "id", id),
+            Op::DeleteTags {
+                arn: arn.to_string(),
+            },
+            Op::events(now, events),
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testpg::TestPostgres;
+
+    #[test]
+    fn the_postgresql_store_keeps_the_contract() {
+        let server = TestPostgres::start();
+        let url = server.database("contract");
+        let mut s = PgStore::open(&url).expect("open");
+        crate::store::suite::run(&mut s);
+        // A second daemon opening the same store finds it as written, and a store of a newer version is refused.
+        let again = PgStore::open(&url).expect("open again");
+        assert!(again.load_groups().expect("load").is_empty());
+        again
+            .execute(
+                "INSERT INTO cacheplane_schema (version) VALUES (99)",
+                vec![],
+            )
+            .expect("newer");
+        let e = PgStore::open(&url).expect_err("newer refused");
+        assert!(e.to_string().contains("newer Cacheplane"), "{e}");
+    }
+
+    #[test]
+    fn a_wrong_url_is_an_error_of_open() {
+        let e = PgStore::open(
+            "host=/nonexistent-cacheplane-socket-dir user=nobody dbname=x connect_timeout=2",
+        )
+        .expect_err("no server");
+        assert!(e.to_string().contains("PostgreSQL store"), "{e}");
+    }
+}
