@@ -223,46 +223,7 @@ impl Control {
             &settings.region,
             &settings.account_id,
         )?;
-        let groups = store
-            .load_groups()?
-            .into_iter()
-            .map(|g| (g.id.clone(), g))
-            .collect();
-        let standalone = store
-            .load_standalone()?
-            .into_iter()
-            .map(|s| (s.member.cluster_id.clone(), s))
-            .collect();
-        let users = store
-            .load_users()?
-            .into_iter()
-            .map(|u| (u.id.clone(), u))
-            .collect();
-        let user_groups = store
-            .load_user_groups()?
-            .into_iter()
-            .map(|g| (g.id.clone(), g))
-            .collect();
-        let snapshots = store
-            .load_snapshots()?
-            .into_iter()
-            .map(|s| (s.name.clone(), s))
-            .collect();
-        let subnet_groups = store
-            .load_subnet_groups()?
-            .into_iter()
-            .map(|g| (g.name.clone(), g))
-            .collect();
-        let parameter_groups = store
-            .load_parameter_groups()?
-            .into_iter()
-            .map(|g| (g.name.clone(), g))
-            .collect();
-        let memcached = store
-            .load_memcached()?
-            .into_iter()
-            .map(|c| (c.id.clone(), c))
-            .collect();
+        let (state, parameter_groups) = State::load(store)?;
         let observed = Arc::new(runtime::observe::Observations::default());
         let monitor = Arc::new(runtime::monitor::Monitor::default());
         let nodes = runtime::nodes::LocalNodes {
@@ -274,16 +235,7 @@ impl Control {
             settings,
             tls,
             nodes: Arc::new(nodes),
-            state: Mutex::new(State {
-                store,
-                groups,
-                standalone,
-                users,
-                user_groups,
-                snapshots,
-                subnet_groups,
-                memcached,
-            }),
+            state: Mutex::new(state),
             parameter_groups: Mutex::new(parameter_groups),
             endpoints: workflows::Endpoints::default(),
             wake: tokio::sync::Notify::new(),

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{ControlError, Result};
 use crate::model::{self, ReplicationGroup, StandaloneCluster};
-use crate::store::Store;
+use crate::store::{Catchup, Changed, Store};
 
 /// Most nodes one daemon runs (a guard against exhausting the machine, like AWS's per-customer node quota).
 pub const MAX_NODES: usize = 300;
@@ -27,9 +27,103 @@ pub struct State {
     pub snapshots: BTreeMap<String, model::Snapshot>,
     pub subnet_groups: BTreeMap<String, model::SubnetGroup>,
     pub memcached: BTreeMap<String, model::MemcachedCluster>,
+    /// The point of the store's change log this state reflects; negative: the state must be loaded again (a
+    /// commit's end failed, so memory may hold what the store does not).
+    pub seen: i64,
+}
+
+/// Customers' cache parameter groups by name (kept apart from [`State`]; see `workflows::Core`).
+pub type ParameterGroups = BTreeMap<String, model::ParameterGroup>;
+
+fn keyed<T>(items: Vec<T>, key: impl Fn(&T) -> String) -> BTreeMap<String, T> {
+    items.into_iter().map(|i| (key(&i), i)).collect()
 }
 
 impl State {
+    /// Everything `store` holds.
+    pub fn load(store: Box<dyn Store>) -> Result<(State, ParameterGroups)> {
+        let mut st = State {
+            store,
+            groups: BTreeMap::new(),
+            standalone: BTreeMap::new(),
+            users: BTreeMap::new(),
+            user_groups: BTreeMap::new(),
+            snapshots: BTreeMap::new(),
+            subnet_groups: BTreeMap::new(),
+            memcached: BTreeMap::new(),
+            seen: -1,
+        };
+        let mut pgs = ParameterGroups::new();
+        st.reload(&mut pgs)?;
+        Ok((st, pgs))
+    }
+
+    /// Loads every document again, as of the store's newest point (asked first: what lands while loading is
+    /// caught up again next time).
+    fn reload(&mut self, pgs: &mut ParameterGroups) -> Result<()> {
+        self.seen = -1;
+        let head = self.store.log_head()?;
+        let s = &self.store;
+        self.groups = keyed(s.load_groups()?, |g| g.id.clone());
+        self.standalone = keyed(s.load_standalone()?, |c| c.member.cluster_id.clone());
+        self.users = keyed(s.load_users()?, |u| u.id.clone());
+        self.user_groups = keyed(s.load_user_groups()?, |g| g.id.clone());
+        self.snapshots = keyed(s.load_snapshots()?, |x| x.name.clone());
+        self.subnet_groups = keyed(s.load_subnet_groups()?, |g| g.name.clone());
+        self.memcached = keyed(s.load_memcached()?, |c| c.id.clone());
+        *pgs = keyed(s.load_parameter_groups()?, |g| g.name.clone());
+        self.seen = head;
+        Ok(())
+    }
+
+    /// Applies what other daemons changed (or loads everything again when the state must be, or the store says
+    /// so). What to wake: the reconciler for documents new or gone, a group's worker for its changes.
+    pub fn apply(&mut self, caught: Catchup, pgs: &mut ParameterGroups) -> Result<Wakes> {
+        let mut wakes = Wakes::default();
+        let changed = match caught {
+            _ if self.seen < 0 => {
+                self.reload(pgs)?;
+                wakes.all = true;
+                return Ok(wakes);
+            }
+            Catchup::Reload { .. } => {
+                self.reload(pgs)?;
+                wakes.all = true;
+                return Ok(wakes);
+            }
+            Catchup::Changes { seen, changed } => {
+                self.seen = seen;
+                changed
+            }
+        };
+        fn put<T>(map: &mut BTreeMap<String, T>, id: String, doc: Option<Box<T>>) -> bool {
+            match doc {
+                Some(d) => map.insert(id, *d).is_none(),
+                None => map.remove(&id).is_some(),
+            }
+        }
+        for c in changed {
+            let structural = match c {
+                Changed::Group(id, doc) => {
+                    wakes.groups.push((id.clone(), true));
+                    put(&mut self.groups, id, doc)
+                }
+                Changed::Standalone(id, doc) => put(&mut self.standalone, id, doc),
+                Changed::Memcached(id, doc) => {
+                    put(&mut self.memcached, id, doc);
+                    true
+                }
+                Changed::User(id, doc) => put(&mut self.users, id, doc),
+                Changed::UserGroup(id, doc) => put(&mut self.user_groups, id, doc),
+                Changed::Snapshot(id, doc) => put(&mut self.snapshots, id, doc),
+                Changed::SubnetGroup(id, doc) => put(&mut self.subnet_groups, id, doc),
+                Changed::ParameterGroup(id, doc) => put(pgs, id, doc),
+            };
+            wakes.all |= structural;
+        }
+        Ok(wakes)
+    }
+
     /// A replication group by id, as the replication group actions see them: the vessel of a standalone cache
     /// cluster is not one.
     pub fn replication_group(&self, id: &str) -> Option<&ReplicationGroup> {

@@ -529,6 +529,8 @@ impl Control {
         input: DescribeCacheParameterGroups,
     ) -> Result<(Vec<output::CacheParameterGroup>, Option<String>)> {
         let s = &self.inner.settings;
+        // Current with what other daemons committed (the customers' groups are caught up with the state).
+        drop(self.state());
         let mut all: Vec<ParameterGroup> = Vec::new();
         for f in s.parameter_families() {
             all.extend(ParameterGroup::default_named(

@@ -8,7 +8,6 @@ pub mod logs;
 pub mod pg;
 pub mod sqlite;
 mod suite;
-mod testpg;
 
 use chrono::{DateTime, Utc};
 
@@ -41,9 +40,76 @@ pub struct EventQuery {
     pub limit: usize,
 }
 
+/// A document as the store now holds it (`None`: deleted), changed by some daemon after a point of the change log.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Changed {
+    Group(String, Option<Box<ReplicationGroup>>),
+    Standalone(String, Option<Box<StandaloneCluster>>),
+    Memcached(String, Option<Box<crate::model::MemcachedCluster>>),
+    User(String, Option<Box<User>>),
+    UserGroup(String, Option<Box<UserGroup>>),
+    Snapshot(String, Option<Box<Snapshot>>),
+    SubnetGroup(String, Option<Box<crate::model::SubnetGroup>>),
+    ParameterGroup(String, Option<Box<crate::model::ParameterGroup>>),
+}
+
+/// What a daemon must learn to be current: the documents changed after the point it had seen, and the point it is
+/// at once it has applied them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Catchup {
+    /// These documents changed; apply them and remember `seen`.
+    Changes { seen: i64, changed: Vec<Changed> },
+    /// The log no longer reaches back to the point given: load everything again, then remember `seen`.
+    Reload { seen: i64 },
+}
+
+impl Catchup {
+    /// Nothing changed since `seen`.
+    pub fn none(seen: i64) -> Self {
+        Catchup::Changes {
+            seen,
+            changed: Vec::new(),
+        }
+    }
+
+    pub fn seen(&self) -> i64 {
+        match self {
+            Catchup::Changes { seen, .. } | Catchup::Reload { seen } => *seen,
+        }
+    }
+}
+
 /// The store of the control plane: loads everything at start, and writes each change with its events in one
 /// transaction.
+///
+/// Several daemons may share one store (PostgreSQL): each keeps the documents in memory, and learns what the others
+/// changed from the store's change log ([`Store::catch_up`]). A commit ([`Store::begin_commit`] …
+/// [`Store::end_commit`]) is serialised with every other daemon's and is one transaction. A store only one daemon
+/// opens (SQLite) has nothing to catch up with, and each of its writes is its own transaction.
 pub trait Store: Send + std::fmt::Debug {
+    /// The newest point of the change log (0 for a store only one daemon opens): what a daemon has seen once it
+    /// has loaded everything after asking.
+    fn log_head(&self) -> Result<i64> {
+        Ok(0)
+    }
+
+    /// The documents other daemons changed after `seen` (a point of the change log; 0 before any).
+    fn catch_up(&self, seen: i64) -> Result<Catchup> {
+        Ok(Catchup::none(seen))
+    }
+
+    /// Begins a commit: waits for every other daemon's to end, then answers what changed after `seen`. The writes
+    /// until [`Store::end_commit`] are one transaction.
+    fn begin_commit(&mut self, seen: i64) -> Result<Catchup> {
+        Ok(Catchup::none(seen))
+    }
+
+    /// Ends the commit begun last, keeping its writes; the point of the change log it leaves this daemon at (its
+    /// own changes included). An error: nothing of the commit was kept.
+    fn end_commit(&mut self, seen: i64) -> Result<i64> {
+        Ok(seen)
+    }
+
     /// Forgets events older than `before`; returns how many.
     fn prune_events(&mut self, before: DateTime<Utc>) -> Result<usize>;
 

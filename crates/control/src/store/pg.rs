@@ -11,9 +11,9 @@ use std::sync::mpsc;
 
 use chrono::{DateTime, Utc};
 use postgres::types::ToSql;
-use postgres::{Client, NoTls, Transaction};
+use postgres::{Client, GenericClient, NoTls};
 
-use super::{AccessChange, EventQuery, Store};
+use super::{AccessChange, Catchup, Changed, EventQuery, Store};
 use crate::error::{ControlError, Result};
 use crate::model::{
     Event, NewEvent, ReplicationGroup, Snapshot, StandaloneCluster, User, UserGroup,
@@ -52,7 +52,40 @@ CREATE TABLE IF NOT EXISTS subnet_groups (name TEXT PRIMARY KEY, doc TEXT NOT NU
 CREATE TABLE IF NOT EXISTS parameter_groups (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS test_failovers (date_ms BIGINT NOT NULL, replication_group_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS console_sessions (id_sha256 TEXT PRIMARY KEY, expires_ms BIGINT NOT NULL);
+CREATE SEQUENCE IF NOT EXISTS changes_seq;
+CREATE TABLE IF NOT EXISTS changes (
+    tbl TEXT NOT NULL,
+    id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    deleted BOOLEAN NOT NULL,
+    PRIMARY KEY (tbl, id)
+);
+CREATE INDEX IF NOT EXISTS changes_by_seq ON changes (seq);
+CREATE TABLE IF NOT EXISTS changes_horizon (seq BIGINT NOT NULL);
 ";
+
+/// The advisory lock every write of documents takes, in its transaction: commits of all daemons are serialised, so
+/// the change log's order is the order of commits, and a check made inside a commit holds until it ends.
+const COMMIT_LOCK: i64 = 0x6361_6368_6570_6c62;
+
+/// The change log keeps the entries of deleted documents for this many later changes; a daemon further behind
+/// loads everything again.
+const KEPT_DELETIONS: i64 = 10_000;
+
+/// How often (in commits) the deletions past [`KEPT_DELETIONS`] are forgotten.
+const PRUNE_EVERY: u64 = 256;
+
+/// The document tables, with their key column, as the change log names them.
+const DOC_TABLES: [(&str, &str); 8] = [
+    ("replication_groups", "id"),
+    ("standalone_clusters", "id"),
+    ("memcached_clusters", "id"),
+    ("users", "id"),
+    ("user_groups", "id"),
+    ("snapshots", "name"),
+    ("subnet_groups", "name"),
+    ("parameter_groups", "name"),
+];
 
 /// The advisory lock that serialises the creation of the schema by daemons starting at once.
 const SCHEMA_LOCK: i64 = 0x6361_6368_6570_6c61; // "cachepla"
@@ -130,7 +163,11 @@ impl Op {
         }
     }
 
-    fn apply(self, tx: &mut Transaction<'_>) -> std::result::Result<(), postgres::Error> {
+    fn is_doc(&self) -> bool {
+        matches!(self, Op::PutDoc { .. } | Op::DeleteDoc { .. })
+    }
+
+    fn apply(self, tx: &mut impl GenericClient) -> std::result::Result<(), postgres::Error> {
         match self {
             Op::PutDoc {
                 table,
@@ -145,9 +182,11 @@ impl Op {
                     ),
                     &[&id, &doc],
                 )?;
+                log_change(tx, table, &id, false)?;
             }
             Op::DeleteDoc { table, key, id } => {
                 tx.execute(&format!("DELETE FROM {table} WHERE {key} = $1"), &[&id])?;
+                log_change(tx, table, &id, true)?;
             }
             Op::PutTags { arn, tags } => {
                 for (k, v) in &tags {
@@ -193,17 +232,43 @@ impl Op {
     }
 }
 
+/// Records in the change log that a document changed (the entry of a document is its latest change).
+fn log_change(
+    tx: &mut impl GenericClient,
+    table: &str,
+    id: &str,
+    deleted: bool,
+) -> std::result::Result<(), postgres::Error> {
+    tx.execute(
+        "INSERT INTO changes (tbl, id, seq, deleted) VALUES ($1, $2, nextval('changes_seq'), $3) \
+         ON CONFLICT (tbl, id) DO UPDATE SET seq = excluded.seq, deleted = excluded.deleted",
+        &[&table, &id, &deleted],
+    )?;
+    Ok(())
+}
+
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
-/// The connection, made again when it was lost.
+/// The connection, made again when it was lost (outside a commit: a commit whose connection is lost is lost).
 struct Connection {
     url: String,
     client: Option<Client>,
+    /// A commit's transaction is open on the connection.
+    in_commit: bool,
+    /// A statement of the open commit failed: PostgreSQL keeps nothing of it.
+    failed: bool,
+    commits: u64,
 }
 
 impl Connection {
     fn client(&mut self) -> Result<&mut Client> {
         if self.client.as_ref().is_none_or(Client::is_closed) {
+            if self.in_commit {
+                self.failed = true;
+                return Err(ControlError::Internal(
+                    "PostgreSQL store: the connection was lost during a commit".into(),
+                ));
+            }
             self.client = Some(Client::connect(&self.url, NoTls).map_err(pg)?);
         }
         self.client
@@ -234,6 +299,9 @@ impl PgStore {
         let mut conn = Connection {
             url: url.to_string(),
             client: None,
+            in_commit: false,
+            failed: false,
+            commits: 0,
         };
         // Connect first, so that a wrong URL is an error of `open`, not of the first request.
         conn.client()?;
@@ -281,15 +349,22 @@ impl PgStore {
         Ok(store)
     }
 
-    /// Runs `f` with the connection on the store's thread and waits for its answer.
+    /// Runs `f` with the client on the store's thread and waits for its answer.
     fn call<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Client) -> Result<T> + Send + 'static,
     ) -> Result<T> {
+        self.call_conn(move |conn| conn.client().and_then(f))
+    }
+
+    /// Runs `f` with the connection on the store's thread and waits for its answer.
+    fn call_conn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let (tx, rx) = mpsc::sync_channel(1);
         let job: Job = Box::new(move |conn| {
-            let out = conn.client().and_then(f);
-            let _ = tx.send(out);
+            let _ = tx.send(f(conn));
         });
         self.jobs.send(job).map_err(|_| {
             ControlError::Internal("the PostgreSQL store's thread has ended".into())
@@ -298,14 +373,46 @@ impl PgStore {
             .map_err(|_| ControlError::Internal("the PostgreSQL store's thread has ended".into()))?
     }
 
-    /// Applies `ops` in one transaction.
+    /// Applies `ops` inside the open commit, or in a transaction of their own (serialised with commits when they
+    /// change documents).
     fn write(&self, ops: Vec<Op>) -> Result<()> {
-        self.call(move |c| {
-            let mut tx = c.transaction().map_err(pg)?;
+        self.call_conn(move |conn| {
+            if conn.in_commit {
+                let c = conn.client()?;
+                let r = ops.into_iter().try_for_each(|op| op.apply(c));
+                if r.is_err() {
+                    conn.failed = true;
+                }
+                return r.map_err(pg);
+            }
+            let docs = ops.iter().any(Op::is_doc);
+            let mut tx = conn.client()?.transaction().map_err(pg)?;
+            if docs {
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK])
+                    .map_err(pg)?;
+            }
             for op in ops {
                 op.apply(&mut tx).map_err(pg)?;
             }
             tx.commit().map_err(pg)
+        })
+    }
+
+    /// Runs `f` in a transaction of its own; refused inside a commit (whose transaction it would end).
+    fn own_transaction<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.call_conn(move |conn| {
+            if conn.in_commit {
+                return Err(ControlError::Internal(
+                    "PostgreSQL store: a write of its own was asked inside a commit".into(),
+                ));
+            }
+            let mut tx = conn.client()?.transaction().map_err(pg)?;
+            let out = f(&mut tx)?;
+            tx.commit().map_err(pg)?;
+            Ok(out)
         })
     }
 
@@ -355,6 +462,93 @@ impl PgStore {
     }
 }
 
+/// The documents changed after `seen`, read on `c` (inside a commit's transaction, or alone).
+fn changes_after(c: &mut impl GenericClient, seen: i64) -> Result<Catchup> {
+    let rows = c
+        .query(
+            "SELECT tbl, id, seq FROM changes WHERE seq > $1 \
+             UNION ALL SELECT NULL, NULL, seq FROM changes_horizon WHERE seq > $1",
+            &[&seen],
+        )
+        .map_err(pg)?;
+    let mut at = seen;
+    let mut listed = Vec::new();
+    for r in &rows {
+        let (tbl, id): (Option<String>, Option<String>) = (r.get(0), r.get(1));
+        match (tbl, id) {
+            (Some(tbl), Some(id)) => {
+                at = at.max(r.get::<_, i64>(2));
+                listed.push((tbl, id));
+            }
+            // A deletion after `seen` was forgotten: only a full load is sure to be right.
+            _ => return Ok(Catchup::Reload { seen: log_head(c)? }),
+        }
+    }
+    let mut changed = Vec::with_capacity(listed.len());
+    for (tbl, id) in listed {
+        let Some((table, key)) = DOC_TABLES.iter().find(|(t, _)| *t == tbl) else {
+            return Err(ControlError::Internal(format!(
+                "the change log names a table this Cacheplane does not know: {tbl}"
+            )));
+        };
+        let doc: Option<String> = c
+            .query_opt(&format!("SELECT doc FROM {table} WHERE {key} = $1"), &[&id])
+            .map_err(pg)?
+            .map(|r| r.get(0));
+        changed.push(changed_of(table, id, doc.as_deref())?);
+    }
+    Ok(Catchup::Changes { seen: at, changed })
+}
+
+/// The newest point of the change log.
+fn log_head(c: &mut impl GenericClient) -> Result<i64> {
+    Ok(c.query_one(
+        "SELECT GREATEST((SELECT COALESCE(max(seq), 0) FROM changes), \
+         (SELECT COALESCE(max(seq), 0) FROM changes_horizon))",
+        &[],
+    )
+    .map_err(pg)?
+    .get(0))
+}
+
+/// Forgets the entries of documents deleted more than [`KEPT_DELETIONS`] changes ago, and remembers up to where.
+fn prune_changes(c: &mut impl GenericClient, kept: i64) -> Result<()> {
+    let gone = c
+        .query_one(
+            "WITH gone AS (DELETE FROM changes WHERE deleted AND seq <= \
+             (SELECT COALESCE(max(seq), 0) FROM changes) - $1 RETURNING seq) SELECT max(seq) FROM gone",
+            &[&kept],
+        )
+        .map_err(pg)?
+        .get::<_, Option<i64>>(0);
+    if let Some(upto) = gone {
+        c.execute("DELETE FROM changes_horizon", &[]).map_err(pg)?;
+        c.execute("INSERT INTO changes_horizon (seq) VALUES ($1)", &[&upto])
+            .map_err(pg)?;
+    }
+    Ok(())
+}
+
+/// A document of the change log as the store holds it now.
+fn changed_of(table: &str, id: String, doc: Option<&str>) -> Result<Changed> {
+    fn parse<T: serde::de::DeserializeOwned>(doc: Option<&str>) -> Result<Option<Box<T>>> {
+        Ok(match doc {
+            Some(d) => Some(Box::new(serde_json::from_str(d)?)),
+            None => None,
+        })
+    }
+    Ok(match table {
+        "replication_groups" => Changed::Group(id, parse(doc)?),
+        "standalone_clusters" => Changed::Standalone(id, parse(doc)?),
+        "memcached_clusters" => Changed::Memcached(id, parse(doc)?),
+        "users" => Changed::User(id, parse(doc)?),
+        "user_groups" => Changed::UserGroup(id, parse(doc)?),
+        "snapshots" => Changed::Snapshot(id, parse(doc)?),
+        "subnet_groups" => Changed::SubnetGroup(id, parse(doc)?),
+        _ => Changed::ParameterGroup(id, parse(doc)?),
+    })
+}
+
 fn event_of(r: &postgres::Row) -> Event {
     Event {
         seq: r.get(0),
@@ -366,6 +560,84 @@ fn event_of(r: &postgres::Row) -> Event {
 }
 
 impl Store for PgStore {
+    fn log_head(&self) -> Result<i64> {
+        self.call(|c| log_head(c))
+    }
+
+    fn catch_up(&self, seen: i64) -> Result<Catchup> {
+        self.call_conn(move |conn| {
+            if conn.in_commit {
+                return Err(ControlError::Internal(
+                    "PostgreSQL store: a catch-up was asked inside a commit".into(),
+                ));
+            }
+            changes_after(conn.client()?, seen)
+        })
+    }
+
+    fn begin_commit(&mut self, seen: i64) -> Result<Catchup> {
+        self.call_conn(move |conn| {
+            if conn.in_commit {
+                return Err(ControlError::Internal(
+                    "PostgreSQL store: a commit was begun inside another".into(),
+                ));
+            }
+            let c = conn.client()?;
+            c.batch_execute("BEGIN").map_err(pg)?;
+            let caught = c
+                .execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK])
+                .map_err(pg)
+                .and_then(|_| changes_after(c, seen));
+            match caught {
+                Ok(caught) => {
+                    conn.in_commit = true;
+                    conn.failed = false;
+                    Ok(caught)
+                }
+                Err(e) => {
+                    let _ = c.batch_execute("ROLLBACK");
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    fn end_commit(&mut self, _seen: i64) -> Result<i64> {
+        self.call_conn(move |conn| {
+            if !conn.in_commit {
+                return Err(ControlError::Internal(
+                    "PostgreSQL store: no commit is open".into(),
+                ));
+            }
+            let failed = conn.failed;
+            conn.commits += 1;
+            let prune = conn.commits % PRUNE_EVERY == 0;
+            let out = conn.client().and_then(|c| {
+                if failed {
+                    let _ = c.batch_execute("ROLLBACK");
+                    return Err(ControlError::Internal(
+                        "PostgreSQL store: a write of the commit failed, so nothing of it was kept"
+                            .into(),
+                    ));
+                }
+                if prune {
+                    prune_changes(c, KEPT_DELETIONS)?;
+                }
+                let head = log_head(c)?;
+                c.batch_execute("COMMIT").map_err(pg)?;
+                Ok(head)
+            });
+            if out.is_err() {
+                if let Some(c) = conn.client.as_mut() {
+                    let _ = c.batch_execute("ROLLBACK");
+                }
+            }
+            conn.in_commit = false;
+            conn.failed = false;
+            out
+        })
+    }
+
     fn prune_events(&mut self, before: DateTime<Utc>) -> Result<usize> {
         Ok(self.execute(
             "DELETE FROM events WHERE date_ms < $1",
@@ -661,8 +933,7 @@ impl Store for PgStore {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let (id, expires, now) = (id_sha256.to_string(), ms(expires), ms(now));
-        self.call(move |c| {
-            let mut tx = c.transaction().map_err(pg)?;
+        self.own_transaction(move |tx| {
             tx.execute(
                 "DELETE FROM console_sessions WHERE expires_ms <= $1",
                 &[&now],
@@ -673,7 +944,7 @@ impl Store for PgStore {
                 &[&id, &expires],
             )
             .map_err(pg)?;
-            tx.commit().map_err(pg)
+            Ok(())
         })
     }
 
@@ -695,8 +966,7 @@ impl Store for PgStore {
 
     fn end_console_sessions(&mut self, now: DateTime<Utc>) -> Result<usize> {
         let now = ms(now);
-        self.call(move |c| {
-            let mut tx = c.transaction().map_err(pg)?;
+        self.own_transaction(move |tx| {
             let live: i64 = tx
                 .query_one(
                     "SELECT count(*) FROM console_sessions WHERE expires_ms > $1",
@@ -706,7 +976,6 @@ impl Store for PgStore {
                 .get(0);
             tx.execute("DELETE FROM console_sessions", &[])
                 .map_err(pg)?;
-            tx.commit().map_err(pg)?;
             Ok(live as usize)
         })
     }
@@ -783,7 +1052,7 @@ impl Store for PgStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testpg::TestPostgres;
+    use testpg::TestPostgres;
 
     #[test]
     fn the_postgresql_store_keeps_the_contract() {
@@ -802,6 +1071,100 @@ mod tests {
             .expect("newer");
         let e = PgStore::open(&url).expect_err("newer refused");
         assert!(e.to_string().contains("newer Cacheplane"), "{e}");
+    }
+
+    fn group(id: &str, description: &str) -> ReplicationGroup {
+        let mut g = crate::actions::modify::tests::sample_group();
+        g.id = id.into();
+        g.description = description.into();
+        g
+    }
+
+    #[test]
+    fn daemons_learn_each_others_changes_and_commit_one_at_a_time() {
+        let server = TestPostgres::start();
+        let url = server.database("log");
+        let mut a = PgStore::open(&url).expect("open a");
+        let mut b = PgStore::open(&url).expect("open b");
+        let t = Utc::now();
+        let mut seen = b.log_head().expect("head");
+        assert_eq!(b.catch_up(seen).expect("nothing yet"), Catchup::none(seen));
+
+        // A write of a is what b catches up with, once.
+        let g = group("one", "first");
+        a.put_group(&g, t, &[]).expect("put");
+        let Catchup::Changes { seen: s, changed } = b.catch_up(seen).expect("catch up") else {
+            panic!("a change, not a reload")
+        };
+        assert_eq!(
+            changed,
+            vec![Changed::Group("one".into(), Some(Box::new(g.clone())))]
+        );
+        assert!(s > seen);
+        seen = s;
+        assert_eq!(b.catch_up(seen).expect("again"), Catchup::none(seen));
+
+        // A commit of a holds b's commit back until it ends; b's then sees a's write first.
+        let head_a = a.log_head().expect("head");
+        assert_eq!(
+            a.begin_commit(head_a).expect("begin a"),
+            Catchup::none(head_a)
+        );
+        let waiting = std::thread::spawn(move || {
+            let caught = b.begin_commit(seen).expect("begin b");
+            let head = b.end_commit(seen).expect("end b");
+            (b, caught, head)
+        });
+        let watcher = PgStore::open(&url).expect("watcher");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while watcher
+            .rows(
+                "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'",
+                vec![],
+                |_| (),
+            )
+            .expect("activity")
+            .is_empty()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "b's commit never waited"
+            );
+            std::thread::yield_now();
+        }
+        let g2 = group("one", "second");
+        a.put_group(&g2, t, &[]).expect("put in commit");
+        let after_a = a.end_commit(head_a).expect("end a");
+        assert!(after_a > head_a);
+        let (b, caught, head_b) = waiting.join().expect("b");
+        assert_eq!(
+            caught,
+            Catchup::Changes {
+                seen: after_a,
+                changed: vec![Changed::Group("one".into(), Some(Box::new(g2)))]
+            }
+        );
+        assert_eq!(head_b, after_a, "b wrote nothing");
+
+        // A deletion is caught up as such; one forgotten past what b saw means a full load.
+        let mut a = a;
+        a.remove_group("one", &[], None, t, &[]).expect("remove");
+        let caught = b.catch_up(after_a).expect("deleted");
+        assert_eq!(
+            caught,
+            Catchup::Changes {
+                seen: a.log_head().expect("head"),
+                changed: vec![Changed::Group("one".into(), None)]
+            }
+        );
+        // Forgetting every deletion (none kept) moves the horizon past what b saw.
+        a.call(|c| prune_changes(c, 0)).expect("prune");
+        assert!(matches!(
+            b.catch_up(after_a).expect("reload"),
+            Catchup::Reload { .. }
+        ));
+        let head = a.log_head().expect("head");
+        assert_eq!(b.catch_up(head).expect("current"), Catchup::none(head));
     }
 
     #[test]

@@ -15,7 +15,8 @@ use super::host::Nodes;
 use super::Endpoints;
 use crate::error::Result;
 use crate::model::{NewEvent, ParameterGroup, ReplicationGroup};
-use crate::state::{State, Tx};
+use crate::state::{State, Tx, Wakes};
+use crate::store::Catchup;
 use crate::{now, Settings};
 
 /// The parts a workflow works with (shared by every clone of a [`Step`] and by the daemon's `Control`).
@@ -111,9 +112,44 @@ impl Step {
         &*self.inner.nodes
     }
 
-    /// The state, to read: a change goes through [`Step::commit`].
+    /// The state, to read, current with what other daemons committed to a shared store: a change goes through
+    /// [`Step::commit`]. Should the store not answer, the state as last known (and a warning).
     pub(crate) fn state(&self) -> Read<'_> {
-        Read(self.lock())
+        let mut st = self.lock();
+        let seen = st.seen;
+        if let Err(e) = st
+            .store
+            .catch_up(seen)
+            .and_then(|caught| self.apply_caught(&mut st, caught))
+        {
+            tracing::warn!(error = %e, "could not catch up with the store; answering from what this daemon knows");
+        }
+        Read(st)
+    }
+
+    /// Applies to memory what other daemons changed, and wakes the workers it concerns.
+    fn apply_caught(&self, st: &mut State, caught: Catchup) -> Result<()> {
+        if let Catchup::Changes { seen, changed } = &caught {
+            if changed.is_empty() && st.seen >= 0 {
+                st.seen = *seen;
+                return Ok(());
+            }
+        }
+        let wakes = st.apply(caught, &mut self.parameter_groups())?;
+        self.wake(&wakes);
+        Ok(())
+    }
+
+    fn wake(&self, wakes: &Wakes) {
+        for (id, refresh) in &wakes.groups {
+            if *refresh {
+                self.refresh_roles_soon(id);
+            }
+            self.poke_group(id);
+        }
+        if wakes.all {
+            self.inner.wake.notify_one();
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -126,19 +162,47 @@ impl Step {
     /// store, each with its events in one transaction, and into memory), releases the lock, then wakes the workers
     /// `f` asked for. An error from `f` wakes nothing; `f` makes its checks before its writes, so a refused change
     /// writes nothing.
+    ///
+    /// On a store shared by several daemons the commit is serialised with theirs and is one transaction: it first
+    /// applies what they committed, so `f` checks against the newest state. Should the store keep nothing of it
+    /// (its end failed), the state is loaded again and the change is an error.
     pub(crate) fn commit<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
-        let mut tx = Tx::new(self.lock());
-        let out = f(&mut tx)?;
-        let wakes = tx.finish();
-        for (id, refresh) in &wakes.groups {
-            if *refresh {
-                self.refresh_roles_soon(id);
+        let mut st = self.lock();
+        let seen = st.seen;
+        let caught = st.store.begin_commit(seen)?;
+        if let Err(e) = self.apply_caught(&mut st, caught) {
+            let seen = st.seen;
+            let _ = st.store.end_commit(seen);
+            return Err(e);
+        }
+        let mut tx = Tx::new(st);
+        // A panic in `f` still ends the commit: what it wrote is in memory too (writes land in the store first).
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut tx)));
+        let seen = tx.seen;
+        let ended = tx.store.end_commit(seen);
+        match ended {
+            Ok(head) => tx.seen = head,
+            Err(ref e) => {
+                tracing::error!(error = %e, "a commit's end failed: loading the state again");
+                tx.seen = -1;
+                let caught = tx
+                    .store
+                    .catch_up(-1)
+                    .unwrap_or(Catchup::Reload { seen: -1 });
+                let mut pgs = self.parameter_groups();
+                if let Err(e) = tx.apply(caught, &mut pgs) {
+                    tracing::error!(error = %e, "the state could not be loaded again; the next look tries again");
+                }
             }
-            self.poke_group(id);
         }
-        if wakes.all {
-            self.inner.wake.notify_one();
-        }
+        let out = match out {
+            Ok(out) => out,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        let wakes = tx.finish();
+        let out = out?;
+        ended?;
+        self.wake(&wakes);
         Ok(out)
     }
 

@@ -1,7 +1,6 @@
-//! A private PostgreSQL server for tests: Debian's `postgresql` binaries, a temporary directory, a Unix socket in it
+//! A private PostgreSQL server for the tests of Cacheplane's crates: Debian's `postgresql` binaries, a temporary directory, a Unix socket in it
 //! and no TCP port, run as the `postgres` user when the tests run as root (PostgreSQL refuses to run as root). The
 //! server is stopped by its pid when the value is dropped.
-#![cfg(test)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -10,7 +9,7 @@ use std::time::{Duration, Instant};
 /// The port number that names the socket file (`.s.PGSQL.<port>`); nothing listens on TCP.
 const PORT: u16 = 5432;
 
-pub(crate) struct TestPostgres {
+pub struct TestPostgres {
     dir: tempfile::TempDir,
     server: Child,
 }
@@ -57,7 +56,7 @@ fn as_server_user(program: &Path, args: &[&str]) -> Command {
 
 impl TestPostgres {
     /// Creates a cluster in a new temporary directory and starts its server; returns once it accepts connections.
-    pub(crate) fn start() -> Self {
+    pub fn start() -> Self {
         let dir = tempfile::Builder::new()
             .prefix("cp-pg")
             .tempdir()
@@ -131,7 +130,7 @@ impl TestPostgres {
     }
 
     /// The connection string of database `name`.
-    pub(crate) fn url(&self, name: &str) -> String {
+    pub fn url(&self, name: &str) -> String {
         format!(
             "host={} port={PORT} user=postgres dbname={name}",
             self.dir.path().display()
@@ -139,7 +138,7 @@ impl TestPostgres {
     }
 
     /// A new, empty database; its connection string.
-    pub(crate) fn database(&self, name: &str) -> String {
+    pub fn database(&self, name: &str) -> String {
         let mut c = postgres::Client::connect(&self.url("postgres"), postgres::NoTls)
             .expect("connect to the test server");
         c.batch_execute(&format!("CREATE DATABASE {name}"))
