@@ -561,7 +561,7 @@ fn event_of(r: &postgres::Row) -> Event {
 
 impl Store for PgStore {
     fn log_head(&self) -> Result<i64> {
-        self.call(|c| log_head(c))
+        self.call(log_head)
     }
 
     fn catch_up(&self, seen: i64) -> Result<Catchup> {
