@@ -23,6 +23,15 @@ pub struct ServeArgs {
     /// Where state, node data and secrets live.
     #[arg(long, default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
+    /// Keep the state in PostgreSQL (postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE) instead of the data
+    /// directory's embedded SQLite file; several daemons may share it.
+    #[arg(
+        long,
+        env = "CACHEPLANE_STORE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub store: Option<String>,
     /// The AWS region this daemon answers as.
     #[arg(long, env = "CACHEPLANE_REGION")]
     pub region: Option<String>,
@@ -219,6 +228,7 @@ pub struct Resolved {
     /// `--allowed-host` names.
     pub allowed_hosts: Vec<String>,
     pub data_dir: PathBuf,
+    pub store: control::store::StoreAt,
     pub region: String,
     pub account_id: String,
     pub access_key_id: String,
@@ -234,7 +244,9 @@ pub struct Resolved {
     pub generated_credentials: bool,
     /// This daemon's hold on the data directory: held, never read (dropping it releases the directory).
     #[allow(dead_code)]
-    pub lock: engine::private::DirLock,
+    /// The data directory's lock, held for the daemon's life; on a shared store (PostgreSQL) taken only once the
+    /// daemon leads (the daemons of one machine share its data directory: its nodes are the leader's to run).
+    pub lock: Option<engine::private::DirLock>,
 }
 
 const CREDENTIALS_FILE: &str = "credentials";
@@ -294,7 +306,8 @@ fn engine_binary(given: &Path) -> anyhow::Result<PathBuf> {
 
 pub fn resolve(mut args: ServeArgs) -> anyhow::Result<Resolved> {
     let file = read_config_file(args.config.as_deref())?;
-    let (data_dir, lock) = lock_data_dir(&args.data_dir, args.listen)?;
+    let store = control::store::StoreAt::new(&absolute(&args.data_dir)?, args.store.as_deref())?;
+    let (data_dir, lock) = lock_data_dir(&args.data_dir, args.listen, !store.shared())?;
     let (region, account_id) =
         region_and_account(args.region.take(), args.account_id.take(), &file)?;
     let (console_password, console) = console_settings(&args)?;
@@ -319,6 +332,7 @@ pub fn resolve(mut args: ServeArgs) -> anyhow::Result<Resolved> {
         console_insecure: args.console_insecure,
         allowed_hosts: args.allowed_hosts,
         data_dir,
+        store,
         region,
         account_id,
         access_key_id,
@@ -359,11 +373,12 @@ fn read_config_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
     })
 }
 
-/// The data directory, created private, and the lock that keeps it this daemon's.
+/// The data directory, created private, and the lock that keeps it this daemon's (when `take`).
 fn lock_data_dir(
     given: &Path,
     listen: SocketAddr,
-) -> anyhow::Result<(PathBuf, engine::private::DirLock)> {
+    take: bool,
+) -> anyhow::Result<(PathBuf, Option<engine::private::DirLock>)> {
     let data_dir = absolute(given)?;
     if let Err(e) = engine::private::create_dir(&data_dir) {
         let why = match &e {
@@ -375,12 +390,22 @@ fn lock_data_dir(
             data_dir.display()
         );
     }
+    if !take {
+        return Ok((data_dir, None));
+    }
     // One daemon per data directory, held for this process's life (before anything in it is read or written).
-    let lock = engine::private::DirLock::acquire(
-        &data_dir,
+    Ok((data_dir.clone(), Some(lock_for(&data_dir, listen)?)))
+}
+
+/// Takes the data directory's lock for this process (API on `listen`), or says who holds it.
+pub fn lock_for(
+    data_dir: &Path,
+    listen: SocketAddr,
+) -> Result<engine::private::DirLock, engine::EngineError> {
+    engine::private::DirLock::acquire(
+        data_dir,
         &format!("pid {}, API on {}", std::process::id(), listen),
-    )?;
-    Ok((data_dir, lock))
+    )
 }
 
 /// The region and account id (flag, then config file, then the defaults), checked.

@@ -52,6 +52,14 @@ enum Command {
     Status {
         #[arg(long, default_value = config::DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
+        /// The daemon's PostgreSQL store, when it was started with one (`serve --store`).
+        #[arg(
+            long,
+            env = "CACHEPLANE_STORE",
+            value_name = "URL",
+            hide_env_values = true
+        )]
+        store: Option<String>,
         /// Only this replication group or cache cluster (Memcached, or Redis/Valkey outside a group): the flag
         /// takes either kind of id.
         #[arg(long)]
@@ -73,6 +81,14 @@ enum Command {
     ConsoleLogoutAll {
         #[arg(long, default_value = config::DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
+        /// The daemon's PostgreSQL store, when it was started with one (`serve --store`).
+        #[arg(
+            long,
+            env = "CACHEPLANE_STORE",
+            value_name = "URL",
+            hide_env_values = true
+        )]
+        store: Option<String>,
     },
 }
 
@@ -103,6 +119,7 @@ fn main() -> std::process::ExitCode {
             .and_then(|data_dir| config::print_credentials(&data_dir, listen, &region)),
         Command::Status {
             data_dir,
+            store,
             replication_group_id,
             output,
             watch: every,
@@ -113,17 +130,20 @@ fn main() -> std::process::ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|rt| {
                 let data_dir = config::absolute(&data_dir)?;
+                let store = control::store::StoreAt::new(&data_dir, store.as_deref())?;
                 rt.block_on(watch::run(watch::Options {
                     data_dir: &data_dir,
+                    store: &store,
                     group: replication_group_id.as_deref(),
                     output,
                     watch: every.map(std::time::Duration::from_secs),
                     count,
                 }))
             }),
-        Command::ConsoleLogoutAll { data_dir } => {
+        Command::ConsoleLogoutAll { data_dir, store } => {
             config::absolute(&data_dir).and_then(|data_dir| {
-                let n = control::actions::console_sessions::end_all(&data_dir)?;
+                let store = control::store::StoreAt::new(&data_dir, store.as_deref())?;
+                let n = control::actions::console_sessions::end_all(&data_dir, &store)?;
                 println!(
                     "cacheplane: ended {n} console session{}; every browser must log in again",
                     if n == 1 { "" } else { "s" }

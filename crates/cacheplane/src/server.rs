@@ -102,11 +102,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         &cfg.allowed_hosts,
     ));
 
-    for (id, e) in control.restore_endpoints().await {
-        tracing::warn!(group = %id, error = %e, "could not bind the endpoints yet; the reconciler retries");
-    }
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut tasks = Background::spawn(&control, stop_rx, console_on, metrics_interval);
     let state = Arc::new(app_state(&cfg, &control, metrics_interval, notices)?);
     let app = if console_on {
         crate::console::routes().route_layer(axum::middleware::from_fn_with_state(
@@ -132,11 +128,37 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("cacheplane: console on http://{local}/console/");
     }
 
+    let api = serve_bounded(listener, app, API_BOUNDS);
+    tokio::pin!(api);
+    // On a shared store, the API answers at once; the workers run once this daemon leads.
+    let mut leadership = control.start_leadership();
+    let mut lock = cfg.lock;
+    if let Some(l) = leadership.as_mut() {
+        tokio::select! {
+            () = &mut api => {
+                tracing::info!("shutting down (this daemon did not lead)");
+                if let Some(l) = leadership { l.release(); }
+                return Ok(());
+            }
+            held = lead(l, &cfg.data_dir, local) => lock = Some(held?),
+        }
+    }
+    let _lock = lock;
+    for (id, e) in control.restore_endpoints().await {
+        tracing::warn!(group = %id, error = %e, "could not bind the endpoints yet; the reconciler retries");
+    }
+    let mut tasks = Background::spawn(&control, stop_rx, console_on, metrics_interval);
+
     // The API never answers with nothing behind it: should the reconciler or the notifier end (a panic), the
-    // daemon stops with a clear error (the nodes keep running; a restart adopts them).
+    // daemon stops with a clear error (the nodes keep running; a restart adopts them). A leader that lost its
+    // lease stops at once: its workers must not act beside the new leader's.
     let died = tokio::select! {
-        () = serve_bounded(listener, app, API_BOUNDS) => None,
+        () = &mut api => None,
         d = tasks.died() => Some(d),
+        () = lost(leadership.as_mut()) => {
+            eprintln!("cacheplane: this daemon lost its lease on the store; it stops so that only the new leader acts (its nodes keep running)");
+            std::process::exit(1);
+        }
     };
     if let Some((task, r)) = died {
         let why = match r {
@@ -149,6 +171,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     tasks.finish().await;
+    if let Some(l) = leadership {
+        l.release();
+    }
     if let Err(e) = control::status::write_notices(&cfg.data_dir, &[]) {
         tracing::warn!(error = %e, "could not remove the daemon's notices");
     }
@@ -159,6 +184,50 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("nodes keep running; the next start adopts them");
     }
     Ok(())
+}
+
+/// Waits until this daemon leads, then for the data directory's lock (held by a leader of before that has not
+/// exited yet); the lock.
+async fn lead(
+    l: &mut control::runtime::leader::Leadership,
+    data_dir: &std::path::Path,
+    listen: std::net::SocketAddr,
+) -> anyhow::Result<engine::private::DirLock> {
+    use control::runtime::leader::{Leading, RENEW_EVERY};
+    println!("cacheplane: following; this daemon runs the workers once it leads");
+    let mut said = false;
+    loop {
+        match *l.state.borrow_and_update() {
+            Leading::Leads(generation) => match config::lock_for(data_dir, listen) {
+                Ok(lock) => {
+                    println!("cacheplane: leading (generation {generation})");
+                    return Ok(lock);
+                }
+                Err(e) if !said => {
+                    said = true;
+                    tracing::warn!(error = %e, "leading, but the data directory is still held: waiting for it");
+                }
+                Err(_) => {}
+            },
+            Leading::Lost => anyhow::bail!("this daemon lost its lease before it could lead"),
+            Leading::Follows => {}
+        }
+        tokio::select! {
+            r = l.state.changed() => r.map_err(|_| anyhow::anyhow!("the lease's thread ended"))?,
+            () = tokio::time::sleep(RENEW_EVERY) => {}
+        }
+    }
+}
+
+/// Resolves when this daemon, having led, lost its lease; never without a shared store.
+async fn lost(l: Option<&mut control::runtime::leader::Leadership>) {
+    let Some(l) = l else {
+        return std::future::pending().await;
+    };
+    let _ = l
+        .state
+        .wait_for(|s| *s == control::runtime::leader::Leading::Lost)
+        .await;
 }
 
 /// Reads what every engine build's ACL understands (from the builds themselves) and opens the control plane.
@@ -187,6 +256,7 @@ async fn open_control(
     }
     let settings = control::Settings {
         data_dir: cfg.data_dir.clone(),
+        store: cfg.store.clone(),
         region: cfg.region.clone(),
         account_id: cfg.account_id.clone(),
         availability_zones: cfg.availability_zones.clone(),
@@ -225,7 +295,7 @@ fn app_state(
         secret_access_key: cfg.secret_access_key.clone(),
         console: if cfg.console {
             Some(crate::console::Console::new(
-                control::actions::console_sessions::Sessions::open(&cfg.data_dir)
+                control::actions::console_sessions::Sessions::open(&cfg.data_dir, &cfg.store)
                     .context("opening the console's sessions")?,
                 cfg.console_password.clone(),
                 metrics_interval,

@@ -27,6 +27,7 @@ pub enum Output {
 #[derive(Debug)]
 pub struct Options<'a> {
     pub data_dir: &'a Path,
+    pub store: &'a control::store::StoreAt,
     /// Only this replication group or cache cluster (`--replication-group-id` takes either id).
     pub group: Option<&'a str>,
     pub output: Output,
@@ -59,7 +60,7 @@ fn terminal_width() -> Option<usize> {
 /// Runs `cacheplane status`.
 pub async fn run(o: Options<'_>) -> anyhow::Result<()> {
     let Some(every) = o.watch else {
-        let r = control::status::report(o.data_dir, o.group).await?;
+        let r = control::status::report(o.data_dir, o.store, o.group).await?;
         match (o.output, terminal_width()) {
             (Output::Text, Some(width)) => print!("{}", r.wrapped(width)),
             (Output::Text, None) => print!("{}", r.text()),
@@ -74,7 +75,7 @@ pub async fn run(o: Options<'_>) -> anyhow::Result<()> {
     });
     let mut n = 0u64;
     loop {
-        let r = control::status::report(o.data_dir, o.group).await?;
+        let r = control::status::report(o.data_dir, o.store, o.group).await?;
         match (o.output, &view) {
             (Output::Json, _) => println!("{}", json(&r)?),
             (Output::Text, Some(view)) => {

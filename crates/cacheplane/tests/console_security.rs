@@ -269,6 +269,7 @@ async fn forty_parallel_guessers_make_a_bounded_number_of_guesses() {
         log_file: None,
         env: vec![("CACHEPLANE_CONSOLE_PASSWORD".into(), PASSWORD.into())],
         metrics: None,
+        beside: None,
     };
     d.spawn();
     let checked = Arc::new(AtomicUsize::new(0));

@@ -34,12 +34,13 @@ use engine::binary::EngineBinary;
 use engine::secret::AdminCredentials;
 
 pub use error::{ControlError, Result};
-use store::SqliteStore;
 
 /// How the daemon is set up.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub data_dir: PathBuf,
+    /// Where the state is kept (the data directory's SQLite file by default).
+    pub store: store::StoreAt,
     pub region: String,
     pub account_id: String,
     /// Availability zone names nodes are spread across.
@@ -215,9 +216,7 @@ impl Control {
         engine::private::prepare_socket_dir(&settings.data_dir)?;
         let admin = engine::secret::load_or_create(&settings.data_dir.join("admin.secret"))?;
         let tls = engine::tls::Authority::load_or_create(&settings.data_dir.join("tls"))?;
-        let store: Box<dyn store::Store> = Box::new(SqliteStore::open(
-            &settings.data_dir.join("cacheplane.sqlite3"),
-        )?);
+        let store = settings.store.open()?;
         let log_store = logs::LogStore::open(
             &settings.data_dir.join("logs.sqlite3"),
             &settings.region,

@@ -17,7 +17,7 @@ use engine::secret::AdminCredentials;
 use crate::error::{ControlError, Result};
 use crate::model::{MemcachedCluster, MigrationPhase, ReplicationGroup, Shard};
 use crate::rules::progress::{counted, human_bytes};
-use crate::store::{SqliteStore, Store};
+use crate::store::StoreAt;
 
 const NODE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -165,10 +165,9 @@ pub fn read_notices(data_dir: &Path) -> Vec<String> {
 
 /// The report for every replication group and cache cluster of `data_dir`, or only the one named `id` (a
 /// replication group's id, or a cache cluster's: Memcached, or Redis or Valkey outside a group).
-pub async fn report(data_dir: &Path, id: Option<&str>) -> Result<Report> {
-    let db = data_dir.join("cacheplane.sqlite3");
+pub async fn report(data_dir: &Path, at: &StoreAt, id: Option<&str>) -> Result<Report> {
     let secret = data_dir.join("admin.secret");
-    if !db.exists() || !secret.exists() {
+    if !secret.exists() {
         return Err(ControlError::InvalidParameterValue(format!(
             "{} holds no Cacheplane state (run `cacheplane serve --data-dir {}` first).",
             data_dir.display(),
@@ -177,7 +176,7 @@ pub async fn report(data_dir: &Path, id: Option<&str>) -> Result<Report> {
     }
     let admin = engine::secret::load_or_create(&secret)?;
     engine::private::prepare_socket_dir(data_dir)?;
-    let store = SqliteStore::open(&db)?;
+    let store = at.open_existing(data_dir)?;
     let mut groups = store.load_groups()?;
     let mut memcached = store.load_memcached()?;
     let named = |other: &str| id.is_none_or(|id| id.eq_ignore_ascii_case(other));

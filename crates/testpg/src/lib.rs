@@ -54,6 +54,12 @@ fn as_server_user(program: &Path, args: &[&str]) -> Command {
     }
 }
 
+/// Runs `f` on a thread of its own: the synchronous client drives a runtime of its own, which cannot start on a
+/// thread of an async test's runtime.
+pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().expect("a thread of the test"))
+}
+
 impl TestPostgres {
     /// Creates a cluster in a new temporary directory and starts its server; returns once it accepts connections.
     pub fn start() -> Self {
@@ -119,7 +125,11 @@ impl TestPostgres {
         .expect("postgres");
         let pg = TestPostgres { dir, server };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while postgres::Client::connect(&pg.url("postgres"), postgres::NoTls).is_err() {
+        while off_runtime(|| {
+            postgres::Client::connect(&pg.url("postgres"), postgres::NoTls).map(drop)
+        })
+        .is_err()
+        {
             assert!(
                 Instant::now() < deadline,
                 "the test PostgreSQL server did not accept connections within 30 s"
@@ -139,10 +149,12 @@ impl TestPostgres {
 
     /// A new, empty database; its connection string.
     pub fn database(&self, name: &str) -> String {
-        let mut c = postgres::Client::connect(&self.url("postgres"), postgres::NoTls)
-            .expect("connect to the test server");
-        c.batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("create database");
+        off_runtime(|| {
+            let mut c = postgres::Client::connect(&self.url("postgres"), postgres::NoTls)
+                .expect("connect to the test server");
+            c.batch_execute(&format!("CREATE DATABASE {name}"))
+                .expect("create database");
+        });
         self.url(name)
     }
 

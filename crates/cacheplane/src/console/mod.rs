@@ -520,8 +520,9 @@ mod tests {
 
     fn console(password: Option<&str>) -> (tempfile::TempDir, Console) {
         let dir = tempfile::tempdir().expect("tempdir");
-        control::store::SqliteStore::open(&dir.path().join("cacheplane.sqlite3")).expect("store");
-        let sessions = Sessions::open(dir.path()).expect("sessions");
+        let at = control::store::StoreAt::new(dir.path(), None).expect("at");
+        at.open().expect("store");
+        let sessions = Sessions::open(dir.path(), &at).expect("sessions");
         let c = Console::new(
             sessions,
             password.map(str::to_string),

@@ -30,6 +30,8 @@ pub struct Daemon {
     pub env: Vec<(String, String)>,
     /// Where the daemon serves its Prometheus metrics (a port of its own choosing, said on its stdout).
     pub metrics: Option<SocketAddr>,
+    /// The data directory of another daemon this one shares (its own `dir` unused), for daemons on one store.
+    pub beside: Option<std::path::PathBuf>,
 }
 
 /// The API's address in the first line `cacheplane serve` prints (`cacheplane: API listening on http://ADDR (…)`).
@@ -72,6 +74,7 @@ impl Daemon {
             log_file: None,
             env: vec![],
             metrics: None,
+            beside: None,
         };
         d.spawn();
         d
@@ -106,6 +109,7 @@ impl Daemon {
             log_file: None,
             env: vec![],
             metrics: None,
+            beside: None,
         };
         d.spawn();
         d
@@ -123,13 +127,31 @@ impl Daemon {
             log_file: Some(file),
             env: vec![],
             metrics: None,
+            beside: None,
+        };
+        d.spawn();
+        d
+    }
+
+    /// A daemon started with `args` on the data directory of `other` (daemons of one machine on one store).
+    pub fn beside(other: &Daemon, args: &[&str]) -> Self {
+        let mut d = Self {
+            child: None,
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            dir: tempfile::tempdir().expect("tempdir"),
+            log: "info",
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
+            log_file: None,
+            env: vec![],
+            metrics: None,
+            beside: Some(other.data_dir().to_path_buf()),
         };
         d.spawn();
         d
     }
 
     pub fn data_dir(&self) -> &Path {
-        self.dir.path()
+        self.beside.as_deref().unwrap_or(self.dir.path())
     }
 
     /// Starts (or restarts) the daemon on the same data directory.
@@ -154,7 +176,7 @@ impl Daemon {
         };
         let mut child = command
             .args(["serve", "--listen", &self.addr.to_string(), "--data-dir"])
-            .arg(self.dir.path())
+            .arg(self.data_dir())
             .args(if own_metrics {
                 &["--metrics-listen", "127.0.0.1:0"][..]
             } else {
@@ -213,7 +235,7 @@ impl Daemon {
 
     /// The pids of the Memcached nodes this daemon started (their pid files).
     pub fn memcached_pids(&self) -> Vec<u32> {
-        let Ok(rd) = std::fs::read_dir(self.dir.path().join("nodes")) else {
+        let Ok(rd) = std::fs::read_dir(self.data_dir().join("nodes")) else {
             return vec![];
         };
         rd.flatten()
@@ -225,7 +247,7 @@ impl Daemon {
     /// The pids of every node this daemon's data directory knows.
     pub fn node_pids(&self) -> Vec<(String, u32)> {
         let mut v = Vec::new();
-        if let Ok(rd) = std::fs::read_dir(self.dir.path().join("nodes")) {
+        if let Ok(rd) = std::fs::read_dir(self.data_dir().join("nodes")) {
             for e in rd.flatten() {
                 let pidfile = e.path().join("redis.pid");
                 if let Some(pid) = std::fs::read_to_string(&pidfile)
@@ -262,7 +284,7 @@ impl Drop for Daemon {
         // Twice, a moment apart: a node forked in the daemon's last moment shows up in /proc a little later.
         for round in 0..2 {
             let mut pids: Vec<u32> = self.node_pids().into_iter().map(|(_, p)| p).collect();
-            pids.extend(redis_servers_under(self.dir.path()));
+            pids.extend(redis_servers_under(self.data_dir()));
             for pid in pids.iter().copied().chain(self.memcached_pids()) {
                 if engine::process::is_redis_alive(pid)
                     || engine::memcached::is_memcached_alive(pid)

@@ -13,36 +13,23 @@ use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::error::{ControlError, Result};
-use crate::store::{SqliteStore, Store};
+use crate::error::Result;
+use crate::store::{Store, StoreAt};
 
 /// How long a session lasts from its login.
 pub const LIFETIME: Duration = Duration::from_secs(12 * 3600);
 /// The bytes of a session id (256 bits).
 const ID_BYTES: usize = 32;
 
-/// The console's sessions, over a connection of their own to the data directory's store.
+/// The console's sessions, over a connection of their own to the deployment's store.
 pub struct Sessions {
-    store: Mutex<SqliteStore>,
+    store: Mutex<Box<dyn Store>>,
 }
 
 impl std::fmt::Debug for Sessions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Sessions")
     }
-}
-
-/// The store of `data_dir`, which must already hold Cacheplane's state.
-fn open_store(data_dir: &Path) -> Result<SqliteStore> {
-    let db = data_dir.join("cacheplane.sqlite3");
-    if !db.exists() {
-        return Err(ControlError::InvalidParameterValue(format!(
-            "{} holds no Cacheplane state (run `cacheplane serve --data-dir {}` first).",
-            data_dir.display(),
-            data_dir.display()
-        )));
-    }
-    SqliteStore::open(&db)
 }
 
 /// What the store keeps of a session id: its SHA-256, in hex. `None` for a value that is no session id.
@@ -52,13 +39,14 @@ fn id_hash(id: &str) -> Option<String> {
 }
 
 impl Sessions {
-    pub fn open(data_dir: &Path) -> Result<Self> {
+    /// The sessions of the store at `at`, which must already hold Cacheplane's state (of `data_dir`).
+    pub fn open(data_dir: &Path, at: &StoreAt) -> Result<Self> {
         Ok(Self {
-            store: Mutex::new(open_store(data_dir)?),
+            store: Mutex::new(at.open_existing(data_dir)?),
         })
     }
 
-    fn store(&self) -> std::sync::MutexGuard<'_, SqliteStore> {
+    fn store(&self) -> std::sync::MutexGuard<'_, Box<dyn Store>> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -96,8 +84,8 @@ impl Sessions {
 }
 
 /// Ends every console session of `data_dir` (`cacheplane console-logout-all`), beside a running daemon or not.
-pub fn end_all(data_dir: &Path) -> Result<usize> {
-    Sessions::open(data_dir)?.end_all(crate::now())
+pub fn end_all(data_dir: &Path, at: &StoreAt) -> Result<usize> {
+    Sessions::open(data_dir, at)?.end_all(crate::now())
 }
 
 #[cfg(test)]
@@ -107,8 +95,10 @@ mod tests {
     #[test]
     fn sessions_live_until_they_end_or_expire_and_only_their_hash_is_stored() {
         let dir = tempfile::tempdir().expect("tempdir");
-        SqliteStore::open(&dir.path().join("cacheplane.sqlite3")).expect("store");
-        let s = Sessions::open(dir.path()).expect("sessions");
+        let at = StoreAt::new(dir.path(), None).expect("at");
+        assert!(Sessions::open(dir.path(), &at).is_err(), "no state yet");
+        at.open().expect("store");
+        let s = Sessions::open(dir.path(), &at).expect("sessions");
         let t = crate::now();
         let a = s.begin(t).expect("begin");
         let b = s.begin(t).expect("begin");
@@ -132,10 +122,10 @@ mod tests {
         assert!(!s.live(&a, t).expect("read"));
         assert!(s.live(&b, t).expect("read"));
         // Another connection (the CLI beside the daemon) ends them all.
-        assert_eq!(end_all(dir.path()).expect("end all"), 1);
+        assert_eq!(end_all(dir.path(), &at).expect("end all"), 1);
         assert!(!s.live(&b, t).expect("read"));
         // A reopened store (a restart) knows no ended session.
-        let again = Sessions::open(dir.path()).expect("sessions");
+        let again = Sessions::open(dir.path(), &at).expect("sessions");
         assert!(!again.live(&a, t).expect("read") && !again.live(&b, t).expect("read"));
         // Expired sessions are forgotten by the next login.
         let c = again.begin(t).expect("begin");
@@ -147,7 +137,8 @@ mod tests {
     #[test]
     fn no_state_no_sessions() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let e = end_all(dir.path()).expect_err("nothing there");
+        let at = StoreAt::new(dir.path(), None).expect("at");
+        let e = end_all(dir.path(), &at).expect_err("nothing there");
         assert!(e.to_string().contains("cacheplane serve"), "{e}");
     }
 }

@@ -4,6 +4,7 @@
 //! and pass one contract suite; the delivered CloudWatch logs are in a database of their own ([`logs`]). All SQL of
 //! the project is under this folder.
 
+pub mod lease;
 pub mod logs;
 pub mod pg;
 pub mod sqlite;
@@ -18,6 +19,75 @@ use crate::model::{
 
 pub use pg::PgStore;
 pub use sqlite::{SqliteStore, EVENT_RETENTION_DAYS, SCHEMA_VERSION};
+
+/// The file of the embedded store in a data directory.
+pub const SQLITE_FILE: &str = "cacheplane.sqlite3";
+
+/// Where a deployment keeps its state: the embedded SQLite file of its data directory (the default), or
+/// PostgreSQL (`--store postgresql://…`, shared by several daemons).
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreAt {
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl std::fmt::Debug for StoreAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreAt::Sqlite(p) => write!(f, "{}", p.display()),
+            // A URL may hold a password: only what follows it.
+            StoreAt::Postgres(url) => write!(f, "PostgreSQL at {}", pg::shown_url(url)),
+        }
+    }
+}
+
+impl StoreAt {
+    /// `--store` as given (`None`: the SQLite file of `data_dir`). A value that is no PostgreSQL connection
+    /// string is refused with what to give.
+    pub fn new(data_dir: &std::path::Path, given: Option<&str>) -> Result<Self> {
+        let Some(url) = given.filter(|u| !u.trim().is_empty()) else {
+            return Ok(StoreAt::Sqlite(data_dir.join(SQLITE_FILE)));
+        };
+        let looks =
+            url.starts_with("postgresql://") || url.starts_with("postgres://") || url.contains('=');
+        if !looks || url.parse::<postgres::Config>().is_err() {
+            return Err(crate::error::ControlError::InvalidParameterValue(format!(
+                "--store {} is not a PostgreSQL connection string: give postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE \
+                 (or libpq's key=value form), or leave --store out for the embedded store in the data directory",
+                pg::shown_url(url)
+            )));
+        }
+        Ok(StoreAt::Postgres(url.to_string()))
+    }
+
+    /// Opens the store, creating it when missing.
+    pub fn open(&self) -> Result<Box<dyn Store>> {
+        Ok(match self {
+            StoreAt::Sqlite(p) => Box::new(SqliteStore::open(p)?),
+            StoreAt::Postgres(url) => Box::new(PgStore::open(url)?),
+        })
+    }
+
+    /// Opens a store some daemon already made (for the tools beside the daemon): a data directory without its
+    /// SQLite file is refused with what to run first.
+    pub fn open_existing(&self, data_dir: &std::path::Path) -> Result<Box<dyn Store>> {
+        if let StoreAt::Sqlite(p) = self {
+            if !p.exists() {
+                return Err(crate::error::ControlError::InvalidParameterValue(format!(
+                    "{} holds no Cacheplane state (run `cacheplane serve --data-dir {}` first).",
+                    data_dir.display(),
+                    data_dir.display()
+                )));
+            }
+        }
+        self.open()
+    }
+
+    /// Whether several daemons may share this store.
+    pub fn shared(&self) -> bool {
+        matches!(self, StoreAt::Postgres(_))
+    }
+}
 
 /// One change of users, user groups and the replication groups they reach, written in one transaction.
 #[derive(Debug, Default)]
@@ -87,6 +157,12 @@ impl Catchup {
 /// [`Store::end_commit`]) is serialised with every other daemon's and is one transaction. A store only one daemon
 /// opens (SQLite) has nothing to catch up with, and each of its writes is its own transaction.
 pub trait Store: Send + std::fmt::Debug {
+    /// The lease that elects the leader of the daemons sharing this store, and fences its commits (`None`: a store
+    /// only one daemon opens, which always leads).
+    fn lease(&self) -> Option<lease::Lease> {
+        None
+    }
+
     /// The newest point of the change log (0 for a store only one daemon opens): what a daemon has seen once it
     /// has loaded everything after asking.
     fn log_head(&self) -> Result<i64> {

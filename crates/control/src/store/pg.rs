@@ -7,12 +7,13 @@
 //! daemon's tokio workers, so the connection lives on a thread of its own and each call is one request to it (the
 //! log store's pattern); a lost connection is made again at the next call.
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 
 use chrono::{DateTime, Utc};
 use postgres::types::ToSql;
 use postgres::{Client, GenericClient, NoTls};
 
+use super::lease::{Fence, Lease};
 use super::{AccessChange, Catchup, Changed, EventQuery, Store};
 use crate::error::{ControlError, Result};
 use crate::model::{
@@ -281,13 +282,27 @@ impl Connection {
 pub struct PgStore {
     jobs: mpsc::Sender<Job>,
     url: String,
+    fence: Arc<Fence>,
+}
+
+/// A connection string as it may be shown: a URL without what precedes its `@` (user and password), a key=value
+/// string without its password.
+pub fn shown_url(url: &str) -> String {
+    if url.contains("://") {
+        let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+        let at = rest.rsplit_once('@').map_or(rest, |(_, at)| at);
+        format!("{scheme}://{at}")
+    } else {
+        url.split_whitespace()
+            .filter(|kv| !kv.starts_with("password="))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The URL may hold a password: only where the store is.
-        let at = self.url.rsplit('@').next().unwrap_or("");
-        write!(f, "PgStore({at})")
+        write!(f, "PgStore({})", shown_url(&self.url))
     }
 }
 
@@ -303,8 +318,8 @@ impl PgStore {
             failed: false,
             commits: 0,
         };
-        // Connect first, so that a wrong URL is an error of `open`, not of the first request.
-        conn.client()?;
+        // The client connects on the store's thread (its runtime cannot start on one of the daemon's), at the first
+        // request below: a wrong URL is an error of `open`.
         std::thread::Builder::new()
             .name("pg-store".into())
             .spawn(move || {
@@ -318,12 +333,17 @@ impl PgStore {
         let store = PgStore {
             jobs,
             url: url.to_string(),
+            fence: Arc::new(Fence::new()),
         };
         store.call(|c| {
             let mut tx = c.transaction().map_err(pg)?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
                 .map_err(pg)?;
+            // "already exists, skipping" is no news at every start.
+            tx.batch_execute("SET LOCAL client_min_messages = warning")
+                .map_err(pg)?;
             tx.batch_execute(SCHEMA).map_err(pg)?;
+            tx.batch_execute(super::lease::SCHEMA).map_err(pg)?;
             let version: Option<i64> = tx
                 .query_opt("SELECT max(version) FROM cacheplane_schema", &[])
                 .map_err(pg)?
@@ -500,6 +520,29 @@ fn changes_after(c: &mut impl GenericClient, seen: i64) -> Result<Catchup> {
     Ok(Catchup::Changes { seen: at, changed })
 }
 
+/// A daemon that led commits only while it still leads under the same generation: one whose lease passed to
+/// another (it was paused, or cut off from the store) changes nothing more.
+fn check_fence(c: &mut impl GenericClient, fence: &Fence) -> Result<()> {
+    let generation = fence.generation();
+    if generation == 0 {
+        return Ok(());
+    }
+    let holds = c
+        .query_opt(
+            "SELECT 1 FROM leader WHERE id = 1 AND holder = $1 AND generation = $2",
+            &[&fence.holder, &generation],
+        )
+        .map_err(pg)?
+        .is_some();
+    if holds {
+        Ok(())
+    } else {
+        Err(ControlError::Internal(format!(
+            "this daemon no longer leads (its generation {generation} was succeeded): it changes nothing more"
+        )))
+    }
+}
+
 /// The newest point of the change log.
 fn log_head(c: &mut impl GenericClient) -> Result<i64> {
     Ok(c.query_one(
@@ -560,6 +603,10 @@ fn event_of(r: &postgres::Row) -> Event {
 }
 
 impl Store for PgStore {
+    fn lease(&self) -> Option<Lease> {
+        Some(Lease::new(&self.url, self.fence.clone()))
+    }
+
     fn log_head(&self) -> Result<i64> {
         self.call(log_head)
     }
@@ -576,6 +623,7 @@ impl Store for PgStore {
     }
 
     fn begin_commit(&mut self, seen: i64) -> Result<Catchup> {
+        let fence = self.fence.clone();
         self.call_conn(move |conn| {
             if conn.in_commit {
                 return Err(ControlError::Internal(
@@ -587,6 +635,7 @@ impl Store for PgStore {
             let caught = c
                 .execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK])
                 .map_err(pg)
+                .and_then(|_| check_fence(c, &fence))
                 .and_then(|_| changes_after(c, seen));
             match caught {
                 Ok(caught) => {
@@ -1165,6 +1214,34 @@ mod tests {
         ));
         let head = a.log_head().expect("head");
         assert_eq!(b.catch_up(head).expect("current"), Catchup::none(head));
+    }
+
+    #[test]
+    fn one_daemon_leads_at_a_time_and_one_succeeded_commits_nothing_more() {
+        let server = TestPostgres::start();
+        let url = server.database("lease");
+        let mut a = PgStore::open(&url).expect("open a");
+        let b = PgStore::open(&url).expect("open b");
+        let (mut la, mut lb) = (a.lease().expect("lease"), b.lease().expect("lease"));
+        let ttl = std::time::Duration::from_secs(30);
+        let first = la.try_lead(ttl).expect("a asks").expect("a leads");
+        assert_eq!(lb.try_lead(ttl).expect("b asks"), None, "b follows");
+        assert_eq!(la.try_lead(ttl).expect("renew"), Some(first), "a renews");
+        // a leads: its commits land.
+        let head = a.log_head().expect("head");
+        a.begin_commit(head).expect("a commits while it leads");
+        a.put_group(&group("led", "by a"), Utc::now(), &[])
+            .expect("put");
+        a.end_commit(head).expect("end");
+        // The lease passes to b (a released it, as a stopping daemon does): a higher generation, and a commit of
+        // a is refused from then on, whatever a believes.
+        la.release();
+        let next = lb.try_lead(ttl).expect("b asks").expect("b leads");
+        assert!(next > first);
+        let head = a.log_head().expect("head");
+        let e = a.begin_commit(head).expect_err("a is fenced");
+        assert!(e.to_string().contains("no longer leads"), "{e}");
+        assert!(b.load_groups().expect("load").len() == 1);
     }
 
     #[test]

@@ -1,0 +1,107 @@
+//! Which of the daemons sharing a store leads — runs the workers, the health monitor and the deliveries — through
+//! the store's lease ([`crate::store::lease`]). The lease lasts [`LEASE`] and is renewed every [`RENEW_EVERY`] on a
+//! thread of its own. A leader that could not confirm its lease for [`SELF_FENCE_AFTER`] (before the lease can have
+//! passed to another) says so, and the daemon stops: its workers must not act beside a new leader's. On a store only
+//! one daemon opens (SQLite) the daemon always leads and no thread runs.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::store::lease::Lease;
+use crate::Control;
+
+/// How long a lease lasts from its last renewal (judged by the store's clock).
+pub const LEASE: Duration = Duration::from_millis(1000);
+/// How often the lease is renewed, and how often a follower asks for it.
+pub const RENEW_EVERY: Duration = Duration::from_millis(250);
+/// A leader that could not confirm its lease for this long (on its own clock, from the moment it asked) gives up
+/// leading: well before the lease can have expired in the store.
+pub const SELF_FENCE_AFTER: Duration = Duration::from_millis(700);
+
+/// What this daemon is among those sharing the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leading {
+    /// Another daemon leads (or none yet): this one answers the API only.
+    Follows,
+    /// This daemon leads under this generation.
+    Leads(i64),
+    /// This daemon led and can no longer be sure it does: it must stop.
+    Lost,
+}
+
+/// The lease's thread, while it runs.
+#[derive(Debug)]
+pub struct Leadership {
+    pub state: watch::Receiver<Leading>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Leadership {
+    /// Stops asking for the lease and gives it up, so that another daemon leads at once.
+    pub fn release(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Control {
+    /// Starts asking for the lease of a shared store; `None` for a store only this daemon opens (it leads).
+    pub fn start_leadership(&self) -> Option<Leadership> {
+        let lease = self.state().store.lease()?;
+        let (tx, rx) = watch::channel(Leading::Follows);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("lease".into())
+            .spawn(move || run(lease, &tx, &stopping))
+            .ok()?;
+        Some(Leadership {
+            state: rx,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+fn run(mut lease: Lease, tx: &watch::Sender<Leading>, stop: &AtomicBool) {
+    let mut confirmed: Option<Instant> = None;
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            if confirmed.is_some() {
+                lease.release();
+            }
+            return;
+        }
+        let asked = Instant::now();
+        match lease.try_lead(LEASE) {
+            Ok(Some(generation)) => {
+                if confirmed.is_none() {
+                    tracing::info!(generation, "this daemon leads");
+                    let _ = tx.send(Leading::Leads(generation));
+                }
+                confirmed = Some(asked);
+            }
+            Ok(None) if confirmed.is_some() => {
+                tracing::error!("another daemon took the lease: this one stops leading");
+                let _ = tx.send(Leading::Lost);
+                return;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "the lease could not be asked for"),
+        }
+        if confirmed.is_some_and(|at| at.elapsed() >= SELF_FENCE_AFTER) {
+            tracing::error!(
+                "the lease could not be renewed in time: this daemon stops leading before another may"
+            );
+            let _ = tx.send(Leading::Lost);
+            return;
+        }
+        std::thread::sleep(RENEW_EVERY.saturating_sub(asked.elapsed()));
+    }
+}
