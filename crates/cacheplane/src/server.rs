@@ -103,17 +103,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ));
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let state = Arc::new(app_state(&cfg, &control, metrics_interval, notices)?);
-    let app = if console_on {
-        crate::console::routes().route_layer(axum::middleware::from_fn_with_state(
-            hosts.clone(),
-            crate::console::host_check,
-        ))
-    } else {
-        Router::new()
-    }
-    .fallback(handle)
-    .with_state(state);
+    let app = api_app(
+        app_state(&cfg, &control, metrics_interval, notices)?,
+        console_on,
+        &hosts,
+    );
 
     announce(&cfg, &binaries, local, &control);
     if let Some(m) = metrics {
@@ -184,6 +178,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("nodes keep running; the next start adopts them");
     }
     Ok(())
+}
+
+/// The API's routes: the console's (unless `--no-console`, and only for this daemon's own names), and every other
+/// request to the AWS API.
+fn api_app(state: AppState, console_on: bool, hosts: &Arc<crate::console::AllowedHosts>) -> Router {
+    if console_on {
+        crate::console::routes().route_layer(axum::middleware::from_fn_with_state(
+            hosts.clone(),
+            crate::console::host_check,
+        ))
+    } else {
+        Router::new()
+    }
+    .fallback(handle)
+    .with_state(Arc::new(state))
 }
 
 /// Waits until this daemon leads, then for the data directory's lock (held by a leader of before that has not

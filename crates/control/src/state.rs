@@ -76,10 +76,49 @@ impl State {
         Ok(())
     }
 
+    /// Catches up with what other daemons committed to a shared store; what to wake.
+    pub fn catch_up(&mut self, pgs: &mut ParameterGroups) -> Result<Wakes> {
+        let caught = self.store.catch_up(self.seen)?;
+        self.apply(caught, pgs)
+    }
+
+    /// Begins a commit (serialised with other daemons' on a shared store) and catches up; what to wake. On an
+    /// error no commit is open.
+    pub fn begin_commit(&mut self, pgs: &mut ParameterGroups) -> Result<Wakes> {
+        let caught = self.store.begin_commit(self.seen)?;
+        self.apply(caught, pgs).inspect_err(|_| {
+            let _ = self.store.end_commit(self.seen);
+        })
+    }
+
+    /// Ends the commit begun last. Should the store keep nothing of it, memory may hold what the store does not:
+    /// everything is loaded again (now, or at the next look if the store does not answer) and the error returned.
+    pub fn end_commit(&mut self, pgs: &mut ParameterGroups) -> Result<()> {
+        match self.store.end_commit(self.seen) {
+            Ok(head) => {
+                self.seen = head;
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a commit's end failed: loading the state again");
+                if let Err(e) = self.reload(pgs) {
+                    tracing::error!(error = %e, "the state could not be loaded again; the next look tries again");
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// Applies what other daemons changed (or loads everything again when the state must be, or the store says
     /// so). What to wake: the reconciler for documents new or gone, a group's worker for its changes.
-    pub fn apply(&mut self, caught: Catchup, pgs: &mut ParameterGroups) -> Result<Wakes> {
+    fn apply(&mut self, caught: Catchup, pgs: &mut ParameterGroups) -> Result<Wakes> {
         let mut wakes = Wakes::default();
+        if let Catchup::Changes { seen, changed } = &caught {
+            if changed.is_empty() && self.seen >= 0 {
+                self.seen = *seen;
+                return Ok(wakes);
+            }
+        }
         let changed = match caught {
             _ if self.seen < 0 => {
                 self.reload(pgs)?;

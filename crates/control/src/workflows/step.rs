@@ -16,7 +16,6 @@ use super::Endpoints;
 use crate::error::Result;
 use crate::model::{NewEvent, ParameterGroup, ReplicationGroup};
 use crate::state::{State, Tx, Wakes};
-use crate::store::Catchup;
 use crate::{now, Settings};
 
 /// The parts a workflow works with (shared by every clone of a [`Step`] and by the daemon's `Control`).
@@ -116,28 +115,13 @@ impl Step {
     /// [`Step::commit`]. Should the store not answer, the state as last known (and a warning).
     pub(crate) fn state(&self) -> Read<'_> {
         let mut st = self.lock();
-        let seen = st.seen;
-        if let Err(e) = st
-            .store
-            .catch_up(seen)
-            .and_then(|caught| self.apply_caught(&mut st, caught))
-        {
-            tracing::warn!(error = %e, "could not catch up with the store; answering from what this daemon knows");
-        }
-        Read(st)
-    }
-
-    /// Applies to memory what other daemons changed, and wakes the workers it concerns.
-    fn apply_caught(&self, st: &mut State, caught: Catchup) -> Result<()> {
-        if let Catchup::Changes { seen, changed } = &caught {
-            if changed.is_empty() && st.seen >= 0 {
-                st.seen = *seen;
-                return Ok(());
+        match st.catch_up(&mut self.parameter_groups()) {
+            Ok(wakes) => self.wake(&wakes),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not catch up with the store; answering from what this daemon knows")
             }
         }
-        let wakes = st.apply(caught, &mut self.parameter_groups())?;
-        self.wake(&wakes);
-        Ok(())
+        Read(st)
     }
 
     fn wake(&self, wakes: &Wakes) {
@@ -168,33 +152,12 @@ impl Step {
     /// (its end failed), the state is loaded again and the change is an error.
     pub(crate) fn commit<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
         let mut st = self.lock();
-        let seen = st.seen;
-        let caught = st.store.begin_commit(seen)?;
-        if let Err(e) = self.apply_caught(&mut st, caught) {
-            let seen = st.seen;
-            let _ = st.store.end_commit(seen);
-            return Err(e);
-        }
+        let caught = st.begin_commit(&mut self.parameter_groups())?;
+        self.wake(&caught);
         let mut tx = Tx::new(st);
         // A panic in `f` still ends the commit: what it wrote is in memory too (writes land in the store first).
         let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut tx)));
-        let seen = tx.seen;
-        let ended = tx.store.end_commit(seen);
-        match ended {
-            Ok(head) => tx.seen = head,
-            Err(ref e) => {
-                tracing::error!(error = %e, "a commit's end failed: loading the state again");
-                tx.seen = -1;
-                let caught = tx
-                    .store
-                    .catch_up(-1)
-                    .unwrap_or(Catchup::Reload { seen: -1 });
-                let mut pgs = self.parameter_groups();
-                if let Err(e) = tx.apply(caught, &mut pgs) {
-                    tracing::error!(error = %e, "the state could not be loaded again; the next look tries again");
-                }
-            }
-        }
+        let ended = tx.end_commit(&mut self.parameter_groups());
         let out = match out {
             Ok(out) => out,
             Err(panic) => std::panic::resume_unwind(panic),
