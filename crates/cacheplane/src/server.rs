@@ -103,6 +103,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ));
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    // On a shared store the API answers at once and the workers run once this daemon leads. Alone on its store the
+    // daemon leads from the start: its endpoints are bound before it says it listens.
+    let mut leadership = control.start_leadership();
+    let mut tasks = match leadership {
+        None => Some(begin_leading(&control, &stop_rx, console_on, metrics_interval).await),
+        Some(_) => None,
+    };
     let app = api_app(
         app_state(&cfg, &control, metrics_interval, notices)?,
         console_on,
@@ -124,10 +131,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let api = serve_bounded(listener, app, API_BOUNDS);
     tokio::pin!(api);
-    // On a shared store, the API answers at once; the workers run once this daemon leads.
-    let mut leadership = control.start_leadership();
     let mut lock = cfg.lock;
-    if let Some(l) = leadership.as_mut() {
+    if let (None, Some(l)) = (&tasks, leadership.as_mut()) {
         tokio::select! {
             () = &mut api => {
                 tracing::info!("shutting down (this daemon did not lead)");
@@ -136,12 +141,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
             held = lead(l, &cfg.data_dir, local) => lock = Some(held?),
         }
+        tasks = Some(begin_leading(&control, &stop_rx, console_on, metrics_interval).await);
     }
     let _lock = lock;
-    for (id, e) in control.restore_endpoints().await {
-        tracing::warn!(group = %id, error = %e, "could not bind the endpoints yet; the reconciler retries");
-    }
-    let mut tasks = Background::spawn(&control, stop_rx, console_on, metrics_interval);
+    let Some(mut tasks) = tasks else {
+        anyhow::bail!("the daemon neither leads nor follows");
+    };
 
     // The API never answers with nothing behind it: should the reconciler or the notifier end (a panic), the
     // daemon stops with a clear error (the nodes keep running; a restart adopts them). A leader that lost its
@@ -193,6 +198,20 @@ fn api_app(state: AppState, console_on: bool, hosts: &Arc<crate::console::Allowe
     }
     .fallback(handle)
     .with_state(Arc::new(state))
+}
+
+/// What the leader runs: its groups' endpoints bound again, then the workers, the notifier, the deliveries and the
+/// collector.
+async fn begin_leading(
+    control: &control::Control,
+    stop_rx: &watch::Receiver<bool>,
+    console_on: bool,
+    metrics_interval: Duration,
+) -> Background {
+    for (id, e) in control.restore_endpoints().await {
+        tracing::warn!(group = %id, error = %e, "could not bind the endpoints yet; the reconciler retries");
+    }
+    Background::spawn(control, stop_rx.clone(), console_on, metrics_interval)
 }
 
 /// Waits until this daemon leads, then for the data directory's lock (held by a leader of before that has not

@@ -8,7 +8,7 @@ mod fault;
 use std::time::Duration;
 
 use fault::stall::{run_stalls, stall_table, Frozen};
-use fault::{run_op, table, Op};
+use fault::{run_op, run_op_on, table, Op, Store};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_kills_during_every_long_operation_break_no_invariant() {
@@ -19,6 +19,26 @@ async fn daemon_kills_during_every_long_operation_break_no_invariant() {
     eprintln!("{}", table(&rows));
     for r in &rows {
         assert_eq!(r.violations(), 0, "{}: {:#?}", r.op, r.notes);
+    }
+}
+
+/// Issue 31: two daemons on one PostgreSQL store; the leader is killed in the middle of every long operation, the
+/// other leads and finishes it, every invariant kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_kills_during_every_long_operation_hand_over_and_break_no_invariant() {
+    let mut rows = Vec::new();
+    for op in Op::ALL {
+        rows.push(run_op_on(Store::Postgres, op, 1, Duration::from_millis(100)).await);
+    }
+    eprintln!("{}", table(&rows));
+    for r in &rows {
+        assert_eq!(r.violations(), 0, "{}: {:#?}", r.op, r.notes);
+        assert_eq!(
+            r.takeovers.len(),
+            r.kills,
+            "{}: every kill handed over",
+            r.op
+        );
     }
 }
 

@@ -130,6 +130,8 @@ pub struct Row {
     pub samples: usize,
     /// What each violation was, for the report.
     pub notes: Vec<String>,
+    /// On a shared store: from each kill of the leader to another daemon leading.
+    pub takeovers: Vec<Duration>,
 }
 
 impl Row {
@@ -179,6 +181,17 @@ pub fn table(rows: &[Row]) -> String {
     s.push_str(&format!(
         "(two-primaries sampled {samples} times over every node, every 5 ms, during the whole run)\n"
     ));
+    let takeovers: Vec<Duration> = rows.iter().flat_map(|r| r.takeovers.clone()).collect();
+    if let Some(max) = takeovers.iter().max() {
+        let mut sorted = takeovers.clone();
+        sorted.sort();
+        s.push_str(&format!(
+            "(leader killed {} times: another daemon led after {:.0} ms at the median, {:.0} ms at most)\n",
+            sorted.len(),
+            sorted[sorted.len() / 2].as_secs_f64() * 1000.0,
+            max.as_secs_f64() * 1000.0
+        ));
+    }
     s
 }
 
@@ -503,6 +516,122 @@ async fn converge(
     None
 }
 
+/// Where a campaign's daemons keep their state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// One daemon on the embedded store: a kill is followed by a restart.
+    Sqlite,
+    /// Two daemons on one PostgreSQL store, sharing the data directory: a kill is of the leader, the other takes
+    /// over, and the killed one comes back as a follower.
+    Postgres,
+}
+
+/// The daemons of a campaign. Fields drop in order: the standby, the first daemon (whose data directory it is),
+/// then the PostgreSQL server.
+pub struct Deployment {
+    standby: Option<Daemon>,
+    pub d: Daemon,
+    pg: Option<(testpg::TestPostgres, String)>,
+    /// From each kill of a leader to another daemon holding the data directory (leading).
+    pub takeovers: Vec<Duration>,
+}
+
+/// The pid the data directory's lock file names (the daemon holding it: on a shared store, the leader).
+fn lock_holder(data_dir: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(data_dir.join("daemon.lock")).ok()?;
+    text.strip_prefix("pid ")?.split(',').next()?.parse().ok()
+}
+
+fn pid_of(d: &Daemon) -> Option<u32> {
+    d.child.as_ref().map(|c| c.id())
+}
+
+impl Deployment {
+    pub async fn start(store: Store) -> Self {
+        let mut d = daemon();
+        let (standby, pg) = match store {
+            Store::Sqlite => (None, None),
+            Store::Postgres => {
+                let server = testpg::TestPostgres::start();
+                let url = server.database("campaign");
+                d.kill9();
+                d.extra_args.extend(["--store".to_string(), url.clone()]);
+                d.spawn();
+                let first = pid_of(&d);
+                eventually(
+                    "the first daemon leads",
+                    Duration::from_secs(30),
+                    || async { (lock_holder(d.data_dir()) == first).then_some(()).ok_or(()) },
+                )
+                .await;
+                let args: Vec<&str> = d.extra_args.iter().map(String::as_str).collect();
+                let mut b = Daemon::beside(&d, &args);
+                b.log = d.log;
+                (Some(b), Some((server, url)))
+            }
+        };
+        Deployment {
+            standby,
+            d,
+            pg,
+            takeovers: Vec::new(),
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.d.data_dir()
+    }
+
+    pub fn client(&self) -> Client {
+        self.d.client()
+    }
+
+    /// The fault: a restart of the one daemon, or the leader's kill and another daemon's takeover (then the
+    /// killed one comes back, following).
+    pub async fn kill(&mut self) {
+        let Some(standby) = self.standby.as_mut() else {
+            self.d.kill9();
+            self.d.spawn();
+            return;
+        };
+        let leader = lock_holder(self.d.data_dir());
+        let (dead, other) = if leader == pid_of(standby) {
+            (standby, &self.d)
+        } else {
+            (&mut self.d, &*standby)
+        };
+        let next = pid_of(other);
+        let killed = Instant::now();
+        dead.kill9();
+        let dir = other.data_dir().to_path_buf();
+        eventually("another daemon leads", Duration::from_secs(30), || async {
+            (lock_holder(&dir) == next).then_some(()).ok_or(())
+        })
+        .await;
+        self.takeovers.push(killed.elapsed());
+        dead.spawn();
+    }
+
+    /// Forgets the `TestFailover` calls the store recorded (AWS allows 15 a day; the campaign makes more).
+    pub fn forget_test_failovers(&self) {
+        match &self.pg {
+            None => {
+                let db = rusqlite::Connection::open(self.data_dir().join("cacheplane.sqlite3"))
+                    .expect("store");
+                db.busy_timeout(Duration::from_secs(5))
+                    .expect("busy timeout");
+                db.execute("DELETE FROM test_failovers", [])
+                    .expect("forget test failovers");
+            }
+            Some((_, url)) => testpg::off_runtime(|| {
+                let mut c = postgres::Client::connect(url, postgres::NoTls).expect("store");
+                c.execute("DELETE FROM test_failovers", &[])
+                    .expect("forget test failovers");
+            }),
+        }
+    }
+}
+
 /// The daemon of a campaign: generous failover budget (the campaign fails over on purpose), both engines.
 pub fn daemon() -> Daemon {
     let mut d = Daemon::start_with_engines(&["CACHEPLANE_TEST_REDIS_6"]);
@@ -557,21 +686,26 @@ struct Expect {
 /// then again with the daemon killed at `kills` points spread evenly over that span (at least `min_span`), and
 /// returns its row.
 pub async fn run_op(op: Op, kills: usize, min_span: Duration) -> Row {
+    run_op_on(Store::Sqlite, op, kills, min_span).await
+}
+
+/// [`run_op`] on daemons of `store`.
+pub async fn run_op_on(store: Store, op: Op, kills: usize, min_span: Duration) -> Row {
     let mut span = min_span;
-    let mut d = daemon();
+    let mut dep = Deployment::start(store).await;
     let mut row = Row {
         op: op.name().to_string(),
         ..Row::default()
     };
     let watched = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let sampler = Sampler::start(d.data_dir(), watched.clone());
+    let sampler = Sampler::start(dep.data_dir(), watched.clone());
     let watch = |g: &str| {
         if let Ok(mut w) = watched.lock() {
             w.push(g.to_string());
         }
     };
-    let c = d.client();
-    let ca = d.data_dir().join("tls").join("ca.pem");
+    let c = dep.client();
+    let ca = dep.data_dir().join("tls").join("ca.pem");
     let tokens = [
         "campaign-token-aaaaaaaaaaaaaaaa",
         "campaign-token-bbbbbbbbbbbbbbbb",
@@ -638,12 +772,7 @@ pub async fn run_op(op: Op, kills: usize, min_span: Duration) -> Row {
             Op::TestFailover => {
                 // AWS allows 15 TestFailover calls a day; the campaign makes more, so it forgets the earlier ones
                 // (the store's record of them) between trials.
-                let db = rusqlite::Connection::open(d.data_dir().join("cacheplane.sqlite3"))
-                    .expect("store");
-                db.busy_timeout(Duration::from_secs(5))
-                    .expect("busy timeout");
-                db.execute("DELETE FROM test_failovers", [])
-                    .expect("forget test failovers");
+                dep.forget_test_failovers();
                 trial_group = format!("tf{i}");
                 create(&c, &trial_group, 2, None).await;
                 wait_available(&c, &trial_group, CONVERGE).await;
@@ -686,7 +815,7 @@ pub async fn run_op(op: Op, kills: usize, min_span: Duration) -> Row {
         ) {
             expect.not_primary = before.as_ref().and_then(primary_of).map(|p| p.0);
         }
-        let started = start_op(op, &c, &d, &expect, i, &tokens).await;
+        let started = start_op(op, &c, &dep.d, &expect, i, &tokens).await;
         if let Some(p) = started {
             expect.primary = Some(p);
         }
@@ -702,12 +831,11 @@ pub async fn run_op(op: Op, kills: usize, min_span: Duration) -> Row {
                 // The node got its signal in `start_op`; the daemon stays up.
                 row.kills += 1;
             } else {
-                d.kill9();
-                d.spawn();
+                dep.kill().await;
                 row.kills += 1;
             }
         }
-        let c2 = d.client();
+        let c2 = dep.client();
         let converged = converge(&c2, &expect).await;
         if delay.is_none() {
             if let Some((_, _)) = &converged {
@@ -806,7 +934,7 @@ pub async fn run_op(op: Op, kills: usize, min_span: Duration) -> Row {
                 .send()
                 .await;
         }
-        let o = orphans(&d, &c2).await;
+        let o = orphans(&dep.d, &c2).await;
         if !o.is_empty() {
             row.orphans += 1;
             row.notes.push(format!("trial {i}: orphans {o:?}"));
@@ -817,6 +945,7 @@ pub async fn run_op(op: Op, kills: usize, min_span: Duration) -> Row {
     row.two_primaries = two;
     row.samples = samples;
     row.notes.extend(notes);
+    row.takeovers = dep.takeovers.clone();
     row
 }
 
