@@ -247,6 +247,9 @@ pub struct Resolved {
     /// The data directory's lock, held for the daemon's life; on a shared store (PostgreSQL) taken only once the
     /// daemon leads (the daemons of one machine share its data directory: its nodes are the leader's to run).
     pub lock: Option<engine::private::DirLock>,
+    /// On a shared store, held while the daemon sets up what the daemons of the machine share (secrets, the CA,
+    /// credentials), until the control plane is open.
+    pub init: Option<engine::private::InitLock>,
 }
 
 const CREDENTIALS_FILE: &str = "credentials";
@@ -308,6 +311,10 @@ pub fn resolve(mut args: ServeArgs) -> anyhow::Result<Resolved> {
     let file = read_config_file(args.config.as_deref())?;
     let store = control::store::StoreAt::new(&absolute(&args.data_dir)?, args.store.as_deref())?;
     let (data_dir, lock) = lock_data_dir(&args.data_dir, args.listen, !store.shared())?;
+    let init = match lock {
+        None => Some(engine::private::InitLock::wait(&data_dir)?),
+        Some(_) => None,
+    };
     let (region, account_id) =
         region_and_account(args.region.take(), args.account_id.take(), &file)?;
     let (console_password, console) = console_settings(&args)?;
@@ -349,6 +356,7 @@ pub fn resolve(mut args: ServeArgs) -> anyhow::Result<Resolved> {
         memory_limit: args.memory_limit,
         generated_credentials: generated,
         lock,
+        init,
     })
 }
 

@@ -78,11 +78,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .transpose()?;
     let metrics_listen = args.metrics_listen.clone();
     let metrics_interval = Duration::from_secs(args.metrics_interval);
-    let cfg = config::resolve(args)?;
+    let mut cfg = config::resolve(args)?;
     let console_on = cfg.console;
     let binaries = engine::binary::discover(&cfg.engine_binaries)?;
     engine::private::prepare_socket_dir(&cfg.data_dir)?;
     let control = open_control(&cfg, &binaries).await?;
+    // What the daemons of the machine share is set up: the next one may start.
+    drop(cfg.init.take());
     let listener = bind_api(cfg.listen).await?;
     let local = listener.local_addr()?;
     let metrics = bind_metrics(&metrics_listen).await?;
@@ -141,6 +143,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
             held = lead(l, &cfg.data_dir, local) => lock = Some(held?),
         }
+        control.set_leading();
         tasks = Some(begin_leading(&control, &stop_rx, console_on, metrics_interval).await);
     }
     let _lock = lock;
@@ -269,7 +272,10 @@ async fn open_control(
         .enumerate()
         .filter(|(_, b)| b.engine != engine::binary::MEMCACHED)
     {
-        let scratch = cfg.data_dir.join(format!("probe-{i}"));
+        // Of this process: daemons sharing the data directory may start at once.
+        let scratch = cfg
+            .data_dir
+            .join(format!("probe-{}-{i}", std::process::id()));
         vocabularies.push(
             engine::vocabulary::read(&b.path, &scratch)
                 .await

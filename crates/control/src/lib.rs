@@ -217,6 +217,7 @@ impl Control {
         let admin = engine::secret::load_or_create(&settings.data_dir.join("admin.secret"))?;
         let tls = engine::tls::Authority::load_or_create(&settings.data_dir.join("tls"))?;
         let store = settings.store.open()?;
+        let settings_shared = settings.store.shared();
         let log_store = logs::LogStore::open(
             &settings.data_dir.join("logs.sqlite3"),
             &settings.region,
@@ -239,6 +240,7 @@ impl Control {
             endpoints: workflows::Endpoints::default(),
             wake: tokio::sync::Notify::new(),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            leads: std::sync::atomic::AtomicBool::new(!settings_shared),
             figures: Default::default(),
         });
         Ok(Self {
@@ -253,6 +255,13 @@ impl Control {
                 metrics: runtime::metrics::Metrics::default(),
             }),
         })
+    }
+
+    /// This daemon leads from now on: it runs the workers (a daemon on a shared store, once elected).
+    pub fn set_leading(&self) {
+        self.inner
+            .leads
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// What this machine can give new nodes now.

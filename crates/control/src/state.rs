@@ -109,6 +109,13 @@ impl State {
         }
     }
 
+    /// Ends the commit begun last without keeping it (its closure panicked): memory may hold what the store does
+    /// not, or lack what it does, so the state is loaded again at the next look.
+    pub fn abort_commit(&mut self) {
+        self.store.abort_commit();
+        self.seen = -1;
+    }
+
     /// Applies what other daemons changed (or loads everything again when the state must be, or the store says
     /// so). What to wake: the reconciler for documents new or gone, a group's worker for its changes.
     fn apply(&mut self, caught: Catchup, pgs: &mut ParameterGroups) -> Result<Wakes> {

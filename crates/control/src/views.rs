@@ -29,8 +29,24 @@ fn member_status(g: GroupStatus) -> &'static str {
 }
 
 impl Control {
-    /// The role a node reports, as `CurrentRole` says it; `None` while not observed.
-    fn current_role(&self, cluster_id: &str) -> Option<String> {
+    /// The role a node reports, as `CurrentRole` says it; `None` while not observed. A daemon that does not lead
+    /// observes no node: it says the role the group's record gives, once the group's nodes run.
+    fn current_role(
+        &self,
+        g: &ReplicationGroup,
+        shard: &crate::model::Shard,
+        cluster_id: &str,
+    ) -> Option<String> {
+        if !self.leads() {
+            let running = !matches!(g.status, GroupStatus::Creating | GroupStatus::CreateFailed);
+            return running.then(|| {
+                if shard.primary_cluster_id == cluster_id {
+                    "primary".into()
+                } else {
+                    "replica".into()
+                }
+            });
+        }
         match self.inner.observed.get(cluster_id)?.role? {
             Role::Primary { .. } => Some("primary".into()),
             Role::Replica { .. } => Some("replica".into()),
@@ -71,7 +87,7 @@ impl Control {
                         {
                             Some("primary".into())
                         } else {
-                            self.current_role(&m.cluster_id)
+                            self.current_role(g, shard, &m.cluster_id)
                         },
                     })
                     .collect(),

@@ -154,6 +154,34 @@ impl DirLock {
     }
 }
 
+/// The lock file daemons sharing a data directory take, one at a time, while they set up what they share in it.
+pub const INIT_LOCK_FILE: &str = "init.lock";
+
+/// The hold of one starting daemon on the set-up of a shared data directory (its secrets, CA and credentials are
+/// made once, by whichever starts first), released when dropped.
+#[derive(Debug)]
+pub struct InitLock {
+    _lock: Flock<File>,
+}
+
+impl InitLock {
+    /// Waits until no other daemon sets up `dir`, then holds it.
+    pub fn wait(dir: &Path) -> Result<InitLock> {
+        let path = dir.join(INIT_LOCK_FILE);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(FILE_MODE)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        let lock = Flock::lock(file, FlockArg::LockExclusive)
+            .map_err(|(_, e)| EngineError::Other(format!("cannot lock {}: {e}", path.display())))?;
+        Ok(InitLock { _lock: lock })
+    }
+}
+
 static SOCKET_DIR: OnceLock<PathBuf> = OnceLock::new();
 
 /// The directory for admin sockets whose path inside their node's directory would be too long for a Unix socket

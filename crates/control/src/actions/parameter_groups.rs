@@ -281,6 +281,8 @@ impl Control {
     /// A customer's group by name, for a change: `CacheParameterGroupNotFound`, or `InvalidParameterValue` for a
     /// default group.
     fn changeable(&self, name: &str) -> Result<ParameterGroup> {
+        // Current with what other daemons committed.
+        drop(self.state());
         let pg = self.parameter_group(name).ok_or_else(|| not_found(name))?;
         if pg.is_default() {
             return Err(invalid(format!(
@@ -341,9 +343,22 @@ impl Control {
         Ok(())
     }
 
-    /// Stores a changed parameter group and sends its new values to the nodes of every group using it.
-    fn save_parameter_group(&self, pg: ParameterGroup, what: &str) -> Result<()> {
+    /// Stores a changed parameter group and sends its new values to the nodes of every group using it. `read`: the
+    /// group as the change was made from; should another request (of this daemon or another) have changed or
+    /// deleted it since, nothing is written and the request is refused, to be sent again.
+    fn save_parameter_group(
+        &self,
+        pg: ParameterGroup,
+        read: &ParameterGroup,
+        what: &str,
+    ) -> Result<()> {
         self.commit(|st| {
+            if self.parameter_groups().get(&pg.name) != Some(read) {
+                return Err(ControlError::InvalidCacheParameterGroupState(format!(
+                    "Cache parameter group {} was changed by another request while this one was checked; send it again.",
+                    pg.name
+                )));
+            }
             let users: Vec<crate::model::ReplicationGroup> = st
                 .groups
                 .values()
@@ -392,7 +407,8 @@ impl Control {
 
     /// `ModifyCacheParameterGroup`: up to 20 parameters, each checked against the family's catalogue.
     pub fn modify_cache_parameter_group(&self, input: ModifyCacheParameterGroup) -> Result<String> {
-        let mut pg = self.changeable(&input.cache_parameter_group_name)?;
+        let read = self.changeable(&input.cache_parameter_group_name)?;
+        let mut pg = read.clone();
         let list = &input.parameter_name_values;
         if list.is_empty() {
             return Err(invalid(
@@ -448,14 +464,15 @@ impl Control {
         }
         let name = pg.name.clone();
         self.check_memcached_users(&pg)?;
-        self.save_parameter_group(pg, "modified")?;
+        self.save_parameter_group(pg, &read, "modified")?;
         Ok(name)
     }
 
     /// `ResetCacheParameterGroup`: every parameter (`ResetAllParameters`) or the ones named, back to the family's
     /// defaults.
     pub fn reset_cache_parameter_group(&self, input: ResetCacheParameterGroup) -> Result<String> {
-        let mut pg = self.changeable(&input.cache_parameter_group_name)?;
+        let read = self.changeable(&input.cache_parameter_group_name)?;
+        let mut pg = read.clone();
         let listed = input.parameter_name_values.as_deref().unwrap_or_default();
         let all = input.reset_all_parameters.unwrap_or(false);
         if all && !listed.is_empty() {
@@ -495,7 +512,7 @@ impl Control {
         }
         let name = pg.name.clone();
         self.check_memcached_users(&pg)?;
-        self.save_parameter_group(pg, "reset")?;
+        self.save_parameter_group(pg, &read, "reset")?;
         Ok(name)
     }
 

@@ -5,7 +5,7 @@
 //! one daemon opens (SQLite) the daemon always leads and no thread runs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -55,11 +55,21 @@ impl Control {
     pub fn start_leadership(&self) -> Option<Leadership> {
         let lease = self.state().store.lease()?;
         let (tx, rx) = watch::channel(Leading::Follows);
+        let tx = Arc::new(tx);
         let stop = Arc::new(AtomicBool::new(false));
+        let confirmed = Arc::new(Mutex::new(None));
+        // The watchdog says the lease is lost on its own clock, whatever a call to the store is stuck in.
+        {
+            let (tx, stop, confirmed) = (tx.clone(), stop.clone(), confirmed.clone());
+            std::thread::Builder::new()
+                .name("lease-watchdog".into())
+                .spawn(move || watchdog(&tx, &stop, &confirmed))
+                .ok()?;
+        }
         let stopping = stop.clone();
         let thread = std::thread::Builder::new()
             .name("lease".into())
-            .spawn(move || run(lease, &tx, &stopping))
+            .spawn(move || run(lease, &tx, &stopping, &confirmed))
             .ok()?;
         Some(Leadership {
             state: rx,
@@ -69,38 +79,56 @@ impl Control {
     }
 }
 
-fn run(mut lease: Lease, tx: &watch::Sender<Leading>, stop: &AtomicBool) {
-    let mut confirmed: Option<Instant> = None;
+/// When this daemon's lease was last confirmed (the moment it asked); `None` while it does not lead.
+type Confirmed = Mutex<Option<Instant>>;
+
+fn confirmed_at(c: &Confirmed) -> Option<Instant> {
+    *c.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn watchdog(tx: &watch::Sender<Leading>, stop: &AtomicBool, confirmed: &Confirmed) {
+    while !stop.load(Ordering::SeqCst) {
+        if confirmed_at(confirmed).is_some_and(|at| at.elapsed() >= SELF_FENCE_AFTER) {
+            tracing::error!(
+                "the lease could not be renewed in time: this daemon stops leading before another may"
+            );
+            let _ = tx.send(Leading::Lost);
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn run(mut lease: Lease, tx: &watch::Sender<Leading>, stop: &AtomicBool, confirmed: &Confirmed) {
     loop {
-        if stop.load(Ordering::SeqCst) {
-            if confirmed.is_some() {
+        let led = confirmed_at(confirmed);
+        if stop.load(Ordering::SeqCst) || *tx.borrow() == Leading::Lost {
+            if led.is_some() {
                 lease.release();
             }
             return;
         }
         let asked = Instant::now();
-        match lease.try_lead(LEASE) {
+        // An attempt never runs past the moment this daemon would have to give up leading.
+        let budget = match led {
+            Some(at) => SELF_FENCE_AFTER.saturating_sub(at.elapsed()),
+            None => LEASE,
+        };
+        match lease.try_lead(LEASE, budget.max(Duration::from_millis(10))) {
             Ok(Some(generation)) => {
-                if confirmed.is_none() {
+                if led.is_none() {
                     tracing::info!(generation, "this daemon leads");
                     let _ = tx.send(Leading::Leads(generation));
                 }
-                confirmed = Some(asked);
+                *confirmed.lock().unwrap_or_else(|p| p.into_inner()) = Some(asked);
             }
-            Ok(None) if confirmed.is_some() => {
+            Ok(None) if led.is_some() => {
                 tracing::error!("another daemon took the lease: this one stops leading");
                 let _ = tx.send(Leading::Lost);
                 return;
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "the lease could not be asked for"),
-        }
-        if confirmed.is_some_and(|at| at.elapsed() >= SELF_FENCE_AFTER) {
-            tracing::error!(
-                "the lease could not be renewed in time: this daemon stops leading before another may"
-            );
-            let _ = tx.send(Leading::Lost);
-            return;
         }
         std::thread::sleep(RENEW_EVERY.saturating_sub(asked.elapsed()));
     }

@@ -80,16 +80,19 @@ impl Lease {
     }
 
     /// Takes the lease for `ttl` when it is free or expired, or renews it when this daemon holds it; the
-    /// generation this daemon leads under, or `None` when another leads. A statement is bounded by `ttl`: an
-    /// error is a lease not confirmed.
-    pub fn try_lead(&mut self, ttl: Duration) -> Result<Option<i64>> {
+    /// generation this daemon leads under, or `None` when another leads. Connecting and the statement are each
+    /// bounded by `timeout`: an error is a lease not confirmed.
+    pub fn try_lead(&mut self, ttl: Duration, timeout: Duration) -> Result<Option<i64>> {
         if self.client.as_ref().is_none_or(Client::is_closed) {
             let mut config: postgres::Config = self.url.parse().map_err(pg)?;
-            config.connect_timeout(ttl);
+            config
+                .connect_timeout(timeout)
+                .keepalives(true)
+                .keepalives_idle(Duration::from_secs(1));
             let mut c = config.connect(NoTls).map_err(pg)?;
             c.batch_execute(&format!(
                 "SET statement_timeout = {}",
-                ttl.as_millis().max(1)
+                timeout.as_millis().max(1)
             ))
             .map_err(pg)?;
             self.client = Some(c);

@@ -180,6 +180,10 @@ pub trait Store: Send + std::fmt::Debug {
         Ok(Catchup::none(seen))
     }
 
+    /// Ends the commit begun last keeping none of its writes (a store where each write was its own transaction
+    /// keeps them: the caller loads the state again).
+    fn abort_commit(&mut self) {}
+
     /// Ends the commit begun last, keeping its writes; the point of the change log it leaves this daemon at (its
     /// own changes included). An error: nothing of the commit was kept.
     fn end_commit(&mut self, seen: i64) -> Result<i64> {

@@ -270,12 +270,39 @@ impl Connection {
                     "PostgreSQL store: the connection was lost during a commit".into(),
                 ));
             }
-            self.client = Some(Client::connect(&self.url, NoTls).map_err(pg)?);
+            self.client = Some(connect(&self.url)?);
         }
         self.client
             .as_mut()
             .ok_or_else(|| ControlError::Internal("PostgreSQL store: no connection".into()))
     }
+}
+
+/// How long a connection may take to be made.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A connection with the store's session settings:
+/// - read committed, whatever the database's default (a commit reads what committed while it waited for the lock);
+/// - a daemon stopped in the middle of a commit holds the commit lock for at most
+///   `idle_in_transaction_session_timeout` (its session is ended, and the lock with it);
+/// - a commit waits for the lock at most `lock_timeout` (and fails, changing nothing);
+/// - TCP keepalives find a peer that vanished.
+fn connect(url: &str) -> Result<Client> {
+    let mut config: postgres::Config = url.parse().map_err(pg)?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    config
+        .keepalives(true)
+        .keepalives_idle(std::time::Duration::from_secs(5));
+    let mut c = config.connect(NoTls).map_err(pg)?;
+    c.batch_execute(
+        "SET default_transaction_isolation = 'read committed'; \
+         SET idle_in_transaction_session_timeout = '5s'; \
+         SET lock_timeout = '15s'",
+    )
+    .map_err(pg)?;
+    Ok(c)
 }
 
 /// The PostgreSQL store.
@@ -324,7 +351,9 @@ impl PgStore {
             .name("pg-store".into())
             .spawn(move || {
                 for job in queue {
-                    job(&mut conn);
+                    // A job that panics fails its own call only (its answer's sender is dropped).
+                    let _ =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut conn)));
                 }
             })
             .map_err(|e| {
@@ -543,6 +572,28 @@ fn check_fence(c: &mut impl GenericClient, fence: &Fence) -> Result<()> {
     }
 }
 
+/// [`check_fence`], and the lease not expired now.
+fn check_fence_now(c: &mut impl GenericClient, fence: &Fence) -> Result<()> {
+    let generation = fence.generation();
+    if generation == 0 {
+        return Ok(());
+    }
+    let holds = c
+        .query_opt(
+            "SELECT 1 FROM leader WHERE id = 1 AND holder = $1 AND generation = $2 AND expires_at > clock_timestamp()",
+            &[&fence.holder, &generation],
+        )
+        .map_err(pg)?
+        .is_some();
+    if holds {
+        Ok(())
+    } else {
+        Err(ControlError::Internal(format!(
+            "this daemon's lease (generation {generation}) expired before its commit ended: nothing of it was kept"
+        )))
+    }
+}
+
 /// The newest point of the change log.
 fn log_head(c: &mut impl GenericClient) -> Result<i64> {
     Ok(c.query_one(
@@ -651,7 +702,21 @@ impl Store for PgStore {
         })
     }
 
+    fn abort_commit(&mut self) {
+        let _ = self.call_conn(|conn| {
+            if conn.in_commit {
+                if let Some(c) = conn.client.as_mut() {
+                    let _ = c.batch_execute("ROLLBACK");
+                }
+            }
+            conn.in_commit = false;
+            conn.failed = false;
+            Ok(())
+        });
+    }
+
     fn end_commit(&mut self, _seen: i64) -> Result<i64> {
+        let fence = self.fence.clone();
         self.call_conn(move |conn| {
             if !conn.in_commit {
                 return Err(ControlError::Internal(
@@ -670,8 +735,18 @@ impl Store for PgStore {
                     ));
                 }
                 if prune {
-                    prune_changes(c, KEPT_DELETIONS)?;
+                    // In a savepoint: a failed prune costs nothing of the commit.
+                    c.batch_execute("SAVEPOINT prune").map_err(pg)?;
+                    match prune_changes(c, KEPT_DELETIONS) {
+                        Ok(()) => c.batch_execute("RELEASE SAVEPOINT prune").map_err(pg)?,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "pruning the change log failed; the next prune tries again");
+                            c.batch_execute("ROLLBACK TO SAVEPOINT prune").map_err(pg)?;
+                        }
+                    }
                 }
+                // A leader's commit lands only while its lease holds, by the database's clock.
+                check_fence_now(c, &fence)?;
                 let head = log_head(c)?;
                 c.batch_execute("COMMIT").map_err(pg)?;
                 Ok(head)
@@ -1224,9 +1299,13 @@ mod tests {
         let b = PgStore::open(&url).expect("open b");
         let (mut la, mut lb) = (a.lease().expect("lease"), b.lease().expect("lease"));
         let ttl = std::time::Duration::from_secs(30);
-        let first = la.try_lead(ttl).expect("a asks").expect("a leads");
-        assert_eq!(lb.try_lead(ttl).expect("b asks"), None, "b follows");
-        assert_eq!(la.try_lead(ttl).expect("renew"), Some(first), "a renews");
+        let first = la.try_lead(ttl, ttl).expect("a asks").expect("a leads");
+        assert_eq!(lb.try_lead(ttl, ttl).expect("b asks"), None, "b follows");
+        assert_eq!(
+            la.try_lead(ttl, ttl).expect("renew"),
+            Some(first),
+            "a renews"
+        );
         // a leads: its commits land.
         let head = a.log_head().expect("head");
         a.begin_commit(head).expect("a commits while it leads");
@@ -1236,7 +1315,7 @@ mod tests {
         // The lease passes to b (a released it, as a stopping daemon does): a higher generation, and a commit of
         // a is refused from then on, whatever a believes.
         la.release();
-        let next = lb.try_lead(ttl).expect("b asks").expect("b leads");
+        let next = lb.try_lead(ttl, ttl).expect("b asks").expect("b leads");
         assert!(next > first);
         let head = a.log_head().expect("head");
         let e = a.begin_commit(head).expect_err("a is fenced");

@@ -150,6 +150,9 @@ impl Step {
     /// answer depends on the nodes' data (a node type that must hold it, keys only in database 0, an empty
     /// migration target) answers from the worker's reading and never talks to a node itself.
     pub(crate) async fn fresh_primaries(&self, g: &ReplicationGroup) -> Result<Vec<NodeData>> {
+        if !self.leads() {
+            return self.read_primaries(g).await;
+        }
         let asked = Instant::now();
         for p in g.primaries() {
             self.nodes()
@@ -180,6 +183,30 @@ impl Step {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    /// What each primary of `g` holds, read now over its admin connection: how a daemon that does not lead (and
+    /// runs no worker) answers what depends on the nodes' data.
+    async fn read_primaries(&self, g: &ReplicationGroup) -> Result<Vec<NodeData>> {
+        let mut out = Vec::new();
+        for p in g.primaries() {
+            let spec = self.node_spec(g, p)?;
+            let unread = |e: ControlError| {
+                ControlError::GroupStateMessage(format!(
+                    "The nodes of replication group {} could not be read ({e}): try again shortly.",
+                    g.id
+                ))
+            };
+            let mut c =
+                AdminClient::connect_within(&spec.node_addr(), self.nodes().admin(), FRESH_LOOK)
+                    .await
+                    .map_err(|e| unread(e.into()))?;
+            let at = Instant::now();
+            let memory = c.info("memory").await.map_err(|e| unread(e.into()))?;
+            let keyspace = c.info("keyspace").await.map_err(|e| unread(e.into()))?;
+            out.push(NodeData::read(at, &memory, &keyspace));
+        }
+        Ok(out)
     }
 
     /// Makes sure the node of `spec` runs: the known process, an adopted one from before a restart, or a new one

@@ -34,6 +34,9 @@ pub struct Core {
     pub wake: Notify,
     /// Set when the daemon stops: no node is started after it.
     pub stopping: AtomicBool,
+    /// Whether this daemon runs the workers (always, alone on its store; on a shared store, once it leads). A
+    /// daemon that does not lead has observed no node: what it must know of them it asks them itself.
+    pub leads: AtomicBool,
     /// What workflows count as it happens (failovers, switchovers), read by the metrics collector.
     pub figures: Figures,
 }
@@ -106,6 +109,11 @@ impl Step {
         }
     }
 
+    /// Whether this daemon runs the workers (see [`Core::leads`]).
+    pub(crate) fn leads(&self) -> bool {
+        self.inner.leads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// The processes of the nodes.
     pub(crate) fn nodes(&self) -> &dyn Nodes {
         &*self.inner.nodes
@@ -155,13 +163,16 @@ impl Step {
         let caught = st.begin_commit(&mut self.parameter_groups())?;
         self.wake(&caught);
         let mut tx = Tx::new(st);
-        // A panic in `f` still ends the commit: what it wrote is in memory too (writes land in the store first).
-        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut tx)));
-        let ended = tx.end_commit(&mut self.parameter_groups());
-        let out = match out {
+        // A panic in `f` ends the commit without it, and the state is loaded again at the next look.
+        let out = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut tx))) {
             Ok(out) => out,
-            Err(panic) => std::panic::resume_unwind(panic),
+            Err(panic) => {
+                tx.abort_commit();
+                drop(tx);
+                std::panic::resume_unwind(panic)
+            }
         };
+        let ended = tx.end_commit(&mut self.parameter_groups());
         let wakes = tx.finish();
         let out = out?;
         ended?;
@@ -209,9 +220,21 @@ impl Step {
             .clone()
     }
 
-    /// Runs the next step of a group's worker now.
+    /// Runs the next step of a group's worker now. A group without a worker (a new one, whose worker the reconciler
+    /// starts and which runs its first step at once; or a daemon that does not lead) gets nothing, so that no
+    /// wake-up is kept for a worker that may never be.
     pub(crate) fn poke_group(&self, id: &str) {
-        self.poke_of(&format!("rg:{id}")).notify_one();
+        let poke = self
+            .inner
+            .endpoints
+            .workers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&format!("rg:{id}"))
+            .cloned();
+        if let Some(p) = poke {
+            p.notify_one();
+        }
     }
 
     /// Forces the next step of the group to re-read roles and addresses.
