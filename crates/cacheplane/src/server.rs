@@ -163,12 +163,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
     if let Some((task, r)) = died {
-        let why = match r {
-            Ok(()) => "it returned".to_string(),
-            Err(e) => e.to_string(),
-        };
-        tracing::error!(task, why, "a background task of the daemon ended; stopping");
-        anyhow::bail!("the {task} ended ({why}); the daemon stopped with it. Its nodes keep running; start the daemon again to adopt them");
+        return Err(ended(task, r));
     }
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
@@ -201,6 +196,16 @@ fn api_app(state: AppState, console_on: bool, hosts: &Arc<crate::console::Allowe
     }
     .fallback(handle)
     .with_state(Arc::new(state))
+}
+
+/// The daemon's error when a background task of it ended.
+fn ended(task: &str, r: Result<(), tokio::task::JoinError>) -> anyhow::Error {
+    let why = match r {
+        Ok(()) => "it returned".to_string(),
+        Err(e) => e.to_string(),
+    };
+    tracing::error!(task, why, "a background task of the daemon ended; stopping");
+    anyhow::anyhow!("the {task} ended ({why}); the daemon stopped with it. Its nodes keep running; start the daemon again to adopt them")
 }
 
 /// What the leader runs: its groups' endpoints bound again, then the workers, the notifier, the deliveries and the
