@@ -13,10 +13,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{free_port, Daemon, ACCESS_KEY_ID as KEY, REGION, SECRET};
+use common::{
+    free_port, load, percentile, send, sign, Daemon, ACCESS_KEY_ID as KEY, CONCURRENCY,
+    LOAD_SECONDS, REGION,
+};
 
-const LOAD_SECONDS: u64 = 5;
-const CONCURRENCY: usize = 8;
 const GROUPS: usize = 50;
 
 struct Proc(Child);
@@ -25,37 +26,6 @@ impl Drop for Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// A signed POST, ready to send many times (the signature stays valid for 15 minutes).
-#[derive(Clone)]
-struct Signed {
-    url: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-fn sign(endpoint: &str, body: &str) -> Signed {
-    let host = endpoint.trim_start_matches("http://");
-    let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
-    Signed {
-        url: format!("{endpoint}/"),
-        headers: wire::sigv4::signed_form_post(host, body.as_bytes(), &date, KEY, SECRET, REGION)
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
-        body: body.as_bytes().to_vec(),
-    }
-}
-
-async fn send(client: &reqwest::Client, s: &Signed) -> (u16, String) {
-    let mut rb = client.post(&s.url).body(s.body.clone());
-    for (k, v) in &s.headers {
-        rb = rb.header(k, v);
-    }
-    let r = rb.send().await.expect("send");
-    let st = r.status().as_u16();
-    (st, r.text().await.expect("text"))
 }
 
 fn status_of(xml: &str) -> Option<&str> {
@@ -72,56 +42,6 @@ fn rss_kib(pid: u32) -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-/// Fires `req` from `CONCURRENCY` tasks for `LOAD_SECONDS`; returns (requests/s, p50, p99, errors).
-async fn load(req: &Signed) -> (f64, Duration, Duration, usize) {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(CONCURRENCY)
-        .build()
-        .expect("client");
-    let deadline = Instant::now() + Duration::from_secs(LOAD_SECONDS);
-    let req = Arc::new(req.clone());
-    let mut tasks = Vec::new();
-    for _ in 0..CONCURRENCY {
-        let (client, req) = (client.clone(), req.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let mut errors = 0;
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                let (st, _) = send(&client, &req).await;
-                lat.push(t.elapsed());
-                if st != 200 {
-                    errors += 1;
-                }
-            }
-            (lat, errors)
-        }));
-    }
-    let start = Instant::now();
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for t in tasks {
-        let (l, e) = t.await.expect("task");
-        all.extend(l);
-        errors += e;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    all.sort();
-    (
-        all.len() as f64 / secs,
-        percentile(&all, 0.5),
-        percentile(&all, 0.99),
-        errors,
-    )
 }
 
 fn create_body(id: &str) -> String {

@@ -143,7 +143,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
             held = lead(l, &cfg.data_dir, local) => lock = Some(held?),
         }
-        control.set_leading();
         tasks = Some(begin_leading(&control, &stop_rx, console_on, metrics_interval).await);
     }
     let _lock = lock;
@@ -208,7 +207,8 @@ fn ended(task: &str, r: Result<(), tokio::task::JoinError>) -> anyhow::Error {
     anyhow::anyhow!("the {task} ended ({why}); the daemon stopped with it. Its nodes keep running; start the daemon again to adopt them")
 }
 
-/// What the leader runs: its groups' endpoints bound again, then the workers, the notifier, the deliveries and the
+/// What the leader runs: (on a shared store, a listener for other daemons' changes,) its groups' endpoints bound
+/// again, then the workers, the notifier, the deliveries and the
 /// collector.
 async fn begin_leading(
     control: &control::Control,
@@ -216,6 +216,8 @@ async fn begin_leading(
     console_on: bool,
     metrics_interval: Duration,
 ) -> Background {
+    control.set_leading();
+    control.listen_for_changes();
     for (id, e) in control.restore_endpoints().await {
         tracing::warn!(group = %id, error = %e, "could not bind the endpoints yet; the reconciler retries");
     }
@@ -245,8 +247,8 @@ async fn lead(
                 }
                 Err(_) => {}
             },
-            Leading::Lost => anyhow::bail!("this daemon lost its lease before it could lead"),
-            Leading::Follows => {}
+            // It had not begun to lead: it follows again.
+            Leading::Lost | Leading::Follows => {}
         }
         tokio::select! {
             r = l.state.changed() => r.map_err(|_| anyhow::anyhow!("the lease's thread ended"))?,

@@ -594,6 +594,16 @@ impl Deployment {
             self.d.spawn();
             return;
         };
+        // A daemon that stopped by itself (a leader that could not renew its lease in time, on a loaded machine,
+        // stops) comes back first, following.
+        for d in [&mut self.d, &mut *standby] {
+            if d.child
+                .as_mut()
+                .is_none_or(|c| c.try_wait().ok().flatten().is_some())
+            {
+                d.spawn();
+            }
+        }
         let leader = lock_holder(self.d.data_dir());
         let (dead, other) = if leader == pid_of(standby) {
             (standby, &self.d)

@@ -14,12 +14,12 @@ use crate::store::lease::Lease;
 use crate::Control;
 
 /// How long a lease lasts from its last renewal (judged by the store's clock).
-pub const LEASE: Duration = Duration::from_millis(1000);
+pub const LEASE: Duration = Duration::from_millis(1500);
 /// How often the lease is renewed, and how often a follower asks for it.
 pub const RENEW_EVERY: Duration = Duration::from_millis(250);
 /// A leader that could not confirm its lease for this long (on its own clock, from the moment it asked) gives up
 /// leading: well before the lease can have expired in the store.
-pub const SELF_FENCE_AFTER: Duration = Duration::from_millis(700);
+pub const SELF_FENCE_AFTER: Duration = Duration::from_millis(1000);
 
 /// What this daemon is among those sharing the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +28,8 @@ pub enum Leading {
     Follows,
     /// This daemon leads under this generation.
     Leads(i64),
-    /// This daemon led and can no longer be sure it does: it must stop.
+    /// This daemon led and can no longer be sure it does: if its workers ran, it must stop; if not, it follows
+    /// again (and may lead again later).
     Lost,
 }
 
@@ -79,6 +80,27 @@ impl Control {
     }
 }
 
+impl Control {
+    /// On a shared store, has every change another daemon commits caught up with at once (its workers woken),
+    /// rather than at the reconciler's next tick: a thread listening for the store's notifications.
+    pub fn listen_for_changes(&self) {
+        let Some(lease) = self.state().store.lease() else {
+            return;
+        };
+        let url = lease.url().to_string();
+        let this = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("store-changes".into())
+            .spawn(move || {
+                let never = AtomicBool::new(false);
+                crate::store::lease::listen(&url, &never, &|| drop(this.state()));
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot listen for other daemons' changes; the reconciler's tick catches up");
+        }
+    }
+}
+
 /// When this daemon's lease was last confirmed (the moment it asked); `None` while it does not lead.
 type Confirmed = Mutex<Option<Instant>>;
 
@@ -88,12 +110,15 @@ fn confirmed_at(c: &Confirmed) -> Option<Instant> {
 
 fn watchdog(tx: &watch::Sender<Leading>, stop: &AtomicBool, confirmed: &Confirmed) {
     while !stop.load(Ordering::SeqCst) {
-        if confirmed_at(confirmed).is_some_and(|at| at.elapsed() >= SELF_FENCE_AFTER) {
-            tracing::error!(
-                "the lease could not be renewed in time: this daemon stops leading before another may"
-            );
-            let _ = tx.send(Leading::Lost);
-            return;
+        {
+            let mut c = confirmed.lock().unwrap_or_else(|p| p.into_inner());
+            if c.is_some_and(|at| at.elapsed() >= SELF_FENCE_AFTER) {
+                *c = None;
+                tracing::error!(
+                    "the lease could not be renewed in time: this daemon stops leading before another may"
+                );
+                let _ = tx.send(Leading::Lost);
+            }
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -102,7 +127,7 @@ fn watchdog(tx: &watch::Sender<Leading>, stop: &AtomicBool, confirmed: &Confirme
 fn run(mut lease: Lease, tx: &watch::Sender<Leading>, stop: &AtomicBool, confirmed: &Confirmed) {
     loop {
         let led = confirmed_at(confirmed);
-        if stop.load(Ordering::SeqCst) || *tx.borrow() == Leading::Lost {
+        if stop.load(Ordering::SeqCst) {
             if led.is_some() {
                 lease.release();
             }
@@ -116,18 +141,22 @@ fn run(mut lease: Lease, tx: &watch::Sender<Leading>, stop: &AtomicBool, confirm
         };
         match lease.try_lead(LEASE, budget.max(Duration::from_millis(10))) {
             Ok(Some(generation)) => {
-                if led.is_none() {
+                let mut c = confirmed.lock().unwrap_or_else(|p| p.into_inner());
+                // Not leading (never, or the watchdog gave up): it leads (again) from now. Nobody else led in
+                // between: the lease still named this daemon, under the same generation.
+                if c.is_none() {
                     tracing::info!(generation, "this daemon leads");
                     let _ = tx.send(Leading::Leads(generation));
                 }
-                *confirmed.lock().unwrap_or_else(|p| p.into_inner()) = Some(asked);
+                *c = Some(asked);
             }
-            Ok(None) if led.is_some() => {
-                tracing::error!("another daemon took the lease: this one stops leading");
-                let _ = tx.send(Leading::Lost);
-                return;
+            Ok(None) => {
+                let mut c = confirmed.lock().unwrap_or_else(|p| p.into_inner());
+                if c.take().is_some() {
+                    tracing::error!("another daemon took the lease: this one stops leading");
+                    let _ = tx.send(Leading::Lost);
+                }
             }
-            Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "the lease could not be asked for"),
         }
         std::thread::sleep(RENEW_EVERY.saturating_sub(asked.elapsed()));

@@ -79,6 +79,11 @@ impl Lease {
         &self.fence
     }
 
+    /// Where the store is.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// Takes the lease for `ttl` when it is free or expired, or renews it when this daemon holds it; the
     /// generation this daemon leads under, or `None` when another leads. Connecting and the statement are each
     /// bounded by `timeout`: an error is a lease not confirmed.
@@ -131,6 +136,57 @@ impl Lease {
                 "UPDATE leader SET expires_at = 'epoch' WHERE id = 1 AND holder = $1",
                 &[&self.fence.holder],
             );
+        }
+    }
+}
+
+/// The channel every transaction that changed documents notifies (once, at its commit).
+pub const CHANGES_CHANNEL: &str = "cacheplane_changes";
+
+/// Calls `on_change` whenever some daemon commits a change of documents (and once after each connection, for
+/// what may have landed while none was open), until `stop`; over a connection of its own, made again when lost.
+pub fn listen(url: &str, stop: &std::sync::atomic::AtomicBool, on_change: &dyn Fn()) {
+    use postgres::fallible_iterator::FallibleIterator;
+    use std::sync::atomic::Ordering;
+    while !stop.load(Ordering::SeqCst) {
+        let connected = url
+            .parse::<postgres::Config>()
+            .map_err(pg)
+            .and_then(|mut config| {
+                config
+                    .connect_timeout(Duration::from_secs(5))
+                    .keepalives(true)
+                    .keepalives_idle(Duration::from_secs(5));
+                config.connect(NoTls).map_err(pg)
+            })
+            .and_then(|mut c| {
+                c.batch_execute(&format!("LISTEN {CHANGES_CHANNEL}"))
+                    .map_err(pg)?;
+                Ok(c)
+            });
+        let mut client = match connected {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for other daemons' changes; trying again");
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        on_change();
+        while !stop.load(Ordering::SeqCst) {
+            let next = client
+                .notifications()
+                .timeout_iter(Duration::from_millis(500))
+                .next();
+            match next {
+                Ok(Some(_)) => on_change(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "listening for other daemons' changes failed; listening again");
+                    break;
+                }
+                Ok(None) if client.is_closed() => break,
+                Ok(None) => {}
+            }
         }
     }
 }

@@ -245,6 +245,8 @@ fn log_change(
          ON CONFLICT (tbl, id) DO UPDATE SET seq = excluded.seq, deleted = excluded.deleted",
         &[&table, &id, &deleted],
     )?;
+    // Delivered at the commit, once per transaction however many documents it changed.
+    tx.execute(&format!("NOTIFY {}", super::lease::CHANGES_CHANNEL), &[])?;
     Ok(())
 }
 
