@@ -3,8 +3,8 @@
 //! follower (the second daemon, which runs no worker and answers from the state it catches up with):
 //! 1. `CreateReplicationGroup` (1 primary + 2 replicas) to `available`, as seen through that daemon, 5 runs;
 //! 2. `DescribeReplicationGroups` over 10 groups: requests/s and p99 (8 connections, 5 s);
-//! 3. `ModifyReplicationGroup` of a description (a commit with nothing for the nodes to do): requests/s, 8
-//!    connections, each its own group;
+//! 3. `ModifyReplicationGroup` of a description, changed back and forth (each one commit, with nothing for the nodes
+//!    to do): commits/s, 8 connections, each its own group;
 //! 4. the leader's `SIGKILL`: until the follower leads (it holds the data directory).
 //!
 //! Run with `scripts/bench.sh` or `cargo bench --bench store` (PostgreSQL from Debian's `postgresql`, which
@@ -68,23 +68,25 @@ async fn figures(label: &str, endpoint: &str, prefix: &str) {
         "Action=DescribeReplicationGroups&Version=2015-02-02",
     );
     let (rps, _, p99, errors) = load(&all).await;
-    // One group per connection: a description changed again and again, each change one commit.
+    // One group per connection: its description changed back and forth, each change one commit.
     let mut modifies = Vec::new();
     for i in 0..CONCURRENCY {
-        let body = format!(
-            "Action=ModifyReplicationGroup&Version=2015-02-02&ReplicationGroupId={prefix}g{i:02}&ReplicationGroupDescription=changed&ApplyImmediately=true"
-        );
-        modifies.push(sign(endpoint, &body));
+        let body = |d: &str| {
+            format!(
+                "Action=ModifyReplicationGroup&Version=2015-02-02&ReplicationGroupId={prefix}g{i:02}&ReplicationGroupDescription={d}&ApplyImmediately=true"
+            )
+        };
+        modifies.push([sign(endpoint, &body("one")), sign(endpoint, &body("two"))]);
     }
     let t = Instant::now();
     let deadline = t + Duration::from_secs(LOAD_SECONDS);
     let mut tasks = Vec::new();
-    for req in modifies {
+    for reqs in modifies {
         let client = client.clone();
         tasks.push(tokio::spawn(async move {
             let (mut ok, mut failed) = (0usize, 0usize);
             while Instant::now() < deadline {
-                let (st, _) = send(&client, &req).await;
+                let (st, _) = send(&client, &reqs[(ok + failed) % 2]).await;
                 if st == 200 {
                     ok += 1;
                 } else {
@@ -103,7 +105,7 @@ async fn figures(label: &str, endpoint: &str, prefix: &str) {
     println!(
         "{label}: create-to-available median {:.0} ms (min {:.0}, max {:.0}); DescribeReplicationGroups ({GROUPS} groups, \
          {CONCURRENCY} connections, {LOAD_SECONDS} s) {rps:.0} req/s, p99 {:.2} ms, {errors} errors; \
-         ModifyReplicationGroup (a description) {:.0} commits/s, {failed} refused",
+         ModifyReplicationGroup (a description, changed each time) {:.0} commits/s, {failed} refused",
         percentile(&times, 0.5).as_secs_f64() * 1e3,
         times[0].as_secs_f64() * 1e3,
         times[times.len() - 1].as_secs_f64() * 1e3,
