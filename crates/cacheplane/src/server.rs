@@ -358,6 +358,8 @@ fn announce(
     for b in binaries {
         tracing::info!(version = %b.version, path = %b.path.display(), "engine binary");
     }
+    // Shown without a password the URL may hold.
+    tracing::info!(store = ?cfg.store, "state");
     if cfg.generated_credentials {
         eprintln!(
             "cacheplane: generated API credentials in {}; to use them:\n{}",
