@@ -33,6 +33,30 @@ enum LogFormat {
     Json,
 }
 
+/// Where a stopped or running daemon keeps its state, for the tools beside it.
+#[derive(clap::Args, Debug)]
+struct StateArgs {
+    #[arg(long, default_value = config::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// The daemon's PostgreSQL store, when it was started with one (`serve --store`).
+    #[arg(
+        long,
+        env = "CACHEPLANE_STORE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    store: Option<String>,
+}
+
+impl StateArgs {
+    /// The absolute data directory and the store.
+    fn resolve(&self) -> anyhow::Result<(PathBuf, control::store::StoreAt)> {
+        let data_dir = config::absolute(&self.data_dir)?;
+        let store = control::store::StoreAt::new(&data_dir, self.store.as_deref())?;
+        Ok((data_dir, store))
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the daemon: the API on --listen, nodes as local redis-server processes, state in --data-dir.
@@ -50,16 +74,8 @@ enum Command {
     /// replication links, for a migration the link from the source and how far the target is behind it, for a
     /// Memcached cluster its nodes' items and memory and the node list auto discovery serves.
     Status {
-        #[arg(long, default_value = config::DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
-        /// The daemon's PostgreSQL store, when it was started with one (`serve --store`).
-        #[arg(
-            long,
-            env = "CACHEPLANE_STORE",
-            value_name = "URL",
-            hide_env_values = true
-        )]
-        store: Option<String>,
+        #[command(flatten)]
+        state: StateArgs,
         /// Only this replication group or cache cluster (Memcached, or Redis/Valkey outside a group): the flag
         /// takes either kind of id.
         #[arg(long)]
@@ -79,16 +95,8 @@ enum Command {
     /// cookie, must log in again. Works while the daemon runs (which reads its sessions from the store on each
     /// request) and while it is stopped.
     ConsoleLogoutAll {
-        #[arg(long, default_value = config::DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
-        /// The daemon's PostgreSQL store, when it was started with one (`serve --store`).
-        #[arg(
-            long,
-            env = "CACHEPLANE_STORE",
-            value_name = "URL",
-            hide_env_values = true
-        )]
-        store: Option<String>,
+        #[command(flatten)]
+        state: StateArgs,
     },
 }
 
@@ -118,8 +126,7 @@ fn main() -> std::process::ExitCode {
         } => config::absolute(&data_dir)
             .and_then(|data_dir| config::print_credentials(&data_dir, listen, &region)),
         Command::Status {
-            data_dir,
-            store,
+            state,
             replication_group_id,
             output,
             watch: every,
@@ -129,8 +136,7 @@ fn main() -> std::process::ExitCode {
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|rt| {
-                let data_dir = config::absolute(&data_dir)?;
-                let store = control::store::StoreAt::new(&data_dir, store.as_deref())?;
+                let (data_dir, store) = state.resolve()?;
                 rt.block_on(watch::run(watch::Options {
                     data_dir: &data_dir,
                     store: &store,
@@ -140,17 +146,14 @@ fn main() -> std::process::ExitCode {
                     count,
                 }))
             }),
-        Command::ConsoleLogoutAll { data_dir, store } => {
-            config::absolute(&data_dir).and_then(|data_dir| {
-                let store = control::store::StoreAt::new(&data_dir, store.as_deref())?;
-                let n = control::actions::console_sessions::end_all(&data_dir, &store)?;
-                println!(
-                    "cacheplane: ended {n} console session{}; every browser must log in again",
-                    if n == 1 { "" } else { "s" }
-                );
-                Ok(())
-            })
-        }
+        Command::ConsoleLogoutAll { state } => state.resolve().and_then(|(data_dir, store)| {
+            let n = control::actions::console_sessions::end_all(&data_dir, &store)?;
+            println!(
+                "cacheplane: ended {n} console session{}; every browser must log in again",
+                if n == 1 { "" } else { "s" }
+            );
+            Ok(())
+        }),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

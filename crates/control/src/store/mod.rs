@@ -89,6 +89,17 @@ impl StoreAt {
     }
 }
 
+/// The groups loaded, refused when one has no shard (which no version writes): every workflow relies on one.
+fn with_shards(groups: Vec<ReplicationGroup>) -> Result<Vec<ReplicationGroup>> {
+    if let Some(g) = groups.iter().find(|g| g.shards.is_empty()) {
+        return Err(crate::error::ControlError::Internal(format!(
+            "replication group {} is stored without a node group",
+            g.id
+        )));
+    }
+    Ok(groups)
+}
+
 /// One change of users, user groups and the replication groups they reach, written in one transaction.
 #[derive(Debug, Default)]
 pub struct AccessChange<'a> {

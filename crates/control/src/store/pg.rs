@@ -552,16 +552,18 @@ fn changes_after(c: &mut impl GenericClient, seen: i64) -> Result<Catchup> {
 }
 
 /// A daemon that led commits only while it still leads under the same generation: one whose lease passed to
-/// another (it was paused, or cut off from the store) changes nothing more.
-fn check_fence(c: &mut impl GenericClient, fence: &Fence) -> Result<()> {
+/// another (it was paused, or cut off from the store) changes nothing more. At a commit's end (`at_end`), the lease
+/// must also not have expired by the database's clock.
+fn check_fence(c: &mut impl GenericClient, fence: &Fence, at_end: bool) -> Result<()> {
     let generation = fence.generation();
     if generation == 0 {
         return Ok(());
     }
     let holds = c
         .query_opt(
-            "SELECT 1 FROM leader WHERE id = 1 AND holder = $1 AND generation = $2",
-            &[&fence.holder, &generation],
+            "SELECT 1 FROM leader WHERE id = 1 AND holder = $1 AND generation = $2 \
+             AND (NOT $3 OR expires_at > clock_timestamp())",
+            &[&fence.holder, &generation, &at_end],
         )
         .map_err(pg)?
         .is_some();
@@ -569,29 +571,8 @@ fn check_fence(c: &mut impl GenericClient, fence: &Fence) -> Result<()> {
         Ok(())
     } else {
         Err(ControlError::Internal(format!(
-            "this daemon no longer leads (its generation {generation} was succeeded): it changes nothing more"
-        )))
-    }
-}
-
-/// [`check_fence`], and the lease not expired now.
-fn check_fence_now(c: &mut impl GenericClient, fence: &Fence) -> Result<()> {
-    let generation = fence.generation();
-    if generation == 0 {
-        return Ok(());
-    }
-    let holds = c
-        .query_opt(
-            "SELECT 1 FROM leader WHERE id = 1 AND holder = $1 AND generation = $2 AND expires_at > clock_timestamp()",
-            &[&fence.holder, &generation],
-        )
-        .map_err(pg)?
-        .is_some();
-    if holds {
-        Ok(())
-    } else {
-        Err(ControlError::Internal(format!(
-            "this daemon's lease (generation {generation}) expired before its commit ended: nothing of it was kept"
+            "this daemon no longer leads under generation {generation} (succeeded, or its lease expired): it \
+             changes nothing more"
         )))
     }
 }
@@ -688,7 +669,7 @@ impl Store for PgStore {
             let caught = c
                 .execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK])
                 .map_err(pg)
-                .and_then(|_| check_fence(c, &fence))
+                .and_then(|_| check_fence(c, &fence, false))
                 .and_then(|_| changes_after(c, seen));
             match caught {
                 Ok(caught) => {
@@ -748,7 +729,7 @@ impl Store for PgStore {
                     }
                 }
                 // A leader's commit lands only while its lease holds, by the database's clock.
-                check_fence_now(c, &fence)?;
+                check_fence(c, &fence, true)?;
                 let head = log_head(c)?;
                 c.batch_execute("COMMIT").map_err(pg)?;
                 Ok(head)
@@ -772,14 +753,7 @@ impl Store for PgStore {
     }
 
     fn load_groups(&self) -> Result<Vec<ReplicationGroup>> {
-        let groups: Vec<ReplicationGroup> = self.load_docs("replication_groups", "id")?;
-        if let Some(g) = groups.iter().find(|g| g.shards.is_empty()) {
-            return Err(ControlError::Internal(format!(
-                "replication group {} is stored without a node group",
-                g.id
-            )));
-        }
-        Ok(groups)
+        super::with_shards(self.load_docs("replication_groups", "id")?)
     }
 
     fn load_snapshots(&self) -> Result<Vec<Snapshot>> {

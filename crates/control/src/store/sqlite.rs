@@ -186,14 +186,7 @@ impl Store for SqliteStore {
 
     /// Every group; a group without a shard (which no version writes) is refused, as every workflow relies on one.
     fn load_groups(&self) -> Result<Vec<ReplicationGroup>> {
-        let groups: Vec<ReplicationGroup> = self.load_docs("replication_groups", "id")?;
-        if let Some(g) = groups.iter().find(|g| g.shards.is_empty()) {
-            return Err(crate::error::ControlError::Internal(format!(
-                "replication group {} is stored without a node group",
-                g.id
-            )));
-        }
-        Ok(groups)
+        super::with_shards(self.load_docs("replication_groups", "id")?)
     }
 
     fn load_snapshots(&self) -> Result<Vec<Snapshot>> {
