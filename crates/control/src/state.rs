@@ -76,10 +76,17 @@ impl State {
         Ok(())
     }
 
-    /// Catches up with what other daemons committed to a shared store; what to wake.
-    pub fn catch_up(&mut self, pgs: &mut ParameterGroups) -> Result<Wakes> {
+    /// Catches up with what other daemons committed to a shared store; what to wake. The parameter groups are
+    /// locked only when something changed (reads take this path: alone on its store, nothing ever does).
+    pub fn catch_up(&mut self, pgs: &std::sync::Mutex<ParameterGroups>) -> Result<Wakes> {
         let caught = self.store.catch_up(self.seen)?;
-        self.apply(caught, pgs)
+        if let Catchup::Changes { seen, changed } = &caught {
+            if changed.is_empty() && self.seen >= 0 {
+                self.seen = *seen;
+                return Ok(Wakes::default());
+            }
+        }
+        self.apply(caught, &mut pgs.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Begins a commit (serialised with other daemons' on a shared store) and catches up; what to wake. On an

@@ -112,6 +112,18 @@ pub struct DirLock {
     _lock: Flock<File>,
 }
 
+/// A lock file, private to this user, created when missing and never truncated (it may name its holder).
+fn open_lock_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(FILE_MODE)
+        .open(path)
+        .map_err(io_err(path))
+}
+
 /// The lock file in a data directory.
 pub const LOCK_FILE: &str = "daemon.lock";
 
@@ -120,14 +132,7 @@ impl DirLock {
     /// into the lock file. Fails with a message naming the daemon that holds it.
     pub fn acquire(dir: &Path, holder: &str) -> Result<DirLock> {
         let path = dir.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(FILE_MODE)
-            .open(&path)
-            .map_err(io_err(&path))?;
+        let file = open_lock_file(&path)?;
         let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(l) => l,
             Err((mut file, _)) => {
@@ -168,14 +173,7 @@ impl InitLock {
     /// Waits until no other daemon sets up `dir`, then holds it.
     pub fn wait(dir: &Path) -> Result<InitLock> {
         let path = dir.join(INIT_LOCK_FILE);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(FILE_MODE)
-            .open(&path)
-            .map_err(io_err(&path))?;
+        let file = open_lock_file(&path)?;
         let lock = Flock::lock(file, FlockArg::LockExclusive)
             .map_err(|(_, e)| EngineError::Other(format!("cannot lock {}: {e}", path.display())))?;
         Ok(InitLock { _lock: lock })

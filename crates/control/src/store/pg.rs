@@ -149,6 +149,23 @@ impl Op {
         })
     }
 
+    /// A cluster's document gone with its tags, and its events.
+    fn removal(
+        table: &'static str,
+        id: &str,
+        arn: &str,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> Vec<Op> {
+        vec![
+            Op::delete(table, "id", id),
+            Op::DeleteTags {
+                arn: arn.to_string(),
+            },
+            Op::events(now, events),
+        ]
+    }
+
     fn delete(table: &'static str, key: &'static str, id: &str) -> Op {
         Op::DeleteDoc {
             table,
@@ -907,13 +924,7 @@ impl Store for PgStore {
         now: DateTime<Utc>,
         events: &[NewEvent],
     ) -> Result<()> {
-        self.write(vec![
-            Op::delete("memcached_clusters", "id", id),
-            Op::DeleteTags {
-                arn: arn.to_string(),
-            },
-            Op::events(now, events),
-        ])
+        self.write(Op::removal("memcached_clusters", id, arn, now, events))
     }
 
     fn put_group(
@@ -1139,13 +1150,7 @@ impl Store for PgStore {
         now: DateTime<Utc>,
         events: &[NewEvent],
     ) -> Result<()> {
-        self.write(vec![
-            Op::delete("standalone_clusters", "id", id),
-            Op::DeleteTags {
-                arn: arn.to_string(),
-            },
-            Op::events(now, events),
-        ])
+        self.write(Op::removal("standalone_clusters", id, arn, now, events))
     }
 }
 

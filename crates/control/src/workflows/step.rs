@@ -123,7 +123,7 @@ impl Step {
     /// [`Step::commit`]. Should the store not answer, the state as last known (and a warning).
     pub(crate) fn state(&self) -> Read<'_> {
         let mut st = self.lock();
-        match st.catch_up(&mut self.parameter_groups()) {
+        match st.catch_up(&self.inner.parameter_groups) {
             Ok(wakes) => self.wake(&wakes),
             Err(e) => {
                 tracing::warn!(error = %e, "could not catch up with the store; answering from what this daemon knows")
