@@ -319,3 +319,29 @@ pub fn remove_dir(dir: &Path) -> Result<()> {
         }),
     }
 }
+
+/// A change to the files of a node that does not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum DirChange {
+    /// Removes its cluster state (`nodes.conf`) and its data, so that it starts again as a new, empty cluster node.
+    DiscardClusterState,
+    /// Removes its data files, so that it starts empty and takes a full sync.
+    DiscardData,
+    /// Removes the snapshot it was restored from, once the restore is complete.
+    RemoveRestoreFile,
+}
+
+/// Makes `change` to the directory of the node of `spec`.
+pub fn change_dir(spec: &NodeSpec, change: DirChange) -> Result<()> {
+    match change {
+        DirChange::DiscardClusterState => crate::cluster::discard_state(spec),
+        DirChange::DiscardData => crate::restore::discard_data(spec),
+        DirChange::RemoveRestoreFile => {
+            let file = spec.dir.join(crate::spec::RESTORE_FILE);
+            match std::fs::remove_file(&file) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&file)(e)),
+                _ => Ok(()),
+            }
+        }
+    }
+}

@@ -69,6 +69,39 @@ pub const RECHECK_WITHIN: Duration = Duration::from_millis(300);
 /// Timeout of the probe's own connection and commands: long, because the deadline is kept by the probe.
 const PROBE_COMMAND_TIMEOUT: Duration = Duration::from_secs(3600);
 
+/// What the monitor can learn of a node's process from where it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Look {
+    /// The process is gone (or is not an engine process any more).
+    Gone,
+    /// Nothing is known now: the process runs on a host whose agent has not reported lately. The node is judged
+    /// by its answers alone.
+    Unknown,
+    /// It runs: its state letter (`/proc/<pid>/stat`) and its CPU time.
+    Running { state: char, cpu: u64 },
+}
+
+/// Where the monitor looks at processes: `/proc` of this machine, or a host agent's last report.
+pub trait ProcessLook: Send + Sync {
+    fn look(&self, pid: u32) -> Look;
+}
+
+/// The processes of this machine, read from `/proc`.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalProcesses;
+
+impl ProcessLook for LocalProcesses {
+    fn look(&self, pid: u32) -> Look {
+        if !engine::process::is_redis_alive(pid) {
+            return Look::Gone;
+        }
+        match engine::process::cpu_and_state(pid) {
+            Some((state, cpu)) => Look::Running { state, cpu },
+            None => Look::Gone,
+        }
+    }
+}
+
 struct Probe {
     pid: u32,
     task: JoinHandle<()>,
@@ -185,7 +218,7 @@ impl Monitor {
     }
 
     /// Makes sure a probe watches process `pid` of node `name` (replacing a probe of an older process).
-    pub fn ensure(&self, admin: &AdminCredentials, t: Target) {
+    pub fn ensure(&self, admin: &AdminCredentials, t: Target, look: Arc<dyn ProcessLook>) {
         let mut probes = self.probes.lock().unwrap_or_else(|p| p.into_inner());
         // A probe of this very process that still runs is kept; one that ended while its process lives (a panic)
         // is replaced, so no node is left unwatched.
@@ -206,6 +239,7 @@ impl Monitor {
             self.silence.clone(),
             admin.clone(),
             t,
+            look,
         ));
         probes.insert(name, Probe { pid, task });
     }
@@ -232,11 +266,8 @@ fn set(table: &RwLock<HashMap<String, Health>>, name: &str, h: Health) -> bool {
     m.insert(name.to_string(), h) != Some(h)
 }
 
-fn alive(pid: u32, exited: &Option<watch::Receiver<bool>>) -> bool {
-    match exited {
-        Some(rx) => !*rx.borrow() && engine::process::is_redis_alive(pid),
-        None => engine::process::is_redis_alive(pid),
-    }
+fn alive(look: &dyn ProcessLook, pid: u32, exited: &Option<watch::Receiver<bool>>) -> bool {
+    exited.as_ref().is_none_or(|rx| !*rx.borrow()) && look.look(pid) != Look::Gone
 }
 
 async fn exit_of(exited: &mut Option<watch::Receiver<bool>>) {
@@ -306,11 +337,16 @@ async fn ping(conn: &mut Option<AdminClient>, addr: &NodeAddr, admin: &AdminCred
 
 /// Whether the node of process `pid` answers a `PING` now, on a connection of its own, within
 /// [`RECHECK_WITHIN`]: the fresh evidence a failover needs. A process that is gone, stopped or a zombie does not.
-pub async fn answers_now(pid: u32, addr: &NodeAddr, admin: &AdminCredentials) -> bool {
-    match engine::process::cpu_and_state(pid) {
-        None => return false,
-        Some((state, _)) if is_stopped(state) => return false,
-        Some(_) => {}
+pub async fn answers_now(
+    look: &dyn ProcessLook,
+    pid: u32,
+    addr: &NodeAddr,
+    admin: &AdminCredentials,
+) -> bool {
+    match look.look(pid) {
+        Look::Gone => return false,
+        Look::Running { state, .. } if is_stopped(state) => return false,
+        Look::Running { .. } | Look::Unknown => {}
     }
     let attempt = async {
         let mut c = AdminClient::connect_within(addr, admin, RECHECK_WITHIN)
@@ -340,6 +376,7 @@ struct Prober {
     addr: NodeAddr,
     pid: u32,
     poke: Arc<Notify>,
+    look: Arc<dyn ProcessLook>,
 }
 
 /// What a probe has seen of its node since its last answer.
@@ -359,6 +396,7 @@ async fn probe(
     silence: Arc<Silence>,
     admin: AdminCredentials,
     t: Target,
+    look: Arc<dyn ProcessLook>,
 ) {
     let Target {
         name,
@@ -376,6 +414,7 @@ async fn probe(
         addr,
         pid,
         poke,
+        look,
     };
     let mut conn: Option<AdminClient> = None;
     let last_ok = Instant::now();
@@ -390,7 +429,7 @@ async fn probe(
         stall_logged: false,
     };
     loop {
-        if !alive(p.pid, &exited) {
+        if !alive(&*p.look, p.pid, &exited) {
             p.mark(Health::Gone);
             return;
         }
@@ -424,7 +463,10 @@ impl Prober {
 
     /// The node's CPU time now (0 when its process cannot be read).
     fn cpu_now(&self) -> u64 {
-        engine::process::cpu_and_state(self.pid).map_or(0, |(_, c)| c)
+        match self.look.look(self.pid) {
+            Look::Running { cpu, .. } => cpu,
+            Look::Gone | Look::Unknown => 0,
+        }
     }
 
     /// Sends one `PING` and waits for its answer, looking at the process meanwhile: true when it answered, false
@@ -451,15 +493,15 @@ impl Prober {
                     return None;
                 }
                 () = tokio::time::sleep_until(next_check.into()) => {
-                    if !engine::process::is_redis_alive(self.pid) {
+                    let look = self.look.look(self.pid);
+                    if look == Look::Gone {
                         self.mark(Health::Gone);
                         return None;
                     }
                     self.woke_late(next_check, w);
                     let silent_from = w.last_ok.max(w.watched_from);
-                    if Instant::now().saturating_duration_since(silent_from) >= SUSPECT_AFTER
-                        && engine::process::cpu_and_state(self.pid).is_some_and(|(st, _)| !is_stopped(st))
-                    {
+                    let stopped = matches!(look, Look::Running { state, .. } if is_stopped(state));
+                    if Instant::now().saturating_duration_since(silent_from) >= SUSPECT_AFTER && !stopped {
                         self.silence.silent(&self.name, silent_from);
                     }
                     self.judge_if_due(w);
@@ -508,8 +550,12 @@ impl Prober {
     /// Judges a node silent past its deadline; true when it has failed.
     fn failed(&self, w: &mut Watch) -> bool {
         let last_ok = w.last_ok;
-        let Some((state, cpu)) = engine::process::cpu_and_state(self.pid) else {
-            return true;
+        // A process nothing is known of (its host's agent silent) shows no sign of being busy: judged by its
+        // silence alone, as a running process that uses no CPU.
+        let (state, cpu) = match self.look.look(self.pid) {
+            Look::Gone => return true,
+            Look::Unknown => ('S', w.progress.cpu),
+            Look::Running { state, cpu } => (state, cpu),
         };
         match judge(Instant::now(), last_ok, state, cpu, &mut w.progress) {
             Verdict::Failed

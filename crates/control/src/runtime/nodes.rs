@@ -2,11 +2,9 @@
 //! the health monitor, with what was observed of them kept in memory.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use engine::admin::NodeAddr;
 use engine::config::NodeSpec;
 use engine::process::{self, Spawned};
 use engine::secret::AdminCredentials;
@@ -14,7 +12,7 @@ use engine::secret::AdminCredentials;
 use super::monitor::{self, Monitor};
 use super::observe::Observations;
 use crate::error::Result;
-use crate::workflows::host::{Health, NodeObservation, Nodes, Target};
+use crate::workflows::host::{DirChange, Health, NodeObservation, Nodes, Target};
 
 /// The processes of this machine.
 pub struct LocalNodes {
@@ -46,18 +44,25 @@ impl Nodes for LocalNodes {
     }
 
     fn watch(&self, target: Target) {
-        self.monitor.ensure(&self.admin, target)
+        self.monitor
+            .ensure(&self.admin, target, Arc::new(monitor::LocalProcesses))
     }
 
     fn unwatch(&self, name: &str) {
         self.monitor.forget(name)
     }
 
-    async fn answers_now(&self, pid: u32, addr: &NodeAddr) -> bool {
-        monitor::answers_now(pid, addr, &self.admin).await
+    async fn answers_now(&self, spec: &NodeSpec, pid: u32) -> bool {
+        monitor::answers_now(
+            &monitor::LocalProcesses,
+            pid,
+            &spec.node_addr(),
+            &self.admin,
+        )
+        .await
     }
 
-    fn is_alive(&self, pid: u32) -> bool {
+    fn is_alive(&self, _spec: &NodeSpec, pid: u32) -> bool {
         process::is_redis_alive(pid)
     }
 
@@ -65,7 +70,7 @@ impl Nodes for LocalNodes {
         process::read_pid(spec)
     }
 
-    fn pids_serving(&self, addr: SocketAddr) -> Vec<u32> {
+    async fn pids_serving(&self, _spec: &NodeSpec, addr: SocketAddr) -> Vec<u32> {
         process::pids_serving(addr)
     }
 
@@ -77,11 +82,11 @@ impl Nodes for LocalNodes {
         Ok(process::spawn(spec, &self.admin).await?)
     }
 
-    async fn stop(&self, pid: u32, grace: Duration) {
+    async fn stop(&self, _spec: &NodeSpec, pid: u32, grace: Duration) {
         process::stop(pid, grace).await
     }
 
-    async fn kill_now(&self, pid: u32) -> bool {
+    async fn kill_now(&self, _spec: &NodeSpec, pid: u32) -> bool {
         process::kill_now(pid).await
     }
 
@@ -89,7 +94,11 @@ impl Nodes for LocalNodes {
         process::accepts(addr).await
     }
 
-    fn remove_dir(&self, dir: &Path) -> Result<()> {
-        Ok(process::remove_dir(dir)?)
+    async fn remove_dir(&self, spec: &NodeSpec) -> Result<()> {
+        Ok(process::remove_dir(&spec.dir)?)
+    }
+
+    async fn change_dir(&self, spec: &NodeSpec, change: DirChange) -> Result<()> {
+        Ok(process::change_dir(spec, change)?)
     }
 }

@@ -19,12 +19,12 @@ use std::time::{Duration, Instant};
 
 use engine::admin::{AdminClient, Role};
 use engine::config::NodeSpec;
-use engine::process;
 use tokio::sync::{watch, Notify, Semaphore};
 
 use crate::error::{ControlError, Result};
 use crate::model::{Failover, GroupStatus, Member, ReplicationGroup, StandaloneCluster};
 use crate::runtime::monitor::Health;
+use crate::workflows::host::DirChange;
 use crate::workflows::*;
 use crate::{now, Control};
 
@@ -492,13 +492,13 @@ impl Control {
             .iter()
             .map(|m| self.node_spec(g, m))
             .collect::<Result<_>>()?;
-        p.rebooted = self.stop_rebooted_and_hung(g, &members, &p.specs).await;
+        p.rebooted = self.stop_rebooted_and_hung(&members, &p.specs).await;
         // Readers leave the nodes about to be started again (rebooted, or down) before they start: one loading its
         // data, or still empty, at the same address would answer them wrongly.
         if !p.rebooted.is_empty() || p.specs.iter().any(|s| self.node_down(s)) {
             self.ensure_endpoints(g).await?;
         }
-        self.discard_replaced_cluster_state(g, &p.specs)?;
+        self.discard_replaced_cluster_state(g, &p.specs).await?;
         let mut restarted = self.start_stopped_nodes(&p.specs, &p.poke).await?;
         // A replica IncreaseReplicaCount adds is started for the first time: that is no recovery, and alerts keyed
         // on "Recovering cache nodes" must not fire for it.
@@ -512,12 +512,7 @@ impl Control {
 
     /// Stops the nodes a reboot was asked for, and kills a node hung for [`REPLACE_HUNG_AFTER`] that does not answer
     /// now; returns the rebooted members.
-    async fn stop_rebooted_and_hung(
-        &self,
-        g: &ReplicationGroup,
-        members: &[&Member],
-        specs: &[NodeSpec],
-    ) -> Vec<String> {
+    async fn stop_rebooted_and_hung(&self, members: &[&Member], specs: &[NodeSpec]) -> Vec<String> {
         // Reboots asked for: stop the node cleanly; it is started again below from its data. A rebooted
         // primary is not failed over (as on AWS): the monitor stops watching it first.
         let mut rebooted = Vec::new();
@@ -525,25 +520,18 @@ impl Control {
             if m.rebooting {
                 self.stop_member(spec, Stop::Graceful).await;
                 rebooted.push(m.cluster_id.clone());
-            } else if let Health::Unresponsive { since } = self.inner.monitor.health(&spec.name) {
-                let pid = self.inner.observed.get(&spec.name).and_then(|o| o.pid);
+            } else if let Health::Unresponsive { since } = self.nodes().health(&spec.name) {
+                let pid = self.nodes().observed(&spec.name).and_then(|o| o.pid);
                 // From fresh evidence, as a failover: a node that answers now is not killed.
                 let answers = match pid.filter(|_| since.elapsed() >= REPLACE_HUNG_AFTER) {
-                    Some(pid) => {
-                        crate::runtime::monitor::answers_now(
-                            pid,
-                            &g.admin_addr(m, &self.inner.settings.data_dir),
-                            &self.inner.admin,
-                        )
-                        .await
-                    }
+                    Some(pid) => self.nodes().answers_now(spec, pid).await,
                     None => false,
                 };
                 if since.elapsed() >= REPLACE_HUNG_AFTER && !answers {
                     tracing::warn!(node = %spec.name, "node hung; replacing it");
-                    self.inner.monitor.forget(&spec.name);
+                    self.nodes().unwatch(&spec.name);
                     if let Some(pid) = pid {
-                        let _ = process::kill_now(pid).await;
+                        let _ = self.nodes().kill_now(spec, pid).await;
                     }
                 }
             }
@@ -552,7 +540,7 @@ impl Control {
     }
 
     /// Removes the cluster state of a node a failover replaced, so that it starts again as a new, empty node.
-    fn discard_replaced_cluster_state(
+    async fn discard_replaced_cluster_state(
         &self,
         g: &ReplicationGroup,
         specs: &[NodeSpec],
@@ -571,9 +559,11 @@ impl Control {
                 if let Some(spec) = specs.iter().find(|s| s.name == *failed) {
                     if self
                         .pid_of(spec)
-                        .is_none_or(|p| !process::is_redis_alive(p))
+                        .is_none_or(|p| !self.nodes().is_alive(spec, p))
                     {
-                        engine::cluster::discard_state(spec)?;
+                        self.nodes()
+                            .change_dir(spec, DirChange::DiscardClusterState)
+                            .await?;
                     }
                 }
             }
@@ -735,7 +725,10 @@ impl Control {
                 if c.finish_restore().await? {
                     tracing::info!(node = %primary.name, "restored from its snapshot; append-only file on");
                 }
-                let _ = std::fs::remove_file(primary.dir.join(engine::config::RESTORE_FILE));
+                let _ = self
+                    .nodes()
+                    .change_dir(primary, DirChange::RemoveRestoreFile)
+                    .await;
             }
         }
         if !self.wait_for_links(g, &p.specs, &p.poke).await? {

@@ -134,7 +134,7 @@ impl Step {
         let old_spec = self.node_spec(g, old)?;
         // Fresh evidence: the monitor's verdict may be a moment old (a stall of the daemon or of the machine
         // ended since). A primary that answers now is not failed over.
-        if cause == Cause::Failure && self.answers_again(g, old, &old_spec).await {
+        if cause == Cause::Failure && self.answers_again(&old_spec).await {
             tracing::warn!(group = %g.id, primary = %old.cluster_id,
                 "failover called off: the primary answers again");
             return Ok(false);
@@ -250,13 +250,12 @@ impl Step {
     }
 
     /// Whether the failed primary `old` answers now (then it is not failed over).
-    async fn answers_again(&self, g: &ReplicationGroup, old: &Member, old_spec: &NodeSpec) -> bool {
+    async fn answers_again(&self, old_spec: &NodeSpec) -> bool {
         let pid = self.pid_of(old_spec);
-        let addr = g.admin_addr(old, &self.inner.settings.data_dir);
         // A node whose process is not known (its pid file lost) cannot be looked at, nor adopted: it is fenced
         // by its address and title, as before.
         match pid {
-            Some(pid) => self.nodes().answers_now(pid, &addr).await,
+            Some(pid) => self.nodes().answers_now(old_spec, pid).await,
             None => false,
         }
     }
@@ -432,13 +431,17 @@ impl Step {
             .collect();
         let ports = client_ports(spec);
         for port in &ports {
-            pids.extend(self.nodes().pids_serving(SocketAddr::new(spec.bind, *port)));
+            pids.extend(
+                self.nodes()
+                    .pids_serving(spec, SocketAddr::new(spec.bind, *port))
+                    .await,
+            );
         }
         pids.sort_unstable();
         pids.dedup();
         tracing::debug!(node = %spec.name, ?pids, "fencing");
         for pid in pids {
-            if !self.nodes().kill_now(pid).await {
+            if !self.nodes().kill_now(spec, pid).await {
                 tracing::error!(node = %spec.name, pid, "fence failed: the process did not die");
                 return false;
             }

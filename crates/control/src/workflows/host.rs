@@ -9,12 +9,12 @@
 //! `CLUSTER`, `CONFIG SET`, `MIGRATE`, …): those travel over the network wherever the node runs.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use engine::admin::{NodeAddr, Role};
 use engine::config::NodeSpec;
+pub use engine::process::DirChange;
 use engine::process::Spawned;
 use engine::secret::AdminCredentials;
 use tokio::sync::{watch, Notify};
@@ -40,28 +40,31 @@ pub trait Nodes: Send + Sync {
     fn watch(&self, target: Target);
     /// Stops watching node `name` (it is being stopped on purpose, or removed).
     fn unwatch(&self, name: &str);
-    /// Whether process `pid` serving at `addr` answers a `PING` now, on a connection of its own: the fresh
+    /// Whether process `pid` of the node of `spec` answers a `PING` now, on a connection of its own: the fresh
     /// evidence a failover needs.
-    async fn answers_now(&self, pid: u32, addr: &NodeAddr) -> bool;
+    async fn answers_now(&self, spec: &NodeSpec, pid: u32) -> bool;
 
-    /// Whether process `pid` is a running engine process.
-    fn is_alive(&self, pid: u32) -> bool;
+    /// Whether process `pid` of the node of `spec` (on the node's host) is a running engine process. A host that
+    /// has not reported lately counts its processes as alive: the monitor's `PING` judges them.
+    fn is_alive(&self, spec: &NodeSpec, pid: u32) -> bool;
     /// The pid the node's own pid file names.
     fn pid_file(&self, spec: &NodeSpec) -> Option<u32>;
-    /// Every process that listens on `addr`.
-    fn pids_serving(&self, addr: SocketAddr) -> Vec<u32>;
+    /// Every process of the node's host that listens on `addr`.
+    async fn pids_serving(&self, spec: &NodeSpec, addr: SocketAddr) -> Vec<u32>;
     /// A process of `spec` that runs already (left from before a restart of the daemon) and answers as the admin.
     async fn adopt(&self, spec: &NodeSpec) -> Option<u32>;
     /// Starts the node of `spec` from its directory and waits until it answers as the admin.
     async fn spawn(&self, spec: &NodeSpec) -> Result<Spawned>;
-    /// Stops process `pid` cleanly (`SIGTERM`, then `SIGKILL` after `grace`).
-    async fn stop(&self, pid: u32, grace: std::time::Duration);
-    /// Kills process `pid` at once; false when it did not die.
-    async fn kill_now(&self, pid: u32) -> bool;
+    /// Stops process `pid` of the node of `spec` cleanly (`SIGTERM`, then `SIGKILL` after `grace`).
+    async fn stop(&self, spec: &NodeSpec, pid: u32, grace: std::time::Duration);
+    /// Kills process `pid` of the node of `spec` at once; false when it did not die (or cannot be made sure of).
+    async fn kill_now(&self, spec: &NodeSpec, pid: u32) -> bool;
     /// Whether anything accepts connections at `addr`.
     async fn accepts(&self, addr: SocketAddr) -> bool;
-    /// Removes a node's directory with its data.
-    fn remove_dir(&self, dir: &Path) -> Result<()>;
+    /// Removes the node's directory with its data.
+    async fn remove_dir(&self, spec: &NodeSpec) -> Result<()>;
+    /// Changes the files of the stopped node of `spec`: see [`DirChange`].
+    async fn change_dir(&self, spec: &NodeSpec, change: DirChange) -> Result<()>;
 }
 
 impl dyn Nodes + '_ {

@@ -125,7 +125,7 @@ impl Step {
         for m in &g.removing {
             let spec = self.node_spec(g, m)?;
             self.stop_member(&spec, Stop::Discard).await;
-            self.nodes().remove_dir(&spec.dir)?;
+            self.nodes().remove_dir(&spec).await?;
         }
         let arns: Vec<String> = g
             .removing
@@ -159,7 +159,7 @@ impl Step {
             }
             self.stop_member(&spec, Stop::Discard).await;
             self.drop_sniffers(&[m.address], g.port);
-            self.nodes().remove_dir(&spec.dir)?;
+            self.nodes().remove_dir(&spec).await?;
         }
         self.drop_sniffers(&[g.primary_endpoint], g.port);
         self.drop_endpoints(&g.id);
@@ -248,7 +248,7 @@ impl Step {
     pub(crate) async fn remove_standalone(&self, s: &StandaloneCluster) -> Result<()> {
         let spec = self.standalone_spec(s)?;
         self.stop_member(&spec, Stop::Discard).await;
-        self.nodes().remove_dir(&spec.dir)?;
+        self.nodes().remove_dir(&spec).await?;
         let id = &s.member.cluster_id;
         let arn = self.inner.settings.arn("cluster", id);
         self.commit(|st| {

@@ -72,7 +72,12 @@ impl Step {
         // the old mode would count as converted.
         self.take_out(g, m, &spec).await?;
         // Its data is synced again from the primary, and its cluster state (if any) is the old mode's.
-        engine::cluster::discard_state(&spec)?;
+        self.nodes()
+            .change_dir(
+                &spec,
+                crate::workflows::host::DirChange::DiscardClusterState,
+            )
+            .await?;
         let id = m.cluster_id.clone();
         self.update_group(&g.id, |cur| {
             if let Some(x) = cur.member_mut(&id) {

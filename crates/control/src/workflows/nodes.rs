@@ -214,7 +214,7 @@ impl Step {
     pub(crate) async fn ensure_node(&self, spec: &NodeSpec, poke: &Arc<Notify>) -> Result<bool> {
         let known = self.nodes().observed(&spec.name);
         if let Some(pid) = known.as_ref().and_then(|o| o.pid) {
-            if self.nodes().is_alive(pid) {
+            if self.nodes().is_alive(spec, pid) {
                 self.watch_node(spec, pid, known.and_then(|o| o.exited), poke);
                 return Ok(false);
             }
@@ -281,7 +281,9 @@ impl Step {
     pub(crate) fn node_down(&self, spec: &NodeSpec) -> bool {
         match self.nodes().health(&spec.name) {
             Health::Gone | Health::Unresponsive { .. } => true,
-            Health::Up => self.pid_of(spec).is_none_or(|p| !self.nodes().is_alive(p)),
+            Health::Up => self
+                .pid_of(spec)
+                .is_none_or(|p| !self.nodes().is_alive(spec, p)),
         }
     }
 
@@ -298,9 +300,9 @@ impl Step {
         if let Some(pid) = self.pid_of(spec) {
             let t = Instant::now();
             match how {
-                Stop::Graceful => self.nodes().stop(pid, STOP_GRACE).await,
+                Stop::Graceful => self.nodes().stop(spec, pid, STOP_GRACE).await,
                 Stop::Discard => {
-                    let _ = self.nodes().kill_now(pid).await;
+                    let _ = self.nodes().kill_now(spec, pid).await;
                 }
             }
             tracing::info!(node = %spec.name, pid, millis = t.elapsed().as_millis() as u64, "stopped node");
@@ -312,7 +314,7 @@ impl Step {
     /// restarts it from its own data (or fails over from it), and a replica syncs afresh.
     pub(crate) async fn restart_stuck(&self, spec: &NodeSpec, why: &str) -> Result<()> {
         if let Some(pid) = self.nodes().observed(&spec.name).and_then(|o| o.pid) {
-            let _ = self.nodes().kill_now(pid).await;
+            let _ = self.nodes().kill_now(spec, pid).await;
         }
         self.nodes().update(&spec.name, |o| {
             o.load = None;

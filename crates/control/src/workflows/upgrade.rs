@@ -210,7 +210,9 @@ impl Step {
                 // double the time; it starts empty instead, kept out of the reader endpoint and out of failover
                 // choices until synced. A primary (a group without replicas) keeps its data, of course.
                 if !g.is_primary(&m.cluster_id) {
-                    engine::restore::discard_data(&spec)?;
+                    self.nodes()
+                        .change_dir(&spec, crate::workflows::host::DirChange::DiscardData)
+                        .await?;
                 }
             }
             None => {
