@@ -27,6 +27,8 @@ pub struct State {
     pub snapshots: BTreeMap<String, model::Snapshot>,
     pub subnet_groups: BTreeMap<String, model::SubnetGroup>,
     pub memcached: BTreeMap<String, model::MemcachedCluster>,
+    /// The hosts that joined (none on one machine).
+    pub hosts: BTreeMap<String, model::Host>,
     /// The point of the store's change log this state reflects; negative: the state must be loaded again (a
     /// commit's end failed, so memory may hold what the store does not).
     pub seen: i64,
@@ -51,6 +53,7 @@ impl State {
             snapshots: BTreeMap::new(),
             subnet_groups: BTreeMap::new(),
             memcached: BTreeMap::new(),
+            hosts: BTreeMap::new(),
             seen: -1,
         };
         let mut pgs = ParameterGroups::new();
@@ -71,6 +74,7 @@ impl State {
         self.snapshots = keyed(s.load_snapshots()?, |x| x.name.clone());
         self.subnet_groups = keyed(s.load_subnet_groups()?, |g| g.name.clone());
         self.memcached = keyed(s.load_memcached()?, |c| c.id.clone());
+        self.hosts = keyed(s.load_hosts()?, |h| h.name.clone());
         *pgs = keyed(s.load_parameter_groups()?, |g| g.name.clone());
         self.seen = head;
         Ok(())
@@ -170,6 +174,10 @@ impl State {
                 Changed::UserGroup(id, doc) => put(&mut self.user_groups, id, doc),
                 Changed::Snapshot(id, doc) => put(&mut self.snapshots, id, doc),
                 Changed::SubnetGroup(id, doc) => put(&mut self.subnet_groups, id, doc),
+                Changed::Host(id, doc) => {
+                    put(&mut self.hosts, id, doc);
+                    true
+                }
                 Changed::ParameterGroup(id, doc) => put(pgs, id, doc),
             };
             wakes.all |= structural;

@@ -282,7 +282,12 @@ pub const NODES_FILE: &str = "nodes.conf";
 /// identity it would come back claiming its slots, and with an epoch equal to its successor's Redis's collision
 /// rule may give them back to it (and its stale data with them).
 pub fn discard_state(spec: &crate::spec::NodeSpec) -> Result<()> {
-    let file = spec.dir.join(NODES_FILE);
+    discard_state_at(&spec.dir)
+}
+
+/// [`discard_state`] of the node directory `dir`.
+pub fn discard_state_at(dir: &std::path::Path) -> Result<()> {
+    let file = dir.join(NODES_FILE);
     match std::fs::remove_file(&file) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(EngineError::Other(format!(
@@ -292,7 +297,7 @@ pub fn discard_state(spec: &crate::spec::NodeSpec) -> Result<()> {
         }
         _ => {}
     }
-    crate::restore::discard_data(spec)
+    crate::restore::discard_data_at(dir)
 }
 
 impl AdminClient {

@@ -20,6 +20,7 @@
 
 pub mod address;
 pub mod admin;
+pub mod agent;
 pub mod binary;
 pub mod cluster;
 pub mod config;

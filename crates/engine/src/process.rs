@@ -333,11 +333,16 @@ pub enum DirChange {
 
 /// Makes `change` to the directory of the node of `spec`.
 pub fn change_dir(spec: &NodeSpec, change: DirChange) -> Result<()> {
+    change_dir_at(&spec.dir, change)
+}
+
+/// Makes `change` to the node directory `dir`.
+pub fn change_dir_at(dir: &Path, change: DirChange) -> Result<()> {
     match change {
-        DirChange::DiscardClusterState => crate::cluster::discard_state(spec),
-        DirChange::DiscardData => crate::restore::discard_data(spec),
+        DirChange::DiscardClusterState => crate::cluster::discard_state_at(dir),
+        DirChange::DiscardData => crate::restore::discard_data_at(dir),
         DirChange::RemoveRestoreFile => {
-            let file = spec.dir.join(crate::spec::RESTORE_FILE);
+            let file = dir.join(crate::spec::RESTORE_FILE);
             match std::fs::remove_file(&file) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&file)(e)),
                 _ => Ok(()),

@@ -93,12 +93,17 @@ fn copy_synced(from: &Path, to: &Path) -> Result<()> {
 /// Removes a stopped node's data files (its append-only file in either layout, and any RDB file), so that it starts
 /// empty: for a replica about to full-sync anyway, whose own copy would only be loaded to be thrown away.
 pub fn discard_data(spec: &NodeSpec) -> Result<()> {
-    let dir = spec.dir.join(AOF_DIR);
+    discard_data_at(&spec.dir)
+}
+
+/// [`discard_data`] of the node directory `dir`.
+pub fn discard_data_at(node: &std::path::Path) -> Result<()> {
+    let dir = node.join(AOF_DIR);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
     }
     for name in [AOF_NAME, "dump.rdb", crate::spec::RESTORE_FILE] {
-        let file = spec.dir.join(name);
+        let file = node.join(name);
         match std::fs::remove_file(&file) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(&file)(e)),
             _ => {}

@@ -12,7 +12,7 @@ use crate::Result;
 pub const ADMIN_USER: &str = "cacheplane-admin";
 
 /// The admin user's credentials.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct AdminCredentials {
     pub user: String,
     pub password: String,

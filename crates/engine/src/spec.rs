@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::tls::NodeCertificate;
 
 /// What a node is, in data-plane terms.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NodeSpec {
     /// A name for logs (the member cluster's id).
     pub name: String,
@@ -55,7 +55,7 @@ pub struct NodeSpec {
 /// How a node takes part in a Redis Cluster. The control plane decides roles and failovers: the cluster's own
 /// failover is off (`cluster-replica-no-failover`), replicas never migrate between primaries by themselves, and a
 /// shard that is down does not stop the others serving (`cluster-require-full-coverage no`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NodeCluster {
     /// How long a node may not answer on the bus before the others mark it failing (`cluster-node-timeout`).
     pub node_timeout_ms: u64,
@@ -70,7 +70,7 @@ pub struct NodeCluster {
 pub const RESTORE_FILE: &str = "restore.rdb";
 
 /// What a node with TLS on accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TlsMode {
     /// TLS and plaintext, both on the node's port. Redis cannot serve both on one port, so the node listens on
     /// two ports of its own ([`PREFERRED_PLAIN_OFFSET`], [`PREFERRED_TLS_OFFSET`] above the port) and the control
@@ -86,7 +86,7 @@ pub const PREFERRED_PLAIN_OFFSET: u16 = 1;
 pub const PREFERRED_TLS_OFFSET: u16 = 2;
 
 /// A node's TLS settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NodeTls {
     pub mode: TlsMode,
     pub files: NodeCertificate,

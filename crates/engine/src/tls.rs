@@ -30,7 +30,7 @@ impl std::fmt::Debug for Authority {
 }
 
 /// Where a node's certificate, key and the CA bundle it trusts are.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NodeCertificate {
     pub cert: PathBuf,
     pub key: PathBuf,
@@ -148,6 +148,93 @@ impl Authority {
         write_private(&out.key, &key.serialize_pem())?;
         write_private(&out.cert, &cert.pem())?;
         write_private(&names_path, &names)?;
+        Ok(out)
+    }
+}
+
+/// The identity of a host agent or of the control plane on the channel between them, as PEM.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub cert: String,
+    pub key: String,
+}
+
+/// The common name of the control plane's client certificate; an agent obeys no other.
+pub const CONTROL_NAME: &str = "cacheplane-control";
+
+/// An agent's certificate request: its key (kept by the agent) and the request it sends with its join token.
+pub fn agent_request() -> Result<(KeyPair, String)> {
+    let key = KeyPair::generate().map_err(tls_err("agent key"))?;
+    let params = CertificateParams::new(Vec::<String>::new()).map_err(tls_err("agent request"))?;
+    let csr = params
+        .serialize_request(&key)
+        .map_err(tls_err("agent request"))?;
+    let pem = csr.pem().map_err(tls_err("agent request"))?;
+    Ok((key, pem))
+}
+
+impl Authority {
+    /// The CA's certificate, as PEM.
+    pub fn ca_pem(&self) -> Result<String> {
+        std::fs::read_to_string(&self.cert_path).map_err(io_err(&self.cert_path))
+    }
+
+    /// Signs the key of an agent's certificate request (`csr_pem`) as the server certificate of host `host` at
+    /// `address`. Nothing of the request but its key is taken: the names are the control plane's.
+    pub fn sign_agent(&self, csr_pem: &str, host: &str, address: IpAddr) -> Result<String> {
+        let mut csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)
+            .map_err(tls_err("agent certificate request"))?;
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(tls_err("agent"))?;
+        let mut name = DistinguishedName::new();
+        name.push(DnType::CommonName, host);
+        params.distinguished_name = name;
+        params.subject_alt_names = vec![SanType::IpAddress(address)];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        // A server only: an agent's certificate cannot act as the control plane towards another agent.
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2049, 12, 31);
+        csr.params = params;
+        let cert = csr
+            .signed_by(&self.issuer)
+            .map_err(tls_err("agent certificate"))?;
+        Ok(cert.pem())
+    }
+
+    /// The control plane's client certificate towards agents (a client only), kept in `dir` and made the first
+    /// time.
+    pub fn control_identity(&self, dir: &Path) -> Result<Identity> {
+        let cert_path = dir.join("control.crt");
+        let key_path = dir.join("control.key");
+        if let (Ok(cert), Ok(key)) = (
+            std::fs::read_to_string(&cert_path),
+            std::fs::read_to_string(&key_path),
+        ) {
+            return Ok(Identity { cert, key });
+        }
+        let key = KeyPair::generate().map_err(tls_err("control key"))?;
+        let mut params =
+            CertificateParams::new(Vec::<String>::new()).map_err(tls_err("control"))?;
+        let mut name = DistinguishedName::new();
+        name.push(DnType::CommonName, CONTROL_NAME);
+        params.distinguished_name = name;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2049, 12, 31);
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(tls_err("control certificate"))?;
+        let out = Identity {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        };
+        // The key first, as for a node: a certificate is never found without its key.
+        write_private(&key_path, &out.key)?;
+        write_private(&cert_path, &out.cert)?;
         Ok(out)
     }
 }

@@ -2,11 +2,13 @@
 //! identities we decided for it (they must survive restarts). What the nodes report (roles, liveness) is
 //! observed, kept in memory only, see [`crate::runtime::observe`].
 
+pub mod host;
 pub mod log_delivery;
 pub mod parameter_group;
 pub mod slots;
 pub mod subnet_group;
 
+pub use host::{AddressRange, Host};
 pub use log_delivery::LogDelivery;
 pub use parameter_group::ParameterGroup;
 pub use subnet_group::SubnetGroup;
@@ -108,6 +110,9 @@ pub struct Member {
     /// new mode.
     #[serde(default)]
     pub converted: bool,
+    /// The host whose agent runs the node; `None`: the daemon's own machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl Member {
@@ -124,6 +129,7 @@ impl Member {
             port: None,
             ipv6: false,
             converted: false,
+            host: None,
         }
     }
 }

@@ -131,6 +131,7 @@ pub enum Changed {
     UserGroup(String, Option<Box<UserGroup>>),
     Snapshot(String, Option<Box<Snapshot>>),
     SubnetGroup(String, Option<Box<crate::model::SubnetGroup>>),
+    Host(String, Option<Box<crate::model::Host>>),
     ParameterGroup(String, Option<Box<crate::model::ParameterGroup>>),
 }
 
@@ -333,6 +334,26 @@ pub trait Store: Send + std::fmt::Debug {
     fn cursor(&self, name: &str) -> Result<Option<i64>>;
 
     fn set_cursor(&mut self, name: &str, seq: i64) -> Result<()>;
+
+    /// Every host that joined.
+    fn load_hosts(&self) -> Result<Vec<crate::model::Host>>;
+    /// Records a join token by its SHA-256 (the token itself is never stored), good for one join until `expires`;
+    /// tokens expired by `now` are forgotten in the same transaction.
+    fn add_join_token(
+        &mut self,
+        token_sha256: &str,
+        expires: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Records host `h` when `token_sha256` is a live join token, using the token up first; false (and nothing
+    /// written) when it is not. A token is never used twice: should the host's record then fail, the join fails and
+    /// needs a new token.
+    fn join_host(
+        &mut self,
+        h: &crate::model::Host,
+        token_sha256: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
 
     /// Records a console session by the SHA-256 of its id (the id itself is never stored), until `expires`; the
     /// sessions expired by `now` are forgotten in the same transaction.

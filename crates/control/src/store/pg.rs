@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS subnet_groups (name TEXT PRIMARY KEY, doc TEXT NOT NU
 CREATE TABLE IF NOT EXISTS parameter_groups (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS test_failovers (date_ms BIGINT NOT NULL, replication_group_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS console_sessions (id_sha256 TEXT PRIMARY KEY, expires_ms BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS hosts (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS join_tokens (token_sha256 TEXT PRIMARY KEY, expires_ms BIGINT NOT NULL);
 CREATE SEQUENCE IF NOT EXISTS changes_seq;
 CREATE TABLE IF NOT EXISTS changes (
     tbl TEXT NOT NULL,
@@ -77,7 +79,7 @@ const KEPT_DELETIONS: i64 = 10_000;
 const PRUNE_EVERY: u64 = 256;
 
 /// The document tables, with their key column, as the change log names them.
-const DOC_TABLES: [(&str, &str); 8] = [
+const DOC_TABLES: [(&str, &str); 9] = [
     ("replication_groups", "id"),
     ("standalone_clusters", "id"),
     ("memcached_clusters", "id"),
@@ -86,6 +88,7 @@ const DOC_TABLES: [(&str, &str); 8] = [
     ("snapshots", "name"),
     ("subnet_groups", "name"),
     ("parameter_groups", "name"),
+    ("hosts", "name"),
 ];
 
 /// The advisory lock that serialises the creation of the schema by daemons starting at once.
@@ -639,6 +642,7 @@ fn changed_of(table: &str, id: String, doc: Option<&str>) -> Result<Changed> {
         "user_groups" => Changed::UserGroup(id, parse(doc)?),
         "snapshots" => Changed::Snapshot(id, parse(doc)?),
         "subnet_groups" => Changed::SubnetGroup(id, parse(doc)?),
+        "hosts" => Changed::Host(id, parse(doc)?),
         _ => Changed::ParameterGroup(id, parse(doc)?),
     })
 }
@@ -1035,6 +1039,51 @@ impl Store for PgStore {
             vec![Box::new(name.to_string()), Box::new(seq)],
         )?;
         Ok(())
+    }
+
+    fn load_hosts(&self) -> Result<Vec<crate::model::Host>> {
+        self.load_docs("hosts", "name")
+    }
+
+    fn add_join_token(
+        &mut self,
+        token_sha256: &str,
+        expires: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let (id, expires, now) = (token_sha256.to_string(), ms(expires), ms(now));
+        self.own_transaction(move |tx| {
+            tx.execute("DELETE FROM join_tokens WHERE expires_ms <= $1", &[&now])
+                .map_err(pg)?;
+            tx.execute(
+                "INSERT INTO join_tokens (token_sha256, expires_ms) VALUES ($1, $2)",
+                &[&id, &expires],
+            )
+            .map_err(pg)?;
+            Ok(())
+        })
+    }
+
+    fn join_host(
+        &mut self,
+        h: &crate::model::Host,
+        token_sha256: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let (id, now) = (token_sha256.to_string(), ms(now));
+        let used = self.own_transaction(move |tx| {
+            Ok(tx
+                .execute(
+                    "DELETE FROM join_tokens WHERE token_sha256 = $1 AND expires_ms > $2",
+                    &[&id, &now],
+                )
+                .map_err(pg)?)
+        })?;
+        if used == 0 {
+            return Ok(false);
+        }
+        self.write(vec![Op::doc("hosts", "name", &h.name, h)?])?;
+        Ok(true)
     }
 
     fn put_console_session(

@@ -41,6 +41,8 @@ CREATE TABLE IF NOT EXISTS subnet_groups (name TEXT PRIMARY KEY, doc TEXT NOT NU
 CREATE TABLE IF NOT EXISTS parameter_groups (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS test_failovers (date_ms INTEGER NOT NULL, replication_group_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS console_sessions (id_sha256 TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS hosts (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS join_tokens (token_sha256 TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL);
 ";
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -503,6 +505,48 @@ impl Store for SqliteStore {
 
     /// Records a console session by the SHA-256 of its id (the id itself is never stored), until `expires`; the
     /// sessions expired by `now` are forgotten in the same transaction.
+    fn load_hosts(&self) -> Result<Vec<crate::model::Host>> {
+        self.load_docs("hosts", "name")
+    }
+
+    fn add_join_token(
+        &mut self,
+        token_sha256: &str,
+        expires: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "DELETE FROM join_tokens WHERE expires_ms <= ?1",
+            params![ms(now)],
+        )?;
+        tx.execute(
+            "INSERT INTO join_tokens (token_sha256, expires_ms) VALUES (?1, ?2)",
+            params![token_sha256, ms(expires)],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn join_host(
+        &mut self,
+        h: &crate::model::Host,
+        token_sha256: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let tx = self.conn.transaction()?;
+        let used = tx.execute(
+            "DELETE FROM join_tokens WHERE token_sha256 = ?1 AND expires_ms > ?2",
+            params![token_sha256, ms(now)],
+        )?;
+        if used == 0 {
+            return Ok(false);
+        }
+        Self::put_doc(&tx, "hosts", "name", &h.name, h)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
     fn put_console_session(
         &mut self,
         id_sha256: &str,

@@ -120,6 +120,27 @@ pub(crate) fn run(s: &mut dyn Store) {
     assert_eq!(s.end_console_sessions(t).expect("end all"), 1);
     assert!(!s.console_session_live("h2", t).expect("ended"));
 
+    // Hosts join with a live token, once.
+    let host = crate::model::Host {
+        name: "host-a".into(),
+        zone: "us-east-1a".into(),
+        url: "https://127.10.0.1:9740".into(),
+        addresses: crate::model::AddressRange::parse("127.10.0.0/16").expect("range"),
+        joined: t,
+    };
+    s.add_join_token("tok", t + Duration::hours(1), t)
+        .expect("token");
+    s.add_join_token("old", t + Duration::minutes(1), t)
+        .expect("token");
+    assert!(!s
+        .join_host(&host, "old", t + Duration::minutes(2))
+        .expect("expired token"));
+    assert!(!s.join_host(&host, "nope", t).expect("unknown token"));
+    assert!(s.load_hosts().expect("hosts").is_empty());
+    assert!(s.join_host(&host, "tok", t).expect("join"));
+    assert!(!s.join_host(&host, "tok", t).expect("used token"));
+    assert_eq!(s.load_hosts().expect("hosts"), vec![host]);
+
     // Old events are pruned; newer ones stay.
     s.add_events(t + Duration::days(20), &[event("rg", "later")])
         .expect("add");

@@ -1,0 +1,461 @@
+//! A host agent: the process half of the control plane's node interface, run on each machine of a deployment
+//! with several hosts. The leading control-plane daemon sends it calls over HTTP/JSON on mutual TLS (the
+//! deployment's host CA signs both sides); this module has both halves of that channel:
+//! - [`Host`]: what an agent does with a call, on its own machine (its own directories and engine binaries);
+//! - [`Client`]: how the leader sends calls and reads the agent's reports.
+//!
+//! Every call carries the leader's generation ([`GENERATION_HEADER`]). An agent keeps the highest generation it
+//! has obeyed, on disk, and refuses an older one: a leader that was paused and wakes up after another took over
+//! can do nothing to a node (fencing).
+//!
+//! The agent never acts on its own: its nodes keep running while no leader calls.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio_rustls::rustls;
+
+use crate::binary::EngineBinary;
+use crate::process::{self, DirChange};
+use crate::secret::{write_private, AdminCredentials};
+use crate::spec::NodeSpec;
+use crate::{io_err, EngineError, Result};
+
+/// The header that carries the caller's generation on every call.
+pub const GENERATION_HEADER: &str = "cacheplane-generation";
+/// Where calls are sent (`POST`, a [`Call`] as JSON, answered with a [`Reply`]).
+pub const CALL_PATH: &str = "/v1/call";
+/// Where reports are read (`GET ?after=<exits>`, answered with a [`Report`]).
+pub const REPORT_PATH: &str = "/v1/report";
+/// How long a report waits for a process exit before it answers anyway.
+pub const REPORT_WAIT: Duration = Duration::from_millis(250);
+
+/// One command to an agent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "call", rename_all = "snake_case")]
+pub enum Call {
+    /// Starts the node (its directory, configuration and binary the agent's own) and waits until it answers.
+    Spawn {
+        spec: Box<NodeSpec>,
+        engine: String,
+        admin: AdminCredentials,
+    },
+    /// The pid of a process of the node that runs already and answers as the admin, if any.
+    Adopt {
+        spec: Box<NodeSpec>,
+        engine: String,
+        admin: AdminCredentials,
+    },
+    /// Every process that listens on `addr`.
+    PidsServing { addr: SocketAddr },
+    /// Stops a process cleanly (`SIGTERM`, then `SIGKILL` after `grace_ms`).
+    Stop { pid: u32, grace_ms: u64 },
+    /// Kills a process at once.
+    Kill { pid: u32 },
+    /// Removes the node's directory.
+    RemoveDir { name: String },
+    /// Changes the files of the node, which does not run.
+    ChangeDir { name: String, change: DirChange },
+}
+
+/// An agent's answer to a [`Call`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reply {
+    Pid(Option<u32>),
+    Pids(Vec<u32>),
+    Done(bool),
+}
+
+/// What an agent reports of its machine: the processes it runs and the nodes' pid files.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// The host's name.
+    pub host: String,
+    /// The highest generation the agent has obeyed.
+    pub generation: u64,
+    /// How many processes it ran have exited since it started: a change tells the leader to look.
+    pub exits: u64,
+    /// The engine processes it runs (started or adopted), by pid: their state letter (`/proc/<pid>/stat`) and CPU
+    /// time.
+    pub processes: BTreeMap<u32, (char, u64)>,
+    /// The pid each node's pid file names, by node name.
+    pub pid_files: BTreeMap<String, u32>,
+    /// The machine's available memory, in bytes.
+    pub memory_available: Option<u64>,
+}
+
+/// Why an agent refused a call.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// The caller's generation is older than one the agent has obeyed.
+    #[error(
+        "fenced: generation {given} is older than generation {seen}, which this host has obeyed"
+    )]
+    Fenced { given: u64, seen: u64 },
+    /// The call cannot be done here.
+    #[error("{0}")]
+    Failed(#[from] EngineError),
+}
+
+/// The agent's side: the engine processes of this machine, under `dir`.
+pub struct Host {
+    name: String,
+    dir: PathBuf,
+    binaries: Vec<EngineBinary>,
+    generation: Mutex<u64>,
+    /// The processes it runs: for one it started, a receiver that turns true when it exits.
+    running: Mutex<BTreeMap<u32, Option<watch::Receiver<bool>>>>,
+    exits: watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Host({})", self.name)
+    }
+}
+
+const GENERATION_FILE: &str = "generation";
+
+impl Host {
+    /// The host `name`, keeping its nodes and its generation under `dir`, with the engine `binaries` of this machine.
+    pub fn open(name: &str, dir: &Path, binaries: Vec<EngineBinary>) -> Result<Arc<Host>> {
+        std::fs::create_dir_all(dir.join("nodes")).map_err(io_err(dir))?;
+        let file = dir.join(GENERATION_FILE);
+        let generation = match std::fs::read_to_string(&file) {
+            Ok(s) => s.trim().parse().map_err(|_| {
+                EngineError::Other(format!("{} does not hold a number", file.display()))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(io_err(&file)(e)),
+        };
+        Ok(Arc::new(Host {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            binaries,
+            generation: Mutex::new(generation),
+            running: Mutex::new(BTreeMap::new()),
+            exits: watch::channel(0).0,
+        }))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The directory of node `name` on this host.
+    pub fn node_dir(&self, name: &str) -> Result<PathBuf> {
+        // A name is a cluster id (letters, digits, hyphens): anything else could leave the nodes' directory.
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(EngineError::Other(format!("not a node name: {name:?}")));
+        }
+        Ok(self.dir.join("nodes").join(name))
+    }
+
+    /// Obeys `given` when it is not older than the newest generation obeyed (kept on disk before anything is done).
+    pub fn admit(&self, given: u64) -> std::result::Result<(), Refusal> {
+        let mut seen = self.generation.lock().unwrap_or_else(|p| p.into_inner());
+        if given < *seen {
+            return Err(Refusal::Fenced { given, seen: *seen });
+        }
+        if given > *seen {
+            let file = self.dir.join(GENERATION_FILE);
+            let tmp = self.dir.join("generation.new");
+            write_private(&tmp, &given.to_string())?;
+            std::fs::rename(&tmp, &file).map_err(io_err(&file))?;
+            tracing::info!(target: "agent", generation = given, "obeying a new leader");
+            *seen = given;
+        }
+        Ok(())
+    }
+
+    /// `spec` as this host runs it: its directory and binary are this machine's.
+    fn localized(&self, spec: &NodeSpec, engine: &str) -> Result<NodeSpec> {
+        if spec.tls.is_some() {
+            return Err(EngineError::Other(
+                "a node with TLS in transit cannot run on a host agent yet".into(),
+            ));
+        }
+        if spec.restore_rdb.is_some() {
+            return Err(EngineError::Other(
+                "a node restored from a snapshot cannot run on a host agent yet".into(),
+            ));
+        }
+        let binary = self
+            .binaries
+            .iter()
+            .find(|b| b.engine == engine && b.version_triple() == spec.engine_version)
+            .ok_or_else(|| {
+                let (a, b, c) = spec.engine_version;
+                EngineError::NoBinary(format!(
+                    "host {} has no {engine} {a}.{b}.{c} binary (give it with --engine-binary)",
+                    self.name
+                ))
+            })?;
+        let mut local = spec.clone();
+        local.dir = self.node_dir(&spec.name)?;
+        local.binary = binary.path.clone();
+        Ok(local)
+    }
+
+    /// Does `call`, already admitted.
+    pub async fn call(self: &Arc<Self>, call: Call) -> Result<Reply> {
+        Ok(match call {
+            Call::Spawn {
+                spec,
+                engine,
+                admin,
+            } => {
+                let spec = self.localized(&spec, &engine)?;
+                let spawned = process::spawn(&spec, &admin).await?;
+                self.track(spawned.pid, Some(spawned.exited));
+                tracing::info!(target: "agent", node = %spec.name, pid = spawned.pid, "started node");
+                Reply::Pid(Some(spawned.pid))
+            }
+            Call::Adopt {
+                spec,
+                engine,
+                admin,
+            } => {
+                let spec = self.localized(&spec, &engine)?;
+                let pid = process::adopt(&spec, &admin).await;
+                if let Some(pid) = pid {
+                    self.track(pid, None);
+                }
+                Reply::Pid(pid)
+            }
+            Call::PidsServing { addr } => Reply::Pids(process::pids_serving(addr)),
+            Call::Stop { pid, grace_ms } => {
+                process::stop(pid, Duration::from_millis(grace_ms)).await;
+                Reply::Done(!process::is_redis_alive(pid))
+            }
+            Call::Kill { pid } => Reply::Done(process::kill_now(pid).await),
+            Call::RemoveDir { name } => {
+                process::remove_dir(&self.node_dir(&name)?)?;
+                Reply::Done(true)
+            }
+            Call::ChangeDir { name, change } => {
+                let dir = self.node_dir(&name)?;
+                process::change_dir_at(&dir, change)?;
+                Reply::Done(true)
+            }
+        })
+    }
+
+    /// Keeps track of process `pid` (started here when `exited` is given) until it exits.
+    fn track(self: &Arc<Self>, pid: u32, exited: Option<watch::Receiver<bool>>) {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(pid, exited.clone());
+        if let Some(mut rx) = exited {
+            let host = Arc::downgrade(self);
+            tokio::spawn(async move {
+                let _ = rx.wait_for(|e| *e).await;
+                if let Some(host) = host.upgrade() {
+                    host.gone(pid);
+                }
+            });
+        }
+    }
+
+    fn gone(&self, pid: u32) {
+        if self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&pid)
+            .is_some()
+        {
+            self.exits.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// The report of this machine, once the exits counted differ from `after` or [`REPORT_WAIT`] has passed.
+    pub async fn report(&self, after: u64) -> Report {
+        let mut rx = self.exits.subscribe();
+        let _ = tokio::time::timeout(REPORT_WAIT, rx.wait_for(|n| *n != after)).await;
+        self.report_now()
+    }
+
+    /// The report of this machine now.
+    pub fn report_now(&self) -> Report {
+        let pids: Vec<u32> = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        let mut processes = BTreeMap::new();
+        for pid in pids {
+            match process::cpu_and_state(pid).filter(|_| process::is_redis_alive(pid)) {
+                Some(look) => {
+                    processes.insert(pid, look);
+                }
+                None => self.gone(pid),
+            }
+        }
+        let mut pid_files = BTreeMap::new();
+        if let Ok(entries) = std::fs::read_dir(self.dir.join("nodes")) {
+            for e in entries.flatten() {
+                let pid = std::fs::read_to_string(e.path().join("redis.pid"))
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok());
+                if let (Some(pid), Some(name)) = (pid, e.file_name().to_str()) {
+                    pid_files.insert(name.to_string(), pid);
+                }
+            }
+        }
+        Report {
+            host: self.name.clone(),
+            generation: *self.generation.lock().unwrap_or_else(|p| p.into_inner()),
+            exits: *self.exits.borrow(),
+            processes,
+            pid_files,
+            memory_available: process::memory_available(),
+        }
+    }
+}
+
+fn tls_err(what: &str, e: impl std::fmt::Display) -> EngineError {
+    EngineError::Other(format!("{what}: {e}"))
+}
+
+fn certs(pem: &str) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
+    rustls_pemfile::certs(&mut pem.as_bytes())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| tls_err("certificate", e))
+}
+
+fn key(pem: &str) -> Result<rustls::pki_types::PrivateKeyDer<'static>> {
+    rustls_pemfile::private_key(&mut pem.as_bytes())
+        .map_err(|e| tls_err("key", e))?
+        .ok_or_else(|| tls_err("key", "no private key in the PEM"))
+}
+
+fn roots(ca_pem: &str) -> Result<rustls::RootCertStore> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in certs(ca_pem)? {
+        roots
+            .add(c)
+            .map_err(|e| tls_err("host CA certificate", e))?;
+    }
+    Ok(roots)
+}
+
+/// The agent's TLS: its own certificate, and a client certificate signed by the host CA required of every caller.
+pub fn server_config(ca_pem: &str, cert_pem: &str, key_pem: &str) -> Result<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots(ca_pem)?),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| tls_err("client verifier", e))?;
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_err("server", e))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs(cert_pem)?, key(key_pem)?)
+        .map_err(|e| tls_err("agent certificate", e))
+}
+
+/// The leader's side of the channel to one agent.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    url: String,
+}
+
+/// How long a call may take beyond its own work (a start waits for the node, a stop for its grace).
+const CALL_MARGIN: Duration = Duration::from_secs(10);
+
+impl Client {
+    /// A client of the agent at `url` (`https://<address>:<port>`), trusting the host CA `ca_pem` and presenting
+    /// the control plane's certificate.
+    pub fn new(url: &str, ca_pem: &str, cert_pem: &str, key_pem: &str) -> Result<Client> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut chain = certs(cert_pem)?;
+        chain.extend(certs(ca_pem)?);
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| tls_err("client", e))?
+            .with_root_certificates(roots(ca_pem)?)
+            .with_client_auth_cert(chain, key(key_pem)?)
+            .map_err(|e| tls_err("control certificate", e))?;
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .connect_timeout(Duration::from_secs(2))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| tls_err("agent client", e))?;
+        Ok(Client {
+            http,
+            url: url.trim_end_matches('/').to_string(),
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Sends `call` as generation `generation`.
+    pub async fn call(&self, generation: u64, call: &Call) -> Result<Reply> {
+        let within = match call {
+            Call::Spawn { .. } => process::READY_TIMEOUT + CALL_MARGIN,
+            Call::Stop { grace_ms, .. } => Duration::from_millis(*grace_ms) + CALL_MARGIN,
+            _ => CALL_MARGIN,
+        };
+        let r = self
+            .http
+            .post(format!("{}{CALL_PATH}", self.url))
+            .header(GENERATION_HEADER, generation)
+            .json(call)
+            .timeout(within)
+            .send()
+            .await
+            .map_err(|e| EngineError::Other(format!("host agent {}: {e}", self.url)))?;
+        let status = r.status();
+        if !status.is_success() {
+            let text = r.text().await.unwrap_or_default();
+            return Err(EngineError::Other(format!(
+                "host agent {} refused the call ({status}): {text}",
+                self.url
+            )));
+        }
+        r.json()
+            .await
+            .map_err(|e| EngineError::Other(format!("host agent {}: {e}", self.url)))
+    }
+
+    /// The agent's report once its exits differ from `after` (or after [`REPORT_WAIT`]).
+    pub async fn report(&self, after: u64) -> Result<Report> {
+        let r = self
+            .http
+            .get(format!("{}{REPORT_PATH}?after={after}", self.url))
+            .timeout(REPORT_WAIT + Duration::from_secs(2))
+            .send()
+            .await
+            .map_err(|e| EngineError::Other(format!("host agent {}: {e}", self.url)))?;
+        if !r.status().is_success() {
+            return Err(EngineError::Other(format!(
+                "host agent {}: {}",
+                self.url,
+                r.status()
+            )));
+        }
+        r.json()
+            .await
+            .map_err(|e| EngineError::Other(format!("host agent {}: {e}", self.url)))
+    }
+}
