@@ -1072,12 +1072,11 @@ impl Store for PgStore {
     ) -> Result<bool> {
         let (id, now) = (token_sha256.to_string(), ms(now));
         let used = self.own_transaction(move |tx| {
-            Ok(tx
-                .execute(
-                    "DELETE FROM join_tokens WHERE token_sha256 = $1 AND expires_ms > $2",
-                    &[&id, &now],
-                )
-                .map_err(pg)?)
+            tx.execute(
+                "DELETE FROM join_tokens WHERE token_sha256 = $1 AND expires_ms > $2",
+                &[&id, &now],
+            )
+            .map_err(pg)
         })?;
         if used == 0 {
             return Ok(false);
