@@ -1,10 +1,12 @@
 //! `cacheplane`: the command line. `serve` runs the daemon; `credentials` prints how to reach it; `status` shows
 //! what runs; `console-logout-all` ends every session of the web console.
 
+mod agent;
 mod api;
 mod app;
 mod config;
 mod console;
+mod hosts;
 mod secret;
 mod server;
 mod status_text;
@@ -98,6 +100,53 @@ enum Command {
         #[command(flatten)]
         state: StateArgs,
     },
+    /// Run the host agent of this machine: it starts, adopts, watches and stops the nodes the leading daemon places
+    /// here. The first start joins the deployment with a token of `cacheplane hosts token`.
+    Agent(Box<agent::AgentArgs>),
+    /// The hosts of a deployment: make a join token for a new one, or list those that joined.
+    Hosts {
+        #[command(subcommand)]
+        command: HostsCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum HostsCommand {
+    /// Print a one-use token a new agent joins with (`cacheplane agent --join-token …`).
+    Token {
+        #[command(flatten)]
+        state: StateArgs,
+        /// Minutes the token stays good for.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=10080))]
+        valid_for: u64,
+    },
+    /// List the hosts that joined: name, zone, agent address, address range.
+    List {
+        #[command(flatten)]
+        state: StateArgs,
+    },
+}
+
+fn hosts_command(command: HostsCommand) -> anyhow::Result<()> {
+    match command {
+        HostsCommand::Token { state, valid_for } => {
+            let (data_dir, store) = state.resolve()?;
+            let token = control::actions::hosts::new_token(
+                &data_dir,
+                &store,
+                std::time::Duration::from_secs(valid_for * 60),
+            )?;
+            println!("{token}");
+            Ok(())
+        }
+        HostsCommand::List { state } => {
+            let (data_dir, store) = state.resolve()?;
+            for h in control::actions::hosts::list(&data_dir, &store)? {
+                println!("{}\t{}\t{}\t{}", h.name, h.zone, h.url, h.addresses);
+            }
+            Ok(())
+        }
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -146,6 +195,12 @@ fn main() -> std::process::ExitCode {
                     count,
                 }))
             }),
+        Command::Agent(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(agent::run(*args))),
+        Command::Hosts { command } => hosts_command(command),
         Command::ConsoleLogoutAll { state } => state.resolve().and_then(|(data_dir, store)| {
             let n = control::actions::console_sessions::end_all(&data_dir, &store)?;
             println!(

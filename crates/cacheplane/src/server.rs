@@ -109,7 +109,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // daemon leads from the start: its endpoints are bound before it says it listens.
     let mut leadership = control.start_leadership();
     let mut tasks = match leadership {
-        None => Some(begin_leading(&control, &stop_rx, console_on, metrics_interval).await),
+        None => Some(begin_leading(&control, 1, &stop_rx, console_on, metrics_interval).await),
         Some(_) => None,
     };
     let app = api_app(
@@ -141,9 +141,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 if let Some(l) = leadership { l.release(); }
                 return Ok(());
             }
-            held = lead(l, &cfg.data_dir, local) => lock = Some(held?),
+            held = lead(l, &cfg.data_dir, local) => {
+                let (held, generation) = held?;
+                lock = Some(held);
+                tasks = Some(begin_leading(&control, generation, &stop_rx, console_on, metrics_interval).await);
+            }
         }
-        tasks = Some(begin_leading(&control, &stop_rx, console_on, metrics_interval).await);
     }
     let _lock = lock;
     let Some(mut tasks) = tasks else {
@@ -193,6 +196,10 @@ fn api_app(state: AppState, console_on: bool, hosts: &Arc<crate::console::Allowe
     } else {
         Router::new()
     }
+    .route(
+        crate::hosts::JOIN_PATH,
+        axum::routing::post(crate::hosts::join),
+    )
     .fallback(handle)
     .with_state(Arc::new(state))
 }
@@ -212,11 +219,12 @@ fn ended(task: &str, r: Result<(), tokio::task::JoinError>) -> anyhow::Error {
 /// collector.
 async fn begin_leading(
     control: &control::Control,
+    generation: i64,
     stop_rx: &watch::Receiver<bool>,
     console_on: bool,
     metrics_interval: Duration,
 ) -> Background {
-    control.set_leading();
+    control.set_leading(generation);
     control.listen_for_changes();
     for (id, e) in control.restore_endpoints().await {
         tracing::warn!(group = %id, error = %e, "could not bind the endpoints yet; the reconciler retries");
@@ -225,12 +233,12 @@ async fn begin_leading(
 }
 
 /// Waits until this daemon leads, then for the data directory's lock (held by a leader of before that has not
-/// exited yet); the lock.
+/// exited yet); the lock and the generation it leads under.
 async fn lead(
     l: &mut control::runtime::leader::Leadership,
     data_dir: &std::path::Path,
     listen: std::net::SocketAddr,
-) -> anyhow::Result<engine::private::DirLock> {
+) -> anyhow::Result<(engine::private::DirLock, i64)> {
     use control::runtime::leader::{Leading, RENEW_EVERY};
     println!("cacheplane: following; this daemon runs the workers once it leads");
     let mut said = false;
@@ -239,7 +247,7 @@ async fn lead(
             Leading::Leads(generation) => match config::lock_for(data_dir, listen) {
                 Ok(lock) => {
                     println!("cacheplane: leading (generation {generation})");
-                    return Ok(lock);
+                    return Ok((lock, generation));
                 }
                 Err(e) if !said => {
                     said = true;
@@ -688,7 +696,7 @@ async fn bind_metrics(listen: &str) -> anyhow::Result<Option<tokio::net::TcpList
     }
 }
 
-async fn shutdown_signal() -> std::io::Result<()> {
+pub(crate) async fn shutdown_signal() -> std::io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

@@ -169,6 +169,8 @@ pub(crate) struct Inner {
     pub observed: Arc<runtime::observe::Observations>,
     pub monitor: Arc<runtime::monitor::Monitor>,
     pub metrics: runtime::metrics::Metrics,
+    /// The host CA: it signs the certificates of host agents that join.
+    pub hosts_ca: engine::tls::Authority,
 }
 
 impl std::ops::Deref for Inner {
@@ -226,11 +228,24 @@ impl Control {
         let (state, parameter_groups) = State::load(store)?;
         let observed = Arc::new(runtime::observe::Observations::default());
         let monitor = Arc::new(runtime::monitor::Monitor::default());
-        let nodes = runtime::nodes::LocalNodes {
+        let local = runtime::nodes::LocalNodes {
             admin: admin.clone(),
             observed: observed.clone(),
             monitor: monitor.clone(),
         };
+        // The host CA signs the agents' certificates and the control plane's own towards them.
+        let hosts_ca = engine::tls::Authority::load_or_create(&settings.data_dir.join("hosts"))?;
+        let channel = runtime::hosts::Channel {
+            ca: hosts_ca.ca_pem()?,
+            identity: hosts_ca.control_identity(&settings.data_dir.join("hosts"))?,
+        };
+        let generation = Arc::new(std::sync::atomic::AtomicI64::new(i64::from(!settings_shared)));
+        let engines = settings
+            .binaries
+            .iter()
+            .map(|b| (b.path.clone(), b.engine.clone()))
+            .collect();
+        let nodes = runtime::hosts::HostNodes::new(local, channel, generation.clone(), engines);
         let step = workflows::Step::new(workflows::Core {
             settings,
             tls,
@@ -241,6 +256,7 @@ impl Control {
             wake: tokio::sync::Notify::new(),
             stopping: std::sync::atomic::AtomicBool::new(false),
             leads: std::sync::atomic::AtomicBool::new(!settings_shared),
+            generation,
             figures: Default::default(),
         });
         Ok(Self {
@@ -253,12 +269,17 @@ impl Control {
                 observed,
                 monitor,
                 metrics: runtime::metrics::Metrics::default(),
+                hosts_ca,
             }),
         })
     }
 
-    /// This daemon leads from now on: it runs the workers (a daemon on a shared store, once elected).
-    pub fn set_leading(&self) {
+    /// This daemon leads from now on, under `generation`: it runs the workers (a daemon on a shared store, once
+    /// elected).
+    pub fn set_leading(&self, generation: i64) {
+        self.inner
+            .generation
+            .store(generation, std::sync::atomic::Ordering::SeqCst);
         self.inner
             .leads
             .store(true, std::sync::atomic::Ordering::SeqCst);

@@ -214,6 +214,7 @@ mod tests {
             cluster: None,
             settings: vec![],
             boot_settings: vec![],
+            host: None,
         };
         let c = render(&spec, &admin);
         assert!(c.contains("bind 127.1.2.3\n"));

@@ -50,6 +50,16 @@ pub struct NodeSpec {
     /// Settings the node takes only when it starts (parameters that require a reboot): written to its config,
     /// after the control plane's own.
     pub boot_settings: Vec<(String, String)>,
+    /// The host whose agent runs the node; `None`: the control plane's own machine.
+    #[serde(default)]
+    pub host: Option<NodeHost>,
+}
+
+/// The host that runs a node, and where its agent answers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct NodeHost {
+    pub name: String,
+    pub url: String,
 }
 
 /// How a node takes part in a Redis Cluster. The control plane decides roles and failovers: the cluster's own

@@ -5,6 +5,7 @@
 pub(crate) mod cache_clusters;
 pub(crate) mod catalog;
 pub mod console_sessions;
+pub mod hosts;
 pub(crate) mod ha;
 pub(crate) mod logs;
 pub mod migration;

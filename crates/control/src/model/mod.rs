@@ -110,9 +110,9 @@ pub struct Member {
     /// new mode.
     #[serde(default)]
     pub converted: bool,
-    /// The host whose agent runs the node; `None`: the daemon's own machine.
+    /// The host whose agent runs the node (and where the agent answers); `None`: the daemon's own machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
+    pub host: Option<engine::spec::NodeHost>,
 }
 
 impl Member {

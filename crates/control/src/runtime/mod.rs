@@ -2,6 +2,7 @@
 //! delivery of events, notifications and logs, and the metrics collector.
 
 pub mod delivery;
+pub mod hosts;
 pub mod leader;
 pub mod metrics;
 pub mod monitor;

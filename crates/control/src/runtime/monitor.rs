@@ -400,6 +400,7 @@ async fn probe(
 ) {
     let Target {
         name,
+        host: _,
         addr,
         pid,
         mut exited,

@@ -246,6 +246,8 @@ impl Health {
 /// Where to probe a node and whom to tell.
 pub struct Target {
     pub name: String,
+    /// The host that runs the node; `None`: this machine.
+    pub host: Option<engine::spec::NodeHost>,
     pub addr: NodeAddr,
     pub pid: u32,
     pub exited: Option<watch::Receiver<bool>>,

@@ -94,6 +94,7 @@ impl Step {
             }),
             settings: params.live,
             boot_settings: params.boot,
+            host: m.host.clone(),
         })
     }
 
@@ -142,6 +143,7 @@ impl Step {
             cluster: None,
             settings: params.live,
             boot_settings: params.boot,
+            host: None,
         })
     }
 
@@ -270,6 +272,7 @@ impl Step {
     ) {
         self.nodes().watch(Target {
             name: spec.name.clone(),
+            host: spec.host.clone(),
             addr: spec.node_addr(),
             pid,
             exited,

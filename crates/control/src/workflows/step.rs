@@ -37,6 +37,9 @@ pub struct Core {
     /// Whether this daemon runs the workers (always, alone on its store; on a shared store, once it leads). A
     /// daemon that does not lead has observed no node: what it must know of them it asks them itself.
     pub leads: AtomicBool,
+    /// The generation this daemon leads under (the store's lease; 1 alone on its store): host agents obey no
+    /// older one.
+    pub generation: Arc<std::sync::atomic::AtomicI64>,
     /// What workflows count as it happens (failovers, switchovers), read by the metrics collector.
     pub figures: Figures,
 }

@@ -1,0 +1,403 @@
+//! The daemon's [`Nodes`] when nodes may run on other hosts: a node whose spec names a host is reached through that
+//! host's agent (`engine::agent`), with the leader's generation on every call; any other node is this machine's
+//! ([`LocalNodes`]). What is observed of nodes, their health and the monitor's probes are one set for all hosts:
+//! the monitor pings every node over the network, and looks at a remote node's process in its agent's last report.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use engine::agent::{Call, Client, Reply, Report};
+use engine::config::NodeSpec;
+use engine::process::Spawned;
+use engine::secret::AdminCredentials;
+use engine::spec::NodeHost;
+use tokio::sync::watch;
+
+use super::monitor::{self, Look, ProcessLook};
+use super::nodes::LocalNodes;
+use crate::error::{ControlError, Result};
+use crate::workflows::host::{DirChange, Health, NodeObservation, Nodes, Target};
+
+/// A report asked for longer ago than this says nothing of the processes now: the agent is silent (stopped,
+/// partitioned, or its machine lost), and its nodes are judged by their answers alone.
+pub const REPORT_STALE: Duration = Duration::from_secs(1);
+
+/// How the control plane proves itself to agents, and knows them.
+#[derive(Clone)]
+pub struct Channel {
+    /// The host CA's certificate (PEM): it signed every agent's certificate.
+    pub ca: String,
+    /// The control plane's client certificate and key (PEM).
+    pub identity: engine::tls::Identity,
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Channel")
+    }
+}
+
+/// The nodes of this machine and of every host.
+pub struct HostNodes {
+    pub local: LocalNodes,
+    channel: Channel,
+    /// The generation this daemon leads under, sent with every call.
+    generation: Arc<AtomicI64>,
+    /// Which engine each registered binary runs (the agent runs its own binary of that engine and version).
+    engines: HashMap<PathBuf, String>,
+    agents: Mutex<HashMap<NodeHost, Arc<Agent>>>,
+}
+
+/// One host's agent, as the leader knows it.
+struct Agent {
+    client: Client,
+    /// The last report and when it was asked for.
+    report: RwLock<Option<(Instant, Report)>>,
+    /// When the leader learnt each process runs (a report asked before that does not know it yet).
+    known: Mutex<HashMap<u32, Instant>>,
+    /// The processes started through this agent, each told when its exit is reported.
+    exits: Mutex<HashMap<u32, watch::Sender<bool>>>,
+}
+
+impl Agent {
+    fn look(&self, pid: u32) -> Look {
+        let report = self.report.read().unwrap_or_else(|p| p.into_inner());
+        let Some((asked, r)) = report.as_ref() else {
+            return Look::Unknown;
+        };
+        if asked.elapsed() > REPORT_STALE {
+            return Look::Unknown;
+        }
+        let learnt = self
+            .known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&pid)
+            .copied();
+        if learnt.is_some_and(|t| t > *asked) {
+            return Look::Unknown;
+        }
+        match r.processes.get(&pid) {
+            Some(&(state, cpu)) => Look::Running { state, cpu },
+            None => Look::Gone,
+        }
+    }
+
+    fn learnt(&self, pid: u32) {
+        self.known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(pid, Instant::now());
+    }
+
+    /// Keeps the newest report, and tells of every started process it shows gone.
+    fn reported(&self, asked: Instant, r: Report) {
+        let gone: Vec<u32> = {
+            let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+            let exits = self.exits.lock().unwrap_or_else(|p| p.into_inner());
+            exits
+                .keys()
+                .filter(|pid| {
+                    known.get(pid).is_none_or(|t| *t <= asked) && !r.processes.contains_key(pid)
+                })
+                .copied()
+                .collect()
+        };
+        *self.report.write().unwrap_or_else(|p| p.into_inner()) = Some((asked, r));
+        let mut exits = self.exits.lock().unwrap_or_else(|p| p.into_inner());
+        for pid in gone {
+            if let Some(tx) = exits.remove(&pid) {
+                let _ = tx.send(true);
+            }
+        }
+    }
+}
+
+/// The monitor's look at a remote node's process: its agent's last report.
+struct RemoteLook(Arc<Agent>);
+
+impl ProcessLook for RemoteLook {
+    fn look(&self, pid: u32) -> Look {
+        self.0.look(pid)
+    }
+}
+
+/// Reads an agent's reports for as long as the agent is known, each as soon as the last one came.
+async fn poll_reports(agent: Weak<Agent>) {
+    let mut after = 0;
+    loop {
+        let Some(a) = agent.upgrade() else { return };
+        let client = a.client.clone();
+        drop(a);
+        let asked = Instant::now();
+        match client.report(after).await {
+            Ok(r) => {
+                after = r.exits;
+                match agent.upgrade() {
+                    Some(a) => a.reported(asked, r),
+                    None => return,
+                }
+            }
+            Err(e) => {
+                tracing::debug!(agent = client.url(), error = %e, "no report from the host agent");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+impl HostNodes {
+    pub fn new(
+        local: LocalNodes,
+        channel: Channel,
+        generation: Arc<AtomicI64>,
+        engines: HashMap<PathBuf, String>,
+    ) -> Self {
+        HostNodes {
+            local,
+            channel,
+            generation,
+            engines,
+            agents: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The agent of `host`, reading its reports from the first time it is needed.
+    fn agent(&self, host: &NodeHost) -> Result<Arc<Agent>> {
+        let mut agents = self.agents.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(a) = agents.get(host) {
+            return Ok(a.clone());
+        }
+        let client = Client::new(
+            &host.url,
+            &self.channel.ca,
+            &self.channel.identity.cert,
+            &self.channel.identity.key,
+        )?;
+        let a = Arc::new(Agent {
+            client,
+            report: RwLock::new(None),
+            known: Mutex::new(HashMap::new()),
+            exits: Mutex::new(HashMap::new()),
+        });
+        tokio::spawn(poll_reports(Arc::downgrade(&a)));
+        agents.insert(host.clone(), a.clone());
+        Ok(a)
+    }
+
+    async fn call(&self, host: &NodeHost, call: Call) -> Result<Reply> {
+        let agent = self.agent(host)?;
+        let generation = self.generation.load(Ordering::SeqCst).max(0) as u64;
+        agent
+            .client
+            .call(generation, &call)
+            .await
+            .map_err(|e| ControlError::Internal(format!("host {}: {e}", host.name)))
+    }
+
+    fn engine_of(&self, spec: &NodeSpec) -> Result<String> {
+        self.engines.get(&spec.binary).cloned().ok_or_else(|| {
+            ControlError::Internal(format!("no engine registered for {}", spec.binary.display()))
+        })
+    }
+
+    fn report_of(&self, host: &NodeHost) -> Option<Report> {
+        let agent = self.agent(host).ok()?;
+        let r = agent.report.read().unwrap_or_else(|p| p.into_inner());
+        r.as_ref().map(|(_, r)| r.clone())
+    }
+}
+
+fn unexpected(host: &NodeHost, r: &Reply) -> ControlError {
+    ControlError::Internal(format!("host {} answered {r:?}", host.name))
+}
+
+#[async_trait::async_trait]
+impl Nodes for HostNodes {
+    fn admin(&self) -> &AdminCredentials {
+        self.local.admin()
+    }
+
+    fn observed(&self, name: &str) -> Option<NodeObservation> {
+        self.local.observed(name)
+    }
+
+    fn record(&self, name: &str, f: &mut dyn FnMut(&mut NodeObservation)) {
+        self.local.record(name, f)
+    }
+
+    fn forget(&self, name: &str) {
+        self.local.forget(name)
+    }
+
+    fn health(&self, name: &str) -> Health {
+        self.local.health(name)
+    }
+
+    fn watch(&self, target: Target) {
+        let look: Arc<dyn ProcessLook> = match target.host.as_ref().map(|h| self.agent(h)) {
+            None => Arc::new(monitor::LocalProcesses),
+            Some(Ok(a)) => Arc::new(RemoteLook(a)),
+            Some(Err(e)) => {
+                tracing::error!(node = %target.name, error = %e, "cannot reach the node's host to watch it");
+                return;
+            }
+        };
+        self.local
+            .monitor
+            .ensure(self.local.admin(), target, look)
+    }
+
+    fn unwatch(&self, name: &str) {
+        self.local.unwatch(name)
+    }
+
+    async fn answers_now(&self, spec: &NodeSpec, pid: u32) -> bool {
+        let Some(host) = &spec.host else {
+            return self.local.answers_now(spec, pid).await;
+        };
+        let Ok(agent) = self.agent(host) else {
+            return false;
+        };
+        monitor::answers_now(
+            &RemoteLook(agent),
+            pid,
+            &spec.node_addr(),
+            self.local.admin(),
+        )
+        .await
+    }
+
+    fn is_alive(&self, spec: &NodeSpec, pid: u32) -> bool {
+        match &spec.host {
+            None => self.local.is_alive(spec, pid),
+            Some(host) => self.agent(host).is_ok_and(|a| a.look(pid) != Look::Gone),
+        }
+    }
+
+    fn pid_file(&self, spec: &NodeSpec) -> Option<u32> {
+        match &spec.host {
+            None => self.local.pid_file(spec),
+            Some(host) => self
+                .report_of(host)
+                .and_then(|r| r.pid_files.get(&spec.name).copied()),
+        }
+    }
+
+    async fn pids_serving(&self, spec: &NodeSpec, addr: SocketAddr) -> Vec<u32> {
+        let Some(host) = &spec.host else {
+            return self.local.pids_serving(spec, addr).await;
+        };
+        match self.call(host, Call::PidsServing { addr }).await {
+            Ok(Reply::Pids(p)) => p,
+            Ok(r) => {
+                tracing::warn!(error = %unexpected(host, &r), "pids serving");
+                vec![]
+            }
+            Err(e) => {
+                tracing::warn!(node = %spec.name, error = %e, "cannot ask the host which processes serve the node");
+                vec![]
+            }
+        }
+    }
+
+    async fn adopt(&self, spec: &NodeSpec) -> Option<u32> {
+        let Some(host) = &spec.host else {
+            return self.local.adopt(spec).await;
+        };
+        let call = Call::Adopt {
+            spec: Box::new(spec.clone()),
+            engine: self.engine_of(spec).ok()?,
+            admin: self.local.admin().clone(),
+        };
+        match self.call(host, call).await {
+            Ok(Reply::Pid(Some(pid))) => {
+                self.agent(host).ok()?.learnt(pid);
+                Some(pid)
+            }
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(node = %spec.name, error = %e, "cannot ask the host to adopt the node");
+                None
+            }
+        }
+    }
+
+    async fn spawn(&self, spec: &NodeSpec) -> Result<Spawned> {
+        let Some(host) = &spec.host else {
+            return self.local.spawn(spec).await;
+        };
+        let call = Call::Spawn {
+            spec: Box::new(spec.clone()),
+            engine: self.engine_of(spec)?,
+            admin: self.local.admin().clone(),
+        };
+        match self.call(host, call).await? {
+            Reply::Pid(Some(pid)) => {
+                let agent = self.agent(host)?;
+                agent.learnt(pid);
+                let (tx, exited) = watch::channel(false);
+                agent
+                    .exits
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(pid, tx);
+                Ok(Spawned { pid, exited })
+            }
+            r => Err(unexpected(host, &r)),
+        }
+    }
+
+    async fn stop(&self, spec: &NodeSpec, pid: u32, grace: Duration) {
+        let Some(host) = &spec.host else {
+            return self.local.stop(spec, pid, grace).await;
+        };
+        let call = Call::Stop {
+            pid,
+            grace_ms: grace.as_millis() as u64,
+        };
+        if let Err(e) = self.call(host, call).await {
+            tracing::warn!(node = %spec.name, error = %e, "cannot ask the host to stop the node");
+        }
+    }
+
+    async fn kill_now(&self, spec: &NodeSpec, pid: u32) -> bool {
+        let Some(host) = &spec.host else {
+            return self.local.kill_now(spec, pid).await;
+        };
+        match self.call(host, Call::Kill { pid }).await {
+            Ok(Reply::Done(dead)) => dead,
+            Ok(_) => false,
+            Err(e) => {
+                tracing::warn!(node = %spec.name, error = %e, "cannot ask the host to kill the node");
+                false
+            }
+        }
+    }
+
+    async fn accepts(&self, addr: SocketAddr) -> bool {
+        self.local.accepts(addr).await
+    }
+
+    async fn remove_dir(&self, spec: &NodeSpec) -> Result<()> {
+        let Some(host) = &spec.host else {
+            return self.local.remove_dir(spec).await;
+        };
+        let name = spec.name.clone();
+        self.call(host, Call::RemoveDir { name }).await.map(|_| ())
+    }
+
+    async fn change_dir(&self, spec: &NodeSpec, change: DirChange) -> Result<()> {
+        let Some(host) = &spec.host else {
+            return self.local.change_dir(spec, change).await;
+        };
+        let name = spec.name.clone();
+        self.call(host, Call::ChangeDir { name, change })
+            .await
+            .map(|_| ())
+    }
+}
