@@ -106,7 +106,10 @@ async fn join(args: &AgentArgs, listen: SocketAddr) -> anyhow::Result<Joined> {
             // Refused: another daemon would refuse as well.
             Ok(r) => {
                 let status = r.status();
-                anyhow::bail!("{url} refused to let this host join ({status}): {}", r.text().await?)
+                anyhow::bail!(
+                    "{url} refused to let this host join ({status}): {}",
+                    r.text().await?
+                )
             }
             Err(e) => last = Some(format!("{url}: {e}")),
         }

@@ -239,7 +239,9 @@ impl Control {
             ca: hosts_ca.ca_pem()?,
             identity: hosts_ca.control_identity(&settings.data_dir.join("hosts"))?,
         };
-        let generation = Arc::new(std::sync::atomic::AtomicI64::new(i64::from(!settings_shared)));
+        let generation = Arc::new(std::sync::atomic::AtomicI64::new(i64::from(
+            !settings_shared,
+        )));
         let engines = settings
             .binaries
             .iter()

@@ -356,3 +356,59 @@ pub fn next_member_id(st: &State, g: &ReplicationGroup, shard: &str) -> String {
         next += 1;
     }
 }
+
+/// Where a new node of a group goes, in `zone`: on a host of that zone when hosts have joined and the group can run
+/// on hosts (`on_hosts`), with an address of the host's range; otherwise on this machine, with a free loopback
+/// address for `port`. `group_hosts` are the hosts the group's nodes run on already; `taken` every address in use
+/// (the new one is added to it).
+pub fn place_node(
+    st: &State,
+    zone: &str,
+    group_hosts: &[&str],
+    on_hosts: bool,
+    port: u16,
+    taken: &mut Vec<IpAddr>,
+) -> Result<(IpAddr, Option<engine::spec::NodeHost>)> {
+    if st.hosts.is_empty() || !on_hosts {
+        let ip = engine::address::allocate(port, taken)?;
+        taken.push(ip);
+        return Ok((ip, None));
+    }
+    let mut load: BTreeMap<&str, usize> = BTreeMap::new();
+    for g in st.groups.values() {
+        for m in g.members().chain(&g.removing) {
+            if let Some(h) = &m.host {
+                *load.entry(h.name.as_str()).or_default() += 1;
+            }
+        }
+    }
+    let host = crate::rules::placement::choose_host(st.hosts.values(), zone, group_hosts, &load)
+        .ok_or_else(|| {
+            ControlError::InsufficientCacheClusterCapacity(format!(
+                "No host in availability zone {zone} can take a node: hosts are in {}.",
+                host_zones(st).join(", ")
+            ))
+        })?;
+    let ip = crate::rules::placement::host_address(host, taken).ok_or_else(|| {
+        ControlError::InsufficientCacheClusterCapacity(format!(
+            "Host {} in {zone} has no address left in its range {}.",
+            host.name, host.addresses
+        ))
+    })?;
+    taken.push(ip);
+    Ok((
+        ip,
+        Some(engine::spec::NodeHost {
+            name: host.name.clone(),
+            url: host.url.clone(),
+        }),
+    ))
+}
+
+/// The zones hosts have joined in, each once, in order.
+pub fn host_zones(st: &State) -> Vec<String> {
+    let mut z: Vec<String> = st.hosts.values().map(|h| h.zone.clone()).collect();
+    z.sort();
+    z.dedup();
+    z
+}

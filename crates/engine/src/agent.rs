@@ -53,6 +53,8 @@ pub enum Call {
     },
     /// Every process that listens on `addr`.
     PidsServing { addr: SocketAddr },
+    /// The pid the node's pid file names.
+    PidFile { name: String },
     /// Stops a process cleanly (`SIGTERM`, then `SIGKILL` after `grace_ms`).
     Stop { pid: u32, grace_ms: u64 },
     /// Kills a process at once.
@@ -234,13 +236,32 @@ impl Host {
                 Reply::Pid(pid)
             }
             Call::PidsServing { addr } => Reply::Pids(process::pids_serving(addr)),
+            Call::PidFile { name } => Reply::Pid(
+                std::fs::read_to_string(self.node_dir(&name)?.join("redis.pid"))
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok()),
+            ),
             Call::Stop { pid, grace_ms } => {
                 process::stop(pid, Duration::from_millis(grace_ms)).await;
                 Reply::Done(!process::is_redis_alive(pid))
             }
             Call::Kill { pid } => Reply::Done(process::kill_now(pid).await),
             Call::RemoveDir { name } => {
-                process::remove_dir(&self.node_dir(&name)?)?;
+                // Never a directory whose node still runs: the process is stopped first.
+                let dir = self.node_dir(&name)?;
+                let pid = std::fs::read_to_string(dir.join("redis.pid"))
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u32>().ok())
+                    .filter(|p| process::is_redis_alive(*p));
+                if let Some(pid) = pid {
+                    tracing::warn!(target: "agent", node = %name, pid, "the node still ran when its directory was removed: killed");
+                    if !process::kill_now(pid).await {
+                        return Err(EngineError::Other(format!(
+                            "node {name} (pid {pid}) did not die: its directory is kept"
+                        )));
+                    }
+                }
+                process::remove_dir(&dir)?;
                 Reply::Done(true)
             }
             Call::ChangeDir { name, change } => {

@@ -265,7 +265,7 @@ impl Daemon {
 
 /// The pids of `redis-server` processes running in a directory under `dir` (a node the daemon had just started
 /// when it was killed may not have written its pid file yet).
-fn redis_servers_under(dir: &Path) -> Vec<u32> {
+pub fn redis_servers_under(dir: &Path) -> Vec<u32> {
     let Ok(rd) = std::fs::read_dir("/proc") else {
         return vec![];
     };

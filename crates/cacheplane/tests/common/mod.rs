@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod aws;
 pub mod cluster;
 pub mod daemon;
@@ -15,6 +16,8 @@ pub mod waits;
 pub mod writer;
 
 // Each test uses some of these: the rest are not unused, only unused there.
+#[allow(unused_imports)]
+pub use agent::*;
 #[allow(unused_imports)]
 pub use aws::*;
 #[allow(unused_imports)]

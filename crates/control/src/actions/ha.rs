@@ -429,8 +429,8 @@ fn add_replicas(
         let zones = p.zones.unwrap_or_else(|| spread(g, allowed, n));
         for zone in zones {
             let id = next_member_id(st, g, &sid);
-            let address = engine::address::allocate(g.port, &taken)?;
-            taken.push(address);
+            let (address, host) =
+                crate::state::place_node(st, &zone, &g.hosts(), g.on_hosts(), g.port, &mut taken)?;
             let port = match g.dual_stack {
                 Some(_) => {
                     let p = engine::address::allocate_port(
@@ -454,6 +454,7 @@ fn add_replicas(
             shard.members.push(Member {
                 port,
                 ipv6,
+                host,
                 ..Member::new(id, address, zone, t)
             });
         }

@@ -100,6 +100,15 @@ impl Control {
             ))
             .into());
         }
+        let zones = &self.settings().availability_zones;
+        if !zones.contains(&r.zone) {
+            return Err(invalid(format!(
+                "Zone {} is not an availability zone of this deployment: give one of {}.",
+                r.zone,
+                zones.join(", ")
+            ))
+            .into());
+        }
         let addresses = AddressRange::parse(&r.addresses).ok_or_else(|| {
             invalid(format!(
                 "Invalid address range {:?}: give an IPv4 range a.b.c.d/n with n from 8 to 30.",

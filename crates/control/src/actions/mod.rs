@@ -5,8 +5,8 @@
 pub(crate) mod cache_clusters;
 pub(crate) mod catalog;
 pub mod console_sessions;
-pub mod hosts;
 pub(crate) mod ha;
+pub mod hosts;
 pub(crate) mod logs;
 pub mod migration;
 pub mod modify;

@@ -799,11 +799,20 @@ fn allocate(
     } else {
         None
     };
+    let on_hosts = crate::model::runs_on_hosts(
+        plan.transit.is_some(),
+        plan.dual_stack,
+        plan.restore_from.is_some() && !plan.mode.runs_cluster(),
+    );
+    let mut group_hosts: Vec<String> = Vec::new();
     let mut shards = Vec::with_capacity(plan.shards.len());
     for (sp, ids) in plan.shards.iter().zip(member_ids) {
         let mut members = Vec::with_capacity(ids.len());
         for (cid, zone) in ids.iter().zip(&sp.zones) {
-            let address = alloc()?;
+            let placed: Vec<&str> = group_hosts.iter().map(String::as_str).collect();
+            let (address, host) =
+                crate::state::place_node(st, zone, &placed, on_hosts, plan.port, &mut taken)?;
+            group_hosts.extend(host.as_ref().map(|h| h.name.clone()));
             let port = if plan.dual_stack {
                 Some(port_for(&[address, v6[0]])?)
             } else {
@@ -812,6 +821,7 @@ fn allocate(
             members.push(Member {
                 port,
                 ipv6: plan.ipv6_discovery,
+                host,
                 ..Member::new(cid.clone(), address, zone.clone(), t)
             });
         }
@@ -1105,8 +1115,8 @@ fn add_replicas(
     )];
     for zone in zones {
         let member_id = crate::state::next_member_id(st, g, "0001");
-        let address = engine::address::allocate(g.port, &taken)?;
-        taken.push(address);
+        let (address, host) =
+            crate::state::place_node(st, &zone, &g.hosts(), g.on_hosts(), g.port, &mut taken)?;
         events.push(NewEvent::cluster(
             &member_id,
             format!("Adding cache cluster {member_id} to {id}"),
@@ -1115,9 +1125,10 @@ fn add_replicas(
             .shards
             .first_mut()
             .ok_or_else(|| ControlError::Internal(format!("{cc} has no node group")))?;
-        shard
-            .members
-            .push(Member::new(member_id.clone(), address, zone, t));
+        shard.members.push(Member {
+            host,
+            ..Member::new(member_id.clone(), address, zone, t)
+        });
         shard.adding.push(member_id);
     }
     Ok(events)

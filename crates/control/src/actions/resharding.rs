@@ -289,9 +289,24 @@ impl Control {
                         "A cache cluster named {cluster_id} already exists."
                     )));
                 }
-                let address = engine::address::allocate(g.port, &taken)?;
-                taken.push(address);
-                members.push(Member::new(cluster_id, address, zone, t));
+                let mut group_hosts = g.hosts();
+                group_hosts.extend(
+                    members
+                        .iter()
+                        .filter_map(|m: &Member| m.host.as_ref().map(|h| h.name.as_str())),
+                );
+                let (address, host) = crate::state::place_node(
+                    st,
+                    &zone,
+                    &group_hosts,
+                    g.on_hosts(),
+                    g.port,
+                    &mut taken,
+                )?;
+                members.push(Member {
+                    host,
+                    ..Member::new(cluster_id, address, zone, t)
+                });
             }
             events.extend(members.iter().map(|m| {
                 NewEvent::cluster(

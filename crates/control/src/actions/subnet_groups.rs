@@ -91,14 +91,17 @@ impl State {
         self.subnet_groups.get(name).map(|g| g.subnets.clone())
     }
 
-    /// The zones nodes of a group in subnet group `name` may be placed in, in the daemon's zone order;
+    /// The zones nodes of a group in subnet group `name` may be placed in, in the daemon's zone order (of them, those
+    /// with a host once hosts have joined);
     /// `CacheSubnetGroupNotFoundFault` when there is no such group.
     pub(crate) fn subnet_group_zones(&self, s: &Settings, name: &str) -> Result<Vec<String>> {
         let subnets = self.subnets_of(s, name).ok_or_else(|| not_found(name))?;
         let zones: Vec<String> = subnets.iter().map(|id| s.subnet_zone(id)).collect();
+        // Once hosts have joined, nodes go where a host is.
+        let hosted = crate::state::host_zones(self);
         Ok(s.availability_zones
             .iter()
-            .filter(|z| zones.contains(z))
+            .filter(|z| zones.contains(z) && (self.hosts.is_empty() || hosted.contains(z)))
             .cloned()
             .collect())
     }

@@ -580,7 +580,30 @@ pub enum Failover {
     Recovering { failed: String },
 }
 
+/// Whether the nodes of a group with these settings can run on host agents: not yet those that serve TLS, listen
+/// on IPv6 as well (dual stack), or start from a snapshot file (a group outside cluster mode restored); those run
+/// on the daemon's own machine.
+pub fn runs_on_hosts(tls: bool, dual_stack: bool, restores_from_file: bool) -> bool {
+    !tls && !dual_stack && !restores_from_file
+}
+
 impl ReplicationGroup {
+    /// Whether this group's new nodes can run on host agents ([`runs_on_hosts`]).
+    pub fn on_hosts(&self) -> bool {
+        runs_on_hosts(
+            self.transit_encryption.is_some(),
+            self.dual_stack.is_some(),
+            self.restore_from.is_some() && !self.cluster_mode.runs_cluster(),
+        )
+    }
+
+    /// The hosts this group's nodes run on.
+    pub fn hosts(&self) -> Vec<&str> {
+        self.members()
+            .filter_map(|m| m.host.as_ref().map(|h| h.name.as_str()))
+            .collect()
+    }
+
     /// Every member of every shard.
     pub fn members(&self) -> impl Iterator<Item = &Member> {
         self.shards.iter().flat_map(|s| s.members.iter())

@@ -33,3 +33,70 @@ pub fn spread_over(zones: &[String], existing: &[&str], n: usize) -> Vec<String>
     }
     out
 }
+
+/// The host for a new node in `zone`: of the hosts in that zone, one that runs no node of the node's group yet
+/// (`group_hosts`) if any does not, and of those the one running fewest nodes (`load`), the first by name on a tie.
+pub fn choose_host<'a>(
+    hosts: impl Iterator<Item = &'a crate::model::Host>,
+    zone: &str,
+    group_hosts: &[&str],
+    load: &BTreeMap<&str, usize>,
+) -> Option<&'a crate::model::Host> {
+    hosts.filter(|h| h.zone == zone).min_by_key(|h| {
+        (
+            group_hosts.contains(&h.name.as_str()),
+            load.get(h.name.as_str()).copied().unwrap_or(0),
+            h.name.clone(),
+        )
+    })
+}
+
+/// The first address of `host`'s range that no node or endpoint takes.
+pub fn host_address(
+    host: &crate::model::Host,
+    taken: &[std::net::IpAddr],
+) -> Option<std::net::IpAddr> {
+    host.addresses.node_addresses().find(|a| !taken.contains(a))
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::*;
+    use crate::model::{AddressRange, Host};
+
+    fn host(name: &str, zone: &str, range: &str) -> Host {
+        Host {
+            name: name.into(),
+            zone: zone.into(),
+            url: format!("https://{name}"),
+            addresses: AddressRange::parse(range).expect("range"),
+            joined: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_node_goes_to_its_zone_apart_from_its_group_on_the_least_loaded_host() {
+        let hosts = [
+            host("a-1", "a", "127.1.0.0/24"),
+            host("a-2", "a", "127.2.0.0/24"),
+            host("b-1", "b", "127.3.0.0/24"),
+        ];
+        let load = BTreeMap::from([("a-1", 1), ("a-2", 3)]);
+        let pick = |zone, group: &[&str]| {
+            choose_host(hosts.iter(), zone, group, &load).map(|h| h.name.clone())
+        };
+        assert_eq!(pick("a", &[]).as_deref(), Some("a-1"));
+        // Apart from its group first, however loaded.
+        assert_eq!(pick("a", &["a-1"]).as_deref(), Some("a-2"));
+        // A zone's only host takes a second node of a group rather than none.
+        assert_eq!(pick("b", &["b-1"]).as_deref(), Some("b-1"));
+        assert_eq!(pick("c", &[]), None);
+        let taken = ["127.1.0.2".parse().expect("ip")];
+        assert_eq!(
+            host_address(&hosts[0], &taken)
+                .map(|a| a.to_string())
+                .as_deref(),
+            Some("127.1.0.3")
+        );
+    }
+}

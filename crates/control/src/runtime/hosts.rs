@@ -201,14 +201,20 @@ impl HostNodes {
 
     fn engine_of(&self, spec: &NodeSpec) -> Result<String> {
         self.engines.get(&spec.binary).cloned().ok_or_else(|| {
-            ControlError::Internal(format!("no engine registered for {}", spec.binary.display()))
+            ControlError::Internal(format!(
+                "no engine registered for {}",
+                spec.binary.display()
+            ))
         })
     }
 
-    fn report_of(&self, host: &NodeHost) -> Option<Report> {
+    /// The agent's last report, when it was asked for lately.
+    fn fresh_report(&self, host: &NodeHost) -> Option<Report> {
         let agent = self.agent(host).ok()?;
         let r = agent.report.read().unwrap_or_else(|p| p.into_inner());
-        r.as_ref().map(|(_, r)| r.clone())
+        r.as_ref()
+            .filter(|(asked, _)| asked.elapsed() <= REPORT_STALE)
+            .map(|(_, r)| r.clone())
     }
 }
 
@@ -247,9 +253,7 @@ impl Nodes for HostNodes {
                 return;
             }
         };
-        self.local
-            .monitor
-            .ensure(self.local.admin(), target, look)
+        self.local.monitor.ensure(self.local.admin(), target, look)
     }
 
     fn unwatch(&self, name: &str) {
@@ -279,12 +283,22 @@ impl Nodes for HostNodes {
         }
     }
 
-    fn pid_file(&self, spec: &NodeSpec) -> Option<u32> {
-        match &spec.host {
-            None => self.local.pid_file(spec),
-            Some(host) => self
-                .report_of(host)
-                .and_then(|r| r.pid_files.get(&spec.name).copied()),
+    async fn pid_file(&self, spec: &NodeSpec) -> Option<u32> {
+        let Some(host) = &spec.host else {
+            return self.local.pid_file(spec).await;
+        };
+        // A fresh report says; else the agent is asked (a leader that just began has no report yet).
+        if let Some(r) = self.fresh_report(host) {
+            return r.pid_files.get(&spec.name).copied();
+        }
+        let name = spec.name.clone();
+        match self.call(host, Call::PidFile { name }).await {
+            Ok(Reply::Pid(pid)) => pid,
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(node = %spec.name, error = %e, "cannot read the node's pid file on its host");
+                None
+            }
         }
     }
 

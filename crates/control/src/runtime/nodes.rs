@@ -66,7 +66,7 @@ impl Nodes for LocalNodes {
         process::is_redis_alive(pid)
     }
 
-    fn pid_file(&self, spec: &NodeSpec) -> Option<u32> {
+    async fn pid_file(&self, spec: &NodeSpec) -> Option<u32> {
         process::read_pid(spec)
     }
 

@@ -450,7 +450,7 @@ impl Control {
                 continue;
             }
             let requested = shard.failover == Some(Failover::Requested);
-            let failed = !primary.rebooting && self.node_down(&self.node_spec(g, &primary)?);
+            let failed = !primary.rebooting && self.node_down(&self.node_spec(g, &primary)?).await;
             if requested || failed {
                 if !requested && !self.failover_allowed(g, shard, &primary)? {
                     // Past the budget: the primary is restarted in place below, like a group without
@@ -495,7 +495,11 @@ impl Control {
         p.rebooted = self.stop_rebooted_and_hung(&members, &p.specs).await;
         // Readers leave the nodes about to be started again (rebooted, or down) before they start: one loading its
         // data, or still empty, at the same address would answer them wrongly.
-        if !p.rebooted.is_empty() || p.specs.iter().any(|s| self.node_down(s)) {
+        let mut any_down = false;
+        for s in &p.specs {
+            any_down = any_down || self.node_down(s).await;
+        }
+        if !p.rebooted.is_empty() || any_down {
             self.ensure_endpoints(g).await?;
         }
         self.discard_replaced_cluster_state(g, &p.specs).await?;
@@ -559,6 +563,7 @@ impl Control {
                 if let Some(spec) = specs.iter().find(|s| s.name == *failed) {
                     if self
                         .pid_of(spec)
+                        .await
                         .is_none_or(|p| !self.nodes().is_alive(spec, p))
                     {
                         self.nodes()

@@ -251,7 +251,7 @@ impl Step {
 
     /// Whether the failed primary `old` answers now (then it is not failed over).
     async fn answers_again(&self, old_spec: &NodeSpec) -> bool {
-        let pid = self.pid_of(old_spec);
+        let pid = self.pid_of(old_spec).await;
         // A node whose process is not known (its pid file lost) cannot be looked at, nor adopted: it is fenced
         // by its address and title, as before.
         match pid {
@@ -427,7 +427,7 @@ impl Step {
             .observed(&spec.name)
             .and_then(|o| o.pid)
             .into_iter()
-            .chain(self.nodes().pid_file(spec))
+            .chain(self.nodes().pid_file(spec).await)
             .collect();
         let ports = client_ports(spec);
         for port in &ports {

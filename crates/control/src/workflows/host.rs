@@ -48,7 +48,7 @@ pub trait Nodes: Send + Sync {
     /// has not reported lately counts its processes as alive: the monitor's `PING` judges them.
     fn is_alive(&self, spec: &NodeSpec, pid: u32) -> bool;
     /// The pid the node's own pid file names.
-    fn pid_file(&self, spec: &NodeSpec) -> Option<u32>;
+    async fn pid_file(&self, spec: &NodeSpec) -> Option<u32>;
     /// Every process of the node's host that listens on `addr`.
     async fn pids_serving(&self, spec: &NodeSpec, addr: SocketAddr) -> Vec<u32>;
     /// A process of `spec` that runs already (left from before a restart of the daemon) and answers as the admin.

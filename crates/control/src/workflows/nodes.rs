@@ -281,26 +281,27 @@ impl Step {
     }
 
     /// True when the node is known to be down: its process is gone, or the monitor found it unresponsive.
-    pub(crate) fn node_down(&self, spec: &NodeSpec) -> bool {
+    pub(crate) async fn node_down(&self, spec: &NodeSpec) -> bool {
         match self.nodes().health(&spec.name) {
             Health::Gone | Health::Unresponsive { .. } => true,
             Health::Up => self
                 .pid_of(spec)
+                .await
                 .is_none_or(|p| !self.nodes().is_alive(spec, p)),
         }
     }
 
     /// The pid of the node of `spec`: the one this daemon knows, else its pid file's.
-    pub(crate) fn pid_of(&self, spec: &NodeSpec) -> Option<u32> {
-        self.nodes()
-            .observed(&spec.name)
-            .and_then(|o| o.pid)
-            .or_else(|| self.nodes().pid_file(spec))
+    pub(crate) async fn pid_of(&self, spec: &NodeSpec) -> Option<u32> {
+        match self.nodes().observed(&spec.name).and_then(|o| o.pid) {
+            Some(pid) => Some(pid),
+            None => self.nodes().pid_file(spec).await,
+        }
     }
 
     pub(crate) async fn stop_member(&self, spec: &NodeSpec, how: Stop) {
         self.nodes().unwatch(&spec.name);
-        if let Some(pid) = self.pid_of(spec) {
+        if let Some(pid) = self.pid_of(spec).await {
             let t = Instant::now();
             match how {
                 Stop::Graceful => self.nodes().stop(spec, pid, STOP_GRACE).await,

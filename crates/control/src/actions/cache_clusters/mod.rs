@@ -457,8 +457,9 @@ fn add_replica(
     zone: String,
     t: chrono::DateTime<chrono::Utc>,
 ) -> Result<()> {
-    let taken = crate::state::taken_addresses(st);
-    let address = engine::address::allocate(g.port, &taken)?;
+    let mut taken = crate::state::taken_addresses(st);
+    let (address, host) =
+        crate::state::place_node(st, &zone, &g.hosts(), g.on_hosts(), g.port, &mut taken)?;
     let port = match g.dual_stack {
         Some(_) => Some(engine::address::allocate_port(
             &[address, engine::address::IPV6_LOOPBACK],
@@ -475,6 +476,7 @@ fn add_replica(
     shard.members.push(Member {
         port,
         ipv6,
+        host,
         ..Member::new(id.to_string(), address, zone, t)
     });
     Ok(())

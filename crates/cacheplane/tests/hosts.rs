@@ -1,0 +1,246 @@
+//! Nodes on hosts: `cacheplane agent` processes (three "hosts" of this machine, each with its own address range and
+//! zone) join a daemon with tokens; a Multi-AZ group's nodes go one to each host, in the host's zone, and are
+//! started, adopted, rebooted and removed by the agents at the leader's calls, fenced by the leader's generation.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use redis::AsyncCommands;
+
+/// The daemon's client towards agents, as the daemon itself is (its certificate in the data directory).
+fn control_client(d: &Daemon, url: &str) -> engine::agent::Client {
+    let dir = d.data_dir().join("hosts");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).expect("host channel file");
+    engine::agent::Client::new(
+        url,
+        &read("ca.pem"),
+        &read("control.crt"),
+        &read("control.key"),
+    )
+    .expect("client")
+}
+
+/// The pid of node `name` on `agent`, waiting for its pid file.
+async fn pid_on(agent: &Agent, name: &str) -> u32 {
+    eventually(
+        &format!("{name}'s pid on {}", agent.name),
+        Duration::from_secs(20),
+        || async {
+            agent
+                .node_pids()
+                .into_iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, p)| p)
+                .ok_or(())
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_az_group_runs_one_node_on_each_host_through_the_agents_fenced_by_generation() {
+    let mut d = Daemon::start();
+    let zones = ["us-east-1a", "us-east-1b", "us-east-1c"];
+    let mut agents: Vec<Agent> = zones
+        .iter()
+        .zip([41u8, 42, 43])
+        .map(|(z, octet)| Agent::join(&[&d], z, octet, &join_token(&d, None)))
+        .collect();
+    // A token is used up by its join.
+    let token = join_token(&d, None);
+    let _fourth = Agent::join(&[&d], "us-east-1a", 44, &token);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cacheplane"))
+        .args(["agent", "--control", &d.endpoint(), "--zone", "us-east-1a"])
+        .args([
+            "--addresses",
+            "127.45.0.0/16",
+            "--port",
+            &free_port().to_string(),
+        ])
+        .arg("--data-dir")
+        .arg(tempfile::tempdir().expect("dir").path())
+        .env("CACHEPLANE_JOIN_TOKEN", &token)
+        .output()
+        .expect("agent");
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("403") && said.contains("join token is not valid"),
+        "{said}"
+    );
+    drop(_fourth);
+
+    let c = d.client();
+    c.create_replication_group()
+        .replication_group_id("hosted")
+        .replication_group_description("one node on each host")
+        .num_cache_clusters(3)
+        .automatic_failover_enabled(true)
+        .multi_az_enabled(true)
+        .send()
+        .await
+        .expect("create");
+    let g = wait_available(&c, "hosted", Duration::from_secs(60)).await;
+
+    // Each node runs under its own host's agent, in the host's zone, at an address of the host's range.
+    let clusters = c
+        .describe_cache_clusters()
+        .show_cache_node_info(true)
+        .send()
+        .await
+        .expect("describe")
+        .cache_clusters
+        .unwrap_or_default();
+    assert_eq!(clusters.len(), 3);
+    let mut hosts_used = Vec::new();
+    for cc in &clusters {
+        let id = cc.cache_cluster_id().expect("id");
+        let zone = cc.preferred_availability_zone().expect("zone");
+        let address = cc.cache_nodes()[0]
+            .endpoint()
+            .and_then(|e| e.address())
+            .expect("address")
+            .to_string();
+        let agent = agents
+            .iter()
+            .find(|a| a.node_pids().iter().any(|(n, _)| n == id))
+            .unwrap_or_else(|| panic!("{id} runs under no agent"));
+        assert_eq!(zone, agent.zone, "{id}'s zone");
+        let octet = agent.addresses.split('.').nth(1).expect("octet");
+        assert!(
+            address.starts_with(&format!("127.{octet}.")),
+            "{id} at {address}"
+        );
+        assert!(!d.data_dir().join("nodes").join(id).exists());
+        hosts_used.push(agent.name.clone());
+    }
+    hosts_used.sort();
+    hosts_used.dedup();
+    assert_eq!(hosts_used.len(), 3, "one node on each host");
+
+    // Replication works across the hosts.
+    let primary = redis_url(g.node_groups()[0].primary_endpoint().expect("primary"));
+    let reader = redis_url(g.node_groups()[0].reader_endpoint().expect("reader"));
+    let mut p = redis_conn(&primary).await;
+    let _: () = p.set("k", "across hosts").await.expect("set");
+    let r = redis_conn(&reader).await;
+    eventually("the replica has the key", Duration::from_secs(20), || {
+        let mut r = r.clone();
+        async move {
+            let v: Option<String> = r.get("k").await.ok().flatten();
+            (v.as_deref() == Some("across hosts"))
+                .then_some(())
+                .ok_or(v)
+        }
+    })
+    .await;
+
+    // An agent killed: its node keeps serving; restarted, the agent adopts it, and a reboot goes through it.
+    let a = &mut agents[0];
+    let (node, pid) = a
+        .node_pids()
+        .into_iter()
+        .next()
+        .expect("a node on the first host");
+    a.kill9();
+    assert!(
+        engine::process::is_redis_alive(pid),
+        "the node outlives its agent"
+    );
+    a.spawn(None);
+    c.reboot_cache_cluster()
+        .cache_cluster_id(&node)
+        .cache_node_ids_to_reboot("0001")
+        .send()
+        .await
+        .expect("reboot");
+    let agent = &agents[0];
+    eventually(
+        "the rebooted node runs a new process",
+        Duration::from_secs(30),
+        || async {
+            let now = pid_on(agent, &node).await;
+            (now != pid && engine::process::is_redis_alive(now))
+                .then_some(())
+                .ok_or(now)
+        },
+    )
+    .await;
+    wait_available(&c, "hosted", Duration::from_secs(60)).await;
+    let mut p = redis_conn(&primary).await;
+    let v: Option<String> = p.get("k").await.expect("get");
+    assert_eq!(v.as_deref(), Some("across hosts"));
+
+    // Fencing: a call of an older generation than the leader's is refused; the leader's own goes through.
+    let url = format!(
+        "https://127.{}.0.1:{}",
+        agent.addresses.split('.').nth(1).expect("octet"),
+        agent.port
+    );
+    let client = control_client(&d, &url);
+    let call = engine::agent::Call::Kill {
+        pid: now_pid(agent, &node).await,
+    };
+    let refused = client
+        .call(0, &call)
+        .await
+        .expect_err("generation 0 is fenced");
+    assert!(refused.to_string().contains("fenced"), "{refused}");
+    assert!(engine::process::is_redis_alive(now_pid(agent, &node).await));
+    let asked = engine::agent::Call::PidsServing {
+        addr: "127.0.0.1:1".parse().expect("addr"),
+    };
+    assert_eq!(
+        client
+            .call(1, &asked)
+            .await
+            .expect("the leader's generation"),
+        engine::agent::Reply::Pids(vec![])
+    );
+    // Not the control plane (a certificate of another CA): no TLS session at all.
+    let other = tempfile::tempdir().expect("dir");
+    let foreign = engine::tls::Authority::load_or_create(other.path()).expect("CA");
+    let cert = foreign
+        .node_certificate(other.path(), &["127.0.0.1".parse().expect("ip")])
+        .expect("certificate");
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).expect("pem");
+    let hosts_ca = read(&d.data_dir().join("hosts").join("ca.pem"));
+    let stranger = engine::agent::Client::new(&url, &hosts_ca, &read(&cert.cert), &read(&cert.key))
+        .expect("client");
+    let refused = stranger
+        .call(u64::MAX, &call)
+        .await
+        .expect_err("a stranger");
+    assert!(!refused.to_string().contains("fenced"), "{refused}");
+    assert!(engine::process::is_redis_alive(now_pid(agent, &node).await));
+
+    // The daemon stopped: every node keeps serving; started again, it adopts them through the agents.
+    let before: Vec<(String, u32)> = agents.iter().flat_map(|a| a.node_pids()).collect();
+    d.kill9();
+    let _: () = p
+        .set("k2", "daemon down")
+        .await
+        .expect("set with the daemon down");
+    d.spawn();
+    wait_available(&c, "hosted", Duration::from_secs(60)).await;
+    let after: Vec<(String, u32)> = agents.iter().flat_map(|a| a.node_pids()).collect();
+    assert_eq!(before, after, "the same processes, adopted");
+
+    // Deleted: the agents stop the nodes and remove their directories.
+    c.delete_replication_group()
+        .replication_group_id("hosted")
+        .send()
+        .await
+        .expect("delete");
+    wait_deleted(&c, "hosted", Duration::from_secs(60)).await;
+    for (_, pid) in &after {
+        assert!(!engine::process::is_redis_alive(*pid));
+    }
+    assert!(agents.iter().all(|a| a.node_pids().is_empty()));
+}
+
+async fn now_pid(agent: &Agent, node: &str) -> u32 {
+    pid_on(agent, node).await
+}
