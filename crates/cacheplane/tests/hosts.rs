@@ -244,3 +244,87 @@ async fn a_multi_az_group_runs_one_node_on_each_host_through_the_agents_fenced_b
 async fn now_pid(agent: &Agent, node: &str) -> u32 {
     pid_on(agent, node).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_leader_drives_the_agents_and_the_old_generation_is_fenced() {
+    let server = testpg::TestPostgres::start();
+    let url = server.database("cacheplane");
+    let mut a = Daemon::start_with_args("info", &["--store", &url]);
+    let (_, first) = wait_leader(&url, None).await;
+    let b = Daemon::beside(&a, &["--store", &url]);
+    let agents: Vec<Agent> = ["us-east-1a", "us-east-1b"]
+        .iter()
+        .zip([51u8, 52])
+        .map(|(z, octet)| Agent::join(&[&a, &b], z, octet, &join_token(&a, Some(&url))))
+        .collect();
+    let cb = b.client();
+    cb.create_replication_group()
+        .replication_group_id("led")
+        .replication_group_description("nodes on hosts, led by either daemon")
+        .num_cache_clusters(2)
+        .send()
+        .await
+        .expect("create through the follower");
+    let g = wait_available(&cb, "led", Duration::from_secs(60)).await;
+    let primary = redis_url(g.node_groups()[0].primary_endpoint().expect("primary"));
+    let mut p = redis_conn(&primary).await;
+    let _: () = p.set("k", "before the takeover").await.expect("set");
+
+    // The leader killed as a replica is being added: the next leader adds it through the agents.
+    cb.increase_replica_count()
+        .replication_group_id("led")
+        .new_replica_count(2)
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("increase");
+    a.kill9();
+    let (_, next) = wait_leader(&url, Some(first)).await;
+    assert!(next > first);
+    let g = wait_available(&cb, "led", Duration::from_secs(60)).await;
+    assert_eq!(g.member_clusters().len(), 3);
+    let placed: usize = agents.iter().map(|x| x.node_pids().len()).sum();
+    assert_eq!(placed, 3, "every node runs on a host");
+    for (id, _, node_url) in members_of(&g) {
+        let c = redis_conn(&node_url).await;
+        eventually(
+            &format!("{id} has the key"),
+            Duration::from_secs(20),
+            || {
+                let mut c = c.clone();
+                async move {
+                    let v: Option<String> = c.get("k").await.ok().flatten();
+                    (v.as_deref() == Some("before the takeover"))
+                        .then_some(())
+                        .ok_or(v)
+                }
+            },
+        )
+        .await;
+    }
+    // Every agent has obeyed the new generation, and refuses the old one.
+    for x in &agents {
+        let seen: i64 = std::fs::read_to_string(x.data_dir().join("generation"))
+            .expect("generation file")
+            .trim()
+            .parse()
+            .expect("a number");
+        assert_eq!(seen, next, "{}", x.name);
+        let octet = x.addresses.split('.').nth(1).expect("octet");
+        let agent_url = format!("https://127.{octet}.0.1:{}", x.port);
+        let asked = engine::agent::Call::PidsServing {
+            addr: "127.0.0.1:1".parse().expect("addr"),
+        };
+        let refused = control_client(&b, &agent_url)
+            .call(first as u64, &asked)
+            .await
+            .expect_err("the old leader's generation");
+        assert!(refused.to_string().contains("fenced"), "{refused}");
+    }
+    cb.delete_replication_group()
+        .replication_group_id("led")
+        .send()
+        .await
+        .expect("delete");
+    wait_deleted(&cb, "led", Duration::from_secs(60)).await;
+}

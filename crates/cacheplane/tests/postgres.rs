@@ -9,30 +9,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use redis::AsyncCommands;
 
-/// The lease row as the store holds it: (holder, generation).
-fn leader_row(url: &str) -> Option<(String, i64)> {
-    testpg::off_runtime(|| {
-        let mut c = postgres::Client::connect(url, postgres::NoTls).ok()?;
-        let row = c
-            .query_opt(
-                "SELECT holder, generation FROM leader WHERE id = 1 AND holder <> '' AND expires_at > now()",
-                &[],
-            )
-            .ok()??;
-        Some((row.get(0), row.get(1)))
-    })
-}
-
-async fn wait_leader(url: &str, not: Option<i64>) -> (String, i64) {
-    eventually("a daemon leads", Duration::from_secs(20), || async {
-        match leader_row(url) {
-            Some((h, g)) if Some(g) != not => Ok((h, g)),
-            other => Err(other),
-        }
-    })
-    .await
-}
-
 /// Waits until the node at `url` holds `key` = `value` (replication is asynchronous).
 async fn wait_value(url: &str, key: &str, value: &str) {
     let c = redis_conn(url).await;

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod daemon;
 pub mod dataset;
 pub mod measure;
+pub mod pg;
 pub mod redis_io;
 pub mod waits;
 pub mod writer;
@@ -24,6 +25,8 @@ pub use aws::*;
 pub use daemon::*;
 #[allow(unused_imports)]
 pub use measure::*;
+#[allow(unused_imports)]
+pub use pg::*;
 #[allow(unused_imports)]
 pub use redis_io::*;
 #[allow(unused_imports)]

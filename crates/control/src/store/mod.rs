@@ -345,9 +345,8 @@ pub trait Store: Send + std::fmt::Debug {
         expires: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<()>;
-    /// Records host `h` when `token_sha256` is a live join token, using the token up first; false (and nothing
-    /// written) when it is not. A token is never used twice: should the host's record then fail, the join fails and
-    /// needs a new token.
+    /// Records host `h` when `token_sha256` is a live join token, using the token up, in one transaction; false
+    /// (and nothing written) when it is not.
     fn join_host(
         &mut self,
         h: &crate::model::Host,

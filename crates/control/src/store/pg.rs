@@ -1071,18 +1071,42 @@ impl Store for PgStore {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let (id, now) = (token_sha256.to_string(), ms(now));
-        let used = self.own_transaction(move |tx| {
-            tx.execute(
-                "DELETE FROM join_tokens WHERE token_sha256 = $1 AND expires_ms > $2",
-                &[&id, &now],
-            )
-            .map_err(pg)
-        })?;
-        if used == 0 {
-            return Ok(false);
+        let host = Op::doc("hosts", "name", &h.name, h)?;
+        // The token used up and the host recorded in one transaction: the commit's, or one of their own.
+        fn join(
+            c: &mut impl GenericClient,
+            id: &str,
+            now: i64,
+            host: Op,
+        ) -> std::result::Result<bool, postgres::Error> {
+            let used: i64 = c
+                .query_one(
+                    "WITH used AS (DELETE FROM join_tokens WHERE token_sha256 = $1 AND expires_ms > $2 RETURNING 1)
+                     SELECT count(*) FROM used",
+                    &[&id, &now],
+                )?
+                .get(0);
+            if used == 0 {
+                return Ok(false);
+            }
+            host.apply(c)?;
+            Ok(true)
         }
-        self.write(vec![Op::doc("hosts", "name", &h.name, h)?])?;
-        Ok(true)
+        self.call_conn(move |conn| {
+            if conn.in_commit {
+                let r = join(conn.client()?, &id, now, host);
+                if r.is_err() {
+                    conn.failed = true;
+                }
+                return r.map_err(pg);
+            }
+            let mut tx = conn.client()?.transaction().map_err(pg)?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK])
+                .map_err(pg)?;
+            let joined = join(&mut tx, &id, now, host).map_err(pg)?;
+            tx.commit().map_err(pg)?;
+            Ok(joined)
+        })
     }
 
     fn put_console_session(
