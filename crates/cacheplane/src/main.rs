@@ -120,7 +120,8 @@ enum HostsCommand {
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=10080))]
         valid_for: u64,
     },
-    /// List the hosts that joined: name, zone, agent address, address range.
+    /// List the hosts that joined: name, zone, agent address, address range, and whether the leader hears its agent
+    /// (`reporting`) or took it for lost.
     List {
         #[command(flatten)]
         state: StateArgs,
@@ -142,7 +143,14 @@ fn hosts_command(command: HostsCommand) -> anyhow::Result<()> {
         HostsCommand::List { state } => {
             let (data_dir, store) = state.resolve()?;
             for h in control::actions::hosts::list(&data_dir, &store)? {
-                println!("{}\t{}\t{}\t{}", h.name, h.zone, h.url, h.addresses);
+                let state = match h.lost {
+                    Some(t) => format!("lost since {}", t.to_rfc3339()),
+                    None => "reporting".to_string(),
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{state}",
+                    h.name, h.zone, h.url, h.addresses
+                );
             }
             Ok(())
         }

@@ -133,22 +133,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let api = serve_bounded(listener, app, API_BOUNDS);
     tokio::pin!(api);
-    let mut lock = cfg.lock;
+    let mut _lock = cfg.lock; // held until the daemon exits
     if let (None, Some(l)) = (&tasks, leadership.as_mut()) {
-        tokio::select! {
+        let (held, generation) = tokio::select! {
             () = &mut api => {
                 tracing::info!("shutting down (this daemon did not lead)");
                 if let Some(l) = leadership { l.release(); }
                 return Ok(());
             }
-            held = lead(l, &cfg.data_dir, local) => {
-                let (held, generation) = held?;
-                lock = Some(held);
-                tasks = Some(begin_leading(&control, generation, &stop_rx, console_on, metrics_interval).await);
-            }
-        }
+            held = lead(l, &cfg.data_dir, local) => held?,
+        };
+        _lock = Some(held);
+        tasks =
+            Some(begin_leading(&control, generation, &stop_rx, console_on, metrics_interval).await);
     }
-    let _lock = lock;
     let Some(mut tasks) = tasks else {
         anyhow::bail!("the daemon neither leads nor follows");
     };

@@ -328,3 +328,210 @@ async fn the_next_leader_drives_the_agents_and_the_old_generation_is_fenced() {
         .expect("delete");
     wait_deleted(&cb, "led", Duration::from_secs(60)).await;
 }
+
+/// `cacheplane hosts list` of daemon `d`: each host's name and whether it is taken for lost.
+fn hosts_lost(d: &Daemon) -> Vec<(String, bool)> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cacheplane"))
+        .args(["hosts", "list", "--data-dir"])
+        .arg(d.data_dir())
+        .output()
+        .expect("hosts list");
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0].to_string(), f[4].starts_with("lost"))
+        })
+        .collect()
+}
+
+async fn wait_host(d: &Daemon, name: &str, lost: bool) {
+    eventually(
+        &format!("{name} lost = {lost}"),
+        Duration::from_secs(20),
+        || async {
+            let now = hosts_lost(d);
+            now.iter()
+                .any(|(n, l)| n == name && *l == lost)
+                .then_some(())
+                .ok_or(now)
+        },
+    )
+    .await;
+}
+
+fn signal(pid: u32, s: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), s).expect("signal");
+}
+
+/// The member of `g` that runs on `agent`.
+fn member_on(agent: &Agent) -> String {
+    agent
+        .node_pids()
+        .into_iter()
+        .next()
+        .expect("a node on the host")
+        .0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_host_fails_over_and_heals_elsewhere_while_a_slow_one_changes_nothing() {
+    let d = Daemon::start();
+    let mut agents: Vec<Agent> = [
+        ("us-east-1a", 61u8),
+        ("us-east-1b", 62),
+        ("us-east-1c", 63),
+        ("us-east-1a", 64),
+    ]
+    .into_iter()
+    .map(|(z, octet)| Agent::join(&[&d], z, octet, &join_token(&d, None)))
+    .collect();
+    let c = d.client();
+    c.create_replication_group()
+        .replication_group_id("lossy")
+        .replication_group_description("a host is lost")
+        .num_cache_clusters(3)
+        .automatic_failover_enabled(true)
+        .multi_az_enabled(true)
+        .send()
+        .await
+        .expect("create");
+    let g = wait_available(&c, "lossy", Duration::from_secs(60)).await;
+    let primary = redis_url(g.node_groups()[0].primary_endpoint().expect("primary"));
+    let mut p = redis_conn(&primary).await;
+    let _: () = p.set("k", "kept").await.expect("set");
+    // Acknowledged by both replicas before any host goes.
+    let acked: i64 = redis::cmd("WAIT")
+        .arg(2)
+        .arg(5000)
+        .query_async(&mut p)
+        .await
+        .expect("wait");
+    assert_eq!(acked, 2);
+    let first_primary = current_primary(&g);
+    let on_a = agents
+        .iter()
+        .position(|a| member_on(a) == first_primary)
+        .expect("the primary's host");
+
+    // A slow host: its agent stopped while its node serves. The host is taken for lost, and nothing else happens.
+    let slow = (0..agents.len())
+        .find(|i| *i != on_a && !agents[*i].node_pids().is_empty())
+        .expect("a replica's host");
+    let slow_pid = agents[slow].child.as_ref().expect("agent").id();
+    let slow_node = member_on(&agents[slow]);
+    signal(slow_pid, nix::sys::signal::Signal::SIGSTOP);
+    wait_host(&d, &agents[slow].name, true).await;
+    let g = describe_group(&c, "lossy").await;
+    assert_eq!(current_primary(&g), first_primary, "no failover");
+    assert!(g.member_clusters().contains(&slow_node.to_string()));
+    let events = event_messages(&c, &slow_node).await;
+    assert!(!events.iter().any(|e| e.contains("replaced")), "{events:?}");
+    signal(slow_pid, nix::sys::signal::Signal::SIGCONT);
+    wait_host(&d, &agents[slow].name, false).await;
+
+    // The primary's host lost (its agent and its nodes killed): a replica elsewhere takes writes, and the lost node
+    // is replaced in its zone on the other host there.
+    let lost_name = agents[on_a].name.clone();
+    let lost_at = std::time::Instant::now();
+    agents[on_a].lose();
+    let writable = eventually(
+        "the primary endpoint takes writes again",
+        Duration::from_secs(30),
+        || async {
+            let mut p = redis_conn_with_timeout(&primary, Duration::from_millis(500))
+                .await
+                .map_err(|e| e.to_string())?;
+            let r: redis::RedisResult<()> = p.set("after", "the loss").await;
+            r.map_err(|e| e.to_string())
+        },
+    );
+    writable.await;
+    eprintln!(
+        "host lost: writable again after {} ms",
+        lost_at.elapsed().as_millis()
+    );
+    wait_host(&d, &lost_name, true).await;
+    let healed = eventually(
+        "the lost node replaced and the group whole",
+        Duration::from_secs(60),
+        || async {
+            let g = describe_group(&c, "lossy").await;
+            let moved = agents
+                .iter()
+                .filter(|a| a.name != lost_name)
+                .any(|a| a.node_pids().iter().any(|(n, _)| *n == first_primary));
+            let events = event_messages(&c, &first_primary).await;
+            let status = g.status().map(str::to_string);
+            (status.as_deref() == Some("available")
+                && moved
+                && events.iter().any(|e| e.contains("replaced")))
+            .then_some(g)
+            .ok_or((status, moved))
+        },
+    )
+    .await;
+    eprintln!(
+        "host lost: healed after {} ms",
+        lost_at.elapsed().as_millis()
+    );
+    assert_ne!(current_primary(&healed), first_primary);
+    let spare = agents
+        .iter()
+        .find(|a| a.zone == "us-east-1a" && a.name != lost_name)
+        .expect("the other host of a");
+    assert!(
+        spare.node_pids().iter().any(|(n, _)| *n == first_primary),
+        "replaced in its own zone, on the other host there"
+    );
+    for (id, _, url) in members_of(&healed) {
+        let conn = redis_conn(&url).await;
+        eventually(
+            &format!("{id} holds the acknowledged key"),
+            Duration::from_secs(30),
+            || {
+                let mut conn = conn.clone();
+                async move {
+                    let v: Option<String> = conn.get("k").await.ok().flatten();
+                    (v.as_deref() == Some("kept")).then_some(()).ok_or(v)
+                }
+            },
+        )
+        .await;
+    }
+
+    // The lost host back: what it still holds of the replaced node is removed, never started again.
+    agents[on_a].spawn(None);
+    wait_host(&d, &lost_name, false).await;
+    let back = &agents[on_a];
+    eventually(
+        "the returned host holds nothing",
+        Duration::from_secs(20),
+        || async {
+            let left: Vec<String> = std::fs::read_dir(back.data_dir().join("nodes"))
+                .map(|r| {
+                    r.flatten()
+                        .map(|e| e.file_name().to_string_lossy().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            left.is_empty().then_some(()).ok_or(left)
+        },
+    )
+    .await;
+    // One primary, as the nodes themselves say.
+    let g = describe_group(&c, "lossy").await;
+    let mut masters = 0;
+    for (_, _, url) in members_of(&g) {
+        let mut conn = redis_conn(&url).await;
+        let role: Vec<redis::Value> = redis::cmd("ROLE")
+            .query_async(&mut conn)
+            .await
+            .expect("role");
+        if matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master") {
+            masters += 1;
+        }
+    }
+    assert_eq!(masters, 1);
+}

@@ -357,6 +357,15 @@ pub fn next_member_id(st: &State, g: &ReplicationGroup, shard: &str) -> String {
     }
 }
 
+impl State {
+    /// Writes host `h`'s record.
+    pub fn save_host(&mut self, h: crate::model::Host) -> Result<()> {
+        self.store.put_host(&h)?;
+        self.hosts.insert(h.name.clone(), h);
+        Ok(())
+    }
+}
+
 /// Where a new node of a group goes, in `zone`: on a host of that zone when hosts have joined and the group can run
 /// on hosts (`on_hosts`), with an address of the host's range; otherwise on this machine, with a free loopback
 /// address for `port`. `group_hosts` are the hosts the group's nodes run on already; `taken` every address in use
@@ -405,9 +414,14 @@ pub fn place_node(
     ))
 }
 
-/// The zones hosts have joined in, each once, in order.
+/// The zones hosts that report have joined in, each once, in order.
 pub fn host_zones(st: &State) -> Vec<String> {
-    let mut z: Vec<String> = st.hosts.values().map(|h| h.zone.clone()).collect();
+    let mut z: Vec<String> = st
+        .hosts
+        .values()
+        .filter(|h| h.lost.is_none())
+        .map(|h| h.zone.clone())
+        .collect();
     z.sort();
     z.dedup();
     z

@@ -162,6 +162,7 @@ impl Control {
                 url: format!("https://{}", r.listen),
                 addresses,
                 joined: now(),
+                lost: None,
             };
             if !tx.store.join_host(&host, &hash, host.joined)? {
                 return Ok(None);

@@ -17,6 +17,10 @@ pub struct Host {
     /// The addresses its nodes may listen on, each node its own.
     pub addresses: AddressRange,
     pub joined: DateTime<Utc>,
+    /// Since when the leader has taken the host for lost (its agent silent, its nodes answering nothing): no new
+    /// node goes there, and its nodes are replaced on other hosts. `None`: it reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<DateTime<Utc>>,
 }
 
 /// An IPv4 range (`127.10.0.0/16`).

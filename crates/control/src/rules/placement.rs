@@ -42,13 +42,15 @@ pub fn choose_host<'a>(
     group_hosts: &[&str],
     load: &BTreeMap<&str, usize>,
 ) -> Option<&'a crate::model::Host> {
-    hosts.filter(|h| h.zone == zone).min_by_key(|h| {
-        (
-            group_hosts.contains(&h.name.as_str()),
-            load.get(h.name.as_str()).copied().unwrap_or(0),
-            h.name.clone(),
-        )
-    })
+    hosts
+        .filter(|h| h.zone == zone && h.lost.is_none())
+        .min_by_key(|h| {
+            (
+                group_hosts.contains(&h.name.as_str()),
+                load.get(h.name.as_str()).copied().unwrap_or(0),
+                h.name.clone(),
+            )
+        })
 }
 
 /// The first address of `host`'s range that no node or endpoint takes.
@@ -71,6 +73,7 @@ mod host_tests {
             url: format!("https://{name}"),
             addresses: AddressRange::parse(range).expect("range"),
             joined: chrono::Utc::now(),
+            lost: None,
         }
     }
 
@@ -91,6 +94,10 @@ mod host_tests {
         // A zone's only host takes a second node of a group rather than none.
         assert_eq!(pick("b", &["b-1"]).as_deref(), Some("b-1"));
         assert_eq!(pick("c", &[]), None);
+        // A lost host takes nothing.
+        let mut lost = hosts.clone();
+        lost[2].lost = Some(chrono::Utc::now());
+        assert!(choose_host(lost.iter(), "b", &[], &load).is_none());
         let taken = ["127.1.0.2".parse().expect("ip")];
         assert_eq!(
             host_address(&hosts[0], &taken)

@@ -55,6 +55,9 @@ pub struct HostNodes {
 /// One host's agent, as the leader knows it.
 struct Agent {
     client: Client,
+    /// When the agent was first needed, and when it last reported.
+    since: Instant,
+    heard: Mutex<Option<Instant>>,
     /// The last report and when it was asked for.
     report: RwLock<Option<(Instant, Report)>>,
     /// When the leader learnt each process runs (a report asked before that does not know it yet).
@@ -108,6 +111,7 @@ impl Agent {
                 .collect()
         };
         *self.report.write().unwrap_or_else(|p| p.into_inner()) = Some((asked, r));
+        *self.heard.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         let mut exits = self.exits.lock().unwrap_or_else(|p| p.into_inner());
         for pid in gone {
             if let Some(tx) = exits.remove(&pid) {
@@ -180,6 +184,8 @@ impl HostNodes {
         )?;
         let a = Arc::new(Agent {
             client,
+            since: Instant::now(),
+            heard: Mutex::new(None),
             report: RwLock::new(None),
             known: Mutex::new(HashMap::new()),
             exits: Mutex::new(HashMap::new()),
@@ -386,9 +392,14 @@ impl Nodes for HostNodes {
         match self.call(host, Call::Kill { pid }).await {
             Ok(Reply::Done(dead)) => dead,
             Ok(_) => false,
+            // The host does not answer (lost, or cut off): the node counts as dead when nothing answers at its
+            // address either. Should the host come back, its agent obeys the new leader's generation only, and the
+            // node, no longer placed there, is removed (see `workflows::hosts`).
             Err(e) => {
-                tracing::warn!(node = %spec.name, error = %e, "cannot ask the host to kill the node");
-                false
+                let answers = self.local.accepts(spec.addr()).await;
+                tracing::warn!(node = %spec.name, error = %e, answers,
+                    "cannot ask the host to kill the node; counted dead when nothing answers at its address");
+                !answers
             }
         }
     }
@@ -402,6 +413,26 @@ impl Nodes for HostNodes {
             return self.local.remove_dir(spec).await;
         };
         let name = spec.name.clone();
+        self.call(host, Call::RemoveDir { name }).await.map(|_| ())
+    }
+
+    fn host_silent(&self, host: &NodeHost) -> Duration {
+        match self.agent(host) {
+            Ok(a) => {
+                let heard = *a.heard.lock().unwrap_or_else(|p| p.into_inner());
+                heard.unwrap_or(a.since).elapsed()
+            }
+            Err(_) => Duration::MAX,
+        }
+    }
+
+    fn nodes_on(&self, host: &NodeHost) -> Option<Vec<String>> {
+        self.fresh_report(host)
+            .map(|r| r.pid_files.into_keys().collect())
+    }
+
+    async fn remove_node_on(&self, host: &NodeHost, name: &str) -> Result<()> {
+        let name = name.to_string();
         self.call(host, Call::RemoveDir { name }).await.map(|_| ())
     }
 

@@ -101,4 +101,19 @@ impl Nodes for LocalNodes {
     async fn change_dir(&self, spec: &NodeSpec, change: DirChange) -> Result<()> {
         Ok(process::change_dir(spec, change)?)
     }
+
+    fn host_silent(&self, _host: &engine::spec::NodeHost) -> Duration {
+        Duration::ZERO
+    }
+
+    fn nodes_on(&self, _host: &engine::spec::NodeHost) -> Option<Vec<String>> {
+        None
+    }
+
+    async fn remove_node_on(&self, host: &engine::spec::NodeHost, _name: &str) -> Result<()> {
+        Err(crate::error::ControlError::Internal(format!(
+            "host {} is not this machine",
+            host.name
+        )))
+    }
 }

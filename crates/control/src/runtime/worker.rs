@@ -69,6 +69,7 @@ enum ConvergeStep {
     Removals,
     MaintenanceWindow,
     Failover,
+    Replace,
     Starts,
     Roles,
     Endpoints,
@@ -92,6 +93,7 @@ const CONVERGE_ORDER: &[ConvergeStep] = &[
     ConvergeStep::Removals,
     ConvergeStep::MaintenanceWindow,
     ConvergeStep::Failover,
+    ConvergeStep::Replace,
     ConvergeStep::Starts,
     ConvergeStep::Roles,
     ConvergeStep::Endpoints,
@@ -209,6 +211,9 @@ impl Control {
                     key.clone(),
                     tokio::spawn(async move { this.work(key, poke, permits, stop).await }),
                 );
+            }
+            if let Err(e) = self.tend_hosts().await {
+                tracing::warn!(error = %e, "tending the hosts failed; will retry");
             }
             if let Err(e) = self.settle_access() {
                 tracing::warn!(error = %e, "settling users and user groups failed; will retry");
@@ -384,6 +389,7 @@ impl Control {
             ConvergeStep::Removals => self.removals_step(p).await,
             ConvergeStep::MaintenanceWindow => self.window_step(p).await,
             ConvergeStep::Failover => self.failover_step(p).await,
+            ConvergeStep::Replace => self.replace_step(p).await,
             ConvergeStep::Starts => self.starts_step(p).await,
             ConvergeStep::Roles => self.roles_step(p).await,
             ConvergeStep::Endpoints => self.endpoints_step(p).await,
@@ -481,6 +487,16 @@ impl Control {
             }
         }
         Ok(Flow::Next)
+    }
+
+    /// Replace: the nodes of lost hosts that answer nothing move to other hosts (after the failover of a primary
+    /// there).
+    async fn replace_step(&self, p: &mut Pass<'_>) -> Result<Flow> {
+        if !self.replace_lost_nodes(p.g)? {
+            return Ok(Flow::Next);
+        }
+        p.poke.notify_one();
+        Ok(Flow::Stop)
     }
 
     /// Starts: the specs of every member are made, rebooted and hung nodes stopped, and every node that is not
@@ -923,6 +939,7 @@ mod tests {
                 "Removals",
                 "MaintenanceWindow",
                 "Failover",
+                "Replace",
                 "Starts",
                 "Roles",
                 "Endpoints",

@@ -337,6 +337,8 @@ pub trait Store: Send + std::fmt::Debug {
 
     /// Every host that joined.
     fn load_hosts(&self) -> Result<Vec<crate::model::Host>>;
+    /// Writes the record of a host that joined.
+    fn put_host(&mut self, h: &crate::model::Host) -> Result<()>;
     /// Records a join token by its SHA-256 (the token itself is never stored), good for one join until `expires`;
     /// tokens expired by `now` are forgotten in the same transaction.
     fn add_join_token(

@@ -1045,6 +1045,10 @@ impl Store for PgStore {
         self.load_docs("hosts", "name")
     }
 
+    fn put_host(&mut self, h: &crate::model::Host) -> Result<()> {
+        self.write(vec![Op::doc("hosts", "name", &h.name, h)?])
+    }
+
     fn add_join_token(
         &mut self,
         token_sha256: &str,

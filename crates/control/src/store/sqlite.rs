@@ -509,6 +509,13 @@ impl Store for SqliteStore {
         self.load_docs("hosts", "name")
     }
 
+    fn put_host(&mut self, h: &crate::model::Host) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        Self::put_doc(&tx, "hosts", "name", &h.name, h)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     fn add_join_token(
         &mut self,
         token_sha256: &str,

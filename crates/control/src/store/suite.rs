@@ -127,6 +127,7 @@ pub(crate) fn run(s: &mut dyn Store) {
         url: "https://127.10.0.1:9740".into(),
         addresses: crate::model::AddressRange::parse("127.10.0.0/16").expect("range"),
         joined: t,
+        lost: None,
     };
     s.add_join_token("tok", t + Duration::hours(1), t)
         .expect("token");
@@ -139,7 +140,13 @@ pub(crate) fn run(s: &mut dyn Store) {
     assert!(s.load_hosts().expect("hosts").is_empty());
     assert!(s.join_host(&host, "tok", t).expect("join"));
     assert!(!s.join_host(&host, "tok", t).expect("used token"));
-    assert_eq!(s.load_hosts().expect("hosts"), vec![host]);
+    assert_eq!(s.load_hosts().expect("hosts"), vec![host.clone()]);
+    let lost = crate::model::Host {
+        lost: Some(t),
+        ..host
+    };
+    s.put_host(&lost).expect("put host");
+    assert_eq!(s.load_hosts().expect("hosts"), vec![lost]);
 
     // Old events are pruned; newer ones stay.
     s.add_events(t + Duration::days(20), &[event("rg", "later")])

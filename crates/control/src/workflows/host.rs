@@ -65,6 +65,14 @@ pub trait Nodes: Send + Sync {
     async fn remove_dir(&self, spec: &NodeSpec) -> Result<()>;
     /// Changes the files of the stopped node of `spec`: see [`DirChange`].
     async fn change_dir(&self, spec: &NodeSpec, change: DirChange) -> Result<()>;
+
+    /// How long the agent of `host` has not reported (zero for this machine).
+    fn host_silent(&self, host: &engine::spec::NodeHost) -> std::time::Duration;
+    /// The nodes whose directories `host` holds, by its agent's last report; `None` when it has not reported
+    /// lately.
+    fn nodes_on(&self, host: &engine::spec::NodeHost) -> Option<Vec<String>>;
+    /// Stops node `name` on `host` (if it runs) and removes its directory: a node no group places there any more.
+    async fn remove_node_on(&self, host: &engine::spec::NodeHost, name: &str) -> Result<()>;
 }
 
 impl dyn Nodes + '_ {

@@ -7,6 +7,7 @@ pub(crate) mod discovery;
 pub(crate) mod endpoints;
 pub(crate) mod fail_over;
 pub mod host;
+pub(crate) mod hosts;
 pub(crate) mod lifecycle;
 pub(crate) mod memcached;
 pub(crate) mod migration;

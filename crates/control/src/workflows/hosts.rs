@@ -1,0 +1,162 @@
+//! Hosts lost and back. A host whose agent has not reported for [`HOST_LOST_AFTER`] is taken for lost: no new node
+//! goes there, and each of its nodes that answers nothing is replaced by a node on another host (the group's
+//! failover, when its primary was there, has run first: the replacement is a replica). A host that reports again
+//! takes new nodes again, and the nodes it still holds that no group places there any more (those replaced while
+//! it was away) are stopped and removed: never two primaries.
+
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::model::{NewEvent, ReplicationGroup};
+use crate::now;
+use crate::workflows::Step;
+
+/// How long a host's agent may be silent before the host is taken for lost: well past a stall of the machine
+/// under load, and well past the monitor's judgement of its nodes (which fails a primary over first).
+pub const HOST_LOST_AFTER: Duration = Duration::from_secs(3);
+
+impl Step {
+    /// Marks hosts lost or back by how long their agents have been silent, and removes from hosts that report the
+    /// nodes no group places there.
+    pub(crate) async fn tend_hosts(&self) -> Result<()> {
+        let hosts: Vec<crate::model::Host> = self.state().hosts.values().cloned().collect();
+        for h in hosts {
+            let at = engine::spec::NodeHost {
+                name: h.name.clone(),
+                url: h.url.clone(),
+            };
+            let silent = self.nodes().host_silent(&at);
+            let lost = silent >= HOST_LOST_AFTER;
+            if lost != h.lost.is_some() {
+                if lost {
+                    tracing::warn!(host = %h.name, zone = %h.zone, silent_ms = silent.as_millis() as u64,
+                        "host lost: its agent is silent; its nodes that answer nothing are replaced elsewhere");
+                } else {
+                    tracing::info!(host = %h.name, "host back: its agent reports again");
+                }
+                let name = h.name.clone();
+                self.commit(|tx| {
+                    if let Some(cur) = tx.hosts.get(&name).cloned() {
+                        tx.save_host(crate::model::Host {
+                            lost: lost.then(now),
+                            ..cur
+                        })?;
+                        tx.wake();
+                    }
+                    Ok(())
+                })?;
+            }
+            if !lost {
+                self.remove_strays(&at).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops and removes the nodes `host` holds that no group places there.
+    async fn remove_strays(&self, host: &engine::spec::NodeHost) {
+        let Some(held) = self.nodes().nodes_on(host) else {
+            return;
+        };
+        let placed: Vec<String> = {
+            let st = self.state();
+            st.groups
+                .values()
+                .flat_map(|g| g.members().chain(&g.removing))
+                .filter(|m| m.host.as_ref().is_some_and(|h| h.name == host.name))
+                .map(|m| m.cluster_id.clone())
+                .collect()
+        };
+        for name in held.iter().filter(|n| !placed.contains(n)) {
+            tracing::warn!(host = %host.name, node = %name,
+                "a node no group places on this host (replaced while the host was lost): stopped and removed");
+            if let Err(e) = self.nodes().remove_node_on(host, name).await {
+                tracing::warn!(host = %host.name, node = %name, error = %e, "removing it failed; will retry");
+            }
+        }
+    }
+
+    /// Moves each member of `g` whose host is lost, and whose node answers nothing, to another host (its zone's if
+    /// one is left, else the zone with fewest of the group's nodes); true when any moved.
+    pub(crate) fn replace_lost_nodes(&self, g: &ReplicationGroup) -> Result<bool> {
+        let moving: Vec<String> = {
+            let st = self.state();
+            g.members()
+                .filter(|m| {
+                    m.host
+                        .as_ref()
+                        .is_some_and(|h| st.hosts.get(&h.name).is_some_and(|x| x.lost.is_some()))
+                        && (!self.nodes().health(&m.cluster_id).is_up()
+                            || self
+                                .nodes()
+                                .observed(&m.cluster_id)
+                                .and_then(|o| o.pid)
+                                .is_none())
+                })
+                .map(|m| m.cluster_id.clone())
+                .collect()
+        };
+        if moving.is_empty() {
+            return Ok(false);
+        }
+        for id in &moving {
+            // The observations of the old process mean nothing for the new one.
+            self.nodes().unwatch(id);
+            self.nodes().forget(id);
+        }
+        let gid = g.id.clone();
+        self.commit(|tx| {
+            let Some(mut cur) = tx.groups.get(&gid).cloned() else {
+                return Ok(());
+            };
+            let mut taken = crate::state::taken_addresses(tx);
+            let zones = crate::state::host_zones(tx);
+            let mut events = Vec::new();
+            for id in &moving {
+                let Some(m) = cur.member(id).cloned() else {
+                    continue;
+                };
+                let others: Vec<String> = cur
+                    .members()
+                    .filter(|x| x.cluster_id != *id)
+                    .filter_map(|x| x.host.as_ref().map(|h| h.name.clone()))
+                    .collect();
+                let others: Vec<&str> = others.iter().map(String::as_str).collect();
+                // Its own zone first (AWS replaces a node in its zone), else the zone with fewest of the group.
+                let mut order = vec![m.availability_zone.clone()];
+                let existing: Vec<&str> = cur.members().map(|x| x.availability_zone.as_str()).collect();
+                order.extend(crate::rules::placement::spread_over(&zones, &existing, zones.len()));
+                let placed = order.iter().find_map(|z| {
+                    crate::state::place_node(tx, z, &others, true, cur.port, &mut taken)
+                        .ok()
+                        .map(|p| (z.clone(), p))
+                });
+                let Some((zone, (address, host))) = placed else {
+                    tracing::warn!(group = %gid, node = %id, "no host can take the replacement of the node yet");
+                    continue;
+                };
+                let (old, new) = (
+                    m.host.as_ref().map_or_else(String::new, |h| h.name.clone()),
+                    host.as_ref().map_or_else(String::new, |h| h.name.clone()),
+                );
+                if let Some(x) = cur.member_mut(id) {
+                    x.address = address;
+                    x.host = host;
+                    x.availability_zone = zone.clone();
+                    x.converted = false;
+                }
+                events.push(NewEvent::cluster(
+                    id,
+                    format!("Cache node 0001 replaced: its host {old} was lost; the new node runs on host {new} in {zone}"),
+                ));
+            }
+            if events.is_empty() {
+                return Ok(());
+            }
+            tx.save_group(&cur, now(), &events)?;
+            tx.refresh(&gid);
+            Ok(())
+        })?;
+        Ok(true)
+    }
+}
