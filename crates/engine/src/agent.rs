@@ -63,6 +63,12 @@ pub enum Call {
     RemoveDir { name: String },
     /// Changes the files of the node, which does not run.
     ChangeDir { name: String, change: DirChange },
+    /// Lines of the node's log file past `offset` (see [`crate::logs::read_log`]).
+    ReadLog {
+        name: String,
+        offset: Option<u64>,
+        max: usize,
+    },
 }
 
 /// An agent's answer to a [`Call`].
@@ -72,6 +78,7 @@ pub enum Reply {
     Pid(Option<u32>),
     Pids(Vec<u32>),
     Done(bool),
+    Log { lines: Vec<String>, next: u64 },
 }
 
 /// What an agent reports of its machine: the processes it runs and the nodes' pid files.
@@ -263,6 +270,11 @@ impl Host {
                 }
                 process::remove_dir(&dir)?;
                 Reply::Done(true)
+            }
+            Call::ReadLog { name, offset, max } => {
+                let path = self.node_dir(&name)?.join("redis.log");
+                let (lines, next) = crate::logs::read_log(&path, offset, max.min(1 << 20))?;
+                Reply::Log { lines, next }
             }
             Call::ChangeDir { name, change } => {
                 let dir = self.node_dir(&name)?;

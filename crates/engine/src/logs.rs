@@ -117,6 +117,15 @@ impl LogLine {
     }
 }
 
+/// The whole lines of a node's log file `path` past `offset` (at most `max_bytes`) and the offset after them; with
+/// no offset, none and the file's length now (a delivery that begins reads from there on).
+pub fn read_log(path: &Path, offset: Option<u64>, max_bytes: usize) -> Result<(Vec<String>, u64)> {
+    match offset {
+        Some(o) => read_lines_from(path, o, max_bytes),
+        None => Ok((vec![], std::fs::metadata(path).map_or(0, |m| m.len()))),
+    }
+}
+
 /// Reads the whole lines of `path` past byte `offset`, at most `max_bytes` of them. Returns the lines and the
 /// offset after the last one. A file shorter than `offset` (replaced) is read from its start.
 pub fn read_lines_from(path: &Path, offset: u64, max_bytes: usize) -> Result<(Vec<String>, u64)> {

@@ -308,19 +308,21 @@ impl Control {
         d: &LogDelivery,
     ) -> Result<()> {
         let spec = self.node_spec(g, m)?;
-        let path = spec.log_path();
         let name = cursor_name(d, m);
         let saved = self.cursor(&name).await?;
         let offset = match saved.as_deref().and_then(|c| c.parse::<u64>().ok()) {
             Some(o) => o,
             None if d.status == "enabling" => {
                 // From what the node logs from now on.
-                let len = std::fs::metadata(&path).map_or(0, |m| m.len());
+                let (_, len) = self.nodes().read_log(&spec, None, 0).await?;
                 return self.deliver(g, m, d, vec![], &len.to_string()).await;
             }
             None => 0,
         };
-        let (lines, next) = engine::logs::read_lines_from(&path, offset, LOG_CHUNK)?;
+        let (lines, next) = self
+            .nodes()
+            .read_log(&spec, Some(offset), LOG_CHUNK)
+            .await?;
         if next == offset && saved.is_some() {
             return Ok(());
         }

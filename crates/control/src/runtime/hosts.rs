@@ -416,6 +416,22 @@ impl Nodes for HostNodes {
         self.call(host, Call::RemoveDir { name }).await.map(|_| ())
     }
 
+    async fn read_log(
+        &self,
+        spec: &NodeSpec,
+        offset: Option<u64>,
+        max: usize,
+    ) -> Result<(Vec<String>, u64)> {
+        let Some(host) = &spec.host else {
+            return self.local.read_log(spec, offset, max).await;
+        };
+        let name = spec.name.clone();
+        match self.call(host, Call::ReadLog { name, offset, max }).await? {
+            Reply::Log { lines, next } => Ok((lines, next)),
+            r => Err(unexpected(host, &r)),
+        }
+    }
+
     fn host_silent(&self, host: &NodeHost) -> Duration {
         match self.agent(host) {
             Ok(a) => {

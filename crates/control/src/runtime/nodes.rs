@@ -102,6 +102,15 @@ impl Nodes for LocalNodes {
         Ok(process::change_dir(spec, change)?)
     }
 
+    async fn read_log(
+        &self,
+        spec: &NodeSpec,
+        offset: Option<u64>,
+        max: usize,
+    ) -> Result<(Vec<String>, u64)> {
+        Ok(engine::logs::read_log(&spec.log_path(), offset, max)?)
+    }
+
     fn host_silent(&self, _host: &engine::spec::NodeHost) -> Duration {
         Duration::ZERO
     }

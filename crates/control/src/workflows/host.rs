@@ -66,6 +66,15 @@ pub trait Nodes: Send + Sync {
     /// Changes the files of the stopped node of `spec`: see [`DirChange`].
     async fn change_dir(&self, spec: &NodeSpec, change: DirChange) -> Result<()>;
 
+    /// Whole lines of the node's log file past `offset` (at most `max` bytes) and the offset after them; with no
+    /// offset, none and the log's length now.
+    async fn read_log(
+        &self,
+        spec: &NodeSpec,
+        offset: Option<u64>,
+        max: usize,
+    ) -> Result<(Vec<String>, u64)>;
+
     /// How long the agent of `host` has not reported (zero for this machine).
     fn host_silent(&self, host: &engine::spec::NodeHost) -> std::time::Duration;
     /// The nodes whose directories `host` holds, by its agent's last report; `None` when it has not reported
