@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks that print figures: create-to-available time, daemon RSS with 50 groups, DescribeReplicationGroups
 # throughput against moto_server (installed from PyPI into .venv) in the same run; the API and create on a
-# PostgreSQL store (leader and follower) against SQLite, and the leader's takeover; failover and hung-primary
+# PostgreSQL store (leader and follower) against SQLite, and the leader's takeover; a host lost under 100 groups (three
+# host agents: time until each group takes writes again and until it is whole); failover and hung-primary
 # gaps; endpoint overhead against direct connections (redis-benchmark); planned switchover and rolling upgrade;
 # migration against plain replication; failed commands during AUTH ROTATE/SET and TLS throughput; snapshot and
 # restore of 1,000,000 keys; every long workflow at 1 GB and 4 GB of data against the raw engine; cluster mode (create
@@ -23,6 +24,7 @@ if ! python -c "import moto, flask" 2>/dev/null; then
 fi
 MOTO_SERVER="$(command -v moto_server)" cargo bench --quiet --bench daemon
 cargo bench --quiet --bench store
+cargo bench --quiet --bench hosts
 cargo bench --quiet --bench failover
 cargo bench --quiet --bench migration
 cargo bench --quiet --bench security

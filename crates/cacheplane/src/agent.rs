@@ -39,7 +39,8 @@ pub struct AgentArgs {
     /// The port the agent listens on, at the first address of --addresses.
     #[arg(long, default_value_t = 9740)]
     pub port: u16,
-    /// The one-use token of `cacheplane hosts token`, needed for the first start only.
+    /// The one-use token of `cacheplane hosts token`, needed for the first start only (it names the host CA the
+    /// agent will trust).
     #[arg(long, env = "CACHEPLANE_JOIN_TOKEN", hide_env_values = true)]
     pub join_token: Option<String>,
     /// The name this host asks for when it joins (default: <zone>-<n>).
@@ -96,6 +97,14 @@ async fn join(args: &AgentArgs, listen: SocketAddr) -> anyhow::Result<Joined> {
         match http.post(&at).json(&request).send().await {
             Ok(r) if r.status().is_success() => {
                 let j: control::actions::hosts::Joined = r.json().await?;
+                let named = control::actions::hosts::token_ca(&request.token);
+                if named != Some(control::actions::hosts::ca_fingerprint(&j.ca).as_str()) {
+                    anyhow::bail!(
+                        "{url} answered with a host CA the join token does not name: this agent does not trust it \
+                         (is something between this machine and the daemon?). Make a token with `cacheplane hosts \
+                         token` on the deployment and try again"
+                    );
+                }
                 return Ok(Joined {
                     host: j.host,
                     certificate: j.certificate,
@@ -174,32 +183,43 @@ fn refused(status: StatusCode, message: String) -> Response<Body> {
     r
 }
 
+/// The generation a request carries.
+fn generation_of(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(GENERATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+fn no_generation() -> Response<Body> {
+    refused(
+        StatusCode::BAD_REQUEST,
+        format!("a request carries its generation ({GENERATION_HEADER})"),
+    )
+}
+
+fn refusal(generation: u64, e: &Refusal) -> Response<Body> {
+    let status = match e {
+        Refusal::Fenced { .. } => StatusCode::CONFLICT,
+        Refusal::Failed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    if matches!(e, Refusal::Fenced { .. }) {
+        tracing::warn!(target: "agent", generation, error = %e, "request refused");
+    }
+    refused(status, e.to_string())
+}
+
 async fn call(
     State(host): State<Arc<Host>>,
     headers: HeaderMap,
     Json(call): Json<Call>,
 ) -> Response<Body> {
-    let Some(generation) = headers
-        .get(GENERATION_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    else {
-        return refused(
-            StatusCode::BAD_REQUEST,
-            format!("a call carries its generation ({GENERATION_HEADER})"),
-        );
+    let Some(generation) = generation_of(&headers) else {
+        return no_generation();
     };
-    if let Err(e) = host.admit(generation) {
-        let status = match e {
-            Refusal::Fenced { .. } => StatusCode::CONFLICT,
-            Refusal::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        tracing::warn!(target: "agent", generation, error = %e, "call refused");
-        return refused(status, e.to_string());
-    }
-    match host.call(call).await {
+    match host.obey(generation, call).await {
         Ok(reply) => Json(reply).into_response(),
-        Err(e) => refused(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        Err(e) => refusal(generation, &e),
     }
 }
 
@@ -209,14 +229,29 @@ struct After {
     after: u64,
 }
 
-async fn report(State(host): State<Arc<Host>>, Query(q): Query<After>) -> Response<Body> {
+/// A report, read by the leader: its generation is obeyed from then on (an older leader's reads are refused).
+async fn report(
+    State(host): State<Arc<Host>>,
+    headers: HeaderMap,
+    Query(q): Query<After>,
+) -> Response<Body> {
+    let Some(generation) = generation_of(&headers) else {
+        return no_generation();
+    };
+    if let Err(e) = host.admit(generation).await {
+        return refusal(generation, &e);
+    }
     Json(host.report(q.after).await).into_response()
 }
+
+/// Connections the agent serves at once (the leader keeps a few; anything past this is closed at once).
+const MAX_CONNECTIONS: usize = 64;
 
 /// Serves `app` over TLS on `listener` until the process is told to stop.
 async fn serve(listener: tokio::net::TcpListener, tls: TlsAcceptor, app: Router) {
     let signal = crate::server::shutdown_signal();
     tokio::pin!(signal);
+    let open = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let (stream, peer) = tokio::select! {
             _ = &mut signal => return,
@@ -229,8 +264,13 @@ async fn serve(listener: tokio::net::TcpListener, tls: TlsAcceptor, app: Router)
                 }
             },
         };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            tracing::warn!(target: "agent", %peer, "connection refused: {MAX_CONNECTIONS} open");
+            continue;
+        };
         let (tls, app) = (tls.clone(), app.clone());
         tokio::spawn(async move {
+            let _permit = permit;
             let stream = match tokio::time::timeout(
                 std::time::Duration::from_secs(10),
                 tls.accept(stream),

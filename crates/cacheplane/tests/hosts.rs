@@ -150,6 +150,21 @@ async fn a_multi_az_group_runs_one_node_on_each_host_through_the_agents_fenced_b
         "the node outlives its agent"
     );
     a.spawn(None);
+    // The restarted agent reports the node it found running, and the leader leaves it be.
+    let octet = a.addresses.split('.').nth(1).expect("octet").to_string();
+    let restarted = control_client(&d, &format!("https://127.{octet}.0.1:{}", a.port));
+    eventually(
+        "the restarted agent reports the node",
+        Duration::from_secs(10),
+        || async {
+            let r = restarted.report(1, 0).await.map_err(|e| e.to_string())?;
+            r.processes
+                .contains_key(&pid)
+                .then_some(())
+                .ok_or(format!("{:?}", r.processes))
+        },
+    )
+    .await;
     c.reboot_cache_cluster()
         .cache_cluster_id(&node)
         .cache_node_ids_to_reboot("0001")
@@ -168,10 +183,25 @@ async fn a_multi_az_group_runs_one_node_on_each_host_through_the_agents_fenced_b
         },
     )
     .await;
-    wait_available(&c, "hosted", Duration::from_secs(60)).await;
+    let g = wait_available(&c, "hosted", Duration::from_secs(60)).await;
     let mut p = redis_conn(&primary).await;
     let v: Option<String> = p.get("k").await.expect("get");
     assert_eq!(v.as_deref(), Some("across hosts"));
+    let events = event_messages(&c, "hosted").await;
+    assert!(
+        !events.iter().any(|e| e.contains("Failover")),
+        "an agent's restart fails nothing over: {events:?}"
+    );
+    drop(g);
+    eventually(
+        "hosted-001 is still the primary",
+        Duration::from_secs(10),
+        || async {
+            let now = current_primary(&describe_group(&c, "hosted").await);
+            (now == "hosted-001").then_some(()).ok_or(now)
+        },
+    )
+    .await;
 
     // Fencing: a call of an older generation than the leader's is refused; the leader's own goes through.
     let url = format!(

@@ -22,7 +22,7 @@ use tokio_rustls::rustls;
 
 use crate::binary::EngineBinary;
 use crate::process::{self, DirChange};
-use crate::secret::{write_private, AdminCredentials};
+use crate::secret::AdminCredentials;
 use crate::spec::NodeSpec;
 use crate::{io_err, EngineError, Result};
 
@@ -86,6 +86,8 @@ pub enum Reply {
 pub struct Report {
     /// The host's name.
     pub host: String,
+    /// Drawn at random when the agent starts: a new value says the agent restarted.
+    pub instance: u64,
     /// The highest generation the agent has obeyed.
     pub generation: u64,
     /// How many processes it ran have exited since it started: a change tells the leader to look.
@@ -95,6 +97,8 @@ pub struct Report {
     pub processes: BTreeMap<u32, (char, u64)>,
     /// The pid each node's pid file names, by node name.
     pub pid_files: BTreeMap<String, u32>,
+    /// Every node directory the host holds, by node name (with a pid file or not).
+    pub dirs: Vec<String>,
     /// The machine's available memory, in bytes.
     pub memory_available: Option<u64>,
 }
@@ -117,7 +121,10 @@ pub struct Host {
     name: String,
     dir: PathBuf,
     binaries: Vec<EngineBinary>,
-    generation: Mutex<u64>,
+    instance: u64,
+    /// The highest generation obeyed. A call runs holding it for reading, and a newer generation is taken for
+    /// writing: once a newer leader is obeyed, no call of an older one is still running.
+    generation: tokio::sync::RwLock<u64>,
     /// The processes it runs: for one it started, a receiver that turns true when it exits.
     running: Mutex<BTreeMap<u32, Option<watch::Receiver<bool>>>>,
     exits: watch::Sender<u64>,
@@ -143,14 +150,56 @@ impl Host {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
             Err(e) => return Err(io_err(&file)(e)),
         };
-        Ok(Arc::new(Host {
+        let host = Arc::new(Host {
             name: name.to_string(),
             dir: dir.to_path_buf(),
             binaries,
-            generation: Mutex::new(generation),
+            instance: rand::random(),
+            generation: tokio::sync::RwLock::new(generation),
             running: Mutex::new(BTreeMap::new()),
             exits: watch::channel(0).0,
-        }))
+        });
+        // The nodes that run already (the agent restarted): watched as adopted until they exit.
+        for (name, pid) in host.pid_files() {
+            if process::is_redis_alive(pid) {
+                tracing::info!(target: "agent", node = %name, pid, "running node found");
+                host.running
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(pid, None);
+            }
+        }
+        Ok(host)
+    }
+
+    /// The pid each node's pid file names, by node name.
+    fn pid_files(&self) -> BTreeMap<String, u32> {
+        self.dirs()
+            .into_iter()
+            .filter_map(|name| {
+                let pid =
+                    std::fs::read_to_string(self.dir.join("nodes").join(&name).join("redis.pid"))
+                        .ok()?
+                        .trim()
+                        .parse()
+                        .ok()?;
+                Some((name, pid))
+            })
+            .collect()
+    }
+
+    /// Every node directory.
+    fn dirs(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.dir.join("nodes"))
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.path().is_dir())
+                    .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
     }
 
     pub fn name(&self) -> &str {
@@ -170,21 +219,46 @@ impl Host {
         Ok(self.dir.join("nodes").join(name))
     }
 
-    /// Obeys `given` when it is not older than the newest generation obeyed (kept on disk before anything is done).
-    pub fn admit(&self, given: u64) -> std::result::Result<(), Refusal> {
-        let mut seen = self.generation.lock().unwrap_or_else(|p| p.into_inner());
+    /// Runs `call` for generation `given`: refused when an agent has obeyed a newer one; a newer one is kept on disk
+    /// first. The call runs holding the generation, so a newer leader's first call waits for it to end.
+    pub async fn obey(
+        self: &Arc<Self>,
+        given: u64,
+        call: Call,
+    ) -> std::result::Result<Reply, Refusal> {
+        let seen = self.admit(given).await?;
+        let reply = self.call(call).await?;
+        drop(seen);
+        Ok(reply)
+    }
+
+    /// Takes generation `given` when it is not older than the newest obeyed: a guard held while the caller acts.
+    pub async fn admit(
+        &self,
+        given: u64,
+    ) -> std::result::Result<tokio::sync::RwLockReadGuard<'_, u64>, Refusal> {
+        {
+            let seen = self.generation.read().await;
+            if given < *seen {
+                return Err(Refusal::Fenced { given, seen: *seen });
+            }
+            if given == *seen {
+                return Ok(seen);
+            }
+        }
+        let mut seen = self.generation.write().await;
         if given < *seen {
             return Err(Refusal::Fenced { given, seen: *seen });
         }
         if given > *seen {
-            let file = self.dir.join(GENERATION_FILE);
-            let tmp = self.dir.join("generation.new");
-            write_private(&tmp, &given.to_string())?;
-            std::fs::rename(&tmp, &file).map_err(io_err(&file))?;
+            crate::private::write_atomic(
+                &self.dir.join(GENERATION_FILE),
+                given.to_string().as_bytes(),
+            )?;
             tracing::info!(target: "agent", generation = given, "obeying a new leader");
             *seen = given;
         }
-        Ok(())
+        Ok(seen.downgrade())
     }
 
     /// `spec` as this host runs it: its directory and binary are this machine's.
@@ -217,7 +291,7 @@ impl Host {
     }
 
     /// Does `call`, already admitted.
-    pub async fn call(self: &Arc<Self>, call: Call) -> Result<Reply> {
+    async fn call(self: &Arc<Self>, call: Call) -> Result<Reply> {
         Ok(match call {
             Call::Spawn {
                 spec,
@@ -317,17 +391,21 @@ impl Host {
     pub async fn report(&self, after: u64) -> Report {
         let mut rx = self.exits.subscribe();
         let _ = tokio::time::timeout(REPORT_WAIT, rx.wait_for(|n| *n != after)).await;
-        self.report_now()
+        self.report_now().await
     }
 
     /// The report of this machine now.
-    pub fn report_now(&self) -> Report {
-        let pids: Vec<u32> = self
+    pub async fn report_now(&self) -> Report {
+        let pid_files = self.pid_files();
+        // The processes it started or adopted, and those its nodes' pid files name (a node that runs is reported
+        // whoever started it).
+        let pids: std::collections::BTreeSet<u32> = self
             .running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .keys()
             .copied()
+            .chain(pid_files.values().copied())
             .collect();
         let mut processes = BTreeMap::new();
         for pid in pids {
@@ -338,23 +416,14 @@ impl Host {
                 None => self.gone(pid),
             }
         }
-        let mut pid_files = BTreeMap::new();
-        if let Ok(entries) = std::fs::read_dir(self.dir.join("nodes")) {
-            for e in entries.flatten() {
-                let pid = std::fs::read_to_string(e.path().join("redis.pid"))
-                    .ok()
-                    .and_then(|s| s.trim().parse().ok());
-                if let (Some(pid), Some(name)) = (pid, e.file_name().to_str()) {
-                    pid_files.insert(name.to_string(), pid);
-                }
-            }
-        }
         Report {
             host: self.name.clone(),
-            generation: *self.generation.lock().unwrap_or_else(|p| p.into_inner()),
+            instance: self.instance,
+            generation: *self.generation.read().await,
             exits: *self.exits.borrow(),
             processes,
             pid_files,
+            dirs: self.dirs(),
             memory_available: process::memory_available(),
         }
     }
@@ -403,6 +472,17 @@ pub fn server_config(ca_pem: &str, cert_pem: &str, key_pem: &str) -> Result<rust
         .map_err(|e| tls_err("agent certificate", e))
 }
 
+/// Why a call to an agent did not go through.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The agent could not be reached, or did not answer in time: its host may be lost.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The agent answered and refused (fenced, or the call failed there).
+    #[error("{0}")]
+    Refused(String),
+}
+
 /// The leader's side of the channel to one agent.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -443,7 +523,11 @@ impl Client {
     }
 
     /// Sends `call` as generation `generation`.
-    pub async fn call(&self, generation: u64, call: &Call) -> Result<Reply> {
+    pub async fn call(
+        &self,
+        generation: u64,
+        call: &Call,
+    ) -> std::result::Result<Reply, CallError> {
         let within = match call {
             Call::Spawn { .. } => process::READY_TIMEOUT + CALL_MARGIN,
             Call::Stop { grace_ms, .. } => Duration::from_millis(*grace_ms) + CALL_MARGIN,
@@ -457,38 +541,51 @@ impl Client {
             .timeout(within)
             .send()
             .await
-            .map_err(|e| EngineError::Other(format!("host agent {}: {e}", self.url)))?;
+            .map_err(|e| self.failed(e))?;
         let status = r.status();
         if !status.is_success() {
             let text = r.text().await.unwrap_or_default();
-            return Err(EngineError::Other(format!(
+            return Err(CallError::Refused(format!(
                 "host agent {} refused the call ({status}): {text}",
                 self.url
             )));
         }
-        r.json()
-            .await
-            .map_err(|e| EngineError::Other(format!("host agent {}: {e}", self.url)))
+        r.json().await.map_err(|e| self.failed(e))
     }
 
-    /// The agent's report once its exits differ from `after` (or after [`REPORT_WAIT`]).
-    pub async fn report(&self, after: u64) -> Result<Report> {
+    fn failed(&self, e: reqwest::Error) -> CallError {
+        let text = format!("host agent {}: {e}", self.url);
+        // Not reached at all, or no answer in time: the host may be gone. Anything else was an answer.
+        if e.is_connect() || e.is_timeout() {
+            CallError::Unreachable(text)
+        } else {
+            CallError::Refused(text)
+        }
+    }
+
+    /// The agent's report once its exits differ from `after` (or after [`REPORT_WAIT`]); the read carries the
+    /// caller's generation, so an agent learns of a new leader from its first read.
+    pub async fn report(
+        &self,
+        generation: u64,
+        after: u64,
+    ) -> std::result::Result<Report, CallError> {
         let r = self
             .http
             .get(format!("{}{REPORT_PATH}?after={after}", self.url))
+            .header(GENERATION_HEADER, generation)
             .timeout(REPORT_WAIT + Duration::from_secs(2))
             .send()
             .await
-            .map_err(|e| EngineError::Other(format!("host agent {}: {e}", self.url)))?;
+            .map_err(|e| self.failed(e))?;
         if !r.status().is_success() {
-            return Err(EngineError::Other(format!(
-                "host agent {}: {}",
-                self.url,
-                r.status()
+            let status = r.status();
+            let text = r.text().await.unwrap_or_default();
+            return Err(CallError::Refused(format!(
+                "host agent {}: {status}: {text}",
+                self.url
             )));
         }
-        r.json()
-            .await
-            .map_err(|e| EngineError::Other(format!("host agent {}: {e}", self.url)))
+        r.json().await.map_err(|e| self.failed(e))
     }
 }

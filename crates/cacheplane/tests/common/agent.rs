@@ -18,6 +18,8 @@ pub struct Agent {
     pub controls: Vec<String>,
     /// The host's name, once joined.
     pub name: String,
+    /// `CACHEPLANE_LOG` of the agent.
+    pub log: &'static str,
 }
 
 /// A new join token of the deployment of daemon `d`.
@@ -42,6 +44,17 @@ pub fn join_token(d: &Daemon, store: Option<&str>) -> String {
 impl Agent {
     /// An agent in `zone` with the addresses `127.<octet>.0.0/16`, joined to `controls` with `token`.
     pub fn join(controls: &[&Daemon], zone: &str, octet: u8, token: &str) -> Agent {
+        Self::join_logging(controls, zone, octet, token, "info")
+    }
+
+    /// [`Agent::join`], logging at `log`.
+    pub fn join_logging(
+        controls: &[&Daemon],
+        zone: &str,
+        octet: u8,
+        token: &str,
+        log: &'static str,
+    ) -> Agent {
         let mut a = Agent {
             child: None,
             dir: tempfile::tempdir().expect("tempdir"),
@@ -50,6 +63,7 @@ impl Agent {
             port: free_port(),
             controls: controls.iter().map(|d| d.endpoint()).collect(),
             name: String::new(),
+            log,
         };
         a.spawn(Some(token));
         a
@@ -69,7 +83,7 @@ impl Agent {
         c.args(["--zone", &self.zone, "--addresses", &self.addresses])
             .args(["--port", &self.port.to_string(), "--data-dir"])
             .arg(self.data_dir())
-            .env("CACHEPLANE_LOG", "info")
+            .env("CACHEPLANE_LOG", self.log)
             .env_remove("CACHEPLANE_JOIN_TOKEN")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

@@ -20,24 +20,44 @@ use crate::{now, Control};
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 const TOKEN_BYTES: usize = 32;
 
-/// What the store keeps of a token: its SHA-256, in hex; `None` for what is no token.
+/// What the store keeps of a token: the SHA-256 of its secret (the part before the dot), in hex; `None` for what is
+/// no token.
 fn token_hash(token: &str) -> Option<String> {
-    let valid = token.len() == 2 * TOKEN_BYTES && token.bytes().all(|b| b.is_ascii_hexdigit());
-    valid.then(|| hex::encode(Sha256::digest(token.to_ascii_lowercase().as_bytes())))
+    let secret = token.split('.').next()?;
+    let valid = secret.len() == 2 * TOKEN_BYTES && secret.bytes().all(|b| b.is_ascii_hexdigit());
+    valid.then(|| hex::encode(Sha256::digest(secret.to_ascii_lowercase().as_bytes())))
+}
+
+/// The host CA a token names (the part after the dot): the SHA-256 of its certificate (PEM), in hex.
+pub fn token_ca(token: &str) -> Option<&str> {
+    token.split_once('.').map(|(_, ca)| ca)
+}
+
+/// The SHA-256 of a certificate's PEM, in hex: how a token names the host CA.
+pub fn ca_fingerprint(ca_pem: &str) -> String {
+    hex::encode(Sha256::digest(ca_pem.as_bytes()))
 }
 
 /// A new join token for the deployment whose state is at `at` (of `data_dir`), good for one join within
-/// `valid_for`.
+/// `valid_for`: a secret, a dot, and the host CA's fingerprint (the agent checks the CA it is given against it, so
+/// a join across a network nobody vouches for cannot be answered with another CA).
 pub fn new_token(data_dir: &Path, at: &StoreAt, valid_for: Duration) -> Result<String> {
+    let ca_path = data_dir.join("hosts").join("ca.pem");
+    let ca = std::fs::read_to_string(&ca_path).map_err(|e| {
+        ControlError::Internal(format!(
+            "{}: {e} (the daemon makes the host CA when it starts: start it once first)",
+            ca_path.display()
+        ))
+    })?;
     let mut bytes = [0u8; TOKEN_BYTES];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = hex::encode(bytes);
-    let hash = token_hash(&token).expect("a fresh token is well formed");
+    let secret = hex::encode(bytes);
+    let hash = token_hash(&secret).expect("a fresh token is well formed");
     let t = now();
     let expires = t + chrono::Duration::from_std(valid_for).map_err(|_| invalid("too long"))?;
     at.open_existing(data_dir)?
         .add_join_token(&hash, expires, t)?;
-    Ok(token)
+    Ok(format!("{secret}.{}", ca_fingerprint(&ca)))
 }
 
 /// The hosts that joined the deployment whose state is at `at`.
@@ -93,6 +113,10 @@ impl Control {
     /// not live or the request is not sound.
     pub fn join_host(&self, r: JoinRequest) -> std::result::Result<Joined, JoinError> {
         let hash = token_hash(&r.token).ok_or(JoinError::Token)?;
+        // Nothing is said of the deployment to a request without a live token.
+        if !self.state().store.join_token_live(&hash, now())? {
+            return Err(JoinError::Token);
+        }
         if !valid_name(&r.zone) {
             return Err(invalid(format!(
                 "Invalid zone {:?}: a zone is lowercase letters, digits and hyphens (us-east-1a).",

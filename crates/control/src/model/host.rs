@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// A host that joined the deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Host {
-    /// Its name, unique in the deployment (`host-<zone>-<n>` unless the agent names itself).
+    /// Its name, unique in the deployment (`<zone>-<n>` unless the agent names itself).
     pub name: String,
     /// The availability zone it is in: the zone of every node it runs.
     pub zone: String,
@@ -58,9 +58,9 @@ impl AddressRange {
 
     /// The addresses nodes may take: all but the range's first (the agent's own) and last.
     pub fn node_addresses(&self) -> impl Iterator<Item = IpAddr> {
-        let first = u32::from(self.base);
-        let size = 1u32 << (32 - self.prefix);
-        (first + 2..first + size - 1).map(|a| IpAddr::V4(Ipv4Addr::from(a)))
+        let first = u64::from(u32::from(self.base));
+        let size = 1u64 << (32 - self.prefix);
+        (first + 2..first + size - 1).map(|a| IpAddr::V4(Ipv4Addr::from(a as u32)))
     }
 
     /// The agent's own address: the first of the range after its network address.
@@ -89,6 +89,14 @@ mod tests {
         let small = AddressRange::parse("127.0.5.0/30").expect("a range");
         let nodes: Vec<String> = small.node_addresses().map(|a| a.to_string()).collect();
         assert_eq!(nodes, ["127.0.5.2"]);
+        let top = AddressRange::parse("255.0.0.0/8").expect("a range");
+        assert_eq!(
+            top.node_addresses()
+                .last()
+                .map(|a| a.to_string())
+                .as_deref(),
+            Some("255.255.255.254")
+        );
         for bad in [
             "127.0.0.1",
             "127.0.0.0/31",

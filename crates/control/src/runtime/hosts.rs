@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use engine::agent::{Call, Client, Reply, Report};
+use engine::agent::{Call, CallError, Client, Reply, Report};
 use engine::config::NodeSpec;
 use engine::process::Spawned;
 use engine::secret::AdminCredentials;
@@ -67,6 +67,14 @@ struct Agent {
 }
 
 impl Agent {
+    fn silence(&self) -> crate::workflows::host::Silence {
+        let heard = *self.heard.lock().unwrap_or_else(|p| p.into_inner());
+        crate::workflows::host::Silence {
+            heard_ago: heard.map(|h| h.elapsed()),
+            watched_for: self.since.elapsed(),
+        }
+    }
+
     fn look(&self, pid: u32) -> Look {
         let report = self.report.read().unwrap_or_else(|p| p.into_inner());
         let Some((asked, r)) = report.as_ref() else {
@@ -110,6 +118,11 @@ impl Agent {
                 .copied()
                 .collect()
         };
+        // What the leader learnt of processes this report shows gone is forgotten: the map holds live ones only.
+        self.known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|pid, t| *t > asked || r.processes.contains_key(pid));
         *self.report.write().unwrap_or_else(|p| p.into_inner()) = Some((asked, r));
         *self.heard.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         let mut exits = self.exits.lock().unwrap_or_else(|p| p.into_inner());
@@ -130,15 +143,17 @@ impl ProcessLook for RemoteLook {
     }
 }
 
-/// Reads an agent's reports for as long as the agent is known, each as soon as the last one came.
-async fn poll_reports(agent: Weak<Agent>) {
+/// Reads an agent's reports for as long as the agent is known, each as soon as the last one came, as generation
+/// `generation`.
+async fn poll_reports(agent: Weak<Agent>, generation: Arc<AtomicI64>) {
     let mut after = 0;
     loop {
         let Some(a) = agent.upgrade() else { return };
         let client = a.client.clone();
         drop(a);
         let asked = Instant::now();
-        match client.report(after).await {
+        let g = generation.load(Ordering::SeqCst).max(0) as u64;
+        match client.report(g, after).await {
             Ok(r) => {
                 after = r.exits;
                 match agent.upgrade() {
@@ -190,19 +205,32 @@ impl HostNodes {
             known: Mutex::new(HashMap::new()),
             exits: Mutex::new(HashMap::new()),
         });
-        tokio::spawn(poll_reports(Arc::downgrade(&a)));
+        tokio::spawn(poll_reports(Arc::downgrade(&a), self.generation.clone()));
         agents.insert(host.clone(), a.clone());
         Ok(a)
     }
 
     async fn call(&self, host: &NodeHost, call: Call) -> Result<Reply> {
-        let agent = self.agent(host)?;
-        let generation = self.generation.load(Ordering::SeqCst).max(0) as u64;
-        agent
-            .client
-            .call(generation, &call)
+        self.try_call(host, call)
             .await
             .map_err(|e| ControlError::Internal(format!("host {}: {e}", host.name)))
+    }
+
+    /// Sends `call` to `host`'s agent; at once `Unreachable` when the agent has not reported for [`REPORT_STALE`]
+    /// (a call to a lost machine would wait for its connection's timeout, and a failover with it).
+    async fn try_call(&self, host: &NodeHost, call: Call) -> std::result::Result<Reply, CallError> {
+        let agent = self
+            .agent(host)
+            .map_err(|e| CallError::Unreachable(e.to_string()))?;
+        let silent = agent.silence();
+        if silent.watched_for > REPORT_STALE && silent.heard_ago.is_none_or(|d| d > REPORT_STALE) {
+            return Err(CallError::Unreachable(format!(
+                "its agent has not reported for {} ms",
+                silent.heard_ago.unwrap_or(silent.watched_for).as_millis()
+            )));
+        }
+        let generation = self.generation.load(Ordering::SeqCst).max(0) as u64;
+        agent.client.call(generation, &call).await
     }
 
     fn engine_of(&self, spec: &NodeSpec) -> Result<String> {
@@ -389,13 +417,17 @@ impl Nodes for HostNodes {
         let Some(host) = &spec.host else {
             return self.local.kill_now(spec, pid).await;
         };
-        match self.call(host, Call::Kill { pid }).await {
+        match self.try_call(host, Call::Kill { pid }).await {
             Ok(Reply::Done(dead)) => dead,
             Ok(_) => false,
+            Err(e @ CallError::Refused(_)) => {
+                tracing::warn!(node = %spec.name, error = %e, "the host refused to kill the node");
+                false
+            }
             // The host does not answer (lost, or cut off): the node counts as dead when nothing answers at its
             // address either. Should the host come back, its agent obeys the new leader's generation only, and the
             // node, no longer placed there, is removed (see `workflows::hosts`).
-            Err(e) => {
+            Err(e @ CallError::Unreachable(_)) => {
                 let answers = self.local.accepts(spec.addr()).await;
                 tracing::warn!(node = %spec.name, error = %e, answers,
                     "cannot ask the host to kill the node; counted dead when nothing answers at its address");
@@ -413,7 +445,13 @@ impl Nodes for HostNodes {
             return self.local.remove_dir(spec).await;
         };
         let name = spec.name.clone();
-        self.call(host, Call::RemoveDir { name }).await.map(|_| ())
+        // A host that does not answer (lost) keeps the directory until it reports again: the node is then placed
+        // there no more, and the host's strays are removed (`workflows::hosts`). A removal never waits on it.
+        if let Err(e) = self.call(host, Call::RemoveDir { name }).await {
+            tracing::warn!(node = %spec.name, error = %e,
+                "the node's host does not answer: its directory is removed when the host reports again");
+        }
+        Ok(())
     }
 
     async fn read_log(
@@ -432,19 +470,18 @@ impl Nodes for HostNodes {
         }
     }
 
-    fn host_silent(&self, host: &NodeHost) -> Duration {
+    fn host_silence(&self, host: &NodeHost) -> crate::workflows::host::Silence {
         match self.agent(host) {
-            Ok(a) => {
-                let heard = *a.heard.lock().unwrap_or_else(|p| p.into_inner());
-                heard.unwrap_or(a.since).elapsed()
-            }
-            Err(_) => Duration::MAX,
+            Ok(a) => a.silence(),
+            Err(_) => crate::workflows::host::Silence {
+                heard_ago: None,
+                watched_for: Duration::MAX,
+            },
         }
     }
 
     fn nodes_on(&self, host: &NodeHost) -> Option<Vec<String>> {
-        self.fresh_report(host)
-            .map(|r| r.pid_files.into_keys().collect())
+        self.fresh_report(host).map(|r| r.dirs)
     }
 
     async fn remove_node_on(&self, host: &NodeHost, name: &str) -> Result<()> {

@@ -111,8 +111,11 @@ impl Nodes for LocalNodes {
         Ok(engine::logs::read_log(&spec.log_path(), offset, max)?)
     }
 
-    fn host_silent(&self, _host: &engine::spec::NodeHost) -> Duration {
-        Duration::ZERO
+    fn host_silence(&self, _host: &engine::spec::NodeHost) -> crate::workflows::host::Silence {
+        crate::workflows::host::Silence {
+            heard_ago: Some(Duration::ZERO),
+            watched_for: Duration::ZERO,
+        }
     }
 
     fn nodes_on(&self, _host: &engine::spec::NodeHost) -> Option<Vec<String>> {

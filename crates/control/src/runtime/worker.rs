@@ -163,6 +163,11 @@ impl Control {
         let mut workers: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
         let mut stop = shutdown.clone();
         let mut pruned: Option<Instant> = None;
+        let tender = {
+            let this = self.clone();
+            let stop = shutdown.clone();
+            tokio::spawn(async move { this.tend_hosts_until(stop).await })
+        };
         loop {
             if *stop.borrow() {
                 break;
@@ -212,9 +217,6 @@ impl Control {
                     tokio::spawn(async move { this.work(key, poke, permits, stop).await }),
                 );
             }
-            if let Err(e) = self.tend_hosts().await {
-                tracing::warn!(error = %e, "tending the hosts failed; will retry");
-            }
             if let Err(e) = self.settle_access() {
                 tracing::warn!(error = %e, "settling users and user groups failed; will retry");
             }
@@ -234,6 +236,7 @@ impl Control {
         for (_, h) in workers {
             let _ = h.await;
         }
+        let _ = tender.await;
     }
 
     /// The worker of one group or standalone cluster: its steps, one at a time, until it is gone.
@@ -492,7 +495,7 @@ impl Control {
     /// Replace: the nodes of lost hosts that answer nothing move to other hosts (after the failover of a primary
     /// there).
     async fn replace_step(&self, p: &mut Pass<'_>) -> Result<Flow> {
-        if !self.replace_lost_nodes(p.g)? {
+        if !self.replace_lost_nodes(p.g).await? {
             return Ok(Flow::Next);
         }
         p.poke.notify_one();

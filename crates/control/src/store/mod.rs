@@ -347,6 +347,8 @@ pub trait Store: Send + std::fmt::Debug {
         expires: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<()>;
+    /// Whether `token_sha256` is a live join token (nothing used up).
+    fn join_token_live(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<bool>;
     /// Records host `h` when `token_sha256` is a live join token, using the token up, in one transaction; false
     /// (and nothing written) when it is not.
     fn join_host(

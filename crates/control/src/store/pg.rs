@@ -1068,6 +1068,21 @@ impl Store for PgStore {
         })
     }
 
+    fn join_token_live(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<bool> {
+        let (id, now) = (token_sha256.to_string(), ms(now));
+        self.call_conn(move |conn| {
+            let n: i64 = conn
+                .client()?
+                .query_one(
+                    "SELECT count(*) FROM join_tokens WHERE token_sha256 = $1 AND expires_ms > $2",
+                    &[&id, &now],
+                )
+                .map_err(pg)?
+                .get(0);
+            Ok(n > 0)
+        })
+    }
+
     fn join_host(
         &mut self,
         h: &crate::model::Host,

@@ -535,6 +535,14 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn join_token_live(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM join_tokens WHERE token_sha256 = ?1 AND expires_ms > ?2",
+            params![token_sha256, ms(now)],
+            |r| r.get::<_, i64>(0),
+        )? > 0)
+    }
+
     fn join_host(
         &mut self,
         h: &crate::model::Host,

@@ -137,9 +137,14 @@ pub(crate) fn run(s: &mut dyn Store) {
         .join_host(&host, "old", t + Duration::minutes(2))
         .expect("expired token"));
     assert!(!s.join_host(&host, "nope", t).expect("unknown token"));
+    assert!(s.join_token_live("tok", t).expect("live"));
+    assert!(!s
+        .join_token_live("old", t + Duration::minutes(2))
+        .expect("expired"));
     assert!(s.load_hosts().expect("hosts").is_empty());
     assert!(s.join_host(&host, "tok", t).expect("join"));
     assert!(!s.join_host(&host, "tok", t).expect("used token"));
+    assert!(!s.join_token_live("tok", t).expect("used"));
     assert_eq!(s.load_hosts().expect("hosts"), vec![host.clone()]);
     let lost = crate::model::Host {
         lost: Some(t),

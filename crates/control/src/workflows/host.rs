@@ -75,8 +75,8 @@ pub trait Nodes: Send + Sync {
         max: usize,
     ) -> Result<(Vec<String>, u64)>;
 
-    /// How long the agent of `host` has not reported (zero for this machine).
-    fn host_silent(&self, host: &engine::spec::NodeHost) -> std::time::Duration;
+    /// How long the agent of `host` has not reported.
+    fn host_silence(&self, host: &engine::spec::NodeHost) -> Silence;
     /// The nodes whose directories `host` holds, by its agent's last report; `None` when it has not reported
     /// lately.
     fn nodes_on(&self, host: &engine::spec::NodeHost) -> Option<Vec<String>>;
@@ -93,6 +93,27 @@ impl dyn Nodes + '_ {
                 f(o)
             }
         });
+    }
+}
+
+/// How long a host's agent has been silent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Silence {
+    /// Since its last report; `None`: not one since this daemon began to watch it.
+    pub heard_ago: Option<std::time::Duration>,
+    /// Since this daemon began to watch it.
+    pub watched_for: std::time::Duration,
+}
+
+impl Silence {
+    /// Silent for at least `d`.
+    pub fn at_least(&self, d: std::time::Duration) -> bool {
+        self.heard_ago.unwrap_or(self.watched_for) >= d
+    }
+
+    /// Heard from within `d`.
+    pub fn heard_within(&self, d: std::time::Duration) -> bool {
+        self.heard_ago.is_some_and(|h| h < d)
     }
 }
 

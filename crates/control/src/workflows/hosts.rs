@@ -11,25 +11,48 @@ use crate::model::{NewEvent, ReplicationGroup};
 use crate::now;
 use crate::workflows::Step;
 
+/// How often the leader looks at its hosts.
+const TEND_EVERY: Duration = Duration::from_millis(250);
+
 /// How long a host's agent may be silent before the host is taken for lost: well past a stall of the machine
 /// under load, and well past the monitor's judgement of its nodes (which fails a primary over first).
 pub const HOST_LOST_AFTER: Duration = Duration::from_secs(3);
 
 impl Step {
-    /// Marks hosts lost or back by how long their agents have been silent, and removes from hosts that report the
-    /// nodes no group places there.
-    pub(crate) async fn tend_hosts(&self) -> Result<()> {
+    /// Tends the hosts until `stop` turns true (the leader's task beside the reconciler): marks them lost or back,
+    /// and sweeps each host that reports again of the nodes no group places there.
+    pub async fn tend_hosts_until(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            if let Err(e) = self.tend_hosts().await {
+                tracing::warn!(error = %e, "tending the hosts failed; will retry");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(TEND_EVERY) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    async fn tend_hosts(&self) -> Result<()> {
         let hosts: Vec<crate::model::Host> = self.state().hosts.values().cloned().collect();
         for h in hosts {
             let at = engine::spec::NodeHost {
                 name: h.name.clone(),
                 url: h.url.clone(),
             };
-            let silent = self.nodes().host_silent(&at);
-            let lost = silent >= HOST_LOST_AFTER;
+            let silence = self.nodes().host_silence(&at);
+            // Lost once silent long enough; back only once heard from again (a daemon that just began to lead has
+            // heard nothing yet, and does not take a lost host for back).
+            let lost = match h.lost {
+                None => silence.at_least(HOST_LOST_AFTER),
+                Some(_) => !silence.heard_within(HOST_LOST_AFTER),
+            };
             if lost != h.lost.is_some() {
                 if lost {
-                    tracing::warn!(host = %h.name, zone = %h.zone, silent_ms = silent.as_millis() as u64,
+                    tracing::warn!(host = %h.name, zone = %h.zone,
                         "host lost: its agent is silent; its nodes that answer nothing are replaced elsewhere");
                 } else {
                     tracing::info!(host = %h.name, "host back: its agent reports again");
@@ -46,17 +69,30 @@ impl Step {
                     Ok(())
                 })?;
             }
-            if !lost {
-                self.remove_strays(&at).await;
+            if lost {
+                self.swept().remove(&h.name);
+            } else if silence.heard_within(HOST_LOST_AFTER)
+                && !self.swept().contains(&h.name)
+                && self.remove_strays(&at).await
+            {
+                self.swept().insert(h.name.clone());
             }
         }
         Ok(())
     }
 
-    /// Stops and removes the nodes `host` holds that no group places there.
-    async fn remove_strays(&self, host: &engine::spec::NodeHost) {
+    fn swept(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.inner
+            .endpoints
+            .swept_hosts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stops and removes the nodes `host` holds that no group places there; true when none is left.
+    async fn remove_strays(&self, host: &engine::spec::NodeHost) -> bool {
         let Some(held) = self.nodes().nodes_on(host) else {
-            return;
+            return false;
         };
         let placed: Vec<String> = {
             let st = self.state();
@@ -67,35 +103,45 @@ impl Step {
                 .map(|m| m.cluster_id.clone())
                 .collect()
         };
+        let mut all = true;
         for name in held.iter().filter(|n| !placed.contains(n)) {
             tracing::warn!(host = %host.name, node = %name,
                 "a node no group places on this host (replaced while the host was lost): stopped and removed");
             if let Err(e) = self.nodes().remove_node_on(host, name).await {
                 tracing::warn!(host = %host.name, node = %name, error = %e, "removing it failed; will retry");
+                all = false;
             }
         }
+        all
     }
 
-    /// Moves each member of `g` whose host is lost, and whose node answers nothing, to another host (its zone's if
-    /// one is left, else the zone with fewest of the group's nodes); true when any moved.
-    pub(crate) fn replace_lost_nodes(&self, g: &ReplicationGroup) -> Result<bool> {
-        let moving: Vec<String> = {
+    /// Moves each member of `g` whose host is lost, and whose node answers nothing now, to another host (its zone's
+    /// if one is left, else the zone with fewest of the group's nodes); true when any moved.
+    pub(crate) async fn replace_lost_nodes(&self, g: &ReplicationGroup) -> Result<bool> {
+        let on_lost: Vec<&crate::model::Member> = {
             let st = self.state();
             g.members()
                 .filter(|m| {
                     m.host
                         .as_ref()
                         .is_some_and(|h| st.hosts.get(&h.name).is_some_and(|x| x.lost.is_some()))
-                        && (!self.nodes().health(&m.cluster_id).is_up()
-                            || self
-                                .nodes()
-                                .observed(&m.cluster_id)
-                                .and_then(|o| o.pid)
-                                .is_none())
                 })
-                .map(|m| m.cluster_id.clone())
                 .collect()
         };
+        let mut moving = Vec::new();
+        for m in on_lost {
+            // Fresh evidence: nothing answers at its address now (a node of a host cut off from the daemons that
+            // still serves is not replaced), and the monitor does not have it up.
+            let watched_up = self.nodes().health(&m.cluster_id).is_up()
+                && self
+                    .nodes()
+                    .observed(&m.cluster_id)
+                    .and_then(|o| o.pid)
+                    .is_some();
+            if !watched_up && !self.nodes().accepts(g.tcp_addr(m)).await {
+                moving.push(m.cluster_id.clone());
+            }
+        }
         if moving.is_empty() {
             return Ok(false);
         }

@@ -86,6 +86,8 @@ pub struct Endpoints {
     pub(crate) memcached: Mutex<HashMap<String, engine::memcached::ConfigEndpoint>>,
     /// The daemon's TLS client of Memcached nodes, made on first use.
     pub(crate) memcached_tls: Mutex<Option<engine::memcached::Tls>>,
+    /// The hosts this daemon has swept of the nodes no group places there, since they last reported again.
+    pub(crate) swept_hosts: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for Endpoints {

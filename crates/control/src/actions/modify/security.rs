@@ -31,6 +31,14 @@ impl Control {
             input.transit_encryption_mode.as_deref(),
         )? {
             if next.is_some() {
+                if !g.hosts().is_empty() {
+                    return Err(combination(format!(
+                        "In-transit encryption is not available yet for a group whose nodes run on hosts; {}'s do. \
+                         Create a group with TransitEncryptionEnabled (its nodes run on the daemon's machine), \
+                         and migrate to it.",
+                        g.id
+                    )));
+                }
                 if g.engine_version_triple() < (7, 0, 5) {
                     return Err(invalid(format!(
                         "In-transit encryption can be changed on an existing group from engine version 7.0.5; \
