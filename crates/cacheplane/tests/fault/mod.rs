@@ -586,24 +586,34 @@ impl Deployment {
         self.d.client()
     }
 
-    /// The fault: a restart of the one daemon, or the leader's kill and another daemon's takeover (then the
-    /// killed one comes back, following).
-    pub async fn kill(&mut self) {
-        let Some(standby) = self.standby.as_mut() else {
-            self.d.kill9();
-            self.d.spawn();
-            return;
-        };
-        // A daemon that stopped by itself (a leader that could not renew its lease in time, on a loaded machine,
-        // stops) comes back first, following.
-        for d in [&mut self.d, &mut *standby] {
+    /// Starts again, following, a daemon of the deployment that stopped by itself (a leader that could not renew
+    /// its lease in time, on a loaded machine, stops); true when one did.
+    pub fn revive(&mut self) -> bool {
+        let mut revived = false;
+        for d in std::iter::once(&mut self.d).chain(self.standby.as_mut()) {
             if d.child
                 .as_mut()
                 .is_none_or(|c| c.try_wait().ok().flatten().is_some())
             {
                 d.spawn();
+                revived = true;
             }
         }
+        revived
+    }
+
+    /// The fault: a restart of the one daemon, or the leader's kill and another daemon's takeover (then the
+    /// killed one comes back, following).
+    pub async fn kill(&mut self) {
+        if self.standby.is_none() {
+            self.d.kill9();
+            self.d.spawn();
+            return;
+        }
+        self.revive();
+        let Some(standby) = self.standby.as_mut() else {
+            return;
+        };
         let leader = lock_holder(self.d.data_dir());
         let (dead, other) = if leader == pid_of(standby) {
             (standby, &self.d)
@@ -845,8 +855,14 @@ pub async fn run_op_on(store: Store, op: Op, kills: usize, min_span: Duration) -
                 row.kills += 1;
             }
         }
-        let c2 = dep.client();
-        let converged = converge(&c2, &expect).await;
+        let mut c2 = dep.client();
+        let mut converged = converge(&c2, &expect).await;
+        // A daemon that stopped by itself meanwhile (a lease not renewed in time on a loaded machine) answered
+        // nothing: started again, the deployment is judged again.
+        if converged.is_none() && dep.revive() {
+            c2 = dep.client();
+            converged = converge(&c2, &expect).await;
+        }
         if delay.is_none() {
             if let Some((_, _)) = &converged {
                 span = span.max(op_started.elapsed());
