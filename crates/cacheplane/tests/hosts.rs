@@ -125,17 +125,7 @@ async fn a_multi_az_group_runs_one_node_on_each_host_through_the_agents_fenced_b
     let reader = redis_url(g.node_groups()[0].reader_endpoint().expect("reader"));
     let mut p = redis_conn(&primary).await;
     let _: () = p.set("k", "across hosts").await.expect("set");
-    let r = redis_conn(&reader).await;
-    eventually("the replica has the key", Duration::from_secs(20), || {
-        let mut r = r.clone();
-        async move {
-            let v: Option<String> = r.get("k").await.ok().flatten();
-            (v.as_deref() == Some("across hosts"))
-                .then_some(())
-                .ok_or(v)
-        }
-    })
-    .await;
+    wait_value(&reader, "k", "across hosts").await;
 
     // An agent killed: its node keeps serving; restarted, the agent adopts it, and a reboot goes through it.
     let a = &mut agents[0];
@@ -151,8 +141,7 @@ async fn a_multi_az_group_runs_one_node_on_each_host_through_the_agents_fenced_b
     );
     a.spawn(None);
     // The restarted agent reports the node it found running, and the leader leaves it be.
-    let octet = a.addresses.split('.').nth(1).expect("octet").to_string();
-    let restarted = control_client(&d, &format!("https://127.{octet}.0.1:{}", a.port));
+    let restarted = control_client(&d, &a.url());
     eventually(
         "the restarted agent reports the node",
         Duration::from_secs(10),
@@ -204,11 +193,7 @@ async fn a_multi_az_group_runs_one_node_on_each_host_through_the_agents_fenced_b
     .await;
 
     // Fencing: a call of an older generation than the leader's is refused; the leader's own goes through.
-    let url = format!(
-        "https://127.{}.0.1:{}",
-        agent.addresses.split('.').nth(1).expect("octet"),
-        agent.port
-    );
+    let url = agent.url();
     let client = control_client(&d, &url);
     let call = engine::agent::Call::Kill {
         pid: now_pid(agent, &node).await,
@@ -315,22 +300,8 @@ async fn the_next_leader_drives_the_agents_and_the_old_generation_is_fenced() {
     assert_eq!(g.member_clusters().len(), 3);
     let placed: usize = agents.iter().map(|x| x.node_pids().len()).sum();
     assert_eq!(placed, 3, "every node runs on a host");
-    for (id, _, node_url) in members_of(&g) {
-        let c = redis_conn(&node_url).await;
-        eventually(
-            &format!("{id} has the key"),
-            Duration::from_secs(20),
-            || {
-                let mut c = c.clone();
-                async move {
-                    let v: Option<String> = c.get("k").await.ok().flatten();
-                    (v.as_deref() == Some("before the takeover"))
-                        .then_some(())
-                        .ok_or(v)
-                }
-            },
-        )
-        .await;
+    for (_, _, node_url) in members_of(&g) {
+        wait_value(&node_url, "k", "before the takeover").await;
     }
     // Every agent has obeyed the new generation, and refuses the old one.
     for x in &agents {
@@ -340,8 +311,7 @@ async fn the_next_leader_drives_the_agents_and_the_old_generation_is_fenced() {
             .parse()
             .expect("a number");
         assert_eq!(seen, next, "{}", x.name);
-        let octet = x.addresses.split('.').nth(1).expect("octet");
-        let agent_url = format!("https://127.{octet}.0.1:{}", x.port);
+        let agent_url = x.url();
         let asked = engine::agent::Call::PidsServing {
             addr: "127.0.0.1:1".parse().expect("addr"),
         };
@@ -515,20 +485,8 @@ async fn a_lost_host_fails_over_and_heals_elsewhere_while_a_slow_one_changes_not
         spare.node_pids().iter().any(|(n, _)| *n == first_primary),
         "replaced in its own zone, on the other host there"
     );
-    for (id, _, url) in members_of(&healed) {
-        let conn = redis_conn(&url).await;
-        eventually(
-            &format!("{id} holds the acknowledged key"),
-            Duration::from_secs(30),
-            || {
-                let mut conn = conn.clone();
-                async move {
-                    let v: Option<String> = conn.get("k").await.ok().flatten();
-                    (v.as_deref() == Some("kept")).then_some(()).ok_or(v)
-                }
-            },
-        )
-        .await;
+    for (_, _, url) in members_of(&healed) {
+        wait_value(&url, "k", "kept").await;
     }
 
     // The lost host back: what it still holds of the replaced node is removed, never started again.

@@ -9,23 +9,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use redis::AsyncCommands;
 
-/// Waits until the node at `url` holds `key` = `value` (replication is asynchronous).
-async fn wait_value(url: &str, key: &str, value: &str) {
-    let c = redis_conn(url).await;
-    eventually(
-        &format!("{key} = {value} at {url}"),
-        Duration::from_secs(20),
-        || {
-            let mut c = c.clone();
-            async move {
-                let v: Option<String> = c.get(key).await.ok().flatten();
-                (v.as_deref() == Some(value)).then_some(()).ok_or(v)
-            }
-        },
-    )
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemons_on_one_store_answer_alike_and_a_follower_finishes_what_the_killed_leader_began() {
     let server = testpg::TestPostgres::start();

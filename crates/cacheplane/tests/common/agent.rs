@@ -69,6 +69,12 @@ impl Agent {
         a
     }
 
+    /// Where the agent answers (`https://127.<n>.0.1:<port>`).
+    pub fn url(&self) -> String {
+        let octet = self.addresses.split('.').nth(1).unwrap_or("0");
+        format!("https://127.{octet}.0.1:{}", self.port)
+    }
+
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
     }

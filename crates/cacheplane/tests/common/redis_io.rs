@@ -357,3 +357,21 @@ pub fn read_until_closed(s: &mut std::net::TcpStream, max: Duration) -> (String,
     }
     (String::from_utf8_lossy(&got).into(), false)
 }
+
+/// Waits until the node at `url` holds `key` = `value` (replication is asynchronous).
+pub async fn wait_value(url: &str, key: &str, value: &str) {
+    use redis::AsyncCommands;
+    let c = redis_conn(url).await;
+    super::waits::eventually(
+        &format!("{key} = {value} at {url}"),
+        Duration::from_secs(30),
+        || {
+            let mut c = c.clone();
+            async move {
+                let v: Option<String> = c.get(key).await.ok().flatten();
+                (v.as_deref() == Some(value)).then_some(()).ok_or(v)
+            }
+        },
+    )
+    .await
+}
