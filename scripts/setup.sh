@@ -57,11 +57,11 @@ ensure_venv() {
 ensure_python() {
     local venv="$PWD/.venv"
     ensure_venv
-    if ! "$venv/bin/python" -c "import boto3, pytest, awscli, redis, elasticache_pyclient, elasticache_auto_discovery, prometheus_client, selenium" \
+    if ! "$venv/bin/python" -c "import boto3, pytest, xdist, awscli, redis, elasticache_pyclient, elasticache_auto_discovery, prometheus_client, selenium" \
         2>/dev/null; then
-        echo "setup: installing boto3, awscli, pytest, redis-py, Memcached auto-discovery clients, prometheus_client (its parser) and selenium (a WebDriver client) from PyPI into .venv" >&2
+        echo "setup: installing boto3, awscli, pytest (with pytest-xdist: two files at once), redis-py, Memcached auto-discovery clients, prometheus_client (its parser) and selenium (a WebDriver client) from PyPI into .venv" >&2
         # Pinned together: awscli pins botocore exactly, and unpinned the resolver can spend minutes backtracking.
-        "$venv/bin/pip" install -q --disable-pip-version-check boto3==1.44.5 awscli==1.46.3 pytest==9.2.0 \
+        "$venv/bin/pip" install -q --disable-pip-version-check boto3==1.44.5 awscli==1.46.3 pytest==9.2.0 pytest-xdist==3.8.0 \
             redis==6.4.0 elasticache-pyclient==2.1.2 elasticache-auto-discovery==1.0.0 prometheus-client==0.21.1 \
             selenium==4.51.0
     fi

@@ -21,4 +21,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --no-fail-fast
 fi
-python -m pytest -q tests/compat
+# Two test files at once (each file's tests in order, in one worker): the README's first command, whose release build
+# takes most of a core, and the docs' examples on its daemon, beside the other files.
+python -m pytest -q -n 2 --dist loadfile tests/compat

@@ -62,6 +62,9 @@ def running_daemon(log=None, engines=(), extra=()):
     if log:
         env["CACHEPLANE_LOG"] = log
     registered = [a for e in engines for a in ("--engine-binary", e)]
+    # The default metrics port is the README daemon's (test_docs.py runs beside this file).
+    if "--metrics-listen" not in extra:
+        extra = (*extra, "--metrics-listen", "off")
     proc = subprocess.Popen(
         [BINARY, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data_dir, *registered, *extra],
         stdout=subprocess.PIPE, env=env, text=True,

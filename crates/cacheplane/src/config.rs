@@ -81,6 +81,14 @@ pub struct ServeArgs {
     /// refused with InsufficientCacheClusterCapacity. By default only the kernel's MemAvailable counts.
     #[arg(long, value_parser = parse_bytes)]
     pub memory_limit: Option<u64>,
+    /// Endpoints become DNS names under this zone, in AWS's shapes (`master.<group>.<id>.<region-short>.cache.ZONE`),
+    /// served by this daemon's DNS server (--dns-listen) with a TTL of 5 s. Groups with TLS or dual stack keep
+    /// addresses. Without it every endpoint is an address, as on one machine.
+    #[arg(long, value_name = "ZONE", value_parser = parse_dns_zone)]
+    pub dns_zone: Option<String>,
+    /// Where the DNS server of --dns-zone answers (UDP and TCP).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8053")]
+    pub dns_listen: SocketAddr,
     /// Where Prometheus metrics are served (`GET /metrics`, OpenMetrics text), apart from the API and never
     /// signed: a loopback address by default, `off` for none. When the default port is taken the daemon runs
     /// without metrics and says so; an address given here must be free.
@@ -240,6 +248,10 @@ pub struct Resolved {
     pub snapshot_quota: u64,
     pub failover_budget: control::FailoverBudget,
     pub memory_limit: Option<u64>,
+    /// `--dns-zone`.
+    pub dns_zone: Option<String>,
+    /// Where the DNS server of `--dns-zone` answers.
+    pub dns_listen: SocketAddr,
     /// True when the credentials were generated on this start (so we print how to use them).
     pub generated_credentials: bool,
     /// This daemon's hold on the data directory: held, never read (dropping it releases the directory).
@@ -307,6 +319,25 @@ fn engine_binary(given: &Path) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// A `--dns-zone`: a domain name of letters, digits and hyphens, lower-cased, without its trailing dot.
+fn parse_dns_zone(s: &str) -> Result<String, String> {
+    let zone = s.trim_end_matches('.').to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if zone.is_empty() || zone.len() > 200 || !zone.split('.').all(label_ok) {
+        return Err(format!(
+            "'{s}' is not a DNS zone: give a domain name such as cache.example.internal (labels of letters, digits \
+             and hyphens, separated by dots)"
+        ));
+    }
+    Ok(zone)
+}
+
 pub fn resolve(mut args: ServeArgs) -> anyhow::Result<Resolved> {
     let file = read_config_file(args.config.as_deref())?;
     let store = control::store::StoreAt::new(&absolute(&args.data_dir)?, args.store.as_deref())?;
@@ -354,6 +385,8 @@ pub fn resolve(mut args: ServeArgs) -> anyhow::Result<Resolved> {
             window: std::time::Duration::from_secs(args.automatic_failover_window),
         },
         memory_limit: args.memory_limit,
+        dns_zone: args.dns_zone,
+        dns_listen: args.dns_listen,
         generated_credentials: generated,
         lock,
         init,

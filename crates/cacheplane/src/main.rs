@@ -6,6 +6,7 @@ mod api;
 mod app;
 mod config;
 mod console;
+mod dns;
 mod hosts;
 mod secret;
 mod server;
@@ -161,8 +162,12 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // Every file this process and the nodes it starts create is this user's only.
     engine::private::restrict_umask();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CACHEPLANE_LOG")
-        .unwrap_or_else(|_| "info".into());
+    // The DNS server logs every query at `info`: only its warnings, unless CACHEPLANE_LOG names it.
+    let mut spec = std::env::var("CACHEPLANE_LOG").unwrap_or_else(|_| "info".into());
+    if !spec.contains("hickory") {
+        spec.push_str(",hickory_server=warn");
+    }
+    let filter = tracing_subscriber::EnvFilter::try_new(&spec).unwrap_or_else(|_| "info".into());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -88,6 +88,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = bind_api(cfg.listen).await?;
     let local = listener.local_addr()?;
     let metrics = bind_metrics(&metrics_listen).await?;
+    let dns = crate::dns::bind(&control, cfg.dns_listen).await?;
     // What the operator must know of this start, for `cacheplane status` and the console.
     let notices = crate::console::start_notices(
         metrics.is_none() && metrics_listen == config::DEFAULT_METRICS_LISTEN,
@@ -129,6 +130,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if console_on {
         println!("cacheplane: console on http://{local}/console/");
+    }
+    if let Some(d) = dns {
+        println!(
+            "cacheplane: DNS names under {} on udp://{}",
+            cfg.dns_zone.as_deref().unwrap_or_default(),
+            d.local_addr()
+        );
+        tokio::spawn(d.run());
     }
 
     let api = serve_bounded(listener, app, API_BOUNDS);
@@ -313,6 +322,7 @@ async fn open_control(
         failover_budget: cfg.failover_budget,
         acl_vocabulary: engine::vocabulary::AclVocabulary::common(&vocabularies),
         memory_limit: cfg.memory_limit,
+        dns_zone: cfg.dns_zone.clone(),
     };
     control::Control::open(settings).context("opening the control plane")
 }

@@ -375,9 +375,130 @@ fn member_on(agent: &Agent) -> String {
         .0
 }
 
+/// The names of group `lossy` under the test's zone.
+struct Names {
+    primary: String,
+    reader: String,
+    /// `<id>.<region-short>.cache.example.internal`.
+    suffix: String,
+}
+
+impl Names {
+    fn node(&self, id: &str) -> String {
+        format!("{id}.lossy.{}", self.suffix)
+    }
+}
+
+/// The endpoints of `g` are names in AWS's shapes under the zone, and the daemon's DNS server answers them: each
+/// node's name its address in its host's range, the primary name the primary's; nothing outside the zone, and
+/// NXDOMAIN for a name of no endpoint.
+async fn check_names(
+    c: &aws_sdk_elasticache::Client,
+    g: &aws_sdk_elasticache::types::ReplicationGroup,
+    dns: std::net::SocketAddr,
+) -> Names {
+    let ng = &g.node_groups()[0];
+    let primary = ng
+        .primary_endpoint()
+        .and_then(|e| e.address())
+        .expect("primary")
+        .to_string();
+    let reader = ng
+        .reader_endpoint()
+        .and_then(|e| e.address())
+        .expect("reader")
+        .to_string();
+    let suffix = primary
+        .strip_prefix("master.lossy.")
+        .expect("master.<group>.")
+        .to_string();
+    let (id, rest) = suffix.split_once('.').expect("<id>.");
+    assert_eq!(id.len(), 6, "{primary}");
+    assert_eq!(rest, "use1.cache.example.internal", "{primary}");
+    assert_eq!(reader, format!("replica.lossy.{suffix}"));
+    let names = Names {
+        primary,
+        reader,
+        suffix,
+    };
+    let primary_id = current_primary(g);
+    for m in ng.node_group_members() {
+        let id = m.cache_cluster_id().expect("id");
+        let name = m
+            .read_endpoint()
+            .and_then(|e| e.address())
+            .expect("read endpoint");
+        assert_eq!(name, names.node(id));
+        let ips = resolve(dns, name).await.expect("a node's name");
+        assert_eq!(ips.len(), 1, "{ips:?}");
+        assert!(
+            ips[0].to_string().starts_with("127.6"),
+            "a host's address: {ips:?}"
+        );
+        if id == primary_id {
+            assert_eq!(resolve(dns, &names.primary).await.expect("primary"), ips);
+        }
+    }
+    // DescribeCacheClusters shows the node's name too.
+    let cc = c
+        .describe_cache_clusters()
+        .cache_cluster_id(&primary_id)
+        .show_cache_node_info(true)
+        .send()
+        .await
+        .expect("describe");
+    let node = &cc.cache_clusters()[0].cache_nodes()[0];
+    assert_eq!(
+        node.endpoint().and_then(|e| e.address()),
+        Some(names.node(&primary_id).as_str())
+    );
+    // Names of no endpoint, and names outside the zone.
+    let none = resolve(dns, &format!("master.nosuch.{}", names.suffix)).await;
+    assert!(none.is_err(), "{none:?}");
+    let outside = resolve(dns, "example.com").await;
+    assert!(outside.is_err(), "{outside:?}");
+    names
+}
+
+/// Waits until the reader name answers exactly the nodes `replicas`.
+async fn wait_readers(
+    dns: std::net::SocketAddr,
+    names: &Names,
+    replicas: &std::collections::BTreeSet<String>,
+) {
+    let mut want = std::collections::BTreeSet::new();
+    for r in replicas {
+        want.extend(resolve(dns, &names.node(r)).await.expect("node"));
+    }
+    eventually(
+        "the reader name answers the replicas",
+        Duration::from_secs(20),
+        || async {
+            let got: std::collections::BTreeSet<_> =
+                resolve(dns, &names.reader).await?.into_iter().collect();
+            (got == want)
+                .then_some(())
+                .ok_or(format!("{got:?}, want {want:?}"))
+        },
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_host_fails_over_and_heals_elsewhere_while_a_slow_one_changes_nothing() {
-    let d = Daemon::start();
+    // Endpoints are DNS names here, as across machines: clients resolve them through the daemon's DNS server.
+    let dns: std::net::SocketAddr = format!("127.0.0.1:{}", free_udp_port())
+        .parse()
+        .expect("dns");
+    let d = Daemon::start_with_args(
+        "info",
+        &[
+            "--dns-zone",
+            "Example.Internal.",
+            "--dns-listen",
+            &dns.to_string(),
+        ],
+    );
     let mut agents: Vec<Agent> = [
         ("us-east-1a", 61u8),
         ("us-east-1b", 62),
@@ -398,7 +519,20 @@ async fn a_lost_host_fails_over_and_heals_elsewhere_while_a_slow_one_changes_not
         .await
         .expect("create");
     let g = wait_available(&c, "lossy", Duration::from_secs(60)).await;
-    let primary = redis_url(g.node_groups()[0].primary_endpoint().expect("primary"));
+    let named = check_names(&c, &g, dns).await;
+    let first = current_primary(&g);
+    let replicas = g
+        .member_clusters()
+        .iter()
+        .filter(|m| **m != first)
+        .cloned()
+        .collect();
+    wait_readers(dns, &named, &replicas).await;
+    let primary_ep = g.node_groups()[0]
+        .primary_endpoint()
+        .expect("primary")
+        .clone();
+    let primary = named_url(dns, &primary_ep).await.expect("primary");
     let mut p = redis_conn(&primary).await;
     let _: () = p.set("k", "kept").await.expect("set");
     // Acknowledged by both replicas before any host goes.
@@ -440,6 +574,8 @@ async fn a_lost_host_fails_over_and_heals_elsewhere_while_a_slow_one_changes_not
         "the primary endpoint takes writes again",
         Duration::from_secs(30),
         || async {
+            // Resolved again at every attempt, as a client without a cache would (with one, up to the 5 s TTL).
+            let primary = named_url(dns, &primary_ep).await?;
             let mut p = redis_conn_with_timeout(&primary, Duration::from_millis(500))
                 .await
                 .map_err(|e| e.to_string())?;
@@ -485,9 +621,24 @@ async fn a_lost_host_fails_over_and_heals_elsewhere_while_a_slow_one_changes_not
         spare.node_pids().iter().any(|(n, _)| *n == first_primary),
         "replaced in its own zone, on the other host there"
     );
-    for (_, _, url) in members_of(&healed) {
+    for (_, _, url) in named_members(dns, &healed).await {
         wait_value(&url, "k", "kept").await;
     }
+    // The primary name moved to the promoted node; the reader name answers the replicas, the replacement among
+    // them once it is ready.
+    let now = current_primary(&healed);
+    let primary_ip = resolve(dns, &named.node(&now)).await.expect("node");
+    assert_eq!(
+        resolve(dns, &named.primary).await.expect("primary"),
+        primary_ip
+    );
+    let replicas: std::collections::BTreeSet<String> = healed
+        .member_clusters()
+        .iter()
+        .filter(|m| **m != now)
+        .cloned()
+        .collect();
+    wait_readers(dns, &named, &replicas).await;
 
     // The lost host back: what it still holds of the replaced node is removed, never started again.
     agents[on_a].spawn(None);
@@ -511,7 +662,7 @@ async fn a_lost_host_fails_over_and_heals_elsewhere_while_a_slow_one_changes_not
     // One primary, as the nodes themselves say.
     let g = describe_group(&c, "lossy").await;
     let mut masters = 0;
-    for (_, _, url) in members_of(&g) {
+    for (_, _, url) in named_members(dns, &g).await {
         let mut conn = redis_conn(&url).await;
         let role: Vec<redis::Value> = redis::cmd("ROLE")
             .query_async(&mut conn)

@@ -22,6 +22,7 @@ pub mod store;
 pub mod workflows;
 
 mod views;
+pub use views::Resolution;
 
 use crate::rules::capacity;
 use crate::state::State;
@@ -58,6 +59,8 @@ pub struct Settings {
     pub acl_vocabulary: engine::vocabulary::AclVocabulary,
     /// The memory this daemon's nodes may hold in all (`--memory-limit`); `None`: whatever the machine has.
     pub memory_limit: Option<u64>,
+    /// `--dns-zone`: endpoints are names under it ([`rules::endpoint_names`]); `None`: addresses.
+    pub dns_zone: Option<String>,
 }
 
 /// The policy that bounds automatic failovers: at most `count` for one shard (node group) within any `window`.
@@ -248,7 +251,11 @@ impl Control {
             .map(|b| (b.path.clone(), b.engine.clone()))
             .collect();
         let nodes = runtime::hosts::HostNodes::new(local, channel, generation.clone(), engines);
+        let names = settings.dns_zone.as_deref().map(|zone| {
+            rules::endpoint_names::EndpointNames::new(zone, &settings.account_id, &settings.region)
+        });
         let step = workflows::Step::new(workflows::Core {
+            names,
             settings,
             tls,
             nodes: Arc::new(nodes),

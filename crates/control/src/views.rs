@@ -1,6 +1,6 @@
 //! Output shapes built from the spec and what the nodes report.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use engine::admin::Role;
 use wire::output::{self, CacheNode, Endpoint, NodeGroup, NodeGroupMember};
@@ -12,6 +12,127 @@ pub(crate) fn endpoint(addr: SocketAddr) -> Endpoint {
     Endpoint {
         address: addr.ip().to_string(),
         port: addr.port(),
+    }
+}
+
+/// What a DNS name asks for, answered from the state ([`Step::resolve_name`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// Not a name of this deployment's zone (or the deployment has none): refused.
+    NotInZone,
+    /// In the zone, but no endpoint has this name.
+    NoSuchName,
+    /// The name's addresses (none for the zone itself, which has only its SOA).
+    Addresses(Vec<IpAddr>),
+}
+
+impl crate::workflows::Step {
+    /// The names of `g`'s endpoints, when the deployment has a zone and `g` is named ([`ReplicationGroup::dns_named`]).
+    pub(crate) fn names_for(
+        &self,
+        g: &ReplicationGroup,
+    ) -> Option<&crate::rules::endpoint_names::EndpointNames> {
+        self.inner.names.as_ref().filter(|_| g.dns_named())
+    }
+
+    /// The zone this deployment's DNS names are under (`--dns-zone`).
+    pub fn dns_zone(&self) -> Option<&str> {
+        self.inner.names.as_ref().map(|n| n.zone())
+    }
+
+    /// What the DNS name `name` (any case, with or without its final dot) answers: a primary name the primary's
+    /// address as the store records it (changed before a promoted node takes writes); a reader name the replicas
+    /// (those the leader observed ready; elsewhere those recorded, not being added nor rebooted), else the
+    /// primary; a configuration name the nodes that answer discovery; a node name its node.
+    pub fn resolve_name(&self, name: &str) -> Resolution {
+        use crate::rules::endpoint_names::Named;
+        let Some(names) = &self.inner.names else {
+            return Resolution::NotInZone;
+        };
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        if !names.in_zone(&name) {
+            return Resolution::NotInZone;
+        }
+        if name == names.zone() {
+            return Resolution::Addresses(vec![]);
+        }
+        let Some(named) = names.parse(&name) else {
+            return Resolution::NoSuchName;
+        };
+        let group = match &named {
+            Named::Primary(g) | Named::Reader(g) | Named::Configuration(g) => *g,
+            Named::Node { group, .. } => *group,
+        };
+        let st = self.state();
+        let Some(g) = st
+            .replication_group(group)
+            .filter(|g| g.dns_named() && g.status != GroupStatus::Deleting)
+        else {
+            return Resolution::NoSuchName;
+        };
+        let observed = self
+            .leads()
+            .then(|| self.lock_named().get(&g.id).cloned())
+            .flatten();
+        let shard = g.first_shard();
+        let primary: Vec<IpAddr> = shard.primary().map(|p| p.address).into_iter().collect();
+        let addresses = match named {
+            Named::Primary(_) if g.cluster_mode.has_primary_endpoint() => primary,
+            Named::Reader(_) if g.cluster_mode.has_primary_endpoint() => {
+                let readers = match observed {
+                    Some(o) => o.readers,
+                    None => shard
+                        .replicas()
+                        .filter(|m| {
+                            !m.rebooting
+                                && !g.runs_cluster(m)
+                                && !shard.adding.contains(&m.cluster_id)
+                        })
+                        .map(|m| m.address)
+                        .collect(),
+                };
+                if readers.is_empty() {
+                    primary
+                } else {
+                    readers
+                }
+            }
+            Named::Configuration(_)
+                if g.configuration_endpoint.is_some() && g.serves_configuration_endpoint() =>
+            {
+                match observed.filter(|o| !o.configuration.is_empty()) {
+                    Some(o) => o.configuration,
+                    None => g
+                        .members()
+                        .filter(|m| !m.rebooting)
+                        .map(|m| m.address)
+                        .collect(),
+                }
+            }
+            Named::Node { node, .. } => match g.members().find(|m| m.cluster_id == node) {
+                Some(m) => vec![m.address],
+                None => return Resolution::NoSuchName,
+            },
+            _ => return Resolution::NoSuchName,
+        };
+        Resolution::Addresses(addresses)
+    }
+
+    /// An endpoint of `g` as reported: its DNS name (`name` of the deployment's names) when `g` is named, else
+    /// `addr`.
+    pub(crate) fn endpoint_of(
+        &self,
+        g: &ReplicationGroup,
+        name: impl FnOnce(&crate::rules::endpoint_names::EndpointNames) -> String,
+        addr: SocketAddr,
+    ) -> Endpoint {
+        match self.names_for(g) {
+            Some(names) => Endpoint {
+                address: name(names),
+                port: addr.port(),
+            },
+            None => endpoint(addr),
+        }
     }
 }
 
@@ -65,8 +186,10 @@ impl Control {
             .map(|shard| NodeGroup {
                 node_group_id: shard.id.clone(),
                 status: member_status(g.status).into(),
-                primary_endpoint: cmd.then(|| endpoint(g.primary_endpoint_addr())),
-                reader_endpoint: cmd.then(|| endpoint(g.reader_endpoint_addr())),
+                primary_endpoint: cmd
+                    .then(|| self.endpoint_of(g, |n| n.primary(&g.id), g.primary_endpoint_addr())),
+                reader_endpoint: cmd
+                    .then(|| self.endpoint_of(g, |n| n.reader(&g.id), g.reader_endpoint_addr())),
                 slots: (g.cluster_mode.runs_cluster() && !shard.slots.is_empty())
                     .then(|| shard.slots_text()),
                 members: shard
@@ -75,7 +198,9 @@ impl Control {
                     .map(|m| NodeGroupMember {
                         cache_cluster_id: m.cluster_id.clone(),
                         cache_node_id: "0001".into(),
-                        read_endpoint: cmd.then(|| endpoint(g.addr_of(m, v6))),
+                        read_endpoint: cmd.then(|| {
+                            self.endpoint_of(g, |n| n.node(&g.id, &m.cluster_id), g.addr_of(m, v6))
+                        }),
                         preferred_availability_zone: Some(m.availability_zone.clone()),
                         // A migration target's primary replicates from the source, yet is the group's primary.
                         current_role: if !cmd {
@@ -137,7 +262,9 @@ impl Control {
             configuration_endpoint: g
                 .configuration_endpoint
                 .filter(|_| g.serves_configuration_endpoint())
-                .map(|ip| endpoint(SocketAddr::new(ip, g.port))),
+                .map(|ip| {
+                    self.endpoint_of(g, |n| n.configuration(&g.id), SocketAddr::new(ip, g.port))
+                }),
             cluster_enabled: g.cluster_mode.runs_cluster(),
             cache_node_type: g.cache_node_type.clone(),
             auth_token_enabled: auth_enabled(g.auth.as_ref()),
@@ -186,7 +313,7 @@ impl Control {
     fn node_view(
         &self,
         m: &Member,
-        addr: SocketAddr,
+        at: Endpoint,
         status: &str,
         parameter_status: &str,
     ) -> CacheNode {
@@ -194,7 +321,7 @@ impl Control {
             cache_node_id: "0001".into(),
             status: status.into(),
             create_time: Some(m.create_time),
-            endpoint: Some(endpoint(addr)),
+            endpoint: Some(at),
             parameter_group_status: parameter_status.into(),
             customer_availability_zone: Some(m.availability_zone.clone()),
         }
@@ -239,7 +366,11 @@ impl Control {
             cache_nodes: show_nodes.then(|| {
                 vec![self.node_view(
                     m,
-                    g.addr_of(m, g.ipv6_discovery()),
+                    self.endpoint_of(
+                        g,
+                        |n| n.node(&g.id, &m.cluster_id),
+                        g.addr_of(m, g.ipv6_discovery()),
+                    ),
                     node_status,
                     parameter_status,
                 )]
@@ -295,7 +426,7 @@ impl Control {
                 };
                 vec![self.node_view(
                     &s.member,
-                    SocketAddr::new(ip, s.port),
+                    endpoint(SocketAddr::new(ip, s.port)),
                     node_status,
                     "in-sync",
                 )]

@@ -466,6 +466,34 @@ impl AdminClient {
         .await
     }
 
+    /// Closes the customers' connections to `laddr`: the normal clients not authenticated as `except_user` (the
+    /// control plane's own user, whose connections to the node's own address must survive). Returns how many.
+    pub async fn kill_customer_clients_on(
+        &mut self,
+        laddr: SocketAddr,
+        except_user: &str,
+    ) -> Result<u64> {
+        let list: String = self
+            .run(redis::cmd("CLIENT").arg("LIST").arg("TYPE").arg("normal"))
+            .await?;
+        let laddr = laddr.to_string();
+        let mut killed = 0;
+        for line in list.lines() {
+            let field = |k: &str| line.split(' ').find_map(|f| f.strip_prefix(k));
+            if field("laddr=") != Some(laddr.as_str()) || field("user=") == Some(except_user) {
+                continue;
+            }
+            if let Some(id) = field("id=") {
+                // A client gone meanwhile is no error.
+                killed += self
+                    .run::<u64>(redis::cmd("CLIENT").arg("KILL").arg("ID").arg(id))
+                    .await
+                    .unwrap_or(0);
+            }
+        }
+        Ok(killed)
+    }
+
     /// `CONFIG SET` of several parameters at once (Redis ≥ 7.0: all applied, or none).
     pub async fn config_set_many(&mut self, pairs: &[(&str, &str)]) -> Result<()> {
         let mut cmd = redis::cmd("CONFIG");

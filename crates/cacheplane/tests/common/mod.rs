@@ -10,6 +10,7 @@ pub mod aws;
 pub mod cluster;
 pub mod daemon;
 pub mod dataset;
+pub mod dns;
 pub mod measure;
 pub mod pg;
 pub mod redis_io;
@@ -23,6 +24,8 @@ pub use agent::*;
 pub use aws::*;
 #[allow(unused_imports)]
 pub use daemon::*;
+#[allow(unused_imports)]
+pub use dns::*;
 #[allow(unused_imports)]
 pub use measure::*;
 #[allow(unused_imports)]

@@ -588,6 +588,13 @@ pub fn runs_on_hosts(tls: bool, dual_stack: bool, restores_from_file: bool) -> b
 }
 
 impl ReplicationGroup {
+    /// Whether this group's endpoints are DNS names when the deployment has a zone (`--dns-zone`): not with TLS
+    /// (its certificates name addresses), dual stack (IPv6 forwarders) or a standalone cluster (one node, its
+    /// address).
+    pub fn dns_named(&self) -> bool {
+        self.transit_encryption.is_none() && self.dual_stack.is_none() && !self.standalone
+    }
+
     /// Whether this group's new nodes can run on host agents ([`runs_on_hosts`]).
     pub fn on_hosts(&self) -> bool {
         runs_on_hosts(

@@ -1,6 +1,7 @@
 //! AWS's rules for names, windows and counts, as pure functions (unit-tested with chosen values).
 
 pub mod capacity;
+pub mod endpoint_names;
 pub mod failover;
 pub mod layout;
 pub mod log_delivery;

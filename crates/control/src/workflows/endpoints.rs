@@ -153,6 +153,19 @@ impl Step {
                 nodes,
             ));
         }
+        // Named endpoints have no forwarder: the names answer the addresses the forwarders would have reached.
+        if self.names_for(g).is_some() {
+            let ips = |t: &[SocketAddr]| t.iter().map(|a| a.ip()).collect::<Vec<_>>();
+            let mut named = super::NamedTargets::default();
+            for (key, _, targets) in wanted.drain(..) {
+                if key == g.id {
+                    named.readers = ips(&targets);
+                } else {
+                    named.configuration = ips(&targets);
+                }
+            }
+            self.lock_named().insert(g.id.clone(), named);
+        }
         if let Some(d) = &g.dual_stack {
             let (primary6, readers6) = targets(true);
             let v6 = engine::address::IPV6_LOOPBACK;
@@ -199,7 +212,18 @@ impl Step {
         self.drop_endpoints(id);
     }
 
+    pub(crate) fn lock_named(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, super::NamedTargets>> {
+        self.inner
+            .endpoints
+            .named
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
     pub(crate) fn drop_endpoints(&self, id: &str) {
+        self.lock_named().remove(id);
         let prefix = format!("{id}/");
         self.lock_endpoints()
             .retain(|k, _| k != id && !k.starts_with(&prefix));

@@ -69,6 +69,13 @@ pub(crate) const CLUSTER_NODE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Grace between SIGTERM and SIGKILL when stopping a node.
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(10);
 
+/// The addresses a named group's reader and configuration names answer, from the nodes observed ready.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NamedTargets {
+    pub(crate) readers: Vec<std::net::IpAddr>,
+    pub(crate) configuration: Vec<std::net::IpAddr>,
+}
+
 /// The reader endpoint of every group, by group id (the primary endpoint's address is owned by the primary
 /// node itself), the last time each group's roles were read, and each worker's wake-up.
 #[derive(Default)]
@@ -88,6 +95,8 @@ pub struct Endpoints {
     pub(crate) memcached_tls: Mutex<Option<engine::memcached::Tls>>,
     /// The hosts this daemon has swept of the nodes no group places there, since they last reported again.
     pub(crate) swept_hosts: Mutex<std::collections::HashSet<String>>,
+    /// What the DNS names of each group with named endpoints answer, as this daemon last observed while leading.
+    pub(crate) named: Mutex<HashMap<String, NamedTargets>>,
 }
 
 impl std::fmt::Debug for Endpoints {

@@ -45,7 +45,12 @@ impl Step {
         // dual-stack group every node also listens on ::1 and the endpoints are forwarders.
         let extra_binds = match (&g.dual_stack, is_primary) {
             (Some(_), _) => vec![engine::address::IPV6_LOOPBACK],
-            (None, true) if g.cluster_mode.has_primary_endpoint() => vec![g.primary_endpoint],
+            // A group whose endpoints are names has no floating address: its primary name moves instead.
+            (None, true)
+                if g.cluster_mode.has_primary_endpoint() && self.names_for(g).is_none() =>
+            {
+                vec![g.primary_endpoint]
+            }
             (None, _) => vec![],
         };
         let dir = crate::model::node_dir(&self.inner.settings.data_dir, &m.cluster_id);

@@ -21,6 +21,8 @@ use crate::{now, Settings};
 /// The parts a workflow works with (shared by every clone of a [`Step`] and by the daemon's `Control`).
 pub struct Core {
     pub settings: Settings,
+    /// The endpoints' DNS names, with `--dns-zone`.
+    pub names: Option<crate::rules::endpoint_names::EndpointNames>,
     /// The deployment's certificate authority (`<data dir>/tls`), which signs every node's certificate.
     pub tls: engine::tls::Authority,
     /// The processes of the nodes, their health and what was observed of them.

@@ -49,7 +49,6 @@ impl Step {
         if old_spec.cluster.is_some() {
             return self.cluster_switch_over(g, shard, &old, &new).await;
         }
-        let vip = SocketAddr::new(g.primary_endpoint, g.port);
         let mut switched = g.clone();
         if let Some(s) = switched.shard_mut(&sid) {
             s.primary_cluster_id = new.cluster_id.clone();
@@ -84,9 +83,7 @@ impl Step {
         if g.dual_stack.is_none() {
             c.set_binds(&demoted_spec.binds()).await?;
             take_addresses(&mut n, &new_spec).await?;
-            for port in client_ports(&old_spec) {
-                c.kill_clients_on(SocketAddr::new(vip.ip(), port)).await?;
-            }
+            self.close_primary_clients(g, &mut c, &old_spec).await?;
         }
         // Forwarding endpoints (a dual-stack group's) move too; then the writes that waited are answered.
         self.ensure_endpoints(&switched).await?;
@@ -97,6 +94,29 @@ impl Step {
         // The other replicas follow the new primary now; the next refresh checks everything.
         self.follow_new_primary(&switched, &sid, &old, &new).await;
         self.refresh_roles_soon(&g.id);
+        Ok(())
+    }
+
+    /// Closes the connections of the primary endpoint's clients to the old primary (`c`, its spec `old_spec`), so
+    /// that they connect again, to the new primary: those to the floating address; in a group whose endpoints are
+    /// names, the customers' connections to the old primary's own address (they resolve the primary name again,
+    /// which names the new primary since the switchover was recorded).
+    async fn close_primary_clients(
+        &self,
+        g: &ReplicationGroup,
+        c: &mut AdminClient,
+        old_spec: &NodeSpec,
+    ) -> Result<()> {
+        for port in client_ports(old_spec) {
+            if self.names_for(g).is_some() {
+                let at = SocketAddr::new(old_spec.bind, port);
+                c.kill_customer_clients_on(at, &self.nodes().admin().user)
+                    .await?;
+            } else {
+                c.kill_clients_on(SocketAddr::new(g.primary_endpoint, port))
+                    .await?;
+            }
+        }
         Ok(())
     }
 
@@ -263,10 +283,7 @@ impl Step {
             {
                 c.set_binds(&old_spec.binds()).await?;
                 // Plain clients of the primary endpoint reconnect (to the new primary) rather than be redirected.
-                for port in client_ports(&old_spec) {
-                    c.kill_clients_on(SocketAddr::new(g.primary_endpoint, port))
-                        .await?;
-                }
+                self.close_primary_clients(g, &mut c, &old_spec).await?;
             }
             take_addresses(&mut n, &new_spec).await?;
         }
