@@ -31,6 +31,15 @@ ensure_postgresql() {
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
 }
 
+# `dig`, to ask the daemons' DNS server for the endpoints' names (--dns-zone), as the README's section on several
+# machines does.
+ensure_dns_tools() {
+    if command -v dig >/dev/null; then return 0; fi
+    echo "setup: installing dig (bind9-dnsutils) from Debian's packages" >&2
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq bind9-dnsutils >/dev/null
+}
+
 # A browser for the console's tests: Debian's chromium and its WebDriver, chromium-driver (driven by selenium, which
 # is given both paths, so it downloads nothing).
 ensure_browser() {

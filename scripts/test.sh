@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs (redis-server, memcached, Python test clients, more engines: redis 6.2,
-# valkey 9.0 and 9.1, chromium and its WebDriver for the console, PostgreSQL for its store's tests), checks format and lints,
+# valkey 9.0 and 9.1, chromium and its WebDriver for the console, PostgreSQL for its store's tests, dig for the DNS names), checks format and lints,
 # then runs the Rust tests (unit, end to end with the real AWS SDK) and the boto3 / AWS CLI compatibility tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,7 @@ ensure_old_engine
 ensure_valkey
 ensure_browser
 ensure_postgresql
+ensure_dns_tools
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
