@@ -120,9 +120,15 @@ impl RequestHandler for Handler {
 pub struct DnsServer {
     server: Server<Handler>,
     listen: SocketAddr,
+    zone: String,
 }
 
 impl DnsServer {
+    /// The zone it answers for.
+    pub fn zone(&self) -> &str {
+        &self.zone
+    }
+
     /// Where it answers.
     pub fn local_addr(&self) -> SocketAddr {
         self.listen
@@ -172,5 +178,9 @@ pub async fn bind(
         turn: AtomicUsize::new(0),
     });
     server.register_socket(socket);
-    Ok(Some(DnsServer { server, listen }))
+    Ok(Some(DnsServer {
+        server,
+        listen,
+        zone,
+    }))
 }

@@ -120,26 +120,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
 
     announce(&cfg, &binaries, local, &control);
-    if let Some(m) = metrics {
-        println!("cacheplane: metrics on http://{}/metrics", m.local_addr()?);
-        // Answered only for this daemon's own names (DNS rebinding).
-        let app = metrics_app(control.clone(), metrics_interval, metrics_token).layer(
-            axum::middleware::from_fn_with_state(hosts, crate::console::host_check),
-        );
-        tokio::spawn(serve_bounded(m, app, METRICS_BOUNDS));
-    }
-    if console_on {
-        println!("cacheplane: console on http://{local}/console/");
-    }
-    if let Some(d) = dns {
-        println!(
-            "cacheplane: DNS names under {} on udp://{}",
-            cfg.dns_zone.as_deref().unwrap_or_default(),
-            d.local_addr()
-        );
-        tokio::spawn(d.run());
-    }
-
+    // The metrics are answered only for this daemon's own names (DNS rebinding).
+    let metrics_app = metrics_app(control.clone(), metrics_interval, metrics_token).layer(
+        axum::middleware::from_fn_with_state(hosts, crate::console::host_check),
+    );
+    serve_beside(
+        metrics.map(|m| (m, metrics_app)),
+        console_on.then_some(local),
+        dns,
+    )?;
     let api = serve_bounded(listener, app, API_BOUNDS);
     tokio::pin!(api);
     let mut _lock = cfg.lock; // held until the daemon exits
@@ -188,6 +177,31 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("stopped every node (--stop-nodes-on-exit)");
     } else {
         tracing::info!("nodes keep running; the next start adopts them");
+    }
+    Ok(())
+}
+
+/// Serves the metrics listener and the DNS server beside the API, and says where each listener is (after the API's
+/// own line, which callers wait for first).
+fn serve_beside(
+    metrics: Option<(tokio::net::TcpListener, Router)>,
+    console: Option<std::net::SocketAddr>,
+    dns: Option<crate::dns::DnsServer>,
+) -> anyhow::Result<()> {
+    if let Some((m, app)) = metrics {
+        println!("cacheplane: metrics on http://{}/metrics", m.local_addr()?);
+        tokio::spawn(serve_bounded(m, app, METRICS_BOUNDS));
+    }
+    if let Some(local) = console {
+        println!("cacheplane: console on http://{local}/console/");
+    }
+    if let Some(d) = dns {
+        println!(
+            "cacheplane: DNS names under {} on udp://{}",
+            d.zone(),
+            d.local_addr()
+        );
+        tokio::spawn(d.run());
     }
     Ok(())
 }

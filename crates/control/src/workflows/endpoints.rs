@@ -153,19 +153,7 @@ impl Step {
                 nodes,
             ));
         }
-        // Named endpoints have no forwarder: the names answer the addresses the forwarders would have reached.
-        if self.names_for(g).is_some() {
-            let ips = |t: &[SocketAddr]| t.iter().map(|a| a.ip()).collect::<Vec<_>>();
-            let mut named = super::NamedTargets::default();
-            for (key, _, targets) in wanted.drain(..) {
-                if key == g.id {
-                    named.readers = ips(&targets);
-                } else {
-                    named.configuration = ips(&targets);
-                }
-            }
-            self.lock_named().insert(g.id.clone(), named);
-        }
+        self.take_named(g, &mut wanted);
         if let Some(d) = &g.dual_stack {
             let (primary6, readers6) = targets(true);
             let v6 = engine::address::IPV6_LOOPBACK;
@@ -204,6 +192,28 @@ impl Step {
             }
         }
         Ok(())
+    }
+
+    /// A group whose endpoints are names has no forwarder: its reader and configuration names answer the
+    /// addresses the forwarders in `wanted` would have reached (taken out of it).
+    fn take_named(
+        &self,
+        g: &ReplicationGroup,
+        wanted: &mut Vec<(String, SocketAddr, Vec<SocketAddr>)>,
+    ) {
+        if self.names_for(g).is_none() {
+            return;
+        }
+        let ips = |t: &[SocketAddr]| t.iter().map(|a| a.ip()).collect::<Vec<_>>();
+        let mut named = super::NamedTargets::default();
+        for (key, _, targets) in wanted.drain(..) {
+            if key == g.id {
+                named.readers = ips(&targets);
+            } else {
+                named.configuration = ips(&targets);
+            }
+        }
+        self.lock_named().insert(g.id.clone(), named);
     }
 
     /// Closes every endpoint of group `id`.
