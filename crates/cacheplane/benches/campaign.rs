@@ -12,7 +12,7 @@ mod fault;
 use std::time::Duration;
 
 use fault::stall::{run_stalls, stall_table, Frozen};
-use fault::{run_op, table, Op};
+use fault::{fault_table, run_op, run_op_on, table, Op, Store};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -40,6 +40,37 @@ async fn main() {
         "fault campaign ({kills} kills per operation):\n{}",
         table(&rows)
     );
+    // The leader killed: two daemons on PostgreSQL (CAMPAIGN_LEADER_KILLS per operation, 5 by default; 0 for none).
+    let leader_kills: usize = std::env::var("CAMPAIGN_LEADER_KILLS")
+        .ok()
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(5);
+    let mut leader = Vec::new();
+    if leader_kills > 0 {
+        for op in Op::ALL {
+            if !only.is_empty() && !only.iter().any(|o| op.name().to_lowercase().contains(o)) {
+                continue;
+            }
+            let row = run_op_on(Store::Postgres, op, leader_kills, Duration::from_millis(20)).await;
+            eprintln!(
+                "{} (leader killed): {} violations",
+                row.op,
+                row.violations()
+            );
+            for n in &row.notes {
+                eprintln!("  {n}");
+            }
+            leader.push(row);
+        }
+        println!(
+            "the leader killed ({leader_kills} kills per operation):\n{}",
+            table(&leader)
+        );
+    }
+    println!(
+        "daemon killed and leader killed, side by side:\n{}",
+        fault_table(&rows, &leader)
+    );
     let mut plan = Vec::new();
     for frozen in [Frozen::Daemon, Frozen::Everything] {
         for seconds in [1, 3, 10] {
@@ -57,7 +88,11 @@ async fn main() {
         }
     }
     println!("{}", stall_table(&stalls));
-    let total: usize = rows.iter().map(|r| r.violations()).sum::<usize>()
+    let total: usize = rows
+        .iter()
+        .chain(&leader)
+        .map(|r| r.violations())
+        .sum::<usize>()
         + stalls.iter().map(|r| r.violations()).sum::<usize>();
     println!("violations in all: {total}");
 }

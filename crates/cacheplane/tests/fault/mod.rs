@@ -195,6 +195,48 @@ pub fn table(rows: &[Row]) -> String {
     s
 }
 
+/// One row per operation, side by side: the daemon killed (alone on SQLite) and the leader killed (two daemons on
+/// PostgreSQL), each with its kills, its violations and its worst convergence; the leader's column also the time
+/// until another daemon led.
+pub fn fault_table(daemon: &[Row], leader: &[Row]) -> String {
+    let mut s = format!(
+        "{:<28} | {:>5} {:>10} {:>9} | {:>5} {:>10} {:>9} {:>15}\n",
+        "operation", "kills", "violations", "worst", "kills", "violations", "worst", "next leader"
+    );
+    s.push_str(&format!(
+        "{:<28} | {:<26} | {:<42}\n",
+        "", "daemon killed (SQLite)", "leader killed (2 daemons, PostgreSQL)"
+    ));
+    let cell = |r: Option<&Row>| match r {
+        Some(r) => format!(
+            "{:>5} {:>10} {:>7.2} s",
+            r.kills,
+            r.violations(),
+            r.worst_convergence.as_secs_f64()
+        ),
+        None => format!("{:>5} {:>10} {:>9}", "-", "-", "-"),
+    };
+    let mut ops: Vec<&str> = daemon.iter().map(|r| r.op.as_str()).collect();
+    for r in leader {
+        if !ops.contains(&r.op.as_str()) {
+            ops.push(&r.op);
+        }
+    }
+    for op in ops {
+        let l = leader.iter().find(|r| r.op == op);
+        let next = l
+            .and_then(|r| r.takeovers.iter().max())
+            .map(|m| format!("{:.0} ms max", m.as_secs_f64() * 1000.0))
+            .unwrap_or_else(|| "-".into());
+        s.push_str(&format!(
+            "{op:<28} | {} | {} {next:>15}\n",
+            cell(daemon.iter().find(|r| r.op == op)),
+            cell(l)
+        ));
+    }
+    s
+}
+
 /// Samples every node of a data directory for `ROLE` over its admin socket, and counts the samples in which two
 /// nodes of one group both said `master`.
 pub struct Sampler {
