@@ -25,7 +25,7 @@ async fn main() {
     let only: Vec<String> = std::env::var("CAMPAIGN_OPS")
         .map(|v| v.split(',').map(str::to_lowercase).collect())
         .unwrap_or_default();
-    for op in Op::ALL.into_iter().chain(Op::NODES) {
+    for op in Op::ALL.into_iter().chain(Op::NODES).chain(Op::HOSTS) {
         if !only.is_empty() && !only.iter().any(|o| op.name().to_lowercase().contains(o)) {
             continue;
         }
@@ -47,7 +47,7 @@ async fn main() {
         .unwrap_or(5);
     let mut leader = Vec::new();
     if leader_kills > 0 {
-        for op in Op::ALL {
+        for op in Op::ALL.into_iter().chain(Op::HOSTS) {
             if !only.is_empty() && !only.iter().any(|o| op.name().to_lowercase().contains(o)) {
                 continue;
             }

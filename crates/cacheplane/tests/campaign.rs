@@ -8,7 +8,7 @@ mod fault;
 use std::time::Duration;
 
 use fault::stall::{run_stalls, stall_table, Frozen};
-use fault::{run_op, run_op_on, table, Op, Store};
+use fault::{fault_table, run_op, run_op_on, table, Op, Store};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_kills_during_every_long_operation_break_no_invariant() {
@@ -40,6 +40,25 @@ async fn leader_kills_during_every_long_operation_hand_over_and_break_no_invaria
             r.op
         );
     }
+}
+
+/// Issue 31: the primary's host lost (its agent and every node it runs SIGKILLed) while the daemon is killed, then
+/// while the leader of two daemons on PostgreSQL is: the group fails over, heals on the other hosts, the lost host
+/// back is swept, every invariant kept (writes lost in the failover reported).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_host_heals_while_the_daemon_or_the_leader_dies() {
+    let daemon = vec![run_op(Op::HostLost, 2, Duration::from_millis(100)).await];
+    let leader =
+        vec![run_op_on(Store::Postgres, Op::HostLost, 1, Duration::from_millis(100)).await];
+    eprintln!("{}", fault_table(&daemon, &leader));
+    for r in daemon.iter().chain(&leader) {
+        assert_eq!(r.violations(), 0, "{}: {:#?}", r.op, r.notes);
+    }
+    assert_eq!(
+        leader[0].takeovers.len(),
+        leader[0].kills,
+        "every kill handed over"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

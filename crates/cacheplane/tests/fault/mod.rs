@@ -51,6 +51,9 @@ pub enum Op {
     StopPrimaryNode,
     KillReplicaNode,
     StopReplicaNode,
+    // With host agents: the primary's host lost (its agent and nodes SIGKILLed), the daemon killed during the
+    // failover and the healing that follow.
+    HostLost,
 }
 
 impl Op {
@@ -77,6 +80,9 @@ impl Op {
         Op::StopReplicaNode,
     ];
 
+    /// The hosts campaign: the primary's host lost, the daemon (or the leader) killed during the recovery.
+    pub const HOSTS: [Op; 1] = [Op::HostLost];
+
     fn node_fault(self) -> bool {
         Self::NODES.contains(&self)
     }
@@ -99,6 +105,7 @@ impl Op {
             Op::StopPrimaryNode => "node: SIGSTOP primary",
             Op::KillReplicaNode => "node: SIGKILL replica",
             Op::StopReplicaNode => "node: SIGSTOP replica 2 s",
+            Op::HostLost => "host lost (primary's)",
         }
     }
 
@@ -106,7 +113,7 @@ impl Op {
     fn fails_over(self) -> bool {
         matches!(
             self,
-            Op::AutomaticFailover | Op::KillPrimaryNode | Op::StopPrimaryNode
+            Op::AutomaticFailover | Op::KillPrimaryNode | Op::StopPrimaryNode | Op::HostLost
         )
     }
 }
@@ -250,6 +257,16 @@ impl Sampler {
     /// Starts sampling the nodes whose directories are under `data_dir/nodes` and whose names start with one of
     /// `groups` (members are `<group>-NNN`).
     pub fn start(data_dir: &Path, groups: Arc<std::sync::Mutex<Vec<String>>>) -> Self {
+        Self::start_over(data_dir, vec![data_dir.join("nodes")], groups)
+    }
+
+    /// [`Sampler::start`] over the node directories under each of `node_dirs` (the daemon's, and each host
+    /// agent's), with the admin secret of `data_dir`.
+    pub fn start_over(
+        data_dir: &Path,
+        node_dirs: Vec<PathBuf>,
+        groups: Arc<std::sync::Mutex<Vec<String>>>,
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let two = Arc::new(AtomicUsize::new(0));
         let samples = Arc::new(AtomicUsize::new(0));
@@ -267,8 +284,14 @@ impl Sampler {
                 let groups = groups.lock().map(|g| g.clone()).unwrap_or_default();
                 let mut masters: std::collections::HashMap<String, Vec<String>> =
                     Default::default();
-                if let Ok(rd) = std::fs::read_dir(dir.join("nodes")) {
-                    for e in rd.flatten() {
+                let mut paths: std::collections::HashMap<String, PathBuf> = Default::default();
+                for e in node_dirs
+                    .iter()
+                    .filter_map(|d| std::fs::read_dir(d).ok())
+                    .flatten()
+                    .flatten()
+                {
+                    {
                         let name = e.file_name().to_string_lossy().to_string();
                         let Some(group) = groups.iter().find(|g| {
                             name.strip_prefix(g.as_str())
@@ -277,6 +300,7 @@ impl Sampler {
                             continue;
                         };
                         let sock = e.path().join("admin.sock");
+                        paths.insert(name.clone(), sock.clone());
                         if !sock.exists() {
                             conns.remove(&sock);
                             continue;
@@ -316,8 +340,10 @@ impl Sampler {
                         .iter()
                         .rev()
                         .filter(|name| {
-                            let sock = dir.join("nodes").join(name).join("admin.sock");
-                            conns.get_mut(&sock).is_some_and(|c| {
+                            let Some(sock) = paths.get(*name) else {
+                                return false;
+                            };
+                            conns.get_mut(sock).is_some_and(|c| {
                                 matches!(redis::cmd("ROLE").query::<redis::Value>(c),
                                     Ok(redis::Value::Array(v)) if matches!(v.first(), Some(redis::Value::BulkString(b)) if b == b"master"))
                             })
@@ -571,6 +597,8 @@ pub enum Store {
 /// The daemons of a campaign. Fields drop in order: the standby, the first daemon (whose data directory it is),
 /// then the PostgreSQL server.
 pub struct Deployment {
+    /// Host agents (the hosts campaign): dropped first, with their nodes.
+    pub agents: Vec<Agent>,
     standby: Option<Daemon>,
     pub d: Daemon,
     pg: Option<(testpg::TestPostgres, String)>,
@@ -613,6 +641,7 @@ impl Deployment {
             }
         };
         Deployment {
+            agents: Vec::new(),
             standby,
             d,
             pg,
@@ -760,7 +789,26 @@ pub async fn run_op_on(store: Store, op: Op, kills: usize, min_span: Duration) -
         ..Row::default()
     };
     let watched = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let sampler = Sampler::start(dep.data_dir(), watched.clone());
+    if op == Op::HostLost {
+        // Four hosts: one in each zone, and a second in the first zone, where the lost node's replacement goes.
+        for (zone, octet) in [
+            ("us-east-1a", 91u8),
+            ("us-east-1b", 92),
+            ("us-east-1c", 93),
+            ("us-east-1a", 94),
+        ] {
+            let token = join_token(&dep.d, dep.pg.as_ref().map(|(_, url)| url.as_str()));
+            let controls: Vec<&Daemon> = std::iter::once(&dep.d)
+                .chain(dep.standby.as_ref())
+                .collect();
+            let agent = Agent::join(&controls, zone, octet, &token);
+            dep.agents.push(agent);
+        }
+    }
+    let node_dirs = std::iter::once(dep.data_dir().join("nodes"))
+        .chain(dep.agents.iter().map(|a| a.data_dir().join("nodes")))
+        .collect();
+    let sampler = Sampler::start_over(dep.data_dir(), node_dirs, watched.clone());
     let watch = |g: &str| {
         if let Ok(mut w) = watched.lock() {
             w.push(g.to_string());
@@ -877,7 +925,21 @@ pub async fn run_op_on(store: Store, op: Op, kills: usize, min_span: Duration) -
         ) {
             expect.not_primary = before.as_ref().and_then(primary_of).map(|p| p.0);
         }
-        let started = start_op(op, &c, &dep.d, &expect, i, &tokens).await;
+        let mut lost_host = None;
+        let started = if op == Op::HostLost {
+            let g = describe_group(&c, &expect.group).await;
+            let (p, _) = primary_of(&g).expect("a primary");
+            lost_host = dep
+                .agents
+                .iter()
+                .position(|a| a.node_pids().iter().any(|(n, _)| *n == p));
+            if let Some(a) = lost_host {
+                dep.agents[a].lose();
+            }
+            None
+        } else {
+            start_op(op, &c, &dep.d, &expect, i, &tokens).await
+        };
         if let Some(p) = started {
             expect.primary = Some(p);
         }
@@ -898,12 +960,29 @@ pub async fn run_op_on(store: Store, op: Op, kills: usize, min_span: Duration) -
             }
         }
         let mut c2 = dep.client();
+        let converging = Instant::now();
         let mut converged = converge(&c2, &expect).await;
         // A daemon that stopped by itself meanwhile (a lease not renewed in time on a loaded machine) answered
         // nothing: started again, the deployment is judged again.
         if converged.is_none() && dep.revive() {
             c2 = dep.client();
             converged = converge(&c2, &expect).await;
+        }
+        // A lost host's group is whole again once its lost node is replaced on a live host.
+        if let (Some(a), Some(_)) = (lost_host, &converged) {
+            match wait_healed(&dep, a, &c2, &expect.group).await {
+                // The group as it is now, its replaced node at its new address.
+                Ok(()) => {
+                    converged = converge(&c2, &expect)
+                        .await
+                        .map(|(_, g)| (converging.elapsed(), g))
+                }
+                Err(e) => {
+                    row.not_converged += 1;
+                    row.notes
+                        .push(format!("trial {i} (kill at {delay:?}): {e}"));
+                }
+            }
         }
         if delay.is_none() {
             if let Some((_, _)) = &converged {
@@ -1002,7 +1081,15 @@ pub async fn run_op_on(store: Store, op: Op, kills: usize, min_span: Duration) -
                 .send()
                 .await;
         }
-        let o = orphans(&dep.d, &c2).await;
+        if let Some(a) = lost_host {
+            if let Err(e) = return_host(&mut dep, a).await {
+                row.not_converged += 1;
+                row.notes
+                    .push(format!("trial {i} (kill at {delay:?}): {e}"));
+            }
+        }
+        let mut o = orphans(&dep.d, &c2).await;
+        o.extend(host_orphans(&dep.agents, &c2).await);
         if !o.is_empty() {
             row.orphans += 1;
             row.notes.push(format!("trial {i}: orphans {o:?}"));
@@ -1015,6 +1102,92 @@ pub async fn run_op_on(store: Store, op: Op, kills: usize, min_span: Duration) -
     row.notes.extend(notes);
     row.takeovers = dep.takeovers.clone();
     row
+}
+
+/// After a host was lost (agent `lost` of `dep`): waits until every member of `group` runs on a live host (the
+/// lost node was replaced).
+async fn wait_healed(dep: &Deployment, lost: usize, c: &Client, group: &str) -> Result<(), String> {
+    let live: Vec<&Agent> = dep
+        .agents
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != lost)
+        .map(|(_, a)| a)
+        .collect();
+    let start = Instant::now();
+    loop {
+        let g = describe_group(c, group).await;
+        let running: BTreeSet<String> = live
+            .iter()
+            .flat_map(|a| a.node_pids())
+            .map(|(n, _)| n)
+            .collect();
+        let missing: Vec<String> = g
+            .member_clusters()
+            .iter()
+            .filter(|m| !running.contains(*m))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() > CONVERGE {
+            return Err(format!("not healed: {missing:?} run on no live host"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The lost host (agent `lost` of `dep`) comes back; waits until it is swept of what it held.
+async fn return_host(dep: &mut Deployment, lost: usize) -> Result<(), String> {
+    dep.agents[lost].spawn(None);
+    let back = dep.agents[lost].data_dir().join("nodes");
+    let start = Instant::now();
+    loop {
+        let left: Vec<String> = std::fs::read_dir(&back)
+            .map(|r| {
+                r.flatten()
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if left.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() > CONVERGE {
+            return Err(format!("the lost host, back, still holds {left:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Node directories on hosts that no member owns.
+async fn host_orphans(agents: &[Agent], c: &Client) -> Vec<String> {
+    if agents.is_empty() {
+        return vec![];
+    }
+    let groups = c
+        .describe_replication_groups()
+        .send()
+        .await
+        .expect("describe");
+    let members: BTreeSet<String> = groups
+        .replication_groups()
+        .iter()
+        .flat_map(|g| g.member_clusters().iter().cloned())
+        .collect();
+    let mut found = Vec::new();
+    for a in agents {
+        if let Ok(rd) = std::fs::read_dir(a.data_dir().join("nodes")) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if !members.contains(&name) {
+                    found.push(format!("node directory {name} on host {}", a.name));
+                }
+            }
+        }
+    }
+    found
 }
 
 /// The counter's value on the primary now.
@@ -1231,5 +1404,7 @@ async fn start_op(
                 .expect("restore");
             None
         }
+        // Started by the trial itself, which holds the agents.
+        Op::HostLost => None,
     }
 }
