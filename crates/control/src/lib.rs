@@ -267,6 +267,7 @@ impl Control {
             leads: std::sync::atomic::AtomicBool::new(!settings_shared),
             generation,
             figures: Default::default(),
+            caught_up: Default::default(),
         });
         Ok(Self {
             inner: Arc::new(Inner {

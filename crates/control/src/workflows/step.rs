@@ -44,6 +44,8 @@ pub struct Core {
     pub generation: Arc<std::sync::atomic::AtomicI64>,
     /// What workflows count as it happens (failovers, switchovers), read by the metrics collector.
     pub figures: Figures,
+    /// How many catch-ups with the store reads have applied ([`Step::state`]).
+    pub caught_up: std::sync::atomic::AtomicU64,
 }
 
 /// A label set: names and values, in order.
@@ -126,10 +128,24 @@ impl Step {
 
     /// The state, to read, current with what other daemons committed to a shared store: a change goes through
     /// [`Step::commit`]. Should the store not answer, the state as last known (and a warning).
+    ///
+    /// Reads that arrive together share one catch-up: a read is current once a catch-up that began after it
+    /// arrived has been applied (catch-ups run under the state's lock, one at a time), so a read waiting for the
+    /// lock behind another's catch-up asks the store nothing more. A change committed through another daemon before
+    /// a read arrives is always in what the read sees.
     pub(crate) fn state(&self) -> Read<'_> {
+        use std::sync::atomic::Ordering;
+        let arrived = self.inner.caught_up.load(Ordering::SeqCst);
         let mut st = self.lock();
+        if self.inner.caught_up.load(Ordering::SeqCst) > arrived + 1 {
+            // Two catch-ups were applied since: the second began after this read arrived.
+            return Read(st);
+        }
         match st.catch_up(&self.inner.parameter_groups) {
-            Ok(wakes) => self.wake(&wakes),
+            Ok(wakes) => {
+                self.inner.caught_up.fetch_add(1, Ordering::SeqCst);
+                self.wake(&wakes)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "could not catch up with the store; answering from what this daemon knows")
             }
