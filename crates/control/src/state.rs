@@ -29,6 +29,9 @@ pub struct State {
     pub memcached: BTreeMap<String, model::MemcachedCluster>,
     /// The hosts that joined (none on one machine).
     pub hosts: BTreeMap<String, model::Host>,
+    /// What each host reported last, as the leader heard it (not stored; empty on a daemon that does not lead):
+    /// its available memory and the nodes whose processes run there. New nodes go to the host with most room.
+    pub host_memory: BTreeMap<String, (u64, Vec<String>)>,
     /// The point of the store's change log this state reflects; negative: the state must be loaded again (a
     /// commit's end failed, so memory may hold what the store does not).
     pub seen: i64,
@@ -55,6 +58,7 @@ impl State {
             memcached: BTreeMap::new(),
             hosts: BTreeMap::new(),
             seen: -1,
+            host_memory: BTreeMap::new(),
         };
         let mut pgs = ParameterGroups::new();
         st.reload(&mut pgs)?;
@@ -384,20 +388,35 @@ pub fn place_node(
         return Ok((ip, None));
     }
     let mut load: BTreeMap<&str, usize> = BTreeMap::new();
+    // Room: what a host reported available, less the most the nodes placed there and not yet running may take.
+    let mut room: BTreeMap<&str, u64> = st
+        .host_memory
+        .iter()
+        .map(|(h, (available, _))| (h.as_str(), *available))
+        .collect();
     for g in st.groups.values() {
+        let most = crate::rules::node_types::maxmemory(&g.cache_node_type).unwrap_or(0);
         for m in g.members().chain(&g.removing) {
             if let Some(h) = &m.host {
                 *load.entry(h.name.as_str()).or_default() += 1;
+                let running = st
+                    .host_memory
+                    .get(&h.name)
+                    .is_some_and(|(_, r)| r.contains(&m.cluster_id));
+                if let (false, Some(r)) = (running, room.get_mut(h.name.as_str())) {
+                    *r = r.saturating_sub(most);
+                }
             }
         }
     }
-    let host = crate::rules::placement::choose_host(st.hosts.values(), zone, group_hosts, &load)
-        .ok_or_else(|| {
-            ControlError::InsufficientCacheClusterCapacity(format!(
-                "No host in availability zone {zone} can take a node: hosts are in {}.",
-                host_zones(st).join(", ")
-            ))
-        })?;
+    let host =
+        crate::rules::placement::choose_host(st.hosts.values(), zone, group_hosts, &load, &room)
+            .ok_or_else(|| {
+                ControlError::InsufficientCacheClusterCapacity(format!(
+                    "No host in availability zone {zone} can take a node: hosts are in {}.",
+                    host_zones(st).join(", ")
+                ))
+            })?;
     let ip = crate::rules::placement::host_address(host, taken).ok_or_else(|| {
         ControlError::InsufficientCacheClusterCapacity(format!(
             "Host {} in {zone} has no address left in its range {}.",

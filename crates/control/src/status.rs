@@ -198,7 +198,8 @@ pub async fn report(data_dir: &Path, at: &StoreAt, id: Option<&str>) -> Result<R
         notices: read_notices(data_dir),
     };
     for g in &groups {
-        let r = group_report(g, &admin, data_dir).await;
+        // The DNS zone is the daemons' flag, not in the store: endpoints are shown as addresses here.
+        let r = group_report(g, &admin, data_dir, None).await;
         if g.standalone {
             out.cache_clusters.push(standalone_report(r));
         } else {
@@ -332,20 +333,31 @@ pub(crate) async fn group_report(
     g: &ReplicationGroup,
     admin: &AdminCredentials,
     data_dir: &Path,
+    names: Option<&crate::rules::endpoint_names::EndpointNames>,
 ) -> GroupReport {
     let mut endpoints = Vec::new();
+    let port = g.port;
     if g.cluster_mode.has_primary_endpoint() && !g.standalone {
-        endpoints.push(format!("primary endpoint {}", g.primary_endpoint_addr()));
-        endpoints.push(format!("reader endpoint {}", g.reader_endpoint_addr()));
+        match names {
+            Some(n) => {
+                endpoints.push(format!("primary endpoint {}:{port}", n.primary(&g.id)));
+                endpoints.push(format!("reader endpoint {}:{port}", n.reader(&g.id)));
+            }
+            None => {
+                endpoints.push(format!("primary endpoint {}", g.primary_endpoint_addr()));
+                endpoints.push(format!("reader endpoint {}", g.reader_endpoint_addr()));
+            }
+        }
     }
     if let Some(ce) = g
         .configuration_endpoint
         .filter(|_| g.serves_configuration_endpoint())
     {
-        endpoints.push(format!(
-            "configuration endpoint {}",
-            std::net::SocketAddr::new(ce, g.port)
-        ));
+        let at = match names {
+            Some(n) => format!("{}:{port}", n.configuration(&g.id)),
+            None => std::net::SocketAddr::new(ce, port).to_string(),
+        };
+        endpoints.push(format!("configuration endpoint {at}"));
     }
     let mut shards = Vec::new();
     for shard in &g.shards {

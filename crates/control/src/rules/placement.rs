@@ -34,19 +34,26 @@ pub fn spread_over(zones: &[String], existing: &[&str], n: usize) -> Vec<String>
     out
 }
 
+/// Room is compared in steps of this many bytes: hosts whose room differs by less (a machine's available memory
+/// moves by megabytes from one report to the next) are alike, and the one running fewer nodes takes the node.
+pub const ROOM_STEP: u64 = 256 << 20;
+
 /// The host for a new node in `zone`: of the hosts in that zone, one that runs no node of the node's group yet
-/// (`group_hosts`) if any does not, and of those the one running fewest nodes (`load`), the first by name on a tie.
+/// (`group_hosts`) if any does not; of those the one with the most room (`room`, in steps of [`ROOM_STEP`]; a host
+/// that has not reported counts none), then the one running fewest nodes (`load`), the first by name on a tie.
 pub fn choose_host<'a>(
     hosts: impl Iterator<Item = &'a crate::model::Host>,
     zone: &str,
     group_hosts: &[&str],
     load: &BTreeMap<&str, usize>,
+    room: &BTreeMap<&str, u64>,
 ) -> Option<&'a crate::model::Host> {
     hosts
         .filter(|h| h.zone == zone && h.lost.is_none())
         .min_by_key(|h| {
             (
                 group_hosts.contains(&h.name.as_str()),
+                std::cmp::Reverse(room.get(h.name.as_str()).copied().unwrap_or(0) / ROOM_STEP),
                 load.get(h.name.as_str()).copied().unwrap_or(0),
                 h.name.clone(),
             )
@@ -85,10 +92,24 @@ mod host_tests {
             host("b-1", "b", "127.3.0.0/24"),
         ];
         let load = BTreeMap::from([("a-1", 1), ("a-2", 3)]);
+        let none = BTreeMap::new();
         let pick = |zone, group: &[&str]| {
-            choose_host(hosts.iter(), zone, group, &load).map(|h| h.name.clone())
+            choose_host(hosts.iter(), zone, group, &load, &none).map(|h| h.name.clone())
         };
         assert_eq!(pick("a", &[]).as_deref(), Some("a-1"));
+        // The most room first: a-2 runs more nodes but has a gigabyte more; within a step, fewer nodes wins.
+        let gib = 1u64 << 30;
+        let room = BTreeMap::from([("a-1", 2 * gib), ("a-2", 3 * gib)]);
+        let by_room = |room: &BTreeMap<&str, u64>, group: &[&str]| {
+            choose_host(hosts.iter(), "a", group, &load, room).map(|h| h.name.clone())
+        };
+        assert_eq!(by_room(&room, &[]).as_deref(), Some("a-2"));
+        assert_eq!(by_room(&room, &["a-2"]).as_deref(), Some("a-1"));
+        let alike = BTreeMap::from([
+            ("a-1", 3 * gib + (10 << 20)),
+            ("a-2", 3 * gib + (100 << 20)),
+        ]);
+        assert_eq!(by_room(&alike, &[]).as_deref(), Some("a-1"));
         // Apart from its group first, however loaded.
         assert_eq!(pick("a", &["a-1"]).as_deref(), Some("a-2"));
         // A zone's only host takes a second node of a group rather than none.
@@ -97,7 +118,7 @@ mod host_tests {
         // A lost host takes nothing.
         let mut lost = hosts.clone();
         lost[2].lost = Some(chrono::Utc::now());
-        assert!(choose_host(lost.iter(), "b", &[], &load).is_none());
+        assert!(choose_host(lost.iter(), "b", &[], &load, &none).is_none());
         let taken = ["127.1.0.2".parse().expect("ip")];
         assert_eq!(
             host_address(&hosts[0], &taken)

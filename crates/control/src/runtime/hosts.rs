@@ -484,6 +484,11 @@ impl Nodes for HostNodes {
         self.fresh_report(host).map(|r| r.dirs)
     }
 
+    fn host_memory(&self, host: &NodeHost) -> Option<(u64, Vec<String>)> {
+        let r = self.fresh_report(host)?;
+        Some((r.memory_available?, r.pid_files.into_keys().collect()))
+    }
+
     async fn remove_node_on(&self, host: &NodeHost, name: &str) -> Result<()> {
         let name = name.to_string();
         self.call(host, Call::RemoveDir { name }).await.map(|_| ())

@@ -122,6 +122,10 @@ impl Nodes for LocalNodes {
         None
     }
 
+    fn host_memory(&self, _host: &engine::spec::NodeHost) -> Option<(u64, Vec<String>)> {
+        None
+    }
+
     async fn remove_node_on(&self, host: &engine::spec::NodeHost, _name: &str) -> Result<()> {
         Err(crate::error::ControlError::Internal(format!(
             "host {} is not this machine",

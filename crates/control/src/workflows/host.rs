@@ -80,6 +80,9 @@ pub trait Nodes: Send + Sync {
     /// The nodes whose directories `host` holds, by its agent's last report; `None` when it has not reported
     /// lately.
     fn nodes_on(&self, host: &engine::spec::NodeHost) -> Option<Vec<String>>;
+    /// What `host` has for new nodes, by its agent's last report: the machine's available memory and the nodes
+    /// whose processes run there; `None` when it has not reported lately.
+    fn host_memory(&self, host: &engine::spec::NodeHost) -> Option<(u64, Vec<String>)>;
     /// Stops node `name` on `host` (if it runs) and removes its directory: a node no group places there any more.
     async fn remove_node_on(&self, host: &engine::spec::NodeHost, name: &str) -> Result<()>;
 }

@@ -38,11 +38,15 @@ impl Step {
 
     async fn tend_hosts(&self) -> Result<()> {
         let hosts: Vec<crate::model::Host> = self.state().hosts.values().cloned().collect();
+        let mut reported = std::collections::BTreeMap::new();
         for h in hosts {
             let at = engine::spec::NodeHost {
                 name: h.name.clone(),
                 url: h.url.clone(),
             };
+            if let Some(m) = self.nodes().host_memory(&at) {
+                reported.insert(h.name.clone(), m);
+            }
             let silence = self.nodes().host_silence(&at);
             // Lost once silent long enough; back only once heard from again (a daemon that just began to lead has
             // heard nothing yet, and does not take a lost host for back).
@@ -78,6 +82,7 @@ impl Step {
                 self.swept().insert(h.name.clone());
             }
         }
+        self.set_host_memory(reported);
         Ok(())
     }
 

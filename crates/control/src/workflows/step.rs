@@ -133,7 +133,22 @@ impl Step {
     /// arrived has been applied (catch-ups run under the state's lock, one at a time), so a read waiting for the
     /// lock behind another's catch-up asks the store nothing more. A change committed through another daemon before
     /// a read arrives is always in what the read sees.
+    ///
+    /// On a shared store the wait (for the lock, and for the store) happens off the async runtime's worker
+    /// ([`tokio::task::block_in_place`]), so that other requests keep being served and pile up to share the next
+    /// catch-up.
     pub(crate) fn state(&self) -> Read<'_> {
+        let shared = self.inner.settings.store.shared();
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if shared && multi_thread {
+            tokio::task::block_in_place(|| self.caught_up_state())
+        } else {
+            self.caught_up_state()
+        }
+    }
+
+    fn caught_up_state(&self) -> Read<'_> {
         use std::sync::atomic::Ordering;
         let arrived = self.inner.caught_up.load(Ordering::SeqCst);
         let mut st = self.lock();
@@ -163,6 +178,11 @@ impl Step {
         if wakes.all {
             self.inner.wake.notify_one();
         }
+    }
+
+    /// Keeps what the hosts reported last ([`State::host_memory`]): not a change of the state, nothing is stored.
+    pub(crate) fn set_host_memory(&self, reported: BTreeMap<String, (u64, Vec<String>)>) {
+        self.lock().host_memory = reported;
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
