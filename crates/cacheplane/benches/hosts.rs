@@ -2,7 +2,8 @@
 //! of this machine (zones a, b and c, each with its own address range); `GROUPS` Multi-AZ groups of three nodes, one on
 //! each host, every primary on the host of zone a (the first zone of each group). Then the host of zone a is lost
 //! (its agent and every node it runs killed at once), and for each group:
-//! - the time until its primary endpoint takes a write again (p50, p99, max over the groups);
+//! - the time until its primary endpoint takes a write again (p50, p99, max over the groups), the endpoint being a DNS
+//!   name (`--dns-zone`) resolved afresh through the daemon's DNS server at every attempt;
 //! - the time until it is whole again: its lost node replaced on another host, started and synced, the group
 //!   `available` (p50, p99, max, and when the last one was).
 //!
@@ -21,7 +22,18 @@ const GROUPS: usize = 100;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let d = Daemon::start_logging("warn");
+    let dns: std::net::SocketAddr = format!("127.0.0.1:{}", free_udp_port())
+        .parse()
+        .expect("dns");
+    let d = Daemon::start_with_args(
+        "warn",
+        &[
+            "--dns-zone",
+            "bench.internal",
+            "--dns-listen",
+            &dns.to_string(),
+        ],
+    );
     let mut agents: Vec<Agent> = [("us-east-1a", 81u8), ("us-east-1b", 82), ("us-east-1c", 83)]
         .into_iter()
         .map(|(z, octet)| Agent::join_logging(&[&d], z, octet, &join_token(&d, None), "warn"))
@@ -42,16 +54,20 @@ async fn main() {
     let mut primaries = Vec::new();
     for i in 0..GROUPS {
         let g = wait_available(&c, &format!("h{i:03}"), Duration::from_secs(600)).await;
-        primaries.push(redis_url(
-            g.node_groups()[0].primary_endpoint().expect("primary"),
-        ));
+        primaries.push(
+            g.node_groups()[0]
+                .primary_endpoint()
+                .expect("primary")
+                .clone(),
+        );
     }
     println!(
         "hosts: {GROUPS} groups of 3 nodes on 3 hosts created and available in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    for url in &primaries {
-        let mut p = redis_conn(url).await;
+    for ep in &primaries {
+        let url = named_url(dns, ep).await.expect("the primary name");
+        let mut p = redis_conn(&url).await;
         let _: () = p.set("k", "v").await.expect("set");
     }
 
@@ -59,14 +75,18 @@ async fn main() {
     agents[0].lose();
     // Each group watched on its own: writable again, then whole again.
     let mut tasks = Vec::new();
-    for (i, url) in primaries.into_iter().enumerate() {
+    for (i, ep) in primaries.into_iter().enumerate() {
         let c = c.clone();
         tasks.push(tokio::spawn(async move {
             let writable = loop {
-                if let Ok(mut p) = redis_conn_with_timeout(&url, Duration::from_millis(300)).await {
-                    let r: redis::RedisResult<()> = p.set("after", "loss").await;
-                    if r.is_ok() {
-                        break lost_at.elapsed();
+                if let Ok(url) = named_url(dns, &ep).await {
+                    if let Ok(mut p) =
+                        redis_conn_with_timeout(&url, Duration::from_millis(300)).await
+                    {
+                        let r: redis::RedisResult<()> = p.set("after", "loss").await;
+                        if r.is_ok() {
+                            break lost_at.elapsed();
+                        }
                     }
                 }
                 assert!(

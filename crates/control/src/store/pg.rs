@@ -276,6 +276,8 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 struct Connection {
     url: String,
     client: Option<Client>,
+    /// The change log's query ([`CHANGES`]), prepared once per connection: every read asks it.
+    changes: Option<postgres::Statement>,
     /// A commit's transaction is open on the connection.
     in_commit: bool,
     /// A statement of the open commit failed: PostgreSQL keeps nothing of it.
@@ -293,10 +295,26 @@ impl Connection {
                 ));
             }
             self.client = Some(connect(&self.url)?);
+            self.changes = None;
         }
         self.client
             .as_mut()
             .ok_or_else(|| ControlError::Internal("PostgreSQL store: no connection".into()))
+    }
+
+    /// The connection, and the change log's query prepared on it.
+    fn with_changes(&mut self) -> Result<(&mut Client, postgres::Statement)> {
+        self.client()?;
+        let stmt = match &self.changes {
+            Some(s) => s.clone(),
+            None => {
+                let c = self.client()?;
+                let s = c.prepare(CHANGES).map_err(pg)?;
+                self.changes = Some(s.clone());
+                s
+            }
+        };
+        Ok((self.client()?, stmt))
     }
 }
 
@@ -363,6 +381,7 @@ impl PgStore {
         let mut conn = Connection {
             url: url.to_string(),
             client: None,
+            changes: None,
             in_commit: false,
             failed: false,
             commits: 0,
@@ -534,14 +553,16 @@ impl PgStore {
 }
 
 /// The documents changed after `seen`, read on `c` (inside a commit's transaction, or alone).
-fn changes_after(c: &mut impl GenericClient, seen: i64) -> Result<Catchup> {
-    let rows = c
-        .query(
-            "SELECT tbl, id, seq FROM changes WHERE seq > $1 \
-             UNION ALL SELECT NULL, NULL, seq FROM changes_horizon WHERE seq > $1",
-            &[&seen],
-        )
-        .map_err(pg)?;
+/// What the change log holds after a point (`$1`), and whether the forgotten part of it reaches past that point.
+const CHANGES: &str = "SELECT tbl, id, seq FROM changes WHERE seq > $1 \
+                       UNION ALL SELECT NULL, NULL, seq FROM changes_horizon WHERE seq > $1";
+
+fn changes_after(
+    c: &mut impl GenericClient,
+    query: &postgres::Statement,
+    seen: i64,
+) -> Result<Catchup> {
+    let rows = c.query(query, &[&seen]).map_err(pg)?;
     let mut at = seen;
     let mut listed = Vec::new();
     for r in &rows {
@@ -673,7 +694,8 @@ impl Store for PgStore {
                     "PostgreSQL store: a catch-up was asked inside a commit".into(),
                 ));
             }
-            changes_after(conn.client()?, seen)
+            let (c, query) = conn.with_changes()?;
+            changes_after(c, &query, seen)
         })
     }
 
@@ -685,13 +707,13 @@ impl Store for PgStore {
                     "PostgreSQL store: a commit was begun inside another".into(),
                 ));
             }
-            let c = conn.client()?;
+            let (c, query) = conn.with_changes()?;
             c.batch_execute("BEGIN").map_err(pg)?;
             let caught = c
                 .execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK])
                 .map_err(pg)
                 .and_then(|_| check_fence(c, &fence, false))
-                .and_then(|_| changes_after(c, seen));
+                .and_then(|_| changes_after(c, &query, seen));
             match caught {
                 Ok(caught) => {
                     conn.in_commit = true;
