@@ -86,7 +86,7 @@ pub struct ServeArgs {
     /// addresses. Without it every endpoint is an address, as on one machine.
     #[arg(long, value_name = "ZONE", value_parser = parse_dns_zone)]
     pub dns_zone: Option<String>,
-    /// Where the DNS server of --dns-zone answers (UDP and TCP).
+    /// Where the DNS server of --dns-zone answers (UDP; port 53 needs root or CAP_NET_BIND_SERVICE).
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8053")]
     pub dns_listen: SocketAddr,
     /// Where Prometheus metrics are served (`GET /metrics`, OpenMetrics text), apart from the API and never
@@ -329,10 +329,11 @@ fn parse_dns_zone(s: &str) -> Result<String, String> {
             && !l.starts_with('-')
             && !l.ends_with('-')
     };
-    if zone.is_empty() || zone.len() > 200 || !zone.split('.').all(label_ok) {
+    // The longest endpoint name (a node of a 40-character group) leaves 100 characters of DNS's 253 to the zone.
+    if zone.is_empty() || zone.len() > 100 || !zone.split('.').all(label_ok) {
         return Err(format!(
-            "'{s}' is not a DNS zone: give a domain name such as cache.example.internal (labels of letters, digits \
-             and hyphens, separated by dots)"
+            "'{s}' is not a DNS zone: give a domain name of at most 100 characters such as cache.example.internal \
+             (labels of letters, digits and hyphens, separated by dots)"
         ));
     }
     Ok(zone)

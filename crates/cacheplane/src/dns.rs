@@ -6,7 +6,9 @@
 //!   multivalue answers), rotated at every query so that clients that take the first spread over the replicas.
 //! - A name of no endpoint is `NXDOMAIN`, an endpoint without an address of the type asked for an empty answer,
 //!   both with the zone's SOA (its minimum, the negative TTL, is also [`TTL`]).
-//! - UDP only: every answer fits in 512 bytes, and no connection can be held open.
+//! - UDP only: every answer fits in 512 bytes, and no connection can be held open. At most [`MAX_IN_FLIGHT`]
+//!   queries are answered at once (the rest get no answer, and are asked again); on a shared store an answer is
+//!   at most 100 ms behind it ([`control`]'s `recent_state`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
@@ -26,6 +28,8 @@ use control::Resolution;
 pub const TTL: u32 = 5;
 /// The most addresses one answer carries.
 pub const MAX_ANSWERS: usize = 8;
+/// The most queries answered at once; a query beyond them gets no answer (its client asks again).
+pub const MAX_IN_FLIGHT: usize = 64;
 
 struct Handler {
     control: control::Control,
@@ -33,6 +37,23 @@ struct Handler {
     soa: Record,
     /// Rotates multi-address answers.
     turn: AtomicUsize,
+    /// Bounds the queries answered at once ([`MAX_IN_FLIGHT`]).
+    in_flight: tokio::sync::Semaphore,
+}
+
+/// What is said of a query given no answer.
+fn unanswered(request: &Request) -> ResponseInfo {
+    let mut metadata = Metadata::new(
+        request.metadata.id,
+        MessageType::Response,
+        request.metadata.op_code,
+    );
+    metadata.response_code = ResponseCode::ServFail;
+    hickory_server::proto::op::Header {
+        metadata,
+        counts: Default::default(),
+    }
+    .into()
 }
 
 impl Handler {
@@ -72,6 +93,9 @@ impl RequestHandler for Handler {
         request: &Request,
         mut response: R,
     ) -> ResponseInfo {
+        let Ok(_permit) = self.in_flight.try_acquire() else {
+            return unanswered(request);
+        };
         let builder = MessageResponseBuilder::from_message_request(request);
         let sent = match request.request_info() {
             Ok(info)
@@ -100,17 +124,7 @@ impl RequestHandler for Handler {
             Ok(info) => info,
             Err(error) => {
                 tracing::debug!(%error, "could not send a DNS answer");
-                let mut metadata = Metadata::new(
-                    request.metadata.id,
-                    MessageType::Response,
-                    request.metadata.op_code,
-                );
-                metadata.response_code = ResponseCode::ServFail;
-                hickory_server::proto::op::Header {
-                    metadata,
-                    counts: Default::default(),
-                }
-                .into()
+                unanswered(request)
             }
         }
     }
@@ -176,6 +190,7 @@ pub async fn bind(
         control: control.clone(),
         soa,
         turn: AtomicUsize::new(0),
+        in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
     });
     server.register_socket(socket);
     Ok(Some(DnsServer {

@@ -141,7 +141,7 @@ impl Control {
             &g,
             &self.inner.admin,
             &self.inner.settings.data_dir,
-            self.names_for(&g),
+            self.names_for(&g).as_ref(),
         )
         .await;
         let series = self.redis_series(&g, &report.shards).await;
@@ -171,7 +171,7 @@ impl Control {
                 &g,
                 &self.inner.admin,
                 &self.inner.settings.data_dir,
-                self.names_for(&g),
+                self.names_for(&g).as_ref(),
             )
             .await;
             let series = self.redis_series(&g, &report.shards).await;

@@ -268,6 +268,7 @@ impl Control {
             generation,
             figures: Default::default(),
             caught_up: Default::default(),
+            dns_caught_up: Default::default(),
         });
         Ok(Self {
             inner: Arc::new(Inner {

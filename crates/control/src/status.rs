@@ -198,8 +198,7 @@ pub async fn report(data_dir: &Path, at: &StoreAt, id: Option<&str>) -> Result<R
         notices: read_notices(data_dir),
     };
     for g in &groups {
-        // The DNS zone is the daemons' flag, not in the store: endpoints are shown as addresses here.
-        let r = group_report(g, &admin, data_dir, None).await;
+        let r = group_report(g, &admin, data_dir, crate::views::names_of(g).as_ref()).await;
         if g.standalone {
             out.cache_clusters.push(standalone_report(r));
         } else {

@@ -15,6 +15,15 @@ pub(crate) fn endpoint(addr: SocketAddr) -> Endpoint {
     }
 }
 
+/// The names of `g`'s endpoints, when it is named.
+pub(crate) fn names_of(
+    g: &ReplicationGroup,
+) -> Option<crate::rules::endpoint_names::EndpointNames> {
+    g.dns_suffix
+        .as_deref()
+        .and_then(crate::rules::endpoint_names::EndpointNames::from_suffix)
+}
+
 /// What a DNS name asks for, answered from the state ([`Step::resolve_name`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolution {
@@ -27,12 +36,17 @@ pub enum Resolution {
 }
 
 impl crate::workflows::Step {
-    /// The names of `g`'s endpoints, when the deployment has a zone and `g` is named ([`ReplicationGroup::dns_named`]).
+    /// The names of `g`'s endpoints, when it is named ([`ReplicationGroup::dns_suffix`]).
     pub(crate) fn names_for(
         &self,
         g: &ReplicationGroup,
-    ) -> Option<&crate::rules::endpoint_names::EndpointNames> {
-        self.inner.names.as_ref().filter(|_| g.dns_named())
+    ) -> Option<crate::rules::endpoint_names::EndpointNames> {
+        names_of(g)
+    }
+
+    /// What this deployment's names end with, when it has a zone: given to the groups it creates.
+    pub(crate) fn names_suffix(&self) -> Option<String> {
+        self.inner.names.as_ref().map(|n| n.suffix().to_string())
     }
 
     /// The zone this deployment's DNS names are under (`--dns-zone`).
@@ -57,17 +71,30 @@ impl crate::workflows::Step {
             return Resolution::Addresses(vec![]);
         }
         let Some(named) = names.parse(&name) else {
-            return Resolution::NoSuchName;
+            // A name above the endpoints' (`<group>.<id>.…`, `<id>.…`, `cache.<zone>`) exists, with no address:
+            // resolvers that ask for each label in turn must not be told it does not.
+            let above = names.suffix() == name
+                || names.suffix().ends_with(&format!(".{name}"))
+                || name
+                    .strip_suffix(names.suffix())
+                    .and_then(|g| g.strip_suffix('.'))
+                    .is_some_and(|g| {
+                        !g.contains('.') && self.recent_state().replication_group(g).is_some()
+                    });
+            return if above {
+                Resolution::Addresses(vec![])
+            } else {
+                Resolution::NoSuchName
+            };
         };
         let group = match &named {
             Named::Primary(g) | Named::Reader(g) | Named::Configuration(g) => *g,
             Named::Node { group, .. } => *group,
         };
-        let st = self.state();
-        let Some(g) = st
-            .replication_group(group)
-            .filter(|g| g.dns_named() && g.status != GroupStatus::Deleting)
-        else {
+        let st = self.recent_state();
+        let Some(g) = st.replication_group(group).filter(|g| {
+            g.dns_suffix.as_deref() == Some(names.suffix()) && g.status != GroupStatus::Deleting
+        }) else {
             return Resolution::NoSuchName;
         };
         let observed = self
@@ -128,7 +155,7 @@ impl crate::workflows::Step {
     ) -> Endpoint {
         match self.names_for(g) {
             Some(names) => Endpoint {
-                address: name(names),
+                address: name(&names),
                 port: addr.port(),
             },
             None => endpoint(addr),

@@ -584,7 +584,8 @@ impl Control {
         check_node_quota(st, num_nodes)?;
         let layout = allocate(st, &plan, &member_ids, t)?;
         let tags = std::mem::take(&mut plan.tags);
-        let g = new_group(plan, vessel, t, acl, layout);
+        let mut g = new_group(plan, vessel, t, acl, layout);
+        g.dns_suffix = self.names_suffix().filter(|_| g.may_be_named());
         let arn = if vessel {
             self.inner.settings.arn("cluster", &g.id)
         } else {
@@ -854,6 +855,7 @@ fn new_group(
 ) -> ReplicationGroup {
     ReplicationGroup {
         standalone: vessel,
+        dns_suffix: None,
         id: plan.id.clone(),
         description: plan.description,
         status: GroupStatus::Creating,
@@ -945,6 +947,7 @@ impl Control {
             let v = primary_cluster(st, &id, &cc)?;
             let mut g = v.clone();
             g.standalone = false;
+            g.dns_suffix = self.names_suffix().filter(|_| g.may_be_named());
             g.id = id.clone();
             g.description = input.replication_group_description.clone();
             g.automatic_failover = automatic_failover;

@@ -198,6 +198,12 @@ pub struct ReplicationGroup {
     /// node whose cluster id is the group's id — and the replication group actions do not see it.
     #[serde(default)]
     pub standalone: bool,
+    /// What its endpoints' DNS names end with (`<id>.<region-short>.cache.<zone>`, see
+    /// [`crate::rules::endpoint_names`]): set at creation when the deployment had a zone (`--dns-zone`) and the
+    /// group could be named ([`ReplicationGroup::may_be_named`]); `None`: its endpoints are addresses. Kept for the
+    /// group's life, so that its endpoints never change under its clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_suffix: Option<String>,
     /// The cache subnet group its nodes are placed by (`default` for groups from before subnet groups).
     #[serde(default = "default_subnet_group")]
     pub cache_subnet_group: String,
@@ -588,11 +594,15 @@ pub fn runs_on_hosts(tls: bool, dual_stack: bool, restores_from_file: bool) -> b
 }
 
 impl ReplicationGroup {
-    /// Whether this group's endpoints are DNS names when the deployment has a zone (`--dns-zone`): not with TLS
-    /// (its certificates name addresses), dual stack (IPv6 forwarders) or a standalone cluster (one node, its
-    /// address).
-    pub fn dns_named(&self) -> bool {
+    /// Whether this group's endpoints can be DNS names: not with TLS (its certificates name addresses), dual stack
+    /// (IPv6 forwarders) or a standalone cluster (one node, its address). Decided at creation ([`Self::dns_suffix`]).
+    pub fn may_be_named(&self) -> bool {
         self.transit_encryption.is_none() && self.dual_stack.is_none() && !self.standalone
+    }
+
+    /// Whether this group's endpoints are DNS names (ending with [`Self::dns_suffix`]).
+    pub fn dns_named(&self) -> bool {
+        self.dns_suffix.is_some()
     }
 
     /// Whether this group's new nodes can run on host agents ([`runs_on_hosts`]).

@@ -43,6 +43,22 @@ impl EndpointNames {
         Self { zone, suffix }
     }
 
+    /// The names whose common part is `suffix` ([`Self::suffix`]); `None` for a text of another shape.
+    pub fn from_suffix(suffix: &str) -> Option<Self> {
+        let mut parts = suffix.splitn(4, '.');
+        let (_id, _region, cache, zone) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        (cache == "cache" && !zone.is_empty()).then(|| Self {
+            zone: zone.to_string(),
+            suffix: suffix.to_string(),
+        })
+    }
+
+    /// `<id>.<region-short>.cache.<zone>`: what every name of the deployment ends with.
+    pub fn suffix(&self) -> &str {
+        &self.suffix
+    }
+
     /// The zone the daemons answer for.
     pub fn zone(&self) -> &str {
         &self.zone
@@ -169,6 +185,12 @@ mod tests {
                 node: "orders-0001-002"
             })
         );
+        let again = EndpointNames::from_suffix(n.suffix()).expect("suffix");
+        assert_eq!(
+            (again.zone(), again.primary("orders")),
+            (n.zone(), primary.clone())
+        );
+        assert!(EndpointNames::from_suffix("use1.cache").is_none());
         assert!(n.in_zone("cache.example"));
         assert!(n.in_zone(&primary));
         assert!(!n.in_zone("xcache.example"));

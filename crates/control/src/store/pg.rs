@@ -304,17 +304,21 @@ impl Connection {
 
     /// The connection, and the change log's query prepared on it.
     fn with_changes(&mut self) -> Result<(&mut Client, postgres::Statement)> {
+        // Connected (again) first: a new connection forgets the statement.
         self.client()?;
+        let c = self
+            .client
+            .as_mut()
+            .ok_or_else(|| ControlError::Internal("PostgreSQL store: no connection".into()))?;
         let stmt = match &self.changes {
             Some(s) => s.clone(),
             None => {
-                let c = self.client()?;
                 let s = c.prepare(CHANGES).map_err(pg)?;
                 self.changes = Some(s.clone());
                 s
             }
         };
-        Ok((self.client()?, stmt))
+        Ok((c, stmt))
     }
 }
 

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -46,7 +47,12 @@ pub struct Core {
     pub figures: Figures,
     /// How many catch-ups with the store reads have applied ([`Step::state`]).
     pub caught_up: std::sync::atomic::AtomicU64,
+    /// When a DNS answer last caught up with a shared store ([`Step::recent_state`]).
+    pub dns_caught_up: Mutex<Option<Instant>>,
 }
+
+/// How stale a DNS answer of a daemon on a shared store may be: at most this long behind the store.
+pub const DNS_CATCH_UP_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A label set: names and values, in order.
 pub type Labels = Vec<(&'static str, String)>;
@@ -138,14 +144,38 @@ impl Step {
     /// ([`tokio::task::block_in_place`]), so that other requests keep being served and pile up to share the next
     /// catch-up.
     pub(crate) fn state(&self) -> Read<'_> {
-        let shared = self.inner.settings.store.shared();
+        self.off_worker(|| self.caught_up_state())
+    }
+
+    /// Runs `f`, which may wait for the state's lock or a shared store, off the async runtime's worker when the
+    /// store is shared (there, a lock may be held across a round trip to the store).
+    fn off_worker<T>(&self, f: impl FnOnce() -> T) -> T {
         let multi_thread = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        if shared && multi_thread {
-            tokio::task::block_in_place(|| self.caught_up_state())
+        if self.inner.settings.store.shared() && multi_thread {
+            tokio::task::block_in_place(f)
         } else {
-            self.caught_up_state()
+            f()
         }
+    }
+
+    /// The state for a DNS answer: as [`Step::state`], but caught up with a shared store at most every
+    /// [`DNS_CATCH_UP_EVERY`] (a flood of queries makes at most that many reads of the store); in between, what this
+    /// daemon knows (a leader knows its own commits at once).
+    pub(crate) fn recent_state(&self) -> Read<'_> {
+        if self.inner.settings.store.shared() {
+            let mut last = self
+                .inner
+                .dns_caught_up
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|t| t.elapsed() < DNS_CATCH_UP_EVERY) {
+                drop(last);
+                return self.off_worker(|| Read(self.lock()));
+            }
+            *last = Some(Instant::now());
+        }
+        self.state()
     }
 
     fn caught_up_state(&self) -> Read<'_> {

@@ -344,6 +344,7 @@ pub(crate) mod tests {
             engine_version: "7.0.15".into(),
             cache_subnet_group: "default".into(),
             standalone: false,
+            dns_suffix: None,
             cache_node_type: "cache.t3.micro".into(),
             port: 6379,
             automatic_failover: false,
