@@ -296,8 +296,10 @@ impl Control {
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// What this machine can give new nodes now.
+    /// What this machine can give new nodes now. Its nodes are the processes running in its own node directories
+    /// (a node on a host is a process of another machine: its pid means nothing here).
     pub fn host_memory(&self) -> capacity::HostMemory {
+        let nodes = self.inner.settings.data_dir.join("nodes");
         capacity::HostMemory {
             available: engine::process::memory_available(),
             limit: self.inner.settings.memory_limit,
@@ -306,6 +308,7 @@ impl Control {
                 .observed
                 .pids()
                 .into_iter()
+                .filter(|pid| engine::process::runs_in(*pid, &nodes))
                 .filter_map(engine::process::resident_bytes)
                 .sum(),
         }

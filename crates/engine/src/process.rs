@@ -66,6 +66,13 @@ pub fn cpu_and_state(pid: u32) -> Option<(char, u64)> {
     Some((state, utime + stime))
 }
 
+/// Whether process `pid` runs with its working directory under `dir` (a node's process works in its node
+/// directory); false when it is gone or not this user's to look at.
+pub fn runs_in(pid: u32, dir: &Path) -> bool {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(&dir))
+}
+
 /// The memory a running process holds (its resident set, `/proc/<pid>/statm`), in bytes; `None` when it is gone.
 pub fn resident_bytes(pid: u32) -> Option<u64> {
     let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
@@ -348,5 +355,28 @@ pub fn change_dir_at(dir: &Path, change: DirChange) -> Result<()> {
                 _ => Ok(()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_runs_in_its_working_directory_and_not_elsewhere() {
+        let here = tempfile::tempdir().expect("dir");
+        let elsewhere = tempfile::tempdir().expect("dir");
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .current_dir(here.path())
+            .spawn()
+            .expect("sleep");
+        let pid = child.id();
+        assert!(runs_in(pid, here.path()));
+        assert!(runs_in(pid, here.path().parent().expect("parent")));
+        assert!(!runs_in(pid, elsewhere.path()));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(!runs_in(pid, here.path()), "gone");
     }
 }
