@@ -22,18 +22,7 @@ const GROUPS: usize = 100;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let dns: std::net::SocketAddr = format!("127.0.0.1:{}", free_udp_port())
-        .parse()
-        .expect("dns");
-    let d = Daemon::start_with_args(
-        "warn",
-        &[
-            "--dns-zone",
-            "bench.internal",
-            "--dns-listen",
-            &dns.to_string(),
-        ],
-    );
+    let (d, dns) = daemon_with_names("warn", "bench.internal");
     let mut agents: Vec<Agent> = [("us-east-1a", 81u8), ("us-east-1b", 82), ("us-east-1c", 83)]
         .into_iter()
         .map(|(z, octet)| Agent::join_logging(&[&d], z, octet, &join_token(&d, None), "warn"))

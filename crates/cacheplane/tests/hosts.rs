@@ -487,18 +487,7 @@ async fn wait_readers(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_host_fails_over_and_heals_elsewhere_while_a_slow_one_changes_nothing() {
     // Endpoints are DNS names here, as across machines: clients resolve them through the daemon's DNS server.
-    let dns: std::net::SocketAddr = format!("127.0.0.1:{}", free_udp_port())
-        .parse()
-        .expect("dns");
-    let d = Daemon::start_with_args(
-        "info",
-        &[
-            "--dns-zone",
-            "Example.Internal.",
-            "--dns-listen",
-            &dns.to_string(),
-        ],
-    );
+    let (d, dns) = daemon_with_names("info", "Example.Internal.");
     let mut agents: Vec<Agent> = [
         ("us-east-1a", 61u8),
         ("us-east-1b", 62),

@@ -137,13 +137,8 @@ impl Control {
             .replication_group(id)
             .cloned()
             .ok_or_else(|| ControlError::ReplicationGroupNotFound(id.to_string()))?;
-        let report = crate::status::group_report(
-            &g,
-            &self.inner.admin,
-            &self.inner.settings.data_dir,
-            self.names_for(&g).as_ref(),
-        )
-        .await;
+        let report =
+            crate::status::group_report(&g, &self.inner.admin, &self.inner.settings.data_dir).await;
         let series = self.redis_series(&g, &report.shards).await;
         Ok(GroupPage {
             parameters: self.parameters_of(&g),
@@ -167,13 +162,9 @@ impl Control {
             )
         };
         if let Some(g) = standalone {
-            let report = crate::status::group_report(
-                &g,
-                &self.inner.admin,
-                &self.inner.settings.data_dir,
-                self.names_for(&g).as_ref(),
-            )
-            .await;
+            let report =
+                crate::status::group_report(&g, &self.inner.admin, &self.inner.settings.data_dir)
+                    .await;
             let series = self.redis_series(&g, &report.shards).await;
             return Ok(ClusterPage {
                 parameters: self.parameters_of(&g),

@@ -198,7 +198,7 @@ pub async fn report(data_dir: &Path, at: &StoreAt, id: Option<&str>) -> Result<R
         notices: read_notices(data_dir),
     };
     for g in &groups {
-        let r = group_report(g, &admin, data_dir, crate::views::names_of(g).as_ref()).await;
+        let r = group_report(g, &admin, data_dir).await;
         if g.standalone {
             out.cache_clusters.push(standalone_report(r));
         } else {
@@ -332,8 +332,9 @@ pub(crate) async fn group_report(
     g: &ReplicationGroup,
     admin: &AdminCredentials,
     data_dir: &Path,
-    names: Option<&crate::rules::endpoint_names::EndpointNames>,
 ) -> GroupReport {
+    let names = crate::views::names_of(g);
+    let names = names.as_ref();
     let mut endpoints = Vec::new();
     let port = g.port;
     if g.cluster_mode.has_primary_endpoint() && !g.standalone {

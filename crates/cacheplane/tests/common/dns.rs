@@ -7,6 +7,18 @@ use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfi
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::Resolver;
 
+/// A daemon whose endpoints are names under `zone`, and where its DNS server answers.
+pub fn daemon_with_names(log: &'static str, zone: &str) -> (crate::common::Daemon, SocketAddr) {
+    let dns: SocketAddr = format!("127.0.0.1:{}", free_udp_port())
+        .parse()
+        .expect("dns");
+    let d = crate::common::Daemon::start_with_args(
+        log,
+        &["--dns-zone", zone, "--dns-listen", &dns.to_string()],
+    );
+    (d, dns)
+}
+
 /// A free UDP port of 127.0.0.1, for `--dns-listen`.
 pub fn free_udp_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")
