@@ -329,6 +329,58 @@ async fn the_next_leader_drives_the_agents_and_the_old_generation_is_fenced() {
     wait_deleted(&cb, "led", Duration::from_secs(60)).await;
 }
 
+/// A resharding (scale-out from two node groups to three) of a cluster mode enabled group whose nodes run on three
+/// hosts, the leader of two daemons on PostgreSQL killed once the new node group's nodes run: the next leader
+/// finishes it through the agents, and every key written before reads back through a cluster client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resharding_on_hosts_is_finished_by_the_next_leader() {
+    use common::cluster::{assert_all, cluster_conn, config_url, create_sharded, set_all};
+    let server = testpg::TestPostgres::start();
+    let url = server.database("cacheplane");
+    let mut a = Daemon::start_with_args("info", &["--store", &url]);
+    let (_, first) = wait_leader(&url, None).await;
+    let b = Daemon::beside(&a, &["--store", &url]);
+    let agents: Vec<Agent> = [("us-east-1a", 56u8), ("us-east-1b", 57), ("us-east-1c", 58)]
+        .into_iter()
+        .map(|(z, octet)| Agent::join(&[&a, &b], z, octet, &join_token(&a, Some(&url))))
+        .collect();
+    let running = || agents.iter().map(|x| x.node_pids().len()).sum::<usize>();
+    let cb = b.client();
+    let g = create_sharded(&cb, "spread", 2, 1).await;
+    assert_eq!(running(), 4, "every node runs on a host");
+    let keys: Vec<String> = (0..2000).map(|i| format!("key:{i}")).collect();
+    set_all(&cluster_conn(&config_url(&g)).await, &keys).await;
+
+    cb.modify_replication_group_shard_configuration()
+        .replication_group_id("spread")
+        .node_group_count(3)
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("scale out through the follower");
+    eventually(
+        "the new node group's nodes run on their hosts",
+        Duration::from_secs(30),
+        || async { (running() >= 6).then_some(()).ok_or(running()) },
+    )
+    .await;
+    let during = describe_group(&cb, "spread").await;
+    assert_eq!(during.status(), Some("modifying"), "killed in the middle");
+    a.kill9();
+    let (_, next) = wait_leader(&url, Some(first)).await;
+    assert!(next > first);
+    let g = wait_available(&cb, "spread", Duration::from_secs(120)).await;
+    assert_eq!(g.node_groups().len(), 3);
+    assert_eq!(running(), 6, "every node runs on a host");
+    assert_all(&cluster_conn(&config_url(&g)).await, &keys).await;
+    cb.delete_replication_group()
+        .replication_group_id("spread")
+        .send()
+        .await
+        .expect("delete");
+    wait_deleted(&cb, "spread", Duration::from_secs(60)).await;
+}
+
 /// `cacheplane hosts list` of daemon `d`: each host's name and whether it is taken for lost.
 fn hosts_lost(d: &Daemon) -> Vec<(String, bool)> {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cacheplane"))
