@@ -6,6 +6,7 @@
 //!   multivalue answers), rotated at every query so that clients that take the first spread over the replicas.
 //! - A name of no endpoint is `NXDOMAIN`, an endpoint without an address of the type asked for an empty answer,
 //!   both with the zone's SOA (its minimum, the negative TTL, is also [`TTL`]).
+//! - The apex answers its SOA and one `NS`, `ns.<zone>`, which is this server at the address it listens on.
 //! - UDP only: every answer fits in 512 bytes, and no connection can be held open. At most [`MAX_IN_FLIGHT`]
 //!   queries are answered at once (the rest get no answer, and are asked again); on a shared store an answer is
 //!   at most 100 ms behind it ([`control`]'s `recent_state`).
@@ -16,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
 use hickory_server::proto::op::{MessageType, Metadata, OpCode, ResponseCode};
-use hickory_server::proto::rr::rdata::{A, AAAA, SOA};
+use hickory_server::proto::rr::rdata::{A, AAAA, NS, SOA};
 use hickory_server::proto::rr::{Name, RData, Record, RecordType};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
@@ -35,6 +36,10 @@ struct Handler {
     control: control::Control,
     /// The zone's SOA record.
     soa: Record,
+    /// `ns.<zone>`: the name server the SOA and the apex's `NS` name.
+    ns: Name,
+    /// Where this server listens (the address of `ns.<zone>` unless it is the unspecified one).
+    listen: IpAddr,
     /// Rotates multi-address answers.
     turn: AtomicUsize,
     /// Bounds the queries answered at once ([`MAX_IN_FLIGHT`]).
@@ -58,6 +63,15 @@ fn unanswered(request: &Request) -> ResponseInfo {
 
 impl Handler {
     fn answer(&self, name: &Name, kind: RecordType) -> (ResponseCode, Vec<Record>, bool) {
+        // The zone's name server, `ns.<zone>`: this server, at the address it listens on (when it is one address).
+        if *name == self.ns {
+            let ip = (!self.listen.is_unspecified()).then_some(self.listen);
+            return self.addresses(name, kind, ip.into_iter().collect());
+        }
+        if *name == self.soa.name && kind == RecordType::NS {
+            let ns = Record::from_rdata(name.clone(), TTL, RData::NS(NS(self.ns.clone())));
+            return (ResponseCode::NoError, vec![ns], false);
+        }
         let resolution = self.control.resolve_name(&name.to_ascii());
         let addresses = match resolution {
             Resolution::NotInZone => return (ResponseCode::Refused, vec![], false),
@@ -67,6 +81,17 @@ impl Handler {
         if kind == RecordType::SOA && *name == self.soa.name {
             return (ResponseCode::NoError, vec![self.soa.clone()], false);
         }
+        self.addresses(name, kind, addresses)
+    }
+
+    /// The `A` (or `AAAA`) records of `name`, rotated and at most [`MAX_ANSWERS`]; an empty answer with the SOA for
+    /// a type it has none of.
+    fn addresses(
+        &self,
+        name: &Name,
+        kind: RecordType,
+        addresses: Vec<IpAddr>,
+    ) -> (ResponseCode, Vec<Record>, bool) {
         let mut records: Vec<Record> = addresses
             .into_iter()
             .filter_map(|ip| match (ip, kind) {
@@ -166,11 +191,12 @@ pub async fn bind(
     };
     let origin = Name::from_str(&format!("{zone}."))
         .with_context(|| format!("--dns-zone {zone} is not a domain name"))?;
+    let ns = Name::from_str("ns")?.append_domain(&origin)?;
     let soa = Record::from_rdata(
         origin.clone(),
         TTL,
         RData::SOA(SOA::new(
-            Name::from_str("ns")?.append_domain(&origin)?,
+            ns.clone(),
             Name::from_str("hostmaster")?.append_domain(&origin)?,
             1,
             60,
@@ -189,6 +215,8 @@ pub async fn bind(
     let mut server = Server::new(Handler {
         control: control.clone(),
         soa,
+        ns,
+        listen: listen.ip(),
         turn: AtomicUsize::new(0),
         in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
     });
