@@ -283,7 +283,14 @@ impl Drop for Daemon {
         self.kill9();
         // Twice, a moment apart: a node forked in the daemon's last moment shows up in /proc a little later.
         for round in 0..2 {
-            let mut pids: Vec<u32> = self.node_pids().into_iter().map(|(_, p)| p).collect();
+            // A pid file's pid only while its process works in this data directory: a stale file's pid may since
+            // be another test's node (pids wrap at 32,768 here).
+            let mut pids: Vec<u32> = self
+                .node_pids()
+                .into_iter()
+                .map(|(_, p)| p)
+                .filter(|p| engine::process::runs_in(*p, self.data_dir()))
+                .collect();
             pids.extend(redis_servers_under(self.data_dir()));
             for pid in pids.iter().copied().chain(self.memcached_pids()) {
                 if engine::process::is_redis_alive(pid)
