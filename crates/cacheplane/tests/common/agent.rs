@@ -142,22 +142,13 @@ impl Agent {
     pub fn lose(&mut self) {
         self.kill9();
         for round in 0..2 {
-            // A pid file's pid only while its process works in this agent's directory: a stale file's pid may
-            // since be another test's node (pids wrap at 32,768 here).
-            let mut pids: Vec<u32> = self
-                .node_pids()
-                .into_iter()
-                .map(|(_, p)| p)
-                .filter(|p| engine::process::runs_in(*p, self.data_dir()))
-                .collect();
-            pids.extend(super::daemon::redis_servers_under(self.data_dir()));
-            for pid in pids {
-                if engine::process::is_redis_alive(pid) {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid as i32),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
+            // The nodes working in this agent's directory, not the pids its pid files name: a stale file's pid
+            // may since be another test's node (pids wrap at 32,768 here).
+            for pid in super::daemon::redis_servers_under(self.data_dir()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
             if round == 0 {
                 std::thread::sleep(Duration::from_millis(50));

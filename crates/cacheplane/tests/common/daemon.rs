@@ -283,16 +283,10 @@ impl Drop for Daemon {
         self.kill9();
         // Twice, a moment apart: a node forked in the daemon's last moment shows up in /proc a little later.
         for round in 0..2 {
-            // A pid file's pid only while its process works in this data directory: a stale file's pid may since
-            // be another test's node (pids wrap at 32,768 here).
-            let mut pids: Vec<u32> = self
-                .node_pids()
-                .into_iter()
-                .map(|(_, p)| p)
-                .filter(|p| engine::process::runs_in(*p, self.data_dir()))
-                .collect();
-            pids.extend(redis_servers_under(self.data_dir()));
-            for pid in pids.iter().copied().chain(self.memcached_pids()) {
+            // The nodes working in this data directory, not the pids its pid files name: a stale file's pid may
+            // since be another test's node (pids wrap at 32,768 here).
+            let pids = redis_servers_under(self.data_dir());
+            for pid in pids.into_iter().chain(self.memcached_pids()) {
                 if engine::process::is_redis_alive(pid)
                     || engine::memcached::is_memcached_alive(pid)
                 {
