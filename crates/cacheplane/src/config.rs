@@ -350,7 +350,8 @@ pub fn resolve(mut args: ServeArgs) -> anyhow::Result<Resolved> {
     let (region, account_id) =
         region_and_account(args.region.take(), args.account_id.take(), &file)?;
     let (console_password, console) = console_settings(&args)?;
-    let (access_key_id, secret_access_key, generated) = key_pair(&mut args, &file, &data_dir)?;
+    let (access_key_id, secret_access_key, generated) =
+        key_pair(&mut args, &file, &data_dir, &store)?;
     let engine_binaries = args
         .engine_binaries
         .iter()
@@ -509,11 +510,13 @@ fn console_settings(args: &ServeArgs) -> anyhow::Result<(Option<(String, String)
 }
 
 /// The API's key pair: given (flags, environment or config file), or read from the data directory's credentials
-/// file, or generated into it (then `true`).
+/// file, or generated into it (then `true`); on a shared store, the deployment's pair (see
+/// `control::store::shared_files`).
 fn key_pair(
     args: &mut ServeArgs,
     file: &FileConfig,
     data_dir: &Path,
+    store: &control::store::StoreAt,
 ) -> anyhow::Result<(String, String, bool)> {
     let flag_secret = secret(
         ("--secret-access-key", args.secret_access_key_flag.as_ref()),
@@ -535,28 +538,41 @@ fn key_pair(
         }
         (None, None) => {
             let path = data_dir.join(CREDENTIALS_FILE);
-            match read_credentials_file(&path) {
-                Some(pair) => pair,
-                None => {
-                    let id = format!(
-                        "AKCP{}",
-                        engine::secret::random_token(16).to_ascii_uppercase()
-                    );
-                    let secret = engine::secret::random_token(40);
-                    engine::secret::write_private(
-                        &path,
-                        &format!("[default]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n"),
-                    )?;
-                    generated = true;
-                    (id, secret)
-                }
+            if store.shared() {
+                // Every daemon of the deployment answers to the pair the first one made.
+                let mut shared = store.open()?;
+                generated = control::store::shared_files::share(
+                    &mut *shared,
+                    data_dir,
+                    &control::store::shared_files::API_CREDENTIALS,
+                    || generate_credentials(&path),
+                )?;
+            } else if read_credentials_file(&path).is_none() {
+                generate_credentials(&path)?;
+                generated = true;
             }
+            read_credentials_file(&path)
+                .with_context(|| format!("{} holds no key pair", path.display()))?
         }
     };
     if access_key_id.is_empty() || secret_access_key.is_empty() {
         bail!("the access key id and secret access key must not be empty");
     }
     Ok((access_key_id, secret_access_key, generated))
+}
+
+/// Writes a new key pair into the credentials file `path` (0600).
+fn generate_credentials(path: &Path) -> control::Result<()> {
+    let id = format!(
+        "AKCP{}",
+        engine::secret::random_token(16).to_ascii_uppercase()
+    );
+    let secret = engine::secret::random_token(40);
+    engine::secret::write_private(
+        path,
+        &format!("[default]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n"),
+    )?;
+    Ok(())
 }
 
 /// Shell lines that point the AWS CLI at a daemon using the generated credentials.

@@ -260,19 +260,57 @@ async fn now_pid(agent: &Agent, node: &str) -> u32 {
     pid_on(agent, node).await
 }
 
+/// Two daemons on PostgreSQL, each with a data directory of its own (daemons on separate machines), and two hosts:
+/// the follower's data directory holds the deployment's secrets, a token made on either machine joins a host, and
+/// when the leader is killed while a replica is added the other daemon leads and finishes it through the agents,
+/// which refuse the old generation from then on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_leader_drives_the_agents_and_the_old_generation_is_fenced() {
     let server = testpg::TestPostgres::start();
     let url = server.database("cacheplane");
     let mut a = Daemon::start_with_args("info", &["--store", &url]);
     let (_, first) = wait_leader(&url, None).await;
-    let b = Daemon::beside(&a, &["--store", &url]);
-    let agents: Vec<Agent> = ["us-east-1a", "us-east-1b"]
-        .iter()
-        .zip([51u8, 52])
-        .map(|(z, octet)| Agent::join(&[&a, &b], z, octet, &join_token(&a, Some(&url))))
+    // The second daemon has a data directory of its own, as on another machine: the deployment's secrets come to it
+    // from the store.
+    let b = Daemon::start_with_args("info", &["--store", &url]);
+    assert_ne!(a.data_dir(), b.data_dir());
+    for file in [
+        "admin.secret",
+        "tls/ca.pem",
+        "tls/ca.key",
+        "hosts/ca.pem",
+        "hosts/ca.key",
+    ] {
+        let read = |d: &Daemon| std::fs::read(d.data_dir().join(file)).expect(file);
+        assert_eq!(read(&a), read(&b), "{file} is the deployment's");
+    }
+    // A token made on either machine joins a host.
+    let agents: Vec<Agent> = [("us-east-1a", 51u8, &a), ("us-east-1b", 52, &b)]
+        .into_iter()
+        .map(|(z, octet, d)| Agent::join(&[&a, &b], z, octet, &join_token(d, Some(&url))))
         .collect();
     let cb = b.client();
+    // Nodes that would run on a daemon's own machine are refused: no daemon of the other machine could lead them.
+    let e = cb
+        .create_replication_group()
+        .replication_group_id("local")
+        .replication_group_description("TLS runs on a daemon's machine")
+        .num_cache_clusters(1)
+        .transit_encryption_enabled(true)
+        .send()
+        .await
+        .expect_err("refused")
+        .into_service_error();
+    assert!(e.is_insufficient_cache_cluster_capacity_fault(), "{e:?}");
+    assert!(e.to_string().contains("several machines"), "{e}");
+    let none = cb
+        .describe_replication_groups()
+        .replication_group_id("local")
+        .send()
+        .await
+        .expect_err("nothing made")
+        .into_service_error();
+    assert!(none.is_replication_group_not_found_fault(), "{none:?}");
     cb.create_replication_group()
         .replication_group_id("led")
         .replication_group_description("nodes on hosts, led by either daemon")

@@ -219,16 +219,33 @@ impl Control {
             tracing::info!(entries = fixed, dir = %settings.data_dir.display(), "made files of the data directory private (0700/0600)");
         }
         engine::private::prepare_socket_dir(&settings.data_dir)?;
+        let mut store = settings.store.open()?;
+        let machines = if settings.store.shared() {
+            store::shared_files::share_control_secrets(&mut *store, &settings.data_dir)?;
+            Some(store::shared_files::Machines::learn(
+                &mut *store,
+                &settings.data_dir,
+            )?)
+        } else {
+            None
+        };
         let admin = engine::secret::load_or_create(&settings.data_dir.join("admin.secret"))?;
         let tls = engine::tls::Authority::load_or_create(&settings.data_dir.join("tls"))?;
-        let store = settings.store.open()?;
         let settings_shared = settings.store.shared();
         let log_store = logs::LogStore::open(
             &settings.data_dir.join("logs.sqlite3"),
             &settings.region,
             &settings.account_id,
         )?;
-        let (state, parameter_groups) = State::load(store)?;
+        let (mut state, parameter_groups) = State::load(store)?;
+        if machines == Some(store::shared_files::Machines::Elsewhere) {
+            let off_hosts = state.nodes_off_hosts();
+            store::shared_files::Machines::join_elsewhere(
+                &mut *state.store,
+                &settings.data_dir,
+                off_hosts,
+            )?;
+        }
         let observed = Arc::new(runtime::observe::Observations::default());
         let monitor = Arc::new(runtime::monitor::Monitor::default());
         let local = runtime::nodes::LocalNodes {

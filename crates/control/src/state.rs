@@ -45,6 +45,19 @@ fn keyed<T>(items: Vec<T>, key: impl Fn(&T) -> String) -> BTreeMap<String, T> {
 }
 
 impl State {
+    /// How many nodes run off hosts, in the leader's data directory: groups' members without a host, Memcached nodes
+    /// and standalone clusters.
+    pub fn nodes_off_hosts(&self) -> usize {
+        let members = self
+            .groups
+            .values()
+            .flat_map(|g| g.members().chain(&g.removing))
+            .filter(|m| m.host.is_none())
+            .count();
+        let memcached: usize = self.memcached.values().map(|c| c.nodes.len()).sum();
+        members + memcached + self.standalone.len()
+    }
+
     /// Everything `store` holds.
     pub fn load(store: Box<dyn Store>) -> Result<(State, ParameterGroups)> {
         let mut st = State {

@@ -7,6 +7,7 @@
 pub mod lease;
 pub mod logs;
 pub mod pg;
+pub mod shared_files;
 pub mod sqlite;
 mod suite;
 
@@ -347,6 +348,16 @@ pub trait Store: Send + std::fmt::Debug {
         expires: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<()>;
+    /// The deployment's secret `name` (see [`shared_files`]), if one is kept. A store of one machine keeps none:
+    /// its data directory is the deployment's.
+    fn secret(&self, _name: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
+    /// Keeps `value` as the deployment's secret `name` unless one is kept already, and answers the one kept (the
+    /// first daemon's, when several start at once).
+    fn keep_secret(&mut self, _name: &str, value: &str) -> Result<String> {
+        Ok(value.to_string())
+    }
     /// Whether `token_sha256` is a live join token (nothing used up).
     fn join_token_live(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<bool>;
     /// Records host `h` when `token_sha256` is a live join token, using the token up, in one transaction; false

@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS test_failovers (date_ms BIGINT NOT NULL, replication_
 CREATE TABLE IF NOT EXISTS console_sessions (id_sha256 TEXT PRIMARY KEY, expires_ms BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS hosts (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS join_tokens (token_sha256 TEXT PRIMARY KEY, expires_ms BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE SEQUENCE IF NOT EXISTS changes_seq;
 CREATE TABLE IF NOT EXISTS changes (
     tbl TEXT NOT NULL,
@@ -1091,6 +1092,32 @@ impl Store for PgStore {
             )
             .map_err(pg)?;
             Ok(())
+        })
+    }
+
+    fn secret(&self, name: &str) -> Result<Option<String>> {
+        let name = name.to_string();
+        self.call(move |c| {
+            Ok(
+                c.query_opt("SELECT value FROM secrets WHERE name = $1", &[&name])
+                    .map_err(pg)?
+                    .map(|r| r.get(0)),
+            )
+        })
+    }
+
+    fn keep_secret(&mut self, name: &str, value: &str) -> Result<String> {
+        let (name, value) = (name.to_string(), value.to_string());
+        self.own_transaction(move |tx| {
+            tx.execute(
+                "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                &[&name, &value],
+            )
+            .map_err(pg)?;
+            Ok(tx
+                .query_one("SELECT value FROM secrets WHERE name = $1", &[&name])
+                .map_err(pg)?
+                .get(0))
         })
     }
 

@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 
 use super::host::Nodes;
 use super::Endpoints;
-use crate::error::Result;
+use crate::error::{ControlError, Result};
 use crate::model::{NewEvent, ParameterGroup, ReplicationGroup};
 use crate::state::{State, Tx, Wakes};
 use crate::{now, Settings};
@@ -233,6 +233,7 @@ impl Step {
         let mut st = self.lock();
         let caught = st.begin_commit(&mut self.parameter_groups())?;
         self.wake(&caught);
+        let off_hosts = st.nodes_off_hosts();
         let mut tx = Tx::new(st);
         // A panic in `f` ends the commit without it, and the state is loaded again at the next look.
         let out = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut tx))) {
@@ -243,12 +244,36 @@ impl Step {
                 std::panic::resume_unwind(panic)
             }
         };
+        if out.is_ok() && tx.nodes_off_hosts() > off_hosts {
+            if let Err(e) = self.refuse_off_hosts(&tx) {
+                tx.abort_commit();
+                drop(tx);
+                return Err(e);
+            }
+        }
         let ended = tx.end_commit(&mut self.parameter_groups());
         let wakes = tx.finish();
         let out = out?;
         ended?;
         self.wake(&wakes);
         Ok(out)
+    }
+
+    /// New nodes off hosts (in the leader's data directory) are refused once daemons of several machines share the
+    /// store: no other daemon could lead them (see `store::shared_files::Machines`).
+    fn refuse_off_hosts(&self, st: &State) -> Result<()> {
+        if !self.inner.settings.store.shared()
+            || !crate::store::shared_files::Machines::several(&*st.store)?
+        {
+            return Ok(());
+        }
+        Err(ControlError::InsufficientCacheClusterCapacity(
+            "this deployment's daemons run on several machines, so every node runs on a host (an agent), and the \
+             hosts cannot run these nodes yet: TLS, dual stack, restores from a file, Memcached and standalone \
+             clusters run on a daemon's own machine. Create the cluster without them, or run every daemon with one \
+             data directory on one machine (docs/hosts.md)."
+                .into(),
+        ))
     }
 
     /// Records events that change nothing else.
