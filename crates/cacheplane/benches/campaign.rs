@@ -47,6 +47,7 @@ async fn main() {
         .unwrap_or(5);
     let mut leader = Vec::new();
     if leader_kills > 0 {
+        let _pg = fault::shared_postgres();
         for op in Op::ALL.into_iter().chain(Op::HOSTS) {
             if !only.is_empty() && !only.iter().any(|o| op.name().to_lowercase().contains(o)) {
                 continue;

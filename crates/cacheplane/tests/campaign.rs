@@ -26,6 +26,7 @@ async fn daemon_kills_during_every_long_operation_break_no_invariant() {
 /// other leads and finishes it, every invariant kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_kills_during_every_long_operation_hand_over_and_break_no_invariant() {
+    let _pg = fault::shared_postgres();
     let mut rows = Vec::new();
     for op in Op::ALL {
         rows.push(run_op_on(Store::Postgres, op, 1, Duration::from_millis(100)).await);

@@ -594,6 +594,31 @@ pub enum Store {
     Postgres,
 }
 
+/// The PostgreSQL server the campaign's deployments share while a caller holds it ([`shared_postgres`]).
+static SHARED_PG: std::sync::Mutex<std::sync::Weak<testpg::TestPostgres>> =
+    std::sync::Mutex::new(std::sync::Weak::new());
+
+/// One PostgreSQL server for every deployment on `Store::Postgres` started while the result is held (a database
+/// of its own for each), instead of one server each; it stops when the last holder drops it.
+pub fn shared_postgres() -> std::sync::Arc<testpg::TestPostgres> {
+    let mut shared = SHARED_PG.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(server) = shared.upgrade() {
+        return server;
+    }
+    let server = std::sync::Arc::new(testpg::TestPostgres::start());
+    *shared = std::sync::Arc::downgrade(&server);
+    server
+}
+
+/// A database of its own on the shared server.
+fn campaign_database() -> (std::sync::Arc<testpg::TestPostgres>, String) {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let server = shared_postgres();
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let url = server.database(&format!("campaign{n}"));
+    (server, url)
+}
+
 /// The daemons of a campaign. Fields drop in order: the standby, the first daemon (whose data directory it is),
 /// then the PostgreSQL server.
 pub struct Deployment {
@@ -601,7 +626,7 @@ pub struct Deployment {
     pub agents: Vec<Agent>,
     standby: Option<Daemon>,
     pub d: Daemon,
-    pg: Option<(testpg::TestPostgres, String)>,
+    pg: Option<(std::sync::Arc<testpg::TestPostgres>, String)>,
     /// From each kill of a leader to another daemon holding the data directory (leading).
     pub takeovers: Vec<Duration>,
 }
@@ -622,8 +647,7 @@ impl Deployment {
         let (standby, pg) = match store {
             Store::Sqlite => (None, None),
             Store::Postgres => {
-                let server = testpg::TestPostgres::start();
-                let url = server.database("campaign");
+                let (server, url) = campaign_database();
                 d.kill9();
                 d.extra_args.extend(["--store".to_string(), url.clone()]);
                 d.spawn();
