@@ -365,6 +365,38 @@ async fn the_next_leader_drives_the_agents_and_the_old_generation_is_fenced() {
         .await
         .expect("delete");
     wait_deleted(&cb, "led", Duration::from_secs(60)).await;
+
+    // A standalone cache cluster (no group) runs on a host too, led from the other machine.
+    cb.create_cache_cluster()
+        .cache_cluster_id("solo")
+        .engine("redis")
+        .cache_node_type("cache.t3.micro")
+        .num_cache_nodes(1)
+        .send()
+        .await
+        .expect("a standalone cluster");
+    let runs_solo = || {
+        agents
+            .iter()
+            .any(|x| x.node_pids().iter().any(|(n, _)| n == "solo"))
+    };
+    eventually(
+        "the standalone cluster runs on a host",
+        Duration::from_secs(30),
+        || async { runs_solo().then_some(()).ok_or(()) },
+    )
+    .await;
+    cb.delete_cache_cluster()
+        .cache_cluster_id("solo")
+        .send()
+        .await
+        .expect("delete the standalone cluster");
+    eventually(
+        "the standalone cluster is gone",
+        Duration::from_secs(30),
+        || async { (!runs_solo()).then_some(()).ok_or(()) },
+    )
+    .await;
 }
 
 /// A resharding (scale-out from two node groups to three) of a cluster mode enabled group whose nodes run on three

@@ -58,6 +58,12 @@ impl State {
         members + memcached + self.standalone.len()
     }
 
+    /// Whether daemons of several machines share the store, so that nodes off hosts are refused
+    /// ([`crate::store::shared_files::Machines`]).
+    pub fn on_several_machines(&self) -> Result<bool> {
+        crate::store::shared_files::Machines::several(&*self.store)
+    }
+
     /// Everything `store` holds.
     pub fn load(store: Box<dyn Store>) -> Result<(State, ParameterGroups)> {
         let mut st = State {

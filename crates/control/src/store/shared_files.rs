@@ -152,7 +152,7 @@ const SEVERAL_MACHINES: &str = "several-machines";
 
 /// Where this daemon stands among the daemons of a shared store.
 ///
-/// The nodes that do not run on hosts yet (TLS, dual stack, restored from a file, Memcached, standalone clusters)
+/// The nodes that do not run on hosts yet (TLS, dual stack, restored from a file, Memcached)
 /// run in the data directory of the leader, so daemons sharing one data directory on one machine can all lead them.
 /// A daemon with a data directory of its own stands for another machine, where those nodes are not: it starts only
 /// while the deployment has none, and from its first start on the deployment refuses new ones (every node then
@@ -189,7 +189,7 @@ impl Machines {
         if off_hosts > 0 {
             return Err(ControlError::Internal(format!(
                 "this deployment runs {off_hosts} node(s) on its first daemon's machine (TLS, dual stack, restored \
-                 from a file, Memcached or standalone clusters, or groups made before hosts joined), which a daemon \
+                 from a file, Memcached clusters, or groups made before hosts joined), which a daemon \
                  with another data directory ({}) cannot lead. Start this daemon on that machine, with that \
                  machine's data directory, or delete those clusters first.",
                 data_dir.display()

@@ -262,15 +262,13 @@ impl Step {
     /// New nodes off hosts (in the leader's data directory) are refused once daemons of several machines share the
     /// store: no other daemon could lead them (see `store::shared_files::Machines`).
     fn refuse_off_hosts(&self, st: &State) -> Result<()> {
-        if !self.inner.settings.store.shared()
-            || !crate::store::shared_files::Machines::several(&*st.store)?
-        {
+        if !self.inner.settings.store.shared() || !st.on_several_machines()? {
             return Ok(());
         }
         Err(ControlError::InsufficientCacheClusterCapacity(
             "this deployment's daemons run on several machines, so every node runs on a host (an agent), and the \
-             hosts cannot run these nodes yet: TLS, dual stack, restores from a file, Memcached and standalone \
-             clusters run on a daemon's own machine. Create the cluster without them, or run every daemon with one \
+             hosts cannot run these nodes yet: TLS, dual stack, restores from a file and Memcached clusters run \
+             on a daemon's own machine. Create the cluster without them, or run every daemon with one \
              data directory on one machine (docs/hosts.md)."
                 .into(),
         ))
