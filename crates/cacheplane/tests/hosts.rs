@@ -381,11 +381,25 @@ async fn the_next_leader_drives_the_agents_and_the_old_generation_is_fenced() {
             .any(|x| x.node_pids().iter().any(|(n, _)| n == "solo"))
     };
     eventually(
-        "the standalone cluster runs on a host",
+        "the standalone cluster is available",
         Duration::from_secs(30),
-        || async { runs_solo().then_some(()).ok_or(()) },
+        || async {
+            let out = cb
+                .describe_cache_clusters()
+                .cache_cluster_id("solo")
+                .send()
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            let status = out.cache_clusters()[0]
+                .cache_cluster_status()
+                .map(str::to_string);
+            (status.as_deref() == Some("available"))
+                .then_some(())
+                .ok_or(format!("{status:?}"))
+        },
     )
     .await;
+    assert!(runs_solo(), "the standalone cluster runs on a host");
     cb.delete_cache_cluster()
         .cache_cluster_id("solo")
         .send()
