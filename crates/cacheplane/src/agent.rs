@@ -49,6 +49,11 @@ pub struct AgentArgs {
     /// An engine binary this machine runs (repeatable); default: those on PATH.
     #[arg(long = "engine-binary")]
     pub engine_binaries: Vec<PathBuf>,
+    /// The memory all nodes of this host may hold together (bytes, or with a unit: 512MB, 8GB, 4GiB), as the
+    /// daemon's flag of that name: the host reports the smaller of the kernel's MemAvailable and what the limit
+    /// leaves, and a restore or a replica add whose data the hosts cannot hold is refused.
+    #[arg(long, value_parser = crate::config::parse_bytes)]
+    pub memory_limit: Option<u64>,
 }
 
 /// What an agent keeps of its joining.
@@ -156,7 +161,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let listen = listen_addr(&args)?;
     let j = joined(&args, listen).await?;
     let binaries = engine::binary::discover(&args.engine_binaries)?;
-    let host = Host::open(&j.host, &data_dir, binaries)?;
+    let host = Host::open(&j.host, &data_dir, binaries, args.memory_limit)?;
     let tls = engine::agent::server_config(&j.ca, &j.certificate, &j.key)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await

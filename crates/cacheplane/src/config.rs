@@ -181,7 +181,7 @@ pub fn secret_file(path: &Path, flag: &str, otherwise: &str) -> anyhow::Result<S
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9737";
 
 /// `4096`, `512MB`, `8GB`, `4GiB`, `1.5GB`: a size in bytes.
-fn parse_bytes(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_bytes(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))

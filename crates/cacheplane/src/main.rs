@@ -148,8 +148,11 @@ fn hosts_command(command: HostsCommand) -> anyhow::Result<()> {
                     Some(t) => format!("lost since {}", t.to_rfc3339()),
                     None => "reporting".to_string(),
                 };
+                let room = h.room.map_or("room unknown".to_string(), |r| {
+                    format!("room {}", control::rules::progress::human_bytes(r))
+                });
                 println!(
-                    "{}\t{}\t{}\t{}\t{state}",
+                    "{}\t{}\t{}\t{}\t{state}\t{room}",
                     h.name, h.zone, h.url, h.addresses
                 );
             }

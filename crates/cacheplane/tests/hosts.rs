@@ -799,3 +799,110 @@ async fn a_lost_host_fails_over_and_heals_elsewhere_while_a_slow_one_changes_not
     }
     assert_eq!(masters, 1);
 }
+
+/// `cacheplane hosts list` of daemon `d`: each host's name and the room its agent last reported, as written.
+fn hosts_room(d: &Daemon) -> Vec<(String, String)> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cacheplane"))
+        .args(["hosts", "list", "--data-dir"])
+        .arg(d.data_dir())
+        .output()
+        .expect("hosts list");
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0].to_string(), f[5].to_string())
+        })
+        .collect()
+}
+
+/// The bytes of `room 12.3 MB` (as `hosts list` writes it).
+fn room_bytes(room: &str) -> Option<f64> {
+    let mut words = room.strip_prefix("room ")?.split(' ');
+    let n: f64 = words.next()?.parse().ok()?;
+    let unit = match words.next()? {
+        "GB" => 1e9,
+        "MB" => 1e6,
+        "KB" => 1e3,
+        _ => 1.0,
+    };
+    Some(n * unit)
+}
+
+/// Replicas whose data the hosts cannot hold are refused by the room the agents report (here their
+/// `--memory-limit`), not by the daemon's machine, and nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_the_hosts_cannot_hold_are_refused_by_the_room_the_agents_report() {
+    let d = Daemon::start();
+    let agents: Vec<Agent> = [("us-east-1a", 66u8), ("us-east-1b", 67)]
+        .into_iter()
+        .map(|(z, octet)| {
+            Agent::join_with(
+                &[&d],
+                z,
+                octet,
+                &join_token(&d, None),
+                &["--memory-limit", "40MiB"],
+            )
+        })
+        .collect();
+    let c = d.client();
+    c.create_replication_group()
+        .replication_group_id("tight")
+        .replication_group_description("a primary as large as a host's room")
+        .num_cache_clusters(1)
+        .send()
+        .await
+        .expect("create");
+    let g = wait_available(&c, "tight", Duration::from_secs(60)).await;
+    let primary = redis_url(g.node_groups()[0].primary_endpoint().expect("primary"));
+    let mut p = redis_conn(&primary).await;
+    let value = "v".repeat(1 << 20);
+    for i in 0..36 {
+        let _: () = p.set(format!("big:{i}"), &value).await.expect("set");
+    }
+    // The agents' rooms reach the store: the primary's host has almost none left, the other its whole limit.
+    let primary_host = agents
+        .iter()
+        .find(|a| !a.node_pids().is_empty())
+        .map(|a| a.name.clone())
+        .expect("the primary runs on a host");
+    eventually("both rooms are known", Duration::from_secs(30), || async {
+        let rooms = hosts_room(&d);
+        let known = rooms.iter().all(|(_, r)| r != "room unknown");
+        let full = rooms
+            .iter()
+            .any(|(h, r)| *h == primary_host && room_bytes(r).is_some_and(|b| b < 16e6));
+        (known && full).then_some(()).ok_or(rooms)
+    })
+    .await;
+
+    let e = c
+        .increase_replica_count()
+        .replication_group_id("tight")
+        .new_replica_count(1)
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect_err("no host can hold a copy of the primary")
+        .into_service_error();
+    assert!(e.is_insufficient_cache_cluster_capacity_fault(), "{e:?}");
+    let message = e.to_string();
+    assert!(
+        message.contains("The hosts cannot hold 1 more node"),
+        "{message}"
+    );
+    assert!(message.contains(&primary_host), "{message}");
+    let g = describe_group(&c, "tight").await;
+    assert_eq!(g.status(), Some("available"));
+    assert_eq!(g.member_clusters().len(), 1, "nothing changed");
+    let running: usize = agents.iter().map(|a| a.node_pids().len()).sum();
+    assert_eq!(running, 1);
+    c.delete_replication_group()
+        .replication_group_id("tight")
+        .send()
+        .await
+        .expect("delete");
+    wait_deleted(&c, "tight", Duration::from_secs(60)).await;
+}

@@ -331,8 +331,26 @@ impl Control {
         }
     }
 
-    /// Refuses `nodes` new nodes of `data_bytes` each that this machine cannot hold.
-    pub(crate) fn check_capacity(&self, nodes: usize, data_bytes: u64) -> Result<()> {
+    /// Refuses `nodes` new nodes of `data_bytes` each that cannot be held where they go: on the hosts (when
+    /// `on_hosts` and hosts joined), by the room their agents reported; else on this machine.
+    pub(crate) fn check_capacity(
+        &self,
+        st: &State,
+        on_hosts: bool,
+        nodes: usize,
+        data_bytes: u64,
+    ) -> Result<()> {
+        if on_hosts && !st.hosts.is_empty() {
+            // A live host that has not reported yet could take any node: nothing to refuse.
+            let rooms: Option<Vec<(String, u64)>> = st
+                .hosts
+                .values()
+                .filter(|h| h.lost.is_none())
+                .map(|h| Some((h.name.clone(), h.room?)))
+                .collect();
+            return capacity::check_hosts(nodes, data_bytes, &rooms.unwrap_or_default())
+                .map_err(ControlError::InsufficientCacheClusterCapacity);
+        }
         capacity::check(nodes, data_bytes, &self.host_memory())
             .map_err(ControlError::InsufficientCacheClusterCapacity)
     }

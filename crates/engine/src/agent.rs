@@ -95,11 +95,15 @@ pub struct Report {
     /// The engine processes it runs (started or adopted), by pid: their state letter (`/proc/<pid>/stat`) and CPU
     /// time.
     pub processes: BTreeMap<u32, (char, u64)>,
+    /// The resident memory of each of those processes, in bytes: what a node holds.
+    #[serde(default)]
+    pub resident: BTreeMap<u32, u64>,
     /// The pid each node's pid file names, by node name.
     pub pid_files: BTreeMap<String, u32>,
     /// Every node directory the host holds, by node name (with a pid file or not).
     pub dirs: Vec<String>,
-    /// The machine's available memory, in bytes.
+    /// What new nodes may take here, in bytes: the machine's available memory, or less, what the host's
+    /// `--memory-limit` leaves beside its running nodes.
     pub memory_available: Option<u64>,
 }
 
@@ -121,6 +125,8 @@ pub struct Host {
     name: String,
     dir: PathBuf,
     binaries: Vec<EngineBinary>,
+    /// `--memory-limit`: what all its nodes may hold together.
+    memory_limit: Option<u64>,
     instance: u64,
     /// The highest generation obeyed. A call runs holding it for reading, and a newer generation is taken for
     /// writing: once a newer leader is obeyed, no call of an older one is still running.
@@ -140,7 +146,12 @@ const GENERATION_FILE: &str = "generation";
 
 impl Host {
     /// The host `name`, keeping its nodes and its generation under `dir`, with the engine `binaries` of this machine.
-    pub fn open(name: &str, dir: &Path, binaries: Vec<EngineBinary>) -> Result<Arc<Host>> {
+    pub fn open(
+        name: &str,
+        dir: &Path,
+        binaries: Vec<EngineBinary>,
+        memory_limit: Option<u64>,
+    ) -> Result<Arc<Host>> {
         std::fs::create_dir_all(dir.join("nodes")).map_err(io_err(dir))?;
         let file = dir.join(GENERATION_FILE);
         let generation = match std::fs::read_to_string(&file) {
@@ -154,6 +165,7 @@ impl Host {
             name: name.to_string(),
             dir: dir.to_path_buf(),
             binaries,
+            memory_limit,
             instance: rand::random(),
             generation: tokio::sync::RwLock::new(generation),
             running: Mutex::new(BTreeMap::new()),
@@ -416,6 +428,10 @@ impl Host {
                 None => self.gone(pid),
             }
         }
+        let resident: BTreeMap<u32, u64> = processes
+            .keys()
+            .filter_map(|p| Some((*p, process::resident_bytes(*p)?)))
+            .collect();
         Report {
             host: self.name.clone(),
             instance: self.instance,
@@ -424,7 +440,23 @@ impl Host {
             processes,
             pid_files,
             dirs: self.dirs(),
-            memory_available: process::memory_available(),
+            memory_available: self.room(&resident),
+            resident,
+        }
+    }
+}
+
+impl Host {
+    /// What new nodes may take: the kernel's MemAvailable, and under a limit, what it leaves beside the resident
+    /// memory of the nodes running.
+    fn room(&self, resident: &BTreeMap<u32, u64>) -> Option<u64> {
+        let available = process::memory_available();
+        let left = self
+            .memory_limit
+            .map(|limit| limit.saturating_sub(resident.values().sum()));
+        match (available, left) {
+            (Some(a), Some(l)) => Some(a.min(l)),
+            (a, l) => a.or(l),
         }
     }
 }

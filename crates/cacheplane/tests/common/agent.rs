@@ -20,6 +20,8 @@ pub struct Agent {
     pub name: String,
     /// `CACHEPLANE_LOG` of the agent.
     pub log: &'static str,
+    /// More `cacheplane agent` arguments.
+    pub extra_args: Vec<String>,
 }
 
 /// A new join token of the deployment of daemon `d`.
@@ -47,6 +49,17 @@ impl Agent {
         Self::join_logging(controls, zone, octet, token, "info")
     }
 
+    /// [`Agent::join`] with more `cacheplane agent` arguments.
+    pub fn join_with(
+        controls: &[&Daemon],
+        zone: &str,
+        octet: u8,
+        token: &str,
+        args: &[&str],
+    ) -> Agent {
+        Self::start(controls, zone, octet, token, "info", args)
+    }
+
     /// [`Agent::join`], logging at `log`.
     pub fn join_logging(
         controls: &[&Daemon],
@@ -54,6 +67,17 @@ impl Agent {
         octet: u8,
         token: &str,
         log: &'static str,
+    ) -> Agent {
+        Self::start(controls, zone, octet, token, log, &[])
+    }
+
+    fn start(
+        controls: &[&Daemon],
+        zone: &str,
+        octet: u8,
+        token: &str,
+        log: &'static str,
+        args: &[&str],
     ) -> Agent {
         let mut a = Agent {
             child: None,
@@ -64,6 +88,7 @@ impl Agent {
             controls: controls.iter().map(|d| d.endpoint()).collect(),
             name: String::new(),
             log,
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
         };
         a.spawn(Some(token));
         a
@@ -89,6 +114,7 @@ impl Agent {
         c.args(["--zone", &self.zone, "--addresses", &self.addresses])
             .args(["--port", &self.port.to_string(), "--data-dir"])
             .arg(self.data_dir())
+            .args(&self.extra_args)
             .env("CACHEPLANE_LOG", self.log)
             .env_remove("CACHEPLANE_JOIN_TOKEN")
             .stdout(Stdio::piped())

@@ -235,7 +235,7 @@ impl Control {
             let plan = plan_increase(&g, &targets, &allowed)?;
             // Each new replica receives its primary's data: what the primary's node holds now.
             let adding: usize = plan.iter().map(|p| (p.count - p.current) as usize).sum();
-            self.check_capacity(adding, self.largest_primary(&g, &plan))?;
+            self.check_capacity(st, g.on_hosts(), adding, self.largest_primary(&g, &plan))?;
             check_node_quota(st, adding)?;
             let events = add_replicas(st, &mut g, plan, &allowed, t)?;
             g.status = GroupStatus::Modifying;
@@ -250,8 +250,10 @@ impl Control {
     fn largest_primary(&self, g: &ReplicationGroup, plan: &[ShardIncrease]) -> u64 {
         plan.iter()
             .filter_map(|p| g.shard(&p.shard)?.primary())
-            .filter_map(|p| self.inner.observed.get(&p.cluster_id)?.pid)
-            .filter_map(engine::process::resident_bytes)
+            .filter_map(|p| {
+                let pid = self.inner.observed.get(&p.cluster_id)?.pid?;
+                self.nodes().resident_bytes(p.host.as_ref(), pid)
+            })
             .max()
             .unwrap_or(0)
     }

@@ -187,6 +187,7 @@ impl Control {
                 addresses,
                 joined: now(),
                 lost: None,
+                room: None,
             };
             if !tx.store.join_host(&host, &hash, host.joined)? {
                 return Ok(None);

@@ -430,7 +430,13 @@ impl Control {
             engine_version: &engine_version,
             cache_node_type: &cache_node_type,
         };
-        let restore_from = self.restore_of(&input, &planned, mode, &shards)?;
+        // The restored nodes run on hosts when the group's do (a file outside cluster mode: on this machine).
+        let on_hosts = crate::model::runs_on_hosts(
+            transit.is_some(),
+            dual_stack,
+            input.snapshot_name.is_some() && !mode.runs_cluster(),
+        );
+        let restore_from = self.restore_of(&input, &planned, mode, &shards, on_hosts)?;
         let user_group_ids = input.user_group_ids.clone().unwrap_or_default();
         if auth.is_some() && !user_group_ids.is_empty() {
             return Err(combination(
@@ -490,6 +496,7 @@ impl Control {
         planned: &PlannedEngine,
         mode: ClusterMode,
         shards: &[ShardPlan],
+        on_hosts: bool,
     ) -> Result<Option<String>> {
         let Some(name) = input.snapshot_name.as_deref() else {
             return Ok(None);
@@ -512,7 +519,12 @@ impl Control {
             )));
         }
         // Every node of the new group holds its node group's share of the snapshot's data.
-        self.check_capacity(num, s.used_memory / shards.len().max(1) as u64)?;
+        self.check_capacity(
+            &self.state(),
+            on_hosts,
+            num,
+            s.used_memory / shards.len().max(1) as u64,
+        )?;
         Ok(Some(s.name))
     }
 

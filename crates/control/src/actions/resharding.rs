@@ -253,11 +253,13 @@ impl Control {
         // A new node receives its share of the data: at most what one primary holds now.
         let holds = g
             .primaries()
-            .filter_map(|p| self.inner.observed.get(&p.cluster_id)?.pid)
-            .filter_map(engine::process::resident_bytes)
+            .filter_map(|p| {
+                let pid = self.inner.observed.get(&p.cluster_id)?.pid?;
+                self.nodes().resident_bytes(p.host.as_ref(), pid)
+            })
             .max()
             .unwrap_or(0);
-        self.check_capacity(n * size, holds)?;
+        self.check_capacity(st, g.on_hosts(), n * size, holds)?;
         let mut taken = taken_addresses(st);
         let mut given: Vec<String> = configs
             .iter()

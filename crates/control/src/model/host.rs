@@ -21,7 +21,14 @@ pub struct Host {
     /// node goes there, and its nodes are replaced on other hosts. `None`: it reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lost: Option<DateTime<Utc>>,
+    /// What new nodes may take there (bytes), as its agent reported to the leader; kept when it moves by
+    /// [`ROOM_STEP`] or more, so that every daemon checks a request against the same figure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<u64>,
 }
+
+/// The change of a host's reported room that is written to the store ([`Host::room`]).
+pub const ROOM_STEP: u64 = 16 << 20;
 
 /// An IPv4 range (`127.10.0.0/16`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

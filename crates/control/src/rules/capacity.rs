@@ -29,6 +29,32 @@ impl HostMemory {
     }
 }
 
+/// Whether `nodes` new nodes, each loading `data_bytes` of data, fit on the hosts whose rooms are `rooms` (name and
+/// bytes new nodes may take, as their agents reported), each node on one host; the refusal's message when not. No
+/// room known: nothing to refuse.
+pub fn check_hosts(nodes: usize, data_bytes: u64, rooms: &[(String, u64)]) -> Result<(), String> {
+    let each = (data_bytes / 100).saturating_mul(100 + OVERHEAD_PERCENT);
+    if rooms.is_empty() || each == 0 {
+        return Ok(());
+    }
+    let fit: u64 = rooms.iter().map(|(_, room)| room / each).sum();
+    if fit >= nodes as u64 {
+        return Ok(());
+    }
+    let h = crate::rules::progress::human_bytes;
+    let free: Vec<String> = rooms
+        .iter()
+        .map(|(name, room)| format!("{name} {}", h(*room)))
+        .collect();
+    Err(format!(
+        "The hosts cannot hold {nodes} more node{} of {} of data each ({} with {OVERHEAD_PERCENT}% headroom): free for new nodes: {}. Use fewer nodes, free memory, or add a host.",
+        if nodes == 1 { "" } else { "s" },
+        h(data_bytes),
+        h(each),
+        free.join(", ")
+    ))
+}
+
 /// Whether `nodes` new nodes, each loading `data_bytes` of data, fit in `host`; the refusal's message when not.
 pub fn check(nodes: usize, data_bytes: u64, host: &HostMemory) -> Result<(), String> {
     let needed =

@@ -81,6 +81,7 @@ mod host_tests {
             addresses: AddressRange::parse(range).expect("range"),
             joined: chrono::Utc::now(),
             lost: None,
+            room: None,
         }
     }
 

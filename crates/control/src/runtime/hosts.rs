@@ -489,6 +489,13 @@ impl Nodes for HostNodes {
         Some((r.memory_available?, r.pid_files.into_keys().collect()))
     }
 
+    fn resident_bytes(&self, host: Option<&NodeHost>, pid: u32) -> Option<u64> {
+        match host {
+            None => self.local.resident_bytes(None, pid),
+            Some(h) => self.fresh_report(h)?.resident.get(&pid).copied(),
+        }
+    }
+
     async fn remove_node_on(&self, host: &NodeHost, name: &str) -> Result<()> {
         let name = name.to_string();
         self.call(host, Call::RemoveDir { name }).await.map(|_| ())

@@ -126,6 +126,12 @@ impl Nodes for LocalNodes {
         None
     }
 
+    fn resident_bytes(&self, host: Option<&engine::spec::NodeHost>, pid: u32) -> Option<u64> {
+        host.is_none()
+            .then(|| engine::process::resident_bytes(pid))
+            .flatten()
+    }
+
     async fn remove_node_on(&self, host: &engine::spec::NodeHost, _name: &str) -> Result<()> {
         Err(crate::error::ControlError::Internal(format!(
             "host {} is not this machine",

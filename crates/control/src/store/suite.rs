@@ -128,6 +128,7 @@ pub(crate) fn run(s: &mut dyn Store) {
         addresses: crate::model::AddressRange::parse("127.10.0.0/16").expect("range"),
         joined: t,
         lost: None,
+        room: None,
     };
     s.add_join_token("tok", t + Duration::hours(1), t)
         .expect("token");

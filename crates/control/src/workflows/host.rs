@@ -83,6 +83,9 @@ pub trait Nodes: Send + Sync {
     /// What `host` has for new nodes, by its agent's last report: the machine's available memory and the nodes
     /// whose processes run there; `None` when it has not reported lately.
     fn host_memory(&self, host: &engine::spec::NodeHost) -> Option<(u64, Vec<String>)>;
+    /// The resident memory of process `pid` of a node (on `host`, by its agent's last report; else on this
+    /// machine): what the node holds, `None` when not known.
+    fn resident_bytes(&self, host: Option<&engine::spec::NodeHost>, pid: u32) -> Option<u64>;
     /// Stops node `name` on `host` (if it runs) and removes its directory: a node no group places there any more.
     async fn remove_node_on(&self, host: &engine::spec::NodeHost, name: &str) -> Result<()>;
 }

@@ -45,6 +45,21 @@ impl Step {
                 url: h.url.clone(),
             };
             if let Some(m) = self.nodes().host_memory(&at) {
+                let moved = h
+                    .room
+                    .is_none_or(|r| r.abs_diff(m.0) >= crate::model::host::ROOM_STEP);
+                if moved {
+                    let (name, room) = (h.name.clone(), m.0);
+                    self.commit(|tx| {
+                        if let Some(cur) = tx.hosts.get(&name).cloned() {
+                            tx.save_host(crate::model::Host {
+                                room: Some(room),
+                                ..cur
+                            })?;
+                        }
+                        Ok(())
+                    })?;
+                }
                 reported.insert(h.name.clone(), m);
             }
             let silence = self.nodes().host_silence(&at);

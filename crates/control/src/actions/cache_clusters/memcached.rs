@@ -545,7 +545,7 @@ impl Control {
         let allowed = self.state().subnet_group_zones(s, &subnet_group)?;
         let zones = zones_asked(&input, n, &allowed, &subnet_group)?;
         let az_mode = az_mode_of(input.az_mode.as_deref(), &zones, &allowed, &subnet_group)?;
-        self.check_capacity(n, 0)?;
+        self.check_capacity(&self.state(), false, n, 0)?;
 
         let t = now();
         let c = self.commit(|st| {
