@@ -859,7 +859,7 @@ async fn replicas_the_hosts_cannot_hold_are_refused_by_the_room_the_agents_repor
     let primary = redis_url(g.node_groups()[0].primary_endpoint().expect("primary"));
     let mut p = redis_conn(&primary).await;
     let value = "v".repeat(1 << 20);
-    for i in 0..36 {
+    for i in 0..48 {
         let _: () = p.set(format!("big:{i}"), &value).await.expect("set");
     }
     // The agents' rooms reach the store: the primary's host has almost none left, the other its whole limit.

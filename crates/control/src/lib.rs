@@ -237,15 +237,7 @@ impl Control {
             &settings.region,
             &settings.account_id,
         )?;
-        let (mut state, parameter_groups) = State::load(store)?;
-        if machines == Some(store::shared_files::Machines::Elsewhere) {
-            let off_hosts = state.nodes_off_hosts();
-            store::shared_files::Machines::join_elsewhere(
-                &mut *state.store,
-                &settings.data_dir,
-                off_hosts,
-            )?;
-        }
+        let (state, parameter_groups) = State::load(store)?;
         let observed = Arc::new(runtime::observe::Observations::default());
         let monitor = Arc::new(runtime::monitor::Monitor::default());
         let local = runtime::nodes::LocalNodes {
@@ -287,6 +279,17 @@ impl Control {
             caught_up: Default::default(),
             dns_caught_up: Default::default(),
         });
+        if machines == Some(store::shared_files::Machines::Elsewhere) {
+            // In a commit: serialised with any commit that would add nodes off hosts, which then sees the record.
+            step.commit(|tx| {
+                let off_hosts = tx.nodes_off_hosts();
+                store::shared_files::Machines::join_elsewhere(
+                    &mut *tx.store,
+                    &step.inner.settings.data_dir,
+                    off_hosts,
+                )
+            })?;
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 step,

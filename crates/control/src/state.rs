@@ -145,6 +145,15 @@ impl State {
 
     /// Ends the commit begun last without keeping it (its closure panicked): memory may hold what the store does
     /// not, or lack what it does, so the state is loaded again at the next look.
+    /// Ends the commit begun last without keeping it (refused after its closure changed memory), and loads the
+    /// state again now (or at the next look, if the store does not answer).
+    pub fn abort_and_reload(&mut self, pgs: &mut ParameterGroups) {
+        self.abort_commit();
+        if let Err(e) = self.reload(pgs) {
+            tracing::error!(error = %e, "the state could not be loaded again; the next look tries again");
+        }
+    }
+
     pub fn abort_commit(&mut self) {
         self.store.abort_commit();
         self.seen = -1;

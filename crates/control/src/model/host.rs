@@ -21,14 +21,24 @@ pub struct Host {
     /// node goes there, and its nodes are replaced on other hosts. `None`: it reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lost: Option<DateTime<Utc>>,
-    /// What new nodes may take there (bytes), as its agent reported to the leader; kept when it moves by
-    /// [`ROOM_STEP`] or more, so that every daemon checks a request against the same figure.
+    /// What new nodes may take there (bytes), as its agent reported to the leader; kept when it moves enough
+    /// ([`room_moved`]), so that every daemon checks a request against the same figure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub room: Option<u64>,
 }
 
-/// The change of a host's reported room that is written to the store ([`Host::room`]).
+/// The least change of a host's reported room that is written to the store ([`Host::room`]).
 pub const ROOM_STEP: u64 = 16 << 20;
+
+/// Whether a host's room, kept as `kept`, has moved enough to `now` to be kept again: by [`ROOM_STEP`] and by an
+/// eighth of the smaller of the two. The figure is exact where it matters, on a host nearly full, while the
+/// swings of a large host's free memory (a fork, the page cache) write nothing.
+pub fn room_moved(kept: Option<u64>, now: u64) -> bool {
+    kept.is_none_or(|k| {
+        let moved = k.abs_diff(now);
+        moved >= ROOM_STEP && moved >= k.min(now) / 8
+    })
+}
 
 /// An IPv4 range (`127.10.0.0/16`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,5 +123,24 @@ mod tests {
         ] {
             assert_eq!(AddressRange::parse(bad), None, "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod room_tests {
+    use super::room_moved;
+
+    #[test]
+    fn a_room_is_kept_again_when_it_moves_by_a_step_and_an_eighth() {
+        const MIB: u64 = 1 << 20;
+        assert!(room_moved(None, 0), "a first report is kept");
+        assert!(!room_moved(Some(40 * MIB), 30 * MIB), "less than a step");
+        assert!(room_moved(Some(40 * MIB), 2 * MIB), "a host filling up");
+        assert!(
+            !room_moved(Some(16_000 * MIB), 15_000 * MIB),
+            "a large host's swing"
+        );
+        assert!(room_moved(Some(16_000 * MIB), 12_000 * MIB));
+        assert!(room_moved(Some(100 * MIB), 200 * MIB), "freed");
     }
 }

@@ -245,6 +245,22 @@ impl HostNodes {
     /// The agent's last report, when it was asked for lately.
     fn fresh_report(&self, host: &NodeHost) -> Option<Report> {
         let agent = self.agent(host).ok()?;
+        Self::fresh(&agent)
+    }
+
+    /// [`Self::fresh_report`] of an agent this daemon talks to already (none is made: an action's check may ask
+    /// on a daemon that does not lead).
+    fn known_report(&self, host: &NodeHost) -> Option<Report> {
+        let agent = self
+            .agents
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(host)
+            .cloned()?;
+        Self::fresh(&agent)
+    }
+
+    fn fresh(agent: &Agent) -> Option<Report> {
         let r = agent.report.read().unwrap_or_else(|p| p.into_inner());
         r.as_ref()
             .filter(|(asked, _)| asked.elapsed() <= REPORT_STALE)
@@ -492,7 +508,7 @@ impl Nodes for HostNodes {
     fn resident_bytes(&self, host: Option<&NodeHost>, pid: u32) -> Option<u64> {
         match host {
             None => self.local.resident_bytes(None, pid),
-            Some(h) => self.fresh_report(h)?.resident.get(&pid).copied(),
+            Some(h) => self.known_report(h)?.resident.get(&pid).copied(),
         }
     }
 

@@ -1108,16 +1108,34 @@ impl Store for PgStore {
 
     fn keep_secret(&mut self, name: &str, value: &str) -> Result<String> {
         let (name, value) = (name.to_string(), value.to_string());
-        self.own_transaction(move |tx| {
-            tx.execute(
+        fn keep(
+            c: &mut impl GenericClient,
+            name: &str,
+            value: &str,
+        ) -> std::result::Result<String, postgres::Error> {
+            c.execute(
                 "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
                 &[&name, &value],
+            )?;
+            Ok(
+                c.query_one("SELECT value FROM secrets WHERE name = $1", &[&name])?
+                    .get(0),
             )
-            .map_err(pg)?;
-            Ok(tx
-                .query_one("SELECT value FROM secrets WHERE name = $1", &[&name])
-                .map_err(pg)?
-                .get(0))
+        }
+        // Inside a commit it is one of its writes (serialised with every daemon's commits); else a transaction of
+        // its own.
+        self.call_conn(move |conn| {
+            if conn.in_commit {
+                let r = keep(conn.client()?, &name, &value);
+                if r.is_err() {
+                    conn.failed = true;
+                }
+                return r.map_err(pg);
+            }
+            let mut tx = conn.client()?.transaction().map_err(pg)?;
+            let kept = keep(&mut tx, &name, &value).map_err(pg)?;
+            tx.commit().map_err(pg)?;
+            Ok(kept)
         })
     }
 

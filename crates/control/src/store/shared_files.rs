@@ -104,7 +104,18 @@ pub fn share(
                 ours.insert(f.to_string(), contents);
             }
             let ours = serde_json::to_string(&ours)?;
-            let kept = store.keep_secret(secret.name, &ours)?;
+            let kept = match store.keep_secret(secret.name, &ours) {
+                Ok(kept) => kept,
+                Err(e) => {
+                    // What this start made goes: made again next time, it cannot then stand against the store's.
+                    for (file, had) in secret.files.iter().zip(&before) {
+                        if had.is_none() {
+                            let _ = std::fs::remove_file(data_dir.join(file));
+                        }
+                    }
+                    return Err(e);
+                }
+            };
             let created = kept == ours && before.iter().all(Option::is_none);
             (kept, created)
         }
@@ -189,7 +200,8 @@ impl Machines {
         if off_hosts > 0 {
             return Err(ControlError::Internal(format!(
                 "this deployment runs {off_hosts} node(s) on its first daemon's machine (TLS, dual stack, restored \
-                 from a file, Memcached clusters, or groups made before hosts joined), which a daemon \
+                 from a file, Memcached clusters, groups made before hosts joined, or clusters an older version \
+                 kept by RetainPrimaryCluster), which a daemon \
                  with another data directory ({}) cannot lead. Start this daemon on that machine, with that \
                  machine's data directory, or delete those clusters first.",
                 data_dir.display()

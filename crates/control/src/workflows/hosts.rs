@@ -45,12 +45,9 @@ impl Step {
                 url: h.url.clone(),
             };
             if let Some(m) = self.nodes().host_memory(&at) {
-                let moved = h
-                    .room
-                    .is_none_or(|r| r.abs_diff(m.0) >= crate::model::host::ROOM_STEP);
-                if moved {
+                if crate::model::host::room_moved(h.room, m.0) {
                     let (name, room) = (h.name.clone(), m.0);
-                    self.commit(|tx| {
+                    let kept = self.commit(|tx| {
                         if let Some(cur) = tx.hosts.get(&name).cloned() {
                             tx.save_host(crate::model::Host {
                                 room: Some(room),
@@ -58,7 +55,10 @@ impl Step {
                             })?;
                         }
                         Ok(())
-                    })?;
+                    });
+                    if let Err(e) = kept {
+                        tracing::warn!(host = %h.name, error = %e, "the host's room could not be kept; will retry");
+                    }
                 }
                 reported.insert(h.name.clone(), m);
             }

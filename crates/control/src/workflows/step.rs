@@ -246,7 +246,8 @@ impl Step {
         };
         if out.is_ok() && tx.nodes_off_hosts() > off_hosts {
             if let Err(e) = self.refuse_off_hosts(&tx) {
-                tx.abort_commit();
+                // Memory holds what the store will not: loaded again at once, before any read sees it.
+                tx.abort_and_reload(&mut self.parameter_groups());
                 drop(tx);
                 return Err(e);
             }
