@@ -962,6 +962,9 @@ pub async fn run_op_on(store: Store, op: Op, kills: usize, min_span: Duration) -
             }
             None
         } else {
+            // A daemon that stopped by itself since the last trial (a lease not renewed in time on a loaded machine)
+            // is started again first: the operation is asked of a live daemon (on the same port, so `c` holds).
+            dep.revive();
             start_op(op, &c, &dep.d, &expect, i, &tokens).await
         };
         if let Some(p) = started {
