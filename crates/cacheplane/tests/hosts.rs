@@ -465,8 +465,8 @@ async fn a_resharding_on_hosts_is_finished_by_the_next_leader() {
     wait_deleted(&cb, "spread", Duration::from_secs(60)).await;
 }
 
-/// `cacheplane hosts list` of daemon `d`: each host's name and whether it is taken for lost.
-fn hosts_lost(d: &Daemon) -> Vec<(String, bool)> {
+/// `cacheplane hosts list` of daemon `d`: each host's line, split at its tabs.
+fn hosts_list(d: &Daemon) -> Vec<Vec<String>> {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cacheplane"))
         .args(["hosts", "list", "--data-dir"])
         .arg(d.data_dir())
@@ -475,10 +475,15 @@ fn hosts_lost(d: &Daemon) -> Vec<(String, bool)> {
     assert!(out.status.success());
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            (f[0].to_string(), f[4].starts_with("lost"))
-        })
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+/// Each host of daemon `d` and whether it is taken for lost.
+fn hosts_lost(d: &Daemon) -> Vec<(String, bool)> {
+    hosts_list(d)
+        .into_iter()
+        .map(|f| (f[0].clone(), f[4].starts_with("lost")))
         .collect()
 }
 
@@ -800,20 +805,11 @@ async fn a_lost_host_fails_over_and_heals_elsewhere_while_a_slow_one_changes_not
     assert_eq!(masters, 1);
 }
 
-/// `cacheplane hosts list` of daemon `d`: each host's name and the room its agent last reported, as written.
+/// Each host of daemon `d` and the room its agent last reported, as `hosts list` writes it.
 fn hosts_room(d: &Daemon) -> Vec<(String, String)> {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cacheplane"))
-        .args(["hosts", "list", "--data-dir"])
-        .arg(d.data_dir())
-        .output()
-        .expect("hosts list");
-    assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            (f[0].to_string(), f[5].to_string())
-        })
+    hosts_list(d)
+        .into_iter()
+        .map(|f| (f[0].clone(), f[5].clone()))
         .collect()
 }
 
