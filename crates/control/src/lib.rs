@@ -334,6 +334,12 @@ impl Control {
         }
     }
 
+    /// What member `m`'s node holds now (its resident memory, on its host or here); `None` when not known.
+    pub(crate) fn resident_of(&self, m: &model::Member) -> Option<u64> {
+        let pid = self.inner.observed.get(&m.cluster_id)?.pid?;
+        self.nodes().resident_bytes(m.host.as_ref(), pid)
+    }
+
     /// Refuses `nodes` new nodes of `data_bytes` each that cannot be held where they go: on the hosts (when
     /// `on_hosts` and hosts joined), by the room their agents reported; else on this machine.
     pub(crate) fn check_capacity(

@@ -250,10 +250,7 @@ impl Control {
     fn largest_primary(&self, g: &ReplicationGroup, plan: &[ShardIncrease]) -> u64 {
         plan.iter()
             .filter_map(|p| g.shard(&p.shard)?.primary())
-            .filter_map(|p| {
-                let pid = self.inner.observed.get(&p.cluster_id)?.pid?;
-                self.nodes().resident_bytes(p.host.as_ref(), pid)
-            })
+            .filter_map(|p| self.resident_of(p))
             .max()
             .unwrap_or(0)
     }

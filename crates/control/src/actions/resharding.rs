@@ -253,10 +253,7 @@ impl Control {
         // A new node receives its share of the data: at most what one primary holds now.
         let holds = g
             .primaries()
-            .filter_map(|p| {
-                let pid = self.inner.observed.get(&p.cluster_id)?.pid?;
-                self.nodes().resident_bytes(p.host.as_ref(), pid)
-            })
+            .filter_map(|p| self.resident_of(p))
             .max()
             .unwrap_or(0);
         self.check_capacity(st, g.on_hosts(), n * size, holds)?;

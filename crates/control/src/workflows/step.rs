@@ -233,7 +233,13 @@ impl Step {
         let mut st = self.lock();
         let caught = st.begin_commit(&mut self.parameter_groups())?;
         self.wake(&caught);
-        let off_hosts = st.nodes_off_hosts();
+        // Only a shared store can have daemons on several machines: one machine's commits count nothing.
+        let off_hosts = self
+            .inner
+            .settings
+            .store
+            .shared()
+            .then(|| st.nodes_off_hosts());
         let mut tx = Tx::new(st);
         // A panic in `f` ends the commit without it, and the state is loaded again at the next look.
         let out = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut tx))) {
@@ -244,7 +250,7 @@ impl Step {
                 std::panic::resume_unwind(panic)
             }
         };
-        if out.is_ok() && tx.nodes_off_hosts() > off_hosts {
+        if out.is_ok() && off_hosts.is_some_and(|before| tx.nodes_off_hosts() > before) {
             if let Err(e) = self.refuse_off_hosts(&tx) {
                 // Memory holds what the store will not: loaded again at once, before any read sees it.
                 tx.abort_and_reload(&mut self.parameter_groups());
@@ -263,7 +269,7 @@ impl Step {
     /// New nodes off hosts (in the leader's data directory) are refused once daemons of several machines share the
     /// store: no other daemon could lead them (see `store::shared_files::Machines`).
     fn refuse_off_hosts(&self, st: &State) -> Result<()> {
-        if !self.inner.settings.store.shared() || !st.on_several_machines()? {
+        if !st.on_several_machines()? {
             return Ok(());
         }
         Err(ControlError::InsufficientCacheClusterCapacity(
