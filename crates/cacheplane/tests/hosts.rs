@@ -294,9 +294,10 @@ async fn the_next_leader_drives_the_agents_and_the_old_generation_is_fenced() {
     let e = cb
         .create_replication_group()
         .replication_group_id("local")
-        .replication_group_description("TLS runs on a daemon's machine")
+        .replication_group_description("TLS preferred runs on a daemon's machine")
         .num_cache_clusters(1)
         .transit_encryption_enabled(true)
+        .transit_encryption_mode("preferred".into())
         .send()
         .await
         .expect_err("refused")
@@ -901,4 +902,210 @@ async fn replicas_the_hosts_cannot_hold_are_refused_by_the_room_the_agents_repor
         .await
         .expect("delete");
     wait_deleted(&c, "tight", Duration::from_secs(60)).await;
+}
+
+/// A `PING` through `client` within a second.
+async fn tls_answers(client: &redis::Client) -> bool {
+    match client_conn_with_timeout(client, Duration::from_secs(1)).await {
+        Ok(mut c) => redis::cmd("PING")
+            .query_async::<String>(&mut c)
+            .await
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_required_group_runs_on_the_hosts_with_certificates_from_the_leader() {
+    let d = Daemon::start();
+    let agents: Vec<Agent> = ["us-east-1a", "us-east-1b", "us-east-1c"]
+        .iter()
+        .zip([71u8, 72, 73])
+        .map(|(z, octet)| Agent::join(&[&d], z, octet, &join_token(&d, None)))
+        .collect();
+    let c = d.client();
+    c.create_replication_group()
+        .replication_group_id("tls-hosted")
+        .replication_group_description("TLS required on three hosts")
+        .num_cache_clusters(3)
+        .automatic_failover_enabled(true)
+        .multi_az_enabled(true)
+        .transit_encryption_enabled(true)
+        .transit_encryption_mode("required".into())
+        .send()
+        .await
+        .expect("create with TLS");
+    let g = wait_available(&c, "tls-hosted", Duration::from_secs(60)).await;
+    let mut hosts: Vec<String> = Vec::new();
+    for (m, _, _) in members_of(&g) {
+        let agent = agents
+            .iter()
+            .find(|a| a.node_pids().iter().any(|(n, _)| *n == m))
+            .unwrap_or_else(|| panic!("{m} runs under no agent"));
+        // The certificate and key the leader sent, private to the agent's node directory.
+        let dir = agent.data_dir().join("nodes").join(&m);
+        for f in ["tls.crt", "tls.key", "ca.pem"] {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join(f))
+                .unwrap_or_else(|e| panic!("{m}'s {f}: {e}"))
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "{m}'s {f} is private");
+        }
+        assert!(!d.data_dir().join("nodes").join(&m).exists());
+        hosts.push(agent.name.clone());
+    }
+    hosts.sort();
+    hosts.dedup();
+    assert_eq!(hosts.len(), 3, "one node on each host");
+
+    // Clients verify the node's certificate against the deployment's CA; plaintext gets no answer.
+    let ca = d.data_dir().join("tls").join("ca.pem");
+    let ng = &g.node_groups()[0];
+    let ep = ng.primary_endpoint().expect("primary");
+    let (addr, port) = (
+        ep.address().expect("address"),
+        ep.port().expect("port") as u16,
+    );
+    let primary = tls_client(addr, port, &ca);
+    let mut conn = client_conn_with_timeout(&primary, Duration::from_secs(2))
+        .await
+        .expect("TLS to the primary endpoint");
+    let _: () = conn.set("over-tls", "on hosts").await.expect("set");
+    let plain = redis::Client::open(format!("redis://{addr}:{port}/")).expect("url");
+    assert!(!tls_answers(&plain).await, "plaintext is refused");
+    // Replication between hosts is TLS too (no node has a plaintext port), and the reader passes TLS through.
+    let rep = ng.reader_endpoint().expect("reader");
+    let reader = tls_client(
+        rep.address().expect("address"),
+        rep.port().expect("port") as u16,
+        &ca,
+    );
+    eventually(
+        "the key on the replicas",
+        Duration::from_secs(10),
+        || async {
+            let mut r = client_conn_with_timeout(&reader, Duration::from_secs(1))
+                .await
+                .map_err(|e| e.to_string())?;
+            let v: Option<String> = r.get("over-tls").await.map_err(|e| e.to_string())?;
+            (v.as_deref() == Some("on hosts"))
+                .then_some(())
+                .ok_or(format!("{v:?}"))
+        },
+    )
+    .await;
+
+    // A failover goes through the leader's TLS admin connections: the promoted node takes writes, over TLS.
+    let old = current_primary(&g);
+    c.test_failover()
+        .replication_group_id("tls-hosted")
+        .node_group_id("0001")
+        .send()
+        .await
+        .expect("test failover");
+    let g = wait_group(
+        &c,
+        "tls-hosted",
+        Duration::from_secs(60),
+        "failed over",
+        |g| {
+            g.status() == Some("available")
+                && !current_primary(g).is_empty()
+                && current_primary(g) != old
+        },
+    )
+    .await;
+    eventually(
+        "writes after the failover",
+        Duration::from_secs(20),
+        || async {
+            let mut p = client_conn_with_timeout(&primary, Duration::from_secs(1))
+                .await
+                .map_err(|e| e.to_string())?;
+            let _: () = p
+                .set("after", "failover")
+                .await
+                .map_err(|e| e.to_string())?;
+            let v: Option<String> = p.get("over-tls").await.map_err(|e| e.to_string())?;
+            (v.as_deref() == Some("on hosts"))
+                .then_some(())
+                .ok_or(format!("{v:?}"))
+        },
+    )
+    .await;
+
+    // A snapshot of a node of another host is read over TLS, and holds the data.
+    let source = members_of(&g)
+        .into_iter()
+        .find(|(_, role, _)| role == "replica")
+        .expect("a replica")
+        .0;
+    c.create_snapshot()
+        .cache_cluster_id(&source)
+        .snapshot_name("tls-hosted-snap")
+        .send()
+        .await
+        .expect("create snapshot");
+    let snap = wait_snapshot(&c, "tls-hosted-snap").await;
+    assert_eq!(snap.snapshot_status(), Some("available"));
+    let file = snapshot_file(&d, "tls-hosted-snap");
+    let rdb = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    assert!(rdb.starts_with(b"REDIS"), "an RDB file");
+    assert!(
+        rdb.windows(b"over-tls".len()).any(|w| w == b"over-tls"),
+        "the snapshot holds the key"
+    );
+
+    // TLS cannot be changed on a group on hosts yet: refused, nothing changed.
+    let e = c
+        .modify_replication_group()
+        .replication_group_id("tls-hosted")
+        .transit_encryption_mode("preferred".into())
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect_err("a mode change on hosts");
+    assert_eq!(code(e), "InvalidParameterCombination");
+    assert!(tls_answers(&primary).await);
+
+    // Cluster mode over TLS on the hosts: the cluster bus between hosts is TLS, and clients follow it.
+    let token = "a-token-of-the-tls-cluster";
+    c.create_replication_group()
+        .replication_group_id("tls-sharded")
+        .replication_group_description("TLS cluster mode on hosts")
+        .num_node_groups(2)
+        .replicas_per_node_group(1)
+        .transit_encryption_enabled(true)
+        .auth_token(token)
+        .send()
+        .await
+        .expect("create a TLS cluster");
+    let sharded = wait_available(&c, "tls-sharded", Duration::from_secs(60)).await;
+    let on_agents: usize = agents
+        .iter()
+        .map(|a| {
+            a.node_pids()
+                .iter()
+                .filter(|(n, _)| n.starts_with("tls-sharded-"))
+                .count()
+        })
+        .sum();
+    assert_eq!(on_agents, 4, "every node of the cluster on a host");
+    let cc = common::cluster::tls_cluster_conn(&sharded, &ca, token).await;
+    let keys: Vec<String> = (0..200).map(|i| format!("tls-key:{i}")).collect();
+    common::cluster::set_all(&cc, &keys).await;
+    common::cluster::assert_all(&cc, &keys).await;
+
+    for id in ["tls-hosted", "tls-sharded"] {
+        c.delete_replication_group()
+            .replication_group_id(id)
+            .send()
+            .await
+            .expect("delete");
+    }
+    for id in ["tls-hosted", "tls-sharded"] {
+        wait_deleted(&c, id, Duration::from_secs(60)).await;
+    }
+    assert!(agents.iter().all(|a| a.node_pids().is_empty()));
 }

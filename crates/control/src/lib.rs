@@ -230,7 +230,9 @@ impl Control {
             None
         };
         let admin = engine::secret::load_or_create(&settings.data_dir.join("admin.secret"))?;
-        let tls = engine::tls::Authority::load_or_create(&settings.data_dir.join("tls"))?;
+        let tls = Arc::new(engine::tls::Authority::load_or_create(
+            &model::node_ca_dir(&settings.data_dir),
+        )?);
         let settings_shared = settings.store.shared();
         let log_store = logs::LogStore::open(
             &settings.data_dir.join("logs.sqlite3"),
@@ -259,7 +261,13 @@ impl Control {
             .iter()
             .map(|b| (b.path.clone(), b.engine.clone()))
             .collect();
-        let nodes = runtime::hosts::HostNodes::new(local, channel, generation.clone(), engines);
+        let nodes = runtime::hosts::HostNodes::new(
+            local,
+            channel,
+            tls.clone(),
+            generation.clone(),
+            engines,
+        );
         let names = settings.dns_zone.as_deref().map(|zone| {
             rules::endpoint_names::EndpointNames::new(zone, &settings.account_id, &settings.region)
         });

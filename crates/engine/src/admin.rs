@@ -85,6 +85,31 @@ fn redis_err(addr: SocketAddr) -> impl FnOnce(redis::RedisError) -> EngineError 
     }
 }
 
+/// An admin connection over TLS to the node at `addr`, whose certificate the CA bundle `ca` signed and names
+/// `addr`'s address.
+async fn connect_tls(
+    addr: SocketAddr,
+    ca: &std::path::Path,
+    info: &redis::RedisConnectionInfo,
+) -> Result<MultiplexedConnection> {
+    let config = crate::tls::node_client_config(ca)?;
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| EngineError::Other(format!("connect to {addr}: {e}")))?;
+    let _ = tcp.set_nodelay(true);
+    let name = tokio_rustls::rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+    let stream = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| EngineError::Other(format!("TLS with {addr}: {e}")))?;
+    let (conn, driver) = MultiplexedConnection::new(info, stream)
+        .await
+        .map_err(redis_err(addr))?;
+    // The driver ends when the connection's last handle is dropped.
+    tokio::spawn(driver);
+    Ok(conn)
+}
+
 /// Parses `INFO` text into `field → value`.
 pub fn parse_info(text: &str) -> HashMap<String, String> {
     text.lines()
@@ -290,25 +315,34 @@ impl AdminClient {
         timeout: Duration,
     ) -> Result<Self> {
         let addr = to.tcp;
-        let target = if to.socket.exists() {
-            redis::ConnectionAddr::Unix(to.socket.clone())
-        } else {
-            redis::ConnectionAddr::Tcp(addr.ip().to_string(), addr.port())
+        let redis_info = redis::RedisConnectionInfo {
+            db: 0,
+            username: Some(admin.user.clone()),
+            password: Some(admin.password.clone()),
+            protocol: redis::ProtocolVersion::RESP2,
         };
-        let info = redis::ConnectionInfo {
-            addr: target,
-            redis: redis::RedisConnectionInfo {
-                db: 0,
-                username: Some(admin.user.clone()),
-                password: Some(admin.password.clone()),
-                protocol: redis::ProtocolVersion::RESP2,
-            },
+        let conn = match (&to.tls_ca, to.socket.exists()) {
+            // A node of another machine that serves TLS: its own port, its certificate checked against the CA.
+            (Some(ca), false) => tokio::time::timeout(timeout, connect_tls(addr, ca, &redis_info))
+                .await
+                .map_err(|_| EngineError::Other(format!("connect to {addr} timed out")))??,
+            _ => {
+                let target = if to.socket.exists() {
+                    redis::ConnectionAddr::Unix(to.socket.clone())
+                } else {
+                    redis::ConnectionAddr::Tcp(addr.ip().to_string(), addr.port())
+                };
+                let info = redis::ConnectionInfo {
+                    addr: target,
+                    redis: redis_info,
+                };
+                let client = redis::Client::open(info).map_err(redis_err(addr))?;
+                tokio::time::timeout(timeout, client.get_multiplexed_async_connection())
+                    .await
+                    .map_err(|_| EngineError::Other(format!("connect to {addr} timed out")))?
+                    .map_err(redis_err(addr))?
+            }
         };
-        let client = redis::Client::open(info).map_err(redis_err(addr))?;
-        let conn = tokio::time::timeout(timeout, client.get_multiplexed_async_connection())
-            .await
-            .map_err(|_| EngineError::Other(format!("connect to {addr} timed out")))?
-            .map_err(redis_err(addr))?;
         // The connection's `AUTH`, which the node counted.
         let sent = sent_counter(addr);
         sent.fetch_add(1, Ordering::Relaxed);

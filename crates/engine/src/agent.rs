@@ -44,6 +44,9 @@ pub enum Call {
         spec: Box<NodeSpec>,
         engine: String,
         admin: AdminCredentials,
+        /// A node with TLS: its certificate, key and CA, written into its directory before it starts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tls: Option<crate::tls::NodeTlsPem>,
     },
     /// The pid of a process of the node that runs already and answers as the admin, if any.
     Adopt {
@@ -273,11 +276,16 @@ impl Host {
         Ok(seen.downgrade())
     }
 
-    /// `spec` as this host runs it: its directory and binary are this machine's.
+    /// `spec` as this host runs it: its directory, binary and TLS files are this machine's.
     fn localized(&self, spec: &NodeSpec, engine: &str) -> Result<NodeSpec> {
-        if spec.tls.is_some() {
+        if spec
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.mode == crate::spec::TlsMode::Preferred)
+        {
             return Err(EngineError::Other(
-                "a node with TLS in transit cannot run on a host agent yet".into(),
+                "a node with TLS in transit in preferred mode cannot run on a host agent yet"
+                    .into(),
             ));
         }
         if spec.restore_rdb.is_some() {
@@ -299,6 +307,9 @@ impl Host {
         let mut local = spec.clone();
         local.dir = self.node_dir(&spec.name)?;
         local.binary = binary.path.clone();
+        if let Some(tls) = &mut local.tls {
+            tls.files = crate::tls::files_in(&local.dir);
+        }
         Ok(local)
     }
 
@@ -309,8 +320,22 @@ impl Host {
                 spec,
                 engine,
                 admin,
+                tls,
             } => {
                 let spec = self.localized(&spec, &engine)?;
+                match (&spec.tls, tls) {
+                    (Some(_), Some(pem)) => {
+                        crate::private::create_dir(&spec.dir)?;
+                        pem.write(&spec.dir)?;
+                    }
+                    (Some(_), None) => {
+                        return Err(EngineError::Other(format!(
+                            "node {} serves TLS, and the call carries no certificate for it",
+                            spec.name
+                        )))
+                    }
+                    (None, _) => {}
+                }
                 let spawned = process::spawn(&spec, &admin).await?;
                 self.track(spawned.pid, Some(spawned.exited));
                 tracing::info!(target: "agent", node = %spec.name, pid = spawned.pid, "started node");

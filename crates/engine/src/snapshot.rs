@@ -48,9 +48,19 @@ pub async fn capture(
     }
     let cli = cli_beside(engine)?;
     let mut cmd = tokio::process::Command::new(&cli);
-    cmd.arg("-s")
-        .arg(&node.socket)
-        .arg("--user")
+    if node.socket.exists() {
+        cmd.arg("-s").arg(&node.socket);
+    } else {
+        // A node of a host agent: over TCP, and over TLS when it serves TLS.
+        cmd.arg("-h")
+            .arg(node.tcp.ip().to_string())
+            .arg("-p")
+            .arg(node.tcp.port().to_string());
+        if let Some(ca) = &node.tls_ca {
+            cmd.arg("--tls").arg("--cacert").arg(ca);
+        }
+    }
+    cmd.arg("--user")
         .arg(&admin.user)
         .arg("--no-auth-warning")
         .arg("--rdb")

@@ -171,6 +171,7 @@ impl NodeSpec {
         NodeAddr {
             tcp: self.addr(),
             socket: self.admin_socket(),
+            tls_ca: self.tls.as_ref().map(|t| t.files.ca.clone()),
         }
     }
 }
@@ -216,11 +217,14 @@ pub fn settings_fingerprint(settings: &[(String, String)]) -> String {
 /// How the control plane reaches a node: its admin socket, a Unix socket in the node's directory that only
 /// this user can open. It is plaintext whatever the node's TLS mode, so no change a customer makes (TLS
 /// `required`, a new AUTH token, ACL users) can shut the control plane out. `tcp` is the node's own address,
-/// used in messages (and to reach a node that has no admin socket).
+/// used in messages, and to reach a node whose socket is not on this machine (a node of a host agent): over TLS
+/// when `tls_ca` names the CA bundle that signed the node's certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeAddr {
     pub tcp: SocketAddr,
     pub socket: PathBuf,
+    /// The node serves TLS: the CA bundle its certificate is verified against, when reached over TCP.
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// The cluster bus port of a node listening for clients on `port`: Redis's own rule (`port + 10000`), which

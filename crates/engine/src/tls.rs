@@ -29,6 +29,11 @@ impl std::fmt::Debug for Authority {
     }
 }
 
+/// The CA bundle of the authority kept in `dir` ([`Authority::load_or_create`]).
+pub fn bundle_in(dir: &Path) -> PathBuf {
+    dir.join("ca.pem")
+}
+
 /// Where a node's certificate, key and the CA bundle it trusts are.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NodeCertificate {
@@ -45,7 +50,7 @@ impl Authority {
     /// Loads the CA from `dir` (`ca.pem`, `ca.key`), creating it the first time.
     pub fn load_or_create(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let cert_path = dir.join("ca.pem");
+        let cert_path = bundle_in(dir);
         let key_path = dir.join("ca.key");
         if cert_path.exists() && key_path.exists() {
             let key_pem = std::fs::read_to_string(&key_path).map_err(io_err(&key_path))?;
@@ -119,6 +124,15 @@ impl Authority {
             }
             _ => {}
         }
+        let issued = self.issue_node(addresses)?;
+        write_private(&out.key, &issued.key)?;
+        write_private(&out.cert, &issued.cert)?;
+        write_private(&names_path, &names)?;
+        Ok(out)
+    }
+
+    /// A new certificate for a node naming `addresses`, with its key, signed by this CA (PEM).
+    pub fn issue_node(&self, addresses: &[IpAddr]) -> Result<Identity> {
         let key = KeyPair::generate().map_err(tls_err("node key"))?;
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(tls_err("node"))?;
         let mut name = DistinguishedName::new();
@@ -145,11 +159,95 @@ impl Authority {
         let cert = params
             .signed_by(&key, &self.issuer)
             .map_err(tls_err("node certificate"))?;
-        write_private(&out.key, &key.serialize_pem())?;
-        write_private(&out.cert, &cert.pem())?;
-        write_private(&names_path, &names)?;
+        Ok(Identity {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        })
+    }
+
+    /// What a host agent needs to run a node naming `addresses` with TLS: a new certificate and key, and this CA.
+    pub fn node_pem(&self, addresses: &[IpAddr]) -> Result<NodeTlsPem> {
+        let issued = self.issue_node(addresses)?;
+        Ok(NodeTlsPem {
+            cert: issued.cert,
+            key: issued.key,
+            ca: self.ca_pem()?,
+        })
+    }
+}
+
+/// A node's certificate, its key and the CA bundle, as PEM: what the leader sends a host agent with a node's start,
+/// and the agent writes into the node's directory ([`NodeTlsPem::write`]).
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NodeTlsPem {
+    pub cert: String,
+    pub key: String,
+    pub ca: String,
+}
+
+impl std::fmt::Debug for NodeTlsPem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NodeTlsPem")
+    }
+}
+
+/// The files [`NodeTlsPem::write`] makes in a node's directory.
+pub fn files_in(dir: &Path) -> NodeCertificate {
+    NodeCertificate {
+        cert: dir.join("tls.crt"),
+        key: dir.join("tls.key"),
+        ca: dir.join("ca.pem"),
+    }
+}
+
+impl NodeTlsPem {
+    /// Writes the three files into `dir` (0600; the key first, the certificate it goes with next).
+    pub fn write(&self, dir: &Path) -> Result<NodeCertificate> {
+        let out = files_in(dir);
+        write_private(&out.key, &self.key)?;
+        write_private(&out.cert, &self.cert)?;
+        write_private(&out.ca, &self.ca)?;
         Ok(out)
     }
+}
+
+/// The TLS client configuration of the control plane's admin connections to nodes whose certificates the CA
+/// bundle at `ca` signed (no client certificate: nodes do not ask for one, `tls-auth-clients no`). Made once per
+/// bundle's contents.
+pub fn node_client_config(ca: &Path) -> Result<std::sync::Arc<tokio_rustls::rustls::ClientConfig>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    use tokio_rustls::rustls;
+    static MADE: OnceLock<Mutex<HashMap<String, Arc<rustls::ClientConfig>>>> = OnceLock::new();
+    let pem = std::fs::read_to_string(ca).map_err(io_err(ca))?;
+    let mut made = MADE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(c) = made.get(&pem) {
+        return Ok(c.clone());
+    }
+    let bad = |e: String| EngineError::Other(format!("CA bundle {}: {e}", ca.display()));
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut pem.as_bytes()) {
+        roots
+            .add(c.map_err(|e| bad(e.to_string()))?)
+            .map_err(|e| bad(e.to_string()))?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| bad(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let config = Arc::new(config);
+    // A deployment has one node CA; a bound keeps a process that saw many (tests) from growing.
+    if made.len() >= 16 {
+        made.clear();
+    }
+    made.insert(pem, config.clone());
+    Ok(config)
 }
 
 /// The identity of a host agent or of the control plane on the channel between them, as PEM.

@@ -432,7 +432,7 @@ impl Control {
         };
         // The restored nodes run on hosts when the group's do (a file outside cluster mode: on this machine).
         let on_hosts = crate::model::runs_on_hosts(
-            transit.is_some(),
+            transit,
             dual_stack,
             input.snapshot_name.is_some() && !mode.runs_cluster(),
         );
@@ -813,7 +813,7 @@ fn allocate(
         None
     };
     let on_hosts = crate::model::runs_on_hosts(
-        plan.transit.is_some(),
+        plan.transit,
         plan.dual_stack,
         plan.restore_from.is_some() && !plan.mode.runs_cluster(),
     );

@@ -586,11 +586,11 @@ pub enum Failover {
     Recovering { failed: String },
 }
 
-/// Whether the nodes of a group with these settings can run on host agents: not yet those that serve TLS, listen
-/// on IPv6 as well (dual stack), or start from a snapshot file (a group outside cluster mode restored); those run
-/// on the daemon's own machine.
-pub fn runs_on_hosts(tls: bool, dual_stack: bool, restores_from_file: bool) -> bool {
-    !tls && !dual_stack && !restores_from_file
+/// Whether the nodes of a group with these settings can run on host agents: not yet those that serve TLS in
+/// `preferred` mode, listen on IPv6 as well (dual stack), or start from a snapshot file (a group outside cluster
+/// mode restored); those run on the daemon's own machine.
+pub fn runs_on_hosts(tls: Option<TransitMode>, dual_stack: bool, restores_from_file: bool) -> bool {
+    tls != Some(TransitMode::Preferred) && !dual_stack && !restores_from_file
 }
 
 impl ReplicationGroup {
@@ -608,7 +608,7 @@ impl ReplicationGroup {
     /// Whether this group's new nodes can run on host agents ([`runs_on_hosts`]).
     pub fn on_hosts(&self) -> bool {
         runs_on_hosts(
-            self.transit_encryption.is_some(),
+            self.transit_encryption,
             self.dual_stack.is_some(),
             self.restore_from.is_some() && !self.cluster_mode.runs_cluster(),
         )
@@ -730,6 +730,9 @@ impl ReplicationGroup {
         engine::admin::NodeAddr {
             tcp: self.tcp_addr(m),
             socket: engine::config::admin_socket(&node_dir(data_dir, &m.cluster_id)),
+            tls_ca: self
+                .transit_encryption
+                .map(|_| engine::tls::bundle_in(&node_ca_dir(data_dir))),
         }
     }
 
@@ -904,6 +907,11 @@ pub struct Event {
     pub source_type: String,
     pub source_id: String,
     pub message: String,
+}
+
+/// The directory of the deployment's node CA (the authority that signs the nodes' TLS certificates).
+pub fn node_ca_dir(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("tls")
 }
 
 /// The directory of the node of member cluster `cluster_id`: config, data, log, pid file and admin socket.

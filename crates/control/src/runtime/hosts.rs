@@ -45,6 +45,8 @@ impl std::fmt::Debug for Channel {
 pub struct HostNodes {
     pub local: LocalNodes,
     channel: Channel,
+    /// The node CA: a node with TLS on a host gets a certificate it signed with each start.
+    node_ca: Arc<engine::tls::Authority>,
     /// The generation this daemon leads under, sent with every call.
     generation: Arc<AtomicI64>,
     /// Which engine each registered binary runs (the agent runs its own binary of that engine and version).
@@ -173,12 +175,14 @@ impl HostNodes {
     pub fn new(
         local: LocalNodes,
         channel: Channel,
+        node_ca: Arc<engine::tls::Authority>,
         generation: Arc<AtomicI64>,
         engines: HashMap<PathBuf, String>,
     ) -> Self {
         HostNodes {
             local,
             channel,
+            node_ca,
             generation,
             engines,
             agents: Mutex::new(HashMap::new()),
@@ -395,10 +399,15 @@ impl Nodes for HostNodes {
         let Some(host) = &spec.host else {
             return self.local.spawn(spec).await;
         };
+        let tls = match &spec.tls {
+            Some(t) => Some(self.node_ca.node_pem(&t.addresses)?),
+            None => None,
+        };
         let call = Call::Spawn {
             spec: Box::new(spec.clone()),
             engine: self.engine_of(spec)?,
             admin: self.local.admin().clone(),
+            tls,
         };
         match self.call(host, call).await? {
             Reply::Pid(Some(pid)) => {

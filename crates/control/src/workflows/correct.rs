@@ -258,7 +258,17 @@ impl Step {
         }
         if let Some(tls) = &spec.tls {
             let cert = tls.files.cert.display().to_string();
-            if c.config_get("tls-cert-file").await?.as_deref() != Some(cert.as_str()) {
+            let loaded = c.config_get("tls-cert-file").await?;
+            if let Some(host) = &spec.host {
+                // A node of a host took the files its agent wrote when it started (in its own directory, named
+                // there): TLS is not changed on a running node of a host.
+                if loaded.as_deref().is_none_or(str::is_empty) {
+                    return Err(crate::ControlError::Internal(format!(
+                        "node {} on host {} serves no TLS certificate: it is restarted with one",
+                        spec.name, host.name
+                    )));
+                }
+            } else if loaded.as_deref() != Some(cert.as_str()) {
                 tracing::info!(node = %spec.name, "loading TLS certificate");
                 self.ensure_certificate(spec)?;
                 c.config_set_many(&[
@@ -326,7 +336,8 @@ impl Step {
     /// Writes the node's certificate when it has TLS (once: an existing one naming the same addresses is kept).
     /// Done where a node starts or first loads TLS, not each time a spec is computed.
     pub(crate) fn ensure_certificate(&self, spec: &NodeSpec) -> Result<()> {
-        if let Some(t) = &spec.tls {
+        // A node of a host gets its certificate with its start (`HostNodes::spawn`), on its own machine.
+        if let Some(t) = spec.tls.as_ref().filter(|_| spec.host.is_none()) {
             self.inner.tls.node_certificate(&spec.dir, &t.addresses)?;
         }
         Ok(())

@@ -25,7 +25,7 @@ pub struct Core {
     /// The endpoints' DNS names, with `--dns-zone`.
     pub names: Option<crate::rules::endpoint_names::EndpointNames>,
     /// The deployment's certificate authority (`<data dir>/tls`), which signs every node's certificate.
-    pub tls: engine::tls::Authority,
+    pub tls: Arc<engine::tls::Authority>,
     /// The processes of the nodes, their health and what was observed of them.
     pub nodes: Arc<dyn Nodes>,
     pub state: Mutex<State>,

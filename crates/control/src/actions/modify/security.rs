@@ -30,15 +30,17 @@ impl Control {
             input.transit_encryption_enabled,
             input.transit_encryption_mode.as_deref(),
         )? {
+            if !g.hosts().is_empty() {
+                // A running node of another machine cannot be given new certificate files yet, and the admin
+                // connection to it follows the TLS mode it was started with.
+                return Err(combination(format!(
+                    "In-transit encryption cannot be changed yet on a group whose nodes run on hosts; {}'s do. \
+                     Create a group with the TransitEncryptionEnabled and TransitEncryptionMode you want, \
+                     and migrate to it.",
+                    g.id
+                )));
+            }
             if next.is_some() {
-                if !g.hosts().is_empty() {
-                    return Err(combination(format!(
-                        "In-transit encryption is not available yet for a group whose nodes run on hosts; {}'s do. \
-                         Create a group with TransitEncryptionEnabled (its nodes run on the daemon's machine), \
-                         and migrate to it.",
-                        g.id
-                    )));
-                }
                 if self.names_for(g).is_some() {
                     return Err(combination(format!(
                         "In-transit encryption is not available yet for a group whose endpoints are DNS names \
