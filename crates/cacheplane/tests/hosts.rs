@@ -915,9 +915,29 @@ async fn tls_answers(client: &redis::Client) -> bool {
     }
 }
 
+/// The first address `name` resolves to through `dns`, once it resolves to something other than `not`.
+async fn resolve_one(
+    dns: std::net::SocketAddr,
+    name: &str,
+    not: Option<std::net::IpAddr>,
+) -> std::net::IpAddr {
+    eventually(
+        &format!("{name} resolves"),
+        Duration::from_secs(20),
+        || async {
+            let ips = resolve(dns, name).await?;
+            ips.first()
+                .copied()
+                .filter(|ip| Some(*ip) != not)
+                .ok_or(format!("{ips:?}"))
+        },
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tls_required_group_runs_on_the_hosts_with_certificates_from_the_leader() {
-    let d = Daemon::start();
+async fn a_tls_required_group_on_hosts_is_reached_by_name_with_certificates_from_the_leader() {
+    let (d, dns) = daemon_with_names("info", "tls.internal");
     let agents: Vec<Agent> = ["us-east-1a", "us-east-1b", "us-east-1c"]
         .iter()
         .zip([71u8, 72, 73])
@@ -959,44 +979,55 @@ async fn a_tls_required_group_runs_on_the_hosts_with_certificates_from_the_leade
     hosts.dedup();
     assert_eq!(hosts.len(), 3, "one node on each host");
 
-    // Clients verify the node's certificate against the deployment's CA; plaintext gets no answer.
+    // The endpoints are names. A client resolves the primary's and verifies the node's certificate for that name
+    // against the deployment's CA; plaintext gets no answer.
     let ca = d.data_dir().join("tls").join("ca.pem");
     let ng = &g.node_groups()[0];
     let ep = ng.primary_endpoint().expect("primary");
-    let (addr, port) = (
-        ep.address().expect("address"),
-        ep.port().expect("port") as u16,
-    );
-    let primary = tls_client(addr, port, &ca);
-    let mut conn = client_conn_with_timeout(&primary, Duration::from_secs(2))
+    let (master, port) = (ep.address().expect("name"), ep.port().expect("port") as u16);
+    assert!(master.starts_with("master.tls-hosted."), "{master}");
+    let ip = resolve_one(dns, master, None).await;
+    let mut conn = tls_conn_by_name(ip, port, master, &ca)
         .await
-        .expect("TLS to the primary endpoint");
+        .expect("TLS to the primary, by name");
     let _: () = conn.set("over-tls", "on hosts").await.expect("set");
-    let plain = redis::Client::open(format!("redis://{addr}:{port}/")).expect("url");
+    let plain = redis::Client::open(format!("redis://{ip}:{port}/")).expect("url");
     assert!(!tls_answers(&plain).await, "plaintext is refused");
-    // Replication between hosts is TLS too (no node has a plaintext port), and the reader passes TLS through.
-    let rep = ng.reader_endpoint().expect("reader");
-    let reader = tls_client(
-        rep.address().expect("address"),
-        rep.port().expect("port") as u16,
-        &ca,
-    );
+    // The certificate names this group's names, not another's.
+    let other = master.replacen("tls-hosted", "another-group", 1);
+    let e = tls_conn_by_name(ip, port, &other, &ca)
+        .await
+        .expect_err("a name the certificate does not name");
+    assert!(e.contains("certificate"), "{e}");
+    // Replication between hosts is TLS too (no node has a plaintext port); the reader name answers the replicas,
+    // whose certificates name it.
+    let reader = ng
+        .reader_endpoint()
+        .expect("reader")
+        .address()
+        .expect("name");
     eventually(
         "the key on the replicas",
         Duration::from_secs(10),
         || async {
-            let mut r = client_conn_with_timeout(&reader, Duration::from_secs(1))
-                .await
-                .map_err(|e| e.to_string())?;
-            let v: Option<String> = r.get("over-tls").await.map_err(|e| e.to_string())?;
-            (v.as_deref() == Some("on hosts"))
-                .then_some(())
-                .ok_or(format!("{v:?}"))
+            let ips = resolve(dns, reader).await?;
+            if ips.len() != 2 || ips.contains(&ip) {
+                return Err(format!("{reader}: {ips:?}"));
+            }
+            for r in ips {
+                let mut r = tls_conn_by_name(r, port, reader, &ca).await?;
+                let v: Option<String> = r.get("over-tls").await.map_err(|e| e.to_string())?;
+                if v.as_deref() != Some("on hosts") {
+                    return Err(format!("{v:?}"));
+                }
+            }
+            Ok(())
         },
     )
     .await;
 
-    // A failover goes through the leader's TLS admin connections: the promoted node takes writes, over TLS.
+    // A failover goes through the leader's TLS admin connections: the primary's name moves to the promoted node,
+    // which takes writes over TLS under that name.
     let old = current_primary(&g);
     c.test_failover()
         .replication_group_id("tls-hosted")
@@ -1016,13 +1047,12 @@ async fn a_tls_required_group_runs_on_the_hosts_with_certificates_from_the_leade
         },
     )
     .await;
+    let moved = resolve_one(dns, master, Some(ip)).await;
     eventually(
         "writes after the failover",
         Duration::from_secs(20),
         || async {
-            let mut p = client_conn_with_timeout(&primary, Duration::from_secs(1))
-                .await
-                .map_err(|e| e.to_string())?;
+            let mut p = tls_conn_by_name(moved, port, master, &ca).await?;
             let _: () = p
                 .set("after", "failover")
                 .await
@@ -1067,7 +1097,9 @@ async fn a_tls_required_group_runs_on_the_hosts_with_certificates_from_the_leade
         .await
         .expect_err("a mode change on hosts");
     assert_eq!(code(e), "InvalidParameterCombination");
-    assert!(tls_answers(&primary).await);
+    tls_conn_by_name(moved, port, master, &ca)
+        .await
+        .expect("still TLS, by name");
 
     // Cluster mode over TLS on the hosts: the cluster bus between hosts is TLS, and clients follow it.
     let token = "a-token-of-the-tls-cluster";
@@ -1082,6 +1114,15 @@ async fn a_tls_required_group_runs_on_the_hosts_with_certificates_from_the_leade
         .await
         .expect("create a TLS cluster");
     let sharded = wait_available(&c, "tls-sharded", Duration::from_secs(60)).await;
+    let cfg = sharded
+        .configuration_endpoint()
+        .expect("configuration endpoint");
+    let cfg_name = cfg.address().expect("name");
+    assert!(
+        cfg_name.starts_with("clustercfg.tls-sharded."),
+        "{cfg_name}"
+    );
+    let cfg_ip = resolve_one(dns, cfg_name, None).await;
     let on_agents: usize = agents
         .iter()
         .map(|a| {
@@ -1092,7 +1133,30 @@ async fn a_tls_required_group_runs_on_the_hosts_with_certificates_from_the_leade
         })
         .sum();
     assert_eq!(on_agents, 4, "every node of the cluster on a host");
-    let cc = common::cluster::tls_cluster_conn(&sharded, &ca, token).await;
+    // The configuration name answers nodes that serve discovery; a cluster client starts there and follows the
+    // nodes' own addresses, which their certificates name.
+    let mut first = tls_conn_by_name(cfg_ip, cfg.port().expect("port") as u16, cfg_name, &ca)
+        .await
+        .expect("TLS to the configuration name");
+    let _: () = redis::cmd("AUTH")
+        .arg(token)
+        .query_async(&mut first)
+        .await
+        .expect("auth");
+    let client = redis::cluster::ClusterClient::builder(vec![format!(
+        "rediss://:{token}@{cfg_ip}:{}/",
+        cfg.port().expect("port")
+    )])
+    .certs(redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(std::fs::read(&ca).expect("CA bundle")),
+    })
+    .build()
+    .expect("cluster client");
+    let cc = client
+        .get_async_connection()
+        .await
+        .expect("TLS cluster connection");
     let keys: Vec<String> = (0..200).map(|i| format!("tls-key:{i}")).collect();
     common::cluster::set_all(&cc, &keys).await;
     common::cluster::assert_all(&cc, &keys).await;

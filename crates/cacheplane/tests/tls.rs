@@ -451,3 +451,78 @@ async fn run_set(client: &redis::Client, key: &str) -> bool {
         Err(_) => false,
     }
 }
+
+/// With `--dns-zone`, a group's endpoints are names whatever its TLS: TLS turned on later gives the nodes
+/// certificates that name the names, so a client that resolves the primary's name verifies it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_turned_on_for_a_group_whose_endpoints_are_names_verifies_the_names() {
+    let (d, dns) = daemon_with_names("info", "named-tls.internal");
+    let c = d.client();
+    let ca = ca_of(&d);
+    c.create_replication_group()
+        .replication_group_id("named-tls")
+        .replication_group_description("names, then TLS")
+        .num_cache_clusters(2)
+        .send()
+        .await
+        .expect("create");
+    let g = wait_available(&c, "named-tls", Duration::from_secs(30)).await;
+    let ep = g.node_groups()[0]
+        .primary_endpoint()
+        .expect("primary")
+        .clone();
+    let (master, port) = (
+        ep.address().expect("name").to_string(),
+        ep.port().expect("port") as u16,
+    );
+    let ip = resolve(dns, &master).await.expect("resolves")[0];
+    let mut p =
+        client_conn_with_timeout(&plain_client(&ip.to_string(), port), Duration::from_secs(2))
+            .await
+            .expect("plaintext");
+    let _: () = p.set("before", "names").await.expect("set");
+
+    for mode in ["preferred", "required"] {
+        modify_transit(&c, "named-tls", Some(true), Some(mode))
+            .await
+            .unwrap_or_else(|e| panic!("{mode}: {e}"));
+        let g = wait_available(&c, "named-tls", Duration::from_secs(30)).await;
+        assert_eq!(g.transit_encryption_mode().map(|m| m.as_str()), Some(mode));
+        assert_eq!(
+            g.node_groups()[0]
+                .primary_endpoint()
+                .and_then(|e| e.address()),
+            Some(master.as_str()),
+            "the endpoint keeps its name"
+        );
+        let mut t = tls_conn_by_name(ip, port, &master, &ca)
+            .await
+            .unwrap_or_else(|e| panic!("{mode}: {e}"));
+        let v: Option<String> = t.get("before").await.expect("get");
+        assert_eq!(v.as_deref(), Some("names"));
+        let plain_answers = answers(&plain_client(&ip.to_string(), port)).await;
+        assert_eq!(plain_answers, mode == "preferred", "plaintext in {mode}");
+    }
+    // The reader name, too: it answers the replica, whose certificate names it.
+    let reader = g.node_groups()[0]
+        .reader_endpoint()
+        .and_then(|e| e.address())
+        .expect("reader")
+        .to_string();
+    eventually(
+        "the key through the reader name",
+        Duration::from_secs(10),
+        || async {
+            let replica = *resolve(dns, &reader).await?.first().ok_or("no address")?;
+            if replica == ip {
+                return Err("the reader name answers the primary".to_string());
+            }
+            let mut r = tls_conn_by_name(replica, port, &reader, &ca).await?;
+            let v: Option<String> = r.get("before").await.map_err(|e| e.to_string())?;
+            (v.as_deref() == Some("names"))
+                .then_some(())
+                .ok_or(format!("{v:?}"))
+        },
+    )
+    .await;
+}

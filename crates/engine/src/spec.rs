@@ -102,6 +102,9 @@ pub struct NodeTls {
     pub files: NodeCertificate,
     /// The addresses the node's certificate names.
     pub addresses: Vec<IpAddr>,
+    /// The DNS names it names too: the node's and its group's endpoints', when they are names.
+    #[serde(default)]
+    pub names: Vec<String>,
 }
 
 /// The ports Redis itself listens on (0: none), plaintext and TLS, for a node on `port` with `tls`.

@@ -101,11 +101,22 @@ impl Authority {
     /// Writes a certificate for a node into `dir` (`tls.crt`, `tls.key`) naming `addresses`, unless the one there
     /// already names exactly them.
     pub fn node_certificate(&self, dir: &Path, addresses: &[IpAddr]) -> Result<NodeCertificate> {
+        self.node_certificate_for(dir, addresses, &[])
+    }
+
+    /// [`Self::node_certificate`] naming DNS names `dns` as well.
+    pub fn node_certificate_for(
+        &self,
+        dir: &Path,
+        addresses: &[IpAddr],
+        dns: &[String],
+    ) -> Result<NodeCertificate> {
         let out = self.files(dir);
         let names_path = dir.join("tls.names");
         let names = addresses
             .iter()
             .map(ToString::to_string)
+            .chain(dns.iter().cloned())
             .collect::<Vec<_>>()
             .join(" ");
         if out.cert.exists()
@@ -124,15 +135,16 @@ impl Authority {
             }
             _ => {}
         }
-        let issued = self.issue_node(addresses)?;
+        let issued = self.issue_node(addresses, dns)?;
         write_private(&out.key, &issued.key)?;
         write_private(&out.cert, &issued.cert)?;
         write_private(&names_path, &names)?;
         Ok(out)
     }
 
-    /// A new certificate for a node naming `addresses`, with its key, signed by this CA (PEM).
-    pub fn issue_node(&self, addresses: &[IpAddr]) -> Result<Identity> {
+    /// A new certificate for a node naming `addresses` and the DNS names `dns`, with its key, signed by this CA
+    /// (PEM).
+    pub fn issue_node(&self, addresses: &[IpAddr], dns: &[String]) -> Result<Identity> {
         let key = KeyPair::generate().map_err(tls_err("node key"))?;
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(tls_err("node"))?;
         let mut name = DistinguishedName::new();
@@ -144,7 +156,15 @@ impl Authority {
                 .unwrap_or_default(),
         );
         params.distinguished_name = name;
-        params.subject_alt_names = addresses.iter().map(|a| SanType::IpAddress(*a)).collect();
+        params.subject_alt_names = addresses
+            .iter()
+            .map(|a| Ok(SanType::IpAddress(*a)))
+            .chain(dns.iter().map(|n| {
+                Ok(SanType::DnsName(
+                    n.as_str().try_into().map_err(tls_err("node DNS name"))?,
+                ))
+            }))
+            .collect::<Result<Vec<_>>>()?;
         params.key_usages = vec![
             KeyUsagePurpose::DigitalSignature,
             KeyUsagePurpose::KeyEncipherment,
@@ -165,9 +185,10 @@ impl Authority {
         })
     }
 
-    /// What a host agent needs to run a node naming `addresses` with TLS: a new certificate and key, and this CA.
-    pub fn node_pem(&self, addresses: &[IpAddr]) -> Result<NodeTlsPem> {
-        let issued = self.issue_node(addresses)?;
+    /// What a host agent needs to run a node naming `addresses` and `dns` with TLS: a new certificate and key, and
+    /// this CA.
+    pub fn node_pem(&self, addresses: &[IpAddr], dns: &[String]) -> Result<NodeTlsPem> {
+        let issued = self.issue_node(addresses, dns)?;
         Ok(NodeTlsPem {
             cert: issued.cert,
             key: issued.key,

@@ -375,3 +375,49 @@ pub async fn wait_value(url: &str, key: &str, value: &str) {
     )
     .await
 }
+
+/// A connection over TLS to `ip:port` that verifies the server's certificate for the DNS name `name` against the CA
+/// bundle at `ca`: what a client does that resolved `name` to `ip`.
+pub async fn tls_conn_by_name(
+    ip: std::net::IpAddr,
+    port: u16,
+    name: &str,
+    ca: &Path,
+) -> Result<redis::aio::MultiplexedConnection, String> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(ca).map_err(|e| e.to_string())?;
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+        roots
+            .add(c.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let server =
+        rustls::pki_types::ServerName::try_from(name.to_string()).map_err(|e| e.to_string())?;
+    let work = async {
+        let tcp = tokio::net::TcpStream::connect((ip, port))
+            .await
+            .map_err(|e| e.to_string())?;
+        let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+            .connect(server, tcp)
+            .await
+            .map_err(|e| format!("TLS with {ip}:{port} as {name}: {e}"))?;
+        let info = redis::RedisConnectionInfo::default();
+        let (conn, driver) = redis::aio::MultiplexedConnection::new(&info, stream)
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(driver);
+        Ok::<_, String>(conn)
+    };
+    tokio::time::timeout(Duration::from_secs(2), work)
+        .await
+        .map_err(|_| format!("{ip}:{port} as {name}: no answer in time"))?
+}

@@ -594,10 +594,11 @@ pub fn runs_on_hosts(tls: Option<TransitMode>, dual_stack: bool, restores_from_f
 }
 
 impl ReplicationGroup {
-    /// Whether this group's endpoints can be DNS names: not with TLS (its certificates name addresses), dual stack
-    /// (IPv6 forwarders) or a standalone cluster (one node, its address). Decided at creation ([`Self::dns_suffix`]).
+    /// Whether this group's endpoints can be DNS names: not with dual stack (IPv6 forwarders) or for a standalone
+    /// cluster (one node, its address). With TLS, the nodes' certificates name the names. Decided at creation
+    /// ([`Self::dns_suffix`]).
     pub fn may_be_named(&self) -> bool {
-        self.transit_encryption.is_none() && self.dual_stack.is_none() && !self.standalone
+        self.dual_stack.is_none() && !self.standalone
     }
 
     /// Whether this group's endpoints are DNS names (ending with [`Self::dns_suffix`]).

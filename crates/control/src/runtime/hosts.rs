@@ -400,7 +400,7 @@ impl Nodes for HostNodes {
             return self.local.spawn(spec).await;
         };
         let tls = match &spec.tls {
-            Some(t) => Some(self.node_ca.node_pem(&t.addresses)?),
+            Some(t) => Some(self.node_ca.node_pem(&t.addresses, &t.names)?),
             None => None,
         };
         let call = Call::Spawn {

@@ -338,7 +338,9 @@ impl Step {
     pub(crate) fn ensure_certificate(&self, spec: &NodeSpec) -> Result<()> {
         // A node of a host gets its certificate with its start (`HostNodes::spawn`), on its own machine.
         if let Some(t) = spec.tls.as_ref().filter(|_| spec.host.is_none()) {
-            self.inner.tls.node_certificate(&spec.dir, &t.addresses)?;
+            self.inner
+                .tls
+                .node_certificate_for(&spec.dir, &t.addresses, &t.names)?;
         }
         Ok(())
     }

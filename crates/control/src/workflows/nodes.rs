@@ -61,6 +61,19 @@ impl Step {
                 .into_iter()
                 .chain(g.configuration_endpoint)
                 .collect(),
+            // A client verifies the name it dialled: the node's own, or an endpoint's that may lead to it (every
+            // kind, so that a change of cluster mode needs no new certificate).
+            names: self
+                .names_for(g)
+                .map(|n| {
+                    vec![
+                        n.node(&g.id, &m.cluster_id),
+                        n.primary(&g.id),
+                        n.reader(&g.id),
+                        n.configuration(&g.id),
+                    ]
+                })
+                .unwrap_or_default(),
         });
         let params = self.node_params(&g.cache_parameter_group, engine, version);
         Ok(NodeSpec {
@@ -120,6 +133,7 @@ impl Step {
             mode: mode.engine(),
             files: self.inner.tls.files(&dir),
             addresses: vec![s.member.address],
+            names: vec![],
         });
         Ok(NodeSpec {
             name: s.member.cluster_id.clone(),

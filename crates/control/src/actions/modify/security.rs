@@ -41,14 +41,6 @@ impl Control {
                 )));
             }
             if next.is_some() {
-                if self.names_for(g).is_some() {
-                    return Err(combination(format!(
-                        "In-transit encryption is not available yet for a group whose endpoints are DNS names \
-                         (--dns-zone); {}'s are. Create a group with TransitEncryptionEnabled (its endpoints are \
-                         addresses), and migrate to it.",
-                        g.id
-                    )));
-                }
                 if g.engine_version_triple() < (7, 0, 5) {
                     return Err(invalid(format!(
                         "In-transit encryption can be changed on an existing group from engine version 7.0.5; \
