@@ -1065,12 +1065,18 @@ async fn a_tls_required_group_on_hosts_is_reached_by_name_with_certificates_from
     )
     .await;
 
-    // A snapshot of a node of another host is read over TLS, and holds the data.
-    let source = members_of(&g)
-        .into_iter()
-        .find(|(_, role, _)| role == "replica")
-        .expect("a replica")
-        .0;
+    // A snapshot of a node of another host is read over TLS, and holds the data (a key in database 3 too).
+    let mut p = tls_conn_by_name(moved, port, master, &ca)
+        .await
+        .expect("primary");
+    let _: () = redis::cmd("SELECT")
+        .arg(3)
+        .query_async(&mut p)
+        .await
+        .expect("select");
+    let _: () = p.set("in-db3", "kept").await.expect("set in db 3");
+    // Of the primary, which took the write: no wait for a replica to have it.
+    let source = current_primary(&g);
     c.create_snapshot()
         .cache_cluster_id(&source)
         .snapshot_name("tls-hosted-snap")
@@ -1086,6 +1092,58 @@ async fn a_tls_required_group_on_hosts_is_reached_by_name_with_certificates_from
         rdb.windows(b"over-tls".len()).any(|w| w == b"over-tls"),
         "the snapshot holds the key"
     );
+    // Restored into a new group on the hosts: the file stays the control plane's; its keys are loaded into the
+    // new primary through the control plane's TLS connections, every database into its own, and replicated.
+    c.create_replication_group()
+        .replication_group_id("tls-restored")
+        .replication_group_description("restored on hosts")
+        .num_cache_clusters(2)
+        .transit_encryption_enabled(true)
+        .snapshot_name("tls-hosted-snap")
+        .send()
+        .await
+        .expect("restore");
+    let restored = wait_available(&c, "tls-restored", Duration::from_secs(60)).await;
+    for (m, _, _) in members_of(&restored) {
+        assert!(
+            agents
+                .iter()
+                .any(|a| a.node_pids().iter().any(|(n, _)| *n == m)),
+            "{m} runs on a host"
+        );
+    }
+    let rep = restored.node_groups()[0]
+        .primary_endpoint()
+        .expect("primary");
+    let rname = rep.address().expect("name");
+    let rip = resolve_one(dns, rname, None).await;
+    let mut r = tls_conn_by_name(rip, port, rname, &ca)
+        .await
+        .expect("restored primary");
+    let v: Option<String> = r.get("over-tls").await.expect("get");
+    assert_eq!(v.as_deref(), Some("on hosts"));
+    let _: () = redis::cmd("SELECT")
+        .arg(3)
+        .query_async(&mut r)
+        .await
+        .expect("select");
+    let v: Option<String> = r.get("in-db3").await.expect("get in db 3");
+    assert_eq!(v.as_deref(), Some("kept"));
+    let reader = restored.node_groups()[0].reader_endpoint().expect("reader");
+    let reader = reader.address().expect("name");
+    eventually(
+        "the restored keys on the replica",
+        Duration::from_secs(10),
+        || async {
+            let ip = resolve_one(dns, reader, Some(rip)).await;
+            let mut r = tls_conn_by_name(ip, port, reader, &ca).await?;
+            let v: Option<String> = r.get("over-tls").await.map_err(|e| e.to_string())?;
+            (v.as_deref() == Some("on hosts"))
+                .then_some(())
+                .ok_or(format!("{v:?}"))
+        },
+    )
+    .await;
 
     // TLS cannot be changed on a group on hosts yet: refused, nothing changed.
     let e = c
@@ -1161,14 +1219,14 @@ async fn a_tls_required_group_on_hosts_is_reached_by_name_with_certificates_from
     common::cluster::set_all(&cc, &keys).await;
     common::cluster::assert_all(&cc, &keys).await;
 
-    for id in ["tls-hosted", "tls-sharded"] {
+    for id in ["tls-hosted", "tls-sharded", "tls-restored"] {
         c.delete_replication_group()
             .replication_group_id(id)
             .send()
             .await
             .expect("delete");
     }
-    for id in ["tls-hosted", "tls-sharded"] {
+    for id in ["tls-hosted", "tls-sharded", "tls-restored"] {
         wait_deleted(&c, id, Duration::from_secs(60)).await;
     }
     assert!(agents.iter().all(|a| a.node_pids().is_empty()));

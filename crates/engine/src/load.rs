@@ -44,8 +44,19 @@ const BATCH: usize = 1000;
 /// How long one `MIGRATE` may take (Redis's own timeout for its connection to the target).
 const MIGRATE_TIMEOUT_MS: u64 = 60_000;
 
+/// Which of the file's databases are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Databases {
+    /// Database 0 only: the targets run Redis Cluster, which has no other.
+    First,
+    /// Every database that holds keys, each key into the database of its number on the target (a target without
+    /// cluster mode).
+    All,
+}
+
 /// Loads RDB file `rdb` with the engine `binary` in `work` (a directory of its own, emptied first) and sends every
 /// key to the owner of its slot among `owners`. Returns the number of keys sent. `within` bounds the loading.
+#[allow(clippy::too_many_arguments)]
 pub async fn load_by_slot(
     rdb: &Path,
     binary: &Path,
@@ -53,6 +64,7 @@ pub async fn load_by_slot(
     owners: &[SlotOwner],
     admin: &AdminCredentials,
     tls: Option<&crate::tls::NodeCertificate>,
+    databases: Databases,
     within: Duration,
 ) -> Result<u64> {
     // A loader a daemon that died left behind is stopped first (its pid file says which).
@@ -94,7 +106,15 @@ pub async fn load_by_slot(
     let mut server = crate::scratch::Scratch::start(binary, work, &extra)?;
     let result = async {
         let mut conn = server.connect(within).await?;
-        send_keys(&mut conn, owners, admin).await
+        let dbs = match databases {
+            Databases::First => vec![0],
+            Databases::All => databases_with_keys(&mut conn).await?,
+        };
+        let mut sent = 0;
+        for db in dbs {
+            sent += send_keys(&mut conn, owners, admin, db).await?;
+        }
+        Ok(sent)
     }
     .await;
     let socket = crate::spec::admin_socket(work);
@@ -104,11 +124,37 @@ pub async fn load_by_slot(
     result
 }
 
+/// The numbers of the databases that hold keys (`INFO keyspace`: `db3:keys=…`).
+async fn databases_with_keys(conn: &mut redis::aio::MultiplexedConnection) -> Result<Vec<u32>> {
+    let text: String = redis::cmd("INFO")
+        .arg("keyspace")
+        .query_async(conn)
+        .await
+        .map_err(|source| EngineError::Redis {
+            node: "snapshot loader".into(),
+            source,
+        })?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.strip_prefix("db")?.split_once(':')?.0.parse().ok())
+        .collect())
+}
+
+/// Sends the keys of database `db` (the loader's connection is switched to it) into database `db` of the owners.
 async fn send_keys(
     conn: &mut redis::aio::MultiplexedConnection,
     owners: &[SlotOwner],
     admin: &AdminCredentials,
+    db: u32,
 ) -> Result<u64> {
+    redis::cmd("SELECT")
+        .arg(db)
+        .query_async::<()>(conn)
+        .await
+        .map_err(|source| EngineError::Redis {
+            node: "snapshot loader".into(),
+            source,
+        })?;
     let owner_of = |slot: u16| {
         owners
             .iter()
@@ -144,7 +190,7 @@ async fn send_keys(
                 .arg(o.addr.ip().to_string())
                 .arg(o.addr.port())
                 .arg("")
-                .arg(0)
+                .arg(db)
                 .arg(MIGRATE_TIMEOUT_MS)
                 .arg("COPY")
                 .arg("REPLACE")

@@ -430,12 +430,7 @@ impl Control {
             engine_version: &engine_version,
             cache_node_type: &cache_node_type,
         };
-        // The restored nodes run on hosts when the group's do (a file outside cluster mode: on this machine).
-        let on_hosts = crate::model::runs_on_hosts(
-            transit,
-            dual_stack,
-            input.snapshot_name.is_some() && !mode.runs_cluster(),
-        );
+        let on_hosts = crate::model::runs_on_hosts(transit, dual_stack);
         let restore_from = self.restore_of(&input, &planned, mode, &shards, on_hosts)?;
         let user_group_ids = input.user_group_ids.clone().unwrap_or_default();
         if auth.is_some() && !user_group_ids.is_empty() {
@@ -812,11 +807,7 @@ fn allocate(
     } else {
         None
     };
-    let on_hosts = crate::model::runs_on_hosts(
-        plan.transit,
-        plan.dual_stack,
-        plan.restore_from.is_some() && !plan.mode.runs_cluster(),
-    );
+    let on_hosts = crate::model::runs_on_hosts(plan.transit, plan.dual_stack);
     let mut group_hosts: Vec<String> = Vec::new();
     let mut shards = Vec::with_capacity(plan.shards.len());
     for (sp, ids) in plan.shards.iter().zip(member_ids) {

@@ -587,10 +587,9 @@ pub enum Failover {
 }
 
 /// Whether the nodes of a group with these settings can run on host agents: not yet those that serve TLS in
-/// `preferred` mode, listen on IPv6 as well (dual stack), or start from a snapshot file (a group outside cluster
-/// mode restored); those run on the daemon's own machine.
-pub fn runs_on_hosts(tls: Option<TransitMode>, dual_stack: bool, restores_from_file: bool) -> bool {
-    tls != Some(TransitMode::Preferred) && !dual_stack && !restores_from_file
+/// `preferred` mode, or listen on IPv6 as well (dual stack); those run on the daemon's own machine.
+pub fn runs_on_hosts(tls: Option<TransitMode>, dual_stack: bool) -> bool {
+    tls != Some(TransitMode::Preferred) && !dual_stack
 }
 
 impl ReplicationGroup {
@@ -608,11 +607,14 @@ impl ReplicationGroup {
 
     /// Whether this group's new nodes can run on host agents ([`runs_on_hosts`]).
     pub fn on_hosts(&self) -> bool {
-        runs_on_hosts(
-            self.transit_encryption,
-            self.dual_stack.is_some(),
-            self.restore_from.is_some() && !self.cluster_mode.runs_cluster(),
-        )
+        runs_on_hosts(self.transit_encryption, self.dual_stack.is_some())
+    }
+
+    /// Whether a snapshot this group is restored from is loaded into its running primaries (key by key, through
+    /// the control plane's connections), rather than started from as the primary's data file: with cluster mode
+    /// (each key to its slot's primary), and on hosts (the file is the control plane's, not the host's).
+    pub fn loads_restore(&self) -> bool {
+        self.cluster_mode.runs_cluster() || self.members().any(|m| m.host.is_some())
     }
 
     /// The hosts this group's nodes run on.

@@ -758,11 +758,7 @@ impl Control {
         if !self.wait_for_links(g, &p.specs, &p.poke).await? {
             return Ok(Flow::Stop);
         }
-        if let Some(name) = g
-            .restore_from
-            .as_deref()
-            .filter(|_| g.cluster_mode.runs_cluster())
-        {
+        if let Some(name) = g.restore_from.as_deref().filter(|_| g.loads_restore()) {
             self.restore_by_slot(g, name).await?;
         }
         // The replicas, now linked, serve the reader endpoint.

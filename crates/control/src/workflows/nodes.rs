@@ -94,9 +94,9 @@ impl Step {
             },
             tls,
             users: crate::rules::users::node_users(g.acl.as_ref()),
-            // A group whose nodes run Redis Cluster is loaded by slot once formed (`restore_by_slot`).
+            // A group whose nodes run Redis Cluster, or run on hosts, is loaded once formed (`restore_by_slot`).
             restore_rdb: match (&g.restore_from, g.status, is_primary) {
-                (Some(name), GroupStatus::Creating, true) if !g.cluster_mode.runs_cluster() => {
+                (Some(name), GroupStatus::Creating, true) if !g.loads_restore() => {
                     Some(self.snapshot_file(name))
                 }
                 _ => None,

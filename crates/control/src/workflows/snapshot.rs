@@ -283,21 +283,36 @@ impl Step {
         let mut owners = Vec::new();
         let mut binary = None;
         let mut tls = None;
+        let cluster = g.cluster_mode.runs_cluster();
+        let restore_dir = self.inner.settings.data_dir.join("restore");
         for sh in &g.shards {
             let p = sh.primary().ok_or_else(|| {
                 ControlError::Internal(format!("node group {} has no primary", sh.id))
             })?;
             let spec = self.node_spec(g, p)?;
             binary = Some(spec.binary);
-            tls = spec.tls.map(|t| t.files);
+            // The loader's `MIGRATE` speaks TLS to TLS nodes, with a certificate of its own.
+            tls =
+                match spec.tls {
+                    Some(t) => Some(self.inner.tls.node_certificate(
+                        &restore_dir.join(format!("{}.tls", g.id)),
+                        &t.addresses,
+                    )?),
+                    None => None,
+                };
             owners.push(engine::load::SlotOwner {
                 addr: g.tcp_addr(p),
-                slots: sh.slots.clone(),
+                // Outside cluster mode the one primary takes every key.
+                slots: if cluster {
+                    sh.slots.clone()
+                } else {
+                    vec![(0, engine::cluster::SLOTS - 1)]
+                },
             });
         }
         let binary =
             binary.ok_or_else(|| ControlError::Internal(format!("{} has no node group", g.id)))?;
-        let work = self.inner.settings.data_dir.join("restore").join(&g.id);
+        let work = restore_dir.join(&g.id);
         let within = crate::rules::progress::deadline(snap.used_memory);
         let mut keys = 0;
         for (_, file) in self.snapshot_files(&snap) {
@@ -308,10 +323,16 @@ impl Step {
                 &owners,
                 self.nodes().admin(),
                 tls.as_ref(),
+                if cluster {
+                    engine::load::Databases::First
+                } else {
+                    engine::load::Databases::All
+                },
                 within,
             )
             .await?;
         }
+        let _ = std::fs::remove_dir_all(restore_dir.join(format!("{}.tls", g.id)));
         tracing::info!(group = %g.id, snapshot = name, keys, "snapshot loaded by slot");
         Ok(())
     }
