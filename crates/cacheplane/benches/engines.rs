@@ -233,6 +233,8 @@ async fn memcached_throughput() {
         options: defaults.options,
         extended: defaults.extended,
         tls: None,
+        version: String::new(),
+        host: None,
     };
     plain.start().await.expect("plain memcached");
     // Rounds alternating which target goes first, so neither gains from the order; the node against the plain

@@ -238,6 +238,8 @@ mod tests {
             state,
             booted: None,
             memory_mib: None,
+            host: None,
+            replacing: false,
         };
         MemcachedCluster {
             id: "sessions".into(),

@@ -813,3 +813,238 @@ async fn memcached_parameter_groups_have_their_effect() {
         .await
         .expect("delete once unused");
 }
+
+/// The agent whose host runs node `name`.
+fn agent_of<'a>(agents: &'a [Agent], name: &str) -> &'a Agent {
+    agents
+        .iter()
+        .find(|a| a.node_pids().iter().any(|(n, _)| n == name))
+        .unwrap_or_else(|| panic!("{name} runs under no agent"))
+}
+
+/// The pid of node `name` on any host (none while it is being started again).
+fn pid_of(agents: &[Agent], name: &str) -> Option<u32> {
+    agents
+        .iter()
+        .flat_map(|a| a.node_pids())
+        .find(|(n, _)| n == name)
+        .map(|(_, p)| p)
+}
+
+/// With hosts joined, a Memcached cluster's nodes run under the hosts' agents, one per host in its zone: started,
+/// found dead and started again, rebooted, removed and deleted through the agents; with TLS, each with a certificate
+/// the leader sent. The configuration endpoint stays the daemon's and lists them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memcached_nodes_run_on_the_hosts() {
+    use engine::memcached::{connect, Tls};
+    let d = Daemon::start();
+    let zones = ["us-east-1a", "us-east-1b", "us-east-1c"];
+    let mut agents: Vec<Agent> = zones
+        .iter()
+        .zip([76u8, 77, 78])
+        .map(|(z, octet)| Agent::join(&[&d], z, octet, &join_token(&d, None)))
+        .collect();
+    let c = d.client();
+    c.create_cache_cluster()
+        .cache_cluster_id("mc-hosted")
+        .engine("memcached")
+        .cache_node_type("cache.t3.micro")
+        .num_cache_nodes(3)
+        .az_mode(aws_sdk_elasticache::types::AzMode::CrossAz)
+        .set_preferred_availability_zones(Some(zones.iter().map(|z| z.to_string()).collect()))
+        .send()
+        .await
+        .expect("create");
+    let cc = wait_available(&c, "mc-hosted").await;
+    for n in cc.cache_nodes() {
+        let name = format!("mc-hosted-{}", n.cache_node_id().expect("id"));
+        let agent = agent_of(&agents, &name);
+        assert_eq!(n.customer_availability_zone(), Some(agent.zone.as_str()));
+        let octet = agent.addresses.split('.').nth(1).expect("octet");
+        let at = addr_of(n.endpoint().expect("endpoint"));
+        assert!(
+            at.ip().to_string().starts_with(&format!("127.{octet}.")),
+            "{name} at {at}"
+        );
+        assert!(!d.data_dir().join("nodes").join(&name).exists());
+    }
+    let cfg = addr_of(cc.configuration_endpoint().expect("configuration endpoint"));
+    let (_, listed) = discover(cfg).await;
+    let mut want: Vec<SocketAddr> = nodes(&cc).into_iter().map(|(_, a)| a).collect();
+    let mut got = listed.clone();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want, "discovery lists the hosts' nodes");
+    let (first_id, first) = nodes(&cc)[0].clone();
+    set(first, "k", "on a host").await;
+    assert_eq!(get(first, "k").await.as_deref(), Some("on a host"));
+
+    // Killed on its host: started again through the agent (empty, as a recovered Memcached node is).
+    let name = format!("mc-hosted-{first_id}");
+    let pid = pid_of(&agents, &name).expect("pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill");
+    eventually(
+        "the node started again",
+        Duration::from_secs(30),
+        || async {
+            match pid_of(&agents, &name) {
+                Some(p) if p != pid && engine::memcached::is_memcached_alive(p) => Ok(()),
+                other => Err(other),
+            }
+        },
+    )
+    .await;
+    eventually("it serves again", Duration::from_secs(10), || async {
+        engine::memcached::node_version(first)
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await;
+
+    // One node fewer: its process stops and its directory goes, on its host.
+    c.modify_cache_cluster()
+        .cache_cluster_id("mc-hosted")
+        .num_cache_nodes(2)
+        .cache_node_ids_to_remove("0003")
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("remove a node");
+    let cc = wait_available(&c, "mc-hosted").await;
+    assert_eq!(cc.cache_nodes().len(), 2);
+    assert!(agents
+        .iter()
+        .all(|a| !a.data_dir().join("nodes").join("mc-hosted-0003").exists()));
+
+    // A host lost with its node: the node starts anew, empty, on a host that is left, and discovery follows.
+    let (lost_id, lost_at) = nodes(&cc)
+        .into_iter()
+        .find(|(id, _)| id != &first_id)
+        .expect("another node");
+    let lost_name = format!("mc-hosted-{lost_id}");
+    let lost_host = agents
+        .iter()
+        .position(|a| a.node_pids().iter().any(|(n, _)| *n == lost_name))
+        .expect("its host");
+    let (version_before, _) = discover(cfg).await;
+    agents[lost_host].lose();
+    let moved = eventually(
+        "the node replaced elsewhere",
+        Duration::from_secs(30),
+        || async {
+            let cc = describe(&c, "mc-hosted").await;
+            let at = nodes(&cc)
+                .into_iter()
+                .find(|(id, _)| *id == lost_id)
+                .map(|(_, a)| a);
+            match (cc.cache_cluster_status(), at) {
+                (Some("available"), Some(a)) if a != lost_at => Ok(a),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    // Listed once it serves, with a new version; the lost address no more.
+    let (version_after, listed) = eventually(
+        "discovery lists the new node",
+        Duration::from_secs(20),
+        || async {
+            let (v, listed) = discover(cfg).await;
+            listed
+                .contains(&moved)
+                .then_some((v, listed.clone()))
+                .ok_or(listed)
+        },
+    )
+    .await;
+    assert!(version_after > version_before, "a new discovery version");
+    assert!(!listed.contains(&lost_at), "{listed:?}");
+    set(moved, "k2", "replaced").await;
+    assert_eq!(get(moved, "k2").await.as_deref(), Some("replaced"));
+    let events = event_messages(&c, "mc-hosted").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with(&format!("Cache node {lost_id} replaced"))),
+        "{events:?}"
+    );
+
+    // With TLS: the node serves TLS only, with the certificate the leader sent; the daemon's endpoint lists it.
+    c.create_cache_cluster()
+        .cache_cluster_id("mc-hosted-tls")
+        .engine("memcached")
+        .cache_node_type("cache.t3.micro")
+        .num_cache_nodes(1)
+        .transit_encryption_enabled(true)
+        .send()
+        .await
+        .expect("create with TLS");
+    let tc = wait_available(&c, "mc-hosted-tls").await;
+    let (_, node) = nodes(&tc)[0].clone();
+    let agent = agent_of(&agents, "mc-hosted-tls-0001");
+    assert!(agent
+        .data_dir()
+        .join("nodes/mc-hosted-tls-0001/tls.key")
+        .exists());
+    let tls = Tls::new(&d.data_dir().join("tls/ca.pem"), None).expect("trust the CA");
+    let mut s = connect(node, Some(&tls)).await.expect("TLS to the node");
+    s.write_all(b"set t 0 0 2\r\nok\r\nget t\r\n")
+        .await
+        .expect("write");
+    s.flush().await.expect("flush");
+    let mut got = String::new();
+    let mut buf = vec![0u8; 4096];
+    while !got.ends_with("END\r\n") {
+        let n = s.read(&mut buf).await.expect("read");
+        assert!(n > 0, "closed after {got:?}");
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert_eq!(got, "STORED\r\nVALUE t 0 2\r\nok\r\nEND\r\n");
+    assert!(
+        engine::memcached::node_version(node).await.is_err(),
+        "no plaintext"
+    );
+
+    for id in ["mc-hosted", "mc-hosted-tls"] {
+        c.delete_cache_cluster()
+            .cache_cluster_id(id)
+            .send()
+            .await
+            .expect("delete");
+    }
+    eventually(
+        "every node gone from the hosts",
+        Duration::from_secs(30),
+        || async {
+            // The lost host's files stay with it (its processes were killed with it).
+            let left: Vec<(String, u32)> = agents
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != lost_host)
+                .flat_map(|(_, a)| a.node_pids())
+                .collect();
+            let clusters: Vec<(String, String)> = c
+                .describe_cache_clusters()
+                .send()
+                .await
+                .map(|o| {
+                    o.cache_clusters()
+                        .iter()
+                        .map(|cc| {
+                            (
+                                cc.cache_cluster_id().unwrap_or_default().to_string(),
+                                cc.cache_cluster_status().unwrap_or_default().to_string(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            left.is_empty().then_some(()).ok_or((left, clusters))
+        },
+    )
+    .await;
+}

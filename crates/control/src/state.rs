@@ -54,7 +54,12 @@ impl State {
             .flat_map(|g| g.members().chain(&g.removing))
             .filter(|m| m.host.is_none())
             .count();
-        let memcached: usize = self.memcached.values().map(|c| c.nodes.len()).sum();
+        let memcached: usize = self
+            .memcached
+            .values()
+            .flat_map(|c| &c.nodes)
+            .filter(|n| n.host.is_none())
+            .count();
         members + memcached + self.standalone.len()
     }
 
@@ -422,19 +427,30 @@ pub fn place_node(
         .iter()
         .map(|(h, (available, _))| (h.as_str(), *available))
         .collect();
-    for g in st.groups.values() {
-        let most = crate::rules::node_types::maxmemory(&g.cache_node_type).unwrap_or(0);
-        for m in g.members().chain(&g.removing) {
-            if let Some(h) = &m.host {
-                *load.entry(h.name.as_str()).or_default() += 1;
-                let running = st
-                    .host_memory
-                    .get(&h.name)
-                    .is_some_and(|(_, r)| r.contains(&m.cluster_id));
-                if let (false, Some(r)) = (running, room.get_mut(h.name.as_str())) {
-                    *r = r.saturating_sub(most);
-                }
-            }
+    // Every node placed on a host (a group's member, a Memcached node): its type's most.
+    let placed = st
+        .groups
+        .values()
+        .flat_map(|g| {
+            g.members()
+                .chain(&g.removing)
+                .map(move |m| (m.host.as_ref(), m.cluster_id.clone(), &g.cache_node_type))
+        })
+        .chain(st.memcached.values().flat_map(|c| {
+            c.nodes
+                .iter()
+                .map(move |n| (n.host.as_ref(), c.node_name(n), &c.cache_node_type))
+        }));
+    for (host, name, node_type) in placed {
+        let Some(h) = host else { continue };
+        let most = crate::rules::node_types::maxmemory(node_type).unwrap_or(0);
+        *load.entry(h.name.as_str()).or_default() += 1;
+        let running = st
+            .host_memory
+            .get(&h.name)
+            .is_some_and(|(_, r)| r.contains(&name));
+        if let (false, Some(r)) = (running, room.get_mut(h.name.as_str())) {
+            *r = r.saturating_sub(most);
         }
     }
     let host =

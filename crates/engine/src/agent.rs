@@ -66,6 +66,17 @@ pub enum Call {
     RemoveDir { name: String },
     /// Changes the files of the node, which does not run.
     ChangeDir { name: String, change: DirChange },
+    /// Starts a Memcached node (its directory and binary the agent's own; with TLS, the files `tls` carries) and
+    /// waits until it answers.
+    StartMemcached {
+        node: Box<crate::memcached::MemcachedNode>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tls: Option<crate::tls::NodeTlsPem>,
+    },
+    /// Stops the Memcached node `name` if it runs (its pid file says which process).
+    StopMemcached { name: String },
+    /// The pid of the Memcached node `name` when its pid file names a live memcached.
+    MemcachedPid { name: String },
     /// Lines of the node's log file past `offset` (see [`crate::logs::read_log`]).
     ReadLog {
         name: String,
@@ -176,7 +187,7 @@ impl Host {
         });
         // The nodes that run already (the agent restarted): watched as adopted until they exit.
         for (name, pid) in host.pid_files() {
-            if process::is_redis_alive(pid) {
+            if process::is_engine_alive(pid) {
                 tracing::info!(target: "agent", node = %name, pid, "running node found");
                 host.running
                     .lock()
@@ -192,12 +203,7 @@ impl Host {
         self.dirs()
             .into_iter()
             .filter_map(|name| {
-                let pid =
-                    std::fs::read_to_string(self.dir.join("nodes").join(&name).join("redis.pid"))
-                        .ok()?
-                        .trim()
-                        .parse()
-                        .ok()?;
+                let pid = pid_in(&self.dir.join("nodes").join(&name))?;
                 Some((name, pid))
             })
             .collect()
@@ -313,6 +319,39 @@ impl Host {
         Ok(local)
     }
 
+    /// Memcached node `node` as this host runs it: its directory and binary this machine's, and with TLS the
+    /// files `tls` carries, written into its directory.
+    fn localized_memcached(
+        &self,
+        node: &crate::memcached::MemcachedNode,
+        tls: Option<&crate::tls::NodeTlsPem>,
+    ) -> Result<crate::memcached::MemcachedNode> {
+        let want = crate::binary::parse_version(&node.version);
+        let binary = self
+            .binaries
+            .iter()
+            .find(|b| b.engine == "memcached" && Some(b.version_triple()) == want)
+            .ok_or_else(|| {
+                EngineError::NoBinary(format!(
+                    "host {} has no memcached {} binary (give it with --engine-binary)",
+                    self.name, node.version
+                ))
+            })?;
+        let mut local = node.clone();
+        local.dir = self.node_dir(&node.name)?;
+        local.binary = binary.path.clone();
+        local.tls = match tls {
+            Some(pem) => {
+                crate::private::create_dir(&local.dir)?;
+                let files = pem.write(&local.dir)?;
+                let client = crate::memcached::Tls::new(&files.ca, None)?;
+                Some((files, client))
+            }
+            None => None,
+        };
+        Ok(local)
+    }
+
     /// Does `call`, already admitted.
     async fn call(self: &Arc<Self>, call: Call) -> Result<Reply> {
         Ok(match call {
@@ -354,23 +393,40 @@ impl Host {
                 Reply::Pid(pid)
             }
             Call::PidsServing { addr } => Reply::Pids(process::pids_serving(addr)),
-            Call::PidFile { name } => Reply::Pid(
-                std::fs::read_to_string(self.node_dir(&name)?.join("redis.pid"))
-                    .ok()
-                    .and_then(|s| s.trim().parse().ok()),
-            ),
+            Call::PidFile { name } => Reply::Pid(pid_in(&self.node_dir(&name)?)),
             Call::Stop { pid, grace_ms } => {
+                tracing::info!(target: "agent", pid, "stopping a process");
                 process::stop(pid, Duration::from_millis(grace_ms)).await;
-                Reply::Done(!process::is_redis_alive(pid))
+                Reply::Done(!process::is_engine_alive(pid))
             }
-            Call::Kill { pid } => Reply::Done(process::kill_now(pid).await),
+            Call::StartMemcached { node, tls } => {
+                let node = self.localized_memcached(&node, tls.as_ref())?;
+                let pid = node.start().await?;
+                self.track(pid, None);
+                tracing::info!(target: "agent", node = %node.name, pid, "started memcached node");
+                Reply::Pid(Some(pid))
+            }
+            Call::MemcachedPid { name } => Reply::Pid(
+                pid_in(&self.node_dir(&name)?).filter(|p| crate::memcached::is_memcached_alive(*p)),
+            ),
+            Call::StopMemcached { name } => {
+                let dir = self.node_dir(&name)?;
+                if let Some(pid) = pid_in(&dir).filter(|p| crate::memcached::is_memcached_alive(*p))
+                {
+                    process::stop(pid, Duration::from_secs(5)).await;
+                    self.gone(pid);
+                }
+                let _ = std::fs::remove_file(dir.join(crate::memcached::PID_FILE));
+                Reply::Done(true)
+            }
+            Call::Kill { pid } => {
+                tracing::info!(target: "agent", pid, "killing a process");
+                Reply::Done(process::kill_now(pid).await)
+            }
             Call::RemoveDir { name } => {
                 // Never a directory whose node still runs: the process is stopped first.
                 let dir = self.node_dir(&name)?;
-                let pid = std::fs::read_to_string(dir.join("redis.pid"))
-                    .ok()
-                    .and_then(|s| s.trim().parse::<u32>().ok())
-                    .filter(|p| process::is_redis_alive(*p));
+                let pid = pid_in(&dir).filter(|p| process::is_engine_alive(*p));
                 if let Some(pid) = pid {
                     tracing::warn!(target: "agent", node = %name, pid, "the node still ran when its directory was removed: killed");
                     if !process::kill_now(pid).await {
@@ -420,6 +476,7 @@ impl Host {
             .remove(&pid)
             .is_some()
         {
+            tracing::info!(target: "agent", pid, "engine process exited");
             self.exits.send_modify(|n| *n += 1);
         }
     }
@@ -446,7 +503,7 @@ impl Host {
             .collect();
         let mut processes = BTreeMap::new();
         for pid in pids {
-            match process::cpu_and_state(pid).filter(|_| process::is_redis_alive(pid)) {
+            match process::cpu_and_state(pid).filter(|_| process::is_engine_alive(pid)) {
                 Some(look) => {
                     processes.insert(pid, look);
                 }
@@ -484,6 +541,16 @@ impl Host {
             (a, l) => a.or(l),
         }
     }
+}
+
+/// The pid a node directory's pid file names: a Redis/Valkey node's, or a Memcached node's.
+fn pid_in(dir: &Path) -> Option<u32> {
+    ["redis.pid", crate::memcached::PID_FILE]
+        .iter()
+        .find_map(|f| std::fs::read_to_string(dir.join(f)).ok())?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn tls_err(what: &str, e: impl std::fmt::Display) -> EngineError {
@@ -586,7 +653,10 @@ impl Client {
         call: &Call,
     ) -> std::result::Result<Reply, CallError> {
         let within = match call {
-            Call::Spawn { .. } => process::READY_TIMEOUT + CALL_MARGIN,
+            Call::Spawn { .. } | Call::StartMemcached { .. } => {
+                process::READY_TIMEOUT + CALL_MARGIN
+            }
+            Call::StopMemcached { .. } => Duration::from_secs(5) + CALL_MARGIN,
             Call::Stop { grace_ms, .. } => Duration::from_millis(*grace_ms) + CALL_MARGIN,
             _ => CALL_MARGIN,
         };
@@ -611,7 +681,13 @@ impl Client {
     }
 
     fn failed(&self, e: reqwest::Error) -> CallError {
-        let text = format!("host agent {}: {e}", self.url);
+        // The causes too ("error sending request" alone says nothing of why).
+        let mut text = format!("host agent {}: {e}", self.url);
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            text.push_str(&format!(": {s}"));
+            source = s.source();
+        }
         // Not reached at all, or no answer in time: the host may be gone. Anything else was an answer.
         if e.is_connect() || e.is_timeout() {
             CallError::Unreachable(text)

@@ -144,8 +144,12 @@ fn conn_limit(asked: &str) -> u64 {
     }
 }
 
-/// One Memcached node: where it listens and how much memory it may hold.
-#[derive(Debug, Clone)]
+/// The pid file in a Memcached node's directory.
+pub const PID_FILE: &str = "memcached.pid";
+
+/// One Memcached node: where it listens and how much memory it may hold. Sent to a host agent as it is (its
+/// directory and binary are then the host's, its TLS files those the call carries).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct MemcachedNode {
     /// The cache cluster id and node id, `<cluster>-0001`: for logs and the process title.
     pub name: String,
@@ -160,12 +164,19 @@ pub struct MemcachedNode {
     /// memcached's extended options (`-o name=value,...`; `None`: a switch), in order.
     pub extended: Vec<(String, Option<String>)>,
     /// TLS only (`-Z`), with this certificate; the daemon reaches it with `client`.
+    #[serde(skip)]
     pub tls: Option<(NodeCertificate, Tls)>,
+    /// The memcached version it runs (`1.6.18`): which binary a host runs it with.
+    #[serde(default)]
+    pub version: String,
+    /// The host whose agent runs the node; `None`: the control plane's own machine.
+    #[serde(default)]
+    pub host: Option<crate::spec::NodeHost>,
 }
 
 impl MemcachedNode {
     pub fn pid_file(&self) -> PathBuf {
-        self.dir.join("memcached.pid")
+        self.dir.join(PID_FILE)
     }
 
     fn log_file(&self) -> PathBuf {
@@ -197,8 +208,7 @@ impl MemcachedNode {
         if nix::unistd::geteuid().is_root() {
             cmd.arg("-u").arg("root");
         }
-        cmd.arg("-d")
-            .arg("-P")
+        cmd.arg("-P")
             .arg(self.pid_file())
             .arg("-l")
             .arg(self.addr.ip().to_string())
@@ -241,25 +251,37 @@ impl MemcachedNode {
         if !extended.is_empty() {
             cmd.arg("-o").arg(extended.join(","));
         }
-        let status = cmd
+        // In the foreground, as this process's child in a process group of its own (so no signal to the starter's
+        // group reaches it), never killed when the starter goes: it keeps running when the daemon or agent stops,
+        // as Redis nodes do. Its exit is reaped and logged, with what it said on its way out.
+        let mut child = cmd
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(log)
-            .status()
-            .await
+            .process_group(0)
+            .kill_on_drop(false)
+            .spawn()
             .map_err(|source| EngineError::Exec {
                 path: self.binary.clone(),
                 source,
             })?;
-        if !status.success() {
-            return Err(EngineError::Other(format!(
-                "memcached for {} exited with {status} (see {})",
-                self.name,
-                self.log_file().display()
-            )));
-        }
+        let (exited_tx, exited) = tokio::sync::watch::channel(None);
+        let name = self.name.clone();
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            tracing::info!(node = %name, ?status, "memcached exited");
+            let _ = exited_tx.send(Some(status.map(|s| s.to_string()).unwrap_or_default()));
+        });
         let deadline = tokio::time::Instant::now() + crate::process::READY_TIMEOUT;
         loop {
+            if let Some(status) = exited.borrow().clone() {
+                let log = std::fs::read_to_string(self.log_file()).unwrap_or_default();
+                return Err(EngineError::Other(format!(
+                    "memcached for {} exited with {status}: {}",
+                    self.name,
+                    log.lines().rev().take(3).collect::<Vec<_>>().join(" | ")
+                )));
+            }
             if let (Some(pid), Ok(_)) = (
                 self.running_pid(),
                 node_version_over(self.addr, self.client()).await,
@@ -1006,6 +1028,8 @@ mod tests {
             options: vec![],
             extended: vec![],
             tls: None,
+            version: String::new(),
+            host: None,
         };
         let _guard = KillOnDrop(node.pid_file());
         let pid = node.start().await.expect("start");
@@ -1091,6 +1115,8 @@ mod tests {
                 ca.node_certificate(&node_dir, &[ip]).expect("cert"),
                 client.clone(),
             )),
+            version: String::new(),
+            host: None,
         };
         let _guard = KillOnDrop(node.pid_file());
         node.start().await.expect("start over TLS");

@@ -32,6 +32,11 @@ pub fn is_redis_alive(pid: u32) -> bool {
     is_alive(pid, &["redis-server", "valkey-server"])
 }
 
+/// True when `pid` is a live (not zombie) engine process: Redis, Valkey or Memcached.
+pub fn is_engine_alive(pid: u32) -> bool {
+    is_alive(pid, &["redis-server", "valkey-server", "memcached"])
+}
+
 /// True when `pid` is a live (not zombie) process whose command line names one of `programs`.
 pub fn is_alive(pid: u32, programs: &[&str]) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -225,7 +230,7 @@ pub async fn adopt(spec: &NodeSpec, admin: &AdminCredentials) -> Option<u32> {
 /// is gone. The repetition matters: Redis refuses a shutdown while it writes its first append-only file (right
 /// after a replica's full sync, "Writing initial AOF, can't exit") and does not retry by itself.
 pub async fn stop(pid: u32, grace: Duration) {
-    if !is_redis_alive(pid) {
+    if !is_engine_alive(pid) {
         return;
     }
     let p = Pid::from_raw(pid as i32);
@@ -267,7 +272,7 @@ fn any_thread_alive(pid: u32) -> bool {
 /// the caller must not act as if it were gone.
 #[must_use]
 pub async fn kill_now(pid: u32) -> bool {
-    if is_redis_alive(pid) {
+    if is_engine_alive(pid) {
         let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

@@ -147,13 +147,14 @@ impl Agent {
         }
     }
 
-    /// The pids of the nodes under this agent (their pid files).
+    /// The pids of the nodes under this agent (their pid files: Redis/Valkey or Memcached).
     pub fn node_pids(&self) -> Vec<(String, u32)> {
         let mut v = Vec::new();
         if let Ok(rd) = std::fs::read_dir(self.data_dir().join("nodes")) {
             for e in rd.flatten() {
-                if let Some(pid) = std::fs::read_to_string(e.path().join("redis.pid"))
-                    .ok()
+                if let Some(pid) = ["redis.pid", "memcached.pid"]
+                    .iter()
+                    .find_map(|f| std::fs::read_to_string(e.path().join(f)).ok())
                     .and_then(|s| s.trim().parse().ok())
                 {
                     v.push((e.file_name().to_string_lossy().to_string(), pid));
@@ -170,7 +171,11 @@ impl Agent {
         for round in 0..2 {
             // The nodes working in this agent's directory, not the pids its pid files name: a stale file's pid
             // may since be another test's node (pids wrap at 32,768 here).
-            for pid in super::daemon::redis_servers_under(self.data_dir()) {
+            let dir = self.data_dir();
+            for pid in super::daemon::redis_servers_under(dir)
+                .into_iter()
+                .chain(super::daemon::memcached_under(dir))
+            {
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid as i32),
                     nix::sys::signal::Signal::SIGKILL,

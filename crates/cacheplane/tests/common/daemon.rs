@@ -278,6 +278,23 @@ pub fn redis_servers_under(dir: &Path) -> Vec<u32> {
         .collect()
 }
 
+/// The pids of `memcached` processes whose pid file is under `dir` (memcached runs detached, from `/`: its command
+/// line names its pid file).
+pub fn memcached_under(dir: &Path) -> Vec<u32> {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    let dir = dir.to_string_lossy().to_string();
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&dir))
+                && engine::memcached::is_memcached_alive(*pid)
+        })
+        .collect()
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill9();
@@ -286,7 +303,8 @@ impl Drop for Daemon {
             // The nodes working in this data directory, not the pids its pid files name: a stale file's pid may
             // since be another test's node (pids wrap at 32,768 here).
             let pids = redis_servers_under(self.data_dir());
-            for pid in pids.into_iter().chain(self.memcached_pids()) {
+            // Memcached by its command line, not its pid file, for the same reason.
+            for pid in pids.into_iter().chain(memcached_under(self.data_dir())) {
                 if engine::process::is_redis_alive(pid)
                     || engine::memcached::is_memcached_alive(pid)
                 {

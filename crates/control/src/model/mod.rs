@@ -995,6 +995,12 @@ pub struct McNode {
     /// The item memory (MiB) the running process was last given (`-m`, or `cache_memlimit` live).
     #[serde(default)]
     pub memory_mib: Option<u64>,
+    /// The host whose agent runs the node; `None`: the daemon's machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<engine::spec::NodeHost>,
+    /// The node is being started anew on another host, its own lost (state `Creating` meanwhile).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replacing: bool,
 }
 
 /// Node changes of a Memcached cluster that wait for its maintenance window (`ApplyImmediately=false`).
@@ -1063,5 +1069,18 @@ impl MemcachedCluster {
     /// The node id of number `n`: `0001`.
     pub fn node_id(n: u32) -> String {
         format!("{n:04}")
+    }
+
+    /// The name of node `n`'s process and directory: `<cluster>-<node id>`.
+    pub fn node_name(&self, n: &McNode) -> String {
+        format!("{}-{}", self.id, n.id)
+    }
+
+    /// The hosts this cluster's nodes run on.
+    pub fn hosts(&self) -> Vec<&str> {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.host.as_ref().map(|h| h.name.as_str()))
+            .collect()
     }
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use engine::agent::{Call, CallError, Client, Reply, Report};
 use engine::config::NodeSpec;
+use engine::memcached::MemcachedNode;
 use engine::process::Spawned;
 use engine::secret::AdminCredentials;
 use engine::spec::NodeHost;
@@ -524,6 +525,65 @@ impl Nodes for HostNodes {
     async fn remove_node_on(&self, host: &NodeHost, name: &str) -> Result<()> {
         let name = name.to_string();
         self.call(host, Call::RemoveDir { name }).await.map(|_| ())
+    }
+
+    async fn memcached_pid(&self, node: &MemcachedNode) -> Result<Option<u32>> {
+        let Some(host) = &node.host else {
+            return self.local.memcached_pid(node).await;
+        };
+        // A fresh report that shows it running says so; otherwise the agent is asked (a node started since the
+        // report was asked for is not in it).
+        if let Some(r) = self.fresh_report(host) {
+            if let Some(pid) = r.pid_files.get(&node.name).copied() {
+                if r.processes.contains_key(&pid) {
+                    return Ok(Some(pid));
+                }
+            }
+        }
+        let name = node.name.clone();
+        match self.call(host, Call::MemcachedPid { name }).await? {
+            Reply::Pid(pid) => Ok(pid),
+            r => Err(unexpected(host, &r)),
+        }
+    }
+
+    async fn start_memcached(&self, node: &MemcachedNode) -> Result<u32> {
+        let Some(host) = &node.host else {
+            return self.local.start_memcached(node).await;
+        };
+        let tls = match &node.tls {
+            Some(_) => Some(self.node_ca.node_pem(&[node.addr.ip()], &[])?),
+            None => None,
+        };
+        let call = Call::StartMemcached {
+            node: Box::new(node.clone()),
+            tls,
+        };
+        match self.call(host, call).await? {
+            Reply::Pid(Some(pid)) => {
+                self.agent(host)?.learnt(pid);
+                Ok(pid)
+            }
+            r => Err(unexpected(host, &r)),
+        }
+    }
+
+    async fn stop_memcached(&self, node: &MemcachedNode) -> Result<()> {
+        let Some(host) = &node.host else {
+            return self.local.stop_memcached(node).await;
+        };
+        let name = node.name.clone();
+        self.call(host, Call::StopMemcached { name })
+            .await
+            .map(|_| ())
+    }
+
+    async fn remove_memcached(&self, node: &MemcachedNode) -> Result<()> {
+        let Some(host) = &node.host else {
+            return self.local.remove_memcached(node).await;
+        };
+        self.stop_memcached(node).await?;
+        self.remove_node_on(host, &node.name).await
     }
 
     async fn change_dir(&self, spec: &NodeSpec, change: DirChange) -> Result<()> {

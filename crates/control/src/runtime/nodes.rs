@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine::config::NodeSpec;
+use engine::memcached::MemcachedNode;
 use engine::process::{self, Spawned};
 use engine::secret::AdminCredentials;
 
@@ -137,5 +138,23 @@ impl Nodes for LocalNodes {
             "host {} is not this machine",
             host.name
         )))
+    }
+
+    async fn memcached_pid(&self, node: &MemcachedNode) -> Result<Option<u32>> {
+        Ok(node.running_pid())
+    }
+
+    async fn start_memcached(&self, node: &MemcachedNode) -> Result<u32> {
+        Ok(node.start().await?)
+    }
+
+    async fn stop_memcached(&self, node: &MemcachedNode) -> Result<()> {
+        node.stop().await;
+        Ok(())
+    }
+
+    async fn remove_memcached(&self, node: &MemcachedNode) -> Result<()> {
+        node.stop().await;
+        Ok(process::remove_dir(&node.dir)?)
     }
 }

@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use engine::admin::{NodeAddr, Role};
 use engine::config::NodeSpec;
+use engine::memcached::MemcachedNode;
 pub use engine::process::DirChange;
 use engine::process::Spawned;
 use engine::secret::AdminCredentials;
@@ -88,6 +89,17 @@ pub trait Nodes: Send + Sync {
     fn resident_bytes(&self, host: Option<&engine::spec::NodeHost>, pid: u32) -> Option<u64>;
     /// Stops node `name` on `host` (if it runs) and removes its directory: a node no group places there any more.
     async fn remove_node_on(&self, host: &engine::spec::NodeHost, name: &str) -> Result<()>;
+
+    /// The pid of Memcached node `node` when it runs (on its host: by its agent's fresh report, else by asking it);
+    /// an error when its host cannot say.
+    async fn memcached_pid(&self, node: &MemcachedNode) -> Result<Option<u32>>;
+    /// Starts Memcached node `node` (on its host, with its certificate when it serves TLS) and waits until it
+    /// answers: its pid.
+    async fn start_memcached(&self, node: &MemcachedNode) -> Result<u32>;
+    /// Stops Memcached node `node` if it runs.
+    async fn stop_memcached(&self, node: &MemcachedNode) -> Result<()>;
+    /// Stops Memcached node `node` if it runs, and removes its directory.
+    async fn remove_memcached(&self, node: &MemcachedNode) -> Result<()>;
 }
 
 impl dyn Nodes + '_ {

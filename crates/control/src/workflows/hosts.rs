@@ -116,11 +116,19 @@ impl Step {
         };
         let placed: Vec<String> = {
             let st = self.state();
+            let on_host =
+                |h: Option<&engine::spec::NodeHost>| h.is_some_and(|h| h.name == host.name);
             st.groups
                 .values()
                 .flat_map(|g| g.members().chain(&g.removing))
-                .filter(|m| m.host.as_ref().is_some_and(|h| h.name == host.name))
+                .filter(|m| on_host(m.host.as_ref()))
                 .map(|m| m.cluster_id.clone())
+                .chain(st.memcached.values().flat_map(|c| {
+                    c.nodes
+                        .iter()
+                        .filter(|n| on_host(n.host.as_ref()))
+                        .map(|n| c.node_name(n))
+                }))
                 .collect()
         };
         let mut all = true;

@@ -48,13 +48,16 @@ impl Step {
                     c.engine_version
                 ))
             })?;
-        let name = format!("{}-{}", c.id, n.id);
+        let name = c.node_name(n);
         let dir = self.inner.settings.data_dir.join("nodes").join(&name);
-        let tls = if c.transit_encryption {
-            let cert = self.inner.tls.node_certificate(&dir, &[n.address])?;
-            Some((cert, self.memcached_client_tls()?))
-        } else {
-            None
+        let tls = match (c.transit_encryption, &n.host) {
+            (false, _) => None,
+            (true, None) => {
+                let cert = self.inner.tls.node_certificate(&dir, &[n.address])?;
+                Some((cert, self.memcached_client_tls()?))
+            }
+            // A node of a host gets its certificate with its start (`Nodes::start_memcached`), on its machine.
+            (true, Some(_)) => Some((self.inner.tls.files(&dir), self.memcached_client_tls()?)),
         };
         Ok(MemcachedNode {
             dir,
@@ -65,6 +68,8 @@ impl Step {
             options: p.options.clone(),
             extended: p.extended.clone(),
             tls,
+            version: c.engine_version.clone(),
+            host: n.host.clone(),
         })
     }
 
@@ -175,6 +180,15 @@ impl Step {
         {
             return self.apply_memcached_pending(&c.id);
         }
+        // Nodes of lost hosts that answer nothing start anew elsewhere (empty, as AWS replaces a Memcached node).
+        let replaced;
+        let c = match self.replace_lost_memcached_nodes(c).await? {
+            Some(now) => {
+                replaced = now;
+                &replaced
+            }
+            None => c,
+        };
         // Nodes on their way out leave the discovery list before they stop.
         self.publish_discovery(c).await?;
         let params = self.memcached_cluster_params(c)?;
@@ -184,7 +198,7 @@ impl Step {
         let mut first_err = None;
         for n in &c.nodes {
             let node = self.memcached_node(c, n, &params)?;
-            if let Err(e) = drive_memcached_node(n, &node, &mut done).await {
+            if let Err(e) = drive_memcached_node(self.nodes(), n, &node, &mut done).await {
                 first_err = first_err.or(Some(e));
             }
         }
@@ -244,8 +258,10 @@ impl Step {
         self.lock_memcached_endpoints().remove(&c.id);
         for n in &c.nodes {
             let node = self.memcached_node(c, n, &MemcachedParams::default())?;
-            node.stop().await;
-            let _ = std::fs::remove_dir_all(&node.dir);
+            // A node of a lost host is removed by its agent's sweep when the host comes back (no cluster places it).
+            if let Err(e) = self.nodes().remove_memcached(&node).await {
+                tracing::warn!(node = %node.name, error = %e, "the deleted cluster's node could not be removed");
+            }
         }
         let config_dir = self
             .inner
@@ -267,13 +283,15 @@ impl Step {
         })
     }
 
-    /// Stops the nodes of every Memcached cluster and closes their endpoints (`--stop-nodes-on-exit`).
+    /// Stops the nodes of every Memcached cluster on this machine and closes their endpoints
+    /// (`--stop-nodes-on-exit`; the nodes of hosts are their agents').
     pub(crate) async fn stop_memcached_nodes(&self) {
         let nodes: Vec<MemcachedNode> = {
             let st = self.state();
             st.memcached
                 .values()
                 .flat_map(|c| c.nodes.iter().map(move |n| (c, n)))
+                .filter(|(_, n)| n.host.is_none())
                 .filter_map(|(c, n)| self.memcached_node(c, n, &MemcachedParams::default()).ok())
                 .collect()
         };
@@ -297,31 +315,31 @@ struct NodesDone {
 /// Drives node `n` (its process `node`) towards its state: removed, started, rebooted, started again when found
 /// dead, or given its new memory limit live; what was done is added to `done`.
 async fn drive_memcached_node(
+    nodes: &dyn Nodes,
     n: &McNode,
     node: &MemcachedNode,
     done: &mut NodesDone,
 ) -> Result<()> {
     match n.state {
         McNodeState::Deleting => {
-            node.stop().await;
-            let _ = std::fs::remove_dir_all(&node.dir);
+            nodes.remove_memcached(node).await?;
             done.removed.push(n.id.clone());
         }
         McNodeState::Creating => {
-            if node.running_pid().is_none() {
-                node.start().await?;
+            if nodes.memcached_pid(node).await?.is_none() {
+                nodes.start_memcached(node).await?;
             }
             done.started.push(n.id.clone());
         }
         McNodeState::Rebooting => {
-            node.stop().await;
-            node.start().await?;
+            nodes.stop_memcached(node).await?;
+            nodes.start_memcached(node).await?;
             done.restarted.push(n.id.clone());
         }
         McNodeState::Available => {
-            if node.running_pid().is_none() {
+            if nodes.memcached_pid(node).await?.is_none() {
                 tracing::warn!(node = %node.name, "memcached node is not running; starting it again");
-                node.start().await?;
+                nodes.start_memcached(node).await?;
                 done.recovered.push(n.id.clone());
             } else if n.memory_mib != Some(node.memory_mib) {
                 // A change of node type, `cache_memlimit` or the connections overhead: live.
@@ -364,7 +382,9 @@ fn record_nodes_done(
         }
         if done.started.contains(&n.id) && n.state == McNodeState::Creating {
             n.state = McNodeState::Available;
-            if !creating {
+            // A replacement's event was written when it was placed.
+            let replaced = std::mem::take(&mut n.replacing);
+            if !creating && !replaced {
                 events.push(NewEvent::cluster(
                     &cur.id,
                     format!("Added cache node {} in availability zone {}", n.id, n.zone),
@@ -402,7 +422,8 @@ fn record_nodes_done(
         ));
     }
     let settled = cur.nodes.iter().all(|n| n.state == McNodeState::Available);
-    if settled && !failed && cur.status != McStatus::Available {
+    // A cluster deleted while this step ran stays deleted: its next step removes it.
+    if settled && !failed && !matches!(cur.status, McStatus::Available | McStatus::Deleting) {
         if cur.status == McStatus::Creating {
             events.push(NewEvent::cluster(&cur.id, "Cache cluster created"));
         }
@@ -433,6 +454,100 @@ impl Step {
 }
 
 impl Step {
+    /// Moves each node of `c` whose host is lost, and which answers nothing at its address now, to another host (its
+    /// zone's if one is left, else the zone with fewest of the cluster's nodes), to be started there empty; the
+    /// cluster as it is then, when any moved.
+    async fn replace_lost_memcached_nodes(
+        &self,
+        c: &MemcachedCluster,
+    ) -> Result<Option<MemcachedCluster>> {
+        let on_lost: Vec<&McNode> = {
+            let st = self.state();
+            c.nodes
+                .iter()
+                .filter(|n| n.state != McNodeState::Deleting)
+                .filter(|n| {
+                    n.host
+                        .as_ref()
+                        .is_some_and(|h| st.hosts.get(&h.name).is_some_and(|x| x.lost.is_some()))
+                })
+                .collect()
+        };
+        let mut moving = Vec::new();
+        for n in on_lost {
+            // A node of a host cut off from the daemons that still serves is left where it is.
+            if !self
+                .nodes()
+                .accepts(SocketAddr::new(n.address, c.port))
+                .await
+            {
+                moving.push(n.id.clone());
+            }
+        }
+        if moving.is_empty() {
+            return Ok(None);
+        }
+        let id = c.id.clone();
+        self.commit(|tx| {
+            let Some(mut cur) = tx.memcached.get(&id).cloned() else {
+                return Ok(None);
+            };
+            let mut taken = crate::state::taken_addresses(tx);
+            let zones = crate::state::host_zones(tx);
+            let mut events = Vec::new();
+            for nid in &moving {
+                let Some(n) = cur.nodes.iter().find(|n| n.id == *nid).cloned() else {
+                    continue;
+                };
+                let others: Vec<String> = cur
+                    .nodes
+                    .iter()
+                    .filter(|x| x.id != *nid)
+                    .filter_map(|x| x.host.as_ref().map(|h| h.name.clone()))
+                    .collect();
+                let others: Vec<&str> = others.iter().map(String::as_str).collect();
+                let existing: Vec<&str> = cur.nodes.iter().map(|x| x.zone.as_str()).collect();
+                let mut order = vec![n.zone.clone()];
+                order.extend(crate::rules::placement::spread_over(&zones, &existing, zones.len()));
+                let placed = order.iter().find_map(|z| {
+                    crate::state::place_node(tx, z, &others, true, cur.port, &mut taken)
+                        .ok()
+                        .map(|p| (z.clone(), p))
+                });
+                let Some((zone, (address, host))) = placed else {
+                    tracing::warn!(cluster = %id, node = %nid, "no host can take the replacement of the node yet");
+                    continue;
+                };
+                let name = |h: &Option<engine::spec::NodeHost>| {
+                    h.as_ref().map_or_else(String::new, |h| h.name.clone())
+                };
+                events.push(NewEvent::cluster(
+                    &id,
+                    format!(
+                        "Cache node {nid} replaced: its host {} was lost; the new node runs on host {} in {zone}",
+                        name(&n.host),
+                        name(&host)
+                    ),
+                ));
+                if let Some(x) = cur.nodes.iter_mut().find(|x| x.id == *nid) {
+                    x.address = address;
+                    x.host = host;
+                    x.zone = zone;
+                    x.state = McNodeState::Creating;
+                    x.replacing = true;
+                    x.booted = None;
+                    x.memory_mib = None;
+                }
+            }
+            if events.is_empty() {
+                return Ok(None);
+            }
+            tx.store.put_memcached(&cur, now(), &events)?;
+            tx.memcached.insert(id.clone(), cur.clone());
+            Ok(Some(cur))
+        })
+    }
+
     /// Applies a change of nodes to `c` (in `st`'s view of addresses): new nodes in `zones`, `remove`d nodes
     /// marked for removal. The reconciler starts and stops them.
     pub(crate) fn apply_node_changes(
@@ -445,8 +560,10 @@ impl Step {
     ) -> Result<()> {
         let mut taken = crate::state::taken_addresses(st);
         for zone in zones {
-            let address = engine::address::allocate(c.port, &taken)?;
-            taken.push(address);
+            let placed: Vec<String> = c.hosts().into_iter().map(str::to_string).collect();
+            let placed: Vec<&str> = placed.iter().map(String::as_str).collect();
+            let (address, host) =
+                crate::state::place_node(st, zone, &placed, true, c.port, &mut taken)?;
             c.nodes.push(McNode {
                 id: MemcachedCluster::node_id(c.next_node),
                 zone: zone.clone(),
@@ -455,6 +572,8 @@ impl Step {
                 state: McNodeState::Creating,
                 booted: None,
                 memory_mib: None,
+                host,
+                replacing: false,
             });
             c.next_node += 1;
         }

@@ -288,10 +288,14 @@ fn new_nodes(
     let mut taken = crate::state::taken_addresses(st);
     let config_address = engine::address::allocate(port, &taken)?;
     taken.push(config_address);
-    let mut nodes = Vec::with_capacity(zones.len());
+    let mut nodes: Vec<McNode> = Vec::with_capacity(zones.len());
     for (i, zone) in zones.into_iter().enumerate() {
-        let address = engine::address::allocate(port, &taken)?;
-        taken.push(address);
+        // On hosts when any have joined, a node on each host as far as the zone's hosts go.
+        let placed: Vec<&str> = nodes
+            .iter()
+            .filter_map(|n| n.host.as_ref().map(|h| h.name.as_str()))
+            .collect();
+        let (address, host) = crate::state::place_node(st, &zone, &placed, true, port, &mut taken)?;
         nodes.push(McNode {
             id: MemcachedCluster::node_id(i as u32 + 1),
             zone,
@@ -300,6 +304,8 @@ fn new_nodes(
             state: McNodeState::Creating,
             booted: None,
             memory_mib: None,
+            host,
+            replacing: false,
         });
     }
     Ok((config_address, nodes))
@@ -545,7 +551,7 @@ impl Control {
         let allowed = self.state().subnet_group_zones(s, &subnet_group)?;
         let zones = zones_asked(&input, n, &allowed, &subnet_group)?;
         let az_mode = az_mode_of(input.az_mode.as_deref(), &zones, &allowed, &subnet_group)?;
-        self.check_capacity(&self.state(), false, n, 0)?;
+        self.check_capacity(&self.state(), true, n, 0)?;
 
         let t = now();
         let c = self.commit(|st| {
