@@ -162,6 +162,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let j = joined(&args, listen).await?;
     let binaries = engine::binary::discover(&args.engine_binaries)?;
     let host = Host::open(&j.host, &data_dir, binaries, args.memory_limit)?;
+    host.restore_fronts().await;
     let tls = engine::agent::server_config(&j.ca, &j.certificate, &j.key)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await

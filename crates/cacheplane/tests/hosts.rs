@@ -294,10 +294,9 @@ async fn the_next_leader_drives_the_agents_and_the_old_generation_is_fenced() {
     let e = cb
         .create_replication_group()
         .replication_group_id("local")
-        .replication_group_description("TLS preferred runs on a daemon's machine")
+        .replication_group_description("dual stack runs on a daemon's machine")
         .num_cache_clusters(1)
-        .transit_encryption_enabled(true)
-        .transit_encryption_mode("preferred".into())
+        .network_type(aws_sdk_elasticache::types::NetworkType::DualStack)
         .send()
         .await
         .expect_err("refused")
@@ -936,9 +935,9 @@ async fn resolve_one(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tls_required_group_on_hosts_is_reached_by_name_with_certificates_from_the_leader() {
+async fn tls_groups_on_hosts_are_reached_by_name_with_certificates_from_the_leader() {
     let (d, dns) = daemon_with_names("info", "tls.internal");
-    let agents: Vec<Agent> = ["us-east-1a", "us-east-1b", "us-east-1c"]
+    let mut agents: Vec<Agent> = ["us-east-1a", "us-east-1b", "us-east-1c"]
         .iter()
         .zip([71u8, 72, 73])
         .map(|(z, octet)| Agent::join(&[&d], z, octet, &join_token(&d, None)))
@@ -1159,6 +1158,72 @@ async fn a_tls_required_group_on_hosts_is_reached_by_name_with_certificates_from
         .await
         .expect("still TLS, by name");
 
+    // TLS preferred on the hosts: each node's port is its agent's front, which hands TLS and plaintext to the
+    // node's own ports; the front comes back with an agent started again.
+    c.create_replication_group()
+        .replication_group_id("tls-pref")
+        .replication_group_description("TLS preferred on hosts")
+        .num_cache_clusters(2)
+        .transit_encryption_enabled(true)
+        .transit_encryption_mode("preferred".into())
+        .send()
+        .await
+        .expect("create in preferred mode");
+    let pref = wait_available(&c, "tls-pref", Duration::from_secs(60)).await;
+    let pep = pref.node_groups()[0].primary_endpoint().expect("primary");
+    let (pname, pport) = (
+        pep.address().expect("name"),
+        pep.port().expect("port") as u16,
+    );
+    let pip = resolve_one(dns, pname, None).await;
+    let primary_node = current_primary(&pref);
+    let front_of = agents
+        .iter()
+        .position(|a| a.node_pids().iter().any(|(n, _)| *n == primary_node))
+        .expect("the primary's host");
+    let both_kinds = || async {
+        let mut t = tls_conn_by_name(pip, pport, pname, &ca).await?;
+        let _: () = t.set("pref", "tls").await.map_err(|e| e.to_string())?;
+        let plain =
+            redis::Client::open(format!("redis://{pip}:{pport}/")).map_err(|e| e.to_string())?;
+        let mut p = client_conn_with_timeout(&plain, Duration::from_secs(1))
+            .await
+            .map_err(|e| e.to_string())?;
+        let v: Option<String> = p.get("pref").await.map_err(|e| e.to_string())?;
+        (v.as_deref() == Some("tls"))
+            .then_some(())
+            .ok_or(format!("{v:?}"))
+    };
+    eventually(
+        "TLS and plaintext on the port",
+        Duration::from_secs(10),
+        both_kinds,
+    )
+    .await;
+    // The front is the agent's: with the agent gone, the port answers nothing, while the node still serves TLS on
+    // its own TLS port (so it is not failed over).
+    agents[front_of].kill9();
+    assert!(
+        tls_conn_by_name(pip, pport, pname, &ca).await.is_err(),
+        "no front without its agent"
+    );
+    let own_tls = engine::config::listen_ports(pport, Some(engine::config::TlsMode::Preferred)).1;
+    tls_conn_by_name(pip, own_tls, pname, &ca)
+        .await
+        .expect("the node itself serves");
+    agents[front_of].spawn(None);
+    eventually(
+        "both again after the agent's restart",
+        Duration::from_secs(20),
+        both_kinds,
+    )
+    .await;
+    assert_eq!(
+        current_primary(&describe_group(&c, "tls-pref").await),
+        current_primary(&pref),
+        "the agent's restart failed nothing over"
+    );
+
     // Cluster mode over TLS on the hosts: the cluster bus between hosts is TLS, and clients follow it.
     let token = "a-token-of-the-tls-cluster";
     c.create_replication_group()
@@ -1219,14 +1284,14 @@ async fn a_tls_required_group_on_hosts_is_reached_by_name_with_certificates_from
     common::cluster::set_all(&cc, &keys).await;
     common::cluster::assert_all(&cc, &keys).await;
 
-    for id in ["tls-hosted", "tls-sharded", "tls-restored"] {
+    for id in ["tls-hosted", "tls-sharded", "tls-restored", "tls-pref"] {
         c.delete_replication_group()
             .replication_group_id(id)
             .send()
             .await
             .expect("delete");
     }
-    for id in ["tls-hosted", "tls-sharded", "tls-restored"] {
+    for id in ["tls-hosted", "tls-sharded", "tls-restored", "tls-pref"] {
         wait_deleted(&c, id, Duration::from_secs(60)).await;
     }
     assert!(agents.iter().all(|a| a.node_pids().is_empty()));

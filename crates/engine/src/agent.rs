@@ -148,7 +148,21 @@ pub struct Host {
     /// The processes it runs: for one it started, a receiver that turns true when it exits.
     running: Mutex<BTreeMap<u32, Option<watch::Receiver<bool>>>>,
     exits: watch::Sender<u64>,
+    /// The TLS `preferred` fronts of its nodes, by node name: each on the node's port, handing each connection to
+    /// the node's plaintext or TLS port by its first byte ([`crate::endpoint::Sniffer`]).
+    fronts: tokio::sync::Mutex<BTreeMap<String, crate::endpoint::Sniffer>>,
 }
+
+/// A node's TLS `preferred` front, kept in its directory so that an agent started again binds it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Front {
+    front: SocketAddr,
+    plain: SocketAddr,
+    tls: SocketAddr,
+}
+
+/// The file in a node's directory that names its front.
+const FRONT_FILE: &str = "front.json";
 
 impl std::fmt::Debug for Host {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -184,6 +198,7 @@ impl Host {
             generation: tokio::sync::RwLock::new(generation),
             running: Mutex::new(BTreeMap::new()),
             exits: watch::channel(0).0,
+            fronts: tokio::sync::Mutex::new(BTreeMap::new()),
         });
         // The nodes that run already (the agent restarted): watched as adopted until they exit.
         for (name, pid) in host.pid_files() {
@@ -282,18 +297,61 @@ impl Host {
         Ok(seen.downgrade())
     }
 
-    /// `spec` as this host runs it: its directory, binary and TLS files are this machine's.
-    fn localized(&self, spec: &NodeSpec, engine: &str) -> Result<NodeSpec> {
-        if spec
+    /// Binds again the fronts its nodes had (an agent started again): each while its node's directory holds it.
+    pub async fn restore_fronts(&self) {
+        for name in self.dirs() {
+            let path = self.dir.join("nodes").join(&name).join(FRONT_FILE);
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let bound = match serde_json::from_str::<Front>(&text) {
+                Ok(f) => self.bind_front(&name, f).await,
+                Err(e) => Err(EngineError::Other(format!("{}: {e}", path.display()))),
+            };
+            if let Err(e) = bound {
+                tracing::warn!(target: "agent", node = %name, error = %e, "cannot bind the node's front again");
+            }
+        }
+    }
+
+    /// In TLS `preferred` mode, the node's front on its own address and port (bound once, kept in its directory);
+    /// otherwise none.
+    async fn ensure_front(&self, spec: &NodeSpec) -> Result<()> {
+        let preferred = spec
             .tls
             .as_ref()
-            .is_some_and(|t| t.mode == crate::spec::TlsMode::Preferred)
-        {
-            return Err(EngineError::Other(
-                "a node with TLS in transit in preferred mode cannot run on a host agent yet"
-                    .into(),
-            ));
+            .is_some_and(|t| t.mode == crate::spec::TlsMode::Preferred);
+        if !preferred {
+            self.drop_front(&spec.name).await;
+            return Ok(());
         }
+        let (plain, tls) = spec.listen_ports();
+        let f = Front {
+            front: spec.addr(),
+            plain: SocketAddr::new(spec.bind, plain),
+            tls: SocketAddr::new(spec.bind, tls),
+        };
+        let text = serde_json::to_string(&f).map_err(|e| EngineError::Other(e.to_string()))?;
+        crate::private::write_atomic(&spec.dir.join(FRONT_FILE), text.as_bytes())?;
+        self.bind_front(&spec.name, f).await
+    }
+
+    async fn bind_front(&self, name: &str, f: Front) -> Result<()> {
+        let mut fronts = self.fronts.lock().await;
+        if !fronts.contains_key(name) {
+            let s = crate::endpoint::Sniffer::bind(f.front, f.plain, f.tls).await?;
+            tracing::info!(target: "agent", node = %name, front = %f.front, "TLS preferred front bound");
+            fronts.insert(name.to_string(), s);
+        }
+        Ok(())
+    }
+
+    async fn drop_front(&self, name: &str) {
+        self.fronts.lock().await.remove(name);
+    }
+
+    /// `spec` as this host runs it: its directory, binary and TLS files are this machine's.
+    fn localized(&self, spec: &NodeSpec, engine: &str) -> Result<NodeSpec> {
         if spec.restore_rdb.is_some() {
             return Err(EngineError::Other(
                 "a node restored from a snapshot cannot run on a host agent yet".into(),
@@ -378,6 +436,7 @@ impl Host {
                 let spawned = process::spawn(&spec, &admin).await?;
                 self.track(spawned.pid, Some(spawned.exited));
                 tracing::info!(target: "agent", node = %spec.name, pid = spawned.pid, "started node");
+                self.ensure_front(&spec).await?;
                 Reply::Pid(Some(spawned.pid))
             }
             Call::Adopt {
@@ -389,6 +448,7 @@ impl Host {
                 let pid = process::adopt(&spec, &admin).await;
                 if let Some(pid) = pid {
                     self.track(pid, None);
+                    self.ensure_front(&spec).await?;
                 }
                 Reply::Pid(pid)
             }
@@ -435,6 +495,7 @@ impl Host {
                         )));
                     }
                 }
+                self.drop_front(&name).await;
                 process::remove_dir(&dir)?;
                 Reply::Done(true)
             }

@@ -169,10 +169,15 @@ impl NodeSpec {
     pub fn admin_socket(&self) -> PathBuf {
         admin_socket(&self.dir)
     }
-    /// How the control plane reaches this node.
+    /// How the control plane reaches this node: over TCP, at the port Redis itself serves TLS on when it serves
+    /// TLS (in `preferred` mode not the front's, so that the node is judged by itself).
     pub fn node_addr(&self) -> NodeAddr {
+        let tcp = match self.listen_ports() {
+            (_, tls) if tls != 0 && self.tls.is_some() => SocketAddr::new(self.bind, tls),
+            _ => self.addr(),
+        };
         NodeAddr {
-            tcp: self.addr(),
+            tcp,
             socket: self.admin_socket(),
             tls_ca: self.tls.as_ref().map(|t| t.files.ca.clone()),
         }

@@ -430,7 +430,7 @@ impl Control {
             engine_version: &engine_version,
             cache_node_type: &cache_node_type,
         };
-        let on_hosts = crate::model::runs_on_hosts(transit, dual_stack);
+        let on_hosts = crate::model::runs_on_hosts(dual_stack);
         let restore_from = self.restore_of(&input, &planned, mode, &shards, on_hosts)?;
         let user_group_ids = input.user_group_ids.clone().unwrap_or_default();
         if auth.is_some() && !user_group_ids.is_empty() {
@@ -807,7 +807,7 @@ fn allocate(
     } else {
         None
     };
-    let on_hosts = crate::model::runs_on_hosts(plan.transit, plan.dual_stack);
+    let on_hosts = crate::model::runs_on_hosts(plan.dual_stack);
     let mut group_hosts: Vec<String> = Vec::new();
     let mut shards = Vec::with_capacity(plan.shards.len());
     for (sp, ids) in plan.shards.iter().zip(member_ids) {

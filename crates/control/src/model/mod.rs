@@ -586,10 +586,10 @@ pub enum Failover {
     Recovering { failed: String },
 }
 
-/// Whether the nodes of a group with these settings can run on host agents: not yet those that serve TLS in
-/// `preferred` mode, or listen on IPv6 as well (dual stack); those run on the daemon's own machine.
-pub fn runs_on_hosts(tls: Option<TransitMode>, dual_stack: bool) -> bool {
-    tls != Some(TransitMode::Preferred) && !dual_stack
+/// Whether the nodes of a group with these settings can run on host agents: not those that listen on IPv6 as well
+/// (dual stack: `::1` is each machine's own); those run on the daemon's own machine.
+pub fn runs_on_hosts(dual_stack: bool) -> bool {
+    !dual_stack
 }
 
 impl ReplicationGroup {
@@ -607,7 +607,7 @@ impl ReplicationGroup {
 
     /// Whether this group's new nodes can run on host agents ([`runs_on_hosts`]).
     pub fn on_hosts(&self) -> bool {
-        runs_on_hosts(self.transit_encryption, self.dual_stack.is_some())
+        runs_on_hosts(self.dual_stack.is_some())
     }
 
     /// Whether a snapshot this group is restored from is loaded into its running primaries (key by key, through
@@ -730,8 +730,12 @@ impl ReplicationGroup {
 
     /// Where the control plane reaches `m`'s node, whose directory is under `data_dir`.
     pub fn admin_addr(&self, m: &Member, data_dir: &std::path::Path) -> engine::admin::NodeAddr {
+        let port = match self.transit_encryption {
+            Some(mode) => engine::config::listen_ports(self.node_port(m), Some(mode.engine())).1,
+            None => self.node_port(m),
+        };
         engine::admin::NodeAddr {
-            tcp: self.tcp_addr(m),
+            tcp: SocketAddr::new(m.address, port),
             socket: engine::config::admin_socket(&node_dir(data_dir, &m.cluster_id)),
             tls_ca: self
                 .transit_encryption

@@ -36,10 +36,11 @@ impl Step {
     }
 
     /// In `preferred` mode, binds the front on each node's address and on the primary endpoint's; otherwise
-    /// closes them.
+    /// closes them. A node of a host has its front from its agent, on its machine.
     pub(crate) async fn ensure_sniffers(&self, g: &ReplicationGroup) -> Result<()> {
         let addrs: Vec<std::net::IpAddr> = g
             .members()
+            .filter(|m| m.host.is_none())
             .map(|m| m.address)
             .chain(std::iter::once(g.primary_endpoint))
             .collect();
