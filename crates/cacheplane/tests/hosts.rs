@@ -939,7 +939,7 @@ async fn tls_groups_on_hosts_are_reached_by_name_with_certificates_from_the_lead
     let (d, dns) = daemon_with_names("info", "tls.internal");
     let mut agents: Vec<Agent> = ["us-east-1a", "us-east-1b", "us-east-1c"]
         .iter()
-        .zip([71u8, 72, 73])
+        .zip([111u8, 112, 113])
         .map(|(z, octet)| Agent::join(&[&d], z, octet, &join_token(&d, None)))
         .collect();
     let c = d.client();
