@@ -832,8 +832,9 @@ fn pid_of(agents: &[Agent], name: &str) -> Option<u32> {
 }
 
 /// With hosts joined, a Memcached cluster's nodes run under the hosts' agents, one per host in its zone: started,
-/// found dead and started again, rebooted, removed and deleted through the agents; with TLS, each with a certificate
-/// the leader sent. The configuration endpoint stays the daemon's and lists them.
+/// found dead and started again, removed and deleted through the agents, started anew elsewhere when their host is
+/// lost; with TLS, each with a private key the leader sent. The configuration endpoint stays the daemon's and lists
+/// them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memcached_nodes_run_on_the_hosts() {
     use engine::memcached::{connect, Tls};
@@ -986,10 +987,15 @@ async fn memcached_nodes_run_on_the_hosts() {
     let tc = wait_available(&c, "mc-hosted-tls").await;
     let (_, node) = nodes(&tc)[0].clone();
     let agent = agent_of(&agents, "mc-hosted-tls-0001");
-    assert!(agent
-        .data_dir()
-        .join("nodes/mc-hosted-tls-0001/tls.key")
-        .exists());
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = agent.data_dir().join("nodes/mc-hosted-tls-0001/tls.key");
+        let mode = std::fs::metadata(&key)
+            .expect("the key")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "the key is private");
+    }
     let tls = Tls::new(&d.data_dir().join("tls/ca.pem"), None).expect("trust the CA");
     let mut s = connect(node, Some(&tls)).await.expect("TLS to the node");
     s.write_all(b"set t 0 0 2\r\nok\r\nget t\r\n")

@@ -498,6 +498,11 @@ async fn tls_turned_on_for_a_group_whose_endpoints_are_names_verifies_the_names(
         let mut t = tls_conn_by_name(ip, port, &master, &ca)
             .await
             .unwrap_or_else(|e| panic!("{mode}: {e}"));
+        let other = master.replacen("named-tls", "other-group", 1);
+        assert!(
+            tls_conn_by_name(ip, port, &other, &ca).await.is_err(),
+            "a name the certificate does not carry"
+        );
         let v: Option<String> = t.get("before").await.expect("get");
         assert_eq!(v.as_deref(), Some("names"));
         let plain_answers = answers(&plain_client(&ip.to_string(), port)).await;

@@ -321,11 +321,13 @@ impl AdminClient {
             password: Some(admin.password.clone()),
             protocol: redis::ProtocolVersion::RESP2,
         };
-        let conn = match (&to.tls_ca, to.socket.exists()) {
-            // A node of another machine that serves TLS: its own port, its certificate checked against the CA.
-            (Some(ca), false) => tokio::time::timeout(timeout, connect_tls(addr, ca, &redis_info))
-                .await
-                .map_err(|_| EngineError::Other(format!("connect to {addr} timed out")))??,
+        let conn = match (&to.tls, to.socket.exists()) {
+            // A node of another machine that serves TLS: its own TLS port, its certificate checked against the CA.
+            (Some((_, ca)), false) => {
+                tokio::time::timeout(timeout, connect_tls(to.reach(), ca, &redis_info))
+                    .await
+                    .map_err(|_| EngineError::Other(format!("connect to {addr} timed out")))??
+            }
             _ => {
                 let target = if to.socket.exists() {
                     redis::ConnectionAddr::Unix(to.socket.clone())

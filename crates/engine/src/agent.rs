@@ -336,6 +336,14 @@ impl Host {
         self.bind_front(&spec.name, f).await
     }
 
+    /// [`Self::ensure_front`] for a node that runs: a front that cannot be bound is told, and the node is still
+    /// the leader's to see (its own ports serve).
+    async fn front_or_warn(&self, spec: &NodeSpec) {
+        if let Err(e) = self.ensure_front(spec).await {
+            tracing::warn!(target: "agent", node = %spec.name, error = %e, "the node's TLS preferred front is not bound");
+        }
+    }
+
     async fn bind_front(&self, name: &str, f: Front) -> Result<()> {
         let mut fronts = self.fronts.lock().await;
         if !fronts.contains_key(name) {
@@ -436,7 +444,7 @@ impl Host {
                 let spawned = process::spawn(&spec, &admin).await?;
                 self.track(spawned.pid, Some(spawned.exited));
                 tracing::info!(target: "agent", node = %spec.name, pid = spawned.pid, "started node");
-                self.ensure_front(&spec).await?;
+                self.front_or_warn(&spec).await;
                 Reply::Pid(Some(spawned.pid))
             }
             Call::Adopt {
@@ -448,7 +456,7 @@ impl Host {
                 let pid = process::adopt(&spec, &admin).await;
                 if let Some(pid) = pid {
                     self.track(pid, None);
-                    self.ensure_front(&spec).await?;
+                    self.front_or_warn(&spec).await;
                 }
                 Reply::Pid(pid)
             }

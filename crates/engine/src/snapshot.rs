@@ -51,12 +51,13 @@ pub async fn capture(
     if node.socket.exists() {
         cmd.arg("-s").arg(&node.socket);
     } else {
-        // A node of a host agent: over TCP, and over TLS when it serves TLS.
+        // A node of a host agent: over TCP, and over TLS when it serves TLS (at its own TLS port).
+        let at = node.reach();
         cmd.arg("-h")
-            .arg(node.tcp.ip().to_string())
+            .arg(at.ip().to_string())
             .arg("-p")
-            .arg(node.tcp.port().to_string());
-        if let Some(ca) = &node.tls_ca {
+            .arg(at.port().to_string());
+        if let Some((_, ca)) = &node.tls {
             cmd.arg("--tls").arg("--cacert").arg(ca);
         }
     }

@@ -169,17 +169,15 @@ impl NodeSpec {
     pub fn admin_socket(&self) -> PathBuf {
         admin_socket(&self.dir)
     }
-    /// How the control plane reaches this node: over TCP, at the port Redis itself serves TLS on when it serves
-    /// TLS (in `preferred` mode not the front's, so that the node is judged by itself).
+    /// How the control plane reaches this node.
     pub fn node_addr(&self) -> NodeAddr {
-        let tcp = match self.listen_ports() {
-            (_, tls) if tls != 0 && self.tls.is_some() => SocketAddr::new(self.bind, tls),
-            _ => self.addr(),
-        };
         NodeAddr {
-            tcp,
+            tcp: self.addr(),
             socket: self.admin_socket(),
-            tls_ca: self.tls.as_ref().map(|t| t.files.ca.clone()),
+            tls: self
+                .tls
+                .as_ref()
+                .map(|t| (self.listen_ports().1, t.files.ca.clone())),
         }
     }
 }
@@ -225,14 +223,25 @@ pub fn settings_fingerprint(settings: &[(String, String)]) -> String {
 /// How the control plane reaches a node: its admin socket, a Unix socket in the node's directory that only
 /// this user can open. It is plaintext whatever the node's TLS mode, so no change a customer makes (TLS
 /// `required`, a new AUTH token, ACL users) can shut the control plane out. `tcp` is the node's own address,
-/// used in messages, and to reach a node whose socket is not on this machine (a node of a host agent): over TLS
-/// when `tls_ca` names the CA bundle that signed the node's certificate.
+/// used in messages and to count the control plane's commands, and to reach a node whose socket is not on this
+/// machine (a node of a host agent): over TLS at the node's own TLS port when it serves TLS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeAddr {
     pub tcp: SocketAddr,
     pub socket: PathBuf,
-    /// The node serves TLS: the CA bundle its certificate is verified against, when reached over TCP.
-    pub tls_ca: Option<PathBuf>,
+    /// The node serves TLS: the port Redis itself serves it on (in `preferred` mode not the front's, so that the
+    /// node is judged by itself), and the CA bundle its certificate is verified against.
+    pub tls: Option<(u16, PathBuf)>,
+}
+
+impl NodeAddr {
+    /// Where the node itself answers over TCP: its TLS port when it serves TLS, else its port.
+    pub fn reach(&self) -> SocketAddr {
+        match &self.tls {
+            Some((port, _)) if *port != 0 => SocketAddr::new(self.tcp.ip(), *port),
+            _ => self.tcp,
+        }
+    }
 }
 
 /// The cluster bus port of a node listening for clients on `port`: Redis's own rule (`port + 10000`), which

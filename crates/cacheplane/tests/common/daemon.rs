@@ -278,8 +278,8 @@ pub fn redis_servers_under(dir: &Path) -> Vec<u32> {
         .collect()
 }
 
-/// The pids of `memcached` processes whose pid file is under `dir` (memcached runs detached, from `/`: its command
-/// line names its pid file).
+/// The pids of `memcached` processes whose pid file is under `dir` (its command line names its pid file; it does not
+/// work in its node's directory as Redis does).
 pub fn memcached_under(dir: &Path) -> Vec<u32> {
     let Ok(rd) = std::fs::read_dir("/proc") else {
         return vec![];

@@ -950,7 +950,10 @@ impl Control {
             let v = primary_cluster(st, &id, &cc)?;
             let mut g = v.clone();
             g.standalone = false;
-            g.dns_suffix = self.names_suffix().filter(|_| g.may_be_named());
+            // A cluster with TLS keeps addresses: its running node's certificate names no name.
+            g.dns_suffix = self
+                .names_suffix()
+                .filter(|_| g.may_be_named() && g.transit_encryption.is_none());
             g.id = id.clone();
             g.description = input.replication_group_description.clone();
             g.automatic_failover = automatic_failover;

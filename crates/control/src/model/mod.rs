@@ -730,16 +730,15 @@ impl ReplicationGroup {
 
     /// Where the control plane reaches `m`'s node, whose directory is under `data_dir`.
     pub fn admin_addr(&self, m: &Member, data_dir: &std::path::Path) -> engine::admin::NodeAddr {
-        let port = match self.transit_encryption {
-            Some(mode) => engine::config::listen_ports(self.node_port(m), Some(mode.engine())).1,
-            None => self.node_port(m),
-        };
         engine::admin::NodeAddr {
-            tcp: SocketAddr::new(m.address, port),
+            tcp: self.tcp_addr(m),
             socket: engine::config::admin_socket(&node_dir(data_dir, &m.cluster_id)),
-            tls_ca: self
-                .transit_encryption
-                .map(|_| engine::tls::bundle_in(&node_ca_dir(data_dir))),
+            tls: self.transit_encryption.map(|mode| {
+                (
+                    engine::config::listen_ports(self.node_port(m), Some(mode.engine())).1,
+                    engine::tls::bundle_in(&node_ca_dir(data_dir)),
+                )
+            }),
         }
     }
 

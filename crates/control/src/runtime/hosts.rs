@@ -454,7 +454,7 @@ impl Nodes for HostNodes {
             // address either. Should the host come back, its agent obeys the new leader's generation only, and the
             // node, no longer placed there, is removed (see `workflows::hosts`).
             Err(e @ CallError::Unreachable(_)) => {
-                let answers = self.local.accepts(spec.addr()).await;
+                let answers = self.local.accepts(spec.node_addr().reach()).await;
                 tracing::warn!(node = %spec.name, error = %e, answers,
                     "cannot ask the host to kill the node; counted dead when nothing answers at its address");
                 !answers

@@ -38,11 +38,13 @@ impl Step {
     /// In `preferred` mode, binds the front on each node's address and on the primary endpoint's; otherwise
     /// closes them. A node of a host has its front from its agent, on its machine.
     pub(crate) async fn ensure_sniffers(&self, g: &ReplicationGroup) -> Result<()> {
+        // A group whose endpoints are names has no floating address to front.
+        let floating = self.names_for(g).is_none().then_some(g.primary_endpoint);
         let addrs: Vec<std::net::IpAddr> = g
             .members()
             .filter(|m| m.host.is_none())
             .map(|m| m.address)
-            .chain(std::iter::once(g.primary_endpoint))
+            .chain(floating)
             .collect();
         let preferred = g.transit_encryption == Some(crate::model::TransitMode::Preferred);
         self.ensure_sniffers_on(&addrs, g.port, preferred).await

@@ -166,7 +166,9 @@ impl Step {
                     .observed(&m.cluster_id)
                     .and_then(|o| o.pid)
                     .is_some();
-            if !watched_up && !self.nodes().accepts(g.tcp_addr(m)).await {
+            // The node's own port (in TLS `preferred` mode not its agent's front, which goes with the agent).
+            let own = g.admin_addr(m, &self.inner.settings.data_dir).reach();
+            if !watched_up && !self.nodes().accepts(own).await {
                 moving.push(m.cluster_id.clone());
             }
         }

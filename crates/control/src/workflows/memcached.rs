@@ -465,7 +465,6 @@ impl Step {
             let st = self.state();
             c.nodes
                 .iter()
-                .filter(|n| n.state != McNodeState::Deleting)
                 .filter(|n| {
                     n.host
                         .as_ref()
@@ -473,7 +472,9 @@ impl Step {
                 })
                 .collect()
         };
-        let mut moving = Vec::new();
+        // Nodes being removed are dropped (the host's sweep removes their directories if it comes back); the others
+        // move.
+        let (mut moving, mut dropping) = (Vec::new(), Vec::new());
         for n in on_lost {
             // A node of a host cut off from the daemons that still serves is left where it is.
             if !self
@@ -481,10 +482,13 @@ impl Step {
                 .accepts(SocketAddr::new(n.address, c.port))
                 .await
             {
-                moving.push(n.id.clone());
+                match n.state {
+                    McNodeState::Deleting => dropping.push(n.id.clone()),
+                    _ => moving.push(n.id.clone()),
+                }
             }
         }
-        if moving.is_empty() {
+        if moving.is_empty() && dropping.is_empty() {
             return Ok(None);
         }
         let id = c.id.clone();
@@ -495,6 +499,14 @@ impl Step {
             let mut taken = crate::state::taken_addresses(tx);
             let zones = crate::state::host_zones(tx);
             let mut events = Vec::new();
+            let before = cur.nodes.len();
+            cur.nodes.retain(|n| !dropping.contains(&n.id));
+            if cur.nodes.len() != before {
+                events.push(NewEvent::cluster(
+                    &id,
+                    format!("Removed cache nodes {}", dropping.join(", ")),
+                ));
+            }
             for nid in &moving {
                 let Some(n) = cur.nodes.iter().find(|n| n.id == *nid).cloned() else {
                     continue;

@@ -291,15 +291,16 @@ impl Step {
             })?;
             let spec = self.node_spec(g, p)?;
             binary = Some(spec.binary);
-            // The loader's `MIGRATE` speaks TLS to TLS nodes, with a certificate of its own.
-            tls =
-                match spec.tls {
-                    Some(t) => Some(self.inner.tls.node_certificate(
-                        &restore_dir.join(format!("{}.tls", g.id)),
-                        &t.addresses,
-                    )?),
-                    None => None,
-                };
+            // The loader's `MIGRATE` speaks TLS to TLS nodes, with a certificate of its own that names nothing (no
+            // client could take it for a node's), removed when the loading ends.
+            tls = match spec.tls {
+                Some(_) => Some(
+                    self.inner
+                        .tls
+                        .node_certificate(&restore_dir.join(format!("{}.tls", g.id)), &[])?,
+                ),
+                None => None,
+            };
             owners.push(engine::load::SlotOwner {
                 addr: g.tcp_addr(p),
                 // Outside cluster mode the one primary takes every key.
@@ -315,8 +316,9 @@ impl Step {
         let work = restore_dir.join(&g.id);
         let within = crate::rules::progress::deadline(snap.used_memory);
         let mut keys = 0;
+        let mut loaded = Ok(());
         for (_, file) in self.snapshot_files(&snap) {
-            keys += engine::load::load_by_slot(
+            match engine::load::load_by_slot(
                 &file,
                 &binary,
                 &work,
@@ -330,9 +332,17 @@ impl Step {
                 },
                 within,
             )
-            .await?;
+            .await
+            {
+                Ok(n) => keys += n,
+                Err(e) => {
+                    loaded = Err(e);
+                    break;
+                }
+            }
         }
         let _ = std::fs::remove_dir_all(restore_dir.join(format!("{}.tls", g.id)));
+        loaded?;
         tracing::info!(group = %g.id, snapshot = name, keys, "snapshot loaded by slot");
         Ok(())
     }
