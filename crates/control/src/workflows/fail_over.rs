@@ -172,6 +172,10 @@ impl Step {
         let role = c.role().await?;
         self.nodes()
             .update(&choice.cluster_id, |o| o.role = Some(role));
+        // The failed node leaves the configuration endpoint until it is looked at again: it is started anew (it
+        // knows only itself then), and a cluster client that asked it would find no slot served.
+        self.nodes()
+            .update(&old.cluster_id, |o| o.cluster_map_right = false);
         self.ensure_endpoints(&new).await?;
         self.report_failover(g, old, &choice.cluster_id, cause, failed_at)?;
         // Point the other replicas at the new primary now (the next refresh would, a little later).
