@@ -477,6 +477,31 @@ pub fn place_node(
     ))
 }
 
+/// Where the replacement of a node of a lost host goes: its own zone first (AWS replaces a node in its zone), else
+/// the zone with fewest of its group's nodes (`existing`), on a host other than those of its group's other nodes
+/// (`others`); the zone and the placement, `None` when no host can take it yet.
+pub fn place_replacement(
+    st: &State,
+    own_zone: &str,
+    existing: &[&str],
+    others: &[&str],
+    port: u16,
+    taken: &mut Vec<IpAddr>,
+) -> Option<(String, (IpAddr, Option<engine::spec::NodeHost>))> {
+    let zones = host_zones(st);
+    let mut order = vec![own_zone.to_string()];
+    order.extend(crate::rules::placement::spread_over(
+        &zones,
+        existing,
+        zones.len(),
+    ));
+    order.iter().find_map(|z| {
+        place_node(st, z, others, true, port, taken)
+            .ok()
+            .map(|p| (z.clone(), p))
+    })
+}
+
 /// The zones hosts that report have joined in, each once, in order.
 pub fn host_zones(st: &State) -> Vec<String> {
     let mut z: Vec<String> = st

@@ -124,16 +124,20 @@ pub async fn load_by_slot(
     result
 }
 
+fn loader_err(source: redis::RedisError) -> EngineError {
+    EngineError::Redis {
+        node: "snapshot loader".into(),
+        source,
+    }
+}
+
 /// The numbers of the databases that hold keys (`INFO keyspace`: `db3:keys=…`).
 async fn databases_with_keys(conn: &mut redis::aio::MultiplexedConnection) -> Result<Vec<u32>> {
     let text: String = redis::cmd("INFO")
         .arg("keyspace")
         .query_async(conn)
         .await
-        .map_err(|source| EngineError::Redis {
-            node: "snapshot loader".into(),
-            source,
-        })?;
+        .map_err(loader_err)?;
     Ok(text
         .lines()
         .filter_map(|l| l.strip_prefix("db")?.split_once(':')?.0.parse().ok())
@@ -151,10 +155,7 @@ async fn send_keys(
         .arg(db)
         .query_async::<()>(conn)
         .await
-        .map_err(|source| EngineError::Redis {
-            node: "snapshot loader".into(),
-            source,
-        })?;
+        .map_err(loader_err)?;
     let owner_of = |slot: u16| {
         owners
             .iter()
@@ -169,10 +170,7 @@ async fn send_keys(
             .arg(BATCH)
             .query_async(conn)
             .await
-            .map_err(|source| EngineError::Redis {
-                node: "snapshot loader".into(),
-                source,
-            })?;
+            .map_err(loader_err)?;
         let mut by_owner: Vec<Vec<Vec<u8>>> = vec![Vec::new(); owners.len()];
         for k in keys {
             let slot = key_slot(&k);

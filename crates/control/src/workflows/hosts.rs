@@ -186,7 +186,6 @@ impl Step {
                 return Ok(());
             };
             let mut taken = crate::state::taken_addresses(tx);
-            let zones = crate::state::host_zones(tx);
             let mut events = Vec::new();
             for id in &moving {
                 let Some(m) = cur.member(id).cloned() else {
@@ -198,15 +197,15 @@ impl Step {
                     .filter_map(|x| x.host.as_ref().map(|h| h.name.clone()))
                     .collect();
                 let others: Vec<&str> = others.iter().map(String::as_str).collect();
-                // Its own zone first (AWS replaces a node in its zone), else the zone with fewest of the group.
-                let mut order = vec![m.availability_zone.clone()];
                 let existing: Vec<&str> = cur.members().map(|x| x.availability_zone.as_str()).collect();
-                order.extend(crate::rules::placement::spread_over(&zones, &existing, zones.len()));
-                let placed = order.iter().find_map(|z| {
-                    crate::state::place_node(tx, z, &others, true, cur.port, &mut taken)
-                        .ok()
-                        .map(|p| (z.clone(), p))
-                });
+                let placed = crate::state::place_replacement(
+                    tx,
+                    &m.availability_zone,
+                    &existing,
+                    &others,
+                    cur.port,
+                    &mut taken,
+                );
                 let Some((zone, (address, host))) = placed else {
                     tracing::warn!(group = %gid, node = %id, "no host can take the replacement of the node yet");
                     continue;

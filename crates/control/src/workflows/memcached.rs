@@ -497,7 +497,6 @@ impl Step {
                 return Ok(None);
             };
             let mut taken = crate::state::taken_addresses(tx);
-            let zones = crate::state::host_zones(tx);
             let mut events = Vec::new();
             let before = cur.nodes.len();
             cur.nodes.retain(|n| !dropping.contains(&n.id));
@@ -519,13 +518,9 @@ impl Step {
                     .collect();
                 let others: Vec<&str> = others.iter().map(String::as_str).collect();
                 let existing: Vec<&str> = cur.nodes.iter().map(|x| x.zone.as_str()).collect();
-                let mut order = vec![n.zone.clone()];
-                order.extend(crate::rules::placement::spread_over(&zones, &existing, zones.len()));
-                let placed = order.iter().find_map(|z| {
-                    crate::state::place_node(tx, z, &others, true, cur.port, &mut taken)
-                        .ok()
-                        .map(|p| (z.clone(), p))
-                });
+                let placed = crate::state::place_replacement(
+                    tx, &n.zone, &existing, &others, cur.port, &mut taken,
+                );
                 let Some((zone, (address, host))) = placed else {
                     tracing::warn!(cluster = %id, node = %nid, "no host can take the replacement of the node yet");
                     continue;
